@@ -15,7 +15,9 @@ CC      ?= cc
 BUILD   ?= build
 PKGS    := libevent jansson sqlite3
 CFLAGS  ?= -O2 -g
+# -Wno-format-truncation: messages are cut to fixed buffers on purpose.
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Wno-format-truncation \
            -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lglpk -lm -lpthread
 

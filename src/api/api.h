@@ -1,0 +1,64 @@
+/*
+ * api.h - yund's REST/JSON API under /v1, served by libevent's evhttp on a
+ * Unix socket (trusted by file mode 0660) and optionally on TCP (every
+ * request must carry "Authorization: Bearer <token>").
+ */
+#ifndef YUN_API_H
+#define YUN_API_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compute/engine.h"
+#include "lib/config.h"
+#include "lib/yerr.h"
+
+struct evhttp;
+struct evhttp_request;
+struct event_base;
+struct event_waiter;
+
+struct api {
+    struct engine *eng;
+    const struct yun_config *cfg;
+    struct evhttp *unix_http;
+    struct evhttp *tcp_http;
+    char token[256];
+    struct event_waiter *waiters; /* long-polling GET /v1/events */
+    int64_t requests;
+};
+
+int api_start(struct api *a, struct event_base *base, struct engine *eng,
+              const struct yun_config *cfg, char *err, size_t errlen);
+void api_stop(struct api *a);
+/* Engine hook: a new event was recorded; wakes long-polling readers. */
+void api_on_event(void *ctx, const struct event_rec *ev);
+
+/* Shared by the route files. */
+struct route_ctx {
+    struct api *api;
+    struct evhttp_request *req;
+    int method;            /* EVHTTP_REQ_* */
+    const char *parts[8];  /* path segments after /v1 */
+    int nparts;
+    json_t *body;          /* parsed JSON object, or NULL */
+    struct evkeyvalq *query;
+};
+
+void reply_json(struct evhttp_request *req, int status, json_t *j); /* steals j */
+void reply_error(struct evhttp_request *req, const struct yerr *e);
+void reply_errorf(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+const char *query_get(struct route_ctx *c, const char *key);
+
+/* Checks that body has only the listed keys; fills err on an unknown one. */
+bool body_keys_known(json_t *body, const char *const *known, struct yerr *err);
+
+void routes_vms(struct route_ctx *c);
+void routes_images(struct route_ctx *c);
+void routes_events(struct route_ctx *c);
+void routes_host(struct route_ctx *c);
+json_t *vm_to_json(struct engine *e, const struct vm_rec *vm, bool live);
+
+#endif

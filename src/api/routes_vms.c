@@ -1,0 +1,273 @@
+/*
+ * routes_vms.c - /v1/vms: list, create, show, delete, actions, console log.
+ *
+ *   GET    /v1/vms                      list
+ *   POST   /v1/vms                      create (201), body: vm spec
+ *   GET    /v1/vms/{name}               show, with live QMP status
+ *   DELETE /v1/vms/{name}[?force=true]  delete
+ *   POST   /v1/vms/{name}/actions/{start|stop|force-stop|reboot|pause|resume}
+ *   GET    /v1/vms/{name}/console?offset=N&limit=N   console log bytes (text/plain)
+ */
+#include "api/api.h"
+#include "compute/qemu_argv.h"
+#include "lib/util.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+json_t *vm_to_json(struct engine *e, const struct vm_rec *vm, bool live)
+{
+    int64_t now = now_ms();
+    json_t *j = json_pack(
+        "{s:s,s:s,s:s,s:i,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:i,"
+        "s:s}",
+        "id", vm->id, "name", vm->name, "image", vm->image, "cpus", vm->cpus, "memory_mb",
+        (json_int_t)vm->memory_mb, "disk_bytes", (json_int_t)vm->disk_bytes, "cmdline",
+        vm->cmdline, "machine", vm->machine, "accel", vm->accel, "accel_used", vm->accel_used,
+        "restart", restart_policy_name(vm->restart), "cpu_weight", (json_int_t)vm->cpu_weight,
+        "cpu_quota_us", (json_int_t)vm->cpu_quota_us, "cpu_period_us",
+        (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset, "desired",
+        vm_desired_name(vm->desired), "state", vm_state_name(vm->state), "pid",
+        (json_int_t)vm->pid, "created_at", (json_int_t)vm->created_at, "uptime_s",
+        (json_int_t)(vm->started_at ? (now - vm->started_at) / 1000 : 0), "restarts",
+        vm->restarts, "last_error", vm->last_error);
+    if (live && j) {
+        char status[32], path[512];
+        engine_vm_live_status(e, vm, status, sizeof(status));
+        json_object_set_new(j, "qmp_status", json_string(status));
+        if (engine_vm_path(e, vm, NULL, path, sizeof(path)) == 0)
+            json_object_set_new(j, "directory", json_string(path));
+        if (engine_vm_path(e, vm, VMDIR_CONSOLE, path, sizeof(path)) == 0)
+            json_object_set_new(j, "console_socket", json_string(path));
+        if (engine_vm_path(e, vm, VMDIR_CONLOG, path, sizeof(path)) == 0)
+            json_object_set_new(j, "console_log", json_string(path));
+    }
+    return j;
+}
+
+static int get_int(json_t *body, const char *key, int64_t min, int64_t max, int64_t *out,
+                   struct yerr *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    if (!json_is_integer(v))
+        return yerr_set(err, 400, "invalid_argument", "%s must be an integer", key);
+    int64_t x = json_integer_value(v);
+    if (x < min || x > max)
+        return yerr_set(err, 400, "invalid_argument", "%s must be in %lld..%lld, not %lld", key,
+                        (long long)min, (long long)max, (long long)x);
+    *out = x;
+    return 0;
+}
+
+static int get_str(json_t *body, const char *key, char *dst, size_t len, struct yerr *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    if (!json_is_string(v))
+        return yerr_set(err, 400, "invalid_argument", "%s must be a string", key);
+    if (strlen(json_string_value(v)) >= len)
+        return yerr_set(err, 400, "invalid_argument", "%s is longer than %zu characters", key,
+                        len - 1);
+    snprintf(dst, len, "%s", json_string_value(v));
+    return 0;
+}
+
+/* Size fields take an integer number of bytes/MiB or a string like "512M". */
+static int get_size(json_t *body, const char *key, uint64_t unit, uint64_t *out, struct yerr *err)
+{
+    json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+        (uint64_t)json_integer_value(v) <= UINT64_MAX / unit) {
+        *out = (uint64_t)json_integer_value(v) * unit;
+        return 0;
+    }
+    uint64_t b;
+    if (json_is_string(v) && parse_size(json_string_value(v), &b) == 0) {
+        *out = b;
+        return 0;
+    }
+    return yerr_set(err, 400, "invalid_argument", "%s must be a size such as \"512M\" or \"4G\"",
+                    key);
+}
+
+static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
+{
+    static const char *const known[] = {
+        "name",         "image",         "cpus",   "memory",  "memory_mb", "disk",
+        "disk_bytes",   "cmdline",       "machine", "accel",  "restart",   "cpu_weight",
+        "cpu_quota_us", "cpu_period_us", "cpuset", "start",   NULL};
+    vm_spec_defaults(s);
+    if (!b)
+        return yerr_set(err, 400, "invalid_argument", "request body with name and image required");
+    if (!body_keys_known(b, known, err))
+        return -1;
+    if (!json_is_string(json_object_get(b, "name")))
+        return yerr_set(err, 400, "invalid_argument", "name is required (a string)");
+    if (!json_is_string(json_object_get(b, "image")))
+        return yerr_set(err, 400, "invalid_argument", "image is required (a string)");
+    int64_t cpus = s->cpus, weight = 0, quota = 0, period = 0;
+    uint64_t mem = s->memory_mb << 20, disk = 0;
+    char restart[16] = "no";
+    if (get_str(b, "name", s->name, sizeof(s->name), err) < 0 ||
+        get_str(b, "image", s->image, sizeof(s->image), err) < 0 ||
+        get_int(b, "cpus", -1000000, 1000000, &cpus, err) < 0 ||
+        get_size(b, "memory", 1, &mem, err) < 0 ||
+        get_size(b, "memory_mb", 1ULL << 20, &mem, err) < 0 ||
+        get_size(b, "disk", 1, &disk, err) < 0 || get_size(b, "disk_bytes", 1, &disk, err) < 0 ||
+        get_str(b, "cmdline", s->cmdline, sizeof(s->cmdline), err) < 0 ||
+        get_str(b, "machine", s->machine, sizeof(s->machine), err) < 0 ||
+        get_str(b, "accel", s->accel, sizeof(s->accel), err) < 0 ||
+        get_str(b, "restart", restart, sizeof(restart), err) < 0 ||
+        get_int(b, "cpu_weight", 0, 1000000, &weight, err) < 0 ||
+        get_int(b, "cpu_quota_us", 0, 1LL << 40, &quota, err) < 0 ||
+        get_int(b, "cpu_period_us", 0, 1LL << 40, &period, err) < 0 ||
+        get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0)
+        return -1;
+    json_t *start = json_object_get(b, "start");
+    if (start && !json_is_boolean(start))
+        return yerr_set(err, 400, "invalid_argument", "start must be true or false");
+    s->start = json_is_true(start);
+    if (restart_policy_parse(restart, &s->restart) < 0)
+        return yerr_set(err, 400, "invalid_argument",
+                        "restart must be no, on-failure or always, not '%s'", restart);
+    if (mem % (1ULL << 20))
+        return yerr_set(err, 400, "invalid_argument", "memory must be a whole number of MiB");
+    s->cpus = (int)cpus;
+    s->memory_mb = mem >> 20;
+    s->disk_bytes = disk;
+    s->cpu_weight = (unsigned)weight;
+    s->cpu_quota_us = (uint64_t)quota;
+    s->cpu_period_us = (uint64_t)period;
+    return 0;
+}
+
+static void vm_list(struct route_ctx *c)
+{
+    struct vm_rec *vms;
+    size_t n;
+    struct engine *e = c->api->eng;
+    if (store_vm_list(e->store, &vms, &n) != 0) {
+        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, vm_to_json(e, &vms[i], false));
+    free(vms);
+    reply_json(c->req, 200, json_pack("{s:o}", "vms", arr));
+}
+
+static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
+{
+    char path[512];
+    engine_vm_path(c->api->eng, vm, VMDIR_CONLOG, path, sizeof(path));
+    uint64_t offset = 0, limit = 1 << 20;
+    const char *o = query_get(c, "offset"), *l = query_get(c, "limit");
+    if ((o && parse_u64(o, 0, UINT64_MAX >> 1, &offset) < 0) ||
+        (l && parse_u64(l, 1, 16 << 20, &limit) < 0)) {
+        reply_errorf(c->req, 400, "invalid_argument", "offset and limit must be whole numbers");
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    uint64_t size = 0;
+    if (fd >= 0) {
+        struct stat st;
+        fstat(fd, &st);
+        size = (uint64_t)st.st_size;
+        /* A negative-looking request ("tail") is offset past size: clamp. */
+        if (offset > size)
+            offset = size;
+        uint64_t want = size - offset < limit ? size - offset : limit;
+        if (want)
+            evbuffer_add_file_segment(
+                buf, evbuffer_file_segment_new(fd, (ev_off_t)offset, (ev_off_t)want, 0), 0,
+                (ev_off_t)want);
+        else
+            close(fd);
+        offset += want;
+    }
+    char num[32];
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)offset);
+    evhttp_add_header(h, "X-Yun-Next-Offset", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)size);
+    evhttp_add_header(h, "X-Yun-Log-Size", num);
+    evhttp_send_reply(c->req, 200, NULL, buf);
+    evbuffer_free(buf);
+}
+
+void routes_vms(struct route_ctx *c)
+{
+    struct engine *e = c->api->eng;
+    struct yerr err = {0};
+    struct vm_rec vm;
+    if (c->nparts == 1) {
+        if (c->method == EVHTTP_REQ_GET) {
+            vm_list(c);
+        } else if (c->method == EVHTTP_REQ_POST) {
+            struct vm_spec s;
+            if (spec_from_json(c->body, &s, &err) < 0 || engine_vm_create(e, &s, &vm, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 201, vm_to_json(e, &vm, false));
+        } else {
+            reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST on /v1/vms");
+        }
+        return;
+    }
+    const char *name = c->parts[1];
+    if (c->nparts == 2) {
+        if (c->method == EVHTTP_REQ_GET) {
+            if (engine_vm_get(e, name, &vm, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 200, vm_to_json(e, &vm, true));
+        } else if (c->method == EVHTTP_REQ_DELETE) {
+            const char *f = query_get(c, "force");
+            bool force = f && (!strcmp(f, "true") || !strcmp(f, "1"));
+            if (engine_vm_delete(e, name, force, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+        } else {
+            reply_errorf(c->req, 405, "method_not_allowed", "use GET or DELETE on /v1/vms/NAME");
+        }
+        return;
+    }
+    if (c->nparts == 4 && !strcmp(c->parts[2], "actions")) {
+        enum vm_action a;
+        if (c->method != EVHTTP_REQ_POST) {
+            reply_errorf(c->req, 405, "method_not_allowed", "actions take POST");
+        } else if (vm_action_parse(c->parts[3], &a) < 0 || a == ACT_DELETE) {
+            reply_errorf(c->req, 404, "not_found",
+                         "unknown action '%s' (start, stop, force-stop, reboot, pause, resume)",
+                         c->parts[3]);
+        } else if (engine_vm_action(e, name, a, false, &vm, &err) < 0) {
+            reply_error(c->req, &err);
+        } else {
+            reply_json(c->req, 200, vm_to_json(e, &vm, false));
+        }
+        return;
+    }
+    if (c->nparts == 3 && !strcmp(c->parts[2], "console") && c->method == EVHTTP_REQ_GET) {
+        if (engine_vm_get(e, name, &vm, &err) < 0)
+            reply_error(c->req, &err);
+        else
+            vm_console(c, &vm);
+        return;
+    }
+    reply_errorf(c->req, 404, "not_found", "no such route under /v1/vms");
+}

@@ -1,0 +1,785 @@
+/*
+ * cgroup.c - owns everything yun does with control groups: finding the
+ * hierarchies (cgroup v2, v1, or the v1/v2 "hybrid" layout) from mountinfo,
+ * validating per-VM limits, creating <mount>/yun/yun-<vm> groups, writing the
+ * limits into the controller files, moving QEMU into them, reading CPU time
+ * and memory use back, and removing the groups.
+ *
+ * Nothing here keeps state: the layout found by cg_detect() is all a caller
+ * needs to hand back in, so the daemon can re-detect after a restart and find
+ * the groups of VMs that are still running.
+ */
+#include "compute/cgroup.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CG_PARENT     "yun"
+#define CG_PREFIX     "yun-"
+#define CG_PATH_MAX   512
+#define CG_DEF_PERIOD 100000u
+
+/* How long cg_vm_destroy keeps retrying rmdir on EBUSY: a QEMU that was just
+ * killed and reaped can still be listed for a moment while the kernel finishes
+ * tearing it down. */
+#define CG_RMDIR_TRIES    40
+#define CG_RMDIR_SLEEP_NS (25 * 1000 * 1000L)
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- small file helpers ------------------------------------------------- */
+
+/* cgroupfs wants each value in a single write(); a short write would be
+ * parsed as a truncated value, so treat it as failure. O_TRUNC is harmless on
+ * cgroupfs and lets the same code work on a plain directory tree in tests. */
+static int write_file(const char *path, const char *val, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0) {
+        set_err(err, errlen, "open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t n = strlen(val);
+    ssize_t w = write(fd, val, n);
+    if (w < 0 || (size_t)w != n) {
+        int e = w < 0 ? errno : EIO;
+        close(fd);
+        set_err(err, errlen, "write \"%s\" to %s: %s", val, path, strerror(e));
+        return -1;
+    }
+    if (close(fd) < 0) {
+        set_err(err, errlen, "write \"%s\" to %s: %s", val, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads a small control file into buf with trailing whitespace removed.
+ * Returns the length or -1 (errno set). */
+static ssize_t read_file(const char *path, char *buf, size_t len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off + 1 < len) {
+        ssize_t r = read(fd, buf + off, len - 1 - off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        off += (size_t)r;
+    }
+    close(fd);
+    buf[off] = '\0';
+    while (off > 0 && isspace((unsigned char)buf[off - 1]))
+        buf[--off] = '\0';
+    return (ssize_t)off;
+}
+
+static int join(char *out, size_t outlen, const char *a, const char *b, char *err, size_t errlen)
+{
+    int n = snprintf(out, outlen, "%s/%s", a, b);
+    if (n < 0 || (size_t)n >= outlen) {
+        set_err(err, errlen, "cgroup path too long: %s/%s", a, b);
+        return -1;
+    }
+    return 0;
+}
+
+static int mkdir_ok(const char *path, char *err, size_t errlen)
+{
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    set_err(err, errlen, "mkdir %s: %s", path, strerror(errno));
+    return -1;
+}
+
+/* Space-separated word list membership, e.g. "cpuset cpu io memory". */
+static bool has_word(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == '\n' || *p == '\t')
+            p++;
+        const char *s = p;
+        while (*p && *p != ' ' && *p != '\n' && *p != '\t')
+            p++;
+        if ((size_t)(p - s) == wl && strncmp(s, word, wl) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* ---- VM name ------------------------------------------------------------ */
+
+/* The caller already validates names, but the name becomes a path component
+ * under a root-owned tree, so refuse anything that could escape it. */
+static bool name_ok(const char *vm)
+{
+    if (vm == NULL || !isalnum((unsigned char)vm[0]))
+        return false;
+    size_t n = 0;
+    for (const char *p = vm; *p; p++, n++) {
+        unsigned char c = (unsigned char)*p;
+        if (!(isalnum(c) || c == '_' || c == '.' || c == '-'))
+            return false;
+    }
+    return n <= 63 && strstr(vm, "..") == NULL;
+}
+
+/* ---- detection ---------------------------------------------------------- */
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo. */
+static void unescape(char *s)
+{
+    char *d = s;
+    while (*s) {
+        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
+            s[3] >= '0' && s[3] <= '7') {
+            *d++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
+            s += 4;
+        } else {
+            *d++ = *s++;
+        }
+    }
+    *d = '\0';
+}
+
+static void copy_field(char *dst, size_t dstlen, const char *src)
+{
+    if (dst[0] != '\0') /* first mount of a controller wins */
+        return;
+    if (strlen(src) >= dstlen)
+        return;
+    strcpy(dst, src);
+}
+
+/* Comma-separated option membership, e.g. "rw,cpu,cpuacct". */
+static bool has_opt(const char *opts, const char *opt)
+{
+    size_t ol = strlen(opt);
+    const char *p = opts;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == ol && strncmp(p, opt, ol) == 0)
+            return true;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return false;
+}
+
+int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->mode = CG_NONE;
+    FILE *f = fopen(mountinfo_path, "re");
+    if (f == NULL)
+        return -1;
+
+    char unified[256] = "";
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) != -1) {
+        /* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
+        char *save = NULL;
+        char *fields[6] = {0};
+        int nf = 0;
+        /* Exactly six tokens: calling strtok_r once more would eat the "-"
+         * separator of mounts that have no optional fields. */
+        for (char *t = strtok_r(line, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+            fields[nf++] = t;
+            if (nf == 6)
+                break;
+        }
+        if (nf < 6)
+            continue;
+        char *mnt = fields[4];
+        char *t;
+        while ((t = strtok_r(NULL, " \n", &save)) != NULL && strcmp(t, "-") != 0)
+            ; /* skip optional fields (shared:N, master:N ...) */
+        if (t == NULL)
+            continue;
+        char *fstype = strtok_r(NULL, " \n", &save);
+        char *source = strtok_r(NULL, " \n", &save);
+        char *super = strtok_r(NULL, " \n", &save);
+        if (fstype == NULL || source == NULL || super == NULL)
+            continue;
+        unescape(mnt);
+        if (strcmp(fstype, "cgroup2") == 0) {
+            copy_field(unified, sizeof(unified), mnt);
+        } else if (strcmp(fstype, "cgroup") == 0) {
+            if (has_opt(super, "cpu"))
+                copy_field(out->cpu, sizeof(out->cpu), mnt);
+            if (has_opt(super, "cpuacct"))
+                copy_field(out->cpuacct, sizeof(out->cpuacct), mnt);
+            if (has_opt(super, "cpuset"))
+                copy_field(out->cpuset, sizeof(out->cpuset), mnt);
+            if (has_opt(super, "memory"))
+                copy_field(out->memory, sizeof(out->memory), mnt);
+        }
+    }
+    free(line);
+    fclose(f);
+
+    /* v2 only counts if cpu and memory are actually available there: in the
+     * hybrid layout the unified tree is mounted but every controller is bound
+     * to a v1 hierarchy, so its cgroup.controllers is (nearly) empty. */
+    if (unified[0] != '\0') {
+        char path[CG_PATH_MAX], ctl[512];
+        if (join(path, sizeof(path), unified, "cgroup.controllers", NULL, 0) == 0 &&
+            read_file(path, ctl, sizeof(ctl)) >= 0 && has_word(ctl, "cpu") &&
+            has_word(ctl, "memory")) {
+            char keep[256];
+            memcpy(keep, unified, sizeof(keep));
+            memset(out, 0, sizeof(*out));
+            out->mode = CG_V2;
+            memcpy(out->root, keep, sizeof(out->root));
+            return 0;
+        }
+    }
+
+    if (out->cpu[0] || out->memory[0] || out->cpuset[0] || out->cpuacct[0]) {
+        out->mode = CG_V1;
+        /* root: the directory the v1 hierarchies are mounted in, for display. */
+        const char *any = out->cpu[0]      ? out->cpu
+                          : out->memory[0] ? out->memory
+                          : out->cpuset[0] ? out->cpuset
+                                           : out->cpuacct;
+        const char *slash = strrchr(any, '/');
+        size_t n = slash ? (size_t)(slash - any) : 0;
+        if (n == 0)
+            n = slash ? 1 : 0;
+        memcpy(out->root, any, n);
+        out->root[n] = '\0';
+        return 0;
+    }
+    memset(out, 0, sizeof(*out));
+    return -1;
+}
+
+int cg_detect(struct cg_layout *out)
+{
+    return cg_detect_at("/proc/self/mountinfo", out);
+}
+
+/* ---- validation --------------------------------------------------------- */
+
+/* Parses a decimal CPU number; stops at the first non-digit. Values are capped
+ * so a huge number reports "does not exist" instead of overflowing. */
+static const char *parse_cpu(const char *p, long *v)
+{
+    if (!isdigit((unsigned char)*p))
+        return NULL;
+    long n = 0;
+    while (isdigit((unsigned char)*p)) {
+        if (n < 1000000)
+            n = n * 10 + (*p - '0');
+        p++;
+    }
+    *v = n;
+    return p;
+}
+
+static int bad_syntax(const char *s, const char *at, char *err, size_t errlen)
+{
+    if (*at == '\0')
+        set_err(err, errlen, "cpuset \"%s\": unexpected end (want e.g. \"0-1,3\")", s);
+    else
+        set_err(err, errlen, "cpuset \"%s\": bad syntax at \"%s\" (want e.g. \"0-1,3\")", s, at);
+    return -1;
+}
+
+static int cpuset_validate(const char *s, int ncpus, char *err, size_t errlen)
+{
+    const char *p = s;
+    for (;;) {
+        long a, b;
+        const char *q = parse_cpu(p, &a);
+        if (q == NULL)
+            return bad_syntax(s, p, err, errlen);
+        b = a;
+        if (*q == '-') {
+            const char *r = parse_cpu(q + 1, &b);
+            if (r == NULL)
+                return bad_syntax(s, q, err, errlen);
+            if (b < a) {
+                set_err(err, errlen, "cpuset \"%s\": range %ld-%ld is reversed", s, a, b);
+                return -1;
+            }
+            q = r;
+        }
+        if (ncpus > 0 && b >= ncpus) {
+            set_err(err, errlen, "cpuset \"%s\": CPU %ld does not exist (host has %d CPUs: 0-%d)",
+                    s, b, ncpus, ncpus - 1);
+            return -1;
+        }
+        if (*q == '\0')
+            return 0;
+        if (*q != ',')
+            return bad_syntax(s, q, err, errlen);
+        p = q + 1;
+    }
+}
+
+int cg_limits_validate(const struct cg_limits *l, int ncpus, char *err, size_t errlen)
+{
+    if (l == NULL) {
+        set_err(err, errlen, "no limits given");
+        return -1;
+    }
+    if (l->cpu_weight > 10000) {
+        set_err(err, errlen, "cpu-weight %u out of range 1..10000", l->cpu_weight);
+        return -1;
+    }
+    if (l->cpu_quota_us != 0 && l->cpu_quota_us < 1000) {
+        set_err(err, errlen, "cpu-quota %" PRIu64 "us below minimum 1000us", l->cpu_quota_us);
+        return -1;
+    }
+    if (l->cpu_period_us != 0 && (l->cpu_period_us < 1000 || l->cpu_period_us > 1000000)) {
+        set_err(err, errlen, "cpu-period %" PRIu64 "us out of range 1000..1000000",
+                l->cpu_period_us);
+        return -1;
+    }
+    if (memchr(l->cpuset, '\0', sizeof(l->cpuset)) == NULL) {
+        set_err(err, errlen, "cpuset longer than %zu characters", sizeof(l->cpuset) - 1);
+        return -1;
+    }
+    if (l->cpuset[0] != '\0' && cpuset_validate(l->cpuset, ncpus, err, errlen) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- group paths -------------------------------------------------------- */
+
+/* <mount>/yun */
+static int parent_dir(char *out, size_t len, const char *mnt, char *err, size_t errlen)
+{
+    return join(out, len, mnt, CG_PARENT, err, errlen);
+}
+
+/* <mount>/yun/yun-<vm> */
+static int vm_dir(char *out, size_t len, const char *mnt, const char *vm, char *err, size_t errlen)
+{
+    int n = snprintf(out, len, "%s/" CG_PARENT "/" CG_PREFIX "%s", mnt, vm);
+    if (n < 0 || (size_t)n >= len) {
+        set_err(err, errlen, "cgroup path too long for VM %s under %s", vm, mnt);
+        return -1;
+    }
+    return 0;
+}
+
+static int write_in(const char *dir, const char *file, const char *val, char *err, size_t errlen)
+{
+    char path[CG_PATH_MAX];
+    if (join(path, sizeof(path), dir, file, err, errlen) < 0)
+        return -1;
+    return write_file(path, val, err, errlen);
+}
+
+static ssize_t read_in(const char *dir, const char *file, char *buf, size_t len)
+{
+    char path[CG_PATH_MAX];
+    if (join(path, sizeof(path), dir, file, NULL, 0) < 0) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return read_file(path, buf, len);
+}
+
+/* The distinct v1 mount points in use, so co-mounted controllers
+ * ("cpu,cpuacct") get one mkdir/attach/rmdir instead of two. */
+static int v1_mounts(const struct cg_layout *lay, const char *out[4])
+{
+    const char *all[4] = {lay->cpu, lay->cpuacct, lay->cpuset, lay->memory};
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        if (all[i][0] == '\0')
+            continue;
+        bool dup = false;
+        for (int j = 0; j < n; j++)
+            dup = dup || strcmp(out[j], all[i]) == 0;
+        if (!dup)
+            out[n++] = all[i];
+    }
+    return n;
+}
+
+/* ---- setup: v2 ---------------------------------------------------------- */
+
+/* Turns on the controllers children of dir need. In v2 a controller's files
+ * only exist in a group if its parent enabled it in cgroup.subtree_control,
+ * and it can only be enabled there if it is listed in the parent's
+ * cgroup.controllers. Already enabled controllers are not written again:
+ * that keeps repeated setups quiet and works in delegated subtrees. */
+static int v2_enable(const char *dir, bool want_cpuset, char *err, size_t errlen)
+{
+    char avail[512] = "", on[512] = "";
+    if (read_in(dir, "cgroup.controllers", avail, sizeof(avail)) < 0) {
+        set_err(err, errlen, "read %s/cgroup.controllers: %s", dir, strerror(errno));
+        return -1;
+    }
+    (void)read_in(dir, "cgroup.subtree_control", on, sizeof(on));
+    const char *need[] = {"cpu", "memory", "cpuset"};
+    for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+        bool cpuset = strcmp(need[i], "cpuset") == 0;
+        if (has_word(on, need[i]))
+            continue;
+        if (!has_word(avail, need[i])) {
+            if (cpuset && !want_cpuset)
+                continue; /* only needed for pinning */
+            set_err(err, errlen, "controller %s not available in %s/cgroup.controllers", need[i],
+                    dir);
+            return -1;
+        }
+        char val[16];
+        snprintf(val, sizeof(val), "+%s", need[i]);
+        if (write_in(dir, "cgroup.subtree_control", val, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int v2_setup(const struct cg_layout *lay, const char *vm, const struct cg_limits *l,
+                    char *err, size_t errlen)
+{
+    char parent[CG_PATH_MAX], dir[CG_PATH_MAX], val[64];
+    bool pin = l->cpuset[0] != '\0';
+
+    if (v2_enable(lay->root, pin, err, errlen) < 0)
+        return -1;
+    if (parent_dir(parent, sizeof(parent), lay->root, err, errlen) < 0 ||
+        mkdir_ok(parent, err, errlen) < 0)
+        return -1;
+    if (v2_enable(parent, pin, err, errlen) < 0)
+        return -1;
+    if (vm_dir(dir, sizeof(dir), lay->root, vm, err, errlen) < 0 || mkdir_ok(dir, err, errlen) < 0)
+        return -1;
+
+    /* Every value is written even when it is the default, so calling setup
+     * again with relaxed limits really relaxes them. */
+    snprintf(val, sizeof(val), "%u", l->cpu_weight ? l->cpu_weight : 100u);
+    if (write_in(dir, "cpu.weight", val, err, errlen) < 0)
+        return -1;
+    uint64_t period = l->cpu_period_us ? l->cpu_period_us : CG_DEF_PERIOD;
+    if (l->cpu_quota_us)
+        snprintf(val, sizeof(val), "%" PRIu64 " %" PRIu64, l->cpu_quota_us, period);
+    else
+        snprintf(val, sizeof(val), "max %" PRIu64, period);
+    if (write_in(dir, "cpu.max", val, err, errlen) < 0)
+        return -1;
+    if (l->memory_bytes)
+        snprintf(val, sizeof(val), "%" PRIu64, l->memory_bytes);
+    else
+        snprintf(val, sizeof(val), "max");
+    if (write_in(dir, "memory.max", val, err, errlen) < 0)
+        return -1;
+
+    if (pin) {
+        char mems[256] = "";
+        if (read_in(dir, "cpuset.mems", mems, sizeof(mems)) >= 0 && mems[0] == '\0') {
+            /* An empty mems in v2 means "inherit", which already works; it is
+             * copied anyway so the group keeps working if it is ever moved
+             * to a parent with a different effective set. */
+            if (read_in(parent, "cpuset.mems.effective", mems, sizeof(mems)) > 0 &&
+                write_in(dir, "cpuset.mems", mems, err, errlen) < 0)
+                return -1;
+        }
+        if (write_in(dir, "cpuset.cpus", l->cpuset, err, errlen) < 0)
+            return -1;
+    } else {
+        /* "\n" (not "") because kernfs ignores zero-length writes; it resets
+         * the group to the parent's CPUs. */
+        char cur[256] = "";
+        if (read_in(dir, "cpuset.cpus", cur, sizeof(cur)) > 0 &&
+            write_in(dir, "cpuset.cpus", "\n", err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- setup: v1 ---------------------------------------------------------- */
+
+/* v1 cpuset groups start with empty cpuset.cpus/mems and refuse tasks
+ * (ENOSPC) until both are set, so each new level copies its parent's. */
+static int v1_cpuset_inherit(const char *parent, const char *dir, char *err, size_t errlen)
+{
+    const char *files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (int i = 0; i < 2; i++) {
+        char cur[256] = "", up[256] = "";
+        if (read_in(dir, files[i], cur, sizeof(cur)) < 0) {
+            set_err(err, errlen, "read %s/%s: %s", dir, files[i], strerror(errno));
+            return -1;
+        }
+        if (cur[0] != '\0')
+            continue;
+        if (read_in(parent, files[i], up, sizeof(up)) < 0) {
+            set_err(err, errlen, "read %s/%s: %s", parent, files[i], strerror(errno));
+            return -1;
+        }
+        if (write_in(dir, files[i], up, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg_limits *l,
+                    char *err, size_t errlen)
+{
+    char parent[CG_PATH_MAX], dir[CG_PATH_MAX], val[64];
+    const char *mnts[4];
+    int n = v1_mounts(lay, mnts);
+
+    if (l->cpu_weight && !lay->cpu[0]) {
+        set_err(err, errlen, "cpu-weight requested but the cpu controller is not mounted");
+        return -1;
+    }
+    if (l->cpu_quota_us && !lay->cpu[0]) {
+        set_err(err, errlen, "cpu-quota requested but the cpu controller is not mounted");
+        return -1;
+    }
+    if (l->memory_bytes && !lay->memory[0]) {
+        set_err(err, errlen, "memory limit requested but the memory controller is not mounted");
+        return -1;
+    }
+    if (l->cpuset[0] && !lay->cpuset[0]) {
+        set_err(err, errlen, "cpuset requested but the cpuset controller is not mounted");
+        return -1;
+    }
+
+    for (int i = 0; i < n; i++) {
+        if (parent_dir(parent, sizeof(parent), mnts[i], err, errlen) < 0 ||
+            mkdir_ok(parent, err, errlen) < 0)
+            return -1;
+        if (strcmp(mnts[i], lay->cpuset) == 0 &&
+            v1_cpuset_inherit(mnts[i], parent, err, errlen) < 0)
+            return -1;
+        if (vm_dir(dir, sizeof(dir), mnts[i], vm, err, errlen) < 0 ||
+            mkdir_ok(dir, err, errlen) < 0)
+            return -1;
+    }
+
+    if (lay->cpu[0]) {
+        if (vm_dir(dir, sizeof(dir), lay->cpu, vm, err, errlen) < 0)
+            return -1;
+        /* v2 weight 100 is v1 shares 1024; the kernel clamps shares to
+         * 2..262144, so clamp here and write what will be read back. */
+        unsigned long shares = l->cpu_weight ? (unsigned long)l->cpu_weight * 1024 / 100 : 1024;
+        if (shares < 2)
+            shares = 2;
+        if (shares > 262144)
+            shares = 262144;
+        snprintf(val, sizeof(val), "%lu", shares);
+        if (write_in(dir, "cpu.shares", val, err, errlen) < 0)
+            return -1;
+        /* Lift the quota first: the kernel checks every period/quota pair as
+         * it is written, and an old quota with a new period can be refused. */
+        if (write_in(dir, "cpu.cfs_quota_us", "-1", err, errlen) < 0)
+            return -1;
+        snprintf(val, sizeof(val), "%" PRIu64,
+                 l->cpu_period_us ? l->cpu_period_us : (uint64_t)CG_DEF_PERIOD);
+        if (write_in(dir, "cpu.cfs_period_us", val, err, errlen) < 0)
+            return -1;
+        if (l->cpu_quota_us) {
+            snprintf(val, sizeof(val), "%" PRIu64, l->cpu_quota_us);
+            if (write_in(dir, "cpu.cfs_quota_us", val, err, errlen) < 0)
+                return -1;
+        }
+    }
+    if (lay->memory[0]) {
+        if (vm_dir(dir, sizeof(dir), lay->memory, vm, err, errlen) < 0)
+            return -1;
+        if (l->memory_bytes)
+            snprintf(val, sizeof(val), "%" PRIu64, l->memory_bytes);
+        else
+            snprintf(val, sizeof(val), "-1");
+        if (write_in(dir, "memory.limit_in_bytes", val, err, errlen) < 0)
+            return -1;
+    }
+    if (lay->cpuset[0]) {
+        if (parent_dir(parent, sizeof(parent), lay->cpuset, err, errlen) < 0 ||
+            vm_dir(dir, sizeof(dir), lay->cpuset, vm, err, errlen) < 0)
+            return -1;
+        if (v1_cpuset_inherit(parent, dir, err, errlen) < 0)
+            return -1;
+        /* No pinning means all of the parent's CPUs, written explicitly so a
+         * re-setup without a cpuset undoes an earlier pin. */
+        char cpus[256];
+        if (l->cpuset[0]) {
+            snprintf(cpus, sizeof(cpus), "%s", l->cpuset);
+        } else if (read_in(parent, "cpuset.cpus", cpus, sizeof(cpus)) < 0) {
+            set_err(err, errlen, "read %s/cpuset.cpus: %s", parent, strerror(errno));
+            return -1;
+        }
+        if (write_in(dir, "cpuset.cpus", cpus, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+int cg_vm_setup(const struct cg_layout *lay, const char *vm, const struct cg_limits *l, char *err,
+                size_t errlen)
+{
+    if (lay == NULL || lay->mode == CG_NONE)
+        return 0;
+    if (!name_ok(vm)) {
+        set_err(err, errlen, "invalid VM name for a cgroup: \"%s\"", vm ? vm : "(null)");
+        return -1;
+    }
+    static const struct cg_limits none;
+    if (l == NULL)
+        l = &none;
+    if (cg_limits_validate(l, 0, err, errlen) < 0)
+        return -1;
+    return lay->mode == CG_V2 ? v2_setup(lay, vm, l, err, errlen)
+                              : v1_setup(lay, vm, l, err, errlen);
+}
+
+int cg_vm_attach(const struct cg_layout *lay, const char *vm, pid_t pid, char *err, size_t errlen)
+{
+    if (lay == NULL || lay->mode == CG_NONE)
+        return 0;
+    if (!name_ok(vm)) {
+        set_err(err, errlen, "invalid VM name for a cgroup: \"%s\"", vm ? vm : "(null)");
+        return -1;
+    }
+    if (pid <= 0) {
+        set_err(err, errlen, "invalid pid %ld", (long)pid);
+        return -1;
+    }
+    char dir[CG_PATH_MAX], val[32];
+    snprintf(val, sizeof(val), "%ld", (long)pid);
+    const char *mnts[4];
+    int n = 1;
+    if (lay->mode == CG_V2)
+        mnts[0] = lay->root;
+    else
+        n = v1_mounts(lay, mnts);
+    /* cgroup.procs (not tasks) moves the whole thread group, so QEMU's vCPU
+     * and I/O threads follow the main pid. */
+    for (int i = 0; i < n; i++) {
+        if (vm_dir(dir, sizeof(dir), mnts[i], vm, err, errlen) < 0 ||
+            write_in(dir, "cgroup.procs", val, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* *tries is shared by all hierarchies of one destroy, so a VM whose process
+ * is really still alive costs one wait, not one per controller. */
+static int rmdir_retry(const char *dir, int *tries)
+{
+    struct timespec ts = {0, CG_RMDIR_SLEEP_NS};
+    for (;;) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return 0;
+        if (errno != EBUSY || *tries <= 0)
+            return -1;
+        (*tries)--;
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cg_vm_destroy(const struct cg_layout *lay, const char *vm)
+{
+    if (lay == NULL || lay->mode == CG_NONE)
+        return 0;
+    if (!name_ok(vm))
+        return -1;
+    char dir[CG_PATH_MAX];
+    const char *mnts[4];
+    int n = 1, rc = 0, tries = CG_RMDIR_TRIES;
+    if (lay->mode == CG_V2)
+        mnts[0] = lay->root;
+    else
+        n = v1_mounts(lay, mnts);
+    /* Keep going after a failure so one busy hierarchy does not leave the
+     * others behind. The "yun" parent stays: other VMs share it. */
+    for (int i = 0; i < n; i++) {
+        if (vm_dir(dir, sizeof(dir), mnts[i], vm, NULL, 0) < 0 || rmdir_retry(dir, &tries) < 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+static int64_t read_u64_in(const char *dir, const char *file)
+{
+    char buf[64];
+    if (read_in(dir, file, buf, sizeof(buf)) <= 0)
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (errno != 0 || end == buf || v > INT64_MAX)
+        return -1;
+    return (int64_t)v;
+}
+
+int64_t cg_vm_cpu_ns(const struct cg_layout *lay, const char *vm)
+{
+    if (lay == NULL || lay->mode == CG_NONE || !name_ok(vm))
+        return -1;
+    char dir[CG_PATH_MAX];
+    if (lay->mode == CG_V1) {
+        if (!lay->cpuacct[0] || vm_dir(dir, sizeof(dir), lay->cpuacct, vm, NULL, 0) < 0)
+            return -1;
+        return read_u64_in(dir, "cpuacct.usage");
+    }
+    if (vm_dir(dir, sizeof(dir), lay->root, vm, NULL, 0) < 0)
+        return -1;
+    char buf[1024];
+    if (read_in(dir, "cpu.stat", buf, sizeof(buf)) < 0)
+        return -1;
+    for (char *p = buf; p != NULL; p = strchr(p, '\n')) {
+        unsigned long long us;
+        if (*p == '\n')
+            p++;
+        if (sscanf(p, "usage_usec %llu", &us) == 1 && us <= (unsigned long long)INT64_MAX / 1000)
+            return (int64_t)us * 1000;
+    }
+    return -1;
+}
+
+int64_t cg_vm_memory_bytes(const struct cg_layout *lay, const char *vm)
+{
+    if (lay == NULL || lay->mode == CG_NONE || !name_ok(vm))
+        return -1;
+    char dir[CG_PATH_MAX];
+    const char *mnt = lay->mode == CG_V2 ? lay->root : lay->memory;
+    if (!mnt[0] || vm_dir(dir, sizeof(dir), mnt, vm, NULL, 0) < 0)
+        return -1;
+    return read_u64_in(dir, lay->mode == CG_V2 ? "memory.current" : "memory.usage_in_bytes");
+}

@@ -1,0 +1,196 @@
+/*
+ * engine.c - the engine's shared plumbing: set-up and tear-down, the event
+ * log, the in-memory runtime list, host capacity and per-VM paths.
+ */
+#include "compute/engine.h"
+#include "compute/accel.h"
+#include "compute/qmp.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void reconcile_tick(evutil_socket_t fd, short what, void *arg)
+{
+    engine_reconcile(arg);
+}
+
+static uint64_t meminfo_total(void)
+{
+    char *mi = read_file("/proc/meminfo", 1 << 16, NULL);
+    unsigned long long kb = 0;
+    if (mi) {
+        char *p = strstr(mi, "MemTotal:");
+        if (p)
+            sscanf(p + 9, "%llu", &kb);
+        free(mi);
+    }
+    return (uint64_t)kb * 1024;
+}
+
+int engine_init(struct engine *e, struct event_base *base, struct store *st,
+                const struct yun_config *cfg, char *err, size_t errlen)
+{
+    memset(e, 0, sizeof(*e));
+    e->base = base;
+    e->store = st;
+    e->cfg = cfg;
+    if (snprintf_checked(e->vms_dir, sizeof(e->vms_dir), "%s/vms", cfg->state_dir) < 0 ||
+        snprintf_checked(e->images_dir, sizeof(e->images_dir), "%s/images", cfg->state_dir) < 0) {
+        snprintf(err, errlen, "state_dir too long");
+        return -1;
+    }
+    if (mkdir_p(e->vms_dir, 0700) < 0 || mkdir_p(e->images_dir, 0755) < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", e->vms_dir, strerror(errno));
+        return -1;
+    }
+    if (cg_detect(&e->cg) < 0)
+        log_warn("no usable cgroup hierarchy: CPU and memory limits will not be enforced");
+    else
+        log_info("cgroups: %s", e->cg.mode == CG_V2 ? "v2 (unified)" : "v1 (per controller)");
+    e->host_cpus = cfg->host_cpus ? cfg->host_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    e->host_memory = cfg->host_memory ? cfg->host_memory : meminfo_total();
+    snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
+    log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
+             (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
+    e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
+    struct timeval tv = {cfg->reconcile_interval_s, 0};
+    event_add(e->reconcile_timer, &tv);
+    return 0;
+}
+
+void engine_shutdown(struct engine *e)
+{
+    while (e->rts)
+        engine_rt_drop(e, e->rts);
+    if (e->reconcile_timer)
+        event_free(e->reconcile_timer);
+    e->reconcile_timer = NULL;
+}
+
+void engine_event(struct engine *e, const char *type, const char *object, const char *action,
+                  const char *result, const char *fmt, ...)
+{
+    struct event_rec ev = {0};
+    snprintf(ev.object_type, sizeof(ev.object_type), "%s", type);
+    snprintf(ev.object, sizeof(ev.object), "%s", object);
+    snprintf(ev.action, sizeof(ev.action), "%s", action);
+    snprintf(ev.result, sizeof(ev.result), "%s", result);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
+    va_end(ap);
+    log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object,
+            action, result, ev.reason[0] ? " - " : "", ev.reason);
+    if (store_event_add(e->store, &ev) != 0) {
+        log_err("cannot record event: %s", store_errmsg(e->store));
+        return;
+    }
+    if (e->on_event)
+        e->on_event(e->on_event_ctx, &ev);
+}
+
+/* ---- runtime list ---- */
+
+struct vm_rt *engine_rt_find(struct engine *e, const char *id)
+{
+    for (struct vm_rt *r = e->rts; r; r = r->next)
+        if (!strcmp(r->id, id))
+            return r;
+    return NULL;
+}
+
+struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm)
+{
+    struct vm_rt *r = engine_rt_find(e, vm->id);
+    if (r)
+        return r;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->eng = e;
+    snprintf(r->id, sizeof(r->id), "%s", vm->id);
+    snprintf(r->name, sizeof(r->name), "%s", vm->name);
+    r->next = e->rts;
+    e->rts = r;
+    return r;
+}
+
+void engine_rt_drop(struct engine *e, struct vm_rt *rt)
+{
+    for (struct vm_rt **pp = &e->rts; *pp; pp = &(*pp)->next) {
+        if (*pp == rt) {
+            *pp = rt->next;
+            break;
+        }
+    }
+    qmp_watch_close(rt->watch);
+    if (rt->stop_timer)
+        event_free(rt->stop_timer);
+    if (rt->exit_timer)
+        event_free(rt->exit_timer);
+    if (rt->restart_timer)
+        event_free(rt->restart_timer);
+    free(rt);
+}
+
+int engine_store_update(struct engine *e, struct vm_rec *vm)
+{
+    vm->updated_at = now_ms();
+    int rc = store_vm_update(e->store, vm);
+    if (rc != 0)
+        log_err("cannot update vm %s: %s", vm->name, store_errmsg(e->store));
+    return rc;
+}
+
+int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
+                   size_t len)
+{
+    if (file)
+        return snprintf_checked(buf, len, "%s/%s/%s", e->vms_dir, vm->id, file) < 0 ? -1 : 0;
+    return snprintf_checked(buf, len, "%s/%s", e->vms_dir, vm->id) < 0 ? -1 : 0;
+}
+
+int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err)
+{
+    int rc = store_vm_get(e->store, name, out);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, 404, "not_found", "vm '%s' does not exist", name);
+    if (rc != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    return 0;
+}
+
+/* ---- capacity ---- */
+
+int engine_host_usage(struct engine *e, struct host_usage *u)
+{
+    memset(u, 0, sizeof(*u));
+    struct vm_rec *vms;
+    size_t n;
+    if (store_vm_list(e->store, &vms, &n) != 0)
+        return -1;
+    u->cpus_total = e->host_cpus;
+    u->cpus_capacity = e->host_cpus * e->cfg->cpu_overcommit;
+    u->mem_total = e->host_memory;
+    uint64_t usable = e->host_memory > e->cfg->reserved_memory
+                          ? e->host_memory - e->cfg->reserved_memory
+                          : 0;
+    u->mem_capacity = (uint64_t)((double)usable * e->cfg->mem_overcommit);
+    for (size_t i = 0; i < n; i++) {
+        u->vms_total++;
+        if (vm_state_has_process(vms[i].state)) {
+            u->vms_running++;
+            u->cpus_used += vms[i].cpus;
+            u->mem_used += vms[i].memory_mb << 20;
+        }
+    }
+    free(vms);
+    return 0;
+}

@@ -1,0 +1,128 @@
+/*
+ * engine.h - the virtualization engine of one host: VM lifecycle on QEMU,
+ * images, capacity and the reconcile loop. The API layer calls these; they
+ * validate, write intent to the store first, perform the side effects, and
+ * undo them on failure, reporting through struct yerr.
+ */
+#ifndef YUN_ENGINE_H
+#define YUN_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compute/cgroup.h"
+#include "compute/vmstate.h"
+#include "lib/config.h"
+#include "lib/yerr.h"
+#include "store/store.h"
+
+struct event_base;
+struct event;
+struct qmp_watch;
+
+/* Per-VM things that live only in yund's memory: the QMP event connection
+ * and timers. Everything durable is in the store. */
+struct vm_rt {
+    struct vm_rt *next;
+    struct engine *eng;
+    char id[37];
+    char name[64];
+    pid_t pid;
+    struct qmp_watch *watch;
+    struct event *stop_timer; /* ACPI grace period, then quit */
+    struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
+    struct event *restart_timer;
+    bool shutdown_seen;       /* the guest shut itself down (clean exit) */
+};
+
+typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);
+
+struct engine {
+    struct event_base *base;
+    struct store *store;
+    const struct yun_config *cfg;
+    struct cg_layout cg;
+    int host_cpus;
+    uint64_t host_memory;
+    char accel[8]; /* what "auto" resolved to on this host */
+    char vms_dir[300];
+    char images_dir[300];
+    struct vm_rt *rts;
+    struct event *reconcile_timer;
+    engine_event_hook on_event;
+    void *on_event_ctx;
+};
+
+/* What a user may set when creating a VM. */
+struct vm_spec {
+    char name[64];
+    char image[64];
+    int cpus;
+    uint64_t memory_mb;
+    uint64_t disk_bytes; /* 0 = image size */
+    char cmdline[512];
+    char machine[32];
+    char accel[8];
+    enum restart_policy restart;
+    unsigned cpu_weight;
+    uint64_t cpu_quota_us;
+    uint64_t cpu_period_us;
+    char cpuset[64];
+    bool start;
+};
+
+int engine_init(struct engine *e, struct event_base *base, struct store *st,
+                const struct yun_config *cfg, char *err, size_t errlen);
+void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU running */
+
+/* Startup recovery and the periodic reconcile pass. */
+void engine_reconcile(struct engine *e);
+
+/* Records an event and tells the hook (long-polling readers). */
+void engine_event(struct engine *e, const char *type, const char *object, const char *action,
+                  const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+/* VMs */
+void vm_spec_defaults(struct vm_spec *s);
+int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec *out,
+                     struct yerr *err);
+int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err);
+int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,
+                     struct vm_rec *out, struct yerr *err);
+int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr *err);
+/* Live facts from QMP for `vm show`: status string ("" when not running). */
+void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *status, size_t len);
+/* Path of a VM's directory / a file in it. */
+int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
+                   size_t len);
+
+/* Capacity */
+struct host_usage {
+    int cpus_total;
+    double cpus_capacity; /* with overcommit */
+    int cpus_used;        /* vCPUs of VMs with a running QEMU */
+    uint64_t mem_total;
+    uint64_t mem_capacity;
+    uint64_t mem_used;
+    int vms_total, vms_running;
+};
+int engine_host_usage(struct engine *e, struct host_usage *u);
+
+/* Images */
+int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err);
+int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
+                        struct image_rec *out, struct yerr *err);
+int engine_image_delete(struct engine *e, const char *name, struct yerr *err);
+
+/* Internal, shared between engine files. */
+struct vm_rt *engine_rt_find(struct engine *e, const char *id);
+struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm);
+void engine_rt_drop(struct engine *e, struct vm_rt *rt);
+int engine_store_update(struct engine *e, struct vm_rec *vm);
+int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm);
+int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
+void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
+int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err);
+void engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
+
+#endif

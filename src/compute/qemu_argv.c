@@ -1,0 +1,172 @@
+/*
+ * qemu_argv.c - assembling QEMU's command line.
+ *
+ * Choices that matter:
+ *  - -nodefaults: only devices we ask for, so what runs is what yun shows.
+ *  - two QMP monitors: one that yund keeps open for events, one for
+ *    short-lived command connections (a chardev socket takes one client).
+ *  - the serial console is a socket *with a logfile*: QEMU itself appends
+ *    everything the guest prints to console.log, even while yund is down.
+ *  - -daemonize + -pidfile: QEMU detaches into its own session and outlives
+ *    yund; the parent exits only once the monitors are listening.
+ *  - -S: start with vCPUs stopped; yund moves QEMU into its cgroup, then "cont".
+ */
+#include "compute/qemu_argv.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct builder {
+    char **v;
+    int n, cap, oom;
+};
+
+static void add(struct builder *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void add(struct builder *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    if (b->n + 2 > b->cap) {
+        int nc = b->cap ? b->cap * 2 : 64;
+        char **nv = realloc(b->v, (size_t)nc * sizeof(char *));
+        if (!nv) {
+            b->oom = 1;
+            return;
+        }
+        b->v = nv;
+        b->cap = nc;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    if (vasprintf(&b->v[b->n], fmt, ap) < 0)
+        b->oom = 1;
+    else
+        b->v[++b->n] = NULL;
+    va_end(ap);
+}
+
+/* QEMU's option parser splits on commas; a comma in a path is written ",,". */
+static int has_comma(const char *s)
+{
+    return strchr(s, ',') != NULL;
+}
+
+int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
+                    const char *vmdir, const char *accel, struct qemu_argv *out, char *err,
+                    size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (has_comma(vmdir) || has_comma(img->kernel) || has_comma(img->initrd)) {
+        snprintf(err, errlen, "paths with commas are not supported by QEMU options");
+        return -1;
+    }
+    if (strcmp(accel, "kvm") && strcmp(accel, "tcg")) {
+        snprintf(err, errlen, "unknown accelerator '%s'", accel);
+        return -1;
+    }
+    if (vm->cpus < 1 || vm->memory_mb < 16) {
+        snprintf(err, errlen, "vm needs at least 1 cpu and 16 MiB");
+        return -1;
+    }
+    struct builder b = {0};
+    add(&b, "%s", qemu_binary);
+    add(&b, "-name");
+    add(&b, "guest=%s,debug-threads=on", vm->name);
+    add(&b, "-uuid");
+    add(&b, "%s", vm->id);
+    add(&b, "-machine");
+    add(&b, "%s,accel=%s", vm->machine[0] ? vm->machine : "pc", accel);
+    add(&b, "-cpu");
+    add(&b, "%s", strcmp(accel, "kvm") == 0 ? "host" : "max");
+    add(&b, "-smp");
+    add(&b, "%d", vm->cpus);
+    add(&b, "-m");
+    add(&b, "%llu", (unsigned long long)vm->memory_mb);
+    add(&b, "-nodefaults");
+    add(&b, "-no-user-config");
+    add(&b, "-display");
+    add(&b, "none");
+    add(&b, "-S");
+    add(&b, "-daemonize");
+    add(&b, "-pidfile");
+    add(&b, "%s/" VMDIR_PIDFILE, vmdir);
+    add(&b, "-D");
+    add(&b, "%s/" VMDIR_QEMULOG, vmdir);
+    add(&b, "-chardev");
+    add(&b, "socket,id=qmp,path=%s/" VMDIR_QMP ",server=on,wait=off", vmdir);
+    add(&b, "-mon");
+    add(&b, "chardev=qmp,mode=control");
+    add(&b, "-chardev");
+    add(&b, "socket,id=qmpev,path=%s/" VMDIR_QMPEV ",server=on,wait=off", vmdir);
+    add(&b, "-mon");
+    add(&b, "chardev=qmpev,mode=control");
+    add(&b, "-chardev");
+    add(&b,
+        "socket,id=console,path=%s/" VMDIR_CONSOLE ",server=on,wait=off,logfile=%s/" VMDIR_CONLOG
+        ",logappend=on",
+        vmdir, vmdir);
+    add(&b, "-serial");
+    add(&b, "chardev:console");
+    add(&b, "-drive");
+    add(&b, "id=disk0,file=%s/" VMDIR_DISK ",format=qcow2,if=none,cache=writeback,discard=unmap",
+        vmdir);
+    add(&b, "-device");
+    add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");
+    add(&b, "-device");
+    add(&b, "virtio-balloon-pci,id=balloon0");
+    if (img->kernel[0]) {
+        add(&b, "-kernel");
+        add(&b, "%s", img->kernel);
+        if (img->initrd[0]) {
+            add(&b, "-initrd");
+            add(&b, "%s", img->initrd);
+        }
+        /* The VM's own cmdline replaces the image default when given. */
+        const char *cmd = vm->cmdline[0] ? vm->cmdline : img->cmdline;
+        if (cmd[0]) {
+            add(&b, "-append");
+            add(&b, "%s", cmd);
+        }
+    }
+    if (b.oom) {
+        out->argv = b.v;
+        qemu_argv_free(out);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    out->argv = b.v;
+    out->argc = b.n;
+    return 0;
+}
+
+void qemu_argv_free(struct qemu_argv *a)
+{
+    if (a->argv)
+        for (char **p = a->argv; *p; p++)
+            free(*p);
+    free(a->argv);
+    a->argv = NULL;
+    a->argc = 0;
+}
+
+char *qemu_argv_join(const struct qemu_argv *a)
+{
+    size_t len = 1;
+    for (int i = 0; i < a->argc; i++)
+        len += strlen(a->argv[i]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s)
+        return NULL;
+    for (int i = 0; i < a->argc; i++) {
+        size_t l = strlen(a->argv[i]);
+        memcpy(p, a->argv[i], l);
+        p += l;
+        *p++ = i + 1 < a->argc ? ' ' : 0;
+    }
+    if (a->argc == 0)
+        *p = 0;
+    return s;
+}

@@ -1,0 +1,297 @@
+/*
+ * qmp.c - QMP client: blocking one-shot commands and a libevent event watcher.
+ * Every reply from QEMU is parsed and checked for shape before it is used.
+ */
+#include "compute/qmp.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define QMP_LINE_MAX (1 << 20)
+
+int qmp_parse_reply(const char *line, json_t **ret, char *err, size_t errlen)
+{
+    json_error_t je;
+    json_t *j = json_loads(line, 0, &je);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        return 1;
+    }
+    json_t *r = json_object_get(j, "return");
+    if (r) {
+        if (ret)
+            *ret = json_incref(r);
+        json_decref(j);
+        return 0;
+    }
+    json_t *e = json_object_get(j, "error");
+    if (e && json_is_object(e)) {
+        const char *cls = json_string_value(json_object_get(e, "class"));
+        const char *desc = json_string_value(json_object_get(e, "desc"));
+        snprintf(err, errlen, "%s: %s", cls ? cls : "GenericError", desc ? desc : "(no description)");
+        json_decref(j);
+        return -1;
+    }
+    json_decref(j);
+    return 1;
+}
+
+static int unix_connect(const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errlen, "socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        snprintf(err, errlen, "connect %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Line reader over a blocking fd with an absolute deadline. */
+struct liner {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int64_t deadline;
+};
+
+static char *liner_next(struct liner *l, char *err, size_t errlen)
+{
+    for (;;) {
+        char *nl = l->len ? memchr(l->buf, '\n', l->len) : NULL;
+        if (nl) {
+            size_t n = (size_t)(nl - l->buf);
+            char *line = malloc(n + 1);
+            if (!line)
+                return NULL;
+            memcpy(line, l->buf, n);
+            line[n] = 0;
+            memmove(l->buf, nl + 1, l->len - n - 1);
+            l->len -= n + 1;
+            return line;
+        }
+        if (l->len >= QMP_LINE_MAX) {
+            snprintf(err, errlen, "QMP line longer than %d bytes", QMP_LINE_MAX);
+            return NULL;
+        }
+        if (l->cap - l->len < 4096) {
+            size_t nc = l->cap ? l->cap * 2 : 8192;
+            char *nb = realloc(l->buf, nc);
+            if (!nb)
+                return NULL;
+            l->buf = nb;
+            l->cap = nc;
+        }
+        int64_t left = l->deadline - monotonic_ms();
+        if (left <= 0) {
+            snprintf(err, errlen, "QMP timed out");
+            return NULL;
+        }
+        struct pollfd pf = {l->fd, POLLIN, 0};
+        int pr = poll(&pf, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            snprintf(err, errlen, "QMP timed out");
+            return NULL;
+        }
+        ssize_t n = read(l->fd, l->buf + l->len, l->cap - l->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(err, errlen, "QMP connection closed");
+            return NULL;
+        }
+        l->len += (size_t)n;
+    }
+}
+
+static int send_all(int fd, const char *s)
+{
+    size_t len = strlen(s);
+    while (len) {
+        ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Sends one command and waits for its reply, skipping interleaved events. */
+static int exchange(struct liner *l, const char *command, json_t *args, json_t **ret, char *err,
+                    size_t errlen)
+{
+    json_t *msg = json_pack("{s:s}", "execute", command);
+    if (args)
+        json_object_set(msg, "arguments", args);
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return -1;
+    int rc = send_all(l->fd, text);
+    free(text);
+    if (rc < 0 || send_all(l->fd, "\n") < 0) {
+        snprintf(err, errlen, "QMP write: %s", strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        char *line = liner_next(l, err, errlen);
+        if (!line)
+            return -1;
+        int pr = qmp_parse_reply(line, ret, err, errlen);
+        free(line);
+        if (pr <= 0)
+            return pr;
+    }
+}
+
+int qmp_command(const char *sock_path, const char *command, json_t *args, json_t **ret,
+                int timeout_ms, char *err, size_t errlen)
+{
+    if (ret)
+        *ret = NULL;
+    int fd = unix_connect(sock_path, err, errlen);
+    if (fd < 0)
+        return -1;
+    struct liner l = {.fd = fd, .deadline = monotonic_ms() + timeout_ms};
+    int rc = -1;
+    char *greet = liner_next(&l, err, errlen);
+    if (greet) {
+        json_t *g = json_loads(greet, 0, NULL);
+        int ok = g && json_is_object(json_object_get(g, "QMP"));
+        json_decref(g);
+        free(greet);
+        if (!ok)
+            snprintf(err, errlen, "QMP greeting malformed");
+        else if (exchange(&l, "qmp_capabilities", NULL, NULL, err, errlen) == 0)
+            rc = exchange(&l, command, args, ret, err, errlen);
+    }
+    free(l.buf);
+    close(fd);
+    return rc;
+}
+
+int qmp_query_status(const char *sock_path, char *status, size_t len, char *err, size_t errlen)
+{
+    json_t *r = NULL;
+    if (qmp_command(sock_path, "query-status", NULL, &r, 5000, err, errlen) < 0)
+        return -1;
+    const char *s = json_string_value(json_object_get(r, "status"));
+    if (!s) {
+        snprintf(err, errlen, "query-status reply has no status");
+        json_decref(r);
+        return -1;
+    }
+    snprintf(status, len, "%s", s);
+    json_decref(r);
+    return 0;
+}
+
+/* ---- event watcher ---- */
+
+struct qmp_watch {
+    struct bufferevent *bev;
+    qmp_event_cb on_ev;
+    qmp_eof_cb on_eof;
+    void *ctx;
+    int negotiated;
+};
+
+static void watch_read(struct bufferevent *bev, void *arg)
+{
+    struct qmp_watch *w = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    char *line;
+    size_t n;
+    while ((line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF))) {
+        json_t *j = json_loads(line, 0, NULL);
+        free(line);
+        if (!j)
+            continue;
+        if (!w->negotiated && json_object_get(j, "QMP")) {
+            bufferevent_write(bev, "{\"execute\":\"qmp_capabilities\"}\n", 31);
+            w->negotiated = 1;
+        } else {
+            const char *ev = json_string_value(json_object_get(j, "event"));
+            if (ev && w->on_ev)
+                w->on_ev(w->ctx, ev, json_object_get(j, "data"));
+        }
+        json_decref(j);
+    }
+    if (evbuffer_get_length(in) > QMP_LINE_MAX)
+        evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void watch_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct qmp_watch *w = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        qmp_eof_cb cb = w->on_eof;
+        void *ctx = w->ctx;
+        /* The callback usually closes the watch; call it last. */
+        bufferevent_disable(bev, EV_READ | EV_WRITE);
+        if (cb)
+            cb(ctx);
+    }
+}
+
+struct qmp_watch *qmp_watch_open(struct event_base *base, const char *sock_path, qmp_event_cb on_ev,
+                                 qmp_eof_cb on_eof, void *ctx, char *err, size_t errlen)
+{
+    int fd = unix_connect(sock_path, err, errlen);
+    if (fd < 0)
+        return NULL;
+    evutil_make_socket_nonblocking(fd);
+    struct qmp_watch *w = calloc(1, sizeof(*w));
+    if (!w) {
+        close(fd);
+        return NULL;
+    }
+    w->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!w->bev) {
+        close(fd);
+        free(w);
+        snprintf(err, errlen, "bufferevent_socket_new failed");
+        return NULL;
+    }
+    w->on_ev = on_ev;
+    w->on_eof = on_eof;
+    w->ctx = ctx;
+    bufferevent_setcb(w->bev, watch_read, NULL, watch_event, w);
+    bufferevent_enable(w->bev, EV_READ);
+    return w;
+}
+
+void qmp_watch_close(struct qmp_watch *w)
+{
+    if (!w)
+        return;
+    bufferevent_free(w->bev);
+    free(w);
+}

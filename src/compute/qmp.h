@@ -1,0 +1,42 @@
+/*
+ * qmp.h - talking to QEMU's machine protocol (QMP).
+ *
+ * Two ways, on two separate monitors of the same QEMU:
+ *  - qmp_command(): one short blocking exchange (connect, negotiate, execute,
+ *    close) bounded by a timeout; QMP answers in microseconds, so yund's loop
+ *    stalls for no longer than a cgroup write.
+ *  - struct qmp_watch: a long-lived libevent connection that delivers QMP
+ *    events (SHUTDOWN, STOP, RESUME, RESET, GUEST_PANICKED) and EOF, which is
+ *    how yund learns at once that a QEMU exited.
+ */
+#ifndef YUN_QMP_H
+#define YUN_QMP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct event_base;
+
+/* Validates one QMP reply line. On {"return": X} stores X (new ref) in *ret
+ * and returns 0; on {"error": {...}} writes "class: desc" to err and returns
+ * -1; anything else (event, greeting, garbage) returns 1 (not a reply). */
+int qmp_parse_reply(const char *line, json_t **ret, char *err, size_t errlen);
+
+/* Runs command with args (may be NULL; reference not stolen) on the monitor
+ * at sock_path. *ret gets the "return" value (new reference) if ret != NULL. */
+int qmp_command(const char *sock_path, const char *command, json_t *args, json_t **ret,
+                int timeout_ms, char *err, size_t errlen);
+
+/* Convenience: query-status -> "running", "paused", "shutdown", ... */
+int qmp_query_status(const char *sock_path, char *status, size_t len, char *err, size_t errlen);
+
+typedef void (*qmp_event_cb)(void *ctx, const char *event, json_t *data);
+/* Called once when the connection closes (QEMU exited or the socket broke). */
+typedef void (*qmp_eof_cb)(void *ctx);
+
+struct qmp_watch;
+struct qmp_watch *qmp_watch_open(struct event_base *base, const char *sock_path, qmp_event_cb on_ev,
+                                 qmp_eof_cb on_eof, void *ctx, char *err, size_t errlen);
+void qmp_watch_close(struct qmp_watch *w);
+
+#endif

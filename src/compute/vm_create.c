@@ -1,0 +1,271 @@
+/*
+ * vm_create.c - creating and deleting VMs.
+ *
+ * Create writes the row in state "creating" before touching the disk; the
+ * overlay is made; only then does the row become "stopped". Any failure
+ * removes what was made. A crash in between leaves a "creating" row that the
+ * reconcile pass rolls back. Delete mirrors it with "deleting".
+ */
+#include "compute/engine.h"
+#include "compute/qemu_argv.h"
+#include "lib/log.h"
+#include "lib/proc.h"
+#include "compute/qmp.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_VCPUS     64
+#define MIN_MEMORY_MB 16
+#define MAX_DISK      (16ULL << 40)
+
+void vm_spec_defaults(struct vm_spec *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->cpus = 1;
+    s->memory_mb = 256;
+    snprintf(s->machine, sizeof(s->machine), "pc");
+    snprintf(s->accel, sizeof(s->accel), "auto");
+    s->restart = RESTART_NO;
+}
+
+static void limits_of(const struct vm_spec *s, struct cg_limits *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->cpu_weight = s->cpu_weight;
+    l->cpu_quota_us = s->cpu_quota_us;
+    l->cpu_period_us = s->cpu_period_us;
+    /* QEMU itself needs memory beyond guest RAM (device emulation, TCG
+     * translation cache): give the group headroom so the limit bounds a
+     * runaway, not normal operation. */
+    l->memory_bytes = (s->memory_mb << 20) + (256ULL << 20) + (s->memory_mb << 20) / 4;
+    snprintf(l->cpuset, sizeof(l->cpuset), "%s", s->cpuset);
+}
+
+static int validate_spec(struct engine *e, const struct vm_spec *s, struct image_rec *img,
+                         struct yerr *err)
+{
+    char why[256];
+    if (!name_valid(s->name, why, sizeof(why)))
+        return yerr_set(err, 400, "invalid_argument", "%s", why);
+    if (s->cpus < 1 || s->cpus > MAX_VCPUS)
+        return yerr_set(err, 400, "invalid_argument", "cpus must be 1..%d, not %d", MAX_VCPUS,
+                        s->cpus);
+    if (s->memory_mb < MIN_MEMORY_MB)
+        return yerr_set(err, 400, "invalid_argument", "memory must be at least %d MiB, not %llu MiB",
+                        MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
+    if (s->disk_bytes > MAX_DISK)
+        return yerr_set(err, 400, "invalid_argument", "disk must be at most 16T");
+    if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))
+        return yerr_set(err, 400, "invalid_argument", "accel must be auto, kvm or tcg, not '%s'",
+                        s->accel);
+    static const char *const machines[] = {"pc", "q35", "microvm"};
+    bool machine_ok = false;
+    for (size_t i = 0; i < 3; i++)
+        machine_ok |= !strcmp(s->machine, machines[i]);
+    if (!machine_ok)
+        return yerr_set(err, 400, "invalid_argument", "machine must be pc, q35 or microvm, not '%s'",
+                        s->machine);
+    for (const char *p = s->cmdline; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return yerr_set(err, 400, "invalid_argument", "cmdline has a control character");
+    struct cg_limits l;
+    limits_of(s, &l);
+    if (cg_limits_validate(&l, e->host_cpus, why, sizeof(why)) < 0)
+        return yerr_set(err, 400, "invalid_argument", "%s", why);
+
+    /* A VM that could never run here is refused now, with the numbers. */
+    struct host_usage u;
+    if (engine_host_usage(e, &u) < 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (s->cpus > u.cpus_capacity)
+        return yerr_set(err, 409, "insufficient_capacity",
+                        "vm needs %d vCPUs but this host allows at most %.0f (%d cpus x "
+                        "overcommit %.1f)",
+                        s->cpus, u.cpus_capacity, u.cpus_total, e->cfg->cpu_overcommit);
+    if ((s->memory_mb << 20) > u.mem_capacity)
+        return yerr_set(err, 409, "insufficient_capacity",
+                        "vm needs %llu MiB but this host allows at most %llu MiB (%llu MiB, "
+                        "%llu MiB reserved, overcommit %.1f)",
+                        (unsigned long long)s->memory_mb,
+                        (unsigned long long)(u.mem_capacity >> 20),
+                        (unsigned long long)(u.mem_total >> 20),
+                        (unsigned long long)(e->cfg->reserved_memory >> 20),
+                        e->cfg->mem_overcommit);
+
+    int rc = store_image_get(e->store, s->image, img);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, 404, "not_found", "image '%s' does not exist (see: yun image list)",
+                        s->image);
+    if (rc != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (s->disk_bytes && s->disk_bytes < img->virtual_size) {
+        char a[32], b[32];
+        format_size(s->disk_bytes, a, sizeof(a));
+        format_size(img->virtual_size, b, sizeof(b));
+        return yerr_set(err, 400, "invalid_argument",
+                        "disk %s is smaller than image '%s' (%s)", a, img->name, b);
+    }
+    return 0;
+}
+
+static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
+                        struct yerr *err)
+{
+    char disk[512], size[32];
+    if (engine_vm_path(e, vm, VMDIR_DISK, disk, sizeof(disk)) < 0)
+        return yerr_set(err, 500, "internal", "path too long");
+    snprintf(size, sizeof(size), "%llu", (unsigned long long)vm->disk_bytes);
+    char *argv[] = {(char *)e->cfg->qemu_img, "create", "-q", "-f", "qcow2", "-F",
+                    (char *)img->format, "-b", (char *)img->path, disk, size, NULL};
+    struct proc_result r;
+    int st = proc_run(argv, 60000, &r);
+    char line[300];
+    proc_last_line(r.err, line, sizeof(line));
+    proc_result_free(&r);
+    if (st != 0)
+        return yerr_set(err, 500, "disk_error", "qemu-img create failed: %s",
+                        line[0] ? line : "no output");
+    return 0;
+}
+
+int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec *out,
+                     struct yerr *err)
+{
+    struct image_rec img;
+    if (validate_spec(e, spec, &img, err) < 0)
+        return -1;
+    struct vm_rec vm = {0};
+    uuid_generate_str(vm.id);
+    snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
+    snprintf(vm.image, sizeof(vm.image), "%s", img.name);
+    vm.cpus = spec->cpus;
+    vm.memory_mb = spec->memory_mb;
+    vm.disk_bytes = spec->disk_bytes ? spec->disk_bytes : img.virtual_size;
+    snprintf(vm.cmdline, sizeof(vm.cmdline), "%s", spec->cmdline);
+    snprintf(vm.machine, sizeof(vm.machine), "%s", spec->machine);
+    snprintf(vm.accel, sizeof(vm.accel), "%s", spec->accel);
+    vm.restart = spec->restart;
+    vm.cpu_weight = spec->cpu_weight;
+    vm.cpu_quota_us = spec->cpu_quota_us;
+    vm.cpu_period_us = spec->cpu_period_us;
+    snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
+    vm.desired = WANT_STOPPED;
+    vm.state = VM_CREATING;
+    vm.created_at = vm.updated_at = now_ms();
+
+    /* Intent first: the row exists before any file does. */
+    int rc = store_vm_insert(e->store, &vm);
+    if (rc == STORE_CONFLICT)
+        return yerr_set(err, 409, "conflict", "vm '%s' already exists", vm.name);
+    if (rc != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+
+    char dir[512];
+    engine_vm_path(e, &vm, NULL, dir, sizeof(dir));
+    if (mkdir_p(dir, 0700) < 0) {
+        yerr_set(err, 500, "internal", "cannot create %s: %s", dir, strerror(errno));
+        goto undo;
+    }
+    if (make_overlay(e, &vm, &img, err) < 0)
+        goto undo;
+
+    vm.state = VM_STOPPED;
+    if (engine_store_update(e, &vm) != 0) {
+        yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        goto undo;
+    }
+    engine_event(e, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
+                 (unsigned long long)vm.memory_mb, vm.image);
+    *out = vm;
+    if (spec->start) {
+        struct yerr serr;
+        if (engine_vm_action(e, vm.name, ACT_START, false, out, &serr) < 0) {
+            /* The VM exists and is kept (as a user of virsh/Proxmox expects);
+             * the error says why it did not start. */
+            *err = serr;
+            return -1;
+        }
+    }
+    return 0;
+
+undo:
+    remove_tree(dir);
+    store_vm_delete(e->store, vm.id);
+    engine_event(e, "vm", vm.name, "create", "error", "%s", err->message);
+    return -1;
+}
+
+/* Ends a VM's QEMU: QMP quit, then SIGKILL if it lingers. Blocks up to ~5 s. */
+int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid)
+{
+    if (pid <= 0 || !pid_alive(pid) || !pid_cmdline_contains(pid, vm->id))
+        return 0;
+    char qmp[512], err[256];
+    if (engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp)) == 0)
+        qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err));
+    for (int i = 0; i < 300 && pid_alive(pid); i++) {
+        if (i == 200)
+            kill(pid, SIGKILL);
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (pid_alive(pid)) {
+        log_err("qemu pid %d of vm %s does not die", (int)pid, vm->name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Removes everything a VM owns. Used by delete and by crash recovery. */
+static void destroy_vm(struct engine *e, struct vm_rec *vm)
+{
+    struct vm_rt *rt = engine_rt_find(e, vm->id);
+    if (rt)
+        engine_rt_drop(e, rt);
+    engine_qemu_kill(e, vm, vm->pid);
+    char pidfile[512];
+    if (engine_vm_path(e, vm, VMDIR_PIDFILE, pidfile, sizeof(pidfile)) == 0) {
+        char *s = read_file(pidfile, 64, NULL);
+        if (s) {
+            engine_qemu_kill(e, vm, (pid_t)atoi(s));
+            free(s);
+        }
+    }
+    char vmname[80];
+    snprintf(vmname, sizeof(vmname), "%s", vm->name);
+    cg_vm_destroy(&e->cg, vmname);
+    char dir[512];
+    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
+}
+
+void engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
+{
+    destroy_vm(e, vm);
+    if (store_vm_delete(e->store, vm->id) != 0)
+        log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));
+}
+
+int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr *err)
+{
+    struct vm_rec vm;
+    if (engine_vm_get(e, name, &vm, err) < 0)
+        return -1;
+    char why[256];
+    if (vm.state != VM_DELETING && vm_action_check(&vm, ACT_DELETE, force, why, sizeof(why)) < 0)
+        return yerr_set(err, 409, "conflict", "%s", why);
+    vm.state = VM_DELETING;
+    vm.desired = WANT_DELETED;
+    if (engine_store_update(e, &vm) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    engine_vm_finish_delete(e, &vm);
+    engine_event(e, "vm", vm.name, "delete", "ok", "%s", force ? "forced" : "");
+    return 0;
+}

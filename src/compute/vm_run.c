@@ -1,0 +1,436 @@
+/*
+ * vm_run.c - running VMs: start, stop, pause, resume, reboot, and what
+ * happens when QEMU reports an event or exits.
+ *
+ * Start writes "starting" before QEMU is spawned; QEMU starts with its vCPUs
+ * stopped, is moved into the VM's cgroup, watched over QMP, and only then
+ * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
+ */
+#include "compute/engine.h"
+#include "compute/qemu_argv.h"
+#include "compute/qmp.h"
+#include "lib/log.h"
+#include "lib/proc.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void rec_limits(const struct vm_rec *vm, struct cg_limits *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->cpu_weight = vm->cpu_weight;
+    l->cpu_quota_us = vm->cpu_quota_us;
+    l->cpu_period_us = vm->cpu_period_us;
+    l->memory_bytes = (vm->memory_mb << 20) + (256ULL << 20) + (vm->memory_mb << 20) / 4;
+    snprintf(l->cpuset, sizeof(l->cpuset), "%s", vm->cpuset);
+}
+
+/* ---- QMP event watch ---- */
+
+static void on_qmp_event(void *ctx, const char *event, json_t *data)
+{
+    struct vm_rt *rt = ctx;
+    struct engine *e = rt->eng;
+    struct vm_rec vm;
+    if (store_vm_get(e->store, rt->id, &vm) != 0)
+        return;
+    if (!strcmp(event, "SHUTDOWN"))
+        rt->shutdown_seen = true;
+    enum vm_state ns = vm_state_on_qmp_event(vm.state, event);
+    static const char *const noted[] = {"SHUTDOWN", "STOP", "RESUME", "RESET", "GUEST_PANICKED",
+                                        "POWERDOWN"};
+    bool note = false;
+    for (size_t i = 0; i < sizeof(noted) / sizeof(noted[0]); i++)
+        note |= !strcmp(event, noted[i]);
+    if (note) {
+        const char *reason = "";
+        json_t *r = data ? json_object_get(data, "reason") : NULL;
+        if (json_is_string(r))
+            reason = json_string_value(r);
+        char act[32];
+        snprintf(act, sizeof(act), "qmp:%s", event);
+        for (char *p = act; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        engine_event(e, "vm", vm.name, act, !strcmp(event, "GUEST_PANICKED") ? "error" : "info",
+                     "%s", reason);
+    }
+    if (ns != vm.state) {
+        vm.state = ns;
+        engine_store_update(e, &vm);
+    }
+}
+
+static void exit_check(evutil_socket_t fd, short what, void *arg);
+
+static void on_qmp_eof(void *ctx)
+{
+    struct vm_rt *rt = ctx;
+    qmp_watch_close(rt->watch);
+    rt->watch = NULL;
+    /* QEMU closes its sockets a moment before the process is gone; wait for
+     * the pid to disappear so "stopped" is never said of a live QEMU. */
+    if (!rt->exit_timer)
+        rt->exit_timer = event_new(rt->eng->base, -1, 0, exit_check, rt);
+    struct timeval tv = {0, 0};
+    event_add(rt->exit_timer, &tv);
+}
+
+static void exit_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm_rt *rt = arg;
+    if (rt->pid > 0 && pid_alive(rt->pid)) {
+        struct timeval tv = {0, 20 * 1000};
+        event_add(rt->exit_timer, &tv);
+        return;
+    }
+    char id[37];
+    snprintf(id, sizeof(id), "%s", rt->id);
+    engine_vm_handle_exit(rt->eng, id, false);
+}
+
+int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm)
+{
+    if (rt->watch)
+        return 0;
+    char path[512], err[256];
+    if (engine_vm_path(e, vm, VMDIR_QMPEV, path, sizeof(path)) < 0)
+        return -1;
+    rt->watch = qmp_watch_open(e->base, path, on_qmp_event, on_qmp_eof, rt, err, sizeof(err));
+    if (!rt->watch) {
+        log_warn("vm %s: cannot watch QMP events: %s", vm->name, err);
+        return -1;
+    }
+    return 0;
+}
+
+static void restart_fire(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm_rt *rt = arg;
+    struct engine *e = rt->eng;
+    struct vm_rec vm;
+    struct yerr err;
+    if (store_vm_get(e->store, rt->id, &vm) != 0)
+        return;
+    if (vm.state != VM_STOPPED || vm.desired != WANT_RUNNING)
+        return;
+    vm.restarts++;
+    engine_store_update(e, &vm);
+    if (engine_vm_start(e, &vm, &err) < 0)
+        engine_event(e, "vm", vm.name, "restart", "error", "%s", err.message);
+    else
+        engine_event(e, "vm", vm.name, "restart", "ok", "restart policy %s (restart #%d)",
+                     restart_policy_name(vm.restart), vm.restarts);
+}
+
+/* QEMU of VM id is gone. while_down: it died while yund was not running. */
+void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
+{
+    struct vm_rec vm;
+    if (store_vm_get(e->store, id, &vm) != 0)
+        return;
+    struct vm_rt *rt = engine_rt_find(e, id);
+    bool clean = (rt && rt->shutdown_seen) || vm.state == VM_STOPPING ||
+                 vm.desired == WANT_STOPPED;
+    if (vm.state == VM_DELETING || vm.state == VM_CREATING)
+        return;
+    enum vm_state before = vm.state;
+    vm.state = vm_state_on_exit(vm.state, clean);
+    vm.pid = 0;
+    vm.started_at = 0;
+    bool restart = vm_should_restart(&vm, clean);
+    if (!restart && clean)
+        vm.desired = WANT_STOPPED;
+    if (!clean)
+        snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
+                 while_down ? " while yund was down" : "");
+    engine_store_update(e, &vm);
+    cg_vm_destroy(&e->cg, vm.name);
+    if (clean)
+        engine_event(e, "vm", vm.name, "exit", "ok", "guest stopped (was %s)",
+                     vm_state_name(before));
+    else
+        engine_event(e, "vm", vm.name, "exit", "error", "%s (was %s)", vm.last_error,
+                     vm_state_name(before));
+    if (rt) {
+        qmp_watch_close(rt->watch);
+        rt->watch = NULL;
+        if (rt->stop_timer)
+            event_del(rt->stop_timer);
+        rt->shutdown_seen = false;
+        rt->pid = 0;
+    }
+    if (restart) {
+        rt = engine_rt_get(e, &vm);
+        if (!rt)
+            return;
+        if (!rt->restart_timer)
+            rt->restart_timer = event_new(e->base, -1, 0, restart_fire, rt);
+        /* Back off a little more with each restart so a crash loop does not
+         * eat the host: 1 s, 2 s, 4 s ... capped at 60 s. */
+        int delay = 1 << (vm.restarts < 6 ? vm.restarts : 6);
+        struct timeval tv = {delay > 60 ? 60 : delay, 0};
+        event_add(rt->restart_timer, &tv);
+    }
+}
+
+/* ---- start ---- */
+
+static int read_pidfile(const char *path, pid_t *pid)
+{
+    char *s = read_file(path, 64, NULL);
+    if (!s)
+        return -1;
+    char *end;
+    long v = strtol(s, &end, 10);
+    bool ok = v > 1 && (!*end || *end == '\n');
+    free(s);
+    if (!ok)
+        return -1;
+    *pid = (pid_t)v;
+    return 0;
+}
+
+int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
+{
+    struct image_rec img;
+    int rc = store_image_get(e->store, vm->image, &img);
+    if (rc != 0)
+        return yerr_set(err, rc == STORE_NOTFOUND ? 409 : 500, "conflict",
+                        "image '%s' of vm '%s' is missing", vm->image, vm->name);
+    struct host_usage u;
+    if (engine_host_usage(e, &u) < 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (u.cpus_used + vm->cpus > u.cpus_capacity ||
+        u.mem_used + (vm->memory_mb << 20) > u.mem_capacity)
+        return yerr_set(err, 409, "insufficient_capacity",
+                        "vm '%s' needs %d vCPUs and %llu MiB; host has %.0f of %.0f vCPUs and "
+                        "%llu of %llu MiB free (overcommit cpu %.1f, memory %.1f)",
+                        vm->name, vm->cpus, (unsigned long long)vm->memory_mb,
+                        u.cpus_capacity - u.cpus_used, u.cpus_capacity,
+                        (unsigned long long)((u.mem_capacity - u.mem_used) >> 20),
+                        (unsigned long long)(u.mem_capacity >> 20), e->cfg->cpu_overcommit,
+                        e->cfg->mem_overcommit);
+
+    const char *accel = strcmp(vm->accel, "auto") ? vm->accel : e->accel;
+    pid_t pid = 0;
+    char dir[512], pidfile[512], why[256];
+    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+    engine_vm_path(e, vm, VMDIR_PIDFILE, pidfile, sizeof(pidfile));
+    static const char *const stale[] = {VMDIR_QMP, VMDIR_QMPEV, VMDIR_CONSOLE, VMDIR_PIDFILE};
+    for (size_t i = 0; i < 4; i++) {
+        char p[512];
+        engine_vm_path(e, vm, stale[i], p, sizeof(p));
+        unlink(p);
+    }
+
+    /* Intent before side effects. */
+    vm->state = VM_STARTING;
+    vm->desired = WANT_RUNNING;
+    vm->last_error[0] = 0;
+    snprintf(vm->accel_used, sizeof(vm->accel_used), "%s", accel);
+    if (engine_store_update(e, vm) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+
+    struct cg_limits lim;
+    rec_limits(vm, &lim);
+    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, vm->name, &lim, why, sizeof(why)) < 0) {
+        yerr_set(err, 500, "cgroup_error", "%s", why);
+        goto fail;
+    }
+    struct qemu_argv qa;
+    if (qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, &qa, why, sizeof(why)) < 0) {
+        yerr_set(err, 400, "invalid_argument", "%s", why);
+        goto fail;
+    }
+    struct proc_result pr;
+    int st = proc_run(qa.argv, 60000, &pr);
+    qemu_argv_free(&qa);
+    char line[400];
+    proc_last_line(pr.err, line, sizeof(line));
+    proc_result_free(&pr);
+    if (st != 0) {
+        yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
+                 line[0] ? line : "no message");
+        goto fail;
+    }
+    /* QEMU's parent exits once the monitors listen; the daemon child writes
+     * the pidfile a moment later, so allow it a little time. */
+    for (int i = 0; i < 500 && read_pidfile(pidfile, &pid) < 0; i++) {
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (pid <= 0) {
+        yerr_set(err, 500, "qemu_error", "qemu started but wrote no pidfile");
+        goto fail;
+    }
+    vm->pid = pid;
+    vm->started_at = now_ms();
+    engine_store_update(e, vm);
+    if (e->cg.mode != CG_NONE && cg_vm_attach(&e->cg, vm->name, pid, why, sizeof(why)) < 0) {
+        yerr_set(err, 500, "cgroup_error", "%s", why);
+        goto fail_kill;
+    }
+    struct vm_rt *rt = engine_rt_get(e, vm);
+    if (!rt) {
+        yerr_set(err, 500, "internal", "out of memory");
+        goto fail_kill;
+    }
+    rt->pid = pid;
+    rt->shutdown_seen = false;
+    if (engine_attach_watch(e, rt, vm) < 0) {
+        yerr_set(err, 500, "qemu_error", "cannot connect to QMP event monitor");
+        goto fail_kill;
+    }
+    char qmp[512];
+    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
+    if (qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) < 0) {
+        yerr_set(err, 500, "qemu_error", "QMP cont: %s", why);
+        goto fail_kill;
+    }
+    vm->state = VM_RUNNING;
+    engine_store_update(e, vm);
+    engine_event(e, "vm", vm->name, "start", "ok", "pid %d, accel %s", (int)pid, accel);
+    return 0;
+
+fail_kill:
+    engine_qemu_kill(e, vm, vm->pid);
+fail:
+    /* Whatever got as far as spawning QEMU must not leave it behind. */
+    if (read_pidfile(pidfile, &pid) == 0)
+        engine_qemu_kill(e, vm, pid);
+    if (e->cg.mode != CG_NONE)
+        cg_vm_destroy(&e->cg, vm->name);
+    {
+        struct vm_rt *r = engine_rt_find(e, vm->id);
+        if (r)
+            engine_rt_drop(e, r);
+    }
+    vm->state = VM_STOPPED;
+    vm->desired = WANT_STOPPED;
+    vm->pid = 0;
+    vm->started_at = 0;
+    snprintf(vm->last_error, sizeof(vm->last_error), "%s", err->message);
+    engine_store_update(e, vm);
+    engine_event(e, "vm", vm->name, "start", "error", "%s", err->message);
+    return -1;
+}
+
+/* ---- stop and the other actions ---- */
+
+static void stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct vm_rt *rt = arg;
+    struct engine *e = rt->eng;
+    struct vm_rec vm;
+    if (store_vm_get(e->store, rt->id, &vm) != 0 || vm.state != VM_STOPPING)
+        return;
+    engine_event(e, "vm", vm.name, "stop", "info",
+                 "guest did not power off within %d s: quitting QEMU", e->cfg->stop_timeout_s);
+    char qmp[512], err[256];
+    engine_vm_path(e, &vm, VMDIR_QMP, qmp, sizeof(qmp));
+    if (qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0 && vm.pid > 0 &&
+        pid_cmdline_contains(vm.pid, vm.id))
+        kill(vm.pid, SIGKILL);
+}
+
+static int qmp_simple(struct engine *e, struct vm_rec *vm, const char *cmd, struct yerr *err)
+{
+    char qmp[512], why[256];
+    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
+    if (qmp_command(qmp, cmd, NULL, NULL, 5000, why, sizeof(why)) < 0)
+        return yerr_set(err, 500, "qemu_error", "QMP %s: %s", cmd, why);
+    return 0;
+}
+
+int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,
+                     struct vm_rec *out, struct yerr *err)
+{
+    struct vm_rec vm;
+    if (engine_vm_get(e, name, &vm, err) < 0)
+        return -1;
+    char why[256];
+    if (a == ACT_DELETE)
+        return engine_vm_delete(e, name, force, err);
+    if (vm_action_check(&vm, a, force, why, sizeof(why)) < 0)
+        return yerr_set(err, 409, "conflict", "%s", why);
+    const char *an = vm_action_name(a);
+    switch (a) {
+    case ACT_START:
+        if (engine_vm_start(e, &vm, err) < 0)
+            return -1;
+        break;
+    case ACT_STOP: {
+        vm.desired = WANT_STOPPED;
+        vm.state = VM_STOPPING;
+        engine_store_update(e, &vm);
+        if (qmp_simple(e, &vm, "system_powerdown", err) < 0)
+            goto failed;
+        struct vm_rt *rt = engine_rt_get(e, &vm);
+        if (rt) {
+            if (!rt->stop_timer)
+                rt->stop_timer = event_new(e->base, -1, 0, stop_timeout, rt);
+            struct timeval tv = {e->cfg->stop_timeout_s, 0};
+            event_add(rt->stop_timer, &tv);
+        }
+        engine_event(e, "vm", vm.name, an, "ok", "ACPI power button pressed");
+        break;
+    }
+    case ACT_FORCE_STOP:
+        vm.desired = WANT_STOPPED;
+        vm.state = VM_STOPPING;
+        engine_store_update(e, &vm);
+        if (qmp_simple(e, &vm, "quit", err) < 0 && vm.pid > 0 &&
+            pid_cmdline_contains(vm.pid, vm.id))
+            kill(vm.pid, SIGKILL);
+        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
+        break;
+    case ACT_REBOOT:
+        if (qmp_simple(e, &vm, "system_reset", err) < 0)
+            goto failed;
+        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
+        break;
+    case ACT_PAUSE:
+        if (qmp_simple(e, &vm, "stop", err) < 0)
+            goto failed;
+        vm.state = VM_PAUSED;
+        vm.desired = WANT_PAUSED;
+        engine_store_update(e, &vm);
+        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
+        break;
+    case ACT_RESUME:
+        if (qmp_simple(e, &vm, "cont", err) < 0)
+            goto failed;
+        vm.state = VM_RUNNING;
+        vm.desired = WANT_RUNNING;
+        engine_store_update(e, &vm);
+        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
+        break;
+    default:
+        return yerr_set(err, 400, "invalid_argument", "unknown action");
+    }
+    if (out)
+        store_vm_get(e->store, vm.id, out);
+    return 0;
+failed:
+    engine_event(e, "vm", vm.name, an, "error", "%s", err->message);
+    return -1;
+}
+
+void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *status, size_t len)
+{
+    status[0] = 0;
+    if (!vm_state_has_process(vm->state))
+        return;
+    char qmp[512], err[256];
+    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
+    if (qmp_query_status(qmp, status, len, err, sizeof(err)) < 0)
+        snprintf(status, len, "unreachable");
+}

@@ -1,0 +1,223 @@
+/*
+ * main.c - yund: wiring only. Parses flags and the config file, takes the
+ * state-directory lock (one yund per state dir), opens the store, brings up
+ * the engine (which re-attaches to surviving QEMUs) and the API, and runs
+ * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
+ */
+#include "api/api.h"
+#include "compute/engine.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "store/store.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: yund [options]\n"
+               "  -s, --state-dir DIR   state directory (default /var/lib/yun, env YUN_STATE_DIR)\n"
+               "  -c, --config FILE     config file of 'key = value' lines\n"
+               "                        (default <state-dir>/yund.conf if it exists)\n"
+               "  -o, --set KEY=VALUE   override one setting (repeatable)\n"
+               "  -d, --daemon          detach and log to <state-dir>/yund.log\n"
+               "  -v, --verbose         debug logging\n"
+               "  -h, --help            this help\n"
+               "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
+               "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
+               "  reserved_memory stop_timeout reconcile_interval max_body\n"
+               "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    log_info("signal %d: stopping (VMs keep running)", (int)sig);
+    event_base_loopexit(arg, NULL);
+}
+
+static int take_lock(const char *state_dir)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/yund.lock", state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        errno = EWOULDBLOCK;
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == 0)
+        (void)!write(fd, pid, (size_t)n);
+    return fd;
+}
+
+int main(int argc, char **argv)
+{
+    struct yun_config cfg;
+    config_defaults(&cfg);
+    char err[512];
+    const char *env = getenv("YUN_STATE_DIR");
+    if (env && config_set(&cfg, "state_dir", env, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
+        return 2;
+    }
+    static const struct option opts[] = {
+        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
+        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
+        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *config_file = NULL;
+    char *sets[64];
+    int nsets = 0, daemon_mode = 0, verbose = 0, c;
+    while ((c = getopt_long(argc, argv, "s:c:o:dvh", opts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            if (config_set(&cfg, "state_dir", optarg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "yund: %s\n", err);
+                return 2;
+            }
+            break;
+        case 'c':
+            config_file = optarg;
+            break;
+        case 'o':
+            if (nsets == 64) {
+                fprintf(stderr, "yund: too many --set\n");
+                return 2;
+            }
+            sets[nsets++] = optarg;
+            break;
+        case 'd':
+            daemon_mode = 1;
+            break;
+        case 'v':
+            verbose = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "yund: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    char default_conf[512];
+    snprintf(default_conf, sizeof(default_conf), "%s/yund.conf", cfg.state_dir);
+    if (!config_file && path_exists(default_conf))
+        config_file = default_conf;
+    if (config_file && config_load_file(&cfg, config_file, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yund: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < nsets; i++) {
+        char *eq = strchr(sets[i], '=');
+        if (!eq) {
+            fprintf(stderr, "yund: --set takes KEY=VALUE, not '%s'\n", sets[i]);
+            return 2;
+        }
+        *eq = 0;
+        if (config_set(&cfg, sets[i], eq + 1, err, sizeof(err)) < 0) {
+            fprintf(stderr, "yund: %s\n", err);
+            return 2;
+        }
+    }
+    if (verbose)
+        snprintf(cfg.log_level, sizeof(cfg.log_level), "debug");
+    if (config_finish(&cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yund: %s\n", err);
+        return 2;
+    }
+    if (mkdir_p(cfg.state_dir, 0755) < 0) {
+        fprintf(stderr, "yund: cannot create %s: %s\n", cfg.state_dir, strerror(errno));
+        return 1;
+    }
+    int lock = take_lock(cfg.state_dir);
+    if (lock < 0) {
+        fprintf(stderr, "yund: %s: %s\n", cfg.state_dir,
+                errno == EWOULDBLOCK ? "another yund is running on this state directory"
+                                     : strerror(errno));
+        return 1;
+    }
+    if (daemon_mode) {
+        if (!cfg.log_file[0])
+            snprintf(cfg.log_file, sizeof(cfg.log_file), "%s/yund.log", cfg.state_dir);
+        if (daemon(0, 0) < 0) {
+            fprintf(stderr, "yund: daemon: %s\n", strerror(errno));
+            return 1;
+        }
+        /* The lock belongs to the child now; rewrite the pid in it. */
+        char pid[32];
+        int n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+        if (ftruncate(lock, 0) == 0)
+            (void)!pwrite(lock, pid, (size_t)n, 0);
+    }
+    enum log_level lvl = LOG_INFO;
+    log_level_parse(cfg.log_level, &lvl);
+    log_init(lvl, cfg.log_file);
+    signal(SIGPIPE, SIG_IGN);
+
+    char dbpath[512];
+    snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);
+    struct store *st;
+    if (store_open(dbpath, &st, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        return 1;
+    }
+    struct event_base *base = event_base_new();
+    struct engine eng;
+    struct api api;
+    int rc = 1;
+    if (!base) {
+        log_err("event_base_new failed");
+        goto out_store;
+    }
+    if (engine_init(&eng, base, st, &cfg, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        goto out_base;
+    }
+    /* Recover before accepting requests: state must agree with reality first. */
+    engine_reconcile(&eng);
+    if (api_start(&api, base, &eng, &cfg, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        api_stop(&api);
+        engine_shutdown(&eng);
+        goto out_base;
+    }
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    log_info("yund ready (state %s, pid %d)", cfg.state_dir, (int)getpid());
+    event_base_dispatch(base);
+    event_free(sigterm);
+    event_free(sigint);
+    api_stop(&api);
+    unlink(cfg.socket_path);
+    engine_shutdown(&eng);
+    rc = 0;
+    log_info("yund stopped");
+out_base:
+    event_base_free(base);
+out_store:
+    store_close(st);
+    log_close();
+    close(lock);
+    return rc;
+}

@@ -1,0 +1,197 @@
+/*
+ * config.c - defaults, config file parsing and validation for yund.
+ */
+#include "lib/config.h"
+#include "lib/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void config_defaults(struct yun_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/yun");
+    snprintf(c->qemu_binary, sizeof(c->qemu_binary), "qemu-system-x86_64");
+    snprintf(c->qemu_img, sizeof(c->qemu_img), "qemu-img");
+    snprintf(c->accel, sizeof(c->accel), "auto");
+    snprintf(c->log_level, sizeof(c->log_level), "info");
+    c->cpu_overcommit = 4.0;
+    c->mem_overcommit = 1.0;
+    c->reserved_memory = 512ULL << 20;
+    c->stop_timeout_s = 30;
+    c->reconcile_interval_s = 10;
+    c->max_body = 64 * 1024;
+}
+
+static int set_str(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
+{
+    if (strlen(v) >= len) {
+        snprintf(err, el, "%s: value longer than %zu characters", key, len - 1);
+        return -1;
+    }
+    snprintf(dst, len, "%s", v);
+    return 0;
+}
+
+static int set_double(double *dst, const char *v, double min, double max, const char *key,
+                      char *err, size_t el)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end || d < min || d > max) {
+        snprintf(err, el, "%s: '%s' is not a number in %g..%g", key, v, min, max);
+        return -1;
+    }
+    *dst = d;
+    return 0;
+}
+
+int config_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el)
+{
+    uint64_t u;
+    if (!strcmp(key, "state_dir"))
+        return set_str(c->state_dir, sizeof(c->state_dir), v, key, err, el);
+    if (!strcmp(key, "socket"))
+        return set_str(c->socket_path, sizeof(c->socket_path), v, key, err, el);
+    if (!strcmp(key, "listen"))
+        return set_str(c->listen_tcp, sizeof(c->listen_tcp), v, key, err, el);
+    if (!strcmp(key, "token_file"))
+        return set_str(c->token_file, sizeof(c->token_file), v, key, err, el);
+    if (!strcmp(key, "qemu"))
+        return set_str(c->qemu_binary, sizeof(c->qemu_binary), v, key, err, el);
+    if (!strcmp(key, "qemu_img"))
+        return set_str(c->qemu_img, sizeof(c->qemu_img), v, key, err, el);
+    if (!strcmp(key, "image_builder"))
+        return set_str(c->image_builder, sizeof(c->image_builder), v, key, err, el);
+    if (!strcmp(key, "log_file"))
+        return set_str(c->log_file, sizeof(c->log_file), v, key, err, el);
+    if (!strcmp(key, "log_level")) {
+        if (strcmp(v, "error") && strcmp(v, "warn") && strcmp(v, "info") && strcmp(v, "debug")) {
+            snprintf(err, el, "log_level: '%s' is not one of error, warn, info, debug", v);
+            return -1;
+        }
+        return set_str(c->log_level, sizeof(c->log_level), v, key, err, el);
+    }
+    if (!strcmp(key, "accel")) {
+        if (strcmp(v, "auto") && strcmp(v, "kvm") && strcmp(v, "tcg")) {
+            snprintf(err, el, "accel: '%s' is not one of auto, kvm, tcg", v);
+            return -1;
+        }
+        return set_str(c->accel, sizeof(c->accel), v, key, err, el);
+    }
+    if (!strcmp(key, "cpu_overcommit"))
+        return set_double(&c->cpu_overcommit, v, 0.1, 64, key, err, el);
+    if (!strcmp(key, "memory_overcommit"))
+        return set_double(&c->mem_overcommit, v, 0.1, 16, key, err, el);
+    if (!strcmp(key, "host_cpus")) {
+        if (parse_u64(v, 0, 4096, &u) < 0) {
+            snprintf(err, el, "host_cpus: '%s' is not a whole number in 0..4096", v);
+            return -1;
+        }
+        c->host_cpus = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "host_memory") || !strcmp(key, "reserved_memory")) {
+        if (parse_size(v, &u) < 0) {
+            snprintf(err, el, "%s: '%s' is not a size such as 512M or 16G", key, v);
+            return -1;
+        }
+        if (!strcmp(key, "host_memory"))
+            c->host_memory = u;
+        else
+            c->reserved_memory = u;
+        return 0;
+    }
+    if (!strcmp(key, "stop_timeout") || !strcmp(key, "reconcile_interval")) {
+        if (parse_u64(v, 1, 3600, &u) < 0) {
+            snprintf(err, el, "%s: '%s' is not a number of seconds in 1..3600", key, v);
+            return -1;
+        }
+        if (!strcmp(key, "stop_timeout"))
+            c->stop_timeout_s = (int)u;
+        else
+            c->reconcile_interval_s = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "max_body")) {
+        if (parse_size(v, &u) < 0 || u < 1024 || u > (64ULL << 20)) {
+            snprintf(err, el, "max_body: '%s' is not a size in 1K..64M", v);
+            return -1;
+        }
+        c->max_body = (size_t)u;
+        return 0;
+    }
+    snprintf(err, el, "unknown setting '%s'", key);
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+int config_load_file(struct yun_config *c, const char *path, char *err, size_t el)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, el, "cannot read config %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[1024], msg[512];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *p = trim(line);
+        if (!*p || *p == '#')
+            continue;
+        char *eq = strchr(p, '=');
+        if (!eq) {
+            snprintf(err, el, "%s:%d: expected 'key = value'", path, lineno);
+            fclose(f);
+            return -1;
+        }
+        *eq = 0;
+        char *k = trim(p), *v = trim(eq + 1);
+        if (config_set(c, k, v, msg, sizeof(msg)) < 0) {
+            snprintf(err, el, "%s:%d: %s", path, lineno, msg);
+            fclose(f);
+            return -1;
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+int config_finish(struct yun_config *c, char *err, size_t el)
+{
+    if (c->state_dir[0] != '/') {
+        snprintf(err, el, "state_dir must be an absolute path, not '%s'", c->state_dir);
+        return -1;
+    }
+    if (!c->socket_path[0] &&
+        snprintf_checked(c->socket_path, sizeof(c->socket_path), "%s/yund.sock", c->state_dir) <
+            0) {
+        snprintf(err, el, "state_dir too long");
+        return -1;
+    }
+    /* sun_path holds 108 bytes; per-VM sockets live deeper than yund.sock. */
+    if (strlen(c->state_dir) > 60) {
+        snprintf(err, el, "state_dir '%s' is longer than 60 characters: VM sockets would not fit",
+                 c->state_dir);
+        return -1;
+    }
+    if (c->listen_tcp[0] && !c->token_file[0]) {
+        snprintf(err, el, "listen is set but token_file is not: TCP clients must authenticate");
+        return -1;
+    }
+    return 0;
+}

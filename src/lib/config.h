@@ -1,0 +1,40 @@
+/*
+ * config.h - yund's settings: built-in defaults, then the config file
+ * (key = value lines), then command-line flags. Every value is validated.
+ */
+#ifndef YUN_CONFIG_H
+#define YUN_CONFIG_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct yun_config {
+    char state_dir[256];
+    char socket_path[256];  /* default <state_dir>/yund.sock */
+    char listen_tcp[64];    /* "127.0.0.1:8470" or "" for none */
+    char token_file[256];   /* bearer token for TCP clients */
+    char qemu_binary[256];
+    char qemu_img[256];
+    char accel[8];          /* auto, kvm, tcg */
+    char image_builder[256];/* script that builds the tiny image */
+    char log_level[8];
+    char log_file[256];
+    double cpu_overcommit;  /* vCPUs allowed per host CPU */
+    double mem_overcommit;  /* guest memory allowed per byte of host memory */
+    int host_cpus;          /* 0 = detect */
+    uint64_t host_memory;   /* bytes, 0 = detect */
+    uint64_t reserved_memory; /* bytes kept for the host */
+    int stop_timeout_s;     /* ACPI powerdown grace before quit */
+    int reconcile_interval_s;
+    size_t max_body;        /* largest accepted request body */
+};
+
+void config_defaults(struct yun_config *c);
+/* Reads key = value lines; unknown keys and bad values are errors naming the line. */
+int config_load_file(struct yun_config *c, const char *path, char *err, size_t errlen);
+/* Sets one key from a string (used by the file parser and --set KEY=VALUE). */
+int config_set(struct yun_config *c, const char *key, const char *value, char *err, size_t errlen);
+/* Fills derived defaults (socket path from state dir) and checks consistency. */
+int config_finish(struct yun_config *c, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,50 @@
+/*
+ * util.h - small helpers shared by yund and yun: size and name parsing, time,
+ * files and directories, ids. Nothing here knows about VMs.
+ */
+#ifndef YUN_UTIL_H
+#define YUN_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define YUN_NAME_MAX 63
+
+/* "512M", "4G", "1024" (bytes), "2T", "64k"; binary units. Returns 0 or -1. */
+int parse_size(const char *s, uint64_t *out);
+/* Formats bytes as "512M", "1.5G". */
+void format_size(uint64_t bytes, char *buf, size_t len);
+/* Strict base-10 unsigned parse of the whole string into [min,max]. */
+int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Names of VMs and images: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}. Sets why on failure. */
+bool name_valid(const char *s, char *why, size_t whylen);
+
+int64_t now_ms(void);      /* CLOCK_REALTIME in ms */
+int64_t monotonic_ms(void);
+
+/* mkdir -p with mode for created components. */
+int mkdir_p(const char *path, mode_t mode);
+/* rm -rf; refuses paths shorter than 8 characters as a guard. */
+int remove_tree(const char *path);
+/* Reads a whole small file (<= max bytes) into a NUL-terminated malloc'd buffer. */
+char *read_file(const char *path, size_t max, size_t *len_out);
+/* Writes data to path via a temp file, fsync and rename. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);
+bool path_exists(const char *path);
+uint64_t file_size_on_disk(const char *path); /* st_blocks*512, 0 on error */
+
+/* Random UUID v4 in canonical 36-char form. */
+void uuid_generate_str(char out[37]);
+
+/* Is pid alive and is its /proc/pid/cmdline containing needle? */
+bool pid_alive(pid_t pid);
+bool pid_cmdline_contains(pid_t pid, const char *needle);
+
+/* snprintf that reports truncation as -1. */
+int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

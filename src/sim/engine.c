@@ -1,0 +1,483 @@
+/* engine.c - the simulation loop. Time advances in control intervals; inside an
+ * interval the engine also stops at every migration completion, because that is
+ * where CPU shares, energy and SLA bookkeeping change. The CPU-sharing physics
+ * (per-core caps, proportional scaling when oversubscribed, 10 % migration
+ * overhead) and the metrics (SLATAH, PDM, SLAV, ESV) live here; every decision
+ * is delegated to src/sched. */
+#include "sim/sim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct mig {
+    int vm, to, seq;
+    double done;
+} mig;
+
+typedef struct entry {
+    double t, alloc, req;
+    bool flag, valid;
+} entry;
+
+typedef struct eng {
+    const sim_dc *dc;
+    const sim_trace *tr;
+    const sim_opts *o;
+    sched_model m;
+    int H, V;
+    bool *removed;
+    int *pending; /* migrations in flight per VM */
+    double *prev_u, *sumc, *reqh, *util, *capv;
+    double req_t; /* time the VM demands were last evaluated at */
+    entry *hlast, *vlast;
+    double active_time, viol_time, vm_req_int, vm_alloc_int, vm_under_mig;
+    double energy_j, last_t;
+    mig *migs;
+    int nmig, capmig, seq;
+    int finished;
+} eng;
+
+int sim_policy_parse(const char *s, sim_opts *o)
+{
+    sched_consol_defaults(&o->consol);
+    if (strcmp(s, "npa") == 0) {
+        o->alg = SIM_ALG_NPA;
+        return 0;
+    }
+    if (strcmp(s, "dvfs") == 0) {
+        o->alg = SIM_ALG_DVFS;
+        return 0;
+    }
+    char det[16], sel[16];
+    double p;
+    char tail;
+    if (sscanf(s, "%15[a-z]-%15[a-z]-%lf%c", det, sel, &p, &tail) != 3 || !(p >= 0))
+        return -1;
+    static const struct {
+        const char *n;
+        sched_detector d;
+    } dets[] = {{"thr", SCHED_DET_THR}, {"iqr", SCHED_DET_IQR}, {"mad", SCHED_DET_MAD},
+                {"lr", SCHED_DET_LR},   {"lrr", SCHED_DET_LRR}};
+    static const struct {
+        const char *n;
+        sched_selector s;
+    } sels[] = {{"mmt", SCHED_SEL_MMT}, {"rs", SCHED_SEL_RS}, {"mc", SCHED_SEL_MC}, {"mu", SCHED_SEL_MU}};
+    int okd = 0, oks = 0;
+    for (size_t i = 0; i < sizeof(dets) / sizeof(dets[0]); i++)
+        if (strcmp(det, dets[i].n) == 0) {
+            o->consol.det = dets[i].d;
+            okd = 1;
+        }
+    for (size_t i = 0; i < sizeof(sels) / sizeof(sels[0]); i++)
+        if (strcmp(sel, sels[i].n) == 0) {
+            o->consol.sel = sels[i].s;
+            oks = 1;
+        }
+    if (!okd || !oks)
+        return -1;
+    o->consol.param = p;
+    o->alg = SIM_ALG_DYNAMIC;
+    return 0;
+}
+
+void sim_result_free(sim_result *r)
+{
+    free(r->series_t);
+    free(r->series_power_w);
+    free(r->series_active);
+    memset(r, 0, sizeof(*r));
+}
+
+/* trace sample i, the last one repeated past the end (as the reference does) */
+static double sample(const sim_trace *tr, int row, int i)
+{
+    if (i >= tr->nsteps)
+        i = tr->nsteps - 1;
+    if (i < 0)
+        i = 0;
+    return sim_trace_u(tr, row, i);
+}
+
+/* where time t falls in the trace: the same for every VM, so computed once */
+typedef struct tpos {
+    int i1, i2;
+    bool exact;
+    double span, off;
+} tpos;
+
+static tpos time_pos(const sim_trace *tr, double t)
+{
+    double I = tr->interval;
+    tpos p = {0};
+    if (fmod(t, I) == 0) {
+        p.exact = true;
+        p.i1 = (int)(t / I);
+        return p;
+    }
+    p.i1 = (int)floor(t / I);
+    p.i2 = (int)ceil(t / I);
+    p.span = (p.i2 - p.i1) * I;
+    p.off = t - p.i1 * I;
+    return p;
+}
+
+/* utilisation at time t, linear between samples (the reference's arithmetic) */
+static double util_at(const sim_trace *tr, int row, const tpos *p)
+{
+    double u1 = sample(tr, row, p->i1);
+    if (p->exact)
+        return u1;
+    double u2 = sample(tr, row, p->i2);
+    return u1 + (u2 - u1) / p->span * p->off;
+}
+
+static void host_entry(eng *e, int h, double t, double alloc, double req, bool active)
+{
+    entry *l = &e->hlast[h];
+    if (l->valid && l->t != t) {
+        double dt = t - l->t;
+        if (l->flag) {
+            e->active_time += dt;
+            if (l->alloc < l->req)
+                e->viol_time += dt;
+        }
+    }
+    *l = (entry){t, alloc, req, active, true};
+}
+
+static void vm_entry(eng *e, int v, double t, double alloc, double req, bool inmig)
+{
+    entry *l = &e->vlast[v];
+    if (l->valid && l->t != t) {
+        double dt = t - l->t;
+        e->vm_req_int += l->req * dt;
+        e->vm_alloc_int += l->alloc * dt;
+        if (l->alloc < l->req && l->flag)
+            e->vm_under_mig += (l->req - l->alloc) * dt;
+    }
+    *l = (entry){t, alloc, req, inmig, true};
+}
+
+static double capped(const sched_host *h, const sched_vm *v)
+{
+    return sched_vm_capped_req(h, v);
+}
+
+/* Recomputes every host's CPU shares at time t and books energy since the
+ * previous computation (when energy), VM histories and finished VMs. */
+static void physics(eng *e, double t, bool energy, bool hist, bool remove)
+{
+    sched_model *m = &e->m;
+    if (t != e->req_t) { /* demands only change with time */
+        tpos tp = time_pos(e->tr, t);
+        for (int v = 0; v < e->V; v++)
+            if (!e->removed[v])
+                m->vms[v].req_mips = util_at(e->tr, v, &tp) * m->vms[v].mips;
+        e->req_t = t;
+    }
+    for (int h = 0; h < e->H; h++) {
+        sched_host *hh = &m->hosts[h];
+        double s = 0, r = 0;
+        for (int k = 0; k < hh->nvms; k++) {
+            int v = hh->vms[k];
+            const sched_vm *vm = &m->vms[v];
+            double c = capped(hh, vm);
+            e->capv[v] = c;
+            s += c;
+            r += vm->req_mips;
+        }
+        e->sumc[h] = s;
+        e->reqh[h] = r;
+    }
+    /* the destination of a migration reserves 10 % of the VM's demand */
+    for (int i = 0; i < e->nmig; i++) {
+        const sched_vm *vm = &m->vms[e->migs[i].vm];
+        e->sumc[e->migs[i].to] += 0.1 * capped(&m->hosts[e->migs[i].to], vm);
+        e->reqh[e->migs[i].to] += vm->req_mips;
+    }
+    double dt = t - e->last_t;
+    bool book = energy && dt > 0;
+    for (int h = 0; h < e->H; h++) {
+        sched_host *hh = &m->hosts[h];
+        double cap = sched_host_capacity(hh);
+        bool over = e->sumc[h] > cap;
+        double scale = over ? cap / e->sumc[h] : 1, util = 0;
+        for (int k = 0; k < hh->nvms; k++) {
+            int v = hh->vms[k];
+            const sched_vm *vm = &m->vms[v];
+            bool out = e->pending[v] > 0;
+            double a = e->capv[v] * scale;
+            if (out)
+                a *= 0.9; /* live migration costs the VM 10 % of its CPU */
+            if (over)
+                a = floor(a);
+            util += out ? a / 0.9 : a;
+            vm_entry(e, v, t, a, vm->req_mips, out);
+        }
+        e->util[h] = util;
+    }
+    for (int i = 0; i < e->nmig; i++) {
+        int h = e->migs[i].to;
+        sched_host *hh = &m->hosts[h];
+        double cap = sched_host_capacity(hh);
+        bool over = e->sumc[h] > cap;
+        double a = 0.1 * capped(hh, &m->vms[e->migs[i].vm]) * (over ? cap / e->sumc[h] : 1);
+        e->util[h] += over ? floor(a) : a;
+    }
+    for (int h = 0; h < e->H; h++) {
+        sched_host *hh = &m->hosts[h];
+        double cap = sched_host_capacity(hh);
+        double u = e->util[h] / cap;
+        if (u > 1)
+            u = 1; /* (1, 1.01) is rounding in the reference; beyond is impossible here */
+        host_entry(e, h, t, e->util[h], e->reqh[h], e->util[h] > 0);
+        if (book) {
+            if (e->o->alg == SIM_ALG_NPA)
+                e->energy_j += sched_power_at(&hh->power, 1) * dt;
+            else if (e->prev_u[h] != 0)
+                e->energy_j += (sched_power_at(&hh->power, e->prev_u[h]) + sched_power_at(&hh->power, u)) / 2 * dt;
+        }
+        e->prev_u[h] = u;
+        hh->util_mips = e->util[h];
+        hh->alloc_mips = e->sumc[h];
+    }
+    if (hist)
+        for (int v = 0; v < e->V; v++)
+            if (!e->removed[v] && m->vms[v].host >= 0)
+                sched_vm_push_hist(&m->vms[v], m->vms[v].req_mips / m->vms[v].mips);
+    /* a VM whose demand dropped to zero has finished its work and leaves */
+    if (remove && e->o->cloudsim)
+        for (int v = 0; v < e->V; v++)
+            if (!e->removed[v] && !e->pending[v] && m->vms[v].req_mips == 0 && m->vms[v].host >= 0) {
+                sched_model_detach(m, v);
+                e->removed[v] = true;
+                e->finished++;
+            }
+    if (book)
+        e->last_t = t;
+}
+
+static int cmp_mig(const void *a, const void *b)
+{
+    const mig *x = a, *y = b;
+    if (x->done != y->done)
+        return x->done < y->done ? -1 : 1;
+    return x->seq - y->seq;
+}
+
+static int start_migrations(eng *e, const sched_plan *p, double t)
+{
+    for (int i = 0; i < p->n; i++) {
+        const sched_migration *mv = &p->moves[i];
+        if (e->nmig == e->capmig) {
+            int nc = e->capmig ? e->capmig * 2 : 256;
+            mig *q = realloc(e->migs, (size_t)nc * sizeof(mig));
+            if (!q)
+                return -1;
+            e->migs = q;
+            e->capmig = nc;
+        }
+        const sched_host *to = &e->m.hosts[mv->to];
+        double mbps = to->bw_mbps * e->o->consol.mig_bw_share / 8.0;
+        double dur = mbps > 0 ? e->m.vms[mv->vm].ram_mb / mbps : 0;
+        e->migs[e->nmig++] = (mig){mv->vm, mv->to, e->seq++, t + dur};
+        e->pending[mv->vm]++;
+        e->m.vms[mv->vm].in_migration = true;
+    }
+    return 0;
+}
+
+/* completes every migration that ends before limit, stopping at each distinct end time */
+static void finish_migrations(eng *e, double limit)
+{
+    qsort(e->migs, (size_t)e->nmig, sizeof(mig), cmp_mig);
+    int i = 0;
+    while (i < e->nmig && e->migs[i].done <= limit) {
+        double c = e->migs[i].done;
+        int j = i;
+        while (j < e->nmig && e->migs[j].done == c)
+            j++;
+        /* shares just before the moves (energy booked up to c), then after them */
+        physics(e, c, true, false, true);
+        for (int k = i; k < j; k++) {
+            int v = e->migs[k].vm;
+            sched_model_detach(&e->m, v);
+            sched_model_attach(&e->m, v, e->migs[k].to);
+            if (--e->pending[v] == 0)
+                e->m.vms[v].in_migration = false;
+        }
+        memmove(e->migs + i, e->migs + j, (size_t)(e->nmig - j) * sizeof(mig));
+        e->nmig -= j - i;
+        physics(e, c, false, false, true);
+    }
+}
+
+static int build(eng *e)
+{
+    const sim_dc *dc = e->dc;
+    sched_model_init(&e->m);
+    int left[SIM_MAX_TYPES], ti = 0, total = 0;
+    for (int k = 0; k < dc->nhtypes; k++)
+        total += left[k] = dc->htypes[k].count;
+    for (int i = 0; i < e->H; i++) {
+        /* types interleave (host i has type i % ntypes) until a type runs out */
+        if (total >= e->H)
+            while (left[ti % dc->nhtypes] <= 0)
+                ti++;
+        const sim_host_type *ht = &dc->htypes[ti % dc->nhtypes];
+        left[ti % dc->nhtypes]--;
+        ti++;
+        sched_host h;
+        sched_host_defaults(&h);
+        snprintf(h.name, sizeof(h.name), "%.32s-%d", ht->name, i);
+        h.cores = ht->cores;
+        h.core_mips = ht->core_mips;
+        h.ram_mb = ht->ram_mb;
+        h.bw_mbps = ht->bw_mbps;
+        h.power = ht->power;
+        if (sched_model_add_host(&e->m, &h) < 0)
+            return -1;
+    }
+    int per = (e->V + dc->nvtypes - 1) / dc->nvtypes;
+    for (int i = 0; i < e->V; i++) {
+        int vti = e->o->vm_type_block ? i / (per ? per : 1) : i % dc->nvtypes;
+        const sim_vm_type *vt = &dc->vtypes[vti];
+        sched_vm v;
+        sched_vm_defaults(&v);
+        snprintf(v.name, sizeof(v.name), "vm-%d", i);
+        v.vcpus = vt->vcpus;
+        v.mips = vt->mips;
+        v.ram_mb = vt->ram_mb;
+        v.bw_mbps = vt->bw_mbps;
+        v.req_mips = v.mips; /* a VM being created asks for its full size */
+        if (sched_model_add_vm(&e->m, &v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void initial_placement(eng *e)
+{
+    if (e->o->alg == SIM_ALG_DYNAMIC) {
+        sched_pabfd_place_all(&e->m, &e->o->consol);
+    } else {
+        sched_place_opts po = {.policy = SCHED_POL_FIRST_FIT, .use_requested = true};
+        sched_place_all(&e->m, &po);
+    }
+    for (int v = 0; v < e->V; v++)
+        if (e->m.vms[v].host < 0)
+            e->removed[v] = true; /* never started: no host could take it */
+}
+
+int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    eng e = {.dc = dc, .tr = tr, .o = o, .H = dc->nhosts, .V = tr->nvms};
+    int rc = -1;
+    e.removed = calloc((size_t)e.V + 1, sizeof(bool));
+    e.pending = calloc((size_t)e.V + 1, sizeof(int));
+    e.vlast = calloc((size_t)e.V + 1, sizeof(entry));
+    e.hlast = calloc((size_t)e.H + 1, sizeof(entry));
+    e.prev_u = calloc((size_t)e.H + 1, sizeof(double));
+    e.sumc = calloc((size_t)e.H + 1, sizeof(double));
+    e.reqh = calloc((size_t)e.H + 1, sizeof(double));
+    e.util = calloc((size_t)e.H + 1, sizeof(double));
+    e.capv = calloc((size_t)e.V + 1, sizeof(double));
+    e.req_t = -1;
+    sched_rng rng;
+    sched_rng_seed(&rng, o->seed);
+    sched_consol_opts co = o->consol;
+    co.rng = &rng;
+    sim_opts o2 = *o;
+    o2.consol = co;
+    e.o = &o2;
+    if (!e.removed || !e.pending || !e.vlast || !e.hlast || !e.prev_u || !e.sumc || !e.reqh ||
+        !e.util || !e.capv || e.H <= 0 || build(&e))
+        goto out;
+    initial_placement(&e);
+    for (int v = 0; v < e.V; v++) {
+        e.m.vms[v].req_mips = 0;
+        if (o->cloudsim) {
+            /* the reference workload's RAM and bandwidth utilisation models are
+             * null: once created, a VM is charged no RAM or bandwidth */
+            e.m.vms[v].ram_active_mb = e.m.vms[v].bw_active_mbps = 0;
+        }
+    }
+    if (o->cloudsim)
+        for (int h = 0; h < e.H; h++)
+            sched_model_recompute_host(&e.m, h);
+
+    double I = tr->interval, dur = o->duration > 0 ? o->duration : tr->nsteps * I;
+    /* the reference starts the workload 0.1 s after the VMs exist and then
+     * observes every interval; times accumulate exactly as its event queue does */
+    double t = 0.1;
+    e.last_t = t;
+    int nsteps = 0;
+    for (double tt = t + I; tt <= dur; tt += I)
+        nsteps++;
+    if (o->keep_series) {
+        res->series_t = calloc((size_t)nsteps + 1, sizeof(double));
+        res->series_power_w = calloc((size_t)nsteps + 1, sizeof(double));
+        res->series_active = calloc((size_t)nsteps + 1, sizeof(int));
+    }
+    long migrations = 0;
+    sched_plan plan = {0};
+    for (int k = 1; k <= nsteps; k++) {
+        t += I;
+        physics(&e, t, true, fmod(t - 0.1, I) == 0 || !o->cloudsim, true);
+        if (o->keep_series && res->series_t) {
+            double pw = 0;
+            int act = 0;
+            for (int h = 0; h < e.H; h++)
+                if (e.prev_u[h] > 0) {
+                    act++;
+                    pw += sched_power_at(&e.m.hosts[h].power, e.prev_u[h]);
+                }
+            res->series_t[res->nseries] = t;
+            res->series_power_w[res->nseries] = pw;
+            res->series_active[res->nseries++] = act;
+        }
+        if (o->alg == SIM_ALG_DYNAMIC) {
+            plan.n = 0;
+            if (sched_consolidate(&e.m, &e.o->consol, &plan))
+                goto out;
+            migrations += plan.n;
+            if (plan.n) {
+                if (start_migrations(&e, &plan, t))
+                    goto out;
+                physics(&e, t, false, false, false);
+                finish_migrations(&e, dur);
+            }
+        }
+        if (o->progress && (k % (nsteps / 10 ? nsteps / 10 : 1) == 0 || k == nsteps))
+            fprintf(stderr, "sim: %3d%%  t=%.0fs  migrations=%ld  energy=%.2f kWh\n", k * 100 / nsteps,
+                    t, migrations, e.energy_j / 3.6e6);
+    }
+    sched_plan_free(&plan);
+    res->energy_kwh = e.energy_j / 3.6e6;
+    res->migrations = migrations;
+    res->slatah = e.active_time > 0 ? e.viol_time / e.active_time : 0;
+    res->pdm = e.vm_req_int > 0 ? e.vm_under_mig / e.vm_req_int : 0;
+    res->slav = res->slatah * res->pdm;
+    res->esv = res->energy_kwh * res->slav;
+    res->overall_sla = e.vm_req_int > 0 ? (e.vm_req_int - e.vm_alloc_int) / e.vm_req_int : 0;
+    res->nhosts = e.H;
+    res->nvms = e.V;
+    res->steps = nsteps;
+    res->vms_finished = e.finished;
+    rc = 0;
+out:
+    sched_model_free(&e.m);
+    free(e.removed);
+    free(e.pending);
+    free(e.vlast);
+    free(e.hlast);
+    free(e.prev_u);
+    free(e.sumc);
+    free(e.reqh);
+    free(e.util);
+    free(e.capv);
+    free(e.migs);
+    return rc;
+}

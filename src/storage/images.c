@@ -1,0 +1,253 @@
+/*
+ * images.c - the image library: building the "tiny" image from Debian
+ * packages (via scripts/build-tiny-image.sh), importing qcow2/raw files after
+ * validating them with `qemu-img info`, and deleting unused images.
+ *
+ * An image is a directory under <state>/images/<name>/ holding a disk and,
+ * for direct-kernel-boot images, a kernel and initrd. VM disks are qcow2
+ * overlays whose backing file is the image disk, so images are read-only
+ * once registered and are never deleted while a VM uses them.
+ */
+#include "compute/engine.h"
+#include "lib/log.h"
+#include "lib/proc.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Runs `qemu-img info --output=json` and checks what yun relies on. */
+static int image_inspect(struct engine *e, const char *file, const char *want_format,
+                         char *format, size_t flen, uint64_t *vsize, struct yerr *err)
+{
+    char *argv[] = {(char *)e->cfg->qemu_img, "info", "--output=json", (char *)file, NULL};
+    struct proc_result r;
+    int st = proc_run(argv, 30000, &r);
+    if (st != 0) {
+        char line[300];
+        proc_last_line(r.err, line, sizeof(line));
+        proc_result_free(&r);
+        return yerr_set(err, 400, "invalid_image", "not a usable disk image: %s",
+                        line[0] ? line : "qemu-img info failed");
+    }
+    json_error_t je;
+    json_t *j = json_loads(r.out ? r.out : "", 0, &je);
+    proc_result_free(&r);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return yerr_set(err, 500, "internal", "qemu-img info gave no JSON");
+    }
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    json_t *vs = json_object_get(j, "virtual-size");
+    json_t *backing = json_object_get(j, "backing-filename");
+    json_t *corrupt = json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"),
+                                      "corrupt");
+    int rc = 0;
+    if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
+        rc = yerr_set(err, 400, "invalid_image", "image format '%s' is not supported (qcow2, raw)",
+                      fmt ? fmt : "?");
+    else if (want_format && want_format[0] && strcmp(fmt, want_format))
+        rc = yerr_set(err, 400, "invalid_image", "file is %s, not %s", fmt, want_format);
+    else if (backing)
+        rc = yerr_set(err, 400, "invalid_image",
+                      "image has a backing file (%s): import a standalone image "
+                      "(qemu-img convert flattens it)",
+                      json_string_value(backing) ? json_string_value(backing) : "?");
+    else if (json_is_true(corrupt))
+        rc = yerr_set(err, 400, "invalid_image", "qcow2 image is marked corrupt");
+    else if (!json_is_integer(vs) || json_integer_value(vs) <= 0)
+        rc = yerr_set(err, 400, "invalid_image", "image has no virtual size");
+    else if (!strcmp(fmt, "raw") && json_integer_value(vs) % 512)
+        rc = yerr_set(err, 400, "invalid_image",
+                      "raw image size %lld is not a multiple of 512 bytes: not a disk image",
+                      (long long)json_integer_value(vs));
+    if (rc == 0) {
+        snprintf(format, flen, "%s", fmt);
+        *vsize = (uint64_t)json_integer_value(vs);
+    }
+    json_decref(j);
+    return rc;
+}
+
+static int register_image(struct engine *e, struct image_rec *m, struct yerr *err)
+{
+    uuid_generate_str(m->id);
+    m->created_at = now_ms();
+    m->actual_size = file_size_on_disk(m->path);
+    int rc = store_image_insert(e->store, m);
+    if (rc == STORE_CONFLICT)
+        return yerr_set(err, 409, "conflict", "image '%s' already exists", m->name);
+    if (rc != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    return 0;
+}
+
+static int find_builder(struct engine *e, char *out, size_t len)
+{
+    if (e->cfg->image_builder[0]) {
+        snprintf(out, len, "%s", e->cfg->image_builder);
+        return access(out, X_OK) == 0 || access(out, R_OK) == 0 ? 0 : -1;
+    }
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = 0;
+        /* build/yund, build/san/yund, or an installed /usr/sbin/yund */
+        static const char *const rel[] = {"/../scripts/", "/../../scripts/",
+                                          "/../share/yun/"};
+        for (size_t i = 0; i < 3; i++) {
+            if (snprintf_checked(out, len, "%s%sbuild-tiny-image.sh", exe, rel[i]) >= 0 &&
+                access(out, R_OK) == 0)
+                return 0;
+        }
+    }
+    snprintf(out, len, "/usr/share/yun/build-tiny-image.sh");
+    return access(out, R_OK) == 0 ? 0 : -1;
+}
+
+static void json_str(json_t *j, const char *key, char *dst, size_t len)
+{
+    const char *s = json_string_value(json_object_get(j, key));
+    snprintf(dst, len, "%s", s ? s : "");
+}
+
+int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err)
+{
+    if (strcmp(kind, "tiny"))
+        return yerr_set(err, 400, "invalid_argument",
+                        "unknown image kind '%s' (this yund builds: tiny)", kind);
+    if (store_image_get(e->store, kind, out) == 0)
+        return 0; /* cached: built once, reused */
+    char script[PATH_MAX], outdir[512];
+    if (find_builder(e, script, sizeof(script)) < 0)
+        return yerr_set(err, 500, "internal", "image builder script not found (%s)", script);
+    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
+    char *argv[] = {"bash", script, outdir, NULL};
+    struct proc_result r;
+    int st = proc_run(argv, 600000, &r);
+    char line[400];
+    proc_last_line(r.err, line, sizeof(line));
+    proc_result_free(&r);
+    if (st != 0) {
+        engine_event(e, "image", kind, "build", "error", "%s", line);
+        return yerr_set(err, 500, "build_failed", "building image '%s' failed: %s", kind,
+                        line[0] ? line : "no output");
+    }
+    char meta[600];
+    snprintf(meta, sizeof(meta), "%s/image.json", outdir);
+    json_error_t je;
+    json_t *j = json_load_file(meta, 0, &je);
+    if (!json_is_object(j)) {
+        json_decref(j);
+        return yerr_set(err, 500, "build_failed", "%s: %s", meta, je.text);
+    }
+    struct image_rec m = {0};
+    char disk[128], kernel[128], initrd[128];
+    snprintf(m.name, sizeof(m.name), "%s", kind);
+    json_str(j, "disk", disk, sizeof(disk));
+    json_str(j, "kernel", kernel, sizeof(kernel));
+    json_str(j, "initrd", initrd, sizeof(initrd));
+    json_str(j, "cmdline", m.cmdline, sizeof(m.cmdline));
+    json_str(j, "os", m.os, sizeof(m.os));
+    json_decref(j);
+    if (!disk[0] || strchr(disk, '/') || strchr(kernel, '/') || strchr(initrd, '/'))
+        return yerr_set(err, 500, "build_failed", "%s names files outside the image", meta);
+    snprintf(m.path, sizeof(m.path), "%s/%s", outdir, disk);
+    if (kernel[0])
+        snprintf(m.kernel, sizeof(m.kernel), "%s/%s", outdir, kernel);
+    if (initrd[0])
+        snprintf(m.initrd, sizeof(m.initrd), "%s/%s", outdir, initrd);
+    if (image_inspect(e, m.path, NULL, m.format, sizeof(m.format), &m.virtual_size, err) < 0)
+        return -1;
+    if (register_image(e, &m, err) < 0)
+        return -1;
+    engine_event(e, "image", kind, "build", "ok", "%s", m.path);
+    *out = m;
+    return 0;
+}
+
+int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
+                        struct image_rec *out, struct yerr *err)
+{
+    char why[256];
+    if (!name_valid(name, why, sizeof(why)))
+        return yerr_set(err, 400, "invalid_argument", "%s", why);
+    if (!file || file[0] != '/')
+        return yerr_set(err, 400, "invalid_argument", "file must be an absolute path");
+    struct stat st;
+    if (stat(file, &st) < 0)
+        return yerr_set(err, 400, "invalid_argument", "cannot read %s: %s", file, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return yerr_set(err, 400, "invalid_argument", "%s is not a regular file", file);
+    struct image_rec m = {0};
+    if (store_image_get(e->store, name, &m) == 0)
+        return yerr_set(err, 409, "conflict", "image '%s' already exists", name);
+    if (image_inspect(e, file, format, m.format, sizeof(m.format), &m.virtual_size, err) < 0)
+        return -1;
+
+    char dir[512], tmp[600];
+    snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, name);
+    snprintf(m.name, sizeof(m.name), "%s", name);
+    snprintf(m.path, sizeof(m.path), "%s/disk.qcow2", dir);
+    snprintf(tmp, sizeof(tmp), "%s/disk.qcow2.part", dir);
+    snprintf(m.os, sizeof(m.os), "unknown");
+    if (path_exists(dir))
+        remove_tree(dir); /* leftover of an import that crashed */
+    if (mkdir_p(dir, 0755) < 0)
+        return yerr_set(err, 500, "internal", "cannot create %s: %s", dir, strerror(errno));
+    /* Convert into the library rather than copy: it re-reads every cluster
+     * (a truncated file fails here, not at boot) and yields a standalone qcow2. */
+    char *argv[] = {(char *)e->cfg->qemu_img, "convert", "-q", "-f", m.format, "-O", "qcow2",
+                    (char *)file, tmp, NULL};
+    struct proc_result r;
+    int rc = proc_run(argv, 3600000, &r);
+    char line[300];
+    proc_last_line(r.err, line, sizeof(line));
+    proc_result_free(&r);
+    if (rc != 0 || rename(tmp, m.path) < 0) {
+        remove_tree(dir);
+        return yerr_set(err, 400, "invalid_image", "cannot convert %s: %s", file,
+                        line[0] ? line : strerror(errno));
+    }
+    snprintf(m.format, sizeof(m.format), "qcow2");
+    if (register_image(e, &m, err) < 0) {
+        remove_tree(dir);
+        return -1;
+    }
+    engine_event(e, "image", name, "import", "ok", "from %s", file);
+    *out = m;
+    return 0;
+}
+
+int engine_image_delete(struct engine *e, const char *name, struct yerr *err)
+{
+    struct image_rec m;
+    int rc = store_image_get(e->store, name, &m);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, 404, "not_found", "image '%s' does not exist", name);
+    if (rc != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    int users = 0;
+    if (store_vm_count_using_image(e->store, m.name, &users) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (users > 0)
+        return yerr_set(err, 409, "conflict", "image '%s' is used by %d vm%s", m.name, users,
+                        users == 1 ? "" : "s");
+    if (store_image_delete(e->store, m.name) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    char dir[512];
+    snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, m.name);
+    if (remove_tree(dir) < 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
+    engine_event(e, "image", m.name, "delete", "ok", "%s", "");
+    return 0;
+}

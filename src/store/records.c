@@ -1,0 +1,62 @@
+/*
+ * records.c - names of the enumerations in records.h, as stored in the
+ * database and shown by the API.
+ */
+#include "store/records.h"
+
+#include <string.h>
+
+static const char *const state_names[VM_STATE_COUNT] = {
+    "creating", "stopped", "starting", "running", "paused", "stopping", "crashed", "deleting"};
+static const char *const desired_names[WANT_COUNT] = {"stopped", "running", "paused", "deleted"};
+static const char *const restart_names[] = {"no", "on-failure", "always"};
+
+static int lookup(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (s && strcmp(s, names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+    return (unsigned)s < VM_STATE_COUNT ? state_names[s] : "unknown";
+}
+
+int vm_state_parse(const char *s, enum vm_state *out)
+{
+    int i = lookup(state_names, VM_STATE_COUNT, s);
+    if (i < 0)
+        return -1;
+    *out = (enum vm_state)i;
+    return 0;
+}
+
+const char *vm_desired_name(enum vm_desired d)
+{
+    return (unsigned)d < WANT_COUNT ? desired_names[d] : "unknown";
+}
+
+int vm_desired_parse(const char *s, enum vm_desired *out)
+{
+    int i = lookup(desired_names, WANT_COUNT, s);
+    if (i < 0)
+        return -1;
+    *out = (enum vm_desired)i;
+    return 0;
+}
+
+const char *restart_policy_name(enum restart_policy p)
+{
+    return (unsigned)p < 3 ? restart_names[p] : "no";
+}
+
+int restart_policy_parse(const char *s, enum restart_policy *out)
+{
+    int i = lookup(restart_names, 3, s);
+    if (i < 0)
+        return -1;
+    *out = (enum restart_policy)i;
+    return 0;
+}

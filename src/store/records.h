@@ -1,0 +1,87 @@
+/*
+ * records.h - the objects yun keeps in its state of record: VMs, images and
+ * events, as plain structs shared by the store, the engine and the API.
+ */
+#ifndef YUN_RECORDS_H
+#define YUN_RECORDS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Observed state of a VM. "creating" and "deleting" are intents written before
+ * side effects, so a crash in the middle is finished or undone on restart. */
+enum vm_state {
+    VM_CREATING = 0,
+    VM_STOPPED,
+    VM_STARTING,
+    VM_RUNNING,
+    VM_PAUSED,
+    VM_STOPPING,
+    VM_CRASHED,
+    VM_DELETING,
+    VM_STATE_COUNT
+};
+
+/* What the user asked for; the reconcile loop drives state toward it. */
+enum vm_desired { WANT_STOPPED = 0, WANT_RUNNING, WANT_PAUSED, WANT_DELETED, WANT_COUNT };
+
+enum restart_policy { RESTART_NO = 0, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+struct vm_rec {
+    char id[37];
+    char name[64];
+    char image[64];
+    int cpus;
+    uint64_t memory_mb;
+    uint64_t disk_bytes;
+    char cmdline[512];
+    char machine[32];
+    char accel[8]; /* requested: auto, kvm, tcg */
+    char accel_used[8];
+    enum restart_policy restart;
+    unsigned cpu_weight;
+    uint64_t cpu_quota_us;
+    uint64_t cpu_period_us;
+    char cpuset[64];
+    enum vm_desired desired;
+    enum vm_state state;
+    pid_t pid;
+    int64_t started_at; /* ms since epoch, 0 when not running */
+    int64_t created_at;
+    int64_t updated_at;
+    int restarts;
+    char last_error[256];
+};
+
+struct image_rec {
+    char id[37];
+    char name[64];
+    char format[8]; /* qcow2 or raw */
+    char path[512]; /* disk file, absolute */
+    char kernel[512];
+    char initrd[512];
+    char cmdline[256];
+    char os[32];
+    uint64_t virtual_size;
+    uint64_t actual_size;
+    int64_t created_at;
+};
+
+struct event_rec {
+    int64_t id;
+    int64_t ts; /* ms since epoch */
+    char object_type[16];
+    char object[64];
+    char action[32];
+    char result[16]; /* ok, error, info */
+    char reason[512];
+};
+
+const char *vm_state_name(enum vm_state s);
+int vm_state_parse(const char *s, enum vm_state *out);
+const char *vm_desired_name(enum vm_desired d);
+int vm_desired_parse(const char *s, enum vm_desired *out);
+const char *restart_policy_name(enum restart_policy p);
+int restart_policy_parse(const char *s, enum restart_policy *out);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * store.h - the state of record. One interface; the embedded SQLite backend
+ * (store_sqlite.c) is the default. A PostgreSQL backend for clustered
+ * controllers implements the same calls.
+ *
+ * Return convention: 0 success, STORE_NOTFOUND when the object does not
+ * exist, STORE_CONFLICT on a uniqueness violation, -1 on a database error
+ * (store_errmsg says which).
+ */
+#ifndef YUN_STORE_H
+#define YUN_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/records.h"
+
+#define STORE_NOTFOUND 1
+#define STORE_CONFLICT 2
+
+struct store;
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *st);
+const char *store_errmsg(struct store *st);
+int store_schema_version(struct store *st);
+
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+int store_vm_insert(struct store *st, const struct vm_rec *vm);
+int store_vm_update(struct store *st, const struct vm_rec *vm);
+int store_vm_delete(struct store *st, const char *id);
+/* Looks up by name first, then by id (or unique id prefix of 8+ chars). */
+int store_vm_get(struct store *st, const char *name_or_id, struct vm_rec *out);
+/* All VMs ordered by name; *out is malloc'd (free it). */
+int store_vm_list(struct store *st, struct vm_rec **out, size_t *n);
+int store_vm_count_using_image(struct store *st, const char *image, int *count);
+
+int store_image_insert(struct store *st, const struct image_rec *img);
+int store_image_delete(struct store *st, const char *name);
+int store_image_get(struct store *st, const char *name, struct image_rec *out);
+int store_image_list(struct store *st, struct image_rec **out, size_t *n);
+
+/* Appends an event; sets ev->id and ev->ts (if 0). */
+int store_event_add(struct store *st, struct event_rec *ev);
+/* Events with id > after_id, oldest first, at most limit; object filters when non-NULL. */
+int store_event_list(struct store *st, int64_t after_id, int limit, const char *object,
+                     struct event_rec **out, size_t *n);
+int64_t store_event_last_id(struct store *st);
+
+#endif

@@ -1,0 +1,549 @@
+/*
+ * store_sqlite.c - the embedded SQLite backend of store.h.
+ *
+ * WAL journal so readers never block the writer, synchronous=NORMAL (a crash
+ * of yund loses nothing committed; only a power cut can lose the last
+ * transactions), and a versioned list of schema migrations applied in order
+ * inside one transaction each, tracked in PRAGMA user_version.
+ */
+#include "store/store.h"
+#include "lib/util.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct store {
+    sqlite3 *db;
+    char err[256];
+};
+
+/* Each entry moves the schema from version i to i+1. Never edit an entry
+ * that has shipped; append a new one. */
+static const char *const migrations[] = {
+    /* 1: the single-host platform */
+    "CREATE TABLE images ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, format TEXT NOT NULL,"
+    " path TEXT NOT NULL, kernel TEXT NOT NULL DEFAULT '', initrd TEXT NOT NULL DEFAULT '',"
+    " cmdline TEXT NOT NULL DEFAULT '', os TEXT NOT NULL DEFAULT '',"
+    " virtual_size INTEGER NOT NULL, actual_size INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE vms ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL,"
+    " cpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, disk_bytes INTEGER NOT NULL,"
+    " cmdline TEXT NOT NULL, machine TEXT NOT NULL, accel TEXT NOT NULL,"
+    " accel_used TEXT NOT NULL DEFAULT '', restart TEXT NOT NULL,"
+    " cpu_weight INTEGER NOT NULL, cpu_quota_us INTEGER NOT NULL, cpu_period_us INTEGER NOT NULL,"
+    " cpuset TEXT NOT NULL, desired TEXT NOT NULL, state TEXT NOT NULL, pid INTEGER NOT NULL,"
+    " started_at INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " restarts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX vms_image ON vms(image);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, object_type TEXT NOT NULL,"
+    " object TEXT NOT NULL, action TEXT NOT NULL, result TEXT NOT NULL, reason TEXT NOT NULL);"
+    "CREATE INDEX events_object ON events(object, id);",
+};
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int fail(struct store *st, const char *what)
+{
+    snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+    return -1;
+}
+
+const char *store_errmsg(struct store *st)
+{
+    return st->err;
+}
+
+static int exec(struct store *st, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(st->err, sizeof(st->err), "%s", msg ? msg : "sqlite error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_schema_version(struct store *st)
+{
+    sqlite3_stmt *s;
+    int v = -1;
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+        if (sqlite3_step(s) == SQLITE_ROW)
+            v = sqlite3_column_int(s, 0);
+        sqlite3_finalize(s);
+    }
+    return v;
+}
+
+static int migrate(struct store *st)
+{
+    int v = store_schema_version(st);
+    if (v < 0)
+        return fail(st, "reading schema version");
+    if (v > N_MIGRATIONS) {
+        snprintf(st->err, sizeof(st->err),
+                 "database schema version %d is newer than this yund knows (%d)", v,
+                 N_MIGRATIONS);
+        return -1;
+    }
+    for (; v < N_MIGRATIONS; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v + 1);
+        if (exec(st, "BEGIN IMMEDIATE") < 0)
+            return -1;
+        if (exec(st, migrations[v]) < 0 || exec(st, pragma) < 0) {
+            char keep[256];
+            snprintf(keep, sizeof(keep), "%s", st->err);
+            exec(st, "ROLLBACK");
+            snprintf(st->err, sizeof(st->err), "schema migration %d: %s", v + 1, keep);
+            return -1;
+        }
+        if (exec(st, "COMMIT") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof(*st));
+    if (!st) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        sqlite3_close(st->db);
+        free(st);
+        return -1;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") <
+            0 ||
+        migrate(st) < 0) {
+        snprintf(err, errlen, "database %s: %s", path, st->err);
+        store_close(st);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+void store_close(struct store *st)
+{
+    if (!st)
+        return;
+    sqlite3_close(st->db);
+    free(st);
+}
+
+int store_begin(struct store *st)
+{
+    return exec(st, "BEGIN IMMEDIATE");
+}
+
+int store_commit(struct store *st)
+{
+    return exec(st, "COMMIT");
+}
+
+void store_rollback(struct store *st)
+{
+    exec(st, "ROLLBACK");
+}
+
+/* Statements are prepared per call: at yun's rates (one or two statements
+ * per API request) preparing costs microseconds and keeps the code simple;
+ * bench/api.sh measures the list path. */
+static sqlite3_stmt *prep(struct store *st, const char *sql)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        fail(st, "prepare");
+        return NULL;
+    }
+    return s;
+}
+
+static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int ret = 0;
+    if (rc == SQLITE_CONSTRAINT) {
+        fail(st, what);
+        ret = STORE_CONFLICT;
+    } else if (rc != SQLITE_DONE) {
+        ret = fail(st, what);
+    } else if (sqlite3_changes(st->db) == 0 && strncmp(what, "insert", 6) != 0) {
+        ret = STORE_NOTFOUND;
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+static void col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    snprintf(dst, len, "%s", t ? (const char *)t : "");
+}
+
+/* ---- VMs ---- */
+
+#define VM_COLS                                                                                    \
+    "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"           \
+    "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
+    "updated_at,restarts,last_error"
+
+static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
+{
+    int i = 1;
+    sqlite3_bind_text(s, i++, v->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->image, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, i++, v->cpus);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->memory_mb);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->disk_bytes);
+    sqlite3_bind_text(s, i++, v->cmdline, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->machine, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->accel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->accel_used, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, restart_policy_name(v->restart), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, v->cpu_weight);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->cpu_quota_us);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->cpu_period_us);
+    sqlite3_bind_text(s, i++, v->cpuset, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, vm_desired_name(v->desired), -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, vm_state_name(v->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, v->pid);
+    sqlite3_bind_int64(s, i++, v->started_at);
+    sqlite3_bind_int64(s, i++, v->created_at);
+    sqlite3_bind_int64(s, i++, v->updated_at);
+    sqlite3_bind_int(s, i++, v->restarts);
+    sqlite3_bind_text(s, i++, v->last_error, -1, SQLITE_STATIC);
+}
+
+static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
+{
+    char buf[32];
+    int i = 0;
+    memset(v, 0, sizeof(*v));
+    col_text(s, i++, v->id, sizeof(v->id));
+    col_text(s, i++, v->name, sizeof(v->name));
+    col_text(s, i++, v->image, sizeof(v->image));
+    v->cpus = sqlite3_column_int(s, i++);
+    v->memory_mb = (uint64_t)sqlite3_column_int64(s, i++);
+    v->disk_bytes = (uint64_t)sqlite3_column_int64(s, i++);
+    col_text(s, i++, v->cmdline, sizeof(v->cmdline));
+    col_text(s, i++, v->machine, sizeof(v->machine));
+    col_text(s, i++, v->accel, sizeof(v->accel));
+    col_text(s, i++, v->accel_used, sizeof(v->accel_used));
+    col_text(s, i++, buf, sizeof(buf));
+    if (restart_policy_parse(buf, &v->restart) < 0)
+        v->restart = RESTART_NO;
+    v->cpu_weight = (unsigned)sqlite3_column_int64(s, i++);
+    v->cpu_quota_us = (uint64_t)sqlite3_column_int64(s, i++);
+    v->cpu_period_us = (uint64_t)sqlite3_column_int64(s, i++);
+    col_text(s, i++, v->cpuset, sizeof(v->cpuset));
+    col_text(s, i++, buf, sizeof(buf));
+    if (vm_desired_parse(buf, &v->desired) < 0)
+        v->desired = WANT_STOPPED;
+    col_text(s, i++, buf, sizeof(buf));
+    if (vm_state_parse(buf, &v->state) < 0)
+        v->state = VM_STOPPED;
+    v->pid = (pid_t)sqlite3_column_int64(s, i++);
+    v->started_at = sqlite3_column_int64(s, i++);
+    v->created_at = sqlite3_column_int64(s, i++);
+    v->updated_at = sqlite3_column_int64(s, i++);
+    v->restarts = sqlite3_column_int(s, i++);
+    col_text(s, i++, v->last_error, sizeof(v->last_error));
+}
+
+int store_vm_insert(struct store *st, const struct vm_rec *vm)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                               "?,?,?,?,?,?,?,?)");
+    if (!s)
+        return -1;
+    bind_vm(s, vm);
+    return step_done(st, s, "insert vm");
+}
+
+int store_vm_update(struct store *st, const struct vm_rec *vm)
+{
+    sqlite3_stmt *s = prep(st, "UPDATE vms SET id=?1,name=?2,image=?3,cpus=?4,memory_mb=?5,"
+                               "disk_bytes=?6,cmdline=?7,machine=?8,accel=?9,accel_used=?10,"
+                               "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
+                               "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
+                               "created_at=?20,updated_at=?21,restarts=?22,last_error=?23 "
+                               "WHERE id=?1");
+    if (!s)
+        return -1;
+    bind_vm(s, vm);
+    return step_done(st, s, "update vm");
+}
+
+int store_vm_delete(struct store *st, const char *id)
+{
+    sqlite3_stmt *s = prep(st, "DELETE FROM vms WHERE id=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    return step_done(st, s, "delete vm");
+}
+
+int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
+{
+    sqlite3_stmt *s = prep(st, "SELECT " VM_COLS " FROM vms WHERE name=?1 OR id=?1 "
+                               "UNION ALL SELECT " VM_COLS " FROM vms WHERE length(?1)>=8 AND "
+                               "substr(id,1,length(?1))=?1 LIMIT 2");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int ret;
+    if (rc == SQLITE_ROW) {
+        read_vm(s, out);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = STORE_NOTFOUND;
+    } else {
+        ret = fail(st, "get vm");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(st, "SELECT " VM_COLS " FROM vms ORDER BY name");
+    if (!s)
+        return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            struct vm_rec *nv = realloc(*out, cap * sizeof(**out));
+            if (!nv) {
+                sqlite3_finalize(s);
+                free(*out);
+                *out = NULL;
+                *n = 0;
+                snprintf(st->err, sizeof(st->err), "out of memory");
+                return -1;
+            }
+            *out = nv;
+        }
+        read_vm(s, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return fail(st, "list vms");
+    }
+    return 0;
+}
+
+int store_vm_count_using_image(struct store *st, const char *image, int *count)
+{
+    sqlite3_stmt *s = prep(st, "SELECT count(*) FROM vms WHERE image=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, image, -1, SQLITE_STATIC);
+    int ret = 0;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        *count = sqlite3_column_int(s, 0);
+    else
+        ret = fail(st, "count vms");
+    sqlite3_finalize(s);
+    return ret;
+}
+
+/* ---- images ---- */
+
+#define IMG_COLS "id,name,format,path,kernel,initrd,cmdline,os,virtual_size,actual_size,created_at"
+
+int store_image_insert(struct store *st, const struct image_rec *m)
+{
+    sqlite3_stmt *s = prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    if (!s)
+        return -1;
+    int i = 1;
+    sqlite3_bind_text(s, i++, m->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->format, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->kernel, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->initrd, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->cmdline, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, m->os, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)m->virtual_size);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)m->actual_size);
+    sqlite3_bind_int64(s, i++, m->created_at);
+    return step_done(st, s, "insert image");
+}
+
+int store_image_delete(struct store *st, const char *name)
+{
+    sqlite3_stmt *s = prep(st, "DELETE FROM images WHERE name=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    return step_done(st, s, "delete image");
+}
+
+static void read_image(sqlite3_stmt *s, struct image_rec *m)
+{
+    int i = 0;
+    memset(m, 0, sizeof(*m));
+    col_text(s, i++, m->id, sizeof(m->id));
+    col_text(s, i++, m->name, sizeof(m->name));
+    col_text(s, i++, m->format, sizeof(m->format));
+    col_text(s, i++, m->path, sizeof(m->path));
+    col_text(s, i++, m->kernel, sizeof(m->kernel));
+    col_text(s, i++, m->initrd, sizeof(m->initrd));
+    col_text(s, i++, m->cmdline, sizeof(m->cmdline));
+    col_text(s, i++, m->os, sizeof(m->os));
+    m->virtual_size = (uint64_t)sqlite3_column_int64(s, i++);
+    m->actual_size = (uint64_t)sqlite3_column_int64(s, i++);
+    m->created_at = sqlite3_column_int64(s, i++);
+}
+
+int store_image_get(struct store *st, const char *name, struct image_rec *out)
+{
+    sqlite3_stmt *s = prep(st, "SELECT " IMG_COLS " FROM images WHERE name=?1 OR id=?1");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ret;
+    if (rc == SQLITE_ROW) {
+        read_image(s, out);
+        ret = 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = STORE_NOTFOUND;
+    } else {
+        ret = fail(st, "get image");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
+int store_image_list(struct store *st, struct image_rec **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    sqlite3_stmt *s = prep(st, "SELECT " IMG_COLS " FROM images ORDER BY name");
+    if (!s)
+        return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 8;
+            struct image_rec *nv = realloc(*out, cap * sizeof(**out));
+            if (!nv)
+                break;
+            *out = nv;
+        }
+        read_image(s, &(*out)[(*n)++]);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return fail(st, "list images");
+    }
+    return 0;
+}
+
+/* ---- events ---- */
+
+int store_event_add(struct store *st, struct event_rec *ev)
+{
+    if (!ev->ts)
+        ev->ts = now_ms();
+    sqlite3_stmt *s = prep(st, "INSERT INTO events(ts,object_type,object,action,result,reason) "
+                               "VALUES(?,?,?,?,?,?)");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, ev->ts);
+    sqlite3_bind_text(s, 2, ev->object_type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, ev->object, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, ev->action, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, ev->result, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, ev->reason, -1, SQLITE_STATIC);
+    int rc = step_done(st, s, "insert event");
+    if (rc == 0)
+        ev->id = sqlite3_last_insert_rowid(st->db);
+    return rc;
+}
+
+int store_event_list(struct store *st, int64_t after_id, int limit, const char *object,
+                     struct event_rec **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    /* Newest `limit` events after after_id, returned oldest first. */
+    sqlite3_stmt *s = prep(st, "SELECT id,ts,object_type,object,action,result,reason FROM ("
+                               " SELECT * FROM events WHERE id>?1 AND (?2 IS NULL OR object=?2)"
+                               " ORDER BY id DESC LIMIT ?3) ORDER BY id");
+    if (!s)
+        return -1;
+    sqlite3_bind_int64(s, 1, after_id);
+    if (object)
+        sqlite3_bind_text(s, 2, object, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int(s, 3, limit);
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 32;
+            struct event_rec *nv = realloc(*out, cap * sizeof(**out));
+            if (!nv)
+                break;
+            *out = nv;
+        }
+        struct event_rec *e = &(*out)[(*n)++];
+        memset(e, 0, sizeof(*e));
+        e->id = sqlite3_column_int64(s, 0);
+        e->ts = sqlite3_column_int64(s, 1);
+        col_text(s, 2, e->object_type, sizeof(e->object_type));
+        col_text(s, 3, e->object, sizeof(e->object));
+        col_text(s, 4, e->action, sizeof(e->action));
+        col_text(s, 5, e->result, sizeof(e->result));
+        col_text(s, 6, e->reason, sizeof(e->reason));
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return fail(st, "list events");
+    }
+    return 0;
+}
+
+int64_t store_event_last_id(struct store *st)
+{
+    sqlite3_stmt *s = prep(st, "SELECT coalesce(max(id),0) FROM events");
+    if (!s)
+        return 0;
+    int64_t id = 0;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        id = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return id;
+}
