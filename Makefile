@@ -12,6 +12,8 @@
 # daemon, the CLI and the simulator all run the very same code.
 
 CC      ?= cc
+# Debian's python3 (where python3-pytest lives), not a pyenv one first on PATH.
+PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
 PKGS    := libevent jansson sqlite3
 CFLAGS  ?= -O2 -g
@@ -63,7 +65,7 @@ check: $(TEST_BINS)
 	@./tests/unit/run.sh $(TEST_BINS)
 
 e2e: all
-	YUN_BUILD=$(BUILD) python3 -m pytest -q tests/e2e
+	YUN_BUILD=$(BUILD) $(PYTHON) -m pytest -q $(PYTEST_ARGS) tests/e2e
 
 test: check e2e
 

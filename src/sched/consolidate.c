@@ -158,7 +158,7 @@ static void r_undo(round *r, int mark)
 static bool overloaded_with(round *r, int host, int vm)
 {
     if (!r->sig_ok[host]) {
-        sched_sig_build(r->m, host, &r->sig[host]);
+        sched_sig_build(r->m, host, sched_sig_depth(r->o), &r->sig[host]);
         r->sig_ok[host] = 1;
     }
     sched_host_sig s = r->sig[host];

@@ -25,24 +25,41 @@ void sched_consol_defaults(sched_consol_opts *o)
     o->rng = NULL;
 }
 
-void sched_sig_build(const sched_model *m, int host, sched_host_sig *s)
+int sched_sig_depth(const sched_consol_opts *o)
+{
+    if (o->det == SCHED_DET_THR)
+        return 0;
+    if ((o->det == SCHED_DET_LR || o->det == SCHED_DET_LRR) && o->lr_len > 0 &&
+        o->lr_len < SCHED_HIST)
+        return o->lr_len;
+    return SCHED_HIST;
+}
+
+void sched_sig_build(const sched_model *m, int host, int depth, sched_host_sig *s)
 {
     const sched_host *h = &m->hosts[host];
     s->req_mips = 0;
     s->max_ram = 0;
-    for (int i = 0; i < SCHED_HIST; i++)
+    s->n = 0;
+    s->depth = depth;
+    for (int i = 0; i < depth; i++)
         s->hist[i] = 0;
     for (int k = 0; k < h->nvms; k++)
         sched_sig_add(m, host, &m->vms[h->vms[k]], s);
 }
 
-/* Host history is the sum of its VMs' histories scaled to host capacity. */
+/* Host history is the sum of its VMs' histories scaled to host capacity;
+ * utilisation is never negative, so the sum's non-zero extent is the largest
+ * of the VMs'. */
 void sched_sig_add(const sched_model *m, int host, const sched_vm *v, sched_host_sig *s)
 {
     double scale = v->mips / sched_host_capacity(&m->hosts[host]);
     s->req_mips += v->req_mips;
-    for (int i = 0; i < v->hist_len; i++)
+    int d = v->hist_len < s->depth ? v->hist_len : s->depth;
+    for (int i = 0; i < d; i++)
         s->hist[i] += v->hist[i] * scale;
+    if (v->hist_nz > s->n)
+        s->n = v->hist_nz;
     if (v->ram_mb > s->max_ram)
         s->max_ram = v->ram_mb;
 }
@@ -56,10 +73,8 @@ bool sched_sig_overloaded(const sched_host *h, const sched_host_sig *s, const sc
     if (o->det == SCHED_DET_THR)
         return thr_util > o->param;
     double hist[SCHED_HIST];
-    int n = SCHED_HIST;
-    while (n > 0 && s->hist[n - 1] == 0) /* no data yet at the old end */
-        n--;
-    for (int i = 0; i < n; i++)
+    int n = s->n;
+    for (int i = 0; i < n && i < s->depth; i++)
         hist[i] = s->hist[i];
     switch (o->det) {
     case SCHED_DET_IQR:
@@ -92,7 +107,7 @@ bool sched_sig_overloaded(const sched_host *h, const sched_host_sig *s, const sc
 bool sched_host_overloaded(const sched_model *m, int host, const sched_consol_opts *o)
 {
     sched_host_sig s;
-    sched_sig_build(m, host, &s);
+    sched_sig_build(m, host, sched_sig_depth(o), &s);
     return sched_sig_overloaded(&m->hosts[host], &s, o);
 }
 

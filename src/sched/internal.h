@@ -9,11 +9,15 @@
  * largest VM RAM (for the migration-time term of LR). */
 typedef struct sched_host_sig {
     double req_mips;
-    double hist[SCHED_HIST];
     double max_ram;
+    int n;     /* trimmed history length (no all-zero tail) */
+    int depth; /* entries of hist summed: what the detector reads */
+    double hist[SCHED_HIST];
 } sched_host_sig;
 
-void sched_sig_build(const sched_model *m, int host, sched_host_sig *s);
+/* history depth a detector needs: none for THR, the LR window, else all */
+int sched_sig_depth(const sched_consol_opts *o);
+void sched_sig_build(const sched_model *m, int host, int depth, sched_host_sig *s);
 void sched_sig_add(const sched_model *m, int host, const sched_vm *v, sched_host_sig *s);
 bool sched_sig_overloaded(const sched_host *h, const sched_host_sig *s, const sched_consol_opts *o);
 

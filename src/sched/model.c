@@ -232,4 +232,14 @@ void sched_vm_push_hist(sched_vm *v, double util)
     memmove(&v->hist[1], &v->hist[0], (size_t)n * sizeof(double));
     v->hist[0] = util;
     v->hist_len = n + 1;
+    /* track the extent of non-zero data so detectors need not scan for it */
+    if (v->hist_nz > 0 && v->hist_nz + 1 <= v->hist_len)
+        v->hist_nz++;
+    else if (v->hist_nz > 0) { /* the oldest non-zero sample fell off the end */
+        int i = v->hist_len - 1;
+        while (i >= 0 && v->hist[i] == 0)
+            i--;
+        v->hist_nz = i + 1;
+    } else
+        v->hist_nz = util != 0 ? 1 : 0;
 }

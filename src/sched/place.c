@@ -218,7 +218,8 @@ int sched_place(sched_model *m, int vm, const sched_place_opts *o, sched_explain
     int passed = 0, n = m->nhosts;
     bool limited = o->score_limit > 0 && o->score_limit < n && o->policy != SCHED_POL_FIRST_FIT &&
                    o->policy != SCHED_POL_ROUND_ROBIN;
-    int start = limited ? m->scan_next % n : 0, seen = 0;
+    bool rr = o->policy == SCHED_POL_ROUND_ROBIN;
+    int start = limited ? m->scan_next % n : rr && n ? m->rr_next % n : 0, seen = 0;
     if (ex && ex->hosts)
         for (int i = 0; i < n; i++)
             ex->hosts[i] = (sched_host_verdict){SCHED_REJ__COUNT, 0}; /* not examined */
@@ -243,7 +244,8 @@ int sched_place(sched_model *m, int vm, const sched_place_opts *o, sched_explain
             ex->hosts[i].rejected = r;
             ex->hosts[i].score = s;
         }
-        if (r == SCHED_REJ_NONE && o->policy == SCHED_POL_FIRST_FIT) {
+        /* first-fit and round-robin take the first host that passes, in their order */
+        if (r == SCHED_REJ_NONE && (o->policy == SCHED_POL_FIRST_FIT || rr)) {
             seen++;
             break;
         }

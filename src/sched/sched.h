@@ -77,7 +77,8 @@ typedef struct sched_vm {
     double ram_active_mb, bw_active_mbps;
     int group; /* index into model->groups or -1 */
     bool in_migration;
-    int hist_len;            /* valid samples in hist */
+    int hist_len;            /* valid samples in hist (append with sched_vm_push_hist) */
+    int hist_nz;             /* 1 + index of the oldest non-zero sample, 0 if none */
     double hist[SCHED_HIST]; /* utilisation fraction, hist[0] newest */
     int nreq;                /* required host labels "key=value" */
     char req[SCHED_MAX_LABELS][SCHED_LABEL_MAX];

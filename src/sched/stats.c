@@ -102,10 +102,58 @@ static void tricube_sigma(int n, double *sig)
     cached_n = n;
 }
 
+/* For a fixed window and weights the least-squares estimates are linear in y:
+ * a = sum ca[i] y[i], b = sum cb[i] y[i]. The detectors call this for every
+ * host every interval, so the coefficients are computed once per (n, weighting). */
+static int linear_coeffs(int n, bool weighted, const double **ca, const double **cb)
+{
+    static _Thread_local int cn[2];
+    static _Thread_local double A[2][SCHED_HIST * 4], B[2][SCHED_HIST * 4];
+    int k = weighted ? 1 : 0;
+    if (cn[k] != n) {
+        double x[SCHED_HIST * 4], w[SCHED_HIST * 4], sig[SCHED_HIST * 4];
+        double sw = 0, sx = 0;
+        if (weighted)
+            tricube_sigma(n, sig);
+        for (int i = 0; i < n; i++) {
+            x[i] = i + 1;
+            w[i] = weighted ? 1 / (sig[i] * sig[i]) : 1;
+            sw += w[i];
+            sx += w[i] * x[i];
+        }
+        double mx = sx / sw, sxx = 0;
+        for (int i = 0; i < n; i++)
+            sxx += w[i] * (x[i] - mx) * (x[i] - mx);
+        if (!(sw > 0) || !(sxx > 0))
+            return -1;
+        for (int i = 0; i < n; i++) {
+            B[k][i] = w[i] * (x[i] - mx) / sxx;
+            A[k][i] = w[i] / sw - mx * B[k][i];
+        }
+        cn[k] = n;
+    }
+    *ca = A[k];
+    *cb = B[k];
+    return 0;
+}
+
 int sched_loess(const double *y, int n, bool weighted, bool robust, double *a, double *b)
 {
     if (n < 3 || n > SCHED_HIST * 4)
         return -1;
+    if (!robust) {
+        const double *ca, *cb;
+        if (linear_coeffs(n, weighted, &ca, &cb))
+            return -1;
+        double sa = 0, sb = 0;
+        for (int i = 0; i < n; i++) {
+            sa += ca[i] * y[i];
+            sb += cb[i] * y[i];
+        }
+        *a = sa;
+        *b = sb;
+        return 0;
+    }
     double x[SCHED_HIST * 4], w[SCHED_HIST * 4], sig[SCHED_HIST * 4];
     for (int i = 0; i < n; i++) {
         x[i] = i + 1;

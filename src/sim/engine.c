@@ -29,7 +29,10 @@ typedef struct eng {
     bool *removed;
     int *pending; /* migrations in flight per VM */
     double *prev_u, *sumc, *reqh, *util, *capv;
-    double req_t; /* time the VM demands were last evaluated at */
+    double *req, *vmips; /* compact per-VM demand and size: physics walks them a lot */
+    int *vcpus;
+    double req_t;           /* time the VM demands were last evaluated at */
+    unsigned char *touched; /* hosts changed by migrations at the current instant */
     entry *hlast, *vlast;
     double active_time, viol_time, vm_req_int, vm_alloc_int, vm_under_mig;
     double energy_j, last_t;
@@ -159,53 +162,66 @@ static void vm_entry(eng *e, int v, double t, double alloc, double req, bool inm
     *l = (entry){t, alloc, req, inmig, true};
 }
 
-static double capped(const sched_host *h, const sched_vm *v)
+/* a VM's vCPU never gets more than one physical core */
+static inline double capped_req(const sched_host *h, double req, int vcpus)
 {
-    return sched_vm_capped_req(h, v);
+    double per = req / vcpus;
+    return (per > h->core_mips ? h->core_mips : per) * vcpus;
+}
+
+/* the library sees the demands at each control step */
+static void sync_req(eng *e)
+{
+    for (int v = 0; v < e->V; v++)
+        e->m.vms[v].req_mips = e->req[v];
 }
 
 /* Recomputes every host's CPU shares at time t and books energy since the
  * previous computation (when energy), VM histories and finished VMs. */
-static void physics(eng *e, double t, bool energy, bool hist, bool remove)
+static void physics(eng *e, double t, bool energy, bool hist, bool remove, const unsigned char *only)
 {
     sched_model *m = &e->m;
     if (t != e->req_t) { /* demands only change with time */
         tpos tp = time_pos(e->tr, t);
         for (int v = 0; v < e->V; v++)
             if (!e->removed[v])
-                m->vms[v].req_mips = util_at(e->tr, v, &tp) * m->vms[v].mips;
+                e->req[v] = util_at(e->tr, v, &tp) * e->vmips[v];
         e->req_t = t;
     }
     for (int h = 0; h < e->H; h++) {
+        if (only && !only[h])
+            continue;
         sched_host *hh = &m->hosts[h];
         double s = 0, r = 0;
         for (int k = 0; k < hh->nvms; k++) {
             int v = hh->vms[k];
-            const sched_vm *vm = &m->vms[v];
-            double c = capped(hh, vm);
+            double c = capped_req(hh, e->req[v], e->vcpus[v]);
             e->capv[v] = c;
             s += c;
-            r += vm->req_mips;
+            r += e->req[v];
         }
         e->sumc[h] = s;
         e->reqh[h] = r;
     }
     /* the destination of a migration reserves 10 % of the VM's demand */
     for (int i = 0; i < e->nmig; i++) {
-        const sched_vm *vm = &m->vms[e->migs[i].vm];
-        e->sumc[e->migs[i].to] += 0.1 * capped(&m->hosts[e->migs[i].to], vm);
-        e->reqh[e->migs[i].to] += vm->req_mips;
+        if (only && !only[e->migs[i].to])
+            continue;
+        int v = e->migs[i].vm;
+        e->sumc[e->migs[i].to] += 0.1 * capped_req(&m->hosts[e->migs[i].to], e->req[v], e->vcpus[v]);
+        e->reqh[e->migs[i].to] += e->req[v];
     }
     double dt = t - e->last_t;
     bool book = energy && dt > 0;
     for (int h = 0; h < e->H; h++) {
+        if (only && !only[h])
+            continue;
         sched_host *hh = &m->hosts[h];
         double cap = sched_host_capacity(hh);
         bool over = e->sumc[h] > cap;
         double scale = over ? cap / e->sumc[h] : 1, util = 0;
         for (int k = 0; k < hh->nvms; k++) {
             int v = hh->vms[k];
-            const sched_vm *vm = &m->vms[v];
             bool out = e->pending[v] > 0;
             double a = e->capv[v] * scale;
             if (out)
@@ -213,19 +229,24 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove)
             if (over)
                 a = floor(a);
             util += out ? a / 0.9 : a;
-            vm_entry(e, v, t, a, vm->req_mips, out);
+            vm_entry(e, v, t, a, e->req[v], out);
         }
         e->util[h] = util;
     }
     for (int i = 0; i < e->nmig; i++) {
         int h = e->migs[i].to;
+        if (only && !only[h])
+            continue;
         sched_host *hh = &m->hosts[h];
         double cap = sched_host_capacity(hh);
         bool over = e->sumc[h] > cap;
-        double a = 0.1 * capped(hh, &m->vms[e->migs[i].vm]) * (over ? cap / e->sumc[h] : 1);
+        int v = e->migs[i].vm;
+        double a = 0.1 * capped_req(hh, e->req[v], e->vcpus[v]) * (over ? cap / e->sumc[h] : 1);
         e->util[h] += over ? floor(a) : a;
     }
     for (int h = 0; h < e->H; h++) {
+        if (only && !only[h])
+            continue;
         sched_host *hh = &m->hosts[h];
         double cap = sched_host_capacity(hh);
         double u = e->util[h] / cap;
@@ -245,11 +266,12 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove)
     if (hist)
         for (int v = 0; v < e->V; v++)
             if (!e->removed[v] && m->vms[v].host >= 0)
-                sched_vm_push_hist(&m->vms[v], m->vms[v].req_mips / m->vms[v].mips);
+                sched_vm_push_hist(&m->vms[v], e->req[v] / e->vmips[v]);
     /* a VM whose demand dropped to zero has finished its work and leaves */
     if (remove && e->o->cloudsim)
         for (int v = 0; v < e->V; v++)
-            if (!e->removed[v] && !e->pending[v] && m->vms[v].req_mips == 0 && m->vms[v].host >= 0) {
+            if (!e->removed[v] && !e->pending[v] && e->req[v] == 0 && m->vms[v].host >= 0) {
+                m->vms[v].req_mips = 0;
                 sched_model_detach(m, v);
                 e->removed[v] = true;
                 e->finished++;
@@ -284,6 +306,7 @@ static int start_migrations(eng *e, const sched_plan *p, double t)
         e->migs[e->nmig++] = (mig){mv->vm, mv->to, e->seq++, t + dur};
         e->pending[mv->vm]++;
         e->m.vms[mv->vm].in_migration = true;
+        e->touched[e->m.vms[mv->vm].host] = e->touched[mv->to] = 1;
     }
     return 0;
 }
@@ -299,9 +322,10 @@ static void finish_migrations(eng *e, double limit)
         while (j < e->nmig && e->migs[j].done == c)
             j++;
         /* shares just before the moves (energy booked up to c), then after them */
-        physics(e, c, true, false, true);
+        physics(e, c, true, false, true, NULL);
         for (int k = i; k < j; k++) {
             int v = e->migs[k].vm;
+            e->touched[e->m.vms[v].host] = e->touched[e->migs[k].to] = 1;
             sched_model_detach(&e->m, v);
             sched_model_attach(&e->m, v, e->migs[k].to);
             if (--e->pending[v] == 0)
@@ -309,7 +333,9 @@ static void finish_migrations(eng *e, double limit)
         }
         memmove(e->migs + i, e->migs + j, (size_t)(e->nmig - j) * sizeof(mig));
         e->nmig -= j - i;
-        physics(e, c, false, false, true);
+        /* only the hosts the moves touched can change at the same instant */
+        physics(e, c, false, false, true, e->touched);
+        memset(e->touched, 0, (size_t)e->H);
     }
 }
 
@@ -384,6 +410,10 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
     e.reqh = calloc((size_t)e.H + 1, sizeof(double));
     e.util = calloc((size_t)e.H + 1, sizeof(double));
     e.capv = calloc((size_t)e.V + 1, sizeof(double));
+    e.touched = calloc((size_t)e.H + 1, 1);
+    e.req = calloc((size_t)e.V + 1, sizeof(double));
+    e.vmips = calloc((size_t)e.V + 1, sizeof(double));
+    e.vcpus = calloc((size_t)e.V + 1, sizeof(int));
     e.req_t = -1;
     sched_rng rng;
     sched_rng_seed(&rng, o->seed);
@@ -393,11 +423,13 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
     o2.consol = co;
     e.o = &o2;
     if (!e.removed || !e.pending || !e.vlast || !e.hlast || !e.prev_u || !e.sumc || !e.reqh ||
-        !e.util || !e.capv || e.H <= 0 || build(&e))
+        !e.util || !e.capv || !e.touched || !e.req || !e.vmips || !e.vcpus || e.H <= 0 || build(&e))
         goto out;
     initial_placement(&e);
     for (int v = 0; v < e.V; v++) {
         e.m.vms[v].req_mips = 0;
+        e.vmips[v] = e.m.vms[v].mips;
+        e.vcpus[v] = e.m.vms[v].vcpus > 0 ? e.m.vms[v].vcpus : 1;
         if (o->cloudsim) {
             /* the reference workload's RAM and bandwidth utilisation models are
              * null: once created, a VM is charged no RAM or bandwidth */
@@ -425,7 +457,7 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
     sched_plan plan = {0};
     for (int k = 1; k <= nsteps; k++) {
         t += I;
-        physics(&e, t, true, fmod(t - 0.1, I) == 0 || !o->cloudsim, true);
+        physics(&e, t, true, fmod(t - 0.1, I) == 0 || !o->cloudsim, true, NULL);
         if (o->keep_series && res->series_t) {
             double pw = 0;
             int act = 0;
@@ -439,6 +471,7 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
             res->series_active[res->nseries++] = act;
         }
         if (o->alg == SIM_ALG_DYNAMIC) {
+            sync_req(&e);
             plan.n = 0;
             if (sched_consolidate(&e.m, &e.o->consol, &plan))
                 goto out;
@@ -446,7 +479,8 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
             if (plan.n) {
                 if (start_migrations(&e, &plan, t))
                     goto out;
-                physics(&e, t, false, false, false);
+                physics(&e, t, false, false, false, e.touched);
+                memset(e.touched, 0, (size_t)e.H);
                 finish_migrations(&e, dur);
             }
         }
@@ -478,6 +512,10 @@ out:
     free(e.reqh);
     free(e.util);
     free(e.capv);
+    free(e.touched);
+    free(e.req);
+    free(e.vmips);
+    free(e.vcpus);
     free(e.migs);
     return rc;
 }

@@ -193,6 +193,12 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
         return yerr_set(err, 409, "conflict", "image '%s' already exists", name);
     if (image_inspect(e, file, format, m.format, sizeof(m.format), &m.virtual_size, err) < 0)
         return -1;
+    /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
+     * a real raw disk is a whole number of 512-byte sectors. */
+    if (!strcmp(m.format, "raw") && (st.st_size == 0 || st.st_size % 512))
+        return yerr_set(err, 400, "invalid_image",
+                        "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image",
+                        file, (long long)st.st_size);
 
     char dir[512], tmp[600];
     snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, name);

@@ -1,0 +1,235 @@
+/*
+ * client.c - a small blocking HTTP/1.1 client for yun -> yund: one request
+ * per connection (Connection: close) over the Unix socket or TCP.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static int connect_unix(const char *path, char *err, size_t el)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        snprintf(err, el, "socket path too long: %s", path);
+        return -1;
+    }
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        snprintf(err, el, "cannot reach yund at %s: %s (is yund running?)", path,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int connect_tcp(const char *url, char *hostbuf, size_t hl, char *err, size_t el)
+{
+    if (strncmp(url, "http://", 7)) {
+        snprintf(err, el, "--url must start with http://");
+        return -1;
+    }
+    char host[256], port[16] = "80";
+    snprintf(host, sizeof(host), "%s", url + 7);
+    char *slash = strchr(host, '/');
+    if (slash)
+        *slash = 0;
+    snprintf(hostbuf, hl, "%s", host);
+    char *colon = strrchr(host, ':');
+    if (colon) {
+        snprintf(port, sizeof(port), "%s", colon + 1);
+        *colon = 0;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+    int rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc) {
+        snprintf(err, el, "cannot resolve %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *p = ai; p; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+        if (fd >= 0 && connect(fd, p->ai_addr, p->ai_addrlen) == 0)
+            break;
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        snprintf(err, el, "cannot reach yund at %s: %s", url, strerror(errno));
+    return fd;
+}
+
+static int write_all(int fd, const char *s, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cli_http(const struct cli *c, const char *method, const char *path, const char *body,
+             struct http_resp *r, char *err, size_t el)
+{
+    memset(r, 0, sizeof(*r));
+    r->next_offset = -1;
+    char host[256] = "yund";
+    int fd = c->url[0] ? connect_tcp(c->url, host, sizeof(host), err, el)
+                       : connect_unix(c->socket, err, el);
+    if (fd < 0)
+        return -1;
+    size_t blen = body ? strlen(body) : 0;
+    char head[1024];
+    int n = snprintf(head, sizeof(head),
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: yun\r\n"
+                     "Content-Length: %zu\r\n%s%s%s%s\r\n",
+                     method, path, host, blen, blen ? "Content-Type: application/json\r\n" : "",
+                     c->token[0] ? "Authorization: Bearer " : "", c->token,
+                     c->token[0] ? "\r\n" : "");
+    if (n < 0 || (size_t)n >= sizeof(head) || write_all(fd, head, (size_t)n) < 0 ||
+        (blen && write_all(fd, body, blen) < 0)) {
+        snprintf(err, el, "sending request: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (len == cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb)
+                break;
+            buf = nb;
+        }
+        ssize_t got = read(fd, buf + len, cap - len);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+    }
+    close(fd);
+    buf[len] = 0;
+    char *hend = strstr(buf, "\r\n\r\n");
+    if (!hend || sscanf(buf, "HTTP/1.%*d %d", &r->status) != 1) {
+        snprintf(err, el, "malformed reply from yund");
+        free(buf);
+        return -1;
+    }
+    *hend = 0;
+    for (char *line = strstr(buf, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        if (!strncasecmp(line + 2, "X-Yun-Next-Offset:", 18))
+            r->next_offset = atoll(line + 2 + 18);
+    }
+    size_t body_off = (size_t)(hend + 4 - buf);
+    r->len = len - body_off;
+    r->body = malloc(r->len + 1);
+    memcpy(r->body, buf + body_off, r->len);
+    r->body[r->len] = 0;
+    free(buf);
+    return 0;
+}
+
+void http_resp_free(struct http_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+json_t *cli_call(const struct cli *c, const char *method, const char *path, json_t *body,
+                 int *exit_code)
+{
+    char err[512];
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    struct http_resp r;
+    int rc = cli_http(c, method, path, text, &r, err, sizeof(err));
+    free(text);
+    if (rc < 0) {
+        fprintf(stderr, "yun: %s\n", err);
+        *exit_code = EXIT_CONN;
+        return NULL;
+    }
+    json_t *j = json_loads(r.body, 0, NULL);
+    if (r.status < 200 || r.status > 299) {
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "yun: %s\n", msg ? msg : "request failed");
+        if (!msg)
+            fprintf(stderr, "yun: HTTP %d\n", r.status);
+        json_decref(j);
+        http_resp_free(&r);
+        *exit_code = EXIT_API;
+        return NULL;
+    }
+    http_resp_free(&r);
+    if (!j) {
+        fprintf(stderr, "yun: yund replied with malformed JSON\n");
+        *exit_code = EXIT_API;
+    }
+    return j;
+}
+
+void cli_print_json(json_t *j)
+{
+    char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+void cli_fmt_age(long long s, char *buf, size_t len)
+{
+    if (s <= 0)
+        snprintf(buf, len, "-");
+    else if (s < 120)
+        snprintf(buf, len, "%llds", s);
+    else if (s < 7200)
+        snprintf(buf, len, "%lldm", s / 60);
+    else if (s < 172800)
+        snprintf(buf, len, "%lldh", s / 3600);
+    else
+        snprintf(buf, len, "%lldd", s / 86400);
+}
+
+void cli_fmt_time(long long ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+void cli_fmt_bytes(long long b, char *buf, size_t len)
+{
+    const char *u = "BKMGTP";
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 5) {
+        v /= 1024;
+        i++;
+    }
+    if (i == 0)
+        snprintf(buf, len, "%lldB", b);
+    else
+        snprintf(buf, len, v < 10 && v != (double)(long long)v ? "%.1f%c" : "%.0f%c", v, u[i]);
+}

@@ -1,0 +1,457 @@
+/*
+ * cmd_vm.c - `yun vm ...`: create, list, show, start, stop, reboot, pause,
+ * resume, delete, console, logs.
+ */
+#include "cli/cli.h"
+#include "lib/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static void vm_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: yun vm COMMAND [options]\n"
+            "  create NAME --image IMG [--cpus N] [--memory SIZE] [--disk SIZE] [--cmdline S]\n"
+            "         [--machine pc|q35|microvm] [--accel auto|kvm|tcg]\n"
+            "         [--restart no|on-failure|always] [--cpu-weight 1..10000]\n"
+            "         [--cpu-max QUOTA[/PERIOD] | PERCENT%%] [--cpuset LIST] [--start]\n"
+            "  list                       all VMs\n"
+            "  show NAME                  one VM, with live QEMU status\n"
+            "  start NAME\n"
+            "  stop NAME [--force] [--no-wait]   ACPI power-off (force: end QEMU now)\n"
+            "  reboot|pause|resume NAME\n"
+            "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
+            "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
+            "  logs NAME [-f]             print the console log (-f: follow)\n"
+            "global: -o json for machine-readable output\n");
+}
+
+static void vm_print_row(json_t *v)
+{
+    char age[16], mem[16];
+    cli_fmt_age(json_integer_value(json_object_get(v, "uptime_s")), age, sizeof(age));
+    cli_fmt_bytes(json_integer_value(json_object_get(v, "memory_mb")) << 20, mem, sizeof(mem));
+    printf("%-20s %-9s %4lld %7s %-12s %-7s %.8s\n", json_string_value(json_object_get(v, "name")),
+           json_string_value(json_object_get(v, "state")),
+           (long long)json_integer_value(json_object_get(v, "cpus")), mem,
+           json_string_value(json_object_get(v, "image")), age,
+           json_string_value(json_object_get(v, "id")));
+}
+
+static void vm_print_header(void)
+{
+    printf("%-20s %-9s %4s %7s %-12s %-7s %s\n", "NAME", "STATE", "CPUS", "MEMORY", "IMAGE",
+           "UPTIME", "ID");
+}
+
+static void vm_print_detail(json_t *v)
+{
+    const char *k;
+    json_t *x;
+    json_object_foreach(v, k, x)
+    {
+        if (json_is_string(x))
+            printf("%-15s %s\n", k, json_string_value(x));
+        else if (json_is_integer(x))
+            printf("%-15s %lld\n", k, (long long)json_integer_value(x));
+        else if (json_is_boolean(x))
+            printf("%-15s %s\n", k, json_is_true(x) ? "true" : "false");
+    }
+}
+
+static int parse_cpu_max(const char *s, json_t *body)
+{
+    uint64_t quota = 0, period = 100000;
+    size_t n = strlen(s);
+    if (n > 1 && s[n - 1] == '%') {
+        char num[32];
+        snprintf(num, sizeof(num), "%.*s", (int)(n - 1), s);
+        uint64_t pct;
+        if (parse_u64(num, 1, 100000, &pct) < 0)
+            return -1;
+        quota = pct * period / 100;
+    } else {
+        char q[32], *slash;
+        snprintf(q, sizeof(q), "%s", s);
+        slash = strchr(q, '/');
+        if (slash) {
+            *slash = 0;
+            if (parse_u64(slash + 1, 1000, 1000000, &period) < 0)
+                return -1;
+        }
+        if (parse_u64(q, 1000, 1ULL << 40, &quota) < 0)
+            return -1;
+    }
+    json_object_set_new(body, "cpu_quota_us", json_integer((json_int_t)quota));
+    json_object_set_new(body, "cpu_period_us", json_integer((json_int_t)period));
+    return 0;
+}
+
+static int vm_create(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"image", required_argument, 0, 'i'},  {"cpus", required_argument, 0, 'c'},
+        {"memory", required_argument, 0, 'm'}, {"disk", required_argument, 0, 'd'},
+        {"cmdline", required_argument, 0, 'k'}, {"machine", required_argument, 0, 'M'},
+        {"accel", required_argument, 0, 'a'},  {"restart", required_argument, 0, 'r'},
+        {"cpu-weight", required_argument, 0, 'w'}, {"cpu-max", required_argument, 0, 'q'},
+        {"cpuset", required_argument, 0, 'p'}, {"start", no_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    json_t *body = json_object();
+    int opt;
+    uint64_t u;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "i:c:m:d:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'i':
+            json_object_set_new(body, "image", json_string(optarg));
+            break;
+        case 'c':
+            if (parse_u64(optarg, 0, 1000000, &u) < 0) {
+                fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", optarg);
+                goto usage;
+            }
+            json_object_set_new(body, "cpus", json_integer((json_int_t)u));
+            break;
+        case 'm':
+            if (parse_size(optarg, &u) < 0) {
+                fprintf(stderr, "yun: --memory takes a size such as 512M, not '%s'\n", optarg);
+                goto usage;
+            }
+            /* A bare number means MiB, as in qemu -m. */
+            if (strspn(optarg, "0123456789") == strlen(optarg))
+                u <<= 20;
+            json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
+            if (u % (1 << 20)) {
+                fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
+                goto usage;
+            }
+            break;
+        case 'd':
+            if (parse_size(optarg, &u) < 0) {
+                fprintf(stderr, "yun: --disk takes a size such as 4G, not '%s'\n", optarg);
+                goto usage;
+            }
+            json_object_set_new(body, "disk_bytes", json_integer((json_int_t)u));
+            break;
+        case 'k':
+            json_object_set_new(body, "cmdline", json_string(optarg));
+            break;
+        case 'M':
+            json_object_set_new(body, "machine", json_string(optarg));
+            break;
+        case 'a':
+            json_object_set_new(body, "accel", json_string(optarg));
+            break;
+        case 'r':
+            json_object_set_new(body, "restart", json_string(optarg));
+            break;
+        case 'w':
+            if (parse_u64(optarg, 0, 1000000, &u) < 0) {
+                fprintf(stderr, "yun: --cpu-weight takes a whole number, not '%s'\n", optarg);
+                goto usage;
+            }
+            json_object_set_new(body, "cpu_weight", json_integer((json_int_t)u));
+            break;
+        case 'q':
+            if (parse_cpu_max(optarg, body) < 0) {
+                fprintf(stderr, "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, "
+                                "not '%s'\n",
+                        optarg);
+                goto usage;
+            }
+            break;
+        case 'p':
+            json_object_set_new(body, "cpuset", json_string(optarg));
+            break;
+        case 's':
+            json_object_set_new(body, "start", json_true());
+            break;
+        case 'h':
+            vm_usage(stdout);
+            json_decref(body);
+            return 0;
+        default:
+            goto usage;
+        }
+    }
+    if (optind + 1 != argc) {
+        fprintf(stderr, "yun: vm create takes exactly one NAME\n");
+        goto usage;
+    }
+    if (!json_object_get(body, "image")) {
+        fprintf(stderr, "yun: vm create needs --image (see: yun image list)\n");
+        goto usage;
+    }
+    json_object_set_new(body, "name", json_string(argv[optind]));
+    int code = 0;
+    json_t *r = cli_call(c, "POST", "/v1/vms", body, &code);
+    json_decref(body);
+    if (!r)
+        return code;
+    if (c->json)
+        cli_print_json(r);
+    else
+        printf("vm %s created (%s)\n", json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "state")));
+    json_decref(r);
+    return 0;
+usage:
+    json_decref(body);
+    return EXIT_USAGE;
+}
+
+static int vm_list(struct cli *c)
+{
+    int code = 0;
+    json_t *r = cli_call(c, "GET", "/v1/vms", NULL, &code);
+    if (!r)
+        return code;
+    json_t *arr = json_object_get(r, "vms");
+    if (c->json) {
+        cli_print_json(arr);
+    } else {
+        vm_print_header();
+        size_t i;
+        json_t *v;
+        json_array_foreach(arr, i, v) vm_print_row(v);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static void vm_path(char *buf, size_t len, const char *name, const char *suffix)
+{
+    char *enc = malloc(strlen(name) * 3 + 1), *p = enc;
+    for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+            *s == '-' || *s == '_' || *s == '.')
+            *p++ = (char)*s;
+        else
+            p += sprintf(p, "%%%02X", *s);
+    }
+    *p = 0;
+    snprintf(buf, len, "/v1/vms/%s%s", enc, suffix);
+    free(enc);
+}
+
+static json_t *vm_get(struct cli *c, const char *name, int *code)
+{
+    char path[512];
+    vm_path(path, sizeof(path), name, "");
+    return cli_call(c, "GET", path, NULL, code);
+}
+
+/* Polls until the VM leaves `from` states; returns the final state JSON. */
+static json_t *vm_wait_state(struct cli *c, const char *name, const char *target, int timeout_s,
+                             int *code)
+{
+    for (int i = 0; i < timeout_s * 10; i++) {
+        json_t *v = vm_get(c, name, code);
+        if (!v)
+            return NULL;
+        if (!strcmp(json_string_value(json_object_get(v, "state")), target))
+            return v;
+        json_decref(v);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "yun: vm %s did not reach state %s within %d s\n", name, target, timeout_s);
+    *code = EXIT_API;
+    return NULL;
+}
+
+static int vm_action(struct cli *c, const char *action, int argc, char **argv)
+{
+    bool force = false, wait = true;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+            force = true;
+        else if (!strcmp(argv[i], "--no-wait"))
+            wait = false;
+        else if (argv[i][0] == '-') {
+            fprintf(stderr, "yun: unknown option '%s' for vm %s\n", argv[i], action);
+            return EXIT_USAGE;
+        } else if (name) {
+            fprintf(stderr, "yun: vm %s takes one NAME\n", action);
+            return EXIT_USAGE;
+        } else
+            name = argv[i];
+    }
+    if (!name) {
+        fprintf(stderr, "yun: vm %s needs a NAME\n", action);
+        return EXIT_USAGE;
+    }
+    if (force && strcmp(action, "stop") && strcmp(action, "delete")) {
+        fprintf(stderr, "yun: --force applies to stop and delete only\n");
+        return EXIT_USAGE;
+    }
+    char path[512];
+    int code = 0;
+    json_t *r;
+    if (!strcmp(action, "delete")) {
+        vm_path(path, sizeof(path), name, force ? "?force=true" : "");
+        r = cli_call(c, "DELETE", path, NULL, &code);
+        if (!r)
+            return code;
+        if (c->json)
+            cli_print_json(r);
+        else
+            printf("vm %s deleted\n", name);
+        json_decref(r);
+        return 0;
+    }
+    char suffix[64];
+    snprintf(suffix, sizeof(suffix), "/actions/%s", force ? "force-stop" : action);
+    vm_path(path, sizeof(path), name, suffix);
+    r = cli_call(c, "POST", path, NULL, &code);
+    if (!r)
+        return code;
+    if (!strcmp(action, "stop") && wait) {
+        json_decref(r);
+        /* Long enough for yund's ACPI grace period and the quit after it. */
+        r = vm_wait_state(c, name, "stopped", 120, &code);
+        if (!r)
+            return code;
+    }
+    if (c->json)
+        cli_print_json(r);
+    else
+        printf("vm %s %s\n", name, json_string_value(json_object_get(r, "state")));
+    json_decref(r);
+    return 0;
+}
+
+static int vm_show(struct cli *c, int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "yun: vm show takes one NAME\n");
+        return EXIT_USAGE;
+    }
+    int code = 0;
+    json_t *r = vm_get(c, argv[1], &code);
+    if (!r)
+        return code;
+    if (c->json)
+        cli_print_json(r);
+    else
+        vm_print_detail(r);
+    json_decref(r);
+    return 0;
+}
+
+static int vm_logs(struct cli *c, int argc, char **argv)
+{
+    bool follow = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = true;
+        else if (argv[i][0] == '-' || name) {
+            fprintf(stderr, "yun: usage: yun vm logs NAME [-f]\n");
+            return EXIT_USAGE;
+        } else
+            name = argv[i];
+    }
+    if (!name) {
+        fprintf(stderr, "yun: vm logs needs a NAME\n");
+        return EXIT_USAGE;
+    }
+    long long offset = 0;
+    for (;;) {
+        char path[512], suffix[64], err[512];
+        snprintf(suffix, sizeof(suffix), "/console?offset=%lld", offset);
+        vm_path(path, sizeof(path), name, suffix);
+        struct http_resp r;
+        if (cli_http(c, "GET", path, NULL, &r, err, sizeof(err)) < 0) {
+            fprintf(stderr, "yun: %s\n", err);
+            return EXIT_CONN;
+        }
+        if (r.status != 200) {
+            json_t *j = json_loads(r.body, 0, NULL);
+            const char *m =
+                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            fprintf(stderr, "yun: %s\n", m ? m : "cannot read console log");
+            json_decref(j);
+            http_resp_free(&r);
+            return EXIT_API;
+        }
+        fwrite(r.body, 1, r.len, stdout);
+        fflush(stdout);
+        if (r.next_offset >= 0)
+            offset = r.next_offset;
+        bool more = r.len > 0;
+        http_resp_free(&r);
+        if (!follow && !more)
+            return 0;
+        if (!more) {
+            struct timespec ts = {0, 250 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+}
+
+static int vm_console(struct cli *c, int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "yun: vm console takes one NAME\n");
+        return EXIT_USAGE;
+    }
+    int code = 0;
+    json_t *r = vm_get(c, argv[1], &code);
+    if (!r)
+        return code;
+    const char *state = json_string_value(json_object_get(r, "state"));
+    const char *sock = json_string_value(json_object_get(r, "console_socket"));
+    if (strcmp(state, "running") && strcmp(state, "paused")) {
+        fprintf(stderr, "yun: vm %s is %s: start it first (its past output: yun vm logs %s)\n",
+                argv[1], state, argv[1]);
+        json_decref(r);
+        return EXIT_API;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "%s", sock ? sock : "");
+    json_decref(r);
+    return vm_console_attach(path, argv[1]);
+}
+
+int cmd_vm(struct cli *c, int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        vm_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USAGE : 0;
+    }
+    const char *sub = argv[1];
+    argc--;
+    argv++;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            vm_usage(stdout);
+            return 0;
+        }
+    if (!strcmp(sub, "create"))
+        return vm_create(c, argc, argv);
+    if (!strcmp(sub, "list") || !strcmp(sub, "ls"))
+        return vm_list(c);
+    if (!strcmp(sub, "show"))
+        return vm_show(c, argc, argv);
+    if (!strcmp(sub, "logs"))
+        return vm_logs(c, argc, argv);
+    if (!strcmp(sub, "console"))
+        return vm_console(c, argc, argv);
+    static const char *const actions[] = {"start", "stop",   "reboot", "pause",
+                                          "resume", "delete", NULL};
+    for (const char *const *a = actions; *a; a++)
+        if (!strcmp(sub, *a))
+            return vm_action(c, sub, argc, argv);
+    fprintf(stderr, "yun: unknown vm command '%s'\n", sub);
+    vm_usage(stderr);
+    return EXIT_USAGE;
+}

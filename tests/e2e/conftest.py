@@ -1,0 +1,221 @@
+"""End-to-end fixtures: a real yund on a private state directory, driving real
+QEMU (TCG here), talked to through the real `yun` CLI and raw HTTP.
+
+Nothing is mocked. Each test gets its own yund; teardown ends any QEMU the
+test left behind so one failure cannot cascade into the next test.
+"""
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("YUN_BUILD", "build"))
+YUND = os.path.join(BUILD, "yund")
+YUN = os.path.join(BUILD, "yun")
+MARKER = "YUN-TINY-INIT-OK"
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=60):
+        super().__init__("yund", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def qemu_pids_for(state_dir):
+    """PIDs of every QEMU whose command line points into state_dir."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "qemu-system" in cmd and state_dir + "/vms/" in cmd:
+            pids.append(int(d))
+    return pids
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+class Yund:
+    def __init__(self, state_dir, extra_args=()):
+        self.state_dir = state_dir
+        self.sock = os.path.join(state_dir, "yund.sock")
+        self.extra_args = list(extra_args)
+        self.proc = None
+
+    # -- process control --
+    def start(self, *extra):
+        args = [YUND, "-s", self.state_dir, "--set", "stop_timeout=15",
+                "--set", "reconcile_interval=2"] + self.extra_args + list(extra)
+        self.log = open(os.path.join(self.state_dir, "test-yund.log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        wait_for(lambda: self._healthy(), 20, what="yund to answer /healthz")
+        return self
+
+    def _healthy(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"yund exited with {self.proc.returncode}: {self.logtext()}")
+        try:
+            return self.request("GET", "/healthz")[0] == 200
+        except OSError:
+            return False
+
+    def logtext(self):
+        with open(os.path.join(self.state_dir, "test-yund.log"), "rb") as f:
+            return f.read().decode(errors="replace")[-3000:]
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        return self.proc.returncode
+
+    # -- talking to it --
+    def request(self, method, path, body=None, raw=None, headers=None, timeout=120):
+        c = UnixHTTPConnection(self.sock, timeout=timeout)
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        c.request(method, path, body=data, headers=headers or {})
+        r = c.getresponse()
+        payload = r.read()
+        c.close()
+        try:
+            parsed = json.loads(payload) if payload else None
+        except ValueError:
+            parsed = payload
+        return r.status, parsed
+
+    def yun(self, *args, check=True, input=None, timeout=120):
+        env = dict(os.environ, YUN_SOCKET=self.sock)
+        p = subprocess.run([YUN, *args], capture_output=True, text=True, env=env, input=input,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError(f"yun {' '.join(args)} -> {p.returncode}: {p.stderr}")
+        return p
+
+    def vm(self, name):
+        st, v = self.request("GET", f"/v1/vms/{name}")
+        assert st == 200, v
+        return v
+
+    def events(self, obj=None):
+        q = f"?limit=1000&object={obj}" if obj else "?limit=1000"
+        st, r = self.request("GET", "/v1/events" + q)
+        assert st == 200
+        return r["events"]
+
+    def console_log(self, name):
+        return self.yun("vm", "logs", name).stdout
+
+    def wait_marker(self, name, timeout=60):
+        return wait_for(lambda: MARKER in self.console_log(name), timeout,
+                        interval=0.2, what=f"{MARKER} on {name}'s console")
+
+    def ensure_tiny(self):
+        st, img = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        assert st == 200, img
+        return img
+
+    # -- invariants: the heart of "impossible to lose a VM" --
+    def check_invariants(self):
+        st, r = self.request("GET", "/v1/vms")
+        assert st == 200
+        vms = r["vms"]
+        ids = {v["id"] for v in vms}
+        qemus = qemu_pids_for(self.state_dir)
+        for pid in qemus:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode()
+            uuid = cmd.split("-uuid ")[1].split()[0]
+            assert uuid in ids, f"QEMU pid {pid} (vm {uuid}) has no row"
+        for v in vms:
+            if v["state"] in ("running", "paused", "starting", "stopping"):
+                assert v["pid"] in qemus, f"vm {v['name']} is {v['state']} but has no QEMU"
+            else:
+                assert v["pid"] not in qemus or v["pid"] == 0
+            assert v["state"] not in ("creating", "deleting"), v
+        vmdirs = set(os.listdir(os.path.join(self.state_dir, "vms")))
+        assert vmdirs == ids, f"directories {vmdirs} vs rows {ids}"
+        # One QEMU per VM, never a duplicate.
+        assert len(qemus) == len(set(qemus))
+        per_vm = {}
+        for pid in qemus:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                uuid = f.read().replace(b"\0", b" ").decode().split("-uuid ")[1].split()[0]
+            per_vm[uuid] = per_vm.get(uuid, 0) + 1
+        assert all(n == 1 for n in per_vm.values()), per_vm
+        return vms
+
+
+def _cleanup(state_dir):
+    for pid in qemu_pids_for(state_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for _ in range(100):
+        if not any(pid_alive(p) for p in qemu_pids_for(state_dir)):
+            break
+        time.sleep(0.05)
+    # cgroups named after VMs in this test
+    for ctl in ("cpu", "cpuacct", "cpuset", "memory"):
+        base = f"/sys/fs/cgroup/{ctl}/yun"
+        if os.path.isdir(base):
+            for d in os.listdir(base):
+                if d.startswith("yun-e2e"):
+                    try:
+                        os.rmdir(os.path.join(base, d))
+                    except OSError:
+                        pass
+    shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def state_dir():
+    # Short path: unix socket paths inside it are limited to 108 bytes.
+    d = tempfile.mkdtemp(prefix="yun-e2e-", dir="/tmp")
+    yield d
+    if not os.environ.get("YUN_KEEP"):
+        _cleanup(d)
+
+
+@pytest.fixture
+def yund(state_dir):
+    y = Yund(state_dir).start()
+    yield y
+    y.stop()
