@@ -190,12 +190,13 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
         if (offset > size)
             offset = size;
         uint64_t want = size - offset < limit ? size - offset : limit;
-        if (want)
-            evbuffer_add_file_segment(
-                buf, evbuffer_file_segment_new(fd, (ev_off_t)offset, (ev_off_t)want, 0), 0,
-                (ev_off_t)want);
-        else
-            close(fd);
+        char *chunk = want ? malloc(want) : NULL;
+        ssize_t got = chunk ? pread(fd, chunk, want, (off_t)offset) : 0;
+        if (got > 0)
+            evbuffer_add(buf, chunk, (size_t)got);
+        want = got > 0 ? (uint64_t)got : 0;
+        free(chunk);
+        close(fd);
         offset += want;
     }
     char num[32];

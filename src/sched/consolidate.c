@@ -20,7 +20,7 @@ typedef struct round {
     const sched_consol_opts *o;
     undo *log;
     int nlog, caplog;
-    double *planned; /* per host MIPS planned in minus out this round (live utilisation) */
+    double *planned;     /* per host MIPS planned in minus out this round (live utilisation) */
     sched_host_sig *sig; /* per host detector inputs, valid while sig_ok[h] */
     unsigned char *sig_ok;
     /* Hosts of one "shape" (same hardware, power curve, labels, state) that are
@@ -190,8 +190,7 @@ static void round_free(round *r)
     free(r->shape);
 }
 
-static double pabfd_score(const sched_model *m, int host, const sched_vm *v, double extra,
-                          bool *ok)
+static double pabfd_score(const sched_model *m, int host, const sched_vm *v, double extra, bool *ok)
 {
     const sched_host *h = &m->hosts[host];
     double cap = sched_host_capacity(h);
@@ -222,7 +221,8 @@ static int pabfd(round *r, int vm, const unsigned char *excl, const int *cand, i
         if (excl && excl[i])
             continue;
         const sched_host *h = &m->hosts[i];
-        if (!sample && h->nvms == 0 && h->util_mips == 0 && r->planned[i] == 0 && r->shape[i] >= 0) {
+        if (!sample && h->nvms == 0 && h->util_mips == 0 && r->planned[i] == 0 &&
+            r->shape[i] >= 0) {
             unsigned bit = 1u << r->shape[i];
             if (seen & bit)
                 continue; /* an identical empty host earlier in the scan wins the tie */

@@ -48,8 +48,8 @@ int sched_policy_parse(const char *s, sched_policy *out)
     static const struct {
         const char *alias;
         sched_policy p;
-    } aliases[] = {{"best-fit", SCHED_POL_PACK},  {"most-allocated", SCHED_POL_PACK},
-                   {"worst-fit", SCHED_POL_SPREAD}, {"least-allocated", SCHED_POL_SPREAD},
+    } aliases[] = {{"best-fit", SCHED_POL_PACK},     {"most-allocated", SCHED_POL_PACK},
+                   {"worst-fit", SCHED_POL_SPREAD},  {"least-allocated", SCHED_POL_SPREAD},
                    {"pabfd", SCHED_POL_POWER_AWARE}, {"rr", SCHED_POL_ROUND_ROBIN}};
     for (int i = 0; i <= SCHED_POL_POWER_AWARE; i++) {
         if (strcmp(s, policy_names[i]) == 0) {
@@ -149,7 +149,8 @@ static sched_reject filter_all(const sched_model *m, int host, const sched_vm *v
     return SCHED_REJ_NONE;
 }
 
-sched_reject sched_filter_host(const sched_model *m, int host, const sched_vm *v, bool use_requested)
+sched_reject sched_filter_host(const sched_model *m, int host, const sched_vm *v,
+                               bool use_requested)
 {
     int elsewhere = 0;
     if (v->group >= 0 && v->group < m->ngroups && m->groups[v->group].kind == SCHED_GROUP_AFFINITY)
@@ -268,7 +269,8 @@ int sched_place(sched_model *m, int vm, const sched_place_opts *o, sched_explain
                      sched_policy_name(o->policy), m->hosts[best].name, best_s, passed, seen,
                      m->nhosts);
         } else {
-            int len = snprintf(ex->reason, sizeof(ex->reason), "no valid host among %d:", m->nhosts);
+            int len =
+                snprintf(ex->reason, sizeof(ex->reason), "no valid host among %d:", m->nhosts);
             const char *sep = " ";
             for (int r = 1; r < SCHED_REJ__COUNT && len < (int)sizeof(ex->reason); r++) {
                 if (!counts[r])

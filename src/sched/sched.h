@@ -23,7 +23,7 @@ typedef struct sched_rng {
 } sched_rng;
 void sched_rng_seed(sched_rng *r, uint64_t seed);
 uint64_t sched_rng_next(sched_rng *r);
-double sched_rng_unit(sched_rng *r);              /* [0,1) */
+double sched_rng_unit(sched_rng *r);                /* [0,1) */
 uint32_t sched_rng_below(sched_rng *r, uint32_t n); /* [0,n), unbiased */
 
 /* ---- power model: watts at 0..100 % CPU, linear between points ---- */
@@ -90,7 +90,7 @@ typedef enum { SCHED_GROUP_NONE, SCHED_GROUP_AFFINITY, SCHED_GROUP_ANTI_AFFINITY
 typedef struct sched_group {
     char name[SCHED_NAME_MAX];
     sched_group_kind kind;
-    bool hard;       /* hard: filter; soft: weigher penalty */
+    bool hard;        /* hard: filter; soft: weigher penalty */
     int max_per_host; /* 0 = unlimited */
 } sched_group;
 
@@ -139,9 +139,9 @@ void sched_model_recompute_host(sched_model *m, int host); /* rebuild aggregates
 
 /* ---- placement pipeline ---- */
 typedef enum {
-    SCHED_POL_PACK,       /* best fit: most allocated CPU after placement */
-    SCHED_POL_SPREAD,     /* worst fit: least allocated */
-    SCHED_POL_FIRST_FIT,  /* lowest index that passes */
+    SCHED_POL_PACK,      /* best fit: most allocated CPU after placement */
+    SCHED_POL_SPREAD,    /* worst fit: least allocated */
+    SCHED_POL_FIRST_FIT, /* lowest index that passes */
     SCHED_POL_ROUND_ROBIN,
     SCHED_POL_RANDOM,     /* seeded */
     SCHED_POL_LOAD_AWARE, /* least measured use */
@@ -150,8 +150,8 @@ typedef enum {
 
 typedef enum {
     SCHED_REJ_NONE = 0,
-    SCHED_REJ_STATE,     /* host not up */
-    SCHED_REJ_CPU,       /* CPU capacity (with overcommit / per-core limit) */
+    SCHED_REJ_STATE, /* host not up */
+    SCHED_REJ_CPU,   /* CPU capacity (with overcommit / per-core limit) */
     SCHED_REJ_RAM,
     SCHED_REJ_DISK,
     SCHED_REJ_BW,
@@ -171,8 +171,8 @@ int sched_policy_parse(const char *s, sched_policy *out); /* 0 ok, -1 unknown */
 
 typedef struct sched_place_opts {
     sched_policy policy;
-    sched_rng *rng;       /* for SCHED_POL_RANDOM; may be NULL otherwise */
-    bool use_requested;   /* CPU filter uses current demand (req_mips) instead of nominal mips */
+    sched_rng *rng;     /* for SCHED_POL_RANDOM; may be NULL otherwise */
+    bool use_requested; /* CPU filter uses current demand (req_mips) instead of nominal mips */
     const unsigned char *excluded; /* optional per-host flag array */
     /* >0: stop after this many hosts passed the filters, scanning from a rotating
      * start (kube-scheduler's percentageOfNodesToScore); 0 scores every host */
@@ -180,7 +180,9 @@ typedef struct sched_place_opts {
 } sched_place_opts;
 
 typedef struct sched_host_verdict {
-    sched_reject rejected; /* SCHED_REJ_NONE if the host passed every filter */
+    /* SCHED_REJ_NONE if the host passed every filter; SCHED_REJ__COUNT if the scan
+     * stopped before reaching it (first-fit, round-robin, score_limit) */
+    sched_reject rejected;
     double score;          /* higher is better; valid when not rejected */
 } sched_host_verdict;
 
@@ -193,7 +195,8 @@ typedef struct sched_explain {
 } sched_explain;
 
 /* Runs the filters on one host for VM v. */
-sched_reject sched_filter_host(const sched_model *m, int host, const sched_vm *v, bool use_requested);
+sched_reject sched_filter_host(const sched_model *m, int host, const sched_vm *v,
+                               bool use_requested);
 /* Weigher score for placing v on host (higher is better). */
 double sched_weigh_host(const sched_model *m, int host, const sched_vm *v, sched_policy p,
                         bool use_requested);
@@ -213,7 +216,13 @@ int sched_loess(const double *y, int n, bool weighted, bool robust, double *a, d
 double sched_r2(const double *y, const double *const *x, int k, int m);
 
 /* ---- overload detection and VM selection ---- */
-typedef enum { SCHED_DET_THR, SCHED_DET_IQR, SCHED_DET_MAD, SCHED_DET_LR, SCHED_DET_LRR } sched_detector;
+typedef enum {
+    SCHED_DET_THR,
+    SCHED_DET_IQR,
+    SCHED_DET_MAD,
+    SCHED_DET_LR,
+    SCHED_DET_LRR
+} sched_detector;
 typedef enum { SCHED_SEL_MMT, SCHED_SEL_RS, SCHED_SEL_MC, SCHED_SEL_MU } sched_selector;
 
 typedef struct sched_consol_opts {

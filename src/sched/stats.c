@@ -196,7 +196,7 @@ double sched_r2(const double *y, const double *const *x, int k, int m)
 {
     if (m <= k + 1)
         return -2; /* no degrees of freedom left */
-    int p = k; /* centred data: the intercept drops out of the normal equations */
+    int p = k;     /* centred data: the intercept drops out of the normal equations */
     double my = 0;
     for (int t = 0; t < m; t++)
         my += y[t];

@@ -8,8 +8,10 @@
 
 void sim_dc_beloglazov(sim_dc *dc, int nhosts)
 {
-    static const double g4[SCHED_POWER_PTS] = {86, 89.4, 92.6, 96, 99.5, 102, 106, 108, 112, 114, 117};
-    static const double g5[SCHED_POWER_PTS] = {93.7, 97, 101, 105, 110, 116, 121, 125, 129, 133, 135};
+    static const double g4[SCHED_POWER_PTS] = {86,  89.4, 92.6, 96,  99.5, 102,
+                                               106, 108,  112,  114, 117};
+    static const double g5[SCHED_POWER_PTS] = {93.7, 97,  101, 105, 110, 116,
+                                               121,  125, 129, 133, 135};
     static const struct {
         const char *n;
         double mips, ram;
@@ -63,8 +65,10 @@ int sim_dc_load_json(const char *path, sim_dc *dc, char *err, size_t errlen)
     memset(dc, 0, sizeof(*dc));
     int rc = -1;
     json_t *hosts = json_object_get(root, "hosts"), *vms = json_object_get(root, "vm_types");
-    if (!json_is_array(hosts) || !json_array_size(hosts) || json_array_size(hosts) > SIM_MAX_TYPES) {
-        snprintf(err, errlen, "%s: \"hosts\" must be an array of 1..%d host types", path, SIM_MAX_TYPES);
+    if (!json_is_array(hosts) || !json_array_size(hosts) ||
+        json_array_size(hosts) > SIM_MAX_TYPES) {
+        snprintf(err, errlen, "%s: \"hosts\" must be an array of 1..%d host types", path,
+                 SIM_MAX_TYPES);
         goto out;
     }
     size_t i;
@@ -98,7 +102,8 @@ int sim_dc_load_json(const char *path, sim_dc *dc, char *err, size_t errlen)
     }
     if (vms) {
         if (!json_is_array(vms) || !json_array_size(vms) || json_array_size(vms) > SIM_MAX_TYPES) {
-            snprintf(err, errlen, "%s: \"vm_types\" must be an array of 1..%d types", path, SIM_MAX_TYPES);
+            snprintf(err, errlen, "%s: \"vm_types\" must be an array of 1..%d types", path,
+                     SIM_MAX_TYPES);
             goto out;
         }
         json_array_foreach(vms, i, h)
@@ -109,8 +114,9 @@ int sim_dc_load_json(const char *path, sim_dc *dc, char *err, size_t errlen)
             if (num(h, "mips", &mips, true) || num(h, "ram_mb", &ram, true) ||
                 num(h, "bw_mbps", &bw, false) || num(h, "vcpus", &vcpus, false) || mips <= 0 ||
                 vcpus < 1) {
-                snprintf(err, errlen, "%s: vm_types[%zu] needs mips and ram_mb (optional bw_mbps, vcpus)",
-                         path, i);
+                snprintf(err, errlen,
+                         "%s: vm_types[%zu] needs mips and ram_mb (optional bw_mbps, vcpus)", path,
+                         i);
                 goto out;
             }
             snprintf(t->name, sizeof(t->name), "%s", name ? name : "vm");

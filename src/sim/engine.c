@@ -60,12 +60,16 @@ int sim_policy_parse(const char *s, sim_opts *o)
     static const struct {
         const char *n;
         sched_detector d;
-    } dets[] = {{"thr", SCHED_DET_THR}, {"iqr", SCHED_DET_IQR}, {"mad", SCHED_DET_MAD},
-                {"lr", SCHED_DET_LR},   {"lrr", SCHED_DET_LRR}};
+    } dets[] = {{"thr", SCHED_DET_THR},
+                {"iqr", SCHED_DET_IQR},
+                {"mad", SCHED_DET_MAD},
+                {"lr", SCHED_DET_LR},
+                {"lrr", SCHED_DET_LRR}};
     static const struct {
         const char *n;
         sched_selector s;
-    } sels[] = {{"mmt", SCHED_SEL_MMT}, {"rs", SCHED_SEL_RS}, {"mc", SCHED_SEL_MC}, {"mu", SCHED_SEL_MU}};
+    } sels[] = {
+        {"mmt", SCHED_SEL_MMT}, {"rs", SCHED_SEL_RS}, {"mc", SCHED_SEL_MC}, {"mu", SCHED_SEL_MU}};
     int okd = 0, oks = 0;
     for (size_t i = 0; i < sizeof(dets) / sizeof(dets[0]); i++)
         if (strcmp(det, dets[i].n) == 0) {
@@ -178,7 +182,8 @@ static void sync_req(eng *e)
 
 /* Recomputes every host's CPU shares at time t and books energy since the
  * previous computation (when energy), VM histories and finished VMs. */
-static void physics(eng *e, double t, bool energy, bool hist, bool remove, const unsigned char *only)
+static void physics(eng *e, double t, bool energy, bool hist, bool remove,
+                    const unsigned char *only)
 {
     sched_model *m = &e->m;
     if (t != e->req_t) { /* demands only change with time */
@@ -208,7 +213,8 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove, const
         if (only && !only[e->migs[i].to])
             continue;
         int v = e->migs[i].vm;
-        e->sumc[e->migs[i].to] += 0.1 * capped_req(&m->hosts[e->migs[i].to], e->req[v], e->vcpus[v]);
+        e->sumc[e->migs[i].to] +=
+            0.1 * capped_req(&m->hosts[e->migs[i].to], e->req[v], e->vcpus[v]);
         e->reqh[e->migs[i].to] += e->req[v];
     }
     double dt = t - e->last_t;
@@ -257,7 +263,9 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove, const
             if (e->o->alg == SIM_ALG_NPA)
                 e->energy_j += sched_power_at(&hh->power, 1) * dt;
             else if (e->prev_u[h] != 0)
-                e->energy_j += (sched_power_at(&hh->power, e->prev_u[h]) + sched_power_at(&hh->power, u)) / 2 * dt;
+                e->energy_j +=
+                    (sched_power_at(&hh->power, e->prev_u[h]) + sched_power_at(&hh->power, u)) / 2 *
+                    dt;
         }
         e->prev_u[h] = u;
         hh->util_mips = e->util[h];
@@ -485,8 +493,8 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
             }
         }
         if (o->progress && (k % (nsteps / 10 ? nsteps / 10 : 1) == 0 || k == nsteps))
-            fprintf(stderr, "sim: %3d%%  t=%.0fs  migrations=%ld  energy=%.2f kWh\n", k * 100 / nsteps,
-                    t, migrations, e.energy_j / 3.6e6);
+            fprintf(stderr, "sim: %3d%%  t=%.0fs  migrations=%ld  energy=%.2f kWh\n",
+                    k * 100 / nsteps, t, migrations, e.energy_j / 3.6e6);
     }
     sched_plan_free(&plan);
     res->energy_kwh = e.energy_j / 3.6e6;

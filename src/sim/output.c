@@ -24,18 +24,18 @@ void sim_print_table(FILE *f, const char *policy, const sim_result *r)
 
 void sim_print_json(FILE *f, const char *policy, const sim_result *r)
 {
-    json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:i, s:f}",
-                          "policy", policy, "hosts", r->nhosts, "vms", r->nvms, "intervals",
-                          r->steps, "energy_kwh", r->energy_kwh, "migrations",
-                          (json_int_t)r->migrations, "slatah", r->slatah, "pdm", r->pdm, "slav",
-                          r->slav, "esv", r->esv, "overall_sla", r->overall_sla, "vms_finished",
-                          r->vms_finished, "wall_s", r->wall_s);
+    json_t *o =
+        json_pack("{s:s, s:i, s:i, s:i, s:f, s:I, s:f, s:f, s:f, s:f, s:f, s:i, s:f}", "policy",
+                  policy, "hosts", r->nhosts, "vms", r->nvms, "intervals", r->steps, "energy_kwh",
+                  r->energy_kwh, "migrations", (json_int_t)r->migrations, "slatah", r->slatah,
+                  "pdm", r->pdm, "slav", r->slav, "esv", r->esv, "overall_sla", r->overall_sla,
+                  "vms_finished", r->vms_finished, "wall_s", r->wall_s);
     if (o && r->nseries) {
         json_t *s = json_array();
         for (int i = 0; i < r->nseries; i++)
-            json_array_append_new(s, json_pack("{s:f, s:i, s:f}", "t", r->series_t[i], "active",
-                                               r->series_active[i], "power_w",
-                                               r->series_power_w[i]));
+            json_array_append_new(s,
+                                  json_pack("{s:f, s:i, s:f}", "t", r->series_t[i], "active",
+                                            r->series_active[i], "power_w", r->series_power_w[i]));
         json_object_set_new(o, "series", s);
     }
     if (o) {
@@ -70,14 +70,16 @@ int sim_write_svg(const char *path, const char *title, const sim_result *r)
         if (r->series_power_w[i] > maxp)
             maxp = r->series_power_w[i];
     }
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "font-family=\"sans-serif\" font-size=\"12\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n",
             W + L + 20, T + 2 * Hh + G + 40);
     fprintf(f, "<text x=\"%.0f\" y=\"20\" font-size=\"14\">%s</text>\n", L, title);
     for (int c = 0; c < 2; c++) {
         double y0 = T + c * (Hh + G), maxv = c ? maxp : maxa;
-        fprintf(f, "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
-                   "stroke=\"#888\"/>\n",
+        fprintf(f,
+                "<rect x=\"%.0f\" y=\"%.0f\" width=\"%.0f\" height=\"%.0f\" fill=\"none\" "
+                "stroke=\"#888\"/>\n",
                 L, y0, W, Hh);
         fprintf(f, "<text x=\"5\" y=\"%.0f\">%s</text>\n", y0 + 12, c ? "power W" : "active hosts");
         fprintf(f, "<text x=\"5\" y=\"%.0f\">%.0f</text>\n", y0 + 28, maxv);

@@ -15,7 +15,7 @@
 typedef struct sim_trace {
     int nvms, nsteps;
     double interval;
-    uint16_t *u; /* nvms * nsteps */
+    uint16_t *u;  /* nvms * nsteps */
     char **names; /* per VM, may be NULL */
 } sim_trace;
 
@@ -62,9 +62,9 @@ typedef struct sim_opts {
     bool cloudsim;            /* reference-compatible semantics (see docs/sim.md) */
     bool vm_type_block;       /* VM type by blocks of n/4 instead of i % ntypes */
     uint64_t seed;
-    double duration;   /* seconds simulated (86400) */
-    bool progress;     /* progress on stderr */
-    bool keep_series;  /* record active hosts / power per step */
+    double duration;  /* seconds simulated (86400) */
+    bool progress;    /* progress on stderr */
+    bool keep_series; /* record active hosts / power per step */
 } sim_opts;
 
 /* parses "npa", "dvfs", "thr-mmt-0.8", "lr-mc-1.2", ... into o; -1 if unknown */

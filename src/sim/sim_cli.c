@@ -52,7 +52,8 @@ static const char usage_place[] =
     "                      power-aware (default pack)\n"
     "  --limit K           score at most K hosts that pass the filters (0 = all; default\n"
     "                      max(100, 5% of hosts) as kube-scheduler)\n"
-    "  --host-cores N --host-mips M --host-ram MB --cpu-ratio R   host shape (32, 2600, 131072, 4)\n"
+    "  --host-cores N --host-mips M --host-ram MB --cpu-ratio R   host shape (32, 2600, 131072, "
+    "4)\n"
     "  --explain I         print the full explanation for VM I (placed last)\n"
     "  --seed N            seed (1)\n"
     "  -o table|json       output format\n";
@@ -214,8 +215,8 @@ static int cmd_run(int argc, char **argv)
     if (o.duration <= 0 && (trace || compat))
         o.duration = tr.nsteps * tr.interval; /* 288 x 300 s = 86400 s */
     if (progress)
-        fprintf(stderr, "sim: %d VMs x %d samples loaded in %.2f s, %d hosts\n", tr.nvms,
-                tr.nsteps, sim_cli_now() - t0, dc.nhosts);
+        fprintf(stderr, "sim: %d VMs x %d samples loaded in %.2f s, %d hosts\n", tr.nvms, tr.nsteps,
+                sim_cli_now() - t0, dc.nhosts);
     sim_result res;
     double t1 = sim_cli_now();
     rc = sim_run(&dc, &tr, &o, &res);

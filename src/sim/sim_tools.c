@@ -112,16 +112,17 @@ int sim_cli_place(int argc, char **argv)
     for (int h = 0; h < m.nhosts; h++)
         used += m.hosts[h].nvms > 0;
     if (!strcmp(fmt, "json")) {
-        json_t *j = json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:f}", "policy",
-                              sched_policy_name(o.policy), "vms", (json_int_t)nvms, "hosts",
-                              (json_int_t)nhosts, "unplaced", left, "hosts_used", used,
-                              "score_limit", (int)limit, "seconds", dt);
+        json_t *j =
+            json_pack("{s:s, s:I, s:I, s:i, s:i, s:i, s:f}", "policy", sched_policy_name(o.policy),
+                      "vms", (json_int_t)nvms, "hosts", (json_int_t)nhosts, "unplaced", left,
+                      "hosts_used", used, "score_limit", (int)limit, "seconds", dt);
         json_dumpf(j, stdout, JSON_INDENT(2));
         putchar('\n');
         json_decref(j);
     } else {
         printf("policy        %s (score limit %ld)\n", sched_policy_name(o.policy), limit);
-        printf("placed        %ld of %ld VMs on %d of %ld hosts\n", nvms - left, nvms, used, nhosts);
+        printf("placed        %ld of %ld VMs on %d of %ld hosts\n", nvms - left, nvms, used,
+               nhosts);
         printf("time          %.3f s (%.2f us per VM)\n", dt, dt * 1e6 / (double)nvms);
     }
     if (explain >= 0) {
@@ -131,7 +132,8 @@ int sim_cli_place(int argc, char **argv)
         printf("explain vm%ld: %s\n", explain, ex.reason);
         for (int r = 0; r < SCHED_REJ__COUNT; r++)
             if (ex.counts[r])
-                printf("  %-20s %d\n", r ? sched_reject_name((sched_reject)r) : "passed", ex.counts[r]);
+                printf("  %-20s %d\n", r ? sched_reject_name((sched_reject)r) : "passed",
+                       ex.counts[r]);
         int shown = 0;
         for (int i = 0; ex.hosts && i < m.nhosts && shown < 10; i++) {
             if (ex.hosts[i].rejected == SCHED_REJ__COUNT)

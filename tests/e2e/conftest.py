@@ -92,18 +92,24 @@ class Yund:
         except OSError:
             return False
 
-    def logtext(self):
+    def logtext(self, tail=3000):
         with open(os.path.join(self.state_dir, "test-yund.log"), "rb") as f:
-            return f.read().decode(errors="replace")[-3000:]
+            return f.read().decode(errors="replace")[-tail:]
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait()
 
     def stop(self):
+        """SIGTERM; yund must exit 0, and (under ASan/UBSan builds) report
+        no memory error or leak."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(timeout=30)
+            log = self.logtext(tail=10**7)
+            for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+                assert bad not in log, log
+            assert self.proc.returncode == 0, (self.proc.returncode, log)
         return self.proc.returncode
 
     # -- talking to it --

@@ -181,9 +181,12 @@ static void test_history_window(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_median_mad_iqr), cmocka_unit_test(test_loess),
-        cmocka_unit_test(test_r2),             cmocka_unit_test(test_thr),
-        cmocka_unit_test(test_iqr_mad),        cmocka_unit_test(test_lr),
+        cmocka_unit_test(test_median_mad_iqr),
+        cmocka_unit_test(test_loess),
+        cmocka_unit_test(test_r2),
+        cmocka_unit_test(test_thr),
+        cmocka_unit_test(test_iqr_mad),
+        cmocka_unit_test(test_lr),
         cmocka_unit_test(test_history_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

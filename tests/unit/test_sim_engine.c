@@ -16,7 +16,7 @@
 #include "sim/sim_cli.h"
 
 #define NEAR(a, b, eps) assert_true(fabs((a) - (b)) <= (eps))
-#define PLANETLAB "/work/shared/traces/planetlab/20110303"
+#define PLANETLAB       "/work/shared/traces/planetlab/20110303"
 
 /* 2 hosts: 1 core x 1000 MIPS, 1000 Mbit/s, 100..200 W; 2 VMs of 1000 MIPS and
  * 625 MB (10 s to migrate at 62.5 MB/s) running flat at 40 % for 4 samples */
@@ -167,9 +167,8 @@ static void test_cli_exit_codes(void **state)
     assert_int_equal(cli(2, "sim", "bogus"), 2);
     assert_int_equal(cli(6, "sim", "run", "--synth", "10", "--policy", "xx-yy-1"), 2);
     assert_int_equal(cli(4, "sim", "run", "--trace", "/nonexistent-yun"), 2);
-    assert_int_equal(cli(10, "sim", "run", "--synth", "20", "--hosts", "10", "--steps", "12", "-o",
-                         "csv"),
-                     0);
+    assert_int_equal(
+        cli(10, "sim", "run", "--synth", "20", "--hosts", "10", "--steps", "12", "-o", "csv"), 0);
     assert_int_equal(cli(7, "sim", "place", "--vms", "50", "--hosts", "10", "--explain"), 2);
     assert_int_equal(cli(6, "sim", "ilp", "--vms", "6", "--hosts", "3"), 0);
 }
@@ -177,8 +176,8 @@ static void test_cli_exit_codes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_npa_dvfs_by_hand),  cmocka_unit_test(test_one_migration_by_hand),
-        cmocka_unit_test(test_deterministic),     cmocka_unit_test(test_planetlab_reference),
+        cmocka_unit_test(test_npa_dvfs_by_hand), cmocka_unit_test(test_one_migration_by_hand),
+        cmocka_unit_test(test_deterministic),    cmocka_unit_test(test_planetlab_reference),
         cmocka_unit_test(test_cli_exit_codes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

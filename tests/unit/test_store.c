@@ -1,0 +1,188 @@
+/*
+ * test_store.c - unit tests for the SQLite store: schema migrations, VM and
+ * image rows, uniqueness, lookups by name/id/prefix, events.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/util.h"
+#include "store/store.h"
+
+static char dbpath[64];
+
+static int setup(void **state)
+{
+    snprintf(dbpath, sizeof(dbpath), "/tmp/yun-unit-store-%d.db", (int)getpid());
+    unlink(dbpath);
+    struct store *st;
+    char err[256];
+    if (store_open(dbpath, &st, err, sizeof(err)) != 0)
+        return -1;
+    *state = st;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    store_close(*state);
+    char p[80];
+    unlink(dbpath);
+    snprintf(p, sizeof(p), "%s-wal", dbpath);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", dbpath);
+    unlink(p);
+    return 0;
+}
+
+static struct vm_rec make_vm(const char *name)
+{
+    struct vm_rec v;
+    memset(&v, 0, sizeof(v));
+    uuid_generate_str(v.id);
+    snprintf(v.name, sizeof(v.name), "%s", name);
+    snprintf(v.image, sizeof(v.image), "tiny");
+    v.cpus = 2;
+    v.memory_mb = 256;
+    v.disk_bytes = 1 << 30;
+    v.state = VM_STOPPED;
+    v.restart = RESTART_ON_FAILURE;
+    snprintf(v.cpuset, sizeof(v.cpuset), "0-1");
+    return v;
+}
+
+static void test_schema_version(void **state)
+{
+    assert_int_equal(store_schema_version(*state), 1);
+}
+
+static void test_vm_roundtrip(void **state)
+{
+    struct store *st = *state;
+    struct vm_rec a = make_vm("alpha"), got;
+    assert_int_equal(store_vm_insert(st, &a), 0);
+    assert_int_equal(store_vm_get(st, "alpha", &got), 0);
+    assert_string_equal(got.id, a.id);
+    assert_int_equal(got.cpus, 2);
+    assert_true(got.memory_mb == 256);
+    assert_int_equal(got.restart, RESTART_ON_FAILURE);
+    assert_string_equal(got.cpuset, "0-1");
+    /* by id and by 8-char prefix */
+    assert_int_equal(store_vm_get(st, a.id, &got), 0);
+    char prefix[9];
+    snprintf(prefix, sizeof(prefix), "%.8s", a.id);
+    assert_int_equal(store_vm_get(st, prefix, &got), 0);
+    assert_string_equal(got.name, "alpha");
+    /* a 3-char prefix is not enough */
+    prefix[3] = 0;
+    assert_int_equal(store_vm_get(st, prefix, &got), STORE_NOTFOUND);
+
+    struct vm_rec dup = make_vm("alpha");
+    assert_int_equal(store_vm_insert(st, &dup), STORE_CONFLICT);
+
+    a.state = VM_RUNNING;
+    a.pid = 4242;
+    assert_int_equal(store_vm_update(st, &a), 0);
+    assert_int_equal(store_vm_get(st, "alpha", &got), 0);
+    assert_int_equal(got.state, VM_RUNNING);
+    assert_int_equal(got.pid, 4242);
+
+    struct vm_rec b = make_vm("beta");
+    assert_int_equal(store_vm_insert(st, &b), 0);
+    struct vm_rec *list;
+    size_t n;
+    assert_int_equal(store_vm_list(st, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "alpha");
+    assert_string_equal(list[1].name, "beta");
+    free(list);
+    int users = -1;
+    assert_int_equal(store_vm_count_using_image(st, "tiny", &users), 0);
+    assert_int_equal(users, 2);
+
+    assert_int_equal(store_vm_delete(st, b.id), 0);
+    assert_int_equal(store_vm_delete(st, b.id), STORE_NOTFOUND);
+    struct vm_rec ghost = make_vm("ghost");
+    assert_int_equal(store_vm_update(st, &ghost), STORE_NOTFOUND);
+}
+
+static void test_images_and_events(void **state)
+{
+    struct store *st = *state;
+    struct image_rec m;
+    memset(&m, 0, sizeof(m));
+    uuid_generate_str(m.id);
+    snprintf(m.name, sizeof(m.name), "tiny");
+    snprintf(m.format, sizeof(m.format), "qcow2");
+    snprintf(m.path, sizeof(m.path), "/x/disk.qcow2");
+    m.virtual_size = 64 << 20;
+    assert_int_equal(store_image_insert(st, &m), 0);
+    assert_int_equal(store_image_insert(st, &m), STORE_CONFLICT);
+    struct image_rec g;
+    assert_int_equal(store_image_get(st, "tiny", &g), 0);
+    assert_true(g.virtual_size == 64 << 20);
+    assert_int_equal(store_image_delete(st, "tiny"), 0);
+    assert_int_equal(store_image_get(st, "tiny", &g), STORE_NOTFOUND);
+
+    for (int i = 0; i < 5; i++) {
+        struct event_rec ev;
+        memset(&ev, 0, sizeof(ev));
+        snprintf(ev.object_type, sizeof(ev.object_type), "vm");
+        snprintf(ev.object, sizeof(ev.object), i % 2 ? "odd" : "even");
+        snprintf(ev.action, sizeof(ev.action), "act%d", i);
+        snprintf(ev.result, sizeof(ev.result), "ok");
+        assert_int_equal(store_event_add(st, &ev), 0);
+        assert_true(ev.id > 0 && ev.ts > 0);
+    }
+    struct event_rec *evs;
+    size_t n;
+    assert_int_equal(store_event_list(st, 0, 100, NULL, &evs, &n), 0);
+    assert_int_equal(n, 5);
+    assert_string_equal(evs[0].action, "act0");
+    int64_t second = evs[1].id;
+    free(evs);
+    assert_int_equal(store_event_list(st, second, 100, NULL, &evs, &n), 0);
+    assert_int_equal(n, 3);
+    free(evs);
+    /* the newest N, oldest first */
+    assert_int_equal(store_event_list(st, 0, 2, NULL, &evs, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(evs[0].action, "act3");
+    assert_string_equal(evs[1].action, "act4");
+    free(evs);
+    assert_int_equal(store_event_list(st, 0, 100, "odd", &evs, &n), 0);
+    assert_int_equal(n, 2);
+    free(evs);
+    assert_true(store_event_last_id(st) == second + 3);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+    struct store *st = *state;
+    struct vm_rec a = make_vm("durable");
+    assert_int_equal(store_vm_insert(st, &a), 0);
+    store_close(st);
+    char err[256];
+    assert_int_equal(store_open(dbpath, &st, err, sizeof(err)), 0);
+    *state = st;
+    struct vm_rec got;
+    assert_int_equal(store_vm_get(st, "durable", &got), 0);
+    assert_int_equal(store_schema_version(st), 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vm_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

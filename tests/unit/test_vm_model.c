@@ -1,0 +1,168 @@
+/*
+ * test_vm_model.c - unit tests for the VM state machine and the QEMU
+ * command line built for a VM.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compute/qemu_argv.h"
+#include "compute/vmstate.h"
+
+static struct vm_rec vm_in(enum vm_state s)
+{
+    struct vm_rec v;
+    memset(&v, 0, sizeof(v));
+    snprintf(v.name, sizeof(v.name), "web1");
+    snprintf(v.id, sizeof(v.id), "11111111-2222-4333-8444-555555555555");
+    v.state = s;
+    v.cpus = 2;
+    v.memory_mb = 512;
+    return v;
+}
+
+static void test_actions_allowed(void **state)
+{
+    char why[256];
+    /* expected[state][action]: 1 allowed, 0 refused (force=false) */
+    static const int expected[VM_STATE_COUNT][ACT_COUNT] = {
+        /*            start stop fstop reboot pause resume delete */
+        [VM_CREATING] = {0, 0, 0, 0, 0, 0, 0},
+        [VM_STOPPED] = {1, 0, 0, 0, 0, 0, 1},
+        [VM_STARTING] = {0, 1, 1, 0, 0, 0, 0},
+        [VM_RUNNING] = {0, 1, 1, 1, 1, 0, 0},
+        [VM_PAUSED] = {0, 1, 1, 0, 0, 1, 0},
+        [VM_STOPPING] = {0, 0, 1, 0, 0, 0, 0},
+        [VM_CRASHED] = {1, 0, 0, 0, 0, 0, 1},
+        [VM_DELETING] = {0, 0, 0, 0, 0, 0, 0},
+    };
+    for (int s = 0; s < VM_STATE_COUNT; s++)
+        for (int a = 0; a < ACT_COUNT; a++) {
+            struct vm_rec v = vm_in((enum vm_state)s);
+            int rc = vm_action_check(&v, (enum vm_action)a, false, why, sizeof(why));
+            if ((rc == 0) != (expected[s][a] == 1))
+                fail_msg("state %s action %s: got %d", vm_state_name((enum vm_state)s),
+                         vm_action_name((enum vm_action)a), rc);
+        }
+    struct vm_rec v = vm_in(VM_RUNNING);
+    assert_int_equal(vm_action_check(&v, ACT_DELETE, true, why, sizeof(why)), 0);
+    assert_int_equal(vm_action_check(&v, ACT_DELETE, false, why, sizeof(why)), -1);
+    assert_string_equal(why, "vm 'web1' is running: stop it first or delete with --force");
+    v = vm_in(VM_PAUSED);
+    assert_int_equal(vm_action_check(&v, ACT_START, false, why, sizeof(why)), -1);
+    assert_string_equal(why, "vm 'web1' is paused: resume it instead");
+}
+
+static void test_qmp_events(void **state)
+{
+    assert_int_equal(vm_state_on_qmp_event(VM_RUNNING, "STOP"), VM_PAUSED);
+    assert_int_equal(vm_state_on_qmp_event(VM_PAUSED, "RESUME"), VM_RUNNING);
+    assert_int_equal(vm_state_on_qmp_event(VM_STARTING, "RESUME"), VM_RUNNING);
+    assert_int_equal(vm_state_on_qmp_event(VM_RUNNING, "SHUTDOWN"), VM_STOPPING);
+    assert_int_equal(vm_state_on_qmp_event(VM_RUNNING, "RESET"), VM_RUNNING);
+    assert_int_equal(vm_state_on_qmp_event(VM_RUNNING, "GUEST_PANICKED"), VM_CRASHED);
+    assert_int_equal(vm_state_on_qmp_event(VM_STOPPING, "STOP"), VM_STOPPING);
+    assert_int_equal(vm_state_on_qmp_event(VM_RUNNING, "UNKNOWN_EVENT"), VM_RUNNING);
+    assert_int_equal(vm_state_on_exit(VM_RUNNING, false), VM_STOPPED);
+    assert_int_equal(vm_state_on_exit(VM_STOPPING, true), VM_STOPPED);
+    assert_int_equal(vm_state_on_exit(VM_DELETING, true), VM_DELETING);
+}
+
+static void test_restart_policy(void **state)
+{
+    struct vm_rec v = vm_in(VM_STOPPED);
+    v.desired = WANT_RUNNING;
+    v.restart = RESTART_NO;
+    assert_false(vm_should_restart(&v, false));
+    v.restart = RESTART_ON_FAILURE;
+    assert_true(vm_should_restart(&v, false));
+    assert_false(vm_should_restart(&v, true));
+    v.restart = RESTART_ALWAYS;
+    assert_true(vm_should_restart(&v, true));
+    v.desired = WANT_STOPPED; /* the user stopped it: never restart */
+    assert_false(vm_should_restart(&v, true));
+}
+
+static int has_pair(const struct qemu_argv *a, const char *opt, const char *val)
+{
+    for (int i = 0; i + 1 < a->argc; i++)
+        if (!strcmp(a->argv[i], opt) && !strcmp(a->argv[i + 1], val))
+            return 1;
+    return 0;
+}
+
+static void test_qemu_argv(void **state)
+{
+    struct vm_rec v = vm_in(VM_STOPPED);
+    snprintf(v.machine, sizeof(v.machine), "q35");
+    struct image_rec img;
+    memset(&img, 0, sizeof(img));
+    snprintf(img.kernel, sizeof(img.kernel), "/img/vmlinuz");
+    snprintf(img.initrd, sizeof(img.initrd), "/img/initrd.img");
+    snprintf(img.cmdline, sizeof(img.cmdline), "console=ttyS0");
+    struct qemu_argv a;
+    char err[256];
+    assert_int_equal(qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", &a, err,
+                                     sizeof(err)),
+                     0);
+    assert_string_equal(a.argv[0], "qemu-system-x86_64");
+    assert_null(a.argv[a.argc]);
+    assert_true(has_pair(&a, "-machine", "q35,accel=tcg"));
+    assert_true(has_pair(&a, "-cpu", "max"));
+    assert_true(has_pair(&a, "-smp", "2"));
+    assert_true(has_pair(&a, "-m", "512"));
+    assert_true(has_pair(&a, "-uuid", v.id));
+    assert_true(has_pair(&a, "-pidfile", "/s/vms/X/qemu.pid"));
+    assert_true(has_pair(&a, "-kernel", "/img/vmlinuz"));
+    assert_true(has_pair(&a, "-initrd", "/img/initrd.img"));
+    assert_true(has_pair(&a, "-append", "console=ttyS0"));
+    assert_true(has_pair(&a, "-mon", "chardev=qmp,mode=control"));
+    assert_true(has_pair(&a, "-mon", "chardev=qmpev,mode=control"));
+    assert_true(has_pair(&a, "-chardev", "socket,id=console,path=/s/vms/X/con.sock,server=on,"
+                                         "wait=off,logfile=/s/vms/X/console.log,logappend=on"));
+    char *joined = qemu_argv_join(&a);
+    assert_non_null(strstr(joined, " -S "));
+    assert_non_null(strstr(joined, " -daemonize "));
+    assert_non_null(strstr(joined, " -nodefaults "));
+    assert_non_null(strstr(joined, "file=/s/vms/X/disk.qcow2,format=qcow2"));
+    free(joined);
+    qemu_argv_free(&a);
+
+    /* KVM uses the host CPU model; a VM cmdline overrides the image's */
+    snprintf(v.cmdline, sizeof(v.cmdline), "console=ttyS0 yun.burn=1");
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "kvm", &a, err, sizeof(err)), 0);
+    assert_true(has_pair(&a, "-cpu", "host"));
+    assert_true(has_pair(&a, "-append", "console=ttyS0 yun.burn=1"));
+    qemu_argv_free(&a);
+
+    /* disk-boot images get no -kernel */
+    memset(&img, 0, sizeof(img));
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", &a, err, sizeof(err)), 0);
+    joined = qemu_argv_join(&a);
+    assert_null(strstr(joined, "-kernel"));
+    assert_null(strstr(joined, "-append"));
+    free(joined);
+    qemu_argv_free(&a);
+
+    /* refusals */
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d,evil", "tcg", &a, err, sizeof(err)), -1);
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "hvf", &a, err, sizeof(err)), -1);
+    v.cpus = 0;
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", &a, err, sizeof(err)), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_actions_allowed),
+        cmocka_unit_test(test_qmp_events),
+        cmocka_unit_test(test_restart_policy),
+        cmocka_unit_test(test_qemu_argv),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
