@@ -59,6 +59,8 @@ void routes_vms(struct route_ctx *c);
 void routes_images(struct route_ctx *c);
 void routes_events(struct route_ctx *c);
 void routes_host(struct route_ctx *c);
-json_t *vm_to_json(struct engine *e, const struct vm_rec *vm, bool live);
+struct jw;
+void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live);
+void reply_jw(struct evhttp_request *req, int status, struct jw *w); /* frees w */
 
 #endif

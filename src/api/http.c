@@ -3,6 +3,7 @@
  * JSON parsing, routing to the route files, and JSON error replies.
  */
 #include "api/api.h"
+#include "lib/jsonw.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -24,6 +25,19 @@
  * JSON 413 from us, larger ones are cut off by evhttp itself. */
 #define HARD_BODY_MAX (8u << 20)
 
+static void free_ref(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+static void put_newline(struct jw *w)
+{
+    if (w->buf && w->len + 1 < w->cap) {
+        w->buf[w->len++] = '\n';
+        w->buf[w->len] = 0;
+    }
+}
+
 void reply_json(struct evhttp_request *req, int status, json_t *j)
 {
     struct evbuffer *buf = evbuffer_new();
@@ -34,6 +48,23 @@ void reply_json(struct evhttp_request *req, int status, json_t *j)
         free(text);
     }
     json_decref(j);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_send_reply(req, status, NULL, buf);
+    evbuffer_free(buf);
+}
+
+void reply_jw(struct evhttp_request *req, int status, struct jw *w)
+{
+    if (w->oom) {
+        jw_free(w);
+        reply_errorf(req, 500, "internal", "out of memory");
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    /* Hand the text to the evbuffer without copying; it frees it. */
+    put_newline(w);
+    evbuffer_add_reference(buf, w->buf, w->len, free_ref, NULL);
+    w->buf = NULL;
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, status, NULL, buf);
     evbuffer_free(buf);

@@ -10,6 +10,7 @@
  */
 #include "api/api.h"
 #include "compute/qemu_argv.h"
+#include "lib/jsonw.h"
 #include "lib/util.h"
 
 #include <event2/buffer.h>
@@ -21,34 +22,53 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-json_t *vm_to_json(struct engine *e, const struct vm_rec *vm, bool live)
+void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live)
 {
     int64_t now = now_ms();
-    json_t *j = json_pack(
-        "{s:s,s:s,s:s,s:i,s:I,s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:s,s:s,s:s,s:I,s:I,s:I,s:i,"
-        "s:s}",
-        "id", vm->id, "name", vm->name, "image", vm->image, "cpus", vm->cpus, "memory_mb",
-        (json_int_t)vm->memory_mb, "disk_bytes", (json_int_t)vm->disk_bytes, "cmdline",
-        vm->cmdline, "machine", vm->machine, "accel", vm->accel, "accel_used", vm->accel_used,
-        "restart", restart_policy_name(vm->restart), "cpu_weight", (json_int_t)vm->cpu_weight,
-        "cpu_quota_us", (json_int_t)vm->cpu_quota_us, "cpu_period_us",
-        (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset, "desired",
-        vm_desired_name(vm->desired), "state", vm_state_name(vm->state), "pid",
-        (json_int_t)vm->pid, "created_at", (json_int_t)vm->created_at, "uptime_s",
-        (json_int_t)(vm->started_at ? (now - vm->started_at) / 1000 : 0), "restarts",
-        vm->restarts, "last_error", vm->last_error);
-    if (live && j) {
+    jw_obj_open(w);
+    jw_kv_str(w, "id", vm->id);
+    jw_kv_str(w, "name", vm->name);
+    jw_kv_str(w, "image", vm->image);
+    jw_kv_int(w, "cpus", vm->cpus);
+    jw_kv_int(w, "memory_mb", (int64_t)vm->memory_mb);
+    jw_kv_int(w, "disk_bytes", (int64_t)vm->disk_bytes);
+    jw_kv_str(w, "cmdline", vm->cmdline);
+    jw_kv_str(w, "machine", vm->machine);
+    jw_kv_str(w, "accel", vm->accel);
+    jw_kv_str(w, "accel_used", vm->accel_used);
+    jw_kv_str(w, "restart", restart_policy_name(vm->restart));
+    jw_kv_int(w, "cpu_weight", vm->cpu_weight);
+    jw_kv_int(w, "cpu_quota_us", (int64_t)vm->cpu_quota_us);
+    jw_kv_int(w, "cpu_period_us", (int64_t)vm->cpu_period_us);
+    jw_kv_str(w, "cpuset", vm->cpuset);
+    jw_kv_str(w, "desired", vm_desired_name(vm->desired));
+    jw_kv_str(w, "state", vm_state_name(vm->state));
+    jw_kv_int(w, "pid", vm->pid);
+    jw_kv_int(w, "created_at", vm->created_at);
+    jw_kv_int(w, "uptime_s", vm->started_at ? (now - vm->started_at) / 1000 : 0);
+    jw_kv_int(w, "restarts", vm->restarts);
+    jw_kv_str(w, "last_error", vm->last_error);
+    if (live) {
         char status[32], path[512];
         engine_vm_live_status(e, vm, status, sizeof(status));
-        json_object_set_new(j, "qmp_status", json_string(status));
+        jw_kv_str(w, "qmp_status", status);
         if (engine_vm_path(e, vm, NULL, path, sizeof(path)) == 0)
-            json_object_set_new(j, "directory", json_string(path));
+            jw_kv_str(w, "directory", path);
         if (engine_vm_path(e, vm, VMDIR_CONSOLE, path, sizeof(path)) == 0)
-            json_object_set_new(j, "console_socket", json_string(path));
+            jw_kv_str(w, "console_socket", path);
         if (engine_vm_path(e, vm, VMDIR_CONLOG, path, sizeof(path)) == 0)
-            json_object_set_new(j, "console_log", json_string(path));
+            jw_kv_str(w, "console_log", path);
     }
-    return j;
+    jw_obj_close(w);
+}
+
+static void reply_vm(struct evhttp_request *req, int status, struct engine *e,
+                     const struct vm_rec *vm, bool live)
+{
+    struct jw w;
+    jw_init(&w);
+    vm_write_json(&w, e, vm, live);
+    reply_jw(req, status, &w);
 }
 
 static int get_int(json_t *body, const char *key, int64_t min, int64_t max, int64_t *out,
@@ -161,11 +181,17 @@ static void vm_list(struct route_ctx *c)
         reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
         return;
     }
-    json_t *arr = json_array();
+    struct jw w;
+    jw_init(&w);
+    jw_obj_open(&w);
+    jw_key(&w, "vms");
+    jw_arr_open(&w);
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, vm_to_json(e, &vms[i], false));
+        vm_write_json(&w, e, &vms[i], false);
+    jw_arr_close(&w);
+    jw_obj_close(&w);
     free(vms);
-    reply_json(c->req, 200, json_pack("{s:o}", "vms", arr));
+    reply_jw(c->req, 200, &w);
 }
 
 static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
@@ -223,7 +249,7 @@ void routes_vms(struct route_ctx *c)
             if (spec_from_json(c->body, &s, &err) < 0 || engine_vm_create(e, &s, &vm, &err) < 0)
                 reply_error(c->req, &err);
             else
-                reply_json(c->req, 201, vm_to_json(e, &vm, false));
+                reply_vm(c->req, 201, e, &vm, false);
         } else {
             reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST on /v1/vms");
         }
@@ -235,7 +261,7 @@ void routes_vms(struct route_ctx *c)
             if (engine_vm_get(e, name, &vm, &err) < 0)
                 reply_error(c->req, &err);
             else
-                reply_json(c->req, 200, vm_to_json(e, &vm, true));
+                reply_vm(c->req, 200, e, &vm, true);
         } else if (c->method == EVHTTP_REQ_DELETE) {
             const char *f = query_get(c, "force");
             bool force = f && (!strcmp(f, "true") || !strcmp(f, "1"));
@@ -259,7 +285,7 @@ void routes_vms(struct route_ctx *c)
         } else if (engine_vm_action(e, name, a, false, &vm, &err) < 0) {
             reply_error(c->req, &err);
         } else {
-            reply_json(c->req, 200, vm_to_json(e, &vm, false));
+            reply_vm(c->req, 200, e, &vm, false);
         }
         return;
     }

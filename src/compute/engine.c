@@ -172,9 +172,8 @@ int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct
 int engine_host_usage(struct engine *e, struct host_usage *u)
 {
     memset(u, 0, sizeof(*u));
-    struct vm_rec *vms;
-    size_t n;
-    if (store_vm_list(e->store, &vms, &n) != 0)
+    struct vm_totals t;
+    if (store_vm_totals(e->store, &t) != 0)
         return -1;
     u->cpus_total = e->host_cpus;
     u->cpus_capacity = e->host_cpus * e->cfg->cpu_overcommit;
@@ -183,14 +182,9 @@ int engine_host_usage(struct engine *e, struct host_usage *u)
                           ? e->host_memory - e->cfg->reserved_memory
                           : 0;
     u->mem_capacity = (uint64_t)((double)usable * e->cfg->mem_overcommit);
-    for (size_t i = 0; i < n; i++) {
-        u->vms_total++;
-        if (vm_state_has_process(vms[i].state)) {
-            u->vms_running++;
-            u->cpus_used += vms[i].cpus;
-            u->mem_used += vms[i].memory_mb << 20;
-        }
-    }
-    free(vms);
+    u->vms_total = t.vms;
+    u->vms_running = t.running;
+    u->cpus_used = t.cpus;
+    u->mem_used = t.memory_mb << 20;
     return 0;
 }

@@ -46,6 +46,12 @@ static void sink_read(int fd, struct sink *s, int *open_flag)
 
 int proc_run(char *const argv[], int timeout_ms, struct proc_result *res)
 {
+    return proc_run_ex(argv, timeout_ms, res, NULL, NULL);
+}
+
+int proc_run_ex(char *const argv[], int timeout_ms, struct proc_result *res,
+                int (*pre_exec)(void *arg), void *arg)
+{
     memset(res, 0, sizeof(*res));
     res->status = -1;
     int po[2], pe[2];
@@ -73,6 +79,8 @@ int proc_run(char *const argv[], int timeout_ms, struct proc_result *res)
         /* A fresh process group so a timeout can kill helpers it spawned too. */
         setpgid(0, 0);
         signal(SIGPIPE, SIG_DFL);
+        if (pre_exec && pre_exec(arg) != 0)
+            _exit(126);
         execvp(argv[0], argv);
         const char *m = "exec failed: ";
         (void)!write(2, m, strlen(m));

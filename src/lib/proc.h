@@ -17,6 +17,12 @@ struct proc_result {
 /* Runs argv[0] (searched in PATH) with argv, waits at most timeout_ms (then
  * SIGKILL), captures up to 1 MiB of each stream. Returns result.status. */
 int proc_run(char *const argv[], int timeout_ms, struct proc_result *res);
+
+/* The same, calling pre_exec(arg) in the child just before exec (for
+ * example to enter a cgroup while the child is still one small thread).
+ * A non-zero return from pre_exec aborts the exec (exit status 126). */
+int proc_run_ex(char *const argv[], int timeout_ms, struct proc_result *res,
+                int (*pre_exec)(void *arg), void *arg);
 void proc_result_free(struct proc_result *res);
 
 /* Last non-empty line of a captured stream, trimmed, into buf (for one-line errors). */

@@ -6,6 +6,7 @@
 #include "sched/internal.h"
 
 #include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,7 +16,7 @@ typedef struct undo {
     bool add;
 } undo;
 
-typedef struct round {
+typedef struct cround {
     sched_model *m;
     const sched_consol_opts *o;
     undo *log;
@@ -27,7 +28,7 @@ typedef struct round {
      * empty and idle are interchangeable: PABFD only needs the first of each. */
     signed char *shape; /* per host shape id, -1 if not tracked */
     int nshapes;
-} round;
+} cround;
 
 #define MAX_SHAPES 32
 
@@ -46,7 +47,7 @@ static bool same_shape(const sched_host *a, const sched_host *b)
     return true;
 }
 
-static void classify_shapes(round *r)
+static void classify_shapes(cround *r)
 {
     const sched_model *m = r->m;
     int rep[MAX_SHAPES];
@@ -62,7 +63,7 @@ static void classify_shapes(round *r)
     }
 }
 
-static int log_push(round *r, int host, int vm, int pos, bool add)
+static int log_push(cround *r, int host, int vm, int pos, bool add)
 {
     if (r->nlog == r->caplog) {
         int nc = r->caplog ? r->caplog * 2 : 256;
@@ -121,7 +122,7 @@ static int list_remove(sched_model *m, int host, int vm)
     return -1;
 }
 
-static void r_add(round *r, int host, int vm)
+static void r_add(cround *r, int host, int vm)
 {
     int pos = r->m->hosts[host].nvms;
     list_add(r->m, host, vm, pos);
@@ -130,7 +131,7 @@ static void r_add(round *r, int host, int vm)
     r->sig_ok[host] = 0;
 }
 
-static void r_remove(round *r, int host, int vm)
+static void r_remove(cround *r, int host, int vm)
 {
     int pos = list_remove(r->m, host, vm);
     if (pos >= 0) {
@@ -141,7 +142,7 @@ static void r_remove(round *r, int host, int vm)
 }
 
 /* revert the log back to mark */
-static void r_undo(round *r, int mark)
+static void r_undo(cround *r, int mark)
 {
     while (r->nlog > mark) {
         undo u = r->log[--r->nlog];
@@ -155,7 +156,7 @@ static void r_undo(round *r, int mark)
 }
 
 /* would host be overloaded with vm added? (cached host signature + the VM) */
-static bool overloaded_with(round *r, int host, int vm)
+static bool overloaded_with(cround *r, int host, int vm)
 {
     if (!r->sig_ok[host]) {
         sched_sig_build(r->m, host, sched_sig_depth(r->o), &r->sig[host]);
@@ -166,10 +167,10 @@ static bool overloaded_with(round *r, int host, int vm)
     return sched_sig_overloaded(&r->m->hosts[host], &s, r->o);
 }
 
-static int round_init(round *r, sched_model *m, const sched_consol_opts *o)
+static int round_init(cround *r, sched_model *m, const sched_consol_opts *o)
 {
     size_t H = (size_t)m->nhosts + 1;
-    *r = (round){.m = m, .o = o};
+    *r = (cround){.m = m, .o = o};
     r->planned = calloc(H, sizeof(double));
     r->sig = malloc(H * sizeof(sched_host_sig));
     r->sig_ok = calloc(H, 1);
@@ -180,7 +181,7 @@ static int round_init(round *r, sched_model *m, const sched_consol_opts *o)
     return 0;
 }
 
-static void round_free(round *r)
+static void round_free(cround *r)
 {
     r_undo(r, 0);
     free(r->log);
@@ -190,12 +191,14 @@ static void round_free(round *r)
     free(r->shape);
 }
 
-static double pabfd_score(const sched_model *m, int host, const sched_vm *v, double extra, bool *ok)
+/* Power increase of putting v on host: P(after) - P(now), with "now" and the
+ * base of "after" given in MIPS (they differ in the reference's arithmetic). */
+static double pabfd_score(const sched_host *h, const sched_vm *v, double now_mips, double base_mips,
+                          bool *ok)
 {
-    const sched_host *h = &m->hosts[host];
     double cap = sched_host_capacity(h);
-    double now = (h->util_mips + extra) / cap;
-    double after = (h->util_mips + extra + v->req_mips) / cap;
+    double now = now_mips / cap;
+    double after = (base_mips + v->req_mips) / cap;
     /* CloudSim clamps utilisation in (1, 1.01) to 1 and cannot price more */
     if (after > 1 && after < 1.01)
         after = 1;
@@ -203,7 +206,21 @@ static double pabfd_score(const sched_model *m, int host, const sched_vm *v, dou
     return sched_power_at(&h->power, after) - sched_power_at(&h->power, now);
 }
 
-static int pabfd(round *r, int vm, const unsigned char *excl, const int *cand, int ncand)
+/* CPU the scheduler has handed to the VMs now listed on the host (planned moves
+ * included): capped requests, scaled down (and floored) when oversubscribed */
+static double listed_alloc(const sched_model *m, int host)
+{
+    const sched_host *h = &m->hosts[host];
+    double cap = sched_host_capacity(h);
+    if (h->alloc_mips <= cap)
+        return h->alloc_mips;
+    double s = 0, scale = cap / h->alloc_mips;
+    for (int k = 0; k < h->nvms; k++)
+        s += floor(sched_vm_capped_req(h, &m->vms[h->vms[k]]) * scale);
+    return s;
+}
+
+static int pabfd(cround *r, int vm, const unsigned char *excl, const int *cand, int ncand)
 {
     sched_model *m = r->m;
     const sched_consol_opts *o = r->o;
@@ -233,14 +250,18 @@ static int pabfd(round *r, int vm, const unsigned char *excl, const int *cand, i
         if (h->state != SCHED_HOST_UP || v->req_mips / vcpus > h->core_mips ||
             sched_host_available_mips(h) < v->req_mips)
             continue;
-        double extra = o->stale_util ? 0 : r->planned[i];
+        /* yun: measured use plus what this round planned in/out. CloudSim: the
+         * current power from the last observation, but the power after and the
+         * "is it empty" test from the allocations of the VMs listed on the host */
+        double now = h->util_mips + (o->stale_util ? 0 : r->planned[i]);
+        double base = o->stale_util ? listed_alloc(m, i) : now;
         bool ok;
-        double d = pabfd_score(m, i, v, extra, &ok);
+        double d = pabfd_score(h, v, now, base, &ok);
         if (!ok || d >= best)
             continue;
         if (sched_filter_host(m, i, v, true) != SCHED_REJ_NONE)
             continue;
-        if (h->util_mips + extra != 0 && overloaded_with(r, i, vm))
+        if (base != 0 && overloaded_with(r, i, vm))
             continue;
         best = d;
         best_h = i;
@@ -250,7 +271,7 @@ static int pabfd(round *r, int vm, const unsigned char *excl, const int *cand, i
 
 int sched_pabfd_place_all(sched_model *m, const sched_consol_opts *o)
 {
-    round r;
+    cround r;
     int left = 0;
     if (round_init(&r, m, o)) {
         round_free(&r);
@@ -273,7 +294,7 @@ int sched_pabfd_place_all(sched_model *m, const sched_consol_opts *o)
 int sched_pabfd_host(const sched_model *m, int vm, const unsigned char *excluded,
                      const sched_consol_opts *o)
 {
-    round r;
+    cround r;
     int h = -1;
     if (round_init(&r, (sched_model *)m, o) == 0)
         h = pabfd(&r, vm, excluded, NULL, 0);
@@ -357,7 +378,7 @@ static double host_util(const sched_host *h)
 int sched_consolidate(sched_model *m, const sched_consol_opts *o, sched_plan *plan)
 {
     int H = m->nhosts;
-    round r;
+    cround r;
     int rc = round_init(&r, m, o) ? -2 : -1;
     unsigned char *over = calloc((size_t)H + 1, 1), *excl_under = calloc((size_t)H + 1, 1);
     unsigned char *excl_place = calloc((size_t)H + 1, 1);

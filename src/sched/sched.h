@@ -183,7 +183,7 @@ typedef struct sched_host_verdict {
     /* SCHED_REJ_NONE if the host passed every filter; SCHED_REJ__COUNT if the scan
      * stopped before reaching it (first-fit, round-robin, score_limit) */
     sched_reject rejected;
-    double score;          /* higher is better; valid when not rejected */
+    double score; /* higher is better; valid when not rejected */
 } sched_host_verdict;
 
 typedef struct sched_explain {
@@ -236,8 +236,10 @@ typedef struct sched_consol_opts {
     bool lr_weighted;    /* tricube-weighted LR (CloudSim 3.0.3) vs plain OLS */
     sched_selector sel;
     /* CloudSim quirks (all true in --compat cloudsim):
-     * stale_util: the power weigher sees utilisation from the last observation, not
-     *   the VMs planned onto a host during this round;
+     * stale_util: PABFD prices "power now" from the last observation
+     *   (util_mips) but "power after" and the empty-host test from the CPU
+     *   allocated to the VMs listed on the host now (planned moves included);
+     *   false: both from the observation plus this round's planned moves;
      * leaky_exclusion: hosts receiving VMs from overloaded hosts may still be
      *   drained as underloaded in the same round (VMs then move twice). */
     bool stale_util, leaky_exclusion;

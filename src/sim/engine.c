@@ -12,6 +12,7 @@
 
 typedef struct mig {
     int vm, to, seq;
+    bool stale_out; /* target still lists the VM as migrating out (see left_add) */
     double done;
 } mig;
 
@@ -28,6 +29,8 @@ typedef struct eng {
     int H, V;
     bool *removed;
     int *pending; /* migrations in flight per VM */
+    int **left;   /* per VM: hosts it migrated away from and has not lived on since */
+    int *nleft, *capleft;
     double *prev_u, *sumc, *reqh, *util, *capv;
     double *req, *vmips; /* compact per-VM demand and size: physics walks them a lot */
     int *vcpus;
@@ -247,7 +250,11 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove,
         double cap = sched_host_capacity(hh);
         bool over = e->sumc[h] > cap;
         int v = e->migs[i].vm;
-        double a = 0.1 * capped_req(hh, e->req[v], e->vcpus[v]) * (over ? cap / e->sumc[h] : 1);
+        /* the reference's scheduler reserves 10 % for an incoming VM, but hands it
+         * 90 % when the host still lists the VM as migrating out from an earlier
+         * move (its per-host list is never cleaned when a VM leaves) */
+        double share = e->migs[i].stale_out ? 0.9 : 0.1;
+        double a = share * capped_req(hh, e->req[v], e->vcpus[v]) * (over ? cap / e->sumc[h] : 1);
         e->util[h] += over ? floor(a) : a;
     }
     for (int h = 0; h < e->H; h++) {
@@ -288,6 +295,38 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove,
         e->last_t = t;
 }
 
+static bool left_has(const eng *e, int v, int h)
+{
+    for (int i = 0; i < e->nleft[v]; i++)
+        if (e->left[v][i] == h)
+            return true;
+    return false;
+}
+
+static void left_add(eng *e, int v, int h)
+{
+    if (left_has(e, v, h))
+        return;
+    if (e->nleft[v] == e->capleft[v]) {
+        int nc = e->capleft[v] ? e->capleft[v] * 2 : 4;
+        int *p = realloc(e->left[v], (size_t)nc * sizeof(int));
+        if (!p)
+            return; /* only affects a second-order CloudSim quirk */
+        e->left[v] = p;
+        e->capleft[v] = nc;
+    }
+    e->left[v][e->nleft[v]++] = h;
+}
+
+static void left_del(eng *e, int v, int h)
+{
+    for (int i = 0; i < e->nleft[v]; i++)
+        if (e->left[v][i] == h) {
+            e->left[v][i] = e->left[v][--e->nleft[v]];
+            return;
+        }
+}
+
 static int cmp_mig(const void *a, const void *b)
 {
     const mig *x = a, *y = b;
@@ -311,7 +350,8 @@ static int start_migrations(eng *e, const sched_plan *p, double t)
         const sched_host *to = &e->m.hosts[mv->to];
         double mbps = to->bw_mbps * e->o->consol.mig_bw_share / 8.0;
         double dur = mbps > 0 ? e->m.vms[mv->vm].ram_mb / mbps : 0;
-        e->migs[e->nmig++] = (mig){mv->vm, mv->to, e->seq++, t + dur};
+        bool stale = e->o->cloudsim && left_has(e, mv->vm, mv->to);
+        e->migs[e->nmig++] = (mig){mv->vm, mv->to, e->seq++, stale, t + dur};
         e->pending[mv->vm]++;
         e->m.vms[mv->vm].in_migration = true;
         e->touched[e->m.vms[mv->vm].host] = e->touched[mv->to] = 1;
@@ -334,6 +374,10 @@ static void finish_migrations(eng *e, double limit)
         for (int k = i; k < j; k++) {
             int v = e->migs[k].vm;
             e->touched[e->m.vms[v].host] = e->touched[e->migs[k].to] = 1;
+            if (e->o->cloudsim) {
+                left_add(e, v, e->m.vms[v].host);
+                left_del(e, v, e->migs[k].to);
+            }
             sched_model_detach(&e->m, v);
             sched_model_attach(&e->m, v, e->migs[k].to);
             if (--e->pending[v] == 0)
@@ -422,6 +466,9 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
     e.req = calloc((size_t)e.V + 1, sizeof(double));
     e.vmips = calloc((size_t)e.V + 1, sizeof(double));
     e.vcpus = calloc((size_t)e.V + 1, sizeof(int));
+    e.left = calloc((size_t)e.V + 1, sizeof(int *));
+    e.nleft = calloc((size_t)e.V + 1, sizeof(int));
+    e.capleft = calloc((size_t)e.V + 1, sizeof(int));
     e.req_t = -1;
     sched_rng rng;
     sched_rng_seed(&rng, o->seed);
@@ -431,7 +478,8 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
     o2.consol = co;
     e.o = &o2;
     if (!e.removed || !e.pending || !e.vlast || !e.hlast || !e.prev_u || !e.sumc || !e.reqh ||
-        !e.util || !e.capv || !e.touched || !e.req || !e.vmips || !e.vcpus || e.H <= 0 || build(&e))
+        !e.util || !e.capv || !e.touched || !e.req || !e.vmips || !e.vcpus || !e.left || !e.nleft ||
+        !e.capleft || e.H <= 0 || build(&e))
         goto out;
     initial_placement(&e);
     for (int v = 0; v < e.V; v++) {
@@ -524,6 +572,11 @@ out:
     free(e.req);
     free(e.vmips);
     free(e.vcpus);
+    for (int v = 0; e.left && v < e.V; v++)
+        free(e.left[v]);
+    free(e.left);
+    free(e.nleft);
+    free(e.capleft);
     free(e.migs);
     return rc;
 }

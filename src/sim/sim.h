@@ -26,6 +26,11 @@ static inline double sim_trace_u(const sim_trace *t, int vm, int step)
 }
 /* All loaders return 0 or -1 with a one-line message in err (file and line). */
 int sim_trace_load_planetlab(const char *dir, sim_trace *t, char *err, size_t errlen);
+/* VM i is the i-th file in this order: byte order of names (default), names
+ * upper-cased (NTFS/HFS+ listing order), or raw readdir order */
+typedef enum { SIM_ORDER_NAME, SIM_ORDER_UPPER, SIM_ORDER_DIR } sim_order;
+int sim_trace_load_planetlab_order(const char *dir, sim_order order, sim_trace *t, char *err,
+                                   size_t errlen);
 int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *err, size_t errlen);
 int sim_trace_synth(int nvms, int nsteps, double interval, uint64_t seed, sim_trace *t);
 

@@ -37,6 +37,8 @@ static const char usage_run[] =
     "  --dc FILE           hosts and VM types as JSON (default: Beloglazov & Buyya 2012 set)\n"
     "  --hosts N           number of hosts of the built-in set (800)\n"
     "  --vm-types mod|block  VM i gets type i % 4 (mod, default) or blocks of n/4 VMs\n"
+    "  --order name|upper|dir  PlanetLab file order: byte order of names (default),\n"
+    "                      upper-cased names (Windows/macOS listing), raw directory order\n"
     "  --lr tricube|ols    local regression weighting (tricube = CloudSim 3.0.3, default)\n"
     "  --underload U       drain only hosts below utilisation U (default 1 = any host)\n"
     "  --sample K          PABFD scores K random hosts instead of all (large scale)\n"
@@ -111,6 +113,7 @@ static int cmd_run(int argc, char **argv)
     long synth = 0, steps = 288, nhosts = 0, seed = 1, sample = 0;
     double interval = 300, duration = 0, underload = -1;
     bool compat = false, progress = false, block = false;
+    sim_order order = SIM_ORDER_NAME;
     int lr = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -137,6 +140,15 @@ static int cmd_run(int argc, char **argv)
             if (strcmp(v, "mod") && strcmp(v, "block"))
                 return sim_cli_fail("--vm-types takes mod or block", v);
             block = !strcmp(v, "block");
+        } else if (!strcmp(a, "--order")) {
+            if (!strcmp(v, "name"))
+                order = SIM_ORDER_NAME;
+            else if (!strcmp(v, "upper"))
+                order = SIM_ORDER_UPPER;
+            else if (!strcmp(v, "dir"))
+                order = SIM_ORDER_DIR;
+            else
+                return sim_cli_fail("--order takes name, upper or dir", v);
         } else if (!strcmp(a, "--lr")) {
             if (strcmp(v, "tricube") && strcmp(v, "ols"))
                 return sim_cli_fail("--lr takes tricube or ols", v);
@@ -195,7 +207,7 @@ static int cmd_run(int argc, char **argv)
     double t0 = sim_cli_now();
     int rc;
     if (trace)
-        rc = sim_trace_load_planetlab(trace, &tr, err, sizeof(err));
+        rc = sim_trace_load_planetlab_order(trace, order, &tr, err, sizeof(err));
     else if (csv)
         rc = sim_trace_load_csv(csv, interval, &tr, err, sizeof(err));
     else {

@@ -25,6 +25,20 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* case-insensitive by upper-casing, the collation of NTFS / HFS+ directory
+ * listings (where '_' sorts after letters) */
+static int cmp_upper(const void *a, const void *b)
+{
+    const unsigned char *x = *(const unsigned char *const *)a,
+                        *y = *(const unsigned char *const *)b;
+    for (;; x++, y++) {
+        int cx = (*x >= 'a' && *x <= 'z') ? *x - 32 : *x;
+        int cy = (*y >= 'a' && *y <= 'z') ? *y - 32 : *y;
+        if (cx != cy || !cx)
+            return cx - cy;
+    }
+}
+
 /* reads one PlanetLab file into out (capacity max); returns samples read or -1 */
 static int read_pl_file(const char *path, uint16_t *out, int max, char *err, size_t errlen)
 {
@@ -94,6 +108,12 @@ static int read_pl_file(const char *path, uint16_t *out, int max, char *err, siz
 
 int sim_trace_load_planetlab(const char *dir, sim_trace *t, char *err, size_t errlen)
 {
+    return sim_trace_load_planetlab_order(dir, SIM_ORDER_NAME, t, err, errlen);
+}
+
+int sim_trace_load_planetlab_order(const char *dir, sim_order order, sim_trace *t, char *err,
+                                   size_t errlen)
+{
     memset(t, 0, sizeof(*t));
     DIR *d = opendir(dir);
     if (!d) {
@@ -121,8 +141,9 @@ int sim_trace_load_planetlab(const char *dir, sim_trace *t, char *err, size_t er
         free(names);
         return -1;
     }
-    /* sorted by name: directory order is file-system dependent */
-    qsort(names, (size_t)n, sizeof(char *), cmp_str);
+    /* sorted by name: raw directory order is file-system dependent */
+    if (order != SIM_ORDER_DIR)
+        qsort(names, (size_t)n, sizeof(char *), order == SIM_ORDER_UPPER ? cmp_upper : cmp_str);
     const int max = 100000;
     uint16_t *buf = malloc((size_t)max * sizeof(uint16_t));
     char path[4096];

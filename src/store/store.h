@@ -37,6 +37,13 @@ int store_vm_get(struct store *st, const char *name_or_id, struct vm_rec *out);
 /* All VMs ordered by name; *out is malloc'd (free it). */
 int store_vm_list(struct store *st, struct vm_rec **out, size_t *n);
 int store_vm_count_using_image(struct store *st, const char *image, int *count);
+/* Totals for capacity checks without loading every row: all VMs, and the
+ * vCPUs/MiB of those whose state has a QEMU process. */
+struct vm_totals {
+    int vms, running, cpus;
+    uint64_t memory_mb;
+};
+int store_vm_totals(struct store *st, struct vm_totals *t);
 
 int store_image_insert(struct store *st, const struct image_rec *img);
 int store_image_delete(struct store *st, const char *name);

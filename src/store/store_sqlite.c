@@ -369,6 +369,27 @@ int store_vm_count_using_image(struct store *st, const char *image, int *count)
     return ret;
 }
 
+int store_vm_totals(struct store *st, struct vm_totals *t)
+{
+    /* The states listed are those vm_state_has_process() accepts. */
+    sqlite3_stmt *s = prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
+                               "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
+                               "state IN ('starting','running','paused','stopping') AS p FROM vms)");
+    if (!s)
+        return -1;
+    int ret = 0;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        t->vms = sqlite3_column_int(s, 0);
+        t->running = sqlite3_column_int(s, 1);
+        t->cpus = sqlite3_column_int(s, 2);
+        t->memory_mb = (uint64_t)sqlite3_column_int64(s, 3);
+    } else {
+        ret = fail(st, "vm totals");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
 /* ---- images ---- */
 
 #define IMG_COLS "id,name,format,path,kernel,initrd,cmdline,os,virtual_size,actual_size,created_at"

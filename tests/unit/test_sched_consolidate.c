@@ -127,8 +127,9 @@ static void test_cloudsim_leaky_exclusion(void **state)
     o.stale_util = o.leaky_exclusion = true;
     sched_plan p = {0};
     assert_int_equal(sched_consolidate(&m, &o, &p), 0);
-    /* b: 0 -> 1 (40 W ties, lowest index); host 1 (stale 0.1) is then drained
-     * with b still on it: b (400) and c (100) go to host 2 (0.3 -> 0.8, not > 0.8) */
+    /* b: 0 -> 1 (40 W ties, lowest index); host 1 (measured 0.1) is then drained
+     * with b still listed on it: b (400) and c (100) go to host 2, the only
+     * candidate (0.3 -> 0.8, not > 0.8) */
     assert_int_equal(p.n, 3);
     assert_int_equal(p.moves[0].vm, b);
     assert_int_equal(p.moves[0].to, 1);
@@ -138,6 +139,30 @@ static void test_cloudsim_leaky_exclusion(void **state)
     assert_int_equal(p.moves[2].vm, c);
     assert_int_equal(p.moves[2].to, 2);
     sched_plan_free(&p);
+    sched_model_free(&m);
+}
+
+static void test_cloudsim_pabfd_arithmetic(void **state)
+{
+    (void)state;
+    sched_model m;
+    hosts(&m, 2);
+    /* host 1 was measured at 600 MIPS, but only a 200-MIPS VM is listed on it now
+     * (the others left in this round); host 0 is empty */
+    vm_on(&m, 1, 200, 100);
+    m.hosts[1].util_mips = 600;
+    sched_vm x;
+    sched_vm_defaults(&x);
+    x.mips = 1000;
+    x.req_mips = 300;
+    int v = sched_model_add_vm(&m, &x);
+    sched_consol_opts o = thr(0.8);
+    /* yun: host 1 goes 0.6 -> 0.9 (+30 W), host 0 0 -> 0.3 (+30 W): tie, lowest index */
+    assert_int_equal(sched_pabfd_host(&m, v, NULL, &o), 0);
+    /* CloudSim: power now from the measurement (0.6), power after from the listed
+     * allocation (0.2 + 0.3): -10 W, so host 1 wins */
+    o.stale_util = true;
+    assert_int_equal(sched_pabfd_host(&m, v, NULL, &o), 1);
     sched_model_free(&m);
 }
 
@@ -236,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_underload_drain),
         cmocka_unit_test(test_underload_drain_fails),
         cmocka_unit_test(test_cloudsim_leaky_exclusion),
+        cmocka_unit_test(test_cloudsim_pabfd_arithmetic),
         cmocka_unit_test(test_deterministic_with_seed),
         cmocka_unit_test(test_ilp_beats_ffd),
         cmocka_unit_test(test_ilp_anti_affinity_and_infeasible),

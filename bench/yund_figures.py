@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Figures for the single-host platform (issue 2), printed as a table:
+
+  1. start latency: `POST /v1/vms/X/actions/start` until QMP is ready (the reply,
+     which yund sends after QMP `cont`) and until the guest prints its init
+     marker, against the very same QEMU argv started by hand (minus -S, so the
+     guest runs at once). Median of N runs each; overhead = yun - hand.
+  2. API latency: GET /v1/vms p50/p99 over R requests with 1,000 VMs defined.
+  3. yund RSS with 20 running VMs.
+
+Usage: bench/yund_figures.py [--runs 5] [--vms 1000] [--running 20]
+Needs root, QEMU, the plain build (make all). Uses a private state dir in /tmp.
+"""
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+YUND = os.path.join(ROOT, "build", "yund")
+MARKER = b"YUN-TINY-INIT-OK"
+
+
+class Conn(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("yund", timeout=120)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def call(sock, method, path, body=None):
+    c = Conn(sock)
+    c.request(method, path, body=json.dumps(body) if body is not None else None)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, (json.loads(data) if data else None)
+
+
+def wait_file_contains(path, needle, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                if needle in f.read():
+                    return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.002)
+    raise RuntimeError(f"{needle!r} never appeared in {path}")
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def bench_start(sock, runs):
+    yun_ready, yun_marker, hand_ready, hand_marker = [], [], [], []
+    call(sock, "POST", "/v1/vms", {"name": "bench-start", "image": "tiny", "memory": "128M"})
+    for _ in range(runs):
+        vm = call(sock, "GET", "/v1/vms/bench-start")[1]
+        log = vm["console_log"]
+        if os.path.exists(log):
+            os.unlink(log)
+        t0 = time.monotonic()
+        st, v = call(sock, "POST", "/v1/vms/bench-start/actions/start")
+        t1 = time.monotonic()
+        assert st == 200, v
+        t2 = wait_file_contains(log, MARKER)
+        yun_ready.append((t1 - t0) * 1000)
+        yun_marker.append((t2 - t0) * 1000)
+        with open(f"/proc/{v['pid']}/cmdline", "rb") as f:
+            argv = [a.decode() for a in f.read().split(b"\0") if a]
+        call(sock, "POST", "/v1/vms/bench-start/actions/force-stop")
+        while call(sock, "GET", "/v1/vms/bench-start")[1]["state"] != "stopped":
+            time.sleep(0.01)
+
+        # The same QEMU by hand, in a scratch copy of the VM directory.
+        hand = tempfile.mkdtemp(prefix="yb-", dir="/tmp")
+        vmdir = vm["directory"]
+        shutil.copy(os.path.join(vmdir, "disk.qcow2"), hand)
+        hargv = [a.replace(vmdir, hand) for a in argv if a != "-S"]
+        t0 = time.monotonic()
+        subprocess.run(hargv, check=True)  # -daemonize: returns once QMP listens
+        t1 = time.monotonic()
+        t2 = wait_file_contains(os.path.join(hand, "console.log"), MARKER)
+        hand_ready.append((t1 - t0) * 1000)
+        hand_marker.append((t2 - t0) * 1000)
+        with open(os.path.join(hand, "qemu.pid")) as f:
+            os.kill(int(f.read()), signal.SIGKILL)
+        time.sleep(0.2)
+        shutil.rmtree(hand, ignore_errors=True)
+    call(sock, "DELETE", "/v1/vms/bench-start?force=true")
+    return [median(yun_ready), median(hand_ready), median(yun_marker), median(hand_marker)]
+
+
+def bench_api(sock, nvms, requests):
+    for i in range(nvms):
+        st, v = call(sock, "POST", "/v1/vms", {"name": f"bench-{i:04d}", "image": "tiny",
+                                              "memory": "128M"})
+        assert st == 201, v
+    lat = []
+    for _ in range(requests):
+        # Timed: connect, request, the whole body read. Decoding the JSON in
+        # Python is the client's cost, so it is done after the clock stops.
+        t0 = time.perf_counter()
+        c = Conn(sock)
+        c.request("GET", "/v1/vms")
+        resp = c.getresponse()
+        body = resp.read()
+        lat.append((time.perf_counter() - t0) * 1000)
+        c.close()
+        assert resp.status == 200 and len(json.loads(body)["vms"]) >= nvms
+    lat.sort()
+    return lat[len(lat) // 2], lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def bench_rss(sock, yund_pid, running):
+    for i in range(running):
+        st, v = call(sock, "POST", "/v1/vms", {"name": f"rss-{i:02d}", "image": "tiny",
+                                              "memory": "96M", "start": True})
+        assert st == 201, v
+    time.sleep(2)
+    for _ in range(5):
+        call(sock, "GET", "/v1/vms")
+    return rss_kib(yund_pid)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--vms", type=int, default=1000)
+    ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--running", type=int, default=20)
+    a = ap.parse_args()
+    state = tempfile.mkdtemp(prefix="yun-bench-", dir="/tmp")
+    sock = os.path.join(state, "yund.sock")
+    log = open(os.path.join(state, "yund.log"), "wb")
+    p = subprocess.Popen([YUND, "-s", state, "--set", "log_level=warn",
+                          # 20 one-vCPU guests on 2 cores need more than the default 4x
+                          "--set", "cpu_overcommit=16"], stdout=log, stderr=log)
+    try:
+        for _ in range(200):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.05)
+        assert call(sock, "POST", "/v1/images/build", {"kind": "tiny"})[0] == 200
+        yr, hr, ym, hm = bench_start(sock, a.runs)
+        p50, p99 = bench_api(sock, a.vms, a.requests)
+        rss = bench_rss(sock, p.pid, a.running)
+        print(f"{'figure':<44} {'value':>12} {'goal':>12}")
+        print(f"{'start -> QMP ready, yun (median of %d)' % a.runs:<44} {yr:>10.1f}ms")
+        print(f"{'start -> QMP ready, QEMU by hand':<44} {hr:>10.1f}ms")
+        print(f"{'  yun overhead to QMP ready':<44} {yr - hr:>10.1f}ms {'<= 50ms':>12}")
+        print(f"{'start -> init marker, yun':<44} {ym:>10.1f}ms")
+        print(f"{'start -> init marker, QEMU by hand':<44} {hm:>10.1f}ms")
+        print(f"{'  yun overhead to init marker':<44} {ym - hm:>10.1f}ms {'<= 50ms':>12}")
+        print(f"{'GET /v1/vms p50, %d VMs defined' % a.vms:<44} {p50:>10.2f}ms")
+        print(f"{'GET /v1/vms p99, %d VMs defined' % a.vms:<44} {p99:>10.2f}ms {'< 5ms':>12}")
+        print(f"{'yund RSS with %d running VMs' % a.running:<44} {rss / 1024:>9.1f}MiB "
+              f"{'< 15MB':>12}")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait()
+        out = subprocess.run(["pgrep", "-f", state + "/vms/"], capture_output=True, text=True)
+        for pid in out.stdout.split():
+            os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.5)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
