@@ -39,10 +39,10 @@ void api_on_event(void *ctx, const struct event_rec *ev);
 struct route_ctx {
     struct api *api;
     struct evhttp_request *req;
-    int method;            /* EVHTTP_REQ_* */
-    const char *parts[8];  /* path segments after /v1 */
+    int method;           /* EVHTTP_REQ_* */
+    const char *parts[8]; /* path segments after /v1 */
     int nparts;
-    json_t *body;          /* parsed JSON object, or NULL */
+    json_t *body; /* parsed JSON object, or NULL */
     struct evkeyvalq *query;
 };
 

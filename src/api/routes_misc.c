@@ -23,9 +23,9 @@
 
 static json_t *image_to_json(const struct image_rec *m)
 {
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "id", m->id, "name",
-                     m->name, "format", m->format, "path", m->path, "kernel", m->kernel, "initrd",
-                     m->initrd, "cmdline", m->cmdline, "os", m->os, "virtual_size",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "id", m->id, "name", m->name,
+                     "format", m->format, "path", m->path, "kernel", m->kernel, "initrd", m->initrd,
+                     "cmdline", m->cmdline, "os", m->os, "virtual_size",
                      (json_int_t)m->virtual_size, "actual_size", (json_int_t)m->actual_size,
                      "created_at", (json_int_t)m->created_at);
 }
@@ -198,8 +198,8 @@ void routes_events(struct route_ctx *c)
         return;
     }
     uint64_t after = 0, limit = 100, wait = 0;
-    const char *sa = query_get(c, "after"), *sl = query_get(c, "limit"),
-               *sw = query_get(c, "wait"), *obj = query_get(c, "object");
+    const char *sa = query_get(c, "after"), *sl = query_get(c, "limit"), *sw = query_get(c, "wait"),
+               *obj = query_get(c, "object");
     if ((sa && parse_u64(sa, 0, INT64_MAX, &after) < 0) ||
         (sl && parse_u64(sl, 1, 10000, &limit) < 0) || (sw && parse_u64(sw, 0, 300, &wait) < 0)) {
         reply_errorf(c->req, 400, "invalid_argument",
@@ -238,8 +238,9 @@ void routes_host(struct route_ctx *c)
         return;
     }
     if (!strcmp(c->parts[0], "version")) {
-        reply_json(c->req, 200, json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema",
-                                          store_schema_version(e->store)));
+        reply_json(c->req, 200,
+                   json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema",
+                             store_schema_version(e->store)));
         return;
     }
     struct host_usage u;
@@ -254,9 +255,8 @@ void routes_host(struct route_ctx *c)
                          "memory_bytes", (json_int_t)u.mem_total, "memory_capacity",
                          (json_int_t)u.mem_capacity, "memory_used", (json_int_t)u.mem_used,
                          "cpu_overcommit", e->cfg->cpu_overcommit, "memory_overcommit",
-                         e->cfg->mem_overcommit, "vms", u.vms_total, "vms_running",
-                         u.vms_running, "accel", e->accel, "cgroups", cg, "version",
-                         YUN_VERSION));
+                         e->cfg->mem_overcommit, "vms", u.vms_total, "vms_running", u.vms_running,
+                         "accel", e->accel, "cgroups", cg, "version", YUN_VERSION));
 }
 
 void api_stop(struct api *a)

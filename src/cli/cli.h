@@ -13,7 +13,7 @@ struct cli {
     char socket[256];
     char url[256]; /* http://host:port, when set used instead of the socket */
     char token[256];
-    bool json;     /* -o json */
+    bool json; /* -o json */
 };
 
 struct http_resp {

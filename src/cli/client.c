@@ -25,8 +25,7 @@ static int connect_unix(const char *path, char *err, size_t el)
     strcpy(sa.sun_path, path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        snprintf(err, el, "cannot reach yund at %s: %s (is yund running?)", path,
-                 strerror(errno));
+        snprintf(err, el, "cannot reach yund at %s: %s (is yund running?)", path, strerror(errno));
         if (fd >= 0)
             close(fd);
         return -1;
@@ -99,12 +98,12 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
         return -1;
     size_t blen = body ? strlen(body) : 0;
     char head[1024];
-    int n = snprintf(head, sizeof(head),
-                     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: yun\r\n"
-                     "Content-Length: %zu\r\n%s%s%s%s\r\n",
-                     method, path, host, blen, blen ? "Content-Type: application/json\r\n" : "",
-                     c->token[0] ? "Authorization: Bearer " : "", c->token,
-                     c->token[0] ? "\r\n" : "");
+    int n =
+        snprintf(head, sizeof(head),
+                 "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nUser-Agent: yun\r\n"
+                 "Content-Length: %zu\r\n%s%s%s%s\r\n",
+                 method, path, host, blen, blen ? "Content-Type: application/json\r\n" : "",
+                 c->token[0] ? "Authorization: Bearer " : "", c->token, c->token[0] ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(head) || write_all(fd, head, (size_t)n) < 0 ||
         (blen && write_all(fd, body, blen) < 0)) {
         snprintf(err, el, "sending request: %s", strerror(errno));
@@ -171,7 +170,8 @@ json_t *cli_call(const struct cli *c, const char *method, const char *path, json
     }
     json_t *j = json_loads(r.body, 0, NULL);
     if (r.status < 200 || r.status > 299) {
-        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         fprintf(stderr, "yun: %s\n", msg ? msg : "request failed");
         if (!msg)
             fprintf(stderr, "yun: HTTP %d\n", r.status);

@@ -84,8 +84,7 @@ int cmd_host(struct cli *c, int argc, char **argv)
         cli_print_json(r);
     } else {
         char total[16], cap[16], used[16];
-        cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_bytes")), total,
-                      sizeof(total));
+        cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_bytes")), total, sizeof(total));
         cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_capacity")), cap, sizeof(cap));
         cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_used")), used, sizeof(used));
         printf("cpus      %lld (capacity %.0f vCPUs at overcommit %.1f), %lld vCPUs in use\n",

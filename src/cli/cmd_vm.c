@@ -14,21 +14,20 @@
 
 static void vm_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: yun vm COMMAND [options]\n"
-            "  create NAME --image IMG [--cpus N] [--memory SIZE] [--disk SIZE] [--cmdline S]\n"
-            "         [--machine pc|q35|microvm] [--accel auto|kvm|tcg]\n"
-            "         [--restart no|on-failure|always] [--cpu-weight 1..10000]\n"
-            "         [--cpu-max QUOTA[/PERIOD] | PERCENT%%] [--cpuset LIST] [--start]\n"
-            "  list                       all VMs\n"
-            "  show NAME                  one VM, with live QEMU status\n"
-            "  start NAME\n"
-            "  stop NAME [--force] [--no-wait]   ACPI power-off (force: end QEMU now)\n"
-            "  reboot|pause|resume NAME\n"
-            "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
-            "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
-            "  logs NAME [-f]             print the console log (-f: follow)\n"
-            "global: -o json for machine-readable output\n");
+    fprintf(f, "usage: yun vm COMMAND [options]\n"
+               "  create NAME --image IMG [--cpus N] [--memory SIZE] [--disk SIZE] [--cmdline S]\n"
+               "         [--machine pc|q35|microvm] [--accel auto|kvm|tcg]\n"
+               "         [--restart no|on-failure|always] [--cpu-weight 1..10000]\n"
+               "         [--cpu-max QUOTA[/PERIOD] | PERCENT%%] [--cpuset LIST] [--start]\n"
+               "  list                       all VMs\n"
+               "  show NAME                  one VM, with live QEMU status\n"
+               "  start NAME\n"
+               "  stop NAME [--force] [--no-wait]   ACPI power-off (force: end QEMU now)\n"
+               "  reboot|pause|resume NAME\n"
+               "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
+               "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
+               "  logs NAME [-f]             print the console log (-f: follow)\n"
+               "global: -o json for machine-readable output\n");
 }
 
 static void vm_print_row(json_t *v)
@@ -94,14 +93,20 @@ static int parse_cpu_max(const char *s, json_t *body)
 
 static int vm_create(struct cli *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"image", required_argument, 0, 'i'},  {"cpus", required_argument, 0, 'c'},
-        {"memory", required_argument, 0, 'm'}, {"disk", required_argument, 0, 'd'},
-        {"cmdline", required_argument, 0, 'k'}, {"machine", required_argument, 0, 'M'},
-        {"accel", required_argument, 0, 'a'},  {"restart", required_argument, 0, 'r'},
-        {"cpu-weight", required_argument, 0, 'w'}, {"cpu-max", required_argument, 0, 'q'},
-        {"cpuset", required_argument, 0, 'p'}, {"start", no_argument, 0, 's'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"image", required_argument, 0, 'i'},
+                                         {"cpus", required_argument, 0, 'c'},
+                                         {"memory", required_argument, 0, 'm'},
+                                         {"disk", required_argument, 0, 'd'},
+                                         {"cmdline", required_argument, 0, 'k'},
+                                         {"machine", required_argument, 0, 'M'},
+                                         {"accel", required_argument, 0, 'a'},
+                                         {"restart", required_argument, 0, 'r'},
+                                         {"cpu-weight", required_argument, 0, 'w'},
+                                         {"cpu-max", required_argument, 0, 'q'},
+                                         {"cpuset", required_argument, 0, 'p'},
+                                         {"start", no_argument, 0, 's'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     json_t *body = json_object();
     int opt;
     uint64_t u;
@@ -160,8 +165,9 @@ static int vm_create(struct cli *c, int argc, char **argv)
             break;
         case 'q':
             if (parse_cpu_max(optarg, body) < 0) {
-                fprintf(stderr, "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, "
-                                "not '%s'\n",
+                fprintf(stderr,
+                        "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, "
+                        "not '%s'\n",
                         optarg);
                 goto usage;
             }
@@ -446,7 +452,7 @@ int cmd_vm(struct cli *c, int argc, char **argv)
         return vm_logs(c, argc, argv);
     if (!strcmp(sub, "console"))
         return vm_console(c, argc, argv);
-    static const char *const actions[] = {"start", "stop",   "reboot", "pause",
+    static const char *const actions[] = {"start",  "stop",   "reboot", "pause",
                                           "resume", "delete", NULL};
     for (const char *const *a = actions; *a; a++)
         if (!strcmp(sub, *a))

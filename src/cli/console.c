@@ -27,8 +27,9 @@ int vm_console_attach(const char *sock_path, const char *name)
     strcpy(sa.sun_path, sock_path);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        fprintf(stderr, "yun: cannot attach to console of %s: %s (only one console client at a "
-                        "time; the console is local to yund's host)\n",
+        fprintf(stderr,
+                "yun: cannot attach to console of %s: %s (only one console client at a "
+                "time; the console is local to yund's host)\n",
                 name, strerror(errno));
         if (fd >= 0)
             close(fd);

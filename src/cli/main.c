@@ -12,23 +12,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: yun [global options] COMMAND ...\n"
-            "commands:\n"
-            "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
-            "           console, logs  (yun vm --help)\n"
-            "  image    build, import, list, show, delete  (yun image --help)\n"
-            "  events   the event log; -f follows it\n"
-            "  host     capacity and allocation of this host\n"
-            "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
-            "  completion bash   print the bash completion script\n"
-            "global options:\n"
-            "  -o json|table     output format (default table)\n"
-            "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
-            "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
-            "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
-            "  --token TOKEN     bearer token for --url\n"
-            "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
+    fprintf(f, "usage: yun [global options] COMMAND ...\n"
+               "commands:\n"
+               "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
+               "           console, logs  (yun vm --help)\n"
+               "  image    build, import, list, show, delete  (yun image --help)\n"
+               "  events   the event log; -f follows it\n"
+               "  host     capacity and allocation of this host\n"
+               "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
+               "  completion bash   print the bash completion script\n"
+               "global options:\n"
+               "  -o json|table     output format (default table)\n"
+               "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
+               "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
+               "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
+               "  --token TOKEN     bearer token for --url\n"
+               "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
 }
 
 int cmd_completion(struct cli *c, int argc, char **argv)

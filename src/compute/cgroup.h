@@ -25,11 +25,11 @@ struct cg_layout {
 };
 
 struct cg_limits {
-    unsigned cpu_weight;   /* 1..10000, cgroup v2 scale (100 = default); 0 = leave default */
-    uint64_t cpu_quota_us; /* CPU time allowed per period; 0 = unlimited */
-    uint64_t cpu_period_us;/* period for the quota; 0 = 100000 */
-    uint64_t memory_bytes; /* hard memory limit; 0 = unlimited */
-    char cpuset[64];       /* host CPUs to pin to, "0-1,3" syntax; "" = no pinning */
+    unsigned cpu_weight;    /* 1..10000, cgroup v2 scale (100 = default); 0 = leave default */
+    uint64_t cpu_quota_us;  /* CPU time allowed per period; 0 = unlimited */
+    uint64_t cpu_period_us; /* period for the quota; 0 = 100000 */
+    uint64_t memory_bytes;  /* hard memory limit; 0 = unlimited */
+    char cpuset[64];        /* host CPUs to pin to, "0-1,3" syntax; "" = no pinning */
 };
 
 /* Reads /proc/self/mountinfo (or the file named by base for tests, see

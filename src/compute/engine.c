@@ -86,8 +86,8 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
     va_start(ap, fmt);
     vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
     va_end(ap);
-    log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object,
-            action, result, ev.reason[0] ? " - " : "", ev.reason);
+    log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object, action,
+            result, ev.reason[0] ? " - " : "", ev.reason);
     if (store_event_add(e->store, &ev) != 0) {
         log_err("cannot record event: %s", store_errmsg(e->store));
         return;
@@ -178,9 +178,8 @@ int engine_host_usage(struct engine *e, struct host_usage *u)
     u->cpus_total = e->host_cpus;
     u->cpus_capacity = e->host_cpus * e->cfg->cpu_overcommit;
     u->mem_total = e->host_memory;
-    uint64_t usable = e->host_memory > e->cfg->reserved_memory
-                          ? e->host_memory - e->cfg->reserved_memory
-                          : 0;
+    uint64_t usable =
+        e->host_memory > e->cfg->reserved_memory ? e->host_memory - e->cfg->reserved_memory : 0;
     u->mem_capacity = (uint64_t)((double)usable * e->cfg->mem_overcommit);
     u->vms_total = t.vms;
     u->vms_running = t.running;

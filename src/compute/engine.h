@@ -32,7 +32,7 @@ struct vm_rt {
     struct event *stop_timer; /* ACPI grace period, then quit */
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
     struct event *restart_timer;
-    bool shutdown_seen;       /* the guest shut itself down (clean exit) */
+    bool shutdown_seen; /* the guest shut itself down (clean exit) */
 };
 
 typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);

@@ -8,13 +8,13 @@
 #include "store/records.h"
 
 /* File names inside a VM's directory. Short: unix socket paths are limited. */
-#define VMDIR_QMP      "qmp.sock"
-#define VMDIR_QMPEV    "qmpe.sock"
-#define VMDIR_CONSOLE  "con.sock"
-#define VMDIR_CONLOG   "console.log"
-#define VMDIR_PIDFILE  "qemu.pid"
-#define VMDIR_DISK     "disk.qcow2"
-#define VMDIR_QEMULOG  "qemu.log"
+#define VMDIR_QMP     "qmp.sock"
+#define VMDIR_QMPEV   "qmpe.sock"
+#define VMDIR_CONSOLE "con.sock"
+#define VMDIR_CONLOG  "console.log"
+#define VMDIR_PIDFILE "qemu.pid"
+#define VMDIR_DISK    "disk.qcow2"
+#define VMDIR_QEMULOG "qemu.log"
 
 struct qemu_argv {
     char **argv; /* NULL-terminated */

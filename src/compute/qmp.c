@@ -39,7 +39,8 @@ int qmp_parse_reply(const char *line, json_t **ret, char *err, size_t errlen)
     if (e && json_is_object(e)) {
         const char *cls = json_string_value(json_object_get(e, "class"));
         const char *desc = json_string_value(json_object_get(e, "desc"));
-        snprintf(err, errlen, "%s: %s", cls ? cls : "GenericError", desc ? desc : "(no description)");
+        snprintf(err, errlen, "%s: %s", cls ? cls : "GenericError",
+                 desc ? desc : "(no description)");
         json_decref(j);
         return -1;
     }

@@ -80,8 +80,8 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         log_info("vm %s: re-attached to running qemu pid %d (%s)", vm->name, (int)pid, status);
     if (ns != vm->state || vm->pid != pid) {
         if (!was_watched)
-            engine_event(e, "vm", vm->name, "reattach", "info", "qemu pid %d, %s -> %s",
-                         (int)pid, vm_state_name(vm->state), vm_state_name(ns));
+            engine_event(e, "vm", vm->name, "reattach", "info", "qemu pid %d, %s -> %s", (int)pid,
+                         vm_state_name(vm->state), vm_state_name(ns));
         vm->state = ns;
         vm->pid = pid;
         if (!vm->started_at)
@@ -114,8 +114,8 @@ static void sweep_orphans(struct engine *e, const struct vm_rec *vms, size_t n)
         if (snprintf_checked(dir, sizeof(dir), "%s/%s", e->vms_dir, de->d_name) < 0)
             continue;
         remove_tree(dir);
-        engine_event(e, "vm", ghost.id, "orphan", "info",
-                     "removed directory with no vm record%s", pid ? " and ended its qemu" : "");
+        engine_event(e, "vm", ghost.id, "orphan", "info", "removed directory with no vm record%s",
+                     pid ? " and ended its qemu" : "");
     }
     closedir(d);
 }
@@ -150,7 +150,8 @@ void engine_reconcile(struct engine *e)
                 reattach(e, vm, pid);
         } else if (vm_state_has_process(vm->state)) {
             engine_vm_handle_exit(e, vm->id, !rt || !rt->watch);
-        } else if (rt && !rt->watch && !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL))) {
+        } else if (rt && !rt->watch &&
+                   !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL))) {
             engine_rt_drop(e, rt);
         }
     }

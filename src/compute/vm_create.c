@@ -58,8 +58,9 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
         return yerr_set(err, 400, "invalid_argument", "cpus must be 1..%d, not %d", MAX_VCPUS,
                         s->cpus);
     if (s->memory_mb < MIN_MEMORY_MB)
-        return yerr_set(err, 400, "invalid_argument", "memory must be at least %d MiB, not %llu MiB",
-                        MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
+        return yerr_set(err, 400, "invalid_argument",
+                        "memory must be at least %d MiB, not %llu MiB", MIN_MEMORY_MB,
+                        (unsigned long long)s->memory_mb);
     if (s->disk_bytes > MAX_DISK)
         return yerr_set(err, 400, "invalid_argument", "disk must be at most 16T");
     if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))
@@ -70,8 +71,8 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
     for (size_t i = 0; i < 3; i++)
         machine_ok |= !strcmp(s->machine, machines[i]);
     if (!machine_ok)
-        return yerr_set(err, 400, "invalid_argument", "machine must be pc, q35 or microvm, not '%s'",
-                        s->machine);
+        return yerr_set(err, 400, "invalid_argument",
+                        "machine must be pc, q35 or microvm, not '%s'", s->machine);
     for (const char *p = s->cmdline; *p; p++)
         if ((unsigned char)*p < 0x20)
             return yerr_set(err, 400, "invalid_argument", "cmdline has a control character");
@@ -90,14 +91,13 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
                         "overcommit %.1f)",
                         s->cpus, u.cpus_capacity, u.cpus_total, e->cfg->cpu_overcommit);
     if ((s->memory_mb << 20) > u.mem_capacity)
-        return yerr_set(err, 409, "insufficient_capacity",
-                        "vm needs %llu MiB but this host allows at most %llu MiB (%llu MiB, "
-                        "%llu MiB reserved, overcommit %.1f)",
-                        (unsigned long long)s->memory_mb,
-                        (unsigned long long)(u.mem_capacity >> 20),
-                        (unsigned long long)(u.mem_total >> 20),
-                        (unsigned long long)(e->cfg->reserved_memory >> 20),
-                        e->cfg->mem_overcommit);
+        return yerr_set(
+            err, 409, "insufficient_capacity",
+            "vm needs %llu MiB but this host allows at most %llu MiB (%llu MiB, "
+            "%llu MiB reserved, overcommit %.1f)",
+            (unsigned long long)s->memory_mb, (unsigned long long)(u.mem_capacity >> 20),
+            (unsigned long long)(u.mem_total >> 20),
+            (unsigned long long)(e->cfg->reserved_memory >> 20), e->cfg->mem_overcommit);
 
     int rc = store_image_get(e->store, s->image, img);
     if (rc == STORE_NOTFOUND)
@@ -109,8 +109,8 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
         char a[32], b[32];
         format_size(s->disk_bytes, a, sizeof(a));
         format_size(img->virtual_size, b, sizeof(b));
-        return yerr_set(err, 400, "invalid_argument",
-                        "disk %s is smaller than image '%s' (%s)", a, img->name, b);
+        return yerr_set(err, 400, "invalid_argument", "disk %s is smaller than image '%s' (%s)", a,
+                        img->name, b);
     }
     return 0;
 }
@@ -122,8 +122,9 @@ static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct 
     if (engine_vm_path(e, vm, VMDIR_DISK, disk, sizeof(disk)) < 0)
         return yerr_set(err, 500, "internal", "path too long");
     snprintf(size, sizeof(size), "%llu", (unsigned long long)vm->disk_bytes);
-    char *argv[] = {(char *)e->cfg->qemu_img, "create", "-q", "-f", "qcow2", "-F",
-                    (char *)img->format, "-b", (char *)img->path, disk, size, NULL};
+    char *argv[] = {
+        (char *)e->cfg->qemu_img, "create", "-q", "-f", "qcow2", "-F", (char *)img->format, "-b",
+        (char *)img->path,        disk,     size, NULL};
     struct proc_result r;
     int st = proc_run(argv, 60000, &r);
     char line[300];

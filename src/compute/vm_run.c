@@ -44,8 +44,8 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
     if (!strcmp(event, "SHUTDOWN"))
         rt->shutdown_seen = true;
     enum vm_state ns = vm_state_on_qmp_event(vm.state, event);
-    static const char *const noted[] = {"SHUTDOWN", "STOP", "RESUME", "RESET", "GUEST_PANICKED",
-                                        "POWERDOWN"};
+    static const char *const noted[] = {"SHUTDOWN", "STOP",           "RESUME",
+                                        "RESET",    "GUEST_PANICKED", "POWERDOWN"};
     bool note = false;
     for (size_t i = 0; i < sizeof(noted) / sizeof(noted[0]); i++)
         note |= !strcmp(event, noted[i]);
@@ -137,8 +137,7 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     if (store_vm_get(e->store, id, &vm) != 0)
         return;
     struct vm_rt *rt = engine_rt_find(e, id);
-    bool clean = (rt && rt->shutdown_seen) || vm.state == VM_STOPPING ||
-                 vm.desired == WANT_STOPPED;
+    bool clean = (rt && rt->shutdown_seen) || vm.state == VM_STOPPING || vm.desired == WANT_STOPPED;
     if (vm.state == VM_DELETING || vm.state == VM_CREATING)
         return;
     enum vm_state before = vm.state;
@@ -281,8 +280,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     proc_last_line(pr.err, line, sizeof(line));
     proc_result_free(&pr);
     if (st != 0) {
-        yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
-                 line[0] ? line : "no message");
+        yerr_set(err, 500, "qemu_error", "qemu failed to start: %s", line[0] ? line : "no message");
         goto fail;
     }
     /* QEMU's parent exits once the monitors listen; the daemon child writes

@@ -74,11 +74,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {
-        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
-        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'o'},
+                                         {"daemon", no_argument, 0, 'd'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *config_file = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;

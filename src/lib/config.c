@@ -177,9 +177,8 @@ int config_finish(struct yun_config *c, char *err, size_t el)
         snprintf(err, el, "state_dir must be an absolute path, not '%s'", c->state_dir);
         return -1;
     }
-    if (!c->socket_path[0] &&
-        snprintf_checked(c->socket_path, sizeof(c->socket_path), "%s/yund.sock", c->state_dir) <
-            0) {
+    if (!c->socket_path[0] && snprintf_checked(c->socket_path, sizeof(c->socket_path),
+                                               "%s/yund.sock", c->state_dir) < 0) {
         snprintf(err, el, "state_dir too long");
         return -1;
     }

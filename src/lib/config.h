@@ -10,23 +10,23 @@
 
 struct yun_config {
     char state_dir[256];
-    char socket_path[256];  /* default <state_dir>/yund.sock */
-    char listen_tcp[64];    /* "127.0.0.1:8470" or "" for none */
-    char token_file[256];   /* bearer token for TCP clients */
+    char socket_path[256]; /* default <state_dir>/yund.sock */
+    char listen_tcp[64];   /* "127.0.0.1:8470" or "" for none */
+    char token_file[256];  /* bearer token for TCP clients */
     char qemu_binary[256];
     char qemu_img[256];
-    char accel[8];          /* auto, kvm, tcg */
-    char image_builder[256];/* script that builds the tiny image */
+    char accel[8];           /* auto, kvm, tcg */
+    char image_builder[256]; /* script that builds the tiny image */
     char log_level[8];
     char log_file[256];
-    double cpu_overcommit;  /* vCPUs allowed per host CPU */
-    double mem_overcommit;  /* guest memory allowed per byte of host memory */
-    int host_cpus;          /* 0 = detect */
-    uint64_t host_memory;   /* bytes, 0 = detect */
+    double cpu_overcommit;    /* vCPUs allowed per host CPU */
+    double mem_overcommit;    /* guest memory allowed per byte of host memory */
+    int host_cpus;            /* 0 = detect */
+    uint64_t host_memory;     /* bytes, 0 = detect */
     uint64_t reserved_memory; /* bytes kept for the host */
-    int stop_timeout_s;     /* ACPI powerdown grace before quit */
+    int stop_timeout_s;       /* ACPI powerdown grace before quit */
     int reconcile_interval_s;
-    size_t max_body;        /* largest accepted request body */
+    size_t max_body; /* largest accepted request body */
 };
 
 void config_defaults(struct yun_config *c);

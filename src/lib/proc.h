@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 struct proc_result {
-    int status;  /* exit code, or 128+signal, or -1 if it could not run */
-    char *out;   /* captured stdout (NUL-terminated, may be NULL) */
-    char *err;   /* captured stderr */
+    int status; /* exit code, or 128+signal, or -1 if it could not run */
+    char *out;  /* captured stdout (NUL-terminated, may be NULL) */
+    char *err;  /* captured stderr */
     int timed_out;
 };
 

@@ -22,7 +22,7 @@ int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Names of VMs and images: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}. Sets why on failure. */
 bool name_valid(const char *s, char *why, size_t whylen);
 
-int64_t now_ms(void);      /* CLOCK_REALTIME in ms */
+int64_t now_ms(void); /* CLOCK_REALTIME in ms */
 int64_t monotonic_ms(void);
 
 /* mkdir -p with mode for created components. */

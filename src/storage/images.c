@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 /* Runs `qemu-img info --output=json` and checks what yun relies on. */
-static int image_inspect(struct engine *e, const char *file, const char *want_format,
-                         char *format, size_t flen, uint64_t *vsize, struct yerr *err)
+static int image_inspect(struct engine *e, const char *file, const char *want_format, char *format,
+                         size_t flen, uint64_t *vsize, struct yerr *err)
 {
     char *argv[] = {(char *)e->cfg->qemu_img, "info", "--output=json", (char *)file, NULL};
     struct proc_result r;
@@ -46,8 +46,8 @@ static int image_inspect(struct engine *e, const char *file, const char *want_fo
     const char *fmt = json_string_value(json_object_get(j, "format"));
     json_t *vs = json_object_get(j, "virtual-size");
     json_t *backing = json_object_get(j, "backing-filename");
-    json_t *corrupt = json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"),
-                                      "corrupt");
+    json_t *corrupt =
+        json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"), "corrupt");
     int rc = 0;
     if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
         rc = yerr_set(err, 400, "invalid_image", "image format '%s' is not supported (qcow2, raw)",
@@ -102,8 +102,7 @@ static int find_builder(struct engine *e, char *out, size_t len)
         if (slash)
             *slash = 0;
         /* build/yund, build/san/yund, or an installed /usr/sbin/yund */
-        static const char *const rel[] = {"/../scripts/", "/../../scripts/",
-                                          "/../share/yun/"};
+        static const char *const rel[] = {"/../scripts/", "/../../scripts/", "/../share/yun/"};
         for (size_t i = 0; i < 3; i++) {
             if (snprintf_checked(out, len, "%s%sbuild-tiny-image.sh", exe, rel[i]) >= 0 &&
                 access(out, R_OK) == 0)
@@ -196,9 +195,10 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
     /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
      * a real raw disk is a whole number of 512-byte sectors. */
     if (!strcmp(m.format, "raw") && (st.st_size == 0 || st.st_size % 512))
-        return yerr_set(err, 400, "invalid_image",
-                        "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image",
-                        file, (long long)st.st_size);
+        return yerr_set(
+            err, 400, "invalid_image",
+            "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image", file,
+            (long long)st.st_size);
 
     char dir[512], tmp[600];
     snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, name);
@@ -212,8 +212,16 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
         return yerr_set(err, 500, "internal", "cannot create %s: %s", dir, strerror(errno));
     /* Convert into the library rather than copy: it re-reads every cluster
      * (a truncated file fails here, not at boot) and yields a standalone qcow2. */
-    char *argv[] = {(char *)e->cfg->qemu_img, "convert", "-q", "-f", m.format, "-O", "qcow2",
-                    (char *)file, tmp, NULL};
+    char *argv[] = {(char *)e->cfg->qemu_img,
+                    "convert",
+                    "-q",
+                    "-f",
+                    m.format,
+                    "-O",
+                    "qcow2",
+                    (char *)file,
+                    tmp,
+                    NULL};
     struct proc_result r;
     int rc = proc_run(argv, 3600000, &r);
     char line[300];

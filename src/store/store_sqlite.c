@@ -86,8 +86,7 @@ static int migrate(struct store *st)
         return fail(st, "reading schema version");
     if (v > N_MIGRATIONS) {
         snprintf(st->err, sizeof(st->err),
-                 "database schema version %d is newer than this yund knows (%d)", v,
-                 N_MIGRATIONS);
+                 "database schema version %d is newer than this yund knows (%d)", v, N_MIGRATIONS);
         return -1;
     }
     for (; v < N_MIGRATIONS; v++) {
@@ -196,7 +195,7 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
 /* ---- VMs ---- */
 
 #define VM_COLS                                                                                    \
-    "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"           \
+    "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
     "updated_at,restarts,last_error"
 
@@ -372,9 +371,10 @@ int store_vm_count_using_image(struct store *st, const char *image, int *count)
 int store_vm_totals(struct store *st, struct vm_totals *t)
 {
     /* The states listed are those vm_state_has_process() accepts. */
-    sqlite3_stmt *s = prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
-                               "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
-                               "state IN ('starting','running','paused','stopping') AS p FROM vms)");
+    sqlite3_stmt *s =
+        prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
+                 "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
+                 "state IN ('starting','running','paused','stopping') AS p FROM vms)");
     if (!s)
         return -1;
     int ret = 0;

@@ -32,7 +32,8 @@ static void test_nesting_and_types(void **state)
     jw_arr_open(&w);
     jw_arr_close(&w);
     jw_obj_close(&w);
-    assert_string_equal(w.buf, "{\"a\":\"x\",\"n\":-42,\"list\":[1,{\"t\":true},\"\"],\"empty\":[]}");
+    assert_string_equal(w.buf,
+                        "{\"a\":\"x\",\"n\":-42,\"list\":[1,{\"t\":true},\"\"],\"empty\":[]}");
     jw_free(&w);
 }
 

@@ -126,9 +126,8 @@ static void test_qmp_parse_reply(void **state)
 {
     json_t *ret = NULL;
     char err[256] = "";
-    assert_int_equal(qmp_parse_reply("{\"return\": {\"status\": \"running\"}}", &ret, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        qmp_parse_reply("{\"return\": {\"status\": \"running\"}}", &ret, err, sizeof(err)), 0);
     assert_string_equal(json_string_value(json_object_get(ret, "status")), "running");
     json_decref(ret);
     assert_int_equal(qmp_parse_reply("{\"error\": {\"class\": \"GenericError\", \"desc\": "
@@ -137,9 +136,8 @@ static void test_qmp_parse_reply(void **state)
                      -1);
     assert_string_equal(err, "GenericError: nope");
     /* events, greetings and garbage are not replies */
-    assert_int_equal(qmp_parse_reply("{\"event\": \"STOP\", \"timestamp\": {}}", NULL, err,
-                                     sizeof(err)),
-                     1);
+    assert_int_equal(
+        qmp_parse_reply("{\"event\": \"STOP\", \"timestamp\": {}}", NULL, err, sizeof(err)), 1);
     assert_int_equal(qmp_parse_reply("{\"QMP\": {}}", NULL, err, sizeof(err)), 1);
     assert_int_equal(qmp_parse_reply("not json", NULL, err, sizeof(err)), 1);
     assert_int_equal(qmp_parse_reply("[1]", NULL, err, sizeof(err)), 1);
@@ -162,9 +160,9 @@ static void test_cpuinfo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),    cmocka_unit_test(test_format_size),
-        cmocka_unit_test(test_parse_u64),     cmocka_unit_test(test_name_valid),
-        cmocka_unit_test(test_config),        cmocka_unit_test(test_qmp_parse_reply),
+        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_format_size),
+        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_config),     cmocka_unit_test(test_qmp_parse_reply),
         cmocka_unit_test(test_cpuinfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

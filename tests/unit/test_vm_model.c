@@ -32,14 +32,10 @@ static void test_actions_allowed(void **state)
     /* expected[state][action]: 1 allowed, 0 refused (force=false) */
     static const int expected[VM_STATE_COUNT][ACT_COUNT] = {
         /*            start stop fstop reboot pause resume delete */
-        [VM_CREATING] = {0, 0, 0, 0, 0, 0, 0},
-        [VM_STOPPED] = {1, 0, 0, 0, 0, 0, 1},
-        [VM_STARTING] = {0, 1, 1, 0, 0, 0, 0},
-        [VM_RUNNING] = {0, 1, 1, 1, 1, 0, 0},
-        [VM_PAUSED] = {0, 1, 1, 0, 0, 1, 0},
-        [VM_STOPPING] = {0, 0, 1, 0, 0, 0, 0},
-        [VM_CRASHED] = {1, 0, 0, 0, 0, 0, 1},
-        [VM_DELETING] = {0, 0, 0, 0, 0, 0, 0},
+        [VM_CREATING] = {0, 0, 0, 0, 0, 0, 0}, [VM_STOPPED] = {1, 0, 0, 0, 0, 0, 1},
+        [VM_STARTING] = {0, 1, 1, 0, 0, 0, 0}, [VM_RUNNING] = {0, 1, 1, 1, 1, 0, 0},
+        [VM_PAUSED] = {0, 1, 1, 0, 0, 1, 0},   [VM_STOPPING] = {0, 0, 1, 0, 0, 0, 0},
+        [VM_CRASHED] = {1, 0, 0, 0, 0, 0, 1},  [VM_DELETING] = {0, 0, 0, 0, 0, 0, 0},
     };
     for (int s = 0; s < VM_STATE_COUNT; s++)
         for (int a = 0; a < ACT_COUNT; a++) {
@@ -107,9 +103,9 @@ static void test_qemu_argv(void **state)
     snprintf(img.cmdline, sizeof(img.cmdline), "console=ttyS0");
     struct qemu_argv a;
     char err[256];
-    assert_int_equal(qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", &a, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", &a, err, sizeof(err)),
+        0);
     assert_string_equal(a.argv[0], "qemu-system-x86_64");
     assert_null(a.argv[a.argc]);
     assert_true(has_pair(&a, "-machine", "q35,accel=tcg"));
@@ -123,8 +119,9 @@ static void test_qemu_argv(void **state)
     assert_true(has_pair(&a, "-append", "console=ttyS0"));
     assert_true(has_pair(&a, "-mon", "chardev=qmp,mode=control"));
     assert_true(has_pair(&a, "-mon", "chardev=qmpev,mode=control"));
-    assert_true(has_pair(&a, "-chardev", "socket,id=console,path=/s/vms/X/con.sock,server=on,"
-                                         "wait=off,logfile=/s/vms/X/console.log,logappend=on"));
+    assert_true(has_pair(&a, "-chardev",
+                         "socket,id=console,path=/s/vms/X/con.sock,server=on,"
+                         "wait=off,logfile=/s/vms/X/console.log,logappend=on"));
     char *joined = qemu_argv_join(&a);
     assert_non_null(strstr(joined, " -S "));
     assert_non_null(strstr(joined, " -daemonize "));
