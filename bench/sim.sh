@@ -20,7 +20,8 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 
 if [ -z "${YUN_SIM:-}" ]; then
-    if [ -x build/yun ] && build/yun sim --help >/dev/null 2>&1; then
+    # build/yun only if it carries this simulator (its `sim run --help` knows --format)
+    if [ -x build/yun ] && build/yun sim run --help 2>/dev/null | grep -q -- '--format'; then
         YUN_SIM=build/yun
     else
         make -s BUILD="$TMP/b" "$TMP/b/libyun.a" >/dev/null
@@ -59,7 +60,7 @@ printf '%-12s %10s %10s %6s | %8s %8s %6s | %9s %9s %6s | %7s %7s | %6s %6s | %7
 while read -r p e m s sl pd; do
     walls=""
     for i in $(seq "$RUNS"); do
-        walls="$walls $(timed sim run --trace "$TRACE" --policy "$p" --compat cloudsim -o csv | cut -d' ' -f1)"
+        walls="$walls $(timed sim run --trace "$TRACE" --policy "$p" --compat cloudsim --format csv | cut -d' ' -f1)"
     done
     w=$(echo $walls | tr ' ' '\n' | median)
     IFS=, read -r _ _ _ ye ym ysl ypd ys _ _ < <(tail -1 "$TMP/out")
@@ -75,7 +76,7 @@ echo
 echo "== speed and memory: lr-mmt-1.2 on the PlanetLab day, median of $RUNS (CloudSim: 21.8 s, 2.4 GB)"
 : >"$TMP/wr"
 for i in $(seq "$RUNS"); do
-    timed sim run --trace "$TRACE" --policy lr-mmt-1.2 --compat cloudsim -o csv >>"$TMP/wr"
+    timed sim run --trace "$TRACE" --policy lr-mmt-1.2 --compat cloudsim --format csv >>"$TMP/wr"
 done
 w=$(cut -d' ' -f1 "$TMP/wr" | median)
 r=$(cut -d' ' -f2 "$TMP/wr" | median)
@@ -86,7 +87,7 @@ echo "== placement: 100,000 VMs onto 10,000 hosts (one at a time, filters + weig
 for pol in pack spread power-aware first-fit; do
     : >"$TMP/pl"
     for i in $(seq "$RUNS"); do
-        "$YUN_SIM" sim place --vms 100000 --hosts 10000 --policy "$pol" -o json |
+        "$YUN_SIM" sim place --vms 100000 --hosts 10000 --policy "$pol" --format json |
             awk -F': ' '/"seconds"/ {gsub(/[ ,]/, "", $2); print $2}' >>"$TMP/pl"
     done
     printf '%-12s %.3f s\n' "$pol" "$(median <"$TMP/pl")"
@@ -101,7 +102,7 @@ for hv in "1000 2000" "5000 10000" "20000 40000" "50000 100000" "100000 200000";
     set -- $hv
     : >"$TMP/g"
     for i in $(seq "$SCALE_RUNS"); do
-        timed sim run --synth "$2" --hosts "$1" --policy lr-mmt-1.2 --compat cloudsim --sample 64 -o csv >>"$TMP/g"
+        timed sim run --synth "$2" --hosts "$1" --policy lr-mmt-1.2 --compat cloudsim --sample 64 --format csv >>"$TMP/g"
     done
     mig=$(tail -1 "$TMP/out" | cut -d, -f5)
     printf '%9d %9d %10.2f %12d %10.0f\n' "$1" "$2" "$(cut -d' ' -f1 "$TMP/g" | median)" "$mig" \

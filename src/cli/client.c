@@ -3,6 +3,7 @@
  * per connection (Connection: close) over the Unix socket or TCP.
  */
 #include "cli/cli.h"
+#include "lib/util.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -71,21 +72,6 @@ static int connect_tcp(const char *url, char *hostbuf, size_t hl, char *err, siz
     return fd;
 }
 
-static int write_all(int fd, const char *s, size_t len)
-{
-    while (len) {
-        ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int cli_http(const struct cli *c, const char *method, const char *path, const char *body,
              struct http_resp *r, char *err, size_t el)
 {
@@ -104,8 +90,8 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
                  "Content-Length: %zu\r\n%s%s%s%s\r\n",
                  method, path, host, blen, blen ? "Content-Type: application/json\r\n" : "",
                  c->token[0] ? "Authorization: Bearer " : "", c->token, c->token[0] ? "\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(head) || write_all(fd, head, (size_t)n) < 0 ||
-        (blen && write_all(fd, body, blen) < 0)) {
+    if (n < 0 || (size_t)n >= sizeof(head) || send_all(fd, head, (size_t)n) < 0 ||
+        (blen && send_all(fd, body, blen) < 0)) {
         snprintf(err, el, "sending request: %s", strerror(errno));
         close(fd);
         return -1;

@@ -96,6 +96,9 @@ void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *stat
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);
 
+/* The cgroup limits that enforce a VM's CPU and memory policy. */
+void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l);
+
 /* Capacity */
 struct host_usage {
     int cpus_total;

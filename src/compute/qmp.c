@@ -128,22 +128,6 @@ static char *liner_next(struct liner *l, char *err, size_t errlen)
     }
 }
 
-static int send_all(int fd, const char *s)
-{
-    size_t len = strlen(s);
-    while (len) {
-        ssize_t n = send(fd, s, len, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Sends one command and waits for its reply, skipping interleaved events. */
 static int exchange(struct liner *l, const char *command, json_t *args, json_t **ret, char *err,
                     size_t errlen)
@@ -155,9 +139,9 @@ static int exchange(struct liner *l, const char *command, json_t *args, json_t *
     json_decref(msg);
     if (!text)
         return -1;
-    int rc = send_all(l->fd, text);
+    int rc = send_all(l->fd, text, strlen(text));
     free(text);
-    if (rc < 0 || send_all(l->fd, "\n") < 0) {
+    if (rc < 0 || send_all(l->fd, "\n", 1) < 0) {
         snprintf(err, errlen, "QMP write: %s", strerror(errno));
         return -1;
     }

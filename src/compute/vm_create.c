@@ -35,19 +35,6 @@ void vm_spec_defaults(struct vm_spec *s)
     s->restart = RESTART_NO;
 }
 
-static void limits_of(const struct vm_spec *s, struct cg_limits *l)
-{
-    memset(l, 0, sizeof(*l));
-    l->cpu_weight = s->cpu_weight;
-    l->cpu_quota_us = s->cpu_quota_us;
-    l->cpu_period_us = s->cpu_period_us;
-    /* QEMU itself needs memory beyond guest RAM (device emulation, TCG
-     * translation cache): give the group headroom so the limit bounds a
-     * runaway, not normal operation. */
-    l->memory_bytes = (s->memory_mb << 20) + (256ULL << 20) + (s->memory_mb << 20) / 4;
-    snprintf(l->cpuset, sizeof(l->cpuset), "%s", s->cpuset);
-}
-
 static int validate_spec(struct engine *e, const struct vm_spec *s, struct image_rec *img,
                          struct yerr *err)
 {
@@ -76,8 +63,13 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
     for (const char *p = s->cmdline; *p; p++)
         if ((unsigned char)*p < 0x20)
             return yerr_set(err, 400, "invalid_argument", "cmdline has a control character");
+    struct vm_rec probe = {.memory_mb = s->memory_mb,
+                           .cpu_weight = s->cpu_weight,
+                           .cpu_quota_us = s->cpu_quota_us,
+                           .cpu_period_us = s->cpu_period_us};
+    snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
     struct cg_limits l;
-    limits_of(s, &l);
+    engine_vm_limits(&probe, &l);
     if (cg_limits_validate(&l, e->host_cpus, why, sizeof(why)) < 0)
         return yerr_set(err, 400, "invalid_argument", "%s", why);
 

@@ -22,12 +22,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static void rec_limits(const struct vm_rec *vm, struct cg_limits *l)
+void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l)
 {
     memset(l, 0, sizeof(*l));
     l->cpu_weight = vm->cpu_weight;
     l->cpu_quota_us = vm->cpu_quota_us;
     l->cpu_period_us = vm->cpu_period_us;
+    /* QEMU itself needs memory beyond guest RAM (device emulation, TCG
+     * translation cache): give the group headroom so the limit bounds a
+     * runaway, not normal operation. */
     l->memory_bytes = (vm->memory_mb << 20) + (256ULL << 20) + (vm->memory_mb << 20) / 4;
     snprintf(l->cpuset, sizeof(l->cpuset), "%s", vm->cpuset);
 }
@@ -260,7 +263,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
 
     struct cg_limits lim;
-    rec_limits(vm, &lim);
+    engine_vm_limits(vm, &lim);
     if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, vm->name, &lim, why, sizeof(why)) < 0) {
         yerr_set(err, 500, "cgroup_error", "%s", why);
         goto fail;

@@ -43,6 +43,9 @@ void uuid_generate_str(char out[37]);
 bool pid_alive(pid_t pid);
 bool pid_cmdline_contains(pid_t pid, const char *needle);
 
+/* Sends all of buf on a socket (MSG_NOSIGNAL), retrying on EINTR. 0 or -1. */
+int send_all(int fd, const void *buf, size_t len);
+
 /* snprintf that reports truncation as -1. */
 int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

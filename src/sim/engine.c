@@ -437,7 +437,7 @@ static int build(eng *e)
 
 static void initial_placement(eng *e)
 {
-    if (e->o->alg == SIM_ALG_DYNAMIC) {
+    if (e->o->alg == SIM_ALG_DYNAMIC && e->o->initial_pabfd) {
         sched_pabfd_place_all(&e->m, &e->o->consol);
     } else {
         sched_place_opts po = {.policy = SCHED_POL_FIRST_FIT, .use_requested = true};

@@ -66,6 +66,7 @@ typedef struct sim_opts {
     sched_consol_opts consol; /* for SIM_ALG_DYNAMIC */
     bool cloudsim;            /* reference-compatible semantics (see docs/sim.md) */
     bool vm_type_block;       /* VM type by blocks of n/4 instead of i % ntypes */
+    bool initial_pabfd;       /* initial placement by PABFD instead of first fit */
     uint64_t seed;
     double duration;  /* seconds simulated (86400) */
     bool progress;    /* progress on stderr */

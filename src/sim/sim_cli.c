@@ -39,12 +39,16 @@ static const char usage_run[] =
     "  --vm-types mod|block  VM i gets type i % 4 (mod, default) or blocks of n/4 VMs\n"
     "  --order name|upper|dir  PlanetLab file order: byte order of names (default),\n"
     "                      upper-cased names (Windows/macOS listing), raw directory order\n"
-    "  --lr tricube|ols    local regression weighting (tricube = CloudSim 3.0.3, default)\n"
+    "  --lr tricube|ols    LR fit: tricube-weighted (default) or plain least squares\n"
+    "                      (default with --compat cloudsim)\n"
+    "  --initial pabfd|first-fit  initial placement (default pabfd; first-fit with\n"
+    "                      --compat cloudsim)\n"
     "  --underload U       drain only hosts below utilisation U (default 1 = any host)\n"
     "  --sample K          PABFD scores K random hosts instead of all (large scale)\n"
     "  --duration S        simulated seconds (default: the trace length)\n"
     "  --seed N            seed for random selection, sampling and synthetic traces (1)\n"
-    "  -o table|json|csv   output format (table)\n"
+    "  --format table|json|csv  output format (table; -o is an alias outside `yun`,\n"
+    "                      whose global -o is json|table only)\n"
     "  --svg FILE          plot active hosts and power over time\n"
     "  --progress          progress on stderr\n";
 
@@ -58,7 +62,7 @@ static const char usage_place[] =
     "4)\n"
     "  --explain I         print the full explanation for VM I (placed last)\n"
     "  --seed N            seed (1)\n"
-    "  -o table|json       output format\n";
+    "  --format table|json output format\n";
 
 static const char usage_synth[] =
     "usage: yun sim synth --vms N [--steps 288] [--interval 300] [--seed 1] [--out FILE]\n";
@@ -114,7 +118,7 @@ static int cmd_run(int argc, char **argv)
     double interval = 300, duration = 0, underload = -1;
     bool compat = false, progress = false, block = false;
     sim_order order = SIM_ORDER_NAME;
-    int lr = -1;
+    int lr = -1, initial = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = strcmp(a, "--progress") != 0;
@@ -128,7 +132,7 @@ static int cmd_run(int argc, char **argv)
             dcfile = v;
         else if (!strcmp(a, "--svg"))
             svg = v;
-        else if (!strcmp(a, "-o"))
+        else if (!strcmp(a, "--format") || !strcmp(a, "-o"))
             fmt = v;
         else if (!strcmp(a, "--policy"))
             policy = v;
@@ -149,6 +153,10 @@ static int cmd_run(int argc, char **argv)
                 order = SIM_ORDER_DIR;
             else
                 return sim_cli_fail("--order takes name, upper or dir", v);
+        } else if (!strcmp(a, "--initial")) {
+            if (strcmp(v, "first-fit") && strcmp(v, "pabfd"))
+                return sim_cli_fail("--initial takes first-fit or pabfd", v);
+            initial = !strcmp(v, "pabfd");
         } else if (!strcmp(a, "--lr")) {
             if (strcmp(v, "tricube") && strcmp(v, "ols"))
                 return sim_cli_fail("--lr takes tricube or ols", v);
@@ -187,7 +195,7 @@ static int cmd_run(int argc, char **argv)
     if (!!trace + !!csv + !!synth != 1)
         return sim_cli_fail("give exactly one of --trace, --csv, --synth", NULL);
     if (strcmp(fmt, "table") && strcmp(fmt, "json") && strcmp(fmt, "csv"))
-        return sim_cli_fail("-o takes table, json or csv", fmt);
+        return sim_cli_fail("--format takes table, json or csv", fmt);
     sim_opts o = {0};
     if (sim_policy_parse(policy, &o))
         return sim_cli_fail("unknown policy (npa, dvfs, thr-mmt-0.8, lr-mc-1.2, ...)", policy);
@@ -199,7 +207,11 @@ static int cmd_run(int argc, char **argv)
     o.keep_series = true;
     o.consol.stale_util = compat;
     o.consol.leaky_exclusion = compat;
-    o.consol.lr_weighted = lr < 0 ? true : lr;
+    /* the reference figures are reproduced with CloudSim's plain least squares
+     * and its first-fit initial placement; yun defaults to the paper's tricube
+     * weighting and PABFD from the start */
+    o.consol.lr_weighted = lr < 0 ? !compat : lr;
+    o.initial_pabfd = initial < 0 ? !compat : initial;
     o.consol.sample = (int)sample;
     o.consol.underload_thr = underload >= 0 ? underload : 1.0;
     char err[512];

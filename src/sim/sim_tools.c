@@ -74,7 +74,7 @@ int sim_cli_place(int argc, char **argv)
             bad = sim_cli_long(v, 0, 100000000, &limit);
         else if (!strcmp(a, "--policy"))
             pol = v;
-        else if (!strcmp(a, "-o"))
+        else if (!strcmp(a, "--format") || !strcmp(a, "-o"))
             fmt = v;
         else
             return sim_cli_fail("unknown option for place", a);

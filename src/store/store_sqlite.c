@@ -192,6 +192,20 @@ static void col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
+/* Makes room for one more element in a malloc'd array. 0, or -1 when out of memory. */
+static int grow(void *arrp, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *na = realloc(*(void **)arrp, nc * elem);
+    if (!na)
+        return -1;
+    *(void **)arrp = na;
+    *cap = nc;
+    return 0;
+}
+
 /* ---- VMs ---- */
 
 #define VM_COLS                                                                                    \
@@ -328,18 +342,9 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct vm_rec *nv = realloc(*out, cap * sizeof(**out));
-            if (!nv) {
-                sqlite3_finalize(s);
-                free(*out);
-                *out = NULL;
-                *n = 0;
-                snprintf(st->err, sizeof(st->err), "out of memory");
-                return -1;
-            }
-            *out = nv;
+        if (grow(out, &cap, *n, sizeof(**out)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
         }
         read_vm(s, &(*out)[(*n)++]);
     }
@@ -469,12 +474,9 @@ int store_image_list(struct store *st, struct image_rec **out, size_t *n)
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 8;
-            struct image_rec *nv = realloc(*out, cap * sizeof(**out));
-            if (!nv)
-                break;
-            *out = nv;
+        if (grow(out, &cap, *n, sizeof(**out)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
         }
         read_image(s, &(*out)[(*n)++]);
     }
@@ -530,12 +532,9 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (*n == cap) {
-            cap = cap ? cap * 2 : 32;
-            struct event_rec *nv = realloc(*out, cap * sizeof(**out));
-            if (!nv)
-                break;
-            *out = nv;
+        if (grow(out, &cap, *n, sizeof(**out)) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
         }
         struct event_rec *e = &(*out)[(*n)++];
         memset(e, 0, sizeof(*e));

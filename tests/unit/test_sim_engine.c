@@ -169,6 +169,7 @@ static void test_cli_exit_codes(void **state)
     assert_int_equal(cli(4, "sim", "run", "--trace", "/nonexistent-yun"), 2);
     assert_int_equal(
         cli(10, "sim", "run", "--synth", "20", "--hosts", "10", "--steps", "12", "-o", "csv"), 0);
+    assert_int_equal(cli(8, "sim", "run", "--synth", "5", "--hosts", "4", "--format", "xml"), 2);
     assert_int_equal(cli(7, "sim", "place", "--vms", "50", "--hosts", "10", "--explain"), 2);
     assert_int_equal(cli(6, "sim", "ilp", "--vms", "6", "--hosts", "3"), 0);
 }
