@@ -96,13 +96,13 @@ done
 [ "${QUICK:-0}" = 1 ] && exit 0
 
 echo
-echo "== growth: synthetic 24 h (288 x 300 s), lr-mmt-1.2 --compat cloudsim --sample 64, one core, median of $SCALE_RUNS"
+echo "== growth: synthetic 24 h (288 x 300 s), lr-mmt-1.2 --compat cloudsim --sample 64 --drain-limit 64, one core, median of $SCALE_RUNS"
 printf '%9s %9s %10s %12s %10s\n' hosts vms wall_s migrations 'RSS MB'
 for hv in "1000 2000" "5000 10000" "20000 40000" "50000 100000" "100000 200000"; do
     set -- $hv
     : >"$TMP/g"
     for i in $(seq "$SCALE_RUNS"); do
-        timed sim run --synth "$2" --hosts "$1" --policy lr-mmt-1.2 --compat cloudsim --sample 64 --format csv >>"$TMP/g"
+        timed sim run --synth "$2" --hosts "$1" --policy lr-mmt-1.2 --compat cloudsim --sample 64 --drain-limit 64 --format csv >>"$TMP/g"
     done
     mig=$(tail -1 "$TMP/out" | cut -d, -f5)
     printf '%9d %9d %10.2f %12d %10.0f\n' "$1" "$2" "$(cut -d' ' -f1 "$TMP/g" | median)" "$mig" \

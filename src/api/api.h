@@ -19,8 +19,11 @@ struct evhttp_request;
 struct event_base;
 struct event_waiter;
 
+struct monitor;
+
 struct api {
     struct engine *eng;
+    struct monitor *mon;
     const struct yun_config *cfg;
     struct evhttp *unix_http;
     struct evhttp *tcp_http;
@@ -59,6 +62,10 @@ void routes_vms(struct route_ctx *c);
 void routes_images(struct route_ctx *c);
 void routes_events(struct route_ctx *c);
 void routes_host(struct route_ctx *c);
+void routes_prometheus(struct route_ctx *c);
+void routes_stats(struct route_ctx *c);
+void routes_alerts(struct route_ctx *c);
+void route_object_metrics(struct route_ctx *c, const char *object, bool is_host);
 struct jw;
 void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live);
 void reply_jw(struct evhttp_request *req, int status, struct jw *w); /* frees w */

@@ -146,6 +146,10 @@ static void dispatch(struct evhttp_request *req, struct api *a, bool need_auth)
         reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
         goto out;
     }
+    if (!strcmp(path, "/metrics")) {
+        routes_prometheus(&c);
+        goto out;
+    }
 
     /* Split /v1/a/b/c into segments (decoded). */
     char *copy = evhttp_uridecode(path, 0, NULL);
@@ -202,8 +206,15 @@ static void dispatch(struct evhttp_request *req, struct api *a, bool need_auth)
         routes_images(&c);
     else if (c.nparts >= 1 && !strcmp(c.parts[0], "events"))
         routes_events(&c);
+    else if (c.nparts == 2 && !strcmp(c.parts[0], "host") && !strcmp(c.parts[1], "metrics") &&
+             c.method == EVHTTP_REQ_GET)
+        route_object_metrics(&c, "host", true);
     else if (c.nparts >= 1 && (!strcmp(c.parts[0], "host") || !strcmp(c.parts[0], "version")))
         routes_host(&c);
+    else if (c.nparts == 1 && !strcmp(c.parts[0], "stats") && c.method == EVHTTP_REQ_GET)
+        routes_stats(&c);
+    else if (c.nparts >= 1 && (!strcmp(c.parts[0], "alert-rules") || !strcmp(c.parts[0], "alerts")))
+        routes_alerts(&c);
     else
         reply_errorf(req, 404, "not_found", "no route for %s", path);
     json_decref(c.body);

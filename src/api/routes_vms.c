@@ -289,6 +289,16 @@ void routes_vms(struct route_ctx *c)
         }
         return;
     }
+    if (c->nparts == 3 && !strcmp(c->parts[2], "metrics") && c->method == EVHTTP_REQ_GET) {
+        if (engine_vm_get(e, name, &vm, &err) < 0) {
+            reply_error(c->req, &err);
+        } else {
+            char obj[72];
+            snprintf(obj, sizeof(obj), "vm/%s", vm.name);
+            route_object_metrics(c, obj, false);
+        }
+        return;
+    }
     if (c->nparts == 3 && !strcmp(c->parts[2], "console") && c->method == EVHTTP_REQ_GET) {
         if (engine_vm_get(e, name, &vm, &err) < 0)
             reply_error(c->req, &err);

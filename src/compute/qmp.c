@@ -200,13 +200,67 @@ int qmp_query_status(const char *sock_path, char *status, size_t len, char *err,
 
 /* ---- event watcher ---- */
 
+#define QMP_PENDING_MAX 16
+
+struct qmp_pending {
+    long long id;
+    qmp_reply_cb cb;
+    void *ctx;
+};
+
 struct qmp_watch {
     struct bufferevent *bev;
     qmp_event_cb on_ev;
     qmp_eof_cb on_eof;
     void *ctx;
     int negotiated;
+    long long next_id;
+    struct qmp_pending pending[QMP_PENDING_MAX];
+    int npending;
 };
+
+static void dispatch_reply(struct qmp_watch *w, json_t *j)
+{
+    json_t *idj = json_object_get(j, "id");
+    if (!json_is_integer(idj))
+        return; /* qmp_capabilities' reply, or one we did not ask for */
+    long long id = json_integer_value(idj);
+    for (int i = 0; i < w->npending; i++) {
+        if (w->pending[i].id != id)
+            continue;
+        struct qmp_pending p = w->pending[i];
+        w->pending[i] = w->pending[--w->npending];
+        char err[256] = "";
+        json_t *ret = json_object_get(j, "return");
+        if (!ret) {
+            json_t *e = json_object_get(j, "error");
+            const char *desc = json_string_value(json_object_get(e, "desc"));
+            snprintf(err, sizeof(err), "%s", desc ? desc : "malformed QMP reply");
+        }
+        p.cb(p.ctx, ret, ret ? NULL : err);
+        return;
+    }
+}
+
+int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qmp_reply_cb cb,
+                      void *ctx)
+{
+    if (!w || !w->negotiated || w->npending == QMP_PENDING_MAX)
+        return -1;
+    long long id = ++w->next_id;
+    json_t *msg = json_pack("{s:s,s:I}", "execute", command, "id", (json_int_t)id);
+    if (args)
+        json_object_set(msg, "arguments", args);
+    char *text = json_dumps(msg, JSON_COMPACT);
+    json_decref(msg);
+    if (!text)
+        return -1;
+    bufferevent_write(w->bev, text, strlen(text));
+    bufferevent_write(w->bev, "\n", 1);
+    free(text);
+    w->pending[w->npending++] = (struct qmp_pending){id, cb, ctx};
+    return 0;
+}
 
 static void watch_read(struct bufferevent *bev, void *arg)
 {
@@ -222,6 +276,8 @@ static void watch_read(struct bufferevent *bev, void *arg)
         if (!w->negotiated && json_object_get(j, "QMP")) {
             bufferevent_write(bev, "{\"execute\":\"qmp_capabilities\"}\n", 31);
             w->negotiated = 1;
+        } else if (json_object_get(j, "return") || json_object_get(j, "error")) {
+            dispatch_reply(w, j);
         } else {
             const char *ev = json_string_value(json_object_get(j, "event"));
             if (ev && w->on_ev)

@@ -34,9 +34,18 @@ typedef void (*qmp_event_cb)(void *ctx, const char *event, json_t *data);
 /* Called once when the connection closes (QEMU exited or the socket broke). */
 typedef void (*qmp_eof_cb)(void *ctx);
 
+/* Reply to a command sent on the watch connection: ret is the "return"
+ * value (borrowed) or NULL with err set. */
+typedef void (*qmp_reply_cb)(void *ctx, json_t *ret, const char *err);
+
 struct qmp_watch;
 struct qmp_watch *qmp_watch_open(struct event_base *base, const char *sock_path, qmp_event_cb on_ev,
                                  qmp_eof_cb on_eof, void *ctx, char *err, size_t errlen);
 void qmp_watch_close(struct qmp_watch *w);
+/* Sends a command on the watch connection without blocking; cb runs when the
+ * reply arrives (never if the connection closes first; ctx must outlive the
+ * watch or the reply). Returns 0, or -1 if it could not be queued. */
+int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qmp_reply_cb cb,
+                      void *ctx);
 
 #endif

@@ -9,8 +9,10 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "monitor/monitor.h"
 #include "store/store.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -182,9 +184,11 @@ int main(int argc, char **argv)
         log_err("%s", err);
         return 1;
     }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct event_base *base = event_base_new();
     struct engine eng;
     struct api api;
+    struct monitor mon;
     int rc = 1;
     if (!base) {
         log_err("event_base_new failed");
@@ -196,12 +200,20 @@ int main(int argc, char **argv)
     }
     /* Recover before accepting requests: state must agree with reality first. */
     engine_reconcile(&eng);
-    if (api_start(&api, base, &eng, &cfg, err, sizeof(err)) < 0) {
+    if (monitor_init(&mon, &eng, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
-        api_stop(&api);
+        monitor_shutdown(&mon);
         engine_shutdown(&eng);
         goto out_base;
     }
+    if (api_start(&api, base, &eng, &cfg, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        api_stop(&api);
+        monitor_shutdown(&mon);
+        engine_shutdown(&eng);
+        goto out_base;
+    }
+    api.mon = &mon;
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     event_add(sigterm, NULL);
@@ -212,6 +224,7 @@ int main(int argc, char **argv)
     event_free(sigint);
     api_stop(&api);
     unlink(cfg.socket_path);
+    monitor_shutdown(&mon);
     engine_shutdown(&eng);
     rc = 0;
     log_info("yund stopped");
@@ -219,6 +232,7 @@ out_base:
     event_base_free(base);
 out_store:
     store_close(st);
+    curl_global_cleanup();
     log_close();
     close(lock);
     return rc;

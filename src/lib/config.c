@@ -5,6 +5,7 @@
 #include "lib/util.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,12 @@ void config_defaults(struct yun_config *c)
     c->stop_timeout_s = 30;
     c->reconcile_interval_s = 10;
     c->max_body = 64 * 1024;
+    c->sample_interval_s = 10;
+    c->notify_retries = 4;
+    c->notify_backoff_ms = 1000;
+    c->notify_timeout_s = 10;
+    c->log_max_size = 10ULL << 20;
+    snprintf(c->external_url, sizeof(c->external_url), "http://localhost/");
 }
 
 static int set_str(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
@@ -67,6 +74,50 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         return set_str(c->qemu_img, sizeof(c->qemu_img), v, key, err, el);
     if (!strcmp(key, "image_builder"))
         return set_str(c->image_builder, sizeof(c->image_builder), v, key, err, el);
+    static const struct {
+        const char *key;
+        size_t off, len;
+    } strs[] = {
+        {"smtp_url", offsetof(struct yun_config, smtp_url), sizeof(c->smtp_url)},
+        {"smtp_from", offsetof(struct yun_config, smtp_from), sizeof(c->smtp_from)},
+        {"smtp_user", offsetof(struct yun_config, smtp_user), sizeof(c->smtp_user)},
+        {"smtp_password_file", offsetof(struct yun_config, smtp_password_file),
+         sizeof(c->smtp_password_file)},
+        {"sms_url", offsetof(struct yun_config, sms_url), sizeof(c->sms_url)},
+        {"sms_body", offsetof(struct yun_config, sms_body), sizeof(c->sms_body)},
+        {"external_url", offsetof(struct yun_config, external_url), sizeof(c->external_url)},
+    };
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        if (!strcmp(key, strs[i].key))
+            return set_str((char *)c + strs[i].off, strs[i].len, v, key, err, el);
+    static const struct {
+        const char *key;
+        size_t off;
+        uint64_t min, max;
+    } ints[] = {
+        {"sample_interval", offsetof(struct yun_config, sample_interval_s), 1, 3600},
+        {"smtp_starttls", offsetof(struct yun_config, smtp_starttls), 0, 1},
+        {"notify_retries", offsetof(struct yun_config, notify_retries), 1, 20},
+        {"notify_backoff_ms", offsetof(struct yun_config, notify_backoff_ms), 1, 600000},
+        {"notify_timeout", offsetof(struct yun_config, notify_timeout_s), 1, 300},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+        if (!strcmp(key, ints[i].key)) {
+            if (parse_u64(v, ints[i].min, ints[i].max, &u) < 0) {
+                snprintf(err, el, "%s: '%s' is not a whole number in %llu..%llu", key, v,
+                         (unsigned long long)ints[i].min, (unsigned long long)ints[i].max);
+                return -1;
+            }
+            *(int *)((char *)c + ints[i].off) = (int)u;
+            return 0;
+        }
+    if (!strcmp(key, "log_max_size")) {
+        if (parse_size(v, &c->log_max_size) < 0) {
+            snprintf(err, el, "log_max_size: '%s' is not a size such as 10M (0 = never rotate)", v);
+            return -1;
+        }
+        return 0;
+    }
     if (!strcmp(key, "log_file"))
         return set_str(c->log_file, sizeof(c->log_file), v, key, err, el);
     if (!strcmp(key, "log_level")) {

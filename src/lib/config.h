@@ -27,6 +27,20 @@ struct yun_config {
     int stop_timeout_s;       /* ACPI powerdown grace before quit */
     int reconcile_interval_s;
     size_t max_body; /* largest accepted request body */
+    /* monitor */
+    int sample_interval_s; /* metrics sampling and alert evaluation */
+    char smtp_url[256];
+    char smtp_from[128];
+    char smtp_user[128];
+    char smtp_password_file[256];
+    int smtp_starttls;
+    char sms_url[256];
+    char sms_body[512];
+    int notify_retries;
+    int notify_backoff_ms;
+    int notify_timeout_s;
+    char external_url[256];
+    uint64_t log_max_size; /* rotate log_file beyond this size; 0 = never */
 };
 
 void config_defaults(struct yun_config *c);

@@ -3,6 +3,7 @@
  */
 #include "lib/jsonw.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,14 @@ void jw_bool(struct jw *w, bool v)
 {
     sep(w);
     put(w, v ? "true" : "false", v ? 4 : 5);
+}
+
+void jw_num(struct jw *w, double v)
+{
+    char num[48];
+    int n = isfinite(v) ? snprintf(num, sizeof(num), "%.6g", v) : snprintf(num, sizeof(num), "null");
+    sep(w);
+    put(w, num, (size_t)n);
 }
 
 void jw_kv_str(struct jw *w, const char *k, const char *s)

@@ -33,6 +33,8 @@ void jw_key(struct jw *w, const char *k);
 void jw_str(struct jw *w, const char *s);
 void jw_int(struct jw *w, int64_t v);
 void jw_bool(struct jw *w, bool v);
+/* A double with 6 significant digits; NaN and infinities become null. */
+void jw_num(struct jw *w, double v);
 void jw_kv_str(struct jw *w, const char *k, const char *s);
 void jw_kv_int(struct jw *w, const char *k, int64_t v);
 

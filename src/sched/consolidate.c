@@ -452,10 +452,15 @@ int sched_consolidate(sched_model *m, const sched_consol_opts *o, sched_plan *pl
         ncand = o->sample;
         qsort(cand, (size_t)ncand, sizeof(int), cmp_int);
     }
+    int fails = 0;
     for (int k = 0; k < nh; k++) {
         int h = hosts[k];
         if (excl_under[h] || m->hosts[h].nvms == 0)
             continue;
+        /* hosts come least-utilised first: once that many in a row cannot be
+         * emptied, busier ones will not be either (scale mode only) */
+        if (o->drain_fail_limit > 0 && fails >= o->drain_fail_limit)
+            break;
         excl_under[h] = excl_place[h] = 1;
         int n = 0;
         for (int i = 0; i < m->hosts[h].nvms; i++)
@@ -482,8 +487,10 @@ int sched_consolidate(sched_model *m, const sched_consol_opts *o, sched_plan *pl
                 r.planned[h] += m->vms[plan->moves[i].vm].req_mips;
             r_undo(&r, mark);
             plan->n = pmark;
+            fails++;
             continue;
         }
+        fails = 0;
         plan->underloaded_drained++;
         for (int i = pmark; i < plan->n; i++)
             excl_under[plan->moves[i].to] = 1;

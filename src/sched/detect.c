@@ -22,6 +22,7 @@ void sched_consol_defaults(sched_consol_opts *o)
     o->leaky_exclusion = false;
     o->underload_thr = 1.0;
     o->sample = 0;
+    o->drain_fail_limit = 0;
     o->rng = NULL;
 }
 

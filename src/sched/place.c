@@ -284,9 +284,60 @@ int sched_place(sched_model *m, int vm, const sched_place_opts *o, sched_explain
     return best;
 }
 
+/* First fit only: can host h take no VM at all, not even the smallest demand
+ * still waiting? Such hosts stay useless while VMs are only added. */
+static bool ff_dead(const sched_model *m, int h, const sched_place_opts *o, double cpu, double ram,
+                    double bw)
+{
+    const sched_host *x = &m->hosts[h];
+    if (x->state != SCHED_HOST_UP || (o->excluded && o->excluded[h]))
+        return true;
+    if (x->max_vms > 0 && x->nvms >= x->max_vms)
+        return true;
+    if (o->use_requested ? sched_host_available_mips(x) < cpu
+                         : x->vcpu_mips + cpu > sched_host_capacity(x) * x->cpu_ratio + 1e-9)
+        return true;
+    if (x->ram_used + ram > x->ram_mb * x->ram_ratio + 1e-9)
+        return true;
+    return x->bw_mbps > 0 && x->bw_used + bw > x->bw_mbps + 1e-9;
+}
+
 int sched_place_all(sched_model *m, const sched_place_opts *o)
 {
     int left = 0;
+    if (o->policy == SCHED_POL_FIRST_FIT && m->nhosts > 0) {
+        /* first fit rescans the same full hosts for every VM; skip the leading
+         * run of hosts that cannot take even the smallest waiting VM (exact:
+         * hosts only fill up here) */
+        double cpu = INFINITY, ram = INFINITY, bw = INFINITY;
+        for (int i = 0; i < m->nvms; i++) {
+            const sched_vm *v = &m->vms[i];
+            if (v->host >= 0)
+                continue;
+            cpu = fmin(cpu, o->use_requested ? v->req_mips : v->mips);
+            ram = fmin(ram, sched_vm_ram(v));
+            bw = fmin(bw, sched_vm_bw(v));
+        }
+        int lead = 0;
+        for (int i = 0; i < m->nvms; i++) {
+            if (m->vms[i].host >= 0)
+                continue;
+            while (lead < m->nhosts && ff_dead(m, lead, o, cpu, ram, bw))
+                lead++;
+            int h = -1;
+            for (int k = lead; k < m->nhosts; k++) {
+                if (o->excluded && o->excluded[k])
+                    continue;
+                if (sched_filter_host(m, k, &m->vms[i], o->use_requested) == SCHED_REJ_NONE) {
+                    h = k;
+                    break;
+                }
+            }
+            if (h < 0 || sched_model_attach(m, i, h))
+                left++;
+        }
+        return left;
+    }
     for (int i = 0; i < m->nvms; i++) {
         if (m->vms[i].host >= 0)
             continue;

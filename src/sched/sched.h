@@ -245,6 +245,7 @@ typedef struct sched_consol_opts {
     bool stale_util, leaky_exclusion;
     double underload_thr; /* drain only hosts below this utilisation (1.0 = any, CloudSim) */
     int sample;           /* >0: PABFD scores a seeded sample of this many hosts (scale mode) */
+    int drain_fail_limit; /* >0: stop draining after this many failed drains in a row */
     sched_rng *rng;       /* RS selection and sampling */
 } sched_consol_opts;
 

@@ -38,13 +38,15 @@ static const char usage_run[] =
     "  --hosts N           number of hosts of the built-in set (800)\n"
     "  --vm-types mod|block  VM i gets type i % 4 (mod, default) or blocks of n/4 VMs\n"
     "  --order name|upper|dir  PlanetLab file order: byte order of names (default),\n"
-    "                      upper-cased names (Windows/macOS listing), raw directory order\n"
+    "                      upper-cased names (Windows/macOS listing; default with\n"
+    "                      --compat cloudsim), raw directory order\n"
     "  --lr tricube|ols    LR fit: tricube-weighted (default) or plain least squares\n"
     "                      (default with --compat cloudsim)\n"
     "  --initial pabfd|first-fit  initial placement (default pabfd; first-fit with\n"
     "                      --compat cloudsim)\n"
     "  --underload U       drain only hosts below utilisation U (default 1 = any host)\n"
     "  --sample K          PABFD scores K random hosts instead of all (large scale)\n"
+    "  --drain-limit N     stop draining after N failed drains in a row (large scale)\n"
     "  --duration S        simulated seconds (default: the trace length)\n"
     "  --seed N            seed for random selection, sampling and synthetic traces (1)\n"
     "  --format table|json|csv  output format (table; -o is an alias outside `yun`,\n"
@@ -114,10 +116,10 @@ static int cmd_run(int argc, char **argv)
     }
     const char *trace = NULL, *csv = NULL, *dcfile = NULL, *svg = NULL, *fmt = "table";
     const char *policy = "lr-mmt-1.2";
-    long synth = 0, steps = 288, nhosts = 0, seed = 1, sample = 0;
+    long synth = 0, steps = 288, nhosts = 0, seed = 1, sample = 0, drain_limit = 0;
     double interval = 300, duration = 0, underload = -1;
     bool compat = false, progress = false, block = false;
-    sim_order order = SIM_ORDER_NAME;
+    int order = -1;
     int lr = -1, initial = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -146,11 +148,11 @@ static int cmd_run(int argc, char **argv)
             block = !strcmp(v, "block");
         } else if (!strcmp(a, "--order")) {
             if (!strcmp(v, "name"))
-                order = SIM_ORDER_NAME;
+                order = (int)SIM_ORDER_NAME;
             else if (!strcmp(v, "upper"))
-                order = SIM_ORDER_UPPER;
+                order = (int)SIM_ORDER_UPPER;
             else if (!strcmp(v, "dir"))
-                order = SIM_ORDER_DIR;
+                order = (int)SIM_ORDER_DIR;
             else
                 return sim_cli_fail("--order takes name, upper or dir", v);
         } else if (!strcmp(a, "--initial")) {
@@ -173,6 +175,9 @@ static int cmd_run(int argc, char **argv)
         } else if (!strcmp(a, "--seed")) {
             if (sim_cli_long(v, 0, __LONG_MAX__, &seed))
                 return sim_cli_fail("--seed needs a non-negative integer", v);
+        } else if (!strcmp(a, "--drain-limit")) {
+            if (sim_cli_long(v, 0, 100000000, &drain_limit))
+                return sim_cli_fail("--drain-limit needs a count", v);
         } else if (!strcmp(a, "--sample")) {
             if (sim_cli_long(v, 0, 100000000, &sample))
                 return sim_cli_fail("--sample needs a count", v);
@@ -213,13 +218,21 @@ static int cmd_run(int argc, char **argv)
     o.consol.lr_weighted = lr < 0 ? !compat : lr;
     o.initial_pabfd = initial < 0 ? !compat : initial;
     o.consol.sample = (int)sample;
+    o.consol.drain_fail_limit = (int)drain_limit;
     o.consol.underload_thr = underload >= 0 ? underload : 1.0;
     char err[512];
     sim_trace tr;
     double t0 = sim_cli_now();
     int rc;
     if (trace)
-        rc = sim_trace_load_planetlab_order(trace, order, &tr, err, sizeof(err));
+        /* CloudSim takes File.listFiles() order, which Java leaves to the file
+         * system; compat mode uses the case-insensitive listing order of the
+         * Windows/macOS machines the reference setup came from */
+        rc = sim_trace_load_planetlab_order(trace,
+                                            order >= 0 ? (sim_order)order
+                                            : compat   ? SIM_ORDER_UPPER
+                                                       : SIM_ORDER_NAME,
+                                            &tr, err, sizeof(err));
     else if (csv)
         rc = sim_trace_load_csv(csv, interval, &tr, err, sizeof(err));
     else {

@@ -100,12 +100,16 @@ int sim_cli_place(int argc, char **argv)
     build_cloud(&m, nhosts, nvms, cores, mips, ram, ratio, &rng);
     double t0 = sim_cli_now();
     int left = 0;
-    for (long i = 0; i < nvms; i++) {
-        if (i == explain)
-            continue;
-        int h = sched_place(&m, (int)i, &o, NULL);
-        if (h < 0 || sched_model_attach(&m, (int)i, h))
-            left++;
+    if (explain < 0) {
+        left = sched_place_all(&m, &o);
+    } else {
+        for (long i = 0; i < nvms; i++) {
+            if (i == explain)
+                continue;
+            int h = sched_place(&m, (int)i, &o, NULL);
+            if (h < 0 || sched_model_attach(&m, (int)i, h))
+                left++;
+        }
     }
     double dt = sim_cli_now() - t0;
     int used = 0;

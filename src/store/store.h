@@ -57,4 +57,49 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
                      struct event_rec **out, size_t *n);
 int64_t store_event_last_id(struct store *st);
 
+/* ---- monitor (store_monitor.c) ---- */
+
+/* Alert rules are kept as their JSON spec (alert_rule_to_json). */
+struct rule_row {
+    char id[37];
+    char name[64];
+    char *spec; /* malloc'd JSON text */
+    int64_t silenced_until;
+    int64_t created_at;
+};
+int store_rule_insert(struct store *st, const char *id, const char *name, const char *spec,
+                      int64_t created_at);
+int store_rule_delete(struct store *st, const char *name);
+int store_rule_silence(struct store *st, const char *name, int64_t until);
+int store_rule_list(struct store *st, struct rule_row **out, size_t *n); /* free with store_rule_rows_free */
+void store_rule_rows_free(struct rule_row *rows, size_t n);
+
+struct alert_row {
+    int64_t id;
+    char rule[64];
+    char object[72];
+    char state[16];
+    char severity[16];
+    double value;
+    int64_t started_at, fired_at, resolved_at, notified_at;
+    int notifications;
+};
+/* Inserts when a->id == 0 (sets it), else updates. */
+int store_alert_save(struct store *st, struct alert_row *a);
+/* Newest first; state filters when non-NULL. */
+int store_alert_list(struct store *st, const char *state, int limit, struct alert_row **out,
+                     size_t *n);
+
+struct rollup_row {
+    int64_t ts;
+    double avg, min, max;
+};
+int store_rollup_add(struct store *st, const char *object, const char *metric, int step,
+                     int64_t ts, double avg, double min, double max);
+int store_rollup_query(struct store *st, const char *object, const char *metric, int step,
+                       int64_t since, struct rollup_row **out, size_t *n);
+/* Rolls `from_step` rows of [start, start+to_step) into one `to_step` row per series. */
+int store_rollup_compact(struct store *st, int from_step, int to_step, int64_t start);
+int store_rollup_prune(struct store *st, int step, int64_t older_than);
+
 #endif

@@ -6,18 +6,12 @@
  * transactions), and a versioned list of schema migrations applied in order
  * inside one transaction each, tracked in PRAGMA user_version.
  */
-#include "store/store.h"
+#include "store/store_internal.h"
 #include "lib/util.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct store {
-    sqlite3 *db;
-    char err[256];
-};
 
 /* Each entry moves the schema from version i to i+1. Never edit an entry
  * that has shipped; append a new one. */
@@ -42,10 +36,25 @@ static const char *const migrations[] = {
     " id INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, object_type TEXT NOT NULL,"
     " object TEXT NOT NULL, action TEXT NOT NULL, result TEXT NOT NULL, reason TEXT NOT NULL);"
     "CREATE INDEX events_object ON events(object, id);",
+    /* 2: the monitor: alert rules, alert history, metric rollups */
+    "CREATE TABLE alert_rules ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, spec TEXT NOT NULL,"
+    " silenced_until INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+    "CREATE TABLE alerts ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, object TEXT NOT NULL,"
+    " state TEXT NOT NULL, severity TEXT NOT NULL, value REAL NOT NULL,"
+    " started_at INTEGER NOT NULL, fired_at INTEGER NOT NULL DEFAULT 0,"
+    " resolved_at INTEGER NOT NULL DEFAULT 0, notified_at INTEGER NOT NULL DEFAULT 0,"
+    " notifications INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX alerts_rule ON alerts(rule, object, id);"
+    "CREATE TABLE metric_rollups ("
+    " object TEXT NOT NULL, metric TEXT NOT NULL, step INTEGER NOT NULL, ts INTEGER NOT NULL,"
+    " avg REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,"
+    " PRIMARY KEY (object, metric, step, ts)) WITHOUT ROWID;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-static int fail(struct store *st, const char *what)
+int store_fail(struct store *st, const char *what)
 {
     snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
     return -1;
@@ -83,7 +92,7 @@ static int migrate(struct store *st)
 {
     int v = store_schema_version(st);
     if (v < 0)
-        return fail(st, "reading schema version");
+        return store_fail(st, "reading schema version");
     if (v > N_MIGRATIONS) {
         snprintf(st->err, sizeof(st->err),
                  "database schema version %d is newer than this yund knows (%d)", v, N_MIGRATIONS);
@@ -160,25 +169,25 @@ void store_rollback(struct store *st)
 /* Statements are prepared per call: at yun's rates (one or two statements
  * per API request) preparing costs microseconds and keeps the code simple;
  * bench/api.sh measures the list path. */
-static sqlite3_stmt *prep(struct store *st, const char *sql)
+sqlite3_stmt *store_prep(struct store *st, const char *sql)
 {
     sqlite3_stmt *s = NULL;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        fail(st, "prepare");
+        store_fail(st, "prepare");
         return NULL;
     }
     return s;
 }
 
-static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
     int ret = 0;
     if (rc == SQLITE_CONSTRAINT) {
-        fail(st, what);
+        store_fail(st, what);
         ret = STORE_CONFLICT;
     } else if (rc != SQLITE_DONE) {
-        ret = fail(st, what);
+        ret = store_fail(st, what);
     } else if (sqlite3_changes(st->db) == 0 && strncmp(what, "insert", 6) != 0) {
         ret = STORE_NOTFOUND;
     }
@@ -186,14 +195,14 @@ static int step_done(struct store *st, sqlite3_stmt *s, const char *what)
     return ret;
 }
 
-static void col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
+void store_col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
 {
     const unsigned char *t = sqlite3_column_text(s, i);
     snprintf(dst, len, "%s", t ? (const char *)t : "");
 }
 
 /* Makes room for one more element in a malloc'd array. 0, or -1 when out of memory. */
-static int grow(void *arrp, size_t *cap, size_t n, size_t elem)
+int store_grow(void *arrp, size_t *cap, size_t n, size_t elem)
 {
     if (n < *cap)
         return 0;
@@ -246,27 +255,27 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     char buf[32];
     int i = 0;
     memset(v, 0, sizeof(*v));
-    col_text(s, i++, v->id, sizeof(v->id));
-    col_text(s, i++, v->name, sizeof(v->name));
-    col_text(s, i++, v->image, sizeof(v->image));
+    store_col_text(s, i++, v->id, sizeof(v->id));
+    store_col_text(s, i++, v->name, sizeof(v->name));
+    store_col_text(s, i++, v->image, sizeof(v->image));
     v->cpus = sqlite3_column_int(s, i++);
     v->memory_mb = (uint64_t)sqlite3_column_int64(s, i++);
     v->disk_bytes = (uint64_t)sqlite3_column_int64(s, i++);
-    col_text(s, i++, v->cmdline, sizeof(v->cmdline));
-    col_text(s, i++, v->machine, sizeof(v->machine));
-    col_text(s, i++, v->accel, sizeof(v->accel));
-    col_text(s, i++, v->accel_used, sizeof(v->accel_used));
-    col_text(s, i++, buf, sizeof(buf));
+    store_col_text(s, i++, v->cmdline, sizeof(v->cmdline));
+    store_col_text(s, i++, v->machine, sizeof(v->machine));
+    store_col_text(s, i++, v->accel, sizeof(v->accel));
+    store_col_text(s, i++, v->accel_used, sizeof(v->accel_used));
+    store_col_text(s, i++, buf, sizeof(buf));
     if (restart_policy_parse(buf, &v->restart) < 0)
         v->restart = RESTART_NO;
     v->cpu_weight = (unsigned)sqlite3_column_int64(s, i++);
     v->cpu_quota_us = (uint64_t)sqlite3_column_int64(s, i++);
     v->cpu_period_us = (uint64_t)sqlite3_column_int64(s, i++);
-    col_text(s, i++, v->cpuset, sizeof(v->cpuset));
-    col_text(s, i++, buf, sizeof(buf));
+    store_col_text(s, i++, v->cpuset, sizeof(v->cpuset));
+    store_col_text(s, i++, buf, sizeof(buf));
     if (vm_desired_parse(buf, &v->desired) < 0)
         v->desired = WANT_STOPPED;
-    col_text(s, i++, buf, sizeof(buf));
+    store_col_text(s, i++, buf, sizeof(buf));
     if (vm_state_parse(buf, &v->state) < 0)
         v->state = VM_STOPPED;
     v->pid = (pid_t)sqlite3_column_int64(s, i++);
@@ -274,22 +283,22 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     v->created_at = sqlite3_column_int64(s, i++);
     v->updated_at = sqlite3_column_int64(s, i++);
     v->restarts = sqlite3_column_int(s, i++);
-    col_text(s, i++, v->last_error, sizeof(v->last_error));
+    store_col_text(s, i++, v->last_error, sizeof(v->last_error));
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+    sqlite3_stmt *s = store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
                                "?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
-    return step_done(st, s, "insert vm");
+    return store_step_done(st, s, "insert vm");
 }
 
 int store_vm_update(struct store *st, const struct vm_rec *vm)
 {
-    sqlite3_stmt *s = prep(st, "UPDATE vms SET id=?1,name=?2,image=?3,cpus=?4,memory_mb=?5,"
+    sqlite3_stmt *s = store_prep(st, "UPDATE vms SET id=?1,name=?2,image=?3,cpus=?4,memory_mb=?5,"
                                "disk_bytes=?6,cmdline=?7,machine=?8,accel=?9,accel_used=?10,"
                                "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
                                "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
@@ -298,21 +307,21 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
     if (!s)
         return -1;
     bind_vm(s, vm);
-    return step_done(st, s, "update vm");
+    return store_step_done(st, s, "update vm");
 }
 
 int store_vm_delete(struct store *st, const char *id)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM vms WHERE id=?");
+    sqlite3_stmt *s = store_prep(st, "DELETE FROM vms WHERE id=?");
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    return step_done(st, s, "delete vm");
+    return store_step_done(st, s, "delete vm");
 }
 
 int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT " VM_COLS " FROM vms WHERE name=?1 OR id=?1 "
+    sqlite3_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms WHERE name=?1 OR id=?1 "
                                "UNION ALL SELECT " VM_COLS " FROM vms WHERE length(?1)>=8 AND "
                                "substr(id,1,length(?1))=?1 LIMIT 2");
     if (!s)
@@ -326,7 +335,7 @@ int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
     } else if (rc == SQLITE_DONE) {
         ret = STORE_NOTFOUND;
     } else {
-        ret = fail(st, "get vm");
+        ret = store_fail(st, "get vm");
     }
     sqlite3_finalize(s);
     return ret;
@@ -336,13 +345,13 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(st, "SELECT " VM_COLS " FROM vms ORDER BY name");
+    sqlite3_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms ORDER BY name");
     if (!s)
         return -1;
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (grow(out, &cap, *n, sizeof(**out)) < 0) {
+        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -353,14 +362,14 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
         free(*out);
         *out = NULL;
         *n = 0;
-        return fail(st, "list vms");
+        return store_fail(st, "list vms");
     }
     return 0;
 }
 
 int store_vm_count_using_image(struct store *st, const char *image, int *count)
 {
-    sqlite3_stmt *s = prep(st, "SELECT count(*) FROM vms WHERE image=?");
+    sqlite3_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE image=?");
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, image, -1, SQLITE_STATIC);
@@ -368,7 +377,7 @@ int store_vm_count_using_image(struct store *st, const char *image, int *count)
     if (sqlite3_step(s) == SQLITE_ROW)
         *count = sqlite3_column_int(s, 0);
     else
-        ret = fail(st, "count vms");
+        ret = store_fail(st, "count vms");
     sqlite3_finalize(s);
     return ret;
 }
@@ -377,7 +386,7 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
 {
     /* The states listed are those vm_state_has_process() accepts. */
     sqlite3_stmt *s =
-        prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
+        store_prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
                  "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
                  "state IN ('starting','running','paused','stopping') AS p FROM vms)");
     if (!s)
@@ -389,7 +398,7 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
         t->cpus = sqlite3_column_int(s, 2);
         t->memory_mb = (uint64_t)sqlite3_column_int64(s, 3);
     } else {
-        ret = fail(st, "vm totals");
+        ret = store_fail(st, "vm totals");
     }
     sqlite3_finalize(s);
     return ret;
@@ -401,7 +410,7 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
 
 int store_image_insert(struct store *st, const struct image_rec *m)
 {
-    sqlite3_stmt *s = prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *s = store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     int i = 1;
@@ -416,30 +425,30 @@ int store_image_insert(struct store *st, const struct image_rec *m)
     sqlite3_bind_int64(s, i++, (sqlite3_int64)m->virtual_size);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)m->actual_size);
     sqlite3_bind_int64(s, i++, m->created_at);
-    return step_done(st, s, "insert image");
+    return store_step_done(st, s, "insert image");
 }
 
 int store_image_delete(struct store *st, const char *name)
 {
-    sqlite3_stmt *s = prep(st, "DELETE FROM images WHERE name=?");
+    sqlite3_stmt *s = store_prep(st, "DELETE FROM images WHERE name=?");
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    return step_done(st, s, "delete image");
+    return store_step_done(st, s, "delete image");
 }
 
 static void read_image(sqlite3_stmt *s, struct image_rec *m)
 {
     int i = 0;
     memset(m, 0, sizeof(*m));
-    col_text(s, i++, m->id, sizeof(m->id));
-    col_text(s, i++, m->name, sizeof(m->name));
-    col_text(s, i++, m->format, sizeof(m->format));
-    col_text(s, i++, m->path, sizeof(m->path));
-    col_text(s, i++, m->kernel, sizeof(m->kernel));
-    col_text(s, i++, m->initrd, sizeof(m->initrd));
-    col_text(s, i++, m->cmdline, sizeof(m->cmdline));
-    col_text(s, i++, m->os, sizeof(m->os));
+    store_col_text(s, i++, m->id, sizeof(m->id));
+    store_col_text(s, i++, m->name, sizeof(m->name));
+    store_col_text(s, i++, m->format, sizeof(m->format));
+    store_col_text(s, i++, m->path, sizeof(m->path));
+    store_col_text(s, i++, m->kernel, sizeof(m->kernel));
+    store_col_text(s, i++, m->initrd, sizeof(m->initrd));
+    store_col_text(s, i++, m->cmdline, sizeof(m->cmdline));
+    store_col_text(s, i++, m->os, sizeof(m->os));
     m->virtual_size = (uint64_t)sqlite3_column_int64(s, i++);
     m->actual_size = (uint64_t)sqlite3_column_int64(s, i++);
     m->created_at = sqlite3_column_int64(s, i++);
@@ -447,7 +456,7 @@ static void read_image(sqlite3_stmt *s, struct image_rec *m)
 
 int store_image_get(struct store *st, const char *name, struct image_rec *out)
 {
-    sqlite3_stmt *s = prep(st, "SELECT " IMG_COLS " FROM images WHERE name=?1 OR id=?1");
+    sqlite3_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images WHERE name=?1 OR id=?1");
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
@@ -458,7 +467,7 @@ int store_image_get(struct store *st, const char *name, struct image_rec *out)
     } else if (rc == SQLITE_DONE) {
         ret = STORE_NOTFOUND;
     } else {
-        ret = fail(st, "get image");
+        ret = store_fail(st, "get image");
     }
     sqlite3_finalize(s);
     return ret;
@@ -468,13 +477,13 @@ int store_image_list(struct store *st, struct image_rec **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = prep(st, "SELECT " IMG_COLS " FROM images ORDER BY name");
+    sqlite3_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images ORDER BY name");
     if (!s)
         return -1;
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (grow(out, &cap, *n, sizeof(**out)) < 0) {
+        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -485,7 +494,7 @@ int store_image_list(struct store *st, struct image_rec **out, size_t *n)
         free(*out);
         *out = NULL;
         *n = 0;
-        return fail(st, "list images");
+        return store_fail(st, "list images");
     }
     return 0;
 }
@@ -496,7 +505,7 @@ int store_event_add(struct store *st, struct event_rec *ev)
 {
     if (!ev->ts)
         ev->ts = now_ms();
-    sqlite3_stmt *s = prep(st, "INSERT INTO events(ts,object_type,object,action,result,reason) "
+    sqlite3_stmt *s = store_prep(st, "INSERT INTO events(ts,object_type,object,action,result,reason) "
                                "VALUES(?,?,?,?,?,?)");
     if (!s)
         return -1;
@@ -506,7 +515,7 @@ int store_event_add(struct store *st, struct event_rec *ev)
     sqlite3_bind_text(s, 4, ev->action, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, ev->result, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 6, ev->reason, -1, SQLITE_STATIC);
-    int rc = step_done(st, s, "insert event");
+    int rc = store_step_done(st, s, "insert event");
     if (rc == 0)
         ev->id = sqlite3_last_insert_rowid(st->db);
     return rc;
@@ -518,7 +527,7 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
     *out = NULL;
     *n = 0;
     /* Newest `limit` events after after_id, returned oldest first. */
-    sqlite3_stmt *s = prep(st, "SELECT id,ts,object_type,object,action,result,reason FROM ("
+    sqlite3_stmt *s = store_prep(st, "SELECT id,ts,object_type,object,action,result,reason FROM ("
                                " SELECT * FROM events WHERE id>?1 AND (?2 IS NULL OR object=?2)"
                                " ORDER BY id DESC LIMIT ?3) ORDER BY id");
     if (!s)
@@ -532,7 +541,7 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
     size_t cap = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (grow(out, &cap, *n, sizeof(**out)) < 0) {
+        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
             rc = SQLITE_NOMEM;
             break;
         }
@@ -540,25 +549,25 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
         memset(e, 0, sizeof(*e));
         e->id = sqlite3_column_int64(s, 0);
         e->ts = sqlite3_column_int64(s, 1);
-        col_text(s, 2, e->object_type, sizeof(e->object_type));
-        col_text(s, 3, e->object, sizeof(e->object));
-        col_text(s, 4, e->action, sizeof(e->action));
-        col_text(s, 5, e->result, sizeof(e->result));
-        col_text(s, 6, e->reason, sizeof(e->reason));
+        store_col_text(s, 2, e->object_type, sizeof(e->object_type));
+        store_col_text(s, 3, e->object, sizeof(e->object));
+        store_col_text(s, 4, e->action, sizeof(e->action));
+        store_col_text(s, 5, e->result, sizeof(e->result));
+        store_col_text(s, 6, e->reason, sizeof(e->reason));
     }
     sqlite3_finalize(s);
     if (rc != SQLITE_DONE) {
         free(*out);
         *out = NULL;
         *n = 0;
-        return fail(st, "list events");
+        return store_fail(st, "list events");
     }
     return 0;
 }
 
 int64_t store_event_last_id(struct store *st)
 {
-    sqlite3_stmt *s = prep(st, "SELECT coalesce(max(id),0) FROM events");
+    sqlite3_stmt *s = store_prep(st, "SELECT coalesce(max(id),0) FROM events");
     if (!s)
         return 0;
     int64_t id = 0;

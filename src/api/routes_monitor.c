@@ -1,0 +1,377 @@
+/*
+ * routes_monitor.c - the monitor's API.
+ *
+ *   GET  /metrics                               Prometheus text exposition
+ *   GET  /v1/stats                              current host, yund and per-VM figures
+ *   GET  /v1/host/metrics[?name=M&since=S&step=T]
+ *   GET  /v1/vms/{name}/metrics[?name=M&since=S&step=T]
+ *        without name: the latest value of every metric; with it: points.
+ *        since: seconds back when negative ("-3600"), else ms since epoch.
+ *        step: seconds; >= 60 reads the 1-minute rollups, >= 3600 the hourly.
+ *   GET/POST /v1/alert-rules, GET/DELETE /v1/alert-rules/{name},
+ *   POST /v1/alert-rules/{name}/silence  {"for":"1h"} | {"until":MS} | {"for":0}
+ *   GET  /v1/alerts[?state=firing&limit=N]
+ */
+#include "api/api.h"
+#include "lib/jsonw.h"
+#include "lib/util.h"
+#include "monitor/monitor.h"
+#include "monitor/prom.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void routes_prometheus(struct route_ctx *c)
+{
+    struct monitor *m = c->api->mon;
+    struct vm_rec *vms;
+    size_t n, len = 0;
+    if (store_vm_list(m->e->store, &vms, &n) != 0) {
+        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        return;
+    }
+    char *text = prom_render(m, vms, n, c->api->requests, &len);
+    free(vms);
+    struct evbuffer *buf = evbuffer_new();
+    if (text)
+        evbuffer_add(buf, text, len);
+    free(text);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    evhttp_send_reply(c->req, 200, NULL, buf);
+    evbuffer_free(buf);
+}
+
+static const char *const vm_metric_names[] = {"cpu",           "mem_rss",        "balloon",
+                                              "disk_read_bps", "disk_write_bps", "disk_read_iops",
+                                              "disk_write_iops", NULL};
+static const char *const host_metric_names[] = {
+    "cpu", "load1", "mem_used", "mem_available", "disk_read_bps", "disk_write_bps", "net_rx_bps",
+    "net_tx_bps", NULL};
+
+static void write_latest(struct jw *w, struct monitor *m, const char *object,
+                         const char *const *names)
+{
+    for (; *names; names++) {
+        double v;
+        if (series_last(series_get(&m->ss, object, *names), NULL, &v) == 0) {
+            jw_key(w, *names);
+            jw_num(w, v);
+        }
+    }
+}
+
+void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
+{
+    struct monitor *m = c->api->mon;
+    const char *name = query_get(c, "name"), *since_s = query_get(c, "since"),
+               *step_s = query_get(c, "step");
+    const char *const *names = is_host ? host_metric_names : vm_metric_names;
+    if (name) {
+        bool known = false;
+        for (const char *const *p = names; *p && !known; p++)
+            known = !strcmp(*p, name);
+        if (!known) {
+            reply_errorf(c->req, 400, "invalid_argument", "unknown metric '%.32s'", name);
+            return;
+        }
+    }
+    int64_t now = now_ms(), since = now - 3600 * 1000;
+    uint64_t step = 0;
+    if (since_s) {
+        char *end;
+        long long v = strtoll(since_s, &end, 10);
+        if (*end || end == since_s) {
+            reply_errorf(c->req, 400, "invalid_argument",
+                         "since must be seconds back (negative) or ms since epoch");
+            return;
+        }
+        since = v < 0 ? now + v * 1000 : v;
+    }
+    if (step_s && parse_u64(step_s, 0, 86400 * 30, &step) < 0) {
+        reply_errorf(c->req, 400, "invalid_argument", "step must be a number of seconds");
+        return;
+    }
+    struct jw w;
+    jw_init(&w);
+    jw_obj_open(&w);
+    jw_kv_str(&w, "object", object);
+    if (!name) {
+        jw_key(&w, "metrics");
+        jw_obj_open(&w);
+        write_latest(&w, m, object, names);
+        jw_obj_close(&w);
+        jw_obj_close(&w);
+        reply_jw(c->req, 200, &w);
+        return;
+    }
+    jw_kv_str(&w, "metric", name);
+    struct series *s = series_get(&m->ss, object, name);
+    int64_t oldest = 0;
+    bool in_ring = s && s->count > 0 &&
+                   (oldest = s->ts[(s->head - s->count + SERIES_RING) % SERIES_RING]) <= since;
+    int rollup_step = step >= 3600 ? 3600 : (step >= 60 || (!in_ring && s) ? 60 : 0);
+    jw_kv_int(&w, "step", rollup_step ? rollup_step : (int64_t)step);
+    jw_kv_str(&w, "source", rollup_step ? "rollup" : "memory");
+    jw_key(&w, "points");
+    jw_arr_open(&w);
+    if (rollup_step) {
+        struct rollup_row *rows;
+        size_t n;
+        if (store_rollup_query(m->e->store, object, name, rollup_step, since, &rows, &n) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                jw_arr_open(&w);
+                jw_int(&w, rows[i].ts);
+                jw_num(&w, rows[i].avg);
+                jw_arr_close(&w);
+            }
+            free(rows);
+        }
+    } else {
+        static struct point pts[SERIES_RING];
+        size_t n = series_points(s, since, (int64_t)step * 1000, pts, SERIES_RING);
+        for (size_t i = 0; i < n; i++) {
+            jw_arr_open(&w);
+            jw_int(&w, pts[i].ts);
+            jw_num(&w, pts[i].v);
+            jw_arr_close(&w);
+        }
+    }
+    (void)oldest;
+    jw_arr_close(&w);
+    jw_obj_close(&w);
+    reply_jw(c->req, 200, &w);
+}
+
+void routes_stats(struct route_ctx *c)
+{
+    struct monitor *m = c->api->mon;
+    struct vm_rec *vms;
+    size_t n;
+    if (store_vm_list(m->e->store, &vms, &n) != 0) {
+        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        return;
+    }
+    struct jw w;
+    jw_init(&w);
+    jw_obj_open(&w);
+    jw_kv_str(&w, "hostname", m->hostname);
+    jw_key(&w, "host");
+    jw_obj_open(&w);
+    write_latest(&w, m, "host", host_metric_names);
+    jw_obj_close(&w);
+    jw_key(&w, "yund");
+    jw_obj_open(&w);
+    jw_key(&w, "cpu");
+    jw_num(&w, m->self_cpu);
+    jw_obj_close(&w);
+    jw_key(&w, "vms");
+    jw_arr_open(&w);
+    int64_t now = now_ms();
+    for (size_t i = 0; i < n; i++) {
+        char obj[72];
+        snprintf(obj, sizeof(obj), "vm/%s", vms[i].name);
+        jw_obj_open(&w);
+        jw_kv_str(&w, "name", vms[i].name);
+        jw_kv_str(&w, "state", vm_state_name(vms[i].state));
+        jw_kv_int(&w, "cpus", vms[i].cpus);
+        jw_kv_int(&w, "memory_mb", (int64_t)vms[i].memory_mb);
+        jw_kv_int(&w, "uptime_s", vms[i].started_at ? (now - vms[i].started_at) / 1000 : 0);
+        if (vm_state_has_process(vms[i].state))
+            write_latest(&w, m, obj, vm_metric_names);
+        jw_obj_close(&w);
+    }
+    jw_arr_close(&w);
+    jw_obj_close(&w);
+    free(vms);
+    reply_jw(c->req, 200, &w);
+}
+
+static json_t *rule_json(struct monitor *m, const struct alert_rule *r)
+{
+    json_t *j = alert_rule_to_json(r);
+    int p, f;
+    monitor_rule_counts(m, r->id, &p, &f);
+    json_object_set_new(j, "pending", json_integer(p));
+    json_object_set_new(j, "firing", json_integer(f));
+    return j;
+}
+
+static const struct alert_rule *find_rule(struct monitor *m, const char *name)
+{
+    for (size_t i = 0; i < m->nrules; i++)
+        if (!strcmp(m->rules[i].name, name) || !strcmp(m->rules[i].id, name))
+            return &m->rules[i];
+    return NULL;
+}
+
+static void rule_create(struct route_ctx *c)
+{
+    struct monitor *m = c->api->mon;
+    struct alert_rule r;
+    char err[300];
+    if (!c->body) {
+        reply_errorf(c->req, 400, "invalid_argument", "a rule object is required");
+        return;
+    }
+    /* ids and timestamps are yund's to assign */
+    json_object_del(c->body, "id");
+    json_object_del(c->body, "created_at");
+    json_object_del(c->body, "silenced_until");
+    if (alert_rule_from_json(c->body, &r, err, sizeof(err)) < 0) {
+        reply_errorf(c->req, 400, "invalid_argument", "%s", err);
+        return;
+    }
+    uuid_generate_str(r.id);
+    r.created_at = now_ms();
+    json_t *spec = alert_rule_to_json(&r);
+    char *text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    int rc = store_rule_insert(m->e->store, r.id, r.name, text, r.created_at);
+    free(text);
+    if (rc == STORE_CONFLICT) {
+        reply_errorf(c->req, 409, "conflict", "alert rule '%s' already exists", r.name);
+        return;
+    }
+    if (rc != 0) {
+        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        return;
+    }
+    monitor_reload_rules(m);
+    engine_event(m->e, "alert", r.name, "rule-add", "ok", "%s %s %s %g for %ds", r.metric,
+                 agg_name(r.agg), cmp_op_name(r.op), r.threshold, r.for_s);
+    const struct alert_rule *saved = find_rule(m, r.name);
+    reply_json(c->req, 201, rule_json(m, saved ? saved : &r));
+}
+
+static void rule_silence(struct route_ctx *c, const char *name)
+{
+    struct monitor *m = c->api->mon;
+    const struct alert_rule *r = find_rule(m, name);
+    if (!r) {
+        reply_errorf(c->req, 404, "not_found", "alert rule '%s' does not exist", name);
+        return;
+    }
+    int64_t until = 0;
+    json_t *f = c->body ? json_object_get(c->body, "for") : NULL;
+    json_t *u = c->body ? json_object_get(c->body, "until") : NULL;
+    if (json_is_integer(u) && json_integer_value(u) >= 0) {
+        until = json_integer_value(u);
+    } else if (f) {
+        /* reuse the rule parser's duration syntax through a tiny probe rule */
+        json_t *probe = json_pack("{s:s,s:s,s:s,s:i,s:O}", "name", "probe", "metric", "cpu", "op",
+                                  ">", "threshold", 0, "for", f);
+        struct alert_rule pr;
+        char err[200];
+        int ok = alert_rule_from_json(probe, &pr, err, sizeof(err));
+        json_decref(probe);
+        if (ok < 0) {
+            reply_errorf(c->req, 400, "invalid_argument", "for must be a duration such as 1h");
+            return;
+        }
+        until = pr.for_s ? now_ms() + (int64_t)pr.for_s * 1000 : 0;
+    } else {
+        reply_errorf(c->req, 400, "invalid_argument", "body {\"for\":\"1h\"} or {\"until\":MS}");
+        return;
+    }
+    char rname[64];
+    snprintf(rname, sizeof(rname), "%s", r->name);
+    if (store_rule_silence(m->e->store, rname, until) != 0) {
+        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        return;
+    }
+    monitor_reload_rules(m);
+    engine_event(m->e, "alert", rname, until ? "silence" : "unsilence", "ok", "%s",
+                 until ? "notifications suppressed" : "notifications resume");
+    r = find_rule(m, rname);
+    reply_json(c->req, 200, rule_json(m, r));
+}
+
+void routes_alerts(struct route_ctx *c)
+{
+    struct monitor *m = c->api->mon;
+    if (!strcmp(c->parts[0], "alerts")) {
+        if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
+            reply_errorf(c->req, 404, "not_found", "no such route under /v1/alerts");
+            return;
+        }
+        const char *state = query_get(c, "state"), *lim = query_get(c, "limit");
+        uint64_t limit = 100;
+        if (lim && parse_u64(lim, 1, 10000, &limit) < 0) {
+            reply_errorf(c->req, 400, "invalid_argument", "limit must be 1..10000");
+            return;
+        }
+        if (state && strcmp(state, "pending") && strcmp(state, "firing") &&
+            strcmp(state, "resolved") && strcmp(state, "inactive")) {
+            reply_errorf(c->req, 400, "invalid_argument",
+                         "state must be pending, firing, resolved or inactive");
+            return;
+        }
+        struct alert_row *rows;
+        size_t n;
+        if (store_alert_list(m->e->store, state, (int)limit, &rows, &n) != 0) {
+            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+            return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(
+                arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:I}", "id",
+                               (json_int_t)rows[i].id, "rule", rows[i].rule, "object",
+                               rows[i].object, "state", rows[i].state, "severity",
+                               rows[i].severity, "value", rows[i].value, "started_at",
+                               (json_int_t)rows[i].started_at, "fired_at",
+                               (json_int_t)rows[i].fired_at, "resolved_at",
+                               (json_int_t)rows[i].resolved_at, "notified_at",
+                               (json_int_t)rows[i].notified_at));
+        free(rows);
+        reply_json(c->req, 200, json_pack("{s:o}", "alerts", arr));
+        return;
+    }
+    /* alert-rules */
+    if (c->nparts == 1) {
+        if (c->method == EVHTTP_REQ_POST) {
+            rule_create(c);
+        } else if (c->method == EVHTTP_REQ_GET) {
+            json_t *arr = json_array();
+            for (size_t i = 0; i < m->nrules; i++)
+                json_array_append_new(arr, rule_json(m, &m->rules[i]));
+            reply_json(c->req, 200, json_pack("{s:o}", "rules", arr));
+        } else {
+            reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST");
+        }
+        return;
+    }
+    const char *name = c->parts[1];
+    if (c->nparts == 3 && !strcmp(c->parts[2], "silence") && c->method == EVHTTP_REQ_POST) {
+        rule_silence(c, name);
+        return;
+    }
+    if (c->nparts != 2) {
+        reply_errorf(c->req, 404, "not_found", "no such route under /v1/alert-rules");
+        return;
+    }
+    const struct alert_rule *r = find_rule(m, name);
+    if (!r) {
+        reply_errorf(c->req, 404, "not_found", "alert rule '%s' does not exist", name);
+        return;
+    }
+    if (c->method == EVHTTP_REQ_GET) {
+        reply_json(c->req, 200, rule_json(m, r));
+    } else if (c->method == EVHTTP_REQ_DELETE) {
+        char rname[64];
+        snprintf(rname, sizeof(rname), "%s", r->name);
+        if (store_rule_delete(m->e->store, rname) != 0) {
+            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+            return;
+        }
+        monitor_reload_rules(m);
+        engine_event(m->e, "alert", rname, "rule-delete", "ok", "%s", "");
+        reply_json(c->req, 200, json_pack("{s:s}", "deleted", rname));
+    } else {
+        reply_errorf(c->req, 405, "method_not_allowed", "use GET or DELETE");
+    }
+}

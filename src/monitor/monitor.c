@@ -1,0 +1,617 @@
+/*
+ * monitor.c - sampling, alert evaluation and rollups.
+ *
+ * Host figures come from /proc. A VM's CPU time and memory come from
+ * /proc/PID (and per vCPU from the QEMU threads that query-cpus-fast names).
+ * Its disk I/O and balloon size come from QMP, asked over the event
+ * connection yund already holds, so no connect or handshake per sample.
+ */
+#include "monitor/monitor.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "monitor/alert_payload.h"
+#include "monitor/procfs.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "compute/qmp.h"
+
+struct vm_mon {
+    struct vm_mon *next;
+    struct monitor *m;
+    char id[37];
+    char name[64];
+    char object[72];
+    pid_t pid;
+    bool seen;
+    uint64_t ticks;
+    int64_t ts;
+    int nvcpu;
+    pid_t tids[64];
+    uint64_t vticks[64];
+    bool tids_asked;
+    uint64_t rd, wr, rdo, wro;
+    int64_t blk_ts;
+    bool blk_have;
+    struct vm_counters c;
+};
+
+struct alert_slot {
+    struct alert_slot *next;
+    char rule_id[37];
+    char object[72];
+    struct alert_inst inst;
+    bool touched;
+};
+
+static long clk_tck;
+
+static char *slurp(const char *path)
+{
+    return read_file(path, 1 << 20, NULL);
+}
+
+/* ---- host ---- */
+
+static void sample_host(struct monitor *m, int64_t now)
+{
+    char *st = slurp("/proc/stat"), *mi = slurp("/proc/meminfo"), *la = slurp("/proc/loadavg"),
+         *ds = slurp("/proc/diskstats"), *nd = slurp("/proc/net/dev");
+    uint64_t busy, total, mt, ma, rd = 0, wr = 0, rx = 0, tx = 0, rxp, txp;
+    double load;
+    double dt = m->h_ts ? (double)(now - m->h_ts) / 1000.0 : 0;
+    if (procfs_stat_cpu(st, &busy, &total) == 0) {
+        if (m->h_ts && total > m->h_total)
+            series_add(&m->ss, "host", "cpu", now,
+                       100.0 * (double)(busy - m->h_busy) / (double)(total - m->h_total));
+        m->h_busy = busy;
+        m->h_total = total;
+    }
+    if (procfs_meminfo(mi, &mt, &ma) == 0) {
+        series_add(&m->ss, "host", "mem_used", now, (double)(mt - ma));
+        series_add(&m->ss, "host", "mem_available", now, (double)ma);
+    }
+    if (procfs_loadavg(la, &load) == 0)
+        series_add(&m->ss, "host", "load1", now, load);
+    if (procfs_diskstats(ds, &rd, &wr) == 0 && dt > 0) {
+        series_add(&m->ss, "host", "disk_read_bps", now, (double)(rd - m->h_rd) / dt);
+        series_add(&m->ss, "host", "disk_write_bps", now, (double)(wr - m->h_wr) / dt);
+    }
+    if (procfs_net_dev(nd, &rx, &tx, &rxp, &txp) == 0 && dt > 0) {
+        series_add(&m->ss, "host", "net_rx_bps", now, (double)(rx - m->h_rx) / dt);
+        series_add(&m->ss, "host", "net_tx_bps", now, (double)(tx - m->h_tx) / dt);
+    }
+    m->h_rd = rd;
+    m->h_wr = wr;
+    m->h_rx = rx;
+    m->h_tx = tx;
+    m->h_ts = now;
+    free(st);
+    free(mi);
+    free(la);
+    free(ds);
+    free(nd);
+
+    /* yund itself: the overhead figure the issue asks for */
+    char *self = slurp("/proc/self/stat");
+    uint64_t t;
+    if (procfs_pid_cpu_ticks(self, &t) == 0) {
+        if (m->self_ts && now > m->self_ts)
+            m->self_cpu = 100.0 * ((double)(t - m->self_ticks) / (double)clk_tck) /
+                          ((double)(now - m->self_ts) / 1000.0);
+        m->self_ticks = t;
+        m->self_ts = now;
+    }
+    free(self);
+}
+
+/* ---- VMs ---- */
+
+static struct vm_mon *vm_mon_get(struct monitor *m, const struct vm_rec *vm)
+{
+    for (struct vm_mon *v = m->vms; v; v = v->next)
+        if (!strcmp(v->id, vm->id))
+            return v;
+    struct vm_mon *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    v->m = m;
+    snprintf(v->id, sizeof(v->id), "%s", vm->id);
+    snprintf(v->name, sizeof(v->name), "%s", vm->name);
+    snprintf(v->object, sizeof(v->object), "vm/%s", vm->name);
+    v->next = m->vms;
+    m->vms = v;
+    return v;
+}
+
+static void on_cpus(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_mon *v = ctx;
+    if (!json_is_array(ret))
+        return;
+    size_t i;
+    json_t *c;
+    v->nvcpu = 0;
+    json_array_foreach(ret, i, c)
+    {
+        json_t *tid = json_object_get(c, "thread-id");
+        if (v->nvcpu < 64 && json_is_integer(tid) && json_integer_value(tid) > 0)
+            v->tids[v->nvcpu++] = (pid_t)json_integer_value(tid);
+    }
+}
+
+static uint64_t jint(json_t *o, const char *k)
+{
+    json_t *x = json_object_get(o, k);
+    return json_is_integer(x) && json_integer_value(x) > 0 ? (uint64_t)json_integer_value(x) : 0;
+}
+
+static void on_blockstats(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_mon *v = ctx;
+    if (!json_is_array(ret))
+        return;
+    uint64_t rd = 0, wr = 0, rdo = 0, wro = 0;
+    size_t i;
+    json_t *d;
+    json_array_foreach(ret, i, d)
+    {
+        json_t *s = json_object_get(d, "stats");
+        rd += jint(s, "rd_bytes");
+        wr += jint(s, "wr_bytes");
+        rdo += jint(s, "rd_operations");
+        wro += jint(s, "wr_operations");
+    }
+    int64_t now = now_ms();
+    if (v->blk_have && now > v->blk_ts && rd >= v->rd && wr >= v->wr) {
+        double dt = (double)(now - v->blk_ts) / 1000.0;
+        series_add(&v->m->ss, v->object, "disk_read_bps", now, (double)(rd - v->rd) / dt);
+        series_add(&v->m->ss, v->object, "disk_write_bps", now, (double)(wr - v->wr) / dt);
+        series_add(&v->m->ss, v->object, "disk_read_iops", now, (double)(rdo - v->rdo) / dt);
+        series_add(&v->m->ss, v->object, "disk_write_iops", now, (double)(wro - v->wro) / dt);
+    }
+    v->rd = rd;
+    v->wr = wr;
+    v->rdo = rdo;
+    v->wro = wro;
+    v->blk_ts = now;
+    v->blk_have = true;
+    v->c.rd_bytes = rd;
+    v->c.wr_bytes = wr;
+    v->c.rd_ops = rdo;
+    v->c.wr_ops = wro;
+}
+
+static void on_balloon(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_mon *v = ctx;
+    uint64_t actual = jint(ret, "actual");
+    if (actual) {
+        v->c.balloon = actual;
+        series_add(&v->m->ss, v->object, "balloon", now_ms(), (double)actual);
+    }
+}
+
+static void sample_vm(struct monitor *m, const struct vm_rec *vm, int64_t now)
+{
+    struct vm_mon *v = vm_mon_get(m, vm);
+    if (!v)
+        return;
+    v->seen = true;
+    if (v->pid != vm->pid) {
+        /* a new QEMU: counters start over */
+        pid_t keep = vm->pid;
+        struct vm_mon *next = v->next;
+        memset(&v->ticks, 0, sizeof(*v) - offsetof(struct vm_mon, ticks));
+        v->pid = keep;
+        v->next = next;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)vm->pid);
+    char *st = slurp(path);
+    uint64_t ticks;
+    if (procfs_pid_cpu_ticks(st, &ticks) == 0) {
+        if (v->ts && now > v->ts && ticks >= v->ticks)
+            series_add(&m->ss, v->object, "cpu", now,
+                       100.0 * ((double)(ticks - v->ticks) / (double)clk_tck) /
+                           ((double)(now - v->ts) / 1000.0));
+        v->ticks = ticks;
+        v->ts = now;
+        v->c.cpu_seconds = (double)ticks / (double)clk_tck;
+        v->c.valid = 1;
+    }
+    free(st);
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)vm->pid);
+    char *status = slurp(path);
+    uint64_t rss;
+    if (procfs_status_rss(status, &rss) == 0) {
+        v->c.rss = rss;
+        series_add(&m->ss, v->object, "mem_rss", now, (double)rss);
+    }
+    free(status);
+    v->c.nvcpu = v->nvcpu;
+    for (int i = 0; i < v->nvcpu; i++) {
+        char tp[96];
+        snprintf(tp, sizeof(tp), "/proc/%d/task/%d/stat", (int)vm->pid, (int)v->tids[i]);
+        char *ts = slurp(tp);
+        uint64_t t;
+        if (procfs_pid_cpu_ticks(ts, &t) == 0)
+            v->c.vcpu_seconds[i] = (double)t / (double)clk_tck;
+        free(ts);
+    }
+    struct vm_rt *rt = engine_rt_find(m->e, vm->id);
+    if (rt && rt->watch) {
+        if (!v->tids_asked)
+            v->tids_asked = qmp_watch_command(rt->watch, "query-cpus-fast", NULL, on_cpus, v) == 0;
+        qmp_watch_command(rt->watch, "query-blockstats", NULL, on_blockstats, v);
+        qmp_watch_command(rt->watch, "query-balloon", NULL, on_balloon, v);
+    }
+}
+
+int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters *out)
+{
+    for (struct vm_mon *v = m->vms; v; v = v->next)
+        if (!strcmp(v->id, vm_id) && v->c.valid) {
+            *out = v->c;
+            return 0;
+        }
+    return -1;
+}
+
+/* VMs that stopped or vanished: forget their counters. A deleted VM's
+ * series go too; a stopped VM keeps its history for the API. */
+static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
+{
+    struct vm_mon **pp = &m->vms;
+    while (*pp) {
+        struct vm_mon *v = *pp;
+        if (v->seen) {
+            v->seen = false;
+            pp = &v->next;
+            continue;
+        }
+        bool exists = false;
+        for (size_t i = 0; i < n && !exists; i++)
+            exists = !strcmp(vms[i].id, v->id);
+        if (!exists)
+            series_drop_object(&m->ss, v->object);
+        /* Replies already asked for carry v: keep it while its QEMU's watch
+         * may still answer; the watch is gone once the VM is not running. */
+        struct vm_rt *rt = engine_rt_find(m->e, v->id);
+        if (rt && rt->watch) {
+            pp = &v->next;
+            continue;
+        }
+        *pp = v->next;
+        free(v);
+    }
+}
+
+/* ---- alerts ---- */
+
+static struct alert_slot *slot_get(struct monitor *m, const char *rule_id, const char *object)
+{
+    for (struct alert_slot *s = m->slots; s; s = s->next)
+        if (!strcmp(s->rule_id, rule_id) && !strcmp(s->object, object))
+            return s;
+    struct alert_slot *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    snprintf(s->rule_id, sizeof(s->rule_id), "%s", rule_id);
+    snprintf(s->object, sizeof(s->object), "%s", object);
+    s->next = m->slots;
+    m->slots = s;
+    return s;
+}
+
+static void save_alert(struct monitor *m, const struct alert_rule *r, struct alert_slot *s,
+                       bool notified)
+{
+    struct alert_row row = {0};
+    row.id = s->inst.db_id;
+    snprintf(row.rule, sizeof(row.rule), "%s", r->name);
+    snprintf(row.object, sizeof(row.object), "%s", s->object);
+    snprintf(row.state, sizeof(row.state), "%s", alert_state_name(s->inst.state));
+    snprintf(row.severity, sizeof(row.severity), "%s", r->severity);
+    row.value = s->inst.value;
+    row.started_at = s->inst.pending_since;
+    row.fired_at = s->inst.fired_at;
+    row.resolved_at = s->inst.resolved_at;
+    row.notified_at = s->inst.notified_at;
+    row.notifications = notified;
+    if (store_alert_save(m->e->store, &row) == 0)
+        s->inst.db_id = row.id;
+}
+
+static void notify_group(struct monitor *m, const struct alert_rule *r, struct alert_note *notes,
+                         int n, int64_t now)
+{
+    if (n == 0)
+        return;
+    bool resolved = notes[0].resolved;
+    if (r->silenced_until > now) {
+        engine_event(m->e, "alert", r->name, "silenced", "info",
+                     "%d %s notification(s) not sent: silenced for %lld s more", n,
+                     resolved ? "resolved" : "firing",
+                     (long long)((r->silenced_until - now) / 1000));
+        return;
+    }
+    if (r->nchannels == 0)
+        return;
+    char *json = alert_webhook_json(r, notes, n, m->hostname, m->cfg->external_url);
+    char *subject = NULL, *text = NULL;
+    alert_message_text(r, notes, n, &subject, &text);
+    for (int i = 0; i < r->nchannels; i++)
+        if (m->notifier && notifier_send(m->notifier, r->channels[i], r->name, json, subject,
+                                         text) == 0)
+            m->notifications_total++;
+    free(json);
+    free(subject);
+    free(text);
+}
+
+static void eval_object(struct monitor *m, const struct alert_rule *r, const char *object,
+                        int64_t now, struct alert_note *fire, int *nfire, struct alert_note *res,
+                        int *nres, int max)
+{
+    struct alert_slot *s = slot_get(m, r->id, object);
+    if (!s)
+        return;
+    s->touched = true;
+    double v = 0;
+    struct series *ser = series_get(&m->ss, object, r->metric);
+    bool have = series_aggregate(ser, now - (int64_t)r->window_s * 1000, now, r->agg, &v) == 0;
+    enum alert_state before = s->inst.state;
+    enum alert_action a = alert_step(r, &s->inst, have, v, now);
+    enum alert_state after = s->inst.state;
+    if (before != after) {
+        if (after == AS_INACTIVE && s->inst.db_id) {
+            /* pending that never fired: the row said pending, say why it ended */
+            save_alert(m, r, s, false);
+        } else if (after != AS_INACTIVE) {
+            save_alert(m, r, s, a != AA_NONE);
+        }
+        if (after == AS_PENDING)
+            engine_event(m->e, "alert", r->name, "pending", "info", "%s %s %s = %.2f %s %g",
+                         object, agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold);
+        else if (after == AS_FIRING)
+            engine_event(m->e, "alert", r->name, "firing", "error", "%s %s %s = %.2f %s %g (%s)",
+                         object, agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold,
+                         r->severity);
+        else if (after == AS_RESOLVED)
+            engine_event(m->e, "alert", r->name, "resolved", "ok", "%s %s %s = %.2f", object,
+                         agg_name(r->agg), r->metric, s->inst.value);
+    }
+    if (a == AA_NONE)
+        return;
+    struct alert_note note = {.value = s->inst.value,
+                              .starts_at = s->inst.fired_at ? s->inst.fired_at
+                                                            : s->inst.pending_since,
+                              .ends_at = s->inst.resolved_at,
+                              .resolved = a == AA_RESOLVE};
+    snprintf(note.object, sizeof(note.object), "%s", object);
+    if (a == AA_RESOLVE) {
+        if (*nres < max)
+            res[(*nres)++] = note;
+    } else if (*nfire < max) {
+        fire[(*nfire)++] = note;
+    }
+    if (a == AA_REPEAT)
+        save_alert(m, r, s, true);
+}
+
+#define NOTE_MAX 256
+
+static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t now)
+{
+    static struct alert_note fire[NOTE_MAX], res[NOTE_MAX];
+    for (struct alert_slot *s = m->slots; s; s = s->next)
+        s->touched = false;
+    for (size_t ri = 0; ri < m->nrules; ri++) {
+        const struct alert_rule *r = &m->rules[ri];
+        int nf = 0, nr = 0;
+        if (r->scope == SCOPE_HOST) {
+            eval_object(m, r, "host", now, fire, &nf, res, &nr, NOTE_MAX);
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                if (r->scope == SCOPE_VM && strcmp(vms[i].name, r->target))
+                    continue;
+                char obj[72];
+                snprintf(obj, sizeof(obj), "vm/%s", vms[i].name);
+                eval_object(m, r, obj, now, fire, &nf, res, &nr, NOTE_MAX);
+            }
+        }
+        /* one notification per rule and status: the group */
+        notify_group(m, r, fire, nf, now);
+        notify_group(m, r, res, nr, now);
+    }
+    /* slots of deleted rules or VMs */
+    struct alert_slot **pp = &m->slots;
+    while (*pp) {
+        if (!(*pp)->touched) {
+            struct alert_slot *dead = *pp;
+            *pp = dead->next;
+            free(dead);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+void monitor_rule_counts(struct monitor *m, const char *rule_id, int *pending, int *firing)
+{
+    *pending = *firing = 0;
+    for (struct alert_slot *s = m->slots; s; s = s->next)
+        if (!strcmp(s->rule_id, rule_id)) {
+            *pending += s->inst.state == AS_PENDING;
+            *firing += s->inst.state == AS_FIRING;
+        }
+}
+
+int monitor_reload_rules(struct monitor *m)
+{
+    struct rule_row *rows;
+    size_t n;
+    if (store_rule_list(m->e->store, &rows, &n) != 0)
+        return -1;
+    struct alert_rule *rules = calloc(n ? n : 1, sizeof(*rules));
+    size_t k = 0;
+    for (size_t i = 0; rules && i < n; i++) {
+        json_t *j = json_loads(rows[i].spec, 0, NULL);
+        char err[256];
+        if (j && alert_rule_from_json(j, &rules[k], err, sizeof(err)) == 0) {
+            snprintf(rules[k].id, sizeof(rules[k].id), "%s", rows[i].id);
+            rules[k].silenced_until = rows[i].silenced_until;
+            rules[k].created_at = rows[i].created_at;
+            k++;
+        } else {
+            log_warn("alert rule %s in the store is invalid: %s", rows[i].name,
+                     j ? err : "bad JSON");
+        }
+        json_decref(j);
+    }
+    store_rule_rows_free(rows, n);
+    free(m->rules);
+    m->rules = rules;
+    m->nrules = k;
+    return 0;
+}
+
+/* ---- rollups: 1-minute rows for a day, 1-hour rows for 30 days ---- */
+
+static void rollup(struct monitor *m, int64_t now)
+{
+    int64_t minute = now / 60000 * 60000;
+    if (m->last_minute == 0) {
+        m->last_minute = minute;
+        return;
+    }
+    if (minute == m->last_minute)
+        return;
+    int64_t start = m->last_minute;
+    m->last_minute = minute;
+    store_begin(m->e->store);
+    for (int b = 0; b < SERIES_BUCKETS; b++)
+        for (struct series *s = m->ss.buckets[b]; s; s = s->next) {
+            double avg, mn, mx;
+            if (series_aggregate(s, start, start + 59999, AGG_AVG, &avg) == 0 &&
+                series_aggregate(s, start, start + 59999, AGG_MIN, &mn) == 0 &&
+                series_aggregate(s, start, start + 59999, AGG_MAX, &mx) == 0)
+                store_rollup_add(m->e->store, s->object, s->metric, 60, start, avg, mn, mx);
+        }
+    /* an hour just ended: compact its minutes; prune old rows */
+    if (minute % 3600000 == 0) {
+        store_rollup_compact(m->e->store, 60, 3600, minute - 3600000);
+        store_rollup_prune(m->e->store, 60, now - 86400000LL);
+        store_rollup_prune(m->e->store, 3600, now - 30LL * 86400000LL);
+    }
+    store_commit(m->e->store);
+}
+
+void monitor_tick(struct monitor *m)
+{
+    int64_t now = now_ms();
+    sample_host(m, now);
+    struct vm_rec *vms;
+    size_t n;
+    if (store_vm_list(m->e->store, &vms, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (vm_state_has_process(vms[i].state) && vms[i].pid > 0)
+            sample_vm(m, &vms[i], now);
+    sweep_vms(m, vms, n);
+    evaluate(m, vms, n, now);
+    free(vms);
+    rollup(m, now);
+    m->samples_total++;
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    monitor_tick(arg);
+}
+
+static void on_notify_result(void *ctx, const char *channel, const char *rule, int attempt,
+                             bool ok, bool final, const char *detail)
+{
+    struct monitor *m = ctx;
+    if (!ok)
+        m->notify_failures_total++;
+    engine_event(m->e, "alert", rule, "notify", ok ? "ok" : (final ? "error" : "info"),
+                 "%s attempt %d: %s%s", channel, attempt, detail,
+                 !ok && !final ? " (will retry)" : "");
+}
+
+int monitor_init(struct monitor *m, struct engine *e, const struct yun_config *cfg, char *err,
+                 size_t errlen)
+{
+    memset(m, 0, sizeof(*m));
+    m->e = e;
+    m->cfg = cfg;
+    clk_tck = sysconf(_SC_CLK_TCK);
+    if (clk_tck <= 0)
+        clk_tck = 100;
+    series_init(&m->ss);
+    if (gethostname(m->hostname, sizeof(m->hostname)) < 0)
+        snprintf(m->hostname, sizeof(m->hostname), "localhost");
+    struct notify_config nc = {0};
+    snprintf(nc.smtp_url, sizeof(nc.smtp_url), "%s", cfg->smtp_url);
+    snprintf(nc.smtp_from, sizeof(nc.smtp_from), "%s", cfg->smtp_from);
+    snprintf(nc.smtp_user, sizeof(nc.smtp_user), "%s", cfg->smtp_user);
+    if (cfg->smtp_password_file[0]) {
+        char *pw = read_file(cfg->smtp_password_file, sizeof(nc.smtp_password) - 1, NULL);
+        if (!pw) {
+            snprintf(err, errlen, "cannot read smtp_password_file %s: %s", cfg->smtp_password_file,
+                     strerror(errno));
+            return -1;
+        }
+        pw[strcspn(pw, "\r\n")] = 0;
+        snprintf(nc.smtp_password, sizeof(nc.smtp_password), "%s", pw);
+        free(pw);
+    }
+    nc.smtp_starttls = cfg->smtp_starttls;
+    snprintf(nc.sms_url, sizeof(nc.sms_url), "%s", cfg->sms_url);
+    snprintf(nc.sms_body, sizeof(nc.sms_body), "%s", cfg->sms_body);
+    nc.retries = cfg->notify_retries;
+    nc.backoff_ms = cfg->notify_backoff_ms;
+    nc.timeout_s = cfg->notify_timeout_s;
+    m->notifier = notifier_start(e->base, &nc, on_notify_result, m);
+    if (!m->notifier) {
+        snprintf(err, errlen, "cannot start the notifier thread");
+        return -1;
+    }
+    monitor_reload_rules(m);
+    m->timer = event_new(e->base, -1, EV_PERSIST, tick_cb, m);
+    struct timeval tv = {cfg->sample_interval_s, 0};
+    event_add(m->timer, &tv);
+    sample_host(m, now_ms()); /* a first reading, so the first tick has rates */
+    return 0;
+}
+
+void monitor_shutdown(struct monitor *m)
+{
+    if (m->timer)
+        event_free(m->timer);
+    m->timer = NULL;
+    notifier_stop(m->notifier);
+    m->notifier = NULL;
+    while (m->vms) {
+        struct vm_mon *v = m->vms;
+        m->vms = v->next;
+        free(v);
+    }
+    while (m->slots) {
+        struct alert_slot *s = m->slots;
+        m->slots = s->next;
+        free(s);
+    }
+    free(m->rules);
+    m->rules = NULL;
+    series_free(&m->ss);
+}

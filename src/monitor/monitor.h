@@ -1,0 +1,62 @@
+/*
+ * monitor.h - yund's VM monitor: samples the host and every running VM each
+ * sample_interval, keeps the samples in memory rings and rollups in the
+ * store, evaluates alert rules and hands notifications to the notifier.
+ */
+#ifndef YUN_MONITOR_H
+#define YUN_MONITOR_H
+
+#include <stdint.h>
+
+#include "compute/engine.h"
+#include "monitor/alert_rule.h"
+#include "monitor/notify.h"
+#include "monitor/series.h"
+
+struct vm_mon;
+struct alert_slot;
+
+struct monitor {
+    struct engine *e;
+    const struct yun_config *cfg;
+    struct series_store ss;
+    struct event *timer;
+    char hostname[64];
+    /* previous host counters, for rates */
+    uint64_t h_busy, h_total, h_rd, h_wr, h_rx, h_tx;
+    int64_t h_ts;
+    struct vm_mon *vms;
+    struct alert_rule *rules;
+    size_t nrules;
+    struct alert_slot *slots; /* one per (rule, object) being tracked */
+    struct notifier *notifier;
+    int64_t last_minute; /* start of the last minute rolled up */
+    /* yund's own cost */
+    uint64_t self_ticks;
+    int64_t self_ts;
+    double self_cpu;
+    uint64_t samples_total, notifications_total, notify_failures_total;
+};
+
+int monitor_init(struct monitor *m, struct engine *e, const struct yun_config *cfg, char *err,
+                 size_t errlen);
+void monitor_shutdown(struct monitor *m);
+/* One sampling + evaluation pass (the timer calls it; exposed for tests). */
+void monitor_tick(struct monitor *m);
+/* Re-reads the rules from the store (after an API change). */
+int monitor_reload_rules(struct monitor *m);
+/* Current state of a rule's alerts: how many are pending / firing. */
+void monitor_rule_counts(struct monitor *m, const char *rule_id, int *pending, int *firing);
+
+/* Latest per-VM counters for /metrics and `yun top`. */
+struct vm_counters {
+    double cpu_seconds;
+    uint64_t rss, balloon;
+    uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
+    int nvcpu;
+    double vcpu_seconds[64];
+    int valid;
+};
+int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters *out);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * procfs.h - parsers for the /proc files the collectors read. They take the
+ * file's text, so they are unit-tested on captured samples.
+ */
+#ifndef YUN_PROCFS_H
+#define YUN_PROCFS_H
+
+#include <stdint.h>
+
+/* /proc/stat: jiffies of the "cpu" line, busy (all but idle+iowait) and total. */
+int procfs_stat_cpu(const char *text, uint64_t *busy, uint64_t *total);
+/* /proc/meminfo: MemTotal and MemAvailable in bytes. */
+int procfs_meminfo(const char *text, uint64_t *total, uint64_t *available);
+/* /proc/loadavg: the 1-minute load. */
+int procfs_loadavg(const char *text, double *load1);
+/* /proc/diskstats: sectors read and written, summed over whole disks
+ * (partitions, loop, ram and device-mapper devices are skipped). Bytes. */
+int procfs_diskstats(const char *text, uint64_t *rd_bytes, uint64_t *wr_bytes);
+/* /proc/net/dev: bytes and packets summed over every interface but lo. */
+int procfs_net_dev(const char *text, uint64_t *rx_bytes, uint64_t *tx_bytes, uint64_t *rx_pkts,
+                   uint64_t *tx_pkts);
+/* /proc/PID/stat or /proc/PID/task/TID/stat: utime+stime in clock ticks. */
+int procfs_pid_cpu_ticks(const char *text, uint64_t *ticks);
+/* /proc/PID/status: VmRSS in bytes. */
+int procfs_status_rss(const char *text, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,182 @@
+/*
+ * prom.c - /metrics in the Prometheus text exposition format (version
+ * 0.0.4): "yun_" names, vm/host labels, HELP and TYPE for every family,
+ * counters ending in _total. Checked by `promtool check metrics` in tests.
+ */
+#include "monitor/prom.h"
+#include "lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void esc(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f), fputc(*s, f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void host_gauge(FILE *f, struct monitor *m, const char *name, const char *metric,
+                       const char *help)
+{
+    double v;
+    if (series_last(series_get(&m->ss, "host", metric), NULL, &v) < 0)
+        return;
+    family(f, name, "gauge", help);
+    fprintf(f, "%s{host=\"", name);
+    esc(f, m->hostname);
+    fprintf(f, "\"} %.6g\n", v);
+}
+
+struct vm_line {
+    const char *name;
+    double v;
+};
+
+char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t api_requests,
+                  size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    if (!f)
+        return NULL;
+    host_gauge(f, m, "yun_host_cpu_percent", "cpu", "Host CPU busy, percent of all CPUs.");
+    host_gauge(f, m, "yun_host_load1", "load1", "Host 1-minute load average.");
+    host_gauge(f, m, "yun_host_memory_used_bytes", "mem_used", "Host memory in use.");
+    host_gauge(f, m, "yun_host_memory_available_bytes", "mem_available",
+               "Host memory available.");
+    host_gauge(f, m, "yun_host_disk_read_bytes_per_second", "disk_read_bps",
+               "Host disk reads, bytes per second.");
+    host_gauge(f, m, "yun_host_disk_write_bytes_per_second", "disk_write_bps",
+               "Host disk writes, bytes per second.");
+    host_gauge(f, m, "yun_host_network_receive_bytes_per_second", "net_rx_bps",
+               "Host network receive, bytes per second.");
+    host_gauge(f, m, "yun_host_network_transmit_bytes_per_second", "net_tx_bps",
+               "Host network transmit, bytes per second.");
+
+    family(f, "yun_vms", "gauge", "VMs by state.");
+    for (int s = 0; s < VM_STATE_COUNT; s++) {
+        int count = 0;
+        for (size_t i = 0; i < n; i++)
+            count += vms[i].state == (enum vm_state)s;
+        fprintf(f, "yun_vms{state=\"%s\"} %d\n", vm_state_name((enum vm_state)s), count);
+    }
+
+    /* per-VM families: each family's samples together, as the format wants */
+    static const struct {
+        const char *name, *type, *help;
+        int which;
+    } fams[] = {
+        {"yun_vm_up", "gauge", "1 when the VM's QEMU is running.", 0},
+        {"yun_vm_vcpus", "gauge", "Configured vCPUs.", 1},
+        {"yun_vm_memory_bytes", "gauge", "Configured guest memory.", 2},
+        {"yun_vm_cpu_seconds_total", "counter", "CPU time used by the VM's QEMU.", 3},
+        {"yun_vm_resident_memory_bytes", "gauge", "Resident memory of the VM's QEMU.", 4},
+        {"yun_vm_balloon_bytes", "gauge", "Guest memory after ballooning.", 5},
+        {"yun_vm_disk_read_bytes_total", "counter", "Bytes read by the VM's disks.", 6},
+        {"yun_vm_disk_written_bytes_total", "counter", "Bytes written by the VM's disks.", 7},
+        {"yun_vm_disk_read_ops_total", "counter", "Read operations of the VM's disks.", 8},
+        {"yun_vm_disk_write_ops_total", "counter", "Write operations of the VM's disks.", 9},
+        {"yun_vm_cpu_percent", "gauge", "VM CPU use over the last sample, percent of one CPU.",
+         10},
+    };
+    for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
+        bool header = false;
+        for (size_t i = 0; i < n; i++) {
+            const struct vm_rec *vm = &vms[i];
+            struct vm_counters c;
+            bool have = vm_state_has_process(vm->state) &&
+                        monitor_vm_counters(m, vm->id, &c) == 0;
+            double v = 0;
+            bool emit = true;
+            switch (fams[k].which) {
+            case 0:
+                v = vm->state == VM_RUNNING;
+                break;
+            case 1:
+                v = vm->cpus;
+                break;
+            case 2:
+                v = (double)(vm->memory_mb << 20);
+                break;
+            case 3:
+                emit = have, v = have ? c.cpu_seconds : 0;
+                break;
+            case 4:
+                emit = have, v = have ? (double)c.rss : 0;
+                break;
+            case 5:
+                emit = have && c.balloon, v = have ? (double)c.balloon : 0;
+                break;
+            case 6:
+                emit = have, v = have ? (double)c.rd_bytes : 0;
+                break;
+            case 7:
+                emit = have, v = have ? (double)c.wr_bytes : 0;
+                break;
+            case 8:
+                emit = have, v = have ? (double)c.rd_ops : 0;
+                break;
+            case 9:
+                emit = have, v = have ? (double)c.wr_ops : 0;
+                break;
+            default: {
+                char obj[72];
+                snprintf(obj, sizeof(obj), "vm/%s", vm->name);
+                emit = have && series_last(series_get(&m->ss, obj, "cpu"), NULL, &v) == 0;
+            }
+            }
+            if (!emit)
+                continue;
+            if (!header)
+                family(f, fams[k].name, fams[k].type, fams[k].help);
+            header = true;
+            fprintf(f, "%s{vm=\"", fams[k].name);
+            esc(f, vm->name);
+            fprintf(f, "\"} %.10g\n", v);
+        }
+    }
+    family(f, "yun_alerts", "gauge", "Alerts by state.");
+    int pending = 0, firing = 0;
+    for (size_t r = 0; r < m->nrules; r++) {
+        int p, fi;
+        monitor_rule_counts(m, m->rules[r].id, &p, &fi);
+        pending += p;
+        firing += fi;
+    }
+    fprintf(f, "yun_alerts{state=\"pending\"} %d\nyun_alerts{state=\"firing\"} %d\n", pending,
+            firing);
+    family(f, "yun_alert_rules", "gauge", "Alert rules defined.");
+    fprintf(f, "yun_alert_rules %zu\n", m->nrules);
+    family(f, "yun_notifications_total", "counter", "Notifications queued for delivery.");
+    fprintf(f, "yun_notifications_total %llu\n", (unsigned long long)m->notifications_total);
+    family(f, "yun_notification_failures_total", "counter", "Failed delivery attempts.");
+    fprintf(f, "yun_notification_failures_total %llu\n",
+            (unsigned long long)m->notify_failures_total);
+    family(f, "yun_monitor_samples_total", "counter", "Sampling passes done.");
+    fprintf(f, "yun_monitor_samples_total %llu\n", (unsigned long long)m->samples_total);
+    family(f, "yun_api_requests_total", "counter", "API requests served.");
+    fprintf(f, "yun_api_requests_total %lld\n", (long long)api_requests);
+    family(f, "yun_yund_cpu_percent", "gauge", "yund's own CPU use, percent of one CPU.");
+    fprintf(f, "yun_yund_cpu_percent %.4g\n", m->self_cpu);
+    char *st = read_file("/proc/self/status", 1 << 16, NULL);
+    const char *rss = st ? strstr(st, "VmRSS:") : NULL;
+    if (rss) {
+        family(f, "yun_yund_resident_memory_bytes", "gauge", "yund's resident memory.");
+        fprintf(f, "yun_yund_resident_memory_bytes %llu\n", strtoull(rss + 6, NULL, 10) * 1024);
+    }
+    free(st);
+    fclose(f);
+    return buf;
+}

@@ -1,0 +1,29 @@
+/*
+ * store_internal.h - what the SQLite store's files share (store_sqlite.c for
+ * VMs, images and events; store_monitor.c for alerts and metric rollups).
+ * Not for use outside src/store/.
+ */
+#ifndef YUN_STORE_INTERNAL_H
+#define YUN_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "store/store.h"
+
+struct store {
+    sqlite3 *db;
+    char err[256];
+};
+
+/* Records sqlite's message prefixed by what; returns -1. */
+int store_fail(struct store *st, const char *what);
+sqlite3_stmt *store_prep(struct store *st, const char *sql);
+/* Steps a write statement to completion and finalizes it: 0, STORE_CONFLICT,
+ * STORE_NOTFOUND (no row changed, for non-inserts) or -1. */
+int store_step_done(struct store *st, sqlite3_stmt *s, const char *what);
+void store_col_text(sqlite3_stmt *s, int i, char *dst, size_t len);
+/* Room for one more element in a malloc'd array; -1 when out of memory. */
+int store_grow(void *arrp, size_t *cap, size_t n, size_t elem);
+
+#endif
