@@ -19,7 +19,7 @@ if ! dpkg -s qemu-system-x86 libevent-dev libjansson-dev libsqlite3-dev libglpk-
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends build-essential pkg-config libevent-dev \
-        libjansson-dev libsqlite3-dev libcmocka-dev libglpk-dev qemu-system-x86 qemu-utils \
+        libjansson-dev libsqlite3-dev libcmocka-dev libglpk-dev libcurl4-openssl-dev qemu-system-x86 qemu-utils \
         linux-image-cloud-amd64 busybox-static cpio python3-pytest >/dev/null
 fi
 echo "== building"

@@ -110,10 +110,11 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
     }
     jw_kv_str(&w, "metric", name);
     struct series *s = series_get(&m->ss, object, name);
-    int64_t oldest = 0;
-    bool in_ring = s && s->count > 0 &&
-                   (oldest = s->ts[(s->head - s->count + SERIES_RING) % SERIES_RING]) <= since;
-    int rollup_step = step >= 3600 ? 3600 : (step >= 60 || (!in_ring && s) ? 60 : 0);
+    /* The ring answers unless it has wrapped past `since` (then older
+     * samples exist only as rollups) or a coarse step was asked for. */
+    bool ring_short = s && s->count == SERIES_RING &&
+                      s->ts[(s->head - s->count + SERIES_RING) % SERIES_RING] > since;
+    int rollup_step = step >= 3600 ? 3600 : (step >= 60 || ring_short ? 60 : 0);
     jw_kv_int(&w, "step", rollup_step ? rollup_step : (int64_t)step);
     jw_kv_str(&w, "source", rollup_step ? "rollup" : "memory");
     jw_key(&w, "points");
@@ -140,7 +141,6 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
             jw_arr_close(&w);
         }
     }
-    (void)oldest;
     jw_arr_close(&w);
     jw_obj_close(&w);
     reply_jw(c->req, 200, &w);

@@ -27,6 +27,7 @@ static void vm_usage(FILE *f)
                "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
                "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
                "  logs NAME [-f]             print the console log (-f: follow)\n"
+            "  stats NAME                 latest CPU, memory and disk figures\n"
                "global: -o json for machine-readable output\n");
 }
 
@@ -452,6 +453,13 @@ int cmd_vm(struct cli *c, int argc, char **argv)
         return vm_logs(c, argc, argv);
     if (!strcmp(sub, "console"))
         return vm_console(c, argc, argv);
+    if (!strcmp(sub, "stats")) {
+        if (argc != 2) {
+            fprintf(stderr, "yun: vm stats takes one NAME\n");
+            return EXIT_USAGE;
+        }
+        return vm_stats(c, argv[1]);
+    }
     static const char *const actions[] = {"start",  "stop",   "reboot", "pause",
                                           "resume", "delete", NULL};
     for (const char *const *a = actions; *a; a++)

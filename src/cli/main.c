@@ -18,6 +18,8 @@ static void usage(FILE *f)
                "           console, logs  (yun vm --help)\n"
                "  image    build, import, list, show, delete  (yun image --help)\n"
                "  events   the event log; -f follows it\n"
+            "  alert    alert rules, silences and alert history  (yun alert --help)\n"
+            "  top      live view of the host and VMs, busiest first\n"
                "  host     capacity and allocation of this host\n"
                "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
                "  completion bash   print the bash completion script\n"
@@ -40,11 +42,12 @@ int cmd_completion(struct cli *c, int argc, char **argv)
           "_yun() {\n"
           "  local cur=${COMP_WORDS[COMP_CWORD]} group=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}\n"
           "  if [ $COMP_CWORD -eq 1 ]; then\n"
-          "    COMPREPLY=($(compgen -W 'vm image events host sim completion' -- \"$cur\"))\n"
+          "    COMPREPLY=($(compgen -W 'vm image events host alert top sim completion' -- \"$cur\"))\n"
           "  elif [ $COMP_CWORD -eq 2 ]; then\n"
           "    case $group in\n"
           "      vm) COMPREPLY=($(compgen -W 'create list show start stop reboot pause resume "
-          "delete console logs' -- \"$cur\"));;\n"
+          "delete console logs stats' -- \"$cur\"));;\n"
+          "      alert) COMPREPLY=($(compgen -W 'rule silence unsilence list' -- \"$cur\"));;\n"
           "      image) COMPREPLY=($(compgen -W 'build import list show delete' -- \"$cur\"));;\n"
           "      events) COMPREPLY=($(compgen -W '-f --vm' -- \"$cur\"));;\n"
           "      sim) COMPREPLY=($(compgen -W 'run place synth --help' -- \"$cur\"));;\n"
@@ -118,6 +121,10 @@ int main(int argc, char **argv)
         return cmd_events(&c, argc, argv);
     if (!strcmp(cmd, "host"))
         return cmd_host(&c, argc, argv);
+    if (!strcmp(cmd, "alert"))
+        return cmd_alert(&c, argc, argv);
+    if (!strcmp(cmd, "top"))
+        return cmd_top(&c, argc, argv);
     if (!strcmp(cmd, "sim"))
         return sim_cli_main(argc, argv);
     if (!strcmp(cmd, "completion"))

@@ -233,7 +233,9 @@ runcmd:
                                  " ls /etc/ssh/ssh_host_*_key | wc -l; cat /etc/machine-id;"
                                  " sshd -T | grep -Ei '^(permitrootlogin|passwordauthentication) ';"
                                  " findmnt -no SOURCE,OPTIONS /; df -h / | tail -1;"
-                                 " systemctl --failed --no-legend; systemd-analyze || true"])
+                                 " systemctl --failed --no-legend; systemd-analyze || true;"
+                                 " systemd-analyze blame | head -n 25;"
+                                 " systemd-analyze critical-chain multi-user.target qemu-guest-agent.service"])
         results["guest_state"] = out
         log("guest state:\n" + out)
         check("sshd, agent, getty active", out.count("active\n") >= 3 and "inactive" not in out)

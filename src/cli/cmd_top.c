@@ -1,0 +1,150 @@
+/*
+ * cmd_top.c - `yun top` (a live view of the host and its VMs, busiest first,
+ * refreshed every interval; q quits) and `yun vm stats NAME`.
+ */
+#include "cli/cli.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+static double num(json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+    return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static int by_cpu(const void *a, const void *b)
+{
+    double x = num(*(json_t *const *)a, "cpu"), y = num(*(json_t *const *)b, "cpu");
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static void render(json_t *s, int rows)
+{
+    json_t *h = json_object_get(s, "host");
+    char used[16], avail[16];
+    cli_fmt_bytes((long long)num(h, "mem_used"), used, sizeof(used));
+    cli_fmt_bytes((long long)num(h, "mem_available"), avail, sizeof(avail));
+    json_t *vms = json_object_get(s, "vms");
+    size_t n = json_array_size(vms), running = 0;
+    json_t **sorted = calloc(n ? n : 1, sizeof(*sorted));
+    for (size_t i = 0; i < n; i++) {
+        sorted[i] = json_array_get(vms, i);
+        running += !strcmp(json_string_value(json_object_get(sorted[i], "state")), "running");
+    }
+    qsort(sorted, n, sizeof(*sorted), by_cpu);
+    printf("\033[H\033[2Jyun top - %s   cpu %5.1f%%   load %.2f   mem %s used, %s free   yund "
+           "%.1f%%\n",
+           json_string_value(json_object_get(s, "hostname")), num(h, "cpu"), num(h, "load1"),
+           used, avail, num(json_object_get(s, "yund"), "cpu"));
+    printf("vms: %zu, %zu running        q quits\n\n", n, running);
+    printf("\033[7m%-20s %-9s %4s %7s %8s %10s %10s %8s\033[0m\n", "NAME", "STATE", "CPUS",
+           "CPU%", "RSS", "DISK R/s", "DISK W/s", "UPTIME");
+    for (size_t i = 0; i < n && (int)i < rows - 5; i++) {
+        json_t *v = sorted[i];
+        char rss[16], rd[16], wr[16], up[16];
+        cli_fmt_bytes((long long)num(v, "mem_rss"), rss, sizeof(rss));
+        cli_fmt_bytes((long long)num(v, "disk_read_bps"), rd, sizeof(rd));
+        cli_fmt_bytes((long long)num(v, "disk_write_bps"), wr, sizeof(wr));
+        cli_fmt_age((long long)num(v, "uptime_s"), up, sizeof(up));
+        printf("%-20s %-9s %4lld %6.1f%% %8s %10s %10s %8s\n",
+               json_string_value(json_object_get(v, "name")),
+               json_string_value(json_object_get(v, "state")),
+               (long long)num(v, "cpus"), num(v, "cpu"), rss, rd, wr, up);
+    }
+    fflush(stdout);
+    free(sorted);
+}
+
+int cmd_top(struct cli *c, int argc, char **argv)
+{
+    int interval = 2, iterations = 0;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--delay")) && i + 1 < argc)
+            interval = atoi(argv[++i]);
+        else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--iterations")) && i + 1 < argc)
+            iterations = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: yun top [-d SECONDS] [-n ITERATIONS]\n"
+                   "  a live view of host and VMs sorted by CPU; q quits\n");
+            return 0;
+        } else {
+            fprintf(stderr, "yun: unknown top option '%s'\n", argv[i]);
+            return EXIT_USAGE;
+        }
+    }
+    if (interval < 1 || interval > 3600) {
+        fprintf(stderr, "yun: -d must be 1..3600 seconds\n");
+        return EXIT_USAGE;
+    }
+    bool tty = isatty(0);
+    struct termios saved, raw;
+    if (tty) {
+        tcgetattr(0, &saved);
+        raw = saved;
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        tcsetattr(0, TCSANOW, &raw);
+        printf("\033[?25l"); /* hide the cursor */
+    }
+    int rc = 0;
+    for (int it = 0; iterations == 0 || it < iterations; it++) {
+        int code = 0;
+        json_t *s = cli_call(c, "GET", "/v1/stats", NULL, &code);
+        if (!s) {
+            rc = code;
+            break;
+        }
+        render(s, 40);
+        json_decref(s);
+        if (iterations && it + 1 == iterations)
+            break;
+        struct pollfd pf = {0, POLLIN, 0};
+        if (poll(&pf, 1, interval * 1000) > 0) {
+            char ch = 0;
+            if (read(0, &ch, 1) <= 0 || ch == 'q' || ch == 'Q')
+                break;
+        }
+    }
+    if (tty) {
+        printf("\033[?25h\n");
+        tcsetattr(0, TCSANOW, &saved);
+    }
+    return rc;
+}
+
+int vm_stats(struct cli *c, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "/v1/vms/%s/metrics", name);
+    int code = 0;
+    json_t *r = cli_call(c, "GET", path, NULL, &code);
+    if (!r)
+        return code;
+    if (c->json) {
+        cli_print_json(r);
+    } else {
+        json_t *m = json_object_get(r, "metrics");
+        if (json_object_size(m) == 0)
+            printf("no samples yet for %s (is it running?)\n", name);
+        const char *k;
+        json_t *v;
+        json_object_foreach(m, k, v)
+        {
+            double x = json_number_value(v);
+            char b[16];
+            if (strstr(k, "bps") || !strcmp(k, "mem_rss") || !strcmp(k, "balloon")) {
+                cli_fmt_bytes((long long)x, b, sizeof(b));
+                printf("%-16s %s%s\n", k, b, strstr(k, "bps") ? "/s" : "");
+            } else {
+                printf("%-16s %.2f%s\n", k, x, !strcmp(k, "cpu") ? "%" : "");
+            }
+        }
+    }
+    json_decref(r);
+    return 0;
+}
