@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "up.sh: run as root (yund manages QEMU processes and cgroups)" >&2
     exit 1
 fi
-if ! dpkg -s qemu-system-x86 libevent-dev libjansson-dev libsqlite3-dev libglpk-dev \
+if ! dpkg -s qemu-system-x86 libevent-dev libjansson-dev libsqlite3-dev libglpk-dev libcurl4-openssl-dev \
         linux-image-cloud-amd64 busybox-static >/dev/null 2>&1; then
     echo "== installing Debian packages"
     export DEBIAN_FRONTEND=noninteractive

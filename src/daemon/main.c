@@ -47,6 +47,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(arg, NULL);
 }
 
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    log_reopen();
+    log_info("SIGHUP: log file reopened");
+}
+
 static int take_lock(const char *state_dir)
 {
     char path[512];
@@ -174,7 +180,7 @@ int main(int argc, char **argv)
     }
     enum log_level lvl = LOG_INFO;
     log_level_parse(cfg.log_level, &lvl);
-    log_init(lvl, cfg.log_file);
+    log_init(lvl, cfg.log_file, cfg.log_max_size);
     signal(SIGPIPE, SIG_IGN);
 
     char dbpath[512];
@@ -218,10 +224,13 @@ int main(int argc, char **argv)
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    struct event *sighup = evsignal_new(base, SIGHUP, on_hup, NULL);
+    event_add(sighup, NULL);
     log_info("yund ready (state %s, pid %d)", cfg.state_dir, (int)getpid());
     event_base_dispatch(base);
     event_free(sigterm);
     event_free(sigint);
+    event_free(sighup);
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);

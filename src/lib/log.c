@@ -13,17 +13,47 @@
 
 static enum log_level max_level = LOG_INFO;
 static FILE *log_file;
+static char log_path[512];
+static unsigned long long log_max;
 static int stderr_is_tty;
 
-void log_init(enum log_level max, const char *file)
+static void open_file(void)
+{
+    log_file = fopen(log_path, "a");
+    if (log_file)
+        setvbuf(log_file, NULL, _IOLBF, 0);
+}
+
+void log_init(enum log_level max, const char *file, unsigned long long max_size)
 {
     max_level = max;
     stderr_is_tty = isatty(2);
+    log_max = max_size;
     if (file && *file) {
-        log_file = fopen(file, "a");
-        if (log_file)
-            setvbuf(log_file, NULL, _IOLBF, 0);
+        snprintf(log_path, sizeof(log_path), "%s", file);
+        open_file();
     }
+}
+
+void log_reopen(void)
+{
+    if (!log_path[0])
+        return;
+    if (log_file)
+        fclose(log_file);
+    open_file();
+}
+
+/* Keeps one old generation: yund.log -> yund.log.1. */
+static void maybe_rotate(void)
+{
+    if (!log_file || !log_max || (unsigned long long)ftell(log_file) < log_max)
+        return;
+    char old[600];
+    snprintf(old, sizeof(old), "%s.1", log_path);
+    fclose(log_file);
+    rename(log_path, old);
+    open_file();
 }
 
 void log_close(void)
@@ -89,5 +119,6 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
         gmtime_r(&tsp.tv_sec, &tm);
         strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
         fprintf(log_file, "%s %s %s\n", ts, level_name(lvl), line);
+        maybe_rotate();
     }
 }

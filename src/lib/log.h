@@ -8,7 +8,11 @@
 
 enum log_level { LOG_ERR = 3, LOG_WARN = 4, LOG_INFO = 6, LOG_DEBUG = 7 };
 
-void log_init(enum log_level max, const char *file);
+/* file: optional log file; max_size: rotate it (to file.1) once it grows past
+ * this many bytes, 0 = never. */
+void log_init(enum log_level max, const char *file, unsigned long long max_size);
+/* Closes and reopens the log file (after an outside rotation, on SIGHUP). */
+void log_reopen(void);
 void log_close(void);
 int log_level_parse(const char *s, enum log_level *out);
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -36,6 +36,7 @@ typedef struct eng {
     int *vcpus;
     double req_t;           /* time the VM demands were last evaluated at */
     unsigned char *touched; /* hosts changed by migrations at the current instant */
+    uint16_t *tmaj;         /* the trace transposed to time-major: one event reads a row */
     entry *hlast, *vlast;
     double active_time, viol_time, vm_req_int, vm_alloc_int, vm_under_mig;
     double energy_j, last_t;
@@ -99,46 +100,47 @@ void sim_result_free(sim_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* trace sample i, the last one repeated past the end (as the reference does) */
-static double sample(const sim_trace *tr, int row, int i)
-{
-    if (i >= tr->nsteps)
-        i = tr->nsteps - 1;
-    if (i < 0)
-        i = 0;
-    return sim_trace_u(tr, row, i);
-}
-
-/* where time t falls in the trace: the same for every VM, so computed once */
+/* where time t falls in the trace: the same for every VM, so computed once;
+ * sample indices past the end repeat the last sample (as the reference does) */
 typedef struct tpos {
-    int i1, i2;
+    const uint16_t *r1, *r2; /* time-major rows of the two samples around t */
     bool exact;
     double span, off;
 } tpos;
 
-static tpos time_pos(const sim_trace *tr, double t)
+static const uint16_t *step_row(const eng *e, int i)
 {
-    double I = tr->interval;
+    if (i >= e->tr->nsteps)
+        i = e->tr->nsteps - 1;
+    if (i < 0)
+        i = 0;
+    return e->tmaj + (size_t)i * (size_t)e->V;
+}
+
+static tpos time_pos(const eng *e, double t)
+{
+    double I = e->tr->interval;
     tpos p = {0};
     if (fmod(t, I) == 0) {
         p.exact = true;
-        p.i1 = (int)(t / I);
+        p.r1 = step_row(e, (int)(t / I));
         return p;
     }
-    p.i1 = (int)floor(t / I);
-    p.i2 = (int)ceil(t / I);
-    p.span = (p.i2 - p.i1) * I;
-    p.off = t - p.i1 * I;
+    int i1 = (int)floor(t / I), i2 = (int)ceil(t / I);
+    p.r1 = step_row(e, i1);
+    p.r2 = step_row(e, i2);
+    p.span = (i2 - i1) * I;
+    p.off = t - i1 * I;
     return p;
 }
 
 /* utilisation at time t, linear between samples (the reference's arithmetic) */
-static double util_at(const sim_trace *tr, int row, const tpos *p)
+static double util_at(const tpos *p, int v)
 {
-    double u1 = sample(tr, row, p->i1);
+    double u1 = p->r1[v] / 10000.0;
     if (p->exact)
         return u1;
-    double u2 = sample(tr, row, p->i2);
+    double u2 = p->r2[v] / 10000.0;
     return u1 + (u2 - u1) / p->span * p->off;
 }
 
@@ -190,10 +192,10 @@ static void physics(eng *e, double t, bool energy, bool hist, bool remove,
 {
     sched_model *m = &e->m;
     if (t != e->req_t) { /* demands only change with time */
-        tpos tp = time_pos(e->tr, t);
+        tpos tp = time_pos(e, t);
         for (int v = 0; v < e->V; v++)
             if (!e->removed[v])
-                e->req[v] = util_at(e->tr, v, &tp) * e->vmips[v];
+                e->req[v] = util_at(&tp, v) * e->vmips[v];
         e->req_t = t;
     }
     for (int h = 0; h < e->H; h++) {
@@ -467,6 +469,12 @@ int sim_run(const sim_dc *dc, const sim_trace *tr, const sim_opts *o, sim_result
     e.vmips = calloc((size_t)e.V + 1, sizeof(double));
     e.vcpus = calloc((size_t)e.V + 1, sizeof(int));
     e.left = calloc((size_t)e.V + 1, sizeof(int *));
+    e.tmaj = malloc(((size_t)e.V * (size_t)tr->nsteps + 1) * sizeof(uint16_t));
+    if (e.tmaj)
+        for (int v = 0; v < e.V; v++)
+            for (int k = 0; k < tr->nsteps; k++)
+                e.tmaj[(size_t)k * (size_t)e.V + (size_t)v] =
+                    tr->u[(size_t)v * (size_t)tr->nsteps + (size_t)k];
     e.nleft = calloc((size_t)e.V + 1, sizeof(int));
     e.capleft = calloc((size_t)e.V + 1, sizeof(int));
     e.req_t = -1;
@@ -575,6 +583,7 @@ out:
     for (int v = 0; e.left && v < e.V; v++)
         free(e.left[v]);
     free(e.left);
+    free(e.tmaj);
     free(e.nleft);
     free(e.capleft);
     free(e.migs);

@@ -125,3 +125,23 @@ def test_sigterm_leaves_vms_running_and_restart_reattaches(yund):
     yund.yun("vm", "stop", "e2e-keep")
     assert yund.vm("e2e-keep")["state"] == "stopped"
     yund.check_invariants()
+
+
+def test_log_file_rotates_and_reopens_on_sighup(state_dir):
+    from conftest import Yund
+    log = os.path.join(state_dir, "yund.log")
+    y = Yund(state_dir, ["--set", f"log_file={log}", "--set", "log_max_size=4K"]).start()
+    try:
+        y.ensure_tiny()
+        for i in range(40):
+            y.yun("vm", "create", f"e2e-log{i}", "--image", "tiny")
+            y.yun("vm", "delete", f"e2e-log{i}")
+        assert os.path.exists(log + ".1"), "the log was never rotated"
+        assert os.path.getsize(log) < 4096 + 600
+        assert "vm e2e-log" in open(log + ".1").read()
+        os.rename(log, log + ".old")  # an outside rotation, as logrotate does
+        y.proc.send_signal(__import__("signal").SIGHUP)
+        wait_for(lambda: os.path.exists(log) and "reopened" in open(log).read(), 10,
+                 what="the reopened log")
+    finally:
+        y.stop()
