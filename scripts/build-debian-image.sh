@@ -208,6 +208,9 @@ mkdir -p "$root/etc/initramfs-tools/conf.d" "$root/etc/initramfs-tools/hooks"
 cat >"$root/etc/initramfs-tools/conf.d/yun" <<'EOF'
 MODULES=list
 COMPRESS=zstd
+# The hooks cannot see the root device in the chroot; this puts fsck.ext4 in
+# the initramfs, which checks the root before mounting it (rw).
+FSTYPE=ext4
 EOF
 cat >"$root/etc/initramfs-tools/hooks/yun-virtio" <<'EOF'
 #!/bin/sh
@@ -298,6 +301,11 @@ system_info:
 # No root login with a password (root's password is locked anyway).
 disable_root: true
 ssh_pwauth: false
+# No DSA host key (sshd does not use it). Under TCG every key costs seconds.
+ssh_genkeytypes: [ rsa, ecdsa, ed25519 ]
+# There is no GRUB: direct kernel boot.
+grub_dpkg:
+  enabled: false
 EOF
 
 mkdir -p "$root/etc/ssh/sshd_config.d"
@@ -311,7 +319,22 @@ EOF
 mkdir -p "$root/etc/systemd/system/ssh.service.d"
 cat >"$root/etc/systemd/system/ssh.service.d/yun-hostkeys.conf" <<'EOF'
 [Service]
+ExecStartPre=
 ExecStartPre=-/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+EOF
+
+# The guest agent starts as soon as its port appears (udev), not after
+# sysinit.target, which waits for cloud-init's first two stages: the host can
+# talk to the agent well before cloud-init is done. (The hostname it reports
+# is cloud-init's only once cloud-init's init stage has run.)
+mkdir -p "$root/etc/systemd/system/qemu-guest-agent.service.d"
+cat >"$root/etc/systemd/system/qemu-guest-agent.service.d/yun-early.conf" <<'EOF'
+[Unit]
+DefaultDependencies=no
+After=systemd-remount-fs.service local-fs.target systemd-journald.socket
+Conflicts=shutdown.target
+Before=shutdown.target
 EOF
 
 # Serial console login (systemd would also start it for console=ttyS0).
@@ -367,7 +390,7 @@ cat >"$tmp/image.json" <<EOF
 {"name":"debian","format":"qcow2","disk":"disk.qcow2","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$cmdline","os":"debian-12","kernel_version":"$kver"}
 EOF
 
-if [ -n "$cache" ]; then
+if [ -n "$cache" ] && ! cached_ok "$cache"; then
     say "storing in cache $cache"
     ctmp="$cache.tmp.$$"
     rm -rf "$ctmp"
@@ -376,7 +399,11 @@ if [ -n "$cache" ]; then
         cp --sparse=always "$tmp/$f" "$ctmp/$f"
     done
     rm -rf "$cache"
-    mv -T "$ctmp" "$cache" || rm -rf "$ctmp"
+    mv -T "$ctmp" "$cache" 2>/dev/null || rm -rf "$ctmp"
+    # Images made by other versions of this script are stale now.
+    for d in "$YUN_IMAGE_CACHE"/debian-????????????????; do
+        [ "$d" = "$cache" ] || rm -rf "$d"
+    done
 fi
 say "done: kernel $kver, disk $(du -h "$tmp/disk.qcow2" | cut -f1)"
 publish

@@ -80,10 +80,17 @@ int main(int argc, char **argv)
     if ((env = getenv("YUN_TOKEN")))
         snprintf(c.token, sizeof(c.token), "%s", env);
 
-    /* Global options may appear anywhere; strip them out of argv. */
+    /* Global options may appear anywhere, except after `sim`, whose own
+     * options (its -o among them) are passed through untouched. */
     int n = 0;
+    bool passthrough = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        if (passthrough || (n == 0 && !strcmp(a, "sim"))) {
+            passthrough = true;
+            argv[n++] = argv[i];
+            continue;
+        }
         bool has_val = i + 1 < argc;
         if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
             const char *v = argv[++i];

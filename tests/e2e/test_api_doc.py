@@ -13,9 +13,13 @@ def test_every_documented_route_exists(yund):
     doc = yaml.safe_load(open(os.path.join(ROOT, "docs", "api.yaml")))
     yund.ensure_tiny()
     yund.yun("vm", "create", "doc", "--image", "tiny", "--memory", "96M")
+    yund.yun("alert", "rule", "add", "doc-rule", "--metric", "cpu", "--op", ">",
+             "--threshold", "1")
     checked = 0
     for path, ops in doc["paths"].items():
         concrete = (path.replace("{name}", "doc").replace("{action}", "pause"))
+        if path.startswith("/v1/alert-rules/{name}"):
+            concrete = path.replace("{name}", "doc-rule")
         if path.startswith("/v1/images/{name}"):
             concrete = path.replace("{name}", "tiny")
         for method in ops:
@@ -30,5 +34,8 @@ def test_every_documented_route_exists(yund):
     assert checked >= 12
     served = {"/v1/vms", "/v1/vms/{name}", "/v1/vms/{name}/actions/{action}",
               "/v1/vms/{name}/console", "/v1/images", "/v1/images/build", "/v1/images/import",
-              "/v1/images/{name}", "/v1/events", "/v1/host", "/v1/version", "/healthz"}
+              "/v1/images/{name}", "/v1/events", "/v1/host", "/v1/version", "/healthz",
+              "/metrics", "/v1/stats", "/v1/host/metrics", "/v1/vms/{name}/metrics",
+              "/v1/alert-rules", "/v1/alert-rules/{name}", "/v1/alert-rules/{name}/silence",
+              "/v1/alerts"}
     assert served <= set(doc["paths"]), served - set(doc["paths"])
