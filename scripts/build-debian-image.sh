@@ -243,11 +243,8 @@ chmod 755 "$root/usr/sbin/policy-rc.d"
 
 # ---- kernel and updates ---------------------------------------------------------
 say "installing packages, kernel and updates"
-resolv_backup=
-if [ -e "$root/etc/resolv.conf" ] || [ -L "$root/etc/resolv.conf" ]; then
-    resolv_backup="$tmp/resolv.conf.guest"
-    mv "$root/etc/resolv.conf" "$resolv_backup"
-fi
+# The build host's resolver, only while apt runs (debootstrap copies it too).
+rm -f "$root/etc/resolv.conf"
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
 if [ -n "$debs" ]; then # packages downloaded by earlier builds
     cp -n "$debs"/*.deb "$root/var/cache/apt/archives/" 2>/dev/null || true
@@ -267,12 +264,9 @@ unmount_root
 if [ -n "$debs" ]; then
     cp -n "$root"/var/cache/apt/archives/*.deb "$debs/" 2>/dev/null || true
 fi
+# Empty: dhclient fills it in the guest.
 rm -f "$root/etc/resolv.conf"
-if [ -n "$resolv_backup" ]; then
-    mv "$resolv_backup" "$root/etc/resolv.conf"
-else
-    : >"$root/etc/resolv.conf"
-fi
+install -m 644 /dev/null "$root/etc/resolv.conf"
 
 kernel=$(printf '%s\n' "$root"/boot/vmlinuz-* | sort -V | tail -n 1)
 [ -e "$kernel" ] || die "no kernel in $root/boot"
@@ -301,6 +295,8 @@ system_info:
 # No root login with a password (root's password is locked anyway).
 disable_root: true
 ssh_pwauth: false
+# /etc/hosts from cloud-init's template: the hostname resolves (sudo, etc.).
+manage_etc_hosts: true
 # No DSA host key (sshd does not use it). Under TCG every key costs seconds.
 ssh_genkeytypes: [ rsa, ecdsa, ed25519 ]
 # There is no GRUB: direct kernel boot.

@@ -45,12 +45,17 @@ void routes_prometheus(struct route_ctx *c)
     evbuffer_free(buf);
 }
 
-static const char *const vm_metric_names[] = {"cpu",           "mem_rss",        "balloon",
-                                              "disk_read_bps", "disk_write_bps", "disk_read_iops",
-                                              "disk_write_iops", NULL};
-static const char *const host_metric_names[] = {
-    "cpu", "load1", "mem_used", "mem_available", "disk_read_bps", "disk_write_bps", "net_rx_bps",
-    "net_tx_bps", NULL};
+static const char *const vm_metric_names[] = {"cpu",
+                                              "mem_rss",
+                                              "balloon",
+                                              "disk_read_bps",
+                                              "disk_write_bps",
+                                              "disk_read_iops",
+                                              "disk_write_iops",
+                                              NULL};
+static const char *const host_metric_names[] = {"cpu",           "load1",         "mem_used",
+                                                "mem_available", "disk_read_bps", "disk_write_bps",
+                                                "net_rx_bps",    "net_tx_bps",    NULL};
 
 static void write_latest(struct jw *w, struct monitor *m, const char *object,
                          const char *const *names)
@@ -319,14 +324,13 @@ void routes_alerts(struct route_ctx *c)
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(
-                arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:I}", "id",
-                               (json_int_t)rows[i].id, "rule", rows[i].rule, "object",
-                               rows[i].object, "state", rows[i].state, "severity",
-                               rows[i].severity, "value", rows[i].value, "started_at",
-                               (json_int_t)rows[i].started_at, "fired_at",
-                               (json_int_t)rows[i].fired_at, "resolved_at",
-                               (json_int_t)rows[i].resolved_at, "notified_at",
-                               (json_int_t)rows[i].notified_at));
+                arr,
+                json_pack("{s:I,s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:I}", "id", (json_int_t)rows[i].id,
+                          "rule", rows[i].rule, "object", rows[i].object, "state", rows[i].state,
+                          "severity", rows[i].severity, "value", rows[i].value, "started_at",
+                          (json_int_t)rows[i].started_at, "fired_at", (json_int_t)rows[i].fired_at,
+                          "resolved_at", (json_int_t)rows[i].resolved_at, "notified_at",
+                          (json_int_t)rows[i].notified_at));
         free(rows);
         reply_json(c->req, 200, json_pack("{s:o}", "alerts", arr));
         return;

@@ -10,20 +10,19 @@
 
 static void alert_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: yun alert COMMAND\n"
-            "  rule add NAME --metric M [--scope vms|host|vm:NAME] [--agg avg|max|min|last]\n"
-            "               [--window 60s] --op '>' --threshold N [--for 30s] [--repeat 1h]\n"
-            "               [--severity info|warning|critical] [--label K=V ...]\n"
-            "               [--channel webhook:URL|email:ADDR|sms:NUMBER ...]\n"
-            "  rule list | rule show NAME | rule rm NAME\n"
-            "  silence NAME --for 1h        suppress a rule's notifications\n"
-            "  unsilence NAME\n"
-            "  list [--state pending|firing|resolved]   alert history, newest first\n"
-            "VM metrics: cpu mem_rss balloon disk_read_bps disk_write_bps disk_read_iops\n"
-            "            disk_write_iops\n"
-            "host metrics: cpu load1 mem_used mem_available disk_read_bps disk_write_bps\n"
-            "              net_rx_bps net_tx_bps\n");
+    fprintf(f, "usage: yun alert COMMAND\n"
+               "  rule add NAME --metric M [--scope vms|host|vm:NAME] [--agg avg|max|min|last]\n"
+               "               [--window 60s] --op '>' --threshold N [--for 30s] [--repeat 1h]\n"
+               "               [--severity info|warning|critical] [--label K=V ...]\n"
+               "               [--channel webhook:URL|email:ADDR|sms:NUMBER ...]\n"
+               "  rule list | rule show NAME | rule rm NAME\n"
+               "  silence NAME --for 1h        suppress a rule's notifications\n"
+               "  unsilence NAME\n"
+               "  list [--state pending|firing|resolved]   alert history, newest first\n"
+               "VM metrics: cpu mem_rss balloon disk_read_bps disk_write_bps disk_read_iops\n"
+               "            disk_write_iops\n"
+               "host metrics: cpu load1 mem_used mem_available disk_read_bps disk_write_bps\n"
+               "              net_rx_bps net_tx_bps\n");
 }
 
 static int rule_add(struct cli *c, int argc, char **argv)
@@ -34,10 +33,10 @@ static int rule_add(struct cli *c, int argc, char **argv)
     }
     json_t *b = json_pack("{s:s}", "name", argv[0]);
     json_t *labels = json_object(), *channels = json_array();
-    static const char *const str_opts[][2] = {
-        {"--metric", "metric"}, {"--scope", "scope"},   {"--agg", "agg"},
-        {"--window", "window"}, {"--op", "op"},         {"--for", "for"},
-        {"--repeat", "repeat"}, {"--severity", "severity"}};
+    static const char *const str_opts[][2] = {{"--metric", "metric"}, {"--scope", "scope"},
+                                              {"--agg", "agg"},       {"--window", "window"},
+                                              {"--op", "op"},         {"--for", "for"},
+                                              {"--repeat", "repeat"}, {"--severity", "severity"}};
     for (int i = 1; i < argc; i++) {
         bool done = false;
         if (i + 1 >= argc) {

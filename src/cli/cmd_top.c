@@ -40,11 +40,11 @@ static void render(json_t *s, int rows)
     qsort(sorted, n, sizeof(*sorted), by_cpu);
     printf("\033[H\033[2Jyun top - %s   cpu %5.1f%%   load %.2f   mem %s used, %s free   yund "
            "%.1f%%\n",
-           json_string_value(json_object_get(s, "hostname")), num(h, "cpu"), num(h, "load1"),
-           used, avail, num(json_object_get(s, "yund"), "cpu"));
+           json_string_value(json_object_get(s, "hostname")), num(h, "cpu"), num(h, "load1"), used,
+           avail, num(json_object_get(s, "yund"), "cpu"));
     printf("vms: %zu, %zu running        q quits\n\n", n, running);
-    printf("\033[7m%-20s %-9s %4s %7s %8s %10s %10s %8s\033[0m\n", "NAME", "STATE", "CPUS",
-           "CPU%", "RSS", "DISK R/s", "DISK W/s", "UPTIME");
+    printf("\033[7m%-20s %-9s %4s %7s %8s %10s %10s %8s\033[0m\n", "NAME", "STATE", "CPUS", "CPU%",
+           "RSS", "DISK R/s", "DISK W/s", "UPTIME");
     for (size_t i = 0; i < n && (int)i < rows - 5; i++) {
         json_t *v = sorted[i];
         char rss[16], rd[16], wr[16], up[16];
@@ -54,8 +54,8 @@ static void render(json_t *s, int rows)
         cli_fmt_age((long long)num(v, "uptime_s"), up, sizeof(up));
         printf("%-20s %-9s %4lld %6.1f%% %8s %10s %10s %8s\n",
                json_string_value(json_object_get(v, "name")),
-               json_string_value(json_object_get(v, "state")),
-               (long long)num(v, "cpus"), num(v, "cpu"), rss, rd, wr, up);
+               json_string_value(json_object_get(v, "state")), (long long)num(v, "cpus"),
+               num(v, "cpu"), rss, rd, wr, up);
     }
     fflush(stdout);
     free(sorted);

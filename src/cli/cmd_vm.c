@@ -27,7 +27,7 @@ static void vm_usage(FILE *f)
                "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
                "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
                "  logs NAME [-f]             print the console log (-f: follow)\n"
-            "  stats NAME                 latest CPU, memory and disk figures\n"
+               "  stats NAME                 latest CPU, memory and disk figures\n"
                "global: -o json for machine-readable output\n");
 }
 

@@ -174,7 +174,8 @@ void jw_bool(struct jw *w, bool v)
 void jw_num(struct jw *w, double v)
 {
     char num[48];
-    int n = isfinite(v) ? snprintf(num, sizeof(num), "%.6g", v) : snprintf(num, sizeof(num), "null");
+    int n =
+        isfinite(v) ? snprintf(num, sizeof(num), "%.6g", v) : snprintf(num, sizeof(num), "null");
     sep(w);
     put(w, num, (size_t)n);
 }

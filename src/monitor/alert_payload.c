@@ -72,11 +72,11 @@ char *alert_webhook_json(const struct alert_rule *r, const struct alert_note *no
         rfc3339_ms(a->resolved ? a->ends_at : 0, ea, sizeof(ea));
         summary(r, a, sum, sizeof(sum));
         snprintf(val, sizeof(val), "%.4g", a->value);
-        json_array_append_new(
-            alerts, json_pack("{s:s,s:o,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "status",
-                              a->resolved ? "resolved" : "firing", "labels", labels,
-                              "annotations", "summary", sum, "value", val, "startsAt", sa,
-                              "endsAt", ea, "generatorURL", external_url, "fingerprint", fp));
+        json_array_append_new(alerts, json_pack("{s:s,s:o,s:{s:s,s:s},s:s,s:s,s:s,s:s}", "status",
+                                                a->resolved ? "resolved" : "firing", "labels",
+                                                labels, "annotations", "summary", sum, "value", val,
+                                                "startsAt", sa, "endsAt", ea, "generatorURL",
+                                                external_url, "fingerprint", fp));
     }
     char group_key[128];
     snprintf(group_key, sizeof(group_key), "{}:{alertname=\"%s\"}", r->name);
@@ -86,11 +86,11 @@ char *alert_webhook_json(const struct alert_rule *r, const struct alert_note *no
     json_object_set_new(common, "metric", json_string(r->metric));
     for (int i = 0; i < r->nlabels; i++)
         json_object_set_new(common, r->label_k[i], json_string(r->label_v[i]));
-    json_t *body = json_pack("{s:s,s:s,s:i,s:s,s:s,s:{s:s},s:o,s:{},s:s,s:o}", "version", "4",
-                             "groupKey", group_key, "truncatedAlerts", 0, "status",
-                             any_firing ? "firing" : "resolved", "receiver", "yun",
-                             "groupLabels", "alertname", r->name, "commonLabels", common,
-                             "commonAnnotations", "externalURL", external_url, "alerts", alerts);
+    json_t *body =
+        json_pack("{s:s,s:s,s:i,s:s,s:s,s:{s:s},s:o,s:{},s:s,s:o}", "version", "4", "groupKey",
+                  group_key, "truncatedAlerts", 0, "status", any_firing ? "firing" : "resolved",
+                  "receiver", "yun", "groupLabels", "alertname", r->name, "commonLabels", common,
+                  "commonAnnotations", "externalURL", external_url, "alerts", alerts);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     return text;

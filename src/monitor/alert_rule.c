@@ -9,10 +9,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const vm_metrics[] = {"cpu",          "mem_rss",        "balloon",
-                                         "disk_read_bps", "disk_write_bps", "disk_read_iops",
-                                         "disk_write_iops", NULL};
-static const char *const host_metrics[] = {"cpu",          "load1",         "mem_used",
+static const char *const vm_metrics[] = {"cpu",
+                                         "mem_rss",
+                                         "balloon",
+                                         "disk_read_bps",
+                                         "disk_write_bps",
+                                         "disk_read_iops",
+                                         "disk_write_iops",
+                                         NULL};
+static const char *const host_metrics[] = {"cpu",           "load1",         "mem_used",
                                            "mem_available", "disk_read_bps", "disk_write_bps",
                                            "net_rx_bps",    "net_tx_bps",    NULL};
 
@@ -150,10 +155,9 @@ static int parse_scope(const char *s, struct alert_rule *r, char *err, size_t le
 
 int alert_rule_from_json(json_t *j, struct alert_rule *r, char *err, size_t len)
 {
-    static const char *const known[] = {"name",     "metric",  "scope",    "agg",
-                                        "window",   "op",      "threshold", "for",
-                                        "severity", "labels",  "channels", "repeat",
-                                        "id",       "created_at", "silenced_until", NULL};
+    static const char *const known[] = {
+        "name",     "metric", "scope",    "agg",    "window", "op",         "threshold",      "for",
+        "severity", "labels", "channels", "repeat", "id",     "created_at", "silenced_until", NULL};
     memset(r, 0, sizeof(*r));
     if (!json_is_object(j)) {
         snprintf(err, len, "rule must be a JSON object");

@@ -348,8 +348,8 @@ static void notify_group(struct monitor *m, const struct alert_rule *r, struct a
     char *subject = NULL, *text = NULL;
     alert_message_text(r, notes, n, &subject, &text);
     for (int i = 0; i < r->nchannels; i++)
-        if (m->notifier && notifier_send(m->notifier, r->channels[i], r->name, json, subject,
-                                         text) == 0)
+        if (m->notifier &&
+            notifier_send(m->notifier, r->channels[i], r->name, json, subject, text) == 0)
             m->notifications_total++;
     free(json);
     free(subject);
@@ -378,8 +378,8 @@ static void eval_object(struct monitor *m, const struct alert_rule *r, const cha
             save_alert(m, r, s, a != AA_NONE);
         }
         if (after == AS_PENDING)
-            engine_event(m->e, "alert", r->name, "pending", "info", "%s %s %s = %.2f %s %g",
-                         object, agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold);
+            engine_event(m->e, "alert", r->name, "pending", "info", "%s %s %s = %.2f %s %g", object,
+                         agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold);
         else if (after == AS_FIRING)
             engine_event(m->e, "alert", r->name, "firing", "error", "%s %s %s = %.2f %s %g (%s)",
                          object, agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold,
@@ -391,8 +391,8 @@ static void eval_object(struct monitor *m, const struct alert_rule *r, const cha
     if (a == AA_NONE)
         return;
     struct alert_note note = {.value = s->inst.value,
-                              .starts_at = s->inst.fired_at ? s->inst.fired_at
-                                                            : s->inst.pending_since,
+                              .starts_at =
+                                  s->inst.fired_at ? s->inst.fired_at : s->inst.pending_since,
                               .ends_at = s->inst.resolved_at,
                               .resolved = a == AA_RESOLVE};
     snprintf(note.object, sizeof(note.object), "%s", object);
@@ -537,8 +537,8 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     monitor_tick(arg);
 }
 
-static void on_notify_result(void *ctx, const char *channel, const char *rule, int attempt,
-                             bool ok, bool final, const char *detail)
+static void on_notify_result(void *ctx, const char *channel, const char *rule, int attempt, bool ok,
+                             bool final, const char *detail)
 {
     struct monitor *m = ctx;
     if (!ok)

@@ -170,8 +170,8 @@ static bool send_email(struct notifier *n, const struct job *j, const char *to, 
     curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)n->cfg.timeout_s);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-    curl_easy_setopt(c, CURLOPT_USE_SSL, n->cfg.smtp_starttls ? (long)CURLUSESSL_ALL
-                                                              : (long)CURLUSESSL_NONE);
+    curl_easy_setopt(c, CURLOPT_USE_SSL,
+                     n->cfg.smtp_starttls ? (long)CURLUSESSL_ALL : (long)CURLUSESSL_NONE);
     if (n->cfg.smtp_user[0]) {
         curl_easy_setopt(c, CURLOPT_USERNAME, n->cfg.smtp_user);
         curl_easy_setopt(c, CURLOPT_PASSWORD, n->cfg.smtp_password);
@@ -180,7 +180,8 @@ static bool send_email(struct notifier *n, const struct job *j, const char *to, 
     curl_slist_free_all(rcpt);
     curl_easy_cleanup(c);
     free(msg);
-    snprintf(detail, dlen, "%s", rc == CURLE_OK ? "accepted by SMTP server" : curl_easy_strerror(rc));
+    snprintf(detail, dlen, "%s",
+             rc == CURLE_OK ? "accepted by SMTP server" : curl_easy_strerror(rc));
     return rc == CURLE_OK;
 }
 
@@ -259,10 +260,10 @@ static bool deliver(struct notifier *n, const struct job *j, char *detail, size_
         }
         const char *tmpl = n->cfg.sms_body[0] ? n->cfg.sms_body : "to={to}&message={message}";
         char *body = notify_sms_body(tmpl, j->channel + 4, j->text ? j->text : "");
-        bool ok = http_post(n, n->cfg.sms_url, body,
-                            tmpl[0] == '{' ? "application/json"
-                                           : "application/x-www-form-urlencoded",
-                            detail, dlen);
+        bool ok =
+            http_post(n, n->cfg.sms_url, body,
+                      tmpl[0] == '{' ? "application/json" : "application/x-www-form-urlencoded",
+                      detail, dlen);
         free(body);
         return ok;
     }
@@ -303,8 +304,7 @@ static void *worker(void *arg)
                 until.tv_nsec -= 1000000000L;
             }
             pthread_mutex_lock(&n->mu);
-            while (!n->stopping &&
-                   pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
+            while (!n->stopping && pthread_cond_timedwait(&n->cv, &n->mu, &until) != ETIMEDOUT)
                 ;
             stop = n->stopping;
             pthread_mutex_unlock(&n->mu);

@@ -13,8 +13,8 @@ int procfs_stat_cpu(const char *t, uint64_t *busy, uint64_t *total)
     unsigned long long v[10] = {0};
     if (!t || strncmp(t, "cpu ", 4))
         return -1;
-    int n = sscanf(t + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
-                   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+    int n = sscanf(t + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                   &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
     if (n < 4)
         return -1;
     /* user nice system idle iowait irq softirq steal (guest is inside user) */
@@ -103,9 +103,9 @@ int procfs_net_dev(const char *t, uint64_t *rx, uint64_t *tx, uint64_t *rxp, uin
                 s++;
             int is_lo = (colon - s == 2 && !strncmp(s, "lo", 2));
             unsigned long long v[10];
-            if (!is_lo && sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu",
-                                 &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                                 &v[9]) == 10) {
+            if (!is_lo &&
+                sscanf(colon + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                       &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 10) {
                 *rx += v[0];
                 *rxp += v[1];
                 *tx += v[8];

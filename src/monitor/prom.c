@@ -54,8 +54,7 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
     host_gauge(f, m, "yun_host_cpu_percent", "cpu", "Host CPU busy, percent of all CPUs.");
     host_gauge(f, m, "yun_host_load1", "load1", "Host 1-minute load average.");
     host_gauge(f, m, "yun_host_memory_used_bytes", "mem_used", "Host memory in use.");
-    host_gauge(f, m, "yun_host_memory_available_bytes", "mem_available",
-               "Host memory available.");
+    host_gauge(f, m, "yun_host_memory_available_bytes", "mem_available", "Host memory available.");
     host_gauge(f, m, "yun_host_disk_read_bytes_per_second", "disk_read_bps",
                "Host disk reads, bytes per second.");
     host_gauge(f, m, "yun_host_disk_write_bytes_per_second", "disk_write_bps",
@@ -88,16 +87,14 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
         {"yun_vm_disk_written_bytes_total", "counter", "Bytes written by the VM's disks.", 7},
         {"yun_vm_disk_read_ops_total", "counter", "Read operations of the VM's disks.", 8},
         {"yun_vm_disk_write_ops_total", "counter", "Write operations of the VM's disks.", 9},
-        {"yun_vm_cpu_percent", "gauge", "VM CPU use over the last sample, percent of one CPU.",
-         10},
+        {"yun_vm_cpu_percent", "gauge", "VM CPU use over the last sample, percent of one CPU.", 10},
     };
     for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
         bool header = false;
         for (size_t i = 0; i < n; i++) {
             const struct vm_rec *vm = &vms[i];
             struct vm_counters c;
-            bool have = vm_state_has_process(vm->state) &&
-                        monitor_vm_counters(m, vm->id, &c) == 0;
+            bool have = vm_state_has_process(vm->state) && monitor_vm_counters(m, vm->id, &c) == 0;
             double v = 0;
             bool emit = true;
             switch (fams[k].which) {

@@ -71,7 +71,8 @@ int store_rule_insert(struct store *st, const char *id, const char *name, const 
                       int64_t created_at);
 int store_rule_delete(struct store *st, const char *name);
 int store_rule_silence(struct store *st, const char *name, int64_t until);
-int store_rule_list(struct store *st, struct rule_row **out, size_t *n); /* free with store_rule_rows_free */
+int store_rule_list(struct store *st, struct rule_row **out,
+                    size_t *n); /* free with store_rule_rows_free */
 void store_rule_rows_free(struct rule_row *rows, size_t n);
 
 struct alert_row {
@@ -94,8 +95,8 @@ struct rollup_row {
     int64_t ts;
     double avg, min, max;
 };
-int store_rollup_add(struct store *st, const char *object, const char *metric, int step,
-                     int64_t ts, double avg, double min, double max);
+int store_rollup_add(struct store *st, const char *object, const char *metric, int step, int64_t ts,
+                     double avg, double min, double max);
 int store_rollup_query(struct store *st, const char *object, const char *metric, int step,
                        int64_t since, struct rollup_row **out, size_t *n);
 /* Rolls `from_step` rows of [start, start+to_step) into one `to_step` row per series. */

@@ -12,8 +12,8 @@
 int store_rule_insert(struct store *st, const char *id, const char *name, const char *spec,
                       int64_t created_at)
 {
-    sqlite3_stmt *s = store_prep(
-        st, "INSERT INTO alert_rules(id,name,spec,created_at) VALUES(?,?,?,?)");
+    sqlite3_stmt *s =
+        store_prep(st, "INSERT INTO alert_rules(id,name,spec,created_at) VALUES(?,?,?,?)");
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
@@ -120,10 +120,10 @@ int store_alert_list(struct store *st, const char *state, int limit, struct aler
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = store_prep(
-        st, "SELECT id,rule,object,state,severity,value,started_at,fired_at,resolved_at,"
-            "notified_at,notifications FROM alerts WHERE (?1 IS NULL OR state=?1) "
-            "ORDER BY id DESC LIMIT ?2");
+    sqlite3_stmt *s =
+        store_prep(st, "SELECT id,rule,object,state,severity,value,started_at,fired_at,resolved_at,"
+                       "notified_at,notifications FROM alerts WHERE (?1 IS NULL OR state=?1) "
+                       "ORDER BY id DESC LIMIT ?2");
     if (!s)
         return -1;
     if (state)
@@ -161,8 +161,8 @@ int store_alert_list(struct store *st, const char *state, int limit, struct aler
     return 0;
 }
 
-int store_rollup_add(struct store *st, const char *object, const char *metric, int step,
-                     int64_t ts, double avg, double min, double max)
+int store_rollup_add(struct store *st, const char *object, const char *metric, int step, int64_t ts,
+                     double avg, double min, double max)
 {
     sqlite3_stmt *s = store_prep(st, "INSERT OR REPLACE INTO metric_rollups"
                                      "(object,metric,step,ts,avg,min,max) VALUES(?,?,?,?,?,?,?)");

@@ -288,8 +288,9 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
-    sqlite3_stmt *s = store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                               "?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *s =
+        store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
+                       "?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -298,12 +299,13 @@ int store_vm_insert(struct store *st, const struct vm_rec *vm)
 
 int store_vm_update(struct store *st, const struct vm_rec *vm)
 {
-    sqlite3_stmt *s = store_prep(st, "UPDATE vms SET id=?1,name=?2,image=?3,cpus=?4,memory_mb=?5,"
-                               "disk_bytes=?6,cmdline=?7,machine=?8,accel=?9,accel_used=?10,"
-                               "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
-                               "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
-                               "created_at=?20,updated_at=?21,restarts=?22,last_error=?23 "
-                               "WHERE id=?1");
+    sqlite3_stmt *s =
+        store_prep(st, "UPDATE vms SET id=?1,name=?2,image=?3,cpus=?4,memory_mb=?5,"
+                       "disk_bytes=?6,cmdline=?7,machine=?8,accel=?9,accel_used=?10,"
+                       "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
+                       "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
+                       "created_at=?20,updated_at=?21,restarts=?22,last_error=?23 "
+                       "WHERE id=?1");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -321,9 +323,10 @@ int store_vm_delete(struct store *st, const char *id)
 
 int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms WHERE name=?1 OR id=?1 "
-                               "UNION ALL SELECT " VM_COLS " FROM vms WHERE length(?1)>=8 AND "
-                               "substr(id,1,length(?1))=?1 LIMIT 2");
+    sqlite3_stmt *s =
+        store_prep(st, "SELECT " VM_COLS " FROM vms WHERE name=?1 OR id=?1 "
+                       "UNION ALL SELECT " VM_COLS " FROM vms WHERE length(?1)>=8 AND "
+                       "substr(id,1,length(?1))=?1 LIMIT 2");
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -387,8 +390,8 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
     /* The states listed are those vm_state_has_process() accepts. */
     sqlite3_stmt *s =
         store_prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
-                 "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
-                 "state IN ('starting','running','paused','stopping') AS p FROM vms)");
+                       "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
+                       "state IN ('starting','running','paused','stopping') AS p FROM vms)");
     if (!s)
         return -1;
     int ret = 0;
@@ -410,7 +413,8 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
 
 int store_image_insert(struct store *st, const struct image_rec *m)
 {
-    sqlite3_stmt *s = store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+    sqlite3_stmt *s =
+        store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     int i = 1;
@@ -505,8 +509,9 @@ int store_event_add(struct store *st, struct event_rec *ev)
 {
     if (!ev->ts)
         ev->ts = now_ms();
-    sqlite3_stmt *s = store_prep(st, "INSERT INTO events(ts,object_type,object,action,result,reason) "
-                               "VALUES(?,?,?,?,?,?)");
+    sqlite3_stmt *s =
+        store_prep(st, "INSERT INTO events(ts,object_type,object,action,result,reason) "
+                       "VALUES(?,?,?,?,?,?)");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, ev->ts);
@@ -527,9 +532,10 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
     *out = NULL;
     *n = 0;
     /* Newest `limit` events after after_id, returned oldest first. */
-    sqlite3_stmt *s = store_prep(st, "SELECT id,ts,object_type,object,action,result,reason FROM ("
-                               " SELECT * FROM events WHERE id>?1 AND (?2 IS NULL OR object=?2)"
-                               " ORDER BY id DESC LIMIT ?3) ORDER BY id");
+    sqlite3_stmt *s =
+        store_prep(st, "SELECT id,ts,object_type,object,action,result,reason FROM ("
+                       " SELECT * FROM events WHERE id>?1 AND (?2 IS NULL OR object=?2)"
+                       " ORDER BY id DESC LIMIT ?3) ORDER BY id");
     if (!s)
         return -1;
     sqlite3_bind_int64(s, 1, after_id);

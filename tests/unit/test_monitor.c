@@ -20,14 +20,12 @@
 static void test_procfs(void **state)
 {
     uint64_t busy, total, a, b, c, d;
-    assert_int_equal(procfs_stat_cpu("cpu  100 5 50 800 45 0 0 0 0 0\ncpu0 1 2 3 4\n", &busy,
-                                     &total),
-                     0);
+    assert_int_equal(
+        procfs_stat_cpu("cpu  100 5 50 800 45 0 0 0 0 0\ncpu0 1 2 3 4\n", &busy, &total), 0);
     assert_true(total == 1000 && busy == 155);
     assert_int_equal(procfs_stat_cpu("intr 1 2 3", &busy, &total), -1);
-    assert_int_equal(procfs_meminfo("MemTotal:  1000 kB\nMemFree: 10 kB\nMemAvailable:  400 kB\n",
-                                    &a, &b),
-                     0);
+    assert_int_equal(
+        procfs_meminfo("MemTotal:  1000 kB\nMemFree: 10 kB\nMemAvailable:  400 kB\n", &a, &b), 0);
     assert_true(a == 1024000 && b == 409600);
     double l;
     assert_int_equal(procfs_loadavg("0.52 0.40 0.30 1/200 999\n", &l), 0);
@@ -206,12 +204,11 @@ static void test_payload(void **state)
     assert_string_equal(json_string_value(json_object_get(l, "team")), "ops");
     assert_string_equal(json_string_value(json_object_get(a0, "startsAt")),
                         "1970-01-01T00:00:01.000Z");
-    assert_string_equal(json_string_value(json_object_get(a0, "endsAt")),
-                        "0001-01-01T00:00:00Z");
+    assert_string_equal(json_string_value(json_object_get(a0, "endsAt")), "0001-01-01T00:00:00Z");
     /* fingerprints differ per alert and are stable */
-    assert_string_not_equal(json_string_value(json_object_get(a0, "fingerprint")),
-                            json_string_value(json_object_get(json_array_get(alerts, 1),
-                                                              "fingerprint")));
+    assert_string_not_equal(
+        json_string_value(json_object_get(a0, "fingerprint")),
+        json_string_value(json_object_get(json_array_get(alerts, 1), "fingerprint")));
     json_decref(j);
     char *subject, *body;
     alert_message_text(&r, notes, 2, &subject, &body);
@@ -230,8 +227,8 @@ static void test_payload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_procfs),        cmocka_unit_test(test_series),
-        cmocka_unit_test(test_rule_parsing),  cmocka_unit_test(test_alert_state_machine),
+        cmocka_unit_test(test_procfs),       cmocka_unit_test(test_series),
+        cmocka_unit_test(test_rule_parsing), cmocka_unit_test(test_alert_state_machine),
         cmocka_unit_test(test_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,7 +10,9 @@ sshd and answers through the agent.
 Prints one JSON object with the measurements on stdout; exits non-zero when a
 check fails. Needs qemu-system-x86_64, qemu-img, genisoimage, ssh, ssh-keygen.
 
-Environment: YUN_TEST_ACCEL (default tcg), YUN_TEST_TIMEOUT (default 600 s).
+Environment: YUN_TEST_ACCEL (default tcg), YUN_TEST_TIMEOUT (default 600 s),
+YUN_TEST_DISK_SIZE (e.g. 4G: the overlay is bigger than the image and
+cloud-init's resizefs must grow the root filesystem to it).
 """
 import base64
 import json
@@ -24,6 +26,7 @@ import time
 
 ACCEL = os.environ.get("YUN_TEST_ACCEL", "tcg")
 TIMEOUT = float(os.environ.get("YUN_TEST_TIMEOUT", "600"))
+DISK_SIZE = os.environ.get("YUN_TEST_DISK_SIZE", "")
 HELLO = "hello from yun cloud-init"
 
 
@@ -156,7 +159,8 @@ runcmd:
                     "user-data", "meta-data"], cwd=work, check=True)
     overlay = os.path.join(work, "overlay.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", meta["format"], "-b",
-                    os.path.join(imgdir, meta["disk"]), overlay], check=True)
+                    os.path.join(imgdir, meta["disk"]), overlay] + ([DISK_SIZE] if DISK_SIZE else []),
+                   check=True)
 
     # ---- boot ------------------------------------------------------------
     qga = os.path.join(work, "qga.sock")
@@ -241,6 +245,9 @@ runcmd:
                                  " ls /etc/ssh/ssh_host_*_key | wc -l; cat /etc/machine-id;"
                                  " sshd -T | grep -Ei '^(permitrootlogin|passwordauthentication) ';"
                                  " findmnt -no SOURCE,OPTIONS /; df -h / | tail -1;"
+                                 " echo resolv: $(grep nameserver /etc/resolv.conf);"
+                                 " echo hosts: $(getent hosts $(hostname));"
+                                 " echo initramfs-fsck: $(cat /run/initramfs/fsck.log 2>&1 | tail -n 2);"
                                  " systemctl --failed --no-legend; systemd-analyze || true;"
                                  " systemd-analyze blame | head -n 25;"
                                  " systemd-analyze critical-chain multi-user.target qemu-guest-agent.service"])
@@ -249,6 +256,10 @@ runcmd:
         check("sshd, agent, getty active", out.count("active\n") >= 3 and "inactive" not in out)
         check("3 ssh host keys", "\n3\n" in out)
         check("root fs rw", " rw," in out or " rw\n" in out)
+        if DISK_SIZE:
+            rc, size, _ = agent.exec(["/bin/sh", "-c", "df -B1G --output=size / | tail -n 1"])
+            want = int(DISK_SIZE.rstrip("G"))
+            check(f"root grown to ~{DISK_SIZE}", rc == 0 and int(size) >= want - 1, size.strip() + " GiB")
 
         # ssh with the key cloud-init installed for the default user
         ssh = subprocess.run(["ssh", "-i", key, "-p", str(sshport), "-o", "StrictHostKeyChecking=no",
