@@ -45,18 +45,6 @@ void routes_prometheus(struct route_ctx *c)
     evbuffer_free(buf);
 }
 
-static const char *const vm_metric_names[] = {"cpu",
-                                              "mem_rss",
-                                              "balloon",
-                                              "disk_read_bps",
-                                              "disk_write_bps",
-                                              "disk_read_iops",
-                                              "disk_write_iops",
-                                              NULL};
-static const char *const host_metric_names[] = {"cpu",           "load1",         "mem_used",
-                                                "mem_available", "disk_read_bps", "disk_write_bps",
-                                                "net_rx_bps",    "net_tx_bps",    NULL};
-
 static void write_latest(struct jw *w, struct monitor *m, const char *object,
                          const char *const *names)
 {
@@ -74,7 +62,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
     struct monitor *m = c->api->mon;
     const char *name = query_get(c, "name"), *since_s = query_get(c, "since"),
                *step_s = query_get(c, "step");
-    const char *const *names = is_host ? host_metric_names : vm_metric_names;
+    const char *const *names = is_host ? alert_host_metrics : alert_vm_metrics;
     if (name) {
         bool known = false;
         for (const char *const *p = names; *p && !known; p++)
@@ -166,7 +154,7 @@ void routes_stats(struct route_ctx *c)
     jw_kv_str(&w, "hostname", m->hostname);
     jw_key(&w, "host");
     jw_obj_open(&w);
-    write_latest(&w, m, "host", host_metric_names);
+    write_latest(&w, m, "host", alert_host_metrics);
     jw_obj_close(&w);
     jw_key(&w, "yund");
     jw_obj_open(&w);
@@ -186,7 +174,7 @@ void routes_stats(struct route_ctx *c)
         jw_kv_int(&w, "memory_mb", (int64_t)vms[i].memory_mb);
         jw_kv_int(&w, "uptime_s", vms[i].started_at ? (now - vms[i].started_at) / 1000 : 0);
         if (vm_state_has_process(vms[i].state))
-            write_latest(&w, m, obj, vm_metric_names);
+            write_latest(&w, m, obj, alert_vm_metrics);
         jw_obj_close(&w);
     }
     jw_arr_close(&w);

@@ -9,21 +9,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const vm_metrics[] = {"cpu",
-                                         "mem_rss",
-                                         "balloon",
-                                         "disk_read_bps",
-                                         "disk_write_bps",
-                                         "disk_read_iops",
-                                         "disk_write_iops",
-                                         NULL};
-static const char *const host_metrics[] = {"cpu",           "load1",         "mem_used",
-                                           "mem_available", "disk_read_bps", "disk_write_bps",
-                                           "net_rx_bps",    "net_tx_bps",    NULL};
+const char *const alert_vm_metrics[] = {"cpu",
+                                        "mem_rss",
+                                        "balloon",
+                                        "disk_read_bps",
+                                        "disk_write_bps",
+                                        "disk_read_iops",
+                                        "disk_write_iops",
+                                        NULL};
+const char *const alert_host_metrics[] = {"cpu",           "load1",         "mem_used",
+                                          "mem_available", "disk_read_bps", "disk_write_bps",
+                                          "net_rx_bps",    "net_tx_bps",    NULL};
 
 bool alert_metric_known(enum alert_scope scope, const char *m)
 {
-    const char *const *list = scope == SCOPE_HOST ? host_metrics : vm_metrics;
+    const char *const *list = scope == SCOPE_HOST ? alert_host_metrics : alert_vm_metrics;
     for (; *list; list++)
         if (!strcmp(*list, m))
             return true;

@@ -55,7 +55,9 @@ struct alert_inst {
     int64_t db_id;
 };
 
-/* Metrics a rule may watch, per scope. */
+/* Metrics a rule may watch, per scope (NULL-terminated lists). */
+extern const char *const alert_vm_metrics[];
+extern const char *const alert_host_metrics[];
 bool alert_metric_known(enum alert_scope scope, const char *metric);
 const char *alert_metrics_list(enum alert_scope scope);
 

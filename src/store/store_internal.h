@@ -26,4 +26,11 @@ void store_col_text(sqlite3_stmt *s, int i, char *dst, size_t len);
 /* Room for one more element in a malloc'd array; -1 when out of memory. */
 int store_grow(void *arrp, size_t *cap, size_t n, size_t elem);
 
+/* Steps a query to its end, reading each row into a new element of a
+ * malloc'd array of elem-sized items (*outp, *n); finalizes the statement.
+ * 0, or -1 (nothing allocated) with the error recorded under what. */
+typedef void (*store_row_reader)(sqlite3_stmt *s, void *elem);
+int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_reader rd, void *outp,
+                  size_t *n, const char *what);
+
 #endif

@@ -115,6 +115,22 @@ int store_alert_save(struct store *st, struct alert_row *a)
     return rc;
 }
 
+static void row_alert(sqlite3_stmt *s, void *elem)
+{
+    struct alert_row *a = elem;
+    a->id = sqlite3_column_int64(s, 0);
+    store_col_text(s, 1, a->rule, sizeof(a->rule));
+    store_col_text(s, 2, a->object, sizeof(a->object));
+    store_col_text(s, 3, a->state, sizeof(a->state));
+    store_col_text(s, 4, a->severity, sizeof(a->severity));
+    a->value = sqlite3_column_double(s, 5);
+    a->started_at = sqlite3_column_int64(s, 6);
+    a->fired_at = sqlite3_column_int64(s, 7);
+    a->resolved_at = sqlite3_column_int64(s, 8);
+    a->notified_at = sqlite3_column_int64(s, 9);
+    a->notifications = sqlite3_column_int(s, 10);
+}
+
 int store_alert_list(struct store *st, const char *state, int limit, struct alert_row **out,
                      size_t *n)
 {
@@ -131,34 +147,7 @@ int store_alert_list(struct store *st, const char *state, int limit, struct aler
     else
         sqlite3_bind_null(s, 1);
     sqlite3_bind_int(s, 2, limit);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        struct alert_row *a = &(*out)[(*n)++];
-        a->id = sqlite3_column_int64(s, 0);
-        store_col_text(s, 1, a->rule, sizeof(a->rule));
-        store_col_text(s, 2, a->object, sizeof(a->object));
-        store_col_text(s, 3, a->state, sizeof(a->state));
-        store_col_text(s, 4, a->severity, sizeof(a->severity));
-        a->value = sqlite3_column_double(s, 5);
-        a->started_at = sqlite3_column_int64(s, 6);
-        a->fired_at = sqlite3_column_int64(s, 7);
-        a->resolved_at = sqlite3_column_int64(s, 8);
-        a->notified_at = sqlite3_column_int64(s, 9);
-        a->notifications = sqlite3_column_int(s, 10);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return store_fail(st, "list alerts");
-    }
-    return 0;
+    return store_collect(st, s, sizeof(**out), row_alert, out, n, "list alerts");
 }
 
 int store_rollup_add(struct store *st, const char *object, const char *metric, int step, int64_t ts,
@@ -178,6 +167,15 @@ int store_rollup_add(struct store *st, const char *object, const char *metric, i
     return store_step_done(st, s, "insert rollup");
 }
 
+static void row_rollup(sqlite3_stmt *s, void *elem)
+{
+    struct rollup_row *r = elem;
+    r->ts = sqlite3_column_int64(s, 0);
+    r->avg = sqlite3_column_double(s, 1);
+    r->min = sqlite3_column_double(s, 2);
+    r->max = sqlite3_column_double(s, 3);
+}
+
 int store_rollup_query(struct store *st, const char *object, const char *metric, int step,
                        int64_t since, struct rollup_row **out, size_t *n)
 {
@@ -191,27 +189,7 @@ int store_rollup_query(struct store *st, const char *object, const char *metric,
     sqlite3_bind_text(s, 2, metric, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, 3, step);
     sqlite3_bind_int64(s, 4, since);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        struct rollup_row *r = &(*out)[(*n)++];
-        r->ts = sqlite3_column_int64(s, 0);
-        r->avg = sqlite3_column_double(s, 1);
-        r->min = sqlite3_column_double(s, 2);
-        r->max = sqlite3_column_double(s, 3);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return store_fail(st, "query rollups");
-    }
-    return 0;
+    return store_collect(st, s, sizeof(**out), row_rollup, out, n, "query rollups");
 }
 
 int store_rollup_compact(struct store *st, int from_step, int to_step, int64_t start)

@@ -215,6 +215,32 @@ int store_grow(void *arrp, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
+int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_reader rd, void *outp,
+                  size_t *n, const char *what)
+{
+    char **out = outp;
+    size_t cap = 0;
+    int rc;
+    *out = NULL;
+    *n = 0;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (store_grow(out, &cap, *n, elem) < 0) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        memset(*out + *n * elem, 0, elem);
+        rd(s, *out + (*n)++ * elem);
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+        return store_fail(st, what);
+    }
+    return 0;
+}
+
 /* ---- VMs ---- */
 
 #define VM_COLS                                                                                    \
@@ -344,6 +370,11 @@ int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
     return ret;
 }
 
+static void row_vm(sqlite3_stmt *s, void *e)
+{
+    read_vm(s, e);
+}
+
 int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
 {
     *out = NULL;
@@ -351,23 +382,7 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
     sqlite3_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms ORDER BY name");
     if (!s)
         return -1;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        read_vm(s, &(*out)[(*n)++]);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return store_fail(st, "list vms");
-    }
-    return 0;
+    return store_collect(st, s, sizeof(**out), row_vm, out, n, "list vms");
 }
 
 int store_vm_count_using_image(struct store *st, const char *image, int *count)
@@ -477,6 +492,11 @@ int store_image_get(struct store *st, const char *name, struct image_rec *out)
     return ret;
 }
 
+static void row_image(sqlite3_stmt *s, void *e)
+{
+    read_image(s, e);
+}
+
 int store_image_list(struct store *st, struct image_rec **out, size_t *n)
 {
     *out = NULL;
@@ -484,23 +504,7 @@ int store_image_list(struct store *st, struct image_rec **out, size_t *n)
     sqlite3_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images ORDER BY name");
     if (!s)
         return -1;
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        read_image(s, &(*out)[(*n)++]);
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return store_fail(st, "list images");
-    }
-    return 0;
+    return store_collect(st, s, sizeof(**out), row_image, out, n, "list images");
 }
 
 /* ---- events ---- */
@@ -526,6 +530,18 @@ int store_event_add(struct store *st, struct event_rec *ev)
     return rc;
 }
 
+static void row_event(sqlite3_stmt *s, void *elem)
+{
+    struct event_rec *e = elem;
+    e->id = sqlite3_column_int64(s, 0);
+    e->ts = sqlite3_column_int64(s, 1);
+    store_col_text(s, 2, e->object_type, sizeof(e->object_type));
+    store_col_text(s, 3, e->object, sizeof(e->object));
+    store_col_text(s, 4, e->action, sizeof(e->action));
+    store_col_text(s, 5, e->result, sizeof(e->result));
+    store_col_text(s, 6, e->reason, sizeof(e->reason));
+}
+
 int store_event_list(struct store *st, int64_t after_id, int limit, const char *object,
                      struct event_rec **out, size_t *n)
 {
@@ -544,31 +560,7 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
     else
         sqlite3_bind_null(s, 2);
     sqlite3_bind_int(s, 3, limit);
-    size_t cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if (store_grow(out, &cap, *n, sizeof(**out)) < 0) {
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        struct event_rec *e = &(*out)[(*n)++];
-        memset(e, 0, sizeof(*e));
-        e->id = sqlite3_column_int64(s, 0);
-        e->ts = sqlite3_column_int64(s, 1);
-        store_col_text(s, 2, e->object_type, sizeof(e->object_type));
-        store_col_text(s, 3, e->object, sizeof(e->object));
-        store_col_text(s, 4, e->action, sizeof(e->action));
-        store_col_text(s, 5, e->result, sizeof(e->result));
-        store_col_text(s, 6, e->reason, sizeof(e->reason));
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
-        free(*out);
-        *out = NULL;
-        *n = 0;
-        return store_fail(st, "list events");
-    }
-    return 0;
+    return store_collect(st, s, sizeof(**out), row_event, out, n, "list events");
 }
 
 int64_t store_event_last_id(struct store *st)
