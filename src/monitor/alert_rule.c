@@ -16,6 +16,8 @@ const char *const alert_vm_metrics[] = {"cpu",
                                         "disk_write_bps",
                                         "disk_read_iops",
                                         "disk_write_iops",
+                                        "disk_read_latency_ms",
+                                        "disk_write_latency_ms",
                                         NULL};
 const char *const alert_host_metrics[] = {"cpu",           "load1",         "mem_used",
                                           "mem_available", "disk_read_bps", "disk_write_bps",
@@ -35,7 +37,8 @@ const char *alert_metrics_list(enum alert_scope scope)
     return scope == SCOPE_HOST ? "cpu, load1, mem_used, mem_available, disk_read_bps, "
                                  "disk_write_bps, net_rx_bps, net_tx_bps"
                                : "cpu, mem_rss, balloon, disk_read_bps, disk_write_bps, "
-                                 "disk_read_iops, disk_write_iops";
+                                 "disk_read_iops, disk_write_iops, disk_read_latency_ms, "
+                                 "disk_write_latency_ms";
 }
 
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};

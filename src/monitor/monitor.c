@@ -36,7 +36,7 @@ struct vm_mon {
     pid_t tids[64];
     uint64_t vticks[64];
     bool tids_asked;
-    uint64_t rd, wr, rdo, wro;
+    uint64_t rd, wr, rdo, wro, rd_ns, wr_ns;
     int64_t blk_ts;
     bool blk_have;
     struct vm_counters c;
@@ -157,7 +157,7 @@ static void on_blockstats(void *ctx, json_t *ret, const char *err)
     struct vm_mon *v = ctx;
     if (!json_is_array(ret))
         return;
-    uint64_t rd = 0, wr = 0, rdo = 0, wro = 0;
+    uint64_t rd = 0, wr = 0, rdo = 0, wro = 0, rd_ns = 0, wr_ns = 0;
     size_t i;
     json_t *d;
     json_array_foreach(ret, i, d)
@@ -167,6 +167,8 @@ static void on_blockstats(void *ctx, json_t *ret, const char *err)
         wr += jint(s, "wr_bytes");
         rdo += jint(s, "rd_operations");
         wro += jint(s, "wr_operations");
+        rd_ns += jint(s, "rd_total_time_ns");
+        wr_ns += jint(s, "wr_total_time_ns");
     }
     int64_t now = now_ms();
     if (v->blk_have && now > v->blk_ts && rd >= v->rd && wr >= v->wr) {
@@ -175,7 +177,16 @@ static void on_blockstats(void *ctx, json_t *ret, const char *err)
         series_add(&v->m->ss, v->object, "disk_write_bps", now, (double)(wr - v->wr) / dt);
         series_add(&v->m->ss, v->object, "disk_read_iops", now, (double)(rdo - v->rdo) / dt);
         series_add(&v->m->ss, v->object, "disk_write_iops", now, (double)(wro - v->wro) / dt);
+        /* mean latency of the operations completed in this interval */
+        if (rdo > v->rdo && rd_ns >= v->rd_ns)
+            series_add(&v->m->ss, v->object, "disk_read_latency_ms", now,
+                       (double)(rd_ns - v->rd_ns) / 1e6 / (double)(rdo - v->rdo));
+        if (wro > v->wro && wr_ns >= v->wr_ns)
+            series_add(&v->m->ss, v->object, "disk_write_latency_ms", now,
+                       (double)(wr_ns - v->wr_ns) / 1e6 / (double)(wro - v->wro));
     }
+    v->rd_ns = rd_ns;
+    v->wr_ns = wr_ns;
     v->rd = rd;
     v->wr = wr;
     v->rdo = rdo;

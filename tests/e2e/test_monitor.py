@@ -249,3 +249,52 @@ def test_bad_rules_get_clear_errors(yund):
     assert p.returncode == 1 and p.stderr.startswith("yun: unknown metric")
     yund.yun("alert", "rule", "rm", "r1")
     assert yund.request("GET", "/v1/alert-rules")[1]["rules"] == []
+
+
+def test_real_prometheus_scrapes_yund(state_dir):
+    prom = shutil.which("prometheus")
+    assert prom, "Debian's prometheus package is required; .ci/run installs it"
+    tok = os.path.join(state_dir, "token")
+    with open(tok, "w") as f:
+        f.write("prometheus-scrape-token-0123\n")
+    api_port, prom_port = free_port(), free_port()
+    y = Yund(state_dir, ["--set", "sample_interval=1", "--set", f"listen=127.0.0.1:{api_port}",
+                         "--set", f"token_file={tok}"]).start()
+    cfg = os.path.join(state_dir, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: yun
+    authorization:
+      credentials_file: {tok}
+    static_configs:
+      - targets: ['127.0.0.1:{api_port}']
+""")
+    p = subprocess.Popen([prom, f"--config.file={cfg}",
+                          f"--storage.tsdb.path={os.path.join(state_dir, 'tsdb')}",
+                          f"--web.listen-address=127.0.0.1:{prom_port}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        import urllib.parse
+        import urllib.request
+
+        def query(q):
+            url = f"http://127.0.0.1:{prom_port}/api/v1/query?query=" + urllib.parse.quote(q)
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    res = json.loads(r.read())["data"]["result"]
+                    return res or None
+            except OSError:
+                return None
+
+        up = wait_for(lambda: query('up{job="yun"}'), 60, interval=0.5,
+                      what="Prometheus to scrape yund")
+        assert up[0]["value"][1] == "1"
+        host = wait_for(lambda: query("yun_host_memory_used_bytes"), 30, interval=0.5,
+                        what="a yun_ series in Prometheus")
+        assert float(host[0]["value"][1]) > 0
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+        y.stop()
