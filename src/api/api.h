@@ -20,6 +20,7 @@ struct event_base;
 struct event_waiter;
 
 struct monitor;
+struct jw;
 
 struct api {
     struct engine *eng;
@@ -66,6 +67,8 @@ void routes_prometheus(struct route_ctx *c);
 void routes_stats(struct route_ctx *c);
 void routes_alerts(struct route_ctx *c);
 void route_object_metrics(struct route_ctx *c, const char *object, bool is_host);
+void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm);
+void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm);
 struct jw;
 void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live);
 void reply_jw(struct evhttp_request *req, int status, struct jw *w); /* frees w */

@@ -58,10 +58,15 @@ void routes_images(struct route_ctx *c)
                                                             "body {\"kind\":\"tiny\"} required"});
         else if (!kind)
             reply_errorf(c->req, 400, "invalid_argument", "kind is required (a string)");
-        else if (engine_image_build(e, kind, &m, &err) < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(c->req, 200, image_to_json(&m));
+        else {
+            int rc = engine_image_build(e, kind, &m, &err);
+            if (rc < 0)
+                reply_error(c->req, &err);
+            else if (rc == 1)
+                reply_json(c->req, 202, json_pack("{s:s,s:s}", "status", "building", "kind", kind));
+            else
+                reply_json(c->req, 200, image_to_json(&m));
+        }
         return;
     }
     if (c->nparts == 2 && c->method == EVHTTP_REQ_POST && !strcmp(c->parts[1], "import")) {

@@ -48,6 +48,9 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
     jw_kv_int(w, "uptime_s", vm->started_at ? (now - vm->started_at) / 1000 : 0);
     jw_kv_int(w, "restarts", vm->restarts);
     jw_kv_str(w, "last_error", vm->last_error);
+    jw_kv_str(w, "hostname", vm->hostname);
+    jw_key(w, "cloud_init");
+    jw_bool(w, vm->seed);
     if (live) {
         char status[32], path[512];
         engine_vm_live_status(e, vm, status, sizeof(status));
@@ -58,6 +61,7 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
             jw_kv_str(w, "console_socket", path);
         if (engine_vm_path(e, vm, VMDIR_CONLOG, path, sizeof(path)) == 0)
             jw_kv_str(w, "console_log", path);
+        write_guest_facts(w, e, vm);
     }
     jw_obj_close(w);
 }
@@ -154,6 +158,37 @@ static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         get_int(b, "cpu_period_us", 0, 1LL << 40, &period, err) < 0 ||
         get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0)
         return -1;
+    if (get_str(b, "hostname", s->hostname, sizeof(s->hostname), err) < 0)
+        return -1;
+    json_t *ud = json_object_get(b, "user_data");
+    if (ud && !json_is_string(ud))
+        return yerr_set(err, 400, "invalid_argument", "user_data must be a string");
+    s->user_data = json_string_value(ud);
+    json_t *keys = json_object_get(b, "ssh_keys");
+    if (keys) {
+        /* one string per key; joined one per line into the body we own */
+        if (!json_is_array(keys))
+            return yerr_set(err, 400, "invalid_argument", "ssh_keys must be an array of strings");
+        size_t i;
+        json_t *k;
+        char *joined = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&joined, &len);
+        json_array_foreach(keys, i, k)
+        {
+            if (!json_is_string(k) || strchr(json_string_value(k), '\n')) {
+                fclose(f);
+                free(joined);
+                return yerr_set(err, 400, "invalid_argument",
+                                "ssh_keys must be an array of one-line strings");
+            }
+            fprintf(f, "%s\n", json_string_value(k));
+        }
+        fclose(f);
+        json_object_set_new(b, "_ssh_keys_joined", json_string(joined ? joined : ""));
+        free(joined);
+        s->ssh_keys = json_string_value(json_object_get(b, "_ssh_keys_joined"));
+    }
     json_t *start = json_object_get(b, "start");
     if (start && !json_is_boolean(start))
         return yerr_set(err, 400, "invalid_argument", "start must be true or false");
@@ -287,6 +322,13 @@ void routes_vms(struct route_ctx *c)
         } else {
             reply_vm(c->req, 200, e, &vm, false);
         }
+        return;
+    }
+    if (c->nparts == 3 && !strcmp(c->parts[2], "exec") && c->method == EVHTTP_REQ_POST) {
+        if (engine_vm_get(e, name, &vm, &err) < 0)
+            reply_error(c->req, &err);
+        else
+            route_vm_exec(c, &vm);
         return;
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "metrics") && c->method == EVHTTP_REQ_GET) {

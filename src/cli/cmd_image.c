@@ -7,11 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void image_usage(FILE *f)
 {
     fprintf(f, "usage: yun image COMMAND\n"
-               "  build tiny                       build the tiny image from Debian packages\n"
+               "  build tiny|debian                build an image from Debian packages (debian:\n"
+               "                                   debootstrap + cloud-init + guest agent)\n"
                "  import FILE [--name N] [--format qcow2|raw]   copy a disk image in (validated)\n"
                "  list\n"
                "  show NAME\n"
@@ -74,7 +76,20 @@ int cmd_image(struct cli *c, int argc, char **argv)
             return EXIT_USAGE;
         }
         json_t *body = json_pack("{s:s}", "kind", argv[2]);
-        r = cli_call(c, "POST", "/v1/images/build", body, &code);
+        /* slow kinds build in the background (202); ask again until ready */
+        bool said = false;
+        for (;;) {
+            r = cli_call(c, "POST", "/v1/images/build", body, &code);
+            if (!r || json_object_get(r, "id"))
+                break;
+            if (!said && !c->json)
+                fprintf(stderr, "building image %s in the background (a few minutes; "
+                                "`yun events -f` shows progress)...\n", argv[2]);
+            said = true;
+            json_decref(r);
+            struct timespec ts = {2, 0};
+            nanosleep(&ts, NULL);
+        }
         json_decref(body);
         return r ? done(c, r, "image %s ready\n", argv[2]) : code;
     }

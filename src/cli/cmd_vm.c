@@ -19,6 +19,7 @@ static void vm_usage(FILE *f)
                "         [--machine pc|q35|microvm] [--accel auto|kvm|tcg]\n"
                "         [--restart no|on-failure|always] [--cpu-weight 1..10000]\n"
                "         [--cpu-max QUOTA[/PERIOD] | PERCENT%%] [--cpuset LIST] [--start]\n"
+            "         [--hostname H] [--user-data FILE] [--ssh-key FILE ...]   (cloud-init)\n"
                "  list                       all VMs\n"
                "  show NAME                  one VM, with live QEMU status\n"
                "  start NAME\n"
@@ -28,6 +29,7 @@ static void vm_usage(FILE *f)
                "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
                "  logs NAME [-f]             print the console log (-f: follow)\n"
                "  stats NAME                 latest CPU, memory and disk figures\n"
+            "  exec NAME [--timeout S] -- CMD [ARG...]   run a command in the guest (agent)\n"
                "global: -o json for machine-readable output\n");
 }
 
@@ -61,6 +63,13 @@ static void vm_print_detail(json_t *v)
             printf("%-15s %lld\n", k, (long long)json_integer_value(x));
         else if (json_is_boolean(x))
             printf("%-15s %s\n", k, json_is_true(x) ? "true" : "false");
+        else if (json_is_array(x)) {
+            printf("%-15s", k);
+            size_t i;
+            json_t *e;
+            json_array_foreach(x, i, e) printf(" %s", json_string_value(e) ?: "?");
+            printf("\n");
+        }
     }
 }
 
@@ -179,6 +188,34 @@ static int vm_create(struct cli *c, int argc, char **argv)
         case 's':
             json_object_set_new(body, "start", json_true());
             break;
+        case 'H':
+            json_object_set_new(body, "hostname", json_string(optarg));
+            break;
+        case 'U':
+        case 'K': {
+            /* the CLI reads the files; yund receives their contents */
+            size_t len;
+            char *text = read_file(optarg, 1 << 20, &len);
+            if (!text || !json_string(text)) {
+                fprintf(stderr, "yun: cannot read %s (or it is not UTF-8 text)\n", optarg);
+                free(text);
+                goto usage;
+            }
+            if (opt == 'U') {
+                json_object_set_new(body, "user_data", json_string(text));
+            } else {
+                json_t *keys = json_object_get(body, "ssh_keys");
+                if (!keys) {
+                    keys = json_array();
+                    json_object_set_new(body, "ssh_keys", keys);
+                }
+                for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+                    if (*line && *line != '#')
+                        json_array_append_new(keys, json_string(line));
+            }
+            free(text);
+            break;
+        }
         case 'h':
             vm_usage(stdout);
             json_decref(body);
@@ -404,6 +441,48 @@ static int vm_logs(struct cli *c, int argc, char **argv)
     }
 }
 
+static int vm_exec(struct cli *c, int argc, char **argv)
+{
+    int timeout = 60, i = 1;
+    const char *name = NULL;
+    for (; i < argc && strcmp(argv[i], "--"); i++) {
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
+            timeout = atoi(argv[++i]);
+        else if (!name && argv[i][0] != '-')
+            name = argv[i];
+        else {
+            fprintf(stderr, "yun: usage: yun vm exec NAME [--timeout S] -- CMD [ARG...]\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (!name || i + 1 >= argc) {
+        fprintf(stderr, "yun: usage: yun vm exec NAME [--timeout S] -- CMD [ARG...]\n");
+        return EXIT_USAGE;
+    }
+    json_t *cmd = json_array();
+    for (i++; i < argc; i++)
+        json_array_append_new(cmd, json_string(argv[i]));
+    json_t *body = json_pack("{s:o,s:i}", "argv", cmd, "timeout", timeout);
+    char path[512];
+    vm_path(path, sizeof(path), name, "/exec");
+    int code = 0;
+    json_t *r = cli_call(c, "POST", path, body, &code);
+    json_decref(body);
+    if (!r)
+        return code;
+    if (c->json) {
+        cli_print_json(r);
+    } else {
+        fputs(json_string_value(json_object_get(r, "stdout")) ?: "", stdout);
+        fputs(json_string_value(json_object_get(r, "stderr")) ?: "", stderr);
+    }
+    json_t *ec = json_object_get(r, "exitcode");
+    int rc = json_is_integer(ec) ? (int)json_integer_value(ec) : 128;
+    json_decref(r);
+    /* the guest command's status becomes ours, as with ssh */
+    return rc;
+}
+
 static int vm_console(struct cli *c, int argc, char **argv)
 {
     if (argc != 2) {
@@ -438,7 +517,7 @@ int cmd_vm(struct cli *c, int argc, char **argv)
     const char *sub = argv[1];
     argc--;
     argv++;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             vm_usage(stdout);
             return 0;
@@ -453,6 +532,8 @@ int cmd_vm(struct cli *c, int argc, char **argv)
         return vm_logs(c, argc, argv);
     if (!strcmp(sub, "console"))
         return vm_console(c, argc, argv);
+    if (!strcmp(sub, "exec"))
+        return vm_exec(c, argc, argv);
     if (!strcmp(sub, "stats")) {
         if (argc != 2) {
             fprintf(stderr, "yun: vm stats takes one NAME\n");

@@ -9,6 +9,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,6 +20,11 @@
 static void reconcile_tick(evutil_socket_t fd, short what, void *arg)
 {
     engine_reconcile(arg);
+}
+
+static void on_sigchld(evutil_socket_t fd, short what, void *arg)
+{
+    engine_image_build_reap(arg);
 }
 
 static uint64_t meminfo_total(void)
@@ -59,6 +65,8 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
     log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
+    e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
+    event_add(e->sigchld, NULL);
     e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
     struct timeval tv = {cfg->reconcile_interval_s, 0};
     event_add(e->reconcile_timer, &tv);
@@ -72,6 +80,9 @@ void engine_shutdown(struct engine *e)
     if (e->reconcile_timer)
         event_free(e->reconcile_timer);
     e->reconcile_timer = NULL;
+    if (e->sigchld)
+        event_free(e->sigchld);
+    e->sigchld = NULL;
 }
 
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,

@@ -33,6 +33,7 @@ struct vm_rt {
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
     struct event *restart_timer;
     bool shutdown_seen; /* the guest shut itself down (clean exit) */
+    bool agent_open; /* the guest agent has its port open */
 };
 
 typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);
@@ -51,6 +52,11 @@ struct engine {
     struct event *reconcile_timer;
     engine_event_hook on_event;
     void *on_event_ctx;
+    /* a slow image build (debian) running in the background */
+    pid_t build_pid;
+    char build_kind[16];
+    char build_error[300];
+    struct event *sigchld;
 };
 
 /* What a user may set when creating a VM. */
@@ -69,6 +75,10 @@ struct vm_spec {
     uint64_t cpu_period_us;
     char cpuset[64];
     bool start;
+    /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
+    char hostname[64];
+    const char *user_data;
+    const char *ssh_keys; /* one public key per line */
 };
 
 int engine_init(struct engine *e, struct event_base *base, struct store *st,
@@ -92,6 +102,8 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
 int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr *err);
 /* Live facts from QMP for `vm show`: status string ("" when not running). */
 void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *status, size_t len);
+/* Is the VM's guest agent up? Fills the agent socket path when it is. */
+bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len);
 /* Path of a VM's directory / a file in it. */
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);
@@ -111,8 +123,11 @@ struct host_usage {
 };
 int engine_host_usage(struct engine *e, struct host_usage *u);
 
-/* Images */
+/* Images. Build returns 0 with *out when the image is ready, 1 when a
+ * background build is running (ask again), -1 on error. */
 int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err);
+/* SIGCHLD: a background build may have finished. */
+void engine_image_build_reap(struct engine *e);
 int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
                         struct image_rec *out, struct yerr *err);
 int engine_image_delete(struct engine *e, const char *name, struct yerr *err);

@@ -9,7 +9,9 @@
  *    everything the guest prints to console.log, even while yund is down.
  *  - -daemonize + -pidfile: QEMU detaches into its own session and outlives
  *    yund; the parent exits only once the monitors are listening.
- *  - -S: start with vCPUs stopped; yund moves QEMU into its cgroup, then "cont".
+ *  - -S: start with vCPUs stopped; yund attaches its event watch, then "cont".
+ *  - a virtio-serial port for the QEMU guest agent, and the cloud-init seed
+ *    disk when the VM has one.
  */
 #include "compute/qemu_argv.h"
 
@@ -115,8 +117,22 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         vmdir);
     add(&b, "-device");
     add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");
+    if (vm->seed) {
+        /* the NoCloud seed (label cidata): cloud-init finds it by label */
+        add(&b, "-drive");
+        add(&b, "id=seed,file=%s/" VMDIR_SEED ",format=raw,if=none,readonly=on", vmdir);
+        add(&b, "-device");
+        add(&b, "virtio-blk-pci,drive=seed,id=virtio-seed");
+    }
     add(&b, "-device");
     add(&b, "virtio-balloon-pci,id=balloon0");
+    /* the guest agent's channel; harmless when the guest runs no agent */
+    add(&b, "-device");
+    add(&b, "virtio-serial-pci,id=vser0");
+    add(&b, "-chardev");
+    add(&b, "socket,id=qga0,path=%s/" VMDIR_QGA ",server=on,wait=off", vmdir);
+    add(&b, "-device");
+    add(&b, "virtserialport,bus=vser0.0,chardev=qga0,id=qga0port,name=org.qemu.guest_agent.0");
     if (img->kernel[0]) {
         add(&b, "-kernel");
         add(&b, "%s", img->kernel);

@@ -15,6 +15,8 @@
 #define VMDIR_PIDFILE "qemu.pid"
 #define VMDIR_DISK    "disk.qcow2"
 #define VMDIR_QEMULOG "qemu.log"
+#define VMDIR_QGA     "qga.sock"
+#define VMDIR_SEED    "seed.iso"
 
 struct qemu_argv {
     char **argv; /* NULL-terminated */

@@ -48,7 +48,7 @@ int qmp_parse_reply(const char *line, json_t **ret, char *err, size_t errlen)
     return 1;
 }
 
-static int unix_connect(const char *path, char *err, size_t errlen)
+int qmp_unix_connect(const char *path, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -69,15 +69,7 @@ static int unix_connect(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-/* Line reader over a blocking fd with an absolute deadline. */
-struct liner {
-    int fd;
-    char *buf;
-    size_t len, cap;
-    int64_t deadline;
-};
-
-static char *liner_next(struct liner *l, char *err, size_t errlen)
+char *liner_next(struct liner *l, char *err, size_t errlen)
 {
     for (;;) {
         char *nl = l->len ? memchr(l->buf, '\n', l->len) : NULL;
@@ -161,7 +153,7 @@ int qmp_command(const char *sock_path, const char *command, json_t *args, json_t
 {
     if (ret)
         *ret = NULL;
-    int fd = unix_connect(sock_path, err, errlen);
+    int fd = qmp_unix_connect(sock_path, err, errlen);
     if (fd < 0)
         return -1;
     struct liner l = {.fd = fd, .deadline = monotonic_ms() + timeout_ms};
@@ -305,7 +297,7 @@ static void watch_event(struct bufferevent *bev, short what, void *arg)
 struct qmp_watch *qmp_watch_open(struct event_base *base, const char *sock_path, qmp_event_cb on_ev,
                                  qmp_eof_cb on_eof, void *ctx, char *err, size_t errlen)
 {
-    int fd = unix_connect(sock_path, err, errlen);
+    int fd = qmp_unix_connect(sock_path, err, errlen);
     if (fd < 0)
         return NULL;
     evutil_make_socket_nonblocking(fd);

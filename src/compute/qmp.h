@@ -15,7 +15,21 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
 struct event_base;
+
+/* Pieces shared with the guest-agent client (qga.c). */
+int qmp_unix_connect(const char *path, char *err, size_t errlen);
+/* Line reader over a blocking fd with an absolute deadline (monotonic ms). */
+struct liner {
+    int fd;
+    char *buf;
+    size_t len, cap;
+    int64_t deadline;
+};
+/* Next line (malloc'd, without the newline), or NULL with err set. */
+char *liner_next(struct liner *l, char *err, size_t errlen);
 
 /* Validates one QMP reply line. On {"return": X} stores X (new ref) in *ret
  * and returns 0; on {"error": {...}} writes "class: desc" to err and returns

@@ -12,6 +12,7 @@
 #include "lib/proc.h"
 #include "compute/qmp.h"
 #include "lib/util.h"
+#include "storage/seed.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -70,6 +71,8 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
     snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
     struct cg_limits l;
     engine_vm_limits(&probe, &l);
+    if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
+        return yerr_set(err, 400, "invalid_argument", "%s", why);
     if (cg_limits_validate(&l, e->host_cpus, why, sizeof(why)) < 0)
         return yerr_set(err, 400, "invalid_argument", "%s", why);
 
@@ -149,6 +152,8 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
     vm.cpu_quota_us = spec->cpu_quota_us;
     vm.cpu_period_us = spec->cpu_period_us;
     snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
+    snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
+    vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
     vm.desired = WANT_STOPPED;
     vm.state = VM_CREATING;
     vm.created_at = vm.updated_at = now_ms();
@@ -168,6 +173,14 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
     }
     if (make_overlay(e, &vm, &img, err) < 0)
         goto undo;
+    if (vm.seed) {
+        char why[300];
+        if (seed_build("genisoimage", dir, vm.id, vm.hostname[0] ? vm.hostname : vm.name,
+                       spec->user_data, spec->ssh_keys, why, sizeof(why)) < 0) {
+            yerr_set(err, 500, "seed_error", "cloud-init seed: %s", why);
+            goto undo;
+        }
+    }
 
     vm.state = VM_STOPPED;
     if (engine_store_update(e, &vm) != 0) {

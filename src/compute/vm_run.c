@@ -8,6 +8,7 @@
  */
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
+#include "compute/qga.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -46,6 +47,15 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         return;
     if (!strcmp(event, "SHUTDOWN"))
         rt->shutdown_seen = true;
+    if (!strcmp(event, "VSERPORT_CHANGE")) {
+        const char *id = json_string_value(json_object_get(data, "id"));
+        if (id && !strcmp(id, "qga0port")) {
+            rt->agent_open = json_is_true(json_object_get(data, "open"));
+            engine_event(e, "vm", vm.name, "guest-agent", "info", "%s",
+                         rt->agent_open ? "connected" : "disconnected");
+        }
+        return;
+    }
     enum vm_state ns = vm_state_on_qmp_event(vm.state, event);
     static const char *const noted[] = {"SHUTDOWN", "STOP",           "RESUME",
                                         "RESET",    "GUEST_PANICKED", "POWERDOWN"};
@@ -99,6 +109,29 @@ static void exit_check(evutil_socket_t fd, short what, void *arg)
     engine_vm_handle_exit(rt->eng, id, false);
 }
 
+/* After a yund restart no VSERPORT_CHANGE comes: ask whether the guest
+ * side of the agent's port is open. */
+static void on_chardevs(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_rt *rt = ctx;
+    size_t i;
+    json_t *c;
+    json_array_foreach(ret, i, c)
+    {
+        const char *label = json_string_value(json_object_get(c, "label"));
+        if (label && !strcmp(label, "qga0"))
+            rt->agent_open = json_is_true(json_object_get(c, "frontend-open"));
+    }
+}
+
+bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len)
+{
+    struct vm_rt *rt = engine_rt_find(e, vm->id);
+    if (!rt || !rt->watch || !rt->agent_open || !vm_state_has_process(vm->state))
+        return false;
+    return engine_vm_path(e, vm, VMDIR_QGA, sock, len) == 0;
+}
+
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm)
 {
     if (rt->watch)
@@ -111,6 +144,8 @@ int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec 
         log_warn("vm %s: cannot watch QMP events: %s", vm->name, err);
         return -1;
     }
+    rt->agent_open = false;
+    qmp_watch_command(rt->watch, "query-chardev", NULL, on_chardevs, rt);
     return 0;
 }
 
@@ -394,7 +429,13 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.desired = WANT_STOPPED;
         vm.state = VM_STOPPING;
         engine_store_update(e, &vm);
-        if (qmp_simple(e, &vm, "system_powerdown", err) < 0)
+        char qga[512], qerr[256];
+        json_t *mode = json_pack("{s:s}", "mode", "powerdown");
+        bool via_agent = engine_vm_agent(e, &vm, qga, sizeof(qga)) &&
+                         qga_command(qga, "guest-shutdown", mode, NULL, 1, 2000, qerr,
+                                     sizeof(qerr)) == 0;
+        json_decref(mode);
+        if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
             goto failed;
         struct vm_rt *rt = engine_rt_get(e, &vm);
         if (rt) {
@@ -403,7 +444,8 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
             struct timeval tv = {e->cfg->stop_timeout_s, 0};
             event_add(rt->stop_timer, &tv);
         }
-        engine_event(e, "vm", vm.name, an, "ok", "ACPI power button pressed");
+        engine_event(e, "vm", vm.name, an, "ok", "%s",
+                     via_agent ? "guest agent asked to power off" : "ACPI power button pressed");
         break;
     }
     case ACT_FORCE_STOP:

@@ -86,6 +86,7 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         {"sms_url", offsetof(struct yun_config, sms_url), sizeof(c->sms_url)},
         {"sms_body", offsetof(struct yun_config, sms_body), sizeof(c->sms_body)},
         {"external_url", offsetof(struct yun_config, external_url), sizeof(c->external_url)},
+        {"image_cache", offsetof(struct yun_config, image_cache), sizeof(c->image_cache)},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (!strcmp(key, strs[i].key))

@@ -40,6 +40,7 @@ struct yun_config {
     int notify_backoff_ms;
     int notify_timeout_s;
     char external_url[256];
+    char image_cache[256]; /* cache of slow image builds (YUN_IMAGE_CACHE) */
     uint64_t log_max_size; /* rotate log_file beyond this size; 0 = never */
 };
 

@@ -19,7 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* Runs `qemu-img info --output=json` and checks what yun relies on. */
@@ -88,11 +90,14 @@ static int register_image(struct engine *e, struct image_rec *m, struct yerr *er
     return 0;
 }
 
-static int find_builder(struct engine *e, char *out, size_t len)
+static const char *const kinds[] = {"tiny", "debian", NULL};
+
+/* scripts/build-KIND-image.sh beside the binary (build/, build/san/) or installed. */
+static int find_builder(struct engine *e, const char *kind, char *out, size_t len)
 {
-    if (e->cfg->image_builder[0]) {
+    if (!strcmp(kind, "tiny") && e->cfg->image_builder[0]) {
         snprintf(out, len, "%s", e->cfg->image_builder);
-        return access(out, X_OK) == 0 || access(out, R_OK) == 0 ? 0 : -1;
+        return access(out, R_OK) == 0 ? 0 : -1;
     }
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -101,15 +106,14 @@ static int find_builder(struct engine *e, char *out, size_t len)
         char *slash = strrchr(exe, '/');
         if (slash)
             *slash = 0;
-        /* build/yund, build/san/yund, or an installed /usr/sbin/yund */
         static const char *const rel[] = {"/../scripts/", "/../../scripts/", "/../share/yun/"};
         for (size_t i = 0; i < 3; i++) {
-            if (snprintf_checked(out, len, "%s%sbuild-tiny-image.sh", exe, rel[i]) >= 0 &&
+            if (snprintf_checked(out, len, "%s%sbuild-%s-image.sh", exe, rel[i], kind) >= 0 &&
                 access(out, R_OK) == 0)
                 return 0;
         }
     }
-    snprintf(out, len, "/usr/share/yun/build-tiny-image.sh");
+    snprintf(out, len, "/usr/share/yun/build-%s-image.sh", kind);
     return access(out, R_OK) == 0 ? 0 : -1;
 }
 
@@ -119,29 +123,12 @@ static void json_str(json_t *j, const char *key, char *dst, size_t len)
     snprintf(dst, len, "%s", s ? s : "");
 }
 
-int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err)
+/* Registers what a builder left in images/KIND (image.json + files). */
+static int register_built(struct engine *e, const char *kind, struct image_rec *out,
+                          struct yerr *err)
 {
-    if (strcmp(kind, "tiny"))
-        return yerr_set(err, 400, "invalid_argument",
-                        "unknown image kind '%s' (this yund builds: tiny)", kind);
-    if (store_image_get(e->store, kind, out) == 0)
-        return 0; /* cached: built once, reused */
-    char script[PATH_MAX], outdir[512];
-    if (find_builder(e, script, sizeof(script)) < 0)
-        return yerr_set(err, 500, "internal", "image builder script not found (%s)", script);
+    char outdir[512], meta[600];
     snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
-    char *argv[] = {"bash", script, outdir, NULL};
-    struct proc_result r;
-    int st = proc_run(argv, 600000, &r);
-    char line[400];
-    proc_last_line(r.err, line, sizeof(line));
-    proc_result_free(&r);
-    if (st != 0) {
-        engine_event(e, "image", kind, "build", "error", "%s", line);
-        return yerr_set(err, 500, "build_failed", "building image '%s' failed: %s", kind,
-                        line[0] ? line : "no output");
-    }
-    char meta[600];
     snprintf(meta, sizeof(meta), "%s/image.json", outdir);
     json_error_t je;
     json_t *j = json_load_file(meta, 0, &je);
@@ -172,6 +159,121 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
     engine_event(e, "image", kind, "build", "ok", "%s", m.path);
     *out = m;
     return 0;
+}
+
+/* Starts the builder detached from yund's fate (own session, log file): a
+ * build interrupted by a yund restart still finishes and is adopted. */
+static int start_build(struct engine *e, const char *kind, const char *script, struct yerr *err)
+{
+    char outdir[512], logpath[600];
+    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
+    snprintf(logpath, sizeof(logpath), "%s/%s.build.log", e->images_dir, kind);
+    int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (logfd < 0)
+        return yerr_set(err, 500, "internal", "cannot write %s: %s", logpath, strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(logfd);
+        return yerr_set(err, 500, "internal", "fork: %s", strerror(errno));
+    }
+    if (pid == 0) {
+        setsid();
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull >= 0)
+            dup2(devnull, 0);
+        dup2(logfd, 1);
+        dup2(logfd, 2);
+        if (e->cfg->image_cache[0])
+            setenv("YUN_IMAGE_CACHE", e->cfg->image_cache, 1);
+        execlp("bash", "bash", script, outdir, (char *)NULL);
+        _exit(127);
+    }
+    close(logfd);
+    e->build_pid = pid;
+    snprintf(e->build_kind, sizeof(e->build_kind), "%s", kind);
+    e->build_error[0] = 0;
+    engine_event(e, "image", kind, "build", "info", "started (log: %s)", logpath);
+    return 0;
+}
+
+void engine_image_build_reap(struct engine *e)
+{
+    if (e->build_pid <= 0)
+        return;
+    int st;
+    pid_t r = waitpid(e->build_pid, &st, WNOHANG);
+    if (r == 0 || (r < 0 && errno != ECHILD))
+        return;
+    char kind[16];
+    snprintf(kind, sizeof(kind), "%s", e->build_kind);
+    e->build_pid = 0;
+    struct yerr err = {0};
+    struct image_rec m;
+    bool ok = r > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (ok && register_built(e, kind, &m, &err) == 0)
+        return;
+    char logpath[600], *log;
+    snprintf(logpath, sizeof(logpath), "%s/%s.build.log", e->images_dir, kind);
+    char line[256] = "";
+    if ((log = read_file(logpath, 1 << 22, NULL))) {
+        proc_last_line(log, line, sizeof(line));
+        free(log);
+    }
+    snprintf(e->build_error, sizeof(e->build_error), "building image '%s' failed: %s", kind,
+             ok ? err.message : (line[0] ? line : "the builder exited with an error"));
+    engine_event(e, "image", kind, "build", "error", "%s", e->build_error);
+}
+
+int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err)
+{
+    bool known = false;
+    for (const char *const *k = kinds; *k && !known; k++)
+        known = !strcmp(*k, kind);
+    if (!known)
+        return yerr_set(err, 400, "invalid_argument",
+                        "unknown image kind '%s' (this yund builds: tiny, debian)", kind);
+    if (store_image_get(e->store, kind, out) == 0)
+        return 0; /* cached: built once, reused */
+    char outdir[512], meta[600];
+    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
+    snprintf(meta, sizeof(meta), "%s/image.json", outdir);
+    engine_image_build_reap(e);
+    if (e->build_pid > 0) {
+        if (strcmp(e->build_kind, kind))
+            return yerr_set(err, 409, "conflict", "image '%s' is being built; one build at a time",
+                            e->build_kind);
+        return 1;
+    }
+    if (e->build_error[0] && !strcmp(e->build_kind, kind)) {
+        /* report the failure once; the next request tries again */
+        yerr_set(err, 500, "build_failed", "%s", e->build_error);
+        e->build_error[0] = 0;
+        return -1;
+    }
+    /* a build finished while yund was down: adopt it */
+    if (path_exists(meta))
+        return register_built(e, kind, out, err);
+    char script[PATH_MAX];
+    if (find_builder(e, kind, script, sizeof(script)) < 0)
+        return yerr_set(err, 500, "internal", "image builder script not found (%s)", script);
+    if (!strcmp(kind, "tiny")) {
+        /* about a second: done inline */
+        char *argv[] = {"bash", script, outdir, NULL};
+        struct proc_result r;
+        int st = proc_run(argv, 600000, &r);
+        char line[400];
+        proc_last_line(r.err, line, sizeof(line));
+        proc_result_free(&r);
+        if (st != 0) {
+            engine_event(e, "image", kind, "build", "error", "%s", line);
+            return yerr_set(err, 500, "build_failed", "building image '%s' failed: %s", kind,
+                            line[0] ? line : "no output");
+        }
+        return register_built(e, kind, out, err);
+    }
+    if (start_build(e, kind, script, err) < 0)
+        return -1;
+    return 1;
 }
 
 int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,

@@ -51,6 +51,8 @@ struct vm_rec {
     int64_t updated_at;
     int restarts;
     char last_error[256];
+    char hostname[64]; /* cloud-init local-hostname ("" = none) */
+    int seed;          /* a NoCloud seed disk (seed.iso) is in the VM's directory */
 };
 
 struct image_rec {

@@ -51,6 +51,9 @@ static const char *const migrations[] = {
     " object TEXT NOT NULL, metric TEXT NOT NULL, step INTEGER NOT NULL, ts INTEGER NOT NULL,"
     " avg REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL,"
     " PRIMARY KEY (object, metric, step, ts)) WITHOUT ROWID;",
+    /* 3: cloud-init seeds */
+    "ALTER TABLE vms ADD COLUMN hostname TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE vms ADD COLUMN seed INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -246,7 +249,7 @@ int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_read
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error"
+    "updated_at,restarts,last_error,hostname,seed"
 
 static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
 {
@@ -274,6 +277,8 @@ static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
     sqlite3_bind_int64(s, i++, v->updated_at);
     sqlite3_bind_int(s, i++, v->restarts);
     sqlite3_bind_text(s, i++, v->last_error, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->hostname, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, i++, v->seed);
 }
 
 static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
@@ -310,13 +315,15 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     v->updated_at = sqlite3_column_int64(s, i++);
     v->restarts = sqlite3_column_int(s, i++);
     store_col_text(s, i++, v->last_error, sizeof(v->last_error));
+    store_col_text(s, i++, v->hostname, sizeof(v->hostname));
+    v->seed = sqlite3_column_int(s, i++);
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     sqlite3_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -330,7 +337,8 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "disk_bytes=?6,cmdline=?7,machine=?8,accel=?9,accel_used=?10,"
                        "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
-                       "created_at=?20,updated_at=?21,restarts=?22,last_error=?23 "
+                       "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
+                   "hostname=?24,seed=?25 "
                        "WHERE id=?1");
     if (!s)
         return -1;

@@ -9,7 +9,8 @@ import pytest
 
 from conftest import ROOT, YUN
 
-TRACE = os.path.join(os.path.dirname(ROOT), "shared", "traces", "planetlab", "20110303")
+SHARED = os.environ.get("YUN_SHARED", os.path.join(os.path.dirname(ROOT), "shared"))
+TRACE = os.path.join(SHARED, "traces", "planetlab", "20110303")
 
 # CloudSim 3.0.3 on this day (design sketch): energy kWh, migrations, SLAV %
 CLOUDSIM = {
