@@ -37,5 +37,5 @@ def test_every_documented_route_exists(yund):
               "/v1/images/{name}", "/v1/events", "/v1/host", "/v1/version", "/healthz",
               "/metrics", "/v1/stats", "/v1/host/metrics", "/v1/vms/{name}/metrics",
               "/v1/alert-rules", "/v1/alert-rules/{name}", "/v1/alert-rules/{name}/silence",
-              "/v1/alerts"}
+              "/v1/alerts", "/v1/vms/{name}/exec"}
     assert served <= set(doc["paths"]), served - set(doc["paths"])

@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""boot_debian.py IMAGEDIR [--keep] [--no-seed] - boots the image built by
+"""boot_debian.py IMAGEDIR [--keep] [--no-seed] [--second-boot] - boots the image built by
 scripts/build-debian-image.sh under QEMU (TCG, never KVM) with a NoCloud seed
 and checks it through the serial console, the guest agent, ssh and QMP.
+
+With --second-boot the same disk is booted once more after the power-down:
+the machine-id, hostname and cloud-init's file must survive, and the times of
+an already-initialised boot are measured.
 
 With --no-seed there is no NoCloud seed (cloud-init falls back to its None
 datasource): checks that the guest still boots, makes ssh host keys, runs
@@ -125,6 +129,7 @@ def main():
     imgdir = os.path.abspath(sys.argv[1])
     keep = "--keep" in sys.argv[2:]
     seeded = "--no-seed" not in sys.argv[2:]
+    second = "--second-boot" in sys.argv[2:]
     meta = json.load(open(os.path.join(imgdir, "image.json")))
     work = tempfile.mkdtemp(prefix="yun-debian-boot-")
     results = {"image": imgdir, "cmdline": meta["cmdline"], "kernel_version": meta["kernel_version"]}
@@ -292,21 +297,61 @@ runcmd:
         rc, out, _ = agent.exec(["/bin/sh", "-c", "echo after-thaw > /root/thaw.txt && sync && cat /root/thaw.txt"])
         check("writable after thaw", rc == 0 and out.strip() == "after-thaw")
 
-        # clean ACPI power-down through QMP
-        m = JsonSock(qmp, 10)
-        m.recv()
-        m.send({"execute": "qmp_capabilities"})
-        m.recv()
-        tp = time.time()
-        m.send({"execute": "system_powerdown"})
-        try:
-            rc = qemu.wait(timeout=180)
-            results["powerdown_s"] = round(time.time() - tp, 1)
-            con = open(console, errors="replace").read()
-            check("system_powerdown: qemu exits cleanly", rc == 0, f"rc={rc}")
-            check("guest powered off (reboot: Power down)", "reboot: Power down" in con or rc == 0)
-        except subprocess.TimeoutExpired:
-            check("system_powerdown: qemu exits cleanly", False, "timeout")
+        machine_id = agent.exec(["/bin/cat", "/etc/machine-id"])[1].strip()
+
+        def powerdown(tag):
+            # clean ACPI power-down through QMP
+            m = JsonSock(qmp, 10)
+            m.recv()
+            m.send({"execute": "qmp_capabilities"})
+            m.recv()
+            tp = time.time()
+            m.send({"execute": "system_powerdown"})
+            try:
+                rc = qemu.wait(timeout=180)
+                results[f"powerdown_s{tag}"] = round(time.time() - tp, 1)
+                con = open(console, errors="replace").read()
+                check(f"system_powerdown{tag}: qemu exits cleanly", rc == 0, f"rc={rc}")
+                check(f"guest powered off{tag} (reboot: Power down)", "reboot: Power down" in con)
+            except subprocess.TimeoutExpired:
+                check(f"system_powerdown{tag}: qemu exits cleanly", False, "timeout")
+
+        powerdown("")
+        if second:
+            for p in (qga, qmp):
+                if os.path.exists(p):
+                    os.unlink(p)
+            log("second boot")
+            t0 = time.time()
+            qemu = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT)
+            agent = Agent(qga)
+            t_login = t_agent = None
+            while time.time() - t0 < TIMEOUT and (t_login is None or t_agent is None):
+                if qemu.poll() is not None:
+                    raise RuntimeError("qemu exited on the second boot")
+                if t_login is None and os.path.exists(console) and \
+                        "login:" in open(console, errors="replace").read():
+                    t_login = time.time() - t0
+                if t_agent is None and os.path.exists(qga):
+                    try:
+                        if agent.sync(1.0):
+                            t_agent = time.time() - t0
+                    except (OSError, EOFError):
+                        agent.sock = None
+                time.sleep(0.5)
+            results["second_boot_to_login_s"] = t_login and round(t_login, 1)
+            results["second_boot_to_agent_s"] = t_agent and round(t_agent, 1)
+            check("second boot: login and agent", t_login is not None and t_agent is not None)
+            rc, out, _ = agent.exec(["/usr/bin/cloud-init", "status", "--wait"], timeout=TIMEOUT)
+            results["second_boot_to_cloudinit_done_s"] = round(time.time() - t0, 1)
+            rc, out, _ = agent.exec(["/bin/sh", "-c", "cat /etc/machine-id; hostname; cat /root/hello.txt;"
+                                     " systemctl is-active ssh; ls /etc/ssh/ssh_host_*_key | wc -l"])
+            check("second boot: same machine-id, hostname, file, sshd",
+                  out.split("\n")[:4] == [machine_id, "yun-test" if seeded else "debian",
+                                           HELLO if seeded else "", "active"][:4 if seeded else 2],
+                  repr(out))
+            powerdown(" (second boot)")
     except Exception as e:  # noqa: BLE001 - report, then fail
         failures.append(f"exception: {e!r}")
         log(f"error: {e!r}")

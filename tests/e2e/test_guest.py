@@ -1,0 +1,90 @@
+"""A real Debian guest (debootstrap + cloud-init + qemu-guest-agent, built by
+`yun image build debian` and cached beside the checkout) booted under TCG
+with cloud-init user-data, an SSH key and a hostname; checked from inside
+through the guest agent with `yun vm exec`."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from conftest import ROOT, Yund, wait_for
+
+CACHE = os.environ.get("YUN_IMAGE_CACHE",
+                       os.path.join(os.path.dirname(ROOT), ".yun-image-cache"))
+
+
+@pytest.fixture(scope="module")
+def debian_yund(tmp_path_factory):
+    import tempfile
+    import shutil
+    from conftest import _cleanup
+    d = tempfile.mkdtemp(prefix="yun-e2e-", dir="/tmp")
+    os.makedirs(CACHE, exist_ok=True)
+    y = Yund(d, ["--set", f"image_cache={CACHE}", "--set", "sample_interval=2"]).start()
+    # the first build takes minutes (debootstrap); later ones come from the cache
+    p = y.yun("image", "build", "debian", timeout=3600)
+    assert "image debian ready" in p.stdout
+    yield y
+    y.stop()
+    _cleanup(d)
+
+
+def test_debian_cloud_init_and_guest_agent(debian_yund, tmp_path):
+    y = debian_yund
+    ud = tmp_path / "user-data"
+    ud.write_text("#cloud-config\nwrite_files:\n  - path: /root/hello.txt\n"
+                  "    content: hello from yun cloud-init\n")
+    key = tmp_path / "id.pub"
+    key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt3c3RrZXlmb3J5dW50ZXN0c29ubHkxMjM0 e2e@yun\n")
+    y.yun("vm", "create", "e2e-deb", "--image", "debian", "--cpus", "2", "--memory", "1024M",
+          "--hostname", "yun-guest", "--user-data", str(ud), "--ssh-key", str(key), "--start")
+    v = y.vm("e2e-deb")
+    assert v["cloud_init"] is True and v["hostname"] == "yun-guest"
+    # the agent connects once the guest has booted
+    wait_for(lambda: y.vm("e2e-deb").get("guest_agent"), 600, interval=2,
+             what="the guest agent to come up")
+
+    def cloud_init_done():
+        p = y.yun("vm", "exec", "e2e-deb", "--", "cat", "/root/hello.txt", check=False)
+        return p if p.returncode == 0 else None
+
+    p = wait_for(cloud_init_done, 600, interval=3, what="cloud-init's file")
+    assert p.stdout.strip() == "hello from yun cloud-init"
+    p = y.yun("vm", "exec", "e2e-deb", "--", "hostname")
+    assert p.stdout.strip() == "yun-guest"
+    p = y.yun("vm", "exec", "e2e-deb", "--", "cat", "/root/.ssh/authorized_keys", check=False)
+    if p.returncode != 0:  # cloud-init puts keys for the default user on some images
+        p = y.yun("vm", "exec", "e2e-deb", "--", "sh", "-c", "cat /home/*/.ssh/authorized_keys")
+    assert "e2e@yun" in p.stdout
+    # the command's exit status is yun's, like ssh
+    assert y.yun("vm", "exec", "e2e-deb", "--", "sh", "-c", "exit 7", check=False).returncode == 7
+    show = y.vm("e2e-deb")
+    assert "Debian" in show.get("guest_os", "") and show["guest_hostname"] == "yun-guest"
+    assert isinstance(show.get("ip_addresses"), list)
+    # stop goes through the agent and the guest powers off cleanly
+    y.yun("vm", "stop", "e2e-deb", timeout=300)
+    ev = [e for e in y.events("e2e-deb") if e["action"] == "stop"]
+    assert "guest agent" in ev[-1]["reason"]
+    assert y.vm("e2e-deb")["state"] == "stopped"
+    y.check_invariants()
+
+
+def test_exec_needs_an_agent_and_seed_input_is_checked(debian_yund, tmp_path):
+    y = debian_yund
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-noagent", "--image", "tiny", "--memory", "96M", "--start")
+    p = y.yun("vm", "exec", "e2e-noagent", "--", "true", check=False)
+    assert p.returncode == 1 and "no guest agent" in p.stderr
+    bad = tmp_path / "ud"
+    bad.write_text("not cloud-config\n")
+    p = y.yun("vm", "create", "e2e-bad", "--image", "tiny", "--user-data", str(bad), check=False)
+    assert p.returncode == 1 and "user-data must start" in p.stderr
+    st, b = y.request("POST", "/v1/vms", {"name": "e2e-bad", "image": "tiny",
+                                          "hostname": "bad host!"})
+    assert st == 400
+    st, b = y.request("POST", "/v1/vms", {"name": "e2e-bad", "image": "tiny",
+                                          "ssh_keys": ["not a key"]})
+    assert st == 400 and "OpenSSH" in b["error"]["message"]
+    y.yun("vm", "delete", "--force", "e2e-noagent")
+    y.check_invariants()
