@@ -142,7 +142,8 @@ fi
 for tool in debootstrap chroot mkfs.ext4 qemu-img sha256sum; do
     command -v "$tool" >/dev/null || die "$tool not found (apt-get install debootstrap e2fsprogs qemu-utils)"
 done
-mkfs.ext4 -V 2>&1 | grep -q . || die "mkfs.ext4 does not run"
+{ mkfs.ext4 2>&1 || true; } | grep -q 'root-directory' ||
+    die "mkfs.ext4 cannot populate a file system (-d); e2fsprogs >= 1.43 is needed"
 
 # ---- debootstrap --------------------------------------------------------------
 # A minbase system only: the rest is installed with apt inside it (below),
@@ -363,6 +364,7 @@ rm -f "$root"/etc/ssh/ssh_host_*
 : >"$root/etc/machine-id"
 rm -f "$root/var/lib/dbus/machine-id"
 ln -s /etc/machine-id "$root/var/lib/dbus/machine-id"
+rm -f "$root/var/lib/systemd/random-seed"
 rm -rf "$root"/var/lib/cloud/* "$root"/tmp/* "$root"/var/tmp/* "$root/debootstrap"
 find "$root/var/log" -type f -delete
 rm -f "$root/root/.bash_history"

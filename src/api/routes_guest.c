@@ -66,8 +66,8 @@ static void exec_poll(evutil_socket_t fd, short what, void *arg)
     struct exec_wait *w = arg;
     char err[256];
     json_t *args = json_pack("{s:I}", "pid", (json_int_t)w->pid), *ret = NULL;
-    int rc = qga_command(w->sock, "guest-exec-status", args, &ret, 0, QGA_TIMEOUT_MS, err,
-                         sizeof(err));
+    int rc =
+        qga_command(w->sock, "guest-exec-status", args, &ret, 0, QGA_TIMEOUT_MS, err, sizeof(err));
     json_decref(args);
     if (rc < 0) {
         reply_errorf(w->req, 502, "guest_agent", "guest-exec-status: %s", err);
@@ -235,8 +235,8 @@ void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm)
         jw_kv_str(w, "guest_hostname", json_string_value(json_object_get(ret, "host-name")));
     json_decref(ret);
     ret = NULL;
-    if (qga_command(sock, "guest-network-get-interfaces", NULL, &ret, 0, 1500, err,
-                    sizeof(err)) == 0) {
+    if (qga_command(sock, "guest-network-get-interfaces", NULL, &ret, 0, 1500, err, sizeof(err)) ==
+        0) {
         jw_key(w, "ip_addresses");
         jw_arr_open(w);
         size_t i, k;

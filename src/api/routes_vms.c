@@ -127,10 +127,11 @@ static int get_size(json_t *body, const char *key, uint64_t unit, uint64_t *out,
 
 static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 {
-    static const char *const known[] = {
-        "name",         "image",         "cpus",    "memory", "memory_mb", "disk",
-        "disk_bytes",   "cmdline",       "machine", "accel",  "restart",   "cpu_weight",
-        "cpu_quota_us", "cpu_period_us", "cpuset",  "start",  NULL};
+    static const char *const known[] = {"name",         "image",         "cpus",       "memory",
+                                        "memory_mb",    "disk",          "disk_bytes", "cmdline",
+                                        "machine",      "accel",         "restart",    "cpu_weight",
+                                        "cpu_quota_us", "cpu_period_us", "cpuset",     "start",
+                                        "hostname",     "user_data",     "ssh_keys",   NULL};
     vm_spec_defaults(s);
     if (!b)
         return yerr_set(err, 400, "invalid_argument", "request body with name and image required");

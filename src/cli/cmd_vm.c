@@ -19,7 +19,7 @@ static void vm_usage(FILE *f)
                "         [--machine pc|q35|microvm] [--accel auto|kvm|tcg]\n"
                "         [--restart no|on-failure|always] [--cpu-weight 1..10000]\n"
                "         [--cpu-max QUOTA[/PERIOD] | PERCENT%%] [--cpuset LIST] [--start]\n"
-            "         [--hostname H] [--user-data FILE] [--ssh-key FILE ...]   (cloud-init)\n"
+               "         [--hostname H] [--user-data FILE] [--ssh-key FILE ...]   (cloud-init)\n"
                "  list                       all VMs\n"
                "  show NAME                  one VM, with live QEMU status\n"
                "  start NAME\n"
@@ -29,7 +29,7 @@ static void vm_usage(FILE *f)
                "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
                "  logs NAME [-f]             print the console log (-f: follow)\n"
                "  stats NAME                 latest CPU, memory and disk figures\n"
-            "  exec NAME [--timeout S] -- CMD [ARG...]   run a command in the guest (agent)\n"
+               "  exec NAME [--timeout S] -- CMD [ARG...]   run a command in the guest (agent)\n"
                "global: -o json for machine-readable output\n");
 }
 
@@ -115,6 +115,9 @@ static int vm_create(struct cli *c, int argc, char **argv)
                                          {"cpu-max", required_argument, 0, 'q'},
                                          {"cpuset", required_argument, 0, 'p'},
                                          {"start", no_argument, 0, 's'},
+                                         {"hostname", required_argument, 0, 'H'},
+                                         {"user-data", required_argument, 0, 'U'},
+                                         {"ssh-key", required_argument, 0, 'K'},
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     json_t *body = json_object();

@@ -33,7 +33,7 @@ struct vm_rt {
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
     struct event *restart_timer;
     bool shutdown_seen; /* the guest shut itself down (clean exit) */
-    bool agent_open; /* the guest agent has its port open */
+    bool agent_open;    /* the guest agent has its port open */
 };
 
 typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);

@@ -124,6 +124,18 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         add(&b, "-device");
         add(&b, "virtio-blk-pci,drive=seed,id=virtio-seed");
     }
+    /* A user-mode NIC with restrict=on: the guest gets DHCP and an address
+     * from QEMU itself but can reach nothing beyond it (real networking,
+     * bridges and taps, is the network service's job). The MAC is derived
+     * from the VM id so it is stable across restarts. */
+    unsigned h = 2166136261u;
+    for (const char *p = vm->id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    add(&b, "-netdev");
+    add(&b, "user,id=net0,restrict=on");
+    add(&b, "-device");
+    add(&b, "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff,
+        (h >> 8) & 0xff, h & 0xff);
     add(&b, "-device");
     add(&b, "virtio-balloon-pci,id=balloon0");
     /* the guest agent's channel; harmless when the guest runs no agent */

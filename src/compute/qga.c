@@ -50,8 +50,8 @@ int qga_command(const char *sock_path, const char *command, json_t *args, json_t
     struct liner l = {.fd = fd, .deadline = monotonic_ms() + timeout_ms};
     int rc = -1;
     json_int_t id = (json_int_t)(now_ms() & 0x3fffffff) ^ (json_int_t)getpid();
-    json_t *sync = json_pack("{s:s,s:{s:I}}", "execute", "guest-sync-delimited", "arguments", "id",
-                             id);
+    json_t *sync =
+        json_pack("{s:s,s:{s:I}}", "execute", "guest-sync-delimited", "arguments", "id", id);
     json_t *sret = NULL;
     if (send_line(fd, sync, err, errlen) == 0) {
         /* skip stale replies left by an earlier client until ours comes */

@@ -431,9 +431,9 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         engine_store_update(e, &vm);
         char qga[512], qerr[256];
         json_t *mode = json_pack("{s:s}", "mode", "powerdown");
-        bool via_agent = engine_vm_agent(e, &vm, qga, sizeof(qga)) &&
-                         qga_command(qga, "guest-shutdown", mode, NULL, 1, 2000, qerr,
-                                     sizeof(qerr)) == 0;
+        bool via_agent =
+            engine_vm_agent(e, &vm, qga, sizeof(qga)) &&
+            qga_command(qga, "guest-shutdown", mode, NULL, 1, 2000, qerr, sizeof(qerr)) == 0;
         json_decref(mode);
         if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
             goto failed;

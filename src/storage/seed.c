@@ -33,14 +33,16 @@ int seed_validate(const char *hostname, const char *user_data, const char *ssh_k
             return -1;
         }
         /* the formats cloud-init recognises by their first line */
-        static const char *const heads[] = {"#cloud-config", "#!", "#include", "#cloud-boothook",
-                                            "Content-Type:", "#part-handler", NULL};
+        static const char *const heads[] = {
+            "#cloud-config", "#!", "#include", "#cloud-boothook", "Content-Type:",
+            "#part-handler", NULL};
         bool ok = false;
         for (const char *const *h = heads; *h && !ok; h++)
             ok = !strncmp(user_data, *h, strlen(*h));
         if (!ok) {
-            snprintf(err, len, "user-data must start with #cloud-config, #! or another cloud-init "
-                               "header");
+            snprintf(err, len,
+                     "user-data must start with #cloud-config, #! or another cloud-init "
+                     "header");
             return -1;
         }
     }
@@ -134,8 +136,8 @@ int seed_build(const char *genisoimage, const char *vmdir, const char *instance_
         snprintf(err, errlen, "cannot write the seed files: %s", strerror(errno));
         goto out;
     }
-    char *argv[] = {(char *)genisoimage, "-quiet", "-output", iso, "-volid", "cidata", "-joliet",
-                    "-rock", user, meta, NULL};
+    char *argv[] = {(char *)genisoimage, "-quiet", "-output", iso,  "-volid", "cidata",
+                    "-joliet",           "-rock",  user,      meta, NULL};
     struct proc_result r;
     int st = proc_run(argv, 60000, &r);
     char line[300];

@@ -51,6 +51,10 @@ def test_debian_cloud_init_and_guest_agent(debian_yund, tmp_path):
 
     p = wait_for(cloud_init_done, 600, interval=3, what="cloud-init's file")
     assert p.stdout.strip() == "hello from yun cloud-init"
+    # the agent answers before cloud-init is done: wait for all its stages
+    p = y.yun("vm", "exec", "e2e-deb", "--timeout", "600", "--", "cloud-init", "status", "--wait",
+              timeout=700)
+    assert "done" in p.stdout
     p = y.yun("vm", "exec", "e2e-deb", "--", "hostname")
     assert p.stdout.strip() == "yun-guest"
     p = y.yun("vm", "exec", "e2e-deb", "--", "cat", "/root/.ssh/authorized_keys", check=False)

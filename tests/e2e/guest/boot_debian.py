@@ -318,7 +318,7 @@ runcmd:
 
         powerdown("")
         if second:
-            for p in (qga, qmp):
+            for p in (qga, qmp, console):
                 if os.path.exists(p):
                     os.unlink(p)
             log("second boot")
