@@ -199,14 +199,16 @@ static int vm_create(struct cli *c, int argc, char **argv)
             /* the CLI reads the files; yund receives their contents */
             size_t len;
             char *text = read_file(optarg, 1 << 20, &len);
-            if (!text || !json_string(text)) {
+            json_t *str = text ? json_string(text) : NULL; /* NULL when not UTF-8 */
+            if (!str) {
                 fprintf(stderr, "yun: cannot read %s (or it is not UTF-8 text)\n", optarg);
                 free(text);
                 goto usage;
             }
             if (opt == 'U') {
-                json_object_set_new(body, "user_data", json_string(text));
+                json_object_set_new(body, "user_data", str);
             } else {
+                json_decref(str);
                 json_t *keys = json_object_get(body, "ssh_keys");
                 if (!keys) {
                     keys = json_array();
