@@ -12,7 +12,6 @@
 #include "monitor/monitor.h"
 #include "store/store.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -190,7 +189,6 @@ int main(int argc, char **argv)
         log_err("%s", err);
         return 1;
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
     struct event_base *base = event_base_new();
     struct engine eng;
     struct api api;
@@ -241,7 +239,6 @@ out_base:
     event_base_free(base);
 out_store:
     store_close(st);
-    curl_global_cleanup();
     log_close();
     close(lock);
     return rc;

@@ -274,6 +274,7 @@ static bool deliver(struct notifier *n, const struct job *j, char *detail, size_
 static void *worker(void *arg)
 {
     struct notifier *n = arg;
+    bool curl_ready = false;
     pthread_mutex_lock(&n->mu);
     for (;;) {
         while (!n->head && !n->stopping)
@@ -285,6 +286,11 @@ static void *worker(void *arg)
         if (!n->head)
             n->tail = NULL;
         pthread_mutex_unlock(&n->mu);
+        /* libcurl (and its TLS library) are set up on first use, on this
+         * thread, the only one that uses curl: a yund that never notifies
+         * never pays their memory. */
+        if (!curl_ready)
+            curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
         int delay = n->cfg.backoff_ms;
         bool stop = false;
         for (int attempt = 1; attempt <= n->cfg.retries && !stop; attempt++) {
@@ -314,6 +320,8 @@ static void *worker(void *arg)
         pthread_mutex_lock(&n->mu);
     }
     pthread_mutex_unlock(&n->mu);
+    if (curl_ready)
+        curl_global_cleanup();
     return NULL;
 }
 

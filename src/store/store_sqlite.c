@@ -200,8 +200,14 @@ int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
 
 void store_col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
 {
+    /* a bounded copy, not snprintf: VM lists copy thousands of columns */
     const unsigned char *t = sqlite3_column_text(s, i);
-    snprintf(dst, len, "%s", t ? (const char *)t : "");
+    size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+    if (n >= len)
+        n = len - 1;
+    if (n)
+        memcpy(dst, t, n);
+    dst[n] = 0;
 }
 
 /* Makes room for one more element in a malloc'd array. 0, or -1 when out of memory. */
@@ -338,7 +344,7 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
-                   "hostname=?24,seed=?25 "
+                       "hostname=?24,seed=?25 "
                        "WHERE id=?1");
     if (!s)
         return -1;
