@@ -114,6 +114,10 @@ def bench_start(sock, runs):
         for f in ((run_yun, run_hand) if i % 2 == 0 else (run_hand, run_yun)):
             f()
     call(sock, "DELETE", "/v1/vms/bench-start?force=true")
+    print("# start->marker, each run (ms): yun " + " ".join(f"{x:.0f}" for x in yun_marker) +
+          " | hand " + " ".join(f"{x:.0f}" for x in hand_marker), file=sys.stderr)
+    print(f"# best case: yun {min(yun_ready):.1f}/{min(yun_marker):.0f} ms, hand "
+          f"{min(hand_ready):.1f}/{min(hand_marker):.0f} ms (QMP ready / marker)", file=sys.stderr)
     return [median(yun_ready), median(hand_ready), median(yun_marker), median(hand_marker)]
 
 

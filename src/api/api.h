@@ -31,6 +31,10 @@ struct api {
     char token[256];
     struct event_waiter *waiters; /* long-polling GET /v1/events */
     int64_t requests;
+    /* GET /v1/vms, serialised, valid while the store's VM generation holds */
+    char *vm_list;
+    size_t vm_list_len;
+    uint64_t vm_list_gen;
 };
 
 int api_start(struct api *a, struct event_base *base, struct engine *eng,
@@ -70,7 +74,9 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
 void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm);
 void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm);
 struct jw;
-void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live);
+/* live: also ask QEMU (and the agent) for facts; uptime: include uptime_s,
+ * which changes every second (lists leave it out so they can be cached). */
+void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live, bool uptime);
 void reply_jw(struct evhttp_request *req, int status, struct jw *w); /* frees w */
 
 #endif

@@ -270,6 +270,8 @@ void api_stop(struct api *a)
         struct event_waiter *w = a->waiters;
         waiter_free(a, w);
     }
+    free(a->vm_list);
+    a->vm_list = NULL;
     if (a->unix_http)
         evhttp_free(a->unix_http);
     if (a->tcp_http)

@@ -22,7 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live)
+void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live, bool uptime)
 {
     int64_t now = now_ms();
     jw_obj_open(w);
@@ -45,7 +45,9 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
     jw_kv_str(w, "state", vm_state_name(vm->state));
     jw_kv_int(w, "pid", vm->pid);
     jw_kv_int(w, "created_at", vm->created_at);
-    jw_kv_int(w, "uptime_s", vm->started_at ? (now - vm->started_at) / 1000 : 0);
+    jw_kv_int(w, "started_at", vm->started_at);
+    if (uptime)
+        jw_kv_int(w, "uptime_s", vm->started_at ? (now - vm->started_at) / 1000 : 0);
     jw_kv_int(w, "restarts", vm->restarts);
     jw_kv_str(w, "last_error", vm->last_error);
     jw_kv_str(w, "hostname", vm->hostname);
@@ -71,7 +73,7 @@ static void reply_vm(struct evhttp_request *req, int status, struct engine *e,
 {
     struct jw w;
     jw_init(&w);
-    vm_write_json(&w, e, vm, live);
+    vm_write_json(&w, e, vm, live, true);
     reply_jw(req, status, &w);
 }
 
@@ -212,22 +214,41 @@ static void vm_list(struct route_ctx *c)
 {
     struct vm_rec *vms;
     size_t n;
-    struct engine *e = c->api->eng;
-    if (store_vm_list(e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
-        return;
+    struct api *a = c->api;
+    struct engine *e = a->eng;
+    uint64_t gen = store_vm_generation(e->store);
+    if (!a->vm_list || a->vm_list_gen != gen) {
+        if (store_vm_list(e->store, &vms, &n) != 0) {
+            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            return;
+        }
+        struct jw w;
+        jw_init(&w);
+        jw_obj_open(&w);
+        jw_key(&w, "vms");
+        jw_arr_open(&w);
+        for (size_t i = 0; i < n; i++)
+            vm_write_json(&w, e, &vms[i], false, false);
+        jw_arr_close(&w);
+        jw_obj_close(&w);
+        free(vms);
+        if (w.oom) {
+            jw_free(&w);
+            reply_errorf(c->req, 500, "internal", "out of memory");
+            return;
+        }
+        free(a->vm_list);
+        a->vm_list = w.buf; /* the cache owns the text now */
+        a->vm_list_len = w.len;
+        a->vm_list_gen = gen;
     }
-    struct jw w;
-    jw_init(&w);
-    jw_obj_open(&w);
-    jw_key(&w, "vms");
-    jw_arr_open(&w);
-    for (size_t i = 0; i < n; i++)
-        vm_write_json(&w, e, &vms[i], false);
-    jw_arr_close(&w);
-    jw_obj_close(&w);
-    free(vms);
-    reply_jw(c->req, 200, &w);
+    struct evbuffer *buf = evbuffer_new();
+    evbuffer_add(buf, a->vm_list, a->vm_list_len);
+    evbuffer_add(buf, "\n", 1);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                      "application/json");
+    evhttp_send_reply(c->req, 200, NULL, buf);
+    evbuffer_free(buf);
 }
 
 static void vm_console(struct route_ctx *c, const struct vm_rec *vm)

@@ -36,7 +36,10 @@ static void vm_usage(FILE *f)
 static void vm_print_row(json_t *v)
 {
     char age[16], mem[16];
-    cli_fmt_age(json_integer_value(json_object_get(v, "uptime_s")), age, sizeof(age));
+    long long started = json_integer_value(json_object_get(v, "started_at"));
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    cli_fmt_age(started ? (long long)now.tv_sec - started / 1000 : 0, age, sizeof(age));
     cli_fmt_bytes(json_integer_value(json_object_get(v, "memory_mb")) << 20, mem, sizeof(mem));
     printf("%-20s %-9s %4lld %7s %-12s %-7s %.8s\n", json_string_value(json_object_get(v, "name")),
            json_string_value(json_object_get(v, "state")),

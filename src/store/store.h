@@ -37,6 +37,8 @@ int store_vm_get(struct store *st, const char *name_or_id, struct vm_rec *out);
 /* All VMs ordered by name; *out is malloc'd (free it). */
 int store_vm_list(struct store *st, struct vm_rec **out, size_t *n);
 int store_vm_count_using_image(struct store *st, const char *image, int *count);
+/* Changes whenever any VM row may have changed (for caches of VM lists). */
+uint64_t store_vm_generation(struct store *st);
 /* Totals for capacity checks without loading every row: all VMs, and the
  * vCPUs/MiB of those whose state has a QEMU process. */
 struct vm_totals {

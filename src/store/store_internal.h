@@ -8,12 +8,14 @@
 
 #include <sqlite3.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store/store.h"
 
 struct store {
     sqlite3 *db;
     char err[256];
+    uint64_t vm_gen; /* bumped by every write to the vms table */
 };
 
 /* Records sqlite's message prefixed by what; returns -1. */

@@ -164,8 +164,14 @@ int store_commit(struct store *st)
     return exec(st, "COMMIT");
 }
 
+uint64_t store_vm_generation(struct store *st)
+{
+    return st->vm_gen;
+}
+
 void store_rollback(struct store *st)
 {
+    st->vm_gen++; /* rows written in the transaction are gone again */
     exec(st, "ROLLBACK");
 }
 
@@ -333,6 +339,7 @@ int store_vm_insert(struct store *st, const struct vm_rec *vm)
     if (!s)
         return -1;
     bind_vm(s, vm);
+    st->vm_gen++;
     return store_step_done(st, s, "insert vm");
 }
 
@@ -349,6 +356,7 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
     if (!s)
         return -1;
     bind_vm(s, vm);
+    st->vm_gen++;
     return store_step_done(st, s, "update vm");
 }
 
@@ -358,6 +366,7 @@ int store_vm_delete(struct store *st, const char *id)
     if (!s)
         return -1;
     sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    st->vm_gen++;
     return store_step_done(st, s, "delete vm");
 }
 
