@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static int send_line(int fd, json_t *msg, char *err, size_t errlen)
+static int send_cmd(int fd, const char *command, json_t *args, char *err, size_t errlen)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);
-    int rc = text && send_all(fd, text, strlen(text)) == 0 && send_all(fd, "\n", 1) == 0 ? 0 : -1;
+    char *text = qmp_message(command, args, -1);
+    int rc = text && send_all(fd, text, strlen(text)) == 0 ? 0 : -1;
     free(text);
     if (rc < 0)
         snprintf(err, errlen, "guest agent write: %s", strerror(errno));
@@ -50,10 +50,9 @@ int qga_command(const char *sock_path, const char *command, json_t *args, json_t
     struct liner l = {.fd = fd, .deadline = monotonic_ms() + timeout_ms};
     int rc = -1;
     json_int_t id = (json_int_t)(now_ms() & 0x3fffffff) ^ (json_int_t)getpid();
-    json_t *sync =
-        json_pack("{s:s,s:{s:I}}", "execute", "guest-sync-delimited", "arguments", "id", id);
+    json_t *sync = json_pack("{s:I}", "id", id);
     json_t *sret = NULL;
-    if (send_line(fd, sync, err, errlen) == 0) {
+    if (send_cmd(fd, "guest-sync-delimited", sync, err, errlen) == 0) {
         /* skip stale replies left by an earlier client until ours comes */
         while (read_reply(&l, &sret, err, errlen) == 0) {
             int ok = json_is_integer(sret) && json_integer_value(sret) == id;
@@ -67,11 +66,7 @@ int qga_command(const char *sock_path, const char *command, json_t *args, json_t
     }
     json_decref(sync);
     if (rc == 0) {
-        json_t *msg = json_pack("{s:s}", "execute", command);
-        if (args)
-            json_object_set(msg, "arguments", args);
-        rc = send_line(fd, msg, err, errlen);
-        json_decref(msg);
+        rc = send_cmd(fd, command, args, err, errlen);
         if (rc == 0 && !no_reply)
             rc = read_reply(&l, ret, err, errlen);
     } else if (strstr(err, "timed out")) {

@@ -120,20 +120,32 @@ char *liner_next(struct liner *l, char *err, size_t errlen)
     }
 }
 
-/* Sends one command and waits for its reply, skipping interleaved events. */
-static int exchange(struct liner *l, const char *command, json_t *args, json_t **ret, char *err,
-                    size_t errlen)
+char *qmp_message(const char *command, json_t *args, long long id)
 {
     json_t *msg = json_pack("{s:s}", "execute", command);
     if (args)
         json_object_set(msg, "arguments", args);
+    if (id >= 0)
+        json_object_set_new(msg, "id", json_integer((json_int_t)id));
     char *text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
+    char *line = NULL;
+    if (text && asprintf(&line, "%s\n", text) < 0)
+        line = NULL;
+    free(text);
+    return line;
+}
+
+/* Sends one command and waits for its reply, skipping interleaved events. */
+static int exchange(struct liner *l, const char *command, json_t *args, json_t **ret, char *err,
+                    size_t errlen)
+{
+    char *text = qmp_message(command, args, -1);
     if (!text)
         return -1;
     int rc = send_all(l->fd, text, strlen(text));
     free(text);
-    if (rc < 0 || send_all(l->fd, "\n", 1) < 0) {
+    if (rc < 0) {
         snprintf(err, errlen, "QMP write: %s", strerror(errno));
         return -1;
     }
@@ -240,15 +252,10 @@ int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qm
     if (!w || !w->negotiated || w->npending == QMP_PENDING_MAX)
         return -1;
     long long id = ++w->next_id;
-    json_t *msg = json_pack("{s:s,s:I}", "execute", command, "id", (json_int_t)id);
-    if (args)
-        json_object_set(msg, "arguments", args);
-    char *text = json_dumps(msg, JSON_COMPACT);
-    json_decref(msg);
+    char *text = qmp_message(command, args, id);
     if (!text)
         return -1;
     bufferevent_write(w->bev, text, strlen(text));
-    bufferevent_write(w->bev, "\n", 1);
     free(text);
     w->pending[w->npending++] = (struct qmp_pending){id, cb, ctx};
     return 0;

@@ -30,6 +30,9 @@ struct liner {
 };
 /* Next line (malloc'd, without the newline), or NULL with err set. */
 char *liner_next(struct liner *l, char *err, size_t errlen);
+/* {"execute":command[,"arguments":args][,"id":id]} plus a newline, malloc'd;
+ * id < 0 leaves the id out. args is not stolen. */
+char *qmp_message(const char *command, json_t *args, long long id);
 
 /* Validates one QMP reply line. On {"return": X} stores X (new ref) in *ret
  * and returns 0; on {"error": {...}} writes "class: desc" to err and returns
