@@ -204,6 +204,10 @@ static void dispatch(struct evhttp_request *req, struct api *a, bool need_auth)
         routes_vms(&c);
     else if (c.nparts >= 1 && !strcmp(c.parts[0], "images"))
         routes_images(&c);
+    else if (c.nparts >= 1 && !strcmp(c.parts[0], "volumes"))
+        routes_volumes(&c);
+    else if (c.nparts >= 1 && !strcmp(c.parts[0], "pools"))
+        routes_pools(&c);
     else if (c.nparts >= 1 && !strcmp(c.parts[0], "events"))
         routes_events(&c);
     else if (c.nparts == 2 && !strcmp(c.parts[0], "host") && !strcmp(c.parts[1], "metrics") &&

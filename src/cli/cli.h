@@ -48,6 +48,8 @@ int cmd_host(struct cli *c, int argc, char **argv);
 int cmd_completion(struct cli *c, int argc, char **argv);
 int cmd_alert(struct cli *c, int argc, char **argv);
 int cmd_top(struct cli *c, int argc, char **argv);
+int cmd_volume(struct cli *c, int argc, char **argv);
+int cmd_pool(struct cli *c, int argc, char **argv);
 int vm_stats(struct cli *c, const char *name);
 int vm_console_attach(const char *sock_path, const char *name);
 

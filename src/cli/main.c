@@ -12,24 +12,27 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: yun [global options] COMMAND ...\n"
-               "commands:\n"
-               "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
-               "           console, logs  (yun vm --help)\n"
-               "  image    build, import, list, show, delete  (yun image --help)\n"
-               "  events   the event log; -f follows it\n"
-               "  alert    alert rules, silences and alert history  (yun alert --help)\n"
-               "  top      live view of the host and VMs, busiest first\n"
-               "  host     capacity and allocation of this host\n"
-               "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
-               "  completion bash   print the bash completion script\n"
-               "global options:\n"
-               "  -o json|table     output format (default table)\n"
-               "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
-               "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
-               "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
-               "  --token TOKEN     bearer token for --url\n"
-               "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
+    fprintf(f,
+            "usage: yun [global options] COMMAND ...\n"
+            "commands:\n"
+            "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
+            "           console, logs  (yun vm --help)\n"
+            "  image    build, import, list, show, delete  (yun image --help)\n"
+            "  volume   create, list, show, clone, resize, compact, delete  (yun volume --help)\n"
+            "  pool     list: storage pools with capacity and allocation\n"
+            "  events   the event log; -f follows it\n"
+            "  alert    alert rules, silences and alert history  (yun alert --help)\n"
+            "  top      live view of the host and VMs, busiest first\n"
+            "  host     capacity and allocation of this host\n"
+            "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
+            "  completion bash   print the bash completion script\n"
+            "global options:\n"
+            "  -o json|table     output format (default table)\n"
+            "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
+            "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
+            "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
+            "  --token TOKEN     bearer token for --url\n"
+            "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
 }
 
 int cmd_completion(struct cli *c, int argc, char **argv)
@@ -42,7 +45,8 @@ int cmd_completion(struct cli *c, int argc, char **argv)
           "_yun() {\n"
           "  local cur=${COMP_WORDS[COMP_CWORD]} group=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}\n"
           "  if [ $COMP_CWORD -eq 1 ]; then\n"
-          "    COMPREPLY=($(compgen -W 'vm image events host alert top sim completion' -- "
+          "    COMPREPLY=($(compgen -W 'vm image volume pool events host alert top sim completion' "
+          "-- "
           "\"$cur\"))\n"
           "  elif [ $COMP_CWORD -eq 2 ]; then\n"
           "    case $group in\n"
@@ -129,6 +133,10 @@ int main(int argc, char **argv)
         return cmd_events(&c, argc, argv);
     if (!strcmp(cmd, "host"))
         return cmd_host(&c, argc, argv);
+    if (!strcmp(cmd, "volume"))
+        return cmd_volume(&c, argc, argv);
+    if (!strcmp(cmd, "pool"))
+        return cmd_pool(&c, argc, argv);
     if (!strcmp(cmd, "alert"))
         return cmd_alert(&c, argc, argv);
     if (!strcmp(cmd, "top"))

@@ -7,6 +7,7 @@
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "storage/volumes.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -56,6 +57,8 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
         snprintf(err, errlen, "cannot create %s: %s", e->vms_dir, strerror(errno));
         return -1;
     }
+    if (volumes_init(e, err, errlen) < 0)
+        return -1;
     if (cg_detect(&e->cg) < 0)
         log_warn("no usable cgroup hierarchy: CPU and memory limits will not be enforced");
     else

@@ -69,6 +69,19 @@ struct image_rec {
     int64_t created_at;
 };
 
+struct volume_rec {
+    char id[37];
+    char name[64];
+    char pool[64];
+    char format[8]; /* qcow2 or raw */
+    char path[512];
+    uint64_t virtual_size;
+    char backing[64];     /* volume this one is a linked clone of ("" = none) */
+    char attached_to[37]; /* VM id ("" = none) */
+    char state[16];       /* creating, ready, deleting */
+    int64_t created_at;
+};
+
 struct event_rec {
     int64_t id;
     int64_t ts; /* ms since epoch */

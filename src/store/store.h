@@ -59,6 +59,15 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
                      struct event_rec **out, size_t *n);
 int64_t store_event_last_id(struct store *st);
 
+/* ---- volumes (store_storage.c) ---- */
+int store_volume_insert(struct store *st, const struct volume_rec *v);
+int store_volume_update(struct store *st, const struct volume_rec *v);
+int store_volume_delete(struct store *st, const char *id);
+int store_volume_get(struct store *st, const char *name, struct volume_rec *out);
+int store_volume_list(struct store *st, struct volume_rec **out, size_t *n);
+/* How many volumes are linked clones of `name`. */
+int store_volume_dependents(struct store *st, const char *name, int *count);
+
 /* ---- monitor (store_monitor.c) ---- */
 
 /* Alert rules are kept as their JSON spec (alert_rule_to_json). */

@@ -54,6 +54,12 @@ static const char *const migrations[] = {
     /* 3: cloud-init seeds */
     "ALTER TABLE vms ADD COLUMN hostname TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE vms ADD COLUMN seed INTEGER NOT NULL DEFAULT 0;",
+    /* 4: volumes in storage pools */
+    "CREATE TABLE volumes ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, pool TEXT NOT NULL, format TEXT NOT NULL,"
+    " path TEXT NOT NULL, virtual_size INTEGER NOT NULL, backing TEXT NOT NULL DEFAULT '',"
+    " attached_to TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX volumes_backing ON volumes(backing);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -13,6 +13,7 @@ def test_every_documented_route_exists(yund):
     doc = yaml.safe_load(open(os.path.join(ROOT, "docs", "api.yaml")))
     yund.ensure_tiny()
     yund.yun("vm", "create", "doc", "--image", "tiny", "--memory", "96M")
+    yund.yun("volume", "create", "doc-vol", "--size", "1M")
     yund.yun("alert", "rule", "add", "doc-rule", "--metric", "cpu", "--op", ">",
              "--threshold", "1")
     checked = 0
@@ -20,6 +21,8 @@ def test_every_documented_route_exists(yund):
         concrete = (path.replace("{name}", "doc").replace("{action}", "pause"))
         if path.startswith("/v1/alert-rules/{name}"):
             concrete = path.replace("{name}", "doc-rule")
+        if path.startswith("/v1/volumes/{name}"):
+            concrete = path.replace("{name}", "doc-vol").replace("{action}", "compact")
         if path.startswith("/v1/images/{name}"):
             concrete = path.replace("{name}", "tiny")
         for method in ops:
@@ -37,5 +40,6 @@ def test_every_documented_route_exists(yund):
               "/v1/images/{name}", "/v1/events", "/v1/host", "/v1/version", "/healthz",
               "/metrics", "/v1/stats", "/v1/host/metrics", "/v1/vms/{name}/metrics",
               "/v1/alert-rules", "/v1/alert-rules/{name}", "/v1/alert-rules/{name}/silence",
-              "/v1/alerts", "/v1/vms/{name}/exec"}
+              "/v1/alerts", "/v1/vms/{name}/exec", "/v1/pools", "/v1/volumes",
+              "/v1/volumes/{name}", "/v1/volumes/{name}/actions/{action}"}
     assert served <= set(doc["paths"]), served - set(doc["paths"])

@@ -59,7 +59,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 3);
+    assert_int_equal(store_schema_version(*state), 4);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -173,7 +173,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 3);
+    assert_int_equal(store_schema_version(st), 4);
 }
 
 int main(void)

@@ -1,0 +1,158 @@
+/*
+ * routes_storage.c - /v1/pools and /v1/volumes.
+ *
+ *   GET  /v1/pools                          the pools, with capacity and allocation
+ *   GET  /v1/volumes | POST /v1/volumes     {"name","size":"4G","format":"qcow2"|"raw"}
+ *   GET  /v1/volumes/{name} | DELETE /v1/volumes/{name}
+ *   POST /v1/volumes/{name}/actions/clone   {"name":NEW,"full":false}
+ *   POST /v1/volumes/{name}/actions/resize  {"size":"8G"}
+ *   POST /v1/volumes/{name}/actions/compact
+ */
+#include "api/api.h"
+#include "lib/util.h"
+#include "storage/volumes.h"
+
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *volume_json(const struct volume_rec *v)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:I}", "id", v->id, "name", v->name,
+                     "pool", v->pool, "format", v->format, "path", v->path, "virtual_size",
+                     (json_int_t)v->virtual_size, "actual_size", (json_int_t)volume_actual_size(v),
+                     "backing", v->backing, "attached_to", v->attached_to, "state", v->state,
+                     "created_at", (json_int_t)v->created_at);
+}
+
+static int body_size(json_t *b, const char *key, uint64_t *out, struct yerr *err)
+{
+    json_t *v = b ? json_object_get(b, key) : NULL;
+    if (json_is_integer(v) && json_integer_value(v) > 0) {
+        *out = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v) && parse_size(json_string_value(v), out) == 0)
+        return 0;
+    return yerr_set(err, 400, "invalid_argument", "%s must be a size such as \"4G\"", key);
+}
+
+void routes_pools(struct route_ctx *c)
+{
+    struct pool_info p;
+    if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
+        reply_errorf(c->req, 404, "not_found", "no such route under /v1/pools");
+        return;
+    }
+    if (engine_pool_info(c->api->eng, &p) < 0) {
+        reply_errorf(c->req, 500, "internal", "database error");
+        return;
+    }
+    reply_json(c->req, 200,
+               json_pack("{s:[{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i}]}", "pools", "name", p.name, "type",
+                         "dir", "path", p.path, "capacity", (json_int_t)p.capacity, "available",
+                         (json_int_t)p.available, "allocation", (json_int_t)p.allocation,
+                         "virtual_total", (json_int_t)p.virtual_total, "volumes", p.volumes));
+}
+
+void routes_volumes(struct route_ctx *c)
+{
+    struct engine *e = c->api->eng;
+    struct yerr err = {0};
+    struct volume_rec v;
+    json_t *b = c->body;
+    if (c->nparts == 1 && c->method == EVHTTP_REQ_GET) {
+        struct volume_rec *vs;
+        size_t n;
+        if (store_volume_list(e->store, &vs, &n) != 0) {
+            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, volume_json(&vs[i]));
+        free(vs);
+        reply_json(c->req, 200, json_pack("{s:o}", "volumes", arr));
+        return;
+    }
+    if (c->nparts == 1 && c->method == EVHTTP_REQ_POST) {
+        static const char *const known[] = {"name", "size", "format", NULL};
+        uint64_t size;
+        const char *name = b ? json_string_value(json_object_get(b, "name")) : NULL;
+        json_t *fmt = b ? json_object_get(b, "format") : NULL;
+        if (b && !body_keys_known(b, known, &err))
+            reply_error(c->req, &err);
+        else if (!name)
+            reply_errorf(c->req, 400, "invalid_argument", "name is required (a string)");
+        else if (fmt && !json_is_string(fmt))
+            reply_errorf(c->req, 400, "invalid_argument", "format must be qcow2 or raw");
+        else if (body_size(b, "size", &size, &err) < 0 ||
+                 engine_volume_create(e, name, size, json_string_value(fmt), &v, &err) < 0)
+            reply_error(c->req, &err);
+        else
+            reply_json(c->req, 201, volume_json(&v));
+        return;
+    }
+    if (c->nparts < 2) {
+        reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST on /v1/volumes");
+        return;
+    }
+    const char *name = c->parts[1];
+    if (c->nparts == 2 && c->method == EVHTTP_REQ_GET) {
+        int rc = store_volume_get(e->store, name, &v);
+        if (rc == 0)
+            reply_json(c->req, 200, volume_json(&v));
+        else
+            reply_errorf(c->req, rc == STORE_NOTFOUND ? 404 : 500, "not_found",
+                         "volume '%s' does not exist", name);
+        return;
+    }
+    if (c->nparts == 2 && c->method == EVHTTP_REQ_DELETE) {
+        if (engine_volume_delete(e, name, &err) < 0)
+            reply_error(c->req, &err);
+        else
+            reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+        return;
+    }
+    if (c->nparts == 4 && !strcmp(c->parts[2], "actions") && c->method == EVHTTP_REQ_POST) {
+        const char *act = c->parts[3];
+        if (!strcmp(act, "clone")) {
+            static const char *const known[] = {"name", "full", NULL};
+            const char *dst = b ? json_string_value(json_object_get(b, "name")) : NULL;
+            json_t *full = b ? json_object_get(b, "full") : NULL;
+            if (b && !body_keys_known(b, known, &err))
+                reply_error(c->req, &err);
+            else if (!dst)
+                reply_errorf(c->req, 400, "invalid_argument", "name of the clone is required");
+            else if (full && !json_is_boolean(full))
+                reply_errorf(c->req, 400, "invalid_argument", "full must be true or false");
+            else if (engine_volume_clone(e, name, dst, json_is_true(full), &v, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 201, volume_json(&v));
+        } else if (!strcmp(act, "resize")) {
+            uint64_t size;
+            if (body_size(b, "size", &size, &err) < 0 ||
+                engine_volume_resize(e, name, size, &v, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 200, volume_json(&v));
+        } else if (!strcmp(act, "compact")) {
+            uint64_t before = 0, after = 0;
+            if (engine_volume_compact(e, name, &before, &after, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 200,
+                           json_pack("{s:s,s:I,s:I,s:I}", "name", name, "before_bytes",
+                                     (json_int_t)before, "after_bytes", (json_int_t)after,
+                                     "reclaimed_bytes",
+                                     (json_int_t)(before > after ? before - after : 0)));
+        } else {
+            reply_errorf(c->req, 404, "not_found",
+                         "unknown volume action '%s' (clone, resize, compact)", act);
+        }
+        return;
+    }
+    reply_errorf(c->req, 404, "not_found", "no such route under /v1/volumes");
+}

@@ -1,0 +1,38 @@
+/*
+ * volumes.h - the storage service: a directory pool ("default", under the
+ * state directory) and the volumes in it - create, linked or full clone,
+ * grow, compact (reclaim unused space), delete. Every operation writes its
+ * intent to the store first and removes what it made if it fails.
+ */
+#ifndef YUN_VOLUMES_H
+#define YUN_VOLUMES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compute/engine.h"
+
+struct pool_info {
+    char name[64];
+    char path[512];
+    uint64_t capacity;   /* bytes of the file system holding the pool */
+    uint64_t available;  /* bytes free there */
+    uint64_t allocation; /* bytes the pool's volumes occupy on disk */
+    uint64_t virtual_total;
+    int volumes;
+};
+
+int volumes_init(struct engine *e, char *err, size_t errlen);
+int engine_pool_info(struct engine *e, struct pool_info *p);
+int engine_volume_create(struct engine *e, const char *name, uint64_t size, const char *format,
+                         struct volume_rec *out, struct yerr *err);
+int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool full,
+                        struct volume_rec *out, struct yerr *err);
+int engine_volume_resize(struct engine *e, const char *name, uint64_t size, struct volume_rec *out,
+                         struct yerr *err);
+int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, uint64_t *after,
+                          struct yerr *err);
+int engine_volume_delete(struct engine *e, const char *name, struct yerr *err);
+uint64_t volume_actual_size(const struct volume_rec *v);
+
+#endif
