@@ -22,22 +22,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class Conn(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("yund", timeout=600)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def call(sock, method, path, body=None):
-    c = Conn(sock)
-    c.request(method, path, body=json.dumps(body) if body is not None else None)
-    r = c.getresponse()
-    data = r.read()
-    return r.status, json.loads(data) if data else None
+from benchlib import Conn, call  # noqa: E402
 
 
 def timed(sock, method, path, body=None):

@@ -29,23 +29,7 @@ YUND = os.path.join(ROOT, "build", "yund")
 MARKER = b"YUN-TINY-INIT-OK"
 
 
-class Conn(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("yund", timeout=120)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
-
-
-def call(sock, method, path, body=None):
-    c = Conn(sock)
-    c.request(method, path, body=json.dumps(body) if body is not None else None)
-    r = c.getresponse()
-    data = r.read()
-    c.close()
-    return r.status, (json.loads(data) if data else None)
+from benchlib import Conn, call  # noqa: E402
 
 
 def wait_file_contains(path, needle, timeout=120):

@@ -34,6 +34,8 @@ void http_resp_free(struct http_resp *r);
 json_t *cli_call(const struct cli *c, const char *method, const char *path, json_t *body,
                  int *exit_code);
 
+/* Prints r as JSON (-o json) or fmt with name; consumes r; returns 0. */
+int cli_done(const struct cli *c, json_t *r, const char *fmt, const char *name);
 /* Prints a JSON value the way -o json wants it. */
 void cli_print_json(json_t *j);
 void cli_fmt_age(long long seconds, char *buf, size_t len);

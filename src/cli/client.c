@@ -174,6 +174,16 @@ json_t *cli_call(const struct cli *c, const char *method, const char *path, json
     return j;
 }
 
+int cli_done(const struct cli *c, json_t *r, const char *fmt, const char *name)
+{
+    if (c->json)
+        cli_print_json(r);
+    else
+        printf(fmt, name);
+    json_decref(r);
+    return 0;
+}
+
 void cli_print_json(json_t *j)
 {
     char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

@@ -20,7 +20,7 @@ static void alert_usage(FILE *f)
                "  unsilence NAME\n"
                "  list [--state pending|firing|resolved]   alert history, newest first\n"
                "VM metrics: cpu mem_rss balloon disk_read_bps disk_write_bps disk_read_iops\n"
-            "            disk_write_iops disk_read_latency_ms disk_write_latency_ms\n"
+               "            disk_write_iops disk_read_latency_ms disk_write_latency_ms\n"
                "host metrics: cpu load1 mem_used mem_available disk_read_bps disk_write_bps\n"
                "              net_rx_bps net_tx_bps\n");
 }

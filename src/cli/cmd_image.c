@@ -31,16 +31,6 @@ static void print_image_row(json_t *m)
            json_string_value(json_object_get(m, "kernel"))[0] ? "direct-kernel" : "disk-boot");
 }
 
-static int done(struct cli *c, json_t *r, const char *fmt, const char *name)
-{
-    if (c->json)
-        cli_print_json(r);
-    else
-        printf(fmt, name);
-    json_decref(r);
-    return 0;
-}
-
 int cmd_image(struct cli *c, int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -83,15 +73,17 @@ int cmd_image(struct cli *c, int argc, char **argv)
             if (!r || json_object_get(r, "id"))
                 break;
             if (!said && !c->json)
-                fprintf(stderr, "building image %s in the background (a few minutes; "
-                                "`yun events -f` shows progress)...\n", argv[2]);
+                fprintf(stderr,
+                        "building image %s in the background (a few minutes; "
+                        "`yun events -f` shows progress)...\n",
+                        argv[2]);
             said = true;
             json_decref(r);
             struct timespec ts = {2, 0};
             nanosleep(&ts, NULL);
         }
         json_decref(body);
-        return r ? done(c, r, "image %s ready\n", argv[2]) : code;
+        return r ? cli_done(c, r, "image %s ready\n", argv[2]) : code;
     }
     if (!strcmp(sub, "import")) {
         const char *file = NULL, *name = NULL, *format = NULL;
@@ -130,7 +122,7 @@ int cmd_image(struct cli *c, int argc, char **argv)
             json_object_set_new(body, "format", json_string(format));
         r = cli_call(c, "POST", "/v1/images/import", body, &code);
         json_decref(body);
-        return r ? done(c, r, "image %s imported\n", name) : code;
+        return r ? cli_done(c, r, "image %s imported\n", name) : code;
     }
     if ((!strcmp(sub, "delete") || !strcmp(sub, "rm") || !strcmp(sub, "show")) && argc == 3) {
         char path[300];
@@ -139,7 +131,7 @@ int cmd_image(struct cli *c, int argc, char **argv)
         if (!(r = cli_call(c, del ? "DELETE" : "GET", path, NULL, &code)))
             return code;
         if (del)
-            return done(c, r, "image %s deleted\n", argv[2]);
+            return cli_done(c, r, "image %s deleted\n", argv[2]);
         cli_print_json(r);
         json_decref(r);
         return 0;

@@ -33,16 +33,6 @@ static void print_volume(json_t *v)
            json_string_value(json_object_get(v, "backing")));
 }
 
-static int finish(struct cli *c, json_t *r, const char *fmt, const char *name)
-{
-    if (c->json)
-        cli_print_json(r);
-    else
-        printf(fmt, name);
-    json_decref(r);
-    return 0;
-}
-
 int cmd_pool(struct cli *c, int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "ls"))) {
@@ -132,7 +122,7 @@ int cmd_volume(struct cli *c, int argc, char **argv)
                 json_object_set_new(body, "format", json_string(argv[i + 1]));
         r = cli_call(c, "POST", "/v1/volumes", body, &code);
         json_decref(body);
-        return r ? finish(c, r, "volume %s created\n", name) : code;
+        return r ? cli_done(c, r, "volume %s created\n", name) : code;
     }
     snprintf(path, sizeof(path), "/v1/volumes/%s", name);
     if (!strcmp(sub, "show") && argc == 3) {
@@ -144,7 +134,7 @@ int cmd_volume(struct cli *c, int argc, char **argv)
     }
     if ((!strcmp(sub, "delete") || !strcmp(sub, "rm")) && argc == 3) {
         r = cli_call(c, "DELETE", path, NULL, &code);
-        return r ? finish(c, r, "volume %s deleted\n", name) : code;
+        return r ? cli_done(c, r, "volume %s deleted\n", name) : code;
     }
     if (!strcmp(sub, "clone") && argc >= 4) {
         bool full = argc == 5 && !strcmp(argv[4], "--full");
@@ -156,7 +146,7 @@ int cmd_volume(struct cli *c, int argc, char **argv)
         body = json_pack("{s:s,s:b}", "name", argv[3], "full", full);
         r = cli_call(c, "POST", path, body, &code);
         json_decref(body);
-        return r ? finish(c, r, "volume %s cloned\n", argv[3]) : code;
+        return r ? cli_done(c, r, "volume %s cloned\n", argv[3]) : code;
     }
     if (!strcmp(sub, "resize")) {
         if (!size) {
@@ -167,7 +157,7 @@ int cmd_volume(struct cli *c, int argc, char **argv)
         body = json_pack("{s:s}", "size", size);
         r = cli_call(c, "POST", path, body, &code);
         json_decref(body);
-        return r ? finish(c, r, "volume %s resized\n", name) : code;
+        return r ? cli_done(c, r, "volume %s resized\n", name) : code;
     }
     if (!strcmp(sub, "compact") && argc == 3) {
         snprintf(path, sizeof(path), "/v1/volumes/%s/actions/compact", name);
