@@ -22,3 +22,20 @@ def call(sock, method, path, body=None, raw=False):
     data = r.read()
     c.close()
     return r.status, (data if raw else (json.loads(data) if data else None))
+
+
+def teardown(proc, state, settle=0.5):
+    """Stops yund (proc), kills any QEMU of the state dir, removes the dir."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import time
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait()
+    out = subprocess.run(["pgrep", "-f", state + "/vms/"], capture_output=True, text=True)
+    for pid in out.stdout.split():
+        os.kill(int(pid), signal.SIGKILL)
+    time.sleep(settle)
+    shutil.rmtree(state, ignore_errors=True)

@@ -17,7 +17,6 @@ import http.client
 import http.server
 import json
 import os
-import shutil
 import signal
 import socket
 import statistics
@@ -32,7 +31,7 @@ YUND = os.path.join(ROOT, "build", "yund")
 TCK = os.sysconf("SC_CLK_TCK")
 
 
-from benchlib import Conn, call  # noqa: E402
+from benchlib import call, teardown  # noqa: E402
 
 
 def cpu_ticks(pid):
@@ -173,14 +172,7 @@ def main():
             print(f"threshold crossing -> webhook (sample interval 1 s), median of {len(lat)}: "
                   f"{statistics.median(lat):.0f} ms (min {min(lat):.0f}, max {max(lat):.0f})")
     finally:
-        if p:
-            p.send_signal(signal.SIGTERM)
-            p.wait()
-        out = subprocess.run(["pgrep", "-f", state + "/vms/"], capture_output=True, text=True)
-        for pid in out.stdout.split():
-            os.kill(int(pid), signal.SIGKILL)
-        time.sleep(1)
-        shutil.rmtree(state, ignore_errors=True)
+        teardown(p, state, settle=1)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,9 @@ compaction: bytes reclaimed on a volume after its data is zeroed.
 Usage: bench/volume_figures.py [--runs 5]
 """
 import argparse
-import http.client
-import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,7 +19,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-from benchlib import Conn, call  # noqa: E402
+from benchlib import call  # noqa: E402
 
 
 def timed(sock, method, path, body=None):

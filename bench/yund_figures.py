@@ -12,12 +12,10 @@ Usage: bench/yund_figures.py [--runs 5] [--vms 1000] [--running 20]
 Needs root, QEMU, the plain build (make all). Uses a private state dir in /tmp.
 """
 import argparse
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +27,7 @@ YUND = os.path.join(ROOT, "build", "yund")
 MARKER = b"YUN-TINY-INIT-OK"
 
 
-from benchlib import Conn, call  # noqa: E402
+from benchlib import Conn, call, teardown  # noqa: E402
 
 
 def wait_file_contains(path, needle, timeout=120):
@@ -179,13 +177,7 @@ def main():
         print(f"{'yund RSS with %d running VMs' % a.running:<44} {rss / 1024:>9.1f}MiB "
               f"{'< 15MB':>12}")
     finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait()
-        out = subprocess.run(["pgrep", "-f", state + "/vms/"], capture_output=True, text=True)
-        for pid in out.stdout.split():
-            os.kill(int(pid), signal.SIGKILL)
-        time.sleep(0.5)
-        shutil.rmtree(state, ignore_errors=True)
+        teardown(p, state)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@
 #
 # Progress goes to stderr; OUTDIR is printed on stdout at the end.
 set -euo pipefail
+# shellcheck source=scripts/image-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/image-lib.sh"
 
 suite=bookworm
 label=yunroot
@@ -106,19 +108,8 @@ rm -rf --one-file-system "$tmp"
 mkdir -p "$tmp"
 
 publish() {
-    # Swap into place. Two renames, not one, because rename(2) cannot replace a
-    # non-empty directory; the window between them is the only time OUTDIR is
-    # missing, and it never holds a partial image.
-    if [ -e "$out" ]; then
-        local old="$out.old.$$"
-        mv -T "$out" "$old"
-        mv -T "$tmp" "$out"
-        rm -rf "$old"
-    else
-        mv -T "$tmp" "$out"
-    fi
-    trap - EXIT
-    echo "$out"
+    # swap the finished build into place (image-lib.sh)
+    install_outdir "$tmp" "$out"
 }
 
 cached_ok() {

@@ -20,6 +20,8 @@
 # Environment: YUN_TINY_KVER=<version> picks a kernel instead of the newest
 # installed *-cloud-amd64 one.
 set -euo pipefail
+# shellcheck source=scripts/image-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/image-lib.sh"
 
 die() {
     echo "build-tiny-image: $*" >&2
@@ -228,16 +230,5 @@ cat >"$tmp/image.json" <<EOF
 {"name":"tiny","format":"qcow2","disk":"disk.qcow2","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0 panic=-1 quiet","os":"busybox","kernel_version":"$kver"}
 EOF
 
-# Swap into place. Two renames, not one, because rename(2) cannot replace a
-# non-empty directory; the window between them is the only time OUTDIR is
-# missing, and it never holds a partial image.
-if [ -e "$out" ]; then
-    old="$out.old.$$"
-    mv -T "$out" "$old"
-    mv -T "$tmp" "$out"
-    rm -rf "$old"
-else
-    mv -T "$tmp" "$out"
-fi
-trap - EXIT
-echo "$out"
+# swap the finished build into place (image-lib.sh)
+install_outdir "$tmp" "$out"
