@@ -74,6 +74,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
 void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm);
 void routes_pools(struct route_ctx *c);
 void routes_volumes(struct route_ctx *c);
+void routes_vm_snapshots(struct route_ctx *c, const char *vm);
 void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm);
 struct jw;
 /* live: also ask QEMU (and the agent) for facts; uptime: include uptime_s,

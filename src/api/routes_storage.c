@@ -3,13 +3,19 @@
  *
  *   GET  /v1/pools                          the pools, with capacity and allocation
  *   GET  /v1/volumes | POST /v1/volumes     {"name","size":"4G","format":"qcow2"|"raw"}
+ *                                           or {"name","source":"/abs/file"} to import
  *   GET  /v1/volumes/{name} | DELETE /v1/volumes/{name}
  *   POST /v1/volumes/{name}/actions/clone   {"name":NEW,"full":false}
  *   POST /v1/volumes/{name}/actions/resize  {"size":"8G"}
  *   POST /v1/volumes/{name}/actions/compact
+ *   POST /v1/volumes/{name}/actions/export  {"path":"/abs/file","format":"qcow2"|"raw"}
+ *   POST /v1/volumes/{name}/actions/attach  {"vm":NAME}
+ *   POST /v1/volumes/{name}/actions/detach  200 when detached, 202 while the
+ *                                           guest is asked to let go
  */
 #include "api/api.h"
 #include "lib/util.h"
+#include "compute/vm_disks.h"
 #include "storage/volumes.h"
 
 #include <event2/http.h>
@@ -17,13 +23,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *volume_json(const struct volume_rec *v)
+static json_t *volume_json(struct engine *e, const struct volume_rec *v)
 {
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:I}", "id", v->id, "name", v->name,
-                     "pool", v->pool, "format", v->format, "path", v->path, "virtual_size",
+    struct vm_rec vm;
+    const char *vmname = "";
+    if (v->attached_to[0] && store_vm_get(e->store, v->attached_to, &vm) == 0)
+        vmname = vm.name;
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I}", "id", v->id, "name",
+                     v->name, "pool", v->pool, "format", v->format, "path", v->path, "virtual_size",
                      (json_int_t)v->virtual_size, "actual_size", (json_int_t)volume_actual_size(v),
-                     "backing", v->backing, "attached_to", v->attached_to, "state", v->state,
-                     "created_at", (json_int_t)v->created_at);
+                     "backing", v->backing, "attached_to", v->attached_to, "vm", vmname, "state",
+                     v->state, "created_at", (json_int_t)v->created_at);
 }
 
 static int body_size(json_t *b, const char *key, uint64_t *out, struct yerr *err)
@@ -71,27 +81,36 @@ void routes_volumes(struct route_ctx *c)
         }
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, volume_json(&vs[i]));
+            json_array_append_new(arr, volume_json(e, &vs[i]));
         free(vs);
         reply_json(c->req, 200, json_pack("{s:o}", "volumes", arr));
         return;
     }
     if (c->nparts == 1 && c->method == EVHTTP_REQ_POST) {
-        static const char *const known[] = {"name", "size", "format", NULL};
+        static const char *const known[] = {"name", "size", "format", "source", NULL};
         uint64_t size;
         const char *name = b ? json_string_value(json_object_get(b, "name")) : NULL;
         json_t *fmt = b ? json_object_get(b, "format") : NULL;
+        json_t *src = b ? json_object_get(b, "source") : NULL;
         if (b && !body_keys_known(b, known, &err))
             reply_error(c->req, &err);
         else if (!name)
             reply_errorf(c->req, 400, "invalid_argument", "name is required (a string)");
         else if (fmt && !json_is_string(fmt))
             reply_errorf(c->req, 400, "invalid_argument", "format must be qcow2 or raw");
+        else if (src && (!json_is_string(src) || json_object_get(b, "size")))
+            reply_errorf(c->req, 400, "invalid_argument",
+                         "source must be a file path, and an import takes no size");
+        else if (src && engine_volume_import(e, name, json_string_value(src),
+                                             json_string_value(fmt), &v, &err) < 0)
+            reply_error(c->req, &err);
+        else if (src)
+            reply_json(c->req, 201, volume_json(e, &v));
         else if (body_size(b, "size", &size, &err) < 0 ||
                  engine_volume_create(e, name, size, json_string_value(fmt), &v, &err) < 0)
             reply_error(c->req, &err);
         else
-            reply_json(c->req, 201, volume_json(&v));
+            reply_json(c->req, 201, volume_json(e, &v));
         return;
     }
     if (c->nparts < 2) {
@@ -102,7 +121,7 @@ void routes_volumes(struct route_ctx *c)
     if (c->nparts == 2 && c->method == EVHTTP_REQ_GET) {
         int rc = store_volume_get(e->store, name, &v);
         if (rc == 0)
-            reply_json(c->req, 200, volume_json(&v));
+            reply_json(c->req, 200, volume_json(e, &v));
         else
             reply_errorf(c->req, rc == STORE_NOTFOUND ? 404 : 500, "not_found",
                          "volume '%s' does not exist", name);
@@ -130,14 +149,14 @@ void routes_volumes(struct route_ctx *c)
             else if (engine_volume_clone(e, name, dst, json_is_true(full), &v, &err) < 0)
                 reply_error(c->req, &err);
             else
-                reply_json(c->req, 201, volume_json(&v));
+                reply_json(c->req, 201, volume_json(e, &v));
         } else if (!strcmp(act, "resize")) {
             uint64_t size;
             if (body_size(b, "size", &size, &err) < 0 ||
                 engine_volume_resize(e, name, size, &v, &err) < 0)
                 reply_error(c->req, &err);
             else
-                reply_json(c->req, 200, volume_json(&v));
+                reply_json(c->req, 200, volume_json(e, &v));
         } else if (!strcmp(act, "compact")) {
             uint64_t before = 0, after = 0;
             if (engine_volume_compact(e, name, &before, &after, &err) < 0)
@@ -148,9 +167,45 @@ void routes_volumes(struct route_ctx *c)
                                      (json_int_t)before, "after_bytes", (json_int_t)after,
                                      "reclaimed_bytes",
                                      (json_int_t)(before > after ? before - after : 0)));
+        } else if (!strcmp(act, "export")) {
+            static const char *const known[] = {"path", "format", NULL};
+            json_t *path = b ? json_object_get(b, "path") : NULL;
+            json_t *fmt = b ? json_object_get(b, "format") : NULL;
+            uint64_t bytes = 0;
+            if (b && !body_keys_known(b, known, &err))
+                reply_error(c->req, &err);
+            else if (!json_is_string(path) || (fmt && !json_is_string(fmt)))
+                reply_errorf(c->req, 400, "invalid_argument",
+                             "path (a string) is required; format is qcow2 or raw");
+            else if (engine_volume_export(e, name, json_string_value(path), json_string_value(fmt),
+                                          &bytes, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 200,
+                           json_pack("{s:s,s:s,s:I}", "name", name, "path", json_string_value(path),
+                                     "bytes", (json_int_t)bytes));
+        } else if (!strcmp(act, "attach")) {
+            static const char *const known[] = {"vm", NULL};
+            json_t *vm = b ? json_object_get(b, "vm") : NULL;
+            if (b && !body_keys_known(b, known, &err))
+                reply_error(c->req, &err);
+            else if (!json_is_string(vm))
+                reply_errorf(c->req, 400, "invalid_argument", "vm (a name) is required");
+            else if (engine_volume_attach(e, name, json_string_value(vm), &v, &err) < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, 200, volume_json(e, &v));
+        } else if (!strcmp(act, "detach")) {
+            int rc = engine_volume_detach(e, name, &v, &err);
+            if (rc < 0)
+                reply_error(c->req, &err);
+            else
+                reply_json(c->req, rc == 1 ? 202 : 200, volume_json(e, &v));
         } else {
             reply_errorf(c->req, 404, "not_found",
-                         "unknown volume action '%s' (clone, resize, compact)", act);
+                         "unknown volume action '%s' (clone, resize, compact, export, attach, "
+                         "detach)",
+                         act);
         }
         return;
     }

@@ -53,6 +53,7 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
     jw_kv_str(w, "hostname", vm->hostname);
     jw_key(w, "cloud_init");
     jw_bool(w, vm->seed);
+    jw_kv_str(w, "disk", vm->disk); /* the active layer (snapshots move it) */
     if (live) {
         char status[32], path[512];
         engine_vm_live_status(e, vm, status, sizeof(status));
@@ -344,6 +345,10 @@ void routes_vms(struct route_ctx *c)
         } else {
             reply_vm(c->req, 200, e, &vm, false);
         }
+        return;
+    }
+    if (c->nparts >= 3 && !strcmp(c->parts[2], "snapshots")) {
+        routes_vm_snapshots(c, name);
         return;
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "exec") && c->method == EVHTTP_REQ_POST) {

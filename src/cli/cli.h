@@ -52,11 +52,15 @@ int cmd_alert(struct cli *c, int argc, char **argv);
 int cmd_top(struct cli *c, int argc, char **argv);
 int cmd_volume(struct cli *c, int argc, char **argv);
 int cmd_pool(struct cli *c, int argc, char **argv);
+int cmd_snapshot(struct cli *c, int argc, char **argv);
+/* Waits (for polling loops). */
+void cli_sleep_ms(int ms);
 int vm_stats(struct cli *c, const char *name);
 int vm_console_attach(const char *sock_path, const char *name);
 
 /* Exit codes */
 #define EXIT_API   1 /* yund refused or failed */
+#define EXIT_FAIL  EXIT_API
 #define EXIT_USAGE 2 /* bad command line */
 #define EXIT_CONN  3 /* yund unreachable */
 

@@ -229,3 +229,9 @@ void cli_fmt_bytes(long long b, char *buf, size_t len)
     else
         snprintf(buf, len, v < 10 && v != (double)(long long)v ? "%.1f%c" : "%.0f%c", v, u[i]);
 }
+
+void cli_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}

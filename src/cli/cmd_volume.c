@@ -1,6 +1,7 @@
 /*
- * cmd_volume.c - `yun pool list` and `yun volume ...`: create, list, show,
- * clone (linked or --full), resize, compact, delete.
+ * cmd_volume.c - `yun pool list` and `yun volume ...`: create, import,
+ * list, show, clone (linked or --full), resize, compact, export, attach,
+ * detach, delete.
  */
 #include "cli/cli.h"
 #include "lib/util.h"
@@ -14,10 +15,14 @@ static void volume_usage(FILE *f)
     fprintf(f,
             "usage: yun volume COMMAND\n"
             "  create NAME --size SIZE [--format qcow2|raw]\n"
+            "  import NAME FILE [--format qcow2|raw]   validated copy of a file into the pool\n"
             "  list | show NAME\n"
             "  clone SRC NEW [--full]   linked clone (qcow2 on SRC), or a full copy\n"
-            "  resize NAME --size SIZE  grow\n"
+            "  resize NAME --size SIZE  grow (online when attached to a running vm)\n"
             "  compact NAME             rewrite, dropping unused clusters; prints bytes reclaimed\n"
+            "  export NAME FILE [--format qcow2|raw]   standalone copy to FILE (must not exist)\n"
+            "  attach NAME VM           hot-plugged when VM runs; kept across restarts\n"
+            "  detach NAME [--no-wait]  a running guest must release the device first\n"
             "  delete NAME              refused while attached or backing a clone\n"
             "yun pool list              pools with capacity and allocation\n");
 }
@@ -27,9 +32,10 @@ static void print_volume(json_t *v)
     char vs[16], as[16];
     cli_fmt_bytes(json_integer_value(json_object_get(v, "virtual_size")), vs, sizeof(vs));
     cli_fmt_bytes(json_integer_value(json_object_get(v, "actual_size")), as, sizeof(as));
-    printf("%-20s %-6s %8s %8s %-8s %s\n", json_string_value(json_object_get(v, "name")),
+    printf("%-20s %-6s %8s %8s %-10s %-16s %s\n", json_string_value(json_object_get(v, "name")),
            json_string_value(json_object_get(v, "format")), vs, as,
            json_string_value(json_object_get(v, "state")),
+           json_string_value(json_object_get(v, "vm")),
            json_string_value(json_object_get(v, "backing")));
 }
 
@@ -67,11 +73,11 @@ int cmd_pool(struct cli *c, int argc, char **argv)
     return 0;
 }
 
-/* --size SIZE from argv, validated here so a typo is a usage error. */
-static const char *size_arg(int argc, char **argv, int from)
+/* The value after `flag` in argv[from..], or NULL. */
+static const char *flag_value(int argc, char **argv, int from, const char *flag)
 {
     for (int i = from; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--size"))
+        if (!strcmp(argv[i], flag))
             return argv[i + 1];
     return NULL;
 }
@@ -93,8 +99,8 @@ int cmd_volume(struct cli *c, int argc, char **argv)
         if (c->json) {
             cli_print_json(json_object_get(r, "volumes"));
         } else {
-            printf("%-20s %-6s %8s %8s %-8s %s\n", "NAME", "FORMAT", "VSIZE", "ONDISK", "STATE",
-                   "BACKING");
+            printf("%-20s %-6s %8s %8s %-10s %-16s %s\n", "NAME", "FORMAT", "VSIZE", "ONDISK",
+                   "STATE", "VM", "BACKING");
             size_t i;
             json_t *v;
             json_array_foreach(json_object_get(r, "volumes"), i, v) print_volume(v);
@@ -106,7 +112,7 @@ int cmd_volume(struct cli *c, int argc, char **argv)
         fprintf(stderr, "yun: volume %s needs a NAME\n", sub);
         return EXIT_USAGE;
     }
-    const char *name = argv[2], *size = size_arg(argc, argv, 3);
+    const char *name = argv[2], *size = flag_value(argc, argv, 3, "--size");
     if (size && parse_size(size, &sz) < 0) {
         fprintf(stderr, "yun: --size takes a size such as 4G, not '%s'\n", size);
         return EXIT_USAGE;
@@ -124,7 +130,64 @@ int cmd_volume(struct cli *c, int argc, char **argv)
         json_decref(body);
         return r ? cli_done(c, r, "volume %s created\n", name) : code;
     }
+    const char *fmt = flag_value(argc, argv, 3, "--format");
+    if (!strcmp(sub, "import") && argc >= 4) {
+        body = json_pack("{s:s,s:s}", "name", name, "source", argv[3]);
+        if (fmt)
+            json_object_set_new(body, "format", json_string(fmt));
+        r = cli_call(c, "POST", "/v1/volumes", body, &code);
+        json_decref(body);
+        return r ? cli_done(c, r, "volume %s imported\n", name) : code;
+    }
     snprintf(path, sizeof(path), "/v1/volumes/%s", name);
+    if (!strcmp(sub, "export") && argc >= 4) {
+        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/export", name);
+        body = json_pack("{s:s}", "path", argv[3]);
+        if (fmt)
+            json_object_set_new(body, "format", json_string(fmt));
+        r = cli_call(c, "POST", path, body, &code);
+        json_decref(body);
+        return r ? cli_done(c, r, "volume %s exported\n", name) : code;
+    }
+    if (!strcmp(sub, "attach") && argc == 4) {
+        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/attach", name);
+        body = json_pack("{s:s}", "vm", argv[3]);
+        r = cli_call(c, "POST", path, body, &code);
+        json_decref(body);
+        return r ? cli_done(c, r, "volume %s attached\n", name) : code;
+    }
+    if (!strcmp(sub, "detach") && argc >= 3) {
+        bool nowait = argc == 4 && !strcmp(argv[3], "--no-wait");
+        if (argc > 4 || (argc == 4 && !nowait)) {
+            fprintf(stderr, "yun: usage: yun volume detach NAME [--no-wait]\n");
+            return EXIT_USAGE;
+        }
+        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/detach", name);
+        if (!(r = cli_call(c, "POST", path, NULL, &code)))
+            return code;
+        const char *st = json_string_value(json_object_get(r, "state"));
+        bool pending = st && !strcmp(st, "detaching");
+        json_decref(r);
+        snprintf(path, sizeof(path), "/v1/volumes/%s", name);
+        /* the guest releases the device in its own time: wait up to a minute */
+        for (int i = 0; pending && !nowait && i < 600; i++) {
+            cli_sleep_ms(100);
+            if (!(r = cli_call(c, "GET", path, NULL, &code)))
+                return code;
+            st = json_string_value(json_object_get(r, "state"));
+            pending = st && !strcmp(st, "detaching");
+            json_decref(r);
+        }
+        if (pending && !nowait) {
+            fprintf(stderr,
+                    "yun: volume %s: the guest has not released the device yet "
+                    "(still detaching)\n",
+                    name);
+            return EXIT_FAIL;
+        }
+        printf(pending ? "volume %s detaching\n" : "volume %s detached\n", name);
+        return 0;
+    }
     if (!strcmp(sub, "show") && argc == 3) {
         if (!(r = cli_call(c, "GET", path, NULL, &code)))
             return code;

@@ -12,27 +12,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: yun [global options] COMMAND ...\n"
-            "commands:\n"
-            "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
-            "           console, logs  (yun vm --help)\n"
-            "  image    build, import, list, show, delete  (yun image --help)\n"
-            "  volume   create, list, show, clone, resize, compact, delete  (yun volume --help)\n"
-            "  pool     list: storage pools with capacity and allocation\n"
-            "  events   the event log; -f follows it\n"
-            "  alert    alert rules, silences and alert history  (yun alert --help)\n"
-            "  top      live view of the host and VMs, busiest first\n"
-            "  host     capacity and allocation of this host\n"
-            "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
-            "  completion bash   print the bash completion script\n"
-            "global options:\n"
-            "  -o json|table     output format (default table)\n"
-            "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
-            "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
-            "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
-            "  --token TOKEN     bearer token for --url\n"
-            "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
+    fprintf(f, "usage: yun [global options] COMMAND ...\n"
+               "commands:\n"
+               "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
+               "           console, logs  (yun vm --help)\n"
+               "  image    build, import, list, show, delete  (yun image --help)\n"
+               "  volume   create, import, list, show, clone, resize, compact, export, attach,\n"
+               "           detach, delete  (yun volume --help)\n"
+               "  snapshot create, list, show, revert, delete a vm's disk snapshots\n"
+               "           (yun snapshot --help)\n"
+               "  pool     list: storage pools with capacity and allocation\n"
+               "  events   the event log; -f follows it\n"
+               "  alert    alert rules, silences and alert history  (yun alert --help)\n"
+               "  top      live view of the host and VMs, busiest first\n"
+               "  host     capacity and allocation of this host\n"
+               "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
+               "  completion bash   print the bash completion script\n"
+               "global options:\n"
+               "  -o json|table     output format (default table)\n"
+               "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
+               "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
+               "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
+               "  --token TOKEN     bearer token for --url\n"
+               "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
 }
 
 int cmd_completion(struct cli *c, int argc, char **argv)
@@ -45,13 +47,18 @@ int cmd_completion(struct cli *c, int argc, char **argv)
           "_yun() {\n"
           "  local cur=${COMP_WORDS[COMP_CWORD]} group=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}\n"
           "  if [ $COMP_CWORD -eq 1 ]; then\n"
-          "    COMPREPLY=($(compgen -W 'vm image volume pool events host alert top sim completion' "
+          "    COMPREPLY=($(compgen -W 'vm image volume pool snapshot events host alert top sim "
+          "completion' "
           "-- "
           "\"$cur\"))\n"
           "  elif [ $COMP_CWORD -eq 2 ]; then\n"
           "    case $group in\n"
           "      vm) COMPREPLY=($(compgen -W 'create list show start stop reboot pause resume "
           "delete console logs stats' -- \"$cur\"));;\n"
+          "      volume) COMPREPLY=($(compgen -W 'create import list show clone resize compact "
+          "export attach detach delete' -- \"$cur\"));;\n"
+          "      snapshot) COMPREPLY=($(compgen -W 'create list show revert delete' -- "
+          "\"$cur\"));;\n"
           "      alert) COMPREPLY=($(compgen -W 'rule silence unsilence list' -- \"$cur\"));;\n"
           "      image) COMPREPLY=($(compgen -W 'build import list show delete' -- \"$cur\"));;\n"
           "      events) COMPREPLY=($(compgen -W '-f --vm' -- \"$cur\"));;\n"
@@ -135,6 +142,8 @@ int main(int argc, char **argv)
         return cmd_host(&c, argc, argv);
     if (!strcmp(cmd, "volume"))
         return cmd_volume(&c, argc, argv);
+    if (!strcmp(cmd, "snapshot"))
+        return cmd_snapshot(&c, argc, argv);
     if (!strcmp(cmd, "pool"))
         return cmd_pool(&c, argc, argv);
     if (!strcmp(cmd, "alert"))

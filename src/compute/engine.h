@@ -7,6 +7,7 @@
 #ifndef YUN_ENGINE_H
 #define YUN_ENGINE_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,6 +51,7 @@ struct engine {
     char images_dir[300];
     struct vm_rt *rts;
     struct event *reconcile_timer;
+    bool reconciled; /* the start-up pass has run */
     engine_event_hook on_event;
     void *on_event_ctx;
     /* a slow image build (debian) running in the background */
@@ -104,6 +106,10 @@ int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr
 void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *status, size_t len);
 /* Is the VM's guest agent up? Fills the agent socket path when it is. */
 bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len);
+/* One QMP command on a running VM's command monitor; args is not stolen,
+ * *ret (when ret != NULL) is a new reference. */
+int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
+                  json_t **ret, struct yerr *err);
 /* Path of a VM's directory / a file in it. */
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);

@@ -16,6 +16,7 @@
 #include "compute/qemu_argv.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,34 @@ static int has_comma(const char *s)
     return strchr(s, ',') != NULL;
 }
 
+void volume_qemu_ids(const struct volume_rec *v, char node[24], char dev[24], char serial[24])
+{
+    char hex[13];
+    int n = 0;
+    for (const char *p = v->id; *p && n < 12; p++)
+        if (*p != '-')
+            hex[n++] = *p;
+    hex[n] = 0;
+    snprintf(node, 24, "vol-%s", hex);
+    snprintf(dev, 24, "voldev-%s", hex);
+    snprintf(serial, 24, "%.20s", v->name);
+}
+
 int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
-                    const char *vmdir, const char *accel, struct qemu_argv *out, char *err,
-                    size_t errlen)
+                    const char *vmdir, const char *accel, const struct volume_rec *vols,
+                    size_t nvols, struct qemu_argv *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
-    if (has_comma(vmdir) || has_comma(img->kernel) || has_comma(img->initrd)) {
+    bool commas =
+        has_comma(vmdir) || has_comma(img->kernel) || has_comma(img->initrd) || has_comma(vm->disk);
+    for (size_t i = 0; i < nvols; i++)
+        commas |= has_comma(vols[i].path);
+    if (commas) {
         snprintf(err, errlen, "paths with commas are not supported by QEMU options");
+        return -1;
+    }
+    if (!vm->disk[0] || strchr(vm->disk, '/')) {
+        snprintf(err, errlen, "bad disk layer name '%s'", vm->disk);
         return -1;
     }
     if (strcmp(accel, "kvm") && strcmp(accel, "tcg")) {
@@ -113,8 +135,8 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "-serial");
     add(&b, "chardev:console");
     add(&b, "-drive");
-    add(&b, "id=disk0,file=%s/" VMDIR_DISK ",format=qcow2,if=none,cache=writeback,discard=unmap",
-        vmdir);
+    add(&b, "id=disk0,file=%s/%s,format=qcow2,if=none,cache=writeback,discard=unmap", vmdir,
+        vm->disk);
     add(&b, "-device");
     add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");
     if (vm->seed) {
@@ -123,6 +145,19 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         add(&b, "id=seed,file=%s/" VMDIR_SEED ",format=raw,if=none,readonly=on", vmdir);
         add(&b, "-device");
         add(&b, "virtio-blk-pci,drive=seed,id=virtio-seed");
+    }
+    /* Attached volumes, as -blockdev nodes with the names a hot-plug would
+     * give them, so detaching works the same whichever way they came. */
+    for (size_t i = 0; i < nvols; i++) {
+        char node[24], dev[24], serial[24];
+        volume_qemu_ids(&vols[i], node, dev, serial);
+        add(&b, "-blockdev");
+        add(&b,
+            "driver=%s,node-name=%s,discard=unmap,cache.direct=off,file.driver=file,"
+            "file.filename=%s",
+            vols[i].format, node, vols[i].path);
+        add(&b, "-device");
+        add(&b, "virtio-blk-pci,drive=%s,id=%s,serial=%s", node, dev, serial);
     }
     /* A user-mode NIC with restrict=on: the guest gets DHCP and an address
      * from QEMU itself but can reach nothing beyond it (real networking,

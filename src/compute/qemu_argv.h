@@ -23,13 +23,19 @@ struct qemu_argv {
     int argc;
 };
 
+/* QEMU's names for an attached volume: its block node and its virtio-blk
+ * device (both derived from the volume id, so they survive restarts), and
+ * the serial the guest sees (/dev/disk/by-id/virtio-SERIAL): the volume
+ * name, cut to virtio's 20 bytes. */
+void volume_qemu_ids(const struct volume_rec *v, char node[24], char dev[24], char serial[24]);
+
 /* Builds argv for `vm` booting `img` from directory vmdir, with accelerator
- * accel ("kvm"/"tcg"). The VM is started paused (-S) and daemonized, so the
- * caller can put it in its cgroup before the guest runs a single instruction.
+ * accel ("kvm"/"tcg") and the nvols volumes attached to it. The VM is started paused (-S) and
+ * daemonized, so the caller can put it in its cgroup before the guest runs a single instruction.
  * Returns 0, or -1 with a reason in err. */
 int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
-                    const char *vmdir, const char *accel, struct qemu_argv *out, char *err,
-                    size_t errlen);
+                    const char *vmdir, const char *accel, const struct volume_rec *vols,
+                    size_t nvols, struct qemu_argv *out, char *err, size_t errlen);
 void qemu_argv_free(struct qemu_argv *a);
 /* One string, arguments separated by spaces (for logs and tests). */
 char *qemu_argv_join(const struct qemu_argv *a);

@@ -11,6 +11,7 @@
  */
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
+#include "compute/vm_disks.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -209,4 +210,6 @@ void engine_reconcile(struct engine *e)
         sweep_orphans(e, vms, n);
         free(vms);
     }
+    vm_disks_reconcile(e, !e->reconciled);
+    e->reconciled = true;
 }

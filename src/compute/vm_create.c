@@ -8,6 +8,7 @@
  */
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
+#include "compute/vm_disks.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "compute/qmp.h"
@@ -126,8 +127,7 @@ static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct 
     proc_last_line(r.err, line, sizeof(line));
     proc_result_free(&r);
     if (st != 0)
-        return yerr_set(err, 500, "disk_error", "qemu-img create failed: %s",
-                        line[0] ? line : "no output");
+        return yerr_disk(err, "qemu-img create failed: %s", line[0] ? line : "no output");
     return 0;
 }
 
@@ -154,6 +154,7 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
     snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
     snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
     vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
+    snprintf(vm.disk, sizeof(vm.disk), VMDIR_DISK);
     vm.desired = WANT_STOPPED;
     vm.state = VM_CREATING;
     vm.created_at = vm.updated_at = now_ms();
@@ -255,6 +256,7 @@ static void destroy_vm(struct engine *e, struct vm_rec *vm)
 void engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
 {
     destroy_vm(e, vm);
+    vm_disks_forget(e, vm);
     if (store_vm_delete(e->store, vm->id) != 0)
         log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));
 }

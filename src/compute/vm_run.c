@@ -8,6 +8,7 @@
  */
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
+#include "compute/vm_disks.h"
 #include "compute/qga.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
@@ -45,6 +46,10 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
     struct vm_rec vm;
     if (store_vm_get(e->store, rt->id, &vm) != 0)
         return;
+    if (!strcmp(event, "DEVICE_DELETED") || !strcmp(event, "BLOCK_JOB_COMPLETED")) {
+        vm_disks_on_event(e, &vm, event, data);
+        return;
+    }
     if (!strcmp(event, "SHUTDOWN"))
         rt->shutdown_seen = true;
     if (!strcmp(event, "VSERPORT_CHANGE")) {
@@ -190,6 +195,7 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
                  while_down ? " while yund was down" : "");
     engine_store_update(e, &vm);
     cg_vm_destroy(&e->cg, vm.name);
+    vm_disks_on_exit(e, &vm);
     if (clean)
         engine_event(e, "vm", vm.name, "exit", "ok", "guest stopped (was %s)",
                      vm_state_name(before));
@@ -304,7 +310,16 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         goto fail;
     }
     struct qemu_argv qa;
-    if (qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, &qa, why, sizeof(why)) < 0) {
+    struct volume_rec *vols = NULL;
+    size_t nvols = 0;
+    if (store_volume_list_attached(e->store, vm->id, &vols, &nvols) != 0) {
+        yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        goto fail;
+    }
+    int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &qa, why,
+                                sizeof(why));
+    free(vols);
+    if (built < 0) {
         yerr_set(err, 400, "invalid_argument", "%s", why);
         goto fail;
     }
@@ -399,13 +414,19 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
         kill(vm.pid, SIGKILL);
 }
 
-static int qmp_simple(struct engine *e, struct vm_rec *vm, const char *cmd, struct yerr *err)
+int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
+                  json_t **ret, struct yerr *err)
 {
     char qmp[512], why[256];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    if (qmp_command(qmp, cmd, NULL, NULL, 5000, why, sizeof(why)) < 0)
+    if (qmp_command(qmp, cmd, args, ret, 5000, why, sizeof(why)) < 0)
         return yerr_set(err, 500, "qemu_error", "QMP %s: %s", cmd, why);
     return 0;
+}
+
+static int qmp_simple(struct engine *e, struct vm_rec *vm, const char *cmd, struct yerr *err)
+{
+    return engine_vm_qmp(e, vm, cmd, NULL, NULL, err);
 }
 
 int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,

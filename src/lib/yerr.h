@@ -16,4 +16,9 @@ struct yerr {
 int yerr_set(struct yerr *e, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A failed disk operation: 507 "no_space" when the message says the file
+ * system is full (so a client can tell "free some space" from a bug), else
+ * 500 "disk_error". Returns -1. */
+int yerr_disk(struct yerr *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
+#include "storage/inspect.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -23,59 +24,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-/* Runs `qemu-img info --output=json` and checks what yun relies on. */
-static int image_inspect(struct engine *e, const char *file, const char *want_format, char *format,
-                         size_t flen, uint64_t *vsize, struct yerr *err)
-{
-    char *argv[] = {(char *)e->cfg->qemu_img, "info", "--output=json", (char *)file, NULL};
-    struct proc_result r;
-    int st = proc_run(argv, 30000, &r);
-    if (st != 0) {
-        char line[300];
-        proc_last_line(r.err, line, sizeof(line));
-        proc_result_free(&r);
-        return yerr_set(err, 400, "invalid_image", "not a usable disk image: %s",
-                        line[0] ? line : "qemu-img info failed");
-    }
-    json_error_t je;
-    json_t *j = json_loads(r.out ? r.out : "", 0, &je);
-    proc_result_free(&r);
-    if (!json_is_object(j)) {
-        json_decref(j);
-        return yerr_set(err, 500, "internal", "qemu-img info gave no JSON");
-    }
-    const char *fmt = json_string_value(json_object_get(j, "format"));
-    json_t *vs = json_object_get(j, "virtual-size");
-    json_t *backing = json_object_get(j, "backing-filename");
-    json_t *corrupt =
-        json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"), "corrupt");
-    int rc = 0;
-    if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
-        rc = yerr_set(err, 400, "invalid_image", "image format '%s' is not supported (qcow2, raw)",
-                      fmt ? fmt : "?");
-    else if (want_format && want_format[0] && strcmp(fmt, want_format))
-        rc = yerr_set(err, 400, "invalid_image", "file is %s, not %s", fmt, want_format);
-    else if (backing)
-        rc = yerr_set(err, 400, "invalid_image",
-                      "image has a backing file (%s): import a standalone image "
-                      "(qemu-img convert flattens it)",
-                      json_string_value(backing) ? json_string_value(backing) : "?");
-    else if (json_is_true(corrupt))
-        rc = yerr_set(err, 400, "invalid_image", "qcow2 image is marked corrupt");
-    else if (!json_is_integer(vs) || json_integer_value(vs) <= 0)
-        rc = yerr_set(err, 400, "invalid_image", "image has no virtual size");
-    else if (!strcmp(fmt, "raw") && json_integer_value(vs) % 512)
-        rc = yerr_set(err, 400, "invalid_image",
-                      "raw image size %lld is not a multiple of 512 bytes: not a disk image",
-                      (long long)json_integer_value(vs));
-    if (rc == 0) {
-        snprintf(format, flen, "%s", fmt);
-        *vsize = (uint64_t)json_integer_value(vs);
-    }
-    json_decref(j);
-    return rc;
-}
 
 static int register_image(struct engine *e, struct image_rec *m, struct yerr *err)
 {
@@ -152,8 +100,11 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
         snprintf(m.kernel, sizeof(m.kernel), "%s/%s", outdir, kernel);
     if (initrd[0])
         snprintf(m.initrd, sizeof(m.initrd), "%s/%s", outdir, initrd);
-    if (image_inspect(e, m.path, NULL, m.format, sizeof(m.format), &m.virtual_size, err) < 0)
+    struct disk_info di;
+    if (disk_inspect(e->cfg->qemu_img, m.path, NULL, &di, err) < 0)
         return -1;
+    snprintf(m.format, sizeof(m.format), "%s", di.format);
+    m.virtual_size = di.virtual_size;
     if (register_image(e, &m, err) < 0)
         return -1;
     engine_event(e, "image", kind, "build", "ok", "%s", m.path);
@@ -292,15 +243,16 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
     struct image_rec m = {0};
     if (store_image_get(e->store, name, &m) == 0)
         return yerr_set(err, 409, "conflict", "image '%s' already exists", name);
-    if (image_inspect(e, file, format, m.format, sizeof(m.format), &m.virtual_size, err) < 0)
+    struct disk_info di;
+    if (disk_inspect(e->cfg->qemu_img, file, format, &di, err) < 0)
         return -1;
-    /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
-     * a real raw disk is a whole number of 512-byte sectors. */
-    if (!strcmp(m.format, "raw") && (st.st_size == 0 || st.st_size % 512))
-        return yerr_set(
-            err, 400, "invalid_image",
-            "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image", file,
-            (long long)st.st_size);
+    if (di.backing[0])
+        return yerr_set(err, 400, "invalid_image",
+                        "image has a backing file (%s): import a standalone image "
+                        "(qemu-img convert flattens it)",
+                        di.backing);
+    snprintf(m.format, sizeof(m.format), "%s", di.format);
+    m.virtual_size = di.virtual_size;
 
     char dir[512], tmp[600];
     snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, name);
@@ -331,6 +283,8 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
     proc_result_free(&r);
     if (rc != 0 || rename(tmp, m.path) < 0) {
         remove_tree(dir);
+        if (strstr(line, "No space left"))
+            return yerr_disk(err, "cannot convert %s: %s", file, line);
         return yerr_set(err, 400, "invalid_image", "cannot convert %s: %s", file,
                         line[0] ? line : strerror(errno));
     }

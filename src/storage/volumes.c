@@ -2,11 +2,14 @@
  * volumes.c - volumes in the default directory pool, driven by qemu-img.
  */
 #include "storage/volumes.h"
+#include "compute/vm_disks.h"
+#include "storage/inspect.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +63,7 @@ int engine_pool_info(struct engine *e, struct pool_info *p)
     return 0;
 }
 
-static int qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len)
+int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len)
 {
     char *argv[24];
     int n = 0;
@@ -149,9 +152,9 @@ int engine_volume_create(struct engine *e, const char *name, uint64_t size, cons
     char sz[32], why[400];
     snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
     char *args[] = {"create", "-q", "-f", v.format, v.path, sz, NULL};
-    bool ok = qemu_img(e, args, 60000, why, sizeof(why)) == 0;
+    bool ok = engine_qemu_img(e, args, 60000, why, sizeof(why)) == 0;
     if (!ok)
-        yerr_set(err, 500, "disk_error", "%s", why);
+        yerr_disk(err, "%s", why);
     if (finish_volume(e, &v, "create", err, ok) < 0)
         return -1;
     *out = v;
@@ -164,7 +167,17 @@ int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool
     struct volume_rec s, v;
     if (get_volume(e, src, &s, err) < 0)
         return -1;
-    if (strcmp(s.state, "ready"))
+    struct vm_rec vm;
+    if (!full && s.attached_to[0])
+        return yerr_set(err, 409, "conflict",
+                        "volume '%s' is attached to a vm that writes to it: a linked clone needs "
+                        "a source that never changes (detach it, or make a full clone of a "
+                        "stopped vm's volume)",
+                        s.name);
+    if (vm_volume_in_use(e, &s, &vm))
+        return yerr_set(err, 409, "conflict", "volume '%s' is in use by running vm '%s'", s.name,
+                        vm.name);
+    if (strcmp(s.state, "ready") && strcmp(s.state, "attached"))
         return yerr_set(err, 409, "conflict", "volume '%s' is %s", s.name, s.state);
     /* a linked clone is always qcow2 (the overlay format); a full copy keeps the format */
     if (begin_volume(e, dst, full ? s.format : "qcow2", s.virtual_size, &v, err) < 0)
@@ -173,15 +186,15 @@ int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool
     bool ok;
     if (full) {
         char *args[] = {"convert", "-q", "-f", s.format, "-O", v.format, s.path, v.path, NULL};
-        ok = qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
     } else {
         /* a new qcow2 whose backing file is the source: O(1) in the source's size */
         char *args[] = {"create", "-q", "-f", "qcow2", "-F", s.format, "-b", s.path, v.path, NULL};
-        ok = qemu_img(e, args, 60000, why, sizeof(why)) == 0;
+        ok = engine_qemu_img(e, args, 60000, why, sizeof(why)) == 0;
         snprintf(v.backing, sizeof(v.backing), "%s", s.name);
     }
     if (!ok)
-        yerr_set(err, 500, "disk_error", "%s", why);
+        yerr_disk(err, "%s", why);
     if (finish_volume(e, &v, full ? "clone-full" : "clone-linked", err, ok) < 0)
         return -1;
     *out = v;
@@ -201,19 +214,26 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
     if (size > MAX_VOLUME || size % 512)
         return yerr_set(err, 400, "invalid_argument",
                         "size must be at most 16T and a whole number of 512-byte sectors");
-    if (v.attached_to[0])
-        return yerr_set(err, 409, "conflict", "volume '%s' is attached", v.name);
+    if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
+        return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
+    struct vm_rec vm;
+    bool live = vm_volume_in_use(e, &v, &vm);
     char sz[32], why[400];
     snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
     char *args[] = {"resize", "-q", "-f", v.format, v.path, sz, NULL};
-    if (qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
-        engine_event(e, "volume", v.name, "resize", "error", "%s", why);
-        return yerr_set(err, 500, "disk_error", "%s", why);
+    /* online, QEMU grows the file and tells the guest (virtio config change) */
+    if (live ? vm_volume_resize_live(e, &vm, &v, size, err) < 0
+             : engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
+        if (!live)
+            yerr_disk(err, "%s", why);
+        engine_event(e, "volume", v.name, "resize", "error", "%s", err->message);
+        return -1;
     }
     v.virtual_size = size;
     if (store_volume_update(e->store, &v) != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
-    engine_event(e, "volume", v.name, "resize", "ok", "%llu bytes", (unsigned long long)size);
+    engine_event(e, "volume", v.name, "resize", "ok", "%llu bytes%s", (unsigned long long)size,
+                 live ? " (online)" : "");
     *out = v;
     return 0;
 }
@@ -242,16 +262,16 @@ int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, 
     if (linked) {
         char *args[] = {"convert", "-q", "-f",     v.format, "-O", "qcow2", "-B",
                         b.path,    "-F", b.format, v.path,   tmp,  NULL};
-        ok = qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
     } else {
         char *args[] = {"convert", "-q",     "-S",   "4k", "-f", v.format,
                         "-O",      v.format, v.path, tmp,  NULL};
-        ok = qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
     }
     if (!ok || rename(tmp, v.path) < 0) {
         unlink(tmp);
         engine_event(e, "volume", v.name, "compact", "error", "%s", ok ? strerror(errno) : why);
-        return yerr_set(err, 500, "disk_error", "%s", ok ? strerror(errno) : why);
+        return yerr_disk(err, "%s", ok ? strerror(errno) : why);
     }
     *after = volume_actual_size(&v);
     engine_event(e, "volume", v.name, "compact", "ok", "%llu -> %llu bytes on disk",
@@ -279,5 +299,120 @@ int engine_volume_delete(struct engine *e, const char *name, struct yerr *err)
         log_warn("cannot remove %s: %s", v.path, strerror(errno));
     store_volume_delete(e->store, v.id);
     engine_event(e, "volume", v.name, "delete", "ok", "%s", "");
+    return 0;
+}
+
+/* Is `path` (resolved) a file inside the pool directory? Fills real. */
+static bool inside_pool(struct engine *e, const char *path, char *real, size_t len)
+{
+    char dir[512], rdir[PATH_MAX], r[PATH_MAX];
+    pool_dir(e, dir, sizeof(dir));
+    if (!realpath(dir, rdir) || !realpath(path, r))
+        return false;
+    size_t l = strlen(rdir);
+    snprintf(real, len, "%s", r);
+    return !strncmp(r, rdir, l) && r[l] == '/';
+}
+
+int engine_volume_import(struct engine *e, const char *name, const char *file, const char *format,
+                         struct volume_rec *out, struct yerr *err)
+{
+    struct disk_info di;
+    if (disk_inspect(e->cfg->qemu_img, file, format, &di, err) < 0)
+        return -1;
+    struct volume_rec b = {0};
+    if (di.backing[0]) {
+        /* a linked clone may come in only if what it is linked to is a
+         * volume of this pool; anything else could read any file on the
+         * host through the guest */
+        char real[PATH_MAX] = "";
+        if (!inside_pool(e, di.backing, real, sizeof(real)))
+            return yerr_set(err, 400, "invalid_image",
+                            "backing file %s is outside pool '" POOL
+                            "': import a standalone image (qemu-img convert flattens it)",
+                            di.backing);
+        struct volume_rec *vs;
+        size_t n;
+        if (store_volume_list(e->store, &vs, &n) != 0)
+            return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        for (size_t i = 0; i < n && !b.name[0]; i++) {
+            char r[PATH_MAX];
+            if (realpath(vs[i].path, r) && !strcmp(r, real) && !strcmp(vs[i].state, "ready"))
+                b = vs[i];
+        }
+        free(vs);
+        if (!b.name[0])
+            return yerr_set(err, 400, "invalid_image",
+                            "backing file %s is not a ready volume of pool '" POOL "'", di.backing);
+    }
+    struct volume_rec v;
+    if (begin_volume(e, name, di.format, di.virtual_size, &v, err) < 0)
+        return -1;
+    char why[400];
+    bool ok;
+    if (b.name[0]) {
+        char *args[] = {"convert", "-q", "-f",     "qcow2",      "-O",   "qcow2", "-B",
+                        b.path,    "-F", b.format, (char *)file, v.path, NULL};
+        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        snprintf(v.backing, sizeof(v.backing), "%s", b.name);
+    } else {
+        /* convert, not copy: every cluster is read back (a truncated file
+         * fails here) and holes stay holes */
+        char *args[] = {"convert", "-q",         "-f",   di.format, "-O",
+                        di.format, (char *)file, v.path, NULL};
+        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+    }
+    if (!ok)
+        yerr_disk(err, "%s", why);
+    if (finish_volume(e, &v, "import", err, ok) < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int engine_volume_export(struct engine *e, const char *name, const char *dest, const char *format,
+                         uint64_t *bytes, struct yerr *err)
+{
+    struct volume_rec v;
+    struct vm_rec vm;
+    if (get_volume(e, name, &v, err) < 0)
+        return -1;
+    if (!format || !format[0])
+        format = v.format;
+    if (strcmp(format, "qcow2") && strcmp(format, "raw"))
+        return yerr_set(err, 400, "invalid_argument", "format must be qcow2 or raw");
+    if (!dest || dest[0] != '/')
+        return yerr_set(err, 400, "invalid_argument", "path must be an absolute path");
+    if (path_exists(dest))
+        return yerr_set(err, 409, "conflict", "%s exists: yun does not overwrite files", dest);
+    char dir[PATH_MAX], rdir[PATH_MAX], rstate[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", dest);
+    char *slash = strrchr(dir, '/');
+    slash[slash == dir ? 1 : 0] = 0;
+    if (!realpath(dir, rdir))
+        return yerr_set(err, 400, "invalid_argument", "directory %s: %s", dir, strerror(errno));
+    if (realpath(e->cfg->state_dir, rstate) && !strncmp(rdir, rstate, strlen(rstate)))
+        return yerr_set(err, 400, "invalid_argument", "cannot export into yund's state directory");
+    if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
+        return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
+    if (vm_volume_in_use(e, &v, &vm))
+        return yerr_set(err, 409, "conflict",
+                        "volume '%s' is in use by running vm '%s': stop it or detach the volume "
+                        "first",
+                        v.name, vm.name);
+    /* the whole chain flattened into one standalone file, written beside
+     * the destination and renamed, so a failure leaves no partial export */
+    char tmp[PATH_MAX + 8], why[400] = "";
+    snprintf(tmp, sizeof(tmp), "%s.part", dest);
+    char *args[] = {"convert", "-q", "-f", v.format, "-O", (char *)format, v.path, tmp, NULL};
+    if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0 || rename(tmp, dest) < 0) {
+        if (!why[0])
+            snprintf(why, sizeof(why), "rename %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        engine_event(e, "volume", v.name, "export", "error", "%s", why);
+        return yerr_disk(err, "%s", why);
+    }
+    *bytes = file_size_on_disk(dest);
+    engine_event(e, "volume", v.name, "export", "ok", "to %s (%s)", dest, format);
     return 0;
 }

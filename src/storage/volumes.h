@@ -32,7 +32,17 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
                          struct yerr *err);
 int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, uint64_t *after,
                           struct yerr *err);
+/* A qcow2/raw file from the host becomes a volume (validated; a backing
+ * file must be a volume of the pool). */
+int engine_volume_import(struct engine *e, const char *name, const char *file, const char *format,
+                         struct volume_rec *out, struct yerr *err);
+/* Writes a standalone copy (chain flattened) to dest, which must not exist. */
+int engine_volume_export(struct engine *e, const char *name, const char *dest, const char *format,
+                         uint64_t *bytes, struct yerr *err);
 int engine_volume_delete(struct engine *e, const char *name, struct yerr *err);
 uint64_t volume_actual_size(const struct volume_rec *v);
+/* Runs qemu-img with args (NULL-terminated, without argv[0]); on failure
+ * err gets "qemu-img VERB failed: <its last line of stderr>". */
+int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len);
 
 #endif

@@ -51,8 +51,10 @@ struct vm_rec {
     int64_t updated_at;
     int restarts;
     char last_error[256];
-    char hostname[64]; /* cloud-init local-hostname ("" = none) */
-    int seed;          /* a NoCloud seed disk (seed.iso) is in the VM's directory */
+    char hostname[64];    /* cloud-init local-hostname ("" = none) */
+    int seed;             /* a NoCloud seed disk (seed.iso) is in the VM's directory */
+    char disk[64];        /* the active disk layer, a file in the VM's directory */
+    char disk_parent[37]; /* snapshot the active layer sits on ("" = the image) */
 };
 
 struct image_rec {
@@ -78,7 +80,22 @@ struct volume_rec {
     uint64_t virtual_size;
     char backing[64];     /* volume this one is a linked clone of ("" = none) */
     char attached_to[37]; /* VM id ("" = none) */
+    char state[16];       /* creating, ready, attaching, attached, detaching, deleting */
+    int64_t created_at;
+};
+
+/* A disk snapshot of a VM: `file` (in the VM's directory) froze when the
+ * snapshot was taken and holds the disk as it was then, on top of the
+ * parent snapshot's file (or the image). */
+struct snapshot_rec {
+    char id[37];
+    char vm_id[37];
+    char name[64];
+    char file[64];
+    char parent[37];      /* snapshot id, "" = the image */
     char state[16];       /* creating, ready, deleting */
+    char consistency[16]; /* "application" (guest fs frozen) or "crash" */
+    char new_disk[64];    /* while creating: the active layer being made */
     int64_t created_at;
 };
 

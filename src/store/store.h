@@ -65,8 +65,18 @@ int store_volume_update(struct store *st, const struct volume_rec *v);
 int store_volume_delete(struct store *st, const char *id);
 int store_volume_get(struct store *st, const char *name, struct volume_rec *out);
 int store_volume_list(struct store *st, struct volume_rec **out, size_t *n);
+/* Volumes attached to a VM, in the order they were created. */
+int store_volume_list_attached(struct store *st, const char *vm_id, struct volume_rec **out,
+                               size_t *n);
 /* How many volumes are linked clones of `name`. */
 int store_volume_dependents(struct store *st, const char *name, int *count);
+
+/* ---- snapshots (store_storage.c) ---- */
+int store_snapshot_insert(struct store *st, const struct snapshot_rec *v);
+int store_snapshot_update(struct store *st, const struct snapshot_rec *v);
+int store_snapshot_delete(struct store *st, const char *id);
+/* A VM's snapshots, oldest first; *out is malloc'd. */
+int store_snapshot_list(struct store *st, const char *vm_id, struct snapshot_rec **out, size_t *n);
 
 /* ---- monitor (store_monitor.c) ---- */
 

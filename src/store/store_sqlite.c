@@ -60,6 +60,14 @@ static const char *const migrations[] = {
     " path TEXT NOT NULL, virtual_size INTEGER NOT NULL, backing TEXT NOT NULL DEFAULT '',"
     " attached_to TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, created_at INTEGER NOT NULL);"
     "CREATE INDEX volumes_backing ON volumes(backing);",
+    /* 5: VM disk snapshots (external qcow2 overlays); the VM's active layer */
+    "ALTER TABLE vms ADD COLUMN disk TEXT NOT NULL DEFAULT 'disk.qcow2';"
+    "ALTER TABLE vms ADD COLUMN disk_parent TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE snapshots ("
+    " id TEXT PRIMARY KEY, vm_id TEXT NOT NULL, name TEXT NOT NULL, file TEXT NOT NULL,"
+    " parent TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, consistency TEXT NOT NULL,"
+    " new_disk TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, UNIQUE(vm_id, name));"
+    "CREATE INDEX snapshots_parent ON snapshots(vm_id, parent);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -267,7 +275,7 @@ int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_read
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed"
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent"
 
 static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
 {
@@ -297,6 +305,8 @@ static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
     sqlite3_bind_text(s, i++, v->last_error, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, i++, v->hostname, -1, SQLITE_STATIC);
     sqlite3_bind_int(s, i++, v->seed);
+    sqlite3_bind_text(s, i++, v->disk, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, i++, v->disk_parent, -1, SQLITE_STATIC);
 }
 
 static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
@@ -335,13 +345,15 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, v->last_error, sizeof(v->last_error));
     store_col_text(s, i++, v->hostname, sizeof(v->hostname));
     v->seed = sqlite3_column_int(s, i++);
+    store_col_text(s, i++, v->disk, sizeof(v->disk));
+    store_col_text(s, i++, v->disk_parent, sizeof(v->disk_parent));
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     sqlite3_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -357,7 +369,7 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
-                       "hostname=?24,seed=?25 "
+                       "hostname=?24,seed=?25,disk=?26,disk_parent=?27 "
                        "WHERE id=?1");
     if (!s)
         return -1;

@@ -1,6 +1,7 @@
 /*
- * store_storage.c - the volumes table: disks in storage pools, with the
- * linked-clone relation (backing) and attachment to a VM.
+ * store_storage.c - the volumes table (disks in storage pools, with the
+ * linked-clone relation and attachment to a VM) and the snapshots table
+ * (a VM's disk snapshots, a tree through `parent`).
  */
 #include "store/store_internal.h"
 
@@ -93,6 +94,17 @@ int store_volume_list(struct store *st, struct volume_rec **out, size_t *n)
     return store_collect(st, s, sizeof(**out), read_volume, out, n, "list volumes");
 }
 
+int store_volume_list_attached(struct store *st, const char *vm_id, struct volume_rec **out,
+                               size_t *n)
+{
+    sqlite3_stmt *s =
+        store_prep(st, "SELECT " VOL_COLS " FROM volumes WHERE attached_to=? ORDER BY created_at");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
+    return store_collect(st, s, sizeof(**out), read_volume, out, n, "list attached volumes");
+}
+
 int store_volume_dependents(struct store *st, const char *name, int *count)
 {
     sqlite3_stmt *s = store_prep(st, "SELECT count(*) FROM volumes WHERE backing=?");
@@ -106,4 +118,75 @@ int store_volume_dependents(struct store *st, const char *name, int *count)
         ret = store_fail(st, "count clones");
     sqlite3_finalize(s);
     return ret;
+}
+
+/* ---- snapshots ---- */
+
+#define SNAP_COLS "id,vm_id,name,file,parent,state,consistency,new_disk,created_at"
+
+static void bind_snapshot(sqlite3_stmt *s, const struct snapshot_rec *v)
+{
+    sqlite3_bind_text(s, 1, v->id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, v->vm_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, v->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, v->file, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, v->parent, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, v->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 7, v->consistency, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 8, v->new_disk, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 9, v->created_at);
+}
+
+static void read_snapshot(sqlite3_stmt *s, void *elem)
+{
+    struct snapshot_rec *v = elem;
+    store_col_text(s, 0, v->id, sizeof(v->id));
+    store_col_text(s, 1, v->vm_id, sizeof(v->vm_id));
+    store_col_text(s, 2, v->name, sizeof(v->name));
+    store_col_text(s, 3, v->file, sizeof(v->file));
+    store_col_text(s, 4, v->parent, sizeof(v->parent));
+    store_col_text(s, 5, v->state, sizeof(v->state));
+    store_col_text(s, 6, v->consistency, sizeof(v->consistency));
+    store_col_text(s, 7, v->new_disk, sizeof(v->new_disk));
+    v->created_at = sqlite3_column_int64(s, 8);
+}
+
+int store_snapshot_insert(struct store *st, const struct snapshot_rec *v)
+{
+    sqlite3_stmt *s =
+        store_prep(st, "INSERT INTO snapshots(" SNAP_COLS ") VALUES(?,?,?,?,?,?,?,?,?)");
+    if (!s)
+        return -1;
+    bind_snapshot(s, v);
+    return store_step_done(st, s, "insert snapshot");
+}
+
+int store_snapshot_update(struct store *st, const struct snapshot_rec *v)
+{
+    sqlite3_stmt *s =
+        store_prep(st, "UPDATE snapshots SET vm_id=?2,name=?3,file=?4,parent=?5,"
+                       "state=?6,consistency=?7,new_disk=?8,created_at=?9 WHERE id=?1");
+    if (!s)
+        return -1;
+    bind_snapshot(s, v);
+    return store_step_done(st, s, "update snapshot");
+}
+
+int store_snapshot_delete(struct store *st, const char *id)
+{
+    sqlite3_stmt *s = store_prep(st, "DELETE FROM snapshots WHERE id=?");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    return store_step_done(st, s, "delete snapshot");
+}
+
+int store_snapshot_list(struct store *st, const char *vm_id, struct snapshot_rec **out, size_t *n)
+{
+    sqlite3_stmt *s = store_prep(st, "SELECT " SNAP_COLS " FROM snapshots WHERE vm_id=? "
+                                     "ORDER BY created_at, name");
+    if (!s)
+        return -1;
+    sqlite3_bind_text(s, 1, vm_id, -1, SQLITE_STATIC);
+    return store_collect(st, s, sizeof(**out), read_snapshot, out, n, "list snapshots");
 }

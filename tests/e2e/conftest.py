@@ -185,6 +185,28 @@ class Yund:
                 uuid = f.read().replace(b"\0", b" ").decode().split("-uuid ")[1].split()[0]
             per_vm[uuid] = per_vm.get(uuid, 0) + 1
         assert all(n == 1 for n in per_vm.values()), per_vm
+        # Disk layers: each VM's directory holds its active layer and its
+        # snapshots' files, nothing more, and every snapshot is settled.
+        for v in vms:
+            st, r = self.request("GET", f"/v1/vms/{v['name']}/snapshots")
+            assert st == 200
+            snaps = r["snapshots"]
+            assert all(s["state"] == "ready" for s in snaps), snaps
+            d = os.path.join(self.state_dir, "vms", v["id"])
+            layers = {f for f in os.listdir(d) if f.startswith("disk") and f.endswith(".qcow2")}
+            assert v["disk"] in layers, (v["disk"], layers)
+            assert len(layers) == len(snaps) + 1, (layers, snaps)
+        # Volumes: one pool file per row, none half-made, none left attached
+        # to a VM that is gone.
+        st, r = self.request("GET", "/v1/volumes")
+        assert st == 200
+        pool = os.path.join(self.state_dir, "pools", "default")
+        files = set(os.listdir(pool)) if os.path.isdir(pool) else set()
+        assert files == {os.path.basename(x["path"]) for x in r["volumes"]}, files
+        for x in r["volumes"]:
+            assert x["state"] in ("ready", "attached"), x
+            assert (x["state"] == "attached") == bool(x["attached_to"]), x
+            assert not x["attached_to"] or x["attached_to"] in ids, x
         return vms
 
 

@@ -92,3 +92,62 @@ def test_exec_needs_an_agent_and_seed_input_is_checked(debian_yund, tmp_path):
     assert st == 400 and "OpenSSH" in b["error"]["message"]
     y.yun("vm", "delete", "--force", "e2e-noagent")
     y.check_invariants()
+
+
+def test_debian_volume_hotplug_and_snapshot_revert(debian_yund):
+    """From inside a real guest: a hot-plugged volume is formatted, mounted
+    and written, detached, attached again with its data intact; a live
+    snapshot taken with the file systems frozen by the agent brings a file
+    back after it was changed."""
+    y = debian_yund
+    y.yun("vm", "create", "e2e-disks", "--image", "debian", "--cpus", "2", "--memory", "1024M",
+          "--start")
+    wait_for(lambda: y.vm("e2e-disks").get("guest_agent"), 600, interval=2,
+             what="the guest agent to come up")
+
+    def sh(cmd, check=True, timeout=120):
+        return y.yun("vm", "exec", "e2e-disks", "--timeout", str(timeout), "--", "sh", "-c", cmd,
+                     check=check, timeout=timeout + 30)
+
+    dev = "/dev/disk/by-id/virtio-e2e-data"
+    y.yun("volume", "create", "e2e-data", "--size", "256M")
+    y.yun("volume", "attach", "e2e-data", "e2e-disks")
+    wait_for(lambda: sh(f"test -b {dev}", check=False).returncode == 0, 60, interval=1,
+             what="the hot-plugged disk in the guest")
+    sh(f"mkfs.ext4 -q {dev} && mkdir -p /mnt/data && mount {dev} /mnt/data && "
+       "echo kept-across-detach > /mnt/data/proof && sync && umount /mnt/data")
+    p = y.yun("volume", "detach", "e2e-data", timeout=120)
+    assert "detached" in p.stdout
+    assert sh(f"test -b {dev}", check=False).returncode != 0
+    y.yun("volume", "attach", "e2e-data", "e2e-disks")
+    wait_for(lambda: sh(f"test -b {dev}", check=False).returncode == 0, 60, interval=1,
+             what="the re-attached disk in the guest")
+    assert sh(f"mount {dev} /mnt/data && cat /mnt/data/proof").stdout.strip() == \
+        "kept-across-detach"
+    # online grow: the guest sees the new size without a reboot
+    y.yun("volume", "resize", "e2e-data", "--size", "512M")
+    assert int(sh(f"blockdev --getsize64 {dev}").stdout) == 512 << 20
+
+    # live snapshot, application-consistent through fs-freeze
+    sh("echo before > /root/state.txt && sync")
+    y.yun("snapshot", "create", "e2e-disks", "s1")
+    snap = json.loads(y.yun("-o", "json", "snapshot", "show", "e2e-disks", "s1").stdout)
+    assert snap["consistency"] == "application"
+    # the guest's file systems were thawed again: it can still write
+    sh("echo after > /root/state.txt && sync")
+    y.yun("vm", "stop", "e2e-disks", timeout=300)
+    y.yun("snapshot", "revert", "e2e-disks", "s1")
+    y.yun("vm", "start", "e2e-disks")
+    wait_for(lambda: y.vm("e2e-disks").get("guest_agent"), 600, interval=2,
+             what="the guest agent after revert")
+    assert sh("cat /root/state.txt").stdout.strip() == "before"
+    # the volume came back with the VM (it is on the command line now)
+    wait_for(lambda: sh(f"test -b {dev}", check=False).returncode == 0, 60, interval=1,
+             what="the attached volume after restart")
+    # delete merges the snapshot into the running disk (a QEMU block job)
+    y.yun("snapshot", "delete", "e2e-disks", "s1")
+    assert sh("cat /root/state.txt").stdout.strip() == "before"
+    y.yun("vm", "stop", "e2e-disks", timeout=300)
+    y.yun("vm", "delete", "e2e-disks")
+    y.yun("volume", "delete", "e2e-data")
+    y.check_invariants()

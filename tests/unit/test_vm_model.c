@@ -23,6 +23,7 @@ static struct vm_rec vm_in(enum vm_state s)
     v.state = s;
     v.cpus = 2;
     v.memory_mb = 512;
+    snprintf(v.disk, sizeof(v.disk), "disk.qcow2");
     return v;
 }
 
@@ -103,9 +104,9 @@ static void test_qemu_argv(void **state)
     snprintf(img.cmdline, sizeof(img.cmdline), "console=ttyS0");
     struct qemu_argv a;
     char err[256];
-    assert_int_equal(
-        qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", &a, err, sizeof(err)),
-        0);
+    assert_int_equal(qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", NULL, 0, &a,
+                                     err, sizeof(err)),
+                     0);
     assert_string_equal(a.argv[0], "qemu-system-x86_64");
     assert_null(a.argv[a.argc]);
     assert_true(has_pair(&a, "-machine", "q35,accel=tcg"));
@@ -132,25 +133,59 @@ static void test_qemu_argv(void **state)
 
     /* KVM uses the host CPU model; a VM cmdline overrides the image's */
     snprintf(v.cmdline, sizeof(v.cmdline), "console=ttyS0 yun.burn=1");
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "kvm", &a, err, sizeof(err)), 0);
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "kvm", NULL, 0, &a, err, sizeof(err)), 0);
     assert_true(has_pair(&a, "-cpu", "host"));
     assert_true(has_pair(&a, "-append", "console=ttyS0 yun.burn=1"));
     qemu_argv_free(&a);
 
     /* disk-boot images get no -kernel */
     memset(&img, 0, sizeof(img));
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", &a, err, sizeof(err)), 0);
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, &a, err, sizeof(err)), 0);
     joined = qemu_argv_join(&a);
     assert_null(strstr(joined, "-kernel"));
     assert_null(strstr(joined, "-append"));
     free(joined);
     qemu_argv_free(&a);
 
+    /* attached volumes come as -blockdev nodes named from the volume id; the
+     * active disk layer is whatever the VM record says (snapshots move it) */
+    struct volume_rec vols[2];
+    memset(vols, 0, sizeof(vols));
+    snprintf(vols[0].id, sizeof(vols[0].id), "abcdef01-2345-4678-9abc-def012345678");
+    snprintf(vols[0].name, sizeof(vols[0].name), "a-rather-long-volume-name");
+    snprintf(vols[0].format, sizeof(vols[0].format), "qcow2");
+    snprintf(vols[0].path, sizeof(vols[0].path), "/p/a.qcow2");
+    vols[1] = vols[0];
+    snprintf(vols[1].format, sizeof(vols[1].format), "raw");
+    snprintf(vols[1].path, sizeof(vols[1].path), "/p/b,c.raw");
+    snprintf(v.disk, sizeof(v.disk), "disk-1234.qcow2");
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", vols, 1, &a, err, sizeof(err)), 0);
+    assert_true(has_pair(&a, "-blockdev",
+                         "driver=qcow2,node-name=vol-abcdef012345,discard=unmap,cache.direct=off,"
+                         "file.driver=file,file.filename=/p/a.qcow2"));
+    assert_true(has_pair(&a, "-device",
+                         "virtio-blk-pci,drive=vol-abcdef012345,id=voldev-abcdef012345,"
+                         "serial=a-rather-long-volum"));
+    joined = qemu_argv_join(&a);
+    assert_non_null(strstr(joined, "file=/d/disk-1234.qcow2,format=qcow2"));
+    free(joined);
+    qemu_argv_free(&a);
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", vols, 2, &a, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "commas"));
+    snprintf(v.disk, sizeof(v.disk), "../x.qcow2");
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, &a, err, sizeof(err)),
+                     -1);
+    snprintf(v.disk, sizeof(v.disk), "disk.qcow2");
+
     /* refusals */
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d,evil", "tcg", &a, err, sizeof(err)), -1);
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "hvf", &a, err, sizeof(err)), -1);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d,evil", "tcg", NULL, 0, &a, err, sizeof(err)), -1);
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "hvf", NULL, 0, &a, err, sizeof(err)),
+                     -1);
     v.cpus = 0;
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", &a, err, sizeof(err)), -1);
+    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, &a, err, sizeof(err)),
+                     -1);
 }
 
 int main(void)

@@ -1,0 +1,68 @@
+/*
+ * vm_disks.h - a VM's disks beyond its boot overlay: volumes attached to it
+ * (hot-plugged over QMP while it runs, on its command line when it starts)
+ * and snapshots of its disk (external qcow2 overlays, merged on delete).
+ *
+ * Both keep the usual order: intent in the store first, then QEMU or
+ * qemu-img, then the final state; what a crash interrupts is finished or
+ * undone by vm_disks_reconcile().
+ */
+#ifndef YUN_VM_DISKS_H
+#define YUN_VM_DISKS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "compute/engine.h"
+
+/* ---- attached volumes (vm_volumes.c) ---- */
+
+int engine_volume_attach(struct engine *e, const char *volume, const char *vm,
+                         struct volume_rec *out, struct yerr *err);
+/* 0: detached; 1: detaching (the guest was asked to release the device;
+ * the volume is free once QEMU reports DEVICE_DELETED); -1: error. */
+int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec *out,
+                         struct yerr *err);
+/* Does this attached volume's VM have a QEMU that holds it open? */
+bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_rec *vm);
+/* Grows an attached volume under a running QEMU (block_resize). */
+int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
+                          uint64_t size, struct yerr *err);
+
+/* ---- snapshots (vm_snapshots.c) ---- */
+
+int engine_snapshot_create(struct engine *e, const char *vm, const char *name,
+                           struct snapshot_rec *out, struct yerr *err);
+int engine_snapshot_revert(struct engine *e, const char *vm, const char *name,
+                           struct snapshot_rec *out, struct yerr *err);
+/* 0: deleted; 1: merging into a running VM's disk (a block job; the row
+ * goes when QEMU reports it done); -1: error. */
+int engine_snapshot_delete(struct engine *e, const char *vm, const char *name, struct yerr *err);
+int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *name,
+                         struct snapshot_rec *out, struct yerr *err);
+
+/* ---- hooks for the rest of the engine ---- */
+
+/* A QMP event of a running VM (DEVICE_DELETED, BLOCK_JOB_COMPLETED). */
+void vm_disks_on_event(struct engine *e, const struct vm_rec *vm, const char *event, json_t *data);
+/* The VM's QEMU is gone: hot-plug work in flight is over. */
+void vm_disks_on_exit(struct engine *e, const struct vm_rec *vm);
+/* The VM is being deleted: its volumes become free, its snapshots go. */
+void vm_disks_forget(struct engine *e, const struct vm_rec *vm);
+/* Finishes or undoes interrupted attach/detach/snapshot work of every VM
+ * and removes disk layers no record owns. startup: yund just started, so
+ * block jobs it was waiting for must be asked about again. */
+void vm_disks_reconcile(struct engine *e, bool startup);
+
+/* Internal: each half's share of the hooks above. */
+void vm_volumes_on_event(struct engine *e, const struct vm_rec *vm, const char *event,
+                         json_t *data);
+void vm_volumes_on_exit(struct engine *e, const struct vm_rec *vm);
+void vm_volumes_forget(struct engine *e, const struct vm_rec *vm);
+void vm_volumes_reconcile(struct engine *e);
+void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm, const char *event,
+                           json_t *data);
+void vm_snapshots_forget(struct engine *e, const struct vm_rec *vm);
+void vm_snapshots_reconcile(struct engine *e, bool startup);
+
+#endif

@@ -1,0 +1,626 @@
+/*
+ * vm_snapshots.c - disk snapshots of a VM as external qcow2 overlays.
+ *
+ * A VM's disk is a chain of qcow2 files in its directory, ending in the
+ * image: image <- disk.qcow2 <- disk-xxxx.qcow2 (active). Taking snapshot
+ * S freezes the active file as S's file and puts a fresh overlay on top
+ * (QMP blockdev-snapshot-sync while the VM runs, qemu-img create when it
+ * does not). With the guest agent up, the guest's file systems are frozen
+ * around the switch so the snapshot is application-consistent.
+ *
+ * Snapshot files never change after that, so they form a tree: reverting
+ * to S (VM stopped) drops the active overlay and starts a new one on S's
+ * file; every other snapshot stays valid. Deleting S merges its data into
+ * its children (qemu-img rebase, or a QMP block-stream job for the child
+ * a running QEMU has open) and then removes its file.
+ */
+#include "compute/qemu_argv.h"
+#include "compute/qga.h"
+#include "compute/vm_disks.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "storage/volumes.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_SNAPSHOTS 32 /* a longer chain slows every read that misses */
+
+static bool vm_live(const struct vm_rec *vm)
+{
+    return vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+}
+
+static bool vm_down(const struct vm_rec *vm)
+{
+    return vm->state == VM_STOPPED || vm->state == VM_CRASHED;
+}
+
+static void layer_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
+                       size_t len)
+{
+    engine_vm_path(e, vm, file, buf, len);
+}
+
+static void new_layer_name(char out[64])
+{
+    char id[37];
+    uuid_generate_str(id);
+    snprintf(out, 64, "disk-%.8s.qcow2", id);
+}
+
+static int list_snaps(struct engine *e, const struct vm_rec *vm, struct snapshot_rec **out,
+                      size_t *n, struct yerr *err)
+{
+    if (store_snapshot_list(e->store, vm->id, out, n) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    return 0;
+}
+
+static struct snapshot_rec *by_id(struct snapshot_rec *s, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s[i].id, id))
+            return &s[i];
+    return NULL;
+}
+
+static int busy_check(const struct vm_rec *vm, const struct snapshot_rec *s, size_t n,
+                      struct yerr *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s[i].state, "ready"))
+            return yerr_set(err, 409, "conflict", "vm '%s': snapshot '%s' is %s; try again later",
+                            vm->name, s[i].name, s[i].state);
+    return 0;
+}
+
+int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *name,
+                         struct snapshot_rec *out, struct yerr *err)
+{
+    struct snapshot_rec *s;
+    size_t n;
+    if (list_snaps(e, vm, &s, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s[i].name, name) || !strcmp(s[i].id, name)) {
+            *out = s[i];
+            free(s);
+            return 0;
+        }
+    free(s);
+    return yerr_set(err, 404, "not_found", "vm '%s' has no snapshot '%s'", vm->name, name);
+}
+
+/* The file a snapshot's file (or the active layer) sits on. */
+static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s, size_t n,
+                   const char *parent, char *path, size_t len, char fmt[8], struct yerr *err)
+{
+    if (!parent[0]) {
+        struct image_rec img;
+        if (store_image_get(e->store, vm->image, &img) != 0)
+            return yerr_set(err, 500, "internal", "vm '%s': image '%s' is missing", vm->name,
+                            vm->image);
+        snprintf(path, len, "%s", img.path);
+        snprintf(fmt, 8, "%s", img.format);
+        return 0;
+    }
+    struct snapshot_rec *p = by_id(s, n, parent);
+    if (!p)
+        return yerr_set(err, 500, "internal", "vm '%s': snapshot %s is missing", vm->name, parent);
+    layer_path(e, vm, p->file, path, len);
+    snprintf(fmt, 8, "qcow2");
+    return 0;
+}
+
+/* ---- create ---- */
+
+/* Asks the guest agent to freeze (or thaw) the guest's file systems. */
+static bool agent_call(struct engine *e, const struct vm_rec *vm, const char *cmd, char *why,
+                       size_t len)
+{
+    char sock[512];
+    if (!engine_vm_agent(e, vm, sock, sizeof(sock))) {
+        snprintf(why, len, "no guest agent");
+        return false;
+    }
+    return qga_command(sock, cmd, NULL, NULL, 0, 10000, why, len) == 0;
+}
+
+static int switch_live(struct engine *e, const struct vm_rec *vm, const char *path,
+                       struct snapshot_rec *snap, struct yerr *err)
+{
+    char why[300];
+    bool frozen =
+        vm->state == VM_RUNNING && agent_call(e, vm, "guest-fsfreeze-freeze", why, sizeof(why));
+    snprintf(snap->consistency, sizeof(snap->consistency), frozen ? "application" : "crash");
+    if (!frozen)
+        engine_event(e, "vm", vm->name, "snapshot", "info", "%s: crash-consistent (%s)", snap->name,
+                     vm->state == VM_RUNNING ? why : "vm paused");
+    json_t *args =
+        json_pack("{s:s,s:s,s:s}", "device", "disk0", "snapshot-file", path, "format", "qcow2");
+    int rc = engine_vm_qmp(e, vm, "blockdev-snapshot-sync", args, NULL, err);
+    json_decref(args);
+    if (frozen && !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)) &&
+        !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)))
+        engine_event(e, "vm", vm->name, "snapshot", "error",
+                     "could not thaw the guest's file systems: %s", why);
+    if (rc < 0)
+        yerr_disk(err, "%s", err->message);
+    return rc;
+}
+
+int engine_snapshot_create(struct engine *e, const char *vmname, const char *name,
+                           struct snapshot_rec *out, struct yerr *err)
+{
+    struct vm_rec vm;
+    char why[400];
+    if (engine_vm_get(e, vmname, &vm, err) < 0)
+        return -1;
+    if (!name_valid(name, why, sizeof(why)))
+        return yerr_set(err, 400, "invalid_argument", "snapshot name: %s", why);
+    bool live = vm_live(&vm);
+    if (!live && !vm_down(&vm))
+        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
+                        vm.name, vm_state_name(vm.state));
+    struct snapshot_rec *s, snap = {0};
+    size_t n;
+    if (list_snaps(e, &vm, &s, &n, err) < 0)
+        return -1;
+    int rc = busy_check(&vm, s, n, err);
+    if (rc == 0 && n >= MAX_SNAPSHOTS)
+        rc = yerr_set(err, 409, "conflict", "vm '%s' has %d snapshots, the most it may have",
+                      vm.name, MAX_SNAPSHOTS);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!strcmp(s[i].name, name))
+            rc = yerr_set(err, 409, "conflict", "vm '%s' already has a snapshot '%s'", vm.name,
+                          name);
+    free(s);
+    if (rc < 0)
+        return -1;
+
+    uuid_generate_str(snap.id);
+    snprintf(snap.vm_id, sizeof(snap.vm_id), "%s", vm.id);
+    snprintf(snap.name, sizeof(snap.name), "%s", name);
+    snprintf(snap.file, sizeof(snap.file), "%s", vm.disk);
+    snprintf(snap.parent, sizeof(snap.parent), "%s", vm.disk_parent);
+    snprintf(snap.state, sizeof(snap.state), "creating");
+    snprintf(snap.consistency, sizeof(snap.consistency), "crash");
+    new_layer_name(snap.new_disk);
+    snap.created_at = now_ms();
+    if (store_snapshot_insert(e->store, &snap) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+
+    char cur[512], nw[512];
+    layer_path(e, &vm, vm.disk, cur, sizeof(cur));
+    layer_path(e, &vm, snap.new_disk, nw, sizeof(nw));
+    if (live) {
+        rc = switch_live(e, &vm, nw, &snap, err);
+    } else {
+        char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", cur, nw, NULL};
+        rc = engine_qemu_img(e, args, 60000, why, sizeof(why));
+        if (rc < 0)
+            yerr_disk(err, "%s", why);
+    }
+    if (rc == 0) {
+        snprintf(vm.disk, sizeof(vm.disk), "%s", snap.new_disk);
+        snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
+        if (engine_store_update(e, &vm) != 0)
+            rc = yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    }
+    if (rc < 0) {
+        /* QEMU did not switch (or the record could not say it did) */
+        if (!live || strcmp(err->code, "internal"))
+            unlink(nw);
+        store_snapshot_delete(e->store, snap.id);
+        engine_event(e, "vm", vm.name, "snapshot", "error", "%s: %s", name, err->message);
+        return -1;
+    }
+    snap.state[0] = 0;
+    snprintf(snap.state, sizeof(snap.state), "ready");
+    snap.new_disk[0] = 0;
+    store_snapshot_update(e->store, &snap);
+    engine_event(e, "vm", vm.name, "snapshot", "ok", "%s (%s-consistent)", name, snap.consistency);
+    *out = snap;
+    return 0;
+}
+
+/* ---- revert ---- */
+
+static bool is_snapshot_file(const struct snapshot_rec *s, size_t n, const char *file)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s[i].file, file))
+            return true;
+    return false;
+}
+
+int engine_snapshot_revert(struct engine *e, const char *vmname, const char *name,
+                           struct snapshot_rec *out, struct yerr *err)
+{
+    struct vm_rec vm;
+    if (engine_vm_get(e, vmname, &vm, err) < 0)
+        return -1;
+    if (!vm_down(&vm))
+        return yerr_set(err, 409, "conflict", "vm '%s' is %s: stop it before reverting", vm.name,
+                        vm_state_name(vm.state));
+    struct snapshot_rec *s;
+    size_t n;
+    if (list_snaps(e, &vm, &s, &n, err) < 0)
+        return -1;
+    struct snapshot_rec snap;
+    if (busy_check(&vm, s, n, err) < 0 || engine_snapshot_find(e, &vm, name, &snap, err) < 0) {
+        free(s);
+        return -1;
+    }
+    char layer[64], from[512], nw[512], old[512], why[400];
+    new_layer_name(layer);
+    layer_path(e, &vm, snap.file, from, sizeof(from));
+    layer_path(e, &vm, layer, nw, sizeof(nw));
+    layer_path(e, &vm, vm.disk, old, sizeof(old));
+    char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", from, nw, NULL};
+    if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
+        unlink(nw);
+        free(s);
+        return yerr_disk(err, "%s", why);
+    }
+    bool drop_old = !is_snapshot_file(s, n, vm.disk);
+    free(s);
+    snprintf(vm.disk, sizeof(vm.disk), "%s", layer);
+    snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
+    if (engine_store_update(e, &vm) != 0) {
+        unlink(nw);
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    }
+    /* the record points at the new layer now; the old one is garbage (a
+     * crash here leaves it to the orphan sweep) */
+    if (drop_old)
+        unlink(old);
+    engine_event(e, "vm", vm.name, "revert", "ok", "to snapshot %s", snap.name);
+    *out = snap;
+    return 0;
+}
+
+/* ---- delete (merge) ---- */
+
+static void job_id(const struct snapshot_rec *snap, char out[32])
+{
+    snprintf(out, 32, "yun-merge-%.8s", snap->id);
+}
+
+/* The format node (not the protocol node under it) QEMU has for a file. */
+static json_t *node_for(json_t *nodes, const char *file)
+{
+    size_t i;
+    json_t *nd;
+    json_array_foreach(nodes, i, nd)
+    {
+        const char *f = json_string_value(json_object_get(nd, "file"));
+        const char *drv = json_string_value(json_object_get(nd, "drv"));
+        if (f && drv && !strcmp(f, file) && strcmp(drv, "file"))
+            return nd;
+    }
+    return NULL;
+}
+
+static void merge_done(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap)
+{
+    char path[512];
+    layer_path(e, vm, snap->file, path, sizeof(path));
+    if (unlink(path) < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    store_snapshot_delete(e->store, snap->id);
+    engine_event(e, "vm", vm->name, "snapshot-delete", "ok", "%s merged into its children",
+                 snap->name);
+}
+
+static void merge_failed(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap,
+                         const char *why)
+{
+    snprintf(snap->state, sizeof(snap->state), "ready");
+    store_snapshot_update(e->store, snap);
+    engine_event(e, "vm", vm->name, "snapshot-delete", "error", "%s: %s", snap->name, why);
+}
+
+/* The running chain's child of snap has been streamed: re-parent it. */
+static void reparent_chain_child(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
+                                 struct snapshot_rec *s, size_t n)
+{
+    if (!strcmp(vm->disk_parent, snap->id)) {
+        snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->parent);
+        engine_store_update(e, vm);
+        return;
+    }
+    for (const char *id = vm->disk_parent; id[0];) {
+        struct snapshot_rec *c = by_id(s, n, id);
+        if (!c)
+            break;
+        if (!strcmp(c->parent, snap->id)) {
+            snprintf(c->parent, sizeof(c->parent), "%s", snap->parent);
+            store_snapshot_update(e->store, c);
+            break;
+        }
+        id = c->parent;
+    }
+}
+
+/* Starts QEMU streaming snap's data into `top` (a file of the running
+ * chain). 1: the job runs; 0: nothing left to stream; -1: error. */
+static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
+                        const char *top, const char *base, struct yerr *err)
+{
+    json_t *nodes = NULL;
+    if (engine_vm_qmp(e, vm, "query-named-block-nodes", NULL, &nodes, err) < 0)
+        return -1;
+    char from[512];
+    layer_path(e, vm, snap->file, from, sizeof(from));
+    json_t *t = node_for(nodes, top), *b = node_for(nodes, base);
+    const char *tbacking = t ? json_string_value(json_object_get(t, "backing_file")) : NULL;
+    int rc;
+    if (!t || !b) {
+        rc = yerr_set(err, 500, "qemu_error", "QEMU does not have %s open", t ? base : top);
+    } else if (!tbacking || strcmp(tbacking, from)) {
+        rc = 0; /* already streamed (yund restarted while the job ran) */
+    } else {
+        char job[32];
+        job_id(snap, job);
+        json_t *args = json_pack("{s:s,s:s,s:s}", "job-id", job, "device",
+                                 json_string_value(json_object_get(t, "node-name")), "base-node",
+                                 json_string_value(json_object_get(b, "node-name")));
+        struct yerr qerr = {0};
+        rc = engine_vm_qmp(e, vm, "block-stream", args, NULL, &qerr) < 0 ? -1 : 1;
+        json_decref(args);
+        if (rc < 0 && strstr(qerr.message, "already"))
+            rc = 1; /* our job is still running */
+        else if (rc < 0)
+            *err = qerr;
+    }
+    json_decref(nodes);
+    return rc;
+}
+
+/* Merges snap into each child; idempotent, so a crash can run it again. */
+static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
+                          struct yerr *err)
+{
+    struct snapshot_rec *s;
+    size_t n;
+    if (list_snaps(e, vm, &s, &n, err) < 0)
+        return -1;
+    char base[512], why[400], top[512] = "", fmt[8];
+    if (base_of(e, vm, s, n, snap->parent, base, sizeof(base), fmt, err) < 0) {
+        free(s);
+        return -1;
+    }
+    bool live = vm_live(vm);
+    /* which snapshots the running QEMU has open: the active layer's ancestors */
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s[i].parent, snap->id))
+            continue;
+        bool in_chain = false;
+        for (const char *id = vm->disk_parent; live && id[0] && !in_chain;) {
+            struct snapshot_rec *a = by_id(s, n, id);
+            in_chain = a && !strcmp(a->id, s[i].id);
+            id = a ? a->parent : "";
+        }
+        char child[512];
+        layer_path(e, vm, s[i].file, child, sizeof(child));
+        if (in_chain) {
+            snprintf(top, sizeof(top), "%s", child);
+            continue;
+        }
+        /* a safe rebase copies into the child whatever snap held for it */
+        char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", base, child, NULL};
+        if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0) {
+            free(s);
+            return yerr_disk(err, "%s", why);
+        }
+        snprintf(s[i].parent, sizeof(s[i].parent), "%s", snap->parent);
+        store_snapshot_update(e->store, &s[i]);
+    }
+    if (!strcmp(vm->disk_parent, snap->id)) {
+        char active[512];
+        layer_path(e, vm, vm->disk, active, sizeof(active));
+        if (live) {
+            snprintf(top, sizeof(top), "%s", active);
+        } else {
+            char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", base, active, NULL};
+            if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0) {
+                free(s);
+                return yerr_disk(err, "%s", why);
+            }
+            snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->parent);
+            engine_store_update(e, vm);
+        }
+    }
+    int rc = 0;
+    if (top[0]) {
+        rc = start_stream(e, vm, snap, top, base, err);
+        if (rc == 0)
+            reparent_chain_child(e, vm, snap, s, n);
+    }
+    free(s);
+    if (rc == 0)
+        merge_done(e, vm, snap);
+    return rc;
+}
+
+int engine_snapshot_delete(struct engine *e, const char *vmname, const char *name, struct yerr *err)
+{
+    struct vm_rec vm;
+    if (engine_vm_get(e, vmname, &vm, err) < 0)
+        return -1;
+    if (!vm_live(&vm) && !vm_down(&vm))
+        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
+                        vm.name, vm_state_name(vm.state));
+    struct snapshot_rec *s, snap;
+    size_t n;
+    if (list_snaps(e, &vm, &s, &n, err) < 0)
+        return -1;
+    int rc = busy_check(&vm, s, n, err);
+    free(s);
+    if (rc < 0 || engine_snapshot_find(e, &vm, name, &snap, err) < 0)
+        return -1;
+    snprintf(snap.state, sizeof(snap.state), "deleting");
+    if (store_snapshot_update(e->store, &snap) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    rc = merge_continue(e, &vm, &snap, err);
+    if (rc < 0)
+        merge_failed(e, &vm, &snap, err->message);
+    return rc;
+}
+
+/* ---- hooks ---- */
+
+void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm0, const char *event,
+                           json_t *data)
+{
+    if (strcmp(event, "BLOCK_JOB_COMPLETED"))
+        return;
+    const char *dev = json_string_value(json_object_get(data, "device"));
+    const char *error = json_string_value(json_object_get(data, "error"));
+    struct vm_rec vm = *vm0;
+    struct snapshot_rec *s;
+    size_t n;
+    struct yerr err;
+    if (!dev || list_snaps(e, &vm, &s, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char job[32];
+        job_id(&s[i], job);
+        if (strcmp(job, dev) || strcmp(s[i].state, "deleting"))
+            continue;
+        if (error) {
+            merge_failed(e, &vm, &s[i], error);
+        } else {
+            reparent_chain_child(e, &vm, &s[i], s, n);
+            merge_done(e, &vm, &s[i]);
+        }
+        break;
+    }
+    free(s);
+}
+
+void vm_snapshots_forget(struct engine *e, const struct vm_rec *vm)
+{
+    struct snapshot_rec *s;
+    size_t n;
+    struct yerr err;
+    if (list_snaps(e, vm, &s, &n, &err) < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        store_snapshot_delete(e->store, s[i].id); /* the files go with the VM's directory */
+    free(s);
+}
+
+/* The layer QEMU is writing to ("" if it cannot say). */
+static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *out, size_t len)
+{
+    json_t *blocks = NULL;
+    struct yerr err;
+    out[0] = 0;
+    if (engine_vm_qmp(e, vm, "query-block", NULL, &blocks, &err) < 0)
+        return;
+    size_t i;
+    json_t *b;
+    json_array_foreach(blocks, i, b)
+    {
+        const char *dev = json_string_value(json_object_get(b, "device"));
+        const char *f = json_string_value(json_object_get(json_object_get(b, "inserted"), "file"));
+        if (dev && f && !strcmp(dev, "disk0"))
+            snprintf(out, len, "%s", f);
+    }
+    json_decref(blocks);
+}
+
+/* Removes disk layers in a VM's directory that nothing refers to (left
+ * by a crash between making a layer and recording it, or the reverse). */
+static void sweep_layers(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s,
+                         size_t n)
+{
+    char dir[512];
+    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) < 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *f = de->d_name;
+        size_t l = strlen(f);
+        if (strncmp(f, "disk", 4) || l < 6 || strcmp(f + l - 6, ".qcow2"))
+            continue;
+        bool used = !strcmp(f, vm->disk);
+        for (size_t j = 0; j < n && !used; j++)
+            used = !strcmp(f, s[j].file) || !strcmp(f, s[j].new_disk);
+        if (!used) {
+            char path[800];
+            snprintf(path, sizeof(path), "%s/%s", dir, f);
+            unlink(path);
+            engine_event(e, "vm", vm->name, "orphan", "info", "removed unused disk layer %s", f);
+        }
+    }
+    closedir(d);
+}
+
+static void reconcile_vm(struct engine *e, struct vm_rec *vm, bool startup)
+{
+    struct snapshot_rec *s;
+    size_t n;
+    struct yerr err = {0};
+    if (list_snaps(e, vm, &s, &n, &err) < 0)
+        return;
+    bool live = vm_live(vm), settled = live || vm_down(vm);
+    for (size_t i = 0; i < n && settled; i++) {
+        struct snapshot_rec *snap = &s[i];
+        if (!strcmp(snap->state, "creating")) {
+            /* did the switch to the new layer happen before the crash? */
+            char nw[512], active[512] = "";
+            layer_path(e, vm, snap->new_disk, nw, sizeof(nw));
+            if (live)
+                qemu_active_file(e, vm, active, sizeof(active));
+            if (live && !active[0])
+                continue; /* QEMU did not answer: next pass */
+            if (!strcmp(vm->disk, snap->new_disk) || !strcmp(active, nw)) {
+                snprintf(vm->disk, sizeof(vm->disk), "%s", snap->new_disk);
+                snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->id);
+                engine_store_update(e, vm);
+                snprintf(snap->state, sizeof(snap->state), "ready");
+                snap->new_disk[0] = 0;
+                store_snapshot_update(e->store, snap);
+                engine_event(e, "vm", vm->name, "snapshot", "ok", "%s (finished after restart)",
+                             snap->name);
+            } else {
+                unlink(nw);
+                store_snapshot_delete(e->store, snap->id);
+                snap->id[0] = 0;
+                engine_event(e, "vm", vm->name, "snapshot", "error",
+                             "%s: rolled back: yund stopped before it finished", snap->name);
+            }
+        } else if (!strcmp(snap->state, "deleting") && (startup || !live)) {
+            /* a merge to finish: offline, or ask QEMU (again) for the job */
+            if (merge_continue(e, vm, snap, &err) < 0)
+                merge_failed(e, vm, snap, err.message);
+        }
+    }
+    free(s);
+    if (settled && list_snaps(e, vm, &s, &n, &err) == 0) {
+        sweep_layers(e, vm, s, n);
+        free(s);
+    }
+}
+
+void vm_snapshots_reconcile(struct engine *e, bool startup)
+{
+    struct vm_rec *vms;
+    size_t n;
+    if (store_vm_list(e->store, &vms, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        reconcile_vm(e, &vms[i], startup);
+    free(vms);
+}

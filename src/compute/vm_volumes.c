@@ -1,0 +1,324 @@
+/*
+ * vm_volumes.c - attaching volumes to VMs and detaching them.
+ *
+ * A volume attached to a stopped VM is only a row (attached_to); the VM's
+ * command line carries it from the next start on. On a running VM the
+ * volume is hot-plugged: blockdev-add opens the file as a named node, then
+ * device_add puts a virtio-blk device on it. Detaching a running VM's
+ * volume needs the guest's consent: device_del asks the guest to release
+ * the PCI device, and only when QEMU reports DEVICE_DELETED is the node
+ * closed and the volume free. Until then it is "detaching".
+ *
+ * Volume states around attachment: ready -> attaching -> attached ->
+ * detaching -> ready. attaching and detaching are also what a crash leaves
+ * behind; vm_disks_reconcile() settles them by asking QEMU what it has.
+ */
+#include "compute/qemu_argv.h"
+#include "compute/vm_disks.h"
+#include "lib/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err)
+{
+    int rc = store_volume_get(e->store, name, v);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, 404, "not_found", "volume '%s' does not exist", name);
+    if (rc != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    return 0;
+}
+
+static int volume_save(struct engine *e, struct volume_rec *v, const char *state,
+                       const char *attached_to, struct yerr *err)
+{
+    snprintf(v->state, sizeof(v->state), "%s", state);
+    snprintf(v->attached_to, sizeof(v->attached_to), "%s", attached_to);
+    if (store_volume_update(e->store, v) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    return 0;
+}
+
+/* A VM whose QEMU is up and answering (not one coming or going). */
+static bool vm_live(const struct vm_rec *vm)
+{
+    return vm->state == VM_RUNNING || vm->state == VM_PAUSED;
+}
+
+bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_rec *vm)
+{
+    if (!v->attached_to[0] || store_vm_get(e->store, v->attached_to, vm) != 0)
+        return false;
+    return vm_state_has_process(vm->state);
+}
+
+static int hotplug(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
+                   struct yerr *err)
+{
+    char node[24], dev[24], serial[24];
+    volume_qemu_ids(v, node, dev, serial);
+    json_t *args = json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "driver", v->format, "node-name", node,
+                             "discard", "unmap", "file", "driver", "file", "filename", v->path);
+    int rc = engine_vm_qmp(e, vm, "blockdev-add", args, NULL, err);
+    json_decref(args);
+    if (rc < 0)
+        return -1;
+    args = json_pack("{s:s,s:s,s:s,s:s}", "driver", "virtio-blk-pci", "id", dev, "drive", node,
+                     "serial", serial);
+    rc = engine_vm_qmp(e, vm, "device_add", args, NULL, err);
+    json_decref(args);
+    if (rc < 0) {
+        struct yerr ignore;
+        args = json_pack("{s:s}", "node-name", node);
+        engine_vm_qmp(e, vm, "blockdev-del", args, NULL, &ignore);
+        json_decref(args);
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes a volume's block node after its device is gone; a node that is
+ * not there (QEMU restarted, or it was closed already) is fine. */
+static void close_node(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v)
+{
+    char node[24], dev[24], serial[24];
+    volume_qemu_ids(v, node, dev, serial);
+    json_t *args = json_pack("{s:s}", "node-name", node);
+    struct yerr ignore;
+    engine_vm_qmp(e, vm, "blockdev-del", args, NULL, &ignore);
+    json_decref(args);
+}
+
+int engine_volume_attach(struct engine *e, const char *volume, const char *vmname,
+                         struct volume_rec *out, struct yerr *err)
+{
+    struct volume_rec v;
+    struct vm_rec vm;
+    if (volume_get(e, volume, &v, err) < 0 || engine_vm_get(e, vmname, &vm, err) < 0)
+        return -1;
+    if (v.attached_to[0]) {
+        struct vm_rec other;
+        const char *who = store_vm_get(e->store, v.attached_to, &other) == 0 ? other.name : "?";
+        return yerr_set(err, 409, "conflict", "volume '%s' is already attached to vm '%s'", v.name,
+                        who);
+    }
+    if (strcmp(v.state, "ready"))
+        return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
+    int deps = 0;
+    if (store_volume_dependents(e->store, v.name, &deps) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (deps > 0)
+        return yerr_set(err, 409, "conflict",
+                        "volume '%s' backs %d linked clone%s: writing to it would corrupt them "
+                        "(attach a clone instead)",
+                        v.name, deps, deps == 1 ? "" : "s");
+    bool live = vm_live(&vm);
+    if (!live && vm.state != VM_STOPPED && vm.state != VM_CRASHED)
+        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
+                        vm.name, vm_state_name(vm.state));
+    if (volume_save(e, &v, live ? "attaching" : "attached", vm.id, err) < 0)
+        return -1;
+    if (live && hotplug(e, &vm, &v, err) < 0) {
+        struct yerr ignore;
+        volume_save(e, &v, "ready", "", &ignore);
+        engine_event(e, "volume", v.name, "attach", "error", "vm %s: %s", vm.name, err->message);
+        return -1;
+    }
+    if (live && volume_save(e, &v, "attached", vm.id, err) < 0)
+        return -1;
+    engine_event(e, "volume", v.name, "attach", "ok", "vm %s%s", vm.name,
+                 live ? " (hot-plugged)" : "");
+    *out = v;
+    return 0;
+}
+
+/* The device is gone (or there never was a QEMU): close the node if a
+ * QEMU still has it and free the volume. */
+static void finish_detach(struct engine *e, const struct vm_rec *vm, bool qemu_up,
+                          struct volume_rec *v, const char *how)
+{
+    struct yerr ignore;
+    if (vm && qemu_up)
+        close_node(e, vm, v);
+    volume_save(e, v, "ready", "", &ignore);
+    engine_event(e, "volume", v->name, "detach", "ok", "vm %s%s", vm ? vm->name : "(gone)", how);
+}
+
+int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec *out,
+                         struct yerr *err)
+{
+    struct volume_rec v;
+    struct vm_rec vm;
+    if (volume_get(e, volume, &v, err) < 0)
+        return -1;
+    if (!v.attached_to[0])
+        return yerr_set(err, 409, "conflict", "volume '%s' is not attached", v.name);
+    bool known = store_vm_get(e->store, v.attached_to, &vm) == 0;
+    if (!known || !vm_state_has_process(vm.state)) {
+        finish_detach(e, known ? &vm : NULL, false, &v, "");
+        *out = v;
+        return 0;
+    }
+    if (!vm_live(&vm))
+        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
+                        vm.name, vm_state_name(vm.state));
+    char node[24], dev[24], serial[24];
+    volume_qemu_ids(&v, node, dev, serial);
+    if (volume_save(e, &v, "detaching", vm.id, err) < 0)
+        return -1;
+    json_t *args = json_pack("{s:s}", "id", dev);
+    struct yerr qerr = {0};
+    int rc = engine_vm_qmp(e, &vm, "device_del", args, NULL, &qerr);
+    json_decref(args);
+    if (rc < 0 && strstr(qerr.message, "not found")) {
+        /* the device is gone already (an earlier request got through) */
+        finish_detach(e, &vm, true, &v, "");
+        *out = v;
+        return 0;
+    }
+    if (rc < 0) {
+        struct yerr ignore;
+        volume_save(e, &v, "attached", vm.id, &ignore);
+        *err = qerr;
+        return -1;
+    }
+    engine_event(e, "volume", v.name, "detach", "info", "vm %s: asked the guest to release it",
+                 vm.name);
+    *out = v;
+    return 1;
+}
+
+int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
+                          uint64_t size, struct yerr *err)
+{
+    if (!vm_live(vm))
+        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
+                        vm->name, vm_state_name(vm->state));
+    char node[24], dev[24], serial[24];
+    volume_qemu_ids(v, node, dev, serial);
+    json_t *args = json_pack("{s:s,s:I}", "node-name", node, "size", (json_int_t)size);
+    int rc = engine_vm_qmp(e, vm, "block_resize", args, NULL, err);
+    json_decref(args);
+    return rc;
+}
+
+/* ---- hooks ---- */
+
+void vm_volumes_on_event(struct engine *e, const struct vm_rec *vm, const char *event, json_t *data)
+{
+    const char *device = json_string_value(json_object_get(data, "device"));
+    if (strcmp(event, "DEVICE_DELETED") || !device)
+        return;
+    struct volume_rec *vs;
+    size_t n;
+    if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char node[24], dev[24], serial[24];
+        volume_qemu_ids(&vs[i], node, dev, serial);
+        if (!strcmp(dev, device))
+            finish_detach(e, vm, true, &vs[i], " (the guest released it)");
+    }
+    free(vs);
+}
+
+/* User-created devices QEMU has now (ids under /machine/peripheral). */
+static json_t *qemu_devices(struct engine *e, const struct vm_rec *vm)
+{
+    json_t *args = json_pack("{s:s}", "path", "/machine/peripheral"), *ret = NULL;
+    struct yerr ignore;
+    engine_vm_qmp(e, vm, "qom-list", args, &ret, &ignore);
+    json_decref(args);
+    return json_is_array(ret) ? ret : (json_decref(ret), NULL);
+}
+
+static bool has_device(json_t *devs, const char *id)
+{
+    size_t i;
+    json_t *d;
+    json_array_foreach(devs, i, d)
+    {
+        const char *name = json_string_value(json_object_get(d, "name"));
+        if (name && !strcmp(name, id))
+            return true;
+    }
+    return false;
+}
+
+void vm_volumes_reconcile(struct engine *e)
+{
+    struct volume_rec *vs;
+    size_t n;
+    if (store_volume_list(e->store, &vs, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        struct volume_rec *v = &vs[i];
+        bool attaching = !strcmp(v->state, "attaching"), detaching = !strcmp(v->state, "detaching");
+        if (!attaching && !detaching)
+            continue;
+        struct vm_rec vm;
+        struct yerr ignore;
+        if (store_vm_get(e->store, v->attached_to, &vm) != 0 || !vm_live(&vm)) {
+            /* no QEMU holds it: an attach that never finished is undone,
+             * a detach is complete */
+            volume_save(e, v, "ready", "", &ignore);
+            engine_event(e, "volume", v->name, attaching ? "attach" : "detach",
+                         attaching ? "error" : "ok", "%s",
+                         attaching ? "rolled back: the vm stopped or yund restarted mid-way"
+                                   : "the vm is not running");
+            continue;
+        }
+        char node[24], dev[24], serial[24];
+        volume_qemu_ids(v, node, dev, serial);
+        json_t *devs = qemu_devices(e, &vm);
+        if (!devs)
+            continue; /* QEMU did not answer: ask again next pass */
+        bool present = has_device(devs, dev);
+        json_decref(devs);
+        if (attaching && present) {
+            volume_save(e, v, "attached", vm.id, &ignore);
+            engine_event(e, "volume", v->name, "attach", "ok", "vm %s (finished after restart)",
+                         vm.name);
+        } else if (!present) {
+            close_node(e, &vm, v);
+            volume_save(e, v, "ready", "", &ignore);
+            engine_event(e, "volume", v->name, attaching ? "attach" : "detach",
+                         attaching ? "error" : "ok", "vm %s: %s", vm.name,
+                         attaching ? "rolled back: yund stopped mid-way" : "device gone");
+        }
+        /* detaching and still present: the guest has not let go yet */
+    }
+    free(vs);
+}
+
+void vm_volumes_on_exit(struct engine *e, const struct vm_rec *vm)
+{
+    struct volume_rec *vs;
+    size_t n;
+    if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
+        return;
+    struct yerr ignore;
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(vs[i].state, "detaching"))
+            finish_detach(e, vm, false, &vs[i], " (the vm stopped)");
+        else if (!strcmp(vs[i].state, "attaching"))
+            volume_save(e, &vs[i], "ready", "", &ignore);
+    }
+    free(vs);
+}
+
+void vm_volumes_forget(struct engine *e, const struct vm_rec *vm)
+{
+    struct volume_rec *vs;
+    size_t n;
+    if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
+        return;
+    struct yerr ignore;
+    for (size_t i = 0; i < n; i++) {
+        volume_save(e, &vs[i], "ready", "", &ignore);
+        engine_event(e, "volume", vs[i].name, "detach", "ok", "vm %s was deleted", vm->name);
+    }
+    free(vs);
+}

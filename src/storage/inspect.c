@@ -1,0 +1,101 @@
+/*
+ * inspect.c - validating disk files handed to yun (image and volume import).
+ */
+#include "storage/inspect.h"
+#include "lib/proc.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int run_json(char **argv, json_t **out, struct yerr *err)
+{
+    struct proc_result r;
+    int st = proc_run(argv, 60000, &r);
+    if (st != 0) {
+        char line[300];
+        proc_last_line(r.err, line, sizeof(line));
+        proc_result_free(&r);
+        return yerr_set(err, 400, "invalid_image", "not a usable disk image: %s",
+                        line[0] ? line : "qemu-img info failed");
+    }
+    json_error_t je;
+    *out = json_loads(r.out ? r.out : "", 0, &je);
+    proc_result_free(&r);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        return yerr_set(err, 500, "internal", "qemu-img gave no JSON");
+    }
+    return 0;
+}
+
+/* qemu-img check: 0 clean, 3 only leaked clusters (harmless, reclaimable);
+ * 2 means corruption, 1 that the image could not even be checked. */
+static int check_qcow2(const char *qemu_img, const char *file, struct yerr *err)
+{
+    char *argv[] = {(char *)qemu_img, "check", "-q", "-f", "qcow2", (char *)file, NULL};
+    struct proc_result r;
+    int st = proc_run(argv, 600000, &r);
+    char line[300];
+    proc_last_line(r.err, line, sizeof(line));
+    if (!line[0])
+        proc_last_line(r.out, line, sizeof(line));
+    proc_result_free(&r);
+    if (st == 0 || st == 3)
+        return 0;
+    return yerr_set(err, 400, "invalid_image", "qcow2 metadata is corrupt: %s",
+                    line[0] ? line : "qemu-img check failed");
+}
+
+int disk_inspect(const char *qemu_img, const char *file, const char *want_format,
+                 struct disk_info *out, struct yerr *err)
+{
+    memset(out, 0, sizeof(*out));
+    struct stat st;
+    if (!file || file[0] != '/')
+        return yerr_set(err, 400, "invalid_argument", "file must be an absolute path");
+    if (stat(file, &st) < 0)
+        return yerr_set(err, 400, "invalid_argument", "cannot read %s: %s", file, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return yerr_set(err, 400, "invalid_argument", "%s is not a regular file", file);
+    char *argv[] = {(char *)qemu_img, "info", "--output=json", (char *)file, NULL};
+    json_t *j = NULL;
+    if (run_json(argv, &j, err) < 0)
+        return -1;
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    json_t *vs = json_object_get(j, "virtual-size");
+    const char *backing = json_string_value(json_object_get(j, "full-backing-filename"));
+    if (!backing)
+        backing = json_string_value(json_object_get(j, "backing-filename"));
+    const char *bfmt = json_string_value(json_object_get(j, "backing-filename-format"));
+    json_t *corrupt =
+        json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"), "corrupt");
+    int rc = 0;
+    if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
+        rc = yerr_set(err, 400, "invalid_image", "image format '%s' is not supported (qcow2, raw)",
+                      fmt ? fmt : "?");
+    else if (want_format && want_format[0] && strcmp(fmt, want_format))
+        rc = yerr_set(err, 400, "invalid_image", "file is %s, not %s", fmt, want_format);
+    else if (json_is_true(corrupt))
+        rc = yerr_set(err, 400, "invalid_image", "qcow2 image is marked corrupt");
+    else if (!json_is_integer(vs) || json_integer_value(vs) <= 0)
+        rc = yerr_set(err, 400, "invalid_image", "image has no virtual size");
+    /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
+     * a real raw disk is a whole number of 512-byte sectors. */
+    else if (!strcmp(fmt, "raw") && (st.st_size == 0 || st.st_size % 512))
+        rc = yerr_set(err, 400, "invalid_image",
+                      "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image",
+                      file, (long long)st.st_size);
+    else if (!strcmp(fmt, "qcow2"))
+        rc = check_qcow2(qemu_img, file, err);
+    if (rc == 0) {
+        snprintf(out->format, sizeof(out->format), "%s", fmt);
+        out->virtual_size = (uint64_t)json_integer_value(vs);
+        snprintf(out->backing, sizeof(out->backing), "%s", backing ? backing : "");
+        snprintf(out->backing_format, sizeof(out->backing_format), "%s", bfmt ? bfmt : "");
+    }
+    json_decref(j);
+    return rc;
+}

@@ -1,0 +1,428 @@
+"""A VM's extra disks with tiny VMs and real QEMU: volumes hot-plugged into
+running VMs (and kept across VM and yund restarts), detached with the
+guest's consent; disk snapshots as a tree of qcow2 overlays (create live or
+stopped, revert, delete by merging), with their data checked through
+qemu-io; crash recovery of half-done snapshot work; import/export and the
+refusals of bad images; a full file system (ENOSPC) that must leave every
+disk and row as it was. The Debian guest test does the same from inside a
+real guest (test_guest.py)."""
+import hashlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+
+import pytest
+
+from conftest import Yund, wait_for
+
+
+def qmp(y, vm, command, args=None):
+    """One command on the VM's QMP command monitor, as yund would."""
+    v = y.vm(vm)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(os.path.join(y.state_dir, "vms", v["id"], "qmp.sock"))
+    f = s.makefile("rw")
+    json.loads(f.readline())  # greeting
+    for cmd, a in (("qmp_capabilities", None), (command, args)):
+        msg = {"execute": cmd}
+        if a is not None:
+            msg["arguments"] = a
+        f.write(json.dumps(msg) + "\n")
+        f.flush()
+        while True:
+            r = json.loads(f.readline())
+            if "return" in r or "error" in r:
+                break
+    s.close()
+    assert "return" in r, r
+    return r["return"]
+
+
+def qemu_has_volume(y, vm, volume):
+    st, v = y.request("GET", f"/v1/volumes/{volume}")
+    return any(b.get("inserted", {}).get("file") == v["path"]
+               for b in qmp(y, vm, "query-block"))
+
+
+def active_disk(y, vm):
+    v = y.vm(vm)
+    return os.path.join(y.state_dir, "vms", v["id"], v["disk"])
+
+
+def qio(path, cmd):
+    """qemu-io on a stopped VM's disk; read -P checks a byte pattern."""
+    p = subprocess.run(["qemu-io", "-f", "qcow2", "-c", cmd, path], capture_output=True,
+                       text=True)
+    assert p.returncode == 0, p.stderr
+    return p.stdout
+
+
+def pattern_is(path, offset, length, byte):
+    out = subprocess.run(["qemu-io", "-f", "qcow2", "-c",
+                          f"read -P {byte:#x} {offset} {length}", path],
+                         capture_output=True, text=True).stdout
+    return "Pattern verification failed" not in out and "read " in out
+
+
+def sha(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def test_attach_hotplug_detach_and_persistence(yund):
+    y = yund
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-a", "--image", "tiny", "--memory", "128M", "--start")
+    y.wait_marker("e2e-a")
+    y.yun("volume", "create", "e2e-v1", "--size", "64M")
+    y.yun("volume", "attach", "e2e-v1", "e2e-a")
+    st, v = y.request("GET", "/v1/volumes/e2e-v1")
+    assert v["state"] == "attached" and v["vm"] == "e2e-a"
+    assert qemu_has_volume(y, "e2e-a", "e2e-v1")
+    # refused while attached: delete, compact, a second attachment
+    p = y.yun("volume", "delete", "e2e-v1", check=False)
+    assert p.returncode == 1 and "attached" in p.stderr
+    y.yun("vm", "create", "e2e-b", "--image", "tiny", "--memory", "96M")
+    p = y.yun("volume", "attach", "e2e-v1", "e2e-b", check=False)
+    assert p.returncode == 1 and "already attached to vm 'e2e-a'" in p.stderr
+    # online grow: QEMU sees the new size at once
+    y.yun("volume", "resize", "e2e-v1", "--size", "96M")
+    sizes = [b["inserted"]["image"]["virtual-size"] for b in qmp(y, "e2e-a", "query-block")
+             if b.get("inserted", {}).get("file") == v["path"]]
+    assert sizes == [96 << 20]
+    # yund killed and restarted: the attachment and the live device stay
+    y.kill9()
+    y.start()
+    st, v = y.request("GET", "/v1/volumes/e2e-v1")
+    assert v["state"] == "attached" and qemu_has_volume(y, "e2e-a", "e2e-v1")
+    # detach: the guest releases the device (ACPI hot-unplug), then it is free
+    p = y.yun("volume", "detach", "e2e-v1")
+    assert "detached" in p.stdout
+    assert not qemu_has_volume(y, "e2e-a", "e2e-v1")
+    st, v = y.request("GET", "/v1/volumes/e2e-v1")
+    assert v["state"] == "ready" and v["attached_to"] == ""
+    p = y.yun("volume", "detach", "e2e-v1", check=False)
+    assert p.returncode == 1 and "not attached" in p.stderr
+    # attached to a stopped VM: it is on the command line from the next start
+    y.yun("volume", "attach", "e2e-v1", "e2e-b")
+    y.yun("vm", "start", "e2e-b")
+    with open(f"/proc/{y.vm('e2e-b')['pid']}/cmdline", "rb") as f:
+        assert b"file.filename=" + v["path"].encode() in f.read()
+    assert qemu_has_volume(y, "e2e-b", "e2e-v1")
+    y.yun("vm", "stop", "--force", "e2e-b")
+    st, v = y.request("GET", "/v1/volumes/e2e-v1")
+    assert v["state"] == "attached"  # kept across VM restarts
+    # deleting the VM frees its volumes (they are the user's data)
+    y.yun("vm", "delete", "e2e-b")
+    st, v = y.request("GET", "/v1/volumes/e2e-v1")
+    assert v["state"] == "ready" and v["attached_to"] == ""
+    y.check_invariants()
+    y.yun("vm", "delete", "--force", "e2e-a")
+    y.yun("volume", "delete", "e2e-v1")
+    y.check_invariants()
+
+
+def test_attach_refusals(yund):
+    y = yund
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-c", "--image", "tiny", "--memory", "96M")
+    y.yun("volume", "create", "e2e-base", "--size", "32M")
+    y.yun("volume", "clone", "e2e-base", "e2e-lc")
+    st, b = y.request("POST", "/v1/volumes/e2e-nope/actions/attach", {"vm": "e2e-c"})
+    assert st == 404
+    st, b = y.request("POST", "/v1/volumes/e2e-base/actions/attach", {"vm": "e2e-nope"})
+    assert st == 404
+    st, b = y.request("POST", "/v1/volumes/e2e-base/actions/attach", {})
+    assert st == 400
+    st, b = y.request("POST", "/v1/volumes/e2e-base/actions/attach", {"vm": "e2e-c", "x": 1})
+    assert st == 400
+    # writing to a volume that backs a linked clone would corrupt the clone
+    st, b = y.request("POST", "/v1/volumes/e2e-base/actions/attach", {"vm": "e2e-c"})
+    assert st == 409 and "linked clone" in b["error"]["message"]
+    # and a linked clone of an attached (changing) volume would be corrupt
+    y.yun("volume", "attach", "e2e-lc", "e2e-c")
+    st, b = y.request("POST", "/v1/volumes/e2e-lc/actions/clone", {"name": "e2e-lc2"})
+    assert st == 409
+    # a full copy of a stopped VM's volume is fine
+    st, b = y.request("POST", "/v1/volumes/e2e-lc/actions/clone",
+                      {"name": "e2e-full", "full": True})
+    assert st == 201, b
+    y.check_invariants()
+    y.yun("vm", "delete", "e2e-c")
+    for name in ("e2e-full", "e2e-lc", "e2e-base"):
+        y.yun("volume", "delete", name)
+    y.check_invariants()
+
+
+def test_snapshot_tree_revert_and_merge(yund):
+    y = yund
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-s", "--image", "tiny", "--memory", "128M")
+    qio(active_disk(y, "e2e-s"), "write -P 0x11 0 1M")
+    y.yun("snapshot", "create", "e2e-s", "a")
+    qio(active_disk(y, "e2e-s"), "write -P 0x22 0 1M")
+    y.yun("snapshot", "create", "e2e-s", "b")
+    qio(active_disk(y, "e2e-s"), "write -P 0x33 0 1M")
+    snaps = json.loads(y.yun("-o", "json", "snapshot", "list", "e2e-s").stdout)
+    assert [s["name"] for s in snaps] == ["a", "b"]
+    assert [s["current"] for s in snaps] == [False, True]
+    assert all(s["consistency"] == "crash" for s in snaps)  # stopped: nothing to freeze
+    # revert goes back, and any snapshot can be reverted to again later
+    y.yun("snapshot", "revert", "e2e-s", "a")
+    assert pattern_is(active_disk(y, "e2e-s"), 0, 1 << 20, 0x11)
+    y.yun("snapshot", "revert", "e2e-s", "b")
+    assert pattern_is(active_disk(y, "e2e-s"), 0, 1 << 20, 0x22)
+    qio(active_disk(y, "e2e-s"), "write -P 0x44 1M 1M")
+    # deleting "a" merges it into "b": b's data (0x22 over 0x11) survives
+    y.yun("snapshot", "delete", "e2e-s", "a")
+    assert pattern_is(active_disk(y, "e2e-s"), 0, 1 << 20, 0x22)
+    assert pattern_is(active_disk(y, "e2e-s"), 1 << 20, 1 << 20, 0x44)
+    y.yun("snapshot", "revert", "e2e-s", "b")
+    assert pattern_is(active_disk(y, "e2e-s"), 0, 1 << 20, 0x22)
+    assert pattern_is(active_disk(y, "e2e-s"), 1 << 20, 1 << 20, 0x00)
+    # refusals
+    p = y.yun("snapshot", "create", "e2e-s", "b", check=False)
+    assert p.returncode == 1 and "already has" in p.stderr
+    st, b = y.request("POST", "/v1/vms/e2e-s/snapshots", {"name": "bad name!"})
+    assert st == 400
+    st, b = y.request("POST", "/v1/vms/e2e-s/snapshots", {})
+    assert st == 400
+    st, b = y.request("GET", "/v1/vms/e2e-s/snapshots/nope")
+    assert st == 404
+    st, b = y.request("DELETE", "/v1/vms/e2e-nope/snapshots/b")
+    assert st == 404
+    # live: snapshot and merge under a running QEMU (a block-stream job)
+    y.yun("vm", "start", "e2e-s")
+    p = y.yun("snapshot", "revert", "e2e-s", "b", check=False)
+    assert p.returncode == 1 and "stop it" in p.stderr
+    y.yun("snapshot", "create", "e2e-s", "live1")
+    y.yun("snapshot", "delete", "e2e-s", "b")
+    y.yun("snapshot", "delete", "e2e-s", "live1")
+    assert y.vm("e2e-s")["state"] == "running"
+    chain = json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--backing-chain", "--output=json", active_disk(y, "e2e-s")],
+        capture_output=True, text=True, check=True).stdout)
+    assert len(chain) == 2 and chain[1]["filename"].endswith("/images/tiny/disk.qcow2")
+    y.yun("vm", "stop", "--force", "e2e-s")
+    assert pattern_is(active_disk(y, "e2e-s"), 0, 1 << 20, 0x22)
+    subprocess.run(["qemu-img", "check", active_disk(y, "e2e-s")], check=True,
+                   capture_output=True)
+    y.check_invariants()
+    y.yun("vm", "delete", "e2e-s")
+    y.check_invariants()
+
+
+def test_snapshot_work_interrupted_by_a_crash_is_settled(state_dir):
+    y = Yund(state_dir).start()
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-r", "--image", "tiny", "--memory", "96M")
+    y.yun("snapshot", "create", "e2e-r", "s1")
+    y.yun("snapshot", "create", "e2e-r", "s2")
+    v = y.vm("e2e-r")
+    vmdir = os.path.join(state_dir, "vms", v["id"])
+    y.kill9()
+    # What a crash can leave: (1) a snapshot whose new layer was made but
+    # never recorded; (2) a layer file nothing refers to; (3) a merge that
+    # was under way.
+    made = os.path.join(vmdir, "disk-0badc0de.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                    os.path.join(vmdir, v["disk"]), made], check=True)
+    stray = os.path.join(vmdir, "disk-deadbeef.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", stray, "1M"], check=True)
+    db = sqlite3.connect(os.path.join(state_dir, "yun.db"))
+    db.execute("INSERT INTO snapshots(id,vm_id,name,file,parent,state,consistency,new_disk,"
+               "created_at) VALUES('0badc0de-0000-4000-8000-000000000000',?,'half',?,?,"
+               "'creating','crash','disk-0badc0de.qcow2',1)",
+               (v["id"], v["disk"], "x"))
+    db.execute("UPDATE snapshots SET state='deleting' WHERE name='s1'")
+    db.commit()
+    db.close()
+    y.start()
+    names = [s["name"] for s in json.loads(y.yun("-o", "json", "snapshot", "list",
+                                                 "e2e-r").stdout)]
+    assert names == ["s2"]
+    assert not os.path.exists(made) and not os.path.exists(stray)
+    acts = [(e["action"], e["result"]) for e in y.events("e2e-r")]
+    assert ("snapshot", "error") in acts and ("snapshot-delete", "ok") in acts
+    assert ("orphan", "info") in acts
+    y.check_invariants()
+    # a create whose switch was recorded on the VM but not on the snapshot
+    y.kill9()
+    db = sqlite3.connect(os.path.join(state_dir, "yun.db"))
+    vid, disk = db.execute("SELECT id, disk FROM vms WHERE name='e2e-r'").fetchone()
+    nxt = "disk-c0ffee00.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
+                    os.path.join(vmdir, disk), os.path.join(vmdir, nxt)], check=True)
+    sid = "c0ffee00-0000-4000-8000-000000000000"
+    parent = db.execute("SELECT disk_parent FROM vms WHERE id=?", (vid,)).fetchone()[0]
+    db.execute("INSERT INTO snapshots(id,vm_id,name,file,parent,state,consistency,new_disk,"
+               "created_at) VALUES(?,?,'s3',?,?,'creating','crash',?,9e12)",
+               (sid, vid, disk, parent, nxt))
+    db.execute("UPDATE vms SET disk=?, disk_parent=? WHERE id=?", (nxt, sid, vid))
+    db.commit()
+    db.close()
+    y.start()
+    snaps = json.loads(y.yun("-o", "json", "snapshot", "list", "e2e-r").stdout)
+    assert [(s["name"], s["state"], s["current"]) for s in snaps] == \
+        [("s2", "ready", False), ("s3", "ready", True)]
+    y.check_invariants()
+    y.yun("vm", "delete", "e2e-r")
+    y.stop()
+
+
+def make_qcow2(path, size="16M", backing=None, pattern=None):
+    cmd = ["qemu-img", "create", "-q", "-f", "qcow2"]
+    if backing:
+        cmd += ["-F", "qcow2", "-b", backing]
+    subprocess.run(cmd + [str(path)] + ([] if backing else [size]), check=True)
+    if pattern is not None:
+        qio(str(path), f"write -P {pattern:#x} 0 1M")
+
+
+def test_volume_import_export_and_bad_images(yund, tmp_path):
+    y = yund
+    src = tmp_path / "good.qcow2"
+    make_qcow2(src, pattern=0x5a)
+    y.yun("volume", "import", "e2e-imp", str(src))
+    st, v = y.request("GET", "/v1/volumes/e2e-imp")
+    assert v["format"] == "qcow2" and v["virtual_size"] == 16 << 20
+    assert pattern_is(v["path"], 0, 1 << 20, 0x5a)
+    # a linked clone may come in when its backing file is a volume of the pool
+    over = tmp_path / "over.qcow2"
+    make_qcow2(over, backing=v["path"])
+    qio(str(over), "write -P 0x6b 1M 1M")
+    y.yun("volume", "import", "e2e-imp-lc", str(over))
+    st, lc = y.request("GET", "/v1/volumes/e2e-imp-lc")
+    assert lc["backing"] == "e2e-imp"
+    # export flattens the chain into one standalone file
+    out = tmp_path / "flat.raw"
+    y.yun("volume", "export", "e2e-imp-lc", str(out), "--format", "raw")
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(out)],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["format"] == "raw" and "backing-filename" not in info
+    subprocess.run(["qemu-img", "compare", "-f", "qcow2", "-F", "raw", lc["path"], str(out)],
+                   check=True, capture_output=True)
+    p = y.yun("volume", "export", "e2e-imp-lc", str(out), check=False)
+    assert p.returncode == 1 and "exists" in p.stderr
+    st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export", {"path": "rel.qcow2"})
+    assert st == 400
+    st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export",
+                      {"path": os.path.join(y.state_dir, "x.qcow2")})
+    assert st == 400 and "state directory" in b["error"]["message"]
+
+    # refusals: backing file outside the pool, corrupt header, corrupt flag,
+    # not whole sectors, a format it is not
+    outside = tmp_path / "outside-base.qcow2"
+    make_qcow2(outside)
+    evil = tmp_path / "evil.qcow2"
+    make_qcow2(evil, backing=str(outside))
+    bad_version = tmp_path / "badver.qcow2"
+    make_qcow2(bad_version)
+    with open(bad_version, "r+b") as f:
+        f.seek(4)
+        f.write((99).to_bytes(4, "big"))
+    flagged = tmp_path / "flagged.qcow2"
+    make_qcow2(flagged)
+    with open(flagged, "r+b") as f:  # incompatible feature bit 1: "corrupt"
+        f.seek(72)
+        bits = int.from_bytes(f.read(8), "big") | 2
+        f.seek(72)
+        f.write(bits.to_bytes(8, "big"))
+    ragged = tmp_path / "ragged.raw"
+    ragged.write_bytes(b"\1" * 1000)
+    cases = [(evil, "outside pool"), (bad_version, "version"), (flagged, "corrupt"),
+             (ragged, "512-byte sectors"), (tmp_path / "missing.qcow2", "cannot read")]
+    for i, (path, why) in enumerate(cases):
+        st, b = y.request("POST", "/v1/volumes", {"name": f"e2e-bad{i}", "source": str(path)})
+        assert st == 400 and why in b["error"]["message"], (path, b)
+    st, b = y.request("POST", "/v1/volumes", {"name": "e2e-bad", "source": str(src),
+                                              "format": "raw"})
+    assert st == 400
+    st, b = y.request("POST", "/v1/volumes", {"name": "e2e-bad", "source": str(src),
+                                              "size": "1G"})
+    assert st == 400
+    st, r = y.request("GET", "/v1/volumes")
+    assert sorted(x["name"] for x in r["volumes"]) == ["e2e-imp", "e2e-imp-lc"]
+    y.check_invariants()
+    y.yun("volume", "delete", "e2e-imp-lc")
+    y.yun("volume", "delete", "e2e-imp")
+
+
+@pytest.fixture
+def small_fs_state(state_dir):
+    """A state dir whose VM disks and pool live on a 64 MiB tmpfs."""
+    fs = os.path.join(state_dir, "fs")
+    os.makedirs(fs)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", fs], check=True)
+    for d in ("vms", "pools"):
+        os.makedirs(os.path.join(fs, d))
+        os.symlink(os.path.join(fs, d), os.path.join(state_dir, d))
+    yield state_dir, fs
+    subprocess.run(["umount", "-l", fs], check=False)
+
+
+def fill(fs):
+    """Takes every free byte of the file system."""
+    st = os.statvfs(fs)
+    fd = os.open(os.path.join(fs, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
+    except OSError:
+        pass
+    try:
+        os.lseek(fd, 0, os.SEEK_END)
+        while os.write(fd, b"\1" * 4096):
+            pass
+    except OSError:
+        pass
+    os.close(fd)
+    assert os.statvfs(fs).f_bavail == 0
+
+
+def test_full_disk_leaves_disks_and_records_intact(small_fs_state):
+    state_dir, fs = small_fs_state
+    y = Yund(state_dir).start()
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-full", "--image", "tiny", "--memory", "96M")
+    y.yun("volume", "create", "e2e-data", "--size", "32M")
+    st, data = y.request("GET", "/v1/volumes/e2e-data")
+    qio(data["path"], "write -P 0x77 0 8M")
+    disk = active_disk(y, "e2e-full")
+    before = {p: sha(p) for p in (data["path"], disk)}
+    st, vols0 = y.request("GET", "/v1/volumes")
+    fill(fs)
+    attempts = [
+        ("POST", "/v1/volumes", {"name": "e2e-new", "size": "16M"}),
+        ("POST", "/v1/volumes/e2e-data/actions/clone", {"name": "e2e-copy", "full": True}),
+        ("POST", "/v1/volumes/e2e-data/actions/clone", {"name": "e2e-link"}),
+        ("POST", "/v1/vms/e2e-full/snapshots", {"name": "s"}),
+        ("POST", "/v1/vms", {"name": "e2e-full2", "image": "tiny", "memory_mb": 96}),
+    ]
+    for method, path, body in attempts:
+        st, b = y.request(method, path, body)
+        assert st == 507 and b["error"]["code"] == "no_space", (path, st, b)
+    # nothing half-made, nothing changed
+    st, vols1 = y.request("GET", "/v1/volumes")
+    assert vols1 == vols0
+    assert [v["name"] for v in y.request("GET", "/v1/vms")[1]["vms"]] == ["e2e-full"]
+    assert y.request("GET", "/v1/vms/e2e-full/snapshots")[1]["snapshots"] == []
+    assert {p: sha(p) for p in before} == before
+    y.check_invariants()
+    # with space again, the same requests succeed
+    os.unlink(os.path.join(fs, "filler"))
+    for method, path, body in attempts:
+        st, b = y.request(method, path, body)
+        assert st == 201, (path, st, b)
+    assert pattern_is(os.path.join(fs, "pools", "default", "e2e-copy.qcow2"), 0, 8 << 20, 0x77)
+    y.check_invariants()
+    for vm in ("e2e-full", "e2e-full2"):
+        y.yun("vm", "delete", vm)
+    for vol in ("e2e-link", "e2e-copy", "e2e-new", "e2e-data"):
+        y.yun("volume", "delete", vol)
+    y.stop()
