@@ -21,6 +21,7 @@
 #include <string.h>
 
 #define EXEC_POLL_MS   100
+#define EXEC_RETRIES   5
 #define EXEC_MAX_S     3600
 #define QGA_TIMEOUT_MS 3000
 
@@ -31,6 +32,7 @@ struct exec_wait {
     char vm[64];
     long long pid;
     int64_t deadline;
+    int failures; /* consecutive polls the agent did not answer */
 };
 
 static void exec_done(struct exec_wait *w)
@@ -69,11 +71,20 @@ static void exec_poll(evutil_socket_t fd, short what, void *arg)
     int rc =
         qga_command(w->sock, "guest-exec-status", args, &ret, 0, QGA_TIMEOUT_MS, err, sizeof(err));
     json_decref(args);
+    /* A busy guest (heavy I/O under TCG) sometimes drops the agent's
+     * channel for a moment; the command runs on, so ask again a few times
+     * before giving up. */
+    if (rc < 0 && ++w->failures <= EXEC_RETRIES && monotonic_ms() < w->deadline) {
+        struct timeval tv = {0, EXEC_POLL_MS * 1000 * w->failures};
+        evtimer_add(w->timer, &tv);
+        return;
+    }
     if (rc < 0) {
         reply_errorf(w->req, 502, "guest_agent", "guest-exec-status: %s", err);
         exec_done(w);
         return;
     }
+    w->failures = 0;
     if (!json_is_true(json_object_get(ret, "exited"))) {
         json_decref(ret);
         if (monotonic_ms() > w->deadline) {

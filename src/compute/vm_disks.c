@@ -12,7 +12,7 @@ void vm_disks_on_event(struct engine *e, const struct vm_rec *vm, const char *ev
 {
     if (!strcmp(event, "DEVICE_DELETED"))
         vm_volumes_on_event(e, vm, event, data);
-    else if (!strcmp(event, "BLOCK_JOB_COMPLETED"))
+    else if (!strcmp(event, "BLOCK_JOB_COMPLETED") || !strcmp(event, "BLOCK_JOB_CANCELLED"))
         vm_snapshots_on_event(e, vm, event, data);
 }
 

@@ -46,7 +46,7 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
     struct vm_rec vm;
     if (store_vm_get(e->store, rt->id, &vm) != 0)
         return;
-    if (!strcmp(event, "DEVICE_DELETED") || !strcmp(event, "BLOCK_JOB_COMPLETED")) {
+    if (!strcmp(event, "DEVICE_DELETED") || !strncmp(event, "BLOCK_JOB_", 10)) {
         vm_disks_on_event(e, &vm, event, data);
         return;
     }

@@ -149,8 +149,11 @@ static int switch_live(struct engine *e, const struct vm_rec *vm, const char *pa
         !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)))
         engine_event(e, "vm", vm->name, "snapshot", "error",
                      "could not thaw the guest's file systems: %s", why);
-    if (rc < 0)
-        yerr_disk(err, "%s", err->message);
+    if (rc < 0) {
+        char msg[sizeof(err->message)];
+        snprintf(msg, sizeof(msg), "%s", err->message);
+        yerr_disk(err, "%s", msg);
+    }
     return rc;
 }
 
@@ -209,18 +212,22 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     if (rc == 0) {
         snprintf(vm.disk, sizeof(vm.disk), "%s", snap.new_disk);
         snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
-        if (engine_store_update(e, &vm) != 0)
-            rc = yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        if (engine_store_update(e, &vm) != 0) {
+            /* QEMU (or qemu-img) made the switch but the record does not
+             * say so: leave the snapshot "creating" for the reconcile pass,
+             * which asks QEMU which layer it writes to */
+            engine_event(e, "vm", vm.name, "snapshot", "error", "%s: database: %s", name,
+                         store_errmsg(e->store));
+            return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        }
     }
     if (rc < 0) {
-        /* QEMU did not switch (or the record could not say it did) */
-        if (!live || strcmp(err->code, "internal"))
-            unlink(nw);
+        /* QEMU did not switch: the new layer is nobody's */
+        unlink(nw);
         store_snapshot_delete(e->store, snap.id);
         engine_event(e, "vm", vm.name, "snapshot", "error", "%s: %s", name, err->message);
         return -1;
     }
-    snap.state[0] = 0;
     snprintf(snap.state, sizeof(snap.state), "ready");
     snap.new_disk[0] = 0;
     store_snapshot_update(e->store, &snap);
@@ -479,10 +486,12 @@ int engine_snapshot_delete(struct engine *e, const char *vmname, const char *nam
 void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm0, const char *event,
                            json_t *data)
 {
-    if (strcmp(event, "BLOCK_JOB_COMPLETED"))
+    bool cancelled = !strcmp(event, "BLOCK_JOB_CANCELLED");
+    if (strcmp(event, "BLOCK_JOB_COMPLETED") && !cancelled)
         return;
     const char *dev = json_string_value(json_object_get(data, "device"));
-    const char *error = json_string_value(json_object_get(data, "error"));
+    const char *error = cancelled ? "the block job was cancelled"
+                                  : json_string_value(json_object_get(data, "error"));
     struct vm_rec vm = *vm0;
     struct snapshot_rec *s;
     size_t n;

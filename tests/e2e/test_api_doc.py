@@ -18,7 +18,8 @@ def test_every_documented_route_exists(yund):
              "--threshold", "1")
     checked = 0
     for path, ops in doc["paths"].items():
-        concrete = (path.replace("{name}", "doc").replace("{action}", "pause"))
+        concrete = (path.replace("{name}", "doc").replace("{action}", "pause")
+                    .replace("{snapshot}", "nosuch"))
         if path.startswith("/v1/alert-rules/{name}"):
             concrete = path.replace("{name}", "doc-rule")
         if path.startswith("/v1/volumes/{name}"):
@@ -41,5 +42,7 @@ def test_every_documented_route_exists(yund):
               "/metrics", "/v1/stats", "/v1/host/metrics", "/v1/vms/{name}/metrics",
               "/v1/alert-rules", "/v1/alert-rules/{name}", "/v1/alert-rules/{name}/silence",
               "/v1/alerts", "/v1/vms/{name}/exec", "/v1/pools", "/v1/volumes",
-              "/v1/volumes/{name}", "/v1/volumes/{name}/actions/{action}"}
+              "/v1/volumes/{name}", "/v1/volumes/{name}/actions/{action}",
+              "/v1/vms/{name}/snapshots", "/v1/vms/{name}/snapshots/{snapshot}",
+              "/v1/vms/{name}/snapshots/{snapshot}/actions/revert"}
     assert served <= set(doc["paths"]), served - set(doc["paths"])

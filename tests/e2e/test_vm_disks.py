@@ -96,11 +96,24 @@ def test_attach_hotplug_detach_and_persistence(yund):
     sizes = [b["inserted"]["image"]["virtual-size"] for b in qmp(y, "e2e-a", "query-block")
              if b.get("inserted", {}).get("file") == v["path"]]
     assert sizes == [96 << 20]
-    # yund killed and restarted: the attachment and the live device stay
+    # yund killed and restarted: the attachment and the live device stay.
+    # Also what a kill mid-attach leaves: e2e-v1 "attaching" although QEMU
+    # has it (finish), e2e-v2 "attaching" although QEMU never got it (undo).
+    y.yun("volume", "create", "e2e-v2", "--size", "16M")
     y.kill9()
+    db = sqlite3.connect(os.path.join(y.state_dir, "yun.db"))
+    vid = db.execute("SELECT id FROM vms WHERE name='e2e-a'").fetchone()[0]
+    db.execute("UPDATE volumes SET state='attaching' WHERE name='e2e-v1'")
+    db.execute("UPDATE volumes SET state='attaching', attached_to=? WHERE name='e2e-v2'", (vid,))
+    db.commit()
+    db.close()
     y.start()
     st, v = y.request("GET", "/v1/volumes/e2e-v1")
     assert v["state"] == "attached" and qemu_has_volume(y, "e2e-a", "e2e-v1")
+    st, v2 = y.request("GET", "/v1/volumes/e2e-v2")
+    assert v2["state"] == "ready" and v2["attached_to"] == ""
+    assert not qemu_has_volume(y, "e2e-a", "e2e-v2")
+    y.yun("volume", "delete", "e2e-v2")
     # detach: the guest releases the device (ACPI hot-unplug), then it is free
     p = y.yun("volume", "detach", "e2e-v1")
     assert "detached" in p.stdout

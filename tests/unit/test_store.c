@@ -1,6 +1,7 @@
 /*
  * test_store.c - unit tests for the SQLite store: schema migrations, VM and
- * image rows, uniqueness, lookups by name/id/prefix, events.
+ * image rows, uniqueness, lookups by name/id/prefix, events, snapshots and
+ * volume attachment.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -59,7 +60,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 4);
+    assert_int_equal(store_schema_version(*state), 5);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -173,7 +174,70 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 4);
+    assert_int_equal(store_schema_version(st), 5);
+}
+
+static void test_snapshots_and_attachments(void **state)
+{
+    struct store *st = *state;
+    struct vm_rec a = make_vm("snappy");
+    snprintf(a.disk, sizeof(a.disk), "disk.qcow2");
+    assert_int_equal(store_vm_insert(st, &a), 0);
+    struct snapshot_rec s1 = {0}, s2;
+    uuid_generate_str(s1.id);
+    snprintf(s1.vm_id, sizeof(s1.vm_id), "%s", a.id);
+    snprintf(s1.name, sizeof(s1.name), "s1");
+    snprintf(s1.file, sizeof(s1.file), "disk.qcow2");
+    snprintf(s1.state, sizeof(s1.state), "creating");
+    snprintf(s1.new_disk, sizeof(s1.new_disk), "disk-1.qcow2");
+    s1.created_at = 1;
+    assert_int_equal(store_snapshot_insert(st, &s1), 0);
+    s2 = s1;
+    uuid_generate_str(s2.id);
+    assert_int_equal(store_snapshot_insert(st, &s2), STORE_CONFLICT); /* name per VM */
+    snprintf(s2.name, sizeof(s2.name), "s2");
+    snprintf(s2.parent, sizeof(s2.parent), "%s", s1.id);
+    s2.created_at = 2;
+    assert_int_equal(store_snapshot_insert(st, &s2), 0);
+    snprintf(s1.state, sizeof(s1.state), "ready");
+    s1.new_disk[0] = 0;
+    assert_int_equal(store_snapshot_update(st, &s1), 0);
+    /* the active layer moves with snapshots and survives a round trip */
+    snprintf(a.disk, sizeof(a.disk), "disk-1.qcow2");
+    snprintf(a.disk_parent, sizeof(a.disk_parent), "%s", s2.id);
+    assert_int_equal(store_vm_update(st, &a), 0);
+    struct vm_rec got;
+    assert_int_equal(store_vm_get(st, "snappy", &got), 0);
+    assert_string_equal(got.disk, "disk-1.qcow2");
+    assert_string_equal(got.disk_parent, s2.id);
+    struct snapshot_rec *list;
+    size_t n;
+    assert_int_equal(store_snapshot_list(st, a.id, &list, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].name, "s1");
+    assert_string_equal(list[0].state, "ready");
+    assert_string_equal(list[0].new_disk, "");
+    assert_string_equal(list[1].parent, s1.id);
+    free(list);
+    assert_int_equal(store_snapshot_delete(st, s1.id), 0);
+    assert_int_equal(store_snapshot_list(st, a.id, &list, &n), 0);
+    assert_int_equal(n, 1);
+    free(list);
+    /* volumes attached to a VM */
+    struct volume_rec v = {0};
+    uuid_generate_str(v.id);
+    snprintf(v.name, sizeof(v.name), "data");
+    snprintf(v.state, sizeof(v.state), "attached");
+    snprintf(v.attached_to, sizeof(v.attached_to), "%s", a.id);
+    assert_int_equal(store_volume_insert(st, &v), 0);
+    struct volume_rec *vs;
+    assert_int_equal(store_volume_list_attached(st, a.id, &vs, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(vs[0].name, "data");
+    free(vs);
+    assert_int_equal(store_volume_list_attached(st, "someone-else", &vs, &n), 0);
+    assert_int_equal(n, 0);
+    free(vs);
 }
 
 int main(void)
@@ -183,6 +247,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,7 +165,7 @@ static void test_qemu_argv(void **state)
                          "file.driver=file,file.filename=/p/a.qcow2"));
     assert_true(has_pair(&a, "-device",
                          "virtio-blk-pci,drive=vol-abcdef012345,id=voldev-abcdef012345,"
-                         "serial=a-rather-long-volum"));
+                         "serial=a-rather-long-volume"));
     joined = qemu_argv_join(&a);
     assert_non_null(strstr(joined, "file=/d/disk-1234.qcow2,format=qcow2"));
     free(joined);
