@@ -39,3 +39,24 @@ def teardown(proc, state, settle=0.5):
         os.kill(int(pid), signal.SIGKILL)
     time.sleep(settle)
     shutil.rmtree(state, ignore_errors=True)
+
+
+def start_yund(prefix, *settings):
+    """Starts build/yund on a fresh state dir with `--set` settings; waits
+    for its socket. Returns (process, state dir, socket path)."""
+    import os
+    import subprocess
+    import tempfile
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    state = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    sock = os.path.join(state, "yund.sock")
+    args = [os.path.join(root, "build", "yund"), "-s", state, "--set", "log_level=warn"]
+    for s in settings:
+        args += ["--set", s]
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.05)
+    return p, state, sock

@@ -8,18 +8,15 @@ Usage: bench/volume_figures.py [--runs 5]
 """
 import argparse
 import os
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-from benchlib import call  # noqa: E402
+from benchlib import call, start_yund, teardown  # noqa: E402
 
 
 def timed(sock, method, path, body=None):
@@ -33,15 +30,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     a = ap.parse_args()
-    state = tempfile.mkdtemp(prefix="yun-vb-", dir="/tmp")
-    sock = os.path.join(state, "yund.sock")
-    p = subprocess.Popen([os.path.join(ROOT, "build", "yund"), "-s", state, "--set",
-                          "log_level=warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p, state, sock = start_yund("yun-vb-")
     try:
-        for _ in range(100):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
         rows = []
         for name, size in (("src2g", "2G"), ("src20g", "20G")):
             _, v = timed(sock, "POST", "/v1/volumes", {"name": name, "size": size})
@@ -82,9 +72,7 @@ def main():
               f"{r['reclaimed_bytes'] / (1 << 20):>10.0f} MiB reclaimed in {comp_ms:.0f} ms "
               f"({r['before_bytes'] >> 20} -> {r['after_bytes'] >> 20} MiB)")
     finally:
-        p.send_signal(signal.SIGTERM)
-        p.wait()
-        shutil.rmtree(state, ignore_errors=True)
+        teardown(p, state)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@
 #include <string.h>
 
 #define EXEC_POLL_MS   100
-#define EXEC_RETRIES   5
+#define EXEC_RETRIES   40
 #define EXEC_MAX_S     3600
 #define QGA_TIMEOUT_MS 3000
 
@@ -71,11 +71,13 @@ static void exec_poll(evutil_socket_t fd, short what, void *arg)
     int rc =
         qga_command(w->sock, "guest-exec-status", args, &ret, 0, QGA_TIMEOUT_MS, err, sizeof(err));
     json_decref(args);
-    /* A busy guest (heavy I/O under TCG) sometimes drops the agent's
-     * channel for a moment; the command runs on, so ask again a few times
-     * before giving up. */
+    /* A QEMU busy with a guest's heavy I/O (under TCG) can be slow to take
+     * the agent socket's next client (refused, or closed at once); the
+     * command runs on in the guest, so keep asking, backing off to once a
+     * second, for up to about half a minute before giving up. */
     if (rc < 0 && ++w->failures <= EXEC_RETRIES && monotonic_ms() < w->deadline) {
-        struct timeval tv = {0, EXEC_POLL_MS * 1000 * w->failures};
+        int ms = EXEC_POLL_MS * w->failures > 1000 ? 1000 : EXEC_POLL_MS * w->failures;
+        struct timeval tv = {0, ms * 1000};
         evtimer_add(w->timer, &tv);
         return;
     }

@@ -30,10 +30,14 @@ void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l)
     l->cpu_weight = vm->cpu_weight;
     l->cpu_quota_us = vm->cpu_quota_us;
     l->cpu_period_us = vm->cpu_period_us;
-    /* QEMU itself needs memory beyond guest RAM (device emulation, TCG
-     * translation cache): give the group headroom so the limit bounds a
-     * runaway, not normal operation. */
+    /* QEMU itself needs memory beyond guest RAM (device emulation, block
+     * caches): give the group headroom so the limit bounds a runaway, not
+     * normal operation. Under TCG add the translation cache, which QEMU
+     * sizes at 1 GiB by default and fills as the guest runs new code (a
+     * 1 GiB Debian guest writing a disk full was OOM-killed without it). */
     l->memory_bytes = (vm->memory_mb << 20) + (256ULL << 20) + (vm->memory_mb << 20) / 4;
+    if (strcmp(vm->accel_used, "kvm"))
+        l->memory_bytes += 1ULL << 30;
     snprintf(l->cpuset, sizeof(l->cpuset), "%s", vm->cpuset);
 }
 

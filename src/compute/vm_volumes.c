@@ -16,20 +16,11 @@
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "lib/log.h"
+#include "storage/volumes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err)
-{
-    int rc = store_volume_get(e->store, name, v);
-    if (rc == STORE_NOTFOUND)
-        return yerr_set(err, 404, "not_found", "volume '%s' does not exist", name);
-    if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
-    return 0;
-}
 
 static int volume_save(struct engine *e, struct volume_rec *v, const char *state,
                        const char *attached_to, struct yerr *err)
@@ -96,7 +87,7 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (volume_get(e, volume, &v, err) < 0 || engine_vm_get(e, vmname, &vm, err) < 0)
+    if (engine_volume_get(e, volume, &v, err) < 0 || engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
     if (v.attached_to[0]) {
         struct vm_rec other;
@@ -151,7 +142,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (volume_get(e, volume, &v, err) < 0)
+    if (engine_volume_get(e, volume, &v, err) < 0)
         return -1;
     if (!v.attached_to[0])
         return yerr_set(err, 409, "conflict", "volume '%s' is not attached", v.name);
@@ -293,7 +284,9 @@ void vm_volumes_reconcile(struct engine *e)
     free(vs);
 }
 
-void vm_volumes_on_exit(struct engine *e, const struct vm_rec *vm)
+/* The VM's QEMU is gone (exit) or the VM itself is (deleted): settle its
+ * volumes' attachments. */
+static void settle_attachments(struct engine *e, const struct vm_rec *vm, bool deleted)
 {
     struct volume_rec *vs;
     size_t n;
@@ -301,24 +294,24 @@ void vm_volumes_on_exit(struct engine *e, const struct vm_rec *vm)
         return;
     struct yerr ignore;
     for (size_t i = 0; i < n; i++) {
-        if (!strcmp(vs[i].state, "detaching"))
-            finish_detach(e, vm, false, &vs[i], " (the vm stopped)");
-        else if (!strcmp(vs[i].state, "attaching"))
+        if (deleted) {
             volume_save(e, &vs[i], "ready", "", &ignore);
+            engine_event(e, "volume", vs[i].name, "detach", "ok", "vm %s was deleted", vm->name);
+        } else if (!strcmp(vs[i].state, "detaching")) {
+            finish_detach(e, vm, false, &vs[i], " (the vm stopped)");
+        } else if (!strcmp(vs[i].state, "attaching")) {
+            volume_save(e, &vs[i], "ready", "", &ignore);
+        }
     }
     free(vs);
 }
 
+void vm_volumes_on_exit(struct engine *e, const struct vm_rec *vm)
+{
+    settle_attachments(e, vm, false);
+}
+
 void vm_volumes_forget(struct engine *e, const struct vm_rec *vm)
 {
-    struct volume_rec *vs;
-    size_t n;
-    if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
-        return;
-    struct yerr ignore;
-    for (size_t i = 0; i < n; i++) {
-        volume_save(e, &vs[i], "ready", "", &ignore);
-        engine_event(e, "volume", vs[i].name, "detach", "ok", "vm %s was deleted", vm->name);
-    }
-    free(vs);
+    settle_attachments(e, vm, true);
 }

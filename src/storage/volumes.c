@@ -83,7 +83,7 @@ int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *e
     return 0;
 }
 
-static int get_volume(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err)
+int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err)
 {
     int rc = store_volume_get(e->store, name, v);
     if (rc == STORE_NOTFOUND)
@@ -165,7 +165,7 @@ int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool
                         struct volume_rec *out, struct yerr *err)
 {
     struct volume_rec s, v;
-    if (get_volume(e, src, &s, err) < 0)
+    if (engine_volume_get(e, src, &s, err) < 0)
         return -1;
     struct vm_rec vm;
     if (!full && s.attached_to[0])
@@ -205,7 +205,7 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
                          struct yerr *err)
 {
     struct volume_rec v;
-    if (get_volume(e, name, &v, err) < 0)
+    if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (size <= v.virtual_size)
         return yerr_set(err, 400, "invalid_argument",
@@ -242,7 +242,7 @@ int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, 
                           struct yerr *err)
 {
     struct volume_rec v;
-    if (get_volume(e, name, &v, err) < 0)
+    if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, 409, "conflict", "volume '%s' is attached: detach it first", v.name);
@@ -282,7 +282,7 @@ int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, 
 int engine_volume_delete(struct engine *e, const char *name, struct yerr *err)
 {
     struct volume_rec v;
-    if (get_volume(e, name, &v, err) < 0)
+    if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, 409, "conflict", "volume '%s' is attached: detach it first", v.name);
@@ -375,7 +375,7 @@ int engine_volume_export(struct engine *e, const char *name, const char *dest, c
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (get_volume(e, name, &v, err) < 0)
+    if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (!format || !format[0])
         format = v.format;

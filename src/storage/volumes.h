@@ -23,6 +23,8 @@ struct pool_info {
 };
 
 int volumes_init(struct engine *e, char *err, size_t errlen);
+/* A volume by name or id; 404 when there is none. */
+int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err);
 int engine_pool_info(struct engine *e, struct pool_info *p);
 int engine_volume_create(struct engine *e, const char *name, uint64_t size, const char *format,
                          struct volume_rec *out, struct yerr *err);
