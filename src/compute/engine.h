@@ -51,7 +51,6 @@ struct engine {
     char images_dir[300];
     struct vm_rt *rts;
     struct event *reconcile_timer;
-    bool reconciled; /* the start-up pass has run */
     engine_event_hook on_event;
     void *on_event_ctx;
     /* a slow image build (debian) running in the background */

@@ -210,6 +210,5 @@ void engine_reconcile(struct engine *e)
         sweep_orphans(e, vms, n);
         free(vms);
     }
-    vm_disks_reconcile(e, !e->reconciled);
-    e->reconciled = true;
+    vm_disks_reconcile(e);
 }

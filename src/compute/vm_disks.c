@@ -27,8 +27,8 @@ void vm_disks_forget(struct engine *e, const struct vm_rec *vm)
     vm_snapshots_forget(e, vm);
 }
 
-void vm_disks_reconcile(struct engine *e, bool startup)
+void vm_disks_reconcile(struct engine *e)
 {
     vm_volumes_reconcile(e);
-    vm_snapshots_reconcile(e, startup);
+    vm_snapshots_reconcile(e);
 }

@@ -19,6 +19,7 @@
 #include "compute/vm_disks.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "storage/inspect.h"
 #include "storage/volumes.h"
 
 #include <dirent.h>
@@ -117,6 +118,8 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
     return 0;
 }
 
+static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *out, size_t len);
+
 /* ---- create ---- */
 
 /* Asks the guest agent to freeze (or thaw) the guest's file systems. */
@@ -203,6 +206,19 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     layer_path(e, &vm, snap.new_disk, nw, sizeof(nw));
     if (live) {
         rc = switch_live(e, &vm, nw, &snap, err);
+        if (rc < 0) {
+            /* a lost reply (timeout) is not "nothing happened": ask QEMU
+             * which layer it writes to before undoing anything */
+            char active[512];
+            qemu_active_file(e, &vm, active, sizeof(active));
+            if (!strcmp(active, nw)) {
+                rc = 0;
+            } else if (!active[0]) {
+                engine_event(e, "vm", vm.name, "snapshot", "error",
+                             "%s: QEMU does not answer; left for the reconcile pass", name);
+                return -1;
+            }
+        }
     } else {
         char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", cur, nw, NULL};
         rc = engine_qemu_img(e, args, 60000, why, sizeof(why));
@@ -299,7 +315,9 @@ static void job_id(const struct snapshot_rec *snap, char out[32])
     snprintf(out, 32, "yun-merge-%.8s", snap->id);
 }
 
-/* The format node (not the protocol node under it) QEMU has for a file. */
+/* The format node QEMU has for a file: not the protocol node under it, nor
+ * a filter over it (a running stream puts a copy-on-read node on its top
+ * that reports the same file and no backing file). */
 static json_t *node_for(json_t *nodes, const char *file)
 {
     size_t i;
@@ -308,10 +326,31 @@ static json_t *node_for(json_t *nodes, const char *file)
     {
         const char *f = json_string_value(json_object_get(nd, "file"));
         const char *drv = json_string_value(json_object_get(nd, "drv"));
-        if (f && drv && !strcmp(f, file) && strcmp(drv, "file"))
+        if (f && drv && !strcmp(f, file) && (!strcmp(drv, "qcow2") || !strcmp(drv, "raw")))
             return nd;
     }
     return NULL;
+}
+
+/* Is our merge job for snap still running in QEMU? -1: cannot tell. */
+static int job_running(struct engine *e, const struct vm_rec *vm, const struct snapshot_rec *snap)
+{
+    json_t *jobs = NULL;
+    struct yerr err;
+    if (engine_vm_qmp(e, vm, "query-block-jobs", NULL, &jobs, &err) < 0)
+        return -1;
+    char job[32];
+    job_id(snap, job);
+    int found = 0;
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+    {
+        const char *dev = json_string_value(json_object_get(j, "device"));
+        found |= dev && !strcmp(dev, job);
+    }
+    json_decref(jobs);
+    return found;
 }
 
 static void merge_done(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap)
@@ -360,6 +399,9 @@ static void reparent_chain_child(struct engine *e, struct vm_rec *vm, struct sna
 static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
                         const char *top, const char *base, struct yerr *err)
 {
+    int running = job_running(e, vm, snap);
+    if (running != 0)
+        return running < 0 ? yerr_set(err, 500, "qemu_error", "QEMU does not answer") : 1;
     json_t *nodes = NULL;
     if (engine_vm_qmp(e, vm, "query-named-block-nodes", NULL, &nodes, err) < 0)
         return -1;
@@ -378,13 +420,10 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
         json_t *args = json_pack("{s:s,s:s,s:s}", "job-id", job, "device",
                                  json_string_value(json_object_get(t, "node-name")), "base-node",
                                  json_string_value(json_object_get(b, "node-name")));
-        struct yerr qerr = {0};
-        rc = engine_vm_qmp(e, vm, "block-stream", args, NULL, &qerr) < 0 ? -1 : 1;
+        rc = engine_vm_qmp(e, vm, "block-stream", args, NULL, err) < 0 ? -1 : 1;
         json_decref(args);
-        if (rc < 0 && strstr(qerr.message, "already"))
-            rc = 1; /* our job is still running */
-        else if (rc < 0)
-            *err = qerr;
+        if (rc < 0 && job_running(e, vm, snap) == 1)
+            rc = 1; /* the reply was lost but the job runs */
     }
     json_decref(nodes);
     return rc;
@@ -576,7 +615,7 @@ static void sweep_layers(struct engine *e, const struct vm_rec *vm, struct snaps
     closedir(d);
 }
 
-static void reconcile_vm(struct engine *e, struct vm_rec *vm, bool startup)
+static void reconcile_vm(struct engine *e, struct vm_rec *vm)
 {
     struct snapshot_rec *s;
     size_t n;
@@ -594,7 +633,20 @@ static void reconcile_vm(struct engine *e, struct vm_rec *vm, bool startup)
                 qemu_active_file(e, vm, active, sizeof(active));
             if (live && !active[0])
                 continue; /* QEMU did not answer: next pass */
-            if (!strcmp(vm->disk, snap->new_disk) || !strcmp(active, nw)) {
+            /* With the VM down, a new layer that is a sound overlay of the
+             * snapshot's file is adopted: if QEMU switched to it before
+             * exiting it holds the guest's later writes, and if nothing
+             * wrote to it, it equals the snapshot. */
+            bool adopt = !strcmp(vm->disk, snap->new_disk) || !strcmp(active, nw);
+            if (!adopt && !live) {
+                struct disk_info di;
+                char cur[512];
+                layer_path(e, vm, snap->file, cur, sizeof(cur));
+                adopt = path_exists(nw) &&
+                        disk_inspect(e->cfg->qemu_img, nw, "qcow2", &di, &err) == 0 &&
+                        !strcmp(di.backing, cur);
+            }
+            if (adopt) {
                 snprintf(vm->disk, sizeof(vm->disk), "%s", snap->new_disk);
                 snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->id);
                 engine_store_update(e, vm);
@@ -610,8 +662,10 @@ static void reconcile_vm(struct engine *e, struct vm_rec *vm, bool startup)
                 engine_event(e, "vm", vm->name, "snapshot", "error",
                              "%s: rolled back: yund stopped before it finished", snap->name);
             }
-        } else if (!strcmp(snap->state, "deleting") && (startup || !live)) {
-            /* a merge to finish: offline, or ask QEMU (again) for the job */
+        } else if (!strcmp(snap->state, "deleting")) {
+            /* a merge to finish: offline, or ask QEMU whether its job still
+             * runs (its completion event can be lost while yund restarts:
+             * then the stream is found done, or is started again) */
             if (merge_continue(e, vm, snap, &err) < 0)
                 merge_failed(e, vm, snap, err.message);
         }
@@ -623,13 +677,13 @@ static void reconcile_vm(struct engine *e, struct vm_rec *vm, bool startup)
     }
 }
 
-void vm_snapshots_reconcile(struct engine *e, bool startup)
+void vm_snapshots_reconcile(struct engine *e)
 {
     struct vm_rec *vms;
     size_t n;
     if (store_vm_list(e->store, &vms, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++)
-        reconcile_vm(e, &vms[i], startup);
+        reconcile_vm(e, &vms[i]);
     free(vms);
 }

@@ -45,6 +45,9 @@ bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_re
     return vm_state_has_process(vm->state);
 }
 
+static json_t *qemu_devices(struct engine *e, const struct vm_rec *vm);
+static bool has_device(json_t *devs, const char *id);
+
 static int hotplug(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
                    struct yerr *err)
 {
@@ -112,10 +115,25 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
     if (volume_save(e, &v, live ? "attaching" : "attached", vm.id, err) < 0)
         return -1;
     if (live && hotplug(e, &vm, &v, err) < 0) {
-        struct yerr ignore;
-        volume_save(e, &v, "ready", "", &ignore);
-        engine_event(e, "volume", v.name, "attach", "error", "vm %s: %s", vm.name, err->message);
-        return -1;
+        /* A lost reply (timeout) is not "nothing happened": ask QEMU. */
+        char node[24], dev[24], serial[24];
+        volume_qemu_ids(&v, node, dev, serial);
+        json_t *devs = qemu_devices(e, &vm);
+        bool there = devs && has_device(devs, dev);
+        json_decref(devs);
+        if (!devs) {
+            engine_event(e, "volume", v.name, "attach", "error",
+                         "vm %s: QEMU does not answer; left for the reconcile pass", vm.name);
+            return -1;
+        }
+        if (!there) {
+            struct yerr ignore;
+            close_node(e, &vm, &v);
+            volume_save(e, &v, "ready", "", &ignore);
+            engine_event(e, "volume", v.name, "attach", "error", "vm %s: %s", vm.name,
+                         err->message);
+            return -1;
+        }
     }
     if (live && volume_save(e, &v, "attached", vm.id, err) < 0)
         return -1;
@@ -163,6 +181,8 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
     struct yerr qerr = {0};
     int rc = engine_vm_qmp(e, &vm, "device_del", args, NULL, &qerr);
     json_decref(args);
+    if (rc < 0 && strstr(qerr.message, "in the process of unplug"))
+        rc = 0; /* asked before; the guest has not let go yet */
     if (rc < 0 && strstr(qerr.message, "not found")) {
         /* the device is gone already (an earlier request got through) */
         finish_detach(e, &vm, true, &v, "");
@@ -251,7 +271,10 @@ void vm_volumes_reconcile(struct engine *e)
             continue;
         struct vm_rec vm;
         struct yerr ignore;
-        if (store_vm_get(e->store, v->attached_to, &vm) != 0 || !vm_live(&vm)) {
+        bool known = store_vm_get(e->store, v->attached_to, &vm) == 0;
+        if (known && vm_state_has_process(vm.state) && !vm_live(&vm))
+            continue; /* starting or stopping: a QEMU still has it; next pass */
+        if (!known || !vm_live(&vm)) {
             /* no QEMU holds it: an attach that never finished is undone,
              * a detach is complete */
             volume_save(e, v, "ready", "", &ignore);

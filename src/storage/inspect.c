@@ -70,14 +70,20 @@ int disk_inspect(const char *qemu_img, const char *file, const char *want_format
     if (!backing)
         backing = json_string_value(json_object_get(j, "backing-filename"));
     const char *bfmt = json_string_value(json_object_get(j, "backing-filename-format"));
-    json_t *corrupt =
-        json_object_get(json_object_get(json_object_get(j, "format-specific"), "data"), "corrupt");
+    json_t *fsdata = json_object_get(json_object_get(j, "format-specific"), "data");
+    json_t *corrupt = json_object_get(fsdata, "corrupt");
+    const char *data_file = json_string_value(json_object_get(fsdata, "data-file"));
     int rc = 0;
     if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
         rc = yerr_set(err, 400, "invalid_image", "image format '%s' is not supported (qcow2, raw)",
                       fmt ? fmt : "?");
     else if (want_format && want_format[0] && strcmp(fmt, want_format))
         rc = yerr_set(err, 400, "invalid_image", "file is %s, not %s", fmt, want_format);
+    /* an external data file would make any host file the disk's content */
+    else if (data_file)
+        rc = yerr_set(err, 400, "invalid_image",
+                      "qcow2 image keeps its data in an external file (%s): not accepted",
+                      data_file);
     else if (json_is_true(corrupt))
         rc = yerr_set(err, 400, "invalid_image", "qcow2 image is marked corrupt");
     else if (!json_is_integer(vs) || json_integer_value(vs) <= 0)

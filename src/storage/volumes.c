@@ -9,6 +9,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,7 @@ int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *e
     proc_last_line(r.err, line, sizeof(line));
     proc_result_free(&r);
     if (st != 0) {
-        snprintf(err, len, "qemu-img %s failed: %s", args[0] ? argv[1] : "", line[0] ? line : "?");
+        snprintf(err, len, "qemu-img %s failed: %s", argv[1] ? argv[1] : "", line[0] ? line : "?");
         return -1;
     }
     return 0;
@@ -404,6 +405,12 @@ int engine_volume_export(struct engine *e, const char *name, const char *dest, c
      * the destination and renamed, so a failure leaves no partial export */
     char tmp[PATH_MAX + 8], why[400] = "";
     snprintf(tmp, sizeof(tmp), "%s.part", dest);
+    /* the temporary file is ours alone: never one that was there before,
+     * nor a symlink planted in its place */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return yerr_set(err, 409, "conflict", "cannot create %s: %s", tmp, strerror(errno));
+    close(fd);
     char *args[] = {"convert", "-q", "-f", v.format, "-O", (char *)format, v.path, tmp, NULL};
     if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0 || rename(tmp, dest) < 0) {
         if (!why[0])

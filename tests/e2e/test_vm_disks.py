@@ -240,27 +240,33 @@ def test_snapshot_work_interrupted_by_a_crash_is_settled(state_dir):
     v = y.vm("e2e-r")
     vmdir = os.path.join(state_dir, "vms", v["id"])
     y.kill9()
-    # What a crash can leave: (1) a snapshot whose new layer was made but
-    # never recorded; (2) a layer file nothing refers to; (3) a merge that
-    # was under way.
+    # What a crash can leave: (1) a snapshot row whose new layer was never
+    # made (undo); (2) one whose new layer was made but not recorded on the
+    # VM (adopt: it is a sound overlay of the snapshot's file); (3) a layer
+    # file nothing refers to; (4) a merge that was under way.
     made = os.path.join(vmdir, "disk-0badc0de.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b",
                     os.path.join(vmdir, v["disk"]), made], check=True)
     stray = os.path.join(vmdir, "disk-deadbeef.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", stray, "1M"], check=True)
     db = sqlite3.connect(os.path.join(state_dir, "yun.db"))
+    parent = db.execute("SELECT disk_parent FROM vms WHERE id=?", (v["id"],)).fetchone()[0]
     db.execute("INSERT INTO snapshots(id,vm_id,name,file,parent,state,consistency,new_disk,"
-               "created_at) VALUES('0badc0de-0000-4000-8000-000000000000',?,'half',?,?,"
-               "'creating','crash','disk-0badc0de.qcow2',1)",
-               (v["id"], v["disk"], "x"))
+               "created_at) VALUES('0badc0de-0000-4000-8000-000000000000',?,'made',?,?,"
+               "'creating','crash','disk-0badc0de.qcow2',8e12)",
+               (v["id"], v["disk"], parent))
+    db.execute("INSERT INTO snapshots(id,vm_id,name,file,parent,state,consistency,new_disk,"
+               "created_at) VALUES('0badc0df-0000-4000-8000-000000000000',?,'half',?,?,"
+               "'creating','crash','disk-0badc0df.qcow2',1)",
+               (v["id"], v["disk"], parent))
     db.execute("UPDATE snapshots SET state='deleting' WHERE name='s1'")
     db.commit()
     db.close()
     y.start()
-    names = [s["name"] for s in json.loads(y.yun("-o", "json", "snapshot", "list",
-                                                 "e2e-r").stdout)]
-    assert names == ["s2"]
-    assert not os.path.exists(made) and not os.path.exists(stray)
+    snaps = json.loads(y.yun("-o", "json", "snapshot", "list", "e2e-r").stdout)
+    assert [(s["name"], s["current"]) for s in snaps] == [("s2", False), ("made", True)]
+    assert y.vm("e2e-r")["disk"] == "disk-0badc0de.qcow2"
+    assert not os.path.exists(stray)
     acts = [(e["action"], e["result"]) for e in y.events("e2e-r")]
     assert ("snapshot", "error") in acts and ("snapshot-delete", "ok") in acts
     assert ("orphan", "info") in acts
@@ -283,8 +289,30 @@ def test_snapshot_work_interrupted_by_a_crash_is_settled(state_dir):
     y.start()
     snaps = json.loads(y.yun("-o", "json", "snapshot", "list", "e2e-r").stdout)
     assert [(s["name"], s["state"], s["current"]) for s in snaps] == \
-        [("s2", "ready", False), ("s3", "ready", True)]
+        [("s2", "ready", False), ("made", "ready", False), ("s3", "ready", True)]
     y.check_invariants()
+    # a merge into a running VM's disk that yund was waiting on when killed:
+    # on restart it asks QEMU and streams again
+    y.yun("vm", "start", "e2e-r")
+    y.kill9()
+    db = sqlite3.connect(os.path.join(state_dir, "yun.db"))
+    db.execute("UPDATE snapshots SET state='deleting' WHERE name='s3'")
+    db.commit()
+    db.close()
+    y.start()
+    wait_for(lambda: [s["name"] for s in json.loads(
+        y.yun("-o", "json", "snapshot", "list", "e2e-r").stdout)] == ["s2", "made"], 30,
+        interval=0.2, what="the merge of s3 to finish")
+    assert y.vm("e2e-r")["state"] == "running"
+    chain = json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--backing-chain", "--output=json", active_disk(y, "e2e-r")],
+        capture_output=True, text=True, check=True).stdout)
+    # active -> made's file -> s2's file -> the image; s3's file is gone
+    assert len(chain) == 4 and chain[3]["filename"].endswith("/images/tiny/disk.qcow2")
+    assert not any("0badc0de" in c["filename"] for c in chain)
+    assert not os.path.exists(os.path.join(vmdir, "disk-0badc0de.qcow2"))
+    y.check_invariants()
+    y.yun("vm", "stop", "--force", "e2e-r")
     y.yun("vm", "delete", "e2e-r")
     y.stop()
 
@@ -323,6 +351,14 @@ def test_volume_import_export_and_bad_images(yund, tmp_path):
                    check=True, capture_output=True)
     p = y.yun("volume", "export", "e2e-imp-lc", str(out), check=False)
     assert p.returncode == 1 and "exists" in p.stderr
+    # its temporary file is never someone else's (here: a planted symlink)
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    os.symlink(victim, str(tmp_path / "other.qcow2.part"))
+    st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export",
+                      {"path": str(tmp_path / "other.qcow2")})
+    assert st == 409 and victim.read_text() == "keep me"
+    assert not (tmp_path / "other.qcow2").exists()
     st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export", {"path": "rel.qcow2"})
     assert st == 400
     st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export",
@@ -347,9 +383,13 @@ def test_volume_import_export_and_bad_images(yund, tmp_path):
         bits = int.from_bytes(f.read(8), "big") | 2
         f.seek(72)
         f.write(bits.to_bytes(8, "big"))
+    external = tmp_path / "external.qcow2"  # its data lives in another host file
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o",
+                    f"data_file={tmp_path / 'host-file.raw'}", str(external), "1M"], check=True)
     ragged = tmp_path / "ragged.raw"
     ragged.write_bytes(b"\1" * 1000)
     cases = [(evil, "outside pool"), (bad_version, "version"), (flagged, "corrupt"),
+             (external, "external file"),
              (ragged, "512-byte sectors"), (tmp_path / "missing.qcow2", "cannot read")]
     for i, (path, why) in enumerate(cases):
         st, b = y.request("POST", "/v1/volumes", {"name": f"e2e-bad{i}", "source": str(path)})
