@@ -65,6 +65,22 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
         if (engine_vm_path(e, vm, VMDIR_CONLOG, path, sizeof(path)) == 0)
             jw_kv_str(w, "console_log", path);
         write_guest_facts(w, e, vm);
+        /* its attached volumes and how many snapshots it has */
+        struct volume_rec *vs;
+        struct snapshot_rec *ss;
+        size_t n;
+        jw_key(w, "volumes");
+        jw_arr_open(w);
+        if (store_volume_list_attached(e->store, vm->id, &vs, &n) == 0) {
+            for (size_t i = 0; i < n; i++)
+                jw_str(w, vs[i].name);
+            free(vs);
+        }
+        jw_arr_close(w);
+        if (store_snapshot_list(e->store, vm->id, &ss, &n) == 0) {
+            jw_kv_int(w, "snapshots", (int64_t)n);
+            free(ss);
+        }
     }
     jw_obj_close(w);
 }

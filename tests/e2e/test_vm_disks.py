@@ -85,6 +85,7 @@ def test_attach_hotplug_detach_and_persistence(yund):
     st, v = y.request("GET", "/v1/volumes/e2e-v1")
     assert v["state"] == "attached" and v["vm"] == "e2e-a"
     assert qemu_has_volume(y, "e2e-a", "e2e-v1")
+    assert y.vm("e2e-a")["volumes"] == ["e2e-v1"]
     # refused while attached: delete, compact, a second attachment
     p = y.yun("volume", "delete", "e2e-v1", check=False)
     assert p.returncode == 1 and "attached" in p.stderr
