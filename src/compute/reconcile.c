@@ -208,7 +208,7 @@ void engine_reconcile(struct engine *e)
     free(vms);
     if (store_vm_list(e->store, &vms, &n) == 0) {
         sweep_orphans(e, vms, n);
+        vm_disks_reconcile(e, vms, n);
         free(vms);
     }
-    vm_disks_reconcile(e);
 }

@@ -27,8 +27,9 @@ void vm_disks_forget(struct engine *e, const struct vm_rec *vm)
     vm_snapshots_forget(e, vm);
 }
 
-void vm_disks_reconcile(struct engine *e)
+void vm_disks_reconcile(struct engine *e, struct vm_rec *vms, size_t n)
 {
     vm_volumes_reconcile(e);
-    vm_snapshots_reconcile(e);
+    for (size_t i = 0; i < n; i++)
+        vm_snapshots_reconcile(e, &vms[i]);
 }

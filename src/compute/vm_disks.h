@@ -49,10 +49,10 @@ void vm_disks_on_event(struct engine *e, const struct vm_rec *vm, const char *ev
 void vm_disks_on_exit(struct engine *e, const struct vm_rec *vm);
 /* The VM is being deleted: its volumes become free, its snapshots go. */
 void vm_disks_forget(struct engine *e, const struct vm_rec *vm);
-/* Finishes or undoes interrupted attach/detach/snapshot work of every VM
+/* Finishes or undoes interrupted attach/detach/snapshot work of the VMs
  * (asking QEMU where one runs: an event may have been missed) and removes
  * disk layers no record owns. */
-void vm_disks_reconcile(struct engine *e);
+void vm_disks_reconcile(struct engine *e, struct vm_rec *vms, size_t n);
 
 /* Internal: each half's share of the hooks above. */
 void vm_volumes_on_event(struct engine *e, const struct vm_rec *vm, const char *event,
@@ -63,6 +63,6 @@ void vm_volumes_reconcile(struct engine *e);
 void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm, const char *event,
                            json_t *data);
 void vm_snapshots_forget(struct engine *e, const struct vm_rec *vm);
-void vm_snapshots_reconcile(struct engine *e);
+void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm);
 
 #endif

@@ -31,22 +31,6 @@
 
 #define MAX_SNAPSHOTS 32 /* a longer chain slows every read that misses */
 
-static bool vm_live(const struct vm_rec *vm)
-{
-    return vm->state == VM_RUNNING || vm->state == VM_PAUSED;
-}
-
-static bool vm_down(const struct vm_rec *vm)
-{
-    return vm->state == VM_STOPPED || vm->state == VM_CRASHED;
-}
-
-static void layer_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
-                       size_t len)
-{
-    engine_vm_path(e, vm, file, buf, len);
-}
-
 static void new_layer_name(char out[64])
 {
     char id[37];
@@ -80,6 +64,25 @@ static int busy_check(const struct vm_rec *vm, const struct snapshot_rec *s, siz
     return 0;
 }
 
+static struct snapshot_rec *by_name(struct snapshot_rec *s, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(s[i].name, name) || !strcmp(s[i].id, name))
+            return &s[i];
+    return NULL;
+}
+
+/* Finds name in the list, or fills a 404. */
+static int find_in(const struct vm_rec *vm, struct snapshot_rec *s, size_t n, const char *name,
+                   struct snapshot_rec *out, struct yerr *err)
+{
+    struct snapshot_rec *f = by_name(s, n, name);
+    if (!f)
+        return yerr_set(err, 404, "not_found", "vm '%s' has no snapshot '%s'", vm->name, name);
+    *out = *f;
+    return 0;
+}
+
 int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *name,
                          struct snapshot_rec *out, struct yerr *err)
 {
@@ -87,14 +90,9 @@ int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *
     size_t n;
     if (list_snaps(e, vm, &s, &n, err) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(s[i].name, name) || !strcmp(s[i].id, name)) {
-            *out = s[i];
-            free(s);
-            return 0;
-        }
+    int rc = find_in(vm, s, n, name, out, err);
     free(s);
-    return yerr_set(err, 404, "not_found", "vm '%s' has no snapshot '%s'", vm->name, name);
+    return rc;
 }
 
 /* The file a snapshot's file (or the active layer) sits on. */
@@ -113,12 +111,30 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
     struct snapshot_rec *p = by_id(s, n, parent);
     if (!p)
         return yerr_set(err, 500, "internal", "vm '%s': snapshot %s is missing", vm->name, parent);
-    layer_path(e, vm, p->file, path, len);
+    engine_vm_path(e, vm, p->file, path, len);
     snprintf(fmt, 8, "qcow2");
     return 0;
 }
 
-static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *out, size_t len);
+/* The layer QEMU is writing to ("" if it cannot say). */
+static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *out, size_t len)
+{
+    json_t *blocks = NULL;
+    struct yerr err;
+    out[0] = 0;
+    if (engine_vm_qmp(e, vm, "query-block", NULL, &blocks, &err) < 0)
+        return;
+    size_t i;
+    json_t *b;
+    json_array_foreach(blocks, i, b)
+    {
+        const char *dev = json_string_value(json_object_get(b, "device"));
+        const char *f = json_string_value(json_object_get(json_object_get(b, "inserted"), "file"));
+        if (dev && f && !strcmp(dev, "disk0"))
+            snprintf(out, len, "%s", f);
+    }
+    json_decref(blocks);
+}
 
 /* ---- create ---- */
 
@@ -152,11 +168,8 @@ static int switch_live(struct engine *e, const struct vm_rec *vm, const char *pa
         !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)))
         engine_event(e, "vm", vm->name, "snapshot", "error",
                      "could not thaw the guest's file systems: %s", why);
-    if (rc < 0) {
-        char msg[sizeof(err->message)];
-        snprintf(msg, sizeof(msg), "%s", err->message);
-        yerr_disk(err, "%s", msg);
-    }
+    if (rc < 0)
+        yerr_disk(err, "%s", err->message); /* 507 when the disk is full */
     return rc;
 }
 
@@ -169,8 +182,8 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
         return -1;
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, 400, "invalid_argument", "snapshot name: %s", why);
-    bool live = vm_live(&vm);
-    if (!live && !vm_down(&vm))
+    bool live = vm_state_live(vm.state);
+    if (!live && !vm_state_down(vm.state))
         return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
                         vm.name, vm_state_name(vm.state));
     struct snapshot_rec *s, snap = {0};
@@ -181,10 +194,8 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     if (rc == 0 && n >= MAX_SNAPSHOTS)
         rc = yerr_set(err, 409, "conflict", "vm '%s' has %d snapshots, the most it may have",
                       vm.name, MAX_SNAPSHOTS);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (!strcmp(s[i].name, name))
-            rc = yerr_set(err, 409, "conflict", "vm '%s' already has a snapshot '%s'", vm.name,
-                          name);
+    if (rc == 0 && by_name(s, n, name))
+        rc = yerr_set(err, 409, "conflict", "vm '%s' already has a snapshot '%s'", vm.name, name);
     free(s);
     if (rc < 0)
         return -1;
@@ -202,8 +213,8 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
 
     char cur[512], nw[512];
-    layer_path(e, &vm, vm.disk, cur, sizeof(cur));
-    layer_path(e, &vm, snap.new_disk, nw, sizeof(nw));
+    engine_vm_path(e, &vm, vm.disk, cur, sizeof(cur));
+    engine_vm_path(e, &vm, snap.new_disk, nw, sizeof(nw));
     if (live) {
         rc = switch_live(e, &vm, nw, &snap, err);
         if (rc < 0) {
@@ -268,7 +279,7 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     struct vm_rec vm;
     if (engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
-    if (!vm_down(&vm))
+    if (!vm_state_down(vm.state))
         return yerr_set(err, 409, "conflict", "vm '%s' is %s: stop it before reverting", vm.name,
                         vm_state_name(vm.state));
     struct snapshot_rec *s;
@@ -276,15 +287,15 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     if (list_snaps(e, &vm, &s, &n, err) < 0)
         return -1;
     struct snapshot_rec snap;
-    if (busy_check(&vm, s, n, err) < 0 || engine_snapshot_find(e, &vm, name, &snap, err) < 0) {
+    if (busy_check(&vm, s, n, err) < 0 || find_in(&vm, s, n, name, &snap, err) < 0) {
         free(s);
         return -1;
     }
     char layer[64], from[512], nw[512], old[512], why[400];
     new_layer_name(layer);
-    layer_path(e, &vm, snap.file, from, sizeof(from));
-    layer_path(e, &vm, layer, nw, sizeof(nw));
-    layer_path(e, &vm, vm.disk, old, sizeof(old));
+    engine_vm_path(e, &vm, snap.file, from, sizeof(from));
+    engine_vm_path(e, &vm, layer, nw, sizeof(nw));
+    engine_vm_path(e, &vm, vm.disk, old, sizeof(old));
     char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", from, nw, NULL};
     if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
         unlink(nw);
@@ -356,7 +367,7 @@ static int job_running(struct engine *e, const struct vm_rec *vm, const struct s
 static void merge_done(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap)
 {
     char path[512];
-    layer_path(e, vm, snap->file, path, sizeof(path));
+    engine_vm_path(e, vm, snap->file, path, sizeof(path));
     if (unlink(path) < 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", path, strerror(errno));
     store_snapshot_delete(e->store, snap->id);
@@ -406,7 +417,7 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
     if (engine_vm_qmp(e, vm, "query-named-block-nodes", NULL, &nodes, err) < 0)
         return -1;
     char from[512];
-    layer_path(e, vm, snap->file, from, sizeof(from));
+    engine_vm_path(e, vm, snap->file, from, sizeof(from));
     json_t *t = node_for(nodes, top), *b = node_for(nodes, base);
     const char *tbacking = t ? json_string_value(json_object_get(t, "backing_file")) : NULL;
     int rc;
@@ -442,7 +453,7 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
         free(s);
         return -1;
     }
-    bool live = vm_live(vm);
+    bool live = vm_state_live(vm->state);
     /* which snapshots the running QEMU has open: the active layer's ancestors */
     for (size_t i = 0; i < n; i++) {
         if (strcmp(s[i].parent, snap->id))
@@ -454,7 +465,7 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
             id = a ? a->parent : "";
         }
         char child[512];
-        layer_path(e, vm, s[i].file, child, sizeof(child));
+        engine_vm_path(e, vm, s[i].file, child, sizeof(child));
         if (in_chain) {
             snprintf(top, sizeof(top), "%s", child);
             continue;
@@ -470,7 +481,7 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
     }
     if (!strcmp(vm->disk_parent, snap->id)) {
         char active[512];
-        layer_path(e, vm, vm->disk, active, sizeof(active));
+        engine_vm_path(e, vm, vm->disk, active, sizeof(active));
         if (live) {
             snprintf(top, sizeof(top), "%s", active);
         } else {
@@ -500,7 +511,7 @@ int engine_snapshot_delete(struct engine *e, const char *vmname, const char *nam
     struct vm_rec vm;
     if (engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
-    if (!vm_live(&vm) && !vm_down(&vm))
+    if (!vm_state_live(vm.state) && !vm_state_down(vm.state))
         return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
                         vm.name, vm_state_name(vm.state));
     struct snapshot_rec *s, snap;
@@ -508,8 +519,10 @@ int engine_snapshot_delete(struct engine *e, const char *vmname, const char *nam
     if (list_snaps(e, &vm, &s, &n, err) < 0)
         return -1;
     int rc = busy_check(&vm, s, n, err);
+    if (rc == 0)
+        rc = find_in(&vm, s, n, name, &snap, err);
     free(s);
-    if (rc < 0 || engine_snapshot_find(e, &vm, name, &snap, err) < 0)
+    if (rc < 0)
         return -1;
     snprintf(snap.state, sizeof(snap.state), "deleting");
     if (store_snapshot_update(e->store, &snap) != 0)
@@ -565,26 +578,6 @@ void vm_snapshots_forget(struct engine *e, const struct vm_rec *vm)
     free(s);
 }
 
-/* The layer QEMU is writing to ("" if it cannot say). */
-static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *out, size_t len)
-{
-    json_t *blocks = NULL;
-    struct yerr err;
-    out[0] = 0;
-    if (engine_vm_qmp(e, vm, "query-block", NULL, &blocks, &err) < 0)
-        return;
-    size_t i;
-    json_t *b;
-    json_array_foreach(blocks, i, b)
-    {
-        const char *dev = json_string_value(json_object_get(b, "device"));
-        const char *f = json_string_value(json_object_get(json_object_get(b, "inserted"), "file"));
-        if (dev && f && !strcmp(dev, "disk0"))
-            snprintf(out, len, "%s", f);
-    }
-    json_decref(blocks);
-}
-
 /* Removes disk layers in a VM's directory that nothing refers to (left
  * by a crash between making a layer and recording it, or the reverse). */
 static void sweep_layers(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s,
@@ -615,20 +608,22 @@ static void sweep_layers(struct engine *e, const struct vm_rec *vm, struct snaps
     closedir(d);
 }
 
-static void reconcile_vm(struct engine *e, struct vm_rec *vm)
+void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
 {
     struct snapshot_rec *s;
     size_t n;
     struct yerr err = {0};
     if (list_snaps(e, vm, &s, &n, &err) < 0)
         return;
-    bool live = vm_live(vm), settled = live || vm_down(vm);
+    bool live = vm_state_live(vm->state), settled = live || vm_state_down(vm->state);
+    bool touched = false; /* rows changed: list them again before the sweep */
     for (size_t i = 0; i < n && settled; i++) {
         struct snapshot_rec *snap = &s[i];
+        touched |= strcmp(snap->state, "ready") != 0;
         if (!strcmp(snap->state, "creating")) {
             /* did the switch to the new layer happen before the crash? */
             char nw[512], active[512] = "";
-            layer_path(e, vm, snap->new_disk, nw, sizeof(nw));
+            engine_vm_path(e, vm, snap->new_disk, nw, sizeof(nw));
             if (live)
                 qemu_active_file(e, vm, active, sizeof(active));
             if (live && !active[0])
@@ -641,7 +636,7 @@ static void reconcile_vm(struct engine *e, struct vm_rec *vm)
             if (!adopt && !live) {
                 struct disk_info di;
                 char cur[512];
-                layer_path(e, vm, snap->file, cur, sizeof(cur));
+                engine_vm_path(e, vm, snap->file, cur, sizeof(cur));
                 adopt = path_exists(nw) &&
                         disk_inspect(e->cfg->qemu_img, nw, "qcow2", &di, &err) == 0 &&
                         !strcmp(di.backing, cur);
@@ -670,20 +665,12 @@ static void reconcile_vm(struct engine *e, struct vm_rec *vm)
                 merge_failed(e, vm, snap, err.message);
         }
     }
-    free(s);
-    if (settled && list_snaps(e, vm, &s, &n, &err) == 0) {
-        sweep_layers(e, vm, s, n);
+    if (touched) {
         free(s);
+        if (list_snaps(e, vm, &s, &n, &err) < 0)
+            return;
     }
-}
-
-void vm_snapshots_reconcile(struct engine *e)
-{
-    struct vm_rec *vms;
-    size_t n;
-    if (store_vm_list(e->store, &vms, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        reconcile_vm(e, &vms[i]);
-    free(vms);
+    if (settled)
+        sweep_layers(e, vm, s, n);
+    free(s);
 }

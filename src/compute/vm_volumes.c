@@ -32,12 +32,6 @@ static int volume_save(struct engine *e, struct volume_rec *v, const char *state
     return 0;
 }
 
-/* A VM whose QEMU is up and answering (not one coming or going). */
-static bool vm_live(const struct vm_rec *vm)
-{
-    return vm->state == VM_RUNNING || vm->state == VM_PAUSED;
-}
-
 bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_rec *vm)
 {
     if (!v->attached_to[0] || store_vm_get(e->store, v->attached_to, vm) != 0)
@@ -100,16 +94,11 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
     }
     if (strcmp(v.state, "ready"))
         return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
-    int deps = 0;
-    if (store_volume_dependents(e->store, v.name, &deps) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
-    if (deps > 0)
-        return yerr_set(err, 409, "conflict",
-                        "volume '%s' backs %d linked clone%s: writing to it would corrupt them "
-                        "(attach a clone instead)",
-                        v.name, deps, deps == 1 ? "" : "s");
-    bool live = vm_live(&vm);
-    if (!live && vm.state != VM_STOPPED && vm.state != VM_CRASHED)
+    if (engine_volume_refuse_backing(
+            e, &v, "writing to it would corrupt them (attach a clone instead)", err) < 0)
+        return -1;
+    bool live = vm_state_live(vm.state);
+    if (!live && !vm_state_down(vm.state))
         return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
                         vm.name, vm_state_name(vm.state));
     if (volume_save(e, &v, live ? "attaching" : "attached", vm.id, err) < 0)
@@ -170,7 +159,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
         *out = v;
         return 0;
     }
-    if (!vm_live(&vm))
+    if (!vm_state_live(vm.state))
         return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
                         vm.name, vm_state_name(vm.state));
     char node[24], dev[24], serial[24];
@@ -204,7 +193,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
 int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
                           uint64_t size, struct yerr *err)
 {
-    if (!vm_live(vm))
+    if (!vm_state_live(vm->state))
         return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
                         vm->name, vm_state_name(vm->state));
     char node[24], dev[24], serial[24];
@@ -272,9 +261,9 @@ void vm_volumes_reconcile(struct engine *e)
         struct vm_rec vm;
         struct yerr ignore;
         bool known = store_vm_get(e->store, v->attached_to, &vm) == 0;
-        if (known && vm_state_has_process(vm.state) && !vm_live(&vm))
+        if (known && vm_state_has_process(vm.state) && !vm_state_live(vm.state))
             continue; /* starting or stopping: a QEMU still has it; next pass */
-        if (!known || !vm_live(&vm)) {
+        if (!known || !vm_state_live(vm.state)) {
             /* no QEMU holds it: an attach that never finished is undone,
              * a detach is complete */
             volume_save(e, v, "ready", "", &ignore);

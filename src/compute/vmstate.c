@@ -128,3 +128,13 @@ bool vm_state_has_process(enum vm_state s)
 {
     return s == VM_STARTING || s == VM_RUNNING || s == VM_PAUSED || s == VM_STOPPING;
 }
+
+bool vm_state_live(enum vm_state s)
+{
+    return s == VM_RUNNING || s == VM_PAUSED;
+}
+
+bool vm_state_down(enum vm_state s)
+{
+    return s == VM_STOPPED || s == VM_CRASHED;
+}

@@ -41,4 +41,10 @@ bool vm_should_restart(const struct vm_rec *vm, bool clean);
 /* Is there (supposed to be) a QEMU process for a VM in this state? */
 bool vm_state_has_process(enum vm_state s);
 
+/* Settled states, where a disk operation may begin: a QEMU that is up and
+ * answering (running, paused), or no QEMU at all (stopped, crashed). The
+ * others are on their way from one to the other. */
+bool vm_state_live(enum vm_state s);
+bool vm_state_down(enum vm_state s);
+
 #endif

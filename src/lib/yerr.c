@@ -25,10 +25,14 @@ int yerr_disk(struct yerr *e, const char *fmt, ...)
 {
     if (!e)
         return -1;
+    /* format first: the arguments may be e->message itself (re-classing
+     * an error that came from elsewhere) */
+    char msg[sizeof(e->message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    memcpy(e->message, msg, sizeof(msg));
     bool full = strstr(e->message, "No space left on device") != NULL ||
                 strstr(e->message, "Disk quota exceeded") != NULL;
     e->status = full ? 507 : 500;

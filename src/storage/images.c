@@ -233,13 +233,6 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
     char why[256];
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, 400, "invalid_argument", "%s", why);
-    if (!file || file[0] != '/')
-        return yerr_set(err, 400, "invalid_argument", "file must be an absolute path");
-    struct stat st;
-    if (stat(file, &st) < 0)
-        return yerr_set(err, 400, "invalid_argument", "cannot read %s: %s", file, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return yerr_set(err, 400, "invalid_argument", "%s is not a regular file", file);
     struct image_rec m = {0};
     if (store_image_get(e->store, name, &m) == 0)
         return yerr_set(err, 409, "conflict", "image '%s' already exists", name);

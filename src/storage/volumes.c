@@ -94,6 +94,18 @@ int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, 
     return 0;
 }
 
+int engine_volume_refuse_backing(struct engine *e, const struct volume_rec *v,
+                                 const char *consequence, struct yerr *err)
+{
+    int deps = 0;
+    if (store_volume_dependents(e->store, v->name, &deps) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (deps > 0)
+        return yerr_set(err, 409, "conflict", "volume '%s' backs %d linked clone%s: %s", v->name,
+                        deps, deps == 1 ? "" : "s", consequence);
+    return 0;
+}
+
 /* Writes the intent row for a new volume; the file does not exist yet. */
 static int begin_volume(struct engine *e, const char *name, const char *format, uint64_t size,
                         struct volume_rec *v, struct yerr *err)
@@ -247,11 +259,8 @@ int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, 
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, 409, "conflict", "volume '%s' is attached: detach it first", v.name);
-    int deps = 0;
-    if (store_volume_dependents(e->store, v.name, &deps) == 0 && deps > 0)
-        return yerr_set(err, 409, "conflict",
-                        "volume '%s' backs %d linked clone%s: rewriting it would break them",
-                        v.name, deps, deps == 1 ? "" : "s");
+    if (engine_volume_refuse_backing(e, &v, "rewriting it would break them", err) < 0)
+        return -1;
     *before = volume_actual_size(&v);
     /* Rewrite into a new file: only clusters holding data are copied, zero
      * clusters are dropped; the original stays until the copy is complete. */
@@ -287,12 +296,8 @@ int engine_volume_delete(struct engine *e, const char *name, struct yerr *err)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, 409, "conflict", "volume '%s' is attached: detach it first", v.name);
-    int deps = 0;
-    if (store_volume_dependents(e->store, v.name, &deps) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
-    if (deps > 0)
-        return yerr_set(err, 409, "conflict", "volume '%s' backs %d linked clone%s", v.name, deps,
-                        deps == 1 ? "" : "s");
+    if (engine_volume_refuse_backing(e, &v, "delete them first", err) < 0)
+        return -1;
     snprintf(v.state, sizeof(v.state), "deleting");
     if (store_volume_update(e->store, &v) != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));

@@ -23,6 +23,10 @@ struct pool_info {
 };
 
 int volumes_init(struct engine *e, char *err, size_t errlen);
+/* 409 when linked clones are backed by v (it must not change or go),
+ * saying the consequence; 0 when none are. */
+int engine_volume_refuse_backing(struct engine *e, const struct volume_rec *v,
+                                 const char *consequence, struct yerr *err);
 /* A volume by name or id; 404 when there is none. */
 int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err);
 int engine_pool_info(struct engine *e, struct pool_info *p);

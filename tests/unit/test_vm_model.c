@@ -70,6 +70,23 @@ static void test_qmp_events(void **state)
     assert_int_equal(vm_state_on_exit(VM_DELETING, true), VM_DELETING);
 }
 
+/* Disk operations begin only in settled states: every state is exactly one
+ * of live, down, or on its way (and then it may or may not have a QEMU). */
+static void test_settled_states(void **state)
+{
+    for (int s = 0; s < VM_STATE_COUNT; s++) {
+        bool live = vm_state_live(s), down = vm_state_down(s);
+        assert_false(live && down);
+        if (live)
+            assert_true(vm_state_has_process(s));
+        if (down)
+            assert_false(vm_state_has_process(s));
+    }
+    assert_true(vm_state_live(VM_PAUSED) && vm_state_down(VM_CRASHED));
+    assert_false(vm_state_live(VM_STARTING) || vm_state_down(VM_STARTING));
+    assert_false(vm_state_live(VM_STOPPING) || vm_state_down(VM_DELETING));
+}
+
 static void test_restart_policy(void **state)
 {
     struct vm_rec v = vm_in(VM_STOPPED);
@@ -191,9 +208,8 @@ static void test_qemu_argv(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_actions_allowed),
-        cmocka_unit_test(test_qmp_events),
-        cmocka_unit_test(test_restart_policy),
+        cmocka_unit_test(test_actions_allowed), cmocka_unit_test(test_qmp_events),
+        cmocka_unit_test(test_settled_states),  cmocka_unit_test(test_restart_policy),
         cmocka_unit_test(test_qemu_argv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
