@@ -55,6 +55,8 @@ struct vm_rec {
     int seed;             /* a NoCloud seed disk (seed.iso) is in the VM's directory */
     char disk[64];        /* the active disk layer, a file in the VM's directory */
     char disk_parent[37]; /* snapshot the active layer sits on ("" = the image) */
+    int64_t stop_deadline; /* ms since epoch: a graceful stop turns into quit then (0 = none) */
+    uint32_t uid;          /* unprivileged uid its QEMU runs as (0 = not assigned yet) */
 };
 
 struct image_rec {
@@ -69,6 +71,7 @@ struct image_rec {
     uint64_t virtual_size;
     uint64_t actual_size;
     int64_t created_at;
+    uint64_t min_memory_mb; /* the least guest memory it boots with (0 = unknown) */
 };
 
 struct volume_rec {

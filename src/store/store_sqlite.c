@@ -68,6 +68,11 @@ static const char *const migrations[] = {
     " parent TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, consistency TEXT NOT NULL,"
     " new_disk TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL, UNIQUE(vm_id, name));"
     "CREATE INDEX snapshots_parent ON snapshots(vm_id, parent);",
+    /* 6: a durable graceful-stop deadline, the unprivileged uid a VM's QEMU
+     * runs as, and the least memory an image boots with */
+    "ALTER TABLE vms ADD COLUMN stop_deadline INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN uid INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE images ADD COLUMN min_memory_mb INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -275,7 +280,7 @@ int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_read
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent"
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid"
 
 static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
 {
@@ -307,6 +312,8 @@ static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
     sqlite3_bind_int(s, i++, v->seed);
     sqlite3_bind_text(s, i++, v->disk, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, i++, v->disk_parent, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, v->stop_deadline);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->uid);
 }
 
 static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
@@ -347,13 +354,15 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     v->seed = sqlite3_column_int(s, i++);
     store_col_text(s, i++, v->disk, sizeof(v->disk));
     store_col_text(s, i++, v->disk_parent, sizeof(v->disk_parent));
+    v->stop_deadline = sqlite3_column_int64(s, i++);
+    v->uid = (uint32_t)sqlite3_column_int64(s, i++);
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     sqlite3_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -369,7 +378,7 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
-                       "hostname=?24,seed=?25,disk=?26,disk_parent=?27 "
+                       "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29 "
                        "WHERE id=?1");
     if (!s)
         return -1;
@@ -465,12 +474,14 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
 
 /* ---- images ---- */
 
-#define IMG_COLS "id,name,format,path,kernel,initrd,cmdline,os,virtual_size,actual_size,created_at"
+#define IMG_COLS                                                                                   \
+    "id,name,format,path,kernel,initrd,cmdline,os,virtual_size,actual_size,created_at,"            \
+    "min_memory_mb"
 
 int store_image_insert(struct store *st, const struct image_rec *m)
 {
     sqlite3_stmt *s =
-        store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+        store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     int i = 1;
@@ -485,6 +496,7 @@ int store_image_insert(struct store *st, const struct image_rec *m)
     sqlite3_bind_int64(s, i++, (sqlite3_int64)m->virtual_size);
     sqlite3_bind_int64(s, i++, (sqlite3_int64)m->actual_size);
     sqlite3_bind_int64(s, i++, m->created_at);
+    sqlite3_bind_int64(s, i++, (sqlite3_int64)m->min_memory_mb);
     return store_step_done(st, s, "insert image");
 }
 
@@ -512,6 +524,7 @@ static void read_image(sqlite3_stmt *s, struct image_rec *m)
     m->virtual_size = (uint64_t)sqlite3_column_int64(s, i++);
     m->actual_size = (uint64_t)sqlite3_column_int64(s, i++);
     m->created_at = sqlite3_column_int64(s, i++);
+    m->min_memory_mb = (uint64_t)sqlite3_column_int64(s, i++);
 }
 
 int store_image_get(struct store *st, const char *name, struct image_rec *out)
