@@ -12,6 +12,9 @@
 # sees, then "yun-heartbeat N" every 2 s forever. It keeps a shell on ttyS0
 # and powers off on the ACPI power button (QMP system_powerdown).
 # "yun.burn=1" on the kernel command line makes it spin every vCPU.
+# "yun.silent_agent=1" makes it open the guest agent's virtio-serial port
+# (org.qemu.guest_agent.0) and never answer: QEMU reports the agent up, and
+# every exchange yund starts times out (a hung qemu-guest-agent, for tests).
 #
 # Everything is built in OUTDIR.tmp.$$ and swapped into place at the end, so
 # a failed or interrupted run never leaves a half-written image; running it
@@ -170,6 +173,24 @@ done </lib/modules/load-order
 # ACPI power button -> clean poweroff (QMP system_powerdown). Started before
 # the marker so a powerdown sent as soon as the marker is seen is not lost.
 acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null || echo "yun-tiny: acpid failed"
+
+case " $(cat /proc/cmdline) " in
+*" yun.silent_agent=1 "*)
+    # virtio_console adds its ports a moment after it loads; devtmpfs makes
+    # /dev/vportNpM. Held open on fd 3 by PID 1, never read, never answered.
+    i=0
+    while [ $i -lt 25 ]; do
+        for p in /sys/class/virtio-ports/*; do
+            [ "$(cat "$p/name" 2>/dev/null)" = org.qemu.guest_agent.0 ] || continue
+            [ -e "/dev/${p##*/}" ] && exec 3<>"/dev/${p##*/}" && i=99 &&
+                echo "yun-tiny: guest agent port ${p##*/} open, never answering"
+        done
+        [ $i -lt 99 ] && sleep 0.2
+        i=$((i + 1))
+    done
+    [ $i -ge 99 ] || echo "yun-tiny: no guest agent port to hold open"
+    ;;
+esac
 
 echo "YUN-TINY-INIT-OK"
 

@@ -5,11 +5,13 @@
  *        -> {"exitcode":0,"stdout":"...","stderr":"...","signal":null}
  *
  * guest-exec starts the command; yund then polls guest-exec-status on a
- * timer (never blocking its loop while the command runs) and answers when
- * the process exits or the timeout passes. It also writes the guest facts
- * (OS, hostname, IP addresses) that `vm show` includes.
+ * timer and answers when the process exits or the timeout passes. Every
+ * exchange goes through the VM's asynchronous agent client (guest.h), so
+ * the loop never waits on the guest. It also writes the guest facts (OS,
+ * hostname, IP addresses) that `vm show` includes, from guest.c's cache.
  */
 #include "api/api.h"
+#include "compute/guest.h"
 #include "compute/qga.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
@@ -26,9 +28,10 @@
 #define QGA_TIMEOUT_MS 3000
 
 struct exec_wait {
+    struct engine *eng;
     struct evhttp_request *req;
     struct event *timer;
-    char sock[512];
+    char vm_id[37];
     char vm[64];
     long long pid;
     int64_t deadline;
@@ -45,7 +48,9 @@ static void exec_done(struct exec_wait *w)
 static void exec_closed(struct evhttp_connection *conn, void *arg)
 {
     struct exec_wait *w = arg;
-    /* The client left; evhttp frees the request. The guest process runs on. */
+    /* The client left; evhttp frees the request. The guest process runs on,
+     * and an answer still on its way to us is dropped. */
+    qga_cancel(guest_agent(w->eng, w->vm_id), w);
     event_free(w->timer);
     free(w);
 }
@@ -63,43 +68,8 @@ static void put_output(struct jw *jw, const char *key, json_t *b64)
     free(raw);
 }
 
-static void exec_poll(evutil_socket_t fd, short what, void *arg)
+static void exec_reply_exited(struct exec_wait *w, json_t *ret)
 {
-    struct exec_wait *w = arg;
-    char err[256];
-    json_t *args = json_pack("{s:I}", "pid", (json_int_t)w->pid), *ret = NULL;
-    int rc =
-        qga_command(w->sock, "guest-exec-status", args, &ret, 0, QGA_TIMEOUT_MS, err, sizeof(err));
-    json_decref(args);
-    /* A QEMU busy with a guest's heavy I/O (under TCG) can be slow to take
-     * the agent socket's next client (refused, or closed at once); the
-     * command runs on in the guest, so keep asking, backing off to once a
-     * second, for up to about half a minute before giving up. */
-    if (rc < 0 && ++w->failures <= EXEC_RETRIES && monotonic_ms() < w->deadline) {
-        int ms = EXEC_POLL_MS * w->failures > 1000 ? 1000 : EXEC_POLL_MS * w->failures;
-        struct timeval tv = {0, ms * 1000};
-        evtimer_add(w->timer, &tv);
-        return;
-    }
-    if (rc < 0) {
-        reply_errorf(w->req, 502, "guest_agent", "guest-exec-status: %s", err);
-        exec_done(w);
-        return;
-    }
-    w->failures = 0;
-    if (!json_is_true(json_object_get(ret, "exited"))) {
-        json_decref(ret);
-        if (monotonic_ms() > w->deadline) {
-            reply_errorf(w->req, 504, "timeout",
-                         "command still running in vm '%s' after its timeout (guest pid %lld)",
-                         w->vm, w->pid);
-            exec_done(w);
-            return;
-        }
-        struct timeval tv = {0, EXEC_POLL_MS * 1000};
-        evtimer_add(w->timer, &tv);
-        return;
-    }
     struct jw jw;
     jw_init(&jw);
     jw_obj_open(&jw);
@@ -120,9 +90,83 @@ static void exec_poll(evutil_socket_t fd, short what, void *arg)
     jw_bool(&jw, json_is_true(json_object_get(ret, "out-truncated")) ||
                      json_is_true(json_object_get(ret, "err-truncated")));
     jw_obj_close(&jw);
-    json_decref(ret);
     reply_jw(w->req, 200, &jw);
     exec_done(w);
+}
+
+static void exec_poll_later(struct exec_wait *w, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(w->timer, &tv);
+}
+
+static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const char *err)
+{
+    struct exec_wait *w = ctx;
+    if (st == QGA_CANCELLED) {
+        reply_errorf(w->req, 502, "guest_agent",
+                     "vm '%s' stopped, or its guest agent went away, while guest pid %lld ran",
+                     w->vm, w->pid);
+        exec_done(w);
+        return;
+    }
+    /* A QEMU busy with a guest's heavy I/O (under TCG) can be slow to take
+     * the agent socket's next client (refused, or closed at once); the
+     * command runs on in the guest, so keep asking, backing off to once a
+     * second, for up to about half a minute before giving up. */
+    if (st == QGA_FAILED && ++w->failures <= EXEC_RETRIES && monotonic_ms() < w->deadline) {
+        int ms = EXEC_POLL_MS * w->failures > 1000 ? 1000 : EXEC_POLL_MS * w->failures;
+        exec_poll_later(w, ms);
+        return;
+    }
+    if (st != QGA_OK) {
+        reply_errorf(w->req, 502, "guest_agent", "guest-exec-status: %s", err);
+        exec_done(w);
+        return;
+    }
+    w->failures = 0;
+    if (json_is_true(json_object_get(ret, "exited"))) {
+        exec_reply_exited(w, ret);
+        return;
+    }
+    if (monotonic_ms() > w->deadline) {
+        reply_errorf(w->req, 504, "timeout",
+                     "command still running in vm '%s' after its timeout (guest pid %lld)", w->vm,
+                     w->pid);
+        exec_done(w);
+        return;
+    }
+    exec_poll_later(w, EXEC_POLL_MS);
+}
+
+static void exec_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct exec_wait *w = arg;
+    json_t *args = json_pack("{s:I}", "pid", (json_int_t)w->pid);
+    int rc = qga_call(guest_agent(w->eng, w->vm_id), "guest-exec-status", args, 0, QGA_TIMEOUT_MS,
+                      on_exec_status, w);
+    json_decref(args);
+    if (rc < 0) {
+        reply_errorf(w->req, 502, "guest_agent",
+                     "vm '%s' stopped, or its guest agent went away, while guest pid %lld ran",
+                     w->vm, w->pid);
+        exec_done(w);
+    }
+}
+
+static void on_exec_started(void *ctx, enum qga_status st, json_t *ret, const char *err)
+{
+    struct exec_wait *w = ctx;
+    json_t *pid = json_object_get(ret, "pid");
+    if (st != QGA_OK || !json_is_integer(pid)) {
+        reply_errorf(w->req, 502, "guest_agent", "guest-exec: %s",
+                     st == QGA_OK ? "the agent returned no pid" : err);
+        exec_done(w);
+        return;
+    }
+    w->pid = json_integer_value(pid);
+    engine_event(w->eng, "vm", w->vm, "exec", "info", "guest pid %lld", w->pid);
+    exec_poll_later(w, 20);
 }
 
 static char *b64_encode(const char *in, size_t n)
@@ -182,19 +226,26 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
         reply_errorf(c->req, 400, "invalid_argument", "input must be a string");
         return;
     }
-    struct exec_wait *w = calloc(1, sizeof(*w));
-    if (!w) {
-        reply_errorf(c->req, 500, "internal", "out of memory");
-        return;
-    }
-    if (!engine_vm_agent(e, vm, w->sock, sizeof(w->sock))) {
-        free(w);
+    struct qga_client *qga = guest_agent(e, vm->id);
+    char sock[512];
+    if (!qga || !engine_vm_agent(e, vm, sock, sizeof(sock))) {
         reply_errorf(c->req, 409, "no_guest_agent",
                      "vm '%s' has no guest agent running (it needs qemu-guest-agent inside, "
                      "e.g. the debian image)",
                      vm->name);
         return;
     }
+    struct exec_wait *w = calloc(1, sizeof(*w));
+    if (!w || !(w->timer = evtimer_new(e->base, exec_poll, w))) {
+        free(w);
+        reply_errorf(c->req, 500, "internal", "out of memory");
+        return;
+    }
+    w->eng = e;
+    w->req = c->req;
+    snprintf(w->vm_id, sizeof(w->vm_id), "%s", vm->id);
+    snprintf(w->vm, sizeof(w->vm), "%s", vm->name);
+    w->deadline = monotonic_ms() + 1000LL * (to ? json_integer_value(to) : 60);
     json_t *args = json_pack("{s:O,s:b}", "path", json_array_get(argv, 0), "capture-output", 1);
     json_t *rest = json_array();
     for (i = 1; i < json_array_size(argv); i++)
@@ -205,68 +256,41 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
         json_object_set_new(args, "input-data", json_string(enc ? enc : ""));
         free(enc);
     }
-    char why[256];
-    json_t *ret = NULL;
-    int rc = qga_command(w->sock, "guest-exec", args, &ret, 0, QGA_TIMEOUT_MS, why, sizeof(why));
+    int rc = qga_call(qga, "guest-exec", args, 0, QGA_TIMEOUT_MS, on_exec_started, w);
     json_decref(args);
-    json_t *pid = json_object_get(ret, "pid");
-    if (rc < 0 || !json_is_integer(pid)) {
-        json_decref(ret);
+    if (rc < 0) {
+        event_free(w->timer);
         free(w);
-        reply_errorf(c->req, 502, "guest_agent", "guest-exec: %s", rc < 0 ? why : "no pid");
+        reply_errorf(c->req, 500, "internal", "out of memory");
         return;
     }
-    w->pid = json_integer_value(pid);
-    json_decref(ret);
-    w->req = c->req;
-    snprintf(w->vm, sizeof(w->vm), "%s", vm->name);
-    w->deadline = monotonic_ms() + 1000LL * (to ? json_integer_value(to) : 60);
-    w->timer = evtimer_new(e->base, exec_poll, w);
-    struct timeval tv = {0, 20 * 1000};
-    evtimer_add(w->timer, &tv);
     evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), exec_closed, w);
-    engine_event(e, "vm", vm->name, "exec", "info", "guest pid %lld: %s", w->pid,
-                 json_string_value(json_array_get(argv, 0)));
 }
 
 void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm)
 {
-    char sock[512], err[256];
-    bool agent = engine_vm_agent(e, vm, sock, sizeof(sock));
+    /* Only the cache: a guest that does not answer never holds up a reader. */
+    const struct guest_facts *f = guest_facts_get(e, vm);
     jw_key(w, "guest_agent");
-    jw_bool(w, agent);
-    if (!agent)
+    jw_bool(w, f != NULL);
+    if (!f)
         return;
-    json_t *ret = NULL;
-    if (qga_command(sock, "guest-get-osinfo", NULL, &ret, 0, 1500, err, sizeof(err)) == 0) {
-        const char *pretty = json_string_value(json_object_get(ret, "pretty-name"));
-        jw_kv_str(w, "guest_os", pretty ? pretty : "");
-    }
-    json_decref(ret);
-    ret = NULL;
-    if (qga_command(sock, "guest-get-host-name", NULL, &ret, 0, 1500, err, sizeof(err)) == 0)
-        jw_kv_str(w, "guest_hostname", json_string_value(json_object_get(ret, "host-name")));
-    json_decref(ret);
-    ret = NULL;
-    if (qga_command(sock, "guest-network-get-interfaces", NULL, &ret, 0, 1500, err, sizeof(err)) ==
-        0) {
+    jw_key(w, "guest_agent_answering");
+    jw_bool(w, f->answering);
+    jw_kv_int(w, "guest_agent_pending", f->pending);
+    jw_kv_int(w, "guest_facts_at", f->fetched_at);
+    if (!f->answering && f->error[0])
+        jw_kv_str(w, "guest_agent_error", f->error);
+    if (f->os[0])
+        jw_kv_str(w, "guest_os", f->os);
+    if (f->hostname[0])
+        jw_kv_str(w, "guest_hostname", f->hostname);
+    if (f->ip_addresses) {
         jw_key(w, "ip_addresses");
         jw_arr_open(w);
-        size_t i, k;
-        json_t *ifc, *ip;
-        json_array_foreach(ret, i, ifc)
-        {
-            const char *name = json_string_value(json_object_get(ifc, "name"));
-            if (name && !strcmp(name, "lo"))
-                continue;
-            json_array_foreach(json_object_get(ifc, "ip-addresses"), k, ip)
-            {
-                const char *addr = json_string_value(json_object_get(ip, "ip-address"));
-                if (addr)
-                    jw_str(w, addr);
-            }
-        }
+        size_t i;
+        json_t *ip;
+        json_array_foreach(f->ip_addresses, i, ip) jw_str(w, json_string_value(ip));
         jw_arr_close(w);
     }
-    json_decref(ret);
 }

@@ -23,7 +23,9 @@ static void vm_usage(FILE *f)
                "  list                       all VMs\n"
                "  show NAME                  one VM, with live QEMU status\n"
                "  start NAME\n"
-               "  stop NAME [--force] [--no-wait]   ACPI power-off (force: end QEMU now)\n"
+               "  stop NAME [--force] [--no-wait] [--timeout S]\n"
+               "                             ACPI power-off (force: end QEMU now); waits up to\n"
+               "                             S seconds (120) for QEMU to exit\n"
                "  reboot|pause|resume NAME\n"
                "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
                "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
@@ -277,9 +279,12 @@ static int vm_list(struct cli *c)
     return 0;
 }
 
-static void vm_path(char *buf, size_t len, const char *name, const char *suffix)
+/* name percent-encoded for a URL path or query; malloc'd. */
+static char *url_encode(const char *name)
 {
     char *enc = malloc(strlen(name) * 3 + 1), *p = enc;
+    if (!enc)
+        return NULL;
     for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
         if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
             *s == '-' || *s == '_' || *s == '.')
@@ -288,7 +293,13 @@ static void vm_path(char *buf, size_t len, const char *name, const char *suffix)
             p += sprintf(p, "%%%02X", *s);
     }
     *p = 0;
-    snprintf(buf, len, "/v1/vms/%s%s", enc, suffix);
+    return enc;
+}
+
+static void vm_path(char *buf, size_t len, const char *name, const char *suffix)
+{
+    char *enc = url_encode(name);
+    snprintf(buf, len, "/v1/vms/%s%s", enc ? enc : "", suffix);
     free(enc);
 }
 
@@ -299,21 +310,50 @@ static json_t *vm_get(struct cli *c, const char *name, int *code)
     return cli_call(c, "GET", path, NULL, code);
 }
 
-/* Polls until the VM leaves `from` states; returns the final state JSON. */
-static json_t *vm_wait_state(struct cli *c, const char *name, const char *target, int timeout_s,
-                             int *code)
+/* GET /v1/events for VM name after event id `after`, long-polling up to
+ * wait_s seconds when there is none yet. Moves *after past what came. */
+static json_t *vm_events(struct cli *c, const char *name, long long *after, int limit, int wait_s,
+                         int *code)
 {
-    for (int i = 0; i < timeout_s * 10; i++) {
-        json_t *v = vm_get(c, name, code);
-        if (!v)
+    char path[600], *enc = url_encode(name);
+    snprintf(path, sizeof(path), "/v1/events?object=%s&after=%lld&limit=%d&wait=%d", enc ? enc : "",
+             *after, limit, wait_s);
+    free(enc);
+    json_t *r = cli_call(c, "GET", path, NULL, code);
+    if (r)
+        *after = json_integer_value(json_object_get(r, "last_id"));
+    return r;
+}
+
+/* Waits on the event stream (no polling) until the VM's QEMU has exited,
+ * which yund records as its "exit" event once the process is gone; returns
+ * the VM as it is then. `after` is an event id from before the stop. */
+static json_t *vm_wait_stopped(struct cli *c, const char *name, long long after, int timeout_s,
+                               int *code)
+{
+    int64_t deadline = monotonic_ms() + timeout_s * 1000LL;
+    for (int64_t left; (left = deadline - monotonic_ms()) > 0;) {
+        int wait_s = (int)((left + 999) / 1000);
+        json_t *r = vm_events(c, name, &after, 1000, wait_s > 60 ? 60 : wait_s, code);
+        if (!r)
             return NULL;
-        if (!strcmp(json_string_value(json_object_get(v, "state")), target))
-            return v;
-        json_decref(v);
-        struct timespec ts = {0, 100 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        bool exited = false;
+        size_t i;
+        json_t *ev;
+        json_array_foreach(json_object_get(r, "events"), i, ev)
+        {
+            const char *action = json_string_value(json_object_get(ev, "action"));
+            exited |= action && !strcmp(action, "exit");
+        }
+        json_decref(r);
+        if (exited)
+            return vm_get(c, name, code);
     }
-    fprintf(stderr, "yun: vm %s did not reach state %s within %d s\n", name, target, timeout_s);
+    json_t *v = vm_get(c, name, code);
+    const char *state = v ? json_string_value(json_object_get(v, "state")) : NULL;
+    fprintf(stderr, "yun: vm %s did not stop within %d s (it is %s; yun vm stop --force ends it)\n",
+            name, timeout_s, state ? state : "unknown");
+    json_decref(v);
     *code = EXIT_API;
     return NULL;
 }
@@ -322,12 +362,19 @@ static int vm_action(struct cli *c, const char *action, int argc, char **argv)
 {
     bool force = false, wait = true;
     const char *name = NULL;
+    /* Long enough for yund's ACPI grace period and the quit after it. */
+    uint64_t timeout_s = 120;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
             force = true;
         else if (!strcmp(argv[i], "--no-wait"))
             wait = false;
-        else if (argv[i][0] == '-') {
+        else if (!strcmp(argv[i], "--timeout") && !strcmp(action, "stop")) {
+            if (i + 1 >= argc || parse_u64(argv[++i], 1, 86400, &timeout_s) < 0) {
+                fprintf(stderr, "yun: --timeout takes 1..86400 seconds\n");
+                return EXIT_USAGE;
+            }
+        } else if (argv[i][0] == '-') {
             fprintf(stderr, "yun: unknown option '%s' for vm %s\n", argv[i], action);
             return EXIT_USAGE;
         } else if (name) {
@@ -359,16 +406,24 @@ static int vm_action(struct cli *c, const char *action, int argc, char **argv)
         json_decref(r);
         return 0;
     }
+    bool wait_stop = !strcmp(action, "stop") && wait;
+    long long mark = 0;
+    if (wait_stop) {
+        /* the VM's newest event before the stop: its exit comes after it */
+        r = vm_events(c, name, &mark, 1, 0, &code);
+        if (!r)
+            return code;
+        json_decref(r);
+    }
     char suffix[64];
     snprintf(suffix, sizeof(suffix), "/actions/%s", force ? "force-stop" : action);
     vm_path(path, sizeof(path), name, suffix);
     r = cli_call(c, "POST", path, NULL, &code);
     if (!r)
         return code;
-    if (!strcmp(action, "stop") && wait) {
+    if (wait_stop && strcmp(json_string_value(json_object_get(r, "state")) ?: "", "stopped")) {
         json_decref(r);
-        /* Long enough for yund's ACPI grace period and the quit after it. */
-        r = vm_wait_state(c, name, "stopped", 120, &code);
+        r = vm_wait_stopped(c, name, mark, (int)timeout_s, &code);
         if (!r)
             return code;
     }

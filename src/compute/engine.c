@@ -4,6 +4,7 @@
  */
 #include "compute/engine.h"
 #include "compute/accel.h"
+#include "compute/guest.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -144,6 +145,7 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt)
             break;
         }
     }
+    guest_forget(rt); /* cancels its agent exchanges before rt goes */
     qmp_watch_close(rt->watch);
     if (rt->stop_timer)
         event_free(rt->stop_timer);

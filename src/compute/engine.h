@@ -20,6 +20,7 @@
 struct event_base;
 struct event;
 struct qmp_watch;
+struct guest;
 
 /* Per-VM things that live only in yund's memory: the QMP event connection
  * and timers. Everything durable is in the store. */
@@ -33,8 +34,9 @@ struct vm_rt {
     struct event *stop_timer; /* ACPI grace period, then quit */
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
     struct event *restart_timer;
-    bool shutdown_seen; /* the guest shut itself down (clean exit) */
-    bool agent_open;    /* the guest agent has its port open */
+    bool shutdown_seen;  /* the guest shut itself down (clean exit) */
+    bool agent_open;     /* the guest agent has its port open */
+    struct guest *guest; /* agent client and guest facts (guest.c), while agent_open */
 };
 
 typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);

@@ -7,9 +7,9 @@
  * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
  */
 #include "compute/engine.h"
+#include "compute/guest.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
-#include "compute/qga.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -62,6 +62,7 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
             rt->agent_open = json_is_true(json_object_get(data, "open"));
             engine_event(e, "vm", vm.name, "guest-agent", "info", "%s",
                          rt->agent_open ? "connected" : "disconnected");
+            guest_agent_changed(rt);
         }
         return;
     }
@@ -128,8 +129,10 @@ static void on_chardevs(void *ctx, json_t *ret, const char *err)
     json_array_foreach(ret, i, c)
     {
         const char *label = json_string_value(json_object_get(c, "label"));
-        if (label && !strcmp(label, "qga0"))
+        if (label && !strcmp(label, "qga0")) {
             rt->agent_open = json_is_true(json_object_get(c, "frontend-open"));
+            guest_agent_changed(rt);
+        }
     }
 }
 
@@ -207,6 +210,7 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
         engine_event(e, "vm", vm.name, "exit", "error", "%s (was %s)", vm.last_error,
                      vm_state_name(before));
     if (rt) {
+        guest_forget(rt); /* drops the guest facts, cancels agent exchanges */
         qmp_watch_close(rt->watch);
         rt->watch = NULL;
         if (rt->stop_timer)
@@ -454,12 +458,9 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.desired = WANT_STOPPED;
         vm.state = VM_STOPPING;
         engine_store_update(e, &vm);
-        char qga[512], qerr[256];
-        json_t *mode = json_pack("{s:s}", "mode", "powerdown");
-        bool via_agent =
-            engine_vm_agent(e, &vm, qga, sizeof(qga)) &&
-            qga_command(qga, "guest-shutdown", mode, NULL, 1, 2000, qerr, sizeof(qerr)) == 0;
-        json_decref(mode);
+        /* Asynchronous: when the agent fails or does not answer, guest.c
+         * presses the ACPI button; this reply never waits for the guest. */
+        bool via_agent = guest_request_shutdown(e, &vm);
         if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
             goto failed;
         struct vm_rt *rt = engine_rt_get(e, &vm);
@@ -470,7 +471,9 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
             event_add(rt->stop_timer, &tv);
         }
         engine_event(e, "vm", vm.name, an, "ok", "%s",
-                     via_agent ? "guest agent asked to power off" : "ACPI power button pressed");
+                     via_agent
+                         ? "guest agent asked to power off (ACPI button if it does not answer)"
+                         : "ACPI power button pressed");
         break;
     }
     case ACT_FORCE_STOP:
