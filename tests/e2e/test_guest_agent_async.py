@@ -79,6 +79,22 @@ def test_silent_agent_never_holds_up_a_request(yund):
     assert "ACPI power button pressed" in ev[-1]["reason"], ev
     v = y.vm(name)
     assert v["guest_agent"] is False and "guest_agent_pending" not in v, v
+
+    # QEMU exiting drops the guest state and answers an exec still waiting on
+    # the agent (nothing dangles: the fixture checks the log for ASan reports)
+    y.yun("vm", "start", name)
+    wait_for(lambda: y.vm(name).get("guest_agent"), 90, interval=0.2,
+             what="the agent port open again")
+    t = threading.Thread(target=run_exec)
+    t.start()
+    try:
+        wait_for(lambda: y.vm(name).get("guest_agent_pending", 0) >= 1, AGENT_TIMEOUT_S * 3,
+                 interval=0.02, what="an agent exchange in flight")
+        y.yun("vm", "stop", "--force", name)
+    finally:
+        t.join(60)
+    st, b = result["exec"]
+    assert st == 502 and b["error"]["code"] == "guest_agent", (st, b)
     y.yun("vm", "delete", name)
     y.check_invariants()
 
