@@ -13,6 +13,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,14 +199,64 @@ static void on_bev_event(struct bufferevent *bev, short what, void *arg)
         disconnect(c);
 }
 
+/* The timer fires at the earliest deadline in the queue: the exchange in
+ * flight, or one waiting behind it (a stop's guest-shutdown must not wait
+ * out a facts refresh against a silent agent). */
+static void arm_timer(struct qga_client *c)
+{
+    int64_t first = INT64_MAX;
+    for (struct qga_req *r = c->head; r; r = r->next)
+        if (r->deadline < first)
+            first = r->deadline;
+    if (first == INT64_MAX) {
+        evtimer_del(c->timer);
+        return;
+    }
+    int64_t left = first - monotonic_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {left / 1000, (left % 1000) * 1000};
+    evtimer_add(c->timer, &tv);
+}
+
 static void on_timeout(evutil_socket_t fd, short what, void *arg)
 {
     struct qga_client *c = arg;
-    if (c->head)
+    int64_t now = monotonic_ms();
+    /* first those still waiting behind the exchange in flight */
+    for (;;) {
+        struct qga_req *prev = c->head, *r = prev ? prev->next : NULL;
+        while (r && r->deadline > now) {
+            prev = r;
+            r = r->next;
+        }
+        if (!r)
+            break;
+        prev->next = r->next;
+        if (c->tail == r)
+            c->tail = prev;
+        c->n--;
+        if (r->cb) {
+            c->dispatching++;
+            r->cb(r->ctx, QGA_FAILED, NULL,
+                  "the guest agent did not answer in time (busy with an earlier exchange)");
+            c->dispatching--;
+        }
+        req_free(r);
+        if (c->doomed) {
+            if (!c->dispatching)
+                free(c);
+            return;
+        }
+    }
+    if (c->head && c->head->deadline <= now) {
         finish(c, QGA_FAILED, NULL,
                c->phase == PH_SYNC || c->phase == PH_IDLE
                    ? "the guest agent does not answer (is qemu-guest-agent running?)"
                    : "the guest agent did not answer in time");
+        return;
+    }
+    arm_timer(c);
 }
 
 /* Non-blocking connect: on a unix socket it completes or fails at once
@@ -250,8 +301,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
                 return;
             continue;
         }
-        struct timeval tv = {left / 1000, (left % 1000) * 1000};
-        evtimer_add(c->timer, &tv);
+        arm_timer(c);
         if (c->synced) {
             send_command(c);
             return;
@@ -344,6 +394,8 @@ int qga_call(struct qga_client *c, const char *command, json_t *args, int flags,
     c->n++;
     if (c->phase == PH_IDLE)
         kick_soon(c);
+    else
+        arm_timer(c); /* its deadline may come before the one in flight */
     return 0;
 }
 

@@ -233,7 +233,17 @@ static void test_silent_agent_times_out_and_missing_socket_fails(void **state)
     assert_non_null(strstr(r.err, "does not answer"));
     assert_int_equal(q.st, QGA_FAILED);
     assert_int_equal(a.ncmds, 0);
+    /* one queued behind a long exchange still ends at its own deadline */
+    struct result slow = {0}, quick = {0};
+    qga_call(c, "guest-get-osinfo", NULL, 0, 60000, on_done, &slow);
+    qga_call(c, "guest-shutdown", NULL, QGA_NO_REPLY, 100, on_done, &quick);
+    run_until(base, (struct result *[]){&quick}, 1);
+    assert_int_equal(quick.st, QGA_FAILED);
+    assert_non_null(strstr(quick.err, "busy with an earlier exchange"));
+    assert_int_equal(slow.calls, 0);
+    assert_int_equal(qga_pending(c), 1);
     qga_client_free(c);
+    assert_int_equal(slow.st, QGA_CANCELLED);
     agent_stop(&a);
 
     c = qga_client_new(base, "/nonexistent/qga.sock");
