@@ -5,14 +5,12 @@
  */
 #include "compute/qga.h"
 #include "compute/qmp.h"
-#include "lib/log.h"
 #include "lib/util.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +50,7 @@ struct qga_client {
     long long sync_id;
     struct qga_req *head, *tail; /* head is in flight unless phase == PH_IDLE */
     int n;
-    struct event *timer; /* the in-flight exchange's deadline */
+    struct event *timer; /* the earliest deadline in the queue */
     struct event *kick;  /* starts the next exchange from the loop */
     int dispatching;     /* callbacks running right now */
     bool doomed;         /* freed during a callback: free the memory after it */
