@@ -33,6 +33,7 @@ struct exec_wait {
     struct event *timer;
     char vm_id[37];
     char vm[64];
+    char cmd[128]; /* argv[0], for the event */
     long long pid;
     int64_t deadline;
     int failures; /* consecutive polls the agent did not answer */
@@ -165,7 +166,7 @@ static void on_exec_started(void *ctx, enum qga_status st, json_t *ret, const ch
         return;
     }
     w->pid = json_integer_value(pid);
-    engine_event(w->eng, "vm", w->vm, "exec", "info", "guest pid %lld", w->pid);
+    engine_event(w->eng, "vm", w->vm, "exec", "info", "guest pid %lld: %s", w->pid, w->cmd);
     exec_poll_later(w, 20);
 }
 
@@ -245,6 +246,7 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     w->req = c->req;
     snprintf(w->vm_id, sizeof(w->vm_id), "%s", vm->id);
     snprintf(w->vm, sizeof(w->vm), "%s", vm->name);
+    snprintf(w->cmd, sizeof(w->cmd), "%s", json_string_value(json_array_get(argv, 0)));
     w->deadline = monotonic_ms() + 1000LL * (to ? json_integer_value(to) : 60);
     json_t *args = json_pack("{s:O,s:b}", "path", json_array_get(argv, 0), "capture-output", 1);
     json_t *rest = json_array();
