@@ -218,6 +218,7 @@ struct qmp_watch {
     qmp_eof_cb on_eof;
     void *ctx;
     int negotiated;
+    struct evbuffer *early; /* commands queued before the greeting came */
     long long next_id;
     struct qmp_pending pending[QMP_PENDING_MAX];
     int npending;
@@ -249,13 +250,18 @@ static void dispatch_reply(struct qmp_watch *w, json_t *j)
 int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qmp_reply_cb cb,
                       void *ctx)
 {
-    if (!w || !w->negotiated || w->npending == QMP_PENDING_MAX)
+    if (!w || w->npending == QMP_PENDING_MAX)
         return -1;
     long long id = ++w->next_id;
     char *text = qmp_message(command, args, id);
     if (!text)
         return -1;
-    bufferevent_write(w->bev, text, strlen(text));
+    /* Before negotiation QEMU would refuse it: it goes out right after
+     * qmp_capabilities (the query-chardev sent as a watch is opened). */
+    if (w->negotiated)
+        bufferevent_write(w->bev, text, strlen(text));
+    else
+        evbuffer_add(w->early, text, strlen(text));
     free(text);
     w->pending[w->npending++] = (struct qmp_pending){id, cb, ctx};
     return 0;
@@ -274,6 +280,7 @@ static void watch_read(struct bufferevent *bev, void *arg)
             continue;
         if (!w->negotiated && json_object_get(j, "QMP")) {
             bufferevent_write(bev, "{\"execute\":\"qmp_capabilities\"}\n", 31);
+            bufferevent_write_buffer(bev, w->early);
             w->negotiated = 1;
         } else if (json_object_get(j, "return") || json_object_get(j, "error")) {
             dispatch_reply(w, j);
@@ -314,8 +321,14 @@ struct qmp_watch *qmp_watch_open(struct event_base *base, const char *sock_path,
         return NULL;
     }
     w->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (!w->bev) {
-        close(fd);
+    w->early = evbuffer_new();
+    if (!w->bev || !w->early) {
+        if (w->bev)
+            bufferevent_free(w->bev);
+        else
+            close(fd);
+        if (w->early)
+            evbuffer_free(w->early);
         free(w);
         snprintf(err, errlen, "bufferevent_socket_new failed");
         return NULL;
@@ -333,5 +346,6 @@ void qmp_watch_close(struct qmp_watch *w)
     if (!w)
         return;
     bufferevent_free(w->bev);
+    evbuffer_free(w->early);
     free(w);
 }

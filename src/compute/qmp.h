@@ -59,8 +59,9 @@ struct qmp_watch;
 struct qmp_watch *qmp_watch_open(struct event_base *base, const char *sock_path, qmp_event_cb on_ev,
                                  qmp_eof_cb on_eof, void *ctx, char *err, size_t errlen);
 void qmp_watch_close(struct qmp_watch *w);
-/* Sends a command on the watch connection without blocking; cb runs when the
- * reply arrives (never if the connection closes first; ctx must outlive the
+/* Sends a command on the watch connection without blocking (one queued
+ * before QEMU's greeting goes out right after qmp_capabilities); cb runs when
+ * the reply arrives (never if the connection closes first; ctx must outlive the
  * watch or the reply). Returns 0, or -1 if it could not be queued. */
 int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qmp_reply_cb cb,
                       void *ctx);

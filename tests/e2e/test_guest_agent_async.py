@@ -189,3 +189,28 @@ def test_cli_stop_waits_on_events_not_polling(state_dir):
         y.check_invariants()
     finally:
         y.stop()
+
+
+def test_restarted_yund_finds_the_agent_and_refreshes_in_the_background(state_dir):
+    """After a yund restart no VSERPORT_CHANGE comes: query-chardev says the
+    port is open, and the facts refresh starts in the background then."""
+    y = Yund(state_dir).start()
+    name = "e2e-gagent-restart"
+    try:
+        y.ensure_tiny()
+        y.yun("vm", "create", name, "--image", "tiny", "--memory", "96M", "--cmdline", SILENT,
+              "--start")
+        wait_for(lambda: y.vm(name).get("guest_agent"), 90, interval=0.2,
+                 what="QEMU to report the agent port open")
+    finally:
+        y.stop()  # leaves the VM running
+    y = Yund(state_dir).start()
+    try:
+        v = wait_for(lambda: (lambda v: v if v.get("guest_agent_error") else None)(y.vm(name)),
+                     30, what="the refresh after re-attaching to give up on the agent")
+        assert v["guest_agent"] is True and v["guest_agent_answering"] is False, v
+        y.yun("vm", "stop", "--force", name)
+        y.yun("vm", "delete", name)
+        y.check_invariants()
+    finally:
+        y.stop()
