@@ -76,6 +76,16 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     return 0;
 }
 
+void engine_reconcile_soon(struct engine *e)
+{
+    if (!e->reconcile_soon_timer)
+        e->reconcile_soon_timer = event_new(e->base, -1, 0, reconcile_tick, e);
+    if (!e->reconcile_soon_timer || evtimer_pending(e->reconcile_soon_timer, NULL))
+        return;
+    struct timeval tv = {0, 250 * 1000};
+    event_add(e->reconcile_soon_timer, &tv);
+}
+
 void engine_shutdown(struct engine *e)
 {
     while (e->rts)
@@ -83,6 +93,9 @@ void engine_shutdown(struct engine *e)
     if (e->reconcile_timer)
         event_free(e->reconcile_timer);
     e->reconcile_timer = NULL;
+    if (e->reconcile_soon_timer)
+        event_free(e->reconcile_soon_timer);
+    e->reconcile_soon_timer = NULL;
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;

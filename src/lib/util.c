@@ -189,6 +189,7 @@ char *read_file(const char *path, size_t max, size_t *len_out)
     char *buf = malloc(cap + 1);
     if (!buf) {
         close(fd);
+        errno = ENOMEM;
         return NULL;
     }
     for (;;) {
@@ -208,8 +209,10 @@ char *read_file(const char *path, size_t max, size_t *len_out)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            int saved = errno;
             free(buf);
             close(fd);
+            errno = saved;
             return NULL;
         }
         if (n == 0)
@@ -293,39 +296,49 @@ void uuid_generate_str(char out[37])
              b[14], b[15]);
 }
 
-bool pid_alive(pid_t pid)
+/* A read of /proc that failed for want of descriptors, memory or permission
+ * says nothing about the process; only ENOENT/ESRCH mean it is gone. */
+static enum pid_state proc_read_failed(int err)
 {
-    if (pid <= 0)
-        return false;
-    if (kill(pid, 0) == 0 || errno == EPERM) {
-        /* A zombie still answers kill(0); treat it as dead. */
-        char path[64], *st;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        st = read_file(path, 4096, NULL);
-        if (!st)
-            return false;
-        char *rp = strrchr(st, ')');
-        bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
-        free(st);
-        return !zombie;
-    }
-    return false;
+    return (err == ENOENT || err == ESRCH) ? PID_GONE : PID_UNKNOWN;
 }
 
-bool pid_cmdline_contains(pid_t pid, const char *needle)
+enum pid_state pid_state(pid_t pid)
 {
+    if (pid <= 0)
+        return PID_GONE;
+    if (kill(pid, 0) < 0 && errno != EPERM)
+        return errno == ESRCH ? PID_GONE : PID_UNKNOWN;
+    /* kill(0) also answers for a zombie: look at its state. */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *st = read_file(path, 4096, NULL);
+    if (!st)
+        return proc_read_failed(errno);
+    char *rp = strrchr(st, ')');
+    bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+    free(st);
+    return zombie ? PID_GONE : PID_LIVE;
+}
+
+enum pid_state pid_state_of(pid_t pid, const char *needle)
+{
+    enum pid_state ps = pid_state(pid);
+    if (ps != PID_LIVE)
+        return ps;
     char path[64];
     size_t len;
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
     char *buf = read_file(path, 1 << 20, &len);
     if (!buf)
-        return false;
+        return proc_read_failed(errno);
     for (size_t i = 0; i < len; i++)
         if (buf[i] == 0)
             buf[i] = ' ';
     bool found = strstr(buf, needle) != NULL;
     free(buf);
-    return found;
+    /* Another program holding a recycled pid is, for us, the process gone. */
+    return found ? PID_LIVE : PID_GONE;
 }
 
 int send_all(int fd, const void *buf, size_t len)

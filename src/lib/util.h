@@ -39,9 +39,13 @@ uint64_t file_size_on_disk(const char *path); /* st_blocks*512, 0 on error */
 /* Random UUID v4 in canonical 36-char form. */
 void uuid_generate_str(char out[37]);
 
-/* Is pid alive and is its /proc/pid/cmdline containing needle? */
-bool pid_alive(pid_t pid);
-bool pid_cmdline_contains(pid_t pid, const char *needle);
+/* What /proc says of a pid. PID_UNKNOWN: /proc could not be read (no free
+ * descriptor, no memory): that is "cannot tell", never "dead". */
+enum pid_state { PID_GONE = 0, PID_LIVE, PID_UNKNOWN };
+enum pid_state pid_state(pid_t pid); /* a zombie is gone */
+/* PID_LIVE only when pid runs and its command line contains needle (a pid
+ * recycled by another program counts as gone). */
+enum pid_state pid_state_of(pid_t pid, const char *needle);
 
 /* Sends all of buf on a socket (MSG_NOSIGNAL), retrying on EINTR. 0 or -1. */
 int send_all(int fd, const void *buf, size_t len);
