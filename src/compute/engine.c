@@ -41,6 +41,37 @@ static uint64_t meminfo_total(void)
     return (uint64_t)kb * 1024;
 }
 
+void engine_vm_cgroup(const struct vm_rec *vm, char out[48])
+{
+    snprintf(out, 48, "vm-%.36s", vm->id);
+}
+
+/* This yund's id: made once, kept in the state directory. Two yunds on one
+ * machine (two agents of a cluster) get different cgroup parents from it. */
+static int load_yund_id(const char *state_dir, char out[16])
+{
+    char path[512];
+    if (snprintf_checked(path, sizeof(path), "%s/yund.id", state_dir) < 0)
+        return -1;
+    char *s = read_file(path, 64, NULL);
+    if (s) {
+        size_t n = strspn(s, "0123456789abcdef");
+        if (n == 12) {
+            memcpy(out, s, 12);
+            out[12] = 0;
+            free(s);
+            return 0;
+        }
+        free(s);
+    }
+    char uuid[37];
+    uuid_generate_str(uuid);
+    snprintf(out, 16, "%.8s%.4s", uuid, uuid + 9);
+    char line[16];
+    int n = snprintf(line, sizeof(line), "%s\n", out);
+    return write_file_atomic(path, line, (size_t)n, 0600);
+}
+
 int engine_init(struct engine *e, struct event_base *base, struct store *st,
                 const struct yun_config *cfg, char *err, size_t errlen)
 {
@@ -59,10 +90,19 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     }
     if (volumes_init(e, err, errlen) < 0)
         return -1;
+    if (load_yund_id(cfg->state_dir, e->yund_id) < 0) {
+        snprintf(err, errlen, "cannot write %s/yund.id: %s", cfg->state_dir, strerror(errno));
+        return -1;
+    }
+    char parent[32];
+    snprintf(parent, sizeof(parent), "yun/y-%s", e->yund_id);
     if (cg_detect(&e->cg) < 0)
         log_warn("no usable cgroup hierarchy: CPU and memory limits will not be enforced");
+    else if (cg_set_parent(&e->cg, parent) < 0)
+        log_warn("bad cgroup parent %s", parent);
     else
-        log_info("cgroups: %s", e->cg.mode == CG_V2 ? "v2 (unified)" : "v1 (per controller)");
+        log_info("cgroups: %s, VMs under %s",
+                 e->cg.mode == CG_V2 ? "v2 (unified)" : "v1 (per controller)", parent);
     e->host_cpus = cfg->host_cpus ? cfg->host_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
     e->host_memory = cfg->host_memory ? cfg->host_memory : meminfo_total();
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));

@@ -47,6 +47,7 @@ struct engine {
     int host_cpus;
     uint64_t host_memory;
     char accel[8]; /* what "auto" resolved to on this host */
+    char yund_id[16]; /* random, kept in DIR/yund.id: names this yund's cgroup parent */
     char vms_dir[300];
     char images_dir[300];
     struct vm_rt *rts;
@@ -113,6 +114,9 @@ int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, js
 /* Path of a VM's directory / a file in it. */
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);
+
+/* A VM's cgroup, "vm-<id>", under this yund's parent "yun/y-<yund_id>". */
+void engine_vm_cgroup(const struct vm_rec *vm, char out[48]);
 
 /* The cgroup limits that enforce a VM's CPU and memory policy. */
 void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l);

@@ -60,11 +60,21 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         return;
     }
     enum vm_state ns = vm->state;
+    if (!was_watched && e->cg.mode != CG_NONE) {
+        /* A QEMU found again is put back under its VM's limits: after an
+         * interrupted start it still has the start-up boost, and one started
+         * by an older yund sits in a group of the old naming. */
+        char group[48], why[256];
+        struct cg_limits lim;
+        engine_vm_cgroup(vm, group);
+        engine_vm_limits(vm, &lim);
+        if (cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0 ||
+            cg_vm_attach(&e->cg, group, pid, why, sizeof(why)) < 0)
+            log_warn("vm %s: cgroup: %s", vm->name, why);
+    }
     if (!strcmp(status, "prelaunch") || vm->state == VM_STARTING) {
         /* yund died between spawning QEMU and letting the guest run. */
         char why[256];
-        if (e->cg.mode != CG_NONE)
-            cg_vm_attach(&e->cg, vm->name, pid, why, sizeof(why));
         if (vm->desired == WANT_RUNNING &&
             qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) == 0) {
             ns = VM_RUNNING;

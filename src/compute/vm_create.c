@@ -273,9 +273,9 @@ static int destroy_vm(struct engine *e, struct vm_rec *vm)
         engine_rt_drop(e, rt);
     if (engine_qemu_end(e, vm) < 0)
         return -1;
-    char vmname[80];
-    snprintf(vmname, sizeof(vmname), "%s", vm->name);
-    cg_vm_destroy(&e->cg, vmname);
+    char group[48];
+    engine_vm_cgroup(vm, group);
+    cg_vm_destroy(&e->cg, group);
     char dir[512];
     if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
         log_warn("cannot remove %s: %s", dir, strerror(errno));

@@ -205,7 +205,9 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
         snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
                  while_down ? " while yund was down" : "");
     engine_store_update(e, &vm);
-    cg_vm_destroy(&e->cg, vm.name);
+    char group[48];
+    engine_vm_cgroup(&vm, group);
+    cg_vm_destroy(&e->cg, group);
     vm_disks_on_exit(e, &vm);
     if (clean)
         engine_event(e, "vm", vm.name, "exit", "ok", "guest stopped (was %s)",
@@ -332,9 +334,18 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     if (engine_store_update(e, vm) != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
 
+    char group[48];
+    engine_vm_cgroup(vm, group);
     struct cg_limits lim;
     engine_vm_limits(vm, &lim);
-    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, vm->name, &lim, why, sizeof(why)) < 0) {
+    /* QEMU's start-up, before the guest runs, is yund's work and not the
+     * guest's: it runs at the highest weight and without the VM's quota, so
+     * busy neighbours do not slow every start. The VM's CPU policy applies
+     * from "cont" on; its memory limit from the first instruction. */
+    struct cg_limits boot = lim;
+    boot.cpu_weight = 10000;
+    boot.cpu_quota_us = 0;
+    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &boot, why, sizeof(why)) < 0) {
         yerr_set(err, 500, "cgroup_error", "%s", why);
         goto fail;
     }
@@ -360,7 +371,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     off_t log_off = stat(qemulog, &lst) == 0 ? lst.st_size : 0;
     struct proc_result pr;
     int64_t t_spawn = monotonic_ms();
-    struct cg_entry ce = {.e = e, .vm = vm->name};
+    struct cg_entry ce = {.e = e, .vm = group};
     int st = proc_run_ex(qa.argv, 60000, &pr, e->cg.mode != CG_NONE ? enter_cgroup : NULL, &ce);
     t_spawn = monotonic_ms() - t_spawn;
     qemu_argv_free(&qa);
@@ -404,6 +415,10 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 500, "qemu_error", "QMP cont: %s", why);
         goto fail_kill;
     }
+    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0) {
+        yerr_set(err, 500, "cgroup_error", "%s", why);
+        goto fail_kill;
+    }
     vm->state = VM_RUNNING;
     engine_store_update(e, vm);
     log_debug("vm %s start: qemu spawn %lld ms, total %lld ms", vm->name, (long long)t_spawn,
@@ -424,7 +439,7 @@ fail:
         return -1;
     }
     if (e->cg.mode != CG_NONE)
-        cg_vm_destroy(&e->cg, vm->name);
+        cg_vm_destroy(&e->cg, group);
     {
         struct vm_rt *r = engine_rt_find(e, vm->id);
         if (r)
