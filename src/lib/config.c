@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Memory and log sizes: far beyond any host, far below where sums overflow. */
+#define SIZE_SETTING_MAX (1ULL << 50)
+
 void config_defaults(struct yun_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -49,7 +52,8 @@ static int set_double(double *dst, const char *v, double min, double max, const 
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (errno || end == v || *end || d < min || d > max) {
+    /* written so that NaN (which compares false with everything) fails too */
+    if (errno || end == v || *end || !(d >= min && d <= max)) {
         snprintf(err, el, "%s: '%s' is not a number in %g..%g", key, v, min, max);
         return -1;
     }
@@ -113,10 +117,14 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             return 0;
         }
     if (!strcmp(key, "log_max_size")) {
-        if (parse_size(v, &c->log_max_size) < 0) {
-            snprintf(err, el, "log_max_size: '%s' is not a size such as 10M (0 = never rotate)", v);
+        if (parse_size(v, &u) < 0 || u > SIZE_SETTING_MAX) {
+            snprintf(err, el,
+                     "log_max_size: '%s' is not a size such as 10M, at most 1P (0 = never "
+                     "rotate)",
+                     v);
             return -1;
         }
+        c->log_max_size = u;
         return 0;
     }
     if (!strcmp(key, "log_file"))
@@ -148,8 +156,8 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         return 0;
     }
     if (!strcmp(key, "host_memory") || !strcmp(key, "reserved_memory")) {
-        if (parse_size(v, &u) < 0) {
-            snprintf(err, el, "%s: '%s' is not a size such as 512M or 16G", key, v);
+        if (parse_size(v, &u) < 0 || u > SIZE_SETTING_MAX) {
+            snprintf(err, el, "%s: '%s' is not a size such as 512M or 16G, at most 1P", key, v);
             return -1;
         }
         if (!strcmp(key, "host_memory"))

@@ -354,3 +354,18 @@ int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
         return -1;
     return n;
 }
+
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *d = s && (*s == '-' || *s == '+') ? s + 1 : s;
+    if (!d || !isdigit((unsigned char)*d))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    /* ERANGE: strtoll saturated, the text is outside int64 altogether */
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}

@@ -18,6 +18,8 @@ int parse_size(const char *s, uint64_t *out);
 void format_size(uint64_t bytes, char *buf, size_t len);
 /* Strict base-10 unsigned parse of the whole string into [min,max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* The same, signed: an optional sign, then digits; out-of-int64 text fails too. */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Names of VMs and images: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}. Sets why on failure. */
 bool name_valid(const char *s, char *why, size_t whylen);

@@ -125,3 +125,47 @@ def test_bad_image_files_are_refused(yund, tmp_path):
     yund.yun("vm", "delete", "e2e-blank")
     yund.yun("image", "delete", "blank")
     yund.check_invariants()
+
+
+def test_numbers_out_of_range_are_refused(yund):
+    """Each of these overflowed inside yund (signed overflow: the sanitizer
+    build aborted); each is now a 400 that names the allowed range."""
+    m = assert_error(yund.request("GET", "/v1/host/metrics?name=cpu&since=-9223372036854776"),
+                     400, "invalid_argument")
+    assert "since" in m
+    for since in ("-99999999999999999999", "99999999999999999999", "-", "1e3"):
+        assert_error(yund.request("GET", f"/v1/host/metrics?name=cpu&since={since}"), 400)
+    assert_error(yund.request("GET", "/v1/host/metrics?name=cpu&step=99999999999999999999"), 400)
+    st, r = yund.request("GET", "/v1/host/metrics?name=cpu&since=-3600&step=60")
+    assert st == 200, r
+
+    rule = {"name": "e2e-input-r", "metric": "cpu", "op": ">", "threshold": 1}
+    for dur in ("9223372036854775807m", "99999999999999999h", "99999999999999999999", "31d"):
+        m = assert_error(yund.request("POST", "/v1/alert-rules", dict(rule, **{"for": dur})), 400,
+                         "invalid_argument")
+        assert "for must be" in m
+        assert_error(yund.request("POST", "/v1/alert-rules", dict(rule, window=dur)), 400)
+        assert_error(yund.request("POST", "/v1/alert-rules", dict(rule, repeat=dur)), 400)
+    st, r = yund.request("GET", "/v1/alert-rules")
+    assert r["rules"] == []
+    st, r = yund.request("POST", "/v1/alert-rules", dict(rule, **{"for": "30d"}))
+    assert st == 201 and r["for"] == 30 * 86400, r
+    for dur in ("99999999999999999h", "9223372036854775807m"):
+        m = assert_error(yund.request("POST", "/v1/alert-rules/e2e-input-r/silence",
+                                      {"for": dur}), 400, "invalid_argument")
+        assert "duration" in m
+    st, r = yund.request("GET", "/v1/alert-rules/e2e-input-r")
+    assert r["silenced_until"] == 0, r
+    st, r = yund.request("POST", "/v1/alert-rules/e2e-input-r/silence", {"for": "2h"})
+    assert st == 200 and r["silenced_until"] > 0, r
+
+
+def test_cli_numbers_out_of_range_are_refused(yund):
+    for args in (("events", "-n", "4294967297"), ("events", "-n", "x"),
+                 ("top", "-d", "4294967298"), ("top", "-n", "-1"),
+                 ("vm", "exec", "ghost", "--timeout", "4294967356", "--", "true"),
+                 ("alert", "rule", "add", "r", "--metric", "cpu", "--op", ">",
+                  "--threshold", "inf")):
+        p = yund.yun(*args, check=False)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        assert p.stderr.startswith("yun: ") and p.stderr.count("\n") == 1, (args, p.stderr)
