@@ -48,6 +48,13 @@ bool pid_cmdline_contains(pid_t pid, const char *needle);
 /* Sends all of buf on a socket (MSG_NOSIGNAL), retrying on EINTR. 0 or -1. */
 int send_all(int fd, const void *buf, size_t len);
 
+/* If absolute path lies at or below absolute dir, compared by whole
+ * components (repeated slashes ignored), the rest of path after dir ("" when
+ * it is dir itself); otherwise NULL. Purely textual: no file is looked at. */
+const char *path_beneath(const char *dir, const char *path);
+/* Has path a "." or ".." component? */
+bool path_has_dot_component(const char *path);
+
 /* snprintf that reports truncation as -1. */
 int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

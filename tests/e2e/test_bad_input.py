@@ -1,6 +1,7 @@
 """Bad input gets a clear 4xx (or a non-zero CLI exit with one line) and
 leaves no file, process or row behind."""
 import os
+import pathlib
 
 from conftest import qemu_pids_for
 
@@ -92,21 +93,23 @@ def test_cli_errors_are_one_line_and_nonzero(yund):
 
 
 def test_bad_image_files_are_refused(yund, tmp_path):
+    # imports come from the exchange directory (import_dirs' default)
+    x = pathlib.Path(yund.state_dir) / "exchange"
     # a qcow2 header that lies about its size
-    bad = tmp_path / "corrupt.qcow2"
+    bad = x / "corrupt.qcow2"
     bad.write_bytes(b"QFI\xfb" + b"\x00\x00\x00\x03" + b"\xff" * 504)
     p = yund.yun("image", "import", str(bad), check=False)
     assert p.returncode == 1 and "yun: " in p.stderr
     # a text file is not a disk
-    txt = tmp_path / "notes.img"
+    txt = x / "notes.img"
     txt.write_text("hello\n")
     p = yund.yun("image", "import", str(txt), check=False)
     assert p.returncode == 1 and "not a disk image" in p.stderr
     # a qcow2 with a backing file pointing elsewhere
     import subprocess
-    base = tmp_path / "base.qcow2"
+    base = x / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
-    ovl = tmp_path / "overlay.qcow2"
+    ovl = x / "overlay.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base),
                     str(ovl)], check=True)
     p = yund.yun("image", "import", str(ovl), check=False)
@@ -117,6 +120,11 @@ def test_bad_image_files_are_refused(yund, tmp_path):
     st, r = yund.request("GET", "/v1/images")
     assert r["images"] == []
     assert os.listdir(os.path.join(yund.state_dir, "images")) == []
+    # a good disk outside import_dirs is refused, and says where imports may come from
+    outside = tmp_path / "outside.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(outside), "16M"], check=True)
+    p = yund.yun("image", "import", str(outside), "--name", "outside", check=False)
+    assert p.returncode == 1 and f"outside import_dirs ({x})" in p.stderr, p.stderr
     # a good one imports, boots from disk-less BIOS fine, and cannot be deleted while used
     yund.yun("image", "import", str(base), "--name", "blank")
     yund.yun("vm", "create", "e2e-blank", "--image", "blank", "--memory", "96M")

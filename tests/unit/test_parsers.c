@@ -103,6 +103,60 @@ static void test_number_ranges(void **state)
     assert_true(c.cpu_overcommit == 4.0 && c.mem_overcommit == 1.0);
 }
 
+/* Paths are inside a directory by whole components, not by string prefix. */
+static void test_path_beneath(void **state)
+{
+    assert_string_equal(path_beneath("/var/lib/yun", "/var/lib/yun/exchange/x"), "exchange/x");
+    assert_string_equal(path_beneath("/var/lib/yun/", "/var/lib//yun///x"), "x");
+    assert_string_equal(path_beneath("/var/lib/yun", "/var/lib/yun"), "");
+    assert_string_equal(path_beneath("/var/lib/yun", "/var/lib/yun/"), "");
+    assert_string_equal(path_beneath("/", "/etc/shadow"), "etc/shadow");
+    assert_null(path_beneath("/var/lib/yun", "/var/lib/yun-backups/x"));
+    assert_null(path_beneath("/var/lib/yun", "/var/lib/yu"));
+    assert_null(path_beneath("/var/lib/yun", "/var/lib"));
+    assert_null(path_beneath("/var/lib/yun", "var/lib/yun/x"));
+    assert_true(path_has_dot_component("/a/../b"));
+    assert_true(path_has_dot_component("/a/./b"));
+    assert_true(path_has_dot_component("/a/.."));
+    assert_false(path_has_dot_component("/a/..b/.c/b."));
+
+    struct yun_config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.import_dirs, "/var/lib/yun/exchange");
+    assert_string_equal(c.export_dirs, "/var/lib/yun/exchange");
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "export_dirs", "/var/lib/yun-backups:/srv/x", err, sizeof(err)),
+                     0);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+    const char *cur = c.export_dirs;
+    char d[64];
+    assert_int_equal(config_dirs_next(&cur, d, sizeof(d)), 1);
+    assert_string_equal(d, "/var/lib/yun-backups");
+    assert_int_equal(config_dirs_next(&cur, d, sizeof(d)), 1);
+    assert_string_equal(d, "/srv/x");
+    assert_int_equal(config_dirs_next(&cur, d, sizeof(d)), 0);
+    static const char *const bad_value[] = {"",      "srv",         "/srv::/x",
+                                            "/srv:", "/srv/../etc", "/srv/./x"};
+    for (size_t i = 0; i < sizeof(bad_value) / sizeof(bad_value[0]); i++)
+        if (config_set(&c, "import_dirs", bad_value[i], err, sizeof(err)) != -1)
+            fail_msg("import_dirs = '%s' was accepted", bad_value[i]);
+    static const char *const opens_state[] = {"/var/lib/yun", "/var/lib", "/", "/var/lib/yun/pools",
+                                              "/srv:/var/lib/yun/images/x"};
+    for (size_t i = 0; i < sizeof(opens_state) / sizeof(opens_state[0]); i++) {
+        config_defaults(&c);
+        assert_int_equal(config_set(&c, "import_dirs", opens_state[i], err, sizeof(err)), 0);
+        if (config_finish(&c, err, sizeof(err)) != -1)
+            fail_msg("import_dirs = '%s' was accepted", opens_state[i]);
+        assert_non_null(strstr(err, "state directory"));
+    }
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "import_dirs", "/var/lib/yun/exchange/in", err, sizeof(err)),
+                     0);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+}
+
 static void test_name_valid(void **state)
 {
     char why[128];
@@ -201,10 +255,11 @@ static void test_cpuinfo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size),      cmocka_unit_test(test_format_size),
-        cmocka_unit_test(test_parse_u64),       cmocka_unit_test(test_number_ranges),
-        cmocka_unit_test(test_name_valid),      cmocka_unit_test(test_config),
-        cmocka_unit_test(test_qmp_parse_reply), cmocka_unit_test(test_cpuinfo),
+        cmocka_unit_test(test_parse_size),   cmocka_unit_test(test_format_size),
+        cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_number_ranges),
+        cmocka_unit_test(test_path_beneath), cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_config),       cmocka_unit_test(test_qmp_parse_reply),
+        cmocka_unit_test(test_cpuinfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
