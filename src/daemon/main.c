@@ -71,8 +71,31 @@ static int take_lock(const char *state_dir)
     return fd;
 }
 
+/* Makes the state directory 0700; *old_mode is its previous mode when that
+ * let anyone else in (0 when it was already private). */
+static int tighten_state_dir(const char *dir, mode_t *old_mode)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    if (!(st.st_mode & 077))
+        return 0;
+    if (chmod(dir, 0700) < 0)
+        return -1;
+    *old_mode = st.st_mode & 07777;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    /* The state holds guests' disks, their consoles and the database: what
+     * yund and its helpers create is for yund's user alone (the API socket sets its
+     * own 0660 mode), and the directory itself is 0700. */
+    umask(077);
     struct yun_config cfg;
     config_defaults(&cfg);
     char err[512];
@@ -153,8 +176,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: %s\n", err);
         return 2;
     }
-    if (mkdir_p(cfg.state_dir, 0755) < 0) {
+    if (mkdir_p(cfg.state_dir, 0700) < 0) {
         fprintf(stderr, "yund: cannot create %s: %s\n", cfg.state_dir, strerror(errno));
+        return 1;
+    }
+    mode_t old_mode = 0;
+    if (tighten_state_dir(cfg.state_dir, &old_mode) < 0) {
+        fprintf(stderr, "yund: %s: %s\n", cfg.state_dir, strerror(errno));
         return 1;
     }
     int lock = take_lock(cfg.state_dir);
@@ -180,6 +208,9 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_INFO;
     log_level_parse(cfg.log_level, &lvl);
     log_init(lvl, cfg.log_file, cfg.log_max_size);
+    if (old_mode)
+        log_warn("state directory %s was mode %04o: now 0700, its files are yund's alone",
+                 cfg.state_dir, (unsigned)old_mode);
     signal(SIGPIPE, SIG_IGN);
 
     char dbpath[512];

@@ -367,3 +367,52 @@ int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
         return -1;
     return n;
 }
+
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *d = s && (*s == '-' || *s == '+') ? s + 1 : s;
+    if (!d || !isdigit((unsigned char)*d))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    /* ERANGE: strtoll saturated, the text is outside int64 altogether */
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Skips the slashes before the next component. */
+static const char *skip_slashes(const char *p)
+{
+    while (*p == '/')
+        p++;
+    return p;
+}
+
+const char *path_beneath(const char *dir, const char *path)
+{
+    if (!dir || !path || dir[0] != '/' || path[0] != '/')
+        return NULL;
+    const char *d = skip_slashes(dir), *p = skip_slashes(path);
+    while (*d) {
+        size_t dl = strcspn(d, "/"), pl = strcspn(p, "/");
+        /* whole components only: /var/lib/yun-backups is not in /var/lib/yun */
+        if (dl != pl || memcmp(d, p, dl))
+            return NULL;
+        d = skip_slashes(d + dl);
+        p = skip_slashes(p + pl);
+    }
+    return p;
+}
+
+bool path_has_dot_component(const char *path)
+{
+    for (const char *p = skip_slashes(path); *p; p = skip_slashes(p + strcspn(p, "/"))) {
+        size_t n = strcspn(p, "/");
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return true;
+    }
+    return false;
+}

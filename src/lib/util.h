@@ -18,6 +18,8 @@ int parse_size(const char *s, uint64_t *out);
 void format_size(uint64_t bytes, char *buf, size_t len);
 /* Strict base-10 unsigned parse of the whole string into [min,max]. */
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* The same, signed: an optional sign, then digits; out-of-int64 text fails too. */
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out);
 
 /* Names of VMs and images: [A-Za-z0-9][A-Za-z0-9_.-]{0,62}. Sets why on failure. */
 bool name_valid(const char *s, char *why, size_t whylen);
@@ -49,6 +51,13 @@ enum pid_state pid_state_of(pid_t pid, const char *needle);
 
 /* Sends all of buf on a socket (MSG_NOSIGNAL), retrying on EINTR. 0 or -1. */
 int send_all(int fd, const void *buf, size_t len);
+
+/* If absolute path lies at or below absolute dir, compared by whole
+ * components (repeated slashes ignored), the rest of path after dir ("" when
+ * it is dir itself); otherwise NULL. Purely textual: no file is looked at. */
+const char *path_beneath(const char *dir, const char *path);
+/* Has path a "." or ".." component? */
+bool path_has_dot_component(const char *path);
 
 /* snprintf that reports truncation as -1. */
 int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
