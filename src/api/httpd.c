@@ -1,13 +1,14 @@
 /*
- * httpd.c - yun's HTTP/1.1 server: accepting (with a connection cap and a
- * pause on descriptor exhaustion), parsing requests on bufferevents, the
- * header and body limits, keep-alive, parked requests, and writing replies.
+ * httpd.c - yun's HTTP/1.1 server, per connection: parsing requests on
+ * bufferevents, the header and body limits, keep-alive, parked requests, and
+ * writing replies. Listening and the connection cap are httpd_accept.c's.
  *
  * It replaces evhttp because evhttp (libevent 2.1) buffers a body before any
  * limit of ours can refuse it, has no connection cap, spins on accept() when
  * descriptors run out, and answers unknown methods with HTML itself.
  */
 #include "api/httpd.h"
+#include "api/httpd_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -19,7 +20,6 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <event2/listener.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +28,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPT_PAUSE_MS 500        /* listener rest after EMFILE/ENFILE */
-#define LOG_EVERY_MS    5000       /* at most one accept warning of a kind per interval */
 #define CHUNK_LINE_MAX  1024       /* a chunk-size line, extensions included */
 #define DRAIN_MAX       (4u << 20) /* bytes discarded after an error reply */
 #define DRAIN_TIMEOUT_S 2
@@ -44,29 +42,10 @@ enum cstate {
     C_TRAILER,    /* chunked body: trailer lines */
     C_DISPATCHED, /* the callback has the request */
     C_CLOSING,    /* writing the last reply */
-    C_DRAIN,      /* reply written, write side shut; discarding input */
-};
-
-struct listener {
-    struct listener *next;
-    struct httpd *h;
-    struct evconnlistener *lev;
-    struct event *resume; /* re-enables accepting after a pause */
-    hreq_cb cb;
-    void *arg;
+    C_DRAIN,      /* reply written, write side shut; dropping input */
 };
 
 struct hconn;
-
-struct httpd {
-    struct event_base *base;
-    struct httpd_limits lim;
-    struct listener *listeners;
-    struct hconn *conns;
-    int nconns;
-    int64_t accept_err_log_ms, shed_log_ms;
-    long accept_err_quiet, shed_quiet; /* not logged since the last message */
-};
 
 struct hreq {
     struct hconn *c;
@@ -88,6 +67,7 @@ struct hconn {
     struct listener *l;
     struct bufferevent *bev;
     struct event *resume; /* processes pipelined input after a later reply */
+    struct event *drain;  /* C_DRAIN: reads and drops, straight from the socket */
     enum cstate st;
     struct hreq *req;
     size_t head_bytes; /* request line, headers and trailers read */
@@ -109,29 +89,27 @@ static const char *reason_phrase(int status)
     static const struct {
         int status;
         const char *text;
-    } phrases[] = {
-        {100, "Continue"},
-        {200, "OK"},
-        {201, "Created"},
-        {202, "Accepted"},
-        {204, "No Content"},
-        {400, "Bad Request"},
-        {401, "Unauthorized"},
-        {403, "Forbidden"},
-        {404, "Not Found"},
-        {405, "Method Not Allowed"},
-        {409, "Conflict"},
-        {413, "Payload Too Large"},
-        {422, "Unprocessable Entity"},
-        {431, "Request Header Fields Too Large"},
-        {500, "Internal Server Error"},
-        {501, "Not Implemented"},
-        {502, "Bad Gateway"},
-        {503, "Service Unavailable"},
-        {504, "Gateway Timeout"},
-        {505, "HTTP Version Not Supported"},
-        {507, "Insufficient Storage"},
-    };
+    } phrases[] = {{100, "Continue"},
+                   {200, "OK"},
+                   {201, "Created"},
+                   {202, "Accepted"},
+                   {204, "No Content"},
+                   {400, "Bad Request"},
+                   {401, "Unauthorized"},
+                   {403, "Forbidden"},
+                   {404, "Not Found"},
+                   {405, "Method Not Allowed"},
+                   {409, "Conflict"},
+                   {413, "Payload Too Large"},
+                   {422, "Unprocessable Entity"},
+                   {431, "Request Header Fields Too Large"},
+                   {500, "Internal Server Error"},
+                   {501, "Not Implemented"},
+                   {502, "Bad Gateway"},
+                   {503, "Service Unavailable"},
+                   {504, "Gateway Timeout"},
+                   {505, "HTTP Version Not Supported"},
+                   {507, "Insufficient Storage"}};
     for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
         if (phrases[i].status == status)
             return phrases[i].text;
@@ -186,6 +164,8 @@ static void conn_free(struct hconn *c)
         c->next->prev = c->prev;
     c->h->nconns--;
     event_free(c->resume);
+    if (c->drain)
+        event_free(c->drain);
     bufferevent_free(c->bev);
     free(c);
 }
@@ -206,13 +186,40 @@ static void start_closing(struct hconn *c)
     set_timeouts(c, true);
 }
 
+/* Reads what the client still sends into a scratch buffer and drops it
+ * (no buffering, so a client sending a huge body costs nothing), until
+ * EOF, a quiet DRAIN_TIMEOUT_S, or DRAIN_MAX bytes. */
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    struct hconn *c = arg;
+    static char scratch[16384];
+    if (what & EV_TIMEOUT) {
+        conn_free(c);
+        return;
+    }
+    for (int i = 0; i < 8; i++) {
+        ssize_t n = recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0 || (c->drained += (size_t)n) > DRAIN_MAX) {
+            conn_free(c);
+            return;
+        }
+    }
+}
+
 static void start_drain(struct hconn *c)
 {
     c->st = C_DRAIN;
-    shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+    int fd = bufferevent_getfd(c->bev);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_drain(in, evbuffer_get_length(in));
+    shutdown(fd, SHUT_WR);
+    c->drain = event_new(c->h->base, fd, EV_READ | EV_PERSIST, on_drain, c);
     struct timeval tv;
-    bufferevent_set_timeouts(c->bev, tv_of(DRAIN_TIMEOUT_S, &tv), NULL);
-    bufferevent_enable(c->bev, EV_READ);
+    if (!c->drain || event_add(c->drain, tv_of(DRAIN_TIMEOUT_S, &tv)) < 0)
+        conn_free(c);
 }
 
 /* A reply httpd makes itself (bad request, limits): JSON error, then close. */
@@ -539,16 +546,8 @@ static void process(struct hconn *c)
         case C_DISPATCHED:
         case C_CLOSING:
             goto out;
-        case C_DRAIN: {
-            size_t n = evbuffer_get_length(in);
-            evbuffer_drain(in, n);
-            c->drained += n;
-            if (c->drained > DRAIN_MAX) {
-                conn_free(c);
-                return;
-            }
+        case C_DRAIN:
             goto out;
-        }
         }
     }
 out:
@@ -668,47 +667,11 @@ void hreq_send(struct hreq *r, int status, struct evbuffer *body)
         event_active(c->resume, EV_TIMEOUT, 0);
 }
 
-/* ---- accepting ---- */
+/* ---- connections made by the listeners (httpd_accept.c) ---- */
 
-/* A connection over the cap: a short 503 written without waiting, then
- * closed. What the client already sent is read first, so closing does not
- * reset the connection under the reply. */
-static void shed(struct httpd *h, int fd)
+void httpd_conn_open(struct listener *l, int fd)
 {
-    static const char body[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many "
-                               "connections to yund (max_connections); try again\"}}\n";
-    char reply[512];
-    int n = snprintf(reply, sizeof(reply),
-                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\nConnection: close\r\nRetry-After: 1\r\n\r\n%s",
-                     sizeof(body) - 1, body);
-    char scratch[4096];
-    for (int i = 0; i < 4 && recv(fd, scratch, sizeof(scratch), MSG_DONTWAIT) > 0; i++)
-        ;
-    (void)!send(fd, reply, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-    shutdown(fd, SHUT_WR);
-    close(fd);
-    int64_t now = monotonic_ms();
-    if (now - h->shed_log_ms >= LOG_EVERY_MS) {
-        log_warn("API: %d connections open (max_connections): refusing new ones with 503 "
-                 "(%ld more since the last message)",
-                 h->nconns, h->shed_quiet);
-        h->shed_log_ms = now;
-        h->shed_quiet = 0;
-    } else {
-        h->shed_quiet++;
-    }
-}
-
-static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
-{
-    struct listener *l = arg;
     struct httpd *h = l->h;
-    if (h->nconns >= h->lim.max_connections) {
-        shed(h, fd);
-        return;
-    }
     struct hconn *c = calloc(1, sizeof(*c));
     struct bufferevent *bev = c ? bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
     struct event *resume = bev ? event_new(h->base, -1, 0, on_resume, c) : NULL;
@@ -739,87 +702,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
 
-static void on_resume_accept(evutil_socket_t fd, short what, void *arg)
+void httpd_conn_close_all(struct httpd *h)
 {
-    struct listener *l = arg;
-    evconnlistener_enable(l->lev);
-}
-
-/* accept() failed for a reason other than a retry: typically EMFILE or
- * ENFILE. Retrying at once would spin (the connection stays queued), so
- * the listener rests a moment; the warning is rate-limited. */
-static void on_accept_error(struct evconnlistener *lev, void *arg)
-{
-    int err = errno;
-    struct listener *l = arg;
-    struct httpd *h = l->h;
-    evconnlistener_disable(lev);
-    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
-    evtimer_add(l->resume, &tv);
-    int64_t now = monotonic_ms();
-    if (now - h->accept_err_log_ms >= LOG_EVERY_MS) {
-        log_warn("API: accept: %s (%d connections open); pausing accepts for %d ms "
-                 "(%ld more such errors since the last message)",
-                 strerror(err), h->nconns, ACCEPT_PAUSE_MS, h->accept_err_quiet);
-        h->accept_err_log_ms = now;
-        h->accept_err_quiet = 0;
-    } else {
-        h->accept_err_quiet++;
-    }
-}
-
-struct httpd *httpd_new(struct event_base *base, const struct httpd_limits *lim)
-{
-    struct httpd *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
-    h->base = base;
-    h->lim = *lim;
-    h->accept_err_log_ms = h->shed_log_ms = INT64_MIN / 2;
-    return h;
-}
-
-int httpd_listen_fd(struct httpd *h, int fd, hreq_cb cb, void *arg)
-{
-    struct listener *l = calloc(1, sizeof(*l));
-    if (!l)
-        return -1;
-    l->h = h;
-    l->cb = cb;
-    l->arg = arg;
-    l->resume = evtimer_new(h->base, on_resume_accept, l);
-    l->lev = l->resume ? evconnlistener_new(h->base, on_accept, l,
-                                            LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd)
-                       : NULL;
-    if (!l->lev) {
-        if (l->resume)
-            event_free(l->resume);
-        free(l);
-        return -1;
-    }
-    evconnlistener_set_error_cb(l->lev, on_accept_error);
-    l->next = h->listeners;
-    h->listeners = l;
-    return 0;
-}
-
-int httpd_connections(const struct httpd *h)
-{
-    return h->nconns;
-}
-
-void httpd_free(struct httpd *h)
-{
-    if (!h)
-        return;
-    while (h->listeners) {
-        struct listener *l = h->listeners;
-        h->listeners = l->next;
-        evconnlistener_free(l->lev);
-        event_free(l->resume);
-        free(l);
-    }
     while (h->conns)
         conn_free(h->conns);
-    free(h);
 }
