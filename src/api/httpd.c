@@ -70,11 +70,11 @@ struct hconn {
     struct event *drain;  /* C_DRAIN: reads and drops, straight from the socket */
     enum cstate st;
     struct hreq *req;
-    size_t head_bytes; /* request line, headers and trailers read */
-    size_t body_left;  /* of the Content-Length body or the current chunk */
+    struct hreq *finished; /* replied to, freed from the loop (on_resume) */
+    size_t head_bytes;     /* request line, headers and trailers read */
+    size_t body_left;      /* of the Content-Length body or the current chunk */
     size_t drained;
-    bool in_process; /* process() is on the stack */
-    bool peer_eof;   /* client shut its side; close once the output is out */
+    bool peer_eof; /* client shut its side; close once the output is out */
 };
 
 static const struct timeval *tv_of(int s, struct timeval *tv)
@@ -156,6 +156,7 @@ static void conn_free(struct hconn *c)
     if (r && r->closecb)
         r->closecb(r, r->closearg);
     req_free(r);
+    req_free(c->finished);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -438,17 +439,16 @@ static void process(struct hconn *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     bool failed;
     char *line;
-    c->in_process = true;
     for (;;) {
         switch (c->st) {
         case C_HEAD:
             if (!c->req) {
                 if (evbuffer_get_length(in) == 0)
-                    goto out;
+                    return;
                 c->req = calloc(1, sizeof(*c->req));
                 if (!c->req) {
                     send_error(c, 500, "internal", "out of memory");
-                    goto out;
+                    return;
                 }
                 c->req->c = c;
                 TAILQ_INIT(&c->req->in);
@@ -458,17 +458,17 @@ static void process(struct hconn *c)
             }
             line = read_head_line(c, in, &failed);
             if (!line)
-                goto out;
+                return;
             if (!c->req->have_line) {
                 /* empty lines before a request are allowed (RFC 9112 2.2) */
                 if (*line && parse_request_line(c, line) < 0) {
                     free(line);
-                    goto out;
+                    return;
                 }
             } else if (!*line) {
                 if (headers_done(c) < 0) {
                     free(line);
-                    goto out;
+                    return;
                 }
             } else if (*line == ' ' || *line == '\t') {
                 send_error(c, 400, "bad_request", "folded header lines are not accepted");
@@ -480,7 +480,7 @@ static void process(struct hconn *c)
         case C_BODY:
             take_body(c, in);
             if (c->body_left)
-                goto out;
+                return;
             dispatch(c);
             break;
         case C_CHUNK_SIZE: {
@@ -489,7 +489,7 @@ static void process(struct hconn *c)
                 if (evbuffer_get_length(in) > CHUNK_LINE_MAX)
                     send_error(c, 400, "bad_request", "malformed chunk size");
                 else
-                    goto out;
+                    return;
                 break;
             }
             char *end;
@@ -517,7 +517,7 @@ static void process(struct hconn *c)
         case C_CHUNK_DATA:
             take_body(c, in);
             if (c->body_left)
-                goto out;
+                return;
             c->st = C_CHUNK_CRLF;
             break;
         case C_CHUNK_CRLF:
@@ -526,7 +526,7 @@ static void process(struct hconn *c)
                 if (evbuffer_get_length(in) >= 2)
                     send_error(c, 400, "bad_request", "chunk data longer than its size");
                 else
-                    goto out;
+                    return;
                 break;
             }
             if (*line)
@@ -538,20 +538,18 @@ static void process(struct hconn *c)
         case C_TRAILER:
             line = read_head_line(c, in, &failed);
             if (!line)
-                goto out;
+                return;
             if (!*line)
                 dispatch(c);
             free(line);
             break;
         case C_DISPATCHED:
         case C_CLOSING:
-            goto out;
+            return;
         case C_DRAIN:
-            goto out;
+            return;
         }
     }
-out:
-    c->in_process = false;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -588,7 +586,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
-    process(arg);
+    struct hconn *c = arg;
+    req_free(c->finished);
+    c->finished = NULL;
+    process(c);
 }
 
 /* ---- replies ---- */
@@ -652,19 +653,20 @@ void hreq_send(struct hreq *r, int status, struct evbuffer *body)
     evbuffer_add(out, "\r\n", 2);
     if (blen && r->method != EVHTTP_REQ_HEAD)
         evbuffer_add_buffer(out, body);
-    bool keep = r->keep_alive;
-    req_free(r);
+    /* The caller may still touch r after its reply (as evhttp allowed, and
+     * the route code does: clearing a close callback), so r is freed from
+     * the loop, which then handles a pipelined request that may wait. */
+    r->closecb = NULL;
+    req_free(c->finished);
+    c->finished = r;
     c->req = NULL;
-    if (!keep) {
+    event_active(c->resume, EV_TIMEOUT, 0);
+    if (!r->keep_alive) {
         start_closing(c);
         return;
     }
     c->st = C_HEAD;
     set_timeouts(c, true);
-    /* A pipelined request may be waiting; handle it from the loop, not
-     * from inside the caller's reply. */
-    if (!c->in_process && evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
-        event_active(c->resume, EV_TIMEOUT, 0);
 }
 
 /* ---- connections made by the listeners (httpd_accept.c) ---- */
