@@ -312,11 +312,17 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
         return -1;
     }
     *colon = 0;
+    char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8470 */
+        h[hl - 1] = 0;
+        h++;
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE},
                     *res = NULL;
-    int rc = getaddrinfo(host[0] ? host : NULL, colon + 1, &hints, &res);
+    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", spec, gai_strerror(rc));
         return -1;
