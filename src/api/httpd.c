@@ -402,20 +402,17 @@ static void dispatch(struct hconn *c)
     c->l->cb(c->req, c->l->arg);
 }
 
-/* One line of the head or the trailer; NULL when more input is needed (an
- * error reply is sent when the limit is passed: *failed). */
-static char *read_head_line(struct hconn *c, struct evbuffer *in, bool *failed)
+/* One line of the head or the trailer; NULL when more input is needed or
+ * the header limit was passed (then the error reply is on its way). */
+static char *read_head_line(struct hconn *c, struct evbuffer *in)
 {
-    size_t n;
     size_t before = evbuffer_get_length(in);
-    char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF);
-    *failed = false;
+    char *line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
     if (line)
         c->head_bytes += before - evbuffer_get_length(in);
     if (c->head_bytes + (line ? 0 : before) > c->h->lim.max_header) {
         free(line);
         send_error(c, 431, "headers_too_large", "request line and headers exceed 64 KiB");
-        *failed = true;
         return NULL;
     }
     return line;
@@ -437,7 +434,6 @@ static void take_body(struct hconn *c, struct evbuffer *in)
 static void process(struct hconn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    bool failed;
     char *line;
     for (;;) {
         switch (c->st) {
@@ -456,7 +452,7 @@ static void process(struct hconn *c)
                 c->head_bytes = 0;
                 set_timeouts(c, true);
             }
-            line = read_head_line(c, in, &failed);
+            line = read_head_line(c, in);
             if (!line)
                 return;
             if (!c->req->have_line) {
@@ -536,7 +532,7 @@ static void process(struct hconn *c)
             free(line);
             break;
         case C_TRAILER:
-            line = read_head_line(c, in, &failed);
+            line = read_head_line(c, in);
             if (!line)
                 return;
             if (!*line)
