@@ -59,6 +59,7 @@ struct hreq {
     hreq_cb closecb;
     void *closearg;
     bool have_line; /* request line read */
+    bool sent;      /* replied to */
 };
 
 struct hconn {
@@ -635,6 +636,11 @@ void hreq_set_closecb(struct hreq *r, hreq_cb cb, void *arg)
 void hreq_send(struct hreq *r, int status, struct evbuffer *body)
 {
     struct hconn *c = r->c;
+    if (r->sent) {
+        log_err("API: a second reply to %s %s dropped", r->method_name, hreq_path(r));
+        return;
+    }
+    r->sent = true;
     struct evbuffer *out = bufferevent_get_output(c->bev);
     size_t blen = body ? evbuffer_get_length(body) : 0;
     evbuffer_add_printf(out, "HTTP/1.%d %d %s\r\n", r->minor, status, reason_phrase(status));
