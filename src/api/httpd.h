@@ -43,8 +43,9 @@ const char *hreq_query(const struct hreq *r);       /* after '?', or NULL */
 struct evkeyvalq *hreq_input_headers(struct hreq *r);
 struct evkeyvalq *hreq_output_headers(struct hreq *r);
 struct evbuffer *hreq_body(struct hreq *r);
-/* Sends status + headers + body (copied; body may be NULL) and ends the
- * request. HEAD replies carry no body. */
+/* Sends status + headers + body (its content is moved out; body may be
+ * NULL) and ends the request. HEAD replies carry no body. r stays valid
+ * until the loop runs again. */
 void hreq_send(struct hreq *r, int status, struct evbuffer *body);
 /* For a parked request: cb runs if the client goes away (or at shutdown)
  * before the reply; the request is freed right after it. NULL clears. */
