@@ -26,7 +26,7 @@
 #define QGA_TIMEOUT_MS 3000
 
 struct exec_wait {
-    struct evhttp_request *req;
+    struct hreq *req;
     struct event *timer;
     char sock[512];
     char vm[64];
@@ -37,15 +37,15 @@ struct exec_wait {
 
 static void exec_done(struct exec_wait *w)
 {
-    evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+    hreq_set_closecb(w->req, NULL, NULL);
     event_free(w->timer);
     free(w);
 }
 
-static void exec_closed(struct evhttp_connection *conn, void *arg)
+static void exec_closed(struct hreq *req, void *arg)
 {
     struct exec_wait *w = arg;
-    /* The client left; evhttp frees the request. The guest process runs on. */
+    /* The client left; httpd frees the request. The guest process runs on. */
     event_free(w->timer);
     free(w);
 }
@@ -224,7 +224,7 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     w->timer = evtimer_new(e->base, exec_poll, w);
     struct timeval tv = {0, 20 * 1000};
     evtimer_add(w->timer, &tv);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), exec_closed, w);
+    hreq_set_closecb(c->req, exec_closed, w);
     engine_event(e, "vm", vm->name, "exec", "info", "guest pid %lld: %s", w->pid,
                  json_string_value(json_array_get(argv, 0)));
 }

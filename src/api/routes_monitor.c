@@ -44,9 +44,9 @@ void routes_prometheus(struct route_ctx *c)
     if (text)
         evbuffer_add(buf, text, len);
     free(text);
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+    evhttp_add_header(hreq_output_headers(c->req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(c->req, 200, NULL, buf);
+    hreq_send(c->req, 200, buf);
     evbuffer_free(buf);
 }
 

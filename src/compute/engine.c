@@ -149,10 +149,15 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
     snprintf(ev.object, sizeof(ev.object), "%s", object);
     snprintf(ev.action, sizeof(ev.action), "%s", action);
     snprintf(ev.result, sizeof(ev.result), "%s", result);
+    /* The reason is served as JSON: keep it valid UTF-8, and do not leave
+     * half a character where the buffer cuts it. */
+    char raw[sizeof(ev.reason)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    utf8_sanitize(ev.reason, sizeof(ev.reason), raw, strlen(raw),
+                  n < 0 || (size_t)n >= sizeof(raw));
     log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object, action,
             result, ev.reason[0] ? " - " : "", ev.reason);
     if (store_event_add(e->store, &ev) != 0) {

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static void usage(FILE *f)
                "  -h, --help            this help\n"
                "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
                "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
-               "  reserved_memory stop_timeout reconcile_interval max_body\n"
+               "  reserved_memory stop_timeout reconcile_interval max_body max_connections\n"
                "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
 }
 
@@ -88,6 +89,24 @@ static int tighten_state_dir(const char *dir, mode_t *old_mode)
         return -1;
     *old_mode = st.st_mode & 07777;
     return 0;
+}
+
+/* Every API connection, VM socket and log file is a descriptor; the usual
+ * soft limit of 1024 is far below what a host with many VMs and clients
+ * needs, and raising it to the hard limit needs no privilege. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("cannot raise the open files limit from %llu: %s", (unsigned long long)old,
+                 strerror(errno));
+    else
+        log_info("open files limit raised from %llu to %llu", (unsigned long long)old,
+                 (unsigned long long)rl.rlim_max);
 }
 
 int main(int argc, char **argv)
@@ -212,6 +231,7 @@ int main(int argc, char **argv)
         log_warn("state directory %s was mode %04o: now 0700, its files are yund's alone",
                  cfg.state_dir, (unsigned)old_mode);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     char dbpath[512];
     snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);

@@ -30,6 +30,7 @@ void config_defaults(struct yun_config *c)
     c->stop_timeout_s = 30;
     c->reconcile_interval_s = 10;
     c->max_body = 64 * 1024;
+    c->max_connections = 256;
     c->sample_interval_s = 10;
     c->notify_retries = 4;
     c->notify_backoff_ms = 1000;
@@ -254,6 +255,14 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             return -1;
         }
         c->max_body = (size_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "max_connections")) {
+        if (parse_u64(v, 1, 65536, &u) < 0) {
+            snprintf(err, el, "max_connections: '%s' is not a whole number in 1..65536", v);
+            return -1;
+        }
+        c->max_connections = (int)u;
         return 0;
     }
     snprintf(err, el, "unknown setting '%s'", key);

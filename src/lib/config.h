@@ -26,7 +26,8 @@ struct yun_config {
     uint64_t reserved_memory; /* bytes kept for the host */
     int stop_timeout_s;       /* ACPI powerdown grace before quit */
     int reconcile_interval_s;
-    size_t max_body; /* largest accepted request body */
+    size_t max_body;     /* largest accepted request body */
+    int max_connections; /* open API connections; more get 503 */
     /* monitor */
     int sample_interval_s; /* metrics sampling and alert evaluation */
     char smtp_url[256];

@@ -416,3 +416,86 @@ bool path_has_dot_component(const char *path)
     }
     return false;
 }
+
+/* What a lead byte promises: the character's length and the range of its
+ * second byte (that range rules out overlong forms, surrogates and values
+ * past U+10FFFF). false when b cannot start a multi-byte character. */
+static bool utf8_lead(unsigned char b, size_t *len, unsigned char *lo, unsigned char *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF)
+        *len = 2;
+    else if (b >= 0xE0 && b <= 0xEF)
+        *len = 3;
+    else if (b >= 0xF0 && b <= 0xF4)
+        *len = 4;
+    else
+        return false;
+    if (b == 0xE0)
+        *lo = 0xA0;
+    else if (b == 0xED)
+        *hi = 0x9F;
+    else if (b == 0xF0)
+        *lo = 0x90;
+    else if (b == 0xF4)
+        *hi = 0x8F;
+    return true;
+}
+
+/* How many bytes of s[0..n) are a correct start of a multi-byte character
+ * (at most its length); 0 when s[0] is no lead byte. */
+static size_t utf8_good_prefix(const unsigned char *p, size_t n, size_t *len)
+{
+    unsigned char lo, hi;
+    if (n == 0 || !utf8_lead(p[0], len, &lo, &hi))
+        return 0;
+    size_t i = 1;
+    if (i < n && i < *len && p[1] >= lo && p[1] <= hi)
+        i++;
+    else
+        return i;
+    while (i < n && i < *len && (p[i] & 0xC0) == 0x80)
+        i++;
+    return i;
+}
+
+size_t utf8_char_len(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80)
+        return 1;
+    size_t len = 0;
+    return utf8_good_prefix(p, n, &len) == len && len ? len : 0;
+}
+
+size_t utf8_sanitize(char *dst, size_t cap, const char *src, size_t n, bool drop_cut_tail)
+{
+    size_t out = 0, i = 0;
+    while (i < n) {
+        size_t len = utf8_char_len(src + i, n - i);
+        size_t want = 0;
+        /* a character cut short by the end of the buffer */
+        if (len == 0 && drop_cut_tail &&
+            utf8_good_prefix((const unsigned char *)src + i, n - i, &want) == n - i)
+            break;
+        char esc[5];
+        const char *piece = src + i;
+        size_t plen = len;
+        if (len == 0 || src[i] == 0) {
+            snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)src[i]);
+            piece = esc;
+            plen = 4;
+            len = 1;
+        }
+        if (out + plen + 1 > cap)
+            break;
+        memcpy(dst + out, piece, plen);
+        out += plen;
+        i += len;
+    }
+    dst[out] = 0;
+    return out;
+}

@@ -63,4 +63,18 @@ bool path_has_dot_component(const char *path);
 int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Length of the well-formed UTF-8 character (RFC 3629: no overlong forms, no
+ * surrogates, nothing past U+10FFFF) that starts s (n bytes available), or 0
+ * when s does not start one. */
+size_t utf8_char_len(const char *s, size_t n);
+/* Copies n bytes of src into dst (cap > 0 bytes, always NUL-terminated;
+ * must not overlap src) as valid UTF-8, so JSON encoders accept it: each byte
+ * that is not part of a well-formed character becomes the visible escape
+ * "\xNN", and when the result does not fit it is cut on a character
+ * boundary, never inside a character or an escape. With drop_cut_tail, an
+ * incomplete character at the very end of src (what a fixed-size buffer
+ * leaves when it cut one) is dropped instead of escaped. Returns the length
+ * written. */
+size_t utf8_sanitize(char *dst, size_t cap, const char *src, size_t n, bool drop_cut_tail);
+
 #endif
