@@ -333,11 +333,12 @@ def test_error_bodies_survive_invalid_and_cut_utf8(yund):
     assert st == 400 and body["error"]["code"] == "invalid_json", body
 
 
-def test_event_with_a_cut_multibyte_reason_is_listed(yund, tmp_path):
+def test_event_with_a_cut_multibyte_reason_is_listed(yund):
     st, _ = yund.request("POST", "/v1/volumes", {"name": "e2e-http-vol", "size": "1M"})
     assert st == 201
     # "to <dest> (qcow2)" is cut at 511 bytes: put a 3-byte character there
-    base = str(tmp_path)
+    # (exports go to export_dirs: by default DIR/exchange)
+    base = os.path.join(yund.state_dir, "exchange")
     d = base
     while len(("to " + d).encode()) < 300:
         d = os.path.join(d, "d" * 100)
