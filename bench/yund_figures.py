@@ -8,7 +8,11 @@
   2. API latency: GET /v1/vms p50/p99 over R requests with 1,000 VMs defined.
   3. yund RSS with 20 running VMs.
 
-Usage: bench/yund_figures.py [--runs 5] [--vms 1000] [--running 20]
+With --busy N, N guests that burn every vCPU they have (tiny image, yun.burn=1)
+run during the start figures, so they show what a start pays for its
+neighbours; --yund PATH measures another build (e.g. an older one) the same way.
+
+Usage: bench/yund_figures.py [--runs 5] [--vms 1000] [--running 20] [--busy 0] [--yund PATH]
 Needs root, QEMU, the plain build (make all). Uses a private state dir in /tmp.
 """
 import argparse
@@ -149,11 +153,14 @@ def main():
     ap.add_argument("--vms", type=int, default=1000)
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--running", type=int, default=20)
+    ap.add_argument("--busy", type=int, default=0)
+    ap.add_argument("--yund", default=YUND)
+    ap.add_argument("--start-only", action="store_true")
     a = ap.parse_args()
     state = tempfile.mkdtemp(prefix="yun-bench-", dir="/tmp")
     sock = os.path.join(state, "yund.sock")
     log = open(os.path.join(state, "yund.log"), "wb")
-    p = subprocess.Popen([YUND, "-s", state, "--set", "log_level=warn",
+    p = subprocess.Popen([a.yund, "-s", state, "--set", "log_level=warn",
                           # 20 one-vCPU guests on 2 cores need more than the default 4x
                           "--set", "cpu_overcommit=16"], stdout=log, stderr=log)
     try:
@@ -162,7 +169,25 @@ def main():
                 break
             time.sleep(0.05)
         assert call(sock, "POST", "/v1/images/build", {"kind": "tiny"})[0] == 200
+        for i in range(a.busy):
+            st, v = call(sock, "POST", "/v1/vms", {
+                "name": f"busy-{i}", "image": "tiny", "memory": "96M", "cpus": 2,
+                "cmdline": "console=ttyS0 panic=-1 quiet yun.burn=1", "start": True})
+            assert st == 201, v
+        if a.busy:
+            time.sleep(3)  # let them reach their burn loops
+            print(f"# {a.busy} busy guests (2 vCPUs each, burning); load "
+                  f"{os.getloadavg()[0]:.2f}", file=sys.stderr)
         yr, hr, ym, hm = bench_start(sock, a.runs)
+        for i in range(a.busy):
+            call(sock, "DELETE", f"/v1/vms/busy-{i}?force=true")
+        if a.start_only:
+            print(f"{'start -> QMP ready, yun (median of %d)' % a.runs:<44} {yr:>10.1f}ms")
+            print(f"{'start -> QMP ready, QEMU by hand':<44} {hr:>10.1f}ms")
+            print(f"{'start -> init marker, yun':<44} {ym:>10.1f}ms")
+            print(f"{'start -> init marker, QEMU by hand':<44} {hm:>10.1f}ms")
+            print(f"{'  yun overhead to init marker':<44} {ym - hm:>10.1f}ms")
+            return 0
         p50, p99 = bench_api(sock, a.vms, a.requests)
         rss = bench_rss(sock, p.pid, a.running)
         print(f"{'figure':<44} {'value':>12} {'goal':>12}")

@@ -1,7 +1,7 @@
 /*
- * api.h - yund's REST/JSON API under /v1, served by libevent's evhttp on a
- * Unix socket (trusted by file mode 0660) and optionally on TCP (every
- * request must carry "Authorization: Bearer <token>").
+ * api.h - yund's REST/JSON API under /v1, served by yun's own HTTP server
+ * (api/httpd.h) on a Unix socket (trusted by file mode 0660) and optionally
+ * on TCP (every request must carry "Authorization: Bearer <token>").
  */
 #ifndef YUN_API_H
 #define YUN_API_H
@@ -10,12 +10,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "api/httpd.h"
 #include "compute/engine.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
 
-struct evhttp;
-struct evhttp_request;
+struct httpd;
+struct hreq;
 struct event_base;
 struct event_waiter;
 
@@ -26,8 +27,7 @@ struct api {
     struct engine *eng;
     struct monitor *mon;
     const struct yun_config *cfg;
-    struct evhttp *unix_http;
-    struct evhttp *tcp_http;
+    struct httpd *http; /* both listeners */
     char token[256];
     struct event_waiter *waiters; /* long-polling GET /v1/events */
     int64_t requests;
@@ -46,19 +46,22 @@ void api_on_event(void *ctx, const struct event_rec *ev);
 /* Shared by the route files. */
 struct route_ctx {
     struct api *api;
-    struct evhttp_request *req;
-    int method;           /* EVHTTP_REQ_* */
+    struct hreq *req;
+    int method;           /* EVHTTP_REQ_* (only those http.c lets through) */
     const char *parts[8]; /* path segments after /v1 */
     int nparts;
     json_t *body; /* parsed JSON object, or NULL */
     struct evkeyvalq *query;
 };
 
-void reply_json(struct evhttp_request *req, int status, json_t *j); /* steals j */
-void reply_error(struct evhttp_request *req, const struct yerr *e);
-void reply_errorf(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
+void reply_json(struct hreq *req, int status, json_t *j); /* steals j */
+void reply_error(struct hreq *req, const struct yerr *e);
+void reply_errorf(struct hreq *req, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 const char *query_get(struct route_ctx *c, const char *key);
+/* A JSON string of s even when s is not valid UTF-8 (old store rows):
+ * invalid bytes become "\xNN". */
+json_t *json_text(const char *s);
 
 /* Checks that body has only the listed keys; fills err on an unknown one. */
 bool body_keys_known(json_t *body, const char *const *known, struct yerr *err);
@@ -80,6 +83,6 @@ struct jw;
 /* live: also ask QEMU (and the agent) for facts; uptime: include uptime_s,
  * which changes every second (lists leave it out so they can be cached). */
 void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live, bool uptime);
-void reply_jw(struct evhttp_request *req, int status, struct jw *w); /* frees w */
+void reply_jw(struct hreq *req, int status, struct jw *w); /* frees w */
 
 #endif

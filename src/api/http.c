@@ -1,13 +1,16 @@
 /*
- * http.c - the HTTP side of the API: listeners, authentication, body limits,
- * JSON parsing, routing to the route files, and JSON error replies.
+ * http.c - the HTTP side of the API: listeners, authentication, method
+ * check, JSON parsing, routing to the route files, and JSON (error) replies.
+ * Connections, parsing and limits are api/httpd.c's.
  */
 #include "api/api.h"
+#include "api/httpd.h"
 #include "lib/jsonw.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -21,9 +24,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* evhttp's own ceiling; bodies above cfg->max_body but below this get a
- * JSON 413 from us, larger ones are cut off by evhttp itself. */
-#define HARD_BODY_MAX (8u << 20)
+/* What the server serves; anything else gets 405 with this as Allow. */
+#define ALLOWED_METHODS                                                                            \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH |      \
+     EVHTTP_REQ_DELETE)
+#define ALLOW_HEADER "GET, HEAD, POST, PUT, PATCH, DELETE"
 
 static void free_ref(const void *data, size_t len, void *arg)
 {
@@ -38,22 +43,29 @@ static void put_newline(struct jw *w)
     }
 }
 
-void reply_json(struct evhttp_request *req, int status, json_t *j)
+void reply_json(struct hreq *req, int status, json_t *j)
 {
     struct evbuffer *buf = evbuffer_new();
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (!text) {
+        /* json_pack failed (out of memory, or a string that was not UTF-8
+         * slipped through): still answer with a JSON body. */
+        status = 500;
+        text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"the reply could not "
+                      "be encoded as JSON\"}}");
+    }
     if (text) {
         evbuffer_add(buf, text, strlen(text));
         evbuffer_add(buf, "\n", 1);
         free(text);
     }
     json_decref(j);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, status, NULL, buf);
+    evhttp_add_header(hreq_output_headers(req), "Content-Type", "application/json");
+    hreq_send(req, status, buf);
     evbuffer_free(buf);
 }
 
-void reply_jw(struct evhttp_request *req, int status, struct jw *w)
+void reply_jw(struct hreq *req, int status, struct jw *w)
 {
     if (w->oom) {
         jw_free(w);
@@ -65,26 +77,46 @@ void reply_jw(struct evhttp_request *req, int status, struct jw *w)
     put_newline(w);
     evbuffer_add_reference(buf, w->buf, w->len, free_ref, NULL);
     w->buf = NULL;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evhttp_send_reply(req, status, NULL, buf);
+    evhttp_add_header(hreq_output_headers(req), "Content-Type", "application/json");
+    hreq_send(req, status, buf);
     evbuffer_free(buf);
 }
 
-void reply_error(struct evhttp_request *req, const struct yerr *e)
+json_t *json_text(const char *s)
 {
-    reply_json(req, e->status ? e->status : 500,
-               json_pack("{s:{s:s,s:s}}", "error", "code", e->code, "message", e->message));
+    json_t *j = json_string(s);
+    if (j || !s)
+        return j;
+    size_t n = strlen(s), cap = 4 * n + 1;
+    char *clean = malloc(cap);
+    if (!clean)
+        return NULL;
+    utf8_sanitize(clean, cap, s, n, false);
+    j = json_string(clean);
+    free(clean);
+    return j;
 }
 
-void reply_errorf(struct evhttp_request *req, int status, const char *code, const char *fmt, ...)
+void reply_error(struct hreq *req, const struct yerr *e)
+{
+    /* A yerr filled by hand (not by yerr_set) may still hold any bytes. */
+    reply_json(req, e->status ? e->status : 500,
+               json_pack("{s:{s:o,s:o}}", "error", "code", json_text(e->code), "message",
+                         json_text(e->message)));
+}
+
+void reply_errorf(struct hreq *req, int status, const char *code, const char *fmt, ...)
 {
     struct yerr e;
-    e.status = status;
-    snprintf(e.code, sizeof(e.code), "%s", code);
+    char msg[sizeof(e.message)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e.message, sizeof(e.message), fmt, ap);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    e.status = status;
+    snprintf(e.code, sizeof(e.code), "%s", code);
+    utf8_sanitize(e.message, sizeof(e.message), msg, strlen(msg),
+                  n < 0 || (size_t)n >= sizeof(msg));
     reply_error(req, &e);
 }
 
@@ -110,9 +142,9 @@ bool body_keys_known(json_t *body, const char *const *known, struct yerr *err)
     return true;
 }
 
-static bool authorized(struct api *a, struct evhttp_request *req)
+static bool authorized(struct api *a, struct hreq *req)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *h = evhttp_find_header(hreq_input_headers(req), "Authorization");
     if (!h || strncmp(h, "Bearer ", 7) != 0)
         return false;
     /* Constant-time compare: the token is a secret. */
@@ -124,21 +156,25 @@ static bool authorized(struct api *a, struct evhttp_request *req)
     return diff == 0 && la > 0;
 }
 
-static void dispatch(struct evhttp_request *req, struct api *a, bool need_auth)
+static void dispatch(struct hreq *req, struct api *a, bool need_auth)
 {
     a->requests++;
     if (need_auth && !authorized(a, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        evhttp_add_header(hreq_output_headers(req), "WWW-Authenticate", "Bearer");
         reply_errorf(req, 401, "unauthorized", "missing or wrong bearer token");
         return;
     }
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = evhttp_uri_get_path(uri);
-    if (!path)
-        path = "/";
-    struct route_ctx c = {.api = a, .req = req, .method = evhttp_request_get_command(req)};
+    int method = hreq_method(req);
+    if (!(method & ALLOWED_METHODS)) {
+        evhttp_add_header(hreq_output_headers(req), "Allow", ALLOW_HEADER);
+        reply_errorf(req, 405, "method_not_allowed", "method %s is not supported; use %s",
+                     hreq_method_name(req), ALLOW_HEADER);
+        return;
+    }
+    const char *path = hreq_path(req);
+    struct route_ctx c = {.api = a, .req = req, .method = method};
     struct evkeyvalq query = {0};
-    const char *qs = evhttp_uri_get_query(uri);
+    const char *qs = hreq_query(req);
     if (qs && evhttp_parse_query_str(qs, &query) == 0)
         c.query = &query;
 
@@ -171,16 +207,16 @@ static void dispatch(struct evhttp_request *req, struct api *a, bool need_auth)
         goto out;
     }
 
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    /* httpd has held the body to max_body already. */
+    struct evbuffer *in = hreq_body(req);
     size_t blen = evbuffer_get_length(in);
-    if (blen > a->cfg->max_body) {
-        reply_errorf(req, 413, "too_large", "request body of %zu bytes exceeds the limit of %zu",
-                     blen, a->cfg->max_body);
-        free(copy);
-        goto out;
-    }
     if (blen > 0) {
         char *text = malloc(blen + 1);
+        if (!text) {
+            reply_errorf(req, 500, "internal", "out of memory");
+            free(copy);
+            goto out;
+        }
         evbuffer_copyout(in, text, blen);
         text[blen] = 0;
         json_error_t je;
@@ -228,12 +264,12 @@ out:
         evhttp_clear_headers(&query);
 }
 
-static void on_unix_request(struct evhttp_request *req, void *arg)
+static void on_unix_request(struct hreq *req, void *arg)
 {
     dispatch(req, arg, false);
 }
 
-static void on_tcp_request(struct evhttp_request *req, void *arg)
+static void on_tcp_request(struct hreq *req, void *arg)
 {
     dispatch(req, arg, true);
 }
@@ -264,19 +300,44 @@ static int listen_unix(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-static struct evhttp *make_http(struct event_base *base, struct api *a,
-                                void (*cb)(struct evhttp_request *, void *))
+/* A TCP listening socket for "HOST:PORT" (numeric host or name). */
+static int listen_tcp(const char *spec, char *err, size_t errlen)
 {
-    struct evhttp *h = evhttp_new(base);
-    if (!h)
-        return NULL;
-    evhttp_set_max_body_size(h, HARD_BODY_MAX);
-    evhttp_set_max_headers_size(h, 64 * 1024);
-    evhttp_set_timeout(h, 120);
-    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE |
-                                      EVHTTP_REQ_PUT | EVHTTP_REQ_PATCH | EVHTTP_REQ_HEAD);
-    evhttp_set_gencb(h, cb, a);
-    return h;
+    char host[64];
+    snprintf(host, sizeof(host), "%s", spec);
+    char *colon = strrchr(host, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (!colon || port <= 0 || port > 65535) {
+        snprintf(err, errlen, "listen '%s' is not HOST:PORT", spec);
+        return -1;
+    }
+    *colon = 0;
+    char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8470 */
+        h[hl - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *res = NULL;
+    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
 }
 
 int api_start(struct api *a, struct event_base *base, struct engine *eng,
@@ -288,11 +349,19 @@ int api_start(struct api *a, struct event_base *base, struct engine *eng,
     eng->on_event = api_on_event;
     eng->on_event_ctx = a;
 
+    struct httpd_limits lim = {.max_body = cfg->max_body,
+                               .max_header = 64 * 1024,
+                               .max_connections = cfg->max_connections,
+                               .timeout_s = 120};
+    a->http = httpd_new(base, &lim);
+    if (!a->http) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     int fd = listen_unix(cfg->socket_path, err, errlen);
     if (fd < 0)
         return -1;
-    a->unix_http = make_http(base, a, on_unix_request);
-    if (!a->unix_http || !evhttp_accept_socket_with_handle(a->unix_http, fd)) {
+    if (httpd_listen_fd(a->http, fd, on_unix_request, a) < 0) {
         snprintf(err, errlen, "cannot serve on %s", cfg->socket_path);
         close(fd);
         return -1;
@@ -313,22 +382,16 @@ int api_start(struct api *a, struct event_base *base, struct engine *eng,
         }
         snprintf(a->token, sizeof(a->token), "%s", tok);
         free(tok);
-        char host[64];
-        snprintf(host, sizeof(host), "%s", cfg->listen_tcp);
-        char *colon = strrchr(host, ':');
-        long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-        if (!colon || port <= 0 || port > 65535) {
-            snprintf(err, errlen, "listen '%s' is not HOST:PORT", cfg->listen_tcp);
+        int tfd = listen_tcp(cfg->listen_tcp, err, errlen);
+        if (tfd < 0)
             return -1;
-        }
-        *colon = 0;
-        a->tcp_http = make_http(base, a, on_tcp_request);
-        if (!a->tcp_http || evhttp_bind_socket(a->tcp_http, host, (ev_uint16_t)port) != 0) {
-            snprintf(err, errlen, "cannot listen on %s", cfg->listen_tcp);
+        if (httpd_listen_fd(a->http, tfd, on_tcp_request, a) < 0) {
+            snprintf(err, errlen, "cannot serve on %s", cfg->listen_tcp);
+            close(tfd);
             return -1;
         }
         log_info("API on tcp %s (bearer token required)", cfg->listen_tcp);
     }
-    log_info("API on unix socket %s", cfg->socket_path);
+    log_info("API on unix socket %s (max_connections %d)", cfg->socket_path, cfg->max_connections);
     return 0;
 }

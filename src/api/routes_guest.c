@@ -29,7 +29,7 @@
 
 struct exec_wait {
     struct engine *eng;
-    struct evhttp_request *req;
+    struct hreq *req;
     struct event *timer;
     char vm_id[37];
     char vm[64];
@@ -41,15 +41,15 @@ struct exec_wait {
 
 static void exec_done(struct exec_wait *w)
 {
-    evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+    hreq_set_closecb(w->req, NULL, NULL);
     event_free(w->timer);
     free(w);
 }
 
-static void exec_closed(struct evhttp_connection *conn, void *arg)
+static void exec_closed(struct hreq *req, void *arg)
 {
     struct exec_wait *w = arg;
-    /* The client left; evhttp frees the request. The guest process runs on,
+    /* The client left; httpd frees the request. The guest process runs on,
      * and an answer still on its way to us is dropped. */
     qga_cancel(guest_agent(w->eng, w->vm_id), w);
     event_free(w->timer);
@@ -266,7 +266,7 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
         reply_errorf(c->req, 500, "internal", "out of memory");
         return;
     }
-    evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), exec_closed, w);
+    hreq_set_closecb(c->req, exec_closed, w);
 }
 
 void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm)

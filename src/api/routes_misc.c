@@ -112,7 +112,7 @@ void routes_images(struct route_ctx *c)
 struct event_waiter {
     struct event_waiter *next;
     struct api *api;
-    struct evhttp_request *req;
+    struct hreq *req;
     struct event *timer;
     int64_t after;
     int limit;
@@ -121,14 +121,17 @@ struct event_waiter {
 
 static json_t *event_to_json(const struct event_rec *ev)
 {
-    return json_pack("{s:I,s:I,s:s,s:s,s:s,s:s,s:s}", "id", (json_int_t)ev->id, "ts",
-                     (json_int_t)ev->ts, "object_type", ev->object_type, "object", ev->object,
-                     "action", ev->action, "result", ev->result, "reason", ev->reason);
+    /* json_text: rows written before reasons were kept valid UTF-8 may
+     * hold any bytes, and one bad row must not hide the event. */
+    return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o}", "id", (json_int_t)ev->id, "ts",
+                     (json_int_t)ev->ts, "object_type", json_text(ev->object_type), "object",
+                     json_text(ev->object), "action", json_text(ev->action), "result",
+                     json_text(ev->result), "reason", json_text(ev->reason));
 }
 
 /* Replies with events after `after`; returns how many were sent. With
  * only_if_any, sends nothing when there are none. */
-static size_t send_events(struct api *a, struct evhttp_request *req, int64_t after, int limit,
+static size_t send_events(struct api *a, struct hreq *req, int64_t after, int limit,
                           const char *object, bool only_if_any)
 {
     struct event_rec *evs;
@@ -158,7 +161,7 @@ static void waiter_free(struct api *a, struct event_waiter *w)
             *pp = w->next;
             break;
         }
-    evhttp_connection_set_closecb(evhttp_request_get_connection(w->req), NULL, NULL);
+    hreq_set_closecb(w->req, NULL, NULL);
     event_free(w->timer);
     free(w);
 }
@@ -170,10 +173,10 @@ static void waiter_timeout(evutil_socket_t fd, short what, void *arg)
     waiter_free(w->api, w);
 }
 
-static void waiter_closed(struct evhttp_connection *conn, void *arg)
+static void waiter_closed(struct hreq *req, void *arg)
 {
     struct event_waiter *w = arg;
-    /* The client went away: the request is being freed by evhttp. */
+    /* The client went away: the request is being freed by httpd. */
     for (struct event_waiter **pp = &w->api->waiters; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
@@ -230,7 +233,7 @@ void routes_events(struct route_ctx *c)
     w->timer = evtimer_new(c->api->eng->base, waiter_timeout, w);
     struct timeval tv = {(time_t)wait, 0};
     evtimer_add(w->timer, &tv);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), waiter_closed, w);
+    hreq_set_closecb(c->req, waiter_closed, w);
     w->next = c->api->waiters;
     c->api->waiters = w;
 }
@@ -272,9 +275,6 @@ void api_stop(struct api *a)
     }
     free(a->vm_list);
     a->vm_list = NULL;
-    if (a->unix_http)
-        evhttp_free(a->unix_http);
-    if (a->tcp_http)
-        evhttp_free(a->tcp_http);
-    a->unix_http = a->tcp_http = NULL;
+    httpd_free(a->http);
+    a->http = NULL;
 }

@@ -24,6 +24,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Range of the metrics query parameters: nothing is kept longer than 30
+ * days, so 100 years back is generous and keeps since * 1000 in range. */
+#define SINCE_MAX_BACK_S (100LL * 366 * 86400)
+#define STEP_MAX_S       (86400 * 30)
+
 void routes_prometheus(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
@@ -39,9 +44,9 @@ void routes_prometheus(struct route_ctx *c)
     if (text)
         evbuffer_add(buf, text, len);
     free(text);
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+    evhttp_add_header(hreq_output_headers(c->req), "Content-Type",
                       "text/plain; version=0.0.4; charset=utf-8");
-    evhttp_send_reply(c->req, 200, NULL, buf);
+    hreq_send(c->req, 200, buf);
     evbuffer_free(buf);
 }
 
@@ -75,17 +80,19 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
     int64_t now = now_ms(), since = now - 3600 * 1000;
     uint64_t step = 0;
     if (since_s) {
-        char *end;
-        long long v = strtoll(since_s, &end, 10);
-        if (*end || end == since_s) {
+        /* bounded so that seconds back times 1000 stays far inside int64 */
+        int64_t v;
+        if (parse_i64(since_s, -SINCE_MAX_BACK_S, INT64_MAX, &v) < 0) {
             reply_errorf(c->req, 400, "invalid_argument",
-                         "since must be seconds back (negative) or ms since epoch");
+                         "since must be seconds back (-1..-%lld) or ms since epoch (>= 0)",
+                         (long long)SINCE_MAX_BACK_S);
             return;
         }
         since = v < 0 ? now + v * 1000 : v;
     }
-    if (step_s && parse_u64(step_s, 0, 86400 * 30, &step) < 0) {
-        reply_errorf(c->req, 400, "invalid_argument", "step must be a number of seconds");
+    if (step_s && parse_u64(step_s, 0, STEP_MAX_S, &step) < 0) {
+        reply_errorf(c->req, 400, "invalid_argument", "step must be a number of seconds in 0..%d",
+                     STEP_MAX_S);
         return;
     }
     struct jw w;

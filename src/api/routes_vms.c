@@ -85,8 +85,8 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
     jw_obj_close(w);
 }
 
-static void reply_vm(struct evhttp_request *req, int status, struct engine *e,
-                     const struct vm_rec *vm, bool live)
+static void reply_vm(struct hreq *req, int status, struct engine *e, const struct vm_rec *vm,
+                     bool live)
 {
     struct jw w;
     jw_init(&w);
@@ -262,9 +262,8 @@ static void vm_list(struct route_ctx *c)
     struct evbuffer *buf = evbuffer_new();
     evbuffer_add(buf, a->vm_list, a->vm_list_len);
     evbuffer_add(buf, "\n", 1);
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
-                      "application/json");
-    evhttp_send_reply(c->req, 200, NULL, buf);
+    evhttp_add_header(hreq_output_headers(c->req), "Content-Type", "application/json");
+    hreq_send(c->req, 200, buf);
     evbuffer_free(buf);
 }
 
@@ -300,13 +299,13 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
         offset += want;
     }
     char num[32];
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    struct evkeyvalq *h = hreq_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
     snprintf(num, sizeof(num), "%llu", (unsigned long long)offset);
     evhttp_add_header(h, "X-Yun-Next-Offset", num);
     snprintf(num, sizeof(num), "%llu", (unsigned long long)size);
     evhttp_add_header(h, "X-Yun-Log-Size", num);
-    evhttp_send_reply(c->req, 200, NULL, buf);
+    hreq_send(c->req, 200, buf);
     evbuffer_free(buf);
 }
 

@@ -4,6 +4,7 @@
  */
 #include "cli/cli.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,8 +54,8 @@ static int rule_add(struct cli *c, int argc, char **argv)
         if (!strcmp(argv[i], "--threshold")) {
             char *end;
             double v = strtod(argv[++i], &end);
-            if (*end || end == argv[i]) {
-                fprintf(stderr, "yun: --threshold takes a number, not '%s'\n", argv[i]);
+            if (*end || end == argv[i] || !isfinite(v)) {
+                fprintf(stderr, "yun: --threshold takes a finite number, not '%s'\n", argv[i]);
                 goto usage;
             }
             json_object_set_new(b, "threshold", json_real(v));

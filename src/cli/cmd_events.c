@@ -3,6 +3,7 @@
  * long polling) and `yun host` (capacity and allocation of this host).
  */
 #include "cli/cli.h"
+#include "lib/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,15 +31,18 @@ int cmd_events(struct cli *c, int argc, char **argv)
 {
     bool follow = false;
     const char *object = NULL;
-    int limit = 50;
+    uint64_t limit = 50;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
             follow = true;
         else if ((!strcmp(argv[i], "--vm") || !strcmp(argv[i], "--object")) && i + 1 < argc)
             object = argv[++i];
-        else if (!strcmp(argv[i], "-n") && i + 1 < argc)
-            limit = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
+            if (parse_u64(argv[++i], 1, 10000, &limit) < 0) {
+                fprintf(stderr, "yun: -n must be 1..10000, not '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: yun events [-f] [--vm NAME] [-n COUNT]\n"
                    "  -f  follow: print new events as they happen (Ctrl-C to stop)\n"
                    "  -o json prints one JSON object per line\n");
@@ -48,17 +52,13 @@ int cmd_events(struct cli *c, int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    if (limit < 1 || limit > 10000) {
-        fprintf(stderr, "yun: -n must be 1..10000\n");
-        return EXIT_USAGE;
-    }
     long long after = 0;
     for (bool first = true;; first = false) {
         char path[256], obj[160] = "";
         if (object)
             snprintf(obj, sizeof(obj), "&object=%s", object);
         snprintf(path, sizeof(path), "/v1/events?after=%lld&limit=%d%s%s", after,
-                 first ? limit : 1000, obj, first ? "" : "&wait=30");
+                 first ? (int)limit : 1000, obj, first ? "" : "&wait=30");
         int code = 0;
         json_t *r = cli_call(c, "GET", path, NULL, &code);
         if (!r)

@@ -3,6 +3,7 @@
  * refreshed every interval; q quits) and `yun vm stats NAME`.
  */
 #include "cli/cli.h"
+#include "lib/util.h"
 
 #include <poll.h>
 #include <signal.h>
@@ -63,13 +64,19 @@ static void render(json_t *s, int rows)
 
 int cmd_top(struct cli *c, int argc, char **argv)
 {
-    int interval = 2, iterations = 0;
+    uint64_t interval = 2, iterations = 0;
     for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--delay")) && i + 1 < argc)
-            interval = atoi(argv[++i]);
-        else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--iterations")) && i + 1 < argc)
-            iterations = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--delay")) && i + 1 < argc) {
+            if (parse_u64(argv[++i], 1, 3600, &interval) < 0) {
+                fprintf(stderr, "yun: -d must be 1..3600 seconds, not '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--iterations")) && i + 1 < argc) {
+            if (parse_u64(argv[++i], 0, 1000000, &iterations) < 0) {
+                fprintf(stderr, "yun: -n must be 0..1000000 (0 = until q), not '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: yun top [-d SECONDS] [-n ITERATIONS]\n"
                    "  a live view of host and VMs sorted by CPU; q quits\n");
             return 0;
@@ -77,10 +84,6 @@ int cmd_top(struct cli *c, int argc, char **argv)
             fprintf(stderr, "yun: unknown top option '%s'\n", argv[i]);
             return EXIT_USAGE;
         }
-    }
-    if (interval < 1 || interval > 3600) {
-        fprintf(stderr, "yun: -d must be 1..3600 seconds\n");
-        return EXIT_USAGE;
     }
     bool tty = isatty(0);
     struct termios saved, raw;
@@ -92,7 +95,7 @@ int cmd_top(struct cli *c, int argc, char **argv)
         printf("\033[?25l"); /* hide the cursor */
     }
     int rc = 0;
-    for (int it = 0; iterations == 0 || it < iterations; it++) {
+    for (uint64_t it = 0; iterations == 0 || it < iterations; it++) {
         int code = 0;
         json_t *s = cli_call(c, "GET", "/v1/stats", NULL, &code);
         if (!s) {
@@ -104,7 +107,7 @@ int cmd_top(struct cli *c, int argc, char **argv)
         if (iterations && it + 1 == iterations)
             break;
         struct pollfd pf = {0, POLLIN, 0};
-        if (poll(&pf, 1, interval * 1000) > 0) {
+        if (poll(&pf, 1, (int)interval * 1000) > 0) {
             char ch = 0;
             if (read(0, &ch, 1) <= 0 || ch == 'q' || ch == 'Q')
                 break;

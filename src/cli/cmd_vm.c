@@ -506,12 +506,16 @@ static int vm_logs(struct cli *c, int argc, char **argv)
 
 static int vm_exec(struct cli *c, int argc, char **argv)
 {
-    int timeout = 60, i = 1;
+    uint64_t timeout = 60;
+    int i = 1;
     const char *name = NULL;
     for (; i < argc && strcmp(argv[i], "--"); i++) {
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc)
-            timeout = atoi(argv[++i]);
-        else if (!name && argv[i][0] != '-')
+        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+            if (parse_u64(argv[++i], 1, 3600, &timeout) < 0) {
+                fprintf(stderr, "yun: --timeout must be 1..3600 seconds, not '%s'\n", argv[i]);
+                return EXIT_USAGE;
+            }
+        } else if (!name && argv[i][0] != '-')
             name = argv[i];
         else {
             fprintf(stderr, "yun: usage: yun vm exec NAME [--timeout S] -- CMD [ARG...]\n");
@@ -525,7 +529,7 @@ static int vm_exec(struct cli *c, int argc, char **argv)
     json_t *cmd = json_array();
     for (i++; i < argc; i++)
         json_array_append_new(cmd, json_string(argv[i]));
-    json_t *body = json_pack("{s:o,s:i}", "argv", cmd, "timeout", timeout);
+    json_t *body = json_pack("{s:o,s:i}", "argv", cmd, "timeout", (int)timeout);
     char path[512];
     vm_path(path, sizeof(path), name, "/exec");
     int code = 0;

@@ -1,7 +1,8 @@
 /*
  * cgroup.c - owns everything yun does with control groups: finding the
  * hierarchies (cgroup v2, v1, or the v1/v2 "hybrid" layout) from mountinfo,
- * validating per-VM limits, creating <mount>/yun/yun-<vm> groups, writing the
+ * validating per-VM limits, creating <mount>/<parent>/<group> groups (yund:
+ * yun/y-<yund id>/vm-<vm id>), writing the
  * limits into the controller files, moving QEMU into them, reading CPU time
  * and memory use back, and removing the groups.
  *
@@ -24,8 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CG_PARENT     "yun"
-#define CG_PREFIX     "yun-"
+#define CG_PARENT     "yun" /* the default parent, when none was set */
 #define CG_PATH_MAX   512
 #define CG_DEF_PERIOD 100000u
 
@@ -383,20 +383,71 @@ int cg_limits_validate(const struct cg_limits *l, int ncpus, char *err, size_t e
 
 /* ---- group paths -------------------------------------------------------- */
 
-/* <mount>/yun */
-static int parent_dir(char *out, size_t len, const char *mnt, char *err, size_t errlen)
+static const char *parent_of(const struct cg_layout *lay)
 {
-    return join(out, len, mnt, CG_PARENT, err, errlen);
+    return lay->parent[0] ? lay->parent : CG_PARENT;
 }
 
-/* <mount>/yun/yun-<vm> */
-static int vm_dir(char *out, size_t len, const char *mnt, const char *vm, char *err, size_t errlen)
+/* <mount>/<first n levels of the parent> */
+static int level_dir(char *out, size_t len, const char *mnt, const struct cg_layout *lay, int n,
+                     char *err, size_t errlen)
 {
-    int n = snprintf(out, len, "%s/" CG_PARENT "/" CG_PREFIX "%s", mnt, vm);
-    if (n < 0 || (size_t)n >= len) {
-        set_err(err, errlen, "cgroup path too long for VM %s under %s", vm, mnt);
+    const char *par = parent_of(lay), *p = par;
+    for (int i = 0; i < n && p; i++) {
+        p = strchr(p, '/');
+        if (p && i + 1 < n)
+            p++;
+    }
+    size_t take = p ? (size_t)(p - par) : strlen(par);
+    int w = snprintf(out, len, "%s/%.*s", mnt, (int)take, par);
+    if (w < 0 || (size_t)w >= len) {
+        set_err(err, errlen, "cgroup path too long under %s", mnt);
         return -1;
     }
+    return 0;
+}
+
+static int parent_levels(const struct cg_layout *lay)
+{
+    int n = 1;
+    for (const char *p = parent_of(lay); *p; p++)
+        n += *p == '/';
+    return n;
+}
+
+/* <mount>/<parent> */
+static int parent_dir(char *out, size_t len, const char *mnt, const struct cg_layout *lay,
+                      char *err, size_t errlen)
+{
+    return level_dir(out, len, mnt, lay, parent_levels(lay), err, errlen);
+}
+
+/* <mount>/<parent>/<group> */
+static int vm_dir(char *out, size_t len, const char *mnt, const struct cg_layout *lay,
+                  const char *vm, char *err, size_t errlen)
+{
+    int n = snprintf(out, len, "%s/%s/%s", mnt, parent_of(lay), vm);
+    if (n < 0 || (size_t)n >= len) {
+        set_err(err, errlen, "cgroup path too long for group %s under %s", vm, mnt);
+        return -1;
+    }
+    return 0;
+}
+
+int cg_set_parent(struct cg_layout *lay, const char *parent)
+{
+    if (strlen(parent) >= sizeof(lay->parent) || !parent[0])
+        return -1;
+    char copy[sizeof(lay->parent)];
+    snprintf(copy, sizeof(copy), "%s", parent);
+    char *save = NULL;
+    int n = 0;
+    for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save), n++)
+        if (!name_ok(c))
+            return -1;
+    if (n == 0 || parent[0] == '/' || parent[strlen(parent) - 1] == '/' || strstr(parent, "//"))
+        return -1;
+    snprintf(lay->parent, sizeof(lay->parent), "%s", parent);
     return 0;
 }
 
@@ -479,12 +530,15 @@ static int v2_setup(const struct cg_layout *lay, const char *vm, const struct cg
 
     if (v2_enable(lay->root, pin, err, errlen) < 0)
         return -1;
-    if (parent_dir(parent, sizeof(parent), lay->root, err, errlen) < 0 ||
-        mkdir_ok(parent, err, errlen) < 0)
-        return -1;
-    if (v2_enable(parent, pin, err, errlen) < 0)
-        return -1;
-    if (vm_dir(dir, sizeof(dir), lay->root, vm, err, errlen) < 0 || mkdir_ok(dir, err, errlen) < 0)
+    /* each level of the parent (yun, then this yund's group) passes the
+     * controllers down */
+    for (int lv = 1; lv <= parent_levels(lay); lv++) {
+        if (level_dir(parent, sizeof(parent), lay->root, lay, lv, err, errlen) < 0 ||
+            mkdir_ok(parent, err, errlen) < 0 || v2_enable(parent, pin, err, errlen) < 0)
+            return -1;
+    }
+    if (vm_dir(dir, sizeof(dir), lay->root, lay, vm, err, errlen) < 0 ||
+        mkdir_ok(dir, err, errlen) < 0)
         return -1;
 
     /* Every value is written even when it is the default, so calling setup
@@ -579,19 +633,23 @@ static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg
     }
 
     for (int i = 0; i < n; i++) {
-        if (parent_dir(parent, sizeof(parent), mnts[i], err, errlen) < 0 ||
-            mkdir_ok(parent, err, errlen) < 0)
-            return -1;
-        if (strcmp(mnts[i], lay->cpuset) == 0 &&
-            v1_cpuset_inherit(mnts[i], parent, err, errlen) < 0)
-            return -1;
-        if (vm_dir(dir, sizeof(dir), mnts[i], vm, err, errlen) < 0 ||
+        char up[CG_PATH_MAX];
+        snprintf(up, sizeof(up), "%s", mnts[i]);
+        for (int lv = 1; lv <= parent_levels(lay); lv++) {
+            if (level_dir(parent, sizeof(parent), mnts[i], lay, lv, err, errlen) < 0 ||
+                mkdir_ok(parent, err, errlen) < 0)
+                return -1;
+            if (strcmp(mnts[i], lay->cpuset) == 0 && v1_cpuset_inherit(up, parent, err, errlen) < 0)
+                return -1;
+            snprintf(up, sizeof(up), "%s", parent);
+        }
+        if (vm_dir(dir, sizeof(dir), mnts[i], lay, vm, err, errlen) < 0 ||
             mkdir_ok(dir, err, errlen) < 0)
             return -1;
     }
 
     if (lay->cpu[0]) {
-        if (vm_dir(dir, sizeof(dir), lay->cpu, vm, err, errlen) < 0)
+        if (vm_dir(dir, sizeof(dir), lay->cpu, lay, vm, err, errlen) < 0)
             return -1;
         /* v2 weight 100 is v1 shares 1024; the kernel clamps shares to
          * 2..262144, so clamp here and write what will be read back. */
@@ -618,7 +676,7 @@ static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg
         }
     }
     if (lay->memory[0]) {
-        if (vm_dir(dir, sizeof(dir), lay->memory, vm, err, errlen) < 0)
+        if (vm_dir(dir, sizeof(dir), lay->memory, lay, vm, err, errlen) < 0)
             return -1;
         if (l->memory_bytes)
             snprintf(val, sizeof(val), "%" PRIu64, l->memory_bytes);
@@ -628,8 +686,8 @@ static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg
             return -1;
     }
     if (lay->cpuset[0]) {
-        if (parent_dir(parent, sizeof(parent), lay->cpuset, err, errlen) < 0 ||
-            vm_dir(dir, sizeof(dir), lay->cpuset, vm, err, errlen) < 0)
+        if (parent_dir(parent, sizeof(parent), lay->cpuset, lay, err, errlen) < 0 ||
+            vm_dir(dir, sizeof(dir), lay->cpuset, lay, vm, err, errlen) < 0)
             return -1;
         if (v1_cpuset_inherit(parent, dir, err, errlen) < 0)
             return -1;
@@ -691,7 +749,7 @@ int cg_vm_attach(const struct cg_layout *lay, const char *vm, pid_t pid, char *e
     /* cgroup.procs (not tasks) moves the whole thread group, so QEMU's vCPU
      * and I/O threads follow the main pid. */
     for (int i = 0; i < n; i++) {
-        if (vm_dir(dir, sizeof(dir), mnts[i], vm, err, errlen) < 0 ||
+        if (vm_dir(dir, sizeof(dir), mnts[i], lay, vm, err, errlen) < 0 ||
             write_in(dir, "cgroup.procs", val, err, errlen) < 0)
             return -1;
     }
@@ -727,9 +785,9 @@ int cg_vm_destroy(const struct cg_layout *lay, const char *vm)
     else
         n = v1_mounts(lay, mnts);
     /* Keep going after a failure so one busy hierarchy does not leave the
-     * others behind. The "yun" parent stays: other VMs share it. */
+     * others behind. The parents stay: other VMs share them. */
     for (int i = 0; i < n; i++) {
-        if (vm_dir(dir, sizeof(dir), mnts[i], vm, NULL, 0) < 0 || rmdir_retry(dir, &tries) < 0)
+        if (vm_dir(dir, sizeof(dir), mnts[i], lay, vm, NULL, 0) < 0 || rmdir_retry(dir, &tries) < 0)
             rc = -1;
     }
     return rc;
@@ -754,11 +812,11 @@ int64_t cg_vm_cpu_ns(const struct cg_layout *lay, const char *vm)
         return -1;
     char dir[CG_PATH_MAX];
     if (lay->mode == CG_V1) {
-        if (!lay->cpuacct[0] || vm_dir(dir, sizeof(dir), lay->cpuacct, vm, NULL, 0) < 0)
+        if (!lay->cpuacct[0] || vm_dir(dir, sizeof(dir), lay->cpuacct, lay, vm, NULL, 0) < 0)
             return -1;
         return read_u64_in(dir, "cpuacct.usage");
     }
-    if (vm_dir(dir, sizeof(dir), lay->root, vm, NULL, 0) < 0)
+    if (vm_dir(dir, sizeof(dir), lay->root, lay, vm, NULL, 0) < 0)
         return -1;
     char buf[1024];
     if (read_in(dir, "cpu.stat", buf, sizeof(buf)) < 0)
@@ -779,7 +837,7 @@ int64_t cg_vm_memory_bytes(const struct cg_layout *lay, const char *vm)
         return -1;
     char dir[CG_PATH_MAX];
     const char *mnt = lay->mode == CG_V2 ? lay->root : lay->memory;
-    if (!mnt[0] || vm_dir(dir, sizeof(dir), mnt, vm, NULL, 0) < 0)
+    if (!mnt[0] || vm_dir(dir, sizeof(dir), mnt, lay, vm, NULL, 0) < 0)
         return -1;
     return read_u64_in(dir, lay->mode == CG_V2 ? "memory.current" : "memory.usage_in_bytes");
 }

@@ -3,9 +3,10 @@
  * limit, cpuset pinning) on either cgroup v2 (unified) or v1 (per-controller
  * hierarchies, including the v1/v2 "hybrid" layout systemd uses).
  *
- * Each VM gets one group named "yun-<vm-name>" under a parent "yun" group in
- * every hierarchy that has the controller we need. The QEMU process is moved in
- * by pid; its threads follow.
+ * Each VM gets one group, named by the caller (yund uses "vm-<id>"), under a
+ * parent path (yund uses "yun/y-<its own id>", so several yunds on one
+ * machine never share a group or a parent's weight) in every hierarchy that
+ * has a controller we need. The QEMU process joins by pid; its threads follow.
  */
 #ifndef YUN_CGROUP_H
 #define YUN_CGROUP_H
@@ -22,7 +23,11 @@ struct cg_layout {
     char memory[256];  /* v1: memory controller */
     char cpuset[256];  /* v1: cpuset controller */
     char cpuacct[256]; /* v1: cpuacct controller (for CPU time stats) */
+    char parent[128];  /* groups live under <mount>/<parent>; "" = "yun" */
 };
+
+/* Sets the parent path ("yun/y-1a2b3c"): components of [A-Za-z0-9_.-]. 0 or -1. */
+int cg_set_parent(struct cg_layout *lay, const char *parent);
 
 struct cg_limits {
     unsigned cpu_weight;    /* 1..10000, cgroup v2 scale (100 = default); 0 = leave default */

@@ -42,6 +42,37 @@ static uint64_t meminfo_total(void)
     return (uint64_t)kb * 1024;
 }
 
+void engine_vm_cgroup(const struct vm_rec *vm, char out[48])
+{
+    snprintf(out, 48, "vm-%.36s", vm->id);
+}
+
+/* This yund's id: made once, kept in the state directory. Two yunds on one
+ * machine (two agents of a cluster) get different cgroup parents from it. */
+static int load_yund_id(const char *state_dir, char out[16])
+{
+    char path[512];
+    if (snprintf_checked(path, sizeof(path), "%s/yund.id", state_dir) < 0)
+        return -1;
+    char *s = read_file(path, 64, NULL);
+    if (s) {
+        size_t n = strspn(s, "0123456789abcdef");
+        if (n == 12) {
+            memcpy(out, s, 12);
+            out[12] = 0;
+            free(s);
+            return 0;
+        }
+        free(s);
+    }
+    char uuid[37];
+    uuid_generate_str(uuid);
+    snprintf(out, 16, "%.8s%.4s", uuid, uuid + 9);
+    char line[16];
+    int n = snprintf(line, sizeof(line), "%s\n", out);
+    return write_file_atomic(path, line, (size_t)n, 0600);
+}
+
 int engine_init(struct engine *e, struct event_base *base, struct store *st,
                 const struct yun_config *cfg, char *err, size_t errlen)
 {
@@ -60,10 +91,19 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     }
     if (volumes_init(e, err, errlen) < 0)
         return -1;
+    if (load_yund_id(cfg->state_dir, e->yund_id) < 0) {
+        snprintf(err, errlen, "cannot write %s/yund.id: %s", cfg->state_dir, strerror(errno));
+        return -1;
+    }
+    char parent[32];
+    snprintf(parent, sizeof(parent), "yun/y-%s", e->yund_id);
     if (cg_detect(&e->cg) < 0)
         log_warn("no usable cgroup hierarchy: CPU and memory limits will not be enforced");
+    else if (cg_set_parent(&e->cg, parent) < 0)
+        log_warn("bad cgroup parent %s", parent);
     else
-        log_info("cgroups: %s", e->cg.mode == CG_V2 ? "v2 (unified)" : "v1 (per controller)");
+        log_info("cgroups: %s, VMs under %s",
+                 e->cg.mode == CG_V2 ? "v2 (unified)" : "v1 (per controller)", parent);
     e->host_cpus = cfg->host_cpus ? cfg->host_cpus : (int)sysconf(_SC_NPROCESSORS_ONLN);
     e->host_memory = cfg->host_memory ? cfg->host_memory : meminfo_total();
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
@@ -77,6 +117,16 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     return 0;
 }
 
+void engine_reconcile_soon(struct engine *e)
+{
+    if (!e->reconcile_soon_timer)
+        e->reconcile_soon_timer = event_new(e->base, -1, 0, reconcile_tick, e);
+    if (!e->reconcile_soon_timer || evtimer_pending(e->reconcile_soon_timer, NULL))
+        return;
+    struct timeval tv = {0, 250 * 1000};
+    event_add(e->reconcile_soon_timer, &tv);
+}
+
 void engine_shutdown(struct engine *e)
 {
     while (e->rts)
@@ -84,6 +134,9 @@ void engine_shutdown(struct engine *e)
     if (e->reconcile_timer)
         event_free(e->reconcile_timer);
     e->reconcile_timer = NULL;
+    if (e->reconcile_soon_timer)
+        event_free(e->reconcile_soon_timer);
+    e->reconcile_soon_timer = NULL;
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;
@@ -97,10 +150,15 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
     snprintf(ev.object, sizeof(ev.object), "%s", object);
     snprintf(ev.action, sizeof(ev.action), "%s", action);
     snprintf(ev.result, sizeof(ev.result), "%s", result);
+    /* The reason is served as JSON: keep it valid UTF-8, and do not leave
+     * half a character where the buffer cuts it. */
+    char raw[sizeof(ev.reason)];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ev.reason, sizeof(ev.reason), fmt, ap);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    utf8_sanitize(ev.reason, sizeof(ev.reason), raw, strlen(raw),
+                  n < 0 || (size_t)n >= sizeof(raw));
     log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object, action,
             result, ev.reason[0] ? " - " : "", ev.reason);
     if (store_event_add(e->store, &ev) != 0) {

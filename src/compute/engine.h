@@ -49,10 +49,12 @@ struct engine {
     int host_cpus;
     uint64_t host_memory;
     char accel[8]; /* what "auto" resolved to on this host */
+    char yund_id[16]; /* random, kept in DIR/yund.id: names this yund's cgroup parent */
     char vms_dir[300];
     char images_dir[300];
     struct vm_rt *rts;
     struct event *reconcile_timer;
+    struct event *reconcile_soon_timer;
     engine_event_hook on_event;
     void *on_event_ctx;
     /* a slow image build (debian) running in the background */
@@ -115,6 +117,9 @@ int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, js
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);
 
+/* A VM's cgroup, "vm-<id>", under this yund's parent "yun/y-<yund_id>". */
+void engine_vm_cgroup(const struct vm_rec *vm, char out[48]);
+
 /* The cgroup limits that enforce a VM's CPU and memory policy. */
 void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l);
 
@@ -146,8 +151,17 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt);
 int engine_store_update(struct engine *e, struct vm_rec *vm);
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm);
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
+/* Ends every QEMU process of vm (found by the process table, not only the
+ * pidfile). 0 when none is left, -1 when one may still run. */
+int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
 int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err);
-void engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
+/* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
+ * it may still run. */
+int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
+/* A stopping VM's graceful-stop timer, armed from its stored deadline. */
+void engine_stop_rearm(struct engine *e, struct vm_rec *vm);
+/* Runs a reconcile pass shortly (a start seen half-way, /proc unreadable). */
+void engine_reconcile_soon(struct engine *e);
 
 #endif

@@ -13,6 +13,7 @@
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "compute/qmp.h"
+#include "compute/qemu_proc.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -24,23 +25,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pid_t live_qemu_pid(struct engine *e, const struct vm_rec *vm)
+/* One walk of /proc per pass, made only when some VM needs it. */
+struct pass {
+    struct engine *e;
+    struct qemu_scan scan;
+    bool scanned;
+};
+
+static enum qemu_seen seek(struct pass *p, const struct vm_rec *vm, pid_t *pid)
 {
-    char pidfile[512];
-    pid_t pid = vm->pid;
-    if (engine_vm_path(e, vm, VMDIR_PIDFILE, pidfile, sizeof(pidfile)) == 0) {
-        char *s = read_file(pidfile, 64, NULL);
-        if (s) {
-            long v = strtol(s, NULL, 10);
-            if (v > 1)
-                pid = (pid_t)v;
-            free(s);
-        }
+    /* fast path: a pidfile naming a live QEMU of this VM needs no walk */
+    enum qemu_seen seen = qemu_seek(p->e->vms_dir, vm->id, NULL, pid);
+    if (seen == QEMU_UP)
+        return seen;
+    if (!p->scanned) {
+        qemu_scan_run(p->e->vms_dir, &p->scan);
+        p->scanned = true;
     }
-    /* A recycled pid belongs to some other program: check it is our QEMU. */
-    if (pid > 0 && pid_alive(pid) && pid_cmdline_contains(pid, vm->id))
-        return pid;
-    return 0;
+    return qemu_seek(p->e->vms_dir, vm->id, &p->scan, pid);
 }
 
 static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
@@ -58,11 +60,21 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         return;
     }
     enum vm_state ns = vm->state;
+    if (!was_watched && e->cg.mode != CG_NONE) {
+        /* A QEMU found again is put back under its VM's limits: after an
+         * interrupted start it still has the start-up boost, and one started
+         * by an older yund sits in a group of the old naming. */
+        char group[48], why[256];
+        struct cg_limits lim;
+        engine_vm_cgroup(vm, group);
+        engine_vm_limits(vm, &lim);
+        if (cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0 ||
+            cg_vm_attach(&e->cg, group, pid, why, sizeof(why)) < 0)
+            log_warn("vm %s: cgroup: %s", vm->name, why);
+    }
     if (!strcmp(status, "prelaunch") || vm->state == VM_STARTING) {
         /* yund died between spawning QEMU and letting the guest run. */
         char why[256];
-        if (e->cg.mode != CG_NONE)
-            cg_vm_attach(&e->cg, vm->name, pid, why, sizeof(why));
         if (vm->desired == WANT_RUNNING &&
             qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) == 0) {
             ns = VM_RUNNING;
@@ -71,7 +83,8 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
             ns = VM_PAUSED;
         }
     } else if (!strcmp(status, "running")) {
-        ns = VM_RUNNING;
+        /* a graceful stop in progress stays one: its deadline is re-armed */
+        ns = vm->state == VM_STOPPING ? VM_STOPPING : VM_RUNNING;
     } else if (!strcmp(status, "paused") || !strcmp(status, "suspended")) {
         ns = vm->state == VM_STOPPING ? VM_STOPPING : VM_PAUSED;
     } else if (!strcmp(status, "shutdown")) {
@@ -91,10 +104,12 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
             vm->started_at = now_ms();
         engine_store_update(e, vm);
     }
+    engine_stop_rearm(e, vm);
 }
 
-static void sweep_orphans(struct engine *e, const struct vm_rec *vms, size_t n)
+static void sweep_orphans(struct pass *p, const struct vm_rec *vms, size_t n)
 {
+    struct engine *e = p->e;
     DIR *d = opendir(e->vms_dir);
     if (!d)
         return;
@@ -110,9 +125,9 @@ static void sweep_orphans(struct engine *e, const struct vm_rec *vms, size_t n)
         struct vm_rec ghost = {0};
         snprintf(ghost.id, sizeof(ghost.id), "%.36s", de->d_name);
         snprintf(ghost.name, sizeof(ghost.name), "%.36s", de->d_name);
-        pid_t pid = live_qemu_pid(e, &ghost);
-        if (pid)
-            engine_qemu_kill(e, &ghost, pid);
+        pid_t pid = 0;
+        if (seek(p, &ghost, &pid) != QEMU_GONE && engine_qemu_end(e, &ghost) < 0)
+            continue; /* never remove files under a QEMU that may live */
         char dir[512];
         if (snprintf_checked(dir, sizeof(dir), "%s/%s", e->vms_dir, de->d_name) < 0)
             continue;
@@ -177,38 +192,69 @@ void engine_reconcile(struct engine *e)
         log_err("reconcile: %s", store_errmsg(e->store));
         return;
     }
+    struct pass p = {.e = e};
+    bool again = false;
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
-        if (vm->state == VM_CREATING) {
-            engine_vm_finish_delete(e, vm);
-            engine_event(e, "vm", vm->name, "create", "error",
-                         "rolled back: yund stopped before the create finished");
-            continue;
-        }
-        if (vm->state == VM_DELETING) {
-            engine_vm_finish_delete(e, vm);
-            engine_event(e, "vm", vm->name, "delete", "ok", "finished after yund restart");
+        if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
+            bool creating = vm->state == VM_CREATING;
+            if (engine_vm_finish_delete(e, vm) < 0)
+                continue; /* a QEMU may live: the row stays for the next pass */
+            engine_event(e, "vm", vm->name, creating ? "create" : "delete",
+                         creating ? "error" : "ok", "%s",
+                         creating ? "rolled back: yund stopped before the create finished"
+                                  : "finished after yund restart");
             continue;
         }
         struct vm_rt *rt = engine_rt_find(e, vm->id);
         if (rt && rt->exit_timer && evtimer_pending(rt->exit_timer, NULL))
             continue; /* its exit is being handled right now */
-        pid_t pid = live_qemu_pid(e, vm);
-        if (pid) {
-            if (!rt || !rt->watch || vm->state == VM_STARTING || vm->pid != pid)
+        pid_t pid = 0;
+        switch (seek(&p, vm, &pid)) {
+        case QEMU_UP:
+            if (!rt || !rt->watch || vm->state == VM_STARTING || vm->pid != pid ||
+                !vm_state_has_process(vm->state))
                 reattach(e, vm, pid);
-        } else if (vm_state_has_process(vm->state)) {
-            engine_vm_handle_exit(e, vm->id, !rt || !rt->watch);
-        } else if (rt && !rt->watch &&
-                   !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL))) {
-            engine_rt_drop(e, rt);
+            else
+                engine_stop_rearm(e, vm);
+            break;
+        case QEMU_COMING:
+            /* A start that yund did not see finish (it died in it, or a
+             * wrapper has yet to exec QEMU): hold the row in "starting" so
+             * no second start can run, and look again shortly. */
+            again = true;
+            if (vm->state != VM_STARTING) {
+                engine_event(e, "vm", vm->name, "reattach", "info",
+                             "a qemu of this vm is starting (pid %d): %s -> starting", (int)pid,
+                             vm_state_name(vm->state));
+                vm->state = VM_STARTING;
+                engine_store_update(e, vm);
+            }
+            break;
+        case QEMU_UNSURE:
+            log_warn("reconcile: cannot tell whether vm %s has a qemu (/proc unreadable); "
+                     "leaving it as %s",
+                     vm->name, vm_state_name(vm->state));
+            again = true;
+            break;
+        case QEMU_GONE:
+            if (vm_state_has_process(vm->state))
+                engine_vm_handle_exit(e, vm->id, !rt || !rt->watch);
+            else if (rt && !rt->watch &&
+                     !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL)))
+                engine_rt_drop(e, rt);
+            break;
         }
     }
     /* Reload: the loop above may have deleted rows. */
     free(vms);
     if (store_vm_list(e->store, &vms, &n) == 0) {
-        sweep_orphans(e, vms, n);
+        sweep_orphans(&p, vms, n);
         vm_disks_reconcile(e, vms, n);
         free(vms);
     }
+    if (p.scanned)
+        qemu_scan_free(&p.scan);
+    if (again)
+        engine_reconcile_soon(e);
 }

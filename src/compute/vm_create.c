@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "compute/qmp.h"
+#include "compute/qemu_proc.h"
 #include "lib/util.h"
 #include "storage/seed.h"
 
@@ -209,56 +210,91 @@ undo:
     return -1;
 }
 
-/* Ends a VM's QEMU: QMP quit, then SIGKILL if it lingers. Blocks up to ~5 s. */
+/* Ends a VM's QEMU: QMP quit, then SIGKILL if it lingers. Blocks up to ~5 s.
+ * Returns 0 once that pid is gone (or was never ours), -1 when it may live. */
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid)
 {
-    if (pid <= 0 || !pid_alive(pid) || !pid_cmdline_contains(pid, vm->id))
+    char needle[64];
+    snprintf(needle, sizeof(needle), "-uuid %s", vm->id);
+    enum pid_state ps = pid_state_of(pid, needle);
+    if (ps == PID_GONE)
         return 0;
+    if (ps == PID_UNKNOWN) {
+        /* Never signal a pid we could not identify: it may be recycled. */
+        log_err("vm %s: cannot tell whether pid %d is its qemu (/proc unreadable)", vm->name,
+                (int)pid);
+        return -1;
+    }
     char qmp[512], err[256];
     if (engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp)) == 0)
         qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err));
-    for (int i = 0; i < 300 && pid_alive(pid); i++) {
+    for (int i = 0; i < 300 && pid_state(pid) != PID_GONE; i++) {
         if (i == 200)
             kill(pid, SIGKILL);
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (pid_alive(pid)) {
+    if (pid_state(pid) != PID_GONE) {
         log_err("qemu pid %d of vm %s does not die", (int)pid, vm->name);
         return -1;
     }
     return 0;
 }
 
-/* Removes everything a VM owns. Used by delete and by crash recovery. */
-static void destroy_vm(struct engine *e, struct vm_rec *vm)
+int engine_qemu_end(struct engine *e, const struct vm_rec *vm)
+{
+    struct qemu_scan scan;
+    int rc = qemu_scan_run(e->vms_dir, &scan);
+    pid_t pids[16];
+    size_t n = qemu_scan_pids(&scan, vm->id, pids, 16);
+    pid_t known = 0;
+    /* the pidfile's pid too: a scan that missed it must not let it live */
+    enum qemu_seen seen = qemu_seek(e->vms_dir, vm->id, &scan, &known);
+    qemu_scan_free(&scan);
+    if (n > 16)
+        rc = -1;
+    for (size_t i = 0; i < n && i < 16; i++)
+        if (engine_qemu_kill(e, vm, pids[i]) < 0)
+            rc = -1;
+    if (seen == QEMU_UP && engine_qemu_kill(e, vm, known) < 0)
+        rc = -1;
+    if (seen == QEMU_UNSURE)
+        rc = -1;
+    return rc;
+}
+
+/* Removes everything a VM owns. Used by delete and by crash recovery. Its
+ * files go only once no QEMU of it is left: removing the directory under a
+ * live QEMU would leave a VM running that nothing can reach. */
+static int destroy_vm(struct engine *e, struct vm_rec *vm)
 {
     struct vm_rt *rt = engine_rt_find(e, vm->id);
     if (rt)
         engine_rt_drop(e, rt);
-    engine_qemu_kill(e, vm, vm->pid);
-    char pidfile[512];
-    if (engine_vm_path(e, vm, VMDIR_PIDFILE, pidfile, sizeof(pidfile)) == 0) {
-        char *s = read_file(pidfile, 64, NULL);
-        if (s) {
-            engine_qemu_kill(e, vm, (pid_t)atoi(s));
-            free(s);
-        }
-    }
-    char vmname[80];
-    snprintf(vmname, sizeof(vmname), "%s", vm->name);
-    cg_vm_destroy(&e->cg, vmname);
+    if (engine_qemu_end(e, vm) < 0)
+        return -1;
+    char group[48];
+    engine_vm_cgroup(vm, group);
+    cg_vm_destroy(&e->cg, group);
     char dir[512];
     if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
         log_warn("cannot remove %s: %s", dir, strerror(errno));
+    return 0;
 }
 
-void engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
+int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
 {
-    destroy_vm(e, vm);
+    if (destroy_vm(e, vm) < 0) {
+        /* The row stays "deleting"; the next reconcile pass tries again. */
+        log_warn("vm %s: a qemu may still run; delete is retried by reconcile", vm->name);
+        return -1;
+    }
     vm_disks_forget(e, vm);
-    if (store_vm_delete(e->store, vm->id) != 0)
+    if (store_vm_delete(e->store, vm->id) != 0) {
         log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));
+        return -1;
+    }
+    return 0;
 }
 
 int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr *err)
@@ -273,7 +309,12 @@ int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr
     vm.desired = WANT_DELETED;
     if (engine_store_update(e, &vm) != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
-    engine_vm_finish_delete(e, &vm);
+    if (engine_vm_finish_delete(e, &vm) < 0) {
+        engine_event(e, "vm", vm.name, "delete", "error",
+                     "its qemu could not be ended yet; retried by reconcile");
+        return yerr_set(err, 503, "unavailable",
+                        "vm '%s': its qemu could not be ended yet; the delete is retried", name);
+    }
     engine_event(e, "vm", vm.name, "delete", "ok", "%s", force ? "forced" : "");
     return 0;
 }

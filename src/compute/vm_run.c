@@ -11,6 +11,7 @@
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "compute/qmp.h"
+#include "compute/qemu_proc.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,7 +111,7 @@ static void on_qmp_eof(void *ctx)
 static void exit_check(evutil_socket_t fd, short what, void *arg)
 {
     struct vm_rt *rt = arg;
-    if (rt->pid > 0 && pid_alive(rt->pid)) {
+    if (rt->pid > 0 && pid_state(rt->pid) != PID_GONE) {
         struct timeval tv = {0, 20 * 1000};
         event_add(rt->exit_timer, &tv);
         return;
@@ -194,14 +196,21 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     vm.state = vm_state_on_exit(vm.state, clean);
     vm.pid = 0;
     vm.started_at = 0;
+    vm.stop_deadline = 0;
     bool restart = vm_should_restart(&vm, clean);
     if (!restart && clean)
         vm.desired = WANT_STOPPED;
-    if (!clean)
+    if (!clean && before == VM_STARTING && while_down)
+        snprintf(vm.last_error, sizeof(vm.last_error),
+                 "start interrupted: yund stopped before qemu came up, and no qemu of this vm "
+                 "runs");
+    else if (!clean)
         snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
                  while_down ? " while yund was down" : "");
     engine_store_update(e, &vm);
-    cg_vm_destroy(&e->cg, vm.name);
+    char group[48];
+    engine_vm_cgroup(&vm, group);
+    cg_vm_destroy(&e->cg, group);
     vm_disks_on_exit(e, &vm);
     if (clean)
         engine_event(e, "vm", vm.name, "exit", "ok", "guest stopped (was %s)",
@@ -296,6 +305,23 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     char dir[512], pidfile[512], why[256];
     engine_vm_path(e, vm, NULL, dir, sizeof(dir));
     engine_vm_path(e, vm, VMDIR_PIDFILE, pidfile, sizeof(pidfile));
+    /* Never a second QEMU of one VM, and never the files of a live one
+     * removed: the process table, not only the pidfile, must show none. */
+    pid_t other = 0;
+    switch (qemu_seek(e->vms_dir, vm->id, NULL, &other)) {
+    case QEMU_GONE:
+        break;
+    case QEMU_UNSURE:
+        return yerr_set(err, 503, "unavailable",
+                        "cannot tell whether vm '%s' still has a qemu (/proc unreadable); "
+                        "not starting another",
+                        vm->name);
+    default:
+        engine_reconcile_soon(e);
+        return yerr_set(err, 409, "conflict",
+                        "vm '%s' still has a qemu (pid %d); yund is re-attaching to it", vm->name,
+                        (int)other);
+    }
     static const char *const stale[] = {VMDIR_QMP, VMDIR_QMPEV, VMDIR_CONSOLE, VMDIR_PIDFILE};
     for (size_t i = 0; i < 4; i++) {
         char p[512];
@@ -307,13 +333,23 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     vm->state = VM_STARTING;
     vm->desired = WANT_RUNNING;
     vm->last_error[0] = 0;
+    vm->stop_deadline = 0;
     snprintf(vm->accel_used, sizeof(vm->accel_used), "%s", accel);
     if (engine_store_update(e, vm) != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
 
+    char group[48];
+    engine_vm_cgroup(vm, group);
     struct cg_limits lim;
     engine_vm_limits(vm, &lim);
-    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, vm->name, &lim, why, sizeof(why)) < 0) {
+    /* QEMU's start-up, before the guest runs, is yund's work and not the
+     * guest's: it runs at the highest weight and without the VM's quota, so
+     * busy neighbours do not slow every start. The VM's CPU policy applies
+     * from "cont" on; its memory limit from the first instruction. */
+    struct cg_limits boot = lim;
+    boot.cpu_weight = 10000;
+    boot.cpu_quota_us = 0;
+    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &boot, why, sizeof(why)) < 0) {
         yerr_set(err, 500, "cgroup_error", "%s", why);
         goto fail;
     }
@@ -331,9 +367,15 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 400, "invalid_argument", "%s", why);
         goto fail;
     }
+    /* QEMU's own errors go to qemu.log once it daemonises (-D), not to
+     * stderr: remember where this start's part of the log begins. */
+    char qemulog[512];
+    engine_vm_path(e, vm, VMDIR_QEMULOG, qemulog, sizeof(qemulog));
+    struct stat lst;
+    off_t log_off = stat(qemulog, &lst) == 0 ? lst.st_size : 0;
     struct proc_result pr;
     int64_t t_spawn = monotonic_ms();
-    struct cg_entry ce = {.e = e, .vm = vm->name};
+    struct cg_entry ce = {.e = e, .vm = group};
     int st = proc_run_ex(qa.argv, 60000, &pr, e->cg.mode != CG_NONE ? enter_cgroup : NULL, &ce);
     t_spawn = monotonic_ms() - t_spawn;
     qemu_argv_free(&qa);
@@ -341,7 +383,10 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     proc_last_line(pr.err, line, sizeof(line));
     proc_result_free(&pr);
     if (st != 0) {
-        yerr_set(err, 500, "qemu_error", "qemu failed to start: %s", line[0] ? line : "no message");
+        if (!line[0])
+            qemu_log_since(qemulog, log_off, line, sizeof(line));
+        yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
+                 line[0] ? line : "no message (see qemu.log)");
         goto fail;
     }
     /* QEMU's parent exits once the monitors listen; the daemon child writes
@@ -374,6 +419,10 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 500, "qemu_error", "QMP cont: %s", why);
         goto fail_kill;
     }
+    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0) {
+        yerr_set(err, 500, "cgroup_error", "%s", why);
+        goto fail_kill;
+    }
     vm->state = VM_RUNNING;
     engine_store_update(e, vm);
     log_debug("vm %s start: qemu spawn %lld ms, total %lld ms", vm->name, (long long)t_spawn,
@@ -382,13 +431,19 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     return 0;
 
 fail_kill:
-    engine_qemu_kill(e, vm, vm->pid);
 fail:
-    /* Whatever got as far as spawning QEMU must not leave it behind. */
-    if (read_pidfile(pidfile, &pid) == 0)
-        engine_qemu_kill(e, vm, pid);
+    /* Whatever got as far as spawning QEMU must not leave it behind; if it
+     * cannot be ended, the row stays "starting" for reconcile to settle. */
+    if (engine_qemu_end(e, vm) < 0) {
+        snprintf(vm->last_error, sizeof(vm->last_error), "%s", err->message);
+        engine_store_update(e, vm);
+        engine_event(e, "vm", vm->name, "start", "error", "%s (its qemu may still run)",
+                     err->message);
+        engine_reconcile_soon(e);
+        return -1;
+    }
     if (e->cg.mode != CG_NONE)
-        cg_vm_destroy(&e->cg, vm->name);
+        cg_vm_destroy(&e->cg, group);
     {
         struct vm_rt *r = engine_rt_find(e, vm->id);
         if (r)
@@ -413,13 +468,42 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
     struct vm_rec vm;
     if (store_vm_get(e->store, rt->id, &vm) != 0 || vm.state != VM_STOPPING)
         return;
-    engine_event(e, "vm", vm.name, "stop", "info",
-                 "guest did not power off within %d s: quitting QEMU", e->cfg->stop_timeout_s);
     char qmp[512], err[256];
     engine_vm_path(e, &vm, VMDIR_QMP, qmp, sizeof(qmp));
-    if (qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0 && vm.pid > 0 &&
-        pid_cmdline_contains(vm.pid, vm.id))
+    char needle[64];
+    snprintf(needle, sizeof(needle), "-uuid %s", vm.id);
+    /* Long past the deadline, a QEMU that was told to quit and is still
+     * here is killed; the first time it is asked. */
+    bool overdue = vm.stop_deadline && now_ms() - vm.stop_deadline > 10000;
+    if (!overdue)
+        engine_event(e, "vm", vm.name, "stop", "info", "guest did not power off in time: %s",
+                     "quitting QEMU");
+    if ((overdue || qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0) &&
+        vm.pid > 0 && pid_state_of(vm.pid, needle) == PID_LIVE)
         kill(vm.pid, SIGKILL);
+}
+
+void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
+{
+    if (vm->state != VM_STOPPING)
+        return;
+    if (!vm->stop_deadline) {
+        /* a row from before deadlines were stored: start the grace now */
+        vm->stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
+        engine_store_update(e, vm);
+    }
+    struct vm_rt *rt = engine_rt_get(e, vm);
+    if (!rt)
+        return;
+    if (!rt->stop_timer)
+        rt->stop_timer = event_new(e->base, -1, 0, stop_timeout, rt);
+    if (!rt->stop_timer || evtimer_pending(rt->stop_timer, NULL))
+        return;
+    int64_t left = vm->stop_deadline - now_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    event_add(rt->stop_timer, &tv);
 }
 
 int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
@@ -455,36 +539,37 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
             return -1;
         break;
     case ACT_STOP: {
+        /* The deadline is part of the intent: a yund restarted in the grace
+         * period re-arms it (engine_stop_rearm) instead of forgetting it. */
         vm.desired = WANT_STOPPED;
         vm.state = VM_STOPPING;
+        vm.stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
         engine_store_update(e, &vm);
         /* Asynchronous: when the agent fails or does not answer, guest.c
          * presses the ACPI button; this reply never waits for the guest. */
         bool via_agent = guest_request_shutdown(e, &vm);
         if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
             goto failed;
-        struct vm_rt *rt = engine_rt_get(e, &vm);
-        if (rt) {
-            if (!rt->stop_timer)
-                rt->stop_timer = event_new(e->base, -1, 0, stop_timeout, rt);
-            struct timeval tv = {e->cfg->stop_timeout_s, 0};
-            event_add(rt->stop_timer, &tv);
-        }
+        engine_stop_rearm(e, &vm);
         engine_event(e, "vm", vm.name, an, "ok", "%s",
                      via_agent
                          ? "guest agent asked to power off (ACPI button if it does not answer)"
                          : "ACPI power button pressed");
         break;
     }
-    case ACT_FORCE_STOP:
+    case ACT_FORCE_STOP: {
         vm.desired = WANT_STOPPED;
         vm.state = VM_STOPPING;
+        vm.stop_deadline = now_ms();
         engine_store_update(e, &vm);
+        char needle[64];
+        snprintf(needle, sizeof(needle), "-uuid %s", vm.id);
         if (qmp_simple(e, &vm, "quit", err) < 0 && vm.pid > 0 &&
-            pid_cmdline_contains(vm.pid, vm.id))
+            pid_state_of(vm.pid, needle) == PID_LIVE)
             kill(vm.pid, SIGKILL);
         engine_event(e, "vm", vm.name, an, "ok", "%s", "");
         break;
+    }
     case ACT_REBOOT:
         if (qmp_simple(e, &vm, "system_reset", err) < 0)
             goto failed;

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static void usage(FILE *f)
                "  -h, --help            this help\n"
                "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
                "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
-               "  reserved_memory stop_timeout reconcile_interval max_body\n"
+               "  reserved_memory stop_timeout reconcile_interval max_body max_connections\n"
                "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
 }
 
@@ -71,8 +72,49 @@ static int take_lock(const char *state_dir)
     return fd;
 }
 
+/* Makes the state directory 0700; *old_mode is its previous mode when that
+ * let anyone else in (0 when it was already private). */
+static int tighten_state_dir(const char *dir, mode_t *old_mode)
+{
+    struct stat st;
+    if (stat(dir, &st) < 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    if (!(st.st_mode & 077))
+        return 0;
+    if (chmod(dir, 0700) < 0)
+        return -1;
+    *old_mode = st.st_mode & 07777;
+    return 0;
+}
+
+/* Every API connection, VM socket and log file is a descriptor; the usual
+ * soft limit of 1024 is far below what a host with many VMs and clients
+ * needs, and raising it to the hard limit needs no privilege. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        log_warn("cannot raise the open files limit from %llu: %s", (unsigned long long)old,
+                 strerror(errno));
+    else
+        log_info("open files limit raised from %llu to %llu", (unsigned long long)old,
+                 (unsigned long long)rl.rlim_max);
+}
+
 int main(int argc, char **argv)
 {
+    /* The state holds guests' disks, their consoles and the database: what
+     * yund and its helpers create is for yund's user alone (the API socket sets its
+     * own 0660 mode), and the directory itself is 0700. */
+    umask(077);
     struct yun_config cfg;
     config_defaults(&cfg);
     char err[512];
@@ -153,8 +195,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: %s\n", err);
         return 2;
     }
-    if (mkdir_p(cfg.state_dir, 0755) < 0) {
+    if (mkdir_p(cfg.state_dir, 0700) < 0) {
         fprintf(stderr, "yund: cannot create %s: %s\n", cfg.state_dir, strerror(errno));
+        return 1;
+    }
+    mode_t old_mode = 0;
+    if (tighten_state_dir(cfg.state_dir, &old_mode) < 0) {
+        fprintf(stderr, "yund: %s: %s\n", cfg.state_dir, strerror(errno));
         return 1;
     }
     int lock = take_lock(cfg.state_dir);
@@ -180,7 +227,11 @@ int main(int argc, char **argv)
     enum log_level lvl = LOG_INFO;
     log_level_parse(cfg.log_level, &lvl);
     log_init(lvl, cfg.log_file, cfg.log_max_size);
+    if (old_mode)
+        log_warn("state directory %s was mode %04o: now 0700, its files are yund's alone",
+                 cfg.state_dir, (unsigned)old_mode);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
 
     char dbpath[512];
     snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);

@@ -5,11 +5,16 @@
 #include "lib/util.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Memory and log sizes: far beyond any host, far below where sums overflow. */
+#define SIZE_SETTING_MAX (1ULL << 50)
+#define CONFIG_MAX_DIRS  16
 
 void config_defaults(struct yun_config *c)
 {
@@ -25,6 +30,7 @@ void config_defaults(struct yun_config *c)
     c->stop_timeout_s = 30;
     c->reconcile_interval_s = 10;
     c->max_body = 64 * 1024;
+    c->max_connections = 256;
     c->sample_interval_s = 10;
     c->notify_retries = 4;
     c->notify_backoff_ms = 1000;
@@ -43,13 +49,79 @@ static int set_str(char *dst, size_t len, const char *v, const char *key, char *
     return 0;
 }
 
+int config_dirs_next(const char **cursor, char *out, size_t outlen)
+{
+    const char *p = *cursor;
+    if (!*p)
+        return 0;
+    size_t n = strcspn(p, ":");
+    snprintf(out, outlen, "%.*s", (int)n, p);
+    *cursor = p[n] ? p + n + 1 : p + n;
+    return 1;
+}
+
+/* import_dirs / export_dirs: absolute directories, no "." or "..", so that
+ * judging a path by its components means what it says. */
+static int set_dir_list(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
+{
+    if (!*v) {
+        snprintf(err, el, "%s: give at least one absolute directory (':' separates them)", key);
+        return -1;
+    }
+    char dir[PATH_MAX];
+    const char *cur = v;
+    int n = 0;
+    while (config_dirs_next(&cur, dir, sizeof(dir))) {
+        if (dir[0] != '/' || path_has_dot_component(dir) || strlen(dir) > 200) {
+            snprintf(err, el,
+                     "%s: '%.200s' is not an absolute directory without . or .. (at most 200 "
+                     "characters)",
+                     key, dir);
+            return -1;
+        }
+        if (++n > CONFIG_MAX_DIRS) {
+            snprintf(err, el, "%s: at most %d directories", key, CONFIG_MAX_DIRS);
+            return -1;
+        }
+    }
+    if (v[strlen(v) - 1] == ':') {
+        snprintf(err, el, "%s: empty entry at the end of '%.200s'", key, v);
+        return -1;
+    }
+    return set_str(dst, len, v, key, err, el);
+}
+
+/* An exchange directory must not open yund's own state to its users: it may
+ * be neither the state directory nor above it, and within it only the
+ * exchange directory qualifies. */
+static int check_dir_list(const struct yun_config *c, const char *list, const char *key, char *err,
+                          size_t el)
+{
+    char dir[PATH_MAX], exch[PATH_MAX];
+    snprintf(exch, sizeof(exch), "%s/exchange", c->state_dir);
+    const char *cur = list;
+    while (config_dirs_next(&cur, dir, sizeof(dir))) {
+        if (path_beneath(dir, c->state_dir)) {
+            snprintf(err, el, "%s: %s holds yund's state directory %s", key, dir, c->state_dir);
+            return -1;
+        }
+        if (path_beneath(c->state_dir, dir) && !path_beneath(exch, dir)) {
+            snprintf(err, el, "%s: %s is inside yund's state directory (only %s may be)", key, dir,
+                     exch);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int set_double(double *dst, const char *v, double min, double max, const char *key,
                       char *err, size_t el)
 {
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (errno || end == v || *end || d < min || d > max) {
+    /* written so that NaN (which compares false with everything) fails too */
+    if (errno || end == v || *end || !(d >= min && d <= max)) {
         snprintf(err, el, "%s: '%s' is not a number in %g..%g", key, v, min, max);
         return -1;
     }
@@ -113,12 +185,20 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             return 0;
         }
     if (!strcmp(key, "log_max_size")) {
-        if (parse_size(v, &c->log_max_size) < 0) {
-            snprintf(err, el, "log_max_size: '%s' is not a size such as 10M (0 = never rotate)", v);
+        if (parse_size(v, &u) < 0 || u > SIZE_SETTING_MAX) {
+            snprintf(err, el,
+                     "log_max_size: '%s' is not a size such as 10M, at most 1P (0 = never "
+                     "rotate)",
+                     v);
             return -1;
         }
+        c->log_max_size = u;
         return 0;
     }
+    if (!strcmp(key, "import_dirs"))
+        return set_dir_list(c->import_dirs, sizeof(c->import_dirs), v, key, err, el);
+    if (!strcmp(key, "export_dirs"))
+        return set_dir_list(c->export_dirs, sizeof(c->export_dirs), v, key, err, el);
     if (!strcmp(key, "log_file"))
         return set_str(c->log_file, sizeof(c->log_file), v, key, err, el);
     if (!strcmp(key, "log_level")) {
@@ -148,8 +228,8 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         return 0;
     }
     if (!strcmp(key, "host_memory") || !strcmp(key, "reserved_memory")) {
-        if (parse_size(v, &u) < 0) {
-            snprintf(err, el, "%s: '%s' is not a size such as 512M or 16G", key, v);
+        if (parse_size(v, &u) < 0 || u > SIZE_SETTING_MAX) {
+            snprintf(err, el, "%s: '%s' is not a size such as 512M or 16G, at most 1P", key, v);
             return -1;
         }
         if (!strcmp(key, "host_memory"))
@@ -175,6 +255,14 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             return -1;
         }
         c->max_body = (size_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "max_connections")) {
+        if (parse_u64(v, 1, 65536, &u) < 0) {
+            snprintf(err, el, "max_connections: '%s' is not a whole number in 1..65536", v);
+            return -1;
+        }
+        c->max_connections = (int)u;
         return 0;
     }
     snprintf(err, el, "unknown setting '%s'", key);
@@ -240,6 +328,15 @@ int config_finish(struct yun_config *c, char *err, size_t el)
                  c->state_dir);
         return -1;
     }
+    char exch[PATH_MAX];
+    snprintf(exch, sizeof(exch), "%s/exchange", c->state_dir);
+    if (!c->import_dirs[0])
+        snprintf(c->import_dirs, sizeof(c->import_dirs), "%s", exch);
+    if (!c->export_dirs[0])
+        snprintf(c->export_dirs, sizeof(c->export_dirs), "%s", exch);
+    if (check_dir_list(c, c->import_dirs, "import_dirs", err, el) < 0 ||
+        check_dir_list(c, c->export_dirs, "export_dirs", err, el) < 0)
+        return -1;
     if (c->listen_tcp[0] && !c->token_file[0]) {
         snprintf(err, el, "listen is set but token_file is not: TCP clients must authenticate");
         return -1;

@@ -26,7 +26,8 @@ struct yun_config {
     uint64_t reserved_memory; /* bytes kept for the host */
     int stop_timeout_s;       /* ACPI powerdown grace before quit */
     int reconcile_interval_s;
-    size_t max_body; /* largest accepted request body */
+    size_t max_body;     /* largest accepted request body */
+    int max_connections; /* open API connections; more get 503 */
     /* monitor */
     int sample_interval_s; /* metrics sampling and alert evaluation */
     char smtp_url[256];
@@ -42,6 +43,10 @@ struct yun_config {
     char external_url[256];
     char image_cache[256]; /* cache of slow image builds (YUN_IMAGE_CACHE) */
     uint64_t log_max_size; /* rotate log_file beyond this size; 0 = never */
+    /* Where volume and image imports may read and exports may write:
+     * ':'-separated absolute directories, default <state_dir>/exchange. */
+    char import_dirs[1024];
+    char export_dirs[1024];
 };
 
 void config_defaults(struct yun_config *c);
@@ -51,5 +56,8 @@ int config_load_file(struct yun_config *c, const char *path, char *err, size_t e
 int config_set(struct yun_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* Fills derived defaults (socket path from state dir) and checks consistency. */
 int config_finish(struct yun_config *c, char *err, size_t errlen);
+/* Walks a ':'-separated directory list: copies the next entry into out and
+ * returns 1, or returns 0 at the end. *cursor starts at the list. */
+int config_dirs_next(const char **cursor, char *out, size_t outlen);
 
 #endif

@@ -2,6 +2,7 @@
  * jsonw.c - the streaming JSON writer.
  */
 #include "lib/jsonw.h"
+#include "lib/util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -90,23 +91,6 @@ void jw_arr_close(struct jw *w)
     close_c(w, "]");
 }
 
-/* Length of a valid UTF-8 sequence starting at p, or 0 if invalid. */
-static size_t utf8_len(const unsigned char *p)
-{
-    if (p[0] < 0x80)
-        return 1;
-    size_t n = (p[0] & 0xE0) == 0xC0   ? 2
-               : (p[0] & 0xF0) == 0xE0 ? 3
-               : (p[0] & 0xF8) == 0xF0 ? 4
-                                       : 0;
-    if (n == 0 || (n == 2 && p[0] < 0xC2))
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 static void put_escaped(struct jw *w, const char *s)
 {
     put(w, "\"", 1);
@@ -130,7 +114,9 @@ static void put_escaped(struct jw *w, const char *s)
             put(w, e, 6);
             p++;
         } else {
-            size_t n = utf8_len(p);
+            /* strict (no overlong forms or surrogates): strings from the
+             * store may hold any bytes, the output must be valid UTF-8 */
+            size_t n = utf8_char_len((const char *)p, strnlen((const char *)p, 4));
             if (n == 0) {
                 put(w, "\\ufffd", 6);
                 p++;

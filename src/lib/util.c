@@ -189,6 +189,7 @@ char *read_file(const char *path, size_t max, size_t *len_out)
     char *buf = malloc(cap + 1);
     if (!buf) {
         close(fd);
+        errno = ENOMEM;
         return NULL;
     }
     for (;;) {
@@ -208,8 +209,10 @@ char *read_file(const char *path, size_t max, size_t *len_out)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
+            int saved = errno;
             free(buf);
             close(fd);
+            errno = saved;
             return NULL;
         }
         if (n == 0)
@@ -293,39 +296,49 @@ void uuid_generate_str(char out[37])
              b[14], b[15]);
 }
 
-bool pid_alive(pid_t pid)
+/* A read of /proc that failed for want of descriptors, memory or permission
+ * says nothing about the process; only ENOENT/ESRCH mean it is gone. */
+static enum pid_state proc_read_failed(int err)
 {
-    if (pid <= 0)
-        return false;
-    if (kill(pid, 0) == 0 || errno == EPERM) {
-        /* A zombie still answers kill(0); treat it as dead. */
-        char path[64], *st;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        st = read_file(path, 4096, NULL);
-        if (!st)
-            return false;
-        char *rp = strrchr(st, ')');
-        bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
-        free(st);
-        return !zombie;
-    }
-    return false;
+    return (err == ENOENT || err == ESRCH) ? PID_GONE : PID_UNKNOWN;
 }
 
-bool pid_cmdline_contains(pid_t pid, const char *needle)
+enum pid_state pid_state(pid_t pid)
 {
+    if (pid <= 0)
+        return PID_GONE;
+    if (kill(pid, 0) < 0 && errno != EPERM)
+        return errno == ESRCH ? PID_GONE : PID_UNKNOWN;
+    /* kill(0) also answers for a zombie: look at its state. */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *st = read_file(path, 4096, NULL);
+    if (!st)
+        return proc_read_failed(errno);
+    char *rp = strrchr(st, ')');
+    bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+    free(st);
+    return zombie ? PID_GONE : PID_LIVE;
+}
+
+enum pid_state pid_state_of(pid_t pid, const char *needle)
+{
+    enum pid_state ps = pid_state(pid);
+    if (ps != PID_LIVE)
+        return ps;
     char path[64];
     size_t len;
     snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
     char *buf = read_file(path, 1 << 20, &len);
     if (!buf)
-        return false;
+        return proc_read_failed(errno);
     for (size_t i = 0; i < len; i++)
         if (buf[i] == 0)
             buf[i] = ' ';
     bool found = strstr(buf, needle) != NULL;
     free(buf);
-    return found;
+    /* Another program holding a recycled pid is, for us, the process gone. */
+    return found ? PID_LIVE : PID_GONE;
 }
 
 int send_all(int fd, const void *buf, size_t len)
@@ -353,4 +366,136 @@ int snprintf_checked(char *buf, size_t len, const char *fmt, ...)
     if (n < 0 || (size_t)n >= len)
         return -1;
     return n;
+}
+
+int parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+    const char *d = s && (*s == '-' || *s == '+') ? s + 1 : s;
+    if (!d || !isdigit((unsigned char)*d))
+        return -1;
+    errno = 0;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    /* ERANGE: strtoll saturated, the text is outside int64 altogether */
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Skips the slashes before the next component. */
+static const char *skip_slashes(const char *p)
+{
+    while (*p == '/')
+        p++;
+    return p;
+}
+
+const char *path_beneath(const char *dir, const char *path)
+{
+    if (!dir || !path || dir[0] != '/' || path[0] != '/')
+        return NULL;
+    const char *d = skip_slashes(dir), *p = skip_slashes(path);
+    while (*d) {
+        size_t dl = strcspn(d, "/"), pl = strcspn(p, "/");
+        /* whole components only: /var/lib/yun-backups is not in /var/lib/yun */
+        if (dl != pl || memcmp(d, p, dl))
+            return NULL;
+        d = skip_slashes(d + dl);
+        p = skip_slashes(p + pl);
+    }
+    return p;
+}
+
+bool path_has_dot_component(const char *path)
+{
+    for (const char *p = skip_slashes(path); *p; p = skip_slashes(p + strcspn(p, "/"))) {
+        size_t n = strcspn(p, "/");
+        if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return true;
+    }
+    return false;
+}
+
+/* What a lead byte promises: the character's length and the range of its
+ * second byte (that range rules out overlong forms, surrogates and values
+ * past U+10FFFF). false when b cannot start a multi-byte character. */
+static bool utf8_lead(unsigned char b, size_t *len, unsigned char *lo, unsigned char *hi)
+{
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (b >= 0xC2 && b <= 0xDF)
+        *len = 2;
+    else if (b >= 0xE0 && b <= 0xEF)
+        *len = 3;
+    else if (b >= 0xF0 && b <= 0xF4)
+        *len = 4;
+    else
+        return false;
+    if (b == 0xE0)
+        *lo = 0xA0;
+    else if (b == 0xED)
+        *hi = 0x9F;
+    else if (b == 0xF0)
+        *lo = 0x90;
+    else if (b == 0xF4)
+        *hi = 0x8F;
+    return true;
+}
+
+/* How many bytes of s[0..n) are a correct start of a multi-byte character
+ * (at most its length); 0 when s[0] is no lead byte. */
+static size_t utf8_good_prefix(const unsigned char *p, size_t n, size_t *len)
+{
+    unsigned char lo, hi;
+    if (n == 0 || !utf8_lead(p[0], len, &lo, &hi))
+        return 0;
+    size_t i = 1;
+    if (i < n && i < *len && p[1] >= lo && p[1] <= hi)
+        i++;
+    else
+        return i;
+    while (i < n && i < *len && (p[i] & 0xC0) == 0x80)
+        i++;
+    return i;
+}
+
+size_t utf8_char_len(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    if (n == 0)
+        return 0;
+    if (p[0] < 0x80)
+        return 1;
+    size_t len = 0;
+    return utf8_good_prefix(p, n, &len) == len && len ? len : 0;
+}
+
+size_t utf8_sanitize(char *dst, size_t cap, const char *src, size_t n, bool drop_cut_tail)
+{
+    size_t out = 0, i = 0;
+    while (i < n) {
+        size_t len = utf8_char_len(src + i, n - i);
+        size_t want = 0;
+        /* a character cut short by the end of the buffer */
+        if (len == 0 && drop_cut_tail &&
+            utf8_good_prefix((const unsigned char *)src + i, n - i, &want) == n - i)
+            break;
+        char esc[5];
+        const char *piece = src + i;
+        size_t plen = len;
+        if (len == 0 || src[i] == 0) {
+            snprintf(esc, sizeof(esc), "\\x%02x", (unsigned char)src[i]);
+            piece = esc;
+            plen = 4;
+            len = 1;
+        }
+        if (out + plen + 1 > cap)
+            break;
+        memcpy(dst + out, piece, plen);
+        out += plen;
+        i += len;
+    }
+    dst[out] = 0;
+    return out;
 }

@@ -4,6 +4,7 @@
 #include "monitor/alert_rule.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,11 +73,14 @@ bool alert_compare(double v, enum cmp_op op, double t)
     }
 }
 
-/* "30s", "5m", "1h", or a bare number of seconds. */
+#define DURATION_MAX_S (30 * 86400)
+
+/* "30s", "5m", "1h", "2d", or a bare number of seconds, at most 30 days.
+ * The number is checked before it is multiplied, so no text overflows. */
 static int parse_duration(json_t *v, int *out)
 {
     if (json_is_integer(v)) {
-        if (json_integer_value(v) < 0 || json_integer_value(v) > 30 * 86400)
+        if (json_integer_value(v) < 0 || json_integer_value(v) > DURATION_MAX_S)
             return -1;
         *out = (int)json_integer_value(v);
         return 0;
@@ -84,9 +88,12 @@ static int parse_duration(json_t *v, int *out)
     const char *s = json_string_value(v);
     if (!s || !isdigit((unsigned char)*s))
         return -1;
+    errno = 0;
     char *end;
-    long n = strtol(s, &end, 10);
-    int mult = 1;
+    unsigned long long n = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    unsigned long long mult = 1;
     if (*end == 's')
         end++;
     else if (*end == 'm')
@@ -95,7 +102,7 @@ static int parse_duration(json_t *v, int *out)
         mult = 3600, end++;
     else if (*end == 'd')
         mult = 86400, end++;
-    if (*end || n < 0 || n * mult > 30 * 86400)
+    if (*end || n > DURATION_MAX_S / mult)
         return -1;
     *out = (int)(n * mult);
     return 0;

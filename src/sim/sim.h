@@ -19,6 +19,12 @@ typedef struct sim_trace {
     char **names; /* per VM, may be NULL */
 } sim_trace;
 
+/* Bounds on what a trace may ask for, checked before anything is allocated:
+ * a million samples per VM (nine years at 300 s), 2^28 samples in all
+ * (512 MiB; the 200,000-VM day is 58 million). */
+#define SIM_TRACE_MAX_STEPS 1000000
+#define SIM_TRACE_MAX_CELLS (1LL << 28)
+
 void sim_trace_free(sim_trace *t);
 static inline double sim_trace_u(const sim_trace *t, int vm, int step)
 {
@@ -32,6 +38,7 @@ typedef enum { SIM_ORDER_NAME, SIM_ORDER_UPPER, SIM_ORDER_DIR } sim_order;
 int sim_trace_load_planetlab_order(const char *dir, sim_order order, sim_trace *t, char *err,
                                    size_t errlen);
 int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *err, size_t errlen);
+/* -1 when out of memory or beyond the bounds above. */
 int sim_trace_synth(int nvms, int nsteps, double interval, uint64_t seed, sim_trace *t);
 
 #define SIM_MAX_TYPES 16

@@ -4,6 +4,8 @@
 #include "sim/sim.h"
 #include "sim/sim_cli_int.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -91,8 +93,10 @@ int sim_cli_fail(const char *msg, const char *arg)
 int sim_cli_long(const char *s, long lo, long hi, long *out)
 {
     char *e;
+    errno = 0;
     long v = strtol(s, &e, 10);
-    if (!*s || *e || v < lo || v > hi)
+    /* ERANGE: strtol saturated, so the text was beyond long itself */
+    if (!*s || *e || errno || v < lo || v > hi)
         return -1;
     *out = v;
     return 0;
@@ -101,8 +105,10 @@ int sim_cli_long(const char *s, long lo, long hi, long *out)
 int sim_cli_double(const char *s, double lo, double *out)
 {
     char *e;
+    errno = 0;
     double v = strtod(s, &e);
-    if (!*s || *e || !(v >= lo))
+    /* infinities and NaN are refused: every value ends up in arithmetic */
+    if (!*s || *e || errno || !isfinite(v) || !(v >= lo))
         return -1;
     *out = v;
     return 0;
@@ -235,6 +241,9 @@ static int cmd_run(int argc, char **argv)
                                             &tr, err, sizeof(err));
     else if (csv)
         rc = sim_trace_load_csv(csv, interval, &tr, err, sizeof(err));
+    else if ((long long)synth * steps > SIM_TRACE_MAX_CELLS)
+        return sim_cli_fail("--synth x --steps is more samples than the simulator holds (2^28)",
+                            NULL);
     else {
         rc = sim_trace_synth((int)synth, (int)steps, interval, (uint64_t)seed, &tr);
         snprintf(err, sizeof(err), "out of memory for the synthetic trace");
@@ -251,6 +260,13 @@ static int cmd_run(int argc, char **argv)
         sim_dc_beloglazov(&dc, (int)nhosts);
     if (o.duration <= 0 && (trace || compat))
         o.duration = tr.nsteps * tr.interval; /* 288 x 300 s = 86400 s */
+    /* the engine steps through the duration one interval at a time */
+    if (o.duration / tr.interval > SIM_TRACE_MAX_STEPS) {
+        snprintf(err, sizeof(err), "--duration %g s is more than %d intervals of %g s", o.duration,
+                 SIM_TRACE_MAX_STEPS, tr.interval);
+        sim_trace_free(&tr);
+        return sim_cli_fail(err, NULL);
+    }
     if (progress)
         fprintf(stderr, "sim: %d VMs x %d samples loaded in %.2f s, %d hosts\n", tr.nvms, tr.nsteps,
                 sim_cli_now() - t0, dc.nhosts);

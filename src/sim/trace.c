@@ -198,6 +198,10 @@ typedef struct rec {
 int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *err, size_t errlen)
 {
     memset(t, 0, sizeof(*t));
+    if (!(interval > 0) || !isfinite(interval)) {
+        snprintf(err, errlen, "%s: the sample interval must be a positive number of seconds", path);
+        return -1;
+    }
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -274,7 +278,21 @@ int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *er
         snprintf(err, errlen, "%s: no samples", path);
         goto out;
     }
-    int steps = (int)floor((t1 - t0) / interval + 0.5) + 1;
+    /* the span decides the allocation: bound it while it is still a double,
+     * since converting an out-of-range double to int is undefined */
+    double span = floor((t1 - t0) / interval + 0.5);
+    if (!(span < SIM_TRACE_MAX_STEPS)) {
+        snprintf(err, errlen,
+                 "%s: timestamps %g..%g at an interval of %g s make more than %d samples per VM",
+                 path, t0, t1, interval, SIM_TRACE_MAX_STEPS);
+        goto out;
+    }
+    int steps = (int)span + 1;
+    if ((long long)nid * steps > SIM_TRACE_MAX_CELLS) {
+        snprintf(err, errlen, "%s: %d VMs x %d samples is more than %lld samples", path, nid, steps,
+                 (long long)SIM_TRACE_MAX_CELLS);
+        goto out;
+    }
     t->u = calloc((size_t)nid * (size_t)steps, sizeof(uint16_t));
     unsigned char *seen = calloc((size_t)nid * (size_t)steps, 1);
     if (!t->u || !seen) {
@@ -320,6 +338,9 @@ out:
 int sim_trace_synth(int nvms, int nsteps, double interval, uint64_t seed, sim_trace *t)
 {
     memset(t, 0, sizeof(*t));
+    if (nvms < 1 || nsteps < 1 || nsteps > SIM_TRACE_MAX_STEPS ||
+        (long long)nvms * nsteps > SIM_TRACE_MAX_CELLS)
+        return -1;
     t->u = malloc((size_t)nvms * (size_t)nsteps * sizeof(uint16_t));
     if (!t->u)
         return -1;

@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
+#include "storage/exchange.h"
 #include "storage/inspect.h"
 
 #include <errno.h>
@@ -227,17 +228,14 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
     return 1;
 }
 
-int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
-                        struct image_rec *out, struct yerr *err)
+/* The import proper, from the file yund holds open; fills *mp. */
+static int import_from(struct engine *e, const char *name, const char *file,
+                       struct exchange_file *x, const char *format, struct image_rec *mp,
+                       struct yerr *err)
 {
-    char why[256];
-    if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
     struct image_rec m = {0};
-    if (store_image_get(e->store, name, &m) == 0)
-        return yerr_set(err, 409, "conflict", "image '%s' already exists", name);
     struct disk_info di;
-    if (disk_inspect(e->cfg->qemu_img, file, format, &di, err) < 0)
+    if (disk_inspect_fd(e->cfg->qemu_img, x->fd, file, format, &di, err) < 0)
         return -1;
     if (di.backing[0])
         return yerr_set(err, 400, "invalid_image",
@@ -266,11 +264,11 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
                     m.format,
                     "-O",
                     "qcow2",
-                    (char *)file,
+                    x->fdpath,
                     tmp,
                     NULL};
     struct proc_result r;
-    int rc = proc_run(argv, 3600000, &r);
+    int rc = proc_run_ex(argv, 3600000, &r, exchange_inherit_fd, &x->fd);
     char line[300];
     proc_last_line(r.err, line, sizeof(line));
     proc_result_free(&r);
@@ -287,8 +285,27 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
         return -1;
     }
     engine_event(e, "image", name, "import", "ok", "from %s", file);
-    *out = m;
+    *mp = m;
     return 0;
+}
+
+int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
+                        struct image_rec *out, struct yerr *err)
+{
+    char why[256];
+    if (!name_valid(name, why, sizeof(why)))
+        return yerr_set(err, 400, "invalid_argument", "%s", why);
+    struct image_rec m;
+    if (store_image_get(e->store, name, &m) == 0)
+        return yerr_set(err, 409, "conflict", "image '%s' already exists", name);
+    struct exchange_file x;
+    if (exchange_open_import(e->cfg, file, &x, err) < 0)
+        return -1;
+    int rc = import_from(e, name, file, &x, format, &m, err);
+    exchange_close(&x);
+    if (rc == 0)
+        *out = m;
+    return rc;
 }
 
 int engine_image_delete(struct engine *e, const char *name, struct yerr *err)

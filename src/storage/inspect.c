@@ -3,6 +3,7 @@
  */
 #include "storage/inspect.h"
 #include "lib/proc.h"
+#include "storage/exchange.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -10,10 +11,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static int run_json(char **argv, json_t **out, struct yerr *err)
+/* The file being inspected: a path, or a descriptor the child inherits. */
+struct subject {
+    const char *arg;  /* what qemu-img is given: the path or /dev/fd/N */
+    const char *name; /* what messages call it */
+    int fd;           /* -1 for a path */
+};
+
+static int run(char **argv, int timeout_ms, const struct subject *s, struct proc_result *r)
+{
+    if (s->fd < 0)
+        return proc_run(argv, timeout_ms, r);
+    return proc_run_ex(argv, timeout_ms, r, exchange_inherit_fd, (void *)&s->fd);
+}
+
+static int run_json(char **argv, const struct subject *s, json_t **out, struct yerr *err)
 {
     struct proc_result r;
-    int st = proc_run(argv, 60000, &r);
+    int st = run(argv, 60000, s, &r);
     if (st != 0) {
         char line[300];
         proc_last_line(r.err, line, sizeof(line));
@@ -33,11 +48,11 @@ static int run_json(char **argv, json_t **out, struct yerr *err)
 
 /* qemu-img check: 0 clean, 3 only leaked clusters (harmless, reclaimable);
  * 2 means corruption, 1 that the image could not even be checked. */
-static int check_qcow2(const char *qemu_img, const char *file, struct yerr *err)
+static int check_qcow2(const char *qemu_img, const struct subject *s, struct yerr *err)
 {
-    char *argv[] = {(char *)qemu_img, "check", "-q", "-f", "qcow2", (char *)file, NULL};
+    char *argv[] = {(char *)qemu_img, "check", "-q", "-f", "qcow2", (char *)s->arg, NULL};
     struct proc_result r;
-    int st = proc_run(argv, 600000, &r);
+    int st = run(argv, 600000, s, &r);
     char line[300];
     proc_last_line(r.err, line, sizeof(line));
     if (!line[0])
@@ -49,20 +64,21 @@ static int check_qcow2(const char *qemu_img, const char *file, struct yerr *err)
                     line[0] ? line : "qemu-img check failed");
 }
 
-int disk_inspect(const char *qemu_img, const char *file, const char *want_format,
-                 struct disk_info *out, struct yerr *err)
+static int inspect(const char *qemu_img, const struct subject *s, const char *want_format,
+                   struct disk_info *out, struct yerr *err)
 {
     memset(out, 0, sizeof(*out));
     struct stat st;
-    if (!file || file[0] != '/')
+    const char *file = s->name;
+    if (s->fd < 0 && (!file || file[0] != '/'))
         return yerr_set(err, 400, "invalid_argument", "file must be an absolute path");
-    if (stat(file, &st) < 0)
+    if ((s->fd < 0 ? stat(file, &st) : fstat(s->fd, &st)) < 0)
         return yerr_set(err, 400, "invalid_argument", "cannot read %s: %s", file, strerror(errno));
     if (!S_ISREG(st.st_mode))
         return yerr_set(err, 400, "invalid_argument", "%s is not a regular file", file);
-    char *argv[] = {(char *)qemu_img, "info", "--output=json", (char *)file, NULL};
+    char *argv[] = {(char *)qemu_img, "info", "--output=json", (char *)s->arg, NULL};
     json_t *j = NULL;
-    if (run_json(argv, &j, err) < 0)
+    if (run_json(argv, s, &j, err) < 0)
         return -1;
     const char *fmt = json_string_value(json_object_get(j, "format"));
     json_t *vs = json_object_get(j, "virtual-size");
@@ -95,7 +111,7 @@ int disk_inspect(const char *qemu_img, const char *file, const char *want_format
                       "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image",
                       file, (long long)st.st_size);
     else if (!strcmp(fmt, "qcow2"))
-        rc = check_qcow2(qemu_img, file, err);
+        rc = check_qcow2(qemu_img, s, err);
     if (rc == 0) {
         snprintf(out->format, sizeof(out->format), "%s", fmt);
         out->virtual_size = (uint64_t)json_integer_value(vs);
@@ -104,4 +120,20 @@ int disk_inspect(const char *qemu_img, const char *file, const char *want_format
     }
     json_decref(j);
     return rc;
+}
+
+int disk_inspect(const char *qemu_img, const char *file, const char *want_format,
+                 struct disk_info *out, struct yerr *err)
+{
+    struct subject s = {file, file, -1};
+    return inspect(qemu_img, &s, want_format, out, err);
+}
+
+int disk_inspect_fd(const char *qemu_img, int fd, const char *name, const char *want_format,
+                    struct disk_info *out, struct yerr *err)
+{
+    char arg[32];
+    snprintf(arg, sizeof(arg), "/dev/fd/%d", fd);
+    struct subject s = {arg, name, fd};
+    return inspect(qemu_img, &s, want_format, out, err);
 }

@@ -22,5 +22,10 @@ struct disk_info {
  * check), a missing size, and raw files that are not whole sectors. */
 int disk_inspect(const char *qemu_img, const char *file, const char *want_format,
                  struct disk_info *out, struct yerr *err);
+/* The same for a file yund holds open (an import): qemu-img reads it as
+ * /dev/fd/N, so the file checked is the file yund opened; name is what
+ * messages call it. */
+int disk_inspect_fd(const char *qemu_img, int fd, const char *name, const char *want_format,
+                    struct disk_info *out, struct yerr *err);
 
 #endif

@@ -3,6 +3,7 @@
  */
 #include "storage/volumes.h"
 #include "compute/vm_disks.h"
+#include "storage/exchange.h"
 #include "storage/inspect.h"
 #include "lib/log.h"
 #include "lib/proc.h"
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -32,6 +34,22 @@ int volumes_init(struct engine *e, char *err, size_t errlen)
     if (mkdir_p(dir, 0700) < 0) {
         snprintf(err, errlen, "cannot create pool %s: %s", dir, strerror(errno));
         return -1;
+    }
+    /* the default import and export directory; ones the operator names
+     * are the operator's to make */
+    char exch[512];
+    snprintf(exch, sizeof(exch), "%s/exchange", e->cfg->state_dir);
+    const char *lists[] = {e->cfg->import_dirs, e->cfg->export_dirs};
+    for (int i = 0; i < 2; i++) {
+        char d[PATH_MAX];
+        const char *cur = lists[i];
+        while (config_dirs_next(&cur, d, sizeof(d))) {
+            const char *rest = path_beneath(exch, d);
+            if (rest && !*rest && mkdir_p(exch, 0700) < 0) {
+                snprintf(err, errlen, "cannot create %s: %s", exch, strerror(errno));
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -64,7 +82,9 @@ int engine_pool_info(struct engine *e, struct pool_info *p)
     return 0;
 }
 
-int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len)
+/* qemu-img with args; keep_fd >= 0 is inherited (for a /dev/fd/N argument). */
+static int qemu_img_run(struct engine *e, char *const *args, int keep_fd, int timeout_ms, char *err,
+                        size_t len)
 {
     char *argv[24];
     int n = 0;
@@ -73,7 +93,8 @@ int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *e
         argv[n++] = *args;
     argv[n] = NULL;
     struct proc_result r;
-    int st = proc_run(argv, timeout_ms, &r);
+    int st = keep_fd < 0 ? proc_run(argv, timeout_ms, &r)
+                         : proc_run_ex(argv, timeout_ms, &r, exchange_inherit_fd, &keep_fd);
     char line[300];
     proc_last_line(r.err, line, sizeof(line));
     proc_result_free(&r);
@@ -82,6 +103,11 @@ int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *e
         return -1;
     }
     return 0;
+}
+
+int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len)
+{
+    return qemu_img_run(e, args, -1, timeout_ms, err, len);
 }
 
 int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err)
@@ -320,11 +346,13 @@ static bool inside_pool(struct engine *e, const char *path, char *real, size_t l
     return !strncmp(r, rdir, l) && r[l] == '/';
 }
 
-int engine_volume_import(struct engine *e, const char *name, const char *file, const char *format,
-                         struct volume_rec *out, struct yerr *err)
+/* The import proper, from the file yund holds open. */
+static int import_from(struct engine *e, const char *name, const char *file,
+                       const struct exchange_file *x, const char *format, struct volume_rec *out,
+                       struct yerr *err)
 {
     struct disk_info di;
-    if (disk_inspect(e->cfg->qemu_img, file, format, &di, err) < 0)
+    if (disk_inspect_fd(e->cfg->qemu_img, x->fd, file, format, &di, err) < 0)
         return -1;
     struct volume_rec b = {0};
     if (di.backing[0]) {
@@ -357,16 +385,16 @@ int engine_volume_import(struct engine *e, const char *name, const char *file, c
     char why[400];
     bool ok;
     if (b.name[0]) {
-        char *args[] = {"convert", "-q", "-f",     "qcow2",      "-O",   "qcow2", "-B",
-                        b.path,    "-F", b.format, (char *)file, v.path, NULL};
-        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        char *args[] = {"convert", "-q", "-f",     "qcow2",           "-O",   "qcow2", "-B",
+                        b.path,    "-F", b.format, (char *)x->fdpath, v.path, NULL};
+        ok = qemu_img_run(e, args, x->fd, 3600000, why, sizeof(why)) == 0;
         snprintf(v.backing, sizeof(v.backing), "%s", b.name);
     } else {
         /* convert, not copy: every cluster is read back (a truncated file
          * fails here) and holes stay holes */
-        char *args[] = {"convert", "-q",         "-f",   di.format, "-O",
-                        di.format, (char *)file, v.path, NULL};
-        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        char *args[] = {"convert",         "-q",   "-f", di.format, "-O", di.format,
+                        (char *)x->fdpath, v.path, NULL};
+        ok = qemu_img_run(e, args, x->fd, 3600000, why, sizeof(why)) == 0;
     }
     if (!ok)
         yerr_disk(err, "%s", why);
@@ -374,6 +402,17 @@ int engine_volume_import(struct engine *e, const char *name, const char *file, c
         return -1;
     *out = v;
     return 0;
+}
+
+int engine_volume_import(struct engine *e, const char *name, const char *file, const char *format,
+                         struct volume_rec *out, struct yerr *err)
+{
+    struct exchange_file x;
+    if (exchange_open_import(e->cfg, file, &x, err) < 0)
+        return -1;
+    int rc = import_from(e, name, file, &x, format, out, err);
+    exchange_close(&x);
+    return rc;
 }
 
 int engine_volume_export(struct engine *e, const char *name, const char *dest, const char *format,
@@ -387,18 +426,6 @@ int engine_volume_export(struct engine *e, const char *name, const char *dest, c
         format = v.format;
     if (strcmp(format, "qcow2") && strcmp(format, "raw"))
         return yerr_set(err, 400, "invalid_argument", "format must be qcow2 or raw");
-    if (!dest || dest[0] != '/')
-        return yerr_set(err, 400, "invalid_argument", "path must be an absolute path");
-    if (path_exists(dest))
-        return yerr_set(err, 409, "conflict", "%s exists: yun does not overwrite files", dest);
-    char dir[PATH_MAX], rdir[PATH_MAX], rstate[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", dest);
-    char *slash = strrchr(dir, '/');
-    slash[slash == dir ? 1 : 0] = 0;
-    if (!realpath(dir, rdir))
-        return yerr_set(err, 400, "invalid_argument", "directory %s: %s", dir, strerror(errno));
-    if (realpath(e->cfg->state_dir, rstate) && !strncmp(rdir, rstate, strlen(rstate)))
-        return yerr_set(err, 400, "invalid_argument", "cannot export into yund's state directory");
     if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
         return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
     if (vm_volume_in_use(e, &v, &vm))
@@ -406,25 +433,28 @@ int engine_volume_export(struct engine *e, const char *name, const char *dest, c
                         "volume '%s' is in use by running vm '%s': stop it or detach the volume "
                         "first",
                         v.name, vm.name);
-    /* the whole chain flattened into one standalone file, written beside
-     * the destination and renamed, so a failure leaves no partial export */
-    char tmp[PATH_MAX + 8], why[400] = "";
-    snprintf(tmp, sizeof(tmp), "%s.part", dest);
-    /* the temporary file is ours alone: never one that was there before,
-     * nor a symlink planted in its place */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return yerr_set(err, 409, "conflict", "cannot create %s: %s", tmp, strerror(errno));
-    close(fd);
-    char *args[] = {"convert", "-q", "-f", v.format, "-O", (char *)format, v.path, tmp, NULL};
-    if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0 || rename(tmp, dest) < 0) {
-        if (!why[0])
-            snprintf(why, sizeof(why), "rename %s: %s", tmp, strerror(errno));
-        unlink(tmp);
+    /* the whole chain flattened into DEST.part, created by yund inside an
+     * export directory and renamed when complete, so a failure leaves no
+     * partial export */
+    struct exchange_file x;
+    if (exchange_create_export(e->cfg, dest, &x, err) < 0)
+        return -1;
+    char why[400] = "";
+    char *args[] = {"convert", "-q", "-f", v.format, "-O", (char *)format, v.path, x.fdpath, NULL};
+    if (qemu_img_run(e, args, x.fd, 3600000, why, sizeof(why)) < 0) {
+        exchange_close(&x);
         engine_event(e, "volume", v.name, "export", "error", "%s", why);
         return yerr_disk(err, "%s", why);
     }
-    *bytes = file_size_on_disk(dest);
+    struct stat st;
+    uint64_t written = fstat(x.fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+    if (exchange_commit_export(&x, err) < 0) {
+        exchange_close(&x);
+        engine_event(e, "volume", v.name, "export", "error", "%s", err->message);
+        return -1;
+    }
+    exchange_close(&x);
+    *bytes = written;
     engine_event(e, "volume", v.name, "export", "ok", "to %s (%s)", dest, format);
     return 0;
 }

@@ -210,6 +210,23 @@ class Yund:
         return vms
 
 
+def yund_cgroup_dirs(state_dir):
+    """The cgroup parent directories of the yund on state_dir (v1: one per
+    controller mount; v2: one)."""
+    try:
+        with open(os.path.join(state_dir, "yund.id")) as f:
+            yid = f.read().strip()
+    except OSError:
+        return []
+    out = []
+    for mnt in ["/sys/fs/cgroup"] + [f"/sys/fs/cgroup/{c}" for c in
+                                      ("cpu", "cpuacct", "cpuset", "memory", "cpu,cpuacct")]:
+        d = os.path.join(mnt, "yun", "y-" + yid)
+        if os.path.isdir(d) and os.path.realpath(d) not in [os.path.realpath(x) for x in out]:
+            out.append(d)
+    return out
+
+
 def _cleanup(state_dir):
     for pid in qemu_pids_for(state_dir):
         try:
@@ -220,16 +237,17 @@ def _cleanup(state_dir):
         if not any(pid_alive(p) for p in qemu_pids_for(state_dir)):
             break
         time.sleep(0.05)
-    # cgroups named after VMs in this test
-    for ctl in ("cpu", "cpuacct", "cpuset", "memory"):
-        base = f"/sys/fs/cgroup/{ctl}/yun"
-        if os.path.isdir(base):
-            for d in os.listdir(base):
-                if d.startswith("yun-e2e"):
-                    try:
-                        os.rmdir(os.path.join(base, d))
-                    except OSError:
-                        pass
+    # this yund's cgroups: yun/y-<its id>/vm-<vm id>, in every hierarchy
+    for base in yund_cgroup_dirs(state_dir):
+        for d in os.listdir(base):
+            try:
+                os.rmdir(os.path.join(base, d))
+            except OSError:
+                pass
+        try:
+            os.rmdir(base)
+        except OSError:
+            pass
     shutil.rmtree(state_dir, ignore_errors=True)
 
 

@@ -1,6 +1,7 @@
 """Bad input gets a clear 4xx (or a non-zero CLI exit with one line) and
 leaves no file, process or row behind."""
 import os
+import pathlib
 
 from conftest import qemu_pids_for
 
@@ -92,21 +93,23 @@ def test_cli_errors_are_one_line_and_nonzero(yund):
 
 
 def test_bad_image_files_are_refused(yund, tmp_path):
+    # imports come from the exchange directory (import_dirs' default)
+    x = pathlib.Path(yund.state_dir) / "exchange"
     # a qcow2 header that lies about its size
-    bad = tmp_path / "corrupt.qcow2"
+    bad = x / "corrupt.qcow2"
     bad.write_bytes(b"QFI\xfb" + b"\x00\x00\x00\x03" + b"\xff" * 504)
     p = yund.yun("image", "import", str(bad), check=False)
     assert p.returncode == 1 and "yun: " in p.stderr
     # a text file is not a disk
-    txt = tmp_path / "notes.img"
+    txt = x / "notes.img"
     txt.write_text("hello\n")
     p = yund.yun("image", "import", str(txt), check=False)
     assert p.returncode == 1 and "not a disk image" in p.stderr
     # a qcow2 with a backing file pointing elsewhere
     import subprocess
-    base = tmp_path / "base.qcow2"
+    base = x / "base.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "16M"], check=True)
-    ovl = tmp_path / "overlay.qcow2"
+    ovl = x / "overlay.qcow2"
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(base),
                     str(ovl)], check=True)
     p = yund.yun("image", "import", str(ovl), check=False)
@@ -117,6 +120,11 @@ def test_bad_image_files_are_refused(yund, tmp_path):
     st, r = yund.request("GET", "/v1/images")
     assert r["images"] == []
     assert os.listdir(os.path.join(yund.state_dir, "images")) == []
+    # a good disk outside import_dirs is refused, and says where imports may come from
+    outside = tmp_path / "outside.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(outside), "16M"], check=True)
+    p = yund.yun("image", "import", str(outside), "--name", "outside", check=False)
+    assert p.returncode == 1 and f"outside import_dirs ({x})" in p.stderr, p.stderr
     # a good one imports, boots from disk-less BIOS fine, and cannot be deleted while used
     yund.yun("image", "import", str(base), "--name", "blank")
     yund.yun("vm", "create", "e2e-blank", "--image", "blank", "--memory", "96M")
@@ -125,3 +133,47 @@ def test_bad_image_files_are_refused(yund, tmp_path):
     yund.yun("vm", "delete", "e2e-blank")
     yund.yun("image", "delete", "blank")
     yund.check_invariants()
+
+
+def test_numbers_out_of_range_are_refused(yund):
+    """Each of these overflowed inside yund (signed overflow: the sanitizer
+    build aborted); each is now a 400 that names the allowed range."""
+    m = assert_error(yund.request("GET", "/v1/host/metrics?name=cpu&since=-9223372036854776"),
+                     400, "invalid_argument")
+    assert "since" in m
+    for since in ("-99999999999999999999", "99999999999999999999", "-", "1e3"):
+        assert_error(yund.request("GET", f"/v1/host/metrics?name=cpu&since={since}"), 400)
+    assert_error(yund.request("GET", "/v1/host/metrics?name=cpu&step=99999999999999999999"), 400)
+    st, r = yund.request("GET", "/v1/host/metrics?name=cpu&since=-3600&step=60")
+    assert st == 200, r
+
+    rule = {"name": "e2e-input-r", "metric": "cpu", "op": ">", "threshold": 1}
+    for dur in ("9223372036854775807m", "99999999999999999h", "99999999999999999999", "31d"):
+        m = assert_error(yund.request("POST", "/v1/alert-rules", dict(rule, **{"for": dur})), 400,
+                         "invalid_argument")
+        assert "for must be" in m
+        assert_error(yund.request("POST", "/v1/alert-rules", dict(rule, window=dur)), 400)
+        assert_error(yund.request("POST", "/v1/alert-rules", dict(rule, repeat=dur)), 400)
+    st, r = yund.request("GET", "/v1/alert-rules")
+    assert r["rules"] == []
+    st, r = yund.request("POST", "/v1/alert-rules", dict(rule, **{"for": "30d"}))
+    assert st == 201 and r["for"] == 30 * 86400, r
+    for dur in ("99999999999999999h", "9223372036854775807m"):
+        m = assert_error(yund.request("POST", "/v1/alert-rules/e2e-input-r/silence",
+                                      {"for": dur}), 400, "invalid_argument")
+        assert "duration" in m
+    st, r = yund.request("GET", "/v1/alert-rules/e2e-input-r")
+    assert r["silenced_until"] == 0, r
+    st, r = yund.request("POST", "/v1/alert-rules/e2e-input-r/silence", {"for": "2h"})
+    assert st == 200 and r["silenced_until"] > 0, r
+
+
+def test_cli_numbers_out_of_range_are_refused(yund):
+    for args in (("events", "-n", "4294967297"), ("events", "-n", "x"),
+                 ("top", "-d", "4294967298"), ("top", "-n", "-1"),
+                 ("vm", "exec", "ghost", "--timeout", "4294967356", "--", "true"),
+                 ("alert", "rule", "add", "r", "--metric", "cpu", "--op", ">",
+                  "--threshold", "inf")):
+        p = yund.yun(*args, check=False)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        assert p.stderr.startswith("yun: ") and p.stderr.count("\n") == 1, (args, p.stderr)

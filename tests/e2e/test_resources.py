@@ -5,11 +5,6 @@ import os
 from conftest import Yund
 
 
-def cg_root(ctl):
-    # v1 (this machine) or v2; the test follows what yund detected
-    return f"/sys/fs/cgroup/{ctl}/yun"
-
-
 def test_capacity_refusals_carry_the_numbers(state_dir):
     y = Yund(state_dir, ["--set", "host_cpus=2", "--set", "cpu_overcommit=1",
                          "--set", "host_memory=2G", "--set", "reserved_memory=512M"]).start()
@@ -37,9 +32,11 @@ def test_cgroup_limits_are_applied(yund):
     assert host["cgroups"] in ("v1", "v2")
     yund.yun("vm", "create", "e2e-cg", "--image", "tiny", "--memory", "96M",
              "--cpu-weight", "200", "--cpu-max", "50%", "--cpuset", "0", "--start")
-    pid = yund.vm("e2e-cg")["pid"]
+    vm = yund.vm("e2e-cg")
+    pid = vm["pid"]
+    with open(os.path.join(yund.state_dir, "yund.id")) as f:
+        g = f"yun/y-{f.read().strip()}/vm-{vm['id']}"
     if host["cgroups"] == "v1":
-        g = "yun/yun-e2e-cg"
         rd = lambda ctl, f: open(f"/sys/fs/cgroup/{ctl}/{g}/{f}").read().strip()
         assert rd("cpu", "cpu.shares") == "2048"
         assert rd("cpu", "cpu.cfs_quota_us") == "50000"
@@ -49,7 +46,7 @@ def test_cgroup_limits_are_applied(yund):
         assert str(pid) in rd("cpu", "cgroup.procs").split()
         assert str(pid) in rd("memory", "cgroup.procs").split()
     else:
-        g = "/sys/fs/cgroup/yun/yun-e2e-cg"
+        g = f"/sys/fs/cgroup/{g}"
         assert open(f"{g}/cpu.weight").read().strip() == "200"
         assert open(f"{g}/cpu.max").read().strip() == "50000 100000"
         assert str(pid) in open(f"{g}/cgroup.procs").read().split()
@@ -58,8 +55,7 @@ def test_cgroup_limits_are_applied(yund):
         allowed = [l for l in f if l.startswith("Cpus_allowed_list")][0].split()[1]
     assert allowed == "0"
     yund.yun("vm", "stop", "--force", "e2e-cg")
-    base = "/sys/fs/cgroup/cpu/yun/yun-e2e-cg" if host["cgroups"] == "v1" else \
-        "/sys/fs/cgroup/yun/yun-e2e-cg"
+    base = f"/sys/fs/cgroup/cpu/{g}" if host["cgroups"] == "v1" else g
     assert not os.path.exists(base)  # removed with the QEMU
 
 

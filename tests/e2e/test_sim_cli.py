@@ -53,3 +53,23 @@ def test_bad_trace_names_file_and_line(tmp_path):
     assert "vm2:2" in p.stderr and p.stderr.count("\n") == 1
     p = sim("run", "--trace", str(tmp_path), "--policy", "warp-9")
     assert p.returncode == 2 and p.stderr.startswith("yun sim:")
+
+
+def test_numbers_out_of_range_are_refused(tmp_path):
+    # a CSV whose timestamps span more samples than any simulator holds
+    # (a double converted to int out of range, then 10^9 steps and 4 GB)
+    csv = tmp_path / "huge.csv"
+    csv.write_text("vm1,0,10\nvm1,38888888888888888800,20\n")
+    p = sim("run", "--csv", str(csv))
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert "samples per VM" in p.stderr and p.stderr.count("\n") == 1, p.stderr
+    csv.write_text("vm1,0,10\nvm1,600,20\n")
+    for opts in (("--interval", "inf"), ("--interval", "nan"), ("--duration", "1e300"),
+                 ("--seed", "99999999999999999999"), ("--hosts", "1e3")):
+        p = sim("run", "--csv", str(csv), *opts)
+        assert p.returncode == 2, (opts, p.returncode, p.stderr)
+        assert p.stderr.startswith("yun sim:") and p.stderr.count("\n") == 1, (opts, p.stderr)
+    p = sim("run", "--synth", "10000000", "--steps", "1000000")
+    assert p.returncode == 2 and "more samples" in p.stderr, p.stderr
+    p = sim("run", "--csv", str(csv), "--format", "json")
+    assert p.returncode == 0, p.stderr

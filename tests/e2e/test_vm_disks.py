@@ -327,23 +327,34 @@ def make_qcow2(path, size="16M", backing=None, pattern=None):
         qio(str(path), f"write -P {pattern:#x} 0 1M")
 
 
-def test_volume_import_export_and_bad_images(yund, tmp_path):
-    y = yund
-    src = tmp_path / "good.qcow2"
+def test_volume_import_export_and_bad_images(state_dir, tmp_path):
+    # imports read only from import_dirs, exports write only into export_dirs
+    xin, xout = tmp_path / "in", tmp_path / "out"
+    xin.mkdir()
+    xout.mkdir()
+    y = Yund(state_dir, ["--set", f"import_dirs={xin}", "--set", f"export_dirs={xout}"]).start()
+    try:
+        import_export_and_bad_images(y, tmp_path, xin, xout)
+    finally:
+        y.stop()
+
+
+def import_export_and_bad_images(y, tmp_path, xin, xout):
+    src = xin / "good.qcow2"
     make_qcow2(src, pattern=0x5a)
     y.yun("volume", "import", "e2e-imp", str(src))
     st, v = y.request("GET", "/v1/volumes/e2e-imp")
     assert v["format"] == "qcow2" and v["virtual_size"] == 16 << 20
     assert pattern_is(v["path"], 0, 1 << 20, 0x5a)
     # a linked clone may come in when its backing file is a volume of the pool
-    over = tmp_path / "over.qcow2"
+    over = xin / "over.qcow2"
     make_qcow2(over, backing=v["path"])
     qio(str(over), "write -P 0x6b 1M 1M")
     y.yun("volume", "import", "e2e-imp-lc", str(over))
     st, lc = y.request("GET", "/v1/volumes/e2e-imp-lc")
     assert lc["backing"] == "e2e-imp"
     # export flattens the chain into one standalone file
-    out = tmp_path / "flat.raw"
+    out = xout / "flat.raw"
     y.yun("volume", "export", "e2e-imp-lc", str(out), "--format", "raw")
     info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(out)],
                                      capture_output=True, text=True, check=True).stdout)
@@ -355,43 +366,45 @@ def test_volume_import_export_and_bad_images(yund, tmp_path):
     # its temporary file is never someone else's (here: a planted symlink)
     victim = tmp_path / "victim"
     victim.write_text("keep me")
-    os.symlink(victim, str(tmp_path / "other.qcow2.part"))
+    os.symlink(victim, str(xout / "other.qcow2.part"))
     st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export",
-                      {"path": str(tmp_path / "other.qcow2")})
+                      {"path": str(xout / "other.qcow2")})
     assert st == 409 and victim.read_text() == "keep me"
-    assert not (tmp_path / "other.qcow2").exists()
+    assert not (xout / "other.qcow2").exists()
     st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export", {"path": "rel.qcow2"})
     assert st == 400
     st, b = y.request("POST", "/v1/volumes/e2e-imp/actions/export",
                       {"path": os.path.join(y.state_dir, "x.qcow2")})
-    assert st == 400 and "state directory" in b["error"]["message"]
+    assert st == 400 and f"outside export_dirs ({xout})" in b["error"]["message"], b
+    assert not os.path.exists(os.path.join(y.state_dir, "x.qcow2"))
 
     # refusals: backing file outside the pool, corrupt header, corrupt flag,
     # not whole sectors, a format it is not
     outside = tmp_path / "outside-base.qcow2"
     make_qcow2(outside)
-    evil = tmp_path / "evil.qcow2"
+    evil = xin / "evil.qcow2"
     make_qcow2(evil, backing=str(outside))
-    bad_version = tmp_path / "badver.qcow2"
+    bad_version = xin / "badver.qcow2"
     make_qcow2(bad_version)
     with open(bad_version, "r+b") as f:
         f.seek(4)
         f.write((99).to_bytes(4, "big"))
-    flagged = tmp_path / "flagged.qcow2"
+    flagged = xin / "flagged.qcow2"
     make_qcow2(flagged)
     with open(flagged, "r+b") as f:  # incompatible feature bit 1: "corrupt"
         f.seek(72)
         bits = int.from_bytes(f.read(8), "big") | 2
         f.seek(72)
         f.write(bits.to_bytes(8, "big"))
-    external = tmp_path / "external.qcow2"  # its data lives in another host file
+    external = xin / "external.qcow2"  # its data lives in another host file
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-o",
                     f"data_file={tmp_path / 'host-file.raw'}", str(external), "1M"], check=True)
-    ragged = tmp_path / "ragged.raw"
+    ragged = xin / "ragged.raw"
     ragged.write_bytes(b"\1" * 1000)
     cases = [(evil, "outside pool"), (bad_version, "version"), (flagged, "corrupt"),
              (external, "external file"),
-             (ragged, "512-byte sectors"), (tmp_path / "missing.qcow2", "cannot read")]
+             (ragged, "512-byte sectors"), (xin / "missing.qcow2", "cannot read"),
+             (outside, "outside import_dirs")]
     for i, (path, why) in enumerate(cases):
         st, b = y.request("POST", "/v1/volumes", {"name": f"e2e-bad{i}", "source": str(path)})
         assert st == 400 and why in b["error"]["message"], (path, b)

@@ -283,16 +283,21 @@ static void test_v2_fake_tree(void **state)
 {
     char root[] = "/tmp/yun-test-cg2-XXXXXX";
     assert_non_null(mkdtemp(root));
-    char yun[128], vm[256];
+    /* two parent levels, as yund uses them: yun/y-<yund id>/<group> */
+    char yun[128], mid[192], vm[256];
     snprintf(yun, sizeof(yun), "%s/yun", root);
-    snprintf(vm, sizeof(vm), "%s/yun-fake", yun);
+    snprintf(mid, sizeof(mid), "%s/y-t", yun);
+    snprintf(vm, sizeof(vm), "%s/fake", mid);
     assert_int_equal(mkdir(yun, 0755), 0);
+    assert_int_equal(mkdir(mid, 0755), 0);
     assert_int_equal(mkdir(vm, 0755), 0);
     mkfile(root, "cgroup.controllers", "cpuset cpu io memory pids\n");
     mkfile(root, "cgroup.subtree_control", "cpu memory cpuset\n");
     mkfile(yun, "cgroup.controllers", "cpuset cpu memory\n");
     mkfile(yun, "cgroup.subtree_control", "\n");
-    mkfile(yun, "cpuset.mems.effective", "0\n");
+    mkfile(mid, "cgroup.controllers", "cpuset cpu memory\n");
+    mkfile(mid, "cgroup.subtree_control", "\n");
+    mkfile(mid, "cpuset.mems.effective", "0\n");
     const char *files[] = {"cpu.weight",  "cpu.max",      "memory.max",    "cpuset.cpus",
                            "cpuset.mems", "cgroup.procs", "memory.current"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
@@ -302,6 +307,7 @@ static void test_v2_fake_tree(void **state)
 
     struct cg_layout lay = {.mode = CG_V2};
     snprintf(lay.root, sizeof(lay.root), "%s", root);
+    assert_int_equal(cg_set_parent(&lay, "yun/y-t"), 0);
     struct cg_limits l = {.cpu_weight = 200,
                           .cpu_quota_us = 50000,
                           .cpu_period_us = 100000,
@@ -319,6 +325,7 @@ static void test_v2_fake_tree(void **state)
      * yun had nothing, so its file holds the last "+ctrl" written. */
     expect_file(root, "cgroup.subtree_control", "cpu memory cpuset");
     expect_file(yun, "cgroup.subtree_control", "+cpuset");
+    expect_file(mid, "cgroup.subtree_control", "+cpuset");
 
     /* Relaxing limits writes the defaults back. */
     struct cg_limits none = {0};
@@ -378,6 +385,12 @@ static void test_bad_names(void **state)
     longname[63] = '\0'; /* 63 is fine: fails later, on the missing root */
     assert_int_equal(cg_vm_setup(&lay, longname, &l, err, sizeof(err)), -1);
     assert_null(strstr(err, "invalid VM name"));
+    const char *bad_parents[] = {"", "/yun", "yun/", "yun//x", "yun/../x", "a b/c", "yun/.x"};
+    for (size_t i = 0; i < sizeof(bad_parents) / sizeof(bad_parents[0]); i++)
+        if (cg_set_parent(&lay, bad_parents[i]) != -1)
+            fail_msg("parent \"%s\" accepted", bad_parents[i]);
+    assert_int_equal(cg_set_parent(&lay, "yun/y-0123abcd"), 0);
+    assert_string_equal(lay.parent, "yun/y-0123abcd");
 }
 
 /* ---- the real thing ----------------------------------------------------- */
@@ -385,7 +398,7 @@ static void test_bad_names(void **state)
 static void read_ctl(const char *mnt, const char *vm, const char *file, char *buf, size_t len)
 {
     char p[PATH_MAX];
-    snprintf(p, sizeof(p), "%s/yun/yun-%s/%s", mnt, vm, file);
+    snprintf(p, sizeof(p), "%s/yun/y-unit/%s/%s", mnt, vm, file);
     slurp(p, buf, len);
 }
 
@@ -394,7 +407,7 @@ static void expect_ctl(const char *mnt, const char *vm, const char *file, const 
     char got[256];
     read_ctl(mnt, vm, file, got, sizeof(got));
     if (strcmp(got, want) != 0)
-        fail_msg("%s/yun/yun-%s/%s: got \"%s\", want \"%s\"", mnt, vm, file, got, want);
+        fail_msg("%s/yun/y-unit/%s/%s: got \"%s\", want \"%s\"", mnt, vm, file, got, want);
 }
 
 static void expect_member(const char *mnt, const char *vm, pid_t pid)
@@ -405,14 +418,14 @@ static void expect_member(const char *mnt, const char *vm, pid_t pid)
     for (char *s = strtok(procs, "\n"); s; s = strtok(NULL, "\n"))
         if (strcmp(s, want) == 0)
             return;
-    fail_msg("pid %ld not in %s/yun/yun-%s/cgroup.procs", (long)pid, mnt, vm);
+    fail_msg("pid %ld not in %s/yun/y-unit/%s/cgroup.procs", (long)pid, mnt, vm);
 }
 
 static void expect_gone(const char *mnt, const char *vm)
 {
     char p[PATH_MAX];
     struct stat st;
-    snprintf(p, sizeof(p), "%s/yun/yun-%s", mnt, vm);
+    snprintf(p, sizeof(p), "%s/yun/y-unit/%s", mnt, vm);
     if (stat(p, &st) == 0 || errno != ENOENT)
         fail_msg("%s still exists after destroy", p);
 }
@@ -426,6 +439,7 @@ static void test_real_roundtrip(void **state)
     if (cg_detect(&lay) != 0)
         fail_msg("no usable cgroup hierarchy found in /proc/self/mountinfo");
     fprintf(stderr, "# cgroup mode %s, root %s\n", lay.mode == CG_V2 ? "v2" : "v1", lay.root);
+    assert_int_equal(cg_set_parent(&lay, "yun/y-unit"), 0);
 
     char vm[64];
     snprintf(vm, sizeof(vm), "unit-test-%ld", (long)getpid());
@@ -496,6 +510,13 @@ static void test_real_roundtrip(void **state)
     }
     /* Destroying again is fine: missing groups are not an error. */
     assert_int_equal(cg_vm_destroy(&lay, vm), 0);
+    const char *mnts[] = {lay.root, lay.cpu, lay.cpuacct, lay.cpuset, lay.memory};
+    for (size_t i = 0; i < 5; i++) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/yun/y-unit", mnts[i]);
+        if (mnts[i][0])
+            rmdir(p);
+    }
 }
 
 int main(void)

@@ -51,11 +51,30 @@ static void test_escaping(void **state)
     jw_free(&w);
 }
 
+static void test_strict_utf8(void **state)
+{
+    struct jw w;
+    jw_init(&w);
+    /* a surrogate, an overlong NUL, a value past U+10FFFF, a cut character:
+     * none is UTF-8 a client may accept, each byte is replaced */
+    jw_str(&w, "s\xed\xa0\x80 o\xc0\x80 m\xf4\x90\x80\x80 c\xe4\xb8");
+    json_error_t je;
+    json_t *j = json_loads(w.buf, JSON_DECODE_ANY, &je);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(j),
+                        "s\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd o\xef\xbf\xbd\xef\xbf\xbd "
+                        "m\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd "
+                        "c\xef\xbf\xbd\xef\xbf\xbd");
+    json_decref(j);
+    jw_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nesting_and_types),
         cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_strict_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,6 +153,44 @@ static void test_rule_parsing(void **state)
     }
 }
 
+/* Durations from outside: the number is range-checked before it is scaled,
+ * so text past int64 or a product past int is refused, never wrapped. */
+static void test_rule_duration_range(void **state)
+{
+    static const char *const bad[] = {
+        "\"9223372036854775807m\"",
+        "\"99999999999999999h\"",
+        "\"99999999999999999999\"",
+        "\"2592001\"",
+        "\"721h\"",
+        "\"31d\"",
+        "2592001",
+        "-1",
+        "\"-1s\"",
+        "\"1.5h\"",
+        "\"1w\"",
+        "1.5",
+    };
+    char text[256], err[256];
+    struct alert_rule r;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "{\"name\":\"a\",\"metric\":\"cpu\",\"op\":\">\",\"threshold\":1,\"for\":%s}",
+                 bad[i]);
+        json_t *b = json_loads(text, 0, NULL);
+        assert_non_null(b);
+        if (alert_rule_from_json(b, &r, err, sizeof(err)) != -1)
+            fail_msg("for %s was accepted as %d s", bad[i], r.for_s);
+        assert_non_null(strstr(err, "for must be"));
+        json_decref(b);
+    }
+    r = rule_from("{\"name\":\"a\",\"metric\":\"cpu\",\"op\":\">\",\"threshold\":1,"
+                  "\"for\":\"30d\",\"window\":\"720h\",\"repeat\":2592000}");
+    assert_int_equal(r.for_s, 2592000);
+    assert_int_equal(r.window_s, 2592000);
+    assert_int_equal(r.repeat_s, 2592000);
+}
+
 static void test_alert_state_machine(void **state)
 {
     struct alert_rule r = rule_from("{\"name\":\"a\",\"metric\":\"cpu\",\"op\":\">\","
@@ -227,8 +266,11 @@ static void test_payload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_procfs),       cmocka_unit_test(test_series),
-        cmocka_unit_test(test_rule_parsing), cmocka_unit_test(test_alert_state_machine),
+        cmocka_unit_test(test_procfs),
+        cmocka_unit_test(test_series),
+        cmocka_unit_test(test_rule_parsing),
+        cmocka_unit_test(test_rule_duration_range),
+        cmocka_unit_test(test_alert_state_machine),
         cmocka_unit_test(test_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

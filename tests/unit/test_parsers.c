@@ -62,6 +62,101 @@ static void test_parse_u64(void **state)
     assert_int_equal(parse_u64("", 0, 100, &v), -1);
 }
 
+/* Numbers from outside never overflow: out of the type's range is an error. */
+static void test_number_ranges(void **state)
+{
+    uint64_t u;
+    int64_t v;
+    assert_int_equal(parse_u64("18446744073709551616", 0, UINT64_MAX, &u), -1);
+    assert_int_equal(parse_size("18446744073709551616", &u), -1);
+    assert_int_equal(parse_size("17179869184T", &u), -1);
+    assert_int_equal(parse_size("16777215T", &u), 0);
+    assert_int_equal(parse_i64("-42", -100, 100, &v), 0);
+    assert_true(v == -42);
+    assert_int_equal(parse_i64("+7", -100, 100, &v), 0);
+    assert_true(v == 7);
+    assert_int_equal(parse_i64("-101", -100, 100, &v), -1);
+    assert_int_equal(parse_i64("-9223372036854776", -100, INT64_MAX, &v), -1);
+    assert_int_equal(parse_i64("-9223372036854775809", INT64_MIN, INT64_MAX, &v), -1);
+    assert_int_equal(parse_i64("9223372036854775808", INT64_MIN, INT64_MAX, &v), -1);
+    assert_int_equal(parse_i64("9223372036854775807", INT64_MIN, INT64_MAX, &v), 0);
+    assert_true(v == INT64_MAX);
+    assert_int_equal(parse_i64("-", -100, 100, &v), -1);
+    assert_int_equal(parse_i64("", -100, 100, &v), -1);
+    assert_int_equal(parse_i64(" 1", -100, 100, &v), -1);
+    assert_int_equal(parse_i64("--1", -100, 100, &v), -1);
+    assert_int_equal(parse_i64("1e3", -100, 10000, &v), -1);
+
+    struct yun_config c;
+    char err[256];
+    config_defaults(&c);
+    static const char *const bad[][2] = {
+        {"cpu_overcommit", "nan"},         {"cpu_overcommit", "inf"},
+        {"memory_overcommit", "-nan"},     {"memory_overcommit", "1e999"},
+        {"host_memory", "2048T"},          {"reserved_memory", "2048T"},
+        {"log_max_size", "2048T"},         {"host_cpus", "4294967297"},
+        {"sample_interval", "4294967297"}, {"notify_backoff_ms", "18446744073709551615"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (config_set(&c, bad[i][0], bad[i][1], err, sizeof(err)) != -1)
+            fail_msg("%s = %s was accepted", bad[i][0], bad[i][1]);
+    assert_true(c.cpu_overcommit == 4.0 && c.mem_overcommit == 1.0);
+}
+
+/* Paths are inside a directory by whole components, not by string prefix. */
+static void test_path_beneath(void **state)
+{
+    assert_string_equal(path_beneath("/var/lib/yun", "/var/lib/yun/exchange/x"), "exchange/x");
+    assert_string_equal(path_beneath("/var/lib/yun/", "/var/lib//yun///x"), "x");
+    assert_string_equal(path_beneath("/var/lib/yun", "/var/lib/yun"), "");
+    assert_string_equal(path_beneath("/var/lib/yun", "/var/lib/yun/"), "");
+    assert_string_equal(path_beneath("/", "/etc/shadow"), "etc/shadow");
+    assert_null(path_beneath("/var/lib/yun", "/var/lib/yun-backups/x"));
+    assert_null(path_beneath("/var/lib/yun", "/var/lib/yu"));
+    assert_null(path_beneath("/var/lib/yun", "/var/lib"));
+    assert_null(path_beneath("/var/lib/yun", "var/lib/yun/x"));
+    assert_true(path_has_dot_component("/a/../b"));
+    assert_true(path_has_dot_component("/a/./b"));
+    assert_true(path_has_dot_component("/a/.."));
+    assert_false(path_has_dot_component("/a/..b/.c/b."));
+
+    struct yun_config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+    assert_string_equal(c.import_dirs, "/var/lib/yun/exchange");
+    assert_string_equal(c.export_dirs, "/var/lib/yun/exchange");
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "export_dirs", "/var/lib/yun-backups:/srv/x", err, sizeof(err)),
+                     0);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+    const char *cur = c.export_dirs;
+    char d[64];
+    assert_int_equal(config_dirs_next(&cur, d, sizeof(d)), 1);
+    assert_string_equal(d, "/var/lib/yun-backups");
+    assert_int_equal(config_dirs_next(&cur, d, sizeof(d)), 1);
+    assert_string_equal(d, "/srv/x");
+    assert_int_equal(config_dirs_next(&cur, d, sizeof(d)), 0);
+    static const char *const bad_value[] = {"",      "srv",         "/srv::/x",
+                                            "/srv:", "/srv/../etc", "/srv/./x"};
+    for (size_t i = 0; i < sizeof(bad_value) / sizeof(bad_value[0]); i++)
+        if (config_set(&c, "import_dirs", bad_value[i], err, sizeof(err)) != -1)
+            fail_msg("import_dirs = '%s' was accepted", bad_value[i]);
+    static const char *const opens_state[] = {"/var/lib/yun", "/var/lib", "/", "/var/lib/yun/pools",
+                                              "/srv:/var/lib/yun/images/x"};
+    for (size_t i = 0; i < sizeof(opens_state) / sizeof(opens_state[0]); i++) {
+        config_defaults(&c);
+        assert_int_equal(config_set(&c, "import_dirs", opens_state[i], err, sizeof(err)), 0);
+        if (config_finish(&c, err, sizeof(err)) != -1)
+            fail_msg("import_dirs = '%s' was accepted", opens_state[i]);
+        assert_non_null(strstr(err, "state directory"));
+    }
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "import_dirs", "/var/lib/yun/exchange/in", err, sizeof(err)),
+                     0);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+}
+
 static void test_name_valid(void **state)
 {
     char why[128];
@@ -160,9 +255,10 @@ static void test_cpuinfo(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_size), cmocka_unit_test(test_format_size),
-        cmocka_unit_test(test_parse_u64),  cmocka_unit_test(test_name_valid),
-        cmocka_unit_test(test_config),     cmocka_unit_test(test_qmp_parse_reply),
+        cmocka_unit_test(test_parse_size),   cmocka_unit_test(test_format_size),
+        cmocka_unit_test(test_parse_u64),    cmocka_unit_test(test_number_ranges),
+        cmocka_unit_test(test_path_beneath), cmocka_unit_test(test_name_valid),
+        cmocka_unit_test(test_config),       cmocka_unit_test(test_qmp_parse_reply),
         cmocka_unit_test(test_cpuinfo),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

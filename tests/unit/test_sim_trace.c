@@ -94,6 +94,35 @@ static void test_csv(void **state)
     assert_non_null(strstr(err, "t.csv:2:"));
 }
 
+/* A trace's timestamps decide the allocation: a span no simulator could hold
+ * is refused by name, before any double is converted to int. */
+static void test_csv_ranges(void **state)
+{
+    (void)state;
+    char p[512], err[512];
+    snprintf(p, sizeof(p), "%s/t.csv", dir);
+    sim_trace t;
+    static const char *const huge[] = {
+        "vm1,0,10\nvm1,38888888888888888800,20\n", "vm1,-1e308,10\nvm1,1e308,20\n",
+        "vm1,0,10\nvm1,300000001,20\n", /* 1,000,001 samples of 300 s */
+    };
+    for (size_t i = 0; i < sizeof(huge) / sizeof(huge[0]); i++) {
+        write_file("t.csv", huge[i]);
+        assert_int_equal(sim_trace_load_csv(p, 300, &t, err, sizeof(err)), -1);
+        if (!strstr(err, "samples per VM"))
+            fail_msg("case %zu: %s", i, err);
+    }
+    write_file("t.csv", "vm1,0,10\nvm1,299999700,20\n"); /* exactly the limit */
+    assert_int_equal(sim_trace_load_csv(p, 300, &t, err, sizeof(err)), 0);
+    assert_int_equal(t.nsteps, SIM_TRACE_MAX_STEPS);
+    sim_trace_free(&t);
+    write_file("t.csv", "vm1,0,10\nvm1,inf,20\n");
+    assert_int_equal(sim_trace_load_csv(p, 300, &t, err, sizeof(err)), -1);
+    write_file("t.csv", "vm1,0,10\n");
+    assert_int_equal(sim_trace_load_csv(p, 0, &t, err, sizeof(err)), -1);
+    assert_int_equal(sim_trace_synth(1 << 15, 1 << 14, 300, 1, &t), -1); /* 2^29 samples */
+}
+
 static void test_synth_seeded(void **state)
 {
     (void)state;
@@ -117,6 +146,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_planetlab_sorted_and_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_planetlab_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_csv_ranges, setup, teardown),
         cmocka_unit_test(test_synth_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,257 @@
+/*
+ * qemu_proc.c - the process-table view of this yund's QEMUs: one walk of
+ * /proc collecting every process whose command line is a QEMU of a VM in our
+ * VM directory, and the verdict for one VM (pidfile first, then the walk).
+ *
+ * Why not the pidfile alone: QEMU writes it only after it has daemonised, so
+ * a yund killed in the first tens of milliseconds of a start left a QEMU that
+ * no pidfile named; reconcile called the VM stopped, and the next start
+ * deleted the live QEMU's files. A start is now only possible when this walk
+ * finds nothing.
+ */
+#include "compute/qemu_proc.h"
+#include "compute/qemu_argv.h"
+#include "lib/util.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A QEMU that has run this long without a pidfile is not starting any more:
+ * QEMU writes the pidfile within milliseconds of exec. */
+#define SETTLED_S 10.0
+
+static bool uuid_like(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+            return false;
+    }
+    return true;
+}
+
+/* The id after "-uuid" in a NUL-separated command line, or NULL. */
+static const char *cmdline_uuid(const char *cmd, size_t len)
+{
+    const char *end = cmd + len;
+    for (const char *a = cmd; a < end; a += strlen(a) + 1) {
+        if (strcmp(a, "-uuid"))
+            continue;
+        const char *v = a + strlen(a) + 1;
+        return v < end && uuid_like(v) ? v : NULL;
+    }
+    return NULL;
+}
+
+bool qemu_cmdline_matches(const char *cmd, size_t len, const char *vms_dir, const char *id)
+{
+    if (!len || cmd[len - 1] != 0)
+        return false;
+    const char *u = cmdline_uuid(cmd, len);
+    if (!u || strcmp(u, id))
+        return false;
+    /* ... and it must use this yund's VM directory: another yund's VM with
+     * the same id (a copied state dir) is not ours to adopt or kill. */
+    char dir[600];
+    if (snprintf_checked(dir, sizeof(dir), "%s/%s/", vms_dir, id) < 0)
+        return false;
+    const char *end = cmd + len;
+    for (const char *a = cmd; a < end; a += strlen(a) + 1)
+        if (strstr(a, dir))
+            return true;
+    return false;
+}
+
+static double uptime_s(void)
+{
+    char *s = read_file("/proc/uptime", 128, NULL);
+    double v = 0;
+    if (s) {
+        v = strtod(s, NULL);
+        free(s);
+    }
+    return v;
+}
+
+/* Seconds since pid started (field 22 of /proc/PID/stat), or -1. */
+static double proc_age(pid_t pid, double up)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    char *st = read_file(path, 4096, NULL);
+    if (!st)
+        return -1;
+    double age = -1;
+    char *p = strrchr(st, ')');
+    /* after ") ": state is field 3; starttime is field 22 */
+    for (int field = 2; p && *p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (p) {
+        unsigned long long ticks = strtoull(p + 1, NULL, 10);
+        long hz = sysconf(_SC_CLK_TCK);
+        if (hz > 0)
+            age = up - (double)ticks / (double)hz;
+    }
+    free(st);
+    return age;
+}
+
+int qemu_scan_run(const char *vms_dir, struct qemu_scan *s)
+{
+    memset(s, 0, sizeof(*s));
+    DIR *d = opendir("/proc");
+    if (!d)
+        return -1;
+    s->ok = true;
+    double up = uptime_s();
+    size_t cap = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!isdigit((unsigned char)de->d_name[0]))
+            continue;
+        long v = strtol(de->d_name, NULL, 10);
+        if (v <= 1 || v == getpid())
+            continue;
+        char path[64];
+        size_t len;
+        snprintf(path, sizeof(path), "/proc/%ld/cmdline", v);
+        char *cmd = read_file(path, 1 << 20, &len);
+        if (!cmd) {
+            if (errno != ENOENT && errno != ESRCH)
+                s->ok = false; /* could not look: it might have been ours */
+            continue;
+        }
+        const char *u = cmdline_uuid(cmd, len);
+        if (u && qemu_cmdline_matches(cmd, len, vms_dir, u)) {
+            if (s->n == cap) {
+                size_t nc = cap ? cap * 2 : 16;
+                struct qemu_proc *np = realloc(s->procs, nc * sizeof(*np));
+                if (!np) {
+                    s->ok = false;
+                    free(cmd);
+                    break;
+                }
+                s->procs = np;
+                cap = nc;
+            }
+            struct qemu_proc *q = &s->procs[s->n++];
+            q->pid = (pid_t)v;
+            snprintf(q->id, sizeof(q->id), "%s", u);
+            q->age_s = proc_age(q->pid, up);
+        }
+        free(cmd);
+    }
+    closedir(d);
+    return s->ok ? 0 : -1;
+}
+
+void qemu_scan_free(struct qemu_scan *s)
+{
+    free(s->procs);
+    memset(s, 0, sizeof(*s));
+}
+
+size_t qemu_scan_pids(const struct qemu_scan *s, const char *id, pid_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->procs[i].id, id))
+            continue;
+        if (n < max)
+            out[n] = s->procs[i].pid;
+        n++;
+    }
+    return n;
+}
+
+static pid_t read_pidfile(const char *vms_dir, const char *id)
+{
+    char path[600];
+    if (snprintf_checked(path, sizeof(path), "%s/%s/" VMDIR_PIDFILE, vms_dir, id) < 0)
+        return 0;
+    char *s = read_file(path, 64, NULL);
+    if (!s)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    bool ok = v > 1 && (!*end || *end == '\n');
+    free(s);
+    return ok ? (pid_t)v : 0;
+}
+
+enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_scan *scan,
+                         pid_t *pid)
+{
+    *pid = 0;
+    bool unsure = false;
+    pid_t p = read_pidfile(vms_dir, id);
+    if (p > 0) {
+        char needle[64];
+        snprintf(needle, sizeof(needle), "-uuid %s", id);
+        enum pid_state ps = pid_state_of(p, needle);
+        if (ps == PID_LIVE) {
+            *pid = p;
+            return QEMU_UP;
+        }
+        unsure = ps == PID_UNKNOWN;
+    }
+    struct qemu_scan own;
+    if (!scan) {
+        qemu_scan_run(vms_dir, &own);
+        scan = &own;
+    }
+    enum qemu_seen seen = QEMU_GONE;
+    size_t n = 0;
+    const struct qemu_proc *first = NULL;
+    for (size_t i = 0; i < scan->n; i++) {
+        if (strcmp(scan->procs[i].id, id))
+            continue;
+        if (!first)
+            first = &scan->procs[i];
+        n++;
+    }
+    if (n == 0)
+        seen = (!scan->ok || unsure) ? QEMU_UNSURE : QEMU_GONE;
+    else if (n == 1 && first->age_s >= SETTLED_S)
+        seen = QEMU_UP; /* its pidfile is gone, but the QEMU is not */
+    else
+        seen = QEMU_COMING;
+    if (first)
+        *pid = first->pid;
+    if (scan == &own)
+        qemu_scan_free(&own);
+    return seen;
+}
+
+void qemu_log_since(const char *path, off_t off, char *buf, size_t len)
+{
+    buf[0] = 0;
+    size_t n;
+    char *all = read_file(path, 1 << 20, &n);
+    if (!all)
+        return;
+    size_t from = off >= 0 && (size_t)off <= n ? (size_t)off : 0;
+    /* the last two non-empty lines: QEMU's error, and its hint when it has one */
+    char *text = all + from;
+    char *lines[2] = {NULL, NULL};
+    for (char *l = strtok(text, "\n"); l; l = strtok(NULL, "\n")) {
+        while (*l == ' ' || *l == '\r')
+            l++;
+        if (!*l)
+            continue;
+        lines[0] = lines[1];
+        lines[1] = l;
+    }
+    if (lines[0] && lines[1])
+        snprintf(buf, len, "%s; %s", lines[0], lines[1]);
+    else if (lines[1])
+        snprintf(buf, len, "%s", lines[1]);
+    free(all);
+}
