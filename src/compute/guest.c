@@ -128,7 +128,9 @@ static struct guest *guest_up(struct vm_rt *rt)
         if (g->refresh_timer)
             event_free(g->refresh_timer);
         free(g);
-        log_warn("vm %s: out of memory for its guest agent client", rt->name);
+        log_warn("vm %s: cannot set up its guest agent client (socket path too long, or out "
+                 "of memory)",
+                 rt->name);
         return NULL;
     }
     struct timeval tv = {GUEST_FACTS_REFRESH_S, 0};

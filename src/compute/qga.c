@@ -20,8 +20,9 @@
 #include <unistd.h>
 
 /* A reply line longer than this is refused: the guest is not trusted to
- * make yund buffer without bound (guest-exec output is capped well below). */
-#define QGA_LINE_MAX (32 << 20)
+ * make yund buffer (and parse, on its loop) without bound. 4 MiB carries
+ * about 3 MiB of guest-exec output. */
+#define QGA_LINE_MAX (4 << 20)
 
 /* ---- asynchronous client ---- */
 
@@ -173,7 +174,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
     if (c->bev == bev && evbuffer_get_length(in) > QGA_LINE_MAX) {
         if (c->phase != PH_IDLE && c->head)
-            finish(c, QGA_FAILED, NULL, "the guest agent sent a line longer than 32 MiB");
+            finish(c, QGA_FAILED, NULL, "the guest agent sent a line longer than 4 MiB");
         else
             disconnect(c);
     }
