@@ -7,6 +7,7 @@
  * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
  */
 #include "compute/engine.h"
+#include "compute/housekeeping.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "compute/qga.h"
@@ -81,8 +82,9 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         for (char *p = act; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        engine_event(e, "vm", vm.name, act, !strcmp(event, "GUEST_PANICKED") ? "error" : "info",
-                     "%s", reason);
+        /* rate-limited; notices a reset loop */
+        engine_guard_qmp_event(e, rt, &vm, event, act,
+                               !strcmp(event, "GUEST_PANICKED") ? "error" : "info", reason, data);
     }
     if (ns != vm.state) {
         vm.state = ns;
@@ -191,12 +193,14 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     vm.state = vm_state_on_exit(vm.state, clean);
     vm.pid = 0;
     vm.started_at = 0;
-    bool restart = vm_should_restart(&vm, clean);
-    if (!restart && clean)
-        vm.desired = WANT_STOPPED;
     if (!clean)
         snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
                  while_down ? " while yund was down" : "");
+    if (rt)
+        engine_guard_exit(e, rt, &vm); /* yund ended a reset loop: crashed, with the cause */
+    bool restart = vm_should_restart(&vm, clean);
+    if (!restart && clean)
+        vm.desired = WANT_STOPPED;
     engine_store_update(e, &vm);
     cg_vm_destroy(&e->cg, vm.name);
     vm_disks_on_exit(e, &vm);
@@ -273,6 +277,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     if (rc != 0)
         return yerr_set(err, rc == STORE_NOTFOUND ? 409 : 500, "conflict",
                         "image '%s' of vm '%s' is missing", vm->image, vm->name);
+    if (engine_image_memory_check(&img, vm->memory_mb, err) < 0)
+        return -1; /* it would only reset for ever */
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
