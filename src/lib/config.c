@@ -182,9 +182,10 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         return 0;
     }
     if (!strcmp(key, "console_log_max")) {
-        if (parse_size(v, &u) < 0 || (u > 0 && u < (16 << 10))) {
+        /* At most 64M: a cut copies up to half of it, on the event loop. */
+        if (parse_size(v, &u) < 0 || (u > 0 && u < (16 << 10)) || u > (64ULL << 20)) {
             snprintf(err, el,
-                     "console_log_max: '%s' is not a size of at least 16K such as 4M "
+                     "console_log_max: '%s' is not a size in 16K..64M such as 4M "
                      "(0 = never cut)",
                      v);
             return -1;

@@ -212,6 +212,7 @@ def test_bad_growth_settings_are_refused(state_dir):
     for setting, words in (("event_retention=5", "event_retention"),
                            ("event_max_age=soon", "event_max_age"),
                            ("console_log_max=1K", "console_log_max"),
+                           ("console_log_max=1G", "console_log_max"),
                            ("reset_loop_max=1", "reset_loop_max"),
                            ("reset_loop_window=0", "reset_loop_window")):
         p = subprocess.run([YUND, "-s", state_dir, "--set", setting], capture_output=True,
