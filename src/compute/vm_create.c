@@ -102,6 +102,8 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
                         s->image);
     if (rc != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (engine_image_memory_check(img, s->memory_mb, err) < 0)
+        return -1;
     if (s->disk_bytes && s->disk_bytes < img->virtual_size) {
         char a[32], b[32];
         format_size(s->disk_bytes, a, sizeof(a));

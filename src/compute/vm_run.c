@@ -7,6 +7,7 @@
  * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
  */
 #include "compute/engine.h"
+#include "compute/housekeeping.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "compute/qga.h"
@@ -83,8 +84,9 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         for (char *p = act; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        engine_event(e, "vm", vm.name, act, !strcmp(event, "GUEST_PANICKED") ? "error" : "info",
-                     "%s", reason);
+        /* rate-limited; notices a reset loop */
+        engine_guard_qmp_event(e, rt, &vm, event, act,
+                               !strcmp(event, "GUEST_PANICKED") ? "error" : "info", reason, data);
     }
     if (ns != vm.state) {
         vm.state = ns;
@@ -194,9 +196,6 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     vm.pid = 0;
     vm.started_at = 0;
     vm.stop_deadline = 0;
-    bool restart = vm_should_restart(&vm, clean);
-    if (!restart && clean)
-        vm.desired = WANT_STOPPED;
     if (!clean && before == VM_STARTING && while_down)
         snprintf(vm.last_error, sizeof(vm.last_error),
                  "start interrupted: yund stopped before qemu came up, and no qemu of this vm "
@@ -204,6 +203,11 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     else if (!clean)
         snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
                  while_down ? " while yund was down" : "");
+    if (rt)
+        engine_guard_exit(e, rt, &vm); /* yund ended a reset loop: crashed, with the cause */
+    bool restart = vm_should_restart(&vm, clean);
+    if (!restart && clean)
+        vm.desired = WANT_STOPPED;
     engine_store_update(e, &vm);
     char group[48];
     engine_vm_cgroup(&vm, group);
@@ -282,6 +286,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     if (rc != 0)
         return yerr_set(err, rc == STORE_NOTFOUND ? 409 : 500, "conflict",
                         "image '%s' of vm '%s' is missing", vm->image, vm->name);
+    if (engine_image_memory_check(&img, vm->memory_mb, err) < 0)
+        return -1; /* it would only reset for ever */
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));

@@ -36,6 +36,11 @@ void config_defaults(struct yun_config *c)
     c->notify_backoff_ms = 1000;
     c->notify_timeout_s = 10;
     c->log_max_size = 10ULL << 20;
+    c->event_retention = 100000;
+    c->event_max_age_s = 30 * 86400;
+    c->console_log_max = 4ULL << 20;
+    c->reset_loop_max = 5;
+    c->reset_loop_window_s = 60;
     snprintf(c->external_url, sizeof(c->external_url), "http://localhost/");
 }
 
@@ -129,6 +134,31 @@ static int set_double(double *dst, const char *v, double min, double max, const 
     return 0;
 }
 
+/* "30d", "12h", "90m", "45s" or plain seconds. */
+static int parse_duration_s(const char *v, uint64_t *out)
+{
+    static const struct {
+        char unit;
+        uint64_t mult;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    size_t n = strlen(v);
+    uint64_t mult = 1;
+    char num[32];
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    snprintf(num, sizeof(num), "%s", v);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (num[n - 1] == units[i].unit) {
+            mult = units[i].mult;
+            num[n - 1] = 0;
+        }
+    uint64_t u;
+    if (parse_u64(num, 0, UINT64_MAX / 86400, &u) < 0)
+        return -1;
+    *out = u * mult;
+    return 0;
+}
+
 int config_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el)
 {
     uint64_t u;
@@ -173,6 +203,7 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         {"notify_retries", offsetof(struct yun_config, notify_retries), 1, 20},
         {"notify_backoff_ms", offsetof(struct yun_config, notify_backoff_ms), 1, 600000},
         {"notify_timeout", offsetof(struct yun_config, notify_timeout_s), 1, 300},
+        {"reset_loop_window", offsetof(struct yun_config, reset_loop_window_s), 1, 3600},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         if (!strcmp(key, ints[i].key)) {
@@ -199,6 +230,49 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         return set_dir_list(c->import_dirs, sizeof(c->import_dirs), v, key, err, el);
     if (!strcmp(key, "export_dirs"))
         return set_dir_list(c->export_dirs, sizeof(c->export_dirs), v, key, err, el);
+    if (!strcmp(key, "event_retention")) {
+        if (parse_u64(v, 0, 1000000000, &u) < 0 || (u > 0 && u < 100)) {
+            snprintf(err, el,
+                     "event_retention: '%s' is not a number of events in 100..1000000000 "
+                     "(0 = keep all)",
+                     v);
+            return -1;
+        }
+        c->event_retention = (int64_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "event_max_age")) {
+        if (parse_duration_s(v, &u) < 0 || u > 100ULL * 365 * 86400) {
+            snprintf(err, el,
+                     "event_max_age: '%s' is not a duration such as 30d, 12h or 3600 "
+                     "(seconds; 0 = no limit)",
+                     v);
+            return -1;
+        }
+        c->event_max_age_s = (int64_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "reset_loop_max")) {
+        if (parse_u64(v, 0, 64, &u) < 0 || u == 1) {
+            snprintf(err, el, "reset_loop_max: '%s' is not a number of resets in 2..64 (0 = off)",
+                     v);
+            return -1;
+        }
+        c->reset_loop_max = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "console_log_max")) {
+        /* At most 64M: a cut copies up to half of it, on the event loop. */
+        if (parse_size(v, &u) < 0 || (u > 0 && u < (16 << 10)) || u > (64ULL << 20)) {
+            snprintf(err, el,
+                     "console_log_max: '%s' is not a size in 16K..64M such as 4M "
+                     "(0 = never cut)",
+                     v);
+            return -1;
+        }
+        c->console_log_max = u;
+        return 0;
+    }
     if (!strcmp(key, "log_file"))
         return set_str(c->log_file, sizeof(c->log_file), v, key, err, el);
     if (!strcmp(key, "log_level")) {

@@ -100,6 +100,11 @@ static void test_restart_policy(void **state)
     assert_true(vm_should_restart(&v, true));
     v.desired = WANT_STOPPED; /* the user stopped it: never restart */
     assert_false(vm_should_restart(&v, true));
+    /* crashed (a reset loop yund ended): a restart would replay it */
+    v.desired = WANT_RUNNING;
+    v.state = VM_CRASHED;
+    assert_false(vm_should_restart(&v, false));
+    assert_false(vm_should_restart(&v, true));
 }
 
 static int has_pair(const struct qemu_argv *a, const char *opt, const char *val)
