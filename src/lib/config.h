@@ -42,6 +42,11 @@ struct yun_config {
     char external_url[256];
     char image_cache[256]; /* cache of slow image builds (YUN_IMAGE_CACHE) */
     uint64_t log_max_size; /* rotate log_file beyond this size; 0 = never */
+    /* QEMU confinement (src/compute/confine.c) */
+    int qemu_confine;      /* 1: each QEMU runs as its own uid, seccomp, no capabilities */
+    uint32_t qemu_uid_min; /* the range VM uids (and gids) are taken from */
+    uint32_t qemu_uid_max;
+    char qemu_uid_dir[256]; /* machine-wide claims on those uids, shared by every yund */
 };
 
 void config_defaults(struct yun_config *c);
