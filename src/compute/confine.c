@@ -76,7 +76,7 @@ static void claim_path(struct engine *e, uint32_t uid, char *out, size_t len)
     snprintf(out, len, "%s/%u", e->cfg->qemu_uid_dir, uid);
 }
 
-/* Does any process run as uid (real, effective, saved or file-system)? */
+/* Does any live process run as uid (real, effective, saved or file-system)? */
 static bool uid_in_use(uint32_t uid)
 {
     DIR *d = opendir("/proc");
@@ -90,8 +90,13 @@ static bool uid_in_use(uint32_t uid)
         char path[64];
         snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
         char *st = read_file(path, 16384, NULL);
-        const char *u = st ? strstr(st, "\nUid:") : NULL;
+        const char *u = st ? strstr(st, "\nUid:") : NULL,
+                   *state = st ? strstr(st, "\nState:") : NULL;
         unsigned long ids[4];
+        char c = 0;
+        /* a zombie (a QEMU that just exited, not yet reaped) runs nothing */
+        if (state && sscanf(state + 7, " %c", &c) == 1 && (c == 'Z' || c == 'X'))
+            u = NULL;
         if (u && sscanf(u + 5, "%lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) == 4)
             for (int i = 0; i < 4; i++)
                 used |= ids[i] == uid;
@@ -148,8 +153,8 @@ static int claim_for(struct engine *e, const struct vm_rec *vm, uint32_t uid)
         return -1;
     char text[512];
     confine_claim_text(vm->id, e->vms_dir, text, sizeof(text));
-    int rc = send_all(fd, text, strlen(text));
-    close(fd);
+    ssize_t n = write(fd, text, strlen(text)); /* a few bytes: one write */
+    int rc = close(fd) < 0 || n != (ssize_t)strlen(text) ? -1 : 0;
     if (rc < 0) {
         unlink(path);
         return -1;
