@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 
-from conftest import YUND, Yund
+from conftest import YUND, Yund, wait_for
 
 
 def status(pid):
@@ -147,3 +147,57 @@ def test_confinement_off_runs_qemu_as_before(state_dir):
                         "qemu_uid_min=70000", "--set", "qemu_uid_max=60000"],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "qemu_uid_min" in p.stderr
+
+
+def test_confined_qemu_keeps_its_disk_work(state_dir):
+    """What a confined QEMU must open after start-up: a hot-plugged linked
+    clone (and the volume under it, both outside its directory), a live
+    snapshot's new layer, and an intermediate layer reopened read-write by a
+    merge after the VM restarted (it was opened by the name in its child's
+    header)."""
+    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y.ensure_tiny()
+    vm = "e2e-confine-disks"
+    y.yun("vm", "create", vm, "--image", "tiny", "--memory", "96M")
+    y.yun("snapshot", "create", vm, "s1")
+    y.yun("snapshot", "create", vm, "s2")
+    y.yun("vm", "start", vm)
+    # chain: image <- s1's file <- s2's file <- active; deleting s1 streams
+    # into s2's file, which QEMU opened read-only as a backing file
+    y.yun("snapshot", "delete", vm, "s1")
+    wait_for(lambda: [s["name"] for s in json.loads(
+        y.yun("-o", "json", "snapshot", "list", vm).stdout)] == ["s2"], 30, interval=0.2,
+        what="the merge of s1")
+    assert ("snapshot-delete", "ok") in [(e["action"], e["result"]) for e in y.events(vm)]
+    # live snapshot: QEMU makes the new layer itself, as the VM's uid
+    y.yun("snapshot", "create", vm, "live")
+    v = y.vm(vm)
+    uid = int(status(v["pid"])["Uid"][0])
+    layer = os.stat(os.path.join(state_dir, "vms", v["id"], v["disk"]))
+    assert (layer.st_uid, layer.st_mode & 0o777) == (uid, 0o600)
+    # hot-plug a linked clone: both files come to QEMU as fds
+    y.yun("volume", "create", "e2e-confine-base", "--size", "16M")
+    y.yun("volume", "clone", "e2e-confine-base", "e2e-confine-clone")
+    y.yun("volume", "attach", "e2e-confine-clone", vm)
+    st, c = y.request("GET", "/v1/volumes/e2e-confine-clone")
+    assert c["state"] == "attached"
+    nodes = qmp(y, vm, "query-named-block-nodes")["return"]
+    node = [n for n in nodes if n["node-name"] == "vol-" + c["id"].replace("-", "")[:12]]
+    assert node and '"filename": "/dev/fdset/' in node[0]["file"]
+    assert node[0]["backing_file"].startswith("/dev/fdset/")  # the base volume, read-only
+    assert node[0]["image"]["backing-image"]["virtual-size"] == 16 << 20
+    # the clone's header still names the base volume by its path
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", c["path"]],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"].endswith("/e2e-confine-base.qcow2")
+    # the guest still runs; yund restarts and finds everything as it was
+    y.stop()
+    y.start()
+    assert y.vm(vm)["state"] == "running"
+    y.yun("vm", "stop", "--force", vm)
+    subprocess.run(["qemu-img", "check", os.path.join(state_dir, "vms", v["id"], v["disk"])],
+                   check=True, capture_output=True)
+    y.check_invariants()
+    y.yun("vm", "delete", vm)
+    y.check_invariants()
+    y.stop()
