@@ -121,10 +121,12 @@ static enum claim claim_state(struct engine *e, const struct vm_rec *vm, uint32_
         free(text);
         return CLAIM_OURS;
     }
+    /* a claim that does not parse was cut short by a crash (claims are
+     * written under the lock): it is stale unless the uid is in use */
     char id[64], vms[400], dir[480];
-    bool stale = sscanf(text, "%63s %399[^\n]", id, vms) == 2 &&
-                 snprintf_checked(dir, sizeof(dir), "%s/%s", vms, id) == 0 && !path_exists(dir) &&
-                 !uid_in_use(uid);
+    bool named = sscanf(text, "%63s %399[^\n]", id, vms) == 2 &&
+                 snprintf_checked(dir, sizeof(dir), "%s/%s", vms, id) >= 0;
+    bool stale = (!named || !path_exists(dir)) && !uid_in_use(uid);
     free(text);
     if (!stale)
         return CLAIM_TAKEN;
@@ -422,7 +424,7 @@ int vm_qemu_name(struct engine *e, const struct vm_rec *vm, const char *file, ch
     snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", (int)vm->pid);
     if (vm->pid > 0 && stat(cwd, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
         a.st_ino == b.st_ino)
-        return snprintf_checked(out, len, "%s", file);
+        return snprintf_checked(out, len, "%s", file) < 0 ? -1 : 0;
     return engine_vm_path(e, vm, file, out, len);
 }
 

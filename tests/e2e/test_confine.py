@@ -45,8 +45,19 @@ def claim_dir(y):
     return os.path.join(y.state_dir, "uids")
 
 
+UID_MIN = 1900050000  # a range of this test's own
+
+
 def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
-    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    # stale claims are taken over: one cut short by a crash (empty), one
+    # whose VM directory is gone (its yund's state was wiped)
+    os.makedirs(os.path.join(state_dir, "uids"))
+    open(os.path.join(state_dir, "uids", str(UID_MIN)), "w").close()
+    with open(os.path.join(state_dir, "uids", str(UID_MIN + 1)), "w") as f:
+        f.write("0badc0de-0000-4000-8000-000000000000 /nonexistent/vms\n")
+    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}",
+                         "--set", f"qemu_uid_min={UID_MIN}",
+                         "--set", f"qemu_uid_max={UID_MIN + 99}"]).start()
     y.ensure_tiny()
     names = ["e2e-confine-a", "e2e-confine-b"]
     for n in names:
@@ -62,7 +73,7 @@ def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
         assert int(s["CapInh"][0], 16) == 0 and int(s["CapAmb"][0], 16) == 0
         assert s["Seccomp"] == ["2"] and s["NoNewPrivs"] == ["1"]
         uids.append(int(s["Uid"][0]))
-    assert uids[0] != uids[1]
+    assert uids == [UID_MIN, UID_MIN + 1]
     # the uid is recorded, claimed in the machine-wide directory, and owns
     # the VM's directory and the files QEMU writes (only those)
     for v, uid in zip(vms, uids):
