@@ -6,6 +6,7 @@
  * stopped, is moved into the VM's cgroup, watched over QMP, and only then
  * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
  */
+#include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/housekeeping.h"
 #include "compute/qemu_argv.h"
@@ -355,6 +356,10 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 500, "cgroup_error", "%s", why);
         goto fail;
     }
+    /* confinement: the VM's uid claimed, its files given to it */
+    struct vm_confine conf;
+    if (vm_confine_prepare(e, vm, &conf, err) < 0)
+        goto fail;
     struct qemu_argv qa;
     struct volume_rec *vols = NULL;
     size_t nvols = 0;
@@ -362,8 +367,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
         goto fail;
     }
-    int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &qa, why,
-                                sizeof(why));
+    int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &conf, &qa,
+                                why, sizeof(why));
     free(vols);
     if (built < 0) {
         yerr_set(err, 400, "invalid_argument", "%s", why);
@@ -378,7 +383,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     struct proc_result pr;
     int64_t t_spawn = monotonic_ms();
     struct cg_entry ce = {.e = e, .vm = group};
-    int st = proc_run_ex(qa.argv, 60000, &pr, e->cg.mode != CG_NONE ? enter_cgroup : NULL, &ce);
+    int st = vm_confine_spawn(e, vm, &conf, qa.argv, e->cg.mode != CG_NONE ? enter_cgroup : NULL,
+                              &ce, &pr);
     t_spawn = monotonic_ms() - t_spawn;
     qemu_argv_free(&qa);
     char line[400];

@@ -42,6 +42,12 @@ void config_defaults(struct yun_config *c)
     c->reset_loop_max = 5;
     c->reset_loop_window_s = 60;
     snprintf(c->external_url, sizeof(c->external_url), "http://localhost/");
+    /* above systemd's container range (up to 0x6FFFFFFF) and below 2^31:
+     * no real account or container mapping uses these */
+    c->qemu_confine = 1;
+    c->qemu_uid_min = 1900000000u;
+    c->qemu_uid_max = 1900065535u;
+    snprintf(c->qemu_uid_dir, sizeof(c->qemu_uid_dir), "/run/yun/uids");
 }
 
 static int set_str(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
@@ -273,6 +279,30 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         c->console_log_max = u;
         return 0;
     }
+    if (!strcmp(key, "qemu_uid_min") || !strcmp(key, "qemu_uid_max")) {
+        /* 0 is root and (uid_t)-1 means "no change" to setuid */
+        if (parse_u64(v, 1000, 4294967294u, &u) < 0) {
+            snprintf(err, el, "%s: '%s' is not a uid in 1000..4294967294", key, v);
+            return -1;
+        }
+        *(!strcmp(key, "qemu_uid_min") ? &c->qemu_uid_min : &c->qemu_uid_max) = (uint32_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "qemu_confine")) {
+        if (parse_u64(v, 0, 1, &u) < 0) {
+            snprintf(err, el, "qemu_confine: '%s' is not 0 or 1", v);
+            return -1;
+        }
+        c->qemu_confine = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "qemu_uid_dir")) {
+        if (v[0] != '/') {
+            snprintf(err, el, "qemu_uid_dir: '%s' is not an absolute path", v);
+            return -1;
+        }
+        return set_str(c->qemu_uid_dir, sizeof(c->qemu_uid_dir), v, key, err, el);
+    }
     if (!strcmp(key, "log_file"))
         return set_str(c->log_file, sizeof(c->log_file), v, key, err, el);
     if (!strcmp(key, "log_level")) {
@@ -411,6 +441,11 @@ int config_finish(struct yun_config *c, char *err, size_t el)
     if (check_dir_list(c, c->import_dirs, "import_dirs", err, el) < 0 ||
         check_dir_list(c, c->export_dirs, "export_dirs", err, el) < 0)
         return -1;
+    if (c->qemu_uid_min > c->qemu_uid_max) {
+        snprintf(err, el, "qemu_uid_min %u is above qemu_uid_max %u", c->qemu_uid_min,
+                 c->qemu_uid_max);
+        return -1;
+    }
     if (c->listen_tcp[0] && !c->token_file[0]) {
         snprintf(err, el, "listen is set but token_file is not: TCP clients must authenticate");
         return -1;

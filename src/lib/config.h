@@ -53,6 +53,11 @@ struct yun_config {
     uint64_t console_log_max; /* cut a VM's console.log back past this size; 0 = never */
     int reset_loop_max;       /* this many guest resets ... 0 = no detection */
     int reset_loop_window_s;  /* ... within this many seconds is a reset loop */
+    /* QEMU confinement (src/compute/confine.c) */
+    int qemu_confine;      /* 1: each QEMU runs as its own uid, seccomp, no capabilities */
+    uint32_t qemu_uid_min; /* the range VM uids (and gids) are taken from */
+    uint32_t qemu_uid_max;
+    char qemu_uid_dir[256]; /* machine-wide claims on those uids, shared by every yund */
 };
 
 void config_defaults(struct yun_config *c);
