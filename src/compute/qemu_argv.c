@@ -135,8 +135,13 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     }
     add(&b, "-pidfile");
     add(&b, "%s/" VMDIR_PIDFILE, vmdir);
-    add(&b, "-D");
-    add(&b, "%s/" VMDIR_QEMULOG, vmdir);
+    /* A detached confined QEMU's stderr already is qemu.log (appended);
+     * -D would reopen it truncated without -daemonize and lose the lines
+     * of earlier starts, and QEMU's own error with them. */
+    if (!confined) {
+        add(&b, "-D");
+        add(&b, "%s/" VMDIR_QEMULOG, vmdir);
+    }
     add(&b, "-chardev");
     add(&b, "socket,id=qmp,path=%s/" VMDIR_QMP ",server=on,wait=off", vmdir);
     add(&b, "-mon");

@@ -391,10 +391,11 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     proc_last_line(pr.err, line, sizeof(line));
     proc_result_free(&pr);
     if (st != 0) {
-        if (!line[0])
-            qemu_log_since(qemulog, log_off, line, sizeof(line));
+        /* QEMU's own words first: what it wrote to qemu.log in this start */
+        char said[400];
+        qemu_log_since(qemulog, log_off, said, sizeof(said));
         yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
-                 line[0] ? line : "no message (see qemu.log)");
+                 said[0] ? said : line[0] ? line : "no message (see qemu.log)");
         goto fail;
     }
     /* QEMU's parent exits once the monitors listen; the daemon child writes

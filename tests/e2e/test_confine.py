@@ -110,7 +110,7 @@ def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
     # a confined QEMU is still stopped (quit) and killed by yund, and sits
     # in its cgroup
     with open(f"/proc/{vms[0]['pid']}/cgroup") as f:
-        assert names[0] in f.read()
+        assert f"/vm-{vms[0]['id']}" in f.read()
     y.yun("vm", "stop", "--force", names[0])
     assert y.vm(names[0])["state"] == "stopped"
     # it keeps its uid across a restart of the VM and of yund
