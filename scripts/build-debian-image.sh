@@ -8,7 +8,9 @@
 #               2 GiB virtual size (YUN_DEBIAN_DISK_SIZE), compressed qcow2
 #   vmlinuz     the image's own linux-image-cloud-amd64 kernel
 #   initrd.img  its initramfs (virtio_pci, virtio_blk, virtio_scsi, ext4)
-#   image.json  same schema as build-tiny-image.sh writes
+#   image.json  same schema as build-tiny-image.sh writes; min_memory_mb 256:
+#               at 96 MiB the OOM killer ends cloud-init during boot, 128 MiB
+#               boots to the login prompt, 256 leaves room for a real workload
 #
 # The guest runs systemd, udev, cloud-init (datasources NoCloud and None; the
 # NoCloud seed is a disk or CD labelled "cidata"), ifupdown + isc-dhcp-client
@@ -376,7 +378,7 @@ qemu-img convert -c -f raw -O qcow2 "$raw" "$tmp/disk.qcow2"
 rm -f "$raw" "$tmp"/*.log
 
 cat >"$tmp/image.json" <<EOF
-{"name":"debian","format":"qcow2","disk":"disk.qcow2","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$cmdline","os":"debian-12","kernel_version":"$kver"}
+{"name":"debian","format":"qcow2","disk":"disk.qcow2","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"$cmdline","os":"debian-12","kernel_version":"$kver","min_memory_mb":256}
 EOF
 
 if [ -n "$cache" ] && ! cached_ok "$cache"; then

@@ -11,10 +11,16 @@
 # serial console once its virtio drivers are loaded, then the virtio disks it
 # sees, then "yun-heartbeat N" every 2 s forever. It keeps a shell on ttyS0
 # and powers off on the ACPI power button (QMP system_powerdown).
-# "yun.burn=1" on the kernel command line makes it spin every vCPU.
+# "yun.burn=1" on the kernel command line makes it spin every vCPU;
+# "yun.spam=N" makes it print N numbered lines "yun-spam I" as fast as it can,
+# then "YUN-SPAM-DONE" (tests of the console log cap).
 # "yun.silent_agent=1" makes it open the guest agent's virtio-serial port
 # (org.qemu.guest_agent.0) and never answer: QEMU reports the agent up, and
 # every exchange yund starts times out (a hung qemu-guest-agent, for tests).
+#
+# It needs 96 MiB (min_memory_mb in image.json): the cloud kernel with this
+# initramfs reaches the marker at 72 MiB and no lower (at 64 MiB it resets
+# before printing anything, at 70 MiB it panics and reboots), plus a margin.
 #
 # Everything is built in OUTDIR.tmp.$$ and swapped into place at the end, so
 # a failed or interrupted run never leaves a half-written image; running it
@@ -223,6 +229,15 @@ case " $(cat /proc/cmdline) " in
     ;;
 esac
 
+for arg in $(cat /proc/cmdline); do
+    case "$arg" in
+    yun.spam=[0-9]*)
+        seq 1 "${arg#yun.spam=}" | sed 's/^/yun-spam /'
+        echo "YUN-SPAM-DONE"
+        ;;
+    esac
+done
+
 # A shell for `yun vm console`, respawned when the user exits it.
 (
     while :; do
@@ -248,7 +263,7 @@ cp "$kernel" "$tmp/vmlinuz"
 qemu-img create -q -f qcow2 "$tmp/disk.qcow2" 64M
 
 cat >"$tmp/image.json" <<EOF
-{"name":"tiny","format":"qcow2","disk":"disk.qcow2","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0 panic=-1 quiet","os":"busybox","kernel_version":"$kver"}
+{"name":"tiny","format":"qcow2","disk":"disk.qcow2","kernel":"vmlinuz","initrd":"initrd.img","cmdline":"console=ttyS0 panic=-1 quiet","os":"busybox","kernel_version":"$kver","min_memory_mb":96}
 EOF
 
 # swap the finished build into place (image-lib.sh)

@@ -23,11 +23,12 @@
 
 static json_t *image_to_json(const struct image_rec *m)
 {
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "id", m->id, "name", m->name,
-                     "format", m->format, "path", m->path, "kernel", m->kernel, "initrd", m->initrd,
-                     "cmdline", m->cmdline, "os", m->os, "virtual_size",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", m->id, "name",
+                     m->name, "format", m->format, "path", m->path, "kernel", m->kernel, "initrd",
+                     m->initrd, "cmdline", m->cmdline, "os", m->os, "virtual_size",
                      (json_int_t)m->virtual_size, "actual_size", (json_int_t)m->actual_size,
-                     "created_at", (json_int_t)m->created_at);
+                     "created_at", (json_int_t)m->created_at, "min_memory_mb",
+                     (json_int_t)m->min_memory_mb);
 }
 
 void routes_images(struct route_ctx *c)

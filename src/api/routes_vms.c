@@ -9,11 +9,13 @@
  *   GET    /v1/vms/{name}/console?offset=N&limit=N   console log bytes (text/plain)
  */
 #include "api/api.h"
+#include "compute/console_log.h"
 #include "compute/qemu_argv.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 
 #include <event2/buffer.h>
+#include <errno.h>
 #include <event2/http.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -267,6 +269,8 @@ static void vm_list(struct route_ctx *c)
     evbuffer_free(buf);
 }
 
+/* Offsets are positions in all the guest ever printed, so a follower goes
+ * on seamlessly when console_log.c cuts the file back to its cap. */
 static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
 {
     char path[512];
@@ -278,33 +282,25 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
         reply_errorf(c->req, 400, "invalid_argument", "offset and limit must be whole numbers");
         return;
     }
-    struct evbuffer *buf = evbuffer_new();
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    uint64_t size = 0;
-    if (fd >= 0) {
-        struct stat st;
-        fstat(fd, &st);
-        size = (uint64_t)st.st_size;
-        /* A negative-looking request ("tail") is offset past size: clamp. */
-        if (offset > size)
-            offset = size;
-        uint64_t want = size - offset < limit ? size - offset : limit;
-        char *chunk = want ? malloc(want) : NULL;
-        ssize_t got = chunk ? pread(fd, chunk, want, (off_t)offset) : 0;
-        if (got > 0)
-            evbuffer_add(buf, chunk, (size_t)got);
-        want = got > 0 ? (uint64_t)got : 0;
-        free(chunk);
-        close(fd);
-        offset += want;
+    /* A "tail" request (offset past the end) is clamped to the end. */
+    struct console_chunk ch;
+    if (console_log_read(path, offset, limit, &ch) < 0) {
+        reply_errorf(c->req, 500, "internal", "cannot read the console log: %s", strerror(errno));
+        return;
     }
+    struct evbuffer *buf = evbuffer_new();
+    if (ch.len)
+        evbuffer_add(buf, ch.data, ch.len);
+    free(ch.data);
     char num[32];
     struct evkeyvalq *h = hreq_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)offset);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.next);
     evhttp_add_header(h, "X-Yun-Next-Offset", num);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)size);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.end);
     evhttp_add_header(h, "X-Yun-Log-Size", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.start);
+    evhttp_add_header(h, "X-Yun-Log-Start", num);
     hreq_send(c->req, 200, buf);
     evbuffer_free(buf);
 }

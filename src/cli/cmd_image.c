@@ -22,11 +22,15 @@ static void image_usage(FILE *f)
 
 static void print_image_row(json_t *m)
 {
-    char vs[16], as[16];
+    char vs[16], as[16], mm[16] = "-";
     cli_fmt_bytes(json_integer_value(json_object_get(m, "virtual_size")), vs, sizeof(vs));
     cli_fmt_bytes(json_integer_value(json_object_get(m, "actual_size")), as, sizeof(as));
-    printf("%-16s %-6s %8s %8s %-8s %s\n", json_string_value(json_object_get(m, "name")),
-           json_string_value(json_object_get(m, "format")), vs, as,
+    /* the least memory it boots with; "-" when the image does not say */
+    json_int_t min_mb = json_integer_value(json_object_get(m, "min_memory_mb"));
+    if (min_mb > 0)
+        cli_fmt_bytes((long long)min_mb << 20, mm, sizeof(mm));
+    printf("%-16s %-6s %8s %8s %7s %-8s %s\n", json_string_value(json_object_get(m, "name")),
+           json_string_value(json_object_get(m, "format")), vs, as, mm,
            json_string_value(json_object_get(m, "os")),
            json_string_value(json_object_get(m, "kernel"))[0] ? "direct-kernel" : "disk-boot");
 }
@@ -51,8 +55,8 @@ int cmd_image(struct cli *c, int argc, char **argv)
         if (c->json) {
             cli_print_json(json_object_get(r, "images"));
         } else {
-            printf("%-16s %-6s %8s %8s %-8s %s\n", "NAME", "FORMAT", "VSIZE", "ONDISK", "OS",
-                   "BOOT");
+            printf("%-16s %-6s %8s %8s %7s %-8s %s\n", "NAME", "FORMAT", "VSIZE", "ONDISK",
+                   "MINMEM", "OS", "BOOT");
             size_t i;
             json_t *m;
             json_array_foreach(json_object_get(r, "images"), i, m) print_image_row(m);

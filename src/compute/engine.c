@@ -5,6 +5,7 @@
 #include "compute/engine.h"
 #include "compute/accel.h"
 #include "compute/guest.h"
+#include "compute/housekeeping.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -167,6 +168,11 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
     }
     if (e->on_event)
         e->on_event(e->on_event_ctx, &ev);
+    /* Retention between reconcile passes too, so a burst cannot outgrow it. */
+    if (++e->events_since_prune >= 256) {
+        e->events_since_prune = 0;
+        engine_events_prune(e, 1);
+    }
 }
 
 /* ---- runtime list ---- */
@@ -203,7 +209,8 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt)
             break;
         }
     }
-    guest_forget(rt); /* cancels its agent exchanges before rt goes */
+    guest_forget(rt);                /* cancels its agent exchanges before rt goes */
+    engine_guard_flush(e, rt, true); /* held-back events are summed up, not lost */
     qmp_watch_close(rt->watch);
     if (rt->stop_timer)
         event_free(rt->stop_timer);

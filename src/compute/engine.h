@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "compute/cgroup.h"
+#include "compute/vm_guard.h"
 #include "compute/vmstate.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
@@ -34,9 +35,10 @@ struct vm_rt {
     struct event *stop_timer; /* ACPI grace period, then quit */
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
     struct event *restart_timer;
-    bool shutdown_seen;  /* the guest shut itself down (clean exit) */
-    bool agent_open;     /* the guest agent has its port open */
-    struct guest *guest; /* agent client and guest facts (guest.c), while agent_open */
+    bool shutdown_seen;    /* the guest shut itself down (clean exit) */
+    bool agent_open;       /* the guest agent has its port open */
+    struct vm_guard guard; /* event rate limit, reset-loop detection */
+    struct guest *guest;   /* agent client and guest facts (guest.c), while agent_open */
 };
 
 typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);
@@ -48,7 +50,7 @@ struct engine {
     struct cg_layout cg;
     int host_cpus;
     uint64_t host_memory;
-    char accel[8]; /* what "auto" resolved to on this host */
+    char accel[8];    /* what "auto" resolved to on this host */
     char yund_id[16]; /* random, kept in DIR/yund.id: names this yund's cgroup parent */
     char vms_dir[300];
     char images_dir[300];
@@ -62,6 +64,7 @@ struct engine {
     char build_kind[16];
     char build_error[300];
     struct event *sigchld;
+    unsigned events_since_prune; /* inserts since the event log was last pruned */
 };
 
 /* What a user may set when creating a VM. */
@@ -143,6 +146,8 @@ void engine_image_build_reap(struct engine *e);
 int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
                         struct image_rec *out, struct yerr *err);
 int engine_image_delete(struct engine *e, const char *name, struct yerr *err);
+/* 0 when memory_mb is at least what the image needs, else -1 with a 400. */
+int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, struct yerr *err);
 
 /* Internal, shared between engine files. */
 struct vm_rt *engine_rt_find(struct engine *e, const char *id);

@@ -10,6 +10,7 @@
  *  - -daemonize + -pidfile: QEMU detaches into its own session and outlives
  *    yund; the parent exits only once the monitors are listening.
  *  - -S: start with vCPUs stopped; yund attaches its event watch, then "cont".
+ *  - confined (confine.c): -runas the VM's uid and -sandbox (seccomp).
  *  - a virtio-serial port for the QEMU guest agent, and the cloud-init seed
  *    disk when the VM has one.
  */
@@ -72,8 +73,10 @@ void volume_qemu_ids(const struct volume_rec *v, char node[24], char dev[24], ch
 
 int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
                     const char *vmdir, const char *accel, const struct volume_rec *vols,
-                    size_t nvols, struct qemu_argv *out, char *err, size_t errlen)
+                    size_t nvols, const struct vm_confine *conf, struct qemu_argv *out, char *err,
+                    size_t errlen)
 {
+    bool confined = conf && conf->on;
     memset(out, 0, sizeof(*out));
     bool commas =
         has_comma(vmdir) || has_comma(img->kernel) || has_comma(img->initrd) || has_comma(vm->disk);
@@ -89,6 +92,10 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     }
     if (strcmp(accel, "kvm") && strcmp(accel, "tcg")) {
         snprintf(err, errlen, "unknown accelerator '%s'", accel);
+        return -1;
+    }
+    if (confined && (!conf->uid || !conf->gid)) {
+        snprintf(err, errlen, "a confined qemu needs a non-root uid and gid");
         return -1;
     }
     if (vm->cpus < 1 || vm->memory_mb < 16) {
@@ -114,11 +121,27 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "-display");
     add(&b, "none");
     add(&b, "-S");
-    add(&b, "-daemonize");
+    if (confined) {
+        /* -runas drops to the VM's uid after start-up, just before the
+         * guest runs; setuid() is why elevateprivileges is left allowed:
+         * QEMU installs the filter first. spawn=deny forbids fork and exec,
+         * so QEMU cannot -daemonize (the caller detaches it). */
+        add(&b, "-runas");
+        add(&b, "%u:%u", conf->uid, conf->gid);
+        add(&b, "-sandbox");
+        add(&b, "on,obsolete=deny,spawn=deny,resourcecontrol=deny");
+    } else {
+        add(&b, "-daemonize");
+    }
     add(&b, "-pidfile");
     add(&b, "%s/" VMDIR_PIDFILE, vmdir);
-    add(&b, "-D");
-    add(&b, "%s/" VMDIR_QEMULOG, vmdir);
+    /* A detached confined QEMU's stderr already is qemu.log (appended);
+     * -D would reopen it truncated without -daemonize and lose the lines
+     * of earlier starts, and QEMU's own error with them. */
+    if (!confined) {
+        add(&b, "-D");
+        add(&b, "%s/" VMDIR_QEMULOG, vmdir);
+    }
     add(&b, "-chardev");
     add(&b, "socket,id=qmp,path=%s/" VMDIR_QMP ",server=on,wait=off", vmdir);
     add(&b, "-mon");
@@ -134,9 +157,12 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         vmdir, vmdir);
     add(&b, "-serial");
     add(&b, "chardev:console");
+    /* Confined, the layers QEMU may reopen later (read-write for a merge)
+     * are named relative to its working directory, the VM's directory: the
+     * only way it can reach them once it runs as the VM's uid. */
     add(&b, "-drive");
-    add(&b, "id=disk0,file=%s/%s,format=qcow2,if=none,cache=writeback,discard=unmap", vmdir,
-        vm->disk);
+    add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap",
+        confined ? "" : vmdir, confined ? "" : "/", vm->disk);
     add(&b, "-device");
     add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");
     if (vm->seed) {

@@ -5,6 +5,9 @@
 #ifndef YUN_QEMU_ARGV_H
 #define YUN_QEMU_ARGV_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "store/records.h"
 
 /* File names inside a VM's directory. Short: unix socket paths are limited. */
@@ -17,6 +20,13 @@
 #define VMDIR_QEMULOG "qemu.log"
 #define VMDIR_QGA     "qga.sock"
 #define VMDIR_SEED    "seed.iso"
+
+/* How one QEMU is run: confined (as uid:gid, see confine.h) or not
+ * (qemu_confine=0). */
+struct vm_confine {
+    bool on;
+    uint32_t uid, gid;
+};
 
 struct qemu_argv {
     char **argv; /* NULL-terminated */
@@ -32,10 +42,13 @@ void volume_qemu_ids(const struct volume_rec *v, char node[24], char dev[24], ch
 /* Builds argv for `vm` booting `img` from directory vmdir, with accelerator
  * accel ("kvm"/"tcg") and the nvols volumes attached to it. The VM is started paused (-S) and
  * daemonized, so the caller can put it in its cgroup before the guest runs a single instruction.
- * Returns 0, or -1 with a reason in err. */
+ * Confined (conf->on), QEMU is not asked to daemonize (the caller does it), drops to
+ * conf->uid:gid (-runas) under a seccomp filter (-sandbox), and names its disk layers relative
+ * to vmdir, its working directory. Returns 0, or -1 with a reason in err. */
 int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
                     const char *vmdir, const char *accel, const struct volume_rec *vols,
-                    size_t nvols, struct qemu_argv *out, char *err, size_t errlen);
+                    size_t nvols, const struct vm_confine *conf, struct qemu_argv *out, char *err,
+                    size_t errlen);
 void qemu_argv_free(struct qemu_argv *a);
 /* One string, arguments separated by spaces (for logs and tests). */
 char *qemu_argv_join(const struct qemu_argv *a);

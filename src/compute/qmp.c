@@ -136,14 +136,44 @@ char *qmp_message(const char *command, json_t *args, long long id)
     return line;
 }
 
+/* Writes a whole command line, the first byte carrying pass_fd (>= 0) as
+ * SCM_RIGHTS ancillary data: QEMU takes a passed fd from the message that
+ * carries the command using it (add-fd, getfd). */
+static int send_with_fd(int sock, const char *text, size_t len, int pass_fd)
+{
+    if (pass_fd < 0)
+        return send_all(sock, text, len);
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec iov = {.iov_base = (void *)text, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = ctl.buf,
+                         .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    ssize_t n;
+    while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+        ;
+    if (n != 1)
+        return -1;
+    return send_all(sock, text + 1, len - 1);
+}
+
 /* Sends one command and waits for its reply, skipping interleaved events. */
-static int exchange(struct liner *l, const char *command, json_t *args, json_t **ret, char *err,
-                    size_t errlen)
+static int exchange(struct liner *l, const char *command, json_t *args, int pass_fd, json_t **ret,
+                    char *err, size_t errlen)
 {
     char *text = qmp_message(command, args, -1);
     if (!text)
         return -1;
-    int rc = send_all(l->fd, text, strlen(text));
+    int rc = send_with_fd(l->fd, text, strlen(text), pass_fd);
     free(text);
     if (rc < 0) {
         snprintf(err, errlen, "QMP write: %s", strerror(errno));
@@ -163,6 +193,12 @@ static int exchange(struct liner *l, const char *command, json_t *args, json_t *
 int qmp_command(const char *sock_path, const char *command, json_t *args, json_t **ret,
                 int timeout_ms, char *err, size_t errlen)
 {
+    return qmp_command_fd(sock_path, command, args, -1, ret, timeout_ms, err, errlen);
+}
+
+int qmp_command_fd(const char *sock_path, const char *command, json_t *args, int pass_fd,
+                   json_t **ret, int timeout_ms, char *err, size_t errlen)
+{
     if (ret)
         *ret = NULL;
     int fd = qmp_unix_connect(sock_path, err, errlen);
@@ -178,8 +214,8 @@ int qmp_command(const char *sock_path, const char *command, json_t *args, json_t
         free(greet);
         if (!ok)
             snprintf(err, errlen, "QMP greeting malformed");
-        else if (exchange(&l, "qmp_capabilities", NULL, NULL, err, errlen) == 0)
-            rc = exchange(&l, command, args, ret, err, errlen);
+        else if (exchange(&l, "qmp_capabilities", NULL, -1, NULL, err, errlen) == 0)
+            rc = exchange(&l, command, args, pass_fd, ret, err, errlen);
     }
     free(l.buf);
     close(fd);

@@ -44,6 +44,12 @@ int qmp_parse_reply(const char *line, json_t **ret, char *err, size_t errlen);
 int qmp_command(const char *sock_path, const char *command, json_t *args, json_t **ret,
                 int timeout_ms, char *err, size_t errlen);
 
+/* The same, passing the open file descriptor pass_fd (-1: none) to QEMU
+ * with the command (SCM_RIGHTS), for add-fd and getfd. The caller keeps and
+ * closes its own copy. */
+int qmp_command_fd(const char *sock_path, const char *command, json_t *args, int pass_fd,
+                   json_t **ret, int timeout_ms, char *err, size_t errlen);
+
 /* Convenience: query-status -> "running", "paused", "shutdown", ... */
 int qmp_query_status(const char *sock_path, char *status, size_t len, char *err, size_t errlen);
 

@@ -10,6 +10,7 @@
  *  - a VM directory with no row is an orphan: its QEMU is ended, files removed.
  */
 #include "compute/engine.h"
+#include "compute/housekeeping.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "compute/qmp.h"
@@ -251,6 +252,7 @@ void engine_reconcile(struct engine *e)
     if (store_vm_list(e->store, &vms, &n) == 0) {
         sweep_orphans(&p, vms, n);
         vm_disks_reconcile(e, vms, n);
+        engine_housekeeping(e, vms, n);
         free(vms);
     }
     if (p.scanned)

@@ -6,6 +6,7 @@
  * removes what was made. A crash in between leaves a "creating" row that the
  * reconcile pass rolls back. Delete mirrors it with "deleting".
  */
+#include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
@@ -102,6 +103,8 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
                         s->image);
     if (rc != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    if (engine_image_memory_check(img, s->memory_mb, err) < 0)
+        return -1;
     if (s->disk_bytes && s->disk_bytes < img->virtual_size) {
         char a[32], b[32];
         format_size(s->disk_bytes, a, sizeof(a));
@@ -289,6 +292,7 @@ int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
         log_warn("vm %s: a qemu may still run; delete is retried by reconcile", vm->name);
         return -1;
     }
+    vm_confine_release(e, vm);
     vm_disks_forget(e, vm);
     if (store_vm_delete(e->store, vm->id) != 0) {
         log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));

@@ -6,8 +6,10 @@
  * stopped, is moved into the VM's cgroup, watched over QMP, and only then
  * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
  */
+#include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/guest.h"
+#include "compute/housekeeping.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "compute/qmp.h"
@@ -84,8 +86,9 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         for (char *p = act; *p; p++)
             if (*p >= 'A' && *p <= 'Z')
                 *p = (char)(*p - 'A' + 'a');
-        engine_event(e, "vm", vm.name, act, !strcmp(event, "GUEST_PANICKED") ? "error" : "info",
-                     "%s", reason);
+        /* rate-limited; notices a reset loop */
+        engine_guard_qmp_event(e, rt, &vm, event, act,
+                               !strcmp(event, "GUEST_PANICKED") ? "error" : "info", reason, data);
     }
     if (ns != vm.state) {
         vm.state = ns;
@@ -197,9 +200,6 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     vm.pid = 0;
     vm.started_at = 0;
     vm.stop_deadline = 0;
-    bool restart = vm_should_restart(&vm, clean);
-    if (!restart && clean)
-        vm.desired = WANT_STOPPED;
     if (!clean && before == VM_STARTING && while_down)
         snprintf(vm.last_error, sizeof(vm.last_error),
                  "start interrupted: yund stopped before qemu came up, and no qemu of this vm "
@@ -207,6 +207,11 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     else if (!clean)
         snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
                  while_down ? " while yund was down" : "");
+    if (rt)
+        engine_guard_exit(e, rt, &vm); /* yund ended a reset loop: crashed, with the cause */
+    bool restart = vm_should_restart(&vm, clean);
+    if (!restart && clean)
+        vm.desired = WANT_STOPPED;
     engine_store_update(e, &vm);
     char group[48];
     engine_vm_cgroup(&vm, group);
@@ -286,6 +291,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     if (rc != 0)
         return yerr_set(err, rc == STORE_NOTFOUND ? 409 : 500, "conflict",
                         "image '%s' of vm '%s' is missing", vm->image, vm->name);
+    if (engine_image_memory_check(&img, vm->memory_mb, err) < 0)
+        return -1; /* it would only reset for ever */
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
@@ -353,6 +360,10 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 500, "cgroup_error", "%s", why);
         goto fail;
     }
+    /* confinement: the VM's uid claimed, its files given to it */
+    struct vm_confine conf;
+    if (vm_confine_prepare(e, vm, &conf, err) < 0)
+        goto fail;
     struct qemu_argv qa;
     struct volume_rec *vols = NULL;
     size_t nvols = 0;
@@ -360,8 +371,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
         goto fail;
     }
-    int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &qa, why,
-                                sizeof(why));
+    int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &conf, &qa,
+                                why, sizeof(why));
     free(vols);
     if (built < 0) {
         yerr_set(err, 400, "invalid_argument", "%s", why);
@@ -376,17 +387,19 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     struct proc_result pr;
     int64_t t_spawn = monotonic_ms();
     struct cg_entry ce = {.e = e, .vm = group};
-    int st = proc_run_ex(qa.argv, 60000, &pr, e->cg.mode != CG_NONE ? enter_cgroup : NULL, &ce);
+    int st = vm_confine_spawn(e, vm, &conf, qa.argv, e->cg.mode != CG_NONE ? enter_cgroup : NULL,
+                              &ce, &pr);
     t_spawn = monotonic_ms() - t_spawn;
     qemu_argv_free(&qa);
     char line[400];
     proc_last_line(pr.err, line, sizeof(line));
     proc_result_free(&pr);
     if (st != 0) {
-        if (!line[0])
-            qemu_log_since(qemulog, log_off, line, sizeof(line));
+        /* QEMU's own words first: what it wrote to qemu.log in this start */
+        char said[400];
+        qemu_log_since(qemulog, log_off, said, sizeof(said));
         yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
-                 line[0] ? line : "no message (see qemu.log)");
+                 said[0] ? said : line[0] ? line : "no message (see qemu.log)");
         goto fail;
     }
     /* QEMU's parent exits once the monitors listen; the daemon child writes

@@ -8,12 +8,17 @@
  * does not). With the guest agent up, the guest's file systems are frozen
  * around the switch so the snapshot is application-consistent.
  *
+ * Layers name the layer under them by its file name (relative: same
+ * directory) and QEMU is handed relative names too: a confined QEMU runs in
+ * the VM's directory and reaches nothing else by name (confine.h).
+ *
  * Snapshot files never change after that, so they form a tree: reverting
  * to S (VM stopped) drops the active overlay and starts a new one on S's
  * file; every other snapshot stays valid. Deleting S merges its data into
  * its children (qemu-img rebase, or a QMP block-stream job for the child
  * a running QEMU has open) and then removes its file.
  */
+#include "compute/confine.h"
 #include "compute/qemu_argv.h"
 #include "compute/qga.h"
 #include "compute/vm_disks.h"
@@ -95,9 +100,11 @@ int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *
     return rc;
 }
 
-/* The file a snapshot's file (or the active layer) sits on. */
+/* The file a snapshot's file (or the active layer) sits on: its path, and
+ * in name (when given) what a layer's header calls it. */
 static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s, size_t n,
-                   const char *parent, char *path, size_t len, char fmt[8], struct yerr *err)
+                   const char *parent, char *path, size_t len, char *name, size_t nlen, char fmt[8],
+                   struct yerr *err)
 {
     if (!parent[0]) {
         struct image_rec img;
@@ -105,6 +112,8 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
             return yerr_set(err, 500, "internal", "vm '%s': image '%s' is missing", vm->name,
                             vm->image);
         snprintf(path, len, "%s", img.path);
+        if (name)
+            snprintf(name, nlen, "%s", img.path);
         snprintf(fmt, 8, "%s", img.format);
         return 0;
     }
@@ -112,6 +121,8 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
     if (!p)
         return yerr_set(err, 500, "internal", "vm '%s': snapshot %s is missing", vm->name, parent);
     engine_vm_path(e, vm, p->file, path, len);
+    if (name)
+        snprintf(name, nlen, "%s", p->file);
     snprintf(fmt, 8, "qcow2");
     return 0;
 }
@@ -131,7 +142,7 @@ static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *ou
         const char *dev = json_string_value(json_object_get(b, "device"));
         const char *f = json_string_value(json_object_get(json_object_get(b, "inserted"), "file"));
         if (dev && f && !strcmp(dev, "disk0"))
-            snprintf(out, len, "%s", f);
+            vm_qemu_abs(e, vm, f, out, len);
     }
     json_decref(blocks);
 }
@@ -150,10 +161,15 @@ static bool agent_call(struct engine *e, const struct vm_rec *vm, const char *cm
     return qga_command(sock, cmd, NULL, NULL, 0, 10000, why, len) == 0;
 }
 
-static int switch_live(struct engine *e, const struct vm_rec *vm, const char *path,
-                       struct snapshot_rec *snap, struct yerr *err)
+static int switch_live(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap,
+                       struct yerr *err)
 {
-    char why[300];
+    char why[300], path[512];
+    /* QEMU makes the new layer itself, as the VM's uid, writing the old
+     * layer's name (relative when it runs in the VM's directory) as its
+     * backing file */
+    if (vm_qemu_name(e, vm, snap->new_disk, path, sizeof(path)) < 0)
+        return yerr_set(err, 500, "internal", "path too long");
     bool frozen =
         vm->state == VM_RUNNING && agent_call(e, vm, "guest-fsfreeze-freeze", why, sizeof(why));
     snprintf(snap->consistency, sizeof(snap->consistency), frozen ? "application" : "crash");
@@ -212,11 +228,10 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     if (store_snapshot_insert(e->store, &snap) != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
 
-    char cur[512], nw[512];
-    engine_vm_path(e, &vm, vm.disk, cur, sizeof(cur));
+    char nw[512];
     engine_vm_path(e, &vm, snap.new_disk, nw, sizeof(nw));
     if (live) {
-        rc = switch_live(e, &vm, nw, &snap, err);
+        rc = switch_live(e, &vm, &snap, err);
         if (rc < 0) {
             /* a lost reply (timeout) is not "nothing happened": ask QEMU
              * which layer it writes to before undoing anything */
@@ -231,7 +246,7 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
             }
         }
     } else {
-        char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", cur, nw, NULL};
+        char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", vm.disk, nw, NULL};
         rc = engine_qemu_img(e, args, 60000, why, sizeof(why));
         if (rc < 0)
             yerr_disk(err, "%s", why);
@@ -291,12 +306,11 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
         free(s);
         return -1;
     }
-    char layer[64], from[512], nw[512], old[512], why[400];
+    char layer[64], nw[512], old[512], why[400];
     new_layer_name(layer);
-    engine_vm_path(e, &vm, snap.file, from, sizeof(from));
     engine_vm_path(e, &vm, layer, nw, sizeof(nw));
     engine_vm_path(e, &vm, vm.disk, old, sizeof(old));
-    char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", from, nw, NULL};
+    char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snap.file, nw, NULL};
     if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
         unlink(nw);
         free(s);
@@ -329,7 +343,7 @@ static void job_id(const struct snapshot_rec *snap, char out[32])
 /* The format node QEMU has for a file: not the protocol node under it, nor
  * a filter over it (a running stream puts a copy-on-read node on its top
  * that reports the same file and no backing file). */
-static json_t *node_for(json_t *nodes, const char *file)
+static json_t *node_for(struct engine *e, const struct vm_rec *vm, json_t *nodes, const char *file)
 {
     size_t i;
     json_t *nd;
@@ -337,7 +351,11 @@ static json_t *node_for(json_t *nodes, const char *file)
     {
         const char *f = json_string_value(json_object_get(nd, "file"));
         const char *drv = json_string_value(json_object_get(nd, "drv"));
-        if (f && drv && !strcmp(f, file) && (!strcmp(drv, "qcow2") || !strcmp(drv, "raw")))
+        char path[512];
+        if (!f || !drv || (strcmp(drv, "qcow2") && strcmp(drv, "raw")))
+            continue;
+        vm_qemu_abs(e, vm, f, path, sizeof(path));
+        if (!strcmp(path, file))
             return nd;
     }
     return NULL;
@@ -418,12 +436,15 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
         return -1;
     char from[512];
     engine_vm_path(e, vm, snap->file, from, sizeof(from));
-    json_t *t = node_for(nodes, top), *b = node_for(nodes, base);
+    json_t *t = node_for(e, vm, nodes, top), *b = node_for(e, vm, nodes, base);
     const char *tbacking = t ? json_string_value(json_object_get(t, "backing_file")) : NULL;
+    char tback[512] = "";
+    if (tbacking) /* a relative backing file is in the same directory */
+        vm_qemu_abs(e, vm, tbacking, tback, sizeof(tback));
     int rc;
     if (!t || !b) {
         rc = yerr_set(err, 500, "qemu_error", "QEMU does not have %s open", t ? base : top);
-    } else if (!tbacking || strcmp(tbacking, from)) {
+    } else if (!tbacking || strcmp(tback, from)) {
         rc = 0; /* already streamed (yund restarted while the job ran) */
     } else {
         char job[32];
@@ -448,8 +469,9 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
     size_t n;
     if (list_snaps(e, vm, &s, &n, err) < 0)
         return -1;
-    char base[512], why[400], top[512] = "", fmt[8];
-    if (base_of(e, vm, s, n, snap->parent, base, sizeof(base), fmt, err) < 0) {
+    char base[512], bname[512], why[400], top[512] = "", fmt[8];
+    if (base_of(e, vm, s, n, snap->parent, base, sizeof(base), bname, sizeof(bname), fmt, err) <
+        0) {
         free(s);
         return -1;
     }
@@ -471,7 +493,7 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
             continue;
         }
         /* a safe rebase copies into the child whatever snap held for it */
-        char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", base, child, NULL};
+        char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", bname, child, NULL};
         if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0) {
             free(s);
             return yerr_disk(err, "%s", why);
@@ -485,7 +507,7 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
         if (live) {
             snprintf(top, sizeof(top), "%s", active);
         } else {
-            char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", base, active, NULL};
+            char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", bname, active, NULL};
             if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0) {
                 free(s);
                 return yerr_disk(err, "%s", why);

@@ -9,18 +9,26 @@
  * the PCI device, and only when QEMU reports DEVICE_DELETED is the node
  * closed and the volume free. Until then it is "detaching".
  *
+ * QEMU is handed the volume's files as open fds (add-fd, /dev/fdset/N),
+ * the linked-clone chain below it spelled out node by node: a confined
+ * QEMU cannot open anything outside its VM's directory by name.
+ *
  * Volume states around attachment: ready -> attaching -> attached ->
  * detaching -> ready. attaching and detaching are also what a crash leaves
  * behind; vm_disks_reconcile() settles them by asking QEMU what it has.
  */
+#include "compute/confine.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "lib/log.h"
 #include "storage/volumes.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define CHAIN_MAX 16 /* linked clones of linked clones: deeper is refused */
 
 static int volume_save(struct engine *e, struct volume_rec *v, const char *state,
                        const char *attached_to, struct yerr *err)
@@ -42,15 +50,65 @@ bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_re
 static json_t *qemu_devices(struct engine *e, const struct vm_rec *vm);
 static bool has_device(json_t *devs, const char *id);
 
+/* blockdev-add arguments for v and the volumes it is a linked clone of,
+ * each file passed as an fd (read-write for v, read-only below it); the
+ * fdsets made are put in sets[] (*nsets of them). NULL on error. */
+static json_t *chain_args(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
+                          int64_t sets[CHAIN_MAX], int *nsets, struct yerr *err)
+{
+    struct volume_rec layer = *v;
+    json_t *top = NULL, *above = NULL;
+    for (int depth = 0;; depth++) {
+        if (depth == CHAIN_MAX) {
+            yerr_set(err, 409, "conflict", "volume '%s' is a linked clone more than %d deep",
+                     v->name, CHAIN_MAX);
+            break;
+        }
+        if (vm_qmp_add_fd(e, vm, layer.path, depth ? O_RDONLY : O_RDWR, &sets[*nsets], err) < 0)
+            break;
+        char fdset[32];
+        snprintf(fdset, sizeof(fdset), "/dev/fdset/%lld", (long long)sets[(*nsets)++]);
+        json_t *node = json_pack("{s:s,s:{s:s,s:s}}", "driver", layer.format, "file", "driver",
+                                 "file", "filename", fdset);
+        if (depth)
+            json_object_set_new(node, "read-only", json_true());
+        if (above)
+            json_object_set_new(above, "backing", node);
+        else
+            top = node;
+        above = node;
+        if (!layer.backing[0])
+            return top;
+        char name[64];
+        snprintf(name, sizeof(name), "%s", layer.backing);
+        if (store_volume_get(e->store, name, &layer) != 0) {
+            yerr_set(err, 500, "internal", "volume '%s': its backing volume '%s' is missing",
+                     v->name, name);
+            break;
+        }
+    }
+    json_decref(top);
+    return NULL;
+}
+
 static int hotplug(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
                    struct yerr *err)
 {
     char node[24], dev[24], serial[24];
     volume_qemu_ids(v, node, dev, serial);
-    json_t *args = json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "driver", v->format, "node-name", node,
-                             "discard", "unmap", "file", "driver", "file", "filename", v->path);
-    int rc = engine_vm_qmp(e, vm, "blockdev-add", args, NULL, err);
-    json_decref(args);
+    int64_t sets[CHAIN_MAX];
+    int nsets = 0;
+    json_t *args = chain_args(e, vm, v, sets, &nsets, err);
+    int rc = -1;
+    if (args) {
+        json_object_set_new(args, "node-name", json_string(node));
+        json_object_set_new(args, "discard", json_string("unmap"));
+        rc = engine_vm_qmp(e, vm, "blockdev-add", args, NULL, err);
+        json_decref(args);
+    }
+    /* the nodes hold their own copies now; the sets go once those close */
+    for (int i = 0; i < nsets; i++)
+        vm_qmp_remove_fdset(e, vm, sets[i]);
     if (rc < 0)
         return -1;
     args = json_pack("{s:s,s:s,s:s,s:s}", "driver", "virtio-blk-pci", "id", dev, "drive", node,

@@ -114,6 +114,11 @@ bool vm_should_restart(const struct vm_rec *vm, bool clean)
 {
     if (vm->desired != WANT_RUNNING && vm->desired != WANT_PAUSED)
         return false;
+    /* Crashed means the guest itself fails as configured (a reset loop from
+     * too little memory): a restart would only replay the loop, at every
+     * backoff step, for ever. It waits for the user to fix it and start it. */
+    if (vm->state == VM_CRASHED)
+        return false;
     switch (vm->restart) {
     case RESTART_ALWAYS:
         return true;

@@ -35,7 +35,7 @@ enum vm_state vm_state_on_qmp_event(enum vm_state cur, const char *event);
 /* State after QEMU exited (clean or not: the event log tells which). */
 enum vm_state vm_state_on_exit(enum vm_state cur, bool clean);
 
-/* Should a VM whose QEMU exited be started again? */
+/* Should a VM whose QEMU exited be started again? Never once it is crashed. */
 bool vm_should_restart(const struct vm_rec *vm, bool clean);
 
 /* Is there (supposed to be) a QEMU process for a VM in this state? */

@@ -36,7 +36,18 @@ void config_defaults(struct yun_config *c)
     c->notify_backoff_ms = 1000;
     c->notify_timeout_s = 10;
     c->log_max_size = 10ULL << 20;
+    c->event_retention = 100000;
+    c->event_max_age_s = 30 * 86400;
+    c->console_log_max = 4ULL << 20;
+    c->reset_loop_max = 5;
+    c->reset_loop_window_s = 60;
     snprintf(c->external_url, sizeof(c->external_url), "http://localhost/");
+    /* above systemd's container range (up to 0x6FFFFFFF) and below 2^31:
+     * no real account or container mapping uses these */
+    c->qemu_confine = 1;
+    c->qemu_uid_min = 1900000000u;
+    c->qemu_uid_max = 1900065535u;
+    snprintf(c->qemu_uid_dir, sizeof(c->qemu_uid_dir), "/run/yun/uids");
 }
 
 static int set_str(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
@@ -129,6 +140,31 @@ static int set_double(double *dst, const char *v, double min, double max, const 
     return 0;
 }
 
+/* "30d", "12h", "90m", "45s" or plain seconds. */
+static int parse_duration_s(const char *v, uint64_t *out)
+{
+    static const struct {
+        char unit;
+        uint64_t mult;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    size_t n = strlen(v);
+    uint64_t mult = 1;
+    char num[32];
+    if (n == 0 || n >= sizeof(num))
+        return -1;
+    snprintf(num, sizeof(num), "%s", v);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (num[n - 1] == units[i].unit) {
+            mult = units[i].mult;
+            num[n - 1] = 0;
+        }
+    uint64_t u;
+    if (parse_u64(num, 0, UINT64_MAX / 86400, &u) < 0)
+        return -1;
+    *out = u * mult;
+    return 0;
+}
+
 int config_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el)
 {
     uint64_t u;
@@ -173,6 +209,7 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         {"notify_retries", offsetof(struct yun_config, notify_retries), 1, 20},
         {"notify_backoff_ms", offsetof(struct yun_config, notify_backoff_ms), 1, 600000},
         {"notify_timeout", offsetof(struct yun_config, notify_timeout_s), 1, 300},
+        {"reset_loop_window", offsetof(struct yun_config, reset_loop_window_s), 1, 3600},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
         if (!strcmp(key, ints[i].key)) {
@@ -199,6 +236,73 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         return set_dir_list(c->import_dirs, sizeof(c->import_dirs), v, key, err, el);
     if (!strcmp(key, "export_dirs"))
         return set_dir_list(c->export_dirs, sizeof(c->export_dirs), v, key, err, el);
+    if (!strcmp(key, "event_retention")) {
+        if (parse_u64(v, 0, 1000000000, &u) < 0 || (u > 0 && u < 100)) {
+            snprintf(err, el,
+                     "event_retention: '%s' is not a number of events in 100..1000000000 "
+                     "(0 = keep all)",
+                     v);
+            return -1;
+        }
+        c->event_retention = (int64_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "event_max_age")) {
+        if (parse_duration_s(v, &u) < 0 || u > 100ULL * 365 * 86400) {
+            snprintf(err, el,
+                     "event_max_age: '%s' is not a duration such as 30d, 12h or 3600 "
+                     "(seconds; 0 = no limit)",
+                     v);
+            return -1;
+        }
+        c->event_max_age_s = (int64_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "reset_loop_max")) {
+        if (parse_u64(v, 0, 64, &u) < 0 || u == 1) {
+            snprintf(err, el, "reset_loop_max: '%s' is not a number of resets in 2..64 (0 = off)",
+                     v);
+            return -1;
+        }
+        c->reset_loop_max = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "console_log_max")) {
+        /* At most 64M: a cut copies up to half of it, on the event loop. */
+        if (parse_size(v, &u) < 0 || (u > 0 && u < (16 << 10)) || u > (64ULL << 20)) {
+            snprintf(err, el,
+                     "console_log_max: '%s' is not a size in 16K..64M such as 4M "
+                     "(0 = never cut)",
+                     v);
+            return -1;
+        }
+        c->console_log_max = u;
+        return 0;
+    }
+    if (!strcmp(key, "qemu_uid_min") || !strcmp(key, "qemu_uid_max")) {
+        /* 0 is root and (uid_t)-1 means "no change" to setuid */
+        if (parse_u64(v, 1000, 4294967294u, &u) < 0) {
+            snprintf(err, el, "%s: '%s' is not a uid in 1000..4294967294", key, v);
+            return -1;
+        }
+        *(!strcmp(key, "qemu_uid_min") ? &c->qemu_uid_min : &c->qemu_uid_max) = (uint32_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "qemu_confine")) {
+        if (parse_u64(v, 0, 1, &u) < 0) {
+            snprintf(err, el, "qemu_confine: '%s' is not 0 or 1", v);
+            return -1;
+        }
+        c->qemu_confine = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "qemu_uid_dir")) {
+        if (v[0] != '/') {
+            snprintf(err, el, "qemu_uid_dir: '%s' is not an absolute path", v);
+            return -1;
+        }
+        return set_str(c->qemu_uid_dir, sizeof(c->qemu_uid_dir), v, key, err, el);
+    }
     if (!strcmp(key, "log_file"))
         return set_str(c->log_file, sizeof(c->log_file), v, key, err, el);
     if (!strcmp(key, "log_level")) {
@@ -337,6 +441,11 @@ int config_finish(struct yun_config *c, char *err, size_t el)
     if (check_dir_list(c, c->import_dirs, "import_dirs", err, el) < 0 ||
         check_dir_list(c, c->export_dirs, "export_dirs", err, el) < 0)
         return -1;
+    if (c->qemu_uid_min > c->qemu_uid_max) {
+        snprintf(err, el, "qemu_uid_min %u is above qemu_uid_max %u", c->qemu_uid_min,
+                 c->qemu_uid_max);
+        return -1;
+    }
     if (c->listen_tcp[0] && !c->token_file[0]) {
         snprintf(err, el, "listen is set but token_file is not: TCP clients must authenticate");
         return -1;

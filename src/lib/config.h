@@ -47,6 +47,17 @@ struct yun_config {
      * ':'-separated absolute directories, default <state_dir>/exchange. */
     char import_dirs[1024];
     char export_dirs[1024];
+    /* growth limits (compute/vm_guard.c, console_log.c, the event log) */
+    int64_t event_retention;  /* keep at most this many newest events; 0 = no limit */
+    int64_t event_max_age_s;  /* drop events older than this; 0 = no limit */
+    uint64_t console_log_max; /* cut a VM's console.log back past this size; 0 = never */
+    int reset_loop_max;       /* this many guest resets ... 0 = no detection */
+    int reset_loop_window_s;  /* ... within this many seconds is a reset loop */
+    /* QEMU confinement (src/compute/confine.c) */
+    int qemu_confine;      /* 1: each QEMU runs as its own uid, seccomp, no capabilities */
+    uint32_t qemu_uid_min; /* the range VM uids (and gids) are taken from */
+    uint32_t qemu_uid_max;
+    char qemu_uid_dir[256]; /* machine-wide claims on those uids, shared by every yund */
 };
 
 void config_defaults(struct yun_config *c);

@@ -39,6 +39,17 @@ static int register_image(struct engine *e, struct image_rec *m, struct yerr *er
     return 0;
 }
 
+int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, struct yerr *err)
+{
+    if (!img->min_memory_mb || memory_mb >= img->min_memory_mb)
+        return 0;
+    return yerr_set(err, 400, "invalid_argument",
+                    "memory %llu MiB is below the %llu MiB image '%s' needs (with less its "
+                    "guest does not boot)",
+                    (unsigned long long)memory_mb, (unsigned long long)img->min_memory_mb,
+                    img->name);
+}
+
 static const char *const kinds[] = {"tiny", "debian", NULL};
 
 /* scripts/build-KIND-image.sh beside the binary (build/, build/san/) or installed. */
@@ -93,7 +104,16 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
     json_str(j, "initrd", initrd, sizeof(initrd));
     json_str(j, "cmdline", m.cmdline, sizeof(m.cmdline));
     json_str(j, "os", m.os, sizeof(m.os));
+    /* The least memory the image boots with, found by its builder. */
+    json_t *mm = json_object_get(j, "min_memory_mb");
+    bool mm_ok = !mm || (json_is_integer(mm) && json_integer_value(mm) >= 0 &&
+                         json_integer_value(mm) <= (1 << 20));
+    if (mm_ok && mm)
+        m.min_memory_mb = (uint64_t)json_integer_value(mm);
     json_decref(j);
+    if (!mm_ok)
+        return yerr_set(err, 500, "build_failed",
+                        "%s: min_memory_mb is not a number of MiB in 0..1048576", meta);
     if (!disk[0] || strchr(disk, '/') || strchr(kernel, '/') || strchr(initrd, '/'))
         return yerr_set(err, 500, "build_failed", "%s names files outside the image", meta);
     snprintf(m.path, sizeof(m.path), "%s/%s", outdir, disk);

@@ -58,6 +58,12 @@ int store_event_add(struct store *st, struct event_rec *ev);
 int store_event_list(struct store *st, int64_t after_id, int limit, const char *object,
                      struct event_rec **out, size_t *n);
 int64_t store_event_last_id(struct store *st);
+/* Retention: deletes at most `batch` of the oldest events, those beyond the
+ * newest `keep` ids (0 = no count limit) or with ts < older_than (ms since
+ * epoch, 0 = no age limit). Looks at no more than `batch` rows, so one call
+ * is bounded whatever the table holds. Returns the number deleted, or -1.
+ * Ids are never reused: `after=ID` readers just see fewer old rows. */
+int store_event_prune(struct store *st, int64_t keep, int64_t older_than, int batch);
 
 /* ---- volumes (store_storage.c) ---- */
 int store_volume_insert(struct store *st, const struct volume_rec *v);

@@ -628,3 +628,29 @@ int64_t store_event_last_id(struct store *st)
     sqlite3_finalize(s);
     return id;
 }
+
+int store_event_prune(struct store *st, int64_t keep, int64_t older_than, int batch)
+{
+    if ((keep <= 0 && older_than <= 0) || batch <= 0)
+        return 0;
+    /* Only the `batch` oldest rows are candidates, found on the rowid (id)
+     * b-tree, and max(id) is one b-tree descent: no scan of the table and no
+     * index on ts needed. ts grows with id (wall clock at insert), so the
+     * oldest rows by id are the oldest by age; a row a backwards clock step
+     * left behind goes with the count limit. The count is by id: rows only
+     * ever leave from the old end, so ids are dense (but for the rare insert
+     * that failed) and this keeps `keep` rows. */
+    sqlite3_stmt *s = store_prep(st, "DELETE FROM events WHERE id IN"
+                                     " (SELECT id FROM events ORDER BY id LIMIT ?1)"
+                                     " AND ((?2 > 0 AND id <= (SELECT max(id) FROM events) - ?2)"
+                                     "  OR (?3 > 0 AND ts < ?3))");
+    if (!s)
+        return -1;
+    sqlite3_bind_int(s, 1, batch);
+    sqlite3_bind_int64(s, 2, keep);
+    sqlite3_bind_int64(s, 3, older_than);
+    int rc = store_step_done(st, s, "prune events");
+    if (rc == STORE_NOTFOUND)
+        return 0;
+    return rc == 0 ? sqlite3_changes(st->db) : -1;
+}

@@ -163,6 +163,63 @@ static void test_images_and_events(void **state)
     assert_true(store_event_last_id(st) == second + 3);
 }
 
+static int64_t add_event(struct store *st, const char *action, int64_t ts)
+{
+    struct event_rec ev;
+    memset(&ev, 0, sizeof(ev));
+    snprintf(ev.object_type, sizeof(ev.object_type), "vm");
+    snprintf(ev.object, sizeof(ev.object), "a");
+    snprintf(ev.action, sizeof(ev.action), "%s", action);
+    snprintf(ev.result, sizeof(ev.result), "ok");
+    ev.ts = ts;
+    assert_int_equal(store_event_add(st, &ev), 0);
+    return ev.id;
+}
+
+/* Retention: the oldest rows go, by count and by age, in bounded batches;
+ * the newest stay and `after=ID` keeps working. */
+static void test_event_prune(void **state)
+{
+    struct store *st = *state;
+    int64_t now = now_ms(), day = 86400000;
+    int64_t first = 0, last = 0;
+    for (int i = 0; i < 50; i++) {
+        char a[16];
+        snprintf(a, sizeof(a), "e%d", i);
+        /* e0..e9 are 40 days old, the rest recent */
+        last = add_event(st, a, i < 10 ? now - 40 * day : now - 1000);
+        if (!first)
+            first = last;
+    }
+    assert_int_equal(store_event_prune(st, 0, 0, 100), 0); /* no limits: nothing */
+    /* by age: only the 10 old ones, and no more than a batch per call */
+    assert_int_equal(store_event_prune(st, 0, now - 30 * day, 4), 4);
+    assert_int_equal(store_event_prune(st, 0, now - 30 * day, 100), 6);
+    assert_int_equal(store_event_prune(st, 0, now - 30 * day, 100), 0);
+    /* by count: keep the newest 15 */
+    assert_int_equal(store_event_prune(st, 15, 0, 10), 10);
+    assert_int_equal(store_event_prune(st, 15, 0, 1000), 15);
+    assert_int_equal(store_event_prune(st, 15, 0, 1000), 0);
+    struct event_rec *evs;
+    size_t n;
+    assert_int_equal(store_event_list(st, 0, 100, NULL, &evs, &n), 0);
+    assert_int_equal(n, 15);
+    assert_string_equal(evs[0].action, "e35");
+    assert_string_equal(evs[14].action, "e49");
+    assert_true(evs[14].id == last);
+    free(evs);
+    /* a reader that was behind the pruned rows gets what is left, in order */
+    assert_int_equal(store_event_list(st, first + 3, 100, NULL, &evs, &n), 0);
+    assert_int_equal(n, 15);
+    free(evs);
+    assert_int_equal(store_event_list(st, last - 2, 100, NULL, &evs, &n), 0);
+    assert_int_equal(n, 2);
+    free(evs);
+    /* ids are never reused after a prune */
+    assert_true(add_event(st, "after", now) == last + 1);
+    assert_true(store_event_last_id(st) == last + 1);
+}
+
 static void test_reopen_keeps_data(void **state)
 {
     struct store *st = *state;
@@ -246,6 +303,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),
     };

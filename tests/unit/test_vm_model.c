@@ -11,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute/confine.h"
 #include "compute/qemu_argv.h"
 #include "compute/vmstate.h"
+#include "lib/config.h"
 
 static struct vm_rec vm_in(enum vm_state s)
 {
@@ -100,6 +102,11 @@ static void test_restart_policy(void **state)
     assert_true(vm_should_restart(&v, true));
     v.desired = WANT_STOPPED; /* the user stopped it: never restart */
     assert_false(vm_should_restart(&v, true));
+    /* crashed (a reset loop yund ended): a restart would replay it */
+    v.desired = WANT_RUNNING;
+    v.state = VM_CRASHED;
+    assert_false(vm_should_restart(&v, false));
+    assert_false(vm_should_restart(&v, true));
 }
 
 static int has_pair(const struct qemu_argv *a, const char *opt, const char *val)
@@ -121,8 +128,8 @@ static void test_qemu_argv(void **state)
     snprintf(img.cmdline, sizeof(img.cmdline), "console=ttyS0");
     struct qemu_argv a;
     char err[256];
-    assert_int_equal(qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", NULL, 0, &a,
-                                     err, sizeof(err)),
+    assert_int_equal(qemu_argv_build("qemu-system-x86_64", &v, &img, "/s/vms/X", "tcg", NULL, 0,
+                                     NULL, &a, err, sizeof(err)),
                      0);
     assert_string_equal(a.argv[0], "qemu-system-x86_64");
     assert_null(a.argv[a.argc]);
@@ -150,14 +157,16 @@ static void test_qemu_argv(void **state)
 
     /* KVM uses the host CPU model; a VM cmdline overrides the image's */
     snprintf(v.cmdline, sizeof(v.cmdline), "console=ttyS0 yun.burn=1");
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "kvm", NULL, 0, &a, err, sizeof(err)), 0);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "kvm", NULL, 0, NULL, &a, err, sizeof(err)), 0);
     assert_true(has_pair(&a, "-cpu", "host"));
     assert_true(has_pair(&a, "-append", "console=ttyS0 yun.burn=1"));
     qemu_argv_free(&a);
 
     /* disk-boot images get no -kernel */
     memset(&img, 0, sizeof(img));
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, &a, err, sizeof(err)), 0);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, NULL, &a, err, sizeof(err)), 0);
     joined = qemu_argv_join(&a);
     assert_null(strstr(joined, "-kernel"));
     assert_null(strstr(joined, "-append"));
@@ -176,7 +185,8 @@ static void test_qemu_argv(void **state)
     snprintf(vols[1].format, sizeof(vols[1].format), "raw");
     snprintf(vols[1].path, sizeof(vols[1].path), "/p/b,c.raw");
     snprintf(v.disk, sizeof(v.disk), "disk-1234.qcow2");
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", vols, 1, &a, err, sizeof(err)), 0);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "tcg", vols, 1, NULL, &a, err, sizeof(err)), 0);
     assert_true(has_pair(&a, "-blockdev",
                          "driver=qcow2,node-name=vol-abcdef012345,discard=unmap,cache.direct=off,"
                          "file.driver=file,file.filename=/p/a.qcow2"));
@@ -187,22 +197,95 @@ static void test_qemu_argv(void **state)
     assert_non_null(strstr(joined, "file=/d/disk-1234.qcow2,format=qcow2"));
     free(joined);
     qemu_argv_free(&a);
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", vols, 2, &a, err, sizeof(err)),
-                     -1);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "tcg", vols, 2, NULL, &a, err, sizeof(err)), -1);
     assert_non_null(strstr(err, "commas"));
     snprintf(v.disk, sizeof(v.disk), "../x.qcow2");
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, &a, err, sizeof(err)),
-                     -1);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, NULL, &a, err, sizeof(err)), -1);
     snprintf(v.disk, sizeof(v.disk), "disk.qcow2");
 
     /* refusals */
     assert_int_equal(
-        qemu_argv_build("q", &v, &img, "/d,evil", "tcg", NULL, 0, &a, err, sizeof(err)), -1);
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "hvf", NULL, 0, &a, err, sizeof(err)),
-                     -1);
+        qemu_argv_build("q", &v, &img, "/d,evil", "tcg", NULL, 0, NULL, &a, err, sizeof(err)), -1);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "hvf", NULL, 0, NULL, &a, err, sizeof(err)), -1);
     v.cpus = 0;
-    assert_int_equal(qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, &a, err, sizeof(err)),
-                     -1);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, NULL, &a, err, sizeof(err)), -1);
+}
+
+/* Confined: -runas the VM's uid, seccomp, no -daemonize, the disk layer
+ * named relative to the VM's directory (QEMU's working directory). */
+static void test_qemu_argv_confined(void **state)
+{
+    struct vm_rec v = vm_in(VM_STOPPED);
+    struct image_rec img;
+    memset(&img, 0, sizeof(img));
+    struct qemu_argv a;
+    char err[256];
+    struct vm_confine c = {.on = true, .uid = 1900000007u, .gid = 1900000007u};
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", NULL, 0, &c, &a, err, sizeof(err)), 0);
+    assert_true(has_pair(&a, "-runas", "1900000007:1900000007"));
+    assert_true(has_pair(&a, "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
+    assert_true(has_pair(&a, "-pidfile", "/s/vms/X/qemu.pid"));
+    char *joined = qemu_argv_join(&a);
+    assert_null(strstr(joined, "-daemonize"));
+    assert_non_null(strstr(joined, "id=disk0,file=disk.qcow2,format=qcow2"));
+    free(joined);
+    qemu_argv_free(&a);
+
+    /* unconfined (qemu_confine=0): as before */
+    c.on = false;
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", NULL, 0, &c, &a, err, sizeof(err)), 0);
+    joined = qemu_argv_join(&a);
+    assert_non_null(strstr(joined, " -daemonize "));
+    assert_null(strstr(joined, "-runas"));
+    assert_null(strstr(joined, "-sandbox"));
+    assert_non_null(strstr(joined, "id=disk0,file=/s/vms/X/disk.qcow2,format=qcow2"));
+    free(joined);
+    qemu_argv_free(&a);
+
+    /* never root */
+    c = (struct vm_confine){.on = true, .uid = 0, .gid = 0};
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", NULL, 0, &c, &a, err, sizeof(err)), -1);
+}
+
+/* A uid claim names one VM of one yund (its DIR/vms) exactly. */
+static void test_uid_claims(void **state)
+{
+    char text[256];
+    confine_claim_text("0badc0de-0000-4000-8000-000000000000", "/var/lib/yun/vms", text,
+                       sizeof(text));
+    assert_string_equal(text, "0badc0de-0000-4000-8000-000000000000 /var/lib/yun/vms\n");
+    assert_true(confine_claim_is(text, "0badc0de-0000-4000-8000-000000000000", "/var/lib/yun/vms"));
+    assert_false(confine_claim_is(text, "0badc0de-0000-4000-8000-000000000000", "/srv/yun/vms"));
+    assert_false(
+        confine_claim_is(text, "0badc0df-0000-4000-8000-000000000000", "/var/lib/yun/vms"));
+    assert_false(confine_claim_is("", "0badc0de-0000-4000-8000-000000000000", "/var/lib/yun/vms"));
+}
+
+/* The confinement settings: on by default, a uid range that is checked. */
+static void test_confine_settings(void **state)
+{
+    struct yun_config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(c.qemu_confine, 1);
+    assert_true(c.qemu_uid_min >= 1000 && c.qemu_uid_min <= c.qemu_uid_max);
+    assert_int_equal(config_set(&c, "qemu_confine", "0", err, sizeof(err)), 0);
+    assert_int_equal(c.qemu_confine, 0);
+    assert_int_equal(config_set(&c, "qemu_confine", "yes", err, sizeof(err)), -1);
+    assert_int_equal(config_set(&c, "qemu_uid_min", "0", err, sizeof(err)), -1);
+    assert_int_equal(config_set(&c, "qemu_uid_max", "4294967295", err, sizeof(err)), -1);
+    assert_int_equal(config_set(&c, "qemu_uid_dir", "run/yun", err, sizeof(err)), -1);
+    assert_int_equal(config_set(&c, "qemu_uid_min", "3000000000", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&c, "qemu_uid_max", "2000000000", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "qemu_uid_min"));
 }
 
 int main(void)
@@ -210,7 +293,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_actions_allowed), cmocka_unit_test(test_qmp_events),
         cmocka_unit_test(test_settled_states),  cmocka_unit_test(test_restart_policy),
-        cmocka_unit_test(test_qemu_argv),
+        cmocka_unit_test(test_qemu_argv),       cmocka_unit_test(test_qemu_argv_confined),
+        cmocka_unit_test(test_uid_claims),      cmocka_unit_test(test_confine_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,471 @@
+/*
+ * confine.c - each VM's QEMU runs as a uid of its own, with no capabilities
+ * and a seccomp filter (see confine.h for the design).
+ *
+ * Uids are claimed machine-wide, so that two yunds on one machine (each with
+ * its own state directory) never hand out the same one: a claim is a file
+ * qemu_uid_dir/UID made with O_EXCL, naming the VM and its state directory,
+ * and every claim is taken or dropped under an flock on qemu_uid_dir/.lock.
+ * A claim outlives yund (the VM keeps its uid across restarts); it is
+ * released when the VM is deleted, and one whose VM directory is gone and
+ * whose uid no process runs as is stale and taken over.
+ */
+#include "compute/confine.h"
+#include "compute/qemu_argv.h"
+#include "compute/qmp.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPAWN_TIMEOUT_MS 60000
+
+/* ---- claims ---- */
+
+void confine_claim_text(const char *vm_id, const char *vms_dir, char *out, size_t len)
+{
+    snprintf(out, len, "%s %s\n", vm_id, vms_dir);
+}
+
+bool confine_claim_is(const char *text, const char *vm_id, const char *vms_dir)
+{
+    char want[512];
+    confine_claim_text(vm_id, vms_dir, want, sizeof(want));
+    return !strcmp(text, want);
+}
+
+static int claims_lock(struct engine *e, char *why, size_t len)
+{
+    char path[320];
+    if (mkdir_p(e->cfg->qemu_uid_dir, 0700) < 0 ||
+        snprintf_checked(path, sizeof(path), "%s/.lock", e->cfg->qemu_uid_dir) < 0) {
+        snprintf(why, len, "cannot create %s: %s", e->cfg->qemu_uid_dir, strerror(errno));
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(why, len, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc;
+    while ((rc = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+        ;
+    if (rc < 0) {
+        snprintf(why, len, "cannot lock %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static void claim_path(struct engine *e, uint32_t uid, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%u", e->cfg->qemu_uid_dir, uid);
+}
+
+/* Does any live process run as uid (real, effective, saved or file-system)? */
+static bool uid_in_use(uint32_t uid)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return true; /* cannot tell: do not hand it out */
+    bool used = false;
+    struct dirent *de;
+    while (!used && (de = readdir(d))) {
+        if (de->d_name[0] < '0' || de->d_name[0] > '9')
+            continue;
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
+        char *st = read_file(path, 16384, NULL);
+        const char *u = st ? strstr(st, "\nUid:") : NULL,
+                   *state = st ? strstr(st, "\nState:") : NULL;
+        unsigned long ids[4];
+        char c = 0;
+        /* a zombie (a QEMU that just exited, not yet reaped) runs nothing */
+        if (state && sscanf(state + 7, " %c", &c) == 1 && (c == 'Z' || c == 'X'))
+            u = NULL;
+        if (u && sscanf(u + 5, "%lu %lu %lu %lu", &ids[0], &ids[1], &ids[2], &ids[3]) == 4)
+            for (int i = 0; i < 4; i++)
+                used |= ids[i] == uid;
+        free(st);
+    }
+    closedir(d);
+    return used;
+}
+
+enum claim { CLAIM_FREE, CLAIM_OURS, CLAIM_TAKEN };
+
+/* Who holds uid? A stale claim (its VM directory is gone and nothing runs
+ * as the uid) is removed and reported free. Called under the lock. */
+static enum claim claim_state(struct engine *e, const struct vm_rec *vm, uint32_t uid)
+{
+    char path[320];
+    claim_path(e, uid, path, sizeof(path));
+    char *text = read_file(path, 1024, NULL);
+    if (!text)
+        return errno == ENOENT ? CLAIM_FREE : CLAIM_TAKEN;
+    if (confine_claim_is(text, vm->id, e->vms_dir)) {
+        free(text);
+        return CLAIM_OURS;
+    }
+    /* a claim that does not parse was cut short by a crash (claims are
+     * written under the lock): it is stale unless the uid is in use */
+    char id[64], vms[400], dir[480];
+    bool named = sscanf(text, "%63s %399[^\n]", id, vms) == 2 &&
+                 snprintf_checked(dir, sizeof(dir), "%s/%s", vms, id) >= 0;
+    bool stale = (!named || !path_exists(dir)) && !uid_in_use(uid);
+    free(text);
+    if (!stale)
+        return CLAIM_TAKEN;
+    unlink(path);
+    return CLAIM_FREE;
+}
+
+/* Makes uid vm's, if nobody else has it. Called under the lock. */
+static int claim_for(struct engine *e, const struct vm_rec *vm, uint32_t uid)
+{
+    enum claim c = claim_state(e, vm, uid);
+    if (c == CLAIM_TAKEN)
+        return -1;
+    char path[320];
+    claim_path(e, uid, path, sizeof(path));
+    if (uid_in_use(uid)) {
+        /* some process runs as it (not a QEMU of ours: this VM is down) */
+        if (c == CLAIM_OURS)
+            unlink(path);
+        return -1;
+    }
+    if (c == CLAIM_OURS)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    char text[512];
+    confine_claim_text(vm->id, e->vms_dir, text, sizeof(text));
+    ssize_t n = write(fd, text, strlen(text)); /* a few bytes: one write */
+    int rc = close(fd) < 0 || n != (ssize_t)strlen(text) ? -1 : 0;
+    if (rc < 0) {
+        unlink(path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Gives the VM's directory and the files QEMU writes (disk layers, the
+ * logs it appends to, the seed) to uid, 0700/0600. Files are opened with
+ * O_NOFOLLOW and changed through the fd: the directory is the VM's, so
+ * what is in it is not trusted to be what it was. */
+static int give_files(struct engine *e, const struct vm_rec *vm, uint32_t uid, char *why,
+                      size_t len)
+{
+    char dir[512];
+    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 || fchown(dfd, uid, uid) < 0 || fchmod(dfd, 0700) < 0) {
+        snprintf(why, len, "cannot give %s to uid %u: %s", dir, uid, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    static const char *const logs[] = {VMDIR_CONLOG, VMDIR_QEMULOG};
+    for (size_t i = 0; i < 2; i++) {
+        int fd = openat(dfd, logs[i], O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            close(fd);
+    }
+    int rc = 0;
+    DIR *d = fdopendir(dup(dfd));
+    struct dirent *de;
+    while (d && rc == 0 && (de = readdir(d))) {
+        const char *f = de->d_name;
+        size_t l = strlen(f);
+        bool layer = !strncmp(f, "disk", 4) && l > 6 && !strcmp(f + l - 6, ".qcow2");
+        if (!layer && strcmp(f, VMDIR_SEED) && strcmp(f, VMDIR_CONLOG) && strcmp(f, VMDIR_QEMULOG))
+            continue;
+        int fd = openat(dfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+            if (fd >= 0)
+                close(fd);
+            continue; /* not a plain file of its own: leave it alone */
+        }
+        if ((st.st_uid != uid || st.st_gid != uid) && fchown(fd, uid, uid) < 0)
+            rc = -1;
+        if (rc == 0 && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+            rc = -1;
+        if (rc < 0)
+            snprintf(why, len, "cannot give %s/%s to uid %u: %s", dir, f, uid, strerror(errno));
+        close(fd);
+    }
+    if (d)
+        closedir(d);
+    close(dfd);
+    return rc;
+}
+
+int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *out,
+                       struct yerr *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!e->cfg->qemu_confine)
+        return 0;
+    char why[400];
+    int lk = claims_lock(e, why, sizeof(why));
+    if (lk < 0)
+        return yerr_set(err, 500, "confine_error", "%s", why);
+    uint32_t min = e->cfg->qemu_uid_min, max = e->cfg->qemu_uid_max, uid = vm->uid;
+    /* keep the VM's uid when it is still in the range and still its own */
+    if (uid < min || uid > max || claim_for(e, vm, uid) < 0) {
+        uid = 0;
+        for (uint64_t u = min; u <= max && !uid; u++)
+            if (claim_for(e, vm, (uint32_t)u) == 0)
+                uid = (uint32_t)u;
+    }
+    if (!uid) {
+        close(lk);
+        return yerr_set(err, 503, "no_uid",
+                        "no free uid for vm '%s' in qemu_uid_min..qemu_uid_max (%u..%u)", vm->name,
+                        min, max);
+    }
+    if (uid != vm->uid) {
+        vm->uid = uid;
+        if (engine_store_update(e, vm) != 0) {
+            char path[320];
+            claim_path(e, uid, path, sizeof(path));
+            unlink(path);
+            close(lk);
+            return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        }
+    }
+    close(lk);
+    if (give_files(e, vm, uid, why, sizeof(why)) < 0)
+        return yerr_set(err, 500, "confine_error", "%s", why);
+    out->on = true;
+    out->uid = out->gid = uid;
+    return 0;
+}
+
+void vm_confine_release(struct engine *e, const struct vm_rec *vm)
+{
+    if (!vm->uid)
+        return;
+    char why[400], path[320];
+    int lk = claims_lock(e, why, sizeof(why));
+    if (lk < 0) {
+        log_warn("vm %s: uid %u not released: %s", vm->name, vm->uid, why);
+        return;
+    }
+    if (claim_state(e, vm, vm->uid) == CLAIM_OURS) {
+        claim_path(e, vm->uid, path, sizeof(path));
+        unlink(path);
+    }
+    close(lk);
+}
+
+/* ---- spawn ---- */
+
+/* Capabilities QEMU keeps while it starts as root: reach the VM's files
+ * (owned by its uid) and change to that uid. setuid() to a non-zero uid then
+ * clears every capability set but this bounding set. */
+static bool cap_kept(int cap)
+{
+    return cap == CAP_DAC_OVERRIDE || cap == CAP_SETUID || cap == CAP_SETGID;
+}
+
+static void child_fail(const char *what)
+{
+    const char *m = strerror(errno);
+    (void)!write(2, what, strlen(what));
+    (void)!write(2, ": ", 2);
+    (void)!write(2, m, strlen(m));
+    (void)!write(2, "\n", 1);
+    _exit(126);
+}
+
+/* In the process that becomes QEMU (only async-signal-safe calls). */
+static void qemu_child(const char *dir, int logfd, char *const argv[], int (*pre_exec)(void *arg),
+                       void *arg)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+        _exit(126);
+    if (pre_exec && pre_exec(arg) != 0)
+        _exit(126);
+    /* nothing of yund's (its database, its sockets) goes into QEMU */
+    close_range(3, ~0U, 0);
+    if (chdir(dir) < 0)
+        child_fail("chdir");
+    umask(077);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail("PR_SET_NO_NEW_PRIVS");
+    for (int cap = 0; cap < 64; cap++)
+        if (!cap_kept(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            child_fail("PR_CAPBSET_DROP");
+    execvp(argv[0], argv);
+    child_fail("exec");
+}
+
+/* QEMU's output since offset from (its error when it did not start). */
+static char *log_tail(int fd, off_t from)
+{
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        return NULL;
+    ssize_t n;
+    while (len < cap && (n = pread(fd, buf + len, cap - len, from + (off_t)len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    return buf;
+}
+
+int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
+                     char *const argv[], int (*pre_exec)(void *arg), void *arg,
+                     struct proc_result *pr)
+{
+    if (!c->on)
+        return proc_run_ex(argv, SPAWN_TIMEOUT_MS, pr, pre_exec, arg);
+    memset(pr, 0, sizeof(*pr));
+    pr->status = -1;
+    char dir[512], log[512], qmp[512];
+    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+    engine_vm_path(e, vm, VMDIR_QEMULOG, log, sizeof(log));
+    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
+    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int pp[2] = {-1, -1};
+    if (logfd < 0 || pipe2(pp, O_CLOEXEC) < 0) {
+        pr->err = strdup(logfd < 0 ? "cannot open qemu.log" : "pipe failed");
+        if (logfd >= 0)
+            close(logfd);
+        return pr->status;
+    }
+    off_t from = lseek(logfd, 0, SEEK_END);
+    /* QEMU cannot -daemonize under spawn=deny (that forks after the
+     * seccomp filter is in place), so daemonize it here: a child makes a
+     * session and forks QEMU, reports its pid and exits, and QEMU is
+     * reparented to init, outliving yund like a -daemonize QEMU. */
+    pid_t mid = fork();
+    if (mid == 0) {
+        close(pp[0]);
+        setsid();
+        pid_t q = fork();
+        if (q == 0)
+            qemu_child(dir, logfd, argv, pre_exec, arg);
+        (void)!write(pp[1], &q, sizeof(q));
+        _exit(q < 0);
+    }
+    close(pp[1]);
+    pid_t q = -1;
+    if (mid > 0) {
+        int st;
+        while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
+            ;
+        if (read(pp[0], &q, sizeof(q)) != (ssize_t)sizeof(q))
+            q = -1;
+    }
+    close(pp[0]);
+    /* Started once its command monitor answers: QMP greets a client only
+     * from the main loop, after every device is made and the uid dropped. */
+    char why[256] = "fork failed";
+    int64_t deadline = monotonic_ms() + SPAWN_TIMEOUT_MS;
+    while (q > 0) {
+        if (pid_state(q) == PID_GONE) {
+            snprintf(why, sizeof(why), "qemu exited during start-up");
+            break;
+        }
+        if (qmp_command(qmp, "query-status", NULL, NULL, 2000, why, sizeof(why)) == 0) {
+            pr->status = 0;
+            break;
+        }
+        if (monotonic_ms() > deadline) {
+            kill(q, SIGKILL);
+            pr->timed_out = 1;
+            break;
+        }
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (pr->status != 0) {
+        pr->status = 1;
+        pr->err = log_tail(logfd, from);
+        if (pr->err && !pr->err[0]) {
+            free(pr->err);
+            pr->err = strdup(why);
+        }
+    }
+    close(logfd);
+    return pr->status;
+}
+
+/* ---- naming files for a running QEMU ---- */
+
+int vm_qemu_name(struct engine *e, const struct vm_rec *vm, const char *file, char *out, size_t len)
+{
+    char dir[512], cwd[64];
+    struct stat a, b;
+    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+    snprintf(cwd, sizeof(cwd), "/proc/%d/cwd", (int)vm->pid);
+    if (vm->pid > 0 && stat(cwd, &a) == 0 && stat(dir, &b) == 0 && a.st_dev == b.st_dev &&
+        a.st_ino == b.st_ino)
+        return snprintf_checked(out, len, "%s", file) < 0 ? -1 : 0;
+    return engine_vm_path(e, vm, file, out, len);
+}
+
+void vm_qemu_abs(struct engine *e, const struct vm_rec *vm, const char *name, char *out, size_t len)
+{
+    if (name[0] == '/' || !name[0])
+        snprintf(out, len, "%s", name);
+    else
+        engine_vm_path(e, vm, name, out, len);
+}
+
+/* ---- passing files ---- */
+
+int vm_qmp_add_fd(struct engine *e, const struct vm_rec *vm, const char *path, int flags,
+                  int64_t *fdset, struct yerr *err)
+{
+    int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return yerr_set(err, 500, "internal", "cannot open %s: %s", path, strerror(errno));
+    char qmp[512], why[256];
+    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
+    json_t *args = json_pack("{s:s}", "opaque", path), *ret = NULL;
+    int rc = qmp_command_fd(qmp, "add-fd", args, fd, &ret, 5000, why, sizeof(why));
+    close(fd);
+    json_decref(args);
+    if (rc < 0)
+        return yerr_set(err, 500, "qemu_error", "QMP add-fd: %s", why);
+    json_t *id = json_object_get(ret, "fdset-id");
+    rc = json_is_integer(id) ? 0 : -1;
+    if (rc == 0)
+        *fdset = json_integer_value(id);
+    json_decref(ret);
+    if (rc < 0)
+        return yerr_set(err, 500, "qemu_error", "QMP add-fd: no fdset-id in the reply");
+    return 0;
+}
+
+void vm_qmp_remove_fdset(struct engine *e, const struct vm_rec *vm, int64_t fdset)
+{
+    json_t *args = json_pack("{s:I}", "fdset-id", (json_int_t)fdset);
+    struct yerr ignore;
+    engine_vm_qmp(e, vm, "remove-fd", args, NULL, &ignore);
+    json_decref(args);
+}

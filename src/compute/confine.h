@@ -1,0 +1,66 @@
+/*
+ * confine.h - running each VM's QEMU unprivileged: a uid of its own (unique
+ * on the machine, however many yunds run on it), no capabilities, seccomp,
+ * and only its own VM directory reachable.
+ *
+ * QEMU starts as root with a bounding set cut to what start-up needs (open
+ * the VM's files, then change uid), opens everything on its command line,
+ * and drops to the VM's uid (-runas) before the guest runs. Its working
+ * directory is the VM's directory: after the drop it cannot reach any path
+ * under the (root-only) state directory by name, but it still reaches the
+ * files of its own directory by their relative names, which is what QEMU
+ * uses when it reopens a disk layer or creates a snapshot overlay. Files
+ * elsewhere (pool volumes) are opened by yund and passed over QMP as fds.
+ */
+#ifndef YUN_CONFINE_H
+#define YUN_CONFINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "compute/engine.h"
+#include "compute/qemu_argv.h"
+#include "lib/proc.h"
+
+/* Before a start: makes sure vm has a uid claimed for it machine-wide
+ * (allocating one when it has none, when its claim was taken by another
+ * VM, or when some process runs as it), records it in the store, and gives
+ * the VM's directory and the files QEMU writes to that uid. */
+int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *out,
+                       struct yerr *err);
+
+/* Spawns QEMU with argv (built for c) and returns once its monitors answer,
+ * like proc_run_ex() on a -daemonize QEMU: pr->status is 0 on success;
+ * otherwise pr->err holds QEMU's last words. pre_exec runs in the child
+ * that becomes QEMU (it joins the cgroup). */
+int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
+                     char *const argv[], int (*pre_exec)(void *arg), void *arg,
+                     struct proc_result *pr);
+
+/* The VM is gone: its uid claim is released. */
+void vm_confine_release(struct engine *e, const struct vm_rec *vm);
+
+/* The name a running QEMU must be given for file (in the VM's directory) so
+ * that it can open it: relative when QEMU runs in that directory (confined),
+ * absolute otherwise. */
+int vm_qemu_name(struct engine *e, const struct vm_rec *vm, const char *file, char *out,
+                 size_t len);
+/* The absolute path of a file name QEMU reports (relative names are in the
+ * VM's directory). */
+void vm_qemu_abs(struct engine *e, const struct vm_rec *vm, const char *name, char *out,
+                 size_t len);
+
+/* Opens path (O_RDONLY or O_RDWR, by yund) and adds the fd to a new fdset
+ * of vm's QEMU, which then opens "/dev/fdset/N". *fdset gets N. */
+int vm_qmp_add_fd(struct engine *e, const struct vm_rec *vm, const char *path, int flags,
+                  int64_t *fdset, struct yerr *err);
+/* Drops yund's claim on an fdset: QEMU closes its fds once nothing it
+ * opened from the set is open any more. */
+void vm_qmp_remove_fdset(struct engine *e, const struct vm_rec *vm, int64_t fdset);
+
+/* Pure helpers (unit-tested). The text of a uid claim file, and whether a
+ * claim's text names this VM of this yund (its DIR/vms). */
+void confine_claim_text(const char *vm_id, const char *vms_dir, char *out, size_t len);
+bool confine_claim_is(const char *text, const char *vm_id, const char *vms_dir);
+
+#endif

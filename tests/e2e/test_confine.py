@@ -1,0 +1,214 @@
+"""QEMU confinement with real QEMU: each VM's QEMU runs as a uid of its own
+(never root), with no capabilities, a seccomp filter and no_new_privs, and
+cannot open another VM's disk; the uid is kept across restarts, claimed
+machine-wide and released on delete; qemu_confine=0 runs QEMU as before."""
+import json
+import os
+import socket
+import subprocess
+
+from conftest import YUND, Yund, wait_for
+
+
+def status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            fields[k] = v.split()
+    return fields
+
+
+def qmp(y, vm, command, args=None):
+    """One command on the VM's QMP monitor; the whole reply (return or error)."""
+    v = y.vm(vm)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(os.path.join(y.state_dir, "vms", v["id"], "qmp.sock"))
+    f = s.makefile("rw")
+    json.loads(f.readline())  # greeting
+    for cmd, a in (("qmp_capabilities", None), (command, args)):
+        msg = {"execute": cmd}
+        if a is not None:
+            msg["arguments"] = a
+        f.write(json.dumps(msg) + "\n")
+        f.flush()
+        while True:
+            r = json.loads(f.readline())
+            if "return" in r or "error" in r:
+                break
+    s.close()
+    return r
+
+
+def claim_dir(y):
+    return os.path.join(y.state_dir, "uids")
+
+
+UID_MIN = 1900050000  # a range of this test's own
+
+
+def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
+    # stale claims are taken over: one cut short by a crash (empty), one
+    # whose VM directory is gone (its yund's state was wiped)
+    os.makedirs(os.path.join(state_dir, "uids"))
+    open(os.path.join(state_dir, "uids", str(UID_MIN)), "w").close()
+    with open(os.path.join(state_dir, "uids", str(UID_MIN + 1)), "w") as f:
+        f.write("0badc0de-0000-4000-8000-000000000000 /nonexistent/vms\n")
+    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}",
+                         "--set", f"qemu_uid_min={UID_MIN}",
+                         "--set", f"qemu_uid_max={UID_MIN + 99}"]).start()
+    y.ensure_tiny()
+    names = ["e2e-confine-a", "e2e-confine-b"]
+    for n in names:
+        y.yun("vm", "create", n, "--image", "tiny", "--memory", "96M", "--start")
+    vms = [y.vm(n) for n in names]
+    st = [status(v["pid"]) for v in vms]
+    uids = []
+    for s in st:
+        assert s["Uid"][0] != "0" and len(set(s["Uid"])) == 1, s["Uid"]  # real = effective = saved
+        assert s["Gid"][0] != "0" and len(set(s["Gid"])) == 1, s["Gid"]
+        assert s["Groups"] == [s["Gid"][0]]
+        assert int(s["CapEff"][0], 16) == 0 and int(s["CapPrm"][0], 16) == 0
+        assert int(s["CapInh"][0], 16) == 0 and int(s["CapAmb"][0], 16) == 0
+        assert s["Seccomp"] == ["2"] and s["NoNewPrivs"] == ["1"]
+        uids.append(int(s["Uid"][0]))
+    assert uids == [UID_MIN, UID_MIN + 1]
+    # the uid is recorded, claimed in the machine-wide directory, and owns
+    # the VM's directory and the files QEMU writes (only those)
+    for v, uid in zip(vms, uids):
+        vmdir = os.path.join(state_dir, "vms", v["id"])
+        with open(os.path.join(claim_dir(y), str(uid))) as f:
+            assert f.read() == f"{v['id']} {os.path.join(state_dir, 'vms')}\n"
+        for f in ("", v["disk"], "console.log", "qemu.log"):
+            sb = os.stat(os.path.join(vmdir, f))
+            assert (sb.st_uid, sb.st_gid) == (uid, uid), f
+            assert sb.st_mode & 0o077 == 0, f
+    img = os.stat(os.path.join(state_dir, "images", "tiny", "disk.qcow2"))
+    assert img.st_uid == 0
+
+    # QEMU A cannot open B's disk, whatever the path; it can open a file of
+    # its own directory (by the name relative to it: its working directory)
+    bdisk = os.path.join(state_dir, "vms", vms[1]["id"], vms[1]["disk"])
+    for path in (bdisk, f"../{vms[1]['id']}/{vms[1]['disk']}",
+                 os.path.join(state_dir, "images", "tiny", "disk.qcow2")):
+        r = qmp(y, names[0], "blockdev-add", {
+            "driver": "qcow2", "node-name": "e2e-probe", "read-only": True,
+            "file": {"driver": "file", "filename": path}})
+        assert "error" in r and "Permission denied" in r["error"]["desc"], (path, r)
+    adir = os.path.join(state_dir, "vms", vms[0]["id"])
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2",
+                    os.path.join(adir, "probe.qcow2"), "1M"], check=True)
+    os.chown(os.path.join(adir, "probe.qcow2"), uids[0], uids[0])
+    r = qmp(y, names[0], "blockdev-add", {
+        "driver": "qcow2", "node-name": "e2e-probe",
+        "file": {"driver": "file", "filename": "probe.qcow2"}})
+    assert r == {"return": {}}, r
+    assert qmp(y, names[0], "blockdev-del", {"node-name": "e2e-probe"}) == {"return": {}}
+    os.unlink(os.path.join(adir, "probe.qcow2"))
+
+    # a confined QEMU is still stopped (quit) and killed by yund, and sits
+    # in its cgroup
+    with open(f"/proc/{vms[0]['pid']}/cgroup") as f:
+        assert f"/vm-{vms[0]['id']}" in f.read()
+    y.yun("vm", "stop", "--force", names[0])
+    assert y.vm(names[0])["state"] == "stopped"
+    # it keeps its uid across a restart of the VM and of yund
+    y.yun("vm", "start", names[0])
+    assert int(status(y.vm(names[0])["pid"])["Uid"][0]) == uids[0]
+    y.stop()
+    y.start()
+    y.yun("vm", "stop", "--force", names[0])
+    y.yun("vm", "start", names[0])
+    assert int(status(y.vm(names[0])["pid"])["Uid"][0]) == uids[0]
+    y.check_invariants()
+
+    # a claim held by another yund's VM is never taken: B's uid is claimed
+    # for a VM elsewhere (its directory exists), so B gets a new uid
+    y.yun("vm", "stop", "--force", names[1])
+    other = os.path.join(state_dir, "other", "vms", "0badc0de-0000-4000-8000-000000000000")
+    os.makedirs(other)
+    with open(os.path.join(claim_dir(y), str(uids[1])), "w") as f:
+        f.write(f"0badc0de-0000-4000-8000-000000000000 {os.path.dirname(other)}\n")
+    y.yun("vm", "start", names[1])
+    nb = int(status(y.vm(names[1])["pid"])["Uid"][0])
+    assert nb not in (uids[0], uids[1])
+    assert os.stat(os.path.join(state_dir, "vms", vms[1]["id"])).st_uid == nb
+
+    # delete releases the claim and removes the directory
+    for n in names:
+        y.yun("vm", "delete", "--force", n)
+    assert sorted(os.listdir(claim_dir(y))) == [".lock", str(uids[1])]  # only the other's
+    assert os.listdir(os.path.join(state_dir, "vms")) == []
+    y.check_invariants()
+    y.stop()
+
+
+def test_confinement_off_runs_qemu_as_before(state_dir):
+    y = Yund(state_dir, ["--set", "qemu_confine=0",
+                         "--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-confine-off", "--image", "tiny", "--memory", "96M", "--start")
+    s = status(y.vm("e2e-confine-off")["pid"])
+    assert s["Uid"][0] == "0" and s["Seccomp"] == ["0"]
+    y.yun("vm", "delete", "--force", "e2e-confine-off")
+    y.check_invariants()
+    y.stop()
+    p = subprocess.run([YUND, "-s", state_dir, "--set",
+                        "qemu_uid_min=70000", "--set", "qemu_uid_max=60000"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "qemu_uid_min" in p.stderr
+
+
+def test_confined_qemu_keeps_its_disk_work(state_dir):
+    """What a confined QEMU must open after start-up: a hot-plugged linked
+    clone (and the volume under it, both outside its directory), a live
+    snapshot's new layer, and an intermediate layer reopened read-write by a
+    merge after the VM restarted (it was opened by the name in its child's
+    header)."""
+    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y.ensure_tiny()
+    vm = "e2e-confine-disks"
+    y.yun("vm", "create", vm, "--image", "tiny", "--memory", "96M")
+    y.yun("snapshot", "create", vm, "s1")
+    y.yun("snapshot", "create", vm, "s2")
+    y.yun("vm", "start", vm)
+    # chain: image <- s1's file <- s2's file <- active; deleting s1 streams
+    # into s2's file, which QEMU opened read-only as a backing file
+    y.yun("snapshot", "delete", vm, "s1")
+    wait_for(lambda: [s["name"] for s in json.loads(
+        y.yun("-o", "json", "snapshot", "list", vm).stdout)] == ["s2"], 30, interval=0.2,
+        what="the merge of s1")
+    assert ("snapshot-delete", "ok") in [(e["action"], e["result"]) for e in y.events(vm)]
+    # live snapshot: QEMU makes the new layer itself, as the VM's uid
+    y.yun("snapshot", "create", vm, "live")
+    v = y.vm(vm)
+    uid = int(status(v["pid"])["Uid"][0])
+    layer = os.stat(os.path.join(state_dir, "vms", v["id"], v["disk"]))
+    assert (layer.st_uid, layer.st_mode & 0o777) == (uid, 0o600)
+    # hot-plug a linked clone: both files come to QEMU as fds
+    y.yun("volume", "create", "e2e-confine-base", "--size", "16M")
+    y.yun("volume", "clone", "e2e-confine-base", "e2e-confine-clone")
+    y.yun("volume", "attach", "e2e-confine-clone", vm)
+    st, c = y.request("GET", "/v1/volumes/e2e-confine-clone")
+    assert c["state"] == "attached"
+    nodes = qmp(y, vm, "query-named-block-nodes")["return"]
+    node = [n for n in nodes if n["node-name"] == "vol-" + c["id"].replace("-", "")[:12]]
+    assert node and '"filename": "/dev/fdset/' in node[0]["file"]
+    assert node[0]["backing_file"].startswith("/dev/fdset/")  # the base volume, read-only
+    assert node[0]["image"]["backing-image"]["virtual-size"] == 16 << 20
+    # the clone's header still names the base volume by its path
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", c["path"]],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"].endswith("/e2e-confine-base.qcow2")
+    # the guest still runs; yund restarts and finds everything as it was
+    y.stop()
+    y.start()
+    assert y.vm(vm)["state"] == "running"
+    y.yun("vm", "stop", "--force", vm)
+    subprocess.run(["qemu-img", "check", os.path.join(state_dir, "vms", v["id"], v["disk"])],
+                   check=True, capture_output=True)
+    y.check_invariants()
+    y.yun("vm", "delete", vm)
+    y.check_invariants()
+    y.stop()
