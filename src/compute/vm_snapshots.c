@@ -19,6 +19,7 @@
  * a running QEMU has open) and then removes its file.
  */
 #include "compute/confine.h"
+#include "compute/guest.h"
 #include "compute/qemu_argv.h"
 #include "compute/qga.h"
 #include "compute/vm_disks.h"
@@ -156,6 +157,15 @@ static bool agent_call(struct engine *e, const struct vm_rec *vm, const char *cm
     char sock[512];
     if (!engine_vm_agent(e, vm, sock, sizeof(sock))) {
         snprintf(why, len, "no guest agent");
+        return false;
+    }
+    /* An agent the background refresh found silent is not waited for: the
+     * snapshot is crash-consistent rather than a stall of every request.
+     * (Freezing is still a blocking exchange: making it asynchronous goes
+     * with the task model.) */
+    const struct guest_facts *f = guest_facts_get(e, vm);
+    if (f && !f->answering && f->error[0] && !f->refreshing) {
+        snprintf(why, len, "guest agent not answering: %s", f->error);
         return false;
     }
     return qga_command(sock, cmd, NULL, NULL, 0, 10000, why, len) == 0;

@@ -17,13 +17,6 @@ SILENT = "console=ttyS0 panic=-1 quiet yun.silent_agent=1"
 AGENT_TIMEOUT_S = 3.0
 
 
-def timed_request(y, method, path, body=None):
-    import time
-    t0 = time.monotonic()
-    st, b = y.request(method, path, body)
-    return st, b, time.monotonic() - t0
-
-
 def test_silent_agent_never_holds_up_a_request(yund):
     y = yund
     name = "e2e-gagent-silent"
@@ -58,9 +51,9 @@ def test_silent_agent_never_holds_up_a_request(yund):
             y.vm(name)), AGENT_TIMEOUT_S * 3, interval=0.02, what="the exec's agent exchange")
         assert t.is_alive(), "the exec answered before yund served the show"
         for path in (f"/v1/vms/{name}", "/v1/vms", "/healthz"):
-            st, b, took = timed_request(y, "GET", path)
+            st, b = y.request("GET", path)
             assert st == 200, b
-            assert took < AGENT_TIMEOUT_S / 2, (path, took)
+        # served while the exec still waits on the agent: nothing waited for it
         assert t.is_alive(), "yund answered the exec before the other requests"
     finally:
         t.join(60)
@@ -68,11 +61,19 @@ def test_silent_agent_never_holds_up_a_request(yund):
     assert st == 502 and b["error"]["code"] == "guest_agent", (st, b)
     assert "does not answer" in b["error"]["message"], b
 
+    # a snapshot does not wait on an agent the background refresh found
+    # silent: it is crash-consistent at once, and says why
+    st, b = y.request("POST", f"/v1/vms/{name}/snapshots", {"name": "s1"})
+    assert st in (200, 201) and b["consistency"] == "crash", (st, b)
+    ev = [e for e in y.events(name) if e["action"] == "snapshot" and "s1" in e["reason"]]
+    assert any("not answering" in e["reason"] for e in ev), ev
+
     # stop asks the agent in the background and answers at once; when the
     # agent does not take the request, the ACPI button powers the guest off.
-    st, b, took = timed_request(y, "POST", f"/v1/vms/{name}/actions/stop")
+    st, b = y.request("POST", f"/v1/vms/{name}/actions/stop")
     assert st == 200 and b["state"] == "stopping", b
-    assert took < AGENT_TIMEOUT_S / 2, took
+    # the reply came before the agent's timeout ran out: no fallback yet
+    assert not [e for e in y.events(name) if "ACPI power button" in e["reason"]]
     wait_for(lambda: y.vm(name)["state"] == "stopped", 60, what="the guest to power off")
     ev = [e for e in y.events(name) if e["action"] == "stop"]
     assert "guest agent asked" in ev[0]["reason"], ev
