@@ -80,8 +80,16 @@ def bench_start(sock, runs):
         vmdir = vm["directory"]
         shutil.copy(os.path.join(vmdir, "disk.qcow2"), hand)
         hargv = [a.replace(vmdir, hand) for a in argv if a != "-S"]
+        # A confined yun QEMU is detached by yund (-sandbox spawn=deny rules
+        # out -daemonize); by hand it runs the same argv with -daemonize
+        # instead, in the scratch directory (its disk name is relative).
+        if "-sandbox" in hargv:
+            i = hargv.index("-sandbox")
+            del hargv[i:i + 2]
+        if "-daemonize" not in hargv:
+            hargv.append("-daemonize")
         t0 = time.monotonic()
-        subprocess.run(hargv, check=True)  # -daemonize: returns once QMP listens
+        subprocess.run(hargv, check=True, cwd=hand)  # -daemonize: returns once QMP listens
         t1 = time.monotonic()
         t2 = wait_file_contains(os.path.join(hand, "console.log"), MARKER)
         hand_ready.append((t1 - t0) * 1000)
