@@ -248,6 +248,16 @@ def _cleanup(state_dir):
             os.rmdir(base)
         except OSError:
             pass
+    # the machine-wide uid claims of this yund's VMs (confinement)
+    claims = "/run/yun/uids"
+    for c in (os.listdir(claims) if os.path.isdir(claims) else []):
+        try:
+            with open(os.path.join(claims, c)) as f:
+                mine = f.read().split()[1:2] == [os.path.join(state_dir, "vms")]
+            if mine:
+                os.unlink(os.path.join(claims, c))
+        except (OSError, IndexError):
+            pass
     shutil.rmtree(state_dir, ignore_errors=True)
 
 
