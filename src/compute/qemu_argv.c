@@ -183,14 +183,16 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         add(&b, "-sandbox");
         add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
         /* The files yund's child opened for QEMU. Each set's opaque label
-         * says which VM and what it is for; it also keeps this VM's
-         * absolute directory in the command line, by which yund (and
-         * operators) find its QEMU (qemu_cmdline_matches). */
+         * names the VM's directory and the file the fd was opened from:
+         * that keeps the absolute directory in the command line, by which
+         * yund (and operators) find the VM's QEMU (qemu_cmdline_matches),
+         * and shows what QEMU holds. */
         for (int i = 0; i < conf->nfiles; i++) {
             if (conf->files[i].memfd)
                 continue;
             add(&b, "-add-fd");
-            add(&b, "fd=%d,set=%d,opaque=%s/fd-%d", CONFINE_FD_FIRST + i, i + 1, vmdir, i + 1);
+            add(&b, "fd=%d,set=%d,opaque=%s/fd-%d:%s", CONFINE_FD_FIRST + i, i + 1, vmdir, i + 1,
+                conf->files[i].path);
         }
     } else {
         add(&b, "-daemonize");
