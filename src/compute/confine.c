@@ -303,7 +303,8 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
         const char *name = back;
         if (!strncmp(back, dir, dl) && back[dl] == '/')
             name = back + dl + 1;
-        if (!name[0] || strchr(name, '/') || strlen(name) >= sizeof(cur)) {
+        if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+            strlen(name) >= sizeof(cur)) {
             yerr_set(err, 409, "conflict",
                      "vm '%s': disk layer %s sits on %s, which is neither in its directory nor "
                      "its image: not started",

@@ -196,7 +196,7 @@ static int give_layer(const char *layer, const char *under, struct yerr *err)
 {
     struct stat st;
     int fd = open(layer, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int rc = fd >= 0 && stat(under, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) == 0 &&
+    int rc = fd >= 0 && lstat(under, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) == 0 &&
                      fchmod(fd, 0600) == 0
                  ? 0
                  : -1;
