@@ -297,7 +297,8 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
             break;
         }
         if (!strcmp(back, img->path)) {
-            rc = c->image = plan_file(c, img->path, img->format, false, false, err);
+            c->disk_on_image = true;
+            rc = 0;
             break;
         }
         const char *name = back;
@@ -385,6 +386,11 @@ static int plan_files(struct engine *e, const struct vm_rec *vm, struct vm_confi
         return yerr_set(err, 409, "conflict", "image '%s' of vm '%s' is missing", vm->image,
                         vm->name);
     if (plan_disk(e, vm, &img, c, err) < 0)
+        return -1;
+    /* the image goes first (fdset QEMU_FDSET_IMAGE), even under a chain
+     * that no longer reaches it: its set's label keeps the VM's directory
+     * in the command line (see qemu_argv.c) */
+    if ((c->image = plan_file(c, img.path, img.format, false, false, err)) < 0)
         return -1;
     if (img.kernel[0] && (c->kernel = plan_file(c, img.kernel, "", false, true, err)) < 0)
         return -1;

@@ -231,7 +231,7 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
      * lowest of them is the fd of set QEMU_FDSET_IMAGE, given in place of
      * the name that layer's header has for it. */
     add(&b, "-drive");
-    if (confined && conf->image >= 0) {
+    if (confined && conf->image >= 0 && conf->disk_on_image) {
         char head[400];
         snprintf(head, sizeof(head),
                  "id=disk0,file=%s,format=qcow2,if=none,cache=writeback,discard=unmap", vm->disk);

@@ -52,6 +52,7 @@ struct vm_confine {
     bool on;
     uint32_t uid, gid;
     int disk_layers;           /* layers of the VM's disk chain in its directory (>= 1) */
+    bool disk_on_image;        /* the lowest of them sits on the image (files[image]) */
     int image, kernel, initrd; /* indexes into files, -1 when not passed */
     struct confine_file files[CONFINE_FILES_MAX];
     int nfiles;

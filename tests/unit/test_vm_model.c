@@ -244,6 +244,7 @@ static void test_qemu_argv_confined(void **state)
     c.on = true;
     c.uid = c.gid = 1900000007u;
     c.disk_layers = 2; /* disk-1234.qcow2 <- disk.qcow2 <- the image */
+    c.disk_on_image = true;
     c.files[0] = (struct confine_file){"/s/images/tiny/disk.qcow2", "qcow2", false, false};
     c.files[1] = (struct confine_file){"/s/images/tiny/vmlinuz", "", false, true};
     c.files[2] = (struct confine_file){"/s/images/tiny/initrd.img", "", false, true};
