@@ -15,23 +15,29 @@
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "storage/volumes.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SPAWN_TIMEOUT_MS 60000
+#define CHAIN_MAX        64 /* disk layers in a VM's directory; a volume's linked clones */
 
 /* ---- claims ---- */
 
@@ -216,10 +222,189 @@ static int give_files(struct engine *e, const struct vm_rec *vm, uint32_t uid, c
     return rc;
 }
 
+/* ---- the files QEMU gets by fd ---- */
+
+/* The backing file name in the header of qcow2 file (in directory dfd): ""
+ * when it has none. The VM's layers are written by its QEMU, so the header
+ * is read with care. -1 when it is not a qcow2 file that can be read. */
+static int qcow2_backing(int dfd, const char *file, char *out, size_t len)
+{
+    int fd = openat(dfd, file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    unsigned char h[20];
+    int rc = -1;
+    if (fd >= 0 && pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) && !memcmp(h, "QFI\xfb", 4)) {
+        uint64_t off = 0;
+        uint32_t size = 0;
+        for (int i = 0; i < 8; i++)
+            off = off << 8 | h[8 + i];
+        for (int i = 0; i < 4; i++)
+            size = size << 8 | h[16 + i];
+        if (!off) {
+            out[0] = 0;
+            rc = 0;
+        } else if (size < len && size <= 1023 && off < (1u << 20) &&
+                   pread(fd, out, size, (off_t)off) == (ssize_t)size) {
+            out[size] = 0;
+            rc = strlen(out) == size ? 0 : -1;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+static int plan_file(struct vm_confine *c, const char *path, const char *fmt, bool rw, bool memfd,
+                     struct yerr *err)
+{
+    if (c->nfiles == CONFINE_FILES_MAX)
+        return yerr_set(err, 409, "conflict", "more than %d files to pass to qemu",
+                        CONFINE_FILES_MAX);
+    struct confine_file *f = &c->files[c->nfiles];
+    if (snprintf_checked(f->path, sizeof(f->path), "%s", path) < 0)
+        return yerr_set(err, 500, "internal", "path too long: %s", path);
+    snprintf(f->fmt, sizeof(f->fmt), "%s", fmt);
+    f->rw = rw;
+    f->memfd = memfd;
+    return c->nfiles++;
+}
+
+/* How many layers of vm's disk chain lie in its directory, and whether the
+ * lowest sits on the image. Layers name the one under them by a relative
+ * name; a layer made by an older yund may name one in the directory by its
+ * absolute path, which is rewritten (qemu-img rebase -u) into the relative
+ * name the confined QEMU can open. A name that leads anywhere else (only
+ * the VM's own QEMU writes these headers) is refused: yund opens the image
+ * for QEMU as root, and must never open something else. */
+static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
+                     struct vm_confine *c, struct yerr *err)
+{
+    char dir[512], cur[256], back[1024], why[300];
+    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return yerr_set(err, 500, "internal", "cannot open %s: %s", dir, strerror(errno));
+    snprintf(cur, sizeof(cur), "%s", vm->disk);
+    size_t dl = strlen(dir);
+    int rc = -1;
+    for (c->disk_layers = 1; c->disk_layers <= CHAIN_MAX; c->disk_layers++) {
+        if (qcow2_backing(dfd, cur, back, sizeof(back)) < 0) {
+            yerr_set(err, 500, "internal", "vm '%s': cannot read the header of disk layer %s",
+                     vm->name, cur);
+            break;
+        }
+        if (!back[0]) { /* the chain ends in the directory */
+            rc = 0;
+            break;
+        }
+        if (!strcmp(back, img->path)) {
+            c->disk_on_image = true;
+            rc = 0;
+            break;
+        }
+        const char *name = back;
+        if (!strncmp(back, dir, dl) && back[dl] == '/')
+            name = back + dl + 1;
+        if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
+            strlen(name) >= sizeof(cur)) {
+            yerr_set(err, 409, "conflict",
+                     "vm '%s': disk layer %s sits on %s, which is neither in its directory nor "
+                     "its image: not started",
+                     vm->name, cur, back);
+            break;
+        }
+        if (name != back) {
+            char abs[800];
+            snprintf(abs, sizeof(abs), "%s/%s", dir, cur);
+            char *args[] = {"rebase", "-q", "-u",         "-f", "qcow2", "-F",
+                            "qcow2",  "-b", (char *)name, abs,  NULL};
+            if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
+                yerr_set(err, 500, "internal", "vm '%s': %s", vm->name, why);
+                break;
+            }
+        }
+        memmove(cur, name, strlen(name) + 1);
+    }
+    if (c->disk_layers > CHAIN_MAX)
+        yerr_set(err, 409, "conflict", "vm '%s': its disk chain is deeper than %d", vm->name,
+                 CHAIN_MAX);
+    close(dfd);
+    return rc < 0 ? -1 : 0;
+}
+
+/* Every attached volume and the volumes it is a linked clone of. */
+static int plan_volumes(struct engine *e, const struct vm_rec *vm, struct vm_confine *c,
+                        struct yerr *err)
+{
+    struct volume_rec *vs;
+    size_t n;
+    if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
+        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (c->nvols == CONFINE_VOLS_MAX) {
+            rc = yerr_set(err, 409, "conflict", "vm '%s' has more than %d volumes", vm->name,
+                          CONFINE_VOLS_MAX);
+            break;
+        }
+        struct confine_vol *cv = &c->vols[c->nvols++];
+        snprintf(cv->id, sizeof(cv->id), "%s", vs[i].id);
+        cv->first = c->nfiles;
+        struct volume_rec layer = vs[i];
+        for (cv->n = 0; rc == 0; cv->n++) {
+            if (cv->n == CHAIN_MAX) {
+                rc = yerr_set(err, 409, "conflict", "volume '%s' is a linked clone too deep",
+                              vs[i].name);
+                break;
+            }
+            if (plan_file(c, layer.path, layer.format, cv->n == 0, false, err) < 0)
+                rc = -1;
+            if (rc < 0 || !layer.backing[0])
+                break;
+            char name[64];
+            snprintf(name, sizeof(name), "%s", layer.backing);
+            if (store_volume_get(e->store, name, &layer) != 0)
+                rc = yerr_set(err, 500, "internal",
+                              "volume '%s': its backing volume '%s' is missing", vs[i].name, name);
+        }
+        if (rc == 0)
+            cv->n++;
+    }
+    free(vs);
+    return rc;
+}
+
+/* What a confined QEMU is handed by fd: the image under the VM's disk, the
+ * image's kernel and initrd (memfd copies: QEMU reads them once, into the
+ * guest's firmware config, and they cost memory, not a file, while it
+ * runs), and the attached volumes with their chains. */
+static int plan_files(struct engine *e, const struct vm_rec *vm, struct vm_confine *c,
+                      struct yerr *err)
+{
+    c->image = c->kernel = c->initrd = -1;
+    struct image_rec img;
+    if (store_image_get(e->store, vm->image, &img) != 0)
+        return yerr_set(err, 409, "conflict", "image '%s' of vm '%s' is missing", vm->image,
+                        vm->name);
+    if (plan_disk(e, vm, &img, c, err) < 0)
+        return -1;
+    /* the image goes first (fdset QEMU_FDSET_IMAGE), even under a chain
+     * that no longer reaches it: its set's label keeps the VM's directory
+     * in the command line (see qemu_argv.c) */
+    if ((c->image = plan_file(c, img.path, img.format, false, false, err)) < 0)
+        return -1;
+    if (img.kernel[0] && (c->kernel = plan_file(c, img.kernel, "", false, true, err)) < 0)
+        return -1;
+    if (img.kernel[0] && img.initrd[0] &&
+        (c->initrd = plan_file(c, img.initrd, "", false, true, err)) < 0)
+        return -1;
+    return plan_volumes(e, vm, c, err);
+}
+
 int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *out,
                        struct yerr *err)
 {
     memset(out, 0, sizeof(*out));
+    out->image = out->kernel = out->initrd = -1;
     if (!e->cfg->qemu_confine)
         return 0;
     char why[400];
@@ -253,6 +438,8 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *o
     close(lk);
     if (give_files(e, vm, uid, why, sizeof(why)) < 0)
         return yerr_set(err, 500, "confine_error", "%s", why);
+    if (plan_files(e, vm, out, err) < 0)
+        return -1;
     out->on = true;
     out->uid = out->gid = uid;
     return 0;
@@ -277,14 +464,6 @@ void vm_confine_release(struct engine *e, const struct vm_rec *vm)
 
 /* ---- spawn ---- */
 
-/* Capabilities QEMU keeps while it starts as root: reach the VM's files
- * (owned by its uid) and change to that uid. setuid() to a non-zero uid then
- * clears every capability set but this bounding set. */
-static bool cap_kept(int cap)
-{
-    return cap == CAP_DAC_OVERRIDE || cap == CAP_SETUID || cap == CAP_SETGID;
-}
-
 static void child_fail(const char *what)
 {
     const char *m = strerror(errno);
@@ -295,9 +474,66 @@ static void child_fail(const char *what)
     _exit(126);
 }
 
+/* Opens c->files as fds CONFINE_FD_FIRST.. (inherited by QEMU), while
+ * still root. Everything from 3 up is closed, so the next fd is the one
+ * wanted; a memfd copy is moved down onto it. */
+static void open_files(const struct vm_confine *c)
+{
+    for (int i = 0; i < c->nfiles; i++) {
+        const struct confine_file *f = &c->files[i];
+        int fd = open(f->path, (f->rw ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+            child_fail(f->path);
+        if (f->memfd) {
+            struct stat st;
+            int m = memfd_create("yun-boot", MFD_ALLOW_SEALING);
+            if (m < 0 || fstat(fd, &st) < 0)
+                child_fail(f->path);
+            for (off_t off = 0; off < st.st_size;)
+                if (sendfile(m, fd, &off, (size_t)(st.st_size - off)) <= 0)
+                    child_fail(f->path);
+            if (fcntl(m, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
+                child_fail("memfd seals");
+            close(fd);
+            fd = m;
+        }
+        if (fd != CONFINE_FD_FIRST + i) {
+            if (dup2(fd, CONFINE_FD_FIRST + i) < 0)
+                child_fail("dup2");
+            close(fd);
+        }
+    }
+}
+
+/* Becomes the VM's uid for good: no supplementary group but its own, no
+ * capability in any set (the bounding set too, so nothing exec'd can get
+ * one back), no_new_privs. QEMU then starts unprivileged, which is what
+ * lets its filter forbid setuid (elevateprivileges=deny). */
+static void drop_privileges(const struct vm_confine *c)
+{
+    for (int cap = 0; cap < 64; cap++)
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+            child_fail("PR_CAPBSET_DROP");
+    gid_t gid = c->gid;
+    if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0)
+        child_fail("setgid");
+    if (setresuid(c->uid, c->uid, c->uid) < 0)
+        child_fail("setuid");
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct none[2];
+    memset(none, 0, sizeof(none));
+    if (syscall(SYS_capset, &hdr, none) < 0 ||
+        prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+        child_fail("capset");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        child_fail("PR_SET_NO_NEW_PRIVS");
+    if (setuid(0) == 0 || getuid() != c->uid || geteuid() != c->uid)
+        child_fail("still privileged");
+}
+
 /* In the process that becomes QEMU (only async-signal-safe calls). */
-static void qemu_child(const char *dir, int logfd, char *const argv[], int (*pre_exec)(void *arg),
-                       void *arg)
+static void qemu_child(const char *dir, int logfd, const struct vm_confine *c, char *const argv[],
+                       int (*pre_exec)(void *arg), void *arg)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -313,11 +549,8 @@ static void qemu_child(const char *dir, int logfd, char *const argv[], int (*pre
     if (chdir(dir) < 0)
         child_fail("chdir");
     umask(077);
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        child_fail("PR_SET_NO_NEW_PRIVS");
-    for (int cap = 0; cap < 64; cap++)
-        if (!cap_kept(cap) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
-            child_fail("PR_CAPBSET_DROP");
+    open_files(c);
+    drop_privileges(c);
     execvp(argv[0], argv);
     child_fail("exec");
 }
@@ -334,6 +567,27 @@ static char *log_tail(int fd, off_t from)
         len += (size_t)n;
     buf[len] = 0;
     return buf;
+}
+
+/* A confined QEMU cannot write its own pidfile (see qemu_argv.c): yund
+ * does, once QEMU answers. The directory is the VM's uid's, so the name is
+ * made afresh (a link planted there is replaced, never written through). */
+static int write_pidfile(struct engine *e, const struct vm_rec *vm, pid_t pid)
+{
+    char path[512], tmp[530], text[32];
+    engine_vm_path(e, vm, VMDIR_PIDFILE, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+    int rc = write(fd, text, (size_t)n) == n ? 0 : -1;
+    if (close(fd) < 0 || (rc == 0 && rename(tmp, path) < 0))
+        rc = -1;
+    if (rc < 0)
+        unlink(tmp);
+    return rc;
 }
 
 int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
@@ -367,7 +621,7 @@ int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_
         setsid();
         pid_t q = fork();
         if (q == 0)
-            qemu_child(dir, logfd, argv, pre_exec, arg);
+            qemu_child(dir, logfd, c, argv, pre_exec, arg);
         (void)!write(pp[1], &q, sizeof(q));
         _exit(q < 0);
     }
@@ -401,6 +655,23 @@ int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_
         }
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
+    }
+    /* The nodes opened from the fdsets hold their own fds now: drop the
+     * sets, so that a volume detached later is closed for good. The
+     * image's set stays: its number is how yund knows the image among
+     * QEMU's nodes (vm_snapshots.c), and it must not be reused. */
+    for (int i = 0; pr->status == 0 && i < c->nfiles; i++) {
+        if (c->files[i].memfd || i == c->image)
+            continue;
+        json_t *args = json_pack("{s:i}", "fdset-id", i + 1);
+        char ignore[256];
+        qmp_command(qmp, "remove-fd", args, NULL, 2000, ignore, sizeof(ignore));
+        json_decref(args);
+    }
+    if (pr->status == 0 && write_pidfile(e, vm, q) < 0) {
+        kill(q, SIGKILL);
+        pr->status = -1;
+        snprintf(why, sizeof(why), "cannot write %s: %s", VMDIR_PIDFILE, strerror(errno));
     }
     if (pr->status != 0) {
         pr->status = 1;

@@ -3,14 +3,16 @@
  * on the machine, however many yunds run on it), no capabilities, seccomp,
  * and only its own VM directory reachable.
  *
- * QEMU starts as root with a bounding set cut to what start-up needs (open
- * the VM's files, then change uid), opens everything on its command line,
- * and drops to the VM's uid (-runas) before the guest runs. Its working
- * directory is the VM's directory: after the drop it cannot reach any path
- * under the (root-only) state directory by name, but it still reaches the
- * files of its own directory by their relative names, which is what QEMU
- * uses when it reopens a disk layer or creates a snapshot overlay. Files
- * elsewhere (pool volumes) are opened by yund and passed over QMP as fds.
+ * yund's child opens the files QEMU needs from outside the VM's directory
+ * (the image under its disk, the image's kernel and initrd, attached
+ * volumes: all root's), changes to the VM's directory, drops to the VM's
+ * uid and only then execs QEMU, which inherits those fds. So QEMU starts
+ * unprivileged and its seccomp filter can forbid setuid. After the drop it
+ * cannot reach any path under the (root-only) state directory by name, but
+ * it still reaches the files of its own directory by their relative names,
+ * which is what QEMU uses when it reopens a disk layer or opens a snapshot
+ * overlay. Files elsewhere that it needs later (hot-plugged volumes) are
+ * opened by yund and passed over QMP as fds.
  */
 #ifndef YUN_CONFINE_H
 #define YUN_CONFINE_H
@@ -24,8 +26,10 @@
 
 /* Before a start: makes sure vm has a uid claimed for it machine-wide
  * (allocating one when it has none, when its claim was taken by another
- * VM, or when some process runs as it), records it in the store, and gives
- * the VM's directory and the files QEMU writes to that uid. */
+ * VM, or when some process runs as it), records it in the store, gives the
+ * VM's directory and the files QEMU writes to that uid, and plans the files
+ * QEMU gets by fd (out->files: checks the disk chain's headers, which the
+ * VM's QEMU wrote, name only its directory and its image). */
 int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *out,
                        struct yerr *err);
 

@@ -10,7 +10,10 @@
  *  - -daemonize + -pidfile: QEMU detaches into its own session and outlives
  *    yund; the parent exits only once the monitors are listening.
  *  - -S: start with vCPUs stopped; yund attaches its event watch, then "cont".
- *  - confined (confine.c): -runas the VM's uid and -sandbox (seccomp).
+ *  - confined (confine.c): QEMU starts as the VM's uid (the caller drops
+ *    to it before exec), under -sandbox with elevateprivileges=deny; in its
+ *    working directory, the VM's, it is given relative names, and the files
+ *    outside it (the image, its kernel and initrd, attached volumes) by fd.
  *  - a virtio-serial port for the QEMU guest agent, and the cloud-init seed
  *    disk when the VM has one.
  */
@@ -71,6 +74,39 @@ void volume_qemu_ids(const struct volume_rec *v, char node[24], char dev[24], ch
     snprintf(serial, 24, "%.20s", v->name);
 }
 
+/* "backing." n times: the options of the n-th layer below a node. */
+static const char *backing_prefix(int n, char *buf, size_t len)
+{
+    buf[0] = 0;
+    for (int i = 0; i < n && strlen(buf) + 9 < len; i++)
+        strcat(buf, "backing.");
+    return buf;
+}
+
+/* The options that give QEMU files[first..first+n) (a volume, the volume
+ * under it...) as one chain of fdsets, read-only below the top: QEMU must
+ * not open the backing files its headers name (it cannot reach them). */
+static void add_fd_chain(struct builder *b, const char *head, const struct vm_confine *c, int first,
+                         int n, int depth0)
+{
+    char opts[2048], pre[160];
+    snprintf(opts, sizeof(opts), "%s", head);
+    for (int k = 0; k < n; k++) {
+        const struct confine_file *f = &c->files[first + k];
+        int depth = depth0 + k;
+        size_t l = strlen(opts);
+        backing_prefix(depth, pre, sizeof(pre));
+        snprintf(opts + l, sizeof(opts) - l,
+                 "%s%sdriver=%s,%sfile.driver=file,%sfile.filename=/dev/fdset/%d", l ? "," : "",
+                 pre, f->fmt, pre, pre, first + k + 1);
+        if (depth) {
+            l = strlen(opts);
+            snprintf(opts + l, sizeof(opts) - l, ",%sread-only=on", pre);
+        }
+    }
+    add(b, "%s", opts);
+}
+
 int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
                     const char *vmdir, const char *accel, const struct volume_rec *vols,
                     size_t nvols, const struct vm_confine *conf, struct qemu_argv *out, char *err,
@@ -98,11 +134,26 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         snprintf(err, errlen, "a confined qemu needs a non-root uid and gid");
         return -1;
     }
+    if (confined) {
+        bool bad = conf->nfiles < 0 || conf->nfiles > CONFINE_FILES_MAX || conf->disk_layers < 1 ||
+                   conf->nvols < 0 || conf->nvols > CONFINE_VOLS_MAX ||
+                   (conf->image >= 0 && conf->image != QEMU_FDSET_IMAGE - 1);
+        for (int i = 0; !bad && i < conf->nfiles; i++)
+            bad = has_comma(conf->files[i].path);
+        for (int i = 0; !bad && i < conf->nvols; i++)
+            bad = conf->vols[i].first < 0 || conf->vols[i].n < 1 ||
+                  conf->vols[i].first + conf->vols[i].n > conf->nfiles;
+        if (bad) {
+            snprintf(err, errlen, "bad confinement plan (files passed to qemu)");
+            return -1;
+        }
+    }
     if (vm->cpus < 1 || vm->memory_mb < 16) {
         snprintf(err, errlen, "vm needs at least 1 cpu and 16 MiB");
         return -1;
     }
     struct builder b = {0};
+    const char *unplanned = NULL;
     add(&b, "%s", qemu_binary);
     add(&b, "-name");
     add(&b, "guest=%s,debug-threads=on", vm->name);
@@ -121,20 +172,37 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "-display");
     add(&b, "none");
     add(&b, "-S");
+    /* Confined, QEMU already runs as the VM's uid (no -runas: QEMU 7.2
+     * installs its filter before -runas calls setuid, which
+     * elevateprivileges=deny forbids). spawn=deny forbids fork and exec, so
+     * QEMU cannot -daemonize (the caller detaches it). Names in vmdir are
+     * relative: QEMU runs there and cannot pass through the (root-only)
+     * state directory above it. */
+    const char *dir = confined ? "" : vmdir, *slash = confined ? "" : "/";
     if (confined) {
-        /* -runas drops to the VM's uid after start-up, just before the
-         * guest runs; setuid() is why elevateprivileges is left allowed:
-         * QEMU installs the filter first. spawn=deny forbids fork and exec,
-         * so QEMU cannot -daemonize (the caller detaches it). */
-        add(&b, "-runas");
-        add(&b, "%u:%u", conf->uid, conf->gid);
         add(&b, "-sandbox");
-        add(&b, "on,obsolete=deny,spawn=deny,resourcecontrol=deny");
+        add(&b, "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        /* The files yund's child opened for QEMU. Each set's opaque label
+         * names the VM's directory and the file the fd was opened from:
+         * that keeps the absolute directory in the command line, by which
+         * yund (and operators) find the VM's QEMU (qemu_cmdline_matches),
+         * and shows what QEMU holds. */
+        for (int i = 0; i < conf->nfiles; i++) {
+            if (conf->files[i].memfd)
+                continue;
+            add(&b, "-add-fd");
+            add(&b, "fd=%d,set=%d,opaque=%s/fd-%d:%s", CONFINE_FD_FIRST + i, i + 1, vmdir, i + 1,
+                conf->files[i].path);
+        }
     } else {
         add(&b, "-daemonize");
     }
-    add(&b, "-pidfile");
-    add(&b, "%s/" VMDIR_PIDFILE, vmdir);
+    /* QEMU resolves a pidfile's full path (realpath), which it cannot do
+     * through the state directory: yund writes a confined QEMU's pidfile */
+    if (!confined) {
+        add(&b, "-pidfile");
+        add(&b, "%s/" VMDIR_PIDFILE, vmdir);
+    }
     /* A detached confined QEMU's stderr already is qemu.log (appended);
      * -D would reopen it truncated without -daemonize and lose the lines
      * of earlier starts, and QEMU's own error with them. */
@@ -143,32 +211,41 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         add(&b, "%s/" VMDIR_QEMULOG, vmdir);
     }
     add(&b, "-chardev");
-    add(&b, "socket,id=qmp,path=%s/" VMDIR_QMP ",server=on,wait=off", vmdir);
+    add(&b, "socket,id=qmp,path=%s%s" VMDIR_QMP ",server=on,wait=off", dir, slash);
     add(&b, "-mon");
     add(&b, "chardev=qmp,mode=control");
     add(&b, "-chardev");
-    add(&b, "socket,id=qmpev,path=%s/" VMDIR_QMPEV ",server=on,wait=off", vmdir);
+    add(&b, "socket,id=qmpev,path=%s%s" VMDIR_QMPEV ",server=on,wait=off", dir, slash);
     add(&b, "-mon");
     add(&b, "chardev=qmpev,mode=control");
     add(&b, "-chardev");
     add(&b,
-        "socket,id=console,path=%s/" VMDIR_CONSOLE ",server=on,wait=off,logfile=%s/" VMDIR_CONLOG
+        "socket,id=console,path=%s%s" VMDIR_CONSOLE ",server=on,wait=off,logfile=%s%s" VMDIR_CONLOG
         ",logappend=on",
-        vmdir, vmdir);
+        dir, slash, dir, slash);
     add(&b, "-serial");
     add(&b, "chardev:console");
     /* Confined, the layers QEMU may reopen later (read-write for a merge)
-     * are named relative to its working directory, the VM's directory: the
-     * only way it can reach them once it runs as the VM's uid. */
+     * are named relative to its working directory, the VM's directory, and
+     * found through their headers' relative names; the image under the
+     * lowest of them is the fd of set QEMU_FDSET_IMAGE, given in place of
+     * the name that layer's header has for it. */
     add(&b, "-drive");
-    add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap",
-        confined ? "" : vmdir, confined ? "" : "/", vm->disk);
+    if (confined && conf->image >= 0 && conf->disk_on_image) {
+        char head[400];
+        snprintf(head, sizeof(head),
+                 "id=disk0,file=%s,format=qcow2,if=none,cache=writeback,discard=unmap", vm->disk);
+        add_fd_chain(&b, head, conf, conf->image, 1, conf->disk_layers);
+    } else {
+        add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap", dir,
+            slash, vm->disk);
+    }
     add(&b, "-device");
     add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");
     if (vm->seed) {
         /* the NoCloud seed (label cidata): cloud-init finds it by label */
         add(&b, "-drive");
-        add(&b, "id=seed,file=%s/" VMDIR_SEED ",format=raw,if=none,readonly=on", vmdir);
+        add(&b, "id=seed,file=%s%s" VMDIR_SEED ",format=raw,if=none,readonly=on", dir, slash);
         add(&b, "-device");
         add(&b, "virtio-blk-pci,drive=seed,id=virtio-seed");
     }
@@ -178,10 +255,24 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         char node[24], dev[24], serial[24];
         volume_qemu_ids(&vols[i], node, dev, serial);
         add(&b, "-blockdev");
-        add(&b,
-            "driver=%s,node-name=%s,discard=unmap,cache.direct=off,file.driver=file,"
-            "file.filename=%s",
-            vols[i].format, node, vols[i].path);
+        const struct confine_vol *cv = NULL;
+        for (int k = 0; confined && k < conf->nvols && !cv; k++)
+            if (!strcmp(conf->vols[k].id, vols[i].id))
+                cv = &conf->vols[k];
+        if (confined && !cv) {
+            unplanned = vols[i].name; /* refused below */
+            break;
+        }
+        if (cv) {
+            char head[100];
+            snprintf(head, sizeof(head), "node-name=%s,discard=unmap,cache.direct=off", node);
+            add_fd_chain(&b, head, conf, cv->first, cv->n, 0);
+        } else {
+            add(&b,
+                "driver=%s,node-name=%s,discard=unmap,cache.direct=off,file.driver=file,"
+                "file.filename=%s",
+                vols[i].format, node, vols[i].path);
+        }
         add(&b, "-device");
         add(&b, "virtio-blk-pci,drive=%s,id=%s,serial=%s", node, dev, serial);
     }
@@ -203,15 +294,22 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "-device");
     add(&b, "virtio-serial-pci,id=vser0");
     add(&b, "-chardev");
-    add(&b, "socket,id=qga0,path=%s/" VMDIR_QGA ",server=on,wait=off", vmdir);
+    add(&b, "socket,id=qga0,path=%s%s" VMDIR_QGA ",server=on,wait=off", dir, slash);
     add(&b, "-device");
     add(&b, "virtserialport,bus=vser0.0,chardev=qga0,id=qga0port,name=org.qemu.guest_agent.0");
     if (img->kernel[0]) {
+        /* confined, the memfd copies yund's child made (see confine.h) */
         add(&b, "-kernel");
-        add(&b, "%s", img->kernel);
+        if (confined && conf->kernel >= 0)
+            add(&b, "/proc/self/fd/%d", CONFINE_FD_FIRST + conf->kernel);
+        else
+            add(&b, "%s", img->kernel);
         if (img->initrd[0]) {
             add(&b, "-initrd");
-            add(&b, "%s", img->initrd);
+            if (confined && conf->initrd >= 0)
+                add(&b, "/proc/self/fd/%d", CONFINE_FD_FIRST + conf->initrd);
+            else
+                add(&b, "%s", img->initrd);
         }
         /* The VM's own cmdline replaces the image default when given. */
         const char *cmd = vm->cmdline[0] ? vm->cmdline : img->cmdline;
@@ -224,6 +322,12 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
         out->argv = b.v;
         qemu_argv_free(out);
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (unplanned) {
+        out->argv = b.v;
+        qemu_argv_free(out);
+        snprintf(err, errlen, "volume '%s' has no fd planned for qemu", unplanned);
         return -1;
     }
     out->argv = b.v;

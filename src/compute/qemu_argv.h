@@ -22,10 +22,42 @@
 #define VMDIR_SEED    "seed.iso"
 
 /* How one QEMU is run: confined (as uid:gid, see confine.h) or not
- * (qemu_confine=0). */
+ * (qemu_confine=0). A confined QEMU starts unprivileged, so it cannot open
+ * anything outside its VM directory by name: the files it needs from
+ * elsewhere are opened by yund's child (as root) before it drops to the
+ * uid, and inherited. files[i] is fd CONFINE_FD_FIRST + i; a block file is
+ * also fdset i + 1 (-add-fd), which QEMU opens as /dev/fdset/N; a kernel or
+ * initrd is copied into a sealed memfd, which QEMU opens as /proc/self/fd/N
+ * (its -kernel/-initrd loader knows no fdsets). */
+#define CONFINE_FD_FIRST  3
+#define CONFINE_FILES_MAX 64
+#define CONFINE_VOLS_MAX  32
+#define QEMU_FDSET_IMAGE  1 /* the image's disk, under the VM's disk chain: files[0] */
+
+struct confine_file {
+    char path[256];
+    char fmt[8]; /* a block file's format (raw, qcow2) */
+    bool rw;     /* opened read-write (else read-only) */
+    bool memfd;  /* -kernel / -initrd: handed over as a memfd copy */
+};
+
+/* An attached volume's chain: files[first] is the volume, then the volume
+ * it is a linked clone of, and so on (n files). */
+struct confine_vol {
+    char id[40];
+    int first, n;
+};
+
 struct vm_confine {
     bool on;
     uint32_t uid, gid;
+    int disk_layers;           /* layers of the VM's disk chain in its directory (>= 1) */
+    bool disk_on_image;        /* the lowest of them sits on the image (files[image]) */
+    int image, kernel, initrd; /* indexes into files, -1 when not passed */
+    struct confine_file files[CONFINE_FILES_MAX];
+    int nfiles;
+    struct confine_vol vols[CONFINE_VOLS_MAX];
+    int nvols;
 };
 
 struct qemu_argv {
@@ -42,9 +74,10 @@ void volume_qemu_ids(const struct volume_rec *v, char node[24], char dev[24], ch
 /* Builds argv for `vm` booting `img` from directory vmdir, with accelerator
  * accel ("kvm"/"tcg") and the nvols volumes attached to it. The VM is started paused (-S) and
  * daemonized, so the caller can put it in its cgroup before the guest runs a single instruction.
- * Confined (conf->on), QEMU is not asked to daemonize (the caller does it), drops to
- * conf->uid:gid (-runas) under a seccomp filter (-sandbox), and names its disk layers relative
- * to vmdir, its working directory. Returns 0, or -1 with a reason in err. */
+ * Confined (conf->on), QEMU is not asked to daemonize (the caller does it and starts it as
+ * conf->uid:gid), runs under a seccomp filter (-sandbox), names every file of vmdir relative to
+ * it (its working directory) and everything else by the fds of conf->files. Returns 0, or -1
+ * with a reason in err. */
 int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const struct image_rec *img,
                     const char *vmdir, const char *accel, const struct volume_rec *vols,
                     size_t nvols, const struct vm_confine *conf, struct qemu_argv *out, char *err,

@@ -10,7 +10,11 @@
  *
  * Layers name the layer under them by its file name (relative: same
  * directory) and QEMU is handed relative names too: a confined QEMU runs in
- * the VM's directory and reaches nothing else by name (confine.h).
+ * the VM's directory and reaches nothing else by name (confine.h). yund
+ * writes every header itself: it makes a live snapshot's new layer (QEMU
+ * only opens it) and names the base of a merge, because QEMU would write
+ * its own name for a layer, and for a chain that came partly by fd (the
+ * image, fdset QEMU_FDSET_IMAGE) that is a "json:{...}" description.
  *
  * Snapshot files never change after that, so they form a tree: reverting
  * to S (VM stopped) drops the active overlay and starts a new one on S's
@@ -30,6 +34,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +134,29 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
     return 0;
 }
 
+/* The path of the file a block node of the VM's disk is, from QEMU's name
+ * for it: plain (relative names are in the VM's directory), or
+ * json:{..."file":{"filename":F}} for a node whose chain was given in part
+ * on the command line; the image is the fd of set QEMU_FDSET_IMAGE. */
+static void node_path(struct engine *e, const struct vm_rec *vm, const char *name, char *out,
+                      size_t len)
+{
+    json_t *j = NULL;
+    if (!strncmp(name, "json:", 5)) {
+        j = json_loads(name + 5, 0, NULL);
+        const char *f = json_string_value(json_object_get(json_object_get(j, "file"), "filename"));
+        name = f ? f : "";
+    }
+    char set[32];
+    struct image_rec img;
+    snprintf(set, sizeof(set), "/dev/fdset/%d", QEMU_FDSET_IMAGE);
+    if (!strcmp(name, set) && store_image_get(e->store, vm->image, &img) == 0)
+        snprintf(out, len, "%s", img.path);
+    else
+        vm_qemu_abs(e, vm, name, out, len);
+    json_decref(j);
+}
+
 /* The layer QEMU is writing to ("" if it cannot say). */
 static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *out, size_t len)
 {
@@ -143,7 +172,7 @@ static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *ou
         const char *dev = json_string_value(json_object_get(b, "device"));
         const char *f = json_string_value(json_object_get(json_object_get(b, "inserted"), "file"));
         if (dev && f && !strcmp(dev, "disk0"))
-            vm_qemu_abs(e, vm, f, out, len);
+            node_path(e, vm, f, out, len);
     }
     json_decref(blocks);
 }
@@ -171,23 +200,47 @@ static bool agent_call(struct engine *e, const struct vm_rec *vm, const char *cm
     return qga_command(sock, cmd, NULL, NULL, 0, 10000, why, len) == 0;
 }
 
+/* Gives a new layer to the owner of the layer it sits on: the VM's uid
+ * when its QEMU is confined, root otherwise. */
+static int give_layer(const char *layer, const char *under, struct yerr *err)
+{
+    struct stat st;
+    int fd = open(layer, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int rc = fd >= 0 && lstat(under, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) == 0 &&
+                     fchmod(fd, 0600) == 0
+                 ? 0
+                 : -1;
+    if (rc < 0)
+        yerr_set(err, 500, "internal", "cannot give %s to the vm: %s", layer, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
 static int switch_live(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap,
                        struct yerr *err)
 {
-    char why[300], path[512];
-    /* QEMU makes the new layer itself, as the VM's uid, writing the old
-     * layer's name (relative when it runs in the VM's directory) as its
-     * backing file */
+    char why[300], path[512], nw[512], old[512];
+    /* yund makes the new layer, naming the old one by its relative name,
+     * and gives it to the VM's uid; QEMU opens it (mode existing) by the
+     * name it can reach, relative when it runs in the VM's directory */
+    engine_vm_path(e, vm, snap->new_disk, nw, sizeof(nw));
+    engine_vm_path(e, vm, vm->disk, old, sizeof(old));
     if (vm_qemu_name(e, vm, snap->new_disk, path, sizeof(path)) < 0)
         return yerr_set(err, 500, "internal", "path too long");
+    char *mk[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", (char *)vm->disk, nw, NULL};
+    if (engine_qemu_img(e, mk, 60000, why, sizeof(why)) < 0)
+        return yerr_disk(err, "%s", why);
+    if (give_layer(nw, old, err) < 0)
+        return -1;
     bool frozen =
         vm->state == VM_RUNNING && agent_call(e, vm, "guest-fsfreeze-freeze", why, sizeof(why));
     snprintf(snap->consistency, sizeof(snap->consistency), frozen ? "application" : "crash");
     if (!frozen)
         engine_event(e, "vm", vm->name, "snapshot", "info", "%s: crash-consistent (%s)", snap->name,
                      vm->state == VM_RUNNING ? why : "vm paused");
-    json_t *args =
-        json_pack("{s:s,s:s,s:s}", "device", "disk0", "snapshot-file", path, "format", "qcow2");
+    json_t *args = json_pack("{s:s,s:s,s:s,s:s}", "device", "disk0", "snapshot-file", path,
+                             "format", "qcow2", "mode", "existing");
     int rc = engine_vm_qmp(e, vm, "blockdev-snapshot-sync", args, NULL, err);
     json_decref(args);
     if (frozen && !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)) &&
@@ -364,7 +417,7 @@ static json_t *node_for(struct engine *e, const struct vm_rec *vm, json_t *nodes
         char path[512];
         if (!f || !drv || (strcmp(drv, "qcow2") && strcmp(drv, "raw")))
             continue;
-        vm_qemu_abs(e, vm, f, path, sizeof(path));
+        node_path(e, vm, f, path, sizeof(path));
         if (!strcmp(path, file))
             return nd;
     }
@@ -436,7 +489,7 @@ static void reparent_chain_child(struct engine *e, struct vm_rec *vm, struct sna
 /* Starts QEMU streaming snap's data into `top` (a file of the running
  * chain). 1: the job runs; 0: nothing left to stream; -1: error. */
 static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
-                        const char *top, const char *base, struct yerr *err)
+                        const char *top, const char *base, const char *bname, struct yerr *err)
 {
     int running = job_running(e, vm, snap);
     if (running != 0)
@@ -450,7 +503,7 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
     const char *tbacking = t ? json_string_value(json_object_get(t, "backing_file")) : NULL;
     char tback[512] = "";
     if (tbacking) /* a relative backing file is in the same directory */
-        vm_qemu_abs(e, vm, tbacking, tback, sizeof(tback));
+        node_path(e, vm, tbacking, tback, sizeof(tback));
     int rc;
     if (!t || !b) {
         rc = yerr_set(err, 500, "qemu_error", "QEMU does not have %s open", t ? base : top);
@@ -459,9 +512,11 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
     } else {
         char job[32];
         job_id(snap, job);
-        json_t *args = json_pack("{s:s,s:s,s:s}", "job-id", job, "device",
-                                 json_string_value(json_object_get(t, "node-name")), "base-node",
-                                 json_string_value(json_object_get(b, "node-name")));
+        /* the top's header is to name the base as yund does, not as QEMU */
+        json_t *args =
+            json_pack("{s:s,s:s,s:s,s:s}", "job-id", job, "device",
+                      json_string_value(json_object_get(t, "node-name")), "base-node",
+                      json_string_value(json_object_get(b, "node-name")), "backing-file", bname);
         rc = engine_vm_qmp(e, vm, "block-stream", args, NULL, err) < 0 ? -1 : 1;
         json_decref(args);
         if (rc < 0 && job_running(e, vm, snap) == 1)
@@ -528,7 +583,7 @@ static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_r
     }
     int rc = 0;
     if (top[0]) {
-        rc = start_stream(e, vm, snap, top, base, err);
+        rc = start_stream(e, vm, snap, top, base, bname, err);
         if (rc == 0)
             reparent_chain_child(e, vm, snap, s, n);
     }

@@ -2,7 +2,9 @@
 each yund has its own parent, each VM a group named by its id, so two VMs of
 the same name under two yunds never share a group or its limits. A start's
 QEMU runs boosted until the guest is let go, then under the VM's policy."""
+import atexit
 import os
+import shutil
 import subprocess
 import tempfile
 
@@ -65,9 +67,13 @@ def test_start_runs_boosted_until_the_guest_runs(state_dir):
     """While QEMU starts up (held here before exec, already in its group) the
     group has the highest weight and no quota; once the guest runs, the VM's
     own weight and quota apply."""
-    gate = os.path.join(state_dir, "gate")
-    os.mkfifo(gate)
-    wrapper = os.path.join(state_dir, "qemu-system-gated")
+    # outside the (root-only) state directory: the wrapper runs as the VM's uid
+    gdir = tempfile.mkdtemp(prefix="yun-gate-", dir="/tmp")
+    os.chmod(gdir, 0o755)
+    atexit.register(shutil.rmtree, gdir, True)
+    gate = os.path.join(gdir, "gate")
+    os.mkfifo(gate, 0o644)
+    wrapper = os.path.join(gdir, "qemu-system-gated")
     with open(wrapper, "w") as f:
         f.write(f'#!/bin/sh\nread x < {gate}\nexec qemu-system-x86_64 "$@"\n')
     os.chmod(wrapper, 0o755)

@@ -7,7 +7,7 @@ import os
 import socket
 import subprocess
 
-from conftest import YUND, Yund, wait_for
+from conftest import YUND, Yund, qemu_pids_for, wait_for
 
 
 def status(pid):
@@ -151,6 +151,12 @@ def test_confinement_off_runs_qemu_as_before(state_dir):
     y.yun("vm", "create", "e2e-confine-off", "--image", "tiny", "--memory", "96M", "--start")
     s = status(y.vm("e2e-confine-off")["pid"])
     assert s["Uid"][0] == "0" and s["Seccomp"] == ["0"]
+    # snapshots work as for a confined QEMU (yund writes the headers)
+    y.yun("snapshot", "create", "e2e-confine-off", "s1")
+    y.yun("snapshot", "delete", "e2e-confine-off", "s1")
+    wait_for(lambda: json.loads(y.yun("-o", "json", "snapshot", "list",
+                                      "e2e-confine-off").stdout) == [],
+             30, interval=0.2, what="the merge of s1")
     y.yun("vm", "delete", "--force", "e2e-confine-off")
     y.check_invariants()
     y.stop()
@@ -211,4 +217,126 @@ def test_confined_qemu_keeps_its_disk_work(state_dir):
     y.check_invariants()
     y.yun("vm", "delete", vm)
     y.check_invariants()
+    y.stop()
+
+
+def fd_targets(pid):
+    out = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            pass
+    return out
+
+
+def test_qemu_starts_unprivileged_under_the_full_filter(state_dir):
+    """QEMU never runs as root: yund's child drops to the VM's uid before
+    exec, so the filter forbids setuid too (elevateprivileges=deny). What it
+    needs from outside its directory it inherits as fds: the image under its
+    disk, the kernel and initrd (memfd copies), a cold-plugged volume; and
+    nothing else: not another VM's disk, not an image it does not use."""
+    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y.ensure_tiny()
+    other_img = os.path.join(state_dir, "exchange", "other.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", other_img, "16M"], check=True)
+    y.yun("image", "import", other_img, "--name", "e2e-other")
+    y.yun("volume", "create", "e2e-unpriv-vol", "--size", "16M")
+    names = ["e2e-unpriv-a", "e2e-unpriv-b"]
+    for n in names:
+        y.yun("vm", "create", n, "--image", "tiny", "--memory", "96M")
+    y.yun("volume", "attach", "e2e-unpriv-vol", names[0])  # cold-plugged at the start
+    for n in names:
+        y.yun("vm", "start", n)
+    a, b = y.vm(names[0]), y.vm(names[1])
+    st, vol = y.request("GET", "/v1/volumes/e2e-unpriv-vol")
+    s = status(a["pid"])
+    uid = os.stat(os.path.join(state_dir, "vms", a["id"])).st_uid
+    assert uid != 0
+    assert s["Uid"] == [str(uid)] * 4 and s["Gid"] == [str(uid)] * 4 and s["Groups"] == [str(uid)]
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert int(s[cap][0], 16) == 0, (cap, s[cap])
+    # no_new_privs, a seccomp filter that forbids setuid/setgid (no way back
+    # to root: no capability left, none to be had, and the call is denied)
+    assert s["NoNewPrivs"] == ["1"] and s["Seccomp"] == ["2"]
+    with open(f"/proc/{a['pid']}/cmdline", "rb") as f:
+        args = f.read().decode().split("\0")
+    assert args[args.index("-sandbox") + 1] == \
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+    assert "-runas" not in args and "-daemonize" not in args
+    # what it holds: its image and volume (by fd), kernel and initrd (memfd)
+    tiny = os.path.join(state_dir, "images", "tiny", "disk.qcow2")
+    fds = fd_targets(a["pid"])
+    assert tiny in fds and vol["path"] in fds, fds
+    assert len([t for t in fds if t.startswith("/memfd:yun-boot")]) == 2, fds
+    bdisk = os.path.join(state_dir, "vms", b["id"], b["disk"])
+    assert bdisk not in fds and not [t for t in fds if "e2e-other" in t], fds
+    # and by name it can open neither another VM's disk nor an image it
+    # does not use
+    st, other = y.request("GET", "/v1/images/e2e-other")
+    for path in (bdisk, f"../{b['id']}/{b['disk']}", other["path"]):
+        r = qmp(y, names[0], "blockdev-add", {
+            "driver": "qcow2", "node-name": "e2e-probe", "read-only": True,
+            "file": {"driver": "file", "filename": path}})
+        assert "error" in r and "Permission denied" in r["error"]["desc"], (path, r)
+    # the guest runs; a live snapshot's layer names the old one relatively
+    # (yund writes it, not QEMU, whose name for it would be a json: chain)
+    y.wait_marker(names[0])
+    y.yun("snapshot", "create", names[0], "live")
+    a = y.vm(names[0])
+    info = json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json",
+         os.path.join(state_dir, "vms", a["id"], a["disk"])],
+        capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"] == "disk.qcow2", info
+    # merging it into the image streams through the image's fd; the header
+    # then names the image by its path again
+    y.yun("snapshot", "delete", names[0], "live")
+    wait_for(lambda: json.loads(y.yun("-o", "json", "snapshot", "list", names[0]).stdout) == [],
+             30, interval=0.2, what="the merge into the image")
+    info = json.loads(subprocess.run(
+        ["qemu-img", "info", "-U", "--output=json",
+         os.path.join(state_dir, "vms", a["id"], a["disk"])],
+        capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"] == tiny, info
+    # detached, the volume is closed for good (its fdset went after the start)
+    y.yun("volume", "detach", "e2e-unpriv-vol")
+    wait_for(lambda: vol["path"] not in fd_targets(a["pid"]), 10, what="the volume's fd to close")
+    y.check_invariants()
+    for n in names:
+        y.yun("vm", "delete", "--force", n)
+    y.check_invariants()
+    y.stop()
+
+
+def test_disk_headers_are_checked_before_qemu_gets_fds(state_dir):
+    """The layers of a VM's disk are written by its (unprivileged) QEMU, and
+    yund opens the file under them as root: a header naming anything but the
+    VM's own directory or its image is refused. A layer of an older yund,
+    naming one in the directory by absolute path, is made relative."""
+    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-hdr", "--image", "tiny", "--memory", "96M")
+    y.yun("vm", "create", "e2e-hdr-other", "--image", "tiny", "--memory", "96M")
+    y.yun("snapshot", "create", "e2e-hdr", "s1")
+    v, o = y.vm("e2e-hdr"), y.vm("e2e-hdr-other")
+    vdir = os.path.join(state_dir, "vms", v["id"])
+    active = os.path.join(vdir, v["disk"])
+    foreign = os.path.join(state_dir, "vms", o["id"], o["disk"])
+    subprocess.run(["qemu-img", "rebase", "-u", "-F", "qcow2", "-b", foreign, active], check=True)
+    st, r = y.request("POST", "/v1/vms/e2e-hdr/actions/start")
+    assert st == 409 and "neither in its directory nor its image" in r["error"]["message"], r
+    assert y.vm("e2e-hdr")["state"] == "stopped"
+    assert qemu_pids_for(state_dir) == []  # no QEMU was started, no file opened for it
+    # as an older yund wrote it: the snapshot's file by its absolute path
+    subprocess.run(["qemu-img", "rebase", "-u", "-F", "qcow2", "-b",
+                    os.path.join(vdir, "disk.qcow2"), active], check=True)
+    y.yun("vm", "start", "e2e-hdr")
+    info = json.loads(subprocess.run(["qemu-img", "info", "-U", "--output=json", active],
+                                     capture_output=True, text=True, check=True).stdout)
+    assert info["backing-filename"] == "disk.qcow2", info
+    y.wait_marker("e2e-hdr")
+    y.check_invariants()
+    y.yun("vm", "delete", "--force", "e2e-hdr")
+    y.yun("vm", "delete", "e2e-hdr-other")
     y.stop()

@@ -1,9 +1,12 @@
 """Crash safety: yund killed with -9 at awkward moments, QEMU killed from
 outside. After every restart the invariants hold: every QEMU has a row, every
 running row has its QEMU, no orphan directories, never a duplicate QEMU."""
+import atexit
 import os
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
 from conftest import YUN, pid_alive, qemu_pids_for, wait_for
@@ -64,7 +67,11 @@ def test_kill9_mid_create_rolls_back(state_dir):
 
 def test_kill9_mid_start_finishes_or_reverts(state_dir):
     from conftest import Yund
-    slow = os.path.join(state_dir, "slow-qemu")
+    # outside the (root-only) state directory: the wrapper runs as the VM's uid
+    sdir = tempfile.mkdtemp(prefix="yun-slow-", dir="/tmp")
+    os.chmod(sdir, 0o755)
+    atexit.register(shutil.rmtree, sdir, True)
+    slow = os.path.join(sdir, "slow-qemu")
     write_script(slow, "sleep 2\nexec qemu-system-x86_64 \"$@\"\n")
     y = Yund(state_dir, ["--set", f"qemu={slow}"]).start()
     y.ensure_tiny()

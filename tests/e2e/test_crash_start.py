@@ -4,8 +4,11 @@ A start whose yund dies before QEMU has written its pidfile, a graceful stop
 whose yund dies during the grace period, and a start that QEMU itself
 refuses. The crash window is held open by a wrapper that waits on a FIFO
 before it execs QEMU, so nothing here depends on timing."""
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 
 from conftest import YUN, Yund, pid_alive, qemu_pids_for, wait_for
 
@@ -16,13 +19,23 @@ def write_script(path, body):
     os.chmod(path, 0o755)
 
 
+def gate_dir():
+    """Where the wrapper and its FIFO live: not in the state directory, which
+    is root's alone, while QEMU (and so the wrapper) starts as the VM's uid."""
+    d = tempfile.mkdtemp(prefix="yun-gate-", dir="/tmp")
+    os.chmod(d, 0o755)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def gated_yund(state_dir, *extra):
-    """A yund whose QEMU waits for a line on state_dir/gate before it runs.
+    """A yund whose QEMU waits for a line on a FIFO (gate) before it runs.
     The wrapper's name contains "qemu-system" so the invariant checker counts
     it as the VM's process, which it is: it becomes QEMU by exec."""
-    gate = os.path.join(state_dir, "gate")
-    os.mkfifo(gate)
-    wrapper = os.path.join(state_dir, "qemu-system-gated")
+    d = gate_dir()
+    gate = os.path.join(d, "gate")
+    os.mkfifo(gate, 0o644)
+    wrapper = os.path.join(d, "qemu-system-gated")
     write_script(wrapper, f'read x < {gate}\nexec qemu-system-x86_64 "$@"\n')
     y = Yund(state_dir, ["--set", f"qemu={wrapper}", *extra]).start()
     y.ensure_tiny()

@@ -134,7 +134,7 @@ def test_attach_hotplug_detach_and_persistence(yund):
     y.yun("volume", "attach", "e2e-v1", "e2e-b")
     y.yun("vm", "start", "e2e-b")
     with open(f"/proc/{y.vm('e2e-b')['pid']}/cmdline", "rb") as f:
-        assert b"file.filename=" + v["path"].encode() in f.read()
+        assert v["path"].encode() in f.read()  # by path, or (confined) its fd's label
     assert qemu_has_volume(y, "e2e-b", "e2e-v1")
     y.yun("vm", "stop", "--force", "e2e-b")
     st, v = y.request("GET", "/v1/volumes/e2e-v1")

@@ -13,6 +13,7 @@
 
 #include "compute/confine.h"
 #include "compute/qemu_argv.h"
+#include "compute/qemu_proc.h"
 #include "compute/vmstate.h"
 #include "lib/config.h"
 
@@ -215,26 +216,114 @@ static void test_qemu_argv(void **state)
         qemu_argv_build("q", &v, &img, "/d", "tcg", NULL, 0, NULL, &a, err, sizeof(err)), -1);
 }
 
-/* Confined: -runas the VM's uid, seccomp, no -daemonize, the disk layer
- * named relative to the VM's directory (QEMU's working directory). */
+/* Confined: QEMU starts as the VM's uid (no -runas), under the full
+ * seccomp filter, not daemonized; every name in the VM's directory relative
+ * to it (QEMU's working directory), no -pidfile (yund writes it), and the
+ * files outside it by the fds yund's child opened: the image under the
+ * disk chain (fdset 1, as the backing of the chain's lowest layer), the
+ * kernel and initrd (memfds), a volume and the one it is a clone of. */
 static void test_qemu_argv_confined(void **state)
 {
     struct vm_rec v = vm_in(VM_STOPPED);
+    snprintf(v.disk, sizeof(v.disk), "disk-1234.qcow2");
+    v.seed = true;
     struct image_rec img;
     memset(&img, 0, sizeof(img));
+    snprintf(img.kernel, sizeof(img.kernel), "/s/images/tiny/vmlinuz");
+    snprintf(img.initrd, sizeof(img.initrd), "/s/images/tiny/initrd.img");
+    struct volume_rec vol;
+    memset(&vol, 0, sizeof(vol));
+    snprintf(vol.id, sizeof(vol.id), "abcdef01-2345-4678-9abc-def012345678");
+    snprintf(vol.name, sizeof(vol.name), "clone");
+    snprintf(vol.format, sizeof(vol.format), "qcow2");
+    snprintf(vol.path, sizeof(vol.path), "/s/pools/default/clone.qcow2");
     struct qemu_argv a;
     char err[256];
-    struct vm_confine c = {.on = true, .uid = 1900000007u, .gid = 1900000007u};
+    static struct vm_confine c;
+    memset(&c, 0, sizeof(c));
+    c.on = true;
+    c.uid = c.gid = 1900000007u;
+    c.disk_layers = 2; /* disk-1234.qcow2 <- disk.qcow2 <- the image */
+    c.disk_on_image = true;
+    c.files[0] = (struct confine_file){"/s/images/tiny/disk.qcow2", "qcow2", false, false};
+    c.files[1] = (struct confine_file){"/s/images/tiny/vmlinuz", "", false, true};
+    c.files[2] = (struct confine_file){"/s/images/tiny/initrd.img", "", false, true};
+    c.files[3] = (struct confine_file){"/s/pools/default/clone.qcow2", "qcow2", true, false};
+    c.files[4] = (struct confine_file){"/s/pools/default/base.raw", "raw", false, false};
+    c.nfiles = 5;
+    c.image = 0, c.kernel = 1, c.initrd = 2;
+    c.vols[0] = (struct confine_vol){"abcdef01-2345-4678-9abc-def012345678", 3, 2};
+    c.nvols = 1;
     assert_int_equal(
-        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", NULL, 0, &c, &a, err, sizeof(err)), 0);
-    assert_true(has_pair(&a, "-runas", "1900000007:1900000007"));
-    assert_true(has_pair(&a, "-sandbox", "on,obsolete=deny,spawn=deny,resourcecontrol=deny"));
-    assert_true(has_pair(&a, "-pidfile", "/s/vms/X/qemu.pid"));
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", &vol, 1, &c, &a, err, sizeof(err)), 0);
+    assert_true(has_pair(
+        &a, "-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"));
+    assert_true(
+        has_pair(&a, "-add-fd", "fd=3,set=1,opaque=/s/vms/X/fd-1:/s/images/tiny/disk.qcow2"));
+    assert_true(
+        has_pair(&a, "-add-fd", "fd=6,set=4,opaque=/s/vms/X/fd-4:/s/pools/default/clone.qcow2"));
+    assert_true(
+        has_pair(&a, "-add-fd", "fd=7,set=5,opaque=/s/vms/X/fd-5:/s/pools/default/base.raw"));
+    assert_true(has_pair(&a, "-kernel", "/proc/self/fd/4"));
+    assert_true(has_pair(&a, "-initrd", "/proc/self/fd/5"));
+    assert_true(has_pair(&a, "-drive",
+                         "id=disk0,file=disk-1234.qcow2,format=qcow2,if=none,cache=writeback,"
+                         "discard=unmap,backing.backing.driver=qcow2,backing.backing.file.driver="
+                         "file,backing.backing.file.filename=/dev/fdset/1,backing.backing.read-"
+                         "only=on"));
+    assert_true(has_pair(&a, "-blockdev",
+                         "node-name=vol-abcdef012345,discard=unmap,cache.direct=off,driver=qcow2,"
+                         "file.driver=file,file.filename=/dev/fdset/4,backing.driver=raw,"
+                         "backing.file.driver=file,backing.file.filename=/dev/fdset/5,backing."
+                         "read-only=on"));
+    assert_true(has_pair(&a, "-drive", "id=seed,file=seed.iso,format=raw,if=none,readonly=on"));
+    assert_true(has_pair(&a, "-chardev", "socket,id=qmp,path=qmp.sock,server=on,wait=off"));
+    assert_true(has_pair(&a, "-chardev",
+                         "socket,id=console,path=con.sock,server=on,wait=off,logfile=console.log,"
+                         "logappend=on"));
     char *joined = qemu_argv_join(&a);
     assert_null(strstr(joined, "-daemonize"));
-    assert_non_null(strstr(joined, "id=disk0,file=disk.qcow2,format=qcow2"));
+    assert_null(strstr(joined, "-runas"));
+    assert_null(strstr(joined, "-pidfile"));
+    assert_null(strstr(joined, "-add-fd fd=4")); /* memfds are not fdsets */
+    /* nothing QEMU opens is named by an absolute path */
+    for (int i = 1; i < a.argc; i++)
+        if (strcmp(a.argv[i - 1], "-add-fd"))
+            assert_null(strstr(a.argv[i], "/s/"));
     free(joined);
     qemu_argv_free(&a);
+    /* ... but the VM's directory is on the command line, by which yund
+     * finds its QEMU (qemu_proc.c) */
+    char vmdir[80], cmd[8192];
+    snprintf(vmdir, sizeof(vmdir), "/s/vms/%s", v.id);
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, vmdir, "tcg", &vol, 1, &c, &a, err, sizeof(err)), 0);
+    size_t len = 0;
+    for (int i = 0; i < a.argc; i++) {
+        size_t l = strlen(a.argv[i]) + 1;
+        assert_true(len + l <= sizeof(cmd));
+        memcpy(cmd + len, a.argv[i], l);
+        len += l;
+    }
+    assert_true(qemu_cmdline_matches(cmd, len, "/s/vms", v.id));
+    assert_false(qemu_cmdline_matches(cmd, len, "/t/vms", v.id));
+    qemu_argv_free(&a);
+
+    /* a volume without an fd planned, and a plan that does not hold up,
+     * are refused */
+    c.nvols = 0;
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", &vol, 1, &c, &a, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "no fd"));
+    c.nvols = 1;
+    c.vols[0].n = 9;
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", &vol, 1, &c, &a, err, sizeof(err)), -1);
+    c.vols[0].n = 2;
+    c.image = 3;
+    assert_int_equal(
+        qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", &vol, 1, &c, &a, err, sizeof(err)), -1);
+    c.image = 0;
 
     /* unconfined (qemu_confine=0): as before */
     c.on = false;
@@ -244,12 +333,16 @@ static void test_qemu_argv_confined(void **state)
     assert_non_null(strstr(joined, " -daemonize "));
     assert_null(strstr(joined, "-runas"));
     assert_null(strstr(joined, "-sandbox"));
-    assert_non_null(strstr(joined, "id=disk0,file=/s/vms/X/disk.qcow2,format=qcow2"));
+    assert_null(strstr(joined, "-add-fd"));
+    assert_true(has_pair(&a, "-pidfile", "/s/vms/X/qemu.pid"));
+    assert_true(has_pair(&a, "-kernel", "/s/images/tiny/vmlinuz"));
+    assert_non_null(strstr(joined, "id=disk0,file=/s/vms/X/disk-1234.qcow2,format=qcow2"));
     free(joined);
     qemu_argv_free(&a);
 
     /* never root */
-    c = (struct vm_confine){.on = true, .uid = 0, .gid = 0};
+    c.on = true;
+    c.uid = c.gid = 0;
     assert_int_equal(
         qemu_argv_build("q", &v, &img, "/s/vms/X", "tcg", NULL, 0, &c, &a, err, sizeof(err)), -1);
 }
