@@ -275,3 +275,26 @@ def yund(state_dir):
     y = Yund(state_dir).start()
     yield y
     y.stop()
+
+
+def qmp_reply(y, vm, command, args=None):
+    """One command on the VM's QMP command monitor, as yund would: the
+    whole reply (a "return" or an "error")."""
+    v = y.vm(vm)
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(os.path.join(y.state_dir, "vms", v["id"], "qmp.sock"))
+    f = s.makefile("rw")
+    json.loads(f.readline())  # greeting
+    for cmd, a in (("qmp_capabilities", None), (command, args)):
+        msg = {"execute": cmd}
+        if a is not None:
+            msg["arguments"] = a
+        f.write(json.dumps(msg) + "\n")
+        f.flush()
+        while True:
+            r = json.loads(f.readline())
+            if "return" in r or "error" in r:
+                break
+    s.close()
+    return r

@@ -4,10 +4,9 @@ cannot open another VM's disk; the uid is kept across restarts, claimed
 machine-wide and released on delete; qemu_confine=0 runs QEMU as before."""
 import json
 import os
-import socket
 import subprocess
 
-from conftest import YUND, Yund, qemu_pids_for, wait_for
+from conftest import YUND, Yund, qemu_pids_for, qmp_reply, wait_for
 
 
 def status(pid):
@@ -20,25 +19,8 @@ def status(pid):
 
 
 def qmp(y, vm, command, args=None):
-    """One command on the VM's QMP monitor; the whole reply (return or error)."""
-    v = y.vm(vm)
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(os.path.join(y.state_dir, "vms", v["id"], "qmp.sock"))
-    f = s.makefile("rw")
-    json.loads(f.readline())  # greeting
-    for cmd, a in (("qmp_capabilities", None), (command, args)):
-        msg = {"execute": cmd}
-        if a is not None:
-            msg["arguments"] = a
-        f.write(json.dumps(msg) + "\n")
-        f.flush()
-        while True:
-            r = json.loads(f.readline())
-            if "return" in r or "error" in r:
-                break
-    s.close()
-    return r
+    """The whole reply (return or error)."""
+    return qmp_reply(y, vm, command, args)
 
 
 def claim_dir(y):

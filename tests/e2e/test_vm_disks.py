@@ -9,34 +9,17 @@ real guest (test_guest.py)."""
 import hashlib
 import json
 import os
-import socket
 import sqlite3
 import subprocess
 
 import pytest
 
-from conftest import Yund, wait_for
+from conftest import Yund, qmp_reply, wait_for
 
 
 def qmp(y, vm, command, args=None):
-    """One command on the VM's QMP command monitor, as yund would."""
-    v = y.vm(vm)
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(10)
-    s.connect(os.path.join(y.state_dir, "vms", v["id"], "qmp.sock"))
-    f = s.makefile("rw")
-    json.loads(f.readline())  # greeting
-    for cmd, a in (("qmp_capabilities", None), (command, args)):
-        msg = {"execute": cmd}
-        if a is not None:
-            msg["arguments"] = a
-        f.write(json.dumps(msg) + "\n")
-        f.flush()
-        while True:
-            r = json.loads(f.readline())
-            if "return" in r or "error" in r:
-                break
-    s.close()
+    """One QMP command that must succeed: its "return"."""
+    r = qmp_reply(y, vm, command, args)
     assert "return" in r, r
     return r["return"]
 
