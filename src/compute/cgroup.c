@@ -1,16 +1,16 @@
 /*
- * cgroup.c - owns everything yun does with control groups: finding the
- * hierarchies (cgroup v2, v1, or the v1/v2 "hybrid" layout) from mountinfo,
- * validating per-VM limits, creating <mount>/<parent>/<group> groups (yund:
- * yun/y-<yund id>/vm-<vm id>), writing the
- * limits into the controller files, moving QEMU into them, reading CPU time
- * and memory use back, and removing the groups.
+ * cgroup.c - owns what yun does in the cgroup trees: creating
+ * <mount>/<parent>/<group> groups (yund: yun/y-<yund id>/vm-<vm id>), writing
+ * the limits into the controller files, moving QEMU into them, reading CPU
+ * time and memory use back, and removing the groups. Finding the hierarchies
+ * and validating limits (pure parsing) are in cgroup_detect.c.
  *
  * Nothing here keeps state: the layout found by cg_detect() is all a caller
  * needs to hand back in, so the daemon can re-detect after a restart and find
  * the groups of VMs that are still running.
  */
 #include "compute/cgroup.h"
+#include "compute/cgroup_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -25,8 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CG_PARENT     "yun" /* the default parent, when none was set */
-#define CG_PATH_MAX   512
+#define CG_PARENT "yun" /* the default parent, when none was set */
+
 #define CG_DEF_PERIOD 100000u
 
 /* How long cg_vm_destroy keeps retrying rmdir on EBUSY: a QEMU that was just
@@ -35,10 +35,7 @@
 #define CG_RMDIR_TRIES    40
 #define CG_RMDIR_SLEEP_NS (25 * 1000 * 1000L)
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
+void cg_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -57,7 +54,7 @@ static int write_file(const char *path, const char *val, char *err, size_t errle
 {
     int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, errlen, "open %s: %s", path, strerror(errno));
+        cg_set_err(err, errlen, "open %s: %s", path, strerror(errno));
         return -1;
     }
     size_t n = strlen(val);
@@ -65,11 +62,11 @@ static int write_file(const char *path, const char *val, char *err, size_t errle
     if (w < 0 || (size_t)w != n) {
         int e = w < 0 ? errno : EIO;
         close(fd);
-        set_err(err, errlen, "write \"%s\" to %s: %s", val, path, strerror(e));
+        cg_set_err(err, errlen, "write \"%s\" to %s: %s", val, path, strerror(e));
         return -1;
     }
     if (close(fd) < 0) {
-        set_err(err, errlen, "write \"%s\" to %s: %s", val, path, strerror(errno));
+        cg_set_err(err, errlen, "write \"%s\" to %s: %s", val, path, strerror(errno));
         return -1;
     }
     return 0;
@@ -77,7 +74,7 @@ static int write_file(const char *path, const char *val, char *err, size_t errle
 
 /* Reads a small control file into buf with trailing whitespace removed.
  * Returns the length or -1 (errno set). */
-static ssize_t read_file(const char *path, char *buf, size_t len)
+ssize_t cg_read_file(const char *path, char *buf, size_t len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -104,11 +101,11 @@ static ssize_t read_file(const char *path, char *buf, size_t len)
     return (ssize_t)off;
 }
 
-static int join(char *out, size_t outlen, const char *a, const char *b, char *err, size_t errlen)
+int cg_join(char *out, size_t outlen, const char *a, const char *b, char *err, size_t errlen)
 {
     int n = snprintf(out, outlen, "%s/%s", a, b);
     if (n < 0 || (size_t)n >= outlen) {
-        set_err(err, errlen, "cgroup path too long: %s/%s", a, b);
+        cg_set_err(err, errlen, "cgroup path too long: %s/%s", a, b);
         return -1;
     }
     return 0;
@@ -118,12 +115,12 @@ static int mkdir_ok(const char *path, char *err, size_t errlen)
 {
     if (mkdir(path, 0755) == 0 || errno == EEXIST)
         return 0;
-    set_err(err, errlen, "mkdir %s: %s", path, strerror(errno));
+    cg_set_err(err, errlen, "mkdir %s: %s", path, strerror(errno));
     return -1;
 }
 
 /* Space-separated word list membership, e.g. "cpuset cpu io memory". */
-static bool has_word(const char *list, const char *word)
+bool cg_has_word(const char *list, const char *word)
 {
     size_t wl = strlen(word);
     const char *p = list;
@@ -156,231 +153,6 @@ static bool name_ok(const char *vm)
     return n <= 63 && strstr(vm, "..") == NULL;
 }
 
-/* ---- detection ---------------------------------------------------------- */
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-    char *d = s;
-    while (*s) {
-        if (s[0] == '\\' && s[1] >= '0' && s[1] <= '7' && s[2] >= '0' && s[2] <= '7' &&
-            s[3] >= '0' && s[3] <= '7') {
-            *d++ = (char)(((s[1] - '0') << 6) | ((s[2] - '0') << 3) | (s[3] - '0'));
-            s += 4;
-        } else {
-            *d++ = *s++;
-        }
-    }
-    *d = '\0';
-}
-
-static void copy_field(char *dst, size_t dstlen, const char *src)
-{
-    if (dst[0] != '\0') /* first mount of a controller wins */
-        return;
-    if (strlen(src) >= dstlen)
-        return;
-    strcpy(dst, src);
-}
-
-/* Comma-separated option membership, e.g. "rw,cpu,cpuacct". */
-static bool has_opt(const char *opts, const char *opt)
-{
-    size_t ol = strlen(opt);
-    const char *p = opts;
-    while (*p) {
-        const char *e = strchr(p, ',');
-        size_t l = e ? (size_t)(e - p) : strlen(p);
-        if (l == ol && strncmp(p, opt, ol) == 0)
-            return true;
-        if (!e)
-            break;
-        p = e + 1;
-    }
-    return false;
-}
-
-int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
-{
-    memset(out, 0, sizeof(*out));
-    out->mode = CG_NONE;
-    FILE *f = fopen(mountinfo_path, "re");
-    if (f == NULL)
-        return -1;
-
-    char unified[256] = "";
-    char *line = NULL;
-    size_t cap = 0;
-    while (getline(&line, &cap, f) != -1) {
-        /* id parent maj:min root mountpoint opts [optional...] - fstype source superopts */
-        char *save = NULL;
-        char *fields[6] = {0};
-        int nf = 0;
-        /* Exactly six tokens: calling strtok_r once more would eat the "-"
-         * separator of mounts that have no optional fields. */
-        for (char *t = strtok_r(line, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
-            fields[nf++] = t;
-            if (nf == 6)
-                break;
-        }
-        if (nf < 6)
-            continue;
-        char *mnt = fields[4];
-        char *t;
-        while ((t = strtok_r(NULL, " \n", &save)) != NULL && strcmp(t, "-") != 0)
-            ; /* skip optional fields (shared:N, master:N ...) */
-        if (t == NULL)
-            continue;
-        char *fstype = strtok_r(NULL, " \n", &save);
-        char *source = strtok_r(NULL, " \n", &save);
-        char *super = strtok_r(NULL, " \n", &save);
-        if (fstype == NULL || source == NULL || super == NULL)
-            continue;
-        unescape(mnt);
-        if (strcmp(fstype, "cgroup2") == 0) {
-            copy_field(unified, sizeof(unified), mnt);
-        } else if (strcmp(fstype, "cgroup") == 0) {
-            if (has_opt(super, "cpu"))
-                copy_field(out->cpu, sizeof(out->cpu), mnt);
-            if (has_opt(super, "cpuacct"))
-                copy_field(out->cpuacct, sizeof(out->cpuacct), mnt);
-            if (has_opt(super, "cpuset"))
-                copy_field(out->cpuset, sizeof(out->cpuset), mnt);
-            if (has_opt(super, "memory"))
-                copy_field(out->memory, sizeof(out->memory), mnt);
-        }
-    }
-    free(line);
-    fclose(f);
-
-    /* v2 only counts if cpu and memory are actually available there: in the
-     * hybrid layout the unified tree is mounted but every controller is bound
-     * to a v1 hierarchy, so its cgroup.controllers is (nearly) empty. */
-    if (unified[0] != '\0') {
-        char path[CG_PATH_MAX], ctl[512];
-        if (join(path, sizeof(path), unified, "cgroup.controllers", NULL, 0) == 0 &&
-            read_file(path, ctl, sizeof(ctl)) >= 0 && has_word(ctl, "cpu") &&
-            has_word(ctl, "memory")) {
-            char keep[256];
-            memcpy(keep, unified, sizeof(keep));
-            memset(out, 0, sizeof(*out));
-            out->mode = CG_V2;
-            memcpy(out->root, keep, sizeof(out->root));
-            return 0;
-        }
-    }
-
-    if (out->cpu[0] || out->memory[0] || out->cpuset[0] || out->cpuacct[0]) {
-        out->mode = CG_V1;
-        /* root: the directory the v1 hierarchies are mounted in, for display. */
-        const char *any = out->cpu[0]      ? out->cpu
-                          : out->memory[0] ? out->memory
-                          : out->cpuset[0] ? out->cpuset
-                                           : out->cpuacct;
-        const char *slash = strrchr(any, '/');
-        size_t n = slash ? (size_t)(slash - any) : 0;
-        if (n == 0)
-            n = slash ? 1 : 0;
-        memcpy(out->root, any, n);
-        out->root[n] = '\0';
-        return 0;
-    }
-    memset(out, 0, sizeof(*out));
-    return -1;
-}
-
-int cg_detect(struct cg_layout *out)
-{
-    return cg_detect_at("/proc/self/mountinfo", out);
-}
-
-/* ---- validation --------------------------------------------------------- */
-
-/* Parses a decimal CPU number; stops at the first non-digit. Values are capped
- * so a huge number reports "does not exist" instead of overflowing. */
-static const char *parse_cpu(const char *p, long *v)
-{
-    if (!isdigit((unsigned char)*p))
-        return NULL;
-    long n = 0;
-    while (isdigit((unsigned char)*p)) {
-        if (n < 1000000)
-            n = n * 10 + (*p - '0');
-        p++;
-    }
-    *v = n;
-    return p;
-}
-
-static int bad_syntax(const char *s, const char *at, char *err, size_t errlen)
-{
-    if (*at == '\0')
-        set_err(err, errlen, "cpuset \"%s\": unexpected end (want e.g. \"0-1,3\")", s);
-    else
-        set_err(err, errlen, "cpuset \"%s\": bad syntax at \"%s\" (want e.g. \"0-1,3\")", s, at);
-    return -1;
-}
-
-static int cpuset_validate(const char *s, int ncpus, char *err, size_t errlen)
-{
-    const char *p = s;
-    for (;;) {
-        long a, b;
-        const char *q = parse_cpu(p, &a);
-        if (q == NULL)
-            return bad_syntax(s, p, err, errlen);
-        b = a;
-        if (*q == '-') {
-            const char *r = parse_cpu(q + 1, &b);
-            if (r == NULL)
-                return bad_syntax(s, q, err, errlen);
-            if (b < a) {
-                set_err(err, errlen, "cpuset \"%s\": range %ld-%ld is reversed", s, a, b);
-                return -1;
-            }
-            q = r;
-        }
-        if (ncpus > 0 && b >= ncpus) {
-            set_err(err, errlen, "cpuset \"%s\": CPU %ld does not exist (host has %d CPUs: 0-%d)",
-                    s, b, ncpus, ncpus - 1);
-            return -1;
-        }
-        if (*q == '\0')
-            return 0;
-        if (*q != ',')
-            return bad_syntax(s, q, err, errlen);
-        p = q + 1;
-    }
-}
-
-int cg_limits_validate(const struct cg_limits *l, int ncpus, char *err, size_t errlen)
-{
-    if (l == NULL) {
-        set_err(err, errlen, "no limits given");
-        return -1;
-    }
-    if (l->cpu_weight > 10000) {
-        set_err(err, errlen, "cpu-weight %u out of range 1..10000", l->cpu_weight);
-        return -1;
-    }
-    if (l->cpu_quota_us != 0 && l->cpu_quota_us < 1000) {
-        set_err(err, errlen, "cpu-quota %" PRIu64 "us below minimum 1000us", l->cpu_quota_us);
-        return -1;
-    }
-    if (l->cpu_period_us != 0 && (l->cpu_period_us < 1000 || l->cpu_period_us > 1000000)) {
-        set_err(err, errlen, "cpu-period %" PRIu64 "us out of range 1000..1000000",
-                l->cpu_period_us);
-        return -1;
-    }
-    if (memchr(l->cpuset, '\0', sizeof(l->cpuset)) == NULL) {
-        set_err(err, errlen, "cpuset longer than %zu characters", sizeof(l->cpuset) - 1);
-        return -1;
-    }
-    if (l->cpuset[0] != '\0' && cpuset_validate(l->cpuset, ncpus, err, errlen) < 0)
-        return -1;
-    return 0;
-}
-
 /* ---- group paths -------------------------------------------------------- */
 
 static const char *parent_of(const struct cg_layout *lay)
@@ -401,7 +173,7 @@ static int level_dir(char *out, size_t len, const char *mnt, const struct cg_lay
     size_t take = p ? (size_t)(p - par) : strlen(par);
     int w = snprintf(out, len, "%s/%.*s", mnt, (int)take, par);
     if (w < 0 || (size_t)w >= len) {
-        set_err(err, errlen, "cgroup path too long under %s", mnt);
+        cg_set_err(err, errlen, "cgroup path too long under %s", mnt);
         return -1;
     }
     return 0;
@@ -428,7 +200,7 @@ static int vm_dir(char *out, size_t len, const char *mnt, const struct cg_layout
 {
     int n = snprintf(out, len, "%s/%s/%s", mnt, parent_of(lay), vm);
     if (n < 0 || (size_t)n >= len) {
-        set_err(err, errlen, "cgroup path too long for group %s under %s", vm, mnt);
+        cg_set_err(err, errlen, "cgroup path too long for group %s under %s", vm, mnt);
         return -1;
     }
     return 0;
@@ -454,7 +226,7 @@ int cg_set_parent(struct cg_layout *lay, const char *parent)
 static int write_in(const char *dir, const char *file, const char *val, char *err, size_t errlen)
 {
     char path[CG_PATH_MAX];
-    if (join(path, sizeof(path), dir, file, err, errlen) < 0)
+    if (cg_join(path, sizeof(path), dir, file, err, errlen) < 0)
         return -1;
     return write_file(path, val, err, errlen);
 }
@@ -462,11 +234,11 @@ static int write_in(const char *dir, const char *file, const char *val, char *er
 static ssize_t read_in(const char *dir, const char *file, char *buf, size_t len)
 {
     char path[CG_PATH_MAX];
-    if (join(path, sizeof(path), dir, file, NULL, 0) < 0) {
+    if (cg_join(path, sizeof(path), dir, file, NULL, 0) < 0) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    return read_file(path, buf, len);
+    return cg_read_file(path, buf, len);
 }
 
 /* The distinct v1 mount points in use, so co-mounted controllers
@@ -498,20 +270,20 @@ static int v2_enable(const char *dir, bool want_cpuset, char *err, size_t errlen
 {
     char avail[512] = "", on[512] = "";
     if (read_in(dir, "cgroup.controllers", avail, sizeof(avail)) < 0) {
-        set_err(err, errlen, "read %s/cgroup.controllers: %s", dir, strerror(errno));
+        cg_set_err(err, errlen, "read %s/cgroup.controllers: %s", dir, strerror(errno));
         return -1;
     }
     (void)read_in(dir, "cgroup.subtree_control", on, sizeof(on));
     const char *need[] = {"cpu", "memory", "cpuset"};
     for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
         bool cpuset = strcmp(need[i], "cpuset") == 0;
-        if (has_word(on, need[i]))
+        if (cg_has_word(on, need[i]))
             continue;
-        if (!has_word(avail, need[i])) {
+        if (!cg_has_word(avail, need[i])) {
             if (cpuset && !want_cpuset)
                 continue; /* only needed for pinning */
-            set_err(err, errlen, "controller %s not available in %s/cgroup.controllers", need[i],
-                    dir);
+            cg_set_err(err, errlen, "controller %s not available in %s/cgroup.controllers", need[i],
+                       dir);
             return -1;
         }
         char val[16];
@@ -593,13 +365,13 @@ static int v1_cpuset_inherit(const char *parent, const char *dir, char *err, siz
     for (int i = 0; i < 2; i++) {
         char cur[256] = "", up[256] = "";
         if (read_in(dir, files[i], cur, sizeof(cur)) < 0) {
-            set_err(err, errlen, "read %s/%s: %s", dir, files[i], strerror(errno));
+            cg_set_err(err, errlen, "read %s/%s: %s", dir, files[i], strerror(errno));
             return -1;
         }
         if (cur[0] != '\0')
             continue;
         if (read_in(parent, files[i], up, sizeof(up)) < 0) {
-            set_err(err, errlen, "read %s/%s: %s", parent, files[i], strerror(errno));
+            cg_set_err(err, errlen, "read %s/%s: %s", parent, files[i], strerror(errno));
             return -1;
         }
         if (write_in(dir, files[i], up, err, errlen) < 0)
@@ -616,19 +388,19 @@ static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg
     int n = v1_mounts(lay, mnts);
 
     if (l->cpu_weight && !lay->cpu[0]) {
-        set_err(err, errlen, "cpu-weight requested but the cpu controller is not mounted");
+        cg_set_err(err, errlen, "cpu-weight requested but the cpu controller is not mounted");
         return -1;
     }
     if (l->cpu_quota_us && !lay->cpu[0]) {
-        set_err(err, errlen, "cpu-quota requested but the cpu controller is not mounted");
+        cg_set_err(err, errlen, "cpu-quota requested but the cpu controller is not mounted");
         return -1;
     }
     if (l->memory_bytes && !lay->memory[0]) {
-        set_err(err, errlen, "memory limit requested but the memory controller is not mounted");
+        cg_set_err(err, errlen, "memory limit requested but the memory controller is not mounted");
         return -1;
     }
     if (l->cpuset[0] && !lay->cpuset[0]) {
-        set_err(err, errlen, "cpuset requested but the cpuset controller is not mounted");
+        cg_set_err(err, errlen, "cpuset requested but the cpuset controller is not mounted");
         return -1;
     }
 
@@ -697,7 +469,7 @@ static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg
         if (l->cpuset[0]) {
             snprintf(cpus, sizeof(cpus), "%s", l->cpuset);
         } else if (read_in(parent, "cpuset.cpus", cpus, sizeof(cpus)) < 0) {
-            set_err(err, errlen, "read %s/cpuset.cpus: %s", parent, strerror(errno));
+            cg_set_err(err, errlen, "read %s/cpuset.cpus: %s", parent, strerror(errno));
             return -1;
         }
         if (write_in(dir, "cpuset.cpus", cpus, err, errlen) < 0)
@@ -714,7 +486,7 @@ int cg_vm_setup(const struct cg_layout *lay, const char *vm, const struct cg_lim
     if (lay == NULL || lay->mode == CG_NONE)
         return 0;
     if (!name_ok(vm)) {
-        set_err(err, errlen, "invalid VM name for a cgroup: \"%s\"", vm ? vm : "(null)");
+        cg_set_err(err, errlen, "invalid VM name for a cgroup: \"%s\"", vm ? vm : "(null)");
         return -1;
     }
     static const struct cg_limits none;
@@ -731,11 +503,11 @@ int cg_vm_attach(const struct cg_layout *lay, const char *vm, pid_t pid, char *e
     if (lay == NULL || lay->mode == CG_NONE)
         return 0;
     if (!name_ok(vm)) {
-        set_err(err, errlen, "invalid VM name for a cgroup: \"%s\"", vm ? vm : "(null)");
+        cg_set_err(err, errlen, "invalid VM name for a cgroup: \"%s\"", vm ? vm : "(null)");
         return -1;
     }
     if (pid <= 0) {
-        set_err(err, errlen, "invalid pid %ld", (long)pid);
+        cg_set_err(err, errlen, "invalid pid %ld", (long)pid);
         return -1;
     }
     char dir[CG_PATH_MAX], val[32];
