@@ -15,6 +15,7 @@
 #include "compute/housekeeping.h"
 #include "compute/console_log.h"
 #include "compute/engine.h"
+#include "compute/qemu_proc.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_guard.h"
 #include "lib/log.h"
@@ -56,9 +57,7 @@ static void end_reset_loop(struct engine *e, struct vm_rt *rt, struct vm_rec *vm
     engine_store_update(e, vm);
     engine_event(e, "vm", vm->name, "reset-loop", "error", "%s; ending qemu", rt->guard.crash);
     pid_t pid = rt->pid > 0 ? rt->pid : vm->pid;
-    char needle[64];
-    snprintf(needle, sizeof(needle), "-uuid %s", vm->id);
-    if (pid > 0 && pid_state_of(pid, needle) == PID_LIVE)
+    if (pid > 0 && qemu_pid_state(pid, vm->id) == PID_LIVE)
         kill(pid, SIGKILL);
 }
 

@@ -186,6 +186,13 @@ static pid_t read_pidfile(const char *vms_dir, const char *id)
     return ok ? (pid_t)v : 0;
 }
 
+enum pid_state qemu_pid_state(pid_t pid, const char *id)
+{
+    char needle[64];
+    snprintf(needle, sizeof(needle), "-uuid %s", id);
+    return pid_state_of(pid, needle);
+}
+
 enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_scan *scan,
                          pid_t *pid)
 {
@@ -193,9 +200,7 @@ enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_
     bool unsure = false;
     pid_t p = read_pidfile(vms_dir, id);
     if (p > 0) {
-        char needle[64];
-        snprintf(needle, sizeof(needle), "-uuid %s", id);
-        enum pid_state ps = pid_state_of(p, needle);
+        enum pid_state ps = qemu_pid_state(p, id);
         if (ps == PID_LIVE) {
             *pid = p;
             return QEMU_UP;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "lib/util.h"
+
 enum qemu_seen {
     QEMU_GONE = 0, /* no process of this VM exists */
     QEMU_UP,       /* its QEMU runs: pid is the daemonised QEMU */
@@ -46,6 +48,10 @@ size_t qemu_scan_pids(const struct qemu_scan *s, const char *id, pid_t *out, siz
  * scan decides (pass NULL to have one made for this call). */
 enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_scan *scan,
                          pid_t *pid);
+
+/* What /proc says of pid as the QEMU of VM id: PID_LIVE only when it runs
+ * with "-uuid ID" on its command line (a recycled pid counts as gone). */
+enum pid_state qemu_pid_state(pid_t pid, const char *id);
 
 /* QEMU's last words in its log (qemu.log) after offset off, on one line. */
 void qemu_log_since(const char *path, off_t off, char *buf, size_t len);

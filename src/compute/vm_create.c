@@ -217,9 +217,7 @@ undo:
  * Returns 0 once that pid is gone (or was never ours), -1 when it may live. */
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid)
 {
-    char needle[64];
-    snprintf(needle, sizeof(needle), "-uuid %s", vm->id);
-    enum pid_state ps = pid_state_of(pid, needle);
+    enum pid_state ps = qemu_pid_state(pid, vm->id);
     if (ps == PID_GONE)
         return 0;
     if (ps == PID_UNKNOWN) {

@@ -399,7 +399,9 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         char said[400];
         qemu_log_since(qemulog, log_off, said, sizeof(said));
         yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
-                 said[0] ? said : line[0] ? line : "no message (see qemu.log)");
+                 said[0]   ? said
+                 : line[0] ? line
+                           : "no message (see qemu.log)");
         goto fail;
     }
     /* QEMU's parent exits once the monitors listen; the daemon child writes
@@ -483,8 +485,6 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     char qmp[512], err[256];
     engine_vm_path(e, &vm, VMDIR_QMP, qmp, sizeof(qmp));
-    char needle[64];
-    snprintf(needle, sizeof(needle), "-uuid %s", vm.id);
     /* Long past the deadline, a QEMU that was told to quit and is still
      * here is killed; the first time it is asked. */
     bool overdue = vm.stop_deadline && now_ms() - vm.stop_deadline > 10000;
@@ -492,7 +492,7 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
         engine_event(e, "vm", vm.name, "stop", "info", "guest did not power off in time: %s",
                      "quitting QEMU");
     if ((overdue || qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0) &&
-        vm.pid > 0 && pid_state_of(vm.pid, needle) == PID_LIVE)
+        vm.pid > 0 && qemu_pid_state(vm.pid, vm.id) == PID_LIVE)
         kill(vm.pid, SIGKILL);
 }
 
@@ -575,10 +575,8 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.state = VM_STOPPING;
         vm.stop_deadline = now_ms();
         engine_store_update(e, &vm);
-        char needle[64];
-        snprintf(needle, sizeof(needle), "-uuid %s", vm.id);
         if (qmp_simple(e, &vm, "quit", err) < 0 && vm.pid > 0 &&
-            pid_state_of(vm.pid, needle) == PID_LIVE)
+            qemu_pid_state(vm.pid, vm.id) == PID_LIVE)
             kill(vm.pid, SIGKILL);
         engine_event(e, "vm", vm.name, an, "ok", "%s", "");
         break;
