@@ -96,6 +96,10 @@ static bool uid_in_use(uint32_t uid)
         char path[64];
         snprintf(path, sizeof(path), "/proc/%s/status", de->d_name);
         char *st = read_file(path, 16384, NULL);
+        if (!st && errno != ENOENT && errno != ESRCH) {
+            used = true; /* cannot tell: do not hand it out */
+            break;
+        }
         const char *u = st ? strstr(st, "\nUid:") : NULL,
                    *state = st ? strstr(st, "\nState:") : NULL;
         unsigned long ids[4];
@@ -188,7 +192,8 @@ static int give_files(struct engine *e, const struct vm_rec *vm, uint32_t uid, c
     }
     static const char *const logs[] = {VMDIR_CONLOG, VMDIR_QEMULOG};
     for (size_t i = 0; i < 2; i++) {
-        int fd = openat(dfd, logs[i], O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = openat(dfd, logs[i],
+                        O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
         if (fd >= 0)
             close(fd);
     }
@@ -602,7 +607,16 @@ int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_
     engine_vm_path(e, vm, NULL, dir, sizeof(dir));
     engine_vm_path(e, vm, VMDIR_QEMULOG, log, sizeof(log));
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    int logfd = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int logfd =
+        open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    struct stat lst;
+    if (logfd >= 0 && (fstat(logfd, &lst) < 0 || !S_ISREG(lst.st_mode))) {
+        close(logfd); /* not a plain file (the VM's uid owns the directory) */
+        logfd = -1;
+        errno = EINVAL;
+    }
+    if (logfd >= 0) /* QEMU writes to it blocking */
+        fcntl(logfd, F_SETFL, O_WRONLY | O_APPEND);
     int pp[2] = {-1, -1};
     if (logfd < 0 || pipe2(pp, O_CLOEXEC) < 0) {
         pr->err = strdup(logfd < 0 ? "cannot open qemu.log" : "pipe failed");

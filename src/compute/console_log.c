@@ -176,7 +176,7 @@ int console_log_cap(const char *path, uint64_t max, char *err, size_t errlen)
         return errno == ENOENT ? 0 : fail(err, errlen, "cannot stat", path);
     if (S_ISREG(st.st_mode) && (uint64_t)st.st_size <= max)
         return 0;
-    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : fail(err, errlen, "cannot open", path);
     if (fstat(fd, &st) < 0) {
@@ -254,12 +254,12 @@ int console_log_read(const char *path, uint64_t offset, uint64_t limit, struct c
     memset(out, 0, sizeof(*out));
     uint64_t base = read_base(path), size = 0, old_size = 0;
     struct stat st;
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), ofd = -1;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ofd = -1;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
         size = (uint64_t)st.st_size;
     char old[PATH_MAX];
     if (snprintf_checked(old, sizeof(old), "%s" CONSOLE_LOG_OLD, path) >= 0 && base > 0)
-        ofd = open(old, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ofd = open(old, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (ofd >= 0 && fstat(ofd, &st) == 0 && S_ISREG(st.st_mode))
         old_size = (uint64_t)st.st_size < base ? (uint64_t)st.st_size : base;
     out->start = base - old_size;

@@ -57,7 +57,7 @@ static void end_reset_loop(struct engine *e, struct vm_rt *rt, struct vm_rec *vm
     engine_store_update(e, vm);
     engine_event(e, "vm", vm->name, "reset-loop", "error", "%s; ending qemu", rt->guard.crash);
     pid_t pid = rt->pid > 0 ? rt->pid : vm->pid;
-    if (pid > 0 && qemu_pid_state(pid, vm->id) == PID_LIVE)
+    if (pid > 0 && qemu_pid_state(pid, vm->id, vm->uid) == PID_LIVE)
         kill(pid, SIGKILL);
 }
 

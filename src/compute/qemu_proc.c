@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* A QEMU that has run this long without a pidfile is not starting any more:
@@ -62,10 +63,14 @@ bool qemu_cmdline_matches(const char *cmd, size_t len, const char *vms_dir, cons
     char dir[600];
     if (snprintf_checked(dir, sizeof(dir), "%s/%s/", vms_dir, id) < 0)
         return false;
+    /* anchored: the argument starts with it, or an option value does
+     * (path=DIR..., opaque=DIR..., file=DIR...), so /x/srv/yun/vms is not
+     * /srv/yun/vms */
     const char *end = cmd + len;
     for (const char *a = cmd; a < end; a += strlen(a) + 1)
-        if (strstr(a, dir))
-            return true;
+        for (const char *hit = strstr(a, dir); hit; hit = strstr(hit + 1, dir))
+            if (hit == a || hit[-1] == '=' || hit[-1] == ',' || hit[-1] == ':')
+                return true;
     return false;
 }
 
@@ -113,7 +118,13 @@ int qemu_scan_run(const char *vms_dir, struct qemu_scan *s)
     double up = uptime_s();
     size_t cap = 0;
     struct dirent *de;
-    while ((de = readdir(d))) {
+    for (;;) {
+        errno = 0;
+        if (!(de = readdir(d))) {
+            if (errno)
+                s->ok = false; /* a partial walk proves nothing */
+            break;
+        }
         if (!isdigit((unsigned char)de->d_name[0]))
             continue;
         long v = strtol(de->d_name, NULL, 10);
@@ -121,6 +132,13 @@ int qemu_scan_run(const char *vms_dir, struct qemu_scan *s)
             continue;
         char path[64];
         size_t len;
+        struct stat pst;
+        snprintf(path, sizeof(path), "/proc/%ld", v);
+        if (stat(path, &pst) < 0) {
+            if (errno != ENOENT && errno != ESRCH)
+                s->ok = false;
+            continue;
+        }
         snprintf(path, sizeof(path), "/proc/%ld/cmdline", v);
         char *cmd = read_file(path, 1 << 20, &len);
         if (!cmd) {
@@ -129,7 +147,10 @@ int qemu_scan_run(const char *vms_dir, struct qemu_scan *s)
             continue;
         }
         const char *u = cmdline_uuid(cmd, len);
-        if (u && qemu_cmdline_matches(cmd, len, vms_dir, u)) {
+        bool ours = u && qemu_cmdline_matches(cmd, len, vms_dir, u);
+        /* an empty command line is a zombie (or a kernel thread): not a
+         * QEMU any more, whatever its uid */
+        if (ours || (pst.st_uid >= QEMU_UID_FLOOR && len > 0)) {
             if (s->n == cap) {
                 size_t nc = cap ? cap * 2 : 16;
                 struct qemu_proc *np = realloc(s->procs, nc * sizeof(*np));
@@ -143,7 +164,8 @@ int qemu_scan_run(const char *vms_dir, struct qemu_scan *s)
             }
             struct qemu_proc *q = &s->procs[s->n++];
             q->pid = (pid_t)v;
-            snprintf(q->id, sizeof(q->id), "%s", u);
+            snprintf(q->id, sizeof(q->id), "%s", ours ? u : "");
+            q->uid = (uint32_t)pst.st_uid;
             q->age_s = proc_age(q->pid, up);
         }
         free(cmd);
@@ -158,11 +180,17 @@ void qemu_scan_free(struct qemu_scan *s)
     memset(s, 0, sizeof(*s));
 }
 
-size_t qemu_scan_pids(const struct qemu_scan *s, const char *id, pid_t *out, size_t max)
+static bool proc_is(const struct qemu_proc *q, const char *id, uint32_t uid)
+{
+    return !strcmp(q->id, id) || (uid && q->uid == uid);
+}
+
+size_t qemu_scan_pids(const struct qemu_scan *s, const char *id, uint32_t uid, pid_t *out,
+                      size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->procs[i].id, id))
+        if (!proc_is(&s->procs[i], id, uid))
             continue;
         if (n < max)
             out[n] = s->procs[i].pid;
@@ -186,21 +214,29 @@ static pid_t read_pidfile(const char *vms_dir, const char *id)
     return ok ? (pid_t)v : 0;
 }
 
-enum pid_state qemu_pid_state(pid_t pid, const char *id)
+enum pid_state qemu_pid_state(pid_t pid, const char *id, uint32_t uid)
 {
     char needle[64];
     snprintf(needle, sizeof(needle), "-uuid %s", id);
-    return pid_state_of(pid, needle);
+    enum pid_state ps = pid_state_of(pid, needle);
+    if (ps != PID_GONE || !uid || pid_state(pid) != PID_LIVE)
+        return ps;
+    char path[64];
+    struct stat st;
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    if (stat(path, &st) < 0)
+        return errno == ENOENT || errno == ESRCH ? PID_GONE : PID_UNKNOWN;
+    return st.st_uid == uid ? PID_LIVE : PID_GONE;
 }
 
-enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_scan *scan,
-                         pid_t *pid)
+enum qemu_seen qemu_seek(const char *vms_dir, const char *id, uint32_t uid,
+                         const struct qemu_scan *scan, pid_t *pid)
 {
     *pid = 0;
     bool unsure = false;
     pid_t p = read_pidfile(vms_dir, id);
     if (p > 0) {
-        enum pid_state ps = qemu_pid_state(p, id);
+        enum pid_state ps = qemu_pid_state(p, id, uid);
         if (ps == PID_LIVE) {
             *pid = p;
             return QEMU_UP;
@@ -216,7 +252,7 @@ enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_
     size_t n = 0;
     const struct qemu_proc *first = NULL;
     for (size_t i = 0; i < scan->n; i++) {
-        if (strcmp(scan->procs[i].id, id))
+        if (!proc_is(&scan->procs[i], id, uid))
             continue;
         if (!first)
             first = &scan->procs[i];

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/util.h"
@@ -27,11 +28,16 @@ enum qemu_seen {
 
 struct qemu_proc {
     pid_t pid;
-    char id[37];
+    char id[37];  /* the VM its command line names; "" for a process kept for its uid */
+    uint32_t uid; /* its effective uid */
     double age_s; /* seconds since the process started */
 };
 
-/* One walk of /proc: every process that is a QEMU of a VM under vms_dir. */
+/* One walk of /proc: every process that is a QEMU of a VM under vms_dir, and
+ * every process running as a uid of the confined range (at or above
+ * QEMU_UID_FLOOR): a confined QEMU cannot change its uid, but it can rewrite
+ * its own command line, so for a VM with a uid the uid is the proof. */
+#define QEMU_UID_FLOOR 100000u
 struct qemu_scan {
     struct qemu_proc *procs;
     size_t n;
@@ -41,17 +47,20 @@ struct qemu_scan {
 int qemu_scan_run(const char *vms_dir, struct qemu_scan *s);
 void qemu_scan_free(struct qemu_scan *s);
 /* How many processes of VM id the scan found; their pids into out (up to max). */
-size_t qemu_scan_pids(const struct qemu_scan *s, const char *id, pid_t *out, size_t max);
+size_t qemu_scan_pids(const struct qemu_scan *s, const char *id, uint32_t uid, pid_t *out,
+                      size_t max);
 
-/* What is true of VM id's QEMU (its directory vmdir, under vms_dir). The
+/* What is true of VM id's QEMU (its directory vmdir, under vms_dir; uid the
+ * one its confined QEMU runs as, 0 = none). The
  * pidfile is believed when its pid runs with the VM's -uuid; otherwise the
  * scan decides (pass NULL to have one made for this call). */
-enum qemu_seen qemu_seek(const char *vms_dir, const char *id, const struct qemu_scan *scan,
-                         pid_t *pid);
+enum qemu_seen qemu_seek(const char *vms_dir, const char *id, uint32_t uid,
+                         const struct qemu_scan *scan, pid_t *pid);
 
 /* What /proc says of pid as the QEMU of VM id: PID_LIVE only when it runs
- * with "-uuid ID" on its command line (a recycled pid counts as gone). */
-enum pid_state qemu_pid_state(pid_t pid, const char *id);
+ * with "-uuid ID" on its command line, or (uid != 0) as the VM's own uid; a
+ * recycled pid counts as gone. */
+enum pid_state qemu_pid_state(pid_t pid, const char *id, uint32_t uid);
 
 /* QEMU's last words in its log (qemu.log) after offset off, on one line. */
 void qemu_log_since(const char *path, off_t off, char *buf, size_t len);

@@ -26,6 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A row "starting" this recently, with no process of its VM in sight, may
+ * be a start whose child has not exec'ed QEMU yet: it is given this long. */
+#define START_HOLD_MS 15000
+
 /* One walk of /proc per pass, made only when some VM needs it. */
 struct pass {
     struct engine *e;
@@ -36,14 +40,14 @@ struct pass {
 static enum qemu_seen seek(struct pass *p, const struct vm_rec *vm, pid_t *pid)
 {
     /* fast path: a pidfile naming a live QEMU of this VM needs no walk */
-    enum qemu_seen seen = qemu_seek(p->e->vms_dir, vm->id, NULL, pid);
+    enum qemu_seen seen = qemu_seek(p->e->vms_dir, vm->id, vm->uid, NULL, pid);
     if (seen == QEMU_UP)
         return seen;
     if (!p->scanned) {
         qemu_scan_run(p->e->vms_dir, &p->scan);
         p->scanned = true;
     }
-    return qemu_seek(p->e->vms_dir, vm->id, &p->scan, pid);
+    return qemu_seek(p->e->vms_dir, vm->id, vm->uid, &p->scan, pid);
 }
 
 static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
@@ -58,6 +62,13 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     if (qmp_query_status(qmp, status, sizeof(status), err, sizeof(err)) < 0) {
         log_warn("vm %s: pid %d alive but QMP unreachable: %s", vm->name, (int)pid, err);
+        /* still: the row names that pid (so a stop can end it), and a stop
+         * in progress keeps its deadline */
+        if (vm->pid != pid && vm_state_has_process(vm->state)) {
+            vm->pid = pid;
+            engine_store_update(e, vm);
+        }
+        engine_stop_rearm(e, vm);
         return;
     }
     enum vm_state ns = vm->state;
@@ -72,6 +83,16 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         if (cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0 ||
             cg_vm_attach(&e->cg, group, pid, why, sizeof(why)) < 0)
             log_warn("vm %s: cgroup: %s", vm->name, why);
+    }
+    if ((!strcmp(status, "prelaunch") || vm->state == VM_STARTING) && vm->desired == WANT_STOPPED) {
+        /* a start yund did not finish, and since then the VM was asked to
+         * stop: the guest never ran, so end its QEMU; the next pass sees it
+         * gone and says stopped */
+        engine_event(e, "vm", vm->name, "stop", "info",
+                     "ending the qemu of an interrupted start: the vm is to be stopped");
+        engine_qemu_end(e, vm);
+        engine_reconcile_soon(e);
+        return;
     }
     if (!strcmp(status, "prelaunch") || vm->state == VM_STARTING) {
         /* yund died between spawning QEMU and letting the guest run. */
@@ -221,10 +242,13 @@ void engine_reconcile(struct engine *e)
             break;
         case QEMU_COMING:
             /* A start that yund did not see finish (it died in it, or a
-             * wrapper has yet to exec QEMU): hold the row in "starting" so
-             * no second start can run, and look again shortly. */
+             * wrapper has yet to exec QEMU): a row that says no QEMU is held
+             * in "starting" so no second start can run (a stopping one stays
+             * stopping: its deadline ends what comes), and looked at again
+             * shortly. */
             again = true;
-            if (vm->state != VM_STARTING) {
+            engine_stop_rearm(e, vm);
+            if (vm->state == VM_STOPPED || vm->state == VM_CRASHED) {
                 engine_event(e, "vm", vm->name, "reattach", "info",
                              "a qemu of this vm is starting (pid %d): %s -> starting", (int)pid,
                              vm_state_name(vm->state));
@@ -239,6 +263,12 @@ void engine_reconcile(struct engine *e)
             again = true;
             break;
         case QEMU_GONE:
+            if (vm->state == VM_STARTING && now_ms() - vm->updated_at < START_HOLD_MS) {
+                /* Between fork and exec the child still wears yund's command
+                 * line: a start this recent may yet show its QEMU. */
+                again = true;
+                break;
+            }
             if (vm_state_has_process(vm->state))
                 engine_vm_handle_exit(e, vm->id, !rt || !rt->watch);
             else if (rt && !rt->watch &&

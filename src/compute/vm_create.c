@@ -217,7 +217,7 @@ undo:
  * Returns 0 once that pid is gone (or was never ours), -1 when it may live. */
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid)
 {
-    enum pid_state ps = qemu_pid_state(pid, vm->id);
+    enum pid_state ps = qemu_pid_state(pid, vm->id, vm->uid);
     if (ps == PID_GONE)
         return 0;
     if (ps == PID_UNKNOWN) {
@@ -229,13 +229,15 @@ int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid)
     char qmp[512], err[256];
     if (engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp)) == 0)
         qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err));
-    for (int i = 0; i < 300 && pid_state(pid) != PID_GONE; i++) {
-        if (i == 200)
+    /* the pid is checked to be this VM's QEMU each time: once it exits it
+     * may be recycled by another program, which must never get the SIGKILL */
+    for (int i = 0; i < 300 && qemu_pid_state(pid, vm->id, vm->uid) != PID_GONE; i++) {
+        if (i == 200 && qemu_pid_state(pid, vm->id, vm->uid) == PID_LIVE)
             kill(pid, SIGKILL);
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (pid_state(pid) != PID_GONE) {
+    if (qemu_pid_state(pid, vm->id, vm->uid) != PID_GONE) {
         log_err("qemu pid %d of vm %s does not die", (int)pid, vm->name);
         return -1;
     }
@@ -247,10 +249,10 @@ int engine_qemu_end(struct engine *e, const struct vm_rec *vm)
     struct qemu_scan scan;
     int rc = qemu_scan_run(e->vms_dir, &scan);
     pid_t pids[16];
-    size_t n = qemu_scan_pids(&scan, vm->id, pids, 16);
+    size_t n = qemu_scan_pids(&scan, vm->id, vm->uid, pids, 16);
     pid_t known = 0;
     /* the pidfile's pid too: a scan that missed it must not let it live */
-    enum qemu_seen seen = qemu_seek(e->vms_dir, vm->id, &scan, &known);
+    enum qemu_seen seen = qemu_seek(e->vms_dir, vm->id, vm->uid, &scan, &known);
     qemu_scan_free(&scan);
     if (n > 16)
         rc = -1;

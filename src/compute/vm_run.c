@@ -114,7 +114,9 @@ static void on_qmp_eof(void *ctx)
 static void exit_check(evutil_socket_t fd, short what, void *arg)
 {
     struct vm_rt *rt = arg;
-    if (rt->pid > 0 && pid_state(rt->pid) != PID_GONE) {
+    struct vm_rec vm;
+    uint32_t uid = store_vm_get(rt->eng->store, rt->id, &vm) == 0 ? vm.uid : 0;
+    if (rt->pid > 0 && qemu_pid_state(rt->pid, rt->id, uid) != PID_GONE) {
         struct timeval tv = {0, 20 * 1000};
         event_add(rt->exit_timer, &tv);
         return;
@@ -315,7 +317,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     /* Never a second QEMU of one VM, and never the files of a live one
      * removed: the process table, not only the pidfile, must show none. */
     pid_t other = 0;
-    switch (qemu_seek(e->vms_dir, vm->id, NULL, &other)) {
+    switch (qemu_seek(e->vms_dir, vm->id, vm->uid, NULL, &other)) {
     case QEMU_GONE:
         break;
     case QEMU_UNSURE:
@@ -450,6 +452,8 @@ fail:
     /* Whatever got as far as spawning QEMU must not leave it behind; if it
      * cannot be ended, the row stays "starting" for reconcile to settle. */
     if (engine_qemu_end(e, vm) < 0) {
+        /* desired stopped: reconcile ends that QEMU rather than continue it */
+        vm->desired = WANT_STOPPED;
         snprintf(vm->last_error, sizeof(vm->last_error), "%s", err->message);
         engine_store_update(e, vm);
         engine_event(e, "vm", vm->name, "start", "error", "%s (its qemu may still run)",
@@ -492,7 +496,7 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
         engine_event(e, "vm", vm.name, "stop", "info", "guest did not power off in time: %s",
                      "quitting QEMU");
     if ((overdue || qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0) &&
-        vm.pid > 0 && qemu_pid_state(vm.pid, vm.id) == PID_LIVE)
+        vm.pid > 0 && qemu_pid_state(vm.pid, vm.id, vm.uid) == PID_LIVE)
         kill(vm.pid, SIGKILL);
 }
 
@@ -575,9 +579,15 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.state = VM_STOPPING;
         vm.stop_deadline = now_ms();
         engine_store_update(e, &vm);
-        if (qmp_simple(e, &vm, "quit", err) < 0 && vm.pid > 0 &&
-            qemu_pid_state(vm.pid, vm.id) == PID_LIVE)
-            kill(vm.pid, SIGKILL);
+        /* QMP can be unanswered (a QEMU still starting up): then every
+         * process of the VM, found by the process table, is ended */
+        if (qmp_simple(e, &vm, "quit", err) < 0 && engine_qemu_end(e, &vm) < 0) {
+            engine_event(e, "vm", vm.name, an, "error", "its qemu could not be ended yet");
+            return yerr_set(err, 503, "unavailable",
+                            "vm '%s': its qemu could not be ended yet; the stop deadline "
+                            "retries",
+                            vm.name);
+        }
         engine_event(e, "vm", vm.name, an, "ok", "%s", "");
         break;
     }

@@ -182,9 +182,18 @@ int remove_tree(const char *path)
 
 char *read_file(const char *path, size_t max, size_t *len_out)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* Only regular files: a FIFO planted where a small file is expected (a
+     * guest's QEMU owns its VM directory) must not block yund's loop. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return NULL;
+    struct stat fst;
+    int bad = fstat(fd, &fst) < 0 ? errno : !S_ISREG(fst.st_mode) ? EINVAL : 0;
+    if (bad) {
+        close(fd);
+        errno = bad;
+        return NULL;
+    }
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap + 1);
     if (!buf) {

@@ -31,7 +31,9 @@ int64_t monotonic_ms(void);
 int mkdir_p(const char *path, mode_t mode);
 /* rm -rf; refuses paths shorter than 8 characters as a guard. */
 int remove_tree(const char *path);
-/* Reads a whole small file (<= max bytes) into a NUL-terminated malloc'd buffer. */
+/* Reads a whole small regular file (<= max bytes) into a NUL-terminated
+ * malloc'd buffer; anything else (a FIFO, a device) fails with EINVAL
+ * without blocking. */
 char *read_file(const char *path, size_t max, size_t *len_out);
 /* Writes data to path via a temp file, fsync and rename. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode);

@@ -105,19 +105,26 @@ def test_qemu_error_text_reaches_the_api(yund):
     vid = yund.vm("e2e-locked")["id"]
     disk = os.path.join(yund.state_dir, "vms", vid, "disk.qcow2")
     # another process holds the disk's write lock, as a leftover QEMU would
-    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", disk], stdin=subprocess.PIPE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    holder = subprocess.Popen(["qemu-io", "-f", "qcow2", disk, "-c", "sleep 120000"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for(lambda: subprocess.run(["qemu-img", "info", disk],
-                                        capture_output=True).returncode != 0,
-                 10, what="qemu-io to take the lock")
+        # its OFD lock shows in /proc/locks (asking qemu-img would take a
+        # lock itself and race qemu-io for it)
+        ino = os.stat(disk).st_ino
+
+        def locked():
+            with open("/proc/locks") as f:
+                return any(f":{ino} " in line for line in f)
+        wait_for(lambda: holder.poll() is not None or locked(), 10,
+                 what="qemu-io to take the lock")
+        assert holder.poll() is None, holder.stderr.read()
         st, r = yund.request("POST", "/v1/vms/e2e-locked/actions/start")
         assert st == 500, r
         msg = r["error"]["message"]
         assert "lock" in msg, msg
         assert yund.vm("e2e-locked")["state"] == "stopped"
     finally:
-        holder.stdin.close()
+        holder.kill()
         holder.wait()
     yund.yun("vm", "start", "e2e-locked")
     assert yund.vm("e2e-locked")["state"] == "running"
@@ -194,3 +201,21 @@ def test_unreadable_proc_is_not_a_dead_qemu(yund):
     assert not [e for e in yund.events("e2e-nofd") if e["action"] == "exit"]
     assert pid_alive(v["pid"])
     yund.check_invariants()
+
+
+def test_force_stop_of_a_start_yund_did_not_finish(state_dir):
+    """A restarted yund holds the row "starting" while the earlier start's
+    QEMU is on its way; a force-stop then must end that process (QMP does
+    not answer yet) and the row must end stopped, not paused or running."""
+    y, gate = gated_yund(state_dir)
+    held = kill9_mid_start(y, "e2e-gate-stop")
+    y.start()
+    assert y.vm("e2e-gate-stop")["state"] == "starting"
+    y.yun("vm", "stop", "--force", "e2e-gate-stop")
+    wait_for(lambda: not pid_alive(held), 10, what="the held qemu to be ended")
+    v = wait_for(lambda: (lambda v: v if v["state"] == "stopped" else None)(
+        y.vm("e2e-gate-stop")), 30, what="the row to say stopped")
+    assert v["desired"] == "stopped" and v["pid"] == 0, v
+    assert qemu_pids_for(state_dir) == []
+    y.check_invariants()
+    y.stop()

@@ -76,7 +76,7 @@ static void test_no_descriptors_is_unknown(void **state)
     int scan_rc = qemu_scan_run("/nonexistent/vms", &scan);
     pid_t pid;
     enum qemu_seen seen =
-        qemu_seek("/nonexistent/vms", "0d3f6c1e-0000-4000-8000-000000000001", &scan, &pid);
+        qemu_seek("/nonexistent/vms", "0d3f6c1e-0000-4000-8000-000000000001", 0, &scan, &pid);
     qemu_scan_free(&scan);
     for (int i = 0; i < n; i++)
         close(fds[i]);
@@ -130,7 +130,7 @@ static void test_scan_finds_a_process_by_uuid(void **state)
     size_t n = 0;
     for (int i = 0; i < 200 && n == 0; i++) {
         qemu_scan_run(vms, &scan);
-        n = qemu_scan_pids(&scan, ID, pids, 4);
+        n = qemu_scan_pids(&scan, ID, 0, pids, 4);
         if (n)
             break;
         qemu_scan_free(&scan);
@@ -139,17 +139,17 @@ static void test_scan_finds_a_process_by_uuid(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(pids[0], c);
     /* young and without a pidfile: on its way, not settled */
-    assert_int_equal(qemu_seek(vms, ID, &scan, &got), QEMU_COMING);
+    assert_int_equal(qemu_seek(vms, ID, 0, &scan, &got), QEMU_COMING);
     assert_int_equal(got, c);
     qemu_scan_free(&scan);
     /* with a pidfile naming it: up, by the fast path */
     char pf[32];
     int len = snprintf(pf, sizeof(pf), "%d\n", (int)c);
     assert_int_equal(write_file_atomic(arg, pf, (size_t)len, 0600), 0);
-    assert_int_equal(qemu_seek(vms, ID, NULL, &got), QEMU_UP);
+    assert_int_equal(qemu_seek(vms, ID, 0, NULL, &got), QEMU_UP);
     kill(-c, SIGKILL);
     waitpid(c, NULL, 0);
-    assert_int_equal(qemu_seek(vms, ID, NULL, &got), QEMU_GONE);
+    assert_int_equal(qemu_seek(vms, ID, 0, NULL, &got), QEMU_GONE);
     remove_tree(dir);
 }
 
