@@ -31,6 +31,7 @@
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -198,7 +199,15 @@ static int give_files(struct engine *e, const struct vm_rec *vm, uint32_t uid, c
             close(fd);
     }
     int rc = 0;
-    DIR *d = fdopendir(dup(dfd));
+    int dup_fd = dup(dfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        snprintf(why, len, "cannot list %s: %s", dir, strerror(errno));
+        if (dup_fd >= 0)
+            close(dup_fd);
+        close(dfd);
+        return -1;
+    }
     struct dirent *de;
     while (d && rc == 0 && (de = readdir(d))) {
         const char *f = de->d_name;
@@ -550,7 +559,14 @@ static void qemu_child(const char *dir, int logfd, const struct vm_confine *c, c
     if (pre_exec && pre_exec(arg) != 0)
         _exit(126);
     /* nothing of yund's (its database, its sockets) goes into QEMU */
-    close_range(3, ~0U, 0);
+    if (close_range(3, ~0U, 0) < 0) {
+        /* a kernel without close_range: close them one by one */
+        struct rlimit rl;
+        long top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? (long)rl.rlim_cur
+                                                                               : 1048576;
+        for (long fd = 3; fd < top; fd++)
+            close((int)fd);
+    }
     if (chdir(dir) < 0)
         child_fail("chdir");
     umask(077);
