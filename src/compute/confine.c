@@ -11,6 +11,7 @@
  * whose uid no process runs as is stale and taken over.
  */
 #include "compute/confine.h"
+#include "compute/qemu_proc.h"
 #include "compute/qemu_argv.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
@@ -595,20 +596,7 @@ static char *log_tail(int fd, off_t from)
  * made afresh (a link planted there is replaced, never written through). */
 static int write_pidfile(struct engine *e, const struct vm_rec *vm, pid_t pid)
 {
-    char path[512], tmp[530], text[32];
-    engine_vm_path(e, vm, VMDIR_PIDFILE, path, sizeof(path));
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
-    int rc = write(fd, text, (size_t)n) == n ? 0 : -1;
-    if (close(fd) < 0 || (rc == 0 && rename(tmp, path) < 0))
-        rc = -1;
-    if (rc < 0)
-        unlink(tmp);
-    return rc;
+    return qemu_pidfile_write(e->vms_dir, vm->id, pid);
 }
 
 int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,

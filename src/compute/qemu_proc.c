@@ -214,6 +214,17 @@ static pid_t read_pidfile(const char *vms_dir, const char *id)
     return ok ? (pid_t)v : 0;
 }
 
+int qemu_pidfile_write(const char *vms_dir, const char *id, pid_t pid)
+{
+    char path[600], text[32];
+    if (snprintf_checked(path, sizeof(path), "%s/%s/" VMDIR_PIDFILE, vms_dir, id) < 0)
+        return -1;
+    if (read_pidfile(vms_dir, id) == pid)
+        return 0;
+    int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+    return write_file_atomic(path, text, (size_t)n, 0600);
+}
+
 enum pid_state qemu_pid_state(pid_t pid, const char *id, uint32_t uid)
 {
     char needle[64];

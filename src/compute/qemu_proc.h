@@ -62,6 +62,10 @@ enum qemu_seen qemu_seek(const char *vms_dir, const char *id, uint32_t uid,
  * recycled pid counts as gone. */
 enum pid_state qemu_pid_state(pid_t pid, const char *id, uint32_t uid);
 
+/* Makes DIR/vms/ID/qemu.pid name pid (written afresh, never through a link),
+ * unless it already does. 0 or -1. */
+int qemu_pidfile_write(const char *vms_dir, const char *id, pid_t pid);
+
 /* QEMU's last words in its log (qemu.log) after offset off, on one line. */
 void qemu_log_since(const char *path, off_t off, char *buf, size_t len);
 

@@ -57,6 +57,10 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         return;
     bool was_watched = rt->watch != NULL;
     rt->pid = pid;
+    /* a QEMU found by the process table gets its pidfile back, so later
+     * passes take the fast path */
+    if (!was_watched && qemu_pidfile_write(e->vms_dir, vm->id, pid) < 0)
+        log_warn("vm %s: cannot write its pidfile: %s", vm->name, strerror(errno));
     engine_attach_watch(e, rt, vm);
     char qmp[512], status[32], err[256];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));

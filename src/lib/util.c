@@ -240,7 +240,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
     char tmp[PATH_MAX];
     if (snprintf_checked(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) < 0)
         return -1;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    /* made afresh: a link planted under the temporary name (in a directory
+     * a confined QEMU owns) is removed, never written through */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (fd < 0)
         return -1;
     const char *p = data;

@@ -80,6 +80,9 @@ def test_kill9_before_pidfile_keeps_one_qemu(state_dir):
     y.wait_marker("e2e-gate")
     # QEMU daemonised (a new pid); exactly that one process is left
     wait_for(lambda: qemu_pids_for(state_dir) == [v["pid"]], 10, what="one qemu")
+    # found by the process table, it got its pidfile back (the fast path)
+    with open(os.path.join(state_dir, "vms", v["id"], "qemu.pid")) as f:
+        assert int(f.read()) == v["pid"]
     y.check_invariants()
     y.stop()
 
