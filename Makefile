@@ -24,12 +24,13 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lglpk -lm -lpthread
 
 ifeq ($(SAN),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined \
+           -DYUN_FAILPOINTS
 LDFLAGS += -fsanitize=address,undefined
 BUILD   := $(BUILD)/san
 endif
 
-LIB_DIRS := lib store compute storage network monitor sched sim api
+LIB_DIRS := lib store storage compute agent ctl network monitor sched sim api
 LIB_SRCS := $(foreach d,$(LIB_DIRS),$(wildcard src/$(d)/*.c))
 YUND_SRCS := $(wildcard src/daemon/*.c)
 YUN_SRCS  := $(wildcard src/cli/*.c)

@@ -6,6 +6,7 @@
  * removes what was made. A crash in between leaves a "creating" row that the
  * reconcile pass rolls back. Delete mirrors it with "deleting".
  */
+#include "lib/failpoint.h"
 #include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
@@ -169,6 +170,7 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
         return yerr_set(err, 409, "conflict", "vm '%s' already exists", vm.name);
     if (rc != 0)
         return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+    FAILPOINT("create.after_row");
 
     char dir[512];
     engine_vm_path(e, &vm, NULL, dir, sizeof(dir));
@@ -187,6 +189,7 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
         }
     }
 
+    FAILPOINT("create.after_files");
     vm.state = VM_STOPPED;
     if (engine_store_update(e, &vm) != 0) {
         yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));

@@ -4,6 +4,7 @@
  * the engine (which re-attaches to surviving QEMUs) and the API, and runs
  * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
+#include "lib/failpoint.h"
 #include "api/api.h"
 #include "compute/engine.h"
 #include "lib/config.h"
@@ -123,13 +124,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"set", required_argument, 0, 'o'},
-                                         {"daemon", no_argument, 0, 'd'},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
+        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
+        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
+        {"failpoints", no_argument, 0, 'F'},      {0, 0, 0, 0}};
     const char *config_file = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;
@@ -160,6 +159,8 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'F': /* the crash points compiled in (sanitizer build), for tests */
+            return failpoint_list(stdout) < 0 ? 1 : 0;
         default:
             usage(stderr);
             return 2;
