@@ -242,9 +242,9 @@ int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct
 {
     int rc = store_vm_get(e->store, name, out);
     if (rc == STORE_NOTFOUND)
-        return yerr_set(err, 404, "not_found", "vm '%s' does not exist", name);
+        return yerr_set(err, YE_NOT_FOUND, "vm '%s' does not exist", name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
