@@ -7,6 +7,9 @@
 #include "lib/failpoint.h"
 #include "api/api.h"
 #include "compute/engine.h"
+#include "ctl/tasks.h"
+#include "ctl/tasks_engine.h"
+#include "lib/job.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -254,11 +257,20 @@ int main(int argc, char **argv)
         log_err("%s", err);
         goto out_base;
     }
-    /* Recover before accepting requests: state must agree with reality first. */
+    if (tasks_attach(&eng, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        engine_shutdown(&eng);
+        goto out_base;
+    }
+    /* Recover before accepting requests: state must agree with reality
+     * first. Tasks an earlier yund left unfinished are rolled back (or
+     * finished) before reconcile looks at the rows they owned. */
+    tasks_recover(eng.tasks);
     engine_reconcile(&eng);
     if (monitor_init(&mon, &eng, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
+        tasks_detach(&eng);
         engine_shutdown(&eng);
         goto out_base;
     }
@@ -266,6 +278,7 @@ int main(int argc, char **argv)
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
+        tasks_detach(&eng);
         engine_shutdown(&eng);
         goto out_base;
     }
@@ -284,6 +297,8 @@ int main(int argc, char **argv)
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
+    job_shutdown_all(); /* helpers still running (a copy) end with yund */
+    tasks_detach(&eng);
     engine_shutdown(&eng);
     rc = 0;
     log_info("yund stopped");

@@ -60,7 +60,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 6);
+    assert_int_equal(store_schema_version(*state), 7);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -231,7 +231,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 6);
+    assert_int_equal(store_schema_version(st), 7);
 }
 
 static void test_snapshots_and_attachments(void **state)
