@@ -4,16 +4,35 @@
  *   GET    /v1/vms/{vm}/snapshots                     the tree, oldest first
  *   POST   /v1/vms/{vm}/snapshots                     {"name": S}
  *   GET    /v1/vms/{vm}/snapshots/{s}
- *   DELETE /v1/vms/{vm}/snapshots/{s}                 200 merged, 202 merging
+ *   DELETE /v1/vms/{vm}/snapshots/{s}                 202 {"task": ...}: the merge
  *   POST   /v1/vms/{vm}/snapshots/{s}/actions/revert  (vm stopped)
+ *
+ * Each is a task on the VM (ctl/snapshots.c): a request that meets another
+ * unfinished task on it gets 409 with "task": its id.
  */
 #include "api/api.h"
 #include "compute/vm_disks.h"
+#include "ctl/snapshots.h"
+#include "ctl/tasks.h"
+#include "api/httpd.h"
 #include "lib/util.h"
 
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* An error; a conflict with a task names it ("task": id). */
+static void reply_err(struct hreq *req, const struct yerr *err)
+{
+    char id[37];
+    if (err->code != YE_CONFLICT || task_conflict_id(err, id) < 0) {
+        reply_error(req, err);
+        return;
+    }
+    reply_json(req, yerr_status(err),
+               json_pack("{s:{s:s,s:o,s:s}}", "error", "code", yerr_name(err), "message",
+                         json_text(err->message), "task", id));
+}
 
 static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
                              const struct snapshot_rec *s, int64_t took_ms)
@@ -22,8 +41,8 @@ static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
     engine_vm_path(e, vm, s->file, path, sizeof(path));
     json_t *j =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "id", s->id, "name", s->name, "vm",
-                  vm->name, "parent", s->parent, "state", s->state, "consistency", s->consistency,
-                  "current", !strcmp(vm->disk_parent, s->id), "size",
+                  vm->name, "parent", s->parent, "state", snap_state_name(s->state), "consistency",
+                  s->consistency, "current", !strcmp(vm->disk_parent, s->id), "size",
                   (json_int_t)file_size_on_disk(path), "created_at", (json_int_t)s->created_at);
     if (took_ms >= 0)
         json_object_set_new(j, "took_ms", json_integer(took_ms));
@@ -62,8 +81,8 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
             reply_error(c->req, &err);
         else if (!json_is_string(name))
             reply_errorf(c->req, YE_INVALID_ARGUMENT, "name (a string) is required");
-        else if (engine_snapshot_create(e, vm.name, json_string_value(name), &s, &err) < 0)
-            reply_error(c->req, &err);
+        else if (ctl_snapshot_create(e, vm.name, json_string_value(name), &s, &err) < 0)
+            reply_err(c->req, &err);
         else if (engine_vm_get(e, vm.name, &vm, &err) < 0)
             reply_error(c->req, &err);
         else
@@ -83,19 +102,23 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
         return;
     }
     if (c->nparts == 4 && c->method == EVHTTP_REQ_DELETE) {
-        int rc = engine_snapshot_delete(e, vm.name, snap, &err);
-        if (rc < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(
-                c->req, rc == 1 ? 202 : 200,
-                json_pack("{s:s,s:s}", rc == 1 ? "deleting" : "deleted", snap, "vm", vm.name));
+        struct task_rec task;
+        if (ctl_snapshot_delete(e, vm.name, snap, &task, &err) < 0) {
+            reply_err(c->req, &err);
+            return;
+        }
+        char loc[80];
+        snprintf(loc, sizeof loc, "/v1/tasks/%s", task.id);
+        evhttp_add_header(hreq_output_headers(c->req), "Location", loc);
+        reply_json(c->req, 202, json_pack("{s:o}", "task", task_to_json(&task)));
+        task_rec_clear(&task);
         return;
     }
     if (c->nparts == 6 && !strcmp(c->parts[4], "actions") && !strcmp(c->parts[5], "revert") &&
         c->method == EVHTTP_REQ_POST) {
-        if (engine_snapshot_revert(e, vm.name, snap, &s, &err) < 0 ||
-            engine_vm_get(e, vm.name, &vm, &err) < 0)
+        if (ctl_snapshot_revert(e, vm.name, snap, &s, &err) < 0)
+            reply_err(c->req, &err);
+        else if (engine_vm_get(e, vm.name, &vm, &err) < 0)
             reply_error(c->req, &err);
         else
             reply_json(c->req, 200, snapshot_json(e, &vm, &s, -1));

@@ -29,33 +29,52 @@ static void print_row(json_t *s)
            json_is_true(json_object_get(s, "current")) ? "*" : "");
 }
 
-/* A merge into a running VM's disk runs as a QEMU job: wait for the
- * snapshot to disappear (done) or to leave "deleting" (failed). */
-static int wait_gone(struct cli *c, const char *path)
+/* The delete is a task: wait until it is finished (GET /v1/tasks/ID,
+ * long-polled). A yund without the task routes (404) is waited on through
+ * the snapshot itself: gone is done, back to "ready" is a failed merge. */
+static int wait_task(struct cli *c, const char *task, const char *snap_path)
 {
+    char path[128];
     for (int i = 0; i < 3000; i++) {
         struct http_resp r;
         char err[300];
-        if (cli_http(c, "GET", path, NULL, &r, err, sizeof(err)) < 0) {
+        snprintf(path, sizeof(path), "/v1/tasks/%s?wait=30", task);
+        bool by_task = task[0] != 0;
+        if (cli_http(c, "GET", by_task ? path : snap_path, NULL, &r, err, sizeof(err)) < 0) {
             fprintf(stderr, "yun: %s\n", err);
             return EXIT_CONN;
         }
-        if (r.status == 404) {
-            http_resp_free(&r);
-            return 0;
-        }
         json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+        int status = r.status;
         http_resp_free(&r);
         const char *st = json_string_value(json_object_get(j, "state"));
-        bool deleting = st && !strcmp(st, "deleting");
-        json_decref(j);
-        if (!deleting) {
-            fprintf(stderr, "yun: the merge failed (see yun events)\n");
+        if (by_task && status == 404 && !st) {
+            json_decref(j);
+            task = ""; /* no task routes here */
+            continue;
+        }
+        if (!by_task && status == 404) {
+            json_decref(j);
+            return 0;
+        }
+        if (by_task && st && !strcmp(st, "succeeded")) {
+            json_decref(j);
+            return 0;
+        }
+        bool waiting = st && (by_task ? (!strcmp(st, "running") || !strcmp(st, "queued"))
+                                      : !strcmp(st, "deleting"));
+        if (!waiting) {
+            const char *msg =
+                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+            fprintf(stderr, "yun: the merge failed: %s\n", msg ? msg : "see yun events");
+            json_decref(j);
             return EXIT_API;
         }
-        cli_sleep_ms(100);
+        json_decref(j);
+        if (!by_task)
+            cli_sleep_ms(100);
     }
-    fprintf(stderr, "yun: still merging after 5 minutes\n");
+    fprintf(stderr, "yun: still merging; task %s\n", task);
     return EXIT_API;
 }
 
@@ -117,11 +136,18 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
         }
         if (!(r = cli_call(c, "DELETE", path, NULL, &code)))
             return code;
-        bool merging = json_object_get(r, "deleting") != NULL;
+        json_t *task = json_object_get(r, "task");
+        char id[40];
+        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(task, "id")) ?: "");
+        bool done = !strcmp(json_string_value(json_object_get(task, "state")) ?: "", "succeeded");
         json_decref(r);
-        if (merging && !nowait && (code = wait_gone(c, path)) != 0)
+        if (nowait) {
+            printf("snapshot %s merging: task %s\n", name, id);
+            return 0;
+        }
+        if (!done && (code = wait_task(c, id, path)) != 0)
             return code;
-        printf(merging && nowait ? "snapshot %s merging\n" : "snapshot %s deleted\n", name);
+        printf("snapshot %s deleted\n", name);
         return 0;
     }
     if (!strcmp(sub, "revert") && argc == 4) {

@@ -29,17 +29,49 @@ bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_re
 int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
                           uint64_t size, struct yerr *err);
 
-/* ---- snapshots (vm_snapshots.c) ---- */
+/* ---- snapshots (vm_snapshots.c, vm_snapshot_merge.c) ---- */
+
+/* The controller's hooks into a snapshot operation (ctl/snapshots.c keeps
+ * its task with them; tag is the task's id, kept by the merge). begin runs
+ * after validation, right before the first durable write: non-zero (err
+ * set) refuses the operation with nothing changed. done (delete only) runs
+ * once when the merge is over (err NULL when the snapshot is gone), from
+ * the loop or before engine_snapshot_delete returns. process names a
+ * helper process (qemu-img rebase) the merge runs; progress is its
+ * progress. Any may be NULL. */
+typedef int (*snap_begin_fn)(void *ctx, const struct vm_rec *vm, const struct snapshot_rec *snap,
+                             struct yerr *err);
+typedef void (*snap_done_fn)(void *ctx, const char *tag, const struct yerr *err);
+typedef void (*snap_process_fn)(void *ctx, const char *tag, pid_t pid);
+typedef void (*snap_progress_fn)(void *ctx, const char *tag, uint64_t done, uint64_t total);
+struct snap_hooks {
+    snap_begin_fn begin;
+    snap_done_fn done;
+    snap_process_fn process;
+    snap_progress_fn progress;
+    void *ctx;
+    char tag[37];
+};
 
 int engine_snapshot_create(struct engine *e, const char *vm, const char *name,
-                           struct snapshot_rec *out, struct yerr *err);
+                           const struct snap_hooks *h, struct snapshot_rec *out, struct yerr *err);
+/* *layer (64 bytes) gets the new active layer's name once begin ran. */
 int engine_snapshot_revert(struct engine *e, const char *vm, const char *name,
-                           struct snapshot_rec *out, struct yerr *err);
-/* 0: deleted; 1: merging into a running VM's disk (a block job; the row
- * goes when QEMU reports it done); -1: error. */
-int engine_snapshot_delete(struct engine *e, const char *vm, const char *name, struct yerr *err);
+                           const struct snap_hooks *h, struct snapshot_rec *out, char *layer,
+                           struct yerr *err);
+/* Marks the snapshot deleting and starts merging it into its children
+ * (qemu-img rebase as a child process, a QMP block-stream job for the child
+ * a running QEMU has open). 0: started, h->done runs later; -1: refused,
+ * nothing changed. */
+int engine_snapshot_delete(struct engine *e, const char *vm, const char *name,
+                           const struct snap_hooks *h, struct snapshot_rec *out, struct yerr *err);
+/* The hooks of merges the reconcile pass resumes (a restart found a
+ * snapshot "deleting"): their done tells the controller (tag ""). */
+void engine_snapshot_resume_hooks(struct engine *e, const struct snap_hooks *h);
 int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *name,
                          struct snapshot_rec *out, struct yerr *err);
+/* Settles one VM's snapshot rows now (the reconcile pass's work for it). */
+void vm_snapshots_settle(struct engine *e, const char *vm_id);
 
 /* ---- hooks for the rest of the engine ---- */
 

@@ -20,13 +20,22 @@
  * to S (VM stopped) drops the active overlay and starts a new one on S's
  * file; every other snapshot stays valid. Deleting S merges its data into
  * its children (qemu-img rebase, or a QMP block-stream job for the child
- * a running QEMU has open) and then removes its file.
+ * a running QEMU has open) and then removes its file: vm_snapshot_merge.c.
+ *
+ * Rows move by the events of ctl/snapstate.c; the controller
+ * (ctl/snapshots.c) holds a task on the VM around each operation through
+ * struct snap_hooks. Every step is a FAILPOINT: snapshot_create.* and
+ * snapshot_revert.* here (what a crash at each leaves is in
+ * docs/architecture.md, "Snapshots").
  */
 #include "compute/confine.h"
 #include "compute/guest.h"
 #include "compute/qemu_argv.h"
 #include "compute/qga.h"
 #include "compute/vm_disks.h"
+#include "compute/vm_snapshots_int.h"
+#include "ctl/snapstate.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "storage/inspect.h"
@@ -50,15 +59,15 @@ static void new_layer_name(char out[64])
     snprintf(out, 64, "disk-%.8s.qcow2", id);
 }
 
-static int list_snaps(struct engine *e, const struct vm_rec *vm, struct snapshot_rec **out,
-                      size_t *n, struct yerr *err)
+int snaps_list(struct engine *e, const struct vm_rec *vm, struct snapshot_rec **out, size_t *n,
+               struct yerr *err)
 {
     if (store_snapshot_list(e->store, vm->id, out, n) != 0)
         return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
-static struct snapshot_rec *by_id(struct snapshot_rec *s, size_t n, const char *id)
+struct snapshot_rec *snaps_by_id(struct snapshot_rec *s, size_t n, const char *id)
 {
     for (size_t i = 0; i < n; i++)
         if (!strcmp(s[i].id, id))
@@ -70,10 +79,27 @@ static int busy_check(const struct vm_rec *vm, const struct snapshot_rec *s, siz
                       struct yerr *err)
 {
     for (size_t i = 0; i < n; i++)
-        if (strcmp(s[i].state, "ready"))
+        if (!snap_state_settled(s[i].state))
             return yerr_set(err, YE_CONFLICT, "vm '%s': snapshot '%s' is %s; try again later",
-                            vm->name, s[i].name, s[i].state);
+                            vm->name, s[i].name, snap_state_name(s[i].state));
     return 0;
+}
+
+int snaps_apply(struct engine *e, struct snapshot_rec *snap, int ev)
+{
+    enum snap_state to;
+    enum snap_step step = snap_transition(snap->state, (enum snap_event)ev, &to);
+    if (step == SNAP_STEP_REFUSED) {
+        log_err("snapshot %s: %s refused in state %s", snap->name,
+                snap_event_name((enum snap_event)ev), snap_state_name(snap->state));
+        return -1;
+    }
+    if (step == SNAP_STEP_GONE)
+        return store_snapshot_delete(e->store, snap->id) == 0 ? 0 : -1;
+    snap->state = to;
+    if (to != SNAP_CREATING)
+        snap->new_disk[0] = 0;
+    return store_snapshot_update(e->store, snap) == 0 ? 0 : -1;
 }
 
 static struct snapshot_rec *by_name(struct snapshot_rec *s, size_t n, const char *name)
@@ -100,7 +126,7 @@ int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *
 {
     struct snapshot_rec *s;
     size_t n;
-    if (list_snaps(e, vm, &s, &n, err) < 0)
+    if (snaps_list(e, vm, &s, &n, err) < 0)
         return -1;
     int rc = find_in(vm, s, n, name, out, err);
     free(s);
@@ -109,9 +135,9 @@ int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *
 
 /* The file a snapshot's file (or the active layer) sits on: its path, and
  * in name (when given) what a layer's header calls it. */
-static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s, size_t n,
-                   const char *parent, char *path, size_t len, char *name, size_t nlen, char fmt[8],
-                   struct yerr *err)
+int snaps_base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s, size_t n,
+                  const char *parent, char *path, size_t len, char *name, size_t nlen, char fmt[8],
+                  struct yerr *err)
 {
     if (!parent[0]) {
         struct image_rec img;
@@ -124,7 +150,7 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
         snprintf(fmt, 8, "%s", img.format);
         return 0;
     }
-    struct snapshot_rec *p = by_id(s, n, parent);
+    struct snapshot_rec *p = snaps_by_id(s, n, parent);
     if (!p)
         return yerr_set(err, YE_INTERNAL, "vm '%s': snapshot %s is missing", vm->name, parent);
     engine_vm_path(e, vm, p->file, path, len);
@@ -138,8 +164,8 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
  * for it: plain (relative names are in the VM's directory), or
  * json:{..."file":{"filename":F}} for a node whose chain was given in part
  * on the command line; the image is the fd of set QEMU_FDSET_IMAGE. */
-static void node_path(struct engine *e, const struct vm_rec *vm, const char *name, char *out,
-                      size_t len)
+void snaps_node_path(struct engine *e, const struct vm_rec *vm, const char *name, char *out,
+                     size_t len)
 {
     json_t *j = NULL;
     if (!strncmp(name, "json:", 5)) {
@@ -172,7 +198,7 @@ static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *ou
         const char *dev = json_string_value(json_object_get(b, "device"));
         const char *f = json_string_value(json_object_get(json_object_get(b, "inserted"), "file"));
         if (dev && f && !strcmp(dev, "disk0"))
-            node_path(e, vm, f, out, len);
+            snaps_node_path(e, vm, f, out, len);
     }
     json_decref(blocks);
 }
@@ -233,8 +259,11 @@ static int switch_live(struct engine *e, const struct vm_rec *vm, struct snapsho
         return yerr_disk(err, "%s", why);
     if (give_layer(nw, old, err) < 0)
         return -1;
+    FAILPOINT("snapshot_create.after_live_layer");
     bool frozen =
         vm->state == VM_RUNNING && agent_call(e, vm, "guest-fsfreeze-freeze", why, sizeof(why));
+    if (frozen)
+        FAILPOINT("snapshot_create.after_freeze");
     snprintf(snap->consistency, sizeof(snap->consistency), frozen ? "application" : "crash");
     if (!frozen)
         engine_event(e, "vm", vm->name, "snapshot", "info", "%s: crash-consistent (%s)", snap->name,
@@ -243,17 +272,21 @@ static int switch_live(struct engine *e, const struct vm_rec *vm, struct snapsho
                              "format", "qcow2", "mode", "existing");
     int rc = engine_vm_qmp(e, vm, "blockdev-snapshot-sync", args, NULL, err);
     json_decref(args);
+    if (rc == 0)
+        FAILPOINT("snapshot_create.after_switch");
     if (frozen && !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)) &&
         !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)))
         engine_event(e, "vm", vm->name, "snapshot", "error",
                      "could not thaw the guest's file systems: %s", why);
+    else if (frozen)
+        FAILPOINT("snapshot_create.after_thaw");
     if (rc < 0)
         yerr_disk(err, "%s", err->message); /* 507 when the disk is full */
     return rc;
 }
 
 int engine_snapshot_create(struct engine *e, const char *vmname, const char *name,
-                           struct snapshot_rec *out, struct yerr *err)
+                           const struct snap_hooks *h, struct snapshot_rec *out, struct yerr *err)
 {
     struct vm_rec vm;
     char why[400];
@@ -267,7 +300,7 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
                         vm_state_name(vm.state));
     struct snapshot_rec *s, snap = {0};
     size_t n;
-    if (list_snaps(e, &vm, &s, &n, err) < 0)
+    if (snaps_list(e, &vm, &s, &n, err) < 0)
         return -1;
     int rc = busy_check(&vm, s, n, err);
     if (rc == 0 && n >= MAX_SNAPSHOTS)
@@ -284,12 +317,15 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     snprintf(snap.name, sizeof(snap.name), "%s", name);
     snprintf(snap.file, sizeof(snap.file), "%s", vm.disk);
     snprintf(snap.parent, sizeof(snap.parent), "%s", vm.disk_parent);
-    snprintf(snap.state, sizeof(snap.state), "creating");
+    snap.state = SNAP_CREATING;
     snprintf(snap.consistency, sizeof(snap.consistency), "crash");
     new_layer_name(snap.new_disk);
     snap.created_at = now_ms();
+    if (h && h->begin && h->begin(h->ctx, &vm, &snap, err) != 0)
+        return -1;
     if (store_snapshot_insert(e->store, &snap) != 0)
         return yerr_db(err, store_errmsg(e->store));
+    FAILPOINT("snapshot_create.after_row");
 
     char nw[512];
     engine_vm_path(e, &vm, snap.new_disk, nw, sizeof(nw));
@@ -313,8 +349,11 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
         rc = engine_qemu_img(e, args, 60000, why, sizeof(why));
         if (rc < 0)
             yerr_disk(err, "%s", why);
+        else
+            FAILPOINT("snapshot_create.after_layer");
     }
     if (rc == 0) {
+        FAILPOINT("snapshot_create.before_vm_row");
         snprintf(vm.disk, sizeof(vm.disk), "%s", snap.new_disk);
         snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
         if (engine_store_update(e, &vm) != 0) {
@@ -329,13 +368,13 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     if (rc < 0) {
         /* QEMU did not switch: the new layer is nobody's */
         unlink(nw);
-        store_snapshot_delete(e->store, snap.id);
+        snaps_apply(e, &snap, SNAP_EV_ROLLED_BACK);
         engine_event(e, "vm", vm.name, "snapshot", "error", "%s: %s", name, err->message);
         return -1;
     }
-    snprintf(snap.state, sizeof(snap.state), "ready");
-    snap.new_disk[0] = 0;
-    store_snapshot_update(e->store, &snap);
+    FAILPOINT("snapshot_create.before_ready");
+    if (snaps_apply(e, &snap, SNAP_EV_SWITCHED) < 0)
+        return yerr_db(err, store_errmsg(e->store)); /* the reconcile pass adopts it */
     engine_event(e, "vm", vm.name, "snapshot", "ok", "%s (%s-consistent)", name, snap.consistency);
     *out = snap;
     return 0;
@@ -352,7 +391,8 @@ static bool is_snapshot_file(const struct snapshot_rec *s, size_t n, const char 
 }
 
 int engine_snapshot_revert(struct engine *e, const char *vmname, const char *name,
-                           struct snapshot_rec *out, struct yerr *err)
+                           const struct snap_hooks *h, struct snapshot_rec *out, char *layer_out,
+                           struct yerr *err)
 {
     struct vm_rec vm;
     if (engine_vm_get(e, vmname, &vm, err) < 0)
@@ -362,7 +402,7 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
                         vm_state_name(vm.state));
     struct snapshot_rec *s;
     size_t n;
-    if (list_snaps(e, &vm, &s, &n, err) < 0)
+    if (snaps_list(e, &vm, &s, &n, err) < 0)
         return -1;
     struct snapshot_rec snap;
     if (busy_check(&vm, s, n, err) < 0 || find_in(&vm, s, n, name, &snap, err) < 0) {
@@ -373,12 +413,19 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     new_layer_name(layer);
     engine_vm_path(e, &vm, layer, nw, sizeof(nw));
     engine_vm_path(e, &vm, vm.disk, old, sizeof(old));
+    if (layer_out)
+        snprintf(layer_out, 64, "%s", layer);
+    if (h && h->begin && h->begin(h->ctx, &vm, &snap, err) != 0) {
+        free(s);
+        return -1;
+    }
     char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snap.file, nw, NULL};
     if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
         unlink(nw);
         free(s);
         return yerr_disk(err, "%s", why);
     }
+    FAILPOINT("snapshot_revert.after_layer");
     bool drop_old = !is_snapshot_file(s, n, vm.disk);
     free(s);
     snprintf(vm.disk, sizeof(vm.disk), "%s", layer);
@@ -389,6 +436,7 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     }
     /* the record points at the new layer now; the old one is garbage (a
      * crash here leaves it to the orphan sweep) */
+    FAILPOINT("snapshot_revert.after_vm_row");
     if (drop_old)
         unlink(old);
     engine_event(e, "vm", vm.name, "revert", "ok", "to snapshot %s", snap.name);
@@ -396,261 +444,19 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     return 0;
 }
 
-/* ---- delete (merge) ---- */
-
-static void job_id(const struct snapshot_rec *snap, char out[32])
-{
-    snprintf(out, 32, "yun-merge-%.8s", snap->id);
-}
-
-/* The format node QEMU has for a file: not the protocol node under it, nor
- * a filter over it (a running stream puts a copy-on-read node on its top
- * that reports the same file and no backing file). */
-static json_t *node_for(struct engine *e, const struct vm_rec *vm, json_t *nodes, const char *file)
-{
-    size_t i;
-    json_t *nd;
-    json_array_foreach(nodes, i, nd)
-    {
-        const char *f = json_string_value(json_object_get(nd, "file"));
-        const char *drv = json_string_value(json_object_get(nd, "drv"));
-        char path[512];
-        if (!f || !drv || (strcmp(drv, "qcow2") && strcmp(drv, "raw")))
-            continue;
-        node_path(e, vm, f, path, sizeof(path));
-        if (!strcmp(path, file))
-            return nd;
-    }
-    return NULL;
-}
-
-/* Is our merge job for snap still running in QEMU? -1: cannot tell. */
-static int job_running(struct engine *e, const struct vm_rec *vm, const struct snapshot_rec *snap)
-{
-    json_t *jobs = NULL;
-    struct yerr err;
-    if (engine_vm_qmp(e, vm, "query-block-jobs", NULL, &jobs, &err) < 0)
-        return -1;
-    char job[32];
-    job_id(snap, job);
-    int found = 0;
-    size_t i;
-    json_t *j;
-    json_array_foreach(jobs, i, j)
-    {
-        const char *dev = json_string_value(json_object_get(j, "device"));
-        found |= dev && !strcmp(dev, job);
-    }
-    json_decref(jobs);
-    return found;
-}
-
-static void merge_done(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap)
-{
-    char path[512];
-    engine_vm_path(e, vm, snap->file, path, sizeof(path));
-    if (unlink(path) < 0 && errno != ENOENT)
-        log_warn("cannot remove %s: %s", path, strerror(errno));
-    store_snapshot_delete(e->store, snap->id);
-    engine_event(e, "vm", vm->name, "snapshot-delete", "ok", "%s merged into its children",
-                 snap->name);
-}
-
-static void merge_failed(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap,
-                         const char *why)
-{
-    snprintf(snap->state, sizeof(snap->state), "ready");
-    store_snapshot_update(e->store, snap);
-    engine_event(e, "vm", vm->name, "snapshot-delete", "error", "%s: %s", snap->name, why);
-}
-
-/* The running chain's child of snap has been streamed: re-parent it. */
-static void reparent_chain_child(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
-                                 struct snapshot_rec *s, size_t n)
-{
-    if (!strcmp(vm->disk_parent, snap->id)) {
-        snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->parent);
-        engine_store_update(e, vm);
-        return;
-    }
-    for (const char *id = vm->disk_parent; id[0];) {
-        struct snapshot_rec *c = by_id(s, n, id);
-        if (!c)
-            break;
-        if (!strcmp(c->parent, snap->id)) {
-            snprintf(c->parent, sizeof(c->parent), "%s", snap->parent);
-            store_snapshot_update(e->store, c);
-            break;
-        }
-        id = c->parent;
-    }
-}
-
-/* Starts QEMU streaming snap's data into `top` (a file of the running
- * chain). 1: the job runs; 0: nothing left to stream; -1: error. */
-static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
-                        const char *top, const char *base, const char *bname, struct yerr *err)
-{
-    int running = job_running(e, vm, snap);
-    if (running != 0)
-        return running < 0 ? yerr_set(err, YE_QEMU_ERROR, "QEMU does not answer") : 1;
-    json_t *nodes = NULL;
-    if (engine_vm_qmp(e, vm, "query-named-block-nodes", NULL, &nodes, err) < 0)
-        return -1;
-    char from[512];
-    engine_vm_path(e, vm, snap->file, from, sizeof(from));
-    json_t *t = node_for(e, vm, nodes, top), *b = node_for(e, vm, nodes, base);
-    const char *tbacking = t ? json_string_value(json_object_get(t, "backing_file")) : NULL;
-    char tback[512] = "";
-    if (tbacking) /* a relative backing file is in the same directory */
-        node_path(e, vm, tbacking, tback, sizeof(tback));
-    int rc;
-    if (!t || !b) {
-        rc = yerr_set(err, YE_QEMU_ERROR, "QEMU does not have %s open", t ? base : top);
-    } else if (!tbacking || strcmp(tback, from)) {
-        rc = 0; /* already streamed (yund restarted while the job ran) */
-    } else {
-        char job[32];
-        job_id(snap, job);
-        /* the top's header is to name the base as yund does, not as QEMU */
-        json_t *args =
-            json_pack("{s:s,s:s,s:s,s:s}", "job-id", job, "device",
-                      json_string_value(json_object_get(t, "node-name")), "base-node",
-                      json_string_value(json_object_get(b, "node-name")), "backing-file", bname);
-        rc = engine_vm_qmp(e, vm, "block-stream", args, NULL, err) < 0 ? -1 : 1;
-        json_decref(args);
-        if (rc < 0 && job_running(e, vm, snap) == 1)
-            rc = 1; /* the reply was lost but the job runs */
-    }
-    json_decref(nodes);
-    return rc;
-}
-
-/* Merges snap into each child; idempotent, so a crash can run it again. */
-static int merge_continue(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
-                          struct yerr *err)
-{
-    struct snapshot_rec *s;
-    size_t n;
-    if (list_snaps(e, vm, &s, &n, err) < 0)
-        return -1;
-    char base[512], bname[512], why[400], top[512] = "", fmt[8];
-    if (base_of(e, vm, s, n, snap->parent, base, sizeof(base), bname, sizeof(bname), fmt, err) <
-        0) {
-        free(s);
-        return -1;
-    }
-    bool live = vm_state_live(vm->state);
-    /* which snapshots the running QEMU has open: the active layer's ancestors */
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(s[i].parent, snap->id))
-            continue;
-        bool in_chain = false;
-        for (const char *id = vm->disk_parent; live && id[0] && !in_chain;) {
-            struct snapshot_rec *a = by_id(s, n, id);
-            in_chain = a && !strcmp(a->id, s[i].id);
-            id = a ? a->parent : "";
-        }
-        char child[512];
-        engine_vm_path(e, vm, s[i].file, child, sizeof(child));
-        if (in_chain) {
-            snprintf(top, sizeof(top), "%s", child);
-            continue;
-        }
-        /* a safe rebase copies into the child whatever snap held for it */
-        char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", bname, child, NULL};
-        if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0) {
-            free(s);
-            return yerr_disk(err, "%s", why);
-        }
-        snprintf(s[i].parent, sizeof(s[i].parent), "%s", snap->parent);
-        store_snapshot_update(e->store, &s[i]);
-    }
-    if (!strcmp(vm->disk_parent, snap->id)) {
-        char active[512];
-        engine_vm_path(e, vm, vm->disk, active, sizeof(active));
-        if (live) {
-            snprintf(top, sizeof(top), "%s", active);
-        } else {
-            char *args[] = {"rebase", "-q", "-f", "qcow2", "-F", fmt, "-b", bname, active, NULL};
-            if (engine_qemu_img(e, args, 3600000, why, sizeof(why)) < 0) {
-                free(s);
-                return yerr_disk(err, "%s", why);
-            }
-            snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->parent);
-            engine_store_update(e, vm);
-        }
-    }
-    int rc = 0;
-    if (top[0]) {
-        rc = start_stream(e, vm, snap, top, base, bname, err);
-        if (rc == 0)
-            reparent_chain_child(e, vm, snap, s, n);
-    }
-    free(s);
-    if (rc == 0)
-        merge_done(e, vm, snap);
-    return rc;
-}
-
-int engine_snapshot_delete(struct engine *e, const char *vmname, const char *name, struct yerr *err)
-{
-    struct vm_rec vm;
-    if (engine_vm_get(e, vmname, &vm, err) < 0)
-        return -1;
-    if (!vm_state_live(vm.state) && !vm_state_down(vm.state))
-        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
-                        vm_state_name(vm.state));
-    struct snapshot_rec *s, snap;
-    size_t n;
-    if (list_snaps(e, &vm, &s, &n, err) < 0)
-        return -1;
-    int rc = busy_check(&vm, s, n, err);
-    if (rc == 0)
-        rc = find_in(&vm, s, n, name, &snap, err);
-    free(s);
-    if (rc < 0)
-        return -1;
-    snprintf(snap.state, sizeof(snap.state), "deleting");
-    if (store_snapshot_update(e->store, &snap) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    rc = merge_continue(e, &vm, &snap, err);
-    if (rc < 0)
-        merge_failed(e, &vm, &snap, err->message);
-    return rc;
-}
-
 /* ---- hooks ---- */
 
-void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm0, const char *event,
+void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm, const char *event,
                            json_t *data)
 {
-    bool cancelled = !strcmp(event, "BLOCK_JOB_CANCELLED");
-    if (strcmp(event, "BLOCK_JOB_COMPLETED") && !cancelled)
-        return;
-    const char *dev = json_string_value(json_object_get(data, "device"));
-    const char *error = cancelled ? "the block job was cancelled"
-                                  : json_string_value(json_object_get(data, "error"));
-    struct vm_rec vm = *vm0;
-    struct snapshot_rec *s;
-    size_t n;
-    struct yerr err;
-    if (!dev || list_snaps(e, &vm, &s, &n, &err) < 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        char job[32];
-        job_id(&s[i], job);
-        if (strcmp(job, dev) || strcmp(s[i].state, "deleting"))
-            continue;
-        if (error) {
-            merge_failed(e, &vm, &s[i], error);
-        } else {
-            reparent_chain_child(e, &vm, &s[i], s, n);
-            merge_done(e, &vm, &s[i]);
-        }
-        break;
-    }
-    free(s);
+    snap_merge_on_event(e, vm, event, data);
+}
+
+void vm_snapshots_settle(struct engine *e, const char *vm_id)
+{
+    struct vm_rec vm;
+    if (store_vm_get(e->store, vm_id, &vm) == 0)
+        vm_snapshots_reconcile(e, &vm);
 }
 
 void vm_snapshots_forget(struct engine *e, const struct vm_rec *vm)
@@ -658,7 +464,8 @@ void vm_snapshots_forget(struct engine *e, const struct vm_rec *vm)
     struct snapshot_rec *s;
     size_t n;
     struct yerr err;
-    if (list_snaps(e, vm, &s, &n, &err) < 0)
+    snap_merge_forget_vm(vm->id);
+    if (snaps_list(e, vm, &s, &n, &err) < 0)
         return;
     for (size_t i = 0; i < n; i++)
         store_snapshot_delete(e->store, s[i].id); /* the files go with the VM's directory */
@@ -700,14 +507,14 @@ void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
     struct snapshot_rec *s;
     size_t n;
     struct yerr err = {0};
-    if (list_snaps(e, vm, &s, &n, &err) < 0)
+    if (snaps_list(e, vm, &s, &n, &err) < 0)
         return;
     bool live = vm_state_live(vm->state), settled = live || vm_state_down(vm->state);
     bool touched = false; /* rows changed: list them again before the sweep */
     for (size_t i = 0; i < n && settled; i++) {
         struct snapshot_rec *snap = &s[i];
-        touched |= strcmp(snap->state, "ready") != 0;
-        if (!strcmp(snap->state, "creating")) {
+        touched |= !snap_state_settled(snap->state);
+        if (snap->state == SNAP_CREATING) {
             /* did the switch to the new layer happen before the crash? */
             char nw[512], active[512] = "";
             engine_vm_path(e, vm, snap->new_disk, nw, sizeof(nw));
@@ -732,29 +539,27 @@ void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
                 snprintf(vm->disk, sizeof(vm->disk), "%s", snap->new_disk);
                 snprintf(vm->disk_parent, sizeof(vm->disk_parent), "%s", snap->id);
                 engine_store_update(e, vm);
-                snprintf(snap->state, sizeof(snap->state), "ready");
-                snap->new_disk[0] = 0;
-                store_snapshot_update(e->store, snap);
+                snaps_apply(e, snap, SNAP_EV_SWITCHED);
                 engine_event(e, "vm", vm->name, "snapshot", "ok", "%s (finished after restart)",
                              snap->name);
             } else {
                 unlink(nw);
-                store_snapshot_delete(e->store, snap->id);
+                snaps_apply(e, snap, SNAP_EV_ROLLED_BACK);
                 snap->id[0] = 0;
                 engine_event(e, "vm", vm->name, "snapshot", "error",
                              "%s: rolled back: yund stopped before it finished", snap->name);
             }
-        } else if (!strcmp(snap->state, "deleting")) {
-            /* a merge to finish: offline, or ask QEMU whether its job still
-             * runs (its completion event can be lost while yund restarts:
-             * then the stream is found done, or is started again) */
-            if (merge_continue(e, vm, snap, &err) < 0)
-                merge_failed(e, vm, snap, err.message);
+        } else if (snap->state == SNAP_DELETING) {
+            /* a merge to finish (unless this yund runs it): offline, or ask
+             * QEMU whether its job still runs (its completion event can be
+             * lost while yund restarts: then the stream is found done, or
+             * is started again) */
+            snap_merge_resume(e, vm, snap);
         }
     }
     if (touched) {
         free(s);
-        if (list_snaps(e, vm, &s, &n, &err) < 0)
+        if (snaps_list(e, vm, &s, &n, &err) < 0)
             return;
     }
     if (settled)

@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "compute/engine.h"
 #include "ctl/tasks.h"
+#include "ctl/snapshots.h"
 #include "ctl/tasks_engine.h"
 #include "lib/job.h"
 #include "lib/config.h"
@@ -262,6 +263,7 @@ int main(int argc, char **argv)
         engine_shutdown(&eng);
         goto out_base;
     }
+    ctl_snapshots_init(&eng); /* its task kinds, before they are recovered */
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */

@@ -62,6 +62,22 @@ int restart_policy_parse(const char *s, enum restart_policy *out)
     return 0;
 }
 
+static const char *const snap_state_names[SNAP_STATE_COUNT] = {"creating", "ready", "deleting"};
+
+const char *snap_state_name(enum snap_state s)
+{
+    return (unsigned)s < SNAP_STATE_COUNT ? snap_state_names[s] : "unknown";
+}
+
+int snap_state_parse(const char *s, enum snap_state *out)
+{
+    int i = lookup(snap_state_names, SNAP_STATE_COUNT, s);
+    if (i < 0)
+        return -1;
+    *out = (enum snap_state)i;
+    return 0;
+}
+
 static const char *const task_state_names[TASK_STATE_COUNT] = {"queued", "running", "succeeded",
                                                                "failed", "cancelled"};
 

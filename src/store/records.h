@@ -90,6 +90,10 @@ struct volume_rec {
     int64_t created_at;
 };
 
+/* A snapshot's state (ctl/snapstate.c has the transitions): "creating" and
+ * "deleting" are intents written before the side effects. */
+enum snap_state { SNAP_CREATING = 0, SNAP_READY, SNAP_DELETING, SNAP_STATE_COUNT };
+
 /* A disk snapshot of a VM: `file` (in the VM's directory) froze when the
  * snapshot was taken and holds the disk as it was then, on top of the
  * parent snapshot's file (or the image). */
@@ -98,8 +102,8 @@ struct snapshot_rec {
     char vm_id[37];
     char name[64];
     char file[64];
-    char parent[37];      /* snapshot id, "" = the image */
-    char state[16];       /* creating, ready, deleting */
+    char parent[37]; /* snapshot id, "" = the image */
+    enum snap_state state;
     char consistency[16]; /* "application" (guest fs frozen) or "crash" */
     char new_disk[64];    /* while creating: the active layer being made */
     int64_t created_at;
@@ -154,6 +158,8 @@ int task_rec_copy(struct task_rec *dst, const struct task_rec *src);
 
 const char *vm_state_name(enum vm_state s);
 int vm_state_parse(const char *s, enum vm_state *out);
+const char *snap_state_name(enum snap_state s);
+int snap_state_parse(const char *s, enum snap_state *out);
 const char *vm_desired_name(enum vm_desired d);
 int vm_desired_parse(const char *s, enum vm_desired *out);
 const char *restart_policy_name(enum restart_policy p);

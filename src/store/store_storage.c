@@ -131,7 +131,7 @@ static void bind_snapshot(sqlite3_stmt *s, const struct snapshot_rec *v)
     sqlite3_bind_text(s, 3, v->name, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, v->file, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 5, v->parent, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, v->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, snap_state_name(v->state), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 7, v->consistency, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 8, v->new_disk, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 9, v->created_at);
@@ -145,7 +145,10 @@ static void read_snapshot(sqlite3_stmt *s, void *elem)
     store_col_text(s, 2, v->name, sizeof(v->name));
     store_col_text(s, 3, v->file, sizeof(v->file));
     store_col_text(s, 4, v->parent, sizeof(v->parent));
-    store_col_text(s, 5, v->state, sizeof(v->state));
+    char state[16];
+    store_col_text(s, 5, state, sizeof(state));
+    if (snap_state_parse(state, &v->state) < 0)
+        v->state = SNAP_READY; /* unknown (a later schema): left alone, nothing undone */
     store_col_text(s, 6, v->consistency, sizeof(v->consistency));
     store_col_text(s, 7, v->new_disk, sizeof(v->new_disk));
     v->created_at = sqlite3_column_int64(s, 8);

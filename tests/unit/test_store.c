@@ -245,7 +245,7 @@ static void test_snapshots_and_attachments(void **state)
     snprintf(s1.vm_id, sizeof(s1.vm_id), "%s", a.id);
     snprintf(s1.name, sizeof(s1.name), "s1");
     snprintf(s1.file, sizeof(s1.file), "disk.qcow2");
-    snprintf(s1.state, sizeof(s1.state), "creating");
+    s1.state = SNAP_CREATING;
     snprintf(s1.new_disk, sizeof(s1.new_disk), "disk-1.qcow2");
     s1.created_at = 1;
     assert_int_equal(store_snapshot_insert(st, &s1), 0);
@@ -256,7 +256,7 @@ static void test_snapshots_and_attachments(void **state)
     snprintf(s2.parent, sizeof(s2.parent), "%s", s1.id);
     s2.created_at = 2;
     assert_int_equal(store_snapshot_insert(st, &s2), 0);
-    snprintf(s1.state, sizeof(s1.state), "ready");
+    s1.state = SNAP_READY;
     s1.new_disk[0] = 0;
     assert_int_equal(store_snapshot_update(st, &s1), 0);
     /* the active layer moves with snapshots and survives a round trip */
@@ -272,7 +272,7 @@ static void test_snapshots_and_attachments(void **state)
     assert_int_equal(store_snapshot_list(st, a.id, &list, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(list[0].name, "s1");
-    assert_string_equal(list[0].state, "ready");
+    assert_int_equal(list[0].state, SNAP_READY);
     assert_string_equal(list[0].new_disk, "");
     assert_string_equal(list[1].parent, s1.id);
     free(list);

@@ -1,0 +1,38 @@
+/*
+ * snapshots.h - the controller's side of a VM's disk snapshots: each
+ * operation is a task on the VM (one operation per VM at a time; a request
+ * that meets another task on it gets a conflict naming that task), and a
+ * task left by a killed yund is settled at start-up as the reconcile pass
+ * settles its rows.
+ *
+ *   snapshot.create  answered 201 when done (the handler waits for it)
+ *   snapshot.revert  answered 200 when done
+ *   snapshot.delete  answered 202 with the task: the merge runs on
+ *
+ * Transitional: the side effects still run in src/compute
+ * (vm_snapshots.c, vm_snapshot_merge.c) behind struct snap_hooks, until the
+ * controller service (struct ctl) and the agent's disk and block verbs
+ * carry them.
+ */
+#ifndef YUN_CTL_SNAPSHOTS_H
+#define YUN_CTL_SNAPSHOTS_H
+
+#include "lib/yerr.h"
+#include "store/records.h"
+
+struct engine;
+
+/* Registers the recover functions of the three kinds (before
+ * tasks_recover) and the hooks of merges the reconcile pass resumes. */
+void ctl_snapshots_init(struct engine *e);
+
+int ctl_snapshot_create(struct engine *e, const char *vm, const char *name,
+                        struct snapshot_rec *out, struct yerr *err);
+int ctl_snapshot_revert(struct engine *e, const char *vm, const char *name,
+                        struct snapshot_rec *out, struct yerr *err);
+/* Begins the delete: *task (the caller clears it with task_rec_clear) is
+ * the task as it is now, running or already finished. */
+int ctl_snapshot_delete(struct engine *e, const char *vm, const char *name, struct task_rec *task,
+                        struct yerr *err);
+
+#endif
