@@ -44,6 +44,14 @@ enum agent_verb {
     AV_VM_FIRST,
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
+    /* snapshot layers and block steps (agent_snap.c) */
+    AV_SNAP_FIRST,
+    AV_VM_LAYER_CREATE,    /* {"vm","file","backing"} -> {} */
+    AV_VM_LAYER_REMOVE,    /* {"vm","file"} -> {"removed"} */
+    AV_GUEST_FSFREEZE,     /* {"vm"} -> {"count"} */
+    AV_GUEST_FSTHAW,       /* {"vm"} -> {"count"} */
+    AV_VM_SNAPSHOT_SWITCH, /* {"vm","file"} -> {} */
+    AV_VM_ACTIVE_LAYER,    /* {"vm"} -> {"file"} */
     AV__COUNT
 };
 
