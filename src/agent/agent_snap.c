@@ -87,9 +87,21 @@ static const char *layer_arg(struct agent_op *op, json_t *args, const char *key)
 /* ---- vm.layer_create ---- */
 
 struct layer_job {
+    struct layer_job *next;
     struct agent_op *op;
     char path[512], under[512];
 };
+static struct layer_job *layer_jobs; /* running (reachable until they end) */
+
+static void layer_job_free(struct layer_job *lj)
+{
+    struct layer_job **pp = &layer_jobs;
+    while (*pp && *pp != lj)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = lj->next;
+    free(lj);
+}
 
 /* Gives the new layer to the owner of the layer it sits on. */
 static int give_layer(const char *layer, const char *under, char *why, size_t len)
@@ -122,7 +134,7 @@ static void layer_created(void *ctx, const struct job_result *r)
     if (err.code)
         unlink(lj->path);
     agent_op_reply(lj->op, err.code ? NULL : json_object(), err.code ? &err : NULL);
-    free(lj);
+    layer_job_free(lj);
 }
 
 static void layer_create(struct agent_local *al, struct agent_op *op, json_t *args)
@@ -154,7 +166,10 @@ static void layer_create(struct agent_local *al, struct agent_op *op, json_t *ar
     if (!job_start(e->base, &spec, why, sizeof why)) {
         free(lj);
         agent_op_fail(op, YE_INTERNAL, "qemu-img create: %s", why);
+        return;
     }
+    lj->next = layer_jobs;
+    layer_jobs = lj;
 }
 
 static void layer_remove(struct agent_local *al, struct agent_op *op, json_t *args)

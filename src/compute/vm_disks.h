@@ -53,12 +53,6 @@ struct snap_hooks {
     char tag[37];
 };
 
-int engine_snapshot_create(struct engine *e, const char *vm, const char *name,
-                           const struct snap_hooks *h, struct snapshot_rec *out, struct yerr *err);
-/* *layer (64 bytes) gets the new active layer's name once begin ran. */
-int engine_snapshot_revert(struct engine *e, const char *vm, const char *name,
-                           const struct snap_hooks *h, struct snapshot_rec *out, char *layer,
-                           struct yerr *err);
 /* Marks the snapshot deleting and starts merging it into its children
  * (qemu-img rebase as a child process, a QMP block-stream job for the child
  * a running QEMU has open). 0: started, h->done runs later; -1: refused,
@@ -70,6 +64,9 @@ int engine_snapshot_delete(struct engine *e, const char *vm, const char *name,
 void engine_snapshot_resume_hooks(struct engine *e, const struct snap_hooks *h);
 int engine_snapshot_find(struct engine *e, const struct vm_rec *vm, const char *name,
                          struct snapshot_rec *out, struct yerr *err);
+/* A snapshot row (by id) or a disk layer (by file name) the controller is
+ * working on (held): the reconcile pass leaves it alone until it is let go. */
+void engine_snapshot_hold(const char *snap_id_or_file, bool held);
 /* Settles one VM's snapshot rows now (the reconcile pass's work for it). */
 void vm_snapshots_settle(struct engine *e, const char *vm_id);
 

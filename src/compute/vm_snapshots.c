@@ -1,5 +1,8 @@
 /*
- * vm_snapshots.c - disk snapshots of a VM as external qcow2 overlays.
+ * vm_snapshots.c - disk snapshots of a VM as external qcow2 overlays: the
+ * host side of reverting, the reconcile pass over snapshot rows, and what
+ * the other halves share (taking one: ctl/snapshots_create.c over the
+ * agent's verbs; deleting one: vm_snapshot_merge.c).
  *
  * A VM's disk is a chain of qcow2 files in its directory, ending in the
  * image: image <- disk.qcow2 <- disk-xxxx.qcow2 (active). Taking snapshot
@@ -29,9 +32,7 @@
  * docs/architecture.md, "Snapshots").
  */
 #include "compute/confine.h"
-#include "compute/guest.h"
 #include "compute/qemu_argv.h"
-#include "compute/qga.h"
 #include "compute/vm_disks.h"
 #include "compute/vm_snapshots_int.h"
 #include "ctl/snapstate.h"
@@ -50,15 +51,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_SNAPSHOTS 32 /* a longer chain slows every read that misses */
-
-static void new_layer_name(char out[64])
-{
-    char id[37];
-    uuid_generate_str(id);
-    snprintf(out, 64, "disk-%.8s.qcow2", id);
-}
-
 int snaps_list(struct engine *e, const struct vm_rec *vm, struct snapshot_rec **out, size_t *n,
                struct yerr *err)
 {
@@ -73,16 +65,6 @@ struct snapshot_rec *snaps_by_id(struct snapshot_rec *s, size_t n, const char *i
         if (!strcmp(s[i].id, id))
             return &s[i];
     return NULL;
-}
-
-static int busy_check(const struct vm_rec *vm, const struct snapshot_rec *s, size_t n,
-                      struct yerr *err)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!snap_state_settled(s[i].state))
-            return yerr_set(err, YE_CONFLICT, "vm '%s': snapshot '%s' is %s; try again later",
-                            vm->name, s[i].name, snap_state_name(s[i].state));
-    return 0;
 }
 
 int snaps_apply(struct engine *e, struct snapshot_rec *snap, int ev)
@@ -203,248 +185,29 @@ static void qemu_active_file(struct engine *e, const struct vm_rec *vm, char *ou
     json_decref(blocks);
 }
 
-/* ---- create ---- */
+/* ---- hooks ---- */
 
-/* Asks the guest agent to freeze (or thaw) the guest's file systems. */
-static bool agent_call(struct engine *e, const struct vm_rec *vm, const char *cmd, char *why,
-                       size_t len)
+#define MAX_HELD 64
+static char held[MAX_HELD][37];
+
+void engine_snapshot_hold(const char *snap_id, bool on)
 {
-    char sock[512];
-    if (!engine_vm_agent(e, vm, sock, sizeof(sock))) {
-        snprintf(why, len, "no guest agent");
-        return false;
-    }
-    /* An agent the background refresh found silent is not waited for: the
-     * snapshot is crash-consistent rather than a stall of every request.
-     * (Freezing is still a blocking exchange: making it asynchronous goes
-     * with the task model.) */
-    const struct guest_facts *f = guest_facts_get(e, vm);
-    if (f && !f->answering && f->error[0] && !f->refreshing) {
-        snprintf(why, len, "guest agent not answering: %s", f->error);
-        return false;
-    }
-    return qga_command(sock, cmd, NULL, NULL, 0, 10000, why, len) == 0;
-}
-
-/* Gives a new layer to the owner of the layer it sits on: the VM's uid
- * when its QEMU is confined, root otherwise. */
-static int give_layer(const char *layer, const char *under, struct yerr *err)
-{
-    struct stat st;
-    int fd = open(layer, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int rc = fd >= 0 && lstat(under, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) == 0 &&
-                     fchmod(fd, 0600) == 0
-                 ? 0
-                 : -1;
-    if (rc < 0)
-        yerr_set(err, YE_INTERNAL, "cannot give %s to the vm: %s", layer, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-static int switch_live(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap,
-                       struct yerr *err)
-{
-    char why[300], path[512], nw[512], old[512];
-    /* yund makes the new layer, naming the old one by its relative name,
-     * and gives it to the VM's uid; QEMU opens it (mode existing) by the
-     * name it can reach, relative when it runs in the VM's directory */
-    engine_vm_path(e, vm, snap->new_disk, nw, sizeof(nw));
-    engine_vm_path(e, vm, vm->disk, old, sizeof(old));
-    if (vm_qemu_name(e, vm, snap->new_disk, path, sizeof(path)) < 0)
-        return yerr_set(err, YE_INTERNAL, "path too long");
-    char *mk[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", (char *)vm->disk, nw, NULL};
-    if (engine_qemu_img(e, mk, 60000, why, sizeof(why)) < 0)
-        return yerr_disk(err, "%s", why);
-    if (give_layer(nw, old, err) < 0)
-        return -1;
-    FAILPOINT("snapshot_create.after_live_layer");
-    bool frozen =
-        vm->state == VM_RUNNING && agent_call(e, vm, "guest-fsfreeze-freeze", why, sizeof(why));
-    if (frozen)
-        FAILPOINT("snapshot_create.after_freeze");
-    snprintf(snap->consistency, sizeof(snap->consistency), frozen ? "application" : "crash");
-    if (!frozen)
-        engine_event(e, "vm", vm->name, "snapshot", "info", "%s: crash-consistent (%s)", snap->name,
-                     vm->state == VM_RUNNING ? why : "vm paused");
-    json_t *args = json_pack("{s:s,s:s,s:s,s:s}", "device", "disk0", "snapshot-file", path,
-                             "format", "qcow2", "mode", "existing");
-    int rc = engine_vm_qmp(e, vm, "blockdev-snapshot-sync", args, NULL, err);
-    json_decref(args);
-    if (rc == 0)
-        FAILPOINT("snapshot_create.after_switch");
-    if (frozen && !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)) &&
-        !agent_call(e, vm, "guest-fsfreeze-thaw", why, sizeof(why)))
-        engine_event(e, "vm", vm->name, "snapshot", "error",
-                     "could not thaw the guest's file systems: %s", why);
-    else if (frozen)
-        FAILPOINT("snapshot_create.after_thaw");
-    if (rc < 0)
-        yerr_disk(err, "%s", err->message); /* 507 when the disk is full */
-    return rc;
-}
-
-int engine_snapshot_create(struct engine *e, const char *vmname, const char *name,
-                           const struct snap_hooks *h, struct snapshot_rec *out, struct yerr *err)
-{
-    struct vm_rec vm;
-    char why[400];
-    if (engine_vm_get(e, vmname, &vm, err) < 0)
-        return -1;
-    if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "snapshot name: %s", why);
-    bool live = vm_state_live(vm.state);
-    if (!live && !vm_state_down(vm.state))
-        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
-                        vm_state_name(vm.state));
-    struct snapshot_rec *s, snap = {0};
-    size_t n;
-    if (snaps_list(e, &vm, &s, &n, err) < 0)
-        return -1;
-    int rc = busy_check(&vm, s, n, err);
-    if (rc == 0 && n >= MAX_SNAPSHOTS)
-        rc = yerr_set(err, YE_CONFLICT, "vm '%s' has %d snapshots, the most it may have", vm.name,
-                      MAX_SNAPSHOTS);
-    if (rc == 0 && by_name(s, n, name))
-        rc = yerr_set(err, YE_CONFLICT, "vm '%s' already has a snapshot '%s'", vm.name, name);
-    free(s);
-    if (rc < 0)
-        return -1;
-
-    uuid_generate_str(snap.id);
-    snprintf(snap.vm_id, sizeof(snap.vm_id), "%s", vm.id);
-    snprintf(snap.name, sizeof(snap.name), "%s", name);
-    snprintf(snap.file, sizeof(snap.file), "%s", vm.disk);
-    snprintf(snap.parent, sizeof(snap.parent), "%s", vm.disk_parent);
-    snap.state = SNAP_CREATING;
-    snprintf(snap.consistency, sizeof(snap.consistency), "crash");
-    new_layer_name(snap.new_disk);
-    snap.created_at = now_ms();
-    if (h && h->begin && h->begin(h->ctx, &vm, &snap, err) != 0)
-        return -1;
-    if (store_snapshot_insert(e->store, &snap) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    FAILPOINT("snapshot_create.after_row");
-
-    char nw[512];
-    engine_vm_path(e, &vm, snap.new_disk, nw, sizeof(nw));
-    if (live) {
-        rc = switch_live(e, &vm, &snap, err);
-        if (rc < 0) {
-            /* a lost reply (timeout) is not "nothing happened": ask QEMU
-             * which layer it writes to before undoing anything */
-            char active[512];
-            qemu_active_file(e, &vm, active, sizeof(active));
-            if (!strcmp(active, nw)) {
-                rc = 0;
-            } else if (!active[0]) {
-                engine_event(e, "vm", vm.name, "snapshot", "error",
-                             "%s: QEMU does not answer; left for the reconcile pass", name);
-                return -1;
-            }
+    for (int i = 0; i < MAX_HELD; i++)
+        if (on ? !held[i][0] : !strcmp(held[i], snap_id)) {
+            snprintf(held[i], sizeof held[i], "%s", on ? snap_id : "");
+            return;
         }
-    } else {
-        char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", vm.disk, nw, NULL};
-        rc = engine_qemu_img(e, args, 60000, why, sizeof(why));
-        if (rc < 0)
-            yerr_disk(err, "%s", why);
-        else
-            FAILPOINT("snapshot_create.after_layer");
-    }
-    if (rc == 0) {
-        FAILPOINT("snapshot_create.before_vm_row");
-        snprintf(vm.disk, sizeof(vm.disk), "%s", snap.new_disk);
-        snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
-        if (engine_store_update(e, &vm) != 0) {
-            /* QEMU (or qemu-img) made the switch but the record does not
-             * say so: leave the snapshot "creating" for the reconcile pass,
-             * which asks QEMU which layer it writes to */
-            engine_event(e, "vm", vm.name, "snapshot", "error", "%s: database: %s", name,
-                         store_errmsg(e->store));
-            return yerr_db(err, store_errmsg(e->store));
-        }
-    }
-    if (rc < 0) {
-        /* QEMU did not switch: the new layer is nobody's */
-        unlink(nw);
-        snaps_apply(e, &snap, SNAP_EV_ROLLED_BACK);
-        engine_event(e, "vm", vm.name, "snapshot", "error", "%s: %s", name, err->message);
-        return -1;
-    }
-    FAILPOINT("snapshot_create.before_ready");
-    if (snaps_apply(e, &snap, SNAP_EV_SWITCHED) < 0)
-        return yerr_db(err, store_errmsg(e->store)); /* the reconcile pass adopts it */
-    engine_event(e, "vm", vm.name, "snapshot", "ok", "%s (%s-consistent)", name, snap.consistency);
-    *out = snap;
-    return 0;
+    if (on)
+        log_warn("snapshot %s: too many operations at once to hold it", snap_id);
 }
 
-/* ---- revert ---- */
-
-static bool is_snapshot_file(const struct snapshot_rec *s, size_t n, const char *file)
+static bool is_held(const char *snap_id)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(s[i].file, file))
+    for (int i = 0; i < MAX_HELD; i++)
+        if (!strcmp(held[i], snap_id))
             return true;
     return false;
 }
-
-int engine_snapshot_revert(struct engine *e, const char *vmname, const char *name,
-                           const struct snap_hooks *h, struct snapshot_rec *out, char *layer_out,
-                           struct yerr *err)
-{
-    struct vm_rec vm;
-    if (engine_vm_get(e, vmname, &vm, err) < 0)
-        return -1;
-    if (!vm_state_down(vm.state))
-        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: stop it before reverting", vm.name,
-                        vm_state_name(vm.state));
-    struct snapshot_rec *s;
-    size_t n;
-    if (snaps_list(e, &vm, &s, &n, err) < 0)
-        return -1;
-    struct snapshot_rec snap;
-    if (busy_check(&vm, s, n, err) < 0 || find_in(&vm, s, n, name, &snap, err) < 0) {
-        free(s);
-        return -1;
-    }
-    char layer[64], nw[512], old[512], why[400];
-    new_layer_name(layer);
-    engine_vm_path(e, &vm, layer, nw, sizeof(nw));
-    engine_vm_path(e, &vm, vm.disk, old, sizeof(old));
-    if (layer_out)
-        snprintf(layer_out, 64, "%s", layer);
-    if (h && h->begin && h->begin(h->ctx, &vm, &snap, err) != 0) {
-        free(s);
-        return -1;
-    }
-    char *args[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", snap.file, nw, NULL};
-    if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
-        unlink(nw);
-        free(s);
-        return yerr_disk(err, "%s", why);
-    }
-    FAILPOINT("snapshot_revert.after_layer");
-    bool drop_old = !is_snapshot_file(s, n, vm.disk);
-    free(s);
-    snprintf(vm.disk, sizeof(vm.disk), "%s", layer);
-    snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
-    if (engine_store_update(e, &vm) != 0) {
-        unlink(nw);
-        return yerr_db(err, store_errmsg(e->store));
-    }
-    /* the record points at the new layer now; the old one is garbage (a
-     * crash here leaves it to the orphan sweep) */
-    FAILPOINT("snapshot_revert.after_vm_row");
-    if (drop_old)
-        unlink(old);
-    engine_event(e, "vm", vm.name, "revert", "ok", "to snapshot %s", snap.name);
-    *out = snap;
-    return 0;
-}
-
-/* ---- hooks ---- */
 
 void vm_snapshots_on_event(struct engine *e, const struct vm_rec *vm, const char *event,
                            json_t *data)
@@ -489,7 +252,7 @@ static void sweep_layers(struct engine *e, const struct vm_rec *vm, struct snaps
         size_t l = strlen(f);
         if (strncmp(f, "disk", 4) || l < 6 || strcmp(f + l - 6, ".qcow2"))
             continue;
-        bool used = !strcmp(f, vm->disk);
+        bool used = !strcmp(f, vm->disk) || is_held(f);
         for (size_t j = 0; j < n && !used; j++)
             used = !strcmp(f, s[j].file) || !strcmp(f, s[j].new_disk);
         if (!used) {
@@ -513,6 +276,8 @@ void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
     bool touched = false; /* rows changed: list them again before the sweep */
     for (size_t i = 0; i < n && settled; i++) {
         struct snapshot_rec *snap = &s[i];
+        if (is_held(snap->id))
+            continue; /* the controller is working on it */
         touched |= !snap_state_settled(snap->state);
         if (snap->state == SNAP_CREATING) {
             /* did the switch to the new layer happen before the crash? */

@@ -12,11 +12,16 @@
  * whether the operation happened.
  */
 #include "ctl/snapshots.h"
+#include "agent/agent.h"
 #include "compute/vm_disks.h"
+#include "ctl/snapstate.h"
 #include "ctl/tasks.h"
 #include "lib/job.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
+#include "lib/util.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,41 +66,136 @@ static json_t *snap_result(const char *vm, const struct snapshot_rec *s)
     return json_pack("{s:s,s:s,s:s}", "id", s->id, "name", s->name, "vm", vm);
 }
 
-int ctl_snapshot_create(struct engine *e, const char *vmname, const char *name,
-                        struct snapshot_rec *out, struct yerr *err)
-{
+/* ---- revert: a new active layer on the snapshot's file ---- */
+
+struct revert_op {
+    struct revert_op *next;
+    struct engine *e;
+    char task[37];
     struct vm_rec vm;
-    if (vm_free(e, vmname, &vm, err) < 0)
-        return -1;
-    struct begin_ctx b = {.e = e, .kind = "snapshot.create"};
-    struct snap_hooks h = {.begin = begin_task, .ctx = &b};
-    int rc = engine_snapshot_create(e, vm.name, name, &h, out, err);
-    if (b.begun) {
-        if (rc == 0)
-            task_succeed(e->tasks, b.task.id, snap_result(vm.name, out));
-        else
-            task_fail(e->tasks, b.task.id, err);
-    }
-    return rc;
+    struct snapshot_rec snap;
+    char layer[64];
+    bool drop_old; /* the old active layer is no snapshot's file */
+};
+static struct revert_op *reverts; /* in flight (reachable until they end) */
+
+static void revert_end(struct revert_op *r, const struct yerr *err)
+{
+    struct revert_op **pp = &reverts;
+    while (*pp && *pp != r)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = r->next;
+    engine_snapshot_hold(r->layer, false);
+    if (err)
+        task_fail(r->e->tasks, r->task, err);
+    else
+        task_succeed(r->e->tasks, r->task, snap_result(r->vm.name, &r->snap));
+    free(r);
 }
 
-int ctl_snapshot_revert(struct engine *e, const char *vmname, const char *name,
-                        struct snapshot_rec *out, struct yerr *err)
+static void on_old_removed(void *ctx, json_t *res, const struct yerr *err)
+{
+    struct revert_op *r = ctx;
+    (void)res;
+    if (err) /* the orphan sweep takes it */
+        log_warn("revert of vm %s: %s", r->vm.name, err->message);
+    engine_event(r->e, "vm", r->vm.name, "revert", "ok", "to snapshot %s", r->snap.name);
+    revert_end(r, NULL);
+}
+
+static void on_revert_layer(void *ctx, json_t *res, const struct yerr *err)
+{
+    struct revert_op *r = ctx;
+    (void)res;
+    if (err) {
+        revert_end(r, err); /* the verb left nothing */
+        return;
+    }
+    FAILPOINT("snapshot_revert.after_layer");
+    struct vm_rec vm;
+    struct yerr e2 = {0};
+    if (store_vm_get(r->e->store, r->vm.id, &vm) != 0 || !vm_state_down(vm.state)) {
+        yerr_set(&e2, YE_CONFLICT, "vm '%s' changed during the revert", r->vm.name);
+    } else {
+        snprintf(r->vm.disk, sizeof r->vm.disk, "%s", vm.disk);
+        snprintf(vm.disk, sizeof vm.disk, "%s", r->layer);
+        snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", r->snap.id);
+        vm.updated_at = now_ms();
+        if (store_vm_update(r->e->store, &vm) != 0)
+            yerr_db(&e2, store_errmsg(r->e->store));
+    }
+    if (e2.code) {
+        agent_call(r->e->agent, AV_VM_LAYER_REMOVE,
+                   json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->layer), NULL, NULL, NULL);
+        revert_end(r, &e2);
+        return;
+    }
+    /* the record points at the new layer now; the old one is garbage (a
+     * crash here leaves it to the orphan sweep) */
+    FAILPOINT("snapshot_revert.after_vm_row");
+    if (!r->drop_old) {
+        on_old_removed(r, NULL, NULL);
+        return;
+    }
+    agent_call(r->e->agent, AV_VM_LAYER_REMOVE,
+               json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->vm.disk), on_old_removed, NULL, r);
+}
+
+int ctl_snapshot_revert_start(struct engine *e, const char *vmname, const char *name,
+                              char task_id[37], struct yerr *err)
 {
     struct vm_rec vm;
     if (vm_free(e, vmname, &vm, err) < 0)
         return -1;
-    char layer[64] = "";
-    struct begin_ctx b = {.e = e, .kind = "snapshot.revert", .layer = layer};
-    struct snap_hooks h = {.begin = begin_task, .ctx = &b};
-    int rc = engine_snapshot_revert(e, vm.name, name, &h, out, layer, err);
-    if (b.begun) {
-        if (rc == 0)
-            task_succeed(e->tasks, b.task.id, snap_result(vm.name, out));
-        else
-            task_fail(e->tasks, b.task.id, err);
+    if (!vm_state_down(vm.state))
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: stop it before reverting", vm.name,
+                        vm_state_name(vm.state));
+    struct snapshot_rec *s, *f = NULL;
+    size_t n;
+    if (store_snapshot_list(e->store, vm.id, &s, &n) != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    int rc = 0;
+    bool drop_old = true;
+    for (size_t i = 0; i < n; i++) {
+        if (!snap_state_settled(s[i].state) && rc == 0)
+            rc = yerr_set(err, YE_CONFLICT, "vm '%s': snapshot '%s' is %s; try again later",
+                          vm.name, s[i].name, snap_state_name(s[i].state));
+        if (!f && (!strcmp(s[i].name, name) || !strcmp(s[i].id, name)))
+            f = &s[i];
+        if (!strcmp(s[i].file, vm.disk))
+            drop_old = false;
     }
-    return rc;
+    if (rc == 0 && !f)
+        rc = yerr_set(err, YE_NOT_FOUND, "vm '%s' has no snapshot '%s'", vm.name, name);
+    struct revert_op *r = rc == 0 ? calloc(1, sizeof *r) : NULL;
+    if (rc == 0 && !r)
+        rc = yerr_set(err, YE_INTERNAL, "out of memory");
+    if (r)
+        r->snap = *f;
+    free(s);
+    if (rc < 0)
+        return -1;
+    r->e = e;
+    r->vm = vm;
+    r->drop_old = drop_old;
+    char id[37];
+    uuid_generate_str(id);
+    snprintf(r->layer, sizeof r->layer, "disk-%.8s.qcow2", id);
+    struct begin_ctx b = {.e = e, .kind = "snapshot.revert", .layer = r->layer};
+    if (begin_task(&b, &vm, &r->snap, err) < 0) {
+        free(r);
+        return -1;
+    }
+    snprintf(r->task, sizeof r->task, "%s", b.task.id);
+    snprintf(task_id, 37, "%s", b.task.id);
+    r->next = reverts;
+    reverts = r;
+    engine_snapshot_hold(r->layer, true);
+    agent_call(e->agent, AV_VM_LAYER_CREATE,
+               json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", r->layer, "backing", r->snap.file),
+               on_revert_layer, NULL, r);
+    return 0;
 }
 
 /* ---- delete: the merge reports here ---- */
@@ -195,10 +295,88 @@ static int task_snapshot(struct engine *e, const struct task_rec *k, struct snap
     return found;
 }
 
+/* A create killed while the guest's file systems may have been frozen:
+ * qemu-ga keeps them frozen until told otherwise, so once the VM's agent
+ * is back (the reconcile pass finds its port open) it is asked to thaw,
+ * every THAW_EVERY_MS for up to THAW_TRIES tries. Thawing a guest that is
+ * not frozen does nothing. */
+#define THAW_EVERY_MS 2000
+#define THAW_TRIES    30
+struct thaw {
+    struct thaw *next;
+    struct engine *e;
+    struct event *timer;
+    char vm_id[37];
+    char vm[64];
+    int tries;
+};
+static struct thaw *thaws;
+
+static void thaw_free(struct thaw *t)
+{
+    struct thaw **pp = &thaws;
+    while (*pp && *pp != t)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = t->next;
+    event_free(t->timer);
+    free(t);
+}
+
+static void thaw_arm(struct thaw *t)
+{
+    struct timeval tv = {THAW_EVERY_MS / 1000, (THAW_EVERY_MS % 1000) * 1000};
+    evtimer_add(t->timer, &tv);
+}
+
+static void on_recovery_thaw(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct thaw *t = ctx;
+    (void)r;
+    if (!err) {
+        engine_event(t->e, "vm", t->vm, "snapshot", "info",
+                     "guest file systems thawed after a restart during a snapshot");
+        thaw_free(t);
+    } else if (++t->tries >= THAW_TRIES) {
+        log_warn("vm %s: could not thaw its file systems after a restart: %s", t->vm_id,
+                 err->message);
+        thaw_free(t);
+    } else {
+        thaw_arm(t);
+    }
+}
+
+static void thaw_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct thaw *t = arg;
+    agent_call(t->e->agent, AV_GUEST_FSTHAW, json_pack("{s:s}", "vm", t->vm_id), on_recovery_thaw,
+               NULL, t);
+}
+
+static void thaw_later(struct engine *e, const char *vm_id, const char *name)
+{
+    struct thaw *t = calloc(1, sizeof *t);
+    if (!t || !(t->timer = evtimer_new(e->base, thaw_tick, t))) {
+        free(t);
+        return;
+    }
+    t->e = e;
+    snprintf(t->vm_id, sizeof t->vm_id, "%s", vm_id);
+    snprintf(t->vm, sizeof t->vm, "%s", name);
+    t->next = thaws;
+    thaws = t;
+    thaw_arm(t);
+}
+
 static int recover_create(void *ctx, struct task_rec *k, struct yerr *err)
 {
     struct engine *e = ctx;
     (void)err;
+    struct vm_rec vm;
+    if (store_vm_get(e->store, k->object_id, &vm) == 0 && vm.state == VM_RUNNING)
+        thaw_later(e, vm.id, vm.name);
     vm_snapshots_settle(e, k->object_id);
     struct snapshot_rec s;
     if (task_snapshot(e, k, &s, NULL, 0) && s.state == SNAP_READY) {

@@ -26,10 +26,14 @@ struct engine;
  * tasks_recover) and the hooks of merges the reconcile pass resumes. */
 void ctl_snapshots_init(struct engine *e);
 
-int ctl_snapshot_create(struct engine *e, const char *vm, const char *name,
-                        struct snapshot_rec *out, struct yerr *err);
-int ctl_snapshot_revert(struct engine *e, const char *vm, const char *name,
-                        struct snapshot_rec *out, struct yerr *err);
+/* Begins taking snapshot name of vm (snapshots_create.c): 0 and the task
+ * (which the handler waits on), or -1 when refused with nothing changed. */
+int ctl_snapshot_create_start(struct engine *e, const char *vm, const char *name, char task_id[37],
+                              struct yerr *err);
+/* Begins reverting vm's disk to snapshot name (vm stopped): 0 and the
+ * task, or -1 refused. */
+int ctl_snapshot_revert_start(struct engine *e, const char *vm, const char *name, char task_id[37],
+                              struct yerr *err);
 /* Begins the delete: *task (the caller clears it with task_rec_clear) is
  * the task as it is now, running or already finished. */
 int ctl_snapshot_delete(struct engine *e, const char *vm, const char *name, struct task_rec *task,

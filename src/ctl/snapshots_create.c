@@ -1,0 +1,344 @@
+/*
+ * snapshots_create.c - taking a snapshot, as a task on its VM, one agent
+ * verb at a time so nothing waits on the loop (agent_snap.c has the verbs):
+ *
+ *   row "creating" (naming the new layer)        FAILPOINT after_row
+ *   vm.layer_create: the new active layer        after_layer / after_live_layer
+ *   running VM: guest.fsfreeze (when the agent   after_freeze
+ *     is up; else crash-consistent, and why)
+ *   running VM: vm.snapshot_switch               after_switch
+ *   frozen: guest.fsthaw (tried twice)           after_thaw
+ *   VM row names the new layer                   before_vm_row (before it)
+ *   row "ready"                                  before_ready (before it)
+ *
+ * A failed switch is not taken for "nothing happened" before QEMU says
+ * which layer it writes to (vm.active_layer); when it cannot say, the row
+ * stays "creating" for the reconcile pass. While the operation runs its row
+ * is held (engine_snapshot_hold): the reconcile pass leaves it alone. What
+ * a crash at each point leaves, and how it is settled, is in
+ * docs/architecture.md ("Snapshots").
+ */
+#include "agent/agent.h"
+#include "compute/vm_disks.h"
+#include "ctl/snapshots.h"
+#include "ctl/snapstate.h"
+#include "ctl/tasks.h"
+#include "lib/failpoint.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_SNAPSHOTS 32 /* a longer chain slows every read that misses */
+
+struct create_op {
+    struct create_op *next;
+    struct engine *e;
+    char task[37];
+    struct vm_rec vm; /* as it was when the operation began */
+    struct snapshot_rec snap;
+    bool live, frozen, thaw_retried;
+    bool unknown;  /* QEMU could not say whether it switched */
+    char why[300]; /* why it is only crash-consistent */
+    struct yerr err;
+};
+static struct create_op *ops; /* in flight (reachable until they end) */
+
+static void op_free(struct create_op *c)
+{
+    struct create_op **pp = &ops;
+    while (*pp && *pp != c)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = c->next;
+    free(c);
+}
+
+static json_t *vm_args(const struct create_op *c)
+{
+    return json_pack("{s:s}", "vm", c->vm.id);
+}
+
+/* Ends the operation: the task, the hold, the memory. */
+static void op_end(struct create_op *c, bool ok)
+{
+    engine_snapshot_hold(c->snap.id, false);
+    if (ok)
+        task_succeed(
+            c->e->tasks, c->task,
+            json_pack("{s:s,s:s,s:s}", "id", c->snap.id, "name", c->snap.name, "vm", c->vm.name));
+    else
+        task_fail(c->e->tasks, c->task, &c->err);
+    op_free(c);
+}
+
+/* Nothing switched: the new layer and the row go. */
+static void on_removed(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct create_op *c = ctx;
+    (void)r;
+    if (err)
+        log_warn("snapshot %s: %s", c->snap.name, err->message); /* the sweep takes it */
+    enum snap_state to;
+    if (snap_transition(c->snap.state, SNAP_EV_ROLLED_BACK, &to) == SNAP_STEP_GONE)
+        store_snapshot_delete(c->e->store, c->snap.id);
+    engine_event(c->e, "vm", c->vm.name, "snapshot", "error", "%s: %s", c->snap.name,
+                 c->err.message);
+    op_end(c, false);
+}
+
+static void roll_back(struct create_op *c)
+{
+    agent_call(c->e->agent, AV_VM_LAYER_REMOVE,
+               json_pack("{s:s,s:s}", "vm", c->vm.id, "file", c->snap.new_disk), on_removed, NULL,
+               c);
+}
+
+/* The switch happened (or, stopped, the new layer is simply the top). */
+static void finish(struct create_op *c)
+{
+    struct vm_rec vm;
+    FAILPOINT("snapshot_create.before_vm_row");
+    if (store_vm_get(c->e->store, c->vm.id, &vm) != 0) {
+        yerr_set(&c->err, YE_NOT_FOUND, "vm '%s' went away", c->vm.name);
+        op_end(c, false);
+        return;
+    }
+    snprintf(vm.disk, sizeof vm.disk, "%s", c->snap.new_disk);
+    snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", c->snap.id);
+    vm.updated_at = now_ms();
+    if (store_vm_update(c->e->store, &vm) != 0) {
+        /* the switch happened but the record does not say so: the row
+         * stays "creating" for the reconcile pass, which asks QEMU */
+        yerr_db(&c->err, store_errmsg(c->e->store));
+        engine_event(c->e, "vm", c->vm.name, "snapshot", "error", "%s: %s", c->snap.name,
+                     c->err.message);
+        op_end(c, false);
+        return;
+    }
+    FAILPOINT("snapshot_create.before_ready");
+    enum snap_state to;
+    if (snap_transition(c->snap.state, SNAP_EV_SWITCHED, &to) == SNAP_STEP_STATE) {
+        c->snap.state = to;
+        c->snap.new_disk[0] = 0;
+    }
+    if (store_snapshot_update(c->e->store, &c->snap) != 0) {
+        yerr_db(&c->err, store_errmsg(c->e->store)); /* the reconcile pass adopts it */
+        op_end(c, false);
+        return;
+    }
+    engine_event(c->e, "vm", c->vm.name, "snapshot", "ok", "%s (%s-consistent)", c->snap.name,
+                 c->snap.consistency);
+    op_end(c, true);
+}
+
+/* After the switch, whatever its outcome (c->err says): thaw, then go on. */
+static void after_thaw(struct create_op *c);
+
+static void on_thawed(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct create_op *c = ctx;
+    (void)r;
+    if (err && !c->thaw_retried) {
+        c->thaw_retried = true;
+        agent_call(c->e->agent, AV_GUEST_FSTHAW, vm_args(c), on_thawed, NULL, c);
+        return;
+    }
+    if (err)
+        engine_event(c->e, "vm", c->vm.name, "snapshot", "error",
+                     "could not thaw the guest's file systems: %s", err->message);
+    else
+        FAILPOINT("snapshot_create.after_thaw");
+    after_thaw(c);
+}
+
+static void thaw_then(struct create_op *c)
+{
+    if (c->frozen)
+        agent_call(c->e->agent, AV_GUEST_FSTHAW, vm_args(c), on_thawed, NULL, c);
+    else
+        after_thaw(c);
+}
+
+/* What QEMU writes to, after a switch that failed. */
+static void on_active(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct create_op *c = ctx;
+    const char *file = err ? "" : json_string_value(json_object_get(r, "file"));
+    char nw[512];
+    engine_vm_path(c->e, &c->vm, c->snap.new_disk, nw, sizeof nw);
+    if (file && !strcmp(file, nw)) {
+        c->err.code = 0; /* the reply was lost, the switch was not */
+    } else if (!file || !file[0]) {
+        c->unknown = true; /* left for the reconcile pass */
+    }
+    thaw_then(c);
+}
+
+static void after_thaw(struct create_op *c)
+{
+    if (!c->err.code) {
+        finish(c);
+    } else if (c->unknown) {
+        engine_event(c->e, "vm", c->vm.name, "snapshot", "error",
+                     "%s: QEMU does not answer; left for the reconcile pass", c->snap.name);
+        op_end(c, false);
+    } else {
+        yerr_disk(&c->err, "%s", c->err.message); /* 507 when the disk is full */
+        roll_back(c);
+    }
+}
+
+static void on_switched(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct create_op *c = ctx;
+    (void)r;
+    if (!err) {
+        FAILPOINT("snapshot_create.after_switch");
+        thaw_then(c);
+        return;
+    }
+    c->err = *err;
+    agent_call(c->e->agent, AV_VM_ACTIVE_LAYER, vm_args(c), on_active, NULL, c);
+}
+
+static void do_switch(struct create_op *c)
+{
+    if (!c->frozen)
+        engine_event(c->e, "vm", c->vm.name, "snapshot", "info", "%s: crash-consistent (%s)",
+                     c->snap.name, c->vm.state == VM_RUNNING ? c->why : "vm paused");
+    snprintf(c->snap.consistency, sizeof c->snap.consistency, c->frozen ? "application" : "crash");
+    agent_call(c->e->agent, AV_VM_SNAPSHOT_SWITCH,
+               json_pack("{s:s,s:s}", "vm", c->vm.id, "file", c->snap.new_disk), on_switched, NULL,
+               c);
+}
+
+static void on_frozen(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct create_op *c = ctx;
+    (void)r;
+    c->frozen = !err;
+    if (err)
+        snprintf(c->why, sizeof c->why, "%s", err->message);
+    else
+        FAILPOINT("snapshot_create.after_freeze");
+    do_switch(c);
+}
+
+static void on_layer(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct create_op *c = ctx;
+    (void)r;
+    if (err) {
+        /* nothing was made: only the row goes */
+        c->err = *err;
+        enum snap_state to;
+        if (snap_transition(c->snap.state, SNAP_EV_ROLLED_BACK, &to) == SNAP_STEP_GONE)
+            store_snapshot_delete(c->e->store, c->snap.id);
+        engine_event(c->e, "vm", c->vm.name, "snapshot", "error", "%s: %s", c->snap.name,
+                     err->message);
+        op_end(c, false);
+        return;
+    }
+    if (!c->live) {
+        FAILPOINT("snapshot_create.after_layer");
+        finish(c);
+        return;
+    }
+    FAILPOINT("snapshot_create.after_live_layer");
+    if (c->vm.state == VM_RUNNING)
+        agent_call(c->e->agent, AV_GUEST_FSFREEZE, vm_args(c), on_frozen, NULL, c);
+    else
+        do_switch(c);
+}
+
+/* Refuses what cannot be taken; fills snap (not written yet). */
+static int validate(struct engine *e, const struct vm_rec *vm, const char *name,
+                    struct snapshot_rec *snap, struct yerr *err)
+{
+    char why[300];
+    if (!name_valid(name, why, sizeof why))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "snapshot name: %s", why);
+    if (!vm_state_live(vm->state) && !vm_state_down(vm->state))
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm->name,
+                        vm_state_name(vm->state));
+    struct snapshot_rec *s;
+    size_t n;
+    if (store_snapshot_list(e->store, vm->id, &s, &n) != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!snap_state_settled(s[i].state))
+            rc = yerr_set(err, YE_CONFLICT, "vm '%s': snapshot '%s' is %s; try again later",
+                          vm->name, s[i].name, snap_state_name(s[i].state));
+    if (rc == 0 && n >= MAX_SNAPSHOTS)
+        rc = yerr_set(err, YE_CONFLICT, "vm '%s' has %d snapshots, the most it may have", vm->name,
+                      MAX_SNAPSHOTS);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!strcmp(s[i].name, name))
+            rc = yerr_set(err, YE_CONFLICT, "vm '%s' already has a snapshot '%s'", vm->name, name);
+    free(s);
+    if (rc < 0)
+        return -1;
+    memset(snap, 0, sizeof *snap);
+    uuid_generate_str(snap->id);
+    snprintf(snap->vm_id, sizeof snap->vm_id, "%s", vm->id);
+    snprintf(snap->name, sizeof snap->name, "%s", name);
+    snprintf(snap->file, sizeof snap->file, "%s", vm->disk);
+    snprintf(snap->parent, sizeof snap->parent, "%s", vm->disk_parent);
+    snap->state = SNAP_CREATING;
+    snprintf(snap->consistency, sizeof snap->consistency, "crash");
+    char id[37];
+    uuid_generate_str(id);
+    snprintf(snap->new_disk, sizeof snap->new_disk, "disk-%.8s.qcow2", id);
+    snap->created_at = now_ms();
+    return 0;
+}
+
+int ctl_snapshot_create_start(struct engine *e, const char *vmname, const char *name,
+                              char task_id[37], struct yerr *err)
+{
+    struct vm_rec vm;
+    if (engine_vm_get(e, vmname, &vm, err) < 0)
+        return -1;
+    struct task_rec busy;
+    if (task_busy(e->tasks, vm.id, &busy))
+        return task_conflict(err, &busy);
+    struct create_op *c = calloc(1, sizeof *c);
+    if (!c)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    c->e = e;
+    c->vm = vm;
+    c->live = vm_state_live(vm.state);
+    if (validate(e, &vm, name, &c->snap, err) < 0) {
+        free(c);
+        return -1;
+    }
+    struct task_rec k;
+    if (task_begin(e->tasks, "snapshot.create", "vm", vm.id, vm.name, &k, err) < 0) {
+        free(c);
+        return -1;
+    }
+    snprintf(c->task, sizeof c->task, "%s", k.id);
+    snprintf(task_id, 37, "%s", k.id);
+    json_t *p = json_pack("{s:s,s:s}", "snapshot", c->snap.id, "name", c->snap.name);
+    task_set_params(e->tasks, k.id, p);
+    json_decref(p);
+    c->next = ops;
+    ops = c;
+    engine_snapshot_hold(c->snap.id, true);
+    if (store_snapshot_insert(e->store, &c->snap) != 0) {
+        yerr_db(&c->err, store_errmsg(e->store));
+        *err = c->err;
+        op_end(c, false);
+        return 0; /* the task says so */
+    }
+    FAILPOINT("snapshot_create.after_row");
+    agent_call(
+        e->agent, AV_VM_LAYER_CREATE,
+        json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", c->snap.new_disk, "backing", vm.disk),
+        on_layer, NULL, c);
+    return 0;
+}
