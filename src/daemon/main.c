@@ -7,7 +7,6 @@
 #include "lib/failpoint.h"
 #include "api/api.h"
 #include "compute/engine.h"
-#include "ctl/tasks.h"
 #include "ctl/tasks_engine.h"
 #include "lib/job.h"
 #include "lib/config.h"
@@ -265,7 +264,7 @@ int main(int argc, char **argv)
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
-    tasks_recover(eng.tasks);
+    tasks_start(&eng);
     engine_reconcile(&eng);
     if (monitor_init(&mon, &eng, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);

@@ -88,6 +88,7 @@ struct volume_rec {
     char attached_to[37]; /* VM id ("" = none) */
     char state[16];       /* creating, ready, attaching, attached, detaching, deleting */
     int64_t created_at;
+    char task[37]; /* the task that owns the row while one runs ("" = none) */
 };
 
 /* A disk snapshot of a VM: `file` (in the VM's directory) froze when the
