@@ -56,6 +56,15 @@ json_t *volume_to_json(struct engine *e, const struct volume_rec *v)
     return j;
 }
 
+/* The volume's running task, first of all checks: the 409 names it. */
+static int refuse_busy(struct engine *e, const struct volume_rec *v, struct yerr *err)
+{
+    struct task_rec busy;
+    if (task_busy(e->tasks, v->id, &busy))
+        return task_conflict(err, &busy);
+    return 0;
+}
+
 static bool settled(const struct volume_rec *v)
 {
     return !strcmp(v->state, "ready") || !strcmp(v->state, "attached");
@@ -66,10 +75,7 @@ int ctl_volume_idle(struct engine *e, const char *name, struct yerr *err)
     struct volume_rec v;
     if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
-    struct task_rec busy;
-    if (task_busy(e->tasks, v.id, &busy))
-        return task_conflict(err, &busy);
-    return 0;
+    return refuse_busy(e, &v, err);
 }
 
 static void vop_progress(void *ctx, uint64_t done, uint64_t total)
@@ -130,16 +136,13 @@ int ctl_volume_clone_full(struct engine *e, const char *src, const char *dst, st
     struct volume_rec s;
     struct vm_rec vm;
     char why[256];
-    if (engine_volume_get(e, src, &s, err) < 0)
+    if (engine_volume_get(e, src, &s, err) < 0 || refuse_busy(e, &s, err) < 0)
         return -1;
     if (vm_volume_in_use(e, &s, &vm))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
                         vm.name);
     if (!settled(&s))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, s.state);
-    struct task_rec busy;
-    if (task_busy(e->tasks, s.id, &busy))
-        return task_conflict(err, &busy);
     if (!name_valid(dst, why, sizeof why))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     struct volume_rec x;
@@ -223,7 +226,7 @@ static void compact_done(void *ctx, json_t *result, const struct yerr *err)
 int ctl_volume_compact(struct engine *e, const char *name, struct task_rec *task, struct yerr *err)
 {
     struct volume_rec v;
-    if (engine_volume_get(e, name, &v, err) < 0)
+    if (engine_volume_get(e, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
@@ -292,7 +295,7 @@ int ctl_volume_export(struct engine *e, const char *name, const char *dest, cons
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (engine_volume_get(e, name, &v, err) < 0)
+    if (engine_volume_get(e, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
         return -1;
     if (!format || !format[0])
         format = v.format;
@@ -305,9 +308,6 @@ int ctl_volume_export(struct engine *e, const char *name, const char *dest, cons
                         "volume '%s' is in use by running vm '%s': stop it or detach the volume "
                         "first",
                         v.name, vm.name);
-    struct task_rec busy;
-    if (task_busy(e->tasks, v.id, &busy))
-        return task_conflict(err, &busy);
     /* the path is judged now, so a bad one is a 400, not a failed task */
     if (exchange_check_export(e->cfg, dest, err) < 0)
         return -1;

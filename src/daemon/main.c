@@ -290,13 +290,22 @@ int main(int argc, char **argv)
     event_add(sighup, NULL);
     log_info("yund ready (state %s, pid %d)", cfg.state_dir, (int)getpid());
     event_base_dispatch(base);
+    /* Helpers still running (a copy) are ended and their operations rolled
+     * back (their tasks fail) before yund goes; bounded to 3 s. */
+    job_kill_all();
+    struct timeval grace = {3, 0};
+    event_base_loopexit(base, &grace);
+    while (job_count() > 0 && !event_base_got_exit(base))
+        event_base_loop(base, EVLOOP_ONCE);
+    for (int i = 0; i < 4; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK); /* the agent's replies */
     event_free(sigterm);
     event_free(sigint);
     event_free(sighup);
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
-    job_shutdown_all(); /* helpers still running (a copy) end with yund */
+    job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&eng);
     engine_shutdown(&eng);
     rc = 0;

@@ -21,7 +21,8 @@ struct qimg_op {
     qimg_done_fn done;
     qimg_progress_fn progress;
     void *ctx;
-    int keep_fd;
+    int keep_fd;  /* our copy of the caller's descriptor */
+    int child_fd; /* the number it has in the child (what /dev/fd/N names) */
     uint64_t total;
     int last_pct;
     enum parse parse;
@@ -99,13 +100,17 @@ static void on_done(void *ctx, const struct job_result *r)
     free(op);
 }
 
+/* Child side: the descriptor at the number the argument names, open
+ * across exec. */
 static int inherit(void *arg)
 {
-    int fd = *(int *)arg;
-    if (fd < 0)
+    const struct qimg_op *op = arg;
+    if (op->keep_fd < 0)
         return 0;
-    int fl = fcntl(fd, F_GETFD);
-    return fl < 0 ? -1 : fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC);
+    if (op->keep_fd != op->child_fd)
+        return dup2(op->keep_fd, op->child_fd) < 0 ? -1 : 0; /* dup2 clears CLOEXEC */
+    int fl = fcntl(op->keep_fd, F_GETFD);
+    return fl < 0 ? -1 : fcntl(op->keep_fd, F_SETFD, fl & ~FD_CLOEXEC);
 }
 
 /* argv: the verb's arguments (NULL-terminated, without the program). */
@@ -131,6 +136,7 @@ static struct qimg_op *start(const struct qimg_ctx *c, const char *verb, char *c
     op->last_pct = -1;
     op->parse = parse;
     op->keep_fd = -1;
+    op->child_fd = c->keep_fd;
     if (c->keep_fd >= 0) {
         /* a copy of our own: the caller may close theirs at once */
         op->keep_fd = fcntl(c->keep_fd, F_DUPFD_CLOEXEC, 3);
@@ -142,7 +148,7 @@ static struct qimg_op *start(const struct qimg_ctx *c, const char *verb, char *c
     }
     struct job_spec sp = {.argv = argv,
                           .setup = inherit,
-                          .setup_arg = &op->keep_fd,
+                          .setup_arg = op,
                           .timeout_ms = c->timeout_ms,
                           .capture_max = parse != PARSE_NONE ? (4u << 20) : (16u << 10),
                           .capture_tail = parse == PARSE_NONE,
