@@ -43,7 +43,7 @@ while IFS= read -r line; do
         ;;
     esac
     if [ $ok = 0 ]; then
-        if [ -f "$allow" ] && grep -qxF "$file $inc" "$allow"; then
+        if [ -f "$allow" ] && grep -v "^#" "$allow" | grep -qxF "$file $inc"; then
             continue
         fi
         echo "layers: $file includes $inc ($from may not include $to)"

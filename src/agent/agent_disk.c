@@ -186,6 +186,7 @@ static void disk_remove(struct agent_local *al, struct agent_op *op, json_t *arg
 
 struct copy {
     struct agent_op *op;
+    bool reported;
     struct qimg_op *q;
     struct exchange_file x; /* export: the .part in the export directory */
     bool export, replace;
@@ -195,6 +196,10 @@ struct copy {
 static void copy_progress(void *ctx, uint64_t done, uint64_t total)
 {
     struct copy *cp = ctx;
+    if (!cp->reported) {
+        cp->reported = true;
+        FAILPOINT("disk_copy.running"); /* qemu-img is copying */
+    }
     agent_op_progress(cp->op, done, total);
 }
 

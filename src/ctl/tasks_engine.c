@@ -7,6 +7,7 @@
 #include "ctl/tasks_engine.h"
 #include "compute/engine.h"
 #include "ctl/tasks.h"
+#include "ctl/images.h"
 #include "ctl/volumes.h"
 
 #include <event2/event.h>
@@ -30,6 +31,7 @@ int tasks_attach(struct engine *e, char *err, size_t len)
         return -1;
     tasks_set_event_hook(e->tasks, on_task_event, e);
     ctl_volumes_init(e);
+    ctl_images_init(e);
     volumes_timer = event_new(e->base, -1, EV_PERSIST, on_volumes_tick, e);
     struct timeval tv = {e->cfg->reconcile_interval_s, 0};
     if (volumes_timer)

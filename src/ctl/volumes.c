@@ -25,6 +25,7 @@
 #include "lib/util.h"
 #include "storage/exchange.h"
 #include "storage/pool_files.h"
+#include "storage/volstate.h"
 #include "storage/volumes.h"
 
 #include <stdio.h>
@@ -46,11 +47,12 @@ json_t *volume_to_json(struct engine *e, const struct volume_rec *v)
     const char *vmname = "";
     if (v->attached_to[0] && store_vm_get(e->store, v->attached_to, &vm) == 0)
         vmname = vm.name;
-    json_t *j = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I}", "id", v->id, "name", v->name, "pool",
-        v->pool, "format", v->format, "path", v->path, "virtual_size", (json_int_t)v->virtual_size,
-        "actual_size", (json_int_t)volume_actual_size(v), "backing", v->backing, "attached_to",
-        v->attached_to, "vm", vmname, "state", v->state, "created_at", (json_int_t)v->created_at);
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I}", "id", v->id, "name", v->name,
+                  "pool", v->pool, "format", v->format, "path", v->path, "virtual_size",
+                  (json_int_t)v->virtual_size, "actual_size", (json_int_t)volume_actual_size(v),
+                  "backing", v->backing, "attached_to", v->attached_to, "vm", vmname, "state",
+                  vol_state_name(v->state), "created_at", (json_int_t)v->created_at);
     if (j && v->task[0])
         json_object_set_new(j, "task", json_string(v->task));
     return j;
@@ -67,7 +69,7 @@ static int refuse_busy(struct engine *e, const struct volume_rec *v, struct yerr
 
 static bool settled(const struct volume_rec *v)
 {
-    return !strcmp(v->state, "ready") || !strcmp(v->state, "attached");
+    return vol_state_settled(v->state);
 }
 
 int ctl_volume_idle(struct engine *e, const char *name, struct yerr *err)
@@ -108,7 +110,7 @@ static void clone_done(void *ctx, json_t *result, const struct yerr *err)
     struct yerr fe = {0};
     if (!err) {
         FAILPOINT("clone.after_copy");
-        snprintf(v->state, sizeof v->state, "ready");
+        v->state = VOL_READY;
         v->task[0] = 0;
         if (store_volume_update(e->store, v) != 0) {
             yerr_db(&fe, store_errmsg(e->store));
@@ -142,7 +144,7 @@ int ctl_volume_clone_full(struct engine *e, const char *src, const char *dst, st
         return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
                         vm.name);
     if (!settled(&s))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, s.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, vol_state_name(s.state));
     if (!name_valid(dst, why, sizeof why))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     struct volume_rec x;
@@ -161,7 +163,7 @@ int ctl_volume_clone_full(struct engine *e, const char *src, const char *dst, st
     snprintf(v->path, sizeof v->path, "%.*s/%s.%s", (int)(slash ? slash - s.path : 0), s.path, dst,
              s.format);
     v->virtual_size = s.virtual_size;
-    snprintf(v->state, sizeof v->state, "creating");
+    v->state = VOL_CREATING;
     v->created_at = now_ms();
     if (task_begin(e->tasks, "volume.clone", "volume", v->id, v->name, task, err) < 0) {
         free(op);
@@ -233,7 +235,7 @@ int ctl_volume_compact(struct engine *e, const char *name, struct task_rec *task
     if (engine_volume_refuse_backing(e, &v, "rewriting it would break them", err) < 0)
         return -1;
     if (!settled(&v))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     struct vop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
@@ -302,7 +304,7 @@ int ctl_volume_export(struct engine *e, const char *name, const char *dest, cons
     if (strcmp(format, "qcow2") && strcmp(format, "raw"))
         return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
     if (!settled(&v))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     if (vm_volume_in_use(e, &v, &vm))
         return yerr_set(err, YE_CONFLICT,
                         "volume '%s' is in use by running vm '%s': stop it or detach the volume "
@@ -431,11 +433,11 @@ void ctl_volumes_reconcile(struct engine *e)
     for (size_t i = 0; i < n && ok; i++) {
         struct volume_rec *v = &vs[i];
         bool busy = task_busy(e->tasks, v->id, NULL);
-        bool transient = !strcmp(v->state, "creating") || !strcmp(v->state, "deleting");
+        bool transient = vol_state_transient(v->state);
         if (transient && !busy) {
             remove_file(e, "path", v->path);
             store_volume_delete(e->store, v->id);
-            bool c = !strcmp(v->state, "creating");
+            bool c = v->state == VOL_CREATING;
             engine_event(e, "volume", v->name, c ? "create" : "delete", c ? "error" : "ok", "%s",
                          c ? "rolled back: yund stopped before it finished"
                            : "finished after yund restart");

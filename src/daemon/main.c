@@ -293,10 +293,12 @@ int main(int argc, char **argv)
     /* Helpers still running (a copy) are ended and their operations rolled
      * back (their tasks fail) before yund goes; bounded to 3 s. */
     job_kill_all();
-    struct timeval grace = {3, 0};
-    event_base_loopexit(base, &grace);
-    while (job_count() > 0 && !event_base_got_exit(base))
+    int64_t until = monotonic_ms() + 3000;
+    while (job_count() > 0 && monotonic_ms() < until) {
+        struct timeval tick = {0, 100 * 1000};
+        event_base_loopexit(base, &tick);
         event_base_loop(base, EVLOOP_ONCE);
+    }
     for (int i = 0; i < 4; i++)
         event_base_loop(base, EVLOOP_NONBLOCK); /* the agent's replies */
     event_free(sigterm);

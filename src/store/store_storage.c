@@ -19,7 +19,7 @@ static void bind_volume(sqlite3_stmt *s, const struct volume_rec *v)
     sqlite3_bind_int64(s, 6, (sqlite3_int64)v->virtual_size);
     sqlite3_bind_text(s, 7, v->backing, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 8, v->attached_to, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, v->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, vol_state_name(v->state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, v->created_at);
     sqlite3_bind_text(s, 11, v->task, -1, SQLITE_STATIC);
 }
@@ -35,7 +35,10 @@ static void read_volume(sqlite3_stmt *s, void *elem)
     v->virtual_size = (uint64_t)sqlite3_column_int64(s, 5);
     store_col_text(s, 6, v->backing, sizeof(v->backing));
     store_col_text(s, 7, v->attached_to, sizeof(v->attached_to));
-    store_col_text(s, 8, v->state, sizeof(v->state));
+    char state[16];
+    store_col_text(s, 8, state, sizeof(state));
+    if (vol_state_parse(state, &v->state) < 0)
+        v->state = VOL_CREATING; /* unreadable: an intent, rolled back, never trusted */
     v->created_at = sqlite3_column_int64(s, 9);
     store_col_text(s, 10, v->task, sizeof(v->task));
 }

@@ -170,7 +170,12 @@ class Yund:
                         interval=0.2, what=f"{MARKER} on {name}'s console")
 
     def ensure_tiny(self):
-        st, img = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        r = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        if r[0] == 202:  # a build task: wait for it, then it is there
+            t = self.task_wait(r)
+            assert t["state"] == "succeeded", t
+            r = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        st, img = r
         assert st == 200, img
         return img
 
