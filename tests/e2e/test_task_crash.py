@@ -21,8 +21,10 @@ POINTS = {
     "compact.after_copy": ("compact", "failed"),
     "export.after_begin": ("export", "failed"),
     "export.after_copy": ("export", "failed"),
+    "image_build.after_begin": ("image_build", "failed"),
+    "image_build.after_run": ("image_build", "succeeded"),
 }
-PREFIXES = ("clone.", "compact.", "export.", "disk_copy.")
+PREFIXES = ("clone.", "compact.", "export.", "disk_copy.", "image_build.")
 
 
 def listed_points():
@@ -60,7 +62,9 @@ def test_crash_at(point, state_dir, tmp_path, monkeypatch):
     exch = os.path.join(state_dir, "exchange")
     dest = os.path.join(exch, "src.qcow2")
     try:
-        if op == "clone":
+        if op == "image_build":
+            r = y.request("POST", "/v1/images/build", {"kind": "tiny"})
+        elif op == "clone":
             r = y.request("POST", "/v1/volumes/src/actions/clone", {"name": "copy", "full": True})
         elif op == "compact":
             r = y.request("POST", "/v1/volumes/src/actions/compact")
@@ -76,7 +80,8 @@ def test_crash_at(point, state_dir, tmp_path, monkeypatch):
     try:
         st, r = y.request("GET", "/v1/tasks")
         assert st == 200
-        mine = [t for t in r["tasks"] if t["kind"] == f"volume.{op}"]
+        kind = "image.build" if op == "image_build" else f"volume.{op}"
+        mine = [t for t in r["tasks"] if t["kind"] == kind]
         assert len(mine) == 1, r
         t = mine[0]
         assert tid is None or t["id"] == tid
@@ -84,6 +89,14 @@ def test_crash_at(point, state_dir, tmp_path, monkeypatch):
         if end == "failed":
             assert "interrupted" in t["error"]["message"], t
         wait_for(lambda: not qemu_img_pids_for(state_dir), 10, what="no qemu-img left")
+        if op == "image_build":
+            imgs = [m["name"] for m in y.request("GET", "/v1/images")[1]["images"]]
+            assert imgs == (["tiny"] if end == "succeeded" else []), imgs
+            if end == "failed":
+                assert not os.path.exists(os.path.join(state_dir, "images", "tiny"))
+                # and it builds fine now
+                assert y.task_wait(y.request("POST", "/v1/images/build",
+                                             {"kind": "tiny"}))["state"] == "succeeded"
         pool = sorted(os.listdir(os.path.join(state_dir, "pools", "default")))
         assert not [f for f in pool if f.endswith(".part")], pool
         names = sorted(x["name"] for x in y.request("GET", "/v1/volumes")[1]["volumes"])
