@@ -35,6 +35,7 @@ static const struct {
     const size_t *count;
 } tables[] = {
     {agent_host_verbs, &agent_host_verbs_count},
+    {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
 };
 
@@ -216,5 +217,6 @@ struct agent *agent_local_new(struct event_base *base, const struct yun_config *
     al->base = base;
     al->cfg = cfg;
     al->host = host;
+    agent_disk_end_orphans(al);
     return &al->pub;
 }

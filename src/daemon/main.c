@@ -7,7 +7,6 @@
 #include "lib/failpoint.h"
 #include "api/api.h"
 #include "compute/engine.h"
-#include "ctl/tasks.h"
 #include "ctl/snapshots.h"
 #include "ctl/tasks_engine.h"
 #include "lib/job.h"
@@ -267,7 +266,7 @@ int main(int argc, char **argv)
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
-    tasks_recover(eng.tasks);
+    tasks_start(&eng);
     engine_reconcile(&eng);
     if (monitor_init(&mon, &eng, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
@@ -293,13 +292,24 @@ int main(int argc, char **argv)
     event_add(sighup, NULL);
     log_info("yund ready (state %s, pid %d)", cfg.state_dir, (int)getpid());
     event_base_dispatch(base);
+    /* Helpers still running (a copy) are ended and their operations rolled
+     * back (their tasks fail) before yund goes; bounded to 3 s. */
+    job_kill_all();
+    int64_t until = monotonic_ms() + 3000;
+    while (job_count() > 0 && monotonic_ms() < until) {
+        struct timeval tick = {0, 100 * 1000};
+        event_base_loopexit(base, &tick);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    for (int i = 0; i < 4; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK); /* the agent's replies */
     event_free(sigterm);
     event_free(sigint);
     event_free(sighup);
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
-    job_shutdown_all(); /* helpers still running (a copy) end with yund */
+    job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&eng);
     engine_shutdown(&eng);
     rc = 0;

@@ -488,6 +488,13 @@ int job_count(void)
     return n;
 }
 
+void job_kill_all(void)
+{
+    for (struct job *j = all_jobs; j; j = j->next)
+        if (!j->detached)
+            job_kill(j, SIGKILL);
+}
+
 void job_shutdown_all(void)
 {
     while (all_jobs) {

@@ -81,6 +81,9 @@ void job_stop(struct job *j);
 void job_detach(struct job *j, bool kill);
 /* Jobs running (not yet reaped) in this process. */
 int job_count(void);
+/* At shutdown: every job not detached is sent SIGKILL; their done
+ * callbacks run as they are reaped (the caller runs the loop a little). */
+void job_kill_all(void);
 /* At shutdown: every job is SIGKILLed, reaped and freed; no callback runs. */
 void job_shutdown_all(void);
 

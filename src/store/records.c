@@ -62,6 +62,23 @@ int restart_policy_parse(const char *s, enum restart_policy *out)
     return 0;
 }
 
+static const char *const vol_state_names[VOL_STATE_COUNT] = {"creating", "ready",     "attaching",
+                                                             "attached", "detaching", "deleting"};
+
+const char *vol_state_name(enum vol_state s)
+{
+    return (unsigned)s < VOL_STATE_COUNT ? vol_state_names[s] : "unknown";
+}
+
+int vol_state_parse(const char *s, enum vol_state *out)
+{
+    int i = lookup(vol_state_names, VOL_STATE_COUNT, s);
+    if (i < 0)
+        return -1;
+    *out = (enum vol_state)i;
+    return 0;
+}
+
 static const char *const snap_state_names[SNAP_STATE_COUNT] = {"creating", "ready", "deleting"};
 
 const char *snap_state_name(enum snap_state s)

@@ -77,6 +77,19 @@ struct image_rec {
     uint64_t min_memory_mb; /* the least guest memory it boots with (0 = unknown) */
 };
 
+/* A volume's state. "creating" and "deleting" are intents written before
+ * side effects (a crash in between is finished or undone); attaching and
+ * detaching wait for QEMU (the transitions: storage/volstate.c). */
+enum vol_state {
+    VOL_CREATING = 0,
+    VOL_READY,
+    VOL_ATTACHING,
+    VOL_ATTACHED,
+    VOL_DETACHING,
+    VOL_DELETING,
+    VOL_STATE_COUNT
+};
+
 struct volume_rec {
     char id[37];
     char name[64];
@@ -86,8 +99,9 @@ struct volume_rec {
     uint64_t virtual_size;
     char backing[64];     /* volume this one is a linked clone of ("" = none) */
     char attached_to[37]; /* VM id ("" = none) */
-    char state[16];       /* creating, ready, attaching, attached, detaching, deleting */
+    enum vol_state state;
     int64_t created_at;
+    char task[37]; /* the task that owns the row while one runs ("" = none) */
 };
 
 /* A snapshot's state (ctl/snapstate.c has the transitions): "creating" and
@@ -164,6 +178,8 @@ const char *vm_desired_name(enum vm_desired d);
 int vm_desired_parse(const char *s, enum vm_desired *out);
 const char *restart_policy_name(enum restart_policy p);
 int restart_policy_parse(const char *s, enum restart_policy *out);
+const char *vol_state_name(enum vol_state s);
+int vol_state_parse(const char *s, enum vol_state *out);
 const char *task_state_name(enum task_state s);
 int task_state_parse(const char *s, enum task_state *out);
 
