@@ -15,24 +15,12 @@
 #include "ctl/snapshots.h"
 #include "ctl/tasks.h"
 #include "api/httpd.h"
+#include "api/routes_tasks.h"
 #include "lib/util.h"
 
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* An error; a conflict with a task names it ("task": id). */
-static void reply_err(struct hreq *req, const struct yerr *err)
-{
-    char id[37];
-    if (err->code != YE_CONFLICT || task_conflict_id(err, id) < 0) {
-        reply_error(req, err);
-        return;
-    }
-    reply_json(req, yerr_status(err),
-               json_pack("{s:{s:s,s:o,s:s}}", "error", "code", yerr_name(err), "message",
-                         json_text(err->message), "task", id));
-}
 
 static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
                              const struct snapshot_rec *s, int64_t took_ms)
@@ -144,7 +132,7 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
         else if (!json_is_string(name))
             reply_errorf(c->req, YE_INVALID_ARGUMENT, "name (a string) is required");
         else if (ctl_snapshot_create_start(e, vm.name, json_string_value(name), task, &err) < 0)
-            reply_err(c->req, &err);
+            reply_error_task(c->req, &err);
         else
             wait_task(c, e, &vm, task, 201);
         return;
@@ -164,13 +152,10 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
     if (c->nparts == 4 && c->method == EVHTTP_REQ_DELETE) {
         struct task_rec task;
         if (ctl_snapshot_delete(e, vm.name, snap, &task, &err) < 0) {
-            reply_err(c->req, &err);
+            reply_error_task(c->req, &err);
             return;
         }
-        char loc[80];
-        snprintf(loc, sizeof loc, "/v1/tasks/%s", task.id);
-        evhttp_add_header(hreq_output_headers(c->req), "Location", loc);
-        reply_json(c->req, 202, json_pack("{s:o}", "task", task_to_json(&task)));
+        reply_task(c->req, 202, &task);
         task_rec_clear(&task);
         return;
     }
@@ -178,7 +163,7 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
         c->method == EVHTTP_REQ_POST) {
         char task[37];
         if (ctl_snapshot_revert_start(e, vm.name, snap, task, &err) < 0)
-            reply_err(c->req, &err);
+            reply_error_task(c->req, &err);
         else
             wait_task(c, e, &vm, task, 200);
         return;

@@ -29,53 +29,29 @@ static void print_row(json_t *s)
            json_is_true(json_object_get(s, "current")) ? "*" : "");
 }
 
-/* The delete is a task: wait until it is finished (GET /v1/tasks/ID,
- * long-polled). A yund without the task routes (404) is waited on through
- * the snapshot itself: gone is done, back to "ready" is a failed merge. */
-static int wait_task(struct cli *c, const char *task, const char *snap_path)
+/* --no-wait: the DELETE's task id, not waited for. */
+static int delete_nowait(struct cli *c, const char *path, const char *name)
 {
-    char path[128];
-    for (int i = 0; i < 3000; i++) {
-        struct http_resp r;
-        char err[300];
-        snprintf(path, sizeof(path), "/v1/tasks/%s?wait=30", task);
-        bool by_task = task[0] != 0;
-        if (cli_http(c, "GET", by_task ? path : snap_path, NULL, &r, err, sizeof(err)) < 0) {
-            fprintf(stderr, "yun: %s\n", err);
-            return EXIT_CONN;
-        }
-        json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
-        int status = r.status;
-        http_resp_free(&r);
-        const char *st = json_string_value(json_object_get(j, "state"));
-        if (by_task && status == 404 && !st) {
-            json_decref(j);
-            task = ""; /* no task routes here */
-            continue;
-        }
-        if (!by_task && status == 404) {
-            json_decref(j);
-            return 0;
-        }
-        if (by_task && st && !strcmp(st, "succeeded")) {
-            json_decref(j);
-            return 0;
-        }
-        bool waiting = st && (by_task ? (!strcmp(st, "running") || !strcmp(st, "queued"))
-                                      : !strcmp(st, "deleting"));
-        if (!waiting) {
-            const char *msg =
-                json_string_value(json_object_get(json_object_get(j, "error"), "message"));
-            fprintf(stderr, "yun: the merge failed: %s\n", msg ? msg : "see yun events");
-            json_decref(j);
-            return EXIT_API;
-        }
-        json_decref(j);
-        if (!by_task)
-            cli_sleep_ms(100);
+    struct http_resp r;
+    char err[300];
+    if (cli_http(c, "DELETE", path, NULL, &r, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yun: %s\n", err);
+        return EXIT_CONN;
     }
-    fprintf(stderr, "yun: still merging; task %s\n", task);
-    return EXIT_API;
+    json_t *j = json_loads(r.body ? r.body : "", 0, NULL);
+    int status = r.status;
+    http_resp_free(&r);
+    const char *id = json_string_value(json_object_get(json_object_get(j, "task"), "id"));
+    if (status != 202 || !id) {
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        fprintf(stderr, "yun: %s\n", msg ? msg : "request failed");
+        json_decref(j);
+        return EXIT_API;
+    }
+    printf("snapshot %s merging: task %s\n", name, id);
+    json_decref(j);
+    return 0;
 }
 
 int cmd_snapshot(struct cli *c, int argc, char **argv)
@@ -134,19 +110,12 @@ int cmd_snapshot(struct cli *c, int argc, char **argv)
             fprintf(stderr, "yun: usage: yun snapshot delete VM NAME [--no-wait]\n");
             return EXIT_USAGE;
         }
+        if (nowait)
+            return delete_nowait(c, path, name);
+        /* the reply is the merge's task: cli_call waits for it */
         if (!(r = cli_call(c, "DELETE", path, NULL, &code)))
             return code;
-        json_t *task = json_object_get(r, "task");
-        char id[40];
-        snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(task, "id")) ?: "");
-        bool done = !strcmp(json_string_value(json_object_get(task, "state")) ?: "", "succeeded");
         json_decref(r);
-        if (nowait) {
-            printf("snapshot %s merging: task %s\n", name, id);
-            return 0;
-        }
-        if (!done && (code = wait_task(c, id, path)) != 0)
-            return code;
         printf("snapshot %s deleted\n", name);
         return 0;
     }
