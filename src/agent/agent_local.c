@@ -35,6 +35,7 @@ static const struct {
     const size_t *count;
 } tables[] = {
     {agent_host_verbs, &agent_host_verbs_count},
+    {agent_vm_verbs, &agent_vm_verbs_count},
 };
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v)

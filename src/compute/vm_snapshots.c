@@ -192,7 +192,7 @@ static bool agent_call(struct engine *e, const struct vm_rec *vm, const char *cm
      * snapshot is crash-consistent rather than a stall of every request.
      * (Freezing is still a blocking exchange: making it asynchronous goes
      * with the task model.) */
-    const struct guest_facts *f = guest_facts_get(e, vm);
+    const struct guest_facts *f = guest_facts_get(e, vm->id);
     if (f && !f->answering && f->error[0] && !f->refreshing) {
         snprintf(why, len, "guest agent not answering: %s", f->error);
         return false;

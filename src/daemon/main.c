@@ -5,6 +5,7 @@
  * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
 #include "lib/failpoint.h"
+#include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
 #include "lib/config.h"
@@ -243,6 +244,8 @@ int main(int argc, char **argv)
     }
     struct event_base *base = event_base_new();
     struct engine eng;
+    struct ctl ctl;
+    struct agent *agent = NULL;
     struct api api;
     struct monitor mon;
     int rc = 1;
@@ -254,20 +257,31 @@ int main(int argc, char **argv)
         log_err("%s", err);
         goto out_base;
     }
+    /* The host's verbs (in-process over the engine) and the controller
+     * that reaches the host only through them. */
+    agent = agent_local_new(base, &cfg, &eng);
+    eng.agent = agent;
+    if (!agent || ctl_init(&ctl, base, st, &cfg, agent, &eng, err, sizeof(err)) < 0) {
+        log_err("%s", agent ? err : "out of memory");
+        engine_shutdown(&eng);
+        goto out_agent;
+    }
     /* Recover before accepting requests: state must agree with reality first. */
     engine_reconcile(&eng);
-    if (monitor_init(&mon, &eng, &cfg, err, sizeof(err)) < 0) {
+    if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
+        ctl_shutdown(&ctl);
         engine_shutdown(&eng);
-        goto out_base;
+        goto out_agent;
     }
-    if (api_start(&api, base, &eng, &cfg, err, sizeof(err)) < 0) {
+    if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
+        ctl_shutdown(&ctl);
         engine_shutdown(&eng);
-        goto out_base;
+        goto out_agent;
     }
     api.mon = &mon;
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -284,9 +298,12 @@ int main(int argc, char **argv)
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
+    ctl_shutdown(&ctl);
     engine_shutdown(&eng);
     rc = 0;
     log_info("yund stopped");
+out_agent:
+    agent_free(agent);
 out_base:
     event_base_free(base);
 out_store:
