@@ -140,9 +140,11 @@ static int destroy_vm(struct engine *e, struct vm_rec *vm)
         engine_rt_drop(e, rt);
     if (engine_qemu_end(e, vm) < 0)
         return -1;
+    FAILPOINT("vm_delete.after_qemu_end");
     char group[48];
     engine_vm_cgroup(vm, group);
     cg_vm_destroy(&e->cg, group);
+    FAILPOINT("vm_delete.after_cgroup");
     char dir[512];
     if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
         log_warn("cannot remove %s: %s", dir, strerror(errno));
@@ -156,7 +158,9 @@ int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
         log_warn("vm %s: a qemu may still run; delete is retried by reconcile", vm->name);
         return -1;
     }
+    FAILPOINT("vm_delete.after_files");
     vm_confine_release(e, vm);
+    FAILPOINT("vm_delete.after_release");
     vm_disks_forget(e, vm);
     if (store_vm_delete(e->store, vm->id) != 0) {
         log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));

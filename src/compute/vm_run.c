@@ -14,6 +14,7 @@
 #include "compute/vm_disks.h"
 #include "compute/qmp.h"
 #include "compute/qemu_proc.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
@@ -366,6 +367,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     snprintf(vm->accel_used, sizeof(vm->accel_used), "%s", accel);
     if (engine_store_update(e, vm) != 0)
         return yerr_db(err, store_errmsg(e->store));
+    FAILPOINT("vm_start.after_row");
 
     char group[48];
     engine_vm_cgroup(vm, group);
@@ -383,9 +385,11 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         goto fail;
     }
     /* confinement: the VM's uid claimed, its files given to it */
+    FAILPOINT("vm_start.after_cgroup");
     struct vm_confine conf;
     if (vm_confine_prepare(e, vm, &conf, err) < 0)
         goto fail;
+    FAILPOINT("vm_start.after_confine");
     struct qemu_argv qa;
     struct volume_rec *vols = NULL;
     size_t nvols = 0;
@@ -413,6 +417,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
                               &ce, &pr);
     t_spawn = monotonic_ms() - t_spawn;
     qemu_argv_free(&qa);
+    FAILPOINT("vm_start.after_spawn");
     char line[400];
     proc_last_line(pr.err, line, sizeof(line));
     proc_result_free(&pr);
@@ -439,6 +444,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     vm->pid = pid;
     vm->started_at = now_ms();
     engine_store_update(e, vm);
+    FAILPOINT("vm_start.after_pid");
     struct vm_rt *rt = engine_rt_get(e, vm);
     if (!rt) {
         yerr_set(err, YE_INTERNAL, "out of memory");
@@ -450,6 +456,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, YE_QEMU_ERROR, "cannot connect to QMP event monitor");
         goto fail_kill;
     }
+    FAILPOINT("vm_start.after_watch");
     char qmp[512];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     if (qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) < 0) {
@@ -460,6 +467,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, YE_CGROUP_ERROR, "%s", why);
         goto fail_kill;
     }
+    FAILPOINT("vm_start.after_cont");
     snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
     vm->state = VM_RUNNING;
     engine_store_update(e, vm);
@@ -516,6 +524,7 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
     if (!overdue)
         engine_event(e, "vm", vm.name, "stop", "info", "guest did not power off in time: %s",
                      "quitting QEMU");
+    FAILPOINT("vm_stop.before_quit");
     if ((overdue || qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0) &&
         vm.pid > 0 && qemu_pid_state(vm.pid, vm.id, vm.uid) == PID_LIVE)
         kill(vm.pid, SIGKILL);
@@ -592,11 +601,13 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.state = VM_STOPPING;
         vm.stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
         engine_store_update(e, &vm);
+        FAILPOINT("vm_stop.after_row");
         /* Asynchronous: when the agent fails or does not answer, guest.c
          * presses the ACPI button; this reply never waits for the guest. */
         bool via_agent = guest_request_shutdown(e, &vm);
         if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
             goto failed;
+        FAILPOINT("vm_stop.after_powerdown");
         engine_stop_rearm(e, &vm);
         engine_event(e, "vm", vm.name, an, "ok", "%s",
                      via_agent
@@ -609,6 +620,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.state = VM_STOPPING;
         vm.stop_deadline = now_ms();
         engine_store_update(e, &vm);
+        FAILPOINT("vm_stop.force_after_row");
         /* QMP can be unanswered (a QEMU still starting up): then every
          * process of the VM, found by the process table, is ended */
         if (qmp_simple(e, &vm, "quit", err) < 0 && engine_qemu_end(e, &vm) < 0) {
