@@ -44,6 +44,7 @@ enum agent_verb {
     AV_VM_FIRST,
     AV_VM_STATUS,  /* {"vm"} -> {"qmp": status|null, "guest": facts|null}: never waits */
     AV_GUEST_EXEC, /* {"vm","argv","timeout","input"} -> {"exitcode","signal","out_b64",...} */
+    AV_VM_QMP,     /* {"vm","command","arguments"} -> {"return"}: over the open event connection */
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
     AV__COUNT

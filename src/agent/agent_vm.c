@@ -7,6 +7,11 @@
  *              QEMU's run state as the open event connection last told it,
  *              and the guest facts cache (guest.c). Never waits on QEMU or
  *              the guest: "qmp" is null when yund holds no connection.
+ *   vm.qmp     {"vm","command","arguments"?} -> {"return": ...}
+ *              One QMP command over the event connection yund keeps open
+ *              (qmp_watch_command: no connect, no handshake); an error when
+ *              QEMU refuses it, YE_QEMU_ERROR when it gives no answer in 5 s
+ *              or yund holds no connection to it.
  *   guest.exec {"vm","name","argv":[...],"timeout":S,"input":"..."}
  *              -> {"exitcode": n|null, "signal": n|null, "out_b64", "err_b64",
  *                  "truncated"}
@@ -21,6 +26,7 @@
 #include "compute/engine.h"
 #include "compute/guest.h"
 #include "compute/qga.h"
+#include "compute/qmp.h"
 #include "lib/util.h"
 
 #include <event2/event.h>
@@ -83,6 +89,93 @@ static void vm_status(struct agent_local *al, struct agent_op *op, json_t *args)
     const struct guest_facts *f = guest_facts_get(e, id);
     json_object_set_new(r, "guest", f ? facts_json(f) : json_null());
     agent_op_reply(op, r, NULL);
+}
+
+/* ---- vm.qmp ---- */
+
+#define VM_QMP_TIMEOUT_MS 5000
+
+struct qmp_call {
+    struct agent_op *op;
+    struct engine *e;
+    struct event *timer;
+    char vm_id[37];
+    char cmd[64];
+};
+
+static void qmp_call_free(struct qmp_call *q)
+{
+    struct vm_rt *rt = engine_rt_find(q->e, q->vm_id);
+    if (rt)
+        qmp_watch_forget(rt->watch, q);
+    event_free(q->timer);
+    free(q);
+}
+
+static void on_qmp_reply(void *ctx, json_t *ret, const char *err)
+{
+    struct qmp_call *q = ctx;
+    if (err)
+        agent_op_fail(q->op, YE_QEMU_ERROR, "QMP %s: %s", q->cmd, err);
+    else
+        agent_op_reply(q->op, json_pack("{s:O}", "return", ret ? ret : json_null()), NULL);
+    qmp_call_free(q);
+}
+
+static void qmp_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct qmp_call *q = arg;
+    /* QEMU gone (its connection closed with the command unanswered) or
+     * too busy: the command may still take effect; the caller is told. */
+    agent_op_fail(q->op, YE_QEMU_ERROR, "QMP %s: no answer from QEMU in %d s", q->cmd,
+                  VM_QMP_TIMEOUT_MS / 1000);
+    qmp_call_free(q);
+}
+
+static void qmp_cancel(struct agent_op *op, void *arg)
+{
+    struct qmp_call *q = arg;
+    agent_op_fail(op, YE_CANCELLED, "QMP %s: cancelled", q->cmd);
+    qmp_call_free(q);
+}
+
+static void vm_qmp(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    struct engine *e = host_of(al, op);
+    const char *id = e ? vm_arg(op, args) : NULL;
+    if (!id)
+        return;
+    const char *cmd = json_string_value(json_object_get(args, "command"));
+    json_t *qargs = json_object_get(args, "arguments");
+    if (!cmd || !cmd[0] || strlen(cmd) >= 64 || (qargs && !json_is_object(qargs))) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT,
+                      "agent: vm.qmp takes a command (a string) and arguments (an object)");
+        return;
+    }
+    struct vm_rt *rt = engine_rt_find(e, id);
+    if (!rt || !rt->watch) {
+        agent_op_fail(op, YE_QEMU_ERROR, "QMP %s: yund holds no connection to this VM's QEMU", cmd);
+        return;
+    }
+    struct qmp_call *q = calloc(1, sizeof(*q));
+    if (!q || !(q->timer = evtimer_new(al->base, qmp_timeout, q))) {
+        free(q);
+        agent_op_fail(op, YE_INTERNAL, "out of memory");
+        return;
+    }
+    q->op = op;
+    q->e = e;
+    snprintf(q->vm_id, sizeof(q->vm_id), "%s", id);
+    snprintf(q->cmd, sizeof(q->cmd), "%s", cmd);
+    if (qmp_watch_command(rt->watch, cmd, qargs, on_qmp_reply, q) < 0) {
+        event_free(q->timer);
+        free(q);
+        agent_op_fail(op, YE_QEMU_ERROR, "QMP %s: too many commands in flight", cmd);
+        return;
+    }
+    struct timeval tv = {VM_QMP_TIMEOUT_MS / 1000, 0};
+    evtimer_add(q->timer, &tv);
+    agent_op_on_cancel(op, qmp_cancel, q);
 }
 
 /* ---- guest.exec ---- */
@@ -303,5 +396,6 @@ static void guest_exec(struct agent_local *al, struct agent_op *op, json_t *args
 const struct agent_verb_def agent_vm_verbs[] = {
     {AV_VM_STATUS, "vm.status", vm_status},
     {AV_GUEST_EXEC, "guest.exec", guest_exec},
+    {AV_VM_QMP, "vm.qmp", vm_qmp},
 };
 const size_t agent_vm_verbs_count = sizeof agent_vm_verbs / sizeof agent_vm_verbs[0];

@@ -372,6 +372,49 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
     evbuffer_free(buf);
 }
 
+/* ---- pause, resume, reboot: answered when QEMU has answered ---- */
+
+struct action_wait {
+    struct api *api;
+    struct hreq *req;
+};
+
+static void action_closed(struct hreq *req, void *arg)
+{
+    struct action_wait *aw = arg;
+    ctl_forget(aw->api->ctl, aw); /* the action still completes */
+    free(aw);
+}
+
+static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err)
+{
+    struct action_wait *aw = ctx;
+    hreq_set_closecb(aw->req, NULL, NULL);
+    if (err)
+        reply_error(aw->req, err);
+    else
+        reply_vm(aw->req, 200, vm);
+    free(aw);
+}
+
+static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
+{
+    struct yerr err;
+    struct action_wait *aw = calloc(1, sizeof(*aw));
+    if (!aw) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    aw->api = c->api;
+    aw->req = c->req;
+    if (ctl_vm_action_qmp(c->api->ctl, name, a, on_action, aw, &err) < 0) {
+        free(aw);
+        reply_error(c->req, &err);
+        return;
+    }
+    hreq_set_closecb(c->req, action_closed, aw);
+}
+
 void routes_vms(struct route_ctx *c)
 {
     struct ctl *ctl = c->api->ctl;
@@ -418,6 +461,8 @@ void routes_vms(struct route_ctx *c)
             reply_errorf(c->req, YE_NOT_FOUND,
                          "unknown action '%s' (start, stop, force-stop, reboot, pause, resume)",
                          c->parts[3]);
+        } else if (ctl_vm_action_is_qmp((int)a)) {
+            vm_action_qmp(c, name, (int)a);
         } else if (ctl_vm_action(ctl, name, (int)a, &vm, &err) < 0) {
             reply_error(c->req, &err);
         } else {

@@ -97,6 +97,7 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
 
 void ctl_shutdown(struct ctl *c)
 {
+    ctl_calls_shutdown(c);
     if (c->host) {
         c->host->on_event = NULL;
         c->host->admit = NULL;
@@ -106,6 +107,7 @@ void ctl_shutdown(struct ctl *c)
 
 void ctl_forget(struct ctl *c, void *ctx)
 {
+    ctl_calls_forget(c, ctx);
     agent_forget(c->agent, ctx);
 }
 

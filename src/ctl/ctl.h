@@ -38,6 +38,8 @@ struct ctl_host {
 /* A new event was recorded (long-polling readers wake on it). */
 typedef void (*ctl_event_hook)(void *ctx, const struct event_rec *ev);
 
+struct ctl_call;
+
 struct ctl {
     struct event_base *base;
     struct store *store;
@@ -49,6 +51,7 @@ struct ctl {
     ctl_event_hook on_event;
     void *on_event_ctx;
     unsigned events_since_prune;
+    struct ctl_call *calls; /* VM actions waiting for the agent */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -114,6 +117,15 @@ uint64_t ctl_vm_generation(struct ctl *c); /* changes whenever a VM row may have
 int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out, struct yerr *err);
 /* a: enum vm_action (not ACT_DELETE). */
 int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err);
+/* Pause, resume and reboot: one QMP command through the agent (vm.qmp),
+ * never waited for on the loop. done runs once, from the loop, with the row
+ * as the action left it, or the error. The row changes even when ctx was
+ * forgotten meanwhile (the command was sent). */
+typedef void (*ctl_vm_fn)(void *ctx, const struct vm_rec *vm, const struct yerr *err);
+bool ctl_vm_action_is_qmp(int a);
+/* -1 with err when the action cannot begin (done never runs), else 0. */
+int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, void *ctx,
+                      struct yerr *err);
 int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err);
 /* The VM's directory and the files `vm show` names; "" when unknown. */
 struct ctl_vm_paths {
@@ -146,5 +158,9 @@ uint64_t ctl_vm_exec(struct ctl *c, const struct vm_rec *vm, json_t *argv, int t
 void ctl_cancel(struct ctl *c, uint64_t call);
 /* ctx goes away: none of its callbacks runs again. */
 void ctl_forget(struct ctl *c, void *ctx);
+
+/* Between the controller's files. */
+void ctl_calls_forget(struct ctl *c, void *ctx);
+void ctl_calls_shutdown(struct ctl *c);
 
 #endif

@@ -286,3 +286,115 @@ void ctl_cancel(struct ctl *c, uint64_t call)
     if (call)
         agent_cancel(c->agent, call);
 }
+
+/* ---- pause, resume, reboot: vm.qmp ---- */
+
+struct ctl_call {
+    struct ctl_call *next;
+    struct ctl *c;
+    int action;
+    char vm_id[37], vm_name[64];
+    ctl_vm_fn done;
+    void *ctx;
+    uint64_t call;
+};
+
+bool ctl_vm_action_is_qmp(int a)
+{
+    return a == ACT_PAUSE || a == ACT_RESUME || a == ACT_REBOOT;
+}
+
+static void call_unlink(struct ctl *c, struct ctl_call *k)
+{
+    for (struct ctl_call **pp = &c->calls; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            return;
+        }
+}
+
+static void on_action_reply(void *ctx, json_t *r, const struct yerr *aerr)
+{
+    struct ctl_call *k = ctx;
+    struct ctl *c = k->c;
+    call_unlink(c, k);
+    const char *an = vm_action_name((enum vm_action)k->action);
+    struct yerr err = {0};
+    struct vm_rec vm;
+    int rc = -1;
+    if (aerr) {
+        err = *aerr;
+        ctl_event(c, "vm", k->vm_name, an, "error", "%s", err.message);
+    } else if (ctl_vm_get(c, k->vm_id, &vm, &err) == 0) {
+        /* The row as it is now: only the state the action started from is
+         * moved on (a stop that came meanwhile keeps its own). */
+        bool apply = (k->action == ACT_PAUSE && vm.state == VM_RUNNING) ||
+                     (k->action == ACT_RESUME && vm.state == VM_PAUSED) ||
+                     (k->action == ACT_PAUSE && vm.state == VM_PAUSED) ||
+                     (k->action == ACT_RESUME && vm.state == VM_RUNNING);
+        if (apply && k->action != ACT_REBOOT) {
+            vm.state = k->action == ACT_PAUSE ? VM_PAUSED : VM_RUNNING;
+            vm.desired = k->action == ACT_PAUSE ? WANT_PAUSED : WANT_RUNNING;
+            vm.updated_at = now_ms();
+            if (store_vm_update(c->store, &vm) != 0)
+                yerr_db(&err, store_errmsg(c->store));
+        }
+        ctl_event(c, "vm", vm.name, an, "ok", "%s", "");
+        rc = err.code ? -1 : 0;
+    }
+    if (k->done)
+        k->done(k->ctx, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
+    free(k);
+}
+
+int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, void *ctx,
+                      struct yerr *err)
+{
+    static const char *const cmd[] = {
+        [ACT_PAUSE] = "stop", [ACT_RESUME] = "cont", [ACT_REBOOT] = "system_reset"};
+    if (!ctl_vm_action_is_qmp(a))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "not a QMP action");
+    struct vm_rec vm;
+    char why[256];
+    if (ctl_vm_get(c, name, &vm, err) < 0)
+        return -1;
+    if (vm_action_check(&vm, (enum vm_action)a, false, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_CONFLICT, "%s", why);
+    struct ctl_call *k = calloc(1, sizeof(*k));
+    if (!k)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    k->c = c;
+    k->action = a;
+    snprintf(k->vm_id, sizeof(k->vm_id), "%s", vm.id);
+    snprintf(k->vm_name, sizeof(k->vm_name), "%s", vm.name);
+    k->done = done;
+    k->ctx = ctx;
+    k->call =
+        agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm.id, "command", cmd[a]),
+                   on_action_reply, NULL, k);
+    if (!k->call) {
+        free(k);
+        return yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
+    }
+    k->next = c->calls;
+    c->calls = k;
+    return 0;
+}
+
+void ctl_calls_forget(struct ctl *c, void *ctx)
+{
+    for (struct ctl_call *k = c->calls; k; k = k->next)
+        if (k->ctx == ctx)
+            k->done = NULL;
+}
+
+void ctl_calls_shutdown(struct ctl *c)
+{
+    while (c->calls) {
+        struct ctl_call *k = c->calls;
+        c->calls = k->next;
+        agent_forget(c->agent, k);
+        agent_cancel(c->agent, k->call);
+        free(k);
+    }
+}
