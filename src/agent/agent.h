@@ -39,9 +39,12 @@
 enum agent_verb {
     AV_NONE = 0,
     /* host */
-    AV_HOST_FACTS, /* {} -> {"cpus","memory","accel","yund_id"} */
+    AV_HOST_FACTS, /* {} -> {"cpus","memory","accel","yund_id","cgroups"} */
     /* VM processes and their monitors (agent_vm.c) */
     AV_VM_FIRST,
+    AV_VM_STATUS,  /* {"vm"} -> {"qmp": status|null, "guest": facts|null}: never waits */
+    AV_GUEST_EXEC, /* {"vm","argv","timeout","input"} -> {"exitcode","signal","out_b64",...} */
+    AV_VM_QMP,     /* {"vm","command","arguments"} -> {"return"}: over the open event connection */
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
     AV_DISK_CREATE, /* {path,format,size[,backing,backing_format]} -> {} */

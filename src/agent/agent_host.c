@@ -4,7 +4,8 @@
 #include "agent/agent_local.h"
 #include "compute/engine.h"
 
-/* {} -> {"cpus", "memory", "accel", "yund_id"}: what this host offers. */
+/* {} -> {"cpus", "memory", "accel", "yund_id", "cgroups"}: what this host
+ * offers ("cgroups": "v1", "v2" or "none"). */
 static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     (void)args;
@@ -13,9 +14,11 @@ static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args
         agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
         return;
     }
+    const char *cg = e->cg.mode == CG_V2 ? "v2" : e->cg.mode == CG_V1 ? "v1" : "none";
     agent_op_reply(op,
-                   json_pack("{s:i,s:I,s:s,s:s}", "cpus", e->host_cpus, "memory",
-                             (json_int_t)e->host_memory, "accel", e->accel, "yund_id", e->yund_id),
+                   json_pack("{s:i,s:I,s:s,s:s,s:s}", "cpus", e->host_cpus, "memory",
+                             (json_int_t)e->host_memory, "accel", e->accel, "yund_id", e->yund_id,
+                             "cgroups", cg),
                    NULL);
 }
 

@@ -35,6 +35,7 @@ static const struct {
     const size_t *count;
 } tables[] = {
     {agent_host_verbs, &agent_host_verbs_count},
+    {agent_vm_verbs, &agent_vm_verbs_count},
     {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
 };

@@ -213,7 +213,7 @@ static void guest_fs(struct agent_local *al, struct agent_op *op, json_t *args, 
     }
     /* An agent the background refresh found silent is not waited for: the
      * snapshot is crash-consistent rather than late. */
-    const struct guest_facts *f = guest_facts_get(e, &vm);
+    const struct guest_facts *f = guest_facts_get(e, vm.id);
     if (f && !f->answering && f->error[0] && !f->refreshing) {
         agent_op_fail(op, YE_UNAVAILABLE, "guest agent not answering: %s", f->error);
         return;

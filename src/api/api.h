@@ -12,6 +12,7 @@
 
 #include "api/httpd.h"
 #include "compute/engine.h"
+#include "ctl/ctl.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
 
@@ -24,7 +25,8 @@ struct monitor;
 struct jw;
 
 struct api {
-    struct engine *eng;
+    struct ctl *ctl;    /* what the handlers call */
+    struct engine *eng; /* transitional, for the storage and snapshot routes */
     struct monitor *mon;
     const struct yun_config *cfg;
     struct httpd *http; /* both listeners */
@@ -37,10 +39,10 @@ struct api {
     uint64_t vm_list_gen;
 };
 
-int api_start(struct api *a, struct event_base *base, struct engine *eng,
-              const struct yun_config *cfg, char *err, size_t errlen);
+int api_start(struct api *a, struct event_base *base, struct ctl *ctl, const struct yun_config *cfg,
+              char *err, size_t errlen);
 void api_stop(struct api *a);
-/* Engine hook: a new event was recorded; wakes long-polling readers. */
+/* Controller hook: a new event was recorded; wakes long-polling readers. */
 void api_on_event(void *ctx, const struct event_rec *ev);
 
 /* Shared by the route files. */
@@ -78,11 +80,11 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm);
 void routes_pools(struct route_ctx *c);
 void routes_volumes(struct route_ctx *c);
 void routes_vm_snapshots(struct route_ctx *c, const char *vm);
-void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm);
 struct jw;
-/* live: also ask QEMU (and the agent) for facts; uptime: include uptime_s,
- * which changes every second (lists leave it out so they can be cached). */
-void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live, bool uptime);
+/* A VM row's fields, the object left open for more; uptime: include
+ * uptime_s, which changes every second (lists leave it out so they can be
+ * cached). */
+void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime);
 void reply_jw(struct hreq *req, int status, struct jw *w); /* frees w */
 
 #endif

@@ -342,14 +342,15 @@ static int listen_tcp(const char *spec, char *err, size_t errlen)
     return fd;
 }
 
-int api_start(struct api *a, struct event_base *base, struct engine *eng,
-              const struct yun_config *cfg, char *err, size_t errlen)
+int api_start(struct api *a, struct event_base *base, struct ctl *ctl, const struct yun_config *cfg,
+              char *err, size_t errlen)
 {
     memset(a, 0, sizeof(*a));
-    a->eng = eng;
+    a->ctl = ctl;
+    a->eng = ctl->host;
     a->cfg = cfg;
-    eng->on_event = api_on_event;
-    eng->on_event_ctx = a;
+    ctl->on_event = api_on_event;
+    ctl->on_event_ctx = a;
 
     struct httpd_limits lim = {.max_body = cfg->max_body,
                                .max_header = 64 * 1024,

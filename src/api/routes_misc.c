@@ -130,9 +130,9 @@ static size_t send_events(struct api *a, struct hreq *req, int64_t after, int li
 {
     struct event_rec *evs;
     size_t n;
-    struct store *st = a->eng->store;
-    if (store_event_list(st, after, limit, object, &evs, &n) != 0) {
-        reply_errorf(req, YE_INTERNAL, "database: %s", store_errmsg(st));
+    struct yerr err;
+    if (ctl_events_list(a->ctl, after, limit, object, &evs, &n, &err) < 0) {
+        reply_error(req, &err);
         return 1;
     }
     if (n == 0 && only_if_any) {
@@ -142,7 +142,7 @@ static size_t send_events(struct api *a, struct hreq *req, int64_t after, int li
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, event_to_json(&evs[i]));
-    int64_t last = n ? evs[n - 1].id : (after > 0 ? after : store_event_last_id(st));
+    int64_t last = n ? evs[n - 1].id : (after > 0 ? after : ctl_events_last_id(a->ctl));
     free(evs);
     reply_json(req, 200, json_pack("{s:o,s:I}", "events", arr, "last_id", (json_int_t)last));
     return n ? n : 1;
@@ -224,7 +224,7 @@ void routes_events(struct route_ctx *c)
     w->after = (int64_t)after;
     w->limit = (int)limit;
     snprintf(w->object, sizeof(w->object), "%s", obj ? obj : "");
-    w->timer = evtimer_new(c->api->eng->base, waiter_timeout, w);
+    w->timer = evtimer_new(c->api->ctl->base, waiter_timeout, w);
     struct timeval tv = {(time_t)wait, 0};
     evtimer_add(w->timer, &tv);
     hreq_set_closecb(c->req, waiter_closed, w);
@@ -234,31 +234,32 @@ void routes_events(struct route_ctx *c)
 
 void routes_host(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     if (c->method != EVHTTP_REQ_GET || c->nparts != 1) {
         reply_errorf(c->req, YE_NOT_FOUND, "no such route");
         return;
     }
     if (!strcmp(c->parts[0], "version")) {
-        reply_json(c->req, 200,
-                   json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema",
-                             store_schema_version(e->store)));
+        reply_json(
+            c->req, 200,
+            json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema", ctl_schema_version(ctl)));
         return;
     }
     struct host_usage u;
-    if (engine_host_usage(e, &u) < 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+    struct yerr err;
+    if (ctl_host_usage(ctl, &u, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
-    const char *cg = e->cg.mode == CG_V2 ? "v2" : e->cg.mode == CG_V1 ? "v1" : "none";
     reply_json(c->req, 200,
                json_pack("{s:i,s:f,s:i,s:I,s:I,s:I,s:f,s:f,s:i,s:i,s:s,s:s,s:s}", "cpus",
                          u.cpus_total, "cpus_capacity", u.cpus_capacity, "cpus_used", u.cpus_used,
                          "memory_bytes", (json_int_t)u.mem_total, "memory_capacity",
                          (json_int_t)u.mem_capacity, "memory_used", (json_int_t)u.mem_used,
-                         "cpu_overcommit", e->cfg->cpu_overcommit, "memory_overcommit",
-                         e->cfg->mem_overcommit, "vms", u.vms_total, "vms_running", u.vms_running,
-                         "accel", e->accel, "cgroups", cg, "version", YUN_VERSION));
+                         "cpu_overcommit", ctl->cfg->cpu_overcommit, "memory_overcommit",
+                         ctl->cfg->mem_overcommit, "vms", u.vms_total, "vms_running", u.vms_running,
+                         "accel", ctl->facts.accel, "cgroups", ctl->facts.cgroups, "version",
+                         YUN_VERSION));
 }
 
 void api_stop(struct api *a)

@@ -34,8 +34,8 @@ void routes_prometheus(struct route_ctx *c)
     struct monitor *m = c->api->mon;
     struct vm_rec *vms;
     size_t n, len = 0;
-    if (store_vm_list(m->e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+    if (store_vm_list(m->ctl->store, &vms, &n) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
         return;
     }
     char *text = prom_render(m, vms, n, c->api->requests, &len);
@@ -122,7 +122,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
     if (rollup_step) {
         struct rollup_row *rows;
         size_t n;
-        if (store_rollup_query(m->e->store, object, name, rollup_step, since, &rows, &n) == 0) {
+        if (store_rollup_query(m->ctl->store, object, name, rollup_step, since, &rows, &n) == 0) {
             for (size_t i = 0; i < n; i++) {
                 jw_arr_open(&w);
                 jw_int(&w, rows[i].ts);
@@ -151,8 +151,8 @@ void routes_stats(struct route_ctx *c)
     struct monitor *m = c->api->mon;
     struct vm_rec *vms;
     size_t n;
-    if (store_vm_list(m->e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+    if (store_vm_list(m->ctl->store, &vms, &n) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
         return;
     }
     struct jw w;
@@ -230,19 +230,19 @@ static void rule_create(struct route_ctx *c)
     json_t *spec = alert_rule_to_json(&r);
     char *text = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
-    int rc = store_rule_insert(m->e->store, r.id, r.name, text, r.created_at);
+    int rc = store_rule_insert(m->ctl->store, r.id, r.name, text, r.created_at);
     free(text);
     if (rc == STORE_CONFLICT) {
         reply_errorf(c->req, YE_CONFLICT, "alert rule '%s' already exists", r.name);
         return;
     }
     if (rc != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
         return;
     }
     monitor_reload_rules(m);
-    engine_event(m->e, "alert", r.name, "rule-add", "ok", "%s %s %s %g for %ds", r.metric,
-                 agg_name(r.agg), cmp_op_name(r.op), r.threshold, r.for_s);
+    ctl_event(m->ctl, "alert", r.name, "rule-add", "ok", "%s %s %s %g for %ds", r.metric,
+              agg_name(r.agg), cmp_op_name(r.op), r.threshold, r.for_s);
     const struct alert_rule *saved = find_rule(m, r.name);
     reply_json(c->req, 201, rule_json(m, saved ? saved : &r));
 }
@@ -279,13 +279,13 @@ static void rule_silence(struct route_ctx *c, const char *name)
     }
     char rname[64];
     snprintf(rname, sizeof(rname), "%s", r->name);
-    if (store_rule_silence(m->e->store, rname, until) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+    if (store_rule_silence(m->ctl->store, rname, until) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
         return;
     }
     monitor_reload_rules(m);
-    engine_event(m->e, "alert", rname, until ? "silence" : "unsilence", "ok", "%s",
-                 until ? "notifications suppressed" : "notifications resume");
+    ctl_event(m->ctl, "alert", rname, until ? "silence" : "unsilence", "ok", "%s",
+              until ? "notifications suppressed" : "notifications resume");
     r = find_rule(m, rname);
     reply_json(c->req, 200, rule_json(m, r));
 }
@@ -312,8 +312,8 @@ void routes_alerts(struct route_ctx *c)
         }
         struct alert_row *rows;
         size_t n;
-        if (store_alert_list(m->e->store, state, (int)limit, &rows, &n) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+        if (store_alert_list(m->ctl->store, state, (int)limit, &rows, &n) != 0) {
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
             return;
         }
         json_t *arr = json_array();
@@ -363,12 +363,12 @@ void routes_alerts(struct route_ctx *c)
     } else if (c->method == EVHTTP_REQ_DELETE) {
         char rname[64];
         snprintf(rname, sizeof(rname), "%s", r->name);
-        if (store_rule_delete(m->e->store, rname) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+        if (store_rule_delete(m->ctl->store, rname) != 0) {
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
             return;
         }
         monitor_reload_rules(m);
-        engine_event(m->e, "alert", rname, "rule-delete", "ok", "%s", "");
+        ctl_event(m->ctl, "alert", rname, "rule-delete", "ok", "%s", "");
         reply_json(c->req, 200, json_pack("{s:s}", "deleted", rname));
     } else {
         reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or DELETE");

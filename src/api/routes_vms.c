@@ -10,7 +10,6 @@
  */
 #include "api/api.h"
 #include "compute/console_log.h"
-#include "compute/qemu_argv.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 
@@ -24,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live, bool uptime)
+void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime)
 {
     int64_t now = now_ms();
     jw_obj_open(w);
@@ -56,44 +55,113 @@ void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool
     jw_key(w, "cloud_init");
     jw_bool(w, vm->seed);
     jw_kv_str(w, "disk", vm->disk); /* the active layer (snapshots move it) */
-    if (live) {
-        char status[32], path[512];
-        engine_vm_live_status(e, vm, status, sizeof(status));
-        jw_kv_str(w, "qmp_status", status);
-        if (engine_vm_path(e, vm, NULL, path, sizeof(path)) == 0)
-            jw_kv_str(w, "directory", path);
-        if (engine_vm_path(e, vm, VMDIR_CONSOLE, path, sizeof(path)) == 0)
-            jw_kv_str(w, "console_socket", path);
-        if (engine_vm_path(e, vm, VMDIR_CONLOG, path, sizeof(path)) == 0)
-            jw_kv_str(w, "console_log", path);
-        write_guest_facts(w, e, vm);
-        /* its attached volumes and how many snapshots it has */
-        struct volume_rec *vs;
-        struct snapshot_rec *ss;
-        size_t n;
-        jw_key(w, "volumes");
-        jw_arr_open(w);
-        if (store_volume_list_attached(e->store, vm->id, &vs, &n) == 0) {
-            for (size_t i = 0; i < n; i++)
-                jw_str(w, vs[i].name);
-            free(vs);
-        }
-        jw_arr_close(w);
-        if (store_snapshot_list(e->store, vm->id, &ss, &n) == 0) {
-            jw_kv_int(w, "snapshots", (int64_t)n);
-            free(ss);
-        }
-    }
-    jw_obj_close(w);
 }
 
-static void reply_vm(struct hreq *req, int status, struct engine *e, const struct vm_rec *vm,
-                     bool live)
+/* The guest facts the agent's cache holds (guest: null when its agent is
+ * not up); a guest that does not answer never holds up a reader. */
+static void write_guest_facts(struct jw *w, json_t *g)
+{
+    jw_key(w, "guest_agent");
+    jw_bool(w, json_is_object(g));
+    if (!json_is_object(g))
+        return;
+    jw_key(w, "guest_agent_answering");
+    jw_bool(w, json_is_true(json_object_get(g, "answering")));
+    jw_kv_int(w, "guest_agent_pending", json_integer_value(json_object_get(g, "pending")));
+    jw_kv_int(w, "guest_facts_at", json_integer_value(json_object_get(g, "fetched_at")));
+    static const char *const strs[][2] = {
+        {"error", "guest_agent_error"}, {"os", "guest_os"}, {"hostname", "guest_hostname"}};
+    for (size_t i = 0; i < 3; i++) {
+        const char *v = json_string_value(json_object_get(g, strs[i][0]));
+        if (v)
+            jw_kv_str(w, strs[i][1], v);
+    }
+    json_t *ips = json_object_get(g, "ip_addresses");
+    if (json_is_array(ips)) {
+        jw_key(w, "ip_addresses");
+        jw_arr_open(w);
+        size_t i;
+        json_t *ip;
+        json_array_foreach(ips, i, ip) jw_str(w, json_string_value(ip));
+        jw_arr_close(w);
+    }
+}
+
+static void reply_vm(struct hreq *req, int status, const struct vm_rec *vm)
 {
     struct jw w;
     jw_init(&w);
-    vm_write_json(&w, e, vm, live, true);
+    vm_write_json(&w, vm, true);
+    jw_obj_close(&w);
     reply_jw(req, status, &w);
+}
+
+/* ---- show: the row plus the agent's live facts (vm.status) ---- */
+
+struct show_wait {
+    struct api *api;
+    struct hreq *req;
+    struct vm_rec vm;
+};
+
+static void show_closed(struct hreq *req, void *arg)
+{
+    struct show_wait *sw = arg;
+    ctl_forget(sw->api->ctl, sw);
+    free(sw);
+}
+
+static void on_status(void *ctx, json_t *st, const struct yerr *err)
+{
+    struct show_wait *sw = ctx;
+    struct ctl *c = sw->api->ctl;
+    const struct vm_rec *vm = &sw->vm;
+    struct jw w;
+    jw_init(&w);
+    vm_write_json(&w, vm, true);
+    char status[32];
+    ctl_vm_qmp_status(vm, err ? NULL : st, status, sizeof(status));
+    jw_kv_str(&w, "qmp_status", status);
+    struct ctl_vm_paths p;
+    ctl_vm_paths(c, vm, &p);
+    if (p.dir[0])
+        jw_kv_str(&w, "directory", p.dir);
+    if (p.console_socket[0])
+        jw_kv_str(&w, "console_socket", p.console_socket);
+    if (p.console_log[0])
+        jw_kv_str(&w, "console_log", p.console_log);
+    write_guest_facts(&w, err || !vm_state_has_process(vm->state) ? NULL
+                                                                  : json_object_get(st, "guest"));
+    /* its attached volumes and how many snapshots it has */
+    json_t *vols = ctl_vm_volume_names(c, vm);
+    jw_key(&w, "volumes");
+    jw_arr_open(&w);
+    size_t i;
+    json_t *v;
+    json_array_foreach(vols, i, v) jw_str(&w, json_string_value(v));
+    jw_arr_close(&w);
+    json_decref(vols);
+    int nsnap = ctl_vm_snapshot_count(c, vm);
+    if (nsnap >= 0)
+        jw_kv_int(&w, "snapshots", nsnap);
+    jw_obj_close(&w);
+    hreq_set_closecb(sw->req, NULL, NULL);
+    reply_jw(sw->req, 200, &w);
+    free(sw);
+}
+
+static void vm_show(struct route_ctx *c, const struct vm_rec *vm)
+{
+    struct show_wait *sw = calloc(1, sizeof(*sw));
+    if (!sw) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    sw->api = c->api;
+    sw->req = c->req;
+    sw->vm = *vm;
+    hreq_set_closecb(c->req, show_closed, sw);
+    ctl_vm_status(c->api->ctl, vm, on_status, sw); /* answers from the loop, never waits */
 }
 
 static int get_int(json_t *body, const char *key, int64_t min, int64_t max, int64_t *out,
@@ -232,11 +300,11 @@ static void vm_list(struct route_ctx *c)
     struct vm_rec *vms;
     size_t n;
     struct api *a = c->api;
-    struct engine *e = a->eng;
-    uint64_t gen = store_vm_generation(e->store);
+    struct yerr err;
+    uint64_t gen = ctl_vm_generation(a->ctl);
     if (!a->vm_list || a->vm_list_gen != gen) {
-        if (store_vm_list(e->store, &vms, &n) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+        if (ctl_vm_list(a->ctl, &vms, &n, &err) < 0) {
+            reply_error(c->req, &err);
             return;
         }
         struct jw w;
@@ -244,8 +312,10 @@ static void vm_list(struct route_ctx *c)
         jw_obj_open(&w);
         jw_key(&w, "vms");
         jw_arr_open(&w);
-        for (size_t i = 0; i < n; i++)
-            vm_write_json(&w, e, &vms[i], false, false);
+        for (size_t i = 0; i < n; i++) {
+            vm_write_json(&w, &vms[i], false);
+            jw_obj_close(&w);
+        }
         jw_arr_close(&w);
         jw_obj_close(&w);
         free(vms);
@@ -271,8 +341,6 @@ static void vm_list(struct route_ctx *c)
  * on seamlessly when console_log.c cuts the file back to its cap. */
 static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
 {
-    char path[512];
-    engine_vm_path(c->api->eng, vm, VMDIR_CONLOG, path, sizeof(path));
     uint64_t offset = 0, limit = 1 << 20;
     const char *o = query_get(c, "offset"), *l = query_get(c, "limit");
     if ((o && parse_u64(o, 0, UINT64_MAX >> 1, &offset) < 0) ||
@@ -282,8 +350,9 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
     }
     /* A "tail" request (offset past the end) is clamped to the end. */
     struct console_chunk ch;
-    if (console_log_read(path, offset, limit, &ch) < 0) {
-        reply_errorf(c->req, YE_INTERNAL, "cannot read the console log: %s", strerror(errno));
+    struct yerr err;
+    if (ctl_vm_console_read(c->api->ctl, vm, offset, limit, &ch, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
     struct evbuffer *buf = evbuffer_new();
@@ -303,9 +372,52 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
     evbuffer_free(buf);
 }
 
+/* ---- pause, resume, reboot: answered when QEMU has answered ---- */
+
+struct action_wait {
+    struct api *api;
+    struct hreq *req;
+};
+
+static void action_closed(struct hreq *req, void *arg)
+{
+    struct action_wait *aw = arg;
+    ctl_forget(aw->api->ctl, aw); /* the action still completes */
+    free(aw);
+}
+
+static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err)
+{
+    struct action_wait *aw = ctx;
+    hreq_set_closecb(aw->req, NULL, NULL);
+    if (err)
+        reply_error(aw->req, err);
+    else
+        reply_vm(aw->req, 200, vm);
+    free(aw);
+}
+
+static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
+{
+    struct yerr err;
+    struct action_wait *aw = calloc(1, sizeof(*aw));
+    if (!aw) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    aw->api = c->api;
+    aw->req = c->req;
+    if (ctl_vm_action_qmp(c->api->ctl, name, a, on_action, aw, &err) < 0) {
+        free(aw);
+        reply_error(c->req, &err);
+        return;
+    }
+    hreq_set_closecb(c->req, action_closed, aw);
+}
+
 void routes_vms(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     struct vm_rec vm;
     if (c->nparts == 1) {
@@ -313,10 +425,10 @@ void routes_vms(struct route_ctx *c)
             vm_list(c);
         } else if (c->method == EVHTTP_REQ_POST) {
             struct vm_spec s;
-            if (spec_from_json(c->body, &s, &err) < 0 || engine_vm_create(e, &s, &vm, &err) < 0)
+            if (spec_from_json(c->body, &s, &err) < 0 || ctl_vm_create(ctl, &s, &vm, &err) < 0)
                 reply_error(c->req, &err);
             else
-                reply_vm(c->req, 201, e, &vm, false);
+                reply_vm(c->req, 201, &vm);
         } else {
             reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST on /v1/vms");
         }
@@ -325,14 +437,14 @@ void routes_vms(struct route_ctx *c)
     const char *name = c->parts[1];
     if (c->nparts == 2) {
         if (c->method == EVHTTP_REQ_GET) {
-            if (engine_vm_get(e, name, &vm, &err) < 0)
+            if (ctl_vm_get(ctl, name, &vm, &err) < 0)
                 reply_error(c->req, &err);
             else
-                reply_vm(c->req, 200, e, &vm, true);
+                vm_show(c, &vm);
         } else if (c->method == EVHTTP_REQ_DELETE) {
             const char *f = query_get(c, "force");
             bool force = f && (!strcmp(f, "true") || !strcmp(f, "1"));
-            if (engine_vm_delete(e, name, force, &err) < 0)
+            if (ctl_vm_delete(ctl, name, force, &err) < 0)
                 reply_error(c->req, &err);
             else
                 reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
@@ -349,10 +461,12 @@ void routes_vms(struct route_ctx *c)
             reply_errorf(c->req, YE_NOT_FOUND,
                          "unknown action '%s' (start, stop, force-stop, reboot, pause, resume)",
                          c->parts[3]);
-        } else if (engine_vm_action(e, name, a, false, &vm, &err) < 0) {
+        } else if (ctl_vm_action_is_qmp((int)a)) {
+            vm_action_qmp(c, name, (int)a);
+        } else if (ctl_vm_action(ctl, name, (int)a, &vm, &err) < 0) {
             reply_error(c->req, &err);
         } else {
-            reply_vm(c->req, 200, e, &vm, false);
+            reply_vm(c->req, 200, &vm);
         }
         return;
     }
@@ -361,14 +475,14 @@ void routes_vms(struct route_ctx *c)
         return;
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "exec") && c->method == EVHTTP_REQ_POST) {
-        if (engine_vm_get(e, name, &vm, &err) < 0)
+        if (ctl_vm_get(ctl, name, &vm, &err) < 0)
             reply_error(c->req, &err);
         else
             route_vm_exec(c, &vm);
         return;
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "metrics") && c->method == EVHTTP_REQ_GET) {
-        if (engine_vm_get(e, name, &vm, &err) < 0) {
+        if (ctl_vm_get(ctl, name, &vm, &err) < 0) {
             reply_error(c->req, &err);
         } else {
             char obj[72];
@@ -378,7 +492,7 @@ void routes_vms(struct route_ctx *c)
         return;
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "console") && c->method == EVHTTP_REQ_GET) {
-        if (engine_vm_get(e, name, &vm, &err) < 0)
+        if (ctl_vm_get(ctl, name, &vm, &err) < 0)
             reply_error(c->req, &err);
         else
             vm_console(c, &vm);

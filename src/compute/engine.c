@@ -1,9 +1,9 @@
 /*
  * engine.c - the engine's shared plumbing: set-up and tear-down, the event
- * log, the in-memory runtime list, host capacity and per-VM paths.
+ * log's hand-off to the controller, the in-memory runtime list and per-VM
+ * paths.
  */
 #include "compute/engine.h"
-#include "agent/agent_local.h"
 #include "compute/accel.h"
 #include "compute/guest.h"
 #include "compute/housekeeping.h"
@@ -111,11 +111,6 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
     log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
-    e->agent = agent_local_new(base, cfg, e);
-    if (!e->agent) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
     e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
@@ -147,8 +142,6 @@ void engine_shutdown(struct engine *e)
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;
-    agent_free(e->agent);
-    e->agent = NULL;
 }
 
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
@@ -168,19 +161,16 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
     va_end(ap);
     utf8_sanitize(ev.reason, sizeof(ev.reason), raw, strlen(raw),
                   n < 0 || (size_t)n >= sizeof(raw));
-    log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object, action,
-            result, ev.reason[0] ? " - " : "", ev.reason);
-    if (store_event_add(e->store, &ev) != 0) {
-        log_err("cannot record event: %s", store_errmsg(e->store));
+    /* The controller records it (and wakes its readers); alone (unit
+     * tests) the engine writes the row itself. */
+    if (e->on_event) {
+        e->on_event(e->on_event_ctx, &ev);
         return;
     }
-    if (e->on_event)
-        e->on_event(e->on_event_ctx, &ev);
-    /* Retention between reconcile passes too, so a burst cannot outgrow it. */
-    if (++e->events_since_prune >= 256) {
-        e->events_since_prune = 0;
-        engine_events_prune(e, 1);
-    }
+    log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object, action,
+            result, ev.reason[0] ? " - " : "", ev.reason);
+    if (store_event_add(e->store, &ev) != 0)
+        log_err("cannot record event: %s", store_errmsg(e->store));
 }
 
 /* ---- runtime list ---- */
@@ -253,26 +243,5 @@ int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct
         return yerr_set(err, YE_NOT_FOUND, "vm '%s' does not exist", name);
     if (rc != 0)
         return yerr_db(err, store_errmsg(e->store));
-    return 0;
-}
-
-/* ---- capacity ---- */
-
-int engine_host_usage(struct engine *e, struct host_usage *u)
-{
-    memset(u, 0, sizeof(*u));
-    struct vm_totals t;
-    if (store_vm_totals(e->store, &t) != 0)
-        return -1;
-    u->cpus_total = e->host_cpus;
-    u->cpus_capacity = e->host_cpus * e->cfg->cpu_overcommit;
-    u->mem_total = e->host_memory;
-    uint64_t usable =
-        e->host_memory > e->cfg->reserved_memory ? e->host_memory - e->cfg->reserved_memory : 0;
-    u->mem_capacity = (uint64_t)((double)usable * e->cfg->mem_overcommit);
-    u->vms_total = t.vms;
-    u->vms_running = t.running;
-    u->cpus_used = t.cpus;
-    u->mem_used = t.memory_mb << 20;
     return 0;
 }

@@ -41,9 +41,13 @@ struct vm_rt {
     bool agent_open;       /* the guest agent has its port open */
     struct vm_guard guard; /* event rate limit, reset-loop detection */
     struct guest *guest;   /* agent client and guest facts (guest.c), while agent_open */
+    char qmp_status[24];   /* QEMU's last known run state (query-status): vm.status reads it */
 };
 
-typedef void (*engine_event_hook)(void *ctx, const struct event_rec *ev);
+/* Hooks the controller (src/ctl) sets: it records the engine's events, and
+ * decides whether a VM may start now (capacity). */
+typedef void (*engine_event_hook)(void *ctx, struct event_rec *ev);
+typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr *err);
 
 struct engine {
     struct event_base *base;
@@ -59,40 +63,19 @@ struct engine {
     struct vm_rt *rts;
     struct event *reconcile_timer;
     struct event *reconcile_soon_timer;
-    engine_event_hook on_event;
+    engine_event_hook on_event; /* records ev; without one the engine records it */
     void *on_event_ctx;
+    engine_admit_hook admit; /* NULL: every start is admitted */
+    void *admit_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];
     char build_error[300];
     struct event *sigchld;
-    unsigned events_since_prune; /* inserts since the event log was last pruned */
     /* The seam (agent/agent.h): the host-local verbs of this host, and the
      * long operations in flight (ctl/tasks.h). */
     struct agent *agent;
     struct tasks *tasks;
-};
-
-/* What a user may set when creating a VM. */
-struct vm_spec {
-    char name[64];
-    char image[64];
-    int cpus;
-    uint64_t memory_mb;
-    uint64_t disk_bytes; /* 0 = image size */
-    char cmdline[512];
-    char machine[32];
-    char accel[8];
-    enum restart_policy restart;
-    unsigned cpu_weight;
-    uint64_t cpu_quota_us;
-    uint64_t cpu_period_us;
-    char cpuset[64];
-    bool start;
-    /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
-    char hostname[64];
-    const char *user_data;
-    const char *ssh_keys; /* one public key per line */
 };
 
 int engine_init(struct engine *e, struct event_base *base, struct store *st,
@@ -107,15 +90,15 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
                   const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* VMs */
-void vm_spec_defaults(struct vm_spec *s);
-int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec *out,
-                     struct yerr *err);
+/* The host side of create (the coming vm.prepare verb): the VM's
+ * directory, the qcow2 overlay on img's disk, the cloud-init seed when
+ * vm->seed. On failure nothing is left. engine_vm_unprepare removes it. */
+int engine_vm_prepare(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
+                      const char *user_data, const char *ssh_keys, struct yerr *err);
+void engine_vm_unprepare(struct engine *e, const struct vm_rec *vm);
 int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err);
 int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,
                      struct vm_rec *out, struct yerr *err);
-int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr *err);
-/* Live facts from QMP for `vm show`: status string ("" when not running). */
-void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *status, size_t len);
 /* Is the VM's guest agent up? Fills the agent socket path when it is. */
 bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len);
 /* One QMP command on a running VM's command monitor; args is not stolen,
@@ -131,18 +114,6 @@ void engine_vm_cgroup(const struct vm_rec *vm, char out[48]);
 
 /* The cgroup limits that enforce a VM's CPU and memory policy. */
 void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l);
-
-/* Capacity */
-struct host_usage {
-    int cpus_total;
-    double cpus_capacity; /* with overcommit */
-    int cpus_used;        /* vCPUs of VMs with a running QEMU */
-    uint64_t mem_total;
-    uint64_t mem_capacity;
-    uint64_t mem_used;
-    int vms_total, vms_running;
-};
-int engine_host_usage(struct engine *e, struct host_usage *u);
 
 /* Images. Build returns 0 with *out when the image is ready, 1 when a
  * background build is running (ask again), -1 on error. */
@@ -161,6 +132,8 @@ struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm);
 void engine_rt_drop(struct engine *e, struct vm_rt *rt);
 int engine_store_update(struct engine *e, struct vm_rec *vm);
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm);
+/* A QMP event seen: keeps rt->qmp_status true. */
+void engine_status_note(struct vm_rt *rt, const char *event);
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
 /* Ends every QEMU process of vm (found by the process table, not only the
  * pidfile). 0 when none is left, -1 when one may still run. */

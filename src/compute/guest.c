@@ -162,12 +162,12 @@ void guest_forget(struct vm_rt *rt)
     free(g);
 }
 
-const struct guest_facts *guest_facts_get(struct engine *e, const struct vm_rec *vm)
+const struct guest_facts *guest_facts_get(struct engine *e, const char *vm_id)
 {
-    char sock[512];
-    if (!engine_vm_agent(e, vm, sock, sizeof(sock)))
+    struct vm_rt *rt = engine_rt_find(e, vm_id);
+    if (!rt || !rt->watch || !rt->agent_open)
         return NULL;
-    struct guest *g = guest_up(engine_rt_find(e, vm->id));
+    struct guest *g = guest_up(rt);
     if (!g)
         return NULL;
     if (monotonic_ms() - g->tried_at >= GUEST_FACTS_STALE_S * 1000LL)

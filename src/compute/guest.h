@@ -48,9 +48,9 @@ void guest_agent_changed(struct vm_rt *rt);
 /* Hook: QEMU exited or the runtime entry is dropped. NULL-safe. */
 void guest_forget(struct vm_rt *rt);
 
-/* The cached facts of a VM whose agent port is open, or NULL. Valid until
+/* The cached facts of VM vm_id while its agent port is open, or NULL. Valid until
  * control returns to the loop. May start a background refresh (stale). */
-const struct guest_facts *guest_facts_get(struct engine *e, const struct vm_rec *vm);
+const struct guest_facts *guest_facts_get(struct engine *e, const char *vm_id);
 
 /* The agent client of VM id, or NULL when its agent is not up. */
 struct qga_client *guest_agent(struct engine *e, const char *vm_id);

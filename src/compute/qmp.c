@@ -303,6 +303,17 @@ int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qm
     return 0;
 }
 
+void qmp_watch_forget(struct qmp_watch *w, void *ctx)
+{
+    if (!w)
+        return;
+    for (int i = 0; i < w->npending;)
+        if (w->pending[i].ctx == ctx)
+            w->pending[i] = w->pending[--w->npending];
+        else
+            i++;
+}
+
 static void watch_read(struct bufferevent *bev, void *arg)
 {
     struct qmp_watch *w = arg;

@@ -71,5 +71,7 @@ void qmp_watch_close(struct qmp_watch *w);
  * watch or the reply). Returns 0, or -1 if it could not be queued. */
 int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qmp_reply_cb cb,
                       void *ctx);
+/* Replies still to come for ctx are dropped (ctx is going away). */
+void qmp_watch_forget(struct qmp_watch *w, void *ctx);
 
 #endif

@@ -75,6 +75,7 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         engine_stop_rearm(e, vm);
         return;
     }
+    snprintf(rt->qmp_status, sizeof(rt->qmp_status), "%s", status);
     enum vm_state ns = vm->state;
     if (!was_watched && e->cg.mode != CG_NONE) {
         /* A QEMU found again is put back under its VM's limits: after an
@@ -104,6 +105,7 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
         if (vm->desired == WANT_RUNNING &&
             qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) == 0) {
             ns = VM_RUNNING;
+            snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
             engine_event(e, "vm", vm->name, "start", "ok", "start finished after yund restart");
         } else if (!strcmp(status, "prelaunch")) {
             ns = VM_PAUSED;

@@ -1,10 +1,8 @@
 /*
- * vm_create.c - creating and deleting VMs.
- *
- * Create writes the row in state "creating" before touching the disk; the
- * overlay is made; only then does the row become "stopped". Any failure
- * removes what was made. A crash in between leaves a "creating" row that the
- * reconcile pass rolls back. Delete mirrors it with "deleting".
+ * vm_create.c - the host side of creating and deleting VMs: the VM's
+ * directory, overlay and seed (the controller, ctl/vms.c, writes the
+ * "creating" row before and rolls it back on failure), and ending a VM's
+ * QEMU processes and removing what it owns for delete and crash recovery.
  */
 #include "lib/failpoint.h"
 #include "compute/confine.h"
@@ -26,94 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_VCPUS     64
-#define MIN_MEMORY_MB 16
-#define MAX_DISK      (16ULL << 40)
-
-void vm_spec_defaults(struct vm_spec *s)
-{
-    memset(s, 0, sizeof(*s));
-    s->cpus = 1;
-    s->memory_mb = 256;
-    snprintf(s->machine, sizeof(s->machine), "pc");
-    snprintf(s->accel, sizeof(s->accel), "auto");
-    s->restart = RESTART_NO;
-}
-
-static int validate_spec(struct engine *e, const struct vm_spec *s, struct image_rec *img,
-                         struct yerr *err)
-{
-    char why[256];
-    if (!name_valid(s->name, why, sizeof(why)))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    if (s->cpus < 1 || s->cpus > MAX_VCPUS)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "cpus must be 1..%d, not %d", MAX_VCPUS, s->cpus);
-    if (s->memory_mb < MIN_MEMORY_MB)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be at least %d MiB, not %llu MiB",
-                        MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
-    if (s->disk_bytes > MAX_DISK)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "disk must be at most 16T");
-    if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "accel must be auto, kvm or tcg, not '%s'",
-                        s->accel);
-    static const char *const machines[] = {"pc", "q35", "microvm"};
-    bool machine_ok = false;
-    for (size_t i = 0; i < 3; i++)
-        machine_ok |= !strcmp(s->machine, machines[i]);
-    if (!machine_ok)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "machine must be pc, q35 or microvm, not '%s'",
-                        s->machine);
-    for (const char *p = s->cmdline; *p; p++)
-        if ((unsigned char)*p < 0x20)
-            return yerr_set(err, YE_INVALID_ARGUMENT, "cmdline has a control character");
-    struct vm_rec probe = {.memory_mb = s->memory_mb,
-                           .cpu_weight = s->cpu_weight,
-                           .cpu_quota_us = s->cpu_quota_us,
-                           .cpu_period_us = s->cpu_period_us};
-    snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
-    struct cg_limits l;
-    engine_vm_limits(&probe, &l);
-    if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    if (cg_limits_validate(&l, e->host_cpus, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-
-    /* A VM that could never run here is refused now, with the numbers. */
-    struct host_usage u;
-    if (engine_host_usage(e, &u) < 0)
-        return yerr_db(err, store_errmsg(e->store));
-    if (s->cpus > u.cpus_capacity)
-        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
-                        "vm needs %d vCPUs but this host allows at most %.0f (%d cpus x "
-                        "overcommit %.1f)",
-                        s->cpus, u.cpus_capacity, u.cpus_total, e->cfg->cpu_overcommit);
-    if ((s->memory_mb << 20) > u.mem_capacity)
-        return yerr_set(
-            err, YE_INSUFFICIENT_CAPACITY,
-            "vm needs %llu MiB but this host allows at most %llu MiB (%llu MiB, "
-            "%llu MiB reserved, overcommit %.1f)",
-            (unsigned long long)s->memory_mb, (unsigned long long)(u.mem_capacity >> 20),
-            (unsigned long long)(u.mem_total >> 20),
-            (unsigned long long)(e->cfg->reserved_memory >> 20), e->cfg->mem_overcommit);
-
-    int rc = store_image_get(e->store, s->image, img);
-    if (rc == STORE_NOTFOUND)
-        return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist (see: yun image list)",
-                        s->image);
-    if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    if (engine_image_memory_check(img, s->memory_mb, err) < 0)
-        return -1;
-    if (s->disk_bytes && s->disk_bytes < img->virtual_size) {
-        char a[32], b[32];
-        format_size(s->disk_bytes, a, sizeof(a));
-        format_size(img->virtual_size, b, sizeof(b));
-        return yerr_set(err, YE_INVALID_ARGUMENT, "disk %s is smaller than image '%s' (%s)", a,
-                        img->name, b);
-    }
-    return 0;
-}
-
 static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
                         struct yerr *err)
 {
@@ -134,84 +44,37 @@ static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct 
     return 0;
 }
 
-int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec *out,
-                     struct yerr *err)
+int engine_vm_prepare(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
+                      const char *user_data, const char *ssh_keys, struct yerr *err)
 {
-    struct image_rec img;
-    if (validate_spec(e, spec, &img, err) < 0)
-        return -1;
-    struct vm_rec vm = {0};
-    uuid_generate_str(vm.id);
-    snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
-    snprintf(vm.image, sizeof(vm.image), "%s", img.name);
-    vm.cpus = spec->cpus;
-    vm.memory_mb = spec->memory_mb;
-    vm.disk_bytes = spec->disk_bytes ? spec->disk_bytes : img.virtual_size;
-    snprintf(vm.cmdline, sizeof(vm.cmdline), "%s", spec->cmdline);
-    snprintf(vm.machine, sizeof(vm.machine), "%s", spec->machine);
-    snprintf(vm.accel, sizeof(vm.accel), "%s", spec->accel);
-    vm.restart = spec->restart;
-    vm.cpu_weight = spec->cpu_weight;
-    vm.cpu_quota_us = spec->cpu_quota_us;
-    vm.cpu_period_us = spec->cpu_period_us;
-    snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
-    snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
-    vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
-    snprintf(vm.disk, sizeof(vm.disk), VMDIR_DISK);
-    vm.desired = WANT_STOPPED;
-    vm.state = VM_CREATING;
-    vm.created_at = vm.updated_at = now_ms();
-
-    /* Intent first: the row exists before any file does. */
-    int rc = store_vm_insert(e->store, &vm);
-    if (rc == STORE_CONFLICT)
-        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
-    if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    FAILPOINT("create.after_row");
-
     char dir[512];
-    engine_vm_path(e, &vm, NULL, dir, sizeof(dir));
+    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) < 0)
+        return yerr_set(err, YE_INTERNAL, "path too long");
     if (mkdir_p(dir, 0700) < 0) {
         yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
         goto undo;
     }
-    if (make_overlay(e, &vm, &img, err) < 0)
+    if (make_overlay(e, vm, img, err) < 0)
         goto undo;
-    if (vm.seed) {
+    if (vm->seed) {
         char why[300];
-        if (seed_build("genisoimage", dir, vm.id, vm.hostname[0] ? vm.hostname : vm.name,
-                       spec->user_data, spec->ssh_keys, why, sizeof(why)) < 0) {
+        if (seed_build("genisoimage", dir, vm->id, vm->hostname[0] ? vm->hostname : vm->name,
+                       user_data, ssh_keys, why, sizeof(why)) < 0) {
             yerr_set(err, YE_SEED_ERROR, "cloud-init seed: %s", why);
             goto undo;
         }
     }
-
-    FAILPOINT("create.after_files");
-    vm.state = VM_STOPPED;
-    if (engine_store_update(e, &vm) != 0) {
-        yerr_db(err, store_errmsg(e->store));
-        goto undo;
-    }
-    engine_event(e, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
-                 (unsigned long long)vm.memory_mb, vm.image);
-    *out = vm;
-    if (spec->start) {
-        struct yerr serr;
-        if (engine_vm_action(e, vm.name, ACT_START, false, out, &serr) < 0) {
-            /* The VM exists and is kept (as a user of virsh/Proxmox expects);
-             * the error says why it did not start. */
-            *err = serr;
-            return -1;
-        }
-    }
     return 0;
-
 undo:
     remove_tree(dir);
-    store_vm_delete(e->store, vm.id);
-    engine_event(e, "vm", vm.name, "create", "error", "%s", err->message);
     return -1;
+}
+
+void engine_vm_unprepare(struct engine *e, const struct vm_rec *vm)
+{
+    char dir[512];
+    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
 }
 
 /* Ends a VM's QEMU: QMP quit, then SIGKILL if it lingers. Blocks up to ~5 s.
@@ -277,9 +140,11 @@ static int destroy_vm(struct engine *e, struct vm_rec *vm)
         engine_rt_drop(e, rt);
     if (engine_qemu_end(e, vm) < 0)
         return -1;
+    FAILPOINT("vm_delete.after_qemu_end");
     char group[48];
     engine_vm_cgroup(vm, group);
     cg_vm_destroy(&e->cg, group);
+    FAILPOINT("vm_delete.after_cgroup");
     char dir[512];
     if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
         log_warn("cannot remove %s: %s", dir, strerror(errno));
@@ -293,33 +158,13 @@ int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
         log_warn("vm %s: a qemu may still run; delete is retried by reconcile", vm->name);
         return -1;
     }
+    FAILPOINT("vm_delete.after_files");
     vm_confine_release(e, vm);
+    FAILPOINT("vm_delete.after_release");
     vm_disks_forget(e, vm);
     if (store_vm_delete(e->store, vm->id) != 0) {
         log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));
         return -1;
     }
-    return 0;
-}
-
-int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr *err)
-{
-    struct vm_rec vm;
-    if (engine_vm_get(e, name, &vm, err) < 0)
-        return -1;
-    char why[256];
-    if (vm.state != VM_DELETING && vm_action_check(&vm, ACT_DELETE, force, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_CONFLICT, "%s", why);
-    vm.state = VM_DELETING;
-    vm.desired = WANT_DELETED;
-    if (engine_store_update(e, &vm) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    if (engine_vm_finish_delete(e, &vm) < 0) {
-        engine_event(e, "vm", vm.name, "delete", "error",
-                     "its qemu could not be ended yet; retried by reconcile");
-        return yerr_set(err, YE_UNAVAILABLE,
-                        "vm '%s': its qemu could not be ended yet; the delete is retried", name);
-    }
-    engine_event(e, "vm", vm.name, "delete", "ok", "%s", force ? "forced" : "");
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "compute/vm_disks.h"
 #include "compute/qmp.h"
 #include "compute/qemu_proc.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
@@ -60,6 +61,7 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
     }
     if (!strcmp(event, "SHUTDOWN"))
         rt->shutdown_seen = true;
+    engine_status_note(rt, event);
     if (!strcmp(event, "VSERPORT_CHANGE")) {
         const char *id = json_string_value(json_object_get(data, "id"));
         if (id && !strcmp(id, "qga0port")) {
@@ -126,6 +128,32 @@ static void exit_check(evutil_socket_t fd, short what, void *arg)
     engine_vm_handle_exit(rt->eng, id, false);
 }
 
+static void on_status(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_rt *rt = ctx;
+    const char *st = json_string_value(json_object_get(ret, "status"));
+    if (st)
+        snprintf(rt->qmp_status, sizeof(rt->qmp_status), "%s", st);
+}
+
+/* The cached run state follows QEMU's events: STOP and RESUME say it, the
+ * others that change it are answered by a query-status on the event
+ * connection (no connect, no wait). */
+void engine_status_note(struct vm_rt *rt, const char *event)
+{
+    if (!strcmp(event, "STOP"))
+        snprintf(rt->qmp_status, sizeof(rt->qmp_status), "paused");
+    else if (!strcmp(event, "RESUME"))
+        snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
+    static const char *const changes[] = {"STOP",   "SHUTDOWN", "RESET",          "SUSPEND",
+                                          "WAKEUP", "RESUME",   "GUEST_PANICKED", NULL};
+    for (const char *const *c = changes; *c; c++)
+        if (!strcmp(event, *c) && rt->watch) {
+            qmp_watch_command(rt->watch, "query-status", NULL, on_status, rt);
+            return;
+        }
+}
+
 /* After a yund restart no VSERPORT_CHANGE comes: ask whether the guest
  * side of the agent's port is open. */
 static void on_chardevs(void *ctx, json_t *ret, const char *err)
@@ -164,7 +192,9 @@ int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec 
         return -1;
     }
     rt->agent_open = false;
+    rt->qmp_status[0] = 0;
     qmp_watch_command(rt->watch, "query-chardev", NULL, on_chardevs, rt);
+    qmp_watch_command(rt->watch, "query-status", NULL, on_status, rt);
     return 0;
 }
 
@@ -233,6 +263,7 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
             event_del(rt->stop_timer);
         rt->shutdown_seen = false;
         rt->pid = 0;
+        rt->qmp_status[0] = 0;
     }
     if (restart) {
         rt = engine_rt_get(e, &vm);
@@ -296,19 +327,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
                                     : yerr_db(err, store_errmsg(e->store));
     if (engine_image_memory_check(&img, vm->memory_mb, err) < 0)
         return -1; /* it would only reset for ever */
-    struct host_usage u;
-    if (engine_host_usage(e, &u) < 0)
-        return yerr_db(err, store_errmsg(e->store));
-    if (u.cpus_used + vm->cpus > u.cpus_capacity ||
-        u.mem_used + (vm->memory_mb << 20) > u.mem_capacity)
-        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
-                        "vm '%s' needs %d vCPUs and %llu MiB; host has %.0f of %.0f vCPUs and "
-                        "%llu of %llu MiB free (overcommit cpu %.1f, memory %.1f)",
-                        vm->name, vm->cpus, (unsigned long long)vm->memory_mb,
-                        u.cpus_capacity - u.cpus_used, u.cpus_capacity,
-                        (unsigned long long)((u.mem_capacity - u.mem_used) >> 20),
-                        (unsigned long long)(u.mem_capacity >> 20), e->cfg->cpu_overcommit,
-                        e->cfg->mem_overcommit);
+    if (e->admit && e->admit(e->admit_ctx, vm, err) < 0)
+        return -1; /* capacity: the controller's decision */
 
     const char *accel = strcmp(vm->accel, "auto") ? vm->accel : e->accel;
     pid_t pid = 0;
@@ -347,6 +367,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     snprintf(vm->accel_used, sizeof(vm->accel_used), "%s", accel);
     if (engine_store_update(e, vm) != 0)
         return yerr_db(err, store_errmsg(e->store));
+    FAILPOINT("vm_start.after_row");
 
     char group[48];
     engine_vm_cgroup(vm, group);
@@ -364,9 +385,11 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         goto fail;
     }
     /* confinement: the VM's uid claimed, its files given to it */
+    FAILPOINT("vm_start.after_cgroup");
     struct vm_confine conf;
     if (vm_confine_prepare(e, vm, &conf, err) < 0)
         goto fail;
+    FAILPOINT("vm_start.after_confine");
     struct qemu_argv qa;
     struct volume_rec *vols = NULL;
     size_t nvols = 0;
@@ -394,6 +417,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
                               &ce, &pr);
     t_spawn = monotonic_ms() - t_spawn;
     qemu_argv_free(&qa);
+    FAILPOINT("vm_start.after_spawn");
     char line[400];
     proc_last_line(pr.err, line, sizeof(line));
     proc_result_free(&pr);
@@ -420,6 +444,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     vm->pid = pid;
     vm->started_at = now_ms();
     engine_store_update(e, vm);
+    FAILPOINT("vm_start.after_pid");
     struct vm_rt *rt = engine_rt_get(e, vm);
     if (!rt) {
         yerr_set(err, YE_INTERNAL, "out of memory");
@@ -431,6 +456,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, YE_QEMU_ERROR, "cannot connect to QMP event monitor");
         goto fail_kill;
     }
+    FAILPOINT("vm_start.after_watch");
     char qmp[512];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     if (qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) < 0) {
@@ -441,6 +467,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         yerr_set(err, YE_CGROUP_ERROR, "%s", why);
         goto fail_kill;
     }
+    FAILPOINT("vm_start.after_cont");
+    snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
     vm->state = VM_RUNNING;
     engine_store_update(e, vm);
     log_debug("vm %s start: qemu spawn %lld ms, total %lld ms", vm->name, (long long)t_spawn,
@@ -496,6 +524,7 @@ static void stop_timeout(evutil_socket_t fd, short what, void *arg)
     if (!overdue)
         engine_event(e, "vm", vm.name, "stop", "info", "guest did not power off in time: %s",
                      "quitting QEMU");
+    FAILPOINT("vm_stop.before_quit");
     if ((overdue || qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0) &&
         vm.pid > 0 && qemu_pid_state(vm.pid, vm.id, vm.uid) == PID_LIVE)
         kill(vm.pid, SIGKILL);
@@ -534,6 +563,15 @@ int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, js
     return 0;
 }
 
+/* What a command that succeeded made of QEMU's run state (its event may
+ * come a moment later). */
+static void status_set(struct engine *e, const struct vm_rec *vm, const char *st)
+{
+    struct vm_rt *rt = engine_rt_find(e, vm->id);
+    if (rt)
+        snprintf(rt->qmp_status, sizeof(rt->qmp_status), "%s", st);
+}
+
 static int qmp_simple(struct engine *e, struct vm_rec *vm, const char *cmd, struct yerr *err)
 {
     return engine_vm_qmp(e, vm, cmd, NULL, NULL, err);
@@ -547,7 +585,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         return -1;
     char why[256];
     if (a == ACT_DELETE)
-        return engine_vm_delete(e, name, force, err);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "delete is the controller's (ctl_vm_delete)");
     if (vm_action_check(&vm, a, force, why, sizeof(why)) < 0)
         return yerr_set(err, YE_CONFLICT, "%s", why);
     const char *an = vm_action_name(a);
@@ -563,11 +601,13 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.state = VM_STOPPING;
         vm.stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
         engine_store_update(e, &vm);
+        FAILPOINT("vm_stop.after_row");
         /* Asynchronous: when the agent fails or does not answer, guest.c
          * presses the ACPI button; this reply never waits for the guest. */
         bool via_agent = guest_request_shutdown(e, &vm);
         if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
             goto failed;
+        FAILPOINT("vm_stop.after_powerdown");
         engine_stop_rearm(e, &vm);
         engine_event(e, "vm", vm.name, an, "ok", "%s",
                      via_agent
@@ -580,6 +620,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         vm.state = VM_STOPPING;
         vm.stop_deadline = now_ms();
         engine_store_update(e, &vm);
+        FAILPOINT("vm_stop.force_after_row");
         /* QMP can be unanswered (a QEMU still starting up): then every
          * process of the VM, found by the process table, is ended */
         if (qmp_simple(e, &vm, "quit", err) < 0 && engine_qemu_end(e, &vm) < 0) {
@@ -600,6 +641,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
     case ACT_PAUSE:
         if (qmp_simple(e, &vm, "stop", err) < 0)
             goto failed;
+        status_set(e, &vm, "paused");
         vm.state = VM_PAUSED;
         vm.desired = WANT_PAUSED;
         engine_store_update(e, &vm);
@@ -608,6 +650,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
     case ACT_RESUME:
         if (qmp_simple(e, &vm, "cont", err) < 0)
             goto failed;
+        status_set(e, &vm, "running");
         vm.state = VM_RUNNING;
         vm.desired = WANT_RUNNING;
         engine_store_update(e, &vm);
@@ -622,15 +665,4 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
 failed:
     engine_event(e, "vm", vm.name, an, "error", "%s", err->message);
     return -1;
-}
-
-void engine_vm_live_status(struct engine *e, const struct vm_rec *vm, char *status, size_t len)
-{
-    status[0] = 0;
-    if (!vm_state_has_process(vm->state))
-        return;
-    char qmp[512], err[256];
-    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    if (qmp_query_status(qmp, status, len, err, sizeof(err)) < 0)
-        snprintf(status, len, "unreachable");
 }

@@ -5,6 +5,7 @@
  * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
 #include "lib/failpoint.h"
+#include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
@@ -246,6 +247,8 @@ int main(int argc, char **argv)
     }
     struct event_base *base = event_base_new();
     struct engine eng;
+    struct ctl ctl;
+    struct agent *agent = NULL;
     struct api api;
     struct monitor mon;
     int rc = 1;
@@ -257,31 +260,44 @@ int main(int argc, char **argv)
         log_err("%s", err);
         goto out_base;
     }
+    /* The host's verbs (in-process over the engine) and the controller
+     * that reaches the host only through them. */
+    agent = agent_local_new(base, &cfg, &eng);
+    eng.agent = agent;
+    if (!agent || ctl_init(&ctl, base, st, &cfg, agent, &eng, err, sizeof(err)) < 0) {
+        log_err("%s", agent ? err : "out of memory");
+        engine_shutdown(&eng);
+        goto out_agent;
+    }
     if (tasks_attach(&eng, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        ctl_shutdown(&ctl);
         engine_shutdown(&eng);
-        goto out_base;
+        goto out_agent;
     }
+    ctl.tasks = eng.tasks;
     ctl_snapshots_init(&eng); /* its task kinds, before they are recovered */
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
     tasks_start(&eng);
     engine_reconcile(&eng);
-    if (monitor_init(&mon, &eng, &cfg, err, sizeof(err)) < 0) {
+    if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
         tasks_detach(&eng);
+        ctl_shutdown(&ctl);
         engine_shutdown(&eng);
-        goto out_base;
+        goto out_agent;
     }
-    if (api_start(&api, base, &eng, &cfg, err, sizeof(err)) < 0) {
+    if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
         tasks_detach(&eng);
+        ctl_shutdown(&ctl);
         engine_shutdown(&eng);
-        goto out_base;
+        goto out_agent;
     }
     api.mon = &mon;
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -311,9 +327,12 @@ int main(int argc, char **argv)
     monitor_shutdown(&mon);
     job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&eng);
+    ctl_shutdown(&ctl);
     engine_shutdown(&eng);
     rc = 0;
     log_info("yund stopped");
+out_agent:
+    agent_free(agent);
 out_base:
     event_base_free(base);
 out_store:

@@ -256,7 +256,7 @@ static void sample_vm(struct monitor *m, const struct vm_rec *vm, int64_t now)
             v->c.vcpu_seconds[i] = (double)t / (double)clk_tck;
         free(ts);
     }
-    struct vm_rt *rt = engine_rt_find(m->e, vm->id);
+    struct vm_rt *rt = engine_rt_find(m->ctl->host, vm->id);
     if (rt && rt->watch) {
         if (!v->tids_asked)
             v->tids_asked = qmp_watch_command(rt->watch, "query-cpus-fast", NULL, on_cpus, v) == 0;
@@ -294,7 +294,7 @@ static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
             series_drop_object(&m->ss, v->object);
         /* Replies already asked for carry v: keep it while its QEMU's watch
          * may still answer; the watch is gone once the VM is not running. */
-        struct vm_rt *rt = engine_rt_find(m->e, v->id);
+        struct vm_rt *rt = engine_rt_find(m->ctl->host, v->id);
         if (rt && rt->watch) {
             pp = &v->next;
             continue;
@@ -336,7 +336,7 @@ static void save_alert(struct monitor *m, const struct alert_rule *r, struct ale
     row.resolved_at = s->inst.resolved_at;
     row.notified_at = s->inst.notified_at;
     row.notifications = notified;
-    if (store_alert_save(m->e->store, &row) == 0)
+    if (store_alert_save(m->ctl->store, &row) == 0)
         s->inst.db_id = row.id;
 }
 
@@ -347,10 +347,9 @@ static void notify_group(struct monitor *m, const struct alert_rule *r, struct a
         return;
     bool resolved = notes[0].resolved;
     if (r->silenced_until > now) {
-        engine_event(m->e, "alert", r->name, "silenced", "info",
-                     "%d %s notification(s) not sent: silenced for %lld s more", n,
-                     resolved ? "resolved" : "firing",
-                     (long long)((r->silenced_until - now) / 1000));
+        ctl_event(m->ctl, "alert", r->name, "silenced", "info",
+                  "%d %s notification(s) not sent: silenced for %lld s more", n,
+                  resolved ? "resolved" : "firing", (long long)((r->silenced_until - now) / 1000));
         return;
     }
     if (r->nchannels == 0)
@@ -389,15 +388,15 @@ static void eval_object(struct monitor *m, const struct alert_rule *r, const cha
             save_alert(m, r, s, a != AA_NONE);
         }
         if (after == AS_PENDING)
-            engine_event(m->e, "alert", r->name, "pending", "info", "%s %s %s = %.2f %s %g", object,
-                         agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold);
+            ctl_event(m->ctl, "alert", r->name, "pending", "info", "%s %s %s = %.2f %s %g", object,
+                      agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold);
         else if (after == AS_FIRING)
-            engine_event(m->e, "alert", r->name, "firing", "error", "%s %s %s = %.2f %s %g (%s)",
-                         object, agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold,
-                         r->severity);
+            ctl_event(m->ctl, "alert", r->name, "firing", "error", "%s %s %s = %.2f %s %g (%s)",
+                      object, agg_name(r->agg), r->metric, v, cmp_op_name(r->op), r->threshold,
+                      r->severity);
         else if (after == AS_RESOLVED)
-            engine_event(m->e, "alert", r->name, "resolved", "ok", "%s %s %s = %.2f", object,
-                         agg_name(r->agg), r->metric, s->inst.value);
+            ctl_event(m->ctl, "alert", r->name, "resolved", "ok", "%s %s %s = %.2f", object,
+                      agg_name(r->agg), r->metric, s->inst.value);
     }
     if (a == AA_NONE)
         return;
@@ -469,7 +468,7 @@ int monitor_reload_rules(struct monitor *m)
 {
     struct rule_row *rows;
     size_t n;
-    if (store_rule_list(m->e->store, &rows, &n) != 0)
+    if (store_rule_list(m->ctl->store, &rows, &n) != 0)
         return -1;
     struct alert_rule *rules = calloc(n ? n : 1, sizeof(*rules));
     size_t k = 0;
@@ -507,22 +506,22 @@ static void rollup(struct monitor *m, int64_t now)
         return;
     int64_t start = m->last_minute;
     m->last_minute = minute;
-    store_begin(m->e->store);
+    store_begin(m->ctl->store);
     for (int b = 0; b < SERIES_BUCKETS; b++)
         for (struct series *s = m->ss.buckets[b]; s; s = s->next) {
             double avg, mn, mx;
             if (series_aggregate(s, start, start + 59999, AGG_AVG, &avg) == 0 &&
                 series_aggregate(s, start, start + 59999, AGG_MIN, &mn) == 0 &&
                 series_aggregate(s, start, start + 59999, AGG_MAX, &mx) == 0)
-                store_rollup_add(m->e->store, s->object, s->metric, 60, start, avg, mn, mx);
+                store_rollup_add(m->ctl->store, s->object, s->metric, 60, start, avg, mn, mx);
         }
     /* an hour just ended: compact its minutes; prune old rows */
     if (minute % 3600000 == 0) {
-        store_rollup_compact(m->e->store, 60, 3600, minute - 3600000);
-        store_rollup_prune(m->e->store, 60, now - 86400000LL);
-        store_rollup_prune(m->e->store, 3600, now - 30LL * 86400000LL);
+        store_rollup_compact(m->ctl->store, 60, 3600, minute - 3600000);
+        store_rollup_prune(m->ctl->store, 60, now - 86400000LL);
+        store_rollup_prune(m->ctl->store, 3600, now - 30LL * 86400000LL);
     }
-    store_commit(m->e->store);
+    store_commit(m->ctl->store);
 }
 
 void monitor_tick(struct monitor *m)
@@ -531,7 +530,7 @@ void monitor_tick(struct monitor *m)
     sample_host(m, now);
     struct vm_rec *vms;
     size_t n;
-    if (store_vm_list(m->e->store, &vms, &n) != 0)
+    if (store_vm_list(m->ctl->store, &vms, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++)
         if (vm_state_has_process(vms[i].state) && vms[i].pid > 0)
@@ -554,16 +553,16 @@ static void on_notify_result(void *ctx, const char *channel, const char *rule, i
     struct monitor *m = ctx;
     if (!ok)
         m->notify_failures_total++;
-    engine_event(m->e, "alert", rule, "notify", ok ? "ok" : (final ? "error" : "info"),
-                 "%s attempt %d: %s%s", channel, attempt, detail,
-                 !ok && !final ? " (will retry)" : "");
+    ctl_event(m->ctl, "alert", rule, "notify", ok ? "ok" : (final ? "error" : "info"),
+              "%s attempt %d: %s%s", channel, attempt, detail,
+              !ok && !final ? " (will retry)" : "");
 }
 
-int monitor_init(struct monitor *m, struct engine *e, const struct yun_config *cfg, char *err,
+int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg, char *err,
                  size_t errlen)
 {
     memset(m, 0, sizeof(*m));
-    m->e = e;
+    m->ctl = c;
     m->cfg = cfg;
     clk_tck = sysconf(_SC_CLK_TCK);
     if (clk_tck <= 0)
@@ -592,13 +591,13 @@ int monitor_init(struct monitor *m, struct engine *e, const struct yun_config *c
     nc.retries = cfg->notify_retries;
     nc.backoff_ms = cfg->notify_backoff_ms;
     nc.timeout_s = cfg->notify_timeout_s;
-    m->notifier = notifier_start(e->base, &nc, on_notify_result, m);
+    m->notifier = notifier_start(c->base, &nc, on_notify_result, m);
     if (!m->notifier) {
         snprintf(err, errlen, "cannot start the notifier thread");
         return -1;
     }
     monitor_reload_rules(m);
-    m->timer = event_new(e->base, -1, EV_PERSIST, tick_cb, m);
+    m->timer = event_new(c->base, -1, EV_PERSIST, tick_cb, m);
     struct timeval tv = {cfg->sample_interval_s, 0};
     event_add(m->timer, &tv);
     sample_host(m, now_ms()); /* a first reading, so the first tick has rates */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "compute/engine.h"
+#include "ctl/ctl.h"
 #include "monitor/alert_rule.h"
 #include "monitor/notify.h"
 #include "monitor/series.h"
@@ -17,7 +18,7 @@ struct vm_mon;
 struct alert_slot;
 
 struct monitor {
-    struct engine *e;
+    struct ctl *ctl; /* the state of record, events, and the host (sampling) */
     const struct yun_config *cfg;
     struct series_store ss;
     struct event *timer;
@@ -38,7 +39,7 @@ struct monitor {
     uint64_t samples_total, notifications_total, notify_failures_total;
 };
 
-int monitor_init(struct monitor *m, struct engine *e, const struct yun_config *cfg, char *err,
+int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg, char *err,
                  size_t errlen);
 void monitor_shutdown(struct monitor *m);
 /* One sampling + evaluation pass (the timer calls it; exposed for tests). */

@@ -180,7 +180,10 @@ class Yund:
         return img
 
     # -- invariants: the heart of "impossible to lose a VM" --
-    def check_invariants(self):
+    def check_invariants(self, settled=False):
+        """settled: no operation is in flight (a crash was recovered from),
+        so no row may be in a transient state and nothing may be left of a
+        VM that has no QEMU: no cgroup, no uid claim."""
         st, r = self.request("GET", "/v1/vms")
         assert st == 200
         vms = r["vms"]
@@ -207,6 +210,8 @@ class Yund:
                 uuid = f.read().replace(b"\0", b" ").decode().split("-uuid ")[1].split()[0]
             per_vm[uuid] = per_vm.get(uuid, 0) + 1
         assert all(n == 1 for n in per_vm.values()), per_vm
+        if settled:
+            self._check_settled(vms, ids, qemus)
         # Disk layers: each VM's directory holds its active layer and its
         # snapshots' files, nothing more, and every snapshot is settled.
         for v in vms:
@@ -250,6 +255,33 @@ class Yund:
             if t["state"] in ("succeeded", "failed", "cancelled"):
                 return t
             assert time.time() < deadline, f"task {tid} still {t['state']}"
+
+    def _check_settled(self, vms, ids, qemus):
+        _check_settled_impl(self, vms, ids, qemus)
+
+
+def _check_settled_impl(y, vms, ids, qemus):
+    for v in vms:
+        assert v["state"] not in ("creating", "starting", "stopping", "deleting"), v
+        if v["state"] in ("running", "paused"):
+            assert v["pid"] in qemus, v
+    live = {v["id"] for v in vms if v["state"] in ("running", "paused")}
+    # cgroups: one per VM with a QEMU, none for the others
+    for base in yund_cgroup_dirs(y.state_dir):
+        for d in os.listdir(base):
+            if d.startswith("vm-") and os.path.isdir(os.path.join(base, d)):
+                assert d[3:] in live, f"orphan cgroup {base}/{d}"
+    # uid claims of this state directory name VMs that have rows
+    claims = "/run/yun/uids"
+    mine = os.path.join(y.state_dir, "vms")
+    for c in (os.listdir(claims) if os.path.isdir(claims) else []):
+        try:
+            with open(os.path.join(claims, c)) as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        if fields[1:2] == [mine]:
+            assert fields[0] in ids, f"orphan uid claim {c}: {fields}"
 
 
 def yund_cgroup_dirs(state_dir):

@@ -1,0 +1,66 @@
+/*
+ * capacity.c - what the host can hold: the vCPUs and memory of the VMs
+ * that have a QEMU against the host's facts times the overcommit settings.
+ * Create refuses a VM that could never fit; start one that does not fit now.
+ */
+#include "ctl/ctl.h"
+
+#include <string.h>
+
+int ctl_host_usage(struct ctl *c, struct host_usage *u, struct yerr *err)
+{
+    memset(u, 0, sizeof(*u));
+    struct vm_totals t;
+    if (store_vm_totals(c->store, &t) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    u->cpus_total = c->facts.cpus;
+    u->cpus_capacity = c->facts.cpus * c->cfg->cpu_overcommit;
+    u->mem_total = c->facts.memory;
+    uint64_t usable =
+        c->facts.memory > c->cfg->reserved_memory ? c->facts.memory - c->cfg->reserved_memory : 0;
+    u->mem_capacity = (uint64_t)((double)usable * c->cfg->mem_overcommit);
+    u->vms_total = t.vms;
+    u->vms_running = t.running;
+    u->cpus_used = t.cpus;
+    u->mem_used = t.memory_mb << 20;
+    return 0;
+}
+
+int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
+{
+    struct host_usage u;
+    if (ctl_host_usage(c, &u, err) < 0)
+        return -1;
+    if (u.cpus_used + vm->cpus > u.cpus_capacity ||
+        u.mem_used + (vm->memory_mb << 20) > u.mem_capacity)
+        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
+                        "vm '%s' needs %d vCPUs and %llu MiB; host has %.0f of %.0f vCPUs and "
+                        "%llu of %llu MiB free (overcommit cpu %.1f, memory %.1f)",
+                        vm->name, vm->cpus, (unsigned long long)vm->memory_mb,
+                        u.cpus_capacity - u.cpus_used, u.cpus_capacity,
+                        (unsigned long long)((u.mem_capacity - u.mem_used) >> 20),
+                        (unsigned long long)(u.mem_capacity >> 20), c->cfg->cpu_overcommit,
+                        c->cfg->mem_overcommit);
+    return 0;
+}
+
+int ctl_capacity_could_fit(struct ctl *c, int cpus, uint64_t memory_mb, struct yerr *err)
+{
+    struct host_usage u;
+    if (ctl_host_usage(c, &u, err) < 0)
+        return -1;
+    if (cpus > u.cpus_capacity)
+        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
+                        "vm needs %d vCPUs but this host allows at most %.0f (%d cpus x "
+                        "overcommit %.1f)",
+                        cpus, u.cpus_capacity, u.cpus_total, c->cfg->cpu_overcommit);
+    if ((memory_mb << 20) > u.mem_capacity)
+        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
+                        "vm needs %llu MiB but this host allows at most %llu MiB (%llu MiB, "
+                        "%llu MiB reserved, overcommit %.1f)",
+                        (unsigned long long)memory_mb, (unsigned long long)(u.mem_capacity >> 20),
+                        (unsigned long long)(u.mem_total >> 20),
+                        (unsigned long long)(c->cfg->reserved_memory >> 20),
+                        c->cfg->mem_overcommit);
+    return 0;
+}

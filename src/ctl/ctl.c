@@ -1,0 +1,117 @@
+/*
+ * ctl.c - the controller service's set-up: the host's facts from its agent,
+ * the hooks that make the engine's events and start admission the
+ * controller's, and the subscription to the agent's events.
+ */
+#include "ctl/ctl.h"
+#include "agent/agent.h"
+#include "compute/engine.h"
+#include "lib/log.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <string.h>
+
+struct facts_wait {
+    struct ctl *c;
+    bool done;
+    struct yerr err;
+};
+
+static void on_facts(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct facts_wait *w = ctx;
+    w->done = true;
+    if (err) {
+        w->err = *err;
+        return;
+    }
+    struct ctl_host *h = &w->c->facts;
+    h->cpus = (int)json_integer_value(json_object_get(r, "cpus"));
+    h->memory = (uint64_t)json_integer_value(json_object_get(r, "memory"));
+    const char *accel = json_string_value(json_object_get(r, "accel"));
+    const char *cg = json_string_value(json_object_get(r, "cgroups"));
+    const char *id = json_string_value(json_object_get(r, "yund_id"));
+    snprintf(h->accel, sizeof h->accel, "%s", accel ? accel : "");
+    snprintf(h->cgroups, sizeof h->cgroups, "%s", cg ? cg : "none");
+    snprintf(h->yund_id, sizeof h->yund_id, "%s", id ? id : "");
+    if (h->cpus < 1 || !h->memory)
+        yerr_set(&w->err, YE_INTERNAL, "agent: host.facts without cpus or memory");
+}
+
+static void on_engine_event(void *ctx, struct event_rec *ev)
+{
+    ctl_event_record(ctx, ev);
+}
+
+static int on_admit(void *ctx, const struct vm_rec *vm, struct yerr *err)
+{
+    return ctl_capacity_admit(ctx, vm, err);
+}
+
+/* Events the agent raises on its own. */
+static void on_agent_event(void *ctx, const char *type, json_t *ev)
+{
+    struct ctl *c = ctx;
+    if (!strcmp(type, "vm.exec")) {
+        const char *name = json_string_value(json_object_get(ev, "name"));
+        const char *cmd = json_string_value(json_object_get(ev, "cmd"));
+        ctl_event(c, "vm", name ? name : "?", "exec", "info", "guest pid %lld: %s",
+                  (long long)json_integer_value(json_object_get(ev, "pid")), cmd ? cmd : "");
+    }
+}
+
+int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const struct yun_config *cfg,
+             struct agent *agent, struct engine *host, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    c->base = base;
+    c->store = st;
+    c->cfg = cfg;
+    c->agent = agent;
+    c->host = host;
+    /* Once, before the API accepts requests: the loop runs until the
+     * agent's answer is in. */
+    struct facts_wait w = {.c = c};
+    if (!agent_call(agent, AV_HOST_FACTS, NULL, on_facts, NULL, &w)) {
+        snprintf(err, errlen, "agent: cannot ask for the host's facts");
+        return -1;
+    }
+    while (!w.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+        ;
+    if (!w.done || w.err.code) {
+        agent_forget(agent, &w);
+        snprintf(err, errlen, "%s", w.done ? w.err.message : "agent: no answer to host.facts");
+        return -1;
+    }
+    if (agent_subscribe(agent, on_agent_event, c) < 0) {
+        snprintf(err, errlen, "agent: too many subscribers");
+        return -1;
+    }
+    host->on_event = on_engine_event;
+    host->on_event_ctx = c;
+    host->admit = on_admit;
+    host->admit_ctx = c;
+    return 0;
+}
+
+void ctl_shutdown(struct ctl *c)
+{
+    ctl_calls_shutdown(c);
+    if (c->host) {
+        c->host->on_event = NULL;
+        c->host->admit = NULL;
+    }
+    c->on_event = NULL;
+}
+
+void ctl_forget(struct ctl *c, void *ctx)
+{
+    ctl_calls_forget(c, ctx);
+    agent_forget(c->agent, ctx);
+}
+
+int ctl_schema_version(struct ctl *c)
+{
+    return store_schema_version(c->store);
+}

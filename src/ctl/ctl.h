@@ -1,0 +1,166 @@
+/*
+ * ctl.h - the controller service: the state of record (VM intent rows,
+ * validation, capacity, the event log and its long-pollers, tasks) and the
+ * only way the API and the monitor reach a host. The host is reached through
+ * the agent seam (agent/agent.h) with plain-JSON verbs; API handlers call
+ * ctl_* and nothing below it.
+ *
+ * Transitional: the VM lifecycle's side effects (overlay, spawn, stop,
+ * delete) still run in src/compute behind `host` (engine_* calls made only
+ * from src/ctl); the verbs that replace them are named in agent.h.
+ */
+#ifndef YUN_CTL_H
+#define YUN_CTL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "compute/vmstate.h"
+#include "lib/config.h"
+#include "lib/yerr.h"
+#include "store/store.h"
+
+struct event_base;
+struct agent;
+struct tasks;
+struct engine;
+/* What the host offers (the agent's host.facts). */
+struct ctl_host {
+    int cpus;
+    uint64_t memory;
+    char accel[8];
+    char cgroups[8]; /* "v1", "v2" or "none" */
+    char yund_id[16];
+};
+
+/* A new event was recorded (long-polling readers wake on it). */
+typedef void (*ctl_event_hook)(void *ctx, const struct event_rec *ev);
+
+struct ctl_call;
+
+struct ctl {
+    struct event_base *base;
+    struct store *store;
+    const struct yun_config *cfg;
+    struct agent *agent;
+    struct tasks *tasks; /* long operations (ctl/tasks.h); NULL until it is set up */
+    struct engine *host; /* transitional: the local compute engine (see above) */
+    struct ctl_host facts;
+    ctl_event_hook on_event;
+    void *on_event_ctx;
+    unsigned events_since_prune;
+    struct ctl_call *calls; /* VM actions waiting for the agent */
+};
+
+/* Asks the agent for the host's facts (before the API accepts requests)
+ * and takes over the engine's event log and start admission. */
+int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const struct yun_config *cfg,
+             struct agent *agent, struct engine *host, char *err, size_t errlen);
+void ctl_shutdown(struct ctl *c);
+int ctl_schema_version(struct ctl *c);
+
+/* ---- events (events.c) ---- */
+void ctl_event(struct ctl *c, const char *type, const char *object, const char *action,
+               const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Records ev (ids and time filled in) and tells the hook. */
+void ctl_event_record(struct ctl *c, struct event_rec *ev);
+int ctl_events_list(struct ctl *c, int64_t after, int limit, const char *object,
+                    struct event_rec **out, size_t *n, struct yerr *err);
+int64_t ctl_events_last_id(struct ctl *c);
+
+/* ---- capacity (capacity.c) ---- */
+struct host_usage {
+    int cpus_total;
+    double cpus_capacity; /* with overcommit */
+    int cpus_used;        /* vCPUs of VMs with a running QEMU */
+    uint64_t mem_total;
+    uint64_t mem_capacity;
+    uint64_t mem_used;
+    int vms_total, vms_running;
+};
+int ctl_host_usage(struct ctl *c, struct host_usage *u, struct yerr *err);
+/* 0 when vm fits on the host now (with the VMs that have a QEMU), else -1
+ * with YE_INSUFFICIENT_CAPACITY and the numbers. */
+int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err);
+/* 0 when a VM of this size could ever fit, else -1 (create refuses it). */
+int ctl_capacity_could_fit(struct ctl *c, int cpus, uint64_t memory_mb, struct yerr *err);
+
+/* ---- VMs (vms.c) ---- */
+/* What a user may set when creating a VM. */
+struct vm_spec {
+    char name[64];
+    char image[64];
+    int cpus;
+    uint64_t memory_mb;
+    uint64_t disk_bytes; /* 0 = image size */
+    char cmdline[512];
+    char machine[32];
+    char accel[8];
+    enum restart_policy restart;
+    unsigned cpu_weight;
+    uint64_t cpu_quota_us;
+    uint64_t cpu_period_us;
+    char cpuset[64];
+    bool start;
+    /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
+    char hostname[64];
+    const char *user_data;
+    const char *ssh_keys; /* one public key per line */
+};
+void vm_spec_defaults(struct vm_spec *s);
+
+int ctl_vm_get(struct ctl *c, const char *name, struct vm_rec *out, struct yerr *err);
+int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err);
+uint64_t ctl_vm_generation(struct ctl *c); /* changes whenever a VM row may have */
+int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out, struct yerr *err);
+/* a: enum vm_action (not ACT_DELETE). */
+int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err);
+/* Pause, resume and reboot: one QMP command through the agent (vm.qmp),
+ * never waited for on the loop. done runs once, from the loop, with the row
+ * as the action left it, or the error. The row changes even when ctx was
+ * forgotten meanwhile (the command was sent). */
+typedef void (*ctl_vm_fn)(void *ctx, const struct vm_rec *vm, const struct yerr *err);
+bool ctl_vm_action_is_qmp(int a);
+/* -1 with err when the action cannot begin (done never runs), else 0. */
+int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, void *ctx,
+                      struct yerr *err);
+int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err);
+/* The VM's directory and the files `vm show` names; "" when unknown. */
+struct ctl_vm_paths {
+    char dir[512], console_socket[512], console_log[512];
+};
+void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p);
+/* Names of its attached volumes (a JSON array, new reference) and how many
+ * snapshots it has (-1 unknown). */
+json_t *ctl_vm_volume_names(struct ctl *c, const struct vm_rec *vm);
+int ctl_vm_snapshot_count(struct ctl *c, const struct vm_rec *vm);
+/* Bytes of the guest's console from offset (positions in all it printed). */
+struct console_chunk;
+int ctl_vm_console_read(struct ctl *c, const struct vm_rec *vm, uint64_t offset, uint64_t limit,
+                        struct console_chunk *out, struct yerr *err);
+
+/* Live facts of a VM (the agent's vm.status: QMP status from the open event
+ * connection, cached guest facts; never waits on QEMU or the guest). done
+ * runs once, from the loop, with a JSON object (borrowed) or an error. */
+typedef void (*ctl_json_fn)(void *ctx, json_t *result, const struct yerr *err);
+void ctl_vm_status(struct ctl *c, const struct vm_rec *vm, ctl_json_fn done, void *ctx);
+/* The "qmp_status" `vm show` reports from that result: "" when the row says
+ * no QEMU, "unreachable" when yund holds no connection to it. */
+void ctl_vm_qmp_status(const struct vm_rec *vm, json_t *status, char *out, size_t len);
+/* Runs argv (a JSON array of strings, not stolen) in the guest (the agent's
+ * guest.exec; timeout_s 0: 60 s); done gets {"exitcode","signal","out_b64",
+ * "err_b64","truncated"}. Returns the call, for ctl_cancel. */
+uint64_t ctl_vm_exec(struct ctl *c, const struct vm_rec *vm, json_t *argv, int timeout_s,
+                     const char *input, ctl_json_fn done, void *ctx);
+/* Stops a call (the client left); its done still runs unless forgotten. */
+void ctl_cancel(struct ctl *c, uint64_t call);
+/* ctx goes away: none of its callbacks runs again. */
+void ctl_forget(struct ctl *c, void *ctx);
+
+/* Between the controller's files. */
+void ctl_calls_forget(struct ctl *c, void *ctx);
+void ctl_calls_shutdown(struct ctl *c);
+
+#endif

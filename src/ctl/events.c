@@ -1,0 +1,63 @@
+/*
+ * events.c - the controller's event log: every event (the controller's own
+ * and those the host's engine reports) is recorded here, logged, handed to
+ * the hook (long-polling readers), and the log kept within its retention.
+ */
+#include "compute/housekeeping.h"
+#include "ctl/ctl.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void ctl_event_record(struct ctl *c, struct event_rec *ev)
+{
+    log_msg(strcmp(ev->result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", ev->object_type,
+            ev->object, ev->action, ev->result, ev->reason[0] ? " - " : "", ev->reason);
+    if (store_event_add(c->store, ev) != 0) {
+        log_err("cannot record event: %s", store_errmsg(c->store));
+        return;
+    }
+    if (c->on_event)
+        c->on_event(c->on_event_ctx, ev);
+    /* Retention between reconcile passes too, so a burst cannot outgrow it. */
+    if (++c->events_since_prune >= 256 && c->host) {
+        c->events_since_prune = 0;
+        engine_events_prune(c->host, 1);
+    }
+}
+
+void ctl_event(struct ctl *c, const char *type, const char *object, const char *action,
+               const char *result, const char *fmt, ...)
+{
+    struct event_rec ev = {0};
+    snprintf(ev.object_type, sizeof(ev.object_type), "%s", type);
+    snprintf(ev.object, sizeof(ev.object), "%s", object);
+    snprintf(ev.action, sizeof(ev.action), "%s", action);
+    snprintf(ev.result, sizeof(ev.result), "%s", result);
+    /* The reason is served as JSON: keep it valid UTF-8, and do not leave
+     * half a character where the buffer cuts it. */
+    char raw[sizeof(ev.reason)];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    va_end(ap);
+    utf8_sanitize(ev.reason, sizeof(ev.reason), raw, strlen(raw),
+                  n < 0 || (size_t)n >= sizeof(raw));
+    ctl_event_record(c, &ev);
+}
+
+int ctl_events_list(struct ctl *c, int64_t after, int limit, const char *object,
+                    struct event_rec **out, size_t *n, struct yerr *err)
+{
+    if (store_event_list(c->store, after, limit, object, out, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
+int64_t ctl_events_last_id(struct ctl *c)
+{
+    return store_event_last_id(c->store);
+}

@@ -1,0 +1,400 @@
+/*
+ * vms.c - the controller's side of VMs: specs validated, intent rows written
+ * before any side effect and rolled back on failure, events recorded, and
+ * the host reached for the rest (transitional: the engine's calls, which
+ * become the agent's vm.* verbs; vm show and exec already are).
+ */
+#include "agent/agent.h"
+#include "compute/cgroup.h"
+#include "compute/console_log.h"
+#include "compute/engine.h"
+#include "compute/qemu_argv.h"
+#include "ctl/ctl.h"
+#include "lib/failpoint.h"
+#include "lib/util.h"
+#include "storage/seed.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_VCPUS     64
+#define MIN_MEMORY_MB 16
+#define MAX_DISK      (16ULL << 40)
+
+void vm_spec_defaults(struct vm_spec *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->cpus = 1;
+    s->memory_mb = 256;
+    snprintf(s->machine, sizeof(s->machine), "pc");
+    snprintf(s->accel, sizeof(s->accel), "auto");
+    s->restart = RESTART_NO;
+}
+
+static int validate_spec(struct ctl *c, const struct vm_spec *s, struct image_rec *img,
+                         struct yerr *err)
+{
+    char why[256];
+    if (!name_valid(s->name, why, sizeof(why)))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    if (s->cpus < 1 || s->cpus > MAX_VCPUS)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "cpus must be 1..%d, not %d", MAX_VCPUS, s->cpus);
+    if (s->memory_mb < MIN_MEMORY_MB)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be at least %d MiB, not %llu MiB",
+                        MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
+    if (s->disk_bytes > MAX_DISK)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "disk must be at most 16T");
+    if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "accel must be auto, kvm or tcg, not '%s'",
+                        s->accel);
+    static const char *const machines[] = {"pc", "q35", "microvm"};
+    bool machine_ok = false;
+    for (size_t i = 0; i < 3; i++)
+        machine_ok |= !strcmp(s->machine, machines[i]);
+    if (!machine_ok)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "machine must be pc, q35 or microvm, not '%s'",
+                        s->machine);
+    for (const char *p = s->cmdline; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            return yerr_set(err, YE_INVALID_ARGUMENT, "cmdline has a control character");
+    struct vm_rec probe = {.memory_mb = s->memory_mb,
+                           .cpu_weight = s->cpu_weight,
+                           .cpu_quota_us = s->cpu_quota_us,
+                           .cpu_period_us = s->cpu_period_us};
+    snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
+    struct cg_limits l;
+    engine_vm_limits(&probe, &l);
+    if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    if (cg_limits_validate(&l, c->facts.cpus, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+
+    /* A VM that could never run here is refused now, with the numbers. */
+    if (ctl_capacity_could_fit(c, s->cpus, s->memory_mb, err) < 0)
+        return -1;
+
+    int rc = store_image_get(c->store, s->image, img);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist (see: yun image list)",
+                        s->image);
+    if (rc != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    if (engine_image_memory_check(img, s->memory_mb, err) < 0)
+        return -1;
+    if (s->disk_bytes && s->disk_bytes < img->virtual_size) {
+        char a[32], b[32];
+        format_size(s->disk_bytes, a, sizeof(a));
+        format_size(img->virtual_size, b, sizeof(b));
+        return yerr_set(err, YE_INVALID_ARGUMENT, "disk %s is smaller than image '%s' (%s)", a,
+                        img->name, b);
+    }
+    return 0;
+}
+
+int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out, struct yerr *err)
+{
+    struct image_rec img;
+    if (validate_spec(c, spec, &img, err) < 0)
+        return -1;
+    struct vm_rec vm = {0};
+    uuid_generate_str(vm.id);
+    snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
+    snprintf(vm.image, sizeof(vm.image), "%s", img.name);
+    vm.cpus = spec->cpus;
+    vm.memory_mb = spec->memory_mb;
+    vm.disk_bytes = spec->disk_bytes ? spec->disk_bytes : img.virtual_size;
+    snprintf(vm.cmdline, sizeof(vm.cmdline), "%s", spec->cmdline);
+    snprintf(vm.machine, sizeof(vm.machine), "%s", spec->machine);
+    snprintf(vm.accel, sizeof(vm.accel), "%s", spec->accel);
+    vm.restart = spec->restart;
+    vm.cpu_weight = spec->cpu_weight;
+    vm.cpu_quota_us = spec->cpu_quota_us;
+    vm.cpu_period_us = spec->cpu_period_us;
+    snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
+    snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
+    vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
+    snprintf(vm.disk, sizeof(vm.disk), VMDIR_DISK);
+    vm.desired = WANT_STOPPED;
+    vm.state = VM_CREATING;
+    vm.created_at = vm.updated_at = now_ms();
+
+    /* Intent first: the row exists before any file does. */
+    int rc = store_vm_insert(c->store, &vm);
+    if (rc == STORE_CONFLICT)
+        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+    if (rc != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    FAILPOINT("vm_create.after_row");
+    if (engine_vm_prepare(c->host, &vm, &img, spec->user_data, spec->ssh_keys, err) < 0)
+        goto undo_row;
+    FAILPOINT("vm_create.after_files");
+    vm.state = VM_STOPPED;
+    vm.updated_at = now_ms();
+    if (store_vm_update(c->store, &vm) != 0) {
+        yerr_db(err, store_errmsg(c->store));
+        engine_vm_unprepare(c->host, &vm);
+        goto undo_row;
+    }
+    FAILPOINT("vm_create.after_stopped");
+    ctl_event(c, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
+              (unsigned long long)vm.memory_mb, vm.image);
+    *out = vm;
+    if (spec->start) {
+        struct yerr serr;
+        if (ctl_vm_action(c, vm.name, ACT_START, out, &serr) < 0) {
+            /* The VM exists and is kept (as a user of virsh/Proxmox expects);
+             * the error says why it did not start. */
+            *err = serr;
+            return -1;
+        }
+    }
+    return 0;
+
+undo_row:
+    store_vm_delete(c->store, vm.id);
+    ctl_event(c, "vm", vm.name, "create", "error", "%s", err->message);
+    return -1;
+}
+
+int ctl_vm_get(struct ctl *c, const char *name, struct vm_rec *out, struct yerr *err)
+{
+    int rc = store_vm_get(c->store, name, out);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, YE_NOT_FOUND, "vm '%s' does not exist", name);
+    if (rc != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
+int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err)
+{
+    if (store_vm_list(c->store, out, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
+uint64_t ctl_vm_generation(struct ctl *c)
+{
+    return store_vm_generation(c->store);
+}
+
+int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err)
+{
+    if (a == ACT_DELETE)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "delete is not an action here");
+    return engine_vm_action(c->host, name, (enum vm_action)a, false, out, err);
+}
+
+int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err)
+{
+    struct vm_rec vm;
+    if (ctl_vm_get(c, name, &vm, err) < 0)
+        return -1;
+    char why[256];
+    if (vm.state != VM_DELETING && vm_action_check(&vm, ACT_DELETE, force, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_CONFLICT, "%s", why);
+    vm.state = VM_DELETING;
+    vm.desired = WANT_DELETED;
+    vm.updated_at = now_ms();
+    if (store_vm_update(c->store, &vm) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    FAILPOINT("vm_delete.after_row");
+    if (engine_vm_finish_delete(c->host, &vm) < 0) {
+        ctl_event(c, "vm", vm.name, "delete", "error",
+                  "its qemu could not be ended yet; retried by reconcile");
+        return yerr_set(err, YE_UNAVAILABLE,
+                        "vm '%s': its qemu could not be ended yet; the delete is retried", name);
+    }
+    ctl_event(c, "vm", vm.name, "delete", "ok", "%s", force ? "forced" : "");
+    return 0;
+}
+
+void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p)
+{
+    memset(p, 0, sizeof *p);
+    if (engine_vm_path(c->host, vm, NULL, p->dir, sizeof p->dir) < 0)
+        p->dir[0] = 0;
+    if (engine_vm_path(c->host, vm, VMDIR_CONSOLE, p->console_socket, sizeof p->console_socket) < 0)
+        p->console_socket[0] = 0;
+    if (engine_vm_path(c->host, vm, VMDIR_CONLOG, p->console_log, sizeof p->console_log) < 0)
+        p->console_log[0] = 0;
+}
+
+json_t *ctl_vm_volume_names(struct ctl *c, const struct vm_rec *vm)
+{
+    json_t *arr = json_array();
+    struct volume_rec *vs;
+    size_t n;
+    if (arr && store_volume_list_attached(c->store, vm->id, &vs, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(arr, json_string(vs[i].name));
+        free(vs);
+    }
+    return arr;
+}
+
+int ctl_vm_snapshot_count(struct ctl *c, const struct vm_rec *vm)
+{
+    struct snapshot_rec *ss;
+    size_t n;
+    if (store_snapshot_list(c->store, vm->id, &ss, &n) != 0)
+        return -1;
+    free(ss);
+    return (int)n;
+}
+
+int ctl_vm_console_read(struct ctl *c, const struct vm_rec *vm, uint64_t offset, uint64_t limit,
+                        struct console_chunk *out, struct yerr *err)
+{
+    char path[512];
+    if (engine_vm_path(c->host, vm, VMDIR_CONLOG, path, sizeof(path)) < 0)
+        return yerr_set(err, YE_INTERNAL, "path too long");
+    if (console_log_read(path, offset, limit, out) < 0)
+        return yerr_set(err, YE_INTERNAL, "cannot read the console log: %s", strerror(errno));
+    return 0;
+}
+
+void ctl_vm_status(struct ctl *c, const struct vm_rec *vm, ctl_json_fn done, void *ctx)
+{
+    agent_call(c->agent, AV_VM_STATUS, json_pack("{s:s}", "vm", vm->id), done, NULL, ctx);
+}
+
+void ctl_vm_qmp_status(const struct vm_rec *vm, json_t *status, char *out, size_t len)
+{
+    const char *q = json_string_value(json_object_get(status, "qmp"));
+    if (!vm_state_has_process(vm->state))
+        snprintf(out, len, "%s", "");
+    else
+        snprintf(out, len, "%s", q ? q : "unreachable");
+}
+
+uint64_t ctl_vm_exec(struct ctl *c, const struct vm_rec *vm, json_t *argv, int timeout_s,
+                     const char *input, ctl_json_fn done, void *ctx)
+{
+    json_t *args = json_pack("{s:s,s:s,s:O}", "vm", vm->id, "name", vm->name, "argv", argv);
+    if (args && timeout_s > 0)
+        json_object_set_new(args, "timeout", json_integer(timeout_s));
+    if (args && input)
+        json_object_set_new(args, "input", json_string(input));
+    return agent_call(c->agent, AV_GUEST_EXEC, args, done, NULL, ctx);
+}
+
+void ctl_cancel(struct ctl *c, uint64_t call)
+{
+    if (call)
+        agent_cancel(c->agent, call);
+}
+
+/* ---- pause, resume, reboot: vm.qmp ---- */
+
+struct ctl_call {
+    struct ctl_call *next;
+    struct ctl *c;
+    int action;
+    char vm_id[37], vm_name[64];
+    ctl_vm_fn done;
+    void *ctx;
+    uint64_t call;
+};
+
+bool ctl_vm_action_is_qmp(int a)
+{
+    return a == ACT_PAUSE || a == ACT_RESUME || a == ACT_REBOOT;
+}
+
+static void call_unlink(struct ctl *c, struct ctl_call *k)
+{
+    for (struct ctl_call **pp = &c->calls; *pp; pp = &(*pp)->next)
+        if (*pp == k) {
+            *pp = k->next;
+            return;
+        }
+}
+
+static void on_action_reply(void *ctx, json_t *r, const struct yerr *aerr)
+{
+    struct ctl_call *k = ctx;
+    struct ctl *c = k->c;
+    call_unlink(c, k);
+    const char *an = vm_action_name((enum vm_action)k->action);
+    struct yerr err = {0};
+    struct vm_rec vm;
+    int rc = -1;
+    if (aerr) {
+        err = *aerr;
+        ctl_event(c, "vm", k->vm_name, an, "error", "%s", err.message);
+    } else if (ctl_vm_get(c, k->vm_id, &vm, &err) == 0) {
+        /* The row as it is now: only the state the action started from is
+         * moved on (a stop that came meanwhile keeps its own). */
+        bool apply = (k->action == ACT_PAUSE && vm.state == VM_RUNNING) ||
+                     (k->action == ACT_RESUME && vm.state == VM_PAUSED) ||
+                     (k->action == ACT_PAUSE && vm.state == VM_PAUSED) ||
+                     (k->action == ACT_RESUME && vm.state == VM_RUNNING);
+        if (apply && k->action != ACT_REBOOT) {
+            vm.state = k->action == ACT_PAUSE ? VM_PAUSED : VM_RUNNING;
+            vm.desired = k->action == ACT_PAUSE ? WANT_PAUSED : WANT_RUNNING;
+            vm.updated_at = now_ms();
+            if (store_vm_update(c->store, &vm) != 0)
+                yerr_db(&err, store_errmsg(c->store));
+        }
+        ctl_event(c, "vm", vm.name, an, "ok", "%s", "");
+        rc = err.code ? -1 : 0;
+    }
+    if (k->done)
+        k->done(k->ctx, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
+    free(k);
+}
+
+int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, void *ctx,
+                      struct yerr *err)
+{
+    static const char *const cmd[] = {
+        [ACT_PAUSE] = "stop", [ACT_RESUME] = "cont", [ACT_REBOOT] = "system_reset"};
+    if (!ctl_vm_action_is_qmp(a))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "not a QMP action");
+    struct vm_rec vm;
+    char why[256];
+    if (ctl_vm_get(c, name, &vm, err) < 0)
+        return -1;
+    if (vm_action_check(&vm, (enum vm_action)a, false, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_CONFLICT, "%s", why);
+    struct ctl_call *k = calloc(1, sizeof(*k));
+    if (!k)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    k->c = c;
+    k->action = a;
+    snprintf(k->vm_id, sizeof(k->vm_id), "%s", vm.id);
+    snprintf(k->vm_name, sizeof(k->vm_name), "%s", vm.name);
+    k->done = done;
+    k->ctx = ctx;
+    k->call =
+        agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm.id, "command", cmd[a]),
+                   on_action_reply, NULL, k);
+    if (!k->call) {
+        free(k);
+        return yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
+    }
+    k->next = c->calls;
+    c->calls = k;
+    return 0;
+}
+
+void ctl_calls_forget(struct ctl *c, void *ctx)
+{
+    for (struct ctl_call *k = c->calls; k; k = k->next)
+        if (k->ctx == ctx)
+            k->done = NULL;
+}
+
+void ctl_calls_shutdown(struct ctl *c)
+{
+    while (c->calls) {
+        struct ctl_call *k = c->calls;
+        c->calls = k->next;
+        agent_forget(c->agent, k);
+        agent_cancel(c->agent, k->call);
+        free(k);
+    }
+}
