@@ -10,6 +10,7 @@
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "ctl/ctl.h"
+#include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/util.h"
 #include "storage/seed.h"
@@ -184,6 +185,14 @@ int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, st
 {
     if (a == ACT_DELETE)
         return yerr_set(err, YE_INVALID_ARGUMENT, "delete is not an action here");
+    /* a start waits for the task on the VM (a snapshot merge or revert
+     * writes the disk a QEMU would open) */
+    struct vm_rec vm;
+    struct task_rec busy;
+    struct yerr ignore;
+    if (a == ACT_START && c->tasks && ctl_vm_get(c, name, &vm, &ignore) == 0 &&
+        task_busy(c->tasks, vm.id, &busy))
+        return task_conflict(err, &busy);
     return engine_vm_action(c->host, name, (enum vm_action)a, false, out, err);
 }
 

@@ -54,7 +54,8 @@ def test_delete_is_a_task_and_holds_the_vm(state_dir):
     for method, path, body in (
             ("POST", f"/v1/vms/{VM}/snapshots", {"name": "c"}),
             ("POST", f"/v1/vms/{VM}/snapshots/b/actions/revert", None),
-            ("DELETE", f"/v1/vms/{VM}/snapshots/b", None)):
+            ("DELETE", f"/v1/vms/{VM}/snapshots/b", None),
+            ("POST", f"/v1/vms/{VM}/actions/start", None)):
         st, r = y.request(method, path, body)
         assert st == 409, (path, st, r)
         assert r["error"]["code"] == "conflict" and r["error"]["task"] == task["id"], r
