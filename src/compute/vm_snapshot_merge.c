@@ -115,8 +115,18 @@ static json_t *node_for(struct engine *e, const struct vm_rec *vm, json_t *nodes
     return NULL;
 }
 
-/* Is our merge job for snap still running in QEMU? -1: cannot tell. */
+/* Is our merge job for snap still running in QEMU? -1: cannot tell. Its
+ * progress (bytes) in *done / *total when it runs and they are not NULL. */
+static int job_progress(struct engine *e, const struct vm_rec *vm, const char *snap_id,
+                        uint64_t *done, uint64_t *total);
+
 static int job_running(struct engine *e, const struct vm_rec *vm, const char *snap_id)
+{
+    return job_progress(e, vm, snap_id, NULL, NULL);
+}
+
+static int job_progress(struct engine *e, const struct vm_rec *vm, const char *snap_id,
+                        uint64_t *done, uint64_t *total)
 {
     json_t *jobs = NULL;
     struct yerr err;
@@ -130,7 +140,13 @@ static int job_running(struct engine *e, const struct vm_rec *vm, const char *sn
     json_array_foreach(jobs, i, j)
     {
         const char *dev = json_string_value(json_object_get(j, "device"));
-        found |= dev && !strcmp(dev, job);
+        if (dev && !strcmp(dev, job)) {
+            found = 1;
+            if (done && total) {
+                *done = (uint64_t)json_integer_value(json_object_get(j, "offset"));
+                *total = (uint64_t)json_integer_value(json_object_get(j, "len"));
+            }
+        }
     }
     json_decref(jobs);
     return found;
@@ -476,8 +492,15 @@ void snap_merge_resume(struct engine *e, const struct vm_rec *vm, const struct s
 {
     struct merge *m = merge_find(snap->id);
     if (m) {
-        /* a stream whose QEMU went away, or whose event was lost */
-        if (m->streaming && (!vm_state_live(vm->state) || job_running(e, vm, snap->id) == 0)) {
+        /* a stream whose QEMU went away, or whose event was lost; one that
+         * runs reports QEMU's progress */
+        uint64_t done = 0, total = 0;
+        int running = m->streaming && vm_state_live(vm->state)
+                          ? job_progress(e, vm, snap->id, &done, &total)
+                          : 0;
+        if (running == 1 && total && m->h.progress)
+            m->h.progress(m->h.ctx, m->h.tag, done, total);
+        if (m->streaming && running == 0) {
             m->streaming = false;
             merge_step(m);
         }
