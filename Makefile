@@ -63,6 +63,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libyun.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -Itests/unit -o $@ $< $(BUILD)/libyun.a $(LDLIBS) -lcmocka
 
 check: $(TEST_BINS)
+	@./scripts/check-layers.sh
 	@./tests/unit/run.sh $(TEST_BINS)
 
 e2e: all

@@ -36,6 +36,7 @@ static const struct {
 } tables[] = {
     {agent_host_verbs, &agent_host_verbs_count},
     {agent_vm_verbs, &agent_vm_verbs_count},
+    {agent_disk_verbs, &agent_disk_verbs_count},
 };
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v)
@@ -216,5 +217,6 @@ struct agent *agent_local_new(struct event_base *base, const struct yun_config *
     al->base = base;
     al->cfg = cfg;
     al->host = host;
+    agent_disk_end_orphans(al);
     return &al->pub;
 }

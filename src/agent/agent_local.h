@@ -34,6 +34,8 @@ extern const struct agent_verb_def agent_host_verbs[];
 extern const size_t agent_host_verbs_count;
 extern const struct agent_verb_def agent_vm_verbs[];
 extern const size_t agent_vm_verbs_count;
+extern const struct agent_verb_def agent_disk_verbs[];
+extern const size_t agent_disk_verbs_count;
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 
@@ -45,6 +47,10 @@ struct agent_local {
     struct agent_op *ops; /* calls not yet delivered */
     uint64_t next_id;
 };
+
+/* Ends the qemu-img (and image builder) processes an earlier run left on
+ * this state directory's files (agent_disk.c); agent_local_new runs it. */
+void agent_disk_end_orphans(struct agent_local *al);
 
 struct agent *agent_local_new(struct event_base *base, const struct yun_config *cfg, void *host);
 static inline struct agent_local *agent_local_of(struct agent *a)

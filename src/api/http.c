@@ -4,6 +4,7 @@
  * Connections, parsing and limits are api/httpd.c's.
  */
 #include "api/api.h"
+#include "api/routes_tasks.h"
 #include "api/httpd.h"
 #include "lib/jsonw.h"
 #include "lib/log.h"
@@ -235,7 +236,9 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
         }
     }
 
-    if (c.nparts >= 1 && !strcmp(c.parts[0], "vms"))
+    if (routes_tasks_dispatch(&c))
+        ; /* /v1/tasks (routes_tasks.c) */
+    else if (c.nparts >= 1 && !strcmp(c.parts[0], "vms"))
         routes_vms(&c);
     else if (c.nparts >= 1 && !strcmp(c.parts[0], "images"))
         routes_images(&c);

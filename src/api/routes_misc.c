@@ -3,7 +3,7 @@
  * /v1/host and /v1/version.
  *
  *   GET    /v1/images                 list
- *   POST   /v1/images/build           {"kind":"tiny"}
+ *   POST   /v1/images/build           {"kind":"tiny"}: 200 when built, else 202 {"task"}
  *   POST   /v1/images/import          {"name":N,"file":ABS_PATH,"format":"qcow2"|"raw"}
  *   GET    /v1/images/{name}
  *   DELETE /v1/images/{name}
@@ -11,6 +11,8 @@
  *   GET    /v1/host
  */
 #include "api/api.h"
+#include "api/routes_tasks.h"
+#include "ctl/images.h"
 #include "lib/util.h"
 
 #include <event2/event.h>
@@ -20,16 +22,6 @@
 #include <string.h>
 
 #define YUN_VERSION "0.1.0"
-
-static json_t *image_to_json(const struct image_rec *m)
-{
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", m->id, "name",
-                     m->name, "format", m->format, "path", m->path, "kernel", m->kernel, "initrd",
-                     m->initrd, "cmdline", m->cmdline, "os", m->os, "virtual_size",
-                     (json_int_t)m->virtual_size, "actual_size", (json_int_t)m->actual_size,
-                     "created_at", (json_int_t)m->created_at, "min_memory_mb",
-                     (json_int_t)m->min_memory_mb);
-}
 
 void routes_images(struct route_ctx *c)
 {
@@ -60,11 +52,12 @@ void routes_images(struct route_ctx *c)
         else if (!kind)
             reply_errorf(c->req, YE_INVALID_ARGUMENT, "kind is required (a string)");
         else {
-            int rc = engine_image_build(e, kind, &m, &err);
+            struct task_rec k;
+            int rc = ctl_image_build(e, kind, &m, &k, &err);
             if (rc < 0)
-                reply_error(c->req, &err);
+                reply_error_task(c->req, &err);
             else if (rc == 1)
-                reply_json(c->req, 202, json_pack("{s:s,s:s}", "status", "building", "kind", kind));
+                reply_task(c->req, 202, &k);
             else
                 reply_json(c->req, 200, image_to_json(&m));
         }

@@ -5,10 +5,11 @@
  *   GET  /v1/volumes | POST /v1/volumes     {"name","size":"4G","format":"qcow2"|"raw"}
  *                                           or {"name","source":"/abs/file"} to import
  *   GET  /v1/volumes/{name} | DELETE /v1/volumes/{name}
- *   POST /v1/volumes/{name}/actions/clone   {"name":NEW,"full":false}
+ *   POST /v1/volumes/{name}/actions/clone   {"name":NEW,"full":false}: 201 (linked),
+ *                                           202 {"task"} for a full copy
  *   POST /v1/volumes/{name}/actions/resize  {"size":"8G"}
- *   POST /v1/volumes/{name}/actions/compact
- *   POST /v1/volumes/{name}/actions/export  {"path":"/abs/file","format":"qcow2"|"raw"}
+ *   POST /v1/volumes/{name}/actions/compact 202 {"task"}
+ *   POST /v1/volumes/{name}/actions/export  {"path":"/abs/file","format":"qcow2"|"raw"}: 202
  *   POST /v1/volumes/{name}/actions/attach  {"vm":NAME}
  *   POST /v1/volumes/{name}/actions/detach  200 when detached, 202 while the
  *                                           guest is asked to let go
@@ -17,6 +18,8 @@
 #include "lib/util.h"
 #include "compute/vm_disks.h"
 #include "storage/volumes.h"
+#include "api/routes_tasks.h"
+#include "ctl/volumes.h"
 
 #include <event2/http.h>
 #include <stdio.h>
@@ -25,15 +28,7 @@
 
 static json_t *volume_json(struct engine *e, const struct volume_rec *v)
 {
-    struct vm_rec vm;
-    const char *vmname = "";
-    if (v->attached_to[0] && store_vm_get(e->store, v->attached_to, &vm) == 0)
-        vmname = vm.name;
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I}", "id", v->id, "name",
-                     v->name, "pool", v->pool, "format", v->format, "path", v->path, "virtual_size",
-                     (json_int_t)v->virtual_size, "actual_size", (json_int_t)volume_actual_size(v),
-                     "backing", v->backing, "attached_to", v->attached_to, "vm", vmname, "state",
-                     v->state, "created_at", (json_int_t)v->created_at);
+    return volume_to_json(e, v);
 }
 
 static int body_size(json_t *b, const char *key, uint64_t *out, struct yerr *err)
@@ -129,8 +124,8 @@ void routes_volumes(struct route_ctx *c)
         return;
     }
     if (c->nparts == 2 && c->method == EVHTTP_REQ_DELETE) {
-        if (engine_volume_delete(e, name, &err) < 0)
-            reply_error(c->req, &err);
+        if (ctl_volume_idle(e, name, &err) < 0 || engine_volume_delete(e, name, &err) < 0)
+            reply_error_task(c->req, &err);
         else
             reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
         return;
@@ -147,44 +142,45 @@ void routes_volumes(struct route_ctx *c)
                 reply_errorf(c->req, YE_INVALID_ARGUMENT, "name of the clone is required");
             else if (full && !json_is_boolean(full))
                 reply_errorf(c->req, YE_INVALID_ARGUMENT, "full must be true or false");
-            else if (engine_volume_clone(e, name, dst, json_is_true(full), &v, &err) < 0)
-                reply_error(c->req, &err);
+            else if (json_is_true(full)) {
+                struct task_rec k;
+                if (ctl_volume_clone_full(e, name, dst, &k, &err) < 0)
+                    reply_error_task(c->req, &err);
+                else
+                    reply_task(c->req, 202, &k);
+            } else if (ctl_volume_idle(e, name, &err) < 0 ||
+                       engine_volume_clone(e, name, dst, false, &v, &err) < 0)
+                reply_error_task(c->req, &err);
             else
                 reply_json(c->req, 201, volume_json(e, &v));
         } else if (!strcmp(act, "resize")) {
             uint64_t size;
-            if (body_size(b, "size", &size, &err) < 0 ||
+            if (body_size(b, "size", &size, &err) < 0 || ctl_volume_idle(e, name, &err) < 0 ||
                 engine_volume_resize(e, name, size, &v, &err) < 0)
-                reply_error(c->req, &err);
+                reply_error_task(c->req, &err);
             else
                 reply_json(c->req, 200, volume_json(e, &v));
         } else if (!strcmp(act, "compact")) {
-            uint64_t before = 0, after = 0;
-            if (engine_volume_compact(e, name, &before, &after, &err) < 0)
-                reply_error(c->req, &err);
+            struct task_rec k;
+            if (ctl_volume_compact(e, name, &k, &err) < 0)
+                reply_error_task(c->req, &err);
             else
-                reply_json(c->req, 200,
-                           json_pack("{s:s,s:I,s:I,s:I}", "name", name, "before_bytes",
-                                     (json_int_t)before, "after_bytes", (json_int_t)after,
-                                     "reclaimed_bytes",
-                                     (json_int_t)(before > after ? before - after : 0)));
+                reply_task(c->req, 202, &k);
         } else if (!strcmp(act, "export")) {
             static const char *const known[] = {"path", "format", NULL};
             json_t *path = b ? json_object_get(b, "path") : NULL;
             json_t *fmt = b ? json_object_get(b, "format") : NULL;
-            uint64_t bytes = 0;
+            struct task_rec k;
             if (b && !body_keys_known(b, known, &err))
                 reply_error(c->req, &err);
             else if (!json_is_string(path) || (fmt && !json_is_string(fmt)))
                 reply_errorf(c->req, YE_INVALID_ARGUMENT,
                              "path (a string) is required; format is qcow2 or raw");
-            else if (engine_volume_export(e, name, json_string_value(path), json_string_value(fmt),
-                                          &bytes, &err) < 0)
-                reply_error(c->req, &err);
+            else if (ctl_volume_export(e, name, json_string_value(path), json_string_value(fmt), &k,
+                                       &err) < 0)
+                reply_error_task(c->req, &err);
             else
-                reply_json(c->req, 200,
-                           json_pack("{s:s,s:s,s:I}", "name", name, "path", json_string_value(path),
-                                     "bytes", (json_int_t)bytes));
+                reply_task(c->req, 202, &k);
         } else if (!strcmp(act, "attach")) {
             static const char *const known[] = {"vm", NULL};
             json_t *vm = b ? json_object_get(b, "vm") : NULL;
@@ -192,14 +188,16 @@ void routes_volumes(struct route_ctx *c)
                 reply_error(c->req, &err);
             else if (!json_is_string(vm))
                 reply_errorf(c->req, YE_INVALID_ARGUMENT, "vm (a name) is required");
-            else if (engine_volume_attach(e, name, json_string_value(vm), &v, &err) < 0)
-                reply_error(c->req, &err);
+            else if (ctl_volume_idle(e, name, &err) < 0 ||
+                     engine_volume_attach(e, name, json_string_value(vm), &v, &err) < 0)
+                reply_error_task(c->req, &err);
             else
                 reply_json(c->req, 200, volume_json(e, &v));
         } else if (!strcmp(act, "detach")) {
-            int rc = engine_volume_detach(e, name, &v, &err);
+            int rc =
+                ctl_volume_idle(e, name, &err) < 0 ? -1 : engine_volume_detach(e, name, &v, &err);
             if (rc < 0)
-                reply_error(c->req, &err);
+                reply_error_task(c->req, &err);
             else
                 reply_json(c->req, rc == 1 ? 202 : 200, volume_json(e, &v));
         } else {

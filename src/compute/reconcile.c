@@ -166,54 +166,10 @@ static void sweep_orphans(struct pass *p, const struct vm_rec *vms, size_t n)
     closedir(d);
 }
 
-/* Volumes: finish or undo what a crash interrupted, and remove files in the
- * pool that no row owns (a create that died before its row, a compact's
- * temporary copy). */
-static void reconcile_volumes(struct engine *e)
-{
-    struct volume_rec *vs;
-    size_t n;
-    if (store_volume_list(e->store, &vs, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        if (!strcmp(vs[i].state, "creating") || !strcmp(vs[i].state, "deleting")) {
-            if (unlink(vs[i].path) < 0 && errno != ENOENT)
-                log_warn("cannot remove %s: %s", vs[i].path, strerror(errno));
-            store_volume_delete(e->store, vs[i].id);
-            engine_event(e, "volume", vs[i].name, vs[i].state[0] == 'c' ? "create" : "delete",
-                         vs[i].state[0] == 'c' ? "error" : "ok", "%s",
-                         vs[i].state[0] == 'c' ? "rolled back: yund stopped before it finished"
-                                               : "finished after yund restart");
-            vs[i].path[0] = 0;
-        }
-    }
-    char dir[512];
-    snprintf(dir, sizeof(dir), "%s/pools/default", e->cfg->state_dir);
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (de->d_name[0] == '.')
-                continue;
-            char path[800];
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-            bool owned = false;
-            for (size_t i = 0; i < n && !owned; i++)
-                owned = !strcmp(vs[i].path, path);
-            if (!owned) {
-                unlink(path);
-                engine_event(e, "volume", de->d_name, "orphan", "info",
-                             "removed a pool file with no volume record");
-            }
-        }
-        closedir(d);
-    }
-    free(vs);
-}
-
 void engine_reconcile(struct engine *e)
 {
-    reconcile_volumes(e);
+    /* volume rows and pool files: ctl_volumes_reconcile (ctl/volumes.c),
+     * which knows which rows a running task owns */
     struct vm_rec *vms;
     size_t n;
     if (store_vm_list(e->store, &vms, &n) != 0) {

@@ -22,6 +22,8 @@
 #include "compute/vm_disks.h"
 #include "lib/log.h"
 #include "storage/volumes.h"
+#include "storage/volstate.h"
+#include "lib/log.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -30,10 +32,13 @@
 
 #define CHAIN_MAX 16 /* linked clones of linked clones: deeper is refused */
 
-static int volume_save(struct engine *e, struct volume_rec *v, const char *state,
+static int volume_save(struct engine *e, struct volume_rec *v, enum vol_state state,
                        const char *attached_to, struct yerr *err)
 {
-    snprintf(v->state, sizeof(v->state), "%s", state);
+    if (v->state != state && !vol_state_can(v->state, state))
+        log_warn("volume %s: %s -> %s is not a transition of the volume state machine", v->name,
+                 vol_state_name(v->state), vol_state_name(state));
+    v->state = state;
     snprintf(v->attached_to, sizeof(v->attached_to), "%s", attached_to);
     if (store_volume_update(e->store, v) != 0)
         return yerr_db(err, store_errmsg(e->store));
@@ -150,8 +155,8 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
         return yerr_set(err, YE_CONFLICT, "volume '%s' is already attached to vm '%s'", v.name,
                         who);
     }
-    if (strcmp(v.state, "ready"))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
+    if (v.state != VOL_READY)
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     if (engine_volume_refuse_backing(
             e, &v, "writing to it would corrupt them (attach a clone instead)", err) < 0)
         return -1;
@@ -159,7 +164,7 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
     if (!live && !vm_state_down(vm.state))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
                         vm_state_name(vm.state));
-    if (volume_save(e, &v, live ? "attaching" : "attached", vm.id, err) < 0)
+    if (volume_save(e, &v, live ? VOL_ATTACHING : VOL_ATTACHED, vm.id, err) < 0)
         return -1;
     if (live && hotplug(e, &vm, &v, err) < 0) {
         /* A lost reply (timeout) is not "nothing happened": ask QEMU. */
@@ -176,13 +181,13 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
         if (!there) {
             struct yerr ignore;
             close_node(e, &vm, &v);
-            volume_save(e, &v, "ready", "", &ignore);
+            volume_save(e, &v, VOL_READY, "", &ignore);
             engine_event(e, "volume", v.name, "attach", "error", "vm %s: %s", vm.name,
                          err->message);
             return -1;
         }
     }
-    if (live && volume_save(e, &v, "attached", vm.id, err) < 0)
+    if (live && volume_save(e, &v, VOL_ATTACHED, vm.id, err) < 0)
         return -1;
     engine_event(e, "volume", v.name, "attach", "ok", "vm %s%s", vm.name,
                  live ? " (hot-plugged)" : "");
@@ -198,7 +203,7 @@ static void finish_detach(struct engine *e, const struct vm_rec *vm, bool qemu_u
     struct yerr ignore;
     if (vm && qemu_up)
         close_node(e, vm, v);
-    volume_save(e, v, "ready", "", &ignore);
+    volume_save(e, v, VOL_READY, "", &ignore);
     engine_event(e, "volume", v->name, "detach", "ok", "vm %s%s", vm ? vm->name : "(gone)", how);
 }
 
@@ -222,7 +227,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
                         vm_state_name(vm.state));
     char node[24], dev[24], serial[24];
     volume_qemu_ids(&v, node, dev, serial);
-    if (volume_save(e, &v, "detaching", vm.id, err) < 0)
+    if (volume_save(e, &v, VOL_DETACHING, vm.id, err) < 0)
         return -1;
     json_t *args = json_pack("{s:s}", "id", dev);
     struct yerr qerr = {0};
@@ -238,7 +243,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
     }
     if (rc < 0) {
         struct yerr ignore;
-        volume_save(e, &v, "attached", vm.id, &ignore);
+        volume_save(e, &v, VOL_ATTACHED, vm.id, &ignore);
         *err = qerr;
         return -1;
     }
@@ -313,7 +318,7 @@ void vm_volumes_reconcile(struct engine *e)
         return;
     for (size_t i = 0; i < n; i++) {
         struct volume_rec *v = &vs[i];
-        bool attaching = !strcmp(v->state, "attaching"), detaching = !strcmp(v->state, "detaching");
+        bool attaching = v->state == VOL_ATTACHING, detaching = v->state == VOL_DETACHING;
         if (!attaching && !detaching)
             continue;
         struct vm_rec vm;
@@ -324,7 +329,7 @@ void vm_volumes_reconcile(struct engine *e)
         if (!known || !vm_state_live(vm.state)) {
             /* no QEMU holds it: an attach that never finished is undone,
              * a detach is complete */
-            volume_save(e, v, "ready", "", &ignore);
+            volume_save(e, v, VOL_READY, "", &ignore);
             engine_event(e, "volume", v->name, attaching ? "attach" : "detach",
                          attaching ? "error" : "ok", "%s",
                          attaching ? "rolled back: the vm stopped or yund restarted mid-way"
@@ -339,12 +344,12 @@ void vm_volumes_reconcile(struct engine *e)
         bool present = has_device(devs, dev);
         json_decref(devs);
         if (attaching && present) {
-            volume_save(e, v, "attached", vm.id, &ignore);
+            volume_save(e, v, VOL_ATTACHED, vm.id, &ignore);
             engine_event(e, "volume", v->name, "attach", "ok", "vm %s (finished after restart)",
                          vm.name);
         } else if (!present) {
             close_node(e, &vm, v);
-            volume_save(e, v, "ready", "", &ignore);
+            volume_save(e, v, VOL_READY, "", &ignore);
             engine_event(e, "volume", v->name, attaching ? "attach" : "detach",
                          attaching ? "error" : "ok", "vm %s: %s", vm.name,
                          attaching ? "rolled back: yund stopped mid-way" : "device gone");
@@ -365,12 +370,12 @@ static void settle_attachments(struct engine *e, const struct vm_rec *vm, bool d
     struct yerr ignore;
     for (size_t i = 0; i < n; i++) {
         if (deleted) {
-            volume_save(e, &vs[i], "ready", "", &ignore);
+            volume_save(e, &vs[i], VOL_READY, "", &ignore);
             engine_event(e, "volume", vs[i].name, "detach", "ok", "vm %s was deleted", vm->name);
-        } else if (!strcmp(vs[i].state, "detaching")) {
+        } else if (vs[i].state == VOL_DETACHING) {
             finish_detach(e, vm, false, &vs[i], " (the vm stopped)");
-        } else if (!strcmp(vs[i].state, "attaching")) {
-            volume_save(e, &vs[i], "ready", "", &ignore);
+        } else if (vs[i].state == VOL_ATTACHING) {
+            volume_save(e, &vs[i], VOL_READY, "", &ignore);
         }
     }
     free(vs);

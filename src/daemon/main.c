@@ -5,9 +5,10 @@
  * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
 #include "lib/failpoint.h"
-#include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
+#include "ctl/tasks_engine.h"
+#include "lib/job.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -245,7 +246,6 @@ int main(int argc, char **argv)
     struct event_base *base = event_base_new();
     struct engine eng;
     struct ctl ctl;
-    struct agent *agent = NULL;
     struct api api;
     struct monitor mon;
     int rc = 1;
@@ -257,31 +257,41 @@ int main(int argc, char **argv)
         log_err("%s", err);
         goto out_base;
     }
-    /* The host's verbs (in-process over the engine) and the controller
-     * that reaches the host only through them. */
-    agent = agent_local_new(base, &cfg, &eng);
-    eng.agent = agent;
-    if (!agent || ctl_init(&ctl, base, st, &cfg, agent, &eng, err, sizeof(err)) < 0) {
-        log_err("%s", agent ? err : "out of memory");
+    if (tasks_attach(&eng, err, sizeof(err)) < 0) {
+        log_err("%s", err);
         engine_shutdown(&eng);
-        goto out_agent;
+        goto out_base;
     }
-    /* Recover before accepting requests: state must agree with reality first. */
+    /* The controller reaches the host only through its agent (in-process,
+     * over the engine). */
+    if (ctl_init(&ctl, base, st, &cfg, eng.agent, &eng, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        tasks_detach(&eng);
+        engine_shutdown(&eng);
+        goto out_base;
+    }
+    ctl.tasks = eng.tasks;
+    /* Recover before accepting requests: state must agree with reality
+     * first. Tasks an earlier yund left unfinished are rolled back (or
+     * finished) before reconcile looks at the rows they owned. */
+    tasks_start(&eng);
     engine_reconcile(&eng);
     if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
         ctl_shutdown(&ctl);
+        tasks_detach(&eng);
         engine_shutdown(&eng);
-        goto out_agent;
+        goto out_base;
     }
     if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
         ctl_shutdown(&ctl);
+        tasks_detach(&eng);
         engine_shutdown(&eng);
-        goto out_agent;
+        goto out_base;
     }
     api.mon = &mon;
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -292,6 +302,17 @@ int main(int argc, char **argv)
     event_add(sighup, NULL);
     log_info("yund ready (state %s, pid %d)", cfg.state_dir, (int)getpid());
     event_base_dispatch(base);
+    /* Helpers still running (a copy) are ended and their operations rolled
+     * back (their tasks fail) before yund goes; bounded to 3 s. */
+    job_kill_all();
+    int64_t until = monotonic_ms() + 3000;
+    while (job_count() > 0 && monotonic_ms() < until) {
+        struct timeval tick = {0, 100 * 1000};
+        event_base_loopexit(base, &tick);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    for (int i = 0; i < 4; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK); /* the agent's replies */
     event_free(sigterm);
     event_free(sigint);
     event_free(sighup);
@@ -299,11 +320,11 @@ int main(int argc, char **argv)
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
     ctl_shutdown(&ctl);
+    job_shutdown_all(); /* any left: no callback any more */
+    tasks_detach(&eng);
     engine_shutdown(&eng);
     rc = 0;
     log_info("yund stopped");
-out_agent:
-    agent_free(agent);
 out_base:
     event_base_free(base);
 out_store:

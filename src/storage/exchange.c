@@ -219,3 +219,40 @@ int exchange_inherit_fd(void *fdp)
     int fl = fcntl(fd, F_GETFD);
     return fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0 ? -1 : 0;
 }
+
+int exchange_check_export(const struct yun_config *c, const char *path, struct yerr *err)
+{
+    struct exchange_file x;
+    if (exchange_create_export(c, path, &x, err) < 0)
+        return -1;
+    exchange_close(&x); /* not committed: its .part goes */
+    return 0;
+}
+
+int exchange_remove_part(const struct yun_config *c, const char *path, struct yerr *err)
+{
+    char dir[PATH_MAX], parent[PATH_MAX], part[PATH_MAX + 8];
+    const char *rest;
+    int rootfd = open_root(c, path, false, dir, sizeof(dir), &rest, err);
+    if (rootfd < 0)
+        return -1;
+    snprintf(parent, sizeof(parent), "%s", rest);
+    char *slash = strrchr(parent, '/');
+    const char *base = slash ? slash + 1 : parent;
+    snprintf(part, sizeof(part), "%s.part", base);
+    int dfd = rootfd;
+    if (slash) {
+        *slash = 0;
+        dfd = open_beneath(rootfd, parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        close(rootfd);
+        if (dfd < 0)
+            return errno == ENOENT ? 0
+                                   : yerr_set(err, YE_DISK_ERROR, "%s: %s", path, strerror(errno));
+    }
+    int rc = unlinkat(dfd, part, 0) < 0 && errno != ENOENT ? -1 : 0;
+    int e = errno;
+    close(dfd);
+    if (rc < 0)
+        return yerr_disk(err, "cannot remove %s.part: %s", path, strerror(e));
+    return 0;
+}

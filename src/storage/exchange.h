@@ -37,6 +37,11 @@ int exchange_create_export(const struct yun_config *c, const char *path, struct 
 int exchange_commit_export(struct exchange_file *x, struct yerr *err);
 /* Closes the descriptors; an export not committed loses its .part file. */
 void exchange_close(struct exchange_file *x);
+/* Would an export to path be accepted? (exchange_create_export, then the
+ * .part file it made is removed again.) */
+int exchange_check_export(const struct yun_config *c, const char *path, struct yerr *err);
+/* Removes path.part (what an interrupted export leaves); 0 when none is there. */
+int exchange_remove_part(const struct yun_config *c, const char *path, struct yerr *err);
 /* proc_run_ex pre_exec hook, arg pointing to an int descriptor (such as
  * &x->fd): lets the child inherit it, where yund holds it close-on-exec. */
 int exchange_inherit_fd(void *fdp);

@@ -5,6 +5,7 @@
 #include "compute/vm_disks.h"
 #include "storage/exchange.h"
 #include "storage/inspect.h"
+#include "storage/volstate.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
@@ -152,7 +153,7 @@ static int begin_volume(struct engine *e, const char *name, const char *format, 
     pool_dir(e, dir, sizeof(dir));
     snprintf(v->path, sizeof(v->path), "%s/%s.%s", dir, name, format);
     v->virtual_size = size;
-    snprintf(v->state, sizeof(v->state), "creating");
+    v->state = VOL_CREATING;
     v->created_at = now_ms();
     int rc = store_volume_insert(e->store, v);
     if (rc == STORE_CONFLICT)
@@ -171,7 +172,7 @@ static int finish_volume(struct engine *e, struct volume_rec *v, const char *act
         engine_event(e, "volume", v->name, action, "error", "%s", err->message);
         return -1;
     }
-    snprintf(v->state, sizeof(v->state), "ready");
+    v->state = VOL_READY;
     if (store_volume_update(e->store, v) != 0) {
         yerr_db(err, store_errmsg(e->store));
         return finish_volume(e, v, action, err, false);
@@ -215,8 +216,8 @@ int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool
     if (vm_volume_in_use(e, &s, &vm))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
                         vm.name);
-    if (strcmp(s.state, "ready") && strcmp(s.state, "attached"))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, s.state);
+    if (!vol_state_settled(s.state))
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, vol_state_name(s.state));
     /* a linked clone is always qcow2 (the overlay format); a full copy keeps the format */
     if (begin_volume(e, dst, full ? s.format : "qcow2", s.virtual_size, &v, err) < 0)
         return -1;
@@ -252,8 +253,8 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
     if (size > MAX_VOLUME || size % 512)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "size must be at most 16T and a whole number of 512-byte sectors");
-    if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
+    if (!vol_state_settled(v.state))
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     struct vm_rec vm;
     bool live = vm_volume_in_use(e, &v, &vm);
     char sz[32], why[400];
@@ -323,7 +324,7 @@ int engine_volume_delete(struct engine *e, const char *name, struct yerr *err)
         return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
     if (engine_volume_refuse_backing(e, &v, "delete them first", err) < 0)
         return -1;
-    snprintf(v.state, sizeof(v.state), "deleting");
+    v.state = VOL_DELETING;
     if (store_volume_update(e->store, &v) != 0)
         return yerr_db(err, store_errmsg(e->store));
     if (unlink(v.path) < 0 && errno != ENOENT)
@@ -370,7 +371,7 @@ static int import_from(struct engine *e, const char *name, const char *file,
             return yerr_db(err, store_errmsg(e->store));
         for (size_t i = 0; i < n && !b.name[0]; i++) {
             char r[PATH_MAX];
-            if (realpath(vs[i].path, r) && !strcmp(r, real) && !strcmp(vs[i].state, "ready"))
+            if (realpath(vs[i].path, r) && !strcmp(r, real) && vs[i].state == VOL_READY)
                 b = vs[i];
         }
         free(vs);
@@ -425,8 +426,8 @@ int engine_volume_export(struct engine *e, const char *name, const char *dest, c
         format = v.format;
     if (strcmp(format, "qcow2") && strcmp(format, "raw"))
         return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
-    if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
+    if (!vol_state_settled(v.state))
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     if (vm_volume_in_use(e, &v, &vm))
         return yerr_set(err, YE_CONFLICT,
                         "volume '%s' is in use by running vm '%s': stop it or detach the volume "

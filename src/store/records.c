@@ -4,6 +4,7 @@
  */
 #include "store/records.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *const state_names[VM_STATE_COUNT] = {
@@ -58,5 +59,58 @@ int restart_policy_parse(const char *s, enum restart_policy *out)
     if (i < 0)
         return -1;
     *out = (enum restart_policy)i;
+    return 0;
+}
+
+static const char *const vol_state_names[VOL_STATE_COUNT] = {"creating", "ready",     "attaching",
+                                                             "attached", "detaching", "deleting"};
+
+const char *vol_state_name(enum vol_state s)
+{
+    return (unsigned)s < VOL_STATE_COUNT ? vol_state_names[s] : "unknown";
+}
+
+int vol_state_parse(const char *s, enum vol_state *out)
+{
+    int i = lookup(vol_state_names, VOL_STATE_COUNT, s);
+    if (i < 0)
+        return -1;
+    *out = (enum vol_state)i;
+    return 0;
+}
+
+static const char *const task_state_names[TASK_STATE_COUNT] = {"queued", "running", "succeeded",
+                                                               "failed", "cancelled"};
+
+const char *task_state_name(enum task_state s)
+{
+    return (unsigned)s < TASK_STATE_COUNT ? task_state_names[s] : "unknown";
+}
+
+int task_state_parse(const char *s, enum task_state *out)
+{
+    int i = lookup(task_state_names, TASK_STATE_COUNT, s);
+    if (i < 0)
+        return -1;
+    *out = (enum task_state)i;
+    return 0;
+}
+
+void task_rec_clear(struct task_rec *t)
+{
+    free(t->result);
+    free(t->params);
+    t->result = t->params = NULL;
+}
+
+int task_rec_copy(struct task_rec *dst, const struct task_rec *src)
+{
+    *dst = *src;
+    dst->result = src->result ? strdup(src->result) : NULL;
+    dst->params = src->params ? strdup(src->params) : NULL;
+    if ((src->result && !dst->result) || (src->params && !dst->params)) {
+        task_rec_clear(dst);
+        return -1;
+    }
     return 0;
 }

@@ -5,8 +5,11 @@
 #ifndef YUN_RECORDS_H
 #define YUN_RECORDS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "lib/yerr.h"
 
 /* Observed state of a VM. "creating" and "deleting" are intents written before
  * side effects, so a crash in the middle is finished or undone on restart. */
@@ -51,10 +54,10 @@ struct vm_rec {
     int64_t updated_at;
     int restarts;
     char last_error[256];
-    char hostname[64];    /* cloud-init local-hostname ("" = none) */
-    int seed;             /* a NoCloud seed disk (seed.iso) is in the VM's directory */
-    char disk[64];        /* the active disk layer, a file in the VM's directory */
-    char disk_parent[37]; /* snapshot the active layer sits on ("" = the image) */
+    char hostname[64];     /* cloud-init local-hostname ("" = none) */
+    int seed;              /* a NoCloud seed disk (seed.iso) is in the VM's directory */
+    char disk[64];         /* the active disk layer, a file in the VM's directory */
+    char disk_parent[37];  /* snapshot the active layer sits on ("" = the image) */
     int64_t stop_deadline; /* ms since epoch: a graceful stop turns into quit then (0 = none) */
     uint32_t uid;          /* unprivileged uid its QEMU runs as (0 = not assigned yet) */
 };
@@ -74,6 +77,19 @@ struct image_rec {
     uint64_t min_memory_mb; /* the least guest memory it boots with (0 = unknown) */
 };
 
+/* A volume's state. "creating" and "deleting" are intents written before
+ * side effects (a crash in between is finished or undone); attaching and
+ * detaching wait for QEMU (the transitions: storage/volstate.c). */
+enum vol_state {
+    VOL_CREATING = 0,
+    VOL_READY,
+    VOL_ATTACHING,
+    VOL_ATTACHED,
+    VOL_DETACHING,
+    VOL_DELETING,
+    VOL_STATE_COUNT
+};
+
 struct volume_rec {
     char id[37];
     char name[64];
@@ -83,8 +99,9 @@ struct volume_rec {
     uint64_t virtual_size;
     char backing[64];     /* volume this one is a linked clone of ("" = none) */
     char attached_to[37]; /* VM id ("" = none) */
-    char state[16];       /* creating, ready, attaching, attached, detaching, deleting */
+    enum vol_state state;
     int64_t created_at;
+    char task[37]; /* the task that owns the row while one runs ("" = none) */
 };
 
 /* A disk snapshot of a VM: `file` (in the VM's directory) froze when the
@@ -112,11 +129,52 @@ struct event_rec {
     char reason[512];
 };
 
+/* A long operation (ctl/tasks.h): a row written before its first side
+ * effect, so a restart finds what was in flight. */
+enum task_state {
+    TASK_QUEUED = 0,
+    TASK_RUNNING,
+    TASK_SUCCEEDED,
+    TASK_FAILED,
+    TASK_CANCELLED,
+    TASK_STATE_COUNT
+};
+
+struct task_rec {
+    char id[37];
+    char kind[32];        /* "volume.clone" */
+    char object_type[16]; /* volume, image, vm, snapshot */
+    char object_id[37];
+    char object_name[64];
+    enum task_state state;
+    uint64_t done, total; /* progress (bytes); total 0 = unknown */
+    char *result;         /* JSON text on success (malloc'd, may be NULL) */
+    enum yerr_code error_code;
+    char error_message[512];
+    int64_t created_at, started_at, finished_at; /* ms, 0 = not yet */
+    char owner[16];                              /* the yund run that runs it */
+    bool cancellable, cancel_requested;
+    /* For recovery (additions to the shared API): the operation's own
+     * notes (JSON text, malloc'd, may be NULL: what to remove on rollback),
+     * and a helper process it runs (pid and its start time, 0 = none). */
+    char *params;
+    int32_t pid;
+    uint64_t pid_start;
+};
+/* Frees result and params (the struct itself is the caller's). */
+void task_rec_clear(struct task_rec *t);
+/* A deep copy (result and params duplicated); 0 or -1 (out of memory). */
+int task_rec_copy(struct task_rec *dst, const struct task_rec *src);
+
 const char *vm_state_name(enum vm_state s);
 int vm_state_parse(const char *s, enum vm_state *out);
 const char *vm_desired_name(enum vm_desired d);
 int vm_desired_parse(const char *s, enum vm_desired *out);
 const char *restart_policy_name(enum restart_policy p);
 int restart_policy_parse(const char *s, enum restart_policy *out);
+const char *vol_state_name(enum vol_state s);
+int vol_state_parse(const char *s, enum vol_state *out);
+const char *task_state_name(enum task_state s);
+int task_state_parse(const char *s, enum task_state *out);
 
 #endif

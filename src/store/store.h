@@ -10,6 +10,7 @@
 #ifndef YUN_STORE_H
 #define YUN_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,6 +84,26 @@ int store_snapshot_update(struct store *st, const struct snapshot_rec *v);
 int store_snapshot_delete(struct store *st, const char *id);
 /* A VM's snapshots, oldest first; *out is malloc'd. */
 int store_snapshot_list(struct store *st, const char *vm_id, struct snapshot_rec **out, size_t *n);
+
+/* ---- tasks (store_tasks.c) ---- */
+int store_task_insert(struct store *st, const struct task_rec *t);
+int store_task_update(struct store *st, const struct task_rec *t);
+/* By id (or unique id prefix of 8+ chars); *out owns result/params. */
+int store_task_get(struct store *st, const char *id, struct task_rec *out);
+/* The unfinished (queued/running) task on object_id: 0, STORE_NOTFOUND, -1. */
+int store_task_active(struct store *st, const char *object_id, struct task_rec *out);
+struct task_filter {
+    int state;          /* enum task_state, or -1 for any */
+    bool unfinished;    /* only queued and running */
+    const char *object; /* object name or id, NULL for any */
+    int limit;          /* 0: 100 */
+};
+/* Newest first; free with store_task_rows_free. */
+int store_task_list(struct store *st, const struct task_filter *f, struct task_rec **out,
+                    size_t *n);
+void store_task_rows_free(struct task_rec *rows, size_t n);
+/* Retention: deletes finished tasks beyond the newest keep. Returns how many, or -1. */
+int store_task_prune(struct store *st, int keep);
 
 /* ---- monitor (store_monitor.c) ---- */
 

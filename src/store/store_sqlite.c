@@ -73,6 +73,20 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN stop_deadline INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN uid INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE images ADD COLUMN min_memory_mb INTEGER NOT NULL DEFAULT 0;",
+    /* 7: tasks (long operations, ctl/tasks.h); a volume row names the task
+     * that owns it while one is in flight */
+    "CREATE TABLE tasks ("
+    " id TEXT PRIMARY KEY, kind TEXT NOT NULL, object_type TEXT NOT NULL,"
+    " object_id TEXT NOT NULL, object_name TEXT NOT NULL, state TEXT NOT NULL,"
+    " done INTEGER NOT NULL DEFAULT 0, total INTEGER NOT NULL DEFAULT 0, result TEXT,"
+    " error_code TEXT NOT NULL DEFAULT '', error_message TEXT NOT NULL DEFAULT '',"
+    " created_at INTEGER NOT NULL, started_at INTEGER NOT NULL DEFAULT 0,"
+    " finished_at INTEGER NOT NULL DEFAULT 0, owner TEXT NOT NULL DEFAULT '',"
+    " cancellable INTEGER NOT NULL DEFAULT 0, cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    " params TEXT, pid INTEGER NOT NULL DEFAULT 0, pid_start INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX tasks_object ON tasks(object_id, finished_at);"
+    "CREATE INDEX tasks_state ON tasks(state, created_at);"
+    "ALTER TABLE volumes ADD COLUMN task TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -7,7 +7,7 @@
 
 #include <string.h>
 
-#define VOL_COLS "id,name,pool,format,path,virtual_size,backing,attached_to,state,created_at"
+#define VOL_COLS "id,name,pool,format,path,virtual_size,backing,attached_to,state,created_at,task"
 
 static void bind_volume(sqlite3_stmt *s, const struct volume_rec *v)
 {
@@ -19,8 +19,9 @@ static void bind_volume(sqlite3_stmt *s, const struct volume_rec *v)
     sqlite3_bind_int64(s, 6, (sqlite3_int64)v->virtual_size);
     sqlite3_bind_text(s, 7, v->backing, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 8, v->attached_to, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 9, v->state, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 9, vol_state_name(v->state), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 10, v->created_at);
+    sqlite3_bind_text(s, 11, v->task, -1, SQLITE_STATIC);
 }
 
 static void read_volume(sqlite3_stmt *s, void *elem)
@@ -34,14 +35,18 @@ static void read_volume(sqlite3_stmt *s, void *elem)
     v->virtual_size = (uint64_t)sqlite3_column_int64(s, 5);
     store_col_text(s, 6, v->backing, sizeof(v->backing));
     store_col_text(s, 7, v->attached_to, sizeof(v->attached_to));
-    store_col_text(s, 8, v->state, sizeof(v->state));
+    char state[16];
+    store_col_text(s, 8, state, sizeof(state));
+    if (vol_state_parse(state, &v->state) < 0)
+        v->state = VOL_CREATING; /* unreadable: an intent, rolled back, never trusted */
     v->created_at = sqlite3_column_int64(s, 9);
+    store_col_text(s, 10, v->task, sizeof(v->task));
 }
 
 int store_volume_insert(struct store *st, const struct volume_rec *v)
 {
     sqlite3_stmt *s =
-        store_prep(st, "INSERT INTO volumes(" VOL_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?)");
+        store_prep(st, "INSERT INTO volumes(" VOL_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_volume(s, v);
@@ -52,7 +57,7 @@ int store_volume_update(struct store *st, const struct volume_rec *v)
 {
     sqlite3_stmt *s = store_prep(st, "UPDATE volumes SET name=?2,pool=?3,format=?4,path=?5,"
                                      "virtual_size=?6,backing=?7,attached_to=?8,state=?9,"
-                                     "created_at=?10 WHERE id=?1");
+                                     "created_at=?10,task=?11 WHERE id=?1");
     if (!s)
         return -1;
     bind_volume(s, v);

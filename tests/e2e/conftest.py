@@ -60,6 +60,23 @@ def qemu_pids_for(state_dir):
     return pids
 
 
+def qemu_img_pids_for(state_dir):
+    """qemu-img processes with an argument under state_dir."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if args and os.path.basename(args[0]) == b"qemu-img" and \
+                any(a.startswith(state_dir.encode() + b"/") for a in args[1:]):
+            pids.append(int(d))
+    return pids
+
+
 def pid_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -153,7 +170,12 @@ class Yund:
                         interval=0.2, what=f"{MARKER} on {name}'s console")
 
     def ensure_tiny(self):
-        st, img = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        r = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        if r[0] == 202:  # a build task: wait for it, then it is there
+            t = self.task_wait(r)
+            assert t["state"] == "succeeded", t
+            r = self.request("POST", "/v1/images/build", {"kind": "tiny"})
+        st, img = r
         assert st == 200, img
         return img
 
@@ -212,10 +234,30 @@ class Yund:
             assert x["state"] in ("ready", "attached"), x
             assert (x["state"] == "attached") == bool(x["attached_to"]), x
             assert not x["attached_to"] or x["attached_to"] in ids, x
+            assert not x.get("task"), x  # no row owned by a task when none runs
+        # Tasks: none left running (the caller has let every one finish),
+        # and no qemu-img working on this state directory's files.
+        st, r = self.request("GET", "/v1/tasks?state=running")
+        assert st == 200 and r["tasks"] == [], r
+        assert qemu_img_pids_for(self.state_dir) == [], "a qemu-img is left"
         return vms
 
     def _check_settled(self, vms, ids, qemus):
         _check_settled_impl(self, vms, ids, qemus)
+
+    # -- tasks (202 {"task": ...}) --
+    def task_wait(self, reply, timeout=300):
+        """Follows a 202 reply's task until it is finished; returns the task."""
+        st, body = reply
+        assert st == 202, reply
+        tid = body["task"]["id"]
+        deadline = time.time() + timeout
+        while True:
+            st, t = self.request("GET", f"/v1/tasks/{tid}?wait=30")
+            assert st == 200, t
+            if t["state"] in ("succeeded", "failed", "cancelled"):
+                return t
+            assert time.time() < deadline, f"task {tid} still {t['state']}"
 
 
 def _check_settled_impl(y, vms, ids, qemus):

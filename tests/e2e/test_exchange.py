@@ -55,9 +55,10 @@ def test_default_exchange_directory_confines_import_and_export(yund, tmp_path):
                     {"path": f"{exch}/direct.qcow2"}), 409)  # the name is taken
     assert listing(outside) == {outside: []}
     # inside it, the export is made (and is root's alone)
-    st, r = y.request("POST", "/v1/volumes/e2e-xch-v/actions/export",
-                      {"path": f"{exch}//v.qcow2", "format": "qcow2"})
-    assert st == 200, r
+    # (an export is a task: 202, then it succeeds)
+    t = y.task_wait(y.request("POST", "/v1/volumes/e2e-xch-v/actions/export",
+                              {"path": f"{exch}//v.qcow2", "format": "qcow2"}))
+    assert t["state"] == "succeeded", t
     assert stat.S_IMODE(os.stat(os.path.join(exch, "v.qcow2")).st_mode) == 0o600
     assert not os.path.exists(os.path.join(exch, "v.qcow2.part"))
 

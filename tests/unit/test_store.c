@@ -60,7 +60,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 6);
+    assert_int_equal(store_schema_version(*state), 7);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -231,7 +231,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 6);
+    assert_int_equal(store_schema_version(st), 7);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -284,13 +284,16 @@ static void test_snapshots_and_attachments(void **state)
     struct volume_rec v = {0};
     uuid_generate_str(v.id);
     snprintf(v.name, sizeof(v.name), "data");
-    snprintf(v.state, sizeof(v.state), "attached");
+    v.state = VOL_ATTACHED;
+    snprintf(v.task, sizeof(v.task), "t-1");
     snprintf(v.attached_to, sizeof(v.attached_to), "%s", a.id);
     assert_int_equal(store_volume_insert(st, &v), 0);
     struct volume_rec *vs;
     assert_int_equal(store_volume_list_attached(st, a.id, &vs, &n), 0);
     assert_int_equal(n, 1);
     assert_string_equal(vs[0].name, "data");
+    assert_int_equal(vs[0].state, VOL_ATTACHED); /* typed state and owning task kept */
+    assert_string_equal(vs[0].task, "t-1");
     free(vs);
     assert_int_equal(store_volume_list_attached(st, "someone-else", &vs, &n), 0);
     assert_int_equal(n, 0);

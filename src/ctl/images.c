@@ -1,6 +1,7 @@
 /*
- * images.c - the image library: building the "tiny" image from Debian
- * packages (via scripts/build-tiny-image.sh), importing qcow2/raw files after
+ * images.c - the image library (controller side): building an image from
+ * Debian packages (scripts/build-KIND-image.sh, run by the agent as a task),
+ * importing qcow2/raw files after
  * validating them with `qemu-img info`, and deleting unused images.
  *
  * An image is a directory under <state>/images/<name>/ holding a disk and,
@@ -8,7 +9,11 @@
  * overlays whose backing file is the image disk, so images are read-only
  * once registered and are never deleted while a VM uses them.
  */
+#include "ctl/images.h"
+#include "agent/agent.h"
 #include "compute/engine.h"
+#include "ctl/tasks.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "lib/util.h"
@@ -37,17 +42,6 @@ static int register_image(struct engine *e, struct image_rec *m, struct yerr *er
     if (rc != 0)
         return yerr_db(err, store_errmsg(e->store));
     return 0;
-}
-
-int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, struct yerr *err)
-{
-    if (!img->min_memory_mb || memory_mb >= img->min_memory_mb)
-        return 0;
-    return yerr_set(err, YE_INVALID_ARGUMENT,
-                    "memory %llu MiB is below the %llu MiB image '%s' needs (with less its "
-                    "guest does not boot)",
-                    (unsigned long long)memory_mb, (unsigned long long)img->min_memory_mb,
-                    img->name);
 }
 
 static const char *const kinds[] = {"tiny", "debian", NULL};
@@ -133,70 +127,75 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
     return 0;
 }
 
-/* Starts the builder detached from yund's fate (own session, log file): a
- * build interrupted by a yund restart still finishes and is adopted. */
-static int start_build(struct engine *e, const char *kind, const char *script, struct yerr *err)
+/* The build is a task: the builder runs on the agent (image.build, a job);
+ * what it leaves in images/KIND is registered when it succeeds. Steps:
+ *   image_build.after_begin  task running, builder not started -> recover: outdir removed
+ *   image_build.after_run    builder done, not registered      -> recover: adopted (succeeded)
+ */
+struct build_op {
+    struct engine *e;
+    char task[37];
+    char kind[16];
+    uint64_t call;
+};
+
+json_t *image_to_json(const struct image_rec *m)
 {
-    char outdir[512], logpath[600];
-    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
-    snprintf(logpath, sizeof(logpath), "%s/%s.build.log", e->images_dir, kind);
-    int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (logfd < 0)
-        return yerr_set(err, YE_INTERNAL, "cannot write %s: %s", logpath, strerror(errno));
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(logfd);
-        return yerr_set(err, YE_INTERNAL, "fork: %s", strerror(errno));
-    }
-    if (pid == 0) {
-        setsid();
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0)
-            dup2(devnull, 0);
-        dup2(logfd, 1);
-        dup2(logfd, 2);
-        if (e->cfg->image_cache[0])
-            setenv("YUN_IMAGE_CACHE", e->cfg->image_cache, 1);
-        execlp("bash", "bash", script, outdir, (char *)NULL);
-        _exit(127);
-    }
-    close(logfd);
-    e->build_pid = pid;
-    snprintf(e->build_kind, sizeof(e->build_kind), "%s", kind);
-    e->build_error[0] = 0;
-    engine_event(e, "image", kind, "build", "info", "started (log: %s)", logpath);
-    return 0;
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", m->id, "name",
+                     m->name, "format", m->format, "path", m->path, "kernel", m->kernel, "initrd",
+                     m->initrd, "cmdline", m->cmdline, "os", m->os, "virtual_size",
+                     (json_int_t)m->virtual_size, "actual_size", (json_int_t)m->actual_size,
+                     "created_at", (json_int_t)m->created_at, "min_memory_mb",
+                     (json_int_t)m->min_memory_mb);
 }
 
+/* No longer used: builds are jobs reaped by the job facility. Kept until
+ * the engine's SIGCHLD handler that calls it goes. */
 void engine_image_build_reap(struct engine *e)
 {
-    if (e->build_pid <= 0)
-        return;
-    int st;
-    pid_t r = waitpid(e->build_pid, &st, WNOHANG);
-    if (r == 0 || (r < 0 && errno != ECHILD))
-        return;
-    char kind[16];
-    snprintf(kind, sizeof(kind), "%s", e->build_kind);
-    e->build_pid = 0;
-    struct yerr err = {0};
-    struct image_rec m;
-    bool ok = r > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    if (ok && register_built(e, kind, &m, &err) == 0)
-        return;
-    char logpath[600], *log;
-    snprintf(logpath, sizeof(logpath), "%s/%s.build.log", e->images_dir, kind);
-    char line[256] = "";
-    if ((log = read_file(logpath, 1 << 22, NULL))) {
-        proc_last_line(log, line, sizeof(line));
-        free(log);
-    }
-    snprintf(e->build_error, sizeof(e->build_error), "building image '%s' failed: %s", kind,
-             ok ? err.message : (line[0] ? line : "the builder exited with an error"));
-    engine_event(e, "image", kind, "build", "error", "%s", e->build_error);
+    (void)e;
 }
 
-int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err)
+static void build_done(void *ctx, json_t *result, const struct yerr *err)
+{
+    struct build_op *op = ctx;
+    struct engine *e = op->e;
+    struct yerr ferr = {0};
+    struct image_rec m;
+    char outdir[512];
+    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, op->kind);
+    if (!err) {
+        FAILPOINT("image_build.after_run");
+        if (register_built(e, op->kind, &m, &ferr) < 0)
+            err = &ferr;
+    } else {
+        ferr = *err;
+        yerr_wrap(&ferr, "building image '%s' failed: ", op->kind);
+        err = &ferr;
+    }
+    if (err) {
+        remove_tree(outdir);
+        engine_event(e, "image", op->kind, "build", "error", "%s", err->message);
+        task_fail(e->tasks, op->task, err);
+    } else {
+        task_succeed(e->tasks, op->task, image_to_json(&m));
+    }
+    free(op);
+}
+
+static void build_cancel(void *ctx)
+{
+    struct build_op *op = ctx;
+    agent_cancel(op->e->agent, op->call);
+}
+
+static void build_object(const char *kind, char *id, size_t len)
+{
+    snprintf(id, len, "image-build:%s", kind);
+}
+
+int ctl_image_build(struct engine *e, const char *kind, struct image_rec *out,
+                    struct task_rec *task, struct yerr *err)
 {
     bool known = false;
     for (const char *const *k = kinds; *k && !known; k++)
@@ -206,46 +205,62 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
                         "unknown image kind '%s' (this yund builds: tiny, debian)", kind);
     if (store_image_get(e->store, kind, out) == 0)
         return 0; /* cached: built once, reused */
+    char obj[64];
+    build_object(kind, obj, sizeof(obj));
+    if (task_busy(e->tasks, obj, task))
+        return 1; /* being built: the same task */
     char outdir[512], meta[600];
     snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
     snprintf(meta, sizeof(meta), "%s/image.json", outdir);
-    engine_image_build_reap(e);
-    if (e->build_pid > 0) {
-        if (strcmp(e->build_kind, kind))
-            return yerr_set(err, YE_CONFLICT, "image '%s' is being built; one build at a time",
-                            e->build_kind);
-        return 1;
-    }
-    if (e->build_error[0] && !strcmp(e->build_kind, kind)) {
-        /* report the failure once; the next request tries again */
-        yerr_set(err, YE_BUILD_FAILED, "%s", e->build_error);
-        e->build_error[0] = 0;
-        return -1;
-    }
     /* a build finished while yund was down: adopt it */
-    if (path_exists(meta))
-        return register_built(e, kind, out, err);
+    if (path_exists(meta) && register_built(e, kind, out, err) == 0)
+        return 0;
     char script[PATH_MAX];
     if (find_builder(e, kind, script, sizeof(script)) < 0)
         return yerr_set(err, YE_INTERNAL, "image builder script not found (%s)", script);
-    if (!strcmp(kind, "tiny")) {
-        /* about a second: done inline */
-        char *argv[] = {"bash", script, outdir, NULL};
-        struct proc_result r;
-        int st = proc_run(argv, 600000, &r);
-        char line[400];
-        proc_last_line(r.err, line, sizeof(line));
-        proc_result_free(&r);
-        if (st != 0) {
-            engine_event(e, "image", kind, "build", "error", "%s", line);
-            return yerr_set(err, YE_BUILD_FAILED, "building image '%s' failed: %s", kind,
-                            line[0] ? line : "no output");
-        }
-        return register_built(e, kind, out, err);
-    }
-    if (start_build(e, kind, script, err) < 0)
+    struct build_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    op->e = e;
+    snprintf(op->kind, sizeof(op->kind), "%s", kind);
+    if (task_begin(e->tasks, "image.build", "image", obj, kind, task, err) < 0) {
+        free(op);
         return -1;
+    }
+    snprintf(op->task, sizeof(op->task), "%s", task->id);
+    FAILPOINT("image_build.after_begin");
+    remove_tree(outdir); /* what a failed or interrupted build left */
+    engine_event(e, "image", kind, "build", "info", "started (task %s)", task->id);
+    op->call = agent_call(e->agent, AV_IMAGE_BUILD,
+                          json_pack("{s:s,s:s}", "script", script, "outdir", outdir), build_done,
+                          NULL, op);
+    task_on_cancel(e->tasks, op->task, build_cancel, op);
     return 1;
+}
+
+static int recover_build(void *ctx, struct task_rec *k, struct yerr *err)
+{
+    struct engine *e = ctx;
+    char outdir[512], meta[600];
+    struct image_rec m;
+    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, k->object_name);
+    snprintf(meta, sizeof(meta), "%s/image.json", outdir);
+    if (store_image_get(e->store, k->object_name, &m) == 0 ||
+        (path_exists(meta) && register_built(e, k->object_name, &m, err) == 0)) {
+        k->state = TASK_SUCCEEDED;
+        json_t *j = image_to_json(&m);
+        k->result = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return 0;
+    }
+    if (!strchr(k->object_name, '/') && k->object_name[0] && k->object_name[0] != '.')
+        remove_tree(outdir);
+    return 0;
+}
+
+void ctl_images_init(struct engine *e)
+{
+    tasks_register_kind(e->tasks, "image.build", recover_build, e);
 }
 
 /* The import proper, from the file yund holds open; fills *mp. */

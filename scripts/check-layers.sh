@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# check-layers.sh - fails when a lower layer includes a higher one.
+#
+# The layers, lowest first (a file may include its own layer and those
+# below): lib < store < storage < compute < agent < ctl < network < monitor
+# < api < daemon. sched and sim may include only lib and sched (sim also
+# sim); cli only lib and cli.
+#
+# scripts/layers-allow.txt lists known temporary exceptions, one
+# "FILE INCLUDED-HEADER" per line; it must end up empty.
+set -u
+cd "$(dirname "$0")/.."
+order=(lib store storage compute agent ctl network monitor api daemon)
+rank() {
+    local i
+    for i in "${!order[@]}"; do
+        [ "${order[$i]}" = "$1" ] && { echo "$i"; return; }
+    done
+    echo -1
+}
+allow=scripts/layers-allow.txt
+bad=0
+while IFS= read -r line; do
+    file=${line%%:*}
+    inc=$(printf '%s' "$line" | sed -n 's/.*#include "\([^"]*\)".*/\1/p')
+    [ -n "$inc" ] || continue
+    from=$(printf '%s' "$file" | cut -d/ -f2)
+    to=${inc%%/*}
+    [ "$to" = "$inc" ] && continue # a local header of the same directory
+    ok=1
+    case "$from" in
+    sched) [[ $to == lib || $to == sched ]] || ok=0 ;;
+    sim) [[ $to == lib || $to == sched || $to == sim ]] || ok=0 ;;
+    cli) [[ $to == lib || $to == cli ]] || ok=0 ;;
+    *)
+        rf=$(rank "$from")
+        rt=$(rank "$to")
+        if [ "$rf" -lt 0 ] || [ "$rt" -lt 0 ]; then
+            [[ $to == lib || $to == "$from" ]] || ok=0
+        elif [ "$rt" -gt "$rf" ]; then
+            ok=0
+        fi
+        ;;
+    esac
+    if [ $ok = 0 ]; then
+        if [ -f "$allow" ] && grep -v "^#" "$allow" | grep -qxF "$file $inc"; then
+            continue
+        fi
+        echo "layers: $file includes $inc ($from may not include $to)"
+        bad=1
+    fi
+done < <(grep -Hn '^#include "' src/*/*.c src/*/*.h | sed 's/:[0-9]*:/:/')
+[ $bad = 0 ] && echo "layers: ok"
+exit $bad
