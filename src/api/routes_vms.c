@@ -9,6 +9,7 @@
  *   GET    /v1/vms/{name}/console?offset=N&limit=N   console log bytes (text/plain)
  */
 #include "api/api.h"
+#include "api/routes_tasks.h"
 #include "compute/console_log.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
@@ -391,7 +392,7 @@ static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err
     struct action_wait *aw = ctx;
     hreq_set_closecb(aw->req, NULL, NULL);
     if (err)
-        reply_error(aw->req, err);
+        reply_error_task(aw->req, err);
     else
         reply_vm(aw->req, 200, vm);
     free(aw);
@@ -409,7 +410,7 @@ static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
     aw->req = c->req;
     if (ctl_vm_action_qmp(c->api->ctl, name, a, on_action, aw, &err) < 0) {
         free(aw);
-        reply_error(c->req, &err);
+        reply_error_task(c->req, &err);
         return;
     }
     hreq_set_closecb(c->req, action_closed, aw);
@@ -426,7 +427,7 @@ void routes_vms(struct route_ctx *c)
         } else if (c->method == EVHTTP_REQ_POST) {
             struct vm_spec s;
             if (spec_from_json(c->body, &s, &err) < 0 || ctl_vm_create(ctl, &s, &vm, &err) < 0)
-                reply_error(c->req, &err);
+                reply_error_task(c->req, &err);
             else
                 reply_vm(c->req, 201, &vm);
         } else {
@@ -438,14 +439,14 @@ void routes_vms(struct route_ctx *c)
     if (c->nparts == 2) {
         if (c->method == EVHTTP_REQ_GET) {
             if (ctl_vm_get(ctl, name, &vm, &err) < 0)
-                reply_error(c->req, &err);
+                reply_error_task(c->req, &err);
             else
                 vm_show(c, &vm);
         } else if (c->method == EVHTTP_REQ_DELETE) {
             const char *f = query_get(c, "force");
             bool force = f && (!strcmp(f, "true") || !strcmp(f, "1"));
             if (ctl_vm_delete(ctl, name, force, &err) < 0)
-                reply_error(c->req, &err);
+                reply_error_task(c->req, &err);
             else
                 reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
         } else {
@@ -464,7 +465,7 @@ void routes_vms(struct route_ctx *c)
         } else if (ctl_vm_action_is_qmp((int)a)) {
             vm_action_qmp(c, name, (int)a);
         } else if (ctl_vm_action(ctl, name, (int)a, &vm, &err) < 0) {
-            reply_error(c->req, &err);
+            reply_error_task(c->req, &err);
         } else {
             reply_vm(c->req, 200, &vm);
         }
@@ -476,14 +477,14 @@ void routes_vms(struct route_ctx *c)
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "exec") && c->method == EVHTTP_REQ_POST) {
         if (ctl_vm_get(ctl, name, &vm, &err) < 0)
-            reply_error(c->req, &err);
+            reply_error_task(c->req, &err);
         else
             route_vm_exec(c, &vm);
         return;
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "metrics") && c->method == EVHTTP_REQ_GET) {
         if (ctl_vm_get(ctl, name, &vm, &err) < 0) {
-            reply_error(c->req, &err);
+            reply_error_task(c->req, &err);
         } else {
             char obj[72];
             snprintf(obj, sizeof(obj), "vm/%s", vm.name);
@@ -493,7 +494,7 @@ void routes_vms(struct route_ctx *c)
     }
     if (c->nparts == 3 && !strcmp(c->parts[2], "console") && c->method == EVHTTP_REQ_GET) {
         if (ctl_vm_get(ctl, name, &vm, &err) < 0)
-            reply_error(c->req, &err);
+            reply_error_task(c->req, &err);
         else
             vm_console(c, &vm);
         return;

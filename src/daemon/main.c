@@ -270,7 +270,6 @@ int main(int argc, char **argv)
         engine_shutdown(&eng);
         goto out_base;
     }
-    ctl.tasks = eng.tasks;
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
