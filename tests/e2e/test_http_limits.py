@@ -346,8 +346,9 @@ def test_event_with_a_cut_multibyte_reason_is_listed(yund):
     prefix = len(("to " + d + "/").encode())
     dest = os.path.join(d, "a" * (510 - prefix) + "\u4e2d" * 10 + ".qcow2")
     assert len(os.path.basename(dest).encode()) < 255
-    st, body = yund.request("POST", "/v1/volumes/e2e-http-vol/actions/export", {"path": dest})
-    assert st == 200, body
+    t = yund.task_wait(yund.request("POST", "/v1/volumes/e2e-http-vol/actions/export",
+                                    {"path": dest}))  # an export is a task
+    assert t["state"] == "succeeded", t
     evs = [e for e in yund.events("e2e-http-vol") if e["action"] == "export"]
     assert evs and evs[-1]["result"] == "ok", evs
     reason = evs[-1]["reason"]
