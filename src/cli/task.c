@@ -150,17 +150,23 @@ int cli_post_task(const struct cli *c, const struct cli_args *a, const char *pat
     return cli_done(c, r, fmt, name);
 }
 
-/* The whole id of the task that id (a whole id or a unique prefix) names. */
+/* The whole id of the task that id (a whole id or a unique prefix) names.
+ * When yund will not list tasks that way, the prefix goes to it as it is. */
 static int resolve(const struct cli *c, const char *id, char *out, size_t len)
 {
-    if (strlen(id) == 36) {
-        snprintf(out, len, "%s", id);
+    snprintf(out, len, "%s", id);
+    if (strlen(id) == 36)
         return 0;
+    char err[300];
+    struct http_resp hr;
+    if (cli_http(c, "GET", "/v1/tasks?limit=1000", NULL, &hr, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yun: %s\n", err);
+        return EXIT_CONN;
     }
-    int code = 0;
-    json_t *r = cli_call(c, "GET", "/v1/tasks?limit=1000", NULL, &code);
+    json_t *r = hr.status == 200 ? json_loads(hr.body, 0, NULL) : NULL;
+    http_resp_free(&hr);
     if (!r)
-        return code;
+        return 0;
     const char *hit;
     int n = cli_task_match(json_object_get(r, "tasks"), id, &hit);
     if (n == 1)
@@ -246,11 +252,13 @@ static void print_task_detail(json_t *t)
 
 static int task_show(struct cli *c, const struct cli_args *a)
 {
-    char id[64], path[200];
+    char id[128], path[400];
     int code = resolve(c, a->argv[0], id, sizeof(id));
     if (code)
         return code;
-    snprintf(path, sizeof(path), "/v1/tasks/%s", id);
+    char *enc = cli_url_encode(id);
+    snprintf(path, sizeof(path), "/v1/tasks/%s", enc ? enc : "");
+    free(enc);
     json_t *t = cli_call(c, "GET", path, NULL, &code);
     if (!t)
         return code;
@@ -264,7 +272,7 @@ static int task_show(struct cli *c, const struct cli_args *a)
 
 static int task_wait(struct cli *c, const struct cli_args *a)
 {
-    char id[64], line[300];
+    char id[128], line[300];
     int code = resolve(c, a->argv[0], id, sizeof(id));
     if (code)
         return code;
@@ -287,11 +295,13 @@ static int task_wait(struct cli *c, const struct cli_args *a)
 
 static int task_cancel(struct cli *c, const struct cli_args *a)
 {
-    char id[64], path[200];
+    char id[128], path[400];
     int code = resolve(c, a->argv[0], id, sizeof(id));
     if (code)
         return code;
-    snprintf(path, sizeof(path), "/v1/tasks/%s/cancel", id);
+    char *enc = cli_url_encode(id);
+    snprintf(path, sizeof(path), "/v1/tasks/%s/cancel", enc ? enc : "");
+    free(enc);
     json_t *t = cli_call(c, "POST", path, NULL, &code);
     if (!t)
         return code;
