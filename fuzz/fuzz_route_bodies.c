@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
         struct yerr err;
         memset(&err, 0, sizeof(err));
         int rc = r->check_body(body, &err);
-        if (rc != 0 && (rc != -1 || err.status != 400 || !err.message[0]))
+        if (rc != 0 && (rc != -1 || yerr_status(&err) != 400 || !err.message[0]))
             abort();
     }
     json_decref(body);

@@ -9,12 +9,12 @@ int image_build_from_json(json_t *b, const char **kind, struct yerr *err)
 {
     static const char *const known[] = {"kind", NULL};
     if (!b)
-        return yerr_set(err, 400, "invalid_argument", "body {\"kind\":\"tiny\"} required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "body {\"kind\":\"tiny\"} required");
     if (!body_keys_known(b, known, err))
         return -1;
     *kind = json_string_value(json_object_get(b, "kind"));
     if (!*kind)
-        return yerr_set(err, 400, "invalid_argument", "kind is required (a string)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "kind is required (a string)");
     return 0;
 }
 
@@ -28,9 +28,9 @@ int image_import_from_json(json_t *b, const char **name, const char **file, cons
     if (b && !body_keys_known(b, known, err))
         return -1;
     if (!*name || !*file)
-        return yerr_set(err, 400, "invalid_argument", "name and file are required (strings)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name and file are required (strings)");
     if (json_object_get(b, "format") && !*format)
-        return yerr_set(err, 400, "invalid_argument", "format must be a string");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be a string");
     return 0;
 }
 

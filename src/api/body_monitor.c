@@ -9,13 +9,13 @@ int alert_rule_body_from_json(json_t *b, struct alert_rule *r, struct yerr *err)
 {
     char why[300];
     if (!b)
-        return yerr_set(err, 400, "invalid_argument", "a rule object is required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "a rule object is required");
     /* ids and timestamps are yund's to assign */
     json_object_del(b, "id");
     json_object_del(b, "created_at");
     json_object_del(b, "silenced_until");
     if (alert_rule_from_json(b, r, why, sizeof(why)) < 0)
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     return 0;
 }
 
@@ -32,7 +32,7 @@ int silence_body_from_json(json_t *b, struct silence_body *s, struct yerr *err)
         return 0;
     }
     if (!f)
-        return yerr_set(err, 400, "invalid_argument", "body {\"for\":\"1h\"} or {\"until\":MS}");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "body {\"for\":\"1h\"} or {\"until\":MS}");
     /* reuse the rule parser's duration syntax through a tiny probe rule */
     json_t *probe = json_pack("{s:s,s:s,s:s,s:i,s:O}", "name", "probe", "metric", "cpu", "op", ">",
                               "threshold", 0, "for", f);
@@ -41,7 +41,7 @@ int silence_body_from_json(json_t *b, struct silence_body *s, struct yerr *err)
     int ok = probe ? alert_rule_from_json(probe, &pr, why, sizeof(why)) : -1;
     json_decref(probe);
     if (ok < 0)
-        return yerr_set(err, 400, "invalid_argument", "for must be a duration such as 1h");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "for must be a duration such as 1h");
     s->for_s = pr.for_s;
     return 0;
 }

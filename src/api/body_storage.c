@@ -17,7 +17,7 @@ static int body_size(json_t *b, const char *key, uint64_t *out, struct yerr *err
     }
     if (json_is_string(v) && parse_size(json_string_value(v), out) == 0)
         return 0;
-    return yerr_set(err, 400, "invalid_argument", "%s must be a size such as \"4G\"", key);
+    return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a size such as \"4G\"", key);
 }
 
 int volume_create_from_json(json_t *b, struct volume_create_body *v, struct yerr *err)
@@ -30,11 +30,11 @@ int volume_create_from_json(json_t *b, struct volume_create_body *v, struct yerr
     if (b && !body_keys_known(b, known, err))
         return -1;
     if (!v->name)
-        return yerr_set(err, 400, "invalid_argument", "name is required (a string)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name is required (a string)");
     if (fmt && !json_is_string(fmt))
-        return yerr_set(err, 400, "invalid_argument", "format must be qcow2 or raw");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
     if (src && (!json_is_string(src) || json_object_get(b, "size")))
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "source must be a file path, and an import takes no size");
     v->format = json_string_value(fmt);
     v->source = json_string_value(src);
@@ -51,9 +51,9 @@ int volume_clone_from_json(json_t *b, const char **name, bool *full, struct yerr
     if (b && !body_keys_known(b, known, err))
         return -1;
     if (!dst)
-        return yerr_set(err, 400, "invalid_argument", "name of the clone is required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name of the clone is required");
     if (f && !json_is_boolean(f))
-        return yerr_set(err, 400, "invalid_argument", "full must be true or false");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "full must be true or false");
     *name = dst;
     *full = json_is_true(f);
     return 0;
@@ -72,7 +72,7 @@ int volume_export_from_json(json_t *b, const char **path, const char **format, s
     if (b && !body_keys_known(b, known, err))
         return -1;
     if (!json_is_string(p) || (fmt && !json_is_string(fmt)))
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "path (a string) is required; format is qcow2 or raw");
     *path = json_string_value(p);
     *format = json_string_value(fmt);
@@ -86,7 +86,7 @@ int volume_attach_from_json(json_t *b, const char **vm, struct yerr *err)
     if (b && !body_keys_known(b, known, err))
         return -1;
     if (!json_is_string(v))
-        return yerr_set(err, 400, "invalid_argument", "vm (a name) is required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "vm (a name) is required");
     *vm = json_string_value(v);
     return 0;
 }

@@ -20,7 +20,7 @@ bool body_keys_known(json_t *body, const char *const *known, struct yerr *err)
         for (const char *const *p = known; *p && !ok; p++)
             ok = !strcmp(*p, k);
         if (!ok) {
-            yerr_set(err, 400, "invalid_argument", "unknown field '%.64s'", k);
+            yerr_set(err, YE_INVALID_ARGUMENT, "unknown field '%.64s'", k);
             return false;
         }
     }
@@ -34,10 +34,10 @@ static int get_int(json_t *body, const char *key, int64_t min, int64_t max, int6
     if (!v)
         return 0;
     if (!json_is_integer(v))
-        return yerr_set(err, 400, "invalid_argument", "%s must be an integer", key);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be an integer", key);
     int64_t x = json_integer_value(v);
     if (x < min || x > max)
-        return yerr_set(err, 400, "invalid_argument", "%s must be in %lld..%lld, not %lld", key,
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be in %lld..%lld, not %lld", key,
                         (long long)min, (long long)max, (long long)x);
     *out = x;
     return 0;
@@ -49,10 +49,9 @@ static int get_str(json_t *body, const char *key, char *dst, size_t len, struct 
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return yerr_set(err, 400, "invalid_argument", "%s must be a string", key);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a string", key);
     if (strlen(json_string_value(v)) >= len)
-        return yerr_set(err, 400, "invalid_argument", "%s is longer than %zu characters", key,
-                        len - 1);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is longer than %zu characters", key, len - 1);
     snprintf(dst, len, "%s", json_string_value(v));
     return 0;
 }
@@ -73,8 +72,7 @@ static int get_size(json_t *body, const char *key, uint64_t unit, uint64_t *out,
         *out = b;
         return 0;
     }
-    return yerr_set(err, 400, "invalid_argument", "%s must be a size such as \"512M\" or \"4G\"",
-                    key);
+    return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a size such as \"512M\" or \"4G\"", key);
 }
 
 /* ssh_keys: one string per key, joined one per line into the body. */
@@ -84,20 +82,20 @@ static int get_ssh_keys(json_t *b, struct vm_spec *s, struct yerr *err)
     if (!keys)
         return 0;
     if (!json_is_array(keys))
-        return yerr_set(err, 400, "invalid_argument", "ssh_keys must be an array of strings");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "ssh_keys must be an array of strings");
     size_t i;
     json_t *k;
     char *joined = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&joined, &len);
     if (!f)
-        return yerr_set(err, 500, "internal", "out of memory");
+        return yerr_set(err, YE_INTERNAL, "out of memory");
     json_array_foreach(keys, i, k)
     {
         if (!json_is_string(k) || strchr(json_string_value(k), '\n')) {
             fclose(f);
             free(joined);
-            return yerr_set(err, 400, "invalid_argument",
+            return yerr_set(err, YE_INVALID_ARGUMENT,
                             "ssh_keys must be an array of one-line strings");
         }
         fprintf(f, "%s\n", json_string_value(k));
@@ -118,13 +116,13 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
                                         "hostname",     "user_data",     "ssh_keys",   NULL};
     vm_spec_defaults(s);
     if (!b)
-        return yerr_set(err, 400, "invalid_argument", "request body with name and image required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
     if (!body_keys_known(b, known, err))
         return -1;
     if (!json_is_string(json_object_get(b, "name")))
-        return yerr_set(err, 400, "invalid_argument", "name is required (a string)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name is required (a string)");
     if (!json_is_string(json_object_get(b, "image")))
-        return yerr_set(err, 400, "invalid_argument", "image is required (a string)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "image is required (a string)");
     int64_t cpus = s->cpus, weight = 0, quota = 0, period = 0;
     uint64_t mem = s->memory_mb << 20, disk = 0;
     char restart[16] = "no";
@@ -147,19 +145,19 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         return -1;
     json_t *ud = json_object_get(b, "user_data");
     if (ud && !json_is_string(ud))
-        return yerr_set(err, 400, "invalid_argument", "user_data must be a string");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "user_data must be a string");
     s->user_data = json_string_value(ud);
     if (get_ssh_keys(b, s, err) < 0)
         return -1;
     json_t *start = json_object_get(b, "start");
     if (start && !json_is_boolean(start))
-        return yerr_set(err, 400, "invalid_argument", "start must be true or false");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "start must be true or false");
     s->start = json_is_true(start);
     if (restart_policy_parse(restart, &s->restart) < 0)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "restart must be no, on-failure or always, not '%s'", restart);
     if (mem % (1ULL << 20))
-        return yerr_set(err, 400, "invalid_argument", "memory must be a whole number of MiB");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be a whole number of MiB");
     s->cpus = (int)cpus;
     s->memory_mb = mem >> 20;
     s->disk_bytes = disk;
@@ -176,7 +174,7 @@ int snapshot_body_from_json(json_t *b, const char **name, struct yerr *err)
     if (b && !body_keys_known(b, known, err))
         return -1;
     if (!json_is_string(n))
-        return yerr_set(err, 400, "invalid_argument", "name (a string) is required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name (a string) is required");
     *name = json_string_value(n);
     return 0;
 }
@@ -185,23 +183,26 @@ int exec_body_from_json(json_t *b, struct exec_body *x, struct yerr *err)
 {
     static const char *const known[] = {"argv", "timeout", "input", NULL};
     if (!b)
-        return yerr_set(err, 400, "invalid_argument", "body {\"argv\": [...]} required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "body {\"argv\": [...]} required");
     if (!body_keys_known(b, known, err))
         return -1;
     json_t *argv = json_object_get(b, "argv");
     if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > 256)
-        return yerr_set(err, 400, "invalid_argument", "argv must be an array of 1..256 strings");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "argv must be an array of 1..256 strings");
     size_t i;
     json_t *a;
-    json_array_foreach(argv, i, a) if (!json_is_string(a)) return yerr_set(
-        err, 400, "invalid_argument", "argv must be an array of strings");
+    json_array_foreach(argv, i, a)
+    {
+        if (!json_is_string(a))
+            return yerr_set(err, YE_INVALID_ARGUMENT, "argv must be an array of strings");
+    }
     json_t *to = json_object_get(b, "timeout");
     if (to &&
         (!json_is_integer(to) || json_integer_value(to) < 1 || json_integer_value(to) > EXEC_MAX_S))
-        return yerr_set(err, 400, "invalid_argument", "timeout must be 1..%d seconds", EXEC_MAX_S);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "timeout must be 1..%d seconds", EXEC_MAX_S);
     json_t *input = json_object_get(b, "input");
     if (input && !json_is_string(input))
-        return yerr_set(err, 400, "invalid_argument", "input must be a string");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "input must be a string");
     x->argv = argv;
     x->timeout_s = to ? (int)json_integer_value(to) : 60;
     x->input = json_string_value(input);

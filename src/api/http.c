@@ -70,7 +70,7 @@ void reply_jw(struct hreq *req, int status, struct jw *w)
 {
     if (w->oom) {
         jw_free(w);
-        reply_errorf(req, 500, "internal", "out of memory");
+        reply_errorf(req, YE_INTERNAL, "out of memory");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
@@ -101,12 +101,12 @@ json_t *json_text(const char *s)
 void reply_error(struct hreq *req, const struct yerr *e)
 {
     /* A yerr filled by hand (not by yerr_set) may still hold any bytes. */
-    reply_json(req, e->status ? e->status : 500,
-               json_pack("{s:{s:o,s:o}}", "error", "code", json_text(e->code), "message",
+    reply_json(req, yerr_status(e),
+               json_pack("{s:{s:s,s:o}}", "error", "code", yerr_name(e), "message",
                          json_text(e->message)));
 }
 
-void reply_errorf(struct hreq *req, int status, const char *code, const char *fmt, ...)
+void reply_errorf(struct hreq *req, enum yerr_code code, const char *fmt, ...)
 {
     struct yerr e;
     char msg[sizeof(e.message)];
@@ -114,8 +114,7 @@ void reply_errorf(struct hreq *req, int status, const char *code, const char *fm
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    e.status = status;
-    snprintf(e.code, sizeof(e.code), "%s", code);
+    e.code = code;
     utf8_sanitize(e.message, sizeof(e.message), msg, strlen(msg),
                   n < 0 || (size_t)n >= sizeof(msg));
     reply_error(req, &e);
@@ -173,7 +172,7 @@ static bool parse_body(struct hreq *req, json_t **out)
         return true;
     char *text = malloc(blen + 1);
     if (!text) {
-        reply_errorf(req, 500, "internal", "out of memory");
+        reply_errorf(req, YE_INTERNAL, "out of memory");
         return false;
     }
     evbuffer_copyout(in, text, blen);
@@ -182,12 +181,12 @@ static bool parse_body(struct hreq *req, json_t **out)
     json_t *body = json_loads(text, JSON_REJECT_DUPLICATES, &je);
     free(text);
     if (!body) {
-        reply_errorf(req, 400, "invalid_json", "malformed JSON at line %d column %d: %s", je.line,
+        reply_errorf(req, YE_INVALID_JSON, "malformed JSON at line %d column %d: %s", je.line,
                      je.column, je.text);
         return false;
     }
     if (!json_is_object(body)) {
-        reply_errorf(req, 400, "invalid_json", "request body must be a JSON object");
+        reply_errorf(req, YE_INVALID_JSON, "request body must be a JSON object");
         json_decref(body);
         return false;
     }
@@ -198,7 +197,7 @@ static bool parse_body(struct hreq *req, json_t **out)
 static void reply_unauthorized(struct hreq *req)
 {
     evhttp_add_header(hreq_output_headers(req), "WWW-Authenticate", "Bearer");
-    reply_errorf(req, 401, "unauthorized", "missing or wrong bearer token");
+    reply_errorf(req, YE_UNAUTHORIZED, "missing or wrong bearer token");
 }
 
 /* Everything but the handler is derived from the matched row: the token
@@ -227,19 +226,19 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
         reply_unauthorized(req);
     } else if (!(method & ALLOWED_METHODS)) {
         evhttp_add_header(hreq_output_headers(req), "Allow", ALLOW_HEADER);
-        reply_errorf(req, 405, "method_not_allowed", "method %s is not supported; use %s",
+        reply_errorf(req, YE_METHOD_NOT_ALLOWED, "method %s is not supported; use %s",
                      hreq_method_name(req), ALLOW_HEADER);
     } else if (!t) {
-        reply_errorf(req, 500, "internal", "%s", err);
+        reply_errorf(req, YE_INTERNAL, "%s", err);
     } else if (!copy) {
-        reply_errorf(req, 400, "invalid_argument", "bad path");
+        reply_errorf(req, YE_INVALID_ARGUMENT, "bad path");
     } else if (!known) {
-        reply_errorf(req, 404, "not_found", "no route for %s", path);
+        reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
     } else if (!r) {
         char allow[64];
         route_allow_header(c.match.allow, allow, sizeof(allow));
         evhttp_add_header(hreq_output_headers(req), "Allow", allow);
-        reply_errorf(req, 405, "method_not_allowed", "method %s is not allowed on %s; use %s",
+        reply_errorf(req, YE_METHOD_NOT_ALLOWED, "method %s is not allowed on %s; use %s",
                      hreq_method_name(req), path, allow);
     } else if (parse_body(req, &c.body)) {
         /* A body sent to a row that takes none is still parsed (400 when it

@@ -106,7 +106,7 @@ static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const cha
 {
     struct exec_wait *w = ctx;
     if (st == QGA_CANCELLED) {
-        reply_errorf(w->req, 502, "guest_agent",
+        reply_errorf(w->req, YE_GUEST_AGENT,
                      "vm '%s' stopped, or its guest agent went away, while guest pid %lld ran",
                      w->vm, w->pid);
         exec_done(w);
@@ -122,7 +122,7 @@ static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const cha
         return;
     }
     if (st != QGA_OK) {
-        reply_errorf(w->req, 502, "guest_agent", "guest-exec-status: %s", err);
+        reply_errorf(w->req, YE_GUEST_AGENT, "guest-exec-status: %s", err);
         exec_done(w);
         return;
     }
@@ -132,7 +132,7 @@ static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const cha
         return;
     }
     if (monotonic_ms() > w->deadline) {
-        reply_errorf(w->req, 504, "timeout",
+        reply_errorf(w->req, YE_TIMEOUT,
                      "command still running in vm '%s' after its timeout (guest pid %lld)", w->vm,
                      w->pid);
         exec_done(w);
@@ -149,7 +149,7 @@ static void exec_poll(evutil_socket_t fd, short what, void *arg)
                       on_exec_status, w);
     json_decref(args);
     if (rc < 0) {
-        reply_errorf(w->req, 502, "guest_agent",
+        reply_errorf(w->req, YE_GUEST_AGENT,
                      "vm '%s' stopped, or its guest agent went away, while guest pid %lld ran",
                      w->vm, w->pid);
         exec_done(w);
@@ -161,7 +161,7 @@ static void on_exec_started(void *ctx, enum qga_status st, json_t *ret, const ch
     struct exec_wait *w = ctx;
     json_t *pid = json_object_get(ret, "pid");
     if (st != QGA_OK || !json_is_integer(pid)) {
-        reply_errorf(w->req, 502, "guest_agent", "guest-exec: %s",
+        reply_errorf(w->req, YE_GUEST_AGENT, "guest-exec: %s",
                      st == QGA_OK ? "the agent returned no pid" : err);
         exec_done(w);
         return;
@@ -208,7 +208,7 @@ static void vm_exec(struct route_ctx *c)
     struct qga_client *qga = guest_agent(e, vm.id);
     char sock[512];
     if (!qga || !engine_vm_agent(e, &vm, sock, sizeof(sock))) {
-        reply_errorf(c->req, 409, "no_guest_agent",
+        reply_errorf(c->req, YE_NO_GUEST_AGENT,
                      "vm '%s' has no guest agent running (it needs qemu-guest-agent inside, "
                      "e.g. the debian image)",
                      vm.name);
@@ -217,7 +217,7 @@ static void vm_exec(struct route_ctx *c)
     struct exec_wait *w = calloc(1, sizeof(*w));
     if (!w || !(w->timer = evtimer_new(e->base, exec_poll, w))) {
         free(w);
-        reply_errorf(c->req, 500, "internal", "out of memory");
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
     w->eng = e;
@@ -241,7 +241,7 @@ static void vm_exec(struct route_ctx *c)
     if (rc < 0) {
         event_free(w->timer);
         free(w);
-        reply_errorf(c->req, 500, "internal", "out of memory");
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
     hreq_set_closecb(c->req, exec_closed, w);

@@ -31,7 +31,7 @@ static void image_list(struct route_ctx *c)
     struct image_rec *imgs;
     size_t n;
     if (store_image_list(e->store, &imgs, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
         return;
     }
     json_t *arr = json_array();
@@ -76,9 +76,9 @@ static void image_show(struct route_ctx *c)
     const char *name = route_param(c, "name");
     int rc = store_image_get(e->store, name, &m);
     if (rc == STORE_NOTFOUND)
-        reply_errorf(c->req, 404, "not_found", "image '%s' does not exist", name);
+        reply_errorf(c->req, YE_NOT_FOUND, "image '%s' does not exist", name);
     else if (rc != 0)
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
     else
         reply_json(c->req, 200, image_to_json(&m));
 }
@@ -124,7 +124,7 @@ static size_t send_events(struct api *a, struct hreq *req, int64_t after, int li
     size_t n;
     struct store *st = a->eng->store;
     if (store_event_list(st, after, limit, object, &evs, &n) != 0) {
-        reply_errorf(req, 500, "internal", "database: %s", store_errmsg(st));
+        reply_errorf(req, YE_INTERNAL, "database: %s", store_errmsg(st));
         return 1;
     }
     if (n == 0 && only_if_any) {
@@ -192,19 +192,19 @@ static void event_list(struct route_ctx *c)
                *obj = query_get(c, "object");
     if ((sa && parse_u64(sa, 0, INT64_MAX, &after) < 0) ||
         (sl && parse_u64(sl, 1, 10000, &limit) < 0) || (sw && parse_u64(sw, 0, 300, &wait) < 0)) {
-        reply_errorf(c->req, 400, "invalid_argument",
+        reply_errorf(c->req, YE_INVALID_ARGUMENT,
                      "after, limit (1..10000) and wait (0..300 s) must be whole numbers");
         return;
     }
     if (obj && strlen(obj) >= 64) {
-        reply_errorf(c->req, 400, "invalid_argument", "object name too long");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "object name too long");
         return;
     }
     if (send_events(c->api, c->req, (int64_t)after, (int)limit, obj, wait > 0))
         return;
     struct event_waiter *w = calloc(1, sizeof(*w));
     if (!w) {
-        reply_errorf(c->req, 500, "internal", "out of memory");
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
     w->api = c->api;
@@ -237,7 +237,7 @@ static void host_show(struct route_ctx *c)
     struct engine *e = c->api->eng;
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
         return;
     }
     const char *cg = e->cg.mode == CG_V2 ? "v2" : e->cg.mode == CG_V1 ? "v1" : "none";

@@ -37,7 +37,7 @@ static void prometheus(struct route_ctx *c)
     struct vm_rec *vms;
     size_t n, len = 0;
     if (store_vm_list(m->e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     char *text = prom_render(m, vms, n, c->api->requests, &len);
@@ -75,7 +75,7 @@ static void object_metrics(struct route_ctx *c, const char *object, bool is_host
         for (const char *const *p = names; *p && !known; p++)
             known = !strcmp(*p, name);
         if (!known) {
-            reply_errorf(c->req, 400, "invalid_argument", "unknown metric '%.32s'", name);
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "unknown metric '%.32s'", name);
             return;
         }
     }
@@ -85,7 +85,7 @@ static void object_metrics(struct route_ctx *c, const char *object, bool is_host
         /* bounded so that seconds back times 1000 stays far inside int64 */
         int64_t v;
         if (parse_i64(since_s, -SINCE_MAX_BACK_S, INT64_MAX, &v) < 0) {
-            reply_errorf(c->req, 400, "invalid_argument",
+            reply_errorf(c->req, YE_INVALID_ARGUMENT,
                          "since must be seconds back (-1..-%lld) or ms since epoch (>= 0)",
                          (long long)SINCE_MAX_BACK_S);
             return;
@@ -93,7 +93,7 @@ static void object_metrics(struct route_ctx *c, const char *object, bool is_host
         since = v < 0 ? now + v * 1000 : v;
     }
     if (step_s && parse_u64(step_s, 0, STEP_MAX_S, &step) < 0) {
-        reply_errorf(c->req, 400, "invalid_argument", "step must be a number of seconds in 0..%d",
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "step must be a number of seconds in 0..%d",
                      STEP_MAX_S);
         return;
     }
@@ -154,7 +154,7 @@ static void stats_show(struct route_ctx *c)
     struct vm_rec *vms;
     size_t n;
     if (store_vm_list(m->e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     struct jw w;
@@ -227,11 +227,11 @@ static void rule_create(struct route_ctx *c)
     int rc = store_rule_insert(m->e->store, r.id, r.name, text, r.created_at);
     free(text);
     if (rc == STORE_CONFLICT) {
-        reply_errorf(c->req, 409, "conflict", "alert rule '%s' already exists", r.name);
+        reply_errorf(c->req, YE_CONFLICT, "alert rule '%s' already exists", r.name);
         return;
     }
     if (rc != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     monitor_reload_rules(m);
@@ -253,14 +253,14 @@ static void rule_silence(struct route_ctx *c)
     }
     const struct alert_rule *r = find_rule(m, name);
     if (!r) {
-        reply_errorf(c->req, 404, "not_found", "alert rule '%s' does not exist", name);
+        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
         return;
     }
     int64_t until = sb.until_set ? sb.until : sb.for_s ? now_ms() + (int64_t)sb.for_s * 1000 : 0;
     char rname[64];
     snprintf(rname, sizeof(rname), "%s", r->name);
     if (store_rule_silence(m->e->store, rname, until) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     monitor_reload_rules(m);
@@ -276,19 +276,19 @@ static void alert_list(struct route_ctx *c)
     const char *state = query_get(c, "state"), *lim = query_get(c, "limit");
     uint64_t limit = 100;
     if (lim && parse_u64(lim, 1, 10000, &limit) < 0) {
-        reply_errorf(c->req, 400, "invalid_argument", "limit must be 1..10000");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "limit must be 1..10000");
         return;
     }
     if (state && strcmp(state, "pending") && strcmp(state, "firing") && strcmp(state, "resolved") &&
         strcmp(state, "inactive")) {
-        reply_errorf(c->req, 400, "invalid_argument",
+        reply_errorf(c->req, YE_INVALID_ARGUMENT,
                      "state must be pending, firing, resolved or inactive");
         return;
     }
     struct alert_row *rows;
     size_t n;
     if (store_alert_list(m->e->store, state, (int)limit, &rows, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     json_t *arr = json_array();
@@ -320,7 +320,7 @@ static const struct alert_rule *route_rule(struct route_ctx *c)
     const char *name = route_param(c, "name");
     const struct alert_rule *r = find_rule(c->api->mon, name);
     if (!r)
-        reply_errorf(c->req, 404, "not_found", "alert rule '%s' does not exist", name);
+        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
     return r;
 }
 
@@ -340,7 +340,7 @@ static void rule_delete(struct route_ctx *c)
     char rname[64];
     snprintf(rname, sizeof(rname), "%s", r->name);
     if (store_rule_delete(m->e->store, rname) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     monitor_reload_rules(m);

@@ -36,7 +36,7 @@ static void snapshot_list(struct route_ctx *c)
     if (!route_vm(c, &vm))
         return;
     if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
         return;
     }
     json_t *arr = json_array();

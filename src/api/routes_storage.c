@@ -32,7 +32,7 @@ static void pool_list(struct route_ctx *c)
 {
     struct pool_info p;
     if (engine_pool_info(c->api->eng, &p) < 0) {
-        reply_errorf(c->req, 500, "internal", "database error");
+        reply_errorf(c->req, YE_INTERNAL, "database error");
         return;
     }
     reply_json(c->req, 200,
@@ -48,7 +48,7 @@ static void volume_list(struct route_ctx *c)
     struct volume_rec *vs;
     size_t n;
     if (store_volume_list(e->store, &vs, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
         return;
     }
     json_t *arr = json_array();
@@ -80,9 +80,10 @@ static void volume_show(struct route_ctx *c)
     int rc = store_volume_get(e->store, name, &v);
     if (rc == 0)
         reply_json(c->req, 200, volume_json(e, &v));
+    else if (rc == STORE_NOTFOUND)
+        reply_errorf(c->req, YE_NOT_FOUND, "volume '%s' does not exist", name);
     else
-        reply_errorf(c->req, rc == STORE_NOTFOUND ? 404 : 500, "not_found",
-                     "volume '%s' does not exist", name);
+        reply_errorf(c->req, YE_DATABASE, "database: %s", store_errmsg(e->store));
 }
 
 static void volume_delete(struct route_ctx *c)

@@ -101,7 +101,7 @@ static void vm_list(struct route_ctx *c)
     uint64_t gen = store_vm_generation(e->store);
     if (!a->vm_list || a->vm_list_gen != gen) {
         if (store_vm_list(e->store, &vms, &n) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
             return;
         }
         struct jw w;
@@ -116,7 +116,7 @@ static void vm_list(struct route_ctx *c)
         free(vms);
         if (w.oom) {
             jw_free(&w);
-            reply_errorf(c->req, 500, "internal", "out of memory");
+            reply_errorf(c->req, YE_INTERNAL, "out of memory");
             return;
         }
         free(a->vm_list);
@@ -145,13 +145,13 @@ static void vm_console(struct route_ctx *c)
     const char *o = query_get(c, "offset"), *l = query_get(c, "limit");
     if ((o && parse_u64(o, 0, UINT64_MAX >> 1, &offset) < 0) ||
         (l && parse_u64(l, 1, 16 << 20, &limit) < 0)) {
-        reply_errorf(c->req, 400, "invalid_argument", "offset and limit must be whole numbers");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "offset and limit must be whole numbers");
         return;
     }
     /* A "tail" request (offset past the end) is clamped to the end. */
     struct console_chunk ch;
     if (console_log_read(path, offset, limit, &ch) < 0) {
-        reply_errorf(c->req, 500, "internal", "cannot read the console log: %s", strerror(errno));
+        reply_errorf(c->req, YE_INTERNAL, "cannot read the console log: %s", strerror(errno));
         return;
     }
     struct evbuffer *buf = evbuffer_new();
