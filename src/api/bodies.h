@@ -18,7 +18,8 @@
 #include "lib/yerr.h"
 #include "monitor/alert_rule.h"
 
-#define EXEC_MAX_S 3600
+#define EXEC_MAX_S    3600
+#define EXEC_MAX_ARGS 256
 
 /* Checks that body has only the listed keys; fills err on an unknown one. */
 bool body_keys_known(json_t *body, const char *const *known, struct yerr *err);
@@ -30,7 +31,7 @@ int vm_spec_from_json(json_t *body, struct vm_spec *s, struct yerr *err);
 /* POST /v1/vms/{name}/snapshots: {"name": S} */
 int snapshot_body_from_json(json_t *body, const char **name, struct yerr *err);
 struct exec_body {
-    json_t *argv; /* array of 1..256 strings */
+    json_t *argv; /* array of 1..EXEC_MAX_ARGS strings */
     int timeout_s;
     const char *input; /* NULL: none */
 };

@@ -187,8 +187,9 @@ int exec_body_from_json(json_t *b, struct exec_body *x, struct yerr *err)
     if (!body_keys_known(b, known, err))
         return -1;
     json_t *argv = json_object_get(b, "argv");
-    if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > 256)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "argv must be an array of 1..256 strings");
+    if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > EXEC_MAX_ARGS)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "argv must be an array of 1..%d strings",
+                        EXEC_MAX_ARGS);
     size_t i;
     json_t *a;
     json_array_foreach(argv, i, a)
