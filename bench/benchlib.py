@@ -14,14 +14,26 @@ class Conn(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def call(sock, method, path, body=None, raw=False):
-    """One request; returns (status, decoded JSON or raw bytes)."""
+def call(sock, method, path, body=None, raw=False, follow=True):
+    """One request; returns (status, decoded JSON or raw bytes). A 202 with a
+    task (a long operation) is followed until the task ends, as the CLI does:
+    (200, its result) on success, (500, {"error": ...}) otherwise."""
     c = Conn(sock)
     c.request(method, path, body=json.dumps(body) if body is not None else None)
     r = c.getresponse()
     data = r.read()
     c.close()
-    return r.status, (data if raw else (json.loads(data) if data else None))
+    out = data if raw else (json.loads(data) if data else None)
+    if follow and not raw and r.status == 202 and isinstance(out, dict) and "task" in out:
+        tid = out["task"]["id"]
+        while True:
+            st, t = call(sock, "GET", f"/v1/tasks/{tid}?wait=30", follow=False)
+            if st != 200 or t["state"] not in ("queued", "running"):
+                break
+        if st == 200 and t["state"] == "succeeded":
+            return 200, t.get("result", {})
+        return 500, {"error": t.get("error", {}) if isinstance(t, dict) else {}}
+    return r.status, out
 
 
 def teardown(proc, state, settle=0.5):

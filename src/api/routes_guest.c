@@ -7,17 +7,18 @@
  * The controller hands it to the host's agent (guest.exec), which drives
  * the guest agent asynchronously; the request is held until the agent's
  * reply arrives, so the loop never waits on the guest. A client that leaves
- * cancels the exchange (the guest process runs on).
+ * cancels the exchange (the guest process runs on). The body is checked by
+ * body_vms.c.
  */
 #include "api/api.h"
+#include "api/bodies.h"
 #include "compute/qga.h"
 #include "lib/jsonw.h"
 
+#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define EXEC_MAX_S 3600
 
 struct exec_wait {
     struct api *api;
@@ -79,46 +80,22 @@ static void on_exec(void *ctx, json_t *r, const struct yerr *err)
     free(w);
 }
 
-void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
+static void vm_exec(struct route_ctx *c)
 {
-    static const char *const known[] = {"argv", "timeout", "input", NULL};
-    struct yerr err;
-    json_t *b = c->body;
-    if (!b || !body_keys_known(b, known, &err)) {
-        if (!b)
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "body {\"argv\": [...]} required");
-        else
-            reply_error(c->req, &err);
+    struct yerr err = {0};
+    struct exec_body x;
+    struct vm_rec vm;
+    if (exec_body_from_json(c->body, &x, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
-    json_t *argv = json_object_get(b, "argv");
-    if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > 256) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "argv must be an array of 1..256 strings");
+    if (!route_vm(c, &vm))
         return;
-    }
-    size_t i;
-    json_t *a;
-    json_array_foreach(argv, i, a) if (!json_is_string(a))
-    {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "argv must be an array of strings");
-        return;
-    }
-    json_t *to = json_object_get(b, "timeout");
-    if (to && (!json_is_integer(to) || json_integer_value(to) < 1 ||
-               json_integer_value(to) > EXEC_MAX_S)) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "timeout must be 1..%d seconds", EXEC_MAX_S);
-        return;
-    }
-    json_t *input = json_object_get(b, "input");
-    if (input && !json_is_string(input)) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "input must be a string");
-        return;
-    }
-    if (!vm_state_has_process(vm->state)) {
+    if (!vm_state_has_process(vm.state)) {
         reply_errorf(c->req, YE_NO_GUEST_AGENT,
                      "vm '%s' has no guest agent running (it needs qemu-guest-agent inside, "
                      "e.g. the debian image)",
-                     vm->name);
+                     vm.name);
         return;
     }
     struct exec_wait *w = calloc(1, sizeof(*w));
@@ -129,11 +106,16 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     w->api = c->api;
     w->req = c->req;
     hreq_set_closecb(c->req, exec_closed, w);
-    w->call = ctl_vm_exec(c->api->ctl, vm, argv, to ? (int)json_integer_value(to) : 0,
-                          json_string_value(input), on_exec, w);
+    w->call = ctl_vm_exec(c->api->ctl, &vm, x.argv, x.timeout_s, x.input, on_exec, w);
     if (!w->call) {
         hreq_set_closecb(c->req, NULL, NULL);
         free(w);
         reply_errorf(c->req, YE_INTERNAL, "out of memory");
     }
 }
+
+const struct route routes_guest[] = {
+    {EVHTTP_REQ_POST, "/v1/vms/{name}/exec", vm_exec, ROUTE_BODY | ROUTE_LONGPOLL,
+     "Run a command in the guest through the guest agent; answers when it exits", check_vm_exec},
+};
+const size_t routes_guest_count = sizeof(routes_guest) / sizeof(routes_guest[0]);

@@ -7,8 +7,7 @@
  *   POST /v1/tasks/{id}/cancel      202 TASK (cancel requested); 409 finished or
  *                                   not cancellable; 404 unknown
  *
- * Rows of the route table (the shared shape) and, until the table
- * dispatcher lands, routes_tasks_dispatch() for http.c's if-chain.
+ * Rows of the route table (routes.h).
  */
 #include "api/api.h"
 #include "api/routes_tasks.h"
@@ -210,35 +209,17 @@ static void rt_list(struct route_ctx *c)
 }
 static void rt_get(struct route_ctx *c)
 {
-    task_get(c, c->parts[1]);
+    task_get(c, route_param(c, "id"));
 }
 static void rt_cancel(struct route_ctx *c)
 {
-    task_cancel(c, c->parts[1]);
+    task_cancel(c, route_param(c, "id"));
 }
 
-const struct route_row routes_tasks[] = {
+const struct route routes_tasks[] = {
     {EVHTTP_REQ_GET, "/v1/tasks", rt_list, 0, "List tasks (long operations), newest first", NULL},
     {EVHTTP_REQ_GET, "/v1/tasks/{id}", rt_get, ROUTE_LONGPOLL,
      "Show a task; ?wait=S holds the request until it changes", NULL},
     {EVHTTP_REQ_POST, "/v1/tasks/{id}/cancel", rt_cancel, 0, "Cancel a running task", NULL},
 };
 const size_t routes_tasks_count = sizeof routes_tasks / sizeof routes_tasks[0];
-
-bool routes_tasks_dispatch(struct route_ctx *c)
-{
-    if (c->nparts < 1 || strcmp(c->parts[0], "tasks"))
-        return false;
-    if (c->nparts == 1 && c->method == EVHTTP_REQ_GET)
-        rt_list(c);
-    else if (c->nparts == 2 && c->method == EVHTTP_REQ_GET)
-        rt_get(c);
-    else if (c->nparts == 3 && !strcmp(c->parts[2], "cancel") && c->method == EVHTTP_REQ_POST)
-        rt_cancel(c);
-    else if (c->nparts <= 3)
-        reply_errorf(c->req, YE_METHOD_NOT_ALLOWED,
-                     "use GET /v1/tasks, GET /v1/tasks/ID or POST /v1/tasks/ID/cancel");
-    else
-        reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/tasks");
-    return true;
-}

@@ -135,58 +135,27 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
     return 0;
 }
 
+/* name percent-encoded for a URL path or query; malloc'd. */
+char *cli_url_encode(const char *name)
+{
+    char *enc = malloc(strlen(name) * 3 + 1), *p = enc;
+    if (!enc)
+        return NULL;
+    for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+            *s == '-' || *s == '_' || *s == '.')
+            *p++ = (char)*s;
+        else
+            p += sprintf(p, "%%%02X", *s);
+    }
+    *p = 0;
+    return enc;
+}
+
 void http_resp_free(struct http_resp *r)
 {
     free(r->body);
     r->body = NULL;
-}
-
-/* A 202 {"task": ...}: waits for the task (GET /v1/tasks/ID?wait=) and
- * stands for the operation's own answer: the task's result on success, its
- * error otherwise. (Stand-in until the CLI's own task support lands.) */
-static json_t *task_wait(const struct cli *c, json_t *j, int *exit_code)
-{
-    char id[40];
-    snprintf(id, sizeof(id), "%s",
-             json_string_value(json_object_get(json_object_get(j, "task"), "id"))
-                 ? json_string_value(json_object_get(json_object_get(j, "task"), "id"))
-                 : "");
-    json_decref(j);
-    for (;;) {
-        char path[96], err[512];
-        snprintf(path, sizeof(path), "/v1/tasks/%s?wait=30", id);
-        struct http_resp r;
-        if (cli_http(c, "GET", path, NULL, &r, err, sizeof(err)) < 0) {
-            fprintf(stderr, "yun: %s\n", err);
-            *exit_code = EXIT_CONN;
-            return NULL;
-        }
-        json_t *t = json_loads(r.body, 0, NULL);
-        int status = r.status;
-        http_resp_free(&r);
-        const char *st = json_string_value(json_object_get(t, "state"));
-        if (status != 200 || !st) {
-            fprintf(stderr, "yun: cannot follow task %s (HTTP %d)\n", id, status);
-            json_decref(t);
-            *exit_code = EXIT_API;
-            return NULL;
-        }
-        if (!strcmp(st, "succeeded")) {
-            json_t *res = json_object_get(t, "result");
-            res = res ? json_incref(res) : json_object();
-            json_decref(t);
-            return res;
-        }
-        if (!strcmp(st, "failed") || !strcmp(st, "cancelled")) {
-            const char *msg =
-                json_string_value(json_object_get(json_object_get(t, "error"), "message"));
-            fprintf(stderr, "yun: %s\n", msg ? msg : st);
-            json_decref(t);
-            *exit_code = EXIT_API;
-            return NULL;
-        }
-        json_decref(t);
-    }
 }
 
 json_t *cli_call(const struct cli *c, const char *method, const char *path, json_t *body,
@@ -219,8 +188,6 @@ json_t *cli_call(const struct cli *c, const char *method, const char *path, json
         fprintf(stderr, "yun: yund replied with malformed JSON\n");
         *exit_code = EXIT_API;
     }
-    if (r.status == 202 && json_is_object(json_object_get(j, "task")))
-        return task_wait(c, j, exit_code);
     return j;
 }
 

@@ -4,6 +4,7 @@
  * paths.
  */
 #include "compute/engine.h"
+#include "agent/agent_local.h"
 #include "compute/accel.h"
 #include "compute/guest.h"
 #include "compute/housekeeping.h"
@@ -111,6 +112,11 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
     log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
+    e->agent = agent_local_new(base, cfg, e);
+    if (!e->agent) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
     e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
@@ -142,6 +148,8 @@ void engine_shutdown(struct engine *e)
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;
+    agent_free(e->agent);
+    e->agent = NULL;
 }
 
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,

@@ -88,6 +88,10 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         snprintf(err, errlen, "agent: too many subscribers");
         return -1;
     }
+    /* The task table (made by tasks_attach) holds every VM operation; the
+     * kinds are known before tasks_recover runs. */
+    c->tasks = host->tasks;
+    ctl_vm_tasks_register(c);
     host->on_event = on_engine_event;
     host->on_event_ctx = c;
     host->admit = on_admit;

@@ -160,6 +160,7 @@ void ctl_cancel(struct ctl *c, uint64_t call);
 void ctl_forget(struct ctl *c, void *ctx);
 
 /* Between the controller's files. */
+void ctl_vm_tasks_register(struct ctl *c);
 void ctl_calls_forget(struct ctl *c, void *ctx);
 void ctl_calls_shutdown(struct ctl *c);
 

@@ -24,6 +24,51 @@
 #define MIN_MEMORY_MB 16
 #define MAX_DISK      (16ULL << 40)
 
+/* ---- every VM operation is a task: one at a time per VM ---- */
+
+static const char *const vm_kinds[] = {"vm.create", "vm.start", "vm.stop",   "vm.force-stop",
+                                       "vm.reboot", "vm.pause", "vm.resume", "vm.delete"};
+
+/* A task a killed yund left: its row is settled by reconcile (creating
+ * rolled back, deleting finished, a start re-attached or stopped, a stop's
+ * deadline re-armed), so the task itself is only marked interrupted. */
+static int vm_task_recover(void *ctx, struct task_rec *task, struct yerr *err)
+{
+    return 0;
+}
+
+void ctl_vm_tasks_register(struct ctl *c)
+{
+    if (!c->tasks)
+        return;
+    for (size_t i = 0; i < sizeof vm_kinds / sizeof vm_kinds[0]; i++)
+        tasks_register_kind(c->tasks, vm_kinds[i], vm_task_recover, c);
+}
+
+/* 0 with task->id set (empty without a task table), or -1 with the
+ * conflict naming the running task. */
+static int vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
+                         struct task_rec *task, struct yerr *err)
+{
+    task->id[0] = 0;
+    if (!c->tasks)
+        return 0;
+    return task_begin(c->tasks, kind, "vm", vm->id, vm->name, task, err);
+}
+
+static void vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
+                        const struct yerr *err)
+{
+    if (!c->tasks || !task->id[0])
+        return;
+    if (err && err->code)
+        task_fail(c->tasks, task->id, err);
+    else
+        task_succeed(c->tasks, task->id,
+                     vm ? json_pack("{s:s,s:s}", "vm", vm->name, "state", vm_state_name(vm->state))
+                        : NULL);
+}
+
 void vm_spec_defaults(struct vm_spec *s)
 {
     memset(s, 0, sizeof(*s));
@@ -121,12 +166,22 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out,
     vm.state = VM_CREATING;
     vm.created_at = vm.updated_at = now_ms();
 
+    struct vm_rec same;
+    if (store_vm_get(c->store, vm.name, &same) == 0)
+        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+    struct task_rec task;
+    if (vm_task_begin(c, "vm.create", &vm, &task, err) < 0)
+        return -1;
     /* Intent first: the row exists before any file does. */
     int rc = store_vm_insert(c->store, &vm);
-    if (rc == STORE_CONFLICT)
-        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
-    if (rc != 0)
-        return yerr_db(err, store_errmsg(c->store));
+    if (rc != 0) {
+        if (rc == STORE_CONFLICT)
+            yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+        else
+            yerr_db(err, store_errmsg(c->store));
+        vm_task_end(c, &task, NULL, err);
+        return -1;
+    }
     FAILPOINT("vm_create.after_row");
     if (engine_vm_prepare(c->host, &vm, &img, spec->user_data, spec->ssh_keys, err) < 0)
         goto undo_row;
@@ -141,6 +196,7 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out,
     FAILPOINT("vm_create.after_stopped");
     ctl_event(c, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
               (unsigned long long)vm.memory_mb, vm.image);
+    vm_task_end(c, &task, &vm, NULL);
     *out = vm;
     if (spec->start) {
         struct yerr serr;
@@ -156,6 +212,7 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out,
 undo_row:
     store_vm_delete(c->store, vm.id);
     ctl_event(c, "vm", vm.name, "create", "error", "%s", err->message);
+    vm_task_end(c, &task, NULL, err);
     return -1;
 }
 
@@ -185,16 +242,26 @@ int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, st
 {
     if (a == ACT_DELETE)
         return yerr_set(err, YE_INVALID_ARGUMENT, "delete is not an action here");
-    /* a start waits for the task on the VM (a snapshot merge or revert
-     * writes the disk a QEMU would open) */
     struct vm_rec vm;
-    struct task_rec busy;
-    struct yerr ignore;
-    if (a == ACT_START && c->tasks && ctl_vm_get(c, name, &vm, &ignore) == 0 &&
-        task_busy(c->tasks, vm.id, &busy))
-        return task_conflict(err, &busy);
-    return engine_vm_action(c->host, name, (enum vm_action)a, false, out, err);
+    if (ctl_vm_get(c, name, &vm, err) < 0)
+        return -1;
+    char why[256];
+    if (vm_action_check(&vm, (enum vm_action)a, false, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_CONFLICT, "%s", why);
+    char kind[32];
+    snprintf(kind, sizeof kind, "vm.%s", vm_action_name((enum vm_action)a));
+    struct task_rec task;
+    if (vm_task_begin(c, kind, &vm, &task, err) < 0)
+        return -1;
+    struct vm_rec after;
+    int rc = engine_vm_action(c->host, vm.id, (enum vm_action)a, false, &after, err);
+    vm_task_end(c, &task, rc == 0 ? &after : NULL, rc == 0 ? NULL : err);
+    if (rc == 0 && out)
+        *out = after;
+    return rc;
 }
+
+static int vm_delete_run(struct ctl *c, struct vm_rec *vm0, bool force, struct yerr *err);
 
 int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err)
 {
@@ -204,6 +271,18 @@ int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err)
     char why[256];
     if (vm.state != VM_DELETING && vm_action_check(&vm, ACT_DELETE, force, why, sizeof(why)) < 0)
         return yerr_set(err, YE_CONFLICT, "%s", why);
+    struct task_rec task;
+    if (vm_task_begin(c, "vm.delete", &vm, &task, err) < 0)
+        return -1;
+    int rc = vm_delete_run(c, &vm, force, err);
+    vm_task_end(c, &task, NULL, rc == 0 ? NULL : err);
+    return rc;
+}
+
+static int vm_delete_run(struct ctl *c, struct vm_rec *vm0, bool force, struct yerr *err)
+{
+    struct vm_rec vm = *vm0;
+    const char *name = vm.name;
     vm.state = VM_DELETING;
     vm.desired = WANT_DELETED;
     vm.updated_at = now_ms();
@@ -301,6 +380,7 @@ void ctl_cancel(struct ctl *c, uint64_t call)
 struct ctl_call {
     struct ctl_call *next;
     struct ctl *c;
+    struct task_rec task;
     int action;
     char vm_id[37], vm_name[64];
     ctl_vm_fn done;
@@ -351,6 +431,7 @@ static void on_action_reply(void *ctx, json_t *r, const struct yerr *aerr)
         ctl_event(c, "vm", vm.name, an, "ok", "%s", "");
         rc = err.code ? -1 : 0;
     }
+    vm_task_end(c, &k->task, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
     if (k->done)
         k->done(k->ctx, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
     free(k);
@@ -378,12 +459,20 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
     snprintf(k->vm_name, sizeof(k->vm_name), "%s", vm.name);
     k->done = done;
     k->ctx = ctx;
+    char kind[32];
+    snprintf(kind, sizeof kind, "vm.%s", vm_action_name((enum vm_action)a));
+    if (vm_task_begin(c, kind, &vm, &k->task, err) < 0) {
+        free(k);
+        return -1;
+    }
     k->call =
         agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm.id, "command", cmd[a]),
                    on_action_reply, NULL, k);
     if (!k->call) {
+        yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
+        vm_task_end(c, &k->task, NULL, err);
         free(k);
-        return yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
+        return -1;
     }
     k->next = c->calls;
     c->calls = k;
@@ -404,6 +493,9 @@ void ctl_calls_shutdown(struct ctl *c)
         c->calls = k->next;
         agent_forget(c->agent, k);
         agent_cancel(c->agent, k->call);
+        struct yerr e;
+        yerr_set(&e, YE_CANCELLED, "yund stopped");
+        vm_task_end(c, &k->task, NULL, &e);
         free(k);
     }
 }

@@ -35,6 +35,7 @@
 struct vop {
     struct engine *e;
     char task[37];
+    char format[8]; /* export: the format written */
     struct volume_rec v;
     uint64_t before;
     uint64_t call;
@@ -284,7 +285,7 @@ static void export_done(void *ctx, json_t *result, const struct yerr *err)
     } else {
         FAILPOINT("export.after_copy");
         json_int_t bytes = json_integer_value(json_object_get(result, "bytes"));
-        engine_event(e, "volume", op->v.name, "export", "ok", "to %s", op->dest);
+        engine_event(e, "volume", op->v.name, "export", "ok", "to %s (%s)", op->dest, op->format);
         task_succeed(
             e->tasks, op->task,
             json_pack("{s:s,s:s,s:I}", "name", op->v.name, "path", op->dest, "bytes", bytes));
@@ -319,6 +320,7 @@ int ctl_volume_export(struct engine *e, const char *name, const char *dest, cons
     op->e = e;
     op->v = v;
     snprintf(op->dest, sizeof op->dest, "%s", dest);
+    snprintf(op->format, sizeof op->format, "%s", format);
     if (task_begin(e->tasks, "volume.export", "volume", v.id, v.name, task, err) < 0) {
         free(op);
         return -1;

@@ -5,7 +5,6 @@
  * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
 #include "lib/failpoint.h"
-#include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
@@ -40,6 +39,7 @@ static void usage(FILE *f)
                "  -d, --daemon          detach and log to <state-dir>/yund.log\n"
                "  -v, --verbose         debug logging\n"
                "  -h, --help            this help\n"
+               "      --routes[=json]   print the API's route table and exit\n"
                "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
                "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
                "  reserved_memory stop_timeout reconcile_interval max_body max_connections\n"
@@ -128,11 +128,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {
-        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
-        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
-        {"failpoints", no_argument, 0, 'F'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'o'},
+                                         {"daemon", no_argument, 0, 'd'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"failpoints", no_argument, 0, 'F'},
+                                         {"routes", optional_argument, 0, 'R'},
+                                         {0, 0, 0, 0}};
     const char *config_file = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;
@@ -165,6 +169,12 @@ int main(int argc, char **argv)
             return 0;
         case 'F': /* the crash points compiled in (sanitizer build), for tests */
             return failpoint_list(stdout) < 0 ? 1 : 0;
+        case 'R': /* the route table (--routes=json: as JSON), for docs and tests */
+            if (optarg && strcmp(optarg, "json")) {
+                fprintf(stderr, "yund: --routes takes nothing or =json\n");
+                return 2;
+            }
+            return route_table_print(stdout, optarg != NULL) < 0 ? 1 : 0;
         default:
             usage(stderr);
             return 2;
@@ -248,7 +258,6 @@ int main(int argc, char **argv)
     struct event_base *base = event_base_new();
     struct engine eng;
     struct ctl ctl;
-    struct agent *agent = NULL;
     struct api api;
     struct monitor mon;
     int rc = 1;
@@ -260,22 +269,19 @@ int main(int argc, char **argv)
         log_err("%s", err);
         goto out_base;
     }
-    /* The host's verbs (in-process over the engine) and the controller
-     * that reaches the host only through them. */
-    agent = agent_local_new(base, &cfg, &eng);
-    eng.agent = agent;
-    if (!agent || ctl_init(&ctl, base, st, &cfg, agent, &eng, err, sizeof(err)) < 0) {
-        log_err("%s", agent ? err : "out of memory");
-        engine_shutdown(&eng);
-        goto out_agent;
-    }
     if (tasks_attach(&eng, err, sizeof(err)) < 0) {
         log_err("%s", err);
-        ctl_shutdown(&ctl);
         engine_shutdown(&eng);
-        goto out_agent;
+        goto out_base;
     }
-    ctl.tasks = eng.tasks;
+    /* The controller reaches the host only through its agent (in-process,
+     * over the engine). */
+    if (ctl_init(&ctl, base, st, &cfg, eng.agent, &eng, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        tasks_detach(&eng);
+        engine_shutdown(&eng);
+        goto out_base;
+    }
     ctl_snapshots_init(&eng); /* its task kinds, before they are recovered */
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
@@ -285,19 +291,19 @@ int main(int argc, char **argv)
     if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
-        tasks_detach(&eng);
         ctl_shutdown(&ctl);
+        tasks_detach(&eng);
         engine_shutdown(&eng);
-        goto out_agent;
+        goto out_base;
     }
     if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
-        tasks_detach(&eng);
         ctl_shutdown(&ctl);
+        tasks_detach(&eng);
         engine_shutdown(&eng);
-        goto out_agent;
+        goto out_base;
     }
     api.mon = &mon;
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
@@ -325,14 +331,12 @@ int main(int argc, char **argv)
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
+    ctl_shutdown(&ctl);
     job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&eng);
-    ctl_shutdown(&ctl);
     engine_shutdown(&eng);
     rc = 0;
     log_info("yund stopped");
-out_agent:
-    agent_free(agent);
 out_base:
     event_base_free(base);
 out_store:

@@ -224,8 +224,10 @@ int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool
     char why[400];
     bool ok;
     if (full) {
-        char *args[] = {"convert", "-q", "-f", s.format, "-O", v.format, s.path, v.path, NULL};
-        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
+        /* a full copy is a task (ctl/volumes.c), never done here */
+        yerr_set(err, YE_INTERNAL, "a full clone is a task");
+        store_volume_delete(e->store, v.id);
+        return -1;
     } else {
         /* a new qcow2 whose backing file is the source: O(1) in the source's size */
         char *args[] = {"create", "-q", "-f", "qcow2", "-F", s.format, "-b", s.path, v.path, NULL};
@@ -274,44 +276,6 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
     engine_event(e, "volume", v.name, "resize", "ok", "%llu bytes%s", (unsigned long long)size,
                  live ? " (online)" : "");
     *out = v;
-    return 0;
-}
-
-int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, uint64_t *after,
-                          struct yerr *err)
-{
-    struct volume_rec v;
-    if (engine_volume_get(e, name, &v, err) < 0)
-        return -1;
-    if (v.attached_to[0])
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
-    if (engine_volume_refuse_backing(e, &v, "rewriting it would break them", err) < 0)
-        return -1;
-    *before = volume_actual_size(&v);
-    /* Rewrite into a new file: only clusters holding data are copied, zero
-     * clusters are dropped; the original stays until the copy is complete. */
-    char tmp[600], why[400];
-    snprintf(tmp, sizeof(tmp), "%s.compact", v.path);
-    struct volume_rec b;
-    bool linked = v.backing[0] && store_volume_get(e->store, v.backing, &b) == 0;
-    bool ok;
-    if (linked) {
-        char *args[] = {"convert", "-q", "-f",     v.format, "-O", "qcow2", "-B",
-                        b.path,    "-F", b.format, v.path,   tmp,  NULL};
-        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
-    } else {
-        char *args[] = {"convert", "-q",     "-S",   "4k", "-f", v.format,
-                        "-O",      v.format, v.path, tmp,  NULL};
-        ok = engine_qemu_img(e, args, 3600000, why, sizeof(why)) == 0;
-    }
-    if (!ok || rename(tmp, v.path) < 0) {
-        unlink(tmp);
-        engine_event(e, "volume", v.name, "compact", "error", "%s", ok ? strerror(errno) : why);
-        return yerr_disk(err, "%s", ok ? strerror(errno) : why);
-    }
-    *after = volume_actual_size(&v);
-    engine_event(e, "volume", v.name, "compact", "ok", "%llu -> %llu bytes on disk",
-                 (unsigned long long)*before, (unsigned long long)*after);
     return 0;
 }
 
@@ -413,48 +377,4 @@ int engine_volume_import(struct engine *e, const char *name, const char *file, c
     int rc = import_from(e, name, file, &x, format, out, err);
     exchange_close(&x);
     return rc;
-}
-
-int engine_volume_export(struct engine *e, const char *name, const char *dest, const char *format,
-                         uint64_t *bytes, struct yerr *err)
-{
-    struct volume_rec v;
-    struct vm_rec vm;
-    if (engine_volume_get(e, name, &v, err) < 0)
-        return -1;
-    if (!format || !format[0])
-        format = v.format;
-    if (strcmp(format, "qcow2") && strcmp(format, "raw"))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
-    if (!vol_state_settled(v.state))
-        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
-    if (vm_volume_in_use(e, &v, &vm))
-        return yerr_set(err, YE_CONFLICT,
-                        "volume '%s' is in use by running vm '%s': stop it or detach the volume "
-                        "first",
-                        v.name, vm.name);
-    /* the whole chain flattened into DEST.part, created by yund inside an
-     * export directory and renamed when complete, so a failure leaves no
-     * partial export */
-    struct exchange_file x;
-    if (exchange_create_export(e->cfg, dest, &x, err) < 0)
-        return -1;
-    char why[400] = "";
-    char *args[] = {"convert", "-q", "-f", v.format, "-O", (char *)format, v.path, x.fdpath, NULL};
-    if (qemu_img_run(e, args, x.fd, 3600000, why, sizeof(why)) < 0) {
-        exchange_close(&x);
-        engine_event(e, "volume", v.name, "export", "error", "%s", why);
-        return yerr_disk(err, "%s", why);
-    }
-    struct stat st;
-    uint64_t written = fstat(x.fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
-    if (exchange_commit_export(&x, err) < 0) {
-        exchange_close(&x);
-        engine_event(e, "volume", v.name, "export", "error", "%s", err->message);
-        return -1;
-    }
-    exchange_close(&x);
-    *bytes = written;
-    engine_event(e, "volume", v.name, "export", "ok", "to %s (%s)", dest, format);
-    return 0;
 }

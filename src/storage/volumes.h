@@ -32,23 +32,21 @@ int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, 
 int engine_pool_info(struct engine *e, struct pool_info *p);
 int engine_volume_create(struct engine *e, const char *name, uint64_t size, const char *format,
                          struct volume_rec *out, struct yerr *err);
+/* The linked clone (quick); a full one is a task (ctl/volumes.c). */
 int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool full,
                         struct volume_rec *out, struct yerr *err);
 int engine_volume_resize(struct engine *e, const char *name, uint64_t size, struct volume_rec *out,
                          struct yerr *err);
-int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, uint64_t *after,
-                          struct yerr *err);
 /* A qcow2/raw file from the host becomes a volume (validated; a backing
  * file must be a volume of the pool). */
 int engine_volume_import(struct engine *e, const char *name, const char *file, const char *format,
                          struct volume_rec *out, struct yerr *err);
-/* Writes a standalone copy (chain flattened) to dest, which must not exist. */
-int engine_volume_export(struct engine *e, const char *name, const char *dest, const char *format,
-                         uint64_t *bytes, struct yerr *err);
 int engine_volume_delete(struct engine *e, const char *name, struct yerr *err);
 uint64_t volume_actual_size(const struct volume_rec *v);
-/* Runs qemu-img with args (NULL-terminated, without argv[0]); on failure
- * err gets "qemu-img VERB failed: <its last line of stderr>". */
+/* Runs qemu-img with args (NULL-terminated, without argv[0]), blocking; on
+ * failure err gets "qemu-img VERB failed: <its last line of stderr>". The
+ * synchronous wrapper kept for the quick operations and for vm_create's
+ * overlay, vm_snapshots and confine until they move to the qemu-img leaf. */
 int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len);
 
 #endif

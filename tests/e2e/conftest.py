@@ -242,6 +242,9 @@ class Yund:
         assert qemu_img_pids_for(self.state_dir) == [], "a qemu-img is left"
         return vms
 
+    def _check_settled(self, vms, ids, qemus):
+        _check_settled_impl(self, vms, ids, qemus)
+
     # -- tasks (202 {"task": ...}) --
     def task_wait(self, reply, timeout=300):
         """Follows a 202 reply's task until it is finished; returns the task."""
@@ -255,9 +258,6 @@ class Yund:
             if t["state"] in ("succeeded", "failed", "cancelled"):
                 return t
             assert time.time() < deadline, f"task {tid} still {t['state']}"
-
-    def _check_settled(self, vms, ids, qemus):
-        _check_settled_impl(self, vms, ids, qemus)
 
 
 def _check_settled_impl(y, vms, ids, qemus):
