@@ -56,8 +56,8 @@ struct route_ctx {
 
 void reply_json(struct hreq *req, int status, json_t *j); /* steals j */
 void reply_error(struct hreq *req, const struct yerr *e);
-void reply_errorf(struct hreq *req, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void reply_errorf(struct hreq *req, enum yerr_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *query_get(struct route_ctx *c, const char *key);
 /* A JSON string of s even when s is not valid UTF-8 (old store rows):
  * invalid bytes become "\xNN". */

@@ -69,7 +69,7 @@ void reply_jw(struct hreq *req, int status, struct jw *w)
 {
     if (w->oom) {
         jw_free(w);
-        reply_errorf(req, 500, "internal", "out of memory");
+        reply_errorf(req, YE_INTERNAL, "out of memory");
         return;
     }
     struct evbuffer *buf = evbuffer_new();
@@ -100,12 +100,12 @@ json_t *json_text(const char *s)
 void reply_error(struct hreq *req, const struct yerr *e)
 {
     /* A yerr filled by hand (not by yerr_set) may still hold any bytes. */
-    reply_json(req, e->status ? e->status : 500,
-               json_pack("{s:{s:o,s:o}}", "error", "code", json_text(e->code), "message",
+    reply_json(req, yerr_status(e),
+               json_pack("{s:{s:s,s:o}}", "error", "code", yerr_name(e), "message",
                          json_text(e->message)));
 }
 
-void reply_errorf(struct hreq *req, int status, const char *code, const char *fmt, ...)
+void reply_errorf(struct hreq *req, enum yerr_code code, const char *fmt, ...)
 {
     struct yerr e;
     char msg[sizeof(e.message)];
@@ -113,8 +113,7 @@ void reply_errorf(struct hreq *req, int status, const char *code, const char *fm
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    e.status = status;
-    snprintf(e.code, sizeof(e.code), "%s", code);
+    e.code = code;
     utf8_sanitize(e.message, sizeof(e.message), msg, strlen(msg),
                   n < 0 || (size_t)n >= sizeof(msg));
     reply_error(req, &e);
@@ -135,7 +134,7 @@ bool body_keys_known(json_t *body, const char *const *known, struct yerr *err)
         for (const char *const *p = known; *p && !ok; p++)
             ok = !strcmp(*p, k);
         if (!ok) {
-            yerr_set(err, 400, "invalid_argument", "unknown field '%.64s'", k);
+            yerr_set(err, YE_INVALID_ARGUMENT, "unknown field '%.64s'", k);
             return false;
         }
     }
@@ -161,13 +160,13 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
     a->requests++;
     if (need_auth && !authorized(a, req)) {
         evhttp_add_header(hreq_output_headers(req), "WWW-Authenticate", "Bearer");
-        reply_errorf(req, 401, "unauthorized", "missing or wrong bearer token");
+        reply_errorf(req, YE_UNAUTHORIZED, "missing or wrong bearer token");
         return;
     }
     int method = hreq_method(req);
     if (!(method & ALLOWED_METHODS)) {
         evhttp_add_header(hreq_output_headers(req), "Allow", ALLOW_HEADER);
-        reply_errorf(req, 405, "method_not_allowed", "method %s is not supported; use %s",
+        reply_errorf(req, YE_METHOD_NOT_ALLOWED, "method %s is not supported; use %s",
                      hreq_method_name(req), ALLOW_HEADER);
         return;
     }
@@ -190,19 +189,19 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
     /* Split /v1/a/b/c into segments (decoded). */
     char *copy = evhttp_uridecode(path, 0, NULL);
     if (!copy) {
-        reply_errorf(req, 400, "invalid_argument", "bad path");
+        reply_errorf(req, YE_INVALID_ARGUMENT, "bad path");
         goto out;
     }
     char *save = NULL, *seg = strtok_r(copy, "/", &save);
     if (!seg || strcmp(seg, "v1")) {
-        reply_errorf(req, 404, "not_found", "no route for %s", path);
+        reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
         free(copy);
         goto out;
     }
     while ((seg = strtok_r(NULL, "/", &save)) && c.nparts < 8)
         c.parts[c.nparts++] = seg;
     if (seg) {
-        reply_errorf(req, 404, "not_found", "no route for %s", path);
+        reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
         free(copy);
         goto out;
     }
@@ -213,7 +212,7 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
     if (blen > 0) {
         char *text = malloc(blen + 1);
         if (!text) {
-            reply_errorf(req, 500, "internal", "out of memory");
+            reply_errorf(req, YE_INTERNAL, "out of memory");
             free(copy);
             goto out;
         }
@@ -223,13 +222,13 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
         c.body = json_loads(text, JSON_REJECT_DUPLICATES, &je);
         free(text);
         if (!c.body) {
-            reply_errorf(req, 400, "invalid_json", "malformed JSON at line %d column %d: %s",
-                         je.line, je.column, je.text);
+            reply_errorf(req, YE_INVALID_JSON, "malformed JSON at line %d column %d: %s", je.line,
+                         je.column, je.text);
             free(copy);
             goto out;
         }
         if (!json_is_object(c.body)) {
-            reply_errorf(req, 400, "invalid_json", "request body must be a JSON object");
+            reply_errorf(req, YE_INVALID_JSON, "request body must be a JSON object");
             json_decref(c.body);
             free(copy);
             goto out;
@@ -256,7 +255,7 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
     else if (c.nparts >= 1 && (!strcmp(c.parts[0], "alert-rules") || !strcmp(c.parts[0], "alerts")))
         routes_alerts(&c);
     else
-        reply_errorf(req, 404, "not_found", "no route for %s", path);
+        reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
     json_decref(c.body);
     free(copy);
 out:

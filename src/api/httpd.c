@@ -11,6 +11,7 @@
 #include "api/httpd_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/yerr.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -225,8 +226,10 @@ static void start_drain(struct hconn *c)
 }
 
 /* A reply httpd makes itself (bad request, limits): JSON error, then close. */
-static void send_error(struct hconn *c, int status, const char *code, const char *msg)
+static void send_error(struct hconn *c, enum yerr_code ec, const char *msg)
 {
+    int status = yerr_code_status(ec);
+    const char *code = yerr_code_name(ec);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     char body[512];
     int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code,
@@ -273,7 +276,7 @@ static int parse_request_line(struct hconn *c, char *line)
     char *sp1 = strchr(line, ' ');
     char *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
     if (!sp1 || !sp2 || strchr(sp2 + 1, ' ')) {
-        send_error(c, 400, "bad_request", "malformed request line");
+        send_error(c, YE_BAD_REQUEST, "malformed request line");
         return -1;
     }
     *sp1 = *sp2 = 0;
@@ -283,7 +286,7 @@ static int parse_request_line(struct hconn *c, char *line)
     for (size_t i = 0; i < ml; i++)
         token = token && is_tchar((unsigned char)line[i]);
     if (!token || ml >= sizeof(r->method_name)) {
-        send_error(c, 400, "bad_request", "malformed request method");
+        send_error(c, YE_BAD_REQUEST, "malformed request method");
         return -1;
     }
     if (!strcmp(version, "HTTP/1.1"))
@@ -291,17 +294,17 @@ static int parse_request_line(struct hconn *c, char *line)
     else if (!strcmp(version, "HTTP/1.0"))
         r->minor = 0;
     else if (!strncmp(version, "HTTP/", 5)) {
-        send_error(c, 505, "http_version", "only HTTP/1.0 and HTTP/1.1 are served");
+        send_error(c, YE_HTTP_VERSION, "only HTTP/1.0 and HTTP/1.1 are served");
         return -1;
     } else {
-        send_error(c, 400, "bad_request", "malformed request line");
+        send_error(c, YE_BAD_REQUEST, "malformed request line");
         return -1;
     }
     memcpy(r->method_name, line, ml + 1);
     r->method = method_of(line);
     r->uri = *target ? evhttp_uri_parse_with_flags(target, EVHTTP_URI_NONCONFORMANT) : NULL;
     if (!r->uri) {
-        send_error(c, 400, "bad_request", "malformed request target");
+        send_error(c, YE_BAD_REQUEST, "malformed request target");
         return -1;
     }
     r->have_line = true;
@@ -316,7 +319,7 @@ static int parse_header(struct hconn *c, char *line)
     for (char *p = line; ok && p < colon; p++)
         ok = is_tchar((unsigned char)*p);
     if (!ok) {
-        send_error(c, 400, "bad_request", "malformed header line");
+        send_error(c, YE_BAD_REQUEST, "malformed header line");
         return -1;
     }
     *colon = 0;
@@ -327,11 +330,11 @@ static int parse_header(struct hconn *c, char *line)
         v[--n] = 0;
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)v[i] < 0x20 && v[i] != '\t') {
-            send_error(c, 400, "bad_request", "control character in a header value");
+            send_error(c, YE_BAD_REQUEST, "control character in a header value");
             return -1;
         }
     if (evhttp_add_header(&c->req->in, line, v) != 0) {
-        send_error(c, 400, "bad_request", "malformed header line");
+        send_error(c, YE_BAD_REQUEST, "malformed header line");
         return -1;
     }
     return 0;
@@ -356,17 +359,17 @@ static int headers_done(struct hconn *c)
     const char *te = evhttp_find_header(&r->in, "Transfer-Encoding");
     const char *cl = evhttp_find_header(&r->in, "Content-Length");
     if (te && cl) {
-        send_error(c, 400, "bad_request", "both Content-Length and Transfer-Encoding");
+        send_error(c, YE_BAD_REQUEST, "both Content-Length and Transfer-Encoding");
         return -1;
     }
     if (te && (strcasecmp(te, "chunked") || header_count(&r->in, "Transfer-Encoding") > 1)) {
-        send_error(c, 501, "not_implemented", "only the chunked transfer coding is supported");
+        send_error(c, YE_NOT_IMPLEMENTED, "only the chunked transfer coding is supported");
         return -1;
     }
     uint64_t len = 0;
     if (cl &&
         (header_count(&r->in, "Content-Length") > 1 || parse_u64(cl, 0, UINT64_MAX, &len) < 0)) {
-        send_error(c, 400, "bad_request", "malformed Content-Length");
+        send_error(c, YE_BAD_REQUEST, "malformed Content-Length");
         return -1;
     }
     /* Refused from the header alone, before a byte of the body is read. */
@@ -374,12 +377,12 @@ static int headers_done(struct hconn *c)
         char msg[128];
         snprintf(msg, sizeof(msg), "request body of %llu bytes exceeds the limit of %zu",
                  (unsigned long long)len, c->h->lim.max_body);
-        send_error(c, 413, "too_large", msg);
+        send_error(c, YE_TOO_LARGE, msg);
         return -1;
     }
     r->body = evbuffer_new();
     if (!r->body) {
-        send_error(c, 500, "internal", "out of memory");
+        send_error(c, YE_INTERNAL, "out of memory");
         return -1;
     }
     const char *expect = evhttp_find_header(&r->in, "Expect");
@@ -413,7 +416,7 @@ static char *read_head_line(struct hconn *c, struct evbuffer *in)
         c->head_bytes += before - evbuffer_get_length(in);
     if (c->head_bytes + (line ? 0 : before) > c->h->lim.max_header) {
         free(line);
-        send_error(c, 431, "headers_too_large", "request line and headers exceed 64 KiB");
+        send_error(c, YE_HEADERS_TOO_LARGE, "request line and headers exceed 64 KiB");
         return NULL;
     }
     return line;
@@ -444,7 +447,7 @@ static void process(struct hconn *c)
                     return;
                 c->req = calloc(1, sizeof(*c->req));
                 if (!c->req) {
-                    send_error(c, 500, "internal", "out of memory");
+                    send_error(c, YE_INTERNAL, "out of memory");
                     return;
                 }
                 c->req->c = c;
@@ -468,7 +471,7 @@ static void process(struct hconn *c)
                     return;
                 }
             } else if (*line == ' ' || *line == '\t') {
-                send_error(c, 400, "bad_request", "folded header lines are not accepted");
+                send_error(c, YE_BAD_REQUEST, "folded header lines are not accepted");
             } else {
                 parse_header(c, line);
             }
@@ -484,7 +487,7 @@ static void process(struct hconn *c)
             line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
             if (!line) {
                 if (evbuffer_get_length(in) > CHUNK_LINE_MAX)
-                    send_error(c, 400, "bad_request", "malformed chunk size");
+                    send_error(c, YE_BAD_REQUEST, "malformed chunk size");
                 else
                     return;
                 break;
@@ -497,12 +500,12 @@ static void process(struct hconn *c)
             free(line);
             size_t have = evbuffer_get_length(c->req->body);
             if (!ok)
-                send_error(c, 400, "bad_request", "malformed chunk size");
+                send_error(c, YE_BAD_REQUEST, "malformed chunk size");
             else if (sz > c->h->lim.max_body - have) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "request body exceeds the limit of %zu bytes",
                          c->h->lim.max_body);
-                send_error(c, 413, "too_large", msg);
+                send_error(c, YE_TOO_LARGE, msg);
             } else if (sz == 0) {
                 c->st = C_TRAILER;
             } else {
@@ -521,13 +524,13 @@ static void process(struct hconn *c)
             line = evbuffer_readln(in, NULL, EVBUFFER_EOL_CRLF);
             if (!line) {
                 if (evbuffer_get_length(in) >= 2)
-                    send_error(c, 400, "bad_request", "chunk data longer than its size");
+                    send_error(c, YE_BAD_REQUEST, "chunk data longer than its size");
                 else
                     return;
                 break;
             }
             if (*line)
-                send_error(c, 400, "bad_request", "chunk data longer than its size");
+                send_error(c, YE_BAD_REQUEST, "chunk data longer than its size");
             else
                 c->st = C_CHUNK_SIZE;
             free(line);

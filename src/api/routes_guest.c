@@ -105,7 +105,7 @@ static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const cha
 {
     struct exec_wait *w = ctx;
     if (st == QGA_CANCELLED) {
-        reply_errorf(w->req, 502, "guest_agent",
+        reply_errorf(w->req, YE_GUEST_AGENT,
                      "vm '%s' stopped, or its guest agent went away, while guest pid %lld ran",
                      w->vm, w->pid);
         exec_done(w);
@@ -121,7 +121,7 @@ static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const cha
         return;
     }
     if (st != QGA_OK) {
-        reply_errorf(w->req, 502, "guest_agent", "guest-exec-status: %s", err);
+        reply_errorf(w->req, YE_GUEST_AGENT, "guest-exec-status: %s", err);
         exec_done(w);
         return;
     }
@@ -131,7 +131,7 @@ static void on_exec_status(void *ctx, enum qga_status st, json_t *ret, const cha
         return;
     }
     if (monotonic_ms() > w->deadline) {
-        reply_errorf(w->req, 504, "timeout",
+        reply_errorf(w->req, YE_TIMEOUT,
                      "command still running in vm '%s' after its timeout (guest pid %lld)", w->vm,
                      w->pid);
         exec_done(w);
@@ -148,7 +148,7 @@ static void exec_poll(evutil_socket_t fd, short what, void *arg)
                       on_exec_status, w);
     json_decref(args);
     if (rc < 0) {
-        reply_errorf(w->req, 502, "guest_agent",
+        reply_errorf(w->req, YE_GUEST_AGENT,
                      "vm '%s' stopped, or its guest agent went away, while guest pid %lld ran",
                      w->vm, w->pid);
         exec_done(w);
@@ -160,7 +160,7 @@ static void on_exec_started(void *ctx, enum qga_status st, json_t *ret, const ch
     struct exec_wait *w = ctx;
     json_t *pid = json_object_get(ret, "pid");
     if (st != QGA_OK || !json_is_integer(pid)) {
-        reply_errorf(w->req, 502, "guest_agent", "guest-exec: %s",
+        reply_errorf(w->req, YE_GUEST_AGENT, "guest-exec: %s",
                      st == QGA_OK ? "the agent returned no pid" : err);
         exec_done(w);
         return;
@@ -199,38 +199,38 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     json_t *b = c->body;
     if (!b || !body_keys_known(b, known, &err)) {
         if (!b)
-            reply_errorf(c->req, 400, "invalid_argument", "body {\"argv\": [...]} required");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "body {\"argv\": [...]} required");
         else
             reply_error(c->req, &err);
         return;
     }
     json_t *argv = json_object_get(b, "argv");
     if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > 256) {
-        reply_errorf(c->req, 400, "invalid_argument", "argv must be an array of 1..256 strings");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "argv must be an array of 1..256 strings");
         return;
     }
     size_t i;
     json_t *a;
     json_array_foreach(argv, i, a) if (!json_is_string(a))
     {
-        reply_errorf(c->req, 400, "invalid_argument", "argv must be an array of strings");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "argv must be an array of strings");
         return;
     }
     json_t *to = json_object_get(b, "timeout");
     if (to && (!json_is_integer(to) || json_integer_value(to) < 1 ||
                json_integer_value(to) > EXEC_MAX_S)) {
-        reply_errorf(c->req, 400, "invalid_argument", "timeout must be 1..%d seconds", EXEC_MAX_S);
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "timeout must be 1..%d seconds", EXEC_MAX_S);
         return;
     }
     json_t *input = json_object_get(b, "input");
     if (input && !json_is_string(input)) {
-        reply_errorf(c->req, 400, "invalid_argument", "input must be a string");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "input must be a string");
         return;
     }
     struct qga_client *qga = guest_agent(e, vm->id);
     char sock[512];
     if (!qga || !engine_vm_agent(e, vm, sock, sizeof(sock))) {
-        reply_errorf(c->req, 409, "no_guest_agent",
+        reply_errorf(c->req, YE_NO_GUEST_AGENT,
                      "vm '%s' has no guest agent running (it needs qemu-guest-agent inside, "
                      "e.g. the debian image)",
                      vm->name);
@@ -239,7 +239,7 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     struct exec_wait *w = calloc(1, sizeof(*w));
     if (!w || !(w->timer = evtimer_new(e->base, exec_poll, w))) {
         free(w);
-        reply_errorf(c->req, 500, "internal", "out of memory");
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
     w->eng = e;
@@ -263,7 +263,7 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     if (rc < 0) {
         event_free(w->timer);
         free(w);
-        reply_errorf(c->req, 500, "internal", "out of memory");
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
     hreq_set_closecb(c->req, exec_closed, w);

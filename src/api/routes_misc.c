@@ -40,7 +40,7 @@ void routes_images(struct route_ctx *c)
         struct image_rec *imgs;
         size_t n;
         if (store_image_list(e->store, &imgs, &n) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
             return;
         }
         json_t *arr = json_array();
@@ -54,11 +54,11 @@ void routes_images(struct route_ctx *c)
         static const char *const known[] = {"kind", NULL};
         const char *kind = c->body ? json_string_value(json_object_get(c->body, "kind")) : NULL;
         if (!c->body || !body_keys_known(c->body, known, &err))
-            reply_error(c->req, err.status ? &err
-                                           : &(struct yerr){400, "invalid_argument",
-                                                            "body {\"kind\":\"tiny\"} required"});
+            reply_error(c->req, err.code ? &err
+                                         : &(struct yerr){YE_INVALID_ARGUMENT,
+                                                          "body {\"kind\":\"tiny\"} required"});
         else if (!kind)
-            reply_errorf(c->req, 400, "invalid_argument", "kind is required (a string)");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "kind is required (a string)");
         else {
             int rc = engine_image_build(e, kind, &m, &err);
             if (rc < 0)
@@ -79,9 +79,9 @@ void routes_images(struct route_ctx *c)
         if (b && !body_keys_known(b, known, &err))
             reply_error(c->req, &err);
         else if (!name || !file)
-            reply_errorf(c->req, 400, "invalid_argument", "name and file are required (strings)");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "name and file are required (strings)");
         else if (b && json_object_get(b, "format") && !fmt)
-            reply_errorf(c->req, 400, "invalid_argument", "format must be a string");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "format must be a string");
         else if (engine_image_import(e, name, file, fmt, &m, &err) < 0)
             reply_error(c->req, &err);
         else
@@ -91,9 +91,9 @@ void routes_images(struct route_ctx *c)
     if (c->nparts == 2 && c->method == EVHTTP_REQ_GET) {
         int rc = store_image_get(e->store, c->parts[1], &m);
         if (rc == STORE_NOTFOUND)
-            reply_errorf(c->req, 404, "not_found", "image '%s' does not exist", c->parts[1]);
+            reply_errorf(c->req, YE_NOT_FOUND, "image '%s' does not exist", c->parts[1]);
         else if (rc != 0)
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
         else
             reply_json(c->req, 200, image_to_json(&m));
         return;
@@ -105,7 +105,7 @@ void routes_images(struct route_ctx *c)
             reply_json(c->req, 200, json_pack("{s:s}", "deleted", c->parts[1]));
         return;
     }
-    reply_errorf(c->req, 404, "not_found", "no such route under /v1/images");
+    reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/images");
 }
 
 /* ---- events, with long polling ---- */
@@ -139,7 +139,7 @@ static size_t send_events(struct api *a, struct hreq *req, int64_t after, int li
     size_t n;
     struct store *st = a->eng->store;
     if (store_event_list(st, after, limit, object, &evs, &n) != 0) {
-        reply_errorf(req, 500, "internal", "database: %s", store_errmsg(st));
+        reply_errorf(req, YE_INTERNAL, "database: %s", store_errmsg(st));
         return 1;
     }
     if (n == 0 && only_if_any) {
@@ -203,7 +203,7 @@ void api_on_event(void *ctx, const struct event_rec *ev)
 void routes_events(struct route_ctx *c)
 {
     if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
-        reply_errorf(c->req, 404, "not_found", "no such route under /v1/events");
+        reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/events");
         return;
     }
     uint64_t after = 0, limit = 100, wait = 0;
@@ -211,19 +211,19 @@ void routes_events(struct route_ctx *c)
                *obj = query_get(c, "object");
     if ((sa && parse_u64(sa, 0, INT64_MAX, &after) < 0) ||
         (sl && parse_u64(sl, 1, 10000, &limit) < 0) || (sw && parse_u64(sw, 0, 300, &wait) < 0)) {
-        reply_errorf(c->req, 400, "invalid_argument",
+        reply_errorf(c->req, YE_INVALID_ARGUMENT,
                      "after, limit (1..10000) and wait (0..300 s) must be whole numbers");
         return;
     }
     if (obj && strlen(obj) >= 64) {
-        reply_errorf(c->req, 400, "invalid_argument", "object name too long");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "object name too long");
         return;
     }
     if (send_events(c->api, c->req, (int64_t)after, (int)limit, obj, wait > 0))
         return;
     struct event_waiter *w = calloc(1, sizeof(*w));
     if (!w) {
-        reply_errorf(c->req, 500, "internal", "out of memory");
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
     w->api = c->api;
@@ -243,7 +243,7 @@ void routes_host(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     if (c->method != EVHTTP_REQ_GET || c->nparts != 1) {
-        reply_errorf(c->req, 404, "not_found", "no such route");
+        reply_errorf(c->req, YE_NOT_FOUND, "no such route");
         return;
     }
     if (!strcmp(c->parts[0], "version")) {
@@ -254,7 +254,7 @@ void routes_host(struct route_ctx *c)
     }
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
         return;
     }
     const char *cg = e->cg.mode == CG_V2 ? "v2" : e->cg.mode == CG_V1 ? "v1" : "none";

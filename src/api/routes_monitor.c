@@ -35,7 +35,7 @@ void routes_prometheus(struct route_ctx *c)
     struct vm_rec *vms;
     size_t n, len = 0;
     if (store_vm_list(m->e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     char *text = prom_render(m, vms, n, c->api->requests, &len);
@@ -73,7 +73,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
         for (const char *const *p = names; *p && !known; p++)
             known = !strcmp(*p, name);
         if (!known) {
-            reply_errorf(c->req, 400, "invalid_argument", "unknown metric '%.32s'", name);
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "unknown metric '%.32s'", name);
             return;
         }
     }
@@ -83,7 +83,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
         /* bounded so that seconds back times 1000 stays far inside int64 */
         int64_t v;
         if (parse_i64(since_s, -SINCE_MAX_BACK_S, INT64_MAX, &v) < 0) {
-            reply_errorf(c->req, 400, "invalid_argument",
+            reply_errorf(c->req, YE_INVALID_ARGUMENT,
                          "since must be seconds back (-1..-%lld) or ms since epoch (>= 0)",
                          (long long)SINCE_MAX_BACK_S);
             return;
@@ -91,7 +91,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
         since = v < 0 ? now + v * 1000 : v;
     }
     if (step_s && parse_u64(step_s, 0, STEP_MAX_S, &step) < 0) {
-        reply_errorf(c->req, 400, "invalid_argument", "step must be a number of seconds in 0..%d",
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "step must be a number of seconds in 0..%d",
                      STEP_MAX_S);
         return;
     }
@@ -152,7 +152,7 @@ void routes_stats(struct route_ctx *c)
     struct vm_rec *vms;
     size_t n;
     if (store_vm_list(m->e->store, &vms, &n) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     struct jw w;
@@ -214,7 +214,7 @@ static void rule_create(struct route_ctx *c)
     struct alert_rule r;
     char err[300];
     if (!c->body) {
-        reply_errorf(c->req, 400, "invalid_argument", "a rule object is required");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "a rule object is required");
         return;
     }
     /* ids and timestamps are yund's to assign */
@@ -222,7 +222,7 @@ static void rule_create(struct route_ctx *c)
     json_object_del(c->body, "created_at");
     json_object_del(c->body, "silenced_until");
     if (alert_rule_from_json(c->body, &r, err, sizeof(err)) < 0) {
-        reply_errorf(c->req, 400, "invalid_argument", "%s", err);
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "%s", err);
         return;
     }
     uuid_generate_str(r.id);
@@ -233,11 +233,11 @@ static void rule_create(struct route_ctx *c)
     int rc = store_rule_insert(m->e->store, r.id, r.name, text, r.created_at);
     free(text);
     if (rc == STORE_CONFLICT) {
-        reply_errorf(c->req, 409, "conflict", "alert rule '%s' already exists", r.name);
+        reply_errorf(c->req, YE_CONFLICT, "alert rule '%s' already exists", r.name);
         return;
     }
     if (rc != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     monitor_reload_rules(m);
@@ -252,7 +252,7 @@ static void rule_silence(struct route_ctx *c, const char *name)
     struct monitor *m = c->api->mon;
     const struct alert_rule *r = find_rule(m, name);
     if (!r) {
-        reply_errorf(c->req, 404, "not_found", "alert rule '%s' does not exist", name);
+        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
         return;
     }
     int64_t until = 0;
@@ -269,18 +269,18 @@ static void rule_silence(struct route_ctx *c, const char *name)
         int ok = alert_rule_from_json(probe, &pr, err, sizeof(err));
         json_decref(probe);
         if (ok < 0) {
-            reply_errorf(c->req, 400, "invalid_argument", "for must be a duration such as 1h");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "for must be a duration such as 1h");
             return;
         }
         until = pr.for_s ? now_ms() + (int64_t)pr.for_s * 1000 : 0;
     } else {
-        reply_errorf(c->req, 400, "invalid_argument", "body {\"for\":\"1h\"} or {\"until\":MS}");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "body {\"for\":\"1h\"} or {\"until\":MS}");
         return;
     }
     char rname[64];
     snprintf(rname, sizeof(rname), "%s", r->name);
     if (store_rule_silence(m->e->store, rname, until) != 0) {
-        reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
     monitor_reload_rules(m);
@@ -295,25 +295,25 @@ void routes_alerts(struct route_ctx *c)
     struct monitor *m = c->api->mon;
     if (!strcmp(c->parts[0], "alerts")) {
         if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
-            reply_errorf(c->req, 404, "not_found", "no such route under /v1/alerts");
+            reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/alerts");
             return;
         }
         const char *state = query_get(c, "state"), *lim = query_get(c, "limit");
         uint64_t limit = 100;
         if (lim && parse_u64(lim, 1, 10000, &limit) < 0) {
-            reply_errorf(c->req, 400, "invalid_argument", "limit must be 1..10000");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "limit must be 1..10000");
             return;
         }
         if (state && strcmp(state, "pending") && strcmp(state, "firing") &&
             strcmp(state, "resolved") && strcmp(state, "inactive")) {
-            reply_errorf(c->req, 400, "invalid_argument",
+            reply_errorf(c->req, YE_INVALID_ARGUMENT,
                          "state must be pending, firing, resolved or inactive");
             return;
         }
         struct alert_row *rows;
         size_t n;
         if (store_alert_list(m->e->store, state, (int)limit, &rows, &n) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
             return;
         }
         json_t *arr = json_array();
@@ -340,7 +340,7 @@ void routes_alerts(struct route_ctx *c)
                 json_array_append_new(arr, rule_json(m, &m->rules[i]));
             reply_json(c->req, 200, json_pack("{s:o}", "rules", arr));
         } else {
-            reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST");
+            reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST");
         }
         return;
     }
@@ -350,12 +350,12 @@ void routes_alerts(struct route_ctx *c)
         return;
     }
     if (c->nparts != 2) {
-        reply_errorf(c->req, 404, "not_found", "no such route under /v1/alert-rules");
+        reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/alert-rules");
         return;
     }
     const struct alert_rule *r = find_rule(m, name);
     if (!r) {
-        reply_errorf(c->req, 404, "not_found", "alert rule '%s' does not exist", name);
+        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
         return;
     }
     if (c->method == EVHTTP_REQ_GET) {
@@ -364,13 +364,13 @@ void routes_alerts(struct route_ctx *c)
         char rname[64];
         snprintf(rname, sizeof(rname), "%s", r->name);
         if (store_rule_delete(m->e->store, rname) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(m->e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
             return;
         }
         monitor_reload_rules(m);
         engine_event(m->e, "alert", rname, "rule-delete", "ok", "%s", "");
         reply_json(c->req, 200, json_pack("{s:s}", "deleted", rname));
     } else {
-        reply_errorf(c->req, 405, "method_not_allowed", "use GET or DELETE");
+        reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or DELETE");
     }
 }

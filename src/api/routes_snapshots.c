@@ -44,7 +44,7 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
         struct snapshot_rec *ss;
         size_t n;
         if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
             return;
         }
         json_t *arr = json_array();
@@ -61,7 +61,7 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
         if (c->body && !body_keys_known(c->body, known, &err))
             reply_error(c->req, &err);
         else if (!json_is_string(name))
-            reply_errorf(c->req, 400, "invalid_argument", "name (a string) is required");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "name (a string) is required");
         else if (engine_snapshot_create(e, vm.name, json_string_value(name), &s, &err) < 0)
             reply_error(c->req, &err);
         else if (engine_vm_get(e, vm.name, &vm, &err) < 0)
@@ -71,8 +71,7 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
         return;
     }
     if (c->nparts < 4) {
-        reply_errorf(c->req, 405, "method_not_allowed",
-                     "use GET or POST on /v1/vms/NAME/snapshots");
+        reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST on /v1/vms/NAME/snapshots");
         return;
     }
     const char *snap = c->parts[3];
@@ -102,5 +101,5 @@ void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
             reply_json(c->req, 200, snapshot_json(e, &vm, &s, -1));
         return;
     }
-    reply_errorf(c->req, 404, "not_found", "no such route under /v1/vms/NAME/snapshots");
+    reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/vms/NAME/snapshots");
 }

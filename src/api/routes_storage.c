@@ -45,18 +45,18 @@ static int body_size(json_t *b, const char *key, uint64_t *out, struct yerr *err
     }
     if (json_is_string(v) && parse_size(json_string_value(v), out) == 0)
         return 0;
-    return yerr_set(err, 400, "invalid_argument", "%s must be a size such as \"4G\"", key);
+    return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a size such as \"4G\"", key);
 }
 
 void routes_pools(struct route_ctx *c)
 {
     struct pool_info p;
     if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
-        reply_errorf(c->req, 404, "not_found", "no such route under /v1/pools");
+        reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/pools");
         return;
     }
     if (engine_pool_info(c->api->eng, &p) < 0) {
-        reply_errorf(c->req, 500, "internal", "database error");
+        reply_errorf(c->req, YE_INTERNAL, "database error");
         return;
     }
     reply_json(c->req, 200,
@@ -76,7 +76,7 @@ void routes_volumes(struct route_ctx *c)
         struct volume_rec *vs;
         size_t n;
         if (store_volume_list(e->store, &vs, &n) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
             return;
         }
         json_t *arr = json_array();
@@ -95,11 +95,11 @@ void routes_volumes(struct route_ctx *c)
         if (b && !body_keys_known(b, known, &err))
             reply_error(c->req, &err);
         else if (!name)
-            reply_errorf(c->req, 400, "invalid_argument", "name is required (a string)");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "name is required (a string)");
         else if (fmt && !json_is_string(fmt))
-            reply_errorf(c->req, 400, "invalid_argument", "format must be qcow2 or raw");
+            reply_errorf(c->req, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
         else if (src && (!json_is_string(src) || json_object_get(b, "size")))
-            reply_errorf(c->req, 400, "invalid_argument",
+            reply_errorf(c->req, YE_INVALID_ARGUMENT,
                          "source must be a file path, and an import takes no size");
         else if (src && engine_volume_import(e, name, json_string_value(src),
                                              json_string_value(fmt), &v, &err) < 0)
@@ -114,7 +114,7 @@ void routes_volumes(struct route_ctx *c)
         return;
     }
     if (c->nparts < 2) {
-        reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST on /v1/volumes");
+        reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST on /v1/volumes");
         return;
     }
     const char *name = c->parts[1];
@@ -122,9 +122,10 @@ void routes_volumes(struct route_ctx *c)
         int rc = store_volume_get(e->store, name, &v);
         if (rc == 0)
             reply_json(c->req, 200, volume_json(e, &v));
+        else if (rc == STORE_NOTFOUND)
+            reply_errorf(c->req, YE_NOT_FOUND, "volume '%s' does not exist", name);
         else
-            reply_errorf(c->req, rc == STORE_NOTFOUND ? 404 : 500, "not_found",
-                         "volume '%s' does not exist", name);
+            reply_errorf(c->req, YE_DATABASE, "database: %s", store_errmsg(e->store));
         return;
     }
     if (c->nparts == 2 && c->method == EVHTTP_REQ_DELETE) {
@@ -143,9 +144,9 @@ void routes_volumes(struct route_ctx *c)
             if (b && !body_keys_known(b, known, &err))
                 reply_error(c->req, &err);
             else if (!dst)
-                reply_errorf(c->req, 400, "invalid_argument", "name of the clone is required");
+                reply_errorf(c->req, YE_INVALID_ARGUMENT, "name of the clone is required");
             else if (full && !json_is_boolean(full))
-                reply_errorf(c->req, 400, "invalid_argument", "full must be true or false");
+                reply_errorf(c->req, YE_INVALID_ARGUMENT, "full must be true or false");
             else if (engine_volume_clone(e, name, dst, json_is_true(full), &v, &err) < 0)
                 reply_error(c->req, &err);
             else
@@ -175,7 +176,7 @@ void routes_volumes(struct route_ctx *c)
             if (b && !body_keys_known(b, known, &err))
                 reply_error(c->req, &err);
             else if (!json_is_string(path) || (fmt && !json_is_string(fmt)))
-                reply_errorf(c->req, 400, "invalid_argument",
+                reply_errorf(c->req, YE_INVALID_ARGUMENT,
                              "path (a string) is required; format is qcow2 or raw");
             else if (engine_volume_export(e, name, json_string_value(path), json_string_value(fmt),
                                           &bytes, &err) < 0)
@@ -190,7 +191,7 @@ void routes_volumes(struct route_ctx *c)
             if (b && !body_keys_known(b, known, &err))
                 reply_error(c->req, &err);
             else if (!json_is_string(vm))
-                reply_errorf(c->req, 400, "invalid_argument", "vm (a name) is required");
+                reply_errorf(c->req, YE_INVALID_ARGUMENT, "vm (a name) is required");
             else if (engine_volume_attach(e, name, json_string_value(vm), &v, &err) < 0)
                 reply_error(c->req, &err);
             else
@@ -202,12 +203,12 @@ void routes_volumes(struct route_ctx *c)
             else
                 reply_json(c->req, rc == 1 ? 202 : 200, volume_json(e, &v));
         } else {
-            reply_errorf(c->req, 404, "not_found",
+            reply_errorf(c->req, YE_NOT_FOUND,
                          "unknown volume action '%s' (clone, resize, compact, export, attach, "
                          "detach)",
                          act);
         }
         return;
     }
-    reply_errorf(c->req, 404, "not_found", "no such route under /v1/volumes");
+    reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/volumes");
 }

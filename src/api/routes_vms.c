@@ -103,10 +103,10 @@ static int get_int(json_t *body, const char *key, int64_t min, int64_t max, int6
     if (!v)
         return 0;
     if (!json_is_integer(v))
-        return yerr_set(err, 400, "invalid_argument", "%s must be an integer", key);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be an integer", key);
     int64_t x = json_integer_value(v);
     if (x < min || x > max)
-        return yerr_set(err, 400, "invalid_argument", "%s must be in %lld..%lld, not %lld", key,
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be in %lld..%lld, not %lld", key,
                         (long long)min, (long long)max, (long long)x);
     *out = x;
     return 0;
@@ -118,10 +118,9 @@ static int get_str(json_t *body, const char *key, char *dst, size_t len, struct 
     if (!v)
         return 0;
     if (!json_is_string(v))
-        return yerr_set(err, 400, "invalid_argument", "%s must be a string", key);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a string", key);
     if (strlen(json_string_value(v)) >= len)
-        return yerr_set(err, 400, "invalid_argument", "%s is longer than %zu characters", key,
-                        len - 1);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is longer than %zu characters", key, len - 1);
     snprintf(dst, len, "%s", json_string_value(v));
     return 0;
 }
@@ -142,8 +141,7 @@ static int get_size(json_t *body, const char *key, uint64_t unit, uint64_t *out,
         *out = b;
         return 0;
     }
-    return yerr_set(err, 400, "invalid_argument", "%s must be a size such as \"512M\" or \"4G\"",
-                    key);
+    return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a size such as \"512M\" or \"4G\"", key);
 }
 
 static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
@@ -155,13 +153,13 @@ static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
                                         "hostname",     "user_data",     "ssh_keys",   NULL};
     vm_spec_defaults(s);
     if (!b)
-        return yerr_set(err, 400, "invalid_argument", "request body with name and image required");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
     if (!body_keys_known(b, known, err))
         return -1;
     if (!json_is_string(json_object_get(b, "name")))
-        return yerr_set(err, 400, "invalid_argument", "name is required (a string)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name is required (a string)");
     if (!json_is_string(json_object_get(b, "image")))
-        return yerr_set(err, 400, "invalid_argument", "image is required (a string)");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "image is required (a string)");
     int64_t cpus = s->cpus, weight = 0, quota = 0, period = 0;
     uint64_t mem = s->memory_mb << 20, disk = 0;
     char restart[16] = "no";
@@ -184,13 +182,13 @@ static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         return -1;
     json_t *ud = json_object_get(b, "user_data");
     if (ud && !json_is_string(ud))
-        return yerr_set(err, 400, "invalid_argument", "user_data must be a string");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "user_data must be a string");
     s->user_data = json_string_value(ud);
     json_t *keys = json_object_get(b, "ssh_keys");
     if (keys) {
         /* one string per key; joined one per line into the body we own */
         if (!json_is_array(keys))
-            return yerr_set(err, 400, "invalid_argument", "ssh_keys must be an array of strings");
+            return yerr_set(err, YE_INVALID_ARGUMENT, "ssh_keys must be an array of strings");
         size_t i;
         json_t *k;
         char *joined = NULL;
@@ -201,7 +199,7 @@ static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
             if (!json_is_string(k) || strchr(json_string_value(k), '\n')) {
                 fclose(f);
                 free(joined);
-                return yerr_set(err, 400, "invalid_argument",
+                return yerr_set(err, YE_INVALID_ARGUMENT,
                                 "ssh_keys must be an array of one-line strings");
             }
             fprintf(f, "%s\n", json_string_value(k));
@@ -213,13 +211,13 @@ static int spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
     }
     json_t *start = json_object_get(b, "start");
     if (start && !json_is_boolean(start))
-        return yerr_set(err, 400, "invalid_argument", "start must be true or false");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "start must be true or false");
     s->start = json_is_true(start);
     if (restart_policy_parse(restart, &s->restart) < 0)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "restart must be no, on-failure or always, not '%s'", restart);
     if (mem % (1ULL << 20))
-        return yerr_set(err, 400, "invalid_argument", "memory must be a whole number of MiB");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be a whole number of MiB");
     s->cpus = (int)cpus;
     s->memory_mb = mem >> 20;
     s->disk_bytes = disk;
@@ -238,7 +236,7 @@ static void vm_list(struct route_ctx *c)
     uint64_t gen = store_vm_generation(e->store);
     if (!a->vm_list || a->vm_list_gen != gen) {
         if (store_vm_list(e->store, &vms, &n) != 0) {
-            reply_errorf(c->req, 500, "internal", "database: %s", store_errmsg(e->store));
+            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
             return;
         }
         struct jw w;
@@ -253,7 +251,7 @@ static void vm_list(struct route_ctx *c)
         free(vms);
         if (w.oom) {
             jw_free(&w);
-            reply_errorf(c->req, 500, "internal", "out of memory");
+            reply_errorf(c->req, YE_INTERNAL, "out of memory");
             return;
         }
         free(a->vm_list);
@@ -279,13 +277,13 @@ static void vm_console(struct route_ctx *c, const struct vm_rec *vm)
     const char *o = query_get(c, "offset"), *l = query_get(c, "limit");
     if ((o && parse_u64(o, 0, UINT64_MAX >> 1, &offset) < 0) ||
         (l && parse_u64(l, 1, 16 << 20, &limit) < 0)) {
-        reply_errorf(c->req, 400, "invalid_argument", "offset and limit must be whole numbers");
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "offset and limit must be whole numbers");
         return;
     }
     /* A "tail" request (offset past the end) is clamped to the end. */
     struct console_chunk ch;
     if (console_log_read(path, offset, limit, &ch) < 0) {
-        reply_errorf(c->req, 500, "internal", "cannot read the console log: %s", strerror(errno));
+        reply_errorf(c->req, YE_INTERNAL, "cannot read the console log: %s", strerror(errno));
         return;
     }
     struct evbuffer *buf = evbuffer_new();
@@ -320,7 +318,7 @@ void routes_vms(struct route_ctx *c)
             else
                 reply_vm(c->req, 201, e, &vm, false);
         } else {
-            reply_errorf(c->req, 405, "method_not_allowed", "use GET or POST on /v1/vms");
+            reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST on /v1/vms");
         }
         return;
     }
@@ -339,16 +337,16 @@ void routes_vms(struct route_ctx *c)
             else
                 reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
         } else {
-            reply_errorf(c->req, 405, "method_not_allowed", "use GET or DELETE on /v1/vms/NAME");
+            reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or DELETE on /v1/vms/NAME");
         }
         return;
     }
     if (c->nparts == 4 && !strcmp(c->parts[2], "actions")) {
         enum vm_action a;
         if (c->method != EVHTTP_REQ_POST) {
-            reply_errorf(c->req, 405, "method_not_allowed", "actions take POST");
+            reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "actions take POST");
         } else if (vm_action_parse(c->parts[3], &a) < 0 || a == ACT_DELETE) {
-            reply_errorf(c->req, 404, "not_found",
+            reply_errorf(c->req, YE_NOT_FOUND,
                          "unknown action '%s' (start, stop, force-stop, reboot, pause, resume)",
                          c->parts[3]);
         } else if (engine_vm_action(e, name, a, false, &vm, &err) < 0) {
@@ -386,5 +384,5 @@ void routes_vms(struct route_ctx *c)
             vm_console(c, &vm);
         return;
     }
-    reply_errorf(c->req, 404, "not_found", "no such route under /v1/vms");
+    reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/vms");
 }

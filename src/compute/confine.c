@@ -272,11 +272,10 @@ static int plan_file(struct vm_confine *c, const char *path, const char *fmt, bo
                      struct yerr *err)
 {
     if (c->nfiles == CONFINE_FILES_MAX)
-        return yerr_set(err, 409, "conflict", "more than %d files to pass to qemu",
-                        CONFINE_FILES_MAX);
+        return yerr_set(err, YE_CONFLICT, "more than %d files to pass to qemu", CONFINE_FILES_MAX);
     struct confine_file *f = &c->files[c->nfiles];
     if (snprintf_checked(f->path, sizeof(f->path), "%s", path) < 0)
-        return yerr_set(err, 500, "internal", "path too long: %s", path);
+        return yerr_set(err, YE_INTERNAL, "path too long: %s", path);
     snprintf(f->fmt, sizeof(f->fmt), "%s", fmt);
     f->rw = rw;
     f->memfd = memfd;
@@ -297,14 +296,14 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
     engine_vm_path(e, vm, NULL, dir, sizeof(dir));
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
-        return yerr_set(err, 500, "internal", "cannot open %s: %s", dir, strerror(errno));
+        return yerr_set(err, YE_INTERNAL, "cannot open %s: %s", dir, strerror(errno));
     snprintf(cur, sizeof(cur), "%s", vm->disk);
     size_t dl = strlen(dir);
     int rc = -1;
     for (c->disk_layers = 1; c->disk_layers <= CHAIN_MAX; c->disk_layers++) {
         if (qcow2_backing(dfd, cur, back, sizeof(back)) < 0) {
-            yerr_set(err, 500, "internal", "vm '%s': cannot read the header of disk layer %s",
-                     vm->name, cur);
+            yerr_set(err, YE_INTERNAL, "vm '%s': cannot read the header of disk layer %s", vm->name,
+                     cur);
             break;
         }
         if (!back[0]) { /* the chain ends in the directory */
@@ -321,7 +320,7 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
             name = back + dl + 1;
         if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..") ||
             strlen(name) >= sizeof(cur)) {
-            yerr_set(err, 409, "conflict",
+            yerr_set(err, YE_CONFLICT,
                      "vm '%s': disk layer %s sits on %s, which is neither in its directory nor "
                      "its image: not started",
                      vm->name, cur, back);
@@ -333,14 +332,14 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
             char *args[] = {"rebase", "-q", "-u",         "-f", "qcow2", "-F",
                             "qcow2",  "-b", (char *)name, abs,  NULL};
             if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
-                yerr_set(err, 500, "internal", "vm '%s': %s", vm->name, why);
+                yerr_set(err, YE_INTERNAL, "vm '%s': %s", vm->name, why);
                 break;
             }
         }
         memmove(cur, name, strlen(name) + 1);
     }
     if (c->disk_layers > CHAIN_MAX)
-        yerr_set(err, 409, "conflict", "vm '%s': its disk chain is deeper than %d", vm->name,
+        yerr_set(err, YE_CONFLICT, "vm '%s': its disk chain is deeper than %d", vm->name,
                  CHAIN_MAX);
     close(dfd);
     return rc < 0 ? -1 : 0;
@@ -353,11 +352,11 @@ static int plan_volumes(struct engine *e, const struct vm_rec *vm, struct vm_con
     struct volume_rec *vs;
     size_t n;
     if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (c->nvols == CONFINE_VOLS_MAX) {
-            rc = yerr_set(err, 409, "conflict", "vm '%s' has more than %d volumes", vm->name,
+            rc = yerr_set(err, YE_CONFLICT, "vm '%s' has more than %d volumes", vm->name,
                           CONFINE_VOLS_MAX);
             break;
         }
@@ -367,7 +366,7 @@ static int plan_volumes(struct engine *e, const struct vm_rec *vm, struct vm_con
         struct volume_rec layer = vs[i];
         for (cv->n = 0; rc == 0; cv->n++) {
             if (cv->n == CHAIN_MAX) {
-                rc = yerr_set(err, 409, "conflict", "volume '%s' is a linked clone too deep",
+                rc = yerr_set(err, YE_CONFLICT, "volume '%s' is a linked clone too deep",
                               vs[i].name);
                 break;
             }
@@ -378,8 +377,8 @@ static int plan_volumes(struct engine *e, const struct vm_rec *vm, struct vm_con
             char name[64];
             snprintf(name, sizeof(name), "%s", layer.backing);
             if (store_volume_get(e->store, name, &layer) != 0)
-                rc = yerr_set(err, 500, "internal",
-                              "volume '%s': its backing volume '%s' is missing", vs[i].name, name);
+                rc = yerr_set(err, YE_INTERNAL, "volume '%s': its backing volume '%s' is missing",
+                              vs[i].name, name);
         }
         if (rc == 0)
             cv->n++;
@@ -398,8 +397,7 @@ static int plan_files(struct engine *e, const struct vm_rec *vm, struct vm_confi
     c->image = c->kernel = c->initrd = -1;
     struct image_rec img;
     if (store_image_get(e->store, vm->image, &img) != 0)
-        return yerr_set(err, 409, "conflict", "image '%s' of vm '%s' is missing", vm->image,
-                        vm->name);
+        return yerr_set(err, YE_CONFLICT, "image '%s' of vm '%s' is missing", vm->image, vm->name);
     if (plan_disk(e, vm, &img, c, err) < 0)
         return -1;
     /* the image goes first (fdset QEMU_FDSET_IMAGE), even under a chain
@@ -425,7 +423,7 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *o
     char why[400];
     int lk = claims_lock(e, why, sizeof(why));
     if (lk < 0)
-        return yerr_set(err, 500, "confine_error", "%s", why);
+        return yerr_set(err, YE_CONFINE_ERROR, "%s", why);
     uint32_t min = e->cfg->qemu_uid_min, max = e->cfg->qemu_uid_max, uid = vm->uid;
     /* keep the VM's uid when it is still in the range and still its own */
     if (uid < min || uid > max || claim_for(e, vm, uid) < 0) {
@@ -436,7 +434,7 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *o
     }
     if (!uid) {
         close(lk);
-        return yerr_set(err, 503, "no_uid",
+        return yerr_set(err, YE_NO_UID,
                         "no free uid for vm '%s' in qemu_uid_min..qemu_uid_max (%u..%u)", vm->name,
                         min, max);
     }
@@ -447,12 +445,12 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *o
             claim_path(e, uid, path, sizeof(path));
             unlink(path);
             close(lk);
-            return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+            return yerr_db(err, store_errmsg(e->store));
         }
     }
     close(lk);
     if (give_files(e, vm, uid, why, sizeof(why)) < 0)
-        return yerr_set(err, 500, "confine_error", "%s", why);
+        return yerr_set(err, YE_CONFINE_ERROR, "%s", why);
     if (plan_files(e, vm, out, err) < 0)
         return -1;
     out->on = true;
@@ -732,7 +730,7 @@ int vm_qmp_add_fd(struct engine *e, const struct vm_rec *vm, const char *path, i
 {
     int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return yerr_set(err, 500, "internal", "cannot open %s: %s", path, strerror(errno));
+        return yerr_set(err, YE_INTERNAL, "cannot open %s: %s", path, strerror(errno));
     char qmp[512], why[256];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     json_t *args = json_pack("{s:s}", "opaque", path), *ret = NULL;
@@ -740,14 +738,14 @@ int vm_qmp_add_fd(struct engine *e, const struct vm_rec *vm, const char *path, i
     close(fd);
     json_decref(args);
     if (rc < 0)
-        return yerr_set(err, 500, "qemu_error", "QMP add-fd: %s", why);
+        return yerr_set(err, YE_QEMU_ERROR, "QMP add-fd: %s", why);
     json_t *id = json_object_get(ret, "fdset-id");
     rc = json_is_integer(id) ? 0 : -1;
     if (rc == 0)
         *fdset = json_integer_value(id);
     json_decref(ret);
     if (rc < 0)
-        return yerr_set(err, 500, "qemu_error", "QMP add-fd: no fdset-id in the reply");
+        return yerr_set(err, YE_QEMU_ERROR, "QMP add-fd: no fdset-id in the reply");
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * log, the in-memory runtime list, host capacity and per-VM paths.
  */
 #include "compute/engine.h"
+#include "agent/agent_local.h"
 #include "compute/accel.h"
 #include "compute/guest.h"
 #include "compute/housekeeping.h"
@@ -110,6 +111,11 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
     log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
+    e->agent = agent_local_new(base, cfg, e);
+    if (!e->agent) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
     e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
@@ -141,6 +147,8 @@ void engine_shutdown(struct engine *e)
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;
+    agent_free(e->agent);
+    e->agent = NULL;
 }
 
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
@@ -242,9 +250,9 @@ int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct
 {
     int rc = store_vm_get(e->store, name, out);
     if (rc == STORE_NOTFOUND)
-        return yerr_set(err, 404, "not_found", "vm '%s' does not exist", name);
+        return yerr_set(err, YE_NOT_FOUND, "vm '%s' does not exist", name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 

@@ -22,6 +22,8 @@ struct event_base;
 struct event;
 struct qmp_watch;
 struct guest;
+struct agent;
+struct tasks;
 
 /* Per-VM things that live only in yund's memory: the QMP event connection
  * and timers. Everything durable is in the store. */
@@ -65,6 +67,10 @@ struct engine {
     char build_error[300];
     struct event *sigchld;
     unsigned events_since_prune; /* inserts since the event log was last pruned */
+    /* The seam (agent/agent.h): the host-local verbs of this host, and the
+     * long operations in flight (ctl/tasks.h). */
+    struct agent *agent;
+    struct tasks *tasks;
 };
 
 /* What a user may set when creating a VM. */

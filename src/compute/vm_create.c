@@ -45,29 +45,27 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
 {
     char why[256];
     if (!name_valid(s->name, why, sizeof(why)))
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     if (s->cpus < 1 || s->cpus > MAX_VCPUS)
-        return yerr_set(err, 400, "invalid_argument", "cpus must be 1..%d, not %d", MAX_VCPUS,
-                        s->cpus);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "cpus must be 1..%d, not %d", MAX_VCPUS, s->cpus);
     if (s->memory_mb < MIN_MEMORY_MB)
-        return yerr_set(err, 400, "invalid_argument",
-                        "memory must be at least %d MiB, not %llu MiB", MIN_MEMORY_MB,
-                        (unsigned long long)s->memory_mb);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be at least %d MiB, not %llu MiB",
+                        MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
     if (s->disk_bytes > MAX_DISK)
-        return yerr_set(err, 400, "invalid_argument", "disk must be at most 16T");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "disk must be at most 16T");
     if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))
-        return yerr_set(err, 400, "invalid_argument", "accel must be auto, kvm or tcg, not '%s'",
+        return yerr_set(err, YE_INVALID_ARGUMENT, "accel must be auto, kvm or tcg, not '%s'",
                         s->accel);
     static const char *const machines[] = {"pc", "q35", "microvm"};
     bool machine_ok = false;
     for (size_t i = 0; i < 3; i++)
         machine_ok |= !strcmp(s->machine, machines[i]);
     if (!machine_ok)
-        return yerr_set(err, 400, "invalid_argument",
-                        "machine must be pc, q35 or microvm, not '%s'", s->machine);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "machine must be pc, q35 or microvm, not '%s'",
+                        s->machine);
     for (const char *p = s->cmdline; *p; p++)
         if ((unsigned char)*p < 0x20)
-            return yerr_set(err, 400, "invalid_argument", "cmdline has a control character");
+            return yerr_set(err, YE_INVALID_ARGUMENT, "cmdline has a control character");
     struct vm_rec probe = {.memory_mb = s->memory_mb,
                            .cpu_weight = s->cpu_weight,
                            .cpu_quota_us = s->cpu_quota_us,
@@ -76,22 +74,22 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
     struct cg_limits l;
     engine_vm_limits(&probe, &l);
     if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     if (cg_limits_validate(&l, e->host_cpus, why, sizeof(why)) < 0)
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
 
     /* A VM that could never run here is refused now, with the numbers. */
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (s->cpus > u.cpus_capacity)
-        return yerr_set(err, 409, "insufficient_capacity",
+        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
                         "vm needs %d vCPUs but this host allows at most %.0f (%d cpus x "
                         "overcommit %.1f)",
                         s->cpus, u.cpus_capacity, u.cpus_total, e->cfg->cpu_overcommit);
     if ((s->memory_mb << 20) > u.mem_capacity)
         return yerr_set(
-            err, 409, "insufficient_capacity",
+            err, YE_INSUFFICIENT_CAPACITY,
             "vm needs %llu MiB but this host allows at most %llu MiB (%llu MiB, "
             "%llu MiB reserved, overcommit %.1f)",
             (unsigned long long)s->memory_mb, (unsigned long long)(u.mem_capacity >> 20),
@@ -100,17 +98,17 @@ static int validate_spec(struct engine *e, const struct vm_spec *s, struct image
 
     int rc = store_image_get(e->store, s->image, img);
     if (rc == STORE_NOTFOUND)
-        return yerr_set(err, 404, "not_found", "image '%s' does not exist (see: yun image list)",
+        return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist (see: yun image list)",
                         s->image);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (engine_image_memory_check(img, s->memory_mb, err) < 0)
         return -1;
     if (s->disk_bytes && s->disk_bytes < img->virtual_size) {
         char a[32], b[32];
         format_size(s->disk_bytes, a, sizeof(a));
         format_size(img->virtual_size, b, sizeof(b));
-        return yerr_set(err, 400, "invalid_argument", "disk %s is smaller than image '%s' (%s)", a,
+        return yerr_set(err, YE_INVALID_ARGUMENT, "disk %s is smaller than image '%s' (%s)", a,
                         img->name, b);
     }
     return 0;
@@ -121,7 +119,7 @@ static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct 
 {
     char disk[512], size[32];
     if (engine_vm_path(e, vm, VMDIR_DISK, disk, sizeof(disk)) < 0)
-        return yerr_set(err, 500, "internal", "path too long");
+        return yerr_set(err, YE_INTERNAL, "path too long");
     snprintf(size, sizeof(size), "%llu", (unsigned long long)vm->disk_bytes);
     char *argv[] = {
         (char *)e->cfg->qemu_img, "create", "-q", "-f", "qcow2", "-F", (char *)img->format, "-b",
@@ -167,15 +165,15 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
     /* Intent first: the row exists before any file does. */
     int rc = store_vm_insert(e->store, &vm);
     if (rc == STORE_CONFLICT)
-        return yerr_set(err, 409, "conflict", "vm '%s' already exists", vm.name);
+        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     FAILPOINT("create.after_row");
 
     char dir[512];
     engine_vm_path(e, &vm, NULL, dir, sizeof(dir));
     if (mkdir_p(dir, 0700) < 0) {
-        yerr_set(err, 500, "internal", "cannot create %s: %s", dir, strerror(errno));
+        yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
         goto undo;
     }
     if (make_overlay(e, &vm, &img, err) < 0)
@@ -184,7 +182,7 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
         char why[300];
         if (seed_build("genisoimage", dir, vm.id, vm.hostname[0] ? vm.hostname : vm.name,
                        spec->user_data, spec->ssh_keys, why, sizeof(why)) < 0) {
-            yerr_set(err, 500, "seed_error", "cloud-init seed: %s", why);
+            yerr_set(err, YE_SEED_ERROR, "cloud-init seed: %s", why);
             goto undo;
         }
     }
@@ -192,7 +190,7 @@ int engine_vm_create(struct engine *e, const struct vm_spec *spec, struct vm_rec
     FAILPOINT("create.after_files");
     vm.state = VM_STOPPED;
     if (engine_store_update(e, &vm) != 0) {
-        yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        yerr_db(err, store_errmsg(e->store));
         goto undo;
     }
     engine_event(e, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
@@ -311,15 +309,15 @@ int engine_vm_delete(struct engine *e, const char *name, bool force, struct yerr
         return -1;
     char why[256];
     if (vm.state != VM_DELETING && vm_action_check(&vm, ACT_DELETE, force, why, sizeof(why)) < 0)
-        return yerr_set(err, 409, "conflict", "%s", why);
+        return yerr_set(err, YE_CONFLICT, "%s", why);
     vm.state = VM_DELETING;
     vm.desired = WANT_DELETED;
     if (engine_store_update(e, &vm) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (engine_vm_finish_delete(e, &vm) < 0) {
         engine_event(e, "vm", vm.name, "delete", "error",
                      "its qemu could not be ended yet; retried by reconcile");
-        return yerr_set(err, 503, "unavailable",
+        return yerr_set(err, YE_UNAVAILABLE,
                         "vm '%s': its qemu could not be ended yet; the delete is retried", name);
     }
     engine_event(e, "vm", vm.name, "delete", "ok", "%s", force ? "forced" : "");

@@ -291,16 +291,17 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     struct image_rec img;
     int rc = store_image_get(e->store, vm->image, &img);
     if (rc != 0)
-        return yerr_set(err, rc == STORE_NOTFOUND ? 409 : 500, "conflict",
-                        "image '%s' of vm '%s' is missing", vm->image, vm->name);
+        return rc == STORE_NOTFOUND ? yerr_set(err, YE_CONFLICT, "image '%s' of vm '%s' is missing",
+                                               vm->image, vm->name)
+                                    : yerr_db(err, store_errmsg(e->store));
     if (engine_image_memory_check(&img, vm->memory_mb, err) < 0)
         return -1; /* it would only reset for ever */
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (u.cpus_used + vm->cpus > u.cpus_capacity ||
         u.mem_used + (vm->memory_mb << 20) > u.mem_capacity)
-        return yerr_set(err, 409, "insufficient_capacity",
+        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
                         "vm '%s' needs %d vCPUs and %llu MiB; host has %.0f of %.0f vCPUs and "
                         "%llu of %llu MiB free (overcommit cpu %.1f, memory %.1f)",
                         vm->name, vm->cpus, (unsigned long long)vm->memory_mb,
@@ -321,13 +322,13 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     case QEMU_GONE:
         break;
     case QEMU_UNSURE:
-        return yerr_set(err, 503, "unavailable",
+        return yerr_set(err, YE_UNAVAILABLE,
                         "cannot tell whether vm '%s' still has a qemu (/proc unreadable); "
                         "not starting another",
                         vm->name);
     default:
         engine_reconcile_soon(e);
-        return yerr_set(err, 409, "conflict",
+        return yerr_set(err, YE_CONFLICT,
                         "vm '%s' still has a qemu (pid %d); yund is re-attaching to it", vm->name,
                         (int)other);
     }
@@ -345,7 +346,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     vm->stop_deadline = 0;
     snprintf(vm->accel_used, sizeof(vm->accel_used), "%s", accel);
     if (engine_store_update(e, vm) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
 
     char group[48];
     engine_vm_cgroup(vm, group);
@@ -359,7 +360,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     boot.cpu_weight = 10000;
     boot.cpu_quota_us = 0;
     if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &boot, why, sizeof(why)) < 0) {
-        yerr_set(err, 500, "cgroup_error", "%s", why);
+        yerr_set(err, YE_CGROUP_ERROR, "%s", why);
         goto fail;
     }
     /* confinement: the VM's uid claimed, its files given to it */
@@ -370,14 +371,14 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     struct volume_rec *vols = NULL;
     size_t nvols = 0;
     if (store_volume_list_attached(e->store, vm->id, &vols, &nvols) != 0) {
-        yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        yerr_db(err, store_errmsg(e->store));
         goto fail;
     }
     int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &conf, &qa,
                                 why, sizeof(why));
     free(vols);
     if (built < 0) {
-        yerr_set(err, 400, "invalid_argument", "%s", why);
+        yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
         goto fail;
     }
     /* QEMU's own errors go to qemu.log once it daemonises (-D), not to
@@ -400,7 +401,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         /* QEMU's own words first: what it wrote to qemu.log in this start */
         char said[400];
         qemu_log_since(qemulog, log_off, said, sizeof(said));
-        yerr_set(err, 500, "qemu_error", "qemu failed to start: %s",
+        yerr_set(err, YE_QEMU_ERROR, "qemu failed to start: %s",
                  said[0]   ? said
                  : line[0] ? line
                            : "no message (see qemu.log)");
@@ -413,7 +414,7 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
         nanosleep(&ts, NULL);
     }
     if (pid <= 0) {
-        yerr_set(err, 500, "qemu_error", "qemu started but wrote no pidfile");
+        yerr_set(err, YE_QEMU_ERROR, "qemu started but wrote no pidfile");
         goto fail;
     }
     vm->pid = pid;
@@ -421,23 +422,23 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
     engine_store_update(e, vm);
     struct vm_rt *rt = engine_rt_get(e, vm);
     if (!rt) {
-        yerr_set(err, 500, "internal", "out of memory");
+        yerr_set(err, YE_INTERNAL, "out of memory");
         goto fail_kill;
     }
     rt->pid = pid;
     rt->shutdown_seen = false;
     if (engine_attach_watch(e, rt, vm) < 0) {
-        yerr_set(err, 500, "qemu_error", "cannot connect to QMP event monitor");
+        yerr_set(err, YE_QEMU_ERROR, "cannot connect to QMP event monitor");
         goto fail_kill;
     }
     char qmp[512];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     if (qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) < 0) {
-        yerr_set(err, 500, "qemu_error", "QMP cont: %s", why);
+        yerr_set(err, YE_QEMU_ERROR, "QMP cont: %s", why);
         goto fail_kill;
     }
     if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0) {
-        yerr_set(err, 500, "cgroup_error", "%s", why);
+        yerr_set(err, YE_CGROUP_ERROR, "%s", why);
         goto fail_kill;
     }
     vm->state = VM_RUNNING;
@@ -529,7 +530,7 @@ int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, js
     char qmp[512], why[256];
     engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     if (qmp_command(qmp, cmd, args, ret, 5000, why, sizeof(why)) < 0)
-        return yerr_set(err, 500, "qemu_error", "QMP %s: %s", cmd, why);
+        return yerr_set(err, YE_QEMU_ERROR, "QMP %s: %s", cmd, why);
     return 0;
 }
 
@@ -548,7 +549,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
     if (a == ACT_DELETE)
         return engine_vm_delete(e, name, force, err);
     if (vm_action_check(&vm, a, force, why, sizeof(why)) < 0)
-        return yerr_set(err, 409, "conflict", "%s", why);
+        return yerr_set(err, YE_CONFLICT, "%s", why);
     const char *an = vm_action_name(a);
     switch (a) {
     case ACT_START:
@@ -583,7 +584,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
          * process of the VM, found by the process table, is ended */
         if (qmp_simple(e, &vm, "quit", err) < 0 && engine_qemu_end(e, &vm) < 0) {
             engine_event(e, "vm", vm.name, an, "error", "its qemu could not be ended yet");
-            return yerr_set(err, 503, "unavailable",
+            return yerr_set(err, YE_UNAVAILABLE,
                             "vm '%s': its qemu could not be ended yet; the stop deadline "
                             "retries",
                             vm.name);
@@ -613,7 +614,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         engine_event(e, "vm", vm.name, an, "ok", "%s", "");
         break;
     default:
-        return yerr_set(err, 400, "invalid_argument", "unknown action");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "unknown action");
     }
     if (out)
         store_vm_get(e->store, vm.id, out);

@@ -54,7 +54,7 @@ static int list_snaps(struct engine *e, const struct vm_rec *vm, struct snapshot
                       size_t *n, struct yerr *err)
 {
     if (store_snapshot_list(e->store, vm->id, out, n) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
@@ -71,7 +71,7 @@ static int busy_check(const struct vm_rec *vm, const struct snapshot_rec *s, siz
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(s[i].state, "ready"))
-            return yerr_set(err, 409, "conflict", "vm '%s': snapshot '%s' is %s; try again later",
+            return yerr_set(err, YE_CONFLICT, "vm '%s': snapshot '%s' is %s; try again later",
                             vm->name, s[i].name, s[i].state);
     return 0;
 }
@@ -90,7 +90,7 @@ static int find_in(const struct vm_rec *vm, struct snapshot_rec *s, size_t n, co
 {
     struct snapshot_rec *f = by_name(s, n, name);
     if (!f)
-        return yerr_set(err, 404, "not_found", "vm '%s' has no snapshot '%s'", vm->name, name);
+        return yerr_set(err, YE_NOT_FOUND, "vm '%s' has no snapshot '%s'", vm->name, name);
     *out = *f;
     return 0;
 }
@@ -116,7 +116,7 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
     if (!parent[0]) {
         struct image_rec img;
         if (store_image_get(e->store, vm->image, &img) != 0)
-            return yerr_set(err, 500, "internal", "vm '%s': image '%s' is missing", vm->name,
+            return yerr_set(err, YE_INTERNAL, "vm '%s': image '%s' is missing", vm->name,
                             vm->image);
         snprintf(path, len, "%s", img.path);
         if (name)
@@ -126,7 +126,7 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
     }
     struct snapshot_rec *p = by_id(s, n, parent);
     if (!p)
-        return yerr_set(err, 500, "internal", "vm '%s': snapshot %s is missing", vm->name, parent);
+        return yerr_set(err, YE_INTERNAL, "vm '%s': snapshot %s is missing", vm->name, parent);
     engine_vm_path(e, vm, p->file, path, len);
     if (name)
         snprintf(name, nlen, "%s", p->file);
@@ -211,7 +211,7 @@ static int give_layer(const char *layer, const char *under, struct yerr *err)
                  ? 0
                  : -1;
     if (rc < 0)
-        yerr_set(err, 500, "internal", "cannot give %s to the vm: %s", layer, strerror(errno));
+        yerr_set(err, YE_INTERNAL, "cannot give %s to the vm: %s", layer, strerror(errno));
     if (fd >= 0)
         close(fd);
     return rc;
@@ -227,7 +227,7 @@ static int switch_live(struct engine *e, const struct vm_rec *vm, struct snapsho
     engine_vm_path(e, vm, snap->new_disk, nw, sizeof(nw));
     engine_vm_path(e, vm, vm->disk, old, sizeof(old));
     if (vm_qemu_name(e, vm, snap->new_disk, path, sizeof(path)) < 0)
-        return yerr_set(err, 500, "internal", "path too long");
+        return yerr_set(err, YE_INTERNAL, "path too long");
     char *mk[] = {"create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", (char *)vm->disk, nw, NULL};
     if (engine_qemu_img(e, mk, 60000, why, sizeof(why)) < 0)
         return yerr_disk(err, "%s", why);
@@ -260,21 +260,21 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     if (engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
     if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, 400, "invalid_argument", "snapshot name: %s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "snapshot name: %s", why);
     bool live = vm_state_live(vm.state);
     if (!live && !vm_state_down(vm.state))
-        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
-                        vm.name, vm_state_name(vm.state));
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
+                        vm_state_name(vm.state));
     struct snapshot_rec *s, snap = {0};
     size_t n;
     if (list_snaps(e, &vm, &s, &n, err) < 0)
         return -1;
     int rc = busy_check(&vm, s, n, err);
     if (rc == 0 && n >= MAX_SNAPSHOTS)
-        rc = yerr_set(err, 409, "conflict", "vm '%s' has %d snapshots, the most it may have",
-                      vm.name, MAX_SNAPSHOTS);
+        rc = yerr_set(err, YE_CONFLICT, "vm '%s' has %d snapshots, the most it may have", vm.name,
+                      MAX_SNAPSHOTS);
     if (rc == 0 && by_name(s, n, name))
-        rc = yerr_set(err, 409, "conflict", "vm '%s' already has a snapshot '%s'", vm.name, name);
+        rc = yerr_set(err, YE_CONFLICT, "vm '%s' already has a snapshot '%s'", vm.name, name);
     free(s);
     if (rc < 0)
         return -1;
@@ -289,7 +289,7 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
     new_layer_name(snap.new_disk);
     snap.created_at = now_ms();
     if (store_snapshot_insert(e->store, &snap) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
 
     char nw[512];
     engine_vm_path(e, &vm, snap.new_disk, nw, sizeof(nw));
@@ -323,7 +323,7 @@ int engine_snapshot_create(struct engine *e, const char *vmname, const char *nam
              * which asks QEMU which layer it writes to */
             engine_event(e, "vm", vm.name, "snapshot", "error", "%s: database: %s", name,
                          store_errmsg(e->store));
-            return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+            return yerr_db(err, store_errmsg(e->store));
         }
     }
     if (rc < 0) {
@@ -358,7 +358,7 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     if (engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
     if (!vm_state_down(vm.state))
-        return yerr_set(err, 409, "conflict", "vm '%s' is %s: stop it before reverting", vm.name,
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: stop it before reverting", vm.name,
                         vm_state_name(vm.state));
     struct snapshot_rec *s;
     size_t n;
@@ -385,7 +385,7 @@ int engine_snapshot_revert(struct engine *e, const char *vmname, const char *nam
     snprintf(vm.disk_parent, sizeof(vm.disk_parent), "%s", snap.id);
     if (engine_store_update(e, &vm) != 0) {
         unlink(nw);
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     }
     /* the record points at the new layer now; the old one is garbage (a
      * crash here leaves it to the orphan sweep) */
@@ -493,7 +493,7 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
 {
     int running = job_running(e, vm, snap);
     if (running != 0)
-        return running < 0 ? yerr_set(err, 500, "qemu_error", "QEMU does not answer") : 1;
+        return running < 0 ? yerr_set(err, YE_QEMU_ERROR, "QEMU does not answer") : 1;
     json_t *nodes = NULL;
     if (engine_vm_qmp(e, vm, "query-named-block-nodes", NULL, &nodes, err) < 0)
         return -1;
@@ -506,7 +506,7 @@ static int start_stream(struct engine *e, struct vm_rec *vm, struct snapshot_rec
         node_path(e, vm, tbacking, tback, sizeof(tback));
     int rc;
     if (!t || !b) {
-        rc = yerr_set(err, 500, "qemu_error", "QEMU does not have %s open", t ? base : top);
+        rc = yerr_set(err, YE_QEMU_ERROR, "QEMU does not have %s open", t ? base : top);
     } else if (!tbacking || strcmp(tback, from)) {
         rc = 0; /* already streamed (yund restarted while the job ran) */
     } else {
@@ -599,8 +599,8 @@ int engine_snapshot_delete(struct engine *e, const char *vmname, const char *nam
     if (engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
     if (!vm_state_live(vm.state) && !vm_state_down(vm.state))
-        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
-                        vm.name, vm_state_name(vm.state));
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
+                        vm_state_name(vm.state));
     struct snapshot_rec *s, snap;
     size_t n;
     if (list_snaps(e, &vm, &s, &n, err) < 0)
@@ -613,7 +613,7 @@ int engine_snapshot_delete(struct engine *e, const char *vmname, const char *nam
         return -1;
     snprintf(snap.state, sizeof(snap.state), "deleting");
     if (store_snapshot_update(e->store, &snap) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     rc = merge_continue(e, &vm, &snap, err);
     if (rc < 0)
         merge_failed(e, &vm, &snap, err->message);

@@ -36,7 +36,7 @@ static int volume_save(struct engine *e, struct volume_rec *v, const char *state
     snprintf(v->state, sizeof(v->state), "%s", state);
     snprintf(v->attached_to, sizeof(v->attached_to), "%s", attached_to);
     if (store_volume_update(e->store, v) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
@@ -60,8 +60,8 @@ static json_t *chain_args(struct engine *e, const struct vm_rec *vm, const struc
     json_t *top = NULL, *above = NULL;
     for (int depth = 0;; depth++) {
         if (depth == CHAIN_MAX) {
-            yerr_set(err, 409, "conflict", "volume '%s' is a linked clone more than %d deep",
-                     v->name, CHAIN_MAX);
+            yerr_set(err, YE_CONFLICT, "volume '%s' is a linked clone more than %d deep", v->name,
+                     CHAIN_MAX);
             break;
         }
         if (vm_qmp_add_fd(e, vm, layer.path, depth ? O_RDONLY : O_RDWR, &sets[*nsets], err) < 0)
@@ -82,8 +82,8 @@ static json_t *chain_args(struct engine *e, const struct vm_rec *vm, const struc
         char name[64];
         snprintf(name, sizeof(name), "%s", layer.backing);
         if (store_volume_get(e->store, name, &layer) != 0) {
-            yerr_set(err, 500, "internal", "volume '%s': its backing volume '%s' is missing",
-                     v->name, name);
+            yerr_set(err, YE_INTERNAL, "volume '%s': its backing volume '%s' is missing", v->name,
+                     name);
             break;
         }
     }
@@ -147,18 +147,18 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
     if (v.attached_to[0]) {
         struct vm_rec other;
         const char *who = store_vm_get(e->store, v.attached_to, &other) == 0 ? other.name : "?";
-        return yerr_set(err, 409, "conflict", "volume '%s' is already attached to vm '%s'", v.name,
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is already attached to vm '%s'", v.name,
                         who);
     }
     if (strcmp(v.state, "ready"))
-        return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
     if (engine_volume_refuse_backing(
             e, &v, "writing to it would corrupt them (attach a clone instead)", err) < 0)
         return -1;
     bool live = vm_state_live(vm.state);
     if (!live && !vm_state_down(vm.state))
-        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
-                        vm.name, vm_state_name(vm.state));
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
+                        vm_state_name(vm.state));
     if (volume_save(e, &v, live ? "attaching" : "attached", vm.id, err) < 0)
         return -1;
     if (live && hotplug(e, &vm, &v, err) < 0) {
@@ -210,7 +210,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
     if (engine_volume_get(e, volume, &v, err) < 0)
         return -1;
     if (!v.attached_to[0])
-        return yerr_set(err, 409, "conflict", "volume '%s' is not attached", v.name);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is not attached", v.name);
     bool known = store_vm_get(e->store, v.attached_to, &vm) == 0;
     if (!known || !vm_state_has_process(vm.state)) {
         finish_detach(e, known ? &vm : NULL, false, &v, "");
@@ -218,8 +218,8 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
         return 0;
     }
     if (!vm_state_live(vm.state))
-        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
-                        vm.name, vm_state_name(vm.state));
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
+                        vm_state_name(vm.state));
     char node[24], dev[24], serial[24];
     volume_qemu_ids(&v, node, dev, serial);
     if (volume_save(e, &v, "detaching", vm.id, err) < 0)
@@ -252,8 +252,8 @@ int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struc
                           uint64_t size, struct yerr *err)
 {
     if (!vm_state_live(vm->state))
-        return yerr_set(err, 409, "conflict", "vm '%s' is %s: try again when it has settled",
-                        vm->name, vm_state_name(vm->state));
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm->name,
+                        vm_state_name(vm->state));
     char node[24], dev[24], serial[24];
     volume_qemu_ids(v, node, dev, serial);
     json_t *args = json_pack("{s:s,s:I}", "node-name", node, "size", (json_int_t)size);

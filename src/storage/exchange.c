@@ -55,11 +55,11 @@ static int check_not_state(const struct yun_config *c, int rootfd, const char *d
     snprintf(link, sizeof(link), "/proc/self/fd/%d", rootfd);
     ssize_t n = readlink(link, real, sizeof(real) - 1);
     if (n < 0 || !realpath(c->state_dir, state))
-        return yerr_set(err, 500, "internal", "cannot resolve %s: %s", dir, strerror(errno));
+        return yerr_set(err, YE_INTERNAL, "cannot resolve %s: %s", dir, strerror(errno));
     real[n] = 0;
     snprintf(exch, sizeof(exch), "%s/exchange", state);
     if (path_beneath(state, real) && !path_beneath(exch, real))
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "%s directory %s is inside yund's state directory (%s)", what, dir, real);
     return 0;
 }
@@ -72,19 +72,19 @@ static int open_root(const struct yun_config *c, const char *path, bool import, 
     const char *list = import ? c->import_dirs : c->export_dirs;
     const char *key = import ? "import_dirs" : "export_dirs";
     if (!path || path[0] != '/')
-        return yerr_set(err, 400, "invalid_argument", "%s path must be an absolute path", what);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s path must be an absolute path", what);
     if (strlen(path) >= PATH_MAX)
-        return yerr_set(err, 400, "invalid_argument", "%s path is too long", what);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s path is too long", what);
     if (path_has_dot_component(path))
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "%s path %s has a . or .. component: give it plainly", what, path);
     if (!find_dir(list, path, dir, dirlen, rest))
-        return yerr_set(err, 400, "invalid_argument", "%s path %s is outside %s (%s)", what, path,
-                        key, list);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s path %s is outside %s (%s)", what, path, key,
+                        list);
     int rootfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)
-        return yerr_set(err, 400, "invalid_argument", "%s directory %s (from %s): %s", what, dir,
-                        key, strerror(errno));
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s directory %s (from %s): %s", what, dir, key,
+                        strerror(errno));
     if (check_not_state(c, rootfd, dir, what, err) < 0) {
         close(rootfd);
         return -1;
@@ -96,13 +96,13 @@ static int beneath_error(struct yerr *err, int e, const char *what, const char *
                          const char *key, const char *list)
 {
     if (e == EXDEV || e == ELOOP)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "%s path %s leads outside %s (%s) through a symlink: symlinks are "
                         "followed only within those directories",
                         what, path, key, list);
     if (e == ENOSYS)
-        return yerr_set(err, 500, "internal", "this kernel has no openat2 (Linux 5.6 or later)");
-    return yerr_set(err, 400, "invalid_argument", "cannot read %s: %s", path, strerror(e));
+        return yerr_set(err, YE_INTERNAL, "this kernel has no openat2 (Linux 5.6 or later)");
+    return yerr_set(err, YE_INVALID_ARGUMENT, "cannot read %s: %s", path, strerror(e));
 }
 
 static void init(struct exchange_file *x)
@@ -130,7 +130,7 @@ int exchange_open_import(const struct yun_config *c, const char *path, struct ex
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return yerr_set(err, 400, "invalid_argument", "%s is not a regular file", path);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is not a regular file", path);
     }
     x->fd = fd;
     snprintf(x->fdpath, sizeof(x->fdpath), "/dev/fd/%d", fd);
@@ -151,7 +151,7 @@ int exchange_create_export(const struct yun_config *c, const char *path, struct 
     const char *base = slash ? slash + 1 : parent;
     if (!*base || strlen(base) >= sizeof(x->name)) {
         close(rootfd);
-        return yerr_set(err, 400, "invalid_argument", "export path %s does not name a file", path);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "export path %s does not name a file", path);
     }
     snprintf(x->name, sizeof(x->name), "%s", base);
     snprintf(x->part, sizeof(x->part), "%s.part", base);
@@ -173,8 +173,8 @@ int exchange_create_export(const struct yun_config *c, const char *path, struct 
         x->part[0] = 0;
         exchange_close(x);
         if (there == 0)
-            return yerr_set(err, 409, "conflict", "%s exists: yun does not overwrite files", path);
-        return yerr_set(err, 400, "invalid_argument", "cannot check %s: %s", path, strerror(e));
+            return yerr_set(err, YE_CONFLICT, "%s exists: yun does not overwrite files", path);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "cannot check %s: %s", path, strerror(e));
     }
     /* ours alone: never a file that was there, nor a symlink planted in
      * its place */
@@ -183,7 +183,7 @@ int exchange_create_export(const struct yun_config *c, const char *path, struct 
         e = errno;
         x->part[0] = 0;
         exchange_close(x);
-        return yerr_set(err, 409, "conflict", "cannot create %s.part: %s", path, strerror(e));
+        return yerr_set(err, YE_CONFLICT, "cannot create %s.part: %s", path, strerror(e));
     }
     snprintf(x->fdpath, sizeof(x->fdpath), "/dev/fd/%d", x->fd);
     return 0;
@@ -193,7 +193,7 @@ int exchange_commit_export(struct exchange_file *x, struct yerr *err)
 {
     if (renameat2(x->dirfd, x->part, x->dirfd, x->name, RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST)
-            return yerr_set(err, 409, "conflict",
+            return yerr_set(err, YE_CONFLICT,
                             "%s appeared during the export: yun does not overwrite files", x->name);
         return yerr_disk(err, "rename %s: %s", x->part, strerror(errno));
     }

@@ -33,9 +33,9 @@ static int register_image(struct engine *e, struct image_rec *m, struct yerr *er
     m->actual_size = file_size_on_disk(m->path);
     int rc = store_image_insert(e->store, m);
     if (rc == STORE_CONFLICT)
-        return yerr_set(err, 409, "conflict", "image '%s' already exists", m->name);
+        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", m->name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
@@ -43,7 +43,7 @@ int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, s
 {
     if (!img->min_memory_mb || memory_mb >= img->min_memory_mb)
         return 0;
-    return yerr_set(err, 400, "invalid_argument",
+    return yerr_set(err, YE_INVALID_ARGUMENT,
                     "memory %llu MiB is below the %llu MiB image '%s' needs (with less its "
                     "guest does not boot)",
                     (unsigned long long)memory_mb, (unsigned long long)img->min_memory_mb,
@@ -94,7 +94,7 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
     json_t *j = json_load_file(meta, 0, &je);
     if (!json_is_object(j)) {
         json_decref(j);
-        return yerr_set(err, 500, "build_failed", "%s: %s", meta, je.text);
+        return yerr_set(err, YE_BUILD_FAILED, "%s: %s", meta, je.text);
     }
     struct image_rec m = {0};
     char disk[128], kernel[128], initrd[128];
@@ -112,10 +112,10 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
         m.min_memory_mb = (uint64_t)json_integer_value(mm);
     json_decref(j);
     if (!mm_ok)
-        return yerr_set(err, 500, "build_failed",
+        return yerr_set(err, YE_BUILD_FAILED,
                         "%s: min_memory_mb is not a number of MiB in 0..1048576", meta);
     if (!disk[0] || strchr(disk, '/') || strchr(kernel, '/') || strchr(initrd, '/'))
-        return yerr_set(err, 500, "build_failed", "%s names files outside the image", meta);
+        return yerr_set(err, YE_BUILD_FAILED, "%s names files outside the image", meta);
     snprintf(m.path, sizeof(m.path), "%s/%s", outdir, disk);
     if (kernel[0])
         snprintf(m.kernel, sizeof(m.kernel), "%s/%s", outdir, kernel);
@@ -142,11 +142,11 @@ static int start_build(struct engine *e, const char *kind, const char *script, s
     snprintf(logpath, sizeof(logpath), "%s/%s.build.log", e->images_dir, kind);
     int logfd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (logfd < 0)
-        return yerr_set(err, 500, "internal", "cannot write %s: %s", logpath, strerror(errno));
+        return yerr_set(err, YE_INTERNAL, "cannot write %s: %s", logpath, strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {
         close(logfd);
-        return yerr_set(err, 500, "internal", "fork: %s", strerror(errno));
+        return yerr_set(err, YE_INTERNAL, "fork: %s", strerror(errno));
     }
     if (pid == 0) {
         setsid();
@@ -202,7 +202,7 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
     for (const char *const *k = kinds; *k && !known; k++)
         known = !strcmp(*k, kind);
     if (!known)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "unknown image kind '%s' (this yund builds: tiny, debian)", kind);
     if (store_image_get(e->store, kind, out) == 0)
         return 0; /* cached: built once, reused */
@@ -212,13 +212,13 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
     engine_image_build_reap(e);
     if (e->build_pid > 0) {
         if (strcmp(e->build_kind, kind))
-            return yerr_set(err, 409, "conflict", "image '%s' is being built; one build at a time",
+            return yerr_set(err, YE_CONFLICT, "image '%s' is being built; one build at a time",
                             e->build_kind);
         return 1;
     }
     if (e->build_error[0] && !strcmp(e->build_kind, kind)) {
         /* report the failure once; the next request tries again */
-        yerr_set(err, 500, "build_failed", "%s", e->build_error);
+        yerr_set(err, YE_BUILD_FAILED, "%s", e->build_error);
         e->build_error[0] = 0;
         return -1;
     }
@@ -227,7 +227,7 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
         return register_built(e, kind, out, err);
     char script[PATH_MAX];
     if (find_builder(e, kind, script, sizeof(script)) < 0)
-        return yerr_set(err, 500, "internal", "image builder script not found (%s)", script);
+        return yerr_set(err, YE_INTERNAL, "image builder script not found (%s)", script);
     if (!strcmp(kind, "tiny")) {
         /* about a second: done inline */
         char *argv[] = {"bash", script, outdir, NULL};
@@ -238,7 +238,7 @@ int engine_image_build(struct engine *e, const char *kind, struct image_rec *out
         proc_result_free(&r);
         if (st != 0) {
             engine_event(e, "image", kind, "build", "error", "%s", line);
-            return yerr_set(err, 500, "build_failed", "building image '%s' failed: %s", kind,
+            return yerr_set(err, YE_BUILD_FAILED, "building image '%s' failed: %s", kind,
                             line[0] ? line : "no output");
         }
         return register_built(e, kind, out, err);
@@ -258,7 +258,7 @@ static int import_from(struct engine *e, const char *name, const char *file,
     if (disk_inspect_fd(e->cfg->qemu_img, x->fd, file, format, &di, err) < 0)
         return -1;
     if (di.backing[0])
-        return yerr_set(err, 400, "invalid_image",
+        return yerr_set(err, YE_INVALID_IMAGE,
                         "image has a backing file (%s): import a standalone image "
                         "(qemu-img convert flattens it)",
                         di.backing);
@@ -274,7 +274,7 @@ static int import_from(struct engine *e, const char *name, const char *file,
     if (path_exists(dir))
         remove_tree(dir); /* leftover of an import that crashed */
     if (mkdir_p(dir, 0755) < 0)
-        return yerr_set(err, 500, "internal", "cannot create %s: %s", dir, strerror(errno));
+        return yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
     /* Convert into the library rather than copy: it re-reads every cluster
      * (a truncated file fails here, not at boot) and yields a standalone qcow2. */
     char *argv[] = {(char *)e->cfg->qemu_img,
@@ -296,7 +296,7 @@ static int import_from(struct engine *e, const char *name, const char *file,
         remove_tree(dir);
         if (strstr(line, "No space left"))
             return yerr_disk(err, "cannot convert %s: %s", file, line);
-        return yerr_set(err, 400, "invalid_image", "cannot convert %s: %s", file,
+        return yerr_set(err, YE_INVALID_IMAGE, "cannot convert %s: %s", file,
                         line[0] ? line : strerror(errno));
     }
     snprintf(m.format, sizeof(m.format), "qcow2");
@@ -314,10 +314,10 @@ int engine_image_import(struct engine *e, const char *name, const char *file, co
 {
     char why[256];
     if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     struct image_rec m;
     if (store_image_get(e->store, name, &m) == 0)
-        return yerr_set(err, 409, "conflict", "image '%s' already exists", name);
+        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", name);
     struct exchange_file x;
     if (exchange_open_import(e->cfg, file, &x, err) < 0)
         return -1;
@@ -333,17 +333,17 @@ int engine_image_delete(struct engine *e, const char *name, struct yerr *err)
     struct image_rec m;
     int rc = store_image_get(e->store, name, &m);
     if (rc == STORE_NOTFOUND)
-        return yerr_set(err, 404, "not_found", "image '%s' does not exist", name);
+        return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist", name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     int users = 0;
     if (store_vm_count_using_image(e->store, m.name, &users) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (users > 0)
-        return yerr_set(err, 409, "conflict", "image '%s' is used by %d vm%s", m.name, users,
+        return yerr_set(err, YE_CONFLICT, "image '%s' is used by %d vm%s", m.name, users,
                         users == 1 ? "" : "s");
     if (store_image_delete(e->store, m.name) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     char dir[512];
     snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, m.name);
     if (remove_tree(dir) < 0)

@@ -33,7 +33,7 @@ static int run_json(char **argv, const struct subject *s, json_t **out, struct y
         char line[300];
         proc_last_line(r.err, line, sizeof(line));
         proc_result_free(&r);
-        return yerr_set(err, 400, "invalid_image", "not a usable disk image: %s",
+        return yerr_set(err, YE_INVALID_IMAGE, "not a usable disk image: %s",
                         line[0] ? line : "qemu-img info failed");
     }
     json_error_t je;
@@ -41,7 +41,7 @@ static int run_json(char **argv, const struct subject *s, json_t **out, struct y
     proc_result_free(&r);
     if (!json_is_object(*out)) {
         json_decref(*out);
-        return yerr_set(err, 500, "internal", "qemu-img gave no JSON");
+        return yerr_set(err, YE_INTERNAL, "qemu-img gave no JSON");
     }
     return 0;
 }
@@ -60,7 +60,7 @@ static int check_qcow2(const char *qemu_img, const struct subject *s, struct yer
     proc_result_free(&r);
     if (st == 0 || st == 3)
         return 0;
-    return yerr_set(err, 400, "invalid_image", "qcow2 metadata is corrupt: %s",
+    return yerr_set(err, YE_INVALID_IMAGE, "qcow2 metadata is corrupt: %s",
                     line[0] ? line : "qemu-img check failed");
 }
 
@@ -71,11 +71,11 @@ static int inspect(const char *qemu_img, const struct subject *s, const char *wa
     struct stat st;
     const char *file = s->name;
     if (s->fd < 0 && (!file || file[0] != '/'))
-        return yerr_set(err, 400, "invalid_argument", "file must be an absolute path");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "file must be an absolute path");
     if ((s->fd < 0 ? stat(file, &st) : fstat(s->fd, &st)) < 0)
-        return yerr_set(err, 400, "invalid_argument", "cannot read %s: %s", file, strerror(errno));
+        return yerr_set(err, YE_INVALID_ARGUMENT, "cannot read %s: %s", file, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return yerr_set(err, 400, "invalid_argument", "%s is not a regular file", file);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is not a regular file", file);
     char *argv[] = {(char *)qemu_img, "info", "--output=json", (char *)s->arg, NULL};
     json_t *j = NULL;
     if (run_json(argv, s, &j, err) < 0)
@@ -91,23 +91,23 @@ static int inspect(const char *qemu_img, const struct subject *s, const char *wa
     const char *data_file = json_string_value(json_object_get(fsdata, "data-file"));
     int rc = 0;
     if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
-        rc = yerr_set(err, 400, "invalid_image", "image format '%s' is not supported (qcow2, raw)",
+        rc = yerr_set(err, YE_INVALID_IMAGE, "image format '%s' is not supported (qcow2, raw)",
                       fmt ? fmt : "?");
     else if (want_format && want_format[0] && strcmp(fmt, want_format))
-        rc = yerr_set(err, 400, "invalid_image", "file is %s, not %s", fmt, want_format);
+        rc = yerr_set(err, YE_INVALID_IMAGE, "file is %s, not %s", fmt, want_format);
     /* an external data file would make any host file the disk's content */
     else if (data_file)
-        rc = yerr_set(err, 400, "invalid_image",
+        rc = yerr_set(err, YE_INVALID_IMAGE,
                       "qcow2 image keeps its data in an external file (%s): not accepted",
                       data_file);
     else if (json_is_true(corrupt))
-        rc = yerr_set(err, 400, "invalid_image", "qcow2 image is marked corrupt");
+        rc = yerr_set(err, YE_INVALID_IMAGE, "qcow2 image is marked corrupt");
     else if (!json_is_integer(vs) || json_integer_value(vs) <= 0)
-        rc = yerr_set(err, 400, "invalid_image", "image has no virtual size");
+        rc = yerr_set(err, YE_INVALID_IMAGE, "image has no virtual size");
     /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
      * a real raw disk is a whole number of 512-byte sectors. */
     else if (!strcmp(fmt, "raw") && (st.st_size == 0 || st.st_size % 512))
-        rc = yerr_set(err, 400, "invalid_image",
+        rc = yerr_set(err, YE_INVALID_IMAGE,
                       "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image",
                       file, (long long)st.st_size);
     else if (!strcmp(fmt, "qcow2"))

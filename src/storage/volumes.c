@@ -114,9 +114,9 @@ int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, 
 {
     int rc = store_volume_get(e->store, name, v);
     if (rc == STORE_NOTFOUND)
-        return yerr_set(err, 404, "not_found", "volume '%s' does not exist", name);
+        return yerr_set(err, YE_NOT_FOUND, "volume '%s' does not exist", name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
@@ -125,10 +125,10 @@ int engine_volume_refuse_backing(struct engine *e, const struct volume_rec *v,
 {
     int deps = 0;
     if (store_volume_dependents(e->store, v->name, &deps) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (deps > 0)
-        return yerr_set(err, 409, "conflict", "volume '%s' backs %d linked clone%s: %s", v->name,
-                        deps, deps == 1 ? "" : "s", consequence);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' backs %d linked clone%s: %s", v->name, deps,
+                        deps == 1 ? "" : "s", consequence);
     return 0;
 }
 
@@ -138,12 +138,11 @@ static int begin_volume(struct engine *e, const char *name, const char *format, 
 {
     char why[256], dir[512];
     if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, 400, "invalid_argument", "%s", why);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     if (strcmp(format, "qcow2") && strcmp(format, "raw"))
-        return yerr_set(err, 400, "invalid_argument", "format must be qcow2 or raw, not '%s'",
-                        format);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw, not '%s'", format);
     if (size < (1 << 20) || size > MAX_VOLUME || size % 512)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "size must be 1M..16T and a whole number of 512-byte sectors");
     memset(v, 0, sizeof(*v));
     uuid_generate_str(v->id);
@@ -157,9 +156,9 @@ static int begin_volume(struct engine *e, const char *name, const char *format, 
     v->created_at = now_ms();
     int rc = store_volume_insert(e->store, v);
     if (rc == STORE_CONFLICT)
-        return yerr_set(err, 409, "conflict", "volume '%s' already exists", name);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' already exists", name);
     if (rc != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
@@ -174,7 +173,7 @@ static int finish_volume(struct engine *e, struct volume_rec *v, const char *act
     }
     snprintf(v->state, sizeof(v->state), "ready");
     if (store_volume_update(e->store, v) != 0) {
-        yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        yerr_db(err, store_errmsg(e->store));
         return finish_volume(e, v, action, err, false);
     }
     engine_event(e, "volume", v->name, action, "ok", "%s, %llu bytes", v->format,
@@ -208,16 +207,16 @@ int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool
         return -1;
     struct vm_rec vm;
     if (!full && s.attached_to[0])
-        return yerr_set(err, 409, "conflict",
+        return yerr_set(err, YE_CONFLICT,
                         "volume '%s' is attached to a vm that writes to it: a linked clone needs "
                         "a source that never changes (detach it, or make a full clone of a "
                         "stopped vm's volume)",
                         s.name);
     if (vm_volume_in_use(e, &s, &vm))
-        return yerr_set(err, 409, "conflict", "volume '%s' is in use by running vm '%s'", s.name,
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
                         vm.name);
     if (strcmp(s.state, "ready") && strcmp(s.state, "attached"))
-        return yerr_set(err, 409, "conflict", "volume '%s' is %s", s.name, s.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, s.state);
     /* a linked clone is always qcow2 (the overlay format); a full copy keeps the format */
     if (begin_volume(e, dst, full ? s.format : "qcow2", s.virtual_size, &v, err) < 0)
         return -1;
@@ -247,14 +246,14 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
     if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (size <= v.virtual_size)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "volumes only grow: %llu bytes is not more than the current %llu",
                         (unsigned long long)size, (unsigned long long)v.virtual_size);
     if (size > MAX_VOLUME || size % 512)
-        return yerr_set(err, 400, "invalid_argument",
+        return yerr_set(err, YE_INVALID_ARGUMENT,
                         "size must be at most 16T and a whole number of 512-byte sectors");
     if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
-        return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
     struct vm_rec vm;
     bool live = vm_volume_in_use(e, &v, &vm);
     char sz[32], why[400];
@@ -270,7 +269,7 @@ int engine_volume_resize(struct engine *e, const char *name, uint64_t size, stru
     }
     v.virtual_size = size;
     if (store_volume_update(e->store, &v) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     engine_event(e, "volume", v.name, "resize", "ok", "%llu bytes%s", (unsigned long long)size,
                  live ? " (online)" : "");
     *out = v;
@@ -284,7 +283,7 @@ int engine_volume_compact(struct engine *e, const char *name, uint64_t *before, 
     if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
-        return yerr_set(err, 409, "conflict", "volume '%s' is attached: detach it first", v.name);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
     if (engine_volume_refuse_backing(e, &v, "rewriting it would break them", err) < 0)
         return -1;
     *before = volume_actual_size(&v);
@@ -321,12 +320,12 @@ int engine_volume_delete(struct engine *e, const char *name, struct yerr *err)
     if (engine_volume_get(e, name, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
-        return yerr_set(err, 409, "conflict", "volume '%s' is attached: detach it first", v.name);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
     if (engine_volume_refuse_backing(e, &v, "delete them first", err) < 0)
         return -1;
     snprintf(v.state, sizeof(v.state), "deleting");
     if (store_volume_update(e->store, &v) != 0)
-        return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(e->store));
     if (unlink(v.path) < 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", v.path, strerror(errno));
     store_volume_delete(e->store, v.id);
@@ -361,14 +360,14 @@ static int import_from(struct engine *e, const char *name, const char *file,
          * host through the guest */
         char real[PATH_MAX] = "";
         if (!inside_pool(e, di.backing, real, sizeof(real)))
-            return yerr_set(err, 400, "invalid_image",
+            return yerr_set(err, YE_INVALID_IMAGE,
                             "backing file %s is outside pool '" POOL
                             "': import a standalone image (qemu-img convert flattens it)",
                             di.backing);
         struct volume_rec *vs;
         size_t n;
         if (store_volume_list(e->store, &vs, &n) != 0)
-            return yerr_set(err, 500, "internal", "database: %s", store_errmsg(e->store));
+            return yerr_db(err, store_errmsg(e->store));
         for (size_t i = 0; i < n && !b.name[0]; i++) {
             char r[PATH_MAX];
             if (realpath(vs[i].path, r) && !strcmp(r, real) && !strcmp(vs[i].state, "ready"))
@@ -376,7 +375,7 @@ static int import_from(struct engine *e, const char *name, const char *file,
         }
         free(vs);
         if (!b.name[0])
-            return yerr_set(err, 400, "invalid_image",
+            return yerr_set(err, YE_INVALID_IMAGE,
                             "backing file %s is not a ready volume of pool '" POOL "'", di.backing);
     }
     struct volume_rec v;
@@ -425,11 +424,11 @@ int engine_volume_export(struct engine *e, const char *name, const char *dest, c
     if (!format || !format[0])
         format = v.format;
     if (strcmp(format, "qcow2") && strcmp(format, "raw"))
-        return yerr_set(err, 400, "invalid_argument", "format must be qcow2 or raw");
+        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
     if (strcmp(v.state, "ready") && strcmp(v.state, "attached"))
-        return yerr_set(err, 409, "conflict", "volume '%s' is %s", v.name, v.state);
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, v.state);
     if (vm_volume_in_use(e, &v, &vm))
-        return yerr_set(err, 409, "conflict",
+        return yerr_set(err, YE_CONFLICT,
                         "volume '%s' is in use by running vm '%s': stop it or detach the volume "
                         "first",
                         v.name, vm.name);

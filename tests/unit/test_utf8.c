@@ -96,14 +96,14 @@ static void test_yerr_message_cut_stays_valid(void **state)
         for (int i = 0; i < 200; i++)
             strcat(name, ZHONG);
         struct yerr e;
-        assert_int_equal(yerr_set(&e, 404, "not_found", "vm '%s' does not exist", name), -1);
+        assert_int_equal(yerr_set(&e, YE_NOT_FOUND, "vm '%s' does not exist", name), -1);
         json_t *j = json_string(e.message);
         assert_non_null(j); /* jansson refuses invalid UTF-8 */
         json_decref(j);
         assert_true(strlen(e.message) >= sizeof(e.message) - 4);
     }
     struct yerr e;
-    yerr_set(&e, 404, "not_found", "vm '%s' does not exist", "\xff");
+    yerr_set(&e, YE_NOT_FOUND, "vm '%s' does not exist", "\xff");
     assert_string_equal(e.message, "vm '\\xff' does not exist");
     yerr_disk(&e, "write: %s", "\xe4\xb8");
     assert_string_equal(e.message, "write: \\xe4\\xb8");

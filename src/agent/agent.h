@@ -1,0 +1,97 @@
+/*
+ * agent.h - the seam between the controller and a host: the host-local verbs.
+ *
+ * The controller (src/ctl) owns the state of record; an agent owns what
+ * happens on one host: QEMU processes, QMP and guest-agent exchanges, disk
+ * files (qemu-img), cgroups, sampling. The controller reaches a host only
+ * through this interface, and every exchange is a message that could cross a
+ * network: a verb from the enum below with plain JSON arguments in, a plain
+ * JSON result or an error out, progress reports while a long verb runs, and
+ * events the agent raises on its own (a QEMU event, a QEMU that exited). No
+ * pointer of one side is ever seen by the other.
+ *
+ * One implementation runs in-process (agent_local.c, over src/compute and
+ * src/storage); a remote one (HTTP to another host's agent) slots in behind
+ * the same struct agent_ops. OpenBSD vmd's imsg types are the model: each
+ * operation an enumerated request answered by a reply or an event.
+ *
+ * Rules every implementation keeps:
+ *  - the reply callback runs exactly once per call, always from the event
+ *    loop and never from inside agent_call() (so a caller may hold locks or
+ *    half-built state across the call);
+ *  - progress callbacks run zero or more times before the reply;
+ *  - agent_cancel() asks a verb to stop; its reply then carries
+ *    YE_CANCELLED unless the verb had already finished;
+ *  - arguments are validated by the agent like any outside input: a verb
+ *    with bad arguments replies YE_INVALID_ARGUMENT.
+ */
+#ifndef YUN_AGENT_H
+#define YUN_AGENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "lib/yerr.h"
+
+/* The verbs. Each line says its arguments -> its result; the full contract
+ * of each is at its implementation (agent_vm.c, agent_disk.c, ...). Keep
+ * the blocks by owner so additions merge cleanly; names in agent_verbs.c. */
+enum agent_verb {
+    AV_NONE = 0,
+    /* host */
+    AV_HOST_FACTS, /* {} -> {"cpus","memory","accel","yund_id"} */
+    /* VM processes and their monitors (agent_vm.c) */
+    AV_VM_FIRST,
+    /* disk files (agent_disk.c) */
+    AV_DISK_FIRST,
+    AV__COUNT
+};
+
+/* "vm.launch" and back; NULL / -1 for unknown. */
+const char *agent_verb_name(enum agent_verb v);
+int agent_verb_parse(const char *name, enum agent_verb *out);
+
+/* result is borrowed (incref to keep it); NULL exactly when err != NULL. */
+typedef void (*agent_reply_fn)(void *ctx, json_t *result, const struct yerr *err);
+typedef void (*agent_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+/* An event the agent raised: type such as "vm.qmp_event", "vm.exited",
+ * "vm.agent"; ev is a JSON object (borrowed) naming the VM ("vm": id). */
+typedef void (*agent_event_fn)(void *ctx, const char *type, json_t *ev);
+
+struct agent;
+struct agent_ops {
+    uint64_t (*call)(struct agent *a, enum agent_verb v, json_t *args, agent_reply_fn done,
+                     agent_progress_fn progress, void *ctx);
+    int (*cancel)(struct agent *a, uint64_t call_id);
+    void (*forget)(struct agent *a, void *ctx);
+    void (*free)(struct agent *a);
+};
+
+#define AGENT_MAX_SUBSCRIBERS 8
+struct agent {
+    const struct agent_ops *ops;
+    char host[64]; /* the host's name, for messages */
+    struct {
+        agent_event_fn fn;
+        void *ctx;
+    } subs[AGENT_MAX_SUBSCRIBERS];
+    int nsubs;
+};
+
+/* Runs verb v with args (a JSON object, stolen; NULL means {}). Returns the
+ * call's id (> 0), which cancel takes. done runs exactly once, later. */
+uint64_t agent_call(struct agent *a, enum agent_verb v, json_t *args, agent_reply_fn done,
+                    agent_progress_fn progress, void *ctx);
+/* Asks call_id to stop. 0 when the call was still running, -1 when unknown. */
+int agent_cancel(struct agent *a, uint64_t call_id);
+/* ctx is going away: no callback of any call made with ctx runs again (the
+ * verbs themselves go on; their results are dropped). */
+void agent_forget(struct agent *a, void *ctx);
+/* Events go to every subscriber, in order, from the event loop. */
+int agent_subscribe(struct agent *a, agent_event_fn fn, void *ctx);
+void agent_free(struct agent *a);
+
+/* For implementations: hand an event to the subscribers. */
+void agent_emit(struct agent *a, const char *type, json_t *ev);
+
+#endif

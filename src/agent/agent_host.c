@@ -1,0 +1,25 @@
+/*
+ * agent_host.c - verbs about the host itself (not one VM or disk).
+ */
+#include "agent/agent_local.h"
+#include "compute/engine.h"
+
+/* {} -> {"cpus", "memory", "accel", "yund_id"}: what this host offers. */
+static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    (void)args;
+    struct engine *e = al->host;
+    if (!e) {
+        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
+        return;
+    }
+    agent_op_reply(op,
+                   json_pack("{s:i,s:I,s:s,s:s}", "cpus", e->host_cpus, "memory",
+                             (json_int_t)e->host_memory, "accel", e->accel, "yund_id", e->yund_id),
+                   NULL);
+}
+
+const struct agent_verb_def agent_host_verbs[] = {
+    {AV_HOST_FACTS, "host.facts", host_facts},
+};
+const size_t agent_host_verbs_count = sizeof agent_host_verbs / sizeof agent_host_verbs[0];

@@ -1,0 +1,70 @@
+/*
+ * agent_local.h - the in-process agent: runs the verbs of agent.h on this
+ * host, over src/compute and src/storage, on the caller's event loop.
+ *
+ * A verb is a function that starts the work and returns; it answers later
+ * (or at once) with agent_op_reply(), exactly once, reporting progress on the
+ * way with agent_op_progress(). The mechanism here delivers the reply to the
+ * caller from the loop, never from inside agent_call(), and drops it when the
+ * caller forgot its context. Verbs live in files by subject (agent_vm.c,
+ * agent_disk.c), each exporting a table of struct agent_verb_def.
+ */
+#ifndef YUN_AGENT_LOCAL_H
+#define YUN_AGENT_LOCAL_H
+
+#include "agent/agent.h"
+
+#include <stdbool.h>
+
+struct event_base;
+struct yun_config;
+struct agent_local;
+struct agent_op;
+
+typedef void (*agent_verb_fn)(struct agent_local *al, struct agent_op *op, json_t *args);
+struct agent_verb_def {
+    enum agent_verb verb;
+    const char *name; /* "vm.launch": the wire name */
+    agent_verb_fn run;
+};
+
+/* The tables, one per verb file; a verb with no row answers
+ * YE_NOT_IMPLEMENTED. */
+extern const struct agent_verb_def agent_host_verbs[];
+extern const size_t agent_host_verbs_count;
+
+const struct agent_verb_def *agent_local_verb(enum agent_verb v);
+
+struct agent_local {
+    struct agent pub; /* first: (struct agent *)al is this agent */
+    struct event_base *base;
+    const struct yun_config *cfg;
+    void *host;           /* this host's compute state (struct engine) */
+    struct agent_op *ops; /* calls not yet delivered */
+    uint64_t next_id;
+};
+
+struct agent *agent_local_new(struct event_base *base, const struct yun_config *cfg, void *host);
+static inline struct agent_local *agent_local_of(struct agent *a)
+{
+    return (struct agent_local *)a;
+}
+
+/* For verbs. result is stolen (NULL with err); the first reply counts, a
+ * later one is dropped. */
+void agent_op_reply(struct agent_op *op, json_t *result, const struct yerr *err);
+/* Shorthands: reply {} / reply an error made here. */
+void agent_op_ok(struct agent_op *op);
+void agent_op_fail(struct agent_op *op, enum yerr_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void agent_op_progress(struct agent_op *op, uint64_t done, uint64_t total);
+/* The verb's way to stop when the caller cancels: fn runs once, on the
+ * loop; the verb still replies (agent_op_fail(op, YE_CANCELLED, ...)). A
+ * verb without one cannot be cancelled (cancel returns -1). */
+typedef void (*agent_op_cancel_fn)(struct agent_op *op, void *arg);
+void agent_op_on_cancel(struct agent_op *op, agent_op_cancel_fn fn, void *arg);
+bool agent_op_cancelled(const struct agent_op *op);
+uint64_t agent_op_id(const struct agent_op *op);
+struct agent_local *agent_op_agent(struct agent_op *op);
+
+#endif
