@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "api/httpd.h"
+#include "api/routes.h"
 #include "compute/engine.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
@@ -43,14 +44,15 @@ void api_stop(struct api *a);
 /* Engine hook: a new event was recorded; wakes long-polling readers. */
 void api_on_event(void *ctx, const struct event_rec *ev);
 
-/* Shared by the route files. */
+/* What a handler gets: the matched row, its path parameters (route_param),
+ * the parsed body (ROUTE_BODY rows; NULL when the request had none) and
+ * the query. */
 struct route_ctx {
     struct api *api;
     struct hreq *req;
-    int method;           /* EVHTTP_REQ_* (only those http.c lets through) */
-    const char *parts[8]; /* path segments after /v1 */
-    int nparts;
-    json_t *body; /* parsed JSON object, or NULL */
+    int method; /* EVHTTP_REQ_* */
+    struct route_match match;
+    json_t *body;
     struct evkeyvalq *query;
 };
 
@@ -63,26 +65,13 @@ const char *query_get(struct route_ctx *c, const char *key);
  * invalid bytes become "\xNN". */
 json_t *json_text(const char *s);
 
-/* Checks that body has only the listed keys; fills err on an unknown one. */
-bool body_keys_known(json_t *body, const char *const *known, struct yerr *err);
-
-void routes_vms(struct route_ctx *c);
-void routes_images(struct route_ctx *c);
-void routes_events(struct route_ctx *c);
-void routes_host(struct route_ctx *c);
-void routes_prometheus(struct route_ctx *c);
-void routes_stats(struct route_ctx *c);
-void routes_alerts(struct route_ctx *c);
-void route_object_metrics(struct route_ctx *c, const char *object, bool is_host);
-void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm);
-void routes_pools(struct route_ctx *c);
-void routes_volumes(struct route_ctx *c);
-void routes_vm_snapshots(struct route_ctx *c, const char *vm);
 void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm);
-struct jw;
 /* live: also ask QEMU (and the agent) for facts; uptime: include uptime_s,
  * which changes every second (lists leave it out so they can be cached). */
 void vm_write_json(struct jw *w, struct engine *e, const struct vm_rec *vm, bool live, bool uptime);
 void reply_jw(struct hreq *req, int status, struct jw *w); /* frees w */
+/* The VM the route's {name} names: true with vm filled, or false after
+ * replying with the error (404 when there is none). */
+bool route_vm(struct route_ctx *c, struct vm_rec *vm);
 
 #endif

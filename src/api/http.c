@@ -1,7 +1,8 @@
 /*
  * http.c - the HTTP side of the API: listeners, authentication, method
- * check, JSON parsing, routing to the route files, and JSON (error) replies.
- * Connections, parsing and limits are api/httpd.c's.
+ * check, JSON body parsing, dispatch to the matched row of the route table
+ * (route_table.c), and JSON (error) replies. Connections, parsing and
+ * limits are api/httpd.c's.
  */
 #include "api/api.h"
 #include "api/httpd.h"
@@ -124,19 +125,23 @@ const char *query_get(struct route_ctx *c, const char *key)
     return c->query ? evhttp_find_header(c->query, key) : NULL;
 }
 
-bool body_keys_known(json_t *body, const char *const *known, struct yerr *err)
+const char *route_param(const struct route_ctx *c, const char *name)
 {
-    const char *k;
-    json_t *v;
-    json_object_foreach(body, k, v)
-    {
-        bool ok = false;
-        for (const char *const *p = known; *p && !ok; p++)
-            ok = !strcmp(*p, k);
-        if (!ok) {
-            yerr_set(err, YE_INVALID_ARGUMENT, "unknown field '%.64s'", k);
-            return false;
-        }
+    const struct route_match *m = &c->match;
+    size_t len = strlen(name);
+    for (int i = 0; i < m->nparams; i++)
+        if (m->param_len[i] == len && !memcmp(m->param_name[i], name, len))
+            return m->param_val[i];
+    return NULL;
+}
+
+bool route_vm(struct route_ctx *c, struct vm_rec *vm)
+{
+    struct yerr err = {0};
+    const char *name = route_param(c, "name");
+    if (engine_vm_get(c->api->eng, name ? name : "", vm, &err) < 0) {
+        reply_error(c->req, &err);
+        return false;
     }
     return true;
 }
@@ -155,112 +160,102 @@ static bool authorized(struct api *a, struct hreq *req)
     return diff == 0 && la > 0;
 }
 
-static void dispatch(struct hreq *req, struct api *a, bool need_auth)
+/* The request's body as a JSON object in *out (NULL when empty); false
+ * after replying 400/500. */
+static bool parse_body(struct hreq *req, json_t **out)
 {
-    a->requests++;
-    if (need_auth && !authorized(a, req)) {
-        evhttp_add_header(hreq_output_headers(req), "WWW-Authenticate", "Bearer");
-        reply_errorf(req, YE_UNAUTHORIZED, "missing or wrong bearer token");
-        return;
-    }
-    int method = hreq_method(req);
-    if (!(method & ALLOWED_METHODS)) {
-        evhttp_add_header(hreq_output_headers(req), "Allow", ALLOW_HEADER);
-        reply_errorf(req, YE_METHOD_NOT_ALLOWED, "method %s is not supported; use %s",
-                     hreq_method_name(req), ALLOW_HEADER);
-        return;
-    }
-    const char *path = hreq_path(req);
-    struct route_ctx c = {.api = a, .req = req, .method = method};
-    struct evkeyvalq query = {0};
-    const char *qs = hreq_query(req);
-    if (qs && evhttp_parse_query_str(qs, &query) == 0)
-        c.query = &query;
-
-    if (!strcmp(path, "/healthz")) {
-        reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
-        goto out;
-    }
-    if (!strcmp(path, "/metrics")) {
-        routes_prometheus(&c);
-        goto out;
-    }
-
-    /* Split /v1/a/b/c into segments (decoded). */
-    char *copy = evhttp_uridecode(path, 0, NULL);
-    if (!copy) {
-        reply_errorf(req, YE_INVALID_ARGUMENT, "bad path");
-        goto out;
-    }
-    char *save = NULL, *seg = strtok_r(copy, "/", &save);
-    if (!seg || strcmp(seg, "v1")) {
-        reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
-        free(copy);
-        goto out;
-    }
-    while ((seg = strtok_r(NULL, "/", &save)) && c.nparts < 8)
-        c.parts[c.nparts++] = seg;
-    if (seg) {
-        reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
-        free(copy);
-        goto out;
-    }
-
     /* httpd has held the body to max_body already. */
     struct evbuffer *in = hreq_body(req);
     size_t blen = evbuffer_get_length(in);
-    if (blen > 0) {
-        char *text = malloc(blen + 1);
-        if (!text) {
-            reply_errorf(req, YE_INTERNAL, "out of memory");
-            free(copy);
-            goto out;
-        }
-        evbuffer_copyout(in, text, blen);
-        text[blen] = 0;
-        json_error_t je;
-        c.body = json_loads(text, JSON_REJECT_DUPLICATES, &je);
-        free(text);
-        if (!c.body) {
-            reply_errorf(req, YE_INVALID_JSON, "malformed JSON at line %d column %d: %s", je.line,
-                         je.column, je.text);
-            free(copy);
-            goto out;
-        }
-        if (!json_is_object(c.body)) {
-            reply_errorf(req, YE_INVALID_JSON, "request body must be a JSON object");
-            json_decref(c.body);
-            free(copy);
-            goto out;
-        }
+    *out = NULL;
+    if (blen == 0)
+        return true;
+    char *text = malloc(blen + 1);
+    if (!text) {
+        reply_errorf(req, YE_INTERNAL, "out of memory");
+        return false;
     }
+    evbuffer_copyout(in, text, blen);
+    text[blen] = 0;
+    json_error_t je;
+    json_t *body = json_loads(text, JSON_REJECT_DUPLICATES, &je);
+    free(text);
+    if (!body) {
+        reply_errorf(req, YE_INVALID_JSON, "malformed JSON at line %d column %d: %s", je.line,
+                     je.column, je.text);
+        return false;
+    }
+    if (!json_is_object(body)) {
+        reply_errorf(req, YE_INVALID_JSON, "request body must be a JSON object");
+        json_decref(body);
+        return false;
+    }
+    *out = body;
+    return true;
+}
 
-    if (c.nparts >= 1 && !strcmp(c.parts[0], "vms"))
-        routes_vms(&c);
-    else if (c.nparts >= 1 && !strcmp(c.parts[0], "images"))
-        routes_images(&c);
-    else if (c.nparts >= 1 && !strcmp(c.parts[0], "volumes"))
-        routes_volumes(&c);
-    else if (c.nparts >= 1 && !strcmp(c.parts[0], "pools"))
-        routes_pools(&c);
-    else if (c.nparts >= 1 && !strcmp(c.parts[0], "events"))
-        routes_events(&c);
-    else if (c.nparts == 2 && !strcmp(c.parts[0], "host") && !strcmp(c.parts[1], "metrics") &&
-             c.method == EVHTTP_REQ_GET)
-        route_object_metrics(&c, "host", true);
-    else if (c.nparts >= 1 && (!strcmp(c.parts[0], "host") || !strcmp(c.parts[0], "version")))
-        routes_host(&c);
-    else if (c.nparts == 1 && !strcmp(c.parts[0], "stats") && c.method == EVHTTP_REQ_GET)
-        routes_stats(&c);
-    else if (c.nparts >= 1 && (!strcmp(c.parts[0], "alert-rules") || !strcmp(c.parts[0], "alerts")))
-        routes_alerts(&c);
-    else
+static void reply_unauthorized(struct hreq *req)
+{
+    evhttp_add_header(hreq_output_headers(req), "WWW-Authenticate", "Bearer");
+    reply_errorf(req, YE_UNAUTHORIZED, "missing or wrong bearer token");
+}
+
+/* Everything but the handler is derived from the matched row: the token
+ * check (skipped for ROUTE_PUBLIC), 404 for no path, 405 with Allow for no
+ * method, the JSON body (handed over to ROUTE_BODY rows). */
+static void dispatch(struct hreq *req, struct api *a, bool need_auth)
+{
+    a->requests++;
+    int method = hreq_method(req);
+    const char *path = hreq_path(req);
+    struct route_ctx c = {.api = a, .req = req, .method = method};
+    struct evkeyvalq query = {0};
+    char err[256];
+    size_t n = 0;
+    const struct route *t = route_table(&n, err, sizeof(err));
+    /* Split /v1/a/b/c into segments (decoded). */
+    char *copy = evhttp_uridecode(path, 0, NULL);
+    const char *segs[ROUTE_MAX_SEGS];
+    int nsegs = copy ? route_split(copy, segs, ROUTE_MAX_SEGS) : -1;
+    bool known = t && nsegs >= 0 && (method & ALLOWED_METHODS) &&
+                 route_match(t, n, method, segs, nsegs, &c.match);
+    const struct route *r = c.match.route;
+    bool public = known && r && (r->flags & ROUTE_PUBLIC);
+
+    if (need_auth && !public && !authorized(a, req)) {
+        reply_unauthorized(req);
+    } else if (!(method & ALLOWED_METHODS)) {
+        evhttp_add_header(hreq_output_headers(req), "Allow", ALLOW_HEADER);
+        reply_errorf(req, YE_METHOD_NOT_ALLOWED, "method %s is not supported; use %s",
+                     hreq_method_name(req), ALLOW_HEADER);
+    } else if (!t) {
+        reply_errorf(req, YE_INTERNAL, "%s", err);
+    } else if (!copy) {
+        reply_errorf(req, YE_INVALID_ARGUMENT, "bad path");
+    } else if (!known) {
         reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
-    json_decref(c.body);
+    } else if (!r) {
+        char allow[64];
+        route_allow_header(c.match.allow, allow, sizeof(allow));
+        evhttp_add_header(hreq_output_headers(req), "Allow", allow);
+        reply_errorf(req, YE_METHOD_NOT_ALLOWED, "method %s is not allowed on %s; use %s",
+                     hreq_method_name(req), path, allow);
+    } else if (parse_body(req, &c.body)) {
+        /* A body sent to a row that takes none is still parsed (400 when it
+         * is not a JSON object), then left out. */
+        if (!(r->flags & ROUTE_BODY)) {
+            json_decref(c.body);
+            c.body = NULL;
+        }
+        const char *qs = hreq_query(req);
+        if (qs && evhttp_parse_query_str(qs, &query) == 0)
+            c.query = &query;
+        r->fn(&c);
+        json_decref(c.body);
+        if (c.query)
+            evhttp_clear_headers(&query);
+    }
     free(copy);
-out:
-    if (c.query)
-        evhttp_clear_headers(&query);
 }
 
 static void on_unix_request(struct hreq *req, void *arg)
@@ -343,6 +338,9 @@ int api_start(struct api *a, struct event_base *base, struct engine *eng,
               const struct yun_config *cfg, char *err, size_t errlen)
 {
     memset(a, 0, sizeof(*a));
+    size_t nroutes;
+    if (!route_table(&nroutes, err, errlen))
+        return -1;
     a->eng = eng;
     a->cfg = cfg;
     eng->on_event = api_on_event;

@@ -1,8 +1,9 @@
 /*
- * routes_guest.c - what yund asks the guest agent.
+ * routes_guest.c - what yund asks the guest agent: the exec row.
  *
  *   POST /v1/vms/{name}/exec  {"argv":["cat","/etc/hostname"],"timeout":30,"input":"..."}
  *        -> {"exitcode":0,"stdout":"...","stderr":"...","signal":null}
+ *        (the body is checked by body_vms.c)
  *
  * guest-exec starts the command; yund then polls guest-exec-status on a
  * timer and answers when the process exits or the timeout passes. Every
@@ -11,6 +12,7 @@
  * hostname, IP addresses) that `vm show` includes, from guest.c's cache.
  */
 #include "api/api.h"
+#include "api/bodies.h"
 #include "compute/guest.h"
 #include "compute/qga.h"
 #include "lib/jsonw.h"
@@ -24,7 +26,6 @@
 
 #define EXEC_POLL_MS   100
 #define EXEC_RETRIES   40
-#define EXEC_MAX_S     3600
 #define QGA_TIMEOUT_MS 3000
 
 struct exec_wait {
@@ -191,49 +192,26 @@ static char *b64_encode(const char *in, size_t n)
     return o;
 }
 
-void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
+static void vm_exec(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
-    static const char *const known[] = {"argv", "timeout", "input", NULL};
-    struct yerr err;
-    json_t *b = c->body;
-    if (!b || !body_keys_known(b, known, &err)) {
-        if (!b)
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "body {\"argv\": [...]} required");
-        else
-            reply_error(c->req, &err);
+    struct yerr err = {0};
+    struct exec_body x;
+    struct vm_rec vm;
+    if (exec_body_from_json(c->body, &x, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
-    json_t *argv = json_object_get(b, "argv");
-    if (!json_is_array(argv) || json_array_size(argv) == 0 || json_array_size(argv) > 256) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "argv must be an array of 1..256 strings");
+    if (!route_vm(c, &vm))
         return;
-    }
-    size_t i;
-    json_t *a;
-    json_array_foreach(argv, i, a) if (!json_is_string(a))
-    {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "argv must be an array of strings");
-        return;
-    }
-    json_t *to = json_object_get(b, "timeout");
-    if (to && (!json_is_integer(to) || json_integer_value(to) < 1 ||
-               json_integer_value(to) > EXEC_MAX_S)) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "timeout must be 1..%d seconds", EXEC_MAX_S);
-        return;
-    }
-    json_t *input = json_object_get(b, "input");
-    if (input && !json_is_string(input)) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "input must be a string");
-        return;
-    }
-    struct qga_client *qga = guest_agent(e, vm->id);
+    json_t *argv = x.argv;
+    struct qga_client *qga = guest_agent(e, vm.id);
     char sock[512];
-    if (!qga || !engine_vm_agent(e, vm, sock, sizeof(sock))) {
+    if (!qga || !engine_vm_agent(e, &vm, sock, sizeof(sock))) {
         reply_errorf(c->req, YE_NO_GUEST_AGENT,
                      "vm '%s' has no guest agent running (it needs qemu-guest-agent inside, "
                      "e.g. the debian image)",
-                     vm->name);
+                     vm.name);
         return;
     }
     struct exec_wait *w = calloc(1, sizeof(*w));
@@ -244,17 +222,17 @@ void route_vm_exec(struct route_ctx *c, const struct vm_rec *vm)
     }
     w->eng = e;
     w->req = c->req;
-    snprintf(w->vm_id, sizeof(w->vm_id), "%s", vm->id);
-    snprintf(w->vm, sizeof(w->vm), "%s", vm->name);
+    snprintf(w->vm_id, sizeof(w->vm_id), "%s", vm.id);
+    snprintf(w->vm, sizeof(w->vm), "%s", vm.name);
     snprintf(w->cmd, sizeof(w->cmd), "%s", json_string_value(json_array_get(argv, 0)));
-    w->deadline = monotonic_ms() + 1000LL * (to ? json_integer_value(to) : 60);
+    w->deadline = monotonic_ms() + 1000LL * x.timeout_s;
     json_t *args = json_pack("{s:O,s:b}", "path", json_array_get(argv, 0), "capture-output", 1);
     json_t *rest = json_array();
-    for (i = 1; i < json_array_size(argv); i++)
+    for (size_t i = 1; i < json_array_size(argv); i++)
         json_array_append(rest, json_array_get(argv, i));
     json_object_set_new(args, "arg", rest);
-    if (input) {
-        char *enc = b64_encode(json_string_value(input), strlen(json_string_value(input)));
+    if (x.input) {
+        char *enc = b64_encode(x.input, strlen(x.input));
         json_object_set_new(args, "input-data", json_string(enc ? enc : ""));
         free(enc);
     }
@@ -296,3 +274,9 @@ void write_guest_facts(struct jw *w, struct engine *e, const struct vm_rec *vm)
         jw_arr_close(w);
     }
 }
+
+const struct route routes_guest[] = {
+    {EVHTTP_REQ_POST, "/v1/vms/{name}/exec", vm_exec, ROUTE_BODY | ROUTE_LONGPOLL,
+     "Run a command in the guest through the guest agent; answers when it exits", check_vm_exec},
+};
+const size_t routes_guest_count = sizeof(routes_guest) / sizeof(routes_guest[0]);

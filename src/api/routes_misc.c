@@ -1,16 +1,10 @@
 /*
- * routes_misc.c - /v1/images, /v1/events (with long-polling follow),
- * /v1/host and /v1/version.
- *
- *   GET    /v1/images                 list
- *   POST   /v1/images/build           {"kind":"tiny"}
- *   POST   /v1/images/import          {"name":N,"file":ABS_PATH,"format":"qcow2"|"raw"}
- *   GET    /v1/images/{name}
- *   DELETE /v1/images/{name}
- *   GET    /v1/events?after=ID&limit=N&object=NAME&wait=SECONDS
- *   GET    /v1/host
+ * routes_misc.c - the rows of /healthz, /v1/version, /v1/host, /v1/images
+ * (list, build, import, show, delete; bodies checked by body_images.c) and
+ * /v1/events (with long-polling follow: ?after=ID&limit=N&object=NAME&wait=S).
  */
 #include "api/api.h"
+#include "api/bodies.h"
 #include "lib/util.h"
 
 #include <event2/event.h>
@@ -31,81 +25,72 @@ static json_t *image_to_json(const struct image_rec *m)
                      (json_int_t)m->min_memory_mb);
 }
 
-void routes_images(struct route_ctx *c)
+static void image_list(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
+    struct image_rec *imgs;
+    size_t n;
+    if (store_image_list(e->store, &imgs, &n) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, image_to_json(&imgs[i]));
+    free(imgs);
+    reply_json(c->req, 200, json_pack("{s:o}", "images", arr));
+}
+
+static void image_build(struct route_ctx *c)
+{
     struct yerr err = {0};
     struct image_rec m;
-    if (c->nparts == 1 && c->method == EVHTTP_REQ_GET) {
-        struct image_rec *imgs;
-        size_t n;
-        if (store_image_list(e->store, &imgs, &n) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
-            return;
-        }
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, image_to_json(&imgs[i]));
-        free(imgs);
-        reply_json(c->req, 200, json_pack("{s:o}", "images", arr));
-        return;
-    }
-    if (c->nparts == 2 && c->method == EVHTTP_REQ_POST && !strcmp(c->parts[1], "build")) {
-        static const char *const known[] = {"kind", NULL};
-        const char *kind = c->body ? json_string_value(json_object_get(c->body, "kind")) : NULL;
-        if (!c->body || !body_keys_known(c->body, known, &err))
-            reply_error(c->req, err.code ? &err
-                                         : &(struct yerr){YE_INVALID_ARGUMENT,
-                                                          "body {\"kind\":\"tiny\"} required"});
-        else if (!kind)
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "kind is required (a string)");
-        else {
-            int rc = engine_image_build(e, kind, &m, &err);
-            if (rc < 0)
-                reply_error(c->req, &err);
-            else if (rc == 1)
-                reply_json(c->req, 202, json_pack("{s:s,s:s}", "status", "building", "kind", kind));
-            else
-                reply_json(c->req, 200, image_to_json(&m));
-        }
-        return;
-    }
-    if (c->nparts == 2 && c->method == EVHTTP_REQ_POST && !strcmp(c->parts[1], "import")) {
-        static const char *const known[] = {"name", "file", "format", NULL};
-        json_t *b = c->body;
-        const char *name = b ? json_string_value(json_object_get(b, "name")) : NULL;
-        const char *file = b ? json_string_value(json_object_get(b, "file")) : NULL;
-        const char *fmt = b ? json_string_value(json_object_get(b, "format")) : NULL;
-        if (b && !body_keys_known(b, known, &err))
-            reply_error(c->req, &err);
-        else if (!name || !file)
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "name and file are required (strings)");
-        else if (b && json_object_get(b, "format") && !fmt)
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "format must be a string");
-        else if (engine_image_import(e, name, file, fmt, &m, &err) < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(c->req, 201, image_to_json(&m));
-        return;
-    }
-    if (c->nparts == 2 && c->method == EVHTTP_REQ_GET) {
-        int rc = store_image_get(e->store, c->parts[1], &m);
-        if (rc == STORE_NOTFOUND)
-            reply_errorf(c->req, YE_NOT_FOUND, "image '%s' does not exist", c->parts[1]);
-        else if (rc != 0)
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
-        else
-            reply_json(c->req, 200, image_to_json(&m));
-        return;
-    }
-    if (c->nparts == 2 && c->method == EVHTTP_REQ_DELETE) {
-        if (engine_image_delete(e, c->parts[1], &err) < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(c->req, 200, json_pack("{s:s}", "deleted", c->parts[1]));
-        return;
-    }
-    reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/images");
+    const char *kind;
+    int rc = image_build_from_json(c->body, &kind, &err);
+    if (rc == 0)
+        rc = engine_image_build(c->api->eng, kind, &m, &err);
+    if (rc < 0)
+        reply_error(c->req, &err);
+    else if (rc == 1)
+        reply_json(c->req, 202, json_pack("{s:s,s:s}", "status", "building", "kind", kind));
+    else
+        reply_json(c->req, 200, image_to_json(&m));
+}
+
+static void image_import(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct image_rec m;
+    const char *name, *file, *fmt;
+    if (image_import_from_json(c->body, &name, &file, &fmt, &err) < 0 ||
+        engine_image_import(c->api->eng, name, file, fmt, &m, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 201, image_to_json(&m));
+}
+
+static void image_show(struct route_ctx *c)
+{
+    struct engine *e = c->api->eng;
+    struct image_rec m;
+    const char *name = route_param(c, "name");
+    int rc = store_image_get(e->store, name, &m);
+    if (rc == STORE_NOTFOUND)
+        reply_errorf(c->req, YE_NOT_FOUND, "image '%s' does not exist", name);
+    else if (rc != 0)
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+    else
+        reply_json(c->req, 200, image_to_json(&m));
+}
+
+static void image_delete(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    const char *name = route_param(c, "name");
+    if (engine_image_delete(c->api->eng, name, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
 }
 
 /* ---- events, with long polling ---- */
@@ -200,12 +185,8 @@ void api_on_event(void *ctx, const struct event_rec *ev)
     }
 }
 
-void routes_events(struct route_ctx *c)
+static void event_list(struct route_ctx *c)
 {
-    if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
-        reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/events");
-        return;
-    }
     uint64_t after = 0, limit = 100, wait = 0;
     const char *sa = query_get(c, "after"), *sl = query_get(c, "limit"), *sw = query_get(c, "wait"),
                *obj = query_get(c, "object");
@@ -239,19 +220,21 @@ void routes_events(struct route_ctx *c)
     c->api->waiters = w;
 }
 
-void routes_host(struct route_ctx *c)
+static void healthz(struct route_ctx *c)
+{
+    reply_json(c->req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void version_show(struct route_ctx *c)
+{
+    reply_json(c->req, 200,
+               json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema",
+                         store_schema_version(c->api->eng->store)));
+}
+
+static void host_show(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
-    if (c->method != EVHTTP_REQ_GET || c->nparts != 1) {
-        reply_errorf(c->req, YE_NOT_FOUND, "no such route");
-        return;
-    }
-    if (!strcmp(c->parts[0], "version")) {
-        reply_json(c->req, 200,
-                   json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema",
-                             store_schema_version(e->store)));
-        return;
-    }
     struct host_usage u;
     if (engine_host_usage(e, &u) < 0) {
         reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
@@ -279,3 +262,23 @@ void api_stop(struct api *a)
     httpd_free(a->http);
     a->http = NULL;
 }
+
+const struct route routes_misc[] = {
+    {EVHTTP_REQ_GET, "/healthz", healthz, ROUTE_PUBLIC, "Liveness", NULL},
+    {EVHTTP_REQ_GET, "/v1/version", version_show, 0, "yund version and schema version", NULL},
+    {EVHTTP_REQ_GET, "/v1/host", host_show, 0, "Capacity and allocation of this host", NULL},
+    {EVHTTP_REQ_GET, "/v1/images", image_list, 0, "List images", NULL},
+    {EVHTTP_REQ_POST, "/v1/images/build", image_build, ROUTE_BODY | ROUTE_ADMIN,
+     "Build (or return the cached) image of a kind; 202 while a background build runs (ask "
+     "again)",
+     check_image_build},
+    {EVHTTP_REQ_POST, "/v1/images/import", image_import, ROUTE_BODY | ROUTE_ADMIN,
+     "Import a qcow2 or raw file (local to yund's host) into the image library",
+     check_image_import},
+    {EVHTTP_REQ_GET, "/v1/images/{name}", image_show, 0, "Show an image", NULL},
+    {EVHTTP_REQ_DELETE, "/v1/images/{name}", image_delete, ROUTE_ADMIN,
+     "Delete an image (refused while a VM uses it)", NULL},
+    {EVHTTP_REQ_GET, "/v1/events", event_list, ROUTE_LONGPOLL,
+     "The event log, oldest first; long-polls with wait", NULL},
+};
+const size_t routes_misc_count = sizeof(routes_misc) / sizeof(routes_misc[0]);

@@ -1,5 +1,6 @@
 /*
- * routes_monitor.c - the monitor's API.
+ * routes_monitor.c - the monitor's rows (alert rule bodies are checked by
+ * body_monitor.c).
  *
  *   GET  /metrics                               Prometheus text exposition
  *   GET  /v1/stats                              current host, yund and per-VM figures
@@ -13,6 +14,7 @@
  *   GET  /v1/alerts[?state=firing&limit=N]
  */
 #include "api/api.h"
+#include "api/bodies.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 #include "monitor/monitor.h"
@@ -29,7 +31,7 @@
 #define SINCE_MAX_BACK_S (100LL * 366 * 86400)
 #define STEP_MAX_S       (86400 * 30)
 
-void routes_prometheus(struct route_ctx *c)
+static void prometheus(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
     struct vm_rec *vms;
@@ -62,7 +64,7 @@ static void write_latest(struct jw *w, struct monitor *m, const char *object,
     }
 }
 
-void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
+static void object_metrics(struct route_ctx *c, const char *object, bool is_host)
 {
     struct monitor *m = c->api->mon;
     const char *name = query_get(c, "name"), *since_s = query_get(c, "since"),
@@ -146,7 +148,7 @@ void route_object_metrics(struct route_ctx *c, const char *object, bool is_host)
     reply_jw(c->req, 200, &w);
 }
 
-void routes_stats(struct route_ctx *c)
+static void stats_show(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
     struct vm_rec *vms;
@@ -212,17 +214,9 @@ static void rule_create(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
     struct alert_rule r;
-    char err[300];
-    if (!c->body) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "a rule object is required");
-        return;
-    }
-    /* ids and timestamps are yund's to assign */
-    json_object_del(c->body, "id");
-    json_object_del(c->body, "created_at");
-    json_object_del(c->body, "silenced_until");
-    if (alert_rule_from_json(c->body, &r, err, sizeof(err)) < 0) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "%s", err);
+    struct yerr err = {0};
+    if (alert_rule_body_from_json(c->body, &r, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
     uuid_generate_str(r.id);
@@ -247,36 +241,22 @@ static void rule_create(struct route_ctx *c)
     reply_json(c->req, 201, rule_json(m, saved ? saved : &r));
 }
 
-static void rule_silence(struct route_ctx *c, const char *name)
+static void rule_silence(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
+    struct yerr err = {0};
+    struct silence_body sb;
+    const char *name = route_param(c, "name");
+    if (silence_body_from_json(c->body, &sb, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
     const struct alert_rule *r = find_rule(m, name);
     if (!r) {
         reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
         return;
     }
-    int64_t until = 0;
-    json_t *f = c->body ? json_object_get(c->body, "for") : NULL;
-    json_t *u = c->body ? json_object_get(c->body, "until") : NULL;
-    if (json_is_integer(u) && json_integer_value(u) >= 0) {
-        until = json_integer_value(u);
-    } else if (f) {
-        /* reuse the rule parser's duration syntax through a tiny probe rule */
-        json_t *probe = json_pack("{s:s,s:s,s:s,s:i,s:O}", "name", "probe", "metric", "cpu", "op",
-                                  ">", "threshold", 0, "for", f);
-        struct alert_rule pr;
-        char err[200];
-        int ok = alert_rule_from_json(probe, &pr, err, sizeof(err));
-        json_decref(probe);
-        if (ok < 0) {
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "for must be a duration such as 1h");
-            return;
-        }
-        until = pr.for_s ? now_ms() + (int64_t)pr.for_s * 1000 : 0;
-    } else {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "body {\"for\":\"1h\"} or {\"until\":MS}");
-        return;
-    }
+    int64_t until = sb.until_set ? sb.until : sb.for_s ? now_ms() + (int64_t)sb.for_s * 1000 : 0;
     char rname[64];
     snprintf(rname, sizeof(rname), "%s", r->name);
     if (store_rule_silence(m->e->store, rname, until) != 0) {
@@ -290,87 +270,118 @@ static void rule_silence(struct route_ctx *c, const char *name)
     reply_json(c->req, 200, rule_json(m, r));
 }
 
-void routes_alerts(struct route_ctx *c)
+static void alert_list(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
-    if (!strcmp(c->parts[0], "alerts")) {
-        if (c->nparts != 1 || c->method != EVHTTP_REQ_GET) {
-            reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/alerts");
-            return;
-        }
-        const char *state = query_get(c, "state"), *lim = query_get(c, "limit");
-        uint64_t limit = 100;
-        if (lim && parse_u64(lim, 1, 10000, &limit) < 0) {
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "limit must be 1..10000");
-            return;
-        }
-        if (state && strcmp(state, "pending") && strcmp(state, "firing") &&
-            strcmp(state, "resolved") && strcmp(state, "inactive")) {
-            reply_errorf(c->req, YE_INVALID_ARGUMENT,
-                         "state must be pending, firing, resolved or inactive");
-            return;
-        }
-        struct alert_row *rows;
-        size_t n;
-        if (store_alert_list(m->e->store, state, (int)limit, &rows, &n) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
-            return;
-        }
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(
-                arr,
-                json_pack("{s:I,s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:I}", "id", (json_int_t)rows[i].id,
-                          "rule", rows[i].rule, "object", rows[i].object, "state", rows[i].state,
-                          "severity", rows[i].severity, "value", rows[i].value, "started_at",
-                          (json_int_t)rows[i].started_at, "fired_at", (json_int_t)rows[i].fired_at,
-                          "resolved_at", (json_int_t)rows[i].resolved_at, "notified_at",
-                          (json_int_t)rows[i].notified_at));
-        free(rows);
-        reply_json(c->req, 200, json_pack("{s:o}", "alerts", arr));
+    const char *state = query_get(c, "state"), *lim = query_get(c, "limit");
+    uint64_t limit = 100;
+    if (lim && parse_u64(lim, 1, 10000, &limit) < 0) {
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "limit must be 1..10000");
         return;
     }
-    /* alert-rules */
-    if (c->nparts == 1) {
-        if (c->method == EVHTTP_REQ_POST) {
-            rule_create(c);
-        } else if (c->method == EVHTTP_REQ_GET) {
-            json_t *arr = json_array();
-            for (size_t i = 0; i < m->nrules; i++)
-                json_array_append_new(arr, rule_json(m, &m->rules[i]));
-            reply_json(c->req, 200, json_pack("{s:o}", "rules", arr));
-        } else {
-            reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST");
-        }
+    if (state && strcmp(state, "pending") && strcmp(state, "firing") && strcmp(state, "resolved") &&
+        strcmp(state, "inactive")) {
+        reply_errorf(c->req, YE_INVALID_ARGUMENT,
+                     "state must be pending, firing, resolved or inactive");
         return;
     }
-    const char *name = c->parts[1];
-    if (c->nparts == 3 && !strcmp(c->parts[2], "silence") && c->method == EVHTTP_REQ_POST) {
-        rule_silence(c, name);
+    struct alert_row *rows;
+    size_t n;
+    if (store_alert_list(m->e->store, state, (int)limit, &rows, &n) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
         return;
     }
-    if (c->nparts != 2) {
-        reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/alert-rules");
-        return;
-    }
-    const struct alert_rule *r = find_rule(m, name);
-    if (!r) {
-        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
-        return;
-    }
-    if (c->method == EVHTTP_REQ_GET) {
-        reply_json(c->req, 200, rule_json(m, r));
-    } else if (c->method == EVHTTP_REQ_DELETE) {
-        char rname[64];
-        snprintf(rname, sizeof(rname), "%s", r->name);
-        if (store_rule_delete(m->e->store, rname) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
-            return;
-        }
-        monitor_reload_rules(m);
-        engine_event(m->e, "alert", rname, "rule-delete", "ok", "%s", "");
-        reply_json(c->req, 200, json_pack("{s:s}", "deleted", rname));
-    } else {
-        reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or DELETE");
-    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:f,s:I,s:I,s:I,s:I}", "id",
+                                             (json_int_t)rows[i].id, "rule", rows[i].rule, "object",
+                                             rows[i].object, "state", rows[i].state, "severity",
+                                             rows[i].severity, "value", rows[i].value, "started_at",
+                                             (json_int_t)rows[i].started_at, "fired_at",
+                                             (json_int_t)rows[i].fired_at, "resolved_at",
+                                             (json_int_t)rows[i].resolved_at, "notified_at",
+                                             (json_int_t)rows[i].notified_at));
+    free(rows);
+    reply_json(c->req, 200, json_pack("{s:o}", "alerts", arr));
 }
+
+static void rule_list(struct route_ctx *c)
+{
+    struct monitor *m = c->api->mon;
+    json_t *arr = json_array();
+    for (size_t i = 0; i < m->nrules; i++)
+        json_array_append_new(arr, rule_json(m, &m->rules[i]));
+    reply_json(c->req, 200, json_pack("{s:o}", "rules", arr));
+}
+
+/* The rule the route's {name} names, or NULL after a 404. */
+static const struct alert_rule *route_rule(struct route_ctx *c)
+{
+    const char *name = route_param(c, "name");
+    const struct alert_rule *r = find_rule(c->api->mon, name);
+    if (!r)
+        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
+    return r;
+}
+
+static void rule_show(struct route_ctx *c)
+{
+    const struct alert_rule *r = route_rule(c);
+    if (r)
+        reply_json(c->req, 200, rule_json(c->api->mon, r));
+}
+
+static void rule_delete(struct route_ctx *c)
+{
+    struct monitor *m = c->api->mon;
+    const struct alert_rule *r = route_rule(c);
+    if (!r)
+        return;
+    char rname[64];
+    snprintf(rname, sizeof(rname), "%s", r->name);
+    if (store_rule_delete(m->e->store, rname) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->e->store));
+        return;
+    }
+    monitor_reload_rules(m);
+    engine_event(m->e, "alert", rname, "rule-delete", "ok", "%s", "");
+    reply_json(c->req, 200, json_pack("{s:s}", "deleted", rname));
+}
+
+static void host_metrics(struct route_ctx *c)
+{
+    object_metrics(c, "host", true);
+}
+
+static void vm_metrics(struct route_ctx *c)
+{
+    struct vm_rec vm;
+    if (!route_vm(c, &vm))
+        return;
+    char obj[72];
+    snprintf(obj, sizeof(obj), "vm/%s", vm.name);
+    object_metrics(c, obj, false);
+}
+
+const struct route routes_monitor[] = {
+    {EVHTTP_REQ_GET, "/metrics", prometheus, 0,
+     "Prometheus text exposition (yun_ prefix, vm and host labels)", NULL},
+    {EVHTTP_REQ_GET, "/v1/stats", stats_show, 0,
+     "Latest host, yund and per-VM figures (what `yun top` shows)", NULL},
+    {EVHTTP_REQ_GET, "/v1/host/metrics", host_metrics, 0,
+     "Host metrics; latest values, or points of one metric", NULL},
+    {EVHTTP_REQ_GET, "/v1/vms/{name}/metrics", vm_metrics, 0,
+     "A VM's metrics; latest values, or points of one metric", NULL},
+    {EVHTTP_REQ_GET, "/v1/alert-rules", rule_list, 0,
+     "List alert rules with their pending/firing counts", NULL},
+    {EVHTTP_REQ_POST, "/v1/alert-rules", rule_create, ROUTE_BODY | ROUTE_ADMIN, "Add an alert rule",
+     check_alert_rule_create},
+    {EVHTTP_REQ_GET, "/v1/alert-rules/{name}", rule_show, 0, "Show a rule", NULL},
+    {EVHTTP_REQ_DELETE, "/v1/alert-rules/{name}", rule_delete, ROUTE_ADMIN, "Delete a rule", NULL},
+    {EVHTTP_REQ_POST, "/v1/alert-rules/{name}/silence", rule_silence, ROUTE_BODY | ROUTE_ADMIN,
+     "Silence a rule's notifications for a while ({\"for\":\"1h\"}, at most 30 days, or "
+     "{\"until\":MS}); {\"for\":0} lifts it",
+     check_alert_rule_silence},
+    {EVHTTP_REQ_GET, "/v1/alerts", alert_list, 0, "Alert history, newest first", NULL},
+};
+const size_t routes_monitor_count = sizeof(routes_monitor) / sizeof(routes_monitor[0]);

@@ -1,13 +1,10 @@
 /*
- * routes_snapshots.c - /v1/vms/{name}/snapshots: a VM's disk snapshots.
- *
- *   GET    /v1/vms/{vm}/snapshots                     the tree, oldest first
- *   POST   /v1/vms/{vm}/snapshots                     {"name": S}
- *   GET    /v1/vms/{vm}/snapshots/{s}
- *   DELETE /v1/vms/{vm}/snapshots/{s}                 200 merged, 202 merging
- *   POST   /v1/vms/{vm}/snapshots/{s}/actions/revert  (vm stopped)
+ * routes_snapshots.c - the /v1/vms/{name}/snapshots rows: a VM's disk
+ * snapshots (list, take, show, delete by merging: 200 merged, 202 merging;
+ * revert with the VM stopped). The body of take is checked by body_vms.c.
  */
 #include "api/api.h"
+#include "api/bodies.h"
 #include "compute/vm_disks.h"
 #include "lib/util.h"
 
@@ -30,76 +27,98 @@ static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
     return j;
 }
 
-void routes_vm_snapshots(struct route_ctx *c, const char *vmname)
+static void snapshot_list(struct route_ctx *c)
+{
+    struct engine *e = c->api->eng;
+    struct vm_rec vm;
+    struct snapshot_rec *ss;
+    size_t n;
+    if (!route_vm(c, &vm))
+        return;
+    if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
+        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, snapshot_json(e, &vm, &ss[i], -1));
+    free(ss);
+    reply_json(c->req, 200, json_pack("{s:o}", "snapshots", arr));
+}
+
+static void snapshot_create(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     struct yerr err = {0};
     struct vm_rec vm;
     struct snapshot_rec s;
-    if (engine_vm_get(e, vmname, &vm, &err) < 0) {
+    const char *name;
+    int64_t t0 = monotonic_ms();
+    if (snapshot_body_from_json(c->body, &name, &err) < 0) {
         reply_error(c->req, &err);
         return;
     }
-    if (c->nparts == 3 && c->method == EVHTTP_REQ_GET) {
-        struct snapshot_rec *ss;
-        size_t n;
-        if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
-            reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
-            return;
-        }
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(arr, snapshot_json(e, &vm, &ss[i], -1));
-        free(ss);
-        reply_json(c->req, 200, json_pack("{s:o}", "snapshots", arr));
+    if (!route_vm(c, &vm))
         return;
-    }
-    if (c->nparts == 3 && c->method == EVHTTP_REQ_POST) {
-        static const char *const known[] = {"name", NULL};
-        json_t *name = c->body ? json_object_get(c->body, "name") : NULL;
-        int64_t t0 = monotonic_ms();
-        if (c->body && !body_keys_known(c->body, known, &err))
-            reply_error(c->req, &err);
-        else if (!json_is_string(name))
-            reply_errorf(c->req, YE_INVALID_ARGUMENT, "name (a string) is required");
-        else if (engine_snapshot_create(e, vm.name, json_string_value(name), &s, &err) < 0)
-            reply_error(c->req, &err);
-        else if (engine_vm_get(e, vm.name, &vm, &err) < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(c->req, 201, snapshot_json(e, &vm, &s, monotonic_ms() - t0));
-        return;
-    }
-    if (c->nparts < 4) {
-        reply_errorf(c->req, YE_METHOD_NOT_ALLOWED, "use GET or POST on /v1/vms/NAME/snapshots");
-        return;
-    }
-    const char *snap = c->parts[3];
-    if (c->nparts == 4 && c->method == EVHTTP_REQ_GET) {
-        if (engine_snapshot_find(e, &vm, snap, &s, &err) < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(c->req, 200, snapshot_json(e, &vm, &s, -1));
-        return;
-    }
-    if (c->nparts == 4 && c->method == EVHTTP_REQ_DELETE) {
-        int rc = engine_snapshot_delete(e, vm.name, snap, &err);
-        if (rc < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(
-                c->req, rc == 1 ? 202 : 200,
-                json_pack("{s:s,s:s}", rc == 1 ? "deleting" : "deleted", snap, "vm", vm.name));
-        return;
-    }
-    if (c->nparts == 6 && !strcmp(c->parts[4], "actions") && !strcmp(c->parts[5], "revert") &&
-        c->method == EVHTTP_REQ_POST) {
-        if (engine_snapshot_revert(e, vm.name, snap, &s, &err) < 0 ||
-            engine_vm_get(e, vm.name, &vm, &err) < 0)
-            reply_error(c->req, &err);
-        else
-            reply_json(c->req, 200, snapshot_json(e, &vm, &s, -1));
-        return;
-    }
-    reply_errorf(c->req, YE_NOT_FOUND, "no such route under /v1/vms/NAME/snapshots");
+    if (engine_snapshot_create(e, vm.name, name, &s, &err) < 0 ||
+        engine_vm_get(e, vm.name, &vm, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 201, snapshot_json(e, &vm, &s, monotonic_ms() - t0));
 }
+
+static void snapshot_show(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct vm_rec vm;
+    struct snapshot_rec s;
+    if (!route_vm(c, &vm))
+        return;
+    if (engine_snapshot_find(c->api->eng, &vm, route_param(c, "snapshot"), &s, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, snapshot_json(c->api->eng, &vm, &s, -1));
+}
+
+static void snapshot_delete(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct vm_rec vm;
+    const char *snap = route_param(c, "snapshot");
+    if (!route_vm(c, &vm))
+        return;
+    int rc = engine_snapshot_delete(c->api->eng, vm.name, snap, &err);
+    if (rc < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, rc == 1 ? 202 : 200,
+                   json_pack("{s:s,s:s}", rc == 1 ? "deleting" : "deleted", snap, "vm", vm.name));
+}
+
+static void snapshot_revert(struct route_ctx *c)
+{
+    struct engine *e = c->api->eng;
+    struct yerr err = {0};
+    struct vm_rec vm;
+    struct snapshot_rec s;
+    if (!route_vm(c, &vm))
+        return;
+    if (engine_snapshot_revert(e, vm.name, route_param(c, "snapshot"), &s, &err) < 0 ||
+        engine_vm_get(e, vm.name, &vm, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, snapshot_json(e, &vm, &s, -1));
+}
+
+const struct route routes_snapshots[] = {
+    {EVHTTP_REQ_GET, "/v1/vms/{name}/snapshots", snapshot_list, 0,
+     "A VM's disk snapshots, oldest first (\"current\" marks the one the disk sits on)", NULL},
+    {EVHTTP_REQ_POST, "/v1/vms/{name}/snapshots", snapshot_create, ROUTE_BODY,
+     "Take a disk snapshot (running or stopped VM)", check_snapshot_create},
+    {EVHTTP_REQ_GET, "/v1/vms/{name}/snapshots/{snapshot}", snapshot_show, 0, "One snapshot", NULL},
+    {EVHTTP_REQ_DELETE, "/v1/vms/{name}/snapshots/{snapshot}", snapshot_delete, 0,
+     "Delete a snapshot by merging its data into the layers above it", NULL},
+    {EVHTTP_REQ_POST, "/v1/vms/{name}/snapshots/{snapshot}/actions/revert", snapshot_revert, 0,
+     "Revert the VM's disk to a snapshot (VM stopped); changes since are dropped", NULL},
+};
+const size_t routes_snapshots_count = sizeof(routes_snapshots) / sizeof(routes_snapshots[0]);

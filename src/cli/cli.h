@@ -5,6 +5,8 @@
 #ifndef YUN_CLI_H
 #define YUN_CLI_H
 
+#include "cli/cmdtable.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -28,6 +30,8 @@ struct http_resp {
 int cli_http(const struct cli *c, const char *method, const char *path, const char *body,
              struct http_resp *r, char *err, size_t errlen);
 void http_resp_free(struct http_resp *r);
+/* s percent-encoded for a URL path or query; malloc'd (NULL when out of memory). */
+char *cli_url_encode(const char *s);
 
 /* Request + JSON decode + error reporting: returns the decoded body on a 2xx
  * reply; otherwise prints "yun: <message>" and returns NULL, setting *exit_code. */
@@ -42,17 +46,34 @@ void cli_fmt_age(long long seconds, char *buf, size_t len);
 void cli_fmt_time(long long ms, char *buf, size_t len);
 void cli_fmt_bytes(long long bytes, char *buf, size_t len);
 
-/* Returns a process exit code. argv[0] is the group name. */
-int cmd_vm(struct cli *c, int argc, char **argv);
-int cmd_image(struct cli *c, int argc, char **argv);
-int cmd_events(struct cli *c, int argc, char **argv);
-int cmd_host(struct cli *c, int argc, char **argv);
-int cmd_completion(struct cli *c, int argc, char **argv);
-int cmd_alert(struct cli *c, int argc, char **argv);
-int cmd_top(struct cli *c, int argc, char **argv);
-int cmd_volume(struct cli *c, int argc, char **argv);
-int cmd_pool(struct cli *c, int argc, char **argv);
-int cmd_snapshot(struct cli *c, int argc, char **argv);
+/* The command table, one part per file (cmdtable.h); main.c joins them. */
+extern const struct cli_cmd cmd_vm_entries[];
+extern const struct cli_cmd cmd_image_entries[];
+extern const struct cli_cmd cmd_volume_entries[];
+extern const struct cli_cmd cmd_snapshot_entries[];
+extern const struct cli_cmd cmd_task_entries[];
+extern const struct cli_cmd cmd_events_entries[];
+extern const struct cli_cmd cmd_top_entries[];
+extern const struct cli_cmd cmd_alert_entries[];
+
+/* Long operations (task.c). A reply that carries {"task": TASK} is waited
+ * for: returns CLI_TASK_DONE with *result set to the task's result (NULL
+ * when it has none; the caller frees it), or CLI_TASK_EXIT with *code set
+ * (--no-wait printed the task id, or the task failed and its message was
+ * printed). A reply without a task returns CLI_NO_TASK (the caller goes on
+ * as before tasks). Consumes nothing: reply stays the caller's. */
+enum cli_task_outcome { CLI_NO_TASK, CLI_TASK_DONE, CLI_TASK_EXIT };
+enum cli_task_outcome cli_task_follow(const struct cli *c, json_t *reply, bool no_wait,
+                                      json_t **result, int *code);
+/* Waits until the task finishes; returns it (succeeded) or NULL with *code
+ * set after printing its error. On a terminal, one progress line on stderr. */
+json_t *cli_wait_task(const struct cli *c, const char *id, int *code);
+/* POSTs body (consumed; may be NULL) to path; follows a task in the reply
+ * (--no-wait when the command has that option); prints fmt with name, or
+ * the object (the task's result) as JSON with -o json. Returns the exit code. */
+int cli_post_task(const struct cli *c, const struct cli_args *a, const char *path, json_t *body,
+                  const char *fmt, const char *name);
+
 /* Waits (for polling loops). */
 void cli_sleep_ms(int ms);
 int vm_stats(struct cli *c, const char *name);

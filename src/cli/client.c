@@ -135,6 +135,23 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
     return 0;
 }
 
+/* name percent-encoded for a URL path or query; malloc'd. */
+char *cli_url_encode(const char *name)
+{
+    char *enc = malloc(strlen(name) * 3 + 1), *p = enc;
+    if (!enc)
+        return NULL;
+    for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
+        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+            *s == '-' || *s == '_' || *s == '.')
+            *p++ = (char)*s;
+        else
+            p += sprintf(p, "%%%02X", *s);
+    }
+    *p = 0;
+    return enc;
+}
+
 void http_resp_free(struct http_resp *r)
 {
     free(r->body);

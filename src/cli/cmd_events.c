@@ -1,6 +1,7 @@
 /*
  * cmd_events.c - `yun events [-f] [--vm NAME]` (the event log, followed by
- * long polling) and `yun host` (capacity and allocation of this host).
+ * long polling) and `yun host` (capacity and allocation of this host): their
+ * rows of the command table and their handlers.
  */
 #include "cli/cli.h"
 #include "lib/util.h"
@@ -27,54 +28,45 @@ static void print_event(struct cli *c, json_t *e)
            json_string_value(json_object_get(e, "reason")));
 }
 
-int cmd_events(struct cli *c, int argc, char **argv)
+static int events(struct cli *c, const struct cli_args *a)
 {
-    bool follow = false;
-    const char *object = NULL;
+    bool follow = cli_flag(a, "follow");
+    const char *object = cli_val(a, "vm"), *n = cli_val(a, "count");
+    if (!object)
+        object = cli_val(a, "object");
     uint64_t limit = 50;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-            follow = true;
-        else if ((!strcmp(argv[i], "--vm") || !strcmp(argv[i], "--object")) && i + 1 < argc)
-            object = argv[++i];
-        else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-            if (parse_u64(argv[++i], 1, 10000, &limit) < 0) {
-                fprintf(stderr, "yun: -n must be 1..10000, not '%s'\n", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: yun events [-f] [--vm NAME] [-n COUNT]\n"
-                   "  -f  follow: print new events as they happen (Ctrl-C to stop)\n"
-                   "  -o json prints one JSON object per line\n");
-            return 0;
-        } else {
-            fprintf(stderr, "yun: unknown events option '%s'\n", argv[i]);
-            return EXIT_USAGE;
-        }
+    if (n && parse_u64(n, 1, 10000, &limit) < 0) {
+        fprintf(stderr, "yun: -n must be 1..10000, not '%s'\n", n);
+        return EXIT_USAGE;
     }
+    char *enc = object ? cli_url_encode(object) : NULL;
     long long after = 0;
     for (bool first = true;; first = false) {
-        char path[256], obj[160] = "";
-        if (object)
-            snprintf(obj, sizeof(obj), "&object=%s", object);
+        char path[600], obj[400] = "";
+        if (enc)
+            snprintf(obj, sizeof(obj), "&object=%s", enc);
         snprintf(path, sizeof(path), "/v1/events?after=%lld&limit=%d%s%s", after,
                  first ? (int)limit : 1000, obj, first ? "" : "&wait=30");
         int code = 0;
         json_t *r = cli_call(c, "GET", path, NULL, &code);
-        if (!r)
+        if (!r) {
+            free(enc);
             return code;
+        }
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(r, "events"), i, e) print_event(c, e);
         fflush(stdout);
         after = json_integer_value(json_object_get(r, "last_id"));
         json_decref(r);
-        if (!follow)
+        if (!follow) {
+            free(enc);
             return 0;
+        }
     }
 }
 
-int cmd_host(struct cli *c, int argc, char **argv)
+static int host(struct cli *c, const struct cli_args *a)
 {
     int code = 0;
     json_t *r = cli_call(c, "GET", "/v1/host", NULL, &code);
@@ -105,3 +97,20 @@ int cmd_host(struct cli *c, int argc, char **argv)
     json_decref(r);
     return 0;
 }
+
+const struct cli_cmd cmd_events_entries[] = {
+    {.words = "events",
+     .summary = "the event log, oldest first; -f follows it",
+     .opts =
+         (const struct cli_opt[]){
+             {"follow", 'f', NULL, CLI_K_TEXT, NULL, 0,
+              "print new events as they happen (Ctrl-C stops)"},
+             {"vm", 0, "NAME", CLI_K_VM, NULL, 0, "only this VM's events"},
+             {"object", 0, "NAME", CLI_K_TEXT, NULL, 0, "only this object's events"},
+             {"count", 'n', "COUNT", CLI_K_TEXT, NULL, 0, "the last COUNT events (50)"},
+             {0}},
+     .more = "with -o json, one JSON object per line\n",
+     .run = events},
+    {.words = "host", .summary = "capacity and allocation of this host", .run = host},
+    {0},
+};

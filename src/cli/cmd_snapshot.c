@@ -1,22 +1,12 @@
 /*
- * cmd_snapshot.c - `yun snapshot ...`: a VM's disk snapshots.
+ * cmd_snapshot.c - `yun snapshot ...`: a VM's disk snapshots (their rows of
+ * the command table and their handlers).
  */
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void snapshot_usage(FILE *f)
-{
-    fprintf(f, "usage: yun snapshot COMMAND VM [NAME]\n"
-               "  create VM NAME     running or stopped; with the guest agent up, the guest's\n"
-               "                     file systems are frozen around it (application-consistent)\n"
-               "  list VM | show VM NAME\n"
-               "  revert VM NAME     the disk goes back to NAME (VM stopped); later changes go\n"
-               "  delete VM NAME [--no-wait]\n"
-               "                     merges NAME's data into the layers above it\n");
-}
 
 static void print_row(json_t *s)
 {
@@ -59,77 +49,123 @@ static int wait_gone(struct cli *c, const char *path)
     return EXIT_API;
 }
 
-int cmd_snapshot(struct cli *c, int argc, char **argv)
+/* "/v1/vms/VM/snapshots[/NAME]" + suffix */
+static void snap_path(char *buf, size_t len, const char *vm, const char *name, const char *suffix)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        snapshot_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
-    }
-    const char *sub = argv[1];
-    if (argc < 3) {
-        fprintf(stderr, "yun: snapshot %s needs a VM\n", sub);
-        return EXIT_USAGE;
-    }
-    const char *vm = argv[2], *name = argc > 3 ? argv[3] : NULL;
-    char path[400];
-    int code = 0;
-    json_t *r, *body;
-    if ((!strcmp(sub, "list") || !strcmp(sub, "ls")) && argc == 3) {
-        snprintf(path, sizeof(path), "/v1/vms/%s/snapshots", vm);
-        if (!(r = cli_call(c, "GET", path, NULL, &code)))
-            return code;
-        if (c->json) {
-            cli_print_json(json_object_get(r, "snapshots"));
-        } else {
-            printf("%-20s %-9s %-12s %8s %-20s %s\n", "NAME", "STATE", "CONSISTENCY", "SIZE",
-                   "CREATED", "CURRENT");
-            size_t i;
-            json_t *s;
-            json_array_foreach(json_object_get(r, "snapshots"), i, s) print_row(s);
-        }
-        json_decref(r);
-        return 0;
-    }
-    if (!name) {
-        fprintf(stderr, "yun: snapshot %s needs a VM and a snapshot NAME\n", sub);
-        return EXIT_USAGE;
-    }
-    if (!strcmp(sub, "create") && argc == 4) {
-        snprintf(path, sizeof(path), "/v1/vms/%s/snapshots", vm);
-        body = json_pack("{s:s}", "name", name);
-        r = cli_call(c, "POST", path, body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "snapshot %s created\n", name) : code;
-    }
-    snprintf(path, sizeof(path), "/v1/vms/%s/snapshots/%s", vm, name);
-    if (!strcmp(sub, "show") && argc == 4) {
-        if (!(r = cli_call(c, "GET", path, NULL, &code)))
-            return code;
-        cli_print_json(r);
-        json_decref(r);
-        return 0;
-    }
-    if ((!strcmp(sub, "delete") || !strcmp(sub, "rm")) && argc <= 5) {
-        bool nowait = argc == 5 && !strcmp(argv[4], "--no-wait");
-        if (argc == 5 && !nowait) {
-            fprintf(stderr, "yun: usage: yun snapshot delete VM NAME [--no-wait]\n");
-            return EXIT_USAGE;
-        }
-        if (!(r = cli_call(c, "DELETE", path, NULL, &code)))
-            return code;
-        bool merging = json_object_get(r, "deleting") != NULL;
-        json_decref(r);
-        if (merging && !nowait && (code = wait_gone(c, path)) != 0)
-            return code;
-        printf(merging && nowait ? "snapshot %s merging\n" : "snapshot %s deleted\n", name);
-        return 0;
-    }
-    if (!strcmp(sub, "revert") && argc == 4) {
-        snprintf(path, sizeof(path), "/v1/vms/%s/snapshots/%s/actions/revert", vm, name);
-        r = cli_call(c, "POST", path, NULL, &code);
-        return r ? cli_done(c, r, "reverted to snapshot %s\n", name) : code;
-    }
-    fprintf(stderr, "yun: unknown or incomplete snapshot command '%s'\n", sub);
-    snapshot_usage(stderr);
-    return EXIT_USAGE;
+    char *ev = cli_url_encode(vm), *en = name ? cli_url_encode(name) : NULL;
+    snprintf(buf, len, "/v1/vms/%s/snapshots%s%s%s", ev ? ev : "", name ? "/" : "", en ? en : "",
+             suffix);
+    free(ev);
+    free(en);
 }
+
+static int snapshot_list(struct cli *c, const struct cli_args *a)
+{
+    char path[800];
+    int code = 0;
+    snap_path(path, sizeof(path), a->argv[0], NULL, "");
+    json_t *r = cli_call(c, "GET", path, NULL, &code);
+    if (!r)
+        return code;
+    if (c->json) {
+        cli_print_json(json_object_get(r, "snapshots"));
+    } else {
+        printf("%-20s %-9s %-12s %8s %-20s %s\n", "NAME", "STATE", "CONSISTENCY", "SIZE", "CREATED",
+               "CURRENT");
+        size_t i;
+        json_t *s;
+        json_array_foreach(json_object_get(r, "snapshots"), i, s) print_row(s);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int snapshot_create(struct cli *c, const struct cli_args *a)
+{
+    char path[800];
+    snap_path(path, sizeof(path), a->argv[0], NULL, "");
+    return cli_post_task(c, a, path, json_pack("{s:s}", "name", a->argv[1]),
+                         "snapshot %s created\n", a->argv[1]);
+}
+
+static int snapshot_show(struct cli *c, const struct cli_args *a)
+{
+    char path[800];
+    int code = 0;
+    snap_path(path, sizeof(path), a->argv[0], a->argv[1], "");
+    json_t *r = cli_call(c, "GET", path, NULL, &code);
+    if (!r)
+        return code;
+    cli_print_json(r);
+    json_decref(r);
+    return 0;
+}
+
+static int snapshot_delete(struct cli *c, const struct cli_args *a)
+{
+    char path[800];
+    const char *name = a->argv[1];
+    bool nowait = cli_flag(a, "no-wait");
+    int code = 0;
+    json_t *r, *res = NULL;
+    snap_path(path, sizeof(path), a->argv[0], name, "");
+    if (!(r = cli_call(c, "DELETE", path, NULL, &code)))
+        return code;
+    enum cli_task_outcome t = cli_task_follow(c, r, nowait, &res, &code);
+    if (t != CLI_NO_TASK) {
+        json_decref(r);
+        json_decref(res);
+        if (t == CLI_TASK_DONE)
+            printf("snapshot %s deleted\n", name);
+        return t == CLI_TASK_EXIT ? code : 0;
+    }
+    /* before tasks: a merge into a running VM's disk answers {"deleting"} */
+    bool merging = json_object_get(r, "deleting") != NULL;
+    json_decref(r);
+    if (merging && !nowait && (code = wait_gone(c, path)) != 0)
+        return code;
+    printf(merging && nowait ? "snapshot %s merging\n" : "snapshot %s deleted\n", name);
+    return 0;
+}
+
+static int snapshot_revert(struct cli *c, const struct cli_args *a)
+{
+    char path[800];
+    snap_path(path, sizeof(path), a->argv[0], a->argv[1], "/actions/revert");
+    return cli_post_task(c, a, path, NULL, "reverted to snapshot %s\n", a->argv[1]);
+}
+
+static const struct cli_arg arg_vm_snap[] = {
+    {"VM", CLI_K_VM, NULL, 0}, {"NAME", CLI_K_SNAPSHOT, NULL, 0}, {0}};
+
+const struct cli_cmd cmd_snapshot_entries[] = {
+    {.words = "snapshot", .summary = "a VM's disk snapshots"},
+    {.words = "snapshot create",
+     .summary = "snapshot the disk, running or stopped (the agent freezes the guest's file "
+                "systems around it)",
+     .args =
+         (const struct cli_arg[]){{"VM", CLI_K_VM, NULL, 0}, {"NAME", CLI_K_TEXT, NULL, 0}, {0}},
+     .run = snapshot_create},
+    {.words = "snapshot list",
+     .alias = "ls",
+     .summary = "a VM's snapshots; * marks the one its disk sits on",
+     .args = (const struct cli_arg[]){{"VM", CLI_K_VM, NULL, 0}, {0}},
+     .run = snapshot_list},
+    {.words = "snapshot show",
+     .summary = "one snapshot (JSON)",
+     .args = arg_vm_snap,
+     .run = snapshot_show},
+    {.words = "snapshot revert",
+     .summary = "the disk goes back to NAME (VM stopped); later changes are lost",
+     .args = arg_vm_snap,
+     .run = snapshot_revert},
+    {.words = "snapshot delete",
+     .alias = "rm",
+     .summary = "merge NAME's data into the layers above it, then drop it",
+     .args = arg_vm_snap,
+     .opts = (const struct cli_opt[]){{"no-wait", 0, NULL, CLI_K_TEXT, NULL, 0,
+                                       "return while the merge runs (prints the task id)"},
+                                      {0}},
+     .run = snapshot_delete},
+    {0},
+};

@@ -62,28 +62,17 @@ static void render(json_t *s, int rows)
     free(sorted);
 }
 
-int cmd_top(struct cli *c, int argc, char **argv)
+static int top(struct cli *c, const struct cli_args *a)
 {
     uint64_t interval = 2, iterations = 0;
-    for (int i = 1; i < argc; i++) {
-        if ((!strcmp(argv[i], "-d") || !strcmp(argv[i], "--delay")) && i + 1 < argc) {
-            if (parse_u64(argv[++i], 1, 3600, &interval) < 0) {
-                fprintf(stderr, "yun: -d must be 1..3600 seconds, not '%s'\n", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if ((!strcmp(argv[i], "-n") || !strcmp(argv[i], "--iterations")) && i + 1 < argc) {
-            if (parse_u64(argv[++i], 0, 1000000, &iterations) < 0) {
-                fprintf(stderr, "yun: -n must be 0..1000000 (0 = until q), not '%s'\n", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: yun top [-d SECONDS] [-n ITERATIONS]\n"
-                   "  a live view of host and VMs sorted by CPU; q quits\n");
-            return 0;
-        } else {
-            fprintf(stderr, "yun: unknown top option '%s'\n", argv[i]);
-            return EXIT_USAGE;
-        }
+    const char *d = cli_val(a, "delay"), *n = cli_val(a, "iterations");
+    if (d && parse_u64(d, 1, 3600, &interval) < 0) {
+        fprintf(stderr, "yun: -d must be 1..3600 seconds, not '%s'\n", d);
+        return EXIT_USAGE;
+    }
+    if (n && parse_u64(n, 0, 1000000, &iterations) < 0) {
+        fprintf(stderr, "yun: -n must be 0..1000000 (0 = until q), not '%s'\n", n);
+        return EXIT_USAGE;
     }
     bool tty = isatty(0);
     struct termios saved, raw;
@@ -122,8 +111,9 @@ int cmd_top(struct cli *c, int argc, char **argv)
 
 int vm_stats(struct cli *c, const char *name)
 {
-    char path[256];
-    snprintf(path, sizeof(path), "/v1/vms/%s/metrics", name);
+    char path[600], *enc = cli_url_encode(name);
+    snprintf(path, sizeof(path), "/v1/vms/%s/metrics", enc ? enc : "");
+    free(enc);
     int code = 0;
     json_t *r = cli_call(c, "GET", path, NULL, &code);
     if (!r)
@@ -151,3 +141,15 @@ int vm_stats(struct cli *c, const char *name)
     json_decref(r);
     return 0;
 }
+
+const struct cli_cmd cmd_top_entries[] = {
+    {.words = "top",
+     .summary = "live view of the host and VMs, busiest first (q quits)",
+     .opts =
+         (const struct cli_opt[]){
+             {"delay", 'd', "SECONDS", CLI_K_TEXT, NULL, 0, "refresh every SECONDS (2)"},
+             {"iterations", 'n', "N", CLI_K_TEXT, NULL, 0, "stop after N screens (0: until q)"},
+             {0}},
+     .run = top},
+    {0},
+};

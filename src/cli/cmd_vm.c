@@ -1,39 +1,16 @@
 /*
  * cmd_vm.c - `yun vm ...`: create, list, show, start, stop, reboot, pause,
- * resume, delete, console, logs.
+ * resume, delete, console, logs, stats, exec (its rows of the command table
+ * and their handlers).
  */
 #include "cli/cli.h"
 #include "lib/util.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static void vm_usage(FILE *f)
-{
-    fprintf(f, "usage: yun vm COMMAND [options]\n"
-               "  create NAME --image IMG [--cpus N] [--memory SIZE] [--disk SIZE] [--cmdline S]\n"
-               "         [--machine pc|q35|microvm] [--accel auto|kvm|tcg]\n"
-               "         [--restart no|on-failure|always] [--cpu-weight 1..10000]\n"
-               "         [--cpu-max QUOTA[/PERIOD] | PERCENT%%] [--cpuset LIST] [--start]\n"
-               "         [--hostname H] [--user-data FILE] [--ssh-key FILE ...]   (cloud-init)\n"
-               "  list                       all VMs\n"
-               "  show NAME                  one VM, with live QEMU status\n"
-               "  start NAME\n"
-               "  stop NAME [--force] [--no-wait] [--timeout S]\n"
-               "                             ACPI power-off (force: end QEMU now); waits up to\n"
-               "                             S seconds (120) for QEMU to exit\n"
-               "  reboot|pause|resume NAME\n"
-               "  delete NAME [--force]      remove the VM and its disk (force: even if running)\n"
-               "  console NAME               attach to the serial console (Ctrl-] detaches)\n"
-               "  logs NAME [-f]             print the console log (-f: follow)\n"
-               "  stats NAME                 latest CPU, memory and disk figures\n"
-               "  exec NAME [--timeout S] -- CMD [ARG...]   run a command in the guest (agent)\n"
-               "global: -o json for machine-readable output\n");
-}
 
 static void vm_print_row(json_t *v)
 {
@@ -106,143 +83,104 @@ static int parse_cpu_max(const char *s, json_t *body)
     return 0;
 }
 
-static int vm_create(struct cli *c, int argc, char **argv)
+/* A size option in bytes; a bare number means MiB when mib_default (qemu -m). */
+static int size_opt(const char *name, const char *v, bool mib_default, uint64_t *out)
 {
-    static const struct option opts[] = {{"image", required_argument, 0, 'i'},
-                                         {"cpus", required_argument, 0, 'c'},
-                                         {"memory", required_argument, 0, 'm'},
-                                         {"disk", required_argument, 0, 'd'},
-                                         {"cmdline", required_argument, 0, 'k'},
-                                         {"machine", required_argument, 0, 'M'},
-                                         {"accel", required_argument, 0, 'a'},
-                                         {"restart", required_argument, 0, 'r'},
-                                         {"cpu-weight", required_argument, 0, 'w'},
-                                         {"cpu-max", required_argument, 0, 'q'},
-                                         {"cpuset", required_argument, 0, 'p'},
-                                         {"start", no_argument, 0, 's'},
-                                         {"hostname", required_argument, 0, 'H'},
-                                         {"user-data", required_argument, 0, 'U'},
-                                         {"ssh-key", required_argument, 0, 'K'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    if (parse_size(v, out) < 0) {
+        fprintf(stderr, "yun: --%s takes a size such as %s, not '%s'\n", name,
+                mib_default ? "512M" : "4G", v);
+        return -1;
+    }
+    if (mib_default && strspn(v, "0123456789") == strlen(v))
+        *out <<= 20;
+    return 0;
+}
+
+/* The contents of a text file given to --user-data or --ssh-key. */
+static json_t *file_text(const char *path)
+{
+    size_t len;
+    char *text = read_file(path, 1 << 20, &len);
+    json_t *str = text ? json_string(text) : NULL; /* NULL when not UTF-8 */
+    free(text);
+    if (!str)
+        fprintf(stderr, "yun: cannot read %s (or it is not UTF-8 text)\n", path);
+    return str;
+}
+
+static int vm_create(struct cli *c, const struct cli_args *a)
+{
     json_t *body = json_object();
-    int opt;
+    const char *v;
     uint64_t u;
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "i:c:m:d:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'i':
-            json_object_set_new(body, "image", json_string(optarg));
-            break;
-        case 'c':
-            if (parse_u64(optarg, 0, 1000000, &u) < 0) {
-                fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", optarg);
-                goto usage;
-            }
-            json_object_set_new(body, "cpus", json_integer((json_int_t)u));
-            break;
-        case 'm':
-            if (parse_size(optarg, &u) < 0) {
-                fprintf(stderr, "yun: --memory takes a size such as 512M, not '%s'\n", optarg);
-                goto usage;
-            }
-            /* A bare number means MiB, as in qemu -m. */
-            if (strspn(optarg, "0123456789") == strlen(optarg))
-                u <<= 20;
-            json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
-            if (u % (1 << 20)) {
-                fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
-                goto usage;
-            }
-            break;
-        case 'd':
-            if (parse_size(optarg, &u) < 0) {
-                fprintf(stderr, "yun: --disk takes a size such as 4G, not '%s'\n", optarg);
-                goto usage;
-            }
-            json_object_set_new(body, "disk_bytes", json_integer((json_int_t)u));
-            break;
-        case 'k':
-            json_object_set_new(body, "cmdline", json_string(optarg));
-            break;
-        case 'M':
-            json_object_set_new(body, "machine", json_string(optarg));
-            break;
-        case 'a':
-            json_object_set_new(body, "accel", json_string(optarg));
-            break;
-        case 'r':
-            json_object_set_new(body, "restart", json_string(optarg));
-            break;
-        case 'w':
-            if (parse_u64(optarg, 0, 1000000, &u) < 0) {
-                fprintf(stderr, "yun: --cpu-weight takes a whole number, not '%s'\n", optarg);
-                goto usage;
-            }
-            json_object_set_new(body, "cpu_weight", json_integer((json_int_t)u));
-            break;
-        case 'q':
-            if (parse_cpu_max(optarg, body) < 0) {
-                fprintf(stderr,
-                        "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, "
-                        "not '%s'\n",
-                        optarg);
-                goto usage;
-            }
-            break;
-        case 'p':
-            json_object_set_new(body, "cpuset", json_string(optarg));
-            break;
-        case 's':
-            json_object_set_new(body, "start", json_true());
-            break;
-        case 'H':
-            json_object_set_new(body, "hostname", json_string(optarg));
-            break;
-        case 'U':
-        case 'K': {
-            /* the CLI reads the files; yund receives their contents */
-            size_t len;
-            char *text = read_file(optarg, 1 << 20, &len);
-            json_t *str = text ? json_string(text) : NULL; /* NULL when not UTF-8 */
-            if (!str) {
-                fprintf(stderr, "yun: cannot read %s (or it is not UTF-8 text)\n", optarg);
-                free(text);
-                goto usage;
-            }
-            if (opt == 'U') {
-                json_object_set_new(body, "user_data", str);
-            } else {
-                json_decref(str);
-                json_t *keys = json_object_get(body, "ssh_keys");
-                if (!keys) {
-                    keys = json_array();
-                    json_object_set_new(body, "ssh_keys", keys);
-                }
-                for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-                    if (*line && *line != '#')
-                        json_array_append_new(keys, json_string(line));
-            }
-            free(text);
-            break;
-        }
-        case 'h':
-            vm_usage(stdout);
-            json_decref(body);
-            return 0;
-        default:
+    json_object_set_new(body, "name", json_string(a->argv[0]));
+    json_object_set_new(body, "image", json_string(cli_val(a, "image")));
+    if ((v = cli_val(a, "cpus"))) {
+        if (parse_u64(v, 0, 1000000, &u) < 0) {
+            fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", v);
             goto usage;
         }
+        json_object_set_new(body, "cpus", json_integer((json_int_t)u));
     }
-    if (optind + 1 != argc) {
-        fprintf(stderr, "yun: vm create takes exactly one NAME\n");
+    if ((v = cli_val(a, "memory"))) {
+        if (size_opt("memory", v, true, &u) < 0)
+            goto usage;
+        if (u % (1 << 20)) {
+            fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
+            goto usage;
+        }
+        json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
+    }
+    if ((v = cli_val(a, "disk"))) {
+        if (size_opt("disk", v, false, &u) < 0)
+            goto usage;
+        json_object_set_new(body, "disk_bytes", json_integer((json_int_t)u));
+    }
+    static const char *const strings[][2] = {{"cmdline", "cmdline"}, {"machine", "machine"},
+                                             {"accel", "accel"},     {"restart", "restart"},
+                                             {"cpuset", "cpuset"},   {"hostname", "hostname"}};
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if ((v = cli_val(a, strings[i][0])))
+            json_object_set_new(body, strings[i][1], json_string(v));
+    if ((v = cli_val(a, "cpu-weight"))) {
+        if (parse_u64(v, 0, 1000000, &u) < 0) {
+            fprintf(stderr, "yun: --cpu-weight takes a whole number, not '%s'\n", v);
+            goto usage;
+        }
+        json_object_set_new(body, "cpu_weight", json_integer((json_int_t)u));
+    }
+    if ((v = cli_val(a, "cpu-max")) && parse_cpu_max(v, body) < 0) {
+        fprintf(stderr,
+                "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, not '%s'\n", v);
         goto usage;
     }
-    if (!json_object_get(body, "image")) {
-        fprintf(stderr, "yun: vm create needs --image (see: yun image list)\n");
-        goto usage;
+    if (cli_flag(a, "start"))
+        json_object_set_new(body, "start", json_true());
+    /* the CLI reads the files; yund receives their contents */
+    if ((v = cli_val(a, "user-data"))) {
+        json_t *str = file_text(v);
+        if (!str)
+            goto usage;
+        json_object_set_new(body, "user_data", str);
     }
-    json_object_set_new(body, "name", json_string(argv[optind]));
+    int it = 0;
+    while ((v = cli_val_next(a, "ssh-key", &it))) {
+        json_t *str = file_text(v);
+        if (!str)
+            goto usage;
+        json_t *keys = json_object_get(body, "ssh_keys");
+        if (!keys) {
+            keys = json_array();
+            json_object_set_new(body, "ssh_keys", keys);
+        }
+        char *text = strdup(json_string_value(str));
+        json_decref(str);
+        for (char *save, *line = strtok_r(text, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+            if (*line && *line != '#')
+                json_array_append_new(keys, json_string(line));
+        free(text);
+    }
     int code = 0;
     json_t *r = cli_call(c, "POST", "/v1/vms", body, &code);
     json_decref(body);
@@ -260,7 +198,7 @@ usage:
     return EXIT_USAGE;
 }
 
-static int vm_list(struct cli *c)
+static int vm_list(struct cli *c, const struct cli_args *a)
 {
     int code = 0;
     json_t *r = cli_call(c, "GET", "/v1/vms", NULL, &code);
@@ -279,26 +217,9 @@ static int vm_list(struct cli *c)
     return 0;
 }
 
-/* name percent-encoded for a URL path or query; malloc'd. */
-static char *url_encode(const char *name)
-{
-    char *enc = malloc(strlen(name) * 3 + 1), *p = enc;
-    if (!enc)
-        return NULL;
-    for (const unsigned char *s = (const unsigned char *)name; *s; s++) {
-        if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-            *s == '-' || *s == '_' || *s == '.')
-            *p++ = (char)*s;
-        else
-            p += sprintf(p, "%%%02X", *s);
-    }
-    *p = 0;
-    return enc;
-}
-
 static void vm_path(char *buf, size_t len, const char *name, const char *suffix)
 {
-    char *enc = url_encode(name);
+    char *enc = cli_url_encode(name);
     snprintf(buf, len, "/v1/vms/%s%s", enc ? enc : "", suffix);
     free(enc);
 }
@@ -315,7 +236,7 @@ static json_t *vm_get(struct cli *c, const char *name, int *code)
 static json_t *vm_events(struct cli *c, const char *name, long long *after, int limit, int wait_s,
                          int *code)
 {
-    char path[600], *enc = url_encode(name);
+    char path[600], *enc = cli_url_encode(name);
     snprintf(path, sizeof(path), "/v1/events?object=%s&after=%lld&limit=%d&wait=%d", enc ? enc : "",
              *after, limit, wait_s);
     free(enc);
@@ -358,37 +279,18 @@ static json_t *vm_wait_stopped(struct cli *c, const char *name, long long after,
     return NULL;
 }
 
-static int vm_action(struct cli *c, const char *action, int argc, char **argv)
+/* start, stop, reboot, pause, resume and delete: the command's last word. */
+static int vm_action(struct cli *c, const struct cli_args *a)
 {
-    bool force = false, wait = true;
-    const char *name = NULL;
+    const char *action = strrchr(a->cmd->words, ' ') + 1, *name = a->argv[0];
+    bool is_stop = !strcmp(action, "stop"), is_del = !strcmp(action, "delete");
+    bool force = (is_stop || is_del) && cli_flag(a, "force");
+    bool wait = !is_stop || !cli_flag(a, "no-wait");
     /* Long enough for yund's ACPI grace period and the quit after it. */
     uint64_t timeout_s = 120;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
-            force = true;
-        else if (!strcmp(argv[i], "--no-wait"))
-            wait = false;
-        else if (!strcmp(argv[i], "--timeout") && !strcmp(action, "stop")) {
-            if (i + 1 >= argc || parse_u64(argv[++i], 1, 86400, &timeout_s) < 0) {
-                fprintf(stderr, "yun: --timeout takes 1..86400 seconds\n");
-                return EXIT_USAGE;
-            }
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "yun: unknown option '%s' for vm %s\n", argv[i], action);
-            return EXIT_USAGE;
-        } else if (name) {
-            fprintf(stderr, "yun: vm %s takes one NAME\n", action);
-            return EXIT_USAGE;
-        } else
-            name = argv[i];
-    }
-    if (!name) {
-        fprintf(stderr, "yun: vm %s needs a NAME\n", action);
-        return EXIT_USAGE;
-    }
-    if (force && strcmp(action, "stop") && strcmp(action, "delete")) {
-        fprintf(stderr, "yun: --force applies to stop and delete only\n");
+    const char *t = is_stop ? cli_val(a, "timeout") : NULL;
+    if (t && parse_u64(t, 1, 86400, &timeout_s) < 0) {
+        fprintf(stderr, "yun: --timeout takes 1..86400 seconds, not '%s'\n", t);
         return EXIT_USAGE;
     }
     char path[512];
@@ -435,14 +337,10 @@ static int vm_action(struct cli *c, const char *action, int argc, char **argv)
     return 0;
 }
 
-static int vm_show(struct cli *c, int argc, char **argv)
+static int vm_show(struct cli *c, const struct cli_args *a)
 {
-    if (argc != 2) {
-        fprintf(stderr, "yun: vm show takes one NAME\n");
-        return EXIT_USAGE;
-    }
     int code = 0;
-    json_t *r = vm_get(c, argv[1], &code);
+    json_t *r = vm_get(c, a->argv[0], &code);
     if (!r)
         return code;
     if (c->json)
@@ -453,23 +351,10 @@ static int vm_show(struct cli *c, int argc, char **argv)
     return 0;
 }
 
-static int vm_logs(struct cli *c, int argc, char **argv)
+static int vm_logs(struct cli *c, const struct cli_args *a)
 {
-    bool follow = false;
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-            follow = true;
-        else if (argv[i][0] == '-' || name) {
-            fprintf(stderr, "yun: usage: yun vm logs NAME [-f]\n");
-            return EXIT_USAGE;
-        } else
-            name = argv[i];
-    }
-    if (!name) {
-        fprintf(stderr, "yun: vm logs needs a NAME\n");
-        return EXIT_USAGE;
-    }
+    bool follow = cli_flag(a, "follow");
+    const char *name = a->argv[0];
     long long offset = 0;
     for (;;) {
         char path[512], suffix[64], err[512];
@@ -504,31 +389,17 @@ static int vm_logs(struct cli *c, int argc, char **argv)
     }
 }
 
-static int vm_exec(struct cli *c, int argc, char **argv)
+static int vm_exec(struct cli *c, const struct cli_args *a)
 {
     uint64_t timeout = 60;
-    int i = 1;
-    const char *name = NULL;
-    for (; i < argc && strcmp(argv[i], "--"); i++) {
-        if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
-            if (parse_u64(argv[++i], 1, 3600, &timeout) < 0) {
-                fprintf(stderr, "yun: --timeout must be 1..3600 seconds, not '%s'\n", argv[i]);
-                return EXIT_USAGE;
-            }
-        } else if (!name && argv[i][0] != '-')
-            name = argv[i];
-        else {
-            fprintf(stderr, "yun: usage: yun vm exec NAME [--timeout S] -- CMD [ARG...]\n");
-            return EXIT_USAGE;
-        }
-    }
-    if (!name || i + 1 >= argc) {
-        fprintf(stderr, "yun: usage: yun vm exec NAME [--timeout S] -- CMD [ARG...]\n");
+    const char *name = a->argv[0], *t = cli_val(a, "timeout");
+    if (t && parse_u64(t, 1, 3600, &timeout) < 0) {
+        fprintf(stderr, "yun: --timeout must be 1..3600 seconds, not '%s'\n", t);
         return EXIT_USAGE;
     }
     json_t *cmd = json_array();
-    for (i++; i < argc; i++)
-        json_array_append_new(cmd, json_string(argv[i]));
+    for (int i = 0; i < a->rest_argc; i++)
+        json_array_append_new(cmd, json_string(a->rest[i]));
     json_t *body = json_pack("{s:o,s:i}", "argv", cmd, "timeout", (int)timeout);
     char path[512];
     vm_path(path, sizeof(path), name, "/exec");
@@ -550,70 +421,109 @@ static int vm_exec(struct cli *c, int argc, char **argv)
     return rc;
 }
 
-static int vm_console(struct cli *c, int argc, char **argv)
+static int vm_console(struct cli *c, const struct cli_args *a)
 {
-    if (argc != 2) {
-        fprintf(stderr, "yun: vm console takes one NAME\n");
-        return EXIT_USAGE;
-    }
+    const char *name = a->argv[0];
     int code = 0;
-    json_t *r = vm_get(c, argv[1], &code);
+    json_t *r = vm_get(c, name, &code);
     if (!r)
         return code;
     const char *state = json_string_value(json_object_get(r, "state"));
     const char *sock = json_string_value(json_object_get(r, "console_socket"));
     if (strcmp(state, "running") && strcmp(state, "paused")) {
         fprintf(stderr, "yun: vm %s is %s: start it first (its past output: yun vm logs %s)\n",
-                argv[1], state, argv[1]);
+                name, state, name);
         json_decref(r);
         return EXIT_API;
     }
     char path[512];
     snprintf(path, sizeof(path), "%s", sock ? sock : "");
     json_decref(r);
-    return vm_console_attach(path, argv[1]);
+    return vm_console_attach(path, name);
 }
 
-int cmd_vm(struct cli *c, int argc, char **argv)
+static int vm_stats_cmd(struct cli *c, const struct cli_args *a)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
-        !strcmp(argv[1], "help")) {
-        vm_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
-    }
-    const char *sub = argv[1];
-    argc--;
-    argv++;
-    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            vm_usage(stdout);
-            return 0;
-        }
-    if (!strcmp(sub, "create"))
-        return vm_create(c, argc, argv);
-    if (!strcmp(sub, "list") || !strcmp(sub, "ls"))
-        return vm_list(c);
-    if (!strcmp(sub, "show"))
-        return vm_show(c, argc, argv);
-    if (!strcmp(sub, "logs"))
-        return vm_logs(c, argc, argv);
-    if (!strcmp(sub, "console"))
-        return vm_console(c, argc, argv);
-    if (!strcmp(sub, "exec"))
-        return vm_exec(c, argc, argv);
-    if (!strcmp(sub, "stats")) {
-        if (argc != 2) {
-            fprintf(stderr, "yun: vm stats takes one NAME\n");
-            return EXIT_USAGE;
-        }
-        return vm_stats(c, argv[1]);
-    }
-    static const char *const actions[] = {"start",  "stop",   "reboot", "pause",
-                                          "resume", "delete", NULL};
-    for (const char *const *a = actions; *a; a++)
-        if (!strcmp(sub, *a))
-            return vm_action(c, sub, argc, argv);
-    fprintf(stderr, "yun: unknown vm command '%s'\n", sub);
-    vm_usage(stderr);
-    return EXIT_USAGE;
+    return vm_stats(c, a->argv[0]);
 }
+
+static const struct cli_arg arg_vm[] = {{"NAME", CLI_K_VM, NULL, 0}, {0}};
+
+const struct cli_cmd cmd_vm_entries[] = {
+    {.words = "vm", .summary = "virtual machines"},
+    {.words = "vm create",
+     .summary = "define a VM on an image (stopped, unless --start)",
+     .args = (const struct cli_arg[]){{"NAME", CLI_K_TEXT, NULL, 0}, {0}},
+     .opts =
+         (const struct cli_opt[]){
+             {"image", 'i', "IMG", CLI_K_IMAGE, NULL, CLI_OPT_REQUIRED,
+              "the image it boots (yun image list)"},
+             {"cpus", 'c', "N", CLI_K_TEXT, NULL, 0, "virtual CPUs (default 1)"},
+             {"memory", 'm', "SIZE", CLI_K_TEXT, NULL, 0, "memory, e.g. 512M (a bare number: MiB)"},
+             {"disk", 'd', "SIZE", CLI_K_TEXT, NULL, 0, "grow its disk to SIZE, e.g. 4G"},
+             {"cmdline", 0, "S", CLI_K_TEXT, NULL, 0, "kernel command line (direct-kernel images)"},
+             {"machine", 0, "TYPE", CLI_K_CHOICE, "pc q35 microvm", 0, "QEMU machine type"},
+             {"accel", 0, "A", CLI_K_CHOICE, "auto kvm tcg", 0, "accelerator (default auto)"},
+             {"restart", 0, "POLICY", CLI_K_CHOICE, "no on-failure always", 0,
+              "restart policy when QEMU ends"},
+             {"cpu-weight", 0, "1..10000", CLI_K_TEXT, NULL, 0, "cgroup CPU weight"},
+             {"cpu-max", 0, "QUOTA[/PERIOD]|PERCENT%", CLI_K_TEXT, NULL, 0,
+              "CPU cap: microseconds per period, or a percent of one CPU"},
+             {"cpuset", 0, "LIST", CLI_K_TEXT, NULL, 0, "host CPUs it may run on, e.g. 0-1"},
+             {"start", 0, NULL, CLI_K_TEXT, NULL, 0, "start it once created"},
+             {"hostname", 0, "H", CLI_K_TEXT, NULL, 0, "guest hostname (cloud-init)"},
+             {"user-data", 0, "FILE", CLI_K_FILE, NULL, 0, "cloud-init user-data file"},
+             {"ssh-key", 0, "FILE", CLI_K_FILE, NULL, CLI_OPT_REPEAT,
+              "authorized SSH keys, one a line (cloud-init)"},
+             {0}},
+     .run = vm_create},
+    {.words = "vm list", .alias = "ls", .summary = "all VMs", .run = vm_list},
+    {.words = "vm show",
+     .summary = "one VM, with live QEMU and guest-agent status",
+     .args = arg_vm,
+     .run = vm_show},
+    {.words = "vm start", .summary = "start a VM", .args = arg_vm, .run = vm_action},
+    {.words = "vm stop",
+     .summary = "ACPI power-off (or the guest agent), then quit; waits for QEMU to exit",
+     .args = arg_vm,
+     .opts =
+         (const struct cli_opt[]){
+             {"force", 'f', NULL, CLI_K_TEXT, NULL, 0, "end QEMU now"},
+             {"no-wait", 0, NULL, CLI_K_TEXT, NULL, 0, "return once the stop is asked for"},
+             {"timeout", 0, "S", CLI_K_TEXT, NULL, 0, "wait up to S seconds (default 120)"},
+             {0}},
+     .run = vm_action},
+    {.words = "vm reboot", .summary = "reset the VM", .args = arg_vm, .run = vm_action},
+    {.words = "vm pause", .summary = "stop its vCPUs", .args = arg_vm, .run = vm_action},
+    {.words = "vm resume", .summary = "run its vCPUs again", .args = arg_vm, .run = vm_action},
+    {.words = "vm delete",
+     .summary = "remove the VM and its disk",
+     .args = arg_vm,
+     .opts = (const struct cli_opt[]){{"force", 'f', NULL, CLI_K_TEXT, NULL, 0, "even if running"},
+                                      {0}},
+     .run = vm_action},
+    {.words = "vm console",
+     .summary = "attach to the serial console (Ctrl-] detaches)",
+     .args = arg_vm,
+     .run = vm_console},
+    {.words = "vm logs",
+     .summary = "print the console log",
+     .args = arg_vm,
+     .opts =
+         (const struct cli_opt[]){
+             {"follow", 'f', NULL, CLI_K_TEXT, NULL, 0, "keep printing what comes"}, {0}},
+     .run = vm_logs},
+    {.words = "vm stats",
+     .summary = "latest CPU, memory and disk figures",
+     .args = arg_vm,
+     .run = vm_stats_cmd},
+    {.words = "vm exec",
+     .summary = "run a command in the guest (guest agent); exits with its status",
+     .args = arg_vm,
+     .opts =
+         (const struct cli_opt[]){
+             {"timeout", 0, "S", CLI_K_TEXT, NULL, 0, "give up after S seconds (default 60)"}, {0}},
+     .flags = CLI_CMD_DASHDASH,
+     .run = vm_exec},
+    {0},
+};

@@ -1,7 +1,7 @@
 /*
  * cmd_volume.c - `yun pool list` and `yun volume ...`: create, import,
  * list, show, clone (linked or --full), resize, compact, export, attach,
- * detach, delete.
+ * detach, delete (their rows of the command table and their handlers).
  */
 #include "cli/cli.h"
 #include "lib/util.h"
@@ -9,23 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void volume_usage(FILE *f)
-{
-    fprintf(f,
-            "usage: yun volume COMMAND\n"
-            "  create NAME --size SIZE [--format qcow2|raw]\n"
-            "  import NAME FILE [--format qcow2|raw]   validated copy of a file into the pool\n"
-            "  list | show NAME\n"
-            "  clone SRC NEW [--full]   linked clone (qcow2 on SRC), or a full copy\n"
-            "  resize NAME --size SIZE  grow (online when attached to a running vm)\n"
-            "  compact NAME             rewrite, dropping unused clusters; prints bytes reclaimed\n"
-            "  export NAME FILE [--format qcow2|raw]   standalone copy to FILE (must not exist)\n"
-            "  attach NAME VM           hot-plugged when VM runs; kept across restarts\n"
-            "  detach NAME [--no-wait]  a running guest must release the device first\n"
-            "  delete NAME              refused while attached or backing a clone\n"
-            "yun pool list              pools with capacity and allocation\n");
-}
 
 static void print_volume(json_t *v)
 {
@@ -39,12 +22,8 @@ static void print_volume(json_t *v)
            json_string_value(json_object_get(v, "backing")));
 }
 
-int cmd_pool(struct cli *c, int argc, char **argv)
+static int pool_list(struct cli *c, const struct cli_args *a)
 {
-    if (argc != 2 || (strcmp(argv[1], "list") && strcmp(argv[1], "ls"))) {
-        fprintf(stderr, "yun: usage: yun pool list\n");
-        return argc == 2 && !strcmp(argv[1], "--help") ? 0 : EXIT_USAGE;
-    }
     int code = 0;
     json_t *r = cli_call(c, "GET", "/v1/pools", NULL, &code);
     if (!r)
@@ -73,173 +52,285 @@ int cmd_pool(struct cli *c, int argc, char **argv)
     return 0;
 }
 
-/* The value after `flag` in argv[from..], or NULL. */
-static const char *flag_value(int argc, char **argv, int from, const char *flag)
+/* "/v1/volumes/NAME" + suffix */
+static void vol_path(char *buf, size_t len, const char *name, const char *suffix)
 {
-    for (int i = from; i + 1 < argc; i++)
-        if (!strcmp(argv[i], flag))
-            return argv[i + 1];
-    return NULL;
+    char *enc = cli_url_encode(name);
+    snprintf(buf, len, "/v1/volumes/%s%s", enc ? enc : "", suffix);
+    free(enc);
 }
 
-int cmd_volume(struct cli *c, int argc, char **argv)
+static int size_arg(const char *v, uint64_t *sz)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        volume_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
+    if (parse_size(v, sz) < 0) {
+        fprintf(stderr, "yun: --size takes a size such as 4G, not '%s'\n", v);
+        return -1;
     }
-    const char *sub = argv[1];
+    return 0;
+}
+
+static int volume_list(struct cli *c, const struct cli_args *a)
+{
     int code = 0;
-    json_t *r, *body;
-    char path[300];
+    json_t *r = cli_call(c, "GET", "/v1/volumes", NULL, &code);
+    if (!r)
+        return code;
+    if (c->json) {
+        cli_print_json(json_object_get(r, "volumes"));
+    } else {
+        printf("%-20s %-6s %8s %8s %-10s %-16s %s\n", "NAME", "FORMAT", "VSIZE", "ONDISK", "STATE",
+               "VM", "BACKING");
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(r, "volumes"), i, v) print_volume(v);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int volume_create(struct cli *c, const struct cli_args *a)
+{
     uint64_t sz;
-    if (!strcmp(sub, "list") || !strcmp(sub, "ls")) {
-        if (!(r = cli_call(c, "GET", "/v1/volumes", NULL, &code)))
-            return code;
-        if (c->json) {
-            cli_print_json(json_object_get(r, "volumes"));
-        } else {
-            printf("%-20s %-6s %8s %8s %-10s %-16s %s\n", "NAME", "FORMAT", "VSIZE", "ONDISK",
-                   "STATE", "VM", "BACKING");
-            size_t i;
-            json_t *v;
-            json_array_foreach(json_object_get(r, "volumes"), i, v) print_volume(v);
-        }
+    const char *name = a->argv[0], *size = cli_val(a, "size"), *fmt = cli_val(a, "format");
+    if (size_arg(size, &sz) < 0)
+        return EXIT_USAGE;
+    json_t *body = json_pack("{s:s,s:s}", "name", name, "size", size);
+    if (fmt)
+        json_object_set_new(body, "format", json_string(fmt));
+    return cli_post_task(c, a, "/v1/volumes", body, "volume %s created\n", name);
+}
+
+static int volume_import(struct cli *c, const struct cli_args *a)
+{
+    const char *name = a->argv[0], *fmt = cli_val(a, "format");
+    json_t *body = json_pack("{s:s,s:s}", "name", name, "source", a->argv[1]);
+    if (fmt)
+        json_object_set_new(body, "format", json_string(fmt));
+    return cli_post_task(c, a, "/v1/volumes", body, "volume %s imported\n", name);
+}
+
+static int volume_export(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    const char *name = a->argv[0], *fmt = cli_val(a, "format");
+    vol_path(path, sizeof(path), name, "/actions/export");
+    json_t *body = json_pack("{s:s}", "path", a->argv[1]);
+    if (fmt)
+        json_object_set_new(body, "format", json_string(fmt));
+    return cli_post_task(c, a, path, body, "volume %s exported\n", name);
+}
+
+static int volume_attach(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    vol_path(path, sizeof(path), a->argv[0], "/actions/attach");
+    return cli_post_task(c, a, path, json_pack("{s:s}", "vm", a->argv[1]), "volume %s attached\n",
+                         a->argv[0]);
+}
+
+static int volume_detach(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    const char *name = a->argv[0];
+    bool nowait = cli_flag(a, "no-wait");
+    int code = 0;
+    json_t *r, *res = NULL;
+    vol_path(path, sizeof(path), name, "/actions/detach");
+    if (!(r = cli_call(c, "POST", path, NULL, &code)))
+        return code;
+    enum cli_task_outcome t = cli_task_follow(c, r, nowait, &res, &code);
+    if (t != CLI_NO_TASK) {
         json_decref(r);
+        json_decref(res);
+        if (t == CLI_TASK_EXIT)
+            return code;
+        printf("volume %s detached\n", name);
         return 0;
     }
-    if (argc < 3) {
-        fprintf(stderr, "yun: volume %s needs a NAME\n", sub);
-        return EXIT_USAGE;
-    }
-    const char *name = argv[2], *size = flag_value(argc, argv, 3, "--size");
-    if (size && parse_size(size, &sz) < 0) {
-        fprintf(stderr, "yun: --size takes a size such as 4G, not '%s'\n", size);
-        return EXIT_USAGE;
-    }
-    if (!strcmp(sub, "create")) {
-        if (!size) {
-            fprintf(stderr, "yun: volume create needs --size\n");
-            return EXIT_USAGE;
-        }
-        body = json_pack("{s:s,s:s}", "name", name, "size", size);
-        for (int i = 3; i + 1 < argc; i++)
-            if (!strcmp(argv[i], "--format"))
-                json_object_set_new(body, "format", json_string(argv[i + 1]));
-        r = cli_call(c, "POST", "/v1/volumes", body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "volume %s created\n", name) : code;
-    }
-    const char *fmt = flag_value(argc, argv, 3, "--format");
-    if (!strcmp(sub, "import") && argc >= 4) {
-        body = json_pack("{s:s,s:s}", "name", name, "source", argv[3]);
-        if (fmt)
-            json_object_set_new(body, "format", json_string(fmt));
-        r = cli_call(c, "POST", "/v1/volumes", body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "volume %s imported\n", name) : code;
-    }
-    snprintf(path, sizeof(path), "/v1/volumes/%s", name);
-    if (!strcmp(sub, "export") && argc >= 4) {
-        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/export", name);
-        body = json_pack("{s:s}", "path", argv[3]);
-        if (fmt)
-            json_object_set_new(body, "format", json_string(fmt));
-        r = cli_call(c, "POST", path, body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "volume %s exported\n", name) : code;
-    }
-    if (!strcmp(sub, "attach") && argc == 4) {
-        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/attach", name);
-        body = json_pack("{s:s}", "vm", argv[3]);
-        r = cli_call(c, "POST", path, body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "volume %s attached\n", name) : code;
-    }
-    if (!strcmp(sub, "detach") && argc >= 3) {
-        bool nowait = argc == 4 && !strcmp(argv[3], "--no-wait");
-        if (argc > 4 || (argc == 4 && !nowait)) {
-            fprintf(stderr, "yun: usage: yun volume detach NAME [--no-wait]\n");
-            return EXIT_USAGE;
-        }
-        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/detach", name);
-        if (!(r = cli_call(c, "POST", path, NULL, &code)))
-            return code;
-        const char *st = json_string_value(json_object_get(r, "state"));
-        bool pending = st && !strcmp(st, "detaching");
-        json_decref(r);
-        snprintf(path, sizeof(path), "/v1/volumes/%s", name);
-        /* the guest releases the device in its own time: wait up to a minute */
-        for (int i = 0; pending && !nowait && i < 600; i++) {
-            cli_sleep_ms(100);
-            if (!(r = cli_call(c, "GET", path, NULL, &code)))
-                return code;
-            st = json_string_value(json_object_get(r, "state"));
-            pending = st && !strcmp(st, "detaching");
-            json_decref(r);
-        }
-        if (pending && !nowait) {
-            fprintf(stderr,
-                    "yun: volume %s: the guest has not released the device yet "
-                    "(still detaching)\n",
-                    name);
-            return EXIT_FAIL;
-        }
-        printf(pending ? "volume %s detaching\n" : "volume %s detached\n", name);
-        return 0;
-    }
-    if (!strcmp(sub, "show") && argc == 3) {
+    /* before tasks: the volume says "detaching" until the guest lets go */
+    const char *st = json_string_value(json_object_get(r, "state"));
+    bool pending = st && !strcmp(st, "detaching");
+    json_decref(r);
+    vol_path(path, sizeof(path), name, "");
+    /* the guest releases the device in its own time: wait up to a minute */
+    for (int i = 0; pending && !nowait && i < 600; i++) {
+        cli_sleep_ms(100);
         if (!(r = cli_call(c, "GET", path, NULL, &code)))
             return code;
-        cli_print_json(r);
+        st = json_string_value(json_object_get(r, "state"));
+        pending = st && !strcmp(st, "detaching");
         json_decref(r);
-        return 0;
     }
-    if ((!strcmp(sub, "delete") || !strcmp(sub, "rm")) && argc == 3) {
-        r = cli_call(c, "DELETE", path, NULL, &code);
-        return r ? cli_done(c, r, "volume %s deleted\n", name) : code;
+    if (pending && !nowait) {
+        fprintf(stderr,
+                "yun: volume %s: the guest has not released the device yet (still detaching)\n",
+                name);
+        return EXIT_FAIL;
     }
-    if (!strcmp(sub, "clone") && argc >= 4) {
-        bool full = argc == 5 && !strcmp(argv[4], "--full");
-        if (argc > 5 || (argc == 5 && !full)) {
-            fprintf(stderr, "yun: usage: yun volume clone SRC NEW [--full]\n");
-            return EXIT_USAGE;
-        }
-        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/clone", name);
-        body = json_pack("{s:s,s:b}", "name", argv[3], "full", full);
-        r = cli_call(c, "POST", path, body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "volume %s cloned\n", argv[3]) : code;
-    }
-    if (!strcmp(sub, "resize")) {
-        if (!size) {
-            fprintf(stderr, "yun: volume resize needs --size\n");
-            return EXIT_USAGE;
-        }
-        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/resize", name);
-        body = json_pack("{s:s}", "size", size);
-        r = cli_call(c, "POST", path, body, &code);
-        json_decref(body);
-        return r ? cli_done(c, r, "volume %s resized\n", name) : code;
-    }
-    if (!strcmp(sub, "compact") && argc == 3) {
-        snprintf(path, sizeof(path), "/v1/volumes/%s/actions/compact", name);
-        if (!(r = cli_call(c, "POST", path, NULL, &code)))
-            return code;
-        if (c->json) {
-            cli_print_json(r);
-        } else {
-            char b[16], a[16], rec[16];
-            cli_fmt_bytes(json_integer_value(json_object_get(r, "before_bytes")), b, sizeof(b));
-            cli_fmt_bytes(json_integer_value(json_object_get(r, "after_bytes")), a, sizeof(a));
-            cli_fmt_bytes(json_integer_value(json_object_get(r, "reclaimed_bytes")), rec,
-                          sizeof(rec));
-            printf("volume %s compacted: %s -> %s on disk (%s reclaimed)\n", name, b, a, rec);
-        }
-        json_decref(r);
-        return 0;
-    }
-    fprintf(stderr, "yun: unknown or incomplete volume command '%s'\n", sub);
-    volume_usage(stderr);
-    return EXIT_USAGE;
+    printf(pending ? "volume %s detaching\n" : "volume %s detached\n", name);
+    return 0;
 }
+
+static int volume_show(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    int code = 0;
+    vol_path(path, sizeof(path), a->argv[0], "");
+    json_t *r = cli_call(c, "GET", path, NULL, &code);
+    if (!r)
+        return code;
+    cli_print_json(r);
+    json_decref(r);
+    return 0;
+}
+
+static int volume_delete(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    int code = 0;
+    vol_path(path, sizeof(path), a->argv[0], "");
+    json_t *r = cli_call(c, "DELETE", path, NULL, &code);
+    return r ? cli_done(c, r, "volume %s deleted\n", a->argv[0]) : code;
+}
+
+static int volume_clone(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    vol_path(path, sizeof(path), a->argv[0], "/actions/clone");
+    json_t *body = json_pack("{s:s,s:b}", "name", a->argv[1], "full", cli_flag(a, "full"));
+    return cli_post_task(c, a, path, body, "volume %s cloned\n", a->argv[1]);
+}
+
+static int volume_resize(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    uint64_t sz;
+    const char *size = cli_val(a, "size");
+    if (size_arg(size, &sz) < 0)
+        return EXIT_USAGE;
+    vol_path(path, sizeof(path), a->argv[0], "/actions/resize");
+    return cli_post_task(c, a, path, json_pack("{s:s}", "size", size), "volume %s resized\n",
+                         a->argv[0]);
+}
+
+static int volume_compact(struct cli *c, const struct cli_args *a)
+{
+    char path[600];
+    const char *name = a->argv[0];
+    int code = 0;
+    json_t *r, *res = NULL;
+    vol_path(path, sizeof(path), name, "/actions/compact");
+    if (!(r = cli_call(c, "POST", path, NULL, &code)))
+        return code;
+    switch (cli_task_follow(c, r, cli_flag(a, "no-wait"), &res, &code)) {
+    case CLI_TASK_EXIT:
+        json_decref(r);
+        return code;
+    case CLI_TASK_DONE:
+        json_decref(r);
+        r = res ? res : json_object();
+        break;
+    case CLI_NO_TASK:
+        break;
+    }
+    if (c->json) {
+        cli_print_json(r);
+    } else if (!json_object_get(r, "reclaimed_bytes")) {
+        printf("volume %s compacted\n", name);
+    } else {
+        char b[16], af[16], rec[16];
+        cli_fmt_bytes(json_integer_value(json_object_get(r, "before_bytes")), b, sizeof(b));
+        cli_fmt_bytes(json_integer_value(json_object_get(r, "after_bytes")), af, sizeof(af));
+        cli_fmt_bytes(json_integer_value(json_object_get(r, "reclaimed_bytes")), rec, sizeof(rec));
+        printf("volume %s compacted: %s -> %s on disk (%s reclaimed)\n", name, b, af, rec);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static const struct cli_arg arg_vol[] = {{"NAME", CLI_K_VOLUME, NULL, 0}, {0}};
+#define OPT_NO_WAIT                                                                                \
+    {                                                                                              \
+        "no-wait", 0, NULL, CLI_K_TEXT, NULL, 0, "print the task id and return at once"            \
+    }
+#define OPT_FORMAT(help)                                                                           \
+    {                                                                                              \
+        "format", 0, "FORMAT", CLI_K_CHOICE, "qcow2 raw", 0, help                                  \
+    }
+
+const struct cli_cmd cmd_volume_entries[] = {
+    {.words = "volume", .summary = "data volumes in storage pools"},
+    {.words = "volume create",
+     .summary = "a new empty volume",
+     .args = (const struct cli_arg[]){{"NAME", CLI_K_TEXT, NULL, 0}, {0}},
+     .opts = (const struct cli_opt[]){{"size", 0, "SIZE", CLI_K_TEXT, NULL, CLI_OPT_REQUIRED,
+                                       "its virtual size, e.g. 20G"},
+                                      OPT_FORMAT("qcow2 (thin, default) or raw"),
+                                      {0}},
+     .run = volume_create},
+    {.words = "volume import",
+     .summary = "a validated copy of a file into the pool",
+     .args = (const struct cli_arg[]){{"NAME", CLI_K_TEXT, NULL, 0},
+                                      {"FILE", CLI_K_FILE, NULL, 0},
+                                      {0}},
+     .opts = (const struct cli_opt[]){OPT_FORMAT("the file's format (default: detected)"),
+                                      OPT_NO_WAIT,
+                                      {0}},
+     .run = volume_import},
+    {.words = "volume list", .alias = "ls", .summary = "all volumes", .run = volume_list},
+    {.words = "volume show", .summary = "one volume (JSON)", .args = arg_vol, .run = volume_show},
+    {.words = "volume clone",
+     .summary = "linked clone (a qcow2 on SRC), or a full copy",
+     .args = (const struct cli_arg[]){{"SRC", CLI_K_VOLUME, NULL, 0},
+                                      {"NEW", CLI_K_TEXT, NULL, 0},
+                                      {0}},
+     .opts = (const struct cli_opt[]){{"full", 0, NULL, CLI_K_TEXT, NULL, 0,
+                                       "copy the data: no link to SRC"},
+                                      OPT_NO_WAIT,
+                                      {0}},
+     .run = volume_clone},
+    {.words = "volume resize",
+     .summary = "grow (online when attached to a running vm)",
+     .args = arg_vol,
+     .opts =
+         (const struct cli_opt[]){
+             {"size", 0, "SIZE", CLI_K_TEXT, NULL, CLI_OPT_REQUIRED, "the new virtual size"}, {0}},
+     .run = volume_resize},
+    {.words = "volume compact",
+     .summary = "rewrite, dropping unused clusters; prints bytes reclaimed",
+     .args = arg_vol,
+     .opts = (const struct cli_opt[]){OPT_NO_WAIT, {0}},
+     .run = volume_compact},
+    {.words = "volume export",
+     .summary = "a standalone copy to FILE (which must not exist)",
+     .args = (const struct cli_arg[]){{"NAME", CLI_K_VOLUME, NULL, 0},
+                                      {"FILE", CLI_K_FILE, NULL, 0},
+                                      {0}},
+     .opts = (const struct cli_opt[]){OPT_FORMAT("qcow2 or raw (default: the volume's)"),
+                                      OPT_NO_WAIT,
+                                      {0}},
+     .run = volume_export},
+    {.words = "volume attach",
+     .summary = "give it to a VM: hot-plugged when it runs, kept across restarts",
+     .args =
+         (const struct cli_arg[]){{"NAME", CLI_K_VOLUME, NULL, 0}, {"VM", CLI_K_VM, NULL, 0}, {0}},
+     .run = volume_attach},
+    {.words = "volume detach",
+     .summary = "take it from its VM (a running guest must release the device first)",
+     .args = arg_vol,
+     .opts =
+         (const struct cli_opt[]){
+             {"no-wait", 0, NULL, CLI_K_TEXT, NULL, 0, "return before the guest has let go"}, {0}},
+     .run = volume_detach},
+    {.words = "volume delete",
+     .alias = "rm",
+     .summary = "remove it (refused while attached or backing a clone)",
+     .args = arg_vol,
+     .run = volume_delete},
+    {.words = "pool", .summary = "storage pools"},
+    {.words = "pool list",
+     .alias = "ls",
+     .summary = "pools with capacity and allocation",
+     .run = pool_list},
+    {0},
+};

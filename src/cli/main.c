@@ -1,7 +1,9 @@
 /*
- * main.c - yun, the command-line client. Global options, then a command
- * group; each group lives in its own file (cmd_*.c). Talks REST to yund over
- * its Unix socket, or over TCP with --url and --token.
+ * main.c - yun, the command-line client. Takes the global options, then
+ * finds the command in the command table (the rows each cmd_*.c exports,
+ * concatenated here) and runs it; usage, --help and completion come from the
+ * same table (help.c). Talks REST to yund over its Unix socket, or over TCP
+ * with --url and --token.
  */
 #include "cli/cli.h"
 #include "sim/sim_cli.h"
@@ -10,73 +12,154 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f)
+static int run_sim(struct cli *c, const struct cli_args *a);
+static int run_completion(struct cli *c, const struct cli_args *a);
+static int run_help(struct cli *c, const struct cli_args *a);
+static int run_dump(struct cli *c, const struct cli_args *a);
+
+static const struct cli_cmd main_entries[] = {
+    {.words = "sim",
+     .summary = "trace-driven data-centre simulator (yun sim --help)",
+     .flags = CLI_CMD_RAW,
+     .run = run_sim},
+    {.words = "sim run", .summary = "replay a trace", .flags = CLI_CMD_RAW, .run = run_sim},
+    {.words = "sim place", .summary = "one placement", .flags = CLI_CMD_RAW, .run = run_sim},
+    {.words = "sim synth",
+     .summary = "write a synthetic trace",
+     .flags = CLI_CMD_RAW,
+     .run = run_sim},
+    {.words = "sim ilp",
+     .summary = "optimal placement (ILP)",
+     .flags = CLI_CMD_RAW,
+     .run = run_sim},
+    {.words = "completion",
+     .summary = "print the shell completion script: source <(yun completion bash)",
+     .args = (const struct cli_arg[]){{"SHELL", CLI_K_CHOICE, "bash", 0}, {0}},
+     .run = run_completion},
+    {.words = "help",
+     .summary = "this help, or a command's (yun help vm create)",
+     .args = (const struct cli_arg[]){{"COMMAND", CLI_K_TEXT, NULL, CLI_ARG_OPTIONAL},
+                                      {"SUBCOMMAND", CLI_K_TEXT, NULL, CLI_ARG_OPTIONAL},
+                                      {"SUBCOMMAND", CLI_K_TEXT, NULL, CLI_ARG_OPTIONAL},
+                                      {0}},
+     .flags = CLI_CMD_HIDDEN,
+     .run = run_help},
+    {.words = "__commands",
+     .summary = "the command table as JSON (for tests)",
+     .flags = CLI_CMD_HIDDEN,
+     .run = run_dump},
+    {0},
+};
+
+/* The whole table, in the order help lists it. */
+static cli_table table = {cmd_vm_entries,     cmd_image_entries,
+                          cmd_volume_entries, cmd_snapshot_entries,
+                          cmd_task_entries,   cmd_events_entries,
+                          cmd_top_entries,    cmd_alert_entries,
+                          main_entries,       NULL};
+
+static int run_sim(struct cli *c, const struct cli_args *a)
 {
-    fprintf(f, "usage: yun [global options] COMMAND ...\n"
-               "commands:\n"
-               "  vm       create, list, show, start, stop, reboot, pause, resume, delete,\n"
-               "           console, logs  (yun vm --help)\n"
-               "  image    build, import, list, show, delete  (yun image --help)\n"
-               "  volume   create, import, list, show, clone, resize, compact, export, attach,\n"
-               "           detach, delete  (yun volume --help)\n"
-               "  snapshot create, list, show, revert, delete a vm's disk snapshots\n"
-               "           (yun snapshot --help)\n"
-               "  pool     list: storage pools with capacity and allocation\n"
-               "  events   the event log; -f follows it\n"
-               "  alert    alert rules, silences and alert history  (yun alert --help)\n"
-               "  top      live view of the host and VMs, busiest first\n"
-               "  host     capacity and allocation of this host\n"
-               "  sim      trace-driven data-centre simulator  (yun sim --help)\n"
-               "  completion bash   print the bash completion script\n"
-               "global options:\n"
-               "  -o json|table     output format (default table)\n"
-               "  --socket PATH     yund's Unix socket (default $YUN_SOCKET, else\n"
-               "                    $YUN_STATE_DIR/yund.sock, else /var/lib/yun/yund.sock)\n"
-               "  --url http://H:P  talk to yund over TCP (with --token or $YUN_TOKEN)\n"
-               "  --token TOKEN     bearer token for --url\n"
-               "exit status: 0 ok, 1 yund refused or failed, 2 bad usage, 3 yund unreachable\n");
+    return sim_cli_main(a->rest_argc, a->rest);
 }
 
-int cmd_completion(struct cli *c, int argc, char **argv)
+static int run_completion(struct cli *c, const struct cli_args *a)
 {
-    if (argc != 2 || strcmp(argv[1], "bash")) {
-        fprintf(stderr, "yun: usage: yun completion bash\n");
+    if (strcmp(a->argv[0], "bash")) {
+        fprintf(stderr, "yun: completion knows bash only, not '%s'\n", a->argv[0]);
         return EXIT_USAGE;
     }
-    fputs("# bash completion for yun; load with: source <(yun completion bash)\n"
-          "_yun() {\n"
-          "  local cur=${COMP_WORDS[COMP_CWORD]} group=${COMP_WORDS[1]} sub=${COMP_WORDS[2]}\n"
-          "  if [ $COMP_CWORD -eq 1 ]; then\n"
-          "    COMPREPLY=($(compgen -W 'vm image volume pool snapshot events host alert top sim "
-          "completion' "
-          "-- "
-          "\"$cur\"))\n"
-          "  elif [ $COMP_CWORD -eq 2 ]; then\n"
-          "    case $group in\n"
-          "      vm) COMPREPLY=($(compgen -W 'create list show start stop reboot pause resume "
-          "delete console logs stats' -- \"$cur\"));;\n"
-          "      volume) COMPREPLY=($(compgen -W 'create import list show clone resize compact "
-          "export attach detach delete' -- \"$cur\"));;\n"
-          "      snapshot) COMPREPLY=($(compgen -W 'create list show revert delete' -- "
-          "\"$cur\"));;\n"
-          "      alert) COMPREPLY=($(compgen -W 'rule silence unsilence list' -- \"$cur\"));;\n"
-          "      image) COMPREPLY=($(compgen -W 'build import list show delete' -- \"$cur\"));;\n"
-          "      events) COMPREPLY=($(compgen -W '-f --vm' -- \"$cur\"));;\n"
-          "      sim) COMPREPLY=($(compgen -W 'run place synth --help' -- \"$cur\"));;\n"
-          "    esac\n"
-          "  elif [ \"$group\" = vm ] && [ $COMP_CWORD -eq 3 ] && [ \"$sub\" != create ]; then\n"
-          "    COMPREPLY=($(compgen -W \"$(yun vm list -o json 2>/dev/null | "
-          "sed -n 's/.*\\\"name\\\": \\\"\\([^\\\"]*\\)\\\".*/\\1/p')\" -- \"$cur\"))\n"
-          "  elif [ \"$group\" = vm ] && [ \"$sub\" = create ]; then\n"
-          "    COMPREPLY=($(compgen -W '--image --cpus --memory --disk --cmdline --machine "
-          "--accel --restart --cpu-weight --cpu-max --cpuset --start' -- \"$cur\"))\n"
-          "  elif [ \"$group\" = image ] && [ \"$sub\" = import ]; then\n"
-          "    COMPREPLY=($(compgen -f -- \"$cur\"))\n"
-          "  fi\n"
-          "}\n"
-          "complete -F _yun yun\n",
-          stdout);
+    cli_completion_bash(table, stdout);
     return 0;
+}
+
+static int run_dump(struct cli *c, const struct cli_args *a)
+{
+    cli_dump_json(table, stdout);
+    return 0;
+}
+
+/* Help for the command that words name (all of them: 0 for the top level). */
+static int help_for(int argc, char **argv, FILE *f, int code)
+{
+    int used = 0;
+    const struct cli_cmd *cmd = argc ? cli_match(table, argc, argv, &used) : NULL;
+    if (argc && used != argc) {
+        fprintf(stderr, "yun: no command '%s' (see: yun --help)\n", argv[used]);
+        return EXIT_USAGE;
+    }
+    if (!cmd)
+        cli_help_top(table, f);
+    else if (!cmd->run)
+        cli_help_group(table, cmd, f);
+    else
+        cli_help_cmd(cmd, f);
+    return code;
+}
+
+static int run_help(struct cli *c, const struct cli_args *a)
+{
+    return help_for(a->argc, (char **)a->argv, stdout, 0);
+}
+
+/* Takes the global options out of argv (anywhere before "--", and not after
+ * a raw command such as `sim`, whose own options pass through untouched).
+ * Returns the new argc, or -1 after an error line. */
+static int take_globals(struct cli *c, int argc, char **argv)
+{
+    int n = 0;
+    bool passthrough = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!passthrough && n == 0) {
+            int used;
+            const struct cli_cmd *cmd = cli_match(table, 1, argv + i, &used);
+            passthrough = cmd && (cmd->flags & CLI_CMD_RAW);
+        }
+        if (passthrough || !strcmp(a, "--")) {
+            passthrough = true;
+            argv[n++] = argv[i];
+            continue;
+        }
+        const struct cli_opt *g = NULL;
+        const char *val = NULL;
+        for (const struct cli_opt *o = cli_global_opts; o->name && !g; o++) {
+            size_t len = strlen(o->name);
+            if ((a[0] == '-' && a[1] == o->short_name && o->short_name && !a[2]) ||
+                (!strncmp(a, "--", 2) && !strcmp(a + 2, o->name)))
+                g = o;
+            else if (!strncmp(a, "--", 2) && !strncmp(a + 2, o->name, len) && a[2 + len] == '=') {
+                g = o;
+                val = a + 3 + len;
+            }
+        }
+        if (!g) {
+            argv[n++] = argv[i];
+            continue;
+        }
+        if (!val) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "yun: option %s needs a value\n", a);
+                return -1;
+            }
+            val = argv[++i];
+        }
+        if (!strcmp(g->name, "output")) {
+            if (strcmp(val, "json") && strcmp(val, "table")) {
+                fprintf(stderr, "yun: -o takes json or table, not '%s'\n", val);
+                return -1;
+            }
+            c->json = !strcmp(val, "json");
+        } else if (!strcmp(g->name, "socket")) {
+            snprintf(c->socket, sizeof(c->socket), "%s", val);
+        } else if (!strcmp(g->name, "url")) {
+            snprintf(c->url, sizeof(c->url), "%s", val);
+        } else {
+            snprintf(c->token, sizeof(c->token), "%s", val);
+        }
+    }
+    argv[n] = NULL;
+    return n;
 }
 
 int main(int argc, char **argv)
@@ -92,68 +175,41 @@ int main(int argc, char **argv)
     if ((env = getenv("YUN_TOKEN")))
         snprintf(c.token, sizeof(c.token), "%s", env);
 
-    /* Global options may appear anywhere, except after `sim`, whose own
-     * options (its -o among them) are passed through untouched. */
-    int n = 0;
-    bool passthrough = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (passthrough || (n == 0 && !strcmp(a, "sim"))) {
-            passthrough = true;
-            argv[n++] = argv[i];
-            continue;
-        }
-        bool has_val = i + 1 < argc;
-        if ((!strcmp(a, "-o") || !strcmp(a, "--output")) && has_val) {
-            const char *v = argv[++i];
-            if (strcmp(v, "json") && strcmp(v, "table")) {
-                fprintf(stderr, "yun: -o takes json or table, not '%s'\n", v);
-                return EXIT_USAGE;
-            }
-            c.json = !strcmp(v, "json");
-        } else if (!strcmp(a, "--socket") && has_val) {
-            snprintf(c.socket, sizeof(c.socket), "%s", argv[++i]);
-        } else if (!strcmp(a, "--url") && has_val) {
-            snprintf(c.url, sizeof(c.url), "%s", argv[++i]);
-        } else if (!strcmp(a, "--token") && has_val) {
-            snprintf(c.token, sizeof(c.token), "%s", argv[++i]);
-        } else {
-            argv[n++] = argv[i];
-        }
-    }
-    argv[n] = NULL;
-    argc = n;
-    if (argc == 0) {
-        usage(stderr);
+    if ((argc = take_globals(&c, argc, argv)) < 0)
+        return EXIT_USAGE;
+    if (argc == 0)
+        return help_for(0, NULL, stderr, EXIT_USAGE);
+    if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))
+        return help_for(0, NULL, stdout, 0);
+    int used = 0;
+    const struct cli_cmd *cmd = cli_match(table, argc, argv, &used);
+    if (!cmd) {
+        fprintf(stderr, "yun: unknown command '%s' (see: yun --help)\n", argv[0]);
         return EXIT_USAGE;
     }
-    const char *cmd = argv[0];
-    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-        usage(stdout);
+    if (!cmd->run) {
+        /* a group: its help, or an unknown command in it */
+        if (used == argc)
+            return help_for(used, argv, stderr, EXIT_USAGE);
+        const char *next = argv[used];
+        if (!strcmp(next, "--help") || !strcmp(next, "-h") || !strcmp(next, "help"))
+            return help_for(used, argv, stdout, 0);
+        fprintf(stderr, "yun: unknown %s command '%s' (see: yun %s --help)\n", cmd->words, next,
+                cmd->words);
+        return EXIT_USAGE;
+    }
+    struct cli_args a;
+    if (cmd->flags & CLI_CMD_RAW) {
+        /* the raw command sees its whole line, from its first word */
+        a = (struct cli_args){.cmd = cmd, .rest = argv, .rest_argc = argc};
+        return cmd->run(&c, &a);
+    }
+    int rc = cli_parse(cmd, argc - used, argv + used, &a, stderr);
+    if (rc < 0)
+        return EXIT_USAGE;
+    if (rc == 1) {
+        cli_help_cmd(cmd, stdout);
         return 0;
     }
-    if (!strcmp(cmd, "vm"))
-        return cmd_vm(&c, argc, argv);
-    if (!strcmp(cmd, "image"))
-        return cmd_image(&c, argc, argv);
-    if (!strcmp(cmd, "events"))
-        return cmd_events(&c, argc, argv);
-    if (!strcmp(cmd, "host"))
-        return cmd_host(&c, argc, argv);
-    if (!strcmp(cmd, "volume"))
-        return cmd_volume(&c, argc, argv);
-    if (!strcmp(cmd, "snapshot"))
-        return cmd_snapshot(&c, argc, argv);
-    if (!strcmp(cmd, "pool"))
-        return cmd_pool(&c, argc, argv);
-    if (!strcmp(cmd, "alert"))
-        return cmd_alert(&c, argc, argv);
-    if (!strcmp(cmd, "top"))
-        return cmd_top(&c, argc, argv);
-    if (!strcmp(cmd, "sim"))
-        return sim_cli_main(argc, argv);
-    if (!strcmp(cmd, "completion"))
-        return cmd_completion(&c, argc, argv);
-    fprintf(stderr, "yun: unknown command '%s' (see: yun --help)\n", cmd);
-    return EXIT_USAGE;
+    return cmd->run(&c, &a);
 }

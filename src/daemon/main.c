@@ -36,6 +36,7 @@ static void usage(FILE *f)
                "  -d, --daemon          detach and log to <state-dir>/yund.log\n"
                "  -v, --verbose         debug logging\n"
                "  -h, --help            this help\n"
+               "      --routes[=json]   print the API's route table and exit\n"
                "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
                "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
                "  reserved_memory stop_timeout reconcile_interval max_body max_connections\n"
@@ -124,11 +125,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {
-        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
-        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
-        {"failpoints", no_argument, 0, 'F'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'o'},
+                                         {"daemon", no_argument, 0, 'd'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"failpoints", no_argument, 0, 'F'},
+                                         {"routes", optional_argument, 0, 'R'},
+                                         {0, 0, 0, 0}};
     const char *config_file = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;
@@ -161,6 +166,12 @@ int main(int argc, char **argv)
             return 0;
         case 'F': /* the crash points compiled in (sanitizer build), for tests */
             return failpoint_list(stdout) < 0 ? 1 : 0;
+        case 'R': /* the route table (--routes=json: as JSON), for docs and tests */
+            if (optarg && strcmp(optarg, "json")) {
+                fprintf(stderr, "yund: --routes takes nothing or =json\n");
+                return 2;
+            }
+            return route_table_print(stdout, optarg != NULL) < 0 ? 1 : 0;
         default:
             usage(stderr);
             return 2;
