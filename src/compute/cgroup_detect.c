@@ -58,15 +58,11 @@ static bool has_opt(const char *opts, const char *opt)
     return false;
 }
 
-int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
+void cg_mountinfo_scan(FILE *f, struct cg_layout *out, char *unified, size_t unified_len)
 {
     memset(out, 0, sizeof(*out));
     out->mode = CG_NONE;
-    FILE *f = fopen(mountinfo_path, "re");
-    if (f == NULL)
-        return -1;
-
-    char unified[256] = "";
+    unified[0] = '\0';
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) != -1) {
@@ -96,7 +92,7 @@ int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
             continue;
         unescape(mnt);
         if (strcmp(fstype, "cgroup2") == 0) {
-            copy_field(unified, sizeof(unified), mnt);
+            copy_field(unified, unified_len, mnt);
         } else if (strcmp(fstype, "cgroup") == 0) {
             if (has_opt(super, "cpu"))
                 copy_field(out->cpu, sizeof(out->cpu), mnt);
@@ -109,6 +105,17 @@ int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
         }
     }
     free(line);
+}
+
+int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->mode = CG_NONE;
+    FILE *f = fopen(mountinfo_path, "re");
+    if (f == NULL)
+        return -1;
+    char unified[256];
+    cg_mountinfo_scan(f, out, unified, sizeof(unified));
     fclose(f);
 
     /* v2 only counts if cpu and memory are actually available there: in the
@@ -128,6 +135,11 @@ int cg_detect_at(const char *mountinfo_path, struct cg_layout *out)
         }
     }
 
+    return cg_layout_v1(out);
+}
+
+int cg_layout_v1(struct cg_layout *out)
+{
     if (out->cpu[0] || out->memory[0] || out->cpuset[0] || out->cpuacct[0]) {
         out->mode = CG_V1;
         /* root: the directory the v1 hierarchies are mounted in, for display. */

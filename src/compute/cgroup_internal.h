@@ -6,7 +6,10 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
+
+struct cg_layout;
 
 #define CG_PATH_MAX 512
 
@@ -19,5 +22,12 @@ ssize_t cg_read_file(const char *path, char *buf, size_t len);
 int cg_join(char *out, size_t outlen, const char *a, const char *b, char *err, size_t errlen);
 /* Is word in a space-separated list such as "cpuset cpu io memory"? */
 bool cg_has_word(const char *list, const char *word);
+
+/* The pure halves of cg_detect_at (for tests and fuzzing): the v1
+ * controller mounts of a mountinfo stream into *out (mode CG_NONE) and the
+ * first cgroup2 mount point into unified ("" if none); then, the v2 tree
+ * ruled out, the v1 layout from them: 0, or -1 (and *out cleared) if none. */
+void cg_mountinfo_scan(FILE *f, struct cg_layout *out, char *unified, size_t unified_len);
+int cg_layout_v1(struct cg_layout *out);
 
 #endif

@@ -94,18 +94,26 @@ static double proc_age(pid_t pid, double up)
     if (!st)
         return -1;
     double age = -1;
-    char *p = strrchr(st, ')');
-    /* after ") ": state is field 3; starttime is field 22 */
-    for (int field = 2; p && *p && field < 22; field++)
-        p = strchr(p + 1, ' ');
-    if (p) {
-        unsigned long long ticks = strtoull(p + 1, NULL, 10);
+    unsigned long long ticks;
+    if (proc_stat_starttime(st, &ticks) == 0) {
         long hz = sysconf(_SC_CLK_TCK);
         if (hz > 0)
             age = up - (double)ticks / (double)hz;
     }
     free(st);
     return age;
+}
+
+int proc_stat_starttime(const char *st, unsigned long long *ticks)
+{
+    const char *p = strrchr(st, ')');
+    /* after ") ": state is field 3; starttime is field 22 */
+    for (int field = 2; p && *p && field < 22; field++)
+        p = strchr(p + 1, ' ');
+    if (!p)
+        return -1;
+    *ticks = strtoull(p + 1, NULL, 10);
+    return 0;
 }
 
 int qemu_scan_run(const char *vms_dir, struct qemu_scan *s)

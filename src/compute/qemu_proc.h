@@ -71,5 +71,8 @@ void qemu_log_since(const char *path, off_t off, char *buf, size_t len);
 
 /* Pure: does this NUL-separated command line belong to VM id under vms_dir? */
 bool qemu_cmdline_matches(const char *cmd, size_t len, const char *vms_dir, const char *id);
+/* Pure: the start time (field 22, clock ticks after boot) of /proc/PID/stat
+ * text. 0, or -1 when the text has too few fields. */
+int proc_stat_starttime(const char *stat, unsigned long long *ticks);
 
 #endif

@@ -390,6 +390,13 @@ int config_load_file(struct yun_config *c, const char *path, char *err, size_t e
         snprintf(err, el, "cannot read config %s: %s", path, strerror(errno));
         return -1;
     }
+    int rc = config_load_stream(c, f, path, err, el);
+    fclose(f);
+    return rc;
+}
+
+int config_load_stream(struct yun_config *c, FILE *f, const char *path, char *err, size_t el)
+{
     char line[1024], msg[512];
     int lineno = 0;
     while (fgets(line, sizeof(line), f)) {
@@ -400,25 +407,23 @@ int config_load_file(struct yun_config *c, const char *path, char *err, size_t e
         char *eq = strchr(p, '=');
         if (!eq) {
             snprintf(err, el, "%s:%d: expected 'key = value'", path, lineno);
-            fclose(f);
             return -1;
         }
         *eq = 0;
         char *k = trim(p), *v = trim(eq + 1);
         if (config_set(c, k, v, msg, sizeof(msg)) < 0) {
             snprintf(err, el, "%s:%d: %s", path, lineno, msg);
-            fclose(f);
             return -1;
         }
     }
-    fclose(f);
     return 0;
 }
 
 int config_finish(struct yun_config *c, char *err, size_t el)
 {
-    if (c->state_dir[0] != '/') {
-        snprintf(err, el, "state_dir must be an absolute path, not '%s'", c->state_dir);
+    /* no ':' either: the default import and export lists are made from it */
+    if (c->state_dir[0] != '/' || strchr(c->state_dir, ':')) {
+        snprintf(err, el, "state_dir must be an absolute path without ':', not '%s'", c->state_dir);
         return -1;
     }
     if (!c->socket_path[0] && snprintf_checked(c->socket_path, sizeof(c->socket_path),

@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <stdio.h>
 
 struct yun_config {
     char state_dir[256];
@@ -63,6 +64,8 @@ struct yun_config {
 void config_defaults(struct yun_config *c);
 /* Reads key = value lines; unknown keys and bad values are errors naming the line. */
 int config_load_file(struct yun_config *c, const char *path, char *err, size_t errlen);
+/* The same from an open stream (path only names it in messages). */
+int config_load_stream(struct yun_config *c, FILE *f, const char *path, char *err, size_t errlen);
 /* Sets one key from a string (used by the file parser and --set KEY=VALUE). */
 int config_set(struct yun_config *c, const char *key, const char *value, char *err, size_t errlen);
 /* Fills derived defaults (socket path from state dir) and checks consistency. */

@@ -327,10 +327,15 @@ enum pid_state pid_state(pid_t pid)
     char *st = read_file(path, 4096, NULL);
     if (!st)
         return proc_read_failed(errno);
-    char *rp = strrchr(st, ')');
-    bool zombie = rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+    bool zombie = proc_stat_zombie(st);
     free(st);
     return zombie ? PID_GONE : PID_LIVE;
+}
+
+bool proc_stat_zombie(const char *stat)
+{
+    const char *rp = strrchr(stat, ')');
+    return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
 enum pid_state pid_state_of(pid_t pid, const char *needle)

@@ -47,6 +47,8 @@ void uuid_generate_str(char out[37]);
  * descriptor, no memory): that is "cannot tell", never "dead". */
 enum pid_state { PID_GONE = 0, PID_LIVE, PID_UNKNOWN };
 enum pid_state pid_state(pid_t pid); /* a zombie is gone */
+/* Pure: does this /proc/PID/stat text say zombie (or dead)? */
+bool proc_stat_zombie(const char *stat);
 /* PID_LIVE only when pid runs and its command line contains needle (a pid
  * recycled by another program counts as gone). */
 enum pid_state pid_state_of(pid_t pid, const char *needle);

@@ -38,6 +38,14 @@ typedef enum { SIM_ORDER_NAME, SIM_ORDER_UPPER, SIM_ORDER_DIR } sim_order;
 int sim_trace_load_planetlab_order(const char *dir, sim_order order, sim_trace *t, char *err,
                                    size_t errlen);
 int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *err, size_t errlen);
+/* The parsers under the loaders, for tests and fuzzing: one PlanetLab file's
+ * text (NUL-terminated, cut up in place) into out (capacity max), returning
+ * the samples read or -1; and the CSV format from an open stream. path is
+ * only what messages call the input. */
+int sim_trace_parse_planetlab(const char *path, char *text, uint16_t *out, int max, char *err,
+                              size_t errlen);
+int sim_trace_read_csv(FILE *f, const char *path, double interval, sim_trace *t, char *err,
+                       size_t errlen);
 /* -1 when out of memory or beyond the bounds above. */
 int sim_trace_synth(int nvms, int nsteps, double interval, uint64_t seed, sim_trace *t);
 

@@ -71,6 +71,15 @@ static int read_pl_file(const char *path, uint16_t *out, int max, char *err, siz
     }
     fclose(f);
     buf[len] = 0;
+    int n = sim_trace_parse_planetlab(path, buf, out, max, err, errlen);
+    if (buf != stackbuf)
+        free(buf);
+    return n;
+}
+
+int sim_trace_parse_planetlab(const char *path, char *buf, uint16_t *out, int max, char *err,
+                              size_t errlen)
+{
     int n = 0, lineno = 0, rc = 0;
     for (char *p = buf; *p && rc == 0;) {
         char *eol = strchr(p, '\n');
@@ -101,8 +110,6 @@ static int read_pl_file(const char *path, uint16_t *out, int max, char *err, siz
             break;
         p = eol + 1;
     }
-    if (buf != stackbuf)
-        free(buf);
     return rc ? -1 : n;
 }
 
@@ -205,6 +212,19 @@ int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *er
     FILE *f = fopen(path, "r");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = sim_trace_read_csv(f, path, interval, t, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+int sim_trace_read_csv(FILE *f, const char *path, double interval, sim_trace *t, char *err,
+                       size_t errlen)
+{
+    memset(t, 0, sizeof(*t));
+    if (!(interval > 0) || !isfinite(interval)) {
+        snprintf(err, errlen, "%s: the sample interval must be a positive number of seconds", path);
         return -1;
     }
     rec *rs = NULL;
@@ -321,7 +341,6 @@ int sim_trace_load_csv(const char *path, double interval, sim_trace *t, char *er
     ids = NULL;
     rc = 0;
 out:
-    fclose(f);
     free(rs);
     if (ids) {
         for (int i = 0; i < nid; i++)

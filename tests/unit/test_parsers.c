@@ -155,6 +155,12 @@ static void test_path_beneath(void **state)
     assert_int_equal(config_set(&c, "import_dirs", "/var/lib/yun/exchange/in", err, sizeof(err)),
                      0);
     assert_int_equal(config_finish(&c, err, sizeof(err)), 0);
+    /* found by fuzz_config: a ':' in state_dir split the default exchange
+     * list into a relative directory */
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "state_dir", "/r/dirs:n", err, sizeof(err)), 0);
+    assert_int_equal(config_finish(&c, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "without ':'"));
 }
 
 static void test_name_valid(void **state)
