@@ -71,9 +71,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libyun.a
 # The fuzz regression inputs run first (when clang is there), so the last
 # line stays run.sh's "unit: N passed, N failed".
 check: $(TEST_BINS)
+	@./scripts/check-layers.sh
 	@if command -v $(FUZZ_CC) >/dev/null 2>&1; then $(MAKE) --no-print-directory fuzz-regress; \
 	else echo "fuzz: $(FUZZ_CC) not found, regression inputs not run (make fuzz-regress)"; fi
-	@./scripts/check-layers.sh
 	@./tests/unit/run.sh $(TEST_BINS)
 
 e2e: all
