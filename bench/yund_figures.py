@@ -18,6 +18,7 @@ Needs root, QEMU, the plain build (make all). Uses a private state dir in /tmp.
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -88,8 +89,31 @@ def bench_start(sock, runs):
             del hargv[i:i + 2]
         if "-daemonize" not in hargv:
             hargv.append("-daemonize")
+        if "-pidfile" not in hargv:  # a confined QEMU's pidfile is written by yund
+            hargv += ["-pidfile", "qemu.pid"]
+        # yund hands QEMU the image, kernel and initrd as open fds (-add-fd
+        # fd=3 for the disk, /proc/self/fd/4 and 5): open the same files here.
+        fds = {}
+        for a in hargv:
+            m = re.match(r"fd=(\d+),set=\d+,opaque=[^:]*:(.*)$", a)
+            if m:
+                fds[int(m.group(1))] = m.group(2)
+        imgdir = os.path.dirname(next(iter(fds.values()))) if fds else ""
+        for i, a in enumerate(hargv):
+            if a.startswith("/proc/self/fd/") and hargv[i - 1] in ("-kernel", "-initrd"):
+                fds[int(a.rsplit("/", 1)[1])] = os.path.join(
+                    imgdir, "vmlinuz" if hargv[i - 1] == "-kernel" else "initrd.img")
+        opened = {n: os.open(path, os.O_RDONLY) for n, path in fds.items()}
+
+        def give_fds():
+            for n, fd in opened.items():
+                os.dup2(fd, n)
+                os.set_inheritable(n, True)
         t0 = time.monotonic()
-        subprocess.run(hargv, check=True, cwd=hand)  # -daemonize: returns once QMP listens
+        subprocess.run(hargv, check=True, cwd=hand, preexec_fn=give_fds,
+                       close_fds=False)  # -daemonize: returns once QMP listens
+        for fd in opened.values():
+            os.close(fd)
         t1 = time.monotonic()
         t2 = wait_file_contains(os.path.join(hand, "console.log"), MARKER)
         hand_ready.append((t1 - t0) * 1000)
