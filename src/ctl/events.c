@@ -32,20 +32,11 @@ void ctl_event_record(struct ctl *c, struct event_rec *ev)
 void ctl_event(struct ctl *c, const char *type, const char *object, const char *action,
                const char *result, const char *fmt, ...)
 {
-    struct event_rec ev = {0};
-    snprintf(ev.object_type, sizeof(ev.object_type), "%s", type);
-    snprintf(ev.object, sizeof(ev.object), "%s", object);
-    snprintf(ev.action, sizeof(ev.action), "%s", action);
-    snprintf(ev.result, sizeof(ev.result), "%s", result);
-    /* The reason is served as JSON: keep it valid UTF-8, and do not leave
-     * half a character where the buffer cuts it. */
-    char raw[sizeof(ev.reason)];
+    struct event_rec ev;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    event_rec_vfill(&ev, type, object, action, result, fmt, ap);
     va_end(ap);
-    utf8_sanitize(ev.reason, sizeof(ev.reason), raw, strlen(raw),
-                  n < 0 || (size_t)n >= sizeof(raw));
     ctl_event_record(c, &ev);
 }
 

@@ -3,6 +3,9 @@
  * database and shown by the API.
  */
 #include "store/records.h"
+#include "lib/util.h"
+
+#include <stdio.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -129,4 +132,18 @@ int task_rec_copy(struct task_rec *dst, const struct task_rec *src)
         return -1;
     }
     return 0;
+}
+
+void event_rec_vfill(struct event_rec *ev, const char *type, const char *object, const char *action,
+                     const char *result, const char *fmt, va_list ap)
+{
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->object_type, sizeof(ev->object_type), "%s", type);
+    snprintf(ev->object, sizeof(ev->object), "%s", object);
+    snprintf(ev->action, sizeof(ev->action), "%s", action);
+    snprintf(ev->result, sizeof(ev->result), "%s", result);
+    char raw[sizeof(ev->reason)];
+    int n = vsnprintf(raw, sizeof(raw), fmt, ap);
+    utf8_sanitize(ev->reason, sizeof(ev->reason), raw, strlen(raw),
+                  n < 0 || (size_t)n >= sizeof(raw));
 }

@@ -6,6 +6,7 @@
 #define YUN_RECORDS_H
 
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -132,6 +133,12 @@ struct event_rec {
     char result[16]; /* ok, error, info */
     char reason[512];
 };
+/* Fills ev (zeroed first) from its parts; the reason, formatted from fmt,
+ * is served as JSON, so it is kept valid UTF-8 and a character the buffer
+ * cuts is not left half there. */
+void event_rec_vfill(struct event_rec *ev, const char *type, const char *object, const char *action,
+                     const char *result, const char *fmt, va_list ap)
+    __attribute__((format(printf, 6, 0)));
 
 /* A long operation (ctl/tasks.h): a row written before its first side
  * effect, so a restart finds what was in flight. */
