@@ -52,6 +52,14 @@ struct merge {
 static struct merge *merges;
 static struct snap_hooks resume_hooks;
 
+bool snap_merge_rebasing(const char *vm_id)
+{
+    for (struct merge *m = merges; m; m = m->next)
+        if (m->job && !strcmp(m->vm_id, vm_id))
+            return true;
+    return false;
+}
+
 int snap_merge_active(const char *snap_id)
 {
     for (struct merge *m = merges; m; m = m->next)

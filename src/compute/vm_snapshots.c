@@ -287,6 +287,8 @@ void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
                 qemu_active_file(e, vm, active, sizeof(active));
             if (live && !active[0])
                 continue; /* QEMU did not answer: next pass */
+            if (!live && snap_merge_rebasing(vm->id))
+                continue; /* its rebase locks a layer the check reads: next pass */
             /* With the VM down, a new layer that is a sound overlay of the
              * snapshot's file is adopted: if QEMU switched to it before
              * exiting it holds the guest's later writes, and if nothing
@@ -296,9 +298,11 @@ void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
                 struct disk_info di;
                 char cur[512];
                 engine_vm_path(e, vm, snap->file, cur, sizeof(cur));
-                adopt = path_exists(nw) &&
-                        disk_inspect(e->cfg->qemu_img, nw, "qcow2", &di, &err) == 0 &&
-                        !strcmp(di.backing, cur);
+                bool have = path_exists(nw);
+                int rc = have ? disk_inspect(e->cfg->qemu_img, nw, "qcow2", &di, &err) : -1;
+                if (rc < 0 && have && strstr(err.message, "lock"))
+                    continue; /* another process holds a layer: not a verdict */
+                adopt = rc == 0 && !strcmp(di.backing, cur);
             }
             if (adopt) {
                 snprintf(vm->disk, sizeof(vm->disk), "%s", snap->new_disk);
@@ -314,13 +318,18 @@ void vm_snapshots_reconcile(struct engine *e, struct vm_rec *vm)
                 engine_event(e, "vm", vm->name, "snapshot", "error",
                              "%s: rolled back: yund stopped before it finished", snap->name);
             }
-        } else if (snap->state == SNAP_DELETING) {
+        }
+    }
+    /* Merges after every create is settled: a merge's qemu-img rebase holds
+     * a write lock on a layer the adoption check above reads through. */
+    for (size_t i = 0; i < n && settled; i++) {
+        struct snapshot_rec *snap = &s[i];
+        if (snap->id[0] && snap->state == SNAP_DELETING && !is_held(snap->id))
             /* a merge to finish (unless this yund runs it): offline, or ask
              * QEMU whether its job still runs (its completion event can be
              * lost while yund restarts: then the stream is found done, or
              * is started again) */
             snap_merge_resume(e, vm, snap);
-        }
     }
     if (touched) {
         free(s);

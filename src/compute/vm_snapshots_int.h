@@ -36,5 +36,7 @@ void snap_merge_resume(struct engine *e, const struct vm_rec *vm, const struct s
 void snap_merge_forget_vm(const char *vm_id);
 /* Is a merge of snapshot id in flight in this yund? */
 int snap_merge_active(const char *snap_id);
+/* true while a qemu-img rebase of a merge runs on one of the VM's layers */
+bool snap_merge_rebasing(const char *vm_id);
 
 #endif

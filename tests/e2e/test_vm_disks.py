@@ -251,9 +251,20 @@ def test_snapshot_work_interrupted_by_a_crash_is_settled(state_dir):
                "'creating','crash','disk-0badc0df.qcow2',1)",
                (v["id"], v["disk"], parent))
     db.execute("UPDATE snapshots SET state='deleting' WHERE name='s1'")
+    # data in s1's layer makes the merge's rebase copy it into s2's layer for
+    # a while: that rebase locks a layer the adoption check of "made" reads
+    # through, and must not make the check roll "made" back
+    s1_file = db.execute("SELECT file FROM snapshots WHERE name='s1'").fetchone()[0]
     db.commit()
     db.close()
+    subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 7 0 64M",
+                    os.path.join(vmdir, s1_file)], check=True, stdout=subprocess.DEVNULL)
     y.start()
+
+    def snapshot_names():
+        return [s["name"] for s in
+                json.loads(y.yun("-o", "json", "snapshot", "list", "e2e-r").stdout)]
+    wait_for(lambda: "s1" not in snapshot_names(), what="the merge of s1 to finish")
     snaps = json.loads(y.yun("-o", "json", "snapshot", "list", "e2e-r").stdout)
     assert [(s["name"], s["current"]) for s in snaps] == [("s2", False), ("made", True)]
     assert y.vm("e2e-r")["disk"] == "disk-0badc0de.qcow2"
