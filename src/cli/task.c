@@ -250,16 +250,25 @@ static void print_task_detail(json_t *t)
            json_is_true(json_object_get(t, "cancellable")) ? "yes" : "no");
 }
 
+/* The task an argument names (an id or a unique prefix), asked with method
+ * on /v1/tasks/ID plus suffix; NULL with *code set on failure. */
+static json_t *task_request(struct cli *c, const char *arg, const char *method, const char *suffix,
+                            char *id, size_t idlen, int *code)
+{
+    char path[400];
+    if ((*code = resolve(c, arg, id, idlen)))
+        return NULL;
+    char *enc = cli_url_encode(id);
+    snprintf(path, sizeof(path), "/v1/tasks/%s%s", enc ? enc : "", suffix);
+    free(enc);
+    return cli_call(c, method, path, NULL, code);
+}
+
 static int task_show(struct cli *c, const struct cli_args *a)
 {
-    char id[128], path[400];
-    int code = resolve(c, a->argv[0], id, sizeof(id));
-    if (code)
-        return code;
-    char *enc = cli_url_encode(id);
-    snprintf(path, sizeof(path), "/v1/tasks/%s", enc ? enc : "");
-    free(enc);
-    json_t *t = cli_call(c, "GET", path, NULL, &code);
+    char id[128];
+    int code;
+    json_t *t = task_request(c, a->argv[0], "GET", "", id, sizeof(id), &code);
     if (!t)
         return code;
     if (c->json)
@@ -295,14 +304,9 @@ static int task_wait(struct cli *c, const struct cli_args *a)
 
 static int task_cancel(struct cli *c, const struct cli_args *a)
 {
-    char id[128], path[400];
-    int code = resolve(c, a->argv[0], id, sizeof(id));
-    if (code)
-        return code;
-    char *enc = cli_url_encode(id);
-    snprintf(path, sizeof(path), "/v1/tasks/%s/cancel", enc ? enc : "");
-    free(enc);
-    json_t *t = cli_call(c, "POST", path, NULL, &code);
+    char id[128];
+    int code;
+    json_t *t = task_request(c, a->argv[0], "POST", "/cancel", id, sizeof(id), &code);
     if (!t)
         return code;
     if (c->json)
