@@ -1,7 +1,9 @@
 /*
- * monitor.h - yund's VM monitor: samples the host and every running VM each
- * sample_interval, keeps the samples in memory rings and rollups in the
- * store, evaluates alert rules and hands notifications to the notifier.
+ * monitor.h - yund's VM monitor (controller side): every sample_interval it
+ * asks the host's agent for the raw counters of the host and of every VM
+ * with a QEMU (host.sample), keeps the rates in memory rings and rollups in
+ * the store, evaluates alert rules and hands notifications to the notifier.
+ * The API's monitor routes go through monitor_svc.c's functions below.
  */
 #ifndef YUN_MONITOR_H
 #define YUN_MONITOR_H
