@@ -1,13 +1,13 @@
 /*
  * fuzz_procfs.c - the /proc text parsers: the host collectors'
- * (monitor/procfs.c), the stat fields yund reads of a process (zombie state,
+ * (lib/procfs.c), the stat fields yund reads of a process (zombie state,
  * start time) and QEMU command-line matching (compute/qemu_proc.c).
  */
 #include "fuzz.h"
 
 #include "compute/qemu_proc.h"
 #include "lib/util.h"
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 
 #define VMS_DIR "/srv/yun/vms"
 #define VM_ID   "0a1b2c3d-0000-4000-8000-00000000abcd"

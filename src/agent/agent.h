@@ -40,6 +40,9 @@ enum agent_verb {
     AV_NONE = 0,
     /* host */
     AV_HOST_FACTS, /* {} -> {"cpus","memory","accel","yund_id","cgroups"} */
+    /* sampling (agent_sample.c) */
+    AV_HOST_SAMPLE, /* {"vms":[{"vm","pid"}...][,"deadline_ms"]} -> {"host":{..},"vms":[{..}]}:
+                       raw counters of the host and of those VMs, one round trip */
     /* VM processes and their monitors (agent_vm.c) */
     AV_VM_FIRST,
     AV_VM_STATUS,  /* {"vm"} -> {"qmp": status|null, "guest": facts|null}: never waits */

@@ -30,6 +30,8 @@ struct agent_op {
     struct event *deliver;
 };
 
+/* one table a line, so additions merge */
+/* clang-format off */
 static const struct {
     const struct agent_verb_def *rows;
     const size_t *count;
@@ -38,7 +40,9 @@ static const struct {
     {agent_vm_verbs, &agent_vm_verbs_count},
     {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
+    {agent_sample_verbs, &agent_sample_verbs_count},
 };
+/* clang-format on */
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v)
 {
@@ -202,6 +206,7 @@ static void local_free(struct agent *a)
         op->forgotten = true;
         op_unlink_free(op);
     }
+    agent_sample_free(al);
     free(al);
 }
 

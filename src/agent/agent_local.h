@@ -20,6 +20,7 @@ struct event_base;
 struct yun_config;
 struct agent_local;
 struct agent_op;
+struct sample_tids;
 
 typedef void (*agent_verb_fn)(struct agent_local *al, struct agent_op *op, json_t *args);
 struct agent_verb_def {
@@ -38,6 +39,8 @@ extern const struct agent_verb_def agent_disk_verbs[];
 extern const size_t agent_disk_verbs_count;
 extern const struct agent_verb_def agent_snap_verbs[];
 extern const size_t agent_snap_verbs_count;
+extern const struct agent_verb_def agent_sample_verbs[];
+extern const size_t agent_sample_verbs_count;
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 
@@ -48,11 +51,14 @@ struct agent_local {
     void *host;           /* this host's compute state (struct engine) */
     struct agent_op *ops; /* calls not yet delivered */
     uint64_t next_id;
+    struct sample_tids *sample_tids; /* agent_sample.c: vCPU thread ids per QEMU */
 };
 
 /* Ends the qemu-img (and image builder) processes an earlier run left on
  * this state directory's files (agent_disk.c); agent_local_new runs it. */
 void agent_disk_end_orphans(struct agent_local *al);
+/* Frees agent_sample.c's cache (agent_free runs it). */
+void agent_sample_free(struct agent_local *al);
 
 struct agent *agent_local_new(struct event_base *base, const struct yun_config *cfg, void *host);
 static inline struct agent_local *agent_local_of(struct agent *a)

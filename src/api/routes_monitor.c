@@ -36,8 +36,9 @@ static void prometheus(struct route_ctx *c)
     struct monitor *m = c->api->mon;
     struct vm_rec *vms;
     size_t n, len = 0;
-    if (store_vm_list(m->ctl->store, &vms, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
+    struct yerr err = {0};
+    if (monitor_vms(m, &vms, &n, &err) != 0) {
+        reply_error(c->req, &err);
         return;
     }
     char *text = prom_render(m, vms, n, c->api->requests, &len);
@@ -124,7 +125,8 @@ static void object_metrics(struct route_ctx *c, const char *object, bool is_host
     if (rollup_step) {
         struct rollup_row *rows;
         size_t n;
-        if (store_rollup_query(m->ctl->store, object, name, rollup_step, since, &rows, &n) == 0) {
+        struct yerr err = {0};
+        if (monitor_rollups(m, object, name, rollup_step, since, &rows, &n, &err) == 0) {
             for (size_t i = 0; i < n; i++) {
                 jw_arr_open(&w);
                 jw_int(&w, rows[i].ts);
@@ -153,8 +155,9 @@ static void stats_show(struct route_ctx *c)
     struct monitor *m = c->api->mon;
     struct vm_rec *vms;
     size_t n;
-    if (store_vm_list(m->ctl->store, &vms, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
+    struct yerr err = {0};
+    if (monitor_vms(m, &vms, &n, &err) != 0) {
+        reply_error(c->req, &err);
         return;
     }
     struct jw w;
@@ -202,42 +205,17 @@ static json_t *rule_json(struct monitor *m, const struct alert_rule *r)
     return j;
 }
 
-static const struct alert_rule *find_rule(struct monitor *m, const char *name)
-{
-    for (size_t i = 0; i < m->nrules; i++)
-        if (!strcmp(m->rules[i].name, name) || !strcmp(m->rules[i].id, name))
-            return &m->rules[i];
-    return NULL;
-}
-
 static void rule_create(struct route_ctx *c)
 {
     struct monitor *m = c->api->mon;
     struct alert_rule r;
     struct yerr err = {0};
-    if (alert_rule_body_from_json(c->body, &r, &err) < 0) {
+    const struct alert_rule *saved = NULL;
+    if (alert_rule_body_from_json(c->body, &r, &err) < 0 ||
+        monitor_rule_add(m, &r, &saved, &err) < 0) {
         reply_error(c->req, &err);
         return;
     }
-    uuid_generate_str(r.id);
-    r.created_at = now_ms();
-    json_t *spec = alert_rule_to_json(&r);
-    char *text = json_dumps(spec, JSON_COMPACT);
-    json_decref(spec);
-    int rc = store_rule_insert(m->ctl->store, r.id, r.name, text, r.created_at);
-    free(text);
-    if (rc == STORE_CONFLICT) {
-        reply_errorf(c->req, YE_CONFLICT, "alert rule '%s' already exists", r.name);
-        return;
-    }
-    if (rc != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
-        return;
-    }
-    monitor_reload_rules(m);
-    ctl_event(m->ctl, "alert", r.name, "rule-add", "ok", "%s %s %s %g for %ds", r.metric,
-                 agg_name(r.agg), cmp_op_name(r.op), r.threshold, r.for_s);
-    const struct alert_rule *saved = find_rule(m, r.name);
     reply_json(c->req, 201, rule_json(m, saved ? saved : &r));
 }
 
@@ -246,27 +224,16 @@ static void rule_silence(struct route_ctx *c)
     struct monitor *m = c->api->mon;
     struct yerr err = {0};
     struct silence_body sb;
-    const char *name = route_param(c, "name");
+    const struct alert_rule *r;
     if (silence_body_from_json(c->body, &sb, &err) < 0) {
         reply_error(c->req, &err);
         return;
     }
-    const struct alert_rule *r = find_rule(m, name);
-    if (!r) {
-        reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
-        return;
-    }
     int64_t until = sb.until_set ? sb.until : sb.for_s ? now_ms() + (int64_t)sb.for_s * 1000 : 0;
-    char rname[64];
-    snprintf(rname, sizeof(rname), "%s", r->name);
-    if (store_rule_silence(m->ctl->store, rname, until) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
+    if (monitor_rule_silence(m, route_param(c, "name"), until, &r, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
-    monitor_reload_rules(m);
-    ctl_event(m->ctl, "alert", rname, until ? "silence" : "unsilence", "ok", "%s",
-                 until ? "notifications suppressed" : "notifications resume");
-    r = find_rule(m, rname);
     reply_json(c->req, 200, rule_json(m, r));
 }
 
@@ -287,8 +254,9 @@ static void alert_list(struct route_ctx *c)
     }
     struct alert_row *rows;
     size_t n;
-    if (store_alert_list(m->ctl->store, state, (int)limit, &rows, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
+    struct yerr err = {0};
+    if (monitor_alerts(m, state, (int)limit, &rows, &n, &err) != 0) {
+        reply_error(c->req, &err);
         return;
     }
     json_t *arr = json_array();
@@ -318,7 +286,7 @@ static void rule_list(struct route_ctx *c)
 static const struct alert_rule *route_rule(struct route_ctx *c)
 {
     const char *name = route_param(c, "name");
-    const struct alert_rule *r = find_rule(c->api->mon, name);
+    const struct alert_rule *r = monitor_rule_find(c->api->mon, name);
     if (!r)
         reply_errorf(c->req, YE_NOT_FOUND, "alert rule '%s' does not exist", name);
     return r;
@@ -333,18 +301,12 @@ static void rule_show(struct route_ctx *c)
 
 static void rule_delete(struct route_ctx *c)
 {
-    struct monitor *m = c->api->mon;
-    const struct alert_rule *r = route_rule(c);
-    if (!r)
-        return;
+    struct yerr err = {0};
     char rname[64];
-    snprintf(rname, sizeof(rname), "%s", r->name);
-    if (store_rule_delete(m->ctl->store, rname) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(m->ctl->store));
+    if (monitor_rule_delete(c->api->mon, route_param(c, "name"), rname, sizeof(rname), &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
-    monitor_reload_rules(m);
-    ctl_event(m->ctl, "alert", rname, "rule-delete", "ok", "%s", "");
     reply_json(c->req, 200, json_pack("{s:s}", "deleted", rname));
 }
 

@@ -1,16 +1,21 @@
 /*
- * monitor.c - sampling, alert evaluation and rollups.
+ * monitor.c - sampling, alert evaluation and rollups (controller side).
  *
- * Host figures come from /proc. A VM's CPU time and memory come from
- * /proc/PID (and per vCPU from the QEMU threads that query-cpus-fast names).
- * Its disk I/O and balloon size come from QMP, asked over the event
- * connection yund already holds, so no connect or handshake per sample.
+ * Every sample_interval one host.sample call to the host's agent (agent.h)
+ * brings the raw counters of the host and of each VM with a QEMU: CPU ticks,
+ * memory, load, disk and network bytes, per-vCPU ticks, block statistics,
+ * balloon size. This file reads nothing of a host itself (no /proc, no
+ * QMP): it turns those counters into rates and series, evaluates the alert
+ * rules and writes the rollups. One sample is in flight at a time; a tick
+ * that finds one still out is skipped. The agent answers within its
+ * deadline even when a QEMU does not (that VM then lacks its QMP figures).
  */
 #include "monitor/monitor.h"
+#include "agent/agent.h"
+#include "agent/sample_msg.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "monitor/alert_payload.h"
-#include "monitor/procfs.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -18,9 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
-
-#include "compute/qmp.h"
 
 struct vm_mon {
     struct vm_mon *next;
@@ -30,12 +34,9 @@ struct vm_mon {
     char object[72];
     pid_t pid;
     bool seen;
+    /* from here on: reset when the VM gets a new QEMU */
     uint64_t ticks;
     int64_t ts;
-    int nvcpu;
-    pid_t tids[64];
-    uint64_t vticks[64];
-    bool tids_asked;
     uint64_t rd, wr, rdo, wro, rd_ns, wr_ns;
     int64_t blk_ts;
     bool blk_have;
@@ -50,65 +51,62 @@ struct alert_slot {
     bool touched;
 };
 
-static long clk_tck;
-
-static char *slurp(const char *path)
-{
-    return read_file(path, 1 << 20, NULL);
-}
-
 /* ---- host ---- */
 
-static void sample_host(struct monitor *m, int64_t now)
+static void apply_host(struct monitor *m, const struct host_counters *h, int64_t now)
 {
-    char *st = slurp("/proc/stat"), *mi = slurp("/proc/meminfo"), *la = slurp("/proc/loadavg"),
-         *ds = slurp("/proc/diskstats"), *nd = slurp("/proc/net/dev");
-    uint64_t busy, total, mt, ma, rd = 0, wr = 0, rx = 0, tx = 0, rxp, txp;
-    double load;
     double dt = m->h_ts ? (double)(now - m->h_ts) / 1000.0 : 0;
-    if (procfs_stat_cpu(st, &busy, &total) == 0) {
-        if (m->h_ts && total > m->h_total)
+    if (h->have_cpu) {
+        if (m->h_ts && h->cpu_total > m->h_total)
             series_add(&m->ss, "host", "cpu", now,
-                       100.0 * (double)(busy - m->h_busy) / (double)(total - m->h_total));
-        m->h_busy = busy;
-        m->h_total = total;
+                       100.0 * (double)(h->cpu_busy - m->h_busy) /
+                           (double)(h->cpu_total - m->h_total));
+        m->h_busy = h->cpu_busy;
+        m->h_total = h->cpu_total;
     }
-    if (procfs_meminfo(mi, &mt, &ma) == 0) {
-        series_add(&m->ss, "host", "mem_used", now, (double)(mt - ma));
-        series_add(&m->ss, "host", "mem_available", now, (double)ma);
+    if (h->have_mem) {
+        series_add(&m->ss, "host", "mem_used", now, (double)(h->mem_total - h->mem_available));
+        series_add(&m->ss, "host", "mem_available", now, (double)h->mem_available);
     }
-    if (procfs_loadavg(la, &load) == 0)
-        series_add(&m->ss, "host", "load1", now, load);
-    if (procfs_diskstats(ds, &rd, &wr) == 0 && dt > 0) {
-        series_add(&m->ss, "host", "disk_read_bps", now, (double)(rd - m->h_rd) / dt);
-        series_add(&m->ss, "host", "disk_write_bps", now, (double)(wr - m->h_wr) / dt);
+    if (h->have_load)
+        series_add(&m->ss, "host", "load1", now, h->load1);
+    uint64_t rd = 0, wr = 0, rx = 0, tx = 0;
+    if (h->have_disk) {
+        rd = h->disk_rd_bytes;
+        wr = h->disk_wr_bytes;
+        if (dt > 0) {
+            series_add(&m->ss, "host", "disk_read_bps", now, (double)(rd - m->h_rd) / dt);
+            series_add(&m->ss, "host", "disk_write_bps", now, (double)(wr - m->h_wr) / dt);
+        }
     }
-    if (procfs_net_dev(nd, &rx, &tx, &rxp, &txp) == 0 && dt > 0) {
-        series_add(&m->ss, "host", "net_rx_bps", now, (double)(rx - m->h_rx) / dt);
-        series_add(&m->ss, "host", "net_tx_bps", now, (double)(tx - m->h_tx) / dt);
+    if (h->have_net) {
+        rx = h->net_rx_bytes;
+        tx = h->net_tx_bytes;
+        if (dt > 0) {
+            series_add(&m->ss, "host", "net_rx_bps", now, (double)(rx - m->h_rx) / dt);
+            series_add(&m->ss, "host", "net_tx_bps", now, (double)(tx - m->h_tx) / dt);
+        }
     }
     m->h_rd = rd;
     m->h_wr = wr;
     m->h_rx = rx;
     m->h_tx = tx;
     m->h_ts = now;
-    free(st);
-    free(mi);
-    free(la);
-    free(ds);
-    free(nd);
+}
 
-    /* yund itself: the overhead figure the issue asks for */
-    char *self = slurp("/proc/self/stat");
-    uint64_t t;
-    if (procfs_pid_cpu_ticks(self, &t) == 0) {
-        if (m->self_ts && now > m->self_ts)
-            m->self_cpu = 100.0 * ((double)(t - m->self_ticks) / (double)clk_tck) /
-                          ((double)(now - m->self_ts) / 1000.0);
-        m->self_ticks = t;
-        m->self_ts = now;
-    }
-    free(self);
+/* yund itself (the controller's own process): the overhead figure. */
+static void sample_self(struct monitor *m, int64_t now)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) < 0)
+        return;
+    int64_t us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                 (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+    if (m->self_ts && now > m->self_ts)
+        m->self_cpu =
+            100.0 * ((double)(us - m->self_us) / 1e6) / ((double)(now - m->self_ts) / 1000.0);
+    m->self_us = us;
+    m->self_ts = now;
 }
 
 /* ---- VMs ---- */
@@ -130,86 +128,39 @@ static struct vm_mon *vm_mon_get(struct monitor *m, const struct vm_rec *vm)
     return v;
 }
 
-static void on_cpus(void *ctx, json_t *ret, const char *err)
+static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, int64_t now)
 {
-    struct vm_mon *v = ctx;
-    if (!json_is_array(ret))
-        return;
-    size_t i;
-    json_t *c;
-    v->nvcpu = 0;
-    json_array_foreach(ret, i, c)
-    {
-        json_t *tid = json_object_get(c, "thread-id");
-        if (v->nvcpu < 64 && json_is_integer(tid) && json_integer_value(tid) > 0)
-            v->tids[v->nvcpu++] = (pid_t)json_integer_value(tid);
-    }
-}
-
-static uint64_t jint(json_t *o, const char *k)
-{
-    json_t *x = json_object_get(o, k);
-    return json_is_integer(x) && json_integer_value(x) > 0 ? (uint64_t)json_integer_value(x) : 0;
-}
-
-static void on_blockstats(void *ctx, json_t *ret, const char *err)
-{
-    struct vm_mon *v = ctx;
-    if (!json_is_array(ret))
-        return;
-    uint64_t rd = 0, wr = 0, rdo = 0, wro = 0, rd_ns = 0, wr_ns = 0;
-    size_t i;
-    json_t *d;
-    json_array_foreach(ret, i, d)
-    {
-        json_t *s = json_object_get(d, "stats");
-        rd += jint(s, "rd_bytes");
-        wr += jint(s, "wr_bytes");
-        rdo += jint(s, "rd_operations");
-        wro += jint(s, "wr_operations");
-        rd_ns += jint(s, "rd_total_time_ns");
-        wr_ns += jint(s, "wr_total_time_ns");
-    }
-    int64_t now = now_ms();
-    if (v->blk_have && now > v->blk_ts && rd >= v->rd && wr >= v->wr) {
+    struct monitor *m = v->m;
+    if (v->blk_have && now > v->blk_ts && r->rd_bytes >= v->rd && r->wr_bytes >= v->wr) {
         double dt = (double)(now - v->blk_ts) / 1000.0;
-        series_add(&v->m->ss, v->object, "disk_read_bps", now, (double)(rd - v->rd) / dt);
-        series_add(&v->m->ss, v->object, "disk_write_bps", now, (double)(wr - v->wr) / dt);
-        series_add(&v->m->ss, v->object, "disk_read_iops", now, (double)(rdo - v->rdo) / dt);
-        series_add(&v->m->ss, v->object, "disk_write_iops", now, (double)(wro - v->wro) / dt);
+        series_add(&m->ss, v->object, "disk_read_bps", now, (double)(r->rd_bytes - v->rd) / dt);
+        series_add(&m->ss, v->object, "disk_write_bps", now, (double)(r->wr_bytes - v->wr) / dt);
+        series_add(&m->ss, v->object, "disk_read_iops", now, (double)(r->rd_ops - v->rdo) / dt);
+        series_add(&m->ss, v->object, "disk_write_iops", now, (double)(r->wr_ops - v->wro) / dt);
         /* mean latency of the operations completed in this interval */
-        if (rdo > v->rdo && rd_ns >= v->rd_ns)
-            series_add(&v->m->ss, v->object, "disk_read_latency_ms", now,
-                       (double)(rd_ns - v->rd_ns) / 1e6 / (double)(rdo - v->rdo));
-        if (wro > v->wro && wr_ns >= v->wr_ns)
-            series_add(&v->m->ss, v->object, "disk_write_latency_ms", now,
-                       (double)(wr_ns - v->wr_ns) / 1e6 / (double)(wro - v->wro));
+        if (r->rd_ops > v->rdo && r->rd_ns >= v->rd_ns)
+            series_add(&m->ss, v->object, "disk_read_latency_ms", now,
+                       (double)(r->rd_ns - v->rd_ns) / 1e6 / (double)(r->rd_ops - v->rdo));
+        if (r->wr_ops > v->wro && r->wr_ns >= v->wr_ns)
+            series_add(&m->ss, v->object, "disk_write_latency_ms", now,
+                       (double)(r->wr_ns - v->wr_ns) / 1e6 / (double)(r->wr_ops - v->wro));
     }
-    v->rd_ns = rd_ns;
-    v->wr_ns = wr_ns;
-    v->rd = rd;
-    v->wr = wr;
-    v->rdo = rdo;
-    v->wro = wro;
+    v->rd_ns = r->rd_ns;
+    v->wr_ns = r->wr_ns;
+    v->rd = r->rd_bytes;
+    v->wr = r->wr_bytes;
+    v->rdo = r->rd_ops;
+    v->wro = r->wr_ops;
     v->blk_ts = now;
     v->blk_have = true;
-    v->c.rd_bytes = rd;
-    v->c.wr_bytes = wr;
-    v->c.rd_ops = rdo;
-    v->c.wr_ops = wro;
+    v->c.rd_bytes = r->rd_bytes;
+    v->c.wr_bytes = r->wr_bytes;
+    v->c.rd_ops = r->rd_ops;
+    v->c.wr_ops = r->wr_ops;
 }
 
-static void on_balloon(void *ctx, json_t *ret, const char *err)
-{
-    struct vm_mon *v = ctx;
-    uint64_t actual = jint(ret, "actual");
-    if (actual) {
-        v->c.balloon = actual;
-        series_add(&v->m->ss, v->object, "balloon", now_ms(), (double)actual);
-    }
-}
-
-static void sample_vm(struct monitor *m, const struct vm_rec *vm, int64_t now)
+static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_counters_raw *r,
+                     int64_t clk_tck, int64_t now)
 {
     struct vm_mon *v = vm_mon_get(m, vm);
     if (!v)
@@ -217,51 +168,36 @@ static void sample_vm(struct monitor *m, const struct vm_rec *vm, int64_t now)
     v->seen = true;
     if (v->pid != vm->pid) {
         /* a new QEMU: counters start over */
-        pid_t keep = vm->pid;
-        struct vm_mon *next = v->next;
         memset(&v->ticks, 0, sizeof(*v) - offsetof(struct vm_mon, ticks));
-        v->pid = keep;
-        v->next = next;
+        v->pid = vm->pid;
     }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)vm->pid);
-    char *st = slurp(path);
-    uint64_t ticks;
-    if (procfs_pid_cpu_ticks(st, &ticks) == 0) {
-        if (v->ts && now > v->ts && ticks >= v->ticks)
+    if (!r)
+        return; /* the agent did not report it */
+    double tck = (double)clk_tck;
+    if (r->have_cpu) {
+        if (v->ts && now > v->ts && r->cpu_ticks >= v->ticks)
             series_add(&m->ss, v->object, "cpu", now,
-                       100.0 * ((double)(ticks - v->ticks) / (double)clk_tck) /
+                       100.0 * ((double)(r->cpu_ticks - v->ticks) / tck) /
                            ((double)(now - v->ts) / 1000.0));
-        v->ticks = ticks;
+        v->ticks = r->cpu_ticks;
         v->ts = now;
-        v->c.cpu_seconds = (double)ticks / (double)clk_tck;
+        v->c.cpu_seconds = (double)r->cpu_ticks / tck;
         v->c.valid = 1;
     }
-    free(st);
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)vm->pid);
-    char *status = slurp(path);
-    uint64_t rss;
-    if (procfs_status_rss(status, &rss) == 0) {
-        v->c.rss = rss;
-        series_add(&m->ss, v->object, "mem_rss", now, (double)rss);
+    if (r->have_rss) {
+        v->c.rss = r->rss;
+        series_add(&m->ss, v->object, "mem_rss", now, (double)r->rss);
     }
-    free(status);
-    v->c.nvcpu = v->nvcpu;
-    for (int i = 0; i < v->nvcpu; i++) {
-        char tp[96];
-        snprintf(tp, sizeof(tp), "/proc/%d/task/%d/stat", (int)vm->pid, (int)v->tids[i]);
-        char *ts = slurp(tp);
-        uint64_t t;
-        if (procfs_pid_cpu_ticks(ts, &t) == 0)
-            v->c.vcpu_seconds[i] = (double)t / (double)clk_tck;
-        free(ts);
+    if (r->nvcpu > 0) {
+        v->c.nvcpu = r->nvcpu;
+        for (int i = 0; i < r->nvcpu; i++)
+            v->c.vcpu_seconds[i] = (double)r->vcpu_ticks[i] / tck;
     }
-    struct vm_rt *rt = engine_rt_find(m->ctl->host, vm->id);
-    if (rt && rt->watch) {
-        if (!v->tids_asked)
-            v->tids_asked = qmp_watch_command(rt->watch, "query-cpus-fast", NULL, on_cpus, v) == 0;
-        qmp_watch_command(rt->watch, "query-blockstats", NULL, on_blockstats, v);
-        qmp_watch_command(rt->watch, "query-balloon", NULL, on_balloon, v);
+    if (r->have_blk)
+        apply_blockstats(v, r, now);
+    if (r->have_balloon) {
+        v->c.balloon = r->balloon;
+        series_add(&m->ss, v->object, "balloon", now, (double)r->balloon);
     }
 }
 
@@ -292,13 +228,6 @@ static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
             exists = !strcmp(vms[i].id, v->id);
         if (!exists)
             series_drop_object(&m->ss, v->object);
-        /* Replies already asked for carry v: keep it while its QEMU's watch
-         * may still answer; the watch is gone once the VM is not running. */
-        struct vm_rt *rt = engine_rt_find(m->ctl->host, v->id);
-        if (rt && rt->watch) {
-            pp = &v->next;
-            continue;
-        }
         *pp = v->next;
         free(v);
     }
@@ -524,22 +453,101 @@ static void rollup(struct monitor *m, int64_t now)
     store_commit(m->ctl->store);
 }
 
+static bool sampled(const struct vm_rec *vm)
+{
+    return vm_state_has_process(vm->state) && vm->pid > 0;
+}
+
+static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t now);
+static void rollup(struct monitor *m, int64_t now);
+
+/* The agent's answer: the counters become series, then the rules and the
+ * rollups run over them. */
+static void on_sample(void *ctx, json_t *result, const struct yerr *err)
+{
+    struct monitor *m = ctx;
+    struct vm_rec *vms = m->svms;
+    size_t n = m->nsvms;
+    bool prime = m->sprime;
+    m->sample_call = 0;
+    m->svms = NULL;
+    m->nsvms = 0;
+    int64_t now = now_ms();
+    struct host_counters h;
+    struct vm_counters_raw *raw = NULL;
+    size_t nraw = 0;
+    struct yerr derr = {0};
+    if (err) {
+        log_warn("monitor: host.sample on %s: %s", m->ctl->agent->host, err->message);
+    } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
+        log_warn("monitor: host.sample on %s: %s", m->ctl->agent->host, derr.message);
+    } else {
+        apply_host(m, &h, now);
+        for (size_t i = 0; i < n; i++) {
+            if (!sampled(&vms[i]))
+                continue;
+            const struct vm_counters_raw *r = NULL;
+            for (size_t k = 0; k < nraw && !r; k++)
+                if (!strcmp(raw[k].vm, vms[i].id) && raw[k].pid == vms[i].pid)
+                    r = &raw[k];
+            apply_vm(m, &vms[i], r, h.clk_tck, now);
+        }
+    }
+    free(raw);
+    if (!prime) {
+        sample_self(m, now);
+        sweep_vms(m, vms, n);
+        evaluate(m, vms, n, now);
+        rollup(m, now);
+        m->samples_total++;
+    }
+    free(vms);
+}
+
+/* Asks the agent for one sample (prime: the host only, a first reading so
+ * the first tick has rates). */
+static void sample_start(struct monitor *m, bool prime)
+{
+    if (m->sample_call || !m->ctl->agent)
+        return; /* the last one is still out (its deadline is shorter than a tick) */
+    struct vm_rec *vms = NULL;
+    size_t n = 0, nt = 0;
+    struct yerr err = {0};
+    if (!prime && ctl_vm_list(m->ctl, &vms, &n, &err) < 0) {
+        log_warn("monitor: %s", err.message);
+        return;
+    }
+    struct sample_target *t = calloc(n ? n : 1, sizeof *t);
+    if (!t) {
+        free(vms);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (sampled(&vms[i]) && nt < SAMPLE_MAX_VMS) {
+            snprintf(t[nt].vm, sizeof t[nt].vm, "%s", vms[i].id);
+            t[nt++].pid = vms[i].pid;
+        }
+    /* answers by half the interval (at most the default), so the next tick
+     * finds this one done */
+    int deadline = m->cfg->sample_interval_s * 500;
+    if (deadline > SAMPLE_DEADLINE_MS || deadline < 1)
+        deadline = SAMPLE_DEADLINE_MS;
+    json_t *args = sample_args_encode(t, nt, deadline);
+    free(t);
+    m->svms = vms;
+    m->nsvms = n;
+    m->sprime = prime;
+    m->sample_call = agent_call(m->ctl->agent, AV_HOST_SAMPLE, args, on_sample, NULL, m);
+    if (!m->sample_call) {
+        free(vms);
+        m->svms = NULL;
+        m->nsvms = 0;
+    }
+}
+
 void monitor_tick(struct monitor *m)
 {
-    int64_t now = now_ms();
-    sample_host(m, now);
-    struct vm_rec *vms;
-    size_t n;
-    if (store_vm_list(m->ctl->store, &vms, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        if (vm_state_has_process(vms[i].state) && vms[i].pid > 0)
-            sample_vm(m, &vms[i], now);
-    sweep_vms(m, vms, n);
-    evaluate(m, vms, n, now);
-    free(vms);
-    rollup(m, now);
-    m->samples_total++;
+    sample_start(m, false);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -564,9 +572,6 @@ int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg,
     memset(m, 0, sizeof(*m));
     m->ctl = c;
     m->cfg = cfg;
-    clk_tck = sysconf(_SC_CLK_TCK);
-    if (clk_tck <= 0)
-        clk_tck = 100;
     series_init(&m->ss);
     if (gethostname(m->hostname, sizeof(m->hostname)) < 0)
         snprintf(m->hostname, sizeof(m->hostname), "localhost");
@@ -600,7 +605,7 @@ int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg,
     m->timer = event_new(c->base, -1, EV_PERSIST, tick_cb, m);
     struct timeval tv = {cfg->sample_interval_s, 0};
     event_add(m->timer, &tv);
-    sample_host(m, now_ms()); /* a first reading, so the first tick has rates */
+    sample_start(m, true); /* a first reading, so the first tick has rates */
     return 0;
 }
 
@@ -609,6 +614,13 @@ void monitor_shutdown(struct monitor *m)
     if (m->timer)
         event_free(m->timer);
     m->timer = NULL;
+    if (m->sample_call && m->ctl && m->ctl->agent) {
+        agent_cancel(m->ctl->agent, m->sample_call);
+        agent_forget(m->ctl->agent, m);
+    }
+    m->sample_call = 0;
+    free(m->svms);
+    m->svms = NULL;
     notifier_stop(m->notifier);
     m->notifier = NULL;
     while (m->vms) {

@@ -1,14 +1,15 @@
 /*
- * monitor.h - yund's VM monitor: samples the host and every running VM each
- * sample_interval, keeps the samples in memory rings and rollups in the
- * store, evaluates alert rules and hands notifications to the notifier.
+ * monitor.h - yund's VM monitor (controller side): every sample_interval it
+ * asks the host's agent for the raw counters of the host and of every VM
+ * with a QEMU (host.sample), keeps the rates in memory rings and rollups in
+ * the store, evaluates alert rules and hands notifications to the notifier.
+ * The API's monitor routes go through monitor_svc.c's functions below.
  */
 #ifndef YUN_MONITOR_H
 #define YUN_MONITOR_H
 
 #include <stdint.h>
 
-#include "compute/engine.h"
 #include "ctl/ctl.h"
 #include "monitor/alert_rule.h"
 #include "monitor/notify.h"
@@ -18,7 +19,7 @@ struct vm_mon;
 struct alert_slot;
 
 struct monitor {
-    struct ctl *ctl; /* the state of record, events, and the host (sampling) */
+    struct ctl *ctl; /* the state of record, events, and the host's agent (sampling) */
     const struct yun_config *cfg;
     struct series_store ss;
     struct event *timer;
@@ -31,9 +32,14 @@ struct monitor {
     size_t nrules;
     struct alert_slot *slots; /* one per (rule, object) being tracked */
     struct notifier *notifier;
+    /* the host.sample call in flight (0: none) and the VM rows it asked for */
+    uint64_t sample_call;
+    struct vm_rec *svms;
+    size_t nsvms;
+    bool sprime;
     int64_t last_minute; /* start of the last minute rolled up */
     /* yund's own cost */
-    uint64_t self_ticks;
+    int64_t self_us; /* getrusage: user + system time */
     int64_t self_ts;
     double self_cpu;
     uint64_t samples_total, notifications_total, notify_failures_total;
@@ -59,5 +65,24 @@ struct vm_counters {
     int valid;
 };
 int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters *out);
+
+/* ---- the API's service (monitor_svc.c): routes call these, not the store.
+ * Each returns 0, or -1 with err (YE_NOT_FOUND, YE_CONFLICT, YE_INTERNAL). */
+int monitor_vms(struct monitor *m, struct vm_rec **out, size_t *n, struct yerr *err);
+/* By name or id; NULL when there is none. */
+const struct alert_rule *monitor_rule_find(struct monitor *m, const char *name);
+/* r (a checked body) gets its id and creation time; *saved is the rule as
+ * reloaded (NULL if it went meanwhile). */
+int monitor_rule_add(struct monitor *m, struct alert_rule *r, const struct alert_rule **saved,
+                     struct yerr *err);
+/* until: ms since epoch, 0 lifts the silence. */
+int monitor_rule_silence(struct monitor *m, const char *name, int64_t until,
+                         const struct alert_rule **out, struct yerr *err);
+int monitor_rule_delete(struct monitor *m, const char *name, char *deleted, size_t len,
+                        struct yerr *err);
+int monitor_alerts(struct monitor *m, const char *state, int limit, struct alert_row **out,
+                   size_t *n, struct yerr *err);
+int monitor_rollups(struct monitor *m, const char *object, const char *metric, int step,
+                    int64_t since, struct rollup_row **out, size_t *n, struct yerr *err);
 
 #endif

@@ -298,3 +298,55 @@ scrape_configs:
         p.terminate()
         p.wait(timeout=30)
         y.stop()
+
+
+def test_sample_goes_on_while_a_qemu_stops_answering(mon_yund):
+    """A QEMU that does not answer QMP (SIGSTOPped) never holds up a sample:
+    the agent answers by its deadline with the host's figures and that VM's
+    /proc ones, the API keeps answering, and the QMP figures come back once
+    QEMU runs again."""
+    import signal
+    y = mon_yund
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-stall", "--image", "tiny", "--memory", "96M", "--start")
+    pid = y.vm("e2e-stall")["pid"]
+
+    def points(path, metric):
+        st, r = y.request("GET", f"{path}?name={metric}&since=-600")
+        assert st == 200, r
+        return r["points"]
+
+    def samples():
+        for line in y.request("GET", "/metrics")[1].decode().splitlines():
+            if line.startswith("yun_monitor_samples_total "):
+                return int(line.split()[1])
+        raise AssertionError("no yun_monitor_samples_total")
+
+    vm_path, host_path = "/v1/vms/e2e-stall/metrics", "/v1/host/metrics"
+    # QMP figures (blockstats come from query-blockstats) are flowing
+    wait_for(lambda: points(vm_path, "disk_read_bps"), 60, interval=0.2,
+             what="the VM's block figures")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        s0 = samples()
+        # the sample that may have begun before the stop is done: every one
+        # from here on asks a QEMU that cannot answer
+        wait_for(lambda: samples() >= s0 + 1, 20, interval=0.1, what="a sample")
+        t1 = time.time() * 1000
+        wait_for(lambda: samples() >= s0 + 3, 20, interval=0.1,
+                 what="samples while QEMU does not answer")
+        t0 = time.monotonic()
+        st, vms = y.request("GET", "/v1/vms", timeout=5)
+        assert st == 200 and any(v["name"] == "e2e-stall" for v in vms["vms"])
+        assert time.monotonic() - t0 < 2
+        assert len([p for p in points(host_path, "cpu") if p[0] > t1]) >= 2
+        # the VM is still reported from /proc, without its QMP figures
+        assert [p for p in points(vm_path, "cpu") if p[0] > t1]
+        assert not [p for p in points(vm_path, "disk_read_bps") if p[0] > t1]
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    t2 = time.time() * 1000
+    wait_for(lambda: [p for p in points(vm_path, "disk_read_bps") if p[0] > t2], 30,
+             interval=0.2, what="block figures again after SIGCONT")
+    assert y.vm("e2e-stall")["state"] == "running"
+    y.check_invariants()

@@ -15,7 +15,7 @@
 #include "monitor/alert_payload.h"
 #include "monitor/alert_rule.h"
 #include "monitor/notify.h"
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 #include "monitor/series.h"
 
 static void test_procfs(void **state)

@@ -1,7 +1,7 @@
 /*
  * procfs.c - /proc text parsers for the collectors.
  */
-#include "monitor/procfs.h"
+#include "lib/procfs.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,0 +1,74 @@
+/*
+ * sample_msg.h - the host.sample message (agent.h, AV_HOST_SAMPLE) as C
+ * structs, and its JSON encoding both ways: the agent encodes what it read,
+ * the controller's monitor decodes it. Pure (no I/O), so the encoding is
+ * unit-tested and a remote agent speaks exactly the same message.
+ *
+ * Everything is a raw counter or gauge as the host reports it: CPU in clock
+ * ticks of the agent's host (its "clk_tck" comes along), bytes, operations,
+ * nanoseconds. Monotonic counters stay counters; rates are the monitor's.
+ * A figure the agent could not read is absent, never zero.
+ */
+#ifndef YUN_AGENT_SAMPLE_MSG_H
+#define YUN_AGENT_SAMPLE_MSG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/yerr.h"
+
+#define SAMPLE_MAX_VMS      4096
+#define SAMPLE_MAX_VCPUS    64
+#define SAMPLE_DEADLINE_MS  1000 /* default wait for QEMU's answers */
+#define SAMPLE_DEADLINE_MAX 10000
+
+/* One VM to sample: its id and its QEMU's pid. */
+struct sample_target {
+    char vm[37];
+    pid_t pid;
+};
+
+struct host_counters {
+    int64_t clk_tck; /* ticks per second of the CPU figures */
+    bool have_cpu, have_mem, have_load, have_disk, have_net;
+    uint64_t cpu_busy, cpu_total;      /* /proc/stat "cpu" jiffies */
+    uint64_t mem_total, mem_available; /* bytes */
+    double load1;
+    uint64_t disk_rd_bytes, disk_wr_bytes;                               /* whole disks */
+    uint64_t net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets; /* all but lo */
+};
+
+struct vm_counters_raw {
+    char vm[37];
+    pid_t pid;
+    bool have_cpu, have_rss, have_blk, have_balloon;
+    bool qmp_timeout;   /* QEMU did not answer by the deadline */
+    uint64_t cpu_ticks; /* the QEMU process: utime + stime */
+    uint64_t rss;       /* bytes */
+    int nvcpu;          /* 0: vCPU threads not known (yet) */
+    uint64_t vcpu_ticks[SAMPLE_MAX_VCPUS];
+    uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops, rd_ns, wr_ns; /* query-blockstats, summed */
+    uint64_t balloon;                                          /* query-balloon "actual" */
+};
+
+/* Arguments: {"vms":[{"vm","pid"}...], "deadline_ms"?}. encode returns a new
+ * object; decode validates (YE_INVALID_ARGUMENT) and hands back a malloc'd
+ * array (NULL when empty). deadline_ms: 0 means the default. */
+json_t *sample_args_encode(const struct sample_target *t, size_t n, int deadline_ms);
+int sample_args_decode(json_t *args, struct sample_target **out, size_t *n, int *deadline_ms,
+                       struct yerr *err);
+
+json_t *sample_host_encode(const struct host_counters *h);
+int sample_host_decode(json_t *j, struct host_counters *h, struct yerr *err);
+json_t *sample_vm_encode(const struct vm_counters_raw *v);
+int sample_vm_decode(json_t *j, struct vm_counters_raw *v, struct yerr *err);
+
+/* The whole reply: {"host": {...}, "vms": [...]}. encode steals host and
+ * vms (an array of encoded VMs); decode hands back a malloc'd array. */
+json_t *sample_reply_encode(json_t *host, json_t *vms);
+int sample_reply_decode(json_t *j, struct host_counters *h, struct vm_counters_raw **vms, size_t *n,
+                        struct yerr *err);
+
+#endif
