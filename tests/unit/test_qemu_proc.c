@@ -119,12 +119,20 @@ static void test_scan_finds_a_process_by_uuid(void **state)
     snprintf(vmdir, sizeof(vmdir), "%s/%s", vms, ID);
     assert_int_equal(mkdir_p(vmdir, 0700), 0);
     snprintf(arg, sizeof(arg), "%s/qemu.pid", vmdir);
+    /* a shell blocked in a builtin read: it never forks (a forked child,
+     * before its exec, has the same command line and would count twice) */
+    int hold[2];
+    assert_int_equal(pipe(hold), 0);
     pid_t c = fork();
     if (c == 0) {
         setpgid(0, 0);
-        execl("/bin/sh", "sh", "-c", "sleep 30; :", "-uuid", ID, arg, (char *)NULL);
+        dup2(hold[0], 0);
+        close(hold[0]);
+        close(hold[1]);
+        execl("/bin/sh", "sh", "-c", "read x", "-uuid", ID, arg, (char *)NULL);
         _exit(127);
     }
+    close(hold[0]);
     struct qemu_scan scan;
     pid_t got = 0, pids[4];
     size_t n = 0;
@@ -149,6 +157,7 @@ static void test_scan_finds_a_process_by_uuid(void **state)
     assert_int_equal(qemu_seek(vms, ID, 0, NULL, &got), QEMU_UP);
     kill(-c, SIGKILL);
     waitpid(c, NULL, 0);
+    close(hold[1]);
     assert_int_equal(qemu_seek(vms, ID, 0, NULL, &got), QEMU_GONE);
     remove_tree(dir);
 }
