@@ -258,7 +258,7 @@ const struct route routes_storage[] = {
      "Storage pools (a directory pool \"default\" under the state directory)", NULL},
     {EVHTTP_REQ_GET, "/v1/volumes", volume_list, 0, "List volumes", NULL},
     {EVHTTP_REQ_POST, "/v1/volumes", volume_create, ROUTE_BODY | ROUTE_ASYNC,
-     "Create a volume in the default pool, or import one (with \"source\": a task)",
+     "Create a volume in the default pool, or import one (with \"source\", as a task)",
      check_volume_create},
     {EVHTTP_REQ_GET, "/v1/volumes/{name}", volume_show, 0, "Show a volume", NULL},
     {EVHTTP_REQ_DELETE, "/v1/volumes/{name}", volume_delete, 0,
