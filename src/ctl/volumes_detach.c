@@ -8,7 +8,7 @@
  * "detaching"), and the task runs until the engine records the volume's
  * "detach ok" event (QEMU reported DEVICE_DELETED, the VM stopped or was
  * deleted, or the reconcile pass found the device gone): succeeded with
- * the volume. No release within DETACH_TIMEOUT_MS: failed (the volume stays
+ * the volume. No release within detach_timeout (config, 60 s): failed (the volume stays
  * "detaching" and is freed whenever the guest lets go). Fault points:
  *   volume_detach.after_begin       task running, row attached
  *   volume_detach.after_device_del  row detaching, device_del sent
@@ -27,8 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DETACH_TIMEOUT_MS 60000
 
 struct dwait {
     struct engine *e;
@@ -132,7 +130,7 @@ int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out
     FAILPOINT("volume_detach.after_device_del");
     w->next = waiting;
     waiting = w;
-    struct timeval tv = {DETACH_TIMEOUT_MS / 1000, (DETACH_TIMEOUT_MS % 1000) * 1000};
+    struct timeval tv = {e->cfg->detach_timeout_s > 0 ? e->cfg->detach_timeout_s : 60, 0};
     evtimer_add(w->timer, &tv);
     return 1;
 }
