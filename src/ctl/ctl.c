@@ -106,6 +106,7 @@ void ctl_shutdown(struct ctl *c)
 {
     ctl_calls_shutdown(c);
     if (c->host) {
+        ctl_volumes_detach_shutdown(c->host);
         c->host->on_event = NULL;
         c->host->admit = NULL;
     }

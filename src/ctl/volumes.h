@@ -79,6 +79,8 @@ int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out
 int ctl_volume_attach(struct engine *e, const char *name, const char *vm, struct volume_rec *out,
                       struct yerr *err);
 void ctl_volumes_detach_init(struct engine *e);
+/* yund stops: the detach waits go (their tasks are recovered at the next start). */
+void ctl_volumes_detach_shutdown(struct engine *e);
 /* Every event the engine records passes here (a detach finishing). */
 void ctl_volumes_on_event(struct engine *e, const struct event_rec *ev);
 

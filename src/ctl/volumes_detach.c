@@ -153,6 +153,22 @@ static int recover_detach(void *ctx, struct task_rec *k, struct yerr *err)
     return 0;
 }
 
+void ctl_volumes_detach_shutdown(struct engine *e)
+{
+    /* the tasks stay running in the store: the next start recovers them */
+    struct dwait **p = &waiting;
+    while (*p) {
+        struct dwait *w = *p;
+        if (w->e != e) {
+            p = &w->next;
+            continue;
+        }
+        *p = w->next;
+        event_free(w->timer);
+        free(w);
+    }
+}
+
 void ctl_volumes_detach_init(struct engine *e)
 {
     tasks_register_kind(e->tasks, "volume.detach", recover_detach, e);
