@@ -206,8 +206,10 @@ int ctl_image_import(struct engine *e, const char *name, const char *file, const
     if (store_image_get(e->store, name, &m) == 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' already exists", name);
     struct task_rec busy;
+    char build[80];
     import_object(name, obj, sizeof obj);
-    if (task_busy(e->tasks, obj, &busy))
+    snprintf(build, sizeof build, "image-build:%s", name); /* a build writes there too */
+    if (task_busy(e->tasks, obj, &busy) || task_busy(e->tasks, build, &busy))
         return task_conflict(err, &busy);
     struct mop *op = calloc(1, sizeof *op);
     if (!op)
