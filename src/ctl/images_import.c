@@ -41,6 +41,19 @@ static void import_object(const char *name, char *id, size_t len)
     snprintf(id, len, "image:%s", name);
 }
 
+/* 409 naming the task when an import or a build of that name runs (both
+ * write DIR/images/NAME). */
+static int refuse_busy(struct engine *e, const char *name, struct yerr *err)
+{
+    char obj[80], build[80];
+    struct task_rec busy;
+    import_object(name, obj, sizeof obj);
+    snprintf(build, sizeof build, "image-build:%s", name);
+    if (task_busy(e->tasks, obj, &busy) || task_busy(e->tasks, build, &busy))
+        return task_conflict(err, &busy);
+    return 0;
+}
+
 static void image_dir(struct engine *e, const char *name, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s", e->images_dir, name);
@@ -141,6 +154,8 @@ static int begin_copy(struct mop *op, json_t *info, struct task_rec *task, struc
     if (store_image_get(e->store, op->name, &x) == 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' already exists", op->name);
     char obj[80], dir[512];
+    if (refuse_busy(e, op->name, err) < 0)
+        return -1;
     import_object(op->name, obj, sizeof obj);
     if (task_begin(e->tasks, "image.import", "image", obj, op->name, task, err) < 0)
         return -1;
@@ -195,7 +210,7 @@ static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
 int ctl_image_import(struct engine *e, const char *name, const char *file, const char *format,
                      ctl_image_task_fn done, void *ctx, struct yerr *err)
 {
-    char why[256], obj[80];
+    char why[256];
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     if (!file || strlen(file) >= 512)
@@ -205,12 +220,8 @@ int ctl_image_import(struct engine *e, const char *name, const char *file, const
     struct image_rec m;
     if (store_image_get(e->store, name, &m) == 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' already exists", name);
-    struct task_rec busy;
-    char build[80];
-    import_object(name, obj, sizeof obj);
-    snprintf(build, sizeof build, "image-build:%s", name); /* a build writes there too */
-    if (task_busy(e->tasks, obj, &busy) || task_busy(e->tasks, build, &busy))
-        return task_conflict(err, &busy);
+    if (refuse_busy(e, name, err) < 0)
+        return -1;
     struct mop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
