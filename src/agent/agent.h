@@ -50,15 +50,18 @@ enum agent_verb {
     AV_VM_QMP,     /* {"vm","command","arguments"} -> {"return"}: over the open event connection */
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
-    AV_DISK_CREATE, /* {path,format,size[,backing,backing_format]} -> {} */
-    AV_DISK_COPY,   /* {src,src_format,dst,dst_format[,import,export,backing,backing_format,
-                       sparse,replace,total]} -> {path,bytes}; progress; cancellable */
-    AV_DISK_REBASE, /* {path,format,backing,backing_format[,unsafe]} -> {} */
-    AV_DISK_RESIZE, /* {path,format,size} -> {} */
-    AV_DISK_INFO,   /* {path[,format,import]} -> qemu-img info JSON */
-    AV_DISK_CHECK,  /* {path} -> {check,clean} */
-    AV_DISK_REMOVE, /* {path} or {export: path} (its .part) -> {removed} */
-    AV_IMAGE_BUILD, /* {script,outdir[,cache]} -> {} : runs an image builder */
+    AV_DISK_CREATE,  /* {path,format,size[,backing,backing_format]} -> {} */
+    AV_DISK_COPY,    /* {src,src_format,dst,dst_format[,import,export,backing,backing_format,
+                        sparse,replace,total,identity]} -> {path,bytes}; progress; cancellable */
+    AV_DISK_REBASE,  /* {path,format,backing,backing_format[,unsafe]} -> {} */
+    AV_DISK_RESIZE,  /* {path,format,size} -> {} */
+    AV_DISK_INFO,    /* {path[,format,import]} -> qemu-img info JSON */
+    AV_DISK_CHECK,   /* {path} -> {check,clean} */
+    AV_DISK_REMOVE,  /* {path} or {export: path} (its .part) -> {removed} */
+    AV_IMAGE_BUILD,  /* {script,outdir[,cache]} -> {} : runs an image builder */
+    AV_DISK_INSPECT, /* {path,import[,format]} -> {format,virtual_size,backing,backing_format,
+                        identity}: an import file checked (info, check); disk.copy takes the
+                        identity to copy that same file */
     /* snapshot layers and block steps (agent_snap.c) */
     AV_SNAP_FIRST,
     AV_VM_LAYER_CREATE,    /* {"vm","file","backing"} -> {} */

@@ -6,7 +6,9 @@
  * Arguments are plain JSON and are checked like any outside input: a path
  * must be absolute, without "." or "..", under the state directory's
  * pools/, images/ or vms/ (or, where the verb says so, in an import or
- * export directory, opened through storage/exchange.c). A copy writes
+ * export directory, opened through storage/exchange.c). disk.inspect judges
+ * a file from an import directory (storage/inspect.c's rules) and names it
+ * by an identity a disk.copy of it can require. A copy writes
  * DST.part and renames it to DST when complete, so a failure or a cancel
  * leaves nothing but what was there before.
  */
@@ -18,6 +20,7 @@
 #include "lib/proc.h"
 #include "lib/util.h"
 #include "storage/exchange.h"
+#include "storage/inspect.h"
 #include "storage/qemu_img.h"
 
 #include <dirent.h>
@@ -182,6 +185,104 @@ static void disk_remove(struct agent_local *al, struct agent_op *op, json_t *arg
     agent_op_reply(op, json_pack("{s:b}", "removed", removed), NULL);
 }
 
+/* ---- disk.inspect: is a file from outside a usable disk image? ---- */
+
+struct insp {
+    struct agent_local *al;
+    struct agent_op *op;
+    struct exchange_file x; /* held open from info to check: one file judged */
+    struct stat st;
+    char name[512], want[8];
+    struct disk_info di;
+};
+
+/* What names the file opened: a copy (disk.copy "identity") refuses a file
+ * that is not this one, or was written to since (ctime moves on a write). */
+static void file_identity(const struct stat *st, char *buf, size_t len)
+{
+    snprintf(buf, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st->st_dev,
+             (unsigned long long)st->st_ino, (long long)st->st_size, (long long)st->st_ctim.tv_sec,
+             (long)st->st_ctim.tv_nsec);
+}
+
+static void insp_end(struct insp *in, const struct yerr *err)
+{
+    if (err) {
+        agent_op_reply(in->op, NULL, err);
+    } else {
+        char id[128];
+        file_identity(&in->st, id, sizeof id);
+        agent_op_reply(in->op,
+                       json_pack("{s:s,s:I,s:s,s:s,s:s}", "format", in->di.format, "virtual_size",
+                                 (json_int_t)in->di.virtual_size, "backing", in->di.backing,
+                                 "backing_format", in->di.backing_format, "identity", id),
+                       NULL);
+    }
+    exchange_close(&in->x);
+    free(in);
+}
+
+static void insp_checked(void *ctx, json_t *result, const struct yerr *qerr)
+{
+    struct insp *in = ctx;
+    struct yerr err = {0};
+    if (qerr)
+        yerr_set(&err, YE_INVALID_IMAGE, "qcow2 metadata is corrupt: %s", qerr->message);
+    else
+        disk_check_judge(json_object_get(result, "check"), &err);
+    insp_end(in, err.code ? &err : NULL);
+}
+
+static void insp_info(void *ctx, json_t *result, const struct yerr *qerr)
+{
+    struct insp *in = ctx;
+    struct yerr err = {0};
+    bool check = false;
+    if (qerr) {
+        yerr_set(&err, YE_INVALID_IMAGE, "not a usable disk image: %s", qerr->message);
+        return insp_end(in, &err);
+    }
+    if (disk_info_judge(result, &in->st, in->name, in->want, &in->di, &check, &err) < 0)
+        return insp_end(in, &err);
+    if (!check)
+        return insp_end(in, NULL);
+    struct qimg_ctx c = qctx(in->al, insp_checked, in, COPY_TIMEOUT_MS);
+    c.keep_fd = in->x.fd;
+    if (!qimg_check(&c, in->x.fdpath, "qcow2", &err))
+        insp_end(in, &err);
+}
+
+static void disk_inspect_verb(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    const char *path = str(args, "path"), *fmt = str(args, "format");
+    if (!al->cfg || !path || !json_is_true(json_object_get(args, "import")) ||
+        (fmt && fmt[0] && !fmt_ok(fmt)))
+        return fail_bad(op, "disk.inspect: path (in an import directory), import, format");
+    struct insp *in = calloc(1, sizeof *in);
+    if (!in)
+        return agent_op_fail(op, YE_INTERNAL, "out of memory");
+    in->al = al;
+    in->op = op;
+    in->x.fd = in->x.dirfd = -1;
+    snprintf(in->name, sizeof in->name, "%s", path);
+    snprintf(in->want, sizeof in->want, "%s", fmt ? fmt : "");
+    struct yerr err = {0};
+    if (exchange_open_import(al->cfg, path, &in->x, &err) < 0)
+        return insp_end(in, &err);
+    if (fstat(in->x.fd, &in->st) < 0) {
+        yerr_set(&err, YE_INVALID_ARGUMENT, "cannot read %s: %s", path, strerror(errno));
+        return insp_end(in, &err);
+    }
+    if (!S_ISREG(in->st.st_mode)) {
+        yerr_set(&err, YE_INVALID_ARGUMENT, "%s is not a regular file", path);
+        return insp_end(in, &err);
+    }
+    struct qimg_ctx c = qctx(al, insp_info, in, QUICK_TIMEOUT_MS);
+    c.keep_fd = in->x.fd;
+    if (!qimg_info(&c, in->x.fdpath, NULL, false, &err))
+        insp_end(in, &err);
+}
+
 /* ---- disk.copy ---- */
 
 struct copy {
@@ -280,6 +381,15 @@ static void disk_copy(struct agent_local *al, struct agent_op *op, json_t *args)
     if (import) {
         if (exchange_open_import(al->cfg, src, &in, &err) < 0)
             goto fail;
+        const char *want = str(args, "identity");
+        struct stat st;
+        char id[128] = "";
+        if (want && fstat(in.fd, &st) == 0)
+            file_identity(&st, id, sizeof id);
+        if (want && strcmp(want, id)) {
+            yerr_set(&err, YE_CONFLICT, "%s changed since it was checked: import it again", src);
+            goto fail;
+        }
         c.keep_fd = in.fd;
         cv.src = in.fdpath;
     }
@@ -405,9 +515,14 @@ void agent_disk_end_orphans(struct agent_local *al)
 }
 
 const struct agent_verb_def agent_disk_verbs[] = {
-    {AV_DISK_CREATE, "disk.create", disk_create}, {AV_DISK_COPY, "disk.copy", disk_copy},
-    {AV_DISK_REBASE, "disk.rebase", disk_rebase}, {AV_DISK_RESIZE, "disk.resize", disk_resize},
-    {AV_DISK_INFO, "disk.info", disk_info},       {AV_DISK_CHECK, "disk.check", disk_check},
-    {AV_DISK_REMOVE, "disk.remove", disk_remove}, {AV_IMAGE_BUILD, "image.build", image_build},
+    {AV_DISK_CREATE, "disk.create", disk_create},
+    {AV_DISK_COPY, "disk.copy", disk_copy},
+    {AV_DISK_REBASE, "disk.rebase", disk_rebase},
+    {AV_DISK_RESIZE, "disk.resize", disk_resize},
+    {AV_DISK_INFO, "disk.info", disk_info},
+    {AV_DISK_CHECK, "disk.check", disk_check},
+    {AV_DISK_REMOVE, "disk.remove", disk_remove},
+    {AV_IMAGE_BUILD, "image.build", image_build},
+    {AV_DISK_INSPECT, "disk.inspect", disk_inspect_verb},
 };
 const size_t agent_disk_verbs_count = sizeof agent_disk_verbs / sizeof agent_disk_verbs[0];

@@ -5,6 +5,7 @@
  */
 #include "api/api.h"
 #include "api/bodies.h"
+#include "api/httpd.h"
 #include "api/routes_tasks.h"
 #include "ctl/images.h"
 #include "lib/util.h"
@@ -19,11 +20,11 @@
 
 static void image_list(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
     struct image_rec *imgs;
     size_t n;
-    if (store_image_list(e->store, &imgs, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+    struct yerr err = {0};
+    if (ctl_image_list(c->api->eng, &imgs, &n, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
     json_t *arr = json_array();
@@ -50,28 +51,59 @@ static void image_build(struct route_ctx *c)
         reply_json(c->req, 200, image_to_json(&m));
 }
 
+/* An import answers once the file is judged: 202 with its task, or the
+ * error. The client may leave first (the answer is dropped). */
+struct import_wait {
+    struct hreq *req; /* NULL once the client left */
+};
+
+static void import_closed(struct hreq *req, void *arg)
+{
+    struct import_wait *w = arg;
+    w->req = NULL;
+}
+
+static void on_import(void *ctx, const struct task_rec *k, const struct yerr *err)
+{
+    struct import_wait *w = ctx;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (err)
+            reply_error_task(w->req, err);
+        else
+            reply_task(w->req, 202, k);
+    }
+    free(w);
+}
+
 static void image_import(struct route_ctx *c)
 {
     struct yerr err = {0};
-    struct image_rec m;
     const char *name, *file, *fmt;
-    if (image_import_from_json(c->body, &name, &file, &fmt, &err) < 0 ||
-        engine_image_import(c->api->eng, name, file, fmt, &m, &err) < 0)
+    if (image_import_from_json(c->body, &name, &file, &fmt, &err) < 0) {
         reply_error(c->req, &err);
-    else
-        reply_json(c->req, 201, image_to_json(&m));
+        return;
+    }
+    struct import_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    w->req = c->req;
+    hreq_set_closecb(c->req, import_closed, w);
+    if (ctl_image_import(c->api->eng, name, file, fmt, on_import, w, &err) < 0) {
+        hreq_set_closecb(c->req, NULL, NULL);
+        free(w);
+        reply_error_task(c->req, &err);
+    }
 }
 
 static void image_show(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
     struct image_rec m;
-    const char *name = route_param(c, "name");
-    int rc = store_image_get(e->store, name, &m);
-    if (rc == STORE_NOTFOUND)
-        reply_errorf(c->req, YE_NOT_FOUND, "image '%s' does not exist", name);
-    else if (rc != 0)
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+    struct yerr err = {0};
+    if (ctl_image_get(c->api->eng, route_param(c, "name"), &m, &err) < 0)
+        reply_error(c->req, &err);
     else
         reply_json(c->req, 200, image_to_json(&m));
 }
@@ -80,7 +112,7 @@ static void image_delete(struct route_ctx *c)
 {
     struct yerr err = {0};
     const char *name = route_param(c, "name");
-    if (engine_image_delete(c->api->eng, name, &err) < 0)
+    if (ctl_image_delete(c->api->eng, name, &err) < 0)
         reply_error(c->req, &err);
     else
         reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
@@ -265,7 +297,7 @@ const struct route routes_misc[] = {
     {EVHTTP_REQ_POST, "/v1/images/build", image_build, ROUTE_BODY | ROUTE_ADMIN | ROUTE_ASYNC,
      "Build (or return the cached) image of a kind; 202 with a task while it builds",
      check_image_build},
-    {EVHTTP_REQ_POST, "/v1/images/import", image_import, ROUTE_BODY | ROUTE_ADMIN,
+    {EVHTTP_REQ_POST, "/v1/images/import", image_import, ROUTE_BODY | ROUTE_ADMIN | ROUTE_ASYNC,
      "Import a qcow2 or raw file (local to yund's host) into the image library",
      check_image_import},
     {EVHTTP_REQ_GET, "/v1/images/{name}", image_show, 0, "Show an image", NULL},

@@ -1,18 +1,20 @@
 /*
  * routes_storage.c - the /v1/pools and /v1/volumes rows: pools, and
  * volume list, create or import, show, delete, and the actions (clone,
- * resize, compact, export, attach, detach: 200 when detached, 202 while
- * the guest is asked to let go). A full clone, a compact and an export are
- * tasks (ctl/volumes.c): 202 {"task"}; an action on a volume a task holds
- * is a 409 naming it. Bodies are checked by body_storage.c.
+ * resize, compact, export, attach, detach). Every handler calls the
+ * controller (ctl/volumes*.c) only; the quick operations answer from its
+ * callback when the agent's disk work is done. An import, a full clone, a
+ * compact, an export and the detach of a volume a running QEMU holds are
+ * tasks: 202 {"task"}; an action on a volume a task holds is a 409 naming
+ * it. Bodies are checked by body_storage.c.
  */
 #include "api/api.h"
 #include "api/bodies.h"
-#include "lib/util.h"
-#include "compute/vm_disks.h"
-#include "storage/volumes.h"
+#include "api/httpd.h"
 #include "api/routes_tasks.h"
 #include "ctl/volumes.h"
+#include "lib/util.h"
+#include "storage/volumes.h"
 
 #include <event2/http.h>
 #include <stdio.h>
@@ -24,10 +26,76 @@ static json_t *volume_json(struct engine *e, const struct volume_rec *v)
     return volume_to_json(e, v);
 }
 
+/* A request answered from the controller's callback. The client may leave
+ * first: the operation still finishes, its answer is dropped. */
+struct vwait {
+    struct engine *e;
+    struct hreq *req; /* NULL once the client left */
+    int status;       /* of a success */
+    char name[64];    /* delete: what the reply names */
+};
+
+static void vwait_closed(struct hreq *req, void *arg)
+{
+    struct vwait *w = arg;
+    w->req = NULL;
+}
+
+static struct vwait *vwait_new(struct route_ctx *c, int status)
+{
+    struct vwait *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    w->e = c->api->eng;
+    w->req = c->req;
+    w->status = status;
+    hreq_set_closecb(c->req, vwait_closed, w);
+    return w;
+}
+
+/* The operation did not begin: answer now. */
+static void vwait_refused(struct vwait *w, const struct yerr *err)
+{
+    hreq_set_closecb(w->req, NULL, NULL);
+    reply_error_task(w->req, err);
+    free(w);
+}
+
+static void on_volume(void *ctx, const struct volume_rec *v, const struct yerr *err)
+{
+    struct vwait *w = ctx;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (err)
+            reply_error_task(w->req, err);
+        else if (w->name[0])
+            reply_json(w->req, w->status, json_pack("{s:s}", "deleted", w->name));
+        else
+            reply_json(w->req, w->status, volume_json(w->e, v));
+    }
+    free(w);
+}
+
+static void on_task(void *ctx, const struct task_rec *k, const struct yerr *err)
+{
+    struct vwait *w = ctx;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (err)
+            reply_error_task(w->req, err);
+        else
+            reply_task(w->req, 202, k);
+    }
+    free(w);
+}
+
 static void pool_list(struct route_ctx *c)
 {
     struct pool_info p;
-    if (engine_pool_info(c->api->eng, &p) < 0) {
+    struct yerr err = {0};
+    if (ctl_pool_info(c->api->eng, &p, &err) < 0) {
         reply_errorf(c->req, YE_INTERNAL, "database error");
         return;
     }
@@ -43,8 +111,9 @@ static void volume_list(struct route_ctx *c)
     struct engine *e = c->api->eng;
     struct volume_rec *vs;
     size_t n;
-    if (store_volume_list(e->store, &vs, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
+    struct yerr err = {0};
+    if (ctl_volume_list(e, &vs, &n, &err) < 0) {
+        reply_error(c->req, &err);
         return;
     }
     json_t *arr = json_array();
@@ -54,79 +123,82 @@ static void volume_list(struct route_ctx *c)
     reply_json(c->req, 200, json_pack("{s:o}", "volumes", arr));
 }
 
+/* Create: 201 with the volume when done; import (with "source"): 202 with
+ * its task, once the file has been judged a usable disk image. */
 static void volume_create(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     struct yerr err = {0};
-    struct volume_rec v;
     struct volume_create_body b;
-    if (volume_create_from_json(c->body, &b, &err) < 0 ||
-        (b.source ? engine_volume_import(e, b.name, b.source, b.format, &v, &err)
-                  : engine_volume_create(e, b.name, b.size, b.format, &v, &err)) < 0)
+    if (volume_create_from_json(c->body, &b, &err) < 0) {
         reply_error(c->req, &err);
-    else
-        reply_json(c->req, 201, volume_json(e, &v));
+        return;
+    }
+    struct vwait *w = vwait_new(c, 201);
+    if (!w)
+        return;
+    if ((b.source ? ctl_volume_import(e, b.name, b.source, b.format, on_task, w, &err)
+                  : ctl_volume_create(e, b.name, b.size, b.format, on_volume, w, &err)) < 0)
+        vwait_refused(w, &err);
 }
 
 static void volume_show(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     struct volume_rec v;
-    const char *name = route_param(c, "name");
-    int rc = store_volume_get(e->store, name, &v);
-    if (rc == 0)
-        reply_json(c->req, 200, volume_json(e, &v));
-    else if (rc == STORE_NOTFOUND)
-        reply_errorf(c->req, YE_NOT_FOUND, "volume '%s' does not exist", name);
+    struct yerr err = {0};
+    if (ctl_volume_get(e, route_param(c, "name"), &v, &err) < 0)
+        reply_error(c->req, &err);
     else
-        reply_errorf(c->req, YE_DATABASE, "database: %s", store_errmsg(e->store));
+        reply_json(c->req, 200, volume_json(e, &v));
 }
 
 static void volume_delete(struct route_ctx *c)
 {
     struct yerr err = {0};
     const char *name = route_param(c, "name");
-    if (ctl_volume_idle(c->api->eng, name, &err) < 0 ||
-        engine_volume_delete(c->api->eng, name, &err) < 0)
-        reply_error_task(c->req, &err);
-    else
-        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+    struct vwait *w = vwait_new(c, 200);
+    if (!w)
+        return;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    if (ctl_volume_delete(c->api->eng, name, on_volume, w, &err) < 0)
+        vwait_refused(w, &err);
 }
 
 static void volume_clone(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     struct yerr err = {0};
-    struct volume_rec v;
     const char *dst;
     bool full;
     const char *name = route_param(c, "name");
     struct task_rec k;
-    if (volume_clone_from_json(c->body, &dst, &full, &err) < 0)
+    if (volume_clone_from_json(c->body, &dst, &full, &err) < 0) {
         reply_error(c->req, &err);
-    else if (full && ctl_volume_clone_full(e, name, dst, &k, &err) < 0)
-        reply_error_task(c->req, &err);
-    else if (full)
-        reply_task(c->req, 202, &k);
-    else if (ctl_volume_idle(e, name, &err) < 0 ||
-             engine_volume_clone(e, name, dst, false, &v, &err) < 0)
-        reply_error_task(c->req, &err);
-    else
-        reply_json(c->req, 201, volume_json(e, &v));
+    } else if (full) {
+        if (ctl_volume_clone_full(e, name, dst, &k, &err) < 0)
+            reply_error_task(c->req, &err);
+        else
+            reply_task(c->req, 202, &k);
+    } else {
+        struct vwait *w = vwait_new(c, 201);
+        if (w && ctl_volume_clone_linked(e, name, dst, on_volume, w, &err) < 0)
+            vwait_refused(w, &err);
+    }
 }
 
 static void volume_resize(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     struct yerr err = {0};
-    struct volume_rec v;
     uint64_t size;
-    if (volume_resize_from_json(c->body, &size, &err) < 0 ||
-        ctl_volume_idle(e, route_param(c, "name"), &err) < 0 ||
-        engine_volume_resize(e, route_param(c, "name"), size, &v, &err) < 0)
+    if (volume_resize_from_json(c->body, &size, &err) < 0) {
         reply_error_task(c->req, &err);
-    else
-        reply_json(c->req, 200, volume_json(e, &v));
+        return;
+    }
+    struct vwait *w = vwait_new(c, 200);
+    if (w && ctl_volume_resize(e, route_param(c, "name"), size, on_volume, w, &err) < 0)
+        vwait_refused(w, &err);
 }
 
 static void volume_compact(struct route_ctx *c)
@@ -158,33 +230,36 @@ static void volume_attach(struct route_ctx *c)
     struct volume_rec v;
     const char *vm;
     if (volume_attach_from_json(c->body, &vm, &err) < 0 ||
-        ctl_volume_idle(e, route_param(c, "name"), &err) < 0 ||
-        engine_volume_attach(e, route_param(c, "name"), vm, &v, &err) < 0)
+        ctl_volume_attach(e, route_param(c, "name"), vm, &v, &err) < 0)
         reply_error_task(c->req, &err);
     else
         reply_json(c->req, 200, volume_json(e, &v));
 }
 
+/* 200 with the volume when no QEMU held it; else 202 with the task
+ * "volume.detach", which ends when the guest has released the device. */
 static void volume_detach(struct route_ctx *c)
 {
     struct engine *e = c->api->eng;
     struct yerr err = {0};
     struct volume_rec v;
-    int rc = ctl_volume_idle(e, route_param(c, "name"), &err) < 0
-                 ? -1
-                 : engine_volume_detach(e, route_param(c, "name"), &v, &err);
+    struct task_rec k;
+    int rc = ctl_volume_detach(e, route_param(c, "name"), &v, &k, &err);
     if (rc < 0)
         reply_error_task(c->req, &err);
+    else if (rc == 1)
+        reply_task(c->req, 202, &k);
     else
-        reply_json(c->req, rc == 1 ? 202 : 200, volume_json(e, &v));
+        reply_json(c->req, 200, volume_json(e, &v));
 }
 
 const struct route routes_storage[] = {
     {EVHTTP_REQ_GET, "/v1/pools", pool_list, 0,
      "Storage pools (a directory pool \"default\" under the state directory)", NULL},
     {EVHTTP_REQ_GET, "/v1/volumes", volume_list, 0, "List volumes", NULL},
-    {EVHTTP_REQ_POST, "/v1/volumes", volume_create, ROUTE_BODY,
-     "Create a volume in the default pool, or import one (with \"source\")", check_volume_create},
+    {EVHTTP_REQ_POST, "/v1/volumes", volume_create, ROUTE_BODY | ROUTE_ASYNC,
+     "Create a volume in the default pool, or import one (with \"source\", as a task)",
+     check_volume_create},
     {EVHTTP_REQ_GET, "/v1/volumes/{name}", volume_show, 0, "Show a volume", NULL},
     {EVHTTP_REQ_DELETE, "/v1/volumes/{name}", volume_delete, 0,
      "Delete a volume (refused while attached or backing a linked clone)", NULL},
@@ -198,7 +273,7 @@ const struct route routes_storage[] = {
      "Export a standalone copy of a volume into one of the export_dirs", check_volume_export},
     {EVHTTP_REQ_POST, "/v1/volumes/{name}/actions/attach", volume_attach, ROUTE_BODY,
      "Attach a volume to a VM (hot-plugged when it runs)", check_volume_attach},
-    {EVHTTP_REQ_POST, "/v1/volumes/{name}/actions/detach", volume_detach, 0,
-     "Detach a volume from its VM (202 while the guest is asked to let go)", NULL},
+    {EVHTTP_REQ_POST, "/v1/volumes/{name}/actions/detach", volume_detach, ROUTE_ASYNC,
+     "Detach a volume from its VM (a task while the guest is asked to let go)", NULL},
 };
 const size_t routes_storage_count = sizeof(routes_storage) / sizeof(routes_storage[0]);

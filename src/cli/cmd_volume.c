@@ -128,47 +128,13 @@ static int volume_attach(struct cli *c, const struct cli_args *a)
                          a->argv[0]);
 }
 
+/* 200 when no QEMU held it; else a task (volume.detach) until the guest
+ * has released the device: waited for unless --no-wait. */
 static int volume_detach(struct cli *c, const struct cli_args *a)
 {
     char path[600];
-    const char *name = a->argv[0];
-    bool nowait = cli_flag(a, "no-wait");
-    int code = 0;
-    json_t *r, *res = NULL;
-    vol_path(path, sizeof(path), name, "/actions/detach");
-    if (!(r = cli_call(c, "POST", path, NULL, &code)))
-        return code;
-    enum cli_task_outcome t = cli_task_follow(c, r, nowait, &res, &code);
-    if (t != CLI_NO_TASK) {
-        json_decref(r);
-        json_decref(res);
-        if (t == CLI_TASK_EXIT)
-            return code;
-        printf("volume %s detached\n", name);
-        return 0;
-    }
-    /* before tasks: the volume says "detaching" until the guest lets go */
-    const char *st = json_string_value(json_object_get(r, "state"));
-    bool pending = st && !strcmp(st, "detaching");
-    json_decref(r);
-    vol_path(path, sizeof(path), name, "");
-    /* the guest releases the device in its own time: wait up to a minute */
-    for (int i = 0; pending && !nowait && i < 600; i++) {
-        cli_sleep_ms(100);
-        if (!(r = cli_call(c, "GET", path, NULL, &code)))
-            return code;
-        st = json_string_value(json_object_get(r, "state"));
-        pending = st && !strcmp(st, "detaching");
-        json_decref(r);
-    }
-    if (pending && !nowait) {
-        fprintf(stderr,
-                "yun: volume %s: the guest has not released the device yet (still detaching)\n",
-                name);
-        return EXIT_FAIL;
-    }
-    printf(pending ? "volume %s detaching\n" : "volume %s detached\n", name);
-    return 0;
+    vol_path(path, sizeof(path), a->argv[0], "/actions/detach");
+    return cli_post_task(c, a, path, NULL, "volume %s detached\n", a->argv[0]);
 }
 
 static int volume_show(struct cli *c, const struct cli_args *a)
@@ -318,9 +284,7 @@ const struct cli_cmd cmd_volume_entries[] = {
     {.words = "volume detach",
      .summary = "take it from its VM (a running guest must release the device first)",
      .args = arg_vol,
-     .opts =
-         (const struct cli_opt[]){
-             {"no-wait", 0, NULL, CLI_K_TEXT, NULL, 0, "return before the guest has let go"}, {0}},
+     .opts = (const struct cli_opt[]){OPT_NO_WAIT, {0}},
      .run = volume_detach},
     {.words = "volume delete",
      .alias = "rm",

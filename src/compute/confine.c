@@ -331,7 +331,7 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
             snprintf(abs, sizeof(abs), "%s/%s", dir, cur);
             char *args[] = {"rebase", "-q", "-u",         "-f", "qcow2", "-F",
                             "qcow2",  "-b", (char *)name, abs,  NULL};
-            if (engine_qemu_img(e, args, 60000, why, sizeof(why)) < 0) {
+            if (qemu_img_sync(e->cfg->qemu_img, args, 60000, why, sizeof(why)) < 0) {
                 yerr_set(err, YE_INTERNAL, "vm '%s': %s", vm->name, why);
                 break;
             }

@@ -92,7 +92,7 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
         snprintf(err, errlen, "cannot create %s: %s", e->vms_dir, strerror(errno));
         return -1;
     }
-    if (volumes_init(e, err, errlen) < 0)
+    if (volumes_init(cfg, err, errlen) < 0)
         return -1;
     if (load_yund_id(cfg->state_dir, e->yund_id) < 0) {
         snprintf(err, errlen, "cannot write %s/yund.id: %s", cfg->state_dir, strerror(errno));

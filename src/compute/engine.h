@@ -120,9 +120,6 @@ void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l);
 int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err);
 /* SIGCHLD: a background build may have finished. */
 void engine_image_build_reap(struct engine *e);
-int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
-                        struct image_rec *out, struct yerr *err);
-int engine_image_delete(struct engine *e, const char *name, struct yerr *err);
 /* 0 when memory_mb is at least what the image needs, else -1 with a 400. */
 int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, struct yerr *err);
 

@@ -147,7 +147,7 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (engine_volume_get(e, volume, &v, err) < 0 || engine_vm_get(e, vmname, &vm, err) < 0)
+    if (volume_get(e->store, volume, &v, err) < 0 || engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;
     if (v.attached_to[0]) {
         struct vm_rec other;
@@ -157,8 +157,8 @@ int engine_volume_attach(struct engine *e, const char *volume, const char *vmnam
     }
     if (v.state != VOL_READY)
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
-    if (engine_volume_refuse_backing(
-            e, &v, "writing to it would corrupt them (attach a clone instead)", err) < 0)
+    if (volume_refuse_backing(e->store, &v,
+                              "writing to it would corrupt them (attach a clone instead)", err) < 0)
         return -1;
     bool live = vm_state_live(vm.state);
     if (!live && !vm_state_down(vm.state))
@@ -212,7 +212,7 @@ int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (engine_volume_get(e, volume, &v, err) < 0)
+    if (volume_get(e->store, volume, &v, err) < 0)
         return -1;
     if (!v.attached_to[0])
         return yerr_set(err, YE_CONFLICT, "volume '%s' is not attached", v.name);

@@ -6,6 +6,7 @@
 #include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "compute/engine.h"
+#include "ctl/volumes.h"
 #include "lib/log.h"
 
 #include <event2/event.h>
@@ -41,7 +42,9 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
 
 static void on_engine_event(void *ctx, struct event_rec *ev)
 {
-    ctl_event_record(ctx, ev);
+    struct ctl *c = ctx;
+    ctl_event_record(c, ev);
+    ctl_volumes_on_event(c->host, ev); /* a volume.detach task may be done */
 }
 
 static int on_admit(void *ctx, const struct vm_rec *vm, struct yerr *err)
@@ -103,6 +106,7 @@ void ctl_shutdown(struct ctl *c)
 {
     ctl_calls_shutdown(c);
     if (c->host) {
+        ctl_volumes_detach_shutdown(c->host);
         c->host->on_event = NULL;
         c->host->admit = NULL;
     }

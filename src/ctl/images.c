@@ -1,8 +1,7 @@
 /*
  * images.c - the image library (controller side): building an image from
- * Debian packages (scripts/build-KIND-image.sh, run by the agent as a task),
- * importing qcow2/raw files after
- * validating them with `qemu-img info`, and deleting unused images.
+ * Debian packages (scripts/build-KIND-image.sh, run by the agent as a task).
+ * Importing qcow2/raw files, reads and delete: images_import.c.
  *
  * An image is a directory under <state>/images/<name>/ holding a disk and,
  * for direct-kernel-boot images, a kernel and initrd. VM disks are qcow2
@@ -31,7 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int register_image(struct engine *e, struct image_rec *m, struct yerr *err)
+int ctl_image_register(struct engine *e, struct image_rec *m, struct yerr *err)
 {
     uuid_generate_str(m->id);
     m->created_at = now_ms();
@@ -120,7 +119,7 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
         return -1;
     snprintf(m.format, sizeof(m.format), "%s", di.format);
     m.virtual_size = di.virtual_size;
-    if (register_image(e, &m, err) < 0)
+    if (ctl_image_register(e, &m, err) < 0)
         return -1;
     engine_event(e, "image", kind, "build", "ok", "%s", m.path);
     *out = m;
@@ -209,6 +208,11 @@ int ctl_image_build(struct engine *e, const char *kind, struct image_rec *out,
     build_object(kind, obj, sizeof(obj));
     if (task_busy(e->tasks, obj, task))
         return 1; /* being built: the same task */
+    char imp[80];
+    snprintf(imp, sizeof imp, "image:%s", kind);
+    struct task_rec busy;
+    if (task_busy(e->tasks, imp, &busy))
+        return task_conflict(err, &busy); /* an import of that name */
     char outdir[512], meta[600];
     snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
     snprintf(meta, sizeof(meta), "%s/image.json", outdir);
@@ -261,108 +265,5 @@ static int recover_build(void *ctx, struct task_rec *k, struct yerr *err)
 void ctl_images_init(struct engine *e)
 {
     tasks_register_kind(e->tasks, "image.build", recover_build, e);
-}
-
-/* The import proper, from the file yund holds open; fills *mp. */
-static int import_from(struct engine *e, const char *name, const char *file,
-                       struct exchange_file *x, const char *format, struct image_rec *mp,
-                       struct yerr *err)
-{
-    struct image_rec m = {0};
-    struct disk_info di;
-    if (disk_inspect_fd(e->cfg->qemu_img, x->fd, file, format, &di, err) < 0)
-        return -1;
-    if (di.backing[0])
-        return yerr_set(err, YE_INVALID_IMAGE,
-                        "image has a backing file (%s): import a standalone image "
-                        "(qemu-img convert flattens it)",
-                        di.backing);
-    snprintf(m.format, sizeof(m.format), "%s", di.format);
-    m.virtual_size = di.virtual_size;
-
-    char dir[512], tmp[600];
-    snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, name);
-    snprintf(m.name, sizeof(m.name), "%s", name);
-    snprintf(m.path, sizeof(m.path), "%s/disk.qcow2", dir);
-    snprintf(tmp, sizeof(tmp), "%s/disk.qcow2.part", dir);
-    snprintf(m.os, sizeof(m.os), "unknown");
-    if (path_exists(dir))
-        remove_tree(dir); /* leftover of an import that crashed */
-    if (mkdir_p(dir, 0755) < 0)
-        return yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
-    /* Convert into the library rather than copy: it re-reads every cluster
-     * (a truncated file fails here, not at boot) and yields a standalone qcow2. */
-    char *argv[] = {(char *)e->cfg->qemu_img,
-                    "convert",
-                    "-q",
-                    "-f",
-                    m.format,
-                    "-O",
-                    "qcow2",
-                    x->fdpath,
-                    tmp,
-                    NULL};
-    struct proc_result r;
-    int rc = proc_run_ex(argv, 3600000, &r, exchange_inherit_fd, &x->fd);
-    char line[300];
-    proc_last_line(r.err, line, sizeof(line));
-    proc_result_free(&r);
-    if (rc != 0 || rename(tmp, m.path) < 0) {
-        remove_tree(dir);
-        if (strstr(line, "No space left"))
-            return yerr_disk(err, "cannot convert %s: %s", file, line);
-        return yerr_set(err, YE_INVALID_IMAGE, "cannot convert %s: %s", file,
-                        line[0] ? line : strerror(errno));
-    }
-    snprintf(m.format, sizeof(m.format), "qcow2");
-    if (register_image(e, &m, err) < 0) {
-        remove_tree(dir);
-        return -1;
-    }
-    engine_event(e, "image", name, "import", "ok", "from %s", file);
-    *mp = m;
-    return 0;
-}
-
-int engine_image_import(struct engine *e, const char *name, const char *file, const char *format,
-                        struct image_rec *out, struct yerr *err)
-{
-    char why[256];
-    if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    struct image_rec m;
-    if (store_image_get(e->store, name, &m) == 0)
-        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", name);
-    struct exchange_file x;
-    if (exchange_open_import(e->cfg, file, &x, err) < 0)
-        return -1;
-    int rc = import_from(e, name, file, &x, format, &m, err);
-    exchange_close(&x);
-    if (rc == 0)
-        *out = m;
-    return rc;
-}
-
-int engine_image_delete(struct engine *e, const char *name, struct yerr *err)
-{
-    struct image_rec m;
-    int rc = store_image_get(e->store, name, &m);
-    if (rc == STORE_NOTFOUND)
-        return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist", name);
-    if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    int users = 0;
-    if (store_vm_count_using_image(e->store, m.name, &users) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    if (users > 0)
-        return yerr_set(err, YE_CONFLICT, "image '%s' is used by %d vm%s", m.name, users,
-                        users == 1 ? "" : "s");
-    if (store_image_delete(e->store, m.name) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    char dir[512];
-    snprintf(dir, sizeof(dir), "%s/%s", e->images_dir, m.name);
-    if (remove_tree(dir) < 0)
-        log_warn("cannot remove %s: %s", dir, strerror(errno));
-    engine_event(e, "image", m.name, "delete", "ok", "%s", "");
-    return 0;
+    ctl_images_import_init(e);
 }

@@ -1,11 +1,13 @@
 /*
- * images.h - the image build as a task (the builder runs on the agent),
- * and the image as the API shows it.
+ * images.h - the image library, controller side: the image build and the
+ * import as tasks (the builder and the copy run on the agent), reads,
+ * delete, and the image as the API shows it.
  */
 #ifndef YUN_CTL_IMAGES_H
 #define YUN_CTL_IMAGES_H
 
 #include <jansson.h>
+#include <stddef.h>
 
 #include "lib/yerr.h"
 #include "store/records.h"
@@ -17,6 +19,23 @@ struct engine;
 int ctl_image_build(struct engine *e, const char *kind, struct image_rec *out,
                     struct task_rec *task, struct yerr *err);
 json_t *image_to_json(const struct image_rec *m);
+
+/* ---- images_import.c ---- */
+int ctl_image_list(struct engine *e, struct image_rec **out, size_t *n, struct yerr *err);
+int ctl_image_get(struct engine *e, const char *name, struct image_rec *out, struct yerr *err);
+/* Refused (409) while a VM uses it. */
+int ctl_image_delete(struct engine *e, const char *name, struct yerr *err);
+/* The file is judged first (agent disk.inspect: 400 when it is no usable
+ * standalone disk image); then the task "image.import" copies it in. done
+ * runs once, from the loop, with the task (running) or the error (nothing
+ * begun). -1 with err: done never runs. */
+typedef void (*ctl_image_task_fn)(void *ctx, const struct task_rec *task, const struct yerr *err);
+int ctl_image_import(struct engine *e, const char *name, const char *file, const char *format,
+                     ctl_image_task_fn done, void *ctx, struct yerr *err);
+/* Between the image files: the row of an image whose files are in place
+ * (id, time and size on disk filled in); registers import's recovery. */
+int ctl_image_register(struct engine *e, struct image_rec *m, struct yerr *err);
+void ctl_images_import_init(struct engine *e);
 /* Registers the image.build recover function. */
 void ctl_images_init(struct engine *e);
 

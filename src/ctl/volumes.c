@@ -65,6 +65,9 @@ static int refuse_busy(struct engine *e, const struct volume_rec *v, struct yerr
     struct task_rec busy;
     if (task_busy(e->tasks, v->id, &busy))
         return task_conflict(err, &busy);
+    if (ctl_volume_quick_busy(e, v->id))
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is busy: another operation is running",
+                        v->name);
     return 0;
 }
 
@@ -76,7 +79,7 @@ static bool settled(const struct volume_rec *v)
 int ctl_volume_idle(struct engine *e, const char *name, struct yerr *err)
 {
     struct volume_rec v;
-    if (engine_volume_get(e, name, &v, err) < 0)
+    if (volume_get(e->store, name, &v, err) < 0)
         return -1;
     return refuse_busy(e, &v, err);
 }
@@ -139,7 +142,7 @@ int ctl_volume_clone_full(struct engine *e, const char *src, const char *dst, st
     struct volume_rec s;
     struct vm_rec vm;
     char why[256];
-    if (engine_volume_get(e, src, &s, err) < 0 || refuse_busy(e, &s, err) < 0)
+    if (volume_get(e->store, src, &s, err) < 0 || refuse_busy(e, &s, err) < 0)
         return -1;
     if (vm_volume_in_use(e, &s, &vm))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
@@ -229,11 +232,11 @@ static void compact_done(void *ctx, json_t *result, const struct yerr *err)
 int ctl_volume_compact(struct engine *e, const char *name, struct task_rec *task, struct yerr *err)
 {
     struct volume_rec v;
-    if (engine_volume_get(e, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
+    if (volume_get(e->store, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
-    if (engine_volume_refuse_backing(e, &v, "rewriting it would break them", err) < 0)
+    if (volume_refuse_backing(e->store, &v, "rewriting it would break them", err) < 0)
         return -1;
     if (!settled(&v))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
@@ -298,7 +301,7 @@ int ctl_volume_export(struct engine *e, const char *name, const char *dest, cons
 {
     struct volume_rec v;
     struct vm_rec vm;
-    if (engine_volume_get(e, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
+    if (volume_get(e->store, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
         return -1;
     if (!format || !format[0])
         format = v.format;
@@ -352,6 +355,7 @@ static void remove_part(struct engine *e, const char *path)
     remove_file(e, "path", part);
 }
 
+/* A full clone or an import: a new row "creating" owned by the task. */
 static int recover_clone(void *ctx, struct task_rec *k, struct yerr *err)
 {
     struct engine *e = ctx;
@@ -372,8 +376,8 @@ static int recover_clone(void *ctx, struct task_rec *k, struct yerr *err)
         return yerr_db(err, store_errmsg(e->store));
     remove_part(e, v.path);
     remove_file(e, "path", v.path);
-    engine_event(e, "volume", v.name, "clone-full", "error",
-                 "rolled back: yund stopped before it finished");
+    engine_event(e, "volume", v.name, strcmp(k->kind, "volume.import") ? "clone-full" : "import",
+                 "error", "rolled back: yund stopped before it finished");
     return 0;
 }
 
@@ -409,6 +413,8 @@ static int recover_export(void *ctx, struct task_rec *k, struct yerr *err)
 void ctl_volumes_init(struct engine *e)
 {
     tasks_register_kind(e->tasks, "volume.clone", recover_clone, e);
+    tasks_register_kind(e->tasks, "volume.import", recover_clone, e); /* the same intent */
+    ctl_volumes_detach_init(e);
     tasks_register_kind(e->tasks, "volume.compact", recover_compact, e);
     tasks_register_kind(e->tasks, "volume.export", recover_export, e);
 }
@@ -434,7 +440,7 @@ void ctl_volumes_reconcile(struct engine *e)
     bool ok = known && parts;
     for (size_t i = 0; i < n && ok; i++) {
         struct volume_rec *v = &vs[i];
-        bool busy = task_busy(e->tasks, v->id, NULL);
+        bool busy = task_busy(e->tasks, v->id, NULL) || ctl_volume_quick_busy(e, v->id);
         bool transient = vol_state_transient(v->state);
         if (transient && !busy) {
             remove_file(e, "path", v->path);

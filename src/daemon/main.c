@@ -42,7 +42,8 @@ static void usage(FILE *f)
                "      --routes[=json]   print the API's route table and exit\n"
                "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
                "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
-               "  reserved_memory stop_timeout reconcile_interval max_body max_connections\n"
+               "  reserved_memory stop_timeout reconcile_interval detach_timeout max_body\n"
+               "  max_connections\n"
                "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
 }
 

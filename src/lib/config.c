@@ -28,6 +28,7 @@ void config_defaults(struct yun_config *c)
     c->mem_overcommit = 1.0;
     c->reserved_memory = 512ULL << 20;
     c->stop_timeout_s = 30;
+    c->detach_timeout_s = 60;
     c->reconcile_interval_s = 10;
     c->max_body = 64 * 1024;
     c->max_connections = 256;
@@ -342,13 +343,16 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             c->reserved_memory = u;
         return 0;
     }
-    if (!strcmp(key, "stop_timeout") || !strcmp(key, "reconcile_interval")) {
+    if (!strcmp(key, "stop_timeout") || !strcmp(key, "reconcile_interval") ||
+        !strcmp(key, "detach_timeout")) {
         if (parse_u64(v, 1, 3600, &u) < 0) {
             snprintf(err, el, "%s: '%s' is not a number of seconds in 1..3600", key, v);
             return -1;
         }
         if (!strcmp(key, "stop_timeout"))
             c->stop_timeout_s = (int)u;
+        else if (!strcmp(key, "detach_timeout"))
+            c->detach_timeout_s = (int)u;
         else
             c->reconcile_interval_s = (int)u;
         return 0;

@@ -26,6 +26,7 @@ struct yun_config {
     uint64_t host_memory;     /* bytes, 0 = detect */
     uint64_t reserved_memory; /* bytes kept for the host */
     int stop_timeout_s;       /* ACPI powerdown grace before quit */
+    int detach_timeout_s;     /* a guest's time to release a detached volume's device */
     int reconcile_interval_s;
     size_t max_body;     /* largest accepted request body */
     int max_connections; /* open API connections; more get 503 */

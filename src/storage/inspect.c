@@ -64,6 +64,64 @@ static int check_qcow2(const char *qemu_img, const struct subject *s, struct yer
                     line[0] ? line : "qemu-img check failed");
 }
 
+int disk_info_judge(json_t *j, const struct stat *st, const char *file, const char *want_format,
+                    struct disk_info *out, bool *need_check, struct yerr *err)
+{
+    memset(out, 0, sizeof(*out));
+    *need_check = false;
+    if (!S_ISREG(st->st_mode))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is not a regular file", file);
+    const char *fmt = json_string_value(json_object_get(j, "format"));
+    json_t *vs = json_object_get(j, "virtual-size");
+    const char *backing = json_string_value(json_object_get(j, "full-backing-filename"));
+    if (!backing)
+        backing = json_string_value(json_object_get(j, "backing-filename"));
+    const char *bfmt = json_string_value(json_object_get(j, "backing-filename-format"));
+    json_t *fsdata = json_object_get(json_object_get(j, "format-specific"), "data");
+    json_t *corrupt = json_object_get(fsdata, "corrupt");
+    const char *data_file = json_string_value(json_object_get(fsdata, "data-file"));
+    if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
+        return yerr_set(err, YE_INVALID_IMAGE, "image format '%s' is not supported (qcow2, raw)",
+                        fmt ? fmt : "?");
+    if (want_format && want_format[0] && strcmp(fmt, want_format))
+        return yerr_set(err, YE_INVALID_IMAGE, "file is %s, not %s", fmt, want_format);
+    /* an external data file would make any host file the disk's content */
+    if (data_file)
+        return yerr_set(err, YE_INVALID_IMAGE,
+                        "qcow2 image keeps its data in an external file (%s): not accepted",
+                        data_file);
+    if (json_is_true(corrupt))
+        return yerr_set(err, YE_INVALID_IMAGE, "qcow2 image is marked corrupt");
+    if (!json_is_integer(vs) || json_integer_value(vs) <= 0)
+        return yerr_set(err, YE_INVALID_IMAGE, "image has no virtual size");
+    /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
+     * a real raw disk is a whole number of 512-byte sectors. */
+    if (!strcmp(fmt, "raw") && (st->st_size == 0 || st->st_size % 512))
+        return yerr_set(
+            err, YE_INVALID_IMAGE,
+            "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image", file,
+            (long long)st->st_size);
+    *need_check = !strcmp(fmt, "qcow2");
+    snprintf(out->format, sizeof(out->format), "%s", fmt);
+    out->virtual_size = (uint64_t)json_integer_value(vs);
+    snprintf(out->backing, sizeof(out->backing), "%s", backing ? backing : "");
+    snprintf(out->backing_format, sizeof(out->backing_format), "%s", bfmt ? bfmt : "");
+    return 0;
+}
+
+int disk_check_judge(json_t *check, struct yerr *err)
+{
+    /* qemu-img check: leaked clusters are harmless (reclaimable);
+     * corruptions and check errors are not */
+    json_int_t bad = json_integer_value(json_object_get(check, "corruptions")) +
+                     json_integer_value(json_object_get(check, "check-errors"));
+    if (bad > 0)
+        return yerr_set(err, YE_INVALID_IMAGE,
+                        "qcow2 metadata is corrupt: %lld corruptions or check errors",
+                        (long long)bad);
+    return 0;
+}
+
 static int inspect(const char *qemu_img, const struct subject *s, const char *want_format,
                    struct disk_info *out, struct yerr *err)
 {
@@ -80,45 +138,13 @@ static int inspect(const char *qemu_img, const struct subject *s, const char *wa
     json_t *j = NULL;
     if (run_json(argv, s, &j, err) < 0)
         return -1;
-    const char *fmt = json_string_value(json_object_get(j, "format"));
-    json_t *vs = json_object_get(j, "virtual-size");
-    const char *backing = json_string_value(json_object_get(j, "full-backing-filename"));
-    if (!backing)
-        backing = json_string_value(json_object_get(j, "backing-filename"));
-    const char *bfmt = json_string_value(json_object_get(j, "backing-filename-format"));
-    json_t *fsdata = json_object_get(json_object_get(j, "format-specific"), "data");
-    json_t *corrupt = json_object_get(fsdata, "corrupt");
-    const char *data_file = json_string_value(json_object_get(fsdata, "data-file"));
-    int rc = 0;
-    if (!fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")))
-        rc = yerr_set(err, YE_INVALID_IMAGE, "image format '%s' is not supported (qcow2, raw)",
-                      fmt ? fmt : "?");
-    else if (want_format && want_format[0] && strcmp(fmt, want_format))
-        rc = yerr_set(err, YE_INVALID_IMAGE, "file is %s, not %s", fmt, want_format);
-    /* an external data file would make any host file the disk's content */
-    else if (data_file)
-        rc = yerr_set(err, YE_INVALID_IMAGE,
-                      "qcow2 image keeps its data in an external file (%s): not accepted",
-                      data_file);
-    else if (json_is_true(corrupt))
-        rc = yerr_set(err, YE_INVALID_IMAGE, "qcow2 image is marked corrupt");
-    else if (!json_is_integer(vs) || json_integer_value(vs) <= 0)
-        rc = yerr_set(err, YE_INVALID_IMAGE, "image has no virtual size");
-    /* Any file "is" raw to qemu-img (which rounds its size up to a sector);
-     * a real raw disk is a whole number of 512-byte sectors. */
-    else if (!strcmp(fmt, "raw") && (st.st_size == 0 || st.st_size % 512))
-        rc = yerr_set(err, YE_INVALID_IMAGE,
-                      "%s is %lld bytes, not a whole number of 512-byte sectors: not a disk image",
-                      file, (long long)st.st_size);
-    else if (!strcmp(fmt, "qcow2"))
-        rc = check_qcow2(qemu_img, s, err);
-    if (rc == 0) {
-        snprintf(out->format, sizeof(out->format), "%s", fmt);
-        out->virtual_size = (uint64_t)json_integer_value(vs);
-        snprintf(out->backing, sizeof(out->backing), "%s", backing ? backing : "");
-        snprintf(out->backing_format, sizeof(out->backing_format), "%s", bfmt ? bfmt : "");
-    }
+    bool check = false;
+    int rc = disk_info_judge(j, &st, file, want_format, out, &check, err);
     json_decref(j);
+    if (rc == 0 && check && check_qcow2(qemu_img, s, err) < 0) {
+        memset(out, 0, sizeof(*out));
+        return -1;
+    }
     return rc;
 }
 

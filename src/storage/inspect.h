@@ -6,7 +6,10 @@
 #ifndef YUN_INSPECT_H
 #define YUN_INSPECT_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "lib/yerr.h"
 
@@ -27,5 +30,12 @@ int disk_inspect(const char *qemu_img, const char *file, const char *want_format
  * messages call it. */
 int disk_inspect_fd(const char *qemu_img, int fd, const char *name, const char *want_format,
                     struct disk_info *out, struct yerr *err);
+
+/* The rules above, pure: judges qemu-img info's JSON of a file with stat
+ * st (messages call it file). *need_check: a qcow2, whose `qemu-img check`
+ * result (its JSON) disk_check_judge then judges. */
+int disk_info_judge(json_t *info, const struct stat *st, const char *file, const char *want_format,
+                    struct disk_info *out, bool *need_check, struct yerr *err);
+int disk_check_judge(json_t *check, struct yerr *err);
 
 #endif

@@ -1,16 +1,26 @@
 /*
- * volumes.h - the storage service: a directory pool ("default", under the
- * state directory) and the volumes in it - create, linked or full clone,
- * grow, compact (reclaim unused space), delete. Every operation writes its
- * intent to the store first and removes what it made if it fails.
+ * volumes.h - the storage side of the volume pool: where the directory pool
+ * ("default", under the state directory) lives, what its volumes occupy,
+ * lookups of volume rows that both the controller and compute make, and a
+ * blocking qemu-img runner for the few synchronous callers left (confine's
+ * header check). No engine, no events: the state-of-record operations
+ * (create, clone, resize, delete, import) are the controller's
+ * (ctl/volumes_quick.c, ctl/volumes_import.c), their qemu-img work the
+ * agent's disk verbs.
  */
 #ifndef YUN_VOLUMES_H
 #define YUN_VOLUMES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "compute/engine.h"
+#include "lib/config.h"
+#include "lib/yerr.h"
+#include "store/store.h"
+
+#define VOLUME_POOL "default"
+#define VOLUME_MAX  (16ULL << 40)
 
 struct pool_info {
     char name[64];
@@ -22,31 +32,23 @@ struct pool_info {
     int volumes;
 };
 
-int volumes_init(struct engine *e, char *err, size_t errlen);
+/* Makes the pool directory and the default exchange directory. */
+int volumes_init(const struct yun_config *cfg, char *err, size_t errlen);
+/* DIR/pools/default */
+void volume_pool_dir(const struct yun_config *cfg, char *buf, size_t len);
 /* 409 when linked clones are backed by v (it must not change or go),
  * saying the consequence; 0 when none are. */
-int engine_volume_refuse_backing(struct engine *e, const struct volume_rec *v,
-                                 const char *consequence, struct yerr *err);
+int volume_refuse_backing(struct store *st, const struct volume_rec *v, const char *consequence,
+                          struct yerr *err);
 /* A volume by name or id; 404 when there is none. */
-int engine_volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err);
-int engine_pool_info(struct engine *e, struct pool_info *p);
-int engine_volume_create(struct engine *e, const char *name, uint64_t size, const char *format,
-                         struct volume_rec *out, struct yerr *err);
-/* The linked clone (quick); a full one is a task (ctl/volumes.c). */
-int engine_volume_clone(struct engine *e, const char *src, const char *dst, bool full,
-                        struct volume_rec *out, struct yerr *err);
-int engine_volume_resize(struct engine *e, const char *name, uint64_t size, struct volume_rec *out,
-                         struct yerr *err);
-/* A qcow2/raw file from the host becomes a volume (validated; a backing
- * file must be a volume of the pool). */
-int engine_volume_import(struct engine *e, const char *name, const char *file, const char *format,
-                         struct volume_rec *out, struct yerr *err);
-int engine_volume_delete(struct engine *e, const char *name, struct yerr *err);
+int volume_get(struct store *st, const char *name, struct volume_rec *v, struct yerr *err);
+int volume_pool_info(const struct yun_config *cfg, struct store *st, struct pool_info *p);
 uint64_t volume_actual_size(const struct volume_rec *v);
-/* Runs qemu-img with args (NULL-terminated, without argv[0]), blocking; on
- * failure err gets "qemu-img VERB failed: <its last line of stderr>". The
- * synchronous wrapper kept for the quick operations and for vm_create's
- * overlay, vm_snapshots and confine until they move to the qemu-img leaf. */
-int engine_qemu_img(struct engine *e, char *const *args, int timeout_ms, char *err, size_t len);
+/* Is `path` (resolved) a file inside the pool directory? Fills real. */
+bool volume_inside_pool(const struct yun_config *cfg, const char *path, char *real, size_t len);
+/* Runs qemu_img with args (NULL-terminated, without argv[0]), blocking; on
+ * failure err gets "qemu-img VERB failed: <its last line of stderr>". Only
+ * for callers not on the event loop's hot path (confine's header check). */
+int qemu_img_sync(const char *qemu_img, char *const *args, int timeout_ms, char *err, size_t len);
 
 #endif

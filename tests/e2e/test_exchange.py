@@ -88,9 +88,11 @@ def test_default_exchange_directory_confines_import_and_export(yund, tmp_path):
     # a symlink that stays inside is followed; the exported file comes back in
     os.symlink("v.qcow2", os.path.join(exch, "alias.qcow2"))
     y.yun("volume", "import", "e2e-xch-back", f"{exch}/alias.qcow2")
-    st, r = y.request("POST", "/v1/images/import", {"name": "e2e-xch-img",
-                                                    "file": f"{exch}/v.qcow2"})
-    assert st == 201, r
+    # an image import is a task once the file is judged: 202, then it succeeds
+    t = y.task_wait(y.request("POST", "/v1/images/import", {"name": "e2e-xch-img",
+                                                            "file": f"{exch}/v.qcow2"}))
+    assert t["state"] == "succeeded" and t["kind"] == "image.import", t
+    assert t["result"]["name"] == "e2e-xch-img", t
 
     st, vols = y.request("GET", "/v1/volumes")
     assert sorted(v["name"] for v in vols["volumes"]) == ["e2e-xch-back", "e2e-xch-v"]

@@ -1,9 +1,11 @@
 """Long volume operations are tasks (/v1/tasks): 202 with a Location, progress
 in bytes while qemu-img copies, the volume as the result; one operation per
 volume at a time (409 naming the task); cancel kills the copy and rolls back;
-?wait= answers when the task changes; bad requests to /v1/tasks."""
+?wait= answers when the task changes; bad requests to /v1/tasks. The quick
+operations answer when done and hold their volume meanwhile."""
 import os
 import subprocess
+import threading
 
 import pytest
 
@@ -122,3 +124,44 @@ def test_task_routes_refuse_bad_requests(yund):
     assert y.request("DELETE", "/v1/tasks")[0] == 405
     st, r = y.request("GET", "/v1/tasks")
     assert st == 200 and r["tasks"] == []
+
+
+def test_quick_operations_answer_when_done_and_hold_the_volume(state_dir, tmp_path):
+    """A resize (or create) answers when the agent's qemu-img is done, never
+    blocking the loop meanwhile; while one is in flight its volume is busy:
+    a delete is refused (409), other requests are served at once."""
+    mark = tmp_path / "resizing"
+    gate = tmp_path / "go"
+    wrapper = tmp_path / "qemu-img"
+    wrapper.write_text("#!/bin/sh\n"
+                       f"if [ \"$1\" = resize ]; then touch {mark}; "
+                       f"while [ ! -e {gate} ]; do sleep 0.05; done; fi\n"
+                       "exec qemu-img \"$@\"\n")
+    wrapper.chmod(0o755)
+    y = Yund(state_dir, ["--set", f"qemu_img={wrapper}"]).start()
+    try:
+        st, v = y.request("POST", "/v1/volumes", {"name": "q", "size": "16M"})
+        assert st == 201 and v["state"] == "ready", v
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault(
+            "r", y.request("POST", "/v1/volumes/q/actions/resize", {"size": "32M"})))
+        t.start()
+        wait_for(mark.exists, 30, what="qemu-img resize to start")
+        # the loop is free, and the volume is held
+        st, r = y.request("GET", "/v1/volumes/q")
+        assert st == 200 and r["virtual_size"] == 16 << 20, r
+        st, r = y.request("DELETE", "/v1/volumes/q")
+        assert st == 409 and "busy" in r["error"]["message"], r
+        st, r = y.request("POST", "/v1/volumes/q/actions/compact")
+        assert st == 409, r
+        gate.touch()
+        t.join(60)
+        st, r = out["r"]
+        assert st == 200 and r["virtual_size"] == 32 << 20, (st, r)
+        st, r = y.request("DELETE", "/v1/volumes/q")
+        assert st == 200 and r == {"deleted": "q"}, r
+        assert not os.listdir(os.path.join(state_dir, "pools", "default"))
+        y.check_invariants()
+    finally:
+        gate.touch()
+        y.stop()

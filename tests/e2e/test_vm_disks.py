@@ -105,9 +105,12 @@ def test_attach_hotplug_detach_and_persistence(yund):
     assert v2["state"] == "ready" and v2["attached_to"] == ""
     assert not qemu_has_volume(y, "e2e-a", "e2e-v2")
     y.yun("volume", "delete", "e2e-v2")
-    # detach: the guest releases the device (ACPI hot-unplug), then it is free
-    p = y.yun("volume", "detach", "e2e-v1")
-    assert "detached" in p.stdout
+    # detach: the guest releases the device (ACPI hot-unplug), then it is
+    # free; a live detach is the task volume.detach, whose result is the volume
+    r = y.request("POST", "/v1/volumes/e2e-v1/actions/detach")
+    assert r[0] == 202 and r[1]["task"]["kind"] == "volume.detach", r
+    t = y.task_wait(r)
+    assert t["state"] == "succeeded" and t["result"]["state"] == "ready", t
     assert not qemu_has_volume(y, "e2e-a", "e2e-v1")
     st, v = y.request("GET", "/v1/volumes/e2e-v1")
     assert v["state"] == "ready" and v["attached_to"] == ""
@@ -130,6 +133,42 @@ def test_attach_hotplug_detach_and_persistence(yund):
     y.yun("vm", "delete", "--force", "e2e-a")
     y.yun("volume", "delete", "e2e-v1")
     y.check_invariants()
+
+
+def test_detach_task_times_out_while_the_guest_holds_on(state_dir):
+    """A paused guest cannot release the device: the detach task fails after
+    detach_timeout and the volume stays "detaching" (busy for nothing else);
+    once the guest runs again it lets go and the volume is free."""
+    y = Yund(state_dir, ["--set", "detach_timeout=2"]).start()
+    try:
+        y.ensure_tiny()
+        y.yun("vm", "create", "e2e-dt", "--image", "tiny", "--memory", "128M", "--start")
+        y.wait_marker("e2e-dt")
+        y.yun("volume", "create", "e2e-dtv", "--size", "16M")
+        y.yun("volume", "attach", "e2e-dtv", "e2e-dt")
+        y.yun("vm", "pause", "e2e-dt")
+        p = y.yun("volume", "detach", "e2e-dtv", "--no-wait")
+        tid = p.stdout.split()[-1]
+        st, t = y.request("GET", f"/v1/tasks/{tid}")
+        assert st == 200 and t["kind"] == "volume.detach", t
+        assert y.request("GET", "/v1/volumes/e2e-dtv")[1]["state"] == "detaching"
+        # one operation at a time: the task holds the volume
+        st, b = y.request("POST", "/v1/volumes/e2e-dtv/actions/detach")
+        assert st == 409 and b["error"].get("task") == tid, b
+        t = wait_for(lambda: (lambda t: t if t["state"] != "running" else None)(
+            y.request("GET", f"/v1/tasks/{tid}")[1]), 30, what="the detach task to end")
+        assert t["state"] == "failed" and t["error"]["code"] == "timeout", t
+        assert "not released" in t["error"]["message"], t
+        assert y.request("GET", "/v1/volumes/e2e-dtv")[1]["state"] == "detaching"
+        y.yun("vm", "resume", "e2e-dt")
+        wait_for(lambda: y.request("GET", "/v1/volumes/e2e-dtv")[1]["state"] == "ready", 60,
+                 what="the guest to release the device")
+        assert not qemu_has_volume(y, "e2e-dt", "e2e-dtv")
+        y.check_invariants()
+        y.yun("vm", "delete", "--force", "e2e-dt")
+        y.yun("volume", "delete", "e2e-dtv")
+    finally:
+        y.stop()
 
 
 def test_attach_refusals(yund):

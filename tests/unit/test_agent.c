@@ -1,21 +1,30 @@
 /* test_agent.c - the in-process agent's call mechanism: replies come from the
  * loop (never inside agent_call), exactly once; bad arguments, unknown verbs
- * and forgotten callers. */
+ * and forgotten callers. And disk.inspect on a real qemu-img: a file from an
+ * import directory judged, its identity required by the copy of it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent/agent_local.h"
 #include "compute/engine.h"
+#include "lib/config.h"
+#include "lib/util.h"
 
 struct seen {
     int calls;
     enum yerr_code code;
     json_int_t cpus;
+    json_t *result;
 };
 
 static void on_reply(void *ctx, json_t *result, const struct yerr *err)
@@ -26,6 +35,114 @@ static void on_reply(void *ctx, json_t *result, const struct yerr *err)
     assert_true((result == NULL) == (err != NULL));
     if (result)
         s->cpus = json_integer_value(json_object_get(result, "cpus"));
+    json_decref(s->result);
+    s->result = result ? json_incref(result) : NULL;
+}
+
+static void wait_reply(struct event_base *b, struct seen *s)
+{
+    for (int i = 0; i < 3000 && !s->calls; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(b, &tv);
+        event_base_dispatch(b);
+    }
+    assert_int_equal(s->calls, 1);
+}
+
+/* One call, waited for: its error code (YE_NONE on success; s->result). */
+static enum yerr_code call(struct agent *a, struct event_base *b, enum agent_verb v, json_t *args,
+                           struct seen *s)
+{
+    json_decref(s->result);
+    memset(s, 0, sizeof *s);
+    assert_true(agent_call(a, v, args, on_reply, NULL, s) > 0);
+    wait_reply(b, s);
+    return s->code;
+}
+
+static void write_file(const char *path, size_t len, char byte)
+{
+    char *buf = malloc(len);
+    assert_non_null(buf);
+    memset(buf, byte, len);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+    free(buf);
+}
+
+static void test_disk_inspect_identity(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/yun-test-agent-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct yun_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    snprintf(cfg.qemu_img, sizeof cfg.qemu_img, "qemu-img");
+    snprintf(cfg.import_dirs, sizeof cfg.import_dirs, "%s/exchange", dir);
+    char exch[300], pool[300], good[400], ragged[400], dst[400];
+    snprintf(exch, sizeof exch, "%s/exchange", dir);
+    snprintf(pool, sizeof pool, "%s/pools/default", dir);
+    assert_int_equal(mkdir_p(exch, 0700), 0);
+    assert_int_equal(mkdir_p(pool, 0700), 0);
+    snprintf(good, sizeof good, "%s/good.raw", exch);
+    snprintf(ragged, sizeof ragged, "%s/ragged.raw", exch);
+    snprintf(dst, sizeof dst, "%s/v.raw", pool);
+    write_file(good, 1 << 20, 1);
+    write_file(ragged, 1000, 1);
+
+    struct event_base *base = event_base_new();
+    struct engine e;
+    memset(&e, 0, sizeof e);
+    struct agent *a = agent_local_new(base, &cfg, &e);
+    struct seen s = {0};
+    /* outside input: no import flag, a format it cannot be, outside import_dirs */
+    assert_int_equal(call(a, base, AV_DISK_INSPECT, json_pack("{s:s}", "path", good), &s),
+                     YE_INVALID_ARGUMENT);
+    assert_int_equal(call(a, base, AV_DISK_INSPECT,
+                          json_pack("{s:s,s:b,s:s}", "path", good, "import", 1, "format", "vmdk"),
+                          &s),
+                     YE_INVALID_ARGUMENT);
+    assert_int_equal(call(a, base, AV_DISK_INSPECT,
+                          json_pack("{s:s,s:b}", "path", "/etc/passwd", "import", 1), &s),
+                     YE_INVALID_ARGUMENT);
+    /* not whole sectors: no disk image; a format it is not */
+    assert_int_equal(
+        call(a, base, AV_DISK_INSPECT, json_pack("{s:s,s:b}", "path", ragged, "import", 1), &s),
+        YE_INVALID_IMAGE);
+    assert_int_equal(call(a, base, AV_DISK_INSPECT,
+                          json_pack("{s:s,s:b,s:s}", "path", good, "import", 1, "format", "qcow2"),
+                          &s),
+                     YE_INVALID_IMAGE);
+    /* a good one: its format, size and identity */
+    assert_int_equal(
+        call(a, base, AV_DISK_INSPECT, json_pack("{s:s,s:b}", "path", good, "import", 1), &s),
+        YE_NONE);
+    assert_string_equal(json_string_value(json_object_get(s.result, "format")), "raw");
+    assert_int_equal(json_integer_value(json_object_get(s.result, "virtual_size")), 1 << 20);
+    char identity[128];
+    snprintf(identity, sizeof identity, "%s",
+             json_string_value(json_object_get(s.result, "identity")));
+    assert_true(identity[0]);
+    /* the file written to since: the copy refuses it, and leaves nothing */
+    write_file(good, 1 << 20, 2);
+    json_t *copy = json_pack("{s:s,s:s,s:b,s:s,s:s,s:s}", "src", good, "src_format", "raw",
+                             "import", 1, "identity", identity, "dst", dst, "dst_format", "raw");
+    assert_int_equal(call(a, base, AV_DISK_COPY, json_incref(copy), &s), YE_CONFLICT);
+    assert_false(path_exists(dst));
+    /* judged again, it is copied */
+    assert_int_equal(
+        call(a, base, AV_DISK_INSPECT, json_pack("{s:s,s:b}", "path", good, "import", 1), &s),
+        YE_NONE);
+    json_object_set(copy, "identity", json_object_get(s.result, "identity"));
+    assert_int_equal(call(a, base, AV_DISK_COPY, copy, &s), YE_NONE);
+    assert_true(path_exists(dst));
+    json_decref(s.result);
+    agent_free(a);
+    event_base_free(base);
+    remove_tree(dir);
 }
 
 static void test_reply_from_loop(void **st)
@@ -65,6 +182,7 @@ static void test_reply_from_loop(void **st)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_reply_from_loop)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_reply_from_loop),
+                                       cmocka_unit_test(test_disk_inspect_identity)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

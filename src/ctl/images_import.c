@@ -1,0 +1,269 @@
+/*
+ * images_import.c - the image library's reads, delete, and import as the
+ * task "image.import".
+ *
+ * An import: the agent judges the file first (disk.inspect; a bad file or
+ * one with a backing file is a 400 and nothing begins); then task_begin
+ * (holds the name, as a build does), the image directory made, disk.copy
+ * of that same file (its identity) into DIR/images/NAME/disk.qcow2 (a
+ * standalone qcow2: every cluster is read back), the row, the task
+ * succeeded. Fault points:
+ *   image_import.after_begin  task running, no directory yet -> recover: directory removed
+ *   image_import.after_copy   disk complete, no row          -> recover: directory removed
+ *   image_import.after_row    row written, task running      -> recover: task succeeded
+ */
+#include "agent/agent.h"
+#include "compute/engine.h"
+#include "ctl/images.h"
+#include "ctl/tasks.h"
+#include "lib/failpoint.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct mop {
+    struct engine *e;
+    char name[64], file[512], want[8];
+    char task[37];
+    uint64_t call;
+    struct image_rec m;
+    ctl_image_task_fn done;
+    void *ctx;
+};
+
+/* What a task on the image name holds (an import; a build holds its own). */
+static void import_object(const char *name, char *id, size_t len)
+{
+    snprintf(id, len, "image:%s", name);
+}
+
+/* 409 naming the task when an import or a build of that name runs (both
+ * write DIR/images/NAME). */
+static int refuse_busy(struct engine *e, const char *name, struct yerr *err)
+{
+    char obj[80], build[80];
+    struct task_rec busy;
+    import_object(name, obj, sizeof obj);
+    snprintf(build, sizeof build, "image-build:%s", name);
+    if (task_busy(e->tasks, obj, &busy) || task_busy(e->tasks, build, &busy))
+        return task_conflict(err, &busy);
+    return 0;
+}
+
+static void image_dir(struct engine *e, const char *name, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s", e->images_dir, name);
+}
+
+int ctl_image_list(struct engine *e, struct image_rec **out, size_t *n, struct yerr *err)
+{
+    if (store_image_list(e->store, out, n) != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    return 0;
+}
+
+int ctl_image_get(struct engine *e, const char *name, struct image_rec *out, struct yerr *err)
+{
+    int rc = store_image_get(e->store, name, out);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist", name);
+    if (rc != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    return 0;
+}
+
+int ctl_image_delete(struct engine *e, const char *name, struct yerr *err)
+{
+    struct image_rec m;
+    if (ctl_image_get(e, name, &m, err) < 0)
+        return -1;
+    int users = 0;
+    if (store_vm_count_using_image(e->store, m.name, &users) != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    if (users > 0)
+        return yerr_set(err, YE_CONFLICT, "image '%s' is used by %d vm%s", m.name, users,
+                        users == 1 ? "" : "s");
+    if (store_image_delete(e->store, m.name) != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    char dir[512];
+    image_dir(e, m.name, dir, sizeof dir);
+    if (remove_tree(dir) < 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
+    engine_event(e, "image", m.name, "delete", "ok", "%s", "");
+    return 0;
+}
+
+static void mop_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct mop *op = ctx;
+    task_progress(op->e->tasks, op->task, done, total);
+}
+
+static void mop_cancel(void *ctx)
+{
+    struct mop *op = ctx;
+    agent_cancel(op->e->agent, op->call);
+}
+
+static void copied(void *ctx, json_t *result, const struct yerr *aerr)
+{
+    struct mop *op = ctx;
+    struct engine *e = op->e;
+    struct yerr err = {0};
+    char dir[512];
+    image_dir(e, op->name, dir, sizeof dir);
+    if (aerr && (aerr->code == YE_NO_SPACE || aerr->code == YE_CANCELLED))
+        err = *aerr;
+    else if (aerr)
+        yerr_set(&err, YE_INVALID_IMAGE, "cannot convert %s: %s", op->file, aerr->message);
+    if (!err.code) {
+        FAILPOINT("image_import.after_copy");
+        ctl_image_register(e, &op->m, &err);
+    }
+    if (err.code) {
+        remove_tree(dir);
+        engine_event(e, "image", op->name, "import", "error", "%s", err.message);
+        task_fail(e->tasks, op->task, &err);
+    } else {
+        FAILPOINT("image_import.after_row");
+        engine_event(e, "image", op->name, "import", "ok", "from %s", op->file);
+        task_succeed(e->tasks, op->task, image_to_json(&op->m));
+    }
+    free(op);
+}
+
+static int begin_copy(struct mop *op, json_t *info, struct task_rec *task, struct yerr *err)
+{
+    struct engine *e = op->e;
+    const char *fmt = json_string_value(json_object_get(info, "format"));
+    const char *backing = json_string_value(json_object_get(info, "backing"));
+    const char *identity = json_string_value(json_object_get(info, "identity"));
+    json_int_t size = json_integer_value(json_object_get(info, "virtual_size"));
+    if (!fmt || !identity || size <= 0)
+        return yerr_set(err, YE_INTERNAL, "agent: disk.inspect without format, size or identity");
+    if (backing && backing[0])
+        return yerr_set(err, YE_INVALID_IMAGE,
+                        "image has a backing file (%s): import a standalone image "
+                        "(qemu-img convert flattens it)",
+                        backing);
+    struct image_rec x;
+    if (store_image_get(e->store, op->name, &x) == 0)
+        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", op->name);
+    char obj[80], dir[512];
+    if (refuse_busy(e, op->name, err) < 0)
+        return -1;
+    import_object(op->name, obj, sizeof obj);
+    if (task_begin(e->tasks, "image.import", "image", obj, op->name, task, err) < 0)
+        return -1;
+    snprintf(op->task, sizeof op->task, "%s", task->id);
+    image_dir(e, op->name, dir, sizeof dir);
+    json_t *p = json_pack("{s:s,s:s}", "file", op->file, "dir", dir);
+    task_set_params(e->tasks, task->id, p);
+    json_decref(p);
+    FAILPOINT("image_import.after_begin");
+    struct image_rec *m = &op->m;
+    snprintf(m->name, sizeof m->name, "%s", op->name);
+    snprintf(m->path, sizeof m->path, "%s/disk.qcow2", dir);
+    snprintf(m->os, sizeof m->os, "unknown");
+    snprintf(m->format, sizeof m->format, "qcow2");
+    m->virtual_size = (uint64_t)size;
+    if (path_exists(dir))
+        remove_tree(dir); /* leftover of an import that crashed */
+    if (mkdir_p(dir, 0755) < 0) {
+        yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
+        task_fail(e->tasks, task->id, err);
+        return -1;
+    }
+    op->call = agent_call(e->agent, AV_DISK_COPY,
+                          json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", op->file, "src_format",
+                                    fmt, "import", 1, "identity", identity, "dst", m->path,
+                                    "dst_format", "qcow2", "total", (json_int_t)size),
+                          copied, mop_progress, op);
+    task_on_cancel(e->tasks, op->task, mop_cancel, op);
+    return 0;
+}
+
+static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
+{
+    struct mop *op = ctx;
+    struct yerr err = {0};
+    struct task_rec task = {0};
+    ctl_image_task_fn done = op->done;
+    void *dctx = op->ctx;
+    if (aerr) {
+        free(op);
+        done(dctx, NULL, aerr);
+        return;
+    }
+    if (begin_copy(op, info, &task, &err) < 0) {
+        free(op);
+        done(dctx, NULL, &err);
+        return;
+    }
+    done(dctx, &task, NULL); /* op is the copy's now */
+}
+
+int ctl_image_import(struct engine *e, const char *name, const char *file, const char *format,
+                     ctl_image_task_fn done, void *ctx, struct yerr *err)
+{
+    char why[256];
+    if (!name_valid(name, why, sizeof(why)))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    if (!file || strlen(file) >= 512)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "file must be a path");
+    if (format && format[0] && strcmp(format, "qcow2") && strcmp(format, "raw"))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw, not '%s'", format);
+    struct image_rec m;
+    if (store_image_get(e->store, name, &m) == 0)
+        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", name);
+    if (refuse_busy(e, name, err) < 0)
+        return -1;
+    struct mop *op = calloc(1, sizeof *op);
+    if (!op)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    op->e = e;
+    op->done = done;
+    op->ctx = ctx;
+    snprintf(op->name, sizeof op->name, "%s", name);
+    snprintf(op->file, sizeof op->file, "%s", file);
+    snprintf(op->want, sizeof op->want, "%s", format ? format : "");
+    json_t *args = json_pack("{s:s,s:b}", "path", file, "import", 1);
+    if (op->want[0])
+        json_object_set_new(args, "format", json_string(op->want));
+    agent_call(e->agent, AV_DISK_INSPECT, args, inspected, NULL, op);
+    return 0;
+}
+
+/* yund stopped mid-import: the row decides (written last). */
+static int recover_import(void *ctx, struct task_rec *k, struct yerr *err)
+{
+    struct engine *e = ctx;
+    struct image_rec m;
+    int rc = store_image_get(e->store, k->object_name, &m);
+    if (rc == 0) {
+        k->state = TASK_SUCCEEDED;
+        json_t *j = image_to_json(&m);
+        k->result = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return 0;
+    }
+    if (rc != STORE_NOTFOUND)
+        return yerr_db(err, store_errmsg(e->store));
+    char why[256], dir[512];
+    if (name_valid(k->object_name, why, sizeof why)) {
+        image_dir(e, k->object_name, dir, sizeof dir);
+        remove_tree(dir);
+    }
+    engine_event(e, "image", k->object_name, "import", "error",
+                 "rolled back: yund stopped before it finished");
+    return 0;
+}
+
+void ctl_images_import_init(struct engine *e)
+{
+    tasks_register_kind(e->tasks, "image.import", recover_import, e);
+}
