@@ -2,7 +2,6 @@
  * seed.c - building NoCloud seed images for cloud-init.
  */
 #include "storage/seed.h"
-#include "lib/proc.h"
 #include "lib/util.h"
 
 #include <ctype.h>
@@ -145,27 +144,4 @@ void seed_argv(const char *genisoimage, struct seed_paths *p, char *argv[11])
     char *const a[] = {(char *)genisoimage, "-quiet", "-output", p->iso,  "-volid", "cidata",
                        "-joliet",           "-rock",  p->user,   p->meta, NULL};
     memcpy(argv, a, sizeof a);
-}
-
-int seed_build(const char *genisoimage, const char *vmdir, const char *instance_id,
-               const char *hostname, const char *user_data, const char *ssh_keys, char *err,
-               size_t errlen)
-{
-    struct seed_paths p;
-    if (seed_files(vmdir, instance_id, hostname, user_data, ssh_keys, &p, err, errlen) < 0)
-        return -1;
-    char *argv[11];
-    seed_argv(genisoimage, &p, argv);
-    struct proc_result r;
-    int st = proc_run(argv, 60000, &r);
-    char line[300];
-    proc_last_line(r.err, line, sizeof(line));
-    proc_result_free(&r);
-    if (st != 0) {
-        snprintf(err, errlen, "%s failed: %s", genisoimage, line[0] ? line : "no output");
-        unlink(p.iso);
-        return -1;
-    }
-    /* keep the seed's source files beside the ISO for inspection */
-    return 0;
 }

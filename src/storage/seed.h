@@ -22,10 +22,5 @@ int seed_files(const char *vmdir, const char *instance_id, const char *hostname,
                const char *user_data, const char *ssh_keys, struct seed_paths *p, char *err,
                size_t errlen);
 void seed_argv(const char *genisoimage, struct seed_paths *p, char *argv[11]);
-/* Writes vmdir/seed.iso (via genisoimage). 0, or -1 with a reason; on
- * failure nothing is left behind. */
-int seed_build(const char *genisoimage, const char *vmdir, const char *instance_id,
-               const char *hostname, const char *user_data, const char *ssh_keys, char *err,
-               size_t errlen);
 
 #endif
