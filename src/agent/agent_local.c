@@ -191,8 +191,14 @@ static void local_forget(struct agent *a, void *ctx)
 static void local_free(struct agent *a)
 {
     struct agent_local *al = agent_local_of(a);
-    /* Calls still running are the verbs' to finish; none may outlive the
-     * loop, so by now only undelivered replies are left. */
+    /* Calls still running (a wait on a timer) are cancelled, so their
+     * state goes with them; the rest are undelivered replies. */
+    for (struct agent_op *op = al->ops; op; op = op->next)
+        if (!op->replied && op->cancel_fn && !op->cancelled) {
+            op->cancelled = true;
+            op->forgotten = true;
+            op->cancel_fn(op, op->cancel_arg);
+        }
     while (al->ops) {
         struct agent_op *op = al->ops;
         if (!op->replied)

@@ -116,6 +116,13 @@ static void pw_timeout(evutil_socket_t fd, short what, void *arg)
     pw_qmp_free(q);
 }
 
+static void pw_cancel(struct agent_op *op, void *arg)
+{
+    struct pw_qmp *q = arg;
+    agent_op_fail(op, YE_CANCELLED, "QMP %s: cancelled", q->cmd);
+    pw_qmp_free(q);
+}
+
 static void pw_send(struct agent_local *al, struct agent_op *op, struct engine *e, const char *id,
                     const char *cmd, int timeout_ms)
 {
@@ -143,6 +150,7 @@ static void pw_send(struct agent_local *al, struct agent_op *op, struct engine *
     }
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(q->timer, &tv);
+    agent_op_on_cancel(op, pw_cancel, q);
 }
 
 static void vm_powerdown(struct agent_local *al, struct agent_op *op, json_t *args)
@@ -253,6 +261,14 @@ static void end_tick(evutil_socket_t fd, short what, void *arg)
     evtimer_add(x->timer, &tv);
 }
 
+static void end_cancel(struct agent_op *op, void *arg)
+{
+    struct end_op *x = arg;
+    agent_op_fail(op, YE_CANCELLED, "vm %s: ending its qemu cancelled", x->vm_id);
+    event_free(x->timer);
+    free(x);
+}
+
 static void vm_end(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     struct engine *e = agent_power_host(al, op);
@@ -302,6 +318,7 @@ static void vm_end(struct agent_local *al, struct agent_op *op, json_t *args)
     }
     struct timeval tv = {0, END_POLL_MS * 1000};
     evtimer_add(x->timer, &tv);
+    agent_op_on_cancel(op, end_cancel, x);
 }
 
 const struct agent_verb_def agent_power_verbs[] = {

@@ -236,6 +236,16 @@ static void remove_cgroup(evutil_socket_t fd, short what, void *arg)
     remove_rest(x);
 }
 
+/* Cancelled (yund stopping) while waiting on a busy cgroup: the row says
+ * deleting, so the next yund's reconcile finishes it. */
+static void remove_cancel(struct agent_op *op, void *arg)
+{
+    struct remove_op *x = arg;
+    agent_op_fail(op, YE_CANCELLED, "vm %s: removal cancelled", x->vm.id);
+    event_free(x->timer);
+    free(x);
+}
+
 void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     struct engine *e = agent_power_host(al, op);
@@ -266,5 +276,6 @@ void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
     if (rt)
         engine_rt_drop(e, rt);
     engine_vm_cgroup(&x->vm, x->group);
+    agent_op_on_cancel(op, remove_cancel, x);
     remove_cgroup(-1, 0, x);
 }
