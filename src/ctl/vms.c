@@ -46,8 +46,10 @@ void ctl_vm_tasks_register(struct ctl *c)
         tasks_register_kind(c->tasks, vm_kinds[i], vm_task_recover, c);
 }
 
-int ctl_vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
-                      struct task_rec *task, struct yerr *err)
+/* 0 with task->id set (empty without a task table), or -1 with the
+ * conflict naming the running task. */
+static int vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
+                         struct task_rec *task, struct yerr *err)
 {
     task->id[0] = 0;
     if (!c->tasks)
@@ -55,8 +57,8 @@ int ctl_vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
     return task_begin(c->tasks, kind, "vm", vm->id, vm->name, task, err);
 }
 
-void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
-                     const struct yerr *err)
+static void vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
+                        const struct yerr *err)
 {
     if (!c->tasks || !task->id[0])
         return;
@@ -66,6 +68,19 @@ void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm
         task_succeed(c->tasks, task->id,
                      vm ? json_pack("{s:s,s:s}", "vm", vm->name, "state", vm_state_name(vm->state))
                         : NULL);
+}
+
+/* For vms_create.c, vms_stop.c, vms_delete.c. */
+int ctl_vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
+                      struct task_rec *task, struct yerr *err)
+{
+    return vm_task_begin(c, kind, vm, task, err);
+}
+
+void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
+                     const struct yerr *err)
+{
+    vm_task_end(c, task, vm, err);
 }
 
 void vm_spec_defaults(struct vm_spec *s)
@@ -173,11 +188,11 @@ int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, st
     char kind[32];
     snprintf(kind, sizeof kind, "vm.%s", vm_action_name((enum vm_action)a));
     struct task_rec task;
-    if (ctl_vm_task_begin(c, kind, &vm, &task, err) < 0)
+    if (vm_task_begin(c, kind, &vm, &task, err) < 0)
         return -1;
     struct vm_rec after;
     int rc = engine_vm_action(c->host, vm.id, (enum vm_action)a, false, &after, err);
-    ctl_vm_task_end(c, &task, rc == 0 ? &after : NULL, rc == 0 ? NULL : err);
+    vm_task_end(c, &task, rc == 0 ? &after : NULL, rc == 0 ? NULL : err);
     if (rc == 0 && out)
         *out = after;
     return rc;
@@ -315,7 +330,7 @@ static void on_action_reply(void *ctx, json_t *r, const struct yerr *aerr)
         ctl_event(c, "vm", vm.name, an, "ok", "%s", "");
         rc = err.code ? -1 : 0;
     }
-    ctl_vm_task_end(c, &k->task, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
+    vm_task_end(c, &k->task, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
     if (k->done)
         k->done(k->ctx, rc == 0 ? &vm : NULL, rc == 0 ? NULL : &err);
     free(k);
@@ -345,7 +360,7 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
     k->ctx = ctx;
     char kind[32];
     snprintf(kind, sizeof kind, "vm.%s", vm_action_name((enum vm_action)a));
-    if (ctl_vm_task_begin(c, kind, &vm, &k->task, err) < 0) {
+    if (vm_task_begin(c, kind, &vm, &k->task, err) < 0) {
         free(k);
         return -1;
     }
@@ -354,7 +369,7 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
                    on_action_reply, NULL, k);
     if (!k->call) {
         yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
-        ctl_vm_task_end(c, &k->task, NULL, err);
+        vm_task_end(c, &k->task, NULL, err);
         free(k);
         return -1;
     }
@@ -379,7 +394,7 @@ void ctl_calls_shutdown(struct ctl *c)
         agent_cancel(c->agent, k->call);
         struct yerr e;
         yerr_set(&e, YE_CANCELLED, "yund stopped");
-        ctl_vm_task_end(c, &k->task, NULL, &e);
+        vm_task_end(c, &k->task, NULL, &e);
         free(k);
     }
 }

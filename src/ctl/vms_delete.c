@@ -47,6 +47,7 @@ static void on_removed(void *ctx, json_t *r, const struct yerr *aerr)
         del_fail(op, &err);
         return;
     }
+    ctl_stop_deadline_drop(c, op->vm.id);
     bool creating = op->vm.state == VM_CREATING;
     if (op->reconcile)
         ctl_event(c, "vm", op->vm.name, creating ? "create" : "delete", creating ? "error" : "ok",

@@ -45,6 +45,7 @@ void ctl_vmop_finish(struct ctl_vmop *op, const struct vm_rec *vm, const struct 
 
 /* vms_stop.c: the deadline timer of a stopping VM (the engine's hook). */
 void ctl_stop_deadline_arm(struct ctl *c, const struct vm_rec *vm);
+void ctl_stop_deadline_drop(struct ctl *c, const char *id); /* the VM is gone */
 void ctl_stop_deadlines_free(struct ctl *c);
 /* vms_delete.c: the end of a deleting row, or a creating one's rollback
  * (the engine's hook, from reconcile; and from delete itself). */

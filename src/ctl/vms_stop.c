@@ -52,6 +52,15 @@ static void deadline_free(struct ctl_deadline *d)
     free(d);
 }
 
+void ctl_stop_deadline_drop(struct ctl *c, const char *id)
+{
+    for (struct ctl_deadline *d = c->deadlines; d; d = d->next)
+        if (!strcmp(d->vm_id, id)) {
+            deadline_free(d);
+            return;
+        }
+}
+
 void ctl_stop_deadlines_free(struct ctl *c)
 {
     while (c->deadlines)
