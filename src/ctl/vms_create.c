@@ -137,5 +137,12 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     }
     FAILPOINT("vm_create.after_row");
     op->call = agent_call(c->agent, AV_VM_PREPARE, args, on_prepared, NULL, op);
+    if (!op->call) {
+        /* not begun after all: the row goes, done never runs */
+        ctl_vmop_no_call(err);
+        op->done = NULL;
+        create_fail(op, err);
+        return -1;
+    }
     return 0;
 }

@@ -64,6 +64,11 @@ void ctl_vm_remove_run(struct ctl_vmop *op)
     op->call = agent_call(op->c->agent, AV_VM_REMOVE,
                           json_pack("{s:s,s:I}", "vm", op->vm.id, "uid", (json_int_t)op->vm.uid),
                           on_removed, NULL, op);
+    if (!op->call) {
+        struct yerr e;
+        ctl_vmop_no_call(&e);
+        del_fail(op, &e);
+    }
 }
 
 static void on_ended(void *ctx, json_t *r, const struct yerr *aerr)
@@ -80,12 +85,20 @@ static void on_ended(void *ctx, json_t *r, const struct yerr *aerr)
     ctl_vm_remove_run(op);
 }
 
-static void delete_run(struct ctl_vmop *op)
+/* false (op finished, done not called) when the call could not be made */
+static bool delete_run(struct ctl_vmop *op, struct yerr *err)
 {
     json_t *a = json_pack("{s:s,s:I}", "vm", op->vm.id, "uid", (json_int_t)op->vm.uid);
     if (a && op->vm.pid > 0)
         json_object_set_new(a, "pid", json_integer(op->vm.pid));
     op->call = agent_call(op->c->agent, AV_VM_END, a, on_ended, NULL, op);
+    if (!op->call) {
+        ctl_vmop_no_call(err);
+        op->done = NULL;
+        del_fail(op, err);
+        return false;
+    }
+    return true;
 }
 
 void ctl_vm_finish_delete(struct ctl *c, const struct vm_rec *vm)
@@ -96,7 +109,8 @@ void ctl_vm_finish_delete(struct ctl *c, const struct vm_rec *vm)
     if (!op)
         return;
     op->reconcile = true;
-    delete_run(op);
+    struct yerr err;
+    delete_run(op, &err);
 }
 
 int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, void *ctx,
@@ -130,6 +144,5 @@ int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, v
     }
     op->vm = vm;
     FAILPOINT("vm_delete.after_row");
-    delete_run(op);
-    return 0;
+    return delete_run(op, err) ? 0 : -1;
 }

@@ -43,6 +43,9 @@ bool ctl_vmop_busy(struct ctl *c, const char *id);
  * then it is freed. */
 void ctl_vmop_finish(struct ctl_vmop *op, const struct vm_rec *vm, const struct yerr *err);
 
+/* A yerr for an agent call that could not be made (agent_call gave 0). */
+void ctl_vmop_no_call(struct yerr *err);
+
 /* vms_stop.c: the deadline timer of a stopping VM (the engine's hook). */
 void ctl_stop_deadline_arm(struct ctl *c, const struct vm_rec *vm);
 void ctl_stop_deadline_drop(struct ctl *c, const char *id); /* the VM is gone */

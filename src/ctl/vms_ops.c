@@ -51,6 +51,11 @@ void ctl_vmop_finish(struct ctl_vmop *op, const struct vm_rec *vm, const struct 
     ctl_vmop_free(op);
 }
 
+void ctl_vmop_no_call(struct yerr *err)
+{
+    yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
+}
+
 void ctl_vmops_forget(struct ctl *c, void *ctx)
 {
     for (struct ctl_vmop *op = c->vmops; op; op = op->next)

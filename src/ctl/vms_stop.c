@@ -204,6 +204,11 @@ static void on_force_quit(void *ctx, json_t *r, const struct yerr *err)
     /* QMP can be unanswered (a QEMU still starting up): then every process
      * of the VM, found by the process table, is ended */
     op->call = agent_call(op->c->agent, AV_VM_END, end_args(&op->vm), on_force_end, NULL, op);
+    if (!op->call) {
+        struct yerr e;
+        ctl_vmop_no_call(&e);
+        stop_fail(op, &e);
+    }
 }
 
 int ctl_vm_stop(struct ctl *c, const char *name, bool force, ctl_vm_fn done, void *ctx,
@@ -243,5 +248,13 @@ int ctl_vm_stop(struct ctl *c, const char *name, bool force, ctl_vm_fn done, voi
     op->call =
         agent_call(c->agent, force ? AV_VM_QUIT : AV_VM_POWERDOWN, json_pack("{s:s}", "vm", vm.id),
                    force ? on_force_quit : on_powerdown, NULL, op);
+    if (!op->call) {
+        /* not begun after all: done never runs (the row says stopping;
+         * reconcile arms its deadline) */
+        ctl_vmop_no_call(err);
+        op->done = NULL;
+        stop_fail(op, err);
+        return -1;
+    }
     return 0;
 }
