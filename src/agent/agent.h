@@ -48,6 +48,14 @@ enum agent_verb {
     AV_VM_STATUS,  /* {"vm"} -> {"qmp": status|null, "guest": facts|null}: never waits */
     AV_GUEST_EXEC, /* {"vm","argv","timeout","input"} -> {"exitcode","signal","out_b64",...} */
     AV_VM_QMP,     /* {"vm","command","arguments"} -> {"return"}: over the open event connection */
+    /* VM power and files (agent_power.c) */
+    AV_POWER_FIRST,
+    AV_VM_POWERDOWN, /* {"vm"} -> {"via": "agent"|"acpi"} */
+    AV_VM_QUIT,      /* {"vm"} -> {}: QMP quit over the event connection */
+    AV_VM_END,       /* {"vm","uid","pid"?} -> {"ended"}: every process of the VM */
+    AV_VM_PREPARE,   /* {"vm","disk_bytes","image_path","image_format","seed",...}
+                        -> {"disk","seed"?}: directory, overlay, seed ISO */
+    AV_VM_REMOVE,    /* {"vm","uid"} -> {}: cgroups, directory, uid claim */
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
     AV_DISK_CREATE,  /* {path,format,size[,backing,backing_format]} -> {} */

@@ -36,9 +36,8 @@ static const struct {
     const struct agent_verb_def *rows;
     const size_t *count;
 } tables[] = {
-    {agent_host_verbs, &agent_host_verbs_count},
-    {agent_vm_verbs, &agent_vm_verbs_count},
-    {agent_disk_verbs, &agent_disk_verbs_count},
+    {agent_host_verbs, &agent_host_verbs_count},   {agent_vm_verbs, &agent_vm_verbs_count},
+    {agent_power_verbs, &agent_power_verbs_count}, {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
     {agent_sample_verbs, &agent_sample_verbs_count},
 };
@@ -196,8 +195,14 @@ static void local_forget(struct agent *a, void *ctx)
 static void local_free(struct agent *a)
 {
     struct agent_local *al = agent_local_of(a);
-    /* Calls still running are the verbs' to finish; none may outlive the
-     * loop, so by now only undelivered replies are left. */
+    /* Calls still running (a wait on a timer) are cancelled, so their
+     * state goes with them; the rest are undelivered replies. */
+    for (struct agent_op *op = al->ops; op; op = op->next)
+        if (!op->replied && op->cancel_fn && !op->cancelled) {
+            op->cancelled = true;
+            op->forgotten = true;
+            op->cancel_fn(op, op->cancel_arg);
+        }
     while (al->ops) {
         struct agent_op *op = al->ops;
         if (!op->replied)

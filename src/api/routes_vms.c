@@ -246,6 +246,8 @@ static void vm_console(struct route_ctx *c)
 struct action_wait {
     struct api *api;
     struct hreq *req;
+    int status;    /* of the reply with the row */
+    char name[64]; /* delete: answers {"deleted": name} */
 };
 
 static void action_closed(struct hreq *req, void *arg)
@@ -261,9 +263,36 @@ static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err
     hreq_set_closecb(aw->req, NULL, NULL);
     if (err)
         reply_error_task(aw->req, err);
+    else if (aw->name[0])
+        reply_json(aw->req, 200, json_pack("{s:s}", "deleted", aw->name));
     else
-        reply_vm(aw->req, 200, vm);
+        reply_vm(aw->req, aw->status ? aw->status : 200, vm);
     free(aw);
+}
+
+static struct action_wait *action_wait_new(struct route_ctx *c)
+{
+    struct action_wait *aw = calloc(1, sizeof(*aw));
+    if (!aw) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    aw->api = c->api;
+    aw->req = c->req;
+    return aw;
+}
+
+/* After a ctl_* call that takes on_action: answered from its callback, or
+ * now when it could not begin. */
+static void action_wait_begun(struct route_ctx *c, struct action_wait *aw, int rc,
+                              const struct yerr *err)
+{
+    if (rc < 0) {
+        free(aw);
+        reply_error_task(c->req, err);
+        return;
+    }
+    hreq_set_closecb(c->req, action_closed, aw);
 }
 
 static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
@@ -288,11 +317,15 @@ static void vm_create(struct route_ctx *c)
 {
     struct yerr err = {0};
     struct vm_spec s;
-    struct vm_rec vm;
-    if (vm_spec_from_json(c->body, &s, &err) < 0 || ctl_vm_create(c->api->ctl, &s, &vm, &err) < 0)
+    if (vm_spec_from_json(c->body, &s, &err) < 0) {
         reply_error_task(c->req, &err);
-    else
-        reply_vm(c->req, 201, &vm);
+        return;
+    }
+    struct action_wait *aw = action_wait_new(c);
+    if (!aw)
+        return;
+    aw->status = 201;
+    action_wait_begun(c, aw, ctl_vm_create(c->api->ctl, &s, on_action, aw, &err), &err);
 }
 
 static void vm_show(struct route_ctx *c)
@@ -308,10 +341,11 @@ static void vm_delete(struct route_ctx *c)
     const char *name = route_param(c, "name");
     const char *f = query_get(c, "force");
     bool force = f && (!strcmp(f, "true") || !strcmp(f, "1"));
-    if (ctl_vm_delete(c->api->ctl, name, force, &err) < 0)
-        reply_error_task(c->req, &err);
-    else
-        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+    struct action_wait *aw = action_wait_new(c);
+    if (!aw)
+        return;
+    snprintf(aw->name, sizeof(aw->name), "%s", name);
+    action_wait_begun(c, aw, ctl_vm_delete(c->api->ctl, name, force, on_action, aw, &err), &err);
 }
 
 static void vm_act(struct route_ctx *c, enum vm_action a)
@@ -319,12 +353,19 @@ static void vm_act(struct route_ctx *c, enum vm_action a)
     struct yerr err = {0};
     struct vm_rec vm;
     const char *name = route_param(c, "name");
-    if (ctl_vm_action_is_qmp((int)a))
+    if (ctl_vm_action_is_qmp((int)a)) {
         vm_action_qmp(c, name, (int)a);
-    else if (ctl_vm_action(c->api->ctl, name, (int)a, &vm, &err) < 0)
+    } else if (a == ACT_STOP || a == ACT_FORCE_STOP) {
+        struct action_wait *aw = action_wait_new(c);
+        if (aw)
+            action_wait_begun(
+                c, aw, ctl_vm_stop(c->api->ctl, name, a == ACT_FORCE_STOP, on_action, aw, &err),
+                &err);
+    } else if (ctl_vm_action(c->api->ctl, name, (int)a, &vm, &err) < 0) {
         reply_error_task(c->req, &err);
-    else
+    } else {
         reply_vm(c->req, 200, &vm);
+    }
 }
 
 static void vm_start(struct route_ctx *c)

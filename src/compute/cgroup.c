@@ -565,6 +565,31 @@ int cg_vm_destroy(const struct cg_layout *lay, const char *vm)
     return rc;
 }
 
+int cg_vm_destroy_once(const struct cg_layout *lay, const char *vm)
+{
+    if (lay == NULL || lay->mode == CG_NONE)
+        return 0;
+    if (!name_ok(vm))
+        return -1;
+    char dir[CG_PATH_MAX];
+    const char *mnts[4];
+    int n = 1, rc = 0;
+    if (lay->mode == CG_V2)
+        mnts[0] = lay->root;
+    else
+        n = v1_mounts(lay, mnts);
+    for (int i = 0; i < n; i++) {
+        if (vm_dir(dir, sizeof(dir), mnts[i], lay, vm, NULL, 0) < 0)
+            return -1;
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            continue;
+        if (errno != EBUSY)
+            return -1;
+        rc = 1;
+    }
+    return rc;
+}
+
 static int64_t read_u64_in(const char *dir, const char *file)
 {
     char buf[64];

@@ -57,6 +57,9 @@ int cg_vm_attach(const struct cg_layout *lay, const char *vm, pid_t pid, char *e
 
 /* Removes the VM's groups (after its processes are gone). Missing groups are fine. */
 int cg_vm_destroy(const struct cg_layout *lay, const char *vm);
+/* One try, never waiting: 0 when every group is gone, 1 when one is still
+ * busy (EBUSY: a process lingers; try again later), -1 on another error. */
+int cg_vm_destroy_once(const struct cg_layout *lay, const char *vm);
 
 /* Total CPU time consumed by the VM's group in nanoseconds, or -1. */
 int64_t cg_vm_cpu_ns(const struct cg_layout *lay, const char *vm);

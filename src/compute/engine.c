@@ -4,7 +4,6 @@
  * paths.
  */
 #include "compute/engine.h"
-#include "agent/agent_local.h"
 #include "compute/accel.h"
 #include "compute/guest.h"
 #include "compute/housekeeping.h"
@@ -112,11 +111,6 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
     log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
-    e->agent = agent_local_new(base, cfg, e);
-    if (!e->agent) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
     e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
@@ -148,8 +142,7 @@ void engine_shutdown(struct engine *e)
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;
-    agent_free(e->agent);
-    e->agent = NULL;
+    e->agent = NULL; /* the daemon's, freed after this */
 }
 
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
@@ -209,8 +202,6 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt)
     guest_forget(rt);                /* cancels its agent exchanges before rt goes */
     engine_guard_flush(e, rt, true); /* held-back events are summed up, not lost */
     qmp_watch_close(rt->watch);
-    if (rt->stop_timer)
-        event_free(rt->stop_timer);
     if (rt->exit_timer)
         event_free(rt->exit_timer);
     if (rt->restart_timer)

@@ -34,7 +34,6 @@ struct vm_rt {
     char name[64];
     pid_t pid;
     struct qmp_watch *watch;
-    struct event *stop_timer; /* ACPI grace period, then quit */
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
     struct event *restart_timer;
     bool shutdown_seen;    /* the guest shut itself down (clean exit) */
@@ -67,13 +66,20 @@ struct engine {
     void *on_event_ctx;
     engine_admit_hook admit; /* NULL: every start is admitted */
     void *admit_ctx;
+    /* The controller's (ctl/vms_stop.c, ctl/vms_delete.c): a stopping VM's
+     * deadline is armed, a deleting or creating row is finished, through
+     * the agent's verbs. NULL: reconcile leaves them be. */
+    void (*stop_deadline)(void *ctx, const struct vm_rec *vm);
+    void (*finish_delete)(void *ctx, const struct vm_rec *vm);
+    void *vm_hooks_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];
     char build_error[300];
     struct event *sigchld;
-    /* The seam (agent/agent.h): the host-local verbs of this host, and the
-     * long operations in flight (ctl/tasks.h). */
+    /* The seam (agent/agent.h): the host-local verbs of this host (built
+     * over this engine by the daemon, src/daemon/main.c), and the long
+     * operations in flight (ctl/tasks.h). */
     struct agent *agent;
     struct tasks *tasks;
 };
@@ -90,12 +96,6 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
                   const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* VMs */
-/* The host side of create (the coming vm.prepare verb): the VM's
- * directory, the qcow2 overlay on img's disk, the cloud-init seed when
- * vm->seed. On failure nothing is left. engine_vm_unprepare removes it. */
-int engine_vm_prepare(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
-                      const char *user_data, const char *ssh_keys, struct yerr *err);
-void engine_vm_unprepare(struct engine *e, const struct vm_rec *vm);
 int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err);
 int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,
                      struct vm_rec *out, struct yerr *err);
@@ -140,7 +140,8 @@ int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err);
 /* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
  * it may still run. */
 int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
-/* A stopping VM's graceful-stop timer, armed from its stored deadline. */
+/* A stopping VM's deadline (a row from before deadlines gets one now),
+ * handed to the controller's stop_deadline hook, which arms its timer. */
 void engine_stop_rearm(struct engine *e, struct vm_rec *vm);
 /* Runs a reconcile pass shortly (a start seen half-way, /proc unreadable). */
 void engine_reconcile_soon(struct engine *e);

@@ -4,6 +4,7 @@
  * and power-off through the agent with the ACPI button as the fallback.
  */
 #include "compute/guest.h"
+#include "compute/qmp.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "compute/qga.h"
@@ -185,6 +186,13 @@ struct qga_client *guest_agent(struct engine *e, const char *vm_id)
     return g ? g->qga : NULL;
 }
 
+static void on_acpi_pressed(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_rt *rt = ctx;
+    if (err)
+        engine_event(rt->eng, "vm", rt->name, "stop", "error", "QMP system_powerdown: %s", err);
+}
+
 static void on_shutdown(void *ctx, enum qga_status st, json_t *ret, const char *err)
 {
     struct guest *g = ctx;
@@ -198,9 +206,11 @@ static void on_shutdown(void *ctx, enum qga_status st, json_t *ret, const char *
     }
     if (store_vm_get(e->store, g->rt->id, &vm) != 0 || vm.state != VM_STOPPING)
         return;
-    struct yerr yerr;
-    if (engine_vm_qmp(e, &vm, "system_powerdown", NULL, NULL, &yerr) < 0)
-        engine_event(e, "vm", vm.name, "stop", "error", "agent: %s; then %s", err, yerr.message);
+    /* the ACPI button, over the event connection (never a wait here) */
+    if (!g->rt->watch ||
+        qmp_watch_command(g->rt->watch, "system_powerdown", NULL, on_acpi_pressed, g->rt) < 0)
+        engine_event(e, "vm", vm.name, "stop", "error",
+                     "agent: %s; then no QMP connection to press the ACPI button", err);
     else
         engine_event(e, "vm", vm.name, "stop", "ok",
                      "no power-off through the agent (%s): ACPI power button pressed", err);

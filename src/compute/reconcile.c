@@ -180,6 +180,12 @@ void engine_reconcile(struct engine *e)
     bool again = false;
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
+        if ((vm->state == VM_CREATING || vm->state == VM_DELETING) && e->finish_delete) {
+            /* the controller finishes it through the agent (vm.end,
+             * vm.remove), never waiting here */
+            e->finish_delete(e->vm_hooks_ctx, vm);
+            continue;
+        }
         if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
             bool creating = vm->state == VM_CREATING;
             if (engine_vm_finish_delete(e, vm) < 0)

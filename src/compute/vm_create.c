@@ -1,8 +1,9 @@
 /*
- * vm_create.c - the host side of creating and deleting VMs: the VM's
- * directory, overlay and seed (the controller, ctl/vms.c, writes the
- * "creating" row before and rolls it back on failure), and ending a VM's
- * QEMU processes and removing what it owns for delete and crash recovery.
+ * vm_create.c - ending a VM's QEMU processes and removing what it owns,
+ * blocking: kept for the start path's failure (engine_vm_start), an
+ * orphan directory's QEMU and an engine without a controller (unit tests).
+ * The daemon's create, stop and delete go through the agent's verbs
+ * (agent/agent_power.c, agent_vmfiles.c).
  */
 #include "lib/failpoint.h"
 #include "compute/confine.h"
@@ -14,7 +15,6 @@
 #include "compute/qmp.h"
 #include "compute/qemu_proc.h"
 #include "lib/util.h"
-#include "storage/seed.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -23,59 +23,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int make_overlay(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
-                        struct yerr *err)
-{
-    char disk[512], size[32];
-    if (engine_vm_path(e, vm, VMDIR_DISK, disk, sizeof(disk)) < 0)
-        return yerr_set(err, YE_INTERNAL, "path too long");
-    snprintf(size, sizeof(size), "%llu", (unsigned long long)vm->disk_bytes);
-    char *argv[] = {
-        (char *)e->cfg->qemu_img, "create", "-q", "-f", "qcow2", "-F", (char *)img->format, "-b",
-        (char *)img->path,        disk,     size, NULL};
-    struct proc_result r;
-    int st = proc_run(argv, 60000, &r);
-    char line[300];
-    proc_last_line(r.err, line, sizeof(line));
-    proc_result_free(&r);
-    if (st != 0)
-        return yerr_disk(err, "qemu-img create failed: %s", line[0] ? line : "no output");
-    return 0;
-}
-
-int engine_vm_prepare(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
-                      const char *user_data, const char *ssh_keys, struct yerr *err)
-{
-    char dir[512];
-    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) < 0)
-        return yerr_set(err, YE_INTERNAL, "path too long");
-    if (mkdir_p(dir, 0700) < 0) {
-        yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
-        goto undo;
-    }
-    if (make_overlay(e, vm, img, err) < 0)
-        goto undo;
-    if (vm->seed) {
-        char why[300];
-        if (seed_build("genisoimage", dir, vm->id, vm->hostname[0] ? vm->hostname : vm->name,
-                       user_data, ssh_keys, why, sizeof(why)) < 0) {
-            yerr_set(err, YE_SEED_ERROR, "cloud-init seed: %s", why);
-            goto undo;
-        }
-    }
-    return 0;
-undo:
-    remove_tree(dir);
-    return -1;
-}
-
-void engine_vm_unprepare(struct engine *e, const struct vm_rec *vm)
-{
-    char dir[512];
-    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
-        log_warn("cannot remove %s: %s", dir, strerror(errno));
-}
 
 /* Ends a VM's QEMU: QMP quit, then SIGKILL if it lingers. Blocks up to ~5 s.
  * Returns 0 once that pid is gone (or was never ours), -1 when it may live. */

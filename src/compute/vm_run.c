@@ -259,8 +259,6 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
         guest_forget(rt); /* drops the guest facts, cancels agent exchanges */
         qmp_watch_close(rt->watch);
         rt->watch = NULL;
-        if (rt->stop_timer)
-            event_del(rt->stop_timer);
         rt->shutdown_seen = false;
         rt->pid = 0;
         rt->qmp_status[0] = 0;
@@ -507,28 +505,7 @@ fail:
     return -1;
 }
 
-/* ---- stop and the other actions ---- */
-
-static void stop_timeout(evutil_socket_t fd, short what, void *arg)
-{
-    struct vm_rt *rt = arg;
-    struct engine *e = rt->eng;
-    struct vm_rec vm;
-    if (store_vm_get(e->store, rt->id, &vm) != 0 || vm.state != VM_STOPPING)
-        return;
-    char qmp[512], err[256];
-    engine_vm_path(e, &vm, VMDIR_QMP, qmp, sizeof(qmp));
-    /* Long past the deadline, a QEMU that was told to quit and is still
-     * here is killed; the first time it is asked. */
-    bool overdue = vm.stop_deadline && now_ms() - vm.stop_deadline > 10000;
-    if (!overdue)
-        engine_event(e, "vm", vm.name, "stop", "info", "guest did not power off in time: %s",
-                     "quitting QEMU");
-    FAILPOINT("vm_stop.before_quit");
-    if ((overdue || qmp_command(qmp, "quit", NULL, NULL, 2000, err, sizeof(err)) < 0) &&
-        vm.pid > 0 && qemu_pid_state(vm.pid, vm.id, vm.uid) == PID_LIVE)
-        kill(vm.pid, SIGKILL);
-}
+/* ---- stop (the controller's, ctl/vms_stop.c) and the other actions ---- */
 
 void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
 {
@@ -539,18 +516,8 @@ void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
         vm->stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
         engine_store_update(e, vm);
     }
-    struct vm_rt *rt = engine_rt_get(e, vm);
-    if (!rt)
-        return;
-    if (!rt->stop_timer)
-        rt->stop_timer = event_new(e->base, -1, 0, stop_timeout, rt);
-    if (!rt->stop_timer || evtimer_pending(rt->stop_timer, NULL))
-        return;
-    int64_t left = vm->stop_deadline - now_ms();
-    if (left < 0)
-        left = 0;
-    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
-    event_add(rt->stop_timer, &tv);
+    if (e->stop_deadline)
+        e->stop_deadline(e->vm_hooks_ctx, vm);
 }
 
 int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
@@ -594,45 +561,9 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
         if (engine_vm_start(e, &vm, err) < 0)
             return -1;
         break;
-    case ACT_STOP: {
-        /* The deadline is part of the intent: a yund restarted in the grace
-         * period re-arms it (engine_stop_rearm) instead of forgetting it. */
-        vm.desired = WANT_STOPPED;
-        vm.state = VM_STOPPING;
-        vm.stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
-        engine_store_update(e, &vm);
-        FAILPOINT("vm_stop.after_row");
-        /* Asynchronous: when the agent fails or does not answer, guest.c
-         * presses the ACPI button; this reply never waits for the guest. */
-        bool via_agent = guest_request_shutdown(e, &vm);
-        if (!via_agent && qmp_simple(e, &vm, "system_powerdown", err) < 0)
-            goto failed;
-        FAILPOINT("vm_stop.after_powerdown");
-        engine_stop_rearm(e, &vm);
-        engine_event(e, "vm", vm.name, an, "ok", "%s",
-                     via_agent
-                         ? "guest agent asked to power off (ACPI button if it does not answer)"
-                         : "ACPI power button pressed");
-        break;
-    }
-    case ACT_FORCE_STOP: {
-        vm.desired = WANT_STOPPED;
-        vm.state = VM_STOPPING;
-        vm.stop_deadline = now_ms();
-        engine_store_update(e, &vm);
-        FAILPOINT("vm_stop.force_after_row");
-        /* QMP can be unanswered (a QEMU still starting up): then every
-         * process of the VM, found by the process table, is ended */
-        if (qmp_simple(e, &vm, "quit", err) < 0 && engine_qemu_end(e, &vm) < 0) {
-            engine_event(e, "vm", vm.name, an, "error", "its qemu could not be ended yet");
-            return yerr_set(err, YE_UNAVAILABLE,
-                            "vm '%s': its qemu could not be ended yet; the stop deadline "
-                            "retries",
-                            vm.name);
-        }
-        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
-        break;
-    }
+    case ACT_STOP:
+    case ACT_FORCE_STOP:
+        return yerr_set(err, YE_INVALID_ARGUMENT, "stop is the controller's (ctl_vm_stop)");
     case ACT_REBOOT:
         if (qmp_simple(e, &vm, "system_reset", err) < 0)
             goto failed;

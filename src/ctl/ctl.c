@@ -99,16 +99,20 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
     host->on_event_ctx = c;
     host->admit = on_admit;
     host->admit_ctx = c;
+    ctl_vm_hooks_set(c);
     return 0;
 }
 
 void ctl_shutdown(struct ctl *c)
 {
     ctl_calls_shutdown(c);
+    ctl_vmops_shutdown(c);
     if (c->host) {
         ctl_volumes_detach_shutdown(c->host);
         c->host->on_event = NULL;
         c->host->admit = NULL;
+        c->host->stop_deadline = NULL;
+        c->host->finish_delete = NULL;
     }
     c->on_event = NULL;
 }
@@ -116,6 +120,7 @@ void ctl_shutdown(struct ctl *c)
 void ctl_forget(struct ctl *c, void *ctx)
 {
     ctl_calls_forget(c, ctx);
+    ctl_vmops_forget(c, ctx);
     agent_forget(c->agent, ctx);
 }
 

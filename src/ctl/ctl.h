@@ -5,9 +5,10 @@
  * the agent seam (agent/agent.h) with plain-JSON verbs; API handlers call
  * ctl_* and nothing below it.
  *
- * Transitional: the VM lifecycle's side effects (overlay, spawn, stop,
- * delete) still run in src/compute behind `host` (engine_* calls made only
- * from src/ctl); the verbs that replace them are named in agent.h.
+ * Transitional: VM start's side effects still run in src/compute behind
+ * `host` (engine_* calls made only from src/ctl); create, stop and delete
+ * go through the agent's verbs (vm.prepare, vm.powerdown, vm.quit, vm.end,
+ * vm.remove).
  */
 #ifndef YUN_CTL_H
 #define YUN_CTL_H
@@ -39,6 +40,8 @@ struct ctl_host {
 typedef void (*ctl_event_hook)(void *ctx, const struct event_rec *ev);
 
 struct ctl_call;
+struct ctl_vmop;
+struct ctl_deadline;
 
 struct ctl {
     struct event_base *base;
@@ -51,7 +54,9 @@ struct ctl {
     ctl_event_hook on_event;
     void *on_event_ctx;
     unsigned events_since_prune;
-    struct ctl_call *calls; /* VM actions waiting for the agent */
+    struct ctl_call *calls;         /* VM actions waiting for the agent */
+    struct ctl_vmop *vmops;         /* creates, stops, deletes waiting for the agent (vms_ops.c) */
+    struct ctl_deadline *deadlines; /* stopping VMs' deadline timers (vms_stop.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -114,19 +119,34 @@ void vm_spec_defaults(struct vm_spec *s);
 int ctl_vm_get(struct ctl *c, const char *name, struct vm_rec *out, struct yerr *err);
 int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err);
 uint64_t ctl_vm_generation(struct ctl *c); /* changes whenever a VM row may have */
-int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out, struct yerr *err);
+/* done runs once, from the loop, with the row as the operation left it, or
+ * the error; the operation goes on when ctx is forgotten meanwhile. */
+typedef void (*ctl_vm_fn)(void *ctx, const struct vm_rec *vm, const struct yerr *err);
+/* Create (vms_create.c): the row, then the agent's vm.prepare (directory,
+ * overlay, seed), then start when spec->start. -1 with err when it cannot
+ * begin (done never runs), else 0. */
+int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, void *ctx,
+                  struct yerr *err);
 /* a: enum vm_action (not ACT_DELETE). */
 int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err);
+/* Stop and force-stop (vms_stop.c): the row (stopping, its deadline), then
+ * the agent's vm.powerdown, or vm.quit (vm.end when QEMU does not answer).
+ * -1 with err when it cannot begin (done never runs), else 0. */
+int ctl_vm_stop(struct ctl *c, const char *name, bool force, ctl_vm_fn done, void *ctx,
+                struct yerr *err);
 /* Pause, resume and reboot: one QMP command through the agent (vm.qmp),
  * never waited for on the loop. done runs once, from the loop, with the row
  * as the action left it, or the error. The row changes even when ctx was
  * forgotten meanwhile (the command was sent). */
-typedef void (*ctl_vm_fn)(void *ctx, const struct vm_rec *vm, const struct yerr *err);
 bool ctl_vm_action_is_qmp(int a);
 /* -1 with err when the action cannot begin (done never runs), else 0. */
 int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, void *ctx,
                       struct yerr *err);
-int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err);
+/* Delete (vms_delete.c): the row "deleting", then the agent's vm.end and
+ * vm.remove, then the row goes; done gets vm NULL. -1 with err when it
+ * cannot begin (done never runs), else 0. */
+int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, void *ctx,
+                  struct yerr *err);
 /* The VM's directory and the files `vm show` names; "" when unknown. */
 struct ctl_vm_paths {
     char dir[512], console_socket[512], console_log[512];
@@ -163,5 +183,8 @@ void ctl_forget(struct ctl *c, void *ctx);
 void ctl_vm_tasks_register(struct ctl *c);
 void ctl_calls_forget(struct ctl *c, void *ctx);
 void ctl_calls_shutdown(struct ctl *c);
+void ctl_vmops_forget(struct ctl *c, void *ctx);
+void ctl_vmops_shutdown(struct ctl *c);
+void ctl_vm_hooks_set(struct ctl *c);
 
 #endif

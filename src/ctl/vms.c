@@ -1,8 +1,8 @@
 /*
- * vms.c - the controller's side of VMs: specs validated, intent rows written
- * before any side effect and rolled back on failure, events recorded, and
- * the host reached for the rest (transitional: the engine's calls, which
- * become the agent's vm.* verbs; vm show and exec already are).
+ * vms.c - the controller's side of VMs: specs validated, the VM task kinds,
+ * start (transitional: the engine's call), pause/resume/reboot, show and
+ * exec through the agent. Create, stop and delete are vms_create.c,
+ * vms_stop.c and vms_delete.c.
  */
 #include "agent/agent.h"
 #include "compute/cgroup.h"
@@ -11,6 +11,7 @@
 #include "compute/qemu_argv.h"
 #include "ctl/ctl.h"
 #include "ctl/tasks.h"
+#include "ctl/vms_int.h"
 #include "lib/failpoint.h"
 #include "lib/util.h"
 #include "storage/seed.h"
@@ -69,6 +70,19 @@ static void vm_task_end(struct ctl *c, const struct task_rec *task, const struct
                         : NULL);
 }
 
+/* For vms_create.c, vms_stop.c, vms_delete.c. */
+int ctl_vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
+                      struct task_rec *task, struct yerr *err)
+{
+    return vm_task_begin(c, kind, vm, task, err);
+}
+
+void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
+                     const struct yerr *err)
+{
+    vm_task_end(c, task, vm, err);
+}
+
 void vm_spec_defaults(struct vm_spec *s)
 {
     memset(s, 0, sizeof(*s));
@@ -79,7 +93,7 @@ void vm_spec_defaults(struct vm_spec *s)
     s->restart = RESTART_NO;
 }
 
-static int validate_spec(struct ctl *c, const struct vm_spec *s, struct image_rec *img,
+int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, struct image_rec *img,
                          struct yerr *err)
 {
     char why[256];
@@ -139,83 +153,6 @@ static int validate_spec(struct ctl *c, const struct vm_spec *s, struct image_re
     return 0;
 }
 
-int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out, struct yerr *err)
-{
-    struct image_rec img;
-    if (validate_spec(c, spec, &img, err) < 0)
-        return -1;
-    struct vm_rec vm = {0};
-    uuid_generate_str(vm.id);
-    snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
-    snprintf(vm.image, sizeof(vm.image), "%s", img.name);
-    vm.cpus = spec->cpus;
-    vm.memory_mb = spec->memory_mb;
-    vm.disk_bytes = spec->disk_bytes ? spec->disk_bytes : img.virtual_size;
-    snprintf(vm.cmdline, sizeof(vm.cmdline), "%s", spec->cmdline);
-    snprintf(vm.machine, sizeof(vm.machine), "%s", spec->machine);
-    snprintf(vm.accel, sizeof(vm.accel), "%s", spec->accel);
-    vm.restart = spec->restart;
-    vm.cpu_weight = spec->cpu_weight;
-    vm.cpu_quota_us = spec->cpu_quota_us;
-    vm.cpu_period_us = spec->cpu_period_us;
-    snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
-    snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
-    vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
-    snprintf(vm.disk, sizeof(vm.disk), VMDIR_DISK);
-    vm.desired = WANT_STOPPED;
-    vm.state = VM_CREATING;
-    vm.created_at = vm.updated_at = now_ms();
-
-    struct vm_rec same;
-    if (store_vm_get(c->store, vm.name, &same) == 0)
-        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
-    struct task_rec task;
-    if (vm_task_begin(c, "vm.create", &vm, &task, err) < 0)
-        return -1;
-    /* Intent first: the row exists before any file does. */
-    int rc = store_vm_insert(c->store, &vm);
-    if (rc != 0) {
-        if (rc == STORE_CONFLICT)
-            yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
-        else
-            yerr_db(err, store_errmsg(c->store));
-        vm_task_end(c, &task, NULL, err);
-        return -1;
-    }
-    FAILPOINT("vm_create.after_row");
-    if (engine_vm_prepare(c->host, &vm, &img, spec->user_data, spec->ssh_keys, err) < 0)
-        goto undo_row;
-    FAILPOINT("vm_create.after_files");
-    vm.state = VM_STOPPED;
-    vm.updated_at = now_ms();
-    if (store_vm_update(c->store, &vm) != 0) {
-        yerr_db(err, store_errmsg(c->store));
-        engine_vm_unprepare(c->host, &vm);
-        goto undo_row;
-    }
-    FAILPOINT("vm_create.after_stopped");
-    ctl_event(c, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
-              (unsigned long long)vm.memory_mb, vm.image);
-    vm_task_end(c, &task, &vm, NULL);
-    *out = vm;
-    if (spec->start) {
-        struct yerr serr;
-        if (ctl_vm_action(c, vm.name, ACT_START, out, &serr) < 0) {
-            /* The VM exists and is kept (as a user of virsh/Proxmox expects);
-             * the error says why it did not start. */
-            *err = serr;
-            return -1;
-        }
-    }
-    return 0;
-
-undo_row:
-    store_vm_delete(c->store, vm.id);
-    ctl_event(c, "vm", vm.name, "create", "error", "%s", err->message);
-    vm_task_end(c, &task, NULL, err);
-    return -1;
-}
-
 int ctl_vm_get(struct ctl *c, const char *name, struct vm_rec *out, struct yerr *err)
 {
     int rc = store_vm_get(c->store, name, out);
@@ -259,44 +196,6 @@ int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, st
     if (rc == 0 && out)
         *out = after;
     return rc;
-}
-
-static int vm_delete_run(struct ctl *c, struct vm_rec *vm0, bool force, struct yerr *err);
-
-int ctl_vm_delete(struct ctl *c, const char *name, bool force, struct yerr *err)
-{
-    struct vm_rec vm;
-    if (ctl_vm_get(c, name, &vm, err) < 0)
-        return -1;
-    char why[256];
-    if (vm.state != VM_DELETING && vm_action_check(&vm, ACT_DELETE, force, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_CONFLICT, "%s", why);
-    struct task_rec task;
-    if (vm_task_begin(c, "vm.delete", &vm, &task, err) < 0)
-        return -1;
-    int rc = vm_delete_run(c, &vm, force, err);
-    vm_task_end(c, &task, NULL, rc == 0 ? NULL : err);
-    return rc;
-}
-
-static int vm_delete_run(struct ctl *c, struct vm_rec *vm0, bool force, struct yerr *err)
-{
-    struct vm_rec vm = *vm0;
-    const char *name = vm.name;
-    vm.state = VM_DELETING;
-    vm.desired = WANT_DELETED;
-    vm.updated_at = now_ms();
-    if (store_vm_update(c->store, &vm) != 0)
-        return yerr_db(err, store_errmsg(c->store));
-    FAILPOINT("vm_delete.after_row");
-    if (engine_vm_finish_delete(c->host, &vm) < 0) {
-        ctl_event(c, "vm", vm.name, "delete", "error",
-                  "its qemu could not be ended yet; retried by reconcile");
-        return yerr_set(err, YE_UNAVAILABLE,
-                        "vm '%s': its qemu could not be ended yet; the delete is retried", name);
-    }
-    ctl_event(c, "vm", vm.name, "delete", "ok", "%s", force ? "forced" : "");
-    return 0;
 }
 
 void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p)

@@ -5,6 +5,7 @@
  * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
 #include "lib/failpoint.h"
+#include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
@@ -270,9 +271,19 @@ int main(int argc, char **argv)
         log_err("%s", err);
         goto out_base;
     }
+    /* This host's agent: in-process, over the engine. */
+    struct agent *agent = agent_local_new(base, &cfg, &eng);
+    if (!agent) {
+        log_err("out of memory");
+        engine_shutdown(&eng);
+        agent_free(agent);
+        goto out_base;
+    }
+    eng.agent = agent;
     if (tasks_attach(&eng, err, sizeof(err)) < 0) {
         log_err("%s", err);
         engine_shutdown(&eng);
+        agent_free(agent);
         goto out_base;
     }
     /* The controller reaches the host only through its agent (in-process,
@@ -281,6 +292,7 @@ int main(int argc, char **argv)
         log_err("%s", err);
         tasks_detach(&eng);
         engine_shutdown(&eng);
+        agent_free(agent);
         goto out_base;
     }
     ctl_snapshots_init(&eng); /* its task kinds, before they are recovered */
@@ -295,6 +307,7 @@ int main(int argc, char **argv)
         ctl_shutdown(&ctl);
         tasks_detach(&eng);
         engine_shutdown(&eng);
+        agent_free(agent);
         goto out_base;
     }
     if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
@@ -304,6 +317,7 @@ int main(int argc, char **argv)
         ctl_shutdown(&ctl);
         tasks_detach(&eng);
         engine_shutdown(&eng);
+        agent_free(agent);
         goto out_base;
     }
     api.mon = &mon;
@@ -336,6 +350,7 @@ int main(int argc, char **argv)
     job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&eng);
     engine_shutdown(&eng);
+    agent_free(agent);
     rc = 0;
     log_info("yund stopped");
 out_base:

@@ -2,7 +2,6 @@
  * seed.c - building NoCloud seed images for cloud-init.
  */
 #include "storage/seed.h"
-#include "lib/proc.h"
 #include "lib/util.h"
 
 #include <ctype.h>
@@ -115,42 +114,34 @@ char *seed_meta_data(const char *instance_id, const char *hostname, const char *
     return buf;
 }
 
-int seed_build(const char *genisoimage, const char *vmdir, const char *instance_id,
-               const char *hostname, const char *user_data, const char *ssh_keys, char *err,
+int seed_files(const char *vmdir, const char *instance_id, const char *hostname,
+               const char *user_data, const char *ssh_keys, struct seed_paths *p, char *err,
                size_t errlen)
 {
-    char dir[600], meta[640], user[640], iso[600];
+    char dir[600];
     snprintf(dir, sizeof(dir), "%s/seed", vmdir);
-    snprintf(meta, sizeof(meta), "%s/meta-data", dir);
-    snprintf(user, sizeof(user), "%s/user-data", dir);
-    snprintf(iso, sizeof(iso), "%s/seed.iso", vmdir);
+    snprintf(p->meta, sizeof(p->meta), "%s/meta-data", dir);
+    snprintf(p->user, sizeof(p->user), "%s/user-data", dir);
+    snprintf(p->iso, sizeof(p->iso), "%s/seed.iso", vmdir);
     if (mkdir_p(dir, 0700) < 0) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return -1;
     }
     char *md = seed_meta_data(instance_id, hostname, ssh_keys);
     const char *ud = user_data && *user_data ? user_data : "#cloud-config\n{}\n";
-    int rc = -1;
-    if (!md || write_file_atomic(meta, md, strlen(md), 0600) < 0 ||
-        write_file_atomic(user, ud, strlen(ud), 0600) < 0) {
+    int rc = 0;
+    if (!md || write_file_atomic(p->meta, md, strlen(md), 0600) < 0 ||
+        write_file_atomic(p->user, ud, strlen(ud), 0600) < 0) {
         snprintf(err, errlen, "cannot write the seed files: %s", strerror(errno));
-        goto out;
+        rc = -1;
     }
-    char *argv[] = {(char *)genisoimage, "-quiet", "-output", iso,  "-volid", "cidata",
-                    "-joliet",           "-rock",  user,      meta, NULL};
-    struct proc_result r;
-    int st = proc_run(argv, 60000, &r);
-    char line[300];
-    proc_last_line(r.err, line, sizeof(line));
-    proc_result_free(&r);
-    if (st != 0) {
-        snprintf(err, errlen, "%s failed: %s", genisoimage, line[0] ? line : "no output");
-        unlink(iso);
-        goto out;
-    }
-    rc = 0;
-out:
     free(md);
-    /* keep the seed's source files beside the ISO for inspection */
     return rc;
+}
+
+void seed_argv(const char *genisoimage, struct seed_paths *p, char *argv[11])
+{
+    char *const a[] = {(char *)genisoimage, "-quiet", "-output", p->iso,  "-volid", "cidata",
+                       "-joliet",           "-rock",  p->user,   p->meta, NULL};
+    memcpy(argv, a, sizeof a);
 }

@@ -1,0 +1,281 @@
+/*
+ * agent_vmfiles.c - the verbs that make and remove what a VM owns on this
+ * host: its directory, overlay and seed ISO, its cgroups and its uid claim.
+ * Children (qemu-img, genisoimage) are jobs; waits are evtimers.
+ *
+ *   vm.prepare {"vm","name","disk_bytes","image_path","image_format",
+ *               "seed"?,"hostname"?,"user_data"?,"ssh_keys"?}
+ *              -> {"disk", "seed"?}
+ *              Makes DIR/vms/ID (which must not exist yet), the qcow2
+ *              overlay on the image (qemu-img create), and with "seed" the
+ *              cloud-init NoCloud ISO (genisoimage). On failure the
+ *              directory is removed: nothing is left behind.
+ *   vm.remove  {"vm","uid"} -> {}
+ *              What a deleted VM leaves on the host: yund's runtime of it,
+ *              its cgroups (rmdir retried on a timer while a process
+ *              lingers, at most about a second, then left for a later pass),
+ *              its directory, its uid claim. YE_CONFLICT while a QEMU of
+ *              it may still run (vm.end first): files under a live QEMU are
+ *              never removed.
+ */
+#include "agent/agent_power.h"
+#include "compute/confine.h"
+#include "compute/engine.h"
+#include "compute/qemu_argv.h"
+#include "compute/qemu_proc.h"
+#include "lib/failpoint.h"
+#include "lib/job.h"
+#include "lib/log.h"
+#include "lib/proc.h"
+#include "lib/util.h"
+#include "storage/qemu_img.h"
+#include "storage/seed.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define PREPARE_TIMEOUT_MS 60000
+#define RMDIR_RETRY_MS     25
+#define RMDIR_TRIES        40
+#define MAX_DISK           (16ULL << 40)
+
+/* ---- vm.prepare ---- */
+
+struct prep_op {
+    struct agent_op *op;
+    struct agent_local *al;
+    char dir[512], disk[600];
+    struct seed_paths seed;
+    bool want_seed;
+};
+
+static void prep_fail(struct prep_op *p, const struct yerr *err)
+{
+    if (remove_tree(p->dir) < 0)
+        log_warn("cannot remove %s: %s", p->dir, strerror(errno));
+    agent_op_reply(p->op, NULL, err);
+    free(p);
+}
+
+static void prep_done(struct prep_op *p)
+{
+    json_t *r = json_pack("{s:s}", "disk", p->disk);
+    if (r && p->want_seed)
+        json_object_set_new(r, "seed", json_string(p->seed.iso));
+    agent_op_reply(p->op, r, NULL);
+    free(p);
+}
+
+static void on_seed(void *ctx, const struct job_result *r)
+{
+    struct prep_op *p = ctx;
+    if (r->status != 0) {
+        char line[300];
+        proc_last_line(r->err, line, sizeof line);
+        struct yerr err;
+        yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: genisoimage failed: %s",
+                 line[0] ? line : "no output");
+        prep_fail(p, &err);
+        return;
+    }
+    prep_done(p);
+}
+
+static void on_overlay(void *ctx, json_t *result, const struct yerr *qerr)
+{
+    struct prep_op *p = ctx;
+    if (qerr) {
+        struct yerr err;
+        yerr_disk(&err, "qemu-img create failed: %s", qerr->message);
+        prep_fail(p, &err);
+        return;
+    }
+    if (!p->want_seed) {
+        prep_done(p);
+        return;
+    }
+    char *argv[11];
+    seed_argv("genisoimage", &p->seed, argv);
+    struct job_spec js = {.argv = argv,
+                          .timeout_ms = PREPARE_TIMEOUT_MS,
+                          .capture_max = 16384,
+                          .capture_tail = true,
+                          .on_done = on_seed,
+                          .ctx = p};
+    char why[256];
+    if (!job_start(p->al->base, &js, why, sizeof why)) {
+        struct yerr err;
+        yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s", why);
+        prep_fail(p, &err);
+    }
+}
+
+static const char *opt_str(json_t *args, const char *key, size_t max, bool *ok)
+{
+    json_t *v = json_object_get(args, key);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v) || strlen(json_string_value(v)) > max)
+        *ok = false;
+    return json_string_value(v);
+}
+
+void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    struct engine *e = agent_power_host(al, op);
+    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    if (!id)
+        return;
+    bool ok = true;
+    const char *name = opt_str(args, "name", 63, &ok);
+    const char *img = opt_str(args, "image_path", 500, &ok);
+    const char *fmt = opt_str(args, "image_format", 8, &ok);
+    const char *host = opt_str(args, "hostname", 63, &ok);
+    const char *ud = opt_str(args, "user_data", 1 << 20, &ok);
+    const char *keys = opt_str(args, "ssh_keys", 1 << 20, &ok);
+    json_t *size = json_object_get(args, "disk_bytes"), *seed = json_object_get(args, "seed");
+    struct stat st;
+    if (!ok || !img || img[0] != '/' || path_has_dot_component(img) || stat(img, &st) < 0 ||
+        !S_ISREG(st.st_mode) || !fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) ||
+        !json_is_integer(size) || json_integer_value(size) <= 0 ||
+        (uint64_t)json_integer_value(size) > MAX_DISK || (seed && !json_is_boolean(seed))) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT,
+                      "agent: vm.prepare takes image_path (an existing image file), "
+                      "image_format (qcow2 or raw), disk_bytes (1..16T), seed (a boolean) and "
+                      "name, hostname, user_data, ssh_keys (strings)");
+        return;
+    }
+    char why[300];
+    if (json_is_true(seed) && seed_validate(host ? host : "", ud, keys, why, sizeof why) < 0) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "%s", why);
+        return;
+    }
+    struct prep_op *p = calloc(1, sizeof *p);
+    if (!p) {
+        agent_op_fail(op, YE_INTERNAL, "out of memory");
+        return;
+    }
+    p->op = op;
+    p->al = al;
+    p->want_seed = json_is_true(seed);
+    struct vm_rec probe = {0};
+    snprintf(probe.id, sizeof probe.id, "%s", id);
+    if (engine_vm_path(e, &probe, NULL, p->dir, sizeof p->dir) < 0 ||
+        engine_vm_path(e, &probe, VMDIR_DISK, p->disk, sizeof p->disk) < 0) {
+        free(p);
+        agent_op_fail(op, YE_INTERNAL, "path too long");
+        return;
+    }
+    /* A directory already there is another VM's (or one reconcile has yet
+     * to remove): never taken over, never removed by this failure. */
+    if (mkdir(p->dir, 0700) < 0) {
+        int en = errno;
+        free(p);
+        agent_op_fail(op, en == EEXIST ? YE_CONFLICT : YE_INTERNAL,
+                      "cannot create the vm's directory: %s", strerror(en));
+        return;
+    }
+    struct yerr err = {0};
+    if (p->want_seed && seed_files(p->dir, id, host && host[0] ? host : (name ? name : id), ud,
+                                   keys, &p->seed, why, sizeof why) < 0) {
+        yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s", why);
+        prep_fail(p, &err);
+        return;
+    }
+    struct qimg_ctx c = {.base = al->base,
+                         .qemu_img = al->cfg->qemu_img,
+                         .done = on_overlay,
+                         .ctx = p,
+                         .keep_fd = -1,
+                         .timeout_ms = PREPARE_TIMEOUT_MS};
+    if (!qimg_create(&c, p->disk, "qcow2", (uint64_t)json_integer_value(size), img, fmt, &err))
+        prep_fail(p, &err);
+}
+
+/* ---- vm.remove ---- */
+
+struct remove_op {
+    struct agent_op *op;
+    struct engine *e;
+    struct event *timer;
+    struct vm_rec vm; /* id and uid only */
+    char group[48];
+    int tries;
+};
+
+static void remove_rest(struct remove_op *x)
+{
+    FAILPOINT("vm_delete.after_cgroup");
+    char dir[512];
+    if (engine_vm_path(x->e, &x->vm, NULL, dir, sizeof dir) == 0 && remove_tree(dir) < 0)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
+    FAILPOINT("vm_delete.after_files");
+    vm_confine_release(x->e, &x->vm);
+    FAILPOINT("vm_delete.after_release");
+    agent_op_ok(x->op);
+    event_free(x->timer);
+    free(x);
+}
+
+static void remove_cgroup(evutil_socket_t fd, short what, void *arg)
+{
+    struct remove_op *x = arg;
+    int rc = cg_vm_destroy_once(&x->e->cg, x->group);
+    if (rc == 1 && ++x->tries < RMDIR_TRIES) {
+        struct timeval tv = {0, RMDIR_RETRY_MS * 1000};
+        evtimer_add(x->timer, &tv);
+        return;
+    }
+    if (rc != 0)
+        log_warn("vm %s: its cgroup %s could not be removed (%s)", x->vm.id, x->group,
+                 rc == 1 ? "still busy" : "error");
+    remove_rest(x);
+}
+
+/* Cancelled (yund stopping) while waiting on a busy cgroup: the row says
+ * deleting, so the next yund's reconcile finishes it. */
+static void remove_cancel(struct agent_op *op, void *arg)
+{
+    struct remove_op *x = arg;
+    agent_op_fail(op, YE_CANCELLED, "vm %s: removal cancelled", x->vm.id);
+    event_free(x->timer);
+    free(x);
+}
+
+void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    struct engine *e = agent_power_host(al, op);
+    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    uint32_t uid;
+    if (!id || agent_power_uid_arg(op, args, &uid) < 0)
+        return;
+    pid_t pid = 0;
+    enum qemu_seen seen = qemu_seek(e->vms_dir, id, uid, NULL, &pid);
+    if (seen != QEMU_GONE) {
+        agent_op_fail(op, YE_CONFLICT, "vm %s: %s; its files stay (vm.end first)", id,
+                      seen == QEMU_UNSURE ? "cannot tell whether a qemu of it runs"
+                                          : "a qemu of it still runs");
+        return;
+    }
+    struct remove_op *x = calloc(1, sizeof *x);
+    if (!x || !(x->timer = evtimer_new(al->base, remove_cgroup, x))) {
+        free(x);
+        agent_op_fail(op, YE_INTERNAL, "out of memory");
+        return;
+    }
+    x->op = op;
+    x->e = e;
+    snprintf(x->vm.id, sizeof x->vm.id, "%s", id);
+    snprintf(x->vm.name, sizeof x->vm.name, "%s", id);
+    x->vm.uid = uid;
+    struct vm_rt *rt = engine_rt_find(e, id);
+    if (rt)
+        engine_rt_drop(e, rt);
+    engine_vm_cgroup(&x->vm, x->group);
+    agent_op_on_cancel(op, remove_cancel, x);
+    remove_cgroup(-1, 0, x);
+}

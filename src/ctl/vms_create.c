@@ -1,0 +1,148 @@
+/*
+ * vms_create.c - the controller's side of creating a VM: the spec checked,
+ * the row written "creating" before any file exists, the agent asked for
+ * the host's part (vm.prepare: directory, overlay, seed; on failure it
+ * leaves nothing), the row made "stopped", the event, the task, and the
+ * start when asked for. A create yund did not finish is rolled back by
+ * reconcile (vms_delete.c).
+ */
+#include "agent/agent.h"
+#include "compute/qemu_argv.h"
+#include "ctl/vms_int.h"
+#include "lib/failpoint.h"
+#include "lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void create_fail(struct ctl_vmop *op, const struct yerr *err)
+{
+    store_vm_delete(op->c->store, op->vm.id);
+    ctl_event(op->c, "vm", op->vm.name, "create", "error", "%s", err->message);
+    ctl_vmop_finish(op, NULL, err);
+}
+
+static void on_prepared(void *ctx, json_t *r, const struct yerr *aerr)
+{
+    struct ctl_vmop *op = ctx;
+    struct ctl *c = op->c;
+    if (aerr) {
+        create_fail(op, aerr);
+        return;
+    }
+    FAILPOINT("vm_create.after_files");
+    struct vm_rec vm = op->vm;
+    vm.state = VM_STOPPED;
+    vm.updated_at = now_ms();
+    if (store_vm_update(c->store, &vm) != 0) {
+        struct yerr err;
+        yerr_db(&err, store_errmsg(c->store));
+        /* its files go too (vm.remove); nobody waits for that */
+        agent_call(c->agent, AV_VM_REMOVE,
+                   json_pack("{s:s,s:I}", "vm", vm.id, "uid", (json_int_t)vm.uid), NULL, NULL,
+                   NULL);
+        create_fail(op, &err);
+        return;
+    }
+    FAILPOINT("vm_create.after_stopped");
+    ctl_event(c, "vm", vm.name, "create", "ok", "%d vCPU, %llu MiB, image %s", vm.cpus,
+              (unsigned long long)vm.memory_mb, vm.image);
+    ctl_vm_task_end(c, &op->task, &vm, NULL);
+    op->task.id[0] = 0;
+    if (op->start) {
+        struct yerr serr = {0};
+        struct vm_rec out = vm;
+        /* The VM exists and is kept (as a user of virsh/Proxmox expects)
+         * when it does not start; the error says why. */
+        if (ctl_vm_action(c, vm.name, ACT_START, &out, &serr) < 0)
+            ctl_vmop_finish(op, NULL, &serr);
+        else
+            ctl_vmop_finish(op, &out, NULL);
+        return;
+    }
+    ctl_vmop_finish(op, &vm, NULL);
+}
+
+static json_t *prepare_args(const struct vm_rec *vm, const struct image_rec *img,
+                            const struct vm_spec *spec)
+{
+    json_t *a = json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "vm", vm->id, "name", vm->name, "disk_bytes",
+                          (json_int_t)vm->disk_bytes, "image_path", img->path, "image_format",
+                          img->format, "seed", vm->seed);
+    if (a && vm->seed) {
+        json_object_set_new(a, "hostname", json_string(vm->hostname));
+        if (spec->user_data)
+            json_object_set_new(a, "user_data", json_string(spec->user_data));
+        if (spec->ssh_keys)
+            json_object_set_new(a, "ssh_keys", json_string(spec->ssh_keys));
+    }
+    return a;
+}
+
+int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, void *ctx,
+                  struct yerr *err)
+{
+    struct image_rec img;
+    if (ctl_vm_validate_spec(c, spec, &img, err) < 0)
+        return -1;
+    struct vm_rec vm = {0};
+    uuid_generate_str(vm.id);
+    snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
+    snprintf(vm.image, sizeof(vm.image), "%s", img.name);
+    vm.cpus = spec->cpus;
+    vm.memory_mb = spec->memory_mb;
+    vm.disk_bytes = spec->disk_bytes ? spec->disk_bytes : img.virtual_size;
+    snprintf(vm.cmdline, sizeof(vm.cmdline), "%s", spec->cmdline);
+    snprintf(vm.machine, sizeof(vm.machine), "%s", spec->machine);
+    snprintf(vm.accel, sizeof(vm.accel), "%s", spec->accel);
+    vm.restart = spec->restart;
+    vm.cpu_weight = spec->cpu_weight;
+    vm.cpu_quota_us = spec->cpu_quota_us;
+    vm.cpu_period_us = spec->cpu_period_us;
+    snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
+    snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
+    vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
+    snprintf(vm.disk, sizeof(vm.disk), VMDIR_DISK);
+    vm.desired = WANT_STOPPED;
+    vm.state = VM_CREATING;
+    vm.created_at = vm.updated_at = now_ms();
+
+    struct vm_rec same;
+    if (store_vm_get(c->store, vm.name, &same) == 0)
+        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+    json_t *args = prepare_args(&vm, &img, spec);
+    struct ctl_vmop *op = args ? ctl_vmop_new(c, &vm, done, ctx) : NULL;
+    if (!op) {
+        json_decref(args);
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    }
+    op->start = spec->start;
+    if (ctl_vm_task_begin(c, "vm.create", &vm, &op->task, err) < 0) {
+        json_decref(args);
+        ctl_vmop_free(op);
+        return -1;
+    }
+    /* Intent first: the row exists before any file does. */
+    int rc = store_vm_insert(c->store, &vm);
+    if (rc != 0) {
+        if (rc == STORE_CONFLICT)
+            yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+        else
+            yerr_db(err, store_errmsg(c->store));
+        json_decref(args);
+        ctl_vm_task_end(c, &op->task, NULL, err);
+        ctl_vmop_free(op);
+        return -1;
+    }
+    FAILPOINT("vm_create.after_row");
+    op->call = agent_call(c->agent, AV_VM_PREPARE, args, on_prepared, NULL, op);
+    if (!op->call) {
+        /* not begun after all: the row goes, done never runs */
+        ctl_vmop_no_call(err);
+        op->done = NULL;
+        create_fail(op, err);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,58 @@
+/*
+ * vms_int.h - between the controller's VM files (vms.c, vms_ops.c,
+ * vms_create.c, vms_stop.c, vms_delete.c): the VM task helpers and the
+ * operations waiting for an agent reply.
+ */
+#ifndef YUN_CTL_VMS_INT_H
+#define YUN_CTL_VMS_INT_H
+
+#include "ctl/ctl.h"
+#include "ctl/tasks.h"
+
+/* 0 with task->id set (empty without a task table), or -1 with the
+ * conflict naming the running task. */
+int ctl_vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
+                      struct task_rec *task, struct yerr *err);
+void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
+                     const struct yerr *err);
+
+/* vms.c: a spec checked (and its image read) before create. */
+int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, struct image_rec *img,
+                         struct yerr *err);
+
+/* A create, stop or delete in flight: the agent's replies carry it. */
+struct ctl_vmop {
+    struct ctl_vmop *next;
+    struct ctl *c;
+    struct task_rec task; /* id "" without one (a reconcile's delete) */
+    struct vm_rec vm;     /* the row as the operation wrote it */
+    bool force;
+    bool start;     /* create: start it once made */
+    bool reconcile; /* a delete or a create's rollback reconcile asked for */
+    ctl_vm_fn done; /* NULL: nobody waits (forgotten, or reconcile's) */
+    void *ctx;
+    uint64_t call; /* the agent call in flight */
+};
+
+struct ctl_vmop *ctl_vmop_new(struct ctl *c, const struct vm_rec *vm, ctl_vm_fn done, void *ctx);
+/* Unlinks and frees it (its agent calls are done). */
+void ctl_vmop_free(struct ctl_vmop *op);
+/* An operation on VM id is in flight. */
+bool ctl_vmop_busy(struct ctl *c, const char *id);
+/* Ends op: its task, its caller told (vm NULL with err, or the row now),
+ * then it is freed. */
+void ctl_vmop_finish(struct ctl_vmop *op, const struct vm_rec *vm, const struct yerr *err);
+
+/* A yerr for an agent call that could not be made (agent_call gave 0). */
+void ctl_vmop_no_call(struct yerr *err);
+
+/* vms_stop.c: the deadline timer of a stopping VM (the engine's hook). */
+void ctl_stop_deadline_arm(struct ctl *c, const struct vm_rec *vm);
+void ctl_stop_deadline_drop(struct ctl *c, const char *id); /* the VM is gone */
+void ctl_stop_deadlines_free(struct ctl *c);
+/* vms_delete.c: the end of a deleting row, or a creating one's rollback
+ * (the engine's hook, from reconcile; and from delete itself). */
+void ctl_vm_finish_delete(struct ctl *c, const struct vm_rec *vm);
+void ctl_vm_remove_run(struct ctl_vmop *op);
+
+#endif

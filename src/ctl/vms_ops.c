@@ -1,0 +1,95 @@
+/*
+ * vms_ops.c - the controller's VM operations waiting for the agent
+ * (create, stop, delete): the list of them, so a caller that goes away is
+ * forgotten, a reconcile pass does not start a second one on the same VM,
+ * and a stopping yund ends their tasks.
+ */
+#include "agent/agent.h"
+#include "compute/engine.h"
+#include "ctl/vms_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ctl_vmop *ctl_vmop_new(struct ctl *c, const struct vm_rec *vm, ctl_vm_fn done, void *ctx)
+{
+    struct ctl_vmop *op = calloc(1, sizeof *op);
+    if (!op)
+        return NULL;
+    op->c = c;
+    op->vm = *vm;
+    op->done = done;
+    op->ctx = ctx;
+    op->next = c->vmops;
+    c->vmops = op;
+    return op;
+}
+
+void ctl_vmop_free(struct ctl_vmop *op)
+{
+    for (struct ctl_vmop **pp = &op->c->vmops; *pp; pp = &(*pp)->next)
+        if (*pp == op) {
+            *pp = op->next;
+            break;
+        }
+    free(op);
+}
+
+bool ctl_vmop_busy(struct ctl *c, const char *id)
+{
+    for (struct ctl_vmop *op = c->vmops; op; op = op->next)
+        if (!strcmp(op->vm.id, id))
+            return true;
+    return false;
+}
+
+void ctl_vmop_finish(struct ctl_vmop *op, const struct vm_rec *vm, const struct yerr *err)
+{
+    ctl_vm_task_end(op->c, &op->task, err ? NULL : vm, err);
+    if (op->done)
+        op->done(op->ctx, err ? NULL : vm, err);
+    ctl_vmop_free(op);
+}
+
+void ctl_vmop_no_call(struct yerr *err)
+{
+    yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
+}
+
+void ctl_vmops_forget(struct ctl *c, void *ctx)
+{
+    for (struct ctl_vmop *op = c->vmops; op; op = op->next)
+        if (op->ctx == ctx)
+            op->done = NULL;
+}
+
+void ctl_vmops_shutdown(struct ctl *c)
+{
+    while (c->vmops) {
+        struct ctl_vmop *op = c->vmops;
+        c->vmops = op->next;
+        agent_forget(c->agent, op);
+        struct yerr e;
+        yerr_set(&e, YE_CANCELLED, "yund stopped");
+        ctl_vm_task_end(c, &op->task, NULL, &e);
+        free(op);
+    }
+    ctl_stop_deadlines_free(c);
+}
+
+static void hook_stop_deadline(void *ctx, const struct vm_rec *vm)
+{
+    ctl_stop_deadline_arm(ctx, vm);
+}
+
+static void hook_finish_delete(void *ctx, const struct vm_rec *vm)
+{
+    ctl_vm_finish_delete(ctx, vm);
+}
+
+void ctl_vm_hooks_set(struct ctl *c)
+{
+    c->host->stop_deadline = hook_stop_deadline;
+    c->host->finish_delete = hook_finish_delete;
+    c->host->vm_hooks_ctx = c;
+}
