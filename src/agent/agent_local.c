@@ -34,10 +34,9 @@ static const struct {
     const struct agent_verb_def *rows;
     const size_t *count;
 } tables[] = {
-    {agent_host_verbs, &agent_host_verbs_count},
-    {agent_vm_verbs, &agent_vm_verbs_count},
-    {agent_disk_verbs, &agent_disk_verbs_count},
-    {agent_snap_verbs, &agent_snap_verbs_count},
+    {agent_host_verbs, &agent_host_verbs_count},   {agent_vm_verbs, &agent_vm_verbs_count},
+    {agent_disk_verbs, &agent_disk_verbs_count},   {agent_snap_verbs, &agent_snap_verbs_count},
+    {agent_merge_verbs, &agent_merge_verbs_count},
 };
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v)
@@ -219,5 +218,6 @@ struct agent *agent_local_new(struct event_base *base, const struct yun_config *
     al->cfg = cfg;
     al->host = host;
     agent_disk_end_orphans(al);
+    agent_merge_attach(al);
     return &al->pub;
 }
