@@ -284,6 +284,13 @@ static void on_stream(void *ctx, json_t *res, const struct yerr *serr)
         merge_end(m, &err);
         return;
     }
+    if (serr && serr->code == YE_UNAVAILABLE) {
+        /* no QMP connection to the VM yet (a restart re-attaches it in the
+         * reconcile pass): the row stays "deleting" for the next pass */
+        free(s);
+        merge_end(m, serr);
+        return;
+    }
     if (serr) {
         merge_failed(m->e, &vm, snap, serr->message);
         free(s);
