@@ -405,11 +405,25 @@ static void thaw_later(struct engine *e, const char *vm_id, const char *name)
  * verbs, so it cannot happen inside tasks_recover): the recover functions
  * start one and leave the task unfinished; when it is over tasks_recover
  * runs again and they decide from the rows. */
+#define RESETTLE_MS 1000
+
+static void recover_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct engine *e = arg;
+    tasks_recover(e->tasks);
+}
+
+/* Without a verdict (QEMU not answering yet: its QMP connection is made by
+ * the reconcile pass right after start-up) the settle is tried again a
+ * little later, a few times (snapshots_reconcile.c counts them). */
 static void on_recover_settled(struct engine *e, const char *vm_id, bool complete)
 {
     (void)vm_id;
-    (void)complete;
-    tasks_recover(e->tasks);
+    struct timeval tv = {complete ? 0 : RESETTLE_MS / 1000, 0};
+    if (event_base_once(e->base, -1, EV_TIMEOUT, recover_again, e, &tv) < 0)
+        tasks_recover(e->tasks);
 }
 
 static int wait_settled(struct engine *e, const struct task_rec *k, struct yerr *err)

@@ -21,7 +21,8 @@
  * .after_stream (QEMU streams into the running chain), .after_streamed /
  * .after_reparent (the running chain's child no longer sits on the
  * snapshot: on the stream's event, or found so when the merge ran again),
- * .before_remove (no child sits on it; its file and row are still there).
+ * .before_remove (no child sits on it; its file and row are still there),
+ * .after_file_removed (its file is gone, its row still says deleting).
  */
 #include "agent/agent.h"
 #include "ctl/snapshots_int.h"
@@ -186,6 +187,7 @@ static void on_file_removed(void *ctx, json_t *res, const struct yerr *err)
     size_t n;
     if (err) /* the sweep takes it once the row is gone */
         log_warn("snapshot %s: cannot remove its file: %s", m->snap_id, err->message);
+    FAILPOINT("snapshot_delete.after_file_removed");
     if (load(m, &vm, &s, &n) == 0 && (snap = snaps_by_id(s, n, m->snap_id))) {
         snaps_apply(m->e, snap, SNAP_EV_MERGED);
         engine_event(m->e, "vm", vm.name, "snapshot-delete", "ok", "%s merged into its children",

@@ -32,6 +32,7 @@ SCENARIOS = {
     "snapshot_delete.after_row": ["stopped", "running"],
     "snapshot_delete.after_rebase": ["stopped"],
     "snapshot_delete.before_remove": ["stopped", "running"],
+    "snapshot_delete.after_file_removed": ["stopped", "running"],
     "snapshot_delete.after_stream": ["running"],
     "snapshot_delete.after_streamed": ["running"],
 }
