@@ -22,9 +22,14 @@
  *     operation in flight holds).
  * The reconcile pass (compute's, through the engine's reconcile_snapshots
  * hook) runs it for every VM; a task's recover function for its VM.
+ *
+ * FAILPOINT: snapshot_reconcile.after_layer_removed (a roll-back removed
+ * the new layer; the row still says creating: the next settle rolls it
+ * back again).
  */
 #include "agent/agent.h"
 #include "ctl/snapshots_int.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -211,6 +216,7 @@ static void on_rolled_back(void *ctx, json_t *res, const struct yerr *err)
     (void)res;
     if (err) /* the sweep takes it once the row is gone */
         log_warn("snapshot %s: cannot remove its new layer: %s", st->snap.name, err->message);
+    FAILPOINT("snapshot_reconcile.after_layer_removed"); /* row still "creating" */
     struct vm_rec vm;
     const char *name = store_vm_get(st->e->store, st->vm_id, &vm) == 0 ? vm.name : st->vm_id;
     snaps_apply(st->e, &st->snap, SNAP_EV_ROLLED_BACK);
