@@ -61,7 +61,8 @@ enum agent_verb {
     AV_DISK_CREATE,  /* {path,format,size[,backing,backing_format]} -> {} */
     AV_DISK_COPY,    /* {src,src_format,dst,dst_format[,import,export,backing,backing_format,
                         sparse,replace,total,identity]} -> {path,bytes}; progress; cancellable */
-    AV_DISK_REBASE,  /* {path,format,backing,backing_format[,unsafe]} -> {} */
+    AV_DISK_REBASE,  /* {path,format,backing,backing_format[,unsafe]} -> {}; progress;
+                        cancellable; backing may be a file name beside path */
     AV_DISK_RESIZE,  /* {path,format,size} -> {} */
     AV_DISK_INFO,    /* {path[,format,import]} -> qemu-img info JSON */
     AV_DISK_CHECK,   /* {path} -> {check,clean} */
@@ -78,6 +79,12 @@ enum agent_verb {
     AV_GUEST_FSTHAW,       /* {"vm"} -> {"count"} */
     AV_VM_SNAPSHOT_SWITCH, /* {"vm","file"} -> {} */
     AV_VM_ACTIVE_LAYER,    /* {"vm"} -> {"file"} */
+    /* snapshot merge (agent_merge.c); the end of a stream is the event
+     * "vm.block_job" {"vm","job"[,"error"]} */
+    AV_MERGE_FIRST,
+    AV_VM_BLOCK_STREAM, /* {"vm","job","top","from","base","backing_file"} -> {"started"} */
+    AV_VM_BLOCK_JOBS,   /* {"vm"} -> {"jobs": [{"job","offset","len"}]} */
+    AV_VM_LAYERS_SWEEP, /* {"vm","keep": [file]} -> {"removed": [file]} */
     AV__COUNT
 };
 

@@ -112,17 +112,39 @@ static void disk_create(struct agent_local *al, struct agent_op *op, json_t *arg
         agent_op_reply(op, NULL, &err);
 }
 
+/* A backing file named relatively: a bare file name beside the layer. */
+static bool bare_name_ok(const char *f)
+{
+    return f && f[0] && strlen(f) < 256 && !strchr(f, '/') && strcmp(f, ".") && strcmp(f, "..");
+}
+
+static void rebase_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    agent_op_progress(ctx, done, total);
+}
+
+static void rebase_cancel(struct agent_op *op, void *arg)
+{
+    (void)op;
+    qimg_cancel(arg);
+}
+
 static void disk_rebase(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *path = str(args, "path"), *fmt = str(args, "format");
     const char *bk = str(args, "backing"), *bkf = str(args, "backing_format");
     if (!local_path_ok(al, path) || !fmt_ok(fmt) || !bk ||
-        (bk[0] && (!local_path_ok(al, bk) || !fmt_ok(bkf))))
-        return fail_bad(op, "disk.rebase: path, format, backing (\"\" for none), backing_format");
+        (bk[0] && ((!local_path_ok(al, bk) && !bare_name_ok(bk)) || !fmt_ok(bkf))))
+        return fail_bad(op, "disk.rebase: path, format, backing (\"\" for none, or a file "
+                            "name beside path), backing_format");
     struct qimg_ctx c = qctx(al, plain_done, op, COPY_TIMEOUT_MS);
+    c.progress = rebase_progress;
     struct yerr err = {0};
-    if (!qimg_rebase(&c, path, fmt, bk, bkf, json_is_true(json_object_get(args, "unsafe")), &err))
-        agent_op_reply(op, NULL, &err);
+    struct qimg_op *q =
+        qimg_rebase(&c, path, fmt, bk, bkf, json_is_true(json_object_get(args, "unsafe")), &err);
+    if (!q)
+        return agent_op_reply(op, NULL, &err);
+    agent_op_on_cancel(op, rebase_cancel, q);
 }
 
 static void disk_resize(struct agent_local *al, struct agent_op *op, json_t *args)

@@ -39,6 +39,7 @@ static const struct {
     {agent_host_verbs, &agent_host_verbs_count},   {agent_vm_verbs, &agent_vm_verbs_count},
     {agent_power_verbs, &agent_power_verbs_count}, {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
+    {agent_merge_verbs, &agent_merge_verbs_count},
     {agent_sample_verbs, &agent_sample_verbs_count},
 };
 /* clang-format on */
@@ -229,5 +230,6 @@ struct agent *agent_local_new(struct event_base *base, const struct yun_config *
     al->cfg = cfg;
     al->host = host;
     agent_disk_end_orphans(al);
+    agent_merge_attach(al);
     return &al->pub;
 }

@@ -43,6 +43,8 @@ extern const struct agent_verb_def agent_snap_verbs[];
 extern const size_t agent_snap_verbs_count;
 extern const struct agent_verb_def agent_sample_verbs[];
 extern const size_t agent_sample_verbs_count;
+extern const struct agent_verb_def agent_merge_verbs[];
+extern const size_t agent_merge_verbs_count;
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 
@@ -61,6 +63,9 @@ struct agent_local {
 void agent_disk_end_orphans(struct agent_local *al);
 /* Frees agent_sample.c's cache (agent_free runs it). */
 void agent_sample_free(struct agent_local *al);
+/* Routes the host's block-job events to the "vm.block_job" agent event
+ * (agent_merge.c); agent_local_new runs it. */
+void agent_merge_attach(struct agent_local *al);
 
 struct agent *agent_local_new(struct event_base *base, const struct yun_config *cfg, void *host);
 static inline struct agent_local *agent_local_of(struct agent *a)

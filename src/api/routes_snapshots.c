@@ -9,7 +9,6 @@
  */
 #include "api/api.h"
 #include "api/bodies.h"
-#include "compute/vm_disks.h"
 #include "ctl/snapshots.h"
 #include "ctl/tasks.h"
 #include "api/httpd.h"
@@ -19,21 +18,6 @@
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
-
-static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
-                             const struct snapshot_rec *s, int64_t took_ms)
-{
-    char path[512];
-    engine_vm_path(e, vm, s->file, path, sizeof(path));
-    json_t *j =
-        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "id", s->id, "name", s->name, "vm",
-                  vm->name, "parent", s->parent, "state", snap_state_name(s->state), "consistency",
-                  s->consistency, "current", !strcmp(vm->disk_parent, s->id), "size",
-                  (json_int_t)file_size_on_disk(path), "created_at", (json_int_t)s->created_at);
-    if (took_ms >= 0)
-        json_object_set_new(j, "took_ms", json_integer(took_ms));
-    return j;
-}
 
 /* Create (201) and revert (200) answer when their task is done: the
  * request is parked until then (the task goes on if the client leaves). */
@@ -57,20 +41,18 @@ static void create_done(void *ctx, const struct task_rec *k)
 {
     struct create_wait *w = ctx;
     struct yerr err = {0};
-    struct vm_rec vm;
-    struct snapshot_rec s;
+    json_t *j;
     hreq_set_closecb(w->req, NULL, NULL);
     json_t *r = k->result ? json_loads(k->result, 0, NULL) : NULL;
     const char *id = json_string_value(json_object_get(r, "id"));
     if (k->state != TASK_SUCCEEDED) {
         yerr_set(&err, k->error_code ? k->error_code : YE_INTERNAL, "%s", k->error_message);
         reply_error(w->req, &err);
-    } else if (engine_vm_get(w->e, w->vm, &vm, &err) < 0 ||
-               engine_snapshot_find(w->e, &vm, id ? id : "", &s, &err) < 0) {
+    } else if (!(j = ctl_snapshot_show(w->e, w->vm, id ? id : "",
+                                       w->status == 201 ? monotonic_ms() - w->t0 : -1, &err))) {
         reply_error(w->req, &err);
     } else {
-        reply_json(w->req, w->status,
-                   snapshot_json(w->e, &vm, &s, w->status == 201 ? monotonic_ms() - w->t0 : -1));
+        reply_json(w->req, w->status, j);
     }
     json_decref(r);
     free(w);
@@ -99,21 +81,15 @@ static void wait_task(struct route_ctx *c, struct engine *e, const struct vm_rec
 
 static void snapshot_list(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct yerr err = {0};
     struct vm_rec vm;
-    struct snapshot_rec *ss;
-    size_t n;
     if (!route_vm(c, &vm))
         return;
-    if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
-        reply_errorf(c->req, YE_INTERNAL, "database: %s", store_errmsg(e->store));
-        return;
-    }
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, snapshot_json(e, &vm, &ss[i], -1));
-    free(ss);
-    reply_json(c->req, 200, json_pack("{s:o}", "snapshots", arr));
+    json_t *j = ctl_snapshot_list(c->api->eng, vm.name, &err);
+    if (!j)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, j);
 }
 
 static void snapshot_create(struct route_ctx *c)
@@ -139,13 +115,13 @@ static void snapshot_show(struct route_ctx *c)
 {
     struct yerr err = {0};
     struct vm_rec vm;
-    struct snapshot_rec s;
     if (!route_vm(c, &vm))
         return;
-    if (engine_snapshot_find(c->api->eng, &vm, route_param(c, "snapshot"), &s, &err) < 0)
+    json_t *j = ctl_snapshot_show(c->api->eng, vm.name, route_param(c, "snapshot"), -1, &err);
+    if (!j)
         reply_error(c->req, &err);
     else
-        reply_json(c->req, 200, snapshot_json(c->api->eng, &vm, &s, -1));
+        reply_json(c->req, 200, j);
 }
 
 static void snapshot_delete(struct route_ctx *c)

@@ -47,6 +47,12 @@ struct vm_rt {
  * decides whether a VM may start now (capacity). */
 typedef void (*engine_event_hook)(void *ctx, struct event_rec *ev);
 typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr *err);
+/* The agent's: a block job of a running VM ended (BLOCK_JOB_COMPLETED or
+ * _CANCELLED, QEMU's data). The controller's: the reconcile pass's turn
+ * for the VMs' snapshot rows. */
+typedef void (*engine_block_job_hook)(void *ctx, const char *vm_id, const char *event,
+                                      json_t *data);
+typedef void (*engine_vms_hook)(void *ctx, const struct vm_rec *vms, size_t n);
 
 struct engine {
     struct event_base *base;
@@ -72,6 +78,10 @@ struct engine {
     void (*stop_deadline)(void *ctx, const struct vm_rec *vm);
     void (*finish_delete)(void *ctx, const struct vm_rec *vm);
     void *vm_hooks_ctx;
+    engine_block_job_hook on_block_job;
+    void *on_block_job_ctx;
+    engine_vms_hook reconcile_snapshots;
+    void *reconcile_snapshots_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];

@@ -2,21 +2,21 @@
  * snapshots.c - snapshot operations as tasks on their VM (snapshots.h).
  *
  * Each operation: the VM must exist and hold no unfinished task (409
- * naming it); the engine validates; right before its first durable write
- * it calls back here and the task is begun, with the snapshot's id (and a
- * revert's new layer) in its params for recovery; the task ends with the
- * operation. A task found unfinished at start-up (its yund was killed) is
- * handed to recover_*: they settle the VM's snapshot rows now, exactly as
- * the reconcile pass does (vm_snapshots_settle: a create is finished or
- * rolled back, a revert's stray layer removed, a merge resumed), and say
- * whether the operation happened.
+ * naming it); it is validated here; right before its first durable write
+ * the task is begun, with the snapshot's id (and a revert's new layer) in
+ * its params for recovery; the task ends with the operation (a delete's
+ * with its merge: snapshots_merge.c). A task found unfinished at start-up
+ * (its yund was killed) is handed to recover_*: they have the VM's rows
+ * settled as the reconcile pass does (snapshots_reconcile.c: a create is
+ * finished or rolled back, a revert's stray layer removed, a merge
+ * resumed), then say whether the operation happened. Also the read side
+ * the API shows (ctl_snapshot_list / _show).
  */
 #include "ctl/snapshots.h"
 #include "agent/agent.h"
-#include "compute/vm_disks.h"
+#include "ctl/snapshots_int.h"
 #include "ctl/snapstate.h"
 #include "ctl/tasks.h"
-#include "lib/job.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -61,6 +61,62 @@ static int vm_free(struct engine *e, const char *name, struct vm_rec *vm, struct
     return 0;
 }
 
+/* The API's view of a snapshot (size: what its file takes on disk). */
+static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
+                             const struct snapshot_rec *s, int64_t took_ms)
+{
+    char path[512];
+    engine_vm_path(e, vm, s->file, path, sizeof(path));
+    json_t *j =
+        json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "id", s->id, "name", s->name, "vm",
+                  vm->name, "parent", s->parent, "state", snap_state_name(s->state), "consistency",
+                  s->consistency, "current", !strcmp(vm->disk_parent, s->id), "size",
+                  (json_int_t)file_size_on_disk(path), "created_at", (json_int_t)s->created_at);
+    if (took_ms >= 0)
+        json_object_set_new(j, "took_ms", json_integer(took_ms));
+    return j;
+}
+
+json_t *ctl_snapshot_list(struct engine *e, const char *vmname, struct yerr *err)
+{
+    struct vm_rec vm;
+    struct snapshot_rec *ss;
+    size_t n;
+    if (engine_vm_get(e, vmname, &vm, err) < 0)
+        return NULL;
+    if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
+        yerr_db(err, store_errmsg(e->store));
+        return NULL;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, snapshot_json(e, &vm, &ss[i], -1));
+    free(ss);
+    return json_pack("{s:o}", "snapshots", arr);
+}
+
+json_t *ctl_snapshot_show(struct engine *e, const char *vmname, const char *name, int64_t took_ms,
+                          struct yerr *err)
+{
+    struct vm_rec vm;
+    struct snapshot_rec *ss;
+    size_t n;
+    if (engine_vm_get(e, vmname, &vm, err) < 0)
+        return NULL;
+    if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
+        yerr_db(err, store_errmsg(e->store));
+        return NULL;
+    }
+    json_t *j = NULL;
+    for (size_t i = 0; i < n && !j; i++)
+        if (!strcmp(ss[i].name, name) || !strcmp(ss[i].id, name))
+            j = snapshot_json(e, &vm, &ss[i], took_ms);
+    free(ss);
+    if (!j)
+        yerr_set(err, YE_NOT_FOUND, "vm '%s' has no snapshot '%s'", vm.name, name);
+    return j;
+}
+
 static json_t *snap_result(const char *vm, const struct snapshot_rec *s)
 {
     return json_pack("{s:s,s:s,s:s}", "id", s->id, "name", s->name, "vm", vm);
@@ -86,7 +142,7 @@ static void revert_end(struct revert_op *r, const struct yerr *err)
         pp = &(*pp)->next;
     if (*pp)
         *pp = r->next;
-    engine_snapshot_hold(r->layer, false);
+    ctl_snapshot_hold(r->layer, false);
     if (err)
         task_fail(r->e->tasks, r->task, err);
     else
@@ -191,61 +247,14 @@ int ctl_snapshot_revert_start(struct engine *e, const char *vmname, const char *
     snprintf(task_id, 37, "%s", b.task.id);
     r->next = reverts;
     reverts = r;
-    engine_snapshot_hold(r->layer, true);
+    ctl_snapshot_hold(r->layer, true);
     agent_call(e->agent, AV_VM_LAYER_CREATE,
                json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", r->layer, "backing", r->snap.file),
                on_revert_layer, NULL, r);
     return 0;
 }
 
-/* ---- delete: the merge reports here ---- */
-
-static void merge_done(void *ctx, const char *tag, const struct yerr *err)
-{
-    struct engine *e = ctx;
-    if (!tag[0]) {
-        /* a merge the reconcile pass resumed: the task an earlier yund
-         * left on it can be settled now */
-        tasks_recover(e->tasks);
-        return;
-    }
-    if (err)
-        task_fail(e->tasks, tag, err);
-    else
-        task_succeed(e->tasks, tag, NULL);
-}
-
-static void merge_process(void *ctx, const char *tag, pid_t pid)
-{
-    struct engine *e = ctx;
-    uint64_t st = 0;
-    if (tag[0] && job_proc_start_time(pid, &st) == 0)
-        task_set_process(e->tasks, tag, pid, st);
-}
-
-static void merge_progress(void *ctx, const char *tag, uint64_t done, uint64_t total)
-{
-    struct engine *e = ctx;
-    if (tag[0])
-        task_progress(e->tasks, tag, done, total);
-}
-
-struct delete_begin {
-    struct begin_ctx b;
-    struct snap_hooks *h;
-};
-
-static int begin_delete(void *ctx, const struct vm_rec *vm, const struct snapshot_rec *snap,
-                        struct yerr *err)
-{
-    struct delete_begin *d = ctx;
-    if (begin_task(&d->b, vm, snap, err) < 0)
-        return -1;
-    /* from here on the merge's callbacks name the task */
-    snprintf(d->h->tag, sizeof d->h->tag, "%s", d->b.task.id);
-    d->h->ctx = d->b.e;
-    return 0;
-}
+/* ---- delete: the row "deleting", then the merge (snapshots_merge.c) ---- */
 
 int ctl_snapshot_delete(struct engine *e, const char *vmname, const char *name,
                         struct task_rec *task, struct yerr *err)
@@ -253,19 +262,41 @@ int ctl_snapshot_delete(struct engine *e, const char *vmname, const char *name,
     struct vm_rec vm;
     if (vm_free(e, vmname, &vm, err) < 0)
         return -1;
-    struct snap_hooks h = {.begin = begin_delete,
-                           .done = merge_done,
-                           .process = merge_process,
-                           .progress = merge_progress};
-    struct delete_begin d = {.b = {.e = e, .kind = "snapshot.delete"}, .h = &h};
-    h.ctx = &d; /* begin_delete sets it to e for the merge's callbacks */
-    if (engine_snapshot_delete(e, vm.name, name, &h, NULL, err) < 0) {
-        if (d.b.begun)
-            task_fail(e->tasks, d.b.task.id, err);
+    if (!vm_state_live(vm.state) && !vm_state_down(vm.state))
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
+                        vm_state_name(vm.state));
+    struct snapshot_rec *s, snap;
+    size_t n;
+    if (store_snapshot_list(e->store, vm.id, &s, &n) != 0)
+        return yerr_db(err, store_errmsg(e->store));
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!snap_state_settled(s[i].state))
+            rc = yerr_set(err, YE_CONFLICT, "vm '%s': snapshot '%s' is %s; try again later",
+                          vm.name, s[i].name, snap_state_name(s[i].state));
+    struct snapshot_rec *f = NULL;
+    for (size_t i = 0; i < n && !f; i++)
+        if (!strcmp(s[i].name, name) || !strcmp(s[i].id, name))
+            f = &s[i];
+    if (rc == 0 && !f)
+        rc = yerr_set(err, YE_NOT_FOUND, "vm '%s' has no snapshot '%s'", vm.name, name);
+    if (rc == 0)
+        snap = *f;
+    free(s);
+    if (rc < 0)
+        return -1;
+    struct begin_ctx b = {.e = e, .kind = "snapshot.delete"};
+    if (begin_task(&b, &vm, &snap, err) < 0)
+        return -1;
+    if (snaps_apply(e, &snap, SNAP_EV_DELETE) < 0) {
+        yerr_db(err, store_errmsg(e->store));
+        task_fail(e->tasks, b.task.id, err);
         return -1;
     }
-    if (tasks_get(e->tasks, d.b.task.id, task, err) != 0)
-        return err->code ? -1 : yerr_set(err, YE_INTERNAL, "task %s vanished", d.b.task.id);
+    FAILPOINT("snapshot_delete.after_row");
+    snap_merge_start(e, &vm, &snap, b.task.id); /* may end the task at once */
+    if (tasks_get(e->tasks, b.task.id, task, err) != 0)
+        return err->code ? -1 : yerr_set(err, YE_INTERNAL, "task %s vanished", b.task.id);
     return 0;
 }
 
@@ -370,14 +401,57 @@ static void thaw_later(struct engine *e, const char *vm_id, const char *name)
     thaw_arm(t);
 }
 
+/* Recovery waits for a settle of the VM's rows in this run (over agent
+ * verbs, so it cannot happen inside tasks_recover): the recover functions
+ * start one and leave the task unfinished; when it is over tasks_recover
+ * runs again and they decide from the rows. */
+#define RESETTLE_MS 1000
+
+static void recover_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct engine *e = arg;
+    tasks_recover(e->tasks);
+}
+
+/* Without a verdict (QEMU not answering yet: its QMP connection is made by
+ * the reconcile pass right after start-up) the settle is tried again a
+ * little later, a few times (snapshots_reconcile.c counts them). */
+static void on_recover_settled(struct engine *e, const char *vm_id, bool complete)
+{
+    (void)vm_id;
+    struct timeval tv = {complete ? 0 : RESETTLE_MS / 1000, 0};
+    if (event_base_once(e->base, -1, EV_TIMEOUT, recover_again, e, &tv) < 0)
+        tasks_recover(e->tasks);
+}
+
+static int wait_settled(struct engine *e, const struct task_rec *k, struct yerr *err)
+{
+    if (snaps_settled_once(k->object_id))
+        return 0;
+    snaps_settle(e, k->object_id, on_recover_settled);
+    return yerr_set(err, YE_UNAVAILABLE, "the snapshot rows of vm '%s' are being settled",
+                    k->object_name);
+}
+
+static bool thaw_pending(const char *vm_id)
+{
+    for (struct thaw *t = thaws; t; t = t->next)
+        if (!strcmp(t->vm_id, vm_id))
+            return true;
+    return false;
+}
+
 static int recover_create(void *ctx, struct task_rec *k, struct yerr *err)
 {
     struct engine *e = ctx;
-    (void)err;
     struct vm_rec vm;
-    if (store_vm_get(e->store, k->object_id, &vm) == 0 && vm.state == VM_RUNNING)
+    if (!snaps_settled_once(k->object_id) && !thaw_pending(k->object_id) &&
+        store_vm_get(e->store, k->object_id, &vm) == 0 && vm.state == VM_RUNNING)
         thaw_later(e, vm.id, vm.name);
-    vm_snapshots_settle(e, k->object_id);
+    if (wait_settled(e, k, err) < 0)
+        return -1;
     struct snapshot_rec s;
     if (task_snapshot(e, k, &s, NULL, 0) && s.state == SNAP_READY) {
         free(k->result);
@@ -392,8 +466,8 @@ static int recover_create(void *ctx, struct task_rec *k, struct yerr *err)
 static int recover_revert(void *ctx, struct task_rec *k, struct yerr *err)
 {
     struct engine *e = ctx;
-    (void)err;
-    vm_snapshots_settle(e, k->object_id);
+    if (wait_settled(e, k, err) < 0)
+        return -1;
     struct snapshot_rec s;
     char layer[64];
     struct vm_rec vm;
@@ -406,7 +480,8 @@ static int recover_revert(void *ctx, struct task_rec *k, struct yerr *err)
 static int recover_delete(void *ctx, struct task_rec *k, struct yerr *err)
 {
     struct engine *e = ctx;
-    vm_snapshots_settle(e, k->object_id); /* resumes the merge */
+    if (wait_settled(e, k, err) < 0) /* the settle resumes the merge */
+        return -1;
     struct snapshot_rec s;
     if (!task_snapshot(e, k, &s, NULL, 0)) {
         k->state = TASK_SUCCEEDED;
@@ -422,6 +497,6 @@ void ctl_snapshots_init(struct engine *e)
     tasks_register_kind(e->tasks, "snapshot.create", recover_create, e);
     tasks_register_kind(e->tasks, "snapshot.revert", recover_revert, e);
     tasks_register_kind(e->tasks, "snapshot.delete", recover_delete, e);
-    struct snap_hooks h = {.done = merge_done, .ctx = e};
-    engine_snapshot_resume_hooks(e, &h);
+    snap_merge_init(e);
+    ctl_snapshots_reconcile_init(e);
 }

@@ -9,13 +9,15 @@
  *   snapshot.revert  answered 200 when done
  *   snapshot.delete  answered 202 with the task: the merge runs on
  *
- * Transitional: the side effects still run in src/compute
- * (vm_snapshots.c, vm_snapshot_merge.c) behind struct snap_hooks, until the
- * controller service (struct ctl) and the agent's disk and block verbs
- * carry them.
+ * The side effects are agent verbs (agent_snap.c, agent_merge.c,
+ * agent_disk.c); the rows, the decisions, the merge and the settling of
+ * rows after a crash are here (snapshots*.c).
  */
 #ifndef YUN_CTL_SNAPSHOTS_H
 #define YUN_CTL_SNAPSHOTS_H
+
+#include <jansson.h>
+#include <stdint.h>
 
 #include "lib/yerr.h"
 #include "store/records.h"
@@ -23,7 +25,8 @@
 struct engine;
 
 /* Registers the recover functions of the three kinds (before
- * tasks_recover) and the hooks of merges the reconcile pass resumes. */
+ * tasks_recover), the subscription to the agent's block-job events and the
+ * reconcile pass's hook for the snapshot rows. */
 void ctl_snapshots_init(struct engine *e);
 
 /* Begins taking snapshot name of vm (snapshots_create.c): 0 and the task
@@ -38,5 +41,11 @@ int ctl_snapshot_revert_start(struct engine *e, const char *vm, const char *name
  * the task as it is now, running or already finished. */
 int ctl_snapshot_delete(struct engine *e, const char *vm, const char *name, struct task_rec *task,
                         struct yerr *err);
+
+/* The API's view: {"snapshots": [...]} of a VM, or one snapshot (by name
+ * or id; took_ms >= 0 adds how long taking it took). NULL and err. */
+json_t *ctl_snapshot_list(struct engine *e, const char *vm, struct yerr *err);
+json_t *ctl_snapshot_show(struct engine *e, const char *vm, const char *name, int64_t took_ms,
+                          struct yerr *err);
 
 #endif

@@ -14,12 +14,12 @@
  * A failed switch is not taken for "nothing happened" before QEMU says
  * which layer it writes to (vm.active_layer); when it cannot say, the row
  * stays "creating" for the reconcile pass. While the operation runs its row
- * is held (engine_snapshot_hold): the reconcile pass leaves it alone. What
+ * is held (ctl_snapshot_hold): the reconcile pass leaves it alone. What
  * a crash at each point leaves, and how it is settled, is in
  * docs/architecture.md ("Snapshots").
  */
 #include "agent/agent.h"
-#include "compute/vm_disks.h"
+#include "ctl/snapshots_int.h"
 #include "ctl/snapshots.h"
 #include "ctl/snapstate.h"
 #include "ctl/tasks.h"
@@ -64,7 +64,7 @@ static json_t *vm_args(const struct create_op *c)
 /* Ends the operation: the task, the hold, the memory. */
 static void op_end(struct create_op *c, bool ok)
 {
-    engine_snapshot_hold(c->snap.id, false);
+    ctl_snapshot_hold(c->snap.id, false);
     if (ok)
         task_succeed(
             c->e->tasks, c->task,
@@ -328,7 +328,7 @@ int ctl_snapshot_create_start(struct engine *e, const char *vmname, const char *
     json_decref(p);
     c->next = ops;
     ops = c;
-    engine_snapshot_hold(c->snap.id, true);
+    ctl_snapshot_hold(c->snap.id, true);
     if (store_snapshot_insert(e->store, &c->snap) != 0) {
         yerr_db(&c->err, store_errmsg(e->store));
         *err = c->err;

@@ -249,7 +249,7 @@ struct qimg_op *qimg_rebase(const struct qimg_ctx *c, const char *path, const ch
     char *a[16];
     int n = 0;
     a[n++] = "rebase";
-    a[n++] = "-q";
+    a[n++] = c->progress ? "-p" : "-q";
     if (unsafe)
         a[n++] = "-u";
     a[n++] = "-f";

@@ -27,7 +27,7 @@ struct qimg_ctx {
     struct event_base *base;
     const char *qemu_img; /* the program */
     qimg_done_fn done;
-    qimg_progress_fn progress; /* convert only; NULL: none */
+    qimg_progress_fn progress; /* convert and rebase only; NULL: none */
     void *ctx;
     int keep_fd;    /* a descriptor the child inherits (a /dev/fd/N file), -1: none */
     int timeout_ms; /* 0: none */
@@ -48,7 +48,8 @@ struct qimg_op *qimg_create(const struct qimg_ctx *c, const char *path, const ch
                             struct yerr *err);
 struct qimg_op *qimg_convert(const struct qimg_ctx *c, const struct qimg_convert *a,
                              struct yerr *err);
-/* unsafe: only the header changes (-u); else the data is rebased too. */
+/* unsafe: only the header changes (-u); else the data is rebased too.
+ * backing may be relative (to path's directory), as qemu-img takes it. */
 struct qimg_op *qimg_rebase(const struct qimg_ctx *c, const char *path, const char *format,
                             const char *backing, const char *backing_format, bool unsafe,
                             struct yerr *err);

@@ -32,6 +32,7 @@ SCENARIOS = {
     "snapshot_delete.after_row": ["stopped", "running"],
     "snapshot_delete.after_rebase": ["stopped"],
     "snapshot_delete.before_remove": ["stopped", "running"],
+    "snapshot_delete.after_file_removed": ["stopped", "running"],
     "snapshot_delete.after_stream": ["running"],
     "snapshot_delete.after_streamed": ["running"],
 }
@@ -40,6 +41,9 @@ AGENT_ONLY = {"snapshot_create.after_freeze", "snapshot_create.after_thaw"}
 # (a restart after snapshot_delete.after_stream): walked by
 # test_stream_found_done_on_restart below.
 ON_RESTART = {"snapshot_delete.after_reparent"}
+# Reached only by the settling of rows after a restart: walked by
+# test_rollback_interrupted_on_restart below.
+ON_SETTLE = {"snapshot_reconcile.after_layer_removed"}
 
 VM = "e2e-sc"
 
@@ -50,11 +54,23 @@ def failpoints():
     return sorted(p for p in out if p.startswith("snapshot_"))
 
 
+def start_dying_at(y, point):
+    """Starts yund with a fault point it may reach before /healthz answers."""
+    os.environ["YUN_FAILPOINT"] = point
+    try:
+        y.log = open(os.path.join(y.state_dir, "test-yund.log"), "ab")
+        y.proc = subprocess.Popen([YUND, "-s", y.state_dir, "--set", "stop_timeout=15",
+                                   "--set", "reconcile_interval=2"], stdout=y.log,
+                                  stderr=y.log)
+    finally:
+        del os.environ["YUN_FAILPOINT"]
+
+
 def test_every_point_is_walked():
     points = set(failpoints())
     if not points:
         pytest.skip("this build has no fault points (build with SAN=1)")
-    assert points == set(SCENARIOS) | AGENT_ONLY | ON_RESTART, points
+    assert points == set(SCENARIOS) | AGENT_ONLY | ON_RESTART | ON_SETTLE, points
 
 
 def disk(y):
@@ -247,6 +263,40 @@ def test_stream_found_done_on_restart(crash_dir):
     y.check_invariants()
     check_disks(y)
     y.yun("vm", "stop", VM, "--force")
+    assert pattern_is(disk(y), 0, 1 << 20, 0x5a)
+    y.yun("vm", "delete", VM, "--force")
+    y.stop()
+
+
+@pytest.mark.parametrize("mode", ["stopped", "running"])
+def test_rollback_interrupted_on_restart(crash_dir, mode):
+    """Killed right after a create wrote its row; on restart the settle rolls
+    it back and is killed between removing the new layer and the row; the
+    next start rolls it back again and the create can be run again."""
+    if "snapshot_reconcile.after_layer_removed" not in failpoints():
+        pytest.skip("this build has no fault points (build with SAN=1)")
+    y = Yund(crash_dir)
+    y.start()
+    y.ensure_tiny()
+    if any(v["name"] == VM for v in y.request("GET", "/v1/vms")[1]["vms"]):
+        y.yun("vm", "delete", VM, "--force")
+    y.yun("vm", "create", VM, "--image", "tiny", "--memory", "96M")
+    qio(disk(y), "write -P 0x5a 0 1M")
+    set_state(y, mode)
+    y.stop()
+    start_with(y, "snapshot_create.after_row")
+    drive_until_dead(y, "POST", f"/v1/vms/{VM}/snapshots", {"name": "x"})
+    start_dying_at(y, "snapshot_reconcile.after_layer_removed")
+    wait_for(lambda: y.proc.poll() is not None, 60, what="yund to die rolling back")
+    assert y.proc.returncode == -9
+    y.start()
+    wait_for(lambda: settled(y) and not snaps(y), 60, interval=0.2,
+             what="the roll-back of x to finish")
+    y.check_invariants()
+    check_disks(y)
+    y.yun("snapshot", "create", VM, "x")
+    assert [s["name"] for s in snaps(y)] == ["x"]
+    set_state(y, "stopped")
     assert pattern_is(disk(y), 0, 1 << 20, 0x5a)
     y.yun("vm", "delete", VM, "--force")
     y.stop()
