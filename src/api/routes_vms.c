@@ -246,6 +246,7 @@ static void vm_console(struct route_ctx *c)
 struct action_wait {
     struct api *api;
     struct hreq *req;
+    int status; /* of the reply with the row: 200, or 201 for a create */
 };
 
 static void action_closed(struct hreq *req, void *arg)
@@ -262,7 +263,7 @@ static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err
     if (err)
         reply_error_task(aw->req, err);
     else
-        reply_vm(aw->req, 200, vm);
+        reply_vm(aw->req, aw->status ? aw->status : 200, vm);
     free(aw);
 }
 
@@ -284,6 +285,27 @@ static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
     hreq_set_closecb(c->req, action_closed, aw);
 }
 
+/* Start (and create with start=true): answered when the start has
+ * finished; a client that leaves does not stop it. */
+static void vm_start_async(struct route_ctx *c, const char *name, int status)
+{
+    struct yerr err;
+    struct action_wait *aw = calloc(1, sizeof(*aw));
+    if (!aw) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    aw->api = c->api;
+    aw->req = c->req;
+    aw->status = status;
+    if (ctl_vm_start(c->api->ctl, name, 0, on_action, aw, &err) < 0) {
+        free(aw);
+        reply_error_task(c->req, &err);
+        return;
+    }
+    hreq_set_closecb(c->req, action_closed, aw);
+}
+
 static void vm_create(struct route_ctx *c)
 {
     struct yerr err = {0};
@@ -291,6 +313,10 @@ static void vm_create(struct route_ctx *c)
     struct vm_rec vm;
     if (vm_spec_from_json(c->body, &s, &err) < 0 || ctl_vm_create(c->api->ctl, &s, &vm, &err) < 0)
         reply_error_task(c->req, &err);
+    else if (s.start)
+        /* the VM exists and is kept when it does not start (as a user of
+         * virsh/Proxmox expects); the error says why */
+        vm_start_async(c, vm.id, 201);
     else
         reply_vm(c->req, 201, &vm);
 }
@@ -319,7 +345,9 @@ static void vm_act(struct route_ctx *c, enum vm_action a)
     struct yerr err = {0};
     struct vm_rec vm;
     const char *name = route_param(c, "name");
-    if (ctl_vm_action_is_qmp((int)a))
+    if (a == ACT_START)
+        vm_start_async(c, name, 200);
+    else if (ctl_vm_action_is_qmp((int)a))
         vm_action_qmp(c, name, (int)a);
     else if (ctl_vm_action(c->api->ctl, name, (int)a, &vm, &err) < 0)
         reply_error_task(c->req, &err);

@@ -42,12 +42,19 @@ struct vm_rt {
     struct vm_guard guard; /* event rate limit, reset-loop detection */
     struct guest *guest;   /* agent client and guest facts (guest.c), while agent_open */
     char qmp_status[24];   /* QEMU's last known run state (query-status): vm.status reads it */
+    /* A start in progress (agent_launch.c): reconcile leaves the VM alone,
+     * and EOF on the watch calls launch_lost(launch) instead of the exit. */
+    void *launch;
+    void (*launch_lost)(void *launch);
 };
 
 /* Hooks the controller (src/ctl) sets: it records the engine's events, and
  * decides whether a VM may start now (capacity). */
 typedef void (*engine_event_hook)(void *ctx, struct event_rec *ev);
 typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr *err);
+/* Starts VM id (a restart policy's restart): -1 with err when it cannot
+ * begin; the hook records how it ends. */
+typedef int (*engine_start_hook)(void *ctx, const char *vm_id, struct yerr *err);
 
 struct engine {
     struct event_base *base;
@@ -67,6 +74,8 @@ struct engine {
     void *on_event_ctx;
     engine_admit_hook admit; /* NULL: every start is admitted */
     void *admit_ctx;
+    engine_start_hook start; /* the controller's start (ctl_vm_start) */
+    void *start_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];
@@ -132,6 +141,9 @@ struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm);
 void engine_rt_drop(struct engine *e, struct vm_rt *rt);
 int engine_store_update(struct engine *e, struct vm_rec *vm);
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm);
+/* The same without a log line: -1 with why (QEMU not listening yet). */
+int engine_try_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm, char *err,
+                     size_t len);
 /* A QMP event seen: keeps rt->qmp_status true. */
 void engine_status_note(struct vm_rt *rt, const char *event);
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
@@ -139,7 +151,6 @@ int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
  * pidfile). 0 when none is left, -1 when one may still run. */
 int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
-int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err);
 /* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
  * it may still run. */
 int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);

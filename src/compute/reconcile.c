@@ -193,6 +193,8 @@ void engine_reconcile(struct engine *e)
         struct vm_rt *rt = engine_rt_find(e, vm->id);
         if (rt && rt->exit_timer && evtimer_pending(rt->exit_timer, NULL))
             continue; /* its exit is being handled right now */
+        if (rt && rt->launch)
+            continue; /* a start in progress (agent_launch.c) settles it */
         pid_t pid = 0;
         switch (seek(&p, vm, &pid)) {
         case QEMU_UP:

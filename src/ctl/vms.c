@@ -198,15 +198,7 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *out,
               (unsigned long long)vm.memory_mb, vm.image);
     vm_task_end(c, &task, &vm, NULL);
     *out = vm;
-    if (spec->start) {
-        struct yerr serr;
-        if (ctl_vm_action(c, vm.name, ACT_START, out, &serr) < 0) {
-            /* The VM exists and is kept (as a user of virsh/Proxmox expects);
-             * the error says why it did not start. */
-            *err = serr;
-            return -1;
-        }
-    }
+    /* spec->start: the caller's next step (ctl_vm_start, asynchronous) */
     return 0;
 
 undo_row:
@@ -240,8 +232,9 @@ uint64_t ctl_vm_generation(struct ctl *c)
 
 int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err)
 {
-    if (a == ACT_DELETE)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "delete is not an action here");
+    if (a == ACT_DELETE || a == ACT_START)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is not an action here",
+                        a == ACT_START ? "start (ctl_vm_start)" : "delete");
     struct vm_rec vm;
     if (ctl_vm_get(c, name, &vm, err) < 0)
         return -1;
