@@ -105,6 +105,7 @@ static void on_qmp_eof(void *ctx)
     struct vm_rt *rt = ctx;
     qmp_watch_close(rt->watch);
     rt->watch = NULL;
+    rt->reattaching = false; /* its query-status gets no answer now */
     if (rt->launch_lost) {
         /* a start in progress (agent_launch.c) settles its own failure */
         rt->launch_lost(rt->launch);
