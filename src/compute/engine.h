@@ -95,6 +95,10 @@ void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU runn
 
 /* Startup recovery and the periodic reconcile pass. */
 void engine_reconcile(struct engine *e);
+/* At start-up, before the API accepts requests: runs the loop until every
+ * QEMU re-attached has answered (its status, an interrupted start's cont),
+ * at most timeout_ms, so the first answers already show its state. */
+void engine_reconcile_settle(struct engine *e, int timeout_ms);
 
 /* Records an event and tells the hook (long-polling readers). */
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,

@@ -76,6 +76,7 @@ static void on_reattach_cont(void *ctx, json_t *ret, const char *err)
 {
     struct vm_rt *rt = ctx;
     struct engine *e = rt->eng;
+    rt->reattaching = false;
     struct vm_rec vm;
     if (store_vm_get(e->store, rt->id, &vm) != 0)
         return;
@@ -144,8 +145,10 @@ static void on_reattach_status(void *ctx, json_t *ret, const char *err)
     if (interrupted) {
         /* yund died between spawning QEMU and letting the guest run. */
         if (vm.desired == WANT_RUNNING && rt->watch &&
-            qmp_watch_command(rt->watch, "cont", NULL, on_reattach_cont, rt) == 0)
+            qmp_watch_command(rt->watch, "cont", NULL, on_reattach_cont, rt) == 0) {
+            rt->reattaching = true; /* until cont is answered */
             return;
+        }
         if (!strcmp(status, "prelaunch"))
             ns = VM_PAUSED;
     } else if (!strcmp(status, "running")) {
@@ -306,4 +309,30 @@ void engine_reconcile(struct engine *e)
         qemu_scan_free(&p.scan);
     if (again)
         engine_reconcile_soon(e);
+}
+
+static void settle_expired(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+static bool any_reattaching(struct engine *e)
+{
+    for (struct vm_rt *rt = e->rts; rt; rt = rt->next)
+        if (rt->reattaching)
+            return true;
+    return false;
+}
+
+void engine_reconcile_settle(struct engine *e, int timeout_ms)
+{
+    bool expired = false;
+    struct event *t = evtimer_new(e->base, settle_expired, &expired);
+    if (!t)
+        return;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(t, &tv);
+    while (!expired && any_reattaching(e) && event_base_loop(e->base, EVLOOP_ONCE) == 0)
+        ;
+    event_free(t);
 }
