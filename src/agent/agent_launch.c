@@ -93,6 +93,7 @@ static void launch_free(struct launch *L)
         qmp_watch_forget(L->rt->watch, L);
         L->rt->launch = NULL;
         L->rt->launch_lost = NULL;
+        L->rt->launch_abandon = NULL;
     }
     if (L->job)
         job_detach(L->job, true);
@@ -150,6 +151,7 @@ static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, 
         qmp_watch_forget(rt->watch, L);
         rt->launch = NULL;
         rt->launch_lost = NULL;
+        rt->launch_abandon = NULL;
         engine_rt_drop(e, rt);
     }
     launch_free(L);
@@ -323,6 +325,16 @@ static void on_lost(void *arg)
 {
     /* EOF on the event connection: the watch is closed already */
     qemu_gone(arg);
+}
+
+/* yund stops with the start running: no reply (the agent goes too), the
+ * row stays "starting" and the next run's reconcile settles it, as after a
+ * kill -9 at this step. */
+static void on_abandon(void *arg)
+{
+    struct launch *L = arg;
+    log_warn("vm %s: yund stopped during its start", L->vm.name);
+    launch_free(L);
 }
 
 static void tick(evutil_socket_t fd, short what, void *arg)
@@ -581,6 +593,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
         L->vols[k] = L->spec.vols[k].rec;
     L->rt->launch = L;
     L->rt->launch_lost = on_lost;
+    L->rt->launch_abandon = on_abandon;
     L->rt->pid = 0;
     L->rt->shutdown_seen = false;
 

@@ -46,8 +46,9 @@ struct vm_rt {
      * and EOF on the watch calls launch_lost(launch) instead of the exit. */
     void *launch;
     void (*launch_lost)(void *launch);
-    bool reattaching;    /* reconcile's query-status is on the way (reconcile.c) */
-    bool reattach_fresh; /* that re-attach found the QEMU unwatched */
+    void (*launch_abandon)(void *launch); /* the entry is dropped with the start running */
+    bool reattaching;                     /* reconcile's query-status is on the way (reconcile.c) */
+    bool reattach_fresh;                  /* that re-attach found the QEMU unwatched */
 };
 
 /* Hooks the controller (src/ctl) sets: it records the engine's events, and
