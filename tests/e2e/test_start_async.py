@@ -126,3 +126,28 @@ def test_qemu_that_exits_before_qmp_fails_the_start_cleanly(state_dir):
     assert qemu_pids_for(state_dir) == []
     y.check_invariants(settled=True)
     y.stop()
+
+
+def test_yund_stopped_mid_start_exits_clean_and_the_next_run_settles(state_dir):
+    """SIGTERM while a start waits for its QEMU: yund exits 0 with no leak
+    (the launch is abandoned, not answered), the row stays "starting", and
+    the next yund adopts the QEMU once it runs and finishes the start."""
+    y, gate = gated_yund(state_dir)
+    y.yun("vm", "create", "e2e-term", "--image", "tiny", "--memory", "96M")
+    p = subprocess.Popen([YUN, "--socket", y.sock, "vm", "start", "e2e-term"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    held = wait_for(lambda: qemu_pids_for(state_dir), 20, what="the held qemu")
+    assert y.stop() == 0  # no sanitizer report, exit 0
+    p.wait()
+    assert pid_alive(held[0])
+    y.start()
+    assert y.vm("e2e-term")["state"] == "starting"
+    open_gate(gate)
+    v = wait_for(lambda: (lambda v: v if v["state"] == "running" else None)(y.vm("e2e-term")),
+                 60, what="the adopted start to finish")
+    wait_for(lambda: qemu_pids_for(state_dir) == [v["pid"]], 10, what="one qemu")
+    y.check_invariants()
+    y.yun("vm", "stop", "--force", "e2e-term")
+    wait_for(lambda: y.vm("e2e-term")["state"] == "stopped", 30, what="stopped")
+    y.check_invariants(settled=True)
+    y.stop()
