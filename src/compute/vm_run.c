@@ -92,7 +92,8 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         engine_guard_qmp_event(e, rt, &vm, event, act,
                                !strcmp(event, "GUEST_PANICKED") ? "error" : "info", reason, data);
     }
-    if (ns != vm.state) {
+    /* during a start the launch's reply moves the row on (with the pid) */
+    if (ns != vm.state && !rt->launch) {
         vm.state = ns;
         engine_store_update(e, &vm);
     }
