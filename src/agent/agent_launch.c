@@ -410,22 +410,25 @@ static void on_spawned(void *ctx, const struct job_result *r)
     vm_confine_spawn_close(&L->sp);
     qemu_argv_free(&L->qa);
     L->qa_built = false;
-    if (r->status != 0) {
+    /* Confined, the child's pid line is what counts (its exit status can
+     * be a tool's, e.g. valgrind's leak report as it exits); unconfined,
+     * the status of QEMU's -daemonize parent says whether it started. */
+    char *end = NULL;
+    long q = L->conf.on ? strtol(r->out, &end, 10) : 0;
+    bool forked = L->conf.on && q > 1 && (!*end || *end == '\n');
+    if (L->conf.on ? !forked : r->status != 0) {
         char line[400], words[400];
         proc_last_line(r->err, line, sizeof(line));
-        qemu_words(L, line[0] ? line : "no message (see qemu.log)", words, sizeof(words));
+        qemu_words(L,
+                   line[0]      ? line
+                   : L->conf.on ? "fork failed"
+                                : "no message (see qemu.log)",
+                   words, sizeof(words));
         launch_fail(L, YE_QEMU_ERROR, "qemu failed to start: %s", words);
         return;
     }
-    if (L->conf.on) {
-        char *end;
-        long q = strtol(r->out, &end, 10);
-        if (q <= 1 || (*end && *end != '\n')) {
-            launch_fail(L, YE_QEMU_ERROR, "qemu failed to start: fork failed");
-            return;
-        }
+    if (forked)
         L->pid = (pid_t)q;
-    }
     FAILPOINT("vm_start.after_spawn");
     L->step = L_QMP;
     L->deadline = monotonic_ms() + SPAWN_TIMEOUT_MS;
