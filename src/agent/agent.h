@@ -48,6 +48,8 @@ enum agent_verb {
     AV_VM_STATUS,  /* {"vm"} -> {"qmp": status|null, "guest": facts|null}: never waits */
     AV_GUEST_EXEC, /* {"vm","argv","timeout","input"} -> {"exitcode","signal","out_b64",...} */
     AV_VM_QMP,     /* {"vm","command","arguments"} -> {"return"}: over the open event connection */
+    /* VM launch (agent_launch.c) */
+    AV_VM_LAUNCH, /* {"vm": spec,"image","volumes"} (agent_wire.h) -> {"pid","accel","spawn_ms"} */
     /* VM power and files (agent_power.c) */
     AV_POWER_FIRST,
     AV_VM_POWERDOWN, /* {"vm"} -> {"via": "agent"|"acpi"} */

@@ -313,6 +313,27 @@ static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
     hreq_set_closecb(c->req, action_closed, aw);
 }
 
+/* Start (and create with start=true): answered when the start has
+ * finished; a client that leaves does not stop it. */
+static void vm_start_async(struct route_ctx *c, const char *name, int status)
+{
+    struct yerr err;
+    struct action_wait *aw = calloc(1, sizeof(*aw));
+    if (!aw) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    aw->api = c->api;
+    aw->req = c->req;
+    aw->status = status;
+    if (ctl_vm_start(c->api->ctl, name, 0, on_action, aw, &err) < 0) {
+        free(aw);
+        reply_error_task(c->req, &err);
+        return;
+    }
+    hreq_set_closecb(c->req, action_closed, aw);
+}
+
 static void vm_create(struct route_ctx *c)
 {
     struct yerr err = {0};
@@ -353,7 +374,9 @@ static void vm_act(struct route_ctx *c, enum vm_action a)
     struct yerr err = {0};
     struct vm_rec vm;
     const char *name = route_param(c, "name");
-    if (ctl_vm_action_is_qmp((int)a)) {
+    if (a == ACT_START) {
+        vm_start_async(c, name, 200);
+    } else if (ctl_vm_action_is_qmp((int)a)) {
         vm_action_qmp(c, name, (int)a);
     } else if (a == ACT_STOP || a == ACT_FORCE_STOP) {
         struct action_wait *aw = action_wait_new(c);

@@ -34,12 +34,9 @@
 #include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#define SPAWN_TIMEOUT_MS 60000
-#define CHAIN_MAX        64 /* disk layers in a VM's directory; a volume's linked clones */
+#define CHAIN_MAX 64 /* disk layers in a VM's directory; a volume's linked clones */
 
 /* ---- claims ---- */
 
@@ -290,9 +287,9 @@ static int plan_file(struct vm_confine *c, const char *path, const char *fmt, bo
  * the VM's own QEMU writes these headers) is refused: yund opens the image
  * for QEMU as root, and must never open something else. */
 static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
-                     struct vm_confine *c, struct yerr *err)
+                     struct vm_confine *c, struct confine_rebases *fix, struct yerr *err)
 {
-    char dir[512], cur[256], back[1024], why[300];
+    char dir[512], cur[256], back[1024];
     engine_vm_path(e, vm, NULL, dir, sizeof(dir));
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
@@ -327,14 +324,21 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
             break;
         }
         if (name != back) {
-            char abs[800];
-            snprintf(abs, sizeof(abs), "%s/%s", dir, cur);
-            char *args[] = {"rebase", "-q", "-u",         "-f", "qcow2", "-F",
-                            "qcow2",  "-b", (char *)name, abs,  NULL};
-            if (qemu_img_sync(e->cfg->qemu_img, args, 60000, why, sizeof(why)) < 0) {
-                yerr_set(err, YE_INTERNAL, "vm '%s': %s", vm->name, why);
+            /* the caller runs the rebase (qemu-img, as a job) before QEMU */
+            if (!fix || fix->n == CONFINE_REBASE_MAX) {
+                yerr_set(err, YE_CONFLICT,
+                         "vm '%s': more than %d disk layers name another by "
+                         "its absolute path",
+                         vm->name, CONFINE_REBASE_MAX);
                 break;
             }
+            struct confine_rebase *rb = &fix->r[fix->n];
+            if (snprintf_checked(rb->layer, sizeof(rb->layer), "%s/%s", dir, cur) < 0 ||
+                snprintf_checked(rb->backing, sizeof(rb->backing), "%s", name) < 0) {
+                yerr_set(err, YE_INTERNAL, "vm '%s': path too long", vm->name);
+                break;
+            }
+            fix->n++;
         }
         memmove(cur, name, strlen(name) + 1);
     }
@@ -345,78 +349,59 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
     return rc < 0 ? -1 : 0;
 }
 
-/* Every attached volume and the volumes it is a linked clone of. */
-static int plan_volumes(struct engine *e, const struct vm_rec *vm, struct vm_confine *c,
-                        struct yerr *err)
+/* Every attached volume and the volumes it is a linked clone of, as the
+ * caller (the controller, from its rows) named them. */
+static int plan_volumes(const struct vm_rec *vm, const struct confine_volin *vs, size_t n,
+                        struct vm_confine *c, struct yerr *err)
 {
-    struct volume_rec *vs;
-    size_t n;
-    if (store_volume_list_attached(e->store, vm->id, &vs, &n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (c->nvols == CONFINE_VOLS_MAX) {
-            rc = yerr_set(err, YE_CONFLICT, "vm '%s' has more than %d volumes", vm->name,
-                          CONFINE_VOLS_MAX);
-            break;
-        }
+    for (size_t i = 0; i < n; i++) {
+        if (c->nvols == CONFINE_VOLS_MAX)
+            return yerr_set(err, YE_CONFLICT, "vm '%s' has more than %d volumes", vm->name,
+                            CONFINE_VOLS_MAX);
+        if (vs[i].n < 1 || vs[i].n > CHAIN_MAX)
+            return yerr_set(err, YE_CONFLICT, "volume '%s' is a linked clone too deep", vs[i].name);
         struct confine_vol *cv = &c->vols[c->nvols++];
         snprintf(cv->id, sizeof(cv->id), "%s", vs[i].id);
         cv->first = c->nfiles;
-        struct volume_rec layer = vs[i];
-        for (cv->n = 0; rc == 0; cv->n++) {
-            if (cv->n == CHAIN_MAX) {
-                rc = yerr_set(err, YE_CONFLICT, "volume '%s' is a linked clone too deep",
-                              vs[i].name);
-                break;
-            }
-            if (plan_file(c, layer.path, layer.format, cv->n == 0, false, err) < 0)
-                rc = -1;
-            if (rc < 0 || !layer.backing[0])
-                break;
-            char name[64];
-            snprintf(name, sizeof(name), "%s", layer.backing);
-            if (store_volume_get(e->store, name, &layer) != 0)
-                rc = yerr_set(err, YE_INTERNAL, "volume '%s': its backing volume '%s' is missing",
-                              vs[i].name, name);
-        }
-        if (rc == 0)
-            cv->n++;
+        cv->n = vs[i].n;
+        for (int k = 0; k < vs[i].n; k++)
+            if (plan_file(c, vs[i].layers[k].path, vs[i].layers[k].format, k == 0, false, err) < 0)
+                return -1;
     }
-    free(vs);
-    return rc;
+    return 0;
 }
 
 /* What a confined QEMU is handed by fd: the image under the VM's disk, the
  * image's kernel and initrd (memfd copies: QEMU reads them once, into the
  * guest's firmware config, and they cost memory, not a file, while it
  * runs), and the attached volumes with their chains. */
-static int plan_files(struct engine *e, const struct vm_rec *vm, struct vm_confine *c,
-                      struct yerr *err)
+static int plan_files(struct engine *e, const struct vm_rec *vm, const struct image_rec *img,
+                      const struct confine_volin *vols, size_t nvols, struct vm_confine *c,
+                      struct confine_rebases *fix, struct yerr *err)
 {
     c->image = c->kernel = c->initrd = -1;
-    struct image_rec img;
-    if (store_image_get(e->store, vm->image, &img) != 0)
-        return yerr_set(err, YE_CONFLICT, "image '%s' of vm '%s' is missing", vm->image, vm->name);
-    if (plan_disk(e, vm, &img, c, err) < 0)
+    if (plan_disk(e, vm, img, c, fix, err) < 0)
         return -1;
     /* the image goes first (fdset QEMU_FDSET_IMAGE), even under a chain
      * that no longer reaches it: its set's label keeps the VM's directory
      * in the command line (see qemu_argv.c) */
-    if ((c->image = plan_file(c, img.path, img.format, false, false, err)) < 0)
+    if ((c->image = plan_file(c, img->path, img->format, false, false, err)) < 0)
         return -1;
-    if (img.kernel[0] && (c->kernel = plan_file(c, img.kernel, "", false, true, err)) < 0)
+    if (img->kernel[0] && (c->kernel = plan_file(c, img->kernel, "", false, true, err)) < 0)
         return -1;
-    if (img.kernel[0] && img.initrd[0] &&
-        (c->initrd = plan_file(c, img.initrd, "", false, true, err)) < 0)
+    if (img->kernel[0] && img->initrd[0] &&
+        (c->initrd = plan_file(c, img->initrd, "", false, true, err)) < 0)
         return -1;
-    return plan_volumes(e, vm, c, err);
+    return plan_volumes(vm, vols, nvols, c, err);
 }
 
-int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *out,
-                       struct yerr *err)
+int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_rec *img,
+                       const struct confine_volin *vols, size_t nvols, struct vm_confine *out,
+                       struct confine_rebases *fix, struct yerr *err)
 {
     memset(out, 0, sizeof(*out));
+    if (fix)
+        fix->n = 0;
     out->image = out->kernel = out->initrd = -1;
     if (!e->cfg->qemu_confine)
         return 0;
@@ -438,20 +423,12 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *o
                         "no free uid for vm '%s' in qemu_uid_min..qemu_uid_max (%u..%u)", vm->name,
                         min, max);
     }
-    if (uid != vm->uid) {
-        vm->uid = uid;
-        if (engine_store_update(e, vm) != 0) {
-            char path[320];
-            claim_path(e, uid, path, sizeof(path));
-            unlink(path);
-            close(lk);
-            return yerr_db(err, store_errmsg(e->store));
-        }
-    }
+    /* the caller records a new uid (the controller's row) before QEMU runs */
+    vm->uid = uid;
     close(lk);
     if (give_files(e, vm, uid, why, sizeof(why)) < 0)
         return yerr_set(err, YE_CONFINE_ERROR, "%s", why);
-    if (plan_files(e, vm, out, err) < 0)
+    if (plan_files(e, vm, img, vols, nvols, out, fix, err) < 0)
         return -1;
     out->on = true;
     out->uid = out->gid = uid;
@@ -575,40 +552,21 @@ static void qemu_child(const char *dir, int logfd, const struct vm_confine *c, c
     child_fail("exec");
 }
 
-/* QEMU's output since offset from (its error when it did not start). */
-static char *log_tail(int fd, off_t from)
+int vm_confine_spawn_open(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
+                          char *const argv[], int (*pre_exec)(void *arg), void *arg,
+                          struct confine_spawn *s, char *why, size_t len)
 {
-    size_t cap = 65536, len = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf)
-        return NULL;
-    ssize_t n;
-    while (len < cap && (n = pread(fd, buf + len, cap - len, from + (off_t)len)) > 0)
-        len += (size_t)n;
-    buf[len] = 0;
-    return buf;
-}
-
-/* A confined QEMU cannot write its own pidfile (see qemu_argv.c): yund
- * does, once QEMU answers. The directory is the VM's uid's, so the name is
- * made afresh (a link planted there is replaced, never written through). */
-static int write_pidfile(struct engine *e, const struct vm_rec *vm, pid_t pid)
-{
-    return qemu_pidfile_write(e->vms_dir, vm->id, pid);
-}
-
-int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
-                     char *const argv[], int (*pre_exec)(void *arg), void *arg,
-                     struct proc_result *pr)
-{
+    memset(s, 0, sizeof(*s));
+    s->c = c;
+    s->argv = argv;
+    s->pre_exec = pre_exec;
+    s->pre_arg = arg;
+    s->logfd = -1;
     if (!c->on)
-        return proc_run_ex(argv, SPAWN_TIMEOUT_MS, pr, pre_exec, arg);
-    memset(pr, 0, sizeof(*pr));
-    pr->status = -1;
-    char dir[512], log[512], qmp[512];
-    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+        return 0;
+    char log[512];
+    engine_vm_path(e, vm, NULL, s->dir, sizeof(s->dir));
     engine_vm_path(e, vm, VMDIR_QEMULOG, log, sizeof(log));
-    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
     int logfd =
         open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
     struct stat lst;
@@ -617,88 +575,40 @@ int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_
         logfd = -1;
         errno = EINVAL;
     }
-    if (logfd >= 0) /* QEMU writes to it blocking */
-        fcntl(logfd, F_SETFL, O_WRONLY | O_APPEND);
-    int pp[2] = {-1, -1};
-    if (logfd < 0 || pipe2(pp, O_CLOEXEC) < 0) {
-        pr->err = strdup(logfd < 0 ? "cannot open qemu.log" : "pipe failed");
-        if (logfd >= 0)
-            close(logfd);
-        return pr->status;
+    if (logfd < 0) {
+        snprintf(why, len, "cannot open qemu.log: %s", strerror(errno));
+        return -1;
     }
-    off_t from = lseek(logfd, 0, SEEK_END);
-    /* QEMU cannot -daemonize under spawn=deny (that forks after the
-     * seccomp filter is in place), so daemonize it here: a child makes a
-     * session and forks QEMU, reports its pid and exits, and QEMU is
-     * reparented to init, outliving yund like a -daemonize QEMU. */
-    pid_t mid = fork();
-    if (mid == 0) {
-        close(pp[0]);
-        setsid();
-        pid_t q = fork();
-        if (q == 0)
-            qemu_child(dir, logfd, c, argv, pre_exec, arg);
-        (void)!write(pp[1], &q, sizeof(q));
-        _exit(q < 0);
-    }
-    close(pp[1]);
-    pid_t q = -1;
-    if (mid > 0) {
-        int st;
-        while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
-            ;
-        if (read(pp[0], &q, sizeof(q)) != (ssize_t)sizeof(q))
-            q = -1;
-    }
-    close(pp[0]);
-    /* Started once its command monitor answers: QMP greets a client only
-     * from the main loop, after every device is made and the uid dropped. */
-    char why[256] = "fork failed";
-    int64_t deadline = monotonic_ms() + SPAWN_TIMEOUT_MS;
-    while (q > 0) {
-        if (pid_state(q) == PID_GONE) {
-            snprintf(why, sizeof(why), "qemu exited during start-up");
-            break;
-        }
-        if (qmp_command(qmp, "query-status", NULL, NULL, 2000, why, sizeof(why)) == 0) {
-            pr->status = 0;
-            break;
-        }
-        if (monotonic_ms() > deadline) {
-            kill(q, SIGKILL);
-            pr->timed_out = 1;
-            break;
-        }
-        struct timespec ts = {0, 5 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    /* The nodes opened from the fdsets hold their own fds now: drop the
-     * sets, so that a volume detached later is closed for good. The
-     * image's set stays: its number is how yund knows the image among
-     * QEMU's nodes (vm_snapshots.c), and it must not be reused. */
-    for (int i = 0; pr->status == 0 && i < c->nfiles; i++) {
-        if (c->files[i].memfd || i == c->image)
-            continue;
-        json_t *args = json_pack("{s:i}", "fdset-id", i + 1);
-        char ignore[256];
-        qmp_command(qmp, "remove-fd", args, NULL, 2000, ignore, sizeof(ignore));
-        json_decref(args);
-    }
-    if (pr->status == 0 && write_pidfile(e, vm, q) < 0) {
-        kill(q, SIGKILL);
-        pr->status = -1;
-        snprintf(why, sizeof(why), "cannot write %s: %s", VMDIR_PIDFILE, strerror(errno));
-    }
-    if (pr->status != 0) {
-        pr->status = 1;
-        pr->err = log_tail(logfd, from);
-        if (pr->err && !pr->err[0]) {
-            free(pr->err);
-            pr->err = strdup(why);
-        }
-    }
-    close(logfd);
-    return pr->status;
+    fcntl(logfd, F_SETFL, O_WRONLY | O_APPEND); /* QEMU writes to it blocking */
+    s->logfd = logfd;
+    return 0;
+}
+
+void vm_confine_spawn_close(struct confine_spawn *s)
+{
+    if (s->logfd >= 0)
+        close(s->logfd);
+    s->logfd = -1;
+}
+
+/* The job's child (job.c: its own session, stdout and stderr its pipes).
+ * Unconfined it only joins the cgroup and lets the job exec a -daemonize
+ * QEMU. Confined, QEMU cannot -daemonize (spawn=deny forbids the fork
+ * after the seccomp filter is in place), so this child daemonizes it: it
+ * forks QEMU, reports its pid on stdout and exits, and QEMU is reparented
+ * to init, outliving yund like a -daemonize QEMU. */
+int vm_confine_spawn_child(void *arg)
+{
+    struct confine_spawn *s = arg;
+    if (!s->c->on)
+        return s->pre_exec ? s->pre_exec(s->pre_arg) : 0;
+    pid_t q = fork();
+    if (q == 0)
+        qemu_child(s->dir, s->logfd, s->c, s->argv, s->pre_exec, s->pre_arg);
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d\n", (int)q);
+    (void)!write(1, buf, (size_t)n);
+    _exit(q < 0 ? 1 : 0);
 }
 
 /* ---- naming files for a running QEMU ---- */

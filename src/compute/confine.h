@@ -24,22 +24,66 @@
 #include "compute/qemu_argv.h"
 #include "lib/proc.h"
 
+/* How long a QEMU may take from fork to its monitor answering. */
+#define SPAWN_TIMEOUT_MS 60000
+
+/* A layer of an attached volume's chain: layers[0] is the volume (opened
+ * read-write), then the volume it is a linked clone of, and so on. */
+struct confine_layer {
+    char path[512];
+    char format[8];
+};
+struct confine_volin {
+    char id[37];
+    char name[64];
+    const struct confine_layer *layers;
+    int n;
+};
+
+/* Layers of the VM's disk chain that name the one under them by its
+ * absolute path (made by an older yund): each must be rebased
+ * (qemu-img rebase -u -b BACKING LAYER) before the confined QEMU opens it. */
+#define CONFINE_REBASE_MAX 8
+struct confine_rebases {
+    int n;
+    struct confine_rebase {
+        char layer[800];   /* absolute */
+        char backing[256]; /* the relative name it is to name */
+    } r[CONFINE_REBASE_MAX];
+};
+
 /* Before a start: makes sure vm has a uid claimed for it machine-wide
  * (allocating one when it has none, when its claim was taken by another
- * VM, or when some process runs as it), records it in the store, gives the
- * VM's directory and the files QEMU writes to that uid, and plans the files
- * QEMU gets by fd (out->files: checks the disk chain's headers, which the
- * VM's QEMU wrote, name only its directory and its image). */
-int vm_confine_prepare(struct engine *e, struct vm_rec *vm, struct vm_confine *out,
-                       struct yerr *err);
+ * VM, or when some process runs as it) and sets vm->uid (the caller records
+ * it before QEMU runs: no store access here), gives the VM's directory and
+ * the files QEMU writes to that uid, and plans the files QEMU gets by fd
+ * (out->files: img, the volumes' chains vols; checks the disk chain's
+ * headers, which the VM's QEMU wrote, name only its directory and its
+ * image; layers to rebase first go to fix). Never blocks on a child. */
+int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_rec *img,
+                       const struct confine_volin *vols, size_t nvols, struct vm_confine *out,
+                       struct confine_rebases *fix, struct yerr *err);
 
-/* Spawns QEMU with argv (built for c) and returns once its monitors answer,
- * like proc_run_ex() on a -daemonize QEMU: pr->status is 0 on success;
- * otherwise pr->err holds QEMU's last words. pre_exec runs in the child
- * that becomes QEMU (it joins the cgroup). */
-int vm_confine_spawn(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
-                     char *const argv[], int (*pre_exec)(void *arg), void *arg,
-                     struct proc_result *pr);
+/* Spawning QEMU through job.c (no blocking wait): vm_confine_spawn_open
+ * fills s (opens qemu.log for a confined QEMU); vm_confine_spawn_child is
+ * the job's setup (job_spec.setup, arg s, new_session), which for a
+ * confined QEMU daemonizes it and writes its pid on the job's stdout (the
+ * job then exits 0 at once); unconfined the job execs argv, a -daemonize
+ * QEMU whose parent exits once its monitors listen. pre_exec runs in the
+ * process that becomes QEMU (it joins the cgroup). close after the job. */
+struct confine_spawn {
+    const struct vm_confine *c;
+    char *const *argv;
+    int (*pre_exec)(void *arg);
+    void *pre_arg;
+    char dir[512];
+    int logfd;
+};
+int vm_confine_spawn_open(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
+                          char *const argv[], int (*pre_exec)(void *arg), void *arg,
+                          struct confine_spawn *s, char *why, size_t len);
+int vm_confine_spawn_child(void *arg);
+void vm_confine_spawn_close(struct confine_spawn *s);
 
 /* The VM is gone: its uid claim is released. */
 void vm_confine_release(struct engine *e, const struct vm_rec *vm);

@@ -193,6 +193,8 @@ struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm)
 
 void engine_rt_drop(struct engine *e, struct vm_rt *rt)
 {
+    if (rt->launch_abandon) /* yund stops mid-start: its row is the next run's */
+        rt->launch_abandon(rt->launch);
     for (struct vm_rt **pp = &e->rts; *pp; pp = &(*pp)->next) {
         if (*pp == rt) {
             *pp = rt->next;

@@ -41,6 +41,13 @@ struct vm_rt {
     struct vm_guard guard; /* event rate limit, reset-loop detection */
     struct guest *guest;   /* agent client and guest facts (guest.c), while agent_open */
     char qmp_status[24];   /* QEMU's last known run state (query-status): vm.status reads it */
+    /* A start in progress (agent_launch.c): reconcile leaves the VM alone,
+     * and EOF on the watch calls launch_lost(launch) instead of the exit. */
+    void *launch;
+    void (*launch_lost)(void *launch);
+    void (*launch_abandon)(void *launch); /* the entry is dropped with the start running */
+    bool reattaching;                     /* reconcile's query-status is on the way (reconcile.c) */
+    bool reattach_fresh;                  /* that re-attach found the QEMU unwatched */
 };
 
 /* Hooks the controller (src/ctl) sets: it records the engine's events, and
@@ -53,6 +60,9 @@ typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr
 typedef void (*engine_block_job_hook)(void *ctx, const char *vm_id, const char *event,
                                       json_t *data);
 typedef void (*engine_vms_hook)(void *ctx, const struct vm_rec *vms, size_t n);
+/* Starts VM id (a restart policy's restart): -1 with err when it cannot
+ * begin; the hook records how it ends. */
+typedef int (*engine_start_hook)(void *ctx, const char *vm_id, struct yerr *err);
 
 struct engine {
     struct event_base *base;
@@ -82,6 +92,8 @@ struct engine {
     void *on_block_job_ctx;
     engine_vms_hook reconcile_snapshots;
     void *reconcile_snapshots_ctx;
+    engine_start_hook start; /* the controller's start (ctl_vm_start) */
+    void *start_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];
@@ -100,6 +112,10 @@ void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU runn
 
 /* Startup recovery and the periodic reconcile pass. */
 void engine_reconcile(struct engine *e);
+/* At start-up, before the API accepts requests: runs the loop until every
+ * QEMU re-attached has answered (its status, an interrupted start's cont),
+ * at most timeout_ms, so the first answers already show its state. */
+void engine_reconcile_settle(struct engine *e, int timeout_ms);
 
 /* Records an event and tells the hook (long-polling readers). */
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
@@ -139,6 +155,9 @@ struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm);
 void engine_rt_drop(struct engine *e, struct vm_rt *rt);
 int engine_store_update(struct engine *e, struct vm_rec *vm);
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm);
+/* The same without a log line: -1 with why (QEMU not listening yet). */
+int engine_try_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm, char *err,
+                     size_t len);
 /* A QMP event seen: keeps rt->qmp_status true. */
 void engine_status_note(struct vm_rt *rt, const char *event);
 int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
@@ -146,7 +165,6 @@ int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
  * pidfile). 0 when none is left, -1 when one may still run. */
 int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
-int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err);
 /* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
  * it may still run. */
 int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);

@@ -50,11 +50,125 @@ static enum qemu_seen seek(struct pass *p, const struct vm_rec *vm, pid_t *pid)
     return qemu_seek(p->e->vms_dir, vm->id, vm->uid, &p->scan, pid);
 }
 
+/* The row after a re-attach, from QEMU's status (and cont's outcome). */
+static void reattach_finish(struct engine *e, struct vm_rt *rt, struct vm_rec *vm, enum vm_state ns,
+                            const char *status)
+{
+    pid_t pid = rt->pid;
+    bool fresh = rt->reattach_fresh;
+    rt->reattach_fresh = false;
+    if (fresh && vm->pid == pid && ns == vm->state && vm->started_at)
+        log_info("vm %s: re-attached to running qemu pid %d (%s)", vm->name, (int)pid, status);
+    if (ns != vm->state || vm->pid != pid) {
+        if (fresh)
+            engine_event(e, "vm", vm->name, "reattach", "info", "qemu pid %d, %s -> %s", (int)pid,
+                         vm_state_name(vm->state), vm_state_name(ns));
+        vm->state = ns;
+        vm->pid = pid;
+        if (!vm->started_at)
+            vm->started_at = now_ms();
+        engine_store_update(e, vm);
+    }
+    engine_stop_rearm(e, vm);
+}
+
+static void on_reattach_cont(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_rt *rt = ctx;
+    struct engine *e = rt->eng;
+    rt->reattaching = false;
+    struct vm_rec vm;
+    if (store_vm_get(e->store, rt->id, &vm) != 0)
+        return;
+    enum vm_state ns = vm.state;
+    if (!err) {
+        ns = VM_RUNNING;
+        snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
+        engine_event(e, "vm", vm.name, "start", "ok", "start finished after yund restart");
+    } else if (!strcmp(rt->qmp_status, "prelaunch")) {
+        ns = VM_PAUSED;
+    }
+    reattach_finish(e, rt, &vm, ns, rt->qmp_status);
+}
+
+/* QEMU's status, asked over the event connection (no blocking exchange). */
+static void on_reattach_status(void *ctx, json_t *ret, const char *err)
+{
+    struct vm_rt *rt = ctx;
+    struct engine *e = rt->eng;
+    rt->reattaching = false;
+    struct vm_rec vm;
+    if (store_vm_get(e->store, rt->id, &vm) != 0)
+        return;
+    pid_t pid = rt->pid;
+    const char *st = json_string_value(json_object_get(ret, "status"));
+    if (err || !st) {
+        log_warn("vm %s: pid %d alive but QMP unreachable: %s", vm.name, (int)pid,
+                 err ? err : "query-status reply has no status");
+        /* still: the row names that pid (so a stop can end it), and a stop
+         * in progress keeps its deadline */
+        if (vm.pid != pid && vm_state_has_process(vm.state)) {
+            vm.pid = pid;
+            engine_store_update(e, &vm);
+        }
+        engine_stop_rearm(e, &vm);
+        return;
+    }
+    char status[32];
+    snprintf(status, sizeof(status), "%s", st);
+    snprintf(rt->qmp_status, sizeof(rt->qmp_status), "%s", status);
+    enum vm_state ns = vm.state;
+    if (rt->reattach_fresh && e->cg.mode != CG_NONE) {
+        /* A QEMU found again is put back under its VM's limits: after an
+         * interrupted start it still has the start-up boost, and one started
+         * by an older yund sits in a group of the old naming. */
+        char group[48], why[256];
+        struct cg_limits lim;
+        engine_vm_cgroup(&vm, group);
+        engine_vm_limits(&vm, &lim);
+        if (cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0 ||
+            cg_vm_attach(&e->cg, group, pid, why, sizeof(why)) < 0)
+            log_warn("vm %s: cgroup: %s", vm.name, why);
+    }
+    bool interrupted = !strcmp(status, "prelaunch") || vm.state == VM_STARTING;
+    if (interrupted && vm.desired == WANT_STOPPED) {
+        /* a start yund did not finish, and since then the VM was asked to
+         * stop: the guest never ran, so end its QEMU; the next pass sees it
+         * gone and says stopped */
+        rt->reattach_fresh = false;
+        engine_event(e, "vm", vm.name, "stop", "info",
+                     "ending the qemu of an interrupted start: the vm is to be stopped");
+        engine_qemu_end(e, &vm);
+        engine_reconcile_soon(e);
+        return;
+    }
+    if (interrupted) {
+        /* yund died between spawning QEMU and letting the guest run. */
+        if (vm.desired == WANT_RUNNING && rt->watch &&
+            qmp_watch_command(rt->watch, "cont", NULL, on_reattach_cont, rt) == 0) {
+            rt->reattaching = true; /* until cont is answered */
+            return;
+        }
+        if (!strcmp(status, "prelaunch"))
+            ns = VM_PAUSED;
+    } else if (!strcmp(status, "running")) {
+        /* a graceful stop in progress stays one: its deadline is re-armed */
+        ns = vm.state == VM_STOPPING ? VM_STOPPING : VM_RUNNING;
+    } else if (!strcmp(status, "paused") || !strcmp(status, "suspended")) {
+        ns = vm.state == VM_STOPPING ? VM_STOPPING : VM_PAUSED;
+    } else if (!strcmp(status, "shutdown")) {
+        ns = VM_STOPPING;
+    } else if (!strcmp(status, "guest-panicked") || !strcmp(status, "internal-error")) {
+        ns = VM_CRASHED;
+    }
+    reattach_finish(e, rt, &vm, ns, status);
+}
+
 static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
 {
     struct vm_rt *rt = engine_rt_get(e, vm);
-    if (!rt)
-        return;
+    if (!rt || rt->reattaching)
+        return; /* its status is on the way */
     bool was_watched = rt->watch != NULL;
     rt->pid = pid;
     /* a QEMU found by the process table gets its pidfile back, so later
@@ -62,74 +176,16 @@ static void reattach(struct engine *e, struct vm_rec *vm, pid_t pid)
     if (!was_watched && qemu_pidfile_write(e->vms_dir, vm->id, pid) < 0)
         log_warn("vm %s: cannot write its pidfile: %s", vm->name, strerror(errno));
     engine_attach_watch(e, rt, vm);
-    char qmp[512], status[32], err[256];
-    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    if (qmp_query_status(qmp, status, sizeof(status), err, sizeof(err)) < 0) {
-        log_warn("vm %s: pid %d alive but QMP unreachable: %s", vm->name, (int)pid, err);
-        /* still: the row names that pid (so a stop can end it), and a stop
-         * in progress keeps its deadline */
-        if (vm->pid != pid && vm_state_has_process(vm->state)) {
-            vm->pid = pid;
-            engine_store_update(e, vm);
-        }
-        engine_stop_rearm(e, vm);
+    rt->reattach_fresh |= !was_watched;
+    /* the rest when QEMU answers on the event connection */
+    if (rt->watch &&
+        qmp_watch_command(rt->watch, "query-status", NULL, on_reattach_status, rt) == 0) {
+        rt->reattaching = true;
         return;
     }
-    snprintf(rt->qmp_status, sizeof(rt->qmp_status), "%s", status);
-    enum vm_state ns = vm->state;
-    if (!was_watched && e->cg.mode != CG_NONE) {
-        /* A QEMU found again is put back under its VM's limits: after an
-         * interrupted start it still has the start-up boost, and one started
-         * by an older yund sits in a group of the old naming. */
-        char group[48], why[256];
-        struct cg_limits lim;
-        engine_vm_cgroup(vm, group);
-        engine_vm_limits(vm, &lim);
-        if (cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0 ||
-            cg_vm_attach(&e->cg, group, pid, why, sizeof(why)) < 0)
-            log_warn("vm %s: cgroup: %s", vm->name, why);
-    }
-    if ((!strcmp(status, "prelaunch") || vm->state == VM_STARTING) && vm->desired == WANT_STOPPED) {
-        /* a start yund did not finish, and since then the VM was asked to
-         * stop: the guest never ran, so end its QEMU; the next pass sees it
-         * gone and says stopped */
-        engine_event(e, "vm", vm->name, "stop", "info",
-                     "ending the qemu of an interrupted start: the vm is to be stopped");
-        engine_qemu_end(e, vm);
-        engine_reconcile_soon(e);
-        return;
-    }
-    if (!strcmp(status, "prelaunch") || vm->state == VM_STARTING) {
-        /* yund died between spawning QEMU and letting the guest run. */
-        char why[256];
-        if (vm->desired == WANT_RUNNING &&
-            qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) == 0) {
-            ns = VM_RUNNING;
-            snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
-            engine_event(e, "vm", vm->name, "start", "ok", "start finished after yund restart");
-        } else if (!strcmp(status, "prelaunch")) {
-            ns = VM_PAUSED;
-        }
-    } else if (!strcmp(status, "running")) {
-        /* a graceful stop in progress stays one: its deadline is re-armed */
-        ns = vm->state == VM_STOPPING ? VM_STOPPING : VM_RUNNING;
-    } else if (!strcmp(status, "paused") || !strcmp(status, "suspended")) {
-        ns = vm->state == VM_STOPPING ? VM_STOPPING : VM_PAUSED;
-    } else if (!strcmp(status, "shutdown")) {
-        ns = VM_STOPPING;
-    } else if (!strcmp(status, "guest-panicked") || !strcmp(status, "internal-error")) {
-        ns = VM_CRASHED;
-    }
-    if (!was_watched && vm->pid == pid && ns == vm->state && vm->started_at)
-        log_info("vm %s: re-attached to running qemu pid %d (%s)", vm->name, (int)pid, status);
-    if (ns != vm->state || vm->pid != pid) {
-        if (!was_watched)
-            engine_event(e, "vm", vm->name, "reattach", "info", "qemu pid %d, %s -> %s", (int)pid,
-                         vm_state_name(vm->state), vm_state_name(ns));
-        vm->state = ns;
+    log_warn("vm %s: pid %d alive but QMP unreachable", vm->name, (int)pid);
+    if (vm->pid != pid && vm_state_has_process(vm->state)) {
         vm->pid = pid;
-        if (!vm->started_at)
-            vm->started_at = now_ms();
         engine_store_update(e, vm);
     }
     engine_stop_rearm(e, vm);
@@ -199,6 +255,8 @@ void engine_reconcile(struct engine *e)
         struct vm_rt *rt = engine_rt_find(e, vm->id);
         if (rt && rt->exit_timer && evtimer_pending(rt->exit_timer, NULL))
             continue; /* its exit is being handled right now */
+        if (rt && rt->launch)
+            continue; /* a start in progress (agent_launch.c) settles it */
         pid_t pid = 0;
         switch (seek(&p, vm, &pid)) {
         case QEMU_UP:
@@ -257,4 +315,30 @@ void engine_reconcile(struct engine *e)
         qemu_scan_free(&p.scan);
     if (again)
         engine_reconcile_soon(e);
+}
+
+static void settle_expired(evutil_socket_t fd, short what, void *arg)
+{
+    *(bool *)arg = true;
+}
+
+static bool any_reattaching(struct engine *e)
+{
+    for (struct vm_rt *rt = e->rts; rt; rt = rt->next)
+        if (rt->reattaching)
+            return true;
+    return false;
+}
+
+void engine_reconcile_settle(struct engine *e, int timeout_ms)
+{
+    bool expired = false;
+    struct event *t = evtimer_new(e->base, settle_expired, &expired);
+    if (!t)
+        return;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(t, &tv);
+    while (!expired && any_reattaching(e) && event_base_loop(e->base, EVLOOP_ONCE) == 0)
+        ;
+    event_free(t);
 }

@@ -2,9 +2,9 @@
  * vm_run.c - running VMs: start, stop, pause, resume, reboot, and what
  * happens when QEMU reports an event or exits.
  *
- * Start writes "starting" before QEMU is spawned; QEMU starts with its vCPUs
- * stopped, is moved into the VM's cgroup, watched over QMP, and only then
- * continued. QEMU exiting is noticed by EOF on the QMP event socket, at once.
+ * Start is the controller's (ctl/vms_start.c) over the agent's vm.launch
+ * (agent/agent_launch.c). QEMU exiting is noticed by EOF on the QMP event
+ * socket, at once.
  */
 #include "compute/confine.h"
 #include "compute/engine.h"
@@ -92,7 +92,8 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         engine_guard_qmp_event(e, rt, &vm, event, act,
                                !strcmp(event, "GUEST_PANICKED") ? "error" : "info", reason, data);
     }
-    if (ns != vm.state) {
+    /* during a start the launch's reply moves the row on (with the pid) */
+    if (ns != vm.state && !rt->launch) {
         vm.state = ns;
         engine_store_update(e, &vm);
     }
@@ -105,6 +106,12 @@ static void on_qmp_eof(void *ctx)
     struct vm_rt *rt = ctx;
     qmp_watch_close(rt->watch);
     rt->watch = NULL;
+    rt->reattaching = false; /* its query-status gets no answer now */
+    if (rt->launch_lost) {
+        /* a start in progress (agent_launch.c) settles its own failure */
+        rt->launch_lost(rt->launch);
+        return;
+    }
     /* QEMU closes its sockets a moment before the process is gone; wait for
      * the pid to disappear so "stopped" is never said of a live QEMU. */
     if (!rt->exit_timer)
@@ -181,16 +188,27 @@ bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size
 
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm)
 {
-    if (rt->watch)
-        return 0;
-    char path[512], err[256];
-    if (engine_vm_path(e, vm, VMDIR_QMPEV, path, sizeof(path)) < 0)
-        return -1;
-    rt->watch = qmp_watch_open(e->base, path, on_qmp_event, on_qmp_eof, rt, err, sizeof(err));
-    if (!rt->watch) {
+    char err[256];
+    if (engine_try_watch(e, rt, vm, err, sizeof(err)) < 0) {
         log_warn("vm %s: cannot watch QMP events: %s", vm->name, err);
         return -1;
     }
+    return 0;
+}
+
+int engine_try_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm, char *err,
+                     size_t len)
+{
+    if (rt->watch)
+        return 0;
+    char path[512];
+    if (engine_vm_path(e, vm, VMDIR_QMPEV, path, sizeof(path)) < 0) {
+        snprintf(err, len, "path too long");
+        return -1;
+    }
+    rt->watch = qmp_watch_open(e->base, path, on_qmp_event, on_qmp_eof, rt, err, len);
+    if (!rt->watch)
+        return -1;
     rt->agent_open = false;
     rt->qmp_status[0] = 0;
     qmp_watch_command(rt->watch, "query-chardev", NULL, on_chardevs, rt);
@@ -210,11 +228,12 @@ static void restart_fire(evutil_socket_t fd, short what, void *arg)
         return;
     vm.restarts++;
     engine_store_update(e, &vm);
-    if (engine_vm_start(e, &vm, &err) < 0)
+    /* the controller's start (ctl/vms_start.c): it records "restart ok" or
+     * "restart error" when the start has finished */
+    if (!e->start)
+        yerr_set(&err, YE_UNAVAILABLE, "no controller to start it");
+    if (!e->start || e->start(e->start_ctx, vm.id, &err) < 0)
         engine_event(e, "vm", vm.name, "restart", "error", "%s", err.message);
-    else
-        engine_event(e, "vm", vm.name, "restart", "ok", "restart policy %s (restart #%d)",
-                     restart_policy_name(vm.restart), vm.restarts);
 }
 
 /* QEMU of VM id is gone. while_down: it died while yund was not running. */
@@ -277,234 +296,6 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     }
 }
 
-/* ---- start ---- */
-
-struct cg_entry {
-    struct engine *e;
-    const char *vm;
-    char err[256];
-};
-
-/* Runs in the forked child before exec: joining the cgroup now, while the
- * child is a single small thread, costs microseconds; moving a running QEMU
- * with its threads and memory costs 10-20 ms on cgroup v1. */
-static int enter_cgroup(void *arg)
-{
-    struct cg_entry *c = arg;
-    if (cg_vm_attach(&c->e->cg, c->vm, getpid(), c->err, sizeof(c->err)) < 0) {
-        (void)!write(2, c->err, strlen(c->err));
-        (void)!write(2, "\n", 1);
-        return -1;
-    }
-    return 0;
-}
-
-static int read_pidfile(const char *path, pid_t *pid)
-{
-    char *s = read_file(path, 64, NULL);
-    if (!s)
-        return -1;
-    char *end;
-    long v = strtol(s, &end, 10);
-    bool ok = v > 1 && (!*end || *end == '\n');
-    free(s);
-    if (!ok)
-        return -1;
-    *pid = (pid_t)v;
-    return 0;
-}
-
-int engine_vm_start(struct engine *e, struct vm_rec *vm, struct yerr *err)
-{
-    int64_t t_begin = monotonic_ms();
-    struct image_rec img;
-    int rc = store_image_get(e->store, vm->image, &img);
-    if (rc != 0)
-        return rc == STORE_NOTFOUND ? yerr_set(err, YE_CONFLICT, "image '%s' of vm '%s' is missing",
-                                               vm->image, vm->name)
-                                    : yerr_db(err, store_errmsg(e->store));
-    if (engine_image_memory_check(&img, vm->memory_mb, err) < 0)
-        return -1; /* it would only reset for ever */
-    if (e->admit && e->admit(e->admit_ctx, vm, err) < 0)
-        return -1; /* capacity: the controller's decision */
-
-    const char *accel = strcmp(vm->accel, "auto") ? vm->accel : e->accel;
-    pid_t pid = 0;
-    char dir[512], pidfile[512], why[256];
-    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
-    engine_vm_path(e, vm, VMDIR_PIDFILE, pidfile, sizeof(pidfile));
-    /* Never a second QEMU of one VM, and never the files of a live one
-     * removed: the process table, not only the pidfile, must show none. */
-    pid_t other = 0;
-    switch (qemu_seek(e->vms_dir, vm->id, vm->uid, NULL, &other)) {
-    case QEMU_GONE:
-        break;
-    case QEMU_UNSURE:
-        return yerr_set(err, YE_UNAVAILABLE,
-                        "cannot tell whether vm '%s' still has a qemu (/proc unreadable); "
-                        "not starting another",
-                        vm->name);
-    default:
-        engine_reconcile_soon(e);
-        return yerr_set(err, YE_CONFLICT,
-                        "vm '%s' still has a qemu (pid %d); yund is re-attaching to it", vm->name,
-                        (int)other);
-    }
-    static const char *const stale[] = {VMDIR_QMP, VMDIR_QMPEV, VMDIR_CONSOLE, VMDIR_PIDFILE};
-    for (size_t i = 0; i < 4; i++) {
-        char p[512];
-        engine_vm_path(e, vm, stale[i], p, sizeof(p));
-        unlink(p);
-    }
-
-    /* Intent before side effects. */
-    vm->state = VM_STARTING;
-    vm->desired = WANT_RUNNING;
-    vm->last_error[0] = 0;
-    vm->stop_deadline = 0;
-    snprintf(vm->accel_used, sizeof(vm->accel_used), "%s", accel);
-    if (engine_store_update(e, vm) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    FAILPOINT("vm_start.after_row");
-
-    char group[48];
-    engine_vm_cgroup(vm, group);
-    struct cg_limits lim;
-    engine_vm_limits(vm, &lim);
-    /* QEMU's start-up, before the guest runs, is yund's work and not the
-     * guest's: it runs at the highest weight and without the VM's quota, so
-     * busy neighbours do not slow every start. The VM's CPU policy applies
-     * from "cont" on; its memory limit from the first instruction. */
-    struct cg_limits boot = lim;
-    boot.cpu_weight = 10000;
-    boot.cpu_quota_us = 0;
-    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &boot, why, sizeof(why)) < 0) {
-        yerr_set(err, YE_CGROUP_ERROR, "%s", why);
-        goto fail;
-    }
-    /* confinement: the VM's uid claimed, its files given to it */
-    FAILPOINT("vm_start.after_cgroup");
-    struct vm_confine conf;
-    if (vm_confine_prepare(e, vm, &conf, err) < 0)
-        goto fail;
-    FAILPOINT("vm_start.after_confine");
-    struct qemu_argv qa;
-    struct volume_rec *vols = NULL;
-    size_t nvols = 0;
-    if (store_volume_list_attached(e->store, vm->id, &vols, &nvols) != 0) {
-        yerr_db(err, store_errmsg(e->store));
-        goto fail;
-    }
-    int built = qemu_argv_build(e->cfg->qemu_binary, vm, &img, dir, accel, vols, nvols, &conf, &qa,
-                                why, sizeof(why));
-    free(vols);
-    if (built < 0) {
-        yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-        goto fail;
-    }
-    /* QEMU's own errors go to qemu.log once it daemonises (-D), not to
-     * stderr: remember where this start's part of the log begins. */
-    char qemulog[512];
-    engine_vm_path(e, vm, VMDIR_QEMULOG, qemulog, sizeof(qemulog));
-    struct stat lst;
-    off_t log_off = stat(qemulog, &lst) == 0 ? lst.st_size : 0;
-    struct proc_result pr;
-    int64_t t_spawn = monotonic_ms();
-    struct cg_entry ce = {.e = e, .vm = group};
-    int st = vm_confine_spawn(e, vm, &conf, qa.argv, e->cg.mode != CG_NONE ? enter_cgroup : NULL,
-                              &ce, &pr);
-    t_spawn = monotonic_ms() - t_spawn;
-    qemu_argv_free(&qa);
-    FAILPOINT("vm_start.after_spawn");
-    char line[400];
-    proc_last_line(pr.err, line, sizeof(line));
-    proc_result_free(&pr);
-    if (st != 0) {
-        /* QEMU's own words first: what it wrote to qemu.log in this start */
-        char said[400];
-        qemu_log_since(qemulog, log_off, said, sizeof(said));
-        yerr_set(err, YE_QEMU_ERROR, "qemu failed to start: %s",
-                 said[0]   ? said
-                 : line[0] ? line
-                           : "no message (see qemu.log)");
-        goto fail;
-    }
-    /* QEMU's parent exits once the monitors listen; the daemon child writes
-     * the pidfile a moment later, so allow it a little time. */
-    for (int i = 0; i < 500 && read_pidfile(pidfile, &pid) < 0; i++) {
-        struct timespec ts = {0, 2 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (pid <= 0) {
-        yerr_set(err, YE_QEMU_ERROR, "qemu started but wrote no pidfile");
-        goto fail;
-    }
-    vm->pid = pid;
-    vm->started_at = now_ms();
-    engine_store_update(e, vm);
-    FAILPOINT("vm_start.after_pid");
-    struct vm_rt *rt = engine_rt_get(e, vm);
-    if (!rt) {
-        yerr_set(err, YE_INTERNAL, "out of memory");
-        goto fail_kill;
-    }
-    rt->pid = pid;
-    rt->shutdown_seen = false;
-    if (engine_attach_watch(e, rt, vm) < 0) {
-        yerr_set(err, YE_QEMU_ERROR, "cannot connect to QMP event monitor");
-        goto fail_kill;
-    }
-    FAILPOINT("vm_start.after_watch");
-    char qmp[512];
-    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    if (qmp_command(qmp, "cont", NULL, NULL, 5000, why, sizeof(why)) < 0) {
-        yerr_set(err, YE_QEMU_ERROR, "QMP cont: %s", why);
-        goto fail_kill;
-    }
-    if (e->cg.mode != CG_NONE && cg_vm_setup(&e->cg, group, &lim, why, sizeof(why)) < 0) {
-        yerr_set(err, YE_CGROUP_ERROR, "%s", why);
-        goto fail_kill;
-    }
-    FAILPOINT("vm_start.after_cont");
-    snprintf(rt->qmp_status, sizeof(rt->qmp_status), "running");
-    vm->state = VM_RUNNING;
-    engine_store_update(e, vm);
-    log_debug("vm %s start: qemu spawn %lld ms, total %lld ms", vm->name, (long long)t_spawn,
-              (long long)(monotonic_ms() - t_begin));
-    engine_event(e, "vm", vm->name, "start", "ok", "pid %d, accel %s", (int)pid, accel);
-    return 0;
-
-fail_kill:
-fail:
-    /* Whatever got as far as spawning QEMU must not leave it behind; if it
-     * cannot be ended, the row stays "starting" for reconcile to settle. */
-    if (engine_qemu_end(e, vm) < 0) {
-        /* desired stopped: reconcile ends that QEMU rather than continue it */
-        vm->desired = WANT_STOPPED;
-        snprintf(vm->last_error, sizeof(vm->last_error), "%s", err->message);
-        engine_store_update(e, vm);
-        engine_event(e, "vm", vm->name, "start", "error", "%s (its qemu may still run)",
-                     err->message);
-        engine_reconcile_soon(e);
-        return -1;
-    }
-    if (e->cg.mode != CG_NONE)
-        cg_vm_destroy(&e->cg, group);
-    {
-        struct vm_rt *r = engine_rt_find(e, vm->id);
-        if (r)
-            engine_rt_drop(e, r);
-    }
-    vm->state = VM_STOPPED;
-    vm->desired = WANT_STOPPED;
-    vm->pid = 0;
-    vm->started_at = 0;
-    snprintf(vm->last_error, sizeof(vm->last_error), "%s", err->message);
-    engine_store_update(e, vm);
-    engine_event(e, "vm", vm->name, "start", "error", "%s", err->message);
-    return -1;
-}
-
 /* ---- stop (the controller's, ctl/vms_stop.c) and the other actions ---- */
 
 void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
@@ -558,9 +349,7 @@ int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool 
     const char *an = vm_action_name(a);
     switch (a) {
     case ACT_START:
-        if (engine_vm_start(e, &vm, err) < 0)
-            return -1;
-        break;
+        return yerr_set(err, YE_INVALID_ARGUMENT, "start is the controller's (ctl_vm_start)");
     case ACT_STOP:
     case ACT_FORCE_STOP:
         return yerr_set(err, YE_INVALID_ARGUMENT, "stop is the controller's (ctl_vm_stop)");

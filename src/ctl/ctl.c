@@ -52,10 +52,17 @@ static int on_admit(void *ctx, const struct vm_rec *vm, struct yerr *err)
     return ctl_capacity_admit(ctx, vm, err);
 }
 
+static int on_start(void *ctx, const char *vm_id, struct yerr *err)
+{
+    return ctl_vm_start(ctx, vm_id, CTL_START_RESTART, NULL, NULL, err);
+}
+
 /* Events the agent raises on its own. */
 static void on_agent_event(void *ctx, const char *type, json_t *ev)
 {
     struct ctl *c = ctx;
+    if (!strcmp(type, "vm.uid"))
+        ctl_vm_uid_seen(c, ev);
     if (!strcmp(type, "vm.exec")) {
         const char *name = json_string_value(json_object_get(ev, "name"));
         const char *cmd = json_string_value(json_object_get(ev, "cmd"));
@@ -100,6 +107,8 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
     host->admit = on_admit;
     host->admit_ctx = c;
     ctl_vm_hooks_set(c);
+    host->start = on_start;
+    host->start_ctx = c;
     return 0;
 }
 
@@ -107,12 +116,14 @@ void ctl_shutdown(struct ctl *c)
 {
     ctl_calls_shutdown(c);
     ctl_vmops_shutdown(c);
+    ctl_starts_shutdown(c);
     if (c->host) {
         ctl_volumes_detach_shutdown(c->host);
         c->host->on_event = NULL;
         c->host->admit = NULL;
         c->host->stop_deadline = NULL;
         c->host->finish_delete = NULL;
+        c->host->start = NULL;
     }
     c->on_event = NULL;
 }
@@ -121,6 +132,7 @@ void ctl_forget(struct ctl *c, void *ctx)
 {
     ctl_calls_forget(c, ctx);
     ctl_vmops_forget(c, ctx);
+    ctl_starts_forget(c, ctx);
     agent_forget(c->agent, ctx);
 }
 

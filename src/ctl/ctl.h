@@ -42,6 +42,7 @@ typedef void (*ctl_event_hook)(void *ctx, const struct event_rec *ev);
 struct ctl_call;
 struct ctl_vmop;
 struct ctl_deadline;
+struct ctl_start;
 
 struct ctl {
     struct event_base *base;
@@ -57,6 +58,7 @@ struct ctl {
     struct ctl_call *calls;         /* VM actions waiting for the agent */
     struct ctl_vmop *vmops;         /* creates, stops, deletes waiting for the agent (vms_ops.c) */
     struct ctl_deadline *deadlines; /* stopping VMs' deadline timers (vms_stop.c) */
+    struct ctl_start *starts;       /* VM starts waiting for the agent's vm.launch (vms_start.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -147,6 +149,15 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
  * cannot begin (done never runs), else 0. */
 int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, void *ctx,
                   struct yerr *err);
+/* Start (vms_start.c): the intent row, then the agent's vm.launch, never
+ * waited for on the loop; the vm.start task holds the VM meanwhile. done
+ * (may be NULL) runs once, from the loop, with the row as the start left
+ * it, or the error; the start goes on when ctx is forgotten. -1 with err
+ * when it cannot begin (done never runs). CTL_START_RESTART: a restart
+ * policy's restart (its events say "restart"). */
+#define CTL_START_RESTART 1u
+int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done, void *ctx,
+                 struct yerr *err);
 /* The VM's directory and the files `vm show` names; "" when unknown. */
 struct ctl_vm_paths {
     char dir[512], console_socket[512], console_log[512];
@@ -186,5 +197,9 @@ void ctl_calls_shutdown(struct ctl *c);
 void ctl_vmops_forget(struct ctl *c, void *ctx);
 void ctl_vmops_shutdown(struct ctl *c);
 void ctl_vm_hooks_set(struct ctl *c);
+void ctl_starts_forget(struct ctl *c, void *ctx);
+void ctl_starts_shutdown(struct ctl *c);
+/* The agent's "vm.uid" event: a start claimed a new uid for the VM. */
+void ctl_vm_uid_seen(struct ctl *c, json_t *ev);
 
 #endif

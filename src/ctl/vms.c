@@ -177,8 +177,9 @@ uint64_t ctl_vm_generation(struct ctl *c)
 
 int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err)
 {
-    if (a == ACT_DELETE)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "delete is not an action here");
+    if (a == ACT_DELETE || a == ACT_START)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is not an action here",
+                        a == ACT_START ? "start (ctl_vm_start)" : "delete");
     struct vm_rec vm;
     if (ctl_vm_get(c, name, &vm, err) < 0)
         return -1;

@@ -52,13 +52,15 @@ static void on_prepared(void *ctx, json_t *r, const struct yerr *aerr)
     op->task.id[0] = 0;
     if (op->start) {
         struct yerr serr = {0};
-        struct vm_rec out = vm;
         /* The VM exists and is kept (as a user of virsh/Proxmox expects)
-         * when it does not start; the error says why. */
-        if (ctl_vm_action(c, vm.name, ACT_START, &out, &serr) < 0)
+         * when it does not start; the error says why. The start answers
+         * the caller (ctl_vm_start, asynchronous): this operation is done. */
+        if (ctl_vm_start(c, vm.id, 0, op->done, op->ctx, &serr) < 0) {
             ctl_vmop_finish(op, NULL, &serr);
-        else
-            ctl_vmop_finish(op, &out, NULL);
+        } else {
+            op->done = NULL;
+            ctl_vmop_finish(op, &vm, NULL);
+        }
         return;
     }
     ctl_vmop_finish(op, &vm, NULL);

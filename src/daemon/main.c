@@ -301,6 +301,7 @@ int main(int argc, char **argv)
      * finished) before reconcile looks at the rows they owned. */
     tasks_start(&eng);
     engine_reconcile(&eng);
+    engine_reconcile_settle(&eng, 5000); /* re-attached QEMUs answer over QMP first */
     if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);

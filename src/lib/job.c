@@ -417,9 +417,19 @@ struct job *job_start(struct event_base *base, const struct job_spec *spec, char
         goto fail;
     }
     r->jobs++;
+    /* On the list before the fork (still "reaped": nothing to wait for),
+     * so that a child whose setup exits instead of exec'ing (one that
+     * daemonizes) still reaches it: a leak checker in the child sees none. */
+    j->next = all_jobs;
+    all_jobs = j;
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errlen, "job: fork: %s", strerror(errno));
+        for (struct job **pp = &all_jobs; *pp; pp = &(*pp)->next)
+            if (*pp == j) {
+                *pp = j->next;
+                break;
+            }
         reaper_release(base);
         goto fail;
     }
@@ -430,8 +440,6 @@ struct job *job_start(struct event_base *base, const struct job_spec *spec, char
     close(po[1]);
     close(pe[1]);
     po[1] = pe[1] = -1;
-    j->next = all_jobs;
-    all_jobs = j;
     if (stream_init(j, &j->s[0], po[0]) < 0)
         po[0] = -1;
     po[0] = -1;

@@ -4,7 +4,6 @@
  */
 #include "storage/volumes.h"
 #include "lib/log.h"
-#include "lib/proc.h"
 #include "lib/util.h"
 
 #include <errno.h>
@@ -71,26 +70,6 @@ int volume_pool_info(const struct yun_config *cfg, struct store *st, struct pool
     }
     p->volumes = (int)n;
     free(vs);
-    return 0;
-}
-
-int qemu_img_sync(const char *qemu_img, char *const *args, int timeout_ms, char *err, size_t len)
-{
-    char *argv[24];
-    int n = 0;
-    argv[n++] = (char *)qemu_img;
-    for (; *args && n < 23; args++)
-        argv[n++] = *args;
-    argv[n] = NULL;
-    struct proc_result r;
-    int st = proc_run(argv, timeout_ms, &r);
-    char line[300];
-    proc_last_line(r.err, line, sizeof(line));
-    proc_result_free(&r);
-    if (st != 0) {
-        snprintf(err, len, "qemu-img %s failed: %s", argv[1] ? argv[1] : "", line[0] ? line : "?");
-        return -1;
-    }
     return 0;
 }
 

@@ -46,9 +46,5 @@ int volume_pool_info(const struct yun_config *cfg, struct store *st, struct pool
 uint64_t volume_actual_size(const struct volume_rec *v);
 /* Is `path` (resolved) a file inside the pool directory? Fills real. */
 bool volume_inside_pool(const struct yun_config *cfg, const char *path, char *real, size_t len);
-/* Runs qemu_img with args (NULL-terminated, without argv[0]), blocking; on
- * failure err gets "qemu-img VERB failed: <its last line of stderr>". Only
- * for callers not on the event loop's hot path (confine's header check). */
-int qemu_img_sync(const char *qemu_img, char *const *args, int timeout_ms, char *err, size_t len);
 
 #endif
