@@ -1,7 +1,9 @@
 /*
- * test_store.c - unit tests for the SQLite store: schema migrations, VM and
+ * test_store.c - unit tests for the store: schema migrations, VM and
  * image rows, uniqueness, lookups by name/id/prefix, events, snapshots and
- * volume attachment.
+ * volume attachment. The same bodies run on SQLite and, when
+ * YUN_TEST_PG_URL names a PostgreSQL database (scripts/pg-test-server.sh),
+ * on PostgreSQL too, each test on a freshly emptied schema.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,18 +16,50 @@
 #include <unistd.h>
 
 #include "lib/util.h"
+#include "store/db.h"
 #include "store/store.h"
 
 static char dbpath[64];
+static const char *pg_url; /* non-NULL: this group runs on PostgreSQL */
+
+/* The spec store_open gets: the SQLite file or the PostgreSQL URL. */
+static const char *spec(void)
+{
+    return pg_url ? pg_url : dbpath;
+}
+
+/* A fresh database for each test: the SQLite file removed, or every table
+ * of the PostgreSQL database's public schema dropped. */
+static int fresh(void)
+{
+    if (!pg_url) {
+        snprintf(dbpath, sizeof(dbpath), "/tmp/yun-unit-store-%d.db", (int)getpid());
+        unlink(dbpath);
+        return 0;
+    }
+    struct db *db;
+    char err[256];
+    if (db_open(pg_url, &db, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    int rc = db_exec(db, "DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public");
+    if (rc < 0)
+        fprintf(stderr, "%s\n", db_errmsg(db));
+    db_close(db);
+    return rc;
+}
 
 static int setup(void **state)
 {
-    snprintf(dbpath, sizeof(dbpath), "/tmp/yun-unit-store-%d.db", (int)getpid());
-    unlink(dbpath);
+    if (fresh() < 0)
+        return -1;
     struct store *st;
     char err[256];
-    if (store_open(dbpath, &st, err, sizeof(err)) != 0)
+    if (store_open(spec(), &st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return -1;
+    }
     *state = st;
     return 0;
 }
@@ -33,6 +67,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     store_close(*state);
+    if (pg_url)
+        return 0;
     char p[80];
     unlink(dbpath);
     snprintf(p, sizeof(p), "%s-wal", dbpath);
@@ -227,7 +263,7 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(store_vm_insert(st, &a), 0);
     store_close(st);
     char err[256];
-    assert_int_equal(store_open(dbpath, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_open(spec(), &st, err, sizeof(err)), 0);
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
@@ -310,5 +346,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("store (SQLite)", tests, NULL, NULL);
+    pg_url = getenv("YUN_TEST_PG_URL");
+    if (pg_url && *pg_url)
+        failed += cmocka_run_group_tests_name("store (PostgreSQL)", tests, NULL, NULL);
+    return failed;
 }
