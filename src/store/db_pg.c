@@ -18,7 +18,7 @@
 #define NBUCKETS   128
 #define MAX_PARAMS 64
 /* the advisory lock migrations take ("yun" in ASCII) */
-#define MIGRATE_LOCK "7960942"
+#define MIGRATE_LOCK "7959918" /* 0x79756e */
 
 /* built-in type oids (catalog/pg_type_d.h, stable) */
 #define OID_INT4   23
@@ -306,12 +306,15 @@ static void pg_finish(struct db_stmt *st)
 /* One integer from a one-row query, or -1 (error recorded). */
 static int query_int(struct db *db, const char *sql)
 {
+    check_conn(db);
     PGresult *r = PQexec(C(db), sql);
     int v = -1;
-    if (res_check(db, r) == 0 && PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
-        v = atoi(PQgetvalue(r, 0, 0));
-    else if (!db->err[0] || PQresultStatus(r) == PGRES_TUPLES_OK)
-        db_seterr(db, "no schema version row");
+    if (res_check(db, r) == 0) { /* else the server's error is recorded */
+        if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 0))
+            v = atoi(PQgetvalue(r, 0, 0));
+        else
+            db_seterr(db, "no schema version row");
+    }
     PQclear(r);
     return v;
 }
