@@ -8,11 +8,12 @@ checked in the database itself with psql.
 Needs YUN_TEST_PG_URL (scripts/pg-test-server.sh start DIR prints one; .ci/run
 sets it, so CI never skips). Each test gets a database of its own."""
 import os
+import shutil
 import subprocess
 
 import pytest
 
-from conftest import Yund, pid_alive, qemu_pids_for
+from conftest import ROOT, Yund, pid_alive, qemu_pids_for, wait_for
 
 PG_URL = os.environ.get("YUN_TEST_PG_URL", "")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="YUN_TEST_PG_URL is not set")
@@ -90,3 +91,33 @@ def test_refuses_newer_postgres_schema(state_dir, pg_db):
     assert p.returncode != 0
     assert "schema version 99 is newer than this yund knows (7)" in p.stderr, p.stderr
     assert psql(pg_db, "SELECT version FROM schema_version") == "99"  # left alone
+
+
+PLAIN_YUND = os.path.join(ROOT, "build", "yund")
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None or not os.path.exists(PLAIN_YUND),
+                    reason="needs valgrind and the plain build (make all); .ci/run provides both")
+def test_shutdown_is_valgrind_clean_on_postgres(state_dir, pg_db):
+    """test_valgrind.py's check with libpq in the picture: the connection, its
+    prepared-statement cache and results all freed, no memory error."""
+    y = Yund(state_dir)
+    log = os.path.join(state_dir, "valgrind.log")
+    args = ["valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--error-exitcode=99", f"--log-file={log}", PLAIN_YUND, "-s", state_dir,
+            "--store", pg_db]
+    y.log = open(os.path.join(state_dir, "test-yund.log"), "ab")
+    y.proc = subprocess.Popen(args, stdout=y.log, stderr=y.log)
+    wait_for(lambda: y._healthy(), 60, what="yund under valgrind")
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-vgpg", "--image", "tiny", "--memory", "96M", "--start")
+    y.yun("snapshot", "create", "e2e-vgpg", "s1")
+    y.yun("vm", "stop", "--force", "e2e-vgpg")
+    y.yun("events")
+    assert y.request("POST", "/v1/vms", raw="{bad")[0] == 400
+    y.yun("vm", "delete", "e2e-vgpg")
+    y.proc.terminate()
+    rc = y.proc.wait(timeout=60)
+    report = open(log).read()
+    assert rc == 0, report
+    assert "definitely lost" not in report and "Invalid" not in report, report
