@@ -18,7 +18,7 @@ CC      ?= cc
 # Debian's python3 (where python3-pytest lives), not a pyenv one first on PATH.
 PYTHON  ?= /usr/bin/python3
 BUILD   ?= build
-PKGS    := libevent libevent_pthreads jansson sqlite3 libcurl
+PKGS    := libevent libevent_pthreads jansson sqlite3 libpq libcurl
 CFLAGS  ?= -O2 -g
 # -Wno-format-truncation: messages are cut to fixed buffers on purpose.
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \

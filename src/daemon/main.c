@@ -32,20 +32,23 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: yund [options]\n"
-               "  -s, --state-dir DIR   state directory (default /var/lib/yun, env YUN_STATE_DIR)\n"
-               "  -c, --config FILE     config file of 'key = value' lines\n"
-               "                        (default <state-dir>/yund.conf if it exists)\n"
-               "  -o, --set KEY=VALUE   override one setting (repeatable)\n"
-               "  -d, --daemon          detach and log to <state-dir>/yund.log\n"
-               "  -v, --verbose         debug logging\n"
-               "  -h, --help            this help\n"
-               "      --routes[=json]   print the API's route table and exit\n"
-               "settings: state_dir socket listen token_file qemu qemu_img accel image_builder\n"
-               "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
-               "  reserved_memory stop_timeout reconcile_interval detach_timeout max_body\n"
-               "  max_connections\n"
-               "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
+    fprintf(f,
+            "usage: yund [options]\n"
+            "  -s, --state-dir DIR   state directory (default /var/lib/yun, env YUN_STATE_DIR)\n"
+            "  -c, --config FILE     config file of 'key = value' lines\n"
+            "                        (default <state-dir>/yund.conf if it exists)\n"
+            "  -o, --set KEY=VALUE   override one setting (repeatable)\n"
+            "      --store SPEC      the state of record: postgres://... (PostgreSQL) or a\n"
+            "                        SQLite file (default <state-dir>/yun.db; setting store)\n"
+            "  -d, --daemon          detach and log to <state-dir>/yund.log\n"
+            "  -v, --verbose         debug logging\n"
+            "  -h, --help            this help\n"
+            "      --routes[=json]   print the API's route table and exit\n"
+            "settings: state_dir store socket listen token_file qemu qemu_img accel image_builder\n"
+            "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
+            "  reserved_memory stop_timeout reconcile_interval detach_timeout max_body\n"
+            "  max_connections\n"
+            "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -130,16 +133,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"set", required_argument, 0, 'o'},
-                                         {"daemon", no_argument, 0, 'd'},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"failpoints", no_argument, 0, 'F'},
-                                         {"routes", optional_argument, 0, 'R'},
-                                         {0, 0, 0, 0}};
-    const char *config_file = NULL;
+    static const struct option opts[] = {
+        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
+        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
+        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
+        {"failpoints", no_argument, 0, 'F'},      {"routes", optional_argument, 0, 'R'},
+        {"store", required_argument, 0, 'S'},     {0, 0, 0, 0}};
+    const char *config_file = NULL, *store_spec = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;
     while ((c = getopt_long(argc, argv, "s:c:o:dvh", opts, NULL)) != -1) {
@@ -169,6 +169,9 @@ int main(int argc, char **argv)
         case 'h':
             usage(stdout);
             return 0;
+        case 'S': /* after the config file and --set, like them validated */
+            store_spec = optarg;
+            break;
         case 'F': /* the crash points compiled in (sanitizer build), for tests */
             return failpoint_list(stdout) < 0 ? 1 : 0;
         case 'R': /* the route table (--routes=json: as JSON), for docs and tests */
@@ -205,6 +208,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "yund: %s\n", err);
             return 2;
         }
+    }
+    if (store_spec && config_set(&cfg, "store", store_spec, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yund: %s\n", err);
+        return 2;
     }
     if (verbose)
         snprintf(cfg.log_level, sizeof(cfg.log_level), "debug");
@@ -251,7 +258,10 @@ int main(int argc, char **argv)
     raise_fd_limit();
 
     char dbpath[512];
-    snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);
+    if (cfg.store[0])
+        snprintf(dbpath, sizeof(dbpath), "%s", cfg.store);
+    else
+        snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);
     struct store *st;
     if (store_open(dbpath, &st, err, sizeof(err)) < 0) {
         log_err("%s", err);

@@ -196,6 +196,7 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         {"sms_body", offsetof(struct yun_config, sms_body), sizeof(c->sms_body)},
         {"external_url", offsetof(struct yun_config, external_url), sizeof(c->external_url)},
         {"image_cache", offsetof(struct yun_config, image_cache), sizeof(c->image_cache)},
+        {"store", offsetof(struct yun_config, store), sizeof(c->store)},
     };
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
         if (!strcmp(key, strs[i].key))
@@ -457,6 +458,11 @@ int config_finish(struct yun_config *c, char *err, size_t el)
     }
     if (c->listen_tcp[0] && !c->token_file[0]) {
         snprintf(err, el, "listen is set but token_file is not: TCP clients must authenticate");
+        return -1;
+    }
+    if (c->store[0] && c->store[0] != '/' && strncmp(c->store, "postgres://", 11) &&
+        strncmp(c->store, "postgresql://", 13)) {
+        snprintf(err, el, "store: a postgres:// URL or an absolute SQLite file path");
         return -1;
     }
     return 0;

@@ -11,6 +11,9 @@
 
 struct yun_config {
     char state_dir[256];
+    /* the state of record: a SQLite file path, or a postgres:// URL;
+     * "" = <state_dir>/yun.db */
+    char store[512];
     char socket_path[256]; /* default <state_dir>/yund.sock */
     char listen_tcp[64];   /* "127.0.0.1:8470" or "" for none */
     char token_file[256];  /* bearer token for TCP clients */

@@ -13,45 +13,45 @@
     "error_message,created_at,started_at,finished_at,owner,cancellable,cancel_requested,params,"   \
     "pid,pid_start"
 
-static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+static void bind_text_or_null(struct db_stmt *s, int i, const char *v)
 {
     if (v)
-        sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+        db_bind_text(s, i, v);
     else
-        sqlite3_bind_null(s, i);
+        db_bind_null(s, i);
 }
 
-static void bind_task(sqlite3_stmt *s, const struct task_rec *t)
+static void bind_task(struct db_stmt *s, const struct task_rec *t)
 {
-    sqlite3_bind_text(s, 1, t->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, t->kind, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, t->object_type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, t->object_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, t->object_name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, task_state_name(t->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 7, (sqlite3_int64)t->done);
-    sqlite3_bind_int64(s, 8, (sqlite3_int64)t->total);
+    db_bind_text(s, 1, t->id);
+    db_bind_text(s, 2, t->kind);
+    db_bind_text(s, 3, t->object_type);
+    db_bind_text(s, 4, t->object_id);
+    db_bind_text(s, 5, t->object_name);
+    db_bind_text(s, 6, task_state_name(t->state));
+    db_bind_int64(s, 7, (int64_t)t->done);
+    db_bind_int64(s, 8, (int64_t)t->total);
     bind_text_or_null(s, 9, t->result);
-    sqlite3_bind_text(s, 10, t->error_code ? yerr_code_name(t->error_code) : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 11, t->error_message, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 12, t->created_at);
-    sqlite3_bind_int64(s, 13, t->started_at);
-    sqlite3_bind_int64(s, 14, t->finished_at);
-    sqlite3_bind_text(s, 15, t->owner, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 16, t->cancellable);
-    sqlite3_bind_int(s, 17, t->cancel_requested);
+    db_bind_text(s, 10, t->error_code ? yerr_code_name(t->error_code) : "");
+    db_bind_text(s, 11, t->error_message);
+    db_bind_int64(s, 12, t->created_at);
+    db_bind_int64(s, 13, t->started_at);
+    db_bind_int64(s, 14, t->finished_at);
+    db_bind_text(s, 15, t->owner);
+    db_bind_int(s, 16, t->cancellable);
+    db_bind_int(s, 17, t->cancel_requested);
     bind_text_or_null(s, 18, t->params);
-    sqlite3_bind_int64(s, 19, t->pid);
-    sqlite3_bind_int64(s, 20, (sqlite3_int64)t->pid_start);
+    db_bind_int64(s, 19, t->pid);
+    db_bind_int64(s, 20, (int64_t)t->pid_start);
 }
 
-static char *col_dup(sqlite3_stmt *s, int i)
+static char *col_dup(struct db_stmt *s, int i)
 {
-    const unsigned char *v = sqlite3_column_text(s, i);
+    const char *v = db_col_text(s, i);
     return v ? strdup((const char *)v) : NULL;
 }
 
-static void read_task(sqlite3_stmt *s, struct task_rec *t)
+static void read_task(struct db_stmt *s, struct task_rec *t)
 {
     char buf[40];
     memset(t, 0, sizeof *t);
@@ -63,28 +63,28 @@ static void read_task(sqlite3_stmt *s, struct task_rec *t)
     store_col_text(s, 5, buf, sizeof buf);
     if (task_state_parse(buf, &t->state) < 0)
         t->state = TASK_FAILED; /* unreadable: never "running" forever */
-    t->done = (uint64_t)sqlite3_column_int64(s, 6);
-    t->total = (uint64_t)sqlite3_column_int64(s, 7);
+    t->done = (uint64_t)db_col_int64(s, 6);
+    t->total = (uint64_t)db_col_int64(s, 7);
     t->result = col_dup(s, 8);
     store_col_text(s, 9, buf, sizeof buf);
     if (!buf[0] || yerr_code_parse(buf, &t->error_code) < 0)
         t->error_code = buf[0] ? YE_INTERNAL : YE_NONE;
     store_col_text(s, 10, t->error_message, sizeof t->error_message);
-    t->created_at = sqlite3_column_int64(s, 11);
-    t->started_at = sqlite3_column_int64(s, 12);
-    t->finished_at = sqlite3_column_int64(s, 13);
+    t->created_at = db_col_int64(s, 11);
+    t->started_at = db_col_int64(s, 12);
+    t->finished_at = db_col_int64(s, 13);
     store_col_text(s, 14, t->owner, sizeof t->owner);
-    t->cancellable = sqlite3_column_int(s, 15) != 0;
-    t->cancel_requested = sqlite3_column_int(s, 16) != 0;
+    t->cancellable = db_col_int(s, 15) != 0;
+    t->cancel_requested = db_col_int(s, 16) != 0;
     t->params = col_dup(s, 17);
-    t->pid = (int32_t)sqlite3_column_int64(s, 18);
-    t->pid_start = (uint64_t)sqlite3_column_int64(s, 19);
+    t->pid = (int32_t)db_col_int64(s, 18);
+    t->pid_start = (uint64_t)db_col_int64(s, 19);
 }
 
 int store_task_insert(struct store *st, const struct task_rec *t)
 {
-    sqlite3_stmt *s = store_prep(st, "INSERT INTO tasks(" TASK_COLS
-                                     ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    struct db_stmt *s = store_prep(st, "INSERT INTO tasks(" TASK_COLS
+                                       ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_task(s, t);
@@ -93,7 +93,7 @@ int store_task_insert(struct store *st, const struct task_rec *t)
 
 int store_task_update(struct store *st, const struct task_rec *t)
 {
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "UPDATE tasks SET kind=?2,object_type=?3,object_id=?4,object_name=?5,"
                        "state=?6,done=?7,total=?8,result=?9,error_code=?10,error_message=?11,"
                        "created_at=?12,started_at=?13,finished_at=?14,owner=?15,"
@@ -106,27 +106,27 @@ int store_task_update(struct store *st, const struct task_rec *t)
 }
 
 /* One row or none from s: 0, STORE_NOTFOUND or -1. */
-static int one_row(struct store *st, sqlite3_stmt *s, struct task_rec *out, const char *what)
+static int one_row(struct store *st, struct db_stmt *s, struct task_rec *out, const char *what)
 {
-    int rc = sqlite3_step(s), ret;
-    if (rc == SQLITE_ROW) {
+    int rc = db_step(s), ret;
+    if (rc == DB_ROW) {
         read_task(s, out);
         ret = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == DB_DONE) {
         ret = STORE_NOTFOUND;
     } else {
         ret = store_fail(st, what);
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
 int store_task_get(struct store *st, const char *id, struct task_rec *out)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT " TASK_COLS " FROM tasks WHERE id=?1");
+    struct db_stmt *s = store_prep(st, "SELECT " TASK_COLS " FROM tasks WHERE id=?1");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, id);
     int rc = one_row(st, s, out, "get task");
     if (rc != STORE_NOTFOUND || strlen(id) < 8 || strlen(id) > 36)
         return rc;
@@ -134,31 +134,31 @@ int store_task_get(struct store *st, const char *id, struct task_rec *out)
     s = store_prep(st, "SELECT " TASK_COLS " FROM tasks WHERE substr(id,1,?2)=?1 LIMIT 2");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, (int)strlen(id));
-    rc = sqlite3_step(s);
+    db_bind_text(s, 1, id);
+    db_bind_int(s, 2, (int)strlen(id));
+    rc = db_step(s);
     int ret = STORE_NOTFOUND;
-    if (rc == SQLITE_ROW) {
+    if (rc == DB_ROW) {
         read_task(s, out);
         ret = 0;
-        if (sqlite3_step(s) == SQLITE_ROW) { /* ambiguous */
+        if (db_step(s) == DB_ROW) { /* ambiguous */
             task_rec_clear(out);
             ret = STORE_NOTFOUND;
         }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != DB_DONE) {
         ret = store_fail(st, "get task");
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
 int store_task_active(struct store *st, const char *object_id, struct task_rec *out)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT " TASK_COLS " FROM tasks WHERE object_id=?1 AND "
-                                     "state IN ('queued','running') ORDER BY created_at LIMIT 1");
+    struct db_stmt *s = store_prep(st, "SELECT " TASK_COLS " FROM tasks WHERE object_id=?1 AND "
+                                       "state IN ('queued','running') ORDER BY created_at LIMIT 1");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, object_id, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, object_id);
     return one_row(st, s, out, "active task");
 }
 
@@ -173,50 +173,53 @@ int store_task_list(struct store *st, const struct task_filter *f, struct task_r
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = store_prep(st, "SELECT " TASK_COLS " FROM tasks WHERE (?1 = '' OR state = ?1)"
-                                     " AND (?2 = 0 OR state IN ('queued','running'))"
-                                     " AND (?3 = '' OR object_name = ?3 OR object_id = ?3)"
-                                     " ORDER BY created_at DESC, rowid DESC LIMIT ?4");
+    /* ties on created_at in insertion order: SQLite's rowid, PostgreSQL's seq */
+#define TASK_LIST(ORDER)                                                                           \
+    "SELECT " TASK_COLS " FROM tasks WHERE (?1 = '' OR state = ?1)"                                \
+    " AND (?2 = 0 OR state IN ('queued','running'))"                                               \
+    " AND (?3 = '' OR object_name = ?3 OR object_id = ?3)"                                         \
+    " ORDER BY created_at DESC, " ORDER " DESC LIMIT ?4"
+    struct db_stmt *s =
+        store_prep(st, db_dialect(st->db) == DB_PG ? TASK_LIST("seq") : TASK_LIST("rowid"));
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, f && f->state >= 0 ? task_state_name((enum task_state)f->state) : "",
-                      -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, f && f->unfinished);
-    sqlite3_bind_text(s, 3, f && f->object ? f->object : "", -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, 4, f && f->limit > 0 ? f->limit : 100);
+    db_bind_text(s, 1, f && f->state >= 0 ? task_state_name((enum task_state)f->state) : "");
+    db_bind_int(s, 2, f && f->unfinished);
+    db_bind_text(s, 3, f && f->object ? f->object : "");
+    db_bind_int(s, 4, f && f->limit > 0 ? f->limit : 100);
     size_t cap = 0;
     int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = db_step(s)) == DB_ROW) {
         if (store_grow(out, &cap, *n, sizeof **out) < 0) {
-            rc = SQLITE_NOMEM;
+            rc = DB_ERROR;
             break;
         }
         read_task(s, &(*out)[(*n)++]);
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != DB_DONE) {
         store_fail(st, "list tasks");
-        sqlite3_finalize(s);
+        db_finish(s);
         store_task_rows_free(*out, *n);
         *out = NULL;
         *n = 0;
         return -1;
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return 0;
 }
 
 int store_task_prune(struct store *st, int keep)
 {
-    sqlite3_stmt *s =
-        store_prep(st, "DELETE FROM tasks WHERE state NOT IN ('queued','running') AND id IN ("
+    struct db_stmt *s =
+        store_prep(st, "DELETE FROM tasks WHERE state NOT IN ('queued','running') AND id NOT IN ("
                        "SELECT id FROM tasks WHERE state NOT IN ('queued','running')"
-                       " ORDER BY created_at DESC LIMIT -1 OFFSET ?1)");
+                       " ORDER BY created_at DESC LIMIT ?1)");
     if (!s)
         return -1;
-    sqlite3_bind_int(s, 1, keep);
-    int rc = sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
+    db_bind_int(s, 1, keep);
+    int rc = db_step(s);
+    db_finish(s);
+    if (rc != DB_DONE)
         return store_fail(st, "prune tasks");
-    return sqlite3_changes(st->db);
+    return (int)db_changes(st->db);
 }

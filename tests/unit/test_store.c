@@ -1,7 +1,9 @@
 /*
- * test_store.c - unit tests for the SQLite store: schema migrations, VM and
+ * test_store.c - unit tests for the store: schema migrations, VM and
  * image rows, uniqueness, lookups by name/id/prefix, events, snapshots and
- * volume attachment.
+ * volume attachment. The same bodies run on SQLite and, when
+ * YUN_TEST_PG_URL names a PostgreSQL database (scripts/pg-test-server.sh),
+ * on PostgreSQL too, each test on a freshly emptied schema.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,21 +13,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lib/util.h"
 #include "store/store.h"
-
-static char dbpath[64];
+#include "store_backend.h"
 
 static int setup(void **state)
 {
-    snprintf(dbpath, sizeof(dbpath), "/tmp/yun-unit-store-%d.db", (int)getpid());
-    unlink(dbpath);
+    if (tb_fresh("store") < 0)
+        return -1;
     struct store *st;
     char err[256];
-    if (store_open(dbpath, &st, err, sizeof(err)) != 0)
+    if (store_open(tb_spec(), &st, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
         return -1;
+    }
     *state = st;
     return 0;
 }
@@ -33,12 +37,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     store_close(*state);
-    char p[80];
-    unlink(dbpath);
-    snprintf(p, sizeof(p), "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", dbpath);
-    unlink(p);
+    tb_cleanup();
     return 0;
 }
 
@@ -227,7 +226,7 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(store_vm_insert(st, &a), 0);
     store_close(st);
     char err[256];
-    assert_int_equal(store_open(dbpath, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_open(tb_spec(), &st, err, sizeof(err)), 0);
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
@@ -300,6 +299,261 @@ static void test_snapshots_and_attachments(void **state)
     free(vs);
 }
 
+static struct task_rec make_task(const char *obj, int64_t created, enum task_state state)
+{
+    struct task_rec t;
+    memset(&t, 0, sizeof(t));
+    uuid_generate_str(t.id);
+    snprintf(t.kind, sizeof(t.kind), "volume.clone");
+    snprintf(t.object_type, sizeof(t.object_type), "volume");
+    snprintf(t.object_id, sizeof(t.object_id), "%s", obj);
+    snprintf(t.object_name, sizeof(t.object_name), "n-%s", obj);
+    t.state = state;
+    t.created_at = created;
+    return t;
+}
+
+/* Task rows: NULL text round trips, the active task, list order (ties on
+ * created_at in insertion order) and filters, prefix lookup, pruning. */
+static void test_tasks_rows(void **state)
+{
+    struct store *st = *state;
+    struct task_rec a = make_task("o1", 100, TASK_SUCCEEDED),
+                    b = make_task("o2", 100, TASK_RUNNING), c = make_task("o3", 50, TASK_FAILED),
+                    got;
+    a.result = "{\"ok\":true}";
+    a.done = 1ULL << 40;
+    a.pid_start = 123456789012ULL;
+    c.error_code = YE_DISK_ERROR;
+    snprintf(c.error_message, sizeof(c.error_message), "it's broken");
+    assert_int_equal(store_task_insert(st, &a), 0);
+    assert_int_equal(store_task_insert(st, &b), 0);
+    assert_int_equal(store_task_insert(st, &c), 0);
+    assert_int_equal(store_task_insert(st, &c), STORE_CONFLICT);
+    assert_int_equal(store_task_get(st, a.id, &got), 0);
+    assert_string_equal(got.result, "{\"ok\":true}");
+    assert_null(got.params);
+    assert_true(got.done == 1ULL << 40 && got.pid_start == 123456789012ULL);
+    task_rec_clear(&got);
+    char pre[9];
+    snprintf(pre, sizeof(pre), "%.8s", c.id);
+    assert_int_equal(store_task_get(st, pre, &got), 0);
+    assert_int_equal(got.error_code, YE_DISK_ERROR);
+    assert_string_equal(got.error_message, "it's broken");
+    task_rec_clear(&got);
+    assert_int_equal(store_task_active(st, "o2", &got), 0);
+    assert_string_equal(got.id, b.id);
+    task_rec_clear(&got);
+    assert_int_equal(store_task_active(st, "o1", &got), STORE_NOTFOUND);
+    struct task_filter f = {.state = -1};
+    struct task_rec *rows;
+    size_t n;
+    assert_int_equal(store_task_list(st, &f, &rows, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(rows[0].id, b.id); /* a tie on created_at: the later insert first */
+    assert_string_equal(rows[1].id, a.id);
+    assert_string_equal(rows[2].id, c.id);
+    store_task_rows_free(rows, n);
+    f.unfinished = true;
+    assert_int_equal(store_task_list(st, &f, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    store_task_rows_free(rows, n);
+    f = (struct task_filter){.state = TASK_FAILED, .object = "n-o3"};
+    assert_int_equal(store_task_list(st, &f, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    store_task_rows_free(rows, n);
+    b.state = TASK_SUCCEEDED;
+    b.params = "{\"p\":1}";
+    assert_int_equal(store_task_update(st, &b), 0);
+    /* keep the newest two finished ones (a and b, at 100): c goes */
+    assert_int_equal(store_task_prune(st, 2), 1);
+    assert_int_equal(store_task_get(st, b.id, &got), 0);
+    assert_string_equal(got.params, "{\"p\":1}");
+    task_rec_clear(&got);
+    assert_int_equal(store_task_get(st, c.id, &got), STORE_NOTFOUND);
+    assert_int_equal(store_task_prune(st, 0), 2);
+}
+
+/* Alerts, rules and metric rollups (the upsert and the compaction). */
+static void test_monitor_rows(void **state)
+{
+    struct store *st = *state;
+    assert_int_equal(store_rule_insert(st, "r-1", "hot", "{\"m\":\"cpu\"}", 5), 0);
+    assert_int_equal(store_rule_insert(st, "r-2", "hot", "{}", 5), STORE_CONFLICT);
+    assert_int_equal(store_rule_silence(st, "hot", 99), 0);
+    assert_int_equal(store_rule_silence(st, "cold", 99), STORE_NOTFOUND);
+    struct rule_row *rules;
+    size_t n;
+    assert_int_equal(store_rule_list(st, &rules, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(rules[0].silenced_until == 99);
+    assert_string_equal(rules[0].spec, "{\"m\":\"cpu\"}");
+    store_rule_rows_free(rules, n);
+    assert_int_equal(store_rule_delete(st, "r-1"), 0);
+
+    struct alert_row a = {0};
+    snprintf(a.rule, sizeof(a.rule), "hot");
+    snprintf(a.object, sizeof(a.object), "vm/x");
+    snprintf(a.state, sizeof(a.state), "firing");
+    snprintf(a.severity, sizeof(a.severity), "warning");
+    a.value = 0.1;
+    assert_int_equal(store_alert_save(st, &a), 0);
+    int64_t first = a.id;
+    assert_true(first > 0);
+    a.id = 0;
+    assert_int_equal(store_alert_save(st, &a), 0);
+    assert_true(a.id == first + 1);
+    snprintf(a.state, sizeof(a.state), "resolved");
+    a.notifications = 3;
+    assert_int_equal(store_alert_save(st, &a), 0);
+    struct alert_row *al;
+    assert_int_equal(store_alert_list(st, "firing", 10, &al, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(al[0].id == first && al[0].value == 0.1);
+    free(al);
+    assert_int_equal(store_alert_list(st, NULL, 10, &al, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(al[0].notifications, 3);
+    free(al);
+
+    /* 1-minute rows; a rewrite of a slot replaces it */
+    assert_int_equal(store_rollup_add(st, "vm/x", "cpu", 60, 0, 1, 0.5, 2), 0);
+    assert_int_equal(store_rollup_add(st, "vm/x", "cpu", 60, 60000, 3, 1, 4), 0);
+    assert_int_equal(store_rollup_add(st, "vm/x", "cpu", 60, 60000, 5, 1, 6), 0);
+    struct rollup_row *r;
+    assert_int_equal(store_rollup_query(st, "vm/x", "cpu", 60, 0, &r, &n), 0);
+    assert_int_equal(n, 2);
+    assert_true(r[1].avg == 5 && r[1].max == 6);
+    free(r);
+    assert_int_equal(store_rollup_compact(st, 60, 3600, 0), 0);
+    assert_int_equal(store_rollup_compact(st, 60, 3600, 0), 0); /* again: replaced */
+    assert_int_equal(store_rollup_query(st, "vm/x", "cpu", 3600, 0, &r, &n), 0);
+    assert_int_equal(n, 1);
+    assert_true(r[0].avg == 3 && r[0].min == 0.5 && r[0].max == 6);
+    free(r);
+    assert_int_equal(store_rollup_prune(st, 60, 60000), 0);
+    assert_int_equal(store_rollup_query(st, "vm/x", "cpu", 60, 0, &r, &n), 0);
+    assert_int_equal(n, 1);
+    free(r);
+}
+
+/* Capacity totals count only VMs whose state has a QEMU; volumes' clones. */
+static void test_totals_and_dependents(void **state)
+{
+    struct store *st = *state;
+    struct vm_rec a = make_vm("a"), b = make_vm("b");
+    a.state = VM_RUNNING;
+    a.memory_mb = 1ULL << 33; /* beyond 32 bits */
+    assert_int_equal(store_vm_insert(st, &a), 0);
+    assert_int_equal(store_vm_insert(st, &b), 0);
+    struct vm_totals t;
+    assert_int_equal(store_vm_totals(st, &t), 0);
+    assert_int_equal(t.vms, 2);
+    assert_int_equal(t.running, 1);
+    assert_int_equal(t.cpus, 2);
+    assert_true(t.memory_mb == 1ULL << 33);
+    struct volume_rec v = {0}, w = {0}, g;
+    uuid_generate_str(v.id);
+    snprintf(v.name, sizeof(v.name), "base");
+    v.state = VOL_READY;
+    uuid_generate_str(w.id);
+    snprintf(w.name, sizeof(w.name), "clone");
+    snprintf(w.backing, sizeof(w.backing), "base");
+    assert_int_equal(store_volume_insert(st, &v), 0);
+    assert_int_equal(store_volume_insert(st, &w), 0);
+    int deps = -1;
+    assert_int_equal(store_volume_dependents(st, "base", &deps), 0);
+    assert_int_equal(deps, 1);
+    w.virtual_size = 1ULL << 40;
+    assert_int_equal(store_volume_update(st, &w), 0);
+    assert_int_equal(store_volume_get(st, w.id, &g), 0);
+    assert_true(g.virtual_size == 1ULL << 40);
+    assert_int_equal(store_volume_delete(st, w.id), 0);
+    assert_int_equal(store_volume_delete(st, w.id), STORE_NOTFOUND);
+}
+
+/* A second store on the same database while the first is open (two yunds
+ * of a cluster; a restart racing an old process): neither migrates twice.
+ * A database newer than this binary is refused. */
+static void test_second_open_and_newer_schema(void **state)
+{
+    struct store *st = *state, *other;
+    char err[256];
+    assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
+    assert_int_equal(store_schema_version(other), 7);
+    struct vm_rec a = make_vm("shared");
+    assert_int_equal(store_vm_insert(other, &a), 0);
+    struct vm_rec got;
+    assert_int_equal(store_vm_get(st, "shared", &got), 0);
+    store_close(other);
+    /* a later yund moved the schema on */
+    struct db *db;
+    assert_int_equal(db_open(tb_spec(), &db, err, sizeof(err)), 0);
+    assert_int_equal(db_begin(db), 0);
+    int v;
+    assert_int_equal(db_schema_lock(db, &v), 0);
+    assert_int_equal(v, 7);
+    assert_int_equal(db_schema_set(db, 99), 0);
+    assert_int_equal(db_commit(db), 0);
+    db_close(db);
+    assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "newer than this yund knows"));
+}
+
+static int setup_empty(void **state)
+{
+    return tb_fresh("store");
+}
+
+static int teardown_empty(void **state)
+{
+    tb_cleanup();
+    return 0;
+}
+
+/* Several processes open one empty PostgreSQL database at the same moment
+ * (controllers of a cluster): the migrations run once (a second CREATE
+ * TABLE would fail its opener) and every opener ends on version 7. On
+ * SQLite one yund per state directory holds the file (the state-dir lock),
+ * so there is nothing to race. */
+static void test_concurrent_migration(void **state)
+{
+    enum { N = 4 };
+    if (!tb_pg_url)
+        skip();
+    pid_t kids[N];
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    for (int i = 0; i < N; i++) {
+        kids[i] = fork();
+        assert_true(kids[i] >= 0);
+        if (kids[i] == 0) {
+            char c, err[256];
+            close(go[1]);
+            if (read(go[0], &c, 1) < 0) /* all start together: EOF when the parent closes */
+                _exit(3);
+            struct store *st;
+            if (store_open(tb_spec(), &st, err, sizeof(err)) != 0) {
+                fprintf(stderr, "child %d: %s\n", i, err);
+                _exit(1);
+            }
+            int v = store_schema_version(st);
+            store_close(st);
+            _exit(v == 7 ? 0 : 2);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        if (waitpid(kids[i], &status, 0) != kids[i] || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0)
+            bad++;
+    }
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -309,6 +563,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tasks_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_monitor_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_totals_and_dependents, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_and_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_migration, setup_empty, teardown_empty),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TB_RUN_GROUPS(tests);
 }

@@ -15,32 +15,24 @@
 
 #include "ctl/tasks.h"
 #include "store/store.h"
-
-static char dbpath[64];
+#include "store_backend.h"
 
 static struct store *open_db(void)
 {
     struct store *st;
     char err[256];
-    assert_int_equal(store_open(dbpath, &st, err, sizeof(err)), 0);
+    assert_int_equal(store_open(tb_spec(), &st, err, sizeof(err)), 0);
     return st;
 }
 
 static int setup(void **state)
 {
-    snprintf(dbpath, sizeof(dbpath), "/tmp/yun-unit-tasks-%d.db", (int)getpid());
-    unlink(dbpath);
-    return 0;
+    return tb_fresh("tasks");
 }
 
 static int teardown(void **state)
 {
-    char p[80];
-    unlink(dbpath);
-    snprintf(p, sizeof(p), "%s-wal", dbpath);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", dbpath);
-    unlink(p);
+    tb_cleanup();
     return 0;
 }
 
@@ -274,5 +266,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_begin_conflict_finish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recover, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TB_RUN_GROUPS(tests);
 }

@@ -1,20 +1,20 @@
 /*
- * store_sqlite.c - the embedded SQLite backend of store.h.
- *
- * WAL journal so readers never block the writer, synchronous=NORMAL (a crash
- * of yund loses nothing committed; only a power cut can lose the last
- * transactions), and a versioned list of schema migrations applied in order
- * inside one transaction each, tracked in PRAGMA user_version.
+ * store.c - store.h over the SQL layer (db.h), for either backend: opening
+ * (a SQLite path or a postgres:// URL), the versioned list of schema
+ * migrations applied in order inside one transaction each, the helpers the
+ * store's files share, and the VM, image and event tables.
  */
 #include "store/store_internal.h"
 #include "lib/util.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* Each entry moves the schema from version i to i+1. Never edit an entry
- * that has shipped; append a new one. */
+ * that has shipped; append a new one. The text is SQLite's; PostgreSQL
+ * runs it through db_schema_sql (type names) plus pg_extra[i]. */
 static const char *const migrations[] = {
     /* 1: the single-host platform */
     "CREATE TABLE images ("
@@ -90,9 +90,15 @@ static const char *const migrations[] = {
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
+/* PostgreSQL-only statements of a version: what SQLite has implicitly. */
+static const char *const pg_extra[N_MIGRATIONS] = {
+    /* 7: tasks list ties on created_at in insertion order, SQLite's rowid */
+    [6] = "ALTER TABLE tasks ADD COLUMN seq BIGSERIAL;",
+};
+
 int store_fail(struct store *st, const char *what)
 {
-    snprintf(st->err, sizeof(st->err), "%s: %s", what, sqlite3_errmsg(st->db));
+    snprintf(st->err, sizeof(st->err), "%s: %s", what, db_errmsg(st->db));
     return -1;
 }
 
@@ -101,77 +107,63 @@ const char *store_errmsg(struct store *st)
     return st->err;
 }
 
-static int exec(struct store *st, const char *sql)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(st->err, sizeof(st->err), "%s", msg ? msg : "sqlite error");
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 int store_schema_version(struct store *st)
 {
-    sqlite3_stmt *s;
-    int v = -1;
-    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
-        if (sqlite3_step(s) == SQLITE_ROW)
-            v = sqlite3_column_int(s, 0);
-        sqlite3_finalize(s);
-    }
-    return v;
+    return db_schema_version(st->db);
 }
 
+/* Every version step is one transaction that first takes the migration
+ * lock and reads the version under it, so of two processes opening one
+ * database at once only one migrates and the other sees its result. */
 static int migrate(struct store *st)
 {
-    int v = store_schema_version(st);
-    if (v < 0)
-        return store_fail(st, "reading schema version");
-    if (v > N_MIGRATIONS) {
-        snprintf(st->err, sizeof(st->err),
-                 "database schema version %d is newer than this yund knows (%d)", v, N_MIGRATIONS);
-        return -1;
-    }
-    for (; v < N_MIGRATIONS; v++) {
-        char pragma[64];
-        snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v + 1);
-        if (exec(st, "BEGIN IMMEDIATE") < 0)
-            return -1;
-        if (exec(st, migrations[v]) < 0 || exec(st, pragma) < 0) {
-            char keep[256];
-            snprintf(keep, sizeof(keep), "%s", st->err);
-            exec(st, "ROLLBACK");
-            snprintf(st->err, sizeof(st->err), "schema migration %d: %s", v + 1, keep);
+    for (;;) {
+        int v;
+        if (db_begin(st->db) < 0)
+            return store_fail(st, "begin migration");
+        if (db_schema_lock(st->db, &v) < 0) {
+            store_fail(st, "reading schema version");
+            db_rollback(st->db);
             return -1;
         }
-        if (exec(st, "COMMIT") < 0)
+        if (v > N_MIGRATIONS) {
+            db_rollback(st->db);
+            snprintf(st->err, sizeof(st->err),
+                     "database schema version %d is newer than this yund knows (%d)", v,
+                     N_MIGRATIONS);
             return -1;
+        }
+        if (v == N_MIGRATIONS)
+            return db_commit(st->db) < 0 ? store_fail(st, "commit") : 0;
+        char *sql = db_schema_sql(st->db, migrations[v], pg_extra[v]);
+        if (!sql || db_exec(st->db, sql) < 0 || db_schema_set(st->db, v + 1) < 0) {
+            snprintf(st->err, sizeof(st->err), "schema migration %d: %s", v + 1,
+                     sql ? db_errmsg(st->db) : "out of memory");
+            free(sql);
+            db_rollback(st->db);
+            return -1;
+        }
+        free(sql);
+        if (db_commit(st->db) < 0)
+            return store_fail(st, "commit migration");
     }
-    return 0;
 }
 
-int store_open(const char *path, struct store **out, char *err, size_t errlen)
+int store_open(const char *spec, struct store **out, char *err, size_t errlen)
 {
     struct store *st = calloc(1, sizeof(*st));
     if (!st) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-        SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        sqlite3_close(st->db);
+    if (db_open(spec, &st->db, err, errlen) < 0) {
         free(st);
         return -1;
     }
-    sqlite3_busy_timeout(st->db, 5000);
-    if (exec(st, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON") <
-            0 ||
-        migrate(st) < 0) {
-        snprintf(err, errlen, "database %s: %s", path, st->err);
+    if (migrate(st) < 0) {
+        /* a URL may carry a password: name only the kind of database */
+        snprintf(err, errlen, "database %s: %s",
+                 db_dialect(st->db) == DB_PG ? "(PostgreSQL)" : spec, st->err);
         store_close(st);
         return -1;
     }
@@ -183,18 +175,18 @@ void store_close(struct store *st)
 {
     if (!st)
         return;
-    sqlite3_close(st->db);
+    db_close(st->db);
     free(st);
 }
 
 int store_begin(struct store *st)
 {
-    return exec(st, "BEGIN IMMEDIATE");
+    return db_begin(st->db) < 0 ? store_fail(st, "begin") : 0;
 }
 
 int store_commit(struct store *st)
 {
-    return exec(st, "COMMIT");
+    return db_commit(st->db) < 0 ? store_fail(st, "commit") : 0;
 }
 
 uint64_t store_vm_generation(struct store *st)
@@ -205,43 +197,38 @@ uint64_t store_vm_generation(struct store *st)
 void store_rollback(struct store *st)
 {
     st->vm_gen++; /* rows written in the transaction are gone again */
-    exec(st, "ROLLBACK");
+    db_rollback(st->db);
 }
 
-/* Statements are prepared per call: at yun's rates (one or two statements
- * per API request) preparing costs microseconds and keeps the code simple;
- * bench/api.sh measures the list path. */
-sqlite3_stmt *store_prep(struct store *st, const char *sql)
+struct db_stmt *store_prep(struct store *st, const char *sql)
 {
-    sqlite3_stmt *s = NULL;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+    struct db_stmt *s = db_prepare(st->db, sql);
+    if (!s)
         store_fail(st, "prepare");
-        return NULL;
-    }
     return s;
 }
 
-int store_step_done(struct store *st, sqlite3_stmt *s, const char *what)
+int store_step_done(struct store *st, struct db_stmt *s, const char *what)
 {
-    int rc = sqlite3_step(s);
+    int rc = db_step(s);
     int ret = 0;
-    if (rc == SQLITE_CONSTRAINT) {
+    if (rc == DB_CONFLICT) {
         store_fail(st, what);
         ret = STORE_CONFLICT;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != DB_DONE) {
         ret = store_fail(st, what);
-    } else if (sqlite3_changes(st->db) == 0 && strncmp(what, "insert", 6) != 0) {
+    } else if (db_changes(st->db) == 0 && strncmp(what, "insert", 6) != 0) {
         ret = STORE_NOTFOUND;
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
-void store_col_text(sqlite3_stmt *s, int i, char *dst, size_t len)
+void store_col_text(struct db_stmt *s, int i, char *dst, size_t len)
 {
     /* a bounded copy, not snprintf: VM lists copy thousands of columns */
-    const unsigned char *t = sqlite3_column_text(s, i);
-    size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+    const char *t = db_col_text(s, i);
+    size_t n = t ? db_col_bytes(s, i) : 0;
     if (n >= len)
         n = len - 1;
     if (n)
@@ -263,29 +250,35 @@ int store_grow(void *arrp, size_t *cap, size_t n, size_t elem)
     return 0;
 }
 
-int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_reader rd, void *outp,
+int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_reader rd, void *outp,
                   size_t *n, const char *what)
 {
     char **out = outp;
     size_t cap = 0;
     int rc;
+    bool oom = false;
     *out = NULL;
     *n = 0;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+    while ((rc = db_step(s)) == DB_ROW) {
         if (store_grow(out, &cap, *n, elem) < 0) {
-            rc = SQLITE_NOMEM;
+            oom = true;
             break;
         }
         memset(*out + *n * elem, 0, elem);
         rd(s, *out + (*n)++ * elem);
     }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) {
+    if (rc != DB_DONE) {
+        if (oom)
+            snprintf(st->err, sizeof(st->err), "%s: out of memory", what);
+        else
+            store_fail(st, what);
+        db_finish(s);
         free(*out);
         *out = NULL;
         *n = 0;
-        return store_fail(st, what);
+        return -1;
     }
+    db_finish(s);
     return 0;
 }
 
@@ -296,41 +289,41 @@ int store_collect(struct store *st, sqlite3_stmt *s, size_t elem, store_row_read
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
     "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid"
 
-static void bind_vm(sqlite3_stmt *s, const struct vm_rec *v)
+static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
 {
     int i = 1;
-    sqlite3_bind_text(s, i++, v->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->image, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, i++, v->cpus);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->memory_mb);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->disk_bytes);
-    sqlite3_bind_text(s, i++, v->cmdline, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->machine, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->accel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->accel_used, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, restart_policy_name(v->restart), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, i++, v->cpu_weight);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->cpu_quota_us);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->cpu_period_us);
-    sqlite3_bind_text(s, i++, v->cpuset, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, vm_desired_name(v->desired), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, vm_state_name(v->state), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, i++, v->pid);
-    sqlite3_bind_int64(s, i++, v->started_at);
-    sqlite3_bind_int64(s, i++, v->created_at);
-    sqlite3_bind_int64(s, i++, v->updated_at);
-    sqlite3_bind_int(s, i++, v->restarts);
-    sqlite3_bind_text(s, i++, v->last_error, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->hostname, -1, SQLITE_STATIC);
-    sqlite3_bind_int(s, i++, v->seed);
-    sqlite3_bind_text(s, i++, v->disk, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, v->disk_parent, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, i++, v->stop_deadline);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)v->uid);
+    db_bind_text(s, i++, v->id);
+    db_bind_text(s, i++, v->name);
+    db_bind_text(s, i++, v->image);
+    db_bind_int(s, i++, v->cpus);
+    db_bind_int64(s, i++, (int64_t)v->memory_mb);
+    db_bind_int64(s, i++, (int64_t)v->disk_bytes);
+    db_bind_text(s, i++, v->cmdline);
+    db_bind_text(s, i++, v->machine);
+    db_bind_text(s, i++, v->accel);
+    db_bind_text(s, i++, v->accel_used);
+    db_bind_text(s, i++, restart_policy_name(v->restart));
+    db_bind_int64(s, i++, v->cpu_weight);
+    db_bind_int64(s, i++, (int64_t)v->cpu_quota_us);
+    db_bind_int64(s, i++, (int64_t)v->cpu_period_us);
+    db_bind_text(s, i++, v->cpuset);
+    db_bind_text(s, i++, vm_desired_name(v->desired));
+    db_bind_text(s, i++, vm_state_name(v->state));
+    db_bind_int64(s, i++, v->pid);
+    db_bind_int64(s, i++, v->started_at);
+    db_bind_int64(s, i++, v->created_at);
+    db_bind_int64(s, i++, v->updated_at);
+    db_bind_int(s, i++, v->restarts);
+    db_bind_text(s, i++, v->last_error);
+    db_bind_text(s, i++, v->hostname);
+    db_bind_int(s, i++, v->seed);
+    db_bind_text(s, i++, v->disk);
+    db_bind_text(s, i++, v->disk_parent);
+    db_bind_int64(s, i++, v->stop_deadline);
+    db_bind_int64(s, i++, (int64_t)v->uid);
 }
 
-static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
+static void read_vm(struct db_stmt *s, struct vm_rec *v)
 {
     char buf[32];
     int i = 0;
@@ -338,9 +331,9 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, v->id, sizeof(v->id));
     store_col_text(s, i++, v->name, sizeof(v->name));
     store_col_text(s, i++, v->image, sizeof(v->image));
-    v->cpus = sqlite3_column_int(s, i++);
-    v->memory_mb = (uint64_t)sqlite3_column_int64(s, i++);
-    v->disk_bytes = (uint64_t)sqlite3_column_int64(s, i++);
+    v->cpus = db_col_int(s, i++);
+    v->memory_mb = (uint64_t)db_col_int64(s, i++);
+    v->disk_bytes = (uint64_t)db_col_int64(s, i++);
     store_col_text(s, i++, v->cmdline, sizeof(v->cmdline));
     store_col_text(s, i++, v->machine, sizeof(v->machine));
     store_col_text(s, i++, v->accel, sizeof(v->accel));
@@ -348,9 +341,9 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, buf, sizeof(buf));
     if (restart_policy_parse(buf, &v->restart) < 0)
         v->restart = RESTART_NO;
-    v->cpu_weight = (unsigned)sqlite3_column_int64(s, i++);
-    v->cpu_quota_us = (uint64_t)sqlite3_column_int64(s, i++);
-    v->cpu_period_us = (uint64_t)sqlite3_column_int64(s, i++);
+    v->cpu_weight = (unsigned)db_col_int64(s, i++);
+    v->cpu_quota_us = (uint64_t)db_col_int64(s, i++);
+    v->cpu_period_us = (uint64_t)db_col_int64(s, i++);
     store_col_text(s, i++, v->cpuset, sizeof(v->cpuset));
     store_col_text(s, i++, buf, sizeof(buf));
     if (vm_desired_parse(buf, &v->desired) < 0)
@@ -358,23 +351,23 @@ static void read_vm(sqlite3_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, buf, sizeof(buf));
     if (vm_state_parse(buf, &v->state) < 0)
         v->state = VM_STOPPED;
-    v->pid = (pid_t)sqlite3_column_int64(s, i++);
-    v->started_at = sqlite3_column_int64(s, i++);
-    v->created_at = sqlite3_column_int64(s, i++);
-    v->updated_at = sqlite3_column_int64(s, i++);
-    v->restarts = sqlite3_column_int(s, i++);
+    v->pid = (pid_t)db_col_int64(s, i++);
+    v->started_at = db_col_int64(s, i++);
+    v->created_at = db_col_int64(s, i++);
+    v->updated_at = db_col_int64(s, i++);
+    v->restarts = db_col_int(s, i++);
     store_col_text(s, i++, v->last_error, sizeof(v->last_error));
     store_col_text(s, i++, v->hostname, sizeof(v->hostname));
-    v->seed = sqlite3_column_int(s, i++);
+    v->seed = db_col_int(s, i++);
     store_col_text(s, i++, v->disk, sizeof(v->disk));
     store_col_text(s, i++, v->disk_parent, sizeof(v->disk_parent));
-    v->stop_deadline = sqlite3_column_int64(s, i++);
-    v->uid = (uint32_t)sqlite3_column_int64(s, i++);
+    v->stop_deadline = db_col_int64(s, i++);
+    v->uid = (uint32_t)db_col_int64(s, i++);
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
                        "?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
@@ -386,7 +379,7 @@ int store_vm_insert(struct store *st, const struct vm_rec *vm)
 
 int store_vm_update(struct store *st, const struct vm_rec *vm)
 {
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "UPDATE vms SET id=?1,name=?2,image=?3,cpus=?4,memory_mb=?5,"
                        "disk_bytes=?6,cmdline=?7,machine=?8,accel=?9,accel_used=?10,"
                        "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
@@ -403,38 +396,38 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
 
 int store_vm_delete(struct store *st, const char *id)
 {
-    sqlite3_stmt *s = store_prep(st, "DELETE FROM vms WHERE id=?");
+    struct db_stmt *s = store_prep(st, "DELETE FROM vms WHERE id=?");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, id);
     st->vm_gen++;
     return store_step_done(st, s, "delete vm");
 }
 
 int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
 {
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "SELECT " VM_COLS " FROM vms WHERE name=?1 OR id=?1 "
                        "UNION ALL SELECT " VM_COLS " FROM vms WHERE length(?1)>=8 AND "
                        "substr(id,1,length(?1))=?1 LIMIT 2");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
+    db_bind_text(s, 1, key);
+    int rc = db_step(s);
     int ret;
-    if (rc == SQLITE_ROW) {
+    if (rc == DB_ROW) {
         read_vm(s, out);
         ret = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == DB_DONE) {
         ret = STORE_NOTFOUND;
     } else {
         ret = store_fail(st, "get vm");
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
-static void row_vm(sqlite3_stmt *s, void *e)
+static void row_vm(struct db_stmt *s, void *e)
 {
     read_vm(s, e);
 }
@@ -443,7 +436,7 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms ORDER BY name");
+    struct db_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms ORDER BY name");
     if (!s)
         return -1;
     return store_collect(st, s, sizeof(**out), row_vm, out, n, "list vms");
@@ -451,38 +444,39 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
 
 int store_vm_count_using_image(struct store *st, const char *image, int *count)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE image=?");
+    struct db_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE image=?");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, image, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, image);
     int ret = 0;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        *count = sqlite3_column_int(s, 0);
+    if (db_step(s) == DB_ROW)
+        *count = db_col_int(s, 0);
     else
         ret = store_fail(st, "count vms");
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
 int store_vm_totals(struct store *st, struct vm_totals *t)
 {
     /* The states listed are those vm_state_has_process() accepts. */
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
-                       "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, "
-                       "state IN ('starting','running','paused','stopping') AS p FROM vms)");
+                       "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, CASE WHEN "
+                       "state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END "
+                       "AS p FROM vms) AS t");
     if (!s)
         return -1;
     int ret = 0;
-    if (sqlite3_step(s) == SQLITE_ROW) {
-        t->vms = sqlite3_column_int(s, 0);
-        t->running = sqlite3_column_int(s, 1);
-        t->cpus = sqlite3_column_int(s, 2);
-        t->memory_mb = (uint64_t)sqlite3_column_int64(s, 3);
+    if (db_step(s) == DB_ROW) {
+        t->vms = db_col_int(s, 0);
+        t->running = db_col_int(s, 1);
+        t->cpus = db_col_int(s, 2);
+        t->memory_mb = (uint64_t)db_col_int64(s, 3);
     } else {
         ret = store_fail(st, "vm totals");
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
@@ -494,36 +488,36 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
 
 int store_image_insert(struct store *st, const struct image_rec *m)
 {
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     int i = 1;
-    sqlite3_bind_text(s, i++, m->id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->format, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->path, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->kernel, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->initrd, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->cmdline, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, i++, m->os, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)m->virtual_size);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)m->actual_size);
-    sqlite3_bind_int64(s, i++, m->created_at);
-    sqlite3_bind_int64(s, i++, (sqlite3_int64)m->min_memory_mb);
+    db_bind_text(s, i++, m->id);
+    db_bind_text(s, i++, m->name);
+    db_bind_text(s, i++, m->format);
+    db_bind_text(s, i++, m->path);
+    db_bind_text(s, i++, m->kernel);
+    db_bind_text(s, i++, m->initrd);
+    db_bind_text(s, i++, m->cmdline);
+    db_bind_text(s, i++, m->os);
+    db_bind_int64(s, i++, (int64_t)m->virtual_size);
+    db_bind_int64(s, i++, (int64_t)m->actual_size);
+    db_bind_int64(s, i++, m->created_at);
+    db_bind_int64(s, i++, (int64_t)m->min_memory_mb);
     return store_step_done(st, s, "insert image");
 }
 
 int store_image_delete(struct store *st, const char *name)
 {
-    sqlite3_stmt *s = store_prep(st, "DELETE FROM images WHERE name=?");
+    struct db_stmt *s = store_prep(st, "DELETE FROM images WHERE name=?");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+    db_bind_text(s, 1, name);
     return store_step_done(st, s, "delete image");
 }
 
-static void read_image(sqlite3_stmt *s, struct image_rec *m)
+static void read_image(struct db_stmt *s, struct image_rec *m)
 {
     int i = 0;
     memset(m, 0, sizeof(*m));
@@ -535,32 +529,32 @@ static void read_image(sqlite3_stmt *s, struct image_rec *m)
     store_col_text(s, i++, m->initrd, sizeof(m->initrd));
     store_col_text(s, i++, m->cmdline, sizeof(m->cmdline));
     store_col_text(s, i++, m->os, sizeof(m->os));
-    m->virtual_size = (uint64_t)sqlite3_column_int64(s, i++);
-    m->actual_size = (uint64_t)sqlite3_column_int64(s, i++);
-    m->created_at = sqlite3_column_int64(s, i++);
-    m->min_memory_mb = (uint64_t)sqlite3_column_int64(s, i++);
+    m->virtual_size = (uint64_t)db_col_int64(s, i++);
+    m->actual_size = (uint64_t)db_col_int64(s, i++);
+    m->created_at = db_col_int64(s, i++);
+    m->min_memory_mb = (uint64_t)db_col_int64(s, i++);
 }
 
 int store_image_get(struct store *st, const char *name, struct image_rec *out)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images WHERE name=?1 OR id=?1");
+    struct db_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images WHERE name=?1 OR id=?1");
     if (!s)
         return -1;
-    sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s), ret;
-    if (rc == SQLITE_ROW) {
+    db_bind_text(s, 1, name);
+    int rc = db_step(s), ret;
+    if (rc == DB_ROW) {
         read_image(s, out);
         ret = 0;
-    } else if (rc == SQLITE_DONE) {
+    } else if (rc == DB_DONE) {
         ret = STORE_NOTFOUND;
     } else {
         ret = store_fail(st, "get image");
     }
-    sqlite3_finalize(s);
+    db_finish(s);
     return ret;
 }
 
-static void row_image(sqlite3_stmt *s, void *e)
+static void row_image(struct db_stmt *s, void *e)
 {
     read_image(s, e);
 }
@@ -569,7 +563,7 @@ int store_image_list(struct store *st, struct image_rec **out, size_t *n)
 {
     *out = NULL;
     *n = 0;
-    sqlite3_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images ORDER BY name");
+    struct db_stmt *s = store_prep(st, "SELECT " IMG_COLS " FROM images ORDER BY name");
     if (!s)
         return -1;
     return store_collect(st, s, sizeof(**out), row_image, out, n, "list images");
@@ -581,28 +575,31 @@ int store_event_add(struct store *st, struct event_rec *ev)
 {
     if (!ev->ts)
         ev->ts = now_ms();
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "INSERT INTO events(ts,object_type,object,action,result,reason) "
-                       "VALUES(?,?,?,?,?,?)");
+                       "VALUES(?,?,?,?,?,?) RETURNING id");
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, ev->ts);
-    sqlite3_bind_text(s, 2, ev->object_type, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, ev->object, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, ev->action, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 5, ev->result, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 6, ev->reason, -1, SQLITE_STATIC);
-    int rc = store_step_done(st, s, "insert event");
-    if (rc == 0)
-        ev->id = sqlite3_last_insert_rowid(st->db);
-    return rc;
+    db_bind_int64(s, 1, ev->ts);
+    db_bind_text(s, 2, ev->object_type);
+    db_bind_text(s, 3, ev->object);
+    db_bind_text(s, 4, ev->action);
+    db_bind_text(s, 5, ev->result);
+    db_bind_text(s, 6, ev->reason);
+    int rc = db_step(s), ret = 0;
+    if (rc == DB_ROW)
+        ev->id = db_col_int64(s, 0);
+    else
+        ret = store_fail(st, "insert event");
+    db_finish(s);
+    return ret;
 }
 
-static void row_event(sqlite3_stmt *s, void *elem)
+static void row_event(struct db_stmt *s, void *elem)
 {
     struct event_rec *e = elem;
-    e->id = sqlite3_column_int64(s, 0);
-    e->ts = sqlite3_column_int64(s, 1);
+    e->id = db_col_int64(s, 0);
+    e->ts = db_col_int64(s, 1);
     store_col_text(s, 2, e->object_type, sizeof(e->object_type));
     store_col_text(s, 3, e->object, sizeof(e->object));
     store_col_text(s, 4, e->action, sizeof(e->action));
@@ -616,30 +613,30 @@ int store_event_list(struct store *st, int64_t after_id, int limit, const char *
     *out = NULL;
     *n = 0;
     /* Newest `limit` events after after_id, returned oldest first. */
-    sqlite3_stmt *s =
+    struct db_stmt *s =
         store_prep(st, "SELECT id,ts,object_type,object,action,result,reason FROM ("
                        " SELECT * FROM events WHERE id>?1 AND (?2 IS NULL OR object=?2)"
-                       " ORDER BY id DESC LIMIT ?3) ORDER BY id");
+                       " ORDER BY id DESC LIMIT ?3) AS e ORDER BY id");
     if (!s)
         return -1;
-    sqlite3_bind_int64(s, 1, after_id);
+    db_bind_int64(s, 1, after_id);
     if (object)
-        sqlite3_bind_text(s, 2, object, -1, SQLITE_STATIC);
+        db_bind_text(s, 2, object);
     else
-        sqlite3_bind_null(s, 2);
-    sqlite3_bind_int(s, 3, limit);
+        db_bind_null(s, 2);
+    db_bind_int(s, 3, limit);
     return store_collect(st, s, sizeof(**out), row_event, out, n, "list events");
 }
 
 int64_t store_event_last_id(struct store *st)
 {
-    sqlite3_stmt *s = store_prep(st, "SELECT coalesce(max(id),0) FROM events");
+    struct db_stmt *s = store_prep(st, "SELECT coalesce(max(id),0) FROM events");
     if (!s)
         return 0;
     int64_t id = 0;
-    if (sqlite3_step(s) == SQLITE_ROW)
-        id = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
+    if (db_step(s) == DB_ROW)
+        id = db_col_int64(s, 0);
+    db_finish(s);
     return id;
 }
 
@@ -654,17 +651,17 @@ int store_event_prune(struct store *st, int64_t keep, int64_t older_than, int ba
      * left behind goes with the count limit. The count is by id: rows only
      * ever leave from the old end, so ids are dense (but for the rare insert
      * that failed) and this keeps `keep` rows. */
-    sqlite3_stmt *s = store_prep(st, "DELETE FROM events WHERE id IN"
-                                     " (SELECT id FROM events ORDER BY id LIMIT ?1)"
-                                     " AND ((?2 > 0 AND id <= (SELECT max(id) FROM events) - ?2)"
-                                     "  OR (?3 > 0 AND ts < ?3))");
+    struct db_stmt *s = store_prep(st, "DELETE FROM events WHERE id IN"
+                                       " (SELECT id FROM events ORDER BY id LIMIT ?1)"
+                                       " AND ((?2 > 0 AND id <= (SELECT max(id) FROM events) - ?2)"
+                                       "  OR (?3 > 0 AND ts < ?3))");
     if (!s)
         return -1;
-    sqlite3_bind_int(s, 1, batch);
-    sqlite3_bind_int64(s, 2, keep);
-    sqlite3_bind_int64(s, 3, older_than);
+    db_bind_int(s, 1, batch);
+    db_bind_int64(s, 2, keep);
+    db_bind_int64(s, 3, older_than);
     int rc = store_step_done(st, s, "prune events");
     if (rc == STORE_NOTFOUND)
         return 0;
-    return rc == 0 ? sqlite3_changes(st->db) : -1;
+    return rc == 0 ? (int)db_changes(st->db) : -1;
 }

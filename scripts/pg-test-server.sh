@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# pg-test-server.sh start|stop DIR - a throwaway PostgreSQL cluster for the
+# store's tests, in DIR: Debian's initdb/pg_ctl run as the `postgres` user
+# (PostgreSQL refuses to run as root), no TCP at all (listen_addresses=''),
+# a unix socket inside DIR. `start` prints the URL to give yund --store or
+# YUN_TEST_PG_URL; `stop` stops the server and removes DIR.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+}
+[ $# -eq 2 ] || usage
+cmd=$1
+dir=$2
+
+bindir=${PG_BINDIR:-}
+if [ -z "$bindir" ]; then
+    for d in /usr/lib/postgresql/*/bin; do
+        [ -x "$d/initdb" ] && bindir=$d
+    done
+fi
+[ -n "$bindir" ] && [ -x "$bindir/pg_ctl" ] || {
+    echo "$0: no PostgreSQL server binaries (apt-get install postgresql)" >&2
+    exit 1
+}
+
+# as the postgres user when we are root, as ourselves otherwise
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+case $cmd in
+start)
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+    chmod 700 "$dir"
+    if [ ! -f "$dir/data/PG_VERSION" ]; then
+        as_pg "$bindir/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync \
+            -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 || {
+            cat "$dir/initdb.log" >&2
+            exit 1
+        }
+    fi
+    # fsync off: a test cluster, thrown away; durability is not what is tested
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-c listen_addresses='' -k $dir -c fsync=off -c full_page_writes=off" \
+        start >/dev/null || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+    # libpq URL with the socket directory as host (percent-encoded '/')
+    echo "postgresql:///postgres?host=$(printf %s "$dir" | sed 's|/|%2F|g')&user=postgres"
+    ;;
+stop)
+    [ -d "$dir" ] || exit 0
+    dir=$(cd "$dir" && pwd)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    usage
+    ;;
+esac
