@@ -24,7 +24,7 @@ def debian_yund(tmp_path_factory):
     # a Debian guest under TCG on a busy machine can take longer than the
     # suite's 15 s to power off; these tests assert a clean power-off
     y = Yund(d, ["--set", f"image_cache={CACHE}", "--set", "sample_interval=2",
-                 "--set", "stop_timeout=120"]).start()
+                 "--set", "stop_timeout=60"]).start()
     # the first build takes minutes (debootstrap); later ones come from the cache
     p = y.yun("image", "build", "debian", timeout=3600)
     assert "image debian ready" in p.stdout

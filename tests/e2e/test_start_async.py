@@ -145,7 +145,16 @@ def test_yund_stopped_mid_start_exits_clean_and_the_next_run_settles(state_dir):
     open_gate(gate)
     v = wait_for(lambda: (lambda v: v if v["state"] == "running" else None)(y.vm("e2e-term")),
                  60, what="the adopted start to finish")
-    wait_for(lambda: qemu_pids_for(state_dir) == [v["pid"]], 10, what="one qemu")
+    seen = []
+
+    def one_qemu():
+        seen[:] = qemu_pids_for(state_dir)
+        return seen == [v["pid"]]
+    try:
+        wait_for(one_qemu, 10, what="one qemu")
+    except AssertionError:
+        raise AssertionError(f"qemus {seen}, the row's pid {v['pid']}; events "
+                             f"{[(e['action'], e['result'], e['message']) for e in y.events('e2e-term')]}")
     y.check_invariants()
     y.yun("vm", "stop", "--force", "e2e-term")
     wait_for(lambda: y.vm("e2e-term")["state"] == "stopped", 30, what="stopped")
