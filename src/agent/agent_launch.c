@@ -144,7 +144,7 @@ static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, 
         return;
     }
     if (L->cg)
-        cg_vm_destroy(&e->cg, L->group);
+        engine_cgroup_remove(e, L->group);
     struct vm_rt *rt = L->rt;
     L->rt = NULL;
     if (rt) {
@@ -611,6 +611,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     boot.cpu_weight = 10000;
     boot.cpu_quota_us = 0;
     L->cg = e->cg.mode != CG_NONE;
+    engine_cgroup_keep(e, L->group); /* an exited QEMU's group still being removed: reused */
     if (L->cg && cg_vm_setup(&e->cg, L->group, &boot, why, sizeof(why)) < 0) {
         launch_fail(L, YE_CGROUP_ERROR, "%s", why);
         return;
