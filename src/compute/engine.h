@@ -88,6 +88,10 @@ struct engine {
      * the agent's verbs. NULL: reconcile leaves them be. */
     void (*stop_deadline)(void *ctx, const struct vm_rec *vm);
     void (*finish_delete)(void *ctx, const struct vm_rec *vm);
+    /* reconcile found a QEMU that must not run (an interrupted start of a
+     * VM to be stopped, or one under a directory with no row): the
+     * controller ends it through the agent (vm.end), never waiting here */
+    void (*end_qemu)(void *ctx, const struct vm_rec *vm);
     void *vm_hooks_ctx;
     engine_block_job_hook on_block_job;
     void *on_block_job_ctx;
