@@ -137,6 +137,9 @@ static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, 
     /* Whatever got as far as spawning QEMU must not leave it behind; if it
      * cannot be ended, the controller leaves the row for reconcile. */
     struct agent_op *op = L->op;
+    /* Still blocking (up to ~5 s when a QEMU of it lives: the watch or
+     * cont failed on a live QEMU); at once when none does, the usual
+     * failure. To do: vm.end's timer-driven ending (agent_power.c). */
     if (engine_qemu_end(e, &L->vm) < 0) {
         engine_reconcile_soon(e);
         launch_free(L); /* the runtime entry and cgroup stay: reconcile's */
