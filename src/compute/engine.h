@@ -77,6 +77,7 @@ struct engine {
     char images_dir[300];
     struct vm_rt *rts;
     struct engine_cgrm *cg_removals; /* exited VMs' cgroups being removed (engine.c) */
+    bool cgroups_swept;              /* the first reconcile pass removed stopped VMs' groups */
     struct event *reconcile_timer;
     struct event *reconcile_soon_timer;
     engine_event_hook on_event; /* records ev; without one the engine records it */

@@ -307,14 +307,24 @@ void engine_reconcile(struct engine *e)
                 again = true;
                 break;
             }
-            if (vm_state_has_process(vm->state))
+            if (vm_state_has_process(vm->state)) {
                 engine_vm_handle_exit(e, vm->id, !rt || !rt->watch);
-            else if (rt && !rt->watch &&
-                     !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL)))
+                break;
+            }
+            if (!e->cgroups_swept) {
+                /* a yund killed between an exit's row and the removal of
+                 * its cgroup left the group: the first pass removes it */
+                char group[48];
+                engine_vm_cgroup(vm, group);
+                engine_cgroup_remove(e, group);
+            }
+            if (rt && !rt->watch &&
+                !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL)))
                 engine_rt_drop(e, rt);
             break;
         }
     }
+    e->cgroups_swept = true;
     /* Reload: the loop above may have deleted rows. */
     free(vms);
     if (store_vm_list(e->store, &vms, &n) == 0) {
