@@ -138,6 +138,9 @@ static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, 
     /* Whatever got as far as spawning QEMU must not leave it behind; if it
      * cannot be ended, the controller leaves the row for reconcile. */
     struct agent_op *op = L->op;
+    /* Still blocking (up to ~5 s when a QEMU of it lives: the watch or
+     * cont failed on a live QEMU); at once when none does, the usual
+     * failure. To do: vm.end's timer-driven ending (agent_power.c). */
     if (engine_qemu_end(e, &L->vm) < 0) {
         engine_reconcile_soon(e);
         launch_free(L); /* the runtime entry and cgroup stay: reconcile's */
@@ -145,7 +148,7 @@ static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, 
         return;
     }
     if (L->cg)
-        cg_vm_destroy(&e->cg, L->group);
+        engine_cgroup_remove(e, L->group);
     struct vm_rt *rt = L->rt;
     L->rt = NULL;
     if (rt) {
@@ -619,6 +622,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     boot.cpu_weight = 10000;
     boot.cpu_quota_us = 0;
     L->cg = e->cg.mode != CG_NONE;
+    engine_cgroup_keep(e, L->group); /* an exited QEMU's group still being removed: reused */
     if (L->cg && cg_vm_setup(&e->cg, L->group, &boot, why, sizeof(why)) < 0) {
         launch_fail(L, YE_CGROUP_ERROR, "%s", why);
         return;

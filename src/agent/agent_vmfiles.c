@@ -19,6 +19,7 @@
  *              never removed.
  */
 #include "agent/agent_power.h"
+#include "compute/cgroup_remove.h"
 #include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
@@ -39,8 +40,6 @@
 #include <sys/stat.h>
 
 #define PREPARE_TIMEOUT_MS 60000
-#define RMDIR_RETRY_MS     25
-#define RMDIR_TRIES        40
 #define MAX_DISK           (16ULL << 40)
 
 /* ---- vm.prepare ---- */
@@ -201,10 +200,9 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
 struct remove_op {
     struct agent_op *op;
     struct engine *e;
-    struct event *timer;
-    struct vm_rec vm; /* id and uid only */
+    struct cg_removal *rm; /* the cgroup removal while it waits on a busy group */
+    struct vm_rec vm;      /* id and uid only */
     char group[48];
-    int tries;
 };
 
 static void remove_rest(struct remove_op *x)
@@ -217,22 +215,14 @@ static void remove_rest(struct remove_op *x)
     vm_confine_release(x->e, &x->vm);
     FAILPOINT("vm_delete.after_release");
     agent_op_ok(x->op);
-    event_free(x->timer);
     free(x);
 }
 
-static void remove_cgroup(evutil_socket_t fd, short what, void *arg)
+static void on_cgroup_removed(void *arg, int rc)
 {
     struct remove_op *x = arg;
-    int rc = cg_vm_destroy_once(&x->e->cg, x->group);
-    if (rc == 1 && ++x->tries < RMDIR_TRIES) {
-        struct timeval tv = {0, RMDIR_RETRY_MS * 1000};
-        evtimer_add(x->timer, &tv);
-        return;
-    }
     if (rc != 0)
-        log_warn("vm %s: its cgroup %s could not be removed (%s)", x->vm.id, x->group,
-                 rc == 1 ? "still busy" : "error");
+        log_warn("vm %s: its cgroup %s stays", x->vm.id, x->group);
     remove_rest(x);
 }
 
@@ -242,7 +232,7 @@ static void remove_cancel(struct agent_op *op, void *arg)
 {
     struct remove_op *x = arg;
     agent_op_fail(op, YE_CANCELLED, "vm %s: removal cancelled", x->vm.id);
-    event_free(x->timer);
+    cg_remove_cancel(x->rm);
     free(x);
 }
 
@@ -262,8 +252,7 @@ void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
         return;
     }
     struct remove_op *x = calloc(1, sizeof *x);
-    if (!x || !(x->timer = evtimer_new(al->base, remove_cgroup, x))) {
-        free(x);
+    if (!x) {
         agent_op_fail(op, YE_INTERNAL, "out of memory");
         return;
     }
@@ -276,6 +265,10 @@ void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
     if (rt)
         engine_rt_drop(e, rt);
     engine_vm_cgroup(&x->vm, x->group);
+    engine_cgroup_keep(e, x->group); /* an exit's removal of it: this one takes over */
     agent_op_on_cancel(op, remove_cancel, x);
-    remove_cgroup(-1, 0, x);
+    /* x is freed when the first try settles it; kept only while pending */
+    struct cg_removal *rm = cg_remove_start(al->base, &e->cg, x->group, on_cgroup_removed, x);
+    if (rm)
+        x->rm = rm;
 }

@@ -31,7 +31,9 @@
 
 /* How long cg_vm_destroy keeps retrying rmdir on EBUSY: a QEMU that was just
  * killed and reaped can still be listed for a moment while the kernel finishes
- * tearing it down. */
+ * tearing it down. It sleeps between tries: only for an engine without a
+ * controller (vm_create.c's destroy_vm: unit tests) and the unit tests; the
+ * daemon's paths retry on a timer (cgroup_remove.c). */
 #define CG_RMDIR_TRIES    40
 #define CG_RMDIR_SLEEP_NS (25 * 1000 * 1000L)
 

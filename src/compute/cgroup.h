@@ -55,7 +55,9 @@ int cg_vm_setup(const struct cg_layout *lay, const char *vm, const struct cg_lim
 /* Moves pid into the VM's groups. */
 int cg_vm_attach(const struct cg_layout *lay, const char *vm, pid_t pid, char *err, size_t errlen);
 
-/* Removes the VM's groups (after its processes are gone). Missing groups are fine. */
+/* Removes the VM's groups (after its processes are gone). Missing groups are
+ * fine. Blocks up to ~1 s on a busy group: never on the daemon's loop (use
+ * cg_remove_start, cgroup_remove.h). */
 int cg_vm_destroy(const struct cg_layout *lay, const char *vm);
 /* One try, never waiting: 0 when every group is gone, 1 when one is still
  * busy (EBUSY: a process lingers; try again later), -1 on another error. */

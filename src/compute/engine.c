@@ -5,6 +5,7 @@
  */
 #include "compute/engine.h"
 #include "compute/accel.h"
+#include "compute/cgroup_remove.h"
 #include "compute/guest.h"
 #include "compute/housekeeping.h"
 #include "compute/qmp.h"
@@ -129,8 +130,70 @@ void engine_reconcile_soon(struct engine *e)
     event_add(e->reconcile_soon_timer, &tv);
 }
 
+struct engine_cgrm {
+    struct engine_cgrm *next;
+    struct engine *e;
+    struct cg_removal *r; /* NULL until cg_remove_start returned it */
+};
+
+static void cgrm_unlink(struct engine_cgrm *n)
+{
+    for (struct engine_cgrm **pp = &n->e->cg_removals; *pp; pp = &(*pp)->next) {
+        if (*pp == n) {
+            *pp = n->next;
+            return;
+        }
+    }
+}
+
+static void cgrm_done(void *ctx, int rc)
+{
+    struct engine_cgrm *n = ctx;
+    cgrm_unlink(n);
+    free(n);
+}
+
+void engine_cgroup_keep(struct engine *e, const char *group)
+{
+    for (struct engine_cgrm **pp = &e->cg_removals; *pp;) {
+        struct engine_cgrm *n = *pp;
+        if (strcmp(cg_removal_group(n->r), group)) {
+            pp = &n->next;
+            continue;
+        }
+        *pp = n->next;
+        cg_remove_cancel(n->r);
+        free(n);
+    }
+}
+
+void engine_cgroup_remove(struct engine *e, const char *group)
+{
+    engine_cgroup_keep(e, group); /* one removal of a group at a time */
+    struct engine_cgrm *n = calloc(1, sizeof *n);
+    if (!n) {
+        cg_vm_destroy_once(&e->cg, group);
+        return;
+    }
+    n->e = e;
+    struct cg_removal *r = cg_remove_start(e->base, &e->cg, group, cgrm_done, n);
+    if (!r)
+        return; /* settled at once: cgrm_done freed n */
+    n->r = r;
+    n->next = e->cg_removals;
+    e->cg_removals = n;
+}
+
 void engine_shutdown(struct engine *e)
 {
+    /* a removal still waiting on a busy group is dropped: the next start
+     * reuses the group, a delete removes it */
+    while (e->cg_removals) {
+        struct engine_cgrm *n = e->cg_removals;
+        e->cg_removals = n->next;
+        cg_remove_cancel(n->r);
+        free(n);
+    }
     while (e->rts)
         engine_rt_drop(e, e->rts);
     if (e->reconcile_timer)

@@ -76,6 +76,8 @@ struct engine {
     char vms_dir[300];
     char images_dir[300];
     struct vm_rt *rts;
+    struct engine_cgrm *cg_removals; /* exited VMs' cgroups being removed (engine.c) */
+    bool cgroups_swept;              /* the first reconcile pass removed stopped VMs' groups */
     struct event *reconcile_timer;
     struct event *reconcile_soon_timer;
     engine_event_hook on_event; /* records ev; without one the engine records it */
@@ -87,6 +89,10 @@ struct engine {
      * the agent's verbs. NULL: reconcile leaves them be. */
     void (*stop_deadline)(void *ctx, const struct vm_rec *vm);
     void (*finish_delete)(void *ctx, const struct vm_rec *vm);
+    /* reconcile found a QEMU that must not run (an interrupted start of a
+     * VM to be stopped, or one under a directory with no row): the
+     * controller ends it through the agent (vm.end), never waiting here */
+    void (*end_qemu)(void *ctx, const struct vm_rec *vm);
     void *vm_hooks_ctx;
     engine_block_job_hook on_block_job;
     void *on_block_job_ctx;
@@ -109,6 +115,12 @@ struct engine {
 int engine_init(struct engine *e, struct event_base *base, struct store *st,
                 const struct yun_config *cfg, char *err, size_t errlen);
 void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU running */
+/* Removes a VM's cgroups (its QEMU exited) on a timer while busy, never
+ * waiting on the loop (cgroup_remove.c); engine_cgroup_keep stops a pending
+ * removal of that group: a start (vm.launch) or vm.remove that follows
+ * takes the group over, so neither races the removal. */
+void engine_cgroup_remove(struct engine *e, const char *group);
+void engine_cgroup_keep(struct engine *e, const char *group);
 
 /* Startup recovery and the periodic reconcile pass. */
 void engine_reconcile(struct engine *e);

@@ -138,7 +138,11 @@ static void on_reattach_status(void *ctx, json_t *ret, const char *err)
         rt->reattach_fresh = false;
         engine_event(e, "vm", vm.name, "stop", "info",
                      "ending the qemu of an interrupted start: the vm is to be stopped");
-        engine_qemu_end(e, &vm);
+        if (e->end_qemu) {
+            e->end_qemu(e->vm_hooks_ctx, &vm); /* reconcile again once it is gone */
+            return;
+        }
+        engine_qemu_end(e, &vm); /* no controller (unit tests): blocking */
         engine_reconcile_soon(e);
         return;
     }
@@ -210,7 +214,15 @@ static void sweep_orphans(struct pass *p, const struct vm_rec *vms, size_t n)
         snprintf(ghost.id, sizeof(ghost.id), "%.36s", de->d_name);
         snprintf(ghost.name, sizeof(ghost.name), "%.36s", de->d_name);
         pid_t pid = 0;
-        if (seek(p, &ghost, &pid) != QEMU_GONE && engine_qemu_end(e, &ghost) < 0)
+        enum qemu_seen seen = seek(p, &ghost, &pid);
+        if (seen != QEMU_GONE && e->end_qemu) {
+            /* its files go on a later pass, once the agent has ended it */
+            engine_event(e, "vm", ghost.id, "orphan", "info",
+                         "ending the qemu of a directory with no vm record");
+            e->end_qemu(e->vm_hooks_ctx, &ghost);
+            continue;
+        }
+        if (seen != QEMU_GONE && engine_qemu_end(e, &ghost) < 0)
             continue; /* never remove files under a QEMU that may live */
         char dir[512];
         if (snprintf_checked(dir, sizeof(dir), "%s/%s", e->vms_dir, de->d_name) < 0)
@@ -295,14 +307,24 @@ void engine_reconcile(struct engine *e)
                 again = true;
                 break;
             }
-            if (vm_state_has_process(vm->state))
+            if (vm_state_has_process(vm->state)) {
                 engine_vm_handle_exit(e, vm->id, !rt || !rt->watch);
-            else if (rt && !rt->watch &&
-                     !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL)))
+                break;
+            }
+            if (!e->cgroups_swept) {
+                /* a yund killed between an exit's row and the removal of
+                 * its cgroup left the group: the first pass removes it */
+                char group[48];
+                engine_vm_cgroup(vm, group);
+                engine_cgroup_remove(e, group);
+            }
+            if (rt && !rt->watch &&
+                !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL)))
                 engine_rt_drop(e, rt);
             break;
         }
     }
+    e->cgroups_swept = true;
     /* Reload: the loop above may have deleted rows. */
     free(vms);
     if (store_vm_list(e->store, &vms, &n) == 0) {

@@ -1,9 +1,11 @@
 /*
  * vm_create.c - ending a VM's QEMU processes and removing what it owns,
- * blocking: kept for the start path's failure (engine_vm_start), an
- * orphan directory's QEMU and an engine without a controller (unit tests).
- * The daemon's create, stop and delete go through the agent's verbs
- * (agent/agent_power.c, agent_vmfiles.c).
+ * blocking (its waits sleep): kept for an engine without a controller (unit
+ * tests: reconcile's fallback when no end_qemu/finish_delete hook is set)
+ * and a failed launch's ending of its own QEMU (agent_launch.c
+ * launch_fail: quick when no QEMU lives, which is the usual case there).
+ * The daemon's create, stop, delete and reconcile go through the agent's
+ * verbs (agent/agent_power.c vm.end, agent_vmfiles.c vm.remove).
  */
 #include "lib/failpoint.h"
 #include "compute/confine.h"

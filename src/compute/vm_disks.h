@@ -36,7 +36,9 @@ int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struc
 void vm_disks_on_event(struct engine *e, const struct vm_rec *vm, const char *event, json_t *data);
 /* The VM's QEMU is gone: hot-plug work in flight is over. */
 void vm_disks_on_exit(struct engine *e, const struct vm_rec *vm);
-/* The VM is being deleted: its volumes become free, its snapshots go. */
+/* The VM is being deleted: its volumes become free, its snapshots go. Only
+ * for an engine without a controller (engine_vm_finish_delete: unit tests);
+ * the daemon's delete settles those rows in ctl/vms_delete.c. */
 void vm_disks_forget(struct engine *e, const struct vm_rec *vm);
 /* Finishes or undoes interrupted attach/detach work of the VMs (asking
  * QEMU where one runs: an event may have been missed); then the

@@ -266,7 +266,9 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     engine_store_update(e, &vm);
     char group[48];
     engine_vm_cgroup(&vm, group);
-    cg_vm_destroy(&e->cg, group);
+    /* on a timer while busy; a restart's launch takes the group over
+     * (engine_cgroup_keep), so the two never race */
+    engine_cgroup_remove(e, group);
     vm_disks_on_exit(e, &vm);
     if (clean)
         engine_event(e, "vm", vm.name, "exit", "ok", "guest stopped (was %s)",

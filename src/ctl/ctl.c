@@ -123,6 +123,7 @@ void ctl_shutdown(struct ctl *c)
         c->host->admit = NULL;
         c->host->stop_deadline = NULL;
         c->host->finish_delete = NULL;
+        c->host->end_qemu = NULL;
         c->host->start = NULL;
     }
     c->on_event = NULL;

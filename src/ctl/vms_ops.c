@@ -7,6 +7,7 @@
 #include "agent/agent.h"
 #include "compute/engine.h"
 #include "ctl/vms_int.h"
+#include "lib/log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -87,9 +88,42 @@ static void hook_finish_delete(void *ctx, const struct vm_rec *vm)
     ctl_vm_finish_delete(ctx, vm);
 }
 
+static void on_reaped(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct ctl_vmop *op = ctx;
+    if (err)
+        log_warn("vm %s: ending its qemu: %s", op->vm.name, err->message);
+    else if (!json_is_true(json_object_get(r, "ended")))
+        log_warn("vm %s: its qemu could not be ended yet; the next pass retries", op->vm.name);
+    engine_reconcile_soon(op->c->host); /* the next pass sees it gone */
+    ctl_vmop_finish(op, NULL, NULL);
+}
+
+/* Reconcile's: a QEMU that must not run is ended by the agent (vm.end);
+ * one at a time per VM (a delete or start in flight has it already). */
+static void hook_end_qemu(void *ctx, const struct vm_rec *vm)
+{
+    struct ctl *c = ctx;
+    if (ctl_vmop_busy(c, vm->id))
+        return;
+    struct ctl_vmop *op = ctl_vmop_new(c, vm, NULL, NULL);
+    if (!op)
+        return;
+    op->reconcile = true;
+    json_t *a = json_pack("{s:s,s:I}", "vm", vm->id, "uid", (json_int_t)vm->uid);
+    if (a && vm->pid > 0)
+        json_object_set_new(a, "pid", json_integer(vm->pid));
+    op->call = agent_call(c->agent, AV_VM_END, a, on_reaped, NULL, op);
+    if (!op->call) {
+        log_warn("vm %s: its qemu cannot be ended: the agent call could not be made", vm->name);
+        ctl_vmop_free(op);
+    }
+}
+
 void ctl_vm_hooks_set(struct ctl *c)
 {
     c->host->stop_deadline = hook_stop_deadline;
     c->host->finish_delete = hook_finish_delete;
+    c->host->end_qemu = hook_end_qemu;
     c->host->vm_hooks_ctx = c;
 }

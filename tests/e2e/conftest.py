@@ -266,11 +266,16 @@ def _check_settled_impl(y, vms, ids, qemus):
         if v["state"] in ("running", "paused"):
             assert v["pid"] in qemus, v
     live = {v["id"] for v in vms if v["state"] in ("running", "paused")}
-    # cgroups: one per VM with a QEMU, none for the others
-    for base in yund_cgroup_dirs(y.state_dir):
-        for d in os.listdir(base):
-            if d.startswith("vm-") and os.path.isdir(os.path.join(base, d)):
-                assert d[3:] in live, f"orphan cgroup {base}/{d}"
+    # cgroups: one per VM with a QEMU, none for the others (an exited QEMU's
+    # group is removed on a timer while the kernel still holds it: ~1 s)
+    def stray_cgroups():
+        return [f"{base}/{d}" for base in yund_cgroup_dirs(y.state_dir) for d in os.listdir(base)
+                if d.startswith("vm-") and os.path.isdir(os.path.join(base, d))
+                and d[3:] not in live]
+    deadline = time.time() + 3
+    while stray_cgroups() and time.time() < deadline:
+        time.sleep(0.05)
+    assert not stray_cgroups(), f"orphan cgroups {stray_cgroups()}"
     # uid claims of this state directory name VMs that have rows
     claims = "/run/yun/uids"
     mine = os.path.join(y.state_dir, "vms")

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 
-from conftest import YUN, pid_alive, qemu_pids_for, wait_for
+from conftest import YUN, pid_alive, qemu_pids_for, wait_for, yund_cgroup_dirs
 
 
 def write_script(path, body):
@@ -120,4 +120,9 @@ def test_restart_policy_always_brings_it_back(yund):
         yund.vm("e2e-phoenix")), 20, what="the restart")
     assert v["restarts"] == 1
     assert "restart" in [e["action"] for e in yund.events("e2e-phoenix")]
+    # the exit's cgroup removal (on a timer) did not take the group the
+    # restarted QEMU runs in
+    for base in yund_cgroup_dirs(yund.state_dir):
+        with open(os.path.join(base, f"vm-{v['id']}", "cgroup.procs")) as f:
+            assert str(v["pid"]) in f.read().split(), base
     yund.check_invariants()

@@ -7,10 +7,14 @@ before it execs QEMU, so nothing here depends on timing."""
 import atexit
 import os
 import shutil
+import signal
+import sqlite3
 import subprocess
 import tempfile
 
-from conftest import YUN, Yund, pid_alive, qemu_pids_for, wait_for
+import pytest
+
+from conftest import YUN, YUND, Yund, pid_alive, qemu_pids_for, wait_for
 
 
 def write_script(path, body):
@@ -220,5 +224,54 @@ def test_force_stop_of_a_start_yund_did_not_finish(state_dir):
         y.vm("e2e-gate-stop")), 30, what="the row to say stopped")
     assert v["desired"] == "stopped" and v["pid"] == 0, v
     assert qemu_pids_for(state_dir) == []
+    y.check_invariants()
+    y.stop()
+
+
+def _has_point(point):
+    try:
+        out = subprocess.run([YUND, "--failpoints"], capture_output=True, text=True,
+                             timeout=30).stdout
+    except OSError:
+        return False
+    return point in out.split()
+
+
+@pytest.mark.skipif(not _has_point("vm_start.after_watch"),
+                    reason="yund built without fault points (make SAN=1)")
+def test_interrupted_start_of_a_vm_to_be_stopped_is_ended(state_dir):
+    """yund dies with the VM's QEMU in prelaunch (vm_start.after_watch), and
+    the row says the VM is to be stopped (as a stop recorded then would):
+    after the restart reconcile has that QEMU ended (the controller over the
+    agent's vm.end), not continued, and the row ends stopped."""
+    name = "e2e-ist"
+    y = Yund(state_dir).start()
+    y.ensure_tiny()
+    y.yun("vm", "create", name, "--image", "tiny", "--memory", "96M")
+    y.stop()
+    os.environ["YUN_FAILPOINT"] = "vm_start.after_watch"
+    try:
+        y = Yund(state_dir).start()
+    finally:
+        del os.environ["YUN_FAILPOINT"]
+    try:
+        y.request("POST", f"/v1/vms/{name}/actions/start", timeout=120)
+    except OSError:
+        pass  # yund died mid-request
+    y.proc.wait(timeout=60)
+    assert y.proc.returncode == -signal.SIGKILL, y.proc.returncode
+    held = qemu_pids_for(state_dir)
+    assert held, "the interrupted start left no qemu"
+    db = sqlite3.connect(os.path.join(state_dir, "yun.db"))
+    db.execute("UPDATE vms SET desired='stopped' WHERE name=?", (name,))
+    db.commit()
+    db.close()
+    y = Yund(state_dir).start()
+    v = wait_for(lambda: (lambda v: v if v["state"] == "stopped" else None)(y.vm(name)), 30,
+                 what="the interrupted start's qemu to be ended")
+    assert v["desired"] == "stopped" and v["pid"] == 0, v
+    assert not any(pid_alive(p) for p in held)
+    assert qemu_pids_for(state_dir) == []
+    assert any("ending the qemu of an interrupted start" in e["reason"] for e in y.events(name))
     y.check_invariants()
     y.stop()
