@@ -178,6 +178,7 @@ static void test_reply_from_loop(void **st)
     assert_string_equal(agent_verb_name(AV_HOST_FACTS), "host.facts");
     assert_int_equal(agent_verb_parse("no.such", &v), -1);
     assert_int_equal(agent_cancel(a, 12345), -1);
+    json_decref(ok.result);
     agent_free(a);
     event_base_free(base);
 }
