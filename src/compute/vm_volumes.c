@@ -1,21 +1,18 @@
 /*
- * vm_volumes.c - attaching volumes to VMs and detaching them.
+ * vm_volumes.c - what compute owns of volumes attached to VMs: whether a
+ * QEMU holds a volume, the row settled when QEMU reports DEVICE_DELETED,
+ * when the VM's QEMU exits or the VM is deleted, and the reconcile pass's
+ * settling of "attaching"/"detaching" rows by asking QEMU (qom-list over
+ * the event connection, never a blocking exchange).
  *
- * A volume attached to a stopped VM is only a row (attached_to); the VM's
- * command line carries it from the next start on. On a running VM the
- * volume is hot-plugged: blockdev-add opens the file as a named node, then
- * device_add puts a virtio-blk device on it. Detaching a running VM's
- * volume needs the guest's consent: device_del asks the guest to release
- * the PCI device, and only when QEMU reports DEVICE_DELETED is the node
- * closed and the volume free. Until then it is "detaching".
- *
- * QEMU is handed the volume's files as open fds (add-fd, /dev/fdset/N),
- * the linked-clone chain below it spelled out node by node: a confined
- * QEMU cannot open anything outside its VM's directory by name.
+ * The hot-plug itself (add-fd, blockdev-add, device_add) and the device_del
+ * of a detach are the agent's verbs (agent/agent_hotplug.c), called by the
+ * controller (ctl/volumes_attach.c, ctl/volumes_detach.c), which holds the
+ * volume from the reconcile pass while one is in flight (vm_volume_hold).
  *
  * Volume states around attachment: ready -> attaching -> attached ->
  * detaching -> ready. attaching and detaching are also what a crash leaves
- * behind; vm_disks_reconcile() settles them by asking QEMU what it has.
+ * behind; vm_volumes_reconcile() settles them.
  */
 #include "compute/qmp.h"
 #include "compute/qemu_argv.h"

@@ -1,11 +1,13 @@
 /*
- * volumes_detach.c - attaching and detaching volumes, controller side: the
- * checks against running tasks, and the detach of a volume a running QEMU
- * holds as the task "volume.detach".
+ * volumes_detach.c - detaching volumes, controller side: the checks
+ * against running tasks, and the detach of a volume a running QEMU holds
+ * as the task "volume.detach" (attach: volumes_attach.c).
  *
  * A volume of a VM without a QEMU is detached at once (200, no task). Else:
- * task_begin (holds the volume), then the engine's device_del (the row goes
- * "detaching"), and the task runs until the engine records the volume's
+ * task_begin (holds the volume), the row "detaching", then the agent's
+ * vm.volume_unplug (device_del over the event connection; QEMU's
+ * DEVICE_DELETED may come before its reply, so the wait is set up before
+ * it is sent), and the task runs until the engine records the volume's
  * "detach ok" event (QEMU reported DEVICE_DELETED, the VM stopped or was
  * deleted, or the reconcile pass found the device gone): succeeded with
  * the volume. No release within detach_timeout (config, 60 s): failed (the volume stays
