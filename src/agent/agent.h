@@ -87,6 +87,16 @@ enum agent_verb {
     AV_VM_BLOCK_STREAM, /* {"vm","job","top","from","base","backing_file"} -> {"started"} */
     AV_VM_BLOCK_JOBS,   /* {"vm"} -> {"jobs": [{"job","offset","len"}]} */
     AV_VM_LAYERS_SWEEP, /* {"vm","keep": [file]} -> {"removed": [file]} */
+    /* volume hot-plug (agent_hotplug.c) */
+    AV_HOTPLUG_FIRST,
+    AV_VM_VOLUME_PLUG,   /* {"vm","node","device","serial","chain":[{"path","format"}]}
+                            -> {"node","device"}: add-fd, blockdev-add, device_add (undone
+                            on a failure) */
+    AV_VM_VOLUME_UNPLUG, /* {"vm","device"[,"node"]} -> {"gone"}: device_del (the end is
+                            QEMU's DEVICE_DELETED event); with "node" and the device gone
+                            already, the node is closed too */
+    AV_VM_NODE_CLOSE,    /* {"vm","node"} -> {}: blockdev-del; a missing node is fine */
+    AV_VM_DEVICES,       /* {"vm"} -> {"devices": [id]}: qom-list /machine/peripheral */
     AV__COUNT
 };
 

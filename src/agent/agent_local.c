@@ -41,6 +41,7 @@ static const struct {
     {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
     {agent_merge_verbs, &agent_merge_verbs_count},
+    {agent_hotplug_verbs, &agent_hotplug_verbs_count},
     {agent_sample_verbs, &agent_sample_verbs_count},
 };
 /* clang-format on */

@@ -47,6 +47,8 @@ extern const struct agent_verb_def agent_sample_verbs[];
 extern const size_t agent_sample_verbs_count;
 extern const struct agent_verb_def agent_merge_verbs[];
 extern const size_t agent_merge_verbs_count;
+extern const struct agent_verb_def agent_hotplug_verbs[];
+extern const size_t agent_hotplug_verbs_count;
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 

@@ -223,17 +223,28 @@ static void volume_export(struct route_ctx *c)
         reply_task(c->req, 202, &k);
 }
 
+/* 200 with the volume: at once for a VM without a QEMU, else when the
+ * hot-plug is done (the agent's vm.volume_plug). */
 static void volume_attach(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
     struct yerr err = {0};
     struct volume_rec v;
     const char *vm;
-    if (volume_attach_from_json(c->body, &vm, &err) < 0 ||
-        ctl_volume_attach(e, route_param(c, "name"), vm, &v, &err) < 0)
+    if (volume_attach_from_json(c->body, &vm, &err) < 0) {
         reply_error_task(c->req, &err);
-    else
-        reply_json(c->req, 200, volume_json(e, &v));
+        return;
+    }
+    struct vwait *w = vwait_new(c, 200);
+    if (!w)
+        return;
+    int rc = ctl_volume_plug(c->api->ctl, route_param(c, "name"), vm, &v, on_volume, w, &err);
+    if (rc < 0) {
+        vwait_refused(w, &err);
+    } else if (rc == 0) {
+        hreq_set_closecb(c->req, NULL, NULL);
+        reply_json(c->req, 200, volume_json(w->e, &v));
+        free(w);
+    }
 }
 
 /* 200 with the volume when no QEMU held it; else 202 with the task

@@ -632,37 +632,3 @@ void vm_qemu_abs(struct engine *e, const struct vm_rec *vm, const char *name, ch
     else
         engine_vm_path(e, vm, name, out, len);
 }
-
-/* ---- passing files ---- */
-
-int vm_qmp_add_fd(struct engine *e, const struct vm_rec *vm, const char *path, int flags,
-                  int64_t *fdset, struct yerr *err)
-{
-    int fd = open(path, flags | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return yerr_set(err, YE_INTERNAL, "cannot open %s: %s", path, strerror(errno));
-    char qmp[512], why[256];
-    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    json_t *args = json_pack("{s:s}", "opaque", path), *ret = NULL;
-    int rc = qmp_command_fd(qmp, "add-fd", args, fd, &ret, 5000, why, sizeof(why));
-    close(fd);
-    json_decref(args);
-    if (rc < 0)
-        return yerr_set(err, YE_QEMU_ERROR, "QMP add-fd: %s", why);
-    json_t *id = json_object_get(ret, "fdset-id");
-    rc = json_is_integer(id) ? 0 : -1;
-    if (rc == 0)
-        *fdset = json_integer_value(id);
-    json_decref(ret);
-    if (rc < 0)
-        return yerr_set(err, YE_QEMU_ERROR, "QMP add-fd: no fdset-id in the reply");
-    return 0;
-}
-
-void vm_qmp_remove_fdset(struct engine *e, const struct vm_rec *vm, int64_t fdset)
-{
-    json_t *args = json_pack("{s:I}", "fdset-id", (json_int_t)fdset);
-    struct yerr ignore;
-    engine_vm_qmp(e, vm, "remove-fd", args, NULL, &ignore);
-    json_decref(args);
-}

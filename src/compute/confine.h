@@ -98,13 +98,6 @@ int vm_qemu_name(struct engine *e, const struct vm_rec *vm, const char *file, ch
 void vm_qemu_abs(struct engine *e, const struct vm_rec *vm, const char *name, char *out,
                  size_t len);
 
-/* Opens path (O_RDONLY or O_RDWR, by yund) and adds the fd to a new fdset
- * of vm's QEMU, which then opens "/dev/fdset/N". *fdset gets N. */
-int vm_qmp_add_fd(struct engine *e, const struct vm_rec *vm, const char *path, int flags,
-                  int64_t *fdset, struct yerr *err);
-/* Drops yund's claim on an fdset: QEMU closes its fds once nothing it
- * opened from the set is open any more. */
-void vm_qmp_remove_fdset(struct engine *e, const struct vm_rec *vm, int64_t fdset);
 
 /* Pure helpers (unit-tested). The text of a uid claim file, and whether a
  * claim's text names this VM of this yund (its DIR/vms). */

@@ -303,6 +303,58 @@ int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qm
     return 0;
 }
 
+/* The command goes out with the fd on its first byte, as send_with_fd()
+ * does on a blocking socket: whatever the bufferevent still holds is
+ * written first (QMP takes a passed fd from the message carrying it), and
+ * the rest of the line is queued behind that byte. A socket too full to
+ * take it now refuses the command (-1): QMP messages are small and the
+ * monitor reads them at once, so this is an error, not a wait. */
+int qmp_watch_command_fd(struct qmp_watch *w, const char *command, json_t *args, int pass_fd,
+                         qmp_reply_cb cb, void *ctx)
+{
+    if (pass_fd < 0)
+        return qmp_watch_command(w, command, args, cb, ctx);
+    if (!w || !w->negotiated || w->npending == QMP_PENDING_MAX)
+        return -1;
+    int sock = bufferevent_getfd(w->bev);
+    struct evbuffer *out = bufferevent_get_output(w->bev);
+    while (sock >= 0 && evbuffer_get_length(out) > 0)
+        if (evbuffer_write(out, sock) <= 0)
+            break;
+    if (sock < 0 || evbuffer_get_length(out) > 0)
+        return -1;
+    long long id = ++w->next_id;
+    char *text = qmp_message(command, args, id);
+    if (!text)
+        return -1;
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    memset(&ctl, 0, sizeof(ctl));
+    struct iovec iov = {.iov_base = text, .iov_len = 1};
+    struct msghdr msg = {.msg_iov = &iov,
+                         .msg_iovlen = 1,
+                         .msg_control = ctl.buf,
+                         .msg_controllen = sizeof(ctl.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    ssize_t n;
+    while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
+        ;
+    if (n != 1) {
+        free(text);
+        return -1;
+    }
+    bufferevent_write(w->bev, text + 1, strlen(text) - 1);
+    free(text);
+    w->pending[w->npending++] = (struct qmp_pending){id, cb, ctx};
+    return 0;
+}
+
 void qmp_watch_forget(struct qmp_watch *w, void *ctx)
 {
     if (!w)

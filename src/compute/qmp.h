@@ -71,6 +71,12 @@ void qmp_watch_close(struct qmp_watch *w);
  * watch or the reply). Returns 0, or -1 if it could not be queued. */
 int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qmp_reply_cb cb,
                       void *ctx);
+/* The same, passing the open fd pass_fd (SCM_RIGHTS) with the command
+ * (add-fd); the caller keeps and closes its own copy once this returns.
+ * -1 also when the connection is not negotiated yet or cannot take the
+ * message now. */
+int qmp_watch_command_fd(struct qmp_watch *w, const char *command, json_t *args, int pass_fd,
+                         qmp_reply_cb cb, void *ctx);
 /* Replies still to come for ctx are dropped (ctx is going away). */
 void qmp_watch_forget(struct qmp_watch *w, void *ctx);
 

@@ -15,20 +15,28 @@
 #include <stdbool.h>
 
 #include "compute/engine.h"
+#include "storage/volstate.h"
 
 /* ---- attached volumes (vm_volumes.c) ---- */
 
-int engine_volume_attach(struct engine *e, const char *volume, const char *vm,
-                         struct volume_rec *out, struct yerr *err);
-/* 0: detached; 1: detaching (the guest was asked to release the device;
- * the volume is free once QEMU reports DEVICE_DELETED); -1: error. */
+/* Detaches a volume no QEMU holds (its VM is down or gone): 0, or -1
+ * (YE_CONFLICT when a QEMU holds it: the controller unplugs it first,
+ * ctl/volumes_detach.c). */
 int engine_volume_detach(struct engine *e, const char *volume, struct volume_rec *out,
                          struct yerr *err);
 /* Does this attached volume's VM have a QEMU that holds it open? */
 bool vm_volume_in_use(struct engine *e, const struct volume_rec *v, struct vm_rec *vm);
-/* Grows an attached volume under a running QEMU (block_resize). */
-int vm_volume_resize_live(struct engine *e, const struct vm_rec *vm, const struct volume_rec *v,
-                          uint64_t size, struct yerr *err);
+/* The row's state and owner, written (a transition outside the volume
+ * state machine is logged). */
+int vm_volume_save(struct engine *e, struct volume_rec *v, enum vol_state state,
+                   const char *attached_to, struct yerr *err);
+/* The device is gone from vm's QEMU (how: for the event): the volume is
+ * free, "detach ok" recorded. */
+void vm_volume_detached(struct engine *e, const struct vm_rec *vm, struct volume_rec *v,
+                        const char *how);
+/* The controller has the volume's hot-plug or unplug in flight (on) or no
+ * more: the reconcile pass leaves its row alone meanwhile. */
+void vm_volume_hold(const char *volume_id, bool on);
 
 /* ---- hooks for the rest of the engine ---- */
 

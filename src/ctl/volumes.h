@@ -75,9 +75,13 @@ int ctl_volume_import(struct engine *e, const char *name, const char *file, cons
  * device (or the VM stopped), failing after a timeout; -1: error. */
 int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out,
                       struct task_rec *task, struct yerr *err);
-/* Attach (the engine's, once no task holds the volume). */
-int ctl_volume_attach(struct engine *e, const char *name, const char *vm, struct volume_rec *out,
-                      struct yerr *err);
+/* Attach (volumes_attach.c), once no task holds the volume. 0: attached
+ * now (*out; the VM has no QEMU; done never runs); 1: hot-plugged through
+ * the agent, done runs once, later, from the loop, with the volume or the
+ * error; -1: refused (err; done never runs). */
+struct ctl;
+int ctl_volume_plug(struct ctl *c, const char *name, const char *vm, struct volume_rec *out,
+                    ctl_volume_fn done, void *ctx, struct yerr *err);
 void ctl_volumes_detach_init(struct engine *e);
 /* yund stops: the detach waits go (their tasks are recovered at the next start). */
 void ctl_volumes_detach_shutdown(struct engine *e);

@@ -1,11 +1,13 @@
 /*
- * volumes_detach.c - attaching and detaching volumes, controller side: the
- * checks against running tasks, and the detach of a volume a running QEMU
- * holds as the task "volume.detach".
+ * volumes_detach.c - detaching volumes, controller side: the checks
+ * against running tasks, and the detach of a volume a running QEMU holds
+ * as the task "volume.detach" (attach: volumes_attach.c).
  *
  * A volume of a VM without a QEMU is detached at once (200, no task). Else:
- * task_begin (holds the volume), then the engine's device_del (the row goes
- * "detaching"), and the task runs until the engine records the volume's
+ * task_begin (holds the volume), the row "detaching", then the agent's
+ * vm.volume_unplug (device_del over the event connection; QEMU's
+ * DEVICE_DELETED may come before its reply, so the wait is set up before
+ * it is sent), and the task runs until the engine records the volume's
  * "detach ok" event (QEMU reported DEVICE_DELETED, the VM stopped or was
  * deleted, or the reconcile pass found the device gone): succeeded with
  * the volume. No release within detach_timeout (config, 60 s): failed (the volume stays
@@ -15,7 +17,9 @@
  * After a restart the task is succeeded when the volume is free, else
  * failed; the reconcile pass settles the row by asking QEMU.
  */
+#include "agent/agent.h"
 #include "compute/engine.h"
+#include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
@@ -77,12 +81,54 @@ void ctl_volumes_on_event(struct engine *e, const struct event_rec *ev)
     }
 }
 
-int ctl_volume_attach(struct engine *e, const char *name, const char *vm, struct volume_rec *out,
-                      struct yerr *err)
+/* The agent's vm.volume_unplug (device_del) in flight. */
+struct unplug {
+    struct engine *e;
+    char task[37], volume[37], vm[37];
+};
+
+static struct dwait *dwait_of(struct engine *e, const char *task)
 {
-    if (ctl_volume_idle(e, name, err) < 0)
-        return -1;
-    return engine_volume_attach(e, name, vm, out, err);
+    for (struct dwait *w = waiting; w; w = w->next)
+        if (w->e == e && !strcmp(w->task, task))
+            return w;
+    return NULL;
+}
+
+/* device_del answered. The row is read again: DEVICE_DELETED (or the VM's
+ * exit) may have freed the volume first, and then there is nothing to do. */
+static void unplugged(void *ctx, json_t *result, const struct yerr *aerr)
+{
+    struct unplug *u = ctx;
+    struct engine *e = u->e;
+    struct volume_rec v;
+    struct vm_rec vm;
+    bool ours = store_volume_get(e->store, u->volume, &v) == 0 && v.state == VOL_DETACHING &&
+                !strcmp(v.attached_to, u->vm) && store_vm_get(e->store, u->vm, &vm) == 0;
+    if (!ours) {
+        free(u);
+        return;
+    }
+    if (aerr && !strstr(aerr->message, "no answer")) {
+        /* QEMU refused: the device stays, so does the attachment */
+        struct yerr ignore;
+        vm_volume_save(e, &v, VOL_ATTACHED, vm.id, &ignore);
+        struct dwait *w = dwait_of(e, u->task);
+        if (w) {
+            task_fail(e->tasks, w->task, aerr);
+            dwait_free(w);
+        }
+    } else if (aerr) {
+        /* no answer: the timer fails the task; the reconcile pass asks QEMU */
+    } else if (json_is_true(json_object_get(result, "gone"))) {
+        /* gone already (an earlier request got through); the agent closed the node */
+        vm_volume_detached(e, &vm, &v, "");
+    } else {
+        engine_event(e, "volume", v.name, "detach", "info", "vm %s: asked the guest to release it",
+                     vm.name);
+        FAILPOINT("volume_detach.after_device_del");
+    }
+    free(u);
 }
 
 int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out,
@@ -117,21 +163,37 @@ int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out
     task_set_params(e->tasks, task->id, p);
     json_decref(p);
     FAILPOINT("volume_detach.after_begin");
-    int rc = engine_volume_detach(e, name, out, err);
-    if (rc <= 0) {
-        if (rc < 0)
-            task_fail(e->tasks, task->id, err);
-        else
-            task_succeed(e->tasks, task->id, volume_to_json(e, out));
+    if (vm_volume_save(e, &v, VOL_DETACHING, vm.id, err) < 0) {
+        task_fail(e->tasks, task->id, err);
         event_free(w->timer);
         free(w);
-        return rc;
+        return -1;
     }
-    FAILPOINT("volume_detach.after_device_del");
+    struct unplug *u = calloc(1, sizeof *u);
+    if (!u) {
+        struct yerr ignore;
+        vm_volume_save(e, &v, VOL_ATTACHED, vm.id, &ignore);
+        yerr_set(err, YE_INTERNAL, "out of memory");
+        task_fail(e->tasks, task->id, err);
+        event_free(w->timer);
+        free(w);
+        return -1;
+    }
+    /* Waiting before device_del goes: DEVICE_DELETED may come before its reply. */
     w->next = waiting;
     waiting = w;
     struct timeval tv = {e->cfg->detach_timeout_s > 0 ? e->cfg->detach_timeout_s : 60, 0};
     evtimer_add(w->timer, &tv);
+    u->e = e;
+    snprintf(u->task, sizeof u->task, "%s", task->id);
+    snprintf(u->volume, sizeof u->volume, "%s", v.id);
+    snprintf(u->vm, sizeof u->vm, "%s", vm.id);
+    char node[24], dev[24], serial[24];
+    volume_qemu_ids(&v, node, dev, serial);
+    agent_call(e->agent, AV_VM_VOLUME_UNPLUG,
+               json_pack("{s:s,s:s,s:s}", "vm", vm.id, "device", dev, "node", node), unplugged,
+               NULL, u);
+    *out = v;
     return 1;
 }
 

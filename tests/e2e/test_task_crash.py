@@ -35,6 +35,12 @@ DETACH_POINTS = {
     "volume_detach.after_begin": "failed",
     "volume_detach.after_device_del": None,  # failed, or succeeded if the guest was quick
 }
+# a hot-plug into a running VM (not a task): the volume's state once the
+# reconcile pass has asked QEMU after the restart
+ATTACH_POINTS = {
+    "volume_attach.after_row": "ready",  # nothing was sent: rolled back
+    "volume_attach.after_plug": "attached",  # the device is in QEMU: finished
+}
 PREFIXES = ("clone.", "compact.", "export.", "disk_copy.", "image_build.", "volume_import.",
             "image_import.")
 
@@ -52,6 +58,8 @@ def test_every_point_is_walked():
     out = subprocess.run([YUND, "--failpoints"], capture_output=True, text=True).stdout
     assert sorted(p for p in out.split() if p.startswith("volume_detach.")) == \
         sorted(DETACH_POINTS), "a new detach fault point needs a row in DETACH_POINTS"
+    assert sorted(p for p in out.split() if p.startswith("volume_attach.")) == \
+        sorted(ATTACH_POINTS), "a new attach fault point needs a row in ATTACH_POINTS"
 
 
 @pytest.mark.parametrize("point", sorted(POINTS))
@@ -217,5 +225,53 @@ def test_detach_crash_at(point, state_dir, monkeypatch):
         y.check_invariants()
         y.yun("vm", "delete", "--force", "det")
         y.yun("volume", "delete", "dv")
+    finally:
+        y.stop()
+
+
+@pytest.mark.parametrize("point", sorted(ATTACH_POINTS))
+def test_attach_crash_at(point, state_dir, monkeypatch):
+    """A hot-plug: yund killed with the row "attaching", before anything
+    went to QEMU or right after the device was added; after the restart the
+    reconcile pass asks QEMU and the volume is attached (device there) or
+    ready (not there), never stuck attaching, and detach or attach again
+    completes."""
+    out = subprocess.run([YUND, "--failpoints"], capture_output=True, text=True).stdout
+    if point not in out.split():
+        pytest.skip("a build without fault points (make SAN=1)")
+    y = Yund(state_dir).start()
+    y.ensure_tiny()
+    st, vm = y.request("POST", "/v1/vms", {"name": "att", "image": "tiny", "memory": "128M",
+                                           "start": True})
+    assert st == 201, vm
+    y.wait_marker("att")
+    y.yun("volume", "create", "av", "--size", "16M")
+    y.stop()
+    monkeypatch.setenv("YUN_FAILPOINT", point)
+    y = Yund(state_dir).start()
+    try:
+        y.request("POST", "/v1/volumes/av/actions/attach", {"vm": "att"})
+    except (OSError, Exception):  # the answer itself is lost with yund
+        pass
+    y.proc.wait(timeout=120)
+    assert y.proc.returncode == -9, (point, y.proc.returncode, y.logtext())
+    monkeypatch.delenv("YUN_FAILPOINT")
+    y = Yund(state_dir).start()
+    try:
+        v = wait_for(lambda: (lambda v: v if v["state"] in ("attached", "ready") else None)(
+            y.request("GET", "/v1/volumes/av")[1]), 60, what="av to settle")
+        assert v["state"] == ATTACH_POINTS[point], (point, v)
+        y.check_invariants()
+        if v["state"] == "ready":
+            assert v["attached_to"] == "", v
+            st, r = y.request("POST", "/v1/volumes/av/actions/attach", {"vm": "att"})
+            assert st == 200 and r["state"] == "attached", (st, r)
+        p = y.yun("volume", "detach", "av", timeout=120)
+        assert "detached" in p.stdout, p.stdout
+        v = y.request("GET", "/v1/volumes/av")[1]
+        assert v["state"] == "ready" and v["attached_to"] == "", v
+        y.check_invariants()
+        y.yun("vm", "delete", "--force", "att")
+        y.yun("volume", "delete", "av")
     finally:
         y.stop()
