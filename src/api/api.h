@@ -12,7 +12,6 @@
 
 #include "api/httpd.h"
 #include "api/routes.h"
-#include "compute/engine.h"
 #include "ctl/ctl.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
@@ -27,7 +26,6 @@ struct jw;
 
 struct api {
     struct ctl *ctl;    /* what the handlers call */
-    struct engine *eng; /* transitional, for the storage and snapshot routes */
     struct monitor *mon;
     const struct yun_config *cfg;
     struct httpd *http; /* both listeners */

@@ -13,6 +13,7 @@
  *   image_import.after_row    row written, task running      -> recover: task succeeded
  */
 #include "agent/agent.h"
+#include "ctl/ctl.h"
 #include "compute/engine.h"
 #include "ctl/images.h"
 #include "ctl/tasks.h"
@@ -59,15 +60,17 @@ static void image_dir(struct engine *e, const char *name, char *buf, size_t len)
     snprintf(buf, len, "%s/%s", e->images_dir, name);
 }
 
-int ctl_image_list(struct engine *e, struct image_rec **out, size_t *n, struct yerr *err)
+int ctl_image_list(struct ctl *ctl, struct image_rec **out, size_t *n, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     if (store_image_list(e->store, out, n) != 0)
         return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
-int ctl_image_get(struct engine *e, const char *name, struct image_rec *out, struct yerr *err)
+int ctl_image_get(struct ctl *ctl, const char *name, struct image_rec *out, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     int rc = store_image_get(e->store, name, out);
     if (rc == STORE_NOTFOUND)
         return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist", name);
@@ -76,10 +79,11 @@ int ctl_image_get(struct engine *e, const char *name, struct image_rec *out, str
     return 0;
 }
 
-int ctl_image_delete(struct engine *e, const char *name, struct yerr *err)
+int ctl_image_delete(struct ctl *ctl, const char *name, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct image_rec m;
-    if (ctl_image_get(e, name, &m, err) < 0)
+    if (ctl_image_get(ctl, name, &m, err) < 0)
         return -1;
     int users = 0;
     if (store_vm_count_using_image(e->store, m.name, &users) != 0)
@@ -207,9 +211,10 @@ static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
     done(dctx, &task, NULL); /* op is the copy's now */
 }
 
-int ctl_image_import(struct engine *e, const char *name, const char *file, const char *format,
+int ctl_image_import(struct ctl *ctl, const char *name, const char *file, const char *format,
                      ctl_image_task_fn done, void *ctx, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     char why[256];
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);

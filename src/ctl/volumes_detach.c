@@ -16,6 +16,7 @@
  * failed; the reconcile pass settles the row by asking QEMU.
  */
 #include "compute/engine.h"
+#include "ctl/ctl.h"
 #include "compute/vm_disks.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
@@ -77,17 +78,19 @@ void ctl_volumes_on_event(struct engine *e, const struct event_rec *ev)
     }
 }
 
-int ctl_volume_attach(struct engine *e, const char *name, const char *vm, struct volume_rec *out,
+int ctl_volume_attach(struct ctl *ctl, const char *name, const char *vm, struct volume_rec *out,
                       struct yerr *err)
 {
+    struct engine *e = ctl->host;
     if (ctl_volume_idle(e, name, err) < 0)
         return -1;
     return engine_volume_attach(e, name, vm, out, err);
 }
 
-int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out,
+int ctl_volume_detach(struct ctl *ctl, const char *name, struct volume_rec *out,
                       struct task_rec *task, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec v;
     struct vm_rec vm;
     if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)
