@@ -25,7 +25,7 @@ struct monitor;
 struct jw;
 
 struct api {
-    struct ctl *ctl;    /* what the handlers call */
+    struct ctl *ctl; /* what the handlers call */
     struct monitor *mon;
     const struct yun_config *cfg;
     struct httpd *http; /* both listeners */

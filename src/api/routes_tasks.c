@@ -13,7 +13,6 @@
 #include "api/routes_tasks.h"
 #include "ctl/tasks.h"
 #include "lib/util.h"
-#include "store/store.h"
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -81,7 +80,7 @@ static void task_list(struct route_ctx *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < count; i++)
         json_array_append_new(arr, task_to_json(&rows[i]));
-    store_task_rows_free(rows, count);
+    tasks_rows_free(rows, count);
     reply_json(c->req, 200, json_pack("{s:o}", "tasks", arr));
 }
 

@@ -194,8 +194,8 @@ static void build_object(const char *kind, char *id, size_t len)
     snprintf(id, len, "image-build:%s", kind);
 }
 
-int ctl_image_build(struct ctl *ctl, const char *kind, struct image_rec *out,
-                    struct task_rec *task, struct yerr *err)
+int ctl_image_build(struct ctl *ctl, const char *kind, struct image_rec *out, struct task_rec *task,
+                    struct yerr *err)
 {
     struct engine *e = ctl->host;
     bool known = false;

@@ -17,8 +17,8 @@ struct ctl;
 
 /* 0 with *out when the image is there (built before), 1 with *task when a
  * build task runs (just begun, or the one already running), -1 on error. */
-int ctl_image_build(struct ctl *ctl, const char *kind, struct image_rec *out,
-                    struct task_rec *task, struct yerr *err);
+int ctl_image_build(struct ctl *ctl, const char *kind, struct image_rec *out, struct task_rec *task,
+                    struct yerr *err);
 json_t *image_to_json(const struct image_rec *m);
 
 /* ---- images_import.c ---- */
