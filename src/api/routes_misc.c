@@ -108,14 +108,49 @@ static void image_show(struct route_ctx *c)
         reply_json(c->req, 200, image_to_json(&m));
 }
 
+/* Answered when the image's directory is gone (the client may leave first:
+ * the delete still finishes). */
+struct delete_wait {
+    struct hreq *req; /* NULL once the client left */
+    char name[64];
+};
+
+static void delete_closed(struct hreq *req, void *arg)
+{
+    struct delete_wait *w = arg;
+    w->req = NULL;
+}
+
+static void on_image_deleted(void *ctx, const struct yerr *err)
+{
+    struct delete_wait *w = ctx;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (err)
+            reply_error(w->req, err);
+        else
+            reply_json(w->req, 200, json_pack("{s:s}", "deleted", w->name));
+    }
+    free(w);
+}
+
 static void image_delete(struct route_ctx *c)
 {
     struct yerr err = {0};
     const char *name = route_param(c, "name");
-    if (ctl_image_delete(c->api->ctl, name, &err) < 0)
+    struct delete_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    w->req = c->req;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    hreq_set_closecb(c->req, delete_closed, w);
+    if (ctl_image_delete(c->api->ctl, name, on_image_deleted, w, &err) < 0) {
+        hreq_set_closecb(c->req, NULL, NULL);
+        free(w);
         reply_error(c->req, &err);
-    else
-        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+    }
 }
 
 /* ---- events, with long polling ---- */

@@ -79,7 +79,25 @@ int ctl_image_get(struct ctl *ctl, const char *name, struct image_rec *out, stru
     return 0;
 }
 
-int ctl_image_delete(struct ctl *ctl, const char *name, struct yerr *err)
+struct image_del {
+    struct engine *e;
+    char name[64];
+    ctl_image_done_fn done;
+    void *ctx;
+};
+
+static void image_removed(void *ctx, json_t *result, const struct yerr *err)
+{
+    struct image_del *d = ctx;
+    if (err)
+        log_warn("image %s: %s", d->name, err->message);
+    engine_event(d->e, "image", d->name, "delete", "ok", "%s", "");
+    d->done(d->ctx, NULL);
+    free(d);
+}
+
+int ctl_image_delete(struct ctl *ctl, const char *name, ctl_image_done_fn done, void *ctx,
+                     struct yerr *err)
 {
     struct engine *e = ctl->host;
     struct image_rec m;
@@ -91,13 +109,22 @@ int ctl_image_delete(struct ctl *ctl, const char *name, struct yerr *err)
     if (users > 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' is used by %d vm%s", m.name, users,
                         users == 1 ? "" : "s");
-    if (store_image_delete(e->store, m.name) != 0)
+    struct image_del *d = calloc(1, sizeof *d);
+    if (!d)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    if (store_image_delete(e->store, m.name) != 0) {
+        free(d);
         return yerr_db(err, store_errmsg(e->store));
+    }
+    d->e = e;
+    snprintf(d->name, sizeof d->name, "%s", m.name);
+    d->done = done;
+    d->ctx = ctx;
     char dir[512];
     image_dir(e, m.name, dir, sizeof dir);
-    if (remove_tree(dir) < 0)
-        log_warn("cannot remove %s: %s", dir, strerror(errno));
-    engine_event(e, "image", m.name, "delete", "ok", "%s", "");
+    /* The row is gone: the directory goes off the loop (agent image.remove);
+     * a failure there is logged, as the delete itself is done. */
+    agent_call(e->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), image_removed, NULL, d);
     return 0;
 }
 
