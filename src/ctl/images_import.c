@@ -124,7 +124,11 @@ int ctl_image_delete(struct ctl *ctl, const char *name, ctl_image_done_fn done, 
     image_dir(e, m.name, dir, sizeof dir);
     /* The row is gone: the directory goes off the loop (agent image.remove);
      * a failure there is logged, as the delete itself is done. */
-    agent_call(e->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), image_removed, NULL, d);
+    if (!agent_call(e->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), image_removed, NULL,
+                    d)) {
+        free(d);
+        return yerr_set(err, YE_INTERNAL, "out of memory: image '%s' deleted, %s left", name, dir);
+    }
     return 0;
 }
 
