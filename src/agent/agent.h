@@ -73,6 +73,8 @@ enum agent_verb {
     AV_DISK_INSPECT, /* {path,import[,format]} -> {format,virtual_size,backing,backing_format,
                         identity}: an import file checked (info, check); disk.copy takes the
                         identity to copy that same file */
+    /* image library directories (agent_disk.c) */
+    AV_IMAGE_REMOVE, /* {"dir"} -> {}: an image's directory under images/, removed (rm -rf job) */
     /* snapshot layers and block steps (agent_snap.c) */
     AV_SNAP_FIRST,
     AV_VM_LAYER_CREATE,    /* {"vm","file","backing"} -> {} */

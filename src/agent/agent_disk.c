@@ -1,7 +1,8 @@
 /*
  * agent_disk.c - the disk verbs of the agent: qemu-img work on this host's
  * disk files (create, copy with progress and cancel, rebase, resize, info,
- * check, remove) and the image builder, all as jobs on the loop.
+ * check, remove), the image builder and an image directory's removal, all
+ * as jobs on the loop.
  *
  * Arguments are plain JSON and are checked like any outside input: a path
  * must be absolute, without "." or "..", under the state directory's
@@ -490,6 +491,59 @@ static void image_build(struct agent_local *al, struct agent_op *op, json_t *arg
     agent_op_on_cancel(op, build_cancel, j);
 }
 
+/* ---- image.remove: an image's directory, off the loop ---- */
+
+/* An image's own directory: DIR/images/NAME, one component below images/. */
+static bool image_dir_ok(struct agent_local *al, const char *p)
+{
+    if (!local_path_ok(al, p))
+        return false;
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s/images", al->cfg->state_dir);
+    const char *rest = path_beneath(d, p);
+    return rest && *rest && !strchr(rest, '/');
+}
+
+static void remove_done(void *ctx, const struct job_result *r)
+{
+    struct agent_op *op = ctx;
+    if (r->status == 0)
+        return agent_op_ok(op);
+    char line[400];
+    proc_last_line(r->err, line, sizeof line);
+    agent_op_fail(op, YE_DISK_ERROR, "cannot remove the image directory: %s",
+                  line[0] ? line : "rm failed");
+}
+
+/* The directory is first renamed aside (one quick metadata call), so a new
+ * image of the same name may be made at once; the copy aside is removed by
+ * an rm job. A crash before rm is done leaves only a dot-named directory. */
+static void image_remove(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    const char *dir = str(args, "dir");
+    if (!image_dir_ok(al, dir))
+        return fail_bad(op, "image.remove: dir (an image's directory under images/)");
+    const char *base = strrchr(dir, '/') + 1;
+    char aside[PATH_MAX];
+    int n = snprintf(aside, sizeof aside, "%.*s.%s.removing", (int)(base - dir), dir, base);
+    if (n < 0 || (size_t)n >= sizeof aside)
+        return fail_bad(op, "image.remove: dir too long");
+    if (rename(dir, aside) < 0) {
+        if (errno == ENOENT)
+            return agent_op_ok(op);
+        return agent_op_fail(op, YE_DISK_ERROR, "cannot remove %s: %s", dir, strerror(errno));
+    }
+    char *argv[] = {"rm", "-rf", "--", aside, NULL};
+    struct job_spec sp = {.argv = argv,
+                          .timeout_ms = QUICK_TIMEOUT_MS,
+                          .capture_tail = true,
+                          .on_done = remove_done,
+                          .ctx = op};
+    char why[200];
+    if (!job_start(al->base, &sp, why, sizeof why))
+        agent_op_fail(op, YE_INTERNAL, "cannot run rm: %s", why);
+}
+
 /* ---- orphans ---- */
 
 /* qemu-img processes (and image builders) a previous run of this agent
@@ -546,5 +600,6 @@ const struct agent_verb_def agent_disk_verbs[] = {
     {AV_DISK_REMOVE, "disk.remove", disk_remove},
     {AV_IMAGE_BUILD, "image.build", image_build},
     {AV_DISK_INSPECT, "disk.inspect", disk_inspect_verb},
+    {AV_IMAGE_REMOVE, "image.remove", image_remove},
 };
 const size_t agent_disk_verbs_count = sizeof agent_disk_verbs / sizeof agent_disk_verbs[0];

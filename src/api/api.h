@@ -12,7 +12,6 @@
 
 #include "api/httpd.h"
 #include "api/routes.h"
-#include "compute/engine.h"
 #include "ctl/ctl.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
@@ -26,8 +25,7 @@ struct monitor;
 struct jw;
 
 struct api {
-    struct ctl *ctl;    /* what the handlers call */
-    struct engine *eng; /* transitional, for the storage and snapshot routes */
+    struct ctl *ctl; /* what the handlers call */
     struct monitor *mon;
     const struct yun_config *cfg;
     struct httpd *http; /* both listeners */

@@ -14,7 +14,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "compute/engine.h"
 #include "ctl/ctl.h" /* struct vm_spec */
 #include "lib/yerr.h"
 #include "monitor/alert_rule.h"

@@ -342,7 +342,6 @@ int api_start(struct api *a, struct event_base *base, struct ctl *ctl, const str
     if (!route_table(&nroutes, err, errlen))
         return -1;
     a->ctl = ctl;
-    a->eng = ctl->host;
     a->cfg = cfg;
     ctl->on_event = api_on_event;
     ctl->on_event_ctx = a;

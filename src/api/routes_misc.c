@@ -23,7 +23,7 @@ static void image_list(struct route_ctx *c)
     struct image_rec *imgs;
     size_t n;
     struct yerr err = {0};
-    if (ctl_image_list(c->api->eng, &imgs, &n, &err) < 0) {
+    if (ctl_image_list(c->api->ctl, &imgs, &n, &err) < 0) {
         reply_error(c->req, &err);
         return;
     }
@@ -42,7 +42,7 @@ static void image_build(struct route_ctx *c)
     struct task_rec k;
     int rc = image_build_from_json(c->body, &kind, &err);
     if (rc == 0)
-        rc = ctl_image_build(c->api->eng, kind, &m, &k, &err);
+        rc = ctl_image_build(c->api->ctl, kind, &m, &k, &err);
     if (rc < 0)
         reply_error_task(c->req, &err);
     else if (rc == 1)
@@ -91,7 +91,7 @@ static void image_import(struct route_ctx *c)
     }
     w->req = c->req;
     hreq_set_closecb(c->req, import_closed, w);
-    if (ctl_image_import(c->api->eng, name, file, fmt, on_import, w, &err) < 0) {
+    if (ctl_image_import(c->api->ctl, name, file, fmt, on_import, w, &err) < 0) {
         hreq_set_closecb(c->req, NULL, NULL);
         free(w);
         reply_error_task(c->req, &err);
@@ -102,20 +102,55 @@ static void image_show(struct route_ctx *c)
 {
     struct image_rec m;
     struct yerr err = {0};
-    if (ctl_image_get(c->api->eng, route_param(c, "name"), &m, &err) < 0)
+    if (ctl_image_get(c->api->ctl, route_param(c, "name"), &m, &err) < 0)
         reply_error(c->req, &err);
     else
         reply_json(c->req, 200, image_to_json(&m));
+}
+
+/* Answered when the image's directory is gone (the client may leave first:
+ * the delete still finishes). */
+struct delete_wait {
+    struct hreq *req; /* NULL once the client left */
+    char name[64];
+};
+
+static void delete_closed(struct hreq *req, void *arg)
+{
+    struct delete_wait *w = arg;
+    w->req = NULL;
+}
+
+static void on_image_deleted(void *ctx, const struct yerr *err)
+{
+    struct delete_wait *w = ctx;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (err)
+            reply_error(w->req, err);
+        else
+            reply_json(w->req, 200, json_pack("{s:s}", "deleted", w->name));
+    }
+    free(w);
 }
 
 static void image_delete(struct route_ctx *c)
 {
     struct yerr err = {0};
     const char *name = route_param(c, "name");
-    if (ctl_image_delete(c->api->eng, name, &err) < 0)
+    struct delete_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    w->req = c->req;
+    snprintf(w->name, sizeof w->name, "%s", name);
+    hreq_set_closecb(c->req, delete_closed, w);
+    if (ctl_image_delete(c->api->ctl, name, on_image_deleted, w, &err) < 0) {
+        hreq_set_closecb(c->req, NULL, NULL);
+        free(w);
         reply_error(c->req, &err);
-    else
-        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+    }
 }
 
 /* ---- events, with long polling ---- */

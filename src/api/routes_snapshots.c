@@ -22,7 +22,7 @@
 /* Create (201) and revert (200) answer when their task is done: the
  * request is parked until then (the task goes on if the client leaves). */
 struct create_wait {
-    struct engine *e;
+    struct ctl *ctl;
     struct hreq *req;
     char vm[64];
     int64_t t0;
@@ -33,7 +33,7 @@ static void create_closed(struct hreq *req, void *arg)
 {
     struct create_wait *w = arg;
     (void)req;
-    task_unwatch(w->e->tasks, w);
+    task_unwatch(w->ctl->tasks, w);
     free(w);
 }
 
@@ -48,7 +48,7 @@ static void create_done(void *ctx, const struct task_rec *k)
     if (k->state != TASK_SUCCEEDED) {
         yerr_set(&err, k->error_code ? k->error_code : YE_INTERNAL, "%s", k->error_message);
         reply_error(w->req, &err);
-    } else if (!(j = ctl_snapshot_show(w->e, w->vm, id ? id : "",
+    } else if (!(j = ctl_snapshot_show(w->ctl, w->vm, id ? id : "",
                                        w->status == 201 ? monotonic_ms() - w->t0 : -1, &err))) {
         reply_error(w->req, &err);
     } else {
@@ -58,7 +58,7 @@ static void create_done(void *ctx, const struct task_rec *k)
     free(w);
 }
 
-static void wait_task(struct route_ctx *c, struct engine *e, const struct vm_rec *vm,
+static void wait_task(struct route_ctx *c, struct ctl *ctl, const struct vm_rec *vm,
                       const char *task, int status)
 {
     struct create_wait *w = calloc(1, sizeof *w);
@@ -66,13 +66,13 @@ static void wait_task(struct route_ctx *c, struct engine *e, const struct vm_rec
         reply_errorf(c->req, YE_INTERNAL, "out of memory (task %s goes on)", task);
         return;
     }
-    w->e = e;
+    w->ctl = ctl;
     w->req = c->req;
     w->t0 = monotonic_ms();
     w->status = status;
     snprintf(w->vm, sizeof w->vm, "%s", vm->name);
     hreq_set_closecb(c->req, create_closed, w);
-    if (task_watch(e->tasks, task, create_done, w) < 0) {
+    if (task_watch(ctl->tasks, task, create_done, w) < 0) {
         hreq_set_closecb(c->req, NULL, NULL);
         free(w);
         reply_errorf(c->req, YE_INTERNAL, "cannot wait for task %s", task);
@@ -85,7 +85,7 @@ static void snapshot_list(struct route_ctx *c)
     struct vm_rec vm;
     if (!route_vm(c, &vm))
         return;
-    json_t *j = ctl_snapshot_list(c->api->eng, vm.name, &err);
+    json_t *j = ctl_snapshot_list(c->api->ctl, vm.name, &err);
     if (!j)
         reply_error(c->req, &err);
     else
@@ -94,7 +94,7 @@ static void snapshot_list(struct route_ctx *c)
 
 static void snapshot_create(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     struct vm_rec vm;
     const char *name;
@@ -105,10 +105,10 @@ static void snapshot_create(struct route_ctx *c)
     if (!route_vm(c, &vm))
         return;
     char task[37];
-    if (ctl_snapshot_create_start(e, vm.name, name, task, &err) < 0)
+    if (ctl_snapshot_create_start(ctl, vm.name, name, task, &err) < 0)
         reply_error_task(c->req, &err);
     else
-        wait_task(c, e, &vm, task, 201);
+        wait_task(c, ctl, &vm, task, 201);
 }
 
 static void snapshot_show(struct route_ctx *c)
@@ -117,7 +117,7 @@ static void snapshot_show(struct route_ctx *c)
     struct vm_rec vm;
     if (!route_vm(c, &vm))
         return;
-    json_t *j = ctl_snapshot_show(c->api->eng, vm.name, route_param(c, "snapshot"), -1, &err);
+    json_t *j = ctl_snapshot_show(c->api->ctl, vm.name, route_param(c, "snapshot"), -1, &err);
     if (!j)
         reply_error(c->req, &err);
     else
@@ -131,7 +131,7 @@ static void snapshot_delete(struct route_ctx *c)
     struct task_rec task;
     if (!route_vm(c, &vm))
         return;
-    if (ctl_snapshot_delete(c->api->eng, vm.name, route_param(c, "snapshot"), &task, &err) < 0) {
+    if (ctl_snapshot_delete(c->api->ctl, vm.name, route_param(c, "snapshot"), &task, &err) < 0) {
         reply_error_task(c->req, &err);
         return;
     }
@@ -141,16 +141,16 @@ static void snapshot_delete(struct route_ctx *c)
 
 static void snapshot_revert(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     struct vm_rec vm;
     char task[37];
     if (!route_vm(c, &vm))
         return;
-    if (ctl_snapshot_revert_start(e, vm.name, route_param(c, "snapshot"), task, &err) < 0)
+    if (ctl_snapshot_revert_start(ctl, vm.name, route_param(c, "snapshot"), task, &err) < 0)
         reply_error_task(c->req, &err);
     else
-        wait_task(c, e, &vm, task, 200);
+        wait_task(c, ctl, &vm, task, 200);
 }
 
 const struct route routes_snapshots[] = {

@@ -21,15 +21,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *volume_json(struct engine *e, const struct volume_rec *v)
+static json_t *volume_json(struct ctl *ctl, const struct volume_rec *v)
 {
-    return volume_to_json(e, v);
+    return ctl_volume_to_json(ctl, v);
 }
 
 /* A request answered from the controller's callback. The client may leave
  * first: the operation still finishes, its answer is dropped. */
 struct vwait {
-    struct engine *e;
+    struct ctl *ctl;
     struct hreq *req; /* NULL once the client left */
     int status;       /* of a success */
     char name[64];    /* delete: what the reply names */
@@ -48,7 +48,7 @@ static struct vwait *vwait_new(struct route_ctx *c, int status)
         reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return NULL;
     }
-    w->e = c->api->eng;
+    w->ctl = c->api->ctl;
     w->req = c->req;
     w->status = status;
     hreq_set_closecb(c->req, vwait_closed, w);
@@ -73,7 +73,7 @@ static void on_volume(void *ctx, const struct volume_rec *v, const struct yerr *
         else if (w->name[0])
             reply_json(w->req, w->status, json_pack("{s:s}", "deleted", w->name));
         else
-            reply_json(w->req, w->status, volume_json(w->e, v));
+            reply_json(w->req, w->status, volume_json(w->ctl, v));
     }
     free(w);
 }
@@ -95,7 +95,7 @@ static void pool_list(struct route_ctx *c)
 {
     struct pool_info p;
     struct yerr err = {0};
-    if (ctl_pool_info(c->api->eng, &p, &err) < 0) {
+    if (ctl_pool_info(c->api->ctl, &p, &err) < 0) {
         reply_errorf(c->req, YE_INTERNAL, "database error");
         return;
     }
@@ -108,17 +108,17 @@ static void pool_list(struct route_ctx *c)
 
 static void volume_list(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct volume_rec *vs;
     size_t n;
     struct yerr err = {0};
-    if (ctl_volume_list(e, &vs, &n, &err) < 0) {
+    if (ctl_volume_list(ctl, &vs, &n, &err) < 0) {
         reply_error(c->req, &err);
         return;
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, volume_json(e, &vs[i]));
+        json_array_append_new(arr, volume_json(ctl, &vs[i]));
     free(vs);
     reply_json(c->req, 200, json_pack("{s:o}", "volumes", arr));
 }
@@ -127,7 +127,7 @@ static void volume_list(struct route_ctx *c)
  * its task, once the file has been judged a usable disk image. */
 static void volume_create(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     struct volume_create_body b;
     if (volume_create_from_json(c->body, &b, &err) < 0) {
@@ -137,20 +137,20 @@ static void volume_create(struct route_ctx *c)
     struct vwait *w = vwait_new(c, 201);
     if (!w)
         return;
-    if ((b.source ? ctl_volume_import(e, b.name, b.source, b.format, on_task, w, &err)
-                  : ctl_volume_create(e, b.name, b.size, b.format, on_volume, w, &err)) < 0)
+    if ((b.source ? ctl_volume_import(ctl, b.name, b.source, b.format, on_task, w, &err)
+                  : ctl_volume_create(ctl, b.name, b.size, b.format, on_volume, w, &err)) < 0)
         vwait_refused(w, &err);
 }
 
 static void volume_show(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct volume_rec v;
     struct yerr err = {0};
-    if (ctl_volume_get(e, route_param(c, "name"), &v, &err) < 0)
+    if (ctl_volume_get(ctl, route_param(c, "name"), &v, &err) < 0)
         reply_error(c->req, &err);
     else
-        reply_json(c->req, 200, volume_json(e, &v));
+        reply_json(c->req, 200, volume_json(ctl, &v));
 }
 
 static void volume_delete(struct route_ctx *c)
@@ -161,13 +161,13 @@ static void volume_delete(struct route_ctx *c)
     if (!w)
         return;
     snprintf(w->name, sizeof w->name, "%s", name);
-    if (ctl_volume_delete(c->api->eng, name, on_volume, w, &err) < 0)
+    if (ctl_volume_delete(c->api->ctl, name, on_volume, w, &err) < 0)
         vwait_refused(w, &err);
 }
 
 static void volume_clone(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     const char *dst;
     bool full;
@@ -176,20 +176,20 @@ static void volume_clone(struct route_ctx *c)
     if (volume_clone_from_json(c->body, &dst, &full, &err) < 0) {
         reply_error(c->req, &err);
     } else if (full) {
-        if (ctl_volume_clone_full(e, name, dst, &k, &err) < 0)
+        if (ctl_volume_clone_full(ctl, name, dst, &k, &err) < 0)
             reply_error_task(c->req, &err);
         else
             reply_task(c->req, 202, &k);
     } else {
         struct vwait *w = vwait_new(c, 201);
-        if (w && ctl_volume_clone_linked(e, name, dst, on_volume, w, &err) < 0)
+        if (w && ctl_volume_clone_linked(ctl, name, dst, on_volume, w, &err) < 0)
             vwait_refused(w, &err);
     }
 }
 
 static void volume_resize(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     uint64_t size;
     if (volume_resize_from_json(c->body, &size, &err) < 0) {
@@ -197,7 +197,7 @@ static void volume_resize(struct route_ctx *c)
         return;
     }
     struct vwait *w = vwait_new(c, 200);
-    if (w && ctl_volume_resize(e, route_param(c, "name"), size, on_volume, w, &err) < 0)
+    if (w && ctl_volume_resize(ctl, route_param(c, "name"), size, on_volume, w, &err) < 0)
         vwait_refused(w, &err);
 }
 
@@ -205,7 +205,7 @@ static void volume_compact(struct route_ctx *c)
 {
     struct yerr err = {0};
     struct task_rec k;
-    if (ctl_volume_compact(c->api->eng, route_param(c, "name"), &k, &err) < 0)
+    if (ctl_volume_compact(c->api->ctl, route_param(c, "name"), &k, &err) < 0)
         reply_error_task(c->req, &err);
     else
         reply_task(c->req, 202, &k);
@@ -217,7 +217,7 @@ static void volume_export(struct route_ctx *c)
     const char *name = route_param(c, "name"), *path, *fmt;
     struct task_rec k;
     if (volume_export_from_json(c->body, &path, &fmt, &err) < 0 ||
-        ctl_volume_export(c->api->eng, name, path, fmt, &k, &err) < 0)
+        ctl_volume_export(c->api->ctl, name, path, fmt, &k, &err) < 0)
         reply_error_task(c->req, &err);
     else
         reply_task(c->req, 202, &k);
@@ -242,7 +242,7 @@ static void volume_attach(struct route_ctx *c)
         vwait_refused(w, &err);
     } else if (rc == 0) {
         hreq_set_closecb(c->req, NULL, NULL);
-        reply_json(c->req, 200, volume_json(w->e, &v));
+        reply_json(c->req, 200, volume_json(w->ctl, &v));
         free(w);
     }
 }
@@ -251,17 +251,17 @@ static void volume_attach(struct route_ctx *c)
  * "volume.detach", which ends when the guest has released the device. */
 static void volume_detach(struct route_ctx *c)
 {
-    struct engine *e = c->api->eng;
+    struct ctl *ctl = c->api->ctl;
     struct yerr err = {0};
     struct volume_rec v;
     struct task_rec k;
-    int rc = ctl_volume_detach(e, route_param(c, "name"), &v, &k, &err);
+    int rc = ctl_volume_detach(ctl, route_param(c, "name"), &v, &k, &err);
     if (rc < 0)
         reply_error_task(c->req, &err);
     else if (rc == 1)
         reply_task(c->req, 202, &k);
     else
-        reply_json(c->req, 200, volume_json(e, &v));
+        reply_json(c->req, 200, volume_json(ctl, &v));
 }
 
 const struct route routes_storage[] = {

@@ -13,7 +13,6 @@
 #include "api/routes_tasks.h"
 #include "ctl/tasks.h"
 #include "lib/util.h"
-#include "store/store.h"
 
 #include <event2/event.h>
 #include <event2/http.h>
@@ -47,7 +46,7 @@ void reply_error_task(struct hreq *req, const struct yerr *e)
 
 static struct tasks *tasks_of(struct route_ctx *c)
 {
-    return c->api->eng->tasks;
+    return c->api->ctl->tasks;
 }
 
 static void task_list(struct route_ctx *c)
@@ -81,7 +80,7 @@ static void task_list(struct route_ctx *c)
     json_t *arr = json_array();
     for (size_t i = 0; i < count; i++)
         json_array_append_new(arr, task_to_json(&rows[i]));
-    store_task_rows_free(rows, count);
+    tasks_rows_free(rows, count);
     reply_json(c->req, 200, json_pack("{s:o}", "tasks", arr));
 }
 
@@ -95,7 +94,7 @@ struct task_waiter {
 
 static void waiter_free(struct task_waiter *w)
 {
-    task_unwatch(w->api->eng->tasks, w);
+    task_unwatch(w->api->ctl->tasks, w);
     hreq_set_closecb(w->req, NULL, NULL);
     event_free(w->timer);
     free(w);
@@ -105,7 +104,7 @@ static void waiter_answer(struct task_waiter *w)
 {
     struct task_rec k;
     struct yerr err = {0};
-    int rc = tasks_get(w->api->eng->tasks, w->id, &k, &err);
+    int rc = tasks_get(w->api->ctl->tasks, w->id, &k, &err);
     if (rc == 0) {
         reply_task(w->req, 200, &k);
         task_rec_clear(&k);
@@ -132,7 +131,7 @@ static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
 static void on_waiter_closed(struct hreq *req, void *arg)
 {
     struct task_waiter *w = arg;
-    task_unwatch(w->api->eng->tasks, w);
+    task_unwatch(w->api->ctl->tasks, w);
     event_free(w->timer);
     free(w);
 }
@@ -171,7 +170,7 @@ static void task_get(struct route_ctx *c, const char *id)
     w->req = c->req;
     snprintf(w->id, sizeof w->id, "%s", k.id);
     task_rec_clear(&k);
-    w->timer = evtimer_new(c->api->eng->base, on_wait_timer, w);
+    w->timer = evtimer_new(c->api->ctl->base, on_wait_timer, w);
     struct timeval tv = {(time_t)wait, 0};
     if (!w->timer || evtimer_add(w->timer, &tv) < 0 ||
         task_watch_change(tasks_of(c), w->id, on_task_change, w) < 0) {

@@ -9,6 +9,7 @@
  * once registered and are never deleted while a VM uses them.
  */
 #include "ctl/images.h"
+#include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "compute/engine.h"
 #include "ctl/tasks.h"
@@ -193,9 +194,10 @@ static void build_object(const char *kind, char *id, size_t len)
     snprintf(id, len, "image-build:%s", kind);
 }
 
-int ctl_image_build(struct engine *e, const char *kind, struct image_rec *out,
-                    struct task_rec *task, struct yerr *err)
+int ctl_image_build(struct ctl *ctl, const char *kind, struct image_rec *out, struct task_rec *task,
+                    struct yerr *err)
 {
+    struct engine *e = ctl->host;
     bool known = false;
     for (const char *const *k = kinds; *k && !known; k++)
         known = !strcmp(*k, kind);

@@ -13,6 +13,7 @@
  *   image_import.after_row    row written, task running      -> recover: task succeeded
  */
 #include "agent/agent.h"
+#include "ctl/ctl.h"
 #include "compute/engine.h"
 #include "ctl/images.h"
 #include "ctl/tasks.h"
@@ -59,15 +60,17 @@ static void image_dir(struct engine *e, const char *name, char *buf, size_t len)
     snprintf(buf, len, "%s/%s", e->images_dir, name);
 }
 
-int ctl_image_list(struct engine *e, struct image_rec **out, size_t *n, struct yerr *err)
+int ctl_image_list(struct ctl *ctl, struct image_rec **out, size_t *n, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     if (store_image_list(e->store, out, n) != 0)
         return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
-int ctl_image_get(struct engine *e, const char *name, struct image_rec *out, struct yerr *err)
+int ctl_image_get(struct ctl *ctl, const char *name, struct image_rec *out, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     int rc = store_image_get(e->store, name, out);
     if (rc == STORE_NOTFOUND)
         return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist", name);
@@ -76,10 +79,29 @@ int ctl_image_get(struct engine *e, const char *name, struct image_rec *out, str
     return 0;
 }
 
-int ctl_image_delete(struct engine *e, const char *name, struct yerr *err)
+struct image_del {
+    struct engine *e;
+    char name[64];
+    ctl_image_done_fn done;
+    void *ctx;
+};
+
+static void image_removed(void *ctx, json_t *result, const struct yerr *err)
 {
+    struct image_del *d = ctx;
+    if (err)
+        log_warn("image %s: %s", d->name, err->message);
+    engine_event(d->e, "image", d->name, "delete", "ok", "%s", "");
+    d->done(d->ctx, NULL);
+    free(d);
+}
+
+int ctl_image_delete(struct ctl *ctl, const char *name, ctl_image_done_fn done, void *ctx,
+                     struct yerr *err)
+{
+    struct engine *e = ctl->host;
     struct image_rec m;
-    if (ctl_image_get(e, name, &m, err) < 0)
+    if (ctl_image_get(ctl, name, &m, err) < 0)
         return -1;
     int users = 0;
     if (store_vm_count_using_image(e->store, m.name, &users) != 0)
@@ -87,13 +109,26 @@ int ctl_image_delete(struct engine *e, const char *name, struct yerr *err)
     if (users > 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' is used by %d vm%s", m.name, users,
                         users == 1 ? "" : "s");
-    if (store_image_delete(e->store, m.name) != 0)
+    struct image_del *d = calloc(1, sizeof *d);
+    if (!d)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    if (store_image_delete(e->store, m.name) != 0) {
+        free(d);
         return yerr_db(err, store_errmsg(e->store));
+    }
+    d->e = e;
+    snprintf(d->name, sizeof d->name, "%s", m.name);
+    d->done = done;
+    d->ctx = ctx;
     char dir[512];
     image_dir(e, m.name, dir, sizeof dir);
-    if (remove_tree(dir) < 0)
-        log_warn("cannot remove %s: %s", dir, strerror(errno));
-    engine_event(e, "image", m.name, "delete", "ok", "%s", "");
+    /* The row is gone: the directory goes off the loop (agent image.remove);
+     * a failure there is logged, as the delete itself is done. */
+    if (!agent_call(e->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), image_removed, NULL,
+                    d)) {
+        free(d);
+        return yerr_set(err, YE_INTERNAL, "out of memory: image '%s' deleted, %s left", name, dir);
+    }
     return 0;
 }
 
@@ -207,9 +242,10 @@ static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
     done(dctx, &task, NULL); /* op is the copy's now */
 }
 
-int ctl_image_import(struct engine *e, const char *name, const char *file, const char *format,
+int ctl_image_import(struct ctl *ctl, const char *name, const char *file, const char *format,
                      ctl_image_task_fn done, void *ctx, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     char why[256];
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);

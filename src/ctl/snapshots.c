@@ -13,6 +13,7 @@
  * the API shows (ctl_snapshot_list / _show).
  */
 #include "ctl/snapshots.h"
+#include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "ctl/snapshots_int.h"
 #include "ctl/snapstate.h"
@@ -77,8 +78,9 @@ static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
     return j;
 }
 
-json_t *ctl_snapshot_list(struct engine *e, const char *vmname, struct yerr *err)
+json_t *ctl_snapshot_list(struct ctl *ctl, const char *vmname, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct vm_rec vm;
     struct snapshot_rec *ss;
     size_t n;
@@ -95,9 +97,10 @@ json_t *ctl_snapshot_list(struct engine *e, const char *vmname, struct yerr *err
     return json_pack("{s:o}", "snapshots", arr);
 }
 
-json_t *ctl_snapshot_show(struct engine *e, const char *vmname, const char *name, int64_t took_ms,
+json_t *ctl_snapshot_show(struct ctl *ctl, const char *vmname, const char *name, int64_t took_ms,
                           struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct vm_rec vm;
     struct snapshot_rec *ss;
     size_t n;
@@ -198,9 +201,10 @@ static void on_revert_layer(void *ctx, json_t *res, const struct yerr *err)
                json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->vm.disk), on_old_removed, NULL, r);
 }
 
-int ctl_snapshot_revert_start(struct engine *e, const char *vmname, const char *name,
+int ctl_snapshot_revert_start(struct ctl *ctl, const char *vmname, const char *name,
                               char task_id[37], struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct vm_rec vm;
     if (vm_free(e, vmname, &vm, err) < 0)
         return -1;
@@ -256,9 +260,10 @@ int ctl_snapshot_revert_start(struct engine *e, const char *vmname, const char *
 
 /* ---- delete: the row "deleting", then the merge (snapshots_merge.c) ---- */
 
-int ctl_snapshot_delete(struct engine *e, const char *vmname, const char *name,
+int ctl_snapshot_delete(struct ctl *ctl, const char *vmname, const char *name,
                         struct task_rec *task, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct vm_rec vm;
     if (vm_free(e, vmname, &vm, err) < 0)
         return -1;

@@ -19,6 +19,7 @@
  * docs/architecture.md ("Snapshots").
  */
 #include "agent/agent.h"
+#include "ctl/ctl.h"
 #include "ctl/snapshots_int.h"
 #include "ctl/snapshots.h"
 #include "ctl/snapstate.h"
@@ -297,9 +298,10 @@ static int validate(struct engine *e, const struct vm_rec *vm, const char *name,
     return 0;
 }
 
-int ctl_snapshot_create_start(struct engine *e, const char *vmname, const char *name,
+int ctl_snapshot_create_start(struct ctl *ctl, const char *vmname, const char *name,
                               char task_id[37], struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct vm_rec vm;
     if (engine_vm_get(e, vmname, &vm, err) < 0)
         return -1;

@@ -524,6 +524,11 @@ int tasks_get(struct tasks *t, const char *id, struct task_rec *out, struct yerr
     return 0;
 }
 
+void tasks_rows_free(struct task_rec *rows, size_t n)
+{
+    store_task_rows_free(rows, n);
+}
+
 int tasks_list(struct tasks *t, const struct task_filter *f, struct task_rec **out, size_t *n,
                struct yerr *err)
 {

@@ -75,10 +75,11 @@ bool task_live(struct tasks *t, const char *id);
  * STORE_NOTFOUND (1) or -1 (database; err filled). *out owns result/params
  * (task_rec_clear). */
 int tasks_get(struct tasks *t, const char *id, struct task_rec *out, struct yerr *err);
-/* Newest first (store_task_list's filter); free with store_task_rows_free. */
+/* Newest first (store_task_list's filter); free with tasks_rows_free. */
 struct task_filter;
 int tasks_list(struct tasks *t, const struct task_filter *f, struct task_rec **out, size_t *n,
                struct yerr *err);
+void tasks_rows_free(struct task_rec *rows, size_t n);
 /* POST /v1/tasks/{id}/cancel: YE_NOT_FOUND, YE_CONFLICT when finished or not
  * cancellable; else the cancel hook runs (the task ends "cancelled" later)
  * and *out is the task with cancel_requested set. */

@@ -16,6 +16,7 @@
  * and in the agent, disk_copy.before_rename (copy complete in DST.part).
  */
 #include "ctl/volumes.h"
+#include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "compute/engine.h"
 #include "compute/vm_disks.h"
@@ -57,6 +58,11 @@ json_t *volume_to_json(struct engine *e, const struct volume_rec *v)
     if (j && v->task[0])
         json_object_set_new(j, "task", json_string(v->task));
     return j;
+}
+
+json_t *ctl_volume_to_json(struct ctl *ctl, const struct volume_rec *v)
+{
+    return volume_to_json(ctl->host, v);
 }
 
 /* The volume's running task, first of all checks: the 409 names it. */
@@ -136,9 +142,10 @@ static void clone_done(void *ctx, json_t *result, const struct yerr *err)
     free(op);
 }
 
-int ctl_volume_clone_full(struct engine *e, const char *src, const char *dst, struct task_rec *task,
+int ctl_volume_clone_full(struct ctl *ctl, const char *src, const char *dst, struct task_rec *task,
                           struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec s;
     struct vm_rec vm;
     char why[256];
@@ -229,8 +236,9 @@ static void compact_done(void *ctx, json_t *result, const struct yerr *err)
     free(op);
 }
 
-int ctl_volume_compact(struct engine *e, const char *name, struct task_rec *task, struct yerr *err)
+int ctl_volume_compact(struct ctl *ctl, const char *name, struct task_rec *task, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec v;
     if (volume_get(e->store, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
         return -1;
@@ -296,9 +304,10 @@ static void export_done(void *ctx, json_t *result, const struct yerr *err)
     free(op);
 }
 
-int ctl_volume_export(struct engine *e, const char *name, const char *dest, const char *format,
+int ctl_volume_export(struct ctl *ctl, const char *name, const char *dest, const char *format,
                       struct task_rec *task, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec v;
     struct vm_rec vm;
     if (volume_get(e->store, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)

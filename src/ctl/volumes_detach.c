@@ -20,6 +20,7 @@
 #include "agent/agent.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
+#include "ctl/ctl.h"
 #include "compute/vm_disks.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
@@ -131,9 +132,10 @@ static void unplugged(void *ctx, json_t *result, const struct yerr *aerr)
     free(u);
 }
 
-int ctl_volume_detach(struct engine *e, const char *name, struct volume_rec *out,
+int ctl_volume_detach(struct ctl *ctl, const char *name, struct volume_rec *out,
                       struct task_rec *task, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec v;
     struct vm_rec vm;
     if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)

@@ -14,6 +14,7 @@
  * (recovery is the full clone's: ctl/volumes.c recover_clone).
  */
 #include "agent/agent.h"
+#include "ctl/ctl.h"
 #include "compute/engine.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
@@ -184,9 +185,10 @@ static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
     done(dctx, &task, NULL); /* op is the copy's now */
 }
 
-int ctl_volume_import(struct engine *e, const char *name, const char *file, const char *format,
+int ctl_volume_import(struct ctl *ctl, const char *name, const char *file, const char *format,
                       ctl_task_fn done, void *ctx, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     char why[256];
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);

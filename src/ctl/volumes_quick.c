@@ -12,6 +12,7 @@
  * transient row the reconcile pass settles (ctl_volumes_reconcile).
  */
 #include "agent/agent.h"
+#include "ctl/ctl.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "compute/vm_disks.h"
@@ -81,20 +82,23 @@ static void qop_end(struct qop *op, const struct yerr *err)
     free(op);
 }
 
-int ctl_volume_get(struct engine *e, const char *name, struct volume_rec *v, struct yerr *err)
+int ctl_volume_get(struct ctl *ctl, const char *name, struct volume_rec *v, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     return volume_get(e->store, name, v, err);
 }
 
-int ctl_volume_list(struct engine *e, struct volume_rec **out, size_t *n, struct yerr *err)
+int ctl_volume_list(struct ctl *ctl, struct volume_rec **out, size_t *n, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     if (store_volume_list(e->store, out, n) != 0)
         return yerr_db(err, store_errmsg(e->store));
     return 0;
 }
 
-int ctl_pool_info(struct engine *e, struct pool_info *p, struct yerr *err)
+int ctl_pool_info(struct ctl *ctl, struct pool_info *p, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     if (volume_pool_info(e->cfg, e->store, p) < 0)
         return yerr_db(err, store_errmsg(e->store));
     return 0;
@@ -170,9 +174,10 @@ static void start_create(struct qop *op, json_t *args)
     agent_call(op->e->agent, AV_DISK_CREATE, args, created, NULL, op);
 }
 
-int ctl_volume_create(struct engine *e, const char *name, uint64_t size, const char *format,
+int ctl_volume_create(struct ctl *ctl, const char *name, uint64_t size, const char *format,
                       ctl_volume_fn done, void *ctx, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct qop *op = qop_new(e, "create", done, ctx, err);
     if (!op)
         return -1;
@@ -186,9 +191,10 @@ int ctl_volume_create(struct engine *e, const char *name, uint64_t size, const c
     return 0;
 }
 
-int ctl_volume_clone_linked(struct engine *e, const char *src, const char *dst, ctl_volume_fn done,
+int ctl_volume_clone_linked(struct ctl *ctl, const char *src, const char *dst, ctl_volume_fn done,
                             void *ctx, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec s;
     struct vm_rec vm;
     if (volume_get(e->store, src, &s, err) < 0 || ctl_volume_idle(e, src, err) < 0)
@@ -245,9 +251,10 @@ static void resized(void *ctx, json_t *result, const struct yerr *err)
     qop_end(op, NULL);
 }
 
-int ctl_volume_resize(struct engine *e, const char *name, uint64_t size, ctl_volume_fn done,
+int ctl_volume_resize(struct ctl *ctl, const char *name, uint64_t size, ctl_volume_fn done,
                       void *ctx, struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec v;
     if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)
         return -1;
@@ -302,9 +309,10 @@ static void removed(void *ctx, json_t *result, const struct yerr *err)
     qop_end(op, NULL);
 }
 
-int ctl_volume_delete(struct engine *e, const char *name, ctl_volume_fn done, void *ctx,
+int ctl_volume_delete(struct ctl *ctl, const char *name, ctl_volume_fn done, void *ctx,
                       struct yerr *err)
 {
+    struct engine *e = ctl->host;
     struct volume_rec v;
     if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)
         return -1;

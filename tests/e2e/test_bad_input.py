@@ -132,6 +132,9 @@ def test_bad_image_files_are_refused(yund, tmp_path):
     assert p.returncode == 1 and "used by 1 vm" in p.stderr
     yund.yun("vm", "delete", "e2e-blank")
     yund.yun("image", "delete", "blank")
+    # answered once the agent's image.remove is done: the directory is gone,
+    # nothing left aside
+    assert os.listdir(os.path.join(yund.state_dir, "images")) == []
     yund.check_invariants()
 
 

@@ -3,7 +3,7 @@
  * and forgotten callers; the snapshot merge verbs' argument checks, the layer
  * sweep and the block-job event (agent_merge.c). And disk.inspect on a real
  * qemu-img: a file from an import directory judged, its identity required by
- * the copy of it. */
+ * the copy of it. image.remove's argument checks and its rm job. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -141,6 +141,56 @@ static void test_disk_inspect_identity(void **st)
     json_object_set(copy, "identity", json_object_get(s.result, "identity"));
     assert_int_equal(call(a, base, AV_DISK_COPY, copy, &s), YE_NONE);
     assert_true(path_exists(dst));
+    json_decref(s.result);
+    agent_free(a);
+    event_base_free(base);
+    remove_tree(dir);
+}
+
+/* image.remove: only an image's own directory under images/ (outside
+ * input otherwise), removed with what it holds, nothing left aside; a
+ * directory already gone is no error. */
+static void test_image_remove(void **st)
+{
+    (void)st;
+    char dir[] = "/tmp/yun-test-agent-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    struct yun_config cfg;
+    config_defaults(&cfg);
+    snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    char img[300], sub[400], file[500], images[300], pool[300];
+    snprintf(images, sizeof images, "%s/images", dir);
+    snprintf(img, sizeof img, "%s/images/tiny", dir);
+    snprintf(sub, sizeof sub, "%s/sub", img);
+    snprintf(file, sizeof file, "%s/disk.qcow2", sub);
+    snprintf(pool, sizeof pool, "%s/pools/default", dir);
+    assert_int_equal(mkdir_p(sub, 0700), 0);
+    assert_int_equal(mkdir_p(pool, 0700), 0);
+    write_file(file, 4096, 1);
+
+    struct event_base *base = event_base_new();
+    struct engine e;
+    memset(&e, 0, sizeof e);
+    struct agent *a = agent_local_new(base, &cfg, &e);
+    struct seen s = {0};
+    const char *bad[] = {images, sub, pool, "/etc", "relative/x", NULL};
+    for (int i = 0; bad[i]; i++)
+        assert_int_equal(call(a, base, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", bad[i]), &s),
+                         YE_INVALID_ARGUMENT);
+    char dots[400];
+    snprintf(dots, sizeof dots, "%s/images/../pools", dir);
+    assert_int_equal(call(a, base, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dots), &s),
+                     YE_INVALID_ARGUMENT);
+    assert_int_equal(call(a, base, AV_IMAGE_REMOVE, json_pack("{s:i}", "dir", 1), &s),
+                     YE_INVALID_ARGUMENT);
+    assert_true(path_exists(file) && path_exists(pool));
+    assert_int_equal(call(a, base, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", img), &s), YE_NONE);
+    assert_false(path_exists(img));
+    char aside[400];
+    snprintf(aside, sizeof aside, "%s/images/.tiny.removing", dir);
+    assert_false(path_exists(aside));
+    assert_true(path_exists(images) && path_exists(pool));
+    assert_int_equal(call(a, base, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", img), &s), YE_NONE);
     json_decref(s.result);
     agent_free(a);
     event_base_free(base);
@@ -396,9 +446,9 @@ static void test_merge_verbs(void **st)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_reply_from_loop),
-                                       cmocka_unit_test(test_disk_inspect_identity),
-                                       cmocka_unit_test(test_power_verbs_bad_args),
-                                       cmocka_unit_test(test_merge_verbs)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reply_from_loop), cmocka_unit_test(test_disk_inspect_identity),
+        cmocka_unit_test(test_power_verbs_bad_args), cmocka_unit_test(test_merge_verbs),
+        cmocka_unit_test(test_image_remove)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
