@@ -10,6 +10,7 @@
 #include "fuzz.h"
 
 #include "compute/qga.h"
+#include "lib/base64.h"
 
 #include <event2/event.h>
 #include <fcntl.h>

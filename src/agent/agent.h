@@ -58,6 +58,10 @@ enum agent_verb {
     AV_VM_PREPARE,   /* {"vm","disk_bytes","image_path","image_format","seed",...}
                         -> {"disk","seed"?}: directory, overlay, seed ISO */
     AV_VM_REMOVE,    /* {"vm","uid"} -> {}: cgroups, directory, uid claim */
+    /* console (agent_console.c) */
+    AV_CONSOLE_FIRST,
+    AV_VM_CONSOLE_READ, /* {"vm","offset","max"} -> {"data_b64","offset","next","start","end"}:
+                           a bounded chunk of the serial console log */
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
     AV_DISK_CREATE,  /* {path,format,size[,backing,backing_format]} -> {} */

@@ -38,6 +38,7 @@ static const struct {
 } tables[] = {
     {agent_host_verbs, &agent_host_verbs_count},     {agent_vm_verbs, &agent_vm_verbs_count},
     {agent_launch_verbs, &agent_launch_verbs_count}, {agent_power_verbs, &agent_power_verbs_count},
+    {agent_console_verbs, &agent_console_verbs_count},
     {agent_disk_verbs, &agent_disk_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
     {agent_merge_verbs, &agent_merge_verbs_count},

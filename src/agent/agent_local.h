@@ -39,6 +39,8 @@ extern const struct agent_verb_def agent_power_verbs[];
 extern const size_t agent_power_verbs_count;
 extern const struct agent_verb_def agent_launch_verbs[];
 extern const size_t agent_launch_verbs_count;
+extern const struct agent_verb_def agent_console_verbs[];
+extern const size_t agent_console_verbs_count;
 extern const struct agent_verb_def agent_disk_verbs[];
 extern const size_t agent_disk_verbs_count;
 extern const struct agent_verb_def agent_snap_verbs[];

@@ -27,6 +27,7 @@
 #include "compute/guest.h"
 #include "compute/qga.h"
 #include "compute/qmp.h"
+#include "lib/base64.h"
 #include "lib/util.h"
 
 #include <event2/event.h>
@@ -307,27 +308,6 @@ static void on_exec_started(void *ctx, enum qga_status st, json_t *ret, const ch
     exec_poll_later(x, 20);
 }
 
-static char *b64_encode(const char *in, size_t n)
-{
-    static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    char *o = malloc((n + 2) / 3 * 4 + 1), *p = o;
-    if (!o)
-        return NULL;
-    for (size_t i = 0; i < n; i += 3) {
-        unsigned v = (unsigned char)in[i] << 16;
-        if (i + 1 < n)
-            v |= (unsigned char)in[i + 1] << 8;
-        if (i + 2 < n)
-            v |= (unsigned char)in[i + 2];
-        *p++ = t[(v >> 18) & 63];
-        *p++ = t[(v >> 12) & 63];
-        *p++ = i + 1 < n ? t[(v >> 6) & 63] : '=';
-        *p++ = i + 2 < n ? t[v & 63] : '=';
-    }
-    *p = 0;
-    return o;
-}
-
 static void guest_exec(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     struct engine *e = host_of(al, op);
@@ -378,7 +358,7 @@ static void guest_exec(struct agent_local *al, struct agent_op *op, json_t *args
         json_array_append(rest, json_array_get(argv, i));
     json_object_set_new(qa, "arg", rest);
     if (input) {
-        char *enc = b64_encode(json_string_value(input), strlen(json_string_value(input)));
+        char *enc = base64_encode(json_string_value(input), strlen(json_string_value(input)));
         json_object_set_new(qa, "input-data", json_string(enc ? enc : ""));
         free(enc);
     }

@@ -12,7 +12,7 @@
  */
 #include "api/api.h"
 #include "api/bodies.h"
-#include "compute/qga.h"
+#include "lib/base64.h"
 #include "lib/jsonw.h"
 
 #include <event2/http.h>

@@ -6,7 +6,7 @@
 #include "api/api.h"
 #include "api/bodies.h"
 #include "api/routes_tasks.h"
-#include "compute/console_log.h"
+#include "ctl/console.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 
@@ -204,11 +204,55 @@ static void vm_list(struct route_ctx *c)
 }
 
 /* Offsets are positions in all the guest ever printed, so a follower goes
- * on seamlessly when console_log.c cuts the file back to its cap. */
+ * on seamlessly when the host cuts the file back to its cap. The bytes come
+ * from the VM's host (the agent's vm.console_read, through ctl/console.c);
+ * the request is held until they are there. */
+struct console_wait {
+    struct api *api;
+    struct hreq *req;
+};
+
+static void console_closed(struct hreq *req, void *arg)
+{
+    struct console_wait *w = arg;
+    /* The client left; httpd frees the request. */
+    ctl_forget(w->api->ctl, w);
+    free(w);
+}
+
+static void on_console(void *ctx, json_t *r, const struct yerr *aerr)
+{
+    struct console_wait *w = ctx;
+    hreq_set_closecb(w->req, NULL, NULL);
+    struct ctl_console_chunk ch;
+    struct yerr err;
+    if (aerr || ctl_console_decode(r, &ch, &err) < 0) {
+        reply_error(w->req, aerr ? aerr : &err);
+        free(w);
+        return;
+    }
+    struct evbuffer *buf = evbuffer_new();
+    if (ch.len)
+        evbuffer_add(buf, ch.data, ch.len);
+    free(ch.data);
+    char num[32];
+    struct evkeyvalq *h = hreq_output_headers(w->req);
+    evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.next);
+    evhttp_add_header(h, "X-Yun-Next-Offset", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.end);
+    evhttp_add_header(h, "X-Yun-Log-Size", num);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.start);
+    evhttp_add_header(h, "X-Yun-Log-Start", num);
+    hreq_send(w->req, 200, buf);
+    evbuffer_free(buf);
+    free(w);
+}
+
 static void vm_console(struct route_ctx *c)
 {
-    struct vm_rec vm_row, *vm = &vm_row;
-    if (!route_vm(c, &vm_row))
+    struct vm_rec vm;
+    if (!route_vm(c, &vm))
         return;
     uint64_t offset = 0, limit = 1 << 20;
     const char *o = query_get(c, "offset"), *l = query_get(c, "limit");
@@ -218,27 +262,20 @@ static void vm_console(struct route_ctx *c)
         return;
     }
     /* A "tail" request (offset past the end) is clamped to the end. */
-    struct console_chunk ch;
-    struct yerr err;
-    if (ctl_vm_console_read(c->api->ctl, vm, offset, limit, &ch, &err) < 0) {
-        reply_error(c->req, &err);
+    struct console_wait *w = calloc(1, sizeof(*w));
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
         return;
     }
-    struct evbuffer *buf = evbuffer_new();
-    if (ch.len)
-        evbuffer_add(buf, ch.data, ch.len);
-    free(ch.data);
-    char num[32];
-    struct evkeyvalq *h = hreq_output_headers(c->req);
-    evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.next);
-    evhttp_add_header(h, "X-Yun-Next-Offset", num);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.end);
-    evhttp_add_header(h, "X-Yun-Log-Size", num);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)ch.start);
-    evhttp_add_header(h, "X-Yun-Log-Start", num);
-    hreq_send(c->req, 200, buf);
-    evbuffer_free(buf);
+    w->api = c->api;
+    w->req = c->req;
+    hreq_set_closecb(c->req, console_closed, w);
+    if (!ctl_vm_console_read(c->api->ctl, &vm, offset, limit, on_console, w)) {
+        hreq_set_closecb(c->req, NULL, NULL);
+        ctl_forget(c->api->ctl, w);
+        free(w);
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+    }
 }
 
 /* ---- pause, resume, reboot: answered when QEMU has answered ---- */

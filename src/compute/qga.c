@@ -496,31 +496,3 @@ int qga_command(const char *sock_path, const char *command, json_t *args, json_t
     close(fd);
     return rc;
 }
-
-unsigned char *base64_decode(const char *in, size_t *out_len)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t len = strlen(in);
-    unsigned char *out = malloc(len / 4 * 3 + 4);
-    if (!out)
-        return NULL;
-    size_t n = 0;
-    unsigned v = 0;
-    int bits = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (in[i] == '=')
-            break;
-        const char *p = strchr(tbl, in[i]);
-        if (!p || !in[i])
-            continue; /* skip whitespace and anything else */
-        v = (v << 6) | (unsigned)(p - tbl);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)((v >> bits) & 0xff);
-        }
-    }
-    out[n] = 0;
-    *out_len = n;
-    return out;
-}

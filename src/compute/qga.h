@@ -66,7 +66,4 @@ int qga_pending(const struct qga_client *c);
 int qga_command(const char *sock_path, const char *command, json_t *args, json_t **ret,
                 int no_reply, int timeout_ms, char *err, size_t errlen);
 
-/* Decodes standard base64 (guest-exec output); returns malloc'd bytes. */
-unsigned char *base64_decode(const char *in, size_t *out_len);
-
 #endif

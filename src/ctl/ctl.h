@@ -167,10 +167,7 @@ void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p
  * snapshots it has (-1 unknown). */
 json_t *ctl_vm_volume_names(struct ctl *c, const struct vm_rec *vm);
 int ctl_vm_snapshot_count(struct ctl *c, const struct vm_rec *vm);
-/* Bytes of the guest's console from offset (positions in all it printed). */
-struct console_chunk;
-int ctl_vm_console_read(struct ctl *c, const struct vm_rec *vm, uint64_t offset, uint64_t limit,
-                        struct console_chunk *out, struct yerr *err);
+/* The guest's console log: ctl/console.h. */
 
 /* Live facts of a VM (the agent's vm.status: QMP status from the open event
  * connection, cached guest facts; never waits on QEMU or the guest). done

@@ -6,7 +6,6 @@
  */
 #include "agent/agent.h"
 #include "compute/cgroup.h"
-#include "compute/console_log.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "ctl/ctl.h"
@@ -231,17 +230,6 @@ int ctl_vm_snapshot_count(struct ctl *c, const struct vm_rec *vm)
         return -1;
     free(ss);
     return (int)n;
-}
-
-int ctl_vm_console_read(struct ctl *c, const struct vm_rec *vm, uint64_t offset, uint64_t limit,
-                        struct console_chunk *out, struct yerr *err)
-{
-    char path[512];
-    if (engine_vm_path(c->host, vm, VMDIR_CONLOG, path, sizeof(path)) < 0)
-        return yerr_set(err, YE_INTERNAL, "path too long");
-    if (console_log_read(path, offset, limit, out) < 0)
-        return yerr_set(err, YE_INTERNAL, "cannot read the console log: %s", strerror(errno));
-    return 0;
 }
 
 void ctl_vm_status(struct ctl *c, const struct vm_rec *vm, ctl_json_fn done, void *ctx)
