@@ -39,8 +39,8 @@ static int u64_arg(json_t *args, const char *key, uint64_t lo, uint64_t hi, uint
 
 static void console_read(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = agent_power_host(al, op);
-    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
     uint64_t offset, max;

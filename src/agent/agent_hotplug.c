@@ -46,16 +46,6 @@
 #define QMP_TIMEOUT_MS 10000
 #define CHAIN_MAX      16
 
-static const char *vm_arg(struct agent_op *op, json_t *args)
-{
-    const char *id = json_string_value(json_object_get(args, "vm"));
-    if (!id || !id[0] || strlen(id) > 36 || strspn(id, "0123456789abcdef-") != strlen(id)) {
-        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"vm\" must be a VM id");
-        return NULL;
-    }
-    return id;
-}
-
 /* A QEMU id (node-name, device id, serial): [A-Za-z0-9_-], 1..23 chars,
  * starting with a letter. */
 static const char *qid_arg(struct agent_op *op, json_t *args, const char *key, bool need)
@@ -72,13 +62,6 @@ static const char *qid_arg(struct agent_op *op, json_t *args, const char *key, b
         return NULL;
     }
     return s;
-}
-
-static struct engine *host_of(struct agent_local *al, struct agent_op *op)
-{
-    if (!al->host)
-        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
-    return al->host;
 }
 
 /* ---- one VM's exchange, a chain of commands under one timer ---- */
@@ -320,10 +303,10 @@ static void volume_plug(struct agent_local *al, struct agent_op *op, json_t *arg
 {
     const char *vm, *node, *dev, *serial;
     json_t *chain;
-    if (!(vm = vm_arg(op, args)) || !(node = qid_arg(op, args, "node", true)) ||
+    if (!(vm = agent_op_vm_id(op, args)) || !(node = qid_arg(op, args, "node", true)) ||
         !(dev = qid_arg(op, args, "device", true)) ||
         !(serial = qid_arg(op, args, "serial", true)) || !(chain = chain_arg(al, op, args)) ||
-        !host_of(al, op))
+        !agent_op_host(al, op))
         return;
     struct hp *h = hp_new(al, op, vm);
     if (!h)
@@ -375,8 +358,8 @@ static void on_device_del(struct hp *h, json_t *ret, const char *err)
 static void volume_unplug(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *vm, *dev, *node;
-    if (!(vm = vm_arg(op, args)) || !(dev = qid_arg(op, args, "device", true)) ||
-        !(node = qid_arg(op, args, "node", false)) || !host_of(al, op))
+    if (!(vm = agent_op_vm_id(op, args)) || !(dev = qid_arg(op, args, "device", true)) ||
+        !(node = qid_arg(op, args, "node", false)) || !agent_op_host(al, op))
         return;
     struct hp *h = hp_new(al, op, vm);
     if (!h)
@@ -390,7 +373,8 @@ static void volume_unplug(struct agent_local *al, struct agent_op *op, json_t *a
 static void node_close(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *vm, *node;
-    if (!(vm = vm_arg(op, args)) || !(node = qid_arg(op, args, "node", true)) || !host_of(al, op))
+    if (!(vm = agent_op_vm_id(op, args)) || !(node = qid_arg(op, args, "node", true)) ||
+        !agent_op_host(al, op))
         return;
     struct hp *h = hp_new(al, op, vm);
     if (!h)
@@ -424,7 +408,7 @@ static void on_qom_list(struct hp *h, json_t *ret, const char *err)
 static void devices(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *vm;
-    if (!(vm = vm_arg(op, args)) || !host_of(al, op))
+    if (!(vm = agent_op_vm_id(op, args)) || !agent_op_host(al, op))
         return;
     struct hp *h = hp_new(al, op, vm);
     if (!h)

@@ -132,6 +132,23 @@ uint64_t agent_op_id(const struct agent_op *op)
 {
     return op->id;
 }
+struct engine *agent_op_host(struct agent_local *al, struct agent_op *op)
+{
+    if (!al->host)
+        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
+    return al->host;
+}
+
+const char *agent_op_vm_id(struct agent_op *op, json_t *args)
+{
+    const char *id = json_string_value(json_object_get(args, "vm"));
+    if (!id || !id[0] || strlen(id) > 36 || strspn(id, "0123456789abcdef-") != strlen(id)) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"vm\" must be a VM id");
+        return NULL;
+    }
+    return id;
+}
+
 struct agent_local *agent_op_agent(struct agent_op *op)
 {
     return op->al;

@@ -20,6 +20,7 @@ struct event_base;
 struct yun_config;
 struct agent_local;
 struct agent_op;
+struct engine;
 struct sample_tids;
 
 typedef void (*agent_verb_fn)(struct agent_local *al, struct agent_op *op, json_t *args);
@@ -94,6 +95,12 @@ typedef void (*agent_op_cancel_fn)(struct agent_op *op, void *arg);
 void agent_op_on_cancel(struct agent_op *op, agent_op_cancel_fn fn, void *arg);
 bool agent_op_cancelled(const struct agent_op *op);
 uint64_t agent_op_id(const struct agent_op *op);
+/* The host's engine (struct engine *), or NULL after failing op with
+ * YE_UNAVAILABLE: the argument check every verb on a VM starts with. */
+struct engine *agent_op_host(struct agent_local *al, struct agent_op *op);
+/* The "vm" argument (a VM id: lowercase hex and dashes, at most 36), or
+ * NULL after failing op with YE_INVALID_ARGUMENT. */
+const char *agent_op_vm_id(struct agent_op *op, json_t *args);
 struct agent_local *agent_op_agent(struct agent_op *op);
 
 #endif

@@ -41,23 +41,6 @@
 
 #define QMP_TIMEOUT_MS 10000
 
-static struct engine *host_of(struct agent_local *al, struct agent_op *op)
-{
-    if (!al->host)
-        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
-    return al->host;
-}
-
-static const char *vm_arg(struct agent_op *op, json_t *args)
-{
-    const char *id = json_string_value(json_object_get(args, "vm"));
-    if (!id || !id[0] || strlen(id) > 36 || strspn(id, "0123456789abcdef-") != strlen(id)) {
-        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"vm\" must be a VM id");
-        return NULL;
-    }
-    return id;
-}
-
 /* A layer's bare name: disk.qcow2 or disk-XXXXXXXX.qcow2. */
 static bool layer_ok(const char *f)
 {
@@ -191,7 +174,7 @@ static void on_jobs(void *ctx, json_t *ret, const char *err)
 static void block_jobs(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *vm, *why;
-    if (!host_of(al, op) || !(vm = vm_arg(op, args)))
+    if (!agent_op_host(al, op) || !(vm = agent_op_vm_id(op, args)))
         return;
     if (mq_send(al, vm, "query-block-jobs", NULL, on_jobs, op, &why) < 0)
         agent_op_fail(op, YE_UNAVAILABLE, "%s", why);
@@ -354,9 +337,9 @@ static void on_stream_jobs(void *ctx, json_t *ret, const char *err)
 
 static void block_stream(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     const char *vm, *why;
-    if (!e || !(vm = vm_arg(op, args)))
+    if (!e || !(vm = agent_op_vm_id(op, args)))
         return;
     const char *job = json_string_value(json_object_get(args, "job"));
     const char *top = json_string_value(json_object_get(args, "top"));
@@ -411,9 +394,9 @@ static bool in_keep(json_t *keep, const char *f)
 
 static void layers_sweep(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     const char *vm;
-    if (!e || !(vm = vm_arg(op, args)))
+    if (!e || !(vm = agent_op_vm_id(op, args)))
         return;
     json_t *keep = json_object_get(args, "keep");
     size_t i;

@@ -45,23 +45,6 @@
 #define END_DEADLINE_MS      5000
 #define END_MAX_PIDS         18
 
-struct engine *agent_power_host(struct agent_local *al, struct agent_op *op)
-{
-    if (!al->host)
-        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
-    return al->host;
-}
-
-const char *agent_power_vm_arg(struct agent_op *op, json_t *args)
-{
-    const char *id = json_string_value(json_object_get(args, "vm"));
-    if (!id || !id[0] || strlen(id) > 36 || strspn(id, "0123456789abcdef-") != strlen(id)) {
-        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"vm\" must be a VM id");
-        return NULL;
-    }
-    return id;
-}
-
 int agent_power_uid_arg(struct agent_op *op, json_t *args, uint32_t *uid)
 {
     json_t *u = json_object_get(args, "uid");
@@ -155,8 +138,8 @@ static void pw_send(struct agent_local *al, struct agent_op *op, struct engine *
 
 static void vm_powerdown(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = agent_power_host(al, op);
-    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
     struct vm_rt *rt = engine_rt_find(e, id);
@@ -176,8 +159,8 @@ static void vm_powerdown(struct agent_local *al, struct agent_op *op, json_t *ar
 
 static void vm_quit(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = agent_power_host(al, op);
-    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (id)
         pw_send(al, op, e, id, "quit", QUIT_TIMEOUT_MS);
 }
@@ -271,8 +254,8 @@ static void end_cancel(struct agent_op *op, void *arg)
 
 static void vm_end(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = agent_power_host(al, op);
-    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     uint32_t uid;
     if (!id || agent_power_uid_arg(op, args, &uid) < 0)
         return;

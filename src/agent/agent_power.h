@@ -13,10 +13,6 @@
 
 struct engine;
 
-/* The host's engine, or NULL after failing op. */
-struct engine *agent_power_host(struct agent_local *al, struct agent_op *op);
-/* The "vm" argument (a VM id), or NULL after failing op. */
-const char *agent_power_vm_arg(struct agent_op *op, json_t *args);
 /* The "uid" argument (0, or a confined uid): 0, or -1 after failing op. */
 int agent_power_uid_arg(struct agent_op *op, json_t *args, uint32_t *uid);
 

@@ -48,21 +48,12 @@
 #define QGA_TIMEOUT_MS    10000
 #define CREATE_TIMEOUT_MS 60000
 
-static struct engine *host_of(struct agent_local *al, struct agent_op *op)
-{
-    if (!al->host)
-        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
-    return al->host;
-}
-
 /* The VM id argument, as a vm_rec naming it (and its QEMU's pid). */
 static int vm_arg(struct engine *e, struct agent_op *op, json_t *args, struct vm_rec *vm)
 {
-    const char *id = json_string_value(json_object_get(args, "vm"));
-    if (!id || !id[0] || strlen(id) > 36 || strspn(id, "0123456789abcdef-") != strlen(id)) {
-        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"vm\" must be a VM id");
+    const char *id = agent_op_vm_id(op, args);
+    if (!id)
         return -1;
-    }
     memset(vm, 0, sizeof *vm);
     snprintf(vm->id, sizeof vm->id, "%s", id);
     struct vm_rt *rt = engine_rt_find(e, id);
@@ -139,7 +130,7 @@ static void layer_created(void *ctx, const struct job_result *r)
 
 static void layer_create(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     struct vm_rec vm;
     const char *file, *backing;
     if (!e || vm_arg(e, op, args, &vm) < 0 || !(file = layer_arg(op, args, "file")) ||
@@ -174,7 +165,7 @@ static void layer_create(struct agent_local *al, struct agent_op *op, json_t *ar
 
 static void layer_remove(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     struct vm_rec vm;
     const char *file;
     if (!e || vm_arg(e, op, args, &vm) < 0 || !(file = layer_arg(op, args, "file")))
@@ -202,7 +193,7 @@ static void on_fs(void *ctx, enum qga_status st, json_t *ret, const char *err)
 
 static void guest_fs(struct agent_local *al, struct agent_op *op, json_t *args, const char *cmd)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     struct vm_rec vm;
     if (!e || vm_arg(e, op, args, &vm) < 0)
         return;
@@ -336,7 +327,7 @@ static void qmp_send(struct agent_local *al, struct agent_op *op, const struct v
 
 static void snapshot_switch(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     struct vm_rec vm;
     const char *file;
     if (!e || vm_arg(e, op, args, &vm) < 0 || !(file = layer_arg(op, args, "file")))
@@ -356,7 +347,7 @@ static void snapshot_switch(struct agent_local *al, struct agent_op *op, json_t 
 
 static void active_layer(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
+    struct engine *e = agent_op_host(al, op);
     struct vm_rec vm;
     if (!e || vm_arg(e, op, args, &vm) < 0)
         return;

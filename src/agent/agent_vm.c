@@ -40,24 +40,6 @@
 #define EXEC_MAX_S     3600
 #define QGA_TIMEOUT_MS 3000
 
-static struct engine *host_of(struct agent_local *al, struct agent_op *op)
-{
-    if (!al->host)
-        agent_op_fail(op, YE_UNAVAILABLE, "agent: no compute engine on this host");
-    return al->host;
-}
-
-/* The VM id argument: a uuid-shaped string. */
-static const char *vm_arg(struct agent_op *op, json_t *args)
-{
-    const char *id = json_string_value(json_object_get(args, "vm"));
-    if (!id || !id[0] || strlen(id) > 36 || strspn(id, "0123456789abcdef-") != strlen(id)) {
-        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"vm\" must be a VM id");
-        return NULL;
-    }
-    return id;
-}
-
 static json_t *facts_json(const struct guest_facts *f)
 {
     json_t *g = json_pack("{s:b,s:i,s:I}", "answering", f->answering, "pending", f->pending,
@@ -77,8 +59,8 @@ static json_t *facts_json(const struct guest_facts *f)
 
 static void vm_status(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
-    const char *id = e ? vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
     struct vm_rt *rt = engine_rt_find(e, id);
@@ -142,8 +124,8 @@ static void qmp_cancel(struct agent_op *op, void *arg)
 
 static void vm_qmp(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
-    const char *id = e ? vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
     const char *cmd = json_string_value(json_object_get(args, "command"));
@@ -310,8 +292,8 @@ static void on_exec_started(void *ctx, enum qga_status st, json_t *ret, const ch
 
 static void guest_exec(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = host_of(al, op);
-    const char *id = e ? vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
     const char *name = json_string_value(json_object_get(args, "name"));

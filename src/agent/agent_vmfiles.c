@@ -125,8 +125,8 @@ static const char *opt_str(json_t *args, const char *key, size_t max, bool *ok)
 
 void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = agent_power_host(al, op);
-    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
     bool ok = true;
@@ -238,8 +238,8 @@ static void remove_cancel(struct agent_op *op, void *arg)
 
 void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
 {
-    struct engine *e = agent_power_host(al, op);
-    const char *id = e ? agent_power_vm_arg(op, args) : NULL;
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
     uint32_t uid;
     if (!id || agent_power_uid_arg(op, args, &uid) < 0)
         return;
