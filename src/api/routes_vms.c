@@ -335,19 +335,10 @@ static void action_wait_begun(struct route_ctx *c, struct action_wait *aw, int r
 static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
 {
     struct yerr err;
-    struct action_wait *aw = calloc(1, sizeof(*aw));
-    if (!aw) {
-        reply_errorf(c->req, YE_INTERNAL, "out of memory");
-        return;
-    }
-    aw->api = c->api;
-    aw->req = c->req;
-    if (ctl_vm_action_qmp(c->api->ctl, name, a, on_action, aw, &err) < 0) {
-        free(aw);
-        reply_error_task(c->req, &err);
-        return;
-    }
-    hreq_set_closecb(c->req, action_closed, aw);
+    struct action_wait *aw = action_wait_new(c);
+    if (aw)
+        action_wait_begun(c, aw, ctl_vm_action_qmp(c->api->ctl, name, a, on_action, aw, &err),
+                          &err);
 }
 
 /* Start (and create with start=true): answered when the start has
@@ -355,20 +346,11 @@ static void vm_action_qmp(struct route_ctx *c, const char *name, int a)
 static void vm_start_async(struct route_ctx *c, const char *name, int status)
 {
     struct yerr err;
-    struct action_wait *aw = calloc(1, sizeof(*aw));
-    if (!aw) {
-        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+    struct action_wait *aw = action_wait_new(c);
+    if (!aw)
         return;
-    }
-    aw->api = c->api;
-    aw->req = c->req;
     aw->status = status;
-    if (ctl_vm_start(c->api->ctl, name, 0, on_action, aw, &err) < 0) {
-        free(aw);
-        reply_error_task(c->req, &err);
-        return;
-    }
-    hreq_set_closecb(c->req, action_closed, aw);
+    action_wait_begun(c, aw, ctl_vm_start(c->api->ctl, name, 0, on_action, aw, &err), &err);
 }
 
 static void vm_create(struct route_ctx *c)
