@@ -196,7 +196,10 @@ class Yund:
             assert uuid in ids, f"QEMU pid {pid} (vm {uuid}) has no row"
         for v in vms:
             if v["state"] in ("running", "paused", "starting", "stopping"):
-                assert v["pid"] in qemus, f"vm {v['name']} is {v['state']} but has no QEMU"
+                assert v["pid"] in qemus, (
+                    f"vm {v['name']} is {v['state']} (pid {v['pid']}) but has no QEMU; "
+                    f"qemus {qemus}; its last events "
+                    f"{[(e['action'], e['result'], e['message']) for e in self.events(v['name'])[-8:]]}")
             else:
                 assert v["pid"] not in qemus or v["pid"] == 0
             assert v["state"] not in ("creating", "deleting"), v
