@@ -309,7 +309,32 @@ def yund_cgroup_dirs(state_dir):
     return out
 
 
+def yund_pids_for(state_dir):
+    """Every yund running on state_dir (one a failed test left behind too)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and os.path.basename(argv[0]) == b"yund" and b"-s" in argv:
+            i = argv.index(b"-s")
+            if i + 1 < len(argv) and argv[i + 1] == state_dir.encode():
+                pids.append(int(d))
+    return pids
+
+
 def _cleanup(state_dir):
+    # A yund a failed test left running would go on acting on what it
+    # thinks are its VMs' processes (matched by uid) during later tests.
+    for pid in yund_pids_for(state_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     for pid in qemu_pids_for(state_dir):
         try:
             os.kill(pid, signal.SIGKILL)

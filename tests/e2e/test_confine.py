@@ -9,6 +9,15 @@ import subprocess
 from conftest import YUND, Yund, qemu_pids_for, qmp_reply, wait_for
 
 
+
+def private_uids(state_dir):
+    """Claims in the state directory (so a test can look at them) and a uid
+    range of their own: a private claim directory does not see the
+    machine-wide claims, so the default range could hand out a uid another
+    yund's VM runs as, and each yund would take the other's QEMU for its own."""
+    return ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}",
+            "--set", "qemu_uid_min=1900100000", "--set", "qemu_uid_max=1900165535"]
+
 def status(pid):
     fields = {}
     with open(f"/proc/{pid}/status") as f:
@@ -27,7 +36,7 @@ def claim_dir(y):
     return os.path.join(y.state_dir, "uids")
 
 
-UID_MIN = 1900050000  # a range of this test's own
+UID_MIN = 1900150000  # inside private_uids()'s range, outside the default one
 
 
 def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
@@ -37,7 +46,7 @@ def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
     open(os.path.join(state_dir, "uids", str(UID_MIN)), "w").close()
     with open(os.path.join(state_dir, "uids", str(UID_MIN + 1)), "w") as f:
         f.write("0badc0de-0000-4000-8000-000000000000 /nonexistent/vms\n")
-    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}",
+    y = Yund(state_dir, [*private_uids(state_dir),
                          "--set", f"qemu_uid_min={UID_MIN}",
                          "--set", f"qemu_uid_max={UID_MIN + 99}"]).start()
     y.ensure_tiny()
@@ -128,7 +137,7 @@ def test_each_qemu_runs_as_its_own_unprivileged_uid(state_dir):
 
 def test_confinement_off_runs_qemu_as_before(state_dir):
     y = Yund(state_dir, ["--set", "qemu_confine=0",
-                         "--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+                         *private_uids(state_dir)]).start()
     y.ensure_tiny()
     y.yun("vm", "create", "e2e-confine-off", "--image", "tiny", "--memory", "96M", "--start")
     s = status(y.vm("e2e-confine-off")["pid"])
@@ -154,7 +163,7 @@ def test_confined_qemu_keeps_its_disk_work(state_dir):
     snapshot's new layer, and an intermediate layer reopened read-write by a
     merge after the VM restarted (it was opened by the name in its child's
     header)."""
-    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y = Yund(state_dir, [*private_uids(state_dir)]).start()
     y.ensure_tiny()
     vm = "e2e-confine-disks"
     y.yun("vm", "create", vm, "--image", "tiny", "--memory", "96M")
@@ -218,7 +227,7 @@ def test_qemu_starts_unprivileged_under_the_full_filter(state_dir):
     needs from outside its directory it inherits as fds: the image under its
     disk, the kernel and initrd (memfd copies), a cold-plugged volume; and
     nothing else: not another VM's disk, not an image it does not use."""
-    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y = Yund(state_dir, [*private_uids(state_dir)]).start()
     y.ensure_tiny()
     other_img = os.path.join(state_dir, "exchange", "other.qcow2")
     subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", other_img, "16M"], check=True)
@@ -296,7 +305,7 @@ def test_disk_headers_are_checked_before_qemu_gets_fds(state_dir):
     yund opens the file under them as root: a header naming anything but the
     VM's own directory or its image is refused. A layer of an older yund,
     naming one in the directory by absolute path, is made relative."""
-    y = Yund(state_dir, ["--set", f"qemu_uid_dir={os.path.join(state_dir, 'uids')}"]).start()
+    y = Yund(state_dir, [*private_uids(state_dir)]).start()
     y.ensure_tiny()
     y.yun("vm", "create", "e2e-hdr", "--image", "tiny", "--memory", "96M")
     y.yun("vm", "create", "e2e-hdr-other", "--image", "tiny", "--memory", "96M")
