@@ -21,7 +21,7 @@ fi
 cd "$(dirname "$(readlink -f "$0")")/.."
 ROOT=$(pwd)
 PKGS="build-essential pkg-config libevent-dev libjansson-dev libsqlite3-dev libcmocka-dev \
-    libglpk-dev libcurl4-openssl-dev qemu-system-x86 qemu-utils linux-image-cloud-amd64 \
+    libglpk-dev libcurl4-openssl-dev libpq-dev qemu-system-x86 qemu-utils linux-image-cloud-amd64 \
     busybox-static cpio python3-pytest"
 # shellcheck disable=SC2086 # PKGS is a list of words
 if ! dpkg -s $PKGS >/dev/null 2>&1; then
