@@ -44,37 +44,34 @@ def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def qemu_pids_for(state_dir):
-    """PIDs of every QEMU whose command line points into state_dir."""
+def _pids_where(match):
+    """PIDs of the processes whose argv (a list of bytes) match() accepts."""
     pids = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+                argv = f.read().split(b"\0")
         except OSError:
             continue
-        if "qemu-system" in cmd and state_dir + "/vms/" in cmd:
+        if match(argv):
             pids.append(int(d))
     return pids
+
+
+def qemu_pids_for(state_dir):
+    """PIDs of every QEMU whose command line points into state_dir."""
+    def match(argv):
+        cmd = b" ".join(argv).decode(errors="replace")
+        return "qemu-system" in cmd and state_dir + "/vms/" in cmd
+    return _pids_where(match)
 
 
 def qemu_img_pids_for(state_dir):
     """qemu-img processes with an argument under state_dir."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                args = f.read().split(b"\0")
-        except OSError:
-            continue
-        if args and os.path.basename(args[0]) == b"qemu-img" and \
-                any(a.startswith(state_dir.encode() + b"/") for a in args[1:]):
-            pids.append(int(d))
-    return pids
+    return _pids_where(lambda args: os.path.basename(args[0]) == b"qemu-img" and
+                       any(a.startswith(state_dir.encode() + b"/") for a in args[1:]))
 
 
 def pid_alive(pid):
@@ -311,20 +308,12 @@ def yund_cgroup_dirs(state_dir):
 
 def yund_pids_for(state_dir):
     """Every yund running on state_dir (one a failed test left behind too)."""
-    pids = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and os.path.basename(argv[0]) == b"yund" and b"-s" in argv:
-            i = argv.index(b"-s")
-            if i + 1 < len(argv) and argv[i + 1] == state_dir.encode():
-                pids.append(int(d))
-    return pids
+    def match(argv):
+        if os.path.basename(argv[0]) != b"yund" or b"-s" not in argv:
+            return False
+        i = argv.index(b"-s")
+        return i + 1 < len(argv) and argv[i + 1] == state_dir.encode()
+    return _pids_where(match)
 
 
 def _cleanup(state_dir):
