@@ -632,6 +632,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     uint32_t uid0 = vm->uid;
     int rc =
         vm_confine_prepare(e, vm, &L->spec.img, L->volin, L->spec.nvols, &L->conf, &L->fix, &err);
+    L->rt->uid = vm->uid; /* its exit is told by the processes of that uid */
     if (vm->uid != uid0) {
         json_t *ev =
             json_pack("{s:s,s:s,s:I}", "vm", vm->id, "name", vm->name, "uid", (json_int_t)vm->uid);

@@ -4,6 +4,7 @@
  * verbs themselves are in agent_*.c.
  */
 #include "agent/agent_local.h"
+#include "compute/engine.h"
 #include "lib/log.h"
 
 #include <event2/event.h>
@@ -239,6 +240,14 @@ static void local_free(struct agent *a)
 static const struct agent_ops local_ops = {
     .call = local_call, .cancel = local_cancel, .forget = local_forget, .free = local_free};
 
+/* The engine's host events (a QEMU event, an exit) go to the subscribers
+ * as they are: plain JSON naming the VM. */
+static void on_host_notify(void *ctx, const char *type, json_t *ev)
+{
+    struct agent_local *al = ctx;
+    agent_emit(&al->pub, type, ev);
+}
+
 struct agent *agent_local_new(struct event_base *base, const struct yun_config *cfg, void *host)
 {
     struct agent_local *al = calloc(1, sizeof *al);
@@ -249,6 +258,11 @@ struct agent *agent_local_new(struct event_base *base, const struct yun_config *
     al->base = base;
     al->cfg = cfg;
     al->host = host;
+    struct engine *e = host;
+    if (e) {
+        e->notify = on_host_notify;
+        e->notify_ctx = al;
+    }
     agent_disk_end_orphans(al);
     agent_merge_attach(al);
     return &al->pub;

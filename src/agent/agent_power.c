@@ -14,9 +14,11 @@
  *   vm.quit    {"vm"} -> {}
  *              QMP quit. YE_QEMU_ERROR without a connection or an answer in
  *              2 s (the caller then ends the processes: vm.end).
- *   vm.end     {"vm","uid","pid"?} -> {"ended": bool}
+ *   vm.end     {"vm","uid","pid"?,"kill"?} -> {"ended": bool}
  *              Ends every process of the VM, found by the process table (and
- *              its pidfile, and pid when given): SIGTERM, SIGKILL after 2 s,
+ *              its pidfile, and pid when given): SIGTERM, SIGKILL after 2 s
+ *              (with "kill": true SIGKILL at once, so QEMU raises no clean
+ *              SHUTDOWN: the end of a guest's reset loop),
  *              each pid checked to still be this VM's QEMU before each
  *              signal (a recycled pid is never hit). ended is false, not an
  *              error, when one may still live after 5 s or /proc could not
@@ -265,6 +267,11 @@ static void vm_end(struct agent_local *al, struct agent_op *op, json_t *args)
         agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"pid\" must be a process id");
         return;
     }
+    json_t *kj = json_object_get(args, "kill");
+    if (kj && !json_is_boolean(kj)) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: \"kill\" must be true or false");
+        return;
+    }
     struct end_op *x = calloc(1, sizeof *x);
     if (!x || !(x->timer = evtimer_new(al->base, end_tick, x))) {
         free(x);
@@ -295,7 +302,8 @@ static void vm_end(struct agent_local *al, struct agent_op *op, json_t *args)
     if (json_is_integer(pj))
         end_add(x, (pid_t)json_integer_value(pj));
     /* QEMU takes SIGTERM as a quit (a clean SHUTDOWN event first) */
-    if (end_signal(x, SIGTERM)) {
+    x->killed = json_is_true(kj);
+    if (end_signal(x, x->killed ? SIGKILL : SIGTERM)) {
         end_finish(x, !x->unsure);
         return;
     }

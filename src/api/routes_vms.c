@@ -391,7 +391,6 @@ static void vm_delete(struct route_ctx *c)
 static void vm_act(struct route_ctx *c, enum vm_action a)
 {
     struct yerr err = {0};
-    struct vm_rec vm;
     const char *name = route_param(c, "name");
     if (a == ACT_START) {
         vm_start_async(c, name, 200);
@@ -403,10 +402,9 @@ static void vm_act(struct route_ctx *c, enum vm_action a)
             action_wait_begun(
                 c, aw, ctl_vm_stop(c->api->ctl, name, a == ACT_FORCE_STOP, on_action, aw, &err),
                 &err);
-    } else if (ctl_vm_action(c->api->ctl, name, (int)a, &vm, &err) < 0) {
-        reply_error_task(c->req, &err);
     } else {
-        reply_vm(c->req, 200, &vm);
+        yerr_set(&err, YE_INVALID_ARGUMENT, "%s is not an action here", vm_action_name(a));
+        reply_error_task(c->req, &err);
     }
 }
 

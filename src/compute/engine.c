@@ -208,6 +208,15 @@ void engine_shutdown(struct engine *e)
     e->agent = NULL; /* the daemon's, freed after this */
 }
 
+void engine_notify(struct engine *e, const char *type, json_t *ev)
+{
+    if (e->notify && ev)
+        e->notify(e->notify_ctx, type, ev);
+    json_decref(ev);
+}
+
+/* TRANSITIONAL: a host-side step that still words its own event; it goes
+ * to the controller as "host.event", which records it as it is. */
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
                   const char *result, const char *fmt, ...)
 {
@@ -216,16 +225,9 @@ void engine_event(struct engine *e, const char *type, const char *object, const 
     va_start(ap, fmt);
     event_rec_vfill(&ev, type, object, action, result, fmt, ap);
     va_end(ap);
-    /* The controller records it (and wakes its readers); alone (unit
-     * tests) the engine writes the row itself. */
-    if (e->on_event) {
-        e->on_event(e->on_event_ctx, &ev);
-        return;
-    }
-    log_msg(strcmp(result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", type, object, action,
-            result, ev.reason[0] ? " - " : "", ev.reason);
-    if (store_event_add(e->store, &ev) != 0)
-        log_err("cannot record event: %s", store_errmsg(e->store));
+    engine_notify(e, "host.event",
+                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", ev.object_type, "object", ev.object,
+                            "action", ev.action, "result", ev.result, "reason", ev.reason));
 }
 
 /* ---- runtime list ---- */
@@ -249,6 +251,7 @@ struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm)
     r->eng = e;
     snprintf(r->id, sizeof(r->id), "%s", vm->id);
     snprintf(r->name, sizeof(r->name), "%s", vm->name);
+    r->uid = vm->uid;
     r->next = e->rts;
     e->rts = r;
     return r;
@@ -264,13 +267,10 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt)
             break;
         }
     }
-    guest_forget(rt);                /* cancels its agent exchanges before rt goes */
-    engine_guard_flush(e, rt, true); /* held-back events are summed up, not lost */
+    guest_forget(rt); /* cancels its agent exchanges before rt goes */
     qmp_watch_close(rt->watch);
     if (rt->exit_timer)
         event_free(rt->exit_timer);
-    if (rt->restart_timer)
-        event_free(rt->restart_timer);
     free(rt);
 }
 

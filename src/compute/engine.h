@@ -34,13 +34,12 @@ struct vm_rt {
     char name[64];
     pid_t pid;
     struct qmp_watch *watch;
+    uint32_t uid; /* the uid its QEMU runs as (0: not confined), to tell its processes */
     struct event *exit_timer; /* waits for the QEMU pid to disappear after EOF */
-    struct event *restart_timer;
-    bool shutdown_seen;    /* the guest shut itself down (clean exit) */
-    bool agent_open;       /* the guest agent has its port open */
-    struct vm_guard guard; /* event rate limit, reset-loop detection */
-    struct guest *guest;   /* agent client and guest facts (guest.c), while agent_open */
-    char qmp_status[24];   /* QEMU's last known run state (query-status): vm.status reads it */
+    bool shutdown_seen;       /* the guest shut itself down (clean exit) */
+    bool agent_open;          /* the guest agent has its port open */
+    struct guest *guest;      /* agent client and guest facts (guest.c), while agent_open */
+    char qmp_status[24];      /* QEMU's last known run state (query-status): vm.status reads it */
     /* A start in progress (agent_launch.c): reconcile leaves the VM alone,
      * and EOF on the watch calls launch_lost(launch) instead of the exit. */
     void *launch;
@@ -50,9 +49,10 @@ struct vm_rt {
     bool reattach_fresh;                  /* that re-attach found the QEMU unwatched */
 };
 
-/* Hooks the controller (src/ctl) sets: it records the engine's events, and
- * decides whether a VM may start now (capacity). */
-typedef void (*engine_event_hook)(void *ctx, struct event_rec *ev);
+/* The agent's (agent_local.c): the engine raises a host event (type such
+ * as "vm.exited", ev a JSON object, stolen) and the agent hands it on. */
+typedef void (*engine_notify_hook)(void *ctx, const char *type, json_t *ev);
+/* The controller's (src/ctl): whether a VM may start now (capacity). */
 typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr *err);
 /* The agent's: a block job of a running VM ended (BLOCK_JOB_COMPLETED or
  * _CANCELLED, QEMU's data). The controller's: the reconcile pass's turn
@@ -60,9 +60,6 @@ typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr
 typedef void (*engine_block_job_hook)(void *ctx, const char *vm_id, const char *event,
                                       json_t *data);
 typedef void (*engine_vms_hook)(void *ctx, const struct vm_rec *vms, size_t n);
-/* Starts VM id (a restart policy's restart): -1 with err when it cannot
- * begin; the hook records how it ends. */
-typedef int (*engine_start_hook)(void *ctx, const char *vm_id, struct yerr *err);
 
 struct engine {
     struct event_base *base;
@@ -80,8 +77,8 @@ struct engine {
     bool cgroups_swept;              /* the first reconcile pass removed stopped VMs' groups */
     struct event *reconcile_timer;
     struct event *reconcile_soon_timer;
-    engine_event_hook on_event; /* records ev; without one the engine records it */
-    void *on_event_ctx;
+    engine_notify_hook notify; /* host events to the agent's subscribers */
+    void *notify_ctx;
     engine_admit_hook admit; /* NULL: every start is admitted */
     void *admit_ctx;
     /* The controller's (ctl/vms_stop.c, ctl/vms_delete.c): a stopping VM's
@@ -98,8 +95,6 @@ struct engine {
     void *on_block_job_ctx;
     engine_vms_hook reconcile_snapshots;
     void *reconcile_snapshots_ctx;
-    engine_start_hook start; /* the controller's start (ctl_vm_start) */
-    void *start_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];
@@ -133,16 +128,14 @@ void engine_reconcile_settle(struct engine *e, int timeout_ms);
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
                   const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
+/* Raises a host event (ev stolen) to the agent's subscribers, the
+ * controller among them; without a hook it is dropped. */
+void engine_notify(struct engine *e, const char *type, json_t *ev);
+
 /* VMs */
 int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err);
-int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,
-                     struct vm_rec *out, struct yerr *err);
 /* Is the VM's guest agent up? Fills the agent socket path when it is. */
 bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len);
-/* One QMP command on a running VM's command monitor; args is not stolen,
- * *ret (when ret != NULL) is a new reference. */
-int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
-                  json_t **ret, struct yerr *err);
 /* Path of a VM's directory / a file in it. */
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);
@@ -176,6 +169,9 @@ int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
 /* Ends every QEMU process of vm (found by the process table, not only the
  * pidfile). 0 when none is left, -1 when one may still run. */
 int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
+/* QEMU of VM id is gone: the host side is cleaned up (guest client, watch,
+ * cgroup) and "vm.exited" {"vm","pid","shutdown_seen","while_down"} raised;
+ * the controller's ctl_vm_exited makes the row say so. */
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
 /* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
  * it may still run. */

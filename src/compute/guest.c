@@ -73,7 +73,9 @@ static void on_fact(void *ctx, enum qga_status st, json_t *ret, const char *err)
         g->f.answering = false;
         snprintf(g->f.error, sizeof(g->f.error), "%s", err);
         if (!g->silent_noted)
-            engine_event(e, "vm", g->rt->name, "guest-agent", "error", "not answering: %s", err);
+            engine_notify(e, "vm.guest",
+                          json_pack("{s:s,s:s,s:s}", "vm", g->rt->id, "agent", "silent", "error",
+                                    err ? err : "no answer"));
         g->silent_noted = true;
         return;
     }
@@ -91,7 +93,7 @@ static void on_fact(void *ctx, enum qga_status st, json_t *ret, const char *err)
     g->f.error[0] = 0;
     g->f.fetched_at = now_ms();
     if (g->silent_noted)
-        engine_event(e, "vm", g->rt->name, "guest-agent", "info", "answering again");
+        engine_notify(e, "vm.guest", json_pack("{s:s,s:s}", "vm", g->rt->id, "agent", "answering"));
     g->silent_noted = false;
 }
 
@@ -186,11 +188,21 @@ struct qga_client *guest_agent(struct engine *e, const char *vm_id)
     return g ? g->qga : NULL;
 }
 
+/* How a power-off the agent could not take went on ("vm.powerdown"
+ * {"vm","agent_error"[,"acpi_error"]}): the controller words it, if the VM
+ * is still stopping. */
+static void powerdown_note(struct vm_rt *rt, const char *agent_err, const char *acpi_err)
+{
+    engine_notify(rt->eng, "vm.powerdown",
+                  json_pack("{s:s,s:s?,s:s?}", "vm", rt->id, "agent_error", agent_err, "acpi_error",
+                            acpi_err));
+}
+
 static void on_acpi_pressed(void *ctx, json_t *ret, const char *err)
 {
     struct vm_rt *rt = ctx;
     if (err)
-        engine_event(rt->eng, "vm", rt->name, "stop", "error", "QMP system_powerdown: %s", err);
+        powerdown_note(rt, NULL, err);
 }
 
 static void on_shutdown(void *ctx, enum qga_status st, json_t *ret, const char *err)
@@ -198,22 +210,16 @@ static void on_shutdown(void *ctx, enum qga_status st, json_t *ret, const char *
     struct guest *g = ctx;
     if (st == QGA_CANCELLED)
         return; /* QEMU is gone already */
-    struct engine *e = g->rt->eng;
-    struct vm_rec vm;
     if (st == QGA_OK) {
         log_debug("vm %s: the guest agent took the power-off request", g->rt->name);
         return;
     }
-    if (store_vm_get(e->store, g->rt->id, &vm) != 0 || vm.state != VM_STOPPING)
-        return;
     /* the ACPI button, over the event connection (never a wait here) */
     if (!g->rt->watch ||
         qmp_watch_command(g->rt->watch, "system_powerdown", NULL, on_acpi_pressed, g->rt) < 0)
-        engine_event(e, "vm", vm.name, "stop", "error",
-                     "agent: %s; then no QMP connection to press the ACPI button", err);
+        powerdown_note(g->rt, err ? err : "no answer", "no QMP connection");
     else
-        engine_event(e, "vm", vm.name, "stop", "ok",
-                     "no power-off through the agent (%s): ACPI power button pressed", err);
+        powerdown_note(g->rt, err ? err : "no answer", NULL);
 }
 
 bool guest_request_shutdown(struct engine *e, const struct vm_rec *vm)

@@ -1,8 +1,6 @@
 /*
  * housekeeping.h - the engine's limits on what guests and time pile up: the
- * event log's retention, each VM's console.log cap, the rate limit on
- * repeated QMP events and the end of a reset loop. The decisions are pure
- * (vm_guard.c, console_log.c); these are the engine's hooks into them.
+ * event log's retention and each VM's console.log cap (console_log.c).
  */
 #ifndef YUN_HOUSEKEEPING_H
 #define YUN_HOUSEKEEPING_H
@@ -14,21 +12,6 @@
 struct engine;
 struct vm_rt;
 struct vm_rec;
-
-/* Records a QMP event as `action` ("qmp:reset") with `result` and
- * `reason`, unless the rate limit holds it back. A reset loop the guest is
- * in is noticed here: QEMU is ended, and the VM crashes on exit. */
-void engine_guard_qmp_event(struct engine *e, struct vm_rt *rt, struct vm_rec *vm,
-                            const char *event, const char *action, const char *result,
-                            const char *reason, json_t *data);
-
-/* QEMU of vm exited: when yund ended it for a reset loop, the VM becomes
- * crashed with the cause in last_error. */
-void engine_guard_exit(struct engine *e, struct vm_rt *rt, struct vm_rec *vm);
-
-/* Summaries of held-back events whose window is over (a VM's runtime is
- * about to go, or the periodic pass). */
-void engine_guard_flush(struct engine *e, struct vm_rt *rt, bool all);
 
 /* The periodic pass (reconcile): console logs cut back to their cap,
  * summaries of held-back events, old events pruned. */

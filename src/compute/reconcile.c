@@ -318,9 +318,8 @@ void engine_reconcile(struct engine *e)
                 engine_vm_cgroup(vm, group);
                 engine_cgroup_remove(e, group);
             }
-            if (rt && !rt->watch &&
-                !(rt->restart_timer && evtimer_pending(rt->restart_timer, NULL)))
-                engine_rt_drop(e, rt);
+            if (rt && !rt->watch && !rt->launch)
+                engine_rt_drop(e, rt); /* a restart's timer is the controller's */
             break;
         }
     }

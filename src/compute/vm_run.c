@@ -48,17 +48,17 @@ void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l)
 
 /* ---- QMP event watch ---- */
 
+/* Every QMP event goes to the controller as "vm.qmp_event" {"vm","event",
+ * "data","launching"}: it owns what the event means for the row and the
+ * event log. Here only the host's own view moves on: the cached run state,
+ * a clean shutdown seen, the guest agent's port, and a block job's end for
+ * the agent (agent_merge.c). */
 static void on_qmp_event(void *ctx, const char *event, json_t *data)
 {
     struct vm_rt *rt = ctx;
     struct engine *e = rt->eng;
-    struct vm_rec vm;
-    if (store_vm_get(e->store, rt->id, &vm) != 0)
-        return;
-    if (!strcmp(event, "DEVICE_DELETED") || !strncmp(event, "BLOCK_JOB_", 10)) {
-        vm_disks_on_event(e, &vm, event, data);
-        return;
-    }
+    if (!strncmp(event, "BLOCK_JOB_", 10) && e->on_block_job)
+        e->on_block_job(e->on_block_job_ctx, rt->id, event, data);
     if (!strcmp(event, "SHUTDOWN"))
         rt->shutdown_seen = true;
     engine_status_note(rt, event);
@@ -66,37 +66,12 @@ static void on_qmp_event(void *ctx, const char *event, json_t *data)
         const char *id = json_string_value(json_object_get(data, "id"));
         if (id && !strcmp(id, "qga0port")) {
             rt->agent_open = json_is_true(json_object_get(data, "open"));
-            engine_event(e, "vm", vm.name, "guest-agent", "info", "%s",
-                         rt->agent_open ? "connected" : "disconnected");
             guest_agent_changed(rt);
         }
-        return;
     }
-    enum vm_state ns = vm_state_on_qmp_event(vm.state, event);
-    static const char *const noted[] = {"SHUTDOWN", "STOP",           "RESUME",
-                                        "RESET",    "GUEST_PANICKED", "POWERDOWN"};
-    bool note = false;
-    for (size_t i = 0; i < sizeof(noted) / sizeof(noted[0]); i++)
-        note |= !strcmp(event, noted[i]);
-    if (note) {
-        const char *reason = "";
-        json_t *r = data ? json_object_get(data, "reason") : NULL;
-        if (json_is_string(r))
-            reason = json_string_value(r);
-        char act[32];
-        snprintf(act, sizeof(act), "qmp:%s", event);
-        for (char *p = act; *p; p++)
-            if (*p >= 'A' && *p <= 'Z')
-                *p = (char)(*p - 'A' + 'a');
-        /* rate-limited; notices a reset loop */
-        engine_guard_qmp_event(e, rt, &vm, event, act,
-                               !strcmp(event, "GUEST_PANICKED") ? "error" : "info", reason, data);
-    }
-    /* during a start the launch's reply moves the row on (with the pid) */
-    if (ns != vm.state && !rt->launch) {
-        vm.state = ns;
-        engine_store_update(e, &vm);
-    }
+    json_t *ev = json_pack("{s:s,s:s,s:O?,s:b}", "vm", rt->id, "event", event, "data", data,
+                           "launching", rt->launch != NULL);
+    engine_notify(e, "vm.qmp_event", ev);
 }
 
 static void exit_check(evutil_socket_t fd, short what, void *arg);
@@ -123,9 +98,7 @@ static void on_qmp_eof(void *ctx)
 static void exit_check(evutil_socket_t fd, short what, void *arg)
 {
     struct vm_rt *rt = arg;
-    struct vm_rec vm;
-    uint32_t uid = store_vm_get(rt->eng->store, rt->id, &vm) == 0 ? vm.uid : 0;
-    if (rt->pid > 0 && qemu_pid_state(rt->pid, rt->id, uid) != PID_GONE) {
+    if (rt->pid > 0 && qemu_pid_state(rt->pid, rt->id, rt->uid) != PID_GONE) {
         struct timeval tv = {0, 20 * 1000};
         event_add(rt->exit_timer, &tv);
         return;
@@ -216,66 +189,18 @@ int engine_try_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm
     return 0;
 }
 
-static void restart_fire(evutil_socket_t fd, short what, void *arg)
-{
-    struct vm_rt *rt = arg;
-    struct engine *e = rt->eng;
-    struct vm_rec vm;
-    struct yerr err;
-    if (store_vm_get(e->store, rt->id, &vm) != 0)
-        return;
-    if (vm.state != VM_STOPPED || vm.desired != WANT_RUNNING)
-        return;
-    vm.restarts++;
-    engine_store_update(e, &vm);
-    /* the controller's start (ctl/vms_start.c): it records "restart ok" or
-     * "restart error" when the start has finished */
-    if (!e->start)
-        yerr_set(&err, YE_UNAVAILABLE, "no controller to start it");
-    if (!e->start || e->start(e->start_ctx, vm.id, &err) < 0)
-        engine_event(e, "vm", vm.name, "restart", "error", "%s", err.message);
-}
-
-/* QEMU of VM id is gone. while_down: it died while yund was not running. */
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
 {
-    struct vm_rec vm;
-    if (store_vm_get(e->store, id, &vm) != 0)
-        return;
     struct vm_rt *rt = engine_rt_find(e, id);
-    bool clean = (rt && rt->shutdown_seen) || vm.state == VM_STOPPING || vm.desired == WANT_STOPPED;
-    if (vm.state == VM_DELETING || vm.state == VM_CREATING)
-        return;
-    enum vm_state before = vm.state;
-    vm.state = vm_state_on_exit(vm.state, clean);
-    vm.pid = 0;
-    vm.started_at = 0;
-    vm.stop_deadline = 0;
-    if (!clean && before == VM_STARTING && while_down)
-        snprintf(vm.last_error, sizeof(vm.last_error),
-                 "start interrupted: yund stopped before qemu came up, and no qemu of this vm "
-                 "runs");
-    else if (!clean)
-        snprintf(vm.last_error, sizeof(vm.last_error), "qemu exited unexpectedly%s",
-                 while_down ? " while yund was down" : "");
-    if (rt)
-        engine_guard_exit(e, rt, &vm); /* yund ended a reset loop: crashed, with the cause */
-    bool restart = vm_should_restart(&vm, clean);
-    if (!restart && clean)
-        vm.desired = WANT_STOPPED;
-    engine_store_update(e, &vm);
+    pid_t pid = rt ? rt->pid : 0;
+    bool shutdown_seen = rt && rt->shutdown_seen;
+    /* The group goes on a timer while busy; a restart's launch takes it
+     * over (engine_cgroup_keep), so the two never race. */
     char group[48];
-    engine_vm_cgroup(&vm, group);
-    /* on a timer while busy; a restart's launch takes the group over
-     * (engine_cgroup_keep), so the two never race */
+    struct vm_rec probe = {0};
+    snprintf(probe.id, sizeof probe.id, "%s", id);
+    engine_vm_cgroup(&probe, group);
     engine_cgroup_remove(e, group);
-    vm_disks_on_exit(e, &vm);
-    if (clean)
-        engine_event(e, "vm", vm.name, "exit", "ok", "guest stopped (was %s)",
-                     vm_state_name(before));
-    else
-        engine_event(e, "vm", vm.name, "exit", "error", "%s (was %s)", vm.last_error,
-                     vm_state_name(before));
     if (rt) {
         guest_forget(rt); /* drops the guest facts, cancels agent exchanges */
         qmp_watch_close(rt->watch);
@@ -284,18 +209,9 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
         rt->pid = 0;
         rt->qmp_status[0] = 0;
     }
-    if (restart) {
-        rt = engine_rt_get(e, &vm);
-        if (!rt)
-            return;
-        if (!rt->restart_timer)
-            rt->restart_timer = event_new(e->base, -1, 0, restart_fire, rt);
-        /* Back off a little more with each restart so a crash loop does not
-         * eat the host: 1 s, 2 s, 4 s ... capped at 60 s. */
-        int delay = 1 << (vm.restarts < 6 ? vm.restarts : 6);
-        struct timeval tv = {delay > 60 ? 60 : delay, 0};
-        event_add(rt->restart_timer, &tv);
-    }
+    json_t *ev = json_pack("{s:s,s:I,s:b,s:b}", "vm", id, "pid", (json_int_t)pid, "shutdown_seen",
+                           shutdown_seen, "while_down", while_down);
+    engine_notify(e, "vm.exited", ev);
 }
 
 /* ---- stop (the controller's, ctl/vms_stop.c) and the other actions ---- */
@@ -311,80 +227,4 @@ void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
     }
     if (e->stop_deadline)
         e->stop_deadline(e->vm_hooks_ctx, vm);
-}
-
-int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
-                  json_t **ret, struct yerr *err)
-{
-    char qmp[512], why[256];
-    engine_vm_path(e, vm, VMDIR_QMP, qmp, sizeof(qmp));
-    if (qmp_command(qmp, cmd, args, ret, 5000, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_QEMU_ERROR, "QMP %s: %s", cmd, why);
-    return 0;
-}
-
-/* What a command that succeeded made of QEMU's run state (its event may
- * come a moment later). */
-static void status_set(struct engine *e, const struct vm_rec *vm, const char *st)
-{
-    struct vm_rt *rt = engine_rt_find(e, vm->id);
-    if (rt)
-        snprintf(rt->qmp_status, sizeof(rt->qmp_status), "%s", st);
-}
-
-static int qmp_simple(struct engine *e, struct vm_rec *vm, const char *cmd, struct yerr *err)
-{
-    return engine_vm_qmp(e, vm, cmd, NULL, NULL, err);
-}
-
-int engine_vm_action(struct engine *e, const char *name, enum vm_action a, bool force,
-                     struct vm_rec *out, struct yerr *err)
-{
-    struct vm_rec vm;
-    if (engine_vm_get(e, name, &vm, err) < 0)
-        return -1;
-    char why[256];
-    if (a == ACT_DELETE)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "delete is the controller's (ctl_vm_delete)");
-    if (vm_action_check(&vm, a, force, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_CONFLICT, "%s", why);
-    const char *an = vm_action_name(a);
-    switch (a) {
-    case ACT_START:
-        return yerr_set(err, YE_INVALID_ARGUMENT, "start is the controller's (ctl_vm_start)");
-    case ACT_STOP:
-    case ACT_FORCE_STOP:
-        return yerr_set(err, YE_INVALID_ARGUMENT, "stop is the controller's (ctl_vm_stop)");
-    case ACT_REBOOT:
-        if (qmp_simple(e, &vm, "system_reset", err) < 0)
-            goto failed;
-        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
-        break;
-    case ACT_PAUSE:
-        if (qmp_simple(e, &vm, "stop", err) < 0)
-            goto failed;
-        status_set(e, &vm, "paused");
-        vm.state = VM_PAUSED;
-        vm.desired = WANT_PAUSED;
-        engine_store_update(e, &vm);
-        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
-        break;
-    case ACT_RESUME:
-        if (qmp_simple(e, &vm, "cont", err) < 0)
-            goto failed;
-        status_set(e, &vm, "running");
-        vm.state = VM_RUNNING;
-        vm.desired = WANT_RUNNING;
-        engine_store_update(e, &vm);
-        engine_event(e, "vm", vm.name, an, "ok", "%s", "");
-        break;
-    default:
-        return yerr_set(err, YE_INVALID_ARGUMENT, "unknown action");
-    }
-    if (out)
-        store_vm_get(e->store, vm.id, out);
-    return 0;
-failed:
-    engine_event(e, "vm", vm.name, an, "error", "%s", err->message);
-    return -1;
 }

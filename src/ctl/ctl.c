@@ -40,27 +40,17 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
         yerr_set(&w->err, YE_INTERNAL, "agent: host.facts without cpus or memory");
 }
 
-static void on_engine_event(void *ctx, struct event_rec *ev)
-{
-    struct ctl *c = ctx;
-    ctl_event_record(c, ev);
-    ctl_volumes_on_event(c->host, ev); /* a volume.detach task may be done */
-}
-
 static int on_admit(void *ctx, const struct vm_rec *vm, struct yerr *err)
 {
     return ctl_capacity_admit(ctx, vm, err);
-}
-
-static int on_start(void *ctx, const char *vm_id, struct yerr *err)
-{
-    return ctl_vm_start(ctx, vm_id, CTL_START_RESTART, NULL, NULL, err);
 }
 
 /* Events the agent raises on its own. */
 static void on_agent_event(void *ctx, const char *type, json_t *ev)
 {
     struct ctl *c = ctx;
+    if (ctl_vm_host_event(c, type, ev))
+        return;
     if (!strcmp(type, "vm.uid"))
         ctl_vm_uid_seen(c, ev);
     if (!strcmp(type, "vm.exec")) {
@@ -102,13 +92,9 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
      * kinds are known before tasks_recover runs. */
     c->tasks = host->tasks;
     ctl_vm_tasks_register(c);
-    host->on_event = on_engine_event;
-    host->on_event_ctx = c;
     host->admit = on_admit;
     host->admit_ctx = c;
     ctl_vm_hooks_set(c);
-    host->start = on_start;
-    host->start_ctx = c;
     return 0;
 }
 
@@ -117,14 +103,13 @@ void ctl_shutdown(struct ctl *c)
     ctl_calls_shutdown(c);
     ctl_vmops_shutdown(c);
     ctl_starts_shutdown(c);
+    ctl_vm_events_shutdown(c);
     if (c->host) {
         ctl_volumes_detach_shutdown(c->host);
-        c->host->on_event = NULL;
         c->host->admit = NULL;
         c->host->stop_deadline = NULL;
         c->host->finish_delete = NULL;
         c->host->end_qemu = NULL;
-        c->host->start = NULL;
     }
     c->on_event = NULL;
 }

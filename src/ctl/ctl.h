@@ -43,6 +43,7 @@ struct ctl_call;
 struct ctl_vmop;
 struct ctl_deadline;
 struct ctl_start;
+struct ctl_vmrt;
 
 struct ctl {
     struct event_base *base;
@@ -59,6 +60,8 @@ struct ctl {
     struct ctl_vmop *vmops;         /* creates, stops, deletes waiting for the agent (vms_ops.c) */
     struct ctl_deadline *deadlines; /* stopping VMs' deadline timers (vms_stop.c) */
     struct ctl_start *starts;       /* VM starts waiting for the agent's vm.launch (vms_start.c) */
+    struct ctl_vmrt *vmrts;         /* per-VM event guard and restart timer (vms_events.c) */
+    struct event *guard_timer;      /* sums up held-back events when their window ends */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -129,8 +132,6 @@ typedef void (*ctl_vm_fn)(void *ctx, const struct vm_rec *vm, const struct yerr 
  * begin (done never runs), else 0. */
 int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, void *ctx,
                   struct yerr *err);
-/* a: enum vm_action (not ACT_DELETE). */
-int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err);
 /* Stop and force-stop (vms_stop.c): the row (stopping, its deadline), then
  * the agent's vm.powerdown, or vm.quit (vm.end when QEMU does not answer).
  * -1 with err when it cannot begin (done never runs), else 0. */
@@ -198,5 +199,12 @@ void ctl_starts_forget(struct ctl *c, void *ctx);
 void ctl_starts_shutdown(struct ctl *c);
 /* The agent's "vm.uid" event: a start claimed a new uid for the VM. */
 void ctl_vm_uid_seen(struct ctl *c, json_t *ev);
+/* The host's events about VMs (vms_events.c): "vm.qmp_event", "vm.exited",
+ * "vm.guest", "vm.powerdown"; false for a type that is not one of them. */
+bool ctl_vm_host_event(struct ctl *c, const char *type, json_t *ev);
+/* The periodic pass: held-back events whose window is over are summed up,
+ * the memory of VMs that need none any more dropped. */
+void ctl_vm_guards_flush(struct ctl *c);
+void ctl_vm_events_shutdown(struct ctl *c);
 
 #endif

@@ -174,30 +174,6 @@ uint64_t ctl_vm_generation(struct ctl *c)
     return store_vm_generation(c->store);
 }
 
-int ctl_vm_action(struct ctl *c, const char *name, int a, struct vm_rec *out, struct yerr *err)
-{
-    if (a == ACT_DELETE || a == ACT_START)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is not an action here",
-                        a == ACT_START ? "start (ctl_vm_start)" : "delete");
-    struct vm_rec vm;
-    if (ctl_vm_get(c, name, &vm, err) < 0)
-        return -1;
-    char why[256];
-    if (vm_action_check(&vm, (enum vm_action)a, false, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_CONFLICT, "%s", why);
-    char kind[32];
-    snprintf(kind, sizeof kind, "vm.%s", vm_action_name((enum vm_action)a));
-    struct task_rec task;
-    if (vm_task_begin(c, kind, &vm, &task, err) < 0)
-        return -1;
-    struct vm_rec after;
-    int rc = engine_vm_action(c->host, vm.id, (enum vm_action)a, false, &after, err);
-    vm_task_end(c, &task, rc == 0 ? &after : NULL, rc == 0 ? NULL : err);
-    if (rc == 0 && out)
-        *out = after;
-    return rc;
-}
-
 void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p)
 {
     memset(p, 0, sizeof *p);

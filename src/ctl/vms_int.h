@@ -55,4 +55,12 @@ void ctl_stop_deadlines_free(struct ctl *c);
 void ctl_vm_finish_delete(struct ctl *c, const struct vm_rec *vm);
 void ctl_vm_remove_run(struct ctl_vmop *op);
 
+/* A VM's QEMU is gone (vms_events.c): the row says stopped or crashed,
+ * the event is recorded, its volumes are settled and its restart policy
+ * applied. shutdown_seen: the agent saw the guest shut down (a clean
+ * exit); while_down: it died while yund was not running. */
+void ctl_vm_exited(struct ctl *c, const char *vm_id, bool shutdown_seen, bool while_down);
+/* A restart of the VM is waiting for its backoff to pass. */
+bool ctl_vm_restart_pending(struct ctl *c, const char *vm_id);
+
 #endif
