@@ -52,8 +52,6 @@ struct vm_rt {
 /* The agent's (agent_local.c): the engine raises a host event (type such
  * as "vm.exited", ev a JSON object, stolen) and the agent hands it on. */
 typedef void (*engine_notify_hook)(void *ctx, const char *type, json_t *ev);
-/* The controller's (src/ctl): whether a VM may start now (capacity). */
-typedef int (*engine_admit_hook)(void *ctx, const struct vm_rec *vm, struct yerr *err);
 /* The agent's: a block job of a running VM ended (BLOCK_JOB_COMPLETED or
  * _CANCELLED, QEMU's data). The controller's: the reconcile pass's turn
  * for the VMs' snapshot rows. */
@@ -79,8 +77,6 @@ struct engine {
     struct event *reconcile_soon_timer;
     engine_notify_hook notify; /* host events to the agent's subscribers */
     void *notify_ctx;
-    engine_admit_hook admit; /* NULL: every start is admitted */
-    void *admit_ctx;
     /* The controller's (ctl/vms_stop.c, ctl/vms_delete.c): a stopping VM's
      * deadline is armed, a deleting or creating row is finished, through
      * the agent's verbs. NULL: reconcile leaves them be. */

@@ -33,16 +33,20 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
     const char *accel = json_string_value(json_object_get(r, "accel"));
     const char *cg = json_string_value(json_object_get(r, "cgroups"));
     const char *id = json_string_value(json_object_get(r, "yund_id"));
+    const char *vms = json_string_value(json_object_get(r, "vms_dir"));
+    const char *images = json_string_value(json_object_get(r, "images_dir"));
     snprintf(h->accel, sizeof h->accel, "%s", accel ? accel : "");
     snprintf(h->cgroups, sizeof h->cgroups, "%s", cg ? cg : "none");
     snprintf(h->yund_id, sizeof h->yund_id, "%s", id ? id : "");
     if (h->cpus < 1 || !h->memory)
         yerr_set(&w->err, YE_INTERNAL, "agent: host.facts without cpus or memory");
-}
-
-static int on_admit(void *ctx, const struct vm_rec *vm, struct yerr *err)
-{
-    return ctl_capacity_admit(ctx, vm, err);
+    else if (!vms || vms[0] != '/' || strlen(vms) >= sizeof h->vms_dir || !images ||
+             images[0] != '/' || strlen(images) >= sizeof h->images_dir)
+        yerr_set(&w->err, YE_INTERNAL, "agent: host.facts without valid vms_dir and images_dir");
+    else {
+        snprintf(h->vms_dir, sizeof h->vms_dir, "%s", vms);
+        snprintf(h->images_dir, sizeof h->images_dir, "%s", images);
+    }
 }
 
 /* Events the agent raises on its own. */
@@ -92,8 +96,6 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
      * kinds are known before tasks_recover runs. */
     c->tasks = host->tasks;
     ctl_vm_tasks_register(c);
-    host->admit = on_admit;
-    host->admit_ctx = c;
     ctl_vm_hooks_set(c);
     return 0;
 }
@@ -106,7 +108,6 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     if (c->host) {
         ctl_volumes_detach_shutdown(c->host);
-        c->host->admit = NULL;
         c->host->stop_deadline = NULL;
         c->host->finish_delete = NULL;
         c->host->end_qemu = NULL;

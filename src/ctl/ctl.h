@@ -34,6 +34,8 @@ struct ctl_host {
     char accel[8];
     char cgroups[8]; /* "v1", "v2" or "none" */
     char yund_id[16];
+    char vms_dir[300];    /* where the host keeps each VM's directory */
+    char images_dir[300]; /* and the image library */
 };
 
 /* A new event was recorded (long-polling readers wake on it). */

@@ -174,14 +174,18 @@ uint64_t ctl_vm_generation(struct ctl *c)
     return store_vm_generation(c->store);
 }
 
+/* Paths of the VM's files on its host, as that host's facts place them. */
 void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p)
 {
     memset(p, 0, sizeof *p);
-    if (engine_vm_path(c->host, vm, NULL, p->dir, sizeof p->dir) < 0)
+    const char *d = c->facts.vms_dir;
+    if (snprintf_checked(p->dir, sizeof p->dir, "%s/%s", d, vm->id) < 0)
         p->dir[0] = 0;
-    if (engine_vm_path(c->host, vm, VMDIR_CONSOLE, p->console_socket, sizeof p->console_socket) < 0)
+    if (snprintf_checked(p->console_socket, sizeof p->console_socket, "%s/%s/%s", d, vm->id,
+                         VMDIR_CONSOLE) < 0)
         p->console_socket[0] = 0;
-    if (engine_vm_path(c->host, vm, VMDIR_CONLOG, p->console_log, sizeof p->console_log) < 0)
+    if (snprintf_checked(p->console_log, sizeof p->console_log, "%s/%s/%s", d, vm->id,
+                         VMDIR_CONLOG) < 0)
         p->console_log[0] = 0;
 }
 
