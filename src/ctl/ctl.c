@@ -6,6 +6,7 @@
 #include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "compute/engine.h"
+#include "ctl/snapshots.h"
 #include "ctl/volumes.h"
 #include "lib/log.h"
 
@@ -44,7 +45,35 @@ static void on_engine_event(void *ctx, struct event_rec *ev)
 {
     struct ctl *c = ctx;
     ctl_event_record(c, ev);
-    ctl_volumes_on_event(c->host, ev); /* a volume.detach task may be done */
+    ctl_volumes_on_event(c, ev); /* a volume.detach task may be done */
+}
+
+/* The engine's disk hooks (compute/vm_disks.c, transitional): the volume
+ * and snapshot rows are the controller's (ctl/volumes_settle.c,
+ * ctl/snapshots_reconcile.c). */
+static void on_disks_qmp_event(void *ctx, const struct vm_rec *vm, const char *event, json_t *data)
+{
+    ctl_volumes_qmp_event(ctx, vm, event, data);
+}
+
+static void on_disks_vm_exited(void *ctx, const struct vm_rec *vm)
+{
+    ctl_volumes_vm_exited(ctx, vm);
+}
+
+static void on_disks_vm_deleted(void *ctx, const struct vm_rec *vm)
+{
+    ctl_volumes_vm_deleted(ctx, vm);
+}
+
+static void on_disks_settle(void *ctx)
+{
+    ctl_volumes_settle(ctx);
+}
+
+static void on_snapshots_settle(void *ctx, const struct vm_rec *vms, size_t n)
+{
+    ctl_snapshots_settle_all(ctx, vms, n);
 }
 
 static int on_admit(void *ctx, const struct vm_rec *vm, struct yerr *err)
@@ -98,10 +127,7 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         snprintf(err, errlen, "agent: too many subscribers");
         return -1;
     }
-    /* The task table (made by tasks_attach) holds every VM operation; the
-     * kinds are known before tasks_recover runs. */
-    c->tasks = host->tasks;
-    ctl_vm_tasks_register(c);
+    /* The task table is made after this (tasks_attach, with every kind). */
     host->on_event = on_engine_event;
     host->on_event_ctx = c;
     host->admit = on_admit;
@@ -109,6 +135,13 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
     ctl_vm_hooks_set(c);
     host->start = on_start;
     host->start_ctx = c;
+    host->disks_qmp_event = on_disks_qmp_event;
+    host->disks_vm_exited = on_disks_vm_exited;
+    host->disks_vm_deleted = on_disks_vm_deleted;
+    host->disks_settle = on_disks_settle;
+    host->disks_ctx = c;
+    host->reconcile_snapshots = on_snapshots_settle;
+    host->reconcile_snapshots_ctx = c;
     return 0;
 }
 
@@ -117,14 +150,20 @@ void ctl_shutdown(struct ctl *c)
     ctl_calls_shutdown(c);
     ctl_vmops_shutdown(c);
     ctl_starts_shutdown(c);
+    ctl_volumes_detach_shutdown(c);
+    ctl_volumes_settle_shutdown(c);
     if (c->host) {
-        ctl_volumes_detach_shutdown(c->host);
         c->host->on_event = NULL;
         c->host->admit = NULL;
         c->host->stop_deadline = NULL;
         c->host->finish_delete = NULL;
         c->host->end_qemu = NULL;
         c->host->start = NULL;
+        c->host->disks_qmp_event = NULL;
+        c->host->disks_vm_exited = NULL;
+        c->host->disks_vm_deleted = NULL;
+        c->host->disks_settle = NULL;
+        c->host->reconcile_snapshots = NULL;
     }
     c->on_event = NULL;
 }

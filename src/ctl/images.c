@@ -11,7 +11,6 @@
 #include "ctl/images.h"
 #include "ctl/ctl.h"
 #include "agent/agent.h"
-#include "compute/engine.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -31,26 +30,26 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-int ctl_image_register(struct engine *e, struct image_rec *m, struct yerr *err)
+int ctl_image_register(struct ctl *c, struct image_rec *m, struct yerr *err)
 {
     uuid_generate_str(m->id);
     m->created_at = now_ms();
     m->actual_size = file_size_on_disk(m->path);
-    int rc = store_image_insert(e->store, m);
+    int rc = store_image_insert(c->store, m);
     if (rc == STORE_CONFLICT)
         return yerr_set(err, YE_CONFLICT, "image '%s' already exists", m->name);
     if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(c->store));
     return 0;
 }
 
 static const char *const kinds[] = {"tiny", "debian", NULL};
 
 /* scripts/build-KIND-image.sh beside the binary (build/, build/san/) or installed. */
-static int find_builder(struct engine *e, const char *kind, char *out, size_t len)
+static int find_builder(struct ctl *c, const char *kind, char *out, size_t len)
 {
-    if (!strcmp(kind, "tiny") && e->cfg->image_builder[0]) {
-        snprintf(out, len, "%s", e->cfg->image_builder);
+    if (!strcmp(kind, "tiny") && c->cfg->image_builder[0]) {
+        snprintf(out, len, "%s", c->cfg->image_builder);
         return access(out, R_OK) == 0 ? 0 : -1;
     }
     char exe[PATH_MAX];
@@ -78,11 +77,10 @@ static void json_str(json_t *j, const char *key, char *dst, size_t len)
 }
 
 /* Registers what a builder left in images/KIND (image.json + files). */
-static int register_built(struct engine *e, const char *kind, struct image_rec *out,
-                          struct yerr *err)
+static int register_built(struct ctl *c, const char *kind, struct image_rec *out, struct yerr *err)
 {
     char outdir[512], meta[600];
-    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
+    ctl_image_dir(c, kind, outdir, sizeof(outdir));
     snprintf(meta, sizeof(meta), "%s/image.json", outdir);
     json_error_t je;
     json_t *j = json_load_file(meta, 0, &je);
@@ -116,13 +114,13 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
     if (initrd[0])
         snprintf(m.initrd, sizeof(m.initrd), "%s/%s", outdir, initrd);
     struct disk_info di;
-    if (disk_inspect(e->cfg->qemu_img, m.path, NULL, &di, err) < 0)
+    if (disk_inspect(c->cfg->qemu_img, m.path, NULL, &di, err) < 0)
         return -1;
     snprintf(m.format, sizeof(m.format), "%s", di.format);
     m.virtual_size = di.virtual_size;
-    if (ctl_image_register(e, &m, err) < 0)
+    if (ctl_image_register(c, &m, err) < 0)
         return -1;
-    engine_event(e, "image", kind, "build", "ok", "%s", m.path);
+    ctl_event(c, "image", kind, "build", "ok", "%s", m.path);
     *out = m;
     return 0;
 }
@@ -133,7 +131,7 @@ static int register_built(struct engine *e, const char *kind, struct image_rec *
  *   image_build.after_run    builder done, not registered      -> recover: adopted (succeeded)
  */
 struct build_op {
-    struct engine *e;
+    struct ctl *c;
     char task[37];
     char kind[16];
     uint64_t call;
@@ -149,24 +147,17 @@ json_t *image_to_json(const struct image_rec *m)
                      (json_int_t)m->min_memory_mb);
 }
 
-/* No longer used: builds are jobs reaped by the job facility. Kept until
- * the engine's SIGCHLD handler that calls it goes. */
-void engine_image_build_reap(struct engine *e)
-{
-    (void)e;
-}
-
 static void build_done(void *ctx, json_t *result, const struct yerr *err)
 {
     struct build_op *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     struct yerr ferr = {0};
     struct image_rec m;
     char outdir[512];
-    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, op->kind);
+    ctl_image_dir(c, op->kind, outdir, sizeof(outdir));
     if (!err) {
         FAILPOINT("image_build.after_run");
-        if (register_built(e, op->kind, &m, &ferr) < 0)
+        if (register_built(c, op->kind, &m, &ferr) < 0)
             err = &ferr;
     } else {
         ferr = *err;
@@ -175,10 +166,10 @@ static void build_done(void *ctx, json_t *result, const struct yerr *err)
     }
     if (err) {
         remove_tree(outdir);
-        engine_event(e, "image", op->kind, "build", "error", "%s", err->message);
-        task_fail(e->tasks, op->task, err);
+        ctl_event(c, "image", op->kind, "build", "error", "%s", err->message);
+        task_fail(c->tasks, op->task, err);
     } else {
-        task_succeed(e->tasks, op->task, image_to_json(&m));
+        task_succeed(c->tasks, op->task, image_to_json(&m));
     }
     free(op);
 }
@@ -186,7 +177,7 @@ static void build_done(void *ctx, json_t *result, const struct yerr *err)
 static void build_cancel(void *ctx)
 {
     struct build_op *op = ctx;
-    agent_cancel(op->e->agent, op->call);
+    agent_cancel(op->c->agent, op->call);
 }
 
 static void build_object(const char *kind, char *id, size_t len)
@@ -194,65 +185,64 @@ static void build_object(const char *kind, char *id, size_t len)
     snprintf(id, len, "image-build:%s", kind);
 }
 
-int ctl_image_build(struct ctl *ctl, const char *kind, struct image_rec *out, struct task_rec *task,
+int ctl_image_build(struct ctl *c, const char *kind, struct image_rec *out, struct task_rec *task,
                     struct yerr *err)
 {
-    struct engine *e = ctl->host;
     bool known = false;
     for (const char *const *k = kinds; *k && !known; k++)
         known = !strcmp(*k, kind);
     if (!known)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "unknown image kind '%s' (this yund builds: tiny, debian)", kind);
-    if (store_image_get(e->store, kind, out) == 0)
+    if (store_image_get(c->store, kind, out) == 0)
         return 0; /* cached: built once, reused */
     char obj[64];
     build_object(kind, obj, sizeof(obj));
-    if (task_busy(e->tasks, obj, task))
+    if (task_busy(c->tasks, obj, task))
         return 1; /* being built: the same task */
     char imp[80];
     snprintf(imp, sizeof imp, "image:%s", kind);
     struct task_rec busy;
-    if (task_busy(e->tasks, imp, &busy))
+    if (task_busy(c->tasks, imp, &busy))
         return task_conflict(err, &busy); /* an import of that name */
     char outdir[512], meta[600];
-    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, kind);
+    ctl_image_dir(c, kind, outdir, sizeof(outdir));
     snprintf(meta, sizeof(meta), "%s/image.json", outdir);
     /* a build finished while yund was down: adopt it */
-    if (path_exists(meta) && register_built(e, kind, out, err) == 0)
+    if (path_exists(meta) && register_built(c, kind, out, err) == 0)
         return 0;
     char script[PATH_MAX];
-    if (find_builder(e, kind, script, sizeof(script)) < 0)
+    if (find_builder(c, kind, script, sizeof(script)) < 0)
         return yerr_set(err, YE_INTERNAL, "image builder script not found (%s)", script);
     struct build_op *op = calloc(1, sizeof(*op));
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->e = e;
+    op->c = c;
     snprintf(op->kind, sizeof(op->kind), "%s", kind);
-    if (task_begin(e->tasks, "image.build", "image", obj, kind, task, err) < 0) {
+    if (task_begin(c->tasks, "image.build", "image", obj, kind, task, err) < 0) {
         free(op);
         return -1;
     }
     snprintf(op->task, sizeof(op->task), "%s", task->id);
     FAILPOINT("image_build.after_begin");
     remove_tree(outdir); /* what a failed or interrupted build left */
-    engine_event(e, "image", kind, "build", "info", "started (task %s)", task->id);
-    op->call = agent_call(e->agent, AV_IMAGE_BUILD,
+    ctl_event(c, "image", kind, "build", "info", "started (task %s)", task->id);
+    op->call = agent_call(c->agent, AV_IMAGE_BUILD,
                           json_pack("{s:s,s:s}", "script", script, "outdir", outdir), build_done,
                           NULL, op);
-    task_on_cancel(e->tasks, op->task, build_cancel, op);
+    task_on_cancel(c->tasks, op->task, build_cancel, op);
     return 1;
 }
 
 static int recover_build(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
+    struct ctl *c = ctx;
     char outdir[512], meta[600];
     struct image_rec m;
-    snprintf(outdir, sizeof(outdir), "%s/%s", e->images_dir, k->object_name);
+    ctl_image_dir(c, k->object_name, outdir, sizeof(outdir));
     snprintf(meta, sizeof(meta), "%s/image.json", outdir);
-    if (store_image_get(e->store, k->object_name, &m) == 0 ||
-        (path_exists(meta) && register_built(e, k->object_name, &m, err) == 0)) {
+    if (store_image_get(c->store, k->object_name, &m) == 0 ||
+        (path_exists(meta) && register_built(c, k->object_name, &m, err) == 0)) {
         k->state = TASK_SUCCEEDED;
         json_t *j = image_to_json(&m);
         k->result = json_dumps(j, JSON_COMPACT);
@@ -264,8 +254,8 @@ static int recover_build(void *ctx, struct task_rec *k, struct yerr *err)
     return 0;
 }
 
-void ctl_images_init(struct engine *e)
+void ctl_images_init(struct ctl *c)
 {
-    tasks_register_kind(e->tasks, "image.build", recover_build, e);
-    ctl_images_import_init(e);
+    tasks_register_kind(c->tasks, "image.build", recover_build, c);
+    ctl_images_import_init(c);
 }

@@ -15,7 +15,6 @@
  */
 #include "agent/agent.h"
 #include "ctl/ctl.h"
-#include "compute/engine.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
 #include "lib/failpoint.h"
@@ -29,7 +28,7 @@
 #include <string.h>
 
 struct iop {
-    struct engine *e;
+    struct ctl *c;
     char name[64], file[512], want[8];
     char task[37];
     uint64_t call;
@@ -41,19 +40,19 @@ struct iop {
 static void iop_progress(void *ctx, uint64_t done, uint64_t total)
 {
     struct iop *op = ctx;
-    task_progress(op->e->tasks, op->task, done, total);
+    task_progress(op->c->tasks, op->task, done, total);
 }
 
 static void iop_cancel(void *ctx)
 {
     struct iop *op = ctx;
-    agent_cancel(op->e->agent, op->call);
+    agent_cancel(op->c->agent, op->call);
 }
 
 static void copied(void *ctx, json_t *result, const struct yerr *aerr)
 {
     struct iop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     struct volume_rec *v = &op->v;
     struct yerr err = {0};
     if (aerr)
@@ -62,40 +61,40 @@ static void copied(void *ctx, json_t *result, const struct yerr *aerr)
         FAILPOINT("volume_import.after_copy");
         v->state = VOL_READY;
         v->task[0] = 0;
-        if (store_volume_update(e->store, v) != 0)
-            yerr_db(&err, store_errmsg(e->store));
+        if (store_volume_update(c->store, v) != 0)
+            yerr_db(&err, store_errmsg(c->store));
     }
     if (err.code) {
-        agent_call(e->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
-        store_volume_delete(e->store, v->id);
-        engine_event(e, "volume", v->name, "import", "error", "%s", err.message);
-        task_fail(e->tasks, op->task, &err);
+        agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
+        store_volume_delete(c->store, v->id);
+        ctl_event(c, "volume", v->name, "import", "error", "%s", err.message);
+        task_fail(c->tasks, op->task, &err);
     } else {
         FAILPOINT("volume_import.after_ready");
-        engine_event(e, "volume", v->name, "import", "ok", "%s, %llu bytes", v->format,
-                     (unsigned long long)v->virtual_size);
-        task_succeed(e->tasks, op->task, volume_to_json(e, v));
+        ctl_event(c, "volume", v->name, "import", "ok", "%s, %llu bytes", v->format,
+                  (unsigned long long)v->virtual_size);
+        task_succeed(c->tasks, op->task, ctl_volume_to_json(c, v));
     }
     free(op);
 }
 
 /* The ready volume of the pool the file is a linked clone of (b), or a
  * 400 saying why it may not come in. */
-static int backing_volume(struct engine *e, const char *backing, struct volume_rec *b,
+static int backing_volume(struct ctl *c, const char *backing, struct volume_rec *b,
                           struct yerr *err)
 {
     /* anything outside the pool could be any file on the host, read
      * through the guest */
     char real[PATH_MAX] = "";
-    if (!volume_inside_pool(e->cfg, backing, real, sizeof(real)))
+    if (!volume_inside_pool(c->cfg, backing, real, sizeof(real)))
         return yerr_set(err, YE_INVALID_IMAGE,
                         "backing file %s is outside pool '" VOLUME_POOL
                         "': import a standalone image (qemu-img convert flattens it)",
                         backing);
     struct volume_rec *vs;
     size_t n;
-    if (store_volume_list(e->store, &vs, &n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
+    if (store_volume_list(c->store, &vs, &n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
     memset(b, 0, sizeof *b);
     for (size_t i = 0; i < n && !b->name[0]; i++) {
         char r[PATH_MAX];
@@ -112,7 +111,7 @@ static int backing_volume(struct engine *e, const char *backing, struct volume_r
 /* The row and the task, then the copy; -1 with err when nothing runs. */
 static int begin_copy(struct iop *op, json_t *info, struct task_rec *task, struct yerr *err)
 {
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     const char *fmt = json_string_value(json_object_get(info, "format"));
     const char *backing = json_string_value(json_object_get(info, "backing"));
     const char *identity = json_string_value(json_object_get(info, "identity"));
@@ -123,16 +122,16 @@ static int begin_copy(struct iop *op, json_t *info, struct task_rec *task, struc
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "size must be 1M..16T and a whole number of 512-byte sectors");
     struct volume_rec b = {0};
-    if (backing && backing[0] && backing_volume(e, backing, &b, err) < 0)
+    if (backing && backing[0] && backing_volume(c, backing, &b, err) < 0)
         return -1;
     struct volume_rec x;
-    if (store_volume_get(e->store, op->name, &x) == 0)
+    if (store_volume_get(c->store, op->name, &x) == 0)
         return yerr_set(err, YE_CONFLICT, "volume '%s' already exists", op->name);
-    if (b.name[0] && ctl_volume_idle(e, b.name, err) < 0)
+    if (b.name[0] && ctl_volume_idle(c, b.name, err) < 0)
         return -1;
     char id[37];
     uuid_generate_str(id);
-    if (task_begin(e->tasks, "volume.import", "volume", id, op->name, task, err) < 0)
+    if (task_begin(c->tasks, "volume.import", "volume", id, op->name, task, err) < 0)
         return -1;
     snprintf(op->task, sizeof op->task, "%s", task->id);
     struct volume_row_spec r = {.id = id,
@@ -141,13 +140,13 @@ static int begin_copy(struct iop *op, json_t *info, struct task_rec *task, struc
                                 .size = (uint64_t)size,
                                 .task = task->id,
                                 .backing = b.name[0] ? b.name : NULL};
-    if (ctl_volume_begin_row(e, &r, &op->v, err) < 0) {
-        task_fail(e->tasks, task->id, err);
+    if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
+        task_fail(c->tasks, task->id, err);
         return -1;
     }
     struct volume_rec *v = &op->v;
     json_t *p = json_pack("{s:s,s:s}", "file", op->file, "path", v->path);
-    task_set_params(e->tasks, task->id, p);
+    task_set_params(c->tasks, task->id, p);
     json_decref(p);
     FAILPOINT("volume_import.after_row");
     /* convert, not copy: every cluster is read back (a truncated file fails
@@ -160,8 +159,8 @@ static int begin_copy(struct iop *op, json_t *info, struct task_rec *task, struc
         json_object_set_new(args, "backing", json_string(b.path));
         json_object_set_new(args, "backing_format", json_string(b.format));
     }
-    op->call = agent_call(e->agent, AV_DISK_COPY, args, copied, iop_progress, op);
-    task_on_cancel(e->tasks, op->task, iop_cancel, op);
+    op->call = agent_call(c->agent, AV_DISK_COPY, args, copied, iop_progress, op);
+    task_on_cancel(c->tasks, op->task, iop_cancel, op);
     return 0;
 }
 
@@ -185,10 +184,9 @@ static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
     done(dctx, &task, NULL); /* op is the copy's now */
 }
 
-int ctl_volume_import(struct ctl *ctl, const char *name, const char *file, const char *format,
+int ctl_volume_import(struct ctl *c, const char *name, const char *file, const char *format,
                       ctl_task_fn done, void *ctx, struct yerr *err)
 {
-    struct engine *e = ctl->host;
     char why[256];
     if (!name_valid(name, why, sizeof(why)))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
@@ -199,7 +197,7 @@ int ctl_volume_import(struct ctl *ctl, const char *name, const char *file, const
     struct iop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->e = e;
+    op->c = c;
     op->done = done;
     op->ctx = ctx;
     snprintf(op->name, sizeof op->name, "%s", name);
@@ -208,6 +206,6 @@ int ctl_volume_import(struct ctl *ctl, const char *name, const char *file, const
     json_t *args = json_pack("{s:s,s:b}", "path", file, "import", 1);
     if (op->want[0])
         json_object_set_new(args, "format", json_string(op->want));
-    agent_call(e->agent, AV_DISK_INSPECT, args, inspected, NULL, op);
+    agent_call(c->agent, AV_DISK_INSPECT, args, inspected, NULL, op);
     return 0;
 }
