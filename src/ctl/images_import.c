@@ -14,6 +14,7 @@
  */
 #include "agent/agent.h"
 #include "ctl/ctl.h"
+#include "ctl/import_task.h"
 #include "ctl/images.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
@@ -26,13 +27,8 @@
 #include <string.h>
 
 struct mop {
-    struct ctl *c;
-    char name[64], file[512], want[8];
-    char task[37];
-    uint64_t call;
+    struct ctl_import im; /* first: import_task.c frees it */
     struct image_rec m;
-    ctl_image_task_fn done;
-    void *ctx;
 };
 
 /* What a task on the image name holds (an import; a build holds its own). */
@@ -128,80 +124,63 @@ int ctl_image_delete(struct ctl *c, const char *name, ctl_image_done_fn done, vo
     return 0;
 }
 
-static void mop_progress(void *ctx, uint64_t done, uint64_t total)
+static void copied(struct ctl_import *im, const struct yerr *aerr)
 {
-    struct mop *op = ctx;
-    task_progress(op->c->tasks, op->task, done, total);
-}
-
-static void mop_cancel(void *ctx)
-{
-    struct mop *op = ctx;
-    agent_cancel(op->c->agent, op->call);
-}
-
-static void copied(void *ctx, json_t *result, const struct yerr *aerr)
-{
-    struct mop *op = ctx;
-    struct ctl *c = op->c;
+    struct mop *op = (struct mop *)im;
+    struct ctl *c = im->c;
     struct yerr err = {0};
     char dir[512];
-    ctl_image_dir(c, op->name, dir, sizeof dir);
+    ctl_image_dir(c, im->name, dir, sizeof dir);
     if (aerr && (aerr->code == YE_NO_SPACE || aerr->code == YE_CANCELLED))
         err = *aerr;
     else if (aerr)
-        yerr_set(&err, YE_INVALID_IMAGE, "cannot convert %s: %s", op->file, aerr->message);
+        yerr_set(&err, YE_INVALID_IMAGE, "cannot convert %s: %s", im->file, aerr->message);
     if (!err.code) {
         FAILPOINT("image_import.after_copy");
         ctl_image_register(c, &op->m, &err);
     }
     if (err.code) {
         remove_tree(dir);
-        ctl_event(c, "image", op->name, "import", "error", "%s", err.message);
-        task_fail(c->tasks, op->task, &err);
+        ctl_event(c, "image", im->name, "import", "error", "%s", err.message);
+        task_fail(c->tasks, im->task, &err);
     } else {
         FAILPOINT("image_import.after_row");
-        ctl_event(c, "image", op->name, "import", "ok", "from %s", op->file);
-        task_succeed(c->tasks, op->task, image_to_json(&op->m));
+        ctl_event(c, "image", im->name, "import", "ok", "from %s", im->file);
+        task_succeed(c->tasks, im->task, image_to_json(&op->m));
     }
-    free(op);
 }
 
-static int begin_copy(struct mop *op, json_t *info, struct task_rec *task, struct yerr *err)
+static int begin_copy(struct ctl_import *im, const struct ctl_import_info *info,
+                      struct task_rec *task, struct yerr *err)
 {
-    struct ctl *c = op->c;
-    const char *fmt = json_string_value(json_object_get(info, "format"));
-    const char *backing = json_string_value(json_object_get(info, "backing"));
-    const char *identity = json_string_value(json_object_get(info, "identity"));
-    json_int_t size = json_integer_value(json_object_get(info, "virtual_size"));
-    if (!fmt || !identity || size <= 0)
-        return yerr_set(err, YE_INTERNAL, "agent: disk.inspect without format, size or identity");
-    if (backing && backing[0])
+    struct mop *op = (struct mop *)im;
+    struct ctl *c = im->c;
+    if (info->backing && info->backing[0])
         return yerr_set(err, YE_INVALID_IMAGE,
                         "image has a backing file (%s): import a standalone image "
                         "(qemu-img convert flattens it)",
-                        backing);
+                        info->backing);
     struct image_rec x;
-    if (store_image_get(c->store, op->name, &x) == 0)
-        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", op->name);
+    if (store_image_get(c->store, im->name, &x) == 0)
+        return yerr_set(err, YE_CONFLICT, "image '%s' already exists", im->name);
     char obj[80], dir[512];
-    if (refuse_busy(c, op->name, err) < 0)
+    if (refuse_busy(c, im->name, err) < 0)
         return -1;
-    import_object(op->name, obj, sizeof obj);
-    if (task_begin(c->tasks, "image.import", "image", obj, op->name, task, err) < 0)
+    import_object(im->name, obj, sizeof obj);
+    if (task_begin(c->tasks, "image.import", "image", obj, im->name, task, err) < 0)
         return -1;
-    snprintf(op->task, sizeof op->task, "%s", task->id);
-    ctl_image_dir(c, op->name, dir, sizeof dir);
-    json_t *p = json_pack("{s:s,s:s}", "file", op->file, "dir", dir);
+    ctl_import_task(im, task);
+    ctl_image_dir(c, im->name, dir, sizeof dir);
+    json_t *p = json_pack("{s:s,s:s}", "file", im->file, "dir", dir);
     task_set_params(c->tasks, task->id, p);
     json_decref(p);
     FAILPOINT("image_import.after_begin");
     struct image_rec *m = &op->m;
-    snprintf(m->name, sizeof m->name, "%s", op->name);
+    snprintf(m->name, sizeof m->name, "%s", im->name);
     snprintf(m->path, sizeof m->path, "%s/disk.qcow2", dir);
     snprintf(m->os, sizeof m->os, "unknown");
     snprintf(m->format, sizeof m->format, "qcow2");
-    m->virtual_size = (uint64_t)size;
+    m->virtual_size = info->size;
     if (path_exists(dir))
         remove_tree(dir); /* leftover of an import that crashed */
     if (mkdir_p(dir, 0755) < 0) {
@@ -209,45 +188,20 @@ static int begin_copy(struct mop *op, json_t *info, struct task_rec *task, struc
         task_fail(c->tasks, task->id, err);
         return -1;
     }
-    op->call = agent_call(c->agent, AV_DISK_COPY,
-                          json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", op->file, "src_format",
-                                    fmt, "import", 1, "identity", identity, "dst", m->path,
-                                    "dst_format", "qcow2", "total", (json_int_t)size),
-                          copied, mop_progress, op);
-    task_on_cancel(c->tasks, op->task, mop_cancel, op);
+    ctl_import_copy(im, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", im->file, "src_format",
+                                  info->format, "import", 1, "identity", info->identity, "dst",
+                                  m->path, "dst_format", "qcow2", "total", (json_int_t)info->size));
     return 0;
 }
 
-static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
-{
-    struct mop *op = ctx;
-    struct yerr err = {0};
-    struct task_rec task = {0};
-    ctl_image_task_fn done = op->done;
-    void *dctx = op->ctx;
-    if (aerr) {
-        free(op);
-        done(dctx, NULL, aerr);
-        return;
-    }
-    if (begin_copy(op, info, &task, &err) < 0) {
-        free(op);
-        done(dctx, NULL, &err);
-        return;
-    }
-    done(dctx, &task, NULL); /* op is the copy's now */
-}
+static const struct ctl_import_kind image_import = {
+    .what = "file", .begin = begin_copy, .copied = copied};
 
 int ctl_image_import(struct ctl *c, const char *name, const char *file, const char *format,
                      ctl_image_task_fn done, void *ctx, struct yerr *err)
 {
-    char why[256];
-    if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    if (!file || strlen(file) >= 512)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "file must be a path");
-    if (format && format[0] && strcmp(format, "qcow2") && strcmp(format, "raw"))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw, not '%s'", format);
+    if (ctl_import_check(&image_import, name, file, format, err) < 0)
+        return -1;
     struct image_rec m;
     if (store_image_get(c->store, name, &m) == 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' already exists", name);
@@ -256,17 +210,7 @@ int ctl_image_import(struct ctl *c, const char *name, const char *file, const ch
     struct mop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->c = c;
-    op->done = done;
-    op->ctx = ctx;
-    snprintf(op->name, sizeof op->name, "%s", name);
-    snprintf(op->file, sizeof op->file, "%s", file);
-    snprintf(op->want, sizeof op->want, "%s", format ? format : "");
-    json_t *args = json_pack("{s:s,s:b}", "path", file, "import", 1);
-    if (op->want[0])
-        json_object_set_new(args, "format", json_string(op->want));
-    agent_call(c->agent, AV_DISK_INSPECT, args, inspected, NULL, op);
-    return 0;
+    return ctl_import_start(&op->im, c, &image_import, name, file, format, done, ctx, err);
 }
 
 /* yund stopped mid-import: the row decides (written last). */

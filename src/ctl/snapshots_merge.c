@@ -121,6 +121,22 @@ static int load(struct merge *m, struct vm_rec *vm, struct snapshot_rec **s, siz
     return 0;
 }
 
+/* The VM, its rows and the snapshot being merged, read again after a step;
+ * NULL (the merge ended) when the VM or the snapshot went away. */
+static struct snapshot_rec *reload(struct merge *m, struct vm_rec *vm, struct snapshot_rec **s,
+                                   size_t *n)
+{
+    struct snapshot_rec *snap = NULL;
+    if (load(m, vm, s, n) == 0 && (snap = snaps_by_id(*s, *n, m->snap_id)))
+        return snap;
+    free(*s);
+    *s = NULL;
+    struct yerr err;
+    yerr_set(&err, YE_NOT_FOUND, "the vm or the snapshot went away during the merge");
+    merge_end(m, &err);
+    return NULL;
+}
+
 static void merge_failed(struct ctl *c, const struct vm_rec *vm, struct snapshot_rec *snap,
                          const char *why)
 {
@@ -223,15 +239,10 @@ static void on_rebased(void *ctx, json_t *res, const struct yerr *rerr)
     struct vm_rec vm;
     struct snapshot_rec *s, *snap;
     size_t n;
-    struct yerr err = {0};
-    if (load(m, &vm, &s, &n) < 0 || !(snap = snaps_by_id(s, n, m->snap_id))) {
-        free(s);
-        yerr_set(&err, YE_NOT_FOUND, "the vm or the snapshot went away during the merge");
-        merge_end(m, &err);
+    if (!(snap = reload(m, &vm, &s, &n)))
         return;
-    }
     if (rerr) {
-        err = *rerr;
+        struct yerr err = *rerr;
         yerr_wrap(&err, "qemu-img rebase: ");
         merge_failed(m->c, &vm, snap, err.message);
         free(s);
@@ -279,13 +290,8 @@ static void on_stream(void *ctx, json_t *res, const struct yerr *serr)
     struct vm_rec vm;
     struct snapshot_rec *s, *snap;
     size_t n;
-    struct yerr err = {0};
-    if (load(m, &vm, &s, &n) < 0 || !(snap = snaps_by_id(s, n, m->snap_id))) {
-        free(s);
-        yerr_set(&err, YE_NOT_FOUND, "the vm or the snapshot went away during the merge");
-        merge_end(m, &err);
+    if (!(snap = reload(m, &vm, &s, &n)))
         return;
-    }
     if (serr && serr->code == YE_UNAVAILABLE) {
         /* no QMP connection to the VM yet (a restart re-attaches it in the
          * reconcile pass): the row stays "deleting" for the next pass */
