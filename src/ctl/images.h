@@ -40,6 +40,12 @@ int ctl_image_import(struct ctl *c, const char *name, const char *file, const ch
  * (id, time and size on disk filled in); registers import's recovery. */
 /* DIR/images/NAME: where an image's files are. */
 void ctl_image_dir(struct ctl *c, const char *name, char *buf, size_t len);
+/* Removes DIR/images/NAME through the agent (image.remove), not waited for. */
+void ctl_image_remove_dir(struct ctl *c, const char *name);
+/* A build or import (action) of image name failed with err: its directory
+ * goes (agent image.remove), then the event and task's failure. */
+void ctl_image_rollback(struct ctl *c, const char *name, const char *action, const char *task,
+                        const struct yerr *err);
 int ctl_image_register(struct ctl *c, struct image_rec *m, struct yerr *err);
 void ctl_images_import_init(struct ctl *c);
 /* Registers the image.build recover function. */

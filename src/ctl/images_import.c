@@ -29,6 +29,7 @@
 struct mop {
     struct ctl_import im; /* first: import_task.c frees it */
     struct image_rec m;
+    char format[8], identity[128]; /* disk.inspect's, for the copy */
 };
 
 /* What a task on the image name holds (an import; a build holds its own). */
@@ -53,6 +54,56 @@ static int refuse_busy(struct ctl *c, const char *name, struct yerr *err)
 void ctl_image_dir(struct ctl *c, const char *name, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/images/%s", c->cfg->state_dir, name);
+}
+
+void ctl_image_remove_dir(struct ctl *c, const char *name)
+{
+    char dir[512];
+    ctl_image_dir(c, name, dir, sizeof dir);
+    agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), NULL, NULL, NULL);
+}
+
+/* A build or import failed: its directory goes (agent image.remove: off the
+ * loop), then the event and the task's failure. Until the agent answers the
+ * task stays running, so a yund killed meanwhile recovers it (its recover
+ * function removes the directory). */
+struct rollback {
+    struct ctl *c;
+    char name[64], action[16], task[37];
+    struct yerr err;
+};
+
+static void rolled_back(void *ctx, json_t *result, const struct yerr *rerr)
+{
+    struct rollback *r = ctx;
+    (void)result;
+    if (rerr)
+        log_warn("image %s: %s", r->name, rerr->message);
+    ctl_event(r->c, "image", r->name, r->action, "error", "%s", r->err.message);
+    task_fail(r->c->tasks, r->task, &r->err);
+    free(r);
+}
+
+void ctl_image_rollback(struct ctl *c, const char *name, const char *action, const char *task,
+                        const struct yerr *err)
+{
+    struct rollback *r = calloc(1, sizeof *r);
+    char dir[512];
+    ctl_image_dir(c, name, dir, sizeof dir);
+    if (r) {
+        r->c = c;
+        snprintf(r->name, sizeof r->name, "%s", name);
+        snprintf(r->action, sizeof r->action, "%s", action);
+        snprintf(r->task, sizeof r->task, "%s", task);
+        r->err = *err;
+    }
+    if (!r || !agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), rolled_back,
+                          NULL, r)) {
+        free(r);
+        log_err("image %s: cannot ask for %s to be removed", name, dir);
+        ctl_event(c, "image", name, action, "error", "%s", err->message);
+        task_fail(c->tasks, task, err);
+    }
 }
 
 int ctl_image_list(struct ctl *c, struct image_rec **out, size_t *n, struct yerr *err)
@@ -129,8 +180,6 @@ static void copied(struct ctl_import *im, const struct yerr *aerr)
     struct mop *op = (struct mop *)im;
     struct ctl *c = im->c;
     struct yerr err = {0};
-    char dir[512];
-    ctl_image_dir(c, im->name, dir, sizeof dir);
     if (aerr && (aerr->code == YE_NO_SPACE || aerr->code == YE_CANCELLED))
         err = *aerr;
     else if (aerr)
@@ -140,14 +189,39 @@ static void copied(struct ctl_import *im, const struct yerr *aerr)
         ctl_image_register(c, &op->m, &err);
     }
     if (err.code) {
-        remove_tree(dir);
-        ctl_event(c, "image", im->name, "import", "error", "%s", err.message);
-        task_fail(c->tasks, im->task, &err);
+        ctl_image_rollback(c, im->name, "import", im->task, &err);
     } else {
         FAILPOINT("image_import.after_row");
         ctl_event(c, "image", im->name, "import", "ok", "from %s", im->file);
         task_succeed(c->tasks, im->task, image_to_json(&op->m));
     }
+}
+
+/* The directory is there, empty: the copy runs. */
+static void start_copy(struct mop *op)
+{
+    struct ctl_import *im = &op->im;
+    char dir[512];
+    ctl_image_dir(im->c, im->name, dir, sizeof dir);
+    if (mkdir_p(dir, 0755) < 0) {
+        struct yerr err;
+        yerr_set(&err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
+        return ctl_import_abort(im, &err);
+    }
+    ctl_import_copy(im,
+                    json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", im->file, "src_format",
+                              op->format, "import", 1, "identity", op->identity, "dst", op->m.path,
+                              "dst_format", "qcow2", "total", (json_int_t)op->m.virtual_size));
+}
+
+/* What an import that crashed left is gone (agent image.remove). */
+static void leftover_removed(void *ctx, json_t *result, const struct yerr *err)
+{
+    struct mop *op = ctx;
+    (void)result;
+    if (err)
+        log_warn("image %s: %s", op->im.name, err->message);
+    start_copy(op);
 }
 
 static int begin_copy(struct ctl_import *im, const struct ctl_import_info *info,
@@ -181,16 +255,13 @@ static int begin_copy(struct ctl_import *im, const struct ctl_import_info *info,
     snprintf(m->os, sizeof m->os, "unknown");
     snprintf(m->format, sizeof m->format, "qcow2");
     m->virtual_size = info->size;
-    if (path_exists(dir))
-        remove_tree(dir); /* leftover of an import that crashed */
-    if (mkdir_p(dir, 0755) < 0) {
-        yerr_set(err, YE_INTERNAL, "cannot create %s: %s", dir, strerror(errno));
-        task_fail(c->tasks, task->id, err);
-        return -1;
-    }
-    ctl_import_copy(im, json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", im->file, "src_format",
-                                  info->format, "import", 1, "identity", info->identity, "dst",
-                                  m->path, "dst_format", "qcow2", "total", (json_int_t)info->size));
+    snprintf(op->format, sizeof op->format, "%s", info->format);
+    snprintf(op->identity, sizeof op->identity, "%s", info->identity);
+    if (!path_exists(dir))
+        start_copy(op);
+    else if (!agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir),
+                         leftover_removed, NULL, op))
+        start_copy(op); /* mkdir or the copy then fails on what is there */
     return 0;
 }
 
@@ -228,11 +299,9 @@ static int recover_import(void *ctx, struct task_rec *k, struct yerr *err)
     }
     if (rc != STORE_NOTFOUND)
         return yerr_db(err, store_errmsg(c->store));
-    char why[256], dir[512];
-    if (name_valid(k->object_name, why, sizeof why)) {
-        ctl_image_dir(c, k->object_name, dir, sizeof dir);
-        remove_tree(dir);
-    }
+    char why[256];
+    if (name_valid(k->object_name, why, sizeof why))
+        ctl_image_remove_dir(c, k->object_name);
     ctl_event(c, "image", k->object_name, "import", "error",
               "rolled back: yund stopped before it finished");
     return 0;

@@ -57,6 +57,12 @@ void ctl_import_copy(struct ctl_import *im, json_t *args)
     task_on_cancel(im->c->tasks, im->task, import_cancel, im);
 }
 
+void ctl_import_abort(struct ctl_import *im, const struct yerr *err)
+{
+    task_fail(im->c->tasks, im->task, err);
+    free(im);
+}
+
 static void inspected(void *ctx, json_t *res, const struct yerr *aerr)
 {
     struct ctl_import *im = ctx;

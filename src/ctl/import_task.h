@@ -67,4 +67,8 @@ void ctl_import_task(struct ctl_import *im, const struct task_rec *task);
  * the task's cancel stopping it; copied runs when it ends. */
 void ctl_import_copy(struct ctl_import *im, json_t *args);
 
+/* From the kind, after begin, before the copy: the task fails with err
+ * and the import is freed (copied never runs). */
+void ctl_import_abort(struct ctl_import *im, const struct yerr *err);
+
 #endif
