@@ -7,7 +7,7 @@
  * A VM without a QEMU: the row says attached (the next start's command
  * line carries the volume), answered at once. A running VM: the row goes
  * "attaching" (attached_to set) and the volume is held from the reconcile
- * pass (vm_volume_hold) while the verb is in flight; its reply makes the
+ * pass (ctl_volume_hold) while the verb is in flight; its reply makes the
  * row "attached", or "ready" again when the plug failed. No answer from
  * QEMU ("no answer") leaves the row "attaching" for the reconcile pass,
  * which asks QEMU whether the device is there. Fault points:

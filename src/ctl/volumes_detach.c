@@ -7,7 +7,7 @@
  * task_begin (holds the volume), the row "detaching", then the agent's
  * vm.volume_unplug (device_del over the event connection; QEMU's
  * DEVICE_DELETED may come before its reply, so the wait is set up before
- * it is sent), and the task runs until the engine records the volume's
+ * it is sent), and the task runs until the controller records the volume's
  * "detach ok" event (QEMU reported DEVICE_DELETED, the VM stopped or was
  * deleted, or the reconcile pass found the device gone): succeeded with
  * the volume. No release within detach_timeout (config, 60 s): failed (the volume stays
