@@ -78,17 +78,24 @@ static json_t *snapshot_json(struct ctl *c, const struct vm_rec *vm, const struc
     return j;
 }
 
+/* The VM by name and its snapshot rows (*ss freed by the caller). */
+static int vm_snapshots(struct ctl *c, const char *vmname, struct vm_rec *vm,
+                        struct snapshot_rec **ss, size_t *n, struct yerr *err)
+{
+    if (ctl_vm_get(c, vmname, vm, err) < 0)
+        return -1;
+    if (store_snapshot_list(c->store, vm->id, ss, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
 json_t *ctl_snapshot_list(struct ctl *c, const char *vmname, struct yerr *err)
 {
     struct vm_rec vm;
     struct snapshot_rec *ss;
     size_t n;
-    if (ctl_vm_get(c, vmname, &vm, err) < 0)
+    if (vm_snapshots(c, vmname, &vm, &ss, &n, err) < 0)
         return NULL;
-    if (store_snapshot_list(c->store, vm.id, &ss, &n) != 0) {
-        yerr_db(err, store_errmsg(c->store));
-        return NULL;
-    }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, snapshot_json(c, &vm, &ss[i], -1));
@@ -102,12 +109,8 @@ json_t *ctl_snapshot_show(struct ctl *c, const char *vmname, const char *name, i
     struct vm_rec vm;
     struct snapshot_rec *ss;
     size_t n;
-    if (ctl_vm_get(c, vmname, &vm, err) < 0)
+    if (vm_snapshots(c, vmname, &vm, &ss, &n, err) < 0)
         return NULL;
-    if (store_snapshot_list(c->store, vm.id, &ss, &n) != 0) {
-        yerr_db(err, store_errmsg(c->store));
-        return NULL;
-    }
     json_t *j = NULL;
     for (size_t i = 0; i < n && !j; i++)
         if (!strcmp(ss[i].name, name) || !strcmp(ss[i].id, name))
