@@ -8,7 +8,6 @@
 #include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
-#include "ctl/snapshots.h"
 #include "ctl/tasks_engine.h"
 #include "lib/job.h"
 #include "lib/config.h"
