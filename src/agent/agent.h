@@ -74,9 +74,10 @@ enum agent_verb {
     AV_DISK_CHECK,   /* {path} -> {check,clean} */
     AV_DISK_REMOVE,  /* {path} or {export: path} (its .part) -> {removed} */
     AV_IMAGE_BUILD,  /* {script,outdir[,cache]} -> {} : runs an image builder */
-    AV_DISK_INSPECT, /* {path,import[,format]} -> {format,virtual_size,backing,backing_format,
-                        identity}: an import file checked (info, check); disk.copy takes the
-                        identity to copy that same file */
+    AV_DISK_INSPECT, /* {path,import|image[,format]} -> {format,virtual_size,backing,
+                        backing_format,identity}: an import file (or a built image's disk)
+                        checked (info, check); disk.copy takes the identity to copy that
+                        same file */
     /* image library directories (agent_disk.c) */
     AV_IMAGE_REMOVE, /* {"dir"} -> {}: an image's directory under images/, removed (rm -rf job) */
     /* snapshot layers and block steps (agent_snap.c) */

@@ -8,8 +8,9 @@
  * must be absolute, without "." or "..", under the state directory's
  * pools/, images/ or vms/ (or, where the verb says so, in an import or
  * export directory, opened through storage/exchange.c). disk.inspect judges
- * a file from an import directory (storage/inspect.c's rules) and names it
- * by an identity a disk.copy of it can require. A copy writes
+ * a file from an import directory, or a freshly built image's disk
+ * ("image": true, under images/NAME/), by storage/inspect.c's rules and
+ * names it by an identity a disk.copy of it can require. A copy writes
  * DST.part and renames it to DST when complete, so a failure or a cancel
  * leaves nothing but what was there before.
  */
@@ -275,12 +276,26 @@ static void insp_info(void *ctx, json_t *result, const struct yerr *qerr)
         insp_end(in, &err);
 }
 
+/* A file of an image's own directory: DIR/images/NAME/FILE. */
+static bool image_file_ok(struct agent_local *al, const char *p)
+{
+    if (!local_path_ok(al, p))
+        return false;
+    char d[PATH_MAX];
+    snprintf(d, sizeof d, "%s/images", al->cfg->state_dir);
+    const char *rest = path_beneath(d, p);
+    const char *slash = rest ? strchr(rest, '/') : NULL;
+    return slash && slash != rest && slash[1] && !strchr(slash + 1, '/');
+}
+
 static void disk_inspect_verb(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *path = str(args, "path"), *fmt = str(args, "format");
-    if (!al->cfg || !path || !json_is_true(json_object_get(args, "import")) ||
-        (fmt && fmt[0] && !fmt_ok(fmt)))
-        return fail_bad(op, "disk.inspect: path (in an import directory), import, format");
+    bool image = json_is_true(json_object_get(args, "image"));
+    if (!al->cfg || !path || (!image && !json_is_true(json_object_get(args, "import"))) ||
+        (image && !image_file_ok(al, path)) || (fmt && fmt[0] && !fmt_ok(fmt)))
+        return fail_bad(op, "disk.inspect: path (in an import directory, or an image's file with "
+                            "image), import, format");
     struct insp *in = calloc(1, sizeof *in);
     if (!in)
         return agent_op_fail(op, YE_INTERNAL, "out of memory");
@@ -290,8 +305,17 @@ static void disk_inspect_verb(struct agent_local *al, struct agent_op *op, json_
     snprintf(in->name, sizeof in->name, "%s", path);
     snprintf(in->want, sizeof in->want, "%s", fmt ? fmt : "");
     struct yerr err = {0};
-    if (exchange_open_import(al->cfg, path, &in->x, &err) < 0)
+    if (image) {
+        /* the builder's output, in yund's own state directory */
+        in->x.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (in->x.fd < 0) {
+            yerr_set(&err, YE_INVALID_IMAGE, "cannot read %s: %s", path, strerror(errno));
+            return insp_end(in, &err);
+        }
+        snprintf(in->x.fdpath, sizeof in->x.fdpath, "/dev/fd/%d", in->x.fd);
+    } else if (exchange_open_import(al->cfg, path, &in->x, &err) < 0) {
         return insp_end(in, &err);
+    }
     if (fstat(in->x.fd, &in->st) < 0) {
         yerr_set(&err, YE_INVALID_ARGUMENT, "cannot read %s: %s", path, strerror(errno));
         return insp_end(in, &err);

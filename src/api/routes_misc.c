@@ -51,31 +51,6 @@ static void image_build(struct route_ctx *c)
         reply_json(c->req, 200, image_to_json(&m));
 }
 
-/* An import answers once the file is judged: 202 with its task, or the
- * error. The client may leave first (the answer is dropped). */
-struct import_wait {
-    struct hreq *req; /* NULL once the client left */
-};
-
-static void import_closed(struct hreq *req, void *arg)
-{
-    struct import_wait *w = arg;
-    w->req = NULL;
-}
-
-static void on_import(void *ctx, const struct task_rec *k, const struct yerr *err)
-{
-    struct import_wait *w = ctx;
-    if (w->req) {
-        hreq_set_closecb(w->req, NULL, NULL);
-        if (err)
-            reply_error_task(w->req, err);
-        else
-            reply_task(w->req, 202, k);
-    }
-    free(w);
-}
-
 static void image_import(struct route_ctx *c)
 {
     struct yerr err = {0};
@@ -84,18 +59,10 @@ static void image_import(struct route_ctx *c)
         reply_error(c->req, &err);
         return;
     }
-    struct import_wait *w = calloc(1, sizeof *w);
-    if (!w) {
-        reply_errorf(c->req, YE_INTERNAL, "out of memory");
-        return;
-    }
-    w->req = c->req;
-    hreq_set_closecb(c->req, import_closed, w);
-    if (ctl_image_import(c->api->ctl, name, file, fmt, on_import, w, &err) < 0) {
-        hreq_set_closecb(c->req, NULL, NULL);
-        free(w);
-        reply_error_task(c->req, &err);
-    }
+    /* answered once the file is judged: 202 with its task, or the error */
+    struct task_wait *w = task_wait_new(c);
+    if (w && ctl_image_import(c->api->ctl, name, file, fmt, task_wait_done, w, &err) < 0)
+        task_wait_refused(w, &err);
 }
 
 static void image_show(struct route_ctx *c)

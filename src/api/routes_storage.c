@@ -21,11 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *volume_json(struct ctl *ctl, const struct volume_rec *v)
-{
-    return ctl_volume_to_json(ctl, v);
-}
-
 /* A request answered from the controller's callback. The client may leave
  * first: the operation still finishes, its answer is dropped. */
 struct vwait {
@@ -73,20 +68,7 @@ static void on_volume(void *ctx, const struct volume_rec *v, const struct yerr *
         else if (w->name[0])
             reply_json(w->req, w->status, json_pack("{s:s}", "deleted", w->name));
         else
-            reply_json(w->req, w->status, volume_json(w->ctl, v));
-    }
-    free(w);
-}
-
-static void on_task(void *ctx, const struct task_rec *k, const struct yerr *err)
-{
-    struct vwait *w = ctx;
-    if (w->req) {
-        hreq_set_closecb(w->req, NULL, NULL);
-        if (err)
-            reply_error_task(w->req, err);
-        else
-            reply_task(w->req, 202, k);
+            reply_json(w->req, w->status, ctl_volume_to_json(w->ctl, v));
     }
     free(w);
 }
@@ -118,7 +100,7 @@ static void volume_list(struct route_ctx *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, volume_json(ctl, &vs[i]));
+        json_array_append_new(arr, ctl_volume_to_json(ctl, &vs[i]));
     free(vs);
     reply_json(c->req, 200, json_pack("{s:o}", "volumes", arr));
 }
@@ -134,11 +116,14 @@ static void volume_create(struct route_ctx *c)
         reply_error(c->req, &err);
         return;
     }
-    struct vwait *w = vwait_new(c, 201);
-    if (!w)
+    if (b.source) {
+        struct task_wait *t = task_wait_new(c);
+        if (t && ctl_volume_import(ctl, b.name, b.source, b.format, task_wait_done, t, &err) < 0)
+            task_wait_refused(t, &err);
         return;
-    if ((b.source ? ctl_volume_import(ctl, b.name, b.source, b.format, on_task, w, &err)
-                  : ctl_volume_create(ctl, b.name, b.size, b.format, on_volume, w, &err)) < 0)
+    }
+    struct vwait *w = vwait_new(c, 201);
+    if (w && ctl_volume_create(ctl, b.name, b.size, b.format, on_volume, w, &err) < 0)
         vwait_refused(w, &err);
 }
 
@@ -150,7 +135,7 @@ static void volume_show(struct route_ctx *c)
     if (ctl_volume_get(ctl, route_param(c, "name"), &v, &err) < 0)
         reply_error(c->req, &err);
     else
-        reply_json(c->req, 200, volume_json(ctl, &v));
+        reply_json(c->req, 200, ctl_volume_to_json(ctl, &v));
 }
 
 static void volume_delete(struct route_ctx *c)
@@ -242,7 +227,7 @@ static void volume_attach(struct route_ctx *c)
         vwait_refused(w, &err);
     } else if (rc == 0) {
         hreq_set_closecb(c->req, NULL, NULL);
-        reply_json(c->req, 200, volume_json(w->ctl, &v));
+        reply_json(c->req, 200, ctl_volume_to_json(w->ctl, &v));
         free(w);
     }
 }
@@ -261,7 +246,7 @@ static void volume_detach(struct route_ctx *c)
     else if (rc == 1)
         reply_task(c->req, 202, &k);
     else
-        reply_json(c->req, 200, volume_json(ctl, &v));
+        reply_json(c->req, 200, ctl_volume_to_json(ctl, &v));
 }
 
 const struct route routes_storage[] = {

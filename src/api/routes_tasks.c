@@ -222,3 +222,47 @@ const struct route routes_tasks[] = {
     {EVHTTP_REQ_POST, "/v1/tasks/{id}/cancel", rt_cancel, 0, "Cancel a running task", NULL},
 };
 const size_t routes_tasks_count = sizeof routes_tasks / sizeof routes_tasks[0];
+
+/* ---- the 202 waiter ---- */
+
+struct task_wait {
+    struct hreq *req; /* NULL once the client left */
+};
+
+static void task_wait_closed(struct hreq *req, void *arg)
+{
+    struct task_wait *w = arg;
+    w->req = NULL;
+}
+
+struct task_wait *task_wait_new(struct route_ctx *c)
+{
+    struct task_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return NULL;
+    }
+    w->req = c->req;
+    hreq_set_closecb(c->req, task_wait_closed, w);
+    return w;
+}
+
+void task_wait_done(void *ctx, const struct task_rec *k, const struct yerr *err)
+{
+    struct task_wait *w = ctx;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (err)
+            reply_error_task(w->req, err);
+        else
+            reply_task(w->req, 202, k);
+    }
+    free(w);
+}
+
+void task_wait_refused(struct task_wait *w, const struct yerr *err)
+{
+    hreq_set_closecb(w->req, NULL, NULL);
+    reply_error_task(w->req, err);
+    free(w);
+}

@@ -27,9 +27,10 @@ static void reconcile_tick(evutil_socket_t fd, short what, void *arg)
     engine_reconcile(arg);
 }
 
+/* Children are reaped by the job facility (lib/job.c). */
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
 {
-    engine_image_build_reap(arg);
+    (void)arg;
 }
 
 static uint64_t meminfo_total(void)

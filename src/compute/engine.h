@@ -91,6 +91,13 @@ struct engine {
     void *on_block_job_ctx;
     engine_vms_hook reconcile_snapshots;
     void *reconcile_snapshots_ctx;
+    /* TRANSITIONAL, the controller's (ctl/volumes_settle.c, set in ctl.c):
+     * volume rows settled on a VM's deletion and the
+     * reconcile pass (vm_disks.c forwards), until these reach the
+     * controller as agent events and its own reconcile. */
+    void (*disks_vm_deleted)(void *ctx, const struct vm_rec *vm);
+    void (*disks_settle)(void *ctx);
+    void *disks_ctx;
     /* a slow image build (debian) running in the background */
     pid_t build_pid;
     char build_kind[16];
@@ -145,8 +152,6 @@ void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l);
 /* Images. Build returns 0 with *out when the image is ready, 1 when a
  * background build is running (ask again), -1 on error. */
 int engine_image_build(struct engine *e, const char *kind, struct image_rec *out, struct yerr *err);
-/* SIGCHLD: a background build may have finished. */
-void engine_image_build_reap(struct engine *e);
 /* 0 when memory_mb is at least what the image needs, else -1 with a 400. */
 int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, struct yerr *err);
 

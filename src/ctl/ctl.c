@@ -6,6 +6,7 @@
 #include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "compute/engine.h"
+#include "ctl/snapshots.h"
 #include "ctl/volumes.h"
 #include "lib/log.h"
 
@@ -47,6 +48,24 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
         snprintf(h->vms_dir, sizeof h->vms_dir, "%s", vms);
         snprintf(h->images_dir, sizeof h->images_dir, "%s", images);
     }
+}
+
+/* The engine's disk hooks (compute/vm_disks.c, transitional): the volume
+ * and snapshot rows are the controller's (ctl/volumes_settle.c,
+ * ctl/snapshots_reconcile.c). */
+static void on_disks_vm_deleted(void *ctx, const struct vm_rec *vm)
+{
+    ctl_volumes_vm_deleted(ctx, vm);
+}
+
+static void on_disks_settle(void *ctx)
+{
+    ctl_volumes_settle(ctx);
+}
+
+static void on_snapshots_settle(void *ctx, const struct vm_rec *vms, size_t n)
+{
+    ctl_snapshots_settle_all(ctx, vms, n);
 }
 
 /* Events the agent raises on its own. */
@@ -92,11 +111,13 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         snprintf(err, errlen, "agent: too many subscribers");
         return -1;
     }
-    /* The task table (made by tasks_attach) holds every VM operation; the
-     * kinds are known before tasks_recover runs. */
-    c->tasks = host->tasks;
-    ctl_vm_tasks_register(c);
+    /* The task table is made after this (tasks_attach, with every kind). */
     ctl_vm_hooks_set(c);
+    host->disks_vm_deleted = on_disks_vm_deleted;
+    host->disks_settle = on_disks_settle;
+    host->disks_ctx = c;
+    host->reconcile_snapshots = on_snapshots_settle;
+    host->reconcile_snapshots_ctx = c;
     return 0;
 }
 
@@ -106,11 +127,15 @@ void ctl_shutdown(struct ctl *c)
     ctl_vmops_shutdown(c);
     ctl_starts_shutdown(c);
     ctl_vm_events_shutdown(c);
+    ctl_volumes_detach_shutdown(c);
+    ctl_volumes_settle_shutdown(c);
     if (c->host) {
-        ctl_volumes_detach_shutdown(c->host);
         c->host->stop_deadline = NULL;
         c->host->finish_delete = NULL;
         c->host->end_qemu = NULL;
+        c->host->disks_vm_deleted = NULL;
+        c->host->disks_settle = NULL;
+        c->host->reconcile_snapshots = NULL;
     }
     c->on_event = NULL;
 }

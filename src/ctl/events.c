@@ -5,7 +5,6 @@
  */
 #include "compute/housekeeping.h"
 #include "ctl/ctl.h"
-#include "ctl/volumes.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -23,8 +22,6 @@ void ctl_event_record(struct ctl *c, struct event_rec *ev)
     }
     if (c->on_event)
         c->on_event(c->on_event_ctx, ev);
-    if (c->host)
-        ctl_volumes_on_event(c->host, ev); /* a volume.detach task may be done */
     /* Retention between reconcile passes too, so a burst cannot outgrow it. */
     if (++c->events_since_prune >= 256 && c->host) {
         c->events_since_prune = 0;

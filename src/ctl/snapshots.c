@@ -28,7 +28,7 @@
 #include <string.h>
 
 struct begin_ctx {
-    struct engine *e;
+    struct ctl *c;
     const char *kind;
     const char *layer; /* revert: the new active layer */
     struct task_rec task;
@@ -39,35 +39,35 @@ static int begin_task(void *ctx, const struct vm_rec *vm, const struct snapshot_
                       struct yerr *err)
 {
     struct begin_ctx *b = ctx;
-    if (task_begin(b->e->tasks, b->kind, "vm", vm->id, vm->name, &b->task, err) < 0)
+    if (task_begin(b->c->tasks, b->kind, "vm", vm->id, vm->name, &b->task, err) < 0)
         return -1;
     b->begun = true;
     json_t *p = json_pack("{s:s,s:s}", "snapshot", snap->id, "name", snap->name);
     if (b->layer)
         json_object_set_new(p, "layer", json_string(b->layer));
-    if (p && task_set_params(b->e->tasks, b->task.id, p) < 0)
+    if (p && task_set_params(b->c->tasks, b->task.id, p) < 0)
         log_warn("task %s: cannot record its params", b->task.id);
     json_decref(p);
     return 0;
 }
 
 /* The VM, and no unfinished task on it. */
-static int vm_free(struct engine *e, const char *name, struct vm_rec *vm, struct yerr *err)
+static int vm_free(struct ctl *c, const char *name, struct vm_rec *vm, struct yerr *err)
 {
-    if (engine_vm_get(e, name, vm, err) < 0)
+    if (ctl_vm_get(c, name, vm, err) < 0)
         return -1;
     struct task_rec busy;
-    if (task_busy(e->tasks, vm->id, &busy))
+    if (task_busy(c->tasks, vm->id, &busy))
         return task_conflict(err, &busy);
     return 0;
 }
 
 /* The API's view of a snapshot (size: what its file takes on disk). */
-static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
-                             const struct snapshot_rec *s, int64_t took_ms)
+static json_t *snapshot_json(struct ctl *c, const struct vm_rec *vm, const struct snapshot_rec *s,
+                             int64_t took_ms)
 {
     char path[512];
-    engine_vm_path(e, vm, s->file, path, sizeof(path));
+    snaps_vm_file(c, vm, s->file, path, sizeof(path));
     json_t *j =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:I,s:I}", "id", s->id, "name", s->name, "vm",
                   vm->name, "parent", s->parent, "state", snap_state_name(s->state), "consistency",
@@ -78,42 +78,43 @@ static json_t *snapshot_json(struct engine *e, const struct vm_rec *vm,
     return j;
 }
 
-json_t *ctl_snapshot_list(struct ctl *ctl, const char *vmname, struct yerr *err)
+/* The VM by name and its snapshot rows (*ss freed by the caller). */
+static int vm_snapshots(struct ctl *c, const char *vmname, struct vm_rec *vm,
+                        struct snapshot_rec **ss, size_t *n, struct yerr *err)
 {
-    struct engine *e = ctl->host;
+    if (ctl_vm_get(c, vmname, vm, err) < 0)
+        return -1;
+    if (store_snapshot_list(c->store, vm->id, ss, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
+json_t *ctl_snapshot_list(struct ctl *c, const char *vmname, struct yerr *err)
+{
     struct vm_rec vm;
     struct snapshot_rec *ss;
     size_t n;
-    if (engine_vm_get(e, vmname, &vm, err) < 0)
+    if (vm_snapshots(c, vmname, &vm, &ss, &n, err) < 0)
         return NULL;
-    if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
-        yerr_db(err, store_errmsg(e->store));
-        return NULL;
-    }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, snapshot_json(e, &vm, &ss[i], -1));
+        json_array_append_new(arr, snapshot_json(c, &vm, &ss[i], -1));
     free(ss);
     return json_pack("{s:o}", "snapshots", arr);
 }
 
-json_t *ctl_snapshot_show(struct ctl *ctl, const char *vmname, const char *name, int64_t took_ms,
+json_t *ctl_snapshot_show(struct ctl *c, const char *vmname, const char *name, int64_t took_ms,
                           struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct vm_rec vm;
     struct snapshot_rec *ss;
     size_t n;
-    if (engine_vm_get(e, vmname, &vm, err) < 0)
+    if (vm_snapshots(c, vmname, &vm, &ss, &n, err) < 0)
         return NULL;
-    if (store_snapshot_list(e->store, vm.id, &ss, &n) != 0) {
-        yerr_db(err, store_errmsg(e->store));
-        return NULL;
-    }
     json_t *j = NULL;
     for (size_t i = 0; i < n && !j; i++)
         if (!strcmp(ss[i].name, name) || !strcmp(ss[i].id, name))
-            j = snapshot_json(e, &vm, &ss[i], took_ms);
+            j = snapshot_json(c, &vm, &ss[i], took_ms);
     free(ss);
     if (!j)
         yerr_set(err, YE_NOT_FOUND, "vm '%s' has no snapshot '%s'", vm.name, name);
@@ -129,7 +130,7 @@ static json_t *snap_result(const char *vm, const struct snapshot_rec *s)
 
 struct revert_op {
     struct revert_op *next;
-    struct engine *e;
+    struct ctl *c;
     char task[37];
     struct vm_rec vm;
     struct snapshot_rec snap;
@@ -147,9 +148,9 @@ static void revert_end(struct revert_op *r, const struct yerr *err)
         *pp = r->next;
     ctl_snapshot_hold(r->layer, false);
     if (err)
-        task_fail(r->e->tasks, r->task, err);
+        task_fail(r->c->tasks, r->task, err);
     else
-        task_succeed(r->e->tasks, r->task, snap_result(r->vm.name, &r->snap));
+        task_succeed(r->c->tasks, r->task, snap_result(r->vm.name, &r->snap));
     free(r);
 }
 
@@ -159,7 +160,7 @@ static void on_old_removed(void *ctx, json_t *res, const struct yerr *err)
     (void)res;
     if (err) /* the orphan sweep takes it */
         log_warn("revert of vm %s: %s", r->vm.name, err->message);
-    engine_event(r->e, "vm", r->vm.name, "revert", "ok", "to snapshot %s", r->snap.name);
+    ctl_event(r->c, "vm", r->vm.name, "revert", "ok", "to snapshot %s", r->snap.name);
     revert_end(r, NULL);
 }
 
@@ -174,18 +175,18 @@ static void on_revert_layer(void *ctx, json_t *res, const struct yerr *err)
     FAILPOINT("snapshot_revert.after_layer");
     struct vm_rec vm;
     struct yerr e2 = {0};
-    if (store_vm_get(r->e->store, r->vm.id, &vm) != 0 || !vm_state_down(vm.state)) {
+    if (store_vm_get(r->c->store, r->vm.id, &vm) != 0 || !vm_state_down(vm.state)) {
         yerr_set(&e2, YE_CONFLICT, "vm '%s' changed during the revert", r->vm.name);
     } else {
         snprintf(r->vm.disk, sizeof r->vm.disk, "%s", vm.disk);
         snprintf(vm.disk, sizeof vm.disk, "%s", r->layer);
         snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", r->snap.id);
         vm.updated_at = now_ms();
-        if (store_vm_update(r->e->store, &vm) != 0)
-            yerr_db(&e2, store_errmsg(r->e->store));
+        if (store_vm_update(r->c->store, &vm) != 0)
+            yerr_db(&e2, store_errmsg(r->c->store));
     }
     if (e2.code) {
-        agent_call(r->e->agent, AV_VM_LAYER_REMOVE,
+        agent_call(r->c->agent, AV_VM_LAYER_REMOVE,
                    json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->layer), NULL, NULL, NULL);
         revert_end(r, &e2);
         return;
@@ -197,24 +198,23 @@ static void on_revert_layer(void *ctx, json_t *res, const struct yerr *err)
         on_old_removed(r, NULL, NULL);
         return;
     }
-    agent_call(r->e->agent, AV_VM_LAYER_REMOVE,
+    agent_call(r->c->agent, AV_VM_LAYER_REMOVE,
                json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->vm.disk), on_old_removed, NULL, r);
 }
 
-int ctl_snapshot_revert_start(struct ctl *ctl, const char *vmname, const char *name,
-                              char task_id[37], struct yerr *err)
+int ctl_snapshot_revert_start(struct ctl *c, const char *vmname, const char *name, char task_id[37],
+                              struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct vm_rec vm;
-    if (vm_free(e, vmname, &vm, err) < 0)
+    if (vm_free(c, vmname, &vm, err) < 0)
         return -1;
     if (!vm_state_down(vm.state))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: stop it before reverting", vm.name,
                         vm_state_name(vm.state));
     struct snapshot_rec *s, *f = NULL;
     size_t n;
-    if (store_snapshot_list(e->store, vm.id, &s, &n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
+    if (store_snapshot_list(c->store, vm.id, &s, &n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
     int rc = 0;
     bool drop_old = true;
     for (size_t i = 0; i < n; i++) {
@@ -236,13 +236,13 @@ int ctl_snapshot_revert_start(struct ctl *ctl, const char *vmname, const char *n
     free(s);
     if (rc < 0)
         return -1;
-    r->e = e;
+    r->c = c;
     r->vm = vm;
     r->drop_old = drop_old;
     char id[37];
     uuid_generate_str(id);
     snprintf(r->layer, sizeof r->layer, "disk-%.8s.qcow2", id);
-    struct begin_ctx b = {.e = e, .kind = "snapshot.revert", .layer = r->layer};
+    struct begin_ctx b = {.c = c, .kind = "snapshot.revert", .layer = r->layer};
     if (begin_task(&b, &vm, &r->snap, err) < 0) {
         free(r);
         return -1;
@@ -252,7 +252,7 @@ int ctl_snapshot_revert_start(struct ctl *ctl, const char *vmname, const char *n
     r->next = reverts;
     reverts = r;
     ctl_snapshot_hold(r->layer, true);
-    agent_call(e->agent, AV_VM_LAYER_CREATE,
+    agent_call(c->agent, AV_VM_LAYER_CREATE,
                json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", r->layer, "backing", r->snap.file),
                on_revert_layer, NULL, r);
     return 0;
@@ -260,20 +260,19 @@ int ctl_snapshot_revert_start(struct ctl *ctl, const char *vmname, const char *n
 
 /* ---- delete: the row "deleting", then the merge (snapshots_merge.c) ---- */
 
-int ctl_snapshot_delete(struct ctl *ctl, const char *vmname, const char *name,
-                        struct task_rec *task, struct yerr *err)
+int ctl_snapshot_delete(struct ctl *c, const char *vmname, const char *name, struct task_rec *task,
+                        struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct vm_rec vm;
-    if (vm_free(e, vmname, &vm, err) < 0)
+    if (vm_free(c, vmname, &vm, err) < 0)
         return -1;
     if (!vm_state_live(vm.state) && !vm_state_down(vm.state))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
                         vm_state_name(vm.state));
     struct snapshot_rec *s, snap;
     size_t n;
-    if (store_snapshot_list(e->store, vm.id, &s, &n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
+    if (store_snapshot_list(c->store, vm.id, &s, &n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         if (!snap_state_settled(s[i].state))
@@ -290,17 +289,17 @@ int ctl_snapshot_delete(struct ctl *ctl, const char *vmname, const char *name,
     free(s);
     if (rc < 0)
         return -1;
-    struct begin_ctx b = {.e = e, .kind = "snapshot.delete"};
+    struct begin_ctx b = {.c = c, .kind = "snapshot.delete"};
     if (begin_task(&b, &vm, &snap, err) < 0)
         return -1;
-    if (snaps_apply(e, &snap, SNAP_EV_DELETE) < 0) {
-        yerr_db(err, store_errmsg(e->store));
-        task_fail(e->tasks, b.task.id, err);
+    if (snaps_apply(c, &snap, SNAP_EV_DELETE) < 0) {
+        yerr_db(err, store_errmsg(c->store));
+        task_fail(c->tasks, b.task.id, err);
         return -1;
     }
     FAILPOINT("snapshot_delete.after_row");
-    snap_merge_start(e, &vm, &snap, b.task.id); /* may end the task at once */
-    if (tasks_get(e->tasks, b.task.id, task, err) != 0)
+    snap_merge_start(c, &vm, &snap, b.task.id); /* may end the task at once */
+    if (tasks_get(c->tasks, b.task.id, task, err) != 0)
         return err->code ? -1 : yerr_set(err, YE_INTERNAL, "task %s vanished", b.task.id);
     return 0;
 }
@@ -308,7 +307,7 @@ int ctl_snapshot_delete(struct ctl *ctl, const char *vmname, const char *name,
 /* ---- recovery ---- */
 
 /* The snapshot a task's params name: 1 and *out when its row is there. */
-static int task_snapshot(struct engine *e, const struct task_rec *k, struct snapshot_rec *out,
+static int task_snapshot(struct ctl *c, const struct task_rec *k, struct snapshot_rec *out,
                          char *layer, size_t llen)
 {
     json_t *p = k->params ? json_loads(k->params, 0, NULL) : NULL;
@@ -319,7 +318,7 @@ static int task_snapshot(struct engine *e, const struct task_rec *k, struct snap
     int found = 0;
     struct snapshot_rec *s;
     size_t n;
-    if (id && store_snapshot_list(e->store, k->object_id, &s, &n) == 0) {
+    if (id && store_snapshot_list(c->store, k->object_id, &s, &n) == 0) {
         for (size_t i = 0; i < n && !found; i++)
             if (!strcmp(s[i].id, id)) {
                 *out = s[i];
@@ -340,7 +339,7 @@ static int task_snapshot(struct engine *e, const struct task_rec *k, struct snap
 #define THAW_TRIES    30
 struct thaw {
     struct thaw *next;
-    struct engine *e;
+    struct ctl *c;
     struct event *timer;
     char vm_id[37];
     char vm[64];
@@ -370,8 +369,8 @@ static void on_recovery_thaw(void *ctx, json_t *r, const struct yerr *err)
     struct thaw *t = ctx;
     (void)r;
     if (!err) {
-        engine_event(t->e, "vm", t->vm, "snapshot", "info",
-                     "guest file systems thawed after a restart during a snapshot");
+        ctl_event(t->c, "vm", t->vm, "snapshot", "info",
+                  "guest file systems thawed after a restart during a snapshot");
         thaw_free(t);
     } else if (++t->tries >= THAW_TRIES) {
         log_warn("vm %s: could not thaw its file systems after a restart: %s", t->vm_id,
@@ -387,18 +386,18 @@ static void thaw_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct thaw *t = arg;
-    agent_call(t->e->agent, AV_GUEST_FSTHAW, json_pack("{s:s}", "vm", t->vm_id), on_recovery_thaw,
+    agent_call(t->c->agent, AV_GUEST_FSTHAW, json_pack("{s:s}", "vm", t->vm_id), on_recovery_thaw,
                NULL, t);
 }
 
-static void thaw_later(struct engine *e, const char *vm_id, const char *name)
+static void thaw_later(struct ctl *c, const char *vm_id, const char *name)
 {
     struct thaw *t = calloc(1, sizeof *t);
-    if (!t || !(t->timer = evtimer_new(e->base, thaw_tick, t))) {
+    if (!t || !(t->timer = evtimer_new(c->base, thaw_tick, t))) {
         free(t);
         return;
     }
-    t->e = e;
+    t->c = c;
     snprintf(t->vm_id, sizeof t->vm_id, "%s", vm_id);
     snprintf(t->vm, sizeof t->vm, "%s", name);
     t->next = thaws;
@@ -416,26 +415,26 @@ static void recover_again(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct engine *e = arg;
-    tasks_recover(e->tasks);
+    struct ctl *c = arg;
+    tasks_recover(c->tasks);
 }
 
 /* Without a verdict (QEMU not answering yet: its QMP connection is made by
  * the reconcile pass right after start-up) the settle is tried again a
  * little later, a few times (snapshots_reconcile.c counts them). */
-static void on_recover_settled(struct engine *e, const char *vm_id, bool complete)
+static void on_recover_settled(struct ctl *c, const char *vm_id, bool complete)
 {
     (void)vm_id;
     struct timeval tv = {complete ? 0 : RESETTLE_MS / 1000, 0};
-    if (event_base_once(e->base, -1, EV_TIMEOUT, recover_again, e, &tv) < 0)
-        tasks_recover(e->tasks);
+    if (event_base_once(c->base, -1, EV_TIMEOUT, recover_again, c, &tv) < 0)
+        tasks_recover(c->tasks);
 }
 
-static int wait_settled(struct engine *e, const struct task_rec *k, struct yerr *err)
+static int wait_settled(struct ctl *c, const struct task_rec *k, struct yerr *err)
 {
     if (snaps_settled_once(k->object_id))
         return 0;
-    snaps_settle(e, k->object_id, on_recover_settled);
+    snaps_settle(c, k->object_id, on_recover_settled);
     return yerr_set(err, YE_UNAVAILABLE, "the snapshot rows of vm '%s' are being settled",
                     k->object_name);
 }
@@ -450,15 +449,15 @@ static bool thaw_pending(const char *vm_id)
 
 static int recover_create(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
+    struct ctl *c = ctx;
     struct vm_rec vm;
     if (!snaps_settled_once(k->object_id) && !thaw_pending(k->object_id) &&
-        store_vm_get(e->store, k->object_id, &vm) == 0 && vm.state == VM_RUNNING)
-        thaw_later(e, vm.id, vm.name);
-    if (wait_settled(e, k, err) < 0)
+        store_vm_get(c->store, k->object_id, &vm) == 0 && vm.state == VM_RUNNING)
+        thaw_later(c, vm.id, vm.name);
+    if (wait_settled(c, k, err) < 0)
         return -1;
     struct snapshot_rec s;
-    if (task_snapshot(e, k, &s, NULL, 0) && s.state == SNAP_READY) {
+    if (task_snapshot(c, k, &s, NULL, 0) && s.state == SNAP_READY) {
         free(k->result);
         json_t *r = json_pack("{s:s,s:s,s:s}", "id", s.id, "name", s.name, "vm", k->object_name);
         k->result = json_dumps(r, JSON_COMPACT);
@@ -470,25 +469,25 @@ static int recover_create(void *ctx, struct task_rec *k, struct yerr *err)
 
 static int recover_revert(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
-    if (wait_settled(e, k, err) < 0)
+    struct ctl *c = ctx;
+    if (wait_settled(c, k, err) < 0)
         return -1;
     struct snapshot_rec s;
     char layer[64];
     struct vm_rec vm;
-    task_snapshot(e, k, &s, layer, sizeof layer);
-    if (layer[0] && store_vm_get(e->store, k->object_id, &vm) == 0 && !strcmp(vm.disk, layer))
+    task_snapshot(c, k, &s, layer, sizeof layer);
+    if (layer[0] && store_vm_get(c->store, k->object_id, &vm) == 0 && !strcmp(vm.disk, layer))
         k->state = TASK_SUCCEEDED; /* the VM row had moved to the new layer */
     return 0;
 }
 
 static int recover_delete(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
-    if (wait_settled(e, k, err) < 0) /* the settle resumes the merge */
+    struct ctl *c = ctx;
+    if (wait_settled(c, k, err) < 0) /* the settle resumes the merge */
         return -1;
     struct snapshot_rec s;
-    if (!task_snapshot(e, k, &s, NULL, 0)) {
+    if (!task_snapshot(c, k, &s, NULL, 0)) {
         k->state = TASK_SUCCEEDED;
         return 0;
     }
@@ -497,11 +496,10 @@ static int recover_delete(void *ctx, struct task_rec *k, struct yerr *err)
     return 0; /* the merge failed: the snapshot stays */
 }
 
-void ctl_snapshots_init(struct engine *e)
+void ctl_snapshots_init(struct ctl *c)
 {
-    tasks_register_kind(e->tasks, "snapshot.create", recover_create, e);
-    tasks_register_kind(e->tasks, "snapshot.revert", recover_revert, e);
-    tasks_register_kind(e->tasks, "snapshot.delete", recover_delete, e);
-    snap_merge_init(e);
-    ctl_snapshots_reconcile_init(e);
+    tasks_register_kind(c->tasks, "snapshot.create", recover_create, c);
+    tasks_register_kind(c->tasks, "snapshot.revert", recover_revert, c);
+    tasks_register_kind(c->tasks, "snapshot.delete", recover_delete, c);
+    snap_merge_init(c);
 }

@@ -17,36 +17,40 @@
 #define YUN_CTL_SNAPSHOTS_H
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/yerr.h"
 #include "store/records.h"
 
-struct engine;
 struct ctl;
 
 /* Registers the recover functions of the three kinds (before
- * tasks_recover), the subscription to the agent's block-job events and the
- * reconcile pass's hook for the snapshot rows. */
-void ctl_snapshots_init(struct engine *e);
+ * tasks_recover) and the subscription to the agent's block-job events. */
+void ctl_snapshots_init(struct ctl *c);
+/* The reconcile pass's turn: the VMs' snapshot rows settled (creates
+ * adopted or rolled back, merges resumed, stray layers swept) over agent
+ * verbs. */
+struct vm_rec;
+void ctl_snapshots_settle_all(struct ctl *c, const struct vm_rec *vms, size_t n);
 
 /* Begins taking snapshot name of vm (snapshots_create.c): 0 and the task
  * (which the handler waits on), or -1 when refused with nothing changed. */
-int ctl_snapshot_create_start(struct ctl *ctl, const char *vm, const char *name, char task_id[37],
+int ctl_snapshot_create_start(struct ctl *c, const char *vm, const char *name, char task_id[37],
                               struct yerr *err);
 /* Begins reverting vm's disk to snapshot name (vm stopped): 0 and the
  * task, or -1 refused. */
-int ctl_snapshot_revert_start(struct ctl *ctl, const char *vm, const char *name, char task_id[37],
+int ctl_snapshot_revert_start(struct ctl *c, const char *vm, const char *name, char task_id[37],
                               struct yerr *err);
 /* Begins the delete: *task (the caller clears it with task_rec_clear) is
  * the task as it is now, running or already finished. */
-int ctl_snapshot_delete(struct ctl *ctl, const char *vm, const char *name, struct task_rec *task,
+int ctl_snapshot_delete(struct ctl *c, const char *vm, const char *name, struct task_rec *task,
                         struct yerr *err);
 
 /* The API's view: {"snapshots": [...]} of a VM, or one snapshot (by name
  * or id; took_ms >= 0 adds how long taking it took). NULL and err. */
-json_t *ctl_snapshot_list(struct ctl *ctl, const char *vm, struct yerr *err);
-json_t *ctl_snapshot_show(struct ctl *ctl, const char *vm, const char *name, int64_t took_ms,
+json_t *ctl_snapshot_list(struct ctl *c, const char *vm, struct yerr *err);
+json_t *ctl_snapshot_show(struct ctl *c, const char *vm, const char *name, int64_t took_ms,
                           struct yerr *err);
 
 #endif

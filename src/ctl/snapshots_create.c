@@ -36,7 +36,7 @@
 
 struct create_op {
     struct create_op *next;
-    struct engine *e;
+    struct ctl *c;
     char task[37];
     struct vm_rec vm; /* as it was when the operation began */
     struct snapshot_rec snap;
@@ -47,216 +47,217 @@ struct create_op {
 };
 static struct create_op *ops; /* in flight (reachable until they end) */
 
-static void op_free(struct create_op *c)
+static void op_free(struct create_op *op)
 {
     struct create_op **pp = &ops;
-    while (*pp && *pp != c)
+    while (*pp && *pp != op)
         pp = &(*pp)->next;
     if (*pp)
-        *pp = c->next;
-    free(c);
+        *pp = op->next;
+    free(op);
 }
 
-static json_t *vm_args(const struct create_op *c)
+static json_t *vm_args(const struct create_op *op)
 {
-    return json_pack("{s:s}", "vm", c->vm.id);
+    return json_pack("{s:s}", "vm", op->vm.id);
 }
 
 /* Ends the operation: the task, the hold, the memory. */
-static void op_end(struct create_op *c, bool ok)
+static void op_end(struct create_op *op, bool ok)
 {
-    ctl_snapshot_hold(c->snap.id, false);
+    ctl_snapshot_hold(op->snap.id, false);
     if (ok)
-        task_succeed(
-            c->e->tasks, c->task,
-            json_pack("{s:s,s:s,s:s}", "id", c->snap.id, "name", c->snap.name, "vm", c->vm.name));
+        task_succeed(op->c->tasks, op->task,
+                     json_pack("{s:s,s:s,s:s}", "id", op->snap.id, "name", op->snap.name, "vm",
+                               op->vm.name));
     else
-        task_fail(c->e->tasks, c->task, &c->err);
-    op_free(c);
+        task_fail(op->c->tasks, op->task, &op->err);
+    op_free(op);
 }
 
 /* Nothing switched: the new layer and the row go. */
 static void on_removed(void *ctx, json_t *r, const struct yerr *err)
 {
-    struct create_op *c = ctx;
+    struct create_op *op = ctx;
     (void)r;
     if (err)
-        log_warn("snapshot %s: %s", c->snap.name, err->message); /* the sweep takes it */
+        log_warn("snapshot %s: %s", op->snap.name, err->message); /* the sweep takes it */
     enum snap_state to;
-    if (snap_transition(c->snap.state, SNAP_EV_ROLLED_BACK, &to) == SNAP_STEP_GONE)
-        store_snapshot_delete(c->e->store, c->snap.id);
-    engine_event(c->e, "vm", c->vm.name, "snapshot", "error", "%s: %s", c->snap.name,
-                 c->err.message);
-    op_end(c, false);
+    if (snap_transition(op->snap.state, SNAP_EV_ROLLED_BACK, &to) == SNAP_STEP_GONE)
+        store_snapshot_delete(op->c->store, op->snap.id);
+    ctl_event(op->c, "vm", op->vm.name, "snapshot", "error", "%s: %s", op->snap.name,
+              op->err.message);
+    op_end(op, false);
 }
 
-static void roll_back(struct create_op *c)
+static void roll_back(struct create_op *op)
 {
-    agent_call(c->e->agent, AV_VM_LAYER_REMOVE,
-               json_pack("{s:s,s:s}", "vm", c->vm.id, "file", c->snap.new_disk), on_removed, NULL,
-               c);
+    agent_call(op->c->agent, AV_VM_LAYER_REMOVE,
+               json_pack("{s:s,s:s}", "vm", op->vm.id, "file", op->snap.new_disk), on_removed, NULL,
+               op);
 }
 
 /* The switch happened (or, stopped, the new layer is simply the top). */
-static void finish(struct create_op *c)
+static void finish(struct create_op *op)
 {
     struct vm_rec vm;
     FAILPOINT("snapshot_create.before_vm_row");
-    if (store_vm_get(c->e->store, c->vm.id, &vm) != 0) {
-        yerr_set(&c->err, YE_NOT_FOUND, "vm '%s' went away", c->vm.name);
-        op_end(c, false);
+    if (store_vm_get(op->c->store, op->vm.id, &vm) != 0) {
+        yerr_set(&op->err, YE_NOT_FOUND, "vm '%s' went away", op->vm.name);
+        op_end(op, false);
         return;
     }
-    snprintf(vm.disk, sizeof vm.disk, "%s", c->snap.new_disk);
-    snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", c->snap.id);
+    snprintf(vm.disk, sizeof vm.disk, "%s", op->snap.new_disk);
+    snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", op->snap.id);
     vm.updated_at = now_ms();
-    if (store_vm_update(c->e->store, &vm) != 0) {
+    if (store_vm_update(op->c->store, &vm) != 0) {
         /* the switch happened but the record does not say so: the row
          * stays "creating" for the reconcile pass, which asks QEMU */
-        yerr_db(&c->err, store_errmsg(c->e->store));
-        engine_event(c->e, "vm", c->vm.name, "snapshot", "error", "%s: %s", c->snap.name,
-                     c->err.message);
-        op_end(c, false);
+        yerr_db(&op->err, store_errmsg(op->c->store));
+        ctl_event(op->c, "vm", op->vm.name, "snapshot", "error", "%s: %s", op->snap.name,
+                  op->err.message);
+        op_end(op, false);
         return;
     }
     FAILPOINT("snapshot_create.before_ready");
     enum snap_state to;
-    if (snap_transition(c->snap.state, SNAP_EV_SWITCHED, &to) == SNAP_STEP_STATE) {
-        c->snap.state = to;
-        c->snap.new_disk[0] = 0;
+    if (snap_transition(op->snap.state, SNAP_EV_SWITCHED, &to) == SNAP_STEP_STATE) {
+        op->snap.state = to;
+        op->snap.new_disk[0] = 0;
     }
-    if (store_snapshot_update(c->e->store, &c->snap) != 0) {
-        yerr_db(&c->err, store_errmsg(c->e->store)); /* the reconcile pass adopts it */
-        op_end(c, false);
+    if (store_snapshot_update(op->c->store, &op->snap) != 0) {
+        yerr_db(&op->err, store_errmsg(op->c->store)); /* the reconcile pass adopts it */
+        op_end(op, false);
         return;
     }
-    engine_event(c->e, "vm", c->vm.name, "snapshot", "ok", "%s (%s-consistent)", c->snap.name,
-                 c->snap.consistency);
-    op_end(c, true);
+    ctl_event(op->c, "vm", op->vm.name, "snapshot", "ok", "%s (%s-consistent)", op->snap.name,
+              op->snap.consistency);
+    op_end(op, true);
 }
 
-/* After the switch, whatever its outcome (c->err says): thaw, then go on. */
-static void after_thaw(struct create_op *c);
+/* After the switch, whatever its outcome (op->err says): thaw, then go on. */
+static void after_thaw(struct create_op *op);
 
 static void on_thawed(void *ctx, json_t *r, const struct yerr *err)
 {
-    struct create_op *c = ctx;
+    struct create_op *op = ctx;
     (void)r;
-    if (err && !c->thaw_retried) {
-        c->thaw_retried = true;
-        agent_call(c->e->agent, AV_GUEST_FSTHAW, vm_args(c), on_thawed, NULL, c);
+    if (err && !op->thaw_retried) {
+        op->thaw_retried = true;
+        agent_call(op->c->agent, AV_GUEST_FSTHAW, vm_args(op), on_thawed, NULL, op);
         return;
     }
     if (err)
-        engine_event(c->e, "vm", c->vm.name, "snapshot", "error",
-                     "could not thaw the guest's file systems: %s", err->message);
+        ctl_event(op->c, "vm", op->vm.name, "snapshot", "error",
+                  "could not thaw the guest's file systems: %s", err->message);
     else
         FAILPOINT("snapshot_create.after_thaw");
-    after_thaw(c);
+    after_thaw(op);
 }
 
-static void thaw_then(struct create_op *c)
+static void thaw_then(struct create_op *op)
 {
-    if (c->frozen)
-        agent_call(c->e->agent, AV_GUEST_FSTHAW, vm_args(c), on_thawed, NULL, c);
+    if (op->frozen)
+        agent_call(op->c->agent, AV_GUEST_FSTHAW, vm_args(op), on_thawed, NULL, op);
     else
-        after_thaw(c);
+        after_thaw(op);
 }
 
 /* What QEMU writes to, after a switch that failed. */
 static void on_active(void *ctx, json_t *r, const struct yerr *err)
 {
-    struct create_op *c = ctx;
+    struct create_op *op = ctx;
     const char *file = err ? "" : json_string_value(json_object_get(r, "file"));
     char nw[512];
-    engine_vm_path(c->e, &c->vm, c->snap.new_disk, nw, sizeof nw);
+    snaps_vm_file(op->c, &op->vm, op->snap.new_disk, nw, sizeof nw);
     if (file && !strcmp(file, nw)) {
-        c->err.code = 0; /* the reply was lost, the switch was not */
+        op->err.code = 0; /* the reply was lost, the switch was not */
     } else if (!file || !file[0]) {
-        c->unknown = true; /* left for the reconcile pass */
+        op->unknown = true; /* left for the reconcile pass */
     }
-    thaw_then(c);
+    thaw_then(op);
 }
 
-static void after_thaw(struct create_op *c)
+static void after_thaw(struct create_op *op)
 {
-    if (!c->err.code) {
-        finish(c);
-    } else if (c->unknown) {
-        engine_event(c->e, "vm", c->vm.name, "snapshot", "error",
-                     "%s: QEMU does not answer; left for the reconcile pass", c->snap.name);
-        op_end(c, false);
+    if (!op->err.code) {
+        finish(op);
+    } else if (op->unknown) {
+        ctl_event(op->c, "vm", op->vm.name, "snapshot", "error",
+                  "%s: QEMU does not answer; left for the reconcile pass", op->snap.name);
+        op_end(op, false);
     } else {
-        yerr_disk(&c->err, "%s", c->err.message); /* 507 when the disk is full */
-        roll_back(c);
+        yerr_disk(&op->err, "%s", op->err.message); /* 507 when the disk is full */
+        roll_back(op);
     }
 }
 
 static void on_switched(void *ctx, json_t *r, const struct yerr *err)
 {
-    struct create_op *c = ctx;
+    struct create_op *op = ctx;
     (void)r;
     if (!err) {
         FAILPOINT("snapshot_create.after_switch");
-        thaw_then(c);
+        thaw_then(op);
         return;
     }
-    c->err = *err;
-    agent_call(c->e->agent, AV_VM_ACTIVE_LAYER, vm_args(c), on_active, NULL, c);
+    op->err = *err;
+    agent_call(op->c->agent, AV_VM_ACTIVE_LAYER, vm_args(op), on_active, NULL, op);
 }
 
-static void do_switch(struct create_op *c)
+static void do_switch(struct create_op *op)
 {
-    if (!c->frozen)
-        engine_event(c->e, "vm", c->vm.name, "snapshot", "info", "%s: crash-consistent (%s)",
-                     c->snap.name, c->vm.state == VM_RUNNING ? c->why : "vm paused");
-    snprintf(c->snap.consistency, sizeof c->snap.consistency, c->frozen ? "application" : "crash");
-    agent_call(c->e->agent, AV_VM_SNAPSHOT_SWITCH,
-               json_pack("{s:s,s:s}", "vm", c->vm.id, "file", c->snap.new_disk), on_switched, NULL,
-               c);
+    if (!op->frozen)
+        ctl_event(op->c, "vm", op->vm.name, "snapshot", "info", "%s: crash-consistent (%s)",
+                  op->snap.name, op->vm.state == VM_RUNNING ? op->why : "vm paused");
+    snprintf(op->snap.consistency, sizeof op->snap.consistency,
+             op->frozen ? "application" : "crash");
+    agent_call(op->c->agent, AV_VM_SNAPSHOT_SWITCH,
+               json_pack("{s:s,s:s}", "vm", op->vm.id, "file", op->snap.new_disk), on_switched,
+               NULL, op);
 }
 
 static void on_frozen(void *ctx, json_t *r, const struct yerr *err)
 {
-    struct create_op *c = ctx;
+    struct create_op *op = ctx;
     (void)r;
-    c->frozen = !err;
+    op->frozen = !err;
     if (err)
-        snprintf(c->why, sizeof c->why, "%s", err->message);
+        snprintf(op->why, sizeof op->why, "%s", err->message);
     else
         FAILPOINT("snapshot_create.after_freeze");
-    do_switch(c);
+    do_switch(op);
 }
 
 static void on_layer(void *ctx, json_t *r, const struct yerr *err)
 {
-    struct create_op *c = ctx;
+    struct create_op *op = ctx;
     (void)r;
     if (err) {
         /* nothing was made: only the row goes */
-        c->err = *err;
+        op->err = *err;
         enum snap_state to;
-        if (snap_transition(c->snap.state, SNAP_EV_ROLLED_BACK, &to) == SNAP_STEP_GONE)
-            store_snapshot_delete(c->e->store, c->snap.id);
-        engine_event(c->e, "vm", c->vm.name, "snapshot", "error", "%s: %s", c->snap.name,
-                     err->message);
-        op_end(c, false);
+        if (snap_transition(op->snap.state, SNAP_EV_ROLLED_BACK, &to) == SNAP_STEP_GONE)
+            store_snapshot_delete(op->c->store, op->snap.id);
+        ctl_event(op->c, "vm", op->vm.name, "snapshot", "error", "%s: %s", op->snap.name,
+                  err->message);
+        op_end(op, false);
         return;
     }
-    if (!c->live) {
+    if (!op->live) {
         FAILPOINT("snapshot_create.after_layer");
-        finish(c);
+        finish(op);
         return;
     }
     FAILPOINT("snapshot_create.after_live_layer");
-    if (c->vm.state == VM_RUNNING)
-        agent_call(c->e->agent, AV_GUEST_FSFREEZE, vm_args(c), on_frozen, NULL, c);
+    if (op->vm.state == VM_RUNNING)
+        agent_call(op->c->agent, AV_GUEST_FSFREEZE, vm_args(op), on_frozen, NULL, op);
     else
-        do_switch(c);
+        do_switch(op);
 }
 
 /* Refuses what cannot be taken; fills snap (not written yet). */
-static int validate(struct engine *e, const struct vm_rec *vm, const char *name,
+static int validate(struct ctl *c, const struct vm_rec *vm, const char *name,
                     struct snapshot_rec *snap, struct yerr *err)
 {
     char why[300];
@@ -267,8 +268,8 @@ static int validate(struct engine *e, const struct vm_rec *vm, const char *name,
                         vm_state_name(vm->state));
     struct snapshot_rec *s;
     size_t n;
-    if (store_snapshot_list(e->store, vm->id, &s, &n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
+    if (store_snapshot_list(c->store, vm->id, &s, &n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++)
         if (!snap_state_settled(s[i].state))
@@ -298,49 +299,48 @@ static int validate(struct engine *e, const struct vm_rec *vm, const char *name,
     return 0;
 }
 
-int ctl_snapshot_create_start(struct ctl *ctl, const char *vmname, const char *name,
-                              char task_id[37], struct yerr *err)
+int ctl_snapshot_create_start(struct ctl *c, const char *vmname, const char *name, char task_id[37],
+                              struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct vm_rec vm;
-    if (engine_vm_get(e, vmname, &vm, err) < 0)
+    if (ctl_vm_get(c, vmname, &vm, err) < 0)
         return -1;
     struct task_rec busy;
-    if (task_busy(e->tasks, vm.id, &busy))
+    if (task_busy(c->tasks, vm.id, &busy))
         return task_conflict(err, &busy);
-    struct create_op *c = calloc(1, sizeof *c);
-    if (!c)
+    struct create_op *op = calloc(1, sizeof *op);
+    if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    c->e = e;
-    c->vm = vm;
-    c->live = vm_state_live(vm.state);
-    if (validate(e, &vm, name, &c->snap, err) < 0) {
-        free(c);
+    op->c = c;
+    op->vm = vm;
+    op->live = vm_state_live(vm.state);
+    if (validate(c, &vm, name, &op->snap, err) < 0) {
+        free(op);
         return -1;
     }
     struct task_rec k;
-    if (task_begin(e->tasks, "snapshot.create", "vm", vm.id, vm.name, &k, err) < 0) {
-        free(c);
+    if (task_begin(c->tasks, "snapshot.create", "vm", vm.id, vm.name, &k, err) < 0) {
+        free(op);
         return -1;
     }
-    snprintf(c->task, sizeof c->task, "%s", k.id);
+    snprintf(op->task, sizeof op->task, "%s", k.id);
     snprintf(task_id, 37, "%s", k.id);
-    json_t *p = json_pack("{s:s,s:s}", "snapshot", c->snap.id, "name", c->snap.name);
-    task_set_params(e->tasks, k.id, p);
+    json_t *p = json_pack("{s:s,s:s}", "snapshot", op->snap.id, "name", op->snap.name);
+    task_set_params(c->tasks, k.id, p);
     json_decref(p);
-    c->next = ops;
-    ops = c;
-    ctl_snapshot_hold(c->snap.id, true);
-    if (store_snapshot_insert(e->store, &c->snap) != 0) {
-        yerr_db(&c->err, store_errmsg(e->store));
-        *err = c->err;
-        op_end(c, false);
+    op->next = ops;
+    ops = op;
+    ctl_snapshot_hold(op->snap.id, true);
+    if (store_snapshot_insert(c->store, &op->snap) != 0) {
+        yerr_db(&op->err, store_errmsg(c->store));
+        *err = op->err;
+        op_end(op, false);
         return 0; /* the task says so */
     }
     FAILPOINT("snapshot_create.after_row");
     agent_call(
-        e->agent, AV_VM_LAYER_CREATE,
-        json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", c->snap.new_disk, "backing", vm.disk),
-        on_layer, NULL, c);
+        c->agent, AV_VM_LAYER_CREATE,
+        json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", op->snap.new_disk, "backing", vm.disk),
+        on_layer, NULL, op);
     return 0;
 }

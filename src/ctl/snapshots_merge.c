@@ -37,7 +37,7 @@
 
 struct merge {
     struct merge *next;
-    struct engine *e;
+    struct ctl *c;
     char vm_id[37];
     char snap_id[37];
     char task[37];     /* "" when no task of this run owns it */
@@ -66,13 +66,13 @@ static struct merge *merge_find(const char *snap_id)
     return NULL;
 }
 
-static struct merge *merge_new(struct engine *e, const char *vm_id, const char *snap_id,
+static struct merge *merge_new(struct ctl *c, const char *vm_id, const char *snap_id,
                                const char *task)
 {
     struct merge *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->e = e;
+    m->c = c;
     snprintf(m->vm_id, sizeof m->vm_id, "%s", vm_id);
     snprintf(m->snap_id, sizeof m->snap_id, "%s", snap_id);
     snprintf(m->task, sizeof m->task, "%s", task ? task : "");
@@ -89,17 +89,17 @@ static void merge_end(struct merge *m, const struct yerr *err)
         pp = &(*pp)->next;
     if (*pp)
         *pp = m->next;
-    struct engine *e = m->e;
-    agent_forget(e->agent, m);
+    struct ctl *c = m->c;
+    agent_forget(c->agent, m);
     char task[37];
     snprintf(task, sizeof task, "%s", m->task);
     free(m);
     if (!task[0])
-        tasks_recover(e->tasks); /* a task an earlier yund left on it is settled now */
+        tasks_recover(c->tasks); /* a task an earlier yund left on it is settled now */
     else if (err)
-        task_fail(e->tasks, task, err);
+        task_fail(c->tasks, task, err);
     else
-        task_succeed(e->tasks, task, NULL);
+        task_succeed(c->tasks, task, NULL);
 }
 
 static void job_name(const char *snap_id, char out[32])
@@ -112,31 +112,47 @@ static int load(struct merge *m, struct vm_rec *vm, struct snapshot_rec **s, siz
 {
     *s = NULL;
     *n = 0;
-    if (store_vm_get(m->e->store, m->vm_id, vm) != 0)
+    if (store_vm_get(m->c->store, m->vm_id, vm) != 0)
         return -1;
-    if (store_snapshot_list(m->e->store, m->vm_id, s, n) != 0) {
+    if (store_snapshot_list(m->c->store, m->vm_id, s, n) != 0) {
         *s = NULL;
         return -1;
     }
     return 0;
 }
 
-static void merge_failed(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *snap,
+/* The VM, its rows and the snapshot being merged, read again after a step;
+ * NULL (the merge ended) when the VM or the snapshot went away. */
+static struct snapshot_rec *reload(struct merge *m, struct vm_rec *vm, struct snapshot_rec **s,
+                                   size_t *n)
+{
+    struct snapshot_rec *snap = NULL;
+    if (load(m, vm, s, n) == 0 && (snap = snaps_by_id(*s, *n, m->snap_id)))
+        return snap;
+    free(*s);
+    *s = NULL;
+    struct yerr err;
+    yerr_set(&err, YE_NOT_FOUND, "the vm or the snapshot went away during the merge");
+    merge_end(m, &err);
+    return NULL;
+}
+
+static void merge_failed(struct ctl *c, const struct vm_rec *vm, struct snapshot_rec *snap,
                          const char *why)
 {
-    snaps_apply(e, snap, SNAP_EV_MERGE_FAILED);
-    engine_event(e, "vm", vm->name, "snapshot-delete", "error", "%s: %s", snap->name, why);
+    snaps_apply(c, snap, SNAP_EV_MERGE_FAILED);
+    ctl_event(c, "vm", vm->name, "snapshot-delete", "error", "%s: %s", snap->name, why);
 }
 
 /* The file snap's children are to sit on: in *path what the verbs take
  * (a layer's bare name, or the image's absolute path), which is also what
  * a layer's header names; its format in fmt. */
-static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_rec *s, size_t n,
+static int base_of(struct ctl *c, const struct vm_rec *vm, struct snapshot_rec *s, size_t n,
                    const char *parent, char *path, size_t len, char fmt[8], struct yerr *err)
 {
     if (!parent[0]) {
         struct image_rec img;
-        if (store_image_get(e->store, vm->image, &img) != 0)
+        if (store_image_get(c->store, vm->image, &img) != 0)
             return yerr_set(err, YE_INTERNAL, "vm '%s': image '%s' is missing", vm->name,
                             vm->image);
         snprintf(path, len, "%s", img.path);
@@ -152,24 +168,24 @@ static int base_of(struct engine *e, const struct vm_rec *vm, struct snapshot_re
 }
 
 /* The running chain's child of snap has been streamed: re-parent it. */
-static void reparent_chain_child(struct engine *e, struct vm_rec *vm, struct snapshot_rec *snap,
+static void reparent_chain_child(struct ctl *c, struct vm_rec *vm, struct snapshot_rec *snap,
                                  struct snapshot_rec *s, size_t n)
 {
     if (!strcmp(vm->disk_parent, snap->id)) {
         snprintf(vm->disk_parent, sizeof vm->disk_parent, "%s", snap->parent);
-        engine_store_update(e, vm);
+        snaps_vm_save(c, vm);
         return;
     }
     for (const char *id = vm->disk_parent; id[0];) {
-        struct snapshot_rec *c = snaps_by_id(s, n, id);
-        if (!c)
+        struct snapshot_rec *ch = snaps_by_id(s, n, id);
+        if (!ch)
             break;
-        if (!strcmp(c->parent, snap->id)) {
-            snprintf(c->parent, sizeof c->parent, "%s", snap->parent);
-            store_snapshot_update(e->store, c);
+        if (!strcmp(ch->parent, snap->id)) {
+            snprintf(ch->parent, sizeof ch->parent, "%s", snap->parent);
+            store_snapshot_update(c->store, ch);
             break;
         }
-        id = c->parent;
+        id = ch->parent;
     }
 }
 
@@ -189,9 +205,9 @@ static void on_file_removed(void *ctx, json_t *res, const struct yerr *err)
         log_warn("snapshot %s: cannot remove its file: %s", m->snap_id, err->message);
     FAILPOINT("snapshot_delete.after_file_removed");
     if (load(m, &vm, &s, &n) == 0 && (snap = snaps_by_id(s, n, m->snap_id))) {
-        snaps_apply(m->e, snap, SNAP_EV_MERGED);
-        engine_event(m->e, "vm", vm.name, "snapshot-delete", "ok", "%s merged into its children",
-                     snap->name);
+        snaps_apply(m->c, snap, SNAP_EV_MERGED);
+        ctl_event(m->c, "vm", vm.name, "snapshot-delete", "ok", "%s merged into its children",
+                  snap->name);
     }
     free(s);
     merge_end(m, NULL);
@@ -201,7 +217,7 @@ static void merge_finish(struct merge *m, const struct snapshot_rec *snap)
 {
     FAILPOINT("snapshot_delete.before_remove");
     m->busy = true;
-    agent_call(m->e->agent, AV_VM_LAYER_REMOVE,
+    agent_call(m->c->agent, AV_VM_LAYER_REMOVE,
                json_pack("{s:s,s:s}", "vm", m->vm_id, "file", snap->file), on_file_removed, NULL,
                m);
 }
@@ -212,7 +228,7 @@ static void on_rebase_progress(void *ctx, uint64_t done, uint64_t total)
 {
     struct merge *m = ctx;
     if (m->task[0])
-        task_progress(m->e->tasks, m->task, done, total);
+        task_progress(m->c->tasks, m->task, done, total);
 }
 
 static void on_rebased(void *ctx, json_t *res, const struct yerr *rerr)
@@ -223,17 +239,12 @@ static void on_rebased(void *ctx, json_t *res, const struct yerr *rerr)
     struct vm_rec vm;
     struct snapshot_rec *s, *snap;
     size_t n;
-    struct yerr err = {0};
-    if (load(m, &vm, &s, &n) < 0 || !(snap = snaps_by_id(s, n, m->snap_id))) {
-        free(s);
-        yerr_set(&err, YE_NOT_FOUND, "the vm or the snapshot went away during the merge");
-        merge_end(m, &err);
+    if (!(snap = reload(m, &vm, &s, &n)))
         return;
-    }
     if (rerr) {
-        err = *rerr;
+        struct yerr err = *rerr;
         yerr_wrap(&err, "qemu-img rebase: ");
-        merge_failed(m->e, &vm, snap, err.message);
+        merge_failed(m->c, &vm, snap, err.message);
         free(s);
         merge_end(m, &err);
         return;
@@ -242,13 +253,13 @@ static void on_rebased(void *ctx, json_t *res, const struct yerr *rerr)
     if (!m->child_id[0]) {
         if (!strcmp(vm.disk, m->child_file)) {
             snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", snap->parent);
-            engine_store_update(m->e, &vm);
+            snaps_vm_save(m->c, &vm);
         }
     } else {
-        struct snapshot_rec *c = snaps_by_id(s, n, m->child_id);
-        if (c) {
-            snprintf(c->parent, sizeof c->parent, "%s", snap->parent);
-            store_snapshot_update(m->e->store, c);
+        struct snapshot_rec *ch = snaps_by_id(s, n, m->child_id);
+        if (ch) {
+            snprintf(ch->parent, sizeof ch->parent, "%s", snap->parent);
+            store_snapshot_update(m->c->store, ch);
         }
     }
     free(s);
@@ -260,11 +271,11 @@ static void start_rebase(struct merge *m, const struct vm_rec *vm, const char *c
                          const char *file, const char *base, const char *fmt)
 {
     char path[512];
-    engine_vm_path(m->e, vm, file, path, sizeof path);
+    snaps_vm_file(m->c, vm, file, path, sizeof path);
     snprintf(m->child_id, sizeof m->child_id, "%s", child_id);
     snprintf(m->child_file, sizeof m->child_file, "%s", file);
     m->busy = m->rebasing = true;
-    agent_call(m->e->agent, AV_DISK_REBASE,
+    agent_call(m->c->agent, AV_DISK_REBASE,
                json_pack("{s:s,s:s,s:s,s:s}", "path", path, "format", "qcow2", "backing", base,
                          "backing_format", fmt),
                on_rebased, on_rebase_progress, m);
@@ -279,13 +290,8 @@ static void on_stream(void *ctx, json_t *res, const struct yerr *serr)
     struct vm_rec vm;
     struct snapshot_rec *s, *snap;
     size_t n;
-    struct yerr err = {0};
-    if (load(m, &vm, &s, &n) < 0 || !(snap = snaps_by_id(s, n, m->snap_id))) {
-        free(s);
-        yerr_set(&err, YE_NOT_FOUND, "the vm or the snapshot went away during the merge");
-        merge_end(m, &err);
+    if (!(snap = reload(m, &vm, &s, &n)))
         return;
-    }
     if (serr && serr->code == YE_UNAVAILABLE) {
         /* no QMP connection to the VM yet (a restart re-attaches it in the
          * reconcile pass): the row stays "deleting" for the next pass */
@@ -294,7 +300,7 @@ static void on_stream(void *ctx, json_t *res, const struct yerr *serr)
         return;
     }
     if (serr) {
-        merge_failed(m->e, &vm, snap, serr->message);
+        merge_failed(m->c, &vm, snap, serr->message);
         free(s);
         merge_end(m, serr);
         return;
@@ -306,7 +312,7 @@ static void on_stream(void *ctx, json_t *res, const struct yerr *serr)
         return;
     }
     /* nothing left to stream (yund restarted while the job ran) */
-    reparent_chain_child(m->e, &vm, snap, s, n);
+    reparent_chain_child(m->c, &vm, snap, s, n);
     FAILPOINT("snapshot_delete.after_reparent");
     struct snapshot_rec copy = *snap;
     free(s);
@@ -316,7 +322,7 @@ static void on_stream(void *ctx, json_t *res, const struct yerr *serr)
 /* The next step of the merge, from the rows as they are now. */
 static void merge_step(struct merge *m)
 {
-    struct engine *e = m->e;
+    struct ctl *c = m->c;
     struct vm_rec vm;
     struct snapshot_rec *s, *snap;
     size_t n;
@@ -339,7 +345,7 @@ static void merge_step(struct merge *m)
         return;
     }
     char base[512], fmt[8], top[64] = "";
-    if (base_of(e, &vm, s, n, snap->parent, base, sizeof base, fmt, &err) < 0)
+    if (base_of(c, &vm, s, n, snap->parent, base, sizeof base, fmt, &err) < 0)
         goto failed;
     bool live = vm_state_live(vm.state);
     if (!live && !vm_state_down(vm.state)) {
@@ -380,7 +386,7 @@ static void merge_step(struct merge *m)
         char job[32];
         job_name(snap->id, job);
         m->busy = true;
-        agent_call(e->agent, AV_VM_BLOCK_STREAM,
+        agent_call(c->agent, AV_VM_BLOCK_STREAM,
                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "vm", vm.id, "job", job, "top", top,
                              "from", snap->file, "base", base, "backing_file", base),
                    on_stream, NULL, m);
@@ -392,22 +398,22 @@ static void merge_step(struct merge *m)
     merge_finish(m, &copy);
     return;
 failed:
-    merge_failed(e, &vm, snap, err.message);
+    merge_failed(c, &vm, snap, err.message);
     free(s);
     merge_end(m, &err);
 }
 
-void snap_merge_start(struct engine *e, const struct vm_rec *vm, const struct snapshot_rec *snap,
+void snap_merge_start(struct ctl *c, const struct vm_rec *vm, const struct snapshot_rec *snap,
                       const char *task)
 {
-    struct merge *m = merge_new(e, vm->id, snap->id, task);
+    struct merge *m = merge_new(c, vm->id, snap->id, task);
     if (!m) {
         struct snapshot_rec copy = *snap;
         struct yerr err;
-        snaps_apply(e, &copy, SNAP_EV_MERGE_FAILED);
+        snaps_apply(c, &copy, SNAP_EV_MERGE_FAILED);
         yerr_set(&err, YE_INTERNAL, "out of memory");
         if (task && task[0])
-            task_fail(e->tasks, task, &err);
+            task_fail(c->tasks, task, &err);
         return;
     }
     merge_step(m);
@@ -432,7 +438,7 @@ static void on_jobs(void *ctx, json_t *res, const struct yerr *err)
             uint64_t done = (uint64_t)json_integer_value(json_object_get(j, "offset"));
             uint64_t total = (uint64_t)json_integer_value(json_object_get(j, "len"));
             if (total && m->task[0])
-                task_progress(m->e->tasks, m->task, done, total);
+                task_progress(m->c->tasks, m->task, done, total);
             return;
         }
     }
@@ -441,7 +447,7 @@ static void on_jobs(void *ctx, json_t *res, const struct yerr *err)
     merge_step(m);
 }
 
-void snap_merge_resume(struct engine *e, const struct vm_rec *vm, const struct snapshot_rec *snap)
+void snap_merge_resume(struct ctl *c, const struct vm_rec *vm, const struct snapshot_rec *snap)
 {
     struct merge *m = merge_find(snap->id);
     if (m) {
@@ -453,16 +459,16 @@ void snap_merge_resume(struct engine *e, const struct vm_rec *vm, const struct s
             return;
         }
         m->busy = true;
-        agent_call(e->agent, AV_VM_BLOCK_JOBS, json_pack("{s:s}", "vm", vm->id), on_jobs, NULL, m);
+        agent_call(c->agent, AV_VM_BLOCK_JOBS, json_pack("{s:s}", "vm", vm->id), on_jobs, NULL, m);
         return;
     }
-    if ((m = merge_new(e, vm->id, snap->id, "")))
+    if ((m = merge_new(c, vm->id, snap->id, "")))
         merge_step(m);
 }
 
 /* ---- the stream's end: the agent's "vm.block_job" event ---- */
 
-static void on_block_job(struct engine *e, json_t *ev)
+static void on_block_job(struct ctl *c, json_t *ev)
 {
     const char *vm_id = json_string_value(json_object_get(ev, "vm"));
     const char *dev = json_string_value(json_object_get(ev, "job"));
@@ -470,8 +476,8 @@ static void on_block_job(struct engine *e, json_t *ev)
     struct vm_rec vm;
     struct snapshot_rec *s;
     size_t n;
-    if (!vm_id || !dev || store_vm_get(e->store, vm_id, &vm) != 0 ||
-        store_snapshot_list(e->store, vm_id, &s, &n) != 0)
+    if (!vm_id || !dev || store_vm_get(c->store, vm_id, &vm) != 0 ||
+        store_snapshot_list(c->store, vm_id, &s, &n) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
         char job[32];
@@ -480,17 +486,17 @@ static void on_block_job(struct engine *e, json_t *ev)
             continue;
         struct merge *m = merge_find(s[i].id);
         if (error) {
-            merge_failed(e, &vm, &s[i], error);
+            merge_failed(c, &vm, &s[i], error);
             if (m && !m->busy) {
                 struct yerr err;
                 yerr_set(&err, YE_QEMU_ERROR, "%s", error);
                 merge_end(m, &err);
             }
         } else {
-            reparent_chain_child(e, &vm, &s[i], s, n);
+            reparent_chain_child(c, &vm, &s[i], s, n);
             FAILPOINT("snapshot_delete.after_streamed");
             if (!m)
-                m = merge_new(e, vm.id, s[i].id, "");
+                m = merge_new(c, vm.id, s[i].id, "");
             if (m && !m->busy) {
                 m->streaming = false;
                 merge_step(m); /* finds nothing left on it: removes it */
@@ -507,8 +513,8 @@ static void on_agent_event(void *ctx, const char *type, json_t *ev)
         on_block_job(ctx, ev);
 }
 
-void snap_merge_init(struct engine *e)
+void snap_merge_init(struct ctl *c)
 {
-    if (agent_subscribe(e->agent, on_agent_event, e) < 0)
+    if (agent_subscribe(c->agent, on_agent_event, c) < 0)
         log_err("snapshots: cannot subscribe to the agent's events");
 }

@@ -20,8 +20,9 @@
  *     check reads through;
  *  3. then vm.layers_sweep removes disk layers no row names (nor an
  *     operation in flight holds).
- * The reconcile pass (compute's, through the engine's reconcile_snapshots
- * hook) runs it for every VM; a task's recover function for its VM.
+ * The reconcile pass runs it for every VM (ctl_snapshots_settle_all, the
+ * engine's reconcile_snapshots hook set in ctl.c until reconcile is the
+ * controller's); a task's recover function for its VM.
  *
  * FAILPOINT: snapshot_reconcile.after_layer_removed (a roll-back removed
  * the new layer; the row still says creating: the next settle rolls it
@@ -53,7 +54,7 @@ struct snapshot_rec *snaps_by_id(struct snapshot_rec *s, size_t n, const char *i
     return NULL;
 }
 
-int snaps_apply(struct engine *e, struct snapshot_rec *snap, enum snap_event ev)
+int snaps_apply(struct ctl *c, struct snapshot_rec *snap, enum snap_event ev)
 {
     enum snap_state to;
     enum snap_step step = snap_transition(snap->state, ev, &to);
@@ -63,11 +64,11 @@ int snaps_apply(struct engine *e, struct snapshot_rec *snap, enum snap_event ev)
         return -1;
     }
     if (step == SNAP_STEP_GONE)
-        return store_snapshot_delete(e->store, snap->id) == 0 ? 0 : -1;
+        return store_snapshot_delete(c->store, snap->id) == 0 ? 0 : -1;
     snap->state = to;
     if (to != SNAP_CREATING)
         snap->new_disk[0] = 0;
-    return store_snapshot_update(e->store, snap) == 0 ? 0 : -1;
+    return store_snapshot_update(c->store, snap) == 0 ? 0 : -1;
 }
 
 static char held[MAX_HELD][37];
@@ -127,7 +128,7 @@ bool snaps_settled_once(const char *vm_id)
 
 struct settle {
     struct settle *next;
-    struct engine *e;
+    struct ctl *c;
     char vm_id[37];
     snaps_settled_fn fns[MAX_WAITERS];
     int nfns;
@@ -148,7 +149,7 @@ static void settle_free(struct settle *st)
         pp = &(*pp)->next;
     if (*pp)
         *pp = st->next;
-    agent_forget(st->e->agent, st);
+    agent_forget(st->c->agent, st);
     free(st);
 }
 
@@ -163,20 +164,20 @@ static void settle_finished(evutil_socket_t fd, short what, void *arg)
     snaps_settled_fn fns[MAX_WAITERS];
     int nfns = st->nfns;
     memcpy(fns, st->fns, sizeof fns);
-    struct engine *e = st->e;
+    struct ctl *c = st->c;
     char vm_id[37];
     snprintf(vm_id, sizeof vm_id, "%s", st->vm_id);
     bool complete = st->complete;
     settle_free(st);
     for (int i = 0; i < nfns; i++)
-        fns[i](e, vm_id, complete);
+        fns[i](c, vm_id, complete);
 }
 
 /* Always from the loop, never inside snaps_settle(). */
 static void settle_end(struct settle *st)
 {
     struct timeval tv = {0, 0};
-    if (event_base_once(st->e->base, -1, EV_TIMEOUT, settle_finished, st, &tv) < 0)
+    if (event_base_once(st->c->base, -1, EV_TIMEOUT, settle_finished, st, &tv) < 0)
         settle_finished(-1, 0, st);
 }
 
@@ -197,16 +198,15 @@ static bool visited(const struct settle *st, const char *id)
 static void adopt(struct settle *st)
 {
     struct vm_rec vm;
-    if (store_vm_get(st->e->store, st->vm_id, &vm) != 0) {
+    if (store_vm_get(st->c->store, st->vm_id, &vm) != 0) {
         settle_next(st);
         return;
     }
     snprintf(vm.disk, sizeof vm.disk, "%s", st->snap.new_disk);
     snprintf(vm.disk_parent, sizeof vm.disk_parent, "%s", st->snap.id);
-    engine_store_update(st->e, &vm);
-    snaps_apply(st->e, &st->snap, SNAP_EV_SWITCHED);
-    engine_event(st->e, "vm", vm.name, "snapshot", "ok", "%s (finished after restart)",
-                 st->snap.name);
+    snaps_vm_save(st->c, &vm);
+    snaps_apply(st->c, &st->snap, SNAP_EV_SWITCHED);
+    ctl_event(st->c, "vm", vm.name, "snapshot", "ok", "%s (finished after restart)", st->snap.name);
     settle_next(st);
 }
 
@@ -218,16 +218,16 @@ static void on_rolled_back(void *ctx, json_t *res, const struct yerr *err)
         log_warn("snapshot %s: cannot remove its new layer: %s", st->snap.name, err->message);
     FAILPOINT("snapshot_reconcile.after_layer_removed"); /* row still "creating" */
     struct vm_rec vm;
-    const char *name = store_vm_get(st->e->store, st->vm_id, &vm) == 0 ? vm.name : st->vm_id;
-    snaps_apply(st->e, &st->snap, SNAP_EV_ROLLED_BACK);
-    engine_event(st->e, "vm", name, "snapshot", "error",
-                 "%s: rolled back: yund stopped before it finished", st->snap.name);
+    const char *name = store_vm_get(st->c->store, st->vm_id, &vm) == 0 ? vm.name : st->vm_id;
+    snaps_apply(st->c, &st->snap, SNAP_EV_ROLLED_BACK);
+    ctl_event(st->c, "vm", name, "snapshot", "error",
+              "%s: rolled back: yund stopped before it finished", st->snap.name);
     settle_next(st);
 }
 
 static void roll_back(struct settle *st)
 {
-    agent_call(st->e->agent, AV_VM_LAYER_REMOVE,
+    agent_call(st->c->agent, AV_VM_LAYER_REMOVE,
                json_pack("{s:s,s:s}", "vm", st->vm_id, "file", st->snap.new_disk), on_rolled_back,
                NULL, st);
 }
@@ -259,11 +259,11 @@ static bool locked(const struct yerr *err)
 static void on_check(void *ctx, json_t *res, const struct yerr *err)
 {
     struct settle *st = ctx;
-    json_t *c = json_object_get(res, "check");
+    json_t *chk = json_object_get(res, "check");
     if (locked(err))
         no_verdict(st); /* another process holds a layer: not a verdict */
-    else if (err || json_integer_value(json_object_get(c, "corruptions")) > 0 ||
-             json_integer_value(json_object_get(c, "check-errors")) > 0)
+    else if (err || json_integer_value(json_object_get(chk, "corruptions")) > 0 ||
+             json_integer_value(json_object_get(chk, "check-errors")) > 0)
         roll_back(st);
     else
         adopt(st);
@@ -286,7 +286,7 @@ static void on_info(void *ctx, json_t *res, const struct yerr *err)
         roll_back(st);
         return;
     }
-    agent_call(st->e->agent, AV_DISK_CHECK, json_pack("{s:s}", "path", st->nw), on_check, NULL, st);
+    agent_call(st->c->agent, AV_DISK_CHECK, json_pack("{s:s}", "path", st->nw), on_check, NULL, st);
 }
 
 static void on_swept(void *ctx, json_t *res, const struct yerr *err)
@@ -295,12 +295,12 @@ static void on_swept(void *ctx, json_t *res, const struct yerr *err)
     struct vm_rec vm;
     if (err) {
         log_warn("vm %s: layer sweep: %s", st->vm_id, err->message);
-    } else if (store_vm_get(st->e->store, st->vm_id, &vm) == 0) {
+    } else if (store_vm_get(st->c->store, st->vm_id, &vm) == 0) {
         size_t i;
         json_t *f;
         json_array_foreach(json_object_get(res, "removed"), i, f)
-            engine_event(st->e, "vm", vm.name, "orphan", "info", "removed unused disk layer %s",
-                         json_string_value(f));
+            ctl_event(st->c, "vm", vm.name, "orphan", "info", "removed unused disk layer %s",
+                      json_string_value(f));
     }
     settle_end(st);
 }
@@ -317,7 +317,7 @@ static void sweep(struct settle *st, const struct vm_rec *vm, struct snapshot_re
     for (int i = 0; i < MAX_HELD; i++)
         if (held[i][0])
             json_array_append_new(keep, json_string(held[i]));
-    agent_call(st->e->agent, AV_VM_LAYERS_SWEEP, json_pack("{s:s,s:o}", "vm", vm->id, "keep", keep),
+    agent_call(st->c->agent, AV_VM_LAYERS_SWEEP, json_pack("{s:s,s:o}", "vm", vm->id, "keep", keep),
                on_swept, NULL, st);
 }
 
@@ -325,12 +325,12 @@ static void sweep(struct settle *st, const struct vm_rec *vm, struct snapshot_re
  * sweep. */
 static void settle_next(struct settle *st)
 {
-    struct engine *e = st->e;
+    struct ctl *c = st->c;
     struct vm_rec vm;
     struct snapshot_rec *s = NULL;
     size_t n = 0;
-    if (store_vm_get(e->store, st->vm_id, &vm) != 0 ||
-        store_snapshot_list(e->store, vm.id, &s, &n) != 0) {
+    if (store_vm_get(c->store, st->vm_id, &vm) != 0 ||
+        store_snapshot_list(c->store, vm.id, &s, &n) != 0) {
         settle_end(st); /* the VM is gone: nothing to settle */
         return;
     }
@@ -348,18 +348,18 @@ static void settle_next(struct settle *st)
         visit(st, snap->id);
         st->snap = *snap;
         free(s);
-        engine_vm_path(e, &vm, st->snap.new_disk, st->nw, sizeof st->nw);
-        engine_vm_path(e, &vm, st->snap.file, st->cur, sizeof st->cur);
+        snaps_vm_file(c, &vm, st->snap.new_disk, st->nw, sizeof st->nw);
+        snaps_vm_file(c, &vm, st->snap.file, st->cur, sizeof st->cur);
         if (!strcmp(vm.disk, st->snap.new_disk)) {
             adopt(st); /* the VM row names it already */
         } else if (live) {
             /* did the switch to the new layer happen before the crash? */
-            agent_call(e->agent, AV_VM_ACTIVE_LAYER, json_pack("{s:s}", "vm", vm.id), on_active,
+            agent_call(c->agent, AV_VM_ACTIVE_LAYER, json_pack("{s:s}", "vm", vm.id), on_active,
                        NULL, st);
         } else if (snap_merge_rebasing(vm.id)) {
             no_verdict(st); /* its rebase locks a layer the check reads */
         } else {
-            agent_call(e->agent, AV_DISK_INFO,
+            agent_call(c->agent, AV_DISK_INFO,
                        json_pack("{s:s,s:s}", "path", st->nw, "format", "qcow2"), on_info, NULL,
                        st);
         }
@@ -371,9 +371,9 @@ static void settle_next(struct settle *st)
      * stream is found done, or is started again. */
     for (size_t i = 0; i < n; i++)
         if (s[i].state == SNAP_DELETING && !ctl_snapshot_held(s[i].id))
-            snap_merge_resume(e, &vm, &s[i]);
+            snap_merge_resume(c, &vm, &s[i]);
     free(s);
-    if (store_snapshot_list(e->store, vm.id, &s, &n) != 0) {
+    if (store_snapshot_list(c->store, vm.id, &s, &n) != 0) {
         settle_end(st);
         return;
     }
@@ -381,7 +381,7 @@ static void settle_next(struct settle *st)
     free(s);
 }
 
-void snaps_settle(struct engine *e, const char *vm_id, snaps_settled_fn fn)
+void snaps_settle(struct ctl *c, const char *vm_id, snaps_settled_fn fn)
 {
     for (struct settle *st = settles; st; st = st->next)
         if (!strcmp(st->vm_id, vm_id)) {
@@ -392,7 +392,7 @@ void snaps_settle(struct engine *e, const char *vm_id, snaps_settled_fn fn)
     struct settle *st = calloc(1, sizeof *st);
     if (!st)
         return;
-    st->e = e;
+    st->c = c;
     st->complete = true;
     snprintf(st->vm_id, sizeof st->vm_id, "%s", vm_id);
     if (fn)
@@ -404,14 +404,24 @@ void snaps_settle(struct engine *e, const char *vm_id, snaps_settled_fn fn)
 
 /* ---- the reconcile pass's turn ---- */
 
-static void on_vms(void *ctx, const struct vm_rec *vms, size_t n)
+void ctl_snapshots_settle_all(struct ctl *c, const struct vm_rec *vms, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        snaps_settle(ctx, vms[i].id, NULL);
+        snaps_settle(c, vms[i].id, NULL);
 }
 
-void ctl_snapshots_reconcile_init(struct engine *e)
+int snaps_vm_file(struct ctl *c, const struct vm_rec *vm, const char *file, char *buf, size_t len)
 {
-    e->reconcile_snapshots = on_vms;
-    e->reconcile_snapshots_ctx = e;
+    struct ctl_vm_paths p;
+    ctl_vm_paths(c, vm, &p);
+    return p.dir[0] && snprintf_checked(buf, len, "%s/%s", p.dir, file) >= 0 ? 0 : -1;
+}
+
+int snaps_vm_save(struct ctl *c, struct vm_rec *vm)
+{
+    vm->updated_at = now_ms();
+    int rc = store_vm_update(c->store, vm);
+    if (rc != 0)
+        log_err("cannot update vm %s: %s", vm->name, store_errmsg(c->store));
+    return rc;
 }

@@ -1,13 +1,14 @@
 /*
- * tasks_engine.c - hangs the task table off struct engine until the
- * controller service (struct ctl) exists: made after the engine, its events
- * go into the engine's event log (type "task", object the task id), and it
- * is freed before the engine.
+ * tasks_engine.c - the controller's task table: made after ctl_init, its
+ * events go into the controller's event log (type "task", object the task
+ * id), every kind is registered before tasks_recover, and it is freed
+ * before the controller goes. Also the periodic volume reconcile's timer.
  */
 #include "ctl/tasks_engine.h"
-#include "compute/engine.h"
-#include "ctl/tasks.h"
+#include "ctl/ctl.h"
 #include "ctl/images.h"
+#include "ctl/snapshots.h"
+#include "ctl/tasks.h"
 #include "ctl/volumes.h"
 
 #include <event2/event.h>
@@ -15,7 +16,7 @@
 static void on_task_event(void *ctx, const struct task_rec *k, const char *action,
                           const char *result, const char *reason)
 {
-    engine_event(ctx, "task", k->id, action, result, "%s", reason);
+    ctl_event(ctx, "task", k->id, action, result, "%s", reason);
 }
 
 static struct event *volumes_timer;
@@ -25,31 +26,33 @@ static void on_volumes_tick(evutil_socket_t fd, short what, void *arg)
     ctl_volumes_reconcile(arg);
 }
 
-int tasks_attach(struct engine *e, char *err, size_t len)
+int tasks_attach(struct ctl *c, char *err, size_t len)
 {
-    if (tasks_init(&e->tasks, e->store, e->base, err, len) < 0)
+    if (tasks_init(&c->tasks, c->store, c->base, err, len) < 0)
         return -1;
-    tasks_set_event_hook(e->tasks, on_task_event, e);
-    ctl_volumes_init(e);
-    ctl_images_init(e);
-    volumes_timer = event_new(e->base, -1, EV_PERSIST, on_volumes_tick, e);
-    struct timeval tv = {e->cfg->reconcile_interval_s, 0};
+    tasks_set_event_hook(c->tasks, on_task_event, c);
+    ctl_vm_tasks_register(c);
+    ctl_volumes_init(c);
+    ctl_images_init(c);
+    ctl_snapshots_init(c);
+    volumes_timer = event_new(c->base, -1, EV_PERSIST, on_volumes_tick, c);
+    struct timeval tv = {c->cfg->reconcile_interval_s, 0};
     if (volumes_timer)
         event_add(volumes_timer, &tv);
     return 0;
 }
 
-void tasks_start(struct engine *e)
+void tasks_start(struct ctl *c)
 {
-    tasks_recover(e->tasks);
-    ctl_volumes_reconcile(e);
+    tasks_recover(c->tasks);
+    ctl_volumes_reconcile(c);
 }
 
-void tasks_detach(struct engine *e)
+void tasks_detach(struct ctl *c)
 {
     if (volumes_timer)
         event_free(volumes_timer);
     volumes_timer = NULL;
-    tasks_free(e->tasks);
-    e->tasks = NULL;
+    tasks_free(c->tasks);
+    c->tasks = NULL;
 }

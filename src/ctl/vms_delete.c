@@ -12,6 +12,7 @@
 #include "compute/engine.h"
 #include "storage/volstate.h"
 #include "ctl/vms_int.h"
+#include "ctl/volumes.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -31,36 +32,6 @@ static void del_fail(struct ctl_vmop *op, const struct yerr *err)
     ctl_vmop_finish(op, NULL, err);
 }
 
-/* The store side of a delete (state of record, the controller's): its
- * volumes' attachments released, its snapshot rows gone (their files went
- * with the VM's directory). */
-static void forget_disks(struct ctl *c, const struct vm_rec *vm)
-{
-    struct volume_rec *vs;
-    size_t n;
-    if (store_volume_list_attached(c->store, vm->id, &vs, &n) == 0) {
-        for (size_t i = 0; i < n; i++) {
-            if (!vol_state_can(vs[i].state, VOL_READY))
-                log_warn("volume %s: %s -> ready is not a transition of the volume state "
-                         "machine",
-                         vs[i].name, vol_state_name(vs[i].state));
-            vs[i].state = VOL_READY;
-            vs[i].attached_to[0] = 0;
-            if (store_volume_update(c->store, &vs[i]) != 0)
-                log_err("volume %s: %s", vs[i].name, store_errmsg(c->store));
-            else
-                ctl_event(c, "volume", vs[i].name, "detach", "ok", "vm %s was deleted", vm->name);
-        }
-        free(vs);
-    }
-    struct snapshot_rec *s;
-    if (store_snapshot_list(c->store, vm->id, &s, &n) != 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        store_snapshot_delete(c->store, s[i].id);
-    free(s);
-}
-
 static void on_removed(void *ctx, json_t *r, const struct yerr *aerr)
 {
     struct ctl_vmop *op = ctx;
@@ -70,7 +41,7 @@ static void on_removed(void *ctx, json_t *r, const struct yerr *aerr)
         return;
     }
     /* the state of record: attachments released, snapshot rows, the row */
-    forget_disks(c, &op->vm);
+    ctl_volumes_vm_deleted(c, &op->vm);
     if (store_vm_delete(c->store, op->vm.id) != 0) {
         struct yerr err;
         yerr_db(&err, store_errmsg(c->store));

@@ -11,8 +11,6 @@
  * guard and the restart timer); everything durable is the row.
  */
 #include "agent/agent.h"
-#include "compute/engine.h"
-#include "compute/vm_disks.h"
 #include "compute/vm_guard.h"
 #include "ctl/ctl.h"
 #include "ctl/vms_int.h"
@@ -25,18 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* TRANSITIONAL: until the volume rows are settled in ctl (ctl-storage). */
-static void ctl_volumes_qmp_event(struct ctl *c, const struct vm_rec *vm, const char *event,
-                                  json_t *data)
-{
-    vm_volumes_on_event(c->host, vm, event, data);
-}
-
-static void ctl_volumes_vm_exited(struct ctl *c, const struct vm_rec *vm)
-{
-    vm_volumes_on_exit(c->host, vm);
-}
 
 struct ctl_vmrt {
     struct ctl_vmrt *next;

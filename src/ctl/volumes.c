@@ -18,8 +18,6 @@
 #include "ctl/volumes.h"
 #include "ctl/ctl.h"
 #include "agent/agent.h"
-#include "compute/engine.h"
-#include "compute/vm_disks.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -34,7 +32,7 @@
 #include <string.h>
 
 struct vop {
-    struct engine *e;
+    struct ctl *c;
     char task[37];
     char format[8]; /* export: the format written */
     struct volume_rec v;
@@ -43,11 +41,11 @@ struct vop {
     char dest[512];
 };
 
-json_t *volume_to_json(struct engine *e, const struct volume_rec *v)
+json_t *ctl_volume_to_json(struct ctl *c, const struct volume_rec *v)
 {
     struct vm_rec vm;
     const char *vmname = "";
-    if (v->attached_to[0] && store_vm_get(e->store, v->attached_to, &vm) == 0)
+    if (v->attached_to[0] && store_vm_get(c->store, v->attached_to, &vm) == 0)
         vmname = vm.name;
     json_t *j =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I}", "id", v->id, "name", v->name,
@@ -60,18 +58,13 @@ json_t *volume_to_json(struct engine *e, const struct volume_rec *v)
     return j;
 }
 
-json_t *ctl_volume_to_json(struct ctl *ctl, const struct volume_rec *v)
-{
-    return volume_to_json(ctl->host, v);
-}
-
 /* The volume's running task, first of all checks: the 409 names it. */
-static int refuse_busy(struct engine *e, const struct volume_rec *v, struct yerr *err)
+static int refuse_busy(struct ctl *c, const struct volume_rec *v, struct yerr *err)
 {
     struct task_rec busy;
-    if (task_busy(e->tasks, v->id, &busy))
+    if (task_busy(c->tasks, v->id, &busy))
         return task_conflict(err, &busy);
-    if (ctl_volume_quick_busy(e, v->id))
+    if (ctl_volume_quick_busy(c, v->id))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is busy: another operation is running",
                         v->name);
     return 0;
@@ -82,32 +75,32 @@ static bool settled(const struct volume_rec *v)
     return vol_state_settled(v->state);
 }
 
-int ctl_volume_idle(struct engine *e, const char *name, struct yerr *err)
+int ctl_volume_idle(struct ctl *c, const char *name, struct yerr *err)
 {
     struct volume_rec v;
-    if (volume_get(e->store, name, &v, err) < 0)
+    if (ctl_volume_get(c, name, &v, err) < 0)
         return -1;
-    return refuse_busy(e, &v, err);
+    return refuse_busy(c, &v, err);
 }
 
 static void vop_progress(void *ctx, uint64_t done, uint64_t total)
 {
     struct vop *op = ctx;
-    task_progress(op->e->tasks, op->task, done, total);
+    task_progress(op->c->tasks, op->task, done, total);
 }
 
 static void vop_cancel(void *ctx)
 {
     struct vop *op = ctx;
-    agent_cancel(op->e->agent, op->call);
+    agent_cancel(op->c->agent, op->call);
 }
 
 /* Starts the copy of op; on failure to start, the reply still comes
  * (agent_call always answers from the loop). */
 static void vop_copy(struct vop *op, json_t *args, agent_reply_fn done)
 {
-    op->call = agent_call(op->e->agent, AV_DISK_COPY, args, done, vop_progress, op);
-    task_on_cancel(op->e->tasks, op->task, vop_cancel, op);
+    op->call = agent_call(op->c->agent, AV_DISK_COPY, args, done, vop_progress, op);
+    task_on_cancel(op->c->tasks, op->task, vop_cancel, op);
 }
 
 /* ---- full clone ---- */
@@ -115,43 +108,42 @@ static void vop_copy(struct vop *op, json_t *args, agent_reply_fn done)
 static void clone_done(void *ctx, json_t *result, const struct yerr *err)
 {
     struct vop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     struct volume_rec *v = &op->v;
     struct yerr fe = {0};
     if (!err) {
         FAILPOINT("clone.after_copy");
         v->state = VOL_READY;
         v->task[0] = 0;
-        if (store_volume_update(e->store, v) != 0) {
-            yerr_db(&fe, store_errmsg(e->store));
+        if (store_volume_update(c->store, v) != 0) {
+            yerr_db(&fe, store_errmsg(c->store));
             err = &fe;
-            agent_call(e->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL,
+            agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL,
                        NULL);
         }
     }
     if (err) {
-        store_volume_delete(e->store, v->id);
-        engine_event(e, "volume", v->name, "clone-full", "error", "%s", err->message);
-        task_fail(e->tasks, op->task, err);
+        store_volume_delete(c->store, v->id);
+        ctl_event(c, "volume", v->name, "clone-full", "error", "%s", err->message);
+        task_fail(c->tasks, op->task, err);
     } else {
         FAILPOINT("clone.after_ready");
-        engine_event(e, "volume", v->name, "clone-full", "ok", "%s, %llu bytes", v->format,
-                     (unsigned long long)v->virtual_size);
-        task_succeed(e->tasks, op->task, volume_to_json(e, v));
+        ctl_event(c, "volume", v->name, "clone-full", "ok", "%s, %llu bytes", v->format,
+                  (unsigned long long)v->virtual_size);
+        task_succeed(c->tasks, op->task, ctl_volume_to_json(c, v));
     }
     free(op);
 }
 
-int ctl_volume_clone_full(struct ctl *ctl, const char *src, const char *dst, struct task_rec *task,
+int ctl_volume_clone_full(struct ctl *c, const char *src, const char *dst, struct task_rec *task,
                           struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec s;
     struct vm_rec vm;
     char why[256];
-    if (volume_get(e->store, src, &s, err) < 0 || refuse_busy(e, &s, err) < 0)
+    if (ctl_volume_get(c, src, &s, err) < 0 || refuse_busy(c, &s, err) < 0)
         return -1;
-    if (vm_volume_in_use(e, &s, &vm))
+    if (ctl_volume_in_use(c, &s, &vm))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
                         vm.name);
     if (!settled(&s))
@@ -159,12 +151,12 @@ int ctl_volume_clone_full(struct ctl *ctl, const char *src, const char *dst, str
     if (!name_valid(dst, why, sizeof why))
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     struct volume_rec x;
-    if (store_volume_get(e->store, dst, &x) == 0)
+    if (store_volume_get(c->store, dst, &x) == 0)
         return yerr_set(err, YE_CONFLICT, "volume '%s' already exists", dst);
     struct vop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->e = e;
+    op->c = c;
     struct volume_rec *v = &op->v;
     uuid_generate_str(v->id);
     snprintf(v->name, sizeof v->name, "%s", dst);
@@ -176,22 +168,22 @@ int ctl_volume_clone_full(struct ctl *ctl, const char *src, const char *dst, str
     v->virtual_size = s.virtual_size;
     v->state = VOL_CREATING;
     v->created_at = now_ms();
-    if (task_begin(e->tasks, "volume.clone", "volume", v->id, v->name, task, err) < 0) {
+    if (task_begin(c->tasks, "volume.clone", "volume", v->id, v->name, task, err) < 0) {
         free(op);
         return -1;
     }
     snprintf(op->task, sizeof op->task, "%s", task->id);
     snprintf(v->task, sizeof v->task, "%s", task->id);
     json_t *p = json_pack("{s:s,s:s}", "source", s.id, "path", v->path);
-    task_set_params(e->tasks, task->id, p);
+    task_set_params(c->tasks, task->id, p);
     json_decref(p);
-    int rc = store_volume_insert(e->store, v);
+    int rc = store_volume_insert(c->store, v);
     if (rc != 0) {
         if (rc == STORE_CONFLICT)
             yerr_set(err, YE_CONFLICT, "volume '%s' already exists", dst);
         else
-            yerr_db(err, store_errmsg(e->store));
-        task_fail(e->tasks, task->id, err);
+            yerr_db(err, store_errmsg(c->store));
+        task_fail(c->tasks, task->id, err);
         free(op);
         return -1;
     }
@@ -208,59 +200,58 @@ int ctl_volume_clone_full(struct ctl *ctl, const char *src, const char *dst, str
 static void compact_done(void *ctx, json_t *result, const struct yerr *err)
 {
     struct vop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     struct volume_rec *v = &op->v;
     if (!err)
         FAILPOINT("compact.after_copy");
     struct volume_rec cur;
-    if (store_volume_get(e->store, v->id, &cur) == 0) {
+    if (store_volume_get(c->store, v->id, &cur) == 0) {
         cur.task[0] = 0;
-        store_volume_update(e->store, &cur);
+        store_volume_update(c->store, &cur);
         *v = cur;
     }
     if (err) {
-        engine_event(e, "volume", v->name, "compact", "error", "%s", err->message);
-        task_fail(e->tasks, op->task, err);
+        ctl_event(c, "volume", v->name, "compact", "error", "%s", err->message);
+        task_fail(c->tasks, op->task, err);
     } else {
         uint64_t after = volume_actual_size(v);
-        engine_event(e, "volume", v->name, "compact", "ok", "%llu -> %llu bytes on disk",
-                     (unsigned long long)op->before, (unsigned long long)after);
-        json_t *j = volume_to_json(e, v);
+        ctl_event(c, "volume", v->name, "compact", "ok", "%llu -> %llu bytes on disk",
+                  (unsigned long long)op->before, (unsigned long long)after);
+        json_t *j = ctl_volume_to_json(c, v);
         json_object_set_new(j, "before_bytes", json_integer((json_int_t)op->before));
         json_object_set_new(j, "after_bytes", json_integer((json_int_t)after));
         json_object_set_new(
             j, "reclaimed_bytes",
             json_integer((json_int_t)(op->before > after ? op->before - after : 0)));
-        task_succeed(e->tasks, op->task, j);
+        task_succeed(c->tasks, op->task, j);
     }
     free(op);
 }
 
-int ctl_volume_compact(struct ctl *ctl, const char *name, struct task_rec *task, struct yerr *err)
+int ctl_volume_compact(struct ctl *c, const char *name, struct task_rec *task, struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec v;
-    if (volume_get(e->store, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
+    if (ctl_volume_get(c, name, &v, err) < 0 || refuse_busy(c, &v, err) < 0)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
-    if (volume_refuse_backing(e->store, &v, "rewriting it would break them", err) < 0)
+    if (ctl_volume_refuse_backing(c, &v, "rewriting it would break them", err) < 0)
         return -1;
     if (!settled(&v))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     struct vop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->e = e;
-    if (task_begin(e->tasks, "volume.compact", "volume", v.id, v.name, task, err) < 0) {
+    op->c = c;
+    if (task_begin(c->tasks, "volume.compact", "volume", v.id, v.name, task, err) < 0) {
         free(op);
         return -1;
     }
     snprintf(op->task, sizeof op->task, "%s", task->id);
     snprintf(v.task, sizeof v.task, "%s", task->id);
-    if (store_volume_update(e->store, &v) != 0) {
-        yerr_db(err, store_errmsg(e->store));
-        task_fail(e->tasks, task->id, err);
+    if (store_volume_update(c->store, &v) != 0) {
+        yerr_db(err, store_errmsg(c->store));
+        task_fail(c->tasks, task->id, err);
         free(op);
         return -1;
     }
@@ -270,7 +261,7 @@ int ctl_volume_compact(struct ctl *ctl, const char *name, struct task_rec *task,
     /* Rewrite into a new file (only clusters holding data are copied), which
      * replaces the original once complete. */
     struct volume_rec b;
-    bool linked = v.backing[0] && store_volume_get(e->store, v.backing, &b) == 0;
+    bool linked = v.backing[0] && store_volume_get(c->store, v.backing, &b) == 0;
     json_t *args = json_pack("{s:s,s:s,s:s,s:s,s:b,s:I}", "src", v.path, "src_format", v.format,
                              "dst", v.path, "dst_format", linked ? "qcow2" : v.format, "replace", 1,
                              "total", (json_int_t)v.virtual_size);
@@ -289,28 +280,27 @@ int ctl_volume_compact(struct ctl *ctl, const char *name, struct task_rec *task,
 static void export_done(void *ctx, json_t *result, const struct yerr *err)
 {
     struct vop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     if (err) {
-        engine_event(e, "volume", op->v.name, "export", "error", "%s", err->message);
-        task_fail(e->tasks, op->task, err);
+        ctl_event(c, "volume", op->v.name, "export", "error", "%s", err->message);
+        task_fail(c->tasks, op->task, err);
     } else {
         FAILPOINT("export.after_copy");
         json_int_t bytes = json_integer_value(json_object_get(result, "bytes"));
-        engine_event(e, "volume", op->v.name, "export", "ok", "to %s (%s)", op->dest, op->format);
+        ctl_event(c, "volume", op->v.name, "export", "ok", "to %s (%s)", op->dest, op->format);
         task_succeed(
-            e->tasks, op->task,
+            c->tasks, op->task,
             json_pack("{s:s,s:s,s:I}", "name", op->v.name, "path", op->dest, "bytes", bytes));
     }
     free(op);
 }
 
-int ctl_volume_export(struct ctl *ctl, const char *name, const char *dest, const char *format,
+int ctl_volume_export(struct ctl *c, const char *name, const char *dest, const char *format,
                       struct task_rec *task, struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec v;
     struct vm_rec vm;
-    if (volume_get(e->store, name, &v, err) < 0 || refuse_busy(e, &v, err) < 0)
+    if (ctl_volume_get(c, name, &v, err) < 0 || refuse_busy(c, &v, err) < 0)
         return -1;
     if (!format || !format[0])
         format = v.format;
@@ -318,28 +308,28 @@ int ctl_volume_export(struct ctl *ctl, const char *name, const char *dest, const
         return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw");
     if (!settled(&v))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
-    if (vm_volume_in_use(e, &v, &vm))
+    if (ctl_volume_in_use(c, &v, &vm))
         return yerr_set(err, YE_CONFLICT,
                         "volume '%s' is in use by running vm '%s': stop it or detach the volume "
                         "first",
                         v.name, vm.name);
     /* the path is judged now, so a bad one is a 400, not a failed task */
-    if (exchange_check_export(e->cfg, dest, err) < 0)
+    if (exchange_check_export(c->cfg, dest, err) < 0)
         return -1;
     struct vop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->e = e;
+    op->c = c;
     op->v = v;
     snprintf(op->dest, sizeof op->dest, "%s", dest);
     snprintf(op->format, sizeof op->format, "%s", format);
-    if (task_begin(e->tasks, "volume.export", "volume", v.id, v.name, task, err) < 0) {
+    if (task_begin(c->tasks, "volume.export", "volume", v.id, v.name, task, err) < 0) {
         free(op);
         return -1;
     }
     snprintf(op->task, sizeof op->task, "%s", task->id);
     json_t *p = json_pack("{s:s}", "export", dest);
-    task_set_params(e->tasks, task->id, p);
+    task_set_params(c->tasks, task->id, p);
     json_decref(p);
     FAILPOINT("export.after_begin");
     vop_copy(op,
@@ -352,95 +342,94 @@ int ctl_volume_export(struct ctl *ctl, const char *name, const char *dest, const
 
 /* ---- recovery ---- */
 
-static void remove_file(struct engine *e, const char *key, const char *path)
+static void remove_file(struct ctl *c, const char *key, const char *path)
 {
-    agent_call(e->agent, AV_DISK_REMOVE, json_pack("{s:s}", key, path), NULL, NULL, NULL);
+    agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", key, path), NULL, NULL, NULL);
 }
 
-static void remove_part(struct engine *e, const char *path)
+static void remove_part(struct ctl *c, const char *path)
 {
     char part[600];
     snprintf(part, sizeof part, "%s.part", path);
-    remove_file(e, "path", part);
+    remove_file(c, "path", part);
 }
 
 /* A full clone or an import: a new row "creating" owned by the task. */
 static int recover_clone(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
+    struct ctl *c = ctx;
     struct volume_rec v;
-    int rc = store_volume_get(e->store, k->object_id, &v);
+    int rc = store_volume_get(c->store, k->object_id, &v);
     if (rc == STORE_NOTFOUND)
         return 0; /* the row never came or is gone */
     if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(c->store));
     if (settled(&v)) { /* done but for the task's end */
         k->state = TASK_SUCCEEDED;
-        json_t *j = volume_to_json(e, &v);
+        json_t *j = ctl_volume_to_json(c, &v);
         k->result = json_dumps(j, JSON_COMPACT);
         json_decref(j);
         return 0;
     }
-    if (store_volume_delete(e->store, v.id) != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    remove_part(e, v.path);
-    remove_file(e, "path", v.path);
-    engine_event(e, "volume", v.name, strcmp(k->kind, "volume.import") ? "clone-full" : "import",
-                 "error", "rolled back: yund stopped before it finished");
+    if (store_volume_delete(c->store, v.id) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    remove_part(c, v.path);
+    remove_file(c, "path", v.path);
+    ctl_event(c, "volume", v.name, strcmp(k->kind, "volume.import") ? "clone-full" : "import",
+              "error", "rolled back: yund stopped before it finished");
     return 0;
 }
 
 static int recover_compact(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
+    struct ctl *c = ctx;
     struct volume_rec v;
-    int rc = store_volume_get(e->store, k->object_id, &v);
+    int rc = store_volume_get(c->store, k->object_id, &v);
     if (rc == STORE_NOTFOUND)
         return 0;
     if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    remove_part(e, v.path);
+        return yerr_db(err, store_errmsg(c->store));
+    remove_part(c, v.path);
     if (!strcmp(v.task, k->id)) {
         v.task[0] = 0;
-        if (store_volume_update(e->store, &v) != 0)
-            return yerr_db(err, store_errmsg(e->store));
+        if (store_volume_update(c->store, &v) != 0)
+            return yerr_db(err, store_errmsg(c->store));
     }
     return 0;
 }
 
 static int recover_export(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
+    struct ctl *c = ctx;
     json_t *p = k->params ? json_loads(k->params, 0, NULL) : NULL;
     const char *dest = json_string_value(json_object_get(p, "export"));
     if (dest)
-        remove_file(e, "export", dest);
+        remove_file(c, "export", dest);
     json_decref(p);
     return 0;
 }
 
-void ctl_volumes_init(struct engine *e)
+void ctl_volumes_init(struct ctl *c)
 {
-    tasks_register_kind(e->tasks, "volume.clone", recover_clone, e);
-    tasks_register_kind(e->tasks, "volume.import", recover_clone, e); /* the same intent */
-    ctl_volumes_detach_init(e);
-    tasks_register_kind(e->tasks, "volume.compact", recover_compact, e);
-    tasks_register_kind(e->tasks, "volume.export", recover_export, e);
+    tasks_register_kind(c->tasks, "volume.clone", recover_clone, c);
+    tasks_register_kind(c->tasks, "volume.import", recover_clone, c); /* the same intent */
+    ctl_volumes_detach_init(c);
+    tasks_register_kind(c->tasks, "volume.compact", recover_compact, c);
+    tasks_register_kind(c->tasks, "volume.export", recover_export, c);
 }
 
 /* ---- reconcile ---- */
 
 static void on_orphan(void *ctx, const char *name)
 {
-    engine_event(ctx, "volume", name, "orphan", "info",
-                 "removed a pool file with no volume record");
+    ctl_event(ctx, "volume", name, "orphan", "info", "removed a pool file with no volume record");
 }
 
-void ctl_volumes_reconcile(struct engine *e)
+void ctl_volumes_reconcile(struct ctl *c)
 {
     struct volume_rec *vs;
     size_t n;
-    if (store_volume_list(e->store, &vs, &n) != 0)
+    if (store_volume_list(c->store, &vs, &n) != 0)
         return;
     /* names a row or a running task owns: the file, and a copy's .part */
     const char **known = calloc(2 * n + 1, sizeof *known);
@@ -449,15 +438,16 @@ void ctl_volumes_reconcile(struct engine *e)
     bool ok = known && parts;
     for (size_t i = 0; i < n && ok; i++) {
         struct volume_rec *v = &vs[i];
-        bool busy = task_busy(e->tasks, v->id, NULL) || ctl_volume_quick_busy(e, v->id);
+        bool busy = task_busy(c->tasks, v->id, NULL) || ctl_volume_quick_busy(c, v->id);
         bool transient = vol_state_transient(v->state);
         if (transient && !busy) {
-            remove_file(e, "path", v->path);
-            store_volume_delete(e->store, v->id);
-            bool c = v->state == VOL_CREATING;
-            engine_event(e, "volume", v->name, c ? "create" : "delete", c ? "error" : "ok", "%s",
-                         c ? "rolled back: yund stopped before it finished"
-                           : "finished after yund restart");
+            remove_file(c, "path", v->path);
+            store_volume_delete(c->store, v->id);
+            bool creating = v->state == VOL_CREATING;
+            ctl_event(c, "volume", v->name, creating ? "create" : "delete",
+                      creating ? "error" : "ok", "%s",
+                      creating ? "rolled back: yund stopped before it finished"
+                               : "finished after yund restart");
             continue;
         }
         const char *base = strrchr(v->path, '/');
@@ -470,8 +460,8 @@ void ctl_volumes_reconcile(struct engine *e)
     }
     if (ok) {
         char dir[512];
-        snprintf(dir, sizeof dir, "%s/pools/default", e->cfg->state_dir);
-        pool_remove_orphans(dir, known, nk, on_orphan, e);
+        snprintf(dir, sizeof dir, "%s/pools/default", c->cfg->state_dir);
+        pool_remove_orphans(dir, known, nk, on_orphan, c);
     }
     free(known);
     free(parts);

@@ -7,7 +7,7 @@
  * A VM without a QEMU: the row says attached (the next start's command
  * line carries the volume), answered at once. A running VM: the row goes
  * "attaching" (attached_to set) and the volume is held from the reconcile
- * pass (vm_volume_hold) while the verb is in flight; its reply makes the
+ * pass (ctl_volume_hold) while the verb is in flight; its reply makes the
  * row "attached", or "ready" again when the plug failed. No answer from
  * QEMU ("no answer") leaves the row "attaching" for the reconcile pass,
  * which asks QEMU whether the device is there. Fault points:
@@ -17,10 +17,8 @@
  * attached; not there: rolled back to ready).
  */
 #include "agent/agent.h"
-#include "compute/engine.h"
-#include "compute/qemu_argv.h"
-#include "compute/vm_disks.h"
 #include "ctl/ctl.h"
+#include "compute/qemu_argv.h"
 #include "ctl/volumes.h"
 #include "lib/failpoint.h"
 #include "storage/volstate.h"
@@ -70,7 +68,7 @@ static json_t *chain_of(struct ctl *c, const struct volume_rec *v, struct yerr *
 
 static void plug_end(struct plug *p, const struct yerr *err)
 {
-    vm_volume_hold(p->v.id, false);
+    ctl_volume_hold(p->v.id, false);
     if (p->done)
         p->done(p->ctx, err ? NULL : &p->v, err);
     free(p);
@@ -79,7 +77,6 @@ static void plug_end(struct plug *p, const struct yerr *err)
 static void plugged(void *ctx, json_t *result, const struct yerr *aerr)
 {
     struct plug *p = ctx;
-    struct engine *e = p->c->host;
     struct yerr err = {0};
     struct volume_rec now;
     memset(&now, 0, sizeof now);
@@ -103,14 +100,14 @@ static void plugged(void *ctx, json_t *result, const struct yerr *aerr)
     }
     if (aerr) {
         struct yerr ignore;
-        vm_volume_save(e, &p->v, VOL_READY, "", &ignore);
+        ctl_volume_save(p->c, &p->v, VOL_READY, "", &ignore);
         ctl_event(p->c, "volume", p->v.name, "attach", "error", "vm %s: %s", p->vm_name,
                   aerr->message);
         return plug_end(p, aerr);
     }
     (void)result;
     FAILPOINT("volume_attach.after_plug");
-    if (vm_volume_save(e, &p->v, VOL_ATTACHED, p->vm_id, &err) < 0)
+    if (ctl_volume_save(p->c, &p->v, VOL_ATTACHED, p->vm_id, &err) < 0)
         return plug_end(p, &err);
     ctl_event(p->c, "volume", p->v.name, "attach", "ok", "vm %s (hot-plugged)", p->vm_name);
     plug_end(p, NULL);
@@ -119,10 +116,9 @@ static void plugged(void *ctx, json_t *result, const struct yerr *aerr)
 int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct volume_rec *out,
                     ctl_volume_fn done, void *ctx, struct yerr *err)
 {
-    struct engine *e = c->host;
     struct volume_rec v;
     struct vm_rec vm;
-    if (ctl_volume_idle(e, name, err) < 0 || volume_get(c->store, name, &v, err) < 0 ||
+    if (ctl_volume_idle(c, name, err) < 0 || ctl_volume_get(c, name, &v, err) < 0 ||
         ctl_vm_get(c, vmname, &vm, err) < 0)
         return -1;
     if (v.attached_to[0]) {
@@ -133,15 +129,15 @@ int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct 
     }
     if (v.state != VOL_READY)
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
-    if (volume_refuse_backing(c->store, &v,
-                              "writing to it would corrupt them (attach a clone instead)", err) < 0)
+    if (ctl_volume_refuse_backing(
+            c, &v, "writing to it would corrupt them (attach a clone instead)", err) < 0)
         return -1;
     bool live = vm_state_live(vm.state);
     if (!live && !vm_state_down(vm.state))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
                         vm_state_name(vm.state));
     if (!live) {
-        if (vm_volume_save(e, &v, VOL_ATTACHED, vm.id, err) < 0)
+        if (ctl_volume_save(c, &v, VOL_ATTACHED, vm.id, err) < 0)
             return -1;
         ctl_event(c, "volume", v.name, "attach", "ok", "vm %s", vm.name);
         *out = v;
@@ -155,7 +151,7 @@ int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct 
     }
     char node[24], dev[24], serial[24];
     volume_qemu_ids(&v, node, dev, serial);
-    if (vm_volume_save(e, &v, VOL_ATTACHING, vm.id, err) < 0) {
+    if (ctl_volume_save(c, &v, VOL_ATTACHING, vm.id, err) < 0) {
         json_decref(chain);
         free(p);
         return -1;
@@ -167,7 +163,7 @@ int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct 
     snprintf(p->vm_name, sizeof p->vm_name, "%s", vm.name);
     p->done = done;
     p->ctx = ctx;
-    vm_volume_hold(v.id, true);
+    ctl_volume_hold(v.id, true);
     agent_call(c->agent, AV_VM_VOLUME_PLUG,
                json_pack("{s:s,s:s,s:s,s:s,s:o}", "vm", vm.id, "node", node, "device", dev,
                          "serial", serial, "chain", chain),

@@ -7,7 +7,7 @@
  * task_begin (holds the volume), the row "detaching", then the agent's
  * vm.volume_unplug (device_del over the event connection; QEMU's
  * DEVICE_DELETED may come before its reply, so the wait is set up before
- * it is sent), and the task runs until the engine records the volume's
+ * it is sent), and the task runs until the controller records the volume's
  * "detach ok" event (QEMU reported DEVICE_DELETED, the VM stopped or was
  * deleted, or the reconcile pass found the device gone): succeeded with
  * the volume. No release within detach_timeout (config, 60 s): failed (the volume stays
@@ -18,10 +18,8 @@
  * failed; the reconcile pass settles the row by asking QEMU.
  */
 #include "agent/agent.h"
-#include "compute/engine.h"
-#include "compute/qemu_argv.h"
 #include "ctl/ctl.h"
-#include "compute/vm_disks.h"
+#include "compute/qemu_argv.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
 #include "lib/failpoint.h"
@@ -34,7 +32,7 @@
 #include <string.h>
 
 struct dwait {
-    struct engine *e;
+    struct ctl *c;
     struct dwait *next;
     char task[37], volume[37], name[64];
     struct event *timer;
@@ -60,23 +58,23 @@ static void detach_timeout(evutil_socket_t fd, short what, void *arg)
     struct yerr err;
     yerr_set(&err, YE_TIMEOUT,
              "volume '%s': the guest has not released the device yet (still detaching)", w->name);
-    task_fail(w->e->tasks, w->task, &err);
+    task_fail(w->c->tasks, w->task, &err);
     dwait_free(w);
 }
 
-void ctl_volumes_on_event(struct engine *e, const struct event_rec *ev)
+void ctl_volumes_on_event(struct ctl *c, const struct event_rec *ev)
 {
     if (strcmp(ev->object_type, "volume") || strcmp(ev->action, "detach") ||
         strcmp(ev->result, "ok"))
         return;
     for (struct dwait *w = waiting; w; w = w->next) {
-        if (w->e != e || strcmp(w->name, ev->object))
+        if (w->c != c || strcmp(w->name, ev->object))
             continue;
         struct volume_rec v;
         struct yerr ignore;
         json_t *j =
-            volume_get(e->store, w->volume, &v, &ignore) == 0 ? volume_to_json(e, &v) : NULL;
-        task_succeed(e->tasks, w->task, j);
+            ctl_volume_get(c, w->volume, &v, &ignore) == 0 ? ctl_volume_to_json(c, &v) : NULL;
+        task_succeed(c->tasks, w->task, j);
         dwait_free(w);
         return;
     }
@@ -84,14 +82,14 @@ void ctl_volumes_on_event(struct engine *e, const struct event_rec *ev)
 
 /* The agent's vm.volume_unplug (device_del) in flight. */
 struct unplug {
-    struct engine *e;
+    struct ctl *c;
     char task[37], volume[37], vm[37];
 };
 
-static struct dwait *dwait_of(struct engine *e, const char *task)
+static struct dwait *dwait_of(struct ctl *c, const char *task)
 {
     for (struct dwait *w = waiting; w; w = w->next)
-        if (w->e == e && !strcmp(w->task, task))
+        if (w->c == c && !strcmp(w->task, task))
             return w;
     return NULL;
 }
@@ -101,11 +99,11 @@ static struct dwait *dwait_of(struct engine *e, const char *task)
 static void unplugged(void *ctx, json_t *result, const struct yerr *aerr)
 {
     struct unplug *u = ctx;
-    struct engine *e = u->e;
+    struct ctl *c = u->c;
     struct volume_rec v;
     struct vm_rec vm;
-    bool ours = store_volume_get(e->store, u->volume, &v) == 0 && v.state == VOL_DETACHING &&
-                !strcmp(v.attached_to, u->vm) && store_vm_get(e->store, u->vm, &vm) == 0;
+    bool ours = store_volume_get(c->store, u->volume, &v) == 0 && v.state == VOL_DETACHING &&
+                !strcmp(v.attached_to, u->vm) && store_vm_get(c->store, u->vm, &vm) == 0;
     if (!ours) {
         free(u);
         return;
@@ -113,60 +111,59 @@ static void unplugged(void *ctx, json_t *result, const struct yerr *aerr)
     if (aerr && !strstr(aerr->message, "no answer")) {
         /* QEMU refused: the device stays, so does the attachment */
         struct yerr ignore;
-        vm_volume_save(e, &v, VOL_ATTACHED, vm.id, &ignore);
-        struct dwait *w = dwait_of(e, u->task);
+        ctl_volume_save(c, &v, VOL_ATTACHED, vm.id, &ignore);
+        struct dwait *w = dwait_of(c, u->task);
         if (w) {
-            task_fail(e->tasks, w->task, aerr);
+            task_fail(c->tasks, w->task, aerr);
             dwait_free(w);
         }
     } else if (aerr) {
         /* no answer: the timer fails the task; the reconcile pass asks QEMU */
     } else if (json_is_true(json_object_get(result, "gone"))) {
         /* gone already (an earlier request got through); the agent closed the node */
-        vm_volume_detached(e, &vm, &v, "");
+        ctl_volume_detached(c, &vm, &v, "");
     } else {
-        engine_event(e, "volume", v.name, "detach", "info", "vm %s: asked the guest to release it",
-                     vm.name);
+        ctl_event(c, "volume", v.name, "detach", "info", "vm %s: asked the guest to release it",
+                  vm.name);
         FAILPOINT("volume_detach.after_device_del");
     }
     free(u);
 }
 
-int ctl_volume_detach(struct ctl *ctl, const char *name, struct volume_rec *out,
+int ctl_volume_detach(struct ctl *c, const char *name, struct volume_rec *out,
                       struct task_rec *task, struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec v;
     struct vm_rec vm;
-    if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)
+    if (ctl_volume_get(c, name, &v, err) < 0 || ctl_volume_idle(c, name, err) < 0)
         return -1;
-    bool held = v.attached_to[0] && store_vm_get(e->store, v.attached_to, &vm) == 0 &&
+    bool held = v.attached_to[0] && store_vm_get(c->store, v.attached_to, &vm) == 0 &&
                 vm_state_has_process(vm.state);
     if (!held)
-        return engine_volume_detach(e, name, out, err) < 0 ? -1 : 0;
+        return ctl_volume_detach_idle(c, name, out, err) < 0 ? -1 : 0;
     if (!vm_state_live(vm.state))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
                         vm_state_name(vm.state));
     struct dwait *w = calloc(1, sizeof *w);
-    if (!w || !(w->timer = evtimer_new(e->base, detach_timeout, w))) {
+    if (!w || !(w->timer = evtimer_new(c->base, detach_timeout, w))) {
         free(w);
         return yerr_set(err, YE_INTERNAL, "out of memory");
     }
-    w->e = e;
+    w->c = c;
     snprintf(w->volume, sizeof w->volume, "%s", v.id);
     snprintf(w->name, sizeof w->name, "%s", v.name);
-    if (task_begin(e->tasks, "volume.detach", "volume", v.id, v.name, task, err) < 0) {
+    if (task_begin(c->tasks, "volume.detach", "volume", v.id, v.name, task, err) < 0) {
         event_free(w->timer);
         free(w);
         return -1;
     }
     snprintf(w->task, sizeof w->task, "%s", task->id);
     json_t *p = json_pack("{s:s}", "vm", vm.id);
-    task_set_params(e->tasks, task->id, p);
+    task_set_params(c->tasks, task->id, p);
     json_decref(p);
     FAILPOINT("volume_detach.after_begin");
-    if (vm_volume_save(e, &v, VOL_DETACHING, vm.id, err) < 0) {
-        task_fail(e->tasks, task->id, err);
+    if (ctl_volume_save(c, &v, VOL_DETACHING, vm.id, err) < 0) {
+        task_fail(c->tasks, task->id, err);
         event_free(w->timer);
         free(w);
         return -1;
@@ -174,9 +171,9 @@ int ctl_volume_detach(struct ctl *ctl, const char *name, struct volume_rec *out,
     struct unplug *u = calloc(1, sizeof *u);
     if (!u) {
         struct yerr ignore;
-        vm_volume_save(e, &v, VOL_ATTACHED, vm.id, &ignore);
+        ctl_volume_save(c, &v, VOL_ATTACHED, vm.id, &ignore);
         yerr_set(err, YE_INTERNAL, "out of memory");
-        task_fail(e->tasks, task->id, err);
+        task_fail(c->tasks, task->id, err);
         event_free(w->timer);
         free(w);
         return -1;
@@ -184,15 +181,15 @@ int ctl_volume_detach(struct ctl *ctl, const char *name, struct volume_rec *out,
     /* Waiting before device_del goes: DEVICE_DELETED may come before its reply. */
     w->next = waiting;
     waiting = w;
-    struct timeval tv = {e->cfg->detach_timeout_s > 0 ? e->cfg->detach_timeout_s : 60, 0};
+    struct timeval tv = {c->cfg->detach_timeout_s > 0 ? c->cfg->detach_timeout_s : 60, 0};
     evtimer_add(w->timer, &tv);
-    u->e = e;
+    u->c = c;
     snprintf(u->task, sizeof u->task, "%s", task->id);
     snprintf(u->volume, sizeof u->volume, "%s", v.id);
     snprintf(u->vm, sizeof u->vm, "%s", vm.id);
     char node[24], dev[24], serial[24];
     volume_qemu_ids(&v, node, dev, serial);
-    agent_call(e->agent, AV_VM_VOLUME_UNPLUG,
+    agent_call(c->agent, AV_VM_VOLUME_UNPLUG,
                json_pack("{s:s,s:s,s:s}", "vm", vm.id, "device", dev, "node", node), unplugged,
                NULL, u);
     *out = v;
@@ -203,27 +200,27 @@ int ctl_volume_detach(struct ctl *ctl, const char *name, struct volume_rec *out,
  * else failed (the reconcile pass asks QEMU and settles the row). */
 static int recover_detach(void *ctx, struct task_rec *k, struct yerr *err)
 {
-    struct engine *e = ctx;
+    struct ctl *c = ctx;
     struct volume_rec v;
-    int rc = store_volume_get(e->store, k->object_id, &v);
+    int rc = store_volume_get(c->store, k->object_id, &v);
     if (rc != 0 && rc != STORE_NOTFOUND)
-        return yerr_db(err, store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(c->store));
     if (rc == 0 && v.state == VOL_READY && !v.attached_to[0]) {
         k->state = TASK_SUCCEEDED;
-        json_t *j = volume_to_json(e, &v);
+        json_t *j = ctl_volume_to_json(c, &v);
         k->result = json_dumps(j, JSON_COMPACT);
         json_decref(j);
     }
     return 0;
 }
 
-void ctl_volumes_detach_shutdown(struct engine *e)
+void ctl_volumes_detach_shutdown(struct ctl *c)
 {
     /* the tasks stay running in the store: the next start recovers them */
     struct dwait **p = &waiting;
     while (*p) {
         struct dwait *w = *p;
-        if (w->e != e) {
+        if (w->c != c) {
             p = &w->next;
             continue;
         }
@@ -233,7 +230,7 @@ void ctl_volumes_detach_shutdown(struct engine *e)
     }
 }
 
-void ctl_volumes_detach_init(struct engine *e)
+void ctl_volumes_detach_init(struct ctl *c)
 {
-    tasks_register_kind(e->tasks, "volume.detach", recover_detach, e);
+    tasks_register_kind(c->tasks, "volume.detach", recover_detach, c);
 }

@@ -15,7 +15,7 @@
  */
 #include "agent/agent.h"
 #include "ctl/ctl.h"
-#include "compute/engine.h"
+#include "ctl/import_task.h"
 #include "ctl/tasks.h"
 #include "ctl/volumes.h"
 #include "lib/failpoint.h"
@@ -29,31 +29,14 @@
 #include <string.h>
 
 struct iop {
-    struct engine *e;
-    char name[64], file[512], want[8];
-    char task[37];
-    uint64_t call;
+    struct ctl_import im; /* first: import_task.c frees it */
     struct volume_rec v;
-    ctl_task_fn done;
-    void *ctx;
 };
 
-static void iop_progress(void *ctx, uint64_t done, uint64_t total)
+static void copied(struct ctl_import *im, const struct yerr *aerr)
 {
-    struct iop *op = ctx;
-    task_progress(op->e->tasks, op->task, done, total);
-}
-
-static void iop_cancel(void *ctx)
-{
-    struct iop *op = ctx;
-    agent_cancel(op->e->agent, op->call);
-}
-
-static void copied(void *ctx, json_t *result, const struct yerr *aerr)
-{
-    struct iop *op = ctx;
-    struct engine *e = op->e;
+    struct iop *op = (struct iop *)im;
+    struct ctl *c = im->c;
     struct volume_rec *v = &op->v;
     struct yerr err = {0};
     if (aerr)
@@ -62,40 +45,39 @@ static void copied(void *ctx, json_t *result, const struct yerr *aerr)
         FAILPOINT("volume_import.after_copy");
         v->state = VOL_READY;
         v->task[0] = 0;
-        if (store_volume_update(e->store, v) != 0)
-            yerr_db(&err, store_errmsg(e->store));
+        if (store_volume_update(c->store, v) != 0)
+            yerr_db(&err, store_errmsg(c->store));
     }
     if (err.code) {
-        agent_call(e->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
-        store_volume_delete(e->store, v->id);
-        engine_event(e, "volume", v->name, "import", "error", "%s", err.message);
-        task_fail(e->tasks, op->task, &err);
+        agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
+        store_volume_delete(c->store, v->id);
+        ctl_event(c, "volume", v->name, "import", "error", "%s", err.message);
+        task_fail(c->tasks, im->task, &err);
     } else {
         FAILPOINT("volume_import.after_ready");
-        engine_event(e, "volume", v->name, "import", "ok", "%s, %llu bytes", v->format,
-                     (unsigned long long)v->virtual_size);
-        task_succeed(e->tasks, op->task, volume_to_json(e, v));
+        ctl_event(c, "volume", v->name, "import", "ok", "%s, %llu bytes", v->format,
+                  (unsigned long long)v->virtual_size);
+        task_succeed(c->tasks, im->task, ctl_volume_to_json(c, v));
     }
-    free(op);
 }
 
 /* The ready volume of the pool the file is a linked clone of (b), or a
  * 400 saying why it may not come in. */
-static int backing_volume(struct engine *e, const char *backing, struct volume_rec *b,
+static int backing_volume(struct ctl *c, const char *backing, struct volume_rec *b,
                           struct yerr *err)
 {
     /* anything outside the pool could be any file on the host, read
      * through the guest */
     char real[PATH_MAX] = "";
-    if (!volume_inside_pool(e->cfg, backing, real, sizeof(real)))
+    if (!volume_inside_pool(c->cfg, backing, real, sizeof(real)))
         return yerr_set(err, YE_INVALID_IMAGE,
                         "backing file %s is outside pool '" VOLUME_POOL
                         "': import a standalone image (qemu-img convert flattens it)",
                         backing);
     struct volume_rec *vs;
     size_t n;
-    if (store_volume_list(e->store, &vs, &n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
+    if (store_volume_list(c->store, &vs, &n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
     memset(b, 0, sizeof *b);
     for (size_t i = 0; i < n && !b->name[0]; i++) {
         char r[PATH_MAX];
@@ -110,104 +92,66 @@ static int backing_volume(struct engine *e, const char *backing, struct volume_r
 }
 
 /* The row and the task, then the copy; -1 with err when nothing runs. */
-static int begin_copy(struct iop *op, json_t *info, struct task_rec *task, struct yerr *err)
+static int begin_copy(struct ctl_import *im, const struct ctl_import_info *info,
+                      struct task_rec *task, struct yerr *err)
 {
-    struct engine *e = op->e;
-    const char *fmt = json_string_value(json_object_get(info, "format"));
-    const char *backing = json_string_value(json_object_get(info, "backing"));
-    const char *identity = json_string_value(json_object_get(info, "identity"));
-    json_int_t size = json_integer_value(json_object_get(info, "virtual_size"));
-    if (!fmt || !identity || size <= 0)
-        return yerr_set(err, YE_INTERNAL, "agent: disk.inspect without format, size or identity");
-    if ((uint64_t)size < (1 << 20) || (uint64_t)size > VOLUME_MAX || size % 512)
+    struct iop *op = (struct iop *)im;
+    struct ctl *c = im->c;
+    const char *fmt = info->format;
+    uint64_t size = info->size;
+    if (size < (1 << 20) || size > VOLUME_MAX || size % 512)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "size must be 1M..16T and a whole number of 512-byte sectors");
     struct volume_rec b = {0};
-    if (backing && backing[0] && backing_volume(e, backing, &b, err) < 0)
+    if (info->backing && info->backing[0] && backing_volume(c, info->backing, &b, err) < 0)
         return -1;
     struct volume_rec x;
-    if (store_volume_get(e->store, op->name, &x) == 0)
-        return yerr_set(err, YE_CONFLICT, "volume '%s' already exists", op->name);
-    if (b.name[0] && ctl_volume_idle(e, b.name, err) < 0)
+    if (store_volume_get(c->store, im->name, &x) == 0)
+        return yerr_set(err, YE_CONFLICT, "volume '%s' already exists", im->name);
+    if (b.name[0] && ctl_volume_idle(c, b.name, err) < 0)
         return -1;
     char id[37];
     uuid_generate_str(id);
-    if (task_begin(e->tasks, "volume.import", "volume", id, op->name, task, err) < 0)
+    if (task_begin(c->tasks, "volume.import", "volume", id, im->name, task, err) < 0)
         return -1;
-    snprintf(op->task, sizeof op->task, "%s", task->id);
+    ctl_import_task(im, task);
     struct volume_row_spec r = {.id = id,
-                                .name = op->name,
+                                .name = im->name,
                                 .format = fmt,
-                                .size = (uint64_t)size,
+                                .size = size,
                                 .task = task->id,
                                 .backing = b.name[0] ? b.name : NULL};
-    if (ctl_volume_begin_row(e, &r, &op->v, err) < 0) {
-        task_fail(e->tasks, task->id, err);
+    if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
+        task_fail(c->tasks, task->id, err);
         return -1;
     }
     struct volume_rec *v = &op->v;
-    json_t *p = json_pack("{s:s,s:s}", "file", op->file, "path", v->path);
-    task_set_params(e->tasks, task->id, p);
+    json_t *p = json_pack("{s:s,s:s}", "file", im->file, "path", v->path);
+    task_set_params(c->tasks, task->id, p);
     json_decref(p);
     FAILPOINT("volume_import.after_row");
     /* convert, not copy: every cluster is read back (a truncated file fails
      * here) and holes stay holes */
-    json_t *args = json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", op->file, "src_format", fmt,
-                             "import", 1, "identity", identity, "dst", v->path, "dst_format", fmt,
-                             "total", (json_int_t)size);
+    json_t *args = json_pack("{s:s,s:s,s:b,s:s,s:s,s:s,s:I}", "src", im->file, "src_format", fmt,
+                             "import", 1, "identity", info->identity, "dst", v->path, "dst_format",
+                             fmt, "total", (json_int_t)size);
     if (b.name[0]) {
         json_object_set_new(args, "dst_format", json_string("qcow2"));
         json_object_set_new(args, "backing", json_string(b.path));
         json_object_set_new(args, "backing_format", json_string(b.format));
     }
-    op->call = agent_call(e->agent, AV_DISK_COPY, args, copied, iop_progress, op);
-    task_on_cancel(e->tasks, op->task, iop_cancel, op);
+    ctl_import_copy(im, args);
     return 0;
 }
 
-static void inspected(void *ctx, json_t *info, const struct yerr *aerr)
-{
-    struct iop *op = ctx;
-    struct yerr err = {0};
-    struct task_rec task = {0};
-    ctl_task_fn done = op->done;
-    void *dctx = op->ctx;
-    if (aerr) {
-        done(dctx, NULL, aerr);
-        free(op);
-        return;
-    }
-    if (begin_copy(op, info, &task, &err) < 0) {
-        free(op);
-        done(dctx, NULL, &err);
-        return;
-    }
-    done(dctx, &task, NULL); /* op is the copy's now */
-}
+static const struct ctl_import_kind volume_import = {
+    .what = "source", .begin = begin_copy, .copied = copied};
 
-int ctl_volume_import(struct ctl *ctl, const char *name, const char *file, const char *format,
+int ctl_volume_import(struct ctl *c, const char *name, const char *file, const char *format,
                       ctl_task_fn done, void *ctx, struct yerr *err)
 {
-    struct engine *e = ctl->host;
-    char why[256];
-    if (!name_valid(name, why, sizeof(why)))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    if (!file || strlen(file) >= 512)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "source must be a path");
-    if (format && format[0] && strcmp(format, "qcow2") && strcmp(format, "raw"))
-        return yerr_set(err, YE_INVALID_ARGUMENT, "format must be qcow2 or raw, not '%s'", format);
     struct iop *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    op->e = e;
-    op->done = done;
-    op->ctx = ctx;
-    snprintf(op->name, sizeof op->name, "%s", name);
-    snprintf(op->file, sizeof op->file, "%s", file);
-    snprintf(op->want, sizeof op->want, "%s", format ? format : "");
-    json_t *args = json_pack("{s:s,s:b}", "path", file, "import", 1);
-    if (op->want[0])
-        json_object_set_new(args, "format", json_string(op->want));
-    agent_call(e->agent, AV_DISK_INSPECT, args, inspected, NULL, op);
-    return 0;
+    return ctl_import_start(&op->im, c, &volume_import, name, file, format, done, ctx, err);
 }

@@ -13,9 +13,7 @@
  */
 #include "agent/agent.h"
 #include "ctl/ctl.h"
-#include "compute/engine.h"
 #include "compute/qemu_argv.h"
-#include "compute/vm_disks.h"
 #include "ctl/volumes.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -27,7 +25,7 @@
 #include <string.h>
 
 struct qop {
-    struct engine *e;
+    struct ctl *c;
     struct qop *next;
     struct volume_rec v;
     char action[16]; /* the event's action: create, clone-linked, resize, delete */
@@ -40,15 +38,15 @@ struct qop {
 /* In flight, for ctl_volume_quick_busy (one list: a process has one loop). */
 static struct qop *inflight;
 
-bool ctl_volume_quick_busy(struct engine *e, const char *id)
+bool ctl_volume_quick_busy(struct ctl *c, const char *id)
 {
     for (struct qop *q = inflight; q; q = q->next)
-        if (q->e == e && !strcmp(q->v.id, id))
+        if (q->c == c && !strcmp(q->v.id, id))
             return true;
     return false;
 }
 
-static struct qop *qop_new(struct engine *e, const char *action, ctl_volume_fn done, void *ctx,
+static struct qop *qop_new(struct ctl *c, const char *action, ctl_volume_fn done, void *ctx,
                            struct yerr *err)
 {
     struct qop *op = calloc(1, sizeof *op);
@@ -56,7 +54,7 @@ static struct qop *qop_new(struct engine *e, const char *action, ctl_volume_fn d
         yerr_set(err, YE_INTERNAL, "out of memory");
         return NULL;
     }
-    op->e = e;
+    op->c = c;
     op->done = done;
     op->ctx = ctx;
     snprintf(op->action, sizeof op->action, "%s", action);
@@ -82,31 +80,49 @@ static void qop_end(struct qop *op, const struct yerr *err)
     free(op);
 }
 
-int ctl_volume_get(struct ctl *ctl, const char *name, struct volume_rec *v, struct yerr *err)
+int ctl_volume_get(struct ctl *c, const char *name, struct volume_rec *v, struct yerr *err)
 {
-    struct engine *e = ctl->host;
-    return volume_get(e->store, name, v, err);
-}
-
-int ctl_volume_list(struct ctl *ctl, struct volume_rec **out, size_t *n, struct yerr *err)
-{
-    struct engine *e = ctl->host;
-    if (store_volume_list(e->store, out, n) != 0)
-        return yerr_db(err, store_errmsg(e->store));
+    int rc = store_volume_get(c->store, name, v);
+    if (rc == STORE_NOTFOUND)
+        return yerr_set(err, YE_NOT_FOUND, "volume '%s' does not exist", name);
+    if (rc != 0)
+        return yerr_db(err, store_errmsg(c->store));
     return 0;
 }
 
-int ctl_pool_info(struct ctl *ctl, struct pool_info *p, struct yerr *err)
+int ctl_volume_refuse_backing(struct ctl *c, const struct volume_rec *v, const char *consequence,
+                              struct yerr *err)
 {
-    struct engine *e = ctl->host;
-    if (volume_pool_info(e->cfg, e->store, p) < 0)
-        return yerr_db(err, store_errmsg(e->store));
+    int deps = 0;
+    if (store_volume_dependents(c->store, v->name, &deps) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    if (deps > 0)
+        return yerr_set(err, YE_CONFLICT, "volume '%s' backs %d linked clone%s: %s", v->name, deps,
+                        deps == 1 ? "" : "s", consequence);
+    return 0;
+}
+
+int ctl_volume_list(struct ctl *c, struct volume_rec **out, size_t *n, struct yerr *err)
+{
+    if (store_volume_list(c->store, out, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
+int ctl_pool_info(struct ctl *c, struct pool_info *p, struct yerr *err)
+{
+    struct volume_rec *vs;
+    size_t n;
+    if (store_volume_list(c->store, &vs, &n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    volume_pool_info(c->cfg, vs, n, p);
+    free(vs);
     return 0;
 }
 
 /* Validates a new volume and writes its intent row ("creating"); the file
  * does not exist yet. */
-int ctl_volume_begin_row(struct engine *e, const struct volume_row_spec *r, struct volume_rec *v,
+int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct volume_rec *v,
                          struct yerr *err)
 {
     char why[256], dir[512];
@@ -127,18 +143,18 @@ int ctl_volume_begin_row(struct engine *e, const struct volume_row_spec *r, stru
     snprintf(v->name, sizeof(v->name), "%s", name);
     snprintf(v->pool, sizeof(v->pool), VOLUME_POOL);
     snprintf(v->format, sizeof(v->format), "%s", format);
-    volume_pool_dir(e->cfg, dir, sizeof(dir));
+    volume_pool_dir(c->cfg, dir, sizeof(dir));
     snprintf(v->path, sizeof(v->path), "%s/%s.%s", dir, name, format);
     snprintf(v->task, sizeof(v->task), "%s", r->task ? r->task : "");
     snprintf(v->backing, sizeof(v->backing), "%s", r->backing ? r->backing : "");
     v->virtual_size = size;
     v->state = VOL_CREATING;
     v->created_at = now_ms();
-    int rc = store_volume_insert(e->store, v);
+    int rc = store_volume_insert(c->store, v);
     if (rc == STORE_CONFLICT)
         return yerr_set(err, YE_CONFLICT, "volume '%s' already exists", name);
     if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(c->store));
     return 0;
 }
 
@@ -147,42 +163,41 @@ int ctl_volume_begin_row(struct engine *e, const struct volume_row_spec *r, stru
 static void created(void *ctx, json_t *result, const struct yerr *aerr)
 {
     struct qop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     struct volume_rec *v = &op->v;
     struct yerr err = {0};
     if (aerr)
         err = *aerr;
     if (!err.code) {
         v->state = VOL_READY;
-        if (store_volume_update(e->store, v) != 0)
-            yerr_db(&err, store_errmsg(e->store));
+        if (store_volume_update(c->store, v) != 0)
+            yerr_db(&err, store_errmsg(c->store));
     }
     if (err.code) {
-        agent_call(e->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
-        store_volume_delete(e->store, v->id);
-        engine_event(e, "volume", v->name, op->action, "error", "%s", err.message);
+        agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
+        store_volume_delete(c->store, v->id);
+        ctl_event(c, "volume", v->name, op->action, "error", "%s", err.message);
         return qop_end(op, &err);
     }
-    engine_event(e, "volume", v->name, op->action, "ok", "%s, %llu bytes", v->format,
-                 (unsigned long long)v->virtual_size);
+    ctl_event(c, "volume", v->name, op->action, "ok", "%s, %llu bytes", v->format,
+              (unsigned long long)v->virtual_size);
     qop_end(op, NULL);
 }
 
 static void start_create(struct qop *op, json_t *args)
 {
     qop_track(op);
-    agent_call(op->e->agent, AV_DISK_CREATE, args, created, NULL, op);
+    agent_call(op->c->agent, AV_DISK_CREATE, args, created, NULL, op);
 }
 
-int ctl_volume_create(struct ctl *ctl, const char *name, uint64_t size, const char *format,
+int ctl_volume_create(struct ctl *c, const char *name, uint64_t size, const char *format,
                       ctl_volume_fn done, void *ctx, struct yerr *err)
 {
-    struct engine *e = ctl->host;
-    struct qop *op = qop_new(e, "create", done, ctx, err);
+    struct qop *op = qop_new(c, "create", done, ctx, err);
     if (!op)
         return -1;
     struct volume_row_spec r = {.name = name, .format = format ? format : "qcow2", .size = size};
-    if (ctl_volume_begin_row(e, &r, &op->v, err) < 0) {
+    if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
         free(op);
         return -1;
     }
@@ -191,13 +206,12 @@ int ctl_volume_create(struct ctl *ctl, const char *name, uint64_t size, const ch
     return 0;
 }
 
-int ctl_volume_clone_linked(struct ctl *ctl, const char *src, const char *dst, ctl_volume_fn done,
+int ctl_volume_clone_linked(struct ctl *c, const char *src, const char *dst, ctl_volume_fn done,
                             void *ctx, struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec s;
     struct vm_rec vm;
-    if (volume_get(e->store, src, &s, err) < 0 || ctl_volume_idle(e, src, err) < 0)
+    if (ctl_volume_get(c, src, &s, err) < 0 || ctl_volume_idle(c, src, err) < 0)
         return -1;
     if (s.attached_to[0])
         return yerr_set(err, YE_CONFLICT,
@@ -205,18 +219,18 @@ int ctl_volume_clone_linked(struct ctl *ctl, const char *src, const char *dst, c
                         "a source that never changes (detach it, or make a full clone of a "
                         "stopped vm's volume)",
                         s.name);
-    if (vm_volume_in_use(e, &s, &vm))
+    if (ctl_volume_in_use(c, &s, &vm))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is in use by running vm '%s'", s.name,
                         vm.name);
     if (!vol_state_settled(s.state))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", s.name, vol_state_name(s.state));
-    struct qop *op = qop_new(e, "clone-linked", done, ctx, err);
+    struct qop *op = qop_new(c, "clone-linked", done, ctx, err);
     if (!op)
         return -1;
     /* a linked clone is always qcow2 (the overlay format) */
     struct volume_row_spec r = {
         .name = dst, .format = "qcow2", .size = s.virtual_size, .backing = s.name};
-    if (ctl_volume_begin_row(e, &r, &op->v, err) < 0) {
+    if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
         free(op);
         return -1;
     }
@@ -231,32 +245,31 @@ int ctl_volume_clone_linked(struct ctl *ctl, const char *src, const char *dst, c
 static void resized(void *ctx, json_t *result, const struct yerr *err)
 {
     struct qop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     if (err) {
-        engine_event(e, "volume", op->v.name, "resize", "error", "%s", err->message);
+        ctl_event(c, "volume", op->v.name, "resize", "error", "%s", err->message);
         return qop_end(op, err);
     }
     struct yerr fe = {0};
     struct volume_rec cur;
-    if (volume_get(e->store, op->v.id, &cur, &fe) == 0) {
+    if (ctl_volume_get(c, op->v.id, &cur, &fe) == 0) {
         cur.virtual_size = op->size;
-        if (store_volume_update(e->store, &cur) != 0)
-            yerr_db(&fe, store_errmsg(e->store));
+        if (store_volume_update(c->store, &cur) != 0)
+            yerr_db(&fe, store_errmsg(c->store));
         op->v = cur;
     }
     if (fe.code)
         return qop_end(op, &fe);
-    engine_event(e, "volume", op->v.name, "resize", "ok", "%llu bytes%s",
-                 (unsigned long long)op->size, op->live ? " (online)" : "");
+    ctl_event(c, "volume", op->v.name, "resize", "ok", "%llu bytes%s", (unsigned long long)op->size,
+              op->live ? " (online)" : "");
     qop_end(op, NULL);
 }
 
-int ctl_volume_resize(struct ctl *ctl, const char *name, uint64_t size, ctl_volume_fn done,
-                      void *ctx, struct yerr *err)
+int ctl_volume_resize(struct ctl *c, const char *name, uint64_t size, ctl_volume_fn done, void *ctx,
+                      struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec v;
-    if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)
+    if (ctl_volume_get(c, name, &v, err) < 0 || ctl_volume_idle(c, name, err) < 0)
         return -1;
     if (size <= v.virtual_size)
         return yerr_set(err, YE_INVALID_ARGUMENT,
@@ -268,11 +281,11 @@ int ctl_volume_resize(struct ctl *ctl, const char *name, uint64_t size, ctl_volu
     if (!vol_state_settled(v.state))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
     struct vm_rec vm;
-    bool live = vm_volume_in_use(e, &v, &vm);
+    bool live = ctl_volume_in_use(c, &v, &vm);
     if (live && !vm_state_live(vm.state))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: try again when it has settled", vm.name,
                         vm_state_name(vm.state));
-    struct qop *op = qop_new(e, "resize", done, ctx, err);
+    struct qop *op = qop_new(c, "resize", done, ctx, err);
     if (!op)
         return -1;
     op->v = v;
@@ -283,12 +296,12 @@ int ctl_volume_resize(struct ctl *ctl, const char *name, uint64_t size, ctl_volu
         /* online, QEMU grows the file and tells the guest (virtio config change) */
         char node[24], dev[24], serial[24];
         volume_qemu_ids(&v, node, dev, serial);
-        agent_call(e->agent, AV_VM_QMP,
+        agent_call(c->agent, AV_VM_QMP,
                    json_pack("{s:s,s:s,s:{s:s,s:I}}", "vm", vm.id, "command", "block_resize",
                              "arguments", "node-name", node, "size", (json_int_t)size),
                    resized, NULL, op);
     } else {
-        agent_call(e->agent, AV_DISK_RESIZE,
+        agent_call(c->agent, AV_DISK_RESIZE,
                    json_pack("{s:s,s:s,s:I}", "path", v.path, "format", v.format, "size",
                              (json_int_t)size),
                    resized, NULL, op);
@@ -301,35 +314,34 @@ int ctl_volume_resize(struct ctl *ctl, const char *name, uint64_t size, ctl_volu
 static void removed(void *ctx, json_t *result, const struct yerr *err)
 {
     struct qop *op = ctx;
-    struct engine *e = op->e;
+    struct ctl *c = op->c;
     if (err)
         log_warn("cannot remove %s: %s", op->v.path, err->message);
-    store_volume_delete(e->store, op->v.id);
-    engine_event(e, "volume", op->v.name, "delete", "ok", "%s", "");
+    store_volume_delete(c->store, op->v.id);
+    ctl_event(c, "volume", op->v.name, "delete", "ok", "%s", "");
     qop_end(op, NULL);
 }
 
-int ctl_volume_delete(struct ctl *ctl, const char *name, ctl_volume_fn done, void *ctx,
+int ctl_volume_delete(struct ctl *c, const char *name, ctl_volume_fn done, void *ctx,
                       struct yerr *err)
 {
-    struct engine *e = ctl->host;
     struct volume_rec v;
-    if (volume_get(e->store, name, &v, err) < 0 || ctl_volume_idle(e, name, err) < 0)
+    if (ctl_volume_get(c, name, &v, err) < 0 || ctl_volume_idle(c, name, err) < 0)
         return -1;
     if (v.attached_to[0])
         return yerr_set(err, YE_CONFLICT, "volume '%s' is attached: detach it first", v.name);
-    if (volume_refuse_backing(e->store, &v, "delete them first", err) < 0)
+    if (ctl_volume_refuse_backing(c, &v, "delete them first", err) < 0)
         return -1;
-    struct qop *op = qop_new(e, "delete", done, ctx, err);
+    struct qop *op = qop_new(c, "delete", done, ctx, err);
     if (!op)
         return -1;
     v.state = VOL_DELETING;
-    if (store_volume_update(e->store, &v) != 0) {
+    if (store_volume_update(c->store, &v) != 0) {
         free(op);
-        return yerr_db(err, store_errmsg(e->store));
+        return yerr_db(err, store_errmsg(c->store));
     }
     op->v = v;
     qop_track(op);
-    agent_call(e->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v.path), removed, NULL, op);
+    agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v.path), removed, NULL, op);
     return 0;
 }

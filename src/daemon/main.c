@@ -8,7 +8,6 @@
 #include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
-#include "ctl/snapshots.h"
 #include "ctl/tasks_engine.h"
 #include "lib/job.h"
 #include "lib/config.h"
@@ -290,33 +289,33 @@ int main(int argc, char **argv)
         goto out_base;
     }
     eng.agent = agent;
-    if (tasks_attach(&eng, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
     /* The controller reaches the host only through its agent (in-process,
      * over the engine). */
     if (ctl_init(&ctl, base, st, &cfg, eng.agent, &eng, err, sizeof(err)) < 0) {
         log_err("%s", err);
-        tasks_detach(&eng);
         engine_shutdown(&eng);
         agent_free(agent);
         goto out_base;
     }
-    ctl_snapshots_init(&eng); /* its task kinds, before they are recovered */
+    /* The task table, every kind registered before they are recovered. */
+    if (tasks_attach(&ctl, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        ctl_shutdown(&ctl);
+        engine_shutdown(&eng);
+        agent_free(agent);
+        goto out_base;
+    }
     /* Recover before accepting requests: state must agree with reality
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
-    tasks_start(&eng);
+    tasks_start(&ctl);
     engine_reconcile(&eng);
     engine_reconcile_settle(&eng, 5000); /* re-attached QEMUs answer over QMP first */
     if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
         ctl_shutdown(&ctl);
-        tasks_detach(&eng);
+        tasks_detach(&ctl);
         engine_shutdown(&eng);
         agent_free(agent);
         goto out_base;
@@ -326,7 +325,7 @@ int main(int argc, char **argv)
         api_stop(&api);
         monitor_shutdown(&mon);
         ctl_shutdown(&ctl);
-        tasks_detach(&eng);
+        tasks_detach(&ctl);
         engine_shutdown(&eng);
         agent_free(agent);
         goto out_base;
@@ -359,7 +358,7 @@ int main(int argc, char **argv)
     monitor_shutdown(&mon);
     ctl_shutdown(&ctl);
     job_shutdown_all(); /* any left: no callback any more */
-    tasks_detach(&eng);
+    tasks_detach(&ctl);
     engine_shutdown(&eng);
     agent_free(agent);
     rc = 0;

@@ -1,6 +1,6 @@
 /*
- * volumes.c - the directory pool's place and usage, volume row lookups,
- * and the blocking qemu-img runner (see volumes.h).
+ * volumes.c - the directory pool's place and usage (see volumes.h). The
+ * volume rows are the controller's: callers hand them in.
  */
 #include "storage/volumes.h"
 #include "lib/log.h"
@@ -50,7 +50,8 @@ uint64_t volume_actual_size(const struct volume_rec *v)
     return file_size_on_disk(v->path);
 }
 
-int volume_pool_info(const struct yun_config *cfg, struct store *st, struct pool_info *p)
+void volume_pool_info(const struct yun_config *cfg, const struct volume_rec *vs, size_t n,
+                      struct pool_info *p)
 {
     memset(p, 0, sizeof(*p));
     snprintf(p->name, sizeof(p->name), VOLUME_POOL);
@@ -60,39 +61,11 @@ int volume_pool_info(const struct yun_config *cfg, struct store *st, struct pool
         p->capacity = (uint64_t)sv.f_blocks * sv.f_frsize;
         p->available = (uint64_t)sv.f_bavail * sv.f_frsize;
     }
-    struct volume_rec *vs;
-    size_t n;
-    if (store_volume_list(st, &vs, &n) != 0)
-        return -1;
     for (size_t i = 0; i < n; i++) {
         p->allocation += volume_actual_size(&vs[i]);
         p->virtual_total += vs[i].virtual_size;
     }
     p->volumes = (int)n;
-    free(vs);
-    return 0;
-}
-
-int volume_get(struct store *st, const char *name, struct volume_rec *v, struct yerr *err)
-{
-    int rc = store_volume_get(st, name, v);
-    if (rc == STORE_NOTFOUND)
-        return yerr_set(err, YE_NOT_FOUND, "volume '%s' does not exist", name);
-    if (rc != 0)
-        return yerr_db(err, store_errmsg(st));
-    return 0;
-}
-
-int volume_refuse_backing(struct store *st, const struct volume_rec *v, const char *consequence,
-                          struct yerr *err)
-{
-    int deps = 0;
-    if (store_volume_dependents(st, v->name, &deps) != 0)
-        return yerr_db(err, store_errmsg(st));
-    if (deps > 0)
-        return yerr_set(err, YE_CONFLICT, "volume '%s' backs %d linked clone%s: %s", v->name, deps,
-                        deps == 1 ? "" : "s", consequence);
-    return 0;
 }
 
 bool volume_inside_pool(const struct yun_config *cfg, const char *path, char *real, size_t len)

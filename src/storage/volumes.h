@@ -1,9 +1,8 @@
 /*
  * volumes.h - the storage side of the volume pool: where the directory pool
- * ("default", under the state directory) lives, what its volumes occupy,
- * lookups of volume rows that both the controller and compute make, and a
- * blocking qemu-img runner for the few synchronous callers left (confine's
- * header check). No engine, no events: the state-of-record operations
+ * ("default", under the state directory) lives and what its volumes
+ * occupy. No store, no engine, no events: the volume rows and the
+ * state-of-record operations
  * (create, clone, resize, delete, import) are the controller's
  * (ctl/volumes_quick.c, ctl/volumes_import.c), their qemu-img work the
  * agent's disk verbs.
@@ -17,7 +16,7 @@
 
 #include "lib/config.h"
 #include "lib/yerr.h"
-#include "store/store.h"
+#include "store/records.h"
 
 #define VOLUME_POOL "default"
 #define VOLUME_MAX  (16ULL << 40)
@@ -36,13 +35,10 @@ struct pool_info {
 int volumes_init(const struct yun_config *cfg, char *err, size_t errlen);
 /* DIR/pools/default */
 void volume_pool_dir(const struct yun_config *cfg, char *buf, size_t len);
-/* 409 when linked clones are backed by v (it must not change or go),
- * saying the consequence; 0 when none are. */
-int volume_refuse_backing(struct store *st, const struct volume_rec *v, const char *consequence,
-                          struct yerr *err);
-/* A volume by name or id; 404 when there is none. */
-int volume_get(struct store *st, const char *name, struct volume_rec *v, struct yerr *err);
-int volume_pool_info(const struct yun_config *cfg, struct store *st, struct pool_info *p);
+/* The pool's file system and what the volumes vs (the controller's rows)
+ * occupy in it. */
+void volume_pool_info(const struct yun_config *cfg, const struct volume_rec *vs, size_t n,
+                      struct pool_info *p);
 uint64_t volume_actual_size(const struct volume_rec *v);
 /* Is `path` (resolved) a file inside the pool directory? Fills real. */
 bool volume_inside_pool(const struct yun_config *cfg, const char *path, char *real, size_t len);
