@@ -22,11 +22,6 @@
 #include <string.h>
 #include <unistd.h>
 
-static void reconcile_tick(evutil_socket_t fd, short what, void *arg)
-{
-    engine_reconcile(arg);
-}
-
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
 {
     engine_image_build_reap(arg);
@@ -114,20 +109,7 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
-    e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
-    struct timeval tv = {cfg->reconcile_interval_s, 0};
-    event_add(e->reconcile_timer, &tv);
     return 0;
-}
-
-void engine_reconcile_soon(struct engine *e)
-{
-    if (!e->reconcile_soon_timer)
-        e->reconcile_soon_timer = event_new(e->base, -1, 0, reconcile_tick, e);
-    if (!e->reconcile_soon_timer || evtimer_pending(e->reconcile_soon_timer, NULL))
-        return;
-    struct timeval tv = {0, 250 * 1000};
-    event_add(e->reconcile_soon_timer, &tv);
 }
 
 struct engine_cgrm {
@@ -196,12 +178,6 @@ void engine_shutdown(struct engine *e)
     }
     while (e->rts)
         engine_rt_drop(e, e->rts);
-    if (e->reconcile_timer)
-        event_free(e->reconcile_timer);
-    e->reconcile_timer = NULL;
-    if (e->reconcile_soon_timer)
-        event_free(e->reconcile_soon_timer);
-    e->reconcile_soon_timer = NULL;
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;

@@ -77,23 +77,10 @@ struct engine {
     char images_dir[300];
     struct vm_rt *rts;
     struct engine_cgrm *cg_removals; /* exited VMs' cgroups being removed (engine.c) */
-    bool cgroups_swept;              /* the first reconcile pass removed stopped VMs' groups */
-    struct event *reconcile_timer;
-    struct event *reconcile_soon_timer;
-    engine_event_hook on_event; /* records ev; without one the engine records it */
+    engine_event_hook on_event;      /* records ev; without one the engine records it */
     void *on_event_ctx;
     engine_admit_hook admit; /* NULL: every start is admitted */
     void *admit_ctx;
-    /* The controller's (ctl/vms_stop.c, ctl/vms_delete.c): a stopping VM's
-     * deadline is armed, a deleting or creating row is finished, through
-     * the agent's verbs. NULL: reconcile leaves them be. */
-    void (*stop_deadline)(void *ctx, const struct vm_rec *vm);
-    void (*finish_delete)(void *ctx, const struct vm_rec *vm);
-    /* reconcile found a QEMU that must not run (an interrupted start of a
-     * VM to be stopped, or one under a directory with no row): the
-     * controller ends it through the agent (vm.end), never waiting here */
-    void (*end_qemu)(void *ctx, const struct vm_rec *vm);
-    void *vm_hooks_ctx;
     engine_block_job_hook on_block_job;
     void *on_block_job_ctx;
     engine_vms_hook reconcile_snapshots;
@@ -121,13 +108,6 @@ void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU runn
  * takes the group over, so neither races the removal. */
 void engine_cgroup_remove(struct engine *e, const char *group);
 void engine_cgroup_keep(struct engine *e, const char *group);
-
-/* Startup recovery and the periodic reconcile pass. */
-void engine_reconcile(struct engine *e);
-/* At start-up, before the API accepts requests: runs the loop until every
- * QEMU re-attached has answered (its status, an interrupted start's cont),
- * at most timeout_ms, so the first answers already show its state. */
-void engine_reconcile_settle(struct engine *e, int timeout_ms);
 
 /* Records an event and tells the hook (long-polling readers). */
 void engine_event(struct engine *e, const char *type, const char *object, const char *action,
@@ -180,10 +160,8 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
 /* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
  * it may still run. */
 int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
-/* A stopping VM's deadline (a row from before deadlines gets one now),
- * handed to the controller's stop_deadline hook, which arms its timer. */
-void engine_stop_rearm(struct engine *e, struct vm_rec *vm);
-/* Runs a reconcile pass shortly (a start seen half-way, /proc unreadable). */
+/* Asks the controller for a reconcile pass shortly: the agent's event
+ * "host.reconcile" (agent/agent_attach.c; the pass is ctl/vms_reconcile.c). */
 void engine_reconcile_soon(struct engine *e);
 
 #endif

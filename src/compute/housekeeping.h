@@ -1,7 +1,8 @@
 /*
- * housekeeping.h - the engine's limits on what guests and time pile up: the
- * event log's retention, each VM's console.log cap, the rate limit on
- * repeated QMP events and the end of a reset loop. The decisions are pure
+ * housekeeping.h - the engine's limits on what guests pile up: the rate
+ * limit on repeated QMP events and the end of a reset loop (the event
+ * log's retention: ctl_events_prune; the console.log cap: the agent's
+ * host.housekeep). The decisions are pure
  * (vm_guard.c, console_log.c); these are the engine's hooks into them.
  */
 #ifndef YUN_HOUSEKEEPING_H
@@ -29,13 +30,5 @@ void engine_guard_exit(struct engine *e, struct vm_rt *rt, struct vm_rec *vm);
 /* Summaries of held-back events whose window is over (a VM's runtime is
  * about to go, or the periodic pass). */
 void engine_guard_flush(struct engine *e, struct vm_rt *rt, bool all);
-
-/* The periodic pass (reconcile): console logs cut back to their cap,
- * summaries of held-back events, old events pruned. */
-void engine_housekeeping(struct engine *e, const struct vm_rec *vms, size_t n);
-
-/* Drops events beyond the retention settings, at most `batches` bounded
- * DELETEs. Called every so many inserts and from the periodic pass. */
-void engine_events_prune(struct engine *e, int batches);
 
 #endif

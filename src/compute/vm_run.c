@@ -300,19 +300,6 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
 
 /* ---- stop (the controller's, ctl/vms_stop.c) and the other actions ---- */
 
-void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
-{
-    if (vm->state != VM_STOPPING)
-        return;
-    if (!vm->stop_deadline) {
-        /* a row from before deadlines were stored: start the grace now */
-        vm->stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
-        engine_store_update(e, vm);
-    }
-    if (e->stop_deadline)
-        e->stop_deadline(e->vm_hooks_ctx, vm);
-}
-
 int engine_vm_qmp(struct engine *e, const struct vm_rec *vm, const char *cmd, json_t *args,
                   json_t **ret, struct yerr *err)
 {

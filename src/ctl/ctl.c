@@ -106,7 +106,6 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
     host->on_event_ctx = c;
     host->admit = on_admit;
     host->admit_ctx = c;
-    ctl_vm_hooks_set(c);
     host->start = on_start;
     host->start_ctx = c;
     return 0;
@@ -121,9 +120,6 @@ void ctl_shutdown(struct ctl *c)
         ctl_volumes_detach_shutdown(c->host);
         c->host->on_event = NULL;
         c->host->admit = NULL;
-        c->host->stop_deadline = NULL;
-        c->host->finish_delete = NULL;
-        c->host->end_qemu = NULL;
         c->host->start = NULL;
     }
     c->on_event = NULL;

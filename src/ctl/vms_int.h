@@ -1,6 +1,6 @@
 /*
  * vms_int.h - between the controller's VM files (vms.c, vms_ops.c,
- * vms_create.c, vms_stop.c, vms_delete.c): the VM task helpers and the
+ * vms_create.c, vms_stop.c, vms_delete.c, vms_reconcile.c): the VM task helpers and the
  * operations waiting for an agent reply.
  */
 #ifndef YUN_CTL_VMS_INT_H
@@ -54,5 +54,13 @@ void ctl_stop_deadlines_free(struct ctl *c);
  * (the engine's hook, from reconcile; and from delete itself). */
 void ctl_vm_finish_delete(struct ctl *c, const struct vm_rec *vm);
 void ctl_vm_remove_run(struct ctl_vmop *op);
+/* vms_ops.c: a QEMU that must not run (an interrupted start of a VM to be
+ * stopped, or one under a directory with no row) ended by the agent
+ * (vm.end), one at a time per VM; a reconcile pass follows. */
+void ctl_vm_end_qemu(struct ctl *c, const struct vm_rec *vm);
+/* The QEMU of VM vm_id is gone (clean: the guest shut itself down;
+ * while_down: yund held no connection to it): its row, restart policy and
+ * events (ctl/vms_events.c). */
+void ctl_vm_exited(struct ctl *c, const char *vm_id, bool clean, bool while_down);
 
 #endif

@@ -310,11 +310,20 @@ int main(int argc, char **argv)
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
     tasks_start(&eng);
-    engine_reconcile(&eng);
-    engine_reconcile_settle(&eng, 5000); /* re-attached QEMUs answer over QMP first */
+    if (ctl_vms_reconcile_init(&ctl) < 0) {
+        log_err("out of memory");
+        ctl_shutdown(&ctl);
+        tasks_detach(&eng);
+        engine_shutdown(&eng);
+        agent_free(agent);
+        goto out_base;
+    }
+    ctl_vms_reconcile(&ctl);
+    ctl_vms_reconcile_settle(&ctl, 5000); /* re-attached QEMUs answer over QMP first */
     if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
+        ctl_vms_reconcile_shutdown(&ctl);
         ctl_shutdown(&ctl);
         tasks_detach(&eng);
         engine_shutdown(&eng);
@@ -325,6 +334,7 @@ int main(int argc, char **argv)
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
+        ctl_vms_reconcile_shutdown(&ctl);
         ctl_shutdown(&ctl);
         tasks_detach(&eng);
         engine_shutdown(&eng);
@@ -357,6 +367,7 @@ int main(int argc, char **argv)
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
+    ctl_vms_reconcile_shutdown(&ctl);
     ctl_shutdown(&ctl);
     job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&eng);
