@@ -89,14 +89,33 @@ static const struct qemu_scan *pass_scan(struct agent_local *al, struct engine *
     return &c->scan;
 }
 
+/* The pidfile's pid when it runs as this VM's QEMU, else 0. */
+static pid_t pidfile_live(struct engine *e, const char *id, uint32_t uid)
+{
+    char path[600];
+    if (snprintf_checked(path, sizeof(path), "%s/%s/" VMDIR_PIDFILE, e->vms_dir, id) < 0)
+        return 0;
+    char *s = read_file(path, 64, NULL); /* regular files only: the VM's uid owns the dir */
+    if (!s)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    bool ok = v > 1 && v <= INT_MAX && (!*end || *end == '\n');
+    free(s);
+    return ok && qemu_pid_state((pid_t)v, id, uid) == PID_LIVE ? (pid_t)v : 0;
+}
+
 static enum qemu_seen seek(struct agent_local *al, struct engine *e, const char *id, uint32_t uid,
                            json_int_t pass, pid_t *pid)
 {
-    /* fast path: a pidfile naming a live QEMU of this VM needs no walk */
-    enum qemu_seen seen = qemu_seek(e->vms_dir, id, uid, NULL, pid);
-    if (seen == QEMU_UP)
-        return seen;
-    return qemu_seek(e->vms_dir, id, uid, pass_scan(al, e, pass), pid);
+    /* fast path: a pidfile naming a live QEMU of this VM needs no walk
+     * (qemu_seek with no scan would make one of its own when it does not) */
+    if ((*pid = pidfile_live(e, id, uid)) > 0)
+        return QEMU_UP;
+    const struct qemu_scan *scan = pass_scan(al, e, pass);
+    if (!scan)
+        return QEMU_UNSURE; /* out of memory: nothing may be concluded */
+    return qemu_seek(e->vms_dir, id, uid, scan, pid);
 }
 
 static const char *seen_name(enum qemu_seen s)

@@ -46,7 +46,7 @@ struct vm_rt {
     void *launch;
     void (*launch_lost)(void *launch);
     void (*launch_abandon)(void *launch); /* the entry is dropped with the start running */
-    bool reattaching;                     /* reconcile's query-status is on the way (reconcile.c) */
+    bool reattaching;                     /* vm.attach's query-status is on the way */
     bool reattach_fresh;                  /* that re-attach found the QEMU unwatched */
 };
 
@@ -157,9 +157,6 @@ int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
  * pidfile). 0 when none is left, -1 when one may still run. */
 int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
-/* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
- * it may still run. */
-int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
 /* Asks the controller for a reconcile pass shortly: the agent's event
  * "host.reconcile" (agent/agent_attach.c; the pass is ctl/vms_reconcile.c). */
 void engine_reconcile_soon(struct engine *e);
