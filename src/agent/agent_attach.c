@@ -26,12 +26,14 @@
  *              and, with "sweep", the VM's cgroup; "fresh" then says yund held
  *              no connection to it (it died while yund was down).
  *   host.orphans {"known": [id], "pass"} -> {"orphans": [{"vm","seen","pid"}]}
- *              VM directories whose id is not known, and whether a QEMU of
- *              each may live (the controller ends it with vm.end, then removes
- *              the directory with vm.remove, which refuses while one lives).
+ *              VM directories (names shaped like a VM id) whose id is not
+ *              known, and whether a QEMU of each may live (the controller
+ *              ends it with vm.end, then removes the directory with
+ *              vm.remove, which refuses while one lives).
  *   host.housekeep {"vms": [id]} -> {"cut": [id]}
- *              Each VM's console.log cut back past console_log_max; held-back
- *              QMP event summaries whose window is over are recorded.
+ *              Each VM's console.log cut back past console_log_max;
+ *              held-back QMP event summaries whose window is over are
+ *              recorded.
  */
 #include "agent/agent_local.h"
 #include "agent/agent_power.h"
@@ -381,8 +383,13 @@ static void host_orphans(struct agent_local *al, struct agent_op *op, json_t *ar
     DIR *d = opendir(e->vms_dir);
     struct dirent *de;
     while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' || len > 36 || strspn(de->d_name, "0123456789abcdef-") != len) {
+            if (de->d_name[0] != '.')
+                log_debug("reconcile: %s/%s is not a VM's directory: left alone", e->vms_dir,
+                          de->d_name);
+            continue; /* yund names VM directories by their ids only */
+        }
         bool is_known = false;
         size_t i;
         json_t *k;
@@ -397,7 +404,7 @@ static void host_orphans(struct agent_local *al, struct agent_op *op, json_t *ar
         if (is_known)
             continue;
         char id[37];
-        snprintf(id, sizeof id, "%.36s", de->d_name);
+        snprintf(id, sizeof id, "%s", de->d_name);
         pid_t pid = 0;
         enum qemu_seen seen = seek(al, e, id, 0, pass, &pid);
         json_array_append_new(
