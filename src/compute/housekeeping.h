@@ -2,8 +2,8 @@
  * housekeeping.h - the engine's limits on what guests pile up: the rate
  * limit on repeated QMP events and the end of a reset loop (the event
  * log's retention: ctl_events_prune; the console.log cap: the agent's
- * host.housekeep). The decisions are pure
- * (vm_guard.c, console_log.c); these are the engine's hooks into them.
+ * host.housekeep). The decisions are pure (vm_guard.c); these are the
+ * engine's hooks into them.
  */
 #ifndef YUN_HOUSEKEEPING_H
 #define YUN_HOUSEKEEPING_H
