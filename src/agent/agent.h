@@ -104,6 +104,14 @@ enum agent_verb {
                             already, the node is closed too */
     AV_VM_NODE_CLOSE,    /* {"vm","node"} -> {}: blockdev-del; a missing node is fine */
     AV_VM_DEVICES,       /* {"vm"} -> {"devices": [id]}: qom-list /machine/peripheral */
+    /* reconcile's host side (agent_attach.c); "host.reconcile" {} is the
+     * event asking the controller for a pass soon */
+    AV_ATTACH_FIRST,
+    AV_VM_ATTACH,      /* {"vm","name","uid","pid","check","pass","sweep",limits...}
+                          -> {"seen","pid","status","asked","fresh","launching","exiting",
+                          "busy","shutdown_seen"}: its QEMU found and watched again */
+    AV_HOST_ORPHANS,   /* {"known": [id],"pass"} -> {"orphans": [{"vm","seen","pid"}]} */
+    AV_HOST_HOUSEKEEP, /* {"vms": [id]} -> {"cut": [id]}: console logs capped */
     AV__COUNT
 };
 

@@ -45,6 +45,7 @@ static const struct {
     {agent_merge_verbs, &agent_merge_verbs_count},
     {agent_hotplug_verbs, &agent_hotplug_verbs_count},
     {agent_sample_verbs, &agent_sample_verbs_count},
+    {agent_attach_verbs, &agent_attach_verbs_count},
 };
 /* clang-format on */
 
@@ -234,6 +235,7 @@ static void local_free(struct agent *a)
         op_unlink_free(op);
     }
     agent_sample_free(al);
+    agent_attach_free(al);
     free(al);
 }
 

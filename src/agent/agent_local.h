@@ -22,6 +22,7 @@ struct agent_local;
 struct agent_op;
 struct engine;
 struct sample_tids;
+struct agent_attach;
 
 typedef void (*agent_verb_fn)(struct agent_local *al, struct agent_op *op, json_t *args);
 struct agent_verb_def {
@@ -52,6 +53,8 @@ extern const struct agent_verb_def agent_merge_verbs[];
 extern const size_t agent_merge_verbs_count;
 extern const struct agent_verb_def agent_hotplug_verbs[];
 extern const size_t agent_hotplug_verbs_count;
+extern const struct agent_verb_def agent_attach_verbs[];
+extern const size_t agent_attach_verbs_count;
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 
@@ -63,6 +66,7 @@ struct agent_local {
     struct agent_op *ops; /* calls not yet delivered */
     uint64_t next_id;
     struct sample_tids *sample_tids; /* agent_sample.c: vCPU thread ids per QEMU */
+    struct agent_attach *attach;     /* agent_attach.c: the reconcile pass's /proc walk */
 };
 
 /* Ends the qemu-img (and image builder) processes an earlier run left on
@@ -70,6 +74,8 @@ struct agent_local {
 void agent_disk_end_orphans(struct agent_local *al);
 /* Frees agent_sample.c's cache (agent_free runs it). */
 void agent_sample_free(struct agent_local *al);
+/* Frees agent_attach.c's cache (agent_free runs it). */
+void agent_attach_free(struct agent_local *al);
 /* Routes the host's block-job events to the "vm.block_job" agent event
  * (agent_merge.c); agent_local_new runs it. */
 void agent_merge_attach(struct agent_local *al);

@@ -7,7 +7,6 @@
 #include "compute/accel.h"
 #include "compute/cgroup_remove.h"
 #include "compute/guest.h"
-#include "compute/housekeeping.h"
 #include "compute/qmp.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -21,11 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static void reconcile_tick(evutil_socket_t fd, short what, void *arg)
-{
-    engine_reconcile(arg);
-}
 
 /* Children are reaped by the job facility (lib/job.c). */
 static void on_sigchld(evutil_socket_t fd, short what, void *arg)
@@ -77,12 +71,11 @@ static int load_yund_id(const char *state_dir, char out[16])
     return write_file_atomic(path, line, (size_t)n, 0600);
 }
 
-int engine_init(struct engine *e, struct event_base *base, struct store *st,
-                const struct yun_config *cfg, char *err, size_t errlen)
+int engine_init(struct engine *e, struct event_base *base, const struct yun_config *cfg, char *err,
+                size_t errlen)
 {
     memset(e, 0, sizeof(*e));
     e->base = base;
-    e->store = st;
     e->cfg = cfg;
     if (snprintf_checked(e->vms_dir, sizeof(e->vms_dir), "%s/vms", cfg->state_dir) < 0 ||
         snprintf_checked(e->images_dir, sizeof(e->images_dir), "%s/images", cfg->state_dir) < 0) {
@@ -115,20 +108,7 @@ int engine_init(struct engine *e, struct event_base *base, struct store *st,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
-    e->reconcile_timer = event_new(base, -1, EV_PERSIST, reconcile_tick, e);
-    struct timeval tv = {cfg->reconcile_interval_s, 0};
-    event_add(e->reconcile_timer, &tv);
     return 0;
-}
-
-void engine_reconcile_soon(struct engine *e)
-{
-    if (!e->reconcile_soon_timer)
-        e->reconcile_soon_timer = event_new(e->base, -1, 0, reconcile_tick, e);
-    if (!e->reconcile_soon_timer || evtimer_pending(e->reconcile_soon_timer, NULL))
-        return;
-    struct timeval tv = {0, 250 * 1000};
-    event_add(e->reconcile_soon_timer, &tv);
 }
 
 struct engine_cgrm {
@@ -197,16 +177,9 @@ void engine_shutdown(struct engine *e)
     }
     while (e->rts)
         engine_rt_drop(e, e->rts);
-    if (e->reconcile_timer)
-        event_free(e->reconcile_timer);
-    e->reconcile_timer = NULL;
-    if (e->reconcile_soon_timer)
-        event_free(e->reconcile_soon_timer);
-    e->reconcile_soon_timer = NULL;
     if (e->sigchld)
         event_free(e->sigchld);
     e->sigchld = NULL;
-    e->agent = NULL; /* the daemon's, freed after this */
 }
 
 void engine_notify(struct engine *e, const char *type, json_t *ev)
@@ -216,19 +189,9 @@ void engine_notify(struct engine *e, const char *type, json_t *ev)
     json_decref(ev);
 }
 
-/* TRANSITIONAL: a host-side step that still words its own event; it goes
- * to the controller as "host.event", which records it as it is. */
-void engine_event(struct engine *e, const char *type, const char *object, const char *action,
-                  const char *result, const char *fmt, ...)
+void engine_reconcile_soon(struct engine *e)
 {
-    struct event_rec ev;
-    va_list ap;
-    va_start(ap, fmt);
-    event_rec_vfill(&ev, type, object, action, result, fmt, ap);
-    va_end(ap);
-    engine_notify(e, "host.event",
-                  json_pack("{s:s,s:s,s:s,s:s,s:s}", "type", ev.object_type, "object", ev.object,
-                            "action", ev.action, "result", ev.result, "reason", ev.reason));
+    engine_notify(e, "host.reconcile", json_object());
 }
 
 /* ---- runtime list ---- */
@@ -275,29 +238,10 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt)
     free(rt);
 }
 
-int engine_store_update(struct engine *e, struct vm_rec *vm)
-{
-    vm->updated_at = now_ms();
-    int rc = store_vm_update(e->store, vm);
-    if (rc != 0)
-        log_err("cannot update vm %s: %s", vm->name, store_errmsg(e->store));
-    return rc;
-}
-
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len)
 {
     if (file)
         return snprintf_checked(buf, len, "%s/%s/%s", e->vms_dir, vm->id, file) < 0 ? -1 : 0;
     return snprintf_checked(buf, len, "%s/%s", e->vms_dir, vm->id) < 0 ? -1 : 0;
-}
-
-int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err)
-{
-    int rc = store_vm_get(e->store, name, out);
-    if (rc == STORE_NOTFOUND)
-        return yerr_set(err, YE_NOT_FOUND, "vm '%s' does not exist", name);
-    if (rc != 0)
-        return yerr_db(err, store_errmsg(e->store));
-    return 0;
 }

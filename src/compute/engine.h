@@ -1,8 +1,12 @@
 /*
- * engine.h - the virtualization engine of one host: VM lifecycle on QEMU,
- * images, capacity and the reconcile loop. The API layer calls these; they
- * validate, write intent to the store first, perform the side effects, and
- * undo them on failure, reporting through struct yerr.
+ * engine.h - the host side of one host's VMs, under the agent
+ * (src/agent): each VM's runtime entry (its QEMU's pid, the QMP event
+ * connection, the guest agent client), the host's facts (CPUs, memory,
+ * accelerator, cgroup layout, directories), the removal of exited VMs'
+ * cgroups, and the host events it raises ("vm.qmp_event", "vm.exited",
+ * "vm.guest", "vm.powerdown", "host.reconcile") through the agent's notify
+ * hook. It holds no store: the state of record is the controller's
+ * (src/ctl), which hears of the host only through agent replies and events.
  */
 #ifndef YUN_ENGINE_H
 #define YUN_ENGINE_H
@@ -16,17 +20,15 @@
 #include "compute/vmstate.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
-#include "store/store.h"
+#include "store/records.h"
 
 struct event_base;
 struct event;
 struct qmp_watch;
 struct guest;
-struct agent;
-struct tasks;
 
-/* Per-VM things that live only in yund's memory: the QMP event connection
- * and timers. Everything durable is in the store. */
+/* Per-VM things that live only in the host's memory: the QMP event
+ * connection and timers. Everything durable is the controller's row. */
 struct vm_rt {
     struct vm_rt *next;
     struct engine *eng;
@@ -45,7 +47,7 @@ struct vm_rt {
     void *launch;
     void (*launch_lost)(void *launch);
     void (*launch_abandon)(void *launch); /* the entry is dropped with the start running */
-    bool reattaching;                     /* reconcile's query-status is on the way (reconcile.c) */
+    bool reattaching;                     /* vm.attach's query-status is on the way */
     bool reattach_fresh;                  /* that re-attach found the QEMU unwatched */
 };
 
@@ -57,11 +59,9 @@ typedef void (*engine_notify_hook)(void *ctx, const char *type, json_t *ev);
  * for the VMs' snapshot rows. */
 typedef void (*engine_block_job_hook)(void *ctx, const char *vm_id, const char *event,
                                       json_t *data);
-typedef void (*engine_vms_hook)(void *ctx, const struct vm_rec *vms, size_t n);
 
 struct engine {
     struct event_base *base;
-    struct store *store;
     const struct yun_config *cfg;
     struct cg_layout cg;
     int host_cpus;
@@ -72,46 +72,15 @@ struct engine {
     char images_dir[300];
     struct vm_rt *rts;
     struct engine_cgrm *cg_removals; /* exited VMs' cgroups being removed (engine.c) */
-    bool cgroups_swept;              /* the first reconcile pass removed stopped VMs' groups */
-    struct event *reconcile_timer;
-    struct event *reconcile_soon_timer;
-    engine_notify_hook notify; /* host events to the agent's subscribers */
+    engine_notify_hook notify;       /* host events to the agent's subscribers */
     void *notify_ctx;
-    /* The controller's (ctl/vms_stop.c, ctl/vms_delete.c): a stopping VM's
-     * deadline is armed, a deleting or creating row is finished, through
-     * the agent's verbs. NULL: reconcile leaves them be. */
-    void (*stop_deadline)(void *ctx, const struct vm_rec *vm);
-    void (*finish_delete)(void *ctx, const struct vm_rec *vm);
-    /* reconcile found a QEMU that must not run (an interrupted start of a
-     * VM to be stopped, or one under a directory with no row): the
-     * controller ends it through the agent (vm.end), never waiting here */
-    void (*end_qemu)(void *ctx, const struct vm_rec *vm);
-    void *vm_hooks_ctx;
     engine_block_job_hook on_block_job;
     void *on_block_job_ctx;
-    engine_vms_hook reconcile_snapshots;
-    void *reconcile_snapshots_ctx;
-    /* TRANSITIONAL, the controller's (ctl/volumes_settle.c, set in ctl.c):
-     * volume rows settled on a VM's deletion and the
-     * reconcile pass (vm_disks.c forwards), until these reach the
-     * controller as agent events and its own reconcile. */
-    void (*disks_vm_deleted)(void *ctx, const struct vm_rec *vm);
-    void (*disks_settle)(void *ctx);
-    void *disks_ctx;
-    /* a slow image build (debian) running in the background */
-    pid_t build_pid;
-    char build_kind[16];
-    char build_error[300];
     struct event *sigchld;
-    /* The seam (agent/agent.h): the host-local verbs of this host (built
-     * over this engine by the daemon, src/daemon/main.c), and the long
-     * operations in flight (ctl/tasks.h). */
-    struct agent *agent;
-    struct tasks *tasks;
 };
 
-int engine_init(struct engine *e, struct event_base *base, struct store *st,
-                const struct yun_config *cfg, char *err, size_t errlen);
+int engine_init(struct engine *e, struct event_base *base, const struct yun_config *cfg, char *err,
+                size_t errlen);
 void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU running */
 /* Removes a VM's cgroups (its QEMU exited) on a timer while busy, never
  * waiting on the loop (cgroup_remove.c); engine_cgroup_keep stops a pending
@@ -120,23 +89,11 @@ void engine_shutdown(struct engine *e); /* frees runtime; leaves every QEMU runn
 void engine_cgroup_remove(struct engine *e, const char *group);
 void engine_cgroup_keep(struct engine *e, const char *group);
 
-/* Startup recovery and the periodic reconcile pass. */
-void engine_reconcile(struct engine *e);
-/* At start-up, before the API accepts requests: runs the loop until every
- * QEMU re-attached has answered (its status, an interrupted start's cont),
- * at most timeout_ms, so the first answers already show its state. */
-void engine_reconcile_settle(struct engine *e, int timeout_ms);
-
-/* Records an event and tells the hook (long-polling readers). */
-void engine_event(struct engine *e, const char *type, const char *object, const char *action,
-                  const char *result, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
 /* Raises a host event (ev stolen) to the agent's subscribers, the
  * controller among them; without a hook it is dropped. */
 void engine_notify(struct engine *e, const char *type, json_t *ev);
 
 /* VMs */
-int engine_vm_get(struct engine *e, const char *name, struct vm_rec *out, struct yerr *err);
 /* Is the VM's guest agent up? Fills the agent socket path when it is. */
 bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len);
 /* Path of a VM's directory / a file in it. */
@@ -159,7 +116,6 @@ int engine_image_memory_check(const struct image_rec *img, uint64_t memory_mb, s
 struct vm_rt *engine_rt_find(struct engine *e, const char *id);
 struct vm_rt *engine_rt_get(struct engine *e, const struct vm_rec *vm);
 void engine_rt_drop(struct engine *e, struct vm_rt *rt);
-int engine_store_update(struct engine *e, struct vm_rec *vm);
 int engine_attach_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm);
 /* The same without a log line: -1 with why (QEMU not listening yet). */
 int engine_try_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm, char *err,
@@ -174,13 +130,8 @@ int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
  * cgroup) and "vm.exited" {"vm","pid","shutdown_seen","while_down"} raised;
  * the controller's ctl_vm_exited makes the row say so. */
 void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down);
-/* Removes a VM's QEMU, cgroup, files and row; -1 (row kept) when a QEMU of
- * it may still run. */
-int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm);
-/* A stopping VM's deadline (a row from before deadlines gets one now),
- * handed to the controller's stop_deadline hook, which arms its timer. */
-void engine_stop_rearm(struct engine *e, struct vm_rec *vm);
-/* Runs a reconcile pass shortly (a start seen half-way, /proc unreadable). */
+/* Asks the controller for a reconcile pass shortly: the agent's event
+ * "host.reconcile" (agent/agent_attach.c; the pass is ctl/vms_reconcile.c). */
 void engine_reconcile_soon(struct engine *e);
 
 #endif

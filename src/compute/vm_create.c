@@ -1,24 +1,18 @@
 /*
- * vm_create.c - ending a VM's QEMU processes and removing what it owns,
- * blocking (its waits sleep): kept for an engine without a controller (unit
- * tests: reconcile's fallback when no end_qemu/finish_delete hook is set)
- * and a failed launch's ending of its own QEMU (agent_launch.c
+ * vm_create.c - ending a VM's QEMU processes, blocking (its waits sleep):
+ * kept for a failed launch's ending of its own QEMU (agent_launch.c
  * launch_fail: quick when no QEMU lives, which is the usual case there).
  * The daemon's create, stop, delete and reconcile go through the agent's
  * verbs (agent/agent_power.c vm.end, agent_vmfiles.c vm.remove).
  */
-#include "lib/failpoint.h"
-#include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
-#include "compute/vm_disks.h"
 #include "lib/log.h"
 #include "lib/proc.h"
 #include "compute/qmp.h"
 #include "compute/qemu_proc.h"
 #include "lib/util.h"
 
-#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,43 +71,4 @@ int engine_qemu_end(struct engine *e, const struct vm_rec *vm)
     if (seen == QEMU_UNSURE)
         rc = -1;
     return rc;
-}
-
-/* Removes everything a VM owns. Used by delete and by crash recovery. Its
- * files go only once no QEMU of it is left: removing the directory under a
- * live QEMU would leave a VM running that nothing can reach. */
-static int destroy_vm(struct engine *e, struct vm_rec *vm)
-{
-    struct vm_rt *rt = engine_rt_find(e, vm->id);
-    if (rt)
-        engine_rt_drop(e, rt);
-    if (engine_qemu_end(e, vm) < 0)
-        return -1;
-    FAILPOINT("vm_delete.after_qemu_end");
-    char group[48];
-    engine_vm_cgroup(vm, group);
-    cg_vm_destroy(&e->cg, group);
-    FAILPOINT("vm_delete.after_cgroup");
-    char dir[512];
-    if (engine_vm_path(e, vm, NULL, dir, sizeof(dir)) == 0 && remove_tree(dir) < 0)
-        log_warn("cannot remove %s: %s", dir, strerror(errno));
-    return 0;
-}
-
-int engine_vm_finish_delete(struct engine *e, struct vm_rec *vm)
-{
-    if (destroy_vm(e, vm) < 0) {
-        /* The row stays "deleting"; the next reconcile pass tries again. */
-        log_warn("vm %s: a qemu may still run; delete is retried by reconcile", vm->name);
-        return -1;
-    }
-    FAILPOINT("vm_delete.after_files");
-    vm_confine_release(e, vm);
-    FAILPOINT("vm_delete.after_release");
-    vm_disks_forget(e, vm);
-    if (store_vm_delete(e->store, vm->id) != 0) {
-        log_err("cannot delete vm row %s: %s", vm->name, store_errmsg(e->store));
-        return -1;
-    }
-    return 0;
 }

@@ -9,9 +9,7 @@
 #include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/guest.h"
-#include "compute/housekeeping.h"
 #include "compute/qemu_argv.h"
-#include "compute/vm_disks.h"
 #include "compute/qmp.h"
 #include "compute/qemu_proc.h"
 #include "lib/failpoint.h"
@@ -212,19 +210,4 @@ void engine_vm_handle_exit(struct engine *e, const char *id, bool while_down)
     json_t *ev = json_pack("{s:s,s:I,s:b,s:b}", "vm", id, "pid", (json_int_t)pid, "shutdown_seen",
                            shutdown_seen, "while_down", while_down);
     engine_notify(e, "vm.exited", ev);
-}
-
-/* ---- stop (the controller's, ctl/vms_stop.c) and the other actions ---- */
-
-void engine_stop_rearm(struct engine *e, struct vm_rec *vm)
-{
-    if (vm->state != VM_STOPPING)
-        return;
-    if (!vm->stop_deadline) {
-        /* a row from before deadlines were stored: start the grace now */
-        vm->stop_deadline = now_ms() + (int64_t)e->cfg->stop_timeout_s * 1000;
-        engine_store_update(e, vm);
-    }
-    if (e->stop_deadline)
-        e->stop_deadline(e->vm_hooks_ctx, vm);
 }

@@ -50,24 +50,6 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
     }
 }
 
-/* The engine's disk hooks (compute/vm_disks.c, transitional): the volume
- * and snapshot rows are the controller's (ctl/volumes_settle.c,
- * ctl/snapshots_reconcile.c). */
-static void on_disks_vm_deleted(void *ctx, const struct vm_rec *vm)
-{
-    ctl_volumes_vm_deleted(ctx, vm);
-}
-
-static void on_disks_settle(void *ctx)
-{
-    ctl_volumes_settle(ctx);
-}
-
-static void on_snapshots_settle(void *ctx, const struct vm_rec *vms, size_t n)
-{
-    ctl_snapshots_settle_all(ctx, vms, n);
-}
-
 /* Events the agent raises on its own. */
 static void on_agent_event(void *ctx, const char *type, json_t *ev)
 {
@@ -112,12 +94,6 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         return -1;
     }
     /* The task table is made after this (tasks_attach, with every kind). */
-    ctl_vm_hooks_set(c);
-    host->disks_vm_deleted = on_disks_vm_deleted;
-    host->disks_settle = on_disks_settle;
-    host->disks_ctx = c;
-    host->reconcile_snapshots = on_snapshots_settle;
-    host->reconcile_snapshots_ctx = c;
     return 0;
 }
 
@@ -129,14 +105,6 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
-    if (c->host) {
-        c->host->stop_deadline = NULL;
-        c->host->finish_delete = NULL;
-        c->host->end_qemu = NULL;
-        c->host->disks_vm_deleted = NULL;
-        c->host->disks_settle = NULL;
-        c->host->reconcile_snapshots = NULL;
-    }
     c->on_event = NULL;
 }
 

@@ -46,6 +46,7 @@ struct ctl_vmop;
 struct ctl_deadline;
 struct ctl_start;
 struct ctl_vmrt;
+struct ctl_reconcile;
 
 struct ctl {
     struct event_base *base;
@@ -58,12 +59,13 @@ struct ctl {
     ctl_event_hook on_event;
     void *on_event_ctx;
     unsigned events_since_prune;
-    struct ctl_call *calls;         /* VM actions waiting for the agent */
-    struct ctl_vmop *vmops;         /* creates, stops, deletes waiting for the agent (vms_ops.c) */
-    struct ctl_deadline *deadlines; /* stopping VMs' deadline timers (vms_stop.c) */
-    struct ctl_start *starts;       /* VM starts waiting for the agent's vm.launch (vms_start.c) */
-    struct ctl_vmrt *vmrts;         /* per-VM event guard and restart timer (vms_events.c) */
-    struct event *guard_timer;      /* sums up held-back events when their window ends */
+    struct ctl_call *calls;          /* VM actions waiting for the agent */
+    struct ctl_vmop *vmops;          /* creates, stops, deletes waiting for the agent (vms_ops.c) */
+    struct ctl_deadline *deadlines;  /* stopping VMs' deadline timers (vms_stop.c) */
+    struct ctl_start *starts;        /* VM starts waiting for the agent's vm.launch (vms_start.c) */
+    struct ctl_vmrt *vmrts;          /* per-VM event guard and restart timer (vms_events.c) */
+    struct ctl_reconcile *reconcile; /* the reconcile pass's timers and calls (vms_reconcile.c) */
+    struct event *guard_timer;       /* sums up held-back events when their window ends */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -81,6 +83,23 @@ void ctl_event_record(struct ctl *c, struct event_rec *ev);
 int ctl_events_list(struct ctl *c, int64_t after, int limit, const char *object,
                     struct event_rec **out, size_t *n, struct yerr *err);
 int64_t ctl_events_last_id(struct ctl *c);
+/* Drops events beyond the retention settings, at most `batches` bounded
+ * DELETEs: every so many records and on every reconcile pass. */
+void ctl_events_prune(struct ctl *c, int batches);
+
+/* ---- the reconcile pass (vms_reconcile.c) ---- */
+/* Its timers (every reconcile_interval) and the agent's "host.reconcile"
+ * event; -1 when they cannot be made. */
+int ctl_vms_reconcile_init(struct ctl *c);
+void ctl_vms_reconcile_shutdown(struct ctl *c);
+/* One pass now: its acts go through the agent and settle from the loop. */
+void ctl_vms_reconcile(struct ctl *c);
+/* Another pass shortly (a start seen half-way, /proc unreadable). */
+void ctl_vms_reconcile_soon(struct ctl *c);
+/* At start-up, before the API accepts requests: runs the loop until the
+ * pass's re-attaches are answered (QEMU's status, an interrupted start's
+ * cont), at most timeout_ms, so the first answers show their state. */
+void ctl_vms_reconcile_settle(struct ctl *c, int timeout_ms);
 
 /* ---- capacity (capacity.c) ---- */
 struct host_usage {
@@ -196,7 +215,6 @@ void ctl_calls_forget(struct ctl *c, void *ctx);
 void ctl_calls_shutdown(struct ctl *c);
 void ctl_vmops_forget(struct ctl *c, void *ctx);
 void ctl_vmops_shutdown(struct ctl *c);
-void ctl_vm_hooks_set(struct ctl *c);
 void ctl_starts_forget(struct ctl *c, void *ctx);
 void ctl_starts_shutdown(struct ctl *c);
 /* The agent's "vm.uid" event: a start claimed a new uid for the VM. */

@@ -3,7 +3,6 @@
  * and those the host's engine reports) is recorded here, logged, handed to
  * the hook (long-polling readers), and the log kept within its retention.
  */
-#include "compute/housekeeping.h"
 #include "ctl/ctl.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -23,9 +22,9 @@ void ctl_event_record(struct ctl *c, struct event_rec *ev)
     if (c->on_event)
         c->on_event(c->on_event_ctx, ev);
     /* Retention between reconcile passes too, so a burst cannot outgrow it. */
-    if (++c->events_since_prune >= 256 && c->host) {
+    if (++c->events_since_prune >= 256) {
         c->events_since_prune = 0;
-        engine_events_prune(c->host, 1);
+        ctl_events_prune(c, 1);
     }
 }
 
@@ -46,6 +45,28 @@ int ctl_events_list(struct ctl *c, int64_t after, int limit, const char *object,
     if (store_event_list(c->store, after, limit, object, out, n) != 0)
         return yerr_db(err, store_errmsg(c->store));
     return 0;
+}
+
+#define EVENTS_PRUNE_BATCH 1000
+
+void ctl_events_prune(struct ctl *c, int batches)
+{
+    int64_t keep = c->cfg->event_retention;
+    int64_t older = c->cfg->event_max_age_s ? now_ms() - c->cfg->event_max_age_s * 1000 : 0;
+    long total = 0;
+    for (int i = 0; i < batches; i++) {
+        int n = store_event_prune(c->store, keep, older, EVENTS_PRUNE_BATCH);
+        if (n < 0) {
+            log_warn("cannot prune events: %s", store_errmsg(c->store));
+            return;
+        }
+        total += n;
+        if (n < EVENTS_PRUNE_BATCH)
+            break;
+    }
+    if (total)
+        log_debug("pruned %ld events (retention %lld, max age %lld s)", total, (long long)keep,
+                  (long long)c->cfg->event_max_age_s);
 }
 
 int64_t ctl_events_last_id(struct ctl *c)

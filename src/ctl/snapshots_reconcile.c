@@ -20,9 +20,8 @@
  *     check reads through;
  *  3. then vm.layers_sweep removes disk layers no row names (nor an
  *     operation in flight holds).
- * The reconcile pass runs it for every VM (ctl_snapshots_settle_all, the
- * engine's reconcile_snapshots hook set in ctl.c until reconcile is the
- * controller's); a task's recover function for its VM.
+ * The controller's reconcile pass (ctl/vms_reconcile.c) runs it for every
+ * VM (ctl_snapshots_settle_all); a task's recover function for its VM.
  *
  * FAILPOINT: snapshot_reconcile.after_layer_removed (a roll-back removed
  * the new layer; the row still says creating: the next settle rolls it

@@ -1,6 +1,6 @@
 /*
  * vms_int.h - between the controller's VM files (vms.c, vms_ops.c,
- * vms_create.c, vms_stop.c, vms_delete.c): the VM task helpers and the
+ * vms_create.c, vms_stop.c, vms_delete.c, vms_reconcile.c): the VM task helpers and the
  * operations waiting for an agent reply.
  */
 #ifndef YUN_CTL_VMS_INT_H
@@ -54,6 +54,10 @@ void ctl_stop_deadlines_free(struct ctl *c);
  * (the engine's hook, from reconcile; and from delete itself). */
 void ctl_vm_finish_delete(struct ctl *c, const struct vm_rec *vm);
 void ctl_vm_remove_run(struct ctl_vmop *op);
+/* vms_ops.c: a QEMU that must not run (an interrupted start of a VM to be
+ * stopped, or one under a directory with no row) ended by the agent
+ * (vm.end), one at a time per VM; a reconcile pass follows. */
+void ctl_vm_end_qemu(struct ctl *c, const struct vm_rec *vm);
 
 /* A VM's QEMU is gone (vms_events.c): the row says stopped or crashed,
  * the event is recorded, its volumes are settled and its restart policy

@@ -5,7 +5,6 @@
  * and a stopping yund ends their tasks.
  */
 #include "agent/agent.h"
-#include "compute/engine.h"
 #include "ctl/vms_int.h"
 #include "lib/log.h"
 
@@ -78,16 +77,6 @@ void ctl_vmops_shutdown(struct ctl *c)
     ctl_stop_deadlines_free(c);
 }
 
-static void hook_stop_deadline(void *ctx, const struct vm_rec *vm)
-{
-    ctl_stop_deadline_arm(ctx, vm);
-}
-
-static void hook_finish_delete(void *ctx, const struct vm_rec *vm)
-{
-    ctl_vm_finish_delete(ctx, vm);
-}
-
 static void on_reaped(void *ctx, json_t *r, const struct yerr *err)
 {
     struct ctl_vmop *op = ctx;
@@ -95,17 +84,14 @@ static void on_reaped(void *ctx, json_t *r, const struct yerr *err)
         log_warn("vm %s: ending its qemu: %s", op->vm.name, err->message);
     else if (!json_is_true(json_object_get(r, "ended")))
         log_warn("vm %s: its qemu could not be ended yet; the next pass retries", op->vm.name);
-    engine_reconcile_soon(op->c->host); /* the next pass sees it gone */
+    ctl_vms_reconcile_soon(op->c); /* the next pass sees it gone */
     ctl_vmop_finish(op, NULL, NULL);
 }
 
-/* Reconcile's: a QEMU that must not run is ended by the agent (vm.end);
- * one at a time per VM (a delete or start in flight has it already). */
-static void hook_end_qemu(void *ctx, const struct vm_rec *vm)
+void ctl_vm_end_qemu(struct ctl *c, const struct vm_rec *vm)
 {
-    struct ctl *c = ctx;
     if (ctl_vmop_busy(c, vm->id))
-        return;
+        return; /* a delete or start in flight has it already */
     struct ctl_vmop *op = ctl_vmop_new(c, vm, NULL, NULL);
     if (!op)
         return;
@@ -118,12 +104,4 @@ static void hook_end_qemu(void *ctx, const struct vm_rec *vm)
         log_warn("vm %s: its qemu cannot be ended: the agent call could not be made", vm->name);
         ctl_vmop_free(op);
     }
-}
-
-void ctl_vm_hooks_set(struct ctl *c)
-{
-    c->host->stop_deadline = hook_stop_deadline;
-    c->host->finish_delete = hook_finish_delete;
-    c->host->end_qemu = hook_end_qemu;
-    c->host->vm_hooks_ctx = c;
 }

@@ -276,7 +276,7 @@ int main(int argc, char **argv)
         log_err("event_base_new failed");
         goto out_store;
     }
-    if (engine_init(&eng, base, st, &cfg, err, sizeof(err)) < 0) {
+    if (engine_init(&eng, base, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         goto out_base;
     }
@@ -288,10 +288,9 @@ int main(int argc, char **argv)
         agent_free(agent);
         goto out_base;
     }
-    eng.agent = agent;
     /* The controller reaches the host only through its agent (in-process,
      * over the engine). */
-    if (ctl_init(&ctl, base, st, &cfg, eng.agent, &eng, err, sizeof(err)) < 0) {
+    if (ctl_init(&ctl, base, st, &cfg, agent, &eng, err, sizeof(err)) < 0) {
         log_err("%s", err);
         engine_shutdown(&eng);
         agent_free(agent);
@@ -309,11 +308,20 @@ int main(int argc, char **argv)
      * first. Tasks an earlier yund left unfinished are rolled back (or
      * finished) before reconcile looks at the rows they owned. */
     tasks_start(&ctl);
-    engine_reconcile(&eng);
-    engine_reconcile_settle(&eng, 5000); /* re-attached QEMUs answer over QMP first */
+    if (ctl_vms_reconcile_init(&ctl) < 0) {
+        log_err("out of memory");
+        ctl_shutdown(&ctl);
+        tasks_detach(&ctl);
+        engine_shutdown(&eng);
+        agent_free(agent);
+        goto out_base;
+    }
+    ctl_vms_reconcile(&ctl);
+    ctl_vms_reconcile_settle(&ctl, 5000); /* re-attached QEMUs answer over QMP first */
     if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
+        ctl_vms_reconcile_shutdown(&ctl);
         ctl_shutdown(&ctl);
         tasks_detach(&ctl);
         engine_shutdown(&eng);
@@ -324,6 +332,7 @@ int main(int argc, char **argv)
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
+        ctl_vms_reconcile_shutdown(&ctl);
         ctl_shutdown(&ctl);
         tasks_detach(&ctl);
         engine_shutdown(&eng);
@@ -356,6 +365,7 @@ int main(int argc, char **argv)
     api_stop(&api);
     unlink(cfg.socket_path);
     monitor_shutdown(&mon);
+    ctl_vms_reconcile_shutdown(&ctl);
     ctl_shutdown(&ctl);
     job_shutdown_all(); /* any left: no callback any more */
     tasks_detach(&ctl);

@@ -1,0 +1,463 @@
+/*
+ * vms_reconcile.c - the controller's reconcile pass: making the VM rows
+ * agree with what the host has. Runs once at start-up (re-attaching to
+ * every QEMU that survived yund; ctl_vms_reconcile_settle waits for those
+ * answers), then every reconcile_interval seconds, and "soon" when a pass
+ * saw something half-way (a start between fork and exec, /proc unreadable)
+ * or the agent asks (its event "host.reconcile"):
+ *  - "creating" rows are rolled back and "deleting" ones finished
+ *    (ctl_vm_finish_delete: vm.end, vm.remove);
+ *  - every other VM is asked of the agent (vm.attach, agent_attach.c): a
+ *    live QEMU is watched again and its QMP status becomes the state
+ *    (reattach.c: the mapping), an interrupted start is let run (vm.qmp
+ *    cont) or ended (vm.end) as the VM's desired state says, a QEMU that is
+ *    coming holds the row in "starting", and a row that says it has a QEMU
+ *    whose QEMU is gone goes through the exit (ctl_vm_exited);
+ *  - a VM directory with no row is an orphan (host.orphans): its QEMU is
+ *    ended, then its directory removed (vm.remove);
+ *  - the VMs' disks (volumes, snapshot rows), their console logs
+ *    (host.housekeep) and the event log's retention get their turn.
+ * The agent never sees a row; this file writes them, and the events.
+ */
+#include "agent/agent.h"
+#include "compute/engine.h"
+#include "ctl/reattach.h"
+#include "ctl/snapshots.h"
+#include "ctl/vms_int.h"
+#include "ctl/volumes.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A row "starting" this recently, with no process of its VM in sight, may
+ * be a start whose child has not exec'ed QEMU yet: it is given this long. */
+#define START_HOLD_MS 15000
+#define SOON_MS       250
+
+/* One vm.attach (and an interrupted start's cont) in flight. */
+struct rc_vm {
+    struct rc_vm *next;
+    struct ctl_reconcile *r;
+    char id[37];
+    char name[64];
+    char status[32]; /* QEMU's, from the attach */
+    pid_t pid;
+    bool fresh;
+};
+
+/* An orphan directory's removal in flight. */
+struct rc_orphan {
+    struct rc_orphan *next;
+    struct ctl_reconcile *r;
+    char id[37];
+    pid_t pid;
+};
+
+struct ctl_reconcile {
+    struct ctl *c;
+    struct event *timer, *soon;
+    json_int_t pass; /* the agent walks /proc once per pass number */
+    bool swept;      /* the first pass asked for stopped VMs' cgroups to go */
+    struct rc_vm *vms;
+    struct rc_orphan *orphans;
+};
+
+static void rc_vm_free(struct rc_vm *x)
+{
+    for (struct rc_vm **pp = &x->r->vms; *pp; pp = &(*pp)->next)
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    free(x);
+}
+
+static void row_save(struct ctl *c, struct vm_rec *vm)
+{
+    vm->updated_at = now_ms();
+    if (store_vm_update(c->store, vm) != 0)
+        log_err("cannot update vm %s: %s", vm->name, store_errmsg(c->store));
+}
+
+/* A stopping VM's deadline (a row from before deadlines gets one now). */
+static void stop_rearm(struct ctl *c, struct vm_rec *vm)
+{
+    if (vm->state != VM_STOPPING)
+        return;
+    if (!vm->stop_deadline) {
+        vm->stop_deadline = now_ms() + (int64_t)c->cfg->stop_timeout_s * 1000;
+        row_save(c, vm);
+    }
+    ctl_stop_deadline_arm(c, vm);
+}
+
+/* The row after a re-attach, from QEMU's status (and cont's outcome). */
+static void reattach_finish(struct rc_vm *x, struct vm_rec *vm, enum vm_state ns,
+                            const char *status)
+{
+    struct ctl *c = x->r->c;
+    if (x->fresh && vm->pid == x->pid && ns == vm->state && vm->started_at)
+        log_info("vm %s: re-attached to running qemu pid %d (%s)", vm->name, (int)x->pid, status);
+    if (ns != vm->state || vm->pid != x->pid) {
+        if (x->fresh)
+            ctl_event(c, "vm", vm->name, "reattach", "info", "qemu pid %d, %s -> %s", (int)x->pid,
+                      vm_state_name(vm->state), vm_state_name(ns));
+        vm->state = ns;
+        vm->pid = x->pid;
+        if (!vm->started_at)
+            vm->started_at = now_ms();
+        row_save(c, vm);
+    }
+    stop_rearm(c, vm);
+}
+
+/* The row as it is now (the reply came a loop turn or more after the ask);
+ * false when it went or is a create's or delete's. */
+static bool row_now(struct ctl *c, const char *id, struct vm_rec *vm)
+{
+    return store_vm_get(c->store, id, vm) == 0 && vm->state != VM_CREATING &&
+           vm->state != VM_DELETING;
+}
+
+static void on_cont(void *ctx, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    struct rc_vm *x = ctx;
+    struct ctl *c = x->r->c;
+    struct vm_rec vm;
+    if (row_now(c, x->id, &vm)) {
+        enum vm_state ns = vm_reattach_state(vm.state, x->status);
+        if (!err) {
+            ns = VM_RUNNING;
+            snprintf(x->status, sizeof x->status, "running");
+            ctl_event(c, "vm", vm.name, "start", "ok", "start finished after yund restart");
+        }
+        reattach_finish(x, &vm, ns, x->status);
+    }
+    rc_vm_free(x);
+}
+
+/* QEMU answered query-status: what it says becomes the row. true when x
+ * stays in flight (a cont on the way). */
+static bool reattach_decide(struct rc_vm *x, struct vm_rec *vm)
+{
+    struct ctl *c = x->r->c;
+    if (!vm_reattach_interrupted(vm->state, x->status)) {
+        reattach_finish(x, vm, vm_reattach_state(vm->state, x->status), x->status);
+        return false;
+    }
+    if (vm->desired == WANT_STOPPED) {
+        /* a start yund did not finish, and since then the VM was asked to
+         * stop: the guest never ran, so end its QEMU; the next pass sees it
+         * gone and says stopped */
+        ctl_event(c, "vm", vm->name, "stop", "info",
+                  "ending the qemu of an interrupted start: the vm is to be stopped");
+        ctl_vm_end_qemu(c, vm);
+        return false;
+    }
+    /* yund died between spawning QEMU and letting the guest run */
+    if (vm->desired == WANT_RUNNING &&
+        agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm->id, "command", "cont"),
+                   on_cont, NULL, x))
+        return true;
+    reattach_finish(x, vm, vm_reattach_state(vm->state, x->status), x->status);
+    return false;
+}
+
+static void on_attach(void *ctx, json_t *res, const struct yerr *err)
+{
+    struct rc_vm *x = ctx;
+    struct ctl_reconcile *r = x->r;
+    struct ctl *c = r->c;
+    struct vm_rec vm;
+    if (err) {
+        log_warn("reconcile: vm %s: %s", x->name, err->message);
+        rc_vm_free(x);
+        return;
+    }
+    if (json_is_true(json_object_get(res, "launching")) ||
+        json_is_true(json_object_get(res, "exiting")) || !row_now(c, x->id, &vm)) {
+        rc_vm_free(x); /* a start in progress, or its exit, settles it */
+        return;
+    }
+    const char *seen = json_string_value(json_object_get(res, "seen"));
+    pid_t pid = (pid_t)json_integer_value(json_object_get(res, "pid"));
+    const char *status = json_string_value(json_object_get(res, "status"));
+    x->pid = pid;
+    x->fresh = json_is_true(json_object_get(res, "fresh"));
+    if (!seen || json_is_true(json_object_get(res, "busy"))) {
+        /* its status is on the way (an earlier attach) */
+    } else if (!strcmp(seen, "up")) {
+        if (status) {
+            snprintf(x->status, sizeof x->status, "%s", status);
+            if (reattach_decide(x, &vm))
+                return; /* until cont is answered */
+        } else {
+            /* not asked (watched, and the row agrees), or QMP unreachable:
+             * still, the row names that pid (so a stop can end it), and a
+             * stop in progress keeps its deadline */
+            if (json_is_true(json_object_get(res, "asked")) && vm.pid != pid &&
+                vm_state_has_process(vm.state)) {
+                vm.pid = pid;
+                row_save(c, &vm);
+            }
+            stop_rearm(c, &vm);
+        }
+    } else if (!strcmp(seen, "coming")) {
+        /* A start that yund did not see finish (it died in it, or a wrapper
+         * has yet to exec QEMU): a row that says no QEMU is held in
+         * "starting" so no second start can run (a stopping one stays
+         * stopping: its deadline ends what comes), and looked at again
+         * shortly. */
+        ctl_vms_reconcile_soon(c);
+        stop_rearm(c, &vm);
+        if (vm.state == VM_STOPPED || vm.state == VM_CRASHED) {
+            ctl_event(c, "vm", vm.name, "reattach", "info",
+                      "a qemu of this vm is starting (pid %d): %s -> starting", (int)pid,
+                      vm_state_name(vm.state));
+            vm.state = VM_STARTING;
+            row_save(c, &vm);
+        }
+    } else if (!strcmp(seen, "unsure")) {
+        log_warn("reconcile: cannot tell whether vm %s has a qemu (/proc unreadable); "
+                 "leaving it as %s",
+                 vm.name, vm_state_name(vm.state));
+        ctl_vms_reconcile_soon(c);
+    } else if (vm.state == VM_STARTING && now_ms() - vm.updated_at < START_HOLD_MS) {
+        /* gone: between fork and exec the child still wears yund's command
+         * line, so a start this recent may yet show its QEMU */
+        ctl_vms_reconcile_soon(c);
+    } else if (vm_state_has_process(vm.state)) {
+        ctl_vm_exited(c, vm.id, json_is_true(json_object_get(res, "shutdown_seen")), x->fresh);
+    }
+    rc_vm_free(x);
+}
+
+static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool first)
+{
+    for (struct rc_vm *x = r->vms; x; x = x->next)
+        if (!strcmp(x->id, vm->id))
+            return; /* its answer is on the way */
+    struct rc_vm *x = calloc(1, sizeof *x);
+    if (!x)
+        return;
+    x->r = r;
+    snprintf(x->id, sizeof x->id, "%s", vm->id);
+    snprintf(x->name, sizeof x->name, "%s", vm->name);
+    bool proc = vm_state_has_process(vm->state);
+    json_t *a =
+        json_pack("{s:s,s:s,s:I,s:i,s:b,s:I,s:b,s:I,s:s,s:i,s:I,s:I,s:s}", "vm", vm->id, "name",
+                  vm->name, "uid", (json_int_t)vm->uid, "pid", (int)vm->pid, "check",
+                  vm->state == VM_STARTING || !proc, "pass", r->pass, "sweep", first || proc,
+                  "memory_mb", (json_int_t)vm->memory_mb, "accel", vm->accel_used, "cpu_weight",
+                  (int)vm->cpu_weight, "cpu_quota_us", (json_int_t)vm->cpu_quota_us,
+                  "cpu_period_us", (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset);
+    x->next = r->vms;
+    r->vms = x;
+    if (!agent_call(r->c->agent, AV_VM_ATTACH, a, on_attach, NULL, x))
+        rc_vm_free(x);
+}
+
+/* ---- orphan directories ---- */
+
+static void on_orphan_removed(void *ctx, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    struct rc_orphan *o = ctx;
+    struct ctl_reconcile *r = o->r;
+    if (err)
+        log_warn("reconcile: directory %s with no vm record stays: %s", o->id, err->message);
+    else
+        ctl_event(r->c, "vm", o->id, "orphan", "info", "removed directory with no vm record%s",
+                  o->pid ? " and ended its qemu" : "");
+    for (struct rc_orphan **pp = &r->orphans; *pp; pp = &(*pp)->next)
+        if (*pp == o) {
+            *pp = o->next;
+            break;
+        }
+    free(o);
+}
+
+static void orphan_remove(struct ctl_reconcile *r, const char *id, pid_t pid)
+{
+    for (struct rc_orphan *o = r->orphans; o; o = o->next)
+        if (!strcmp(o->id, id))
+            return;
+    struct rc_orphan *o = calloc(1, sizeof *o);
+    if (!o)
+        return;
+    o->r = r;
+    o->pid = pid;
+    snprintf(o->id, sizeof o->id, "%s", id);
+    o->next = r->orphans;
+    r->orphans = o;
+    /* vm.remove refuses while a QEMU of it may live: never files under one */
+    if (!agent_call(r->c->agent, AV_VM_REMOVE, json_pack("{s:s,s:i}", "vm", id, "uid", 0),
+                    on_orphan_removed, NULL, o)) {
+        r->orphans = o->next;
+        free(o);
+    }
+}
+
+static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
+{
+    struct ctl_reconcile *r = ctx;
+    if (err) {
+        log_warn("reconcile: orphan directories: %s", err->message);
+        return;
+    }
+    size_t i;
+    json_t *o;
+    json_array_foreach(json_object_get(res, "orphans"), i, o)
+    {
+        const char *id = json_string_value(json_object_get(o, "vm"));
+        const char *seen = json_string_value(json_object_get(o, "seen"));
+        if (!id || !seen)
+            continue;
+        if (strcmp(seen, "gone")) {
+            /* its files go on a later pass, once the agent has ended it */
+            struct vm_rec ghost = {0};
+            snprintf(ghost.id, sizeof ghost.id, "%s", id);
+            snprintf(ghost.name, sizeof ghost.name, "%s", id);
+            ctl_event(r->c, "vm", id, "orphan", "info",
+                      "ending the qemu of a directory with no vm record");
+            ctl_vm_end_qemu(r->c, &ghost);
+            continue;
+        }
+        orphan_remove(r, id, (pid_t)json_integer_value(json_object_get(o, "pid")));
+    }
+}
+
+/* ---- the pass ---- */
+
+void ctl_vms_reconcile(struct ctl *c)
+{
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r)
+        return;
+    struct vm_rec *vms;
+    size_t n;
+    if (store_vm_list(c->store, &vms, &n) != 0) {
+        log_err("reconcile: %s", store_errmsg(c->store));
+        return;
+    }
+    r->pass++;
+    bool first = !r->swept;
+    json_t *known = json_array(), *live = json_array();
+    for (size_t i = 0; i < n; i++) {
+        struct vm_rec *vm = &vms[i];
+        json_array_append_new(known, json_string(vm->id));
+        if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
+            /* finished through the agent (vm.end, vm.remove), never
+             * waiting here */
+            ctl_vm_finish_delete(c, vm);
+            continue;
+        }
+        json_array_append_new(live, json_string(vm->id));
+        attach_ask(r, vm, first);
+    }
+    r->swept = true;
+    agent_call(c->agent, AV_HOST_ORPHANS, json_pack("{s:o,s:I}", "known", known, "pass", r->pass),
+               on_orphans, NULL, r);
+    ctl_volumes_settle(c);
+    ctl_snapshots_settle_all(c, vms, n);
+    agent_call(c->agent, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, r);
+    /* A few batches per pass: a backlog (a first start with a large table)
+     * drains over several passes instead of in one long step. */
+    ctl_events_prune(c, 4);
+    free(vms);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ctl_vms_reconcile(arg);
+}
+
+void ctl_vms_reconcile_soon(struct ctl *c)
+{
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r || evtimer_pending(r->soon, NULL))
+        return;
+    struct timeval tv = {0, SOON_MS * 1000};
+    evtimer_add(r->soon, &tv);
+}
+
+static void on_agent_event(void *ctx, const char *type, json_t *ev)
+{
+    (void)ev;
+    if (!strcmp(type, "host.reconcile"))
+        ctl_vms_reconcile_soon(ctx);
+}
+
+int ctl_vms_reconcile_init(struct ctl *c)
+{
+    struct ctl_reconcile *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->c = c;
+    r->timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
+    r->soon = evtimer_new(c->base, on_tick, c);
+    if (!r->timer || !r->soon || agent_subscribe(c->agent, on_agent_event, c) < 0) {
+        if (r->timer)
+            event_free(r->timer);
+        if (r->soon)
+            event_free(r->soon);
+        free(r);
+        return -1;
+    }
+    struct timeval tv = {c->cfg->reconcile_interval_s, 0};
+    event_add(r->timer, &tv);
+    c->reconcile = r;
+    return 0;
+}
+
+static void settle_expired(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    *(bool *)arg = true;
+}
+
+void ctl_vms_reconcile_settle(struct ctl *c, int timeout_ms)
+{
+    struct ctl_reconcile *r = c->reconcile;
+    bool expired = false;
+    struct event *t = r ? evtimer_new(c->base, settle_expired, &expired) : NULL;
+    if (!t)
+        return;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(t, &tv);
+    while (!expired && r->vms && event_base_loop(c->base, EVLOOP_ONCE) == 0)
+        ;
+    event_free(t);
+}
+
+void ctl_vms_reconcile_shutdown(struct ctl *c)
+{
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r)
+        return;
+    c->reconcile = NULL;
+    agent_forget(c->agent, r);
+    while (r->vms) {
+        struct rc_vm *x = r->vms;
+        r->vms = x->next;
+        agent_forget(c->agent, x);
+        free(x);
+    }
+    while (r->orphans) {
+        struct rc_orphan *o = r->orphans;
+        r->orphans = o->next;
+        agent_forget(c->agent, o);
+        free(o);
+    }
+    event_free(r->timer);
+    event_free(r->soon);
+    free(r);
+}
