@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RETRY_MS       5    /* between connects while QEMU is not listening yet */
@@ -84,14 +85,22 @@ struct launch {
     struct vm_rt *rt;
     struct event *timer;
     enum step step;
-    int64_t t0, t_spawn, deadline, pid_deadline;
-    int64_t t_forked, t_answer; /* when the spawn job began, when QMP first answered */
-    enum yerr_code fail_code;   /* L_FAIL: a failure seen inside a QMP callback */
+    int64_t t_spawn, deadline, pid_deadline;
+    int64_t t0, t_forked, t_answer; /* in us: the verb, the spawn job's start, QMP's first answer */
+    enum yerr_code fail_code;       /* L_FAIL: a failure seen inside a QMP callback */
     char fail_msg[400];
     char msg[512];           /* L_ENDING: the error the reply will carry */
     enum yerr_code msg_code; /* ... and its code */
     uint64_t end_call;       /* the vm.end call of a failure, while it runs */
 };
+
+/* For the debug line's time split: microseconds, monotonic. */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void launch_free(struct launch *L)
 {
@@ -245,12 +254,12 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
     snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "running");
     /* QEMU's own part is from the fork to its first QMP answer; the rest
      * (before the fork, and after the answer) is yund's */
-    int64_t t_end = monotonic_ms();
-    log_debug("vm %s launch: %lld ms before the fork, qemu spawn %lld ms, QMP answered after "
-              "%lld ms, %lld ms from that answer to cont done; total %lld ms",
-              L->vm.name, (long long)(L->t_forked - L->t0), (long long)L->t_spawn,
-              (long long)(L->t_answer - L->t_forked), (long long)(t_end - L->t_answer),
-              (long long)(t_end - L->t0));
+    int64_t t_end = mono_us();
+    log_debug("vm %s launch: %.1f ms before the fork, qemu spawn %lld ms, QMP answered after "
+              "%.1f ms, %.1f ms from that answer to cont done; total %.1f ms",
+              L->vm.name, (double)(L->t_forked - L->t0) / 1000, (long long)L->t_spawn,
+              (double)(L->t_answer - L->t_forked) / 1000, (double)(t_end - L->t_answer) / 1000,
+              (double)(t_end - L->t0) / 1000);
     json_t *r = json_pack("{s:i,s:s,s:I}", "pid", (int)L->pid, "accel", L->vm.accel_used,
                           "spawn_ms", (json_int_t)L->t_spawn);
     struct agent_op *op = L->op;
@@ -381,7 +390,7 @@ static void on_answer(void *ctx, json_t *ret, const char *err)
         fail_later(L, YE_QEMU_ERROR, "QMP query-status: %s", err);
         return;
     }
-    L->t_answer = monotonic_ms();
+    L->t_answer = mono_us();
     const char *st = json_string_value(json_object_get(ret, "status"));
     snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "%s", st ? st : "");
     remove_step(L);
@@ -557,7 +566,8 @@ static void spawn(struct launch *L)
                           .new_session = true,
                           .on_done = on_spawned,
                           .ctx = L};
-    L->t_spawn = L->t_forked = monotonic_ms();
+    L->t_forked = mono_us();
+    L->t_spawn = monotonic_ms();
     L->job = job_start(e->base, &js, why, sizeof(why));
     if (!L->job)
         launch_fail(L, YE_QEMU_ERROR, "qemu failed to start: %s", why);
@@ -628,7 +638,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->op = op;
     L->al = al;
     L->e = e;
-    L->t0 = monotonic_ms();
+    L->t0 = mono_us();
     L->sp.logfd = -1;
     if (launch_spec_from_json(args, &L->spec, &err) < 0) {
         launch_free(L);
