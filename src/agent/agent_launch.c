@@ -640,6 +640,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->e = e;
     L->t0 = mono_us();
     L->sp.logfd = -1;
+    L->sp.boot[0].fd = L->sp.boot[1].fd = -1; /* launch_free closes what spawn opened */
     if (launch_spec_from_json(args, &L->spec, &err) < 0) {
         launch_free(L);
         agent_op_reply(op, NULL, &err);
