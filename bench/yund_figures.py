@@ -8,11 +8,15 @@
   2. API latency: GET /v1/vms p50/p99 over R requests with 1,000 VMs defined.
   3. yund RSS with 20 running VMs.
 
-With --busy N, N guests that burn every vCPU they have (tiny image, yun.burn=1)
+With --split yund logs at debug and vm.launch's time split is printed for
+each start, with yund's own part of it: the API start's time minus QEMU's
+(from the fork to its first QMP answer), a figure the hand run's noise does
+not blur. With --busy N, N guests that burn every vCPU they have (tiny image, yun.burn=1)
 run during the start figures, so they show what a start pays for its
 neighbours; --yund PATH measures another build (e.g. an older one) the same way.
 
 Usage: bench/yund_figures.py [--runs 5] [--vms 1000] [--running 20] [--busy 0] [--yund PATH]
+                             [--start-only] [--split]
 Needs root, QEMU, the plain build (make all). Uses a private state dir in /tmp.
 """
 import argparse
@@ -136,6 +140,7 @@ def bench_start(sock, runs):
           " | hand " + " ".join(f"{x:.0f}" for x in hand_marker), file=sys.stderr)
     print(f"# best case: yun {min(yun_ready):.1f}/{min(yun_marker):.0f} ms, hand "
           f"{min(hand_ready):.1f}/{min(hand_marker):.0f} ms (QMP ready / marker)", file=sys.stderr)
+    bench_start.yun_ready = yun_ready  # each counted run, in order (for --split)
     return [median(yun_ready), median(hand_ready), median(yun_marker), median(hand_marker)]
 
 
@@ -188,11 +193,14 @@ def main():
     ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--yund", default=YUND)
     ap.add_argument("--start-only", action="store_true")
+    ap.add_argument("--split", action="store_true",
+                    help="log at debug and print vm.launch's time split for each yun start")
     a = ap.parse_args()
     state = tempfile.mkdtemp(prefix="yun-bench-", dir="/tmp")
     sock = os.path.join(state, "yund.sock")
     log = open(os.path.join(state, "yund.log"), "wb")
-    p = subprocess.Popen([a.yund, "-s", state, "--set", "log_level=warn",
+    level = "debug" if a.split else "warn"
+    p = subprocess.Popen([a.yund, "-s", state, "--set", f"log_level={level}",
                           # 20 one-vCPU guests on 2 cores need more than the default 4x
                           "--set", "cpu_overcommit=16"], stdout=log, stderr=log)
     try:
@@ -210,12 +218,38 @@ def main():
             time.sleep(3)  # let them reach their burn loops
             print(f"# {a.busy} busy guests (2 vCPUs each, burning); load "
                   f"{os.getloadavg()[0]:.2f}", file=sys.stderr)
+        load0 = open("/proc/loadavg").read().split()[:3]
         yr, hr, ym, hm = bench_start(sock, a.runs)
+        print(f"# /proc/loadavg before the start runs: {' '.join(load0)}, after: "
+              f"{' '.join(open('/proc/loadavg').read().split()[:3])}", file=sys.stderr)
+        yund_part = None
+        if a.split:
+            # vm.launch's debug line: QEMU's own part is from the fork to its
+            # first QMP answer; the rest of each API start is yund's
+            log.flush()
+            qemu_ms = []
+            with open(os.path.join(state, "yund.log")) as f:
+                for line in f:
+                    if "bench-start launch:" in line:
+                        print("# " + line.rstrip(), file=sys.stderr)
+                        m = re.search(r"QMP answered after ([\d.]+) ms", line)
+                        qemu_ms.append(float(m.group(1)) if m else None)
+            runs = list(zip(bench_start.yun_ready, qemu_ms[1:]))  # the first is the warm-up
+            parts = [y - q for y, q in runs if q is not None]
+            if parts:
+                yund_part = median(parts)
+                print("# yund's part of each start (API ms - QEMU fork->answer ms): " +
+                      " ".join(f"{x:.1f}" for x in parts), file=sys.stderr)
         for i in range(a.busy):
             call(sock, "DELETE", f"/v1/vms/busy-{i}?force=true")
         if a.start_only:
             print(f"{'start -> QMP ready, yun (median of %d)' % a.runs:<44} {yr:>10.1f}ms")
             print(f"{'start -> QMP ready, QEMU by hand':<44} {hr:>10.1f}ms")
+            print(f"{'  yun overhead to QMP ready':<44} {yr - hr:>10.1f}ms "
+                  f"(ratio {yr / hr:.2f})")
+            if yund_part is not None:
+                print(f"{'  yund part (API start - QEMU fork->answer)':<44} {yund_part:>10.1f}ms "
+                      f"{'<= 10ms':>12}")
             print(f"{'start -> init marker, yun':<44} {ym:>10.1f}ms")
             print(f"{'start -> init marker, QEMU by hand':<44} {hm:>10.1f}ms")
             print(f"{'  yun overhead to init marker':<44} {ym - hm:>10.1f}ms")

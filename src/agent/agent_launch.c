@@ -11,16 +11,18 @@
  * claim and files (a new uid is raised as "vm.uid" {vm, uid} before QEMU
  * exists, for the controller's row) -> any disk-layer rebase (qemu-img, a
  * job) -> QEMU spawned through job.c (paused, -S) -> the QMP event monitor
- * connected by retrying a connect on a timer until QEMU answers (deadline
- * SPAWN_TIMEOUT_MS; given up early when the QEMU is gone) -> remove-fd for
- * the fdsets QEMU no longer needs -> pidfile -> cont -> the VM's own cgroup
- * limits -> reply. Store writes are the controller's (ctl/vms_start.c).
+ * connected by retrying a connect on a timer, query-status and the
+ * remove-fds for the fdsets QEMU no longer needs queued at once behind the
+ * greeting, until QEMU answers (deadline SPAWN_TIMEOUT_MS; given up early
+ * when the QEMU is gone) -> pidfile -> cont -> the VM's own cgroup limits
+ * -> reply. Store writes are the controller's (ctl/vms_start.c).
  *
  * On failure the error carries QEMU's own words (qemu.log since this start)
- * and nothing is left: the QEMU is ended, the cgroup removed, the runtime
- * entry dropped. When the QEMU cannot be ended the reply is YE_UNAVAILABLE
- * ("its qemu may still run"); the cgroup and runtime entry stay for
- * reconcile. Not cancellable: a caller that leaves does not stop a start.
+ * and nothing is left: the QEMU is ended (the vm.end verb, on timers), the
+ * cgroup removed, the runtime entry dropped, and then the reply goes. When
+ * the QEMU cannot be ended the reply is YE_UNAVAILABLE ("its qemu may still
+ * run"); the cgroup and runtime entry stay for reconcile. Not cancellable:
+ * a caller that leaves does not stop a start.
  */
 #include "agent/agent_local.h"
 #include "agent/agent_wire.h"
@@ -43,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RETRY_MS       5    /* between connects while QEMU is not listening yet */
@@ -51,7 +54,7 @@
 #define CONT_TIMEOUT   5000
 #define REBASE_TIMEOUT 60000
 
-enum step { L_REBASE, L_SPAWN, L_QMP, L_REMOVE, L_PIDFILE, L_CONT, L_FAIL };
+enum step { L_REBASE, L_SPAWN, L_QMP, L_REMOVE, L_PIDFILE, L_CONT, L_FAIL, L_ENDING };
 
 struct launch {
     struct agent_op *op;
@@ -63,7 +66,7 @@ struct launch {
     struct confine_volin *volin;
     struct vm_confine conf;
     struct confine_rebases fix;
-    int next_fix, next_fd;
+    int next_fix, next_fd, removes_out; /* rebases done; fdsets sent, replies due */
     char group[48];
     struct cg_limits lim;
     bool cg;
@@ -82,14 +85,27 @@ struct launch {
     struct vm_rt *rt;
     struct event *timer;
     enum step step;
-    int64_t t0, t_spawn, deadline, pid_deadline;
-    int64_t t_forked, t_answer; /* when the spawn job began, when QMP first answered */
-    enum yerr_code fail_code;   /* L_FAIL: a failure seen inside a QMP callback */
+    int64_t t_spawn, deadline, pid_deadline;
+    int64_t t0, t_forked, t_answer; /* in us: the verb, the spawn job's start, QMP's first answer */
+    enum yerr_code fail_code;       /* L_FAIL: a failure seen inside a QMP callback */
     char fail_msg[400];
+    char msg[512];           /* L_ENDING: the error the reply will carry */
+    enum yerr_code msg_code; /* ... and its code */
+    uint64_t end_call;       /* the vm.end call of a failure, while it runs */
 };
+
+/* For the debug line's time split: microseconds, monotonic. */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void launch_free(struct launch *L)
 {
+    if (L->end_call)
+        agent_forget(&L->al->pub, L); /* yund stops while a failure ends its QEMU */
     if (L->rt && L->rt->launch == L) {
         qmp_watch_forget(L->rt->watch, L);
         L->rt->launch = NULL;
@@ -118,30 +134,19 @@ static void qemu_words(struct launch *L, const char *fallback, char *out, size_t
     snprintf(out, len, "%s", said[0] ? said : fallback && fallback[0] ? fallback : "");
 }
 
-static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, ...)
+/* The failure's last step, once vm.end has answered: with no QEMU of the
+ * VM left, the cgroup and the runtime entry go and the reply is the
+ * launch's error; otherwise they stay for reconcile and the reply says its
+ * QEMU may still run (the controller leaves the row to reconcile then). */
+static void on_ended(void *ctx, json_t *result, const struct yerr *err)
 {
+    struct launch *L = ctx;
     struct engine *e = L->e;
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (L->job) {
-        job_detach(L->job, true);
-        L->job = NULL;
-    }
-    if (L->timer)
-        evtimer_del(L->timer);
-    L->vm.pid = L->pid;
-    /* Whatever got as far as spawning QEMU must not leave it behind; if it
-     * cannot be ended, the controller leaves the row for reconcile. */
     struct agent_op *op = L->op;
-    /* Still blocking (up to ~5 s when a QEMU of it lives: the watch or
-     * cont failed on a live QEMU); at once when none does, the usual
-     * failure. To do: vm.end's timer-driven ending (agent_power.c). */
-    if (engine_qemu_end(e, &L->vm) < 0) {
+    char msg[sizeof L->msg];
+    snprintf(msg, sizeof msg, "%s", L->msg);
+    L->end_call = 0;
+    if (err || !json_is_true(json_object_get(result, "ended"))) {
         engine_reconcile_soon(e);
         launch_free(L); /* the runtime entry and cgroup stay: reconcile's */
         agent_op_fail(op, YE_UNAVAILABLE, "%s (its qemu may still run)", msg);
@@ -158,8 +163,48 @@ static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, 
         rt->launch_abandon = NULL;
         engine_rt_drop(e, rt);
     }
+    enum yerr_code code = L->msg_code;
     launch_free(L);
     agent_op_fail(op, code, "%s", msg);
+}
+
+/* Whatever got as far as spawning QEMU must not leave it behind: the
+ * failure ends every process of the VM through vm.end (agent_power.c: the
+ * process table and pidfile, SIGTERM, SIGKILL after 2 s, never waiting on
+ * the loop) and replies when that has answered, at once when none lives,
+ * the usual failure. Until then the VM stays "being started" (a second
+ * launch is refused, reconcile leaves it alone), and an EOF or a timer of
+ * the launch changes nothing. */
+static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void launch_fail(struct launch *L, enum yerr_code code, const char *fmt, ...)
+{
+    if (L->step == L_ENDING)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(L->msg, sizeof L->msg, fmt, ap);
+    va_end(ap);
+    L->msg_code = code;
+    L->step = L_ENDING;
+    if (L->job) {
+        job_detach(L->job, true);
+        L->job = NULL;
+    }
+    if (L->timer)
+        evtimer_del(L->timer);
+    if (L->rt)
+        qmp_watch_forget(L->rt->watch, L);
+    json_t *args = json_pack("{s:s,s:I}", "vm", L->vm.id, "uid", (json_int_t)L->vm.uid);
+    if (args && L->pid > 0)
+        json_object_set_new(args, "pid", json_integer(L->pid));
+    struct agent *a = &L->al->pub;
+    L->end_call = args ? agent_call(a, AV_VM_END, args, on_ended, NULL, L) : 0;
+    if (!L->end_call) {
+        struct yerr err;
+        yerr_set(&err, YE_INTERNAL, "agent: vm.end could not be called");
+        on_ended(L, NULL, &err); /* the QEMU may still run: reconcile's */
+    }
 }
 
 static void arm(struct launch *L, int ms)
@@ -174,6 +219,8 @@ static void fail_later(struct launch *L, enum yerr_code code, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 static void fail_later(struct launch *L, enum yerr_code code, const char *fmt, ...)
 {
+    if (L->step == L_ENDING)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(L->fail_msg, sizeof L->fail_msg, fmt, ap);
@@ -207,12 +254,12 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
     snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "running");
     /* QEMU's own part is from the fork to its first QMP answer; the rest
      * (before the fork, and after the answer) is yund's */
-    int64_t t_end = monotonic_ms();
-    log_debug("vm %s launch: %lld ms before the fork, qemu spawn %lld ms, QMP answered after "
-              "%lld ms, %lld ms from that answer to cont done; total %lld ms",
-              L->vm.name, (long long)(L->t_forked - L->t0), (long long)L->t_spawn,
-              (long long)(L->t_answer - L->t_forked), (long long)(t_end - L->t_answer),
-              (long long)(t_end - L->t0));
+    int64_t t_end = mono_us();
+    log_debug("vm %s launch: %.1f ms before the fork, qemu spawn %lld ms, QMP answered after "
+              "%.1f ms, %.1f ms from that answer to cont done; total %.1f ms",
+              L->vm.name, (double)(L->t_forked - L->t0) / 1000, (long long)L->t_spawn,
+              (double)(L->t_answer - L->t_forked) / 1000, (double)(t_end - L->t_answer) / 1000,
+              (double)(t_end - L->t0) / 1000);
     json_t *r = json_pack("{s:i,s:s,s:I}", "pid", (int)L->pid, "accel", L->vm.accel_used,
                           "spawn_ms", (json_int_t)L->t_spawn);
     struct agent_op *op = L->op;
@@ -278,30 +325,55 @@ static void pidfile_step(struct launch *L)
     arm(L, 2);
 }
 
-/* The nodes opened from the fdsets hold their own fds now: drop the sets
- * (one at a time), so that a volume detached later is closed for good. The
- * image's set stays: its number is how yund knows the image among QEMU's
- * nodes (vm_snapshots.c), and it must not be reused. */
-static void remove_next(struct launch *L);
+/* The nodes opened from the fdsets hold their own fds now: drop the sets,
+ * so that a volume detached later is closed for good. The image's set
+ * stays: its number is how yund knows the image among QEMU's nodes
+ * (vm_snapshots.c), and it must not be reused.
+ *
+ * They are pipelined: queued right behind the first query-status (QMP runs
+ * commands in order, and only from its main loop, once every node is
+ * open), so that by its answer QEMU has done them and cont follows at
+ * once. Their replies only free room; a failure changes nothing. Sets
+ * that do not fit the connection's room go out as replies come back. */
+#define REMOVE_ROOM 3 /* slots left to others meanwhile (and to cont) */
+static void remove_step(struct launch *L);
 static void on_removed(void *ctx, json_t *ret, const char *err)
 {
     struct launch *L = ctx;
+    L->removes_out--;
     if (L->step == L_REMOVE)
-        remove_next(L);
+        remove_step(L);
 }
 
-static void remove_next(struct launch *L)
+/* Sends what fits; true when every set is out. */
+static bool remove_send(struct launch *L)
 {
-    L->step = L_REMOVE;
     while (L->conf.on && L->next_fd < L->conf.nfiles) {
-        int i = L->next_fd++;
-        if (L->conf.files[i].memfd || i == L->conf.image)
+        int i = L->next_fd;
+        if (L->conf.files[i].memfd || i == L->conf.image) {
+            L->next_fd++;
             continue;
+        }
+        if (L->removes_out > 0 && qmp_watch_room(L->rt->watch) <= REMOVE_ROOM)
+            return false; /* later, as replies come back */
         json_t *args = json_pack("{s:i}", "fdset-id", i + 1);
         int rc = qmp_watch_command(L->rt->watch, "remove-fd", args, on_removed, L);
         json_decref(args);
+        L->next_fd++; /* one that cannot be sent even alone is left to QEMU */
         if (rc == 0)
-            return;
+            L->removes_out++;
+    }
+    return true;
+}
+
+static void remove_step(struct launch *L)
+{
+    L->step = L_REMOVE;
+    /* the rest (or room for cont) after a reply, which a live QEMU sends
+     * at once */
+    if (!remove_send(L) || (L->removes_out > 0 && qmp_watch_room(L->rt->watch) < 1)) {
+        arm(L, CONT_TIMEOUT);
+        return;
     }
     pidfile_step(L);
 }
@@ -318,10 +390,10 @@ static void on_answer(void *ctx, json_t *ret, const char *err)
         fail_later(L, YE_QEMU_ERROR, "QMP query-status: %s", err);
         return;
     }
-    L->t_answer = monotonic_ms();
+    L->t_answer = mono_us();
     const char *st = json_string_value(json_object_get(ret, "status"));
     snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "%s", st ? st : "");
-    remove_next(L);
+    remove_step(L);
 }
 
 /* The QEMU has exited (or is going): its own words say why. */
@@ -359,8 +431,9 @@ static void tick(evutil_socket_t fd, short what, void *arg)
         pidfile_step(L);
         return;
     }
-    if (L->step == L_CONT) {
-        launch_fail(L, YE_QEMU_ERROR, "QMP cont: no answer from QEMU in %d s", CONT_TIMEOUT / 1000);
+    if (L->step == L_CONT || L->step == L_REMOVE) {
+        launch_fail(L, YE_QEMU_ERROR, "QMP %s: no answer from QEMU in %d s",
+                    L->step == L_CONT ? "cont" : "remove-fd", CONT_TIMEOUT / 1000);
         return;
     }
     if (L->step != L_QMP)
@@ -393,11 +466,23 @@ static void tick(evutil_socket_t fd, short what, void *arg)
             launch_fail(L, YE_QEMU_ERROR, "QMP: cannot send query-status");
             return;
         }
+        remove_send(L);
     }
     arm(L, CHECK_MS);
 }
 
 /* ---- spawn ---- */
+
+/* The pidfile of an earlier run. Unconfined QEMU writes its own, so it goes
+ * before the spawn; a confined QEMU's is written by yund once QEMU answers,
+ * so it goes while QEMU starts up (a stale one names a dead pid, or one
+ * without the VM's -uuid: qemu_seek looks past it). */
+static void stale_pidfile(struct launch *L)
+{
+    char p[512];
+    engine_vm_path(L->e, &L->vm, VMDIR_PIDFILE, p, sizeof(p));
+    unlink(p);
+}
 
 /* Runs in the process that becomes QEMU, before exec: joining the cgroup
  * now, while it is a single small thread, costs microseconds; moving a
@@ -438,8 +523,10 @@ static void on_spawned(void *ctx, const struct job_result *r)
         launch_fail(L, YE_QEMU_ERROR, "qemu failed to start: %s", words);
         return;
     }
-    if (forked)
+    if (forked) {
         L->pid = (pid_t)q;
+        stale_pidfile(L); /* while QEMU starts up; the pid it names is not the new QEMU's */
+    }
     FAILPOINT("vm_start.after_spawn");
     L->step = L_QMP;
     L->deadline = monotonic_ms() + SPAWN_TIMEOUT_MS;
@@ -479,7 +566,8 @@ static void spawn(struct launch *L)
                           .new_session = true,
                           .on_done = on_spawned,
                           .ctx = L};
-    L->t_spawn = L->t_forked = monotonic_ms();
+    L->t_forked = mono_us();
+    L->t_spawn = monotonic_ms();
     L->job = job_start(e->base, &js, why, sizeof(why));
     if (!L->job)
         launch_fail(L, YE_QEMU_ERROR, "qemu failed to start: %s", why);
@@ -550,8 +638,9 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->op = op;
     L->al = al;
     L->e = e;
-    L->t0 = monotonic_ms();
+    L->t0 = mono_us();
     L->sp.logfd = -1;
+    L->sp.boot[0].fd = L->sp.boot[1].fd = -1; /* launch_free closes what spawn opened */
     if (launch_spec_from_json(args, &L->spec, &err) < 0) {
         launch_free(L);
         agent_op_reply(op, NULL, &err);
@@ -587,8 +676,10 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
                       (int)other);
         return;
     }
-    static const char *const stale[] = {VMDIR_QMP, VMDIR_QMPEV, VMDIR_CONSOLE, VMDIR_PIDFILE};
-    for (size_t i = 0; i < 4; i++) {
+    /* the last run's pidfile goes later (stale_pidfile): freeing its block
+     * can wait on the file system's journal, a millisecond or more */
+    static const char *const stale[] = {VMDIR_QMP, VMDIR_QMPEV, VMDIR_CONSOLE};
+    for (size_t i = 0; i < 3; i++) {
         char p[512];
         engine_vm_path(e, vm, stale[i], p, sizeof(p));
         unlink(p);
@@ -644,6 +735,8 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
         launch_fail(L, err.code, "%s", err.message);
         return;
     }
+    if (!L->conf.on)
+        stale_pidfile(L); /* before QEMU writes its own */
     FAILPOINT("vm_start.after_confine");
     rebase_next(L);
 }

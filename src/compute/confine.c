@@ -11,6 +11,7 @@
  * whose uid no process runs as is stale and taken over.
  */
 #include "compute/confine.h"
+#include "compute/bootfd.h"
 #include "compute/qemu_proc.h"
 #include "compute/qemu_argv.h"
 #include "compute/qmp.h"
@@ -464,17 +465,36 @@ static void child_fail(const char *what)
     _exit(126);
 }
 
-/* Opens c->files as fds CONFINE_FD_FIRST.. (inherited by QEMU), while
- * still root. Everything from 3 up is closed, so the next fd is the one
- * wanted; a memfd copy is moved down onto it. */
-static void open_files(const struct vm_confine *c)
+/* The boot slot of file i, or NULL. */
+static const struct confine_spawn *boot_of(const struct confine_spawn *s, int i, int *k)
 {
+    for (*k = 0; *k < 2; (*k)++)
+        if (s->boot[*k].fd >= 0 && s->boot[*k].file == i)
+            return s;
+    return NULL;
+}
+
+/* Opens c->files as fds CONFINE_FD_FIRST.. (inherited by QEMU), while
+ * still root. Everything from 3 up is closed but the boot copies' fds
+ * (moved above the files' numbers), so the next fd is the one wanted; a
+ * memfd copy is moved down onto it, filled and sealed first when this
+ * start is the one making it (bootfd.h). */
+static void open_files(const struct confine_spawn *s, const int *boot_hi)
+{
+    const struct vm_confine *c = s->c;
     for (int i = 0; i < c->nfiles; i++) {
         const struct confine_file *f = &c->files[i];
-        int fd = open(f->path, (f->rw ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-            child_fail(f->path);
-        if (f->memfd) {
+        int k, fd;
+        if (f->memfd && boot_of(s, i, &k)) {
+            if (s->boot[k].fill && bootfd_fill(boot_hi[k], f->path) < 0)
+                child_fail(f->path);
+            fd = boot_hi[k];
+        } else {
+            fd = open(f->path, (f->rw ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NOCTTY);
+            if (fd < 0)
+                child_fail(f->path);
+        }
+        if (f->memfd && !boot_of(s, i, &k)) {
             struct stat st;
             int m = memfd_create("yun-boot", MFD_ALLOW_SEALING);
             if (m < 0 || fstat(fd, &st) < 0)
@@ -493,6 +513,18 @@ static void open_files(const struct vm_confine *c)
             close(fd);
         }
     }
+}
+
+/* Closes fds lo..hi (close_range, else one by one up to the limit). */
+static void close_span(unsigned lo, unsigned hi)
+{
+    if (lo > hi || close_range(lo, hi, 0) == 0)
+        return;
+    struct rlimit rl;
+    unsigned long top =
+        getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? rl.rlim_cur : 1048576;
+    for (unsigned long fd = lo; fd <= hi && fd < top; fd++)
+        close((int)fd);
 }
 
 /* Becomes the VM's uid for good: no supplementary group but its own, no
@@ -522,9 +554,10 @@ static void drop_privileges(const struct vm_confine *c)
 }
 
 /* In the process that becomes QEMU (only async-signal-safe calls). */
-static void qemu_child(const char *dir, int logfd, const struct vm_confine *c, char *const argv[],
-                       int (*pre_exec)(void *arg), void *arg)
+static void qemu_child(const struct confine_spawn *s)
 {
+    const struct vm_confine *c = s->c;
+    int logfd = s->logfd;
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -532,23 +565,33 @@ static void qemu_child(const char *dir, int logfd, const struct vm_confine *c, c
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
         _exit(126);
-    if (pre_exec && pre_exec(arg) != 0)
+    if (s->pre_exec && s->pre_exec(s->pre_arg) != 0)
         _exit(126);
-    /* nothing of yund's (its database, its sockets) goes into QEMU */
-    if (close_range(3, ~0U, 0) < 0) {
-        /* a kernel without close_range: close them one by one */
-        struct rlimit rl;
-        long top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1048576 ? (long)rl.rlim_cur
-                                                                               : 1048576;
-        for (long fd = 3; fd < top; fd++)
-            close((int)fd);
+    /* the boot copies out of the way of the files' numbers, the lower first */
+    int hi[2] = {-1, -1};
+    for (int k = 0; k < 2; k++)
+        if (s->boot[k].fd >= 0 &&
+            (hi[k] = fcntl(s->boot[k].fd, F_DUPFD, CONFINE_FD_FIRST + c->nfiles)) < 0)
+            child_fail("boot fd");
+    int keep[2] = {hi[0], hi[1]};
+    if (keep[0] > keep[1]) {
+        keep[0] = hi[1];
+        keep[1] = hi[0];
     }
-    if (chdir(dir) < 0)
+    /* nothing else of yund's (its database, its sockets) goes into QEMU */
+    unsigned lo = 3;
+    for (int k = 0; k < 2; k++)
+        if (keep[k] >= 0) {
+            close_span(lo, (unsigned)keep[k] - 1);
+            lo = (unsigned)keep[k] + 1;
+        }
+    close_span(lo, ~0U);
+    if (chdir(s->dir) < 0)
         child_fail("chdir");
     umask(077);
-    open_files(c);
+    open_files(s, hi);
     drop_privileges(c);
-    execvp(argv[0], argv);
+    execvp(s->argv[0], s->argv);
     child_fail("exec");
 }
 
@@ -562,8 +605,22 @@ int vm_confine_spawn_open(struct engine *e, const struct vm_rec *vm, const struc
     s->pre_exec = pre_exec;
     s->pre_arg = arg;
     s->logfd = -1;
+    s->boot[0].fd = s->boot[1].fd = -1;
     if (!c->on)
         return 0;
+    /* the kernel and initrd: the shared sealed copies (bootfd.h) */
+    int boot[2] = {c->kernel, c->initrd};
+    for (int k = 0; k < 2; k++) {
+        if (boot[k] < 0 || !c->files[boot[k]].memfd)
+            continue;
+        s->boot[k].file = boot[k];
+        s->boot[k].fd = bootfd_get(c->files[boot[k]].path, &s->boot[k].fill);
+        if (s->boot[k].fd < 0) {
+            snprintf(why, len, "cannot copy %s: %s", c->files[boot[k]].path, strerror(errno));
+            vm_confine_spawn_close(s);
+            return -1;
+        }
+    }
     char log[512];
     engine_vm_path(e, vm, NULL, s->dir, sizeof(s->dir));
     engine_vm_path(e, vm, VMDIR_QEMULOG, log, sizeof(log));
@@ -589,6 +646,11 @@ void vm_confine_spawn_close(struct confine_spawn *s)
     if (s->logfd >= 0)
         close(s->logfd);
     s->logfd = -1;
+    for (int k = 0; k < 2; k++) {
+        if (s->boot[k].fd >= 0)
+            close(s->boot[k].fd);
+        s->boot[k].fd = -1;
+    }
 }
 
 /* The job's child (job.c: its own session, stdout and stderr its pipes).
@@ -604,7 +666,7 @@ int vm_confine_spawn_child(void *arg)
         return s->pre_exec ? s->pre_exec(s->pre_arg) : 0;
     pid_t q = fork();
     if (q == 0)
-        qemu_child(s->dir, s->logfd, s->c, s->argv, s->pre_exec, s->pre_arg);
+        qemu_child(s);
     char buf[32];
     int n = snprintf(buf, sizeof(buf), "%d\n", (int)q);
     (void)!write(1, buf, (size_t)n);

@@ -78,6 +78,12 @@ struct confine_spawn {
     void *pre_arg;
     char dir[512];
     int logfd;
+    /* the kernel's and initrd's memfd copies (bootfd.h): the file index,
+     * the fd (-1: none), and whether the child fills it */
+    struct {
+        int file, fd;
+        bool fill;
+    } boot[2];
 };
 int vm_confine_spawn_open(struct engine *e, const struct vm_rec *vm, const struct vm_confine *c,
                           char *const argv[], int (*pre_exec)(void *arg), void *arg,
@@ -97,7 +103,6 @@ int vm_qemu_name(struct engine *e, const struct vm_rec *vm, const char *file, ch
  * VM's directory). */
 void vm_qemu_abs(struct engine *e, const struct vm_rec *vm, const char *name, char *out,
                  size_t len);
-
 
 /* Pure helpers (unit-tested). The text of a uid claim file, and whether a
  * claim's text names this VM of this yund (its DIR/vms). */

@@ -122,10 +122,6 @@ int engine_try_watch(struct engine *e, struct vm_rt *rt, const struct vm_rec *vm
                      size_t len);
 /* A QMP event seen: keeps rt->qmp_status true. */
 void engine_status_note(struct vm_rt *rt, const char *event);
-int engine_qemu_kill(struct engine *e, const struct vm_rec *vm, pid_t pid);
-/* Ends every QEMU process of vm (found by the process table, not only the
- * pidfile). 0 when none is left, -1 when one may still run. */
-int engine_qemu_end(struct engine *e, const struct vm_rec *vm);
 /* QEMU of VM id is gone: the host side is cleaned up (guest client, watch,
  * cgroup) and "vm.exited" {"vm","pid","shutdown_seen","while_down"} raised;
  * the controller's ctl_vm_exited makes the row say so. */

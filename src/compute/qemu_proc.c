@@ -16,6 +16,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,7 +231,28 @@ int qemu_pidfile_write(const char *vms_dir, const char *id, pid_t pid)
     if (read_pidfile(vms_dir, id) == pid)
         return 0;
     int n = snprintf(text, sizeof(text), "%d\n", (int)pid);
-    return write_file_atomic(path, text, (size_t)n, 0600);
+    /* Made afresh and renamed over, like write_file_atomic, but without its
+     * fsync: it is on the start's path (tens of ms on a busy disk), and a
+     * pidfile outlives no power cut that its QEMU survives. A torn one
+     * reads as no pidfile, and the process table decides. */
+    char tmp[640];
+    if (snprintf_checked(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) < 0)
+        return -1;
+    unlink(tmp); /* a link planted there (the VM's uid owns the directory) is never followed */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    ssize_t w;
+    while ((w = write(fd, text, (size_t)n)) < 0 && errno == EINTR)
+        ;
+    int rc = w == n ? 0 : -1; /* a few bytes to a fresh file: one write */
+    if (close(fd) < 0)
+        rc = -1;
+    if (rc < 0 || rename(tmp, path) < 0) {
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
 }
 
 enum pid_state qemu_pid_state(pid_t pid, const char *id, uint32_t uid)

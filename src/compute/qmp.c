@@ -355,6 +355,11 @@ int qmp_watch_command_fd(struct qmp_watch *w, const char *command, json_t *args,
     return 0;
 }
 
+int qmp_watch_room(const struct qmp_watch *w)
+{
+    return w ? QMP_PENDING_MAX - w->npending : 0;
+}
+
 void qmp_watch_forget(struct qmp_watch *w, void *ctx)
 {
     if (!w)

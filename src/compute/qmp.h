@@ -77,6 +77,9 @@ int qmp_watch_command(struct qmp_watch *w, const char *command, json_t *args, qm
  * message now. */
 int qmp_watch_command_fd(struct qmp_watch *w, const char *command, json_t *args, int pass_fd,
                          qmp_reply_cb cb, void *ctx);
+/* How many more commands the connection takes now (replies outstanding
+ * count against a fixed limit); 0 for NULL. */
+int qmp_watch_room(const struct qmp_watch *w);
 /* Replies still to come for ctx are dropped (ctx is going away). */
 void qmp_watch_forget(struct qmp_watch *w, void *ctx);
 

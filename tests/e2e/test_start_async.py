@@ -154,7 +154,7 @@ def test_yund_stopped_mid_start_exits_clean_and_the_next_run_settles(state_dir):
         wait_for(one_qemu, 10, what="one qemu")
     except AssertionError:
         raise AssertionError(f"qemus {seen}, the row's pid {v['pid']}; events "
-                             f"{[(e['action'], e['result'], e['message']) for e in y.events('e2e-term')]}")
+                             f"{[(e['action'], e['result'], e['reason']) for e in y.events('e2e-term')]}")
     y.check_invariants()
     y.yun("vm", "stop", "--force", "e2e-term")
     wait_for(lambda: y.vm("e2e-term")["state"] == "stopped", 30, what="stopped")
