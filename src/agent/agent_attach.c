@@ -186,7 +186,7 @@ struct attach_op {
 
 static void attach_free(struct attach_op *x, struct vm_rt *rt)
 {
-    if (rt) {
+    if (rt && rt->pid == x->pid) { /* not a later QEMU's entry */
         rt->reattaching = false;
         qmp_watch_forget(rt->watch, x);
     }
@@ -200,10 +200,23 @@ static json_t *up_reply(pid_t pid, bool asked, bool fresh)
                      "fresh", fresh, "status");
 }
 
+/* The QEMU asked about is gone meanwhile (its exit is being reported as
+ * "vm.exited", or a new start runs): its answer would describe the past. */
+static bool attach_stale(struct attach_op *x, struct vm_rt *rt)
+{
+    if (rt && rt->pid == x->pid && !rt->launch)
+        return false;
+    agent_op_reply(x->op, json_pack("{s:b}", "exiting", 1), NULL);
+    attach_free(x, rt);
+    return true;
+}
+
 static void on_status(void *ctx, json_t *ret, const char *err)
 {
     struct attach_op *x = ctx;
     struct vm_rt *rt = engine_rt_find(x->e, x->vm_id);
+    if (attach_stale(x, rt))
+        return;
     const char *st = json_string_value(json_object_get(ret, "status"));
     json_t *r = up_reply(x->pid, true, rt ? rt->reattach_fresh : x->fresh);
     if (err || !st) {
@@ -230,6 +243,8 @@ static void on_status_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     struct attach_op *x = arg;
     struct vm_rt *rt = engine_rt_find(x->e, x->vm_id);
+    if (attach_stale(x, rt))
+        return;
     /* its connection closed with the command unanswered, or QEMU is stuck */
     log_warn("vm %s: pid %d alive but QMP unreachable: no answer to query-status", x->name,
              (int)x->pid);
@@ -343,6 +358,12 @@ static void vm_attach(struct agent_local *al, struct agent_op *op, json_t *args)
             reattach(al, op, e, &vm, pid);
         else
             agent_op_reply(op, up_reply(pid, false, false), NULL);
+        return;
+    }
+    if (seen == QEMU_GONE && rt && rt->watch) {
+        /* gone, but its EOF is not read yet: the watch reports the exit
+         * ("vm.exited"), once; an answer here would report it twice */
+        agent_op_reply(op, json_pack("{s:b}", "exiting", 1), NULL);
         return;
     }
     json_t *r = json_pack("{s:s,s:i}", "seen", seen_name(seen), "pid", (int)pid);

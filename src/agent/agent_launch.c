@@ -658,6 +658,14 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
         agent_op_fail(op, YE_CONFLICT, "vm '%s' is being started already", vm->name);
         return;
     }
+    if (busy && (busy->watch || (busy->exit_timer && evtimer_pending(busy->exit_timer, NULL)))) {
+        /* its last QEMU's exit is not told yet (EOF unread, or the pid not
+         * gone): the exit would land on this start */
+        launch_free(L);
+        agent_op_fail(op, YE_CONFLICT, "vm '%s': the exit of its last qemu is still being handled",
+                      vm->name);
+        return;
+    }
     switch (qemu_seek(e->vms_dir, vm->id, vm->uid, NULL, &other)) {
     case QEMU_GONE:
         break;

@@ -283,13 +283,16 @@ static void restart_fire(evutil_socket_t fd, short what, void *arg)
         ctl_event(c, "vm", vm.name, "restart", "error", "%s", err.message);
 }
 
-void ctl_vm_exited(struct ctl *c, const char *vm_id, bool shutdown_seen, bool while_down)
+void ctl_vm_exited(struct ctl *c, const char *vm_id, pid_t pid, bool shutdown_seen, bool while_down)
 {
     struct vm_rec vm;
     if (store_vm_get(c->store, vm_id, &vm) != 0)
         return;
-    if (vm.state == VM_DELETING || vm.state == VM_CREATING)
+    if (!vm_state_has_process(vm.state) || (pid > 0 && vm.pid > 0 && pid != vm.pid)) {
+        log_debug("vm %s: exit of qemu pid %d ignored: the row is %s (pid %d)", vm.name, (int)pid,
+                  vm_state_name(vm.state), (int)vm.pid);
         return;
+    }
     struct ctl_vmrt *r = vmrt_find(c, vm.id);
     bool looped = r && r->guard.crash[0];
     bool clean =
@@ -352,7 +355,11 @@ static void on_exited(struct ctl *c, json_t *ev)
     const char *id = json_string_value(json_object_get(ev, "vm"));
     if (!id || !id[0] || strlen(id) > 36)
         return;
-    ctl_vm_exited(c, id, json_is_true(json_object_get(ev, "shutdown_seen")),
+    json_t *pj = json_object_get(ev, "pid");
+    json_int_t pid = json_is_integer(pj) ? json_integer_value(pj) : 0;
+    if (pid < 0 || pid > INT32_MAX)
+        pid = 0;
+    ctl_vm_exited(c, id, (pid_t)pid, json_is_true(json_object_get(ev, "shutdown_seen")),
                   json_is_true(json_object_get(ev, "while_down")));
 }
 

@@ -61,9 +61,13 @@ void ctl_vm_end_qemu(struct ctl *c, const struct vm_rec *vm);
 
 /* A VM's QEMU is gone (vms_events.c): the row says stopped or crashed,
  * the event is recorded, its volumes are settled and its restart policy
- * applied. shutdown_seen: the agent saw the guest shut down (a clean
- * exit); while_down: it died while yund was not running. */
-void ctl_vm_exited(struct ctl *c, const char *vm_id, bool shutdown_seen, bool while_down);
+ * applied. pid: the QEMU that exited (0: not known); shutdown_seen: the
+ * agent saw the guest shut down (a clean exit); while_down: it died while
+ * yund was not running. Ignored for a row with no process (its exit was
+ * told already) and for one that names another pid. */
+void ctl_vm_exited(struct ctl *c, const char *vm_id, pid_t pid, bool shutdown_seen,
+                   bool while_down);
+
 /* A restart of the VM is waiting for its backoff to pass. */
 bool ctl_vm_restart_pending(struct ctl *c, const char *vm_id);
 

@@ -47,6 +47,11 @@ struct rc_vm {
     char status[32]; /* QEMU's, from the attach */
     pid_t pid;
     bool fresh;
+    /* the row as it was when the question went out: a reply about a row
+     * that has moved since (a stop, an exit, a new start) is stale */
+    enum vm_state st0;
+    enum vm_desired want0;
+    pid_t pid0;
 };
 
 /* An orphan directory's removal in flight. */
@@ -123,13 +128,33 @@ static bool row_now(struct ctl *c, const char *id, struct vm_rec *vm)
            vm->state != VM_DELETING;
 }
 
+static void row_mark(struct rc_vm *x, const struct vm_rec *vm)
+{
+    x->st0 = vm->state;
+    x->want0 = vm->desired;
+    x->pid0 = vm->pid;
+}
+
+/* The row moved while the agent was asked (a stop, an exit, a start came
+ * meanwhile): its answer describes the VM as it was, so nothing is decided
+ * on it; a pass shortly asks again. */
+static bool row_moved(struct rc_vm *x, const struct vm_rec *vm)
+{
+    if (vm->state == x->st0 && vm->desired == x->want0 && vm->pid == x->pid0)
+        return false;
+    log_debug("reconcile: vm %s moved while the agent was asked (%s -> %s): asking again", vm->name,
+              vm_state_name(x->st0), vm_state_name(vm->state));
+    ctl_vms_reconcile_soon(x->r->c);
+    return true;
+}
+
 static void on_cont(void *ctx, json_t *res, const struct yerr *err)
 {
     (void)res;
     struct rc_vm *x = ctx;
     struct ctl *c = x->r->c;
     struct vm_rec vm;
-    if (row_now(c, x->id, &vm)) {
+    if (row_now(c, x->id, &vm) && !row_moved(x, &vm)) {
         enum vm_state ns = vm_reattach_state(vm.state, x->status);
         if (!err) {
             ns = VM_RUNNING;
@@ -160,6 +185,7 @@ static bool reattach_decide(struct rc_vm *x, struct vm_rec *vm)
         return false;
     }
     /* yund died between spawning QEMU and letting the guest run */
+    row_mark(x, vm); /* cont's answer is taken only for this row */
     if (vm->desired == WANT_RUNNING &&
         agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm->id, "command", "cont"),
                    on_cont, NULL, x))
@@ -180,7 +206,8 @@ static void on_attach(void *ctx, json_t *res, const struct yerr *err)
         return;
     }
     if (json_is_true(json_object_get(res, "launching")) ||
-        json_is_true(json_object_get(res, "exiting")) || !row_now(c, x->id, &vm)) {
+        json_is_true(json_object_get(res, "exiting")) || !row_now(c, x->id, &vm) ||
+        row_moved(x, &vm)) {
         rc_vm_free(x); /* a start in progress, or its exit, settles it */
         return;
     }
@@ -232,7 +259,7 @@ static void on_attach(void *ctx, json_t *res, const struct yerr *err)
          * line, so a start this recent may yet show its QEMU */
         ctl_vms_reconcile_soon(c);
     } else if (vm_state_has_process(vm.state)) {
-        ctl_vm_exited(c, vm.id, json_is_true(json_object_get(res, "shutdown_seen")), x->fresh);
+        ctl_vm_exited(c, vm.id, 0, json_is_true(json_object_get(res, "shutdown_seen")), x->fresh);
     }
     rc_vm_free(x);
 }
@@ -248,6 +275,7 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
     x->r = r;
     snprintf(x->id, sizeof x->id, "%s", vm->id);
     snprintf(x->name, sizeof x->name, "%s", vm->name);
+    row_mark(x, vm);
     bool proc = vm_state_has_process(vm->state);
     json_t *a =
         json_pack("{s:s,s:s,s:I,s:i,s:b,s:I,s:b,s:I,s:s,s:i,s:I,s:I,s:s}", "vm", vm->id, "name",

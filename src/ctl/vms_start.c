@@ -123,9 +123,13 @@ static void on_launch(void *ctx, json_t *r, const struct yerr *aerr)
     const char *ev = k->restart ? "restart" : "start";
     if (rc == 0 && !aerr) {
         const char *accel = json_string_value(json_object_get(r, "accel"));
-        vm.pid = (pid_t)json_integer_value(json_object_get(r, "pid"));
-        vm.started_at = now_ms();
-        /* a QMP event may have moved the row on already (RESUME) */
+        /* a QMP event may have moved the row on already (RESUME); an exit
+         * told between the launch's end and this reply made it stopped,
+         * and a stopped row names no pid */
+        if (vm_state_has_process(vm.state)) {
+            vm.pid = (pid_t)json_integer_value(json_object_get(r, "pid"));
+            vm.started_at = now_ms();
+        }
         if (vm.state == VM_STARTING)
             vm.state = VM_RUNNING;
         vm.updated_at = now_ms();

@@ -223,6 +223,37 @@ static void test_clean_exit_stops(void **state)
     assert_string_equal(ev.reason, "guest stopped (was running)");
 }
 
+static int count_events(struct fx *f, const char *action)
+{
+    struct event_rec *evs;
+    size_t n;
+    assert_int_equal(store_event_list(f->c.store, 0, 1000, NULL, &evs, &n), 0);
+    int k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += !strcmp(evs[i].action, action);
+    free(evs);
+    return k;
+}
+
+/* One exit is told once: a second report of it (the reconcile pass and the
+ * watch both), or an exit of a QEMU the row does not name, changes nothing. */
+static void test_exit_told_twice_counts_once(void **state)
+{
+    struct fx *f = *state;
+    json_t *other = json_pack("{s:s,s:i,s:b,s:b}", "vm", f->vm.id, "pid", 999, "shutdown_seen", 0,
+                              "while_down", 0);
+    assert_true(ctl_vm_host_event(&f->c, "vm.exited", other));
+    json_decref(other);
+    assert_int_equal(row(f).state, VM_RUNNING); /* pid 999 is not its QEMU */
+    assert_int_equal(count_events(f, "exit"), 0);
+    exited(f, true);
+    exited(f, false);
+    struct vm_rec v = row(f);
+    assert_int_equal(v.state, VM_STOPPED);
+    assert_string_equal(v.last_error, ""); /* the clean exit, not a second unclean one */
+    assert_int_equal(count_events(f, "exit"), 1);
+}
+
 static void test_unclean_exit_says_so(void **state)
 {
     struct fx *f = *state;
@@ -305,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_events_change_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clean_exit_stops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unclean_exit_says_so, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_exit_told_twice_counts_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_loop_is_ended_and_crashes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policy_arms_a_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_notes_and_powerdown, setup, teardown),
