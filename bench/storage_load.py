@@ -134,8 +134,9 @@ def main():
         load = os.getloadavg()
         print(f"while a full clone of {a.size} ({a.data} of data), a compact and an export ran:")
         for label, xs in (("GET /v1/vms", lst), ("GET /v1/vms/bench-vm (vm show)", show)):
+            worst = max(range(len(xs)), key=xs.__getitem__)
             print(f"  {label:32s} n={len(xs):6d}  p50 {pct(xs, 50):6.2f} ms  "
-                  f"p99 {pct(xs, 99):6.2f} ms  max {max(xs):7.2f} ms")
+                  f"p99 {pct(xs, 99):6.2f} ms  max {max(xs):7.2f} ms (sample #{worst})")
         for key, (state_, secs) in done.items():
             print(f"  task {key:8s} {state_:10s} {secs:7.1f} s")
         print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "

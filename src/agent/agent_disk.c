@@ -334,6 +334,8 @@ static void disk_inspect_verb(struct agent_local *al, struct agent_op *op, json_
 
 struct copy {
     struct agent_op *op;
+    struct agent_local *al;
+    uint64_t bytes;
     bool reported;
     struct qimg_op *q;
     struct exchange_file x; /* export: the .part in the export directory */
@@ -351,47 +353,108 @@ static void copy_progress(void *ctx, uint64_t done, uint64_t total)
     agent_op_progress(cp->op, done, total);
 }
 
+/* A partial copy goes in a child too: freeing gigabytes of extents is
+ * slow (a cancelled 20 GiB clone); if that fails, the pool's orphan
+ * sweep finds the .part. */
+static void part_remove(struct copy *cp)
+{
+    /* renamed aside first (one quick metadata call), so a copy to the same
+     * destination started right after never has its .part removed */
+    char aside[560];
+    if (snprintf_checked(aside, sizeof aside, "%s.gone%lld", cp->part, (long long)monotonic_ms()) <
+            0 ||
+        rename(cp->part, aside) < 0) {
+        unlink(cp->part);
+        return;
+    }
+    char *argv[] = {"rm", "-f", "--", aside, NULL};
+    struct job_spec sp = {.argv = argv, .timeout_ms = QUICK_TIMEOUT_MS, .background_nice = 10};
+    char why[200];
+    if (!job_start(cp->al->base, &sp, why, sizeof why))
+        unlink(aside);
+}
+
+static void copy_finish(struct copy *cp, struct yerr *err)
+{
+    if (err->code && !cp->export)
+        part_remove(cp);
+    if (cp->export)
+        exchange_close(&cp->x); /* uncommitted: removes the .part */
+    if (err->code)
+        agent_op_reply(cp->op, NULL, err);
+    else
+        agent_op_reply(
+            cp->op, json_pack("{s:s,s:I}", "path", cp->dst, "bytes", (json_int_t)cp->bytes), NULL);
+    free(cp);
+}
+
+static void replaced(void *ctx, const struct job_result *r)
+{
+    struct copy *cp = ctx;
+    struct yerr err = {0};
+    if (r->status != 0) {
+        char line[400];
+        proc_last_line(r->err, line, sizeof line);
+        yerr_disk(&err, "cannot rename %s: %s", cp->part, line[0] ? line : "mv failed");
+    }
+    copy_finish(cp, &err);
+}
+
+/* A rename over an existing file (a compact's result over the volume) is
+ * a child's: the old file's extents are freed and ext4 starts writing the
+ * new one back (auto_da_alloc) inside rename(2), which for gigabytes took
+ * most of a second on the loop. */
+static void replace_start(struct agent_local *al, struct copy *cp)
+{
+    char *argv[] = {"mv", "-fT", "--", cp->part, cp->dst, NULL};
+    struct job_spec sp = {.argv = argv,
+                          .timeout_ms = QUICK_TIMEOUT_MS,
+                          .capture_tail = true,
+                          .background_nice = 10,
+                          .on_done = replaced,
+                          .ctx = cp};
+    char why[200];
+    if (!job_start(al->base, &sp, why, sizeof why)) {
+        struct yerr err;
+        yerr_disk(&err, "cannot rename %s: %s", cp->part, why);
+        copy_finish(cp, &err);
+    }
+}
+
 static void copy_done(void *ctx, json_t *result, const struct yerr *qerr)
 {
     struct copy *cp = ctx;
     struct yerr err = {0};
+    cp->q = NULL; /* the qemu-img run is over: nothing left to cancel */
     if (qerr)
         err = *qerr;
     if (!err.code && agent_op_cancelled(cp->op))
         yerr_set(&err, YE_CANCELLED, "copy cancelled");
-    uint64_t bytes = 0;
     if (!err.code) {
         FAILPOINT("disk_copy.before_rename");
         if (cp->export) {
             struct stat st;
             if (fstat(cp->x.fd, &st) == 0)
-                bytes = (uint64_t)st.st_blocks * 512;
+                cp->bytes = (uint64_t)st.st_blocks * 512;
             exchange_commit_export(&cp->x, &err);
         } else {
-            bytes = file_size_on_disk(cp->part);
-            int rc = cp->replace
-                         ? rename(cp->part, cp->dst)
-                         : renameat2(AT_FDCWD, cp->part, AT_FDCWD, cp->dst, RENAME_NOREPLACE);
-            if (rc < 0)
+            cp->bytes = file_size_on_disk(cp->part);
+            if (cp->replace) {
+                replace_start(cp->al, cp);
+                return;
+            }
+            if (renameat2(AT_FDCWD, cp->part, AT_FDCWD, cp->dst, RENAME_NOREPLACE) < 0)
                 yerr_disk(&err, "cannot rename %s: %s", cp->part, strerror(errno));
         }
     }
-    if (err.code && !cp->export)
-        unlink(cp->part);
-    if (cp->export)
-        exchange_close(&cp->x); /* uncommitted: removes the .part */
-    if (err.code)
-        agent_op_reply(cp->op, NULL, &err);
-    else
-        agent_op_reply(cp->op, json_pack("{s:s,s:I}", "path", cp->dst, "bytes", (json_int_t)bytes),
-                       NULL);
-    free(cp);
+    copy_finish(cp, &err);
 }
 
 static void copy_cancel(struct agent_op *op, void *arg)
 {
     struct copy *cp = arg;
-    qimg_cancel(cp->q);
+    if (cp->q)
+        qimg_cancel(cp->q);
 }
 
 static void disk_copy(struct agent_local *al, struct agent_op *op, json_t *args)
@@ -410,6 +473,7 @@ static void disk_copy(struct agent_local *al, struct agent_op *op, json_t *args)
     if (!cp)
         return agent_op_fail(op, YE_INTERNAL, "out of memory");
     cp->op = op;
+    cp->al = al;
     cp->x.fd = cp->x.dirfd = -1;
     cp->export = export;
     cp->replace = json_is_true(json_object_get(args, "replace"));
@@ -561,6 +625,7 @@ static void image_remove(struct agent_local *al, struct agent_op *op, json_t *ar
     struct job_spec sp = {.argv = argv,
                           .timeout_ms = QUICK_TIMEOUT_MS,
                           .capture_tail = true,
+                          .background_nice = 10,
                           .on_done = remove_done,
                           .ctx = op};
     char why[200];

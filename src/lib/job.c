@@ -17,6 +17,8 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,6 +349,11 @@ static int stream_init(struct job *j, struct stream *s, int fd)
     return 0;
 }
 
+/* ioprio_set(2) has no glibc wrapper: who = process, class best-effort
+ * (2) at its lowest level (7). */
+#define IOPRIO_WHO_PROCESS_ 1
+#define IOPRIO_BE_LOWEST    ((2 << 13) | 7)
+
 static void child(const struct job_spec *spec, int out, int errfd)
 {
     /* default dispositions, empty mask: yund's are not the child's */
@@ -370,6 +377,11 @@ static void child(const struct job_spec *spec, int out, int errfd)
     if (spec->cwd && chdir(spec->cwd) < 0) {
         dprintf(2, "cannot enter %s: %s\n", spec->cwd, strerror(errno));
         _exit(126);
+    }
+    if (spec->background_nice > 0) {
+        /* best effort: a failure leaves the job at yund's priority */
+        (void)setpriority(PRIO_PROCESS, 0, spec->background_nice);
+        (void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS_, 0, IOPRIO_BE_LOWEST);
     }
     if (spec->setup && spec->setup(spec->setup_arg) != 0)
         _exit(126);

@@ -56,11 +56,15 @@ struct job_spec {
     const char *cwd;         /* NULL: yund's */
     int (*setup)(void *arg); /* child side, before exec; NULL: none */
     void *setup_arg;
-    int timeout_ms;      /* 0: none */
-    int kill_grace_ms;   /* SIGTERM -> SIGKILL after a timeout or job_stop; 0: 2000 */
-    size_t capture_max;  /* bytes kept of each stream; 0: 64 KiB */
-    bool capture_tail;   /* keep the last capture_max bytes instead of the first */
-    bool new_session;    /* setsid() instead of only a new process group */
+    int timeout_ms;     /* 0: none */
+    int kill_grace_ms;  /* SIGTERM -> SIGKILL after a timeout or job_stop; 0: 2000 */
+    size_t capture_max; /* bytes kept of each stream; 0: 64 KiB */
+    bool capture_tail;  /* keep the last capture_max bytes instead of the first */
+    bool new_session;   /* setsid() instead of only a new process group */
+    /* > 0: the child runs at this nice value and the lowest best-effort I/O
+     * priority, so bulk work (a 20 GiB copy) yields the CPU and the disk to
+     * the daemon's loop and the guests */
+    int background_nice;
     job_line_fn on_line; /* NULL: none */
     job_done_fn on_done; /* NULL: none */
     void *ctx;

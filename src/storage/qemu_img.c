@@ -152,6 +152,7 @@ static struct qimg_op *start(const struct qimg_ctx *c, const char *verb, char *c
                           .timeout_ms = c->timeout_ms,
                           .capture_max = parse != PARSE_NONE ? (4u << 20) : (16u << 10),
                           .capture_tail = parse == PARSE_NONE,
+                          .background_nice = 10,
                           .on_line = c->progress ? on_line : NULL,
                           .on_done = on_done,
                           .ctx = op};
