@@ -181,6 +181,9 @@ def bench_rss(sock, yund_pid, running):
     time.sleep(2)
     for _ in range(5):
         call(sock, "GET", "/v1/vms")
+    with open(f"/proc/{yund_pid}/status") as f:
+        parts = [ln.split()[0] + ln.split()[1] for ln in f if ln.startswith(("RssAnon", "RssFile", "RssShmem"))]
+    print("# yund RSS parts (KiB): " + " ".join(parts), flush=True)
     return rss_kib(yund_pid)
 
 

@@ -68,17 +68,43 @@ struct ctl_reconcile {
     json_int_t pass; /* the agent walks /proc once per pass number */
     bool swept;      /* the first pass asked for stopped VMs' cgroups to go */
     struct rc_vm *vms;
+    int inflight; /* vm.attach calls out now */
+    /* the pass's rows still to ask about: at most ATTACH_INFLIGHT calls are
+     * out at once, so a pass over thousands of rows costs bounded memory
+     * and each loop turn a bounded amount of work */
+    struct vm_rec *queue;
+    size_t nqueue, next;
+    bool first; /* the queue's pass is the first */
     struct rc_orphan *orphans;
 };
 
+#define ATTACH_INFLIGHT 16
+
+static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool first);
+
+/* Asks about the queue's next rows while there is room. */
+static void queue_pump(struct ctl_reconcile *r)
+{
+    while (r->inflight < ATTACH_INFLIGHT && r->next < r->nqueue)
+        attach_ask(r, &r->queue[r->next++], r->first);
+    if (r->next >= r->nqueue && r->queue) {
+        free(r->queue);
+        r->queue = NULL;
+        r->nqueue = r->next = 0;
+    }
+}
+
 static void rc_vm_free(struct rc_vm *x)
 {
-    for (struct rc_vm **pp = &x->r->vms; *pp; pp = &(*pp)->next)
+    struct ctl_reconcile *r = x->r;
+    for (struct rc_vm **pp = &r->vms; *pp; pp = &(*pp)->next)
         if (*pp == x) {
             *pp = x->next;
+            r->inflight--;
             break;
         }
     free(x);
+    queue_pump(r);
 }
 
 static void row_save(struct ctl *c, struct vm_rec *vm)
@@ -286,6 +312,7 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
                   "cpu_period_us", (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset);
     x->next = r->vms;
     r->vms = x;
+    r->inflight++;
     if (!agent_call(r->c->agent, AV_VM_ATTACH, a, on_attach, NULL, x))
         rc_vm_free(x);
 }
@@ -376,6 +403,13 @@ void ctl_vms_reconcile(struct ctl *c)
     r->pass++;
     bool first = !r->swept;
     json_t *known = json_array(), *live = json_array();
+    /* the rows to ask about; a previous pass's queue not yet asked is
+     * dropped: this pass has the rows as they are now */
+    bool carry = r->queue && r->first; /* the first pass's sweep still owed */
+    free(r->queue);
+    r->queue = calloc(n ? n : 1, sizeof *r->queue);
+    r->nqueue = r->next = 0;
+    r->first = first || carry;
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
         json_array_append_new(known, json_string(vm->id));
@@ -386,9 +420,11 @@ void ctl_vms_reconcile(struct ctl *c)
             continue;
         }
         json_array_append_new(live, json_string(vm->id));
-        attach_ask(r, vm, first);
+        if (r->queue)
+            r->queue[r->nqueue++] = *vm;
     }
     r->swept = true;
+    queue_pump(r);
     agent_call(c->agent, AV_HOST_ORPHANS, json_pack("{s:o,s:I}", "known", known, "pass", r->pass),
                on_orphans, NULL, r);
     ctl_volumes_settle(c);
@@ -461,7 +497,7 @@ void ctl_vms_reconcile_settle(struct ctl *c, int timeout_ms)
         return;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(t, &tv);
-    while (!expired && r->vms && event_base_loop(c->base, EVLOOP_ONCE) == 0)
+    while (!expired && (r->vms || r->queue) && event_base_loop(c->base, EVLOOP_ONCE) == 0)
         ;
     event_free(t);
 }
@@ -479,6 +515,7 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
         agent_forget(c->agent, x);
         free(x);
     }
+    free(r->queue);
     while (r->orphans) {
         struct rc_orphan *o = r->orphans;
         r->orphans = o->next;
