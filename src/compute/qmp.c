@@ -136,13 +136,11 @@ char *qmp_message(const char *command, json_t *args, long long id)
     return line;
 }
 
-/* Writes a whole command line, the first byte carrying pass_fd (>= 0) as
- * SCM_RIGHTS ancillary data: QEMU takes a passed fd from the message that
- * carries the command using it (add-fd, getfd). */
-static int send_with_fd(int sock, const char *text, size_t len, int pass_fd)
+/* Sends text's first byte with pass_fd as SCM_RIGHTS ancillary data (QEMU
+ * takes a passed fd from the message carrying the command that uses it);
+ * 0 when that byte went, -1 otherwise. */
+static int send_first_byte_fd(int sock, const char *text, int pass_fd, int flags)
 {
-    if (pass_fd < 0)
-        return send_all(sock, text, len);
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
@@ -159,9 +157,19 @@ static int send_with_fd(int sock, const char *text, size_t len, int pass_fd)
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
     ssize_t n;
-    while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL | flags)) < 0 && errno == EINTR)
         ;
-    if (n != 1)
+    return n == 1 ? 0 : -1;
+}
+
+/* Writes a whole command line, the first byte carrying pass_fd (>= 0) as
+ * SCM_RIGHTS ancillary data: QEMU takes a passed fd from the message that
+ * carries the command using it (add-fd, getfd). */
+static int send_with_fd(int sock, const char *text, size_t len, int pass_fd)
+{
+    if (pass_fd < 0)
+        return send_all(sock, text, len);
+    if (send_first_byte_fd(sock, text, pass_fd, 0) < 0)
         return -1;
     return send_all(sock, text + 1, len - 1);
 }
@@ -327,25 +335,7 @@ int qmp_watch_command_fd(struct qmp_watch *w, const char *command, json_t *args,
     char *text = qmp_message(command, args, id);
     if (!text)
         return -1;
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    memset(&ctl, 0, sizeof(ctl));
-    struct iovec iov = {.iov_base = text, .iov_len = 1};
-    struct msghdr msg = {.msg_iov = &iov,
-                         .msg_iovlen = 1,
-                         .msg_control = ctl.buf,
-                         .msg_controllen = sizeof(ctl.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    ssize_t n;
-    while ((n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) < 0 && errno == EINTR)
-        ;
-    if (n != 1) {
+    if (send_first_byte_fd(sock, text, pass_fd, MSG_DONTWAIT) < 0) {
         free(text);
         return -1;
     }
