@@ -61,6 +61,34 @@ struct vm_rec {
     char disk_parent[37];  /* snapshot the active layer sits on ("" = the image) */
     int64_t stop_deadline; /* ms since epoch: a graceful stop turns into quit then (0 = none) */
     uint32_t uid;          /* unprivileged uid its QEMU runs as (0 = not assigned yet) */
+    char host[37];         /* id of the host it is placed on ("" = not placed yet) */
+    char group[64];        /* placement group ("" = none) */
+    char requires[256];    /* required host labels, "k=v,k=v" ("" = none) */
+};
+
+/* A host of the cluster: an agent that joined, or the all-in-one's own. */
+struct host_rec {
+    char id[37];
+    char name[64];
+    char address[64];    /* where the agent is reached (IP or name) */
+    char agent_url[160]; /* http://ADDRESS:PORT of its agent API ("" = in-process) */
+    int cpus;
+    uint64_t memory; /* bytes */
+    char accel[8];
+    char cpu_model[128];
+    char cpu_flags[1024]; /* space-separated, as /proc/cpuinfo */
+    char labels[512];     /* "k=v,k=v" */
+    char state[16];       /* "up", "maintenance" or "down" */
+    int maintenance;      /* an operator asked for maintenance (kept across a lapse) */
+    int64_t lease_until;  /* ms, database clock: down after it */
+    char cred_hash[65];   /* hex SHA-256 of its credential */
+    char run[37];         /* the agent process's run id (changes on restart) */
+    double cpu_load;      /* last heartbeat's usage */
+    uint64_t mem_used;
+    char vms_dir[300];
+    char images_dir[300];
+    int64_t joined_at;
+    int64_t updated_at;
 };
 
 struct image_rec {

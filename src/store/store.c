@@ -87,6 +87,28 @@ static const char *const migrations[] = {
     "CREATE INDEX tasks_object ON tasks(object_id, finished_at);"
     "CREATE INDEX tasks_state ON tasks(state, created_at);"
     "ALTER TABLE volumes ADD COLUMN task TEXT NOT NULL DEFAULT '';",
+    /* 8: the cluster: hosts (agents that joined, or the all-in-one's own
+     * host), the host a VM or volume is on, placement groups, a VM's
+     * group and required host labels */
+    "CREATE TABLE hosts ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, address TEXT NOT NULL DEFAULT '',"
+    " agent_url TEXT NOT NULL DEFAULT '', cpus INTEGER NOT NULL, memory INTEGER NOT NULL,"
+    " accel TEXT NOT NULL DEFAULT '', cpu_model TEXT NOT NULL DEFAULT '',"
+    " cpu_flags TEXT NOT NULL DEFAULT '', labels TEXT NOT NULL DEFAULT '',"
+    " state TEXT NOT NULL, maintenance INTEGER NOT NULL DEFAULT 0,"
+    " lease_until INTEGER NOT NULL DEFAULT 0, cred_hash TEXT NOT NULL DEFAULT '',"
+    " run TEXT NOT NULL DEFAULT '', cpu_load REAL NOT NULL DEFAULT 0,"
+    " mem_used INTEGER NOT NULL DEFAULT 0, vms_dir TEXT NOT NULL DEFAULT '',"
+    " images_dir TEXT NOT NULL DEFAULT '', joined_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "ALTER TABLE vms ADD COLUMN host TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE vms ADD COLUMN grp TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE vms ADD COLUMN requires TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX vms_host ON vms(host);"
+    "ALTER TABLE volumes ADD COLUMN host TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE vm_groups ("
+    " name TEXT PRIMARY KEY, policy TEXT NOT NULL, hard INTEGER NOT NULL,"
+    " max_per_host INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -287,7 +309,8 @@ int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_re
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid"
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"     \
+    "requires"
 
 static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
 {
@@ -321,6 +344,9 @@ static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
     db_bind_text(s, i++, v->disk_parent);
     db_bind_int64(s, i++, v->stop_deadline);
     db_bind_int64(s, i++, (int64_t)v->uid);
+    db_bind_text(s, i++, v->host);
+    db_bind_text(s, i++, v->group);
+    db_bind_text(s, i++, v->requires);
 }
 
 static void read_vm(struct db_stmt *s, struct vm_rec *v)
@@ -363,13 +389,16 @@ static void read_vm(struct db_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, v->disk_parent, sizeof(v->disk_parent));
     v->stop_deadline = db_col_int64(s, i++);
     v->uid = (uint32_t)db_col_int64(s, i++);
+    store_col_text(s, i++, v->host, sizeof(v->host));
+    store_col_text(s, i++, v->group, sizeof(v->group));
+    store_col_text(s, i++, v->requires, sizeof(v->requires));
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     struct db_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -385,8 +414,8 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "restart=?11,cpu_weight=?12,cpu_quota_us=?13,cpu_period_us=?14,"
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
-                       "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29 "
-                       "WHERE id=?1");
+                       "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29,"
+                       "host=?30,grp=?31,requires=?32 WHERE id=?1");
     if (!s)
         return -1;
     bind_vm(s, vm);
