@@ -5,6 +5,7 @@
  */
 #include "ctl/ctl.h"
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
 #include "ctl/volumes.h"
@@ -119,4 +120,37 @@ void ctl_forget(struct ctl *c, void *ctx)
 int ctl_schema_version(struct ctl *c)
 {
     return store_schema_version(c->store);
+}
+
+/* ---- hosts: the all-in-one's one host (ctl/hosts.h) ---- */
+
+const char *ctl_local_host(const struct ctl *c)
+{
+    return c->local_host;
+}
+
+struct agent *ctl_host_agent(struct ctl *c, const char *host_id, struct yerr *err)
+{
+    if (c->agent && (!host_id[0] || !strcmp(host_id, c->local_host)))
+        return c->agent;
+    yerr_set(err, YE_UNAVAILABLE, "host %s is not reachable", host_id[0] ? host_id : "(local)");
+    return NULL;
+}
+
+struct agent *ctl_vm_agent(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
+{
+    return ctl_host_agent(c, vm->host, err);
+}
+
+const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id)
+{
+    if (!host_id[0] || !strcmp(host_id, c->local_host))
+        return &c->facts;
+    return NULL;
+}
+
+void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
+{
+    if (c->agent)
+        fn(c, c->local_host, c->agent, arg);
 }

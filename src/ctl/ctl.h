@@ -55,7 +55,8 @@ struct ctl {
     struct agent *agent;
     struct tasks *tasks; /* long operations (ctl/tasks.h); NULL until it is set up */
     struct engine *host; /* transitional: the local compute engine (see above) */
-    struct ctl_host facts;
+    struct ctl_host facts; /* the local host's (all-in-one) */
+    char local_host[37];   /* its host id (ctl/hosts.h); "" in a controller */
     ctl_event_hook on_event;
     void *on_event_ctx;
     unsigned events_since_prune;
