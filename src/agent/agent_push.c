@@ -124,8 +124,7 @@ static void on_event(void *ctx, const char *type, json_t *ev)
 
 static void failed(struct agent_push *p, const char *why)
 {
-    struct hclient *h = p->hc[p->cur];
-    log_warn("events: %s: %s; %zu events wait", h ? hclient_url(h) : "?", why, p->count);
+    log_warn("events: %s; %zu events wait", why, p->count);
     if (p->cur == p->n) { /* a named leader that failed: back to the list */
         hclient_free(p->hc[p->n]);
         p->hc[p->n] = NULL;
@@ -193,6 +192,7 @@ static void on_reply(void *ctx, int status, json_t *reply, const struct yerr *er
     struct yerr e = {0};
     if (hclient_reply_error(status, reply, &e) == 0)
         yerr_set(&e, YE_BAD_GATEWAY, "HTTP %d without an ack", status);
+    yerr_wrap(&e, "%s: ", hclient_url(p->hc[p->cur]));
     failed(p, e.message);
 }
 

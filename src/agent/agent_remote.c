@@ -47,6 +47,7 @@ struct agent_remote {
     uint64_t next_id;
     char ev_run[RUN_MAX + 1]; /* the pushed events' run, and the last seq taken */
     uint64_t ev_seq;
+    int deadline_override;
 };
 
 static struct agent_remote *ar_of(struct agent *a)
@@ -244,7 +245,8 @@ static uint64_t remote_call(struct agent *a, enum agent_verb v, json_t *args, ag
     c->done = done;
     c->progress = progress;
     c->ctx = ctx;
-    c->deadline_ms = agent_remote_deadline_ms(v, c->args);
+    c->deadline_ms =
+        ar->deadline_override ? ar->deadline_override : agent_remote_deadline_ms(v, c->args);
     c->started_ms = mono_ms();
     c->next = ar->calls;
     if (ar->calls)
@@ -326,6 +328,11 @@ struct agent *agent_remote_new(struct event_base *base, const char *agent_url,
 void agent_remote_set_credential(struct agent *a, const char *credential)
 {
     snprintf(ar_of(a)->credential, sizeof ar_of(a)->credential, "%s", credential ? credential : "");
+}
+
+void agent_remote_set_deadline(struct agent *a, int ms)
+{
+    ar_of(a)->deadline_override = ms > 0 ? ms : 0;
 }
 
 int agent_remote_pending(const struct agent *a)

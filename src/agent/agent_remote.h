@@ -26,6 +26,8 @@ void agent_remote_set_credential(struct agent *a, const char *credential);
 /* The call deadline of verb v with args (ms): what the controller waits
  * before answering YE_TIMEOUT. */
 int agent_remote_deadline_ms(enum agent_verb v, json_t *args);
+/* For tests: every later call's deadline is ms (0: per verb again). */
+void agent_remote_set_deadline(struct agent *a, int ms);
 
 /* A pushed batch: events [{"seq", "type", "data"}], numbered per agent run.
  * Every event is checked first (a bad one: -1, YE_INVALID_ARGUMENT, nothing

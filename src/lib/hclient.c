@@ -235,7 +235,9 @@ static void on_done(struct evhttp_request *ev, void *arg)
         else if (r->have_everr && r->everr == EVREQ_HTTP_INVALID_HEADER)
             fail(r, 0, YE_BAD_GATEWAY, "%s: %s", everr_name(r->everr));
         else
-            fail(r, 0, YE_UNAVAILABLE, "%s: %s", r->have_everr ? everr_name(r->everr) : "no reply");
+            fail(r, 0, YE_UNAVAILABLE, "%s: %s",
+                 r->have_everr ? everr_name(r->everr)
+                               : "no answer (connection refused, reset or closed)");
         finish(r);
         return;
     }
