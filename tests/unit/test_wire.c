@@ -445,15 +445,34 @@ static void test_cancel_and_deadline(void **s)
 
 static const char *raw_answer;
 
+static int raw_drop; /* requests to answer by closing the connection */
+static char raw_ids[4][64];
+static int raw_nids;
+
 static void raw_read(struct bufferevent *bev, void *arg)
 {
     struct evbuffer *in = bufferevent_get_input(bev);
     size_t n = evbuffer_get_length(in);
     const char *p = (const char *)evbuffer_pullup(in, -1);
-    if (p && memmem(p, n, "\r\n\r\n", 4)) {
-        evbuffer_drain(in, n);
-        bufferevent_write(bev, raw_answer, strlen(raw_answer));
+    const char *end = p ? memmem(p, n, "\r\n\r\n", 4) : NULL;
+    if (!end)
+        return;
+    const char *cl = memmem(p, n, "Content-Length: ", 16);
+    size_t want = (size_t)(end + 4 - p) + (cl ? strtoul(cl + 16, NULL, 10) : 0);
+    if (n < want)
+        return;
+    json_t *body = json_loadb(end + 4, want - (size_t)(end + 4 - p), 0, NULL);
+    const char *id = json_string_value(json_object_get(body, "id"));
+    if (id && raw_nids < 4)
+        snprintf(raw_ids[raw_nids++], sizeof raw_ids[0], "%s", id);
+    json_decref(body);
+    evbuffer_drain(in, n);
+    if (raw_drop > 0) {
+        raw_drop--;
+        bufferevent_free(bev);
+        return;
     }
+    bufferevent_write(bev, raw_answer, strlen(raw_answer));
 }
 
 static void raw_event(struct bufferevent *bev, short what, void *arg)
@@ -500,6 +519,33 @@ static void test_garbage(void **s)
         assert_int_equal(g.err.code, YE_BAD_GATEWAY);
         assert_int_equal(yerr_code_status(g.err.code), 502);
     }
+    /* a connection reset before any answer: retried once with the same id */
+    raw_answer = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\n{\"result\":{}}";
+    raw_drop = 1;
+    raw_nids = 0;
+    struct got rg = {0};
+    agent_call(r, AV_VM_END, NULL, got_reply, NULL, &rg);
+    run_until(&rg.done, 3000);
+    assert_int_equal(rg.err.code, YE_NONE);
+    json_decref(rg.result);
+    assert_int_equal(raw_nids, 2);
+    assert_string_equal(raw_ids[0], raw_ids[1]);
+    /* twice: the error */
+    raw_drop = 2;
+    raw_nids = 0;
+    struct got r2 = {0};
+    agent_call(r, AV_VM_END, NULL, got_reply, NULL, &r2);
+    run_until(&r2.done, 3000);
+    assert_int_equal(r2.err.code, YE_UNAVAILABLE);
+    assert_int_equal(raw_nids, 2);
+    /* guest.exec is never sent twice */
+    raw_drop = 1;
+    raw_nids = 0;
+    struct got r3 = {0};
+    agent_call(r, AV_GUEST_EXEC, NULL, got_reply, NULL, &r3);
+    run_until(&r3.done, 3000);
+    assert_int_equal(r3.err.code, YE_UNAVAILABLE);
+    assert_int_equal(raw_nids, 1);
     agent_free(r);
     evconnlistener_free(l);
 
