@@ -547,6 +547,36 @@ static void test_garbage(void **s)
     assert_int_equal(r3.err.code, YE_UNAVAILABLE);
     assert_int_equal(raw_nids, 1);
     agent_free(r);
+
+    /* hclient itself: a reply over 64 MiB, a cancelled request, a request
+     * that cannot start (its callback still comes from the loop) */
+    struct hclient *h = hclient_new(W.base, url);
+    raw_answer = "HTTP/1.1 200 OK\r\nContent-Length: 70000000\r\n\r\n{";
+    struct hgot big = {0}, gone1 = {0}, bad = {0};
+    hclient_request(h, "POST", "/x", json_object(), NULL, NULL, 3000, hgot, &big);
+    run_until(&big.done, 3000);
+    assert_true(big.done);
+    assert_null(big.reply);
+    assert_int_equal(big.err.code, YE_TOO_LARGE);
+    raw_answer = ""; /* never answers: the request is in flight when cancelled */
+    struct hclient_req *cr = hclient_request(h, "GET", "/x", NULL, NULL, NULL, 3000, hgot, &gone1);
+    run_for(50);
+    assert_false(gone1.done);
+    hclient_cancel(cr);
+    raw_answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    cr = hclient_request(h, "GET", "/x", NULL, NULL, NULL, 3000, hgot, &gone1);
+    hclient_cancel(cr); /* before it was sent */
+    run_for(200);
+    assert_false(gone1.done);
+    hclient_request(h, "BREW", "/x", NULL, NULL, NULL, 3000, hgot, &bad);
+    assert_false(bad.done);
+    run_until(&bad.done, 1000);
+    assert_int_equal(bad.err.code, YE_INVALID_ARGUMENT);
+    assert_int_equal(hclient_pending(h), 0);
+    hclient_request(h, "GET", "/x", NULL, NULL, NULL, 3000, hgot, &gone1);
+    hclient_free(h); /* outstanding: dropped without a callback */
+    run_for(100);
+    assert_false(gone1.done);
     evconnlistener_free(l);
 
     /* nobody listening: unavailable, after the one retry */
