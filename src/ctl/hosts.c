@@ -7,6 +7,7 @@
  */
 #include "ctl/hosts_int.h"
 #include "agent/agent.h"
+#include "agent/agent_remote.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "store/store.h"
@@ -16,10 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* The remote agent (agent/agent_remote.h, the wire's). */
-struct agent *agent_remote_new(struct event_base *base, const char *url, const char *credential,
-                               const char *host_name);
 
 static unsigned id_hash(const char *s)
 {

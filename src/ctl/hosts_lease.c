@@ -7,6 +7,7 @@
  */
 #include "ctl/hosts_int.h"
 #include "agent/agent.h"
+#include "agent/agent_remote.h"
 #include "lib/log.h"
 #include "store/store.h"
 
@@ -14,9 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The remote agent's delivery of pushed events (agent/agent_remote.h). */
-json_t *agent_remote_deliver(struct agent *a, json_t *body, struct yerr *err);
 
 static void mark_up(struct ctl *c, struct host_entry *e, const struct host_rec *now)
 {
@@ -60,7 +58,12 @@ json_t *ctl_host_events(struct ctl *c, const char *host_id, json_t *body, struct
         yerr_set(err, YE_UNAVAILABLE, "host %.40s has no agent here", host_id);
         return NULL;
     }
-    return agent_remote_deliver(e->agent, body, err);
+    uint64_t ack = 0;
+    const char *run = json_string_value(json_object_get(body, "run"));
+    if (agent_remote_deliver(e->agent, json_object_get(body, "events"), run ? run : "", &ack, err) <
+        0)
+        return NULL;
+    return json_pack("{s:I}", "ack", (json_int_t)ack);
 }
 
 void ctl_hosts_sweep(struct ctl *c)
