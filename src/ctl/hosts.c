@@ -141,8 +141,10 @@ void hosts_drop(struct ctl *c, struct host_entry *e)
             *p = e->hnext;
             break;
         }
-    if (!e->local && e->agent)
+    if (!e->local && e->agent) {
+        ctl_vms_host_detached(c, e->rec.id, e->agent);
         agent_free(e->agent);
+    }
     free(e);
 }
 
@@ -151,6 +153,7 @@ void hosts_connect(struct ctl *c, struct host_entry *e)
     if (e->local)
         return;
     if (e->agent) {
+        ctl_vms_host_detached(c, e->rec.id, e->agent);
         agent_free(e->agent);
         e->agent = NULL;
     }
@@ -165,7 +168,8 @@ void hosts_connect(struct ctl *c, struct host_entry *e)
         log_err("host %s: no remote agent for %s", e->rec.name, e->rec.agent_url);
         return;
     }
-    ctl_vms_host_attached(c, e->rec.id, e->agent);
+    if (ctl_vms_host_attached(c, e->rec.id, e->agent) < 0)
+        log_err("host %s: its agent's events cannot be taken", e->rec.name);
 }
 
 /* The all-in-one's own row: found by agent_url "" (so a new host_name
