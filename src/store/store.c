@@ -340,7 +340,7 @@ int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_re
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"     \
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
     "requires"
 
 static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
