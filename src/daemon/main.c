@@ -8,6 +8,8 @@
 #include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
+#include "ctl/leader.h"
+#include "daemon/role_leader.h"
 #include "ctl/tasks_engine.h"
 #include "lib/job.h"
 #include "lib/config.h"
@@ -268,6 +270,7 @@ int main(int argc, char **argv)
     else
         snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);
     struct store *st;
+    struct leader *ld = NULL;
     if (store_open(dbpath, &st, err, sizeof(err)) < 0) {
         log_err("%s", err);
         return 1;
@@ -281,6 +284,15 @@ int main(int argc, char **argv)
     if (!base) {
         log_err("event_base_new failed");
         goto out_store;
+    }
+    /* On PostgreSQL, lead first (a controller stands by until elected). */
+    bool api_up = false;
+    int lrc = daemon_leader_begin(base, st, &cfg, dbpath, &api, &ctl, &ld, &api_up);
+    if (lrc != 0) {
+        if (api_up)
+            api_stop(&api);
+        rc = lrc < 0 ? 1 : 0;
+        goto out_base;
     }
     if (engine_init(&eng, base, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
@@ -334,7 +346,7 @@ int main(int argc, char **argv)
         agent_free(agent);
         goto out_base;
     }
-    if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
+    if (!api_up && api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
@@ -346,6 +358,7 @@ int main(int argc, char **argv)
         goto out_base;
     }
     api.mon = &mon;
+    daemon_leader_ready(&api, &ctl, ld, &cfg);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     event_add(sigterm, NULL);
@@ -380,6 +393,7 @@ int main(int argc, char **argv)
     rc = 0;
     log_info("yund stopped");
 out_base:
+    leader_stop(ld); /* released: a standby takes over at once */
     event_base_free(base);
 out_store:
     store_close(st);

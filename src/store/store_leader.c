@@ -62,8 +62,8 @@ int store_leader_open(const char *spec, int lease_ms, struct store_leader **out,
         snprintf(err, errlen, "leadership needs a PostgreSQL store (postgres://...)");
         return -1;
     }
-    if (lease_ms < 300) {
-        snprintf(err, errlen, "leader lease %d ms is too short (at least 300)", lease_ms);
+    if (lease_ms < 200) {
+        snprintf(err, errlen, "leader lease %d ms is too short (at least 200)", lease_ms);
         return -1;
     }
     struct store_leader *sl = calloc(1, sizeof(*sl));
