@@ -27,7 +27,7 @@
 #define FOLLOW_MS     20000 /* how long a request looks for a leader among several URLs */
 #define CONNECT_MS    3000
 #define MAX_URLS      8
-#define REPLY_WAIT_MS 10000 /* with several URLs: a controller silent this long is passed over */
+#define REPLY_WAIT_MS 5000 /* with several URLs: a controller silent this long is passed over */
 
 static int connect_unix(const char *path, char *err, size_t el)
 {
@@ -237,8 +237,12 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
     int64_t until = monotonic_ms() + (several ? FOLLOW_MS : 0);
     char leader[256] = "", last_err[512] = "";
     bool have_503 = false;
-    int hops = 0;
+    int hops = 0, follows = 0;
     struct http_resp held = {0};
+    /* URLs that could not be reached in this call are passed over (a
+     * standby may still name a leader that hangs) until all of them are */
+    char bad[MAX_URLS + 2][256];
+    int nbad = 0;
     for (;;) {
         /* one round: the sticky or named leader, then each URL */
         char round[MAX_URLS + 2][256];
@@ -250,16 +254,25 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
         for (int i = 0; i < n; i++)
             snprintf(round[k++], sizeof(round[0]), "%s", urls[i]);
         leader[0] = 0;
+        int skipped = 0, tried = 0;
         for (int i = 0; i < k; i++) {
             bool dup = false;
             for (int j = 0; j < i; j++)
                 dup |= !strcmp(round[i], round[j]);
+            for (int j = 0; j < nbad && !dup; j++)
+                if (!strcmp(round[i], bad[j])) {
+                    dup = true;
+                    skipped++;
+                }
             if (dup)
                 continue;
+            tried++;
             if (http_once(c, round[i], wait_ms, method, path, body, r, err, el, &unreached) < 0) {
                 if (!unreached)
                     goto give_up; /* it may have run: never sent twice */
                 snprintf(last_err, sizeof(last_err), "%s", err);
+                if (nbad < MAX_URLS + 2)
+                    snprintf(bad[nbad++], sizeof(bad[0]), "%s", round[i]);
                 continue;
             }
             char named[256];
@@ -272,16 +285,23 @@ int cli_http(const struct cli *c, const char *method, const char *path, const ch
             http_resp_free(&held);
             held = *r;
             have_503 = true;
-            if (named[0] && strcmp(named, round[i]) && !leader[0]) {
+            bool named_bad = false;
+            for (int j = 0; j < nbad; j++)
+                named_bad |= !strcmp(named, bad[j]);
+            if (named[0] && strcmp(named, round[i]) && !leader[0] && !named_bad) {
                 snprintf(leader, sizeof(leader), "%s", named);
                 break; /* straight to the leader it names */
             }
         }
+        if (skipped && !tried)
+            nbad = 0; /* every one was passed over: all are tried again */
         /* a named leader is followed a few hops even past the deadline */
         if (monotonic_ms() >= until && (!leader[0] || ++hops > 3))
             break;
         if (!leader[0])
             cli_sleep_ms(300);
+        else if (++follows > 1)
+            cli_sleep_ms(100); /* standbys naming each other: not a busy loop */
     }
 give_up:
     if (have_503) {
