@@ -13,7 +13,7 @@
 
 struct cli {
     char socket[256];
-    char url[256]; /* http://host:port, when set used instead of the socket */
+    char url[1024]; /* http://host:port[,http://...], when set used instead of the socket */
     char token[256];
     bool json; /* -o json */
 };

@@ -178,6 +178,8 @@ int main(int argc, char **argv)
         snprintf(c.socket, sizeof(c.socket), "%s/yund.sock", env);
     else
         snprintf(c.socket, sizeof(c.socket), "/var/lib/yun/yund.sock");
+    if ((env = getenv("YUN_URL")) && *env)
+        snprintf(c.url, sizeof(c.url), "%s", env);
     if ((env = getenv("YUN_TOKEN")))
         snprintf(c.token, sizeof(c.token), "%s", env);
 

@@ -109,6 +109,15 @@ static const char *const migrations[] = {
     "CREATE TABLE vm_groups ("
     " name TEXT PRIMARY KEY, policy TEXT NOT NULL, hard INTEGER NOT NULL,"
     " max_per_host INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);",
+    /* 9: the controllers' leader (store_leader.c): one row, the holder of
+     * the lease, its URL, the epoch every decision write is fenced by
+     * (PostgreSQL), the lease's end (ms, the database clock) and the
+     * backend pids of its lock and store connections */
+    "CREATE TABLE leader ("
+    " id INTEGER PRIMARY KEY, holder TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '',"
+    " epoch INTEGER NOT NULL DEFAULT 0, lease_until INTEGER NOT NULL DEFAULT 0,"
+    " pid INTEGER NOT NULL DEFAULT 0, store_pid INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO leader (id) VALUES (1);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -116,6 +125,28 @@ static const char *const migrations[] = {
 static const char *const pg_extra[N_MIGRATIONS] = {
     /* 7: tasks list ties on created_at in insertion order, SQLite's rowid */
     [6] = "ALTER TABLE tasks ADD COLUMN seq BIGSERIAL;",
+    /* 9: the epoch fence. A statement writing a state table first takes
+     * the leader row KEY SHARE (an election's FOR UPDATE waits for the
+     * writes in flight, and a write after it sees the new epoch) and
+     * raises unless the session's yun.epoch is the row's epoch (unset
+     * counts as 0: a database no leader ever held, the unit tests'). */
+    [8] = "CREATE FUNCTION yun_fence() RETURNS trigger LANGUAGE plpgsql AS $f$"
+          " DECLARE e BIGINT; mine TEXT;"
+          " BEGIN"
+          "  SELECT epoch INTO e FROM leader WHERE id = 1 FOR KEY SHARE;"
+          "  mine := coalesce(nullif(current_setting('yun.epoch', true), ''), '0');"
+          "  IF e IS NOT NULL AND mine <> e::text THEN"
+          "   RAISE EXCEPTION 'not the leader: epoch % is fenced off (the leader''s is %)',"
+          "    mine, e USING ERRCODE = 'YF001';"
+          "  END IF;"
+          "  RETURN NULL;"
+          " END $f$;"
+          "DO $d$ DECLARE t TEXT; BEGIN"
+          " FOREACH t IN ARRAY ARRAY['vms','volumes','snapshots','images','tasks','hosts',"
+          "  'vm_groups','events','alert_rules','alerts'] LOOP"
+          "  EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
+          " ON %I FOR EACH STATEMENT EXECUTE FUNCTION yun_fence()', t || '_fence', t);"
+          " END LOOP; END $d$;",
 };
 
 int store_fail(struct store *st, const char *what)
@@ -309,7 +340,7 @@ int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_re
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"     \
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
     "requires"
 
 static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
