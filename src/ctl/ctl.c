@@ -1,7 +1,8 @@
 /*
  * ctl.c - the controller service's set-up: the host's facts from its agent,
  * the hooks that make the engine's events and start admission the
- * controller's, and the subscription to the agent's events.
+ * controller's, and the subscription to the local agent's events
+ * (ctl_vms_host_attached, vms_hosts.c).
  */
 #include "ctl/ctl.h"
 #include "agent/agent.h"
@@ -51,22 +52,6 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
     }
 }
 
-/* Events the agent raises on its own. */
-static void on_agent_event(void *ctx, const char *type, json_t *ev)
-{
-    struct ctl *c = ctx;
-    if (ctl_vm_host_event(c, type, ev))
-        return;
-    if (!strcmp(type, "vm.uid"))
-        ctl_vm_uid_seen(c, ev);
-    if (!strcmp(type, "vm.exec")) {
-        const char *name = json_string_value(json_object_get(ev, "name"));
-        const char *cmd = json_string_value(json_object_get(ev, "cmd"));
-        ctl_event(c, "vm", name ? name : "?", "exec", "info", "guest pid %lld: %s",
-                  (long long)json_integer_value(json_object_get(ev, "pid")), cmd ? cmd : "");
-    }
-}
-
 int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const struct yun_config *cfg,
              struct agent *agent, struct engine *host, char *err, size_t errlen)
 {
@@ -90,8 +75,8 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         snprintf(err, errlen, "%s", w.done ? w.err.message : "agent: no answer to host.facts");
         return -1;
     }
-    if (agent_subscribe(agent, on_agent_event, c) < 0) {
-        snprintf(err, errlen, "agent: too many subscribers");
+    if (ctl_vms_host_attached(c, ctl_local_host(c), agent) < 0) {
+        snprintf(err, errlen, "agent: cannot subscribe to its events");
         return -1;
     }
     /* The task table is made after this (tasks_attach, with every kind). */
@@ -106,6 +91,8 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
+    ctl_vms_hosts_shutdown(c);
+    ctl_host_calls_shutdown(c);
     c->on_event = NULL;
 }
 
@@ -114,7 +101,7 @@ void ctl_forget(struct ctl *c, void *ctx)
     ctl_calls_forget(c, ctx);
     ctl_vmops_forget(c, ctx);
     ctl_starts_forget(c, ctx);
-    agent_forget(c->agent, ctx);
+    ctl_agents_forget(c, ctx);
 }
 
 int ctl_schema_version(struct ctl *c)
@@ -147,6 +134,13 @@ const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id)
     if (!host_id[0] || !strcmp(host_id, c->local_host))
         return &c->facts;
     return NULL;
+}
+
+const char *ctl_host_name(struct ctl *c, const char *host_id)
+{
+    if (c->agent && (!host_id[0] || !strcmp(host_id, c->local_host)))
+        return c->agent->host;
+    return "";
 }
 
 void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)

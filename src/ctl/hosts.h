@@ -32,6 +32,9 @@ struct agent *ctl_vm_agent(struct ctl *c, const struct vm_rec *vm, struct yerr *
 /* What host_id offers (cpus, memory, accel, vms_dir, images_dir); NULL when
  * unknown. Valid until the loop runs again. */
 const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id);
+/* The host's name, for messages and the API ("" when host_id is unknown;
+ * "" = the local host's). Valid until the loop runs again. */
+const char *ctl_host_name(struct ctl *c, const char *host_id);
 /* Every host with an agent, in a stable order: fn(host_id, agent). */
 typedef void (*ctl_host_fn)(struct ctl *c, const char *host_id, struct agent *a, void *arg);
 void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg);

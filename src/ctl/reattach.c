@@ -6,6 +6,7 @@
 
 #include <string.h>
 
+/* An unknown row (its host was down) takes what QEMU says, like a running one. */
 bool vm_reattach_interrupted(enum vm_state row, const char *status)
 {
     return !strcmp(status, "prelaunch") || row == VM_STARTING;

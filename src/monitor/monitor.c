@@ -9,10 +9,13 @@
  * rules and writes the rollups. One sample is in flight at a time; a tick
  * that finds one still out is skipped. The agent answers within its
  * deadline even when a QEMU does not (that VM then lacks its QMP figures).
+ * The host sampled is the local one (the all-in-one's): a controller's
+ * monitor does not sample its agents' hosts yet.
  */
 #include "monitor/monitor.h"
 #include "agent/agent.h"
 #include "agent/sample_msg.h"
+#include "ctl/hosts.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "monitor/alert_payload.h"
@@ -478,9 +481,9 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
     size_t nraw = 0;
     struct yerr derr = {0};
     if (err) {
-        log_warn("monitor: host.sample on %s: %s", m->ctl->agent->host, err->message);
+        log_warn("monitor: host.sample on %s: %s", m->hostname, err->message);
     } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
-        log_warn("monitor: host.sample on %s: %s", m->ctl->agent->host, derr.message);
+        log_warn("monitor: host.sample on %s: %s", m->hostname, derr.message);
     } else {
         apply_host(m, &h, now);
         for (size_t i = 0; i < n; i++) {
@@ -508,8 +511,10 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
  * the first tick has rates). */
 static void sample_start(struct monitor *m, bool prime)
 {
-    if (m->sample_call || !m->ctl->agent)
-        return; /* the last one is still out (its deadline is shorter than a tick) */
+    struct yerr down = {0};
+    if (m->sample_call || !ctl_host_agent(m->ctl, ctl_local_host(m->ctl), &down))
+        return; /* the last one is still out (its deadline is shorter than a tick),
+                   or there is no local host (a controller) */
     struct vm_rec *vms = NULL;
     size_t n = 0, nt = 0;
     struct yerr err = {0};
@@ -523,7 +528,7 @@ static void sample_start(struct monitor *m, bool prime)
         return;
     }
     for (size_t i = 0; i < n; i++)
-        if (sampled(&vms[i]) && nt < SAMPLE_MAX_VMS) {
+        if (sampled(&vms[i]) && nt < SAMPLE_MAX_VMS && ctl_host_same(m->ctl, vms[i].host, "")) {
             snprintf(t[nt].vm, sizeof t[nt].vm, "%s", vms[i].id);
             t[nt++].pid = vms[i].pid;
         }
@@ -537,7 +542,8 @@ static void sample_start(struct monitor *m, bool prime)
     m->svms = vms;
     m->nsvms = n;
     m->sprime = prime;
-    m->sample_call = agent_call(m->ctl->agent, AV_HOST_SAMPLE, args, on_sample, NULL, m);
+    m->sample_call =
+        ctl_host_call(m->ctl, ctl_local_host(m->ctl), AV_HOST_SAMPLE, args, on_sample, NULL, m);
     if (!m->sample_call) {
         free(vms);
         m->svms = NULL;
@@ -614,9 +620,9 @@ void monitor_shutdown(struct monitor *m)
     if (m->timer)
         event_free(m->timer);
     m->timer = NULL;
-    if (m->sample_call && m->ctl && m->ctl->agent) {
-        agent_cancel(m->ctl->agent, m->sample_call);
-        agent_forget(m->ctl->agent, m);
+    if (m->sample_call && m->ctl) {
+        ctl_host_cancel(m->ctl, ctl_local_host(m->ctl), m->sample_call);
+        ctl_agents_forget(m->ctl, m);
     }
     m->sample_call = 0;
     free(m->svms);
