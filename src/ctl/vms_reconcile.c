@@ -337,17 +337,27 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
 
 /* ---- orphan directories ---- */
 
+/* " (host NAME)" for an orphan on another host than this process's own. */
+static const char *orphan_where(struct ctl *c, const char *host, char *buf, size_t len)
+{
+    if (ctl_host_same(c, host, ""))
+        return "";
+    snprintf(buf, len, " (host %s)", ctl_host_label(c, host));
+    return buf;
+}
+
 static void on_orphan_removed(void *ctx, json_t *res, const struct yerr *err)
 {
     (void)res;
     struct rc_orphan *o = ctx;
     struct ctl_reconcile *r = o->r;
+    char where[128];
     if (err)
         log_warn("reconcile: directory %s with no vm record stays: %s", o->id, err->message);
     else
-        ctl_event(r->c, "vm", o->id, "orphan", "info",
-                  "removed directory with no vm record%s (host %s)",
-                  o->pid ? " and ended its qemu" : "", ctl_host_label(r->c, o->host));
+        ctl_event(r->c, "vm", o->id, "orphan", "info", "removed directory with no vm record%s%s",
+                  o->pid ? " and ended its qemu" : "",
+                  orphan_where(r->c, o->host, where, sizeof where));
     for (struct rc_orphan **pp = &r->orphans; *pp; pp = &(*pp)->next)
         if (*pp == o) {
             *pp = o->next;
@@ -414,9 +424,10 @@ static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
             snprintf(ghost.id, sizeof ghost.id, "%s", id);
             snprintf(ghost.name, sizeof ghost.name, "%s", id);
             snprintf(ghost.host, sizeof ghost.host, "%s", host);
+            char where[128];
             ctl_event(r->c, "vm", id, "orphan", "info",
-                      "ending the qemu of a directory with no vm record (host %s)",
-                      ctl_host_label(r->c, host));
+                      "ending the qemu of a directory with no vm record%s",
+                      orphan_where(r->c, host, where, sizeof where));
             ctl_vm_end_qemu(r->c, &ghost);
             continue;
         }
