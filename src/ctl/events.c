@@ -22,6 +22,10 @@ static void name_host(struct ctl *c, struct event_rec *ev)
         return;
     size_t len = strlen(ev->reason);
     const char *host = ctl_host_label(c, vm.host);
+    char named[80];
+    snprintf(named, sizeof named, "host %s", host);
+    if (strstr(ev->reason, named))
+        return; /* it says so already */
     if (len + strlen(host) + 10 < sizeof ev->reason)
         snprintf(ev->reason + len, sizeof ev->reason - len, "%s[host %s]", len ? " " : "", host);
 }
