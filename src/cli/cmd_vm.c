@@ -489,10 +489,9 @@ const struct cli_cmd cmd_vm_entries[] = {
     {.words = "vm list",
      .alias = "ls",
      .summary = "all VMs (with their host)",
-     .opts =
-         (const struct cli_opt[]){
-             {"host", 0, "HOST", CLI_K_TEXT, NULL, 0, "only the VMs on this host (name or id)"},
-             {0}},
+     .opts = (const struct cli_opt[]){{"host", 0, "HOST", CLI_K_TEXT, NULL, 0,
+                                       "only the VMs on this host (name or id)"},
+                                      {0}},
      .run = vm_list},
     {.words = "vm show",
      .summary = "one VM, with live QEMU and guest-agent status",
