@@ -77,7 +77,7 @@ json_t *json_text(const char *s);
 /* A VM row's fields, the object left open for more; uptime: include
  * uptime_s, which changes every second (lists leave it out so they can be
  * cached). */
-void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime);
+void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool uptime);
 void reply_jw(struct hreq *req, int status, struct jw *w); /* frees w */
 /* The VM the route's {name} names: true with vm filled, or false after
  * replying with the error (404 when there is none). */

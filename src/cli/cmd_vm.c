@@ -20,17 +20,19 @@ static void vm_print_row(json_t *v)
     clock_gettime(CLOCK_REALTIME, &now);
     cli_fmt_age(started ? (long long)now.tv_sec - started / 1000 : 0, age, sizeof(age));
     cli_fmt_bytes(json_integer_value(json_object_get(v, "memory_mb")) << 20, mem, sizeof(mem));
-    printf("%-20s %-9s %4lld %7s %-12s %-7s %.8s\n", json_string_value(json_object_get(v, "name")),
+    const char *host = json_string_value(json_object_get(v, "host"));
+    printf("%-20s %-9s %4lld %7s %-12s %-16s %-7s %.8s\n",
+           json_string_value(json_object_get(v, "name")),
            json_string_value(json_object_get(v, "state")),
            (long long)json_integer_value(json_object_get(v, "cpus")), mem,
-           json_string_value(json_object_get(v, "image")), age,
+           json_string_value(json_object_get(v, "image")), host && host[0] ? host : "-", age,
            json_string_value(json_object_get(v, "id")));
 }
 
 static void vm_print_header(void)
 {
-    printf("%-20s %-9s %4s %7s %-12s %-7s %s\n", "NAME", "STATE", "CPUS", "MEMORY", "IMAGE",
-           "UPTIME", "ID");
+    printf("%-20s %-9s %4s %7s %-12s %-16s %-7s %s\n", "NAME", "STATE", "CPUS", "MEMORY", "IMAGE",
+           "HOST", "UPTIME", "ID");
 }
 
 static void vm_print_detail(json_t *v)
@@ -201,7 +203,14 @@ usage:
 static int vm_list(struct cli *c, const struct cli_args *a)
 {
     int code = 0;
-    json_t *r = cli_call(c, "GET", "/v1/vms", NULL, &code);
+    char path[256] = "/v1/vms";
+    const char *host = cli_val(a, "host");
+    if (host) {
+        char *enc = cli_url_encode(host);
+        snprintf(path, sizeof path, "/v1/vms?host=%s", enc ? enc : "");
+        free(enc);
+    }
+    json_t *r = cli_call(c, "GET", path, NULL, &code);
     if (!r)
         return code;
     json_t *arr = json_object_get(r, "vms");
@@ -477,7 +486,13 @@ const struct cli_cmd cmd_vm_entries[] = {
               "authorized SSH keys, one a line (cloud-init)"},
              {0}},
      .run = vm_create},
-    {.words = "vm list", .alias = "ls", .summary = "all VMs", .run = vm_list},
+    {.words = "vm list",
+     .alias = "ls",
+     .summary = "all VMs (with their host)",
+     .opts = (const struct cli_opt[]){{"host", 0, "HOST", CLI_K_TEXT, NULL, 0,
+                                       "only the VMs on this host (name or id)"},
+                                      {0}},
+     .run = vm_list},
     {.words = "vm show",
      .summary = "one VM, with live QEMU and guest-agent status",
      .args = arg_vm,

@@ -340,7 +340,7 @@ const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id)
     return e ? &e->facts : NULL;
 }
 
-void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
+static void each(struct ctl *c, ctl_host_fn fn, void *arg, bool down_too)
 {
     if (!c->hosts) {
         if (c->agent)
@@ -356,10 +356,28 @@ void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
         snprintf(ids[i], sizeof ids[i], "%s", c->hosts->v[i]->rec.id);
     for (size_t i = 0; i < n; i++) {
         struct host_entry *e = hosts_find(c, ids[i]);
-        if (e && e->agent && strcmp(e->rec.state, "down"))
+        if (e && e->agent && (down_too || strcmp(e->rec.state, "down")))
             fn(c, e->rec.id, e->agent, arg);
     }
     free(ids);
+}
+
+void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
+{
+    each(c, fn, arg, false);
+}
+
+void ctl_hosts_each_agent(struct ctl *c, ctl_host_fn fn, void *arg)
+{
+    each(c, fn, arg, true);
+}
+
+const char *ctl_host_name(struct ctl *c, const char *host_id)
+{
+    if (c->agent && (!host_id[0] || !strcmp(host_id, c->local_host)))
+        return c->cfg->host_name[0] ? c->cfg->host_name : c->agent->host;
+    struct host_entry *e = host_id[0] ? hosts_find(c, host_id) : NULL;
+    return e ? e->rec.name : "";
 }
 
 /* ---- the operator's side ---- */

@@ -35,9 +35,16 @@ struct agent *ctl_vm_agent(struct ctl *c, const struct vm_rec *vm, struct yerr *
 /* What host_id offers (cpus, memory, accel, vms_dir, images_dir); NULL when
  * unknown. Valid until the loop runs again. */
 const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id);
-/* Every host with an agent, in a stable order: fn(host_id, agent). */
+/* The host's name, for messages and the API ("" when host_id is unknown;
+ * "" = the local host's). Valid until the loop runs again. */
+const char *ctl_host_name(struct ctl *c, const char *host_id);
+/* Every host with an agent that is not down, in a stable order (by name):
+ * fn(host_id, agent); fn may change the registry. */
 typedef void (*ctl_host_fn)(struct ctl *c, const char *host_id, struct agent *a, void *arg);
 void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg);
+/* The same with the down hosts' agents too (whose calls may still answer:
+ * ctl_forget must reach them). */
+void ctl_hosts_each_agent(struct ctl *c, ctl_host_fn fn, void *arg);
 
 /* ---- the registry (hosts.c; joins hosts_join.c; leases hosts_lease.c) ---- */
 /* All-in-one (c->agent set, after its host.facts): its own row (found by

@@ -1,22 +1,12 @@
 /*
- * hosts_hooks.c - weak no-op stand-ins for the hooks the VMs' side provides
- * (ctl/hosts.h: a host's agent made or about to go, a host down, up), so that the
- * registry builds before those land. A real definition anywhere replaces
- * these; delete this file once they all exist.
+ * hosts_hooks.c - a weak no-op stand-in for the hook the VMs' side may
+ * provide (ctl/hosts.h): a host's remote agent is about to be freed. A real
+ * definition (vms_hosts.c) replaces it; delete this file then.
  */
 #include "ctl/hosts.h"
 #include "agent/agent.h"
-
-__attribute__((weak)) int ctl_vms_host_attached(struct ctl *c, const char *host_id, struct agent *a)
-{
-    return 0;
-}
 
 __attribute__((weak)) void ctl_vms_host_detached(struct ctl *c, const char *host_id,
                                                  struct agent *a)
 {
 }
-
-__attribute__((weak)) void ctl_vms_host_down(struct ctl *c, const char *host_id) {}
-
-__attribute__((weak)) void ctl_vms_host_up(struct ctl *c, const char *host_id) {}

@@ -53,6 +53,8 @@ struct volume_row_spec {
     const char *name, *format;
     uint64_t size;
     const char *task, *backing; /* may be NULL */
+    const char *host;           /* the host it is made on; NULL: the local host (a controller:
+                                   the first host up, ctl_disk_agent) */
 };
 int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct volume_rec *v,
                          struct yerr *err);

@@ -61,9 +61,18 @@ int role_controller(const struct yun_config *cfg)
         goto out_base;
     }
     tasks_start(&ctl);
+    /* Reconcile per host (every host that joined, as it heartbeats). */
+    if (ctl_vms_reconcile_init(&ctl) < 0) {
+        log_err("out of memory");
+        ctl_shutdown(&ctl);
+        tasks_detach(&ctl);
+        goto out_base;
+    }
+    ctl_vms_reconcile(&ctl);
     if (monitor_init(&mon, &ctl, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         monitor_shutdown(&mon);
+        ctl_vms_reconcile_shutdown(&ctl);
         ctl_shutdown(&ctl);
         tasks_detach(&ctl);
         goto out_base;
@@ -72,6 +81,7 @@ int role_controller(const struct yun_config *cfg)
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
+        ctl_vms_reconcile_shutdown(&ctl);
         ctl_shutdown(&ctl);
         tasks_detach(&ctl);
         goto out_base;
@@ -88,6 +98,7 @@ int role_controller(const struct yun_config *cfg)
     api_stop(&api);
     unlink(cfg->socket_path);
     monitor_shutdown(&mon);
+    ctl_vms_reconcile_shutdown(&ctl);
     ctl_shutdown(&ctl);
     tasks_detach(&ctl);
     rc = 0;

@@ -517,16 +517,8 @@ int store_vm_count_using_image(struct store *st, const char *image, int *count)
     return ret;
 }
 
-int store_vm_totals(struct store *st, struct vm_totals *t)
+static int vm_totals_read(struct store *st, struct db_stmt *s, struct vm_totals *t)
 {
-    /* The states listed are those vm_state_has_process() accepts. */
-    struct db_stmt *s =
-        store_prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
-                       "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, CASE WHEN "
-                       "state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END "
-                       "AS p FROM vms) AS t");
-    if (!s)
-        return -1;
     int ret = 0;
     if (db_step(s) == DB_ROW) {
         t->vms = db_col_int(s, 0);
@@ -538,6 +530,32 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
     }
     db_finish(s);
     return ret;
+}
+
+/* The states listed are those vm_state_has_process() accepts. */
+#define VM_TOTALS_SQL                                                                              \
+    "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "                               \
+    "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, CASE WHEN "                        \
+    "state IN ('starting','running','paused','stopping','unknown') THEN 1 ELSE 0 END "             \
+    "AS p FROM vms"
+
+int store_vm_totals(struct store *st, struct vm_totals *t)
+{
+    struct db_stmt *s = store_prep(st, VM_TOTALS_SQL ") AS t");
+    if (!s)
+        return -1;
+    return vm_totals_read(st, s, t);
+}
+
+int store_vm_totals_host(struct store *st, const char *host, bool with_unplaced,
+                         struct vm_totals *t)
+{
+    struct db_stmt *s = store_prep(st, VM_TOTALS_SQL " WHERE host=?1 OR (host='' AND ?2=1)) AS t");
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, host);
+    db_bind_int(s, 2, with_unplaced ? 1 : 0);
+    return vm_totals_read(st, s, t);
 }
 
 /* ---- images ---- */
