@@ -449,6 +449,7 @@ int ctl_host_maintenance(struct ctl *c, const char *name, bool on, struct host_r
     struct host_entry *e = hosts_find(c, r.id);
     if (e)
         hosts_update(c, e, out);
+    ctl_place_invalidate(c);
     if (on != (r.maintenance != 0))
         ctl_event(c, "host", r.name, on ? "maintenance" : "activate", "ok",
                   on ? "host %s in maintenance: it takes no new VMs" : "host %s active again",
@@ -478,6 +479,7 @@ int ctl_host_remove(struct ctl *c, const char *name, struct yerr *err)
         ctl_vms_host_down(c, r.id);
         hosts_drop(c, e);
     }
+    ctl_place_invalidate(c);
     ctl_event(c, "host", r.name, "remove", "ok", "host %s removed", r.name);
     return 0;
 }
