@@ -61,7 +61,7 @@ static void facts_from_row(struct ctl_host *f, const struct host_rec *r)
     f->cpus = r->cpus;
     f->memory = r->memory;
     snprintf(f->accel, sizeof f->accel, "%s", r->accel);
-    snprintf(f->cgroups, sizeof f->cgroups, "v2");
+    f->cgroups[0] = 0; /* not among the facts an agent joins with */
     snprintf(f->vms_dir, sizeof f->vms_dir, "%s", r->vms_dir);
     snprintf(f->images_dir, sizeof f->images_dir, "%s", r->images_dir);
 }
