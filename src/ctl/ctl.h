@@ -109,6 +109,8 @@ void ctl_vms_host_up(struct ctl *c, const char *host_id);
 void ctl_vms_hosts_shutdown(struct ctl *c);
 /* The host's name for messages: its name, else its id ("(local)" for ""). */
 const char *ctl_host_label(struct ctl *c, const char *host_id);
+/* The id of the host a user named (its name or id); 404 when none is. */
+int ctl_host_resolve(struct ctl *c, const char *name, char id[37], struct yerr *err);
 /* Two hosts ids name the same host ("" is the local host). */
 bool ctl_host_same(const struct ctl *c, const char *a, const char *b);
 /* The agent for disk work with no host of its own (image build, import,

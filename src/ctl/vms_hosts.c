@@ -159,6 +159,38 @@ void ctl_vms_hosts_shutdown(struct ctl *c)
     }
 }
 
+/* ---- a host named by a user ---- */
+
+struct host_find {
+    const char *want;
+    char id[37];
+    bool found;
+};
+
+static void match_host(struct ctl *c, const char *host_id, struct agent *a, void *arg)
+{
+    (void)a;
+    struct host_find *f = arg;
+    if (f->found)
+        return;
+    if (!strcmp(host_id, f->want) || !strcmp(ctl_host_name(c, host_id), f->want)) {
+        snprintf(f->id, sizeof f->id, "%s", host_id);
+        f->found = true;
+    }
+}
+
+int ctl_host_resolve(struct ctl *c, const char *name, char id[37], struct yerr *err)
+{
+    struct host_find f = {.want = name};
+    if (name && name[0] && strlen(name) < 64)
+        ctl_hosts_each(c, match_host, &f);
+    if (!f.found)
+        return yerr_set(err, YE_NOT_FOUND, "host '%s' does not exist (see: yun host list)",
+                        name ? name : "");
+    snprintf(id, 37, "%s", f.id);
+    return 0;
+}
+
 /* ---- host-less disk work ---- */
 
 struct first_host {

@@ -202,12 +202,18 @@ static void start_create(struct qop *op, json_t *args)
 }
 
 int ctl_volume_create(struct ctl *c, const char *name, uint64_t size, const char *format,
-                      ctl_volume_fn done, void *ctx, struct yerr *err)
+                      const char *host, ctl_volume_fn done, void *ctx, struct yerr *err)
 {
+    char host_id[37];
+    if (host && ctl_host_resolve(c, host, host_id, err) < 0)
+        return -1;
     struct qop *op = qop_new(c, "create", done, ctx, err);
     if (!op)
         return -1;
-    struct volume_row_spec r = {.name = name, .format = format ? format : "qcow2", .size = size};
+    struct volume_row_spec r = {.name = name,
+                                .format = format ? format : "qcow2",
+                                .size = size,
+                                .host = host ? host_id : NULL};
     if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
         free(op);
         return -1;
