@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import YUN, Yund, wait_for
+from conftest import YUN, YUND, Yund, wait_for
 from test_store_pg import psql, with_db
 
 PG_URL = os.environ.get("YUN_TEST_PG_URL", "")
@@ -213,3 +213,31 @@ def test_hung_leader_is_fenced_and_steps_down(two, pg_db):
     assert "stepping down" in a.logtext()
     assert rules(b) == ["after-hang", "cli-hang"]
     assert psql(pg_db, "SELECT epoch FROM leader") == str(epoch + 1)
+
+
+def test_second_all_in_one_on_the_database_refused(pg_db):
+    """The all-in-one on PostgreSQL takes the lease too: a second one on the
+    same database refuses to start, and takes over once the first is gone."""
+    dirs = [tempfile.mkdtemp(prefix="yun-e2e-ld-", dir="/tmp") for _ in range(2)]
+    first = Yund(dirs[0], ["--store", pg_db])
+    try:
+        first.start()
+        assert first.request("GET", "/v1/health")[1]["leader"] is True
+        p = subprocess.run([YUND, "-s", dirs[1], "--store", pg_db,
+                            "--set", "leader_lease_ms=1000"],
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 1, p.stderr
+        assert "another yund leads this PostgreSQL database" in p.stderr
+        epoch = psql(pg_db, "SELECT epoch FROM leader")
+        first.stop()  # releases: the next one leads at once
+        second = Yund(dirs[1], ["--store", pg_db]).start()
+        try:
+            assert second.request("GET", "/v1/health")[1]["leader"] is True
+            assert psql(pg_db, "SELECT epoch FROM leader") == str(int(epoch) + 1)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+        for d in dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
