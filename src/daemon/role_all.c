@@ -7,6 +7,8 @@
  * left running on exit.
  */
 #include "daemon/daemon.h"
+#include "daemon/role_leader.h"
+#include "ctl/leader.h"
 #include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
@@ -20,6 +22,7 @@
 #include "store/store.h"
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
