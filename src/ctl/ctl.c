@@ -6,6 +6,7 @@
 #include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
 #include "ctl/volumes.h"
@@ -106,6 +107,7 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
+    ctl_place_shutdown(c);
     c->on_event = NULL;
 }
 

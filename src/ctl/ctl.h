@@ -67,6 +67,7 @@ struct ctl {
     struct ctl_vmrt *vmrts;          /* per-VM event guard and restart timer (vms_events.c) */
     struct ctl_reconcile *reconcile; /* the reconcile pass's timers and calls (vms_reconcile.c) */
     struct event *guard_timer;       /* sums up held-back events when their window ends */
+    struct ctl_place *place;         /* placement's cursor and explanations (place.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -140,6 +141,11 @@ struct vm_spec {
     char hostname[64];
     const char *user_data;
     const char *ssh_keys; /* one public key per line */
+    /* placement (ctl/place.h): a forced host (id or name), a group, the
+     * required host labels "k=v,k=v"; "" = none */
+    char host[64];
+    char group[64];
+    char requires[256];
 };
 void vm_spec_defaults(struct vm_spec *s);
 

@@ -8,6 +8,7 @@
  */
 #include "agent/agent.h"
 #include "compute/qemu_argv.h"
+#include "ctl/place.h"
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
 #include "lib/util.h"
@@ -113,6 +114,11 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     struct vm_rec same;
     if (store_vm_get(c->store, vm.name, &same) == 0)
         return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+    /* Where it goes (ctl/place.h): the row written below is the reservation. */
+    if (ctl_place(c, spec, spec->host, vm.host, NULL, err) < 0)
+        return -1;
+    snprintf(vm.group, sizeof(vm.group), "%s", spec->group);
+    snprintf(vm.requires, sizeof(vm.requires), "%s", spec->requires);
     json_t *args = prepare_args(&vm, &img, spec);
     struct ctl_vmop *op = args ? ctl_vmop_new(c, &vm, done, ctx) : NULL;
     if (!op) {

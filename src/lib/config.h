@@ -63,6 +63,9 @@ struct yun_config {
     uint32_t qemu_uid_min; /* the range VM uids (and gids) are taken from */
     uint32_t qemu_uid_max;
     char qemu_uid_dir[256]; /* machine-wide claims on those uids, shared by every yund */
+    /* placement (ctl/place.c): a src/sched policy name and a VM limit per host */
+    char placement_policy[24];
+    int host_max_vms; /* 0 = unlimited */
 };
 
 void config_defaults(struct yun_config *c);

@@ -1,0 +1,58 @@
+/*
+ * store_place.c - placement's reads: the hosts in compact rows and each
+ * host's allocation summed in SQL (store_place.h), so a decision never
+ * loads every VM row.
+ */
+#include "store/store_internal.h"
+#include "store/store_place.h"
+
+#include <string.h>
+
+static void row_host(struct db_stmt *s, void *e)
+{
+    struct place_host_row *h = e;
+    store_col_text(s, 0, h->id, sizeof(h->id));
+    store_col_text(s, 1, h->name, sizeof(h->name));
+    h->cpus = db_col_int(s, 2);
+    int64_t mem = db_col_int64(s, 3);
+    h->memory = mem > 0 ? (uint64_t)mem : 0;
+    store_col_text(s, 4, h->labels, sizeof(h->labels));
+    store_col_text(s, 5, h->state, sizeof(h->state));
+    h->cpu_load = db_col_double(s, 6);
+}
+
+int store_place_hosts(struct store *st, struct place_host_row **out, size_t *n)
+{
+    struct db_stmt *s =
+        store_prep(st, "SELECT id,name,cpus,memory,labels,state,cpu_load FROM hosts ORDER BY name");
+    if (!s)
+        return -1;
+    return store_collect(st, s, sizeof(**out), row_host, out, n, "list hosts for placement");
+}
+
+static void row_usage(struct db_stmt *s, void *e)
+{
+    struct place_usage_row *u = e;
+    store_col_text(s, 0, u->host, sizeof(u->host));
+    u->vms = db_col_int(s, 1);
+    u->cpus = db_col_int(s, 2);
+    int64_t mem = db_col_int64(s, 3);
+    u->memory_mb = mem > 0 ? (uint64_t)mem : 0;
+    u->members = db_col_int(s, 4);
+}
+
+int store_place_usage(struct store *st, const char *group, struct place_usage_row **out, size_t *n)
+{
+    /* charged: the states with a QEMU (vm_state_has_process), the rows
+     * that want one, and creates in flight (the reservation) */
+    struct db_stmt *s = store_prep(
+        st, "SELECT host, count(*), coalesce(sum(c*cpus),0), coalesce(sum(c*memory_mb),0), "
+            "coalesce(sum(g),0) FROM (SELECT host, cpus, memory_mb, CASE WHEN state IN "
+            "('creating','starting','running','paused','stopping') OR desired IN "
+            "('running','paused') THEN 1 ELSE 0 END AS c, CASE WHEN ?1 <> '' AND grp = ?1 "
+            "THEN 1 ELSE 0 END AS g FROM vms) AS t GROUP BY host ORDER BY host");
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, group ? group : "");
+    return store_collect(st, s, sizeof(**out), row_usage, out, n, "host allocations");
+}
