@@ -51,6 +51,8 @@ extern const struct route routes_monitor[];
 extern const size_t routes_monitor_count;
 extern const struct route routes_tasks[];
 extern const size_t routes_tasks_count;
+extern const struct route routes_place[];
+extern const size_t routes_place_count;
 
 /* A handler reads path parameters by name: */
 const char *route_param(const struct route_ctx *c, const char *name);

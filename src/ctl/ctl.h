@@ -53,8 +53,8 @@ struct ctl {
     struct store *store;
     const struct yun_config *cfg;
     struct agent *agent;
-    struct tasks *tasks; /* long operations (ctl/tasks.h); NULL until it is set up */
-    struct engine *host; /* transitional: the local compute engine (see above) */
+    struct tasks *tasks;   /* long operations (ctl/tasks.h); NULL until it is set up */
+    struct engine *host;   /* transitional: the local compute engine (see above) */
     struct ctl_host facts; /* the local host's (all-in-one) */
     char local_host[37];   /* its host id (ctl/hosts.h); "" in a controller */
     ctl_event_hook on_event;
@@ -146,6 +146,7 @@ struct vm_spec {
     char host[64];
     char group[64];
     char requires[256];
+    bool explain; /* the caller wants the placement's explanation */
 };
 void vm_spec_defaults(struct vm_spec *s);
 

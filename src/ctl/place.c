@@ -30,7 +30,8 @@ struct place_kept {
 struct ctl_place {
     struct place_state ps;
     struct place_kept kept[PLACE_KEEP];
-    int next; /* the slot replaced next */
+    int next;               /* the slot replaced next */
+    struct place_kept full; /* the last create that asked: every host listed */
 };
 
 static struct ctl_place *place_of(struct ctl *c)
@@ -62,6 +63,8 @@ json_t *ctl_place_explain(struct ctl *c, const char *name)
 {
     if (!c->place)
         return NULL;
+    if (c->place->full.explain && !strcmp(c->place->full.name, name))
+        return c->place->full.explain;
     for (int i = 0; i < PLACE_KEEP; i++)
         if (c->place->kept[i].explain && !strcmp(c->place->kept[i].name, name))
             return c->place->kept[i].explain;
@@ -74,6 +77,7 @@ void ctl_place_shutdown(struct ctl *c)
         return;
     for (int i = 0; i < PLACE_KEEP; i++)
         json_decref(c->place->kept[i].explain);
+    json_decref(c->place->full.explain);
     free(c->place);
     c->place = NULL;
 }
@@ -137,7 +141,7 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
                               .mem_overcommit = c->cfg->mem_overcommit,
                               .reserved_memory = c->cfg->reserved_memory,
                               .host_max_vms = c->cfg->host_max_vms,
-                              .list_limit = explain ? 0 : PLACE_LIST};
+                              .list_limit = spec->explain ? 0 : PLACE_LIST};
     if (sched_policy_parse(c->cfg->placement_policy, &conf.policy) < 0)
         conf.policy = SCHED_POL_SPREAD;
     struct place_want w = {.name = spec->name,
@@ -153,7 +157,12 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
                        err);
     if (ex) {
         /* kept bounded: a long list only for the caller that asked */
-        if (explain && json_array_size(json_object_get(ex, "hosts")) > PLACE_LIST) {
+        if (spec->explain) {
+            json_decref(pl->full.explain);
+            pl->full.explain = json_incref(ex);
+            snprintf(pl->full.name, sizeof(pl->full.name), "%s", spec->name);
+        }
+        if (json_array_size(json_object_get(ex, "hosts")) > PLACE_LIST) {
             json_t *small = json_deep_copy(ex);
             json_t *list = small ? json_object_get(small, "hosts") : NULL;
             while (list && json_array_size(list) > PLACE_LIST)

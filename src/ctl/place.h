@@ -78,4 +78,16 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
 json_t *ctl_place_explain(struct ctl *c, const char *name);
 void ctl_place_shutdown(struct ctl *c);
 
+/* ---- placement groups (groups.c) ---- */
+/* Checks and writes a group: name [a-z0-9][a-z0-9.-]{0,62}, policy
+ * "affinity" or "anti-affinity", max_per_host 0..100000. YE_CONFLICT when
+ * the name is taken. */
+int ctl_group_create(struct ctl *c, const struct group_rec *g, struct yerr *err);
+int ctl_group_get(struct ctl *c, const char *name, struct group_rec *out, struct yerr *err);
+int ctl_group_list(struct ctl *c, struct group_rec **out, size_t *n, struct yerr *err);
+/* Refused (YE_CONFLICT) while VMs are in the group. */
+int ctl_group_delete(struct ctl *c, const char *name, struct yerr *err);
+/* The VMs in a group, -1 unknown. */
+int ctl_group_members(struct ctl *c, const char *name);
+
 #endif
