@@ -500,13 +500,21 @@ int place_decide(const struct place_host_row *hosts, size_t nhosts,
     sched_place_opts o = {.policy = conf->policy, .rng = &ps->rng, .excluded = p.excluded};
     sched_explain ex = {.hosts = p.verdicts};
     int best = p.n ? sched_place(&p.m, vi, &o, &ex) : -1;
+    for (size_t i = 0; i < p.n; i++)
+        if (p.verdicts[i].score == 0)
+            p.verdicts[i].score = 0; /* no "-0" in the explanation */
     if (!p.n)
         ex.chosen = -1;
     ps->rr_next = p.m.rr_next;
     if (explain) {
         *explain = explain_json(&p, best, &ex);
-        if (*explain)
-            json_object_set_new(*explain, "reason", json_string(ex.reason));
+        if (*explain && best >= 0) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s: host %s (score %.4g; %d of %zu hosts passed)",
+                     sched_policy_name(conf->policy), hosts[best].name, p.verdicts[best].score,
+                     ex.passed, p.n);
+            json_object_set_new(*explain, "reason", json_string(why));
+        }
     }
     if (best < 0) {
         no_host_message(&p, err);
