@@ -23,13 +23,12 @@
 struct ctl;
 struct vm_spec;
 
-/* The cluster's settings a decision uses. */
+/* The cluster's settings a model is built with. */
 struct place_conf {
     sched_policy policy;
     double cpu_overcommit, mem_overcommit;
     uint64_t reserved_memory; /* bytes kept on every host */
     int host_max_vms;         /* 0 = unlimited */
-    int list_limit;           /* the explanation lists at most this many hosts; 0 = all */
 };
 
 /* The VM to place. */
@@ -43,6 +42,7 @@ struct place_want {
     /* the VM starts now: capacity counts what each host holds; else only
      * whether it could ever fit (start admits it later) */
     bool charge;
+    int list_limit; /* the explanation lists at most this many hosts; 0 = all */
 };
 
 /* What persists between decisions: the round-robin cursor, the PRNG. */
@@ -56,12 +56,27 @@ void place_state_init(struct place_state *ps, uint64_t seed);
  * SCHED_LABEL_MAX, keys and values [A-Za-z0-9._/-]. 0, or -1 with err. */
 int place_labels_check(const char *labels, const char *what, struct yerr *err);
 
-/* Decides. hosts[] and usage[] as the store returns them (any order);
- * usage rows with host "" belong to local_id. 0 with *chosen (an index of
- * hosts), or -1 with err: YE_NOT_FOUND (forced host unknown), YE_CONFLICT
- * ("no valid host: ..." with counts per reason), YE_INVALID_ARGUMENT,
- * YE_INTERNAL. *explain (may be NULL) gets a new object either way when
- * the decision ran. */
+/* A model of the hosts, kept between decisions: built from the rows as the
+ * store returns them (any order; usage rows with host "" belong to
+ * local_id), then each decision's choice reserved in it, so a burst of
+ * creates needs no store read per create. NULL when out of memory. */
+struct place_model;
+struct place_model *place_model_new(const struct place_host_row *hosts, size_t nhosts,
+                                    const struct place_usage_row *usage, size_t nusage,
+                                    const char *local_id, const struct place_conf *conf);
+void place_model_free(struct place_model *pm);
+size_t place_model_hosts(const struct place_model *pm);
+const struct place_host_row *place_model_host(const struct place_model *pm, int i);
+/* Decides: 0 with *chosen (a host index), or -1 with err: YE_NOT_FOUND
+ * (forced host unknown), YE_CONFLICT ("no valid host: ..." with counts per
+ * reason), YE_INVALID_ARGUMENT, YE_INTERNAL. *explain (may be NULL) gets a
+ * new object whenever the decision ran. */
+int place_model_decide(struct place_model *pm, const struct place_want *w, struct place_state *ps,
+                       int *chosen, json_t **explain, struct yerr *err);
+/* Host i now holds w (its row is being written). */
+int place_model_reserve(struct place_model *pm, int i, const struct place_want *w);
+
+/* One decision on rows (builds, decides, frees). */
 int place_decide(const struct place_host_row *hosts, size_t nhosts,
                  const struct place_usage_row *usage, size_t nusage, const char *local_id,
                  const struct place_want *w, const struct place_conf *conf, struct place_state *ps,
@@ -76,6 +91,11 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
               json_t **explain, struct yerr *err);
 /* The last placement's explanation of VM name (borrowed), or NULL. */
 json_t *ctl_place_explain(struct ctl *c, const char *name);
+/* Hosts changed (joined, state, labels, removed): the next placement reads
+ * them again. Without it a model over many hosts is at most
+ * PLACE_REFRESH_MS old (VM rows this controller writes are reserved in it
+ * at once). */
+void ctl_place_invalidate(struct ctl *c);
 void ctl_place_shutdown(struct ctl *c);
 
 /* ---- placement groups (groups.c) ---- */

@@ -34,25 +34,23 @@ static void row_usage(struct db_stmt *s, void *e)
 {
     struct place_usage_row *u = e;
     store_col_text(s, 0, u->host, sizeof(u->host));
-    u->vms = db_col_int(s, 1);
-    u->cpus = db_col_int(s, 2);
-    int64_t mem = db_col_int64(s, 3);
+    store_col_text(s, 1, u->group, sizeof(u->group));
+    u->vms = db_col_int(s, 2);
+    u->cpus = db_col_int(s, 3);
+    int64_t mem = db_col_int64(s, 4);
     u->memory_mb = mem > 0 ? (uint64_t)mem : 0;
-    u->members = db_col_int(s, 4);
 }
 
-int store_place_usage(struct store *st, const char *group, struct place_usage_row **out, size_t *n)
+int store_place_usage(struct store *st, struct place_usage_row **out, size_t *n)
 {
     /* charged: the states with a QEMU (vm_state_has_process), the rows
      * that want one, and creates in flight (the reservation) */
     struct db_stmt *s = store_prep(
-        st, "SELECT host, count(*), coalesce(sum(c*cpus),0), coalesce(sum(c*memory_mb),0), "
-            "coalesce(sum(g),0) FROM (SELECT host, cpus, memory_mb, CASE WHEN state IN "
+        st, "SELECT host, grp, count(*), coalesce(sum(c*cpus),0), coalesce(sum(c*memory_mb),0) "
+            "FROM (SELECT host, grp, cpus, memory_mb, CASE WHEN state IN "
             "('creating','starting','running','paused','stopping') OR desired IN "
-            "('running','paused') THEN 1 ELSE 0 END AS c, CASE WHEN ?1 <> '' AND grp = ?1 "
-            "THEN 1 ELSE 0 END AS g FROM vms) AS t GROUP BY host ORDER BY host");
+            "('running','paused') THEN 1 ELSE 0 END AS c FROM vms) AS t GROUP BY host, grp");
     if (!s)
         return -1;
-    db_bind_text(s, 1, group ? group : "");
     return store_collect(st, s, sizeof(**out), row_usage, out, n, "host allocations");
 }

@@ -2,8 +2,8 @@
  * store_place.h - what placement reads from the store, in compact rows so a
  * decision over 10,000 hosts stays in milliseconds: the hosts' capacity,
  * state and labels, and each host's allocation summed by the database (the
- * VM rows that hold resources there, every VM row placed there, and the
- * members of one placement group). Also the placement groups' table
+ * VM rows that hold resources there, every VM row placed there, per
+ * placement group). Also the placement groups' table
  * (vm_groups). Implemented in store_place.c and store_groups.c.
  */
 #ifndef YUN_STORE_PLACE_H
@@ -25,22 +25,22 @@ struct place_host_row {
     double cpu_load;  /* last heartbeat: fraction of the host's CPUs in use */
 };
 
-/* One host's allocation ("" = the all-in-one's own host). Charged rows are
- * those that hold resources: a QEMU (starting, running, paused, stopping),
- * desired running or paused, or being created (the reservation). */
+/* The VM rows of one group on one host (host "" = the all-in-one's own,
+ * group "" = none). Charged rows are those that hold resources: a QEMU
+ * (starting, running, paused, stopping), desired running or paused, or
+ * being created (the reservation). */
 struct place_usage_row {
     char host[37];
-    int vms;            /* every row placed there */
+    char group[64];
+    int vms;            /* every row */
     int cpus;           /* vCPUs of the charged rows */
     uint64_t memory_mb; /* memory of the charged rows */
-    int members;        /* rows of the group asked about */
 };
 
 /* Every host, ordered by name. */
 int store_place_hosts(struct store *st, struct place_host_row **out, size_t *n);
-/* Every host's allocation, ordered by host; members counts group's rows
- * (group "" counts none). */
-int store_place_usage(struct store *st, const char *group, struct place_usage_row **out, size_t *n);
+/* Every (host, group)'s allocation, in one scan of vms (any order). */
+int store_place_usage(struct store *st, struct place_usage_row **out, size_t *n);
 
 /* ---- placement groups (store_groups.c) ---- */
 struct group_rec {

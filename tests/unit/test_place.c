@@ -17,7 +17,7 @@
 #define GIB (1ULL << 30)
 
 static struct place_host_row H[8];
-static struct place_usage_row U[8];
+static struct place_usage_row U[16];
 static size_t nh, nu;
 static struct place_state ps;
 static struct place_conf conf;
@@ -45,14 +45,22 @@ static void host(const char *name, int cpus, uint64_t mem, const char *state, co
     snprintf(h->labels, sizeof(h->labels), "%s", labels);
 }
 
+static const char *ugroup = "web"; /* the group use()'s members are in */
+
+/* a host's rows: vms in all, members of them in ugroup */
 static void use(const char *id, int vms, int cpus, uint64_t mem_mb, int members)
 {
     struct place_usage_row *u = &U[nu++];
     snprintf(u->host, sizeof(u->host), "%s", id);
-    u->vms = vms;
+    u->vms = vms - members;
     u->cpus = cpus;
     u->memory_mb = mem_mb;
-    u->members = members;
+    if (members) {
+        u = &U[nu++];
+        snprintf(u->host, sizeof(u->host), "%s", id);
+        snprintf(u->group, sizeof(u->group), "%s", ugroup);
+        u->vms = members;
+    }
 }
 
 static struct place_want want(int cpus, uint64_t mem_mb)
@@ -243,7 +251,7 @@ static void test_groups(void **st)
     json_decref(ex);
     /* soft: a preference, never a refusal */
     g.hard = 0;
-    nu = 2;
+    nu = 4;
     assert_string_equal(decide(&w, &err, NULL), "c");
     use("id-c", 1, 1, 256, 1);
     assert_int_equal(err.code, YE_NONE);
@@ -252,6 +260,7 @@ static void test_groups(void **st)
     /* affinity: where the members are */
     g = (struct group_rec){.name = "db", .policy = "affinity", .hard = 1};
     nu = 0;
+    ugroup = "db";
     use("id-b", 1, 1, 256, 2);
     conf.policy = SCHED_POL_SPREAD; /* spread would take a or c */
     assert_string_equal(decide(&w, &err, NULL), "b");
@@ -265,6 +274,7 @@ static void test_groups(void **st)
 static void test_local_rows_and_limits(void **st)
 {
     reset();
+    ugroup = "web";
     /* the all-in-one's own host has id "": its rows are "" too */
     host("solo", 2, 4 * GIB, "up", "");
     snprintf(H[0].id, sizeof(H[0].id), "%s", "");
@@ -291,7 +301,7 @@ static void test_local_rows_and_limits(void **st)
         host(n, 4, 8 * GIB, "up", "");
     }
     use("id-h0", 1, 3, 256, 0);
-    conf.list_limit = 2;
+    w.list_limit = 2;
     conf.policy = SCHED_POL_PACK;
     assert_string_equal(decide(&w, &err, &ex), "h0");
     assert_int_equal(json_array_size(json_object_get(ex, "hosts")), 2);
