@@ -52,7 +52,9 @@ void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime)
     jw_kv_str(w, "hostname", vm->hostname);
     jw_key(w, "cloud_init");
     jw_bool(w, vm->seed);
-    jw_kv_str(w, "disk", vm->disk); /* the active layer (snapshots move it) */
+    jw_kv_str(w, "disk", vm->disk);   /* the active layer (snapshots move it) */
+    jw_kv_str(w, "group", vm->group); /* placement (ctl/place.h) */
+    jw_kv_str(w, "requires", vm->requires);
 }
 
 /* The guest facts the agent's cache holds (guest: null when its agent is

@@ -37,6 +37,7 @@ def test_explain_groups_labels_and_forced_host(state_dir):
         assert st == 200 and g["policy"] == "anti-affinity" and g["hard"] is True, g
         y.yun("vm", "create", "e2e-web1", "--image", "tiny", "--memory", "96M",
               "--group", "e2e-web")
+        assert y.vm("e2e-web1")["group"] == "e2e-web"
         p = y.yun("vm", "create", "e2e-web2", "--image", "tiny", "--memory", "96M",
                   "--group", "e2e-web", "--explain", check=False)
         assert p.returncode == 1, p
