@@ -312,6 +312,48 @@ static void test_local_rows_and_limits(void **st)
     json_decref(ex);
 }
 
+/* a kept model: each choice reserved, so a burst of creates never
+ * overcommits and anti-affinity sees the members placed a moment ago */
+static void test_kept_model_reserves(void **st)
+{
+    reset();
+    host("a", 4, 8 * GIB, "up", "");
+    host("b", 2, 8 * GIB, "up", "");
+    use("id-a", 1, 1, 1024, 0);
+    struct place_model *pm = place_model_new(H, nh, U, nu, "", &conf);
+    assert_non_null(pm);
+    assert_int_equal(place_model_hosts(pm), 2);
+    struct place_want w = want(1, 1024);
+    int counts[2] = {0}, chosen, placed = 0;
+    struct yerr err;
+    while (place_model_decide(pm, &w, &ps, &chosen, NULL, &err) == 0) {
+        assert_int_equal(place_model_reserve(pm, chosen, &w), 0);
+        counts[chosen]++;
+        placed++;
+        assert_true(placed <= 10);
+    }
+    /* a had 3 free vCPUs, b 2: five VMs, then no room */
+    assert_int_equal(counts[0], 3);
+    assert_int_equal(counts[1], 2);
+    assert_int_equal(err.code, YE_CONFLICT);
+    assert_string_equal(err.message, "no valid host: 2 hosts: 2 without 1 vCPUs free");
+    /* anti-affinity against members reserved in this model */
+    struct group_rec g = {.name = "ha", .policy = "anti-affinity", .hard = 1};
+    w = want(1, 64);
+    w.charge = false;
+    w.group = &g;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(place_model_decide(pm, &w, &ps, &chosen, NULL, &err), 0);
+        assert_int_equal(place_model_reserve(pm, chosen, &w), 0);
+    }
+    assert_int_equal(place_model_decide(pm, &w, &ps, &chosen, NULL, &err), -1);
+    assert_string_equal(err.message,
+                        "no valid host: 2 hosts: 2 with a member of group ha (hard anti-affinity)");
+    assert_string_equal(place_model_host(pm, 0)->name, "a");
+    assert_null(place_model_host(pm, 2));
+    place_model_free(pm);
+}
+
 static void test_labels_check(void **st)
 {
     struct yerr err;
@@ -335,9 +377,13 @@ static void test_labels_check(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_capacity_and_message),        cmocka_unit_test(test_policies),
-        cmocka_unit_test(test_labels_state_max_vms_forced), cmocka_unit_test(test_groups),
-        cmocka_unit_test(test_local_rows_and_limits),       cmocka_unit_test(test_labels_check),
+        cmocka_unit_test(test_capacity_and_message),
+        cmocka_unit_test(test_policies),
+        cmocka_unit_test(test_labels_state_max_vms_forced),
+        cmocka_unit_test(test_groups),
+        cmocka_unit_test(test_local_rows_and_limits),
+        cmocka_unit_test(test_kept_model_reserves),
+        cmocka_unit_test(test_labels_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
