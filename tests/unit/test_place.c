@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ctl/place.h"
+#include "lib/config.h"
 
 #define GIB (1ULL << 30)
 
@@ -354,6 +355,28 @@ static void test_kept_model_reserves(void **st)
     place_model_free(pm);
 }
 
+/* the settings: every policy name sched parses, nothing else */
+static void test_settings(void **st)
+{
+    struct yun_config c;
+    char err[256];
+    config_defaults(&c);
+    assert_string_equal(c.placement_policy, "spread");
+    assert_int_equal(c.host_max_vms, 0);
+    static const char *const ok[] = {"pack",   "spread",     "first-fit",  "round-robin",
+                                     "random", "load-aware", "power-aware"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        sched_policy p;
+        assert_int_equal(config_set(&c, "placement_policy", ok[i], err, sizeof(err)), 0);
+        assert_int_equal(sched_policy_parse(c.placement_policy, &p), 0);
+    }
+    assert_int_equal(config_set(&c, "placement_policy", "best", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "placement_policy: 'best' is not one of pack"));
+    assert_int_equal(config_set(&c, "host_max_vms", "12", err, sizeof(err)), 0);
+    assert_int_equal(c.host_max_vms, 12);
+    assert_int_equal(config_set(&c, "host_max_vms", "-1", err, sizeof(err)), -1);
+}
+
 static void test_labels_check(void **st)
 {
     struct yerr err;
@@ -383,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_groups),
         cmocka_unit_test(test_local_rows_and_limits),
         cmocka_unit_test(test_kept_model_reserves),
+        cmocka_unit_test(test_settings),
         cmocka_unit_test(test_labels_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
