@@ -44,12 +44,14 @@ static void row_usage(struct db_stmt *s, void *e)
 int store_place_usage(struct store *st, struct place_usage_row **out, size_t *n)
 {
     /* charged: the states with a QEMU (vm_state_has_process), the rows
-     * that want one, and creates in flight (the reservation) */
+     * that want one, and creates in flight (the reservation). One row per
+     * VM: a plain scan is several times cheaper on SQLite than its GROUP BY
+     * (a sort); the caller sums. */
     struct db_stmt *s = store_prep(
-        st, "SELECT host, grp, count(*), coalesce(sum(c*cpus),0), coalesce(sum(c*memory_mb),0) "
-            "FROM (SELECT host, grp, cpus, memory_mb, CASE WHEN state IN "
+        st, "SELECT host, grp, 1, CASE WHEN c THEN cpus ELSE 0 END, CASE WHEN c THEN memory_mb "
+            "ELSE 0 END FROM (SELECT host, grp, cpus, memory_mb, (state IN "
             "('creating','starting','running','paused','stopping') OR desired IN "
-            "('running','paused') THEN 1 ELSE 0 END AS c FROM vms) AS t GROUP BY host, grp");
+            "('running','paused')) AS c FROM vms) AS t");
     if (!s)
         return -1;
     return store_collect(st, s, sizeof(**out), row_usage, out, n, "host allocations");

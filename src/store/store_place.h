@@ -39,7 +39,8 @@ struct place_usage_row {
 
 /* Every host, ordered by name. */
 int store_place_hosts(struct store *st, struct place_host_row **out, size_t *n);
-/* Every (host, group)'s allocation, in one scan of vms (any order). */
+/* The allocation, in one scan of vms: rows in any order, a (host, group)
+ * may come in several rows (today one per VM); the caller sums them. */
 int store_place_usage(struct store *st, struct place_usage_row **out, size_t *n);
 
 /* ---- placement groups (store_groups.c) ---- */
