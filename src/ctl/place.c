@@ -12,8 +12,9 @@
  * from the store on every decision while that is cheap (under
  * PLACE_CHEAP_MS: small clusters see every change at once), else at most
  * every PLACE_REFRESH_MS or 50 times its cost (2 % of the loop), and at
- * once after ctl_place_invalidate() (hosts changed). What it may miss meanwhile is other writers'
- * changes: stopped VMs (it is conservative) and starts of existing VMs (start's admission checks
+ * once after ctl_place_invalidate() (hosts changed). What it may miss
+ * meanwhile is other writers' changes: stopped or deleted VMs (it is
+ * conservative) and starts of existing VMs (start's admission checks
  * those).
  */
 #include "ctl/place.h"
