@@ -89,7 +89,7 @@ def test_refuses_newer_postgres_schema(state_dir, pg_db):
     p = subprocess.run([y.proc.args[0], "-s", state_dir, "--store", pg_db],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0
-    assert "schema version 99 is newer than this yund knows (7)" in p.stderr, p.stderr
+    assert "schema version 99 is newer than this yund knows (" in p.stderr, p.stderr
     assert psql(pg_db, "SELECT version FROM schema_version") == "99"  # left alone
 
 
