@@ -3,7 +3,8 @@
  * host's filter with the numbers or its score, the explanation object
  * `--explain` and `yun vm explain` print, and the no-valid-host message
  * counting the hosts per reason ("no valid host: 3 hosts: 1 in
- * maintenance, 2 without 8 GiB free memory"). No I/O.
+ * maintenance, 2 without 8 GiB free memory (node1: needs ...)"; 409
+ * conflict, or insufficient_capacity when room alone was missing). No I/O.
  */
 #include "ctl/place_int.h"
 
@@ -50,7 +51,7 @@ static void detail(const struct place_model *p, size_t i, char *out, size_t len)
     const struct place_want *w = p->w;
     const struct place_use *u = &p->use[i];
     const char *gname = w->group ? w->group->name : "";
-    char a[32], b[32], c[32], miss[256];
+    char miss[256];
     int vc = place_host_vcpus(p, i);
     uint64_t mem = place_host_mem_mb(p, i);
     switch (p->verdicts[i].rejected) {
@@ -63,9 +64,8 @@ static void detail(const struct place_model *p, size_t i, char *out, size_t len)
         if (p->pre[i] == PRE_MAX_VMS) {
             snprintf(out, len, "holds %d VMs, host_max_vms is %d", u->vms, p->conf.host_max_vms);
         } else if (p->pre[i] == PRE_RAM_EVER) {
-            fmt_mb(a, sizeof(a), w->memory_mb);
-            fmt_mb(c, sizeof(c), mem);
-            snprintf(out, len, "needs %s memory, allows at most %s", a, c);
+            snprintf(out, len, "needs %llu MiB memory, allows at most %llu MiB",
+                     (unsigned long long)w->memory_mb, (unsigned long long)mem);
         } else {
             snprintf(out, len, "not the host asked for");
         }
@@ -87,10 +87,10 @@ static void detail(const struct place_model *p, size_t i, char *out, size_t len)
                      w->cpus, vc, p->hosts[i].cpus, p->conf.cpu_overcommit);
         break;
     case SCHED_REJ_RAM:
-        fmt_mb(a, sizeof(a), w->memory_mb);
-        fmt_mb(b, sizeof(b), mem > u->memory_mb ? mem - u->memory_mb : 0);
-        fmt_mb(c, sizeof(c), mem);
-        snprintf(out, len, "needs %s memory, %s of %s free", a, b, c);
+        snprintf(out, len, "needs %llu MiB memory, %llu of %llu MiB free",
+                 (unsigned long long)w->memory_mb,
+                 (unsigned long long)(mem > u->memory_mb ? mem - u->memory_mb : 0),
+                 (unsigned long long)mem);
         break;
     case SCHED_REJ_ANTI_AFFINITY:
         snprintf(out, len, "group %s (hard anti-affinity) has %d member(s) here", gname,
@@ -187,7 +187,21 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
             len += phrase(p, order[k], count[k], msg + len, sizeof(msg) - (size_t)len);
         sep = ", ";
     }
-    yerr_set(err, YE_CONFLICT, "no valid host: %s", msg);
+    /* refused for room alone: the capacity error (409 insufficient_capacity)
+     * with the first host's numbers (the all-in-one's one host: the message
+     * create always gave) */
+    bool room = true;
+    for (size_t i = 0; i < p->n && room; i++) {
+        sched_reject r = p->verdicts[i].rejected;
+        room = r == SCHED_REJ_CPU || r == SCHED_REJ_RAM || r == SCHED_REJ_DISK ||
+               r == SCHED_REJ_BW || (r == SCHED_REJ_EXCLUDED && p->pre[i] == PRE_RAM_EVER);
+    }
+    if (!room) {
+        yerr_set(err, YE_CONFLICT, "no valid host: %s", msg);
+        return;
+    }
+    detail(p, 0, d, sizeof(d));
+    yerr_set(err, YE_INSUFFICIENT_CAPACITY, "no valid host: %s (%s: %s)", msg, p->hosts[0].name, d);
 }
 
 static json_t *host_json(const struct place_model *p, size_t i, int chosen)

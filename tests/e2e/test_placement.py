@@ -95,6 +95,10 @@ def test_explain_groups_labels_and_forced_host(state_dir):
         p = y.yun("vm", "create", "e2e-more", "--image", "tiny", "--cpus", "1", "--memory", "96M",
                   "--start", check=False)
         assert p.returncode == 1 and "1 without 1 vCPUs free" in p.stderr, p.stderr
+        assert "needs 1 vCPUs, 0 of 2 free" in p.stderr, p.stderr
+        st, e = y.request("POST", "/v1/vms", {"name": "e2e-more", "image": "tiny", "cpus": 1,
+                                              "memory": "96M", "start": True})
+        assert st == 409 and e["error"]["code"] == "insufficient_capacity", e
         st, _ = y.request("GET", "/v1/vms/e2e-more")
         assert st == 404
         # once deleted, the group goes

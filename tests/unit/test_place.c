@@ -122,7 +122,7 @@ static void test_capacity_and_message(void **st)
     json_t *va = verdict_of(ex, "a");
     assert_string_equal(json_string_value(json_object_get(va, "filter")), "ram");
     assert_string_equal(json_string_value(json_object_get(va, "detail")),
-                        "needs 8 GiB memory, 4 GiB of 8 GiB free");
+                        "needs 8192 MiB memory, 4096 of 8192 MiB free");
     assert_string_equal(json_string_value(json_object_get(verdict_of(ex, "c"), "filter")),
                         "host-state");
     assert_true(json_is_null(json_object_get(ex, "chosen")));
@@ -282,7 +282,23 @@ static void test_local_rows_and_limits(void **st)
     use("", 1, 2, 512, 0);
     struct yerr err;
     struct place_want w = want(1, 256);
-    assert_string_equal(decide(&w, &err, NULL), "no valid host: 1 host: 1 without 1 vCPUs free");
+    assert_string_equal(decide(&w, &err, NULL),
+                        "no valid host: 1 host: 1 without 1 vCPUs free (solo: needs 1 vCPUs, 0 of "
+                        "2 free (2 cpus x cpu_overcommit 1.0))");
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY); /* room alone: as create always said */
+    /* a VM that could never fit: the numbers create gave before placement */
+    w = want(3, 256);
+    w.charge = false;
+    decide(&w, &err, NULL);
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY);
+    assert_non_null(strstr(err.message, "3 vCPUs"));
+    assert_non_null(strstr(err.message, "at most 2"));
+    w = want(1, 64ULL << 20); /* 64 TiB */
+    w.charge = false;
+    decide(&w, &err, NULL);
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY);
+    assert_non_null(strstr(err.message, "MiB"));
+    w = want(1, 256);
     /* rows written before the host had an id count on it once it has one */
     snprintf(H[0].id, sizeof(H[0].id), "%s", "id-solo");
     int chosen;
@@ -336,8 +352,9 @@ static void test_kept_model_reserves(void **st)
     /* a had 3 free vCPUs, b 2: five VMs, then no room */
     assert_int_equal(counts[0], 3);
     assert_int_equal(counts[1], 2);
-    assert_int_equal(err.code, YE_CONFLICT);
-    assert_string_equal(err.message, "no valid host: 2 hosts: 2 without 1 vCPUs free");
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY);
+    assert_string_equal(err.message, "no valid host: 2 hosts: 2 without 1 vCPUs free (a: needs 1 "
+                                     "vCPUs, 0 of 4 free (4 cpus x cpu_overcommit 1.0))");
     /* anti-affinity against members reserved in this model */
     struct group_rec g = {.name = "ha", .policy = "anti-affinity", .hard = 1};
     w = want(1, 64);
