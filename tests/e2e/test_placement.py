@@ -110,3 +110,35 @@ def test_explain_groups_labels_and_forced_host(state_dir):
         y.check_invariants()
     finally:
         y.stop()
+
+
+def test_concurrent_creates_never_overcommit(state_dir):
+    """Six clients create-and-start at once on a host with room for two: the
+    reservation is the row, so exactly two get a host, the others 409."""
+    import threading
+    y = Yund(state_dir, ["--set", "host_cpus=2", "--set", "cpu_overcommit=1",
+                         "--set", "host_memory=2G", "--set", "reserved_memory=512M"]).start()
+    try:
+        y.ensure_tiny()
+        out = {}
+
+        def create(i):
+            out[i] = y.request("POST", "/v1/vms", {"name": f"e2e-c{i}", "image": "tiny",
+                                                   "cpus": 1, "memory": "96M", "start": True})
+        ts = [threading.Thread(target=create, args=(i,)) for i in range(6)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        ok = [i for i, (st, _) in out.items() if st == 201]
+        refused = [r for st, r in out.values() if st == 409]
+        assert len(ok) == 2 and len(refused) == 4, out
+        assert all(r["error"]["code"] == "insufficient_capacity" for r in refused), refused
+        st, vms = y.request("GET", "/v1/vms")
+        assert sorted(v["name"] for v in vms["vms"]) == sorted(f"e2e-c{i}" for i in ok), vms
+        assert all(v["state"] == "running" for v in vms["vms"]), vms
+        for i in ok:
+            y.yun("vm", "stop", "--force", f"e2e-c{i}")
+        y.check_invariants()
+    finally:
+        y.stop()
