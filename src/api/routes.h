@@ -58,6 +58,8 @@ extern const struct route routes_cluster[];
 extern const size_t routes_cluster_count;
 extern const struct route routes_leader[];
 extern const size_t routes_leader_count;
+extern const struct route routes_place[];
+extern const size_t routes_place_count;
 
 /* A handler reads path parameters by name: */
 const char *route_param(const struct route_ctx *c, const char *name);

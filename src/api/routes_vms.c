@@ -8,6 +8,7 @@
 #include "api/routes_tasks.h"
 #include "ctl/console.h"
 #include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 
@@ -56,7 +57,9 @@ void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool up
     jw_kv_str(w, "hostname", vm->hostname);
     jw_key(w, "cloud_init");
     jw_bool(w, vm->seed);
-    jw_kv_str(w, "disk", vm->disk); /* the active layer (snapshots move it) */
+    jw_kv_str(w, "disk", vm->disk);   /* the active layer (snapshots move it) */
+    jw_kv_str(w, "group", vm->group); /* placement (ctl/place.h) */
+    jw_kv_str(w, "requires", vm->requires);
 }
 
 /* The guest facts the agent's cache holds (guest: null when its agent is
@@ -96,6 +99,24 @@ static void reply_vm(struct hreq *req, struct ctl *c, int status, const struct v
     vm_write_json(&w, c, vm, true);
     jw_obj_close(&w);
     reply_jw(req, status, &w);
+}
+
+/* The row and the placement's explanation (create with explain: true). */
+static void reply_vm_placed(struct hreq *req, struct ctl *c, int status, const struct vm_rec *vm,
+                            json_t *ex)
+{
+    struct jw w;
+    jw_init(&w);
+    vm_write_json(&w, c, vm, true);
+    jw_obj_close(&w);
+    json_t *j = w.oom ? NULL : json_loadb(w.buf, w.len, 0, NULL);
+    jw_free(&w);
+    if (!j) {
+        reply_errorf(req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    json_object_set(j, "placement", ex ? ex : json_null());
+    reply_json(req, status, j);
 }
 
 /* ---- show: the row plus the agent's live facts (vm.status) ---- */
@@ -318,6 +339,7 @@ struct action_wait {
     struct hreq *req;
     int status;    /* of the reply with the row */
     char name[64]; /* delete: answers {"deleted": name} */
+    bool explain;  /* create: the reply carries "placement" */
 };
 
 static void action_closed(struct hreq *req, void *arg)
@@ -333,6 +355,9 @@ static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err
     hreq_set_closecb(aw->req, NULL, NULL);
     if (err)
         reply_error_task(aw->req, err);
+    else if (aw->explain && vm)
+        reply_vm_placed(aw->req, aw->api->ctl, aw->status ? aw->status : 200, vm,
+                        ctl_place_explain(aw->api->ctl, vm->name));
     else if (aw->name[0])
         reply_json(aw->req, 200, json_pack("{s:s}", "deleted", aw->name));
     else
@@ -398,6 +423,7 @@ static void vm_create(struct route_ctx *c)
     if (!aw)
         return;
     aw->status = 201;
+    aw->explain = s.explain;
     action_wait_begun(c, aw, ctl_vm_create(c->api->ctl, &s, on_action, aw, &err), &err);
 }
 

@@ -158,6 +158,21 @@ static int vm_create(struct cli *c, const struct cli_args *a)
     }
     if (cli_flag(a, "start"))
         json_object_set_new(body, "start", json_true());
+    /* placement (cmd_place.c prints the verdicts) */
+    if ((v = cli_val(a, "host")))
+        json_object_set_new(body, "host", json_string(v));
+    if ((v = cli_val(a, "group")))
+        json_object_set_new(body, "group", json_string(v));
+    int ri = 0;
+    while ((v = cli_val_next(a, "require", &ri))) {
+        json_t *req = json_object_get(body, "requires");
+        if (!req)
+            json_object_set_new(body, "requires", req = json_array());
+        json_array_append_new(req, json_string(v));
+    }
+    bool explain = cli_flag(a, "explain");
+    if (explain)
+        json_object_set_new(body, "explain", json_true());
     /* the CLI reads the files; yund receives their contents */
     if ((v = cli_val(a, "user-data"))) {
         json_t *str = file_text(v);
@@ -186,13 +201,18 @@ static int vm_create(struct cli *c, const struct cli_args *a)
     int code = 0;
     json_t *r = cli_call(c, "POST", "/v1/vms", body, &code);
     json_decref(body);
-    if (!r)
+    if (!r) {
+        if (explain && !c->json) /* why it was refused, host by host */
+            cli_show_placement(c, a->argv[0]);
         return code;
+    }
     if (c->json)
         cli_print_json(r);
     else
         printf("vm %s created (%s)\n", json_string_value(json_object_get(r, "name")),
                json_string_value(json_object_get(r, "state")));
+    if (explain && !c->json)
+        cli_print_placement(json_object_get(r, "placement"));
     json_decref(r);
     return 0;
 usage:
@@ -484,6 +504,11 @@ const struct cli_cmd cmd_vm_entries[] = {
              {"user-data", 0, "FILE", CLI_K_FILE, NULL, 0, "cloud-init user-data file"},
              {"ssh-key", 0, "FILE", CLI_K_FILE, NULL, CLI_OPT_REPEAT,
               "authorized SSH keys, one a line (cloud-init)"},
+             {"host", 0, "HOST", CLI_K_TEXT, NULL, 0, "put it on HOST (the filters still apply)"},
+             {"group", 0, "GROUP", CLI_K_TEXT, NULL, 0, "a placement group (yun group list)"},
+             {"require", 0, "K=V", CLI_K_TEXT, NULL, CLI_OPT_REPEAT,
+              "only hosts with this label, e.g. gpu=1"},
+             {"explain", 0, NULL, CLI_K_TEXT, NULL, 0, "print every host's verdict"},
              {0}},
      .run = vm_create},
     {.words = "vm list",

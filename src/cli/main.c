@@ -61,6 +61,7 @@ static cli_table table = {cmd_vm_entries,
                           cmd_host_entries,
                           cmd_top_entries,
                           cmd_alert_entries,
+                          cmd_place_entries,
                           main_entries,
                           NULL};
 

@@ -9,6 +9,7 @@
 #include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
 #include "ctl/volumes.h"
@@ -98,6 +99,7 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
+    ctl_place_shutdown(c);
     ctl_vms_hosts_shutdown(c);
     ctl_host_calls_shutdown(c);
     ctl_hosts_shutdown(c); /* last: the agents go with it */

@@ -75,6 +75,7 @@ struct ctl {
     struct event *guard_timer;       /* sums up held-back events when their window ends */
     struct ctl_hostsub *hostsubs;    /* the hosts' agents whose events are taken (vms_hosts.c) */
     struct ctl_nohost *nohosts;      /* replies owed by hosts with no agent (host_calls.c) */
+    struct ctl_place *place;         /* placement's cursor and explanations (place.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -197,6 +198,12 @@ struct vm_spec {
     char hostname[64];
     const char *user_data;
     const char *ssh_keys; /* one public key per line */
+    /* placement (ctl/place.h): a forced host (id or name), a group, the
+     * required host labels "k=v,k=v"; "" = none */
+    char host[64];
+    char group[64];
+    char requires[256];
+    bool explain; /* the caller wants the placement's explanation */
 };
 void vm_spec_defaults(struct vm_spec *s);
 

@@ -128,6 +128,8 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     engine_vm_limits(&probe, &l);
     if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    if (!host_id)
+        goto image; /* the spec alone: before placement */
     const struct ctl_host *h = ctl_host_facts(c, host_id);
     if (!h)
         return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
@@ -139,6 +141,7 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     if (ctl_capacity_could_fit(c, host_id, s->cpus, s->memory_mb, err) < 0)
         return -1;
 
+image:;
     int rc = store_image_get(c->store, s->image, img);
     if (rc == STORE_NOTFOUND)
         return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist (see: yun image list)",

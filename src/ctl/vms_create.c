@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "compute/qemu_argv.h"
 #include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
 #include "lib/util.h"
@@ -83,14 +84,14 @@ static json_t *prepare_args(const struct vm_rec *vm, const struct image_rec *img
     return a;
 }
 
-/* THE spot where a new VM's host is chosen: for now the local host (the
- * all-in-one's own); placement (ctl_place, src/sched) takes this over. Its
- * agent must be there: a host that is down is 503 and nothing is made. */
+/* THE spot where a new VM's host is chosen: placement (ctl_place, src/sched;
+ * the row written after it is the reservation). Its agent must be there: a
+ * host that is down is 503 and nothing is made. */
 static int create_pick_host(struct ctl *c, const struct vm_spec *spec, char host[37],
                             struct yerr *err)
 {
-    (void)spec;
-    snprintf(host, 37, "%s", ctl_local_host(c));
+    if (ctl_place(c, spec, spec->host, host, NULL, err) < 0)
+        return -1;
     return ctl_host_agent(c, host, err) ? 0 : -1;
 }
 
@@ -99,6 +100,11 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
 {
     struct image_rec img;
     char host[37];
+    struct vm_rec same;
+    if (ctl_vm_validate_spec(c, spec, NULL, &img, err) < 0)
+        return -1;
+    if (store_vm_get(c->store, spec->name, &same) == 0)
+        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", spec->name);
     if (create_pick_host(c, spec, host, err) < 0 ||
         ctl_vm_validate_spec(c, spec, host, &img, err) < 0)
         return -1;
@@ -125,9 +131,8 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     vm.state = VM_CREATING;
     vm.created_at = vm.updated_at = now_ms();
 
-    struct vm_rec same;
-    if (store_vm_get(c->store, vm.name, &same) == 0)
-        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+    snprintf(vm.group, sizeof(vm.group), "%s", spec->group);
+    snprintf(vm.requires, sizeof(vm.requires), "%s", spec->requires);
     json_t *args = prepare_args(&vm, &img, spec);
     struct ctl_vmop *op = args ? ctl_vmop_new(c, &vm, done, ctx) : NULL;
     if (!op) {
