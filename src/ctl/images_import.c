@@ -53,7 +53,7 @@ static int refuse_busy(struct ctl *c, const char *name, struct yerr *err)
 
 void ctl_image_dir(struct ctl *c, const char *name, char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/images/%s", c->cfg->state_dir, name);
+    snprintf(buf, len, "%s/%s", c->cfg->images_dir, name);
 }
 
 void ctl_image_remove_dir(struct ctl *c, const char *name)
