@@ -2,6 +2,10 @@
 with their labels and facts; `yun host list|show|maintenance|activate|remove`;
 joins with a wrong token, a wrong protocol, impossible facts or a taken name
 are refused with a clear error and change nothing."""
+import json
+import os
+import stat
+
 from . import harness
 
 
