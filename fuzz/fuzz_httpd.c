@@ -1,5 +1,5 @@
 /*
- * fuzz_httpd.c - yund's HTTP/1.1 request parser (api/httpd.c): the bytes
+ * fuzz_httpd.c - yund's HTTP/1.1 request parser (lib/httpd.c): the bytes
  * are what a client sends on one connection (request line, headers,
  * Content-Length or chunked bodies, pipelined requests), then it shuts its
  * side. The real connection code runs on a socketpair: every request that
@@ -8,8 +8,8 @@
  */
 #include "fuzz.h"
 
-#include "api/httpd.h"
-#include "api/httpd_int.h"
+#include "lib/httpd.h"
+#include "lib/httpd_int.h"
 #include "lib/log.h"
 
 #include <event2/buffer.h>

@@ -21,7 +21,8 @@ static const struct part parts[] = {
     {routes_misc, &routes_misc_count},           {routes_vms, &routes_vms_count},
     {routes_snapshots, &routes_snapshots_count}, {routes_guest, &routes_guest_count},
     {routes_storage, &routes_storage_count},     {routes_tasks, &routes_tasks_count},
-    {routes_monitor, &routes_monitor_count},
+    {routes_monitor, &routes_monitor_count},     {routes_hosts, &routes_hosts_count},
+    {routes_cluster, &routes_cluster_count},
 };
 
 static const struct {

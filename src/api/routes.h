@@ -51,6 +51,10 @@ extern const struct route routes_monitor[];
 extern const size_t routes_monitor_count;
 extern const struct route routes_tasks[];
 extern const size_t routes_tasks_count;
+extern const struct route routes_hosts[];
+extern const size_t routes_hosts_count;
+extern const struct route routes_cluster[];
+extern const size_t routes_cluster_count;
 
 /* A handler reads path parameters by name: */
 const char *route_param(const struct route_ctx *c, const char *name);

@@ -53,6 +53,7 @@ extern const struct cli_cmd cmd_volume_entries[];
 extern const struct cli_cmd cmd_snapshot_entries[];
 extern const struct cli_cmd cmd_task_entries[];
 extern const struct cli_cmd cmd_events_entries[];
+extern const struct cli_cmd cmd_host_entries[];
 extern const struct cli_cmd cmd_top_entries[];
 extern const struct cli_cmd cmd_alert_entries[];
 

@@ -1,7 +1,6 @@
 /*
  * cmd_events.c - `yun events [-f] [--vm NAME]` (the event log, followed by
- * long polling) and `yun host` (capacity and allocation of this host): their
- * rows of the command table and their handlers.
+ * long polling): its row of the command table and its handler.
  */
 #include "cli/cli.h"
 #include "lib/util.h"
@@ -66,38 +65,6 @@ static int events(struct cli *c, const struct cli_args *a)
     }
 }
 
-static int host(struct cli *c, const struct cli_args *a)
-{
-    int code = 0;
-    json_t *r = cli_call(c, "GET", "/v1/host", NULL, &code);
-    if (!r)
-        return code;
-    if (c->json) {
-        cli_print_json(r);
-    } else {
-        char total[16], cap[16], used[16];
-        cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_bytes")), total, sizeof(total));
-        cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_capacity")), cap, sizeof(cap));
-        cli_fmt_bytes(json_integer_value(json_object_get(r, "memory_used")), used, sizeof(used));
-        printf("cpus      %lld (capacity %.0f vCPUs at overcommit %.1f), %lld vCPUs in use\n",
-               (long long)json_integer_value(json_object_get(r, "cpus")),
-               json_real_value(json_object_get(r, "cpus_capacity")),
-               json_real_value(json_object_get(r, "cpu_overcommit")),
-               (long long)json_integer_value(json_object_get(r, "cpus_used")));
-        printf("memory    %s (capacity %s at overcommit %.1f), %s in use\n", total, cap,
-               json_real_value(json_object_get(r, "memory_overcommit")), used);
-        printf("vms       %lld defined, %lld running\n",
-               (long long)json_integer_value(json_object_get(r, "vms")),
-               (long long)json_integer_value(json_object_get(r, "vms_running")));
-        printf("accel     %s\ncgroups   %s\nversion   %s\n",
-               json_string_value(json_object_get(r, "accel")),
-               json_string_value(json_object_get(r, "cgroups")),
-               json_string_value(json_object_get(r, "version")));
-    }
-    json_decref(r);
-    return 0;
-}
-
 const struct cli_cmd cmd_events_entries[] = {
     {.words = "events",
      .summary = "the event log, oldest first; -f follows it",
@@ -111,6 +78,5 @@ const struct cli_cmd cmd_events_entries[] = {
              {0}},
      .more = "with -o json, one JSON object per line\n",
      .run = events},
-    {.words = "host", .summary = "capacity and allocation of this host", .run = host},
     {0},
 };

@@ -1,5 +1,6 @@
 /*
- * ctl.c - the controller service's set-up: the host's facts from its agent,
+ * ctl.c - the controller service's set-up: the host's facts from its agent
+ * (all-in-one; a controller has none of its own), the hosts registry,
  * the hooks that make the engine's events and start admission the
  * controller's, and the subscription to the agent's events.
  */
@@ -76,6 +77,8 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
     c->cfg = cfg;
     c->agent = agent;
     c->host = host;
+    if (!agent) /* a controller: its hosts are rows, reached by remote agents */
+        return ctl_hosts_init(c, err, errlen);
     /* Once, before the API accepts requests: the loop runs until the
      * agent's answer is in. */
     struct facts_wait w = {.c = c};
@@ -94,6 +97,9 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         snprintf(err, errlen, "agent: too many subscribers");
         return -1;
     }
+    /* This host's row (made on the first start), c->local_host. */
+    if (ctl_hosts_init(c, err, errlen) < 0)
+        return -1;
     /* The task table is made after this (tasks_attach, with every kind). */
     return 0;
 }
@@ -106,6 +112,7 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
+    ctl_hosts_shutdown(c);
     c->on_event = NULL;
 }
 
@@ -114,43 +121,11 @@ void ctl_forget(struct ctl *c, void *ctx)
     ctl_calls_forget(c, ctx);
     ctl_vmops_forget(c, ctx);
     ctl_starts_forget(c, ctx);
-    agent_forget(c->agent, ctx);
+    if (c->agent)
+        agent_forget(c->agent, ctx);
 }
 
 int ctl_schema_version(struct ctl *c)
 {
     return store_schema_version(c->store);
-}
-
-/* ---- hosts: the all-in-one's one host (ctl/hosts.h) ---- */
-
-const char *ctl_local_host(const struct ctl *c)
-{
-    return c->local_host;
-}
-
-struct agent *ctl_host_agent(struct ctl *c, const char *host_id, struct yerr *err)
-{
-    if (c->agent && (!host_id[0] || !strcmp(host_id, c->local_host)))
-        return c->agent;
-    yerr_set(err, YE_UNAVAILABLE, "host %s is not reachable", host_id[0] ? host_id : "(local)");
-    return NULL;
-}
-
-struct agent *ctl_vm_agent(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
-{
-    return ctl_host_agent(c, vm->host, err);
-}
-
-const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id)
-{
-    if (!host_id[0] || !strcmp(host_id, c->local_host))
-        return &c->facts;
-    return NULL;
-}
-
-void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
-{
-    if (c->agent)
-        fn(c, c->local_host, c->agent, arg);
 }

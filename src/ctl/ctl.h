@@ -47,14 +47,15 @@ struct ctl_deadline;
 struct ctl_start;
 struct ctl_vmrt;
 struct ctl_reconcile;
+struct ctl_hosts;
 
 struct ctl {
     struct event_base *base;
     struct store *store;
     const struct yun_config *cfg;
     struct agent *agent;
-    struct tasks *tasks; /* long operations (ctl/tasks.h); NULL until it is set up */
-    struct engine *host; /* transitional: the local compute engine (see above) */
+    struct tasks *tasks;   /* long operations (ctl/tasks.h); NULL until it is set up */
+    struct engine *host;   /* transitional: the local compute engine (see above) */
     struct ctl_host facts; /* the local host's (all-in-one) */
     char local_host[37];   /* its host id (ctl/hosts.h); "" in a controller */
     ctl_event_hook on_event;
@@ -66,6 +67,7 @@ struct ctl {
     struct ctl_start *starts;        /* VM starts waiting for the agent's vm.launch (vms_start.c) */
     struct ctl_vmrt *vmrts;          /* per-VM event guard and restart timer (vms_events.c) */
     struct ctl_reconcile *reconcile; /* the reconcile pass's timers and calls (vms_reconcile.c) */
+    struct ctl_hosts *hosts;         /* the hosts registry (hosts.c) */
     struct event *guard_timer;       /* sums up held-back events when their window ends */
 };
 

@@ -515,6 +515,8 @@ static void on_agent_event(void *ctx, const char *type, json_t *ev)
 
 void snap_merge_init(struct ctl *c)
 {
+    if (!c->agent)
+        return; /* a controller: its hosts' agents are subscribed as they attach */
     if (agent_subscribe(c->agent, on_agent_event, c) < 0)
         log_err("snapshots: cannot subscribe to the agent's events");
 }

@@ -1,9 +1,10 @@
 /*
  * main.c - yund: wiring only. Parses flags and the config file, takes the
- * state-directory lock (one yund per state dir), opens the store, brings up
- * the engine (which re-attaches to surviving QEMUs) and the API, and runs
- * the libevent loop until SIGTERM/SIGINT. VMs are left running on exit.
+ * state-directory lock (one yund per state dir), then runs its role
+ * (daemon.h: all-in-one, controller or agent) until SIGTERM/SIGINT. VMs
+ * are left running on exit.
  */
+#include "daemon/daemon.h"
 #include "lib/failpoint.h"
 #include "agent/agent_local.h"
 #include "api/api.h"
@@ -44,10 +45,15 @@ static void usage(FILE *f)
             "  -v, --verbose         debug logging\n"
             "  -h, --help            this help\n"
             "      --routes[=json]   print the API's route table and exit\n"
+            "      --role ROLE       all (default: the all-in-one), controller or agent\n"
+            "      --join URL[,URL]  agent: the controllers to join (setting join)\n"
+            "      --token-file F    agent: the join token (setting join_token_file)\n"
             "settings: state_dir store socket listen token_file qemu qemu_img accel image_builder\n"
             "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
             "  reserved_memory stop_timeout reconcile_interval detach_timeout max_body\n"
-            "  max_connections\n"
+            "  max_connections role host_name host_labels agent_listen agent_address\n"
+            "  join join_token_file heartbeat_ms host_dead_after advertise_url leader_lease_ms\n"
+            "  placement_policy host_max_vms\n"
             "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
 }
 
@@ -61,6 +67,38 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     log_reopen();
     log_info("SIGHUP: log file reopened");
+}
+
+void daemon_signals_add(struct event_base *base, struct event *ev[3])
+{
+    ev[0] = evsignal_new(base, SIGTERM, on_signal, base);
+    ev[1] = evsignal_new(base, SIGINT, on_signal, base);
+    ev[2] = evsignal_new(base, SIGHUP, on_hup, NULL);
+    for (int i = 0; i < 3; i++)
+        if (ev[i])
+            event_add(ev[i], NULL);
+}
+
+void daemon_signals_free(struct event *ev[3])
+{
+    for (int i = 0; i < 3; i++)
+        if (ev[i])
+            event_free(ev[i]);
+}
+
+void daemon_drain(struct event_base *base)
+{
+    /* Helpers still running (a copy) are ended and their operations rolled
+     * back (their tasks fail) before yund goes; bounded to 3 s. */
+    job_kill_all();
+    int64_t until = monotonic_ms() + 3000;
+    while (job_count() > 0 && monotonic_ms() < until) {
+        struct timeval tick = {0, 100 * 1000};
+        event_base_loopexit(base, &tick);
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    for (int i = 0; i < 4; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK); /* the agent's replies */
 }
 
 static int take_lock(const char *state_dir)
@@ -138,12 +176,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {
-        {"state-dir", required_argument, 0, 's'}, {"config", required_argument, 0, 'c'},
-        {"set", required_argument, 0, 'o'},       {"daemon", no_argument, 0, 'd'},
-        {"verbose", no_argument, 0, 'v'},         {"help", no_argument, 0, 'h'},
-        {"failpoints", no_argument, 0, 'F'},      {"routes", optional_argument, 0, 'R'},
-        {"store", required_argument, 0, 'S'},     {0, 0, 0, 0}};
+    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"set", required_argument, 0, 'o'},
+                                         {"daemon", no_argument, 0, 'd'},
+                                         {"verbose", no_argument, 0, 'v'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"failpoints", no_argument, 0, 'F'},
+                                         {"routes", optional_argument, 0, 'R'},
+                                         {"store", required_argument, 0, 'S'},
+                                         {"role", required_argument, 0, 'r'},
+                                         {"join", required_argument, 0, 'j'},
+                                         {"token-file", required_argument, 0, 't'},
+                                         {0, 0, 0, 0}};
+    const char *role = NULL, *join = NULL, *token_file = NULL;
     const char *config_file = NULL, *store_spec = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;
@@ -176,6 +222,15 @@ int main(int argc, char **argv)
             return 0;
         case 'S': /* after the config file and --set, like them validated */
             store_spec = optarg;
+            break;
+        case 'r': /* like --store: applied after the config file and --set */
+            role = optarg;
+            break;
+        case 'j':
+            join = optarg;
+            break;
+        case 't':
+            token_file = optarg;
             break;
         case 'F': /* the crash points compiled in (sanitizer build), for tests */
             return failpoint_list(stdout) < 0 ? 1 : 0;
@@ -215,6 +270,12 @@ int main(int argc, char **argv)
         }
     }
     if (store_spec && config_set(&cfg, "store", store_spec, err, sizeof(err)) < 0) {
+        fprintf(stderr, "yund: %s\n", err);
+        return 2;
+    }
+    if ((role && config_set(&cfg, "role", role, err, sizeof(err)) < 0) ||
+        (join && config_set(&cfg, "join", join, err, sizeof(err)) < 0) ||
+        (token_file && config_set(&cfg, "join_token_file", token_file, err, sizeof(err)) < 0)) {
         fprintf(stderr, "yund: %s\n", err);
         return 2;
     }
@@ -262,127 +323,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
-    char dbpath[512];
-    if (cfg.store[0])
-        snprintf(dbpath, sizeof(dbpath), "%s", cfg.store);
+    int rc;
+    if (!strcmp(cfg.role, "controller"))
+        rc = role_controller(&cfg);
+    else if (!strcmp(cfg.role, "agent"))
+        rc = role_agent(&cfg);
     else
-        snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg.state_dir);
-    struct store *st;
-    if (store_open(dbpath, &st, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        return 1;
-    }
-    struct event_base *base = event_base_new();
-    struct engine eng;
-    struct ctl ctl;
-    struct api api;
-    struct monitor mon;
-    int rc = 1;
-    if (!base) {
-        log_err("event_base_new failed");
-        goto out_store;
-    }
-    if (engine_init(&eng, base, &cfg, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        goto out_base;
-    }
-    /* This host's agent: in-process, over the engine. */
-    struct agent *agent = agent_local_new(base, &cfg, &eng);
-    if (!agent) {
-        log_err("out of memory");
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
-    /* The controller reaches the host only through its agent (in-process,
-     * over the engine). */
-    if (ctl_init(&ctl, base, st, &cfg, agent, &eng, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
-    /* The task table, every kind registered before they are recovered. */
-    if (tasks_attach(&ctl, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        ctl_shutdown(&ctl);
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
-    /* Recover before accepting requests: state must agree with reality
-     * first. Tasks an earlier yund left unfinished are rolled back (or
-     * finished) before reconcile looks at the rows they owned. */
-    tasks_start(&ctl);
-    if (ctl_vms_reconcile_init(&ctl) < 0) {
-        log_err("out of memory");
-        ctl_shutdown(&ctl);
-        tasks_detach(&ctl);
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
-    ctl_vms_reconcile(&ctl);
-    ctl_vms_reconcile_settle(&ctl, 5000); /* re-attached QEMUs answer over QMP first */
-    if (monitor_init(&mon, &ctl, &cfg, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        monitor_shutdown(&mon);
-        ctl_vms_reconcile_shutdown(&ctl);
-        ctl_shutdown(&ctl);
-        tasks_detach(&ctl);
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
-    if (api_start(&api, base, &ctl, &cfg, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        api_stop(&api);
-        monitor_shutdown(&mon);
-        ctl_vms_reconcile_shutdown(&ctl);
-        ctl_shutdown(&ctl);
-        tasks_detach(&ctl);
-        engine_shutdown(&eng);
-        agent_free(agent);
-        goto out_base;
-    }
-    api.mon = &mon;
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    event_add(sigterm, NULL);
-    event_add(sigint, NULL);
-    struct event *sighup = evsignal_new(base, SIGHUP, on_hup, NULL);
-    event_add(sighup, NULL);
-    log_info("yund ready (state %s, pid %d)", cfg.state_dir, (int)getpid());
-    event_base_dispatch(base);
-    /* Helpers still running (a copy) are ended and their operations rolled
-     * back (their tasks fail) before yund goes; bounded to 3 s. */
-    job_kill_all();
-    int64_t until = monotonic_ms() + 3000;
-    while (job_count() > 0 && monotonic_ms() < until) {
-        struct timeval tick = {0, 100 * 1000};
-        event_base_loopexit(base, &tick);
-        event_base_loop(base, EVLOOP_ONCE);
-    }
-    for (int i = 0; i < 4; i++)
-        event_base_loop(base, EVLOOP_NONBLOCK); /* the agent's replies */
-    event_free(sigterm);
-    event_free(sigint);
-    event_free(sighup);
-    api_stop(&api);
-    unlink(cfg.socket_path);
-    monitor_shutdown(&mon);
-    ctl_vms_reconcile_shutdown(&ctl);
-    ctl_shutdown(&ctl);
-    job_shutdown_all(); /* any left: no callback any more */
-    tasks_detach(&ctl);
-    engine_shutdown(&eng);
-    agent_free(agent);
-    rc = 0;
-    log_info("yund stopped");
-out_base:
-    event_base_free(base);
-out_store:
-    store_close(st);
+        rc = role_all(&cfg);
     log_close();
     close(lock);
     return rc;

@@ -49,6 +49,7 @@ void config_defaults(struct yun_config *c)
     c->qemu_uid_min = 1900000000u;
     c->qemu_uid_max = 1900065535u;
     snprintf(c->qemu_uid_dir, sizeof(c->qemu_uid_dir), "/run/yun/uids");
+    config_cluster_defaults(c);
 }
 
 static int set_str(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
@@ -374,6 +375,9 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         c->max_connections = (int)u;
         return 0;
     }
+    int rc = config_cluster_set(c, key, v, err, el);
+    if (rc <= 0)
+        return rc;
     snprintf(err, el, "unknown setting '%s'", key);
     return -1;
 }
@@ -465,5 +469,5 @@ int config_finish(struct yun_config *c, char *err, size_t el)
         snprintf(err, el, "store: a postgres:// URL or an absolute SQLite file path");
         return -1;
     }
-    return 0;
+    return config_cluster_finish(c, err, el);
 }

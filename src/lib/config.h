@@ -5,6 +5,7 @@
 #ifndef YUN_CONFIG_H
 #define YUN_CONFIG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -63,6 +64,20 @@ struct yun_config {
     uint32_t qemu_uid_min; /* the range VM uids (and gids) are taken from */
     uint32_t qemu_uid_max;
     char qemu_uid_dir[256]; /* machine-wide claims on those uids, shared by every yund */
+    /* the cluster (docs/cluster.md; config_cluster.c) */
+    char role[16];             /* "all" (default), "controller" or "agent" */
+    char host_name[64];        /* "" = the system's host name */
+    char host_labels[512];     /* "k=v,k=v" */
+    char agent_listen[64];     /* ADDR:PORT the agent API listens on */
+    char agent_address[64];    /* the address controllers use ("" = the listen address) */
+    char join_token_file[256]; /* controller: the join token; agent: --token-file */
+    char join_urls[1024];      /* agent: controllers to join, ','-separated (--join) */
+    int heartbeat_ms;          /* agent heartbeat period */
+    int host_dead_after_ms;    /* a lease lapsed this long: the host is down */
+    char advertise_url[256];   /* controller: the URL agents and clients use for it */
+    int leader_lease_ms;       /* the leader's lease */
+    char placement_policy[32]; /* spread, pack, ... */
+    int host_max_vms;          /* 0 = unlimited */
 };
 
 void config_defaults(struct yun_config *c);
@@ -77,5 +92,17 @@ int config_finish(struct yun_config *c, char *err, size_t errlen);
 /* Walks a ':'-separated directory list: copies the next entry into out and
  * returns 1, or returns 0 at the end. *cursor starts at the list. */
 int config_dirs_next(const char **cursor, char *out, size_t outlen);
+
+/* The cluster's settings (config_cluster.c): defaults, one key (1 when the
+ * key is not one of them, 0 set, -1 bad value), and the checks at finish. */
+void config_cluster_defaults(struct yun_config *c);
+int config_cluster_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el);
+int config_cluster_finish(struct yun_config *c, char *err, size_t el);
+/* A host name: [a-z0-9][a-z0-9.-]{0,62}. */
+bool config_host_name_ok(const char *s);
+/* One label (key [A-Za-z0-9_./-]{1,63}, value [A-Za-z0-9_.-]{0,63}) and a
+ * "k=v,k=v" list of at most 32. */
+bool config_label_ok(const char *k, size_t klen, const char *v, size_t vlen);
+bool config_labels_ok(const char *s);
 
 #endif

@@ -34,6 +34,7 @@
     X(YE_NOT_IMPLEMENTED, 501, "not_implemented")                                                  \
     X(YE_GUEST_AGENT, 502, "guest_agent")                                                          \
     X(YE_AGENT_UNREACHABLE, 502, "agent_unreachable")                                              \
+    X(YE_BAD_GATEWAY, 502, "bad_gateway")                                                          \
     X(YE_UNAVAILABLE, 503, "unavailable")                                                          \
     X(YE_NO_UID, 503, "no_uid")                                                                    \
     X(YE_TIMEOUT, 504, "timeout")                                                                  \

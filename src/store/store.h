@@ -85,6 +85,27 @@ int store_snapshot_delete(struct store *st, const char *id);
 /* A VM's snapshots, oldest first; *out is malloc'd. */
 int store_snapshot_list(struct store *st, const char *vm_id, struct snapshot_rec **out, size_t *n);
 
+/* ---- hosts (store_hosts.c) ---- */
+int store_host_insert(struct store *st, const struct host_rec *h);
+int store_host_update(struct store *st, const struct host_rec *h);
+int store_host_delete(struct store *st, const char *id);
+/* By name, else by id. */
+int store_host_get(struct store *st, const char *name_or_id, struct host_rec *out);
+/* All hosts ordered by name; *out is malloc'd. */
+int store_host_list(struct store *st, struct host_rec **out, size_t *n);
+/* The database's clock, ms since the epoch. */
+int store_now_ms(struct store *st, int64_t *now);
+/* A heartbeat: lease_until = database now + lease_ms, the usage and run
+ * kept, the state up (maintenance when maintenance is set). *lease_until
+ * (may be NULL) gets the new lease. STORE_NOTFOUND for an unknown id. */
+int store_host_renew(struct store *st, const char *id, const char *run, double cpu_load,
+                     uint64_t mem_used, int64_t lease_ms, int64_t *lease_until);
+int store_host_set_state(struct store *st, const char *id, const char *state, int maintenance);
+/* Hosts not down whose lease (lease_until > 0) is past on the database's
+ * clock; a host that never had a lease (the all-in-one's) never lapses. */
+int store_hosts_lapsed(struct store *st, struct host_rec **out, size_t *n);
+/* How many VM rows name the host. */
+int store_host_vm_count(struct store *st, const char *id, int *count);
 /* ---- tasks (store_tasks.c) ---- */
 int store_task_insert(struct store *st, const struct task_rec *t);
 int store_task_update(struct store *st, const struct task_rec *t);

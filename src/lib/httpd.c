@@ -7,8 +7,8 @@
  * limit of ours can refuse it, has no connection cap, spins on accept() when
  * descriptors run out, and answers unknown methods with HTML itself.
  */
-#include "api/httpd.h"
-#include "api/httpd_int.h"
+#include "lib/httpd.h"
+#include "lib/httpd_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "lib/yerr.h"

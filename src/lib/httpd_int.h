@@ -1,11 +1,11 @@
 /*
  * httpd_int.h - what httpd.c (connections) and httpd_accept.c (listeners,
- * connection cap) share. Not for use outside src/api/httpd*.c.
+ * connection cap) share. Not for use outside src/lib/httpd*.c.
  */
 #ifndef YUN_HTTPD_INT_H
 #define YUN_HTTPD_INT_H
 
-#include "api/httpd.h"
+#include "lib/httpd.h"
 
 #include <stdint.h>
 

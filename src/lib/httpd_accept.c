@@ -4,8 +4,8 @@
  * a spin when accept() fails for want of descriptors. Both warnings are
  * rate-limited.
  */
-#include "api/httpd.h"
-#include "api/httpd_int.h"
+#include "lib/httpd.h"
+#include "lib/httpd_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
 

@@ -1,0 +1,120 @@
+/*
+ * routes_hosts.c - the rows of /v1/hosts: the cluster's hosts (facts,
+ * state, lease, usage, VM count), an operator's maintenance and activate,
+ * and the removal of a host with no VMs (409 while VM rows name it).
+ */
+#include "api/api.h"
+#include "ctl/hosts.h"
+
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* "k=v,k=v" as an object. */
+static json_t *labels_json(const char *s)
+{
+    json_t *o = json_object();
+    while (o && *s) {
+        size_t len = strcspn(s, ",");
+        const char *eq = memchr(s, '=', len);
+        if (eq) {
+            char k[128];
+            snprintf(k, sizeof k, "%.*s", (int)(eq - s), s);
+            json_object_set_new(o, k, json_stringn(eq + 1, len - (size_t)(eq - s) - 1));
+        }
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return o;
+}
+
+static json_t *host_json(struct ctl *ctl, const struct host_rec *h, int vms)
+{
+    return json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:i,s:I,s:s,s:s,s:o,s:o,s:I,s:{s:f,s:I},"
+        "s:i,s:s,s:s,s:I,s:I}",
+        "id", h->id, "name", h->name, "address", h->address, "agent_url", h->agent_url, "state",
+        h->state, "maintenance", h->maintenance != 0, "local", !strcmp(h->id, ctl_local_host(ctl)),
+        "cpus", h->cpus, "memory", (json_int_t)h->memory, "accel", h->accel, "cpu_model",
+        h->cpu_model, "cpu_flags", json_text(h->cpu_flags), "labels", labels_json(h->labels),
+        "lease_until", (json_int_t)h->lease_until, "usage", "cpu_load", h->cpu_load, "mem_used",
+        (json_int_t)h->mem_used, "vms", vms, "vms_dir", h->vms_dir, "images_dir", h->images_dir,
+        "joined_at", (json_int_t)h->joined_at, "updated_at", (json_int_t)h->updated_at);
+}
+
+static void hosts_list(struct route_ctx *c)
+{
+    struct host_rec *rows = NULL;
+    int *vms = NULL;
+    size_t n = 0;
+    struct yerr err = {0};
+    if (ctl_host_list(c->api->ctl, &rows, &n, &vms, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, host_json(c->api->ctl, &rows[i], vms[i]));
+    free(rows);
+    free(vms);
+    reply_json(c->req, 200, json_pack("{s:o}", "hosts", arr));
+}
+
+static void host_get(struct route_ctx *c)
+{
+    struct host_rec h;
+    int vms = 0;
+    struct yerr err = {0};
+    if (ctl_host_get(c->api->ctl, route_param(c, "name"), &h, &vms, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, host_json(c->api->ctl, &h, vms));
+}
+
+static void set_maintenance(struct route_ctx *c, bool on)
+{
+    struct host_rec h;
+    int vms = 0;
+    struct yerr err = {0};
+    const char *name = route_param(c, "name");
+    if (ctl_host_maintenance(c->api->ctl, name, on, &h, &err) < 0 ||
+        ctl_host_get(c->api->ctl, h.id, &h, &vms, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, host_json(c->api->ctl, &h, vms));
+}
+
+static void host_maintenance(struct route_ctx *c)
+{
+    set_maintenance(c, true);
+}
+
+static void host_activate(struct route_ctx *c)
+{
+    set_maintenance(c, false);
+}
+
+static void host_remove(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    const char *name = route_param(c, "name");
+    if (ctl_host_remove(c->api->ctl, name, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
+}
+
+const struct route routes_hosts[] = {
+    {EVHTTP_REQ_GET, "/v1/hosts", hosts_list, 0,
+     "List the cluster's hosts: facts, state, lease, usage, VM count", NULL},
+    {EVHTTP_REQ_GET, "/v1/hosts/{name}", host_get, 0, "Show a host", NULL},
+    {EVHTTP_REQ_POST, "/v1/hosts/{name}/maintenance", host_maintenance, ROUTE_ADMIN,
+     "Put a host in maintenance: it takes no new VMs (kept across a lease lapse)", NULL},
+    {EVHTTP_REQ_POST, "/v1/hosts/{name}/activate", host_activate, ROUTE_ADMIN,
+     "Take a host out of maintenance", NULL},
+    {EVHTTP_REQ_DELETE, "/v1/hosts/{name}", host_remove, ROUTE_ADMIN,
+     "Remove a host (refused while VMs are on it)", NULL},
+};
+const size_t routes_hosts_count = sizeof(routes_hosts) / sizeof(routes_hosts[0]);

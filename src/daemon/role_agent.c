@@ -1,0 +1,184 @@
+/*
+ * role_agent.c - yund --role agent: one host's side of a cluster. The
+ * engine and the in-process agent (agent_local) run this host's VMs; the
+ * agent joins its controllers and heartbeats them (agent_join.c). No
+ * store, no API socket: the controller reaches this host through the
+ * agent API on agent_listen (agent_serve.c) and gets its events pushed
+ * (agent_push.c).
+ */
+#include "daemon/daemon.h"
+#include "agent/agent_join.h"
+#include "agent/agent_local.h"
+#include "agent/agent_push.h"
+#include "agent/agent_remote.h"
+#include "agent/agent_serve.h"
+#include "compute/engine.h"
+#include "lib/log.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct agent_role {
+    struct event_base *base;
+    struct agent *local;
+    struct agent_join *join;
+    struct agent_serve *serve;
+    struct agent_push *push;
+};
+
+/* A listening socket on agent_listen (a numeric ADDR:PORT, checked by
+ * config_cluster.c); -1 with err. */
+static int listen_agent(const char *spec, char *err, size_t errlen)
+{
+    char host[64];
+    snprintf(host, sizeof host, "%s", spec);
+    char *colon = strrchr(host, ':');
+    if (!colon) {
+        snprintf(err, errlen, "agent_listen '%s' is not ADDR:PORT", spec);
+        return -1;
+    }
+    *colon = 0;
+    char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h[hl - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV},
+                    *res = NULL;
+    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    if (rc) {
+        snprintf(err, errlen, "agent_listen %s: %s (a numeric address)", spec, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Joined (again): the agent API and the pusher take the host id and
+ * credential; the pusher starts with the first join. */
+static void on_joined(void *ctx, const char *host_id, const char *credential)
+{
+    struct agent_role *r = ctx;
+    agent_serve_set_host_id(r->serve, host_id);
+    agent_serve_set_credential(r->serve, credential);
+    if (r->push) {
+        agent_push_set_credential(r->push, host_id, credential);
+        return;
+    }
+    const char *urls[16];
+    size_t n = agent_join_urls(r->join, urls, 16);
+    r->push = agent_push_new(r->base, r->local, host_id, credential, urls, n);
+    if (!r->push)
+        log_err("agent: no usable controller URL to push events to");
+}
+
+struct facts_wait {
+    bool done;
+    json_t *facts;
+    struct yerr err;
+};
+
+static void on_facts(void *ctx, json_t *r, const struct yerr *err)
+{
+    struct facts_wait *w = ctx;
+    w->done = true;
+    if (err)
+        w->err = *err;
+    else
+        w->facts = json_incref(r);
+}
+
+/* The host's facts from the in-process agent, the loop run until they are
+ * in (before anything else is served). */
+static json_t *host_facts(struct event_base *base, struct agent *a, char *err, size_t errlen)
+{
+    struct facts_wait w = {0};
+    if (!agent_call(a, AV_HOST_FACTS, NULL, on_facts, NULL, &w)) {
+        snprintf(err, errlen, "agent: cannot ask for the host's facts");
+        return NULL;
+    }
+    while (!w.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+        ;
+    if (!w.done || w.err.code) {
+        agent_forget(a, &w);
+        snprintf(err, errlen, "%s", w.done ? w.err.message : "agent: no answer to host.facts");
+        return NULL;
+    }
+    return w.facts;
+}
+
+int role_agent(const struct yun_config *cfg)
+{
+    char err[512];
+    struct event_base *base = event_base_new();
+    if (!base) {
+        log_err("event_base_new failed");
+        return 1;
+    }
+    int rc = 1;
+    struct engine eng;
+    if (engine_init(&eng, base, cfg, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        event_base_free(base);
+        return 1;
+    }
+    struct agent *agent = agent_local_new(base, cfg, &eng);
+    struct agent_role r = {.base = base, .local = agent};
+    json_t *facts = agent ? host_facts(base, agent, err, sizeof err) : NULL;
+    if (!agent)
+        snprintf(err, sizeof err, "out of memory");
+    r.join = facts ? agent_join_new(base, cfg, facts, err, sizeof err) : NULL;
+    json_decref(facts);
+    int fd = r.join ? listen_agent(cfg->agent_listen, err, sizeof err) : -1;
+    if (fd >= 0) {
+        /* until the join: the credential of cluster.json, or none (all refused) */
+        r.serve = agent_serve_new(base, agent, agent_join_credential(r.join),
+                                  agent_join_host_id(r.join), agent_run_id());
+        if (!r.serve || agent_serve_listen(r.serve, fd) < 0) {
+            snprintf(err, sizeof err, "agent: cannot serve on %s", cfg->agent_listen);
+            if (!r.serve)
+                close(fd);
+            fd = -1;
+        }
+    }
+    if (fd < 0) {
+        log_err("%s", err);
+        goto out;
+    }
+    agent_join_on_joined(r.join, on_joined, &r);
+    log_info("agent API on %s", cfg->agent_listen);
+    struct event *sigs[3];
+    daemon_signals_add(base, sigs);
+    log_info("yund agent %s ready (state %s, pid %d, joining %s)", cfg->host_name, cfg->state_dir,
+             (int)getpid(), cfg->join_urls);
+    event_base_dispatch(base);
+    daemon_drain(base);
+    daemon_signals_free(sigs);
+    rc = 0;
+    log_info("yund stopped");
+out:
+    agent_push_free(r.push);
+    agent_join_free(r.join);
+    agent_serve_free(r.serve);
+    engine_shutdown(&eng);
+    agent_free(agent);
+    event_base_free(base);
+    return rc;
+}
