@@ -1,8 +1,8 @@
 """The cluster tests' fixtures: ONE cluster for the whole session (built on
 the first cluster test, torn down at the end): a controller c1 and three
 agents h1, h2, h3 (labels: h1 zone=a, h2 zone=b, h3 zone=b,gpu=1), in
-network namespaces on a bridge, on a PostgreSQL database of its own, with
-the tiny image built once.
+network namespaces on a bridge, on a PostgreSQL database of its own, and the
+tiny image built once for the tests that ask for it (`tiny`).
 
 `cl` hands it to a test and, afterwards, puts it back as the next test
 expects it and checks that it is: every link up, every daemon running, every
@@ -29,8 +29,13 @@ def cluster(request):
         pytest.skip("network namespaces need root")
     c = harness.Cluster(AGENTS)
     request.addfinalizer(c.close)
-    c.ensure_tiny()
     return c
+
+
+@pytest.fixture(scope="session")
+def tiny(cluster):
+    """The tiny image, built once (through the controller, on a host)."""
+    return cluster.ensure_tiny()
 
 
 def _restore(c):
@@ -56,6 +61,7 @@ def _restore(c):
 
 @pytest.fixture
 def cl(cluster):
+    """The cluster, put back as found after the test (no image needed)."""
     netns.sweep_dead()
     yield cluster
     left = _restore(cluster)
@@ -64,3 +70,4 @@ def cl(cluster):
         assert h.get("state") == "up", (name, h)
     # left by a test that failed anyway is no news; by one that passed, it is
     assert not left, f"the test left: {', '.join(left)}"
+

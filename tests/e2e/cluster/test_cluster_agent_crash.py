@@ -8,8 +8,12 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 from . import harness
 from .harness import pid_alive, wait_for
+
+pytestmark = pytest.mark.usefixtures("tiny")
 
 
 def _slow_qemu():

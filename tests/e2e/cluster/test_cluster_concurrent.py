@@ -6,7 +6,11 @@ host" and leave nothing behind."""
 import collections
 import subprocess
 
+import pytest
+
 from . import harness
+
+pytestmark = pytest.mark.usefixtures("tiny")
 
 
 def test_concurrent_creates_never_overcommit(cl):

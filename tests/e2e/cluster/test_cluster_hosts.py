@@ -6,6 +6,8 @@ import json
 import os
 import stat
 
+import pytest
+
 from . import harness
 
 
@@ -79,6 +81,7 @@ def test_bad_joins_change_nothing(cl):
     assert r.status == 401
 
 
+@pytest.mark.usefixtures("tiny")
 def test_maintenance_activate_and_remove_refused(cl):
     cl.yun("host", "maintenance", "h2")
     cl.wait_host("h2", "maintenance", 10)

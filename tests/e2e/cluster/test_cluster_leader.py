@@ -9,8 +9,12 @@ import shutil
 import tempfile
 import time
 
+import pytest
+
 from . import harness
 from .harness import wait_for
+
+pytestmark = pytest.mark.usefixtures("tiny")
 
 
 def _script(d, name, body):

@@ -5,7 +5,11 @@ on every host after each step, and the events name the host."""
 import json
 import os
 
+import pytest
+
 from .harness import MARKER, wait_for
+
+pytestmark = pytest.mark.usefixtures("tiny")
 
 
 def test_vm_lifecycle_on_a_remote_host(cl):

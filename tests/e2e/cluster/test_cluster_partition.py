@@ -5,7 +5,11 @@ elsewhere), while the QEMU itself runs on. The link restored: the host is
 runs twice, and the other hosts never noticed."""
 import time
 
+import pytest
+
 from .harness import pid_alive
+
+pytestmark = pytest.mark.usefixtures("tiny")
 
 
 def test_link_cut_host_down_vms_unknown_then_reconciled(cl):

@@ -5,6 +5,10 @@ explanation (409 with counts per reason); --require picks the host with the
 labels; --host forces a host and is still checked."""
 import os
 
+import pytest
+
+pytestmark = pytest.mark.usefixtures("tiny")
+
 
 def _placed(cl, names):
     hosts = cl.hosts()
