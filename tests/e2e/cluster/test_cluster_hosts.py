@@ -5,6 +5,7 @@ are refused with a clear error and change nothing."""
 import json
 import os
 import stat
+import time
 
 import pytest
 
@@ -100,3 +101,30 @@ def test_maintenance_activate_and_remove_refused(cl):
     assert p.returncode != 0 and "VM" in p.stderr, p.stderr
     assert cl.host_state(busy) == "up"
     cl.check_invariants()
+
+
+def test_link_cut_lease_lapses_and_restore_rejoins(cl):
+    """A host whose link is cut goes down once its lease lapses (not
+    before), the others stay up; the link back, it is up with its id."""
+    before = cl.hosts()
+    t0 = time.monotonic()
+    cl.fabric.cut("h1")
+    assert not cl.fabric.link_up("h1")
+    cl.wait_host("h1", "down", cl.dead_after_ms / 1000 + 10)
+    assert time.monotonic() - t0 >= (cl.dead_after_ms - cl.heartbeat_ms) / 1000 * 0.9
+    assert cl.host_state("h2") == "up" and cl.host_state("h3") == "up"
+    assert cl.agents["h1"].running()  # the agent itself lives on
+    cl.wait_event(lambda e: "h1" in json.dumps(e) and "down" in json.dumps(e), what="host h1 down")
+    cl.fabric.restore("h1")
+    cl.wait_host("h1", "up", 20)
+    assert cl.hosts()["h1"]["id"] == before["h1"]["id"]
+
+
+def test_agent_kill9_and_restart_keeps_its_id(cl):
+    before = cl.hosts()["h2"]
+    cl.agents["h2"].kill9()
+    cl.wait_host("h2", "down", cl.dead_after_ms / 1000 + 10)
+    cl.agents["h2"].start()
+    after = cl.hosts()["h2"]
+    assert after["id"] == before["id"] and after["state"] == "up", (before, after)
+    assert sorted(cl.hosts()) == ["h1", "h2", "h3"]
