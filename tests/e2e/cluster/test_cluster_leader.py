@@ -14,8 +14,6 @@ import pytest
 from . import harness
 from .harness import wait_for
 
-pytestmark = pytest.mark.usefixtures("tiny")
-
 
 def _script(d, name, body):
     path = os.path.join(d, name)
@@ -46,6 +44,32 @@ def _failover(cl):
     return old, took
 
 
+def test_standby_takes_over_and_hosts_follow(cl):
+    """No VM: the standby refuses writes naming the leader; kill -9 of the
+    leader, the standby serves writes within 10 s, every host stays (or
+    comes back) up heartbeating it, the CLI with both URLs follows; the old
+    leader restarted is a standby."""
+    c2 = cl.add_controller("c2")
+    try:
+        c1 = cl.controllers[0]
+        assert cl.leader() is c1
+        st, e = c2.request("POST", "/v1/groups", {"name": "c-x", "policy": "affinity"})
+        assert st == 503 and e["error"]["code"] == "not_leader", (st, e)
+        assert e["error"].get("leader") == c1.url, e
+        dead, took = _failover(cl)
+        assert dead is c1 and took < 10, f"the standby took {took:.1f} s to serve writes"
+        for name in cl.agents:
+            cl.wait_host(name, "up", cl.dead_after_ms / 1000 + 10)
+        assert "h1" in cl.yun("host", "list").stdout
+        c1.start()
+        assert cl.leader() is c2
+        st, e = c1.request("POST", "/v1/groups", {"name": "c-x", "policy": "affinity"})
+        assert st == 503 and e["error"].get("leader") == c2.url, (st, e)
+    finally:
+        cl.remove_controller(c2)
+
+
+@pytest.mark.usefixtures("tiny")
 def test_leader_kill9_mid_create_and_mid_start(cl):
     d = tempfile.mkdtemp(prefix="yc-slow-", dir="/tmp")
     os.chmod(d, 0o755)
