@@ -4,7 +4,7 @@ agents h1, h2, h3 (labels: h1 zone=a, h2 zone=b, h3 zone=b,gpu=1), in
 network namespaces on a bridge, on a PostgreSQL database of its own, and the
 tiny image built once for the tests that ask for it (`tiny`).
 
-`cl` hands it to a test and, afterwards, puts it back as the next test
+`cl` hands it to a test (`pool` keeps it) and, afterwards, puts it back as the next test
 expects it and checks that it is: every link up, every daemon running, every
 host up, one leader, no VM left (the fixture deletes the test's), the invariants
 settled on every host. A test that left a mess fails in its teardown, naming
@@ -23,19 +23,48 @@ if not harness.PG_URL:
     pytestmark = pytest.mark.skip(reason="YUN_TEST_PG_URL is not set")
 
 
+class _Pool:
+    """The session's cluster; one that could not be put back (a daemon that
+    crashes again at its restart) is torn down and a new one built for the
+    next test, so one broken daemon fails its own test, not every later one."""
+
+    def __init__(self):
+        self.cluster = None
+
+    def get(self):
+        if self.cluster is None:
+            self.cluster = harness.Cluster(AGENTS)
+        return self.cluster
+
+    def discard(self):
+        """Tears the broken cluster down; returns what its daemons said."""
+        c, self.cluster = self.cluster, None
+        try:
+            c.close(check=False)
+        except Exception as e:  # reported with the failure that broke it
+            return [f"closing it: {e!r}"] + c.problems
+        return c.problems
+
+    def close(self):
+        if self.cluster:
+            self.cluster.close()
+
+
 @pytest.fixture(scope="session")
-def cluster(request):
+def pool(request):
     if os.getuid() != 0:
         pytest.skip("network namespaces need root")
-    c = harness.Cluster(AGENTS)
-    request.addfinalizer(c.close)
-    return c
+    p = _Pool()
+    request.addfinalizer(p.close)
+    return p
 
 
-@pytest.fixture(scope="session")
-def tiny(cluster):
-    """The tiny image, built once (through the controller, on a host)."""
-    return cluster.ensure_tiny()
+@pytest.fixture
+def tiny(cl):
+    """The tiny image, built once per cluster (through the controller, on a host)."""
+    if not getattr(cl, "tiny_image", None):
+        cl.tiny_image = cl.ensure_tiny()
+    return cl.tiny_image
 
 
 def _restore(c):
@@ -60,14 +89,19 @@ def _restore(c):
 
 
 @pytest.fixture
-def cl(cluster):
+def cl(pool):
     """The cluster, put back as found after the test (no image needed)."""
     netns.sweep_dead()
+    cluster = pool.get()
     yield cluster
-    left = _restore(cluster)
-    cluster.settle(60)
-    for name, h in cluster.hosts().items():
-        assert h.get("state") == "up", (name, h)
+    try:
+        left = _restore(cluster)
+        cluster.settle(60)
+        for name, h in cluster.hosts().items():
+            assert h.get("state") == "up", (name, h)
+    except BaseException as e:
+        problems = pool.discard()
+        raise AssertionError(f"the cluster could not be put back ({e}); it is rebuilt for the "
+                             f"next test. Its daemons at their stop:\n" + "\n".join(problems)) from e
     # left by a test that failed anyway is no news; by one that passed, it is
     assert not left, f"the test left: {', '.join(left)}"
-
