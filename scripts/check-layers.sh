@@ -4,7 +4,8 @@
 # The layers, lowest first (a file may include its own layer and those
 # below): lib < store < storage < compute < agent < ctl < network < monitor
 # < api < daemon. sched and sim may include only lib and sched (sim also
-# sim); cli only lib, cli and sim (`yun sim` runs the simulator in-process:
+# sim); ctl and the layers above it may include sched (placement runs the
+# simulator's own library); cli only lib, cli and sim (`yun sim` runs the simulator in-process:
 # it is pure, with no store, host or daemon in it).
 #
 # storage, compute and agent (the host side) may not use the store at all
@@ -39,7 +40,9 @@ while IFS= read -r line; do
     *)
         rf=$(rank "$from")
         rt=$(rank "$to")
-        if [ "$rf" -lt 0 ] || [ "$rt" -lt 0 ]; then
+        if [ "$to" = sched ] && [ "$rf" -ge "$(rank ctl)" ]; then
+            ok=1
+        elif [ "$rf" -lt 0 ] || [ "$rt" -lt 0 ]; then
             [[ $to == lib || $to == "$from" ]] || ok=0
         elif [ "$rt" -gt "$rf" ]; then
             ok=0

@@ -42,6 +42,7 @@ struct agent_join {
     int retry_ms;
     char last_error[256]; /* logged once until it changes */
     json_t *facts;        /* the join body without token, run and host_id */
+    int cpus;             /* the host's, for cpu_load */
     char cluster_json[300];
     agent_join_fn on_joined;
     void *on_joined_ctx;
@@ -418,7 +419,10 @@ static void do_heartbeat(struct agent_join *j)
 {
     char hdr[64];
     snprintf(hdr, sizeof hdr, "X-Yun-Host: %s", j->host_id);
-    json_t *body = json_pack("{s:s,s:f,s:I}", "run", j->run, "cpu_load", read_load(), "mem_used",
+    /* cpu_load: the fraction of the host's CPUs in use (the 1-minute load
+     * over the CPU count), as placement reads it */
+    json_t *body = json_pack("{s:s,s:f,s:I}", "run", j->run, "cpu_load",
+                             read_load() / (j->cpus > 0 ? j->cpus : 1), "mem_used",
                              (json_int_t)read_mem_used());
     int timeout = j->heartbeat_ms < 1000 ? 1000 : j->heartbeat_ms;
     j->req = hclient_request(j->hc, "POST", "/v1/cluster/heartbeat", body, j->credential, hdr,
@@ -485,6 +489,7 @@ struct agent_join *agent_join_new(struct event_base *base, const struct yun_conf
     snprintf(j->cluster_json, sizeof j->cluster_json, "%s/cluster.json", cfg->state_dir);
     load_cluster_json(j);
     j->facts = make_facts(cfg, facts, err, errlen);
+    j->cpus = (int)json_integer_value(json_object_get(facts, "cpus"));
     j->timer = evtimer_new(base, on_timer, j);
     if (!j->facts || !j->timer || j->nurls == 0) {
         if (j->facts && j->timer)

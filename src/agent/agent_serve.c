@@ -10,6 +10,7 @@
 #include "lib/sha256.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdbool.h>
@@ -27,6 +28,7 @@
 #define PROGRESS_MS  500
 #define WAITERS_MAX  16
 #define MAX_BODY     (8u << 20)
+#define DEADLINE_MAX (48LL * 3600 * 1000)
 
 struct waiter {
     struct waiter *next;
@@ -47,6 +49,7 @@ struct entry {
     size_t len;
     int64_t done_ms;
     int64_t progress_ms;
+    struct event *deadline; /* the caller gives up then: the verb is asked to stop */
 };
 
 struct agent_serve {
@@ -121,6 +124,8 @@ static void entry_unlink_free(struct entry *e)
         hreq_set_closecb(w->req, NULL, NULL);
         free(w);
     }
+    if (e->deadline)
+        event_free(e->deadline);
     free(e->text);
     free(e);
 }
@@ -200,6 +205,10 @@ static void call_done(void *ctx, json_t *result, const struct yerr *err)
     e->running = false;
     s->nrunning--;
     e->done_ms = mono_ms();
+    if (e->deadline) {
+        event_free(e->deadline);
+        e->deadline = NULL;
+    }
     /* move to the young end: trimming is by the time it finished */
     if (e != s->tail) {
         if (e->prev)
@@ -235,6 +244,13 @@ static void call_progress(void *ctx, uint64_t done, uint64_t total)
     if (ev)
         agent_emit(e->s->local, "call.progress", ev);
     json_decref(ev);
+}
+
+static void deadline_passed(evutil_socket_t fd, short what, void *arg)
+{
+    struct entry *e = arg;
+    if (e->running && agent_cancel(e->s->local, e->call_id) == 0)
+        log_info("agent: call %s ran past its deadline: asked to stop", e->id);
 }
 
 /* ---- requests ---- */
@@ -276,6 +292,13 @@ static void serve_call(struct agent_serve *s, struct hreq *req, json_t *body)
         send_error(req, YE_INVALID_ARGUMENT, "agent: \"args\" must be an object");
         return;
     }
+    json_t *dl = json_object_get(body, "deadline_ms");
+    if (dl && (!json_is_integer(dl) || json_integer_value(dl) < 1 ||
+               json_integer_value(dl) > DEADLINE_MAX)) {
+        send_error(req, YE_INVALID_ARGUMENT,
+                   "agent: \"deadline_ms\" must be an integer in 1..172800000");
+        return;
+    }
     struct entry *e = find(s, id);
     if (e && e->running) {
         add_waiter(e, req);
@@ -306,6 +329,14 @@ static void serve_call(struct agent_serve *s, struct hreq *req, json_t *body)
     s->nentries++;
     s->nrunning++;
     add_waiter(e, req);
+    if (dl) {
+        /* a little after the caller's own: its timeout answers first */
+        int64_t ms = json_integer_value(dl) + 1000;
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        e->deadline = evtimer_new(s->base, deadline_passed, e);
+        if (e->deadline)
+            evtimer_add(e->deadline, &tv);
+    }
     /* the reply comes from the loop, never from inside agent_call */
     e->call_id = agent_call(s->local, v, json_incref(args), call_done, call_progress, e);
     if (!e->call_id) {

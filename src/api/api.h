@@ -23,6 +23,7 @@ struct event_waiter;
 
 struct monitor;
 struct jw;
+struct leader;
 
 struct api {
     struct ctl *ctl; /* what the handlers call */
@@ -36,6 +37,12 @@ struct api {
     char *vm_list;
     size_t vm_list_len;
     uint64_t vm_list_gen;
+    /* A controller among several (ctl/leader.h), NULL when alone: until it
+     * leads and `ready` (its controller is up), only ROUTE_STANDBY rows
+     * are served, the rest answer 503 not_leader. */
+    struct leader *leader;
+    bool ready;
+    char role[16]; /* "all", "controller" (GET /v1/health) */
 };
 
 int api_start(struct api *a, struct event_base *base, struct ctl *ctl, const struct yun_config *cfg,
@@ -57,6 +64,8 @@ struct route_ctx {
 };
 
 void reply_json(struct hreq *req, int status, json_t *j); /* steals j */
+/* 503 {"error": {"code": "not_leader", "message", "leader": URL or null}}. */
+void reply_not_leader(struct api *a, struct hreq *req);
 void reply_error(struct hreq *req, const struct yerr *e);
 void reply_errorf(struct hreq *req, enum yerr_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -68,7 +77,7 @@ json_t *json_text(const char *s);
 /* A VM row's fields, the object left open for more; uptime: include
  * uptime_s, which changes every second (lists leave it out so they can be
  * cached). */
-void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime);
+void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool uptime);
 void reply_jw(struct hreq *req, int status, struct jw *w); /* frees w */
 /* The VM the route's {name} names: true with vm filled, or false after
  * replying with the error (404 when there is none). */

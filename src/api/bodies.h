@@ -46,6 +46,7 @@ struct volume_create_body {
     const char *name;
     const char *format; /* NULL: default */
     const char *source; /* an import when set */
+    const char *host;   /* the host it is made on (name or id); NULL: the default */
     uint64_t size;      /* when not an import */
 };
 int volume_create_from_json(json_t *body, struct volume_create_body *v, struct yerr *err);

@@ -22,13 +22,20 @@ static int body_size(json_t *b, const char *key, uint64_t *out, struct yerr *err
 
 int volume_create_from_json(json_t *b, struct volume_create_body *v, struct yerr *err)
 {
-    static const char *const known[] = {"name", "size", "format", "source", NULL};
+    static const char *const known[] = {"name", "size", "format", "source", "host", NULL};
     memset(v, 0, sizeof(*v));
     v->name = b ? json_string_value(json_object_get(b, "name")) : NULL;
     json_t *fmt = b ? json_object_get(b, "format") : NULL;
     json_t *src = b ? json_object_get(b, "source") : NULL;
+    json_t *host = b ? json_object_get(b, "host") : NULL;
     if (b && !body_keys_known(b, known, err))
         return -1;
+    if (host && (!json_is_string(host) || !json_string_value(host)[0] ||
+                 strlen(json_string_value(host)) > 63))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "host must be a host's name or id");
+    if (host && src)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "an import is made on the local host: no host");
+    v->host = json_string_value(host);
     if (!v->name)
         return yerr_set(err, YE_INVALID_ARGUMENT, "name is required (a string)");
     if (fmt && !json_is_string(fmt))

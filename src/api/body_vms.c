@@ -4,6 +4,7 @@
  * No store, no engine, no I/O (bodies.h).
  */
 #include "api/bodies.h"
+#include "ctl/place.h"
 #include "lib/util.h"
 
 #include <stdio.h>
@@ -107,13 +108,42 @@ static int get_ssh_keys(json_t *b, struct vm_spec *s, struct yerr *err)
     return 0;
 }
 
+/* "requires": "k=v,k=v" or ["k=v", ...], checked by ctl/place.h's rules */
+static int get_requires(json_t *b, struct vm_spec *s, struct yerr *err)
+{
+    json_t *r = json_object_get(b, "requires");
+    if (!r || json_is_null(r))
+        return 0;
+    if (json_is_string(r)) {
+        if (json_string_length(r) >= sizeof(s->requires))
+            return yerr_set(err, YE_INVALID_ARGUMENT, "requires is too long");
+        snprintf(s->requires, sizeof(s->requires), "%s", json_string_value(r));
+    } else if (json_is_array(r)) {
+        size_t i, o = 0;
+        json_t *v;
+        json_array_foreach(r, i, v)
+        {
+            if (!json_is_string(v))
+                return yerr_set(err, YE_INVALID_ARGUMENT, "requires must be strings k=v");
+            size_t len = json_string_length(v);
+            if (o + len + 2 > sizeof(s->requires))
+                return yerr_set(err, YE_INVALID_ARGUMENT, "requires is too long");
+            o += (size_t)snprintf(s->requires + o, sizeof(s->requires) - o, "%s%s", o ? "," : "",
+                                  json_string_value(v));
+        }
+    } else {
+        return yerr_set(err, YE_INVALID_ARGUMENT, "requires must be \"k=v,k=v\" or a list");
+    }
+    return place_labels_check(s->requires, "requires", err);
+}
+
 int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 {
-    static const char *const known[] = {"name",         "image",         "cpus",       "memory",
-                                        "memory_mb",    "disk",          "disk_bytes", "cmdline",
-                                        "machine",      "accel",         "restart",    "cpu_weight",
-                                        "cpu_quota_us", "cpu_period_us", "cpuset",     "start",
-                                        "hostname",     "user_data",     "ssh_keys",   NULL};
+    static const char *const known[] = {
+        "name",         "image",         "cpus",    "memory",   "memory_mb", "disk",
+        "disk_bytes",   "cmdline",       "machine", "accel",    "restart",   "cpu_weight",
+        "cpu_quota_us", "cpu_period_us", "cpuset",  "start",    "hostname",  "user_data",
+        "ssh_keys",     "host",          "group",   "requires", "explain",   NULL};
     vm_spec_defaults(s);
     if (!b)
         return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
@@ -149,6 +179,13 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
     s->user_data = json_string_value(ud);
     if (get_ssh_keys(b, s, err) < 0)
         return -1;
+    if (get_str(b, "host", s->host, sizeof(s->host), err) < 0 ||
+        get_str(b, "group", s->group, sizeof(s->group), err) < 0 || get_requires(b, s, err) < 0)
+        return -1;
+    json_t *explain = json_object_get(b, "explain");
+    if (explain && !json_is_boolean(explain))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "explain must be true or false");
+    s->explain = json_is_true(explain);
     json_t *start = json_object_get(b, "start");
     if (start && !json_is_boolean(start))
         return yerr_set(err, YE_INVALID_ARGUMENT, "start must be true or false");

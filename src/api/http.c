@@ -5,6 +5,7 @@
  * limits are api/httpd.c's.
  */
 #include "api/api.h"
+#include "ctl/leader.h"
 #include "api/httpd.h"
 #include "lib/jsonw.h"
 #include "lib/log.h"
@@ -234,6 +235,9 @@ static void dispatch(struct hreq *req, struct api *a, bool need_auth)
         reply_errorf(req, YE_INVALID_ARGUMENT, "bad path");
     } else if (!known) {
         reply_errorf(req, YE_NOT_FOUND, "no route for %s", path);
+    } else if (a->leader && !(r && (r->flags & ROUTE_STANDBY)) &&
+               !(leader_serving(a->leader) && a->ready)) {
+        reply_not_leader(a, req);
     } else if (!r) {
         char allow[64];
         route_allow_header(c.match.allow, allow, sizeof(allow));

@@ -22,7 +22,8 @@ static const struct part parts[] = {
     {routes_snapshots, &routes_snapshots_count}, {routes_guest, &routes_guest_count},
     {routes_storage, &routes_storage_count},     {routes_tasks, &routes_tasks_count},
     {routes_monitor, &routes_monitor_count},     {routes_hosts, &routes_hosts_count},
-    {routes_cluster, &routes_cluster_count},
+    {routes_cluster, &routes_cluster_count},     {routes_leader, &routes_leader_count},
+    {routes_place, &routes_place_count},
 };
 
 static const struct {
@@ -38,7 +39,7 @@ static const struct {
     const char *name;
 } flag_names[] = {
     {ROUTE_BODY, "body"},   {ROUTE_ASYNC, "async"},   {ROUTE_LONGPOLL, "longpoll"},
-    {ROUTE_ADMIN, "admin"}, {ROUTE_PUBLIC, "public"},
+    {ROUTE_ADMIN, "admin"}, {ROUTE_PUBLIC, "public"}, {ROUTE_STANDBY, "standby"},
 };
 
 const char *route_method_name(int method)

@@ -25,6 +25,7 @@ enum route_flags {
     ROUTE_LONGPOLL = 1u << 2, /* may hold the request (events, task wait) */
     ROUTE_ADMIN = 1u << 3,    /* changes host-wide settings (for the coming roles) */
     ROUTE_PUBLIC = 1u << 4,   /* no token needed on TCP (/healthz) */
+    ROUTE_STANDBY = 1u << 5,  /* answered by a standby controller too (else 503 not_leader) */
 };
 struct route {
     int method;          /* EVHTTP_REQ_GET, ... as http.c uses today */
@@ -55,6 +56,10 @@ extern const struct route routes_hosts[];
 extern const size_t routes_hosts_count;
 extern const struct route routes_cluster[];
 extern const size_t routes_cluster_count;
+extern const struct route routes_leader[];
+extern const size_t routes_leader_count;
+extern const struct route routes_place[];
+extern const size_t routes_place_count;
 
 /* A handler reads path parameters by name: */
 const char *route_param(const struct route_ctx *c, const char *name);

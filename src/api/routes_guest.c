@@ -24,13 +24,14 @@ struct exec_wait {
     struct api *api;
     struct hreq *req;
     uint64_t call;
+    char host[37]; /* the VM's host, whose agent runs the call */
 };
 
 static void exec_closed(struct hreq *req, void *arg)
 {
     struct exec_wait *w = arg;
     /* The client left; httpd frees the request. */
-    ctl_cancel(w->api->ctl, w->call);
+    ctl_cancel(w->api->ctl, w->host, w->call);
     ctl_forget(w->api->ctl, w);
     free(w);
 }
@@ -105,6 +106,7 @@ static void vm_exec(struct route_ctx *c)
     }
     w->api = c->api;
     w->req = c->req;
+    snprintf(w->host, sizeof w->host, "%s", vm.host);
     hreq_set_closecb(c->req, exec_closed, w);
     w->call = ctl_vm_exec(c->api->ctl, &vm, x.argv, x.timeout_s, x.input, on_exec, w);
     if (!w->call) {

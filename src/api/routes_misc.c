@@ -7,6 +7,7 @@
 #include "api/bodies.h"
 #include "api/httpd.h"
 #include "api/routes_tasks.h"
+#include "ctl/hosts.h"
 #include "ctl/images.h"
 #include "lib/util.h"
 
@@ -264,7 +265,10 @@ static void host_show(struct route_ctx *c)
     struct ctl *ctl = c->api->ctl;
     struct host_usage u;
     struct yerr err;
-    if (ctl_host_usage(ctl, &u, &err) < 0) {
+    /* the all-in-one's own host (a controller has none: 503 names it) */
+    const char *local = ctl_local_host(ctl);
+    const struct ctl_host *h = ctl_host_facts(ctl, local);
+    if (ctl_host_usage(ctl, local, &u, &err) < 0 || !h) {
         reply_error(c->req, &err);
         return;
     }
@@ -275,8 +279,7 @@ static void host_show(struct route_ctx *c)
                          (json_int_t)u.mem_capacity, "memory_used", (json_int_t)u.mem_used,
                          "cpu_overcommit", ctl->cfg->cpu_overcommit, "memory_overcommit",
                          ctl->cfg->mem_overcommit, "vms", u.vms_total, "vms_running", u.vms_running,
-                         "accel", ctl->facts.accel, "cgroups", ctl->facts.cgroups, "version",
-                         YUN_VERSION));
+                         "accel", h->accel, "cgroups", h->cgroups, "version", YUN_VERSION));
 }
 
 void api_stop(struct api *a)
@@ -292,7 +295,7 @@ void api_stop(struct api *a)
 }
 
 const struct route routes_misc[] = {
-    {EVHTTP_REQ_GET, "/healthz", healthz, ROUTE_PUBLIC, "Liveness", NULL},
+    {EVHTTP_REQ_GET, "/healthz", healthz, ROUTE_PUBLIC | ROUTE_STANDBY, "Liveness", NULL},
     {EVHTTP_REQ_GET, "/v1/version", version_show, 0, "yund version and schema version", NULL},
     {EVHTTP_REQ_GET, "/v1/host", host_show, 0, "Capacity and allocation of this host", NULL},
     {EVHTTP_REQ_GET, "/v1/images", image_list, 0, "List images", NULL},

@@ -123,7 +123,7 @@ static void volume_create(struct route_ctx *c)
         return;
     }
     struct vwait *w = vwait_new(c, 201);
-    if (w && ctl_volume_create(ctl, b.name, b.size, b.format, on_volume, w, &err) < 0)
+    if (w && ctl_volume_create(ctl, b.name, b.size, b.format, b.host, on_volume, w, &err) < 0)
         vwait_refused(w, &err);
 }
 

@@ -7,6 +7,8 @@
 #include "api/bodies.h"
 #include "api/routes_tasks.h"
 #include "ctl/console.h"
+#include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 
@@ -20,12 +22,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime)
+void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool uptime)
 {
     int64_t now = now_ms();
     jw_obj_open(w);
     jw_kv_str(w, "id", vm->id);
     jw_kv_str(w, "name", vm->name);
+    /* its host: the name (the all-in-one's own for a row from before the
+     * cluster) and the id */
+    jw_kv_str(w, "host", ctl_host_name(c, vm->host));
+    jw_kv_str(w, "host_id", vm->host[0] ? vm->host : ctl_local_host(c));
     jw_kv_str(w, "image", vm->image);
     jw_kv_int(w, "cpus", vm->cpus);
     jw_kv_int(w, "memory_mb", (int64_t)vm->memory_mb);
@@ -51,7 +57,9 @@ void vm_write_json(struct jw *w, const struct vm_rec *vm, bool uptime)
     jw_kv_str(w, "hostname", vm->hostname);
     jw_key(w, "cloud_init");
     jw_bool(w, vm->seed);
-    jw_kv_str(w, "disk", vm->disk); /* the active layer (snapshots move it) */
+    jw_kv_str(w, "disk", vm->disk);   /* the active layer (snapshots move it) */
+    jw_kv_str(w, "group", vm->group); /* placement (ctl/place.h) */
+    jw_kv_str(w, "requires", vm->requires);
 }
 
 /* The guest facts the agent's cache holds (guest: null when its agent is
@@ -84,13 +92,31 @@ static void write_guest_facts(struct jw *w, json_t *g)
     }
 }
 
-static void reply_vm(struct hreq *req, int status, const struct vm_rec *vm)
+static void reply_vm(struct hreq *req, struct ctl *c, int status, const struct vm_rec *vm)
 {
     struct jw w;
     jw_init(&w);
-    vm_write_json(&w, vm, true);
+    vm_write_json(&w, c, vm, true);
     jw_obj_close(&w);
     reply_jw(req, status, &w);
+}
+
+/* The row and the placement's explanation (create with explain: true). */
+static void reply_vm_placed(struct hreq *req, struct ctl *c, int status, const struct vm_rec *vm,
+                            json_t *ex)
+{
+    struct jw w;
+    jw_init(&w);
+    vm_write_json(&w, c, vm, true);
+    jw_obj_close(&w);
+    json_t *j = w.oom ? NULL : json_loadb(w.buf, w.len, 0, NULL);
+    jw_free(&w);
+    if (!j) {
+        reply_errorf(req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    json_object_set(j, "placement", ex ? ex : json_null());
+    reply_json(req, status, j);
 }
 
 /* ---- show: the row plus the agent's live facts (vm.status) ---- */
@@ -115,7 +141,7 @@ static void on_status(void *ctx, json_t *st, const struct yerr *err)
     const struct vm_rec *vm = &sw->vm;
     struct jw w;
     jw_init(&w);
-    vm_write_json(&w, vm, true);
+    vm_write_json(&w, c, vm, true);
     char status[32];
     ctl_vm_qmp_status(vm, err ? NULL : st, status, sizeof(status));
     jw_kv_str(&w, "qmp_status", status);
@@ -161,33 +187,61 @@ static void vm_show_live(struct route_ctx *c, const struct vm_rec *vm)
     ctl_vm_status(c->api->ctl, vm, on_status, sw); /* answers from the loop, never waits */
 }
 
-static void vm_list(struct route_ctx *c)
+/* ?host=NAME|ID: the VMs on that host only (not cached: the cache is the
+ * whole list). */
+static bool on_host(struct ctl *ctl, const struct vm_rec *vm, const char *host)
+{
+    return ctl_host_same(ctl, vm->host, host) || !strcmp(ctl_host_name(ctl, vm->host), host);
+}
+
+static int vm_list_write(struct api *a, const char *host, struct jw *w, struct yerr *err)
 {
     struct vm_rec *vms;
     size_t n;
+    if (ctl_vm_list(a->ctl, &vms, &n, err) < 0)
+        return -1;
+    jw_init(w);
+    jw_obj_open(w);
+    jw_key(w, "vms");
+    jw_arr_open(w);
+    for (size_t i = 0; i < n; i++) {
+        if (host && !on_host(a->ctl, &vms[i], host))
+            continue;
+        vm_write_json(w, a->ctl, &vms[i], false);
+        jw_obj_close(w);
+    }
+    jw_arr_close(w);
+    jw_obj_close(w);
+    free(vms);
+    if (w->oom) {
+        jw_free(w);
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    }
+    return 0;
+}
+
+static void vm_list(struct route_ctx *c)
+{
     struct api *a = c->api;
     struct yerr err;
-    uint64_t gen = ctl_vm_generation(a->ctl);
-    if (!a->vm_list || a->vm_list_gen != gen) {
-        if (ctl_vm_list(a->ctl, &vms, &n, &err) < 0) {
+    const char *host = query_get(c, "host");
+    if (host && (!host[0] || strlen(host) > 63)) {
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "host must be a host's name or id");
+        return;
+    }
+    struct jw w;
+    if (host) {
+        if (vm_list_write(a, host, &w, &err) < 0) {
             reply_error(c->req, &err);
             return;
         }
-        struct jw w;
-        jw_init(&w);
-        jw_obj_open(&w);
-        jw_key(&w, "vms");
-        jw_arr_open(&w);
-        for (size_t i = 0; i < n; i++) {
-            vm_write_json(&w, &vms[i], false);
-            jw_obj_close(&w);
-        }
-        jw_arr_close(&w);
-        jw_obj_close(&w);
-        free(vms);
-        if (w.oom) {
-            jw_free(&w);
-            reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        reply_jw(c->req, 200, &w);
+        return;
+    }
+    uint64_t gen = ctl_vm_generation(a->ctl);
+    if (!a->vm_list || a->vm_list_gen != gen) {
+        if (vm_list_write(a, NULL, &w, &err) < 0) {
+            reply_error(c->req, &err);
             return;
         }
         free(a->vm_list);
@@ -285,6 +339,7 @@ struct action_wait {
     struct hreq *req;
     int status;    /* of the reply with the row */
     char name[64]; /* delete: answers {"deleted": name} */
+    bool explain;  /* create: the reply carries "placement" */
 };
 
 static void action_closed(struct hreq *req, void *arg)
@@ -300,10 +355,13 @@ static void on_action(void *ctx, const struct vm_rec *vm, const struct yerr *err
     hreq_set_closecb(aw->req, NULL, NULL);
     if (err)
         reply_error_task(aw->req, err);
+    else if (aw->explain && vm)
+        reply_vm_placed(aw->req, aw->api->ctl, aw->status ? aw->status : 200, vm,
+                        ctl_place_explain(aw->api->ctl, vm->name));
     else if (aw->name[0])
         reply_json(aw->req, 200, json_pack("{s:s}", "deleted", aw->name));
     else
-        reply_vm(aw->req, aw->status ? aw->status : 200, vm);
+        reply_vm(aw->req, aw->api->ctl, aw->status ? aw->status : 200, vm);
     free(aw);
 }
 
@@ -365,6 +423,7 @@ static void vm_create(struct route_ctx *c)
     if (!aw)
         return;
     aw->status = 201;
+    aw->explain = s.explain;
     action_wait_begun(c, aw, ctl_vm_create(c->api->ctl, &s, on_action, aw, &err), &err);
 }
 

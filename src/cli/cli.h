@@ -13,7 +13,7 @@
 
 struct cli {
     char socket[256];
-    char url[256]; /* http://host:port, when set used instead of the socket */
+    char url[1024]; /* http://host:port[,http://...], when set used instead of the socket */
     char token[256];
     bool json; /* -o json */
 };
@@ -56,6 +56,11 @@ extern const struct cli_cmd cmd_events_entries[];
 extern const struct cli_cmd cmd_host_entries[];
 extern const struct cli_cmd cmd_top_entries[];
 extern const struct cli_cmd cmd_alert_entries[];
+extern const struct cli_cmd cmd_place_entries[];
+/* Placement (cmd_place.c): the verdict table of an explanation, and GET
+ * /v1/vms/NAME/placement printed (returns the exit code). */
+void cli_print_placement(json_t *placement);
+int cli_show_placement(struct cli *c, const char *name);
 
 /* Long operations (task.c). A reply that carries {"task": TASK} is waited
  * for: returns CLI_TASK_DONE with *result set to the task's result (NULL

@@ -20,17 +20,19 @@ static void vm_print_row(json_t *v)
     clock_gettime(CLOCK_REALTIME, &now);
     cli_fmt_age(started ? (long long)now.tv_sec - started / 1000 : 0, age, sizeof(age));
     cli_fmt_bytes(json_integer_value(json_object_get(v, "memory_mb")) << 20, mem, sizeof(mem));
-    printf("%-20s %-9s %4lld %7s %-12s %-7s %.8s\n", json_string_value(json_object_get(v, "name")),
+    const char *host = json_string_value(json_object_get(v, "host"));
+    printf("%-20s %-9s %4lld %7s %-12s %-16s %-7s %.8s\n",
+           json_string_value(json_object_get(v, "name")),
            json_string_value(json_object_get(v, "state")),
            (long long)json_integer_value(json_object_get(v, "cpus")), mem,
-           json_string_value(json_object_get(v, "image")), age,
+           json_string_value(json_object_get(v, "image")), host && host[0] ? host : "-", age,
            json_string_value(json_object_get(v, "id")));
 }
 
 static void vm_print_header(void)
 {
-    printf("%-20s %-9s %4s %7s %-12s %-7s %s\n", "NAME", "STATE", "CPUS", "MEMORY", "IMAGE",
-           "UPTIME", "ID");
+    printf("%-20s %-9s %4s %7s %-12s %-16s %-7s %s\n", "NAME", "STATE", "CPUS", "MEMORY", "IMAGE",
+           "HOST", "UPTIME", "ID");
 }
 
 static void vm_print_detail(json_t *v)
@@ -156,6 +158,21 @@ static int vm_create(struct cli *c, const struct cli_args *a)
     }
     if (cli_flag(a, "start"))
         json_object_set_new(body, "start", json_true());
+    /* placement (cmd_place.c prints the verdicts) */
+    if ((v = cli_val(a, "host")))
+        json_object_set_new(body, "host", json_string(v));
+    if ((v = cli_val(a, "group")))
+        json_object_set_new(body, "group", json_string(v));
+    int ri = 0;
+    while ((v = cli_val_next(a, "require", &ri))) {
+        json_t *req = json_object_get(body, "requires");
+        if (!req)
+            json_object_set_new(body, "requires", req = json_array());
+        json_array_append_new(req, json_string(v));
+    }
+    bool explain = cli_flag(a, "explain");
+    if (explain)
+        json_object_set_new(body, "explain", json_true());
     /* the CLI reads the files; yund receives their contents */
     if ((v = cli_val(a, "user-data"))) {
         json_t *str = file_text(v);
@@ -184,13 +201,18 @@ static int vm_create(struct cli *c, const struct cli_args *a)
     int code = 0;
     json_t *r = cli_call(c, "POST", "/v1/vms", body, &code);
     json_decref(body);
-    if (!r)
+    if (!r) {
+        if (explain && !c->json) /* why it was refused, host by host */
+            cli_show_placement(c, a->argv[0]);
         return code;
+    }
     if (c->json)
         cli_print_json(r);
     else
         printf("vm %s created (%s)\n", json_string_value(json_object_get(r, "name")),
                json_string_value(json_object_get(r, "state")));
+    if (explain && !c->json)
+        cli_print_placement(json_object_get(r, "placement"));
     json_decref(r);
     return 0;
 usage:
@@ -201,7 +223,14 @@ usage:
 static int vm_list(struct cli *c, const struct cli_args *a)
 {
     int code = 0;
-    json_t *r = cli_call(c, "GET", "/v1/vms", NULL, &code);
+    char path[256] = "/v1/vms";
+    const char *host = cli_val(a, "host");
+    if (host) {
+        char *enc = cli_url_encode(host);
+        snprintf(path, sizeof path, "/v1/vms?host=%s", enc ? enc : "");
+        free(enc);
+    }
+    json_t *r = cli_call(c, "GET", path, NULL, &code);
     if (!r)
         return code;
     json_t *arr = json_object_get(r, "vms");
@@ -475,9 +504,20 @@ const struct cli_cmd cmd_vm_entries[] = {
              {"user-data", 0, "FILE", CLI_K_FILE, NULL, 0, "cloud-init user-data file"},
              {"ssh-key", 0, "FILE", CLI_K_FILE, NULL, CLI_OPT_REPEAT,
               "authorized SSH keys, one a line (cloud-init)"},
+             {"host", 0, "HOST", CLI_K_TEXT, NULL, 0, "put it on HOST (the filters still apply)"},
+             {"group", 0, "GROUP", CLI_K_TEXT, NULL, 0, "a placement group (yun group list)"},
+             {"require", 0, "K=V", CLI_K_TEXT, NULL, CLI_OPT_REPEAT,
+              "only hosts with this label, e.g. gpu=1"},
+             {"explain", 0, NULL, CLI_K_TEXT, NULL, 0, "print every host's verdict"},
              {0}},
      .run = vm_create},
-    {.words = "vm list", .alias = "ls", .summary = "all VMs", .run = vm_list},
+    {.words = "vm list",
+     .alias = "ls",
+     .summary = "all VMs (with their host)",
+     .opts = (const struct cli_opt[]){{"host", 0, "HOST", CLI_K_TEXT, NULL, 0,
+                                       "only the VMs on this host (name or id)"},
+                                      {0}},
+     .run = vm_list},
     {.words = "vm show",
      .summary = "one VM, with live QEMU and guest-agent status",
      .args = arg_vm,

@@ -97,6 +97,9 @@ static int volume_create(struct cli *c, const struct cli_args *a)
     json_t *body = json_pack("{s:s,s:s}", "name", name, "size", size);
     if (fmt)
         json_object_set_new(body, "format", json_string(fmt));
+    const char *host = cli_val(a, "host");
+    if (host)
+        json_object_set_new(body, "host", json_string(host));
     return cli_post_task(c, a, "/v1/volumes", body, "volume %s created\n", name);
 }
 
@@ -232,6 +235,8 @@ const struct cli_cmd cmd_volume_entries[] = {
      .opts = (const struct cli_opt[]){{"size", 0, "SIZE", CLI_K_TEXT, NULL, CLI_OPT_REQUIRED,
                                        "its virtual size, e.g. 20G"},
                                       OPT_FORMAT("qcow2 (thin, default) or raw"),
+                                      {"host", 0, "HOST", CLI_K_TEXT, NULL, 0,
+                                       "the host whose pool holds it (default: the local host)"},
                                       {0}},
      .run = volume_create},
     {.words = "volume import",

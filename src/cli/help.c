@@ -13,7 +13,9 @@ const struct cli_opt cli_global_opts[] = {
     {"output", 'o', "FORMAT", CLI_K_CHOICE, "json table", 0, "output format (default table)"},
     {"socket", 0, "PATH", CLI_K_FILE, NULL, 0,
      "yund's socket ($YUN_SOCKET, $YUN_STATE_DIR/yund.sock, /var/lib/yun/yund.sock)"},
-    {"url", 0, "http://H:P", CLI_K_TEXT, NULL, 0, "talk to yund over TCP (with --token)"},
+    {"url", 0, "http://H:P[,...]", CLI_K_TEXT, NULL, 0,
+     "talk to yund over TCP (with --token); several controllers: follows the leader "
+     "(default $YUN_URL)"},
     {"token", 0, "TOKEN", CLI_K_TEXT, NULL, 0, "bearer token for --url (default $YUN_TOKEN)"},
     {0},
 };

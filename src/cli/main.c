@@ -61,6 +61,7 @@ static cli_table table = {cmd_vm_entries,
                           cmd_host_entries,
                           cmd_top_entries,
                           cmd_alert_entries,
+                          cmd_place_entries,
                           main_entries,
                           NULL};
 
@@ -178,6 +179,8 @@ int main(int argc, char **argv)
         snprintf(c.socket, sizeof(c.socket), "%s/yund.sock", env);
     else
         snprintf(c.socket, sizeof(c.socket), "/var/lib/yun/yund.sock");
+    if ((env = getenv("YUN_URL")) && *env)
+        snprintf(c.url, sizeof(c.url), "%s", env);
     if ((env = getenv("YUN_TOKEN")))
         snprintf(c.token, sizeof(c.token), "%s", env);
 

@@ -6,6 +6,14 @@
  *                  |                  stopping  crashed (guest panic / QEMU died)
  *                  +---------------------+------+
  *   any state -> deleting -> (row gone)
+ *   starting, running, paused, stopping -> unknown (its host went down)
+ *   unknown -> what reconcile finds once the host is back (its QEMU's status,
+ *              or gone: the exit)
+ *
+ * An unknown VM may still have a QEMU (its capacity stays held). While it is
+ * unknown only force-stop and delete --force are taken (both need its host's
+ * agent, so they fail with 503 while the host is down); the other actions are
+ * refused with 409 until reconcile settles the state.
  */
 #include "compute/vmstate.h"
 
@@ -36,6 +44,13 @@ int vm_action_check(const struct vm_rec *vm, enum vm_action a, bool force, char 
     const char *sn = vm_state_name(s);
     if (s == VM_CREATING || s == VM_DELETING) {
         snprintf(why, len, "vm '%s' is %s", vm->name, sn);
+        return -1;
+    }
+    if (s == VM_UNKNOWN && a != ACT_FORCE_STOP && !(a == ACT_DELETE && force)) {
+        snprintf(why, len,
+                 "vm '%s' is unknown (its host is unreachable): only force-stop or delete "
+                 "--force, or wait until its host is back",
+                 vm->name);
         return -1;
     }
     switch (a) {
@@ -131,7 +146,8 @@ bool vm_should_restart(const struct vm_rec *vm, bool clean)
 
 bool vm_state_has_process(enum vm_state s)
 {
-    return s == VM_STARTING || s == VM_RUNNING || s == VM_PAUSED || s == VM_STOPPING;
+    return s == VM_STARTING || s == VM_RUNNING || s == VM_PAUSED || s == VM_STOPPING ||
+           s == VM_UNKNOWN;
 }
 
 bool vm_state_live(enum vm_state s)

@@ -38,7 +38,8 @@ enum vm_state vm_state_on_exit(enum vm_state cur, bool clean);
 /* Should a VM whose QEMU exited be started again? Never once it is crashed. */
 bool vm_should_restart(const struct vm_rec *vm, bool clean);
 
-/* Is there (supposed to be) a QEMU process for a VM in this state? */
+/* Is there (supposed to be) a QEMU process for a VM in this state? True
+ * for unknown too: it may have one. */
 bool vm_state_has_process(enum vm_state s);
 
 /* Settled states, where a disk operation may begin: a QEMU that is up and

@@ -1,23 +1,28 @@
 /*
- * capacity.c - what the host can hold: the vCPUs and memory of the VMs
- * that have a QEMU against the host's facts times the overcommit settings.
- * Create refuses a VM that could never fit; start one that does not fit now.
+ * capacity.c - what a host can hold: the vCPUs and memory of its VMs that
+ * have (or, unknown, may have) a QEMU against the host's facts times the
+ * overcommit settings. Create refuses a VM that could never fit on its
+ * host; start one that does not fit there now.
  */
 #include "ctl/ctl.h"
+#include "ctl/hosts.h"
 
 #include <string.h>
 
-int ctl_host_usage(struct ctl *c, struct host_usage *u, struct yerr *err)
+int ctl_host_usage(struct ctl *c, const char *host_id, struct host_usage *u, struct yerr *err)
 {
     memset(u, 0, sizeof(*u));
+    const struct ctl_host *h = ctl_host_facts(c, host_id);
+    if (!h)
+        return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
+                        host_id[0] ? host_id : "(local)");
     struct vm_totals t;
-    if (store_vm_totals(c->store, &t) != 0)
+    if (store_vm_totals_host(c->store, host_id, ctl_host_same(c, host_id, ""), &t) != 0)
         return yerr_db(err, store_errmsg(c->store));
-    u->cpus_total = c->facts.cpus;
-    u->cpus_capacity = c->facts.cpus * c->cfg->cpu_overcommit;
-    u->mem_total = c->facts.memory;
-    uint64_t usable =
-        c->facts.memory > c->cfg->reserved_memory ? c->facts.memory - c->cfg->reserved_memory : 0;
+    u->cpus_total = h->cpus;
+    u->cpus_capacity = h->cpus * c->cfg->cpu_overcommit;
+    u->mem_total = h->memory;
+    uint64_t usable = h->memory > c->cfg->reserved_memory ? h->memory - c->cfg->reserved_memory : 0;
     u->mem_capacity = (uint64_t)((double)usable * c->cfg->mem_overcommit);
     u->vms_total = t.vms;
     u->vms_running = t.running;
@@ -29,7 +34,7 @@ int ctl_host_usage(struct ctl *c, struct host_usage *u, struct yerr *err)
 int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
 {
     struct host_usage u;
-    if (ctl_host_usage(c, &u, err) < 0)
+    if (ctl_host_usage(c, vm->host, &u, err) < 0)
         return -1;
     if (u.cpus_used + vm->cpus > u.cpus_capacity ||
         u.mem_used + (vm->memory_mb << 20) > u.mem_capacity)
@@ -44,10 +49,11 @@ int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
     return 0;
 }
 
-int ctl_capacity_could_fit(struct ctl *c, int cpus, uint64_t memory_mb, struct yerr *err)
+int ctl_capacity_could_fit(struct ctl *c, const char *host_id, int cpus, uint64_t memory_mb,
+                           struct yerr *err)
 {
     struct host_usage u;
-    if (ctl_host_usage(c, &u, err) < 0)
+    if (ctl_host_usage(c, host_id, &u, err) < 0)
         return -1;
     if (cpus > u.cpus_capacity)
         return yerr_set(err, YE_INSUFFICIENT_CAPACITY,

@@ -18,7 +18,7 @@ uint64_t ctl_vm_console_read(struct ctl *c, const struct vm_rec *vm, uint64_t of
                              (json_int_t)limit);
     /* agent_call validates the arguments (a row without an id, an offset
      * out of range) and answers from the loop either way */
-    return agent_call(c->agent, AV_VM_CONSOLE_READ, args, done, NULL, ctx);
+    return ctl_vm_call(c, vm, AV_VM_CONSOLE_READ, args, done, NULL, ctx);
 }
 
 static int u64_of(json_t *r, const char *key, uint64_t *out)

@@ -2,11 +2,14 @@
  * ctl.c - the controller service's set-up: the host's facts from its agent
  * (all-in-one; a controller has none of its own), the hosts registry,
  * the hooks that make the engine's events and start admission the
- * controller's, and the subscription to the agent's events.
+ * controller's, and the subscription to the local agent's events
+ * (ctl_vms_host_attached, vms_hosts.c); a controller's hosts attach as
+ * they are loaded or join (ctl/hosts.c).
  */
 #include "ctl/ctl.h"
 #include "agent/agent.h"
 #include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "compute/engine.h"
 #include "ctl/snapshots.h"
 #include "ctl/volumes.h"
@@ -52,22 +55,6 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
     }
 }
 
-/* Events the agent raises on its own. */
-static void on_agent_event(void *ctx, const char *type, json_t *ev)
-{
-    struct ctl *c = ctx;
-    if (ctl_vm_host_event(c, type, ev))
-        return;
-    if (!strcmp(type, "vm.uid"))
-        ctl_vm_uid_seen(c, ev);
-    if (!strcmp(type, "vm.exec")) {
-        const char *name = json_string_value(json_object_get(ev, "name"));
-        const char *cmd = json_string_value(json_object_get(ev, "cmd"));
-        ctl_event(c, "vm", name ? name : "?", "exec", "info", "guest pid %lld: %s",
-                  (long long)json_integer_value(json_object_get(ev, "pid")), cmd ? cmd : "");
-    }
-}
-
 int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const struct yun_config *cfg,
              struct agent *agent, struct engine *host, char *err, size_t errlen)
 {
@@ -93,13 +80,13 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
         snprintf(err, errlen, "%s", w.done ? w.err.message : "agent: no answer to host.facts");
         return -1;
     }
-    if (agent_subscribe(agent, on_agent_event, c) < 0) {
-        snprintf(err, errlen, "agent: too many subscribers");
-        return -1;
-    }
     /* This host's row (made on the first start), c->local_host. */
     if (ctl_hosts_init(c, err, errlen) < 0)
         return -1;
+    if (ctl_vms_host_attached(c, ctl_local_host(c), agent) < 0) {
+        snprintf(err, errlen, "agent: cannot subscribe to its events");
+        return -1;
+    }
     /* The task table is made after this (tasks_attach, with every kind). */
     return 0;
 }
@@ -112,7 +99,10 @@ void ctl_shutdown(struct ctl *c)
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
-    ctl_hosts_shutdown(c);
+    ctl_place_shutdown(c);
+    ctl_vms_hosts_shutdown(c);
+    ctl_host_calls_shutdown(c);
+    ctl_hosts_shutdown(c); /* last: the agents go with it */
     c->on_event = NULL;
 }
 
@@ -121,8 +111,7 @@ void ctl_forget(struct ctl *c, void *ctx)
     ctl_calls_forget(c, ctx);
     ctl_vmops_forget(c, ctx);
     ctl_starts_forget(c, ctx);
-    if (c->agent)
-        agent_forget(c->agent, ctx);
+    ctl_agents_forget(c, ctx);
 }
 
 int ctl_schema_version(struct ctl *c)

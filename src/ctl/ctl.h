@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/agent.h"
 #include "compute/vmstate.h"
 #include "lib/config.h"
 #include "lib/yerr.h"
@@ -48,15 +49,18 @@ struct ctl_start;
 struct ctl_vmrt;
 struct ctl_reconcile;
 struct ctl_hosts;
+struct ctl_hostsub;
+struct ctl_nohost;
 
 struct ctl {
     struct event_base *base;
     struct store *store;
     const struct yun_config *cfg;
-    struct agent *agent;
+    struct agent *agent;   /* the local agent (all-in-one); only ctl/hosts uses it: every call
+                              goes to the VM's or volume's host (ctl/hosts.h) */
     struct tasks *tasks;   /* long operations (ctl/tasks.h); NULL until it is set up */
     struct engine *host;   /* transitional: the local compute engine (see above) */
-    struct ctl_host facts; /* the local host's (all-in-one) */
+    struct ctl_host facts; /* the local host's (all-in-one); read through ctl_host_facts */
     char local_host[37];   /* its host id (ctl/hosts.h); "" in a controller */
     ctl_event_hook on_event;
     void *on_event_ctx;
@@ -69,6 +73,9 @@ struct ctl {
     struct ctl_reconcile *reconcile; /* the reconcile pass's timers and calls (vms_reconcile.c) */
     struct ctl_hosts *hosts;         /* the hosts registry (hosts.c) */
     struct event *guard_timer;       /* sums up held-back events when their window ends */
+    struct ctl_hostsub *hostsubs;    /* the hosts' agents whose events are taken (vms_hosts.c) */
+    struct ctl_nohost *nohosts;      /* replies owed by hosts with no agent (host_calls.c) */
+    struct ctl_place *place;         /* placement's cursor and explanations (place.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)
@@ -89,6 +96,52 @@ int64_t ctl_events_last_id(struct ctl *c);
 /* Drops events beyond the retention settings, at most `batches` bounded
  * DELETEs: every so many records and on every reconcile pass. */
 void ctl_events_prune(struct ctl *c, int batches);
+
+/* ---- the hosts' VMs (vms_hosts.c); the registry (ctl/hosts.c) calls these ---- */
+/* host_id's agent is there (joined, re-joined, or the local one at
+ * ctl_init): its events are taken, each checked to be about a VM on that
+ * host (others are logged and ignored). Once per (host, agent). */
+int ctl_vms_host_attached(struct ctl *c, const char *host_id, struct agent *a);
+/* host_id's lease lapsed: its VMs that had (or may have had) a QEMU become
+ * "unknown", with an event each; nothing else changes. */
+void ctl_vms_host_down(struct ctl *c, const char *host_id);
+/* host_id heartbeats again: a reconcile pass soon settles its VMs. */
+void ctl_vms_host_up(struct ctl *c, const char *host_id);
+void ctl_vms_hosts_shutdown(struct ctl *c);
+/* The host's name for messages: its name, else its id ("(local)" for ""). */
+const char *ctl_host_label(struct ctl *c, const char *host_id);
+/* The id of the host a user named (its name or id); 404 when none is. */
+int ctl_host_resolve(struct ctl *c, const char *name, char id[37], struct yerr *err);
+/* Two hosts ids name the same host ("" is the local host). */
+bool ctl_host_same(const struct ctl *c, const char *a, const char *b);
+/* The agent for disk work with no host of its own (image build, import,
+ * removal): the local host's in the all-in-one, else the first host that is
+ * up; host_out gets its id. NULL with YE_UNAVAILABLE when none is. */
+struct agent *ctl_disk_agent(struct ctl *c, char host_out[37], struct yerr *err);
+/* The facts of the VM's host (all zero when unknown: the host is gone). */
+const struct ctl_host *ctl_vm_facts(struct ctl *c, const struct vm_rec *vm);
+
+/* ---- calls to a host's agent (host_calls.c) ---- */
+/* agent_call on host_id's agent (the VM's host's). A host with no agent
+ * (down, unknown) answers like a failed agent: done runs later, from the
+ * loop, with YE_UNAVAILABLE naming the host. 0 when the call could not be
+ * made (done never runs then). */
+uint64_t ctl_host_call(struct ctl *c, const char *host_id, enum agent_verb v, json_t *args,
+                       agent_reply_fn done, agent_progress_fn progress, void *ctx);
+uint64_t ctl_vm_call(struct ctl *c, const struct vm_rec *vm, enum agent_verb v, json_t *args,
+                     agent_reply_fn done, agent_progress_fn progress, void *ctx);
+/* agent_cancel on host_id's agent; -1 when it has none or call is unknown. */
+int ctl_host_cancel(struct ctl *c, const char *host_id, uint64_t call);
+/* ctx goes away: agent_forget(ctx) on every host's agent, and the replies
+ * owed by hosts with no agent dropped. */
+void ctl_agents_forget(struct ctl *c, void *ctx);
+void ctl_host_calls_shutdown(struct ctl *c);
+/* The same for host-less disk work (image build, import, removal) on
+ * ctl_disk_agent's host: in a controller, the first host that is up at
+ * each call (images are not yet copied between hosts). */
+uint64_t ctl_disk_call(struct ctl *c, enum agent_verb v, json_t *args, agent_reply_fn done,
+                       agent_progress_fn progress, void *ctx);
+int ctl_disk_cancel(struct ctl *c, uint64_t call);
 
 /* ---- the reconcile pass (vms_reconcile.c) ---- */
 /* Its timers (every reconcile_interval) and the agent's "host.reconcile"
@@ -114,12 +167,15 @@ struct host_usage {
     uint64_t mem_used;
     int vms_total, vms_running;
 };
-int ctl_host_usage(struct ctl *c, struct host_usage *u, struct yerr *err);
-/* 0 when vm fits on the host now (with the VMs that have a QEMU), else -1
- * with YE_INSUFFICIENT_CAPACITY and the numbers. */
+/* host_id's ("" = the local host); YE_UNAVAILABLE when its facts are not known. */
+int ctl_host_usage(struct ctl *c, const char *host_id, struct host_usage *u, struct yerr *err);
+/* 0 when vm fits on its host now (with the VMs that have a QEMU there),
+ * else -1 with YE_INSUFFICIENT_CAPACITY and the numbers. */
 int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err);
-/* 0 when a VM of this size could ever fit, else -1 (create refuses it). */
-int ctl_capacity_could_fit(struct ctl *c, int cpus, uint64_t memory_mb, struct yerr *err);
+/* 0 when a VM of this size could ever fit on host_id, else -1 (create
+ * refuses it). */
+int ctl_capacity_could_fit(struct ctl *c, const char *host_id, int cpus, uint64_t memory_mb,
+                           struct yerr *err);
 
 /* ---- VMs (vms.c) ---- */
 /* What a user may set when creating a VM. */
@@ -142,6 +198,12 @@ struct vm_spec {
     char hostname[64];
     const char *user_data;
     const char *ssh_keys; /* one public key per line */
+    /* placement (ctl/place.h): a forced host (id or name), a group, the
+     * required host labels "k=v,k=v"; "" = none */
+    char host[64];
+    char group[64];
+    char requires[256];
+    bool explain; /* the caller wants the placement's explanation */
 };
 void vm_spec_defaults(struct vm_spec *s);
 
@@ -207,8 +269,9 @@ void ctl_vm_qmp_status(const struct vm_rec *vm, json_t *status, char *out, size_
  * "err_b64","truncated"}. Returns the call, for ctl_cancel. */
 uint64_t ctl_vm_exec(struct ctl *c, const struct vm_rec *vm, json_t *argv, int timeout_s,
                      const char *input, ctl_json_fn done, void *ctx);
-/* Stops a call (the client left); its done still runs unless forgotten. */
-void ctl_cancel(struct ctl *c, uint64_t call);
+/* Stops a call made to host_id (the client left); its done still runs
+ * unless forgotten. */
+void ctl_cancel(struct ctl *c, const char *host_id, uint64_t call);
 /* ctx goes away: none of its callbacks runs again. */
 void ctl_forget(struct ctl *c, void *ctx);
 

@@ -2,6 +2,7 @@
  * events.c - the controller's event log: every event (the controller's own
  * and those the host's engine reports) is recorded here, logged, handed to
  * the hook (long-polling readers), and the log kept within its retention.
+ * An event about a VM on another host names the host ("[host NAME]").
  */
 #include "ctl/ctl.h"
 #include "lib/log.h"
@@ -11,8 +12,27 @@
 #include <stdio.h>
 #include <string.h>
 
+/* An event about a VM on another host than this process's own (a
+ * controller's agents) names that host in its reason. */
+static void name_host(struct ctl *c, struct event_rec *ev)
+{
+    struct vm_rec vm;
+    if (strcmp(ev->object_type, "vm") || store_vm_get(c->store, ev->object, &vm) != 0 ||
+        ctl_host_same(c, vm.host, ""))
+        return;
+    size_t len = strlen(ev->reason);
+    const char *host = ctl_host_label(c, vm.host);
+    char named[80];
+    snprintf(named, sizeof named, "host %s", host);
+    if (strstr(ev->reason, named))
+        return; /* it says so already */
+    if (len + strlen(host) + 10 < sizeof ev->reason)
+        snprintf(ev->reason + len, sizeof ev->reason - len, "%s[host %s]", len ? " " : "", host);
+}
+
 void ctl_event_record(struct ctl *c, struct event_rec *ev)
 {
+    name_host(c, ev);
     log_msg(strcmp(ev->result, "error") ? LOG_INFO : LOG_WARN, "%s %s %s: %s%s%s", ev->object_type,
             ev->object, ev->action, ev->result, ev->reason[0] ? " - " : "", ev->reason);
     if (store_event_add(c->store, ev) != 0) {

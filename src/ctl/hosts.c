@@ -61,7 +61,7 @@ static void facts_from_row(struct ctl_host *f, const struct host_rec *r)
     f->cpus = r->cpus;
     f->memory = r->memory;
     snprintf(f->accel, sizeof f->accel, "%s", r->accel);
-    snprintf(f->cgroups, sizeof f->cgroups, "v2");
+    f->cgroups[0] = 0; /* not among the facts an agent joins with */
     snprintf(f->vms_dir, sizeof f->vms_dir, "%s", r->vms_dir);
     snprintf(f->images_dir, sizeof f->images_dir, "%s", r->images_dir);
 }
@@ -141,8 +141,10 @@ void hosts_drop(struct ctl *c, struct host_entry *e)
             *p = e->hnext;
             break;
         }
-    if (!e->local && e->agent)
+    if (!e->local && e->agent) {
+        ctl_vms_host_detached(c, e->rec.id, e->agent);
         agent_free(e->agent);
+    }
     free(e);
 }
 
@@ -151,6 +153,7 @@ void hosts_connect(struct ctl *c, struct host_entry *e)
     if (e->local)
         return;
     if (e->agent) {
+        ctl_vms_host_detached(c, e->rec.id, e->agent);
         agent_free(e->agent);
         e->agent = NULL;
     }
@@ -165,7 +168,8 @@ void hosts_connect(struct ctl *c, struct host_entry *e)
         log_err("host %s: no remote agent for %s", e->rec.name, e->rec.agent_url);
         return;
     }
-    ctl_vms_host_attached(c, e->rec.id, e->agent);
+    if (ctl_vms_host_attached(c, e->rec.id, e->agent) < 0)
+        log_err("host %s: its agent's events cannot be taken", e->rec.name);
 }
 
 /* The all-in-one's own row: found by agent_url "" (so a new host_name
@@ -336,7 +340,7 @@ const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id)
     return e ? &e->facts : NULL;
 }
 
-void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
+static void each(struct ctl *c, ctl_host_fn fn, void *arg, bool down_too)
 {
     if (!c->hosts) {
         if (c->agent)
@@ -352,10 +356,28 @@ void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
         snprintf(ids[i], sizeof ids[i], "%s", c->hosts->v[i]->rec.id);
     for (size_t i = 0; i < n; i++) {
         struct host_entry *e = hosts_find(c, ids[i]);
-        if (e && e->agent && strcmp(e->rec.state, "down"))
+        if (e && e->agent && (down_too || strcmp(e->rec.state, "down")))
             fn(c, e->rec.id, e->agent, arg);
     }
     free(ids);
+}
+
+void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg)
+{
+    each(c, fn, arg, false);
+}
+
+void ctl_hosts_each_agent(struct ctl *c, ctl_host_fn fn, void *arg)
+{
+    each(c, fn, arg, true);
+}
+
+const char *ctl_host_name(struct ctl *c, const char *host_id)
+{
+    if (c->agent && (!host_id[0] || !strcmp(host_id, c->local_host)))
+        return c->cfg->host_name[0] ? c->cfg->host_name : c->agent->host;
+    struct host_entry *e = host_id[0] ? hosts_find(c, host_id) : NULL;
+    return e ? e->rec.name : "";
 }
 
 /* ---- the operator's side ---- */
@@ -427,6 +449,7 @@ int ctl_host_maintenance(struct ctl *c, const char *name, bool on, struct host_r
     struct host_entry *e = hosts_find(c, r.id);
     if (e)
         hosts_update(c, e, out);
+    ctl_place_invalidate(c);
     if (on != (r.maintenance != 0))
         ctl_event(c, "host", r.name, on ? "maintenance" : "activate", "ok",
                   on ? "host %s in maintenance: it takes no new VMs" : "host %s active again",
@@ -456,6 +479,7 @@ int ctl_host_remove(struct ctl *c, const char *name, struct yerr *err)
         ctl_vms_host_down(c, r.id);
         hosts_drop(c, e);
     }
+    ctl_place_invalidate(c);
     ctl_event(c, "host", r.name, "remove", "ok", "host %s removed", r.name);
     return 0;
 }

@@ -35,9 +35,16 @@ struct agent *ctl_vm_agent(struct ctl *c, const struct vm_rec *vm, struct yerr *
 /* What host_id offers (cpus, memory, accel, vms_dir, images_dir); NULL when
  * unknown. Valid until the loop runs again. */
 const struct ctl_host *ctl_host_facts(struct ctl *c, const char *host_id);
-/* Every host with an agent, in a stable order: fn(host_id, agent). */
+/* The host's name, for messages and the API ("" when host_id is unknown;
+ * "" = the local host's). Valid until the loop runs again. */
+const char *ctl_host_name(struct ctl *c, const char *host_id);
+/* Every host with an agent that is not down, in a stable order (by name):
+ * fn(host_id, agent); fn may change the registry. */
 typedef void (*ctl_host_fn)(struct ctl *c, const char *host_id, struct agent *a, void *arg);
 void ctl_hosts_each(struct ctl *c, ctl_host_fn fn, void *arg);
+/* The same with the down hosts' agents too (whose calls may still answer:
+ * ctl_forget must reach them). */
+void ctl_hosts_each_agent(struct ctl *c, ctl_host_fn fn, void *arg);
 
 /* ---- the registry (hosts.c; joins hosts_join.c; leases hosts_lease.c) ---- */
 /* All-in-one (c->agent set, after its host.facts): its own row (found by
@@ -98,10 +105,12 @@ json_t *ctl_host_events(struct ctl *c, const char *host_id, json_t *body, struct
  * lease lapsed on the database clock is marked down. */
 void ctl_hosts_sweep(struct ctl *c);
 
-/* Hooks into the VMs' side (ctl/vms_*.c; weak no-ops in hosts_hooks.c until
- * they exist): a host's agent was made (subscribe to its events); the host
- * went down; it is back. */
-void ctl_vms_host_attached(struct ctl *c, const char *host_id, struct agent *a);
+/* Hooks into the VMs' side (ctl/vms_hosts.c; weak no-ops in hosts_hooks.c
+ * until they exist): a host's agent was made (subscribe to its events; -1
+ * when it cannot be); that agent is about to be freed (a reconnect, a
+ * removal, shutdown: forget it); the host went down; it is back. */
+int ctl_vms_host_attached(struct ctl *c, const char *host_id, struct agent *a);
+void ctl_vms_host_detached(struct ctl *c, const char *host_id, struct agent *a);
 void ctl_vms_host_down(struct ctl *c, const char *host_id);
 void ctl_vms_host_up(struct ctl *c, const char *host_id);
 

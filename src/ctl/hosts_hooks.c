@@ -1,17 +1,15 @@
 /*
- * hosts_hooks.c - weak no-op stand-ins for the hooks the VMs' side provides
- * (ctl/hosts.h: a host's agent made, a host down, a host up), so that the
- * registry builds before those land. A real definition anywhere replaces
- * these; delete this file once they all exist.
+ * hosts_hooks.c - weak no-op stand-ins for hooks other parts provide: a
+ * host's remote agent is about to be freed (ctl/hosts.h, the VMs' side);
+ * placement's model must read the hosts again (ctl/place.h). A real
+ * definition replaces each; delete them as they land.
  */
-#include "ctl/hosts.h"
+#include "ctl/hosts_int.h"
 #include "agent/agent.h"
 
-__attribute__((weak)) void ctl_vms_host_attached(struct ctl *c, const char *host_id,
+__attribute__((weak)) void ctl_vms_host_detached(struct ctl *c, const char *host_id,
                                                  struct agent *a)
 {
 }
 
-__attribute__((weak)) void ctl_vms_host_down(struct ctl *c, const char *host_id) {}
-
-__attribute__((weak)) void ctl_vms_host_up(struct ctl *c, const char *host_id) {}
+__attribute__((weak)) void ctl_place_invalidate(struct ctl *c) {}

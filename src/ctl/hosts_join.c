@@ -223,6 +223,7 @@ int ctl_host_join(struct ctl *c, const struct host_join *j, char host_id[37], ch
     }
     if (reconnect)
         hosts_connect(c, e);
+    ctl_place_invalidate(c);
     ctl_event(c, "host", r.name, known ? "rejoin" : "join", "ok",
               "host %s joined from %s (%d cpus, %llu MiB, %s)%s", r.name, r.address, r.cpus,
               (unsigned long long)(r.memory >> 20), r.accel,

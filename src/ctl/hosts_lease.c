@@ -22,6 +22,7 @@ static void mark_up(struct ctl *c, struct host_entry *e, const struct host_rec *
     hosts_update(c, e, now);
     if (!was_down)
         return;
+    ctl_place_invalidate(c);
     log_info("host %s is up again (%s)", now->name, now->state);
     ctl_event(c, "host", now->name, "up", "ok", "host %s is up again%s", now->name,
               now->maintenance ? " (in maintenance)" : "");
@@ -84,6 +85,7 @@ void ctl_hosts_sweep(struct ctl *c)
         struct host_entry *e = hosts_find(c, r->id);
         if (e)
             hosts_update(c, e, r);
+        ctl_place_invalidate(c);
         log_warn("host %s is down: no heartbeat for %d ms", r->name, c->cfg->host_dead_after_ms);
         ctl_event(c, "host", r->name, "down", "error", "host %s is down: no heartbeat for %d ms",
                   r->name, c->cfg->host_dead_after_ms);

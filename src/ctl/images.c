@@ -208,7 +208,7 @@ static void build_done(void *ctx, json_t *result, const struct yerr *err)
         return build_fail(op, &ferr);
     }
     op->call =
-        agent_call(op->c->agent, AV_DISK_INSPECT, inspect_args(&op->m), built_inspected, NULL, op);
+        ctl_disk_call(op->c, AV_DISK_INSPECT, inspect_args(&op->m), built_inspected, NULL, op);
 }
 
 /* What a failed or interrupted build left is gone: the builder runs. */
@@ -220,23 +220,23 @@ static void outdir_cleared(void *ctx, json_t *result, const struct yerr *err)
     ctl_image_dir(c, op->kind, outdir, sizeof(outdir));
     if (err)
         log_warn("image %s: %s", op->kind, err->message);
-    op->call = agent_call(c->agent, AV_IMAGE_BUILD,
-                          json_pack("{s:s,s:s}", "script", op->script, "outdir", outdir),
-                          build_done, NULL, op);
+    op->call = ctl_disk_call(c, AV_IMAGE_BUILD,
+                             json_pack("{s:s,s:s}", "script", op->script, "outdir", outdir),
+                             build_done, NULL, op);
 }
 
 static void run_builder(struct build_op *op)
 {
     char outdir[512];
     ctl_image_dir(op->c, op->kind, outdir, sizeof(outdir));
-    op->call = agent_call(op->c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", outdir),
-                          outdir_cleared, NULL, op);
+    op->call = ctl_disk_call(op->c, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", outdir),
+                             outdir_cleared, NULL, op);
 }
 
 static void build_cancel(void *ctx)
 {
     struct build_op *op = ctx;
-    agent_cancel(op->c->agent, op->call);
+    ctl_disk_cancel(op->c, op->call);
 }
 
 static void build_object(const char *kind, char *id, size_t len)
@@ -286,7 +286,7 @@ int ctl_image_build(struct ctl *c, const char *kind, struct image_rec *out, stru
     FAILPOINT("image_build.after_begin");
     if (op->adopt) {
         op->call =
-            agent_call(c->agent, AV_DISK_INSPECT, inspect_args(&op->m), built_inspected, NULL, op);
+            ctl_disk_call(c, AV_DISK_INSPECT, inspect_args(&op->m), built_inspected, NULL, op);
     } else {
         ctl_event(c, "image", kind, "build", "info", "started (task %s)", task->id);
         run_builder(op);
@@ -316,12 +316,12 @@ static void on_inspect_wait(void *ctx, json_t *info, const struct yerr *err)
 static int adopt_now(struct ctl *c, struct image_rec *m, struct yerr *err)
 {
     struct inspect_wait w = {0};
-    if (!agent_call(c->agent, AV_DISK_INSPECT, inspect_args(m), on_inspect_wait, NULL, &w))
+    if (!ctl_disk_call(c, AV_DISK_INSPECT, inspect_args(m), on_inspect_wait, NULL, &w))
         return yerr_set(err, YE_INTERNAL, "agent: cannot ask to check %s", m->path);
     while (!w.done && event_base_loop(c->base, EVLOOP_ONCE) == 0)
         ;
     if (!w.done) {
-        agent_forget(c->agent, &w);
+        ctl_agents_forget(c, &w);
         return yerr_set(err, YE_UNAVAILABLE, "no answer to disk.inspect of %s", m->path);
     }
     int rc = w.err.code ? (*err = w.err, -1) : register_built(c, m, w.info, err);

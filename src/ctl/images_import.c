@@ -60,7 +60,7 @@ void ctl_image_remove_dir(struct ctl *c, const char *name)
 {
     char dir[512];
     ctl_image_dir(c, name, dir, sizeof dir);
-    agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), NULL, NULL, NULL);
+    ctl_disk_call(c, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), NULL, NULL, NULL);
 }
 
 /* A build or import failed: its directory goes (agent image.remove: off the
@@ -97,8 +97,8 @@ void ctl_image_rollback(struct ctl *c, const char *name, const char *action, con
         snprintf(r->task, sizeof r->task, "%s", task);
         r->err = *err;
     }
-    if (!r || !agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), rolled_back,
-                          NULL, r)) {
+    if (!r ||
+        !ctl_disk_call(c, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), rolled_back, NULL, r)) {
         free(r);
         log_err("image %s: cannot ask for %s to be removed", name, dir);
         ctl_event(c, "image", name, action, "error", "%s", err->message);
@@ -167,8 +167,8 @@ int ctl_image_delete(struct ctl *c, const char *name, ctl_image_done_fn done, vo
     ctl_image_dir(c, m.name, dir, sizeof dir);
     /* The row is gone: the directory goes off the loop (agent image.remove);
      * a failure there is logged, as the delete itself is done. */
-    if (!agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), image_removed, NULL,
-                    d)) {
+    if (!ctl_disk_call(c, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), image_removed, NULL,
+                       d)) {
         free(d);
         return yerr_set(err, YE_INTERNAL, "out of memory: image '%s' deleted, %s left", name, dir);
     }
@@ -259,8 +259,8 @@ static int begin_copy(struct ctl_import *im, const struct ctl_import_info *info,
     snprintf(op->identity, sizeof op->identity, "%s", info->identity);
     if (!path_exists(dir))
         start_copy(op);
-    else if (!agent_call(c->agent, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir),
-                         leftover_removed, NULL, op))
+    else if (!ctl_disk_call(c, AV_IMAGE_REMOVE, json_pack("{s:s}", "dir", dir), leftover_removed,
+                            NULL, op))
         start_copy(op); /* mkdir or the copy then fails on what is there */
     return 0;
 }

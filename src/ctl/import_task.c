@@ -35,7 +35,7 @@ static void import_progress(void *ctx, uint64_t done, uint64_t total)
 static void import_cancel(void *ctx)
 {
     struct ctl_import *im = ctx;
-    agent_cancel(im->c->agent, im->call);
+    ctl_disk_cancel(im->c, im->call);
 }
 
 static void copied(void *ctx, json_t *result, const struct yerr *aerr)
@@ -53,7 +53,7 @@ void ctl_import_task(struct ctl_import *im, const struct task_rec *task)
 
 void ctl_import_copy(struct ctl_import *im, json_t *args)
 {
-    im->call = agent_call(im->c->agent, AV_DISK_COPY, args, copied, import_progress, im);
+    im->call = ctl_disk_call(im->c, AV_DISK_COPY, args, copied, import_progress, im);
     task_on_cancel(im->c->tasks, im->task, import_cancel, im);
 }
 
@@ -110,7 +110,7 @@ int ctl_import_start(struct ctl_import *im, struct ctl *c, const struct ctl_impo
     json_t *args = json_pack("{s:s,s:b}", "path", file, "import", 1);
     if (im->want[0])
         json_object_set_new(args, "format", json_string(im->want));
-    if (!agent_call(c->agent, AV_DISK_INSPECT, args, inspected, NULL, im)) {
+    if (!ctl_disk_call(c, AV_DISK_INSPECT, args, inspected, NULL, im)) {
         free(im);
         return yerr_set(err, YE_INTERNAL, "agent: cannot ask to inspect %s", file);
     }

@@ -11,6 +11,8 @@ bool vm_reattach_interrupted(enum vm_state row, const char *status)
     return !strcmp(status, "prelaunch") || row == VM_STARTING;
 }
 
+/* An unknown row (its host was down) takes what QEMU says, like a running
+ * one. */
 enum vm_state vm_reattach_state(enum vm_state row, const char *status)
 {
     if (vm_reattach_interrupted(row, status))
@@ -23,5 +25,6 @@ enum vm_state vm_reattach_state(enum vm_state row, const char *status)
         return VM_STOPPING;
     if (!strcmp(status, "guest-panicked") || !strcmp(status, "internal-error"))
         return VM_CRASHED;
-    return row;
+    /* a QEMU that answers, of a row that did not know: it runs */
+    return row == VM_UNKNOWN ? VM_RUNNING : row;
 }

@@ -15,6 +15,7 @@
 #include "ctl/snapshots.h"
 #include "ctl/ctl.h"
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/snapshots_int.h"
 #include "ctl/snapstate.h"
 #include "ctl/tasks.h"
@@ -54,8 +55,8 @@ static int begin_task(void *ctx, const struct vm_rec *vm, const struct snapshot_
 /* The VM, and no unfinished task on it. */
 static int vm_free(struct ctl *c, const char *name, struct vm_rec *vm, struct yerr *err)
 {
-    if (ctl_vm_get(c, name, vm, err) < 0)
-        return -1;
+    if (ctl_vm_get(c, name, vm, err) < 0 || !ctl_vm_agent(c, vm, err))
+        return -1; /* its host is down: 503, nothing changed */
     struct task_rec busy;
     if (task_busy(c->tasks, vm->id, &busy))
         return task_conflict(err, &busy);
@@ -186,8 +187,8 @@ static void on_revert_layer(void *ctx, json_t *res, const struct yerr *err)
             yerr_db(&e2, store_errmsg(r->c->store));
     }
     if (e2.code) {
-        agent_call(r->c->agent, AV_VM_LAYER_REMOVE,
-                   json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->layer), NULL, NULL, NULL);
+        ctl_vm_call(r->c, &r->vm, AV_VM_LAYER_REMOVE,
+                    json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->layer), NULL, NULL, NULL);
         revert_end(r, &e2);
         return;
     }
@@ -198,8 +199,9 @@ static void on_revert_layer(void *ctx, json_t *res, const struct yerr *err)
         on_old_removed(r, NULL, NULL);
         return;
     }
-    agent_call(r->c->agent, AV_VM_LAYER_REMOVE,
-               json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->vm.disk), on_old_removed, NULL, r);
+    ctl_vm_call(r->c, &r->vm, AV_VM_LAYER_REMOVE,
+                json_pack("{s:s,s:s}", "vm", r->vm.id, "file", r->vm.disk), on_old_removed, NULL,
+                r);
 }
 
 int ctl_snapshot_revert_start(struct ctl *c, const char *vmname, const char *name, char task_id[37],
@@ -252,9 +254,9 @@ int ctl_snapshot_revert_start(struct ctl *c, const char *vmname, const char *nam
     r->next = reverts;
     reverts = r;
     ctl_snapshot_hold(r->layer, true);
-    agent_call(c->agent, AV_VM_LAYER_CREATE,
-               json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", r->layer, "backing", r->snap.file),
-               on_revert_layer, NULL, r);
+    ctl_vm_call(c, &vm, AV_VM_LAYER_CREATE,
+                json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", r->layer, "backing", r->snap.file),
+                on_revert_layer, NULL, r);
     return 0;
 }
 
@@ -342,6 +344,7 @@ struct thaw {
     struct ctl *c;
     struct event *timer;
     char vm_id[37];
+    char host[37];
     char vm[64];
     int tries;
 };
@@ -386,11 +389,11 @@ static void thaw_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct thaw *t = arg;
-    agent_call(t->c->agent, AV_GUEST_FSTHAW, json_pack("{s:s}", "vm", t->vm_id), on_recovery_thaw,
-               NULL, t);
+    ctl_host_call(t->c, t->host, AV_GUEST_FSTHAW, json_pack("{s:s}", "vm", t->vm_id),
+                  on_recovery_thaw, NULL, t);
 }
 
-static void thaw_later(struct ctl *c, const char *vm_id, const char *name)
+static void thaw_later(struct ctl *c, const struct vm_rec *vm)
 {
     struct thaw *t = calloc(1, sizeof *t);
     if (!t || !(t->timer = evtimer_new(c->base, thaw_tick, t))) {
@@ -398,8 +401,9 @@ static void thaw_later(struct ctl *c, const char *vm_id, const char *name)
         return;
     }
     t->c = c;
-    snprintf(t->vm_id, sizeof t->vm_id, "%s", vm_id);
-    snprintf(t->vm, sizeof t->vm, "%s", name);
+    snprintf(t->vm_id, sizeof t->vm_id, "%s", vm->id);
+    snprintf(t->host, sizeof t->host, "%s", vm->host);
+    snprintf(t->vm, sizeof t->vm, "%s", vm->name);
     t->next = thaws;
     thaws = t;
     thaw_arm(t);
@@ -453,7 +457,7 @@ static int recover_create(void *ctx, struct task_rec *k, struct yerr *err)
     struct vm_rec vm;
     if (!snaps_settled_once(k->object_id) && !thaw_pending(k->object_id) &&
         store_vm_get(c->store, k->object_id, &vm) == 0 && vm.state == VM_RUNNING)
-        thaw_later(c, vm.id, vm.name);
+        thaw_later(c, &vm);
     if (wait_settled(c, k, err) < 0)
         return -1;
     struct snapshot_rec s;
@@ -501,5 +505,4 @@ void ctl_snapshots_init(struct ctl *c)
     tasks_register_kind(c->tasks, "snapshot.create", recover_create, c);
     tasks_register_kind(c->tasks, "snapshot.revert", recover_revert, c);
     tasks_register_kind(c->tasks, "snapshot.delete", recover_delete, c);
-    snap_merge_init(c);
 }

@@ -26,8 +26,11 @@
 struct ctl;
 
 /* Registers the recover functions of the three kinds (before
- * tasks_recover) and the subscription to the agent's block-job events. */
+ * tasks_recover). */
 void ctl_snapshots_init(struct ctl *c);
+/* A host's event about snapshots ("vm.block_job": a merge's stream ended);
+ * false for another type. */
+bool ctl_snapshots_host_event(struct ctl *c, const char *type, json_t *ev);
 /* The reconcile pass's turn: the VMs' snapshot rows settled (creates
  * adopted or rolled back, merges resumed, stray layers swept) over agent
  * verbs. */

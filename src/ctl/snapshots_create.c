@@ -19,6 +19,7 @@
  * docs/architecture.md ("Snapshots").
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/ctl.h"
 #include "ctl/snapshots_int.h"
 #include "ctl/snapshots.h"
@@ -92,9 +93,9 @@ static void on_removed(void *ctx, json_t *r, const struct yerr *err)
 
 static void roll_back(struct create_op *op)
 {
-    agent_call(op->c->agent, AV_VM_LAYER_REMOVE,
-               json_pack("{s:s,s:s}", "vm", op->vm.id, "file", op->snap.new_disk), on_removed, NULL,
-               op);
+    ctl_vm_call(op->c, &op->vm, AV_VM_LAYER_REMOVE,
+                json_pack("{s:s,s:s}", "vm", op->vm.id, "file", op->snap.new_disk), on_removed,
+                NULL, op);
 }
 
 /* The switch happened (or, stopped, the new layer is simply the top). */
@@ -144,7 +145,7 @@ static void on_thawed(void *ctx, json_t *r, const struct yerr *err)
     (void)r;
     if (err && !op->thaw_retried) {
         op->thaw_retried = true;
-        agent_call(op->c->agent, AV_GUEST_FSTHAW, vm_args(op), on_thawed, NULL, op);
+        ctl_vm_call(op->c, &op->vm, AV_GUEST_FSTHAW, vm_args(op), on_thawed, NULL, op);
         return;
     }
     if (err)
@@ -158,7 +159,7 @@ static void on_thawed(void *ctx, json_t *r, const struct yerr *err)
 static void thaw_then(struct create_op *op)
 {
     if (op->frozen)
-        agent_call(op->c->agent, AV_GUEST_FSTHAW, vm_args(op), on_thawed, NULL, op);
+        ctl_vm_call(op->c, &op->vm, AV_GUEST_FSTHAW, vm_args(op), on_thawed, NULL, op);
     else
         after_thaw(op);
 }
@@ -202,7 +203,7 @@ static void on_switched(void *ctx, json_t *r, const struct yerr *err)
         return;
     }
     op->err = *err;
-    agent_call(op->c->agent, AV_VM_ACTIVE_LAYER, vm_args(op), on_active, NULL, op);
+    ctl_vm_call(op->c, &op->vm, AV_VM_ACTIVE_LAYER, vm_args(op), on_active, NULL, op);
 }
 
 static void do_switch(struct create_op *op)
@@ -212,9 +213,9 @@ static void do_switch(struct create_op *op)
                   op->snap.name, op->vm.state == VM_RUNNING ? op->why : "vm paused");
     snprintf(op->snap.consistency, sizeof op->snap.consistency,
              op->frozen ? "application" : "crash");
-    agent_call(op->c->agent, AV_VM_SNAPSHOT_SWITCH,
-               json_pack("{s:s,s:s}", "vm", op->vm.id, "file", op->snap.new_disk), on_switched,
-               NULL, op);
+    ctl_vm_call(op->c, &op->vm, AV_VM_SNAPSHOT_SWITCH,
+                json_pack("{s:s,s:s}", "vm", op->vm.id, "file", op->snap.new_disk), on_switched,
+                NULL, op);
 }
 
 static void on_frozen(void *ctx, json_t *r, const struct yerr *err)
@@ -251,7 +252,7 @@ static void on_layer(void *ctx, json_t *r, const struct yerr *err)
     }
     FAILPOINT("snapshot_create.after_live_layer");
     if (op->vm.state == VM_RUNNING)
-        agent_call(op->c->agent, AV_GUEST_FSFREEZE, vm_args(op), on_frozen, NULL, op);
+        ctl_vm_call(op->c, &op->vm, AV_GUEST_FSFREEZE, vm_args(op), on_frozen, NULL, op);
     else
         do_switch(op);
 }
@@ -303,8 +304,8 @@ int ctl_snapshot_create_start(struct ctl *c, const char *vmname, const char *nam
                               struct yerr *err)
 {
     struct vm_rec vm;
-    if (ctl_vm_get(c, vmname, &vm, err) < 0)
-        return -1;
+    if (ctl_vm_get(c, vmname, &vm, err) < 0 || !ctl_vm_agent(c, &vm, err))
+        return -1; /* its host is down: 503, nothing changed */
     struct task_rec busy;
     if (task_busy(c->tasks, vm.id, &busy))
         return task_conflict(err, &busy);
@@ -338,8 +339,8 @@ int ctl_snapshot_create_start(struct ctl *c, const char *vmname, const char *nam
         return 0; /* the task says so */
     }
     FAILPOINT("snapshot_create.after_row");
-    agent_call(
-        c->agent, AV_VM_LAYER_CREATE,
+    ctl_vm_call(
+        c, &vm, AV_VM_LAYER_CREATE,
         json_pack("{s:s,s:s,s:s}", "vm", vm.id, "file", op->snap.new_disk, "backing", vm.disk),
         on_layer, NULL, op);
     return 0;

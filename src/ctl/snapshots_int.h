@@ -51,7 +51,5 @@ void snap_merge_start(struct ctl *c, const struct vm_rec *vm, const struct snaps
 void snap_merge_resume(struct ctl *c, const struct vm_rec *vm, const struct snapshot_rec *snap);
 /* Is a merge of a snapshot of this VM rebasing one of its layers now? */
 bool snap_merge_rebasing(const char *vm_id);
-/* Subscribes to the agent's block-job events. */
-void snap_merge_init(struct ctl *c);
 
 #endif

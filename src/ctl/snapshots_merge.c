@@ -39,6 +39,7 @@ struct merge {
     struct merge *next;
     struct ctl *c;
     char vm_id[37];
+    char host[37]; /* the VM's host, whose agent does the steps */
     char snap_id[37];
     char task[37];     /* "" when no task of this run owns it */
     bool busy;         /* an agent verb of this merge is in flight */
@@ -66,14 +67,15 @@ static struct merge *merge_find(const char *snap_id)
     return NULL;
 }
 
-static struct merge *merge_new(struct ctl *c, const char *vm_id, const char *snap_id,
+static struct merge *merge_new(struct ctl *c, const struct vm_rec *vm, const char *snap_id,
                                const char *task)
 {
     struct merge *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
     m->c = c;
-    snprintf(m->vm_id, sizeof m->vm_id, "%s", vm_id);
+    snprintf(m->vm_id, sizeof m->vm_id, "%s", vm->id);
+    snprintf(m->host, sizeof m->host, "%s", vm->host);
     snprintf(m->snap_id, sizeof m->snap_id, "%s", snap_id);
     snprintf(m->task, sizeof m->task, "%s", task ? task : "");
     m->next = merges;
@@ -90,7 +92,7 @@ static void merge_end(struct merge *m, const struct yerr *err)
     if (*pp)
         *pp = m->next;
     struct ctl *c = m->c;
-    agent_forget(c->agent, m);
+    ctl_agents_forget(c, m);
     char task[37];
     snprintf(task, sizeof task, "%s", m->task);
     free(m);
@@ -217,9 +219,9 @@ static void merge_finish(struct merge *m, const struct snapshot_rec *snap)
 {
     FAILPOINT("snapshot_delete.before_remove");
     m->busy = true;
-    agent_call(m->c->agent, AV_VM_LAYER_REMOVE,
-               json_pack("{s:s,s:s}", "vm", m->vm_id, "file", snap->file), on_file_removed, NULL,
-               m);
+    ctl_host_call(m->c, m->host, AV_VM_LAYER_REMOVE,
+                  json_pack("{s:s,s:s}", "vm", m->vm_id, "file", snap->file), on_file_removed, NULL,
+                  m);
 }
 
 /* ---- offline: qemu-img rebase of a child ---- */
@@ -275,10 +277,10 @@ static void start_rebase(struct merge *m, const struct vm_rec *vm, const char *c
     snprintf(m->child_id, sizeof m->child_id, "%s", child_id);
     snprintf(m->child_file, sizeof m->child_file, "%s", file);
     m->busy = m->rebasing = true;
-    agent_call(m->c->agent, AV_DISK_REBASE,
-               json_pack("{s:s,s:s,s:s,s:s}", "path", path, "format", "qcow2", "backing", base,
-                         "backing_format", fmt),
-               on_rebased, on_rebase_progress, m);
+    ctl_vm_call(m->c, vm, AV_DISK_REBASE,
+                json_pack("{s:s,s:s,s:s,s:s}", "path", path, "format", "qcow2", "backing", base,
+                          "backing_format", fmt),
+                on_rebased, on_rebase_progress, m);
 }
 
 /* ---- live: QEMU streams into the running chain ---- */
@@ -386,10 +388,10 @@ static void merge_step(struct merge *m)
         char job[32];
         job_name(snap->id, job);
         m->busy = true;
-        agent_call(c->agent, AV_VM_BLOCK_STREAM,
-                   json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "vm", vm.id, "job", job, "top", top,
-                             "from", snap->file, "base", base, "backing_file", base),
-                   on_stream, NULL, m);
+        ctl_vm_call(c, &vm, AV_VM_BLOCK_STREAM,
+                    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "vm", vm.id, "job", job, "top", top,
+                              "from", snap->file, "base", base, "backing_file", base),
+                    on_stream, NULL, m);
         free(s);
         return;
     }
@@ -406,7 +408,7 @@ failed:
 void snap_merge_start(struct ctl *c, const struct vm_rec *vm, const struct snapshot_rec *snap,
                       const char *task)
 {
-    struct merge *m = merge_new(c, vm->id, snap->id, task);
+    struct merge *m = merge_new(c, vm, snap->id, task);
     if (!m) {
         struct snapshot_rec copy = *snap;
         struct yerr err;
@@ -459,10 +461,10 @@ void snap_merge_resume(struct ctl *c, const struct vm_rec *vm, const struct snap
             return;
         }
         m->busy = true;
-        agent_call(c->agent, AV_VM_BLOCK_JOBS, json_pack("{s:s}", "vm", vm->id), on_jobs, NULL, m);
+        ctl_vm_call(c, vm, AV_VM_BLOCK_JOBS, json_pack("{s:s}", "vm", vm->id), on_jobs, NULL, m);
         return;
     }
-    if ((m = merge_new(c, vm->id, snap->id, "")))
+    if ((m = merge_new(c, vm, snap->id, "")))
         merge_step(m);
 }
 
@@ -496,7 +498,7 @@ static void on_block_job(struct ctl *c, json_t *ev)
             reparent_chain_child(c, &vm, &s[i], s, n);
             FAILPOINT("snapshot_delete.after_streamed");
             if (!m)
-                m = merge_new(c, vm.id, s[i].id, "");
+                m = merge_new(c, &vm, s[i].id, "");
             if (m && !m->busy) {
                 m->streaming = false;
                 merge_step(m); /* finds nothing left on it: removes it */
@@ -507,16 +509,10 @@ static void on_block_job(struct ctl *c, json_t *ev)
     free(s);
 }
 
-static void on_agent_event(void *ctx, const char *type, json_t *ev)
+bool ctl_snapshots_host_event(struct ctl *c, const char *type, json_t *ev)
 {
-    if (!strcmp(type, "vm.block_job"))
-        on_block_job(ctx, ev);
-}
-
-void snap_merge_init(struct ctl *c)
-{
-    if (!c->agent)
-        return; /* a controller: its hosts' agents are subscribed as they attach */
-    if (agent_subscribe(c->agent, on_agent_event, c) < 0)
-        log_err("snapshots: cannot subscribe to the agent's events");
+    if (strcmp(type, "vm.block_job"))
+        return false;
+    on_block_job(c, ev);
+    return true;
 }

@@ -28,6 +28,7 @@
  * back again).
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/snapshots_int.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -129,6 +130,7 @@ struct settle {
     struct settle *next;
     struct ctl *c;
     char vm_id[37];
+    char host[37]; /* the VM's host: the agent that answers */
     snaps_settled_fn fns[MAX_WAITERS];
     int nfns;
     bool complete;
@@ -148,7 +150,7 @@ static void settle_free(struct settle *st)
         pp = &(*pp)->next;
     if (*pp)
         *pp = st->next;
-    agent_forget(st->c->agent, st);
+    ctl_agents_forget(st->c, st);
     free(st);
 }
 
@@ -226,9 +228,9 @@ static void on_rolled_back(void *ctx, json_t *res, const struct yerr *err)
 
 static void roll_back(struct settle *st)
 {
-    agent_call(st->c->agent, AV_VM_LAYER_REMOVE,
-               json_pack("{s:s,s:s}", "vm", st->vm_id, "file", st->snap.new_disk), on_rolled_back,
-               NULL, st);
+    ctl_host_call(st->c, st->host, AV_VM_LAYER_REMOVE,
+                  json_pack("{s:s,s:s}", "vm", st->vm_id, "file", st->snap.new_disk),
+                  on_rolled_back, NULL, st);
 }
 
 /* No verdict this time: the row waits for the next pass. */
@@ -285,7 +287,8 @@ static void on_info(void *ctx, json_t *res, const struct yerr *err)
         roll_back(st);
         return;
     }
-    agent_call(st->c->agent, AV_DISK_CHECK, json_pack("{s:s}", "path", st->nw), on_check, NULL, st);
+    ctl_host_call(st->c, st->host, AV_DISK_CHECK, json_pack("{s:s}", "path", st->nw), on_check,
+                  NULL, st);
 }
 
 static void on_swept(void *ctx, json_t *res, const struct yerr *err)
@@ -316,8 +319,8 @@ static void sweep(struct settle *st, const struct vm_rec *vm, struct snapshot_re
     for (int i = 0; i < MAX_HELD; i++)
         if (held[i][0])
             json_array_append_new(keep, json_string(held[i]));
-    agent_call(st->c->agent, AV_VM_LAYERS_SWEEP, json_pack("{s:s,s:o}", "vm", vm->id, "keep", keep),
-               on_swept, NULL, st);
+    ctl_host_call(st->c, st->host, AV_VM_LAYERS_SWEEP,
+                  json_pack("{s:s,s:o}", "vm", vm->id, "keep", keep), on_swept, NULL, st);
 }
 
 /* The next creating row to decide; when none is left, the merges and the
@@ -333,9 +336,11 @@ static void settle_next(struct settle *st)
         settle_end(st); /* the VM is gone: nothing to settle */
         return;
     }
+    snprintf(st->host, sizeof st->host, "%s", vm.host);
+    struct yerr down = {0};
     bool live = vm_state_live(vm.state);
-    if (!live && !vm_state_down(vm.state)) {
-        free(s); /* starting or stopping: the next pass */
+    if ((!live && !vm_state_down(vm.state)) || !ctl_vm_agent(c, &vm, &down)) {
+        free(s); /* starting or stopping, or its host down: the next pass */
         st->complete = false;
         settle_end(st);
         return;
@@ -353,14 +358,14 @@ static void settle_next(struct settle *st)
             adopt(st); /* the VM row names it already */
         } else if (live) {
             /* did the switch to the new layer happen before the crash? */
-            agent_call(c->agent, AV_VM_ACTIVE_LAYER, json_pack("{s:s}", "vm", vm.id), on_active,
-                       NULL, st);
+            ctl_vm_call(c, &vm, AV_VM_ACTIVE_LAYER, json_pack("{s:s}", "vm", vm.id), on_active,
+                        NULL, st);
         } else if (snap_merge_rebasing(vm.id)) {
             no_verdict(st); /* its rebase locks a layer the check reads */
         } else {
-            agent_call(c->agent, AV_DISK_INFO,
-                       json_pack("{s:s,s:s}", "path", st->nw, "format", "qcow2"), on_info, NULL,
-                       st);
+            ctl_vm_call(c, &vm, AV_DISK_INFO,
+                        json_pack("{s:s,s:s}", "path", st->nw, "format", "qcow2"), on_info, NULL,
+                        st);
         }
         return;
     }

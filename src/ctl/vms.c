@@ -9,6 +9,7 @@
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "ctl/ctl.h"
+#include "ctl/hosts.h"
 #include "ctl/tasks.h"
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
@@ -92,8 +93,8 @@ void vm_spec_defaults(struct vm_spec *s)
     s->restart = RESTART_NO;
 }
 
-int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, struct image_rec *img,
-                         struct yerr *err)
+int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *host_id,
+                         struct image_rec *img, struct yerr *err)
 {
     char why[256];
     if (!name_valid(s->name, why, sizeof(why)))
@@ -127,13 +128,20 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, struct image_re
     engine_vm_limits(&probe, &l);
     if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    if (cg_limits_validate(&l, c->facts.cpus, why, sizeof(why)) < 0)
+    if (!host_id)
+        goto image; /* the spec alone: before placement */
+    const struct ctl_host *h = ctl_host_facts(c, host_id);
+    if (!h)
+        return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
+                        host_id[0] ? host_id : "(local)");
+    if (cg_limits_validate(&l, h->cpus, why, sizeof(why)) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
 
-    /* A VM that could never run here is refused now, with the numbers. */
-    if (ctl_capacity_could_fit(c, s->cpus, s->memory_mb, err) < 0)
+    /* A VM that could never run there is refused now, with the numbers. */
+    if (ctl_capacity_could_fit(c, host_id, s->cpus, s->memory_mb, err) < 0)
         return -1;
 
+image:;
     int rc = store_image_get(c->store, s->image, img);
     if (rc == STORE_NOTFOUND)
         return yerr_set(err, YE_NOT_FOUND, "image '%s' does not exist (see: yun image list)",
@@ -178,7 +186,9 @@ uint64_t ctl_vm_generation(struct ctl *c)
 void ctl_vm_paths(struct ctl *c, const struct vm_rec *vm, struct ctl_vm_paths *p)
 {
     memset(p, 0, sizeof *p);
-    const char *d = c->facts.vms_dir;
+    const char *d = ctl_vm_facts(c, vm)->vms_dir;
+    if (!d[0])
+        return; /* its host is not known: no paths */
     if (snprintf_checked(p->dir, sizeof p->dir, "%s/%s", d, vm->id) < 0)
         p->dir[0] = 0;
     if (snprintf_checked(p->console_socket, sizeof p->console_socket, "%s/%s/%s", d, vm->id,
@@ -214,7 +224,8 @@ int ctl_vm_snapshot_count(struct ctl *c, const struct vm_rec *vm)
 
 void ctl_vm_status(struct ctl *c, const struct vm_rec *vm, ctl_json_fn done, void *ctx)
 {
-    agent_call(c->agent, AV_VM_STATUS, json_pack("{s:s}", "vm", vm->id), done, NULL, ctx);
+    /* a host that is down answers with its error (503), from the loop */
+    ctl_vm_call(c, vm, AV_VM_STATUS, json_pack("{s:s}", "vm", vm->id), done, NULL, ctx);
 }
 
 void ctl_vm_qmp_status(const struct vm_rec *vm, json_t *status, char *out, size_t len)
@@ -234,13 +245,13 @@ uint64_t ctl_vm_exec(struct ctl *c, const struct vm_rec *vm, json_t *argv, int t
         json_object_set_new(args, "timeout", json_integer(timeout_s));
     if (args && input)
         json_object_set_new(args, "input", json_string(input));
-    return agent_call(c->agent, AV_GUEST_EXEC, args, done, NULL, ctx);
+    return ctl_vm_call(c, vm, AV_GUEST_EXEC, args, done, NULL, ctx);
 }
 
-void ctl_cancel(struct ctl *c, uint64_t call)
+void ctl_cancel(struct ctl *c, const char *host_id, uint64_t call)
 {
     if (call)
-        agent_cancel(c->agent, call);
+        ctl_host_cancel(c, host_id, call);
 }
 
 /* ---- pause, resume, reboot: vm.qmp ---- */
@@ -250,7 +261,7 @@ struct ctl_call {
     struct ctl *c;
     struct task_rec task;
     int action;
-    char vm_id[37], vm_name[64];
+    char vm_id[37], vm_name[64], host[37];
     ctl_vm_fn done;
     void *ctx;
     uint64_t call;
@@ -318,6 +329,8 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
         return -1;
     if (vm_action_check(&vm, (enum vm_action)a, false, why, sizeof(why)) < 0)
         return yerr_set(err, YE_CONFLICT, "%s", why);
+    if (!ctl_vm_agent(c, &vm, err))
+        return -1; /* its host is down: 503, nothing changed */
     struct ctl_call *k = calloc(1, sizeof(*k));
     if (!k)
         return yerr_set(err, YE_INTERNAL, "out of memory");
@@ -325,6 +338,7 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
     k->action = a;
     snprintf(k->vm_id, sizeof(k->vm_id), "%s", vm.id);
     snprintf(k->vm_name, sizeof(k->vm_name), "%s", vm.name);
+    snprintf(k->host, sizeof(k->host), "%s", vm.host);
     k->done = done;
     k->ctx = ctx;
     char kind[32];
@@ -333,9 +347,8 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
         free(k);
         return -1;
     }
-    k->call =
-        agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm.id, "command", cmd[a]),
-                   on_action_reply, NULL, k);
+    k->call = ctl_vm_call(c, &vm, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm.id, "command", cmd[a]),
+                          on_action_reply, NULL, k);
     if (!k->call) {
         yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
         vm_task_end(c, &k->task, NULL, err);
@@ -359,8 +372,8 @@ void ctl_calls_shutdown(struct ctl *c)
     while (c->calls) {
         struct ctl_call *k = c->calls;
         c->calls = k->next;
-        agent_forget(c->agent, k);
-        agent_cancel(c->agent, k->call);
+        ctl_agents_forget(c, k);
+        ctl_host_cancel(c, k->host, k->call);
         struct yerr e;
         yerr_set(&e, YE_CANCELLED, "yund stopped");
         vm_task_end(c, &k->task, NULL, &e);

@@ -8,6 +8,8 @@
  */
 #include "agent/agent.h"
 #include "compute/qemu_argv.h"
+#include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
 #include "lib/util.h"
@@ -39,9 +41,9 @@ static void on_prepared(void *ctx, json_t *r, const struct yerr *aerr)
         struct yerr err;
         yerr_db(&err, store_errmsg(c->store));
         /* its files go too (vm.remove); nobody waits for that */
-        agent_call(c->agent, AV_VM_REMOVE,
-                   json_pack("{s:s,s:I}", "vm", vm.id, "uid", (json_int_t)vm.uid), NULL, NULL,
-                   NULL);
+        ctl_vm_call(c, &vm, AV_VM_REMOVE,
+                    json_pack("{s:s,s:I}", "vm", vm.id, "uid", (json_int_t)vm.uid), NULL, NULL,
+                    NULL);
         create_fail(op, &err);
         return;
     }
@@ -82,13 +84,32 @@ static json_t *prepare_args(const struct vm_rec *vm, const struct image_rec *img
     return a;
 }
 
+/* THE spot where a new VM's host is chosen: placement (ctl_place, src/sched;
+ * the row written after it is the reservation). Its agent must be there: a
+ * host that is down is 503 and nothing is made. */
+static int create_pick_host(struct ctl *c, const struct vm_spec *spec, char host[37],
+                            struct yerr *err)
+{
+    if (ctl_place(c, spec, spec->host, host, NULL, err) < 0)
+        return -1;
+    return ctl_host_agent(c, host, err) ? 0 : -1;
+}
+
 int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, void *ctx,
                   struct yerr *err)
 {
     struct image_rec img;
-    if (ctl_vm_validate_spec(c, spec, &img, err) < 0)
+    char host[37];
+    struct vm_rec same;
+    if (ctl_vm_validate_spec(c, spec, NULL, &img, err) < 0)
+        return -1;
+    if (store_vm_get(c->store, spec->name, &same) == 0)
+        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", spec->name);
+    if (create_pick_host(c, spec, host, err) < 0 ||
+        ctl_vm_validate_spec(c, spec, host, &img, err) < 0)
         return -1;
     struct vm_rec vm = {0};
+    snprintf(vm.host, sizeof vm.host, "%s", host);
     uuid_generate_str(vm.id);
     snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
     snprintf(vm.image, sizeof(vm.image), "%s", img.name);
@@ -110,9 +131,8 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     vm.state = VM_CREATING;
     vm.created_at = vm.updated_at = now_ms();
 
-    struct vm_rec same;
-    if (store_vm_get(c->store, vm.name, &same) == 0)
-        return yerr_set(err, YE_CONFLICT, "vm '%s' already exists", vm.name);
+    snprintf(vm.group, sizeof(vm.group), "%s", spec->group);
+    snprintf(vm.requires, sizeof(vm.requires), "%s", spec->requires);
     json_t *args = prepare_args(&vm, &img, spec);
     struct ctl_vmop *op = args ? ctl_vmop_new(c, &vm, done, ctx) : NULL;
     if (!op) {
@@ -138,7 +158,7 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
         return -1;
     }
     FAILPOINT("vm_create.after_row");
-    op->call = agent_call(c->agent, AV_VM_PREPARE, args, on_prepared, NULL, op);
+    op->call = ctl_vm_call(c, &vm, AV_VM_PREPARE, args, on_prepared, NULL, op);
     if (!op->call) {
         /* not begun after all: the row goes, done never runs */
         ctl_vmop_no_call(err);

@@ -9,6 +9,7 @@
  * pass.
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "compute/engine.h"
 #include "storage/volstate.h"
 #include "ctl/vms_int.h"
@@ -62,9 +63,9 @@ static void on_removed(void *ctx, json_t *r, const struct yerr *aerr)
 
 void ctl_vm_remove_run(struct ctl_vmop *op)
 {
-    op->call = agent_call(op->c->agent, AV_VM_REMOVE,
-                          json_pack("{s:s,s:I}", "vm", op->vm.id, "uid", (json_int_t)op->vm.uid),
-                          on_removed, NULL, op);
+    op->call = ctl_vm_call(op->c, &op->vm, AV_VM_REMOVE,
+                           json_pack("{s:s,s:I}", "vm", op->vm.id, "uid", (json_int_t)op->vm.uid),
+                           on_removed, NULL, op);
     if (!op->call) {
         struct yerr e;
         ctl_vmop_no_call(&e);
@@ -92,7 +93,7 @@ static bool delete_run(struct ctl_vmop *op, struct yerr *err)
     json_t *a = json_pack("{s:s,s:I}", "vm", op->vm.id, "uid", (json_int_t)op->vm.uid);
     if (a && op->vm.pid > 0)
         json_object_set_new(a, "pid", json_integer(op->vm.pid));
-    op->call = agent_call(op->c->agent, AV_VM_END, a, on_ended, NULL, op);
+    op->call = ctl_vm_call(op->c, &op->vm, AV_VM_END, a, on_ended, NULL, op);
     if (!op->call) {
         ctl_vmop_no_call(err);
         op->done = NULL;
@@ -126,6 +127,8 @@ int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, v
     if (ctl_vmop_busy(c, vm.id))
         return yerr_set(err, YE_CONFLICT, "vm '%s' is being %s", vm.name,
                         vm.state == VM_CREATING ? "created" : "deleted");
+    if (!ctl_vm_agent(c, &vm, err))
+        return -1; /* its files are on a host that is down: 503, nothing changed */
     struct ctl_vmop *op = ctl_vmop_new(c, &vm, done, ctx);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");

@@ -173,7 +173,7 @@ static void end_reset_loop(struct ctl *c, struct ctl_vmrt *r, struct vm_rec *vm)
     if (vm->pid > 0)
         json_object_set_new(args, "pid", json_integer(vm->pid));
     char *name = strdup(vm->name);
-    if (!agent_call(c->agent, AV_VM_END, args, on_loop_ended, NULL, name))
+    if (!ctl_vm_call(c, vm, AV_VM_END, args, on_loop_ended, NULL, name))
         free(name);
 }
 
@@ -211,7 +211,7 @@ static int event_vm(struct ctl *c, const char *type, json_t *ev, struct vm_rec *
 {
     const char *id = json_string_value(json_object_get(ev, "vm"));
     if (!id || !id[0] || strlen(id) > 36) {
-        log_warn("agent %s: event %s without a valid vm id: ignored", c->agent->host, type);
+        log_warn("agent: event %s without a valid vm id: ignored", type);
         return -1;
     }
     if (store_vm_get(c->store, id, vm) != 0)

@@ -16,9 +16,10 @@ int ctl_vm_task_begin(struct ctl *c, const char *kind, const struct vm_rec *vm,
 void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm_rec *vm,
                      const struct yerr *err);
 
-/* vms.c: a spec checked (and its image read) before create. */
-int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, struct image_rec *img,
-                         struct yerr *err);
+/* vms.c: a spec checked (and its image read) before create, against the
+ * host it is to be created on. */
+int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *host_id,
+                         struct image_rec *img, struct yerr *err);
 
 /* A create, stop or delete in flight: the agent's replies carry it. */
 struct ctl_vmop {

@@ -68,7 +68,7 @@ void ctl_vmops_shutdown(struct ctl *c)
     while (c->vmops) {
         struct ctl_vmop *op = c->vmops;
         c->vmops = op->next;
-        agent_forget(c->agent, op);
+        ctl_agents_forget(c, op);
         struct yerr e;
         yerr_set(&e, YE_CANCELLED, "yund stopped");
         ctl_vm_task_end(c, &op->task, NULL, &e);
@@ -99,7 +99,7 @@ void ctl_vm_end_qemu(struct ctl *c, const struct vm_rec *vm)
     json_t *a = json_pack("{s:s,s:I}", "vm", vm->id, "uid", (json_int_t)vm->uid);
     if (a && vm->pid > 0)
         json_object_set_new(a, "pid", json_integer(vm->pid));
-    op->call = agent_call(c->agent, AV_VM_END, a, on_reaped, NULL, op);
+    op->call = ctl_vm_call(c, &op->vm, AV_VM_END, a, on_reaped, NULL, op);
     if (!op->call) {
         log_warn("vm %s: its qemu cannot be ended: the agent call could not be made", vm->name);
         ctl_vmop_free(op);

@@ -18,8 +18,15 @@
  *  - the VMs' disks (volumes, snapshot rows), their console logs
  *    (host.housekeep) and the event log's retention get their turn.
  * The agent never sees a row; this file writes them, and the events.
+ *
+ * Each host is asked about its own rows (vm_rec.host) and, for orphans,
+ * with its own rows' ids; a host that is down (no agent) is skipped: its
+ * rows stay as they are ("unknown", vms_hosts.c) until it is back, when a
+ * pass settles them. "host.reconcile" from any host asks for a pass soon
+ * (over every host that is up).
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "compute/engine.h"
 #include "ctl/reattach.h"
 #include "ctl/snapshots.h"
@@ -43,6 +50,7 @@ struct rc_vm {
     struct rc_vm *next;
     struct ctl_reconcile *r;
     char id[37];
+    char host[37]; /* its host: the agent asked */
     char name[64];
     char status[32]; /* QEMU's, from the attach */
     pid_t pid;
@@ -59,6 +67,7 @@ struct rc_orphan {
     struct rc_orphan *next;
     struct ctl_reconcile *r;
     char id[37];
+    char host[37]; /* the host whose directory it is */
     pid_t pid;
 };
 
@@ -76,6 +85,14 @@ struct ctl_reconcile {
     size_t nqueue, next;
     bool first; /* the queue's pass is the first */
     struct rc_orphan *orphans;
+    struct rc_host *hosts; /* host.orphans questions out */
+};
+
+/* A host.orphans question in flight: the host it went to. */
+struct rc_host {
+    struct rc_host *next;
+    struct ctl_reconcile *r;
+    char host[37];
 };
 
 #define ATTACH_INFLIGHT 16
@@ -213,8 +230,8 @@ static bool reattach_decide(struct rc_vm *x, struct vm_rec *vm)
     /* yund died between spawning QEMU and letting the guest run */
     row_mark(x, vm); /* cont's answer is taken only for this row */
     if (vm->desired == WANT_RUNNING &&
-        agent_call(c->agent, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm->id, "command", "cont"),
-                   on_cont, NULL, x))
+        ctl_vm_call(c, vm, AV_VM_QMP, json_pack("{s:s,s:s}", "vm", vm->id, "command", "cont"),
+                    on_cont, NULL, x))
         return true;
     reattach_finish(x, vm, vm_reattach_state(vm->state, x->status), x->status);
     return false;
@@ -301,34 +318,46 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
     x->r = r;
     snprintf(x->id, sizeof x->id, "%s", vm->id);
     snprintf(x->name, sizeof x->name, "%s", vm->name);
+    snprintf(x->host, sizeof x->host, "%s", vm->host);
     row_mark(x, vm);
     bool proc = vm_state_has_process(vm->state);
-    json_t *a =
-        json_pack("{s:s,s:s,s:I,s:i,s:b,s:I,s:b,s:I,s:s,s:i,s:I,s:I,s:s}", "vm", vm->id, "name",
-                  vm->name, "uid", (json_int_t)vm->uid, "pid", (int)vm->pid, "check",
-                  vm->state == VM_STARTING || !proc, "pass", r->pass, "sweep", first || proc,
-                  "memory_mb", (json_int_t)vm->memory_mb, "accel", vm->accel_used, "cpu_weight",
-                  (int)vm->cpu_weight, "cpu_quota_us", (json_int_t)vm->cpu_quota_us,
-                  "cpu_period_us", (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset);
+    json_t *a = json_pack("{s:s,s:s,s:I,s:i,s:b,s:I,s:b,s:I,s:s,s:i,s:I,s:I,s:s}", "vm", vm->id,
+                          "name", vm->name, "uid", (json_int_t)vm->uid, "pid", (int)vm->pid,
+                          "check", vm->state == VM_STARTING || vm->state == VM_UNKNOWN || !proc,
+                          "pass", r->pass, "sweep", first || proc, "memory_mb",
+                          (json_int_t)vm->memory_mb, "accel", vm->accel_used, "cpu_weight",
+                          (int)vm->cpu_weight, "cpu_quota_us", (json_int_t)vm->cpu_quota_us,
+                          "cpu_period_us", (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset);
     x->next = r->vms;
     r->vms = x;
     r->inflight++;
-    if (!agent_call(r->c->agent, AV_VM_ATTACH, a, on_attach, NULL, x))
+    if (!ctl_vm_call(r->c, vm, AV_VM_ATTACH, a, on_attach, NULL, x))
         rc_vm_free(x);
 }
 
 /* ---- orphan directories ---- */
+
+/* " (host NAME)" for an orphan on another host than this process's own. */
+static const char *orphan_where(struct ctl *c, const char *host, char *buf, size_t len)
+{
+    if (ctl_host_same(c, host, ""))
+        return "";
+    snprintf(buf, len, " (host %s)", ctl_host_label(c, host));
+    return buf;
+}
 
 static void on_orphan_removed(void *ctx, json_t *res, const struct yerr *err)
 {
     (void)res;
     struct rc_orphan *o = ctx;
     struct ctl_reconcile *r = o->r;
+    char where[128];
     if (err)
         log_warn("reconcile: directory %s with no vm record stays: %s", o->id, err->message);
     else
-        ctl_event(r->c, "vm", o->id, "orphan", "info", "removed directory with no vm record%s",
-                  o->pid ? " and ended its qemu" : "");
+        ctl_event(r->c, "vm", o->id, "orphan", "info", "removed directory with no vm record%s%s",
+                  o->pid ? " and ended its qemu" : "",
+                  orphan_where(r->c, o->host, where, sizeof where));
     for (struct rc_orphan **pp = &r->orphans; *pp; pp = &(*pp)->next)
         if (*pp == o) {
             *pp = o->next;
@@ -337,10 +366,10 @@ static void on_orphan_removed(void *ctx, json_t *res, const struct yerr *err)
     free(o);
 }
 
-static void orphan_remove(struct ctl_reconcile *r, const char *id, pid_t pid)
+static void orphan_remove(struct ctl_reconcile *r, const char *host, const char *id, pid_t pid)
 {
     for (struct rc_orphan *o = r->orphans; o; o = o->next)
-        if (!strcmp(o->id, id))
+        if (!strcmp(o->id, id) && !strcmp(o->host, host))
             return;
     struct rc_orphan *o = calloc(1, sizeof *o);
     if (!o)
@@ -348,21 +377,37 @@ static void orphan_remove(struct ctl_reconcile *r, const char *id, pid_t pid)
     o->r = r;
     o->pid = pid;
     snprintf(o->id, sizeof o->id, "%s", id);
+    snprintf(o->host, sizeof o->host, "%s", host);
     o->next = r->orphans;
     r->orphans = o;
     /* vm.remove refuses while a QEMU of it may live: never files under one */
-    if (!agent_call(r->c->agent, AV_VM_REMOVE, json_pack("{s:s,s:i}", "vm", id, "uid", 0),
-                    on_orphan_removed, NULL, o)) {
+    if (!ctl_host_call(r->c, host, AV_VM_REMOVE, json_pack("{s:s,s:i}", "vm", id, "uid", 0),
+                       on_orphan_removed, NULL, o)) {
         r->orphans = o->next;
         free(o);
     }
 }
 
+static void rc_host_free(struct rc_host *h)
+{
+    for (struct rc_host **pp = &h->r->hosts; *pp; pp = &(*pp)->next)
+        if (*pp == h) {
+            *pp = h->next;
+            break;
+        }
+    free(h);
+}
+
 static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
 {
-    struct ctl_reconcile *r = ctx;
+    struct rc_host *h = ctx;
+    struct ctl_reconcile *r = h->r;
+    char host[37];
+    snprintf(host, sizeof host, "%s", h->host);
+    rc_host_free(h);
     if (err) {
-        log_warn("reconcile: orphan directories: %s", err->message);
+        log_warn("reconcile: orphan directories on host %s: %s", ctl_host_label(r->c, host),
+                 err->message);
         return;
     }
     size_t i;
@@ -378,16 +423,57 @@ static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
             struct vm_rec ghost = {0};
             snprintf(ghost.id, sizeof ghost.id, "%s", id);
             snprintf(ghost.name, sizeof ghost.name, "%s", id);
+            snprintf(ghost.host, sizeof ghost.host, "%s", host);
+            char where[128];
             ctl_event(r->c, "vm", id, "orphan", "info",
-                      "ending the qemu of a directory with no vm record");
+                      "ending the qemu of a directory with no vm record%s",
+                      orphan_where(r->c, host, where, sizeof where));
             ctl_vm_end_qemu(r->c, &ghost);
             continue;
         }
-        orphan_remove(r, id, (pid_t)json_integer_value(json_object_get(o, "pid")));
+        orphan_remove(r, host, id, (pid_t)json_integer_value(json_object_get(o, "pid")));
     }
 }
 
 /* ---- the pass ---- */
+
+/* One host's share of a pass: its rows' ids for host.orphans, the live
+ * ones for host.housekeep. */
+struct pass_host {
+    struct ctl_reconcile *r;
+    const struct vm_rec *vms;
+    size_t n;
+};
+
+static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void *arg)
+{
+    struct pass_host *p = arg;
+    struct yerr down = {0};
+    if (!a || !ctl_host_agent(c, host_id, &down))
+        return; /* down: its rows wait for it */
+    json_t *known = json_array(), *live = json_array();
+    for (size_t i = 0; i < p->n; i++) {
+        const struct vm_rec *vm = &p->vms[i];
+        if (!ctl_host_same(c, vm->host, host_id))
+            continue;
+        json_array_append_new(known, json_string(vm->id));
+        if (vm->state != VM_CREATING && vm->state != VM_DELETING)
+            json_array_append_new(live, json_string(vm->id));
+    }
+    struct rc_host *h = calloc(1, sizeof *h);
+    if (h) {
+        h->r = p->r;
+        snprintf(h->host, sizeof h->host, "%s", host_id);
+        h->next = p->r->hosts;
+        p->r->hosts = h;
+        if (!ctl_host_call(c, host_id, AV_HOST_ORPHANS,
+                           json_pack("{s:O,s:I}", "known", known, "pass", p->r->pass), on_orphans,
+                           NULL, h))
+            rc_host_free(h);
+    }
+    json_decref(known);
+    ctl_host_call(c, host_id, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, NULL);
+}
 
 void ctl_vms_reconcile(struct ctl *c)
 {
@@ -402,7 +488,6 @@ void ctl_vms_reconcile(struct ctl *c)
     }
     r->pass++;
     bool first = !r->swept;
-    json_t *known = json_array(), *live = json_array();
     /* the rows to ask about; a previous pass's queue not yet asked is
      * dropped: this pass has the rows as they are now */
     bool carry = r->queue && r->first; /* the first pass's sweep still owed */
@@ -410,26 +495,29 @@ void ctl_vms_reconcile(struct ctl *c)
     r->queue = calloc(n ? n : 1, sizeof *r->queue);
     r->nqueue = r->next = 0;
     r->first = first || carry;
+    /* the rows of hosts that are up; the others wait for their host */
+    size_t nup = 0;
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
-        json_array_append_new(known, json_string(vm->id));
+        struct yerr down = {0};
+        if (!ctl_vm_agent(c, vm, &down))
+            continue;
+        vms[nup++] = *vm;
         if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
             /* finished through the agent (vm.end, vm.remove), never
              * waiting here */
             ctl_vm_finish_delete(c, vm);
             continue;
         }
-        json_array_append_new(live, json_string(vm->id));
         if (r->queue)
             r->queue[r->nqueue++] = *vm;
     }
     r->swept = true;
     queue_pump(r);
-    agent_call(c->agent, AV_HOST_ORPHANS, json_pack("{s:o,s:I}", "known", known, "pass", r->pass),
-               on_orphans, NULL, r);
+    struct pass_host p = {.r = r, .vms = vms, .n = nup};
+    ctl_hosts_each(c, pass_host, &p);
     ctl_volumes_settle(c);
-    ctl_snapshots_settle_all(c, vms, n);
-    agent_call(c->agent, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, r);
+    ctl_snapshots_settle_all(c, vms, nup);
     /* A few batches per pass: a backlog (a first start with a large table)
      * drains over several passes instead of in one long step. */
     ctl_events_prune(c, 4);
@@ -452,13 +540,6 @@ void ctl_vms_reconcile_soon(struct ctl *c)
     evtimer_add(r->soon, &tv);
 }
 
-static void on_agent_event(void *ctx, const char *type, json_t *ev)
-{
-    (void)ev;
-    if (!strcmp(type, "host.reconcile"))
-        ctl_vms_reconcile_soon(ctx);
-}
-
 int ctl_vms_reconcile_init(struct ctl *c)
 {
     struct ctl_reconcile *r = calloc(1, sizeof *r);
@@ -467,7 +548,7 @@ int ctl_vms_reconcile_init(struct ctl *c)
     r->c = c;
     r->timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
     r->soon = evtimer_new(c->base, on_tick, c);
-    if (!r->timer || !r->soon || agent_subscribe(c->agent, on_agent_event, c) < 0) {
+    if (!r->timer || !r->soon) {
         if (r->timer)
             event_free(r->timer);
         if (r->soon)
@@ -508,19 +589,24 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
     if (!r)
         return;
     c->reconcile = NULL;
-    agent_forget(c->agent, r);
     while (r->vms) {
         struct rc_vm *x = r->vms;
         r->vms = x->next;
-        agent_forget(c->agent, x);
+        ctl_agents_forget(c, x);
         free(x);
     }
     free(r->queue);
     while (r->orphans) {
         struct rc_orphan *o = r->orphans;
         r->orphans = o->next;
-        agent_forget(c->agent, o);
+        ctl_agents_forget(c, o);
         free(o);
+    }
+    while (r->hosts) {
+        struct rc_host *h = r->hosts;
+        r->hosts = h->next;
+        ctl_agents_forget(c, h);
+        free(h);
     }
     event_free(r->timer);
     event_free(r->soon);

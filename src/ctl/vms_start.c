@@ -12,6 +12,7 @@
  * before anything is done, with nothing in between.
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "agent/agent_wire.h"
 #include "compute/engine.h"
 #include "ctl/ctl.h"
@@ -79,6 +80,11 @@ static int spec_volumes(struct ctl *c, const struct vm_rec *vm, struct launch_sp
     for (size_t i = 0; rc == 0 && i < n; i++) {
         struct launch_vol *lv = &s->vols[i];
         s->nvols = i + 1;
+        if (!ctl_host_same(c, vs[i].host, vm->host)) {
+            rc = yerr_set(err, YE_CONFLICT, "volume '%s' is on another host than vm '%s'",
+                          vs[i].name, vm->name);
+            break;
+        }
         lv->rec = vs[i];
         lv->layers = calloc(LAUNCH_CHAIN_MAX, sizeof *lv->layers);
         if (!lv->layers) {
@@ -184,6 +190,8 @@ int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done
         return -1;
     if (vm_action_check(&vm, ACT_START, false, why, sizeof(why)) < 0)
         return yerr_set(err, YE_CONFLICT, "%s", why);
+    if (!ctl_vm_agent(c, &vm, err))
+        return -1; /* its host is down: 503, nothing changed */
     struct ctl_start *k = calloc(1, sizeof(*k));
     if (!k)
         return yerr_set(err, YE_INTERNAL, "out of memory");
@@ -218,7 +226,7 @@ int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done
     if (ctl_capacity_admit(c, &vm, err) < 0)
         goto refused; /* capacity: this host's share is taken */
     snprintf(vm.accel_used, sizeof(vm.accel_used), "%s",
-             strcmp(vm.accel, "auto") ? vm.accel : c->facts.accel);
+             strcmp(vm.accel, "auto") ? vm.accel : ctl_vm_facts(c, &vm)->accel);
     spec.vm = vm;
     if (spec_volumes(c, &vm, &spec, err) < 0)
         goto refused;
@@ -240,7 +248,7 @@ int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done
         goto refused;
     }
     FAILPOINT("vm_start.after_row");
-    k->call = agent_call(c->agent, AV_VM_LAUNCH, args, on_launch, NULL, k);
+    k->call = ctl_vm_call(c, &vm, AV_VM_LAUNCH, args, on_launch, NULL, k);
     args = NULL;
     if (!k->call) {
         yerr_set(err, YE_INTERNAL, "agent: the call could not be made");
@@ -286,7 +294,7 @@ void ctl_starts_shutdown(struct ctl *c)
     while (c->starts) {
         struct ctl_start *k = c->starts;
         c->starts = k->next;
-        agent_forget(c->agent, k);
+        ctl_agents_forget(c, k);
         /* the row stays "starting": the next yund's reconcile settles it */
         struct yerr e;
         yerr_set(&e, YE_CANCELLED, "yund stopped");

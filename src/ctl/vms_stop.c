@@ -8,6 +8,7 @@
  * loop; the exit itself is noticed by the engine (EOF on QMP).
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -47,7 +48,7 @@ static void deadline_free(struct ctl_deadline *d)
             *pp = d->next;
             break;
         }
-    agent_forget(d->c->agent, d);
+    ctl_agents_forget(d->c, d);
     event_free(d->ev);
     free(d);
 }
@@ -86,7 +87,7 @@ static void on_deadline_quit(void *ctx, json_t *r, const struct yerr *err)
         return;
     }
     /* QEMU did not take the quit: its processes are ended */
-    agent_call(d->c->agent, AV_VM_END, end_args(&vm), on_deadline_end, NULL, d);
+    ctl_vm_call(d->c, &vm, AV_VM_END, end_args(&vm), on_deadline_end, NULL, d);
 }
 
 static void deadline_fire(evutil_socket_t fd, short what, void *arg)
@@ -105,10 +106,9 @@ static void deadline_fire(evutil_socket_t fd, short what, void *arg)
     FAILPOINT("vm_stop.before_quit");
     d->busy = true;
     if (overdue)
-        agent_call(c->agent, AV_VM_END, end_args(&vm), on_deadline_end, NULL, d);
+        ctl_vm_call(c, &vm, AV_VM_END, end_args(&vm), on_deadline_end, NULL, d);
     else
-        agent_call(c->agent, AV_VM_QUIT, json_pack("{s:s}", "vm", vm.id), on_deadline_quit, NULL,
-                   d);
+        ctl_vm_call(c, &vm, AV_VM_QUIT, json_pack("{s:s}", "vm", vm.id), on_deadline_quit, NULL, d);
 }
 
 void ctl_stop_deadline_arm(struct ctl *c, const struct vm_rec *vm)
@@ -203,7 +203,7 @@ static void on_force_quit(void *ctx, json_t *r, const struct yerr *err)
     }
     /* QMP can be unanswered (a QEMU still starting up): then every process
      * of the VM, found by the process table, is ended */
-    op->call = agent_call(op->c->agent, AV_VM_END, end_args(&op->vm), on_force_end, NULL, op);
+    op->call = ctl_vm_call(op->c, &op->vm, AV_VM_END, end_args(&op->vm), on_force_end, NULL, op);
     if (!op->call) {
         struct yerr e;
         ctl_vmop_no_call(&e);
@@ -221,6 +221,8 @@ int ctl_vm_stop(struct ctl *c, const char *name, bool force, ctl_vm_fn done, voi
         return -1;
     if (vm_action_check(&vm, a, false, why, sizeof why) < 0)
         return yerr_set(err, YE_CONFLICT, "%s", why);
+    if (!ctl_vm_agent(c, &vm, err))
+        return -1; /* its host is down: 503, nothing changed */
     struct ctl_vmop *op = ctl_vmop_new(c, &vm, done, ctx);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");
@@ -246,8 +248,8 @@ int ctl_vm_stop(struct ctl *c, const char *name, bool force, ctl_vm_fn done, voi
     else
         FAILPOINT("vm_stop.after_row");
     op->call =
-        agent_call(c->agent, force ? AV_VM_QUIT : AV_VM_POWERDOWN, json_pack("{s:s}", "vm", vm.id),
-                   force ? on_force_quit : on_powerdown, NULL, op);
+        ctl_vm_call(c, &vm, force ? AV_VM_QUIT : AV_VM_POWERDOWN, json_pack("{s:s}", "vm", vm.id),
+                    force ? on_force_quit : on_powerdown, NULL, op);
     if (!op->call) {
         /* not begun after all: done never runs (the row says stopping;
          * reconcile arms its deadline) */

@@ -18,6 +18,7 @@
 #include "ctl/volumes.h"
 #include "ctl/ctl.h"
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -55,12 +56,19 @@ json_t *ctl_volume_to_json(struct ctl *c, const struct volume_rec *v)
                   vol_state_name(v->state), "created_at", (json_int_t)v->created_at);
     if (j && v->task[0])
         json_object_set_new(j, "task", json_string(v->task));
+    if (j) {
+        json_object_set_new(j, "host_id", json_string(v->host));
+        json_object_set_new(j, "host", json_string(ctl_host_name(c, v->host)));
+    }
     return j;
 }
 
-/* The volume's running task, first of all checks: the 409 names it. */
+/* The volume's running task, first of all checks: the 409 names it; then
+ * its host: one that is down is 503. */
 static int refuse_busy(struct ctl *c, const struct volume_rec *v, struct yerr *err)
 {
+    if (!ctl_host_agent(c, v->host, err))
+        return -1;
     struct task_rec busy;
     if (task_busy(c->tasks, v->id, &busy))
         return task_conflict(err, &busy);
@@ -92,14 +100,14 @@ static void vop_progress(void *ctx, uint64_t done, uint64_t total)
 static void vop_cancel(void *ctx)
 {
     struct vop *op = ctx;
-    agent_cancel(op->c->agent, op->call);
+    ctl_host_cancel(op->c, op->v.host, op->call);
 }
 
 /* Starts the copy of op; on failure to start, the reply still comes
  * (agent_call always answers from the loop). */
 static void vop_copy(struct vop *op, json_t *args, agent_reply_fn done)
 {
-    op->call = agent_call(op->c->agent, AV_DISK_COPY, args, done, vop_progress, op);
+    op->call = ctl_host_call(op->c, op->v.host, AV_DISK_COPY, args, done, vop_progress, op);
     task_on_cancel(op->c->tasks, op->task, vop_cancel, op);
 }
 
@@ -118,8 +126,8 @@ static void clone_done(void *ctx, json_t *result, const struct yerr *err)
         if (store_volume_update(c->store, v) != 0) {
             yerr_db(&fe, store_errmsg(c->store));
             err = &fe;
-            agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL,
-                       NULL);
+            ctl_host_call(c, v->host, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL,
+                          NULL, NULL);
         }
     }
     if (err) {
@@ -161,6 +169,7 @@ int ctl_volume_clone_full(struct ctl *c, const char *src, const char *dst, struc
     uuid_generate_str(v->id);
     snprintf(v->name, sizeof v->name, "%s", dst);
     snprintf(v->pool, sizeof v->pool, "%s", s.pool);
+    snprintf(v->host, sizeof v->host, "%s", s.host); /* a copy is made on the source's host */
     snprintf(v->format, sizeof v->format, "%s", s.format);
     char *slash = strrchr(s.path, '/');
     snprintf(v->path, sizeof v->path, "%.*s/%s.%s", (int)(slash ? slash - s.path : 0), s.path, dst,
@@ -342,16 +351,16 @@ int ctl_volume_export(struct ctl *c, const char *name, const char *dest, const c
 
 /* ---- recovery ---- */
 
-static void remove_file(struct ctl *c, const char *key, const char *path)
+static void remove_file(struct ctl *c, const char *host, const char *key, const char *path)
 {
-    agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", key, path), NULL, NULL, NULL);
+    ctl_host_call(c, host, AV_DISK_REMOVE, json_pack("{s:s}", key, path), NULL, NULL, NULL);
 }
 
-static void remove_part(struct ctl *c, const char *path)
+static void remove_part(struct ctl *c, const char *host, const char *path)
 {
     char part[600];
     snprintf(part, sizeof part, "%s.part", path);
-    remove_file(c, "path", part);
+    remove_file(c, host, "path", part);
 }
 
 /* A full clone or an import: a new row "creating" owned by the task. */
@@ -373,8 +382,8 @@ static int recover_clone(void *ctx, struct task_rec *k, struct yerr *err)
     }
     if (store_volume_delete(c->store, v.id) != 0)
         return yerr_db(err, store_errmsg(c->store));
-    remove_part(c, v.path);
-    remove_file(c, "path", v.path);
+    remove_part(c, v.host, v.path);
+    remove_file(c, v.host, "path", v.path);
     ctl_event(c, "volume", v.name, strcmp(k->kind, "volume.import") ? "clone-full" : "import",
               "error", "rolled back: yund stopped before it finished");
     return 0;
@@ -389,7 +398,7 @@ static int recover_compact(void *ctx, struct task_rec *k, struct yerr *err)
         return 0;
     if (rc != 0)
         return yerr_db(err, store_errmsg(c->store));
-    remove_part(c, v.path);
+    remove_part(c, v.host, v.path);
     if (!strcmp(v.task, k->id)) {
         v.task[0] = 0;
         if (store_volume_update(c->store, &v) != 0)
@@ -403,8 +412,9 @@ static int recover_export(void *ctx, struct task_rec *k, struct yerr *err)
     struct ctl *c = ctx;
     json_t *p = k->params ? json_loads(k->params, 0, NULL) : NULL;
     const char *dest = json_string_value(json_object_get(p, "export"));
-    if (dest)
-        remove_file(c, "export", dest);
+    struct volume_rec v = {0}; /* the export was written on the volume's host */
+    if (dest && store_volume_get(c->store, k->object_id, &v) == 0)
+        remove_file(c, v.host, "export", dest);
     json_decref(p);
     return 0;
 }
@@ -440,8 +450,10 @@ void ctl_volumes_reconcile(struct ctl *c)
         struct volume_rec *v = &vs[i];
         bool busy = task_busy(c->tasks, v->id, NULL) || ctl_volume_quick_busy(c, v->id);
         bool transient = vol_state_transient(v->state);
-        if (transient && !busy) {
-            remove_file(c, "path", v->path);
+        struct yerr down = {0};
+        if (transient && !busy && ctl_host_agent(c, v->host, &down)) {
+            /* (on a host that is down it waits for the host) */
+            remove_file(c, v->host, "path", v->path);
             store_volume_delete(c->store, v->id);
             bool creating = v->state == VOL_CREATING;
             ctl_event(c, "volume", v->name, creating ? "create" : "delete",

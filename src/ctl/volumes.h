@@ -38,7 +38,7 @@ int ctl_volume_idle(struct ctl *c, const char *name, struct yerr *err);
  * quick operation in flight is busy for every other operation (409). */
 typedef void (*ctl_volume_fn)(void *ctx, const struct volume_rec *v, const struct yerr *err);
 int ctl_volume_create(struct ctl *c, const char *name, uint64_t size, const char *format,
-                      ctl_volume_fn done, void *ctx, struct yerr *err);
+                      const char *host, ctl_volume_fn done, void *ctx, struct yerr *err);
 int ctl_volume_clone_linked(struct ctl *c, const char *src, const char *dst, ctl_volume_fn done,
                             void *ctx, struct yerr *err);
 int ctl_volume_resize(struct ctl *c, const char *name, uint64_t size, ctl_volume_fn done, void *ctx,
@@ -53,6 +53,8 @@ struct volume_row_spec {
     const char *name, *format;
     uint64_t size;
     const char *task, *backing; /* may be NULL */
+    const char *host;           /* the host it is made on; NULL: the local host (a controller:
+                                   the first host up, ctl_disk_agent) */
 };
 int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct volume_rec *v,
                          struct yerr *err);

@@ -17,6 +17,7 @@
  * attached; not there: rolled back to ready).
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/ctl.h"
 #include "compute/qemu_argv.h"
 #include "ctl/volumes.h"
@@ -129,6 +130,11 @@ int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct 
     }
     if (v.state != VOL_READY)
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
+    if (!ctl_host_same(c, v.host, vm.host))
+        return yerr_set(err, YE_CONFLICT,
+                        "volume '%s' is on host %s and vm '%s' on host %s: a volume is attached "
+                        "only on its own host",
+                        v.name, ctl_host_label(c, v.host), vm.name, ctl_host_label(c, vm.host));
     if (ctl_volume_refuse_backing(
             c, &v, "writing to it would corrupt them (attach a clone instead)", err) < 0)
         return -1;
@@ -164,9 +170,9 @@ int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct 
     p->done = done;
     p->ctx = ctx;
     ctl_volume_hold(v.id, true);
-    agent_call(c->agent, AV_VM_VOLUME_PLUG,
-               json_pack("{s:s,s:s,s:s,s:s,s:o}", "vm", vm.id, "node", node, "device", dev,
-                         "serial", serial, "chain", chain),
-               plugged, NULL, p);
+    ctl_vm_call(c, &vm, AV_VM_VOLUME_PLUG,
+                json_pack("{s:s,s:s,s:s,s:s,s:o}", "vm", vm.id, "node", node, "device", dev,
+                          "serial", serial, "chain", chain),
+                plugged, NULL, p);
     return 1;
 }

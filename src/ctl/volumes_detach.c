@@ -189,9 +189,9 @@ int ctl_volume_detach(struct ctl *c, const char *name, struct volume_rec *out,
     snprintf(u->vm, sizeof u->vm, "%s", vm.id);
     char node[24], dev[24], serial[24];
     volume_qemu_ids(&v, node, dev, serial);
-    agent_call(c->agent, AV_VM_VOLUME_UNPLUG,
-               json_pack("{s:s,s:s,s:s}", "vm", vm.id, "device", dev, "node", node), unplugged,
-               NULL, u);
+    ctl_vm_call(c, &vm, AV_VM_VOLUME_UNPLUG,
+                json_pack("{s:s,s:s,s:s}", "vm", vm.id, "device", dev, "node", node), unplugged,
+                NULL, u);
     *out = v;
     return 1;
 }

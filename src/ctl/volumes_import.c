@@ -49,7 +49,8 @@ static void copied(struct ctl_import *im, const struct yerr *aerr)
             yerr_db(&err, store_errmsg(c->store));
     }
     if (err.code) {
-        agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
+        ctl_host_call(c, v->host, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL,
+                      NULL);
         store_volume_delete(c->store, v->id);
         ctl_event(c, "volume", v->name, "import", "error", "%s", err.message);
         task_fail(c->tasks, im->task, &err);

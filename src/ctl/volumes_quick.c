@@ -12,6 +12,7 @@
  * transient row the reconcile pass settles (ctl_volumes_reconcile).
  */
 #include "agent/agent.h"
+#include "ctl/hosts.h"
 #include "ctl/ctl.h"
 #include "compute/qemu_argv.h"
 #include "ctl/volumes.h"
@@ -135,7 +136,16 @@ int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct 
     if (size < (1 << 20) || size > VOLUME_MAX || size % 512)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "size must be 1M..16T and a whole number of 512-byte sectors");
+    char host[37];
+    if (r->host) {
+        snprintf(host, sizeof host, "%s", r->host);
+        if (!ctl_host_agent(c, host, err))
+            return -1; /* made on a host that is up, or not at all (503) */
+    } else if (!ctl_disk_agent(c, host, err)) {
+        return -1; /* the local host, else the first up; none: 503 */
+    }
     memset(v, 0, sizeof(*v));
+    snprintf(v->host, sizeof(v->host), "%s", host);
     if (r->id)
         snprintf(v->id, sizeof(v->id), "%s", r->id);
     else
@@ -174,7 +184,8 @@ static void created(void *ctx, json_t *result, const struct yerr *aerr)
             yerr_db(&err, store_errmsg(c->store));
     }
     if (err.code) {
-        agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL, NULL);
+        ctl_host_call(c, v->host, AV_DISK_REMOVE, json_pack("{s:s}", "path", v->path), NULL, NULL,
+                      NULL);
         store_volume_delete(c->store, v->id);
         ctl_event(c, "volume", v->name, op->action, "error", "%s", err.message);
         return qop_end(op, &err);
@@ -187,16 +198,22 @@ static void created(void *ctx, json_t *result, const struct yerr *aerr)
 static void start_create(struct qop *op, json_t *args)
 {
     qop_track(op);
-    agent_call(op->c->agent, AV_DISK_CREATE, args, created, NULL, op);
+    ctl_host_call(op->c, op->v.host, AV_DISK_CREATE, args, created, NULL, op);
 }
 
 int ctl_volume_create(struct ctl *c, const char *name, uint64_t size, const char *format,
-                      ctl_volume_fn done, void *ctx, struct yerr *err)
+                      const char *host, ctl_volume_fn done, void *ctx, struct yerr *err)
 {
+    char host_id[37];
+    if (host && ctl_host_resolve(c, host, host_id, err) < 0)
+        return -1;
     struct qop *op = qop_new(c, "create", done, ctx, err);
     if (!op)
         return -1;
-    struct volume_row_spec r = {.name = name, .format = format ? format : "qcow2", .size = size};
+    struct volume_row_spec r = {.name = name,
+                                .format = format ? format : "qcow2",
+                                .size = size,
+                                .host = host ? host_id : NULL};
     if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
         free(op);
         return -1;
@@ -228,8 +245,11 @@ int ctl_volume_clone_linked(struct ctl *c, const char *src, const char *dst, ctl
     if (!op)
         return -1;
     /* a linked clone is always qcow2 (the overlay format) */
-    struct volume_row_spec r = {
-        .name = dst, .format = "qcow2", .size = s.virtual_size, .backing = s.name};
+    struct volume_row_spec r = {.name = dst,
+                                .format = "qcow2",
+                                .size = s.virtual_size,
+                                .backing = s.name,
+                                .host = s.host}; /* beside its backing file */
     if (ctl_volume_begin_row(c, &r, &op->v, err) < 0) {
         free(op);
         return -1;
@@ -296,15 +316,15 @@ int ctl_volume_resize(struct ctl *c, const char *name, uint64_t size, ctl_volume
         /* online, QEMU grows the file and tells the guest (virtio config change) */
         char node[24], dev[24], serial[24];
         volume_qemu_ids(&v, node, dev, serial);
-        agent_call(c->agent, AV_VM_QMP,
-                   json_pack("{s:s,s:s,s:{s:s,s:I}}", "vm", vm.id, "command", "block_resize",
-                             "arguments", "node-name", node, "size", (json_int_t)size),
-                   resized, NULL, op);
+        ctl_vm_call(c, &vm, AV_VM_QMP,
+                    json_pack("{s:s,s:s,s:{s:s,s:I}}", "vm", vm.id, "command", "block_resize",
+                              "arguments", "node-name", node, "size", (json_int_t)size),
+                    resized, NULL, op);
     } else {
-        agent_call(c->agent, AV_DISK_RESIZE,
-                   json_pack("{s:s,s:s,s:I}", "path", v.path, "format", v.format, "size",
-                             (json_int_t)size),
-                   resized, NULL, op);
+        ctl_host_call(c, v.host, AV_DISK_RESIZE,
+                      json_pack("{s:s,s:s,s:I}", "path", v.path, "format", v.format, "size",
+                                (json_int_t)size),
+                      resized, NULL, op);
     }
     return 0;
 }
@@ -342,6 +362,6 @@ int ctl_volume_delete(struct ctl *c, const char *name, ctl_volume_fn done, void 
     }
     op->v = v;
     qop_track(op);
-    agent_call(c->agent, AV_DISK_REMOVE, json_pack("{s:s}", "path", v.path), removed, NULL, op);
+    ctl_host_call(c, v.host, AV_DISK_REMOVE, json_pack("{s:s}", "path", v.path), removed, NULL, op);
     return 0;
 }

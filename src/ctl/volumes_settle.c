@@ -96,8 +96,8 @@ static void close_node(struct ctl *c, const struct vm_rec *vm, const struct volu
 {
     char node[24], dev[24], serial[24];
     volume_qemu_ids(v, node, dev, serial);
-    agent_call(c->agent, AV_VM_NODE_CLOSE, json_pack("{s:s,s:s}", "vm", vm->id, "node", node), NULL,
-               NULL, NULL);
+    ctl_vm_call(c, vm, AV_VM_NODE_CLOSE, json_pack("{s:s,s:s}", "vm", vm->id, "node", node), NULL,
+                NULL, NULL);
 }
 
 /* The device is gone (or there never was a QEMU): close the node if a
@@ -271,8 +271,8 @@ void ctl_volumes_settle(struct ctl *c)
         snprintf(a->vm_id, sizeof a->vm_id, "%s", vm.id);
         a->next = asks;
         asks = a;
-        if (!agent_call(c->agent, AV_VM_DEVICES, json_pack("{s:s}", "vm", vm.id), on_devices, NULL,
-                        a))
+        if (!ctl_vm_call(c, &vm, AV_VM_DEVICES, json_pack("{s:s}", "vm", vm.id), on_devices, NULL,
+                         a))
             ask_free(a);
     }
     free(vs);
@@ -288,7 +288,7 @@ void ctl_volumes_settle_shutdown(struct ctl *c)
             continue;
         }
         *p = a->next;
-        agent_forget(c->agent, a);
+        ctl_agents_forget(c, a);
         free(a);
     }
 }

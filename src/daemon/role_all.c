@@ -7,10 +7,14 @@
  * left running on exit.
  */
 #include "daemon/daemon.h"
+#include "daemon/role_leader.h"
+#include "ctl/leader.h"
 #include "agent/agent_local.h"
 #include "api/api.h"
 #include "compute/engine.h"
+#include "ctl/leader.h"
 #include "ctl/tasks_engine.h"
+#include "daemon/role_leader.h"
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -18,6 +22,7 @@
 #include "store/store.h"
 
 #include <event2/event.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -30,6 +35,7 @@ int role_all(const struct yun_config *cfg)
     else
         snprintf(dbpath, sizeof(dbpath), "%s/yun.db", cfg->state_dir);
     struct store *st;
+    struct leader *ld = NULL;
     if (store_open(dbpath, &st, err, sizeof(err)) < 0) {
         log_err("%s", err);
         return 1;
@@ -43,6 +49,15 @@ int role_all(const struct yun_config *cfg)
     if (!base) {
         log_err("event_base_new failed");
         goto out_store;
+    }
+    /* On PostgreSQL, lead first (a controller stands by until elected). */
+    bool api_up = false;
+    int lrc = daemon_leader_begin(base, st, cfg, dbpath, &api, &ctl, &ld, &api_up);
+    if (lrc != 0) {
+        if (api_up)
+            api_stop(&api);
+        rc = lrc < 0 ? 1 : 0;
+        goto out_base;
     }
     if (engine_init(&eng, base, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
@@ -96,7 +111,7 @@ int role_all(const struct yun_config *cfg)
         agent_free(agent);
         goto out_base;
     }
-    if (api_start(&api, base, &ctl, cfg, err, sizeof(err)) < 0) {
+    if (!api_up && api_start(&api, base, &ctl, cfg, err, sizeof(err)) < 0) {
         log_err("%s", err);
         api_stop(&api);
         monitor_shutdown(&mon);
@@ -108,6 +123,7 @@ int role_all(const struct yun_config *cfg)
         goto out_base;
     }
     api.mon = &mon;
+    daemon_leader_ready(&api, &ctl, ld, cfg);
     struct event *sigs[3];
     daemon_signals_add(base, sigs);
     log_info("yund ready (state %s, pid %d)", cfg->state_dir, (int)getpid());
@@ -128,6 +144,7 @@ int role_all(const struct yun_config *cfg)
     rc = 0;
     log_info("yund stopped");
 out_base:
+    leader_stop(ld); /* released: a standby takes over at once */
     event_base_free(base);
 out_store:
     store_close(st);

@@ -27,6 +27,7 @@ void config_defaults(struct yun_config *c)
     c->cpu_overcommit = 4.0;
     c->mem_overcommit = 1.0;
     c->reserved_memory = 512ULL << 20;
+    snprintf(c->placement_policy, sizeof(c->placement_policy), "spread");
     c->stop_timeout_s = 30;
     c->detach_timeout_s = 60;
     c->reconcile_interval_s = 10;
@@ -365,6 +366,26 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             return -1;
         }
         c->max_body = (size_t)u;
+        return 0;
+    }
+    if (!strcmp(key, "placement_policy")) {
+        static const char *const pols[] = {"pack",   "spread",     "first-fit",  "round-robin",
+                                           "random", "load-aware", "power-aware"};
+        for (size_t i = 0; i < sizeof(pols) / sizeof(pols[0]); i++)
+            if (!strcmp(v, pols[i]))
+                return set_str(c->placement_policy, sizeof(c->placement_policy), v, key, err, el);
+        snprintf(err, el,
+                 "placement_policy: '%s' is not one of pack, spread, first-fit, round-robin, "
+                 "random, load-aware, power-aware",
+                 v);
+        return -1;
+    }
+    if (!strcmp(key, "host_max_vms")) {
+        if (parse_u64(v, 0, 1000000, &u) < 0) {
+            snprintf(err, el, "host_max_vms: '%s' is not a whole number in 0..1000000", v);
+            return -1;
+        }
+        c->host_max_vms = (int)u;
         return 0;
     }
     if (!strcmp(key, "max_connections")) {

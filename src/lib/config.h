@@ -76,8 +76,9 @@ struct yun_config {
     int host_dead_after_ms;    /* a lease lapsed this long: the host is down */
     char advertise_url[256];   /* controller: the URL agents and clients use for it */
     int leader_lease_ms;       /* the leader's lease */
-    char placement_policy[32]; /* spread, pack, ... */
-    int host_max_vms;          /* 0 = unlimited */
+    /* placement (ctl/place.c): a src/sched policy name and a VM limit per host */
+    char placement_policy[24];
+    int host_max_vms; /* 0 = unlimited */
 };
 
 void config_defaults(struct yun_config *c);

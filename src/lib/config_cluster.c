@@ -1,7 +1,8 @@
 /*
  * config_cluster.c - the cluster's settings (docs/cluster.md): the role,
  * the host's name and labels, the agent's listen address, the join token
- * and controllers, heartbeat and lease timings, placement defaults; and the
+ * and controllers, heartbeat and lease timings (placement's settings are
+ * ctl/place.c's, in config.c); and the
  * checks of a host name and a label list, which the controller also applies
  * to what an agent reports when it joins.
  */
@@ -19,7 +20,6 @@ void config_cluster_defaults(struct yun_config *c)
 {
     snprintf(c->role, sizeof c->role, "all");
     snprintf(c->agent_listen, sizeof c->agent_listen, "0.0.0.0:7781");
-    snprintf(c->placement_policy, sizeof c->placement_policy, "spread");
     c->heartbeat_ms = 2000;
     c->host_dead_after_ms = 10000;
     c->leader_lease_ms = 5000;
@@ -112,7 +112,6 @@ static int set_text(char *dst, size_t len, const char *key, const char *v, char 
 
 int config_cluster_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el)
 {
-    uint64_t u;
     if (!strcmp(key, "role")) {
         if (strcmp(v, "all") && strcmp(v, "controller") && strcmp(v, "agent")) {
             snprintf(err, el, "role: '%s' is not one of all, controller, agent", v);
@@ -178,26 +177,6 @@ int config_cluster_set(struct yun_config *c, const char *key, const char *v, cha
         return set_ms(&c->host_dead_after_ms, key, v, 200, 3600000, err, el);
     if (!strcmp(key, "leader_lease_ms"))
         return set_ms(&c->leader_lease_ms, key, v, 200, 600000, err, el);
-    if (!strcmp(key, "placement_policy")) {
-        static const char *const pol[] = {"spread", "pack",       "first-fit",  "round-robin",
-                                          "random", "load-aware", "power-aware"};
-        for (size_t i = 0; i < sizeof pol / sizeof pol[0]; i++)
-            if (!strcmp(v, pol[i]))
-                return set_text(c->placement_policy, sizeof c->placement_policy, key, v, err, el);
-        snprintf(err, el,
-                 "placement_policy: '%s' is not one of spread, pack, first-fit, round-robin, "
-                 "random, load-aware, power-aware",
-                 v);
-        return -1;
-    }
-    if (!strcmp(key, "host_max_vms")) {
-        if (parse_u64(v, 0, 1000000, &u) < 0) {
-            snprintf(err, el, "host_max_vms: '%s' is not a whole number in 0..1000000", v);
-            return -1;
-        }
-        c->host_max_vms = (int)u;
-        return 0;
-    }
     return 1;
 }
 

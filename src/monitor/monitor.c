@@ -6,13 +6,18 @@
  * memory, load, disk and network bytes, per-vCPU ticks, block statistics,
  * balloon size. This file reads nothing of a host itself (no /proc, no
  * QMP): it turns those counters into rates and series, evaluates the alert
- * rules and writes the rollups. One sample is in flight at a time; a tick
- * that finds one still out is skipped. The agent answers within its
+ * rules and writes the rollups. One tick's samples are in flight at a time;
+ * a tick that finds them still out is skipped. The agent answers within its
  * deadline even when a QEMU does not (that VM then lacks its QMP figures).
+ * Every host that is up is asked at each tick (one call per host, with
+ * its VMs); the tick's rules and rollups run when the last has answered.
+ * The "host" series are the local host's (the all-in-one's): another
+ * host's own counters are not kept yet, only its VMs'.
  */
 #include "monitor/monitor.h"
 #include "agent/agent.h"
 #include "agent/sample_msg.h"
+#include "ctl/hosts.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "monitor/alert_payload.h"
@@ -461,40 +466,34 @@ static bool sampled(const struct vm_rec *vm)
 static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t now);
 static void rollup(struct monitor *m, int64_t now);
 
-/* The agent's answer: the counters become series, then the rules and the
- * rollups run over them. */
-static void on_sample(void *ctx, json_t *result, const struct yerr *err)
+/* One host's host.sample in flight. */
+struct mon_sample {
+    struct mon_sample *next;
+    struct monitor *m;
+    char host[37];
+    bool local; /* this process's own host: its counters are the "host" series */
+    uint64_t call;
+};
+
+static void sample_unlink(struct mon_sample *ms)
 {
-    struct monitor *m = ctx;
+    for (struct mon_sample **pp = &ms->m->samples; *pp; pp = &(*pp)->next)
+        if (*pp == ms) {
+            *pp = ms->next;
+            return;
+        }
+}
+
+/* Every host has answered: the rules and the rollups run over the series. */
+static void sample_finish(struct monitor *m)
+{
     struct vm_rec *vms = m->svms;
     size_t n = m->nsvms;
     bool prime = m->sprime;
-    m->sample_call = 0;
     m->svms = NULL;
     m->nsvms = 0;
-    int64_t now = now_ms();
-    struct host_counters h;
-    struct vm_counters_raw *raw = NULL;
-    size_t nraw = 0;
-    struct yerr derr = {0};
-    if (err) {
-        log_warn("monitor: host.sample on %s: %s", m->ctl->agent->host, err->message);
-    } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
-        log_warn("monitor: host.sample on %s: %s", m->ctl->agent->host, derr.message);
-    } else {
-        apply_host(m, &h, now);
-        for (size_t i = 0; i < n; i++) {
-            if (!sampled(&vms[i]))
-                continue;
-            const struct vm_counters_raw *r = NULL;
-            for (size_t k = 0; k < nraw && !r; k++)
-                if (!strcmp(raw[k].vm, vms[i].id) && raw[k].pid == vms[i].pid)
-                    r = &raw[k];
-            apply_vm(m, &vms[i], r, h.clk_tck, now);
-        }
-    }
-    free(raw);
     if (!prime) {
+        int64_t now = now_ms();
         sample_self(m, now);
         sweep_vms(m, vms, n);
         evaluate(m, vms, n, now);
@@ -504,29 +503,64 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
     free(vms);
 }
 
-/* Asks the agent for one sample (prime: the host only, a first reading so
- * the first tick has rates). */
-static void sample_start(struct monitor *m, bool prime)
+/* A host's answer: its counters become series (the local host's own, and
+ * its VMs'); the last answer of the tick finishes it. */
+static void on_sample(void *ctx, json_t *result, const struct yerr *err)
 {
-    if (m->sample_call || !m->ctl->agent)
-        return; /* the last one is still out (its deadline is shorter than a tick) */
-    struct vm_rec *vms = NULL;
-    size_t n = 0, nt = 0;
-    struct yerr err = {0};
-    if (!prime && ctl_vm_list(m->ctl, &vms, &n, &err) < 0) {
-        log_warn("monitor: %s", err.message);
-        return;
-    }
-    struct sample_target *t = calloc(n ? n : 1, sizeof *t);
-    if (!t) {
-        free(vms);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (sampled(&vms[i]) && nt < SAMPLE_MAX_VMS) {
-            snprintf(t[nt].vm, sizeof t[nt].vm, "%s", vms[i].id);
-            t[nt++].pid = vms[i].pid;
+    struct mon_sample *ms = ctx;
+    struct monitor *m = ms->m;
+    sample_unlink(ms);
+    int64_t now = now_ms();
+    struct host_counters h;
+    struct vm_counters_raw *raw = NULL;
+    size_t nraw = 0;
+    struct yerr derr = {0};
+    const char *where = ms->local ? m->hostname : ctl_host_label(m->ctl, ms->host);
+    if (err) {
+        log_warn("monitor: host.sample on %s: %s", where, err->message);
+    } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
+        log_warn("monitor: host.sample on %s: %s", where, derr.message);
+    } else {
+        if (ms->local)
+            apply_host(m, &h, now);
+        for (size_t i = 0; i < m->nsvms; i++) {
+            struct vm_rec *vm = &m->svms[i];
+            if (!sampled(vm) || !ctl_host_same(m->ctl, vm->host, ms->host))
+                continue;
+            const struct vm_counters_raw *r = NULL;
+            for (size_t k = 0; k < nraw && !r; k++)
+                if (!strcmp(raw[k].vm, vm->id) && raw[k].pid == vm->pid)
+                    r = &raw[k];
+            apply_vm(m, vm, r, h.clk_tck, now);
         }
+    }
+    free(raw);
+    free(ms);
+    if (!m->samples)
+        sample_finish(m);
+}
+
+/* The host.sample of one host, with its VMs that have a QEMU. */
+static void sample_host(struct ctl *c, const char *host_id, struct agent *a, void *arg)
+{
+    struct monitor *m = arg;
+    struct yerr down = {0};
+    if (!a || !ctl_host_agent(c, host_id, &down))
+        return; /* down: its VMs keep their last figures */
+    struct sample_target *t = calloc(m->nsvms ? m->nsvms : 1, sizeof *t);
+    struct mon_sample *ms = t ? calloc(1, sizeof *ms) : NULL;
+    if (!ms) {
+        free(t);
+        return;
+    }
+    size_t nt = 0;
+    for (size_t i = 0; i < m->nsvms; i++) {
+        const struct vm_rec *vm = &m->svms[i];
+        if (sampled(vm) && nt < SAMPLE_MAX_VMS && ctl_host_same(c, vm->host, host_id)) {
+            snprintf(t[nt].vm, sizeof t[nt].vm, "%s", vm->id);
+            t[nt++].pid = vm->pid;
+        }
+    }
     /* answers by half the interval (at most the default), so the next tick
      * finds this one done */
     int deadline = m->cfg->sample_interval_s * 500;
@@ -534,12 +568,38 @@ static void sample_start(struct monitor *m, bool prime)
         deadline = SAMPLE_DEADLINE_MS;
     json_t *args = sample_args_encode(t, nt, deadline);
     free(t);
+    ms->m = m;
+    snprintf(ms->host, sizeof ms->host, "%s", host_id);
+    ms->local = ctl_host_same(c, host_id, "");
+    ms->next = m->samples;
+    m->samples = ms;
+    ms->call = ctl_host_call(c, host_id, AV_HOST_SAMPLE, args, on_sample, NULL, ms);
+    if (!ms->call) {
+        sample_unlink(ms);
+        free(ms);
+    }
+}
+
+/* Asks every host that is up for one sample (prime: the hosts only, a
+ * first reading so the first tick has rates). */
+static void sample_start(struct monitor *m, bool prime)
+{
+    if (m->samples)
+        return; /* the last tick's are still out (their deadline is shorter than a tick) */
+    struct vm_rec *vms = NULL;
+    size_t n = 0;
+    struct yerr err = {0};
+    if (!prime && ctl_vm_list(m->ctl, &vms, &n, &err) < 0) {
+        log_warn("monitor: %s", err.message);
+        return;
+    }
+    free(m->svms);
     m->svms = vms;
     m->nsvms = n;
     m->sprime = prime;
-    m->sample_call = agent_call(m->ctl->agent, AV_HOST_SAMPLE, args, on_sample, NULL, m);
-    if (!m->sample_call) {
-        free(vms);
+    ctl_hosts_each(m->ctl, sample_host, m);
+    if (!m->samples) { /* no host is up */
+        free(m->svms);
         m->svms = NULL;
         m->nsvms = 0;
     }
@@ -614,11 +674,13 @@ void monitor_shutdown(struct monitor *m)
     if (m->timer)
         event_free(m->timer);
     m->timer = NULL;
-    if (m->sample_call && m->ctl && m->ctl->agent) {
-        agent_cancel(m->ctl->agent, m->sample_call);
-        agent_forget(m->ctl->agent, m);
+    while (m->samples) {
+        struct mon_sample *ms = m->samples;
+        m->samples = ms->next;
+        ctl_host_cancel(m->ctl, ms->host, ms->call);
+        ctl_agents_forget(m->ctl, ms);
+        free(ms);
     }
-    m->sample_call = 0;
     free(m->svms);
     m->svms = NULL;
     notifier_stop(m->notifier);

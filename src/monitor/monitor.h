@@ -17,9 +17,10 @@
 
 struct vm_mon;
 struct alert_slot;
+struct mon_sample;
 
 struct monitor {
-    struct ctl *ctl; /* the state of record, events, and the host's agent (sampling) */
+    struct ctl *ctl; /* the state of record, events, and the hosts' agents (sampling) */
     const struct yun_config *cfg;
     struct series_store ss;
     struct event *timer;
@@ -32,8 +33,9 @@ struct monitor {
     size_t nrules;
     struct alert_slot *slots; /* one per (rule, object) being tracked */
     struct notifier *notifier;
-    /* the host.sample call in flight (0: none) and the VM rows it asked for */
-    uint64_t sample_call;
+    /* the hosts' host.sample calls in flight (NULL: none) and the VM rows
+     * they asked for */
+    struct mon_sample *samples;
     struct vm_rec *svms;
     size_t nsvms;
     bool sprime;

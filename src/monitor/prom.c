@@ -4,6 +4,8 @@
  * counters ending in _total. Checked by `promtool check metrics` in tests.
  */
 #include "monitor/prom.h"
+#include "ctl/ctl.h"
+#include "ctl/hosts.h"
 #include "lib/util.h"
 
 #include <stdio.h>
@@ -25,6 +27,15 @@ static void esc(FILE *f, const char *s)
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* The host label of a VM's series: its host's name (the local host's is
+ * the one its host series carry). */
+static const char *vm_host_name(struct monitor *m, const struct vm_rec *vm)
+{
+    if (!m->ctl || ctl_host_same(m->ctl, vm->host, ""))
+        return m->hostname;
+    return ctl_host_label(m->ctl, vm->host);
 }
 
 static void host_gauge(FILE *f, struct monitor *m, const char *name, const char *metric,
@@ -141,6 +152,8 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
             header = true;
             fprintf(f, "%s{vm=\"", fams[k].name);
             esc(f, vm->name);
+            fprintf(f, "\",host=\"");
+            esc(f, vm_host_name(m, vm));
             fprintf(f, "\"} %.10g\n", v);
         }
     }

@@ -149,6 +149,11 @@ int db_schema_set(struct db *db, int version)
     return db->ops->schema_set(db, version);
 }
 
+int db_session(struct db *db, const char *sql)
+{
+    return db->ops->session ? db->ops->session(db, sql) : 0;
+}
+
 int db_schema_version(struct db *db)
 {
     return db->ops->schema_version(db);

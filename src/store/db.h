@@ -60,6 +60,11 @@ void db_finish(struct db_stmt *s);
 /* Rows the last completed INSERT/UPDATE/DELETE changed. */
 int64_t db_changes(struct db *db);
 
+/* PostgreSQL: runs sql (settings of the session, e.g. the leader's epoch)
+ * now and again after every reconnect, replacing the sql given before.
+ * SQLite: nothing (0). 0, or -1 (db_errmsg says why). */
+int db_session(struct db *db, const char *sql);
+
 /* Schema versions (migrations, store.c). Inside a db_begin transaction:
  * db_schema_lock takes the migration lock (PostgreSQL: an advisory
  * transaction lock, so two processes never both migrate; SQLite: BEGIN

@@ -37,6 +37,7 @@ struct db_ops {
     int (*schema_lock)(struct db *db, int *version);
     int (*schema_set)(struct db *db, int version);
     int (*schema_version)(struct db *db);
+    int (*session)(struct db *db, const char *sql); /* NULL: nothing to keep */
 };
 
 int db_sqlite_open(const char *path, struct db **out, char *err, size_t errlen);

@@ -45,7 +45,10 @@ struct pg_db {
     PGconn *conn;
     struct pg_stmt *cache[NBUCKETS];
     int nstmts;
+    char *session; /* db_session's sql, run again after a reset */
 };
+
+#define SESSION_INIT "SET client_min_messages=warning; SET TIME ZONE 'UTC'"
 
 static PGconn *C(struct db *db)
 {
@@ -58,8 +61,10 @@ static int conn_err(struct db *db)
 }
 
 /* A connection found broken is reset once; its prepared statements are
- * gone with it. A transaction in flight is lost: the caller's next
- * statement fails, it rolls back. */
+ * gone with it, and its session settings are made again (one that fails
+ * is safe: a session without the leader's epoch is fenced off). A
+ * transaction in flight is lost: the caller's next statement fails, it
+ * rolls back. */
 static void check_conn(struct db *db)
 {
     struct pg_db *d = (struct pg_db *)db;
@@ -69,6 +74,11 @@ static void check_conn(struct db *db)
     for (int b = 0; b < NBUCKETS; b++)
         for (struct pg_stmt *s = d->cache[b]; s; s = s->next)
             s->prepared = false;
+    if (PQstatus(d->conn) != CONNECTION_OK)
+        return;
+    PQclear(PQexec(d->conn, SESSION_INIT));
+    if (d->session)
+        PQclear(PQexec(d->conn, d->session));
 }
 
 /* 0 when res is a success (PQclear'd unless keep), else the error recorded
@@ -102,6 +112,7 @@ static void pg_close(struct db *db)
         }
     }
     PQfinish(d->conn);
+    free(d->session);
     free(d);
 }
 
@@ -341,6 +352,21 @@ static int pg_schema_version(struct db *db)
     return query_int(db, "SELECT coalesce(max(version),0) FROM schema_version");
 }
 
+static int pg_session(struct db *db, const char *sql)
+{
+    struct pg_db *d = (struct pg_db *)db;
+    char *copy = strdup(sql);
+    if (!copy)
+        return db_seterr(db, "out of memory");
+    if (pg_exec(db, sql) < 0) {
+        free(copy);
+        return -1;
+    }
+    free(d->session);
+    d->session = copy;
+    return 0;
+}
+
 static const struct db_ops pg_ops = {
     .close = pg_close,
     .exec = pg_exec,
@@ -355,6 +381,7 @@ static const struct db_ops pg_ops = {
     .schema_lock = pg_schema_lock,
     .schema_set = pg_schema_set,
     .schema_version = pg_schema_version,
+    .session = pg_session,
 };
 
 static void quiet(void *arg, const char *msg)
@@ -385,7 +412,7 @@ int db_pg_open(const char *url, struct db **out, char *err, size_t errlen)
         return -1;
     }
     PQsetNoticeProcessor(d->conn, quiet, NULL);
-    if (pg_exec(&d->base, "SET client_min_messages=warning; SET TIME ZONE 'UTC'") < 0) {
+    if (pg_exec(&d->base, SESSION_INIT) < 0) {
         snprintf(err, errlen, "PostgreSQL: %s", d->base.err);
         pg_close(&d->base);
         return -1;

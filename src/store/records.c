@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const state_names[VM_STATE_COUNT] = {
-    "creating", "stopped", "starting", "running", "paused", "stopping", "crashed", "deleting"};
+static const char *const state_names[VM_STATE_COUNT] = {"creating", "stopped",  "starting",
+                                                        "running",  "paused",   "stopping",
+                                                        "crashed",  "deleting", "unknown"};
 static const char *const desired_names[WANT_COUNT] = {"stopped", "running", "paused", "deleted"};
 static const char *const restart_names[] = {"no", "on-failure", "always"};
 

@@ -23,6 +23,7 @@ enum vm_state {
     VM_STOPPING,
     VM_CRASHED,
     VM_DELETING,
+    VM_UNKNOWN, /* its host is down: whether its QEMU runs is not known (it may) */
     VM_STATE_COUNT
 };
 
@@ -131,6 +132,7 @@ struct volume_rec {
     enum vol_state state;
     int64_t created_at;
     char task[37]; /* the task that owns the row while one runs ("" = none) */
+    char host[37]; /* id of the host whose pool holds it ("" = the all-in-one's own) */
 };
 
 /* A snapshot's state (ctl/snapstate.c has the transitions): "creating" and

@@ -109,6 +109,15 @@ static const char *const migrations[] = {
     "CREATE TABLE vm_groups ("
     " name TEXT PRIMARY KEY, policy TEXT NOT NULL, hard INTEGER NOT NULL,"
     " max_per_host INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);",
+    /* 9: the controllers' leader (store_leader.c): one row, the holder of
+     * the lease, its URL, the epoch every decision write is fenced by
+     * (PostgreSQL), the lease's end (ms, the database clock) and the
+     * backend pids of its lock and store connections */
+    "CREATE TABLE leader ("
+    " id INTEGER PRIMARY KEY, holder TEXT NOT NULL DEFAULT '', url TEXT NOT NULL DEFAULT '',"
+    " epoch INTEGER NOT NULL DEFAULT 0, lease_until INTEGER NOT NULL DEFAULT 0,"
+    " pid INTEGER NOT NULL DEFAULT 0, store_pid INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO leader (id) VALUES (1);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -116,6 +125,28 @@ static const char *const migrations[] = {
 static const char *const pg_extra[N_MIGRATIONS] = {
     /* 7: tasks list ties on created_at in insertion order, SQLite's rowid */
     [6] = "ALTER TABLE tasks ADD COLUMN seq BIGSERIAL;",
+    /* 9: the epoch fence. A statement writing a state table first takes
+     * the leader row KEY SHARE (an election's FOR UPDATE waits for the
+     * writes in flight, and a write after it sees the new epoch) and
+     * raises unless the session's yun.epoch is the row's epoch (unset
+     * counts as 0: a database no leader ever held, the unit tests'). */
+    [8] = "CREATE FUNCTION yun_fence() RETURNS trigger LANGUAGE plpgsql AS $f$"
+          " DECLARE e BIGINT; mine TEXT;"
+          " BEGIN"
+          "  SELECT epoch INTO e FROM leader WHERE id = 1 FOR KEY SHARE;"
+          "  mine := coalesce(nullif(current_setting('yun.epoch', true), ''), '0');"
+          "  IF e IS NOT NULL AND mine <> e::text THEN"
+          "   RAISE EXCEPTION 'not the leader: epoch % is fenced off (the leader''s is %)',"
+          "    mine, e USING ERRCODE = 'YF001';"
+          "  END IF;"
+          "  RETURN NULL;"
+          " END $f$;"
+          "DO $d$ DECLARE t TEXT; BEGIN"
+          " FOREACH t IN ARRAY ARRAY['vms','volumes','snapshots','images','tasks','hosts',"
+          "  'vm_groups','events','alert_rules','alerts'] LOOP"
+          "  EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
+          " ON %I FOR EACH STATEMENT EXECUTE FUNCTION yun_fence()', t || '_fence', t);"
+          " END LOOP; END $d$;",
 };
 
 int store_fail(struct store *st, const char *what)
@@ -309,7 +340,7 @@ int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_re
 #define VM_COLS                                                                                    \
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"     \
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
     "requires"
 
 static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
@@ -486,16 +517,8 @@ int store_vm_count_using_image(struct store *st, const char *image, int *count)
     return ret;
 }
 
-int store_vm_totals(struct store *st, struct vm_totals *t)
+static int vm_totals_read(struct store *st, struct db_stmt *s, struct vm_totals *t)
 {
-    /* The states listed are those vm_state_has_process() accepts. */
-    struct db_stmt *s =
-        store_prep(st, "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "
-                       "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, CASE WHEN "
-                       "state IN ('starting','running','paused','stopping') THEN 1 ELSE 0 END "
-                       "AS p FROM vms) AS t");
-    if (!s)
-        return -1;
     int ret = 0;
     if (db_step(s) == DB_ROW) {
         t->vms = db_col_int(s, 0);
@@ -507,6 +530,32 @@ int store_vm_totals(struct store *st, struct vm_totals *t)
     }
     db_finish(s);
     return ret;
+}
+
+/* The states listed are those vm_state_has_process() accepts. */
+#define VM_TOTALS_SQL                                                                              \
+    "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "                               \
+    "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, CASE WHEN "                        \
+    "state IN ('starting','running','paused','stopping','unknown') THEN 1 ELSE 0 END "             \
+    "AS p FROM vms"
+
+int store_vm_totals(struct store *st, struct vm_totals *t)
+{
+    struct db_stmt *s = store_prep(st, VM_TOTALS_SQL ") AS t");
+    if (!s)
+        return -1;
+    return vm_totals_read(st, s, t);
+}
+
+int store_vm_totals_host(struct store *st, const char *host, bool with_unplaced,
+                         struct vm_totals *t)
+{
+    struct db_stmt *s = store_prep(st, VM_TOTALS_SQL " WHERE host=?1 OR (host='' AND ?2=1)) AS t");
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, host);
+    db_bind_int(s, 2, with_unplaced ? 1 : 0);
+    return vm_totals_read(st, s, t);
 }
 
 /* ---- images ---- */

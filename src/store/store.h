@@ -47,6 +47,10 @@ struct vm_totals {
     uint64_t memory_mb;
 };
 int store_vm_totals(struct store *st, struct vm_totals *t);
+/* The same over the VMs on host (and those with host "" when
+ * with_unplaced: the all-in-one's own rows from before the cluster). */
+int store_vm_totals_host(struct store *st, const char *host, bool with_unplaced,
+                         struct vm_totals *t);
 
 int store_image_insert(struct store *st, const struct image_rec *img);
 int store_image_delete(struct store *st, const char *name);

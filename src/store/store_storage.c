@@ -7,7 +7,8 @@
 
 #include <string.h>
 
-#define VOL_COLS "id,name,pool,format,path,virtual_size,backing,attached_to,state,created_at,task"
+#define VOL_COLS                                                                                   \
+    "id,name,pool,format,path,virtual_size,backing,attached_to,state,created_at,task,host"
 
 static void bind_volume(struct db_stmt *s, const struct volume_rec *v)
 {
@@ -22,6 +23,7 @@ static void bind_volume(struct db_stmt *s, const struct volume_rec *v)
     db_bind_text(s, 9, vol_state_name(v->state));
     db_bind_int64(s, 10, v->created_at);
     db_bind_text(s, 11, v->task);
+    db_bind_text(s, 12, v->host);
 }
 
 static void read_volume(struct db_stmt *s, void *elem)
@@ -41,12 +43,13 @@ static void read_volume(struct db_stmt *s, void *elem)
         v->state = VOL_CREATING; /* unreadable: an intent, rolled back, never trusted */
     v->created_at = db_col_int64(s, 9);
     store_col_text(s, 10, v->task, sizeof(v->task));
+    store_col_text(s, 11, v->host, sizeof(v->host));
 }
 
 int store_volume_insert(struct store *st, const struct volume_rec *v)
 {
     struct db_stmt *s =
-        store_prep(st, "INSERT INTO volumes(" VOL_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?)");
+        store_prep(st, "INSERT INTO volumes(" VOL_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_volume(s, v);
@@ -57,7 +60,7 @@ int store_volume_update(struct store *st, const struct volume_rec *v)
 {
     struct db_stmt *s = store_prep(st, "UPDATE volumes SET name=?2,pool=?3,format=?4,path=?5,"
                                        "virtual_size=?6,backing=?7,attached_to=?8,state=?9,"
-                                       "created_at=?10,task=?11 WHERE id=?1");
+                                       "created_at=?10,task=?11,host=?12 WHERE id=?1");
     if (!s)
         return -1;
     bind_volume(s, v);

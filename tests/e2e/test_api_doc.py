@@ -139,7 +139,7 @@ def test_only_public_routes_skip_the_token(state_dir):
     public = sorted(k for k, r in table().items() if "public" in r["flags"])
     # the agents' routes: each authenticates itself (the join token in the
     # body; X-Yun-Host and the host's credential), never the API token
-    assert public == [("GET", "/healthz"), ("POST", "/v1/cluster/events"),
+    assert public == [("GET", "/healthz"), ("GET", "/v1/health"), ("POST", "/v1/cluster/events"),
                       ("POST", "/v1/cluster/heartbeat"), ("POST", "/v1/cluster/join")], public
     tok = os.path.join(state_dir, "token")
     with open(tok, "w") as f:

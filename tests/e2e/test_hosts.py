@@ -4,7 +4,8 @@ directories) that join it with the join token and heartbeat it. Listing,
 maintenance and activate, bad joins (wrong token 401, a duplicate name 409,
 impossible facts 400), a kill -9 of an agent turning its host down after
 host_dead_after, its restart bringing it back up with the same id, removal
-and re-join, and an agent pointed at something that is not a controller."""
+and re-join, an agent pointed at something that is not a controller, and
+(on PostgreSQL) an agent following the leader and failing over with it."""
 import http.client
 import http.server
 import json
@@ -252,3 +253,48 @@ def test_two_agents_and_not_a_controller(controller, agents):
         assert host(y, "node-e") is None
     finally:
         srv.shutdown()
+
+
+PG_URL = os.environ.get("YUN_TEST_PG_URL", "")
+
+
+@pytest.mark.skipif(not PG_URL, reason="YUN_TEST_PG_URL is not set")
+def test_agent_follows_the_leader_and_fails_over(agents):
+    """Two controllers on one PostgreSQL: the agent, told the standby first,
+    follows its not_leader to the leader; when the leader is killed, its
+    heartbeats go to the other URL, which leads by then: the host stays."""
+    from test_leader import Controller
+    from test_store_pg import psql, with_db
+    name = f"yun_e2e_hosts_{os.getpid()}"
+    psql(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(PG_URL, f"CREATE DATABASE {name}")
+    db = with_db(PG_URL, name)
+    dirs = [tempfile.mkdtemp(prefix="yun-e2e-hc-", dir="/tmp") for _ in range(2)]
+    cs = []
+    try:
+        a = Controller(dirs[0], db, free_port())
+        a.extra_args += ["--set", "host_dead_after=3000", "--set", f"heartbeat_ms={HEARTBEAT}"]
+        a.start()
+        wait_for(lambda: a.leads(), 15, what="the first controller to lead")
+        b = Controller(dirs[1], db, free_port())
+        b.extra_args += ["--set", "host_dead_after=3000", "--set", f"heartbeat_ms={HEARTBEAT}"]
+        b.start()
+        cs = [a, b]
+        ag = agents("node-f", f"{b.url},{a.url}", token="join-token-0123456789abcdef").start()
+        h = wait_state(a, "node-f", "up")
+        wait_for(lambda: "following the leader" in ag.logtext(), 10, what="not_leader followed")
+        a.kill9()
+        wait_for(lambda: b.leads(), 20, what="the standby to take over")
+        h2 = wait_state(b, "node-f", "up", timeout=10)
+        assert h2["id"] == h["id"]
+        t = time.monotonic()
+        while time.monotonic() - t < 4:  # longer than host_dead_after: heartbeats reach b
+            assert host(b, "node-f")["state"] == "up"
+            time.sleep(0.5)
+    finally:
+        for c in cs:
+            if c.proc and c.proc.poll() is None:
+                c.stop()
+        for d in dirs:
+            _cleanup(d)
+        psql(PG_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -6,6 +6,7 @@ email; an SMS gateway that fails once sees the retry; promtool accepts
 import http.server
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -190,7 +191,7 @@ def test_prometheus_metrics_pass_promtool(mon_yund):
     y = mon_yund
     y.ensure_tiny()
     y.yun("vm", "create", "e2e-prom", "--image", "tiny", "--memory", "96M", "--start")
-    wait_for(lambda: "yun_vm_cpu_percent{vm=\"e2e-prom\"}" in
+    wait_for(lambda: "yun_vm_cpu_percent{vm=\"e2e-prom\"," in
              y.request("GET", "/metrics")[1].decode(), 30, interval=0.3, what="VM samples")
     text = y.request("GET", "/metrics")[1]
     promtool = shutil.which("promtool")
@@ -199,8 +200,10 @@ def test_prometheus_metrics_pass_promtool(mon_yund):
     assert p.returncode == 0, p.stdout + p.stderr
     t = text.decode()
     assert 'yun_vms{state="running"} 1' in t
-    assert 'yun_vm_up{vm="e2e-prom"} 1' in t
-    assert "yun_host_cpu_percent{host=" in t
+    # every VM and host series names its host, the same name on both
+    m = re.search(r'yun_vm_up\{vm="e2e-prom",host="([^"]+)"\} 1', t)
+    assert m, t
+    assert 'yun_host_cpu_percent{host="%s"}' % m.group(1) in t
     # the metrics API serves the same samples as points
     st, r = y.request("GET", "/v1/vms/e2e-prom/metrics?name=cpu&since=-60")
     assert st == 200 and r["source"] == "memory" and len(r["points"]) >= 1

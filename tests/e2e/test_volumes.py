@@ -125,3 +125,32 @@ def test_kill9_mid_volume_create_rolls_back(state_dir):
     ev = [e for e in y2.events("half") if e["action"] == "create"]
     assert ev and "rolled back" in ev[-1]["reason"]
     y2.stop()
+
+
+def test_volume_is_made_on_a_host(yund):
+    """A volume names the host whose pool holds it (the all-in-one's own by
+    default, or the one asked for); an unknown host is 404 and leaves nothing."""
+    y = yund
+    before = pool_files(y)
+    st, r = y.request("POST", "/v1/volumes", {"name": "nowhere", "size": "1M", "host": "no-such"})
+    assert st == 404 and "host 'no-such' does not exist" in r["error"]["message"], r
+    st, r = y.request("POST", "/v1/volumes", {"name": "nowhere", "size": "1M", "host": 7})
+    assert st == 400, r
+    assert y.request("GET", "/v1/volumes/nowhere")[0] == 404 and pool_files(y) == before
+    y.yun("volume", "create", "here", "--size", "1M")
+    here = vol(y, "here")
+    assert here["host"], here
+    y.yun("volume", "create", "there", "--size", "1M", "--host", here["host"])
+    there = vol(y, "there")
+    assert there["host"] == here["host"] and there["host_id"] == here["host_id"]
+    # the VM list names the same host
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-hostvm", "--image", "tiny", "--memory", "96M")
+    vms = y.request("GET", "/v1/vms")[1]["vms"]
+    assert [v["host"] for v in vms if v["name"] == "e2e-hostvm"] == [here["host"]]
+    mine = y.request("GET", "/v1/vms?host=" + here["host"])[1]["vms"]
+    assert [v["name"] for v in mine] == ["e2e-hostvm"]
+    assert y.request("GET", "/v1/vms?host=no-such")[1]["vms"] == []
+    assert "HOST" in y.yun("vm", "list").stdout.splitlines()[0]
+    assert "e2e-hostvm" in y.yun("vm", "list", "--host", here["host"]).stdout
+    assert "e2e-hostvm" not in y.yun("vm", "list", "--host", "no-such").stdout

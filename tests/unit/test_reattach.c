@@ -18,8 +18,8 @@ static const char *statuses[] = {"running",   "paused",         "suspended",
 #define NSTATUS (sizeof statuses / sizeof statuses[0])
 
 /* The rows a re-attach sees (creating and deleting never get one). */
-static const enum vm_state rows[] = {VM_STOPPED, VM_STARTING, VM_RUNNING,
-                                     VM_PAUSED,  VM_STOPPING, VM_CRASHED};
+static const enum vm_state rows[] = {VM_STOPPED,  VM_STARTING, VM_RUNNING, VM_PAUSED,
+                                     VM_STOPPING, VM_CRASHED,  VM_UNKNOWN};
 #define NROW (sizeof rows / sizeof rows[0])
 
 static void test_table(void **state)
@@ -42,6 +42,7 @@ static void test_table(void **state)
         /* paused   */ {R, P, P, T, C, C, P, P, P},
         /* stopping */ {T, T, T, T, C, C, P, T, T},
         /* crashed  */ {R, P, P, T, C, C, P, C, C},
+        /* unknown  */ {R, P, P, T, C, C, P, R, R},
     };
     for (size_t r = 0; r < NROW; r++)
         for (size_t s = 0; s < NSTATUS; s++) {

@@ -40,6 +40,7 @@ static void test_actions_allowed(void **state)
         [VM_STARTING] = {0, 1, 1, 0, 0, 0, 0}, [VM_RUNNING] = {0, 1, 1, 1, 1, 0, 0},
         [VM_PAUSED] = {0, 1, 1, 0, 0, 1, 0},   [VM_STOPPING] = {0, 0, 1, 0, 0, 0, 0},
         [VM_CRASHED] = {1, 0, 0, 0, 0, 0, 1},  [VM_DELETING] = {0, 0, 0, 0, 0, 0, 0},
+        [VM_UNKNOWN] = {0, 0, 1, 0, 0, 0, 0},
     };
     for (int s = 0; s < VM_STATE_COUNT; s++)
         for (int a = 0; a < ACT_COUNT; a++) {
@@ -56,6 +57,18 @@ static void test_actions_allowed(void **state)
     v = vm_in(VM_PAUSED);
     assert_int_equal(vm_action_check(&v, ACT_START, false, why, sizeof(why)), -1);
     assert_string_equal(why, "vm 'web1' is paused: resume it instead");
+    /* unknown (its host is down): force-stop and delete --force only */
+    v = vm_in(VM_UNKNOWN);
+    assert_int_equal(vm_action_check(&v, ACT_DELETE, true, why, sizeof(why)), 0);
+    assert_int_equal(vm_action_check(&v, ACT_STOP, false, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "is unknown (its host is unreachable)"));
+    assert_true(vm_state_has_process(VM_UNKNOWN)); /* it may have one: capacity held */
+    assert_false(vm_state_live(VM_UNKNOWN));
+    assert_false(vm_state_down(VM_UNKNOWN));
+    assert_string_equal(vm_state_name(VM_UNKNOWN), "unknown");
+    enum vm_state parsed;
+    assert_int_equal(vm_state_parse("unknown", &parsed), 0);
+    assert_int_equal(parsed, VM_UNKNOWN);
 }
 
 static void test_qmp_events(void **state)
@@ -71,6 +84,10 @@ static void test_qmp_events(void **state)
     assert_int_equal(vm_state_on_exit(VM_RUNNING, false), VM_STOPPED);
     assert_int_equal(vm_state_on_exit(VM_STOPPING, true), VM_STOPPED);
     assert_int_equal(vm_state_on_exit(VM_DELETING, true), VM_DELETING);
+    /* an unknown VM's events do not settle it: reconcile does */
+    assert_int_equal(vm_state_on_qmp_event(VM_UNKNOWN, "RESUME"), VM_UNKNOWN);
+    assert_int_equal(vm_state_on_qmp_event(VM_UNKNOWN, "STOP"), VM_UNKNOWN);
+    assert_int_equal(vm_state_on_exit(VM_UNKNOWN, false), VM_STOPPED);
 }
 
 /* Disk operations begin only in settled states: every state is exactly one

@@ -368,6 +368,19 @@ static void test_idempotent(void **s)
     assert_int_equal(agent_serve_entries(W.serve), 1);
     assert_int_equal(W.fake->runs[AV_HOST_FACTS], 0);
 
+    /* past its deadline_ms the agent asks the verb to stop */
+    struct hgot dl = {0};
+    hclient_request(h, "POST", "/agent/v1/call",
+                    json_pack("{s:s,s:s,s:{},s:i}", "id", "ctlrun-8", "verb", "disk.copy", "args",
+                              "deadline_ms", 100),
+                    CRED, NULL, 5000, hgot, &dl);
+    run_until(&dl.done, 4000);
+    assert_int_equal(dl.status, 409);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(dl.reply, "error"), "code")),
+        "cancelled");
+    json_decref(dl.reply);
+
     /* health */
     struct hgot e = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, CRED, NULL, 3000, hgot, &e);
