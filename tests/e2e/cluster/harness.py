@@ -223,7 +223,8 @@ class Cluster:
         assert PG_URL, "YUN_TEST_PG_URL is not set (scripts/pg-test-server.sh start DIR)"
         netns.sweep_dead()
         self.heartbeat_ms, self.dead_after_ms, self.lease_ms = heartbeat_ms, dead_after_ms, lease_ms
-        self.run_dir = tempfile.mkdtemp(prefix="yc-", dir="/tmp")  # short: socket paths
+        # short (socket paths), and named by the run (yc<pid>-...) like its namespaces
+        self.run_dir = tempfile.mkdtemp(prefix=f"yc{os.getpid()}-", dir="/tmp")
         os.chmod(self.run_dir, 0o755)
         self.fabric = netns.Fabric()
         self.db = f"yun_cluster_{os.getpid()}_{self.fabric.prefix.replace('-', '_')}"
