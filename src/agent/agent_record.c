@@ -421,6 +421,7 @@ struct recover {
 struct recover_one {
     struct recover *rc;
     char vm[37];
+    char name[64];
     pid_t pid;
     bool done;
 };
@@ -451,16 +452,22 @@ static void on_attached(void *ctx, json_t *res, const struct yerr *err)
     rc->waiting--;
     const char *seen = json_string_value(json_object_get(res, "seen"));
     if (err) {
-        log_warn("vm %s: re-attach failed: %s", o->vm, err->message);
+        log_warn("vm %s: re-attach failed: %s", o->name, err->message);
     } else if (seen && !strcmp(seen, "up")) {
         rc->attached++;
         const char *e = json_string_value(json_object_get(res, "error"));
-        log_info("vm %s: qemu pid %d attached again from the agent's record%s%s", o->vm,
+        log_info("vm %s: qemu pid %d attached again from the agent's record%s%s", o->name,
                  (int)o->pid, e ? ": " : "", e ? e : "");
+        /* the controller has not seen this re-attach: its first vm.attach
+         * that asks QEMU says "fresh" (and records it) */
+        struct engine *eng = agent_local_of(rc->local)->host;
+        struct vm_rt *rt = eng ? engine_rt_find(eng, o->vm) : NULL;
+        if (rt && rt->watch)
+            rt->reattach_fresh = true;
     } else if (seen && !strcmp(seen, "gone")) {
         report_gone(rc->r, rc->local, o->vm, o->pid);
     } else if (!json_is_true(json_object_get(res, "exiting"))) {
-        log_warn("vm %s: qemu pid %d: %s; the controller's reconcile decides", o->vm, (int)o->pid,
+        log_warn("vm %s: qemu pid %d: %s; the controller's reconcile decides", o->name, (int)o->pid,
                  seen ? seen : "not settled");
     }
 }
@@ -495,6 +502,7 @@ int agent_record_recover(struct agent_record *r, struct event_base *base, struct
         o->rc = &rc;
         o->pid = e->pid;
         snprintf(o->vm, sizeof o->vm, "%s", e->vm);
+        snprintf(o->name, sizeof o->name, "%s", e->name);
         /* pass INT64_MAX: a walk of its own, never one of the controller's
          * passes (they count from 1) */
         json_t *args = json_pack(
