@@ -15,7 +15,10 @@
  * bytes an entry, AGENT_RECORD_MAX entries at most) and hands the text to a
  * writer thread, which writes it atomically (a temporary file, fsync,
  * rename, fsync of the directory; mode 0600). A newer text replaces one not
- * yet written, so a burst of launches costs one write. The file is read
+ * yet written, so a burst of launches costs one write. The thread touches
+ * nothing of the loop's but the text handed over under its own mutex (the
+ * loop's forks of QEMU and qemu-img stay safe: glibc's fork resets malloc's
+ * locks in the child). The file is read
  * once, at start, before the agent serves; it is checked like any outside
  * input: a file that is not a record is logged and renamed aside.
  */
