@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/agent_local.h"
 #include "agent/agent_record.h"
+#include "compute/engine.h"
+#include "lib/config.h"
 #include "lib/util.h"
 #include "store/records.h"
 
@@ -262,6 +266,106 @@ static void test_parse(void **state)
     free(s);
 }
 
+static int exits, exits_while_down;
+static void on_event(void *ctx, const char *type, json_t *ev)
+{
+    (void)ctx;
+    if (strcmp(type, "vm.exited"))
+        return;
+    exits++;
+    exits_while_down += json_is_true(json_object_get(ev, "while_down"));
+}
+
+struct got {
+    int calls;
+    json_t *res;
+};
+
+static void on_got(void *ctx, json_t *result, const struct yerr *err)
+{
+    struct got *g = ctx;
+    g->calls++;
+    g->res = result ? json_incref(result) : NULL;
+    (void)err;
+}
+
+/* The record at an agent's start: a live QEMU attached through vm.attach, a
+ * gone one (its pid reused by another start) raised as exited while down;
+ * host.orphans then names the recorded QEMU whose VM is not known. */
+static void test_recover_and_orphans(void **state)
+{
+    (void)state;
+    pid_t pid = fake_qemu();
+    struct yun_config cfg;
+    config_defaults(&cfg);
+    struct event_base *base = event_base_new();
+    struct engine e;
+    memset(&e, 0, sizeof e);
+    e.base = base;
+    e.cfg = &cfg;
+    snprintf(e.vms_dir, sizeof e.vms_dir, "%s/vms", dir);
+    assert_int_equal(mkdir(e.vms_dir, 0700), 0);
+    char vmdir[600], pidfile[700], num[32];
+    snprintf(vmdir, sizeof vmdir, "%s/" VM_ID, e.vms_dir);
+    assert_int_equal(mkdir(vmdir, 0700), 0);
+    snprintf(pidfile, sizeof pidfile, "%s/qemu.pid", vmdir);
+    snprintf(num, sizeof num, "%d\n", (int)pid);
+    assert_int_equal(write_file_atomic(pidfile, num, strlen(num), 0600), 0);
+
+    struct agent_record *r = agent_record_open(dir);
+    struct vm_rec vm = a_vm();
+    vm.uid = 0;
+    agent_record_launched(r, &vm, pid);
+    struct vm_rec gone = a_vm();
+    snprintf(gone.id, sizeof gone.id, "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f1");
+    agent_record_launched(r, &gone, pid);
+    ((struct agent_record_entry *)agent_record_find(r, gone.id))->start++; /* another process */
+    assert_int_equal(agent_record_count(r), 2);
+
+    struct agent *a = agent_local_new(base, &cfg, &e);
+    agent_local_of(a)->record = r;
+    assert_int_equal(agent_subscribe(a, on_event, NULL), 0);
+    assert_int_equal(agent_record_recover(r, base, a), 1);
+    assert_int_equal(exits, 1);
+    assert_int_equal(exits_while_down, 1);
+    assert_int_equal(agent_record_count(r), 1);
+    assert_non_null(agent_record_find(r, VM_ID));
+    struct vm_rt *rt = engine_rt_find(&e, VM_ID);
+    assert_non_null(rt);
+    assert_int_equal(rt->pid, pid);
+
+    /* the directory gone, the VM unknown: the record names its QEMU */
+    unlink(pidfile);
+    rmdir(vmdir);
+    struct got g = {0};
+    assert_true(agent_call(a, AV_HOST_ORPHANS, json_pack("{s:[],s:i}", "known", "pass", 1), on_got,
+                           NULL, &g) > 0);
+    while (!g.calls)
+        event_base_loop(base, EVLOOP_ONCE);
+    json_t *o = json_object_get(g.res, "orphans");
+    assert_int_equal(json_array_size(o), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(o, 0), "vm")), VM_ID);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(o, 0), "seen")), "up");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(o, 0), "pid")), pid);
+    json_decref(g.res);
+    memset(&g, 0, sizeof g);
+    /* known: no orphan */
+    assert_true(agent_call(a, AV_HOST_ORPHANS, json_pack("{s:[s],s:i}", "known", VM_ID, "pass", 2),
+                           on_got, NULL, &g) > 0);
+    while (!g.calls)
+        event_base_loop(base, EVLOOP_ONCE);
+    assert_int_equal(json_array_size(json_object_get(g.res, "orphans")), 0);
+    json_decref(g.res);
+
+    engine_rt_drop(&e, rt);
+    agent_local_of(a)->record = NULL;
+    agent_free(a);
+    agent_record_free(r);
+    event_base_free(base);
+    rmdir(e.vms_dir);
+    end(pid);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -269,6 +373,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pid_reuse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recover_and_orphans, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
