@@ -300,6 +300,11 @@ static void reattach(struct agent_local *al, struct agent_op *op, struct engine 
     if (!was_watched && qemu_pidfile_write(e->vms_dir, vm->id, pid) < 0)
         log_warn("vm %s: cannot write its pidfile: %s", vm->name, strerror(errno));
     engine_attach_watch(e, rt, vm);
+    /* a QEMU the agent's record misses (it failed to write, or an older
+     * yund started it) is in it from now on */
+    const struct agent_record_entry *rec = agent_record_find(al->record, vm->id);
+    if (al->record && rt->watch && (!rec || rec->pid != pid))
+        agent_record_launched(al->record, vm, pid);
     rt->reattach_fresh |= !was_watched;
     if (rt->reattach_fresh)
         limits_restore(e, vm, pid);

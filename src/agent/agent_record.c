@@ -5,7 +5,8 @@
  * One entry per QEMU: the VM's id, name and uid, the pid and its start time
  * (/proc/PID/stat field 22, so a reused pid is never taken for the QEMU),
  * when it was launched, and the cgroup limits vm.attach puts back. Made when
- * vm.launch succeeds (agent_launch.c), dropped on "vm.exited" and on a
+ * vm.launch succeeds (agent_launch.c) or vm.attach watches a QEMU the record
+ * misses (agent_attach.c), dropped on "vm.exited" and on a
  * vm.end that ended it or a vm.remove (agent_local.c). At the agent's start
  * (role_agent.c) agent_record_recover() attaches every QEMU that still runs
  * through vm.attach, and reports the others as exited while the agent was
