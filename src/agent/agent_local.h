@@ -23,6 +23,7 @@ struct agent_op;
 struct engine;
 struct sample_tids;
 struct agent_attach;
+struct agent_record;
 
 typedef void (*agent_verb_fn)(struct agent_local *al, struct agent_op *op, json_t *args);
 struct agent_verb_def {
@@ -67,6 +68,7 @@ struct agent_local {
     uint64_t next_id;
     struct sample_tids *sample_tids; /* agent_sample.c: vCPU thread ids per QEMU */
     struct agent_attach *attach;     /* agent_attach.c: the reconcile pass's /proc walk */
+    struct agent_record *record;     /* agent_record.c: the agent role's QEMUs, or NULL */
 };
 
 /* Ends the qemu-img (and image builder) processes an earlier run left on
