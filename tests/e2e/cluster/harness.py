@@ -142,7 +142,9 @@ class Controller(Daemon):
                      "-o", f"join_token_file={c.join_token_file}", "-o", f"advertise_url={self.url}",
                      "-o", f"heartbeat_ms={c.heartbeat_ms}", "-o", f"host_dead_after={c.dead_after_ms}",
                      "-o", f"leader_lease_ms={c.lease_ms}", "-o", "stop_timeout=15",
-                     "-o", "reconcile_interval=2"] + self.base_extra
+                     "-o", "reconcile_interval=2",
+                     # one image library for the cluster (docs/cluster.md): shared storage
+                     "-o", f"images_dir={c.images_dir}"] + self.base_extra
         self.spawn(*extra)
         wait_for(self._answers, 30, what=f"controller {self.name} to answer /healthz")
         return self
@@ -187,7 +189,7 @@ class Agent(Daemon):
                      ",".join(x.url for x in c.controllers), "--token-file", c.join_token_file,
                      "-o", f"agent_listen={self.addr}:{AGENT_PORT}", "-o", f"host_name={self.name}",
                      "-o", f"heartbeat_ms={c.heartbeat_ms}", "-o", "stop_timeout=15",
-                     "-o", "reconcile_interval=2"]
+                     "-o", "reconcile_interval=2", "-o", f"images_dir={c.images_dir}"]
         if self.labels:
             self.args += ["-o", f"host_labels={self.labels}"]
         self.spawn(*extra)
@@ -226,6 +228,8 @@ class Cluster:
         # short (socket paths), and named by the run (yc<pid>-...) like its namespaces
         self.run_dir = tempfile.mkdtemp(prefix=f"yc{os.getpid()}-", dir="/tmp")
         os.chmod(self.run_dir, 0o755)
+        # the cluster's image library, on storage every host sees (here: one filesystem)
+        self.images_dir = os.path.join(self.run_dir, "images")
         self.fabric = netns.Fabric()
         self.db = f"yun_cluster_{os.getpid()}_{self.fabric.prefix.replace('-', '_')}"
         self.pg_url = with_db(PG_URL, self.db)

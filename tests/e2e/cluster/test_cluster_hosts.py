@@ -40,7 +40,7 @@ def _join(cl, **over):
     body = {"token": cl.join_token, "protocol": 1, "name": "hx", "address": "10.0.0.9",
             "agent_url": "http://10.0.0.9:7781", "run": "r-test", "cpus": 2, "memory": 1 << 30,
             "accel": "tcg", "cpu_model": "qemu64", "cpu_flags": "", "labels": {},
-            "vms_dir": "/nonexistent/vms", "images_dir": "/nonexistent/images"}
+            "vms_dir": "/nonexistent/vms", "images_dir": cl.images_dir}
     body.update(over)
     # from an agent's namespace, as an agent would, with no API token
     conn = harness._NsHTTP(ag.ns, cl.controllers[0].addr, harness.CTL_PORT, 10)
@@ -66,6 +66,8 @@ def test_bad_joins_change_nothing(cl):
     assert st == 400 and "name" in e["error"]["message"], (st, e)
     st, e = _join(cl, agent_url="ftp://x")
     assert st == 400 and "agent_url" in e["error"]["message"], (st, e)
+    st, e = _join(cl, images_dir="/nonexistent/images")  # not the cluster's image library
+    assert st == 400 and "images_dir" in e["error"]["message"], (st, e)
     st, e = _join(cl, name="h2")  # held by another host id
     assert st == 409, (st, e)
     after = cl.hosts()
