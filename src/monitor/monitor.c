@@ -11,8 +11,11 @@
  * deadline even when a QEMU does not (that VM then lacks its QMP figures).
  * Every host that is up is asked at each tick (one call per host, with
  * its VMs); the tick's rules and rollups run when the last has answered.
- * The "host" series are the local host's (the all-in-one's): another
- * host's own counters are not kept yet, only its VMs'.
+ * The "host" series are the local host's (the all-in-one's); another
+ * host's are "host/NAME" (struct host_mon), its VMs' "vm/NAME" as any.
+ * A sample is checked before use: a counter that goes backwards gives no
+ * rate, used memory is never more than the total, and only the VMs the
+ * controller has on that host (by id and pid) are taken from its answer.
  */
 #include "monitor/monitor.h"
 #include "agent/agent.h"
@@ -58,45 +61,96 @@ struct alert_slot {
 
 /* ---- host ---- */
 
-static void apply_host(struct monitor *m, const struct host_counters *h, int64_t now)
+static void apply_host(struct monitor *m, const char *object, struct host_prev *p,
+                       const struct host_counters *h, int64_t now)
 {
-    double dt = m->h_ts ? (double)(now - m->h_ts) / 1000.0 : 0;
+    double dt = p->ts && now > p->ts ? (double)(now - p->ts) / 1000.0 : 0;
     if (h->have_cpu) {
-        if (m->h_ts && h->cpu_total > m->h_total)
-            series_add(&m->ss, "host", "cpu", now,
-                       100.0 * (double)(h->cpu_busy - m->h_busy) /
-                           (double)(h->cpu_total - m->h_total));
-        m->h_busy = h->cpu_busy;
-        m->h_total = h->cpu_total;
+        if (p->ts && h->cpu_total > p->total && h->cpu_busy >= p->busy &&
+            h->cpu_busy - p->busy <= h->cpu_total - p->total)
+            series_add(&m->ss, object, "cpu", now,
+                       100.0 * (double)(h->cpu_busy - p->busy) / (double)(h->cpu_total - p->total));
+        p->busy = h->cpu_busy;
+        p->total = h->cpu_total;
     }
-    if (h->have_mem) {
-        series_add(&m->ss, "host", "mem_used", now, (double)(h->mem_total - h->mem_available));
-        series_add(&m->ss, "host", "mem_available", now, (double)h->mem_available);
+    if (h->have_mem && h->mem_available <= h->mem_total) {
+        series_add(&m->ss, object, "mem_used", now, (double)(h->mem_total - h->mem_available));
+        series_add(&m->ss, object, "mem_available", now, (double)h->mem_available);
     }
     if (h->have_load)
-        series_add(&m->ss, "host", "load1", now, h->load1);
+        series_add(&m->ss, object, "load1", now, h->load1);
     uint64_t rd = 0, wr = 0, rx = 0, tx = 0;
     if (h->have_disk) {
         rd = h->disk_rd_bytes;
         wr = h->disk_wr_bytes;
-        if (dt > 0) {
-            series_add(&m->ss, "host", "disk_read_bps", now, (double)(rd - m->h_rd) / dt);
-            series_add(&m->ss, "host", "disk_write_bps", now, (double)(wr - m->h_wr) / dt);
+        if (dt > 0 && rd >= p->rd && wr >= p->wr) {
+            series_add(&m->ss, object, "disk_read_bps", now, (double)(rd - p->rd) / dt);
+            series_add(&m->ss, object, "disk_write_bps", now, (double)(wr - p->wr) / dt);
         }
     }
     if (h->have_net) {
         rx = h->net_rx_bytes;
         tx = h->net_tx_bytes;
-        if (dt > 0) {
-            series_add(&m->ss, "host", "net_rx_bps", now, (double)(rx - m->h_rx) / dt);
-            series_add(&m->ss, "host", "net_tx_bps", now, (double)(tx - m->h_tx) / dt);
+        if (dt > 0 && rx >= p->rx && tx >= p->tx) {
+            series_add(&m->ss, object, "net_rx_bps", now, (double)(rx - p->rx) / dt);
+            series_add(&m->ss, object, "net_tx_bps", now, (double)(tx - p->tx) / dt);
         }
     }
-    m->h_rd = rd;
-    m->h_wr = wr;
-    m->h_rx = rx;
-    m->h_tx = tx;
-    m->h_ts = now;
+    p->rd = rd;
+    p->wr = wr;
+    p->rx = rx;
+    p->tx = tx;
+    p->ts = now;
+}
+
+/* Another host's entry (made on its first sample); NULL if out of memory
+ * or the host has no name. */
+static struct host_mon *host_mon_get(struct monitor *m, const char *host_id)
+{
+    const char *name = ctl_host_name(m->ctl, host_id);
+    if (!name || !name[0])
+        return NULL;
+    for (struct host_mon *h = m->hosts; h; h = h->next)
+        if (!strcmp(h->id, host_id)) {
+            if (strcmp(h->name, name)) { /* renamed: its series follow */
+                series_drop_object(&m->ss, h->object);
+                snprintf(h->name, sizeof h->name, "%s", name);
+                snprintf(h->object, sizeof h->object, "host/%s", name);
+            }
+            return h;
+        }
+    struct host_mon *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    snprintf(h->id, sizeof h->id, "%s", host_id);
+    snprintf(h->name, sizeof h->name, "%s", name);
+    snprintf(h->object, sizeof h->object, "host/%s", name);
+    h->next = m->hosts;
+    m->hosts = h;
+    return h;
+}
+
+const char *monitor_host_object(struct monitor *m, const char *name)
+{
+    for (struct host_mon *h = m->hosts; h; h = h->next)
+        if (!strcmp(h->name, name))
+            return h->object;
+    if (m->ctl && !ctl_local_host(m->ctl)[0])
+        return NULL; /* a controller: no host of its own */
+    const char *local = m->ctl ? ctl_host_name(m->ctl, "") : NULL;
+    if (!strcmp(m->hostname, name) || (local && local[0] && !strcmp(local, name)))
+        return "host";
+    return NULL;
+}
+
+const char *monitor_vm_host_object(struct monitor *m, const struct vm_rec *vm)
+{
+    if (!m->ctl || ctl_host_same(m->ctl, vm->host, ""))
+        return "host";
+    for (struct host_mon *h = m->hosts; h; h = h->next)
+        if (ctl_host_same(m->ctl, h->id, vm->host))
+            return h->object;
+    return NULL;
 }
 
 /* yund itself (the controller's own process): the overhead figure. */
@@ -360,8 +414,15 @@ static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int6
     for (size_t ri = 0; ri < m->nrules; ri++) {
         const struct alert_rule *r = &m->rules[ri];
         int nf = 0, nr = 0;
-        if (r->scope == SCOPE_HOST) {
-            eval_object(m, r, "host", now, fire, &nf, res, &nr, NOTE_MAX);
+        if (r->scope == SCOPE_HOST) { /* every host */
+            if (!m->ctl || ctl_local_host(m->ctl)[0])
+                eval_object(m, r, "host", now, fire, &nf, res, &nr, NOTE_MAX);
+            for (struct host_mon *h = m->hosts; h; h = h->next)
+                eval_object(m, r, h->object, now, fire, &nf, res, &nr, NOTE_MAX);
+        } else if (r->scope == SCOPE_HOST_NAMED) {
+            const char *obj = monitor_host_object(m, r->target);
+            if (obj)
+                eval_object(m, r, obj, now, fire, &nf, res, &nr, NOTE_MAX);
         } else {
             for (size_t i = 0; i < n; i++) {
                 if (r->scope == SCOPE_VM && strcmp(vms[i].name, r->target))
@@ -521,8 +582,11 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
     } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
         log_warn("monitor: host.sample on %s: %s", where, derr.message);
     } else {
+        struct host_mon *hm = ms->local ? NULL : host_mon_get(m, ms->host);
         if (ms->local)
-            apply_host(m, &h, now);
+            apply_host(m, "host", &m->h, &h, now);
+        else if (hm)
+            apply_host(m, hm->object, &hm->p, &h, now);
         for (size_t i = 0; i < m->nsvms; i++) {
             struct vm_rec *vm = &m->svms[i];
             if (!sampled(vm) || !ctl_host_same(m->ctl, vm->host, ms->host))
@@ -689,6 +753,11 @@ void monitor_shutdown(struct monitor *m)
         struct vm_mon *v = m->vms;
         m->vms = v->next;
         free(v);
+    }
+    while (m->hosts) {
+        struct host_mon *h = m->hosts;
+        m->hosts = h->next;
+        free(h);
     }
     while (m->slots) {
         struct alert_slot *s = m->slots;
