@@ -178,7 +178,10 @@ static void stats_show(struct route_ctx *c)
         write_latest(&w, m, "host", alert_host_metrics);
         jw_obj_close(&w);
     }
+    int64_t now = now_ms();
     for (const struct host_mon *h = m->hosts; h; h = h->next) {
+        if (!monitor_host_fresh(m, h, now))
+            continue; /* down or gone: no figures to show */
         jw_obj_open(&w);
         jw_kv_str(&w, "name", h->name);
         write_latest(&w, m, h->object, alert_host_metrics);
@@ -192,7 +195,6 @@ static void stats_show(struct route_ctx *c)
     jw_obj_close(&w);
     jw_key(&w, "vms");
     jw_arr_open(&w);
-    int64_t now = now_ms();
     for (size_t i = 0; i < n; i++) {
         char obj[72];
         snprintf(obj, sizeof(obj), "vm/%s", vms[i].name);

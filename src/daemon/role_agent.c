@@ -10,6 +10,7 @@
 #include "agent/agent_join.h"
 #include "agent/agent_local.h"
 #include "agent/agent_push.h"
+#include "agent/agent_report.h"
 #include "agent/agent_remote.h"
 #include "agent/agent_serve.h"
 #include "compute/engine.h"
@@ -30,6 +31,7 @@ struct agent_role {
     struct agent_join *join;
     struct agent_serve *serve;
     struct agent_push *push;
+    struct agent_report *report; /* this host's samples, pushed (agent_report.h) */
 };
 
 /* A listening socket on agent_listen (a numeric ADDR:PORT, checked by
@@ -87,6 +89,7 @@ static void on_joined(void *ctx, const char *host_id, const char *credential)
     r->push = agent_push_new(r->base, r->local, host_id, credential, urls, n);
     if (!r->push)
         log_err("agent: no usable controller URL to push events to");
+    agent_report_set_push(r->report, r->push);
 }
 
 struct facts_wait {
@@ -162,6 +165,9 @@ int role_agent(const struct yun_config *cfg)
         log_err("%s", err);
         goto out;
     }
+    r.report = agent_report_new(base, agent, &eng, cfg->sample_interval_s);
+    if (!r.report)
+        log_warn("agent: cannot set up this host's sampling: the controller gets no samples");
     agent_join_on_joined(r.join, on_joined, &r);
     log_info("agent API on %s", cfg->agent_listen);
     struct event *sigs[3];
@@ -174,6 +180,7 @@ int role_agent(const struct yun_config *cfg)
     rc = 0;
     log_info("yund stopped");
 out:
+    agent_report_free(r.report);
     agent_push_free(r.push);
     agent_join_free(r.join);
     agent_serve_free(r.serve);

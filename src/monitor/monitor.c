@@ -9,13 +9,12 @@
  * rules and writes the rollups. One tick's samples are in flight at a time;
  * a tick that finds them still out is skipped. The agent answers within its
  * deadline even when a QEMU does not (that VM then lacks its QMP figures).
- * Every host that is up is asked at each tick (one call per host, with
- * its VMs); the tick's rules and rollups run when the last has answered.
- * The "host" series are the local host's (the all-in-one's); another
- * host's are "host/NAME" (struct host_mon), its VMs' "vm/NAME" as any.
- * A sample is checked before use: a counter that goes backwards gives no
- * rate, used memory is never more than the total, and only the VMs the
- * controller has on that host (by id and pid) are taken from its answer.
+ * Only the local host (the all-in-one's) is asked at each tick; its
+ * series are object "host", and the tick's rules and rollups run when it
+ * has answered (at once in a controller, which has no host of its own).
+ * Every other host pushes its own samples (monitor_hosts.c): its series
+ * are "host/NAME", its VMs' "vm/NAME" as any; the rules see them at the
+ * next tick.
  */
 #include "monitor/monitor.h"
 #include "agent/agent.h"
@@ -24,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "monitor/alert_payload.h"
+#include "monitor/monitor_int.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -61,98 +61,6 @@ struct alert_slot {
 
 /* ---- host ---- */
 
-static void apply_host(struct monitor *m, const char *object, struct host_prev *p,
-                       const struct host_counters *h, int64_t now)
-{
-    double dt = p->ts && now > p->ts ? (double)(now - p->ts) / 1000.0 : 0;
-    if (h->have_cpu) {
-        if (p->ts && h->cpu_total > p->total && h->cpu_busy >= p->busy &&
-            h->cpu_busy - p->busy <= h->cpu_total - p->total)
-            series_add(&m->ss, object, "cpu", now,
-                       100.0 * (double)(h->cpu_busy - p->busy) / (double)(h->cpu_total - p->total));
-        p->busy = h->cpu_busy;
-        p->total = h->cpu_total;
-    }
-    if (h->have_mem && h->mem_available <= h->mem_total) {
-        series_add(&m->ss, object, "mem_used", now, (double)(h->mem_total - h->mem_available));
-        series_add(&m->ss, object, "mem_available", now, (double)h->mem_available);
-    }
-    if (h->have_load)
-        series_add(&m->ss, object, "load1", now, h->load1);
-    uint64_t rd = 0, wr = 0, rx = 0, tx = 0;
-    if (h->have_disk) {
-        rd = h->disk_rd_bytes;
-        wr = h->disk_wr_bytes;
-        if (dt > 0 && rd >= p->rd && wr >= p->wr) {
-            series_add(&m->ss, object, "disk_read_bps", now, (double)(rd - p->rd) / dt);
-            series_add(&m->ss, object, "disk_write_bps", now, (double)(wr - p->wr) / dt);
-        }
-    }
-    if (h->have_net) {
-        rx = h->net_rx_bytes;
-        tx = h->net_tx_bytes;
-        if (dt > 0 && rx >= p->rx && tx >= p->tx) {
-            series_add(&m->ss, object, "net_rx_bps", now, (double)(rx - p->rx) / dt);
-            series_add(&m->ss, object, "net_tx_bps", now, (double)(tx - p->tx) / dt);
-        }
-    }
-    p->rd = rd;
-    p->wr = wr;
-    p->rx = rx;
-    p->tx = tx;
-    p->ts = now;
-}
-
-/* Another host's entry (made on its first sample); NULL if out of memory
- * or the host has no name. */
-static struct host_mon *host_mon_get(struct monitor *m, const char *host_id)
-{
-    const char *name = ctl_host_name(m->ctl, host_id);
-    if (!name || !name[0])
-        return NULL;
-    for (struct host_mon *h = m->hosts; h; h = h->next)
-        if (!strcmp(h->id, host_id)) {
-            if (strcmp(h->name, name)) { /* renamed: its series follow */
-                series_drop_object(&m->ss, h->object);
-                snprintf(h->name, sizeof h->name, "%s", name);
-                snprintf(h->object, sizeof h->object, "host/%s", name);
-            }
-            return h;
-        }
-    struct host_mon *h = calloc(1, sizeof *h);
-    if (!h)
-        return NULL;
-    snprintf(h->id, sizeof h->id, "%s", host_id);
-    snprintf(h->name, sizeof h->name, "%s", name);
-    snprintf(h->object, sizeof h->object, "host/%s", name);
-    h->next = m->hosts;
-    m->hosts = h;
-    return h;
-}
-
-const char *monitor_host_object(struct monitor *m, const char *name)
-{
-    for (struct host_mon *h = m->hosts; h; h = h->next)
-        if (!strcmp(h->name, name))
-            return h->object;
-    if (m->ctl && !ctl_local_host(m->ctl)[0])
-        return NULL; /* a controller: no host of its own */
-    const char *local = m->ctl ? ctl_host_name(m->ctl, "") : NULL;
-    if (!strcmp(m->hostname, name) || (local && local[0] && !strcmp(local, name)))
-        return "host";
-    return NULL;
-}
-
-const char *monitor_vm_host_object(struct monitor *m, const struct vm_rec *vm)
-{
-    if (!m->ctl || ctl_host_same(m->ctl, vm->host, ""))
-        return "host";
-    for (struct host_mon *h = m->hosts; h; h = h->next)
-        if (ctl_host_same(m->ctl, h->id, vm->host))
-            return h->object;
-    return NULL;
-}
-
 /* yund itself (the controller's own process): the overhead figure. */
 static void sample_self(struct monitor *m, int64_t now)
 {
@@ -187,11 +95,12 @@ static struct vm_mon *vm_mon_get(struct monitor *m, const struct vm_rec *vm)
     return v;
 }
 
-static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, int64_t now)
+static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, int64_t at,
+                             int64_t now)
 {
     struct monitor *m = v->m;
-    if (v->blk_have && now > v->blk_ts && r->rd_bytes >= v->rd && r->wr_bytes >= v->wr) {
-        double dt = (double)(now - v->blk_ts) / 1000.0;
+    if (v->blk_have && at > v->blk_ts && r->rd_bytes >= v->rd && r->wr_bytes >= v->wr) {
+        double dt = (double)(at - v->blk_ts) / 1000.0;
         series_add(&m->ss, v->object, "disk_read_bps", now, (double)(r->rd_bytes - v->rd) / dt);
         series_add(&m->ss, v->object, "disk_write_bps", now, (double)(r->wr_bytes - v->wr) / dt);
         series_add(&m->ss, v->object, "disk_read_iops", now, (double)(r->rd_ops - v->rdo) / dt);
@@ -210,7 +119,7 @@ static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, 
     v->wr = r->wr_bytes;
     v->rdo = r->rd_ops;
     v->wro = r->wr_ops;
-    v->blk_ts = now;
+    v->blk_ts = at;
     v->blk_have = true;
     v->c.rd_bytes = r->rd_bytes;
     v->c.wr_bytes = r->wr_bytes;
@@ -218,8 +127,8 @@ static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, 
     v->c.wr_ops = r->wr_ops;
 }
 
-static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_counters_raw *r,
-                     int64_t clk_tck, int64_t now)
+void mon_apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_counters_raw *r,
+                  int64_t clk_tck, int64_t at, int64_t now)
 {
     struct vm_mon *v = vm_mon_get(m, vm);
     if (!v)
@@ -234,12 +143,12 @@ static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm
         return; /* the agent did not report it */
     double tck = (double)clk_tck;
     if (r->have_cpu) {
-        if (v->ts && now > v->ts && r->cpu_ticks >= v->ticks)
+        if (v->ts && at > v->ts && r->cpu_ticks >= v->ticks)
             series_add(&m->ss, v->object, "cpu", now,
                        100.0 * ((double)(r->cpu_ticks - v->ticks) / tck) /
-                           ((double)(now - v->ts) / 1000.0));
+                           ((double)(at - v->ts) / 1000.0));
         v->ticks = r->cpu_ticks;
-        v->ts = now;
+        v->ts = at;
         v->c.cpu_seconds = (double)r->cpu_ticks / tck;
         v->c.valid = 1;
     }
@@ -253,7 +162,7 @@ static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm
             v->c.vcpu_seconds[i] = (double)r->vcpu_ticks[i] / tck;
     }
     if (r->have_blk)
-        apply_blockstats(v, r, now);
+        apply_blockstats(v, r, at, now);
     if (r->have_balloon) {
         v->c.balloon = r->balloon;
         series_add(&m->ss, v->object, "balloon", now, (double)r->balloon);
@@ -270,6 +179,11 @@ int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters
     return -1;
 }
 
+static bool sampled(const struct vm_rec *vm)
+{
+    return vm_state_has_process(vm->state) && vm->pid > 0;
+}
+
 /* VMs that stopped or vanished: forget their counters. A deleted VM's
  * series go too; a stopped VM keeps its history for the API. */
 static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
@@ -282,10 +196,16 @@ static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
             pp = &v->next;
             continue;
         }
-        bool exists = false;
-        for (size_t i = 0; i < n && !exists; i++)
-            exists = !strcmp(vms[i].id, v->id);
-        if (!exists)
+        const struct vm_rec *rec = NULL;
+        for (size_t i = 0; i < n && !rec; i++)
+            if (!strcmp(vms[i].id, v->id))
+                rec = &vms[i];
+        if (rec && sampled(rec) && rec->pid == v->pid && m->ctl &&
+            !ctl_host_same(m->ctl, rec->host, "")) {
+            pp = &v->next; /* another host's: its samples come when they come */
+            continue;
+        }
+        if (!rec)
             series_drop_object(&m->ss, v->object);
         *pp = v->next;
         free(v);
@@ -519,11 +439,6 @@ static void rollup(struct monitor *m, int64_t now)
     store_commit(m->ctl->store);
 }
 
-static bool sampled(const struct vm_rec *vm)
-{
-    return vm_state_has_process(vm->state) && vm->pid > 0;
-}
-
 static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t now);
 static void rollup(struct monitor *m, int64_t now);
 
@@ -557,6 +472,7 @@ static void sample_finish(struct monitor *m)
         int64_t now = now_ms();
         sample_self(m, now);
         sweep_vms(m, vms, n);
+        mon_hosts_sweep(m);
         evaluate(m, vms, n, now);
         rollup(m, now);
         m->samples_total++;
@@ -582,11 +498,7 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
     } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
         log_warn("monitor: host.sample on %s: %s", where, derr.message);
     } else {
-        struct host_mon *hm = ms->local ? NULL : host_mon_get(m, ms->host);
-        if (ms->local)
-            apply_host(m, "host", &m->h, &h, now);
-        else if (hm)
-            apply_host(m, hm->object, &hm->p, &h, now);
+        mon_apply_host(m, "host", &m->h, &h, now, now);
         for (size_t i = 0; i < m->nsvms; i++) {
             struct vm_rec *vm = &m->svms[i];
             if (!sampled(vm) || !ctl_host_same(m->ctl, vm->host, ms->host))
@@ -595,7 +507,7 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
             for (size_t k = 0; k < nraw && !r; k++)
                 if (!strcmp(raw[k].vm, vm->id) && raw[k].pid == vm->pid)
                     r = &raw[k];
-            apply_vm(m, vm, r, h.clk_tck, now);
+            mon_apply_vm(m, vm, r, h.clk_tck, now, now);
         }
     }
     free(raw);
@@ -611,6 +523,8 @@ static void sample_host(struct ctl *c, const char *host_id, struct agent *a, voi
     struct yerr down = {0};
     if (!a || !ctl_host_agent(c, host_id, &down))
         return; /* down: its VMs keep their last figures */
+    if (!ctl_host_same(c, host_id, ""))
+        return; /* another host pushes its own samples (monitor_hosts.c) */
     struct sample_target *t = calloc(m->nsvms ? m->nsvms : 1, sizeof *t);
     struct mon_sample *ms = t ? calloc(1, sizeof *ms) : NULL;
     if (!ms) {
@@ -662,11 +576,8 @@ static void sample_start(struct monitor *m, bool prime)
     m->nsvms = n;
     m->sprime = prime;
     ctl_hosts_each(m->ctl, sample_host, m);
-    if (!m->samples) { /* no host is up */
-        free(m->svms);
-        m->svms = NULL;
-        m->nsvms = 0;
-    }
+    if (!m->samples) /* no local host (a controller) or it is not up */
+        sample_finish(m);
 }
 
 void monitor_tick(struct monitor *m)
@@ -726,6 +637,8 @@ int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg,
         return -1;
     }
     monitor_reload_rules(m);
+    c->on_host_sample = monitor_host_sample;
+    c->on_host_sample_ctx = m;
     m->timer = event_new(c->base, -1, EV_PERSIST, tick_cb, m);
     struct timeval tv = {cfg->sample_interval_s, 0};
     event_add(m->timer, &tv);
@@ -738,6 +651,10 @@ void monitor_shutdown(struct monitor *m)
     if (m->timer)
         event_free(m->timer);
     m->timer = NULL;
+    if (m->ctl && m->ctl->on_host_sample_ctx == m) {
+        m->ctl->on_host_sample = NULL;
+        m->ctl->on_host_sample_ctx = NULL;
+    }
     while (m->samples) {
         struct mon_sample *ms = m->samples;
         m->samples = ms->next;

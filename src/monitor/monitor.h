@@ -8,6 +8,8 @@
 #ifndef YUN_MONITOR_H
 #define YUN_MONITOR_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl/ctl.h"
@@ -33,6 +35,9 @@ struct host_mon {
     char name[64];
     char object[72];
     struct host_prev p;
+    int64_t last;     /* when its last sample came (this process's clock) */
+    uint64_t samples; /* samples taken */
+    uint64_t refused; /* samples refused (invalid or stale) */
 };
 
 struct monitor {
@@ -88,6 +93,14 @@ int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters
 const char *monitor_host_object(struct monitor *m, const char *name);
 /* The series object of the VM's host (as above; NULL if not sampled). */
 const char *monitor_vm_host_object(struct monitor *m, const struct vm_rec *vm);
+/* Its samples are recent (the last within three intervals): /metrics and
+ * /v1/stats show only those hosts. */
+bool monitor_host_fresh(const struct monitor *m, const struct host_mon *h, int64_t now);
+/* A "host.sample" event another host pushed (ctl.h on_host_sample): checked
+ * (sample_push_decode; a sample older than the last one taken is refused;
+ * only the VMs the store has on that host, with that pid, are taken) and
+ * made that host's series. Anything refused is logged, nothing changed. */
+void monitor_host_sample(void *ctx, const char *host_id, json_t *ev);
 
 /* ---- the API's service (monitor_svc.c): routes call these, not the store.
  * Each returns 0, or -1 with err (YE_NOT_FOUND, YE_CONFLICT, YE_INTERNAL). */

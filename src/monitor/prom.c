@@ -53,8 +53,10 @@ static void host_gauge(FILE *f, struct monitor *m, const char *name, const char 
         esc(f, m->hostname);
         fprintf(f, "\"} %.6g\n", v);
     }
+    int64_t now = now_ms();
     for (const struct host_mon *h = m->hosts; h; h = h->next) {
-        if (series_last(series_get(&m->ss, h->object, metric), NULL, &v) < 0)
+        if (!monitor_host_fresh(m, h, now) ||
+            series_last(series_get(&m->ss, h->object, metric), NULL, &v) < 0)
             continue;
         if (!header)
             family(f, name, "gauge", help);
