@@ -37,7 +37,7 @@ struct host_mon {
     struct host_prev p;
     int64_t last;     /* when its last sample came (this process's clock) */
     uint64_t samples; /* samples taken */
-    uint64_t refused; /* samples refused (invalid or stale) */
+    uint64_t refused; /* samples refused (invalid) */
 };
 
 struct monitor {
@@ -97,9 +97,10 @@ const char *monitor_vm_host_object(struct monitor *m, const struct vm_rec *vm);
  * /v1/stats show only those hosts. */
 bool monitor_host_fresh(const struct monitor *m, const struct host_mon *h, int64_t now);
 /* A "host.sample" event another host pushed (ctl.h on_host_sample): checked
- * (sample_push_decode; a sample older than the last one taken is refused;
- * only the VMs the store has on that host, with that pid, are taken) and
- * made that host's series. Anything refused is logged, nothing changed. */
+ * (sample_push_decode; only the VMs the store has on that host, with that
+ * pid, are taken) and made that host's series. Anything refused is logged
+ * and counted, nothing changed; a sample read before the last one starts
+ * that host's rates over. */
 void monitor_host_sample(void *ctx, const char *host_id, json_t *ev);
 
 /* ---- the API's service (monitor_svc.c): routes call these, not the store.

@@ -7,9 +7,10 @@
  * (role_agent.c, through agent_push.c); monitor_host_sample() takes it as
  * that host's sample: object "host/NAME" for the host, "vm/NAME" for each
  * of its VMs. What another host sends is checked before it is used
- * (sample_push_decode: every figure typed and in range; the sample newer
- * than the last one; only VMs the store places on that host, with that
- * pid): a sample that fails is logged and counted, and changes nothing.
+ * (sample_push_decode: every figure typed and in range; only VMs the
+ * store places on that host, with that pid): a sample that fails is
+ * logged and counted, and changes nothing. One read before the last
+ * (the host's clock stepped back) starts its rates over.
  */
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
@@ -161,12 +162,12 @@ void monitor_host_sample(void *ctx, const char *host_id, json_t *ev)
         return;
     }
     if (hm->p.ts && at <= hm->p.ts) {
-        hm->refused++;
-        log_warn("monitor: host %s: a host.sample taken at %lld, not after the last (%lld): "
-                 "refused",
+        /* its clock stepped back (resends never come here: the pusher's
+         * sequence numbers drop them): the rates start over from this one */
+        log_info("monitor: host %s: a host.sample read at %lld, not after the last (%lld): "
+                 "its rates start over",
                  hm->name, (long long)at, (long long)hm->p.ts);
-        free(raw);
-        return;
+        memset(&hm->p, 0, sizeof hm->p);
     }
     struct vm_rec *vms = NULL;
     size_t n = 0;

@@ -5,6 +5,7 @@ host and VM series (h1..h3 each its own), a VM's series carry the host it
 runs on, `yun top -o json` lists every host and the VMs with their host, and
 an alert rule with scope host:h2 evaluates h2's series only."""
 import json
+import os
 import re
 
 import pytest
@@ -114,3 +115,48 @@ def test_host_scoped_rule_fires_for_that_host(cl):
     finally:
         cl.yun("alert", "rule", "rm", "c-h2-load", check=False)
         cl.yun("alert", "rule", "rm", "c-hx-load", check=False)
+
+
+def _push(cl, agent, events):
+    """One events batch to the controller as agent's host (its credential),
+    from its namespace, under a run of its own."""
+    with open(os.path.join(agent.state_dir, "cluster.json")) as f:
+        rec = json.load(f)
+    conn = harness._NsHTTP(agent.ns, cl.leader().addr, harness.CTL_PORT, 10)
+    conn.request("POST", "/v1/cluster/events",
+                 body=json.dumps({"run": "r-mon-test-" + os.urandom(4).hex(), "events": events}),
+                 headers={"Content-Type": "application/json", "X-Yun-Host": rec["host_id"],
+                          "Authorization": f"Bearer {rec['credential']}"})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, json.loads(data) if data else None
+
+
+def test_bad_pushed_samples_change_nothing(cl):
+    harness.wait_for(lambda: "h2" in _hosts_in(_metrics(cl), "yun_host_load1"), 40, interval=0.5,
+                     what="h2's load on /metrics")
+    good_host = {"clk_tck": 100, "memory": {"total": 1 << 30, "available": 1 << 29},
+                 "load1": 12345.0}
+    bad = [
+        {"at": 0, "host": good_host, "vms": []},                        # no time
+        {"host": good_host, "vms": []},                                 # no time at all
+        {"at": 1, "host": dict(good_host, memory={"total": 10, "available": 11}), "vms": []},
+        {"at": 1, "host": dict(good_host, cpu={"busy": 11, "total": 10}), "vms": []},
+        {"at": 1, "host": dict(good_host, clk_tck=0), "vms": []},
+        {"at": 1, "host": good_host, "vms": "all"},
+        {"at": 1, "host": good_host,                                    # one VM twice
+         "vms": [{"vm": "00000000-0000-4000-8000-000000000001", "pid": 5}] * 2},
+    ]
+    ctl = cl.leader()
+    before = ctl.logtext(tail=200000).count("its host.sample is refused")
+    st, b = _push(cl, cl.agents["h2"],
+                  [{"seq": i + 1, "type": "host.sample", "data": d} for i, d in enumerate(bad)])
+    assert st == 200 and b["ack"] == len(bad), (st, b)  # taken as events, refused as samples
+    harness.wait_for(
+        lambda: ctl.logtext(tail=200000).count("its host.sample is refused") >= before + len(bad),
+        10, interval=0.2, what="the controller to refuse every bad sample")
+    loads = _series(_metrics(cl), "yun_host_load1")
+    assert all(v != 12345.0 for v in loads.values()), loads
+    # h2's own samples still come and are taken
+    assert "h2" in _hosts_in(_metrics(cl), "yun_host_memory_used_bytes")
