@@ -91,8 +91,6 @@ int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters
  * row's name or the machine's hostname; "host/NAME" for another host that
  * has been sampled); NULL when none. */
 const char *monitor_host_object(struct monitor *m, const char *name);
-/* The series object of the VM's host (as above; NULL if not sampled). */
-const char *monitor_vm_host_object(struct monitor *m, const struct vm_rec *vm);
 /* Its samples are recent (the last within three intervals): /metrics and
  * /v1/stats show only those hosts. */
 bool monitor_host_fresh(const struct monitor *m, const struct host_mon *h, int64_t now);

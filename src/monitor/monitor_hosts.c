@@ -118,16 +118,6 @@ const char *monitor_host_object(struct monitor *m, const char *name)
     return NULL;
 }
 
-const char *monitor_vm_host_object(struct monitor *m, const struct vm_rec *vm)
-{
-    if (!m->ctl || ctl_host_same(m->ctl, vm->host, ""))
-        return "host";
-    for (struct host_mon *h = m->hosts; h; h = h->next)
-        if (ctl_host_same(m->ctl, h->id, vm->host))
-            return h->object;
-    return NULL;
-}
-
 bool monitor_host_fresh(const struct monitor *m, const struct host_mon *h, int64_t now)
 {
     int64_t interval = (int64_t)(m->cfg ? m->cfg->sample_interval_s : 10) * 1000;
