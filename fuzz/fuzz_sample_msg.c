@@ -1,7 +1,8 @@
 /*
  * fuzz_sample_msg.c - the host.sample message (agent/sample_msg.c) as the
  * monitor takes it from an agent (a reply) and as an agent takes it from
- * the controller (arguments): a message accepted once is accepted again,
+ * the controller (arguments), and as a pushed "host.sample" event (a
+ * reply plus "at", sample_push_decode): a message accepted once is accepted again,
  * equal, from its own encoding; a refused one always says why.
  */
 #include "fuzz.h"
@@ -36,6 +37,32 @@ static void reply(json_t *j)
     free(v2);
 }
 
+static void pushed(json_t *j)
+{
+    struct host_counters h, h2;
+    struct vm_counters_raw *v = NULL, *v2 = NULL;
+    size_t n = 0, n2 = 0;
+    int64_t at = 0, at2 = 0;
+    struct yerr err = {0};
+    if (sample_push_decode(j, &at, &h, &v, &n, &err) < 0) {
+        FUZZ_ASSERT(err.code != 0 && err.message[0] && !v);
+        return;
+    }
+    FUZZ_ASSERT(at >= 1 && (!h.have_mem || h.mem_available <= h.mem_total) &&
+                (!h.have_cpu || h.cpu_busy <= h.cpu_total));
+    json_t *vms = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(vms, sample_vm_encode(&v[i]));
+    json_t *rep = sample_reply_encode(sample_host_encode(&h), vms);
+    json_t *back = sample_push_encode(rep, at);
+    FUZZ_ASSERT(sample_push_decode(back, &at2, &h2, &v2, &n2, &err) == 0);
+    FUZZ_ASSERT(at2 == at && n2 == n && h2.mem_total == h.mem_total);
+    json_decref(back);
+    json_decref(rep);
+    free(v);
+    free(v2);
+}
+
 static void args(json_t *j)
 {
     struct sample_target *t = NULL, *t2 = NULL;
@@ -63,6 +90,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!j)
         return 0;
     reply(j);
+    pushed(j);
     args(j);
     json_decref(j);
     return 0;

@@ -321,3 +321,55 @@ int sample_reply_decode(json_t *j, struct host_counters *h, struct vm_counters_r
     *n = cnt;
     return 0;
 }
+
+/* ---- the pushed event ---- */
+
+#define SAMPLE_AT_MAX ((json_int_t)1 << 53)
+
+json_t *sample_push_encode(json_t *reply, int64_t at)
+{
+    if (!json_is_object(reply))
+        return NULL;
+    json_t *j = json_deep_copy(reply);
+    if (j)
+        json_object_set_new(j, "at", json_integer((json_int_t)at));
+    return j;
+}
+
+int sample_push_decode(json_t *j, int64_t *at, struct host_counters *h,
+                       struct vm_counters_raw **vms, size_t *n, struct yerr *err)
+{
+    *vms = NULL;
+    *n = 0;
+    if (!json_is_object(j))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "sample: the event must be an object");
+    json_t *a = json_object_get(j, "at");
+    if (!json_is_integer(a) || json_integer_value(a) < 1 || json_integer_value(a) > SAMPLE_AT_MAX)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "sample: \"at\" must be the time it was read, ms since the epoch");
+    struct vm_counters_raw *v = NULL;
+    size_t cnt = 0;
+    if (sample_reply_decode(j, h, &v, &cnt, err) < 0)
+        return -1;
+    if (h->have_mem && h->mem_available > h->mem_total) {
+        free(v);
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "sample: memory \"available\" is more than its \"total\"");
+    }
+    if (h->have_cpu && h->cpu_busy > h->cpu_total) {
+        free(v);
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "sample: cpu \"busy\" is more than its \"total\"");
+    }
+    for (size_t i = 0; i < cnt; i++)
+        for (size_t k = i + 1; k < cnt; k++)
+            if (!strcmp(v[i].vm, v[k].vm)) {
+                yerr_set(err, YE_INVALID_ARGUMENT, "sample: vm %s is listed twice", v[i].vm);
+                free(v);
+                return -1;
+            }
+    *at = json_integer_value(a);
+    *vms = v;
+    *n = cnt;
+    return 0;
+}

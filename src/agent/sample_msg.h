@@ -71,4 +71,12 @@ json_t *sample_reply_encode(json_t *host, json_t *vms);
 int sample_reply_decode(json_t *j, struct host_counters *h, struct vm_counters_raw **vms, size_t *n,
                         struct yerr *err);
 
+/* The event an agent host pushes each interval ("host.sample", through
+ * agent_push.c): the reply above plus "at", when the host read it (ms
+ * since the epoch, its clock; 1..2^53). decode also refuses a host whose
+ * available memory is more than its total, and a VM listed twice. */
+json_t *sample_push_encode(json_t *reply, int64_t at);
+int sample_push_decode(json_t *j, int64_t *at, struct host_counters *h,
+                       struct vm_counters_raw **vms, size_t *n, struct yerr *err);
+
 #endif

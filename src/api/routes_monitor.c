@@ -15,6 +15,7 @@
  */
 #include "api/api.h"
 #include "api/bodies.h"
+#include "ctl/hosts.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
 #include "monitor/monitor.h"
@@ -168,6 +169,25 @@ static void stats_show(struct route_ctx *c)
     jw_obj_open(&w);
     write_latest(&w, m, "host", alert_host_metrics);
     jw_obj_close(&w);
+    /* every host: the local one (all-in-one) and each other one sampled */
+    jw_key(&w, "hosts");
+    jw_arr_open(&w);
+    if (ctl_local_host(m->ctl)[0]) {
+        jw_obj_open(&w);
+        jw_kv_str(&w, "name", m->hostname);
+        write_latest(&w, m, "host", alert_host_metrics);
+        jw_obj_close(&w);
+    }
+    int64_t now = now_ms();
+    for (const struct host_mon *h = m->hosts; h; h = h->next) {
+        if (!monitor_host_fresh(m, h, now))
+            continue; /* down or gone: no figures to show */
+        jw_obj_open(&w);
+        jw_kv_str(&w, "name", h->name);
+        write_latest(&w, m, h->object, alert_host_metrics);
+        jw_obj_close(&w);
+    }
+    jw_arr_close(&w);
     jw_key(&w, "yund");
     jw_obj_open(&w);
     jw_key(&w, "cpu");
@@ -175,13 +195,15 @@ static void stats_show(struct route_ctx *c)
     jw_obj_close(&w);
     jw_key(&w, "vms");
     jw_arr_open(&w);
-    int64_t now = now_ms();
     for (size_t i = 0; i < n; i++) {
         char obj[72];
         snprintf(obj, sizeof(obj), "vm/%s", vms[i].name);
         jw_obj_open(&w);
         jw_kv_str(&w, "name", vms[i].name);
         jw_kv_str(&w, "state", vm_state_name(vms[i].state));
+        jw_kv_str(&w, "host",
+                  ctl_host_same(m->ctl, vms[i].host, "") ? m->hostname
+                                                         : ctl_host_name(m->ctl, vms[i].host));
         jw_kv_int(&w, "cpus", vms[i].cpus);
         jw_kv_int(&w, "memory_mb", (int64_t)vms[i].memory_mb);
         jw_kv_int(&w, "uptime_s", vms[i].started_at ? (now - vms[i].started_at) / 1000 : 0);

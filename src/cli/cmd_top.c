@@ -1,6 +1,7 @@
 /*
- * cmd_top.c - `yun top` (a live view of the host and its VMs, busiest first,
- * refreshed every interval; q quits) and `yun vm stats NAME`.
+ * cmd_top.c - `yun top` (a live view of every host and the VMs with their
+ * host, busiest first, refreshed every interval; q quits; -o json prints
+ * /v1/stats instead) and `yun vm stats NAME`.
  */
 #include "cli/cli.h"
 #include "lib/util.h"
@@ -43,18 +44,35 @@ static void render(json_t *s, int rows)
            "%.1f%%\n",
            json_string_value(json_object_get(s, "hostname")), num(h, "cpu"), num(h, "load1"), used,
            avail, num(json_object_get(s, "yund"), "cpu"));
-    printf("vms: %zu, %zu running        q quits\n\n", n, running);
-    printf("\033[7m%-20s %-9s %4s %7s %8s %10s %10s %8s\033[0m\n", "NAME", "STATE", "CPUS", "CPU%",
-           "RSS", "DISK R/s", "DISK W/s", "UPTIME");
-    for (size_t i = 0; i < n && (int)i < rows - 5; i++) {
+    /* every host of the cluster (one line each) */
+    json_t *hosts = json_object_get(s, "hosts");
+    size_t nh = json_array_size(hosts);
+    printf("\033[7m%-20s %7s %7s %10s %10s %10s %10s\033[0m\n", "HOST", "CPU%", "LOAD", "MEM USED",
+           "MEM FREE", "NET RX/s", "NET TX/s");
+    for (size_t i = 0; i < nh; i++) {
+        json_t *o = json_array_get(hosts, i);
+        char mu[16], ma[16], rx[16], tx[16];
+        cli_fmt_bytes((long long)num(o, "mem_used"), mu, sizeof(mu));
+        cli_fmt_bytes((long long)num(o, "mem_available"), ma, sizeof(ma));
+        cli_fmt_bytes((long long)num(o, "net_rx_bps"), rx, sizeof(rx));
+        cli_fmt_bytes((long long)num(o, "net_tx_bps"), tx, sizeof(tx));
+        const char *hn = json_string_value(json_object_get(o, "name"));
+        printf("%-20s %6.1f%% %7.2f %10s %10s %10s %10s\n", hn ? hn : "?", num(o, "cpu"),
+               num(o, "load1"), mu, ma, rx, tx);
+    }
+    printf("\nvms: %zu, %zu running        q quits\n\n", n, running);
+    printf("\033[7m%-20s %-12s %-9s %4s %7s %8s %10s %10s %8s\033[0m\n", "NAME", "HOST", "STATE",
+           "CPUS", "CPU%", "RSS", "DISK R/s", "DISK W/s", "UPTIME");
+    for (size_t i = 0; i < n && (int)i < rows - 7 - (int)nh; i++) {
         json_t *v = sorted[i];
         char rss[16], rd[16], wr[16], up[16];
         cli_fmt_bytes((long long)num(v, "mem_rss"), rss, sizeof(rss));
         cli_fmt_bytes((long long)num(v, "disk_read_bps"), rd, sizeof(rd));
         cli_fmt_bytes((long long)num(v, "disk_write_bps"), wr, sizeof(wr));
         cli_fmt_age((long long)num(v, "uptime_s"), up, sizeof(up));
-        printf("%-20s %-9s %4lld %6.1f%% %8s %10s %10s %8s\n",
-               json_string_value(json_object_get(v, "name")),
+        const char *vh = json_string_value(json_object_get(v, "host"));
+        printf("%-20s %-12s %-9s %4lld %6.1f%% %8s %10s %10s %8s\n",
+               json_string_value(json_object_get(v, "name")), vh ? vh : "",
                json_string_value(json_object_get(v, "state")), (long long)num(v, "cpus"),
                num(v, "cpu"), rss, rd, wr, up);
     }
@@ -91,7 +109,10 @@ static int top(struct cli *c, const struct cli_args *a)
             rc = code;
             break;
         }
-        render(s, 40);
+        if (c->json) /* -o json: the figures as the API has them, one object a pass */
+            cli_print_json(s);
+        else
+            render(s, 40);
         json_decref(s);
         if (iterations && it + 1 == iterations)
             break;

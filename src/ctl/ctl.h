@@ -64,6 +64,10 @@ struct ctl {
     char local_host[37];   /* its host id (ctl/hosts.h); "" in a controller */
     ctl_event_hook on_event;
     void *on_event_ctx;
+    /* another host's pushed "host.sample" event (the monitor's,
+     * monitor_host_sample; NULL: dropped) */
+    void (*on_host_sample)(void *ctx, const char *host_id, json_t *ev);
+    void *on_host_sample_ctx;
     unsigned events_since_prune;
     struct ctl_call *calls;          /* VM actions waiting for the agent */
     struct ctl_vmop *vmops;          /* creates, stops, deletes waiting for the agent (vms_ops.c) */

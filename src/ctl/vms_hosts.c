@@ -73,6 +73,11 @@ static void on_host_event(void *ctx, const char *type, json_t *ev)
         ctl_vms_reconcile_soon(c); /* a pass over every host that is up, this one too */
         return;
     }
+    if (!strcmp(type, "host.sample")) { /* the monitor checks and takes it */
+        if (c->on_host_sample)
+            c->on_host_sample(c->on_host_sample_ctx, s->host, ev);
+        return;
+    }
     if (!event_from_its_host(s, type, ev))
         return;
     if (ctl_vm_host_event(c, type, ev))

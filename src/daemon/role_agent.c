@@ -15,6 +15,7 @@
 #include "agent/agent_local.h"
 #include "agent/agent_push.h"
 #include "agent/agent_record.h"
+#include "agent/agent_report.h"
 #include "agent/agent_remote.h"
 #include "agent/agent_serve.h"
 #include "compute/engine.h"
@@ -36,6 +37,7 @@ struct agent_role {
     struct agent_serve *serve;
     struct agent_push *push;
     struct agent_record *record;
+    struct agent_report *report; /* this host's samples, pushed (agent_report.h) */
 };
 
 /* A listening socket on agent_listen (a numeric ADDR:PORT, checked by
@@ -90,6 +92,7 @@ static void push_start(struct agent_role *r, const char *host_id, const char *cr
     r->push = agent_push_new(r->base, r->local, host_id, credential, urls, n);
     if (!r->push)
         log_err("agent: no usable controller URL to push events to");
+    agent_report_set_push(r->report, r->push);
 }
 
 static void on_joined(void *ctx, const char *host_id, const char *credential)
@@ -180,6 +183,12 @@ int role_agent(const struct yun_config *cfg)
         snprintf(err, sizeof err, "out of memory");
     r.join = facts ? agent_join_new(base, cfg, facts, err, sizeof err) : NULL;
     json_decref(facts);
+    /* this host's samples, pushed once the pusher exists (push_start) */
+    if (r.join) {
+        r.report = agent_report_new(base, agent, &eng, cfg->sample_interval_s);
+        if (!r.report)
+            log_warn("agent: cannot set up this host's sampling: the controller gets no samples");
+    }
     if (r.join && record_recover(&r, cfg) < 0) {
         snprintf(err, sizeof err, "agent: cannot open its record of QEMUs");
         agent_join_free(r.join);
@@ -212,6 +221,7 @@ int role_agent(const struct yun_config *cfg)
     rc = 0;
     log_info("yund stopped");
 out:
+    agent_report_free(r.report);
     agent_push_free(r.push);
     agent_join_free(r.join);
     agent_serve_free(r.serve);

@@ -33,7 +33,9 @@ static json_t *labels_of(const struct alert_rule *r, const char *object, const c
     json_object_set_new(l, "metric", json_string(r->metric));
     if (!strncmp(object, "vm/", 3))
         json_object_set_new(l, "vm", json_string(object + 3));
-    json_object_set_new(l, "host", json_string(hostname));
+    /* another host's alert (object host/NAME) names that host */
+    json_object_set_new(l, "host",
+                        json_string(!strncmp(object, "host/", 5) ? object + 5 : hostname));
     for (int i = 0; i < r->nlabels; i++)
         json_object_set_new(l, r->label_k[i], json_string(r->label_v[i]));
     return l;

@@ -26,7 +26,8 @@ const char *const alert_host_metrics[] = {"cpu",           "load1",         "mem
 
 bool alert_metric_known(enum alert_scope scope, const char *m)
 {
-    const char *const *list = scope == SCOPE_HOST ? alert_host_metrics : alert_vm_metrics;
+    const char *const *list =
+        scope == SCOPE_HOST || scope == SCOPE_HOST_NAMED ? alert_host_metrics : alert_vm_metrics;
     for (; *list; list++)
         if (!strcmp(*list, m))
             return true;
@@ -35,11 +36,12 @@ bool alert_metric_known(enum alert_scope scope, const char *m)
 
 const char *alert_metrics_list(enum alert_scope scope)
 {
-    return scope == SCOPE_HOST ? "cpu, load1, mem_used, mem_available, disk_read_bps, "
-                                 "disk_write_bps, net_rx_bps, net_tx_bps"
-                               : "cpu, mem_rss, balloon, disk_read_bps, disk_write_bps, "
-                                 "disk_read_iops, disk_write_iops, disk_read_latency_ms, "
-                                 "disk_write_latency_ms";
+    return scope == SCOPE_HOST || scope == SCOPE_HOST_NAMED
+               ? "cpu, load1, mem_used, mem_available, disk_read_bps, "
+                 "disk_write_bps, net_rx_bps, net_tx_bps"
+               : "cpu, mem_rss, balloon, disk_read_bps, disk_write_bps, "
+                 "disk_read_iops, disk_write_iops, disk_read_latency_ms, "
+                 "disk_write_latency_ms";
 }
 
 static const char *const op_names[] = {">", ">=", "<", "<=", "==", "!="};
@@ -156,8 +158,11 @@ static int parse_scope(const char *s, struct alert_rule *r, char *err, size_t le
     } else if (!strncmp(s, "vm:", 3) && s[3] && strlen(s + 3) < sizeof(r->target)) {
         r->scope = SCOPE_VM;
         snprintf(r->target, sizeof(r->target), "%s", s + 3);
+    } else if (!strncmp(s, "host:", 5) && s[5] && strlen(s + 5) < sizeof(r->target)) {
+        r->scope = SCOPE_HOST_NAMED;
+        snprintf(r->target, sizeof(r->target), "%s", s + 5);
     } else {
-        snprintf(err, len, "scope must be host, vms or vm:NAME, not '%.64s'", s);
+        snprintf(err, len, "scope must be host, host:NAME, vms or vm:NAME, not '%.64s'", s);
         return -1;
     }
     return 0;
@@ -204,7 +209,8 @@ int alert_rule_from_json(json_t *j, struct alert_rule *r, char *err, size_t len)
         return -1;
     if (!metric || !alert_metric_known(r->scope, metric)) {
         snprintf(err, len, "unknown metric '%.32s' for scope %s (known: %s)", metric ? metric : "",
-                 r->scope == SCOPE_HOST ? "host" : "vm", alert_metrics_list(r->scope));
+                 r->scope == SCOPE_HOST || r->scope == SCOPE_HOST_NAMED ? "host" : "vm",
+                 alert_metrics_list(r->scope));
         return -1;
     }
     snprintf(r->metric, sizeof(r->metric), "%s", metric);
@@ -303,6 +309,8 @@ json_t *alert_rule_to_json(const struct alert_rule *r)
     char scope[80];
     if (r->scope == SCOPE_VM)
         snprintf(scope, sizeof(scope), "vm:%s", r->target);
+    else if (r->scope == SCOPE_HOST_NAMED)
+        snprintf(scope, sizeof(scope), "host:%s", r->target);
     else
         snprintf(scope, sizeof(scope), "%s", r->scope == SCOPE_HOST ? "host" : "vms");
     json_t *labels = json_object(), *ch = json_array();

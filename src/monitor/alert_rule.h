@@ -19,7 +19,8 @@
 #include "monitor/series.h"
 
 enum cmp_op { OP_GT = 0, OP_GE, OP_LT, OP_LE, OP_EQ, OP_NE };
-enum alert_scope { SCOPE_VM = 0, SCOPE_VMS, SCOPE_HOST };
+/* SCOPE_HOST: every host; SCOPE_HOST_NAMED: host:NAME, one host */
+enum alert_scope { SCOPE_VM = 0, SCOPE_VMS, SCOPE_HOST, SCOPE_HOST_NAMED };
 enum alert_state { AS_INACTIVE = 0, AS_PENDING, AS_FIRING, AS_RESOLVED };
 enum alert_action { AA_NONE = 0, AA_FIRE, AA_RESOLVE, AA_REPEAT };
 
@@ -31,7 +32,7 @@ struct alert_rule {
     char name[64];
     char metric[32];
     enum alert_scope scope;
-    char target[64]; /* the VM, for SCOPE_VM */
+    char target[64]; /* the VM (SCOPE_VM) or the host (SCOPE_HOST_NAMED) */
     enum agg agg;
     int window_s;
     enum cmp_op op;

@@ -9,10 +9,12 @@
  * rules and writes the rollups. One tick's samples are in flight at a time;
  * a tick that finds them still out is skipped. The agent answers within its
  * deadline even when a QEMU does not (that VM then lacks its QMP figures).
- * Every host that is up is asked at each tick (one call per host, with
- * its VMs); the tick's rules and rollups run when the last has answered.
- * The "host" series are the local host's (the all-in-one's): another
- * host's own counters are not kept yet, only its VMs'.
+ * Only the local host (the all-in-one's) is asked at each tick; its
+ * series are object "host", and the tick's rules and rollups run when it
+ * has answered (at once in a controller, which has no host of its own).
+ * Every other host pushes its own samples (monitor_hosts.c): its series
+ * are "host/NAME", its VMs' "vm/NAME" as any; the rules see them at the
+ * next tick.
  */
 #include "monitor/monitor.h"
 #include "agent/agent.h"
@@ -21,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "monitor/alert_payload.h"
+#include "monitor/monitor_int.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -58,47 +61,6 @@ struct alert_slot {
 
 /* ---- host ---- */
 
-static void apply_host(struct monitor *m, const struct host_counters *h, int64_t now)
-{
-    double dt = m->h_ts ? (double)(now - m->h_ts) / 1000.0 : 0;
-    if (h->have_cpu) {
-        if (m->h_ts && h->cpu_total > m->h_total)
-            series_add(&m->ss, "host", "cpu", now,
-                       100.0 * (double)(h->cpu_busy - m->h_busy) /
-                           (double)(h->cpu_total - m->h_total));
-        m->h_busy = h->cpu_busy;
-        m->h_total = h->cpu_total;
-    }
-    if (h->have_mem) {
-        series_add(&m->ss, "host", "mem_used", now, (double)(h->mem_total - h->mem_available));
-        series_add(&m->ss, "host", "mem_available", now, (double)h->mem_available);
-    }
-    if (h->have_load)
-        series_add(&m->ss, "host", "load1", now, h->load1);
-    uint64_t rd = 0, wr = 0, rx = 0, tx = 0;
-    if (h->have_disk) {
-        rd = h->disk_rd_bytes;
-        wr = h->disk_wr_bytes;
-        if (dt > 0) {
-            series_add(&m->ss, "host", "disk_read_bps", now, (double)(rd - m->h_rd) / dt);
-            series_add(&m->ss, "host", "disk_write_bps", now, (double)(wr - m->h_wr) / dt);
-        }
-    }
-    if (h->have_net) {
-        rx = h->net_rx_bytes;
-        tx = h->net_tx_bytes;
-        if (dt > 0) {
-            series_add(&m->ss, "host", "net_rx_bps", now, (double)(rx - m->h_rx) / dt);
-            series_add(&m->ss, "host", "net_tx_bps", now, (double)(tx - m->h_tx) / dt);
-        }
-    }
-    m->h_rd = rd;
-    m->h_wr = wr;
-    m->h_rx = rx;
-    m->h_tx = tx;
-    m->h_ts = now;
-}
-
 /* yund itself (the controller's own process): the overhead figure. */
 static void sample_self(struct monitor *m, int64_t now)
 {
@@ -133,11 +95,12 @@ static struct vm_mon *vm_mon_get(struct monitor *m, const struct vm_rec *vm)
     return v;
 }
 
-static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, int64_t now)
+static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, int64_t at,
+                             int64_t now)
 {
     struct monitor *m = v->m;
-    if (v->blk_have && now > v->blk_ts && r->rd_bytes >= v->rd && r->wr_bytes >= v->wr) {
-        double dt = (double)(now - v->blk_ts) / 1000.0;
+    if (v->blk_have && at > v->blk_ts && r->rd_bytes >= v->rd && r->wr_bytes >= v->wr) {
+        double dt = (double)(at - v->blk_ts) / 1000.0;
         series_add(&m->ss, v->object, "disk_read_bps", now, (double)(r->rd_bytes - v->rd) / dt);
         series_add(&m->ss, v->object, "disk_write_bps", now, (double)(r->wr_bytes - v->wr) / dt);
         series_add(&m->ss, v->object, "disk_read_iops", now, (double)(r->rd_ops - v->rdo) / dt);
@@ -156,7 +119,7 @@ static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, 
     v->wr = r->wr_bytes;
     v->rdo = r->rd_ops;
     v->wro = r->wr_ops;
-    v->blk_ts = now;
+    v->blk_ts = at;
     v->blk_have = true;
     v->c.rd_bytes = r->rd_bytes;
     v->c.wr_bytes = r->wr_bytes;
@@ -164,8 +127,8 @@ static void apply_blockstats(struct vm_mon *v, const struct vm_counters_raw *r, 
     v->c.wr_ops = r->wr_ops;
 }
 
-static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_counters_raw *r,
-                     int64_t clk_tck, int64_t now)
+void mon_apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_counters_raw *r,
+                  int64_t clk_tck, int64_t at, int64_t now)
 {
     struct vm_mon *v = vm_mon_get(m, vm);
     if (!v)
@@ -180,12 +143,12 @@ static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm
         return; /* the agent did not report it */
     double tck = (double)clk_tck;
     if (r->have_cpu) {
-        if (v->ts && now > v->ts && r->cpu_ticks >= v->ticks)
+        if (v->ts && at > v->ts && r->cpu_ticks >= v->ticks)
             series_add(&m->ss, v->object, "cpu", now,
                        100.0 * ((double)(r->cpu_ticks - v->ticks) / tck) /
-                           ((double)(now - v->ts) / 1000.0));
+                           ((double)(at - v->ts) / 1000.0));
         v->ticks = r->cpu_ticks;
-        v->ts = now;
+        v->ts = at;
         v->c.cpu_seconds = (double)r->cpu_ticks / tck;
         v->c.valid = 1;
     }
@@ -199,7 +162,7 @@ static void apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm
             v->c.vcpu_seconds[i] = (double)r->vcpu_ticks[i] / tck;
     }
     if (r->have_blk)
-        apply_blockstats(v, r, now);
+        apply_blockstats(v, r, at, now);
     if (r->have_balloon) {
         v->c.balloon = r->balloon;
         series_add(&m->ss, v->object, "balloon", now, (double)r->balloon);
@@ -216,6 +179,11 @@ int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters
     return -1;
 }
 
+static bool sampled(const struct vm_rec *vm)
+{
+    return vm_state_has_process(vm->state) && vm->pid > 0;
+}
+
 /* VMs that stopped or vanished: forget their counters. A deleted VM's
  * series go too; a stopped VM keeps its history for the API. */
 static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
@@ -228,10 +196,16 @@ static void sweep_vms(struct monitor *m, const struct vm_rec *vms, size_t n)
             pp = &v->next;
             continue;
         }
-        bool exists = false;
-        for (size_t i = 0; i < n && !exists; i++)
-            exists = !strcmp(vms[i].id, v->id);
-        if (!exists)
+        const struct vm_rec *rec = NULL;
+        for (size_t i = 0; i < n && !rec; i++)
+            if (!strcmp(vms[i].id, v->id))
+                rec = &vms[i];
+        if (rec && sampled(rec) && rec->pid == v->pid && m->ctl &&
+            !ctl_host_same(m->ctl, rec->host, "")) {
+            pp = &v->next; /* another host's: its samples come when they come */
+            continue;
+        }
+        if (!rec)
             series_drop_object(&m->ss, v->object);
         *pp = v->next;
         free(v);
@@ -360,8 +334,15 @@ static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int6
     for (size_t ri = 0; ri < m->nrules; ri++) {
         const struct alert_rule *r = &m->rules[ri];
         int nf = 0, nr = 0;
-        if (r->scope == SCOPE_HOST) {
-            eval_object(m, r, "host", now, fire, &nf, res, &nr, NOTE_MAX);
+        if (r->scope == SCOPE_HOST) { /* every host */
+            if (!m->ctl || ctl_local_host(m->ctl)[0])
+                eval_object(m, r, "host", now, fire, &nf, res, &nr, NOTE_MAX);
+            for (struct host_mon *h = m->hosts; h; h = h->next)
+                eval_object(m, r, h->object, now, fire, &nf, res, &nr, NOTE_MAX);
+        } else if (r->scope == SCOPE_HOST_NAMED) {
+            const char *obj = monitor_host_object(m, r->target);
+            if (obj)
+                eval_object(m, r, obj, now, fire, &nf, res, &nr, NOTE_MAX);
         } else {
             for (size_t i = 0; i < n; i++) {
                 if (r->scope == SCOPE_VM && strcmp(vms[i].name, r->target))
@@ -458,11 +439,6 @@ static void rollup(struct monitor *m, int64_t now)
     store_commit(m->ctl->store);
 }
 
-static bool sampled(const struct vm_rec *vm)
-{
-    return vm_state_has_process(vm->state) && vm->pid > 0;
-}
-
 static void evaluate(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t now);
 static void rollup(struct monitor *m, int64_t now);
 
@@ -496,6 +472,7 @@ static void sample_finish(struct monitor *m)
         int64_t now = now_ms();
         sample_self(m, now);
         sweep_vms(m, vms, n);
+        mon_hosts_sweep(m);
         evaluate(m, vms, n, now);
         rollup(m, now);
         m->samples_total++;
@@ -521,8 +498,7 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
     } else if (sample_reply_decode(result, &h, &raw, &nraw, &derr) < 0) {
         log_warn("monitor: host.sample on %s: %s", where, derr.message);
     } else {
-        if (ms->local)
-            apply_host(m, &h, now);
+        mon_apply_host(m, "host", &m->h, &h, now, now);
         for (size_t i = 0; i < m->nsvms; i++) {
             struct vm_rec *vm = &m->svms[i];
             if (!sampled(vm) || !ctl_host_same(m->ctl, vm->host, ms->host))
@@ -531,7 +507,7 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
             for (size_t k = 0; k < nraw && !r; k++)
                 if (!strcmp(raw[k].vm, vm->id) && raw[k].pid == vm->pid)
                     r = &raw[k];
-            apply_vm(m, vm, r, h.clk_tck, now);
+            mon_apply_vm(m, vm, r, h.clk_tck, now, now);
         }
     }
     free(raw);
@@ -547,6 +523,8 @@ static void sample_host(struct ctl *c, const char *host_id, struct agent *a, voi
     struct yerr down = {0};
     if (!a || !ctl_host_agent(c, host_id, &down))
         return; /* down: its VMs keep their last figures */
+    if (!ctl_host_same(c, host_id, ""))
+        return; /* another host pushes its own samples (monitor_hosts.c) */
     struct sample_target *t = calloc(m->nsvms ? m->nsvms : 1, sizeof *t);
     struct mon_sample *ms = t ? calloc(1, sizeof *ms) : NULL;
     if (!ms) {
@@ -598,11 +576,8 @@ static void sample_start(struct monitor *m, bool prime)
     m->nsvms = n;
     m->sprime = prime;
     ctl_hosts_each(m->ctl, sample_host, m);
-    if (!m->samples) { /* no host is up */
-        free(m->svms);
-        m->svms = NULL;
-        m->nsvms = 0;
-    }
+    if (!m->samples) /* no local host (a controller) or it is not up */
+        sample_finish(m);
 }
 
 void monitor_tick(struct monitor *m)
@@ -662,6 +637,8 @@ int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg,
         return -1;
     }
     monitor_reload_rules(m);
+    c->on_host_sample = monitor_host_sample;
+    c->on_host_sample_ctx = m;
     m->timer = event_new(c->base, -1, EV_PERSIST, tick_cb, m);
     struct timeval tv = {cfg->sample_interval_s, 0};
     event_add(m->timer, &tv);
@@ -674,6 +651,10 @@ void monitor_shutdown(struct monitor *m)
     if (m->timer)
         event_free(m->timer);
     m->timer = NULL;
+    if (m->ctl && m->ctl->on_host_sample_ctx == m) {
+        m->ctl->on_host_sample = NULL;
+        m->ctl->on_host_sample_ctx = NULL;
+    }
     while (m->samples) {
         struct mon_sample *ms = m->samples;
         m->samples = ms->next;
@@ -689,6 +670,11 @@ void monitor_shutdown(struct monitor *m)
         struct vm_mon *v = m->vms;
         m->vms = v->next;
         free(v);
+    }
+    while (m->hosts) {
+        struct host_mon *h = m->hosts;
+        m->hosts = h->next;
+        free(h);
     }
     while (m->slots) {
         struct alert_slot *s = m->slots;

@@ -8,6 +8,8 @@
 #ifndef YUN_MONITOR_H
 #define YUN_MONITOR_H
 
+#include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ctl/ctl.h"
@@ -19,15 +21,33 @@ struct vm_mon;
 struct alert_slot;
 struct mon_sample;
 
+/* A host's previous counters, for rates. */
+struct host_prev {
+    uint64_t busy, total, rd, wr, rx, tx;
+    int64_t ts;
+};
+
+/* Another host of the cluster (not this process's own): its series are
+ * object "host/NAME" (the local host's stay "host"). */
+struct host_mon {
+    struct host_mon *next;
+    char id[37];
+    char name[64];
+    char object[72];
+    struct host_prev p;
+    int64_t last;     /* when its last sample came (this process's clock) */
+    uint64_t samples; /* samples taken */
+    uint64_t refused; /* samples refused (invalid) */
+};
+
 struct monitor {
     struct ctl *ctl; /* the state of record, events, and the hosts' agents (sampling) */
     const struct yun_config *cfg;
     struct series_store ss;
     struct event *timer;
     char hostname[64];
-    /* previous host counters, for rates */
-    uint64_t h_busy, h_total, h_rd, h_wr, h_rx, h_tx;
-    int64_t h_ts;
+    struct host_prev h;     /* the local host's previous counters */
+    struct host_mon *hosts; /* the other hosts sampled, newest first */
     struct vm_mon *vms;
     struct alert_rule *rules;
     size_t nrules;
@@ -67,6 +87,19 @@ struct vm_counters {
     int valid;
 };
 int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters *out);
+/* The series object of host name ("host" for the local host, by its host
+ * row's name or the machine's hostname; "host/NAME" for another host that
+ * has been sampled); NULL when none. */
+const char *monitor_host_object(struct monitor *m, const char *name);
+/* Its samples are recent (the last within three intervals): /metrics and
+ * /v1/stats show only those hosts. */
+bool monitor_host_fresh(const struct monitor *m, const struct host_mon *h, int64_t now);
+/* A "host.sample" event another host pushed (ctl.h on_host_sample): checked
+ * (sample_push_decode; only the VMs the store has on that host, with that
+ * pid, are taken) and made that host's series. Anything refused is logged
+ * and counted, nothing changed; a sample read before the last one starts
+ * that host's rates over. */
+void monitor_host_sample(void *ctx, const char *host_id, json_t *ev);
 
 /* ---- the API's service (monitor_svc.c): routes call these, not the store.
  * Each returns 0, or -1 with err (YE_NOT_FOUND, YE_CONFLICT, YE_INTERNAL). */

@@ -1,7 +1,9 @@
 /*
  * prom.c - /metrics in the Prometheus text exposition format (version
  * 0.0.4): "yun_" names, vm/host labels, HELP and TYPE for every family,
- * counters ending in _total. Checked by `promtool check metrics` in tests.
+ * counters ending in _total. Every host and VM series has a host label
+ * (each host of a cluster its own). Checked by `promtool check metrics`
+ * in tests.
  */
 #include "monitor/prom.h"
 #include "ctl/ctl.h"
@@ -41,13 +43,28 @@ static const char *vm_host_name(struct monitor *m, const struct vm_rec *vm)
 static void host_gauge(FILE *f, struct monitor *m, const char *name, const char *metric,
                        const char *help)
 {
+    bool header = false;
     double v;
-    if (series_last(series_get(&m->ss, "host", metric), NULL, &v) < 0)
-        return;
-    family(f, name, "gauge", help);
-    fprintf(f, "%s{host=\"", name);
-    esc(f, m->hostname);
-    fprintf(f, "\"} %.6g\n", v);
+    /* the local host's (the all-in-one's), then every other host's */
+    if (series_last(series_get(&m->ss, "host", metric), NULL, &v) == 0) {
+        family(f, name, "gauge", help);
+        header = true;
+        fprintf(f, "%s{host=\"", name);
+        esc(f, m->hostname);
+        fprintf(f, "\"} %.6g\n", v);
+    }
+    int64_t now = now_ms();
+    for (const struct host_mon *h = m->hosts; h; h = h->next) {
+        if (!monitor_host_fresh(m, h, now) ||
+            series_last(series_get(&m->ss, h->object, metric), NULL, &v) < 0)
+            continue;
+        if (!header)
+            family(f, name, "gauge", help);
+        header = true;
+        fprintf(f, "%s{host=\"", name);
+        esc(f, h->name);
+        fprintf(f, "\"} %.6g\n", v);
+    }
 }
 
 struct vm_line {

@@ -14,6 +14,7 @@
 
 #include "monitor/alert_payload.h"
 #include "monitor/alert_rule.h"
+#include "monitor/monitor_int.h"
 #include "monitor/notify.h"
 #include "lib/procfs.h"
 #include "monitor/series.h"
@@ -51,6 +52,51 @@ static void test_procfs(void **state)
     assert_int_equal(procfs_status_rss("Name: x\nVmRSS:\t  2048 kB\n", &a), 0);
     assert_true(a == 2048 * 1024);
     assert_int_equal(procfs_status_rss("Name: x\n", &a), -1);
+}
+
+/* A host's counters into its series (the pushed samples' path): rates on
+ * the host's own clock ("at"), none from a counter that went backwards or
+ * a first sample, nothing from used memory past the total. */
+static void test_host_apply(void **state)
+{
+    struct monitor m;
+    memset(&m, 0, sizeof m);
+    series_init(&m.ss);
+    struct host_prev p = {0};
+    struct host_counters h = {.clk_tck = 100,
+                              .have_cpu = true,
+                              .cpu_busy = 100,
+                              .cpu_total = 1000,
+                              .have_net = true,
+                              .net_rx_bytes = 1000,
+                              .net_tx_bytes = 0,
+                              .have_mem = true,
+                              .mem_total = 100,
+                              .mem_available = 40};
+    mon_apply_host(&m, "host/h2", &p, &h, 10000, 500);
+    assert_null(series_get(&m.ss, "host/h2", "cpu")); /* no rate from one sample */
+    double v;
+    assert_int_equal(series_last(series_get(&m.ss, "host/h2", "mem_used"), NULL, &v), 0);
+    assert_true(v == 60);
+    h.cpu_busy = 150, h.cpu_total = 1100, h.net_rx_bytes = 3000;
+    mon_apply_host(&m, "host/h2", &p, &h, 12000, 501); /* 2 s later on h2's clock */
+    assert_int_equal(series_last(series_get(&m.ss, "host/h2", "cpu"), NULL, &v), 0);
+    assert_true(v == 50);
+    assert_int_equal(series_last(series_get(&m.ss, "host/h2", "net_rx_bps"), NULL, &v), 0);
+    assert_true(v == 1000);
+    /* backwards (a reboot): no rate, the new figures are the base */
+    h.cpu_busy = 10, h.cpu_total = 20, h.net_rx_bytes = 5;
+    h.mem_available = 200; /* more than the total */
+    mon_apply_host(&m, "host/h2", &p, &h, 14000, 502);
+    int64_t ts;
+    assert_int_equal(series_last(series_get(&m.ss, "host/h2", "cpu"), &ts, &v), 0);
+    assert_true(ts == 501);
+    assert_int_equal(series_last(series_get(&m.ss, "host/h2", "net_rx_bps"), &ts, &v), 0);
+    assert_true(ts == 501);
+    assert_int_equal(series_last(series_get(&m.ss, "host/h2", "mem_used"), &ts, &v), 0);
+    assert_true(ts == 501);
+    assert_null(series_get(&m.ss, "host", "cpu")); /* another host's series only */
+    series_free(&m.ss);
 }
 
 static void test_series(void **state)
@@ -127,7 +173,24 @@ static void test_rule_parsing(void **state)
     assert_int_equal(r2.window_s, 120);
     assert_string_equal(r2.label_v[0], "ops");
 
+    /* host:NAME: one host of the cluster, host metrics */
+    struct alert_rule hr = rule_from("{\"name\":\"h2hot\",\"metric\":\"load1\","
+                                     "\"scope\":\"host:h2\",\"op\":\">\",\"threshold\":0}");
+    assert_int_equal(hr.scope, SCOPE_HOST_NAMED);
+    assert_string_equal(hr.target, "h2");
+    json_t *hj = alert_rule_to_json(&hr);
+    assert_string_equal(json_string_value(json_object_get(hj, "scope")), "host:h2");
+    assert_int_equal(alert_rule_from_json(hj, &r2, err, sizeof(err)), 0);
+    assert_int_equal(r2.scope, SCOPE_HOST_NAMED);
+    json_decref(hj);
+
     static const char *const bad[][2] = {
+        {"{\"name\":\"a\",\"metric\":\"cpu\",\"scope\":\"host:\",\"op\":\">\","
+         "\"threshold\":1}",
+         "scope must be"},
+        {"{\"name\":\"a\",\"metric\":\"mem_rss\",\"scope\":\"host:h2\",\"op\":\">\","
+         "\"threshold\":1}",
+         "unknown metric"}, /* a VM metric on a host */
         {"{\"name\":\"a\",\"metric\":\"cpux\",\"op\":\">\",\"threshold\":1}", "unknown metric"},
         {"{\"name\":\"a\",\"metric\":\"net_rx_bps\",\"op\":\">\",\"threshold\":1}",
          "unknown metric"}, /* host-only metric on VMs */
@@ -268,6 +331,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_procfs),
         cmocka_unit_test(test_series),
+        cmocka_unit_test(test_host_apply),
         cmocka_unit_test(test_rule_parsing),
         cmocka_unit_test(test_rule_duration_range),
         cmocka_unit_test(test_alert_state_machine),

@@ -137,6 +137,84 @@ static int args_text(const char *text, size_t *n, int *deadline)
     return rc;
 }
 
+/* The pushed event (an agent host's own sample): "at" and the figures are
+ * checked, and a bad event is refused whole. */
+static void test_push(void **st)
+{
+    (void)st;
+    struct host_counters h = {.clk_tck = 100,
+                              .have_cpu = true,
+                              .cpu_busy = 10,
+                              .cpu_total = 90,
+                              .have_mem = true,
+                              .mem_total = 1000,
+                              .mem_available = 400};
+    struct vm_counters_raw v = {.pid = 42, .have_cpu = true, .cpu_ticks = 7};
+    snprintf(v.vm, sizeof v.vm, "%s", VM_A);
+    json_t *vms = json_array();
+    json_array_append_new(vms, sample_vm_encode(&v));
+    json_t *reply = sample_reply_encode(sample_host_encode(&h), vms);
+    json_t *ev = sample_push_encode(reply, 1700000000123LL);
+    assert_non_null(ev);
+    struct host_counters h2;
+    struct vm_counters_raw *out = NULL;
+    size_t n = 0;
+    int64_t at = 0;
+    struct yerr err = {0};
+    assert_int_equal(sample_push_decode(ev, &at, &h2, &out, &n, &err), 0);
+    assert_int_equal(at, 1700000000123LL);
+    assert_int_equal(n, 1);
+    assert_string_equal(out[0].vm, VM_A);
+    assert_true(h2.have_mem && h2.mem_available == 400);
+    free(out);
+    json_decref(ev);
+
+    /* each case: one change to a good event, refused with its reason */
+    static const struct {
+        const char *path, *value, *why;
+    } bad[] = {
+        {"at", NULL, "\"at\""},
+        {"at", "0", "\"at\""},
+        {"at", "-5", "\"at\""},
+        {"at", "\"now\"", "\"at\""},
+        {"at", "9007199254740993", "\"at\""},
+        {"at", "1.5", "\"at\""},
+        {"memory", "{\"total\":10,\"available\":11}", "more than its \"total\""},
+        {"cpu", "{\"busy\":91,\"total\":90}", "more than its \"total\""},
+        {"vms", "twice", "listed twice"},
+        {"vms", "7", "\"vms\""},
+        {"clk_tck", "0", "clk_tck"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ev = sample_push_encode(reply, 1700000000123LL);
+        json_t *target = ev;
+        const char *key = bad[i].path;
+        if (!strcmp(key, "memory") || !strcmp(key, "cpu") || !strcmp(key, "clk_tck"))
+            target = json_object_get(ev, "host");
+        if (!bad[i].value)
+            json_object_del(target, key);
+        else if (!strcmp(bad[i].value, "twice"))
+            json_array_append(json_object_get(ev, "vms"),
+                              json_array_get(json_object_get(ev, "vms"), 0));
+        else
+            json_object_set_new(target, key, json_loads(bad[i].value, JSON_DECODE_ANY, NULL));
+        struct yerr e2 = {0};
+        out = NULL;
+        n = 0;
+        assert_int_equal(sample_push_decode(ev, &at, &h2, &out, &n, &e2), -1);
+        assert_int_equal(e2.code, YE_INVALID_ARGUMENT);
+        assert_null(out);
+        if (!strstr(e2.message, bad[i].why))
+            fail_msg("case %zu: '%s' lacks '%s'", i, e2.message, bad[i].why);
+        json_decref(ev);
+    }
+    struct yerr e3 = {0};
+    json_t *str = json_string("x");
+    assert_int_equal(sample_push_decode(str, &at, &h2, &out, &n, &e3), -1);
+    json_decref(str);
+    json_decref(reply);
+}
+
 static void test_args(void **st)
 {
     (void)st;
@@ -294,11 +372,9 @@ static void test_verb_silent_qemu(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),
-        cmocka_unit_test(test_bad_replies),
-        cmocka_unit_test(test_args),
-        cmocka_unit_test(test_verb_process),
-        cmocka_unit_test(test_verb_silent_qemu),
+        cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_bad_replies),
+        cmocka_unit_test(test_args),         cmocka_unit_test(test_push),
+        cmocka_unit_test(test_verb_process), cmocka_unit_test(test_verb_silent_qemu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
