@@ -82,6 +82,7 @@ static void test_disk_inspect_identity(void **st)
     struct yun_config cfg;
     config_defaults(&cfg);
     snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s/images", dir);
     snprintf(cfg.qemu_img, sizeof cfg.qemu_img, "qemu-img");
     snprintf(cfg.import_dirs, sizeof cfg.import_dirs, "%s/exchange", dir);
     char exch[300], pool[300], good[400], ragged[400], dst[400];
@@ -158,6 +159,7 @@ static void test_image_remove(void **st)
     struct yun_config cfg;
     config_defaults(&cfg);
     snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s/images", dir);
     char img[300], sub[400], file[500], images[300], pool[300];
     snprintf(images, sizeof images, "%s/images", dir);
     snprintf(img, sizeof img, "%s/images/tiny", dir);

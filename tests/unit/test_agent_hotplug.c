@@ -60,6 +60,7 @@ static void test_hotplug_bad_args(void **st)
     struct yun_config cfg;
     memset(&cfg, 0, sizeof cfg);
     snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s/images", dir);
     struct event_base *base = event_base_new();
     struct engine e;
     memset(&e, 0, sizeof e);
@@ -258,6 +259,7 @@ static enum yerr_code plug_against(struct fake *f, bool refuse)
     struct yun_config cfg;
     memset(&cfg, 0, sizeof cfg);
     snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
+    snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s/images", dir);
     struct event_base *base = event_base_new();
     struct engine e;
     memset(&e, 0, sizeof e);
