@@ -107,9 +107,16 @@ static int upgrade(const struct cli *c, const char *url, const char *name, char 
         free(buf);
         return fd;
     }
-    /* An error answer (Connection: close): read its body to the end. */
-    for (;;) {
-        ssize_t got = len < HEAD_MAX + 65536 ? read(fd, buf + len, HEAD_MAX + 65536 - len) : 0;
+    /* An error answer: its body, as long as Content-Length says (the
+     * connection may be kept open). */
+    size_t want = 0;
+    for (char *l = strstr(buf, "\r\n"); l && l < hend; l = strstr(l + 2, "\r\n"))
+        if (!strncasecmp(l + 2, "Content-Length:", 15))
+            want = (size_t)strtoull(l + 17, NULL, 10);
+    if (want > 65536)
+        want = 65536;
+    while (len - off < want) {
+        ssize_t got = read(fd, buf + len, HEAD_MAX + 65536 - len);
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0)
