@@ -1,0 +1,105 @@
+"""Placement across the three hosts through src/sched: spread puts one VM on
+each host, pack (the controller restarted with placement_policy=pack) puts
+them all on one; a hard anti-affinity group refuses a fourth member with the
+explanation (409 with counts per reason); --require picks the host with the
+labels; --host forces a host and is still checked."""
+import os
+
+import pytest
+
+pytestmark = pytest.mark.usefixtures("tiny")
+
+
+def _placed(cl, names):
+    hosts = cl.hosts()
+    return {n: cl.vm_host(cl.vm(n), hosts) for n in names}
+
+
+def test_spread_one_vm_on_each_host(cl):
+    names = [f"c-sp{i}" for i in range(3)]
+    for n in names:
+        cl.yun("vm", "create", n, "--image", "tiny", "--memory", "96M", "--start")
+    where = _placed(cl, names)
+    assert sorted(where.values()) == ["h1", "h2", "h3"], where
+    for n in names:
+        cl.wait_vm(n, "running")
+    cl.check_invariants()
+    # each QEMU runs in its host's network namespace
+    for n in names:
+        v = cl.vm(n)
+        ag = cl.agents[where[n]]
+        assert v["pid"] in ag.qemus(), (n, v["pid"], ag.qemus())
+        assert _netns_of(v["pid"]) == _netns_of(ag.proc.pid)
+
+
+def _netns_of(pid):
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def test_pack_puts_all_on_one_host(cl):
+    cl.restart_controllers(["-o", "placement_policy=pack"])
+    try:
+        names = [f"c-pk{i}" for i in range(3)]
+        for n in names:
+            cl.yun("vm", "create", n, "--image", "tiny", "--memory", "96M")
+        where = _placed(cl, names)
+        assert len(set(where.values())) == 1, where
+        p = cl.yun("vm", "create", "c-pkx", "--image", "tiny", "--memory", "96M", "--explain")
+        assert "pack policy" in p.stdout, p.stdout
+        cl.check_invariants()
+    finally:
+        cl.delete_all_vms()
+        cl.restart_controllers([])
+
+
+def test_hard_anti_affinity_refuses_a_fourth(cl):
+    cl.yun("group", "create", "c-web", "--anti-affinity", "hard")
+    try:
+        names = [f"c-web{i}" for i in range(1, 4)]
+        for n in names:
+            cl.yun("vm", "create", n, "--image", "tiny", "--memory", "96M", "--group", "c-web")
+        where = _placed(cl, names)
+        assert sorted(where.values()) == ["h1", "h2", "h3"], where
+        p = cl.yun("vm", "create", "c-web4", "--image", "tiny", "--memory", "96M", "--group",
+                   "c-web", "--explain", check=False)
+        assert p.returncode == 1, p
+        assert "no valid host: 3 hosts: 3 with a member of group c-web" in p.stderr, p.stderr
+        for h in ("h1", "h2", "h3"):
+            line = next((x for x in p.stdout.splitlines() if h in x.split()), "")
+            assert "rejected" in line and "anti-affinity" in line, p.stdout
+        st, e = cl.api("POST", "/v1/vms", {"name": "c-web4", "image": "tiny", "group": "c-web"})
+        assert st == 409 and "no valid host" in e["error"]["message"], e
+        st, _ = cl.api("GET", "/v1/vms/c-web4")
+        assert st == 404
+        p = cl.yun("vm", "explain", "c-web4")
+        assert "anti-affinity" in p.stdout, p.stdout
+        cl.check_invariants()
+    finally:
+        cl.delete_all_vms()
+        cl.yun("group", "delete", "c-web", check=False)
+
+
+def test_require_labels_and_forced_host(cl):
+    cl.yun("vm", "create", "c-gpu", "--image", "tiny", "--memory", "96M", "--require", "gpu=1")
+    cl.yun("vm", "create", "c-za", "--image", "tiny", "--memory", "96M", "--require", "zone=a")
+    cl.yun("vm", "create", "c-h2", "--image", "tiny", "--memory", "96M", "--host", "h2")
+    assert _placed(cl, ["c-gpu", "c-za", "c-h2"]) == {"c-gpu": "h3", "c-za": "h1", "c-h2": "h2"}
+    # forced, but still checked: h1 has no gpu
+    p = cl.yun("vm", "create", "c-bad", "--image", "tiny", "--host", "h1", "--require", "gpu=1",
+               check=False)
+    assert p.returncode == 1 and "gpu=1" in p.stderr, p.stderr
+    p = cl.yun("vm", "create", "c-none", "--image", "tiny", "--require", "gpu=2", check=False)
+    assert p.returncode == 1 and "no valid host: 3 hosts: 3 without labels gpu=2" in p.stderr, \
+        p.stderr
+    for n in ("c-bad", "c-none"):
+        assert cl.api("GET", f"/v1/vms/{n}")[0] == 404
+    # the row says which host and why
+    st, pl = cl.api("GET", "/v1/vms/c-gpu/placement")
+    assert st == 200 and pl["chosen"]["name"] == "h3", pl
+    out = cl.yun("vm", "list").stdout
+    assert "HOST" in out.splitlines()[0], out
+    line = next(x for x in out.splitlines() if x.startswith("c-gpu"))
+    assert "h3" in line.split(), out
+    only = cl.yun("vm", "list", "--host", "h1").stdout
+    assert "c-za" in only and "c-gpu" not in only and "c-h2" not in only, only
+    cl.check_invariants()
