@@ -486,6 +486,7 @@ void agent_serve_free(struct agent_serve *s)
         if (e->running)
             agent_forget(s->local, e);
     }
+    console_bridges_close_all();
     httpd_free(s->http);
     while (s->head)
         entry_unlink_free(s->head);

@@ -22,11 +22,23 @@ struct bridge {
     console_fail_fn fail;
 };
 
+/* The consoles spliced now, for console_bridges_close_all. */
+struct live {
+    struct live *next, *prev;
+    struct splice *sp;
+};
+static struct live *lives;
 static int nbridges;
 
 int console_bridges(void)
 {
     return nbridges;
+}
+
+void console_bridges_close_all(void)
+{
+    while (lives)
+        splice_end(lives->sp); /* its done unlinks it */
 }
 
 /* The comma-separated value has tok (case-insensitive). */
@@ -69,6 +81,14 @@ int console_upgrade_check(struct hreq *req, struct yerr *err)
 
 static void on_spliced_end(void *arg)
 {
+    struct live *l = arg;
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        lives = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    free(l);
     nbridges--;
 }
 
@@ -99,10 +119,21 @@ static void on_open(void *ctx, struct bufferevent *bev, const struct yerr *err)
         fail(req, &e);
         return;
     }
-    if (bev_splice(client, bev, CONSOLE_LIMIT, on_spliced_end, NULL) < 0) {
+    struct live *l = calloc(1, sizeof *l);
+    l->sp = l ? bev_splice(client, bev, CONSOLE_LIMIT, on_spliced_end, l) : NULL;
+    if (!l || !l->sp) {
+        if (!l) {
+            bufferevent_free(client);
+            bufferevent_free(bev);
+        }
+        free(l);
         log_err("console: out of memory joining a console");
         return;
     }
+    l->next = lives;
+    if (lives)
+        lives->prev = l;
+    lives = l;
     nbridges++;
 }
 

@@ -34,5 +34,7 @@ int console_bridge(struct hreq *req, struct agent *a, const char *vm_id, console
                    struct yerr *err);
 /* Consoles spliced right now (for tests and status). */
 int console_bridges(void);
+/* Ends every spliced console (shutdown: before the servers go). */
+void console_bridges_close_all(void);
 
 #endif

@@ -686,7 +686,7 @@ struct bufferevent *hreq_upgrade(struct hreq *r, const char *protocol)
     struct evkeyval *kv;
     TAILQ_FOREACH(kv, &r->out, next)
     evbuffer_add_printf(out, "%s: %s\r\n", kv->key, kv->value);
-    evbuffer_add(out, "Connection: Upgrade\r\n\r\n", 25);
+    evbuffer_add_printf(out, "Connection: Upgrade\r\n\r\n");
     /* The connection forgets its bufferevent and goes; the request with it
      * (no close callback: the caller has the connection now). */
     r->closecb = NULL;

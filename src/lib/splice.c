@@ -29,8 +29,12 @@ static int side_of(struct splice *s, struct bufferevent *bev)
 
 static void splice_free(struct splice *s)
 {
-    bufferevent_free(s->side[0]);
-    bufferevent_free(s->side[1]);
+    for (int i = 0; i < 2; i++) {
+        /* A bufferevent pair's partner hears of the end only so (for a
+         * socket this does nothing: the close is the end). */
+        bufferevent_flush(s->side[i], EV_WRITE, BEV_FINISHED);
+        bufferevent_free(s->side[i]);
+    }
     if (s->done)
         s->done(s->arg);
     free(s);
@@ -103,14 +107,19 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         splice_free(s);
 }
 
-int bev_splice(struct bufferevent *a, struct bufferevent *b, size_t limit, void (*done)(void *arg),
-               void *arg)
+void splice_end(struct splice *s)
+{
+    splice_free(s);
+}
+
+struct splice *bev_splice(struct bufferevent *a, struct bufferevent *b, size_t limit,
+                          void (*done)(void *arg), void *arg)
 {
     struct splice *s = calloc(1, sizeof *s);
     if (!s) {
         bufferevent_free(a);
         bufferevent_free(b);
-        return -1;
+        return NULL;
     }
     s->side[0] = a;
     s->side[1] = b;
@@ -127,5 +136,5 @@ int bev_splice(struct bufferevent *a, struct bufferevent *b, size_t limit, void 
     /* Bytes already read (after an upgrade's header) go across now. */
     move(s, 0);
     move(s, 1);
-    return 0;
+    return s;
 }

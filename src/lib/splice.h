@@ -12,11 +12,15 @@
 #include <stddef.h>
 
 struct bufferevent;
+struct splice;
 
 /* Takes both (they are freed when the splice ends; a failure frees them
  * too). limit: the most bytes queued toward one side before the other is
- * paused. done (may be NULL) runs once when the splice ends. 0 or -1. */
-int bev_splice(struct bufferevent *a, struct bufferevent *b, size_t limit, void (*done)(void *arg),
-               void *arg);
+ * paused. done (may be NULL) runs once when the splice ends. The splice,
+ * or NULL (out of memory). */
+struct splice *bev_splice(struct bufferevent *a, struct bufferevent *b, size_t limit,
+                          void (*done)(void *arg), void *arg);
+/* Ends it now (shutdown): both freed, done runs. */
+void splice_end(struct splice *s);
 
 #endif

@@ -66,6 +66,14 @@ def test_live_console_through_the_api(yund):
     read_until(b, b"still-2")
     b.close()
 
+    # clients come and go (more than a VM's 16 at once, one after another):
+    # each one that left is gone from the host's hub
+    for i in range(20):
+        s, pre = open_console(yund, "e2e-live")
+        s.sendall(f"echo round-$(({i}+100))\n".encode())
+        read_until(s, f"round-{i + 100}".encode(), pre)
+        s.close()
+
     # reconnect after everyone left: QEMU's socket is free again
     c, pre = open_console(yund, "e2e-live")
     c.sendall(b"\n")
