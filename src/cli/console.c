@@ -1,8 +1,9 @@
 /*
  * console.c - `yun vm console`: connects the terminal to the VM's live
  * serial console through the API: GET /v1/vms/NAME/console upgraded
- * ("Upgrade: yun-console") over the Unix socket or --url (the first URL; a
- * standby's not_leader sends it to the leader), then raw bytes both ways.
+ * ("Upgrade: yun-console") over the Unix socket or --url (each URL in turn
+ * until one answers; a standby's not_leader sends it to the leader), then
+ * raw bytes both ways.
  * yund (or the controller, through the VM's host's agent) does the rest,
  * so this works from anywhere the API is reachable. The terminal goes raw;
  * Ctrl-] detaches (as in telnet and virsh) and leaves the VM running.
@@ -57,9 +58,12 @@ static void print_refusal(int status, const char *body, char *leader, size_t ll)
 
 /* Connects and upgrades: the fd (pre gets the console bytes read past the
  * answer's head), or -1 after printing why (*leader set: try there). */
+static bool answered; /* the last upgrade() reached a yund that answered */
+
 static int upgrade(const struct cli *c, const char *url, const char *name, char *pre,
                    size_t *prelen, char *leader, size_t ll)
 {
+    answered = false;
     char host[256], err[512];
     leader[0] = 0;
     int fd = cli_connect(c, url, host, sizeof host, err, sizeof err);
@@ -101,6 +105,7 @@ static int upgrade(const struct cli *c, const char *url, const char *name, char 
         return -1;
     }
     size_t off = (size_t)(hend + 4 - buf);
+    answered = true;
     if (status == 101) {
         *prelen = len - off;
         memcpy(pre, buf + off, *prelen);
@@ -132,15 +137,24 @@ static int upgrade(const struct cli *c, const char *url, const char *name, char 
 
 int vm_console_attach(const struct cli *c, const char *name)
 {
-    char first[1024] = "", leader[512], pre[HEAD_MAX];
+    char list[1024], leader[512], pre[HEAD_MAX];
     size_t prelen = 0;
-    if (c->url[0]) {
-        snprintf(first, sizeof first, "%s", c->url);
-        first[strcspn(first, ",")] = 0;
+    int fd = -1;
+    leader[0] = 0;
+    if (!c->url[0]) {
+        fd = upgrade(c, NULL, name, pre, &prelen, leader, sizeof leader);
+    } else {
+        /* each controller in turn until one answers; a standby's
+         * not_leader names the leader, tried next */
+        snprintf(list, sizeof list, "%s", c->url);
+        char *save = NULL;
+        for (char *u = strtok_r(list, ",", &save); u && fd < 0 && !answered;
+             u = strtok_r(NULL, ",", &save))
+            if (*u)
+                fd = upgrade(c, u, name, pre, &prelen, leader, sizeof leader);
+        if (fd < 0 && leader[0])
+            fd = upgrade(c, leader, name, pre, &prelen, leader, sizeof leader);
     }
-    int fd = upgrade(c, first[0] ? first : NULL, name, pre, &prelen, leader, sizeof leader);
-    if (fd < 0 && leader[0])
-        fd = upgrade(c, leader, name, pre, &prelen, leader, sizeof leader);
     if (fd < 0)
         return EXIT_API;
     bool tty = isatty(0);
