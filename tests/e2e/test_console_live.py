@@ -112,3 +112,38 @@ def test_console_refusals(yund):
     assert p.returncode == 1 and "e2e-nope" in p.stderr, p.stderr
     # nothing changed: yund still serves, the VM still stopped
     assert yund.vm("e2e-cold")["state"] == "stopped"
+
+
+def test_console_over_tcp_needs_the_token(state_dir):
+    import os
+    import subprocess
+    from conftest import YUN, Yund
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    tok = os.path.join(state_dir, "api.token")
+    with open(tok, "w") as f:
+        f.write("console-token-0123456789abcdef\n")
+    y = Yund(state_dir, ["--set", f"listen=127.0.0.1:{port}", "--set", f"token_file={tok}"]).start()
+    try:
+        y.ensure_tiny()
+        y.yun("vm", "create", "e2e-tcp", "--image", "tiny", "--memory", "96M", "--start")
+        y.wait_marker("e2e-tcp")
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.sendall(b"GET /v1/vms/e2e-tcp/console HTTP/1.1\r\nHost: x\r\n"
+                  b"Connection: Upgrade\r\nUpgrade: yun-console\r\n\r\n")
+        assert c.recv(4096).split()[1] == b"401"
+        c.close()
+        url = f"http://127.0.0.1:{port}"
+        p = subprocess.run([YUN, "--url", url, "--token", "console-token-0123456789abcdef",
+                            "vm", "console", "e2e-tcp"], input="\necho tcp-$((6*7))-ok\n",
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "tcp-42-ok" in p.stdout, (p.stderr, p.stdout[-2000:])
+        p = subprocess.run([YUN, "--url", url, "--token", "wrong-token-0123456789abcdef",
+                            "vm", "console", "e2e-tcp"], input="", capture_output=True,
+                           text=True, timeout=60)
+        assert p.returncode == 1, p
+        y.yun("vm", "stop", "--force", "e2e-tcp")
+    finally:
+        y.stop()
