@@ -15,15 +15,17 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 
-#define HEAD_MAX     (16u * 1024)
-#define ERR_BODY_MAX (64u * 1024)
-#define HANDSHAKE_S  10
+#define HEAD_MAX         (16u * 1024)
+#define ERR_BODY_MAX     (64u * 1024)
+#define HANDSHAKE_S      10
+#define KEEPALIVE_IDLE_S 10
 
 struct rconsole {
     struct rconsole *next;
@@ -139,6 +141,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct rconsole *rc = arg;
     if (what & BEV_EVENT_CONNECTED) {
+        /* A console may be quiet for hours: keepalives find a host that is
+         * gone (about 25 s), and the splice ends both sides then. */
+        int fd = bufferevent_getfd(bev), on = 1, idle = KEEPALIVE_IDLE_S, intvl = 5, cnt = 3;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
         bufferevent_write(bev, rc->request, strlen(rc->request));
         return;
     }

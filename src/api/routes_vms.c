@@ -314,13 +314,18 @@ static void vm_console_live(struct route_ctx *c, const struct vm_rec *vm)
         reply_error(c->req, &err);
         return;
     }
+    /* its host down first (503, as every call about its VMs), then its state */
+    struct agent *a = ctl_vm_agent(c->api->ctl, vm, &err);
+    if (!a) {
+        reply_error(c->req, &err);
+        return;
+    }
     if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
         reply_errorf(c->req, YE_CONFLICT, "VM %s is %s: its console is live only while it runs",
                      vm->name, vm_state_name(vm->state));
         return;
     }
-    struct agent *a = ctl_vm_agent(c->api->ctl, vm, &err);
-    if (!a || console_bridge(c->req, a, vm->id, reply_error, &err) < 0)
+    if (console_bridge(c->req, a, vm->id, reply_error, &err) < 0)
         reply_error(c->req, &err);
 }
 

@@ -107,3 +107,24 @@ def test_console_of_a_vm_on_h2_through_the_controller(cl):
     assert st == 409, raw
     assert MARKER in cl.console_log("c-con")
     cl.yun("vm", "delete", "c-con")
+
+
+def test_console_while_its_host_is_down_is_503(cl):
+    cl.yun("vm", "create", "c-con2", "--image", "tiny", "--memory", "96M", "--host", "h2",
+           "--start")
+    cl.wait_vm("c-con2", "running")
+    cl.wait_marker("c-con2")
+    cl.fabric.cut("h2")
+    try:
+        cl.wait_host("h2", "down", cl.dead_after_ms / 1000 + 10)
+        st, raw = console(cl, "c-con2")
+        assert st == 503 and b"h2" in raw, raw
+    finally:
+        cl.fabric.restore("h2")
+    cl.wait_host("h2", "up", 20)
+    cl.wait_vm("c-con2", "running", 30)
+    c, pre = console(cl, "c-con2")
+    c.sendall(b"\necho back-$((4*4))\n")
+    read_until(c, b"back-16", pre)
+    c.close()
+    cl.yun("vm", "delete", "--force", "c-con2")
