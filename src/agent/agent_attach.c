@@ -27,7 +27,8 @@
  *              no connection to it (it died while yund was down).
  *   host.orphans {"known": [id], "pass"} -> {"orphans": [{"vm","seen","pid"}]}
  *              VM directories (names shaped like a VM id) whose id is not
- *              known, and whether a QEMU of each may live (the controller
+ *              known, and the agent's record's QEMUs (agent_record.c) whose
+ *              id is not known, and whether a QEMU of each may live (the controller
  *              ends it with vm.end, then removes the directory with
  *              vm.remove, which refuses while one lives).
  *   host.housekeep {"vms": [id]} -> {"cut": [id]}
@@ -35,6 +36,7 @@
  */
 #include "agent/agent_local.h"
 #include "agent/agent_power.h"
+#include "agent/agent_record.h"
 #include "compute/console_log.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
@@ -298,6 +300,11 @@ static void reattach(struct agent_local *al, struct agent_op *op, struct engine 
     if (!was_watched && qemu_pidfile_write(e->vms_dir, vm->id, pid) < 0)
         log_warn("vm %s: cannot write its pidfile: %s", vm->name, strerror(errno));
     engine_attach_watch(e, rt, vm);
+    /* a QEMU the agent's record misses (it failed to write, or an older
+     * yund started it) is in it from now on */
+    const struct agent_record_entry *rec = agent_record_find(al->record, vm->id);
+    if (al->record && rt->watch && (!rec || rec->pid != pid))
+        agent_record_launched(al->record, vm, pid);
     rt->reattach_fresh |= !was_watched;
     if (rt->reattach_fresh)
         limits_restore(e, vm, pid);
@@ -385,6 +392,34 @@ static void vm_attach(struct agent_local *al, struct agent_op *op, json_t *args)
 
 /* ---- host.orphans ---- */
 
+static bool in_ids(json_t *arr, const char *key, const char *id)
+{
+    size_t i;
+    json_t *k;
+    json_array_foreach(arr, i, k)
+    {
+        const char *s = json_string_value(key ? json_object_get(k, key) : k);
+        if (s && !strcmp(s, id))
+            return true;
+    }
+    return false;
+}
+
+/* The agent's record too (agent_record.c): a QEMU it launched whose VM the
+ * controller does not know, and whose directory is gone already. */
+static void record_orphans(struct agent_record *r, json_t *known, json_t *out)
+{
+    for (size_t i = 0; i < agent_record_count(r); i++) {
+        const struct agent_record_entry *e = agent_record_get(r, i);
+        if (in_ids(known, NULL, e->vm) || in_ids(out, "vm", e->vm))
+            continue;
+        bool alive = agent_record_alive(e);
+        json_array_append_new(out,
+                              json_pack("{s:s,s:s,s:i}", "vm", e->vm, "seen", alive ? "up" : "gone",
+                                        "pid", alive ? (int)e->pid : 0));
+    }
+}
+
 static void host_orphans(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     struct engine *e = agent_op_host(al, op);
@@ -430,6 +465,7 @@ static void host_orphans(struct agent_local *al, struct agent_op *op, json_t *ar
     }
     if (d)
         closedir(d);
+    record_orphans(al->record, known, out);
     agent_op_reply(op, json_pack("{s:o}", "orphans", out), NULL);
 }
 

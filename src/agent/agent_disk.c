@@ -44,20 +44,23 @@ static const char *str(json_t *args, const char *key)
     return json_string_value(json_object_get(args, key));
 }
 
-/* A file yund keeps: under DIR/pools, DIR/images or DIR/vms. */
+/* A file yund keeps: under DIR/pools, DIR/vms or the image library
+ * (images_dir: DIR/images by default). */
 static bool local_path_ok(struct agent_local *al, const char *p)
 {
     if (!al->cfg || !p || p[0] != '/' || strlen(p) >= 512 || path_has_dot_component(p))
         return false;
-    static const char *const dirs[] = {"pools", "images", "vms"};
-    for (size_t i = 0; i < 3; i++) {
+    static const char *const dirs[] = {"pools", "vms"};
+    for (size_t i = 0; i < 2; i++) {
         char d[PATH_MAX];
         snprintf(d, sizeof d, "%s/%s", al->cfg->state_dir, dirs[i]);
         const char *rest = path_beneath(d, p);
         if (rest && *rest)
             return true;
     }
-    return false;
+    /* the image library: DIR/images, or the cluster's shared one */
+    const char *rest = path_beneath(al->cfg->images_dir, p);
+    return rest && *rest;
 }
 
 static bool fmt_ok(const char *f)
@@ -282,7 +285,7 @@ static bool image_file_ok(struct agent_local *al, const char *p)
     if (!local_path_ok(al, p))
         return false;
     char d[PATH_MAX];
-    snprintf(d, sizeof d, "%s/images", al->cfg->state_dir);
+    snprintf(d, sizeof d, "%s", al->cfg->images_dir);
     const char *rest = path_beneath(d, p);
     const char *slash = rest ? strchr(rest, '/') : NULL;
     return slash && slash != rest && slash[1] && !strchr(slash + 1, '/');
@@ -587,7 +590,7 @@ static bool image_dir_ok(struct agent_local *al, const char *p)
     if (!local_path_ok(al, p))
         return false;
     char d[PATH_MAX];
-    snprintf(d, sizeof d, "%s/images", al->cfg->state_dir);
+    snprintf(d, sizeof d, "%s", al->cfg->images_dir);
     const char *rest = path_beneath(d, p);
     return rest && *rest && !strchr(rest, '/');
 }

@@ -25,6 +25,7 @@
  * a caller that leaves does not stop a start.
  */
 #include "agent/agent_local.h"
+#include "agent/agent_record.h"
 #include "agent/agent_wire.h"
 #include "compute/confine.h"
 #include "compute/engine.h"
@@ -263,6 +264,7 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
     json_t *r = json_pack("{s:i,s:s,s:I}", "pid", (int)L->pid, "accel", L->vm.accel_used,
                           "spawn_ms", (json_int_t)L->t_spawn);
     struct agent_op *op = L->op;
+    agent_record_launched(agent_op_agent(op)->record, &L->vm, L->pid);
     launch_free(L);
     agent_op_reply(op, r, NULL);
 }

@@ -4,6 +4,7 @@
  * verbs themselves are in agent_*.c.
  */
 #include "agent/agent_local.h"
+#include "agent/agent_record.h"
 #include "compute/engine.h"
 #include "lib/log.h"
 
@@ -29,6 +30,7 @@ struct agent_op {
     agent_op_cancel_fn cancel_fn;
     void *cancel_arg;
     struct event *deliver;
+    char vm[37]; /* vm.end, vm.remove: the VM, for the agent's record */
 };
 
 /* one table a line, so additions merge */
@@ -93,6 +95,10 @@ void agent_op_reply(struct agent_op *op, json_t *result, const struct yerr *err)
         json_decref(result);
     } else {
         op->result = result ? result : json_object();
+        /* a VM ended or removed has no QEMU left to find again */
+        if (op->vm[0] &&
+            (op->verb == AV_VM_REMOVE || json_is_true(json_object_get(op->result, "ended"))))
+            agent_record_forget(op->al->record, op->vm, 0);
     }
     event_active(op->deliver, EV_TIMEOUT, 1);
 }
@@ -183,6 +189,11 @@ static uint64_t local_call(struct agent *a, enum agent_verb v, json_t *args, age
     if (!args)
         args = json_object();
     const struct agent_verb_def *d = agent_local_verb(v);
+    if ((v == AV_VM_END || v == AV_VM_REMOVE) && json_is_object(args))
+        snprintf(op->vm, sizeof op->vm, "%s",
+                 json_string_value(json_object_get(args, "vm"))
+                     ? json_string_value(json_object_get(args, "vm"))
+                     : "");
     if (!json_is_object(args))
         agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: arguments must be a JSON object");
     else if (!d || !d->run)
@@ -252,6 +263,9 @@ static const struct agent_ops local_ops = {.call = local_call,
 static void on_host_notify(void *ctx, const char *type, json_t *ev)
 {
     struct agent_local *al = ctx;
+    if (!strcmp(type, "vm.exited"))
+        agent_record_forget(al->record, json_string_value(json_object_get(ev, "vm")),
+                            (pid_t)json_integer_value(json_object_get(ev, "pid")));
     agent_emit(&al->pub, type, ev);
 }
 

@@ -23,6 +23,7 @@ struct agent_op;
 struct engine;
 struct sample_tids;
 struct agent_attach;
+struct agent_record;
 
 typedef void (*agent_verb_fn)(struct agent_local *al, struct agent_op *op, json_t *args);
 struct agent_verb_def {
@@ -69,6 +70,7 @@ struct agent_local {
     struct agent_attach *attach;     /* agent_attach.c: the reconcile pass's /proc walk */
     struct conhub *conhubs;          /* agent_conhub.c: live consoles, one hub per VM */
     struct conopen *conopens;        /* agent_conhub.c: opens not answered yet */
+    struct agent_record *record;     /* agent_record.c: the agent role's QEMUs, or NULL */
 };
 
 /* Ends the qemu-img (and image builder) processes an earlier run left on

@@ -50,11 +50,12 @@ static bool layer_ok(const char *f)
                   strspn(f + 5, "0123456789abcdef") == 8));
 }
 
-/* The image a chain ends in: an absolute path under DIR/images. */
+/* The image a chain ends in: an absolute path under the image library
+ * (images_dir: DIR/images, or the cluster's shared library). */
 static bool image_ok(struct agent_local *al, const char *p)
 {
     char d[512];
-    snprintf(d, sizeof d, "%s/images", al->cfg ? al->cfg->state_dir : "");
+    snprintf(d, sizeof d, "%s", al->cfg ? al->cfg->images_dir : "");
     const char *rest = p && p[0] == '/' && !path_has_dot_component(p) ? path_beneath(d, p) : NULL;
     return al->cfg && rest && *rest && strlen(p) < 400;
 }

@@ -78,7 +78,7 @@ int engine_init(struct engine *e, struct event_base *base, const struct yun_conf
     e->base = base;
     e->cfg = cfg;
     if (snprintf_checked(e->vms_dir, sizeof(e->vms_dir), "%s/vms", cfg->state_dir) < 0 ||
-        snprintf_checked(e->images_dir, sizeof(e->images_dir), "%s/images", cfg->state_dir) < 0) {
+        snprintf_checked(e->images_dir, sizeof(e->images_dir), "%s", cfg->images_dir) < 0) {
         snprintf(err, errlen, "state_dir too long");
         return -1;
     }

@@ -16,7 +16,6 @@
 #include "ctl/ctl.h"
 #include "ctl/import_task.h"
 #include "ctl/images.h"
-#include "ctl/hosts.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -54,17 +53,7 @@ static int refuse_busy(struct ctl *c, const char *name, struct yerr *err)
 
 void ctl_image_dir(struct ctl *c, const char *name, char *buf, size_t len)
 {
-    /* On the host that does the disk work (the all-in-one's own; from a
-     * controller, the first host up): its images_dir, not this process's
-     * state directory, which a controller's hosts do not have. */
-    char host[37];
-    struct yerr err;
-    const struct ctl_host *h =
-        ctl_local_host(c)[0] || !ctl_disk_agent(c, host, &err) ? NULL : ctl_host_facts(c, host);
-    if (h && h->images_dir[0])
-        snprintf(buf, len, "%s/%s", h->images_dir, name);
-    else
-        snprintf(buf, len, "%s/images/%s", c->cfg->state_dir, name);
+    snprintf(buf, len, "%s/%s", c->cfg->images_dir, name);
 }
 
 void ctl_image_remove_dir(struct ctl *c, const char *name)

@@ -4,12 +4,17 @@
  * agent joins its controllers and heartbeats them (agent_join.c). No
  * store, no API socket: the controller reaches this host through the
  * agent API on agent_listen (agent_serve.c) and gets its events pushed
- * (agent_push.c).
+ * (agent_push.c). Its own record of the QEMUs it launched
+ * (agent_record.c, STATE/agent-vms.json) is read before it serves: the
+ * QEMUs still there are watched again at once, the ones gone while it was
+ * down are reported to the controller through the pusher (made from
+ * cluster.json's credential, before any join answers).
  */
 #include "daemon/daemon.h"
 #include "agent/agent_join.h"
 #include "agent/agent_local.h"
 #include "agent/agent_push.h"
+#include "agent/agent_record.h"
 #include "agent/agent_remote.h"
 #include "agent/agent_serve.h"
 #include "compute/engine.h"
@@ -30,6 +35,7 @@ struct agent_role {
     struct agent_join *join;
     struct agent_serve *serve;
     struct agent_push *push;
+    struct agent_record *record;
 };
 
 /* A listening socket on agent_listen (a numeric ADDR:PORT, checked by
@@ -73,11 +79,8 @@ static int listen_agent(const char *spec, char *err, size_t errlen)
 
 /* Joined (again): the agent API and the pusher take the host id and
  * credential; the pusher starts with the first join. */
-static void on_joined(void *ctx, const char *host_id, const char *credential)
+static void push_start(struct agent_role *r, const char *host_id, const char *credential)
 {
-    struct agent_role *r = ctx;
-    agent_serve_set_host_id(r->serve, host_id);
-    agent_serve_set_credential(r->serve, credential);
     if (r->push) {
         agent_push_set_credential(r->push, host_id, credential);
         return;
@@ -87,6 +90,37 @@ static void on_joined(void *ctx, const char *host_id, const char *credential)
     r->push = agent_push_new(r->base, r->local, host_id, credential, urls, n);
     if (!r->push)
         log_err("agent: no usable controller URL to push events to");
+}
+
+static void on_joined(void *ctx, const char *host_id, const char *credential)
+{
+    struct agent_role *r = ctx;
+    if (r->serve) { /* else made later with the join's credential */
+        agent_serve_set_host_id(r->serve, host_id);
+        agent_serve_set_credential(r->serve, credential);
+    }
+    push_start(r, host_id, credential);
+}
+
+/* The QEMUs of the agent's record, before anything is served: the pusher
+ * first (from cluster.json, when this host joined before), so what the
+ * record finds gone waits for the controller in its queue. */
+static int record_recover(struct agent_role *r, const struct yun_config *cfg)
+{
+    r->record = agent_record_open(cfg->state_dir);
+    if (!r->record)
+        return -1;
+    agent_local_of(r->local)->record = r->record;
+    agent_join_on_joined(r->join, on_joined, r);
+    const char *cred = agent_join_credential(r->join), *host = agent_join_host_id(r->join);
+    if (cred[0] && host[0])
+        push_start(r, host, cred);
+    size_t n = agent_record_count(r->record);
+    if (n) {
+        int up = agent_record_recover(r->record, r->base, r->local);
+        log_info("agent record: %d of %zu QEMUs attached again", up, n);
+    }
+    return 0;
 }
 
 struct facts_wait {
@@ -146,6 +180,11 @@ int role_agent(const struct yun_config *cfg)
         snprintf(err, sizeof err, "out of memory");
     r.join = facts ? agent_join_new(base, cfg, facts, err, sizeof err) : NULL;
     json_decref(facts);
+    if (r.join && record_recover(&r, cfg) < 0) {
+        snprintf(err, sizeof err, "agent: cannot open its record of QEMUs");
+        agent_join_free(r.join);
+        r.join = NULL;
+    }
     int fd = r.join ? listen_agent(cfg->agent_listen, err, sizeof err) : -1;
     if (fd >= 0) {
         /* until the join: the credential of cluster.json, or none (all refused) */
@@ -162,7 +201,6 @@ int role_agent(const struct yun_config *cfg)
         log_err("%s", err);
         goto out;
     }
-    agent_join_on_joined(r.join, on_joined, &r);
     log_info("agent API on %s", cfg->agent_listen);
     struct event *sigs[3];
     daemon_signals_add(base, sigs);
@@ -177,6 +215,9 @@ out:
     agent_push_free(r.push);
     agent_join_free(r.join);
     agent_serve_free(r.serve);
+    if (agent) /* the QEMUs outlive this run: their entries stay */
+        agent_local_of(agent)->record = NULL;
+    agent_record_free(r.record);
     engine_shutdown(&eng);
     agent_free(agent);
     event_base_free(base);

@@ -300,6 +300,14 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         c->qemu_confine = (int)u;
         return 0;
     }
+    if (!strcmp(key, "images_dir")) {
+        if (v[0] != '/' || strlen(v) > 200 || strstr(v, "/../") || strstr(v, "/./")) {
+            snprintf(err, el, "images_dir: '%s' is not an absolute path (at most 200 characters)",
+                     v);
+            return -1;
+        }
+        return set_str(c->images_dir, sizeof(c->images_dir), v, key, err, el);
+    }
     if (!strcmp(key, "qemu_uid_dir")) {
         if (v[0] != '/') {
             snprintf(err, el, "qemu_uid_dir: '%s' is not an absolute path", v);
@@ -467,6 +475,11 @@ int config_finish(struct yun_config *c, char *err, size_t el)
                  c->state_dir);
         return -1;
     }
+    if (!c->images_dir[0])
+        snprintf(c->images_dir, sizeof(c->images_dir), "%s/images", c->state_dir);
+    size_t il = strlen(c->images_dir);
+    while (il > 1 && c->images_dir[il - 1] == '/')
+        c->images_dir[--il] = 0;
     char exch[PATH_MAX];
     snprintf(exch, sizeof(exch), "%s/exchange", c->state_dir);
     if (!c->import_dirs[0])

@@ -64,6 +64,9 @@ struct yun_config {
     uint32_t qemu_uid_min; /* the range VM uids (and gids) are taken from */
     uint32_t qemu_uid_max;
     char qemu_uid_dir[256]; /* machine-wide claims on those uids, shared by every yund */
+    /* the image library: <state_dir>/images by default; in a cluster the same shared
+     * directory (NFS, say) on the controller and every agent (docs/cluster.md) */
+    char images_dir[300];
     /* the cluster (docs/cluster.md; config_cluster.c) */
     char role[16];             /* "all" (default), "controller" or "agent" */
     char host_name[64];        /* "" = the system's host name */

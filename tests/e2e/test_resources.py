@@ -82,7 +82,7 @@ def test_tcp_listener_requires_token(state_dir):
         assert get({"Authorization": "Bearer wrong"})[0] == 401
         assert get({"Authorization": "Bearer s3cret-token-for-e2e-tests"})[0] == 200
         p = subprocess.run([YUN, "--url", "http://127.0.0.1:18471", "--token",
-                            "s3cret-token-for-e2e-tests", "host"], capture_output=True, text=True)
+                            "s3cret-token-for-e2e-tests", "host", "info"], capture_output=True, text=True)
         assert p.returncode == 0 and "accel" in p.stdout
         # the unix socket is 0660
         assert oct(os.stat(y.sock).st_mode & 0o777) == "0o660"

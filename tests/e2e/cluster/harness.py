@@ -223,7 +223,8 @@ class Cluster:
         assert PG_URL, "YUN_TEST_PG_URL is not set (scripts/pg-test-server.sh start DIR)"
         netns.sweep_dead()
         self.heartbeat_ms, self.dead_after_ms, self.lease_ms = heartbeat_ms, dead_after_ms, lease_ms
-        self.run_dir = tempfile.mkdtemp(prefix="yc-", dir="/tmp")  # short: socket paths
+        # short (socket paths), and named by the run (yc<pid>-...) like its namespaces
+        self.run_dir = tempfile.mkdtemp(prefix=f"yc{os.getpid()}-", dir="/tmp")
         os.chmod(self.run_dir, 0o755)
         self.fabric = netns.Fabric()
         self.db = f"yun_cluster_{os.getpid()}_{self.fabric.prefix.replace('-', '_')}"
@@ -278,7 +279,8 @@ class Cluster:
 
     def api(self, method, path, body=None, timeout=60):
         """One request to the leader; a standby's 503 not_leader or a dead
-        controller moves on to the next one (as the CLI does)."""
+        controller moves on to the next one (as the CLI does). With no
+        leader, a standby's 503 not_leader is the answer."""
         last = None
         for c in sorted(self.controllers, key=lambda x: not x.running()):
             if not c.running():
@@ -293,6 +295,8 @@ class Cluster:
                 last = (st, b)
                 continue
             return st, b
+        if isinstance(last, tuple):
+            return last  # every one a standby (an election under way): their 503
         raise AssertionError(f"no controller answered {method} {path}: {last}")
 
     def get(self, path):
