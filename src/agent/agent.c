@@ -63,3 +63,19 @@ int agent_verb_parse(const char *name, enum agent_verb *out)
     }
     return -1;
 }
+
+int agent_console_open(struct agent *a, const char *vm_id, agent_console_fn done, void *ctx,
+                       struct yerr *err)
+{
+    if (!a->ops->console_open)
+        return yerr_set(err, YE_NOT_IMPLEMENTED, "host %s serves no console", a->host);
+    return a->ops->console_open(a, vm_id, done, ctx) < 0
+               ? yerr_set(err, YE_INTERNAL, "cannot open the console: out of memory")
+               : 0;
+}
+
+void agent_console_forget(struct agent *a, void *ctx)
+{
+    if (a->ops->console_forget)
+        a->ops->console_forget(a, ctx);
+}

@@ -126,6 +126,12 @@ typedef void (*agent_progress_fn)(void *ctx, uint64_t done, uint64_t total);
  * "vm.agent"; ev is a JSON object (borrowed) naming the VM ("vm": id). */
 typedef void (*agent_event_fn)(void *ctx, const char *type, json_t *ev);
 
+/* A console stream was opened (bev: a connected bufferevent the callee
+ * owns now, bytes to and from the VM's serial console), or not (bev NULL,
+ * err set). */
+struct bufferevent;
+typedef void (*agent_console_fn)(void *ctx, struct bufferevent *bev, const struct yerr *err);
+
 struct agent;
 struct agent_ops {
     uint64_t (*call)(struct agent *a, enum agent_verb v, json_t *args, agent_reply_fn done,
@@ -133,6 +139,10 @@ struct agent_ops {
     int (*cancel)(struct agent *a, uint64_t call_id);
     void (*forget)(struct agent *a, void *ctx);
     void (*free)(struct agent *a);
+    /* The VM's serial console as a byte stream (agent_conhub.c locally,
+     * an upgraded connection to the agent remotely). */
+    int (*console_open)(struct agent *a, const char *vm_id, agent_console_fn done, void *ctx);
+    void (*console_forget)(struct agent *a, void *ctx);
 };
 
 #define AGENT_MAX_SUBSCRIBERS 8
@@ -158,6 +168,17 @@ void agent_forget(struct agent *a, void *ctx);
 /* Events go to every subscriber, in order, from the event loop. */
 int agent_subscribe(struct agent *a, agent_event_fn fn, void *ctx);
 void agent_free(struct agent *a);
+
+/* Opens vm_id's serial console: done runs once, later, from the loop,
+ * with the stream or the error (YE_CONFLICT: the VM has no QEMU on the
+ * host; YE_UNAVAILABLE: the host cannot be reached). Several streams may be
+ * open on one VM at once (the host fans its console out). 0, or -1 with
+ * err (done never runs then). */
+int agent_console_open(struct agent *a, const char *vm_id, agent_console_fn done, void *ctx,
+                       struct yerr *err);
+/* ctx is going away: its console_open's done does not run (a stream made
+ * meanwhile is closed). */
+void agent_console_forget(struct agent *a, void *ctx);
 
 /* For implementations: hand an event to the subscribers. */
 void agent_emit(struct agent *a, const char *type, json_t *ev);

@@ -247,11 +247,16 @@ static void local_free(struct agent *a)
     }
     agent_sample_free(al);
     agent_attach_free(al);
+    agent_conhub_free(al);
     free(al);
 }
 
-static const struct agent_ops local_ops = {
-    .call = local_call, .cancel = local_cancel, .forget = local_forget, .free = local_free};
+static const struct agent_ops local_ops = {.call = local_call,
+                                           .cancel = local_cancel,
+                                           .forget = local_forget,
+                                           .free = local_free,
+                                           .console_open = agent_conhub_open,
+                                           .console_forget = agent_conhub_forget};
 
 /* The engine's host events (a QEMU event, an exit) go to the subscribers
  * as they are: plain JSON naming the VM. */

@@ -68,6 +68,8 @@ struct agent_local {
     uint64_t next_id;
     struct sample_tids *sample_tids; /* agent_sample.c: vCPU thread ids per QEMU */
     struct agent_attach *attach;     /* agent_attach.c: the reconcile pass's /proc walk */
+    struct conhub *conhubs;          /* agent_conhub.c: live consoles, one hub per VM */
+    struct conopen *conopens;        /* agent_conhub.c: opens not answered yet */
     struct agent_record *record;     /* agent_record.c: the agent role's QEMUs, or NULL */
 };
 
@@ -76,6 +78,11 @@ struct agent_local {
 void agent_disk_end_orphans(struct agent_local *al);
 /* Frees agent_sample.c's cache (agent_free runs it). */
 void agent_sample_free(struct agent_local *al);
+/* The live serial consoles (agent_conhub.c): the ops' console_open and
+ * console_forget; agent_free runs agent_conhub_free. */
+int agent_conhub_open(struct agent *a, const char *vm_id, agent_console_fn done, void *ctx);
+void agent_conhub_forget(struct agent *a, void *ctx);
+void agent_conhub_free(struct agent_local *al);
 /* Frees agent_attach.c's cache (agent_free runs it). */
 void agent_attach_free(struct agent_local *al);
 /* Routes the host's block-job events to the "vm.block_job" agent event

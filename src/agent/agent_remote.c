@@ -7,6 +7,7 @@
  * bad_gateway), and the pushed events' intake with their dedup.
  */
 #include "agent/agent_remote.h"
+#include "agent/agent_rconsole.h"
 #include "lib/hclient.h"
 #include "lib/log.h"
 
@@ -48,6 +49,7 @@ struct agent_remote {
     char ev_run[RUN_MAX + 1]; /* the pushed events' run, and the last seq taken */
     uint64_t ev_seq;
     int deadline_override;
+    struct rconsole *consoles; /* live-console opens in flight (agent_rconsole.c) */
 };
 
 static struct agent_remote *ar_of(struct agent *a)
@@ -296,8 +298,21 @@ static void remote_free(struct agent *a)
     struct agent_remote *ar = ar_of(a);
     while (ar->calls)
         call_unlink_free(ar->calls);
+    rconsole_fail_all(&ar->consoles);
     hclient_free(ar->h);
     free(ar);
+}
+
+static int remote_console_open(struct agent *a, const char *vm_id, agent_console_fn done, void *ctx)
+{
+    struct agent_remote *ar = ar_of(a);
+    return rconsole_open(&ar->consoles, ar->base, hclient_url(ar->h), ar->credential, a->host,
+                         vm_id, done, ctx);
+}
+
+static void remote_console_forget(struct agent *a, void *ctx)
+{
+    rconsole_forget(&ar_of(a)->consoles, ctx);
 }
 
 static const struct agent_ops remote_ops = {
@@ -305,6 +320,8 @@ static const struct agent_ops remote_ops = {
     .cancel = remote_cancel,
     .forget = remote_forget,
     .free = remote_free,
+    .console_open = remote_console_open,
+    .console_forget = remote_console_forget,
 };
 
 struct agent *agent_remote_new(struct event_base *base, const char *agent_url,

@@ -2,9 +2,12 @@
  * agent_serve.c - the agent API server (see agent_serve.h): authentication,
  * the bodies' checks, the idempotency cache by call id (running calls with
  * the requests waiting on them, finished answers kept as the bytes sent),
- * and progress turned into "call.progress" events.
+ * and progress turned into "call.progress" events; GET
+ * /agent/v1/console/{vm} upgraded to the VM's live console
+ * (console_bridge.c).
  */
 #include "agent/agent_serve.h"
+#include "agent/console_bridge.h"
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/sha256.h"
@@ -361,6 +364,21 @@ static void serve_cancel(struct agent_serve *s, struct hreq *req, json_t *body)
     send_json(req, 200, json_pack("{s:b}", "running", running));
 }
 
+static void console_fail(struct hreq *req, const struct yerr *err)
+{
+    send_error(req, err->code, err->message);
+}
+
+/* GET /agent/v1/console/{vm} with the upgrade: the VM's console on this
+ * host (the controller splices it to its client). */
+static void serve_console(struct agent_serve *s, struct hreq *req, const char *vm)
+{
+    struct yerr err;
+    if (console_upgrade_check(req, &err) < 0 ||
+        console_bridge(req, s->local, vm, console_fail, &err) < 0)
+        send_error(req, err.code, err.message);
+}
+
 static bool authorized(struct agent_serve *s, struct hreq *req)
 {
     const char *h = evhttp_find_header(hreq_input_headers(req), "Authorization");
@@ -374,8 +392,9 @@ static void on_request(struct hreq *req, void *arg)
     struct agent_serve *s = arg;
     const char *path = hreq_path(req);
     int m = hreq_method(req);
+    const char *console = !strncmp(path, "/agent/v1/console/", 18) ? path + 18 : NULL;
     bool known = !strcmp(path, "/agent/v1/call") || !strcmp(path, "/agent/v1/cancel") ||
-                 !strcmp(path, "/agent/v1/health");
+                 !strcmp(path, "/agent/v1/health") || (console && *console);
     if (!known) {
         send_error(req, YE_NOT_FOUND, "agent: no such path");
         return;
@@ -384,6 +403,10 @@ static void on_request(struct hreq *req, void *arg)
         send_error(req, YE_UNAUTHORIZED,
                    s->credential[0] ? "agent: a wrong or missing credential"
                                     : "agent: this host has not joined a controller yet");
+        return;
+    }
+    if (console) {
+        serve_console(s, req, console);
         return;
     }
     if (!strcmp(path, "/agent/v1/health")) {
@@ -463,6 +486,7 @@ void agent_serve_free(struct agent_serve *s)
         if (e->running)
             agent_forget(s->local, e);
     }
+    console_bridges_close_all();
     httpd_free(s->http);
     while (s->head)
         entry_unlink_free(s->head);

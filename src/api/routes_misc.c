@@ -4,6 +4,7 @@
  * /v1/events (with long-polling follow: ?after=ID&limit=N&object=NAME&wait=S).
  */
 #include "api/api.h"
+#include "agent/console_bridge.h"
 #include "api/bodies.h"
 #include "api/httpd.h"
 #include "api/routes_tasks.h"
@@ -290,6 +291,7 @@ void api_stop(struct api *a)
     }
     free(a->vm_list);
     a->vm_list = NULL;
+    console_bridges_close_all();
     httpd_free(a->http);
     a->http = NULL;
 }

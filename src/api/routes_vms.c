@@ -6,6 +6,7 @@
 #include "api/api.h"
 #include "api/bodies.h"
 #include "api/routes_tasks.h"
+#include "agent/console_bridge.h"
 #include "ctl/console.h"
 #include "ctl/hosts.h"
 #include "ctl/place.h"
@@ -303,11 +304,40 @@ static void on_console(void *ctx, json_t *r, const struct yerr *aerr)
     free(w);
 }
 
+/* With "Upgrade: yun-console": the live serial console, through the VM's
+ * host's agent (the local hub in the all-in-one, an upgraded connection to
+ * the host's agent from a controller), spliced to this connection. */
+static void vm_console_live(struct route_ctx *c, const struct vm_rec *vm)
+{
+    struct yerr err;
+    if (console_upgrade_check(c->req, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
+    /* its host down first (503, as every call about its VMs), then its state */
+    struct agent *a = ctl_vm_agent(c->api->ctl, vm, &err);
+    if (!a) {
+        reply_error(c->req, &err);
+        return;
+    }
+    if (vm->state != VM_RUNNING && vm->state != VM_PAUSED) {
+        reply_errorf(c->req, YE_CONFLICT, "VM %s is %s: its console is live only while it runs",
+                     vm->name, vm_state_name(vm->state));
+        return;
+    }
+    if (console_bridge(c->req, a, vm->id, reply_error, &err) < 0)
+        reply_error(c->req, &err);
+}
+
 static void vm_console(struct route_ctx *c)
 {
     struct vm_rec vm;
     if (!route_vm(c, &vm))
         return;
+    if (console_upgrade_asked(c->req)) {
+        vm_console_live(c, &vm);
+        return;
+    }
     uint64_t offset = 0, limit = 1 << 20;
     const char *o = query_get(c, "offset"), *l = query_get(c, "limit");
     if ((o && parse_u64(o, 0, UINT64_MAX >> 1, &offset) < 0) ||
@@ -514,6 +544,6 @@ const struct route routes_vms[] = {
      NULL},
     {EVHTTP_REQ_POST, "/v1/vms/{name}/actions/resume", vm_resume, 0, "Resume a paused VM", NULL},
     {EVHTTP_REQ_GET, "/v1/vms/{name}/console", vm_console, 0,
-     "Bytes of the persistent serial console log", NULL},
+     "Bytes of the persistent serial console log, or (upgraded) the live console", NULL},
 };
 const size_t routes_vms_count = sizeof(routes_vms) / sizeof(routes_vms[0]);

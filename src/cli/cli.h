@@ -83,7 +83,12 @@ int cli_post_task(const struct cli *c, const struct cli_args *a, const char *pat
 /* Waits (for polling loops). */
 void cli_sleep_ms(int ms);
 int vm_stats(struct cli *c, const char *name);
-int vm_console_attach(const char *sock_path, const char *name);
+/* The live console of VM name through the API (an upgraded GET
+ * /v1/vms/NAME/console); the exit code. */
+int vm_console_attach(const struct cli *c, const char *name);
+/* A blocking connection to url (NULL: the Unix socket); host gets the
+ * Host header's value. The fd, or -1 with err. */
+int cli_connect(const struct cli *c, const char *url, char *host, size_t hl, char *err, size_t el);
 
 /* Exit codes */
 #define EXIT_API   1 /* yund refused or failed */

@@ -201,6 +201,15 @@ static int split_urls(char *list, char **urls)
     return n;
 }
 
+int cli_connect(const struct cli *c, const char *url, char *host, size_t hl, char *err, size_t el)
+{
+    if (!url) {
+        snprintf(host, hl, "yund");
+        return connect_unix(c->socket, err, el);
+    }
+    return connect_tcp(url, host, hl, err, el);
+}
+
 /* "leader" of a 503 not_leader reply (copied to out, "" for null), or
  * false when the reply is something else. */
 static bool not_leader(const struct http_resp *r, char *out, size_t len)

@@ -452,23 +452,7 @@ static int vm_exec(struct cli *c, const struct cli_args *a)
 
 static int vm_console(struct cli *c, const struct cli_args *a)
 {
-    const char *name = a->argv[0];
-    int code = 0;
-    json_t *r = vm_get(c, name, &code);
-    if (!r)
-        return code;
-    const char *state = json_string_value(json_object_get(r, "state"));
-    const char *sock = json_string_value(json_object_get(r, "console_socket"));
-    if (strcmp(state, "running") && strcmp(state, "paused")) {
-        fprintf(stderr, "yun: vm %s is %s: start it first (its past output: yun vm logs %s)\n",
-                name, state, name);
-        json_decref(r);
-        return EXIT_API;
-    }
-    char path[512];
-    snprintf(path, sizeof(path), "%s", sock ? sock : "");
-    json_decref(r);
-    return vm_console_attach(path, name);
+    return vm_console_attach(c, a->argv[0]);
 }
 
 static int vm_stats_cmd(struct cli *c, const struct cli_args *a)

@@ -169,7 +169,8 @@ static void conn_free(struct hconn *c)
     event_free(c->resume);
     if (c->drain)
         event_free(c->drain);
-    bufferevent_free(c->bev);
+    if (c->bev)
+        bufferevent_free(c->bev);
     free(c);
 }
 
@@ -672,6 +673,29 @@ void hreq_send(struct hreq *r, int status, struct evbuffer *body)
     }
     c->st = C_HEAD;
     set_timeouts(c, true);
+}
+
+struct bufferevent *hreq_upgrade(struct hreq *r, const char *protocol)
+{
+    struct hconn *c = r->c;
+    if (r->sent || c->st != C_DISPATCHED || evbuffer_get_length(r->body) > 0)
+        return NULL;
+    struct bufferevent *bev = c->bev;
+    struct evbuffer *out = bufferevent_get_output(bev);
+    evbuffer_add_printf(out, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: %s\r\n", protocol);
+    struct evkeyval *kv;
+    TAILQ_FOREACH(kv, &r->out, next)
+    evbuffer_add_printf(out, "%s: %s\r\n", kv->key, kv->value);
+    evbuffer_add_printf(out, "Connection: Upgrade\r\n\r\n");
+    /* The connection forgets its bufferevent and goes; the request with it
+     * (no close callback: the caller has the connection now). */
+    r->closecb = NULL;
+    c->bev = NULL;
+    conn_free(c);
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    bufferevent_set_timeouts(bev, NULL, NULL);
+    bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+    return bev;
 }
 
 /* ---- connections made by the listeners (httpd_accept.c) ---- */

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct bufferevent;
 struct event_base;
 struct evbuffer;
 struct evkeyvalq;
@@ -50,5 +51,13 @@ void hreq_send(struct hreq *r, int status, struct evbuffer *body);
 /* For a parked request: cb runs if the client goes away (or at shutdown)
  * before the reply; the request is freed right after it. NULL clears. */
 void hreq_set_closecb(struct hreq *r, hreq_cb cb, void *arg);
+/* Takes the connection over (RFC 9110 7.8): sends "101 Switching
+ * Protocols" with Upgrade: protocol and the output headers, then hands the
+ * connection's bufferevent to the caller, who owns and frees it (its
+ * callbacks, timeouts and watermarks cleared; bytes the client sent after
+ * the request are in its input). The request and httpd's connection are
+ * gone on return (it no longer counts against max_connections). NULL (and
+ * nothing sent) when the request has a body or was answered already. */
+struct bufferevent *hreq_upgrade(struct hreq *r, const char *protocol);
 
 #endif

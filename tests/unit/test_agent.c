@@ -162,6 +162,7 @@ static void test_image_remove(void **st)
     snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s/images", dir);
     char img[300], sub[400], file[500], images[300], pool[300];
     snprintf(images, sizeof images, "%s/images", dir);
+    snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s", images); /* as config_load sets it */
     snprintf(img, sizeof img, "%s/images/tiny", dir);
     snprintf(sub, sizeof sub, "%s/sub", img);
     snprintf(file, sizeof file, "%s/disk.qcow2", sub);

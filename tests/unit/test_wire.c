@@ -150,7 +150,8 @@ static void fake_free(struct agent *a)
     free(f);
 }
 
-static const struct agent_ops fake_ops = {fake_call, fake_cancel, fake_forget, fake_free};
+static const struct agent_ops fake_ops = {
+    .call = fake_call, .cancel = fake_cancel, .forget = fake_forget, .free = fake_free};
 
 /* ---- helpers ---- */
 
