@@ -159,7 +159,6 @@ static void test_image_remove(void **st)
     struct yun_config cfg;
     config_defaults(&cfg);
     snprintf(cfg.state_dir, sizeof cfg.state_dir, "%s", dir);
-    snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s/images", dir);
     char img[300], sub[400], file[500], images[300], pool[300];
     snprintf(images, sizeof images, "%s/images", dir);
     snprintf(cfg.images_dir, sizeof cfg.images_dir, "%s", images); /* as config_load sets it */

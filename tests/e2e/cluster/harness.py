@@ -129,7 +129,8 @@ class Daemon:
 
 class Controller(Daemon):
     def __init__(self, cluster, name, extra=()):
-        self.addr = cluster.fabric.add_host(name)
+        # a controller added again (after remove_controller) keeps its namespace
+        self.addr = cluster.fabric.hosts.get(name) or cluster.fabric.add_host(name)
         self.url = f"http://{self.addr}:{CTL_PORT}"
         sd = os.path.join(cluster.run_dir, name)
         self.base_extra = list(extra)
@@ -193,9 +194,24 @@ class Agent(Daemon):
         if self.labels:
             self.args += ["-o", f"host_labels={self.labels}"]
         self.spawn(*extra)
+        # its agent API first: the host may still be "up" on the lease of the
+        # agent that ran before, while this one is not listening yet
+        wait_for(self._listening, 30, what=f"agent {self.name} to listen")
         if wait_up:
             c.wait_host(self.name, "up", 30, daemon=self)
         return self
+
+    def _listening(self):
+        self.check_alive()
+        conn = _NsHTTP(self.ns, self.addr, AGENT_PORT, 2)
+        try:
+            conn.request("GET", "/agent/v1/health")
+            conn.getresponse().read()
+            return True
+        except OSError:
+            return False
+        finally:
+            conn.close()
 
     def qemus(self):
         """{pid: vm id} of the QEMUs this host's agent runs."""
