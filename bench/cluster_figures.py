@@ -81,7 +81,7 @@ def heartbeats(n, window):
         ctl = cl.controllers[0]
         facts = {"token": cl.join_token, "protocol": 1, "cpus": 16, "memory": 64 << 30,
                  "accel": "kvm", "cpu_model": "host", "cpu_flags": "", "labels": {},
-                 "vms_dir": "/var/lib/yun/vms", "images_dir": "/var/lib/yun/images"}
+                 "vms_dir": "/var/lib/yun/vms", "images_dir": cl.images_dir}
 
         def join(conn, i):
             body = dict(facts, name=f"sim{i:05d}", address=f"10.200.{i // 250}.{i % 250 + 1}",
