@@ -26,6 +26,8 @@ TOKEN = "join-token-for-the-hosts-test-0123"
 API_TOKEN = "api-token-for-the-hosts-test-0123"
 DEAD_AFTER = 1500
 HEARTBEAT = 250
+# the cluster's one image library (docs/cluster.md): every daemon of a test names it
+IMAGES = f"/tmp/yun-e2e-hosts-images-{os.getpid()}"
 
 
 def free_port():
@@ -50,7 +52,7 @@ class Agent:
         self.args = [YUND, "-s", self.dir, "--role", "agent", "--join", join_url,
                      "--token-file", self.tokf, "--set", f"agent_listen=127.0.0.1:{self.port}",
                      "--set", f"host_name={name}", "--set", f"heartbeat_ms={HEARTBEAT}",
-                     *extra]
+                     "--set", f"images_dir={IMAGES}", *extra]
         self.proc = None
 
     def start(self):
@@ -92,7 +94,8 @@ def controller(state_dir):
     y = Yund(state_dir, ["--role", "controller", "--set", f"listen=127.0.0.1:{port}",
                          "--set", f"token_file={api}", "--set", f"join_token_file={tok}",
                          "--set", f"host_dead_after={DEAD_AFTER}",
-                         "--set", f"heartbeat_ms={HEARTBEAT}"]).start()
+                         "--set", f"heartbeat_ms={HEARTBEAT}",
+                         "--set", f"images_dir={IMAGES}"]).start()
     y.url = f"http://127.0.0.1:{port}"
     y.port = port
     yield y
@@ -138,7 +141,7 @@ def wait_state(y, name, state, timeout=15):
 def facts(**over):
     b = {"token": TOKEN, "protocol": 1, "name": "intruder", "address": "127.0.0.1",
          "agent_url": "http://127.0.0.1:9", "run": "r1", "cpus": 2, "memory": 1 << 30,
-         "accel": "tcg", "vms_dir": "/tmp/x/vms", "images_dir": "/tmp/x/images"}
+         "accel": "tcg", "vms_dir": "/tmp/x/vms", "images_dir": IMAGES}
     b.update(over)
     return b
 
@@ -273,11 +276,13 @@ def test_agent_follows_the_leader_and_fails_over(agents):
     cs = []
     try:
         a = Controller(dirs[0], db, free_port())
-        a.extra_args += ["--set", "host_dead_after=3000", "--set", f"heartbeat_ms={HEARTBEAT}"]
+        a.extra_args += ["--set", "host_dead_after=3000", "--set", f"heartbeat_ms={HEARTBEAT}",
+                         "--set", f"images_dir={IMAGES}"]
         a.start()
         wait_for(lambda: a.leads(), 15, what="the first controller to lead")
         b = Controller(dirs[1], db, free_port())
-        b.extra_args += ["--set", "host_dead_after=3000", "--set", f"heartbeat_ms={HEARTBEAT}"]
+        b.extra_args += ["--set", "host_dead_after=3000", "--set", f"heartbeat_ms={HEARTBEAT}",
+                         "--set", f"images_dir={IMAGES}"]
         b.start()
         cs = [a, b]
         ag = agents("node-f", f"{b.url},{a.url}", token="join-token-0123456789abcdef").start()
