@@ -105,8 +105,7 @@ json_t *ctl_host_events(struct ctl *c, const char *host_id, json_t *body, struct
  * lease lapsed on the database clock is marked down. */
 void ctl_hosts_sweep(struct ctl *c);
 
-/* Hooks into the VMs' side (ctl/vms_hosts.c; weak no-ops in hosts_hooks.c
- * until they exist): a host's agent was made (subscribe to its events; -1
+/* Hooks into the VMs' side (ctl/vms_hosts.c): a host's agent was made (subscribe to its events; -1
  * when it cannot be); that agent is about to be freed (a reconnect, a
  * removal, shutdown: forget it); the host went down; it is back. */
 int ctl_vms_host_attached(struct ctl *c, const char *host_id, struct agent *a);

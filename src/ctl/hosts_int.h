@@ -46,8 +46,7 @@ void hosts_update(struct ctl *c, struct host_entry *e, const struct host_rec *re
 /* A remote agent for e (freeing any older one), the attached hook told. */
 void hosts_connect(struct ctl *c, struct host_entry *e);
 int hosts_lease_init(struct ctl *c);
-/* Placement's model must read the hosts again (ctl/place.h; a weak no-op
- * in hosts_hooks.c until placement is there): a host joined, changed
+/* Placement's model must read the hosts again (ctl/place.h): a host joined, changed
  * state, labels or facts, or was removed. */
 void ctl_place_invalidate(struct ctl *c);
 void hosts_lease_shutdown(struct ctl *c);

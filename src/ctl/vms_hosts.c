@@ -155,6 +155,24 @@ void ctl_vms_host_up(struct ctl *c, const char *host_id)
     ctl_vms_reconcile_soon(c);
 }
 
+/* hosts.c is about to free a host's remote agent (a reconnect, a removed
+ * host): its subscriptions go first, so none names a freed agent, and a new
+ * agent that malloc puts at the same address is subscribed afresh. */
+void ctl_vms_host_detached(struct ctl *c, const char *host_id, struct agent *a)
+{
+    (void)host_id;
+    struct ctl_hostsub **pp = &c->hostsubs;
+    while (*pp) {
+        struct ctl_hostsub *s = *pp;
+        if (s->a == a) {
+            *pp = s->next;
+            free(s);
+        } else {
+            pp = &s->next;
+        }
+    }
+}
+
 void ctl_vms_hosts_shutdown(struct ctl *c)
 {
     while (c->hostsubs) {
