@@ -33,10 +33,7 @@ struct api {
     char token[256];
     struct event_waiter *waiters; /* long-polling GET /v1/events */
     int64_t requests;
-    /* GET /v1/vms, serialised, valid while the store's VM generation holds */
-    char *vm_list;
-    size_t vm_list_len;
-    uint64_t vm_list_gen;
+    struct vmlist *vmlist; /* GET /v1/vms's caches (vms_list.c) */
     /* A controller among several (ctl/leader.h), NULL when alone: until it
      * leads and `ready` (its controller is up), only ROUTE_STANDBY rows
      * are served, the rest answer 503 not_leader. */
@@ -77,6 +74,9 @@ json_t *json_text(const char *s);
 /* A VM row's fields, the object left open for more; uptime: include
  * uptime_s, which changes every second (lists leave it out so they can be
  * cached). */
+/* GET /v1/vms (vms_list.c) and its caches' end. */
+void vm_list(struct route_ctx *c);
+void vm_list_cache_free(struct api *a);
 void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool uptime);
 void reply_jw(struct hreq *req, int status, struct jw *w); /* frees w */
 /* The VM the route's {name} names: true with vm filled, or false after

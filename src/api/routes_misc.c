@@ -289,8 +289,7 @@ void api_stop(struct api *a)
         struct event_waiter *w = a->waiters;
         waiter_free(a, w);
     }
-    free(a->vm_list);
-    a->vm_list = NULL;
+    vm_list_cache_free(a);
     console_bridges_close_all();
     httpd_free(a->http);
     a->http = NULL;

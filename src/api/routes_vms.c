@@ -1,5 +1,6 @@
 /*
- * routes_vms.c - the /v1/vms rows: list (cached), create, show, delete,
+ * routes_vms.c - the /v1/vms rows: create, show, delete (the list is
+ * vms_list.c),
  * the lifecycle actions and the console log; and the VM's JSON shape.
  * The body of create is checked by body_vms.c.
  */
@@ -186,76 +187,6 @@ static void vm_show_live(struct route_ctx *c, const struct vm_rec *vm)
     sw->vm = *vm;
     hreq_set_closecb(c->req, show_closed, sw);
     ctl_vm_status(c->api->ctl, vm, on_status, sw); /* answers from the loop, never waits */
-}
-
-/* ?host=NAME|ID: the VMs on that host only (not cached: the cache is the
- * whole list). */
-static bool on_host(struct ctl *ctl, const struct vm_rec *vm, const char *host)
-{
-    return ctl_host_same(ctl, vm->host, host) || !strcmp(ctl_host_name(ctl, vm->host), host);
-}
-
-static int vm_list_write(struct api *a, const char *host, struct jw *w, struct yerr *err)
-{
-    struct vm_rec *vms;
-    size_t n;
-    if (ctl_vm_list(a->ctl, &vms, &n, err) < 0)
-        return -1;
-    jw_init(w);
-    jw_obj_open(w);
-    jw_key(w, "vms");
-    jw_arr_open(w);
-    for (size_t i = 0; i < n; i++) {
-        if (host && !on_host(a->ctl, &vms[i], host))
-            continue;
-        vm_write_json(w, a->ctl, &vms[i], false);
-        jw_obj_close(w);
-    }
-    jw_arr_close(w);
-    jw_obj_close(w);
-    free(vms);
-    if (w->oom) {
-        jw_free(w);
-        return yerr_set(err, YE_INTERNAL, "out of memory");
-    }
-    return 0;
-}
-
-static void vm_list(struct route_ctx *c)
-{
-    struct api *a = c->api;
-    struct yerr err;
-    const char *host = query_get(c, "host");
-    if (host && (!host[0] || strlen(host) > 63)) {
-        reply_errorf(c->req, YE_INVALID_ARGUMENT, "host must be a host's name or id");
-        return;
-    }
-    struct jw w;
-    if (host) {
-        if (vm_list_write(a, host, &w, &err) < 0) {
-            reply_error(c->req, &err);
-            return;
-        }
-        reply_jw(c->req, 200, &w);
-        return;
-    }
-    uint64_t gen = ctl_vm_generation(a->ctl);
-    if (!a->vm_list || a->vm_list_gen != gen) {
-        if (vm_list_write(a, NULL, &w, &err) < 0) {
-            reply_error(c->req, &err);
-            return;
-        }
-        free(a->vm_list);
-        a->vm_list = w.buf; /* the cache owns the text now */
-        a->vm_list_len = w.len;
-        a->vm_list_gen = gen;
-    }
-    struct evbuffer *buf = evbuffer_new();
-    evbuffer_add(buf, a->vm_list, a->vm_list_len);
-    evbuffer_add(buf, "\n", 1);
-    evhttp_add_header(hreq_output_headers(c->req), "Content-Type", "application/json");
-    hreq_send(c->req, 200, buf);
-    evbuffer_free(buf);
 }
 
 /* Offsets are positions in all the guest ever printed, so a follower goes

@@ -177,6 +177,14 @@ int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err)
     return 0;
 }
 
+int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_rec **out,
+                     size_t *n, struct yerr *err)
+{
+    if (store_vm_list_page(c->store, after, limit, out, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
 uint64_t ctl_vm_generation(struct ctl *c)
 {
     return store_vm_generation(c->store);

@@ -337,12 +337,6 @@ int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_re
 
 /* ---- VMs ---- */
 
-#define VM_COLS                                                                                    \
-    "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
-    "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
-    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
-    "requires"
-
 static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
 {
     int i = 1;
@@ -380,7 +374,7 @@ static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
     db_bind_text(s, i++, v->requires);
 }
 
-static void read_vm(struct db_stmt *s, struct vm_rec *v)
+void store_read_vm(struct db_stmt *s, struct vm_rec *v)
 {
     char buf[32];
     int i = 0;
@@ -476,7 +470,7 @@ int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
     int rc = db_step(s);
     int ret;
     if (rc == DB_ROW) {
-        read_vm(s, out);
+        store_read_vm(s, out);
         ret = 0;
     } else if (rc == DB_DONE) {
         ret = STORE_NOTFOUND;
@@ -489,7 +483,7 @@ int store_vm_get(struct store *st, const char *key, struct vm_rec *out)
 
 static void row_vm(struct db_stmt *s, void *e)
 {
-    read_vm(s, e);
+    store_read_vm(s, e);
 }
 
 int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)

@@ -37,6 +37,18 @@ int store_vm_delete(struct store *st, const char *id);
 int store_vm_get(struct store *st, const char *name_or_id, struct vm_rec *out);
 /* All VMs ordered by name; *out is malloc'd (free it). */
 int store_vm_list(struct store *st, struct vm_rec **out, size_t *n);
+/* At most limit VMs whose name sorts after `after` ("" or NULL: from the
+ * first), ordered by name; *out is malloc'd (free it). Paging with the
+ * last name of one page as the next's `after` sees every row that stays. */
+int store_vm_list_page(struct store *st, const char *after, size_t limit, struct vm_rec **out,
+                       size_t *n);
+/* Every VM's key columns, ordered by name (cheaper than the whole rows). */
+struct vm_key {
+    char id[37];
+    char host[37];
+    enum vm_state state;
+};
+int store_vm_keys(struct store *st, struct vm_key **out, size_t *n);
 int store_vm_count_using_image(struct store *st, const char *image, int *count);
 /* Changes whenever any VM row may have changed (for caches of VM lists). */
 uint64_t store_vm_generation(struct store *st);

@@ -36,4 +36,13 @@ typedef void (*store_row_reader)(struct db_stmt *s, void *elem);
 int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_reader rd, void *outp,
                   size_t *n, const char *what);
 
+/* The vms table's columns, in the order store_read_vm reads them. */
+#define VM_COLS                                                                                    \
+    "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
+    "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
+    "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
+    "requires"
+/* One row of SELECT VM_COLS into v. */
+void store_read_vm(struct db_stmt *s, struct vm_rec *v);
+
 #endif
