@@ -82,8 +82,14 @@ struct ctl_reconcile {
      * out at once, so a pass over thousands of rows costs bounded memory
      * and each loop turn a bounded amount of work */
     struct vm_rec *queue;
-    size_t nqueue, next;
+    size_t nqueue, next, capqueue;
     bool first; /* the queue's pass is the first */
+    /* a pass reads the rows SLICE_ROWS at a time by name, one slice a loop
+     * turn, so no turn holds the loop for the whole table; a pass asked for
+     * while one is reading runs when it is done (again) */
+    struct event *slice;
+    char cursor[64]; /* the last name read */
+    bool slicing, again;
     struct rc_orphan *orphans;
     struct rc_host *hosts; /* host.orphans questions out */
 };
@@ -96,6 +102,7 @@ struct rc_host {
 };
 
 #define ATTACH_INFLIGHT 16
+#define SLICE_ROWS      250
 
 static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool first);
 
@@ -107,7 +114,7 @@ static void queue_pump(struct ctl_reconcile *r)
     if (r->next >= r->nqueue && r->queue) {
         free(r->queue);
         r->queue = NULL;
-        r->nqueue = r->next = 0;
+        r->nqueue = r->next = r->capqueue = 0;
     }
 }
 
@@ -441,7 +448,7 @@ static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
  * ones for host.housekeep. */
 struct pass_host {
     struct ctl_reconcile *r;
-    const struct vm_rec *vms;
+    const struct vm_key *vms;
     size_t n;
 };
 
@@ -453,7 +460,7 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
         return; /* down: its rows wait for it */
     json_t *known = json_array(), *live = json_array();
     for (size_t i = 0; i < p->n; i++) {
-        const struct vm_rec *vm = &p->vms[i];
+        const struct vm_key *vm = &p->vms[i];
         if (!ctl_host_same(c, vm->host, host_id))
             continue;
         json_array_append_new(known, json_string(vm->id));
@@ -475,27 +482,64 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
     ctl_host_call(c, host_id, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, NULL);
 }
 
-void ctl_vms_reconcile(struct ctl *c)
+/* The end of a pass, once every slice is read: each host that is up is
+ * told the ids of its rows as they are now, read at once (the orphans'
+ * question must not miss a row made during the pass), and the volumes'
+ * and the event log's turn. */
+static void pass_end(struct ctl_reconcile *r)
 {
-    struct ctl_reconcile *r = c->reconcile;
-    if (!r)
-        return;
+    struct ctl *c = r->c;
+    r->slicing = false;
+    struct vm_key *keys;
+    size_t n;
+    if (store_vm_keys(c->store, &keys, &n) != 0) {
+        log_err("reconcile: %s", store_errmsg(c->store));
+    } else {
+        struct pass_host p = {.r = r, .vms = keys, .n = n};
+        ctl_hosts_each(c, pass_host, &p);
+        free(keys);
+    }
+    ctl_volumes_settle(c);
+    /* A few batches per pass: a backlog (a first start with a large table)
+     * drains over several passes instead of in one long step. */
+    ctl_events_prune(c, 4);
+    if (r->again) {
+        r->again = false;
+        ctl_vms_reconcile(c);
+    }
+}
+
+/* Room for one more queued row: 0, or -1 when out of memory (the row
+ * waits for the next pass). */
+static int queue_room(struct ctl_reconcile *r)
+{
+    if (r->nqueue < r->capqueue)
+        return 0;
+    size_t nc = r->capqueue ? r->capqueue * 2 : SLICE_ROWS;
+    struct vm_rec *nq = realloc(r->queue, nc * sizeof *nq);
+    if (!nq)
+        return -1;
+    r->queue = nq;
+    r->capqueue = nc;
+    return 0;
+}
+
+/* One slice of the pass: the next SLICE_ROWS rows by name. Rows of hosts
+ * that are down wait for their host; a create's or a delete's row is
+ * finished through the agent (vm.end, vm.remove), never waiting here; the
+ * others are queued for vm.attach, and their snapshots settled. */
+static void slice_read(struct ctl_reconcile *r)
+{
+    struct ctl *c = r->c;
     struct vm_rec *vms;
     size_t n;
-    if (store_vm_list(c->store, &vms, &n) != 0) {
+    if (store_vm_list_page(c->store, r->cursor, SLICE_ROWS, &vms, &n) != 0) {
         log_err("reconcile: %s", store_errmsg(c->store));
+        pass_end(r);
         return;
     }
-    r->pass++;
-    bool first = !r->swept;
-    /* the rows to ask about; a previous pass's queue not yet asked is
-     * dropped: this pass has the rows as they are now */
-    bool carry = r->queue && r->first; /* the first pass's sweep still owed */
-    free(r->queue);
-    r->queue = calloc(n ? n : 1, sizeof *r->queue);
-    r->nqueue = r->next = 0;
-    r->first = first || carry;
-    /* the rows of hosts that are up; the others wait for their host */
+    if (n)
+        snprintf(r->cursor, sizeof r->cursor, "%s", vms[n - 1].name);
     size_t nup = 0;
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
@@ -504,24 +548,53 @@ void ctl_vms_reconcile(struct ctl *c)
             continue;
         vms[nup++] = *vm;
         if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
-            /* finished through the agent (vm.end, vm.remove), never
-             * waiting here */
             ctl_vm_finish_delete(c, vm);
             continue;
         }
-        if (r->queue)
+        if (queue_room(r) == 0)
             r->queue[r->nqueue++] = *vm;
     }
-    r->swept = true;
     queue_pump(r);
-    struct pass_host p = {.r = r, .vms = vms, .n = nup};
-    ctl_hosts_each(c, pass_host, &p);
-    ctl_volumes_settle(c);
     ctl_snapshots_settle_all(c, vms, nup);
-    /* A few batches per pass: a backlog (a first start with a large table)
-     * drains over several passes instead of in one long step. */
-    ctl_events_prune(c, 4);
     free(vms);
+    if (n < SLICE_ROWS) {
+        pass_end(r);
+        return;
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(r->slice, &now); /* the next slice after what is waiting */
+}
+
+static void on_slice(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ctl_reconcile *r = arg;
+    slice_read(r);
+}
+
+void ctl_vms_reconcile(struct ctl *c)
+{
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r)
+        return;
+    if (r->slicing) {
+        r->again = true; /* this pass is still reading: another after it */
+        return;
+    }
+    r->pass++;
+    bool first = !r->swept;
+    /* the rows to ask about; a previous pass's queue not yet asked is
+     * dropped: this pass has the rows as they are now */
+    bool carry = r->queue && r->first; /* the first pass's sweep still owed */
+    free(r->queue);
+    r->queue = NULL;
+    r->nqueue = r->next = r->capqueue = 0;
+    r->first = first || carry;
+    r->swept = true;
+    r->slicing = true;
+    r->cursor[0] = 0;
+    slice_read(r);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -548,11 +621,14 @@ int ctl_vms_reconcile_init(struct ctl *c)
     r->c = c;
     r->timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
     r->soon = evtimer_new(c->base, on_tick, c);
-    if (!r->timer || !r->soon) {
+    r->slice = evtimer_new(c->base, on_slice, r);
+    if (!r->timer || !r->soon || !r->slice) {
         if (r->timer)
             event_free(r->timer);
         if (r->soon)
             event_free(r->soon);
+        if (r->slice)
+            event_free(r->slice);
         free(r);
         return -1;
     }
@@ -578,7 +654,7 @@ void ctl_vms_reconcile_settle(struct ctl *c, int timeout_ms)
         return;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(t, &tv);
-    while (!expired && (r->vms || r->queue) && event_base_loop(c->base, EVLOOP_ONCE) == 0)
+    while (!expired && (r->vms || r->queue || r->slicing) && event_base_loop(c->base, EVLOOP_ONCE) == 0)
         ;
     event_free(t);
 }
@@ -610,5 +686,6 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
     }
     event_free(r->timer);
     event_free(r->soon);
+    event_free(r->slice);
     free(r);
 }
