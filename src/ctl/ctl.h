@@ -216,6 +216,9 @@ int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err)
 /* At most limit rows named after `after` (NULL: from the first), by name. */
 int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_rec **out,
                      size_t *n, struct yerr *err);
+/* The rows placed on host_id (its id: never the all-in-one's "" rows). */
+int ctl_vm_list_host(struct ctl *c, const char *host_id, struct vm_rec **out, size_t *n,
+                     struct yerr *err);
 uint64_t ctl_vm_generation(struct ctl *c); /* changes whenever a VM row may have */
 /* done runs once, from the loop, with the row as the operation left it, or
  * the error; the operation goes on when ctx is forgotten meanwhile. */

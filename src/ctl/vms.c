@@ -185,6 +185,14 @@ int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_r
     return 0;
 }
 
+int ctl_vm_list_host(struct ctl *c, const char *host_id, struct vm_rec **out, size_t *n,
+                     struct yerr *err)
+{
+    if (store_vm_list_host(c->store, host_id, out, n) != 0)
+        return yerr_db(err, store_errmsg(c->store));
+    return 0;
+}
+
 uint64_t ctl_vm_generation(struct ctl *c)
 {
     return store_vm_generation(c->store);

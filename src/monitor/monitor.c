@@ -467,7 +467,7 @@ static void sample_finish(struct monitor *m)
     size_t n = m->nsvms;
     bool prime = m->sprime;
     m->svms = NULL;
-    m->nsvms = 0;
+    m->nsvms = m->capsvms = 0;
     if (!prime) {
         int64_t now = now_ms();
         sample_self(m, now);
@@ -558,26 +558,97 @@ static void sample_host(struct ctl *c, const char *host_id, struct agent *a, voi
     }
 }
 
-/* Asks every host that is up for one sample (prime: the hosts only, a
- * first reading so the first tick has rates). */
-static void sample_start(struct monitor *m, bool prime)
+#define SLICE_ROWS 250
+
+/* The rows are in (or there are none to read): every host that is up is
+ * asked. */
+static void sample_send(struct monitor *m)
 {
-    if (m->samples)
-        return; /* the last tick's are still out (their deadline is shorter than a tick) */
-    struct vm_rec *vms = NULL;
-    size_t n = 0;
-    struct yerr err = {0};
-    if (!prime && ctl_vm_list(m->ctl, &vms, &n, &err) < 0) {
-        log_warn("monitor: %s", err.message);
-        return;
-    }
-    free(m->svms);
-    m->svms = vms;
-    m->nsvms = n;
-    m->sprime = prime;
+    m->reading = false;
     ctl_hosts_each(m->ctl, sample_host, m);
     if (!m->samples) /* no local host (a controller) or it is not up */
         sample_finish(m);
+}
+
+/* The next SLICE_ROWS rows by name into m->svms. */
+static void sample_read(struct monitor *m)
+{
+    struct vm_rec *vms = NULL;
+    size_t n = 0;
+    struct yerr err = {0};
+    if (ctl_vm_list_page(m->ctl, m->cursor, SLICE_ROWS, &vms, &n, &err) < 0) {
+        log_warn("monitor: %s", err.message);
+        free(m->svms);
+        m->svms = NULL;
+        m->nsvms = m->capsvms = 0;
+        m->reading = false;
+        return;
+    }
+    if (m->nsvms + n > m->capsvms) {
+        size_t nc = m->capsvms ? m->capsvms : SLICE_ROWS;
+        while (nc < m->nsvms + n)
+            nc *= 2;
+        struct vm_rec *na = realloc(m->svms, nc * sizeof *na);
+        if (!na) {
+            log_warn("monitor: out of memory reading the vm rows");
+            free(vms);
+            free(m->svms);
+            m->svms = NULL;
+            m->nsvms = m->capsvms = 0;
+            m->reading = false;
+            return;
+        }
+        m->svms = na;
+        m->capsvms = nc;
+    }
+    if (n) {
+        memcpy(m->svms + m->nsvms, vms, n * sizeof *vms);
+        m->nsvms += n;
+        snprintf(m->cursor, sizeof m->cursor, "%s", vms[n - 1].name);
+    }
+    free(vms);
+    if (n < SLICE_ROWS) {
+        sample_send(m);
+        return;
+    }
+    struct timeval now = {0, 0};
+    evtimer_add(m->slice, &now); /* the next slice after what is waiting */
+}
+
+static void slice_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sample_read(arg);
+}
+
+/* Asks every host that is up for one sample (prime: the hosts only, a
+ * first reading so the first tick has rates), once the rows are read. */
+static void sample_start(struct monitor *m, bool prime)
+{
+    if (m->samples || m->reading)
+        return; /* the last tick's are still out (their deadline is shorter than a tick) */
+    free(m->svms);
+    m->svms = NULL;
+    m->nsvms = m->capsvms = 0;
+    m->sprime = prime;
+    if (prime) {
+        sample_send(m);
+        return;
+    }
+    if (!m->slice) { /* no timer for the slices: the whole table at once */
+        struct yerr err = {0};
+        if (ctl_vm_list(m->ctl, &m->svms, &m->nsvms, &err) < 0) {
+            log_warn("monitor: %s", err.message);
+            return;
+        }
+        m->capsvms = m->nsvms;
+        sample_send(m);
+        return;
+    }
+    m->reading = true;
+    m->cursor[0] = 0;
+    sample_read(m);
 }
 
 void monitor_tick(struct monitor *m)
@@ -640,6 +711,7 @@ int monitor_init(struct monitor *m, struct ctl *c, const struct yun_config *cfg,
     c->on_host_sample = monitor_host_sample;
     c->on_host_sample_ctx = m;
     m->timer = event_new(c->base, -1, EV_PERSIST, tick_cb, m);
+    m->slice = evtimer_new(c->base, slice_cb, m);
     struct timeval tv = {cfg->sample_interval_s, 0};
     event_add(m->timer, &tv);
     sample_start(m, true); /* a first reading, so the first tick has rates */
@@ -651,6 +723,10 @@ void monitor_shutdown(struct monitor *m)
     if (m->timer)
         event_free(m->timer);
     m->timer = NULL;
+    if (m->slice)
+        event_free(m->slice);
+    m->slice = NULL;
+    m->reading = false;
     if (m->ctl && m->ctl->on_host_sample_ctx == m) {
         m->ctl->on_host_sample = NULL;
         m->ctl->on_host_sample_ctx = NULL;

@@ -57,8 +57,13 @@ struct monitor {
      * they asked for */
     struct mon_sample *samples;
     struct vm_rec *svms;
-    size_t nsvms;
+    size_t nsvms, capsvms;
     bool sprime;
+    /* the rows are read a slice a loop turn (a tick never holds the loop
+     * for the whole table): reading until the last slice is in */
+    struct event *slice;
+    char cursor[64];
+    bool reading;
     int64_t last_minute; /* start of the last minute rolled up */
     /* yund's own cost */
     int64_t self_us; /* getrusage: user + system time */

@@ -161,7 +161,7 @@ void monitor_host_sample(void *ctx, const char *host_id, json_t *ev)
     }
     struct vm_rec *vms = NULL;
     size_t n = 0;
-    if (nraw && ctl_vm_list(m->ctl, &vms, &n, &err) < 0) {
+    if (nraw && ctl_vm_list_host(m->ctl, host_id, &vms, &n, &err) < 0) {
         log_warn("monitor: host %s: %s", hm->name, err.message);
         free(raw);
         return;

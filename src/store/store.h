@@ -42,6 +42,8 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n);
  * last name of one page as the next's `after` sees every row that stays. */
 int store_vm_list_page(struct store *st, const char *after, size_t limit, struct vm_rec **out,
                        size_t *n);
+/* The VMs whose host column is host, by name. */
+int store_vm_list_host(struct store *st, const char *host, struct vm_rec **out, size_t *n);
 /* Every VM's key columns, ordered by name (cheaper than the whole rows). */
 struct vm_key {
     char id[37];

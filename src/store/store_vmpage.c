@@ -1,6 +1,7 @@
 /*
  * store_vmpage.c - the vms table read a slice at a time: a page of rows by
  * name (GET /v1/vms?limit=&after=, the reconcile pass's slices) and every
+ * host's rows (by the vms_host index), every
  * row's key columns only (id, host, state: the reconcile pass's list of
  * the rows a host has, in one cheap read).
  */
@@ -27,6 +28,17 @@ int store_vm_list_page(struct store *st, const char *after, size_t limit, struct
         return -1;
     db_bind_text(s, 1, after ? after : "");
     db_bind_int64(s, 2, (int64_t)limit);
+    return store_collect(st, s, sizeof(**out), row_vm, out, n, "list vms");
+}
+
+int store_vm_list_host(struct store *st, const char *host, struct vm_rec **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    struct db_stmt *s = store_prep(st, "SELECT " VM_COLS " FROM vms WHERE host=?1 ORDER BY name");
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, host);
     return store_collect(st, s, sizeof(**out), row_vm, out, n, "list vms");
 }
 
