@@ -23,13 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <time.h>
-static double now_ms_f(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 #define PAGE_MAX 1000 /* ?limit= at most */
 
 /* One row's JSON and what it was written from. */
@@ -298,14 +291,13 @@ void vm_list(struct route_ctx *c)
     }
     struct vm_rec *vms;
     size_t n;
-    double t0 = 0;
     if (limit) {
         /* one more than asked: whether another page follows */
         if (ctl_vm_list_page(a->ctl, after, (size_t)limit + 1, &vms, &n, &err) < 0) {
             reply_error(c->req, &err);
             return;
         }
-    } else if ((t0 = now_ms_f()), ctl_vm_list(a->ctl, &vms, &n, &err) < 0) {
+    } else if (ctl_vm_list(a->ctl, &vms, &n, &err) < 0) {
         reply_error(c->req, &err);
         return;
     }
@@ -316,9 +308,7 @@ void vm_list(struct route_ctx *c)
     }
     if (!limit)
         l->mark++;
-    double t1 = now_ms_f();
     struct blob *b = list_text(a, l, vms, n, host, next);
-    fprintf(stderr, "TIMING read %.2f text %.2f\n", t1 - t0, now_ms_f() - t1);
     if (b && !limit)
         sweep(l);
     free(vms);

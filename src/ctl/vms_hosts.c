@@ -122,7 +122,11 @@ void ctl_vms_host_down(struct ctl *c, const char *host_id)
 {
     struct vm_rec *vms;
     size_t n;
-    if (store_vm_list(c->store, &vms, &n) != 0) {
+    /* a cluster host's own rows only (its index); the all-in-one's host
+     * also has the rows from before the cluster ("") */
+    int rc = ctl_host_same(c, host_id, "") ? store_vm_list(c->store, &vms, &n)
+                                           : store_vm_list_host(c->store, host_id, &vms, &n);
+    if (rc != 0) {
         log_err("host %s down: %s", host_id, store_errmsg(c->store));
         return;
     }
