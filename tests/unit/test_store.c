@@ -112,6 +112,76 @@ static void test_vm_roundtrip(void **state)
     assert_int_equal(store_vm_update(st, &ghost), STORE_NOTFOUND);
 }
 
+/* Pages by name: each page's last name as the next `after` walks every row
+ * once, in the order of the whole list; the key columns agree with it. */
+static void test_vm_pages(void **state)
+{
+    struct store *st = *state;
+    const char *names[] = {"m3", "m0", "m4", "m1", "m2"};
+    char host[37];
+    uuid_generate_str(host);
+    for (size_t i = 0; i < 5; i++) {
+        struct vm_rec v = make_vm(names[i]);
+        if (i % 2)
+            snprintf(v.host, sizeof v.host, "%s", host);
+        v.state = i == 4 ? VM_RUNNING : VM_STOPPED;
+        assert_int_equal(store_vm_insert(st, &v), 0);
+    }
+    struct vm_rec *all, *pg;
+    size_t nall, n;
+    assert_int_equal(store_vm_list(st, &all, &nall), 0);
+    assert_int_equal(nall, 5);
+    char after[64] = "";
+    size_t seen = 0, npages = 0;
+    do {
+        assert_int_equal(store_vm_list_page(st, after, 2, &pg, &n), 0);
+        assert_true(n <= 2);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(seen < nall);
+            assert_memory_equal(&pg[i], &all[seen], sizeof pg[i]);
+            seen++;
+        }
+        if (n)
+            snprintf(after, sizeof after, "%s", pg[n - 1].name);
+        free(pg);
+        npages++;
+    } while (n == 2);
+    assert_int_equal(seen, 5);
+    assert_int_equal(npages, 3);
+    /* NULL starts at the first; limit 0 reads nothing; past the end, none */
+    assert_int_equal(store_vm_list_page(st, NULL, 1, &pg, &n), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(pg[0].name, "m0");
+    free(pg);
+    assert_int_equal(store_vm_list_page(st, "m0", 0, &pg, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_vm_list_page(st, "m4", 10, &pg, &n), 0);
+    assert_int_equal(n, 0);
+    free(pg);
+    /* a name between rows */
+    assert_int_equal(store_vm_list_page(st, "m1a", 10, &pg, &n), 0);
+    assert_int_equal(n, 3);
+    assert_string_equal(pg[0].name, "m2");
+    free(pg);
+    /* the key columns, in the same order */
+    struct vm_key *keys;
+    assert_int_equal(store_vm_keys(st, &keys, &n), 0);
+    assert_int_equal(n, 5);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(keys[i].id, all[i].id);
+        assert_string_equal(keys[i].host, all[i].host);
+        assert_int_equal(keys[i].state, all[i].state);
+    }
+    free(keys);
+    /* one host's rows: m0 and m1 (inserted second and fourth) */
+    assert_int_equal(store_vm_list_host(st, host, &pg, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(pg[0].name, "m0");
+    assert_string_equal(pg[1].name, "m1");
+    free(pg);
+    free(all);
+}
+
 static void test_images_and_events(void **state)
 {
     struct store *st = *state;
@@ -559,6 +629,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_vm_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
