@@ -103,6 +103,7 @@ struct rc_host {
 
 #define ATTACH_INFLIGHT 16
 #define SLICE_ROWS      250
+#define SLICE_GAP_MS    5 /* between slices: the pass takes a share of the loop, not all */
 
 static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool first);
 
@@ -561,8 +562,8 @@ static void slice_read(struct ctl_reconcile *r)
         pass_end(r);
         return;
     }
-    struct timeval now = {0, 0};
-    evtimer_add(r->slice, &now); /* the next slice after what is waiting */
+    struct timeval gap = {0, SLICE_GAP_MS * 1000};
+    evtimer_add(r->slice, &gap); /* the next slice after what is waiting */
 }
 
 static void on_slice(evutil_socket_t fd, short what, void *arg)

@@ -718,6 +718,10 @@ void httpd_conn_open(struct listener *l, int fd)
     c->h = h;
     c->l = l;
     c->bev = bev;
+    /* a large reply (GET /v1/vms: megabytes) goes in a few writes, not
+     * libevent's default of 16 KiB a loop turn (each turn also runs
+     * whatever else is due) */
+    bufferevent_set_max_single_write(bev, 256 * 1024);
     c->resume = resume;
     c->st = C_HEAD;
     c->next = h->conns;
