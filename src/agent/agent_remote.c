@@ -93,6 +93,7 @@ int agent_remote_deadline_ms(enum agent_verb v, json_t *args)
     case AV_DISK_COPY:
     case AV_DISK_REBASE:
     case AV_IMAGE_BUILD:
+    case AV_IMAGE_FETCH:
         return 12 * 3600 * 1000; /* the task's own cancel is the limit that matters */
     case AV_DISK_CHECK:
     case AV_DISK_INSPECT:

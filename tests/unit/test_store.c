@@ -59,7 +59,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 9);
+    assert_int_equal(store_schema_version(*state), 10);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -230,7 +230,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 9);
+    assert_int_equal(store_schema_version(st), 10);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -480,7 +480,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 9);
+    assert_int_equal(store_schema_version(other), 10);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
