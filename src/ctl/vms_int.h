@@ -33,6 +33,7 @@ struct ctl_vmop {
     ctl_vm_fn done; /* NULL: nobody waits (forgotten, or reconcile's) */
     void *ctx;
     uint64_t call; /* the agent call in flight */
+    json_t *args;  /* create: vm.prepare's, while its image is fetched to the host */
 };
 
 struct ctl_vmop *ctl_vmop_new(struct ctl *c, const struct vm_rec *vm, ctl_vm_fn done, void *ctx);
