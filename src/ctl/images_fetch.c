@@ -158,6 +158,7 @@ static void on_fetched(void *ctx, json_t *r, const struct yerr *aerr)
     snprintf(h.sha256, sizeof h.sha256, "%s", op->img.sha256);
     json_int_t bytes = json_integer_value(json_object_get(r, "bytes"));
     json_int_t fetched = json_integer_value(json_object_get(r, "fetched"));
+    json_int_t ms = json_integer_value(json_object_get(r, "ms"));
     h.bytes = bytes > 0 ? (uint64_t)bytes : 0;
     h.fetched_at = now_ms();
     if (store_host_image_put(c->store, &h) != 0) {
@@ -169,9 +170,9 @@ static void on_fetched(void *ctx, json_t *r, const struct yerr *aerr)
     ctl_event(c, "image", op->img.name, "fetch", "ok", "on host %s: %lld bytes (%lld copied)", host,
               (long long)bytes, (long long)fetched);
     task_succeed(c->tasks, op->task,
-                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:s}", "image", op->img.name, "host", host,
-                           "host_id", op->host, "bytes", bytes, "fetched", fetched, "sha256",
-                           op->img.sha256));
+                 json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:s}", "image", op->img.name, "host", host,
+                           "host_id", op->host, "bytes", bytes, "fetched", fetched, "agent_ms", ms,
+                           "sha256", op->img.sha256));
     op_end(op, NULL);
 }
 

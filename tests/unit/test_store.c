@@ -554,12 +554,59 @@ static void test_concurrent_migration(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Schema 10: an image's checksums and the hosts' verified copies. */
+static void test_host_images(void **state)
+{
+    struct store *st = *state;
+    struct image_rec m = {0};
+    uuid_generate_str(m.id);
+    snprintf(m.name, sizeof m.name, "tiny");
+    snprintf(m.format, sizeof m.format, "qcow2");
+    snprintf(m.path, sizeof m.path, "/lib/tiny/disk.qcow2");
+    assert_int_equal(store_image_insert(st, &m), 0);
+    struct image_rec got;
+    assert_int_equal(store_image_get(st, "tiny", &got), 0);
+    assert_string_equal(got.sha256, "");
+    assert_int_equal(store_image_set_sha256(st, m.id, "aa - bb"), 0);
+    assert_int_equal(store_image_get(st, m.id, &got), 0);
+    assert_string_equal(got.sha256, "aa - bb");
+
+    struct host_image_rec h = {.bytes = 10, .fetched_at = 5}, out;
+    snprintf(h.host, sizeof h.host, "host-1");
+    snprintf(h.image, sizeof h.image, "%s", m.id);
+    snprintf(h.name, sizeof h.name, "tiny");
+    snprintf(h.sha256, sizeof h.sha256, "aa - bb");
+    assert_int_equal(store_host_image_get(st, "host-1", m.id, &out), STORE_NOTFOUND);
+    assert_int_equal(store_host_image_put(st, &h), 0);
+    h.bytes = 20; /* a fetch again: the row is replaced, not doubled */
+    assert_int_equal(store_host_image_put(st, &h), 0);
+    snprintf(h.host, sizeof h.host, "host-2");
+    assert_int_equal(store_host_image_put(st, &h), 0);
+    assert_int_equal(store_host_image_get(st, "host-1", m.id, &out), 0);
+    assert_int_equal(out.bytes, 20);
+    assert_string_equal(out.name, "tiny");
+    assert_string_equal(out.sha256, "aa - bb");
+    assert_int_equal(store_host_image_get(st, "host-1", "other", &out), STORE_NOTFOUND);
+    struct host_image_rec *rows;
+    size_t n;
+    assert_int_equal(store_host_image_list(st, m.id, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].host, "host-1");
+    assert_string_equal(rows[1].host, "host-2");
+    free(rows);
+    assert_int_equal(store_host_image_delete(st, "host-1", m.id), 0);
+    assert_int_equal(store_host_image_list(st, m.id, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),
