@@ -492,7 +492,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 9);
+    assert_int_equal(v, 10);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
@@ -539,7 +539,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 9 ? 0 : 2);
+            _exit(v == 10 ? 0 : 2);
         }
     }
     close(go[0]);
