@@ -21,6 +21,7 @@
  */
 #include "agent/agent_local.h"
 #include "lib/config.h"
+#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/sha256.h"
 #include "lib/util.h"
@@ -279,6 +280,8 @@ static int http_get(struct fetch *f, const struct fetch_file *ff, int out, char 
             w += (size_t)k;
         }
         sha256_update(&h, buf, n);
+        if (n)
+            FAILPOINT("image_fetch.after_part"); /* a .part written, not whole */
         got += n;
         f->fetched += n;
         atomic_fetch_add(&f->done, n);

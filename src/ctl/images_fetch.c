@@ -20,6 +20,7 @@
 #include "ctl/hosts_int.h"
 #include "ctl/tasks.h"
 #include "lib/config.h"
+#include "lib/failpoint.h"
 #include "lib/job.h"
 #include "lib/log.h"
 #include "lib/sha256.h"
@@ -167,6 +168,8 @@ static void on_fetched(void *ctx, json_t *r, const struct yerr *aerr)
         return op_fail(op, &e);
     }
     const char *host = ctl_host_name(c, op->host);
+    /* the agent's last progress event may come after its reply */
+    task_progress(c->tasks, op->task, h.bytes, h.bytes);
     ctl_event(c, "image", op->img.name, "fetch", "ok", "on host %s: %lld bytes (%lld copied)", host,
               (long long)bytes, (long long)fetched);
     task_succeed(c->tasks, op->task,
@@ -347,6 +350,7 @@ int ctl_image_ensure(struct ctl *c, const char *host_id, const struct image_rec 
     task_on_cancel(c->tasks, op->task, on_cancel, op);
     ctl_event(c, "image", img->name, "fetch", "info", "to host %s (task %s)",
               ctl_host_name(c, host_id), op->task);
+    FAILPOINT("image_fetch.after_begin"); /* task running, nothing asked of the agent */
     if (img->sha256[0])
         call_agent(op);
     else

@@ -27,10 +27,10 @@ def sha256(path):
     return h.hexdigest()
 
 
-def fetch_tasks(cl, image):
+def fetch_tasks(cl, image, host):
     ts = cl.get("/v1/tasks?limit=1000")
     ts = ts["tasks"] if isinstance(ts, dict) else ts
-    return [t for t in ts if t["kind"] == "image.fetch" and t["object"]["name"].startswith(image + "@")]
+    return [t for t in ts if t["kind"] == "image.fetch" and t["object"]["name"] == f"{image}@{host}"]
 
 
 def get_file(cl, ns, path, headers):
@@ -44,6 +44,19 @@ def get_file(cl, ns, path, headers):
         conn.close()
 
 
+def import_raw(cl, name, size):
+    """A raw image of random bytes, imported into the library (through h1)."""
+    src = os.path.join(cl.agents["h1"].state_dir, "exchange", f"{name}.raw")
+    os.makedirs(os.path.dirname(src), exist_ok=True)
+    with open(src, "wb") as f:
+        f.write(os.urandom(size))
+    t = cl.task_wait(cl.api("POST", "/v1/images/import",
+                            {"name": name, "file": src, "format": "raw"}))
+    assert t["state"] == "succeeded", t
+    os.unlink(src)
+    return cl.get(f"/v1/images/{name}")
+
+
 def test_image_fetched_to_a_host_with_its_own_library(cl):
     lib = os.path.join(cl.run_dir, "h4-images")
     h4 = harness.Agent(cl, "h4", labels="zone=c", images_dir=lib)
@@ -54,13 +67,13 @@ def test_image_fetched_to_a_host_with_its_own_library(cl):
         cl.agents["h4"] = h4  # for the invariants, while it is in the cluster
         h = cl.hosts()["h4"]
         assert h["images_dir"] == lib and h["state"] == "up", h
-        assert not fetch_tasks(cl, "tiny")
+        assert not fetch_tasks(cl, "tiny", "h4")
 
         # the create waits for the fetch, then makes the VM's files on h4
         cl.yun("vm", "create", "f-one", "--image", "tiny", "--memory", "96M", "--host", "h4")
         v = cl.vm("f-one")
         assert cl.vm_host(v) == "h4" and v["state"] == "stopped", v
-        ts = fetch_tasks(cl, "tiny")
+        ts = fetch_tasks(cl, "tiny", "h4")
         assert len(ts) == 1 and ts[0]["state"] == "succeeded", ts
         t = ts[0]
         total = sum(os.path.getsize(p) for p in files)
@@ -89,7 +102,7 @@ def test_image_fetched_to_a_host_with_its_own_library(cl):
         cl.yun("vm", "create", "f-two", "--image", "tiny", "--memory", "96M", "--host", "h4",
                "--start")
         cl.wait_vm("f-two", "running")
-        assert len(fetch_tasks(cl, "tiny")) == 1
+        assert len(fetch_tasks(cl, "tiny", "h4")) == 1
         cl.check_invariants()
 
         # the image route: only a host's own credential
@@ -114,16 +127,10 @@ def test_image_fetched_to_a_host_with_its_own_library(cl):
         assert st == 404, st
 
         # an image deleted goes from h4 too (refused while a VM there uses it)
-        src = os.path.join(cl.agents["h1"].state_dir, "exchange", "fsmall.raw")
-        os.makedirs(os.path.dirname(src), exist_ok=True)
-        with open(src, "wb") as f:
-            f.write(os.urandom(1 << 20))
-        t = cl.task_wait(cl.api("POST", "/v1/images/import",
-                                {"name": "fsmall", "file": src, "format": "raw"}))
-        assert t["state"] == "succeeded", t
+        import_raw(cl, "fsmall", 1 << 20)
         cl.yun("vm", "create", "f-small", "--image", "fsmall", "--memory", "96M", "--host", "h4")
         copy = os.path.join(lib, "fsmall")
-        assert os.path.isdir(copy) and len(fetch_tasks(cl, "fsmall")) == 1
+        assert os.path.isdir(copy) and len(fetch_tasks(cl, "fsmall", "h4")) == 1
         assert cl.api("DELETE", "/v1/images/fsmall")[0] == 409  # f-small uses it
         cl.yun("vm", "delete", "f-small")
         st, b = cl.api("DELETE", "/v1/images/fsmall")
@@ -137,4 +144,79 @@ def test_image_fetched_to_a_host_with_its_own_library(cl):
         cl.agents.pop("h4", None)
         h4.stop_checked()
         st, b = cl.api("DELETE", "/v1/hosts/h4")
+        assert st in (200, 204), (st, b)
+
+
+def test_fetch_killed_on_either_side_then_retried(cl):
+    """kill -9 of the agent with a .part half written, and of the controller
+    with the fetch task just begun: no copy is recorded or used, and the
+    next create fetches it whole."""
+    lib = os.path.join(cl.run_dir, "h5-images")
+    h5 = harness.Agent(cl, "h5", labels="zone=d", images_dir=lib)
+    ctl = cl.controllers[0]
+    tiny = cl.get("/v1/images/tiny")
+    disk = os.path.join(lib, "tiny", os.path.basename(tiny["path"]))
+    try:
+        os.environ["YUN_FAILPOINT"] = "image_fetch.after_part"
+        try:
+            h5.start()
+        finally:
+            del os.environ["YUN_FAILPOINT"]
+        cl.agents["h5"] = h5
+        p = cl.yun("vm", "create", "k-one", "--image", "tiny", "--memory", "96M", "--host", "h5",
+                   check=False)
+        assert p.returncode != 0, p.stdout
+        wait_for(lambda: not h5.running(), 30, what="h5's agent to die at its fault point")
+        assert os.path.exists(disk + ".part") and not os.path.exists(disk)
+        try:
+            wait_for(lambda: [t["state"] for t in fetch_tasks(cl, "tiny", "h5")] == ["failed"], 20,
+                     what="the fetch task to fail")
+        except AssertionError:
+            raise AssertionError(f"{p.stderr} {fetch_tasks(cl, 'tiny', 'h5')} {ctl.logtext()[-3000:]}")
+        wait_for(lambda: cl.api("GET", "/v1/vms/k-one")[0] == 404, 60, what="k-one's row to go")
+        h5.start()
+        cl.yun("vm", "create", "k-one", "--image", "tiny", "--memory", "96M", "--host", "h5")
+        states = sorted(t["state"] for t in fetch_tasks(cl, "tiny", "h5"))
+        assert states == ["failed", "succeeded"], states
+        assert not os.path.exists(disk + ".part") and sha256(disk) == sha256(tiny["path"])
+
+        # the controller killed with the task just begun
+        fk = import_raw(cl, "fkill", 1 << 20)
+        ctl.stop_checked()
+        os.environ["YUN_FAILPOINT"] = "image_fetch.after_begin"
+        try:
+            ctl.start()
+        finally:
+            del os.environ["YUN_FAILPOINT"]
+        cl.wait_leader()
+        p = cl.yun("vm", "create", "k-two", "--image", "fkill", "--memory", "96M", "--host", "h5",
+                   check=False)
+        assert p.returncode != 0, p.stdout
+        wait_for(lambda: not ctl.running(), 30, what="the controller to die at its fault point")
+        ctl.start()
+        cl.wait_leader()
+        for name in cl.agents:
+            cl.wait_host(name, "up", 30, daemon=cl.agents[name])
+        ts = fetch_tasks(cl, "fkill", "h5")
+        assert [t["state"] for t in ts] == ["failed"], ts
+        wait_for(lambda: cl.api("GET", "/v1/vms/k-two")[0] == 404, 60,
+                 what="k-two's creating row to be rolled back")
+        cl.yun("vm", "create", "k-two", "--image", "fkill", "--memory", "96M", "--host", "h5")
+        assert sorted(t["state"] for t in fetch_tasks(cl, "fkill", "h5")) == ["failed", "succeeded"]
+        copy = os.path.join(lib, "fkill", os.path.basename(fk["path"]))
+        assert sha256(copy) == sha256(fk["path"])
+        cl.check_invariants()
+    finally:
+        if not ctl.running():
+            ctl.start()
+            cl.wait_leader()
+        for name in ("k-one", "k-two"):
+            cl.api("DELETE", f"/v1/vms/{name}?force=true")
+        wait_for(lambda: not [v for v in cl.vms() if v["name"].startswith("k-")], 60,
+                 what="the k- VMs to go")
+        cl.api("DELETE", "/v1/images/fkill")
+        cl.agents.pop("h5", None)
+        if h5.running():
+            h5.stop_checked()
+        st, b = cl.api("DELETE", "/v1/hosts/h5")
         assert st in (200, 204), (st, b)
