@@ -141,8 +141,8 @@ int ctl_host_cancel(struct ctl *c, const char *host_id, uint64_t call);
 void ctl_agents_forget(struct ctl *c, void *ctx);
 void ctl_host_calls_shutdown(struct ctl *c);
 /* The same for host-less disk work (image build, import, removal) on
- * ctl_disk_agent's host: in a controller, the first host that is up at
- * each call (images are not yet copied between hosts). */
+ * ctl_disk_agent's host: in a controller, the first host that is up and
+ * shares the image library at each call (else any host up). */
 uint64_t ctl_disk_call(struct ctl *c, enum agent_verb v, json_t *args, agent_reply_fn done,
                        agent_progress_fn progress, void *ctx);
 int ctl_disk_cancel(struct ctl *c, uint64_t call);
