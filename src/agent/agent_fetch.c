@@ -371,7 +371,8 @@ static void fetch_free(struct fetch *f)
             break;
         }
     if (f->op)
-        agent_op_on_cancel(f->op, NULL, NULL); /* the op may outlive f (its reply is delivered later) */
+        agent_op_on_cancel(f->op, NULL,
+                           NULL); /* the op may outlive f (its reply is delivered later) */
     if (f->ev_end)
         event_free(f->ev_end);
     if (f->tick)
@@ -400,9 +401,8 @@ static void on_end(evutil_socket_t fd, short what, void *arg)
         agent_op_reply(f->op, NULL, &e);
     } else {
         agent_op_reply(f->op,
-                       json_pack("{s:s,s:I,s:I,s:I}", "dir", f->dir, "bytes",
-                                 (json_int_t)f->total, "fetched", (json_int_t)f->fetched, "ms",
-                                 (json_int_t)f->ms),
+                       json_pack("{s:s,s:I,s:I,s:I}", "dir", f->dir, "bytes", (json_int_t)f->total,
+                                 "fetched", (json_int_t)f->fetched, "ms", (json_int_t)f->ms),
                        NULL);
     }
     char image[64];
@@ -486,9 +486,9 @@ static void image_fetch(struct agent_local *al, struct agent_op *op, json_t *arg
     f->pipe[0] = f->pipe[1] = -1;
     f->al = al;
     f->op = op;
-    if (!al->cfg || !plain_name(image, sizeof f->image) || !hid || strlen(hid) >= sizeof f->host_id ||
-        !plain_name(hid, sizeof f->host_id) || !cred || strlen(cred) != 64 ||
-        parse_url(json_string_value(json_object_get(args, "url")), f) < 0 ||
+    if (!al->cfg || !plain_name(image, sizeof f->image) || !hid ||
+        strlen(hid) >= sizeof f->host_id || !plain_name(hid, sizeof f->host_id) || !cred ||
+        strlen(cred) != 64 || parse_url(json_string_value(json_object_get(args, "url")), f) < 0 ||
         parse_files(f, json_object_get(args, "files")) < 0) {
         fetch_free(f);
         return agent_op_fail(op, YE_INVALID_ARGUMENT,

@@ -205,12 +205,12 @@ static void call_agent(struct fetch_op *op)
                      op->img.name, paths[i]);
             return op_fail(op, &err);
         }
-        json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "file", base_name(paths[i]),
-                                               "size", (json_int_t)st.st_size, "sha256", sums[i]));
+        json_array_append_new(files, json_pack("{s:s,s:I,s:s}", "file", base_name(paths[i]), "size",
+                                               (json_int_t)st.st_size, "sha256", sums[i]));
     }
-    json_t *args = json_pack("{s:s,s:s,s:s,s:s,s:o}", "image", op->img.name, "url",
-                             c->cfg->advertise_url, "host_id", op->host, "credential", cred,
-                             "files", files);
+    json_t *args =
+        json_pack("{s:s,s:s,s:s,s:s,s:o}", "image", op->img.name, "url", c->cfg->advertise_url,
+                  "host_id", op->host, "credential", cred, "files", files);
     memset(cred, 0, sizeof cred);
     op->call = ctl_host_call(c, op->host, AV_IMAGE_FETCH, args, on_fetched, on_progress, op);
     if (!op->call) {
@@ -238,8 +238,7 @@ static void summed(void *ctx, const struct job_result *r)
         char hex[65] = "-";
         if (paths[i][0]) {
             if (sscanf(p, "%64[0-9a-f]", hex) != 1 || strlen(hex) != 64) {
-                yerr_set(&err, YE_DISK_ERROR, "sha256sum of image '%s': no checksum",
-                         op->img.name);
+                yerr_set(&err, YE_DISK_ERROR, "sha256sum of image '%s': no checksum", op->img.name);
                 return op_fail(op, &err);
             }
             const char *nl = strchr(p, '\n');
@@ -267,11 +266,8 @@ static void start_sum(struct fetch_op *op)
     if (op->img.initrd[0])
         argv[n++] = op->img.initrd;
     argv[n] = NULL;
-    struct job_spec sp = {.argv = argv,
-                          .background_nice = 10,
-                          .capture_tail = false,
-                          .on_done = summed,
-                          .ctx = op};
+    struct job_spec sp = {
+        .argv = argv, .background_nice = 10, .capture_tail = false, .on_done = summed, .ctx = op};
     char why[200];
     op->sum = job_start(op->c->base, &sp, why, sizeof why);
     if (!op->sum) {

@@ -223,7 +223,7 @@ int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done
         goto refused;
     }
     if (engine_image_memory_check(&spec.img, vm.memory_mb, err) < 0)
-        goto refused; /* it would only reset for ever */
+        goto refused;                         /* it would only reset for ever */
     ctl_image_on_host(c, vm.host, &spec.img); /* its copy on a host with its own library */
     if (ctl_capacity_admit(c, &vm, err) < 0)
         goto refused; /* capacity: this host's share is taken */

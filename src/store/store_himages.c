@@ -22,9 +22,9 @@ int store_image_set_sha256(struct store *st, const char *id, const char *sha256)
 
 int store_host_image_put(struct store *st, const struct host_image_rec *r)
 {
-    struct db_stmt *s = store_prep(
-        st, "INSERT INTO host_images(" HI_COLS ") VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT "
-            "(host, image) DO UPDATE SET name=?3, sha256=?4, bytes=?5, fetched_at=?6");
+    struct db_stmt *s =
+        store_prep(st, "INSERT INTO host_images(" HI_COLS ") VALUES(?1,?2,?3,?4,?5,?6) ON CONFLICT "
+                       "(host, image) DO UPDATE SET name=?3, sha256=?4, bytes=?5, fetched_at=?6");
     if (!s)
         return -1;
     db_bind_text(s, 1, r->host);
