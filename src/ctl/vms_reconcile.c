@@ -605,7 +605,7 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
     while (r->hosts) {
         struct rc_host *h = r->hosts;
         r->hosts = h->next;
-        ctl_agents_forget(c, h);
+        ctl_host_forget(c, h->host, h); /* its calls went to its host only */
         free(h);
     }
     event_free(r->timer);
