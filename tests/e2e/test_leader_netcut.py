@@ -7,8 +7,8 @@ set DEV down` on the leader's link: its database sessions linger at the
 server, so the standby must find the lease lapsed, end them and take over.
 
 Each round: a write through the leader; the leader's link cut; a write sent
-to the cut leader from its own namespace (it must never land: fenced, or
-refused once its lease is over); the standby serving writes (measured from
+to the cut leader from its own namespace (it must never land); the database
+refusing a write under the deposed epoch (the fence); the standby serving writes (measured from
 the cut, < 10 s); the old leader, still cut off, steps down (exit 75: no
 store call holds its loop for TCP's minutes); the link restored, it is
 started again (as a supervisor would) and is a standby naming the new
@@ -199,6 +199,12 @@ def test_leader_link_cut_standby_takes_over(netcut):
               f"{took[-1]:.2f} s")
         assert dt < 10, f"the standby took {dt:.1f} s"
         assert standby.health()["epoch"] == epoch + 1
+        # the fence: a session writing under the deposed epoch is refused by the database
+        fenced = subprocess.run(
+            ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", netcut.local, "-c",
+             f"SELECT set_config('yun.epoch', '{epoch}', false); "
+             "DELETE FROM alert_rules WHERE false"], capture_output=True, text=True, timeout=30)
+        assert fenced.returncode != 0 and f"epoch {epoch} is fenced off" in fenced.stderr, fenced
 
         # still cut off, the old leader finds its lease over and steps down: no store
         # call holds its loop past the store connection's TCP timeouts (db_pg.c)
