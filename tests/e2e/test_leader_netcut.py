@@ -12,7 +12,8 @@ refusing a write under the deposed epoch (the fence); the standby serving writes
 the cut, < 10 s); the old leader, still cut off, steps down (exit 75: no
 store call holds its loop for TCP's minutes); the link restored, it is
 started again (as a supervisor would) and is a standby naming the new
-leader. The rounds alternate the roles. At the end every write is there
+leader; a host's agent (joined to both) is up on the new leader. The rounds
+alternate the roles. At the end every write is there
 once, the cut leaders' are not, and the epoch counted one election a round.
 
 Needs root (namespaces) and PostgreSQL's server binaries; skipped without."""
@@ -58,7 +59,8 @@ class Ctl(Daemon):
             "--role", "controller", "--store", store, "-s", sd,
             "-o", f"listen={self.addr}:{PORT}", "-o", f"token_file={run.token_file}",
             "-o", f"join_token_file={run.join_file}", "-o", f"advertise_url={self.url}",
-            "-o", f"leader_lease_ms={LEASE_MS}", "-o", "stop_timeout=15"])
+            "-o", f"leader_lease_ms={LEASE_MS}", "-o", "stop_timeout=15",
+            "-o", f"images_dir={run.images_dir}"])
         self.token = run.token
 
     def request(self, method, path, body=None, timeout=10):
@@ -87,6 +89,33 @@ class Ctl(Daemon):
         wait_for(lambda: self.check_alive() or self.health(), 30,
                  what=f"{self.name} to answer /v1/health")
         return self
+
+
+class HostAgent(Daemon):
+    """A host's agent (no VM needed) joining both controllers."""
+
+    def __init__(self, run, fabric, name, ctls):
+        self.addr = fabric.add_host(name)
+        sd = os.path.join(run.run_dir, name)
+        super().__init__(run, fabric.ns(name), name, sd, [
+            "--role", "agent", "-s", sd, "--join", ",".join(c.url for c in ctls),
+            "--token-file", run.join_file, "-o", f"agent_listen={self.addr}:7781",
+            "-o", f"host_name={name}", "-o", "heartbeat_ms=500", "-o", "stop_timeout=15",
+            "-o", f"images_dir={run.images_dir}"])
+
+
+def host_row(c, name):
+    try:
+        st, r = c.request("GET", "/v1/hosts", timeout=3)
+    except (OSError, http.client.HTTPException):
+        return {}
+    if st != 200:
+        return {}
+    return next((h for h in r["hosts"] if h["name"] == name), {})
+
+
+def host_state(c, name):
+    return host_row(c, name).get("state")
 
 
 def _reaches(ns, addr):
@@ -129,6 +158,7 @@ def netcut():
     run.token = "cut-token-" + os.urandom(8).hex()
     run.token_file = os.path.join(run.run_dir, "api.token")
     run.join_file = os.path.join(run.run_dir, "join.token")
+    run.images_dir = os.path.join(run.run_dir, "images")
     for path, text in ((run.token_file, run.token), (run.join_file, "join-" + os.urandom(12).hex())):
         with open(path, "w") as f:
             f.write(text + "\n")
@@ -149,11 +179,12 @@ def netcut():
         psql(local, "CREATE DATABASE yun_cut")
         store = tcp_url.rsplit("/", 1)[0] + "/yun_cut"
         ctls = [Ctl(run, fabric, n, store) for n in ("c1", "c2")]
+        run.agent = HostAgent(run, fabric, "h1", ctls)
         run.fabric, run.ctls, run.local = fabric, ctls, local.replace("/postgres?", "/yun_cut?")
         run.db_addr = db_addr
         yield run
     finally:
-        problems = [c.stop() for c in ctls]
+        problems = [d.stop() for d in ([run.agent] if getattr(run, "agent", None) else []) + ctls]
         subprocess.run([script, "stop", pgdir], capture_output=True, timeout=60)
         fabric.destroy()
         shutil.rmtree(run.run_dir, ignore_errors=True)
@@ -169,6 +200,9 @@ def test_leader_link_cut_standby_takes_over(netcut):
     standby.start()
     wait_for(lambda: standby.health().get("leader_url") == leader.url, 20,
              what="c2 to know the leader")
+    agent = netcut.agent.spawn()
+    wait_for(lambda: agent.check_alive() or host_state(leader, "h1") == "up", 30,
+             what="host h1 to be up")
     epoch0 = leader.health()["epoch"]
     took, expected = [], []
     for i in range(ROUNDS):
@@ -199,6 +233,11 @@ def test_leader_link_cut_standby_takes_over(netcut):
               f"{took[-1]:.2f} s")
         assert dt < 10, f"the standby took {dt:.1f} s"
         assert standby.health()["epoch"] == epoch + 1
+        # the host follows the new leader: its heartbeats renew its lease there
+        lease0 = host_row(standby, "h1")["lease_until"]
+        wait_for(lambda: agent.check_alive() or (lambda h: h.get("state") == "up" and
+                                                 h["lease_until"] > lease0)(host_row(standby, "h1")),
+                 20, interval=0.1, what=f"host h1 heartbeating {standby.name}")
         # the fence: a session writing under the deposed epoch is refused by the database
         fenced = subprocess.run(
             ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", netcut.local, "-c",
