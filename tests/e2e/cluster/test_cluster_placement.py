@@ -177,3 +177,24 @@ def test_dry_run_placement(cl):
     assert [v["name"] for v in cl.get("/v1/vms")["vms"]] == sorted(
         [v["name"] for v in vms0] + ["c-dry2"])
     cl.check_invariants()
+
+
+def test_dry_run_moves_no_cursor(cl):
+    """Round-robin: dry runs answer the host the next create takes, again and
+    again; only the create moves the cursor on."""
+    cl.restart_controllers(["-o", "placement_policy=round-robin"])
+    try:
+        def dry():
+            st, r = cl.api("POST", "/v1/placement", {"memory": "96M"})
+            assert st == 200, (st, r)
+            return r["host"]["name"]
+        for i in range(2):
+            ask = [dry() for _ in range(4)]
+            assert len(set(ask)) == 1, ask
+            cl.yun("vm", "create", f"c-rr{i}", "--image", "tiny", "--memory", "96M")
+            assert _placed(cl, [f"c-rr{i}"])[f"c-rr{i}"] == ask[0]
+            assert dry() != ask[0]  # the create moved it on
+        cl.check_invariants()
+    finally:
+        cl.delete_all_vms()
+        cl.restart_controllers([])
