@@ -140,6 +140,9 @@ int ctl_host_cancel(struct ctl *c, const char *host_id, uint64_t call);
  * owed by hosts with no agent dropped. */
 void ctl_agents_forget(struct ctl *c, void *ctx);
 void ctl_host_calls_shutdown(struct ctl *c);
+/* done(ctx, NULL, err) from the loop later (forgettable like a call); the
+ * answer to a call its freed agent owed. -1 when out of memory. */
+int ctl_host_call_owe(struct ctl *c, agent_reply_fn done, void *ctx, const struct yerr *err);
 /* The same for host-less disk work (image build, import, removal) on
  * ctl_disk_agent's host: in a controller, the first host that is up at
  * each call (images are not yet copied between hosts). */
