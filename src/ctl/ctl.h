@@ -159,6 +159,9 @@ void ctl_vms_reconcile_shutdown(struct ctl *c);
 void ctl_vms_reconcile(struct ctl *c);
 /* Another pass shortly (a start seen half-way, /proc unreadable). */
 void ctl_vms_reconcile_soon(struct ctl *c);
+/* A pass shortly over host_id's VMs only (its agent asked: "host.reconcile";
+ * the host is back up); the event "host NAME reconcile" counts what it asked. */
+void ctl_vms_reconcile_host_soon(struct ctl *c, const char *host_id);
 /* At start-up, before the API accepts requests: runs the loop until the
  * pass's re-attaches are answered (QEMU's status, an interrupted start's
  * cont), at most timeout_ms, so the first answers show their state. */
