@@ -224,24 +224,6 @@ static void read_cpu(char *model, size_t mlen, char *flags, size_t flen)
     fclose(f);
 }
 
-static json_t *labels_object(const char *s)
-{
-    json_t *o = json_object();
-    while (o && *s) {
-        size_t len = strcspn(s, ",");
-        const char *eq = memchr(s, '=', len);
-        if (eq) {
-            char k[128];
-            snprintf(k, sizeof k, "%.*s", (int)(eq - s), s);
-            json_object_set_new(o, k, json_stringn(eq + 1, len - (size_t)(eq - s) - 1));
-        }
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return o;
-}
-
 static json_t *make_facts(const struct yun_config *cfg, json_t *hf, char *err, size_t errlen)
 {
     char addr[64], port[16];
@@ -269,7 +251,7 @@ static json_t *make_facts(const struct yun_config *cfg, json_t *hf, char *err, s
                           "name", cfg->host_name, "address", addr, "agent_url", url, "cpus",
                           json_object_get(hf, "cpus"), "memory", json_object_get(hf, "memory"),
                           "accel", accel ? accel : "", "cpu_model", model, "cpu_flags", flags,
-                          "labels", labels_object(cfg->host_labels), "vms_dir", vms ? vms : "",
+                          "labels", config_labels_json(cfg->host_labels), "vms_dir", vms ? vms : "",
                           "images_dir", images ? images : "");
     if (!o)
         snprintf(err, errlen, "host.facts without cpus or memory");
