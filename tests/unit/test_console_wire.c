@@ -28,8 +28,7 @@
 #include "agent/agent_serve.h"
 #include "agent/console_bridge.h"
 #include "lib/hclient.h"
-
-#define CRED "c0ffee00c0ffee00c0ffee00c0ffee00"
+#include "wire_world.h"
 
 /* ---- the fake agent: no verbs; its console echoes, "0000" refuses ---- */
 
@@ -119,54 +118,28 @@ static const struct agent_ops fake_ops = {.call = fake_call,
 
 /* ---- the world ---- */
 
-static struct {
-    struct event_base *base;
-    struct fake *fake;
-    struct agent_serve *serve;
-    struct agent *remote;
-    char url[64];
-} W;
-
-static void nop(evutil_socket_t fd, short w, void *arg) {}
+static struct wire_world W;
+static struct fake *F; /* the agent behind W's agent API */
 
 static void run_until(const bool *flag, int ms)
 {
-    struct event *t = evtimer_new(W.base, nop, NULL);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(t, &tv);
-    while (!*flag && evtimer_pending(t, NULL))
-        event_base_loop(W.base, EVLOOP_ONCE);
-    event_free(t);
+    wire_run_until(&W, flag, ms);
 }
 
 static int setup(void **s)
 {
-    memset(&W, 0, sizeof W);
-    W.base = event_base_new();
-    W.fake = calloc(1, sizeof *W.fake);
-    W.fake->pub.ops = &fake_ops;
-    W.fake->base = W.base;
-    snprintf(W.fake->pub.host, sizeof W.fake->pub.host, "fake");
-    W.serve = agent_serve_new(W.base, &W.fake->pub, CRED, "h-1", "agentrun1");
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    assert_int_equal(agent_serve_listen(W.serve, fd), 0);
-    snprintf(W.url, sizeof W.url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    W.remote = agent_remote_new(W.base, W.url, CRED, "h1");
-    assert_non_null(W.remote);
+    wire_base(&W);
+    F = calloc(1, sizeof *F);
+    F->pub.ops = &fake_ops;
+    F->base = W.base;
+    snprintf(F->pub.host, sizeof F->pub.host, "fake");
+    wire_up(&W, &F->pub);
     return 0;
 }
 
 static int teardown(void **s)
 {
-    agent_free(W.remote);
-    agent_serve_free(W.serve);
-    agent_free(&W.fake->pub);
-    event_base_free(W.base);
+    wire_down(&W, &F->pub);
     return 0;
 }
 
@@ -244,9 +217,9 @@ static void test_echo_through_the_wire(void **s)
 
     /* the console ends on the host (as agent_conhub.c ends a stream): the
      * client sees the end */
-    bufferevent_flush(W.fake->echo, EV_WRITE, BEV_FINISHED);
-    bufferevent_free(W.fake->echo);
-    W.fake->echo = NULL;
+    bufferevent_flush(F->echo, EV_WRITE, BEV_FINISHED);
+    bufferevent_free(F->echo);
+    F->echo = NULL;
     run_until(&g.eof, 5000);
     assert_true(g.eof);
     bufferevent_free(c);
@@ -265,7 +238,7 @@ static void test_client_leaves(void **s)
     run_until(&never, 100);
     bufferevent_free(c);
     run_until(&never, 200);
-    assert_null(W.fake->echo); /* the host's end heard of it */
+    assert_null(F->echo); /* the host's end heard of it */
     assert_int_equal(console_bridges(), 0);
 }
 

@@ -32,8 +32,7 @@
 #include "lib/hclient.h"
 #include "lib/httpd.h"
 #include "lib/sha256.h"
-
-#define CRED "c0ffee00c0ffee00c0ffee00c0ffee00"
+#include "wire_world.h"
 
 /* ---- the fake agent: host.facts answers, disk.create fails, vm.status
  * never answers, disk.copy reports progress and waits for a cancel,
@@ -155,39 +154,12 @@ static const struct agent_ops fake_ops = {
 
 /* ---- helpers ---- */
 
-static int listen_local(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
-struct world {
-    struct event_base *base;
-    struct fake *fake;
-    struct agent_serve *serve;
-    struct agent *remote;
-    char url[64];
-};
-
-static struct world W;
-
-static void nop(evutil_socket_t fd, short w, void *arg) {}
+static struct wire_world W;
+static struct fake *F; /* the agent behind W's agent API */
 
 static void run_until(const bool *flag, int ms)
 {
-    struct event *t = evtimer_new(W.base, nop, NULL);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(t, &tv);
-    while (!*flag && evtimer_pending(t, NULL))
-        event_base_loop(W.base, EVLOOP_ONCE);
-    event_free(t);
+    wire_run_until(&W, flag, ms);
 }
 
 static void run_for(int ms)
@@ -198,28 +170,18 @@ static void run_for(int ms)
 
 static int setup(void **s)
 {
-    memset(&W, 0, sizeof W);
-    W.base = event_base_new();
-    W.fake = calloc(1, sizeof *W.fake);
-    W.fake->pub.ops = &fake_ops;
-    W.fake->base = W.base;
-    snprintf(W.fake->pub.host, sizeof W.fake->pub.host, "fake");
-    W.serve = agent_serve_new(W.base, &W.fake->pub, CRED, "h-1", "agentrun1");
-    int port;
-    int fd = listen_local(&port);
-    assert_int_equal(agent_serve_listen(W.serve, fd), 0);
-    snprintf(W.url, sizeof W.url, "http://127.0.0.1:%d", port);
-    W.remote = agent_remote_new(W.base, W.url, CRED, "h1");
-    assert_non_null(W.remote);
+    wire_base(&W);
+    F = calloc(1, sizeof *F);
+    F->pub.ops = &fake_ops;
+    F->base = W.base;
+    snprintf(F->pub.host, sizeof F->pub.host, "fake");
+    wire_up(&W, &F->pub);
     return 0;
 }
 
 static int teardown(void **s)
 {
-    agent_free(W.remote);
-    agent_serve_free(W.serve);
-    agent_free(&W.fake->pub);
-    event_base_free(W.base);
+    wire_down(&W, &F->pub);
     return 0;
 }
 
@@ -341,7 +303,7 @@ static void test_idempotent(void **s)
     run_until(&c.done, 3000);
     assert_int_equal(c.status, 200);
     assert_true(json_equal(a.reply, c.reply));
-    assert_int_equal(W.fake->runs[AV_GUEST_EXEC], 1);
+    assert_int_equal(F->runs[AV_GUEST_EXEC], 1);
     assert_int_equal(agent_serve_entries(W.serve), 1);
     assert_true(agent_serve_bytes(W.serve) > 0);
     json_decref(a.reply);
@@ -367,7 +329,7 @@ static void test_idempotent(void **s)
         json_decref(d.reply);
     }
     assert_int_equal(agent_serve_entries(W.serve), 1);
-    assert_int_equal(W.fake->runs[AV_HOST_FACTS], 0);
+    assert_int_equal(F->runs[AV_HOST_FACTS], 0);
 
     /* past its deadline_ms the agent asks the verb to stop */
     struct hgot dl = {0};
@@ -401,7 +363,7 @@ static void test_credential(void **s)
     run_until(&g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_UNAUTHORIZED);
-    assert_int_equal(W.fake->runs[AV_HOST_FACTS], 0);
+    assert_int_equal(F->runs[AV_HOST_FACTS], 0);
     agent_free(bad);
 
     struct hclient *h = hclient_new(W.base, W.url);
@@ -507,7 +469,7 @@ static void raw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
 static void test_garbage(void **s)
 {
     int port;
-    int fd = listen_local(&port);
+    int fd = wire_listen_local(&port);
     struct evconnlistener *l =
         evconnlistener_new(W.base, raw_accept, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     char url[64];
@@ -662,18 +624,18 @@ static void test_events(void **s)
     struct httpd_limits lim = {1 << 20, 16384, 16, 30};
     struct httpd *ctl = httpd_new(W.base, &lim);
     int port;
-    assert_int_equal(httpd_listen_fd(ctl, listen_local(&port), ctl_request, W.remote), 0);
+    assert_int_equal(httpd_listen_fd(ctl, wire_listen_local(&port), ctl_request, W.remote), 0);
     char url[64], dead[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     snprintf(dead, sizeof dead, "http://127.0.0.1:1");
     const char *urls[] = {dead, "http://not.numeric:1", url};
-    struct agent_push *p = agent_push_new(W.base, &W.fake->pub, "h-1", CRED, urls, 3);
+    struct agent_push *p = agent_push_new(W.base, &F->pub, "h-1", CRED, urls, 3);
     assert_non_null(p);
     ctl_fail_first = 1;
     json_t *ev = json_pack("{s:s}", "vm", "v1");
-    agent_emit(&W.fake->pub, "vm.exited", ev);
-    agent_emit(&W.fake->pub, "vm.qmp_event", ev);
-    agent_emit(&W.fake->pub, "vm.agent", ev);
+    agent_emit(&F->pub, "vm.exited", ev);
+    agent_emit(&F->pub, "vm.qmp_event", ev);
+    agent_emit(&F->pub, "vm.agent", ev);
     json_decref(ev);
     assert_int_equal(agent_push_queued(p), 3);
     for (int i = 0; i < 100 && agent_push_acked(p) < 3; i++)
@@ -729,17 +691,17 @@ static void test_events(void **s)
     assert_int_equal(seen.n, 7);
 
     agent_push_free(p);
-    assert_int_equal(W.fake->pub.nsubs, 0);
+    assert_int_equal(F->pub.nsubs, 0);
     httpd_free(ctl);
 }
 
 static void test_push_bound(void **s)
 {
     const char *urls[] = {"http://127.0.0.1:1"};
-    struct agent_push *p = agent_push_new(W.base, &W.fake->pub, "h-1", "", urls, 1);
+    struct agent_push *p = agent_push_new(W.base, &F->pub, "h-1", "", urls, 1);
     json_t *ev = json_object();
     for (int i = 0; i < AGENT_PUSH_QUEUE_MAX + 10; i++)
-        agent_emit(&W.fake->pub, "vm.agent", ev);
+        agent_emit(&F->pub, "vm.agent", ev);
     json_decref(ev);
     assert_int_equal(agent_push_queued(p), AGENT_PUSH_QUEUE_MAX);
     assert_true(agent_push_dropped(p) >= 10);
