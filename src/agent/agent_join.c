@@ -83,6 +83,20 @@ static int add_url(struct agent_join *j, const char *u, size_t n)
     return j->nurls++;
 }
 
+/* The "controllers" a join's answer or cluster.json lists: each http://
+ * URL among them (the others are skipped). */
+static void add_controllers(struct agent_join *j, json_t *list)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(list, i, u)
+    {
+        const char *s = json_string_value(u);
+        if (s && !strncmp(s, "http://", 7))
+            add_url(j, s, strlen(s));
+    }
+}
+
 static int use_url(struct agent_join *j, int i)
 {
     if (j->req) {
@@ -123,14 +137,7 @@ static void load_cluster_json(struct agent_join *j)
     } else {
         log_warn("%s: no valid host_id and credential: joining as a new host", j->cluster_json);
     }
-    size_t i;
-    json_t *u;
-    json_array_foreach(json_object_get(o, "controllers"), i, u)
-    {
-        const char *s = json_string_value(u);
-        if (s && !strncmp(s, "http://", 7))
-            add_url(j, s, strlen(s));
-    }
+    add_controllers(j, json_object_get(o, "controllers"));
     json_decref(o);
 }
 
@@ -334,14 +341,7 @@ static void on_join(void *ctx, int status, json_t *reply, const struct yerr *err
     snprintf(j->credential, sizeof j->credential, "%s", cred);
     if (json_is_integer(hb) && json_integer_value(hb) >= 50 && json_integer_value(hb) <= 60000)
         j->heartbeat_ms = (int)json_integer_value(hb);
-    size_t i;
-    json_t *u;
-    json_array_foreach(json_object_get(reply, "controllers"), i, u)
-    {
-        const char *s = json_string_value(u);
-        if (s && !strncmp(s, "http://", 7))
-            add_url(j, s, strlen(s));
-    }
+    add_controllers(j, json_object_get(reply, "controllers"));
     save_cluster_json(j);
     j->joined = true;
     j->retry_ms = JOIN_RETRY_MS;
