@@ -571,11 +571,6 @@ static void pass(struct ctl *c, const char (*only)[37], size_t nonly)
 
 void ctl_vms_reconcile(struct ctl *c)
 {
-    struct ctl_reconcile *r = c->reconcile;
-    if (r) {
-        r->nsoon = 0; /* this pass covers them */
-        evtimer_del(r->soon_hosts);
-    }
     pass(c, NULL, 0);
 }
 
@@ -594,9 +589,11 @@ static void on_hosts_tick(evutil_socket_t fd, short what, void *arg)
 
 void ctl_vms_reconcile_host_soon(struct ctl *c, const char *host_id)
 {
+    /* its own pass even when one over every host comes first: the host's
+     * event then tells what its pass asked, always */
     struct ctl_reconcile *r = c->reconcile;
-    if (!r || evtimer_pending(r->soon, NULL))
-        return; /* a pass over every host comes soon */
+    if (!r)
+        return;
     for (size_t i = 0; i < r->nsoon; i++)
         if (!strcmp(r->soon_host[i], host_id))
             return;
