@@ -121,18 +121,12 @@ static const struct agent_ops fake_ops = {.call = fake_call,
 static struct wire_world W;
 static struct fake *F; /* the agent behind W's agent API */
 
-static void run_until(const bool *flag, int ms)
-{
-    wire_run_until(&W, flag, ms);
-}
-
 static int setup(void **s)
 {
     wire_base(&W);
     F = calloc(1, sizeof *F);
     F->pub.ops = &fake_ops;
     F->base = W.base;
-    snprintf(F->pub.host, sizeof F->pub.host, "fake");
     wire_up(&W, &F->pub);
     return 0;
 }
@@ -183,7 +177,7 @@ static struct bufferevent *open_console(const char *vm, struct got *g)
     memset(g, 0, sizeof *g);
     assert_int_equal(agent_console_open(W.remote, vm, got_open, g, &err), 0);
     assert_false(g->done); /* never from inside the call */
-    run_until(&g->done, 5000);
+    wire_run_until(&W, &g->done, 5000);
     assert_true(g->done);
     if (g->bev) {
         bufferevent_setcb(g->bev, client_read, NULL, client_event, g);
@@ -220,11 +214,11 @@ static void test_echo_through_the_wire(void **s)
     bufferevent_flush(F->echo, EV_WRITE, BEV_FINISHED);
     bufferevent_free(F->echo);
     F->echo = NULL;
-    run_until(&g.eof, 5000);
+    wire_run_until(&W, &g.eof, 5000);
     assert_true(g.eof);
     bufferevent_free(c);
     bool never = false;
-    run_until(&never, 100);
+    wire_run_until(&W, &never, 100);
     assert_int_equal(console_bridges(), 0);
 }
 
@@ -235,9 +229,9 @@ static void test_client_leaves(void **s)
     assert_non_null(c);
     bufferevent_write(c, "x", 1);
     bool never = false;
-    run_until(&never, 100);
+    wire_run_until(&W, &never, 100);
     bufferevent_free(c);
-    run_until(&never, 200);
+    wire_run_until(&W, &never, 200);
     assert_null(F->echo); /* the host's end heard of it */
     assert_int_equal(console_bridges(), 0);
 }
@@ -254,7 +248,7 @@ static void test_refusals(void **s)
     struct yerr err;
     memset(&g, 0, sizeof g);
     assert_int_equal(agent_console_open(bad, "abcd-3", got_open, &g, &err), 0);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_null(g.bev);
     assert_int_equal(g.err.code, YE_UNAUTHORIZED);
     agent_free(bad);
@@ -266,7 +260,7 @@ static void test_refusals(void **s)
     struct agent *gone = agent_remote_new(W.base, "http://127.0.0.1:1", CRED, "gone");
     memset(&g, 0, sizeof g);
     assert_int_equal(agent_console_open(gone, "abcd-4", got_open, &g, &err), 0);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_null(g.bev);
     assert_int_equal(g.err.code, YE_UNAVAILABLE);
     agent_free(gone);
@@ -289,12 +283,12 @@ static void test_no_upgrade_is_400(void **s)
     struct hclient *h = hclient_new(W.base, W.url);
     struct hgot g = {0};
     hclient_request(h, "GET", "/agent/v1/console/abcd-5", NULL, CRED, NULL, 5000, hgot_cb, &g);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_int_equal(g.status, 400);
     memset(&g, 0, sizeof g);
     hclient_request(h, "GET", "/agent/v1/console/abcd-5", NULL, "wrong", "Upgrade: yun-console",
                     5000, hgot_cb, &g);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_int_equal(g.status, 401);
     hclient_free(h);
 }

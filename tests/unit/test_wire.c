@@ -157,15 +157,10 @@ static const struct agent_ops fake_ops = {
 static struct wire_world W;
 static struct fake *F; /* the agent behind W's agent API */
 
-static void run_until(const bool *flag, int ms)
-{
-    wire_run_until(&W, flag, ms);
-}
-
 static void run_for(int ms)
 {
     bool never = false;
-    run_until(&never, ms);
+    wire_run_until(&W, &never, ms);
 }
 
 static int setup(void **s)
@@ -174,7 +169,6 @@ static int setup(void **s)
     F = calloc(1, sizeof *F);
     F->pub.ops = &fake_ops;
     F->base = W.base;
-    snprintf(F->pub.host, sizeof F->pub.host, "fake");
     wire_up(&W, &F->pub);
     return 0;
 }
@@ -253,8 +247,8 @@ static void test_result_and_error(void **s)
     assert_true(id > 0);
     assert_false(g.done); /* never from inside agent_call */
     agent_call(W.remote, AV_DISK_CREATE, json_pack("{s:s}", "path", "/x"), got_reply, NULL, &g2);
-    run_until(&g2.done, 3000);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g2.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_NONE);
     assert_int_equal(json_integer_value(json_object_get(g.result, "cpus")), 4);
@@ -293,14 +287,14 @@ static void test_idempotent(void **s)
     run_for(50);
     /* a repeat while it runs joins it */
     hclient_request(h, "POST", "/agent/v1/call", json_incref(body), CRED, NULL, 5000, hgot, &b);
-    run_until(&a.done, 3000);
-    run_until(&b.done, 3000);
+    wire_run_until(&W, &a.done, 3000);
+    wire_run_until(&W, &b.done, 3000);
     assert_int_equal(a.status, 200);
     assert_int_equal(b.status, 200);
     assert_true(json_equal(a.reply, b.reply));
     /* a repeat after it finished gets the same answer */
     hclient_request(h, "POST", "/agent/v1/call", body, CRED, NULL, 5000, hgot, &c);
-    run_until(&c.done, 3000);
+    wire_run_until(&W, &c.done, 3000);
     assert_int_equal(c.status, 200);
     assert_true(json_equal(a.reply, c.reply));
     assert_int_equal(F->runs[AV_GUEST_EXEC], 1);
@@ -321,7 +315,7 @@ static void test_idempotent(void **s)
         struct hgot d = {0};
         hclient_request(h, "POST", "/agent/v1/call", json_loads(bad[i], 0, NULL), CRED, NULL, 3000,
                         hgot, &d);
-        run_until(&d.done, 3000);
+        wire_run_until(&W, &d.done, 3000);
         assert_int_equal(d.status, 400);
         assert_string_equal(
             json_string_value(json_object_get(json_object_get(d.reply, "error"), "code")),
@@ -337,7 +331,7 @@ static void test_idempotent(void **s)
                     json_pack("{s:s,s:s,s:{},s:i}", "id", "ctlrun-8", "verb", "disk.copy", "args",
                               "deadline_ms", 100),
                     CRED, NULL, 5000, hgot, &dl);
-    run_until(&dl.done, 4000);
+    wire_run_until(&W, &dl.done, 4000);
     assert_int_equal(dl.status, 409);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(dl.reply, "error"), "code")),
@@ -347,7 +341,7 @@ static void test_idempotent(void **s)
     /* health */
     struct hgot e = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, CRED, NULL, 3000, hgot, &e);
-    run_until(&e.done, 3000);
+    wire_run_until(&W, &e.done, 3000);
     assert_int_equal(e.status, 200);
     assert_string_equal(json_string_value(json_object_get(e.reply, "host_id")), "h-1");
     assert_int_equal(json_integer_value(json_object_get(e.reply, "protocol")), 1);
@@ -360,7 +354,7 @@ static void test_credential(void **s)
     struct agent *bad = agent_remote_new(W.base, W.url, "wrong", "h1");
     struct got g = {0};
     agent_call(bad, AV_HOST_FACTS, NULL, got_reply, NULL, &g);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_UNAUTHORIZED);
     assert_int_equal(F->runs[AV_HOST_FACTS], 0);
@@ -369,14 +363,14 @@ static void test_credential(void **s)
     struct hclient *h = hclient_new(W.base, W.url);
     struct hgot a = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, NULL, NULL, 3000, hgot, &a);
-    run_until(&a.done, 3000);
+    wire_run_until(&W, &a.done, 3000);
     assert_int_equal(a.status, 401);
     json_decref(a.reply);
     /* before the join: nothing is accepted */
     agent_serve_set_credential(W.serve, NULL);
     struct hgot b = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, "", NULL, 3000, hgot, &b);
-    run_until(&b.done, 3000);
+    wire_run_until(&W, &b.done, 3000);
     assert_int_equal(b.status, 401);
     json_decref(b.reply);
     agent_serve_set_credential(W.serve, CRED);
@@ -391,13 +385,13 @@ static void test_cancel_and_deadline(void **s)
     assert_false(g.done);
     assert_int_equal(agent_cancel(W.remote, id), 0);
     assert_int_equal(agent_cancel(W.remote, 999999), -1);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_CANCELLED);
 
     agent_remote_set_deadline(W.remote, 300);
     agent_call(W.remote, AV_VM_STATUS, NULL, got_reply, NULL, &t);
-    run_until(&t.done, 3000);
+    wire_run_until(&W, &t.done, 3000);
     assert_true(t.done);
     assert_int_equal(t.err.code, YE_TIMEOUT);
     agent_remote_set_deadline(W.remote, 0);
@@ -485,7 +479,7 @@ static void test_garbage(void **s)
         raw_answer = answers[i];
         struct got g = {0};
         agent_call(r, AV_HOST_FACTS, NULL, got_reply, NULL, &g);
-        run_until(&g.done, 3000);
+        wire_run_until(&W, &g.done, 3000);
         assert_true(g.done);
         if (i == 3) { /* a result that is JSON: the caller's verb checks its shape */
             assert_int_equal(g.err.code, YE_NONE);
@@ -501,7 +495,7 @@ static void test_garbage(void **s)
     raw_nids = 0;
     struct got rg = {0};
     agent_call(r, AV_VM_END, NULL, got_reply, NULL, &rg);
-    run_until(&rg.done, 3000);
+    wire_run_until(&W, &rg.done, 3000);
     assert_int_equal(rg.err.code, YE_NONE);
     json_decref(rg.result);
     assert_int_equal(raw_nids, 2);
@@ -511,7 +505,7 @@ static void test_garbage(void **s)
     raw_nids = 0;
     struct got r2 = {0};
     agent_call(r, AV_VM_END, NULL, got_reply, NULL, &r2);
-    run_until(&r2.done, 3000);
+    wire_run_until(&W, &r2.done, 3000);
     assert_int_equal(r2.err.code, YE_UNAVAILABLE);
     assert_int_equal(raw_nids, 2);
     /* guest.exec is never sent twice */
@@ -519,7 +513,7 @@ static void test_garbage(void **s)
     raw_nids = 0;
     struct got r3 = {0};
     agent_call(r, AV_GUEST_EXEC, NULL, got_reply, NULL, &r3);
-    run_until(&r3.done, 3000);
+    wire_run_until(&W, &r3.done, 3000);
     assert_int_equal(r3.err.code, YE_UNAVAILABLE);
     assert_int_equal(raw_nids, 1);
     agent_free(r);
@@ -530,7 +524,7 @@ static void test_garbage(void **s)
     raw_answer = "HTTP/1.1 200 OK\r\nContent-Length: 70000000\r\n\r\n{";
     struct hgot big = {0}, gone1 = {0}, bad = {0};
     hclient_request(h, "POST", "/x", json_object(), NULL, NULL, 3000, hgot, &big);
-    run_until(&big.done, 3000);
+    wire_run_until(&W, &big.done, 3000);
     assert_true(big.done);
     assert_null(big.reply);
     assert_int_equal(big.err.code, YE_TOO_LARGE);
@@ -546,7 +540,7 @@ static void test_garbage(void **s)
     assert_false(gone1.done);
     hclient_request(h, "BREW", "/x", NULL, NULL, NULL, 3000, hgot, &bad);
     assert_false(bad.done);
-    run_until(&bad.done, 1000);
+    wire_run_until(&W, &bad.done, 1000);
     assert_int_equal(bad.err.code, YE_INVALID_ARGUMENT);
     assert_int_equal(hclient_pending(h), 0);
     hclient_request(h, "GET", "/x", NULL, NULL, NULL, 3000, hgot, &gone1);
@@ -559,7 +553,7 @@ static void test_garbage(void **s)
     struct agent *gone = agent_remote_new(W.base, "http://127.0.0.1:1", CRED, "gone");
     struct got g = {0};
     agent_call(gone, AV_HOST_FACTS, NULL, got_reply, NULL, &g);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_UNAVAILABLE);
     assert_non_null(strstr(g.err.message, "host gone"));
@@ -655,7 +649,7 @@ static void test_events(void **s)
         run_for(50);
     assert_true(g.nprogress >= 1);
     agent_cancel(W.remote, id);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_int_equal(g.err.code, YE_CANCELLED);
     assert_int_equal(seen.n, 3); /* progress is not an event of the host */
 

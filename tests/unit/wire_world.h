@@ -50,8 +50,10 @@ static inline void wire_base(struct wire_world *w)
     assert_non_null(w->base);
 }
 
+/* fake (named "fake") behind the agent API, and the remote agent to it. */
 static inline void wire_up(struct wire_world *w, struct agent *fake)
 {
+    snprintf(fake->host, sizeof fake->host, "fake");
     w->serve = agent_serve_new(w->base, fake, CRED, "h-1", "agentrun1");
     int port;
     assert_int_equal(agent_serve_listen(w->serve, wire_listen_local(&port)), 0);
