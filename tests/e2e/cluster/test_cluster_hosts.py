@@ -1,7 +1,8 @@
 """Hosts joining a controller (docs/cluster.md): the three agents are up
 with their labels and facts; `yun host list|show|maintenance|activate|remove`;
 joins with a wrong token, a wrong protocol, impossible facts or a taken name
-are refused with a clear error and change nothing."""
+are refused with a clear error and change nothing; a host removed with a call
+in flight answers it at once."""
 import json
 import os
 import stat
