@@ -139,6 +139,10 @@ int ctl_host_cancel(struct ctl *c, const char *host_id, uint64_t call);
 /* ctx goes away: agent_forget(ctx) on every host's agent, and the replies
  * owed by hosts with no agent dropped. */
 void ctl_agents_forget(struct ctl *c, void *ctx);
+/* The same for calls made through ctl_host_call(c, host_id, ...) alone: only
+ * that host's agent is told (a shutdown with thousands of hosts stays
+ * linear). */
+void ctl_host_forget(struct ctl *c, const char *host_id, void *ctx);
 void ctl_host_calls_shutdown(struct ctl *c);
 /* done(ctx, NULL, err) from the loop later (forgettable like a call); the
  * answer to a call its freed agent owed. -1 when out of memory. */

@@ -10,6 +10,7 @@
 #include "agent/agent.h"
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
+#include "ctl/hosts_int.h"
 #include "lib/log.h"
 
 #include <event2/event.h>
@@ -108,9 +109,8 @@ static void forget_on(struct ctl *c, const char *host_id, struct agent *a, void 
     agent_forget(a, arg);
 }
 
-void ctl_agents_forget(struct ctl *c, void *ctx)
+static void nohosts_forget(struct ctl *c, void *ctx)
 {
-    ctl_hosts_each_agent(c, forget_on, ctx); /* down hosts' calls may still answer */
     struct ctl_nohost **pp = &c->nohosts;
     while (*pp) {
         struct ctl_nohost *n = *pp;
@@ -122,6 +122,21 @@ void ctl_agents_forget(struct ctl *c, void *ctx)
             pp = &n->next;
         }
     }
+}
+
+void ctl_agents_forget(struct ctl *c, void *ctx)
+{
+    ctl_hosts_each_agent(c, forget_on, ctx); /* down hosts' calls may still answer */
+    nohosts_forget(c, ctx);
+}
+
+void ctl_host_forget(struct ctl *c, const char *host_id, void *ctx)
+{
+    struct host_entry *e = c->hosts ? hosts_find(c, host_id) : NULL;
+    struct agent *a = c->hosts ? (e ? e->agent : NULL) : c->agent;
+    if (a)
+        agent_forget(a, ctx); /* down or not: its calls may still answer */
+    nohosts_forget(c, ctx);
 }
 
 void ctl_host_calls_shutdown(struct ctl *c)

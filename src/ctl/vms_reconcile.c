@@ -99,7 +99,7 @@ struct ctl_reconcile {
 
 /* A host.orphans question in flight: the host it went to. */
 struct rc_host {
-    struct rc_host *next;
+    struct rc_host *next, **pprev; /* unlinked in O(1): 10,000 hosts answer one pass */
     struct ctl_reconcile *r;
     char host[37];
 };
@@ -399,11 +399,9 @@ static void orphan_remove(struct ctl_reconcile *r, const char *host, const char 
 
 static void rc_host_free(struct rc_host *h)
 {
-    for (struct rc_host **pp = &h->r->hosts; *pp; pp = &(*pp)->next)
-        if (*pp == h) {
-            *pp = h->next;
-            break;
-        }
+    *h->pprev = h->next;
+    if (h->next)
+        h->next->pprev = h->pprev;
     free(h);
 }
 
@@ -487,6 +485,9 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
         h->r = p->r;
         snprintf(h->host, sizeof h->host, "%s", host_id);
         h->next = p->r->hosts;
+        if (h->next)
+            h->next->pprev = &h->next;
+        h->pprev = &p->r->hosts;
         p->r->hosts = h;
         if (!ctl_host_call(c, host_id, AV_HOST_ORPHANS,
                            json_pack("{s:O,s:I}", "known", known, "pass", p->r->pass), on_orphans,
@@ -692,7 +693,7 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
     while (r->hosts) {
         struct rc_host *h = r->hosts;
         r->hosts = h->next;
-        ctl_agents_forget(c, h);
+        ctl_host_forget(c, h->host, h); /* its calls went to its host only */
         free(h);
     }
     event_free(r->timer);
