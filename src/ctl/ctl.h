@@ -144,6 +144,9 @@ void ctl_agents_forget(struct ctl *c, void *ctx);
  * linear). */
 void ctl_host_forget(struct ctl *c, const char *host_id, void *ctx);
 void ctl_host_calls_shutdown(struct ctl *c);
+/* done(ctx, NULL, err) from the loop later (forgettable like a call); the
+ * answer to a call its freed agent owed. -1 when out of memory. */
+int ctl_host_call_owe(struct ctl *c, agent_reply_fn done, void *ctx, const struct yerr *err);
 /* The same for host-less disk work (image build, import, removal) on
  * ctl_disk_agent's host: in a controller, the first host that is up and
  * shares the image library at each call (else any host up). */
@@ -160,6 +163,9 @@ void ctl_vms_reconcile_shutdown(struct ctl *c);
 void ctl_vms_reconcile(struct ctl *c);
 /* Another pass shortly (a start seen half-way, /proc unreadable). */
 void ctl_vms_reconcile_soon(struct ctl *c);
+/* A pass shortly over host_id's VMs only (its agent asked: "host.reconcile";
+ * the host is back up); the event "host NAME reconcile" counts what it asked. */
+void ctl_vms_reconcile_host_soon(struct ctl *c, const char *host_id);
 /* At start-up, before the API accepts requests: runs the loop until the
  * pass's re-attaches are answered (QEMU's status, an interrupted start's
  * cont), at most timeout_ms, so the first answers show their state. */

@@ -4,7 +4,8 @@
  * agent now (down, unknown, removed) answers like an agent that failed:
  * the reply runs later, from the loop, with YE_UNAVAILABLE naming the host,
  * so every caller's error path is the one it has for any agent error, and
- * the agent's rule (the reply never runs inside the call) still holds.
+ * the agent's rule (the reply never runs inside the call) still holds. The
+ * calls a freed remote agent had pending (hosts.c) are answered the same way.
  */
 #include "agent/agent.h"
 #include "ctl/ctl.h"
@@ -49,6 +50,27 @@ static void nohost_fire(evutil_socket_t fd, short what, void *arg)
     free(n);
 }
 
+int ctl_host_call_owe(struct ctl *c, agent_reply_fn done, void *ctx, const struct yerr *err)
+{
+    struct ctl_nohost *n = calloc(1, sizeof *n);
+    if (!n)
+        return -1;
+    n->c = c;
+    n->done = done;
+    n->ctx = ctx;
+    n->err = *err;
+    n->ev = evtimer_new(c->base, nohost_fire, n);
+    if (!n->ev) {
+        free(n);
+        return -1;
+    }
+    struct timeval tv = {0, 0};
+    evtimer_add(n->ev, &tv);
+    n->next = c->nohosts;
+    c->nohosts = n;
+    return 0;
+}
+
 uint64_t ctl_host_call(struct ctl *c, const char *host_id, enum agent_verb v, json_t *args,
                        agent_reply_fn done, agent_progress_fn progress, void *ctx)
 {
@@ -60,22 +82,8 @@ uint64_t ctl_host_call(struct ctl *c, const char *host_id, enum agent_verb v, js
     log_debug("agent call %s: %s", agent_verb_name(v), err.message);
     if (!done)
         return ++nohost_ids;
-    struct ctl_nohost *n = calloc(1, sizeof *n);
-    if (!n)
+    if (ctl_host_call_owe(c, done, ctx, &err) < 0)
         return 0;
-    n->c = c;
-    n->done = done;
-    n->ctx = ctx;
-    n->err = err;
-    n->ev = evtimer_new(c->base, nohost_fire, n);
-    if (!n->ev) {
-        free(n);
-        return 0;
-    }
-    struct timeval tv = {0, 0};
-    evtimer_add(n->ev, &tv);
-    n->next = c->nohosts;
-    c->nohosts = n;
     return ++nohost_ids;
 }
 

@@ -70,7 +70,7 @@ static void on_host_event(void *ctx, const char *type, json_t *ev)
     if (!type || !json_is_object(ev))
         return;
     if (!strcmp(type, "host.reconcile")) {
-        ctl_vms_reconcile_soon(c); /* a pass over every host that is up, this one too */
+        ctl_vms_reconcile_host_soon(c, s->host); /* its agent restarted: a pass for it */
         return;
     }
     if (!strcmp(type, "host.sample")) { /* the monitor checks and takes it */
@@ -151,8 +151,8 @@ void ctl_vms_host_down(struct ctl *c, const char *host_id)
 
 void ctl_vms_host_up(struct ctl *c, const char *host_id)
 {
-    log_info("host %s is up: a reconcile pass follows", ctl_host_label(c, host_id));
-    ctl_vms_reconcile_soon(c);
+    log_info("host %s is up: a reconcile pass for it follows", ctl_host_label(c, host_id));
+    ctl_vms_reconcile_host_soon(c, host_id);
 }
 
 /* hosts.c is about to free a host's remote agent (a reconnect, a removed

@@ -22,8 +22,12 @@
  * Each host is asked about its own rows (vm_rec.host) and, for orphans,
  * with its own rows' ids; a host that is down (no agent) is skipped: its
  * rows stay as they are ("unknown", vms_hosts.c) until it is back, when a
- * pass settles them. "host.reconcile" from any host asks for a pass soon
- * (over every host that is up).
+ * pass settles them. "host.reconcile" from a host (its agent restarted)
+ * and a host back up or joined again ask for a pass soon over that host
+ * only (ctl_vms_reconcile_host_soon: its rows, its orphans, its console
+ * logs, its VMs' snapshots; an event "host NAME reconcile" says how many VMs
+ * it asked about); the periodic pass still goes over every host that is up
+ * (and alone settles volumes and prunes the event log).
  */
 #include "agent/agent.h"
 #include "ctl/hosts.h"
@@ -44,6 +48,8 @@
  * be a start whose child has not exec'ed QEMU yet: it is given this long. */
 #define START_HOLD_MS 15000
 #define SOON_MS       250
+/* Hosts waiting for a pass of their own; more than this at once: a full pass. */
+#define SOON_HOSTS 64
 
 /* One vm.attach (and an interrupted start's cont) in flight. */
 struct rc_vm {
@@ -85,7 +91,10 @@ struct ctl_reconcile {
     size_t nqueue, next;
     bool first; /* the queue's pass is the first */
     struct rc_orphan *orphans;
-    struct rc_host *hosts; /* host.orphans questions out */
+    struct rc_host *hosts;          /* host.orphans questions out */
+    struct event *soon_hosts;       /* the passes of single hosts, soon */
+    char soon_host[SOON_HOSTS][37]; /* their ids */
+    size_t nsoon;
 };
 
 /* A host.orphans question in flight: the host it went to. */
@@ -441,14 +450,27 @@ struct pass_host {
     struct ctl_reconcile *r;
     const struct vm_rec *vms;
     size_t n;
+    const char (*only)[37]; /* the hosts of this pass (NULL: every host) */
+    size_t nonly;
 };
+
+/* host (a row's, "" the local one) is among the pass's hosts. */
+static bool in_pass(struct ctl *c, const struct pass_host *p, const char *host)
+{
+    if (!p->only)
+        return true;
+    for (size_t i = 0; i < p->nonly; i++)
+        if (ctl_host_same(c, host, p->only[i]))
+            return true;
+    return false;
+}
 
 static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void *arg)
 {
     struct pass_host *p = arg;
     struct yerr down = {0};
-    if (!a || !ctl_host_agent(c, host_id, &down))
-        return; /* down: its rows wait for it */
+    if (!a || !ctl_host_agent(c, host_id, &down) || !in_pass(c, p, host_id))
+        return; /* down: its rows wait for it; or not this pass's */
     json_t *known = json_array(), *live = json_array();
     for (size_t i = 0; i < p->n; i++) {
         const struct vm_rec *vm = &p->vms[i];
@@ -476,7 +498,8 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
     ctl_host_call(c, host_id, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, NULL);
 }
 
-void ctl_vms_reconcile(struct ctl *c)
+/* A pass over the hosts in only[0..nonly) (only NULL: every host). */
+static void pass(struct ctl *c, const char (*only)[37], size_t nonly)
 {
     struct ctl_reconcile *r = c->reconcile;
     if (!r)
@@ -488,20 +511,31 @@ void ctl_vms_reconcile(struct ctl *c)
         return;
     }
     r->pass++;
-    bool first = !r->swept;
+    struct pass_host p = {.r = r, .only = only, .nonly = nonly};
     /* the rows to ask about; a previous pass's queue not yet asked is
-     * dropped: this pass has the rows as they are now */
+     * dropped for this pass's hosts: this pass has their rows as they are
+     * now (a pass of one host keeps the others' rows still to ask) */
+    size_t keep = 0;
+    if (only && r->queue)
+        for (size_t i = r->next; i < r->nqueue; i++)
+            if (!in_pass(c, &p, r->queue[i].host))
+                r->queue[keep++] = r->queue[i];
+    struct vm_rec *q = calloc(n + keep ? n + keep : 1, sizeof *q);
+    if (q && keep)
+        memcpy(q, r->queue, keep * sizeof *q);
+    bool first = !r->swept && !only;
     bool carry = r->queue && r->first; /* the first pass's sweep still owed */
     free(r->queue);
-    r->queue = calloc(n ? n : 1, sizeof *r->queue);
-    r->nqueue = r->next = 0;
+    r->queue = q;
+    r->nqueue = keep;
+    r->next = 0;
     r->first = first || carry;
-    /* the rows of hosts that are up; the others wait for their host */
+    /* the rows of the pass's hosts that are up; the others wait for their host */
     size_t nup = 0;
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
         struct yerr down = {0};
-        if (!ctl_vm_agent(c, vm, &down))
+        if (!in_pass(c, &p, vm->host) || !ctl_vm_agent(c, vm, &down))
             continue;
         vms[nup++] = *vm;
         if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
@@ -513,16 +547,66 @@ void ctl_vms_reconcile(struct ctl *c)
         if (r->queue)
             r->queue[r->nqueue++] = *vm;
     }
-    r->swept = true;
+    if (!only)
+        r->swept = true;
     queue_pump(r);
-    struct pass_host p = {.r = r, .vms = vms, .n = nup};
+    p.vms = vms;
+    p.n = nup;
     ctl_hosts_each(c, pass_host, &p);
-    ctl_volumes_settle(c);
     ctl_snapshots_settle_all(c, vms, nup);
-    /* A few batches per pass: a backlog (a first start with a large table)
-     * drains over several passes instead of in one long step. */
-    ctl_events_prune(c, 4);
+    if (!only) {
+        ctl_volumes_settle(c);
+        /* A few batches per pass: a backlog (a first start with a large
+         * table) drains over several passes instead of in one long step. */
+        ctl_events_prune(c, 4);
+    }
+    for (size_t h = 0; only && h < nonly; h++) {
+        size_t k = 0;
+        for (size_t i = 0; i < nup; i++)
+            k += ctl_host_same(c, vms[i].host, only[h]);
+        ctl_event(c, "host", ctl_host_label(c, only[h]), "reconcile", "info",
+                  "a reconcile pass for this host: %zu vm%s asked about", k, k == 1 ? "" : "s");
+    }
     free(vms);
+}
+
+void ctl_vms_reconcile(struct ctl *c)
+{
+    pass(c, NULL, 0);
+}
+
+static void on_hosts_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ctl *c = arg;
+    struct ctl_reconcile *r = c->reconcile;
+    char only[SOON_HOSTS][37];
+    size_t n = r->nsoon;
+    memcpy(only, r->soon_host, n * sizeof only[0]);
+    r->nsoon = 0;
+    pass(c, (const char(*)[37])only, n);
+}
+
+void ctl_vms_reconcile_host_soon(struct ctl *c, const char *host_id)
+{
+    /* its own pass even when one over every host comes first: the host's
+     * event then tells what its pass asked, always */
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nsoon; i++)
+        if (!strcmp(r->soon_host[i], host_id))
+            return;
+    if (r->nsoon == SOON_HOSTS || strlen(host_id) > 36) {
+        ctl_vms_reconcile_soon(c);
+        return;
+    }
+    snprintf(r->soon_host[r->nsoon++], sizeof r->soon_host[0], "%s", host_id);
+    if (!evtimer_pending(r->soon_hosts, NULL)) {
+        struct timeval tv = {0, SOON_MS * 1000};
+        evtimer_add(r->soon_hosts, &tv);
+    }
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -549,11 +633,14 @@ int ctl_vms_reconcile_init(struct ctl *c)
     r->c = c;
     r->timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
     r->soon = evtimer_new(c->base, on_tick, c);
-    if (!r->timer || !r->soon) {
+    r->soon_hosts = evtimer_new(c->base, on_hosts_tick, c);
+    if (!r->timer || !r->soon || !r->soon_hosts) {
         if (r->timer)
             event_free(r->timer);
         if (r->soon)
             event_free(r->soon);
+        if (r->soon_hosts)
+            event_free(r->soon_hosts);
         free(r);
         return -1;
     }
@@ -611,5 +698,6 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
     }
     event_free(r->timer);
     event_free(r->soon);
+    event_free(r->soon_hosts);
     free(r);
 }

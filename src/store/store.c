@@ -272,6 +272,40 @@ struct db_stmt *store_prep(struct store *st, const char *sql)
     return s;
 }
 
+int store_count(struct store *st, const char *sql, const char *arg, int *count, const char *what)
+{
+    struct db_stmt *s = store_prep(st, sql);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, arg);
+    int ret = 0;
+    if (db_step(s) == DB_ROW)
+        *count = db_col_int(s, 0);
+    else
+        ret = store_fail(st, what);
+    db_finish(s);
+    return ret;
+}
+
+int store_get_one(struct store *st, const char *sql, const char *key, size_t elem,
+                  store_row_reader rd, void *out, const char *what)
+{
+    struct db_stmt *s = store_prep(st, sql);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, key);
+    int rc = db_step(s), ret;
+    if (rc == DB_ROW) {
+        memset(out, 0, elem);
+        rd(s, out);
+        ret = 0;
+    } else {
+        ret = rc == DB_DONE ? STORE_NOTFOUND : store_fail(st, what);
+    }
+    db_finish(s);
+    return ret;
+}
+
 int store_step_done(struct store *st, struct db_stmt *s, const char *what)
 {
     int rc = db_step(s);
@@ -515,17 +549,7 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
 
 int store_vm_count_using_image(struct store *st, const char *image, int *count)
 {
-    struct db_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE image=?");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, image);
-    int ret = 0;
-    if (db_step(s) == DB_ROW)
-        *count = db_col_int(s, 0);
-    else
-        ret = store_fail(st, "count vms");
-    db_finish(s);
-    return ret;
+    return store_count(st, "SELECT count(*) FROM vms WHERE image=?", image, count, "count vms");
 }
 
 static int vm_totals_read(struct store *st, struct db_stmt *s, struct vm_totals *t)
