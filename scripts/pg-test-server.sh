@@ -4,6 +4,10 @@
 # (PostgreSQL refuses to run as root), no TCP at all (listen_addresses=''),
 # a unix socket inside DIR. `start` prints the URL to give yund --store or
 # YUN_TEST_PG_URL; `stop` stops the server and removes DIR.
+#
+# PG_LISTEN=ADDR [PG_NETNS=NS] scripts/pg-test-server.sh start DIR: TCP on
+# ADDR:5432 as well (any client trusted, for a test's own namespaces), the
+# server run inside network namespace NS; the URL printed is the TCP one.
 set -euo pipefail
 
 usage() {
@@ -47,15 +51,31 @@ start)
             exit 1
         }
     fi
+    listen=${PG_LISTEN:-}
+    inns=()
+    if [ -n "$listen" ]; then
+        grep -q "^host all all 0.0.0.0/0 trust" "$dir/data/pg_hba.conf" ||
+            echo "host all all 0.0.0.0/0 trust" >>"$dir/data/pg_hba.conf"
+        [ -n "${PG_NETNS:-}" ] && inns=(ip netns exec "$PG_NETNS")
+    fi
     # fsync off: a test cluster, thrown away; durability is not what is tested
-    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses='' -k $dir -c fsync=off -c full_page_writes=off" \
+    if [ "$(id -u)" = 0 ]; then
+        run=("${inns[@]}" runuser -u postgres --)
+    else
+        run=("${inns[@]}")
+    fi
+    "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-c listen_addresses='$listen' -k $dir -c fsync=off -c full_page_writes=off" \
         start >/dev/null || {
         cat "$dir/server.log" >&2
         exit 1
     }
-    # libpq URL with the socket directory as host (percent-encoded '/')
-    echo "postgresql:///postgres?host=$(printf %s "$dir" | sed 's|/|%2F|g')&user=postgres"
+    if [ -n "$listen" ]; then
+        echo "postgresql://postgres@$listen:5432/postgres"
+    else
+        # libpq URL with the socket directory as host (percent-encoded '/')
+        echo "postgresql:///postgres?host=$(printf %s "$dir" | sed 's|/|%2F|g')&user=postgres"
+    fi
     ;;
 stop)
     [ -d "$dir" ] || exit 0

@@ -80,6 +80,9 @@ enum agent_verb {
                         same file */
     /* image library directories (agent_disk.c) */
     AV_IMAGE_REMOVE, /* {"dir"} -> {}: an image's directory under images/, removed (rm -rf job) */
+    /* image copies from the controller (agent_fetch.c) */
+    AV_IMAGE_FETCH, /* {"image","url","host_id","credential","files":[{"file","size","sha256"}]}
+                       -> {"dir","bytes","fetched"}; progress; cancellable */
     /* snapshot layers and block steps (agent_snap.c) */
     AV_SNAP_FIRST,
     AV_VM_LAYER_CREATE,    /* {"vm","file","backing"} -> {} */

@@ -83,6 +83,20 @@ static int add_url(struct agent_join *j, const char *u, size_t n)
     return j->nurls++;
 }
 
+/* The "controllers" a join's answer or cluster.json lists: each http://
+ * URL among them (the others are skipped). */
+static void add_controllers(struct agent_join *j, json_t *list)
+{
+    size_t i;
+    json_t *u;
+    json_array_foreach(list, i, u)
+    {
+        const char *s = json_string_value(u);
+        if (s && !strncmp(s, "http://", 7))
+            add_url(j, s, strlen(s));
+    }
+}
+
 static int use_url(struct agent_join *j, int i)
 {
     if (j->req) {
@@ -123,14 +137,7 @@ static void load_cluster_json(struct agent_join *j)
     } else {
         log_warn("%s: no valid host_id and credential: joining as a new host", j->cluster_json);
     }
-    size_t i;
-    json_t *u;
-    json_array_foreach(json_object_get(o, "controllers"), i, u)
-    {
-        const char *s = json_string_value(u);
-        if (s && !strncmp(s, "http://", 7))
-            add_url(j, s, strlen(s));
-    }
+    add_controllers(j, json_object_get(o, "controllers"));
     json_decref(o);
 }
 
@@ -224,24 +231,6 @@ static void read_cpu(char *model, size_t mlen, char *flags, size_t flen)
     fclose(f);
 }
 
-static json_t *labels_object(const char *s)
-{
-    json_t *o = json_object();
-    while (o && *s) {
-        size_t len = strcspn(s, ",");
-        const char *eq = memchr(s, '=', len);
-        if (eq) {
-            char k[128];
-            snprintf(k, sizeof k, "%.*s", (int)(eq - s), s);
-            json_object_set_new(o, k, json_stringn(eq + 1, len - (size_t)(eq - s) - 1));
-        }
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return o;
-}
-
 static json_t *make_facts(const struct yun_config *cfg, json_t *hf, char *err, size_t errlen)
 {
     char addr[64], port[16];
@@ -269,7 +258,7 @@ static json_t *make_facts(const struct yun_config *cfg, json_t *hf, char *err, s
                           "name", cfg->host_name, "address", addr, "agent_url", url, "cpus",
                           json_object_get(hf, "cpus"), "memory", json_object_get(hf, "memory"),
                           "accel", accel ? accel : "", "cpu_model", model, "cpu_flags", flags,
-                          "labels", labels_object(cfg->host_labels), "vms_dir", vms ? vms : "",
+                          "labels", config_labels_json(cfg->host_labels), "vms_dir", vms ? vms : "",
                           "images_dir", images ? images : "");
     if (!o)
         snprintf(err, errlen, "host.facts without cpus or memory");
@@ -352,14 +341,7 @@ static void on_join(void *ctx, int status, json_t *reply, const struct yerr *err
     snprintf(j->credential, sizeof j->credential, "%s", cred);
     if (json_is_integer(hb) && json_integer_value(hb) >= 50 && json_integer_value(hb) <= 60000)
         j->heartbeat_ms = (int)json_integer_value(hb);
-    size_t i;
-    json_t *u;
-    json_array_foreach(json_object_get(reply, "controllers"), i, u)
-    {
-        const char *s = json_string_value(u);
-        if (s && !strncmp(s, "http://", 7))
-            add_url(j, s, strlen(s));
-    }
+    add_controllers(j, json_object_get(reply, "controllers"));
     save_cluster_json(j);
     j->joined = true;
     j->retry_ms = JOIN_RETRY_MS;

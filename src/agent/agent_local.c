@@ -43,6 +43,7 @@ static const struct {
     {agent_launch_verbs, &agent_launch_verbs_count}, {agent_power_verbs, &agent_power_verbs_count},
     {agent_console_verbs, &agent_console_verbs_count},
     {agent_disk_verbs, &agent_disk_verbs_count},
+    {agent_fetch_verbs, &agent_fetch_verbs_count},
     {agent_snap_verbs, &agent_snap_verbs_count},
     {agent_merge_verbs, &agent_merge_verbs_count},
     {agent_hotplug_verbs, &agent_hotplug_verbs_count},
@@ -229,6 +230,7 @@ static void local_forget(struct agent *a, void *ctx)
 static void local_free(struct agent *a)
 {
     struct agent_local *al = agent_local_of(a);
+    agent_fetch_free(al); /* their threads ended first */
     /* Calls still running (a wait on a timer) are cancelled, so their
      * state goes with them; the rest are undelivered replies. */
     for (struct agent_op *op = al->ops; op; op = op->next)

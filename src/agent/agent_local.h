@@ -46,6 +46,8 @@ extern const struct agent_verb_def agent_console_verbs[];
 extern const size_t agent_console_verbs_count;
 extern const struct agent_verb_def agent_disk_verbs[];
 extern const size_t agent_disk_verbs_count;
+extern const struct agent_verb_def agent_fetch_verbs[];
+extern const size_t agent_fetch_verbs_count;
 extern const struct agent_verb_def agent_snap_verbs[];
 extern const size_t agent_snap_verbs_count;
 extern const struct agent_verb_def agent_sample_verbs[];
@@ -76,6 +78,9 @@ struct agent_local {
 /* Ends the qemu-img (and image builder) processes an earlier run left on
  * this state directory's files (agent_disk.c); agent_local_new runs it. */
 void agent_disk_end_orphans(struct agent_local *al);
+/* Ends and frees the image fetches still running (agent_fetch.c; agent_free
+ * runs it first). */
+void agent_fetch_free(struct agent_local *al);
 /* Frees agent_sample.c's cache (agent_free runs it). */
 void agent_sample_free(struct agent_local *al);
 /* The live serial consoles (agent_conhub.c): the ops' console_open and

@@ -4,7 +4,8 @@
  * deadlines, one retry (same id, so the agent runs it once) of a call whose
  * connection failed before any answer, cancel and forget, the answer's
  * checks (anything but {"result"} or {"error":{code,message}} is
- * bad_gateway), and the pushed events' intake with their dedup.
+ * bad_gateway), the calls still pending handed over when the agent goes,
+ * and the pushed events' intake with their dedup.
  */
 #include "agent/agent_remote.h"
 #include "agent/agent_rconsole.h"
@@ -93,6 +94,7 @@ int agent_remote_deadline_ms(enum agent_verb v, json_t *args)
     case AV_DISK_COPY:
     case AV_DISK_REBASE:
     case AV_IMAGE_BUILD:
+    case AV_IMAGE_FETCH:
         return 12 * 3600 * 1000; /* the task's own cancel is the limit that matters */
     case AV_DISK_CHECK:
     case AV_DISK_INSPECT:
@@ -291,6 +293,22 @@ static void remote_forget(struct agent *a, void *ctx)
         if (c->ctx == ctx)
             call_unlink_free(c); /* the verb goes on at the agent; its answer is dropped */
     }
+}
+
+int agent_remote_hand_over(struct agent *a, agent_remote_owe_fn owe, void *arg)
+{
+    struct agent_remote *ar = ar_of(a);
+    int n = 0;
+    while (ar->calls) {
+        struct rcall *c = ar->calls;
+        agent_reply_fn done = c->done;
+        void *ctx = c->ctx;
+        call_unlink_free(c);
+        if (done)
+            owe(arg, done, ctx);
+        n++;
+    }
+    return n;
 }
 
 static void remote_free(struct agent *a)

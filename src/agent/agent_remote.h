@@ -42,6 +42,16 @@ int agent_remote_deliver(struct agent *a, json_t *events, const char *run, uint6
  * life (calls are "RUN-N"; an agent numbers its events per run). */
 const char *agent_run_id(void);
 
+/* Before the agent is freed (a re-join at another address, the host
+ * removed): each call still pending is handed to owe (its reply callback
+ * and ctx) and dropped here, its HTTP request ended (the verb may go on at
+ * the agent). The caller owes each one its answer (ctl answers them from the
+ * loop with YE_UNAVAILABLE). Calls not handed over before agent_free() are
+ * dropped unanswered (the controller's shutdown: their owners free them).
+ * Returns how many were handed over. */
+typedef void (*agent_remote_owe_fn)(void *arg, agent_reply_fn done, void *ctx);
+int agent_remote_hand_over(struct agent *a, agent_remote_owe_fn owe, void *arg);
+
 /* For tests and status: calls in flight. */
 int agent_remote_pending(const struct agent *a);
 

@@ -14,7 +14,6 @@
 #include <event2/http.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 struct bridge {
     struct hreq *req;
@@ -41,23 +40,6 @@ void console_bridges_close_all(void)
         splice_end(lives->sp); /* its done unlinks it */
 }
 
-/* The comma-separated value has tok (case-insensitive). */
-static bool has_token(const char *v, const char *tok)
-{
-    size_t tl = strlen(tok);
-    while (v && *v) {
-        v += strspn(v, " \t,");
-        size_t n = strcspn(v, ",");
-        size_t m = n;
-        while (m > 0 && (v[m - 1] == ' ' || v[m - 1] == '\t'))
-            m--;
-        if (m == tl && !strncasecmp(v, tok, tl))
-            return true;
-        v += n;
-    }
-    return false;
-}
-
 bool console_upgrade_asked(struct hreq *req)
 {
     return evhttp_find_header(hreq_input_headers(req), "Upgrade") != NULL;
@@ -70,7 +52,7 @@ int console_upgrade_check(struct hreq *req, struct yerr *err)
     const char *conn = evhttp_find_header(h, "Connection");
     if (hreq_method(req) != EVHTTP_REQ_GET)
         return yerr_set(err, YE_BAD_REQUEST, "a console is a GET with an upgrade");
-    if (!up || !has_token(up, CONSOLE_PROTOCOL) || !has_token(conn, "upgrade"))
+    if (!up || !httpd_has_token(up, CONSOLE_PROTOCOL) || !httpd_has_token(conn, "upgrade"))
         return yerr_set(err, YE_BAD_REQUEST,
                         "a console needs \"Connection: Upgrade\" and \"Upgrade: %s\"",
                         CONSOLE_PROTOCOL);

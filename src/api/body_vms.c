@@ -247,6 +247,26 @@ int exec_body_from_json(json_t *b, struct exec_body *x, struct yerr *err)
     return 0;
 }
 
+int placement_body_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
+{
+    if (!json_is_object(b))
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "request body required: a VM create's (cpus, memory, group, requires, "
+                        "host, start; name and image optional)");
+    /* a create's body with its two required keys made optional */
+    if (!json_object_get(b, "name"))
+        json_object_set_new(b, "name", json_string("dry-run"));
+    if (!json_object_get(b, "image"))
+        json_object_set_new(b, "image", json_string(""));
+    return vm_spec_from_json(b, s, err);
+}
+
+int check_placement(json_t *body, struct yerr *err)
+{
+    struct vm_spec s;
+    return placement_body_from_json(body, &s, err);
+}
+
 int check_vm_create(json_t *body, struct yerr *err)
 {
     struct vm_spec s;

@@ -12,7 +12,6 @@
 #include "lib/util.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -298,46 +297,6 @@ static int listen_unix(const char *path, char *err, size_t errlen)
     return fd;
 }
 
-/* A TCP listening socket for "HOST:PORT" (numeric host or name). */
-static int listen_tcp(const char *spec, char *err, size_t errlen)
-{
-    char host[64];
-    snprintf(host, sizeof(host), "%s", spec);
-    char *colon = strrchr(host, ':');
-    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
-    if (!colon || port <= 0 || port > 65535) {
-        snprintf(err, errlen, "listen '%s' is not HOST:PORT", spec);
-        return -1;
-    }
-    *colon = 0;
-    char *h = host;
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8470 */
-        h[hl - 1] = 0;
-        h++;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE},
-                    *res = NULL;
-    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    int one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 int api_start(struct api *a, struct event_base *base, struct ctl *ctl, const struct yun_config *cfg,
               char *err, size_t errlen)
 {
@@ -383,7 +342,7 @@ int api_start(struct api *a, struct event_base *base, struct ctl *ctl, const str
         }
         snprintf(a->token, sizeof(a->token), "%s", tok);
         free(tok);
-        int tfd = listen_tcp(cfg->listen_tcp, err, errlen);
+        int tfd = httpd_listen_tcp("listen", cfg->listen_tcp, false, err, errlen);
         if (tfd < 0)
             return -1;
         if (httpd_listen_fd(a->http, tfd, on_tcp_request, a) < 0) {

@@ -3,14 +3,23 @@
  * (docs/cluster.md): POST /v1/cluster/join (no API token: the join token is
  * in the body), and the heartbeat and pushed events, each authenticated by
  * X-Yun-Host and the host's bearer credential (not the API token). Every
- * fact an agent sends is checked before anything changes.
+ * fact an agent sends is checked before anything changes. And an image's
+ * files served to an agent that fetches them (GET
+ * /v1/cluster/images/{name}/{file}, the same credential): sent from the
+ * file by sendfile as the connection drains, never read into memory.
  */
 #include "api/api.h"
 #include "ctl/hosts.h"
+#include "ctl/images.h"
+#include "ctl/images_fetch.h"
 
+#include <event2/buffer.h>
 #include <event2/http.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void cluster_join(struct route_ctx *c)
 {
@@ -97,6 +106,49 @@ static void cluster_events(struct route_ctx *c)
         reply_json(c->req, 200, r);
 }
 
+static void cluster_image_file(struct route_ctx *c)
+{
+    const char *id;
+    if (!agent_authorized(c, &id))
+        return;
+    struct image_rec m;
+    struct yerr err = {0};
+    char path[512];
+    const char *file = route_param(c, "file");
+    if (ctl_image_get(c->api->ctl, route_param(c, "name"), &m, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
+    if (!file || !ctl_image_serves(&m, file, path)) {
+        reply_errorf(c->req, YE_NOT_FOUND, "image '%s' has no file '%.64s'", m.name,
+                     file ? file : "");
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        reply_errorf(c->req, YE_CONFLICT, "image '%s': %s cannot be read here", m.name, path);
+        return;
+    }
+    struct evbuffer *body = evbuffer_new();
+    /* the buffer owns fd: the bytes go out by sendfile as the socket drains */
+    if (!body || (st.st_size > 0 && evbuffer_add_file(body, fd, 0, st.st_size) < 0)) {
+        if (body)
+            evbuffer_free(body);
+        else
+            close(fd);
+        reply_errorf(c->req, YE_INTERNAL, "cannot send %s", path);
+        return;
+    }
+    if (st.st_size == 0)
+        close(fd);
+    evhttp_add_header(hreq_output_headers(c->req), "Content-Type", "application/octet-stream");
+    hreq_send(c->req, 200, body);
+    evbuffer_free(body);
+}
+
 const struct route routes_cluster[] = {
     {EVHTTP_REQ_POST, "/v1/cluster/join", cluster_join, ROUTE_BODY | ROUTE_PUBLIC,
      "An agent joins with the join token; answers its host id and credential", NULL},
@@ -104,5 +156,7 @@ const struct route routes_cluster[] = {
      "An agent's heartbeat (X-Yun-Host and its credential): renews its lease", NULL},
     {EVHTTP_REQ_POST, "/v1/cluster/events", cluster_events, ROUTE_BODY | ROUTE_PUBLIC,
      "An agent's pushed events (X-Yun-Host and its credential), acknowledged by seq", NULL},
+    {EVHTTP_REQ_GET, "/v1/cluster/images/{name}/{file}", cluster_image_file, ROUTE_PUBLIC,
+     "An image's file for an agent that copies it (X-Yun-Host and its credential)", NULL},
 };
 const size_t routes_cluster_count = sizeof(routes_cluster) / sizeof(routes_cluster[0]);

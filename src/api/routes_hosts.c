@@ -11,25 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "k=v,k=v" as an object. */
-static json_t *labels_json(const char *s)
-{
-    json_t *o = json_object();
-    while (o && *s) {
-        size_t len = strcspn(s, ",");
-        const char *eq = memchr(s, '=', len);
-        if (eq) {
-            char k[128];
-            snprintf(k, sizeof k, "%.*s", (int)(eq - s), s);
-            json_object_set_new(o, k, json_stringn(eq + 1, len - (size_t)(eq - s) - 1));
-        }
-        s += len;
-        if (*s == ',')
-            s++;
-    }
-    return o;
-}
-
 static json_t *host_json(struct ctl *ctl, const struct host_rec *h, int vms)
 {
     return json_pack(
@@ -38,7 +19,7 @@ static json_t *host_json(struct ctl *ctl, const struct host_rec *h, int vms)
         "id", h->id, "name", h->name, "address", h->address, "agent_url", h->agent_url, "state",
         h->state, "maintenance", h->maintenance != 0, "local", !strcmp(h->id, ctl_local_host(ctl)),
         "cpus", h->cpus, "memory", (json_int_t)h->memory, "accel", h->accel, "cpu_model",
-        h->cpu_model, "cpu_flags", json_text(h->cpu_flags), "labels", labels_json(h->labels),
+        h->cpu_model, "cpu_flags", json_text(h->cpu_flags), "labels", config_labels_json(h->labels),
         "lease_until", (json_int_t)h->lease_until, "usage", "cpu_load", h->cpu_load, "mem_used",
         (json_int_t)h->mem_used, "vms", vms, "vms_dir", h->vms_dir, "images_dir", h->images_dir,
         "joined_at", (json_int_t)h->joined_at, "updated_at", (json_int_t)h->updated_at);

@@ -8,6 +8,8 @@
  *   DELETE /v1/groups/{name}           refused (409) while VMs are in it
  *   GET    /v1/vms/{name}/placement    the last placement's explanation of a
  *                                      VM name (also of a create refused)
+ *   POST   /v1/placement[?explain=1]   a dry run: where a VM with a create's
+ *                                      body would go; nothing made or reserved
  */
 #include "api/api.h"
 #include "api/bodies.h"
@@ -17,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static json_t *group_json(struct ctl *ctl, const struct group_rec *g)
 {
@@ -124,6 +127,48 @@ static void vm_placement(struct route_ctx *c)
     reply_json(c->req, 200, json_incref(ex));
 }
 
+/* 200 {"host": {"id", "name"}, "score", "passed", "hosts_total", "reason",
+ * "took_us", "placement"?}; no valid host is the create's 409 (counts per
+ * reason in the message), with "placement" beside "error" when asked. */
+static void placement_dry(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct vm_spec s;
+    if (placement_body_from_json(c->body, &s, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
+    const char *q = query_get(c, "explain");
+    if (q && strcmp(q, "0") && strcmp(q, "1") && strcmp(q, "true") && strcmp(q, "false")) {
+        reply_errorf(c->req, YE_INVALID_ARGUMENT, "explain must be 0 or 1, not '%.32s'", q);
+        return;
+    }
+    bool want = s.explain || (q && (!strcmp(q, "1") || !strcmp(q, "true")));
+    json_t *out = NULL, *ex = NULL;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = ctl_place_dry(c->api->ctl, &s, &out, want ? &ex : NULL, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    json_int_t us =
+        (json_int_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+    if (rc < 0) {
+        json_t *e = json_pack("{s:{s:s,s:o}}", "error", "code", yerr_name(&err), "message",
+                              json_text(err.message));
+        if (e && ex)
+            json_object_set(e, "placement", ex);
+        json_decref(ex);
+        if (e)
+            reply_json(c->req, yerr_status(&err), e);
+        else
+            reply_error(c->req, &err);
+        return;
+    }
+    json_object_set_new(out, "took_us", json_integer(us));
+    if (ex)
+        json_object_set_new(out, "placement", ex);
+    reply_json(c->req, 200, out);
+}
+
 const struct route routes_place[] = {
     {EVHTTP_REQ_GET, "/v1/groups", group_list, 0, "List placement groups", NULL},
     {EVHTTP_REQ_POST, "/v1/groups", group_create, ROUTE_BODY,
@@ -131,6 +176,9 @@ const struct route routes_place[] = {
     {EVHTTP_REQ_GET, "/v1/groups/{name}", group_show, 0, "Show a placement group", NULL},
     {EVHTTP_REQ_DELETE, "/v1/groups/{name}", group_delete, 0,
      "Delete a placement group (refused while VMs are in it)", NULL},
+    {EVHTTP_REQ_POST, "/v1/placement", placement_dry, ROUTE_BODY,
+     "Dry-run placement: where a VM with this create body would go (nothing is made)",
+     check_placement},
     {EVHTTP_REQ_GET, "/v1/vms/{name}/placement", vm_placement, 0,
      "Explain the last placement of a VM: every host's verdict", NULL},
 };

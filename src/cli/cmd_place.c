@@ -1,7 +1,8 @@
 /*
  * cmd_place.c - placement in the CLI: `yun group create|list|show|delete`,
- * `yun vm explain NAME`, and the verdict table `yun vm create --explain`
- * prints (cli_print_placement).
+ * `yun vm explain NAME`, `yun vm place` (a dry run: POST /v1/placement),
+ * and the verdict table `yun vm create --explain` prints
+ * (cli_print_placement).
  */
 #include "cli/cli.h"
 #include "lib/util.h"
@@ -62,6 +63,68 @@ int cli_show_placement(struct cli *c, const char *name)
 static int vm_explain(struct cli *c, const struct cli_args *a)
 {
     return cli_show_placement(c, a->argv[0]);
+}
+
+/* yun vm place --cpus N --memory SIZE [--image I] [--group G] [--require
+ * K=V]... [--host H] [--start] [--explain]: where such a VM would go. */
+static int vm_place(struct cli *c, const struct cli_args *a)
+{
+    json_t *body = json_object();
+    const char *v;
+    uint64_t u;
+    if ((v = cli_val(a, "cpus"))) {
+        if (parse_u64(v, 0, 1000000, &u) < 0) {
+            fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", v);
+            goto usage;
+        }
+        json_object_set_new(body, "cpus", json_integer((json_int_t)u));
+    }
+    if ((v = cli_val(a, "memory"))) {
+        if (parse_size(v, &u) < 0) {
+            fprintf(stderr, "yun: --memory takes a size such as 512M, not '%s'\n", v);
+            goto usage;
+        }
+        if (strspn(v, "0123456789") == strlen(v))
+            u <<= 20; /* a bare number: MiB, as create */
+        if (u % (1 << 20)) {
+            fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
+            goto usage;
+        }
+        json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
+    }
+    static const char *const strings[] = {"image", "host", "group", NULL};
+    for (int i = 0; strings[i]; i++)
+        if ((v = cli_val(a, strings[i])))
+            json_object_set_new(body, strings[i], json_string(v));
+    int ri = 0;
+    while ((v = cli_val_next(a, "require", &ri))) {
+        json_t *req = json_object_get(body, "requires");
+        if (!req)
+            json_object_set_new(body, "requires", req = json_array());
+        json_array_append_new(req, json_string(v));
+    }
+    if (cli_flag(a, "start"))
+        json_object_set_new(body, "start", json_true());
+    bool explain = cli_flag(a, "explain");
+    int code = 0;
+    json_t *r =
+        cli_call(c, "POST", explain ? "/v1/placement?explain=1" : "/v1/placement", body, &code);
+    json_decref(body);
+    if (!r)
+        return code;
+    if (c->json) {
+        cli_print_json(r);
+    } else {
+        json_t *h = json_object_get(r, "host");
+        printf("would go to %s (%s)\n", str(h, "name"), str(r, "reason"));
+        if (explain)
+            cli_print_placement(json_object_get(r, "placement"));
+    }
+    json_decref(r);
+    return 0;
+usage:
+    json_decref(body);
+    return EXIT_USAGE;
 }
 
 static int group_create(struct cli *c, const struct cli_args *a)
@@ -145,6 +208,22 @@ static int group_show_delete(struct cli *c, const struct cli_args *a)
 static const struct cli_arg arg_group[] = {{"NAME", CLI_K_TEXT, NULL, 0}, {0}};
 
 const struct cli_cmd cmd_place_entries[] = {
+    {.words = "vm place",
+     .summary = "where a VM of this size would go (a dry run: nothing is made)",
+     .opts =
+         (const struct cli_opt[]){
+             {"cpus", 'c', "N", CLI_K_TEXT, NULL, 0, "virtual CPUs (default 1)"},
+             {"memory", 'm', "SIZE", CLI_K_TEXT, NULL, 0, "memory, e.g. 512M (a bare number: MiB)"},
+             {"image", 'i', "IMG", CLI_K_IMAGE, NULL, 0, "check this image too"},
+             {"host", 0, "HOST", CLI_K_TEXT, NULL, 0, "only HOST (the filters still apply)"},
+             {"group", 0, "GROUP", CLI_K_TEXT, NULL, 0, "a placement group (yun group list)"},
+             {"require", 0, "K=V", CLI_K_TEXT, NULL, CLI_OPT_REPEAT,
+              "only hosts with this label, e.g. gpu=1"},
+             {"start", 0, NULL, CLI_K_TEXT, NULL, 0,
+              "as a create that starts it: count what hosts hold"},
+             {"explain", 0, NULL, CLI_K_TEXT, NULL, 0, "print every host's verdict"},
+             {0}},
+     .run = vm_place},
     {.words = "vm explain",
      .summary = "every host's verdict in the VM's last placement",
      .args = (const struct cli_arg[]){{"NAME", CLI_K_VM, NULL, 0}, {0}},

@@ -7,6 +7,7 @@
  * they are loaded or join (ctl/hosts.c).
  */
 #include "ctl/ctl.h"
+#include "ctl/images_fetch.h"
 #include "agent/agent.h"
 #include "ctl/hosts.h"
 #include "ctl/place.h"
@@ -93,6 +94,7 @@ int ctl_init(struct ctl *c, struct event_base *base, struct store *st, const str
 
 void ctl_shutdown(struct ctl *c)
 {
+    ctl_image_fetches_shutdown(c);
     ctl_calls_shutdown(c);
     ctl_vmops_shutdown(c);
     ctl_starts_shutdown(c);

@@ -139,10 +139,17 @@ int ctl_host_cancel(struct ctl *c, const char *host_id, uint64_t call);
 /* ctx goes away: agent_forget(ctx) on every host's agent, and the replies
  * owed by hosts with no agent dropped. */
 void ctl_agents_forget(struct ctl *c, void *ctx);
+/* The same for calls made through ctl_host_call(c, host_id, ...) alone: only
+ * that host's agent is told (a shutdown with thousands of hosts stays
+ * linear). */
+void ctl_host_forget(struct ctl *c, const char *host_id, void *ctx);
 void ctl_host_calls_shutdown(struct ctl *c);
+/* done(ctx, NULL, err) from the loop later (forgettable like a call); the
+ * answer to a call its freed agent owed. -1 when out of memory. */
+int ctl_host_call_owe(struct ctl *c, agent_reply_fn done, void *ctx, const struct yerr *err);
 /* The same for host-less disk work (image build, import, removal) on
- * ctl_disk_agent's host: in a controller, the first host that is up at
- * each call (images are not yet copied between hosts). */
+ * ctl_disk_agent's host: in a controller, the first host that is up and
+ * shares the image library at each call (else any host up). */
 uint64_t ctl_disk_call(struct ctl *c, enum agent_verb v, json_t *args, agent_reply_fn done,
                        agent_progress_fn progress, void *ctx);
 int ctl_disk_cancel(struct ctl *c, uint64_t call);
@@ -156,6 +163,9 @@ void ctl_vms_reconcile_shutdown(struct ctl *c);
 void ctl_vms_reconcile(struct ctl *c);
 /* Another pass shortly (a start seen half-way, /proc unreadable). */
 void ctl_vms_reconcile_soon(struct ctl *c);
+/* A pass shortly over host_id's VMs only (its agent asked: "host.reconcile";
+ * the host is back up); the event "host NAME reconcile" counts what it asked. */
+void ctl_vms_reconcile_host_soon(struct ctl *c, const char *host_id);
 /* At start-up, before the API accepts requests: runs the loop until the
  * pass's re-attaches are answered (QEMU's status, an interrupted start's
  * cont), at most timeout_ms, so the first answers show their state. */
@@ -214,8 +224,8 @@ void vm_spec_defaults(struct vm_spec *s);
 int ctl_vm_get(struct ctl *c, const char *name, struct vm_rec *out, struct yerr *err);
 int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err);
 /* At most limit rows named after `after` (NULL: from the first), by name. */
-int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_rec **out,
-                     size_t *n, struct yerr *err);
+int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_rec **out, size_t *n,
+                     struct yerr *err);
 /* The rows placed on host_id (its id: never the all-in-one's "" rows). */
 int ctl_vm_list_host(struct ctl *c, const char *host_id, struct vm_rec **out, size_t *n,
                      struct yerr *err);

@@ -4,11 +4,13 @@
  * agent now (down, unknown, removed) answers like an agent that failed:
  * the reply runs later, from the loop, with YE_UNAVAILABLE naming the host,
  * so every caller's error path is the one it has for any agent error, and
- * the agent's rule (the reply never runs inside the call) still holds.
+ * the agent's rule (the reply never runs inside the call) still holds. The
+ * calls a freed remote agent had pending (hosts.c) are answered the same way.
  */
 #include "agent/agent.h"
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
+#include "ctl/hosts_int.h"
 #include "lib/log.h"
 
 #include <event2/event.h>
@@ -48,6 +50,27 @@ static void nohost_fire(evutil_socket_t fd, short what, void *arg)
     free(n);
 }
 
+int ctl_host_call_owe(struct ctl *c, agent_reply_fn done, void *ctx, const struct yerr *err)
+{
+    struct ctl_nohost *n = calloc(1, sizeof *n);
+    if (!n)
+        return -1;
+    n->c = c;
+    n->done = done;
+    n->ctx = ctx;
+    n->err = *err;
+    n->ev = evtimer_new(c->base, nohost_fire, n);
+    if (!n->ev) {
+        free(n);
+        return -1;
+    }
+    struct timeval tv = {0, 0};
+    evtimer_add(n->ev, &tv);
+    n->next = c->nohosts;
+    c->nohosts = n;
+    return 0;
+}
+
 uint64_t ctl_host_call(struct ctl *c, const char *host_id, enum agent_verb v, json_t *args,
                        agent_reply_fn done, agent_progress_fn progress, void *ctx)
 {
@@ -59,22 +82,8 @@ uint64_t ctl_host_call(struct ctl *c, const char *host_id, enum agent_verb v, js
     log_debug("agent call %s: %s", agent_verb_name(v), err.message);
     if (!done)
         return ++nohost_ids;
-    struct ctl_nohost *n = calloc(1, sizeof *n);
-    if (!n)
+    if (ctl_host_call_owe(c, done, ctx, &err) < 0)
         return 0;
-    n->c = c;
-    n->done = done;
-    n->ctx = ctx;
-    n->err = err;
-    n->ev = evtimer_new(c->base, nohost_fire, n);
-    if (!n->ev) {
-        free(n);
-        return 0;
-    }
-    struct timeval tv = {0, 0};
-    evtimer_add(n->ev, &tv);
-    n->next = c->nohosts;
-    c->nohosts = n;
     return ++nohost_ids;
 }
 
@@ -100,9 +109,8 @@ static void forget_on(struct ctl *c, const char *host_id, struct agent *a, void 
     agent_forget(a, arg);
 }
 
-void ctl_agents_forget(struct ctl *c, void *ctx)
+static void nohosts_forget(struct ctl *c, void *ctx)
 {
-    ctl_hosts_each_agent(c, forget_on, ctx); /* down hosts' calls may still answer */
     struct ctl_nohost **pp = &c->nohosts;
     while (*pp) {
         struct ctl_nohost *n = *pp;
@@ -114,6 +122,21 @@ void ctl_agents_forget(struct ctl *c, void *ctx)
             pp = &n->next;
         }
     }
+}
+
+void ctl_agents_forget(struct ctl *c, void *ctx)
+{
+    ctl_hosts_each_agent(c, forget_on, ctx); /* down hosts' calls may still answer */
+    nohosts_forget(c, ctx);
+}
+
+void ctl_host_forget(struct ctl *c, const char *host_id, void *ctx)
+{
+    struct host_entry *e = c->hosts ? hosts_find(c, host_id) : NULL;
+    struct agent *a = c->hosts ? (e ? e->agent : NULL) : c->agent;
+    if (a)
+        agent_forget(a, ctx); /* down or not: its calls may still answer */
+    nohosts_forget(c, ctx);
 }
 
 void ctl_host_calls_shutdown(struct ctl *c)

@@ -132,6 +132,45 @@ void hosts_update(struct ctl *c, struct host_entry *e, const struct host_rec *re
         order_insert(c->hosts, e);
 }
 
+/* One call the freed agent had pending: answered from the loop. */
+struct owed_ctx {
+    struct ctl *c;
+    struct yerr err;
+};
+
+static void owe_one(void *arg, agent_reply_fn done, void *ctx)
+{
+    struct owed_ctx *o = arg;
+    if (ctl_host_call_owe(o->c, done, ctx, &o->err) < 0)
+        log_err("%s (out of memory: not answered)", o->err.message);
+}
+
+/* e's remote agent goes (a re-join at another address, the host removed,
+ * the controller's shutdown). Its calls still pending are answered
+ * YE_UNAVAILABLE from the loop, except at shutdown (no loop turns again:
+ * each waiter's owner frees it). e->agent is cleared first, so nothing an
+ * answer does can reach the agent being freed. */
+static void release_agent(struct ctl *c, struct host_entry *e)
+{
+    struct agent *a = e->agent;
+    if (e->local || !a)
+        return;
+    e->agent = NULL;
+    ctl_vms_host_detached(c, e->rec.id, a);
+    if (!c->hosts->closing) {
+        struct owed_ctx o = {.c = c};
+        yerr_set(&o.err, YE_UNAVAILABLE,
+                 "host %s: its agent left (it joined again or was removed) "
+                 "before answering",
+                 e->rec.name);
+        int n = agent_remote_hand_over(a, owe_one, &o);
+        if (n)
+            log_info("host %s: %d call%s pending on its old agent answered unavailable",
+                     e->rec.name, n, n == 1 ? "" : "s");
+    }
+    agent_free(a);
+}
+
 void hosts_drop(struct ctl *c, struct host_entry *e)
 {
     struct ctl_hosts *h = c->hosts;
@@ -141,10 +180,7 @@ void hosts_drop(struct ctl *c, struct host_entry *e)
             *p = e->hnext;
             break;
         }
-    if (!e->local && e->agent) {
-        ctl_vms_host_detached(c, e->rec.id, e->agent);
-        agent_free(e->agent);
-    }
+    release_agent(c, e);
     free(e);
 }
 
@@ -152,11 +188,7 @@ void hosts_connect(struct ctl *c, struct host_entry *e)
 {
     if (e->local)
         return;
-    if (e->agent) {
-        ctl_vms_host_detached(c, e->rec.id, e->agent);
-        agent_free(e->agent);
-        e->agent = NULL;
-    }
+    release_agent(c, e);
     char cred[65];
     if (hosts_credential(c->hosts->token, c->hosts->token_len, e->rec.id, cred) < 0) {
         log_err("host %s: cannot derive its credential", e->rec.name);
@@ -296,6 +328,7 @@ void ctl_hosts_shutdown(struct ctl *c)
     if (!h)
         return;
     hosts_lease_shutdown(c);
+    h->closing = true;
     while (h->n)
         hosts_drop(c, h->v[h->n - 1]);
     free(h->v);

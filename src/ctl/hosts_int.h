@@ -34,6 +34,7 @@ struct ctl_hosts {
     struct event *sweep;
     char token[256]; /* the join token (controller) */
     size_t token_len;
+    bool closing; /* ctl_hosts_shutdown: freed agents' pending calls are not answered */
 };
 
 struct host_entry *hosts_find(struct ctl *c, const char *id);

@@ -171,16 +171,10 @@ int ctl_host_join(struct ctl *c, const struct host_join *j, char host_id[37], ch
         log_warn("join of host %s from %s refused: wrong join token", j->name, j->address);
         return yerr_set(err, YE_UNAUTHORIZED, "wrong join token");
     }
-    /* One image library for the cluster (docs/cluster.md): a VM's disk is an
-     * overlay on an image file every host reaches at the same path. */
-    if (strcmp(j->images_dir, c->cfg->images_dir)) {
-        log_warn("join of host %s from %s refused: its images_dir %s is not the cluster's %s",
-                 j->name, j->address, j->images_dir, c->cfg->images_dir);
-        return yerr_set(err, YE_INVALID_ARGUMENT,
-                        "images_dir: %s is not this cluster's image library %s (mount the shared "
-                        "library there, or set images_dir)",
-                        j->images_dir, c->cfg->images_dir);
-    }
+    /* A host whose images_dir is the controller's reads the cluster's image
+     * library itself (shared storage); any other has a library of its own,
+     * and images are copied to it when a VM needs them (docs/cluster.md,
+     * "Images"; ctl/images_fetch.c). */
     struct host_rec r, other;
     bool known = false, was_down = false;
     if (j->host_id[0]) {

@@ -10,6 +10,7 @@
  */
 #include "ctl/images.h"
 #include "ctl/ctl.h"
+#include "ctl/images_fetch.h"
 #include "agent/agent.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
@@ -352,4 +353,5 @@ void ctl_images_init(struct ctl *c)
 {
     tasks_register_kind(c->tasks, "image.build", recover_build, c);
     ctl_images_import_init(c);
+    ctl_images_fetch_init(c);
 }

@@ -16,6 +16,7 @@
 #include "ctl/ctl.h"
 #include "ctl/import_task.h"
 #include "ctl/images.h"
+#include "ctl/images_fetch.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -152,6 +153,9 @@ int ctl_image_delete(struct ctl *c, const char *name, ctl_image_done_fn done, vo
     if (users > 0)
         return yerr_set(err, YE_CONFLICT, "image '%s' is used by %d vm%s", m.name, users,
                         users == 1 ? "" : "s");
+    if (ctl_image_fetching(c, m.id))
+        return yerr_set(err, YE_CONFLICT, "image '%s' is being copied to a host (image.fetch)",
+                        m.name);
     struct image_del *d = calloc(1, sizeof *d);
     if (!d)
         return yerr_set(err, YE_INTERNAL, "out of memory");
@@ -159,6 +163,7 @@ int ctl_image_delete(struct ctl *c, const char *name, ctl_image_done_fn done, vo
         free(d);
         return yerr_db(err, store_errmsg(c->store));
     }
+    ctl_image_remove_copies(c, &m); /* hosts with a library of their own */
     d->c = c;
     snprintf(d->name, sizeof d->name, "%s", m.name);
     d->done = done;

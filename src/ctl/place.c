@@ -20,6 +20,7 @@
 #include "ctl/place.h"
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
+#include "ctl/vms_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,11 @@ struct ctl_place {
     struct place_model *pm; /* NULL: read it from the store */
     int64_t built_ms;       /* when (monotonic) */
     double build_cost_ms;   /* how long that took */
+    struct place_timing timing[PLACE_T__COUNT];
 };
+
+const double place_bucket_le[PLACE_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                               0.01,   0.025,   0.05,   0.1,   0.25,   1.0};
 
 static struct ctl_place *place_of(struct ctl *c)
 {
@@ -177,17 +182,16 @@ out:
     return ret;
 }
 
-int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host, char host_id[37],
-              json_t **explain, struct yerr *err)
+/* Decides for spec on the kept model (read again when due); ps is the state
+ * the decision moves (the controller's, or a copy for a dry run). */
+static int decide(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spec,
+                  const char *force_host, struct place_state *ps, int list_limit, int *chosen,
+                  json_t **ex, struct place_want *w, struct group_rec *grp, struct yerr *err)
 {
-    if (explain)
-        *explain = NULL;
-    struct ctl_place *pl = place_of(c);
-    if (!pl)
-        return yerr_set(err, YE_INTERNAL, "out of memory");
-    struct group_rec grp;
+    *ex = NULL;
+    *chosen = -1;
     if (spec->group[0]) {
-        int rc = store_group_get(c->store, spec->group, &grp);
+        int rc = store_group_get(c->store, spec->group, grp);
         if (rc == STORE_NOTFOUND)
             return yerr_set(err, YE_NOT_FOUND, "group '%s' not found", spec->group);
         if (rc != 0)
@@ -201,17 +205,47 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
     if (!pl->pm || pl->build_cost_ms < PLACE_CHEAP_MS || now - pl->built_ms >= every)
         if (build(c, pl, err) < 0)
             return -1;
-    struct place_want w = {.name = spec->name,
-                           .cpus = spec->cpus,
-                           .memory_mb = spec->memory_mb,
-                           .requires = spec->requires,
-                           .group = spec->group[0] ? &grp : NULL,
-                           .host = force_host ? force_host : "",
-                           .charge = spec->start,
-                           .list_limit = spec->explain ? 0 : PLACE_LIST};
+    *w = (struct place_want){.name = spec->name,
+                             .cpus = spec->cpus,
+                             .memory_mb = spec->memory_mb,
+                             .requires = spec->requires,
+                             .group = spec->group[0] ? grp : NULL,
+                             .host = force_host ? force_host : "",
+                             .charge = spec->start,
+                             .list_limit = list_limit};
+    return place_model_decide(pl->pm, w, ps, chosen, ex, err);
+}
+
+/* A decision's time into its histogram. */
+static void timed(struct ctl_place *pl, int kind, double t0)
+{
+    double t1;
+    mono_ms_f(&t1);
+    double s = (t1 - t0) / 1e3;
+    struct place_timing *h = &pl->timing[kind];
+    for (int b = 0; b < PLACE_BUCKETS; b++)
+        if (s <= place_bucket_le[b])
+            h->bucket[b]++;
+    h->count++;
+    h->sum += s;
+}
+
+int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host, char host_id[37],
+              json_t **explain, struct yerr *err)
+{
+    if (explain)
+        *explain = NULL;
+    struct ctl_place *pl = place_of(c);
+    if (!pl)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    double t0;
+    mono_ms_f(&t0);
+    struct group_rec grp;
+    struct place_want w;
     int chosen = -1;
     json_t *ex = NULL;
-    int ret = place_model_decide(pl->pm, &w, &pl->ps, &chosen, &ex, err);
+    int ret = decide(c, pl, spec, force_host, &pl->ps, spec->explain ? 0 : PLACE_LIST, &chosen, &ex,
+                     &w, &grp, err);
     if (ret == 0 && place_model_reserve(pl->pm, chosen, &w) < 0)
         ctl_place_invalidate(c); /* out of memory: read it all again next time */
     if (ex) {
@@ -241,5 +275,59 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
         *explain = ex;
     else
         json_decref(ex);
+    timed(pl, PLACE_T_CREATE, t0);
     return ret;
+}
+
+int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_t **explain,
+                  struct yerr *err)
+{
+    *out = NULL;
+    if (explain)
+        *explain = NULL;
+    struct ctl_place *pl = place_of(c);
+    if (!pl)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    double t0;
+    mono_ms_f(&t0);
+    /* the spec as create checks it before placement; the image only if named */
+    struct image_rec img;
+    if ((spec->image[0] ? ctl_vm_validate_spec(c, spec, NULL, &img, err)
+                        : ctl_vm_check_spec(spec, err)) < 0)
+        return -1;
+    struct place_state ps = pl->ps; /* the cursor and the PRNG move for creates only */
+    struct group_rec grp;
+    struct place_want w;
+    int chosen = -1;
+    json_t *ex = NULL;
+    /* without explain the chosen host alone is listed (for its score) */
+    int ret = decide(c, pl, spec, spec->host, &ps, explain ? 0 : 1, &chosen, &ex, &w, &grp, err);
+    if (ret == 0) {
+        const struct place_host_row *h = place_model_host(pl->pm, chosen);
+        json_t *first = json_array_get(json_object_get(ex, "hosts"), 0);
+        json_t *score = json_object_get(first, "score");
+        *out =
+            json_pack("{s:{s:s,s:s},s:f,s:O,s:O,s:O}", "host", "id", h->id, "name", h->name,
+                      "score", score ? json_number_value(score) : 0.0, "passed",
+                      json_object_get(ex, "passed"), "hosts_total",
+                      json_object_get(ex, "hosts_total"), "reason", json_object_get(ex, "reason"));
+        if (!*out)
+            ret = yerr_set(err, YE_INTERNAL, "out of memory");
+    }
+    if (explain)
+        *explain = ex;
+    else
+        json_decref(ex);
+    timed(pl, PLACE_T_DRY, t0);
+    return ret;
+}
+
+int ctl_place_timing(struct ctl *c, int kind, struct place_timing *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!c || kind < 0 || kind >= PLACE_T__COUNT)
+        return -1;
+    if (c->place)
+        *out = c->place->timing[kind];
+    return 0;
 }

@@ -89,6 +89,27 @@ int place_decide(const struct place_host_row *hosts, size_t nhosts,
  * ctl_place_explain; *explain (may be NULL) gets a new reference too. */
 int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host, char host_id[37],
               json_t **explain, struct yerr *err);
+/* A dry run: where a VM of spec would go now (spec->host forces a host),
+ * decided on the same model as ctl_place, but nothing is reserved or kept
+ * and the round-robin cursor and PRNG do not move. *out gets {"host":
+ * {"id", "name"}, "score", "passed", "hosts_total", "reason"}; *explain
+ * (NULL: not wanted) every host's verdict, also when no host is valid.
+ * Errors as ctl_place's. */
+int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_t **explain,
+                  struct yerr *err);
+/* How long decisions took (creates' ctl_place, dry runs): a histogram,
+ * cumulative buckets as Prometheus has them (bucket[b] counts decisions
+ * of at most place_bucket_le[b] seconds). */
+#define PLACE_BUCKETS 12
+enum { PLACE_T_CREATE, PLACE_T_DRY, PLACE_T__COUNT };
+struct place_timing {
+    uint64_t bucket[PLACE_BUCKETS];
+    uint64_t count;
+    double sum; /* seconds */
+};
+extern const double place_bucket_le[PLACE_BUCKETS];
+/* 0 with *out (zeros when no decision was made yet), -1 for a bad kind. */
+int ctl_place_timing(struct ctl *c, int kind, struct place_timing *out);
 /* The last placement's explanation of VM name (borrowed), or NULL. */
 json_t *ctl_place_explain(struct ctl *c, const char *name);
 /* Hosts changed (joined, state, labels, removed): the next placement reads

@@ -140,6 +140,14 @@ static int phrase(const struct place_model *p, const char *filter, int n, char *
     return snprintf(out, len, "%d %s", n, filter);
 }
 
+static int order_index(const char *const *order, int n, const char *name)
+{
+    for (int k = 0; k < n; k++)
+        if (!strcmp(order[k], name))
+            return k;
+    return -1;
+}
+
 void place_no_host_message(const struct place_model *p, struct yerr *err)
 {
     char msg[480], d[400];
@@ -170,14 +178,26 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
     static const char *const order[] = {
         "host-max-vms",       "labels",        "cpu",     "ram", "disk", "bandwidth",
         "group-max-per-host", "anti-affinity", "affinity"};
-    int count[sizeof(order) / sizeof(order[0])] = {0};
+    enum { NORDER = sizeof(order) / sizeof(order[0]) };
+    /* each verdict's place in order, found once (not by name per host: 10,000
+     * hosts made this the costliest part of a refused placement) */
+    int by_rej[SCHED_REJ__COUNT], by_pre[PRE_RAM_EVER + 1];
+    for (int r = 0; r < SCHED_REJ__COUNT; r++)
+        by_rej[r] = order_index(order, NORDER, sched_reject_name((sched_reject)r));
+    for (int q = 0; q <= PRE_RAM_EVER; q++)
+        by_pre[q] = q == PRE_MAX_VMS    ? order_index(order, NORDER, "host-max-vms")
+                    : q == PRE_RAM_EVER ? order_index(order, NORDER, "ram")
+                                        : -1;
+    int count[NORDER] = {0};
     for (size_t i = 0; i < p->n; i++) {
-        if (p->verdicts[i].rejected == SCHED_REJ_STATE)
+        sched_reject r = p->verdicts[i].rejected;
+        if (r == SCHED_REJ_STATE)
             continue;
-        const char *f = place_filter_name(p, i);
-        for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++)
-            if (!strcmp(f, order[k]))
-                count[k]++;
+        int k = r == SCHED_REJ_EXCLUDED ? (p->pre[i] <= PRE_RAM_EVER ? by_pre[p->pre[i]] : -1)
+                : r >= 0 && r < SCHED_REJ__COUNT ? by_rej[r]
+                                                 : -1;
+        if (k >= 0)
+            count[k]++;
     }
     for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
         if (!count[k] || len >= (int)sizeof(msg))

@@ -25,6 +25,7 @@
  * .after_file_removed (its file is gone, its row still says deleting).
  */
 #include "agent/agent.h"
+#include "ctl/images_fetch.h"
 #include "ctl/snapshots_int.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
@@ -157,6 +158,7 @@ static int base_of(struct ctl *c, const struct vm_rec *vm, struct snapshot_rec *
         if (store_image_get(c->store, vm->image, &img) != 0)
             return yerr_set(err, YE_INTERNAL, "vm '%s': image '%s' is missing", vm->name,
                             vm->image);
+        ctl_image_on_host(c, vm->host, &img);
         snprintf(path, len, "%s", img.path);
         snprintf(fmt, 8, "%s", img.format);
         return 0;

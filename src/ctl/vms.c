@@ -93,8 +93,7 @@ void vm_spec_defaults(struct vm_spec *s)
     s->restart = RESTART_NO;
 }
 
-int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *host_id,
-                         struct image_rec *img, struct yerr *err)
+int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
 {
     char why[256];
     if (!name_valid(s->name, why, sizeof(why)))
@@ -119,6 +118,19 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     for (const char *p = s->cmdline; *p; p++)
         if ((unsigned char)*p < 0x20)
             return yerr_set(err, YE_INVALID_ARGUMENT, "cmdline has a control character");
+    if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    return 0;
+}
+
+int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *host_id,
+                         struct image_rec *img, struct yerr *err)
+{
+    char why[256];
+    if (ctl_vm_check_spec(s, err) < 0)
+        return -1;
+    if (!host_id)
+        goto image; /* the spec alone: before placement */
     struct vm_rec probe = {.memory_mb = s->memory_mb,
                            .cpu_weight = s->cpu_weight,
                            .cpu_quota_us = s->cpu_quota_us,
@@ -126,10 +138,6 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
     struct cg_limits l;
     engine_vm_limits(&probe, &l);
-    if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
-    if (!host_id)
-        goto image; /* the spec alone: before placement */
     const struct ctl_host *h = ctl_host_facts(c, host_id);
     if (!h)
         return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
@@ -177,8 +185,8 @@ int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err)
     return 0;
 }
 
-int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_rec **out,
-                     size_t *n, struct yerr *err)
+int ctl_vm_list_page(struct ctl *c, const char *after, size_t limit, struct vm_rec **out, size_t *n,
+                     struct yerr *err)
 {
     if (store_vm_list_page(c->store, after, limit, out, n) != 0)
         return yerr_db(err, store_errmsg(c->store));

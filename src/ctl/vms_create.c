@@ -9,6 +9,7 @@
 #include "agent/agent.h"
 #include "compute/qemu_argv.h"
 #include "ctl/hosts.h"
+#include "ctl/images_fetch.h"
 #include "ctl/place.h"
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
@@ -66,6 +67,24 @@ static void on_prepared(void *ctx, json_t *r, const struct yerr *aerr)
         return;
     }
     ctl_vmop_finish(op, &vm, NULL);
+}
+
+/* The image is on the host now (or could not be put there). */
+static void image_ready(void *ctx, const struct yerr *err)
+{
+    struct ctl_vmop *op = ctx;
+    json_t *args = op->args;
+    op->args = NULL;
+    if (err) {
+        json_decref(args);
+        return create_fail(op, err);
+    }
+    op->call = ctl_vm_call(op->c, &op->vm, AV_VM_PREPARE, args, on_prepared, NULL, op);
+    if (!op->call) {
+        struct yerr e;
+        ctl_vmop_no_call(&e);
+        create_fail(op, &e);
+    }
 }
 
 static json_t *prepare_args(const struct vm_rec *vm, const struct image_rec *img,
@@ -133,7 +152,9 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
 
     snprintf(vm.group, sizeof(vm.group), "%s", spec->group);
     snprintf(vm.requires, sizeof(vm.requires), "%s", spec->requires);
-    json_t *args = prepare_args(&vm, &img, spec);
+    struct image_rec himg = img; /* its paths on the VM's host */
+    ctl_image_on_host(c, host, &himg);
+    json_t *args = prepare_args(&vm, &himg, spec);
     struct ctl_vmop *op = args ? ctl_vmop_new(c, &vm, done, ctx) : NULL;
     if (!op) {
         json_decref(args);
@@ -158,6 +179,20 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
         return -1;
     }
     FAILPOINT("vm_create.after_row");
+    /* A host with a library of its own gets the image first (the task
+     * image.fetch, shared by every create that needs it there); the
+     * create's task waits for it, then the host's part is made. */
+    rc = ctl_image_ensure(c, host, &img, image_ready, op, err);
+    if (rc == 1) {
+        op->args = args;
+        return 0;
+    }
+    if (rc < 0) {
+        json_decref(args);
+        op->done = NULL;
+        create_fail(op, err);
+        return -1;
+    }
     op->call = ctl_vm_call(c, &vm, AV_VM_PREPARE, args, on_prepared, NULL, op);
     if (!op->call) {
         /* not begun after all: the row goes, done never runs */

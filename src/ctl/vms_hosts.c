@@ -70,7 +70,7 @@ static void on_host_event(void *ctx, const char *type, json_t *ev)
     if (!type || !json_is_object(ev))
         return;
     if (!strcmp(type, "host.reconcile")) {
-        ctl_vms_reconcile_soon(c); /* a pass over every host that is up, this one too */
+        ctl_vms_reconcile_host_soon(c, s->host); /* its agent restarted: a pass for it */
         return;
     }
     if (!strcmp(type, "host.sample")) { /* the monitor checks and takes it */
@@ -155,8 +155,8 @@ void ctl_vms_host_down(struct ctl *c, const char *host_id)
 
 void ctl_vms_host_up(struct ctl *c, const char *host_id)
 {
-    log_info("host %s is up: a reconcile pass follows", ctl_host_label(c, host_id));
-    ctl_vms_reconcile_soon(c);
+    log_info("host %s is up: a reconcile pass for it follows", ctl_host_label(c, host_id));
+    ctl_vms_reconcile_host_soon(c, host_id);
 }
 
 /* hosts.c is about to free a host's remote agent (a reconnect, a removed
@@ -223,12 +223,16 @@ int ctl_host_resolve(struct ctl *c, const char *name, char id[37], struct yerr *
 struct first_host {
     struct agent *a;
     char host[37];
+    bool library; /* only a host whose images_dir is the cluster's library */
 };
 
 static void take_first(struct ctl *c, const char *host_id, struct agent *a, void *arg)
 {
     struct first_host *f = arg;
     struct yerr down = {0};
+    const struct ctl_host *h = ctl_host_facts(c, host_id);
+    if (f->library && (!h || strcmp(h->images_dir, c->cfg->images_dir)))
+        return;
     if (!f->a && a && ctl_host_agent(c, host_id, &down)) {
         f->a = a;
         snprintf(f->host, sizeof f->host, "%s", host_id);
@@ -244,8 +248,14 @@ struct agent *ctl_disk_agent(struct ctl *c, char host_out[37], struct yerr *err)
         snprintf(host_out, 37, "%s", local);
         return a;
     }
-    struct first_host f = {0};
+    /* image builds and imports write into the library: a host that mounts
+     * it first (docs/cluster.md, "Images"), else any host (volumes) */
+    struct first_host f = {.library = true};
     ctl_hosts_each(c, take_first, &f);
+    if (!f.a) {
+        f.library = false;
+        ctl_hosts_each(c, take_first, &f);
+    }
     if (!f.a) {
         yerr_set(err, YE_UNAVAILABLE, "no host is up to do the disk work on");
         return NULL;

@@ -17,7 +17,9 @@ void ctl_vm_task_end(struct ctl *c, const struct task_rec *task, const struct vm
                      const struct yerr *err);
 
 /* vms.c: a spec checked (and its image read) before create, against the
- * host it is to be created on. */
+ * host it is to be created on (NULL: before placement). ctl_vm_check_spec
+ * is the spec alone (name, size, machine, seed), no store. */
+int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err);
 int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *host_id,
                          struct image_rec *img, struct yerr *err);
 
@@ -33,6 +35,7 @@ struct ctl_vmop {
     ctl_vm_fn done; /* NULL: nobody waits (forgotten, or reconcile's) */
     void *ctx;
     uint64_t call; /* the agent call in flight */
+    json_t *args;  /* create: vm.prepare's, while its image is fetched to the host */
 };
 
 struct ctl_vmop *ctl_vmop_new(struct ctl *c, const struct vm_rec *vm, ctl_vm_fn done, void *ctx);

@@ -32,6 +32,7 @@ void ctl_vmop_free(struct ctl_vmop *op)
             *pp = op->next;
             break;
         }
+    json_decref(op->args);
     free(op);
 }
 
@@ -72,6 +73,7 @@ void ctl_vmops_shutdown(struct ctl *c)
         struct yerr e;
         yerr_set(&e, YE_CANCELLED, "yund stopped");
         ctl_vm_task_end(c, &op->task, NULL, &e);
+        json_decref(op->args);
         free(op);
     }
     ctl_stop_deadlines_free(c);

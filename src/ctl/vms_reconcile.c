@@ -17,13 +17,19 @@
  *    ended, then its directory removed (vm.remove);
  *  - the VMs' disks (volumes, snapshot rows), their console logs
  *    (host.housekeep) and the event log's retention get their turn.
- * The agent never sees a row; this file writes them, and the events.
+ * The agent never sees a row; this file writes them, and the events. A pass
+ * reads the rows a slice at a time by name (a slice a loop turn), and the
+ * ids for host.orphans at once at its end.
  *
  * Each host is asked about its own rows (vm_rec.host) and, for orphans,
  * with its own rows' ids; a host that is down (no agent) is skipped: its
  * rows stay as they are ("unknown", vms_hosts.c) until it is back, when a
- * pass settles them. "host.reconcile" from any host asks for a pass soon
- * (over every host that is up).
+ * pass settles them. "host.reconcile" from a host (its agent restarted)
+ * and a host back up or joined again ask for a pass soon over that host
+ * only (ctl_vms_reconcile_host_soon: its rows, its orphans, its console
+ * logs, its VMs' snapshots; an event "host NAME reconcile" says how many VMs
+ * it asked about); the periodic pass still goes over every host that is up
+ * (and alone settles volumes and prunes the event log).
  */
 #include "agent/agent.h"
 #include "ctl/hosts.h"
@@ -44,6 +50,8 @@
  * be a start whose child has not exec'ed QEMU yet: it is given this long. */
 #define START_HOLD_MS 15000
 #define SOON_MS       250
+/* Hosts waiting for a pass of their own; more than this at once: a full pass. */
+#define SOON_HOSTS 64
 
 /* One vm.attach (and an interrupted start's cont) in flight. */
 struct rc_vm {
@@ -85,18 +93,24 @@ struct ctl_reconcile {
     size_t nqueue, next, capqueue;
     bool first; /* the queue's pass is the first */
     /* a pass reads the rows SLICE_ROWS at a time by name, one slice a loop
-     * turn, so no turn holds the loop for the whole table; a pass asked for
-     * while one is reading runs when it is done (again) */
+     * turn and SLICE_GAP_MS apart, so no turn holds the loop for the whole
+     * table; a pass asked for while one is reading runs when it is done */
     struct event *slice;
     char cursor[64]; /* the last name read */
     bool slicing, again;
+    char only[SOON_HOSTS][37]; /* the reading pass's hosts (nonly 0: every host) */
+    size_t nonly;
+    size_t asked[SOON_HOSTS]; /* its rows asked about, per host of only */
     struct rc_orphan *orphans;
-    struct rc_host *hosts; /* host.orphans questions out */
+    struct rc_host *hosts;          /* host.orphans questions out */
+    struct event *soon_hosts;       /* the passes of single hosts, soon */
+    char soon_host[SOON_HOSTS][37]; /* their ids */
+    size_t nsoon;
 };
 
 /* A host.orphans question in flight: the host it went to. */
 struct rc_host {
-    struct rc_host *next;
+    struct rc_host *next, **pprev; /* unlinked in O(1): 10,000 hosts answer one pass */
     struct ctl_reconcile *r;
     char host[37];
 };
@@ -398,11 +412,9 @@ static void orphan_remove(struct ctl_reconcile *r, const char *host, const char 
 
 static void rc_host_free(struct rc_host *h)
 {
-    for (struct rc_host **pp = &h->r->hosts; *pp; pp = &(*pp)->next)
-        if (*pp == h) {
-            *pp = h->next;
-            break;
-        }
+    *h->pprev = h->next;
+    if (h->next)
+        h->next->pprev = h->pprev;
     free(h);
 }
 
@@ -451,14 +463,27 @@ struct pass_host {
     struct ctl_reconcile *r;
     const struct vm_key *vms;
     size_t n;
+    const char (*only)[37]; /* the hosts of this pass (NULL: every host) */
+    size_t nonly;
 };
+
+/* host (a row's, "" the local one) is among the pass's hosts. */
+static bool in_pass(struct ctl *c, const struct pass_host *p, const char *host)
+{
+    if (!p->only)
+        return true;
+    for (size_t i = 0; i < p->nonly; i++)
+        if (ctl_host_same(c, host, p->only[i]))
+            return true;
+    return false;
+}
 
 static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void *arg)
 {
     struct pass_host *p = arg;
     struct yerr down = {0};
-    if (!a || !ctl_host_agent(c, host_id, &down))
-        return; /* down: its rows wait for it */
+    if (!a || !ctl_host_agent(c, host_id, &down) || !in_pass(c, p, host_id))
+        return; /* down: its rows wait for it; or not this pass's */
     json_t *known = json_array(), *live = json_array();
     for (size_t i = 0; i < p->n; i++) {
         const struct vm_key *vm = &p->vms[i];
@@ -473,6 +498,9 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
         h->r = p->r;
         snprintf(h->host, sizeof h->host, "%s", host_id);
         h->next = p->r->hosts;
+        if (h->next)
+            h->next->pprev = &h->next;
+        h->pprev = &p->r->hosts;
         p->r->hosts = h;
         if (!ctl_host_call(c, host_id, AV_HOST_ORPHANS,
                            json_pack("{s:O,s:I}", "known", known, "pass", p->r->pass), on_orphans,
@@ -483,27 +511,36 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
     ctl_host_call(c, host_id, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, NULL);
 }
 
-/* The end of a pass, once every slice is read: each host that is up is
- * told the ids of its rows as they are now, read at once (the orphans'
- * question must not miss a row made during the pass), and the volumes'
- * and the event log's turn. */
+/* The end of a pass, once every slice is read: each of its hosts that is
+ * up is told the ids of its rows as they are now, read at once (the
+ * orphans' question must not miss a row made during the pass); a pass
+ * over every host gives the volumes and the event log their turn. */
 static void pass_end(struct ctl_reconcile *r)
 {
     struct ctl *c = r->c;
     r->slicing = false;
+    const char(*only)[37] = r->nonly ? (const char(*)[37])r->only : NULL;
+    struct pass_host p = {.r = r, .only = only, .nonly = r->nonly};
     struct vm_key *keys;
     size_t n;
     if (store_vm_keys(c->store, &keys, &n) != 0) {
         log_err("reconcile: %s", store_errmsg(c->store));
     } else {
-        struct pass_host p = {.r = r, .vms = keys, .n = n};
+        p.vms = keys;
+        p.n = n;
         ctl_hosts_each(c, pass_host, &p);
         free(keys);
     }
-    ctl_volumes_settle(c);
-    /* A few batches per pass: a backlog (a first start with a large table)
-     * drains over several passes instead of in one long step. */
-    ctl_events_prune(c, 4);
+    if (!only) {
+        ctl_volumes_settle(c);
+        /* A few batches per pass: a backlog (a first start with a large
+         * table) drains over several passes instead of in one long step. */
+        ctl_events_prune(c, 4);
+    }
+    for (size_t h = 0; h < r->nonly; h++)
+        ctl_event(c, "host", ctl_host_label(c, r->only[h]), "reconcile", "info",
+                  "a reconcile pass for this host: %zu vm%s asked about", r->asked[h],
+                  r->asked[h] == 1 ? "" : "s");
     if (r->again) {
         r->again = false;
         ctl_vms_reconcile(c);
@@ -525,13 +562,16 @@ static int queue_room(struct ctl_reconcile *r)
     return 0;
 }
 
-/* One slice of the pass: the next SLICE_ROWS rows by name. Rows of hosts
- * that are down wait for their host; a create's or a delete's row is
- * finished through the agent (vm.end, vm.remove), never waiting here; the
- * others are queued for vm.attach, and their snapshots settled. */
+/* One slice of the pass: the next SLICE_ROWS rows by name. Rows of other
+ * hosts than the pass's, or of hosts that are down, wait; a create's or a
+ * delete's row is finished through the agent (vm.end, vm.remove), never
+ * waiting here; the others are queued for vm.attach, and their snapshots
+ * settled. */
 static void slice_read(struct ctl_reconcile *r)
 {
     struct ctl *c = r->c;
+    struct pass_host p = {
+        .r = r, .only = r->nonly ? (const char(*)[37])r->only : NULL, .nonly = r->nonly};
     struct vm_rec *vms;
     size_t n;
     if (store_vm_list_page(c->store, r->cursor, SLICE_ROWS, &vms, &n) != 0) {
@@ -545,9 +585,11 @@ static void slice_read(struct ctl_reconcile *r)
     for (size_t i = 0; i < n; i++) {
         struct vm_rec *vm = &vms[i];
         struct yerr down = {0};
-        if (!ctl_vm_agent(c, vm, &down))
+        if (!in_pass(c, &p, vm->host) || !ctl_vm_agent(c, vm, &down))
             continue;
         vms[nup++] = *vm;
+        for (size_t h = 0; h < r->nonly; h++)
+            r->asked[h] += ctl_host_same(c, vm->host, r->only[h]);
         if (vm->state == VM_CREATING || vm->state == VM_DELETING) {
             ctl_vm_finish_delete(c, vm);
             continue;
@@ -570,32 +612,93 @@ static void on_slice(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct ctl_reconcile *r = arg;
+    slice_read(arg);
+}
+
+/* A pass over the hosts in only[0..nonly) (only NULL: every host). */
+static void pass(struct ctl *c, const char (*only)[37], size_t nonly)
+{
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r)
+        return;
+    r->pass++;
+    struct pass_host p = {.r = r, .only = only, .nonly = nonly};
+    /* the rows to ask about; a previous pass's queue not yet asked is
+     * dropped for this pass's hosts: this pass has their rows as they are
+     * now (a pass of one host keeps the others' rows still to ask) */
+    size_t keep = 0;
+    if (only && r->queue)
+        for (size_t i = r->next; i < r->nqueue; i++)
+            if (!in_pass(c, &p, r->queue[i].host))
+                r->queue[keep++] = r->queue[i];
+    bool first = !r->swept && !only;
+    bool carry = r->queue && r->first; /* the first pass's sweep still owed */
+    if (!keep) {
+        free(r->queue);
+        r->queue = NULL;
+        r->capqueue = 0;
+    }
+    r->nqueue = keep;
+    r->next = 0;
+    r->first = first || carry;
+    if (!only)
+        r->swept = true;
+    r->nonly = only ? nonly : 0;
+    if (only)
+        memcpy(r->only, only, nonly * sizeof r->only[0]);
+    memset(r->asked, 0, sizeof r->asked);
+    r->slicing = true;
+    r->cursor[0] = 0;
     slice_read(r);
 }
 
 void ctl_vms_reconcile(struct ctl *c)
 {
     struct ctl_reconcile *r = c->reconcile;
-    if (!r)
-        return;
-    if (r->slicing) {
-        r->again = true; /* this pass is still reading: another after it */
+    if (r && r->slicing) {
+        r->again = true; /* a pass is still reading: one over every host after it */
         return;
     }
-    r->pass++;
-    bool first = !r->swept;
-    /* the rows to ask about; a previous pass's queue not yet asked is
-     * dropped: this pass has the rows as they are now */
-    bool carry = r->queue && r->first; /* the first pass's sweep still owed */
-    free(r->queue);
-    r->queue = NULL;
-    r->nqueue = r->next = r->capqueue = 0;
-    r->first = first || carry;
-    r->swept = true;
-    r->slicing = true;
-    r->cursor[0] = 0;
-    slice_read(r);
+    pass(c, NULL, 0);
+}
+
+static void on_hosts_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ctl *c = arg;
+    struct ctl_reconcile *r = c->reconcile;
+    if (r->slicing) { /* a pass is still reading: these hosts' after it */
+        struct timeval tv = {0, SOON_MS * 1000};
+        evtimer_add(r->soon_hosts, &tv);
+        return;
+    }
+    char only[SOON_HOSTS][37];
+    size_t n = r->nsoon;
+    memcpy(only, r->soon_host, n * sizeof only[0]);
+    r->nsoon = 0;
+    pass(c, (const char(*)[37])only, n);
+}
+
+void ctl_vms_reconcile_host_soon(struct ctl *c, const char *host_id)
+{
+    /* its own pass even when one over every host comes first: the host's
+     * event then tells what its pass asked, always */
+    struct ctl_reconcile *r = c->reconcile;
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nsoon; i++)
+        if (!strcmp(r->soon_host[i], host_id))
+            return;
+    if (r->nsoon == SOON_HOSTS || strlen(host_id) > 36) {
+        ctl_vms_reconcile_soon(c);
+        return;
+    }
+    snprintf(r->soon_host[r->nsoon++], sizeof r->soon_host[0], "%s", host_id);
+    if (!evtimer_pending(r->soon_hosts, NULL)) {
+        struct timeval tv = {0, SOON_MS * 1000};
+        evtimer_add(r->soon_hosts, &tv);
+    }
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -622,12 +725,15 @@ int ctl_vms_reconcile_init(struct ctl *c)
     r->c = c;
     r->timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
     r->soon = evtimer_new(c->base, on_tick, c);
+    r->soon_hosts = evtimer_new(c->base, on_hosts_tick, c);
     r->slice = evtimer_new(c->base, on_slice, r);
-    if (!r->timer || !r->soon || !r->slice) {
+    if (!r->timer || !r->soon || !r->soon_hosts || !r->slice) {
         if (r->timer)
             event_free(r->timer);
         if (r->soon)
             event_free(r->soon);
+        if (r->soon_hosts)
+            event_free(r->soon_hosts);
         if (r->slice)
             event_free(r->slice);
         free(r);
@@ -655,7 +761,8 @@ void ctl_vms_reconcile_settle(struct ctl *c, int timeout_ms)
         return;
     struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     evtimer_add(t, &tv);
-    while (!expired && (r->vms || r->queue || r->slicing) && event_base_loop(c->base, EVLOOP_ONCE) == 0)
+    while (!expired && (r->vms || r->queue || r->slicing) &&
+           event_base_loop(c->base, EVLOOP_ONCE) == 0)
         ;
     event_free(t);
 }
@@ -682,11 +789,12 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
     while (r->hosts) {
         struct rc_host *h = r->hosts;
         r->hosts = h->next;
-        ctl_agents_forget(c, h);
+        ctl_host_forget(c, h->host, h); /* its calls went to its host only */
         free(h);
     }
     event_free(r->timer);
     event_free(r->soon);
+    event_free(r->soon_hosts);
     event_free(r->slice);
     free(r);
 }

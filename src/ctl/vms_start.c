@@ -16,6 +16,7 @@
 #include "agent/agent_wire.h"
 #include "compute/engine.h"
 #include "ctl/ctl.h"
+#include "ctl/images_fetch.h"
 #include "ctl/tasks.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
@@ -223,6 +224,8 @@ int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done
     }
     if (engine_image_memory_check(&spec.img, vm.memory_mb, err) < 0)
         goto refused; /* it would only reset for ever */
+    /* on a host with a library of its own: its copy */
+    ctl_image_on_host(c, vm.host, &spec.img);
     if (ctl_capacity_admit(c, &vm, err) < 0)
         goto refused; /* capacity: this host's share is taken */
     snprintf(vm.accel_used, sizeof(vm.accel_used), "%s",

@@ -19,11 +19,11 @@
 #include "agent/agent_remote.h"
 #include "agent/agent_serve.h"
 #include "compute/engine.h"
+#include "lib/httpd.h"
 #include "lib/log.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,45 +39,6 @@ struct agent_role {
     struct agent_record *record;
     struct agent_report *report; /* this host's samples, pushed (agent_report.h) */
 };
-
-/* A listening socket on agent_listen (a numeric ADDR:PORT, checked by
- * config_cluster.c); -1 with err. */
-static int listen_agent(const char *spec, char *err, size_t errlen)
-{
-    char host[64];
-    snprintf(host, sizeof host, "%s", spec);
-    char *colon = strrchr(host, ':');
-    if (!colon) {
-        snprintf(err, errlen, "agent_listen '%s' is not ADDR:PORT", spec);
-        return -1;
-    }
-    *colon = 0;
-    char *h = host;
-    size_t hl = strlen(h);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h[hl - 1] = 0;
-        h++;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV},
-                    *res = NULL;
-    int rc = getaddrinfo(h, colon + 1, &hints, &res);
-    if (rc) {
-        snprintf(err, errlen, "agent_listen %s: %s (a numeric address)", spec, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
 
 /* Joined (again): the agent API and the pusher take the host id and
  * credential; the pusher starts with the first join. */
@@ -194,7 +155,8 @@ int role_agent(const struct yun_config *cfg)
         agent_join_free(r.join);
         r.join = NULL;
     }
-    int fd = r.join ? listen_agent(cfg->agent_listen, err, sizeof err) : -1;
+    int fd =
+        r.join ? httpd_listen_tcp("agent_listen", cfg->agent_listen, true, err, sizeof err) : -1;
     if (fd >= 0) {
         /* until the join: the credential of cluster.json, or none (all refused) */
         r.serve = agent_serve_new(base, agent, agent_join_credential(r.join),

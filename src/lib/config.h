@@ -108,5 +108,9 @@ bool config_host_name_ok(const char *s);
  * "k=v,k=v" list of at most 32. */
 bool config_label_ok(const char *k, size_t klen, const char *v, size_t vlen);
 bool config_labels_ok(const char *s);
+/* "k=v,k=v" as a JSON object {"k": "v"} (a new reference; NULL when out
+ * of memory): a host's labels in the join's body and in GET /v1/hosts. */
+struct json_t;
+struct json_t *config_labels_json(const char *s);
 
 #endif

@@ -4,12 +4,13 @@
  * and controllers, heartbeat and lease timings (placement's settings are
  * ctl/place.c's, in config.c); and the
  * checks of a host name and a label list, which the controller also applies
- * to what an agent reports when it joins.
+ * to what an agent reports when it joins, and a label list as JSON.
  */
 #include "lib/config.h"
 #include "lib/util.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -54,6 +55,24 @@ bool config_label_ok(const char *k, size_t klen, const char *v, size_t vlen)
         if (!label_char(v[i], false))
             return false;
     return true;
+}
+
+json_t *config_labels_json(const char *s)
+{
+    json_t *o = json_object();
+    while (o && *s) {
+        size_t len = strcspn(s, ",");
+        const char *eq = memchr(s, '=', len);
+        if (eq) {
+            char k[128];
+            snprintf(k, sizeof k, "%.*s", (int)(eq - s), s);
+            json_object_set_new(o, k, json_stringn(eq + 1, len - (size_t)(eq - s) - 1));
+        }
+        s += len;
+        if (*s == ',')
+            s++;
+    }
+    return o;
 }
 
 bool config_labels_ok(const char *s)

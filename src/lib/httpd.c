@@ -247,8 +247,7 @@ static void send_error(struct hconn *c, enum yerr_code ec, const char *msg)
     start_closing(c);
 }
 
-/* Returns true when the comma-separated header value has token tok. */
-static bool has_token(const char *v, const char *tok)
+bool httpd_has_token(const char *v, const char *tok)
 {
     size_t tl = strlen(tok);
     while (v && *v) {
@@ -356,7 +355,8 @@ static int headers_done(struct hconn *c)
 {
     struct hreq *r = c->req;
     const char *conn = evhttp_find_header(&r->in, "Connection");
-    r->keep_alive = r->minor == 1 ? !has_token(conn, "close") : has_token(conn, "keep-alive");
+    r->keep_alive =
+        r->minor == 1 ? !httpd_has_token(conn, "close") : httpd_has_token(conn, "keep-alive");
     const char *te = evhttp_find_header(&r->in, "Transfer-Encoding");
     const char *cl = evhttp_find_header(&r->in, "Content-Length");
     if (te && cl) {

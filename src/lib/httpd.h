@@ -34,6 +34,12 @@ int httpd_listen_fd(struct httpd *h, int fd, hreq_cb cb, void *arg);
  * callback first. */
 void httpd_free(struct httpd *h);
 int httpd_connections(const struct httpd *h);
+/* The comma-separated header value v has token tok (case-insensitive). */
+bool httpd_has_token(const char *v, const char *tok);
+/* A non-blocking TCP socket listening on spec "HOST:PORT" ("[v6]:PORT";
+ * an empty HOST is every address); with numeric, HOST and PORT must be
+ * numeric (nothing resolved). -1 with err (naming what, the setting). */
+int httpd_listen_tcp(const char *what, const char *spec, bool numeric, char *err, size_t errlen);
 
 /* The request. Valid from cb until the reply is sent or, for a parked
  * request, until its close callback has run. */

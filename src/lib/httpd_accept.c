@@ -2,7 +2,8 @@
  * httpd_accept.c - the listeners of yun's HTTP server: accepting, the
  * max_connections cap (a short 503 for the excess), and a pause instead of
  * a spin when accept() fails for want of descriptors. Both warnings are
- * rate-limited. TCP connections get TCP_NODELAY.
+ * rate-limited; and the listening socket for a "HOST:PORT" setting. TCP
+ * connections get TCP_NODELAY.
  */
 #include "lib/httpd.h"
 #include "lib/httpd_int.h"
@@ -10,6 +11,7 @@
 #include "lib/util.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <stdio.h>
@@ -153,4 +155,45 @@ void httpd_free(struct httpd *h)
     }
     httpd_conn_close_all(h);
     free(h);
+}
+
+int httpd_listen_tcp(const char *what, const char *spec, bool numeric, char *err, size_t errlen)
+{
+    char host[64];
+    snprintf(host, sizeof host, "%s", spec);
+    char *colon = strrchr(host, ':');
+    long port = colon ? strtol(colon + 1, NULL, 10) : 0;
+    if (!colon || port <= 0 || port > 65535) {
+        snprintf(err, errlen, "%s '%s' is not HOST:PORT", what, spec);
+        return -1;
+    }
+    *colon = 0;
+    char *h = host;
+    size_t hl = strlen(h);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') { /* [::1]:8470 */
+        h[hl - 1] = 0;
+        h++;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *res = NULL;
+    if (numeric)
+        hints.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+    int rc = getaddrinfo(h[0] ? h : NULL, colon + 1, &hints, &res);
+    if (rc) {
+        snprintf(err, errlen, "%s %s: %s%s", what, spec, gai_strerror(rc),
+                 numeric ? " (a numeric address)" : "");
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
 }

@@ -8,6 +8,7 @@
 #include "monitor/prom.h"
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
+#include "ctl/place.h"
 #include "lib/util.h"
 
 #include <stdio.h>
@@ -29,6 +30,29 @@ static void esc(FILE *f, const char *s)
 static void family(FILE *f, const char *name, const char *type, const char *help)
 {
     fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* How long placement decisions took: creates' and dry runs'. */
+static void placement_histogram(FILE *f, struct monitor *m)
+{
+    static const char *const kinds[PLACE_T__COUNT] = {"create", "dry-run"};
+    if (!m->ctl)
+        return;
+    family(f, "yun_placement_seconds", "histogram",
+           "Time to choose a new VM's host (kind create or dry-run).");
+    for (int k = 0; k < PLACE_T__COUNT; k++) {
+        struct place_timing t;
+        if (ctl_place_timing(m->ctl, k, &t) < 0)
+            continue;
+        for (int b = 0; b < PLACE_BUCKETS; b++)
+            fprintf(f, "yun_placement_seconds_bucket{kind=\"%s\",le=\"%g\"} %llu\n", kinds[k],
+                    place_bucket_le[b], (unsigned long long)t.bucket[b]);
+        fprintf(f, "yun_placement_seconds_bucket{kind=\"%s\",le=\"+Inf\"} %llu\n", kinds[k],
+                (unsigned long long)t.count);
+        fprintf(f, "yun_placement_seconds_sum{kind=\"%s\"} %.9g\n", kinds[k], t.sum);
+        fprintf(f, "yun_placement_seconds_count{kind=\"%s\"} %llu\n", kinds[k],
+                (unsigned long long)t.count);
+    }
 }
 
 /* The host label of a VM's series: its host's name (the local host's is
@@ -193,6 +217,7 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
             (unsigned long long)m->notify_failures_total);
     family(f, "yun_monitor_samples_total", "counter", "Sampling passes done.");
     fprintf(f, "yun_monitor_samples_total %llu\n", (unsigned long long)m->samples_total);
+    placement_histogram(f, m);
     family(f, "yun_api_requests_total", "counter", "API requests served.");
     fprintf(f, "yun_api_requests_total %lld\n", (long long)api_requests);
     family(f, "yun_yund_cpu_percent", "gauge", "yund's own CPU use, percent of one CPU.");

@@ -399,7 +399,17 @@ int db_pg_open(const char *url, struct db **out, char *err, size_t errlen)
     }
     d->base.dialect = DB_PG;
     d->base.ops = &pg_ops;
-    d->conn = PQconnectdb(url);
+    /* A cut network must not hold a statement (and the loop making it) for
+     * TCP's minutes: unacknowledged data gives up after tcp_user_timeout, a
+     * silent peer is noticed by keepalives, a connect (also PQreset's) waits
+     * at most connect_timeout. Defaults: the URL's own settings, processed
+     * after them, win. A leader that is cut off then sees its lease end and
+     * steps down while still cut off (tests/e2e/test_leader_netcut.py). */
+    const char *keys[] = {
+        "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
+        "keepalives_count", "tcp_user_timeout", "dbname",          NULL};
+    const char *vals[] = {"5", "1", "5", "2", "3", "5000", url, NULL};
+    d->conn = PQconnectdbParams(keys, vals, 1);
     if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
         /* the message, not the URL: it may carry a password */
         snprintf(err, errlen, "cannot connect to PostgreSQL: %s",

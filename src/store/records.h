@@ -105,6 +105,20 @@ struct image_rec {
     uint64_t actual_size;
     int64_t created_at;
     uint64_t min_memory_mb; /* the least guest memory it boots with (0 = unknown) */
+    /* "DISK KERNEL INITRD": each file's SHA-256 in hex, "-" for none; ""
+     * until a host without the library first needs it (images_fetch.c) */
+    char sha256[200];
+};
+
+/* A host's verified copy of an image (hosts whose images_dir is not the
+ * cluster's library; ctl/images_fetch.c). image is the image's id. */
+struct host_image_rec {
+    char host[37];
+    char image[37];
+    char name[64];
+    char sha256[200];
+    uint64_t bytes;
+    int64_t fetched_at;
 };
 
 /* A volume's state. "creating" and "deleting" are intents written before

@@ -118,6 +118,14 @@ static const char *const migrations[] = {
     " epoch INTEGER NOT NULL DEFAULT 0, lease_until INTEGER NOT NULL DEFAULT 0,"
     " pid INTEGER NOT NULL DEFAULT 0, store_pid INTEGER NOT NULL DEFAULT 0);"
     "INSERT INTO leader (id) VALUES (1);",
+    /* 10: images copied to hosts with a library of their own
+     * (ctl/images_fetch.c): each image's checksums, and which host holds a
+     * verified copy of which image (by image id) */
+    "ALTER TABLE images ADD COLUMN sha256 TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE host_images ("
+    " host TEXT NOT NULL, image TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,"
+    " bytes INTEGER NOT NULL, fetched_at INTEGER NOT NULL, PRIMARY KEY (host, image));"
+    "CREATE INDEX host_images_image ON host_images(image);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -147,6 +155,9 @@ static const char *const pg_extra[N_MIGRATIONS] = {
           "  EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
           " ON %I FOR EACH STATEMENT EXECUTE FUNCTION yun_fence()', t || '_fence', t);"
           " END LOOP; END $d$;",
+    /* 10: the new state table is fenced like the others */
+    [9] = "CREATE TRIGGER host_images_fence BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
+          " ON host_images FOR EACH STATEMENT EXECUTE FUNCTION yun_fence();",
 };
 
 int store_fail(struct store *st, const char *what)
@@ -259,6 +270,40 @@ struct db_stmt *store_prep(struct store *st, const char *sql)
     if (!s)
         store_fail(st, "prepare");
     return s;
+}
+
+int store_count(struct store *st, const char *sql, const char *arg, int *count, const char *what)
+{
+    struct db_stmt *s = store_prep(st, sql);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, arg);
+    int ret = 0;
+    if (db_step(s) == DB_ROW)
+        *count = db_col_int(s, 0);
+    else
+        ret = store_fail(st, what);
+    db_finish(s);
+    return ret;
+}
+
+int store_get_one(struct store *st, const char *sql, const char *key, size_t elem,
+                  store_row_reader rd, void *out, const char *what)
+{
+    struct db_stmt *s = store_prep(st, sql);
+    if (!s)
+        return -1;
+    db_bind_text(s, 1, key);
+    int rc = db_step(s), ret;
+    if (rc == DB_ROW) {
+        memset(out, 0, elem);
+        rd(s, out);
+        ret = 0;
+    } else {
+        ret = rc == DB_DONE ? STORE_NOTFOUND : store_fail(st, what);
+    }
+    db_finish(s);
+    return ret;
 }
 
 int store_step_done(struct store *st, struct db_stmt *s, const char *what)
@@ -498,17 +543,7 @@ int store_vm_list(struct store *st, struct vm_rec **out, size_t *n)
 
 int store_vm_count_using_image(struct store *st, const char *image, int *count)
 {
-    struct db_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE image=?");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, image);
-    int ret = 0;
-    if (db_step(s) == DB_ROW)
-        *count = db_col_int(s, 0);
-    else
-        ret = store_fail(st, "count vms");
-    db_finish(s);
-    return ret;
+    return store_count(st, "SELECT count(*) FROM vms WHERE image=?", image, count, "count vms");
 }
 
 static int vm_totals_read(struct store *st, struct db_stmt *s, struct vm_totals *t)
@@ -556,12 +591,12 @@ int store_vm_totals_host(struct store *st, const char *host, bool with_unplaced,
 
 #define IMG_COLS                                                                                   \
     "id,name,format,path,kernel,initrd,cmdline,os,virtual_size,actual_size,created_at,"            \
-    "min_memory_mb"
+    "min_memory_mb,sha256"
 
 int store_image_insert(struct store *st, const struct image_rec *m)
 {
     struct db_stmt *s =
-        store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?)");
+        store_prep(st, "INSERT INTO images(" IMG_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     int i = 1;
@@ -577,6 +612,7 @@ int store_image_insert(struct store *st, const struct image_rec *m)
     db_bind_int64(s, i++, (int64_t)m->actual_size);
     db_bind_int64(s, i++, m->created_at);
     db_bind_int64(s, i++, (int64_t)m->min_memory_mb);
+    db_bind_text(s, i++, m->sha256);
     return store_step_done(st, s, "insert image");
 }
 
@@ -605,6 +641,7 @@ static void read_image(struct db_stmt *s, struct image_rec *m)
     m->actual_size = (uint64_t)db_col_int64(s, i++);
     m->created_at = db_col_int64(s, i++);
     m->min_memory_mb = (uint64_t)db_col_int64(s, i++);
+    store_col_text(s, i++, m->sha256, sizeof(m->sha256));
 }
 
 int store_image_get(struct store *st, const char *name, struct image_rec *out)

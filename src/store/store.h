@@ -71,6 +71,18 @@ int store_image_delete(struct store *st, const char *name);
 int store_image_get(struct store *st, const char *name, struct image_rec *out);
 int store_image_list(struct store *st, struct image_rec **out, size_t *n);
 
+/* ---- images' checksums and host copies (store_himages.c) ---- */
+int store_image_set_sha256(struct store *st, const char *id, const char *sha256);
+/* Insert or replace the host's copy. */
+int store_host_image_put(struct store *st, const struct host_image_rec *r);
+/* 0 with *out, STORE_NOTFOUND, or -1. */
+int store_host_image_get(struct store *st, const char *host, const char *image,
+                         struct host_image_rec *out);
+/* Every host's copy of image (its id); *out malloc'd. */
+int store_host_image_list(struct store *st, const char *image, struct host_image_rec **out,
+                          size_t *n);
+int store_host_image_delete(struct store *st, const char *host, const char *image);
+
 /* Appends an event; sets ev->id and ev->ts (if 0). */
 int store_event_add(struct store *st, struct event_rec *ev);
 /* Events with id > after_id, oldest first, at most limit; object filters when non-NULL. */

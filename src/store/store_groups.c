@@ -35,22 +35,8 @@ static void row_group(struct db_stmt *s, void *e)
 
 int store_group_get(struct store *st, const char *name, struct group_rec *out)
 {
-    struct db_stmt *s = store_prep(st, "SELECT " GROUP_COLS " FROM vm_groups WHERE name=?");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    int rc = db_step(s), ret;
-    if (rc == DB_ROW) {
-        memset(out, 0, sizeof(*out));
-        row_group(s, out);
-        ret = 0;
-    } else if (rc == DB_DONE) {
-        ret = STORE_NOTFOUND;
-    } else {
-        ret = store_fail(st, "get group");
-    }
-    db_finish(s);
-    return ret;
+    return store_get_one(st, "SELECT " GROUP_COLS " FROM vm_groups WHERE name=?", name, sizeof *out,
+                         row_group, out, "get group");
 }
 
 int store_group_list(struct store *st, struct group_rec **out, size_t *n)
@@ -72,15 +58,6 @@ int store_group_delete(struct store *st, const char *name)
 
 int store_group_members(struct store *st, const char *name, int *count)
 {
-    struct db_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE grp=?");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    int ret = 0;
-    if (db_step(s) == DB_ROW)
-        *count = db_col_int(s, 0);
-    else
-        ret = store_fail(st, "count group members");
-    db_finish(s);
-    return ret;
+    return store_count(st, "SELECT count(*) FROM vms WHERE grp=?", name, count,
+                       "count group members");
 }

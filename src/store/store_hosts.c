@@ -109,21 +109,10 @@ int store_host_delete(struct store *st, const char *id)
 int store_host_get(struct store *st, const char *name_or_id, struct host_rec *out)
 {
     /* the name first: a name is never a host id (ids are UUIDs) */
-    struct db_stmt *s = store_prep(st, "SELECT " HOST_COLS " FROM hosts WHERE name=?1 OR id=?1 "
-                                       "ORDER BY (name=?1) DESC LIMIT 1");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name_or_id);
-    int rc = db_step(s), ret;
-    if (rc == DB_ROW) {
-        memset(out, 0, sizeof *out);
-        read_host(s, out);
-        ret = 0;
-    } else {
-        ret = rc == DB_DONE ? STORE_NOTFOUND : store_fail(st, "get host");
-    }
-    db_finish(s);
-    return ret;
+    return store_get_one(st,
+                         "SELECT " HOST_COLS " FROM hosts WHERE name=?1 OR id=?1 "
+                         "ORDER BY (name=?1) DESC LIMIT 1",
+                         name_or_id, sizeof *out, read_host, out, "get host");
 }
 
 int store_host_list(struct store *st, struct host_rec **out, size_t *n)
@@ -211,15 +200,5 @@ int store_hosts_lapsed(struct store *st, struct host_rec **out, size_t *n)
 
 int store_host_vm_count(struct store *st, const char *id, int *count)
 {
-    struct db_stmt *s = store_prep(st, "SELECT count(*) FROM vms WHERE host=?");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, id);
-    int ret = 0;
-    if (db_step(s) == DB_ROW)
-        *count = db_col_int(s, 0);
-    else
-        ret = store_fail(st, "count host vms");
-    db_finish(s);
-    return ret;
+    return store_count(st, "SELECT count(*) FROM vms WHERE host=?", id, count, "count host vms");
 }

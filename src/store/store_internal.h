@@ -26,6 +26,9 @@ struct db_stmt *store_prep(struct store *st, const char *sql);
  * STORE_NOTFOUND (no row changed, for non-inserts) or -1. */
 int store_step_done(struct store *st, struct db_stmt *s, const char *what);
 void store_col_text(struct db_stmt *s, int i, char *dst, size_t len);
+/* *count from a "SELECT count(*) ... WHERE col=?" query with arg bound: 0,
+ * or -1 with the error recorded under what. */
+int store_count(struct store *st, const char *sql, const char *arg, int *count, const char *what);
 /* Room for one more element in a malloc'd array; -1 when out of memory. */
 int store_grow(void *arrp, size_t *cap, size_t n, size_t elem);
 
@@ -35,6 +38,10 @@ int store_grow(void *arrp, size_t *cap, size_t n, size_t elem);
 typedef void (*store_row_reader)(struct db_stmt *s, void *elem);
 int store_collect(struct store *st, struct db_stmt *s, size_t elem, store_row_reader rd, void *outp,
                   size_t *n, const char *what);
+/* The first row of sql (key bound to ?1) read into out (elem bytes,
+ * cleared first): 0, STORE_NOTFOUND, or -1 with the error under what. */
+int store_get_one(struct store *st, const char *sql, const char *key, size_t elem,
+                  store_row_reader rd, void *out, const char *what);
 
 /* The vms table's columns, in the order store_read_vm reads them. */
 #define VM_COLS                                                                                    \

@@ -78,20 +78,8 @@ int store_volume_delete(struct store *st, const char *id)
 
 int store_volume_get(struct store *st, const char *name, struct volume_rec *out)
 {
-    struct db_stmt *s = store_prep(st, "SELECT " VOL_COLS " FROM volumes WHERE name=?1 OR id=?1");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    int rc = db_step(s), ret;
-    if (rc == DB_ROW) {
-        memset(out, 0, sizeof(*out));
-        read_volume(s, out);
-        ret = 0;
-    } else {
-        ret = rc == DB_DONE ? STORE_NOTFOUND : store_fail(st, "get volume");
-    }
-    db_finish(s);
-    return ret;
+    return store_get_one(st, "SELECT " VOL_COLS " FROM volumes WHERE name=?1 OR id=?1", name,
+                         sizeof *out, read_volume, out, "get volume");
 }
 
 int store_volume_list(struct store *st, struct volume_rec **out, size_t *n)
@@ -115,17 +103,8 @@ int store_volume_list_attached(struct store *st, const char *vm_id, struct volum
 
 int store_volume_dependents(struct store *st, const char *name, int *count)
 {
-    struct db_stmt *s = store_prep(st, "SELECT count(*) FROM volumes WHERE backing=?");
-    if (!s)
-        return -1;
-    db_bind_text(s, 1, name);
-    int ret = 0;
-    if (db_step(s) == DB_ROW)
-        *count = db_col_int(s, 0);
-    else
-        ret = store_fail(st, "count clones");
-    db_finish(s);
-    return ret;
+    return store_count(st, "SELECT count(*) FROM volumes WHERE backing=?", name, count,
+                       "count clones");
 }
 
 /* ---- snapshots ---- */

@@ -44,6 +44,46 @@ def wait_for(pred, timeout=30.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def console_upgrade(s, host, path, headers):
+    """An upgraded GET of path on the connected socket s (the live console):
+    (s, the bytes read past the 101's head), or (status, the raw answer)
+    when it was refused (s closed then)."""
+    s.settimeout(30)
+    req = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+    req += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    s.sendall(req.encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        got = s.recv(4096)
+        if not got:
+            break
+        buf += got
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    status = int(head.split()[1])
+    if status != 101:
+        s.close()
+        return status, head + b"\r\n\r\n" + rest
+    assert b"upgrade: yun-console" in head.lower(), head
+    return s, rest
+
+
+def read_until(s, needle, already=b"", timeout=60):
+    """What s sends (after already) until needle is in it; fails when s
+    closes first or needle is not seen within timeout."""
+    buf = already
+    end = time.time() + timeout
+    while needle not in buf:
+        assert time.time() < end, f"{needle!r} not seen; got {buf[-800:]!r}"
+        s.settimeout(max(0.1, end - time.time()))
+        try:
+            got = s.recv(65536)
+        except OSError:  # socket.timeout among them
+            continue
+        assert got, f"console closed before {needle!r}; got {buf[-800:]!r}"
+        buf += got
+    return buf
+
+
 def _pids_where(match):
     """PIDs of the processes whose argv (a list of bytes) match() accepts."""
     pids = []

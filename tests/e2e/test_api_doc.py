@@ -139,7 +139,8 @@ def test_only_public_routes_skip_the_token(state_dir):
     public = sorted(k for k, r in table().items() if "public" in r["flags"])
     # the agents' routes: each authenticates itself (the join token in the
     # body; X-Yun-Host and the host's credential), never the API token
-    assert public == [("GET", "/healthz"), ("GET", "/v1/health"), ("POST", "/v1/cluster/events"),
+    assert public == [("GET", "/healthz"), ("GET", "/v1/cluster/images/{name}/{file}"),
+                      ("GET", "/v1/health"), ("POST", "/v1/cluster/events"),
                       ("POST", "/v1/cluster/heartbeat"), ("POST", "/v1/cluster/join")], public
     tok = os.path.join(state_dir, "token")
     with open(tok, "w") as f:
@@ -164,6 +165,8 @@ def test_only_public_routes_skip_the_token(state_dir):
         assert req("GET", "/v1/host", "route-table-token-0123456789")[0] == 200
         # the API token is no agent credential
         st, body = req("POST", "/v1/cluster/heartbeat", "route-table-token-0123456789")
+        assert st == 401 and body["error"]["code"] == "unauthorized", (st, body)
+        st, body = req("GET", "/v1/cluster/images/tiny/disk.qcow2", "route-table-token-0123456789")
         assert st == 401 and body["error"]["code"] == "unauthorized", (st, body)
         assert req("POST", "/healthz", "route-table-token-0123456789")[0] == 405
     finally:

@@ -4,9 +4,8 @@ Two clients at once (the host's hub fans QEMU's one connection out), detach
 and reconnect, and the refusals: unknown VM 404, stopped VM 409, a bad
 upgrade 400 (a plain GET is still the console log)."""
 import socket
-import time
 
-from conftest import MARKER, wait_for
+from conftest import MARKER, console_upgrade, read_until
 
 
 def open_console(y, name, headers=None):
@@ -16,37 +15,7 @@ def open_console(y, name, headers=None):
     s.settimeout(30)
     s.connect(y.sock)
     h = headers if headers is not None else {"Connection": "Upgrade", "Upgrade": "yun-console"}
-    req = f"GET /v1/vms/{name}/console HTTP/1.1\r\nHost: yund\r\n"
-    req += "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
-    s.sendall(req.encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        got = s.recv(4096)
-        if not got:
-            break
-        buf += got
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    status = int(head.split()[1])
-    if status != 101:
-        s.close()
-        return status, head + b"\r\n\r\n" + rest
-    assert b"upgrade: yun-console" in head.lower(), head
-    return s, rest
-
-
-def read_until(s, needle, already=b"", timeout=60):
-    buf = already
-    end = time.time() + timeout
-    while needle not in buf:
-        assert time.time() < end, f"{needle!r} not seen; got {buf[-800:]!r}"
-        s.settimeout(max(0.1, end - time.time()))
-        try:
-            got = s.recv(65536)
-        except socket.timeout:
-            continue
-        assert got, f"console closed before {needle!r}; got {buf[-800:]!r}"
-        buf += got
-    return buf
+    return console_upgrade(s, "yund", f"/v1/vms/{name}/console", h)
 
 
 def test_live_console_through_the_api(yund):

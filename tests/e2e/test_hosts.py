@@ -78,7 +78,11 @@ class Agent:
             assert self.proc.returncode == 0, (self.proc.returncode, log[-3000:])
 
     def cluster_json(self):
-        with open(os.path.join(self.dir, "cluster.json")) as f:
+        # written (temporary file, rename) when the join's answer is in: the
+        # controller may show the host up a moment before
+        path = os.path.join(self.dir, "cluster.json")
+        wait_for(lambda: os.path.exists(path), 10, what="the agent's cluster.json")
+        with open(path) as f:
             return json.load(f)
 
 

@@ -2,7 +2,8 @@
  * store_backend.h - which database a store test runs on: a SQLite file
  * under /tmp (always), or the PostgreSQL database YUN_TEST_PG_URL names
  * (scripts/pg-test-server.sh) for a second run of the same test bodies.
- * Header-only, for tests/unit/test_store.c and test_tasks.c.
+ * Header-only, for the tests on a real store (test_store*.c, test_tasks.c,
+ * test_ctl_*.c).
  */
 #ifndef YUN_TEST_STORE_BACKEND_H
 #define YUN_TEST_STORE_BACKEND_H
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/db.h"
+#include "store/store.h"
 
 static char tb_path[64];
 static const char *tb_pg_url; /* non-NULL: the run on PostgreSQL */
@@ -58,6 +60,26 @@ static inline void tb_cleanup(void)
 {
     if (!tb_pg_url)
         tb_unlink_sqlite();
+}
+
+/* A store on a fresh database (tb_fresh(name)), for a setup: 0, or -1
+ * with the reason on stderr. tb_close is its teardown. */
+static inline int tb_open(const char *name, struct store **out)
+{
+    char err[256];
+    if (tb_fresh(name) < 0)
+        return -1;
+    if (store_open(tb_spec(), out, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static inline void tb_close(struct store *st)
+{
+    store_close(st);
+    tb_cleanup();
 }
 
 /* Runs the group on SQLite, then on PostgreSQL when YUN_TEST_PG_URL is set. */

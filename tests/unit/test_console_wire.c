@@ -28,8 +28,7 @@
 #include "agent/agent_serve.h"
 #include "agent/console_bridge.h"
 #include "lib/hclient.h"
-
-#define CRED "c0ffee00c0ffee00c0ffee00c0ffee00"
+#include "wire_world.h"
 
 /* ---- the fake agent: no verbs; its console echoes, "0000" refuses ---- */
 
@@ -119,54 +118,22 @@ static const struct agent_ops fake_ops = {.call = fake_call,
 
 /* ---- the world ---- */
 
-static struct {
-    struct event_base *base;
-    struct fake *fake;
-    struct agent_serve *serve;
-    struct agent *remote;
-    char url[64];
-} W;
-
-static void nop(evutil_socket_t fd, short w, void *arg) {}
-
-static void run_until(const bool *flag, int ms)
-{
-    struct event *t = evtimer_new(W.base, nop, NULL);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(t, &tv);
-    while (!*flag && evtimer_pending(t, NULL))
-        event_base_loop(W.base, EVLOOP_ONCE);
-    event_free(t);
-}
+static struct wire_world W;
+static struct fake *F; /* the agent behind W's agent API */
 
 static int setup(void **s)
 {
-    memset(&W, 0, sizeof W);
-    W.base = event_base_new();
-    W.fake = calloc(1, sizeof *W.fake);
-    W.fake->pub.ops = &fake_ops;
-    W.fake->base = W.base;
-    snprintf(W.fake->pub.host, sizeof W.fake->pub.host, "fake");
-    W.serve = agent_serve_new(W.base, &W.fake->pub, CRED, "h-1", "agentrun1");
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    assert_int_equal(agent_serve_listen(W.serve, fd), 0);
-    snprintf(W.url, sizeof W.url, "http://127.0.0.1:%d", ntohs(sa.sin_port));
-    W.remote = agent_remote_new(W.base, W.url, CRED, "h1");
-    assert_non_null(W.remote);
+    wire_base(&W);
+    F = calloc(1, sizeof *F);
+    F->pub.ops = &fake_ops;
+    F->base = W.base;
+    wire_up(&W, &F->pub);
     return 0;
 }
 
 static int teardown(void **s)
 {
-    agent_free(W.remote);
-    agent_serve_free(W.serve);
-    agent_free(&W.fake->pub);
-    event_base_free(W.base);
+    wire_down(&W, &F->pub);
     return 0;
 }
 
@@ -210,7 +177,7 @@ static struct bufferevent *open_console(const char *vm, struct got *g)
     memset(g, 0, sizeof *g);
     assert_int_equal(agent_console_open(W.remote, vm, got_open, g, &err), 0);
     assert_false(g->done); /* never from inside the call */
-    run_until(&g->done, 5000);
+    wire_run_until(&W, &g->done, 5000);
     assert_true(g->done);
     if (g->bev) {
         bufferevent_setcb(g->bev, client_read, NULL, client_event, g);
@@ -244,14 +211,14 @@ static void test_echo_through_the_wire(void **s)
 
     /* the console ends on the host (as agent_conhub.c ends a stream): the
      * client sees the end */
-    bufferevent_flush(W.fake->echo, EV_WRITE, BEV_FINISHED);
-    bufferevent_free(W.fake->echo);
-    W.fake->echo = NULL;
-    run_until(&g.eof, 5000);
+    bufferevent_flush(F->echo, EV_WRITE, BEV_FINISHED);
+    bufferevent_free(F->echo);
+    F->echo = NULL;
+    wire_run_until(&W, &g.eof, 5000);
     assert_true(g.eof);
     bufferevent_free(c);
     bool never = false;
-    run_until(&never, 100);
+    wire_run_until(&W, &never, 100);
     assert_int_equal(console_bridges(), 0);
 }
 
@@ -262,10 +229,10 @@ static void test_client_leaves(void **s)
     assert_non_null(c);
     bufferevent_write(c, "x", 1);
     bool never = false;
-    run_until(&never, 100);
+    wire_run_until(&W, &never, 100);
     bufferevent_free(c);
-    run_until(&never, 200);
-    assert_null(W.fake->echo); /* the host's end heard of it */
+    wire_run_until(&W, &never, 200);
+    assert_null(F->echo); /* the host's end heard of it */
     assert_int_equal(console_bridges(), 0);
 }
 
@@ -281,7 +248,7 @@ static void test_refusals(void **s)
     struct yerr err;
     memset(&g, 0, sizeof g);
     assert_int_equal(agent_console_open(bad, "abcd-3", got_open, &g, &err), 0);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_null(g.bev);
     assert_int_equal(g.err.code, YE_UNAUTHORIZED);
     agent_free(bad);
@@ -293,7 +260,7 @@ static void test_refusals(void **s)
     struct agent *gone = agent_remote_new(W.base, "http://127.0.0.1:1", CRED, "gone");
     memset(&g, 0, sizeof g);
     assert_int_equal(agent_console_open(gone, "abcd-4", got_open, &g, &err), 0);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_null(g.bev);
     assert_int_equal(g.err.code, YE_UNAVAILABLE);
     agent_free(gone);
@@ -316,12 +283,12 @@ static void test_no_upgrade_is_400(void **s)
     struct hclient *h = hclient_new(W.base, W.url);
     struct hgot g = {0};
     hclient_request(h, "GET", "/agent/v1/console/abcd-5", NULL, CRED, NULL, 5000, hgot_cb, &g);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_int_equal(g.status, 400);
     memset(&g, 0, sizeof g);
     hclient_request(h, "GET", "/agent/v1/console/abcd-5", NULL, "wrong", "Upgrade: yun-console",
                     5000, hgot_cb, &g);
-    run_until(&g.done, 5000);
+    wire_run_until(&W, &g.done, 5000);
     assert_int_equal(g.status, 401);
     hclient_free(h);
 }

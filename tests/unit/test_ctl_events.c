@@ -19,43 +19,10 @@
 #include "ctl/vms_int.h"
 #include "lib/util.h"
 #include "store/store.h"
+#include "rec_agent.h"
 #include "store_backend.h"
 
 /* ---- an agent that records its calls and never answers ---- */
-
-struct rec_agent {
-    struct agent pub;
-    int calls;
-    enum agent_verb last_verb;
-    json_t *last_args;
-    agent_reply_fn done;
-    void *ctx;
-};
-
-static uint64_t rec_call(struct agent *a, enum agent_verb v, json_t *args, agent_reply_fn done,
-                         agent_progress_fn progress, void *ctx)
-{
-    struct rec_agent *r = (struct rec_agent *)a;
-    r->calls++;
-    r->last_verb = v;
-    json_decref(r->last_args);
-    r->last_args = args;
-    r->done = done;
-    r->ctx = ctx;
-    return (uint64_t)r->calls;
-}
-
-static int rec_cancel(struct agent *a, uint64_t id)
-{
-    return -1;
-}
-
-static void rec_forget(struct agent *a, void *ctx) {}
-
-static void rec_free(struct agent *a) {}
-
-static const struct agent_ops rec_ops = {
-    .call = rec_call, .cancel = rec_cancel, .forget = rec_forget, .free = rec_free};
 
 /* ---- fixture ---- */
 
@@ -77,8 +44,7 @@ static int setup(void **state)
     f->cfg.reset_loop_max = 3;
     f->cfg.reset_loop_window_s = 60;
     f->base = event_base_new();
-    f->agent.pub.ops = &rec_ops;
-    snprintf(f->agent.pub.host, sizeof f->agent.pub.host, "test");
+    rec_agent_init(&f->agent, "test");
     f->c.base = f->base;
     f->c.cfg = &f->cfg;
     f->c.agent = &f->agent.pub;
@@ -109,7 +75,7 @@ static int teardown(void **state)
         json_decref(r);
     }
     ctl_vm_events_shutdown(&f->c);
-    json_decref(f->agent.last_args);
+    rec_agent_done(&f->agent);
     store_close(f->c.store);
     event_base_free(f->base);
     free(f);

@@ -21,32 +21,8 @@
 #include "ctl/vms_int.h"
 #include "lib/util.h"
 #include "store/store.h"
+#include "rec_agent.h"
 #include "store_backend.h"
-
-struct rec_agent {
-    struct agent pub;
-    int calls;
-};
-
-static uint64_t rec_call(struct agent *a, enum agent_verb v, json_t *args, agent_reply_fn done,
-                         agent_progress_fn progress, void *ctx)
-{
-    struct rec_agent *r = (struct rec_agent *)a;
-    json_decref(args);
-    return (uint64_t)++r->calls;
-}
-
-static int rec_cancel(struct agent *a, uint64_t id)
-{
-    return -1;
-}
-
-static void rec_forget(struct agent *a, void *ctx) {}
-
-static void rec_free(struct agent *a) {}
-
-static const struct agent_ops rec_ops = {
-    .call = rec_call, .cancel = rec_cancel, .forget = rec_forget, .free = rec_free};
 
 struct fx {
     struct ctl c;
@@ -80,8 +56,7 @@ static int setup(void **state)
     char err[256];
     config_defaults(&f->cfg);
     f->base = event_base_new();
-    f->agent.pub.ops = &rec_ops;
-    snprintf(f->agent.pub.host, sizeof f->agent.pub.host, "local");
+    rec_agent_init(&f->agent, "local");
     f->c.base = f->base;
     f->c.cfg = &f->cfg;
     f->c.agent = &f->agent.pub;
@@ -103,6 +78,7 @@ static int teardown(void **state)
     ctl_vm_events_shutdown(&f->c);
     ctl_vms_hosts_shutdown(&f->c);
     ctl_host_calls_shutdown(&f->c);
+    rec_agent_done(&f->agent);
     store_close(f->c.store);
     event_base_free(f->base);
     free(f);

@@ -22,22 +22,12 @@
 
 static int setup(void **state)
 {
-    if (tb_fresh("store") < 0)
-        return -1;
-    struct store *st;
-    char err[256];
-    if (store_open(tb_spec(), &st, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    *state = st;
-    return 0;
+    return tb_open("store", (struct store **)state);
 }
 
 static int teardown(void **state)
 {
-    store_close(*state);
-    tb_cleanup();
+    tb_close(*state);
     return 0;
 }
 
@@ -59,7 +49,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 9);
+    assert_int_equal(store_schema_version(*state), 10);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -300,7 +290,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 9);
+    assert_int_equal(store_schema_version(st), 10);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -550,7 +540,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 9);
+    assert_int_equal(store_schema_version(other), 10);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
@@ -562,7 +552,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 9);
+    assert_int_equal(v, 10);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
@@ -609,7 +599,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 9 ? 0 : 2);
+            _exit(v == 10 ? 0 : 2);
         }
     }
     close(go[0]);
@@ -624,6 +614,52 @@ static void test_concurrent_migration(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Schema 10: an image's checksums and the hosts' verified copies. */
+static void test_host_images(void **state)
+{
+    struct store *st = *state;
+    struct image_rec m = {0};
+    uuid_generate_str(m.id);
+    snprintf(m.name, sizeof m.name, "tiny");
+    snprintf(m.format, sizeof m.format, "qcow2");
+    snprintf(m.path, sizeof m.path, "/lib/tiny/disk.qcow2");
+    assert_int_equal(store_image_insert(st, &m), 0);
+    struct image_rec got;
+    assert_int_equal(store_image_get(st, "tiny", &got), 0);
+    assert_string_equal(got.sha256, "");
+    assert_int_equal(store_image_set_sha256(st, m.id, "aa - bb"), 0);
+    assert_int_equal(store_image_get(st, m.id, &got), 0);
+    assert_string_equal(got.sha256, "aa - bb");
+
+    struct host_image_rec h = {.bytes = 10, .fetched_at = 5}, out;
+    snprintf(h.host, sizeof h.host, "host-1");
+    snprintf(h.image, sizeof h.image, "%s", m.id);
+    snprintf(h.name, sizeof h.name, "tiny");
+    snprintf(h.sha256, sizeof h.sha256, "aa - bb");
+    assert_int_equal(store_host_image_get(st, "host-1", m.id, &out), STORE_NOTFOUND);
+    assert_int_equal(store_host_image_put(st, &h), 0);
+    h.bytes = 20; /* a fetch again: the row is replaced, not doubled */
+    assert_int_equal(store_host_image_put(st, &h), 0);
+    snprintf(h.host, sizeof h.host, "host-2");
+    assert_int_equal(store_host_image_put(st, &h), 0);
+    assert_int_equal(store_host_image_get(st, "host-1", m.id, &out), 0);
+    assert_int_equal(out.bytes, 20);
+    assert_string_equal(out.name, "tiny");
+    assert_string_equal(out.sha256, "aa - bb");
+    assert_int_equal(store_host_image_get(st, "host-1", "other", &out), STORE_NOTFOUND);
+    struct host_image_rec *rows;
+    size_t n;
+    assert_int_equal(store_host_image_list(st, m.id, &rows, &n), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(rows[0].host, "host-1");
+    assert_string_equal(rows[1].host, "host-2");
+    free(rows);
+    assert_int_equal(store_host_image_delete(st, "host-1", m.id), 0);
+    assert_int_equal(store_host_image_list(st, m.id, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    free(rows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +667,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vm_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_vm_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_host_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),

@@ -16,22 +16,12 @@
 
 static int setup(void **state)
 {
-    if (tb_fresh("place") < 0)
-        return -1;
-    struct store *st;
-    char err[256];
-    if (store_open(tb_spec(), &st, err, sizeof(err)) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return -1;
-    }
-    *state = st;
-    return 0;
+    return tb_open("place", (struct store **)state);
 }
 
 static int teardown(void **state)
 {
-    store_close(*state);
-    tb_cleanup();
+    tb_close(*state);
     return 0;
 }
 

@@ -32,8 +32,7 @@
 #include "lib/hclient.h"
 #include "lib/httpd.h"
 #include "lib/sha256.h"
-
-#define CRED "c0ffee00c0ffee00c0ffee00c0ffee00"
+#include "wire_world.h"
 
 /* ---- the fake agent: host.facts answers, disk.create fails, vm.status
  * never answers, disk.copy reports progress and waits for a cancel,
@@ -155,71 +154,28 @@ static const struct agent_ops fake_ops = {
 
 /* ---- helpers ---- */
 
-static int listen_local(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t sl = sizeof sa;
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 16), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
-struct world {
-    struct event_base *base;
-    struct fake *fake;
-    struct agent_serve *serve;
-    struct agent *remote;
-    char url[64];
-};
-
-static struct world W;
-
-static void nop(evutil_socket_t fd, short w, void *arg) {}
-
-static void run_until(const bool *flag, int ms)
-{
-    struct event *t = evtimer_new(W.base, nop, NULL);
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(t, &tv);
-    while (!*flag && evtimer_pending(t, NULL))
-        event_base_loop(W.base, EVLOOP_ONCE);
-    event_free(t);
-}
+static struct wire_world W;
+static struct fake *F; /* the agent behind W's agent API */
 
 static void run_for(int ms)
 {
     bool never = false;
-    run_until(&never, ms);
+    wire_run_until(&W, &never, ms);
 }
 
 static int setup(void **s)
 {
-    memset(&W, 0, sizeof W);
-    W.base = event_base_new();
-    W.fake = calloc(1, sizeof *W.fake);
-    W.fake->pub.ops = &fake_ops;
-    W.fake->base = W.base;
-    snprintf(W.fake->pub.host, sizeof W.fake->pub.host, "fake");
-    W.serve = agent_serve_new(W.base, &W.fake->pub, CRED, "h-1", "agentrun1");
-    int port;
-    int fd = listen_local(&port);
-    assert_int_equal(agent_serve_listen(W.serve, fd), 0);
-    snprintf(W.url, sizeof W.url, "http://127.0.0.1:%d", port);
-    W.remote = agent_remote_new(W.base, W.url, CRED, "h1");
-    assert_non_null(W.remote);
+    wire_base(&W);
+    F = calloc(1, sizeof *F);
+    F->pub.ops = &fake_ops;
+    F->base = W.base;
+    wire_up(&W, &F->pub);
     return 0;
 }
 
 static int teardown(void **s)
 {
-    agent_free(W.remote);
-    agent_serve_free(W.serve);
-    agent_free(&W.fake->pub);
-    event_base_free(W.base);
+    wire_down(&W, &F->pub);
     return 0;
 }
 
@@ -291,8 +247,8 @@ static void test_result_and_error(void **s)
     assert_true(id > 0);
     assert_false(g.done); /* never from inside agent_call */
     agent_call(W.remote, AV_DISK_CREATE, json_pack("{s:s}", "path", "/x"), got_reply, NULL, &g2);
-    run_until(&g2.done, 3000);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g2.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_NONE);
     assert_int_equal(json_integer_value(json_object_get(g.result, "cpus")), 4);
@@ -331,17 +287,17 @@ static void test_idempotent(void **s)
     run_for(50);
     /* a repeat while it runs joins it */
     hclient_request(h, "POST", "/agent/v1/call", json_incref(body), CRED, NULL, 5000, hgot, &b);
-    run_until(&a.done, 3000);
-    run_until(&b.done, 3000);
+    wire_run_until(&W, &a.done, 3000);
+    wire_run_until(&W, &b.done, 3000);
     assert_int_equal(a.status, 200);
     assert_int_equal(b.status, 200);
     assert_true(json_equal(a.reply, b.reply));
     /* a repeat after it finished gets the same answer */
     hclient_request(h, "POST", "/agent/v1/call", body, CRED, NULL, 5000, hgot, &c);
-    run_until(&c.done, 3000);
+    wire_run_until(&W, &c.done, 3000);
     assert_int_equal(c.status, 200);
     assert_true(json_equal(a.reply, c.reply));
-    assert_int_equal(W.fake->runs[AV_GUEST_EXEC], 1);
+    assert_int_equal(F->runs[AV_GUEST_EXEC], 1);
     assert_int_equal(agent_serve_entries(W.serve), 1);
     assert_true(agent_serve_bytes(W.serve) > 0);
     json_decref(a.reply);
@@ -359,7 +315,7 @@ static void test_idempotent(void **s)
         struct hgot d = {0};
         hclient_request(h, "POST", "/agent/v1/call", json_loads(bad[i], 0, NULL), CRED, NULL, 3000,
                         hgot, &d);
-        run_until(&d.done, 3000);
+        wire_run_until(&W, &d.done, 3000);
         assert_int_equal(d.status, 400);
         assert_string_equal(
             json_string_value(json_object_get(json_object_get(d.reply, "error"), "code")),
@@ -367,7 +323,7 @@ static void test_idempotent(void **s)
         json_decref(d.reply);
     }
     assert_int_equal(agent_serve_entries(W.serve), 1);
-    assert_int_equal(W.fake->runs[AV_HOST_FACTS], 0);
+    assert_int_equal(F->runs[AV_HOST_FACTS], 0);
 
     /* past its deadline_ms the agent asks the verb to stop */
     struct hgot dl = {0};
@@ -375,7 +331,7 @@ static void test_idempotent(void **s)
                     json_pack("{s:s,s:s,s:{},s:i}", "id", "ctlrun-8", "verb", "disk.copy", "args",
                               "deadline_ms", 100),
                     CRED, NULL, 5000, hgot, &dl);
-    run_until(&dl.done, 4000);
+    wire_run_until(&W, &dl.done, 4000);
     assert_int_equal(dl.status, 409);
     assert_string_equal(
         json_string_value(json_object_get(json_object_get(dl.reply, "error"), "code")),
@@ -385,7 +341,7 @@ static void test_idempotent(void **s)
     /* health */
     struct hgot e = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, CRED, NULL, 3000, hgot, &e);
-    run_until(&e.done, 3000);
+    wire_run_until(&W, &e.done, 3000);
     assert_int_equal(e.status, 200);
     assert_string_equal(json_string_value(json_object_get(e.reply, "host_id")), "h-1");
     assert_int_equal(json_integer_value(json_object_get(e.reply, "protocol")), 1);
@@ -398,23 +354,23 @@ static void test_credential(void **s)
     struct agent *bad = agent_remote_new(W.base, W.url, "wrong", "h1");
     struct got g = {0};
     agent_call(bad, AV_HOST_FACTS, NULL, got_reply, NULL, &g);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_UNAUTHORIZED);
-    assert_int_equal(W.fake->runs[AV_HOST_FACTS], 0);
+    assert_int_equal(F->runs[AV_HOST_FACTS], 0);
     agent_free(bad);
 
     struct hclient *h = hclient_new(W.base, W.url);
     struct hgot a = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, NULL, NULL, 3000, hgot, &a);
-    run_until(&a.done, 3000);
+    wire_run_until(&W, &a.done, 3000);
     assert_int_equal(a.status, 401);
     json_decref(a.reply);
     /* before the join: nothing is accepted */
     agent_serve_set_credential(W.serve, NULL);
     struct hgot b = {0};
     hclient_request(h, "GET", "/agent/v1/health", NULL, "", NULL, 3000, hgot, &b);
-    run_until(&b.done, 3000);
+    wire_run_until(&W, &b.done, 3000);
     assert_int_equal(b.status, 401);
     json_decref(b.reply);
     agent_serve_set_credential(W.serve, CRED);
@@ -429,13 +385,13 @@ static void test_cancel_and_deadline(void **s)
     assert_false(g.done);
     assert_int_equal(agent_cancel(W.remote, id), 0);
     assert_int_equal(agent_cancel(W.remote, 999999), -1);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_CANCELLED);
 
     agent_remote_set_deadline(W.remote, 300);
     agent_call(W.remote, AV_VM_STATUS, NULL, got_reply, NULL, &t);
-    run_until(&t.done, 3000);
+    wire_run_until(&W, &t.done, 3000);
     assert_true(t.done);
     assert_int_equal(t.err.code, YE_TIMEOUT);
     agent_remote_set_deadline(W.remote, 0);
@@ -507,7 +463,7 @@ static void raw_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
 static void test_garbage(void **s)
 {
     int port;
-    int fd = listen_local(&port);
+    int fd = wire_listen_local(&port);
     struct evconnlistener *l =
         evconnlistener_new(W.base, raw_accept, NULL, LEV_OPT_CLOSE_ON_FREE, -1, fd);
     char url[64];
@@ -523,7 +479,7 @@ static void test_garbage(void **s)
         raw_answer = answers[i];
         struct got g = {0};
         agent_call(r, AV_HOST_FACTS, NULL, got_reply, NULL, &g);
-        run_until(&g.done, 3000);
+        wire_run_until(&W, &g.done, 3000);
         assert_true(g.done);
         if (i == 3) { /* a result that is JSON: the caller's verb checks its shape */
             assert_int_equal(g.err.code, YE_NONE);
@@ -539,7 +495,7 @@ static void test_garbage(void **s)
     raw_nids = 0;
     struct got rg = {0};
     agent_call(r, AV_VM_END, NULL, got_reply, NULL, &rg);
-    run_until(&rg.done, 3000);
+    wire_run_until(&W, &rg.done, 3000);
     assert_int_equal(rg.err.code, YE_NONE);
     json_decref(rg.result);
     assert_int_equal(raw_nids, 2);
@@ -549,7 +505,7 @@ static void test_garbage(void **s)
     raw_nids = 0;
     struct got r2 = {0};
     agent_call(r, AV_VM_END, NULL, got_reply, NULL, &r2);
-    run_until(&r2.done, 3000);
+    wire_run_until(&W, &r2.done, 3000);
     assert_int_equal(r2.err.code, YE_UNAVAILABLE);
     assert_int_equal(raw_nids, 2);
     /* guest.exec is never sent twice */
@@ -557,7 +513,7 @@ static void test_garbage(void **s)
     raw_nids = 0;
     struct got r3 = {0};
     agent_call(r, AV_GUEST_EXEC, NULL, got_reply, NULL, &r3);
-    run_until(&r3.done, 3000);
+    wire_run_until(&W, &r3.done, 3000);
     assert_int_equal(r3.err.code, YE_UNAVAILABLE);
     assert_int_equal(raw_nids, 1);
     agent_free(r);
@@ -568,7 +524,7 @@ static void test_garbage(void **s)
     raw_answer = "HTTP/1.1 200 OK\r\nContent-Length: 70000000\r\n\r\n{";
     struct hgot big = {0}, gone1 = {0}, bad = {0};
     hclient_request(h, "POST", "/x", json_object(), NULL, NULL, 3000, hgot, &big);
-    run_until(&big.done, 3000);
+    wire_run_until(&W, &big.done, 3000);
     assert_true(big.done);
     assert_null(big.reply);
     assert_int_equal(big.err.code, YE_TOO_LARGE);
@@ -584,7 +540,7 @@ static void test_garbage(void **s)
     assert_false(gone1.done);
     hclient_request(h, "BREW", "/x", NULL, NULL, NULL, 3000, hgot, &bad);
     assert_false(bad.done);
-    run_until(&bad.done, 1000);
+    wire_run_until(&W, &bad.done, 1000);
     assert_int_equal(bad.err.code, YE_INVALID_ARGUMENT);
     assert_int_equal(hclient_pending(h), 0);
     hclient_request(h, "GET", "/x", NULL, NULL, NULL, 3000, hgot, &gone1);
@@ -597,7 +553,7 @@ static void test_garbage(void **s)
     struct agent *gone = agent_remote_new(W.base, "http://127.0.0.1:1", CRED, "gone");
     struct got g = {0};
     agent_call(gone, AV_HOST_FACTS, NULL, got_reply, NULL, &g);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_true(g.done);
     assert_int_equal(g.err.code, YE_UNAVAILABLE);
     assert_non_null(strstr(g.err.message, "host gone"));
@@ -662,18 +618,18 @@ static void test_events(void **s)
     struct httpd_limits lim = {1 << 20, 16384, 16, 30};
     struct httpd *ctl = httpd_new(W.base, &lim);
     int port;
-    assert_int_equal(httpd_listen_fd(ctl, listen_local(&port), ctl_request, W.remote), 0);
+    assert_int_equal(httpd_listen_fd(ctl, wire_listen_local(&port), ctl_request, W.remote), 0);
     char url[64], dead[64];
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     snprintf(dead, sizeof dead, "http://127.0.0.1:1");
     const char *urls[] = {dead, "http://not.numeric:1", url};
-    struct agent_push *p = agent_push_new(W.base, &W.fake->pub, "h-1", CRED, urls, 3);
+    struct agent_push *p = agent_push_new(W.base, &F->pub, "h-1", CRED, urls, 3);
     assert_non_null(p);
     ctl_fail_first = 1;
     json_t *ev = json_pack("{s:s}", "vm", "v1");
-    agent_emit(&W.fake->pub, "vm.exited", ev);
-    agent_emit(&W.fake->pub, "vm.qmp_event", ev);
-    agent_emit(&W.fake->pub, "vm.agent", ev);
+    agent_emit(&F->pub, "vm.exited", ev);
+    agent_emit(&F->pub, "vm.qmp_event", ev);
+    agent_emit(&F->pub, "vm.agent", ev);
     json_decref(ev);
     assert_int_equal(agent_push_queued(p), 3);
     for (int i = 0; i < 100 && agent_push_acked(p) < 3; i++)
@@ -693,7 +649,7 @@ static void test_events(void **s)
         run_for(50);
     assert_true(g.nprogress >= 1);
     agent_cancel(W.remote, id);
-    run_until(&g.done, 3000);
+    wire_run_until(&W, &g.done, 3000);
     assert_int_equal(g.err.code, YE_CANCELLED);
     assert_int_equal(seen.n, 3); /* progress is not an event of the host */
 
@@ -729,17 +685,17 @@ static void test_events(void **s)
     assert_int_equal(seen.n, 7);
 
     agent_push_free(p);
-    assert_int_equal(W.fake->pub.nsubs, 0);
+    assert_int_equal(F->pub.nsubs, 0);
     httpd_free(ctl);
 }
 
 static void test_push_bound(void **s)
 {
     const char *urls[] = {"http://127.0.0.1:1"};
-    struct agent_push *p = agent_push_new(W.base, &W.fake->pub, "h-1", "", urls, 1);
+    struct agent_push *p = agent_push_new(W.base, &F->pub, "h-1", "", urls, 1);
     json_t *ev = json_object();
     for (int i = 0; i < AGENT_PUSH_QUEUE_MAX + 10; i++)
-        agent_emit(&W.fake->pub, "vm.agent", ev);
+        agent_emit(&F->pub, "vm.agent", ev);
     json_decref(ev);
     assert_int_equal(agent_push_queued(p), AGENT_PUSH_QUEUE_MAX);
     assert_true(agent_push_dropped(p) >= 10);

@@ -178,9 +178,13 @@ class Controller(Daemon):
 
 
 class Agent(Daemon):
-    def __init__(self, cluster, name, labels=""):
+    """images_dir: a library of the host's own (images are copied to it);
+    default: the cluster's shared one."""
+
+    def __init__(self, cluster, name, labels="", images_dir=None):
         self.addr = cluster.fabric.add_host(name)
         self.labels = labels
+        self.images_dir = images_dir or cluster.images_dir
         sd = os.path.join(cluster.run_dir, name)
         super().__init__(cluster, cluster.fabric.ns(name), name, sd, [])
 
@@ -190,7 +194,7 @@ class Agent(Daemon):
                      ",".join(x.url for x in c.controllers), "--token-file", c.join_token_file,
                      "-o", f"agent_listen={self.addr}:{AGENT_PORT}", "-o", f"host_name={self.name}",
                      "-o", f"heartbeat_ms={c.heartbeat_ms}", "-o", "stop_timeout=15",
-                     "-o", "reconcile_interval=2", "-o", f"images_dir={c.images_dir}"]
+                     "-o", "reconcile_interval=2", "-o", f"images_dir={self.images_dir}"]
         if self.labels:
             self.args += ["-o", f"host_labels={self.labels}"]
         self.spawn(*extra)

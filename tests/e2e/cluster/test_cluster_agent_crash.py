@@ -3,7 +3,8 @@ keep running; the restarted agent re-attaches to them from its own record
 (no second QEMU); a kill -9 in the middle of a start (a QEMU wrapper that
 sleeps first) ends, after the restart and reconcile, with the VM running
 exactly once or stopped with nothing left, and a start afterwards runs it
-once. The invariants hold on every host."""
+once. The invariants hold on every host. An agent's restart gets a reconcile
+pass of its own host only."""
 import os
 import shutil
 import tempfile
@@ -75,3 +76,27 @@ def test_agent_kill9_mid_start_then_restart(cl):
         shutil.rmtree(d, ignore_errors=True)
         if not ag.running():
             ag.start()
+
+
+def _reconciles(cl, host, after):
+    return [e for e in cl.events(host, after) if e.get("action") == "reconcile"]
+
+
+def test_agent_restart_reconciles_its_host_only(cl):
+    """An agent's restart ("host.reconcile", and its re-join) gets a reconcile
+    pass of its own host: the pass asks about that host's VMs only (its event
+    counts them), and no other host gets a pass of its own."""
+    for name, host in (("c-o1", "h1"), ("c-o2", "h1"), ("c-o3", "h2")):
+        cl.yun("vm", "create", name, "--image", "tiny", "--memory", "96M", "--host", host)
+    mark = {h: max([e["id"] for e in cl.events(h)], default=0) for h in cl.agents}
+    ag = cl.agents["h1"]
+    ag.stop_checked()
+    ag.start()
+    cl.wait_event(lambda e: e.get("action") == "reconcile", obj="h1", after=mark["h1"],
+                  what="h1's own reconcile pass")
+    cl.settle(30)
+    passes = _reconciles(cl, "h1", mark["h1"])
+    assert passes and all("2 vms asked" in e["reason"] for e in passes), passes
+    for h in cl.agents:
+        if h != "h1":
+            assert not _reconciles(cl, h, mark[h]), (h, _reconciles(cl, h, mark[h]))

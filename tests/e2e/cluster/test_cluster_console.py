@@ -5,34 +5,19 @@ credential) and splices the two. Output and input both ways, two clients at
 once, detach and reconnect, the CLI over --url, and the refusals (unknown
 VM 404, stopped VM 409, no token 401, a bad upgrade 400; the agent's route
 without the credential 401)."""
-import time
 
 import pytest
 
 from . import netns
-from .harness import AGENT_PORT, CTL_PORT, MARKER
+from .harness import AGENT_PORT, CTL_PORT, MARKER, common
+
+console_upgrade, read_until = common.console_upgrade, common.read_until
 
 pytestmark = pytest.mark.usefixtures("tiny")
 
 
 def _upgrade(ns, addr, port, path, headers):
-    s = netns.connect_in(ns, addr, port, 30)
-    s.settimeout(30)
-    req = f"GET {path} HTTP/1.1\r\nHost: {addr}:{port}\r\n"
-    req += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
-    s.sendall(req.encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        got = s.recv(4096)
-        if not got:
-            break
-        buf += got
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    status = int(head.split()[1])
-    if status != 101:
-        s.close()
-        return status, head + b"\r\n\r\n" + rest
-    return s, rest
+    return console_upgrade(netns.connect_in(ns, addr, port, 30), f"{addr}:{port}", path, headers)
 
 
 def console(cl, name, token=True, upgrade="yun-console"):
@@ -41,21 +26,6 @@ def console(cl, name, token=True, upgrade="yun-console"):
     if token:
         h["Authorization"] = f"Bearer {cl.api_token}"
     return _upgrade(c.ns, c.addr, CTL_PORT, f"/v1/vms/{name}/console", h)
-
-
-def read_until(s, needle, already=b"", timeout=60):
-    buf = already
-    end = time.time() + timeout
-    while needle not in buf:
-        assert time.time() < end, f"{needle!r} not seen; got {buf[-800:]!r}"
-        s.settimeout(max(0.1, end - time.time()))
-        try:
-            got = s.recv(65536)
-        except OSError:
-            continue
-        assert got, f"console closed before {needle!r}; got {buf[-800:]!r}"
-        buf += got
-    return buf
 
 
 def test_console_of_a_vm_on_h2_through_the_controller(cl):

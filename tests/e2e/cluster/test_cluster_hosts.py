@@ -1,10 +1,12 @@
 """Hosts joining a controller (docs/cluster.md): the three agents are up
 with their labels and facts; `yun host list|show|maintenance|activate|remove`;
 joins with a wrong token, a wrong protocol, impossible facts or a taken name
-are refused with a clear error and change nothing."""
+are refused with a clear error and change nothing; a host removed with a call
+in flight answers it at once."""
 import json
 import os
 import stat
+import threading
 import time
 
 import pytest
@@ -66,7 +68,7 @@ def test_bad_joins_change_nothing(cl):
     assert st == 400 and "name" in e["error"]["message"], (st, e)
     st, e = _join(cl, agent_url="ftp://x")
     assert st == 400 and "agent_url" in e["error"]["message"], (st, e)
-    st, e = _join(cl, images_dir="/nonexistent/images")  # not the cluster's image library
+    st, e = _join(cl, images_dir="images")  # not an absolute path
     assert st == 400 and "images_dir" in e["error"]["message"], (st, e)
     st, e = _join(cl, name="h2")  # held by another host id
     assert st == 409, (st, e)
@@ -130,3 +132,33 @@ def test_agent_kill9_and_restart_keeps_its_id(cl):
     after = cl.hosts()["h2"]
     assert after["id"] == before["id"] and after["state"] == "up", (before, after)
     assert sorted(cl.hosts()) == ["h1", "h2", "h3"]
+
+
+def test_removed_host_answers_its_pending_call(cl):
+    """A call in flight on a host's agent when the host is removed is
+    answered at once, 503 unavailable ("its agent left"), not left to its
+    deadline: h3's link is cut so its agent never answers a volume's
+    disk.create, then h3 is removed; the link back, its agent joins again
+    with its id."""
+    before = cl.hosts()["h3"]
+    got = {}
+    cl.fabric.cut("h3")
+    try:
+        def create():
+            got["reply"] = cl.api("POST", "/v1/volumes",
+                                  {"name": "c-vleft", "size": 16 << 20, "host": "h3"}, timeout=120)
+        t = threading.Thread(target=create)
+        t.start()
+        harness.wait_for(lambda: any(v["name"] == "c-vleft" for v in cl.get("/v1/volumes")["volumes"]),
+                         10, interval=0.05, what="the volume's row (its disk.create out)")
+        cl.yun("host", "remove", "h3")
+        t.join(120)
+        assert not t.is_alive(), "the volume's create is still waiting"
+        st, body = got["reply"]
+        assert st == 503 and body["error"]["code"] == "unavailable", (st, body)
+        assert "its agent left" in body["error"]["message"], body
+        assert not any(v["name"] == "c-vleft" for v in cl.get("/v1/volumes")["volumes"])
+    finally:
+        cl.fabric.restore("h3")
+    cl.wait_host("h3", "up", 30)
+    assert cl.hosts()["h3"]["id"] == before["id"]
