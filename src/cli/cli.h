@@ -60,6 +60,9 @@ extern const struct cli_cmd cmd_place_entries[];
 /* Placement (cmd_place.c): the verdict table of an explanation, and GET
  * /v1/vms/NAME/placement printed (returns the exit code). */
 void cli_print_placement(json_t *placement);
+/* --image, --cpus, --memory, --host, --group, --require, --start into a
+ * create's (or a dry run's) body; -1 after a one-line reason (cmd_vm.c) */
+int cli_vm_shape_body(const struct cli_args *a, json_t *body);
 int cli_show_placement(struct cli *c, const char *name);
 
 /* Long operations (task.c). A reply that carries {"task": TASK} is waited

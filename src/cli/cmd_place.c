@@ -70,41 +70,10 @@ static int vm_explain(struct cli *c, const struct cli_args *a)
 static int vm_place(struct cli *c, const struct cli_args *a)
 {
     json_t *body = json_object();
-    const char *v;
-    uint64_t u;
-    if ((v = cli_val(a, "cpus"))) {
-        if (parse_u64(v, 0, 1000000, &u) < 0) {
-            fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", v);
-            goto usage;
-        }
-        json_object_set_new(body, "cpus", json_integer((json_int_t)u));
+    if (cli_vm_shape_body(a, body) < 0) {
+        json_decref(body);
+        return EXIT_USAGE;
     }
-    if ((v = cli_val(a, "memory"))) {
-        if (parse_size(v, &u) < 0) {
-            fprintf(stderr, "yun: --memory takes a size such as 512M, not '%s'\n", v);
-            goto usage;
-        }
-        if (strspn(v, "0123456789") == strlen(v))
-            u <<= 20; /* a bare number: MiB, as create */
-        if (u % (1 << 20)) {
-            fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
-            goto usage;
-        }
-        json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
-    }
-    static const char *const strings[] = {"image", "host", "group", NULL};
-    for (int i = 0; strings[i]; i++)
-        if ((v = cli_val(a, strings[i])))
-            json_object_set_new(body, strings[i], json_string(v));
-    int ri = 0;
-    while ((v = cli_val_next(a, "require", &ri))) {
-        json_t *req = json_object_get(body, "requires");
-        if (!req)
-            json_object_set_new(body, "requires", req = json_array());
-        json_array_append_new(req, json_string(v));
-    }
-    if (cli_flag(a, "start"))
-        json_object_set_new(body, "start", json_true());
     bool explain = cli_flag(a, "explain");
     int code = 0;
     json_t *r =
@@ -122,9 +91,6 @@ static int vm_place(struct cli *c, const struct cli_args *a)
     }
     json_decref(r);
     return 0;
-usage:
-    json_decref(body);
-    return EXIT_USAGE;
 }
 
 static int group_create(struct cli *c, const struct cli_args *a)

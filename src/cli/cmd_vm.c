@@ -98,6 +98,47 @@ static int size_opt(const char *name, const char *v, bool mib_default, uint64_t 
     return 0;
 }
 
+/* What create and place (cmd_place.c) share: --image, --cpus, --memory,
+ * --host, --group, --require... and --start, into the request's body.
+ * -1 (after a one-line reason) on a bad value. */
+int cli_vm_shape_body(const struct cli_args *a, json_t *body)
+{
+    const char *v;
+    uint64_t u;
+    if ((v = cli_val(a, "image")))
+        json_object_set_new(body, "image", json_string(v));
+    if ((v = cli_val(a, "cpus"))) {
+        if (parse_u64(v, 0, 1000000, &u) < 0) {
+            fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", v);
+            return -1;
+        }
+        json_object_set_new(body, "cpus", json_integer((json_int_t)u));
+    }
+    if ((v = cli_val(a, "memory"))) {
+        if (size_opt("memory", v, true, &u) < 0)
+            return -1;
+        if (u % (1 << 20)) {
+            fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
+            return -1;
+        }
+        json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
+    }
+    if ((v = cli_val(a, "host")))
+        json_object_set_new(body, "host", json_string(v));
+    if ((v = cli_val(a, "group")))
+        json_object_set_new(body, "group", json_string(v));
+    int ri = 0;
+    while ((v = cli_val_next(a, "require", &ri))) {
+        json_t *req = json_object_get(body, "requires");
+        if (!req)
+            json_object_set_new(body, "requires", req = json_array());
+        json_array_append_new(req, json_string(v));
+    }
+    if (cli_flag(a, "start"))
+        json_object_set_new(body, "start", json_true());
+    return 0;
+}
+
 /* The contents of a text file given to --user-data or --ssh-key. */
 static json_t *file_text(const char *path)
 {
@@ -116,23 +157,8 @@ static int vm_create(struct cli *c, const struct cli_args *a)
     const char *v;
     uint64_t u;
     json_object_set_new(body, "name", json_string(a->argv[0]));
-    json_object_set_new(body, "image", json_string(cli_val(a, "image")));
-    if ((v = cli_val(a, "cpus"))) {
-        if (parse_u64(v, 0, 1000000, &u) < 0) {
-            fprintf(stderr, "yun: --cpus takes a whole number, not '%s'\n", v);
-            goto usage;
-        }
-        json_object_set_new(body, "cpus", json_integer((json_int_t)u));
-    }
-    if ((v = cli_val(a, "memory"))) {
-        if (size_opt("memory", v, true, &u) < 0)
-            goto usage;
-        if (u % (1 << 20)) {
-            fprintf(stderr, "yun: --memory must be a whole number of MiB\n");
-            goto usage;
-        }
-        json_object_set_new(body, "memory_mb", json_integer((json_int_t)(u >> 20)));
-    }
+    if (cli_vm_shape_body(a, body) < 0)
+        goto usage;
     if ((v = cli_val(a, "disk"))) {
         if (size_opt("disk", v, false, &u) < 0)
             goto usage;
@@ -155,20 +181,6 @@ static int vm_create(struct cli *c, const struct cli_args *a)
         fprintf(stderr,
                 "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, not '%s'\n", v);
         goto usage;
-    }
-    if (cli_flag(a, "start"))
-        json_object_set_new(body, "start", json_true());
-    /* placement (cmd_place.c prints the verdicts) */
-    if ((v = cli_val(a, "host")))
-        json_object_set_new(body, "host", json_string(v));
-    if ((v = cli_val(a, "group")))
-        json_object_set_new(body, "group", json_string(v));
-    int ri = 0;
-    while ((v = cli_val_next(a, "require", &ri))) {
-        json_t *req = json_object_get(body, "requires");
-        if (!req)
-            json_object_set_new(body, "requires", req = json_array());
-        json_array_append_new(req, json_string(v));
     }
     bool explain = cli_flag(a, "explain");
     if (explain)

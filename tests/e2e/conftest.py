@@ -84,6 +84,29 @@ def read_until(s, needle, already=b"", timeout=60):
     return buf
 
 
+def alert_rule(name):
+    """A harmless decision write (an alert rule): what the leader tests write."""
+    return {"name": name, "metric": "cpu", "op": ">", "threshold": 90, "window": "60s",
+            "for": "30s"}
+
+
+def wait_serving(request, name, timeout, log=lambda: ""):
+    """Seconds until request(method, path, body, timeout=) accepts a write (a
+    new alert rule `name`); a standby's 503 not_leader and refused or cut
+    connections are retried, anything else fails."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            st, r = request("POST", "/v1/alert-rules", alert_rule(name), timeout=2)
+            if 200 <= st < 300:
+                return time.monotonic() - t0
+            assert st == 503 and r["error"]["code"] == "not_leader", (st, r)
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"no write served within {timeout} s:\n{log()}")
+
+
 def _pids_where(match):
     """PIDs of the processes whose argv (a list of bytes) match() accepts."""
     pids = []

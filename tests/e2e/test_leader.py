@@ -21,6 +21,8 @@ import time
 import pytest
 
 from conftest import YUN, YUND, Yund, wait_for
+from conftest import alert_rule as rule
+from conftest import wait_serving as conftest_wait_serving
 from test_store_pg import psql, with_db
 
 PG_URL = os.environ.get("YUN_TEST_PG_URL", "")
@@ -103,11 +105,6 @@ def start_pair(two):
     return a, b
 
 
-def rule(name):
-    return {"name": name, "metric": "cpu", "op": ">", "threshold": 90, "window": "60s",
-            "for": "30s"}
-
-
 def cli(urls, *args, check=True, timeout=60):
     env = dict(os.environ, YUN_TOKEN=TOKEN)
     env.pop("YUN_SOCKET", None)
@@ -130,18 +127,7 @@ def rules(c):
 
 
 def wait_serving(c, name, timeout):
-    """Seconds until c accepts a write (a new alert rule)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            st, r = c.tcp("POST", "/v1/alert-rules", rule(name), timeout=2)
-            if 200 <= st < 300:
-                return time.monotonic() - t0
-            assert st == 503 and r["error"]["code"] == "not_leader", (st, r)
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"no write served within {timeout}s: {c.logtext()}")
+    return conftest_wait_serving(c.tcp, name, timeout, c.logtext)
 
 
 def test_standby_answers_not_leader(two, pg_db):

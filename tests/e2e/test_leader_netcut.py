@@ -31,8 +31,10 @@ import time
 import pytest
 
 from cluster import netns
-from cluster.harness import Daemon, _NsHTTP
+from cluster.harness import Daemon, ns_request
 from conftest import ROOT, wait_for
+from conftest import alert_rule as rule
+from conftest import wait_serving as conftest_wait_serving
 
 # the figure in docs/benchmarks.md: YUN_CUT_LEASE_MS=5000 YUN_CUT_ROUNDS=5 (the defaults')
 LEASE_MS = int(os.environ.get("YUN_CUT_LEASE_MS", "3000"))
@@ -64,18 +66,9 @@ class Ctl(Daemon):
         self.token = run.token
 
     def request(self, method, path, body=None, timeout=10):
-        conn = _NsHTTP(self.ns, self.addr, PORT, timeout)
-        h = {"Authorization": f"Bearer {self.token}"}
-        data = json.dumps(body) if body is not None else None
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        try:
-            conn.request(method, path, body=data, headers=h)
-            r = conn.getresponse()
-            payload = r.read()
-        finally:
-            conn.close()
-        return r.status, (json.loads(payload) if payload else None)
+        status, payload = ns_request(self.ns, self.addr, PORT, self.token, method, path, body,
+                                     timeout)
+        return status, (json.loads(payload) if payload else None)
 
     def health(self):
         try:
@@ -126,24 +119,8 @@ def _reaches(ns, addr):
         return False
 
 
-def rule(name):
-    return {"name": name, "metric": "cpu", "op": ">", "threshold": 90, "window": "60s",
-            "for": "30s"}
-
-
 def wait_serving(c, name, timeout):
-    """Seconds until c accepts a write (alert rule `name`)."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            st, r = c.request("POST", "/v1/alert-rules", rule(name), timeout=2)
-            if 200 <= st < 300:
-                return time.monotonic() - t0
-            assert st == 503 and r["error"]["code"] == "not_leader", (st, r)
-        except (OSError, http.client.HTTPException):
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"{c.name} served no write within {timeout} s:\n{c.logtext()}")
+    return conftest_wait_serving(c.request, name, timeout, c.logtext)
 
 
 @pytest.fixture

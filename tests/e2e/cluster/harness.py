@@ -158,23 +158,13 @@ class Controller(Daemon):
             return False
 
     def request(self, method, path, body=None, timeout=60, headers=None):
-        conn = _NsHTTP(self.ns, self.addr, CTL_PORT, timeout)
-        h = {"Authorization": f"Bearer {self.cluster.api_token}"}
-        h.update(headers or {})
-        data = json.dumps(body) if body is not None else None
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        try:
-            conn.request(method, path, body=data, headers=h)
-            r = conn.getresponse()
-            payload = r.read()
-        finally:
-            conn.close()
+        status, payload = ns_request(self.ns, self.addr, CTL_PORT, self.cluster.api_token, method,
+                                     path, body, timeout, headers)
         try:
             parsed = json.loads(payload) if payload else None
         except ValueError:
             parsed = payload
-        return r.status, parsed
+        return status, parsed
 
 
 class Agent(Daemon):
@@ -235,6 +225,22 @@ class _NsHTTP(http.client.HTTPConnection):
 
     def connect(self):
         self.sock = netns.connect_in(self.ns, self.host, self.port, self.timeout)
+
+
+def ns_request(ns, addr, port, token, method, path, body=None, timeout=60, headers=None):
+    """One HTTP request with a bearer token from inside namespace ns: (status, raw body)."""
+    conn = _NsHTTP(ns, addr, port, timeout)
+    h = {"Authorization": f"Bearer {token}"}
+    h.update(headers or {})
+    data = json.dumps(body) if body is not None else None
+    if data is not None:
+        h["Content-Type"] = "application/json"
+    try:
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
 
 
 class Cluster:
