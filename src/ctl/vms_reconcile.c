@@ -13,7 +13,7 @@
  *    cont) or ended (vm.end) as the VM's desired state says, a QEMU that is
  *    coming holds the row in "starting", and a row that says it has a QEMU
  *    whose QEMU is gone goes through the exit (ctl_vm_exited);
- *  - a VM directory with no row is an orphan (host.orphans): its QEMU is
+ *  - a VM directory with no row is an orphan (host.orphans, vms_orphans.c): its QEMU is
  *    ended, then its directory removed (vm.remove);
  *  - the VMs' disks (volumes, snapshot rows), their console logs
  *    (host.housekeep) and the event log's retention get their turn.
@@ -36,6 +36,7 @@
 #include "compute/engine.h"
 #include "ctl/reattach.h"
 #include "ctl/snapshots.h"
+#include "ctl/vms_orphans.h"
 #include "ctl/vms_int.h"
 #include "ctl/volumes.h"
 #include "lib/log.h"
@@ -70,15 +71,6 @@ struct rc_vm {
     pid_t pid0;
 };
 
-/* An orphan directory's removal in flight. */
-struct rc_orphan {
-    struct rc_orphan *next;
-    struct ctl_reconcile *r;
-    char id[37];
-    char host[37]; /* the host whose directory it is */
-    pid_t pid;
-};
-
 struct ctl_reconcile {
     struct ctl *c;
     struct event *timer, *soon;
@@ -100,19 +92,11 @@ struct ctl_reconcile {
     bool slicing, again;
     char only[SOON_HOSTS][37]; /* the reading pass's hosts (nonly 0: every host) */
     size_t nonly;
-    size_t asked[SOON_HOSTS]; /* its rows asked about, per host of only */
-    struct rc_orphan *orphans;
-    struct rc_host *hosts;          /* host.orphans questions out */
+    size_t asked[SOON_HOSTS];       /* its rows asked about, per host of only */
+    struct rc_orphans orphans;      /* host.orphans questions, removals (vms_orphans.c) */
     struct event *soon_hosts;       /* the passes of single hosts, soon */
     char soon_host[SOON_HOSTS][37]; /* their ids */
     size_t nsoon;
-};
-
-/* A host.orphans question in flight: the host it went to. */
-struct rc_host {
-    struct rc_host *next, **pprev; /* unlinked in O(1): 10,000 hosts answer one pass */
-    struct ctl_reconcile *r;
-    char host[37];
 };
 
 #define ATTACH_INFLIGHT 16
@@ -357,104 +341,6 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
         rc_vm_free(x);
 }
 
-/* ---- orphan directories ---- */
-
-/* " (host NAME)" for an orphan on another host than this process's own. */
-static const char *orphan_where(struct ctl *c, const char *host, char *buf, size_t len)
-{
-    if (ctl_host_same(c, host, ""))
-        return "";
-    snprintf(buf, len, " (host %s)", ctl_host_label(c, host));
-    return buf;
-}
-
-static void on_orphan_removed(void *ctx, json_t *res, const struct yerr *err)
-{
-    (void)res;
-    struct rc_orphan *o = ctx;
-    struct ctl_reconcile *r = o->r;
-    char where[128];
-    if (err)
-        log_warn("reconcile: directory %s with no vm record stays: %s", o->id, err->message);
-    else
-        ctl_event(r->c, "vm", o->id, "orphan", "info", "removed directory with no vm record%s%s",
-                  o->pid ? " and ended its qemu" : "",
-                  orphan_where(r->c, o->host, where, sizeof where));
-    for (struct rc_orphan **pp = &r->orphans; *pp; pp = &(*pp)->next)
-        if (*pp == o) {
-            *pp = o->next;
-            break;
-        }
-    free(o);
-}
-
-static void orphan_remove(struct ctl_reconcile *r, const char *host, const char *id, pid_t pid)
-{
-    for (struct rc_orphan *o = r->orphans; o; o = o->next)
-        if (!strcmp(o->id, id) && !strcmp(o->host, host))
-            return;
-    struct rc_orphan *o = calloc(1, sizeof *o);
-    if (!o)
-        return;
-    o->r = r;
-    o->pid = pid;
-    snprintf(o->id, sizeof o->id, "%s", id);
-    snprintf(o->host, sizeof o->host, "%s", host);
-    o->next = r->orphans;
-    r->orphans = o;
-    /* vm.remove refuses while a QEMU of it may live: never files under one */
-    if (!ctl_host_call(r->c, host, AV_VM_REMOVE, json_pack("{s:s,s:i}", "vm", id, "uid", 0),
-                       on_orphan_removed, NULL, o)) {
-        r->orphans = o->next;
-        free(o);
-    }
-}
-
-static void rc_host_free(struct rc_host *h)
-{
-    *h->pprev = h->next;
-    if (h->next)
-        h->next->pprev = h->pprev;
-    free(h);
-}
-
-static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
-{
-    struct rc_host *h = ctx;
-    struct ctl_reconcile *r = h->r;
-    char host[37];
-    snprintf(host, sizeof host, "%s", h->host);
-    rc_host_free(h);
-    if (err) {
-        log_warn("reconcile: orphan directories on host %s: %s", ctl_host_label(r->c, host),
-                 err->message);
-        return;
-    }
-    size_t i;
-    json_t *o;
-    json_array_foreach(json_object_get(res, "orphans"), i, o)
-    {
-        const char *id = json_string_value(json_object_get(o, "vm"));
-        const char *seen = json_string_value(json_object_get(o, "seen"));
-        if (!id || !seen)
-            continue;
-        if (strcmp(seen, "gone")) {
-            /* its files go on a later pass, once the agent has ended it */
-            struct vm_rec ghost = {0};
-            snprintf(ghost.id, sizeof ghost.id, "%s", id);
-            snprintf(ghost.name, sizeof ghost.name, "%s", id);
-            snprintf(ghost.host, sizeof ghost.host, "%s", host);
-            char where[128];
-            ctl_event(r->c, "vm", id, "orphan", "info",
-                      "ending the qemu of a directory with no vm record%s",
-                      orphan_where(r->c, host, where, sizeof where));
-            ctl_vm_end_qemu(r->c, &ghost);
-            continue;
-        }
-        orphan_remove(r, host, id, (pid_t)json_integer_value(json_object_get(o, "pid")));
-    }
-}
-
 /* ---- the pass ---- */
 
 /* One host's share of a pass: its rows' ids for host.orphans, the live
@@ -493,20 +379,7 @@ static void pass_host(struct ctl *c, const char *host_id, struct agent *a, void 
         if (vm->state != VM_CREATING && vm->state != VM_DELETING)
             json_array_append_new(live, json_string(vm->id));
     }
-    struct rc_host *h = calloc(1, sizeof *h);
-    if (h) {
-        h->r = p->r;
-        snprintf(h->host, sizeof h->host, "%s", host_id);
-        h->next = p->r->hosts;
-        if (h->next)
-            h->next->pprev = &h->next;
-        h->pprev = &p->r->hosts;
-        p->r->hosts = h;
-        if (!ctl_host_call(c, host_id, AV_HOST_ORPHANS,
-                           json_pack("{s:O,s:I}", "known", known, "pass", p->r->pass), on_orphans,
-                           NULL, h))
-            rc_host_free(h);
-    }
+    rc_orphans_ask(&p->r->orphans, host_id, known, p->r->pass);
     json_decref(known);
     ctl_host_call(c, host_id, AV_HOST_HOUSEKEEP, json_pack("{s:o}", "vms", live), NULL, NULL, NULL);
 }
@@ -723,6 +596,7 @@ int ctl_vms_reconcile_init(struct ctl *c)
     if (!r)
         return -1;
     r->c = c;
+    r->orphans.c = c;
     r->timer = event_new(c->base, -1, EV_PERSIST, on_tick, c);
     r->soon = evtimer_new(c->base, on_tick, c);
     r->soon_hosts = evtimer_new(c->base, on_hosts_tick, c);
@@ -780,18 +654,7 @@ void ctl_vms_reconcile_shutdown(struct ctl *c)
         free(x);
     }
     free(r->queue);
-    while (r->orphans) {
-        struct rc_orphan *o = r->orphans;
-        r->orphans = o->next;
-        ctl_agents_forget(c, o);
-        free(o);
-    }
-    while (r->hosts) {
-        struct rc_host *h = r->hosts;
-        r->hosts = h->next;
-        ctl_host_forget(c, h->host, h); /* its calls went to its host only */
-        free(h);
-    }
+    rc_orphans_shutdown(&r->orphans);
     event_free(r->timer);
     event_free(r->soon);
     event_free(r->soon_hosts);
