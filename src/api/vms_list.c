@@ -10,8 +10,16 @@
  *  - the whole list's reply, kept while the store's VM generation holds
  *    (every write of a VM row through this process moves it); it is sent
  *    by reference, never copied per request.
+ *
+ * A full read (the whole list after a change, ?host=) is done off the
+ * loop by the reader thread (vms_read.c, its own store connection): the
+ * request is parked, not the loop, and the reply is put together on the
+ * loop from the fragments when the rows come back. Requests that arrive
+ * before a read has been handed to the thread share it; those arriving
+ * after wait for the next one (or for the cache that read leaves).
  */
 #include "api/api.h"
+#include "api/vms_read.h"
 #include "ctl/hosts.h"
 #include "lib/jsonw.h"
 #include "lib/util.h"
@@ -42,12 +50,25 @@ struct blob {
     char data[];
 };
 
+/* A parked request waiting for a full read. */
+struct lwait {
+    struct api *a;
+    struct hreq *req;
+    char host[64]; /* ?host=, "" for the whole list */
+    struct lwait *next;
+};
+
 struct vmlist {
     struct frag **slots; /* open addressing by id, cap a power of two */
     size_t cap, count;
     uint64_t mark;
     struct blob *whole; /* GET /v1/vms, valid while gen holds */
     uint64_t gen;
+    struct vm_reader *reader; /* NULL until the first full read */
+    bool no_reader;           /* it could not be had: read on the loop */
+    struct lwait *reading;    /* answered by the read under way */
+    struct lwait *waiting;    /* arrived after it was handed over */
+    uint64_t read_gen;        /* the VM generation when it was handed over */
 };
 
 static void blob_unref(struct blob *b)
@@ -122,11 +143,25 @@ static struct vmlist *list_of(struct api *a)
     return a->vmlist;
 }
 
+static void waiters_drop(struct lwait **head)
+{
+    while (*head) {
+        struct lwait *w = *head;
+        *head = w->next;
+        hreq_set_closecb(w->req, NULL, NULL);
+        reply_errorf(w->req, YE_UNAVAILABLE, "yund is shutting down");
+        free(w);
+    }
+}
+
 void vm_list_cache_free(struct api *a)
 {
     struct vmlist *l = a->vmlist;
     if (!l)
         return;
+    vm_reader_free(l->reader); /* joins the thread */
+    waiters_drop(&l->reading);
+    waiters_drop(&l->waiting);
     for (size_t i = 0; i < l->cap; i++)
         frag_free(l->slots[i]);
     free(l->slots);
@@ -256,6 +291,141 @@ static void sweep(struct vmlist *l)
         table_rebuild(l, l->cap, l->mark); /* on failure they stay (harmless) */
 }
 
+/* ---- the full read, off the loop ---- */
+
+static void on_rows(void *ctx, struct vm_rec *vms, size_t n, const char *err);
+
+static bool unlink_waiter(struct lwait **head, struct lwait *w)
+{
+    for (; *head; head = &(*head)->next)
+        if (*head == w) {
+            *head = w->next;
+            return true;
+        }
+    return false;
+}
+
+/* The client went away (or httpd is closing): the read goes on, its rows
+ * still fill the cache. */
+static void on_waiter_closed(struct hreq *req, void *arg)
+{
+    (void)req;
+    struct lwait *w = arg;
+    struct vmlist *l = w->a->vmlist;
+    if (!unlink_waiter(&l->reading, w))
+        unlink_waiter(&l->waiting, w);
+    free(w);
+}
+
+/* Hands a read to the thread. Why it sees every write a client has been
+ * told of: the loop commits a write on its own connection before it
+ * replies, so such a write is committed before the client's next request
+ * arrives, and this runs after that request arrived; the thread's query
+ * starts after this call (vm_reader_start), and a query started after a
+ * commit sees it (PostgreSQL READ COMMITTED takes its snapshot at the
+ * statement's start; a SQLite WAL read transaction sees every commit made
+ * before it began). The generation is taken now, before the read, so a
+ * write landing during the read leaves the cache stale, never wrong. */
+static void read_start(struct api *a, struct vmlist *l)
+{
+    l->read_gen = ctl_vm_generation(a->ctl);
+    vm_reader_start(l->reader);
+}
+
+static void answer(struct api *a, struct vmlist *l, struct lwait *w, const struct vm_rec *vms,
+                   size_t n, struct blob *whole, const char *err)
+{
+    hreq_set_closecb(w->req, NULL, NULL);
+    if (err) {
+        reply_errorf(w->req, YE_DATABASE, "database: %s", err);
+        return;
+    }
+    if (!w->host[0]) {
+        if (whole)
+            send_blob(w->req, whole);
+        else
+            reply_errorf(w->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    struct blob *b = list_text(a, l, vms, n, w->host, NULL);
+    if (!b) {
+        reply_errorf(w->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    send_blob(w->req, b);
+    blob_unref(b);
+}
+
+static void on_rows(void *ctx, struct vm_rec *vms, size_t n, const char *err)
+{
+    struct api *a = ctx;
+    struct vmlist *l = a->vmlist;
+    struct blob *whole = NULL;
+    if (vms) {
+        l->mark++;
+        whole = list_text(a, l, vms, n, NULL, NULL);
+        if (whole) {
+            sweep(l);
+            blob_unref(l->whole);
+            l->whole = whole; /* the cache holds the reference */
+            l->gen = l->read_gen;
+        }
+    }
+    struct lwait *batch = l->reading;
+    l->reading = NULL;
+    while (batch) {
+        struct lwait *w = batch;
+        batch = w->next;
+        answer(a, l, w, vms, n, whole, err);
+        free(w);
+    }
+    free(vms);
+    /* Those that came during the read: the cache, if no write has moved
+     * the generation since the read was handed over; else the next read. */
+    uint64_t gen = ctl_vm_generation(a->ctl);
+    struct lwait **tail = &l->reading;
+    while (l->waiting) {
+        struct lwait *w = l->waiting;
+        l->waiting = w->next;
+        if (!w->host[0] && l->whole && l->gen == gen) {
+            hreq_set_closecb(w->req, NULL, NULL);
+            send_blob(w->req, l->whole);
+            free(w);
+            continue;
+        }
+        w->next = NULL;
+        *tail = w;
+        tail = &w->next;
+    }
+    if (l->reading)
+        read_start(a, l);
+}
+
+/* Parks the request for a read by the thread: 0, or -1 when there is no
+ * thread (the caller reads on the loop). */
+static int read_park(struct api *a, struct vmlist *l, struct hreq *req, const char *host)
+{
+    if (!l->reader && !l->no_reader) {
+        l->reader = vm_reader_new(a->ctl->base, a->ctl->store, on_rows, a);
+        l->no_reader = !l->reader;
+    }
+    struct lwait *w = l->reader ? calloc(1, sizeof *w) : NULL;
+    if (!w)
+        return -1;
+    w->a = a;
+    w->req = req;
+    snprintf(w->host, sizeof w->host, "%s", host ? host : "");
+    bool busy = vm_reader_busy(l->reader);
+    struct lwait **head = busy ? &l->waiting : &l->reading;
+    while (*head)
+        head = &(*head)->next;
+    *head = w;
+    hreq_set_closecb(req, on_waiter_closed, w);
+    if (!busy)
+        read_start(a, l);
+    return 0;
+}
+
 void vm_list(struct route_ctx *c)
 {
     struct api *a = c->api;
@@ -289,6 +459,8 @@ void vm_list(struct route_ctx *c)
         send_blob(c->req, l->whole);
         return;
     }
+    if (!limit && read_park(a, l, c->req, host) == 0)
+        return;
     struct vm_rec *vms;
     size_t n;
     if (limit) {

@@ -220,7 +220,13 @@ int store_open(const char *spec, struct store **out, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (!(st->spec = strdup(spec))) {
+        snprintf(err, errlen, "out of memory");
+        free(st);
+        return -1;
+    }
     if (db_open(spec, &st->db, err, errlen) < 0) {
+        free(st->spec);
         free(st);
         return -1;
     }
@@ -240,7 +246,13 @@ void store_close(struct store *st)
     if (!st)
         return;
     db_close(st->db);
+    free(st->spec);
     free(st);
+}
+
+int store_open_again(const struct store *st, struct store **out, char *err, size_t errlen)
+{
+    return store_open(st->spec, out, err, errlen);
 }
 
 int store_begin(struct store *st)

@@ -23,6 +23,10 @@ struct store;
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st);
+/* A second connection to st's database (its own libpq connection, or its
+ * own SQLite connection: WAL lets it read while st writes), e.g. for a
+ * reader thread: a store is used by one thread at a time. */
+int store_open_again(const struct store *st, struct store **out, char *err, size_t errlen);
 const char *store_errmsg(struct store *st);
 int store_schema_version(struct store *st);
 

@@ -17,6 +17,7 @@ struct store {
     struct db *db;
     char err[512];
     uint64_t vm_gen; /* bumped by every write to the vms table */
+    char *spec;      /* what it was opened with (store_open_again) */
 };
 
 /* Records the db's message prefixed by what; returns -1. */

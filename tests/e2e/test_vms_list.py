@@ -113,3 +113,48 @@ def test_list_shows_every_acknowledged_change(yund):
     wait_for(lambda: y.vm("e2e-lc")["state"] == "stopped", 60, what="e2e-lc stopped")
     for q in ("", "?limit=1"):
         assert [x["state"] for x in listed(y, q)["vms"] if x["name"] == "e2e-lc"] == ["stopped"]
+
+
+def test_concurrent_lists_see_each_writers_change(yund):
+    """Lists in flight while VMs are created and deleted (the full read runs
+    on a thread and is shared by the requests waiting for it): every writer's
+    next list shows its own change, and every list is a whole, valid one."""
+    import threading
+
+    y = yund
+    y.ensure_tiny()
+    errors, stop = [], threading.Event()
+
+    def lister():
+        while not stop.is_set():
+            st, r = y.request("GET", "/v1/vms")
+            if st != 200 or not isinstance(r, dict) or "vms" not in r:
+                errors.append((st, r))
+
+    def writer(i):
+        name = f"e2e-lw{i}"
+        st, r = y.request("POST", "/v1/vms", {"name": name, "image": "tiny", "memory": "96M"})
+        if st != 201:
+            errors.append(("create", st, r))
+            return
+        if name not in {x["name"] for x in listed(y)["vms"]}:
+            errors.append(("not listed after create", name))
+        st, r = y.request("DELETE", f"/v1/vms/{name}")
+        if st == 202:
+            st = 200 if y.task_wait((st, r))["state"] == "succeeded" else st
+        if st not in (200, 204):
+            errors.append(("delete", st, r))
+            return
+        if name in {x["name"] for x in listed(y)["vms"]}:
+            errors.append(("listed after delete", name))
+
+    listers = [threading.Thread(target=lister) for _ in range(3)]
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in listers + writers:
+        t.start()
+    for t in writers:
+        t.join()
+    stop.set()
+    for t in listers:
+        t.join()
+    assert not errors, errors
