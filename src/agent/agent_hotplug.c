@@ -16,7 +16,10 @@
  *                    chain spelled out as /dev/fdset/N) and device_add
  *                    (virtio-blk `device`, serial `serial`). A failure
  *                    undoes what was done (blockdev-del, remove-fd) and
- *                    answers the error; no answer within QMP_TIMEOUT_MS is
+ *                    answers the error (a command the monitor will not
+ *                    take at once is sent again every RETRY_MS: under load
+ *                    a busy QEMU stops reading its monitor for a while);
+ *                    no answer within QMP_TIMEOUT_MS is
  *                    YE_QEMU_ERROR "no answer" (not "nothing happened":
  *                    ask vm.devices).
  *   vm.volume_unplug {"vm","device"[,"node"]} -> {"gone": bool}
@@ -44,6 +47,7 @@
 #include <unistd.h>
 
 #define QMP_TIMEOUT_MS 10000
+#define RETRY_MS       100
 #define CHAIN_MAX      16
 
 /* A QEMU id (node-name, device id, serial): [A-Za-z0-9_-], 1..23 chars,
@@ -79,6 +83,11 @@ struct hp {
     hp_step step;    /* what the reply in flight goes to */
     bool in_flight;
     struct event *timer;
+    /* a command the monitor would not take just now (its socket full, its
+     * queue of replies full, the watch between connections) is sent again
+     * after RETRY_MS, until the exchange's timer ends it */
+    struct event *retry;
+    void (*again)(struct hp *h);
 };
 
 static struct qmp_watch *watch_of(struct hp *h)
@@ -94,6 +103,8 @@ static void hp_free(struct hp *h)
         qmp_watch_forget(w, h);
     if (h->timer)
         event_free(h->timer);
+    if (h->retry)
+        event_free(h->retry);
     json_decref(h->chain);
     free(h);
 }
@@ -127,10 +138,33 @@ static void hp_timeout(evutil_socket_t fd, short what, void *arg)
     hp_free(h); /* forgets the replies still to come */
 }
 
+static void hp_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct hp *h = arg;
+    h->again(h);
+}
+
+/* Sends the step again soon (see struct hp): false when there is no
+ * watch to send on (the QEMU is gone), which is an error now. */
+static bool hp_retry(struct hp *h, void (*again)(struct hp *h))
+{
+    if (!watch_of(h))
+        return false;
+    h->again = again;
+    struct timeval tv = {0, RETRY_MS * 1000};
+    evtimer_add(h->retry, &tv);
+    return true;
+}
+
 static struct hp *hp_new(struct agent_local *al, struct agent_op *op, const char *vm)
 {
     struct hp *h = calloc(1, sizeof *h);
-    if (!h || !(h->timer = evtimer_new(al->base, hp_timeout, h))) {
+    if (!h || !(h->timer = evtimer_new(al->base, hp_timeout, h)) ||
+        !(h->retry = evtimer_new(al->base, hp_again, h))) {
+        if (h && h->timer)
+            event_free(h->timer);
         free(h);
         agent_op_fail(op, YE_INTERNAL, "agent: out of memory");
         return NULL;
@@ -200,16 +234,21 @@ static void on_device_add(struct hp *h, json_t *ret, const char *err)
     hp_done(h, json_pack("{s:s,s:s}", "node", h->node, "device", h->device), 0, NULL);
 }
 
+static void plug_device_add(struct hp *h)
+{
+    json_t *a = json_pack("{s:s,s:s,s:s,s:s}", "driver", "virtio-blk-pci", "id", h->device, "drive",
+                          h->node, "serial", h->serial);
+    if (hp_send(h, "device_add", a, -1, on_device_add) < 0 && !hp_retry(h, plug_device_add))
+        plug_fail(h, "device_add", "cannot send the command to QEMU", true);
+}
+
 static void on_blockdev_add(struct hp *h, json_t *ret, const char *err)
 {
     (void)ret;
     if (err)
         return plug_fail(h, "blockdev-add", err, false);
     drop_sets(h);
-    json_t *a = json_pack("{s:s,s:s,s:s,s:s}", "driver", "virtio-blk-pci", "id", h->device, "drive",
-                          h->node, "serial", h->serial);
-    if (hp_send(h, "device_add", a, -1, on_device_add) < 0)
-        plug_fail(h, "device_add", "cannot send the command to QEMU", true);
+    plug_device_add(h);
 }
 
 static json_t *chain_spec(struct hp *h)
@@ -247,7 +286,8 @@ static void on_add_fd(struct hp *h, json_t *ret, const char *err)
 static void plug_add_next(struct hp *h)
 {
     if (h->next == (int)json_array_size(h->chain)) {
-        if (hp_send(h, "blockdev-add", chain_spec(h), -1, on_blockdev_add) < 0)
+        if (hp_send(h, "blockdev-add", chain_spec(h), -1, on_blockdev_add) < 0 &&
+            !hp_retry(h, plug_add_next))
             plug_fail(h, "blockdev-add", "cannot send the command to QEMU", false);
         return;
     }
@@ -263,8 +303,11 @@ static void plug_add_next(struct hp *h)
     }
     int rc = hp_send(h, "add-fd", json_pack("{s:s}", "opaque", path), fd, on_add_fd);
     close(fd); /* QEMU has its own copy now (or never will) */
-    if (rc < 0)
-        plug_fail(h, "add-fd", "cannot send the command to QEMU", false);
+    if (rc < 0) {
+        h->next--; /* this layer again, opened anew */
+        if (!hp_retry(h, plug_add_next))
+            plug_fail(h, "add-fd", "cannot send the command to QEMU", false);
+    }
 }
 
 /* The chain: 1..CHAIN_MAX layers, each a pool file and a known format. */
