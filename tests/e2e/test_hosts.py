@@ -10,6 +10,7 @@ import http.client
 import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -84,6 +85,13 @@ class Agent:
         wait_for(lambda: os.path.exists(path), 10, what="the agent's cluster.json")
         with open(path) as f:
             return json.load(f)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def images_library():
+    """The library every daemon of this file names; yund makes it, the file removes it."""
+    yield IMAGES
+    shutil.rmtree(IMAGES, ignore_errors=True)
 
 
 @pytest.fixture
