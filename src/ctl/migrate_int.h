@@ -17,7 +17,8 @@ struct event;
 #define MIG_EXPORT   "disk0"     /* the target's NBD export of the VM's disk */
 #define MIG_NBD_NODE "mig-nbd0"  /* the source's NBD client node */
 #define MIG_JOB      "mig-disk0" /* the source's mirror job */
-#define MIG_POLL_MS  200
+#define MIG_POLL_MS     200 /* the mirror's progress */
+#define MIG_MEM_POLL_MS 50  /* memory: the source pauses at pre-switchover until seen */
 
 struct mig;
 typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);
@@ -42,6 +43,7 @@ struct mig {
     int nbd_port, mig_port;
     char tgt_node[64];
     int64_t t0, mem_t0, last_detail;
+    int64_t t_paused; /* pre-switchover seen: the guest stopped on the source */
     json_t *detail;  /* the task's live figures */
     json_t *outcome; /* query-migrate's at completion */
     int polls;

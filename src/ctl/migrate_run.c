@@ -124,7 +124,7 @@ static void target_state(struct mig *m, json_t *res, const struct yerr *err)
         return;
     }
     if (st && !strcmp(st, "inmigrate") && ++m->polls < TARGET_WAIT_POLLS) {
-        mig_later(m, 50, ask_target);
+        mig_later(m, 10, ask_target);
         return;
     }
     struct yerr e;
@@ -178,7 +178,7 @@ static void completion(struct mig *m, json_t *res, const struct yerr *err)
         mig_fail(m, &e);
         return;
     }
-    mig_later(m, 20, ask_completion);
+    mig_later(m, 10, ask_completion);
 }
 
 static void continued(struct mig *m, json_t *res, const struct yerr *err)
@@ -216,7 +216,7 @@ static void mirror_gone(struct mig *m, json_t *res, const struct yerr *err)
     json_array_foreach(
         res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "", MIG_JOB))
     {
-        mig_later(m, 10, ask_mirror_gone);
+        mig_later(m, 5, ask_mirror_gone);
         return;
     }
     mig_qmp(m, m->row.source, "blockdev-del", json_pack("{s:s}", "node-name", MIG_NBD_NODE),
@@ -263,6 +263,7 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
         mig_detail(m, false);
     }
     if (st && !strcmp(st, "pre-switchover")) {
+        m->t_paused = monotonic_ms();
         FAILPOINT("migrate.after_memory");
         if (mig_save(m, "switchover") < 0) {
             struct yerr e;
@@ -283,7 +284,8 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
         mig_fail(m, &e);
         return;
     }
-    mig_later(m, MIG_POLL_MS, ask_mem);
+    /* the source waits paused at pre-switchover until it is seen: ask often */
+    mig_later(m, MIG_MEM_POLL_MS, ask_mem);
 }
 
 static void migrating(struct mig *m, json_t *res, const struct yerr *err)

@@ -101,6 +101,22 @@ static void src_ended(struct mig *m, json_t *res, const struct yerr *err)
         src_removed);
 }
 
+/* The guest's pause as the controller saw it, from pre-switchover seen on
+ * the source to the target's cont answered (QEMU's downtime ends at the
+ * source's completion, before the commit and the cont). */
+static void paused_figure(struct mig *m)
+{
+    json_t *o = m->t_paused ? json_loads(m->row.outcome, 0, NULL) : NULL;
+    if (!o)
+        return;
+    json_object_set_new(o, "paused_ms", json_integer(monotonic_ms() - m->t_paused));
+    char *t = json_dumps(o, JSON_COMPACT);
+    if (t)
+        snprintf(m->row.outcome, sizeof m->row.outcome, "%s", t);
+    free(t);
+    json_decref(o);
+}
+
 static void target_conted(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
@@ -108,6 +124,8 @@ static void target_conted(struct mig *m, json_t *res, const struct yerr *err)
         return pending(m, "resuming the vm on the target", err);
     if (err)
         log_warn("migration of vm %s: cont on the target: %s", m->row.vm_name, err->message);
+    else
+        paused_figure(m);
     json_t *a =
         json_pack("{s:s,s:I}", "vm", m->row.vm_id, "uid", (json_int_t)src_num(m, "source_uid"));
     int32_t pid = src_num(m, "source_pid");
