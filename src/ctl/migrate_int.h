@@ -14,11 +14,11 @@
 struct event;
 
 /* Names QEMU gets on both sides. */
-#define MIG_EXPORT   "disk0"     /* the target's NBD export of the VM's disk */
-#define MIG_NBD_NODE "mig-nbd0"  /* the source's NBD client node */
-#define MIG_JOB      "mig-disk0" /* the source's mirror job */
-#define MIG_POLL_MS     200 /* the mirror's progress */
-#define MIG_MEM_POLL_MS 50  /* memory: the source pauses at pre-switchover until seen */
+#define MIG_EXPORT      "disk0"     /* the target's NBD export of the VM's disk */
+#define MIG_NBD_NODE    "mig-nbd0"  /* the source's NBD client node */
+#define MIG_JOB         "mig-disk0" /* the source's mirror job */
+#define MIG_POLL_MS     200         /* the mirror's progress */
+#define MIG_MEM_POLL_MS 50          /* memory: the source pauses at pre-switchover until seen */
 
 struct mig;
 typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);
@@ -44,8 +44,8 @@ struct mig {
     char tgt_node[64];
     int64_t t0, mem_t0, last_detail;
     int64_t t_paused; /* pre-switchover seen: the guest stopped on the source */
-    json_t *detail;  /* the task's live figures */
-    json_t *outcome; /* query-migrate's at completion */
+    json_t *detail;   /* the task's live figures */
+    json_t *outcome;  /* query-migrate's at completion */
     int polls;
     bool src_completed; /* the source's migration completed (postmigrate) */
     migrate_done_fn done;
