@@ -47,7 +47,6 @@ void mig_free(struct mig *m)
     if (m->timer)
         event_free(m->timer);
     json_decref(m->detail);
-    json_decref(m->outcome);
     free(m);
 }
 
@@ -348,6 +347,10 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
     char target[37];
     if (ctl_vm_get(c, name, &vm, err) < 0)
         return -1;
+    if (o->dry_run)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "a dry run is POST /v1/vms/%s/migrate/plan (yun vm migrate --dry-run)",
+                        name);
     if (o->max_downtime_ms < 0 || o->max_downtime_ms > 3600 * 1000)
         return yerr_set(err, YE_INVALID_ARGUMENT, "max_downtime_ms must be 0..3600000");
     if (migrate_choose_target(c, &vm, o, target, err) < 0 || check_vm(c, &vm, o, err) < 0 ||

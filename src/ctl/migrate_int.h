@@ -45,7 +45,6 @@ struct mig {
     int64_t t0, mem_t0, last_detail;
     int64_t t_paused; /* pre-switchover seen: the guest stopped on the source */
     json_t *detail;   /* the task's live figures */
-    json_t *outcome;  /* query-migrate's at completion */
     int polls;
     bool src_completed; /* the source's migration completed (postmigrate) */
     migrate_done_fn done;
