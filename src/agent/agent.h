@@ -115,6 +115,11 @@ enum agent_verb {
                           "busy","shutdown_seen"}: its QEMU found and watched again */
     AV_HOST_ORPHANS,   /* {"known": [id],"pass"} -> {"orphans": [{"vm","seen","pid"}]} */
     AV_HOST_HOUSEKEEP, /* {"vms": [id]} -> {"cut": [id]}: console logs capped */
+    /* live migration's host side (agent_migrate.c); the incoming QEMU is
+     * vm.launch with "incoming": true, its QMP steps go through vm.qmp */
+    AV_MIGRATE_FIRST,
+    AV_HOST_PORTS, /* {"count": 1..4} -> {"address", "ports": [port]}: free TCP ports on the
+                      agent's address, for QEMU's NBD server and incoming migration */
     AV__COUNT
 };
 

@@ -17,6 +17,12 @@
  * when the QEMU is gone) -> pidfile -> cont -> the VM's own cgroup limits
  * -> reply. Store writes are the controller's (ctl/vms_start.c).
  *
+ * "incoming": true (a live migration's target, ctl/migrate*.c): QEMU gets
+ * -incoming defer and is left paused, not cont'ed (the reply has "uid" and
+ * "status"); its "vm.uid" event says "incoming": true, so the VM's row (still
+ * on the source) keeps the source's uid. The controller conts it only once
+ * the migrations row says committed.
+ *
  * On failure the error carries QEMU's own words (qemu.log since this start)
  * and nothing is left: the QEMU is ended (the vm.end verb, on timers), the
  * cgroup removed, the runtime entry dropped, and then the reply goes. When
@@ -86,6 +92,7 @@ struct launch {
     struct vm_rt *rt;
     struct event *timer;
     enum step step;
+    bool incoming; /* a migration's target: -incoming defer, no cont */
     int64_t t_spawn, deadline, pid_deadline;
     int64_t t0, t_forked, t_answer; /* in us: the verb, the spawn job's start, QMP's first answer */
     enum yerr_code fail_code;       /* L_FAIL: a failure seen inside a QMP callback */
@@ -269,9 +276,26 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
     agent_op_reply(op, r, NULL);
 }
 
+static void incoming_ready(struct launch *L)
+{
+    FAILPOINT("migrate_target.after_launch");
+    snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "inmigrate");
+    json_t *r = json_pack("{s:i,s:s,s:I,s:I,s:s}", "pid", (int)L->pid, "accel", L->vm.accel_used,
+                          "spawn_ms", (json_int_t)L->t_spawn, "uid", (json_int_t)L->vm.uid,
+                          "status", "inmigrate");
+    struct agent_op *op = L->op;
+    agent_record_launched(agent_op_agent(op)->record, &L->vm, L->pid);
+    launch_free(L);
+    agent_op_reply(op, r, NULL);
+}
+
 static void send_cont(struct launch *L)
 {
     L->rt->pid = L->pid;
+    if (L->incoming) {
+        incoming_ready(L); /* paused: the controller conts it after the commit */
+        return;
+    }
     FAILPOINT("vm_start.after_pid");
     FAILPOINT("vm_start.after_watch");
     L->step = L_CONT;
@@ -547,6 +571,22 @@ static void spawn(struct launch *L)
         return;
     }
     L->qa_built = true;
+    if (L->incoming) {
+        char **nv = realloc(L->qa.argv, (size_t)(L->qa.argc + 3) * sizeof *nv);
+        char *a1 = strdup("-incoming"), *a2 = strdup("defer");
+        if (!nv || !a1 || !a2) {
+            if (nv)
+                L->qa.argv = nv;
+            free(a1);
+            free(a2);
+            launch_fail(L, YE_INTERNAL, "out of memory");
+            return;
+        }
+        L->qa.argv = nv;
+        nv[L->qa.argc++] = a1;
+        nv[L->qa.argc++] = a2;
+        nv[L->qa.argc] = NULL;
+    }
     /* QEMU's own errors go to qemu.log (-D), not to stderr: remember where
      * this start's part of the log begins. */
     engine_vm_path(e, &L->vm, VMDIR_QEMULOG, L->qemulog, sizeof(L->qemulog));
@@ -643,6 +683,13 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->t0 = mono_us();
     L->sp.logfd = -1;
     L->sp.boot[0].fd = L->sp.boot[1].fd = -1; /* launch_free closes what spawn opened */
+    json_t *inc = json_object_get(args, "incoming");
+    if (inc && !json_is_boolean(inc)) {
+        launch_free(L);
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: vm.launch: incoming must be a boolean");
+        return;
+    }
+    L->incoming = json_is_true(inc);
     if (launch_spec_from_json(args, &L->spec, &err) < 0) {
         launch_free(L);
         agent_op_reply(op, NULL, &err);
@@ -735,8 +782,8 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
         vm_confine_prepare(e, vm, &L->spec.img, L->volin, L->spec.nvols, &L->conf, &L->fix, &err);
     L->rt->uid = vm->uid; /* its exit is told by the processes of that uid */
     if (vm->uid != uid0) {
-        json_t *ev =
-            json_pack("{s:s,s:s,s:I}", "vm", vm->id, "name", vm->name, "uid", (json_int_t)vm->uid);
+        json_t *ev = json_pack("{s:s,s:s,s:I,s:b}", "vm", vm->id, "name", vm->name, "uid",
+                               (json_int_t)vm->uid, "incoming", L->incoming);
         if (ev)
             agent_emit(&al->pub, "vm.uid", ev);
         json_decref(ev);

@@ -23,7 +23,7 @@ static const struct part parts[] = {
     {routes_storage, &routes_storage_count},     {routes_tasks, &routes_tasks_count},
     {routes_monitor, &routes_monitor_count},     {routes_hosts, &routes_hosts_count},
     {routes_cluster, &routes_cluster_count},     {routes_leader, &routes_leader_count},
-    {routes_place, &routes_place_count},
+    {routes_place, &routes_place_count},         {routes_migrate, &routes_migrate_count},
 };
 
 static const struct {

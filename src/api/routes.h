@@ -60,6 +60,8 @@ extern const struct route routes_leader[];
 extern const size_t routes_leader_count;
 extern const struct route routes_place[];
 extern const size_t routes_place_count;
+extern const struct route routes_migrate[];
+extern const size_t routes_migrate_count;
 
 /* A handler reads path parameters by name: */
 const char *route_param(const struct route_ctx *c, const char *name);

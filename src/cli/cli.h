@@ -57,6 +57,7 @@ extern const struct cli_cmd cmd_host_entries[];
 extern const struct cli_cmd cmd_top_entries[];
 extern const struct cli_cmd cmd_alert_entries[];
 extern const struct cli_cmd cmd_place_entries[];
+extern const struct cli_cmd cmd_migrate_entries[];
 /* Placement (cmd_place.c): the verdict table of an explanation, and GET
  * /v1/vms/NAME/placement printed (returns the exit code). */
 void cli_print_placement(json_t *placement);

@@ -52,10 +52,19 @@ static const struct cli_cmd main_entries[] = {
 };
 
 /* The whole table, in the order help lists it. */
-static cli_table table = {cmd_vm_entries,       cmd_image_entries, cmd_volume_entries,
-                          cmd_snapshot_entries, cmd_task_entries,  cmd_events_entries,
-                          cmd_host_entries,     cmd_top_entries,   cmd_alert_entries,
-                          cmd_place_entries,    main_entries,      NULL};
+static cli_table table = {cmd_vm_entries,
+                          cmd_image_entries,
+                          cmd_volume_entries,
+                          cmd_snapshot_entries,
+                          cmd_task_entries,
+                          cmd_events_entries,
+                          cmd_host_entries,
+                          cmd_top_entries,
+                          cmd_alert_entries,
+                          cmd_place_entries,
+                          cmd_migrate_entries,
+                          main_entries,
+                          NULL};
 
 static int run_sim(struct cli *c, const struct cli_args *a)
 {

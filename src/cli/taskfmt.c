@@ -95,9 +95,28 @@ void cli_task_line(json_t *task, bool final, char *buf, size_t len)
             cli_fmt_iec(total, t, sizeof(t));
             snprintf(buf + n, len - n, "  %s / %s", d, t);
         } else {
-            snprintf(buf + n, len - n, "  %lld / %lld%s%s", done, total, unit ? " " : "",
-                     unit ? unit : "");
+            n += (size_t)snprintf(buf + n, len - n, "  %lld / %lld%s%s", done, total,
+                                  unit ? " " : "", unit ? unit : "");
         }
+    }
+    /* an operation's live figures (vm.migrate): its phase, what is left */
+    json_t *d = json_object_get(task, "detail");
+    const char *phase = json_string_value(json_object_get(d, "phase"));
+    if (n < len && phase && !final) {
+        json_t *ram = json_object_get(d, "ram"), *disk = json_object_get(d, "disk");
+        n += (size_t)snprintf(buf + n, len - n, "  [%s", phase);
+        if (n < len && disk && !ram)
+            n += (size_t)snprintf(buf + n, len - n, " disk %lld/%lld",
+                                  (long long)json_integer_value(json_object_get(disk, "offset")),
+                                  (long long)json_integer_value(json_object_get(disk, "len")));
+        if (n < len && ram)
+            n += (size_t)snprintf(
+                buf + n, len - n, " ram left %lld, dirty %lld pages/s, downtime ~%lld ms",
+                (long long)json_integer_value(json_object_get(ram, "remaining")),
+                (long long)json_integer_value(json_object_get(ram, "dirty_pages_rate")),
+                (long long)json_integer_value(json_object_get(d, "expected_downtime_ms")));
+        if (n < len)
+            snprintf(buf + n, len - n, "]");
     }
 }
 

@@ -6,6 +6,7 @@
  * (ctl_vms_host_attached, vms_hosts.c); a controller's hosts attach as
  * they are loaded or join (ctl/hosts.c).
  */
+#include "ctl/migrate.h"
 #include "ctl/ctl.h"
 #include "ctl/images_fetch.h"
 #include "agent/agent.h"
@@ -98,6 +99,7 @@ void ctl_shutdown(struct ctl *c)
     ctl_calls_shutdown(c);
     ctl_vmops_shutdown(c);
     ctl_starts_shutdown(c);
+    ctl_migrations_shutdown(c);
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);

@@ -51,6 +51,7 @@ struct ctl_reconcile;
 struct ctl_hosts;
 struct ctl_hostsub;
 struct ctl_nohost;
+struct mig;
 
 struct ctl {
     struct event_base *base;
@@ -80,6 +81,7 @@ struct ctl {
     struct ctl_hostsub *hostsubs;    /* the hosts' agents whose events are taken (vms_hosts.c) */
     struct ctl_nohost *nohosts;      /* replies owed by hosts with no agent (host_calls.c) */
     struct ctl_place *place;         /* placement's cursor and explanations (place.c) */
+    struct mig *migs;                /* live migrations driven here (migrate*.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)

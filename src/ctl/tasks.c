@@ -664,5 +664,11 @@ json_t *task_to_json(const struct task_rec *k)
                         json_boolean(k->cancellable && !task_state_finished(k->state)));
     if (k->cancel_requested)
         json_object_set_new(j, "cancel_requested", json_true());
+    /* an operation's live figures (vm.migrate: phase, RAM, disk mirror) */
+    json_t *p = k->params ? json_loads(k->params, 0, NULL) : NULL;
+    json_t *d = json_object_get(p, "detail");
+    if (json_is_object(d))
+        json_object_set(j, "detail", d);
+    json_decref(p);
     return j;
 }

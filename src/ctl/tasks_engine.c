@@ -4,6 +4,7 @@
  * id), every kind is registered before tasks_recover, and it is freed
  * before the controller goes. Also the periodic volume reconcile's timer.
  */
+#include "ctl/migrate.h"
 #include "ctl/tasks_engine.h"
 #include "ctl/ctl.h"
 #include "ctl/images.h"
@@ -32,6 +33,7 @@ int tasks_attach(struct ctl *c, char *err, size_t len)
         return -1;
     tasks_set_event_hook(c->tasks, on_task_event, c);
     ctl_vm_tasks_register(c);
+    ctl_migrate_register(c);
     ctl_volumes_init(c);
     ctl_images_init(c);
     ctl_snapshots_init(c);

@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "ctl/hosts.h"
+#include "ctl/migrate.h"
 #include "ctl/vms_int.h"
 #include "lib/log.h"
 
@@ -112,6 +113,14 @@ static void on_orphans(void *ctx, json_t *res, const struct yerr *err)
         const char *id = json_string_value(json_object_get(e, "vm"));
         const char *seen = json_string_value(json_object_get(e, "seen"));
         if (!id || !seen)
+            continue;
+        /* a migration's target (or its source, until the move is settled)
+         * holds a directory the host's rows do not name: the migration's
+         * settle owns it; and a row moved here since the question was
+         * asked is no orphan */
+        struct vm_rec row;
+        if (ctl_migration_open(o->c, id) ||
+            (store_vm_get(o->c->store, id, &row) == 0 && ctl_host_same(o->c, row.host, host)))
             continue;
         if (strcmp(seen, "gone")) {
             /* its files go on a later pass, once the agent has ended it */

@@ -279,6 +279,8 @@ void ctl_vm_uid_seen(struct ctl *c, json_t *ev)
     struct vm_rec vm;
     if (!id || !json_is_integer(uid) || store_vm_get(c->store, id, &vm) != 0)
         return;
+    if (json_is_true(json_object_get(ev, "incoming")))
+        return; /* a migration's target: the row takes its uid at the commit */
     vm.uid = (uint32_t)json_integer_value(uid);
     vm.updated_at = now_ms();
     if (store_vm_update(c->store, &vm) != 0)

@@ -126,6 +126,17 @@ static const char *const migrations[] = {
     " host TEXT NOT NULL, image TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL,"
     " bytes INTEGER NOT NULL, fetched_at INTEGER NOT NULL, PRIMARY KEY (host, image));"
     "CREATE INDEX host_images_image ON host_images(image);",
+    /* M: live migrations (store_migrations.c, ctl/migrate*.c): one row per
+     * move, phase by phase, naming the host that owns the VM in each */
+    "CREATE TABLE migrations ("
+    " id TEXT PRIMARY KEY, vm_id TEXT NOT NULL, vm_name TEXT NOT NULL, source TEXT NOT NULL,"
+    " target TEXT NOT NULL, phase TEXT NOT NULL, owner TEXT NOT NULL, task TEXT NOT NULL,"
+    " started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    " target_pid INTEGER NOT NULL DEFAULT 0, target_uid INTEGER NOT NULL DEFAULT 0,"
+    " ports TEXT NOT NULL DEFAULT '{}', options TEXT NOT NULL DEFAULT '{}',"
+    " prediction TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT '',"
+    " error TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX migrations_vm ON migrations(vm_id, phase);",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -158,6 +169,9 @@ static const char *const pg_extra[N_MIGRATIONS] = {
     /* 10: the new state table is fenced like the others */
     [9] = "CREATE TRIGGER host_images_fence BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
           " ON host_images FOR EACH STATEMENT EXECUTE FUNCTION yun_fence();",
+    /* M: the migrations table is a state table: fenced */
+    [10] = "CREATE TRIGGER migrations_fence BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
+           " ON migrations FOR EACH STATEMENT EXECUTE FUNCTION yun_fence();",
 };
 
 int store_fail(struct store *st, const char *what)

@@ -263,6 +263,51 @@ static void test_every_check_handles_odd_bodies(void **state)
     assert_true(checks >= 12);
 }
 
+/* POST /v1/vms/{name}/migrate's body (routes_migrate.c): every member
+ * optional and typed, nothing else taken. */
+static void test_migrate_body(void **state)
+{
+    size_t n;
+    char err[256];
+    const struct route *t = route_table(&n, err, sizeof(err));
+    assert_non_null(t);
+    int (*chk)(json_t *, struct yerr *) = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (t[i].method == EVHTTP_REQ_POST && !strcmp(t[i].pattern, "/v1/vms/{name}/migrate"))
+            chk = t[i].check_body;
+    assert_non_null(chk);
+    static const char *const good[] = {
+        "{}",
+        "{\"to\":\"h2\"}",
+        "{\"to\":\"h2\",\"max_bandwidth\":1048576,\"max_downtime_ms\":300,"
+        "\"auto_converge\":true,\"postcopy\":false,\"strategy\":\"spread\"}",
+    };
+    static const char *const bad[] = {
+        "[]",
+        "{\"to\":1}",
+        "{\"to\":\"h2\",\"max_bandwidth\":-1}",
+        "{\"to\":\"h2\",\"max_bandwidth\":\"1M\"}",
+        "{\"to\":\"h2\",\"max_downtime_ms\":3600001}",
+        "{\"to\":\"h2\",\"auto_converge\":1}",
+        "{\"to\":\"h2\",\"nope\":true}",
+        "{\"strategy\":\"a-strategy-name-that-is-far-too-long\"}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        json_t *b = json_loads(good[i], 0, NULL);
+        struct yerr e = {0};
+        assert_int_equal(chk(b, &e), 0);
+        json_decref(b);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *b = json_loads(bad[i], 0, NULL);
+        struct yerr e = {0};
+        assert_int_equal(chk(b, &e), -1);
+        assert_int_equal(e.code, YE_INVALID_ARGUMENT);
+        assert_true(e.message[0] != 0);
+        json_decref(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_body_checks),
         cmocka_unit_test(test_silence_and_spec_results),
         cmocka_unit_test(test_every_check_handles_odd_bodies),
+        cmocka_unit_test(test_migrate_body),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

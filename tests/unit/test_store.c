@@ -18,6 +18,7 @@
 
 #include "lib/util.h"
 #include "store/store.h"
+#include "store/store_mig.h"
 #include "store_backend.h"
 
 static int setup(void **state)
@@ -49,7 +50,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 10);
+    assert_int_equal(store_schema_version(*state), 11);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -290,7 +291,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 10);
+    assert_int_equal(store_schema_version(st), 11);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -540,7 +541,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 10);
+    assert_int_equal(store_schema_version(other), 11);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
@@ -552,7 +553,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 10);
+    assert_int_equal(v, 11);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
@@ -599,7 +600,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 10 ? 0 : 2);
+            _exit(v == 11 ? 0 : 2);
         }
     }
     close(go[0]);
@@ -660,6 +661,53 @@ static void test_host_images(void **state)
     free(rows);
 }
 
+/* The migrations table (store_mig.h): a row written phase by phase, found
+ * open by its VM and by its task until it is done or rolled back. */
+static void test_migration_rows(void **state)
+{
+    struct store *st = *state;
+    struct migration_rec m = {0}, got, *rows;
+    size_t n;
+    uuid_generate_str(m.id);
+    uuid_generate_str(m.vm_id);
+    uuid_generate_str(m.task);
+    snprintf(m.vm_name, sizeof m.vm_name, "mover");
+    snprintf(m.source, sizeof m.source, "host-1");
+    snprintf(m.target, sizeof m.target, "host-2");
+    snprintf(m.owner, sizeof m.owner, "host-1");
+    snprintf(m.phase, sizeof m.phase, "prepared");
+    snprintf(m.ports, sizeof m.ports, "{\"source_pid\":7}");
+    snprintf(m.options, sizeof m.options, "{\"to\":\"host-2\"}");
+    m.started_at = m.updated_at = 1000;
+    assert_int_equal(store_migration_insert(st, &m), 0);
+    assert_int_equal(store_migration_insert(st, &m), STORE_CONFLICT);
+    assert_int_equal(store_migration_open_for(st, m.vm_id, &got), 0);
+    assert_string_equal(got.phase, "prepared");
+    assert_string_equal(got.ports, "{\"source_pid\":7}");
+    assert_int_equal(store_migration_list_open(st, &rows, &n), 0);
+    assert_int_equal(n, 1);
+    free(rows);
+    snprintf(m.phase, sizeof m.phase, "committed");
+    snprintf(m.owner, sizeof m.owner, "host-2");
+    m.target_pid = 4242;
+    m.target_uid = 60001;
+    assert_int_equal(store_migration_update(st, &m), 0);
+    assert_int_equal(store_migration_by_task(st, m.task, &got), 0);
+    assert_string_equal(got.owner, "host-2");
+    assert_int_equal(got.target_pid, 4242);
+    assert_int_equal(got.target_uid, 60001);
+    snprintf(m.phase, sizeof m.phase, "done");
+    snprintf(m.outcome, sizeof m.outcome, "{\"total_ms\":5}");
+    assert_int_equal(store_migration_update(st, &m), 0);
+    assert_int_equal(store_migration_open_for(st, m.vm_id, &got), STORE_NOTFOUND);
+    assert_int_equal(store_migration_list_open(st, &rows, &n), 0);
+    assert_int_equal(n, 0);
+    free(rows);
+    assert_int_equal(store_migration_get(st, m.id, &got), 0);
+    assert_string_equal(got.outcome, "{\"total_ms\":5}");
+    assert_int_equal(store_migration_get(st, "no-such-id", &got), STORE_NOTFOUND);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -668,6 +716,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_vm_pages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_images, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),

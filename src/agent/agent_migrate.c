@@ -1,0 +1,95 @@
+/*
+ * agent_migrate.c - the host's own part of a live migration that vm.launch
+ * and vm.qmp do not cover: free TCP ports on the agent's address for the
+ * incoming QEMU's NBD server and its migration stream. The controller
+ * (ctl/migrate*.c) drives every QMP step through vm.qmp; the incoming QEMU
+ * is vm.launch with "incoming": true (agent_launch.c: -incoming defer, no
+ * cont). No store access.
+ *
+ *   host.ports {"count": 1..4} -> {"address": "A.B.C.D", "ports": [p, ...]}
+ *              each port bound (port 0: the kernel picks) on the agent's
+ *              address, read back and closed: free a moment ago, so several
+ *              yunds on one machine never collide on a fixed number. The
+ *              caller hands them to QEMU at once; a port taken meanwhile
+ *              makes that QMP command fail, and the migration rolls back.
+ */
+#include "agent/agent_local.h"
+#include "lib/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define PORTS_MAX 4
+
+/* The address controllers (and other hosts) reach this agent at: its
+ * agent_address, else the host part of agent_listen; every address (or
+ * none: the all-in-one) is the loopback. */
+static void agent_addr(const struct yun_config *cfg, char *out, size_t len)
+{
+    const char *colon = strrchr(cfg->agent_listen, ':');
+    if (cfg->agent_address[0])
+        snprintf(out, len, "%s", cfg->agent_address);
+    else
+        snprintf(out, len, "%.*s", colon ? (int)(colon - cfg->agent_listen) : 0, cfg->agent_listen);
+    struct in_addr a;
+    if (!out[0] || !strcmp(out, "0.0.0.0") || inet_pton(AF_INET, out, &a) != 1)
+        snprintf(out, len, "127.0.0.1");
+}
+
+/* A socket bound to a port the kernel picked on addr, held open while the
+ * others are picked (so no two are one number); -1 with why. */
+static int bind_any(const char *addr, int *port, char *why, size_t len)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
+        bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) < 0) {
+        snprintf(why, len, "agent: no free port on %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void host_ports(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    json_t *cj = json_object_get(args, "count");
+    json_int_t count = cj ? json_integer_value(cj) : 1;
+    if ((cj && !json_is_integer(cj)) || count < 1 || count > PORTS_MAX) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: host.ports takes a count of 1..%d",
+                      PORTS_MAX);
+        return;
+    }
+    char addr[64], why[256] = "";
+    agent_addr(al->cfg, addr, sizeof addr);
+    int fds[PORTS_MAX], n = 0;
+    json_t *ports = json_array();
+    for (; n < count; n++) {
+        int p = 0;
+        if ((fds[n] = bind_any(addr, &p, why, sizeof why)) < 0)
+            break;
+        json_array_append_new(ports, json_integer(p));
+    }
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    if (n < count) {
+        json_decref(ports);
+        agent_op_fail(op, YE_UNAVAILABLE, "%s", why);
+        return;
+    }
+    agent_op_reply(op, json_pack("{s:s,s:o}", "address", addr, "ports", ports), NULL);
+}
+
+const struct agent_verb_def agent_migrate_verbs[] = {
+    {AV_HOST_PORTS, "host.ports", host_ports},
+};
+const size_t agent_migrate_verbs_count = sizeof agent_migrate_verbs / sizeof agent_migrate_verbs[0];

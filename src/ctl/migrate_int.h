@@ -1,0 +1,80 @@
+/*
+ * migrate_int.h - between migrate.c (the checks, the row, the task),
+ * migrate_run.c (the forward steps) and migrate_settle.c (roll back or
+ * forward, live or after a crash): one struct mig per move this process
+ * drives, on c's list, and the QMP call helper they share.
+ */
+#ifndef YUN_CTL_MIGRATE_INT_H
+#define YUN_CTL_MIGRATE_INT_H
+
+#include "ctl/ctl.h"
+#include "ctl/migrate.h"
+#include "store/store_mig.h"
+
+struct event;
+
+/* Names QEMU gets on both sides. */
+#define MIG_EXPORT      "disk0"     /* the target's NBD export of the VM's disk */
+#define MIG_NBD_NODE    "mig-nbd0"  /* the source's NBD client node */
+#define MIG_JOB         "mig-disk0" /* the source's mirror job */
+#define MIG_POLL_MS     200         /* the mirror's progress */
+#define MIG_MEM_POLL_MS 50          /* memory: the source pauses at pre-switchover until seen */
+
+struct mig;
+typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);
+
+struct mig {
+    struct mig *next;
+    struct ctl *c;
+    struct migration_rec row;
+    struct migrate_opts o;
+    struct vm_rec vm; /* the row at the start (source pid, uid) */
+    bool live;        /* driving the move forward (else settling a row) */
+    bool cancel;      /* the task's cancel asked */
+    bool settling;    /* rolling back or forward */
+    bool retry;       /* a row left open, settled again (no events while it waits) */
+    struct yerr err;  /* why it rolls back */
+    mig_step next_step;
+    mig_step qmp_step; /* after a vm.qmp reply */
+    struct event *timer;
+    uint64_t call;
+    char call_host[37];
+    char addr[64];
+    int nbd_port, mig_port;
+    char tgt_node[64];
+    int64_t t0, mem_t0, last_detail;
+    int64_t t_paused; /* pre-switchover seen: the guest stopped on the source */
+    json_t *detail;   /* the task's live figures */
+    int polls;
+    bool src_completed; /* the source's migration completed (postmigrate) */
+    migrate_done_fn done;
+    void *done_arg;
+};
+
+/* migrate.c */
+struct mig *mig_new(struct ctl *c);
+void mig_free(struct mig *m);
+struct mig *mig_find_vm(struct ctl *c, const char *vm_id);
+/* Writes m->row (phase, updated_at); -1 logged. */
+int mig_save(struct mig *m, const char *phase);
+/* One agent call on host; the reply goes to step (err set when it failed
+ * or could not be made). */
+void mig_call(struct mig *m, const char *host, enum agent_verb v, json_t *args, mig_step step);
+/* One QMP command on the VM's QEMU on host (vm.qmp); res is its "return". */
+void mig_qmp(struct mig *m, const char *host, const char *cmd, json_t *args, mig_step step);
+/* step again after ms (a poll). */
+void mig_later(struct mig *m, int ms, mig_step step);
+/* The task's live figures (rate-limited writes). */
+void mig_detail(struct mig *m, bool force);
+/* The move is over: task, events, done callback, m freed. err NULL: ok. */
+void mig_finish(struct mig *m, const struct yerr *err);
+
+/* migrate_run.c: the forward steps, from the target's vm.prepare. */
+void mig_run_start(struct mig *m);
+
+/* migrate_settle.c: roll m back (phase before committed) or forward. */
+void mig_settle(struct mig *m);
+/* The failure of a live step: rollback with err (the first one kept). */
+void mig_fail(struct mig *m, const struct yerr *err);
+
+#endif

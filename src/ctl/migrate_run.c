@@ -1,0 +1,568 @@
+/*
+ * migrate_run.c - a live migration's forward steps (docs/cluster.md, "Live
+ * migration"), each one agent call answered on the loop, nothing waited
+ * for: the target's files (vm.prepare), two free ports on the target
+ * (host.ports), the target QEMU (vm.launch "incoming": -incoming defer,
+ * left paused), its NBD server exporting the VM's disk writable; on the
+ * source an NBD client node and blockdev-mirror (sync top: the target's
+ * overlay has the same backing image; copy-mode write-blocking: a guest
+ * write returns once it is on both sides, so the mirror converges) until
+ * the job is ready; then memory (pause-before-switchover, auto-converge,
+ * max-bandwidth, downtime-limit; migrate-incoming on the target, migrate
+ * on the source) until the source stops at pre-switchover; there the
+ * mirror is ended with block-job-cancel (of a READY job: the copy is
+ * consistent and the source keeps writing to its own disk, which a
+ * rollback after this still needs; block-job-complete would pivot the
+ * source onto the NBD node), its node deleted, migrate-continue; once the
+ * source says completed and the target is paused, the commit: the VM row
+ * (host, pid, uid) and the migrations row (committed, owner the target) in
+ * one transaction. Only then is the target conted (migrate_settle.c).
+ */
+#include "ctl/migrate_int.h"
+
+#include "agent/agent_wire.h"
+#include "ctl/hosts.h"
+#include "ctl/images_fetch.h"
+#include "lib/failpoint.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UNLIMITED_BW      (1ULL << 40) /* bytes/s: QEMU's default is 32 MiB/s */
+#define TARGET_WAIT_POLLS 150          /* 30 s for the target to show the state in */
+
+/* A failed step, or a cancel asked: the move rolls back. */
+static bool bail(struct mig *m, const struct yerr *err)
+{
+    if (err) {
+        mig_fail(m, err);
+        return true;
+    }
+    if (m->cancel) {
+        struct yerr e;
+        yerr_set(&e, YE_CANCELLED, "migration of vm '%s' cancelled", m->row.vm_name);
+        mig_fail(m, &e);
+        return true;
+    }
+    return false;
+}
+
+static void qemu_said(struct yerr *e, const char *what, json_t *res)
+{
+    const char *d = json_string_value(json_object_get(res, "error-desc"));
+    yerr_set(e, YE_QEMU_ERROR, "%s%s%s", what, d ? ": " : "", d ? d : "");
+}
+
+/* ---- commit ---- */
+
+static void commit(struct mig *m)
+{
+    struct ctl *c = m->c;
+    struct vm_rec vm;
+    struct yerr e = {0};
+    if (store_vm_get(c->store, m->row.vm_id, &vm) != 0) {
+        yerr_set(&e, YE_CONFLICT, "vm '%s' is gone", m->row.vm_name);
+        mig_fail(m, &e);
+        return;
+    }
+    snprintf(vm.host, sizeof vm.host, "%s", m->row.target);
+    vm.pid = m->row.target_pid;
+    vm.uid = m->row.target_uid;
+    vm.state = VM_RUNNING;
+    vm.desired = WANT_RUNNING;
+    vm.updated_at = now_ms();
+    struct migration_rec r = m->row;
+    snprintf(r.phase, sizeof r.phase, "committed");
+    snprintf(r.owner, sizeof r.owner, "%s", r.target);
+    r.updated_at = now_ms();
+    /* THE commit: the VM's host and the row's phase change together */
+    if (store_begin(c->store) != 0 || store_vm_update(c->store, &vm) != 0 ||
+        store_migration_update(c->store, &r) != 0 || store_commit(c->store) != 0) {
+        yerr_db(&e, store_errmsg(c->store));
+        store_rollback(c->store);
+        mig_fail(m, &e);
+        return;
+    }
+    m->row = r;
+    FAILPOINT("migrate.after_commit");
+    mig_settle(m); /* forward: cont the target, end the source */
+}
+
+/* ---- switchover ---- */
+
+static void target_state(struct mig *m, json_t *res, const struct yerr *err);
+static void ask_target(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.target, "query-status", NULL, target_state);
+}
+
+static void nbd_stopped(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (err)
+        log_warn("migration of vm %s: nbd-server-stop on the target: %s", m->row.vm_name,
+                 err->message);
+    if (bail(m, NULL))
+        return;
+    commit(m);
+}
+
+static void target_state(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    const char *st = json_string_value(json_object_get(res, "status"));
+    if (st && !strcmp(st, "paused")) {
+        FAILPOINT("migrate.after_switchover");
+        mig_qmp(m, m->row.target, "nbd-server-stop", NULL, nbd_stopped);
+        return;
+    }
+    if (st && !strcmp(st, "inmigrate") && ++m->polls < TARGET_WAIT_POLLS) {
+        mig_later(m, 10, ask_target);
+        return;
+    }
+    struct yerr e;
+    yerr_set(&e, YE_QEMU_ERROR, "the target's qemu is %s, not paused with the vm's state",
+             st ? st : "?");
+    mig_fail(m, &e);
+}
+
+static void outcome(struct mig *m, json_t *res)
+{
+    json_t *ram = json_object_get(res, "ram");
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total_ms",
+                          json_integer_value(json_object_get(res, "total-time")), "downtime_ms",
+                          json_integer_value(json_object_get(res, "downtime")), "setup_ms",
+                          json_integer_value(json_object_get(res, "setup-time")), "ram_bytes",
+                          json_integer_value(json_object_get(ram, "transferred")), "disk_bytes",
+                          json_integer_value(json_object_get(m->detail, "disk_len")), "yun_ms",
+                          (json_int_t)(monotonic_ms() - m->t0));
+    char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (t)
+        snprintf(m->row.outcome, sizeof m->row.outcome, "%s", t);
+    free(t);
+    json_decref(o);
+}
+
+static void completion(struct mig *m, json_t *res, const struct yerr *err);
+static void ask_completion(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.source, "query-migrate", NULL, completion);
+}
+
+static void completion(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    const char *st = json_string_value(json_object_get(res, "status"));
+    if (st && !strcmp(st, "completed")) {
+        m->src_completed = true;
+        outcome(m, res);
+        mig_save(m, NULL);
+        m->polls = 0;
+        ask_target(m, NULL, NULL);
+        return;
+    }
+    if (!st || !strcmp(st, "failed") || !strcmp(st, "cancelled")) {
+        struct yerr e;
+        qemu_said(&e, "the source's migration failed at switchover", res);
+        mig_fail(m, &e);
+        return;
+    }
+    mig_later(m, 10, ask_completion);
+}
+
+static void continued(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    ask_completion(m, NULL, NULL);
+}
+
+static void node_deleted(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.source, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"),
+            continued);
+}
+
+static void mirror_gone(struct mig *m, json_t *res, const struct yerr *err);
+static void ask_mirror_gone(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.source, "query-block-jobs", NULL, mirror_gone);
+}
+
+static void mirror_gone(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    size_t i;
+    json_t *j;
+    json_array_foreach(
+        res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "", MIG_JOB))
+    {
+        mig_later(m, 5, ask_mirror_gone);
+        return;
+    }
+    mig_qmp(m, m->row.source, "blockdev-del", json_pack("{s:s}", "node-name", MIG_NBD_NODE),
+            node_deleted);
+}
+
+static void mirror_ended(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    ask_mirror_gone(m, NULL, NULL);
+}
+
+/* ---- memory ---- */
+
+static void mem_poll(struct mig *m, json_t *res, const struct yerr *err);
+static void ask_mem(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.source, "query-migrate", NULL, mem_poll);
+}
+
+static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    const char *st = json_string_value(json_object_get(res, "status"));
+    json_t *ram = json_object_get(res, "ram");
+    if (ram) {
+        json_t *r = json_pack("{s:I,s:I,s:I,s:I,s:I}", "transferred",
+                              json_integer_value(json_object_get(ram, "transferred")), "remaining",
+                              json_integer_value(json_object_get(ram, "remaining")), "total",
+                              json_integer_value(json_object_get(ram, "total")), "dirty_pages_rate",
+                              json_integer_value(json_object_get(ram, "dirty-pages-rate")), "mbps",
+                              (json_int_t)json_real_value(json_object_get(ram, "mbps")));
+        if (r)
+            json_object_set_new(m->detail, "ram", r);
+        json_object_set_new(
+            m->detail, "expected_downtime_ms",
+            json_integer(json_integer_value(json_object_get(res, "expected-downtime"))));
+        mig_detail(m, false);
+    }
+    if (st && !strcmp(st, "pre-switchover")) {
+        m->t_paused = monotonic_ms();
+        FAILPOINT("migrate.after_memory");
+        if (mig_save(m, "switchover") < 0) {
+            struct yerr e;
+            yerr_db(&e, store_errmsg(m->c->store));
+            mig_fail(m, &e);
+            return;
+        }
+        mig_detail(m, true);
+        /* the guest is paused: the mirror is in step; end it leaving the
+         * target's copy consistent and the source on its own disk */
+        mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
+                mirror_ended);
+        return;
+    }
+    if (!st || !strcmp(st, "failed") || !strcmp(st, "cancelled") || !strcmp(st, "completed")) {
+        struct yerr e;
+        qemu_said(&e, "the source's migration failed", res);
+        mig_fail(m, &e);
+        return;
+    }
+    /* the source waits paused at pre-switchover until it is seen: ask often */
+    mig_later(m, MIG_MEM_POLL_MS, ask_mem);
+}
+
+static void migrating(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    m->mem_t0 = monotonic_ms();
+    ask_mem(m, NULL, NULL);
+}
+
+static void incoming_set(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    char uri[128];
+    snprintf(uri, sizeof uri, "tcp:%s:%d", m->addr, m->mig_port);
+    mig_qmp(m, m->row.source, "migrate", json_pack("{s:s}", "uri", uri), migrating);
+}
+
+static void params_set(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    if (mig_save(m, "memory") < 0) {
+        struct yerr e;
+        yerr_db(&e, store_errmsg(m->c->store));
+        mig_fail(m, &e);
+        return;
+    }
+    char uri[128];
+    snprintf(uri, sizeof uri, "tcp:%s:%d", m->addr, m->mig_port);
+    mig_qmp(m, m->row.target, "migrate-incoming", json_pack("{s:s}", "uri", uri), incoming_set);
+}
+
+static void caps_set(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    json_t *p = json_pack("{s:I}", "max-bandwidth",
+                          (json_int_t)(m->o.max_bandwidth ? m->o.max_bandwidth : UNLIMITED_BW));
+    if (p && m->o.max_downtime_ms > 0)
+        json_object_set_new(p, "downtime-limit", json_integer(m->o.max_downtime_ms));
+    mig_qmp(m, m->row.source, "migrate-set-parameters", p, params_set);
+}
+
+static void memory_start(struct mig *m)
+{
+    json_t *caps =
+        json_pack("[{s:s,s:b},{s:s,s:b}]", "capability", "pause-before-switchover", "state", 1,
+                  "capability", "auto-converge", "state", m->o.auto_converge);
+    mig_qmp(m, m->row.source, "migrate-set-capabilities", json_pack("{s:o}", "capabilities", caps),
+            caps_set);
+}
+
+/* ---- the disk ---- */
+
+static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err);
+static void ask_mirror(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.source, "query-block-jobs", NULL, mirror_poll);
+}
+
+static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    size_t i;
+    json_t *j, *job = NULL;
+    json_array_foreach(res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "",
+                                              MIG_JOB)) job = j;
+    if (!job) {
+        struct yerr e;
+        yerr_set(&e, YE_QEMU_ERROR, "the disk mirror to host %s ended before it was ready",
+                 ctl_host_label(m->c, m->row.target));
+        mig_fail(m, &e);
+        return;
+    }
+    json_int_t off = json_integer_value(json_object_get(job, "offset"));
+    json_int_t len = json_integer_value(json_object_get(job, "len"));
+    bool ready = json_is_true(json_object_get(job, "ready"));
+    json_object_set_new(m->detail, "disk",
+                        json_pack("{s:I,s:I,s:b}", "offset", off, "len", len, "ready", ready));
+    json_object_set_new(m->detail, "disk_len", json_integer(len));
+    mig_detail(m, false);
+    if (ready) {
+        FAILPOINT("migrate.after_mirroring");
+        memory_start(m);
+        return;
+    }
+    mig_later(m, MIG_POLL_MS, ask_mirror);
+}
+
+static void mirror_started(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    if (mig_save(m, "mirroring") < 0) {
+        struct yerr e;
+        yerr_db(&e, store_errmsg(m->c->store));
+        mig_fail(m, &e);
+        return;
+    }
+    ask_mirror(m, NULL, NULL);
+}
+
+static void nbd_client(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job-id", MIG_JOB, "device", "disk0", "target",
+                          MIG_NBD_NODE, "sync", "top", "copy-mode", "write-blocking");
+    if (a && m->o.max_bandwidth)
+        json_object_set_new(a, "speed", json_integer((json_int_t)m->o.max_bandwidth));
+    mig_qmp(m, m->row.source, "blockdev-mirror", a, mirror_started);
+}
+
+static void exported(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    char port[16];
+    snprintf(port, sizeof port, "%d", m->nbd_port);
+    mig_qmp(m, m->row.source, "blockdev-add",
+            json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s}", "driver", "nbd", "node-name", MIG_NBD_NODE,
+                      "server", "type", "inet", "host", m->addr, "port", port, "export",
+                      MIG_EXPORT),
+            nbd_client);
+}
+
+static void nbd_started(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_qmp(m, m->row.target, "block-export-add",
+            json_pack("{s:s,s:s,s:s,s:b,s:s}", "type", "nbd", "id", MIG_EXPORT, "node-name",
+                      m->tgt_node, "writable", 1, "name", MIG_EXPORT),
+            exported);
+}
+
+static void blocks(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    size_t i;
+    json_t *j;
+    m->tgt_node[0] = 0;
+    json_array_foreach(
+        res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "", "disk0"))
+    {
+        const char *n =
+            json_string_value(json_object_get(json_object_get(j, "inserted"), "node-name"));
+        snprintf(m->tgt_node, sizeof m->tgt_node, "%s", n ? n : "");
+    }
+    if (!m->tgt_node[0]) {
+        struct yerr e;
+        yerr_set(&e, YE_QEMU_ERROR, "the target's qemu has no disk0");
+        mig_fail(m, &e);
+        return;
+    }
+    char port[16];
+    snprintf(port, sizeof port, "%d", m->nbd_port);
+    mig_qmp(m, m->row.target, "nbd-server-start",
+            json_pack("{s:{s:s,s:{s:s,s:s}}}", "addr", "type", "inet", "data", "host", m->addr,
+                      "port", port),
+            nbd_started);
+}
+
+/* ---- the target ---- */
+
+static void launched(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (err) {
+        bail(m, err);
+        return;
+    }
+    m->row.target_pid = (int32_t)json_integer_value(json_object_get(res, "pid"));
+    m->row.target_uid = (uint32_t)json_integer_value(json_object_get(res, "uid"));
+    if (mig_save(m, "target_started") < 0) {
+        struct yerr e;
+        yerr_db(&e, store_errmsg(m->c->store));
+        mig_fail(m, &e);
+        return;
+    }
+    FAILPOINT("migrate.after_target_started");
+    if (bail(m, NULL))
+        return;
+    mig_qmp(m, m->row.target, "query-block", NULL, blocks);
+}
+
+static json_t *launch_args(struct mig *m, struct yerr *err)
+{
+    struct ctl *c = m->c;
+    struct launch_spec spec;
+    memset(&spec, 0, sizeof spec);
+    if (store_image_get(c->store, m->vm.image, &spec.img) != 0) {
+        yerr_set(err, YE_CONFLICT, "image '%s' of vm '%s' is missing", m->vm.image, m->vm.name);
+        return NULL;
+    }
+    ctl_image_on_host(c, m->row.target, &spec.img);
+    spec.vm = m->vm;
+    snprintf(spec.vm.host, sizeof spec.vm.host, "%s", m->row.target);
+    spec.vm.uid = 0; /* the target's agent claims one of its own */
+    spec.vm.pid = 0;
+    json_t *a = launch_spec_to_json(&spec);
+    launch_spec_free(&spec);
+    if (a)
+        json_object_set_new(a, "incoming", json_true());
+    else
+        yerr_set(err, YE_INTERNAL, "out of memory");
+    return a;
+}
+
+static void got_ports(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    const char *addr = json_string_value(json_object_get(res, "address"));
+    json_t *ports = json_object_get(res, "ports");
+    struct yerr e;
+    if (!addr || !addr[0] || strlen(addr) >= sizeof m->addr || json_array_size(ports) != 2 ||
+        json_integer_value(json_array_get(ports, 0)) < 1 ||
+        json_integer_value(json_array_get(ports, 0)) > 65535 ||
+        json_integer_value(json_array_get(ports, 1)) < 1 ||
+        json_integer_value(json_array_get(ports, 1)) > 65535) {
+        yerr_set(&e, YE_BAD_GATEWAY, "host %s: host.ports answered no usable ports",
+                 ctl_host_label(m->c, m->row.target));
+        mig_fail(m, &e);
+        return;
+    }
+    snprintf(m->addr, sizeof m->addr, "%s", addr);
+    m->nbd_port = (int)json_integer_value(json_array_get(ports, 0));
+    m->mig_port = (int)json_integer_value(json_array_get(ports, 1));
+    snprintf(m->row.ports, sizeof m->row.ports,
+             "{\"address\":\"%s\",\"nbd\":%d,\"migrate\":%d,\"source_pid\":%d,"
+             "\"source_uid\":%u}",
+             m->addr, m->nbd_port, m->mig_port, (int)m->vm.pid, m->vm.uid);
+    mig_save(m, NULL);
+    json_t *a = launch_args(m, &e);
+    if (!a) {
+        mig_fail(m, &e);
+        return;
+    }
+    mig_call(m, m->row.target, AV_VM_LAUNCH, a, launched);
+}
+
+static void prepared(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_call(m, m->row.target, AV_HOST_PORTS, json_pack("{s:i}", "count", 2), got_ports);
+}
+
+void mig_run_start(struct mig *m)
+{
+    struct ctl *c = m->c;
+    struct image_rec img;
+    struct yerr e;
+    if (store_image_get(c->store, m->vm.image, &img) != 0) {
+        yerr_set(&e, YE_CONFLICT, "image '%s' of vm '%s' is missing", m->vm.image, m->vm.name);
+        mig_fail(m, &e);
+        return;
+    }
+    ctl_image_on_host(c, m->row.target, &img);
+    json_t *a = json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "vm", m->vm.id, "name", m->vm.name,
+                          "disk_bytes", (json_int_t)m->vm.disk_bytes, "image_path", img.path,
+                          "image_format", img.format, "seed", 0);
+    mig_call(m, m->row.target, AV_VM_PREPARE, a, prepared);
+}
