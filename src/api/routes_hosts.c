@@ -1,9 +1,13 @@
 /*
  * routes_hosts.c - the rows of /v1/hosts: the cluster's hosts (facts,
  * state, lease, usage, VM count), an operator's maintenance and activate,
- * and the removal of a host with no VMs (409 while VM rows name it).
+ * the removal of a host with no VMs (409 while VM rows name it), and its
+ * drain (202 with the host.drain task, ctl/host_drain.h).
  */
 #include "api/api.h"
+#include "api/routes.h"
+#include "api/routes_tasks.h"
+#include "ctl/host_drain.h"
 #include "ctl/hosts.h"
 
 #include <event2/http.h>
@@ -87,6 +91,60 @@ static void host_remove(struct route_ctx *c)
         reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
 }
 
+/* {"parallel": 1..16, "strategy": S}: both optional, nothing else. */
+static int drain_body(json_t *b, int *parallel, char strategy[16], struct yerr *err)
+{
+    *parallel = 1;
+    strategy[0] = 0;
+    if (!b)
+        return 0;
+    if (!json_is_object(b))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "the body must be a JSON object");
+    const char *k;
+    json_t *v;
+    json_object_foreach(b, k, v)
+    {
+        if (!strcmp(k, "parallel")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > DRAIN_MAX_PARALLEL)
+                return yerr_set(err, YE_INVALID_ARGUMENT, "parallel must be an integer 1..%d",
+                                DRAIN_MAX_PARALLEL);
+            *parallel = (int)json_integer_value(v);
+        } else if (!strcmp(k, "strategy")) {
+            if (!json_is_string(v) || strlen(json_string_value(v)) >= 16 ||
+                !ctl_drain_strategy_valid(json_string_value(v)))
+                return yerr_set(err, YE_INVALID_ARGUMENT,
+                                "strategy must be a placement policy (least-loaded, round-robin, "
+                                "random, pack, spread, ...)");
+            snprintf(strategy, 16, "%s", json_string_value(v));
+        } else {
+            return yerr_set(err, YE_INVALID_ARGUMENT, "unknown member '%s'", k);
+        }
+    }
+    return 0;
+}
+
+static int check_drain(json_t *body, struct yerr *err)
+{
+    int p;
+    char st[16];
+    return drain_body(body, &p, st, err);
+}
+
+static void host_drain(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    int parallel;
+    char strategy[16];
+    struct task_rec task = {0};
+    if (drain_body(c->body, &parallel, strategy, &err) < 0 ||
+        ctl_host_drain(c->api->ctl, route_param(c, "name"), parallel, strategy, &task, &err) < 0) {
+        reply_error_task(c->req, &err);
+        return;
+    }
+    reply_task(c->req, 202, &task);
+}
+
 const struct route routes_hosts[] = {
     {EVHTTP_REQ_GET, "/v1/hosts", hosts_list, 0,
      "List the cluster's hosts: facts, state, lease, usage, VM count", NULL},
@@ -95,6 +153,10 @@ const struct route routes_hosts[] = {
      "Put a host in maintenance: it takes no new VMs (kept across a lease lapse)", NULL},
     {EVHTTP_REQ_POST, "/v1/hosts/{name}/activate", host_activate, ROUTE_ADMIN,
      "Take a host out of maintenance", NULL},
+    {EVHTTP_REQ_POST, "/v1/hosts/{name}/drain", host_drain, ROUTE_BODY | ROUTE_ASYNC | ROUTE_ADMIN,
+     "Drain a host: live-migrate its running VMs off, then keep it in maintenance (a host.drain "
+     "task)",
+     check_drain},
     {EVHTTP_REQ_DELETE, "/v1/hosts/{name}", host_remove, ROUTE_ADMIN,
      "Remove a host (refused while VMs are on it)", NULL},
 };

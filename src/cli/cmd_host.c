@@ -1,6 +1,6 @@
 /*
  * cmd_host.c - `yun host ...`: the cluster's hosts (list, show,
- * maintenance, activate, remove) and `yun host info`, the capacity and
+ * maintenance, activate, remove, drain) and `yun host info`, the capacity and
  * allocation the answering yund reports for its own host: their rows of
  * the command table and their handlers.
  */
@@ -164,6 +164,60 @@ static int host_remove(struct cli *c, const struct cli_args *a)
     return host_call(c, "DELETE", a->argv[0], "", false);
 }
 
+/* `yun host drain H [--parallel N] [--strategy S] [--no-wait]`: the
+ * host.drain task, followed; then one line per VM (where it went, or why
+ * it stayed). */
+static int host_drain(struct cli *c, const struct cli_args *a)
+{
+    const char *name = a->argv[0], *par = cli_val(a, "parallel"), *st = cli_val(a, "strategy");
+    json_t *body = json_object();
+    if (par) {
+        char *end;
+        long v = strtol(par, &end, 10);
+        if (!*par || *end || v < 1 || v > 16) {
+            fprintf(stderr, "yun: --parallel wants 1..16 moves at once, not '%s'\n", par);
+            json_decref(body);
+            return EXIT_USAGE;
+        }
+        json_object_set_new(body, "parallel", json_integer(v));
+    }
+    if (st)
+        json_object_set_new(body, "strategy", json_string(st));
+    char *enc = cli_url_encode(name);
+    char path[300];
+    snprintf(path, sizeof path, "/v1/hosts/%s/drain", enc ? enc : "");
+    free(enc);
+    int code = 0;
+    json_t *r = cli_call(c, "POST", path, body, &code), *res = NULL;
+    json_decref(body);
+    if (!r)
+        return code;
+    bool nw = cli_has_opt(a, "no-wait") && cli_flag(a, "no-wait");
+    enum cli_task_outcome o = cli_task_follow(c, r, nw, &res, &code);
+    json_decref(r);
+    if (o != CLI_TASK_DONE)
+        return code;
+    if (c->json) {
+        cli_print_json(res);
+    } else {
+        size_t i;
+        json_t *v;
+        json_array_foreach(json_object_get(res, "vms"), i, v)
+        {
+            const char *to = json_string_value(json_object_get(v, "to"));
+            const char *why = json_string_value(json_object_get(v, "reason"));
+            printf("vm %s: %s%s%s\n", json_string_value(json_object_get(v, "vm")),
+                   json_string_value(json_object_get(v, "state")), to ? " to " : "",
+                   to    ? to
+                   : why ? why
+                         : "");
+        }
+        printf("host %s drained: in maintenance\n", name);
+    }
+    json_decref(res);
+    return 0;
+}
+
 static const struct cli_arg host_arg[] = {{"HOST", CLI_K_TEXT, NULL, 0}, {0}};
 
 const struct cli_cmd cmd_host_entries[] = {
@@ -185,6 +239,20 @@ const struct cli_cmd cmd_host_entries[] = {
      .summary = "take a host out of maintenance",
      .args = host_arg,
      .run = host_activate},
+    {.words = "host drain",
+     .summary = "move every running VM off a host live, then keep it in maintenance",
+     .args = host_arg,
+     .opts =
+         (const struct cli_opt[]){
+             {"parallel", 0, "N", CLI_K_TEXT, NULL, 0, "moves at once (1..16, default 1)"},
+             {"strategy", 0, "S", CLI_K_CHOICE, "least-loaded round-robin random pack spread", 0,
+              "how to choose each VM's target"},
+             {"no-wait", 0, NULL, CLI_K_TEXT, NULL, 0, "print the task id and return"},
+             {0}},
+     .run = host_drain,
+     .more = "The drain is the task host.drain: the host goes in maintenance first, then each\n"
+             "running VM moves (a vm.migrate each). A VM that cannot move is named with its\n"
+             "reason and the host is set back up; a stopped VM stays (no cold move yet).\n"},
     {.words = "host remove",
      .alias = "rm",
      .summary = "remove a host (refused while VMs are on it)",

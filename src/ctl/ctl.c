@@ -7,6 +7,7 @@
  * they are loaded or join (ctl/hosts.c).
  */
 #include "ctl/migrate.h"
+#include "ctl/host_drain.h"
 #include "ctl/ctl.h"
 #include "ctl/images_fetch.h"
 #include "agent/agent.h"
@@ -99,6 +100,7 @@ void ctl_shutdown(struct ctl *c)
     ctl_calls_shutdown(c);
     ctl_vmops_shutdown(c);
     ctl_starts_shutdown(c);
+    ctl_host_drains_shutdown(c);
     ctl_migrations_shutdown(c);
     ctl_vm_events_shutdown(c);
     ctl_volumes_detach_shutdown(c);

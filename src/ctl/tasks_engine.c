@@ -5,6 +5,7 @@
  * before the controller goes. Also the periodic volume reconcile's timer.
  */
 #include "ctl/migrate.h"
+#include "ctl/host_drain.h"
 #include "ctl/tasks_engine.h"
 #include "ctl/ctl.h"
 #include "ctl/images.h"
@@ -34,6 +35,7 @@ int tasks_attach(struct ctl *c, char *err, size_t len)
     tasks_set_event_hook(c->tasks, on_task_event, c);
     ctl_vm_tasks_register(c);
     ctl_migrate_register(c);
+    ctl_host_drain_register(c);
     ctl_volumes_init(c);
     ctl_images_init(c);
     ctl_snapshots_init(c);
