@@ -12,19 +12,32 @@
  *              yunds on one machine never collide on a fixed number. The
  *              caller hands them to QEMU at once; a port taken meanwhile
  *              makes that QMP command fail, and the migration rolls back.
+ *   vm.seed_read {"vm"} -> {"iso_b64", "size"}
+ *              the VM's cloud-init seed ISO as it is (at most SEED_MAX
+ *              bytes: a few hundred KiB in practice, read at once), which
+ *              the target's vm.prepare writes back byte for byte: the guest
+ *              may hold blocks of it in its page cache, so the target's copy
+ *              must be the same bytes, not a new ISO of the same data.
  */
 #include "agent/agent_local.h"
+#include "compute/engine.h"
+#include "compute/qemu_argv.h"
+#include "lib/base64.h"
 #include "lib/config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PORTS_MAX 4
+#define SEED_MAX  (4 << 20)
 
 /* The address controllers (and other hosts) reach this agent at: its
  * agent_address, else the host part of agent_listen; every address (or
@@ -89,7 +102,53 @@ static void host_ports(struct agent_local *al, struct agent_op *op, json_t *args
     agent_op_reply(op, json_pack("{s:s,s:o}", "address", addr, "ports", ports), NULL);
 }
 
+static void vm_seed_read(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
+    if (!id)
+        return;
+    struct vm_rec probe = {0};
+    char path[600];
+    snprintf(probe.id, sizeof probe.id, "%s", id);
+    if (engine_vm_path(e, &probe, VMDIR_SEED, path, sizeof path) < 0) {
+        agent_op_fail(op, YE_INTERNAL, "path too long");
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
+        st.st_size > SEED_MAX) {
+        int en = errno;
+        if (fd >= 0)
+            close(fd);
+        agent_op_fail(op, fd < 0 && en == ENOENT ? YE_NOT_FOUND : YE_INTERNAL,
+                      "agent: the seed of vm %s: %s", id,
+                      fd < 0 ? strerror(en) : "not a regular file of 1..4 MiB");
+        return;
+    }
+    unsigned char *buf = malloc((size_t)st.st_size);
+    size_t got = 0;
+    while (buf && got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    char *b64 = buf && got == (size_t)st.st_size ? base64_encode(buf, got) : NULL;
+    free(buf);
+    if (!b64) {
+        agent_op_fail(op, YE_INTERNAL, "agent: the seed of vm %s could not be read", id);
+        return;
+    }
+    json_t *r = json_pack("{s:s,s:I}", "iso_b64", b64, "size", (json_int_t)got);
+    free(b64);
+    agent_op_reply(op, r, NULL);
+}
+
 const struct agent_verb_def agent_migrate_verbs[] = {
     {AV_HOST_PORTS, "host.ports", host_ports},
+    {AV_VM_SEED_READ, "vm.seed_read", vm_seed_read},
 };
 const size_t agent_migrate_verbs_count = sizeof agent_migrate_verbs / sizeof agent_migrate_verbs[0];

@@ -8,8 +8,10 @@
  *              -> {"disk", "seed"?}
  *              Makes DIR/vms/ID (which must not exist yet), the qcow2
  *              overlay on the image (qemu-img create), and with "seed" the
- *              cloud-init NoCloud ISO (genisoimage). On failure the
- *              directory is removed: nothing is left behind.
+ *              cloud-init NoCloud ISO (genisoimage); or with "seed_iso_b64"
+ *              (a migration's target) that ISO written as it is, the
+ *              source's bytes (vm.seed_read). On failure the directory is
+ *              removed: nothing is left behind.
  *   vm.remove  {"vm","uid"} -> {}
  *              What a deleted VM leaves on the host: yund's runtime of it,
  *              its cgroups (rmdir retried on a timer while a process
@@ -24,6 +26,7 @@
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "compute/qemu_proc.h"
+#include "lib/base64.h"
 #include "lib/failpoint.h"
 #include "lib/job.h"
 #include "lib/log.h"
@@ -33,14 +36,17 @@
 #include "storage/seed.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define PREPARE_TIMEOUT_MS 60000
 #define MAX_DISK           (16ULL << 40)
+#define SEED_B64_MAX       (6u << 20) /* base64 of a seed ISO of at most 4 MiB */
 
 /* ---- vm.prepare ---- */
 
@@ -50,6 +56,7 @@ struct prep_op {
     char dir[512], disk[600];
     struct seed_paths seed;
     bool want_seed;
+    bool seed_copied; /* seed_iso_b64 written: only its fsync (a `sync FILE` job) is left */
 };
 
 static void prep_fail(struct prep_op *p, const struct yerr *err)
@@ -76,8 +83,8 @@ static void on_seed(void *ctx, const struct job_result *r)
         char line[300];
         proc_last_line(r->err, line, sizeof line);
         struct yerr err;
-        yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: genisoimage failed: %s",
-                 line[0] ? line : "no output");
+        yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s failed: %s",
+                 p->seed_copied ? "sync" : "genisoimage", line[0] ? line : "no output");
         prep_fail(p, &err);
         return;
     }
@@ -98,8 +105,10 @@ static void on_overlay(void *ctx, json_t *result, const struct yerr *qerr)
         return;
     }
     char *argv[11];
-    seed_argv("genisoimage", &p->seed, argv);
-    struct job_spec js = {.argv = argv,
+    char *sync_argv[] = {"sync", p->seed.iso, NULL};
+    if (!p->seed_copied)
+        seed_argv("genisoimage", &p->seed, argv);
+    struct job_spec js = {.argv = p->seed_copied ? sync_argv : argv,
                           .timeout_ms = PREPARE_TIMEOUT_MS,
                           .capture_max = 16384,
                           .capture_tail = true,
@@ -111,6 +120,28 @@ static void on_overlay(void *ctx, json_t *result, const struct yerr *qerr)
         yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s", why);
         prep_fail(p, &err);
     }
+}
+
+/* Writes len bytes to a new file path (0600; into the page cache: the
+ * fsync is a job). -1 with why. */
+static int write_file_new(const char *path, const unsigned char *b, size_t len, char *why,
+                          size_t wlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    size_t off = 0;
+    while (fd >= 0 && off < len) {
+        ssize_t w = write(fd, b + off, len - off);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    if (fd < 0 || off < len) {
+        snprintf(why, wlen, "writing %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return close(fd) < 0 ? (snprintf(why, wlen, "closing %s: %s", path, strerror(errno)), -1) : 0;
 }
 
 static const char *opt_str(json_t *args, const char *key, size_t max, bool *ok)
@@ -136,8 +167,19 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
     const char *host = opt_str(args, "hostname", 63, &ok);
     const char *ud = opt_str(args, "user_data", 1 << 20, &ok);
     const char *keys = opt_str(args, "ssh_keys", 1 << 20, &ok);
+    const char *iso = opt_str(args, "seed_iso_b64", SEED_B64_MAX, &ok);
     json_t *size = json_object_get(args, "disk_bytes"), *seed = json_object_get(args, "seed");
     struct stat st;
+    unsigned char *iso_bytes = NULL;
+    size_t iso_len = 0;
+    if (ok && iso &&
+        (json_is_true(seed) || !(iso_bytes = base64_decode(iso, &iso_len)) || !iso_len)) {
+        free(iso_bytes);
+        agent_op_fail(op, YE_INVALID_ARGUMENT,
+                      "agent: vm.prepare's seed_iso_b64 must be a non-empty base64 ISO, "
+                      "without seed: true");
+        return;
+    }
     if (!ok || !img || img[0] != '/' || path_has_dot_component(img) || stat(img, &st) < 0 ||
         !S_ISREG(st.st_mode) || !fmt || (strcmp(fmt, "qcow2") && strcmp(fmt, "raw")) ||
         !json_is_integer(size) || json_integer_value(size) <= 0 ||
@@ -145,7 +187,8 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
         agent_op_fail(op, YE_INVALID_ARGUMENT,
                       "agent: vm.prepare takes image_path (an existing image file), "
                       "image_format (qcow2 or raw), disk_bytes (1..16T), seed (a boolean) and "
-                      "name, hostname, user_data, ssh_keys (strings)");
+                      "name, hostname, user_data, ssh_keys, seed_iso_b64 (strings)");
+        free(iso_bytes);
         return;
     }
     char why[300];
@@ -155,6 +198,7 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
     }
     struct prep_op *p = calloc(1, sizeof *p);
     if (!p) {
+        free(iso_bytes);
         agent_op_fail(op, YE_INTERNAL, "out of memory");
         return;
     }
@@ -164,8 +208,10 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
     struct vm_rec probe = {0};
     snprintf(probe.id, sizeof probe.id, "%s", id);
     if (engine_vm_path(e, &probe, NULL, p->dir, sizeof p->dir) < 0 ||
-        engine_vm_path(e, &probe, VMDIR_DISK, p->disk, sizeof p->disk) < 0) {
+        engine_vm_path(e, &probe, VMDIR_DISK, p->disk, sizeof p->disk) < 0 ||
+        engine_vm_path(e, &probe, VMDIR_SEED, p->seed.iso, sizeof p->seed.iso) < 0) {
         free(p);
+        free(iso_bytes);
         agent_op_fail(op, YE_INTERNAL, "path too long");
         return;
     }
@@ -174,13 +220,25 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
     if (mkdir(p->dir, 0700) < 0) {
         int en = errno;
         free(p);
+        free(iso_bytes);
         agent_op_fail(op, en == EEXIST ? YE_CONFLICT : YE_INTERNAL,
                       "cannot create the vm's directory: %s", strerror(en));
         return;
     }
     struct yerr err = {0};
-    if (p->want_seed && seed_files(p->dir, id, host && host[0] ? host : (name ? name : id), ud,
-                                   keys, &p->seed, why, sizeof why) < 0) {
+    if (iso_bytes) {
+        p->want_seed = p->seed_copied = true; /* the file now, its fsync after the overlay */
+        int rc = write_file_new(p->seed.iso, iso_bytes, iso_len, why, sizeof why);
+        free(iso_bytes);
+        if (rc < 0) {
+            yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s", why);
+            prep_fail(p, &err);
+            return;
+        }
+        iso_bytes = NULL;
+    }
+    if (json_is_true(seed) && seed_files(p->dir, id, host && host[0] ? host : (name ? name : id),
+                                         ud, keys, &p->seed, why, sizeof why) < 0) {
         yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s", why);
         prep_fail(p, &err);
         return;

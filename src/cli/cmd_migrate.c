@@ -124,6 +124,6 @@ const struct cli_cmd cmd_migrate_entries[] = {
      .run = vm_migrate,
      .more = "The move is the task vm.migrate: `yun task cancel ID` rolls it back (the VM keeps\n"
              "running where it was). Refused: a stopped VM (cold move not supported yet), one\n"
-             "with snapshots, attached volumes or a cloud-init seed.\n"},
+             "with snapshots or attached volumes.\n"},
     {0},
 };

@@ -313,10 +313,6 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
                         "vm '%s' has %zu attached volume%s; detach them first (moving volumes "
                         "is not supported yet)",
                         vm->name, nv, nv == 1 ? "" : "s");
-    if (vm->seed)
-        return yerr_set(err, YE_CONFLICT,
-                        "vm '%s' has a cloud-init seed disk; migrating it is not supported yet",
-                        vm->name);
     if (strcmp(vm->disk, "disk.qcow2") || vm->disk_parent[0])
         return yerr_set(err, YE_CONFLICT, "vm '%s' has a snapshot layer as its disk (%s)", vm->name,
                         vm->disk);

@@ -49,7 +49,7 @@ typedef void (*migrate_done_fn)(void *arg, const struct migration_rec *m, const 
 /* Starts moving the running VM `name` to o->to (o->to "": the planner hook,
  * migrate_choose_target). The checks (unknown target 404; target down, in
  * maintenance, the VM's own host, without capacity 409; VM not running,
- * with snapshots, volumes or a seed 409; options 400) change nothing. 0
+ * with snapshots or volumes 409; options 400) change nothing. 0
  * with the vm.migrate task begun (task_out, may be NULL), cb (may be NULL)
  * later once; -1 with err (cb never runs). */
 int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o,

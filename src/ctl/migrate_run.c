@@ -550,7 +550,10 @@ static void prepared(struct mig *m, json_t *res, const struct yerr *err)
     mig_call(m, m->row.target, AV_HOST_PORTS, json_pack("{s:i}", "count", 2), got_ports);
 }
 
-void mig_run_start(struct mig *m)
+/* The target's directory: the overlay on the same image and, for a seeded
+ * VM, the source's seed ISO byte for byte (seed_iso_b64 of
+ * vm.seed_read's answer), so the target QEMU gets the same seed drive. */
+static void prepare_target(struct mig *m, const char *seed_b64)
 {
     struct ctl *c = m->c;
     struct image_rec img;
@@ -564,5 +567,29 @@ void mig_run_start(struct mig *m)
     json_t *a = json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "vm", m->vm.id, "name", m->vm.name,
                           "disk_bytes", (json_int_t)m->vm.disk_bytes, "image_path", img.path,
                           "image_format", img.format, "seed", 0);
+    if (a && seed_b64)
+        json_object_set_new(a, "seed_iso_b64", json_string(seed_b64));
     mig_call(m, m->row.target, AV_VM_PREPARE, a, prepared);
+}
+
+static void seed_read(struct mig *m, json_t *res, const struct yerr *err)
+{
+    const char *b64 = json_string_value(json_object_get(res, "iso_b64"));
+    struct yerr e;
+    if (!err && !b64) {
+        yerr_set(&e, YE_BAD_GATEWAY, "host %s: vm.seed_read answered no ISO",
+                 ctl_host_label(m->c, m->row.source));
+        err = &e;
+    }
+    if (bail(m, err))
+        return;
+    prepare_target(m, b64);
+}
+
+void mig_run_start(struct mig *m)
+{
+    if (m->vm.seed)
+        mig_call(m, m->row.source, AV_VM_SEED_READ, json_pack("{s:s}", "vm", m->vm.id), seed_read);
+    else
+        prepare_target(m, NULL);
 }
