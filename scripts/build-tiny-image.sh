@@ -14,6 +14,8 @@
 # "yun.burn=1" on the kernel command line makes it spin every vCPU;
 # "yun.spam=N" makes it print N numbered lines "yun-spam I" as fast as it can,
 # then "YUN-SPAM-DONE" (tests of the console log cap).
+# "yun.dirty=N" makes it rewrite N MiB of its RAM over and over (a busy guest
+# for the migration figures, bench/migrate_figures.py).
 # "yun.silent_agent=1" makes it open the guest agent's virtio-serial port
 # (org.qemu.guest_agent.0) and never answer: QEMU reports the agent up, and
 # every exchange yund starts times out (a hung qemu-guest-agent, for tests).
@@ -231,6 +233,13 @@ esac
 
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
+    yun.dirty=[0-9]*)
+        # a busy guest for the migration figures: N MiB of its RAM
+        # rewritten over and over (the page cache of a file in the rootfs)
+        mb=${arg#yun.dirty=}
+        echo "yun-tiny: dirtying $mb MiB"
+        (while :; do dd if=/dev/zero of=/dirty bs=1M count="$mb" conv=notrunc 2>/dev/null; done) &
+        ;;
     yun.spam=[0-9]*)
         seq 1 "${arg#yun.spam=}" | sed 's/^/yun-spam /'
         echo "YUN-SPAM-DONE"

@@ -43,8 +43,9 @@ struct mig {
     int nbd_port, mig_port;
     char tgt_node[64];
     int64_t t0, mem_t0, last_detail;
-    int64_t t_paused; /* pre-switchover seen: the guest stopped on the source */
-    json_t *detail;   /* the task's live figures */
+    int64_t t_paused;             /* pre-switchover seen: the guest stopped on the source */
+    int64_t mirror_t0, mirror_ms; /* blockdev-mirror sent; until it was seen ready */
+    json_t *detail;               /* the task's live figures */
     int polls;
     bool src_completed; /* the source's migration completed (postmigrate) */
     migrate_done_fn done;

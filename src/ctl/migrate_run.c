@@ -136,13 +136,14 @@ static void target_state(struct mig *m, json_t *res, const struct yerr *err)
 static void outcome(struct mig *m, json_t *res)
 {
     json_t *ram = json_object_get(res, "ram");
-    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "total_ms",
-                          json_integer_value(json_object_get(res, "total-time")), "downtime_ms",
-                          json_integer_value(json_object_get(res, "downtime")), "setup_ms",
-                          json_integer_value(json_object_get(res, "setup-time")), "ram_bytes",
-                          json_integer_value(json_object_get(ram, "transferred")), "disk_bytes",
-                          json_integer_value(json_object_get(m->detail, "disk_len")), "yun_ms",
-                          (json_int_t)(monotonic_ms() - m->t0));
+    json_t *o =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "total_ms",
+                  json_integer_value(json_object_get(res, "total-time")), "downtime_ms",
+                  json_integer_value(json_object_get(res, "downtime")), "setup_ms",
+                  json_integer_value(json_object_get(res, "setup-time")), "ram_bytes",
+                  json_integer_value(json_object_get(ram, "transferred")), "disk_bytes",
+                  json_integer_value(json_object_get(m->detail, "disk_len")), "yun_ms",
+                  (json_int_t)(monotonic_ms() - m->t0), "mirror_ms", (json_int_t)m->mirror_ms);
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (t)
         snprintf(m->row.outcome, sizeof m->row.outcome, "%s", t);
@@ -378,6 +379,7 @@ static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err)
     json_object_set_new(m->detail, "disk_len", json_integer(len));
     mig_detail(m, false);
     if (ready) {
+        m->mirror_ms = monotonic_ms() - m->mirror_t0;
         FAILPOINT("migrate.after_mirroring");
         memory_start(m);
         return;
@@ -408,6 +410,7 @@ static void nbd_client(struct mig *m, json_t *res, const struct yerr *err)
                           MIG_NBD_NODE, "sync", "top", "copy-mode", "write-blocking");
     if (a && m->o.max_bandwidth)
         json_object_set_new(a, "speed", json_integer((json_int_t)m->o.max_bandwidth));
+    m->mirror_t0 = monotonic_ms();
     mig_qmp(m, m->row.source, "blockdev-mirror", a, mirror_started);
 }
 

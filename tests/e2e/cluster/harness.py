@@ -35,6 +35,9 @@ YUND, YUN, MARKER = common.YUND, common.YUN, common.MARKER
 wait_for, pid_alive, qemu_pids_for = common.wait_for, common.pid_alive, common.qemu_pids_for
 PG_URL = os.environ.get("YUN_TEST_PG_URL", "")
 AGENT_PORT = 7781
+# the image builders' cache (the Debian image is built once per machine)
+IMAGE_CACHE = os.environ.get("YUN_IMAGE_CACHE",
+                             os.path.join(os.path.dirname(common.ROOT), ".yun-image-cache"))
 CTL_PORT = 7780
 SANITIZER = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
 LIVE = ("running", "paused", "starting", "stopping")
@@ -184,7 +187,8 @@ class Agent(Daemon):
                      ",".join(x.url for x in c.controllers), "--token-file", c.join_token_file,
                      "-o", f"agent_listen={self.addr}:{AGENT_PORT}", "-o", f"host_name={self.name}",
                      "-o", f"heartbeat_ms={c.heartbeat_ms}", "-o", "stop_timeout=15",
-                     "-o", "reconcile_interval=2", "-o", f"images_dir={self.images_dir}"]
+                     "-o", "reconcile_interval=2", "-o", f"images_dir={self.images_dir}",
+                     "-o", f"image_cache={IMAGE_CACHE}"]
         if self.labels:
             self.args += ["-o", f"host_labels={self.labels}"]
         self.spawn(*extra)
