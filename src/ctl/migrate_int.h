@@ -14,11 +14,12 @@
 struct event;
 
 /* Names QEMU gets on both sides. */
-#define MIG_EXPORT      "disk0"     /* the target's NBD export of the VM's disk */
-#define MIG_NBD_NODE    "mig-nbd0"  /* the source's NBD client node */
-#define MIG_JOB         "mig-disk0" /* the source's mirror job */
-#define MIG_POLL_MS     200         /* the mirror's progress */
-#define MIG_MEM_POLL_MS 50          /* memory: the source pauses at pre-switchover until seen */
+#define MIG_EXPORT           "disk0"     /* the target's NBD export of the VM's disk */
+#define MIG_NBD_NODE         "mig-nbd0"  /* the source's NBD client node */
+#define MIG_JOB              "mig-disk0" /* the source's mirror job */
+#define MIG_POLL_MS          200         /* the mirror's progress */
+#define MIG_MEM_POLL_MS      50 /* memory: the source pauses at pre-switchover until seen */
+#define MIG_MEM_POLL_NEAR_MS 10 /* ... once what is left goes within two polls */
 
 struct mig;
 typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);

@@ -187,6 +187,13 @@ static void continued(struct mig *m, json_t *res, const struct yerr *err)
     (void)res;
     if (bail(m, err))
         return;
+    if (mig_save(m, "switchover") < 0) {
+        struct yerr e;
+        yerr_db(&e, store_errmsg(m->c->store));
+        mig_fail(m, &e);
+        return;
+    }
+    mig_detail(m, true);
     ask_completion(m, NULL, NULL);
 }
 
@@ -266,15 +273,11 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
     if (st && !strcmp(st, "pre-switchover")) {
         m->t_paused = monotonic_ms();
         FAILPOINT("migrate.after_memory");
-        if (mig_save(m, "switchover") < 0) {
-            struct yerr e;
-            yerr_db(&e, store_errmsg(m->c->store));
-            mig_fail(m, &e);
-            return;
-        }
-        mig_detail(m, true);
         /* the guest is paused: the mirror is in step; end it leaving the
-         * target's copy consistent and the source on its own disk */
+         * target's copy consistent and the source on its own disk. The
+         * phase "switchover" is written once the source goes on (continued):
+         * no database write inside the guest's downtime, and a crash before
+         * it settles the same way (the settle asks QEMU, not the phase) */
         mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
                 mirror_ended);
         return;
@@ -285,8 +288,12 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
         mig_fail(m, &e);
         return;
     }
-    /* the source waits paused at pre-switchover until it is seen: ask often */
-    mig_later(m, MIG_MEM_POLL_MS, ask_mem);
+    /* the source waits paused at pre-switchover until it is seen: ask often,
+     * and more often once what is left would go within a poll or two */
+    json_int_t left = json_integer_value(json_object_get(ram, "remaining"));
+    double mbps = json_real_value(json_object_get(ram, "mbps"));
+    bool near = ram && left >= 0 && (double)left * 8 / 1e6 < mbps * 2 * MIG_MEM_POLL_MS / 1000.0;
+    mig_later(m, near ? MIG_MEM_POLL_NEAR_MS : MIG_MEM_POLL_MS, ask_mem);
 }
 
 static void migrating(struct mig *m, json_t *res, const struct yerr *err)
