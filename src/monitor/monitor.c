@@ -32,29 +32,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-struct vm_mon {
-    struct vm_mon *next;
-    struct monitor *m;
-    char id[37];
-    char name[64];
-    char object[72];
-    pid_t pid;
-    bool seen;
-    /* from here on: reset when the VM gets a new QEMU */
-    uint64_t ticks;
-    int64_t ts;
-    uint64_t rd, wr, rdo, wro, rd_ns, wr_ns;
-    int64_t blk_ts;
-    bool blk_have;
-    struct vm_counters c;
-    /* vCPU schedstat: the last counters, and the last interval's figures */
-    uint64_t run_ns, wait_ns;
-    int64_t sched_ts;
-    int64_t runnable_at; /* the sample they came from (its host's clock) */
-    double runnable;     /* CPUs' worth of vCPU time runnable (run + wait) */
-    int nv;              /* vCPU threads behind it */
-};
-
 struct alert_slot {
     struct alert_slot *next;
     char rule_id[37];
@@ -192,33 +169,6 @@ void mon_apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_co
 static bool sampled(const struct vm_rec *vm)
 {
     return vm_state_has_process(vm->state) && vm->pid > 0;
-}
-
-void mon_predict_waits(struct monitor *m, const struct vm_rec *vms, size_t n, const char *host,
-                       int ncpus, int64_t at, int64_t now)
-{
-    if (ncpus < 1 || n == 0)
-        return;
-    struct wait_vm *w = calloc(n, sizeof *w);
-    struct vm_mon **of = calloc(n, sizeof *of);
-    size_t k = 0;
-    for (size_t i = 0; w && of && i < n; i++) {
-        if (!sampled(&vms[i]) || (m->ctl && !ctl_host_same(m->ctl, vms[i].host, host)))
-            continue;
-        struct vm_mon *v = NULL;
-        for (struct vm_mon *x = m->vms; x && !v; x = x->next)
-            if (!strcmp(x->id, vms[i].id) && x->pid == vms[i].pid)
-                v = x;
-        if (!v || v->runnable_at != at)
-            continue;
-        w[k] = (struct wait_vm){.cpuset = vms[i].cpuset, .nvcpu = v->nv, .runnable = v->runnable};
-        of[k++] = v;
-    }
-    mon_wait_predict(w, k, ncpus);
-    for (size_t i = 0; i < k; i++)
-        series_add(&m->ss, of[i]->object, "cpu_wait_model", now, w[i].predicted);
-    free(w);
-    free(of);
 }
 
 int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters *out)

@@ -9,6 +9,30 @@
 #include "agent/sample_msg.h"
 #include "monitor/monitor.h"
 
+/* A VM's monitor state: its series object and previous counters. */
+struct vm_mon {
+    struct vm_mon *next;
+    struct monitor *m;
+    char id[37];
+    char name[64];
+    char object[72];
+    pid_t pid;
+    bool seen;
+    /* from here on: reset when the VM gets a new QEMU */
+    uint64_t ticks;
+    int64_t ts;
+    uint64_t rd, wr, rdo, wro, rd_ns, wr_ns;
+    int64_t blk_ts;
+    bool blk_have;
+    struct vm_counters c;
+    /* vCPU schedstat: the last counters, and the last interval's figures */
+    uint64_t run_ns, wait_ns;
+    int64_t sched_ts;
+    int64_t runnable_at; /* the sample they came from (its host's clock) */
+    double runnable;     /* CPUs' worth of vCPU time runnable (run + wait) */
+    int nv;              /* vCPU threads behind it */
+};
+
 /* One host's counters into object's series. at: when the host read them
  * (the rates' clock, the host's own); now: the series' timestamp (this
  * process's clock). A counter that went backwards gives no rate. */

@@ -1,15 +1,17 @@
 /*
  * monitor_wait.c - the vCPU wait a queueing model predicts for the VMs of
- * one host, from what their vCPUs demanded over the last interval (pure:
- * no I/O). For each VM, the CPUs it may run on (its cpuset, or all the
- * host's) are its servers; the vCPUs of every VM whose CPUs overlap its own
- * are the sources contending for them; the closed M/M/c//N model
- * (src/sched/erlang.c) turns their mean runnable fraction into a wait
- * ratio, scaled by the VM's own runnable fraction (idle vCPUs, below 1 %,
- * are left out of the pool). VMs with different but
- * overlapping cpusets are an approximation: the pool is this VM's view.
+ * one host, from what their vCPUs demanded over the last interval: the
+ * model itself (mon_wait_predict) is pure, mon_predict_waits feeds it the
+ * monitor's figures and writes series "cpu_wait_model". For each VM, the CPUs it may run on (its
+ * cpuset, or all the host's) are its servers; the vCPUs of every VM whose CPUs overlap its own are
+ * the sources contending for them; the closed M/M/c//N model (src/sched/erlang.c) turns their mean
+ * runnable fraction into a wait ratio, scaled by the VM's own runnable fraction (idle vCPUs, below
+ * 1 %, are left out of the pool). VMs with different but overlapping cpusets are an approximation:
+ * the pool is this VM's view.
  */
 #include "monitor/monitor_int.h"
+#include "ctl/ctl.h"
+#include "monitor/series.h"
 #include "sched/sched.h"
 
 #include <stdint.h>
@@ -102,4 +104,32 @@ void mon_wait_predict(struct wait_vm *w, size_t n, int ncpus)
         w[i].predicted = 100.0 * sched_mmcn_wait_ratio(mask_count(&m[i]), sources, f) * own;
     }
     free(m);
+}
+
+void mon_predict_waits(struct monitor *m, const struct vm_rec *vms, size_t n, const char *host,
+                       int ncpus, int64_t at, int64_t now)
+{
+    if (ncpus < 1 || n == 0)
+        return;
+    struct wait_vm *w = calloc(n, sizeof *w);
+    struct vm_mon **of = calloc(n, sizeof *of);
+    size_t k = 0;
+    for (size_t i = 0; w && of && i < n; i++) {
+        if (!vm_state_has_process(vms[i].state) || vms[i].pid <= 0 ||
+            (m->ctl && !ctl_host_same(m->ctl, vms[i].host, host)))
+            continue;
+        struct vm_mon *v = NULL;
+        for (struct vm_mon *x = m->vms; x && !v; x = x->next)
+            if (!strcmp(x->id, vms[i].id) && x->pid == vms[i].pid)
+                v = x;
+        if (!v || v->runnable_at != at)
+            continue;
+        w[k] = (struct wait_vm){.cpuset = vms[i].cpuset, .nvcpu = v->nv, .runnable = v->runnable};
+        of[k++] = v;
+    }
+    mon_wait_predict(w, k, ncpus);
+    for (size_t i = 0; i < k; i++)
+        series_add(&m->ss, of[i]->object, "cpu_wait_model", now, w[i].predicted);
+    free(w);
+    free(of);
 }
