@@ -4,10 +4,12 @@
  * (src/monitor, controller side) never touches a host itself.
  *
  *   host.sample {"vms": [{"vm": id, "pid": n}...], "deadline_ms"?: 1..10000}
- *        -> {"host": {"clk_tck", "cpu": {busy,total}, "memory": {total,
+ *        -> {"host": {"clk_tck", "ncpus", "cpu": {busy,total}, "memory": {total,
  *                     available}, "load1", "disk": {read_bytes,write_bytes},
  *                     "net": {rx_bytes,tx_bytes,rx_packets,tx_packets}},
  *            "vms": [{"vm", "pid", "cpu_ticks", "rss", "vcpu_ticks": [..],
+ *                     "vcpu_run_ns", "vcpu_wait_ns" (the vCPU threads'
+ *                     /proc/PID/task/TID/schedstat, summed),
  *                     "blockstats": {rd_bytes,wr_bytes,rd_operations,
  *                     wr_operations,rd_total_time_ns,wr_total_time_ns},
  *                     "balloon", "qmp_timeout"?: true}...]}
@@ -114,6 +116,8 @@ static void read_host(struct host_counters *h)
 {
     long tck = sysconf(_SC_CLK_TCK);
     h->clk_tck = tck > 0 ? tck : 100;
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    h->ncpus = nc > 0 && nc <= 65536 ? (int)nc : 0;
     char *st = slurp("/proc/stat"), *mi = slurp("/proc/meminfo"), *la = slurp("/proc/loadavg"),
          *ds = slurp("/proc/diskstats"), *nd = slurp("/proc/net/dev");
     h->have_cpu = procfs_stat_cpu(st, &h->cpu_busy, &h->cpu_total) == 0;
@@ -153,6 +157,21 @@ static void read_vm(struct agent_local *al, const struct probe *p, struct vm_cou
             i = t->n; /* a thread gone: report the ones before it */
         free(ts);
     }
+    /* the vCPUs' run and run-queue wait: all of them or none */
+    uint64_t run = 0, wait = 0;
+    bool all = t && t->n > 0;
+    for (int i = 0; all && i < t->n; i++) {
+        snprintf(path, sizeof path, "/proc/%d/task/%d/schedstat", (int)p->pid, (int)t->tids[i]);
+        char *ss = slurp(path);
+        uint64_t r, w;
+        all = procfs_schedstat(ss, &r, &w) == 0;
+        run += all ? r : 0;
+        wait += all ? w : 0;
+        free(ss);
+    }
+    v->have_sched = all;
+    v->vcpu_run_ns = run;
+    v->vcpu_wait_ns = wait;
     v->have_blk = p->have_blk;
     v->rd_bytes = p->blk[0];
     v->wr_bytes = p->blk[1];

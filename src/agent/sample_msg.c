@@ -143,6 +143,8 @@ json_t *sample_host_encode(const struct host_counters *h)
                                       jcount(h->mem_available)));
     if (h->have_load)
         json_object_set_new(j, "load1", json_real(h->load1));
+    if (h->ncpus > 0)
+        json_object_set_new(j, "ncpus", json_integer(h->ncpus));
     if (h->have_disk)
         json_object_set_new(j, "disk",
                             json_pack("{s:o,s:o}", "read_bytes", jcount(h->disk_rd_bytes),
@@ -186,6 +188,12 @@ int sample_host_decode(json_t *j, struct host_counters *h, struct yerr *err)
     if ((r = get_group(json_object_get(j, "net"), "net", net_k, net_o, 4, err)) < 0)
         return -1;
     h->have_net = r;
+    json_t *nc = json_object_get(j, "ncpus");
+    if (nc) {
+        if (!json_is_integer(nc) || json_integer_value(nc) < 1 || json_integer_value(nc) > 65536)
+            return yerr_set(err, YE_INVALID_ARGUMENT, "sample: \"ncpus\" must be 1..65536");
+        h->ncpus = (int)json_integer_value(nc);
+    }
     json_t *l = json_object_get(j, "load1");
     if (l) {
         if (!json_is_number(l) || json_number_value(l) < 0)
@@ -215,6 +223,10 @@ json_t *sample_vm_encode(const struct vm_counters_raw *v)
         for (int i = 0; i < v->nvcpu && i < SAMPLE_MAX_VCPUS; i++)
             json_array_append_new(a, jcount(v->vcpu_ticks[i]));
         json_object_set_new(j, "vcpu_ticks", a);
+    }
+    if (v->have_sched) {
+        json_object_set_new(j, "vcpu_run_ns", jcount(v->vcpu_run_ns));
+        json_object_set_new(j, "vcpu_wait_ns", jcount(v->vcpu_wait_ns));
     }
     if (v->have_blk) {
         const uint64_t vals[] = {v->rd_bytes, v->wr_bytes, v->rd_ops,
@@ -253,6 +265,14 @@ int sample_vm_decode(json_t *j, struct vm_counters_raw *v, struct yerr *err)
     if ((r = get_count(j, "balloon", &v->balloon, err)) < 0)
         return -1;
     v->have_balloon = r;
+    int rr;
+    if ((r = get_count(j, "vcpu_run_ns", &v->vcpu_run_ns, err)) < 0 ||
+        (rr = get_count(j, "vcpu_wait_ns", &v->vcpu_wait_ns, err)) < 0)
+        return -1;
+    if (r != rr)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "sample: \"vcpu_run_ns\" and \"vcpu_wait_ns\" come together");
+    v->have_sched = r;
     json_t *vt = json_object_get(j, "vcpu_ticks");
     if (vt) {
         if (!json_is_array(vt) || json_array_size(vt) > SAMPLE_MAX_VCPUS)

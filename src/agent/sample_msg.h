@@ -32,6 +32,7 @@ struct sample_target {
 
 struct host_counters {
     int64_t clk_tck; /* ticks per second of the CPU figures */
+    int ncpus;       /* CPUs online; 0: not reported */
     bool have_cpu, have_mem, have_load, have_disk, have_net;
     uint64_t cpu_busy, cpu_total;      /* /proc/stat "cpu" jiffies */
     uint64_t mem_total, mem_available; /* bytes */
@@ -49,6 +50,10 @@ struct vm_counters_raw {
     uint64_t rss;       /* bytes */
     int nvcpu;          /* 0: vCPU threads not known (yet) */
     uint64_t vcpu_ticks[SAMPLE_MAX_VCPUS];
+    /* the vCPU threads' schedstat, summed: time on a CPU and time waiting
+     * runnable for one (the host's view of the guest's steal time) */
+    bool have_sched;
+    uint64_t vcpu_run_ns, vcpu_wait_ns;
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops, rd_ns, wr_ns; /* query-blockstats, summed */
     uint64_t balloon;                                          /* query-balloon "actual" */
 };

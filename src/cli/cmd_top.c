@@ -61,8 +61,8 @@ static void render(json_t *s, int rows)
                num(o, "load1"), mu, ma, rx, tx);
     }
     printf("\nvms: %zu, %zu running        q quits\n\n", n, running);
-    printf("\033[7m%-20s %-12s %-9s %4s %7s %8s %10s %10s %8s\033[0m\n", "NAME", "HOST", "STATE",
-           "CPUS", "CPU%", "RSS", "DISK R/s", "DISK W/s", "UPTIME");
+    printf("\033[7m%-20s %-12s %-9s %4s %7s %6s %8s %10s %10s %8s\033[0m\n", "NAME", "HOST",
+           "STATE", "CPUS", "CPU%", "WAIT", "RSS", "DISK R/s", "DISK W/s", "UPTIME");
     for (size_t i = 0; i < n && (int)i < rows - 7 - (int)nh; i++) {
         json_t *v = sorted[i];
         char rss[16], rd[16], wr[16], up[16];
@@ -71,10 +71,10 @@ static void render(json_t *s, int rows)
         cli_fmt_bytes((long long)num(v, "disk_write_bps"), wr, sizeof(wr));
         cli_fmt_age((long long)num(v, "uptime_s"), up, sizeof(up));
         const char *vh = json_string_value(json_object_get(v, "host"));
-        printf("%-20s %-12s %-9s %4lld %6.1f%% %8s %10s %10s %8s\n",
+        printf("%-20s %-12s %-9s %4lld %6.1f%% %5.1f%% %8s %10s %10s %8s\n",
                json_string_value(json_object_get(v, "name")), vh ? vh : "",
                json_string_value(json_object_get(v, "state")), (long long)num(v, "cpus"),
-               num(v, "cpu"), rss, rd, wr, up);
+               num(v, "cpu"), num(v, "cpu_wait"), rss, rd, wr, up);
     }
     fflush(stdout);
     free(sorted);
@@ -155,7 +155,7 @@ int vm_stats(struct cli *c, const char *name)
                 cli_fmt_bytes((long long)x, b, sizeof(b));
                 printf("%-16s %s%s\n", k, b, strstr(k, "bps") ? "/s" : "");
             } else {
-                printf("%-16s %.2f%s\n", k, x, !strcmp(k, "cpu") ? "%" : "");
+                printf("%-16s %.2f%s\n", k, x, !strncmp(k, "cpu", 3) ? "%" : "");
             }
         }
     }

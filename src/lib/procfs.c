@@ -136,6 +136,16 @@ int procfs_pid_cpu_ticks(const char *t, uint64_t *ticks)
     return 0;
 }
 
+int procfs_schedstat(const char *t, uint64_t *run_ns, uint64_t *wait_ns)
+{
+    unsigned long long run, wait;
+    if (!t || sscanf(t, "%llu %llu", &run, &wait) != 2)
+        return -1;
+    *run_ns = run;
+    *wait_ns = wait;
+    return 0;
+}
+
 int procfs_status_rss(const char *t, uint64_t *bytes)
 {
     if (!t)

@@ -21,6 +21,9 @@ int procfs_net_dev(const char *text, uint64_t *rx_bytes, uint64_t *tx_bytes, uin
                    uint64_t *tx_pkts);
 /* /proc/PID/stat or /proc/PID/task/TID/stat: utime+stime in clock ticks. */
 int procfs_pid_cpu_ticks(const char *text, uint64_t *ticks);
+/* /proc/PID/task/TID/schedstat: "run_ns wait_ns slices": the time the
+ * thread ran on a CPU and the time it waited runnable for one. */
+int procfs_schedstat(const char *text, uint64_t *run_ns, uint64_t *wait_ns);
 /* /proc/PID/status: VmRSS in bytes. */
 int procfs_status_rss(const char *text, uint64_t *bytes);
 

@@ -11,6 +11,8 @@
 #include <string.h>
 
 const char *const alert_vm_metrics[] = {"cpu",
+                                        "cpu_wait",
+                                        "cpu_wait_model",
                                         "mem_rss",
                                         "balloon",
                                         "disk_read_bps",
@@ -39,7 +41,7 @@ const char *alert_metrics_list(enum alert_scope scope)
     return scope == SCOPE_HOST || scope == SCOPE_HOST_NAMED
                ? "cpu, load1, mem_used, mem_available, disk_read_bps, "
                  "disk_write_bps, net_rx_bps, net_tx_bps"
-               : "cpu, mem_rss, balloon, disk_read_bps, disk_write_bps, "
+               : "cpu, cpu_wait, cpu_wait_model, mem_rss, balloon, disk_read_bps, disk_write_bps, "
                  "disk_read_iops, disk_write_iops, disk_read_latency_ms, "
                  "disk_write_latency_ms";
 }

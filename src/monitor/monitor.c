@@ -4,17 +4,15 @@
  * Every sample_interval one host.sample call to the host's agent (agent.h)
  * brings the raw counters of the host and of each VM with a QEMU: CPU ticks,
  * memory, load, disk and network bytes, per-vCPU ticks, block statistics,
- * balloon size. This file reads nothing of a host itself (no /proc, no
- * QMP): it turns those counters into rates and series, evaluates the alert
- * rules and writes the rollups. One tick's samples are in flight at a time;
- * a tick that finds them still out is skipped. The agent answers within its
- * deadline even when a QEMU does not (that VM then lacks its QMP figures).
- * Only the local host (the all-in-one's) is asked at each tick; its
- * series are object "host", and the tick's rules and rollups run when it
- * has answered (at once in a controller, which has no host of its own).
- * Every other host pushes its own samples (monitor_hosts.c): its series
- * are "host/NAME", its VMs' "vm/NAME" as any; the rules see them at the
- * next tick.
+ * balloon size, the vCPU threads' run and run-queue wait. This file reads nothing of a host itself
+ * (no /proc, no QMP): it turns those counters into rates and series, evaluates the alert rules and
+ * writes the rollups. One tick's samples are in flight at a time; a tick that finds them still out
+ * is skipped. The agent answers within its deadline even when a QEMU does not (that VM then lacks
+ * its QMP figures). Only the local host (the all-in-one's) is asked at each tick; its series are
+ * object "host", and the tick's rules and rollups run when it has answered (at once in a
+ * controller, which has no host of its own). Every other host pushes its own samples
+ * (monitor_hosts.c): its series are "host/NAME", its VMs' "vm/NAME" as any; the rules see them at
+ * the next tick.
  */
 #include "monitor/monitor.h"
 #include "agent/agent.h"
@@ -33,23 +31,6 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
-
-struct vm_mon {
-    struct vm_mon *next;
-    struct monitor *m;
-    char id[37];
-    char name[64];
-    char object[72];
-    pid_t pid;
-    bool seen;
-    /* from here on: reset when the VM gets a new QEMU */
-    uint64_t ticks;
-    int64_t ts;
-    uint64_t rd, wr, rdo, wro, rd_ns, wr_ns;
-    int64_t blk_ts;
-    bool blk_have;
-    struct vm_counters c;
-};
 
 struct alert_slot {
     struct alert_slot *next;
@@ -161,12 +142,33 @@ void mon_apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_co
         for (int i = 0; i < r->nvcpu; i++)
             v->c.vcpu_seconds[i] = (double)r->vcpu_ticks[i] / tck;
     }
+    if (r->have_sched) {
+        int nv = r->nvcpu > 0 ? r->nvcpu : vm->cpus;
+        if (v->sched_ts && at > v->sched_ts && nv > 0 && r->vcpu_run_ns >= v->run_ns &&
+            r->vcpu_wait_ns >= v->wait_ns) {
+            double dt = (double)(at - v->sched_ts) * 1e6; /* ns */
+            double dw = (double)(r->vcpu_wait_ns - v->wait_ns);
+            double dr = (double)(r->vcpu_run_ns - v->run_ns);
+            series_add(&m->ss, v->object, "cpu_wait", now, 100.0 * dw / (dt * nv));
+            v->runnable = (dw + dr) / dt;
+            v->runnable_at = at;
+            v->nv = nv;
+        }
+        v->run_ns = r->vcpu_run_ns;
+        v->wait_ns = r->vcpu_wait_ns;
+        v->sched_ts = at;
+    }
     if (r->have_blk)
         apply_blockstats(v, r, at, now);
     if (r->have_balloon) {
         v->c.balloon = r->balloon;
         series_add(&m->ss, v->object, "balloon", now, (double)r->balloon);
     }
+}
+
+static bool sampled(const struct vm_rec *vm)
+{
+    return vm_state_has_process(vm->state) && vm->pid > 0;
 }
 
 int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters *out)
@@ -177,11 +179,6 @@ int monitor_vm_counters(struct monitor *m, const char *vm_id, struct vm_counters
             return 0;
         }
     return -1;
-}
-
-static bool sampled(const struct vm_rec *vm)
-{
-    return vm_state_has_process(vm->state) && vm->pid > 0;
 }
 
 /* VMs that stopped or vanished: forget their counters. A deleted VM's
@@ -509,6 +506,7 @@ static void on_sample(void *ctx, json_t *result, const struct yerr *err)
                     r = &raw[k];
             mon_apply_vm(m, vm, r, h.clk_tck, now, now);
         }
+        mon_predict_waits(m, m->svms, m->nsvms, ms->host, h.ncpus, now, now);
     }
     free(raw);
     free(ms);

@@ -184,6 +184,7 @@ void monitor_host_sample(void *ctx, const char *host_id, json_t *ev)
         mon_apply_vm(m, vm, r, h.clk_tck, at, now);
         taken++;
     }
+    mon_predict_waits(m, vms, n, host_id, h.ncpus, at, now);
     if (taken < nraw)
         log_debug("monitor: host %s: %zu VM(s) of its sample are not its VMs here: ignored",
                   hm->name, nraw - taken);

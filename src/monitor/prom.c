@@ -140,6 +140,10 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
         {"yun_vm_disk_read_ops_total", "counter", "Read operations of the VM's disks.", 8},
         {"yun_vm_disk_write_ops_total", "counter", "Write operations of the VM's disks.", 9},
         {"yun_vm_cpu_percent", "gauge", "VM CPU use over the last sample, percent of one CPU.", 10},
+        {"yun_vm_cpu_wait_ratio", "gauge",
+         "Share of its vCPUs' wall time spent runnable but waiting for a host CPU.", 11},
+        {"yun_vm_cpu_wait_model_ratio", "gauge",
+         "The vCPU wait share the M/M/c//N queueing model predicts from the demand.", 12},
     };
     for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
         bool header = false;
@@ -181,9 +185,13 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
                 emit = have, v = have ? (double)c.wr_ops : 0;
                 break;
             default: {
+                static const char *const ser[] = {"cpu", "cpu_wait", "cpu_wait_model"};
                 char obj[72];
                 snprintf(obj, sizeof(obj), "vm/%s", vm->name);
-                emit = have && series_last(series_get(&m->ss, obj, "cpu"), NULL, &v) == 0;
+                emit = have &&
+                       series_last(series_get(&m->ss, obj, ser[fams[k].which - 10]), NULL, &v) == 0;
+                if (fams[k].which > 10)
+                    v /= 100.0;
             }
             }
             if (!emit)

@@ -186,9 +186,13 @@ double sched_weigh_host(const sched_model *m, int host, const sched_vm *v, sched
     case SCHED_POL_RANDOM:
         s = 0; /* drawn by the caller so the stream does not depend on filters */
         break;
-    case SCHED_POL_LOAD_AWARE:
-        s = -(h->util_mips + d) / cap;
+    case SCHED_POL_LOAD_AWARE: {
+        /* the measured load after, and the vCPU wait the M/M/c (Erlang C)
+         * model predicts at it: at the same load, more cores queue less */
+        double a = h->core_mips > 0 ? (h->util_mips + d) / h->core_mips : 0;
+        s = -(h->util_mips + d) / cap - sched_mmc_wait_ratio(h->cores, a);
         break;
+    }
     case SCHED_POL_POWER_AWARE: {
         double now = h->util_mips / cap, after = (h->util_mips + d) / cap;
         s = -(sched_power_at(&h->power, after) - sched_power_at(&h->power, now));

@@ -291,4 +291,16 @@ typedef struct sched_ilp_result {
  * host capacity and anti-affinity groups; time limit in ms. */
 int sched_ilp_pack(const sched_model *m, int time_limit_ms, sched_ilp_result *r);
 
+/* ---- queueing models of contention for CPUs (erlang.c) ----
+ * Erlang C: the probability that a burst of work waits, for c CPUs at
+ * offered load a Erlangs (1 when a >= c). sched_mmc_wait_ratio: the share
+ * of a runnable vCPU's time spent waiting under that open M/M/c model (1
+ * when a >= c: no steady state). sched_mmcn_wait_ratio: the same under the
+ * closed M/M/c//N model, N vCPUs each runnable a fraction f (0..1) of the
+ * time, as measured; defined at saturation (f = 1 gives 1 - c/N). */
+#define SCHED_ERLANG_MAX_N 4096
+double sched_erlang_c(int c, double a);
+double sched_mmc_wait_ratio(int c, double a);
+double sched_mmcn_wait_ratio(int c, int n, double f);
+
 #endif

@@ -26,6 +26,7 @@ static void test_roundtrip(void **st)
 {
     (void)st;
     struct host_counters h = {.clk_tck = 100,
+                              .ncpus = 2,
                               .have_cpu = true,
                               .cpu_busy = 10,
                               .cpu_total = 90,
@@ -41,6 +42,9 @@ static void test_roundtrip(void **st)
                                 .cpu_ticks = 77,
                                 .nvcpu = 2,
                                 .vcpu_ticks = {5, 6},
+                                .have_sched = true,
+                                .vcpu_run_ns = (uint64_t)3 << 40,
+                                .vcpu_wait_ns = 7,
                                 .have_blk = true,
                                 .rd_bytes = 1,
                                 .wr_bytes = 2,
@@ -66,6 +70,7 @@ static void test_roundtrip(void **st)
     struct yerr err = {0};
     assert_int_equal(sample_reply_decode(msg, &h2, &out, &n, &err), 0);
     assert_int_equal(h2.clk_tck, 100);
+    assert_int_equal(h2.ncpus, 2);
     assert_true(h2.have_cpu && h2.have_load && h2.have_net);
     assert_false(h2.have_mem || h2.have_disk);
     assert_int_equal(h2.cpu_total, 90);
@@ -79,6 +84,8 @@ static void test_roundtrip(void **st)
     assert_int_equal(out[0].nvcpu, 2);
     assert_int_equal(out[0].vcpu_ticks[1], 6);
     assert_int_equal(out[0].wr_ns, 6);
+    assert_true(out[0].have_sched && out[0].vcpu_run_ns == (uint64_t)3 << 40);
+    assert_int_equal(out[0].vcpu_wait_ns, 7);
     free(out);
     json_decref(msg);
 }
@@ -115,6 +122,10 @@ static void test_bad_replies(void **st)
         "\",\"pid\":1,\"vcpu_ticks\":[1,-2]}]}",
         "{\"host\":{\"clk_tck\":100},\"vms\":[{\"vm\":\"" VM_A
         "\",\"pid\":1,\"blockstats\":{\"rd_bytes\":1}}]}",
+        "{\"host\":{\"clk_tck\":100,\"ncpus\":0},\"vms\":[]}",
+        "{\"host\":{\"clk_tck\":100},\"vms\":[{\"vm\":\"" VM_A "\",\"pid\":1,\"vcpu_wait_ns\":1}]}",
+        "{\"host\":{\"clk_tck\":100},\"vms\":[{\"vm\":\"" VM_A
+        "\",\"pid\":1,\"vcpu_run_ns\":1,\"vcpu_wait_ns\":-1}]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err.code = YE_NONE;

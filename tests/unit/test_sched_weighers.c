@@ -130,6 +130,33 @@ static void test_soft_anti_affinity(void **state)
     sched_model_free(&m);
 }
 
+/* load-aware counts the predicted vCPU wait: at about the same load a host
+ * of 8 cores queues far less than one of 2 (Erlang C), so it wins though it
+ * is slightly busier */
+static void test_load_aware_predicted_wait(void **state)
+{
+    (void)state;
+    sched_model m;
+    sched_model_init(&m);
+    const int cores[2] = {2, 8};
+    const double util[2] = {1000, 4380}; /* 0.55 and 0.56 of capacity after +100 */
+    for (int i = 0; i < 2; i++) {
+        sched_host h;
+        sched_host_defaults(&h);
+        snprintf(h.name, sizeof(h.name), "h%d", i);
+        h.cores = cores[i];
+        h.core_mips = 1000;
+        h.ram_mb = 65536;
+        sched_model_add_host(&m, &h);
+        m.hosts[i].util_mips = util[i];
+    }
+    int v = new_vm(&m, 100);
+    assert_int_equal(place(&m, v, SCHED_POL_LOAD_AWARE, NULL), 1);
+    double s0 = sched_weigh_host(&m, 0, &m.vms[v], SCHED_POL_LOAD_AWARE, false);
+    assert_true(fabs(s0 + 0.55 + sched_mmc_wait_ratio(2, 1.1)) < 1e-9);
+    sched_model_free(&m);
+}
+
 static void test_power_model_interpolation(void **state)
 {
     (void)state;
@@ -171,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_pack_spread_firstfit),
         cmocka_unit_test(test_round_robin_and_random),
         cmocka_unit_test(test_load_and_power_aware),
+        cmocka_unit_test(test_load_aware_predicted_wait),
         cmocka_unit_test(test_soft_anti_affinity),
         cmocka_unit_test(test_power_model_interpolation),
         cmocka_unit_test(test_place_all_and_limit),
