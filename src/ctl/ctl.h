@@ -219,7 +219,9 @@ struct vm_spec {
     char host[64];
     char group[64];
     char requires[256];
-    bool explain; /* the caller wants the placement's explanation */
+    bool explain;  /* the caller wants the placement's explanation */
+    char pool[64]; /* its disk in this pool declared by name (ctl/pools.h); "" = its directory */
+    bool ha;       /* restarted elsewhere when its host is lost: needs a shared pool */
 };
 void vm_spec_defaults(struct vm_spec *s);
 

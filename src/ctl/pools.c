@@ -3,6 +3,7 @@
  */
 #include "ctl/pools.h"
 #include "ctl/ctl.h"
+#include "lib/log.h"
 #include "lib/util.h"
 #include "store/store.h"
 
@@ -114,4 +115,43 @@ int ctl_pool_disk_dir(struct ctl *c, struct vm_rec *vm, struct yerr *err)
     if (snprintf_checked(vm->disk_dir, sizeof vm->disk_dir, "%s/vms/%s", p.path, vm->id) < 0)
         return yerr_set(err, YE_INTERNAL, "pool %s: path too long", p.name);
     return 0;
+}
+
+json_t *ctl_vm_remove_args(struct ctl *c, const struct vm_rec *vm)
+{
+    json_t *a = json_pack("{s:s,s:I}", "vm", vm->id, "uid", (json_int_t)vm->uid);
+    struct vm_rec v = *vm;
+    struct yerr err = {0};
+    if (a && v.pool[0]) {
+        if (ctl_pool_disk_dir(c, &v, &err) == 0)
+            json_object_set_new(a, "disk_dir", json_string(v.disk_dir));
+        else /* the pool row is gone (it cannot be while the VM row is): logged */
+            log_warn("vm %s: its disk in pool %s stays: %s", vm->name, vm->pool, err.message);
+    }
+    return a;
+}
+
+int ctl_pool_for_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *vm,
+                        struct yerr *err)
+{
+    vm->disk_dir[0] = 0;
+    if (!spec->pool[0]) {
+        if (spec->ha)
+            return yerr_set(err, YE_CONFLICT,
+                            "ha needs the vm's disk on a shared pool (--pool NAME, a pool made "
+                            "with --shared)");
+        return 0;
+    }
+    struct pool_rec p;
+    if (ctl_pool_get(c, spec->pool, &p, err) < 0)
+        return -1;
+    if (spec->ha && !p.shared)
+        return yerr_set(err, YE_CONFLICT,
+                        "ha needs the vm's disk on a shared pool: pool %s is not shared", p.name);
+    if (spec->ha && (spec->hostname[0] || spec->user_data || spec->ssh_keys))
+        return yerr_set(err, YE_CONFLICT,
+                        "an ha vm cannot have a cloud-init seed (the seed is not on the pool)");
+    snprintf(vm->pool, sizeof vm->pool, "%s", p.name);
+    vm->ha = spec->ha;
+    return ctl_pool_disk_dir(c, vm, err);
 }

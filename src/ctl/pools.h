@@ -20,10 +20,12 @@
 #include "lib/yerr.h"
 #include "store/records.h"
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 struct ctl;
+struct vm_spec;
 
 /* 0, or -1 with err (400 a bad name or path, 409 a name or path taken). */
 int ctl_pool_create(struct ctl *c, const char *name, const char *path, bool shared,
@@ -35,6 +37,12 @@ int ctl_pool_list(struct ctl *c, struct pool_rec **out, size_t *n, struct yerr *
 /* Where vm's disk chain lies ("" = its directory): POOL_PATH/vms/ID,
  * written into vm->disk_dir. 0, or -1 with err when its pool is gone. */
 int ctl_pool_disk_dir(struct ctl *c, struct vm_rec *vm, struct yerr *err);
+/* vm.remove's arguments for deleting vm: with its disk directory in its
+ * pool, removed too (never for a move's cleanup: ctl/migrate*.c). */
+json_t *ctl_vm_remove_args(struct ctl *c, const struct vm_rec *vm);
+/* A create's pool and ha checked (400/404/409); disk_dir filled. */
+int ctl_pool_for_create(struct ctl *c, const struct vm_spec *spec, struct vm_rec *vm,
+                        struct yerr *err);
 /* Pure: the checks above, for the API's body check too. */
 int pool_name_check(const char *name, struct yerr *err);
 int pool_path_check(const char *path, struct yerr *err);
