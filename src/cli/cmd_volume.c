@@ -58,6 +58,7 @@ static int pool_create(struct cli *c, const struct cli_args *a)
                              "shared", cli_flag(a, "shared"));
     int code = 0;
     json_t *r = cli_call(c, "POST", "/v1/pools", body, &code);
+    json_decref(body);
     if (!r)
         return code;
     if (c->json)

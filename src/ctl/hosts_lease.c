@@ -6,6 +6,7 @@
  * agent's pushed events to its remote agent.
  */
 #include "ctl/hosts_int.h"
+#include "ctl/ha.h"
 #include "agent/agent.h"
 #include "agent/agent_remote.h"
 #include "lib/log.h"
@@ -100,6 +101,7 @@ void ctl_hosts_sweep(struct ctl *c)
         ctl_event(c, "host", r->name, "down", "error", "host %s is down: no heartbeat for %d ms",
                   r->name, c->cfg->host_dead_after_ms);
         ctl_vms_host_down(c, r->id);
+        ctl_ha_host_down(c, r->id, r->lease_until);
     }
     free(rows);
 }

@@ -75,6 +75,10 @@ int store_image_delete(struct store *st, const char *name);
 int store_image_get(struct store *st, const char *name, struct image_rec *out);
 int store_image_list(struct store *st, struct image_rec **out, size_t *n);
 
+/* HA VMs whose restart elsewhere was decided and not yet answered
+ * (ha_from set; ctl/ha.c). */
+int store_vm_list_ha_pending(struct store *st, struct vm_rec **out, size_t *n);
+
 /* ---- storage pools declared by name (store_pools.c) ---- */
 
 /* STORE_CONFLICT when the name or the path is taken. */
