@@ -63,7 +63,8 @@ static int pool_disk_dir(const char *dd, const char *id, char *out, size_t len, 
     if (stat(pool, &st) < 0 || !S_ISDIR(st.st_mode))
         return yerr_set(err, YE_CONFLICT, "the pool directory %s is not on this host: %s", pool,
                         errno ? strerror(errno) : "not a directory");
-    if (mkdir(vms, 0711) < 0 && errno != EEXIST)
+    /* the daemon's umask is strict: the mode is set, not asked for */
+    if ((mkdir(vms, 0711) < 0 && errno != EEXIST) || chmod(vms, 0711) < 0)
         return yerr_set(err, YE_INTERNAL, "cannot create %s: %s", vms, strerror(errno));
     if (existing) {
         if (stat(dd, &st) < 0 || !S_ISDIR(st.st_mode))
