@@ -58,10 +58,11 @@ static void on_fenced(void *ctx, const char *vm_id, pid_t pid, int64_t fenced_at
     struct agent_role *r = ctx;
     log_warn("fence: vm %s (pid %d) %s at %lld, its host lease ending at %lld", vm_id, (int)pid,
              killed ? "killed" : "already gone", (long long)fenced_at, (long long)lease_end);
-    agent_emit(r->local, "vm.fenced",
-               json_pack("{s:s,s:i,s:I,s:I,s:b}", "vm", vm_id, "pid", (int)pid, "fenced_at",
-                         (json_int_t)fenced_at, "lease_end", (json_int_t)lease_end, "killed",
-                         killed));
+    json_t *ev =
+        json_pack("{s:s,s:i,s:I,s:I,s:b}", "vm", vm_id, "pid", (int)pid, "fenced_at",
+                  (json_int_t)fenced_at, "lease_end", (json_int_t)lease_end, "killed", killed);
+    agent_emit(r->local, "vm.fenced", ev); /* borrowed */
+    json_decref(ev);
 }
 
 /* Joined (again): the agent API and the pusher take the host id and

@@ -56,3 +56,68 @@ def test_pool_create_refusals_and_a_vm_disk_on_it(cl, shared_pool):
     assert p.returncode != 0 and "holds" in p.stderr, p
     cl.yun("vm", "delete", "--force", "pooled")
     wait_for(lambda: not os.path.exists(os.path.dirname(disk)), 30, what="the disk dir gone")
+
+
+def _ev(cl, name, action):
+    return [e for e in cl.events(obj=name) if e.get("action") == action]
+
+
+def test_link_cut_ha_vm_fenced_then_restarted_elsewhere(cl, shared_pool):
+    cl.yun("vm", "create", "ha1", "--image", "tiny", "--memory", "96M", "--host", "h1",
+           "--pool", "nfs1", "--ha", "--start")
+    cl.yun("vm", "create", "plain1", "--image", "tiny", "--memory", "96M", "--host", "h1",
+           "--start")
+    v = cl.wait_vm("ha1", "running")
+    p = cl.wait_vm("plain1", "running")
+    assert v["ha"] is True
+    old_pid = v["pid"]
+    t_cut = time.time()
+    cl.fabric.cut("h1")
+    # the fence: h1's own agent kills the HA QEMU (never the plain one)
+    wait_for(lambda: not pid_alive(old_pid), 30, interval=0.05, what="the old QEMU fenced")
+    t_fenced = time.time()
+    assert pid_alive(p["pid"])
+
+    h1_id = cl.hosts()["h1"]["id"]
+    slowest = [0.0]
+
+    def moved():
+        t0 = time.monotonic()
+        r = cl.vm("ha1")
+        slowest[0] = max(slowest[0], time.monotonic() - t0)
+        return r if r["state"] == "running" and r["host"] not in ("h1", h1_id) else None
+
+    r = wait_for(moved, 90, interval=0.1, what="ha1 running on another host")
+    t_seen = time.time()
+    # the figure: cut -> the new QEMU started (its row's started_at), not
+    # when a poll happened to see it
+    t_running = r["started_at"] / 1000
+    new_host = cl.vm_host(r)
+    assert new_host in ("h2", "h3") and r["pid"] != old_pid
+    assert list(cl.agents[new_host].qemus().values()).count(r["id"]) == 1
+    # the old QEMU was gone before the new one started (one machine's clock)
+    assert t_fenced <= r["started_at"] / 1000 + 0.05, (t_fenced, r["started_at"])
+    # the plain VM is not restarted: still h1's, unknown
+    assert cl.vm_host(cl.vm("plain1")) == "h1"
+    assert cl.vm("plain1")["state"] == "unknown"
+    restarting = _ev(cl, "ha1", "ha.restarting")
+    assert restarting and new_host in restarting[-1]["reason"], restarting
+    assert _ev(cl, "ha1", "ha.restarted")
+    # the link back: h1 tells of the fence and never runs the old copy
+    cl.fabric.restore("h1")
+    cl.wait_host("h1", "up", 30)
+    fenced = wait_for(lambda: _ev(cl, "ha1", "fenced"), 30, what="the vm.fenced event")
+    fa = int(fenced[-1]["reason"].split("fenced_at=")[1].split()[0])
+    assert fa <= r["started_at"], (fa, r["started_at"])
+    cl.wait_vm("plain1", "running", 30)
+    cl.settle(30)
+    assert r["id"] not in cl.agents["h1"].qemus().values()
+    r2 = cl.vm("ha1")
+    assert r2["pid"] == r["pid"] and cl.vm_host(r2) == new_host
+    print(f"\nHA timeline: cut -> old QEMU dead {t_fenced - t_cut:.2f} s, "
+          f"cut -> running on {new_host} {t_running - t_cut:.2f} s (seen by a poll after "
+          f"{t_seen - t_cut:.2f} s; slowest GET /v1/vms/ha1 {slowest[0]:.2f} s) "
+          f"(lease {cl.dead_after_ms} ms, heartbeat {cl.heartbeat_ms} ms); "
+          f"load {os.getloadavg()}")
+    for e in cl.events(obj="ha1")[-8:]:
+        print("  ", e.get("ts"), e.get("action"), e.get("reason"))
