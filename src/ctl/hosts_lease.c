@@ -94,8 +94,10 @@ void ctl_hosts_sweep(struct ctl *c)
         }
         snprintf(r->state, sizeof r->state, "down");
         struct host_entry *e = hosts_find(c, r->id);
-        if (e)
+        if (e) {
             hosts_update(c, e, r);
+            hosts_fail_pending(c, e);
+        }
         ctl_place_invalidate(c);
         log_warn("host %s is down: no heartbeat for %d ms", r->name, c->cfg->host_dead_after_ms);
         ctl_event(c, "host", r->name, "down", "error", "host %s is down: no heartbeat for %d ms",
