@@ -600,7 +600,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 11 ? 0 : 2);
+            _exit(v == 12 ? 0 : 2);
         }
     }
     close(go[0]);
