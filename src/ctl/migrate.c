@@ -313,14 +313,6 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
                         "vm '%s' has %zu attached volume%s; detach them first (moving volumes "
                         "is not supported yet)",
                         vm->name, nv, nv == 1 ? "" : "s");
-    if (vm->pool[0]) {
-        struct pool_rec p;
-        if (store_pool_get(c->store, vm->pool, &p) != 0 || !p.shared)
-            return yerr_set(err, YE_CONFLICT,
-                            "vm '%s' has its disk on pool %s, which is not shared: moving it is "
-                            "not supported",
-                            vm->name, vm->pool);
-    }
     if (vm->seed)
         return yerr_set(err, YE_CONFLICT,
                         "vm '%s' has a cloud-init seed disk; migrating it is not supported yet",

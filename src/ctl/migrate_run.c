@@ -18,7 +18,6 @@
  * (host, pid, uid) and the migrations row (committed, owner the target) in
  * one transaction. Only then is the target conted (migrate_settle.c).
  */
-#include "ctl/pools.h"
 #include "ctl/migrate_int.h"
 
 #include "agent/agent_wire.h"
@@ -36,8 +35,6 @@
 #define TARGET_WAIT_POLLS 150          /* 30 s for the target to show the state in */
 
 /* A failed step, or a cancel asked: the move rolls back. */
-static bool mig_disk_shared(struct mig *m);
-
 static bool bail(struct mig *m, const struct yerr *err)
 {
     if (err) {
@@ -275,11 +272,6 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
             return;
         }
         mig_detail(m, true);
-        if (mig_disk_shared(m)) { /* one disk: QEMU hands its lock over at the switch */
-            mig_qmp(m, m->row.source, "migrate-continue",
-                    json_pack("{s:s}", "state", "pre-switchover"), continued);
-            return;
-        }
         /* the guest is paused: the mirror is in step; end it leaving the
          * target's copy consistent and the source on its own disk */
         mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
@@ -491,24 +483,7 @@ static void launched(struct mig *m, json_t *res, const struct yerr *err)
     FAILPOINT("migrate.after_target_started");
     if (bail(m, NULL))
         return;
-    if (mig_disk_shared(m)) { /* no NBD export, no mirror: the memory at once */
-        if (mig_save(m, "mirroring") < 0) {
-            struct yerr e;
-            yerr_db(&e, store_errmsg(m->c->store));
-            mig_fail(m, &e);
-            return;
-        }
-        memory_start(m);
-        return;
-    }
     mig_qmp(m, m->row.target, "query-block", NULL, blocks);
-}
-
-/* The VM's disk is on a shared pool: not copied (no NBD, no mirror). */
-static bool mig_disk_shared(struct mig *m)
-{
-    struct pool_rec p;
-    return m->vm.pool[0] && store_pool_get(m->c->store, m->vm.pool, &p) == 0 && p.shared;
 }
 
 static json_t *launch_args(struct mig *m, struct yerr *err)
@@ -522,10 +497,6 @@ static json_t *launch_args(struct mig *m, struct yerr *err)
     }
     ctl_image_on_host(c, m->row.target, &spec.img);
     spec.vm = m->vm;
-    if (ctl_pool_disk_dir(c, &spec.vm, err) < 0) {
-        launch_spec_free(&spec);
-        return NULL;
-    }
     snprintf(spec.vm.host, sizeof spec.vm.host, "%s", m->row.target);
     spec.vm.uid = 0; /* the target's agent claims one of its own */
     spec.vm.pid = 0;
@@ -593,12 +564,5 @@ void mig_run_start(struct mig *m)
     json_t *a = json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "vm", m->vm.id, "name", m->vm.name,
                           "disk_bytes", (json_int_t)m->vm.disk_bytes, "image_path", img.path,
                           "image_format", img.format, "seed", 0);
-    /* a disk on a shared pool: the target opens the same file (its own
-     * directory only is made), nothing is copied */
-    struct vm_rec dv = m->vm;
-    if (a && mig_disk_shared(m) && ctl_pool_disk_dir(c, &dv, &e) == 0) {
-        json_object_set_new(a, "disk_dir", json_string(dv.disk_dir));
-        json_object_set_new(a, "existing", json_true());
-    }
     mig_call(m, m->row.target, AV_VM_PREPARE, a, prepared);
 }

@@ -121,24 +121,3 @@ def test_link_cut_ha_vm_fenced_then_restarted_elsewhere(cl, shared_pool):
           f"load {os.getloadavg()}")
     for e in cl.events(obj="ha1")[-8:]:
         print("  ", e.get("ts"), e.get("action"), e.get("reason"))
-
-
-def test_migrate_shared_disk_there_and_back_no_copy(cl, shared_pool):
-    cl.yun("vm", "create", "shm", "--image", "tiny", "--memory", "128M", "--host", "h1",
-           "--pool", "nfs1", "--start")
-    v = cl.wait_vm("shm", "running")
-    cl.wait_marker("shm")
-    disk = os.path.join(shared_pool, "vms", v["id"], "disk.qcow2")
-    ino = os.stat(disk).st_ino
-    for to in ("h2", "h1"):
-        t = cl.task_wait(cl.api("POST", "/v1/vms/shm/migrate", {"to": to}))
-        assert t["state"] == "succeeded", t
-        out = t["result"]["outcome"]
-        assert not out.get("disk_bytes"), out  # nothing copied
-        r = cl.vm("shm")
-        assert cl.vm_host(r) == to and r["state"] == "running"
-        where = {n: [p for p, i in a.qemus().items() if i == v["id"]]
-                 for n, a in cl.agents.items()}
-        assert [n for n, p in where.items() if p] == [to], where
-        assert os.stat(disk).st_ino == ino  # the same file, never copied
-    print(f"\nshared-disk move outcome: {out}")
