@@ -121,3 +121,14 @@ def test_link_cut_ha_vm_fenced_then_restarted_elsewhere(cl, shared_pool):
           f"load {os.getloadavg()}")
     for e in cl.events(obj="ha1")[-8:]:
         print("  ", e.get("ts"), e.get("action"), e.get("reason"))
+
+
+def test_migrate_of_a_pooled_vm_is_refused_and_changes_nothing(cl, shared_pool):
+    cl.yun("vm", "create", "shm", "--image", "tiny", "--memory", "96M", "--host", "h1",
+           "--pool", "nfs1", "--start")
+    v = cl.wait_vm("shm", "running")
+    st, b = cl.api("POST", "/v1/vms/shm/migrate", {"to": "h2"})
+    assert st == 409 and "pool nfs1" in b["error"]["message"], (st, b)
+    r = cl.vm("shm")
+    assert cl.vm_host(r) == "h1" and r["pid"] == v["pid"] and r["state"] == "running"
+    assert v["id"] not in cl.agents["h2"].qemus().values()
