@@ -46,6 +46,9 @@ struct agent_join {
     char cluster_json[300];
     agent_join_fn on_joined;
     void *on_joined_ctx;
+    agent_renew_fn on_renewed;
+    void *on_renewed_ctx;
+    int64_t hb_sent; /* monotonic ms the heartbeat in flight was sent */
 };
 
 static void schedule(struct agent_join *j, int ms);
@@ -394,6 +397,10 @@ static void on_heartbeat(void *ctx, int status, json_t *reply, const struct yerr
         log_info("heartbeat: controller %s answers again", url);
         j->last_error[0] = 0;
     }
+    /* the lease the controller granted, counted from when it was asked for */
+    json_t *lease = json_object_get(reply, "lease_ms");
+    if (j->on_renewed && json_is_integer(lease) && json_integer_value(lease) > 0)
+        j->on_renewed(j->on_renewed_ctx, j->hb_sent, (int64_t)json_integer_value(lease));
     schedule(j, j->heartbeat_ms);
 }
 
@@ -407,6 +414,7 @@ static void do_heartbeat(struct agent_join *j)
                              read_load() / (j->cpus > 0 ? j->cpus : 1), "mem_used",
                              (json_int_t)read_mem_used());
     int timeout = j->heartbeat_ms < 1000 ? 1000 : j->heartbeat_ms;
+    j->hb_sent = monotonic_ms();
     j->req = hclient_request(j->hc, "POST", "/v1/cluster/heartbeat", body, j->credential, hdr,
                              timeout, on_heartbeat, j);
 }
@@ -529,6 +537,12 @@ void agent_join_on_joined(struct agent_join *j, agent_join_fn fn, void *ctx)
 {
     j->on_joined = fn;
     j->on_joined_ctx = ctx;
+}
+
+void agent_join_on_renewed(struct agent_join *j, agent_renew_fn fn, void *ctx)
+{
+    j->on_renewed = fn;
+    j->on_renewed_ctx = ctx;
 }
 
 size_t agent_join_urls(const struct agent_join *j, const char *urls[], size_t max)

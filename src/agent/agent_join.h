@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct yun_config;
@@ -29,6 +30,11 @@ void agent_join_free(struct agent_join *j);
  * and credential may be new (the agent API and the pusher take them). */
 typedef void (*agent_join_fn)(void *ctx, const char *host_id, const char *credential);
 void agent_join_on_joined(struct agent_join *j, agent_join_fn fn, void *ctx);
+/* fn runs after every heartbeat the controller answered with a lease:
+ * sent_ms is when that heartbeat was sent (monotonic_ms()), lease_ms the
+ * lease it granted (the self-fencing keeper, agent_fence.h, takes it). */
+typedef void (*agent_renew_fn)(void *ctx, int64_t sent_ms, int64_t lease_ms);
+void agent_join_on_renewed(struct agent_join *j, agent_renew_fn fn, void *ctx);
 /* The controller URLs known (--join, cluster.json, the leaders followed). */
 size_t agent_join_urls(const struct agent_join *j, const char *urls[], size_t max);
 /* This run's id (agent_run_id(): a new one every start). */

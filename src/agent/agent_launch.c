@@ -30,6 +30,7 @@
  * run"); the cgroup and runtime entry stay for reconcile. Not cancellable:
  * a caller that leaves does not stop a start.
  */
+#include "agent/agent_fence.h"
 #include "agent/agent_local.h"
 #include "agent/agent_record.h"
 #include "agent/agent_wire.h"
@@ -93,6 +94,7 @@ struct launch {
     struct event *timer;
     enum step step;
     bool incoming; /* a migration's target: -incoming defer, no cont */
+    bool ha;       /* an HA VM: the self-fencing keeper watches its QEMU */
     int64_t t_spawn, deadline, pid_deadline;
     int64_t t0, t_forked, t_answer; /* in us: the verb, the spawn job's start, QMP's first answer */
     enum yerr_code fail_code;       /* L_FAIL: a failure seen inside a QMP callback */
@@ -242,6 +244,20 @@ static void fail_later(struct launch *L, enum yerr_code code, const char *fmt, .
 
 /* ---- the end: cont, the VM's limits, the reply ---- */
 
+/* An HA VM's QEMU is the self-fencing keeper's to kill when this host's
+ * lease lapses (agent_fence.h). */
+static void fence_watch(struct launch *L)
+{
+    struct agent_fence *f = agent_op_agent(L->op)->fence;
+    uint64_t start = 0;
+    if (!L->ha || !f)
+        return;
+    if (job_proc_start_time(L->pid, &start) < 0 ||
+        agent_fence_watch(f, L->vm.id, L->pid, start) < 0)
+        log_warn("vm %s: its QEMU (pid %d) is not watched by the fence keeper", L->vm.name,
+                 (int)L->pid);
+}
+
 static void on_cont(void *ctx, json_t *ret, const char *err)
 {
     struct launch *L = ctx;
@@ -272,6 +288,7 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
                           "spawn_ms", (json_int_t)L->t_spawn);
     struct agent_op *op = L->op;
     agent_record_launched(agent_op_agent(op)->record, &L->vm, L->pid);
+    fence_watch(L);
     launch_free(L);
     agent_op_reply(op, r, NULL);
 }
@@ -285,6 +302,7 @@ static void incoming_ready(struct launch *L)
                           "status", "inmigrate");
     struct agent_op *op = L->op;
     agent_record_launched(agent_op_agent(op)->record, &L->vm, L->pid);
+    fence_watch(L);
     launch_free(L);
     agent_op_reply(op, r, NULL);
 }
@@ -690,6 +708,13 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
         return;
     }
     L->incoming = json_is_true(inc);
+    json_t *ha = json_object_get(args, "ha");
+    if (ha && !json_is_boolean(ha)) {
+        launch_free(L);
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: vm.launch: ha must be a boolean");
+        return;
+    }
+    L->ha = json_is_true(ha);
     if (launch_spec_from_json(args, &L->spec, &err) < 0) {
         launch_free(L);
         agent_op_reply(op, NULL, &err);

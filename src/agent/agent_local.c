@@ -4,6 +4,7 @@
  * verbs themselves are in agent_*.c.
  */
 #include "agent/agent_local.h"
+#include "agent/agent_fence.h"
 #include "agent/agent_record.h"
 #include "compute/engine.h"
 #include "lib/log.h"
@@ -99,8 +100,10 @@ void agent_op_reply(struct agent_op *op, json_t *result, const struct yerr *err)
         op->result = result ? result : json_object();
         /* a VM ended or removed has no QEMU left to find again */
         if (op->vm[0] &&
-            (op->verb == AV_VM_REMOVE || json_is_true(json_object_get(op->result, "ended"))))
+            (op->verb == AV_VM_REMOVE || json_is_true(json_object_get(op->result, "ended")))) {
             agent_record_forget(op->al->record, op->vm, 0);
+            agent_fence_unwatch(op->al->fence, op->vm);
+        }
     }
     event_active(op->deliver, EV_TIMEOUT, 1);
 }
@@ -266,9 +269,12 @@ static const struct agent_ops local_ops = {.call = local_call,
 static void on_host_notify(void *ctx, const char *type, json_t *ev)
 {
     struct agent_local *al = ctx;
-    if (!strcmp(type, "vm.exited"))
-        agent_record_forget(al->record, json_string_value(json_object_get(ev, "vm")),
-                            (pid_t)json_integer_value(json_object_get(ev, "pid")));
+    if (!strcmp(type, "vm.exited")) {
+        const char *vm = json_string_value(json_object_get(ev, "vm"));
+        agent_record_forget(al->record, vm, (pid_t)json_integer_value(json_object_get(ev, "pid")));
+        if (vm)
+            agent_fence_unwatch(al->fence, vm);
+    }
     agent_emit(&al->pub, type, ev);
 }
 

@@ -75,6 +75,7 @@ struct agent_local {
     struct conhub *conhubs;          /* agent_conhub.c: live consoles, one hub per VM */
     struct conopen *conopens;        /* agent_conhub.c: opens not answered yet */
     struct agent_record *record;     /* agent_record.c: the agent role's QEMUs, or NULL */
+    struct agent_fence *fence;       /* agent_fence.c: the agent role's HA QEMUs, or NULL */
 };
 
 /* Ends the qemu-img (and image builder) processes an earlier run left on

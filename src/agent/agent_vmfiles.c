@@ -50,10 +50,44 @@
 
 /* ---- vm.prepare ---- */
 
+/* "disk_dir": POOL/vms/ID for a disk in a pool. The pool's directory must
+ * be there (this host mounts it); POOL/vms is made when missing (0711:
+ * each VM's directory in it is its QEMU uid's). 0, or -1 with err. */
+static int pool_disk_dir(const char *dd, const char *id, char *out, size_t len, bool existing,
+                         struct yerr *err)
+{
+    size_t n = dd ? strlen(dd) : 0, il = strlen(id);
+    if (!dd || n >= len || n < il + 6 || dd[0] != '/' || path_has_dot_component(dd) ||
+        strchr(dd, ',') || strcmp(dd + n - il, id) || strncmp(dd + n - il - 5, "/vms/", 5))
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "agent: vm.prepare: disk_dir must be POOL/vms/ID");
+    char pool[256], vms[256];
+    snprintf(pool, sizeof pool, "%.*s", (int)(n - il - 5), dd);
+    snprintf(vms, sizeof vms, "%.*s", (int)(n - il - 1), dd);
+    struct stat st;
+    if (stat(pool, &st) < 0 || !S_ISDIR(st.st_mode))
+        return yerr_set(err, YE_CONFLICT, "the pool directory %s is not on this host: %s", pool,
+                        errno ? strerror(errno) : "not a directory");
+    /* the daemon's umask is strict: the mode is set, not asked for */
+    if ((mkdir(vms, 0711) < 0 && errno != EEXIST) || chmod(vms, 0711) < 0)
+        return yerr_set(err, YE_INTERNAL, "cannot create %s: %s", vms, strerror(errno));
+    if (existing) {
+        if (stat(dd, &st) < 0 || !S_ISDIR(st.st_mode))
+            return yerr_set(err, YE_CONFLICT, "the vm's disk directory %s is not on this host", dd);
+    } else if (mkdir(dd, 0700) < 0) {
+        int en = errno;
+        return yerr_set(err, en == EEXIST ? YE_CONFLICT : YE_INTERNAL,
+                        "cannot create the vm's disk directory %s: %s", dd, strerror(en));
+    }
+    snprintf(out, len, "%s", dd);
+    return 0;
+}
+
 struct prep_op {
     struct agent_op *op;
     struct agent_local *al;
     char dir[512], disk[600];
+    char disk_dir[256]; /* a disk in a pool: POOL/vms/ID, made by this prepare ("" = none) */
     struct seed_paths seed;
     bool want_seed;
     bool seed_copied; /* seed_iso_b64 written: only its fsync (a `sync FILE` job) is left */
@@ -63,6 +97,8 @@ static void prep_fail(struct prep_op *p, const struct yerr *err)
 {
     if (remove_tree(p->dir) < 0)
         log_warn("cannot remove %s: %s", p->dir, strerror(errno));
+    if (p->disk_dir[0] && remove_tree(p->disk_dir) < 0)
+        log_warn("cannot remove %s: %s", p->disk_dir, strerror(errno));
     agent_op_reply(p->op, NULL, err);
     free(p);
 }
@@ -215,17 +251,62 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
         agent_op_fail(op, YE_INTERNAL, "path too long");
         return;
     }
+    /* A disk in a pool: its directory there, checked first. With
+     * "existing" (a move on a shared pool) the disk is there already: only
+     * the VM's own directory is made, and a failure leaves the disk. */
+    json_t *ddj = json_object_get(args, "disk_dir"), *exj = json_object_get(args, "existing");
+    bool existing = json_is_true(exj);
+    struct yerr err = {0};
+    char dd[256] = "";
+    if ((ddj && !json_is_string(ddj)) || (exj && !json_is_boolean(exj)) || (existing && !ddj)) {
+        free(p);
+        free(iso_bytes);
+        agent_op_fail(
+            op, YE_INVALID_ARGUMENT,
+            "agent: vm.prepare: disk_dir is a string, existing a boolean (with disk_dir)");
+        return;
+    }
+    if (ddj && pool_disk_dir(json_string_value(ddj), id, dd, sizeof dd, existing, &err) < 0) {
+        free(p);
+        free(iso_bytes);
+        agent_op_reply(op, NULL, &err);
+        return;
+    }
     /* A directory already there is another VM's (or one reconcile has yet
      * to remove): never taken over, never removed by this failure. */
     if (mkdir(p->dir, 0700) < 0) {
         int en = errno;
+        if (dd[0] && !existing)
+            rmdir(dd);
         free(p);
         free(iso_bytes);
         agent_op_fail(op, en == EEXIST ? YE_CONFLICT : YE_INTERNAL,
                       "cannot create the vm's directory: %s", strerror(en));
         return;
     }
-    struct yerr err = {0};
+    if (dd[0]) {
+        snprintf(p->disk, sizeof p->disk, "%s/" VMDIR_DISK, dd);
+        if (!existing)
+            snprintf(p->disk_dir, sizeof p->disk_dir, "%s", dd);
+    }
+    if (existing) {
+        /* a disk already in the pool comes with no seed of its own: --ha
+         * (the only user of existing) refuses seeded VMs */
+        if (iso_bytes) {
+            free(iso_bytes);
+            yerr_set(&err, YE_INVALID_ARGUMENT,
+                     "agent: vm.prepare: seed_iso_b64 with existing is not supported");
+            prep_fail(p, &err);
+            return;
+        }
+        if (stat(p->disk, &st) < 0 || !S_ISREG(st.st_mode)) {
+            yerr_set(&err, YE_CONFLICT, "the vm's disk %s is not on this host", p->disk);
+            prep_fail(p, &err);
+            return;
+        }
+        prep_done(p);
+        return;
+    }
     if (iso_bytes) {
         p->want_seed = p->seed_copied = true; /* the file now, its fsync after the overlay */
         int rc = write_file_new(p->seed.iso, iso_bytes, iso_len, why, sizeof why);
@@ -261,6 +342,7 @@ struct remove_op {
     struct cg_removal *rm; /* the cgroup removal while it waits on a busy group */
     struct vm_rec vm;      /* id and uid only */
     char group[48];
+    char disk_dir[256]; /* a disk in a pool, removed too ("" = none) */
 };
 
 static void remove_rest(struct remove_op *x)
@@ -269,6 +351,8 @@ static void remove_rest(struct remove_op *x)
     char dir[512];
     if (engine_vm_path(x->e, &x->vm, NULL, dir, sizeof dir) == 0 && remove_tree(dir) < 0)
         log_warn("cannot remove %s: %s", dir, strerror(errno));
+    if (x->disk_dir[0] && remove_tree(x->disk_dir) < 0)
+        log_warn("cannot remove %s: %s", x->disk_dir, strerror(errno));
     FAILPOINT("vm_delete.after_files");
     vm_confine_release(x->e, &x->vm);
     FAILPOINT("vm_delete.after_release");
@@ -301,6 +385,17 @@ void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
     uint32_t uid;
     if (!id || agent_power_uid_arg(op, args, &uid) < 0)
         return;
+    /* "disk_dir": the VM's disk in a pool goes too (a delete says so; a
+     * move's cleanup of one side never does: on a shared pool both sides
+     * name the same disk) */
+    json_t *ddj = json_object_get(args, "disk_dir");
+    const char *dd = json_string_value(ddj);
+    size_t dl = dd ? strlen(dd) : 0, il = strlen(id);
+    if (ddj && (!dd || dl >= 256 || dl < il + 6 || dd[0] != '/' || path_has_dot_component(dd) ||
+                strcmp(dd + dl - il, id) || strncmp(dd + dl - il - 5, "/vms/", 5))) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: vm.remove: disk_dir must be POOL/vms/ID");
+        return;
+    }
     pid_t pid = 0;
     enum qemu_seen seen = qemu_seek(e->vms_dir, id, uid, NULL, &pid);
     if (seen != QEMU_GONE) {
@@ -319,6 +414,8 @@ void agent_vm_remove(struct agent_local *al, struct agent_op *op, json_t *args)
     snprintf(x->vm.id, sizeof x->vm.id, "%s", id);
     snprintf(x->vm.name, sizeof x->vm.name, "%s", id);
     x->vm.uid = uid;
+    if (dd)
+        snprintf(x->disk_dir, sizeof x->disk_dir, "%s", dd);
     struct vm_rt *rt = engine_rt_find(e, id);
     if (rt)
         engine_rt_drop(e, rt);

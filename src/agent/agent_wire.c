@@ -32,6 +32,8 @@ json_t *launch_spec_to_json(const struct launch_spec *s)
         v->machine, "accel", v->accel_used, "cpu_weight", (json_int_t)v->cpu_weight, "cpu_quota_us",
         (json_int_t)v->cpu_quota_us, "cpu_period_us", (json_int_t)v->cpu_period_us, "cpuset",
         v->cpuset, "seed", v->seed != 0, "disk", v->disk, "uid", (json_int_t)v->uid);
+    if (vm && v->disk_dir[0])
+        json_object_set_new(vm, "disk_dir", json_string(v->disk_dir));
     json_t *img =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", i->name, "format", i->format, "path",
                   i->path, "kernel", i->kernel, "initrd", i->initrd, "cmdline", i->cmdline);
@@ -144,8 +146,14 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
     v->seed = json_is_true(seed);
     str(r, o, "disk", v->disk, sizeof v->disk, S_NAME);
     v->uid = (uint32_t)num(r, o, "uid", 0, 0xfffffffeULL);
+    /* a disk in a pool: POOL/vms/ID (absent: the VM's directory) */
+    if (json_object_get(o, "disk_dir"))
+        str(r, o, "disk_dir", v->disk_dir, sizeof v->disk_dir, S_ABS);
     if (r->failed)
         return;
+    if (v->disk_dir[0] && (strchr(v->disk_dir, ',') || strstr(v->disk_dir, "/./") ||
+                           strcmp(strrchr(v->disk_dir, '/') + 1, v->id)))
+        bad(r, "disk_dir", "must be POOL/vms/ID");
     if (strlen(v->id) != 36)
         bad(r, "id", "must be a VM id");
     else if (strcmp(v->machine, "pc") && strcmp(v->machine, "q35") && strcmp(v->machine, "microvm"))

@@ -61,6 +61,10 @@ int volume_attach_from_json(json_t *body, const char **vm, struct yerr *err);
 int check_volume_create(json_t *body, struct yerr *err);
 int check_volume_clone(json_t *body, struct yerr *err);
 int check_volume_resize(json_t *body, struct yerr *err);
+/* POST /v1/pools: {name, path, shared?}; the pointers borrow body. */
+int pool_create_from_json(json_t *body, const char **name, const char **path, bool *shared,
+                          struct yerr *err);
+int check_pool_create(json_t *body, struct yerr *err);
 int check_volume_export(json_t *body, struct yerr *err);
 int check_volume_attach(json_t *body, struct yerr *err);
 

@@ -4,6 +4,7 @@
  * (bodies.h).
  */
 #include "api/bodies.h"
+#include "ctl/pools.h"
 #include "lib/util.h"
 
 #include <string.h>
@@ -127,4 +128,37 @@ int check_volume_attach(json_t *body, struct yerr *err)
 {
     const char *vm;
     return volume_attach_from_json(body, &vm, err);
+}
+
+int pool_create_from_json(json_t *body, const char **name, const char **path, bool *shared,
+                          struct yerr *err)
+{
+    json_t *n = json_object_get(body, "name"), *p = json_object_get(body, "path"),
+           *sh = json_object_get(body, "shared");
+    if (!json_is_string(n))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "name: a string is required");
+    if (!json_is_string(p))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "path: a string is required");
+    if (sh && !json_is_boolean(sh))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "shared: must be a boolean");
+    const char *k;
+    json_t *v;
+    json_object_foreach(body, k, v)
+    {
+        if (strcmp(k, "name") && strcmp(k, "path") && strcmp(k, "shared"))
+            return yerr_set(err, YE_INVALID_ARGUMENT, "unknown field: %.64s", k);
+    }
+    *name = json_string_value(n);
+    *path = json_string_value(p);
+    *shared = json_is_true(sh);
+    if (pool_name_check(*name, err) < 0 || pool_path_check(*path, err) < 0)
+        return -1;
+    return 0;
+}
+
+int check_pool_create(json_t *body, struct yerr *err)
+{
+    const char *name, *path;
+    bool shared;
+    return pool_create_from_json(body, &name, &path, &shared, err);
 }

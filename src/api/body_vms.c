@@ -140,10 +140,12 @@ static int get_requires(json_t *b, struct vm_spec *s, struct yerr *err)
 int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 {
     static const char *const known[] = {
-        "name",         "image",         "cpus",    "memory",   "memory_mb", "disk",
-        "disk_bytes",   "cmdline",       "machine", "accel",    "restart",   "cpu_weight",
-        "cpu_quota_us", "cpu_period_us", "cpuset",  "start",    "hostname",  "user_data",
-        "ssh_keys",     "host",          "group",   "requires", "explain",   NULL};
+        "name",    "image",      "cpus",         "memory",        "memory_mb",
+        "disk",    "disk_bytes", "cmdline",      "machine",       "accel",
+        "restart", "cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset",
+        "start",   "hostname",   "user_data",    "ssh_keys",      "host",
+        "group",   "requires",   "explain",      "pool",          "ha",
+        NULL};
     vm_spec_defaults(s);
     if (!b)
         return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
@@ -182,6 +184,12 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
     if (get_str(b, "host", s->host, sizeof(s->host), err) < 0 ||
         get_str(b, "group", s->group, sizeof(s->group), err) < 0 || get_requires(b, s, err) < 0)
         return -1;
+    if (get_str(b, "pool", s->pool, sizeof(s->pool), err) < 0)
+        return -1;
+    json_t *ha = json_object_get(b, "ha");
+    if (ha && !json_is_boolean(ha))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "ha must be true or false");
+    s->ha = json_is_true(ha);
     json_t *explain = json_object_get(b, "explain");
     if (explain && !json_is_boolean(explain))
         return yerr_set(err, YE_INVALID_ARGUMENT, "explain must be true or false");

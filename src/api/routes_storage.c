@@ -12,6 +12,7 @@
 #include "api/bodies.h"
 #include "api/httpd.h"
 #include "api/routes_tasks.h"
+#include "ctl/pools.h"
 #include "ctl/volumes.h"
 #include "lib/util.h"
 #include "storage/volumes.h"
@@ -73,19 +74,68 @@ static void on_volume(void *ctx, const struct volume_rec *v, const struct yerr *
     free(w);
 }
 
+static json_t *pool_json(const struct pool_rec *p)
+{
+    return json_pack("{s:s,s:s,s:s,s:b,s:I}", "name", p->name, "type", "dir", "path", p->path,
+                     "shared", p->shared != 0, "created_at", (json_int_t)p->created_at);
+}
+
 static void pool_list(struct route_ctx *c)
 {
     struct pool_info p;
     struct yerr err = {0};
-    if (ctl_pool_info(c->api->ctl, &p, &err) < 0) {
+    struct pool_rec *named = NULL;
+    size_t n = 0;
+    if (ctl_pool_info(c->api->ctl, &p, &err) < 0 ||
+        ctl_pool_list(c->api->ctl, &named, &n, &err) < 0) {
         reply_errorf(c->req, YE_INTERNAL, "database error");
         return;
     }
-    reply_json(c->req, 200,
-               json_pack("{s:[{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:i}]}", "pools", "name", p.name, "type",
-                         "dir", "path", p.path, "capacity", (json_int_t)p.capacity, "available",
-                         (json_int_t)p.available, "allocation", (json_int_t)p.allocation,
-                         "virtual_total", (json_int_t)p.virtual_total, "volumes", p.volumes));
+    json_t *r =
+        json_pack("{s:[{s:s,s:s,s:s,s:b,s:I,s:I,s:I,s:I,s:i}]}", "pools", "name", p.name, "type",
+                  "dir", "path", p.path, "shared", 0, "capacity", (json_int_t)p.capacity,
+                  "available", (json_int_t)p.available, "allocation", (json_int_t)p.allocation,
+                  "virtual_total", (json_int_t)p.virtual_total, "volumes", p.volumes);
+    /* pools declared by name: their paths may be mounts the controller
+     * does not have, so no capacity is read here */
+    for (size_t i = 0; r && i < n; i++)
+        json_array_append_new(json_object_get(r, "pools"), pool_json(&named[i]));
+    free(named);
+    reply_json(c->req, 200, r);
+}
+
+static void pool_create(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    const char *name, *path;
+    bool shared;
+    struct pool_rec p;
+    if (pool_create_from_json(c->body, &name, &path, &shared, &err) < 0 ||
+        ctl_pool_create(c->api->ctl, name, path, shared, &p, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
+    reply_json(c->req, 201, pool_json(&p));
+}
+
+static void pool_show(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct pool_rec p;
+    if (ctl_pool_get(c->api->ctl, route_param(c, "name"), &p, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, pool_json(&p));
+}
+
+static void pool_delete(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    const char *name = route_param(c, "name");
+    if (ctl_pool_delete(c->api->ctl, name, &err) < 0)
+        reply_error(c->req, &err);
+    else
+        reply_json(c->req, 200, json_pack("{s:s}", "deleted", name));
 }
 
 static void volume_list(struct route_ctx *c)
@@ -251,7 +301,15 @@ static void volume_detach(struct route_ctx *c)
 
 const struct route routes_storage[] = {
     {EVHTTP_REQ_GET, "/v1/pools", pool_list, 0,
-     "Storage pools (a directory pool \"default\" under the state directory)", NULL},
+     "Storage pools (a directory pool \"default\" under the state directory, and the pools "
+     "declared by name)",
+     NULL},
+    {EVHTTP_REQ_POST, "/v1/pools", pool_create, ROUTE_BODY,
+     "Declare a pool by name: {name, path, shared} (shared: the same path on every host)",
+     check_pool_create},
+    {EVHTTP_REQ_GET, "/v1/pools/{name}", pool_show, 0, "Show a pool declared by name", NULL},
+    {EVHTTP_REQ_DELETE, "/v1/pools/{name}", pool_delete, 0,
+     "Forget a pool declared by name (refused while a VM's disk is in it)", NULL},
     {EVHTTP_REQ_GET, "/v1/volumes", volume_list, 0, "List volumes", NULL},
     {EVHTTP_REQ_POST, "/v1/volumes", volume_create, ROUTE_BODY | ROUTE_ASYNC,
      "Create a volume in the default pool, or import one (with \"source\", as a task)",

@@ -62,6 +62,10 @@ void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool up
     jw_kv_str(w, "disk", vm->disk);   /* the active layer (snapshots move it) */
     jw_kv_str(w, "group", vm->group); /* placement (ctl/place.h) */
     jw_kv_str(w, "requires", vm->requires);
+    jw_kv_str(w, "pool", vm->pool); /* its disk's pool ("" = its directory) */
+    jw_key(w, "ha");
+    jw_bool(w, vm->ha);
+    jw_kv_str(w, "ha_from", vm->ha_from);
 }
 
 /* The guest facts the agent's cache holds (guest: null when its agent is

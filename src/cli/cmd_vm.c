@@ -136,6 +136,10 @@ int cli_vm_shape_body(const struct cli_args *a, json_t *body)
     }
     if (cli_flag(a, "start"))
         json_object_set_new(body, "start", json_true());
+    if ((v = cli_val(a, "pool")))
+        json_object_set_new(body, "pool", json_string(v));
+    if (cli_flag(a, "ha"))
+        json_object_set_new(body, "ha", json_true());
     return 0;
 }
 
@@ -502,6 +506,10 @@ const struct cli_cmd cmd_vm_entries[] = {
               "authorized SSH keys, one a line (cloud-init)"},
              {"host", 0, "HOST", CLI_K_TEXT, NULL, 0, "put it on HOST (the filters still apply)"},
              {"group", 0, "GROUP", CLI_K_TEXT, NULL, 0, "a placement group (yun group list)"},
+             {"pool", 0, "POOL", CLI_K_TEXT, NULL, 0,
+              "its disk in POOL (yun pool create), not in its directory"},
+             {"ha", 0, NULL, CLI_K_TEXT, NULL, 0,
+              "restart it on another host when its host is lost (needs a --shared pool)"},
              {"require", 0, "K=V", CLI_K_TEXT, NULL, CLI_OPT_REPEAT,
               "only hosts with this label, e.g. gpu=1"},
              {"explain", 0, NULL, CLI_K_TEXT, NULL, 0, "print every host's verdict"},

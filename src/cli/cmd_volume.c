@@ -52,6 +52,43 @@ static int pool_list(struct cli *c, const struct cli_args *a)
     return 0;
 }
 
+static int pool_create(struct cli *c, const struct cli_args *a)
+{
+    json_t *body = json_pack("{s:s,s:s,s:b}", "name", a->argv[0], "path", cli_val(a, "path"),
+                             "shared", cli_flag(a, "shared"));
+    int code = 0;
+    json_t *r = cli_call(c, "POST", "/v1/pools", body, &code);
+    json_decref(body);
+    if (!r)
+        return code;
+    if (c->json)
+        cli_print_json(r);
+    else
+        printf("pool %s at %s%s\n", json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "path")),
+               json_is_true(json_object_get(r, "shared")) ? " (shared)" : "");
+    json_decref(r);
+    return 0;
+}
+
+static int pool_delete(struct cli *c, const struct cli_args *a)
+{
+    char path[200];
+    char *enc = cli_url_encode(a->argv[0]);
+    snprintf(path, sizeof path, "/v1/pools/%s", enc ? enc : "");
+    free(enc);
+    int code = 0;
+    json_t *r = cli_call(c, "DELETE", path, NULL, &code);
+    if (!r)
+        return code;
+    if (!c->json)
+        printf("pool %s deleted\n", a->argv[0]);
+    else
+        cli_print_json(r);
+    json_decref(r);
+    return 0;
+}
+
 /* "/v1/volumes/NAME" + suffix */
 static void vol_path(char *buf, size_t len, const char *name, const char *suffix)
 {
@@ -301,5 +338,20 @@ const struct cli_cmd cmd_volume_entries[] = {
      .alias = "ls",
      .summary = "pools with capacity and allocation",
      .run = pool_list},
+    {.words = "pool create",
+     .summary = "declare a pool: a directory for VM disks (--shared: the same path on every host)",
+     .args = (const struct cli_arg[]){{"NAME", CLI_K_TEXT, NULL, 0}, {0}},
+     .opts = (const struct cli_opt[]){{"path", 0, "PATH", CLI_K_FILE, NULL, CLI_OPT_REQUIRED,
+                                       "its absolute directory"},
+                                      {"shared", 0, NULL, CLI_K_TEXT, NULL, 0,
+                                       "every host mounts it at PATH (NFS, CephFS): disks "
+                                       "are not copied by a move, and its VMs may be --ha"},
+                                      {0}},
+     .run = pool_create},
+    {.words = "pool delete",
+     .alias = "rm",
+     .summary = "forget a pool declared by name (refused while a VM's disk is in it)",
+     .args = (const struct cli_arg[]){{"NAME", CLI_K_TEXT, NULL, 0}, {0}},
+     .run = pool_delete},
     {0},
 };

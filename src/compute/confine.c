@@ -174,6 +174,56 @@ static int claim_for(struct engine *e, const struct vm_rec *vm, uint32_t uid)
     return 0;
 }
 
+/* A VM whose disk is in a pool (POOL/vms/ID): that directory and its
+ * disk layers are given to uid too, 0700/0600, through O_NOFOLLOW fds. On
+ * a shared pool another host's uid may have held them: the owner is
+ * whoever runs the VM's QEMU now. */
+static int give_disk_dir(const struct vm_rec *vm, uint32_t uid, char *why, size_t len)
+{
+    int dfd = open(vm->disk_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0 || fchown(dfd, uid, uid) < 0 || fchmod(dfd, 0700) < 0) {
+        snprintf(why, len, "cannot give %s to uid %u: %s", vm->disk_dir, uid, strerror(errno));
+        if (dfd >= 0)
+            close(dfd);
+        return -1;
+    }
+    int dup_fd = dup(dfd);
+    DIR *d = dup_fd >= 0 ? fdopendir(dup_fd) : NULL;
+    if (!d) {
+        snprintf(why, len, "cannot list %s: %s", vm->disk_dir, strerror(errno));
+        if (dup_fd >= 0)
+            close(dup_fd);
+        close(dfd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        const char *f = de->d_name;
+        size_t l = strlen(f);
+        if (strncmp(f, "disk", 4) || l <= 6 || strcmp(f + l - 6, ".qcow2"))
+            continue;
+        int fd = openat(dfd, f, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+            if (fd >= 0)
+                close(fd);
+            continue;
+        }
+        if ((st.st_uid != uid || st.st_gid != uid) && fchown(fd, uid, uid) < 0)
+            rc = -1;
+        if (rc == 0 && (st.st_mode & 07777) != 0600 && fchmod(fd, 0600) < 0)
+            rc = -1;
+        if (rc < 0)
+            snprintf(why, len, "cannot give %s/%s to uid %u: %s", vm->disk_dir, f, uid,
+                     strerror(errno));
+        close(fd);
+    }
+    closedir(d);
+    close(dfd);
+    return rc;
+}
+
 /* Gives the VM's directory and the files QEMU writes (disk layers, the
  * logs it appends to, the seed) to uid, 0700/0600. Files are opened with
  * O_NOFOLLOW and changed through the fd: the directory is the VM's, so
@@ -291,7 +341,7 @@ static int plan_disk(struct engine *e, const struct vm_rec *vm, const struct ima
                      struct vm_confine *c, struct confine_rebases *fix, struct yerr *err)
 {
     char dir[512], cur[256], back[1024];
-    engine_vm_path(e, vm, NULL, dir, sizeof(dir));
+    engine_vm_disk_path(e, vm, NULL, dir, sizeof(dir));
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
         return yerr_set(err, YE_INTERNAL, "cannot open %s: %s", dir, strerror(errno));
@@ -427,7 +477,8 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_r
     /* the caller records a new uid (the controller's row) before QEMU runs */
     vm->uid = uid;
     close(lk);
-    if (give_files(e, vm, uid, why, sizeof(why)) < 0)
+    if (give_files(e, vm, uid, why, sizeof(why)) < 0 ||
+        (vm->disk_dir[0] && give_disk_dir(vm, uid, why, sizeof(why)) < 0))
         return yerr_set(err, YE_CONFINE_ERROR, "%s", why);
     if (plan_files(e, vm, img, vols, nvols, out, fix, err) < 0)
         return -1;

@@ -238,6 +238,16 @@ void engine_rt_drop(struct engine *e, struct vm_rt *rt)
     free(rt);
 }
 
+int engine_vm_disk_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
+                        size_t len)
+{
+    if (!vm->disk_dir[0])
+        return engine_vm_path(e, vm, file, buf, len);
+    if (file)
+        return snprintf_checked(buf, len, "%s/%s", vm->disk_dir, file) < 0 ? -1 : 0;
+    return snprintf_checked(buf, len, "%s", vm->disk_dir) < 0 ? -1 : 0;
+}
+
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len)
 {

@@ -97,6 +97,11 @@ void engine_notify(struct engine *e, const char *type, json_t *ev);
 /* Is the VM's guest agent up? Fills the agent socket path when it is. */
 bool engine_vm_agent(struct engine *e, const struct vm_rec *vm, char *sock, size_t len);
 /* Path of a VM's directory / a file in it. */
+/* Where vm's disk chain lies: its pool's directory for it (vm->disk_dir,
+ * POOL/vms/ID) when it has one, else the VM's directory; file NULL is the
+ * directory itself. */
+int engine_vm_disk_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
+                        size_t len);
 int engine_vm_path(struct engine *e, const struct vm_rec *vm, const char *file, char *buf,
                    size_t len);
 

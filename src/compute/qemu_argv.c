@@ -114,8 +114,8 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
 {
     bool confined = conf && conf->on;
     memset(out, 0, sizeof(*out));
-    bool commas =
-        has_comma(vmdir) || has_comma(img->kernel) || has_comma(img->initrd) || has_comma(vm->disk);
+    bool commas = has_comma(vmdir) || has_comma(img->kernel) || has_comma(img->initrd) ||
+                  has_comma(vm->disk) || has_comma(vm->disk_dir);
     for (size_t i = 0; i < nvols; i++)
         commas |= has_comma(vols[i].path);
     if (commas) {
@@ -232,13 +232,16 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
      * the name that layer's header has for it. */
     add(&b, "-drive");
     if (confined && conf->image >= 0 && conf->disk_on_image) {
-        char head[400];
+        char head[700];
+        /* a disk in a pool is named by its absolute path (not in the cwd) */
         snprintf(head, sizeof(head),
-                 "id=disk0,file=%s,format=qcow2,if=none,cache=writeback,discard=unmap", vm->disk);
+                 "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap",
+                 vm->disk_dir, vm->disk_dir[0] ? "/" : "", vm->disk);
         add_fd_chain(&b, head, conf, conf->image, 1, conf->disk_layers);
     } else {
-        add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap", dir,
-            slash, vm->disk);
+        const char *ddir = vm->disk_dir[0] ? vm->disk_dir : dir;
+        add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap", ddir,
+            vm->disk_dir[0] ? "/" : slash, vm->disk);
     }
     add(&b, "-device");
     add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");

@@ -6,6 +6,7 @@
  * (ctl_vms_host_attached, vms_hosts.c); a controller's hosts attach as
  * they are loaded or join (ctl/hosts.c).
  */
+#include "ctl/ha.h"
 #include "ctl/migrate.h"
 #include "ctl/host_drain.h"
 #include "ctl/ctl.h"
@@ -106,6 +107,7 @@ void ctl_shutdown(struct ctl *c)
     ctl_volumes_detach_shutdown(c);
     ctl_volumes_settle_shutdown(c);
     ctl_place_shutdown(c);
+    ctl_ha_shutdown(c);
     ctl_vms_hosts_shutdown(c);
     ctl_host_calls_shutdown(c);
     ctl_hosts_shutdown(c); /* last: the agents go with it */

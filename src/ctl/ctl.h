@@ -78,6 +78,7 @@ struct ctl {
     struct ctl_reconcile *reconcile; /* the reconcile pass's timers and calls (vms_reconcile.c) */
     struct ctl_hosts *hosts;         /* the hosts registry (hosts.c) */
     struct event *guard_timer;       /* sums up held-back events when their window ends */
+    struct ctl_ha *ha;               /* HA restarts waiting or in flight (ha.c) */
     struct ctl_hostsub *hostsubs;    /* the hosts' agents whose events are taken (vms_hosts.c) */
     struct ctl_nohost *nohosts;      /* replies owed by hosts with no agent (host_calls.c) */
     struct ctl_place *place;         /* placement's cursor and explanations (place.c) */
@@ -219,7 +220,9 @@ struct vm_spec {
     char host[64];
     char group[64];
     char requires[256];
-    bool explain; /* the caller wants the placement's explanation */
+    bool explain;  /* the caller wants the placement's explanation */
+    char pool[64]; /* its disk in this pool declared by name (ctl/pools.h); "" = its directory */
+    bool ha;       /* restarted elsewhere when its host is lost: needs a shared pool */
 };
 void vm_spec_defaults(struct vm_spec *s);
 

@@ -171,6 +171,19 @@ static void release_agent(struct ctl *c, struct host_entry *e)
     agent_free(a);
 }
 
+void hosts_fail_pending(struct ctl *c, struct host_entry *e)
+{
+    if (e->local || !e->agent)
+        return;
+    struct owed_ctx o = {.c = c};
+    yerr_set(&o.err, YE_UNAVAILABLE, "host %s is down (its lease lapsed) before answering",
+             e->rec.name);
+    int n = agent_remote_hand_over(e->agent, owe_one, &o);
+    if (n)
+        log_info("host %s: %d call%s pending on it answered unavailable", e->rec.name, n,
+                 n == 1 ? "" : "s");
+}
+
 void hosts_drop(struct ctl *c, struct host_entry *e)
 {
     struct ctl_hosts *h = c->hosts;

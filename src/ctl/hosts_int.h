@@ -38,6 +38,11 @@ struct ctl_hosts {
 };
 
 struct host_entry *hosts_find(struct ctl *c, const char *id);
+/* The host's lease lapsed: the calls pending on its agent are answered
+ * YE_UNAVAILABLE from the loop (their HTTP requests ended; a verb may go
+ * on at the agent), so no reader or task waits out a call deadline on a
+ * host that cannot answer. The agent stays for the host's return. */
+void hosts_fail_pending(struct ctl *c, struct host_entry *e);
 struct host_entry *hosts_find_name(struct ctl *c, const char *name);
 /* A new entry for rec (copied; facts from it); NULL when out of memory. */
 struct host_entry *hosts_add(struct ctl *c, const struct host_rec *rec);

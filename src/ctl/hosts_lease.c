@@ -6,6 +6,7 @@
  * agent's pushed events to its remote agent.
  */
 #include "ctl/hosts_int.h"
+#include "ctl/ha.h"
 #include "agent/agent.h"
 #include "agent/agent_remote.h"
 #include "lib/log.h"
@@ -93,13 +94,16 @@ void ctl_hosts_sweep(struct ctl *c)
         }
         snprintf(r->state, sizeof r->state, "down");
         struct host_entry *e = hosts_find(c, r->id);
-        if (e)
+        if (e) {
             hosts_update(c, e, r);
+            hosts_fail_pending(c, e);
+        }
         ctl_place_invalidate(c);
         log_warn("host %s is down: no heartbeat for %d ms", r->name, c->cfg->host_dead_after_ms);
         ctl_event(c, "host", r->name, "down", "error", "host %s is down: no heartbeat for %d ms",
                   r->name, c->cfg->host_dead_after_ms);
         ctl_vms_host_down(c, r->id);
+        ctl_ha_host_down(c, r->id, r->lease_until);
     }
     free(rows);
 }

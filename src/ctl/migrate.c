@@ -313,6 +313,13 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
                         "vm '%s' has %zu attached volume%s; detach them first (moving volumes "
                         "is not supported yet)",
                         vm->name, nv, nv == 1 ? "" : "s");
+    /* a disk on a pool (ctl/pools.h): moving it is not done yet. On a
+     * shared pool both QEMUs must reach the one file during the move, and
+     * each runs as its host's uid (the file is the running one's, 0600) */
+    if (vm->pool[0])
+        return yerr_set(err, YE_CONFLICT,
+                        "vm '%s' has its disk on pool %s; moving it is not supported yet", vm->name,
+                        vm->pool);
     if (strcmp(vm->disk, "disk.qcow2") || vm->disk_parent[0])
         return yerr_set(err, YE_CONFLICT, "vm '%s' has a snapshot layer as its disk (%s)", vm->name,
                         vm->disk);

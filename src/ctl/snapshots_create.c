@@ -309,6 +309,10 @@ int ctl_snapshot_create_start(struct ctl *c, const char *vmname, const char *nam
     struct task_rec busy;
     if (task_busy(c->tasks, vm.id, &busy))
         return task_conflict(err, &busy);
+    if (vm.pool[0]) /* its layers would be made in its directory, not the pool */
+        return yerr_set(err, YE_CONFLICT,
+                        "vm '%s' has its disk on pool %s; snapshots of it are not supported yet",
+                        vm.name, vm.pool);
     struct create_op *op = calloc(1, sizeof *op);
     if (!op)
         return yerr_set(err, YE_INTERNAL, "out of memory");

@@ -8,6 +8,7 @@
  */
 #include "agent/agent.h"
 #include "compute/qemu_argv.h"
+#include "ctl/pools.h"
 #include "ctl/hosts.h"
 #include "ctl/images_fetch.h"
 #include "ctl/place.h"
@@ -42,9 +43,7 @@ static void on_prepared(void *ctx, json_t *r, const struct yerr *aerr)
         struct yerr err;
         yerr_db(&err, store_errmsg(c->store));
         /* its files go too (vm.remove); nobody waits for that */
-        ctl_vm_call(c, &vm, AV_VM_REMOVE,
-                    json_pack("{s:s,s:I}", "vm", vm.id, "uid", (json_int_t)vm.uid), NULL, NULL,
-                    NULL);
+        ctl_vm_call(c, &vm, AV_VM_REMOVE, ctl_vm_remove_args(c, &vm), NULL, NULL, NULL);
         create_fail(op, &err);
         return;
     }
@@ -93,6 +92,8 @@ static json_t *prepare_args(const struct vm_rec *vm, const struct image_rec *img
     json_t *a = json_pack("{s:s,s:s,s:I,s:s,s:s,s:b}", "vm", vm->id, "name", vm->name, "disk_bytes",
                           (json_int_t)vm->disk_bytes, "image_path", img->path, "image_format",
                           img->format, "seed", vm->seed);
+    if (a && vm->disk_dir[0])
+        json_object_set_new(a, "disk_dir", json_string(vm->disk_dir));
     if (a && vm->seed) {
         json_object_set_new(a, "hostname", json_string(vm->hostname));
         if (spec->user_data)
@@ -130,6 +131,8 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     struct vm_rec vm = {0};
     snprintf(vm.host, sizeof vm.host, "%s", host);
     uuid_generate_str(vm.id);
+    if (ctl_pool_for_create(c, spec, &vm, err) < 0)
+        return -1;
     snprintf(vm.name, sizeof(vm.name), "%s", spec->name);
     snprintf(vm.image, sizeof(vm.image), "%s", img.name);
     vm.cpus = spec->cpus;

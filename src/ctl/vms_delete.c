@@ -9,6 +9,7 @@
  * pass.
  */
 #include "agent/agent.h"
+#include "ctl/pools.h"
 #include "ctl/hosts.h"
 #include "compute/engine.h"
 #include "storage/volstate.h"
@@ -63,8 +64,7 @@ static void on_removed(void *ctx, json_t *r, const struct yerr *aerr)
 
 void ctl_vm_remove_run(struct ctl_vmop *op)
 {
-    op->call = ctl_vm_call(op->c, &op->vm, AV_VM_REMOVE,
-                           json_pack("{s:s,s:I}", "vm", op->vm.id, "uid", (json_int_t)op->vm.uid),
+    op->call = ctl_vm_call(op->c, &op->vm, AV_VM_REMOVE, ctl_vm_remove_args(op->c, &op->vm),
                            on_removed, NULL, op);
     if (!op->call) {
         struct yerr e;

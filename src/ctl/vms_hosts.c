@@ -78,6 +78,22 @@ static void on_host_event(void *ctx, const char *type, json_t *ev)
             c->on_host_sample(c->on_host_sample_ctx, s->host, ev);
         return;
     }
+    if (!strcmp(type, "vm.fenced")) {
+        /* the host's keeper killed an HA QEMU as its lease ended; told
+         * once the host reaches the controller again, whoever owns the
+         * VM now. The times are the agent's (ms since the epoch). */
+        const char *id = json_string_value(json_object_get(ev, "vm"));
+        struct vm_rec vm;
+        if (id && strlen(id) <= 36 && store_vm_get(c->store, id, &vm) == 0)
+            ctl_event(c, "vm", vm.name, "fenced", "info",
+                      "host %s fenced_at=%lld lease_end=%lld pid=%lld %s",
+                      ctl_host_label(c, s->host),
+                      (long long)json_integer_value(json_object_get(ev, "fenced_at")),
+                      (long long)json_integer_value(json_object_get(ev, "lease_end")),
+                      (long long)json_integer_value(json_object_get(ev, "pid")),
+                      json_is_true(json_object_get(ev, "killed")) ? "killed" : "already gone");
+        return;
+    }
     if (!event_from_its_host(s, type, ev))
         return;
     if (ctl_vm_host_event(c, type, ev))

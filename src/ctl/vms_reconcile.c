@@ -31,6 +31,7 @@
  * it asked about); the periodic pass still goes over every host that is up
  * (and alone settles volumes and prunes the event log).
  */
+#include "ctl/ha.h"
 #include "ctl/migrate.h"
 #include "agent/agent.h"
 #include "ctl/hosts.h"
@@ -408,6 +409,7 @@ static void pass_end(struct ctl_reconcile *r)
     if (!only) {
         ctl_volumes_settle(c);
         ctl_migrations_settle(c); /* moves a crash left open (ctl/migrate_settle.c) */
+        ctl_ha_settle(c);         /* HA restarts a crash left half done (ctl/ha.c) */
         /* A few batches per pass: a backlog (a first start with a large
          * table) drains over several passes instead of in one long step. */
         ctl_events_prune(c, 4);

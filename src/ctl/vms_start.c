@@ -12,6 +12,7 @@
  * before anything is done, with nothing in between.
  */
 #include "agent/agent.h"
+#include "ctl/pools.h"
 #include "ctl/hosts.h"
 #include "agent/agent_wire.h"
 #include "compute/engine.h"
@@ -231,10 +232,14 @@ int ctl_vm_start(struct ctl *c, const char *name, unsigned flags, ctl_vm_fn done
     snprintf(vm.accel_used, sizeof(vm.accel_used), "%s",
              strcmp(vm.accel, "auto") ? vm.accel : ctl_vm_facts(c, &vm)->accel);
     spec.vm = vm;
+    if (ctl_pool_disk_dir(c, &spec.vm, err) < 0)
+        goto refused;
     if (spec_volumes(c, &vm, &spec, err) < 0)
         goto refused;
     args = launch_spec_to_json(&spec);
     launch_spec_free(&spec);
+    if (args && vm.ha) /* the agent's fence keeper watches its QEMU */
+        json_object_set_new(args, "ha", json_true());
     if (!args) {
         yerr_set(err, YE_INTERNAL, "out of memory");
         goto refused;

@@ -14,6 +14,7 @@
 #include "agent/agent_join.h"
 #include "agent/agent_local.h"
 #include "agent/agent_push.h"
+#include "agent/agent_fence.h"
 #include "agent/agent_record.h"
 #include "agent/agent_report.h"
 #include "agent/agent_remote.h"
@@ -38,7 +39,31 @@ struct agent_role {
     struct agent_push *push;
     struct agent_record *record;
     struct agent_report *report; /* this host's samples, pushed (agent_report.h) */
+    struct agent_fence *fence;   /* the self-fencing keeper (agent_fence.h) */
 };
+
+/* A heartbeat answered: the keeper's lease moves on. */
+static void on_renewed(void *ctx, int64_t sent_ms, int64_t lease_ms)
+{
+    struct agent_role *r = ctx;
+    agent_fence_renewed(r->fence, sent_ms, lease_ms);
+}
+
+/* The keeper killed an HA VM's QEMU (its thread did; this runs on the loop
+ * when it can): the event vm.fenced waits in the pusher's queue until the
+ * controller is reached again. Its exit is seen as any exit (vm.exited). */
+static void on_fenced(void *ctx, const char *vm_id, pid_t pid, int64_t fenced_at, int64_t lease_end,
+                      int killed)
+{
+    struct agent_role *r = ctx;
+    log_warn("fence: vm %s (pid %d) %s at %lld, its host lease ending at %lld", vm_id, (int)pid,
+             killed ? "killed" : "already gone", (long long)fenced_at, (long long)lease_end);
+    json_t *ev =
+        json_pack("{s:s,s:i,s:I,s:I,s:b}", "vm", vm_id, "pid", (int)pid, "fenced_at",
+                  (json_int_t)fenced_at, "lease_end", (json_int_t)lease_end, "killed", killed);
+    agent_emit(r->local, "vm.fenced", ev); /* borrowed */
+    json_decref(ev);
+}
 
 /* Joined (again): the agent API and the pusher take the host id and
  * credential; the pusher starts with the first join. */
@@ -144,6 +169,18 @@ int role_agent(const struct yun_config *cfg)
         snprintf(err, sizeof err, "out of memory");
     r.join = facts ? agent_join_new(base, cfg, facts, err, sizeof err) : NULL;
     json_decref(facts);
+    if (r.join) {
+        /* before anything launches or is attached again */
+        r.fence = agent_fence_new(base, cfg->fence_margin_ms, on_fenced, &r);
+        if (!r.fence) {
+            snprintf(err, sizeof err, "agent: cannot start the fence keeper");
+            agent_join_free(r.join);
+            r.join = NULL;
+        } else {
+            agent_local_of(agent)->fence = r.fence;
+            agent_join_on_renewed(r.join, on_renewed, &r);
+        }
+    }
     /* this host's samples, pushed once the pusher exists (push_start) */
     if (r.join) {
         r.report = agent_report_new(base, agent, &eng, cfg->sample_interval_s);
@@ -190,6 +227,9 @@ out:
     if (agent) /* the QEMUs outlive this run: their entries stay */
         agent_local_of(agent)->record = NULL;
     agent_record_free(r.record);
+    if (agent)
+        agent_local_of(agent)->fence = NULL;
+    agent_fence_free(r.fence);
     engine_shutdown(&eng);
     agent_free(agent);
     event_base_free(base);

@@ -79,6 +79,8 @@ struct yun_config {
     int host_dead_after_ms;    /* a lease lapsed this long: the host is down */
     char advertise_url[256];   /* controller: the URL agents and clients use for it */
     int leader_lease_ms;       /* the leader's lease */
+    int fence_margin_ms;       /* agent: kill HA QEMUs this long before its lease ends */
+    int ha_restart_margin_ms;  /* controller: restart HA VMs this long after a lease lapsed */
     /* placement (ctl/place.c): a src/sched policy name and a VM limit per host */
     char placement_policy[24];
     int host_max_vms; /* 0 = unlimited */

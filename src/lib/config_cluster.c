@@ -23,6 +23,8 @@ void config_cluster_defaults(struct yun_config *c)
     snprintf(c->agent_listen, sizeof c->agent_listen, "0.0.0.0:7781");
     c->heartbeat_ms = 2000;
     c->host_dead_after_ms = 10000;
+    c->fence_margin_ms = 1000;
+    c->ha_restart_margin_ms = 2000;
     c->leader_lease_ms = 5000;
 }
 
@@ -194,6 +196,10 @@ int config_cluster_set(struct yun_config *c, const char *key, const char *v, cha
         return set_ms(&c->heartbeat_ms, key, v, 50, 60000, err, el);
     if (!strcmp(key, "host_dead_after"))
         return set_ms(&c->host_dead_after_ms, key, v, 200, 3600000, err, el);
+    if (!strcmp(key, "fence_margin_ms"))
+        return set_ms(&c->fence_margin_ms, key, v, 0, 600000, err, el);
+    if (!strcmp(key, "ha_restart_margin_ms"))
+        return set_ms(&c->ha_restart_margin_ms, key, v, 1, 600000, err, el);
     if (!strcmp(key, "leader_lease_ms"))
         return set_ms(&c->leader_lease_ms, key, v, 200, 600000, err, el);
     return 1;
@@ -220,6 +226,21 @@ int config_cluster_finish(struct yun_config *c, char *err, size_t el)
     if (c->host_dead_after_ms <= c->heartbeat_ms) {
         snprintf(err, el, "host_dead_after (%d ms) must be longer than heartbeat_ms (%d ms)",
                  c->host_dead_after_ms, c->heartbeat_ms);
+        return -1;
+    }
+    /* the old copy must be dead before the new one starts: the agent fences
+     * fence_margin_ms before its lease ends, the controller restarts
+     * ha_restart_margin_ms after it; both are read here so one file set
+     * for a cluster is checked as a whole */
+    if (c->ha_restart_margin_ms <= c->fence_margin_ms) {
+        snprintf(err, el,
+                 "ha_restart_margin_ms (%d ms) must be longer than fence_margin_ms (%d ms)",
+                 c->ha_restart_margin_ms, c->fence_margin_ms);
+        return -1;
+    }
+    if (c->fence_margin_ms >= c->host_dead_after_ms) {
+        snprintf(err, el, "fence_margin_ms (%d ms) must be shorter than host_dead_after (%d ms)",
+                 c->fence_margin_ms, c->host_dead_after_ms);
         return -1;
     }
     if (!strcmp(c->role, "agent")) {

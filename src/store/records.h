@@ -65,6 +65,20 @@ struct vm_rec {
     char host[37];         /* id of the host it is placed on ("" = not placed yet) */
     char group[64];        /* placement group ("" = none) */
     char requires[256];    /* required host labels, "k=v,k=v" ("" = none) */
+    char pool[64];         /* the pool its disk lives in ("" = the VM's directory) */
+    int ha;                /* restarted on another host when its host's lease lapses */
+    char ha_from[37];      /* the host an HA restart took it from ("" = none) */
+    /* not stored: where its disk chain lies on the host ("" = the VM's
+     * directory), POOL_PATH/vms/ID, filled in for the wire */
+    char disk_dir[256];
+};
+
+/* A storage pool declared by name (pools table). */
+struct pool_rec {
+    char name[64];
+    char path[256]; /* absolute; a shared pool: the same path on every host */
+    int shared;
+    int64_t created_at;
 };
 
 /* A host of the cluster: an agent that joined, or the all-in-one's own. */

@@ -137,6 +137,15 @@ static const char *const migrations[] = {
     " prediction TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL DEFAULT '',"
     " error TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX migrations_vm ON migrations(vm_id, phase);",
+    /* HA: storage pools declared by name (store_pools.c; shared = the same
+     * path on every host, its disks not copied by a move), the pool a
+     * VM's disk lives in, HA VMs and the host an HA restart took one from */
+    "CREATE TABLE pools ("
+    " name TEXT PRIMARY KEY, path TEXT NOT NULL UNIQUE, shared INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL);"
+    "ALTER TABLE vms ADD COLUMN pool TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE vms ADD COLUMN ha INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN ha_from TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -172,6 +181,9 @@ static const char *const pg_extra[N_MIGRATIONS] = {
     /* M: the migrations table is a state table: fenced */
     [10] = "CREATE TRIGGER migrations_fence BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
            " ON migrations FOR EACH STATEMENT EXECUTE FUNCTION yun_fence();",
+    /* HA: pools are a state table: fenced */
+    [11] = "CREATE TRIGGER pools_fence BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
+           " ON pools FOR EACH STATEMENT EXECUTE FUNCTION yun_fence();",
 };
 
 int store_fail(struct store *st, const char *what)
@@ -443,6 +455,9 @@ static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
     db_bind_text(s, i++, v->host);
     db_bind_text(s, i++, v->group);
     db_bind_text(s, i++, v->requires);
+    db_bind_text(s, i++, v->pool);
+    db_bind_int(s, i++, v->ha);
+    db_bind_text(s, i++, v->ha_from);
 }
 
 void store_read_vm(struct db_stmt *s, struct vm_rec *v)
@@ -488,13 +503,16 @@ void store_read_vm(struct db_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, v->host, sizeof(v->host));
     store_col_text(s, i++, v->group, sizeof(v->group));
     store_col_text(s, i++, v->requires, sizeof(v->requires));
+    store_col_text(s, i++, v->pool, sizeof(v->pool));
+    v->ha = db_col_int(s, i++);
+    store_col_text(s, i++, v->ha_from, sizeof(v->ha_from));
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     struct db_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -511,7 +529,7 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
                        "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29,"
-                       "host=?30,grp=?31,requires=?32 WHERE id=?1");
+                       "host=?30,grp=?31,requires=?32,pool=?33,ha=?34,ha_from=?35 WHERE id=?1");
     if (!s)
         return -1;
     bind_vm(s, vm);

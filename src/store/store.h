@@ -75,6 +75,20 @@ int store_image_delete(struct store *st, const char *name);
 int store_image_get(struct store *st, const char *name, struct image_rec *out);
 int store_image_list(struct store *st, struct image_rec **out, size_t *n);
 
+/* HA VMs whose restart elsewhere was decided and not yet answered
+ * (ha_from set; ctl/ha.c). */
+int store_vm_list_ha_pending(struct store *st, struct vm_rec **out, size_t *n);
+
+/* ---- storage pools declared by name (store_pools.c) ---- */
+
+/* STORE_CONFLICT when the name or the path is taken. */
+int store_pool_insert(struct store *st, const struct pool_rec *p);
+int store_pool_get(struct store *st, const char *name, struct pool_rec *out);
+int store_pool_list(struct store *st, struct pool_rec **out, size_t *n);
+int store_pool_delete(struct store *st, const char *name);
+/* How many VM rows have their disk in the pool. */
+int store_pool_users(struct store *st, const char *name, int *count);
+
 /* ---- images' checksums and host copies (store_himages.c) ---- */
 int store_image_set_sha256(struct store *st, const char *id, const char *sha256);
 /* Insert or replace the host's copy. */

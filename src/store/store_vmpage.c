@@ -62,3 +62,12 @@ int store_vm_keys(struct store *st, struct vm_key **out, size_t *n)
         return -1;
     return store_collect(st, s, sizeof(**out), row_key, out, n, "list vm keys");
 }
+
+int store_vm_list_ha_pending(struct store *st, struct vm_rec **out, size_t *n)
+{
+    struct db_stmt *s =
+        store_prep(st, "SELECT " VM_COLS " FROM vms WHERE ha_from <> '' ORDER BY name");
+    if (!s)
+        return -1;
+    return store_collect(st, s, sizeof **out, row_vm, out, n, "list pending ha restarts");
+}

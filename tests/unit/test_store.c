@@ -50,7 +50,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 11);
+    assert_int_equal(store_schema_version(*state), 12);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -291,7 +291,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 11);
+    assert_int_equal(store_schema_version(st), 12);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -541,7 +541,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 11);
+    assert_int_equal(store_schema_version(other), 12);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
@@ -553,7 +553,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 11);
+    assert_int_equal(v, 12);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
@@ -600,7 +600,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 11 ? 0 : 2);
+            _exit(v == 12 ? 0 : 2);
         }
     }
     close(go[0]);
@@ -663,6 +663,47 @@ static void test_host_images(void **state)
 
 /* The migrations table (store_mig.h): a row written phase by phase, found
  * open by its VM and by its task until it is done or rolled back. */
+/* HA: pools by name (a name or a path taken is a conflict), a VM's pool,
+ * ha and ha_from survive a write and a read. */
+static void test_pools_and_ha_columns(void **state)
+{
+    struct store *st = *state;
+    struct pool_rec p = {.name = "nfs1", .path = "/mnt/nfs1", .shared = 1, .created_at = 5};
+    assert_int_equal(store_pool_insert(st, &p), 0);
+    struct pool_rec q = {.name = "nfs1", .path = "/mnt/other", .created_at = 6};
+    assert_int_equal(store_pool_insert(st, &q), STORE_CONFLICT);
+    snprintf(q.name, sizeof q.name, "nfs2");
+    snprintf(q.path, sizeof q.path, "/mnt/nfs1");
+    assert_int_equal(store_pool_insert(st, &q), STORE_CONFLICT);
+    struct pool_rec got;
+    assert_int_equal(store_pool_get(st, "nfs1", &got), 0);
+    assert_string_equal(got.path, "/mnt/nfs1");
+    assert_int_equal(got.shared, 1);
+    assert_int_equal(store_pool_get(st, "nope", &got), STORE_NOTFOUND);
+    struct vm_rec v = make_vm("hav"), r;
+    snprintf(v.pool, sizeof v.pool, "nfs1");
+    v.ha = 1;
+    assert_int_equal(store_vm_insert(st, &v), 0);
+    int users = 0;
+    assert_int_equal(store_pool_users(st, "nfs1", &users), 0);
+    assert_int_equal(users, 1);
+    assert_int_equal(store_vm_get(st, "hav", &r), 0);
+    assert_string_equal(r.pool, "nfs1");
+    assert_int_equal(r.ha, 1);
+    assert_string_equal(r.ha_from, "");
+    snprintf(v.ha_from, sizeof v.ha_from, "host-a");
+    assert_int_equal(store_vm_update(st, &v), 0);
+    assert_int_equal(store_vm_get(st, "hav", &r), 0);
+    assert_string_equal(r.ha_from, "host-a");
+    struct pool_rec *all = NULL;
+    size_t n = 0;
+    assert_int_equal(store_pool_list(st, &all, &n), 0);
+    assert_int_equal(n, 1);
+    free(all);
+    assert_int_equal(store_pool_delete(st, "nfs1"), 0);
+    assert_int_equal(store_pool_delete(st, "nfs1"), STORE_NOTFOUND);
+}
+
 static void test_migration_rows(void **state)
 {
     struct store *st = *state;
@@ -717,6 +758,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_images_and_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_host_images, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pools_and_ha_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots_and_attachments, setup, teardown),
