@@ -296,7 +296,8 @@ void api_stop(struct api *a)
 
 const struct route routes_misc[] = {
     {EVHTTP_REQ_GET, "/healthz", healthz, ROUTE_PUBLIC | ROUTE_STANDBY, "Liveness", NULL},
-    {EVHTTP_REQ_GET, "/v1/version", version_show, 0, "yund version and schema version", NULL},
+    {EVHTTP_REQ_GET, "/v1/version", version_show, 0,
+     "yund version, git commit, agent protocol and schema version", NULL},
     {EVHTTP_REQ_GET, "/v1/host", host_show, 0, "Capacity and allocation of this host", NULL},
     {EVHTTP_REQ_GET, "/v1/images", image_list, 0, "List images", NULL},
     {EVHTTP_REQ_POST, "/v1/images/build", image_build, ROUTE_BODY | ROUTE_ADMIN | ROUTE_ASYNC,
