@@ -5,6 +5,7 @@
 #   make check        build and run the cmocka unit tests
 #   make e2e          run the pytest end-to-end suite against real QEMU
 #   make test         both (this is what README and .ci/run call)
+#   make deb          the Debian package, build/deb-out/yun_<version>_amd64.deb
 #   make format       clang-format every C file in place
 #   make fuzz         build the libFuzzer targets (fuzz/fuzz_*.c, clang) and run
 #                     each for FUZZ_TIME seconds (default 60) on a scratch corpus
@@ -25,6 +26,12 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-par
            -Wno-format-truncation \
            -Isrc $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lglpk -lm -lpthread
+# The version is debian/changelog's (its first line), the commit git's; both
+# are baked into src/lib/version.c only (YUN_COMMIT overrides, e.g. for a
+# package built from a copy of the tree outside git).
+YUN_VERSION := $(shell sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' debian/changelog)
+YUN_COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+VERSION_DEFS := -DYUN_VERSION_STR='"$(YUN_VERSION)"' -DYUN_COMMIT_STR='"$(YUN_COMMIT)"'
 
 # The fuzz build is one per tree, whatever SAN says (see "fuzzing" below).
 FUZZ_BUILD := $(BUILD)/fuzz
@@ -47,12 +54,22 @@ YUND_OBJS := $(YUND_SRCS:%.c=$(BUILD)/obj/%.o)
 YUN_OBJS  := $(YUN_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check e2e test format clean fuzz fuzz-build fuzz-regress
+.PHONY: all check e2e test format clean fuzz fuzz-build fuzz-regress deb
 all: $(BUILD)/yund $(BUILD)/yun
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+# version.o is rebuilt when the changelog's version or the commit changes.
+$(BUILD)/version.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(VERSION_DEFS)' | cmp -s - $@ || echo '$(VERSION_DEFS)' > $@
+$(BUILD)/obj/src/lib/version.o: src/lib/version.c $(BUILD)/version.stamp
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(VERSION_DEFS) -MMD -MP -c $< -o $@
+.PHONY: FORCE
+FORCE:
 
 $(BUILD)/libyun.a: $(LIB_OBJS)
 	@rm -f $@
@@ -80,6 +97,10 @@ e2e: all
 	YUN_BUILD=$(BUILD) $(PYTHON) -m pytest -q $(PYTEST_ARGS) tests/e2e
 
 test: check e2e
+
+# The Debian package (debian/, docs/packaging.md), under build/deb-out.
+deb:
+	./scripts/make-deb.sh
 
 format:
 	clang-format -i $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')

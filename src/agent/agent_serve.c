@@ -11,6 +11,7 @@
 #include "lib/httpd.h"
 #include "lib/log.h"
 #include "lib/sha256.h"
+#include "lib/version.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -415,7 +416,8 @@ static void on_request(struct hreq *req, void *arg)
             return;
         }
         send_json(req, 200,
-                  json_pack("{s:s,s:s,s:i}", "host_id", s->host_id, "run", s->run, "protocol", 1));
+                  json_pack("{s:s,s:s,s:i}", "host_id", s->host_id, "run", s->run, "protocol",
+                            YUN_PROTOCOL));
         return;
     }
     if (m != EVHTTP_REQ_POST) {

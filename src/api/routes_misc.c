@@ -11,14 +11,13 @@
 #include "ctl/hosts.h"
 #include "ctl/images.h"
 #include "lib/util.h"
+#include "lib/version.h"
 
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define YUN_VERSION "0.1.0"
 
 static void image_list(struct route_ctx *c)
 {
@@ -256,9 +255,9 @@ static void healthz(struct route_ctx *c)
 
 static void version_show(struct route_ctx *c)
 {
-    reply_json(
-        c->req, 200,
-        json_pack("{s:s,s:i}", "version", YUN_VERSION, "schema", ctl_schema_version(c->api->ctl)));
+    reply_json(c->req, 200,
+               json_pack("{s:s,s:s,s:i,s:i}", "version", yun_version(), "commit", yun_commit(),
+                         "protocol", YUN_PROTOCOL, "schema", ctl_schema_version(c->api->ctl)));
 }
 
 static void host_show(struct route_ctx *c)
@@ -280,7 +279,7 @@ static void host_show(struct route_ctx *c)
                          (json_int_t)u.mem_capacity, "memory_used", (json_int_t)u.mem_used,
                          "cpu_overcommit", ctl->cfg->cpu_overcommit, "memory_overcommit",
                          ctl->cfg->mem_overcommit, "vms", u.vms_total, "vms_running", u.vms_running,
-                         "accel", h->accel, "cgroups", h->cgroups, "version", YUN_VERSION));
+                         "accel", h->accel, "cgroups", h->cgroups, "version", yun_version()));
 }
 
 void api_stop(struct api *a)
@@ -297,7 +296,8 @@ void api_stop(struct api *a)
 
 const struct route routes_misc[] = {
     {EVHTTP_REQ_GET, "/healthz", healthz, ROUTE_PUBLIC | ROUTE_STANDBY, "Liveness", NULL},
-    {EVHTTP_REQ_GET, "/v1/version", version_show, 0, "yund version and schema version", NULL},
+    {EVHTTP_REQ_GET, "/v1/version", version_show, 0,
+     "yund version, git commit, agent protocol and schema version", NULL},
     {EVHTTP_REQ_GET, "/v1/host", host_show, 0, "Capacity and allocation of this host", NULL},
     {EVHTTP_REQ_GET, "/v1/images", image_list, 0, "List images", NULL},
     {EVHTTP_REQ_POST, "/v1/images/build", image_build, ROUTE_BODY | ROUTE_ADMIN | ROUTE_ASYNC,

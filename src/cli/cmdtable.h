@@ -126,6 +126,7 @@ void cli_help_group(const struct cli_cmd *const *t, const struct cli_cmd *g, FIL
 void cli_help_cmd(const struct cli_cmd *cmd, FILE *f);
 void cli_completion_bash(const struct cli_cmd *const *t, FILE *f);
 void cli_dump_json(const struct cli_cmd *const *t, FILE *f);
+void cli_man(const struct cli_cmd *const *t, FILE *f); /* yun(1), man.c */
 
 /* The global options main.c takes anywhere on the line (before "--"). */
 extern const struct cli_opt cli_global_opts[];

@@ -6,6 +6,7 @@
  * with --url and --token.
  */
 #include "cli/cli.h"
+#include "lib/version.h"
 #include "sim/sim_cli.h"
 
 #include <stdio.h>
@@ -16,6 +17,8 @@ static int run_sim(struct cli *c, const struct cli_args *a);
 static int run_completion(struct cli *c, const struct cli_args *a);
 static int run_help(struct cli *c, const struct cli_args *a);
 static int run_dump(struct cli *c, const struct cli_args *a);
+static int run_man(struct cli *c, const struct cli_args *a);
+static int run_version(struct cli *c, const struct cli_args *a);
 
 static const struct cli_cmd main_entries[] = {
     {.words = "sim",
@@ -44,6 +47,15 @@ static const struct cli_cmd main_entries[] = {
                                       {0}},
      .flags = CLI_CMD_HIDDEN,
      .run = run_help},
+    {.words = "version",
+     .summary = "this yun's version and git commit, and the version of the yund it talks to",
+     .opts = (const struct cli_opt[]){{"client", 0, NULL, 0, NULL, 0, "this yun's only (no yund)"},
+                                      {0}},
+     .run = run_version},
+    {.words = "__man",
+     .summary = "the yun(1) manual page, in roff",
+     .flags = CLI_CMD_HIDDEN,
+     .run = run_man},
     {.words = "__commands",
      .summary = "the command table as JSON (for tests)",
      .flags = CLI_CMD_HIDDEN,
@@ -84,6 +96,41 @@ static int run_completion(struct cli *c, const struct cli_args *a)
 static int run_dump(struct cli *c, const struct cli_args *a)
 {
     cli_dump_json(table, stdout);
+    return 0;
+}
+
+static int run_man(struct cli *c, const struct cli_args *a)
+{
+    cli_man(table, stdout);
+    return 0;
+}
+
+static int run_version(struct cli *c, const struct cli_args *a)
+{
+    if (c->json && cli_flag(a, "client")) {
+        printf("{\"version\":\"%s\",\"commit\":\"%s\"}\n", yun_version(), yun_commit());
+        return 0;
+    }
+    if (!c->json)
+        printf("yun %s (commit %s)\n", yun_version(), yun_commit());
+    if (cli_flag(a, "client"))
+        return 0;
+    int code;
+    json_t *r = cli_call(c, "GET", "/v1/version", NULL, &code);
+    if (!r)
+        return code;
+    if (c->json) {
+        json_object_set_new(
+            r, "client", json_pack("{s:s,s:s}", "version", yun_version(), "commit", yun_commit()));
+        cli_print_json(r);
+    } else {
+        printf("yund %s (commit %s, protocol %lld, schema %lld)\n",
+               json_string_value(json_object_get(r, "version")),
+               json_string_value(json_object_get(r, "commit")),
+               (long long)json_integer_value(json_object_get(r, "protocol")),
+               (long long)json_integer_value(json_object_get(r, "schema")));
+    }
+    json_decref(r);
     return 0;
 }
 
@@ -189,6 +236,10 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     if (argc == 0)
         return help_for(0, NULL, stderr, EXIT_USAGE);
+    if (!strcmp(argv[0], "--version") || !strcmp(argv[0], "-V")) {
+        printf("yun %s (commit %s)\n", yun_version(), yun_commit());
+        return 0;
+    }
     if (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"))
         return help_for(0, NULL, stdout, 0);
     int used = 0;

@@ -9,6 +9,7 @@
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "lib/version.h"
 #include "store/store.h"
 
 #include <stdio.h>
@@ -92,9 +93,13 @@ int ctl_host_join_parse(json_t *body, struct host_join *j, struct yerr *err)
     if (!body || !json_is_object(body))
         return yerr_set(err, YE_INVALID_ARGUMENT, "the body must be a JSON object");
     json_t *proto = json_object_get(body, "protocol");
-    if (!json_is_integer(proto) || json_integer_value(proto) != 1)
+    if (!json_is_integer(proto))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "protocol: an integer is needed");
+    if (json_integer_value(proto) != YUN_PROTOCOL)
         return yerr_set(err, YE_INVALID_ARGUMENT,
-                        "protocol: this controller speaks protocol 1 only");
+                        "protocol: this agent speaks protocol %lld, this controller (yun %s) "
+                        "speaks protocol %d only: install the same yun version on both",
+                        (long long)json_integer_value(proto), yun_version(), YUN_PROTOCOL);
     if (get_str(body, "token", true, j->token, sizeof j->token, err) < 0 ||
         get_str(body, "host_id", false, j->host_id, sizeof j->host_id, err) < 0 ||
         get_str(body, "name", true, j->name, sizeof j->name, err) < 0 ||

@@ -5,6 +5,9 @@
  * are left running on exit.
  */
 #include "daemon/daemon.h"
+#include "daemon/opts.h"
+#include "daemon/sdnotify.h"
+#include "lib/version.h"
 #include "lib/failpoint.h"
 #include "agent/agent_local.h"
 #include "api/api.h"
@@ -31,32 +34,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: yund [options]\n"
-            "  -s, --state-dir DIR   state directory (default /var/lib/yun, env YUN_STATE_DIR)\n"
-            "  -c, --config FILE     config file of 'key = value' lines\n"
-            "                        (default <state-dir>/yund.conf if it exists)\n"
-            "  -o, --set KEY=VALUE   override one setting (repeatable)\n"
-            "      --store SPEC      the state of record: postgres://... (PostgreSQL) or a\n"
-            "                        SQLite file (default <state-dir>/yun.db; setting store)\n"
-            "  -d, --daemon          detach and log to <state-dir>/yund.log\n"
-            "  -v, --verbose         debug logging\n"
-            "  -h, --help            this help\n"
-            "      --routes[=json]   print the API's route table and exit\n"
-            "      --role ROLE       all (default: the all-in-one), controller or agent\n"
-            "      --join URL[,URL]  agent: the controllers to join (setting join)\n"
-            "      --token-file F    agent: the join token (setting join_token_file)\n"
-            "settings: state_dir store socket listen token_file qemu qemu_img accel image_builder\n"
-            "  log_level log_file cpu_overcommit memory_overcommit host_cpus host_memory\n"
-            "  reserved_memory stop_timeout reconcile_interval detach_timeout max_body\n"
-            "  max_connections role host_name host_labels agent_listen agent_address\n"
-            "  join join_token_file heartbeat_ms host_dead_after advertise_url leader_lease_ms\n"
-            "  placement_policy host_max_vms\n"
-            "yund stops on SIGTERM and leaves every VM running; restart it to re-attach.\n");
-}
-
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     log_info("signal %d: stopping (VMs keep running)", (int)sig);
@@ -65,8 +42,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
+    sd_notify_send("RELOADING=1");
     log_reopen();
     log_info("SIGHUP: log file reopened");
+    sd_notify_send("READY=1");
 }
 
 void daemon_signals_add(struct event_base *base, struct event *ev[3])
@@ -176,24 +155,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "yund: YUN_STATE_DIR: %s\n", err);
         return 2;
     }
-    static const struct option opts[] = {{"state-dir", required_argument, 0, 's'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"set", required_argument, 0, 'o'},
-                                         {"daemon", no_argument, 0, 'd'},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"failpoints", no_argument, 0, 'F'},
-                                         {"routes", optional_argument, 0, 'R'},
-                                         {"store", required_argument, 0, 'S'},
-                                         {"role", required_argument, 0, 'r'},
-                                         {"join", required_argument, 0, 'j'},
-                                         {"token-file", required_argument, 0, 't'},
-                                         {0, 0, 0, 0}};
     const char *role = NULL, *join = NULL, *token_file = NULL;
     const char *config_file = NULL, *store_spec = NULL;
     char *sets[64];
     int nsets = 0, daemon_mode = 0, verbose = 0, c;
-    while ((c = getopt_long(argc, argv, "s:c:o:dvh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, yund_getopt_short(), yund_getopt_long(), NULL)) != -1) {
         switch (c) {
         case 's':
             if (config_set(&cfg, "state_dir", optarg, err, sizeof(err)) < 0) {
@@ -218,7 +184,13 @@ int main(int argc, char **argv)
             verbose = 1;
             break;
         case 'h':
-            usage(stdout);
+            yund_usage(stdout);
+            return 0;
+        case 'V':
+            printf("yund %s (commit %s, protocol %d)\n", yun_version(), yun_commit(), YUN_PROTOCOL);
+            return 0;
+        case 'M':
+            yund_man(stdout);
             return 0;
         case 'S': /* after the config file and --set, like them validated */
             store_spec = optarg;
@@ -241,7 +213,7 @@ int main(int argc, char **argv)
             }
             return route_table_print(stdout, optarg != NULL) < 0 ? 1 : 0;
         default:
-            usage(stderr);
+            yund_usage(stderr);
             return 2;
         }
     }

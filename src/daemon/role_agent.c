@@ -11,6 +11,7 @@
  * cluster.json's credential, before any join answers).
  */
 #include "daemon/daemon.h"
+#include "daemon/sdnotify.h"
 #include "agent/agent_join.h"
 #include "agent/agent_local.h"
 #include "agent/agent_push.h"
@@ -214,7 +215,9 @@ int role_agent(const struct yun_config *cfg)
     daemon_signals_add(base, sigs);
     log_info("yund agent %s ready (state %s, pid %d, joining %s)", cfg->host_name, cfg->state_dir,
              (int)getpid(), cfg->join_urls);
+    sd_notify_ready("agent ready");
     event_base_dispatch(base);
+    sd_notify_send("STOPPING=1");
     daemon_drain(base);
     daemon_signals_free(sigs);
     rc = 0;

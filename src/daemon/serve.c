@@ -13,6 +13,7 @@
 #include "ctl/leader.h"
 #include "ctl/tasks_engine.h"
 #include "daemon/role_leader.h"
+#include "daemon/sdnotify.h"
 #include "lib/job.h"
 #include "lib/log.h"
 #include "store/store.h"
@@ -99,7 +100,10 @@ void daemon_serve_run(struct daemon_serve *d)
     else
         log_info("yund controller ready (state %s, pid %d, api %s)", d->cfg->state_dir,
                  (int)getpid(), d->cfg->listen_tcp);
+    /* The API socket listens and reconcile has re-attached the QEMUs. */
+    sd_notify_ready(d->agent ? "serving" : "controller serving");
     event_base_dispatch(d->base);
+    sd_notify_send("STOPPING=1");
     /* Helpers still running (a copy) are ended and their operations rolled
      * back (their tasks fail) before yund goes; bounded to 3 s. */
     daemon_drain(d->base);

@@ -60,6 +60,21 @@ static void test_parse_good(void **state)
     json_decref(b);
 }
 
+/* An agent of another protocol version is told both numbers and what to do. */
+static void test_parse_protocol_mismatch(void **state)
+{
+    json_t *b = good();
+    json_object_set_new(b, "protocol", json_integer(2));
+    struct host_join j;
+    struct yerr err = {0};
+    assert_int_equal(ctl_host_join_parse(b, &j, &err), -1);
+    assert_int_equal(err.code, YE_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.message, "this agent speaks protocol 2"));
+    assert_non_null(strstr(err.message, "speaks protocol 1 only"));
+    assert_non_null(strstr(err.message, "same yun version"));
+    json_decref(b);
+}
+
 static void test_parse_bad(void **state)
 {
     bad("protocol", json_integer(2), "protocol");
@@ -137,6 +152,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_good),
         cmocka_unit_test(test_parse_bad),
+        cmocka_unit_test(test_parse_protocol_mismatch),
         cmocka_unit_test(test_credential),
         cmocka_unit_test(test_settings),
     };

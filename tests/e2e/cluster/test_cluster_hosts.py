@@ -60,6 +60,7 @@ def test_bad_joins_change_nothing(cl):
     assert st == 401, (st, e)
     st, e = _join(cl, protocol=2)
     assert st == 400, (st, e)
+    assert "speaks protocol 1 only" in e["error"]["message"], e
     st, e = _join(cl, cpus=0)
     assert st == 400 and "cpus" in e["error"]["message"], (st, e)
     st, e = _join(cl, memory=-5)
