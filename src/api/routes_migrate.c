@@ -9,6 +9,7 @@
 #include "api/routes.h"
 #include "api/routes_tasks.h"
 #include "ctl/migrate.h"
+#include "ctl/place.h"
 
 #include <event2/http.h>
 #include <stdio.h>
@@ -53,7 +54,10 @@ static int migrate_body(json_t *b, struct migrate_opts *o, struct yerr *err)
             return yerr_set(err, YE_INVALID_ARGUMENT, "unknown member '%s'", k);
         }
     }
-    return 0; /* no "to": the planner's (migrate_choose_target) */
+    sched_policy pol;
+    if (place_strategy_parse(o->strategy, &pol, err) < 0)
+        return -1;
+    return 0; /* no "to": the strategy's (migrate_choose_target) */
 }
 
 static int check_migrate(json_t *body, struct yerr *err)

@@ -242,15 +242,21 @@ void ctl_migrate_register(struct ctl *c)
 
 /* ---- the checks ---- */
 
-/* THE spot where the target is chosen: o->to, else (once helper C's planner
- * is wired in here) ctl_migrate_plan by strategy. */
+/* THE spot where the target is chosen: o->to, else placement by strategy
+ * with the VM's current host excluded (ctl_place_move; the same filters as
+ * a create, so capacity and anti-affinity hold after the move). */
 static int migrate_choose_target(struct ctl *c, const struct vm_rec *vm,
                                  const struct migrate_opts *o, char target[37], struct yerr *err)
 {
-    (void)vm;
-    if (!o->to[0])
-        return yerr_set(err, YE_INVALID_ARGUMENT, "no target: give --to");
-    return ctl_host_resolve(c, o->to, target, err);
+    sched_policy pol;
+    if (place_strategy_parse(o->strategy, &pol, err) < 0)
+        return -1;
+    if (o->to[0])
+        return ctl_host_resolve(c, o->to, target, err);
+    struct yerr perr = {0};
+    if (ctl_place_move(c, vm, o->strategy, false, target, NULL, &perr) < 0)
+        return yerr_set(err, perr.code, "no target for vm '%s': %s", vm->name, perr.message);
+    return 0;
 }
 
 static int check_target(struct ctl *c, const struct vm_rec *vm, const char *target,

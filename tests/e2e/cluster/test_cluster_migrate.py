@@ -121,7 +121,8 @@ def test_migrate_bad_input_changes_nothing(cl):
     cases = [
         ({"to": "nosuchhost"}, 404),
         ({"to": "h1"}, 409),                      # its own host
-        ({}, 400),                                # no target (until the planner is wired)
+        ({"strategy": "fastest"}, 400),           # an unknown strategy
+        ({"to": "h2", "strategy": 7}, 400),
         ({"to": "h2", "max_bandwidth": -1}, 400),
         ({"to": "h2", "max_downtime_ms": "x"}, 400),
         ({"to": "h2", "bogus": 1}, 400),
@@ -160,6 +161,40 @@ def test_migrate_bad_input_changes_nothing(cl):
     assert where(cl, v["id"]).keys() == {"h1"}
     for n in ("h2", "h3"):
         assert v["id"] not in cl.agents[n].vm_dirs()
+    cl.check_invariants(settled=True)
+
+
+def test_migrate_by_strategy(cl):
+    """Without a target the strategy chooses among the other up hosts
+    (the source excluded); with none left it is a 409 naming why, and
+    nothing changes."""
+    v = make_vm(cl, "c-migst", memory="96M")
+    cl.yun("host", "maintenance", "h3")
+    cl.wait_host("h3", "maintenance", 10)
+    try:
+        # pack would keep it on the fullest host: h1, its own, is excluded
+        p = cl.yun("vm", "migrate", "c-migst", "--strategy", "pack")
+        assert "migrated" in p.stdout, p.stdout
+        assert_only_on(cl, v, "h2")
+        t = next(t for t in cl.get("/v1/tasks?limit=20")["tasks"] if t["kind"] == "vm.migrate")
+        assert t["state"] == "succeeded" and t["result"]["to"] == "h2", t
+        # every other host in maintenance: no target, a clear 409, nothing changes
+        cl.yun("host", "maintenance", "h1")
+        cl.wait_host("h1", "maintenance", 10)
+        before = rows(cl, v["id"])
+        st, b = cl.api("POST", "/v1/vms/c-migst/migrate", {"strategy": "round-robin"})
+        assert st == 409, (st, b)
+        msg = b["error"]["message"]
+        assert "no valid host" in msg and "2 in maintenance" in msg and "current host" in msg, msg
+        p = cl.yun("vm", "migrate", "c-migst", check=False)
+        assert p.returncode == 1 and "no valid host" in p.stderr, p.stderr
+        assert rows(cl, v["id"]) == before
+        assert where(cl, v["id"]).keys() == {"h2"}
+        assert cl.vm_host(cl.vm("c-migst")) == "h2"
+    finally:
+        for h in ("h1", "h3"):
+            cl.yun("host", "activate", h)
+            cl.wait_host(h, "up", 10)
     cl.check_invariants(settled=True)
 
 
