@@ -229,6 +229,23 @@ case " $(cat /proc/cmdline) " in
     ;;
 esac
 
+case " $(cat /proc/cmdline) " in
+*" yun.dirty=1 "*)
+    # a memory dirtier (live migration's prediction): the same 64 MiB of
+    # tmpfs rewritten in place as fast as the CPU goes, each pass with new
+    # content (so a content-sampling dirty rate sees every page change)
+    echo "yun-tiny: dirtying memory"
+    (i=0
+    set --
+    for k in $(seq 64); do set -- "$@" /tmp/yun-blk; done
+    while :; do
+        i=$((i + 1))
+        yes "$i" | head -c 1048576 >/tmp/yun-blk
+        cat "$@" 1<>/tmp/yun-dirty # in place: <> opens without truncating
+    done) &
+    ;;
+esac
+
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
     yun.spam=[0-9]*)

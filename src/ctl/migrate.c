@@ -246,7 +246,8 @@ void ctl_migrate_register(struct ctl *c)
  * with the VM's current host excluded (ctl_place_move; the same filters as
  * a create, so capacity and anti-affinity hold after the move). */
 static int migrate_choose_target(struct ctl *c, const struct vm_rec *vm,
-                                 const struct migrate_opts *o, char target[37], struct yerr *err)
+                                 const struct migrate_opts *o, bool dry, char target[37],
+                                 struct yerr *err)
 {
     sched_policy pol;
     if (place_strategy_parse(o->strategy, &pol, err) < 0)
@@ -254,12 +255,12 @@ static int migrate_choose_target(struct ctl *c, const struct vm_rec *vm,
     if (o->to[0])
         return ctl_host_resolve(c, o->to, target, err);
     struct yerr perr = {0};
-    if (ctl_place_move(c, vm, o->strategy, false, target, NULL, &perr) < 0)
+    if (ctl_place_move(c, vm, o->strategy, dry, target, NULL, &perr) < 0)
         return yerr_set(err, perr.code, "no target for vm '%s': %s", vm->name, perr.message);
     return 0;
 }
 
-static int check_target(struct ctl *c, const struct vm_rec *vm, const char *target,
+static int check_target(struct ctl *c, const struct vm_rec *vm, const char *target, bool dry,
                         struct yerr *err)
 {
     struct host_rec h;
@@ -284,7 +285,13 @@ static int check_target(struct ctl *c, const struct vm_rec *vm, const char *targ
     s.start = true;
     char chosen[37];
     struct yerr perr = {0};
-    if (ctl_place(c, &s, target, chosen, NULL, &perr) < 0) {
+    json_t *out = NULL;
+    if (dry) /* a plan: decided the same, nothing reserved */
+        snprintf(s.host, sizeof s.host, "%s", target);
+    int rc = dry ? ctl_place_dry(c, &s, &out, NULL, &perr)
+                 : ctl_place(c, &s, target, chosen, NULL, &perr);
+    json_decref(out);
+    if (rc < 0) {
         return yerr_set(err, perr.code == YE_NOT_FOUND ? YE_NOT_FOUND : YE_CONFLICT,
                         "host %s cannot take vm '%s': %s", h.name, vm->name, perr.message);
     }
@@ -332,6 +339,17 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
     return 0;
 }
 
+int mig_check(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts *o, bool dry,
+              char target[37], struct yerr *err)
+{
+    if (o->max_downtime_ms < 0 || o->max_downtime_ms > 3600 * 1000)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "max_downtime_ms must be 0..3600000");
+    return migrate_choose_target(c, vm, o, dry, target, err) < 0 || check_vm(c, vm, o, err) < 0 ||
+                   check_target(c, vm, target, dry, err) < 0
+               ? -1
+               : 0;
+}
+
 static json_t *opts_json(const struct migrate_opts *o)
 {
     return json_pack("{s:s,s:s,s:I,s:i,s:b,s:b}", "to", o->to, "strategy", o->strategy,
@@ -357,10 +375,7 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "a dry run is POST /v1/vms/%s/migrate/plan (yun vm migrate --dry-run)",
                         name);
-    if (o->max_downtime_ms < 0 || o->max_downtime_ms > 3600 * 1000)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "max_downtime_ms must be 0..3600000");
-    if (migrate_choose_target(c, &vm, o, target, err) < 0 || check_vm(c, &vm, o, err) < 0 ||
-        check_target(c, &vm, target, err) < 0)
+    if (mig_check(c, &vm, o, false, target, err) < 0)
         return -1;
     if (!ctl_vm_agent(c, &vm, err))
         return -1; /* its own host is down */

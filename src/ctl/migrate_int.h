@@ -9,6 +9,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/migrate.h"
+#include "sched/migrate_model.h"
 #include "store/store_mig.h"
 
 struct event;
@@ -51,7 +52,15 @@ struct mig {
     void *done_arg;
 };
 
+/* migrate_plan.c: a prediction as the plan and the task show it */
+json_t *mig_prediction_json(const struct mig_model_in *in, const struct mig_model_out *out);
+
 /* migrate.c */
+/* The checks of a move before anything changes (options, the target by
+ * o->to or strategy, the VM, the target's filters); dry: a plan's, nothing
+ * reserved and the strategy's cursor unmoved. 0 with target, or -1. */
+int mig_check(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts *o, bool dry,
+              char target[37], struct yerr *err);
 struct mig *mig_new(struct ctl *c);
 void mig_free(struct mig *m);
 struct mig *mig_find_vm(struct ctl *c, const char *vm_id);

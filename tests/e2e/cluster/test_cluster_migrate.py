@@ -198,6 +198,70 @@ def test_migrate_by_strategy(cl):
     cl.check_invariants(settled=True)
 
 
+def plan(cl, name, **body):
+    return cl.api("POST", f"/v1/vms/{name}/migrate/plan", body, timeout=60)
+
+
+def test_migrate_plan_predicts(cl):
+    """The plan (--dry-run) names the target and predicts the move from the
+    measured dirty rate and changes nothing; the move then takes about
+    what was predicted. A guest that dirties memory faster than the
+    bandwidth cannot converge (409 with the numbers, --auto-converge
+    suggested) and is predicted to with --auto-converge."""
+    v = make_vm(cl, "c-migplan")
+    bw = 64 << 20
+    p = cl.yun("vm", "migrate", "c-migplan", "--dry-run", "--max-bandwidth", "64M")
+    assert "target: h" in p.stdout and "converges" in p.stdout, p.stdout
+    st, b = plan(cl, "c-migplan", to="h2", max_bandwidth=bw)
+    assert st == 200 and b["target"]["name"] == "h2", b
+    pr = b["prediction"]
+    assert pr["converges"] and pr["bandwidth_bps"] == bw and pr["dirty_bps"] >= 0, pr
+    assert b["link"]["source"] == "max_bandwidth", b
+    # bad input as the move's: unknown host, its own host, unknown strategy
+    assert plan(cl, "c-migplan", to="nosuchhost")[0] == 404
+    assert plan(cl, "c-migplan", to="h1")[0] == 409
+    assert plan(cl, "c-migplan", strategy="fastest")[0] == 400
+    assert rows(cl, v["id"]) == "" and where(cl, v["id"]).keys() == {"h1"}
+    # predicted vs actual total (YUN_PRED_ROUNDS moves, the median error printed)
+    errs = []
+    for i in range(int(os.environ.get("YUN_PRED_ROUNDS", "1"))):
+        to = "h2" if i % 2 == 0 else "h1"
+        st, b = plan(cl, "c-migplan", to=to, max_bandwidth=bw)
+        assert st == 200, b
+        t = cl.task_wait(migrate(cl, "c-migplan", to, max_bandwidth=bw))
+        assert t["state"] == "succeeded", t
+        got, want = t["result"]["outcome"]["total_ms"], b["prediction"]["total_ms"]
+        errs.append((want, got, (want - got) / got))
+    errs.sort(key=lambda e: e[2])
+    print(f"\nprediction vs actual total ms (256 MiB tiny, 64 MiB/s): {errs}; median error "
+          f"{errs[len(errs) // 2][2]:+.1%}, load {open('/proc/loadavg').read().strip()}")
+
+    # a guest that dirties faster than 1 MiB/s with 50 ms allowed
+    cl.yun("vm", "create", "c-migdirty", "--image", "tiny", "--memory", "256M", "--host", "h1",
+           "--cmdline", "console=ttyS0 panic=-1 quiet yun.dirty=1")
+    cl.yun("vm", "start", "c-migdirty")
+    cl.wait_vm("c-migdirty", "running")
+    wait_for(lambda: "yun-tiny: dirtying memory" in cl.console_log("c-migdirty"), 60,
+             interval=0.25, what="the dirtier to start")
+    d = cl.vm("c-migdirty")
+    st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=1 << 20, max_downtime_ms=50)
+    assert st == 409, (st, b)
+    msg = b["error"]["message"]
+    print(f"\ndirtier: {msg} {b.get('plan')}")
+    assert "cannot converge" in msg and "--auto-converge" in msg, msg
+    assert b["plan"]["prediction"]["converges"] is False, b
+    assert b["plan"]["prediction"]["dirty_bps"] > 1 << 20, b
+    p = cl.yun("vm", "migrate", "c-migdirty", "--to", "h2", "--dry-run", "--max-bandwidth", "1M",
+               "--max-downtime", "50", check=False)
+    assert p.returncode == 1 and "cannot converge" in p.stderr, p.stderr
+    st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=1 << 20, max_downtime_ms=50,
+                 auto_converge=True)
+    print(f"\ndirtier, auto-converge: {b.get('prediction')}")
+    assert st == 200 and b["prediction"]["converges"] and b["prediction"]["throttle_pct"] > 0, b
+    assert rows(cl, d["id"]) == "" and where(cl, d["id"]).keys() == {"h1"}
+    cl.check_invariants(settled=True)
+
+
 def wait_phase(cl, tid, phases, timeout=90):
     def ok():
         t = cl.get(f"/v1/tasks/{tid}")
