@@ -47,6 +47,7 @@ void mig_free(struct mig *m)
     if (m->timer)
         event_free(m->timer);
     json_decref(m->detail);
+    json_decref(m->prediction);
     free(m);
 }
 
@@ -189,6 +190,8 @@ void mig_finish(struct mig *m, const struct yerr *err)
                 json_object_set_new(r, "outcome", o);
             else
                 json_decref(o);
+            if (r && m->prediction)
+                json_object_set(r, "prediction", m->prediction);
             task_succeed(c->tasks, m->row.task, r);
         }
     }
@@ -432,6 +435,6 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
     if (task_out)
         *task_out = task;
     FAILPOINT("migrate.after_prepared");
-    mig_run_start(m);
+    mig_predict(m, mig_run_start);
     return 0;
 }

@@ -44,9 +44,11 @@ struct mig {
     int nbd_port, mig_port;
     char tgt_node[64];
     int64_t t0, mem_t0, last_detail;
-    int64_t t_paused; /* pre-switchover seen: the guest stopped on the source */
-    json_t *detail;   /* the task's live figures */
+    int64_t t_paused;   /* pre-switchover seen: the guest stopped on the source */
+    json_t *detail;     /* the task's live figures */
+    json_t *prediction; /* the pre-copy model's, before the start (NULL: none) */
     int polls;
+    void (*after_predict)(struct mig *m);
     bool src_completed; /* the source's migration completed (postmigrate) */
     migrate_done_fn done;
     void *done_arg;
@@ -54,6 +56,13 @@ struct mig {
 
 /* migrate_plan.c: a prediction as the plan and the task show it */
 json_t *mig_prediction_json(const struct mig_model_in *in, const struct mig_model_out *out);
+
+/* The move's first step: the dirty rate measured on the source, the
+ * prediction kept (m->prediction, the task's detail and result); a move
+ * that cannot converge fails here, before any side effect (409 conflict
+ * with the numbers); else then(m). A measurement that fails is logged and
+ * the move goes on without a prediction. */
+void mig_predict(struct mig *m, void (*then)(struct mig *m));
 
 /* migrate.c */
 /* The checks of a move before anything changes (options, the target by

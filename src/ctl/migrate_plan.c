@@ -52,6 +52,89 @@ static void plan_end(struct plan *p, json_t *plan, const struct yerr *err)
     free(p);
 }
 
+/* ---- the move's own prediction (its first step) ---- */
+
+static void mpred_query(struct mig *m, json_t *res, const struct yerr *err);
+
+static void mpred_go(struct mig *m, const char *why)
+{
+    if (why)
+        log_warn("migration %s of vm %s: no prediction (%s)", m->row.id, m->row.vm_name, why);
+    m->polls = 0;
+    m->after_predict(m);
+}
+
+static void mpred_poll(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (err) {
+        mig_fail(m, err);
+        return;
+    }
+    mig_qmp(m, m->row.source, "query-dirty-rate", NULL, mpred_query);
+}
+
+static void mpred_calc(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (err) {
+        mpred_go(m, err->message);
+        return;
+    }
+    mig_later(m, PLAN_CALC_S * 1000 + 100, mpred_poll);
+}
+
+static void mpred_query(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (err) {
+        mpred_go(m, err->message);
+        return;
+    }
+    const char *st = json_string_value(json_object_get(res, "status"));
+    if (!st || strcmp(st, "measured")) {
+        if (++m->polls >= PLAN_POLLS)
+            mpred_go(m, "the dirty rate was not measured in time");
+        else
+            mig_later(m, PLAN_POLL_MS, mpred_poll);
+        return;
+    }
+    double mibs = (double)json_integer_value(json_object_get(res, "dirty-rate"));
+    struct mig_model_in in = {.ram_bytes = m->vm.memory_mb << 20,
+                              .dirty_bps = mibs * 1048576.0,
+                              .bandwidth_bps =
+                                  m->o.max_bandwidth ? (double)m->o.max_bandwidth : PLAN_LINK_BPS,
+                              .max_downtime_ms = m->o.max_downtime_ms,
+                              .auto_converge = m->o.auto_converge,
+                              .setup_ms = PLAN_SETUP_MS};
+    struct mig_model_out out;
+    if (mig_model_predict(&in, &out) < 0) {
+        mpred_go(m, "the model has no answer for these figures");
+        return;
+    }
+    m->prediction = mig_prediction_json(&in, &out);
+    if (m->prediction && m->detail)
+        json_object_set(m->detail, "prediction", m->prediction);
+    if (!out.converges) {
+        struct yerr e;
+        yerr_set(&e, YE_CONFLICT,
+                 "pre-copy cannot converge: the guest dirties %.1f MiB/s, the move sends %.1f "
+                 "MiB/s; after %d rounds the stop would take %.0f ms (max downtime %d ms): give "
+                 "--auto-converge or a higher --max-bandwidth",
+                 mibs, in.bandwidth_bps / 1048576.0, out.rounds, out.downtime_ms,
+                 in.max_downtime_ms ? in.max_downtime_ms : 300);
+        mig_fail(m, &e);
+        return;
+    }
+    mpred_go(m, NULL);
+}
+
+void mig_predict(struct mig *m, void (*then)(struct mig *m))
+{
+    m->after_predict = then;
+    json_t *a = json_pack("{s:i,s:i}", "calc-time", PLAN_CALC_S, "sample-pages", PLAN_SAMPLES);
+    mig_qmp(m, m->row.source, "calc-dirty-rate", a, mpred_calc);
+}
+
 json_t *mig_prediction_json(const struct mig_model_in *in, const struct mig_model_out *out)
 {
     return json_pack(

@@ -254,11 +254,27 @@ def test_migrate_plan_predicts(cl):
     p = cl.yun("vm", "migrate", "c-migdirty", "--to", "h2", "--dry-run", "--max-bandwidth", "1M",
                "--max-downtime", "50", check=False)
     assert p.returncode == 1 and "cannot converge" in p.stderr, p.stderr
-    st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=1 << 20, max_downtime_ms=50,
+    st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=16 << 20, max_downtime_ms=50,
                  auto_converge=True)
     print(f"\ndirtier, auto-converge: {b.get('prediction')}")
     assert st == 200 and b["prediction"]["converges"] and b["prediction"]["throttle_pct"] > 0, b
     assert rows(cl, d["id"]) == "" and where(cl, d["id"]).keys() == {"h1"}
+    # the move itself predicts first: refused before any side effect...
+    bw = 16 << 20
+    t = cl.task_wait(migrate(cl, "c-migdirty", "h2", max_bandwidth=bw, max_downtime_ms=50))
+    assert t["state"] == "failed" and "cannot converge" in t["error"]["message"], t
+    assert t["detail"]["prediction"]["converges"] is False, t
+    assert where(cl, d["id"]).keys() == {"h1"} and d["id"] not in cl.agents["h2"].vm_dirs()
+    # ...and converges with --auto-converge, the prediction next to the outcome
+    t = cl.task_wait(migrate(cl, "c-migdirty", "h2", max_bandwidth=bw, max_downtime_ms=50,
+                             auto_converge=True))
+    assert t["state"] == "succeeded", t
+    pr, out = t["result"]["prediction"], t["result"]["outcome"]
+    assert pr["converges"] and pr["auto_converge"], pr
+    print(f"\ndirtier moved with auto-converge: predicted {pr['total_ms']} ms "
+          f"(downtime {pr['downtime_ms']}), took {out['total_ms']} ms (downtime "
+          f"{out['downtime_ms']})")
+    assert_only_on(cl, d, "h2")
     cl.check_invariants(settled=True)
 
 
@@ -274,7 +290,7 @@ def wait_phase(cl, tid, phases, timeout=90):
 
 def test_migrate_cancel_mid_copy(cl):
     v = make_vm(cl, "c-migcancel")
-    st, b = migrate(cl, "c-migcancel", "h2", max_bandwidth=1 << 20)
+    st, b = migrate(cl, "c-migcancel", "h2", max_bandwidth=1 << 20, auto_converge=True)
     assert st == 202, b
     tid = b["task"]["id"]
     t = wait_phase(cl, tid, ("memory",))
@@ -340,7 +356,7 @@ def test_migrate_agent_killed(cl, victim):
     move rolls back once the agent is back; the VM stays on h1."""
     name = "c-migag"
     v = make_vm(cl, name)
-    st, b = migrate(cl, name, "h2", max_bandwidth=1 << 20)
+    st, b = migrate(cl, name, "h2", max_bandwidth=1 << 20, auto_converge=True)
     assert st == 202, b
     tid = b["task"]["id"]
     wait_phase(cl, tid, ("memory",))
