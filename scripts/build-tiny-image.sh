@@ -234,11 +234,20 @@ esac
 for arg in $(cat /proc/cmdline); do
     case "$arg" in
     yun.dirty=[0-9]*)
-        # a busy guest for the migration figures: N MiB of its RAM
-        # rewritten over and over (the page cache of a file in the rootfs)
+        # a busy guest (live migration's prediction and figures): N MiB of
+        # tmpfs rewritten in place as fast as the CPU goes, each pass with
+        # new content, so a content-sampling dirty rate sees every page
+        # change and no page goes over the wire as a zero page
         mb=${arg#yun.dirty=}
         echo "yun-tiny: dirtying $mb MiB"
-        (while :; do dd if=/dev/zero of=/dirty bs=1M count="$mb" conv=notrunc 2>/dev/null; done) &
+        (i=0
+        set --
+        for k in $(seq "$mb"); do set -- "$@" /tmp/yun-blk; done
+        while :; do
+            i=$((i + 1))
+            yes "$i" | head -c 1048576 >/tmp/yun-blk
+            cat "$@" 1<>/tmp/yun-dirty # in place: <> opens without truncating
+        done) &
         ;;
     yun.spam=[0-9]*)
         seq 1 "${arg#yun.spam=}" | sed 's/^/yun-spam /'

@@ -9,8 +9,10 @@
 #include "api/routes.h"
 #include "api/routes_tasks.h"
 #include "ctl/migrate.h"
+#include "ctl/place.h"
 
 #include <event2/http.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,7 +55,10 @@ static int migrate_body(json_t *b, struct migrate_opts *o, struct yerr *err)
             return yerr_set(err, YE_INVALID_ARGUMENT, "unknown member '%s'", k);
         }
     }
-    return 0; /* no "to": the planner's (migrate_choose_target) */
+    sched_policy pol;
+    if (place_strategy_parse(o->strategy, &pol, err) < 0)
+        return -1;
+    return 0; /* no "to": the strategy's (migrate_choose_target) */
 }
 
 static int check_migrate(json_t *body, struct yerr *err)
@@ -81,8 +86,64 @@ static void vm_migrate(struct route_ctx *c)
     reply_task(c->req, 202, &task);
 }
 
+/* a plan's wait for its answer; the client may go first */
+struct plan_wait {
+    struct hreq *req; /* NULL: the client went */
+};
+
+static void plan_closed(struct hreq *req, void *arg)
+{
+    (void)req;
+    ((struct plan_wait *)arg)->req = NULL;
+}
+
+static void plan_done(void *arg, json_t *plan, const struct yerr *err)
+{
+    struct plan_wait *w = arg;
+    if (w->req) {
+        hreq_set_closecb(w->req, NULL, NULL);
+        if (!err) {
+            reply_json(w->req, 200, json_incref(plan));
+        } else {
+            json_t *j = json_pack("{s:{s:s,s:s}}", "error", "code", yerr_name(err), "message",
+                                  err->message);
+            if (j && plan)
+                json_object_set(j, "plan", plan);
+            if (j)
+                reply_json(w->req, yerr_status(err), j);
+            else
+                reply_error(w->req, err);
+        }
+    }
+    free(w);
+}
+
+static void vm_migrate_plan(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct migrate_opts o;
+    struct vm_rec vm;
+    if (migrate_body(c->body, &o, &err) < 0) {
+        reply_error(c->req, &err);
+        return;
+    }
+    if (!route_vm(c, &vm))
+        return;
+    struct plan_wait *w = calloc(1, sizeof *w);
+    if (!w) {
+        reply_errorf(c->req, YE_INTERNAL, "out of memory");
+        return;
+    }
+    w->req = c->req;
+    hreq_set_closecb(c->req, plan_closed, w);
+    ctl_migrate_plan(c->api->ctl, &vm, &o, plan_done, w);
+}
+
 const struct route routes_migrate[] = {
     {EVHTTP_REQ_POST, "/v1/vms/{name}/migrate", vm_migrate, ROUTE_BODY | ROUTE_ASYNC,
      "Live-migrate a running VM to another host (a vm.migrate task)", check_migrate},
+    {EVHTTP_REQ_POST, "/v1/vms/{name}/migrate/plan", vm_migrate_plan, ROUTE_BODY,
+     "A move's target and prediction (dirty rate measured, pre-copy modelled); nothing changes",
+     check_migrate},
 };
 const size_t routes_migrate_count = sizeof(routes_migrate) / sizeof(routes_migrate[0]);

@@ -157,18 +157,14 @@ static void drain_finish(struct drain *d)
 
 /* The target of one VM: the placement's choice among the hosts that take
  * VMs (the drained host is in maintenance, so never itself). */
+/* The VM's target by the drain's strategy, through the same placement as a
+ * move without --to (ctl_place_move: the drained host is refused twice,
+ * as the source and as a host in maintenance). The move's own target check
+ * then charges the VM there, so parallel moves see each other. */
 static int drain_target(struct drain *d, const struct vm_rec *vm, char target[37], struct yerr *err)
 {
-    struct vm_spec s;
-    vm_spec_defaults(&s);
-    snprintf(s.name, sizeof s.name, "%s", vm->name);
-    s.cpus = vm->cpus;
-    s.memory_mb = vm->memory_mb;
-    snprintf(s.group, sizeof s.group, "%s", vm->group);
-    snprintf(s.requires, sizeof s.requires, "%s", vm->requires);
-    s.start = true;
     struct yerr perr = {0};
-    if (ctl_place(d->c, &s, "", target, NULL, &perr) < 0)
+    if (ctl_place_move(d->c, vm, d->strategy, false, target, NULL, &perr) < 0)
         return yerr_set(err, YE_CONFLICT, "no host can take it: %s", perr.message);
     return 0;
 }

@@ -47,6 +47,7 @@ void mig_free(struct mig *m)
     if (m->timer)
         event_free(m->timer);
     json_decref(m->detail);
+    json_decref(m->prediction);
     free(m);
 }
 
@@ -189,6 +190,8 @@ void mig_finish(struct mig *m, const struct yerr *err)
                 json_object_set_new(r, "outcome", o);
             else
                 json_decref(o);
+            if (r && m->prediction)
+                json_object_set(r, "prediction", m->prediction);
             task_succeed(c->tasks, m->row.task, r);
         }
     }
@@ -242,18 +245,25 @@ void ctl_migrate_register(struct ctl *c)
 
 /* ---- the checks ---- */
 
-/* THE spot where the target is chosen: o->to, else (once helper C's planner
- * is wired in here) ctl_migrate_plan by strategy. */
+/* THE spot where the target is chosen: o->to, else placement by strategy
+ * with the VM's current host excluded (ctl_place_move; the same filters as
+ * a create, so capacity and anti-affinity hold after the move). */
 static int migrate_choose_target(struct ctl *c, const struct vm_rec *vm,
-                                 const struct migrate_opts *o, char target[37], struct yerr *err)
+                                 const struct migrate_opts *o, bool dry, char target[37],
+                                 struct yerr *err)
 {
-    (void)vm;
-    if (!o->to[0])
-        return yerr_set(err, YE_INVALID_ARGUMENT, "no target: give --to");
-    return ctl_host_resolve(c, o->to, target, err);
+    sched_policy pol;
+    if (place_strategy_parse(o->strategy, &pol, err) < 0)
+        return -1;
+    if (o->to[0])
+        return ctl_host_resolve(c, o->to, target, err);
+    struct yerr perr = {0};
+    if (ctl_place_move(c, vm, o->strategy, dry, target, NULL, &perr) < 0)
+        return yerr_set(err, perr.code, "no target for vm '%s': %s", vm->name, perr.message);
+    return 0;
 }
 
-static int check_target(struct ctl *c, const struct vm_rec *vm, const char *target,
+static int check_target(struct ctl *c, const struct vm_rec *vm, const char *target, bool dry,
                         struct yerr *err)
 {
     struct host_rec h;
@@ -278,7 +288,13 @@ static int check_target(struct ctl *c, const struct vm_rec *vm, const char *targ
     s.start = true;
     char chosen[37];
     struct yerr perr = {0};
-    if (ctl_place(c, &s, target, chosen, NULL, &perr) < 0) {
+    json_t *out = NULL;
+    if (dry) /* a plan: decided the same, nothing reserved */
+        snprintf(s.host, sizeof s.host, "%s", target);
+    int rc = dry ? ctl_place_dry(c, &s, &out, NULL, &perr)
+                 : ctl_place(c, &s, target, chosen, NULL, &perr);
+    json_decref(out);
+    if (rc < 0) {
         return yerr_set(err, perr.code == YE_NOT_FOUND ? YE_NOT_FOUND : YE_CONFLICT,
                         "host %s cannot take vm '%s': %s", h.name, vm->name, perr.message);
     }
@@ -329,6 +345,17 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
     return 0;
 }
 
+int mig_check(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts *o, bool dry,
+              char target[37], struct yerr *err)
+{
+    if (o->max_downtime_ms < 0 || o->max_downtime_ms > 3600 * 1000)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "max_downtime_ms must be 0..3600000");
+    return migrate_choose_target(c, vm, o, dry, target, err) < 0 || check_vm(c, vm, o, err) < 0 ||
+                   check_target(c, vm, target, dry, err) < 0
+               ? -1
+               : 0;
+}
+
 static json_t *opts_json(const struct migrate_opts *o)
 {
     return json_pack("{s:s,s:s,s:I,s:i,s:b,s:b}", "to", o->to, "strategy", o->strategy,
@@ -354,10 +381,7 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "a dry run is POST /v1/vms/%s/migrate/plan (yun vm migrate --dry-run)",
                         name);
-    if (o->max_downtime_ms < 0 || o->max_downtime_ms > 3600 * 1000)
-        return yerr_set(err, YE_INVALID_ARGUMENT, "max_downtime_ms must be 0..3600000");
-    if (migrate_choose_target(c, &vm, o, target, err) < 0 || check_vm(c, &vm, o, err) < 0 ||
-        check_target(c, &vm, target, err) < 0)
+    if (mig_check(c, &vm, o, false, target, err) < 0)
         return -1;
     if (!ctl_vm_agent(c, &vm, err))
         return -1; /* its own host is down */
@@ -414,6 +438,6 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
     if (task_out)
         *task_out = task;
     FAILPOINT("migrate.after_prepared");
-    mig_run_start(m);
+    mig_predict(m, mig_run_start);
     return 0;
 }

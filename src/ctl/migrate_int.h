@@ -9,6 +9,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/migrate.h"
+#include "sched/migrate_model.h"
 #include "store/store_mig.h"
 
 struct event;
@@ -47,13 +48,30 @@ struct mig {
     int64_t t_paused;             /* pre-switchover seen: the guest stopped on the source */
     int64_t mirror_t0, mirror_ms; /* blockdev-mirror sent; until it was seen ready */
     json_t *detail;               /* the task's live figures */
+    json_t *prediction;           /* the pre-copy model's, before the start (NULL: none) */
     int polls;
+    void (*after_predict)(struct mig *m);
     bool src_completed; /* the source's migration completed (postmigrate) */
     migrate_done_fn done;
     void *done_arg;
 };
 
+/* migrate_plan.c: a prediction as the plan and the task show it */
+json_t *mig_prediction_json(const struct mig_model_in *in, const struct mig_model_out *out);
+
+/* The move's first step: the dirty rate measured on the source, the
+ * prediction kept (m->prediction, the task's detail and result); a move
+ * that cannot converge fails here, before any side effect (409 conflict
+ * with the numbers); else then(m). A measurement that fails is logged and
+ * the move goes on without a prediction. */
+void mig_predict(struct mig *m, void (*then)(struct mig *m));
+
 /* migrate.c */
+/* The checks of a move before anything changes (options, the target by
+ * o->to or strategy, the VM, the target's filters); dry: a plan's, nothing
+ * reserved and the strategy's cursor unmoved. 0 with target, or -1. */
+int mig_check(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts *o, bool dry,
+              char target[37], struct yerr *err);
 struct mig *mig_new(struct ctl *c);
 void mig_free(struct mig *m);
 struct mig *mig_find_vm(struct ctl *c, const char *vm_id);

@@ -186,7 +186,8 @@ out:
  * the decision moves (the controller's, or a copy for a dry run). */
 static int decide(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spec,
                   const char *force_host, struct place_state *ps, int list_limit, int *chosen,
-                  json_t **ex, struct place_want *w, struct group_rec *grp, struct yerr *err)
+                  json_t **ex, struct place_want *w, struct group_rec *grp, const char *exclude,
+                  const sched_policy *pol, struct yerr *err)
 {
     *ex = NULL;
     *chosen = -1;
@@ -212,7 +213,9 @@ static int decide(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spe
                              .group = spec->group[0] ? grp : NULL,
                              .host = force_host ? force_host : "",
                              .charge = spec->start,
-                             .list_limit = list_limit};
+                             .list_limit = list_limit,
+                             .exclude = exclude,
+                             .policy = pol};
     return place_model_decide(pl->pm, w, ps, chosen, ex, err);
 }
 
@@ -245,7 +248,7 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
     int chosen = -1;
     json_t *ex = NULL;
     int ret = decide(c, pl, spec, force_host, &pl->ps, spec->explain ? 0 : PLACE_LIST, &chosen, &ex,
-                     &w, &grp, err);
+                     &w, &grp, NULL, NULL, err);
     if (ret == 0 && place_model_reserve(pl->pm, chosen, &w) < 0)
         ctl_place_invalidate(c); /* out of memory: read it all again next time */
     if (ex) {
@@ -301,7 +304,8 @@ int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_
     int chosen = -1;
     json_t *ex = NULL;
     /* without explain the chosen host alone is listed (for its score) */
-    int ret = decide(c, pl, spec, spec->host, &ps, explain ? 0 : 1, &chosen, &ex, &w, &grp, err);
+    int ret = decide(c, pl, spec, spec->host, &ps, explain ? 0 : 1, &chosen, &ex, &w, &grp, NULL,
+                     NULL, err);
     if (ret == 0) {
         const struct place_host_row *h = place_model_host(pl->pm, chosen);
         json_t *first = json_array_get(json_object_get(ex, "hosts"), 0);
@@ -314,6 +318,49 @@ int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_
         if (!*out)
             ret = yerr_set(err, YE_INTERNAL, "out of memory");
     }
+    if (explain)
+        *explain = ex;
+    else
+        json_decref(ex);
+    timed(pl, PLACE_T_DRY, t0);
+    return ret;
+}
+
+int ctl_place_move(struct ctl *c, const struct vm_rec *vm, const char *strategy, bool dry,
+                   char host_id[37], json_t **explain, struct yerr *err)
+{
+    if (explain)
+        *explain = NULL;
+    sched_policy pol;
+    if (place_strategy_parse(strategy, &pol, err) < 0)
+        return -1;
+    struct ctl_place *pl = place_of(c);
+    if (!pl)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    double t0;
+    mono_ms_f(&t0);
+    /* the VM as it runs: its size charged on the target, its group's and
+     * labels' rules as at its create */
+    struct vm_spec s;
+    vm_spec_defaults(&s);
+    snprintf(s.name, sizeof s.name, "%s", vm->name);
+    s.cpus = vm->cpus;
+    s.memory_mb = vm->memory_mb;
+    snprintf(s.group, sizeof s.group, "%s", vm->group);
+    snprintf(s.requires, sizeof s.requires, "%s", vm->requires);
+    s.start = true;
+    struct place_state copy = pl->ps;
+    struct group_rec grp;
+    struct place_want w;
+    int chosen = -1;
+    json_t *ex = NULL;
+    const char *source = vm->host[0] ? vm->host : ctl_local_host(c);
+    int ret = decide(c, pl, &s, NULL, dry ? &copy : &pl->ps, PLACE_LIST, &chosen, &ex, &w, &grp,
+                     source, &pol, err);
+    if (ret == 0)
+        snprintf(host_id, 37, "%s", place_model_host(pl->pm, chosen)->id);
+    if (ex && !dry)
+        keep(pl, vm->name, ex);
     if (explain)
         *explain = ex;
     else

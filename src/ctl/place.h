@@ -22,6 +22,7 @@
 
 struct ctl;
 struct vm_spec;
+struct vm_rec;
 
 /* The cluster's settings a model is built with. */
 struct place_conf {
@@ -43,6 +44,10 @@ struct place_want {
      * whether it could ever fit (start admits it later) */
     bool charge;
     int list_limit; /* the explanation lists at most this many hosts; 0 = all */
+    /* a move: this host (id; the VM's current one) is refused as "source";
+     * NULL = none */
+    const char *exclude;
+    const sched_policy *policy; /* NULL = the cluster's (conf) */
 };
 
 /* What persists between decisions: the round-robin cursor, the PRNG. */
@@ -51,6 +56,11 @@ struct place_state {
     sched_rng rng;
 };
 void place_state_init(struct place_state *ps, uint64_t seed);
+
+/* A move's strategy: "" or "least-loaded" (load-aware: least measured
+ * CPU use), "round-robin", "random", "pack", "spread", as sched policies.
+ * 0, or -1 with err (YE_INVALID_ARGUMENT naming the choices). */
+int place_strategy_parse(const char *s, sched_policy *out, struct yerr *err);
 
 /* Checks "k=v,k=v": at most SCHED_MAX_LABELS labels, each k=v shorter than
  * SCHED_LABEL_MAX, keys and values [A-Za-z0-9._/-]. 0, or -1 with err. */
@@ -97,6 +107,15 @@ int ctl_place(struct ctl *c, const struct vm_spec *spec, const char *force_host,
  * Errors as ctl_place's. */
 int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_t **explain,
                   struct yerr *err);
+/* A move: the host running VM vm goes to, by strategy (place_strategy_parse),
+ * its current host refused ("source"), every other filter as at a create
+ * (capacity charged for its size, labels, groups, max VMs, host state).
+ * Nothing is reserved: the move's target check (ctl_place forced to it)
+ * charges the VM there. dry: the round-robin cursor and the PRNG do not
+ * move and the explanation is not kept. 0 with host_id, or -1 with err as
+ * ctl_place's (409 "no valid host: ..."). */
+int ctl_place_move(struct ctl *c, const struct vm_rec *vm, const char *strategy, bool dry,
+                   char host_id[37], json_t **explain, struct yerr *err);
 /* How long decisions took (creates' ctl_place, dry runs): a histogram,
  * cumulative buckets as Prometheus has them (bucket[b] counts decisions
  * of at most place_bucket_le[b] seconds). */

@@ -25,6 +25,7 @@ const char *place_filter_name(const struct place_model *p, size_t i)
     if (r == SCHED_REJ_EXCLUDED)
         return p->pre[i] == PRE_MAX_VMS    ? "host-max-vms"
                : p->pre[i] == PRE_RAM_EVER ? "ram"
+               : p->pre[i] == PRE_SOURCE   ? "source"
                                            : "not-requested";
     return sched_reject_name(r);
 }
@@ -66,6 +67,8 @@ static void detail(const struct place_model *p, size_t i, char *out, size_t len)
         } else if (p->pre[i] == PRE_RAM_EVER) {
             snprintf(out, len, "needs %llu MiB memory, allows at most %llu MiB",
                      (unsigned long long)w->memory_mb, (unsigned long long)mem);
+        } else if (p->pre[i] == PRE_SOURCE) {
+            snprintf(out, len, "the vm's current host");
         } else {
             snprintf(out, len, "not the host asked for");
         }
@@ -105,7 +108,7 @@ static void detail(const struct place_model *p, size_t i, char *out, size_t len)
         break;
     case SCHED_REJ__COUNT:
         snprintf(out, len, "not examined: %s takes the first host that passes",
-                 sched_policy_name(p->conf.policy));
+                 sched_policy_name(p->pol));
         break;
     default:
         snprintf(out, len, "%s", sched_reject_name(p->verdicts[i].rejected));
@@ -135,6 +138,8 @@ static int phrase(const struct place_model *p, const char *filter, int n, char *
     if (!strcmp(filter, "group-max-per-host"))
         return snprintf(out, len, "%d at group %s's %d per host", n, g,
                         w->group ? w->group->max_per_host : 0);
+    if (!strcmp(filter, "source"))
+        return snprintf(out, len, "%d the vm's current host", n);
     if (!strcmp(filter, "host-max-vms"))
         return snprintf(out, len, "%d at host_max_vms %d", n, p->conf.host_max_vms);
     return snprintf(out, len, "%d %s", n, filter);
@@ -176,24 +181,25 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
             sep = ", ";
     }
     static const char *const order[] = {
-        "host-max-vms",       "labels",        "cpu",     "ram", "disk", "bandwidth",
-        "group-max-per-host", "anti-affinity", "affinity"};
+        "host-max-vms",       "labels",        "cpu",      "ram",   "disk", "bandwidth",
+        "group-max-per-host", "anti-affinity", "affinity", "source"};
     enum { NORDER = sizeof(order) / sizeof(order[0]) };
     /* each verdict's place in order, found once (not by name per host: 10,000
      * hosts made this the costliest part of a refused placement) */
-    int by_rej[SCHED_REJ__COUNT], by_pre[PRE_RAM_EVER + 1];
+    int by_rej[SCHED_REJ__COUNT], by_pre[PRE__COUNT];
     for (int r = 0; r < SCHED_REJ__COUNT; r++)
         by_rej[r] = order_index(order, NORDER, sched_reject_name((sched_reject)r));
-    for (int q = 0; q <= PRE_RAM_EVER; q++)
+    for (int q = 0; q < PRE__COUNT; q++)
         by_pre[q] = q == PRE_MAX_VMS    ? order_index(order, NORDER, "host-max-vms")
                     : q == PRE_RAM_EVER ? order_index(order, NORDER, "ram")
+                    : q == PRE_SOURCE   ? order_index(order, NORDER, "source")
                                         : -1;
     int count[NORDER] = {0};
     for (size_t i = 0; i < p->n; i++) {
         sched_reject r = p->verdicts[i].rejected;
         if (r == SCHED_REJ_STATE)
             continue;
-        int k = r == SCHED_REJ_EXCLUDED ? (p->pre[i] <= PRE_RAM_EVER ? by_pre[p->pre[i]] : -1)
+        int k = r == SCHED_REJ_EXCLUDED          ? (p->pre[i] < PRE__COUNT ? by_pre[p->pre[i]] : -1)
                 : r >= 0 && r < SCHED_REJ__COUNT ? by_rej[r]
                                                  : -1;
         if (k >= 0)
@@ -211,17 +217,23 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
      * with the first host's numbers (the all-in-one's one host: the message
      * create always gave) */
     bool room = true;
+    size_t first = p->n; /* the first host that counts (a move's source does not) */
     for (size_t i = 0; i < p->n && room; i++) {
         sched_reject r = p->verdicts[i].rejected;
+        if (r == SCHED_REJ_EXCLUDED && p->pre[i] == PRE_SOURCE)
+            continue;
+        if (first == p->n)
+            first = i;
         room = r == SCHED_REJ_CPU || r == SCHED_REJ_RAM || r == SCHED_REJ_DISK ||
                r == SCHED_REJ_BW || (r == SCHED_REJ_EXCLUDED && p->pre[i] == PRE_RAM_EVER);
     }
-    if (!room) {
+    if (!room || first == p->n) {
         yerr_set(err, YE_CONFLICT, "no valid host: %s", msg);
         return;
     }
-    detail(p, 0, d, sizeof(d));
-    yerr_set(err, YE_INSUFFICIENT_CAPACITY, "no valid host: %s (%s: %s)", msg, p->hosts[0].name, d);
+    detail(p, first, d, sizeof(d));
+    yerr_set(err, YE_INSUFFICIENT_CAPACITY, "no valid host: %s (%s: %s)", msg, p->hosts[first].name,
+             d);
 }
 
 static json_t *host_json(const struct place_model *p, size_t i, int chosen)
@@ -250,7 +262,7 @@ json_t *place_explain_json(const struct place_model *p, int chosen, int passed)
 {
     const struct place_want *w = p->w;
     json_t *e = json_pack("{s:s,s:s,s:i,s:I,s:s,s:b,s:i,s:i}", "vm", w->name, "policy",
-                          sched_policy_name(p->conf.policy), "cpus", w->cpus, "memory_mb",
+                          sched_policy_name(p->pol), "cpus", w->cpus, "memory_mb",
                           (json_int_t)w->memory_mb, "requires", w->requires, "charged", w->charge,
                           "hosts_total", (int)p->n, "passed", passed);
     json_t *hosts = json_array();
@@ -275,8 +287,8 @@ json_t *place_explain_json(const struct place_model *p, int chosen, int passed)
             e, "chosen",
             json_pack("{s:s,s:s}", "id", p->hosts[chosen].id, "name", p->hosts[chosen].name));
         snprintf(why, sizeof(why), "%s: host %s (score %.4g; %d of %zu hosts passed)",
-                 sched_policy_name(p->conf.policy), p->hosts[chosen].name,
-                 p->verdicts[chosen].score, passed, p->n);
+                 sched_policy_name(p->pol), p->hosts[chosen].name, p->verdicts[chosen].score,
+                 passed, p->n);
     } else {
         struct yerr err;
         place_no_host_message(p, &err);

@@ -11,7 +11,7 @@
 #define PLACE_VCPU_MIPS 1000.0
 
 /* our own verdicts, beyond sched's, for hosts passed to sched as excluded */
-enum { PRE_NONE = 0, PRE_NOT_ASKED, PRE_MAX_VMS, PRE_RAM_EVER };
+enum { PRE_NONE = 0, PRE_NOT_ASKED, PRE_MAX_VMS, PRE_RAM_EVER, PRE_SOURCE, PRE__COUNT };
 
 struct place_use {
     int vms, cpus;
@@ -30,8 +30,9 @@ struct place_model {
     unsigned char *excluded, *pre;
     sched_host_verdict *verdicts;
     const struct place_want *w;
-    int forced; /* index or -1 */
-    int gi;     /* the wanted group's index or -1 */
+    int forced;       /* index or -1 */
+    int gi;           /* the wanted group's index or -1 */
+    sched_policy pol; /* the decision's policy (w->policy or conf's) */
 };
 
 int place_host_vcpus(const struct place_model *p, size_t i);

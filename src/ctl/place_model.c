@@ -25,6 +25,28 @@ void place_state_init(struct place_state *ps, uint64_t seed)
     sched_rng_seed(&ps->rng, seed);
 }
 
+int place_strategy_parse(const char *s, sched_policy *out, struct yerr *err)
+{
+    static const struct {
+        const char *name;
+        sched_policy pol;
+    } map[] = {{"least-loaded", SCHED_POL_LOAD_AWARE},
+               {"round-robin", SCHED_POL_ROUND_ROBIN},
+               {"random", SCHED_POL_RANDOM},
+               {"pack", SCHED_POL_PACK},
+               {"spread", SCHED_POL_SPREAD}};
+    if (!s || !s[0])
+        s = "least-loaded";
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(s, map[i].name)) {
+            *out = map[i].pol;
+            return 0;
+        }
+    return yerr_set(err, YE_INVALID_ARGUMENT,
+                    "unknown strategy '%.32s' (least-loaded, round-robin, random, pack, spread)",
+                    s);
+}
+
 static bool label_char(int ch)
 {
     return isalnum(ch) || ch == '.' || ch == '_' || ch == '-' || ch == '/';
@@ -275,6 +297,8 @@ static void pre_filter(struct place_model *p, const struct place_want *w)
         unsigned char r = PRE_NONE;
         if (p->forced >= 0 && (size_t)p->forced != i)
             r = PRE_NOT_ASKED;
+        else if (w->exclude && !strcmp(p->hosts[i].id, w->exclude))
+            r = PRE_SOURCE;
         else if (p->m.hosts[i].state != SCHED_HOST_UP)
             r = PRE_NONE; /* sched names it */
         else if (p->conf.host_max_vms > 0 && p->use[i].vms >= p->conf.host_max_vms)
@@ -298,6 +322,7 @@ int place_model_decide(struct place_model *p, const struct place_want *w, struct
         return -1;
     p->w = w;
     p->forced = -1;
+    p->pol = w->policy ? *w->policy : p->conf.policy;
     if (w->host[0]) {
         for (size_t i = 0; i < p->n && p->forced < 0; i++)
             if (!strcmp(p->hosts[i].id, w->host) || !strcmp(p->hosts[i].name, w->host))
@@ -327,7 +352,7 @@ int place_model_decide(struct place_model *p, const struct place_want *w, struct
     int vi = sched_model_add_vm(&p->m, &v);
     if (vi < 0)
         return yerr_set(err, YE_INTERNAL, "out of memory");
-    sched_place_opts o = {.policy = p->conf.policy, .rng = &ps->rng, .excluded = p->excluded};
+    sched_place_opts o = {.policy = p->pol, .rng = &ps->rng, .excluded = p->excluded};
     sched_explain ex = {.hosts = p->verdicts};
     p->m.rr_next = ps->rr_next;
     int best = p->n ? sched_place(&p->m, vi, &o, &ex) : -1;

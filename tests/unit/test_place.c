@@ -414,6 +414,53 @@ static void test_labels_check(void **st)
     assert_int_equal(place_labels_check(longl, "requires", &err), -1);
 }
 
+/* a move: the source refused as "source", a strategy's policy, the
+ * anti-affinity group still holding, the strategy names checked */
+static void test_move_excludes_source(void **st)
+{
+    reset();
+    host("a", 8, 16 * GIB, "up", "");
+    host("b", 8, 16 * GIB, "up", "");
+    host("c", 8, 16 * GIB, "maintenance", "");
+    use("id-a", 1, 1, 512, 0);
+    struct yerr err;
+    struct place_want w = want(1, 512);
+    w.exclude = "id-a";
+    sched_policy pol = SCHED_POL_PACK;
+    w.policy = &pol;
+    json_t *ex;
+    assert_string_equal(decide(&w, &err, &ex), "b"); /* pack would take a: it is the source */
+    json_t *va = verdict_of(ex, "a");
+    assert_string_equal(json_string_value(json_object_get(va, "filter")), "source");
+    assert_string_equal(json_string_value(json_object_get(va, "detail")), "the vm's current host");
+    assert_string_equal(json_string_value(json_object_get(ex, "policy")), "pack");
+    json_decref(ex);
+    H[1].state[0] = 0;
+    snprintf(H[1].state, sizeof(H[1].state), "maintenance");
+    assert_string_equal(decide(&w, &err, NULL),
+                        "no valid host: 3 hosts: 2 in maintenance, 1 the vm's current host");
+    assert_int_equal(err.code, YE_CONFLICT);
+    /* room alone missing on the others: insufficient capacity, named by them */
+    snprintf(H[1].state, sizeof(H[1].state), "up");
+    w = want(1, 32768);
+    w.exclude = "id-a";
+    assert_int_equal(decide(&w, &err, NULL)[0], 'n');
+    assert_int_equal(err.code, YE_CONFLICT); /* c is in maintenance: not room alone */
+    snprintf(H[2].state, sizeof(H[2].state), "up");
+    const char *r = decide(&w, &err, NULL);
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY);
+    assert_non_null(strstr(r, "(b: needs 32768 MiB memory"));
+    sched_policy out;
+    assert_int_equal(place_strategy_parse("", &out, &err), 0);
+    assert_int_equal(out, SCHED_POL_LOAD_AWARE);
+    assert_int_equal(place_strategy_parse("round-robin", &out, &err), 0);
+    assert_int_equal(out, SCHED_POL_ROUND_ROBIN);
+    assert_int_equal(place_strategy_parse("spread", &out, &err), 0);
+    assert_int_equal(out, SCHED_POL_SPREAD);
+    assert_int_equal(place_strategy_parse("fastest", &out, &err), -1);
+    assert_int_equal(err.code, YE_INVALID_ARGUMENT);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -425,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_kept_model_reserves),
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_labels_check),
+        cmocka_unit_test(test_move_excludes_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

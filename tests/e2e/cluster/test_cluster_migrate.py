@@ -121,7 +121,8 @@ def test_migrate_bad_input_changes_nothing(cl):
     cases = [
         ({"to": "nosuchhost"}, 404),
         ({"to": "h1"}, 409),                      # its own host
-        ({}, 400),                                # no target (until the planner is wired)
+        ({"strategy": "fastest"}, 400),           # an unknown strategy
+        ({"to": "h2", "strategy": 7}, 400),
         ({"to": "h2", "max_bandwidth": -1}, 400),
         ({"to": "h2", "max_downtime_ms": "x"}, 400),
         ({"to": "h2", "bogus": 1}, 400),
@@ -163,6 +164,120 @@ def test_migrate_bad_input_changes_nothing(cl):
     cl.check_invariants(settled=True)
 
 
+def test_migrate_by_strategy(cl):
+    """Without a target the strategy chooses among the other up hosts
+    (the source excluded); with none left it is a 409 naming why, and
+    nothing changes."""
+    v = make_vm(cl, "c-migst", memory="96M")
+    cl.yun("host", "maintenance", "h3")
+    cl.wait_host("h3", "maintenance", 10)
+    try:
+        # pack would keep it on the fullest host: h1, its own, is excluded
+        p = cl.yun("vm", "migrate", "c-migst", "--strategy", "pack")
+        assert "migrated" in p.stdout, p.stdout
+        assert_only_on(cl, v, "h2")
+        t = next(t for t in cl.get("/v1/tasks?limit=20")["tasks"] if t["kind"] == "vm.migrate")
+        assert t["state"] == "succeeded" and t["result"]["to"] == "h2", t
+        # every other host in maintenance: no target, a clear 409, nothing changes
+        cl.yun("host", "maintenance", "h1")
+        cl.wait_host("h1", "maintenance", 10)
+        before = rows(cl, v["id"])
+        st, b = cl.api("POST", "/v1/vms/c-migst/migrate", {"strategy": "round-robin"})
+        assert st == 409, (st, b)
+        msg = b["error"]["message"]
+        assert "no valid host" in msg and "2 in maintenance" in msg and "current host" in msg, msg
+        p = cl.yun("vm", "migrate", "c-migst", check=False)
+        assert p.returncode == 1 and "no valid host" in p.stderr, p.stderr
+        assert rows(cl, v["id"]) == before
+        assert where(cl, v["id"]).keys() == {"h2"}
+        assert cl.vm_host(cl.vm("c-migst")) == "h2"
+    finally:
+        for h in ("h1", "h3"):
+            cl.yun("host", "activate", h)
+            cl.wait_host(h, "up", 10)
+    cl.check_invariants(settled=True)
+
+
+def plan(cl, name, **body):
+    return cl.api("POST", f"/v1/vms/{name}/migrate/plan", body, timeout=60)
+
+
+def test_migrate_plan_predicts(cl):
+    """The plan (--dry-run) names the target and predicts the move from the
+    measured dirty rate and changes nothing; the move then takes about
+    what was predicted. A guest that dirties memory faster than the
+    bandwidth cannot converge (409 with the numbers, --auto-converge
+    suggested) and is predicted to with --auto-converge."""
+    v = make_vm(cl, "c-migplan")
+    bw = 64 << 20
+    p = cl.yun("vm", "migrate", "c-migplan", "--dry-run", "--max-bandwidth", "64M")
+    assert "target: h" in p.stdout and "converges" in p.stdout, p.stdout
+    st, b = plan(cl, "c-migplan", to="h2", max_bandwidth=bw)
+    assert st == 200 and b["target"]["name"] == "h2", b
+    pr = b["prediction"]
+    assert pr["converges"] and pr["bandwidth_bps"] == bw and pr["dirty_bps"] >= 0, pr
+    assert b["link"]["source"] == "max_bandwidth", b
+    # bad input as the move's: unknown host, its own host, unknown strategy
+    assert plan(cl, "c-migplan", to="nosuchhost")[0] == 404
+    assert plan(cl, "c-migplan", to="h1")[0] == 409
+    assert plan(cl, "c-migplan", strategy="fastest")[0] == 400
+    assert rows(cl, v["id"]) == "" and where(cl, v["id"]).keys() == {"h1"}
+    # predicted vs actual total (YUN_PRED_ROUNDS moves, the median error printed)
+    errs = []
+    for i in range(int(os.environ.get("YUN_PRED_ROUNDS", "1"))):
+        to = "h2" if i % 2 == 0 else "h1"
+        st, b = plan(cl, "c-migplan", to=to, max_bandwidth=bw)
+        assert st == 200, b
+        t = cl.task_wait(migrate(cl, "c-migplan", to, max_bandwidth=bw))
+        assert t["state"] == "succeeded", t
+        got, want = t["result"]["outcome"]["total_ms"], b["prediction"]["total_ms"]
+        errs.append((want, got, (want - got) / got))
+    errs.sort(key=lambda e: e[2])
+    print(f"\nprediction vs actual total ms (256 MiB tiny, 64 MiB/s): {errs}; median error "
+          f"{errs[len(errs) // 2][2]:+.1%}, load {open('/proc/loadavg').read().strip()}")
+
+    # a guest that dirties faster than 1 MiB/s with 50 ms allowed
+    cl.yun("vm", "create", "c-migdirty", "--image", "tiny", "--memory", "256M", "--host", "h1",
+           "--cmdline", "console=ttyS0 panic=-1 quiet yun.dirty=64")
+    cl.yun("vm", "start", "c-migdirty")
+    cl.wait_vm("c-migdirty", "running")
+    wait_for(lambda: "yun-tiny: dirtying memory" in cl.console_log("c-migdirty"), 60,
+             interval=0.25, what="the dirtier to start")
+    d = cl.vm("c-migdirty")
+    st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=1 << 20, max_downtime_ms=50)
+    assert st == 409, (st, b)
+    msg = b["error"]["message"]
+    print(f"\ndirtier: {msg} {b.get('plan')}")
+    assert "cannot converge" in msg and "--auto-converge" in msg, msg
+    assert b["plan"]["prediction"]["converges"] is False, b
+    assert b["plan"]["prediction"]["dirty_bps"] > 1 << 20, b
+    p = cl.yun("vm", "migrate", "c-migdirty", "--to", "h2", "--dry-run", "--max-bandwidth", "1M",
+               "--max-downtime", "50", check=False)
+    assert p.returncode == 1 and "cannot converge" in p.stderr, p.stderr
+    st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=16 << 20, max_downtime_ms=50,
+                 auto_converge=True)
+    print(f"\ndirtier, auto-converge: {b.get('prediction')}")
+    assert st == 200 and b["prediction"]["converges"] and b["prediction"]["throttle_pct"] > 0, b
+    assert rows(cl, d["id"]) == "" and where(cl, d["id"]).keys() == {"h1"}
+    # the move itself predicts first: refused before any side effect...
+    bw = 16 << 20
+    t = cl.task_wait(migrate(cl, "c-migdirty", "h2", max_bandwidth=bw, max_downtime_ms=50))
+    assert t["state"] == "failed" and "cannot converge" in t["error"]["message"], t
+    assert t["detail"]["prediction"]["converges"] is False, t
+    assert where(cl, d["id"]).keys() == {"h1"} and d["id"] not in cl.agents["h2"].vm_dirs()
+    # ...and converges with --auto-converge, the prediction next to the outcome
+    t = cl.task_wait(migrate(cl, "c-migdirty", "h2", max_bandwidth=bw, max_downtime_ms=50,
+                             auto_converge=True))
+    assert t["state"] == "succeeded", t
+    pr, out = t["result"]["prediction"], t["result"]["outcome"]
+    assert pr["converges"] and pr["auto_converge"], pr
+    print(f"\ndirtier moved with auto-converge: predicted {pr['total_ms']} ms "
+          f"(downtime {pr['downtime_ms']}), took {out['total_ms']} ms (downtime "
+          f"{out['downtime_ms']})")
+    assert_only_on(cl, d, "h2")
+    cl.check_invariants(settled=True)
+
+
 def wait_phase(cl, tid, phases, timeout=90):
     def ok():
         t = cl.get(f"/v1/tasks/{tid}")
@@ -175,7 +290,7 @@ def wait_phase(cl, tid, phases, timeout=90):
 
 def test_migrate_cancel_mid_copy(cl):
     v = make_vm(cl, "c-migcancel")
-    st, b = migrate(cl, "c-migcancel", "h2", max_bandwidth=1 << 20)
+    st, b = migrate(cl, "c-migcancel", "h2", max_bandwidth=1 << 20, auto_converge=True)
     assert st == 202, b
     tid = b["task"]["id"]
     t = wait_phase(cl, tid, ("memory",))
@@ -241,7 +356,7 @@ def test_migrate_agent_killed(cl, victim):
     move rolls back once the agent is back; the VM stays on h1."""
     name = "c-migag"
     v = make_vm(cl, name)
-    st, b = migrate(cl, name, "h2", max_bandwidth=1 << 20)
+    st, b = migrate(cl, name, "h2", max_bandwidth=1 << 20, auto_converge=True)
     assert st == 202, b
     tid = b["task"]["id"]
     wait_phase(cl, tid, ("memory",))
