@@ -722,40 +722,10 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     }
     L->vm = L->spec.vm;
     struct vm_rec *vm = &L->vm;
-    /* Never a second QEMU of one VM, and never the files of a live one
-     * removed: the process table, not only the pidfile, must show none.
-     * Here, on the host, just before anything is done. */
-    pid_t other = 0;
-    struct vm_rt *busy = engine_rt_find(e, vm->id);
-    if (busy && busy->launch) {
+    /* Never a second QEMU of one VM (agent_launch_guard.c) */
+    if (launch_guard(e, vm, &err) < 0) {
         launch_free(L);
-        agent_op_fail(op, YE_CONFLICT, "vm '%s' is being started already", vm->name);
-        return;
-    }
-    if (busy && (busy->watch || (busy->exit_timer && evtimer_pending(busy->exit_timer, NULL)))) {
-        /* its last QEMU's exit is not told yet (EOF unread, or the pid not
-         * gone): the exit would land on this start */
-        launch_free(L);
-        agent_op_fail(op, YE_CONFLICT, "vm '%s': the exit of its last qemu is still being handled",
-                      vm->name);
-        return;
-    }
-    switch (qemu_seek(e->vms_dir, vm->id, vm->uid, NULL, &other)) {
-    case QEMU_GONE:
-        break;
-    case QEMU_UNSURE:
-        launch_free(L);
-        agent_op_fail(op, YE_UNAVAILABLE,
-                      "cannot tell whether vm '%s' still has a qemu (/proc unreadable); "
-                      "not starting another",
-                      vm->name);
-        return;
-    default:
-        engine_reconcile_soon(e);
-        launch_free(L);
-        agent_op_fail(op, YE_CONFLICT,
-                      "vm '%s' still has a qemu (pid %d); yund is re-attaching to it", vm->name,
-                      (int)other);
+        agent_op_reply(op, NULL, &err);
         return;
     }
     /* the last run's pidfile goes later (stale_pidfile): freeing its block

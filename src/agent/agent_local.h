@@ -126,4 +126,12 @@ struct engine *agent_op_host(struct agent_local *al, struct agent_op *op);
 const char *agent_op_vm_id(struct agent_op *op, json_t *args);
 struct agent_local *agent_op_agent(struct agent_op *op);
 
+/* vm.launch's two-QEMU guard (agent_launch_guard.c): 0 when this host
+ * shows no QEMU of vm and no start or exit of it in flight; else -1 with
+ * YE_CONFLICT (one runs or is being handled) or YE_UNAVAILABLE (/proc
+ * cannot tell). */
+struct engine;
+struct vm_rec;
+int launch_guard(struct engine *e, const struct vm_rec *vm, struct yerr *err);
+
 #endif

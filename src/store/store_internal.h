@@ -22,6 +22,9 @@ struct store {
 
 /* Records the db's message prefixed by what; returns -1. */
 int store_fail(struct store *st, const char *what);
+/* Brings the schema to this yund's version (store_schema.c): 0, or -1 with
+ * the store's error (a step failed, or the database is newer). */
+int store_schema_migrate(struct store *st);
 struct db_stmt *store_prep(struct store *st, const char *sql);
 /* Steps a write statement to completion and finishes it: 0, STORE_CONFLICT,
  * STORE_NOTFOUND (no row changed, for non-inserts) or -1. */

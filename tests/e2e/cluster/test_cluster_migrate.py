@@ -241,7 +241,7 @@ def test_migrate_plan_predicts(cl):
            "--cmdline", "console=ttyS0 panic=-1 quiet yun.dirty=64")
     cl.yun("vm", "start", "c-migdirty")
     cl.wait_vm("c-migdirty", "running")
-    wait_for(lambda: "yun-tiny: dirtying memory" in cl.console_log("c-migdirty"), 60,
+    wait_for(lambda: "yun-tiny: dirtying 64 MiB" in cl.console_log("c-migdirty"), 60,
              interval=0.25, what="the dirtier to start")
     d = cl.vm("c-migdirty")
     st, b = plan(cl, "c-migdirty", to="h2", max_bandwidth=1 << 20, max_downtime_ms=50)
