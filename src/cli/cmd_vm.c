@@ -136,10 +136,6 @@ int cli_vm_shape_body(const struct cli_args *a, json_t *body)
     }
     if (cli_flag(a, "start"))
         json_object_set_new(body, "start", json_true());
-    if ((v = cli_val(a, "pool")))
-        json_object_set_new(body, "pool", json_string(v));
-    if (cli_flag(a, "ha"))
-        json_object_set_new(body, "ha", json_true());
     return 0;
 }
 
@@ -163,6 +159,11 @@ static int vm_create(struct cli *c, const struct cli_args *a)
     json_object_set_new(body, "name", json_string(a->argv[0]));
     if (cli_vm_shape_body(a, body) < 0)
         goto usage;
+    /* create's own: where the disk lives, and HA (place has neither) */
+    if ((v = cli_val(a, "pool")))
+        json_object_set_new(body, "pool", json_string(v));
+    if (cli_flag(a, "ha"))
+        json_object_set_new(body, "ha", json_true());
     if ((v = cli_val(a, "disk"))) {
         if (size_opt("disk", v, false, &u) < 0)
             goto usage;
