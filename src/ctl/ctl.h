@@ -225,6 +225,9 @@ struct vm_spec {
     bool ha;       /* restarted elsewhere when its host is lost: needs a shared pool */
 };
 void vm_spec_defaults(struct vm_spec *s);
+/* The spec placement sees for a running VM being moved or restarted
+ * elsewhere: its name, size, group and required labels, started. */
+void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm);
 
 int ctl_vm_get(struct ctl *c, const char *name, struct vm_rec *out, struct yerr *err);
 int ctl_vm_list(struct ctl *c, struct vm_rec **out, size_t *n, struct yerr *err);

@@ -150,13 +150,7 @@ static void go_on(struct ctl *c, const struct vm_rec *vm)
 static void restart_one(struct ctl *c, struct vm_rec *vm, const char *from)
 {
     struct vm_spec s;
-    vm_spec_defaults(&s);
-    snprintf(s.name, sizeof s.name, "%s", vm->name);
-    s.cpus = vm->cpus;
-    s.memory_mb = vm->memory_mb;
-    snprintf(s.group, sizeof s.group, "%s", vm->group);
-    snprintf(s.requires, sizeof s.requires, "%s", vm->requires);
-    s.start = true;
+    vm_spec_of_running(&s, vm);
     char to[37];
     json_t *why = NULL;
     struct yerr err = {0};

@@ -279,13 +279,7 @@ static int check_target(struct ctl *c, const struct vm_rec *vm, const char *targ
     /* the same filters as a create (capacity, labels, groups, max VMs) on
      * that host alone */
     struct vm_spec s;
-    vm_spec_defaults(&s);
-    snprintf(s.name, sizeof s.name, "%s", vm->name);
-    s.cpus = vm->cpus;
-    s.memory_mb = vm->memory_mb;
-    snprintf(s.group, sizeof s.group, "%s", vm->group);
-    snprintf(s.requires, sizeof s.requires, "%s", vm->requires);
-    s.start = true;
+    vm_spec_of_running(&s, vm);
     char chosen[37];
     struct yerr perr = {0};
     json_t *out = NULL;

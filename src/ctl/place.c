@@ -342,13 +342,7 @@ int ctl_place_move(struct ctl *c, const struct vm_rec *vm, const char *strategy,
     /* the VM as it runs: its size charged on the target, its group's and
      * labels' rules as at its create */
     struct vm_spec s;
-    vm_spec_defaults(&s);
-    snprintf(s.name, sizeof s.name, "%s", vm->name);
-    s.cpus = vm->cpus;
-    s.memory_mb = vm->memory_mb;
-    snprintf(s.group, sizeof s.group, "%s", vm->group);
-    snprintf(s.requires, sizeof s.requires, "%s", vm->requires);
-    s.start = true;
+    vm_spec_of_running(&s, vm);
     struct place_state copy = pl->ps;
     struct group_rec grp;
     struct place_want w;

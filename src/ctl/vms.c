@@ -93,6 +93,17 @@ void vm_spec_defaults(struct vm_spec *s)
     s->restart = RESTART_NO;
 }
 
+void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
+{
+    vm_spec_defaults(s);
+    snprintf(s->name, sizeof s->name, "%s", vm->name);
+    s->cpus = vm->cpus;
+    s->memory_mb = vm->memory_mb;
+    snprintf(s->group, sizeof s->group, "%s", vm->group);
+    snprintf(s->requires, sizeof s->requires, "%s", vm->requires);
+    s->start = true;
+}
+
 int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
 {
     char why[256];
