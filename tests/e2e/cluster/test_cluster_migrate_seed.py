@@ -61,7 +61,7 @@ def test_migrate_seeded_vm(cl, tmp_path):
 
 def test_migrate_seeded_vm_rollback_leaves_nothing(cl, tmp_path):
     v = make_seeded(cl, tmp_path, "c-migseedrb")
-    st, b = migrate(cl, "c-migseedrb", "h2", max_bandwidth=1 << 20)
+    st, b = migrate(cl, "c-migseedrb", "h2", max_bandwidth=1 << 20, auto_converge=True)
     assert st == 202, b
     tid = b["task"]["id"]
     wait_phase(cl, tid, ("memory",))
