@@ -18,6 +18,8 @@
 CC      ?= cc
 # Debian's python3 (where python3-pytest lives), not a pyenv one first on PATH.
 PYTHON  ?= /usr/bin/python3
+# the slowest tests named in every run (CI has a time budget: .ci/run)
+PYTEST_ARGS ?= --durations=20
 BUILD   ?= build
 PKGS    := libevent libevent_pthreads jansson sqlite3 libpq libcurl
 CFLAGS  ?= -O2 -g

@@ -4,6 +4,7 @@
 # dpkg-buildpackage leaves in the parent directory (the .deb, .buildinfo,
 # .changes) into OUTDIR (default build/deb-out), so nothing outside the
 # repo's build directory is left behind. Prints the .deb's path last.
+# -jN: one make job per CPU (dpkg-buildpackage exports MAKEFLAGS to the rules).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-build/deb-out}
@@ -14,7 +15,7 @@ parent=$(cd .. && pwd)
 # the commit, baked in (a copy of the tree outside git passes YUN_COMMIT)
 YUN_COMMIT=${YUN_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}
 export YUN_COMMIT
-dpkg-buildpackage -us -uc -b >"$out/build-$ver.log" 2>&1 || {
+dpkg-buildpackage -us -uc -b -j"$(nproc)" >"$out/build-$ver.log" 2>&1 || {
     tail -40 "$out/build-$ver.log" >&2
     exit 1
 }

@@ -19,8 +19,9 @@ struct event;
 #define MIG_NBD_NODE         "mig-nbd0"  /* the source's NBD client node */
 #define MIG_JOB              "mig-disk0" /* the source's mirror job */
 #define MIG_POLL_MS          200         /* the mirror's progress */
-#define MIG_MEM_POLL_MS      50 /* memory: the source pauses at pre-switchover until seen */
-#define MIG_MEM_POLL_NEAR_MS 10 /* ... once what is left goes within two polls */
+#define MIG_MEM_POLL_MS      50   /* memory: the source pauses at pre-switchover until seen */
+#define MIG_MEM_POLL_NEAR_MS 10   /* ... once what is left goes within two polls */
+#define MIG_TARGET_CHECK_MS  1000 /* memory: the target asked whether it still receives */
 
 struct mig;
 typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);
@@ -45,6 +46,7 @@ struct mig {
     int nbd_port, mig_port;
     char tgt_node[64];
     int64_t t0, mem_t0, last_detail;
+    int64_t target_checked;       /* memory: when the target last said it was receiving */
     int64_t t_paused;             /* pre-switchover seen: the guest stopped on the source */
     int64_t mirror_t0, mirror_ms; /* blockdev-mirror sent; until it was seen ready */
     json_t *detail;               /* the task's live figures */

@@ -250,6 +250,27 @@ static void ask_mem(struct mig *m, json_t *res, const struct yerr *err)
     mig_qmp(m, m->row.source, "query-migrate", NULL, mem_poll);
 }
 
+/* The memory phase asks only the source how it goes; a lost target (its
+ * agent killed, its host gone, its QEMU dead) would show only at the
+ * switchover, after the whole transfer. So the target is asked about once
+ * a second too: an error from it, or a QEMU that is no longer waiting for
+ * the stream, rolls the move back now. */
+static void target_alive(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (bail(m, err))
+        return;
+    const char *st = json_string_value(json_object_get(res, "status"));
+    if (!st || strcmp(st, "inmigrate")) {
+        struct yerr e;
+        yerr_set(&e, YE_UNAVAILABLE, "the target's QEMU stopped receiving vm '%s' (its state: %s)",
+                 m->row.vm_name, st ? st : "unknown");
+        mig_fail(m, &e);
+        return;
+    }
+    m->target_checked = monotonic_ms();
+    ask_mem(m, NULL, NULL);
+}
+
 static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
 {
     if (bail(m, err))
@@ -293,6 +314,10 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
     json_int_t left = json_integer_value(json_object_get(ram, "remaining"));
     double mbps = json_real_value(json_object_get(ram, "mbps"));
     bool near = ram && left >= 0 && (double)left * 8 / 1e6 < mbps * 2 * MIG_MEM_POLL_MS / 1000.0;
+    if (!near && monotonic_ms() - m->target_checked >= MIG_TARGET_CHECK_MS) {
+        mig_qmp(m, m->row.target, "query-status", NULL, target_alive);
+        return;
+    }
     mig_later(m, near ? MIG_MEM_POLL_NEAR_MS : MIG_MEM_POLL_MS, ask_mem);
 }
 
@@ -301,7 +326,7 @@ static void migrating(struct mig *m, json_t *res, const struct yerr *err)
     (void)res;
     if (bail(m, err))
         return;
-    m->mem_t0 = monotonic_ms();
+    m->mem_t0 = m->target_checked = monotonic_ms();
     ask_mem(m, NULL, NULL);
 }
 
