@@ -33,20 +33,31 @@ def debian_yund(tmp_path_factory):
     _cleanup(d)
 
 
-def test_debian_cloud_init_and_guest_agent(debian_yund, tmp_path):
+@pytest.fixture(scope="module")
+def deb_vm(debian_yund, tmp_path_factory):
+    """One seeded Debian VM the module's guest tests share: a Debian boot
+    under TCG is the slowest step of the suite, so it is booted once here
+    (and again only where a test needs a reboot: the snapshot revert)."""
     y = debian_yund
-    ud = tmp_path / "user-data"
+    tmp = tmp_path_factory.mktemp("deb-seed")
+    ud = tmp / "user-data"
     ud.write_text("#cloud-config\nwrite_files:\n  - path: /root/hello.txt\n"
                   "    content: hello from yun cloud-init\n")
-    key = tmp_path / "id.pub"
+    key = tmp / "id.pub"
     key.write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGt3c3RrZXlmb3J5dW50ZXN0c29ubHkxMjM0 e2e@yun\n")
     y.yun("vm", "create", "e2e-deb", "--image", "debian", "--cpus", "2", "--memory", "1024M",
           "--hostname", "yun-guest", "--user-data", str(ud), "--ssh-key", str(key), "--start")
-    v = y.vm("e2e-deb")
-    assert v["cloud_init"] is True and v["hostname"] == "yun-guest"
     # the agent connects once the guest has booted
     wait_for(lambda: y.vm("e2e-deb").get("guest_agent"), 600, interval=2,
              what="the guest agent to come up")
+    yield "e2e-deb"
+    y.yun("vm", "delete", "--force", "e2e-deb", check=False)
+
+
+def test_debian_cloud_init_and_guest_agent(debian_yund, deb_vm):
+    y = debian_yund
+    v = y.vm("e2e-deb")
+    assert v["cloud_init"] is True and v["hostname"] == "yun-guest"
 
     def cloud_init_done():
         p = y.yun("vm", "exec", "e2e-deb", "--", "cat", "/root/hello.txt", check=False)
@@ -75,11 +86,6 @@ def test_debian_cloud_init_and_guest_agent(debian_yund, tmp_path):
     show = wait_for(facts, 180, interval=2, what="the cached guest facts to show the new hostname")
     assert "Debian" in show.get("guest_os", "") and show["guest_agent_answering"] is True
     assert isinstance(show.get("ip_addresses"), list) and show["guest_facts_at"] > 0
-    # stop goes through the agent and the guest powers off cleanly
-    y.yun("vm", "stop", "e2e-deb", timeout=300)
-    ev = [e for e in y.events("e2e-deb") if e["action"] == "stop"]
-    assert "guest agent" in ev[-1]["reason"]
-    assert y.vm("e2e-deb")["state"] == "stopped"
     y.check_invariants()
 
 
@@ -103,24 +109,24 @@ def test_exec_needs_an_agent_and_seed_input_is_checked(debian_yund, tmp_path):
     y.check_invariants()
 
 
-def test_debian_volume_hotplug_and_snapshot_revert(debian_yund):
+def test_debian_volume_hotplug_and_snapshot_revert(debian_yund, deb_vm):
     """From inside a real guest: a hot-plugged volume is formatted, mounted
     and written, detached, attached again with its data intact; a live
     snapshot taken with the file systems frozen by the agent brings a file
     back after it was changed."""
     y = debian_yund
-    y.yun("vm", "create", "e2e-disks", "--image", "debian", "--cpus", "2", "--memory", "1024M",
-          "--start")
-    wait_for(lambda: y.vm("e2e-disks").get("guest_agent"), 600, interval=2,
+    if y.vm("e2e-deb")["state"] != "running":
+        y.yun("vm", "start", "e2e-deb")
+    wait_for(lambda: y.vm("e2e-deb").get("guest_agent"), 600, interval=2,
              what="the guest agent to come up")
 
     def sh(cmd, check=True, timeout=120):
-        return y.yun("vm", "exec", "e2e-disks", "--timeout", str(timeout), "--", "sh", "-c", cmd,
+        return y.yun("vm", "exec", "e2e-deb", "--timeout", str(timeout), "--", "sh", "-c", cmd,
                      check=check, timeout=timeout + 30)
 
     dev = "/dev/disk/by-id/virtio-e2e-data"
     y.yun("volume", "create", "e2e-data", "--size", "256M")
-    y.yun("volume", "attach", "e2e-data", "e2e-disks")
+    y.yun("volume", "attach", "e2e-data", "e2e-deb")
     wait_for(lambda: sh(f"test -b {dev}", check=False).returncode == 0, 60, interval=1,
              what="the hot-plugged disk in the guest")
     sh(f"mkfs.ext4 -q {dev} && mkdir -p /mnt/data && mount {dev} /mnt/data && "
@@ -128,7 +134,7 @@ def test_debian_volume_hotplug_and_snapshot_revert(debian_yund):
     p = y.yun("volume", "detach", "e2e-data", timeout=120)
     assert "detached" in p.stdout
     assert sh(f"test -b {dev}", check=False).returncode != 0
-    y.yun("volume", "attach", "e2e-data", "e2e-disks")
+    y.yun("volume", "attach", "e2e-data", "e2e-deb")
     wait_for(lambda: sh(f"test -b {dev}", check=False).returncode == 0, 60, interval=1,
              what="the re-attached disk in the guest")
     assert sh(f"mount {dev} /mnt/data && cat /mnt/data/proof").stdout.strip() == \
@@ -139,24 +145,28 @@ def test_debian_volume_hotplug_and_snapshot_revert(debian_yund):
 
     # live snapshot, application-consistent through fs-freeze
     sh("echo before > /root/state.txt && sync")
-    y.yun("snapshot", "create", "e2e-disks", "s1")
-    snap = json.loads(y.yun("-o", "json", "snapshot", "show", "e2e-disks", "s1").stdout)
+    y.yun("snapshot", "create", "e2e-deb", "s1")
+    snap = json.loads(y.yun("-o", "json", "snapshot", "show", "e2e-deb", "s1").stdout)
     assert snap["consistency"] == "application"
     # the guest's file systems were thawed again: it can still write
     sh("echo after > /root/state.txt && sync")
-    y.yun("vm", "stop", "e2e-disks", timeout=300)
-    y.yun("snapshot", "revert", "e2e-disks", "s1")
-    y.yun("vm", "start", "e2e-disks")
-    wait_for(lambda: y.vm("e2e-disks").get("guest_agent"), 600, interval=2,
+    # stop goes through the agent and the guest powers off cleanly
+    y.yun("vm", "stop", "e2e-deb", timeout=300)
+    ev = [e for e in y.events("e2e-deb") if e["action"] == "stop"]
+    assert "guest agent" in ev[-1]["reason"]
+    assert y.vm("e2e-deb")["state"] == "stopped"
+    y.yun("snapshot", "revert", "e2e-deb", "s1")
+    y.yun("vm", "start", "e2e-deb")
+    wait_for(lambda: y.vm("e2e-deb").get("guest_agent"), 600, interval=2,
              what="the guest agent after revert")
     assert sh("cat /root/state.txt").stdout.strip() == "before"
     # the volume came back with the VM (it is on the command line now)
     wait_for(lambda: sh(f"test -b {dev}", check=False).returncode == 0, 60, interval=1,
              what="the attached volume after restart")
     # delete merges the snapshot into the running disk (a QEMU block job)
-    y.yun("snapshot", "delete", "e2e-disks", "s1")
+    y.yun("snapshot", "delete", "e2e-deb", "s1")
     assert sh("cat /root/state.txt").stdout.strip() == "before"
-    y.yun("vm", "stop", "e2e-disks", timeout=300)
-    y.yun("vm", "delete", "e2e-disks")
+    y.yun("vm", "stop", "e2e-deb", timeout=300)
+    y.yun("vm", "delete", "e2e-deb")
     y.yun("volume", "delete", "e2e-data")
     y.check_invariants()
