@@ -118,10 +118,12 @@ enum agent_verb {
     /* live migration's host side (agent_migrate.c); the incoming QEMU is
      * vm.launch with "incoming": true, its QMP steps go through vm.qmp */
     AV_MIGRATE_FIRST,
-    AV_HOST_PORTS,   /* {"count": 1..4} -> {"address", "ports": [port]}: free TCP ports on the
-                        agent's address, for QEMU's NBD server and incoming migration */
-    AV_VM_SEED_READ, /* {"vm"} -> {"iso_b64", "size"}: the VM's seed ISO, for the target's
-                        vm.prepare {"seed_iso_b64"} (the same bytes on both hosts) */
+    AV_HOST_PORTS,      /* {"count": 1..4} -> {"address", "ports": [port]}: free TCP ports on the
+                           agent's address, for QEMU's NBD server and incoming migration */
+    AV_VM_SEED_READ,    /* {"vm"} -> {"iso_b64", "size"}: the VM's seed ISO, for the target's
+                           vm.prepare {"seed_iso_b64"} (the same bytes on both hosts) */
+    AV_VM_DISK_RECLAIM, /* {"vm","disk_dir"} -> {"uid"}: a shared pool's disk given back to
+                           the uid of the VM's QEMU here (a rolled-back move) */
     AV__COUNT
 };
 

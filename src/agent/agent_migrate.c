@@ -18,12 +18,21 @@
  *              the target's vm.prepare writes back byte for byte: the guest
  *              may hold blocks of it in its page cache, so the target's copy
  *              must be the same bytes, not a new ISO of the same data.
+ *   vm.disk_reclaim {"vm", "disk_dir"} -> {"uid"}
+ *              a disk on a shared pool (POOL/vms/ID) given back to the uid
+ *              the VM's QEMU runs as on this host: a move's target was
+ *              given it before the switchover (its QEMU opens it by name),
+ *              and when the move rolls back the source's QEMU, still
+ *              running, must own it again (snapshots and merges open its
+ *              layers by name). Only a QEMU this agent watches counts.
  */
 #include "agent/agent_local.h"
+#include "compute/confine.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "lib/base64.h"
 #include "lib/config.h"
+#include "lib/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -147,8 +156,40 @@ static void vm_seed_read(struct agent_local *al, struct agent_op *op, json_t *ar
     agent_op_reply(op, r, NULL);
 }
 
+static void vm_disk_reclaim(struct agent_local *al, struct agent_op *op, json_t *args)
+{
+    struct engine *e = agent_op_host(al, op);
+    const char *id = e ? agent_op_vm_id(op, args) : NULL;
+    if (!id)
+        return;
+    const char *dd = json_string_value(json_object_get(args, "disk_dir"));
+    size_t n = dd ? strlen(dd) : 0, il = strlen(id);
+    struct vm_rec vm = {0};
+    if (!dd || n >= sizeof vm.disk_dir || n < il + 6 || dd[0] != '/' ||
+        path_has_dot_component(dd) || strchr(dd, ',') || strcmp(dd + n - il, id) ||
+        strncmp(dd + n - il - 5, "/vms/", 5)) {
+        agent_op_fail(op, YE_INVALID_ARGUMENT,
+                      "agent: vm.disk_reclaim: disk_dir must be POOL/vms/ID");
+        return;
+    }
+    struct vm_rt *rt = engine_rt_find(e, id);
+    if (!rt || rt->pid <= 0 || !rt->uid) {
+        agent_op_fail(op, YE_NOT_FOUND, "agent: vm %s has no confined qemu watched here", id);
+        return;
+    }
+    snprintf(vm.id, sizeof vm.id, "%s", id);
+    snprintf(vm.disk_dir, sizeof vm.disk_dir, "%s", dd);
+    char why[400];
+    if (vm_confine_give_disk(&vm, rt->uid, why, sizeof why) < 0) {
+        agent_op_fail(op, YE_CONFINE_ERROR, "%s", why);
+        return;
+    }
+    agent_op_reply(op, json_pack("{s:I}", "uid", (json_int_t)rt->uid), NULL);
+}
+
 const struct agent_verb_def agent_migrate_verbs[] = {
     {AV_HOST_PORTS, "host.ports", host_ports},
     {AV_VM_SEED_READ, "vm.seed_read", vm_seed_read},
+    {AV_VM_DISK_RECLAIM, "vm.disk_reclaim", vm_disk_reclaim},
 };
 const size_t agent_migrate_verbs_count = sizeof agent_migrate_verbs / sizeof agent_migrate_verbs[0];

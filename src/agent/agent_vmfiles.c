@@ -290,21 +290,28 @@ void agent_vm_prepare(struct agent_local *al, struct agent_op *op, json_t *args)
             snprintf(p->disk_dir, sizeof p->disk_dir, "%s", dd);
     }
     if (existing) {
-        /* a disk already in the pool comes with no seed of its own: --ha
-         * (the only user of existing) refuses seeded VMs */
-        if (iso_bytes) {
-            free(iso_bytes);
-            yerr_set(&err, YE_INVALID_ARGUMENT,
-                     "agent: vm.prepare: seed_iso_b64 with existing is not supported");
-            prep_fail(p, &err);
-            return;
-        }
+        /* the disk is in the pool already; a seed, when the move brings
+         * one (seed_iso_b64: the source's, byte for byte), is the VM's own
+         * directory's, written and then synced as a job (on_overlay) */
         if (stat(p->disk, &st) < 0 || !S_ISREG(st.st_mode)) {
+            free(iso_bytes);
             yerr_set(&err, YE_CONFLICT, "the vm's disk %s is not on this host", p->disk);
             prep_fail(p, &err);
             return;
         }
-        prep_done(p);
+        if (!iso_bytes) {
+            prep_done(p);
+            return;
+        }
+        p->want_seed = p->seed_copied = true;
+        int rc = write_file_new(p->seed.iso, iso_bytes, iso_len, why, sizeof why);
+        free(iso_bytes);
+        if (rc < 0) {
+            yerr_set(&err, YE_SEED_ERROR, "cloud-init seed: %s", why);
+            prep_fail(p, &err);
+            return;
+        }
+        on_overlay(p, NULL, NULL);
         return;
     }
     if (iso_bytes) {

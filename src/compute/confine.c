@@ -487,6 +487,15 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_r
     return 0;
 }
 
+int vm_confine_give_disk(const struct vm_rec *vm, uint32_t uid, char *why, size_t len)
+{
+    if (!vm->disk_dir[0] || !uid) {
+        snprintf(why, len, "no pool disk directory or no uid");
+        return -1;
+    }
+    return give_disk_dir(vm, uid, why, len);
+}
+
 void vm_confine_release(struct engine *e, const struct vm_rec *vm)
 {
     if (!vm->uid)

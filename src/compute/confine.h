@@ -64,6 +64,12 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_r
                        const struct confine_volin *vols, size_t nvols, struct vm_confine *out,
                        struct confine_rebases *fix, struct yerr *err);
 
+/* A disk in a pool (POOL/vms/ID, vm->disk_dir) and its layers given to
+ * uid (0700/0600, through O_NOFOLLOW fds): the owner is whoever runs the
+ * VM's QEMU now (a shared pool's move gives it to the target's uid before
+ * the switchover; a rolled-back move gives it back). 0, or -1 with why. */
+int vm_confine_give_disk(const struct vm_rec *vm, uint32_t uid, char *why, size_t len);
+
 /* Spawning QEMU through job.c (no blocking wait): vm_confine_spawn_open
  * fills s (opens qemu.log for a confined QEMU); vm_confine_spawn_child is
  * the job's setup (job_spec.setup, arg s, new_session), which for a

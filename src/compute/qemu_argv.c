@@ -230,18 +230,24 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
      * found through their headers' relative names; the image under the
      * lowest of them is the fd of set QEMU_FDSET_IMAGE, given in place of
      * the name that layer's header has for it. */
+    /* A disk in a pool keeps its read-write fd when its permissions drop
+     * (file.auto-read-only=off): on a shared pool the migration's target
+     * is given the file before the source inactivates its image at the
+     * switchover, and a reopen read-only by name would then be refused to
+     * the source's uid. */
+    const char *pool_ro = vm->disk_dir[0] ? ",file.auto-read-only=off" : "";
     add(&b, "-drive");
     if (confined && conf->image >= 0 && conf->disk_on_image) {
         char head[700];
         /* a disk in a pool is named by its absolute path (not in the cwd) */
         snprintf(head, sizeof(head),
-                 "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap",
-                 vm->disk_dir, vm->disk_dir[0] ? "/" : "", vm->disk);
+                 "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap%s",
+                 vm->disk_dir, vm->disk_dir[0] ? "/" : "", vm->disk, pool_ro);
         add_fd_chain(&b, head, conf, conf->image, 1, conf->disk_layers);
     } else {
         const char *ddir = vm->disk_dir[0] ? vm->disk_dir : dir;
-        add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap", ddir,
-            vm->disk_dir[0] ? "/" : slash, vm->disk);
+        add(&b, "id=disk0,file=%s%s%s,format=qcow2,if=none,cache=writeback,discard=unmap%s", ddir,
+            vm->disk_dir[0] ? "/" : slash, vm->disk, pool_ro);
     }
     add(&b, "-device");
     add(&b, "virtio-blk-pci,drive=disk0,id=virtio-disk0,bootindex=1");

@@ -7,6 +7,7 @@
  * drives, agent and QMP calls, polls, the task's live figures and the end.
  */
 #include "ctl/migrate_int.h"
+#include "ctl/pools.h"
 
 #include "ctl/hosts.h"
 #include "ctl/place.h"
@@ -323,13 +324,21 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
                         "vm '%s' has %zu attached volume%s; detach them first (moving volumes "
                         "is not supported yet)",
                         vm->name, nv, nv == 1 ? "" : "s");
-    /* a disk on a pool (ctl/pools.h): moving it is not done yet. On a
-     * shared pool both QEMUs must reach the one file during the move, and
-     * each runs as its host's uid (the file is the running one's, 0600) */
-    if (vm->pool[0])
-        return yerr_set(err, YE_CONFLICT,
-                        "vm '%s' has its disk on pool %s; moving it is not supported yet", vm->name,
-                        vm->pool);
+    /* a disk on a pool (ctl/pools.h): on a shared one both QEMUs open the
+     * one file (each gets it by fd from its agent, so the uids do not
+     * matter; the target's is inactive until the switchover: QEMU's image
+     * locking holds), nothing is copied. A local pool's disk would have to
+     * be copied into the target's pool: not done yet */
+    if (vm->pool[0]) {
+        struct pool_rec p;
+        if (ctl_pool_get(c, vm->pool, &p, err) < 0)
+            return -1;
+        if (!p.shared)
+            return yerr_set(err, YE_CONFLICT,
+                            "vm '%s' has its disk on pool %s, which is not shared; moving a disk "
+                            "between local pools is not supported yet",
+                            vm->name, vm->pool);
+    }
     if (strcmp(vm->disk, "disk.qcow2") || vm->disk_parent[0])
         return yerr_set(err, YE_CONFLICT, "vm '%s' has a snapshot layer as its disk (%s)", vm->name,
                         vm->disk);
@@ -397,6 +406,7 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
     m->live = true;
     m->o = *o;
     m->vm = vm;
+    m->shared = vm.pool[0] != 0; /* check_vm let only a shared pool through */
     m->done = cb;
     m->done_arg = arg;
     m->detail = json_object();

@@ -54,6 +54,7 @@ struct mig {
     int polls;
     void (*after_predict)(struct mig *m);
     bool src_completed; /* the source's migration completed (postmigrate) */
+    bool shared;        /* the disk is on a shared pool: both QEMUs open it, no mirror */
     migrate_done_fn done;
     void *done_arg;
 };

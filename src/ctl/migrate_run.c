@@ -23,6 +23,7 @@
 #include "agent/agent_wire.h"
 #include "ctl/hosts.h"
 #include "ctl/images_fetch.h"
+#include "ctl/pools.h"
 #include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -120,7 +121,10 @@ static void target_state(struct mig *m, json_t *res, const struct yerr *err)
     const char *st = json_string_value(json_object_get(res, "status"));
     if (st && !strcmp(st, "paused")) {
         FAILPOINT("migrate.after_switchover");
-        mig_qmp(m, m->row.target, "nbd-server-stop", NULL, nbd_stopped);
+        if (m->shared)
+            nbd_stopped(m, NULL, NULL); /* it never served */
+        else
+            mig_qmp(m, m->row.target, "nbd-server-stop", NULL, nbd_stopped);
         return;
     }
     if (st && !strcmp(st, "inmigrate") && ++m->polls < TARGET_WAIT_POLLS) {
@@ -299,8 +303,11 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
          * phase "switchover" is written once the source goes on (continued):
          * no database write inside the guest's downtime, and a crash before
          * it settles the same way (the settle asks QEMU, not the phase) */
-        mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
-                mirror_ended);
+        if (m->shared)
+            node_deleted(m, NULL, NULL); /* no mirror, no NBD node: migrate-continue */
+        else
+            mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
+                    mirror_ended);
         return;
     }
     if (!st || !strcmp(st, "failed") || !strcmp(st, "cancelled") || !strcmp(st, "completed")) {
@@ -518,6 +525,10 @@ static void launched(struct mig *m, json_t *res, const struct yerr *err)
     FAILPOINT("migrate.after_target_started");
     if (bail(m, NULL))
         return;
+    if (m->shared) {
+        memory_start(m); /* one disk both QEMUs open: nothing to mirror */
+        return;
+    }
     mig_qmp(m, m->row.target, "query-block", NULL, blocks);
 }
 
@@ -535,6 +546,10 @@ static json_t *launch_args(struct mig *m, struct yerr *err)
     snprintf(spec.vm.host, sizeof spec.vm.host, "%s", m->row.target);
     spec.vm.uid = 0; /* the target's agent claims one of its own */
     spec.vm.pid = 0;
+    if (m->shared && ctl_pool_disk_dir(c, &spec.vm, err) < 0) {
+        launch_spec_free(&spec);
+        return NULL;
+    }
     json_t *a = launch_spec_to_json(&spec);
     launch_spec_free(&spec);
     if (a)
@@ -604,6 +619,17 @@ static void prepare_target(struct mig *m, const char *seed_b64)
                           "image_format", img.format, "seed", 0);
     if (a && seed_b64)
         json_object_set_new(a, "seed_iso_b64", json_string(seed_b64));
+    if (a && m->shared) {
+        /* the disk is in the pool already: only the VM's own directory */
+        struct vm_rec v = m->vm;
+        if (ctl_pool_disk_dir(c, &v, &e) < 0) {
+            json_decref(a);
+            mig_fail(m, &e);
+            return;
+        }
+        json_object_set_new(a, "disk_dir", json_string(v.disk_dir));
+        json_object_set_new(a, "existing", json_true());
+    }
     mig_call(m, m->row.target, AV_VM_PREPARE, a, prepared);
 }
 

@@ -22,6 +22,7 @@
 #include "ctl/migrate_int.h"
 
 #include "ctl/hosts.h"
+#include "ctl/pools.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -207,6 +208,33 @@ static void src_jobs(struct mig *m, json_t *res, const struct yerr *err)
             node_gone);
 }
 
+static void disk_reclaimed(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (unreachable(err))
+        return pending(m, "giving the shared disk back to the source", err);
+    if (err) /* no QEMU there (reconcile's), or the files: said, the rollback goes on */
+        log_warn("migration of vm %s: the shared disk back to the source: %s", m->row.vm_name,
+                 err->message);
+    m->polls = 0;
+    ask_src_jobs(m, NULL, NULL);
+}
+
+/* A disk on a shared pool was given to the target's uid at its launch:
+ * with the target gone the source's QEMU owns it again. */
+static void reclaim_disk(struct mig *m)
+{
+    struct vm_rec vm;
+    struct yerr e = {0};
+    if (store_vm_get(m->c->store, m->row.vm_id, &vm) != 0 || !vm.pool[0] ||
+        ctl_pool_disk_dir(m->c, &vm, &e) < 0) {
+        disk_reclaimed(m, NULL, NULL); /* not on a pool (or gone): nothing to give back */
+        return;
+    }
+    mig_call(m, m->row.source, AV_VM_DISK_RECLAIM,
+             json_pack("{s:s,s:s}", "vm", m->row.vm_id, "disk_dir", vm.disk_dir), disk_reclaimed);
+}
+
 static void target_removed(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
@@ -214,8 +242,7 @@ static void target_removed(struct mig *m, json_t *res, const struct yerr *err)
         return pending(m, "removing the target's files", err);
     if (err)
         log_warn("migration of vm %s: the target's files: %s", m->row.vm_name, err->message);
-    m->polls = 0;
-    ask_src_jobs(m, NULL, NULL);
+    reclaim_disk(m);
 }
 
 static void target_ended(struct mig *m, json_t *res, const struct yerr *err)

@@ -5,7 +5,8 @@ VM's disk (POOL/vms/ID/disk.qcow2) whatever host runs it; --ha is refused
 off a shared pool; an HA VM whose host's link is cut is killed by that
 host's own agent before its lease ends (vm.fenced) and started on another
 host by the controller once the lease plus ha_restart_margin_ms passed;
-the host back, it never runs the old copy."""
+the host back, it never runs the old copy. A VM on a shared pool migrates
+with its disk left in the pool (both QEMUs open the one file)."""
 import os
 import time
 
@@ -123,12 +124,64 @@ def test_link_cut_ha_vm_fenced_then_restarted_elsewhere(cl, shared_pool):
         print("  ", e.get("ts"), e.get("action"), e.get("reason"))
 
 
-def test_migrate_of_a_pooled_vm_is_refused_and_changes_nothing(cl, shared_pool):
+def qemu_uid(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("Uid:"))
+
+
+def test_migrate_on_a_shared_pool_copies_nothing(cl, shared_pool):
+    """A VM whose disk is on a shared pool moves with its disk left where it
+    is: both QEMUs open the one file, no mirror runs, the guest keeps
+    counting; a cancelled move leaves it and its disk where they were; a
+    disk on a pool that is not shared is refused with the reason."""
+    from .test_cluster_migrate import (assert_only_on, heartbeats, migrate, rows, wait_phase,
+                                       where)
     cl.yun("vm", "create", "shm", "--image", "tiny", "--memory", "96M", "--host", "h1",
            "--pool", "nfs1", "--start")
     v = cl.wait_vm("shm", "running")
-    st, b = cl.api("POST", "/v1/vms/shm/migrate", {"to": "h2"})
-    assert st == 409 and "pool nfs1" in b["error"]["message"], (st, b)
-    r = cl.vm("shm")
-    assert cl.vm_host(r) == "h1" and r["pid"] == v["pid"] and r["state"] == "running"
-    assert v["id"] not in cl.agents["h2"].qemus().values()
+    cl.wait_marker("shm")
+    wait_for(lambda: heartbeats(cl, "shm"), 30, interval=0.25, what="a heartbeat of shm")
+    disk = os.path.join(shared_pool, "vms", v["id"], "disk.qcow2")
+    ino = os.stat(disk).st_ino
+    hb = max(heartbeats(cl, "shm"))
+    p = cl.yun("vm", "migrate", "shm", "--to", "h2")
+    assert "migrated" in p.stdout, p.stdout
+    r = assert_only_on(cl, v, "h2", hb)
+    assert os.stat(disk).st_ino == ino, "the disk was replaced"
+    assert os.stat(disk).st_uid == qemu_uid(r["pid"]), "the disk is not the running QEMU's"
+    # the target's QEMU has the pool's file open (by the fd its agent gave it)
+    fds = [os.readlink(f"/proc/{r['pid']}/fd/{f}") for f in os.listdir(f"/proc/{r['pid']}/fd")]
+    assert disk in fds, fds
+    t = next(t for t in cl.get("/v1/tasks?limit=20")["tasks"] if t["kind"] == "vm.migrate")
+    assert t["state"] == "succeeded" and t["result"]["outcome"]["disk_bytes"] == 0, t
+    assert "disk" not in t["detail"], t["detail"]
+    assert rows(cl, v["id"]) == "done"
+    # a cancelled move back: the VM and its disk stay on h2's side
+    st, b = migrate(cl, "shm", "h1", max_bandwidth=1 << 20, auto_converge=True)
+    assert st == 202, b
+    tid = b["task"]["id"]
+    wait_phase(cl, tid, ("memory",))
+    cl.yun("task", "cancel", tid)
+    t = cl.task_wait((202, {"task": {"id": tid}}))
+    assert t["state"] == "cancelled", t
+    assert_only_on(cl, v, "h2")
+    assert os.stat(disk).st_ino == ino and where(cl, v["id"]).keys() == {"h2"}
+    # the cancelled target had been given the disk: it is the source's again
+    assert os.stat(disk).st_uid == qemu_uid(cl.vm("shm")["pid"]), "the disk was not given back"
+    cl.check_invariants(settled=True)
+    # a pool that is not shared: refused, nothing changes
+    loc = os.path.join(cl.run_dir, "loc1")
+    os.makedirs(loc, exist_ok=True)
+    cl.yun("pool", "create", "loc1", "--path", loc)
+    try:
+        cl.yun("vm", "create", "lpm", "--image", "tiny", "--memory", "96M", "--host", "h1",
+               "--pool", "loc1", "--start")
+        lv = cl.wait_vm("lpm", "running")
+        st, b = cl.api("POST", "/v1/vms/lpm/migrate", {"to": "h2"})
+        assert st == 409 and "not shared" in b["error"]["message"], (st, b)
+        lr = cl.vm("lpm")
+        assert cl.vm_host(lr) == "h1" and lr["pid"] == lv["pid"] and lr["state"] == "running"
+        assert lv["id"] not in cl.agents["h2"].qemus().values()
+    finally:
+        cl.delete_all_vms()
+        cl.yun("pool", "delete", "loc1", check=False)

@@ -61,8 +61,15 @@ def test_standby_takes_over_and_hosts_follow(cl):
         assert "h1" in cl.yun("host", "list").stdout
         c1.start()
         assert cl.leader() is c2
-        st, e = c1.request("POST", "/v1/hosts/h1/activate")
-        assert st == 503 and e["error"].get("leader") == c2.url, (st, e)
+        # a standby just started says "no leader known yet" until it has
+        # read the lease once; then it names the leader
+        def refusal():
+            st, e = c1.request("POST", "/v1/hosts/h1/activate")
+            assert st == 503 and e["error"]["code"] == "not_leader", (st, e)
+            return e if e["error"].get("leader") else None
+
+        e = wait_for(refusal, 15, interval=0.1, what="the restarted standby to name the leader")
+        assert e["error"]["leader"] == c2.url, e
     finally:
         cl.remove_controller(c2)
 
