@@ -122,6 +122,10 @@ enum agent_verb {
                         agent's address, for QEMU's NBD server and incoming migration */
     AV_VM_SEED_READ, /* {"vm"} -> {"iso_b64", "size"}: the VM's seed ISO, for the target's
                         vm.prepare {"seed_iso_b64"} (the same bytes on both hosts) */
+    /* a running VM's limits and thread pins (agent_pin.c) */
+    AV_PIN_FIRST,
+    AV_VM_TUNE, /* {"vm","name","uid","pid","cpus","memory_mb","accel",limits...,"cpu_pin",
+                   "emulator_pin"} -> {"vcpus","others"}: cgroup and pins set again live */
     AV__COUNT
 };
 

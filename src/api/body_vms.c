@@ -140,12 +140,11 @@ static int get_requires(json_t *b, struct vm_spec *s, struct yerr *err)
 int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 {
     static const char *const known[] = {
-        "name",    "image",      "cpus",         "memory",        "memory_mb",
-        "disk",    "disk_bytes", "cmdline",      "machine",       "accel",
-        "restart", "cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset",
-        "start",   "hostname",   "user_data",    "ssh_keys",      "host",
-        "group",   "requires",   "explain",      "pool",          "ha",
-        NULL};
+        "name",         "image",         "cpus",         "memory",   "memory_mb", "disk",
+        "disk_bytes",   "cmdline",       "machine",      "accel",    "restart",   "cpu_weight",
+        "cpu_quota_us", "cpu_period_us", "cpuset",       "start",    "hostname",  "user_data",
+        "ssh_keys",     "host",          "group",        "requires", "explain",   "pool",
+        "ha",           "cpu_pin",       "emulator_pin", NULL};
     vm_spec_defaults(s);
     if (!b)
         return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
@@ -171,7 +170,9 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         get_int(b, "cpu_weight", 0, 1000000, &weight, err) < 0 ||
         get_int(b, "cpu_quota_us", 0, 1LL << 40, &quota, err) < 0 ||
         get_int(b, "cpu_period_us", 0, 1LL << 40, &period, err) < 0 ||
-        get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0)
+        get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0 ||
+        get_str(b, "cpu_pin", s->cpu_pin, sizeof(s->cpu_pin), err) < 0 ||
+        get_str(b, "emulator_pin", s->emulator_pin, sizeof(s->emulator_pin), err) < 0)
         return -1;
     if (get_str(b, "hostname", s->hostname, sizeof(s->hostname), err) < 0)
         return -1;

@@ -210,6 +210,8 @@ struct vm_spec {
     uint64_t cpu_quota_us;
     uint64_t cpu_period_us;
     char cpuset[64];
+    char cpu_pin[256];     /* "VCPU:HOSTCPUS[,...]" (compute/cpupin.h); "" = none */
+    char emulator_pin[64]; /* QEMU's other threads, cpuset syntax; "" = none */
     bool start;
     /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
     char hostname[64];
