@@ -161,11 +161,6 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
         str(r, o, "emulator_pin", v->emulator_pin, sizeof v->emulator_pin, S_EMPTY_OK);
     if (r->failed)
         return;
-    char why[256];
-    if (cpupin_validate(v->cpu_pin, v->emulator_pin, v->cpus, v->cpuset, 0, why, sizeof why) < 0) {
-        bad(r, "cpu_pin", why);
-        return;
-    }
     if (v->disk_dir[0] && (strchr(v->disk_dir, ',') || strstr(v->disk_dir, "/./") ||
                            strcmp(strrchr(v->disk_dir, '/') + 1, v->id)))
         bad(r, "disk_dir", "must be POOL/vms/ID");
@@ -177,6 +172,10 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
         bad(r, "accel", "must be kvm or tcg");
     else if (strspn(v->cpuset, "0123456789,-") != strlen(v->cpuset))
         bad(r, "cpuset", "must be a CPU list");
+    char why[256];
+    if (!r->failed &&
+        cpupin_validate(v->cpu_pin, v->emulator_pin, v->cpus, v->cpuset, 0, why, sizeof why) < 0)
+        bad(r, strncmp(why, "emulator-pin", 12) ? "cpu_pin" : "emulator_pin", why);
 }
 
 static void read_image(struct rd *r, json_t *o, struct image_rec *i)
