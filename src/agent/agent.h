@@ -124,6 +124,10 @@ enum agent_verb {
                            vm.prepare {"seed_iso_b64"} (the same bytes on both hosts) */
     AV_VM_DISK_RECLAIM, /* {"vm","disk_dir"} -> {"uid"}: a shared pool's disk given back to
                            the uid of the VM's QEMU here (a rolled-back move) */
+    /* a running VM's limits and thread pins (agent_pin.c) */
+    AV_PIN_FIRST,
+    AV_VM_TUNE, /* {"vm","name","uid","pid","cpus","memory_mb","accel",limits...,"cpu_pin",
+                   "emulator_pin"} -> {"vcpus","others"}: cgroup and pins set again live */
     AV__COUNT
 };
 

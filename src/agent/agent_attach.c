@@ -6,7 +6,8 @@
  * what the answers mean for its rows.
  *
  *   vm.attach  {"vm","name","uid","pid","check","pass","sweep",
- *               "memory_mb","accel","cpu_weight","cpu_quota_us","cpu_period_us","cpuset"}
+ *               "memory_mb","accel","cpu_weight","cpu_quota_us","cpu_period_us","cpuset",
+ *               "cpu_pin"?,"emulator_pin"?}
  *              -> {"seen": "up"|"coming"|"unsure"|"gone", "pid", "status", "asked",
  *                  "error"?, "fresh", "launching", "exiting", "busy", "shutdown_seen"}
  *              The pidfile's fast path, else one /proc walk per pass ("pass": the
@@ -36,6 +37,7 @@
  */
 #include "agent/agent_local.h"
 #include "agent/agent_power.h"
+#include "agent/agent_pin.h"
 #include "agent/agent_record.h"
 #include "compute/console_log.h"
 #include "compute/engine.h"
@@ -153,9 +155,15 @@ static int attach_vm(struct agent_op *op, json_t *args, const char *id, struct v
     const char *name = json_string_value(json_object_get(args, "name"));
     const char *accel = json_string_value(json_object_get(args, "accel"));
     const char *cpuset = json_string_value(json_object_get(args, "cpuset"));
+    const char *pin = json_string_value(json_object_get(args, "cpu_pin"));
+    const char *epin = json_string_value(json_object_get(args, "emulator_pin"));
     bool ok = (!name || strlen(name) < sizeof vm->name) &&
               (!accel || strlen(accel) < sizeof vm->accel_used) &&
-              (!cpuset || strlen(cpuset) < sizeof vm->cpuset);
+              (!cpuset || strlen(cpuset) < sizeof vm->cpuset) &&
+              (!pin || strlen(pin) < sizeof vm->cpu_pin) &&
+              (!epin || strlen(epin) < sizeof vm->emulator_pin);
+    snprintf(vm->cpu_pin, sizeof vm->cpu_pin, "%s", pin ? pin : "");
+    snprintf(vm->emulator_pin, sizeof vm->emulator_pin, "%s", epin ? epin : "");
     snprintf(vm->name, sizeof vm->name, "%s", name ? name : id);
     snprintf(vm->accel_used, sizeof vm->accel_used, "%s", accel ? accel : "");
     snprintf(vm->cpuset, sizeof vm->cpuset, "%s", cpuset ? cpuset : "");
@@ -306,8 +314,12 @@ static void reattach(struct agent_local *al, struct agent_op *op, struct engine 
     if (al->record && rt->watch && (!rec || rec->pid != pid))
         agent_record_launched(al->record, vm, pid);
     rt->reattach_fresh |= !was_watched;
-    if (rt->reattach_fresh)
+    if (rt->reattach_fresh) {
         limits_restore(e, vm, pid);
+        /* the pins after the cgroup: a v1 cpuset write resets affinities */
+        if (vm->cpu_pin[0] || vm->emulator_pin[0])
+            agent_pin_launched(e, rt, vm);
+    }
     struct attach_op *x = calloc(1, sizeof *x);
     if (x && !(x->timer = evtimer_new(al->base, on_status_timeout, x))) {
         free(x);

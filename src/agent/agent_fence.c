@@ -222,6 +222,15 @@ int agent_fence_watch(struct agent_fence *f, const char *vm_id, pid_t pid, uint6
     return rc;
 }
 
+void agent_fence_watch_qemu(struct agent_fence *f, const char *vm_id, const char *name, pid_t pid)
+{
+    uint64_t start = 0;
+    if (!f)
+        return;
+    if (job_proc_start_time(pid, &start) < 0 || agent_fence_watch(f, vm_id, pid, start) < 0)
+        log_warn("vm %s: its QEMU (pid %d) is not watched by the fence keeper", name, (int)pid);
+}
+
 void agent_fence_unwatch(struct agent_fence *f, const char *vm_id)
 {
     if (!f)

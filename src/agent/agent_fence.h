@@ -43,6 +43,9 @@ void agent_fence_renewed(struct agent_fence *f, int64_t sent_ms, int64_t lease_m
  * when the lease lapses; a VM watched again replaces its entry. 0, or -1
  * when the table is full. */
 int agent_fence_watch(struct agent_fence *f, const char *vm_id, pid_t pid, uint64_t start);
+/* The same for a QEMU just launched (its start time read here); a failure
+ * is logged (the VM runs, unfenced). f NULL: no keeper, nothing done. */
+void agent_fence_watch_qemu(struct agent_fence *f, const char *vm_id, const char *name, pid_t pid);
 void agent_fence_unwatch(struct agent_fence *f, const char *vm_id);
 /* How many lapses the keeper has fenced so far. */
 uint64_t agent_fence_lapses(struct agent_fence *f);

@@ -32,6 +32,7 @@
  */
 #include "agent/agent_fence.h"
 #include "agent/agent_local.h"
+#include "agent/agent_pin.h"
 #include "agent/agent_record.h"
 #include "agent/agent_wire.h"
 #include "compute/confine.h"
@@ -244,18 +245,14 @@ static void fail_later(struct launch *L, enum yerr_code code, const char *fmt, .
 
 /* ---- the end: cont, the VM's limits, the reply ---- */
 
-/* An HA VM's QEMU is the self-fencing keeper's to kill when this host's
- * lease lapses (agent_fence.h). */
-static void fence_watch(struct launch *L)
+/* The QEMU runs: recorded, fenced, its threads pinned (agent_pin.c, after
+ * the cgroup's limits; a migration's target has its vCPU threads already). */
+static void launched(struct launch *L)
 {
-    struct agent_fence *f = agent_op_agent(L->op)->fence;
-    uint64_t start = 0;
-    if (!L->ha || !f)
-        return;
-    if (job_proc_start_time(L->pid, &start) < 0 ||
-        agent_fence_watch(f, L->vm.id, L->pid, start) < 0)
-        log_warn("vm %s: its QEMU (pid %d) is not watched by the fence keeper", L->vm.name,
-                 (int)L->pid);
+    agent_record_launched(agent_op_agent(L->op)->record, &L->vm, L->pid);
+    if (L->ha) /* the self-fencing keeper's to kill when this host's lease lapses */
+        agent_fence_watch_qemu(agent_op_agent(L->op)->fence, L->vm.id, L->vm.name, L->pid);
+    agent_pin_launched(L->e, L->rt, &L->vm);
 }
 
 static void on_cont(void *ctx, json_t *ret, const char *err)
@@ -287,8 +284,7 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
     json_t *r = json_pack("{s:i,s:s,s:I}", "pid", (int)L->pid, "accel", L->vm.accel_used,
                           "spawn_ms", (json_int_t)L->t_spawn);
     struct agent_op *op = L->op;
-    agent_record_launched(agent_op_agent(op)->record, &L->vm, L->pid);
-    fence_watch(L);
+    launched(L);
     launch_free(L);
     agent_op_reply(op, r, NULL);
 }
@@ -301,8 +297,7 @@ static void incoming_ready(struct launch *L)
                           "spawn_ms", (json_int_t)L->t_spawn, "uid", (json_int_t)L->vm.uid,
                           "status", "inmigrate");
     struct agent_op *op = L->op;
-    agent_record_launched(agent_op_agent(op)->record, &L->vm, L->pid);
-    fence_watch(L);
+    launched(L);
     launch_free(L);
     agent_op_reply(op, r, NULL);
 }

@@ -51,6 +51,7 @@ static const struct {
     {agent_sample_verbs, &agent_sample_verbs_count},
     {agent_attach_verbs, &agent_attach_verbs_count},
     {agent_migrate_verbs, &agent_migrate_verbs_count},
+    {agent_pin_verbs, &agent_pin_verbs_count},
 };
 /* clang-format on */
 

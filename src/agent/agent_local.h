@@ -60,6 +60,8 @@ extern const struct agent_verb_def agent_attach_verbs[];
 extern const size_t agent_attach_verbs_count;
 extern const struct agent_verb_def agent_migrate_verbs[];
 extern const size_t agent_migrate_verbs_count;
+extern const struct agent_verb_def agent_pin_verbs[];
+extern const size_t agent_pin_verbs_count;
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 

@@ -60,15 +60,21 @@ struct agent_record {
 char *agent_record_dump(const struct agent_record_entry *e, size_t n)
 {
     json_t *vms = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(
-            vms,
+    for (size_t i = 0; i < n; i++) {
+        json_t *o =
             json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:s,s:I,s:I,s:I,s:s}", "vm", e[i].vm, "name",
                       e[i].name, "uid", (json_int_t)e[i].uid, "pid", (json_int_t)e[i].pid, "start",
                       (json_int_t)e[i].start, "launched_at", (json_int_t)e[i].launched_at,
                       "memory_mb", (json_int_t)e[i].memory_mb, "accel", e[i].accel, "cpu_weight",
                       (json_int_t)e[i].cpu_weight, "cpu_quota_us", (json_int_t)e[i].cpu_quota_us,
-                      "cpu_period_us", (json_int_t)e[i].cpu_period_us, "cpuset", e[i].cpuset));
+                      "cpu_period_us", (json_int_t)e[i].cpu_period_us, "cpuset", e[i].cpuset);
+        /* only when set: a record stays readable by an agent from before */
+        if (o && e[i].cpu_pin[0])
+            json_object_set_new(o, "cpu_pin", json_string(e[i].cpu_pin));
+        if (o && e[i].emulator_pin[0])
+            json_object_set_new(o, "emulator_pin", json_string(e[i].emulator_pin));
+        json_array_append_new(vms, o);
+    }
     json_t *root = json_pack("{s:i,s:o}", "version", 1, "vms", vms);
     char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
@@ -130,6 +136,12 @@ static int entry_parse(json_t *o, struct agent_record_entry *e, char *why, size_
         bad = "a CPU quota is out of range";
     else if (!str_field(o, "cpuset", e->cpuset, sizeof e->cpuset))
         bad = "\"cpuset\" is not a string of at most 63 bytes";
+    else if (json_object_get(o, "cpu_pin") &&
+             !str_field(o, "cpu_pin", e->cpu_pin, sizeof e->cpu_pin))
+        bad = "\"cpu_pin\" is not a string of at most 255 bytes";
+    else if (json_object_get(o, "emulator_pin") &&
+             !str_field(o, "emulator_pin", e->emulator_pin, sizeof e->emulator_pin))
+        bad = "\"emulator_pin\" is not a string of at most 63 bytes";
     if (bad) {
         snprintf(why, whylen, "%s", bad);
         return -1;
@@ -397,6 +409,8 @@ void agent_record_launched(struct agent_record *r, const struct vm_rec *vm, pid_
     e->cpu_quota_us = vm->cpu_quota_us;
     e->cpu_period_us = vm->cpu_period_us;
     snprintf(e->cpuset, sizeof e->cpuset, "%s", vm->cpuset);
+    snprintf(e->cpu_pin, sizeof e->cpu_pin, "%s", vm->cpu_pin);
+    snprintf(e->emulator_pin, sizeof e->emulator_pin, "%s", vm->emulator_pin);
     save(r);
 }
 
@@ -515,6 +529,10 @@ int agent_record_recover(struct agent_record *r, struct event_base *base, struct
             (json_int_t)INT64_MAX, "memory_mb", (json_int_t)e->memory_mb, "accel", e->accel,
             "cpu_weight", (json_int_t)e->cpu_weight, "cpu_quota_us", (json_int_t)e->cpu_quota_us,
             "cpu_period_us", (json_int_t)e->cpu_period_us, "cpuset", e->cpuset);
+        if (args && e->cpu_pin[0])
+            json_object_set_new(args, "cpu_pin", json_string(e->cpu_pin));
+        if (args && e->emulator_pin[0])
+            json_object_set_new(args, "emulator_pin", json_string(e->emulator_pin));
         if (!agent_call(local, AV_VM_ATTACH, args, on_attached, NULL, o)) {
             o->done = true;
             continue;

@@ -34,6 +34,8 @@ struct agent_record_entry {
     unsigned cpu_weight;
     uint64_t cpu_quota_us, cpu_period_us;
     char cpuset[64];
+    char cpu_pin[256]; /* its thread pins ("" = none), put back by vm.attach too */
+    char emulator_pin[64];
 };
 
 struct agent_record;

@@ -5,6 +5,7 @@
  * would put something unexpected on QEMU's command line.
  */
 #include "agent/agent_wire.h"
+#include "compute/cpupin.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,6 +35,11 @@ json_t *launch_spec_to_json(const struct launch_spec *s)
         v->cpuset, "seed", v->seed != 0, "disk", v->disk, "uid", (json_int_t)v->uid);
     if (vm && v->disk_dir[0])
         json_object_set_new(vm, "disk_dir", json_string(v->disk_dir));
+    /* the pins only when set: an agent from before them takes the rest */
+    if (vm && v->cpu_pin[0])
+        json_object_set_new(vm, "cpu_pin", json_string(v->cpu_pin));
+    if (vm && v->emulator_pin[0])
+        json_object_set_new(vm, "emulator_pin", json_string(v->emulator_pin));
     json_t *img =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", i->name, "format", i->format, "path",
                   i->path, "kernel", i->kernel, "initrd", i->initrd, "cmdline", i->cmdline);
@@ -149,6 +155,10 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
     /* a disk in a pool: POOL/vms/ID (absent: the VM's directory) */
     if (json_object_get(o, "disk_dir"))
         str(r, o, "disk_dir", v->disk_dir, sizeof v->disk_dir, S_ABS);
+    if (json_object_get(o, "cpu_pin"))
+        str(r, o, "cpu_pin", v->cpu_pin, sizeof v->cpu_pin, S_EMPTY_OK);
+    if (json_object_get(o, "emulator_pin"))
+        str(r, o, "emulator_pin", v->emulator_pin, sizeof v->emulator_pin, S_EMPTY_OK);
     if (r->failed)
         return;
     if (v->disk_dir[0] && (strchr(v->disk_dir, ',') || strstr(v->disk_dir, "/./") ||
@@ -162,6 +172,10 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
         bad(r, "accel", "must be kvm or tcg");
     else if (strspn(v->cpuset, "0123456789,-") != strlen(v->cpuset))
         bad(r, "cpuset", "must be a CPU list");
+    char why[256];
+    if (!r->failed &&
+        cpupin_validate(v->cpu_pin, v->emulator_pin, v->cpus, v->cpuset, 0, why, sizeof why) < 0)
+        bad(r, strncmp(why, "emulator-pin", 12) ? "cpu_pin" : "emulator_pin", why);
 }
 
 static void read_image(struct rd *r, json_t *o, struct image_rec *i)

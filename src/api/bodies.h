@@ -38,6 +38,9 @@ struct exec_body {
 /* POST /v1/vms/{name}/exec */
 int exec_body_from_json(json_t *body, struct exec_body *x, struct yerr *err);
 int check_vm_create(json_t *body, struct yerr *err);
+/* PATCH /v1/vms/{name}: the fields `vm update` may change (at least one). */
+int vm_update_from_json(json_t *body, struct vm_update *u, struct yerr *err);
+int check_vm_update(json_t *body, struct yerr *err);
 /* POST /v1/placement: a create's body; name and image may be left out
  * (image "" then: no image is checked). Adds what is missing to body. */
 int placement_body_from_json(json_t *body, struct vm_spec *s, struct yerr *err);

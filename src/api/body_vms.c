@@ -4,6 +4,7 @@
  * No store, no engine, no I/O (bodies.h).
  */
 #include "api/bodies.h"
+#include "compute/cpupin.h"
 #include "ctl/place.h"
 #include "lib/util.h"
 
@@ -140,12 +141,11 @@ static int get_requires(json_t *b, struct vm_spec *s, struct yerr *err)
 int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 {
     static const char *const known[] = {
-        "name",    "image",      "cpus",         "memory",        "memory_mb",
-        "disk",    "disk_bytes", "cmdline",      "machine",       "accel",
-        "restart", "cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset",
-        "start",   "hostname",   "user_data",    "ssh_keys",      "host",
-        "group",   "requires",   "explain",      "pool",          "ha",
-        NULL};
+        "name",         "image",         "cpus",         "memory",   "memory_mb", "disk",
+        "disk_bytes",   "cmdline",       "machine",      "accel",    "restart",   "cpu_weight",
+        "cpu_quota_us", "cpu_period_us", "cpuset",       "start",    "hostname",  "user_data",
+        "ssh_keys",     "host",          "group",        "requires", "explain",   "pool",
+        "ha",           "cpu_pin",       "emulator_pin", NULL};
     vm_spec_defaults(s);
     if (!b)
         return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
@@ -171,7 +171,9 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         get_int(b, "cpu_weight", 0, 1000000, &weight, err) < 0 ||
         get_int(b, "cpu_quota_us", 0, 1LL << 40, &quota, err) < 0 ||
         get_int(b, "cpu_period_us", 0, 1LL << 40, &period, err) < 0 ||
-        get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0)
+        get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0 ||
+        get_str(b, "cpu_pin", s->cpu_pin, sizeof(s->cpu_pin), err) < 0 ||
+        get_str(b, "emulator_pin", s->emulator_pin, sizeof(s->emulator_pin), err) < 0)
         return -1;
     if (get_str(b, "hostname", s->hostname, sizeof(s->hostname), err) < 0)
         return -1;
@@ -210,6 +212,53 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
     s->cpu_quota_us = (uint64_t)quota;
     s->cpu_period_us = (uint64_t)period;
     return 0;
+}
+
+int vm_update_from_json(json_t *b, struct vm_update *u, struct yerr *err)
+{
+    static const char *const known[] = {
+        "cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset", "cpu_pin", "emulator_pin", NULL};
+    memset(u, 0, sizeof *u);
+    if (!b || !json_is_object(b) || json_object_size(b) == 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "nothing to change: give cpu_weight, cpu_quota_us, cpu_period_us, "
+                        "cpuset, cpu_pin or emulator_pin");
+    if (!body_keys_known(b, known, err))
+        return -1;
+    int64_t weight = 0, quota = 0, period = 0;
+    if (get_int(b, "cpu_weight", 0, 10000, &weight, err) < 0 ||
+        get_int(b, "cpu_quota_us", 0, 1LL << 40, &quota, err) < 0 ||
+        get_int(b, "cpu_period_us", 0, 1000000, &period, err) < 0 ||
+        get_str(b, "cpuset", u->cpuset, sizeof u->cpuset, err) < 0 ||
+        get_str(b, "cpu_pin", u->cpu_pin, sizeof u->cpu_pin, err) < 0 ||
+        get_str(b, "emulator_pin", u->emulator_pin, sizeof u->emulator_pin, err) < 0)
+        return -1;
+    u->has_weight = json_object_get(b, "cpu_weight") != NULL;
+    /* a quota and its period go together: one given alone keeps the
+     * other's default (no quota, the default period) */
+    u->has_quota = json_object_get(b, "cpu_quota_us") || json_object_get(b, "cpu_period_us");
+    u->has_cpuset = json_object_get(b, "cpuset") != NULL;
+    u->has_pin = json_object_get(b, "cpu_pin") != NULL;
+    u->has_epin = json_object_get(b, "emulator_pin") != NULL;
+    u->cpu_weight = (unsigned)weight;
+    u->cpu_quota_us = (uint64_t)quota;
+    u->cpu_period_us = (uint64_t)period;
+    /* syntax here; the VM's vCPUs, cpuset and host CPUs in ctl_vm_update */
+    char why[256];
+    struct cpupin pin;
+    struct cpumask m;
+    if ((u->cpuset[0] && cpumask_parse(u->cpuset, "cpuset", &m, why, sizeof why) < 0) ||
+        cpupin_parse(u->cpu_pin, &pin, why, sizeof why) < 0 ||
+        (u->emulator_pin[0] &&
+         cpumask_parse(u->emulator_pin, "emulator-pin", &m, why, sizeof why) < 0))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    return 0;
+}
+
+int check_vm_update(json_t *body, struct yerr *err)
+{
+    struct vm_update u;
+    return vm_update_from_json(body, &u, err);
 }
 
 int snapshot_body_from_json(json_t *b, const char **name, struct yerr *err)

@@ -47,6 +47,8 @@ void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool up
     jw_kv_int(w, "cpu_quota_us", (int64_t)vm->cpu_quota_us);
     jw_kv_int(w, "cpu_period_us", (int64_t)vm->cpu_period_us);
     jw_kv_str(w, "cpuset", vm->cpuset);
+    jw_kv_str(w, "cpu_pin", vm->cpu_pin);
+    jw_kv_str(w, "emulator_pin", vm->emulator_pin);
     jw_kv_str(w, "desired", vm_desired_name(vm->desired));
     jw_kv_str(w, "state", vm_state_name(vm->state));
     jw_kv_int(w, "pid", vm->pid);
@@ -392,6 +394,27 @@ static void vm_create(struct route_ctx *c)
     action_wait_begun(c, aw, ctl_vm_create(c->api->ctl, &s, on_action, aw, &err), &err);
 }
 
+static void vm_update(struct route_ctx *c)
+{
+    struct yerr err = {0};
+    struct vm_update u;
+    struct vm_rec now;
+    if (vm_update_from_json(c->body, &u, &err) < 0) {
+        reply_error_task(c->req, &err);
+        return;
+    }
+    struct action_wait *aw = action_wait_new(c);
+    if (!aw)
+        return;
+    int rc = ctl_vm_update(c->api->ctl, route_param(c, "name"), &u, on_action, aw, &now, &err);
+    if (rc == 1) { /* a stopped VM: its row only, done already */
+        free(aw);
+        reply_vm(c->req, c->api->ctl, 200, &now);
+        return;
+    }
+    action_wait_begun(c, aw, rc, &err);
+}
+
 static void vm_show(struct route_ctx *c)
 {
     struct vm_rec vm;
@@ -467,6 +490,8 @@ const struct route routes_vms[] = {
     {EVHTTP_REQ_POST, "/v1/vms", vm_create, ROUTE_BODY,
      "Create a VM (and start it when start is true)", check_vm_create},
     {EVHTTP_REQ_GET, "/v1/vms/{name}", vm_show, 0, "Show a VM, with live QMP status", NULL},
+    {EVHTTP_REQ_PATCH, "/v1/vms/{name}", vm_update, ROUTE_BODY,
+     "Change a VM's CPU weight, quota, cpuset and pins (live when it runs)", check_vm_update},
     {EVHTTP_REQ_DELETE, "/v1/vms/{name}", vm_delete, 0,
      "Delete a VM and its files (refused while it has a QEMU unless force)", NULL},
     {EVHTTP_REQ_POST, "/v1/vms/{name}/actions/start", vm_start, 0, "Start a VM", NULL},

@@ -61,7 +61,9 @@ static int parse_cpu_max(const char *s, json_t *body)
 {
     uint64_t quota = 0, period = 100000;
     size_t n = strlen(s);
-    if (n > 1 && s[n - 1] == '%') {
+    if (!strcmp(s, "0") || !strcmp(s, "max")) {
+        period = 0; /* no cap (the period goes back to its default) */
+    } else if (n > 1 && s[n - 1] == '%') {
         char num[32];
         snprintf(num, sizeof(num), "%.*s", (int)(n - 1), s);
         uint64_t pct;
@@ -82,6 +84,32 @@ static int parse_cpu_max(const char *s, json_t *body)
     }
     json_object_set_new(body, "cpu_quota_us", json_integer((json_int_t)quota));
     json_object_set_new(body, "cpu_period_us", json_integer((json_int_t)period));
+    return 0;
+}
+
+/* The CPU options create and update share: --cpu-weight, --cpu-max,
+ * --cpuset, --cpu-pin, --emulator-pin into the body. -1 after a message. */
+static int cpu_opts_body(const struct cli_args *a, json_t *body)
+{
+    static const char *const strings[][2] = {
+        {"cpuset", "cpuset"}, {"cpu-pin", "cpu_pin"}, {"emulator-pin", "emulator_pin"}};
+    const char *v;
+    uint64_t u;
+    for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
+        if ((v = cli_val(a, strings[i][0])))
+            json_object_set_new(body, strings[i][1], json_string(v));
+    if ((v = cli_val(a, "cpu-weight"))) {
+        if (parse_u64(v, 0, 1000000, &u) < 0) {
+            fprintf(stderr, "yun: --cpu-weight takes a whole number, not '%s'\n", v);
+            return -1;
+        }
+        json_object_set_new(body, "cpu_weight", json_integer((json_int_t)u));
+    }
+    if ((v = cli_val(a, "cpu-max")) && parse_cpu_max(v, body) < 0) {
+        fprintf(stderr,
+                "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, not '%s'\n", v);
+        return -1;
+    }
     return 0;
 }
 
@@ -169,24 +197,16 @@ static int vm_create(struct cli *c, const struct cli_args *a)
             goto usage;
         json_object_set_new(body, "disk_bytes", json_integer((json_int_t)u));
     }
-    static const char *const strings[][2] = {{"cmdline", "cmdline"}, {"machine", "machine"},
-                                             {"accel", "accel"},     {"restart", "restart"},
-                                             {"cpuset", "cpuset"},   {"hostname", "hostname"}};
+    static const char *const strings[][2] = {{"cmdline", "cmdline"},
+                                             {"machine", "machine"},
+                                             {"accel", "accel"},
+                                             {"restart", "restart"},
+                                             {"hostname", "hostname"}};
     for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); i++)
         if ((v = cli_val(a, strings[i][0])))
             json_object_set_new(body, strings[i][1], json_string(v));
-    if ((v = cli_val(a, "cpu-weight"))) {
-        if (parse_u64(v, 0, 1000000, &u) < 0) {
-            fprintf(stderr, "yun: --cpu-weight takes a whole number, not '%s'\n", v);
-            goto usage;
-        }
-        json_object_set_new(body, "cpu_weight", json_integer((json_int_t)u));
-    }
-    if ((v = cli_val(a, "cpu-max")) && parse_cpu_max(v, body) < 0) {
-        fprintf(stderr,
-                "yun: --cpu-max takes QUOTA[/PERIOD] in microseconds or PERCENT%%, not '%s'\n", v);
+    if (cpu_opts_body(a, body) < 0)
         goto usage;
-    }
     bool explain = cli_flag(a, "explain");
     if (explain)
         json_object_set_new(body, "explain", json_true());
@@ -326,6 +346,33 @@ static json_t *vm_wait_stopped(struct cli *c, const char *name, long long after,
 }
 
 /* start, stop, reboot, pause, resume and delete: the command's last word. */
+static int vm_update(struct cli *c, const struct cli_args *a)
+{
+    json_t *body = json_object();
+    if (cpu_opts_body(a, body) < 0) {
+        json_decref(body);
+        return EXIT_USAGE;
+    }
+    if (json_object_size(body) == 0) {
+        json_decref(body);
+        fprintf(stderr, "yun: vm update: nothing to change (see yun vm update --help)\n");
+        return EXIT_USAGE;
+    }
+    char path[512];
+    int code = 0;
+    vm_path(path, sizeof(path), a->argv[0], "");
+    json_t *r = cli_call(c, "PATCH", path, body, &code);
+    json_decref(body);
+    if (!r)
+        return code;
+    if (c->json)
+        cli_print_json(r);
+    else
+        printf("vm %s updated (%s)\n", a->argv[0], json_string_value(json_object_get(r, "state")));
+    json_decref(r);
+    return 0;
+}
+
 static int vm_action(struct cli *c, const struct cli_args *a)
 {
     const char *action = strrchr(a->cmd->words, ' ') + 1, *name = a->argv[0];
@@ -500,6 +547,10 @@ const struct cli_cmd cmd_vm_entries[] = {
              {"cpu-max", 0, "QUOTA[/PERIOD]|PERCENT%", CLI_K_TEXT, NULL, 0,
               "CPU cap: microseconds per period, or a percent of one CPU"},
              {"cpuset", 0, "LIST", CLI_K_TEXT, NULL, 0, "host CPUs it may run on, e.g. 0-1"},
+             {"cpu-pin", 0, "VCPU:CPUS[,...]", CLI_K_TEXT, NULL, 0,
+              "pin each vCPU's thread, e.g. 0:2,1:3"},
+             {"emulator-pin", 0, "LIST", CLI_K_TEXT, NULL, 0,
+              "host CPUs of QEMU's other threads (I/O, main loop)"},
              {"start", 0, NULL, CLI_K_TEXT, NULL, 0, "start it once created"},
              {"hostname", 0, "H", CLI_K_TEXT, NULL, 0, "guest hostname (cloud-init)"},
              {"user-data", 0, "FILE", CLI_K_FILE, NULL, 0, "cloud-init user-data file"},
@@ -527,6 +578,21 @@ const struct cli_cmd cmd_vm_entries[] = {
      .summary = "one VM, with live QEMU and guest-agent status",
      .args = arg_vm,
      .run = vm_show},
+    {.words = "vm update",
+     .summary = "change CPU weight, cap, cpuset and pins; live on a running VM",
+     .args = arg_vm,
+     .opts =
+         (const struct cli_opt[]){
+             {"cpu-weight", 0, "1..10000", CLI_K_TEXT, NULL, 0, "cgroup CPU weight"},
+             {"cpu-max", 0, "QUOTA[/PERIOD]|PERCENT%", CLI_K_TEXT, NULL, 0,
+              "CPU cap (0 = none): microseconds per period, or a percent of one CPU"},
+             {"cpuset", 0, "LIST", CLI_K_TEXT, NULL, 0, "host CPUs it may run on (\"\" = any)"},
+             {"cpu-pin", 0, "VCPU:CPUS[,...]", CLI_K_TEXT, NULL, 0,
+              "pin each vCPU's thread (\"\" = none)"},
+             {"emulator-pin", 0, "LIST", CLI_K_TEXT, NULL, 0,
+              "host CPUs of QEMU's other threads (\"\" = none)"},
+             {0}},
+     .run = vm_update},
     {.words = "vm start", .summary = "start a VM", .args = arg_vm, .run = vm_action},
     {.words = "vm stop",
      .summary = "ACPI power-off (or the guest agent), then quit; waits for QEMU to exit",

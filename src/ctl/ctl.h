@@ -210,6 +210,8 @@ struct vm_spec {
     uint64_t cpu_quota_us;
     uint64_t cpu_period_us;
     char cpuset[64];
+    char cpu_pin[256];     /* "VCPU:HOSTCPUS[,...]" (compute/cpupin.h); "" = none */
+    char emulator_pin[64]; /* QEMU's other threads, cpuset syntax; "" = none */
     bool start;
     /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
     char hostname[64];
@@ -264,6 +266,25 @@ int ctl_vm_action_qmp(struct ctl *c, const char *name, int a, ctl_vm_fn done, vo
  * cannot begin (done never runs), else 0. */
 int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, void *ctx,
                   struct yerr *err);
+/* Update (vms_update.c): what `vm update` may change on a VM, stopped or
+ * running; a field changes only when its has_ flag is set. */
+struct vm_update {
+    bool has_weight, has_quota, has_cpuset, has_pin, has_epin;
+    unsigned cpu_weight;
+    uint64_t cpu_quota_us, cpu_period_us; /* has_quota: both */
+    char cpuset[64];
+    char cpu_pin[256];
+    char emulator_pin[64];
+};
+/* Everything is checked first (against the VM's host's CPUs), then the row
+ * is written, then a running or paused VM gets its cgroup limits and thread
+ * pins set live through the agent (vm.tune; its QEMU keeps running), and
+ * the event "updated" says what changed. A live step that fails puts the
+ * row's old values back. -1 with err when it cannot begin (done never
+ * runs); 1 when it is done already (a stopped VM: *now is the row, done
+ * never runs); 0 when done runs later, from the loop. */
+int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ctl_vm_fn done,
+                  void *ctx, struct vm_rec *now, struct yerr *err);
 /* Start (vms_start.c): the intent row, then the agent's vm.launch, never
  * waited for on the loop; the vm.start task holds the VM meanwhile. done
  * (may be NULL) runs once, from the loop, with the row as the start left

@@ -6,6 +6,7 @@
  */
 #include "agent/agent.h"
 #include "compute/cgroup.h"
+#include "compute/cpupin.h"
 #include "compute/engine.h"
 #include "compute/qemu_argv.h"
 #include "ctl/ctl.h"
@@ -131,6 +132,9 @@ int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
             return yerr_set(err, YE_INVALID_ARGUMENT, "cmdline has a control character");
     if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    /* the host's CPUs are checked with its facts (ctl_vm_validate_spec) */
+    if (cpupin_validate(s->cpu_pin, s->emulator_pin, s->cpus, s->cpuset, 0, why, sizeof why) < 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
     return 0;
 }
 
@@ -153,7 +157,9 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     if (!h)
         return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
                         host_id[0] ? host_id : "(local)");
-    if (cg_limits_validate(&l, h->cpus, why, sizeof(why)) < 0)
+    if (cg_limits_validate(&l, h->cpus, why, sizeof(why)) < 0 ||
+        cpupin_validate(s->cpu_pin, s->emulator_pin, s->cpus, s->cpuset, h->cpus, why, sizeof why) <
+            0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
 
     /* A VM that could never run there is refused now, with the numbers. */

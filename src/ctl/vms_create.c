@@ -146,6 +146,8 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     vm.cpu_quota_us = spec->cpu_quota_us;
     vm.cpu_period_us = spec->cpu_period_us;
     snprintf(vm.cpuset, sizeof(vm.cpuset), "%s", spec->cpuset);
+    snprintf(vm.cpu_pin, sizeof(vm.cpu_pin), "%s", spec->cpu_pin);
+    snprintf(vm.emulator_pin, sizeof(vm.emulator_pin), "%s", spec->emulator_pin);
     snprintf(vm.hostname, sizeof(vm.hostname), "%s", spec->hostname);
     vm.seed = spec->hostname[0] || spec->user_data || spec->ssh_keys;
     snprintf(vm.disk, sizeof(vm.disk), VMDIR_DISK);

@@ -336,6 +336,10 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
                           (json_int_t)vm->memory_mb, "accel", vm->accel_used, "cpu_weight",
                           (int)vm->cpu_weight, "cpu_quota_us", (json_int_t)vm->cpu_quota_us,
                           "cpu_period_us", (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset);
+    if (a && vm->cpu_pin[0])
+        json_object_set_new(a, "cpu_pin", json_string(vm->cpu_pin));
+    if (a && vm->emulator_pin[0])
+        json_object_set_new(a, "emulator_pin", json_string(vm->emulator_pin));
     x->next = r->vms;
     r->vms = x;
     r->inflight++;

@@ -68,6 +68,8 @@ struct vm_rec {
     char pool[64];         /* the pool its disk lives in ("" = the VM's directory) */
     int ha;                /* restarted on another host when its host's lease lapses */
     char ha_from[37];      /* the host an HA restart took it from ("" = none) */
+    char cpu_pin[256];     /* per-vCPU host CPUs, "VCPU:CPUS[,VCPU:CPUS...]" ("" = none) */
+    char emulator_pin[64]; /* host CPUs of QEMU's other threads, cpuset syntax ("" = none) */
     /* not stored: where its disk chain lies on the host ("" = the VM's
      * directory), POOL_PATH/vms/ID, filled in for the wire */
     char disk_dir[256];

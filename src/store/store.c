@@ -247,6 +247,8 @@ static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
     db_bind_text(s, i++, v->pool);
     db_bind_int(s, i++, v->ha);
     db_bind_text(s, i++, v->ha_from);
+    db_bind_text(s, i++, v->cpu_pin);
+    db_bind_text(s, i++, v->emulator_pin);
 }
 
 void store_read_vm(struct db_stmt *s, struct vm_rec *v)
@@ -295,13 +297,15 @@ void store_read_vm(struct db_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, v->pool, sizeof(v->pool));
     v->ha = db_col_int(s, i++);
     store_col_text(s, i++, v->ha_from, sizeof(v->ha_from));
+    store_col_text(s, i++, v->cpu_pin, sizeof(v->cpu_pin));
+    store_col_text(s, i++, v->emulator_pin, sizeof(v->emulator_pin));
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     struct db_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -318,7 +322,8 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
                        "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29,"
-                       "host=?30,grp=?31,requires=?32,pool=?33,ha=?34,ha_from=?35 WHERE id=?1");
+                       "host=?30,grp=?31,requires=?32,pool=?33,ha=?34,ha_from=?35,"
+                       "cpu_pin=?36,emulator_pin=?37 WHERE id=?1");
     if (!s)
         return -1;
     bind_vm(s, vm);

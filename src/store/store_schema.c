@@ -143,6 +143,10 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN pool TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE vms ADD COLUMN ha INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN ha_from TEXT NOT NULL DEFAULT '';",
+    /* PIN: per-vCPU pinning and the pin of QEMU's other threads
+     * (compute/cpupin.c), both applied by the agent after QEMU starts */
+    "ALTER TABLE vms ADD COLUMN cpu_pin TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE vms ADD COLUMN emulator_pin TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

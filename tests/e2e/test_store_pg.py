@@ -46,7 +46,7 @@ def pg_db():
 def test_vm_life_on_postgres(state_dir, pg_db):
     y = Yund(state_dir, ["--store", pg_db]).start()
     assert not os.path.exists(os.path.join(state_dir, "yun.db"))  # no SQLite beside it
-    assert psql(pg_db, "SELECT version FROM schema_version") == "12"
+    assert psql(pg_db, "SELECT version FROM schema_version") == "13"
     y.ensure_tiny()
     y.yun("vm", "create", "e2e-pg", "--image", "tiny", "--memory", "96M", "--start")
     y.wait_marker("e2e-pg")

@@ -96,6 +96,8 @@ static struct vm_rec a_vm(void)
     vm.cpu_quota_us = 50000;
     vm.cpu_period_us = 100000;
     snprintf(vm.cpuset, sizeof vm.cpuset, "0-1");
+    snprintf(vm.cpu_pin, sizeof vm.cpu_pin, "0:1,1:0");
+    snprintf(vm.emulator_pin, sizeof vm.emulator_pin, "0-1");
     return vm;
 }
 
@@ -133,6 +135,8 @@ static void test_round_trip(void **state)
     assert_int_equal(e->cpu_quota_us, 50000);
     assert_int_equal(e->cpu_period_us, 100000);
     assert_string_equal(e->cpuset, "0-1");
+    assert_string_equal(e->cpu_pin, "0:1,1:0");
+    assert_string_equal(e->emulator_pin, "0-1");
     assert_true(agent_record_alive(e));
 
     /* an older QEMU's exit leaves a later one's entry */

@@ -38,6 +38,8 @@ static void sample(struct launch_spec *s, struct launch_vol *lv)
     v->cpu_quota_us = 50000;
     v->cpu_period_us = 100000;
     snprintf(v->cpuset, sizeof v->cpuset, "0-1,3");
+    snprintf(v->cpu_pin, sizeof v->cpu_pin, "0:0,1:3");
+    snprintf(v->emulator_pin, sizeof v->emulator_pin, "1");
     v->seed = 1;
     snprintf(v->disk, sizeof v->disk, "disk.qcow2");
     v->uid = 64123;
@@ -80,6 +82,8 @@ static void test_round_trip(void **st)
     assert_int_equal(d.vm.cpu_quota_us, 50000);
     assert_int_equal(d.vm.cpu_period_us, 100000);
     assert_string_equal(d.vm.cpuset, "0-1,3");
+    assert_string_equal(d.vm.cpu_pin, "0:0,1:3");
+    assert_string_equal(d.vm.emulator_pin, "1");
     assert_int_equal(d.vm.seed, 1);
     assert_string_equal(d.vm.disk, "disk.qcow2");
     assert_int_equal(d.vm.uid, 64123);
@@ -156,6 +160,11 @@ static void test_refusals(void **st)
     refuse("vm", "accel", json_string("auto"), "vm.accel");
     refuse("vm", "cpu_weight", json_integer(10001), "vm.cpu_weight");
     refuse("vm", "cpuset", json_string("0;rm"), "vm.cpuset");
+    refuse("vm", "cpu_pin", json_string("0-1"), "vm.cpu_pin");
+    refuse("vm", "cpu_pin", json_string("9:0"), "vm.cpu_pin"); /* vCPU 9 of a smaller VM */
+    refuse("vm", "cpu_pin", json_integer(1), "vm.cpu_pin");
+    refuse("vm", "cpu_pin", json_string("0:2"), "outside the VM's cpuset"); /* cpuset 0-1,3 */
+    refuse("vm", "emulator_pin", json_string("x"), "vm.emulator_pin");
     refuse("vm", "seed", json_integer(1), "vm.seed");
     refuse("vm", "disk", json_string("../x.qcow2"), "vm.disk");
     refuse("vm", "disk", json_string(".."), "vm.disk");

@@ -237,6 +237,43 @@ static void test_silence_and_spec_results(void **state)
     json_decref(b);
 }
 
+/* PATCH /v1/vms/{name}: only the fields given change; syntax refused here
+ * (the VM's own limits are the controller's). */
+static void test_vm_update_body(void **state)
+{
+    struct vm_update u;
+    struct yerr err;
+    json_t *b = json_pack("{s:i,s:s}", "cpu_weight", 300, "cpu_pin", "0:1,1:0");
+    assert_int_equal(vm_update_from_json(b, &u, &err), 0);
+    assert_true(u.has_weight && u.has_pin);
+    assert_false(u.has_quota || u.has_cpuset || u.has_epin);
+    assert_int_equal(u.cpu_weight, 300);
+    assert_string_equal(u.cpu_pin, "0:1,1:0");
+    json_decref(b);
+    b = json_pack("{s:s,s:s}", "cpu_pin", "", "emulator_pin", "");
+    assert_int_equal(vm_update_from_json(b, &u, &err), 0);
+    assert_true(u.has_pin && u.has_epin && !u.cpu_pin[0]);
+    json_decref(b);
+    static const char *const bad[][2] = {
+        {"{}", "nothing to change"},
+        {"{\"cpu_weight\":10001}", "cpu_weight must be in 0..10000"},
+        {"{\"cpu_pin\":\"0-1\"}", "want VCPU:HOSTCPUS"},
+        {"{\"cpu_pin\":\"0:1,0:2\"}", "pinned twice"},
+        {"{\"emulator_pin\":\"1;\"}", "emulator-pin"},
+        {"{\"cpuset\":\"a\"}", "cpuset"},
+        {"{\"cpu_pin\":3}", "cpu_pin must be a string"},
+        {"{\"name\":\"x\"}", "unknown field"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        b = json_loads(bad[i][0], 0, NULL);
+        assert_int_equal(vm_update_from_json(b, &u, &err), -1);
+        assert_int_equal(err.code, YE_INVALID_ARGUMENT);
+        if (!strstr(err.message, bad[i][1]))
+            fail_msg("%s: '%s' does not say %s", bad[i][0], err.message, bad[i][1]);
+        json_decref(b);
+    }
+}
+
 /* Every row's check survives no body, an empty one and wrong types, and
  * says why with a 400 when it refuses. */
 static void test_every_check_handles_odd_bodies(void **state)
@@ -319,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_split_limits),
         cmocka_unit_test(test_body_checks),
         cmocka_unit_test(test_silence_and_spec_results),
+        cmocka_unit_test(test_vm_update_body),
         cmocka_unit_test(test_every_check_handles_odd_bodies),
         cmocka_unit_test(test_migrate_body),
     };

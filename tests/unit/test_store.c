@@ -50,7 +50,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 12);
+    assert_int_equal(store_schema_version(*state), 13);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -284,6 +284,8 @@ static void test_reopen_keeps_data(void **state)
 {
     struct store *st = *state;
     struct vm_rec a = make_vm("durable");
+    snprintf(a.cpu_pin, sizeof a.cpu_pin, "0:0,1:1-2");
+    snprintf(a.emulator_pin, sizeof a.emulator_pin, "3");
     assert_int_equal(store_vm_insert(st, &a), 0);
     store_close(st);
     char err[256];
@@ -291,7 +293,9 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 12);
+    assert_string_equal(got.cpu_pin, "0:0,1:1-2");
+    assert_string_equal(got.emulator_pin, "3");
+    assert_int_equal(store_schema_version(st), 13);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -541,7 +545,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 12);
+    assert_int_equal(store_schema_version(other), 13);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
@@ -553,7 +557,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 12);
+    assert_int_equal(v, 13);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
@@ -600,7 +604,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 12 ? 0 : 2);
+            _exit(v == 13 ? 0 : 2);
         }
     }
     close(go[0]);
