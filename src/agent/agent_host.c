@@ -4,9 +4,37 @@
 #include "agent/agent_local.h"
 #include "compute/engine.h"
 
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+/* How far a QEMU's RLIMIT_MEMLOCK can be raised before its exec (the
+ * launch's pre-exec, still yund's credentials): any amount with
+ * CAP_SYS_RESOURCE (-1), else yund's own hard limit. */
+static int64_t memlock_max(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    uint64_t eff = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "CapEff: %" SCNx64, &eff) == 1)
+            break;
+    if (f)
+        fclose(f);
+    if (eff & (1ULL << 24)) /* CAP_SYS_RESOURCE */
+        return -1;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+        return 0;
+    return rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max;
+}
+
 /* {} -> {"cpus", "memory", "accel", "yund_id", "cgroups", "vms_dir",
- * "images_dir"}: what this host offers ("cgroups": "v1", "v2" or "none"),
- * and where its VMs' and images' files are (for the paths a VM shows). */
+ * "images_dir", "swap_accounting", "memlock_max"}: what this host offers
+ * ("cgroups": "v1", "v2" or "none"; swap accounted per group; the bytes a
+ * QEMU may lock, -1 = any), and where its VMs' and images' files are (for
+ * the paths a VM shows). */
 static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     (void)args;
@@ -17,9 +45,12 @@ static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args
     }
     const char *cg = e->cg.mode == CG_V2 ? "v2" : e->cg.mode == CG_V1 ? "v1" : "none";
     agent_op_reply(op,
-                   json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s}", "cpus", e->host_cpus, "memory",
-                             (json_int_t)e->host_memory, "accel", e->accel, "yund_id", e->yund_id,
-                             "cgroups", cg, "vms_dir", e->vms_dir, "images_dir", e->images_dir),
+                   json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:I}", "cpus", e->host_cpus,
+                             "memory", (json_int_t)e->host_memory, "accel", e->accel, "yund_id",
+                             e->yund_id, "cgroups", cg, "vms_dir", e->vms_dir, "images_dir",
+                             e->images_dir, "swap_accounting",
+                             cg_swap_accounting(&e->cg) == CG_SWAP_YES, "memlock_max",
+                             (json_int_t)memlock_max()),
                    NULL);
 }
 
