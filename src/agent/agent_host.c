@@ -3,32 +3,7 @@
  */
 #include "agent/agent_local.h"
 #include "compute/engine.h"
-
-#include <inttypes.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/resource.h>
-
-/* How far a QEMU's RLIMIT_MEMLOCK can be raised before its exec (the
- * launch's pre-exec, still yund's credentials): any amount with
- * CAP_SYS_RESOURCE (-1), else yund's own hard limit. */
-static int64_t memlock_max(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    uint64_t eff = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "CapEff: %" SCNx64, &eff) == 1)
-            break;
-    if (f)
-        fclose(f);
-    if (eff & (1ULL << 24)) /* CAP_SYS_RESOURCE */
-        return -1;
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
-        return 0;
-    return rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max;
-}
+#include "compute/confine.h"
 
 /* {} -> {"cpus", "memory", "accel", "yund_id", "cgroups", "vms_dir",
  * "images_dir", "swap_accounting", "memlock_max"}: what this host offers
@@ -50,7 +25,7 @@ static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args
                              e->yund_id, "cgroups", cg, "vms_dir", e->vms_dir, "images_dir",
                              e->images_dir, "swap_accounting",
                              cg_swap_accounting(&e->cg) == CG_SWAP_YES, "memlock_max",
-                             (json_int_t)memlock_max()),
+                             (json_int_t)vm_confine_memlock_max()),
                    NULL);
 }
 
