@@ -741,6 +741,10 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     char why[256];
     engine_vm_cgroup(vm, L->group);
     engine_vm_limits(vm, &L->lim);
+    if (launch_memory_check(e, vm, &L->lim, &err) < 0) {
+        launch_fail(L, err.code, "%s", err.message);
+        return;
+    }
     /* QEMU's start-up, before the guest runs, is yund's work and not the
      * guest's: it runs at the highest weight and without the VM's quota, so
      * busy neighbours do not slow every start. The VM's CPU policy applies

@@ -1,9 +1,11 @@
 /*
  * agent_prexec.c - vm.launch's step in QEMU's own process before exec
- * (agent_prexec.h). Only async-signal-safe calls: it runs after a fork.
+ * (agent_prexec.h), and the memory policy's check before a launch begins.
+ * launch_prexec makes only async-signal-safe calls: it runs after a fork.
  */
 #include "agent/agent_prexec.h"
 #include "compute/cgroup.h"
+#include "compute/confine.h"
 #include "compute/engine.h"
 
 #include <stdio.h>
@@ -33,5 +35,23 @@ int launch_prexec(void *arg)
         struct rlimit rl = {.rlim_cur = c->memlock, .rlim_max = c->memlock};
         (void)setrlimit(RLIMIT_MEMLOCK, &rl);
     }
+    return 0;
+}
+
+int launch_memory_check(struct engine *e, const struct vm_rec *vm, const struct cg_limits *l,
+                        struct yerr *err)
+{
+    char why[256];
+    if (e->cg.mode != CG_NONE &&
+        cg_limits_validate(l, 0, cg_swap_accounting(&e->cg), why, sizeof why) < 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    int64_t max = vm->memory_lock ? vm_confine_memlock_max() : -1;
+    if (max >= 0 && l->memory_bytes > (uint64_t)max)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock needs RLIMIT_MEMLOCK of %llu MiB for this VM's QEMU, but "
+                        "this host can raise it to %llu MiB only (yund lacks CAP_IPC_LOCK and "
+                        "CAP_SYS_RESOURCE)",
+                        (unsigned long long)(l->memory_bytes >> 20),
+                        (unsigned long long)((uint64_t)max >> 20));
     return 0;
 }

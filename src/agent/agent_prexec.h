@@ -11,6 +11,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "compute/cgroup.h"
+#include "lib/yerr.h"
+#include "store/records.h"
+
 struct engine;
 
 struct launch_prexec {
@@ -23,5 +27,12 @@ struct launch_prexec {
 /* The job's pre-exec hook (arg: struct launch_prexec): 0, or -1 after its
  * reason went to stderr (qemu failed to start: REASON). */
 int launch_prexec(void *arg);
+
+/* Before anything of the launch is made (a controller that could not
+ * check, e.g. for a host that joined): the VM's memory policy against this
+ * host, its swap accounting and how much its QEMU may lock. 0, or -1 with
+ * YE_INVALID_ARGUMENT naming the limit. */
+int launch_memory_check(struct engine *e, const struct vm_rec *vm, const struct cg_limits *l,
+                        struct yerr *err);
 
 #endif

@@ -202,7 +202,8 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     if (s->memory_lock && h->memlock_max >= 0 && l.memory_bytes > (uint64_t)h->memlock_max)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "memory_lock needs RLIMIT_MEMLOCK of %llu MiB for this VM's QEMU, but its "
-                        "host can raise it to %llu MiB only (yund lacks CAP_SYS_RESOURCE)",
+                        "host can raise it to %llu MiB only (yund lacks CAP_IPC_LOCK and "
+                        "CAP_SYS_RESOURCE)",
                         (unsigned long long)(l.memory_bytes >> 20),
                         (unsigned long long)((uint64_t)h->memlock_max >> 20));
 
