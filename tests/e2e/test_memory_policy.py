@@ -5,7 +5,7 @@ cgroup files, QEMU's /proc/PID/cmdline and /proc/PID/status; and bad input
 refused with a 4xx naming the limit, nothing left behind."""
 import os
 
-from conftest import qemu_pids_for, yund_cgroup_dirs
+from conftest import qemu_pids_for, wait_for, yund_cgroup_dirs
 
 
 def create(y, name, *opts, start=False):
@@ -177,3 +177,37 @@ def test_bad_memory_policy_is_refused_whole(yund):
     # nothing of any of them was made
     assert left_behind(y) == ([], [], [])
     assert qemu_pids_for(y.state_dir) == []
+
+
+def cg_write(y, vm, v1, name, val):
+    """Written while yund is down: v1 tells the tree."""
+    base = "/sys/fs/cgroup/memory" if v1 else "/sys/fs/cgroup"
+    path = f"{base}/{group_of(y, vm)}/{name}"
+    with open(path, "w") as f:
+        f.write(val)
+    with open(path) as f:
+        return f.read().strip()
+
+
+def test_reattach_writes_the_policy_again(yund):
+    """A yund restarted under a running VM re-attaches it and writes its
+    cgroup limits from the row: the memory policy's too, not defaults."""
+    y = yund
+    y.ensure_tiny()
+    host = y.request("GET", "/v1/host")[1]
+    create(y, "e2e-re", "--memory-high", "64M", "--memory-swap", "32M", start=True)
+    vm = y.vm("e2e-re")
+    v1 = host["cgroups"] == "v1"
+    soft, swap = (("memory.soft_limit_in_bytes", "memory.memsw.limit_in_bytes") if v1
+                  else ("memory.high", "memory.swap.max"))
+    want = (cg_read(y, vm, "memory", soft), cg_read(y, vm, "memory", swap))
+    y.kill9()
+    # someone relaxed them while yund was down
+    assert cg_write(y, vm, v1, swap, "-1" if v1 else "max") != want[1]
+    assert cg_write(y, vm, v1, soft, "-1" if v1 else "max") != want[0]
+    y.start()
+    # (the group's files, read once yund answers again)
+    wait_for(lambda: (cg_read(y, vm, "memory", soft), cg_read(y, vm, "memory", swap)) == want,
+             30, interval=0.2, what="the re-attach to write the memory policy again")
+    assert y.vm("e2e-re")["pid"] == vm["pid"]
+    y.check_invariants()
