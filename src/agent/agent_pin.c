@@ -322,6 +322,16 @@ static void vm_tune(struct agent_local *al, struct agent_op *op, json_t *args)
     vm->cpu_weight = (unsigned)int_arg(args, "cpu_weight", 0, 10000, &ok);
     vm->cpu_quota_us = int_arg(args, "cpu_quota_us", 0, 1LL << 40, &ok);
     vm->cpu_period_us = int_arg(args, "cpu_period_us", 0, 1LL << 40, &ok);
+    /* the memory policy, which the cgroup write keeps (absent: the
+     * defaults, as a controller from before it sends) */
+    json_t *sw = json_object_get(args, "memory_swap_mb"),
+           *hi = json_object_get(args, "memory_high_mb"),
+           *lk = json_object_get(args, "memory_lock");
+    vm->memory_swap_mb = sw ? (int64_t)int_arg(args, "memory_swap_mb", -1, 16LL << 20, &ok) : -1;
+    vm->memory_high_mb = hi ? int_arg(args, "memory_high_mb", 0, 16LL << 20, &ok) : 0;
+    if (lk && !json_is_boolean(lk))
+        ok = false;
+    vm->memory_lock = json_is_true(lk);
     char why[256];
     struct cg_limits lim;
     engine_vm_limits(vm, &lim);
@@ -333,7 +343,7 @@ static void vm_tune(struct agent_local *al, struct agent_op *op, json_t *args)
     }
     /* this host's own CPUs: the controller checked its facts, this is the
      * host itself */
-    if (cg_limits_validate(&lim, e->host_cpus, why, sizeof why) < 0 ||
+    if (cg_limits_validate(&lim, e->host_cpus, cg_swap_accounting(&e->cg), why, sizeof why) < 0 ||
         cpupin_validate(vm->cpu_pin, vm->emulator_pin, vm->cpus, vm->cpuset, e->host_cpus, why,
                         sizeof why) < 0) {
         agent_op_fail(op, YE_INVALID_ARGUMENT, "%s", why);

@@ -73,6 +73,11 @@ char *agent_record_dump(const struct agent_record_entry *e, size_t n)
             json_object_set_new(o, "cpu_pin", json_string(e[i].cpu_pin));
         if (o && e[i].emulator_pin[0])
             json_object_set_new(o, "emulator_pin", json_string(e[i].emulator_pin));
+        if (o)
+            json_object_update_new(o, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                                (json_int_t)e[i].memory_swap_mb, "memory_high_mb",
+                                                (json_int_t)e[i].memory_high_mb, "memory_lock",
+                                                e[i].memory_lock != 0));
         json_array_append_new(vms, o);
     }
     json_t *root = json_pack("{s:i,s:o}", "version", 1, "vms", vms);
@@ -104,6 +109,23 @@ static bool int_field(json_t *o, const char *key, json_int_t lo, json_int_t hi, 
         return false;
     *out = json_integer_value(j);
     return true;
+}
+
+/* Each field may be absent (a record from before them): the defaults. */
+static int memory_policy_parse(json_t *o, struct agent_record_entry *e)
+{
+    json_int_t sw = -1, hi = 0;
+    json_t *lk = json_object_get(o, "memory_lock");
+    if ((json_object_get(o, "memory_swap_mb") &&
+         !int_field(o, "memory_swap_mb", -1, 16LL << 20, &sw)) ||
+        (json_object_get(o, "memory_high_mb") &&
+         !int_field(o, "memory_high_mb", 0, 16LL << 20, &hi)) ||
+        (lk && !json_is_boolean(lk)))
+        return -1;
+    e->memory_swap_mb = sw;
+    e->memory_high_mb = (uint64_t)hi;
+    e->memory_lock = json_is_true(lk);
+    return 0;
 }
 
 static int entry_parse(json_t *o, struct agent_record_entry *e, char *why, size_t whylen)
@@ -142,6 +164,8 @@ static int entry_parse(json_t *o, struct agent_record_entry *e, char *why, size_
     else if (json_object_get(o, "emulator_pin") &&
              !str_field(o, "emulator_pin", e->emulator_pin, sizeof e->emulator_pin))
         bad = "\"emulator_pin\" is not a string of at most 63 bytes";
+    else if (memory_policy_parse(o, e) < 0)
+        bad = "a memory policy field is out of range";
     if (bad) {
         snprintf(why, whylen, "%s", bad);
         return -1;
@@ -411,6 +435,9 @@ void agent_record_launched(struct agent_record *r, const struct vm_rec *vm, pid_
     snprintf(e->cpuset, sizeof e->cpuset, "%s", vm->cpuset);
     snprintf(e->cpu_pin, sizeof e->cpu_pin, "%s", vm->cpu_pin);
     snprintf(e->emulator_pin, sizeof e->emulator_pin, "%s", vm->emulator_pin);
+    e->memory_swap_mb = vm->memory_swap_mb;
+    e->memory_high_mb = vm->memory_high_mb;
+    e->memory_lock = vm->memory_lock;
     save(r);
 }
 
@@ -533,6 +560,11 @@ int agent_record_recover(struct agent_record *r, struct event_base *base, struct
             json_object_set_new(args, "cpu_pin", json_string(e->cpu_pin));
         if (args && e->emulator_pin[0])
             json_object_set_new(args, "emulator_pin", json_string(e->emulator_pin));
+        if (args)
+            json_object_update_new(args, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                                   (json_int_t)e->memory_swap_mb, "memory_high_mb",
+                                                   (json_int_t)e->memory_high_mb, "memory_lock",
+                                                   e->memory_lock != 0));
         if (!agent_call(local, AV_VM_ATTACH, args, on_attached, NULL, o)) {
             o->done = true;
             continue;

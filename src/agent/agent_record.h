@@ -36,6 +36,11 @@ struct agent_record_entry {
     char cpuset[64];
     char cpu_pin[256]; /* its thread pins ("" = none), put back by vm.attach too */
     char emulator_pin[64];
+    /* the memory policy vm.attach writes again (absent from an older
+     * record: -1, 0, 0, the host's defaults) */
+    int64_t memory_swap_mb;
+    uint64_t memory_high_mb;
+    int memory_lock;
 };
 
 struct agent_record;

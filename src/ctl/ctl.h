@@ -33,7 +33,9 @@ struct ctl_host {
     int cpus;
     uint64_t memory;
     char accel[8];
-    char cgroups[8]; /* "v1", "v2" or "none" */
+    char cgroups[8];     /* "v1", "v2" or "none" */
+    int swap_acct;       /* enum cg_swap_acct: swap accounted per group (-1: not known) */
+    int64_t memlock_max; /* bytes a QEMU's RLIMIT_MEMLOCK can be raised to; -1 any, -2 not known */
     char yund_id[16];
     char vms_dir[300];    /* where the host keeps each VM's directory */
     char images_dir[300]; /* and the image library */
@@ -212,6 +214,13 @@ struct vm_spec {
     char cpuset[64];
     char cpu_pin[256];     /* "VCPU:HOSTCPUS[,...]" (compute/cpupin.h); "" = none */
     char emulator_pin[64]; /* QEMU's other threads, cpuset syntax; "" = none */
+    /* memory policy (see vm_rec): 0 = memory_mb, -1 = the host's default,
+     * 0 = no soft limit */
+    uint64_t memory_min_mb;
+    int64_t memory_swap_mb;
+    uint64_t memory_high_mb;
+    bool memory_lock;
+    bool no_merge;
     bool start;
     /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
     char hostname[64];

@@ -22,9 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_VCPUS     64
-#define MIN_MEMORY_MB 16
-#define MAX_DISK      (16ULL << 40)
+#define MAX_VCPUS          64
+#define MIN_MEMORY_MB      16
+#define MAX_MEMORY_SWAP_MB (16ULL << 20) /* 16 TiB */
+#define MAX_DISK           (16ULL << 40)
 
 /* ---- every VM operation is a task: one at a time per VM ---- */
 
@@ -92,6 +93,7 @@ void vm_spec_defaults(struct vm_spec *s)
     snprintf(s->machine, sizeof(s->machine), "pc");
     snprintf(s->accel, sizeof(s->accel), "auto");
     s->restart = RESTART_NO;
+    s->memory_swap_mb = -1;
 }
 
 void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
@@ -105,6 +107,39 @@ void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
     s->start = true;
 }
 
+/* The memory policy against the VM's own size (the host's part is in
+ * ctl_vm_validate_spec): every limit named with both numbers. */
+static int vm_spec_check_memory(const struct vm_spec *s, struct yerr *err)
+{
+    unsigned long long mem = s->memory_mb;
+    if (s->memory_min_mb > s->memory_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_min %llu MiB is above memory %llu MiB (the balloon's floor must "
+                        "be at most the VM's memory)",
+                        (unsigned long long)s->memory_min_mb, mem);
+    if (s->memory_high_mb > s->memory_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_high %llu MiB is above memory %llu MiB (the soft limit must be at "
+                        "most the VM's memory)",
+                        (unsigned long long)s->memory_high_mb, mem);
+    if (s->memory_swap_mb > (int64_t)MAX_MEMORY_SWAP_MB)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_swap must be at most %llu MiB, not %lld MiB",
+                        (unsigned long long)MAX_MEMORY_SWAP_MB, (long long)s->memory_swap_mb);
+    /* locked pages can be neither swapped nor reclaimed: a swap allowance
+     * or a soft limit on a locked VM could never be honoured */
+    if (s->memory_lock && s->memory_swap_mb > 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock keeps the VM resident: memory_swap must be 0, not %lld MiB",
+                        (long long)s->memory_swap_mb);
+    if (s->memory_lock && s->memory_high_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock keeps the VM resident: it cannot have a memory_high soft "
+                        "limit (%llu MiB)",
+                        (unsigned long long)s->memory_high_mb);
+    return 0;
+}
+
 int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
 {
     char why[256];
@@ -115,6 +150,8 @@ int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
     if (s->memory_mb < MIN_MEMORY_MB)
         return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be at least %d MiB, not %llu MiB",
                         MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
+    if (vm_spec_check_memory(s, err) < 0)
+        return -1;
     if (s->disk_bytes > MAX_DISK)
         return yerr_set(err, YE_INVALID_ARGUMENT, "disk must be at most 16T");
     if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))
@@ -149,18 +186,32 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     struct vm_rec probe = {.memory_mb = s->memory_mb,
                            .cpu_weight = s->cpu_weight,
                            .cpu_quota_us = s->cpu_quota_us,
-                           .cpu_period_us = s->cpu_period_us};
+                           .cpu_period_us = s->cpu_period_us,
+                           .memory_swap_mb = s->memory_swap_mb,
+                           .memory_high_mb = s->memory_high_mb,
+                           .memory_lock = s->memory_lock};
     snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
-    struct cg_limits l;
-    engine_vm_limits(&probe, &l);
     const struct ctl_host *h = ctl_host_facts(c, host_id);
     if (!h)
         return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
                         host_id[0] ? host_id : "(local)");
-    if (cg_limits_validate(&l, h->cpus, why, sizeof(why)) < 0 ||
+    /* the limits as this host's launch would write them (its accel) */
+    snprintf(probe.accel_used, sizeof probe.accel_used, "%s",
+             strcmp(s->accel, "auto") ? s->accel : h->accel);
+    struct cg_limits l;
+    engine_vm_limits(&probe, &l);
+    if (cg_limits_validate(&l, h->cpus, (enum cg_swap_acct)h->swap_acct, why, sizeof(why)) < 0 ||
         cpupin_validate(s->cpu_pin, s->emulator_pin, s->cpus, s->cpuset, h->cpus, why, sizeof why) <
             0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    /* mlockall needs RLIMIT_MEMLOCK for all of QEMU: its cgroup limit */
+    if (s->memory_lock && h->memlock_max >= 0 && l.memory_bytes > (uint64_t)h->memlock_max)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock needs RLIMIT_MEMLOCK of %llu MiB for this VM's QEMU, but its "
+                        "host can raise it to %llu MiB only (yund lacks CAP_IPC_LOCK and "
+                        "CAP_SYS_RESOURCE)",
+                        (unsigned long long)(l.memory_bytes >> 20),
+                        (unsigned long long)((uint64_t)h->memlock_max >> 20));
 
     /* A VM that could never run there is refused now, with the numbers. */
     if (ctl_capacity_could_fit(c, host_id, s->cpus, s->memory_mb, err) < 0)

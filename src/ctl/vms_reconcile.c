@@ -340,6 +340,12 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
         json_object_set_new(a, "cpu_pin", json_string(vm->cpu_pin));
     if (a && vm->emulator_pin[0])
         json_object_set_new(a, "emulator_pin", json_string(vm->emulator_pin));
+    /* the memory policy a fresh re-attach writes again (agent_attach.c) */
+    if (a)
+        json_object_update_new(a, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                            (json_int_t)vm->memory_swap_mb, "memory_high_mb",
+                                            (json_int_t)vm->memory_high_mb, "memory_lock",
+                                            vm->memory_lock != 0));
     x->next = r->vms;
     r->vms = x;
     r->inflight++;

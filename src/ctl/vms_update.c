@@ -152,7 +152,8 @@ int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ct
     char why[256];
     struct cg_limits l;
     engine_vm_limits(&vm, &l);
-    if (cg_limits_validate(&l, ncpus, why, sizeof why) < 0 ||
+    if (cg_limits_validate(&l, ncpus, h ? (enum cg_swap_acct)h->swap_acct : CG_SWAP_UNKNOWN, why,
+                           sizeof why) < 0 ||
         cpupin_validate(vm.cpu_pin, vm.emulator_pin, vm.cpus, vm.cpuset, ncpus, why, sizeof why) <
             0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
@@ -195,6 +196,12 @@ int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ct
         (json_int_t)vm.memory_mb, "accel", vm.accel_used, "cpu_weight", (json_int_t)vm.cpu_weight,
         "cpu_quota_us", (json_int_t)vm.cpu_quota_us, "cpu_period_us", (json_int_t)vm.cpu_period_us,
         "cpuset", vm.cpuset, "cpu_pin", vm.cpu_pin, "emulator_pin", vm.emulator_pin);
+    /* the memory policy as it is: the cgroup is written whole again */
+    if (a)
+        json_object_update_new(a, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                            (json_int_t)vm.memory_swap_mb, "memory_high_mb",
+                                            (json_int_t)vm.memory_high_mb, "memory_lock",
+                                            vm.memory_lock != 0));
     op->call = a && op->args ? ctl_vm_call(c, &op->vm, AV_VM_TUNE, a, on_tuned, NULL, op) : 0;
     if (!op->call) {
         ctl_vmop_no_call(err);

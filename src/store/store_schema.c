@@ -143,10 +143,20 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN pool TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE vms ADD COLUMN ha INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN ha_from TEXT NOT NULL DEFAULT '';",
-    /* PIN: per-vCPU pinning and the pin of QEMU's other threads
+    /* 13: per-vCPU pinning and the pin of QEMU's other threads
      * (compute/cpupin.c), both applied by the agent after QEMU starts */
     "ALTER TABLE vms ADD COLUMN cpu_pin TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE vms ADD COLUMN emulator_pin TEXT NOT NULL DEFAULT '';",
+    /* 14: a VM's memory policy: the least the balloon leaves it (0, rows
+     * made before: their whole memory_mb; no UPDATE here, which the
+     * PostgreSQL epoch fence would refuse outside a leader's session),
+     * swap beyond its memory (-1 = the host's default), a soft limit,
+     * memory locked resident, and the KSM opt-out */
+    "ALTER TABLE vms ADD COLUMN memory_min_mb INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN memory_swap_mb INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE vms ADD COLUMN memory_high_mb INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN memory_lock INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE vms ADD COLUMN no_merge INTEGER NOT NULL DEFAULT 0;",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
