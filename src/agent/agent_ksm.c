@@ -3,7 +3,7 @@
  * host.sample, and the controller loop. Every KSM_INTERVAL_S the holder of
  * the machine's KSM lock reads MemTotal/MemAvailable, PSI memory, the
  * /sys/kernel/mm/ksm counters and ksmd's CPU time, lets ksm_decide() (pure,
- * sched/ksm_policy.c) choose, and writes pages_to_scan, sleep_millisecs and
+ * agent/ksm_policy.c) choose, and writes pages_to_scan, sleep_millisecs and
  * run only when the decision changes: an operator's or another tool's
  * tuning is not fought every few seconds, and a host it never needed to
  * touch sees no write. All of it is a few small sysfs and /proc reads, cheap
@@ -19,7 +19,7 @@
 #include "lib/log.h"
 #include "lib/procfs.h"
 #include "lib/util.h"
-#include "sched/ksm_policy.h"
+#include "agent/ksm_policy.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,6 +130,23 @@ void agent_ksm_read(struct host_counters *h)
     h->have_ksmd = ksmd_ticks(&h->ksmd_ticks) == 0;
 }
 
+/* The previous decision is what the kernel has: a decision equal to it is
+ * not written (run 2, unmerging, is nobody's decision of ours: invalid). */
+static void seed_state(struct agent_ksm *k)
+{
+    uint64_t run, pages, sleep, scans = 0;
+    k->st = (struct ksm_state){0};
+    if (read_counter("run", &run) < 0 || run > 1 || read_counter("pages_to_scan", &pages) < 0 ||
+        read_counter("sleep_millisecs", &sleep) < 0 || pages > UINT32_MAX || sleep > UINT32_MAX)
+        return;
+    read_counter("full_scans", &scans);
+    k->st = (struct ksm_state){.valid = true,
+                               .run = (int)run,
+                               .pages_to_scan = (unsigned)pages,
+                               .sleep_ms = (unsigned)sleep,
+                               .scans_at_start = scans};
+}
+
 static bool take_lock(struct agent_ksm *k)
 {
     if (k->lock_fd >= 0)
@@ -138,7 +155,7 @@ static bool take_lock(struct agent_ksm *k)
     if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0) {
         k->lock_fd = fd;
         k->said_busy = false;
-        k->st = (struct ksm_state){0}; /* decide afresh: another may have written */
+        seed_state(k); /* decide afresh from what the kernel has now */
         log_info("ksm: this yund drives KSM (ksm = %s; %s)", ksm_mode_name(k->t.mode),
                  KSM_LOCK_PATH);
         return true;

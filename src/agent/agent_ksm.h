@@ -1,7 +1,7 @@
 /*
  * agent_ksm.h - the host side of KSM (/sys/kernel/mm/ksm): its counters for
  * the host sample, and the controller that switches it on and tunes it
- * (sched/ksm_policy.c decides; this writes).
+ * (agent/ksm_policy.c decides; this writes).
  *
  * KSM is one per kernel, and several yunds may share a kernel (a cluster's
  * agents in network namespaces of one machine): only the yund holding

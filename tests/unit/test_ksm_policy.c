@@ -1,4 +1,4 @@
-/* test_ksm_policy.c - the KSM controller's pure decision (sched/ksm_policy.c):
+/* test_ksm_policy.c - the KSM controller's pure decision (agent/ksm_policy.c):
  * pressure starts it and scans harder, relief stops it, a KSM that costs
  * more than it saves goes off and stays off for the hold-off, `on` forces
  * the defaults, `off` decides nothing; and the sysfs / PSI parsers. */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "sched/ksm_policy.h"
+#include "agent/ksm_policy.h"
 
 #define GIB (1ULL << 30)
 

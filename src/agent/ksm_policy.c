@@ -15,7 +15,7 @@
  * a burst of copies on a host that is short of memory).
  * on: run = 1 with the kernel's default tuning. off: nothing is decided.
  */
-#include "sched/ksm_policy.h"
+#include "agent/ksm_policy.h"
 
 #include <errno.h>
 #include <math.h>

@@ -5,8 +5,8 @@
  * previous state, and writes run, pages_to_scan and sleep_millisecs only
  * when the decision changes. Also the parsers of what it reads.
  */
-#ifndef YUN_SCHED_KSM_POLICY_H
-#define YUN_SCHED_KSM_POLICY_H
+#ifndef YUN_AGENT_KSM_POLICY_H
+#define YUN_AGENT_KSM_POLICY_H
 
 #include <stdbool.h>
 #include <stdint.h>
