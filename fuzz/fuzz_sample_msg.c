@@ -27,11 +27,15 @@ static void reply(json_t *j)
     json_t *back = sample_reply_encode(sample_host_encode(&h), vms);
     FUZZ_ASSERT(sample_reply_decode(back, &h2, &v2, &n2, &err) == 0);
     FUZZ_ASSERT(n2 == n && h2.clk_tck == h.clk_tck && h2.have_cpu == h.have_cpu &&
-                h2.cpu_total == h.cpu_total && h2.have_net == h.have_net);
+                h2.cpu_total == h.cpu_total && h2.have_net == h.have_net &&
+                h2.have_ksm == h.have_ksm && h2.have_ksmd == h.have_ksmd &&
+                h2.ksm_saved_bytes == h.ksm_saved_bytes && h2.ksmd_ticks == h.ksmd_ticks &&
+                (!h.have_ksm || h.ksm_run <= 2));
     for (size_t i = 0; i < n; i++)
         FUZZ_ASSERT(!strcmp(v[i].vm, v2[i].vm) && v[i].pid == v2[i].pid &&
                     v[i].nvcpu == v2[i].nvcpu && v[i].cpu_ticks == v2[i].cpu_ticks &&
-                    v[i].have_blk == v2[i].have_blk && v[i].wr_ns == v2[i].wr_ns);
+                    v[i].have_blk == v2[i].have_blk && v[i].wr_ns == v2[i].wr_ns &&
+                    v[i].have_swap == v2[i].have_swap && v[i].swap == v2[i].swap);
     json_decref(back);
     free(v);
     free(v2);

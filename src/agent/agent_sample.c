@@ -12,7 +12,8 @@
  *                     /proc/PID/task/TID/schedstat, summed),
  *                     "blockstats": {rd_bytes,wr_bytes,rd_operations,
  *                     wr_operations,rd_total_time_ns,wr_total_time_ns},
- *                     "balloon", "qmp_timeout"?: true}...]}
+ *                     "balloon", "swap" (its cgroup's), "qmp_timeout"?: true}...]}
+ *        The host's "ksm" counters are agent_ksm.c's (agent_ksm_read).
  *        (the encoding is sample_msg.c's). One verb for the host and all of
  *        its VMs: the monitor samples every interval, and across a network
  *        one round trip per host beats one per VM; the QMP questions to all
@@ -30,6 +31,7 @@
  * dropped when the VM's QEMU is no longer the one this host runs.
  * Cancellable (the caller goes away): the reply is YE_CANCELLED.
  */
+#include "agent/agent_ksm.h"
 #include "agent/agent_local.h"
 #include "agent/sample_msg.h"
 #include "compute/engine.h"
@@ -131,6 +133,7 @@ static void read_host(struct host_counters *h)
     free(la);
     free(ds);
     free(nd);
+    agent_ksm_read(h);
 }
 
 static void read_vm(struct agent_local *al, const struct probe *p, struct vm_counters_raw *v)
@@ -182,6 +185,14 @@ static void read_vm(struct agent_local *al, const struct probe *p, struct vm_cou
     v->have_balloon = p->have_balloon;
     v->balloon = p->balloon;
     v->qmp_timeout = p->waiting > 0;
+    struct engine *e = al->host;
+    if (e && engine_rt_find(e, p->vm)) {
+        char group[48];
+        snprintf(group, sizeof group, "vm-%.36s", p->vm); /* engine_vm_cgroup's name */
+        int64_t sw = cg_vm_swap_bytes(&e->cg, group);
+        v->have_swap = sw >= 0;
+        v->swap = sw >= 0 ? (uint64_t)sw : 0;
+    }
 }
 
 /* ---- the call ---- */

@@ -155,7 +155,37 @@ json_t *sample_host_encode(const struct host_counters *h)
                                       "tx_bytes", jcount(h->net_tx_bytes), "rx_packets",
                                       jcount(h->net_rx_packets), "tx_packets",
                                       jcount(h->net_tx_packets)));
+    if (h->have_ksm) {
+        json_t *k =
+            json_pack("{s:o,s:o,s:o,s:o}", "run", jcount(h->ksm_run), "pages_shared",
+                      jcount(h->ksm_pages_shared), "pages_sharing", jcount(h->ksm_pages_sharing),
+                      "saved_bytes", jcount(h->ksm_saved_bytes));
+        if (k && h->have_ksmd)
+            json_object_set_new(k, "cpu_ticks", jcount(h->ksmd_ticks));
+        json_object_set_new(j, "ksm", k);
+    }
     return j;
+}
+
+/* "ksm": the four counters together, cpu_ticks optional, nothing else;
+ * run is 0, 1 or 2 (the values the kernel takes). */
+static int ksm_decode(json_t *k, struct host_counters *h, struct yerr *err)
+{
+    static const char *const ksm_k[] = {"run", "pages_shared", "pages_sharing", "saved_bytes"};
+    uint64_t *ksm_o[] = {&h->ksm_run, &h->ksm_pages_shared, &h->ksm_pages_sharing,
+                         &h->ksm_saved_bytes};
+    int r = get_group(k, "ksm", ksm_k, ksm_o, 4, err);
+    if (r <= 0)
+        return r;
+    if (h->ksm_run > 2)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "sample: ksm \"run\" must be 0, 1 or 2");
+    if ((r = get_count(k, "cpu_ticks", &h->ksmd_ticks, err)) < 0)
+        return -1;
+    h->have_ksmd = r;
+    if (json_object_size(k) != 4u + (unsigned)r)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "sample: \"ksm\" has an unknown member");
+    h->have_ksm = true;
+    return 1;
 }
 
 int sample_host_decode(json_t *j, struct host_counters *h, struct yerr *err)
@@ -201,7 +231,7 @@ int sample_host_decode(json_t *j, struct host_counters *h, struct yerr *err)
         h->load1 = json_number_value(l);
         h->have_load = true;
     }
-    return 0;
+    return ksm_decode(json_object_get(j, "ksm"), h, err) < 0 ? -1 : 0;
 }
 
 /* ---- one VM ---- */
@@ -238,6 +268,8 @@ json_t *sample_vm_encode(const struct vm_counters_raw *v)
     }
     if (v->have_balloon)
         json_object_set_new(j, "balloon", jcount(v->balloon));
+    if (v->have_swap)
+        json_object_set_new(j, "swap", jcount(v->swap));
     if (v->qmp_timeout)
         json_object_set_new(j, "qmp_timeout", json_true());
     return j;
@@ -265,6 +297,9 @@ int sample_vm_decode(json_t *j, struct vm_counters_raw *v, struct yerr *err)
     if ((r = get_count(j, "balloon", &v->balloon, err)) < 0)
         return -1;
     v->have_balloon = r;
+    if ((r = get_count(j, "swap", &v->swap, err)) < 0)
+        return -1;
+    v->have_swap = r;
     int rr;
     if ((r = get_count(j, "vcpu_run_ns", &v->vcpu_run_ns, err)) < 0 ||
         (rr = get_count(j, "vcpu_wait_ns", &v->vcpu_wait_ns, err)) < 0)

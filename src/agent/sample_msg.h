@@ -39,6 +39,11 @@ struct host_counters {
     double load1;
     uint64_t disk_rd_bytes, disk_wr_bytes;                               /* whole disks */
     uint64_t net_rx_bytes, net_tx_bytes, net_rx_packets, net_tx_packets; /* all but lo */
+    /* KSM (/sys/kernel/mm/ksm; machine-wide): "ksm": {"run", "pages_shared",
+     * "pages_sharing", "saved_bytes", "cpu_ticks"?}; cpu_ticks is ksmd's
+     * utime + stime, absent when its thread was not found */
+    bool have_ksm, have_ksmd;
+    uint64_t ksm_run, ksm_pages_shared, ksm_pages_sharing, ksm_saved_bytes, ksmd_ticks;
 };
 
 struct vm_counters_raw {
@@ -56,6 +61,8 @@ struct vm_counters_raw {
     uint64_t vcpu_run_ns, vcpu_wait_ns;
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops, rd_ns, wr_ns; /* query-blockstats, summed */
     uint64_t balloon;                                          /* query-balloon "actual" */
+    bool have_swap;
+    uint64_t swap; /* "swap": the VM's cgroup's swapped-out bytes */
 };
 
 /* Arguments: {"vms":[{"vm","pid"}...], "deadline_ms"?}. encode returns a new

@@ -54,6 +54,12 @@ extern const struct route routes_tasks[];
 extern const size_t routes_tasks_count;
 extern const struct route routes_hosts[];
 extern const size_t routes_hosts_count;
+/* A host's "memory" object (routes_hosts.c): committed, resident, ballooned,
+ * shared (by KSM), swapped in bytes, "ksm_run" and "sampled" (false: not
+ * sampled yet, and only committed is known). committed: the VMs' memory
+ * with a QEMU, used when the monitor has no sample. host_id "" = local. */
+struct api;
+json_t *host_memory_json(struct api *api, const char *host_id, unsigned long long committed);
 extern const struct route routes_cluster[];
 extern const size_t routes_cluster_count;
 extern const struct route routes_leader[];

@@ -9,15 +9,31 @@
 #include "api/routes_tasks.h"
 #include "ctl/host_drain.h"
 #include "ctl/hosts.h"
+#include "monitor/monitor.h"
 
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static json_t *host_json(struct ctl *ctl, const struct host_rec *h, int vms)
+json_t *host_memory_json(struct api *api, const char *host_id, unsigned long long committed)
 {
-    return json_pack(
+    struct host_memory_view v;
+    if (!api->mon || monitor_host_memory(api->mon, host_id, &v) < 0)
+        return json_pack("{s:I,s:b}", "committed", (json_int_t)committed, "sampled", 0);
+    json_t *j =
+        json_pack("{s:I,s:I,s:I,s:I,s:I,s:b}", "committed", (json_int_t)v.committed, "resident",
+                  (json_int_t)v.resident, "ballooned", (json_int_t)v.ballooned, "shared",
+                  (json_int_t)v.shared, "swapped", (json_int_t)v.swapped, "sampled", 1);
+    if (j && v.have_ksm)
+        json_object_set_new(j, "ksm_run", json_integer(v.ksm_run));
+    return j;
+}
+
+static json_t *host_json(struct api *api, const struct host_rec *h, int vms)
+{
+    struct ctl *ctl = api->ctl;
+    json_t *j = json_pack(
         "{s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:i,s:I,s:s,s:s,s:o,s:o,s:I,s:{s:f,s:I},"
         "s:i,s:s,s:s,s:I,s:I}",
         "id", h->id, "name", h->name, "address", h->address, "agent_url", h->agent_url, "state",
@@ -27,6 +43,7 @@ static json_t *host_json(struct ctl *ctl, const struct host_rec *h, int vms)
         "lease_until", (json_int_t)h->lease_until, "usage", "cpu_load", h->cpu_load, "mem_used",
         (json_int_t)h->mem_used, "vms", vms, "vms_dir", h->vms_dir, "images_dir", h->images_dir,
         "joined_at", (json_int_t)h->joined_at, "updated_at", (json_int_t)h->updated_at);
+    return j;
 }
 
 static void hosts_list(struct route_ctx *c)
@@ -41,7 +58,7 @@ static void hosts_list(struct route_ctx *c)
     }
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, host_json(c->api->ctl, &rows[i], vms[i]));
+        json_array_append_new(arr, host_json(c->api, &rows[i], vms[i]));
     free(rows);
     free(vms);
     reply_json(c->req, 200, json_pack("{s:o}", "hosts", arr));
@@ -54,8 +71,13 @@ static void host_get(struct route_ctx *c)
     struct yerr err = {0};
     if (ctl_host_get(c->api->ctl, route_param(c, "name"), &h, &vms, &err) < 0)
         reply_error(c->req, &err);
-    else
-        reply_json(c->req, 200, host_json(c->api->ctl, &h, vms));
+    else {
+        /* only here, not in the list: it reads the host's VM rows */
+        json_t *j = host_json(c->api, &h, vms);
+        if (j) /* "memory" is already the host's size */
+            json_object_set_new(j, "memory_view", host_memory_json(c->api, h.id, 0));
+        reply_json(c->req, 200, j);
+    }
 }
 
 static void set_maintenance(struct route_ctx *c, bool on)
@@ -68,7 +90,7 @@ static void set_maintenance(struct route_ctx *c, bool on)
         ctl_host_get(c->api->ctl, h.id, &h, &vms, &err) < 0)
         reply_error(c->req, &err);
     else
-        reply_json(c->req, 200, host_json(c->api->ctl, &h, vms));
+        reply_json(c->req, 200, host_json(c->api, &h, vms));
 }
 
 static void host_maintenance(struct route_ctx *c)

@@ -11,6 +11,31 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The "memory" view: what the VMs were promised and what they hold. */
+static void print_memview(json_t *m, const char *label)
+{
+    if (!json_is_object(m))
+        return;
+    static const char *const k[5] = {"committed", "resident", "ballooned", "shared", "swapped"};
+    static const char *const say[5] = {"committed", "resident", "ballooned away", "shared by KSM",
+                                       "swapped"};
+    printf("%s", label);
+    for (int i = 0; i < 5; i++) {
+        json_t *v = json_object_get(m, k[i]);
+        char b[16];
+        if (!json_is_integer(v))
+            continue;
+        cli_fmt_bytes(json_integer_value(v), b, sizeof b);
+        printf("%s%s %s", i ? ", " : "", say[i], b);
+    }
+    json_t *run = json_object_get(m, "ksm_run");
+    if (json_is_integer(run))
+        printf(" (KSM %s)", json_integer_value(run) == 1 ? "on" : "off");
+    if (json_is_false(json_object_get(m, "sampled")))
+        printf(" (not sampled yet)");
+    printf("\n");
+}
+
 static int host_info(struct cli *c, const struct cli_args *a)
 {
     int code = 0;
@@ -31,6 +56,7 @@ static int host_info(struct cli *c, const struct cli_args *a)
                (long long)json_integer_value(json_object_get(r, "cpus_used")));
         printf("memory    %s (capacity %s at overcommit %.1f), %s in use\n", total, cap,
                json_real_value(json_object_get(r, "memory_overcommit")), used);
+        print_memview(json_object_get(r, "memory"), "vm memory ");
         printf("vms       %lld defined, %lld running\n",
                (long long)json_integer_value(json_object_get(r, "vms")),
                (long long)json_integer_value(json_object_get(r, "vms_running")));
@@ -117,6 +143,7 @@ static void print_host(json_t *h)
            labels[0] ? labels : "-", json_number_value(json_object_get(u, "cpu_load")), used,
            lease);
     printf("vms          %lld\n", (long long)json_integer_value(json_object_get(h, "vms")));
+    print_memview(json_object_get(h, "memory_view"), "vm memory    ");
 }
 
 static int host_call(struct cli *c, const char *method, const char *name, const char *suffix,

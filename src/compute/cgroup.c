@@ -637,3 +637,30 @@ int64_t cg_vm_memory_bytes(const struct cg_layout *lay, const char *vm)
         return -1;
     return read_u64_in(dir, lay->mode == CG_V2 ? "memory.current" : "memory.usage_in_bytes");
 }
+
+int64_t cg_vm_swap_bytes(const struct cg_layout *lay, const char *vm)
+{
+    if (lay == NULL || lay->mode == CG_NONE || !name_ok(vm))
+        return -1;
+    char dir[CG_PATH_MAX];
+    const char *mnt = lay->mode == CG_V2 ? lay->root : lay->memory;
+    if (!mnt[0] || vm_dir(dir, sizeof(dir), mnt, lay, vm, NULL, 0) < 0)
+        return -1;
+    if (lay->mode == CG_V2)
+        return read_u64_in(dir, "memory.swap.current");
+    /* v1: memory.stat's "swap" line (there only with swap accounting) */
+    char buf[4096];
+    if (read_in(dir, "memory.stat", buf, sizeof(buf)) <= 0)
+        return -1;
+    for (const char *p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, "swap ", 5))
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(p + 5, &end, 10);
+        if (errno || end == p + 5 || v > INT64_MAX)
+            return -1;
+        return (int64_t)v;
+    }
+    return -1;
+}

@@ -83,4 +83,8 @@ int64_t cg_vm_cpu_ns(const struct cg_layout *lay, const char *vm);
 /* Current memory use of the VM's group in bytes, or -1. */
 int64_t cg_vm_memory_bytes(const struct cg_layout *lay, const char *vm);
 
+/* The VM's group's swapped-out bytes (v2 memory.swap.current, v1 memory.stat
+ * "swap"), or -1 (no such file: swap not accounted). */
+int64_t cg_vm_swap_bytes(const struct cg_layout *lay, const char *vm);
+
 #endif

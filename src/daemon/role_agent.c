@@ -13,6 +13,7 @@
 #include "daemon/daemon.h"
 #include "daemon/sdnotify.h"
 #include "agent/agent_join.h"
+#include "agent/agent_ksm.h"
 #include "agent/agent_local.h"
 #include "agent/agent_push.h"
 #include "agent/agent_fence.h"
@@ -164,6 +165,8 @@ int role_agent(const struct yun_config *cfg)
         return 1;
     }
     struct agent *agent = agent_local_new(base, cfg, &eng);
+    /* the machine's KSM, when this yund holds its lock (agent_ksm.h) */
+    struct agent_ksm *ksm = agent ? agent_ksm_new(base, cfg) : NULL;
     struct agent_role r = {.base = base, .local = agent};
     json_t *facts = agent ? host_facts(base, agent, err, sizeof err) : NULL;
     if (!agent)
@@ -223,6 +226,7 @@ int role_agent(const struct yun_config *cfg)
     rc = 0;
     log_info("yund stopped");
 out:
+    agent_ksm_free(ksm);
     agent_report_free(r.report);
     agent_push_free(r.push);
     agent_join_free(r.join);

@@ -7,6 +7,7 @@
  * loop until SIGTERM/SIGINT. VMs are left running on exit.
  */
 #include "daemon/daemon.h"
+#include "agent/agent_ksm.h"
 #include "agent/agent_local.h"
 #include "compute/engine.h"
 #include "lib/log.h"
@@ -29,6 +30,8 @@ int role_all(const struct yun_config *cfg)
     /* This host's agent: in-process, over the engine. The controller
      * reaches the host only through it. */
     struct agent *agent = agent_local_new(d.base, cfg, &eng);
+    /* the machine's KSM, when this yund holds its lock (agent_ksm.h) */
+    struct agent_ksm *ksm = agent ? agent_ksm_new(d.base, cfg) : NULL;
     rc = 1;
     if (!agent)
         log_err("out of memory");
@@ -37,6 +40,7 @@ int role_all(const struct yun_config *cfg)
         rc = 0;
     }
     daemon_serve_down(&d);
+    agent_ksm_free(ksm);
     engine_shutdown(&eng);
     agent_free(agent);
     if (rc == 0)

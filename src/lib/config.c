@@ -28,6 +28,10 @@ void config_defaults(struct yun_config *c)
     c->mem_overcommit = 1.0;
     c->reserved_memory = 512ULL << 20;
     snprintf(c->placement_policy, sizeof(c->placement_policy), "spread");
+    snprintf(c->ksm, sizeof(c->ksm), "auto");
+    c->ksm_free_pct = 20.0;
+    c->ksm_psi = 10.0;
+    c->ksm_min_saving = 256ULL << 20;
     c->stop_timeout_s = 30;
     c->detach_timeout_s = 60;
     c->reconcile_interval_s = 10;
@@ -394,6 +398,28 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
             return -1;
         }
         c->host_max_vms = (int)u;
+        return 0;
+    }
+    if (!strcmp(key, "ksm")) {
+        if (strcmp(v, "auto") && strcmp(v, "on") && strcmp(v, "off")) {
+            snprintf(err, el, "ksm: '%s' is not one of auto, on, off", v);
+            return -1;
+        }
+        return set_str(c->ksm, sizeof(c->ksm), v, key, err, el);
+    }
+    if (!strcmp(key, "ksm_free_percent"))
+        return set_double(&c->ksm_free_pct, v, 0, 90, key, err, el);
+    if (!strcmp(key, "ksm_psi"))
+        return set_double(&c->ksm_psi, v, 0.1, 100, key, err, el);
+    if (!strcmp(key, "ksm_min_saving")) {
+        if (parse_size(v, &u) < 0 || u > SIZE_SETTING_MAX) {
+            snprintf(err, el,
+                     "ksm_min_saving: '%s' is not a size such as 256M (bytes saved per CPU-second "
+                     "of ksmd), at most 1P",
+                     v);
+            return -1;
+        }
+        c->ksm_min_saving = u;
         return 0;
     }
     if (!strcmp(key, "max_connections")) {

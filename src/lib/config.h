@@ -84,6 +84,14 @@ struct yun_config {
     /* placement (ctl/place.c): a src/sched policy name and a VM limit per host */
     char placement_policy[24];
     int host_max_vms; /* 0 = unlimited */
+    /* KSM (agent/agent_ksm.c, agent/ksm_policy.c): "auto" (default), "on" or "off";
+     * auto starts it below ksm_free_percent free memory or at ksm_psi (PSI memory
+     * some avg10) and stops it when it saves under ksm_min_saving bytes per
+     * CPU-second of ksmd */
+    char ksm[8];
+    double ksm_free_pct;
+    double ksm_psi;
+    uint64_t ksm_min_saving;
 };
 
 void config_defaults(struct yun_config *c);

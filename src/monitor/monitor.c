@@ -160,6 +160,8 @@ void mon_apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_co
     }
     if (r->have_blk)
         apply_blockstats(v, r, at, now);
+    v->c.have_swap = r->have_swap;
+    v->c.swap = r->swap;
     if (r->have_balloon) {
         v->c.balloon = r->balloon;
         series_add(&m->ss, v->object, "balloon", now, (double)r->balloon);

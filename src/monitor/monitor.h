@@ -25,6 +25,12 @@ struct mon_sample;
 struct host_prev {
     uint64_t busy, total, rd, wr, rx, tx;
     int64_t ts;
+    /* KSM as the host last reported it (machine-wide: several hosts of one
+     * machine report the same figures) */
+    bool have_ksm, have_ksmd;
+    int ksm_run;
+    uint64_t ksm_pages_shared, ksm_pages_sharing, ksm_saved_bytes;
+    double ksmd_cpu_seconds;
 };
 
 /* Another host of the cluster (not this process's own): its series are
@@ -86,6 +92,8 @@ void monitor_rule_counts(struct monitor *m, const char *rule_id, int *pending, i
 struct vm_counters {
     double cpu_seconds;
     uint64_t rss, balloon;
+    bool have_swap;
+    uint64_t swap; /* the VM's cgroup's swapped-out bytes */
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
     int nvcpu;
     double vcpu_seconds[64];
@@ -99,6 +107,20 @@ const char *monitor_host_object(struct monitor *m, const char *name);
 /* Its samples are recent (the last within three intervals): /metrics and
  * /v1/stats show only those hosts. */
 bool monitor_host_fresh(const struct monitor *m, const struct host_mon *h, int64_t now);
+/* The memory view of a host (`yun host`, GET /v1/host and /v1/hosts/NAME),
+ * from the VM rows the last tick read and the host's last sample:
+ * committed, the memory sizes of its VMs with a QEMU; resident, their RSS;
+ * ballooned, memory size less the balloon's actual size of those that
+ * report one; shared, what KSM saves (machine-wide); swapped, their
+ * cgroups' swap. have_ksm: the host reported KSM. */
+struct host_memory_view {
+    uint64_t committed, resident, ballooned, shared, swapped;
+    bool have_ksm;
+    int ksm_run;
+};
+/* host_id: "" = the local host. -1 when the host has not been sampled yet. */
+int monitor_host_memory(struct monitor *m, const char *host_id, struct host_memory_view *out);
+
 /* A "host.sample" event another host pushed (ctl.h on_host_sample): checked
  * (sample_push_decode; only the VMs the store has on that host, with that
  * pid, are taken) and made that host's series. Anything refused is logged

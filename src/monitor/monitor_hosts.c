@@ -62,6 +62,16 @@ void mon_apply_host(struct monitor *m, const char *object, struct host_prev *p,
     p->rx = rx;
     p->tx = tx;
     p->ts = at;
+    p->have_ksm = h->have_ksm;
+    p->have_ksmd = h->have_ksm && h->have_ksmd;
+    if (h->have_ksm) {
+        p->ksm_run = (int)h->ksm_run;
+        p->ksm_pages_shared = h->ksm_pages_shared;
+        p->ksm_pages_sharing = h->ksm_pages_sharing;
+        p->ksm_saved_bytes = h->ksm_saved_bytes;
+        p->ksmd_cpu_seconds = (double)h->ksmd_ticks / (double)h->clk_tck;
+        series_add(&m->ss, object, "ksm_saved", now, (double)h->ksm_saved_bytes);
+    }
 }
 
 struct host_mon *mon_host_get(struct monitor *m, const char *host_id)

@@ -91,6 +91,53 @@ static void host_gauge(FILE *f, struct monitor *m, const char *name, const char 
     }
 }
 
+/* One KSM family (k: 0 run, 1 pages_shared, 2 pages_sharing, 3 saved
+ * bytes, 4 ksmd's CPU seconds) over the hosts that reported KSM. */
+static double ksm_value(const struct host_prev *p, int k)
+{
+    return k == 0   ? p->ksm_run
+           : k == 1 ? (double)p->ksm_pages_shared
+           : k == 2 ? (double)p->ksm_pages_sharing
+           : k == 3 ? (double)p->ksm_saved_bytes
+                    : p->ksmd_cpu_seconds;
+}
+
+static void ksm_families(FILE *f, struct monitor *m)
+{
+    static const struct {
+        const char *name, *type, *help;
+    } fams[5] = {
+        {"yun_host_ksm_run", "gauge", "KSM's run setting (0 stopped, 1 merging, 2 unmerging)."},
+        {"yun_host_ksm_pages_shared", "gauge", "KSM pages in use, each shared by several."},
+        {"yun_host_ksm_pages_sharing", "gauge", "Pages mapped onto KSM's shared pages."},
+        {"yun_host_ksm_saved_bytes", "gauge",
+         "Memory KSM saves: pages_sharing times the page size."},
+        {"yun_host_ksm_cpu_seconds_total", "counter", "CPU time ksmd has used."},
+    };
+    int64_t now = now_ms();
+    for (int k = 0; k < 5; k++) {
+        bool header = false;
+        const struct host_prev *local = m->h.have_ksm ? &m->h : NULL;
+        if (local && (k < 4 || local->have_ksmd)) {
+            family(f, fams[k].name, fams[k].type, fams[k].help);
+            header = true;
+            fprintf(f, "%s{host=\"", fams[k].name);
+            esc(f, m->hostname);
+            fprintf(f, "\"} %.17g\n", ksm_value(local, k));
+        }
+        for (const struct host_mon *h = m->hosts; h; h = h->next) {
+            if (!monitor_host_fresh(m, h, now) || !h->p.have_ksm || (k == 4 && !h->p.have_ksmd))
+                continue;
+            if (!header)
+                family(f, fams[k].name, fams[k].type, fams[k].help);
+            header = true;
+            fprintf(f, "%s{host=\"", fams[k].name);
+            esc(f, h->name);
+            fprintf(f, "\"} %.17g\n", ksm_value(&h->p, k));
+        }
+    }
+}
+
 struct vm_line {
     const char *name;
     double v;
@@ -115,6 +162,7 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
                "Host network receive, bytes per second.");
     host_gauge(f, m, "yun_host_network_transmit_bytes_per_second", "net_tx_bps",
                "Host network transmit, bytes per second.");
+    ksm_families(f, m);
 
     family(f, "yun_vms", "gauge", "VMs by state.");
     for (int s = 0; s < VM_STATE_COUNT; s++) {

@@ -154,8 +154,10 @@ class Yund:
 
     # -- process control --
     def start(self, *extra):
+        # ksm=off: KSM is the machine's (shared with other runs); test_ksm.py
+        # turns it on where it means to
         args = [YUND, "-s", self.state_dir, "--set", "stop_timeout=15",
-                "--set", "reconcile_interval=2"] + self.extra_args + list(extra)
+                "--set", "reconcile_interval=2", "--set", "ksm=off"] + self.extra_args + list(extra)
         self.log = open(os.path.join(self.state_dir, "test-yund.log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         wait_for(lambda: self._healthy(), 20, what="yund to answer /healthz")

@@ -287,6 +287,58 @@ static void run_until(struct event_base *base, struct seen *s)
     }
 }
 
+/* The KSM counters and a VM's swap cross both ways; a bad "ksm" is refused. */
+static void test_ksm_and_swap(void **st)
+{
+    (void)st;
+    struct host_counters h = {.clk_tck = 100,
+                              .have_ksm = true,
+                              .ksm_run = 1,
+                              .ksm_pages_shared = 3,
+                              .ksm_pages_sharing = 9,
+                              .ksm_saved_bytes = 9 * 4096,
+                              .have_ksmd = true,
+                              .ksmd_ticks = 12};
+    struct vm_counters_raw v = {.pid = 42, .have_swap = true, .swap = 8192};
+    snprintf(v.vm, sizeof v.vm, "%s", VM_A);
+    json_t *vms = json_array();
+    json_array_append_new(vms, sample_vm_encode(&v));
+    json_t *msg = sample_reply_encode(sample_host_encode(&h), vms);
+    struct host_counters h2;
+    struct vm_counters_raw *out;
+    size_t n;
+    struct yerr err = {0};
+    assert_int_equal(sample_reply_decode(msg, &h2, &out, &n, &err), 0);
+    assert_true(h2.have_ksm && h2.have_ksmd);
+    assert_true(h2.ksm_run == 1 && h2.ksm_pages_shared == 3 && h2.ksm_pages_sharing == 9 &&
+                h2.ksm_saved_bytes == 9 * 4096 && h2.ksmd_ticks == 12);
+    assert_int_equal(n, 1);
+    assert_true(out[0].have_swap && out[0].swap == 8192);
+    free(out);
+    json_t *k = json_object_get(json_object_get(msg, "host"), "ksm");
+    json_object_del(k, "cpu_ticks"); /* ksmd not found: still a sample */
+    assert_int_equal(sample_reply_decode(msg, &h2, &out, &n, &err), 0);
+    assert_true(h2.have_ksm && !h2.have_ksmd);
+    free(out);
+    static const char *const bad[] = {
+        "{\"run\":3,\"pages_shared\":0,\"pages_sharing\":0,\"saved_bytes\":0}",
+        "{\"run\":1,\"pages_shared\":0,\"pages_sharing\":0}",
+        "{\"run\":1,\"pages_shared\":-1,\"pages_sharing\":0,\"saved_bytes\":0}",
+        "{\"run\":1,\"pages_shared\":0,\"pages_sharing\":0,\"saved_bytes\":0,\"x\":1}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_object_set_new(json_object_get(msg, "host"), "ksm", json_loads(bad[i], 0, NULL));
+        memset(&err, 0, sizeof err);
+        assert_int_equal(sample_reply_decode(msg, &h2, &out, &n, &err), -1);
+        assert_int_equal(err.code, YE_INVALID_ARGUMENT);
+    }
+    json_object_del(json_object_get(msg, "host"), "ksm");
+    json_object_set_new(json_array_get(json_object_get(msg, "vms"), 0), "swap", json_integer(-5));
+    assert_int_equal(sample_reply_decode(msg, &h2, &out, &n, &err), -1);
+    json_decref(msg);
+}
+
 static void test_verb_process(void **st)
 {
     (void)st;
@@ -386,6 +438,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip),    cmocka_unit_test(test_bad_replies),
         cmocka_unit_test(test_args),         cmocka_unit_test(test_push),
         cmocka_unit_test(test_verb_process), cmocka_unit_test(test_verb_silent_qemu),
+        cmocka_unit_test(test_ksm_and_swap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

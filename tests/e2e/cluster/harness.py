@@ -188,6 +188,7 @@ class Agent(Daemon):
                      "-o", f"agent_listen={self.addr}:{AGENT_PORT}", "-o", f"host_name={self.name}",
                      "-o", f"heartbeat_ms={c.heartbeat_ms}", "-o", "stop_timeout=15",
                      "-o", "reconcile_interval=2", "-o", f"images_dir={self.images_dir}",
+                     "-o", "ksm=off",  # the machine's KSM is not the tests' to drive
                      "-o", f"image_cache={IMAGE_CACHE}"]
         if self.labels:
             self.args += ["-o", f"host_labels={self.labels}"]

@@ -54,6 +54,17 @@ def test_every_host_has_its_series(cl):
     assert all(0 <= v <= 100 for v in cpu.values()), cpu
     # the controller (no host of its own) adds no unlabelled host series
     assert not re.search(r"^yun_host_\w+ ", text, re.M), text
+    # KSM is the machine's: every agent reads it and pushes it (the test hosts
+    # share one kernel, so every host shows the same run value)
+    text = harness.wait_for(
+        lambda: (lambda t: t if _hosts_in(t, "yun_host_ksm_run") >= set(HOSTS) else None)(
+            _metrics(cl)), 40, interval=0.5, what="every host's KSM series on /metrics")
+    with open("/sys/kernel/mm/ksm/run") as f:
+        run = int(f.read())
+    ksm = _series(text, "yun_host_ksm_run")
+    assert sorted(ksm) == sorted(f'host="{h}"' for h in HOSTS), ksm
+    assert all(v == run for v in ksm.values()), (run, ksm)
+    assert _hosts_in(text, "yun_host_ksm_saved_bytes") >= set(HOSTS), text
 
     # yun top, non-interactive: every host, with its figures
     p = cl.yun("top", "-n", "1", "-o", "json")
@@ -85,6 +96,14 @@ def test_vm_series_carry_their_host(cl):
     top = json.loads(cl.yun("top", "-n", "1", "-o", "json").stdout)
     v = next(x for x in top["vms"] if x["name"] == "c-mon1")
     assert v["host"] == host, v
+    # the host's memory view, from its pushed samples: the VM's size is
+    # committed, its RSS resident
+    st, h = cl.api("GET", f"/v1/hosts/{host}")
+    assert st == 200, h
+    mv = h["memory_view"]
+    assert mv["sampled"] is True and mv["committed"] == 96 << 20, mv
+    assert 0 < mv["resident"] and mv["swapped"] == 0 and mv["shared"] >= 0, mv
+    assert "vm memory    committed 96M" in cl.yun("host", "show", host).stdout
     cl.yun("vm", "delete", "c-mon1", "--force")
 
 
