@@ -12,7 +12,8 @@
  *                     /proc/PID/task/TID/schedstat, summed),
  *                     "blockstats": {rd_bytes,wr_bytes,rd_operations,
  *                     wr_operations,rd_total_time_ns,wr_total_time_ns},
- *                     "balloon", "qmp_timeout"?: true}...]}
+ *                     "balloon", "balloon_target"? (the balloon policy's,
+ *                     agent_balloon.c), "qmp_timeout"?: true}...]}
  *        (the encoding is sample_msg.c's). One verb for the host and all of
  *        its VMs: the monitor samples every interval, and across a network
  *        one round trip per host beats one per VM; the QMP questions to all
@@ -181,6 +182,7 @@ static void read_vm(struct agent_local *al, const struct probe *p, struct vm_cou
     v->wr_ns = p->blk[5];
     v->have_balloon = p->have_balloon;
     v->balloon = p->balloon;
+    v->have_balloon_target = agent_balloon_target(al, p->vm, p->pid, &v->balloon_target);
     v->qmp_timeout = p->waiting > 0;
 }
 

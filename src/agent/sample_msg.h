@@ -56,6 +56,8 @@ struct vm_counters_raw {
     uint64_t vcpu_run_ns, vcpu_wait_ns;
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops, rd_ns, wr_ns; /* query-blockstats, summed */
     uint64_t balloon;                                          /* query-balloon "actual" */
+    bool have_balloon_target; /* the host's balloon policy steers this VM ... */
+    uint64_t balloon_target;  /* ... to this (agent_balloon.c), bytes */
 };
 
 /* Arguments: {"vms":[{"vm","pid"}...], "deadline_ms"?}. encode returns a new

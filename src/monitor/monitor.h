@@ -86,6 +86,7 @@ void monitor_rule_counts(struct monitor *m, const char *rule_id, int *pending, i
 struct vm_counters {
     double cpu_seconds;
     uint64_t rss, balloon;
+    uint64_t balloon_target; /* the host's balloon policy's target; 0 = not ballooned */
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
     int nvcpu;
     double vcpu_seconds[64];
