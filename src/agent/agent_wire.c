@@ -34,6 +34,17 @@ json_t *launch_spec_to_json(const struct launch_spec *s)
         v->cpuset, "seed", v->seed != 0, "disk", v->disk, "uid", (json_int_t)v->uid);
     if (vm && v->disk_dir[0])
         json_object_set_new(vm, "disk_dir", json_string(v->disk_dir));
+    /* the memory policy (a row from before it: its whole memory, no swap
+     * rule, no soft limit) */
+    if (vm && json_object_update_new(
+                  vm, json_pack("{s:I,s:I,s:I,s:b,s:b}", "memory_min_mb",
+                                (json_int_t)(v->memory_min_mb ? v->memory_min_mb : v->memory_mb),
+                                "memory_swap_mb", (json_int_t)v->memory_swap_mb, "memory_high_mb",
+                                (json_int_t)v->memory_high_mb, "memory_lock", v->memory_lock != 0,
+                                "merge", !v->no_merge)) < 0) {
+        json_decref(vm);
+        vm = NULL;
+    }
     json_t *img =
         json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "name", i->name, "format", i->format, "path",
                   i->path, "kernel", i->kernel, "initrd", i->initrd, "cmdline", i->cmdline);
@@ -122,6 +133,38 @@ static void format(struct rd *r, json_t *o, const char *field, char *buf, size_t
         bad(r, field, "must be qcow2 or raw");
 }
 
+static int flag(struct rd *r, json_t *o, const char *field, int dflt)
+{
+    json_t *b = json_object_get(o, field);
+    if (!b)
+        return dflt;
+    if (!json_is_boolean(b))
+        bad(r, field, "must be a boolean");
+    return json_is_true(b);
+}
+
+/* The memory policy; each field may be absent (a controller from before
+ * it): the VM's whole memory as its floor, the host's swap default, no
+ * soft limit, not locked, merged. */
+static void read_memory_policy(struct rd *r, json_t *o, struct vm_rec *v)
+{
+    v->memory_min_mb = v->memory_mb;
+    v->memory_swap_mb = -1;
+    if (json_object_get(o, "memory_min_mb"))
+        v->memory_min_mb = num(r, o, "memory_min_mb", 1, v->memory_mb);
+    if (json_object_get(o, "memory_high_mb"))
+        v->memory_high_mb = num(r, o, "memory_high_mb", 0, v->memory_mb);
+    json_t *sw = json_object_get(o, "memory_swap_mb");
+    if (sw && json_is_integer(sw) && json_integer_value(sw) == -1)
+        v->memory_swap_mb = -1;
+    else if (sw)
+        v->memory_swap_mb = (int64_t)num(r, o, "memory_swap_mb", 0, LAUNCH_MEMORY_MAX);
+    v->memory_lock = flag(r, o, "memory_lock", 0);
+    v->no_merge = !flag(r, o, "merge", 1);
+    if (!r->failed && v->memory_lock && (v->memory_swap_mb > 0 || v->memory_high_mb))
+        bad(r, "memory_lock", "excludes memory_swap_mb above 0 and memory_high_mb");
+}
+
 static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
 {
     r->where = "vm";
@@ -146,6 +189,8 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
     v->seed = json_is_true(seed);
     str(r, o, "disk", v->disk, sizeof v->disk, S_NAME);
     v->uid = (uint32_t)num(r, o, "uid", 0, 0xfffffffeULL);
+    if (!r->failed)
+        read_memory_policy(r, o, v);
     /* a disk in a pool: POOL/vms/ID (absent: the VM's directory) */
     if (json_object_get(o, "disk_dir"))
         str(r, o, "disk_dir", v->disk_dir, sizeof v->disk_dir, S_ABS);

@@ -29,7 +29,8 @@ struct launch_vol {
 
 struct launch_spec {
     struct vm_rec vm;     /* id, name, cpus, memory_mb, cmdline, machine, accel_used, cpu_*,
-                             cpuset, seed, disk, uid; everything else zero */
+                             cpuset, seed, disk, uid, memory_min_mb, memory_swap_mb,
+                             memory_high_mb, memory_lock, no_merge; everything else zero */
     struct image_rec img; /* name, format, path, kernel, initrd, cmdline */
     struct launch_vol *vols;
     size_t nvols;

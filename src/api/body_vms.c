@@ -137,14 +137,65 @@ static int get_requires(json_t *b, struct vm_spec *s, struct yerr *err)
     return place_labels_check(s->requires, "requires", err);
 }
 
+/* A memory policy size (bytes, or "256M"): a whole number of MiB into
+ * *mb; more than 0 unless zero_ok. Absent: *mb untouched. */
+static int get_mem_mb(json_t *b, const char *key, bool zero_ok, int64_t *mb, struct yerr *err)
+{
+    json_t *v = json_object_get(b, key);
+    uint64_t bytes = 0;
+    if (!v)
+        return 0;
+    if (get_size(b, key, 1, &bytes, err) < 0)
+        return -1;
+    if (bytes % (1ULL << 20))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be a whole number of MiB", key);
+    if (!bytes && !zero_ok)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be more than 0", key);
+    if ((bytes >> 20) > INT64_MAX)
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s is too large", key);
+    *mb = (int64_t)(bytes >> 20);
+    return 0;
+}
+
+static int get_bool(json_t *b, const char *key, bool *out, struct yerr *err)
+{
+    json_t *v = json_object_get(b, key);
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return yerr_set(err, YE_INVALID_ARGUMENT, "%s must be true or false", key);
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* memory_min, memory_swap ("0" = none), memory_high, memory_lock, merge;
+ * how they compare with memory is ctl_vm_check_spec's. */
+static int get_memory_policy(json_t *b, struct vm_spec *s, struct yerr *err)
+{
+    int64_t min = 0, swap = -1, high = 0;
+    bool lock = false, merge = true;
+    if (get_mem_mb(b, "memory_min", false, &min, err) < 0 ||
+        get_mem_mb(b, "memory_swap", true, &swap, err) < 0 ||
+        get_mem_mb(b, "memory_high", false, &high, err) < 0 ||
+        get_bool(b, "memory_lock", &lock, err) < 0 || get_bool(b, "merge", &merge, err) < 0)
+        return -1;
+    s->memory_min_mb = (uint64_t)min;
+    s->memory_swap_mb = swap;
+    s->memory_high_mb = (uint64_t)high;
+    s->memory_lock = lock;
+    s->no_merge = !merge;
+    return 0;
+}
+
 int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 {
     static const char *const known[] = {
-        "name",    "image",      "cpus",         "memory",        "memory_mb",
-        "disk",    "disk_bytes", "cmdline",      "machine",       "accel",
-        "restart", "cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset",
-        "start",   "hostname",   "user_data",    "ssh_keys",      "host",
-        "group",   "requires",   "explain",      "pool",          "ha",
+        "name",       "image",       "cpus",         "memory",        "memory_mb",
+        "disk",       "disk_bytes",  "cmdline",      "machine",       "accel",
+        "restart",    "cpu_weight",  "cpu_quota_us", "cpu_period_us", "cpuset",
+        "start",      "hostname",    "user_data",    "ssh_keys",      "host",
+        "group",      "requires",    "explain",      "pool",          "ha",
+        "memory_min", "memory_swap", "memory_high",  "memory_lock",   "merge",
         NULL};
     vm_spec_defaults(s);
     if (!b)
@@ -173,7 +224,8 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         get_int(b, "cpu_period_us", 0, 1LL << 40, &period, err) < 0 ||
         get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0)
         return -1;
-    if (get_str(b, "hostname", s->hostname, sizeof(s->hostname), err) < 0)
+    if (get_str(b, "hostname", s->hostname, sizeof(s->hostname), err) < 0 ||
+        get_memory_policy(b, s, err) < 0)
         return -1;
     json_t *ud = json_object_get(b, "user_data");
     if (ud && !json_is_string(ud))

@@ -37,6 +37,14 @@ void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool up
     jw_kv_str(w, "image", vm->image);
     jw_kv_int(w, "cpus", vm->cpus);
     jw_kv_int(w, "memory_mb", (int64_t)vm->memory_mb);
+    /* memory policy: a row from before it has memory_min 0, its memory */
+    jw_kv_int(w, "memory_min_mb", (int64_t)(vm->memory_min_mb ? vm->memory_min_mb : vm->memory_mb));
+    jw_kv_int(w, "memory_swap_mb", vm->memory_swap_mb);          /* -1 = the host's default */
+    jw_kv_int(w, "memory_high_mb", (int64_t)vm->memory_high_mb); /* 0 = none */
+    jw_key(w, "memory_lock");
+    jw_bool(w, vm->memory_lock);
+    jw_key(w, "merge");
+    jw_bool(w, !vm->no_merge);
     jw_kv_int(w, "disk_bytes", (int64_t)vm->disk_bytes);
     jw_kv_str(w, "cmdline", vm->cmdline);
     jw_kv_str(w, "machine", vm->machine);

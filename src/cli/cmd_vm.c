@@ -151,13 +151,36 @@ static json_t *file_text(const char *path)
     return str;
 }
 
+/* --memory-min, --memory-swap, --memory-high (sizes, a bare number MiB),
+ * --memory-lock and --no-merge into the body; -1 after a one-line reason. */
+static int memory_policy_body(const struct cli_args *a, json_t *body)
+{
+    static const char *const sizes[][2] = {{"memory-min", "memory_min"},
+                                           {"memory-swap", "memory_swap"},
+                                           {"memory-high", "memory_high"}};
+    const char *v;
+    uint64_t u;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        if (!(v = cli_val(a, sizes[i][0])))
+            continue;
+        if (size_opt(sizes[i][0], v, true, &u) < 0)
+            return -1;
+        json_object_set_new(body, sizes[i][1], json_integer((json_int_t)u));
+    }
+    if (cli_flag(a, "memory-lock"))
+        json_object_set_new(body, "memory_lock", json_true());
+    if (cli_flag(a, "no-merge"))
+        json_object_set_new(body, "merge", json_false());
+    return 0;
+}
+
 static int vm_create(struct cli *c, const struct cli_args *a)
 {
     json_t *body = json_object();
     const char *v;
     uint64_t u;
     json_object_set_new(body, "name", json_string(a->argv[0]));
-    if (cli_vm_shape_body(a, body) < 0)
+    if (cli_vm_shape_body(a, body) < 0 || memory_policy_body(a, body) < 0)
         goto usage;
     /* create's own: where the disk lives, and HA (place has neither) */
     if ((v = cli_val(a, "pool")))
@@ -490,6 +513,15 @@ const struct cli_cmd cmd_vm_entries[] = {
               "the image it boots (yun image list)"},
              {"cpus", 'c', "N", CLI_K_TEXT, NULL, 0, "virtual CPUs (default 1)"},
              {"memory", 'm', "SIZE", CLI_K_TEXT, NULL, 0, "memory, e.g. 512M (a bare number: MiB)"},
+             {"memory-min", 0, "SIZE", CLI_K_TEXT, NULL, 0,
+              "the balloon never takes it below SIZE (default: all its memory)"},
+             {"memory-swap", 0, "SIZE", CLI_K_TEXT, NULL, 0,
+              "swap it may use beyond its memory; 0 = none (default: the host's)"},
+             {"memory-high", 0, "SIZE", CLI_K_TEXT, NULL, 0,
+              "soft limit: above it the kernel reclaims its coldest pages first"},
+             {"memory-lock", 0, NULL, CLI_K_TEXT, NULL, 0,
+              "keep its memory locked resident (never swapped)"},
+             {"no-merge", 0, NULL, CLI_K_TEXT, NULL, 0, "keep its pages out of KSM merging"},
              {"disk", 'd', "SIZE", CLI_K_TEXT, NULL, 0, "grow its disk to SIZE, e.g. 4G"},
              {"cmdline", 0, "S", CLI_K_TEXT, NULL, 0, "kernel command line (direct-kernel images)"},
              {"machine", 0, "TYPE", CLI_K_CHOICE, "pc q35 microvm", 0, "QEMU machine type"},

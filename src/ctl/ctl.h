@@ -210,6 +210,13 @@ struct vm_spec {
     uint64_t cpu_quota_us;
     uint64_t cpu_period_us;
     char cpuset[64];
+    /* memory policy (see vm_rec): 0 = memory_mb, -1 = the host's default,
+     * 0 = no soft limit */
+    uint64_t memory_min_mb;
+    int64_t memory_swap_mb;
+    uint64_t memory_high_mb;
+    bool memory_lock;
+    bool no_merge;
     bool start;
     /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
     char hostname[64];

@@ -21,9 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_VCPUS     64
-#define MIN_MEMORY_MB 16
-#define MAX_DISK      (16ULL << 40)
+#define MAX_VCPUS          64
+#define MIN_MEMORY_MB      16
+#define MAX_MEMORY_SWAP_MB (16ULL << 20) /* 16 TiB */
+#define MAX_DISK           (16ULL << 40)
 
 /* ---- every VM operation is a task: one at a time per VM ---- */
 
@@ -91,6 +92,7 @@ void vm_spec_defaults(struct vm_spec *s)
     snprintf(s->machine, sizeof(s->machine), "pc");
     snprintf(s->accel, sizeof(s->accel), "auto");
     s->restart = RESTART_NO;
+    s->memory_swap_mb = -1;
 }
 
 void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
@@ -104,6 +106,39 @@ void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
     s->start = true;
 }
 
+/* The memory policy against the VM's own size (the host's part is in
+ * ctl_vm_validate_spec): every limit named with both numbers. */
+static int vm_spec_check_memory(const struct vm_spec *s, struct yerr *err)
+{
+    unsigned long long mem = s->memory_mb;
+    if (s->memory_min_mb > s->memory_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_min %llu MiB is above memory %llu MiB (the balloon's floor must "
+                        "be at most the VM's memory)",
+                        (unsigned long long)s->memory_min_mb, mem);
+    if (s->memory_high_mb > s->memory_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_high %llu MiB is above memory %llu MiB (the soft limit must be at "
+                        "most the VM's memory)",
+                        (unsigned long long)s->memory_high_mb, mem);
+    if (s->memory_swap_mb > (int64_t)MAX_MEMORY_SWAP_MB)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_swap must be at most %llu MiB, not %lld MiB",
+                        (unsigned long long)MAX_MEMORY_SWAP_MB, (long long)s->memory_swap_mb);
+    /* locked pages can be neither swapped nor reclaimed: a swap allowance
+     * or a soft limit on a locked VM could never be honoured */
+    if (s->memory_lock && s->memory_swap_mb > 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock keeps the VM resident: memory_swap must be 0, not %lld MiB",
+                        (long long)s->memory_swap_mb);
+    if (s->memory_lock && s->memory_high_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock keeps the VM resident: it cannot have a memory_high soft "
+                        "limit (%llu MiB)",
+                        (unsigned long long)s->memory_high_mb);
+    return 0;
+}
+
 int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
 {
     char why[256];
@@ -114,6 +149,8 @@ int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
     if (s->memory_mb < MIN_MEMORY_MB)
         return yerr_set(err, YE_INVALID_ARGUMENT, "memory must be at least %d MiB, not %llu MiB",
                         MIN_MEMORY_MB, (unsigned long long)s->memory_mb);
+    if (vm_spec_check_memory(s, err) < 0)
+        return -1;
     if (s->disk_bytes > MAX_DISK)
         return yerr_set(err, YE_INVALID_ARGUMENT, "disk must be at most 16T");
     if (strcmp(s->accel, "auto") && strcmp(s->accel, "kvm") && strcmp(s->accel, "tcg"))

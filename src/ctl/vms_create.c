@@ -137,6 +137,12 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
     snprintf(vm.image, sizeof(vm.image), "%s", img.name);
     vm.cpus = spec->cpus;
     vm.memory_mb = spec->memory_mb;
+    vm.memory_min_mb = spec->memory_min_mb ? spec->memory_min_mb : spec->memory_mb;
+    /* a locked VM never swaps: its swap is 0, not the host's default */
+    vm.memory_swap_mb = spec->memory_lock ? 0 : spec->memory_swap_mb;
+    vm.memory_high_mb = spec->memory_high_mb;
+    vm.memory_lock = spec->memory_lock;
+    vm.no_merge = spec->no_merge;
     vm.disk_bytes = spec->disk_bytes ? spec->disk_bytes : img.virtual_size;
     snprintf(vm.cmdline, sizeof(vm.cmdline), "%s", spec->cmdline);
     snprintf(vm.machine, sizeof(vm.machine), "%s", spec->machine);

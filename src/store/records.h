@@ -68,6 +68,12 @@ struct vm_rec {
     char pool[64];         /* the pool its disk lives in ("" = the VM's directory) */
     int ha;                /* restarted on another host when its host's lease lapses */
     char ha_from[37];      /* the host an HA restart took it from ("" = none) */
+    /* memory policy (docs/architecture.md "Memory policy") */
+    uint64_t memory_min_mb;  /* the balloon never squeezes it below this (0 = memory_mb) */
+    int64_t memory_swap_mb;  /* swap allowed beyond memory_mb; -1 = the host's default */
+    uint64_t memory_high_mb; /* soft limit (memory.high, v1 soft_limit); 0 = none */
+    int memory_lock;         /* QEMU's memory locked resident (mem-lock=on), never swapped */
+    int no_merge;            /* KSM opt-out: mem-merge=off */
     /* not stored: where its disk chain lies on the host ("" = the VM's
      * directory), POOL_PATH/vms/ID, filled in for the wire */
     char disk_dir[256];

@@ -247,6 +247,11 @@ static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
     db_bind_text(s, i++, v->pool);
     db_bind_int(s, i++, v->ha);
     db_bind_text(s, i++, v->ha_from);
+    db_bind_int64(s, i++, (int64_t)v->memory_min_mb);
+    db_bind_int64(s, i++, v->memory_swap_mb);
+    db_bind_int64(s, i++, (int64_t)v->memory_high_mb);
+    db_bind_int(s, i++, v->memory_lock);
+    db_bind_int(s, i++, v->no_merge);
 }
 
 void store_read_vm(struct db_stmt *s, struct vm_rec *v)
@@ -295,13 +300,18 @@ void store_read_vm(struct db_stmt *s, struct vm_rec *v)
     store_col_text(s, i++, v->pool, sizeof(v->pool));
     v->ha = db_col_int(s, i++);
     store_col_text(s, i++, v->ha_from, sizeof(v->ha_from));
+    v->memory_min_mb = (uint64_t)db_col_int64(s, i++);
+    v->memory_swap_mb = db_col_int64(s, i++);
+    v->memory_high_mb = (uint64_t)db_col_int64(s, i++);
+    v->memory_lock = db_col_int(s, i++);
+    v->no_merge = db_col_int(s, i++);
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     struct db_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -318,7 +328,9 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "cpuset=?15,desired=?16,state=?17,pid=?18,started_at=?19,"
                        "created_at=?20,updated_at=?21,restarts=?22,last_error=?23,"
                        "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29,"
-                       "host=?30,grp=?31,requires=?32,pool=?33,ha=?34,ha_from=?35 WHERE id=?1");
+                       "host=?30,grp=?31,requires=?32,pool=?33,ha=?34,ha_from=?35,"
+                       "memory_min_mb=?36,memory_swap_mb=?37,memory_high_mb=?38,memory_lock=?39,"
+                       "no_merge=?40 WHERE id=?1");
     if (!s)
         return -1;
     bind_vm(s, vm);

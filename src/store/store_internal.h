@@ -52,7 +52,7 @@ int store_get_one(struct store *st, const char *sql, const char *key, size_t ele
     "id,name,image,cpus,memory_mb,disk_bytes,cmdline,machine,accel,accel_used,restart,"            \
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
     "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
-    "requires,pool,ha,ha_from"
+    "requires,pool,ha,ha_from,memory_min_mb,memory_swap_mb,memory_high_mb,memory_lock,no_merge"
 /* One row of SELECT VM_COLS into v. */
 void store_read_vm(struct db_stmt *s, struct vm_rec *v);
 

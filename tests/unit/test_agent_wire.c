@@ -41,6 +41,10 @@ static void sample(struct launch_spec *s, struct launch_vol *lv)
     v->seed = 1;
     snprintf(v->disk, sizeof v->disk, "disk.qcow2");
     v->uid = 64123;
+    v->memory_min_mb = 256;
+    v->memory_swap_mb = 64;
+    v->memory_high_mb = 384;
+    v->no_merge = 1;
     struct image_rec *i = &s->img;
     snprintf(i->name, sizeof i->name, "tiny");
     snprintf(i->format, sizeof i->format, "qcow2");
@@ -83,6 +87,11 @@ static void test_round_trip(void **st)
     assert_int_equal(d.vm.seed, 1);
     assert_string_equal(d.vm.disk, "disk.qcow2");
     assert_int_equal(d.vm.uid, 64123);
+    assert_int_equal(d.vm.memory_min_mb, 256);
+    assert_int_equal(d.vm.memory_swap_mb, 64);
+    assert_int_equal(d.vm.memory_high_mb, 384);
+    assert_int_equal(d.vm.memory_lock, 0);
+    assert_int_equal(d.vm.no_merge, 1);
     assert_string_equal(d.img.path, "/var/lib/yun/images/tiny.qcow2");
     assert_string_equal(d.img.initrd, "/var/lib/yun/images/tiny.initrd");
     assert_string_equal(d.img.cmdline, "console=ttyS0");
@@ -97,6 +106,19 @@ static void test_round_trip(void **st)
     assert_string_equal(vi[0].name, "data");
     assert_int_equal(vi[0].n, 2);
     free(vi);
+    launch_spec_free(&d);
+    /* a controller from before the memory policy: its defaults */
+    j = launch_spec_to_json(&s);
+    const char *gone[] = {"memory_min_mb", "memory_swap_mb", "memory_high_mb", "memory_lock",
+                          "merge"};
+    for (size_t k = 0; k < 5; k++)
+        json_object_del(json_object_get(j, "vm"), gone[k]);
+    assert_int_equal(launch_spec_from_json(j, &d, &err), 0);
+    assert_int_equal(d.vm.memory_min_mb, 512);
+    assert_int_equal(d.vm.memory_swap_mb, -1);
+    assert_int_equal(d.vm.memory_high_mb, 0);
+    assert_int_equal(d.vm.no_merge, 0);
+    json_decref(j);
     launch_spec_free(&d);
     /* no volumes at all */
     s.nvols = 0;
@@ -161,6 +183,12 @@ static void test_refusals(void **st)
     refuse("vm", "disk", json_string(".."), "vm.disk");
     refuse("vm", "uid", json_integer(-5), "vm.uid");
     refuse("vm", "cmdline", json_string("a\x01"), "vm.cmdline");
+    refuse("vm", "memory_min_mb", json_integer(513), "vm.memory_min_mb");
+    refuse("vm", "memory_min_mb", json_integer(0), "vm.memory_min_mb");
+    refuse("vm", "memory_high_mb", json_integer(600), "vm.memory_high_mb");
+    refuse("vm", "memory_swap_mb", json_integer(-2), "vm.memory_swap_mb");
+    refuse("vm", "merge", json_integer(0), "vm.merge");
+    refuse("vm", "memory_lock", json_true(), "vm.memory_lock"); /* with swap 64 */
     refuse("image", "path", json_string("relative.qcow2"), "image.path");
     refuse("image", "path", json_string("/a/../b"), "image.path");
     refuse("image", "format", json_string("vmdk"), "image.format");

@@ -50,7 +50,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 12);
+    assert_int_equal(store_schema_version(*state), 13);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -79,10 +79,18 @@ static void test_vm_roundtrip(void **state)
 
     a.state = VM_RUNNING;
     a.pid = 4242;
+    /* the memory policy (schema 13) round-trips, -1 (host default) too */
+    a.memory_min_mb = 128;
+    a.memory_swap_mb = -1;
+    a.memory_high_mb = 200;
+    a.memory_lock = 1;
+    a.no_merge = 1;
     assert_int_equal(store_vm_update(st, &a), 0);
     assert_int_equal(store_vm_get(st, "alpha", &got), 0);
     assert_int_equal(got.state, VM_RUNNING);
     assert_int_equal(got.pid, 4242);
+    assert_true(got.memory_min_mb == 128 && got.memory_swap_mb == -1 && got.memory_high_mb == 200);
+    assert_true(got.memory_lock == 1 && got.no_merge == 1);
 
     struct vm_rec b = make_vm("beta");
     assert_int_equal(store_vm_insert(st, &b), 0);
@@ -291,7 +299,7 @@ static void test_reopen_keeps_data(void **state)
     *state = st;
     struct vm_rec got;
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
-    assert_int_equal(store_schema_version(st), 12);
+    assert_int_equal(store_schema_version(st), 13);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -541,7 +549,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 12);
+    assert_int_equal(store_schema_version(other), 13);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
@@ -553,7 +561,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 12);
+    assert_int_equal(v, 13);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
