@@ -24,6 +24,7 @@
 #include "lib/procfs.h"
 #include "lib/util.h"
 #include "sched/balloon_policy.h"
+#include "store/records.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -83,22 +84,13 @@ static struct agent_balloon *balloon_get(struct agent_local *al)
     return al->balloon;
 }
 
-int agent_balloon_spec(struct agent_local *al, json_t *args, struct yerr *err)
+int agent_balloon_spec(struct agent_local *al, const struct vm_rec *vm, struct yerr *err)
 {
-    json_t *vm = json_object_get(args, "vm");
-    const char *id = json_string_value(json_object_get(vm, "id"));
-    json_t *mem = json_object_get(vm, "memory_mb"), *min = json_object_get(vm, "memory_min_mb");
-    if (!id || !json_is_integer(mem))
-        return 0; /* launch_spec_from_json refused it already */
-    json_int_t size = json_integer_value(mem);
-    if (min &&
-        (!json_is_integer(min) || json_integer_value(min) < 16 || json_integer_value(min) > size)) {
-        yerr_set(err, YE_INVALID_ARGUMENT,
-                 "agent: vm.launch: vm.memory_min_mb must be a whole number of MiB in 16..%lld "
-                 "(its memory_mb)",
-                 (long long)size);
-        return -1;
-    }
+    const char *id = vm->id;
+    /* agent_wire.c checked memory_min_mb against memory_mb; 0 is a
+     * controller from before it: the whole memory, never ballooned */
+    uint64_t min_mb = vm->memory_min_mb && vm->memory_min_mb < vm->memory_mb ? vm->memory_min_mb
+                                                                              : vm->memory_mb;
     struct agent_balloon *b = balloon_get(al);
     struct bvm *v = bvm_find(b, id);
     if (!b || (!v && !(v = calloc(1, sizeof *v)))) {
@@ -121,8 +113,8 @@ int agent_balloon_spec(struct agent_local *al, json_t *args, struct yerr *err)
     v->next = next;
     v->waiting = waiting;
     snprintf(v->vm, sizeof v->vm, "%s", id);
-    v->size = (uint64_t)size * MIB;
-    v->min = min ? (uint64_t)json_integer_value(min) * MIB : v->size;
+    v->size = vm->memory_mb * MIB;
+    v->min = min_mb * MIB;
     v->since_giveback = 1 << 20;
     return 0;
 }

@@ -98,12 +98,13 @@ void agent_conhub_free(struct agent_local *al);
 void agent_attach_free(struct agent_local *al);
 /* The balloon loop (agent_balloon.c): agent_local_new starts it when
  * balloon_policy is on, agent_free frees it. vm.launch hands it the spec
- * (after its guard): its memory and memory_min_mb (validated: 16..memory_mb;
- * -1 with YE_INVALID_ARGUMENT, nothing kept). _target: the target of the
+ * (after its guard): its memory and memory_min_mb (agent_wire.c validated
+ * it; 0 always). _target: the target of the
  * VM's QEMU pid, false when that VM is not ballooned. */
 void agent_balloon_start(struct agent_local *al);
 void agent_balloon_free(struct agent_local *al);
-int agent_balloon_spec(struct agent_local *al, json_t *launch_args, struct yerr *err);
+struct vm_rec;
+int agent_balloon_spec(struct agent_local *al, const struct vm_rec *vm, struct yerr *err);
 bool agent_balloon_target(struct agent_local *al, const char *vm, pid_t pid, uint64_t *target);
 /* Routes the host's block-job events to the "vm.block_job" agent event
  * (agent_merge.c); agent_local_new runs it. */
