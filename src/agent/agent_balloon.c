@@ -89,8 +89,8 @@ int agent_balloon_spec(struct agent_local *al, const struct vm_rec *vm, struct y
     const char *id = vm->id;
     /* agent_wire.c checked memory_min_mb against memory_mb; 0 is a
      * controller from before it: the whole memory, never ballooned */
-    uint64_t min_mb = vm->memory_min_mb && vm->memory_min_mb < vm->memory_mb ? vm->memory_min_mb
-                                                                              : vm->memory_mb;
+    uint64_t min_mb =
+        vm->memory_min_mb && vm->memory_min_mb < vm->memory_mb ? vm->memory_min_mb : vm->memory_mb;
     struct agent_balloon *b = balloon_get(al);
     struct bvm *v = bvm_find(b, id);
     if (!b || (!v && !(v = calloc(1, sizeof *v)))) {
