@@ -176,7 +176,9 @@ cat >"$root/bin/yun-hog" <<'EOF'
 mb=${1:?usage: yun-hog MiB [ms]}
 ms=${2:-500}
 mkdir -p /hog
-grep -q " /hog " /proc/mounts || mount -t tmpfs -o size=100% tmpfs /hog
+# sized past any RAM: the point is memory, not a tmpfs limit (size=100% is
+# of the RAM at mount time, with the balloon inflated)
+grep -q " /hog " /proc/mounts || mount -t tmpfs -o size=4G tmpfs /hog
 if [ "$mb" -eq 0 ]; then
     rm -f /hog/*
     echo "yun-hog: freed"

@@ -18,8 +18,8 @@ MIB = 1 << 20
 
 @pytest.fixture
 def pressed(state_dir):
-    # pressure always (1P of memory wanted available), a round every 500 ms
-    y = Yund(state_dir, ["--set", "balloon_interval_ms=500", "--set", "balloon_host_reserve=1P",
+    # pressure always (1T of memory wanted available), a round every 500 ms
+    y = Yund(state_dir, ["--set", "balloon_interval_ms=500", "--set", "balloon_host_reserve=1T",
                          "--set", "sample_interval=1"]).start()
     yield y
     y.stop()
@@ -64,26 +64,35 @@ def test_idle_guest_inflates_then_gets_memory_back(pressed):
         return r["return"]["last-update"] > 0 and s["stat-available-memory"] < 256 * MIB
     wait_for(stats, 60, interval=0.5, what="guest-stats from the tiny guest")
 
-    # inflation: actual falls, in steps, and never below the minimum
+    # inflation: actual falls, in steps, down to the minimum and never below
     seen = []
 
-    def inflated():
+    def at_minimum():
         a = actual(y, "e2e-bal")
         seen.append(a)
         assert a >= 128 * MIB, seen
-        return a <= 256 * MIB - 64 * MIB
-    wait_for(inflated, 90, interval=0.5, what="the idle guest's balloon to inflate")
+        return a == 128 * MIB
+    wait_for(at_minimum, 120, interval=0.25, what="the idle guest's balloon to inflate to its min")
+    assert len(set(seen)) > 2, seen  # in steps, not at once
     ev = balloon_events(y, "e2e-bal")
-    assert any("host pressure: reclaim" in e["reason"] for e in ev), ev
+    assert any("host pressure: reclaim from idle guest" in e["reason"] for e in ev), ev
+    assert any("to its minimum" in e["reason"] for e in ev), ev
     low = actual(y, "e2e-bal")
 
     # the metrics: the target and the actual of the ballooned VM only
+    def metric(text, name, vm):
+        for line in text.splitlines():
+            if line.startswith(f'{name}{{vm="{vm}"'):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
     def metrics():
         text = y.request("GET", "/metrics")[1].decode()
-        return ('yun_vm_balloon_target_bytes{vm="e2e-bal"' in text and
-                'yun_vm_balloon_actual_bytes{vm="e2e-bal"' in text) and text
-    text = wait_for(metrics, 30, interval=0.5, what="balloon metrics")
-    assert 'yun_vm_balloon_target_bytes{vm="e2e-full"' not in text
+        ok = metric(text, "yun_vm_balloon_target_bytes", "e2e-bal") == 128 * MIB and \
+            metric(text, "yun_vm_balloon_actual_bytes", "e2e-bal") == 128 * MIB
+        return ok and text
+    text = wait_for(metrics, 30, interval=0.5, what="balloon metrics at the minimum")
+    assert metric(text, "yun_vm_balloon_target_bytes", "e2e-full") is None
 
     # the guest needs memory: 112 MiB more, 4 MiB every 250 ms; at its
     # ballooned size it has less than that available
@@ -105,3 +114,14 @@ def test_idle_guest_inflates_then_gets_memory_back(pressed):
     assert actual(y, "e2e-full") == 128 * MIB
     assert balloon_events(y, "e2e-full") == []
     assert "YUN-TINY-INIT-OK" in log and os.path.exists(f"/proc/{pid}")
+
+
+def test_bad_balloon_settings_are_refused(state_dir):
+    for kv, words in (("balloon_policy=maybe", "not on or off"),
+                      ("balloon_interval_ms=10", "100..600000"),
+                      ("balloon_step_pct=0", "1..100"),
+                      ("balloon_host_reserve=lots", "not a size")):
+        y = Yund(state_dir, ["--set", kv])
+        with pytest.raises(AssertionError) as e:
+            y.start()
+        assert "exited with 2" in str(e.value) and words in str(e.value), e.value
