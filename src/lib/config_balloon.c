@@ -23,7 +23,8 @@ static int size_key(const char *key, const char *v, uint64_t *dst, char *err, si
 {
     uint64_t u;
     if (parse_size(v, &u) < 0 || u > (1ULL << 50)) {
-        snprintf(err, el, "%s: '%s' is not a size such as 2G, at most 1024T (0 = automatic)", key, v);
+        snprintf(err, el, "%s: '%s' is not a size such as 2G, at most 1024T (0 = automatic)", key,
+                 v);
         return -1;
     }
     *dst = u;

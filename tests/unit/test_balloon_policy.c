@@ -10,7 +10,9 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "agent/sample_msg.h"
 #include "compute/qmp.h"
+#include "lib/config.h"
 #include "lib/procfs.h"
 #include "sched/balloon_policy.h"
 
@@ -241,6 +243,51 @@ static void test_psi_parse(void **st)
     assert_int_equal(procfs_psi("some avg10=x", &some, &full), -1);
 }
 
+static void test_settings(void **st)
+{
+    (void)st;
+    struct yun_config c;
+    char err[256];
+    config_defaults(&c);
+    assert_int_equal(c.balloon_policy, 1);
+    assert_int_equal(c.balloon_interval_ms, 5000);
+    assert_int_equal(config_set(&c, "balloon_policy", "off", err, sizeof err), 0);
+    assert_int_equal(c.balloon_policy, 0);
+    assert_int_equal(config_set(&c, "balloon_host_reserve", "2G", err, sizeof err), 0);
+    assert_int_equal(c.balloon_host_reserve, 2 * GIB);
+    assert_int_equal(config_set(&c, "balloon_policy", "yes", err, sizeof err), -1);
+    assert_non_null(strstr(err, "not on or off"));
+    assert_int_equal(config_set(&c, "balloon_interval_ms", "99", err, sizeof err), -1);
+    assert_non_null(strstr(err, "100..600000"));
+    assert_int_equal(config_set(&c, "balloon_step_pct", "101", err, sizeof err), -1);
+    assert_int_equal(config_set(&c, "balloon_psi_some", "-1", err, sizeof err), -1);
+    assert_int_equal(config_set(&c, "balloon_guest_reserve", "2000T", err, sizeof err), -1);
+    assert_non_null(strstr(err, "at most 1024T"));
+    assert_int_equal(c.balloon_policy, 0); /* nothing half-applied */
+}
+
+static void test_sample_carries_the_target(void **st)
+{
+    (void)st;
+    struct vm_counters_raw v = {.vm = "0b1e4b7c-7d3a-4c1e-9c57-2f0e1a7b6c01", .pid = 77};
+    v.have_balloon = v.have_balloon_target = true;
+    v.balloon = 200 * MIB;
+    v.balloon_target = 128 * MIB;
+    json_t *j = sample_vm_encode(&v);
+    struct vm_counters_raw back;
+    struct yerr err = {0};
+    assert_int_equal(sample_vm_decode(j, &back, &err), 0);
+    assert_true(back.have_balloon_target);
+    assert_int_equal(back.balloon_target, 128 * MIB);
+    json_object_set_new(j, "balloon_target", json_string("lots"));
+    assert_int_equal(sample_vm_decode(j, &back, &err), -1);
+    json_decref(j);
+    v.have_balloon_target = false; /* not ballooned: absent */
+    j = sample_vm_encode(&v);
+    assert_null(json_object_get(j, "balloon_target"));
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +300,8 @@ int main(void)
         cmocka_unit_test(test_no_minimum_never_ballooned),
         cmocka_unit_test(test_qmp_uint64_max),
         cmocka_unit_test(test_psi_parse),
+        cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_sample_carries_the_target),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
