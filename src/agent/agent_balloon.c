@@ -207,6 +207,11 @@ static void decide(struct agent_balloon *b)
             continue;
         v->in_round = false;
         who[i] = v;
+        /* a QEMU that came with its balloon inflated (a live migration's
+         * target: the balloon's state moves with the guest) starts from
+         * there, so the policy gives it back rather than taking it for full */
+        if (!v->target && v->actual && v->actual < v->size)
+            v->target = v->actual - v->actual % MIB;
         in[i] = (struct balloon_vm){.size = v->size,
                                     .min = v->min,
                                     .actual = v->actual,
