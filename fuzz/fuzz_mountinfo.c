@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(l.cpuset, data, n);
     l.cpuset[n] = 0;
     char err[256] = "";
-    if (cg_limits_validate(&l, 8, err, sizeof(err)) < 0)
+    if (cg_limits_validate(&l, 8, CG_SWAP_UNKNOWN, err, sizeof(err)) < 0)
         FUZZ_ASSERT(err[0]);
     return 0;
 }

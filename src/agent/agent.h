@@ -39,7 +39,8 @@
 enum agent_verb {
     AV_NONE = 0,
     /* host */
-    AV_HOST_FACTS, /* {} -> {"cpus","memory","accel","yund_id","cgroups","vms_dir","images_dir"} */
+    AV_HOST_FACTS, /* {} -> {"cpus","memory","accel","yund_id","cgroups","vms_dir","images_dir",
+                      "swap_accounting","memlock_max"} */
     /* sampling (agent_sample.c) */
     AV_HOST_SAMPLE, /* {"vms":[{"vm","pid"}...][,"deadline_ms"]} -> {"host":{..},"vms":[{..}]}:
                        raw counters of the host and of those VMs, one round trip */

@@ -6,7 +6,8 @@
  * what the answers mean for its rows.
  *
  *   vm.attach  {"vm","name","uid","pid","check","pass","sweep",
- *               "memory_mb","accel","cpu_weight","cpu_quota_us","cpu_period_us","cpuset"}
+ *               "memory_mb","accel","cpu_weight","cpu_quota_us","cpu_period_us","cpuset",
+ *               "memory_swap_mb","memory_high_mb","memory_lock" (absent: defaults)}
  *              -> {"seen": "up"|"coming"|"unsure"|"gone", "pid", "status", "asked",
  *                  "error"?, "fresh", "launching", "exiting", "busy", "shutdown_seen"}
  *              The pidfile's fast path, else one /proc walk per pass ("pass": the
@@ -167,6 +168,11 @@ static int attach_vm(struct agent_op *op, json_t *args, const char *id, struct v
     vm->cpu_weight = (unsigned)int_arg(args, "cpu_weight", 10000, &ok);
     vm->cpu_quota_us = (uint64_t)int_arg(args, "cpu_quota_us", INT64_MAX, &ok);
     vm->cpu_period_us = (uint64_t)int_arg(args, "cpu_period_us", INT64_MAX, &ok);
+    json_t *sw = json_object_get(args, "memory_swap_mb");
+    vm->memory_swap_mb =
+        json_integer_value(sw) == -1 || !sw ? -1 : int_arg(args, "memory_swap_mb", 16LL << 20, &ok);
+    vm->memory_high_mb = (uint64_t)int_arg(args, "memory_high_mb", (json_int_t)vm->memory_mb, &ok);
+    vm->memory_lock = json_is_true(json_object_get(args, "memory_lock"));
     if (!ok) {
         agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: vm.attach: a field is out of range");
         return -1;

@@ -3,10 +3,13 @@
  */
 #include "agent/agent_local.h"
 #include "compute/engine.h"
+#include "compute/confine.h"
 
 /* {} -> {"cpus", "memory", "accel", "yund_id", "cgroups", "vms_dir",
- * "images_dir"}: what this host offers ("cgroups": "v1", "v2" or "none"),
- * and where its VMs' and images' files are (for the paths a VM shows). */
+ * "images_dir", "swap_accounting", "memlock_max"}: what this host offers
+ * ("cgroups": "v1", "v2" or "none"; swap accounted per group; the bytes a
+ * QEMU may lock, -1 = any), and where its VMs' and images' files are (for
+ * the paths a VM shows). */
 static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     (void)args;
@@ -17,9 +20,12 @@ static void host_facts(struct agent_local *al, struct agent_op *op, json_t *args
     }
     const char *cg = e->cg.mode == CG_V2 ? "v2" : e->cg.mode == CG_V1 ? "v1" : "none";
     agent_op_reply(op,
-                   json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s}", "cpus", e->host_cpus, "memory",
-                             (json_int_t)e->host_memory, "accel", e->accel, "yund_id", e->yund_id,
-                             "cgroups", cg, "vms_dir", e->vms_dir, "images_dir", e->images_dir),
+                   json_pack("{s:i,s:I,s:s,s:s,s:s,s:s,s:s,s:b,s:I}", "cpus", e->host_cpus,
+                             "memory", (json_int_t)e->host_memory, "accel", e->accel, "yund_id",
+                             e->yund_id, "cgroups", cg, "vms_dir", e->vms_dir, "images_dir",
+                             e->images_dir, "swap_accounting",
+                             cg_swap_accounting(&e->cg) == CG_SWAP_YES, "memlock_max",
+                             (json_int_t)vm_confine_memlock_max()),
                    NULL);
 }
 

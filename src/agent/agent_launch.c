@@ -32,6 +32,7 @@
  */
 #include "agent/agent_fence.h"
 #include "agent/agent_local.h"
+#include "agent/agent_prexec.h"
 #include "agent/agent_record.h"
 #include "agent/agent_wire.h"
 #include "compute/confine.h"
@@ -78,11 +79,7 @@ struct launch {
     char group[48];
     struct cg_limits lim;
     bool cg;
-    struct cg_entry {
-        struct engine *e;
-        const char *group;
-        char err[256];
-    } ce;
+    struct launch_prexec ce; /* agent_prexec.c: the cgroup, RLIMIT_MEMLOCK */
     struct qemu_argv qa;
     bool qa_built;
     struct confine_spawn sp;
@@ -528,20 +525,6 @@ static void stale_pidfile(struct launch *L)
     unlink(p);
 }
 
-/* Runs in the process that becomes QEMU, before exec: joining the cgroup
- * now, while it is a single small thread, costs microseconds; moving a
- * running QEMU with its threads and memory costs 10-20 ms on cgroup v1. */
-static int enter_cgroup(void *arg)
-{
-    struct cg_entry *c = arg;
-    if (cg_vm_attach(&c->e->cg, c->group, getpid(), c->err, sizeof(c->err)) < 0) {
-        (void)!write(2, c->err, strlen(c->err));
-        (void)!write(2, "\n", 1);
-        return -1;
-    }
-    return 0;
-}
-
 static void on_spawned(void *ctx, const struct job_result *r)
 {
     struct launch *L = ctx;
@@ -610,10 +593,11 @@ static void spawn(struct launch *L)
     engine_vm_path(e, &L->vm, VMDIR_QEMULOG, L->qemulog, sizeof(L->qemulog));
     struct stat lst;
     L->log_off = stat(L->qemulog, &lst) == 0 ? lst.st_size : 0;
-    L->ce.e = e;
-    L->ce.group = L->group;
-    if (vm_confine_spawn_open(e, &L->vm, &L->conf, L->qa.argv, L->cg ? enter_cgroup : NULL, &L->ce,
-                              &L->sp, why, sizeof(why)) < 0) {
+    L->ce = (struct launch_prexec){.e = e,
+                                   .group = L->cg ? L->group : NULL,
+                                   .memlock = L->vm.memory_lock ? L->lim.memory_bytes : 0};
+    if (vm_confine_spawn_open(e, &L->vm, &L->conf, L->qa.argv, launch_prexec, &L->ce, &L->sp, why,
+                              sizeof(why)) < 0) {
         launch_fail(L, YE_QEMU_ERROR, "qemu failed to start: %s", why);
         return;
     }
@@ -757,6 +741,10 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     char why[256];
     engine_vm_cgroup(vm, L->group);
     engine_vm_limits(vm, &L->lim);
+    if (launch_memory_check(e, vm, &L->lim, &err) < 0) {
+        launch_fail(L, err.code, "%s", err.message);
+        return;
+    }
     /* QEMU's start-up, before the guest runs, is yund's work and not the
      * guest's: it runs at the highest weight and without the VM's quota, so
      * busy neighbours do not slow every start. The VM's CPU policy applies

@@ -69,6 +69,12 @@ char *agent_record_dump(const struct agent_record_entry *e, size_t n)
                       "memory_mb", (json_int_t)e[i].memory_mb, "accel", e[i].accel, "cpu_weight",
                       (json_int_t)e[i].cpu_weight, "cpu_quota_us", (json_int_t)e[i].cpu_quota_us,
                       "cpu_period_us", (json_int_t)e[i].cpu_period_us, "cpuset", e[i].cpuset));
+    for (size_t i = 0; i < n; i++)
+        json_object_update_new(json_array_get(vms, i),
+                               json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                         (json_int_t)e[i].memory_swap_mb, "memory_high_mb",
+                                         (json_int_t)e[i].memory_high_mb, "memory_lock",
+                                         e[i].memory_lock != 0));
     json_t *root = json_pack("{s:i,s:o}", "version", 1, "vms", vms);
     char *s = root ? json_dumps(root, JSON_COMPACT) : NULL;
     json_decref(root);
@@ -98,6 +104,23 @@ static bool int_field(json_t *o, const char *key, json_int_t lo, json_int_t hi, 
         return false;
     *out = json_integer_value(j);
     return true;
+}
+
+/* Each field may be absent (a record from before them): the defaults. */
+static int memory_policy_parse(json_t *o, struct agent_record_entry *e)
+{
+    json_int_t sw = -1, hi = 0;
+    json_t *lk = json_object_get(o, "memory_lock");
+    if ((json_object_get(o, "memory_swap_mb") &&
+         !int_field(o, "memory_swap_mb", -1, 16LL << 20, &sw)) ||
+        (json_object_get(o, "memory_high_mb") &&
+         !int_field(o, "memory_high_mb", 0, 16LL << 20, &hi)) ||
+        (lk && !json_is_boolean(lk)))
+        return -1;
+    e->memory_swap_mb = sw;
+    e->memory_high_mb = (uint64_t)hi;
+    e->memory_lock = json_is_true(lk);
+    return 0;
 }
 
 static int entry_parse(json_t *o, struct agent_record_entry *e, char *why, size_t whylen)
@@ -130,6 +153,8 @@ static int entry_parse(json_t *o, struct agent_record_entry *e, char *why, size_
         bad = "a CPU quota is out of range";
     else if (!str_field(o, "cpuset", e->cpuset, sizeof e->cpuset))
         bad = "\"cpuset\" is not a string of at most 63 bytes";
+    else if (memory_policy_parse(o, e) < 0)
+        bad = "a memory policy field is out of range";
     if (bad) {
         snprintf(why, whylen, "%s", bad);
         return -1;
@@ -397,6 +422,9 @@ void agent_record_launched(struct agent_record *r, const struct vm_rec *vm, pid_
     e->cpu_quota_us = vm->cpu_quota_us;
     e->cpu_period_us = vm->cpu_period_us;
     snprintf(e->cpuset, sizeof e->cpuset, "%s", vm->cpuset);
+    e->memory_swap_mb = vm->memory_swap_mb;
+    e->memory_high_mb = vm->memory_high_mb;
+    e->memory_lock = vm->memory_lock;
     save(r);
 }
 
@@ -515,6 +543,11 @@ int agent_record_recover(struct agent_record *r, struct event_base *base, struct
             (json_int_t)INT64_MAX, "memory_mb", (json_int_t)e->memory_mb, "accel", e->accel,
             "cpu_weight", (json_int_t)e->cpu_weight, "cpu_quota_us", (json_int_t)e->cpu_quota_us,
             "cpu_period_us", (json_int_t)e->cpu_period_us, "cpuset", e->cpuset);
+        if (args)
+            json_object_update_new(args, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                                   (json_int_t)e->memory_swap_mb, "memory_high_mb",
+                                                   (json_int_t)e->memory_high_mb, "memory_lock",
+                                                   e->memory_lock != 0));
         if (!agent_call(local, AV_VM_ATTACH, args, on_attached, NULL, o)) {
             o->done = true;
             continue;

@@ -34,6 +34,11 @@ struct agent_record_entry {
     unsigned cpu_weight;
     uint64_t cpu_quota_us, cpu_period_us;
     char cpuset[64];
+    /* the memory policy vm.attach writes again (absent from an older
+     * record: -1, 0, 0, the host's defaults) */
+    int64_t memory_swap_mb;
+    uint64_t memory_high_mb;
+    int memory_lock;
 };
 
 struct agent_record;

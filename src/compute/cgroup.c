@@ -233,6 +233,11 @@ static int write_in(const char *dir, const char *file, const char *val, char *er
     return write_file(path, val, err, errlen);
 }
 
+int cg_write_in(const char *dir, const char *file, const char *val, char *err, size_t errlen)
+{
+    return write_in(dir, file, val, err, errlen);
+}
+
 static ssize_t read_in(const char *dir, const char *file, char *buf, size_t len)
 {
     char path[CG_PATH_MAX];
@@ -327,11 +332,7 @@ static int v2_setup(const struct cg_layout *lay, const char *vm, const struct cg
         snprintf(val, sizeof(val), "max %" PRIu64, period);
     if (write_in(dir, "cpu.max", val, err, errlen) < 0)
         return -1;
-    if (l->memory_bytes)
-        snprintf(val, sizeof(val), "%" PRIu64, l->memory_bytes);
-    else
-        snprintf(val, sizeof(val), "max");
-    if (write_in(dir, "memory.max", val, err, errlen) < 0)
+    if (cg_v2_memory_setup(dir, l, err, errlen) < 0)
         return -1;
 
     if (pin) {
@@ -450,13 +451,9 @@ static int v1_setup(const struct cg_layout *lay, const char *vm, const struct cg
         }
     }
     if (lay->memory[0]) {
-        if (vm_dir(dir, sizeof(dir), lay->memory, lay, vm, err, errlen) < 0)
-            return -1;
-        if (l->memory_bytes)
-            snprintf(val, sizeof(val), "%" PRIu64, l->memory_bytes);
-        else
-            snprintf(val, sizeof(val), "-1");
-        if (write_in(dir, "memory.limit_in_bytes", val, err, errlen) < 0)
+        if (parent_dir(parent, sizeof(parent), lay->memory, lay, err, errlen) < 0 ||
+            vm_dir(dir, sizeof(dir), lay->memory, lay, vm, err, errlen) < 0 ||
+            cg_v1_memory_setup(parent, dir, l, err, errlen) < 0)
             return -1;
     }
     if (lay->cpuset[0]) {
@@ -494,7 +491,7 @@ int cg_vm_setup(const struct cg_layout *lay, const char *vm, const struct cg_lim
     static const struct cg_limits none;
     if (l == NULL)
         l = &none;
-    if (cg_limits_validate(l, 0, err, errlen) < 0)
+    if (cg_limits_validate(l, 0, cg_swap_accounting(lay), err, errlen) < 0)
         return -1;
     return lay->mode == CG_V2 ? v2_setup(lay, vm, l, err, errlen)
                               : v1_setup(lay, vm, l, err, errlen);

@@ -35,7 +35,19 @@ struct cg_limits {
     uint64_t cpu_period_us; /* period for the quota; 0 = 100000 */
     uint64_t memory_bytes;  /* hard memory limit; 0 = unlimited */
     char cpuset[64];        /* host CPUs to pin to, "0-1,3" syntax; "" = no pinning */
+    /* memory policy (cgroup_mem.c) */
+    int swap_limit;      /* swap_bytes applies (0: the host's default, nothing written) */
+    uint64_t swap_bytes; /* swap allowed beyond memory_bytes (v2 memory.swap.max, v1 memsw) */
+    uint64_t high_bytes; /* soft limit: v2 memory.high, v1 memory.soft_limit_in_bytes; 0 = none */
+    int locked;          /* QEMU's memory is mlock'd: no swap, v1 swappiness 0 */
 };
+
+/* Whether the host accounts swap per group (v1: memory.memsw.* files, the
+ * kernel's swapaccount; v2: memory.swap.max): what a swap limit needs. */
+enum cg_swap_acct { CG_SWAP_UNKNOWN = -1, CG_SWAP_NO = 0, CG_SWAP_YES = 1 };
+/* Looks at the tree (v1: the memory mount's root; v2: the groups under the
+ * root, which has no memory.swap.* of its own). */
+enum cg_swap_acct cg_swap_accounting(const struct cg_layout *lay);
 
 /* Reads /proc/self/mountinfo (or the file named by base for tests, see
  * cg_detect_at) and fills *out. Returns 0, or -1 when no usable cgroup
@@ -43,9 +55,11 @@ struct cg_limits {
 int cg_detect(struct cg_layout *out);
 int cg_detect_at(const char *mountinfo_path, struct cg_layout *out);
 
-/* Validates limits (ranges, cpuset syntax, CPUs that exist: ncpus host CPUs).
- * Returns 0 or -1 with a one-line reason in err. Pure, no I/O. */
-int cg_limits_validate(const struct cg_limits *l, int ncpus, char *err, size_t errlen);
+/* Validates limits (ranges, cpuset syntax, CPUs that exist: ncpus host CPUs;
+ * a swap allowance above 0 needs swap accounting: swap_acct, CG_SWAP_UNKNOWN
+ * = not checked). Returns 0 or -1 with a one-line reason in err. Pure, no I/O. */
+int cg_limits_validate(const struct cg_limits *l, int ncpus, enum cg_swap_acct swap_acct, char *err,
+                       size_t errlen);
 
 /* Creates (or reuses) the VM's groups and writes the limits. Idempotent.
  * Returns 0 or -1 with reason in err. */

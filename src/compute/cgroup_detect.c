@@ -224,7 +224,8 @@ static int cpuset_validate(const char *s, int ncpus, char *err, size_t errlen)
     }
 }
 
-int cg_limits_validate(const struct cg_limits *l, int ncpus, char *err, size_t errlen)
+int cg_limits_validate(const struct cg_limits *l, int ncpus, enum cg_swap_acct swap_acct, char *err,
+                       size_t errlen)
 {
     if (l == NULL) {
         cg_set_err(err, errlen, "no limits given");
@@ -249,5 +250,5 @@ int cg_limits_validate(const struct cg_limits *l, int ncpus, char *err, size_t e
     }
     if (l->cpuset[0] != '\0' && cpuset_validate(l->cpuset, ncpus, err, errlen) < 0)
         return -1;
-    return 0;
+    return cg_memory_validate(l, swap_acct, err, errlen);
 }

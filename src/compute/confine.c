@@ -446,6 +446,30 @@ static int plan_files(struct engine *e, const struct vm_rec *vm, const struct im
     return plan_volumes(vm, vols, nvols, c, err);
 }
 
+/* Whether this process has capability cap in its effective set. */
+static bool has_cap(int cap)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long long eff = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "CapEff: %llx", &eff) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (eff >> cap) & 1;
+}
+
+int64_t vm_confine_memlock_max(void)
+{
+    if (has_cap(CAP_IPC_LOCK) || has_cap(CAP_SYS_RESOURCE))
+        return -1;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) < 0)
+        return 0;
+    return rl.rlim_max == RLIM_INFINITY ? -1 : (int64_t)rl.rlim_max;
+}
+
 int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_rec *img,
                        const struct confine_volin *vols, size_t nvols, struct vm_confine *out,
                        struct confine_rebases *fix, struct yerr *err)
@@ -484,6 +508,7 @@ int vm_confine_prepare(struct engine *e, struct vm_rec *vm, const struct image_r
         return -1;
     out->on = true;
     out->uid = out->gid = uid;
+    out->ipc_lock = vm->memory_lock && has_cap(CAP_IPC_LOCK);
     return 0;
 }
 
@@ -585,19 +610,30 @@ static void close_span(unsigned lo, unsigned hi)
 static void drop_privileges(const struct vm_confine *c)
 {
     for (int cap = 0; cap < 64; cap++)
-        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+        if ((!c->ipc_lock || cap != CAP_IPC_LOCK) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 &&
+            errno != EINVAL)
             child_fail("PR_CAPBSET_DROP");
     gid_t gid = c->gid;
     if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0)
         child_fail("setgid");
+    /* a locked VM's QEMU mlocks all its memory: unprivileged that is
+     * bounded by RLIMIT_MEMLOCK, which only CAP_SYS_RESOURCE raises; with
+     * CAP_IPC_LOCK kept (ambient, so it survives the exec) it is bounded by
+     * the VM's cgroup memory limit instead */
+    if (c->ipc_lock && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+        child_fail("PR_SET_KEEPCAPS");
     if (setresuid(c->uid, c->uid, c->uid) < 0)
         child_fail("setuid");
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
     struct __user_cap_data_struct none[2];
     memset(none, 0, sizeof(none));
+    if (c->ipc_lock)
+        none[0].effective = none[0].permitted = none[0].inheritable = 1u << CAP_IPC_LOCK;
     if (syscall(SYS_capset, &hdr, none) < 0 ||
         prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         child_fail("capset");
+    if (c->ipc_lock && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_IPC_LOCK, 0, 0) < 0)
+        child_fail("CAP_IPC_LOCK");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         child_fail("PR_SET_NO_NEW_PRIVS");
     if (setuid(0) == 0 || getuid() != c->uid || geteuid() != c->uid)

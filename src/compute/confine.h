@@ -91,6 +91,11 @@ int vm_confine_spawn_open(struct engine *e, const struct vm_rec *vm, const struc
 int vm_confine_spawn_child(void *arg);
 void vm_confine_spawn_close(struct confine_spawn *s);
 
+/* How much a VM's QEMU may lock (memory_lock): -1 = any (yund has
+ * CAP_IPC_LOCK, which a confined QEMU keeps for it, or CAP_SYS_RESOURCE, to
+ * raise its RLIMIT_MEMLOCK), else yund's own hard RLIMIT_MEMLOCK in bytes. */
+int64_t vm_confine_memlock_max(void);
+
 /* The VM is gone: its uid claim is released. */
 void vm_confine_release(struct engine *e, const struct vm_rec *vm);
 

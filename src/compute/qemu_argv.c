@@ -160,13 +160,20 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "-uuid");
     add(&b, "%s", vm->id);
     add(&b, "-machine");
-    add(&b, "%s,accel=%s", vm->machine[0] ? vm->machine : "pc", accel);
+    /* mem-merge=off: the VM's KSM opt-out (its RAM is not madvise'd
+     * MADV_MERGEABLE, so ksmd never scans or shares it) */
+    add(&b, "%s,accel=%s%s", vm->machine[0] ? vm->machine : "pc", accel,
+        vm->no_merge ? ",mem-merge=off" : "");
     add(&b, "-cpu");
     add(&b, "%s", strcmp(accel, "kvm") == 0 ? "host" : "max");
     add(&b, "-smp");
     add(&b, "%d", vm->cpus);
     add(&b, "-m");
     add(&b, "%llu", (unsigned long long)vm->memory_mb);
+    if (vm->memory_lock) { /* mlockall: resident, never swapped (RLIMIT_MEMLOCK: the launch's) */
+        add(&b, "-overcommit");
+        add(&b, "mem-lock=on");
+    }
     add(&b, "-nodefaults");
     add(&b, "-no-user-config");
     add(&b, "-display");

@@ -51,8 +51,9 @@ struct confine_vol {
 struct vm_confine {
     bool on;
     uint32_t uid, gid;
-    int disk_layers;           /* layers of the VM's disk chain in its directory (>= 1) */
-    bool disk_on_image;        /* the lowest of them sits on the image (files[image]) */
+    bool ipc_lock;      /* memory_lock: QEMU keeps CAP_IPC_LOCK (ambient), its one capability */
+    int disk_layers;    /* layers of the VM's disk chain in its directory (>= 1) */
+    bool disk_on_image; /* the lowest of them sits on the image (files[image]) */
     int image, kernel, initrd; /* indexes into files, -1 when not passed */
     struct confine_file files[CONFINE_FILES_MAX];
     int nfiles;

@@ -42,6 +42,14 @@ void engine_vm_limits(const struct vm_rec *vm, struct cg_limits *l)
     if (strcmp(vm->accel_used, "kvm"))
         l->memory_bytes += 1ULL << 30;
     snprintf(l->cpuset, sizeof(l->cpuset), "%s", vm->cpuset);
+    /* the memory policy: a locked VM never swaps; the soft limit is the
+     * guest's share, QEMU's own headroom on top as for the hard limit */
+    l->locked = vm->memory_lock != 0;
+    l->swap_limit = vm->memory_lock || vm->memory_swap_mb >= 0;
+    l->swap_bytes =
+        !vm->memory_lock && vm->memory_swap_mb > 0 ? (uint64_t)vm->memory_swap_mb << 20 : 0;
+    if (vm->memory_high_mb)
+        l->high_bytes = (vm->memory_high_mb << 20) + (l->memory_bytes - (vm->memory_mb << 20));
 }
 
 /* ---- QMP event watch ---- */

@@ -47,6 +47,10 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
     const char *images = json_string_value(json_object_get(r, "images_dir"));
     snprintf(h->accel, sizeof h->accel, "%s", accel ? accel : "");
     snprintf(h->cgroups, sizeof h->cgroups, "%s", cg ? cg : "none");
+    /* an agent from before the memory policy: not known (its launch checks) */
+    json_t *sa = json_object_get(r, "swap_accounting"), *ml = json_object_get(r, "memlock_max");
+    h->swap_acct = json_is_boolean(sa) ? json_is_true(sa) : -1;
+    h->memlock_max = json_is_integer(ml) ? json_integer_value(ml) : -2;
     snprintf(h->yund_id, sizeof h->yund_id, "%s", id ? id : "");
     if (h->cpus < 1 || !h->memory)
         yerr_set(&w->err, YE_INTERNAL, "agent: host.facts without cpus or memory");

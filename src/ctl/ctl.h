@@ -33,7 +33,9 @@ struct ctl_host {
     int cpus;
     uint64_t memory;
     char accel[8];
-    char cgroups[8]; /* "v1", "v2" or "none" */
+    char cgroups[8];     /* "v1", "v2" or "none" */
+    int swap_acct;       /* enum cg_swap_acct: swap accounted per group (-1: not known) */
+    int64_t memlock_max; /* bytes a QEMU's RLIMIT_MEMLOCK can be raised to; -1 any, -2 not known */
     char yund_id[16];
     char vms_dir[300];    /* where the host keeps each VM's directory */
     char images_dir[300]; /* and the image library */

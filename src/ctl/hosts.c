@@ -62,6 +62,8 @@ static void facts_from_row(struct ctl_host *f, const struct host_rec *r)
     f->memory = r->memory;
     snprintf(f->accel, sizeof f->accel, "%s", r->accel);
     f->cgroups[0] = 0; /* not among the facts an agent joins with */
+    f->swap_acct = -1; /* nor these: the agent's vm.launch checks them */
+    f->memlock_max = -2;
     snprintf(f->vms_dir, sizeof f->vms_dir, "%s", r->vms_dir);
     snprintf(f->images_dir, sizeof f->images_dir, "%s", r->images_dir);
 }

@@ -182,16 +182,30 @@ int ctl_vm_validate_spec(struct ctl *c, const struct vm_spec *s, const char *hos
     struct vm_rec probe = {.memory_mb = s->memory_mb,
                            .cpu_weight = s->cpu_weight,
                            .cpu_quota_us = s->cpu_quota_us,
-                           .cpu_period_us = s->cpu_period_us};
+                           .cpu_period_us = s->cpu_period_us,
+                           .memory_swap_mb = s->memory_swap_mb,
+                           .memory_high_mb = s->memory_high_mb,
+                           .memory_lock = s->memory_lock};
     snprintf(probe.cpuset, sizeof(probe.cpuset), "%s", s->cpuset);
-    struct cg_limits l;
-    engine_vm_limits(&probe, &l);
     const struct ctl_host *h = ctl_host_facts(c, host_id);
     if (!h)
         return yerr_set(err, YE_UNAVAILABLE, "host %s is not known or not reachable",
                         host_id[0] ? host_id : "(local)");
-    if (cg_limits_validate(&l, h->cpus, why, sizeof(why)) < 0)
+    /* the limits as this host's launch would write them (its accel) */
+    snprintf(probe.accel_used, sizeof probe.accel_used, "%s",
+             strcmp(s->accel, "auto") ? s->accel : h->accel);
+    struct cg_limits l;
+    engine_vm_limits(&probe, &l);
+    if (cg_limits_validate(&l, h->cpus, (enum cg_swap_acct)h->swap_acct, why, sizeof(why)) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    /* mlockall needs RLIMIT_MEMLOCK for all of QEMU: its cgroup limit */
+    if (s->memory_lock && h->memlock_max >= 0 && l.memory_bytes > (uint64_t)h->memlock_max)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_lock needs RLIMIT_MEMLOCK of %llu MiB for this VM's QEMU, but its "
+                        "host can raise it to %llu MiB only (yund lacks CAP_IPC_LOCK and "
+                        "CAP_SYS_RESOURCE)",
+                        (unsigned long long)(l.memory_bytes >> 20),
+                        (unsigned long long)((uint64_t)h->memlock_max >> 20));
 
     /* A VM that could never run there is refused now, with the numbers. */
     if (ctl_capacity_could_fit(c, host_id, s->cpus, s->memory_mb, err) < 0)

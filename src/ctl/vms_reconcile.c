@@ -336,6 +336,12 @@ static void attach_ask(struct ctl_reconcile *r, const struct vm_rec *vm, bool fi
                           (json_int_t)vm->memory_mb, "accel", vm->accel_used, "cpu_weight",
                           (int)vm->cpu_weight, "cpu_quota_us", (json_int_t)vm->cpu_quota_us,
                           "cpu_period_us", (json_int_t)vm->cpu_period_us, "cpuset", vm->cpuset);
+    /* the memory policy a fresh re-attach writes again (agent_attach.c) */
+    if (a)
+        json_object_update_new(a, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+                                            (json_int_t)vm->memory_swap_mb, "memory_high_mb",
+                                            (json_int_t)vm->memory_high_mb, "memory_lock",
+                                            vm->memory_lock != 0));
     x->next = r->vms;
     r->vms = x;
     r->inflight++;

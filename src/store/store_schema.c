@@ -143,12 +143,12 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN pool TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE vms ADD COLUMN ha INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN ha_from TEXT NOT NULL DEFAULT '';",
-    /* 13: a VM's memory policy: the least the balloon leaves it (rows made
-     * before: their whole memory, what they were launched with), swap
-     * beyond its memory (-1 = the host's default), a soft limit, memory
-     * locked resident, and the KSM opt-out */
+    /* 13: a VM's memory policy: the least the balloon leaves it (0, rows
+     * made before: their whole memory_mb; no UPDATE here, which the
+     * PostgreSQL epoch fence would refuse outside a leader's session),
+     * swap beyond its memory (-1 = the host's default), a soft limit,
+     * memory locked resident, and the KSM opt-out */
     "ALTER TABLE vms ADD COLUMN memory_min_mb INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE vms SET memory_min_mb = memory_mb;"
     "ALTER TABLE vms ADD COLUMN memory_swap_mb INTEGER NOT NULL DEFAULT -1;"
     "ALTER TABLE vms ADD COLUMN memory_high_mb INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN memory_lock INTEGER NOT NULL DEFAULT 0;"

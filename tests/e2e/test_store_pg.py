@@ -46,10 +46,14 @@ def pg_db():
 def test_vm_life_on_postgres(state_dir, pg_db):
     y = Yund(state_dir, ["--store", pg_db]).start()
     assert not os.path.exists(os.path.join(state_dir, "yun.db"))  # no SQLite beside it
-    assert psql(pg_db, "SELECT version FROM schema_version") == "12"
+    assert psql(pg_db, "SELECT version FROM schema_version") == "13"
     y.ensure_tiny()
-    y.yun("vm", "create", "e2e-pg", "--image", "tiny", "--memory", "96M", "--start")
+    y.yun("vm", "create", "e2e-pg", "--image", "tiny", "--memory", "96M", "--memory-min", "64M",
+          "--no-merge", "--start")
     y.wait_marker("e2e-pg")
+    # the memory policy's columns (schema 13)
+    assert psql(pg_db, "SELECT memory_min_mb || ' ' || memory_swap_mb || ' ' || no_merge"
+                " FROM vms WHERE name='e2e-pg'") == "64 -1 1"
     y.yun("snapshot", "create", "e2e-pg", "s1")
     v = y.vm("e2e-pg")
     pid = v["pid"]

@@ -255,6 +255,9 @@ static void test_parse(void **state)
     snprintf(e.name, sizeof e.name, "n");
     e.pid = 77;
     e.start = 123456789012ULL;
+    e.memory_swap_mb = -1; /* the memory policy vm.attach writes again */
+    e.memory_high_mb = 64;
+    e.memory_lock = 1;
     char *s = agent_record_dump(&e, 1);
     struct agent_record_entry *out;
     size_t n;
@@ -264,6 +267,15 @@ static void test_parse(void **state)
     assert_memory_equal(&out[0], &e, sizeof e);
     free(out);
     free(s);
+    /* a record from before the memory policy: the host's defaults */
+    char text[2048];
+    snprintf(text, sizeof text, "{\"version\":1,\"vms\":[%s]}", entry(VM_ID, "1234", "512"));
+    assert_int_equal(agent_record_parse(text, &out, &n, why, sizeof why), 0);
+    assert_true(out[0].memory_swap_mb == -1 && out[0].memory_high_mb == 0 && !out[0].memory_lock);
+    free(out);
+    snprintf(text, sizeof text, "{\"version\":1,\"vms\":[%.*s,\"memory_swap_mb\":-2}]}",
+             (int)strlen(entry(VM_ID, "1234", "512")) - 1, entry(VM_ID, "1234", "512"));
+    assert_int_equal(agent_record_parse(text, &out, &n, why, sizeof why), -1);
 }
 
 static int exits, exits_while_down;

@@ -180,7 +180,7 @@ static void test_detect_none(void **state)
 static void check_bad(struct cg_limits l, int ncpus, const char *want)
 {
     char err[256] = "";
-    if (cg_limits_validate(&l, ncpus, err, sizeof(err)) != -1)
+    if (cg_limits_validate(&l, ncpus, CG_SWAP_UNKNOWN, err, sizeof(err)) != -1)
         fail_msg("expected failure \"%s\", got success", want);
     assert_string_equal(err, want);
 }
@@ -188,7 +188,7 @@ static void check_bad(struct cg_limits l, int ncpus, const char *want)
 static void check_good(struct cg_limits l, int ncpus)
 {
     char err[256] = "";
-    if (cg_limits_validate(&l, ncpus, err, sizeof(err)) != 0)
+    if (cg_limits_validate(&l, ncpus, CG_SWAP_UNKNOWN, err, sizeof(err)) != 0)
         fail_msg("cpuset \"%s\": unexpected failure: %s", l.cpuset, err);
 }
 
@@ -248,10 +248,10 @@ static void test_validate_bad(void **state)
     check_bad(unterminated, 2, "cpuset longer than 63 characters");
 
     char err[256] = "";
-    assert_int_equal(cg_limits_validate(NULL, 2, err, sizeof(err)), -1);
+    assert_int_equal(cg_limits_validate(NULL, 2, CG_SWAP_UNKNOWN, err, sizeof(err)), -1);
     /* A NULL/empty error buffer must not be written to. */
     struct cg_limits l = {.cpu_weight = 20000};
-    assert_int_equal(cg_limits_validate(&l, 2, NULL, 0), -1);
+    assert_int_equal(cg_limits_validate(&l, 2, CG_SWAP_UNKNOWN, NULL, 0), -1);
 }
 
 /* ---- v2 mapping on a fake tree ------------------------------------------ */
@@ -298,8 +298,8 @@ static void test_v2_fake_tree(void **state)
     mkfile(mid, "cgroup.controllers", "cpuset cpu memory\n");
     mkfile(mid, "cgroup.subtree_control", "\n");
     mkfile(mid, "cpuset.mems.effective", "0\n");
-    const char *files[] = {"cpu.weight",  "cpu.max",      "memory.max",    "cpuset.cpus",
-                           "cpuset.mems", "cgroup.procs", "memory.current"};
+    const char *files[] = {"cpu.weight",  "cpu.max",     "memory.max",   "memory.high",
+                           "cpuset.cpus", "cpuset.mems", "cgroup.procs", "memory.current"};
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
         mkfile(vm, files[i], "");
     mkfile(vm, "cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n");
@@ -449,7 +449,8 @@ static void test_real_roundtrip(void **state)
                           .memory_bytes = 64ull << 20,
                           .cpuset = "0"};
     char err[512] = "";
-    if (cg_limits_validate(&l, (int)sysconf(_SC_NPROCESSORS_ONLN), err, sizeof(err)) != 0)
+    if (cg_limits_validate(&l, (int)sysconf(_SC_NPROCESSORS_ONLN), CG_SWAP_UNKNOWN, err,
+                           sizeof(err)) != 0)
         fail_msg("validate: %s", err);
     if (cg_vm_setup(&lay, vm, &l, err, sizeof(err)) != 0)
         fail_msg("setup: %s", err);
