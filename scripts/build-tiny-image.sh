@@ -16,6 +16,10 @@
 # then "YUN-SPAM-DONE" (tests of the console log cap).
 # "yun.dirty=N" makes it rewrite N MiB of its RAM over and over (a busy guest
 # for the migration figures, bench/migrate_figures.py).
+# /bin/yun-hog N [MS] (typed on the console) makes it hold N MiB more of its
+# memory, 4 MiB at a time every MS ms (default 500), in a tmpfs; "yun-hog 0"
+# frees it all (the balloon policy's tests: a guest that needs its memory
+# back). Its virtio_balloon reports free pages and memory statistics.
 # "yun.silent_agent=1" makes it open the guest agent's virtio-serial port
 # (org.qemu.guest_agent.0) and never answer: QEMU reports the agent up, and
 # every exchange yund starts times out (a hung qemu-guest-agent, for tests).
@@ -99,8 +103,9 @@ visit() { # depth-first: every dependency before the module that needs it
 # Required: without these the guest sees no disk or NIC.
 required=(virtio virtio_ring virtio_pci virtio_blk virtio_net failover net_failover)
 # Optional: split out of virtio_pci in newer kernels; console and ACPI power
-# button (+ evdev so busybox acpid can read the button's input events).
-optional=(virtio_pci_modern_dev virtio_pci_legacy_dev virtio_console button evdev)
+# button (+ evdev so busybox acpid can read the button's input events); the
+# balloon (free page reporting and guest memory statistics for the host).
+optional=(virtio_pci_modern_dev virtio_pci_legacy_dev virtio_console button evdev virtio_balloon)
 for m in "${required[@]}" "${optional[@]}"; do
     if [ -n "${mod_path[$m]:-}" ]; then
         visit "${mod_path[$m]}"
@@ -163,6 +168,33 @@ sync
 poweroff -f
 EOF
 chmod 755 "$root/etc/acpi/PWRF/00000080"
+
+cat >"$root/bin/yun-hog" <<'EOF'
+#!/bin/sh
+# yun-hog N [MS]: hold N MiB more of guest memory (tmpfs, not reclaimable
+# with no swap), 4 MiB every MS ms; yun-hog 0: free it all.
+mb=${1:?usage: yun-hog MiB [ms]}
+ms=${2:-500}
+mkdir -p /hog
+# sized past any RAM: the point is memory, not a tmpfs limit (size=100% is
+# of the RAM at mount time, with the balloon inflated)
+grep -q " /hog " /proc/mounts || mount -t tmpfs -o size=4G tmpfs /hog
+if [ "$mb" -eq 0 ]; then
+    rm -f /hog/*
+    echo "yun-hog: freed"
+    exit 0
+fi
+n=$(ls /hog | wc -l)
+left=$mb
+while [ "$left" -gt 0 ]; do
+    n=$((n + 1))
+    dd if=/dev/zero of=/hog/c$n bs=1M count=4 2>/dev/null || { echo "yun-hog: failed"; exit 1; }
+    left=$((left - 4))
+    usleep $((ms * 1000))
+done
+echo "yun-hog: holding $(du -sm /hog | cut -f1) MiB"
+EOF
+chmod 755 "$root/bin/yun-hog"
 
 cat >"$root/init" <<'EOF'
 #!/bin/sh

@@ -4,8 +4,9 @@
 # The layers, lowest first (a file may include its own layer and those
 # below): lib < store < storage < compute < agent < ctl < network < monitor
 # < api < daemon. sched and sim may include only lib and sched (sim also
-# sim); ctl and the layers above it may include sched (placement runs the
-# simulator's own library); cli only lib, cli and sim (`yun sim` runs the simulator in-process:
+# sim); agent and the layers above it may include sched (placement runs the
+# simulator's own library; the host's balloon loop its pure policy,
+# sched/balloon_policy.h); cli only lib, cli and sim (`yun sim` runs the simulator in-process:
 # it is pure, with no store, host or daemon in it).
 #
 # storage, compute and agent (the host side) may not use the store at all
@@ -40,7 +41,7 @@ while IFS= read -r line; do
     *)
         rf=$(rank "$from")
         rt=$(rank "$to")
-        if [ "$to" = sched ] && [ "$rf" -ge "$(rank ctl)" ]; then
+        if [ "$to" = sched ] && [ "$rf" -ge "$(rank agent)" ]; then
             ok=1
         elif [ "$rf" -lt 0 ] || [ "$rt" -lt 0 ]; then
             [[ $to == lib || $to == "$from" ]] || ok=0

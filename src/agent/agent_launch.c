@@ -702,7 +702,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->vm = L->spec.vm;
     struct vm_rec *vm = &L->vm;
     /* Never a second QEMU of one VM (agent_launch_guard.c) */
-    if (launch_guard(e, vm, &err) < 0) {
+    if (launch_guard(e, vm, &err) < 0 || agent_balloon_spec(al, vm, &err) < 0) {
         launch_free(L);
         agent_op_reply(op, NULL, &err);
         return;

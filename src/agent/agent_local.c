@@ -255,6 +255,7 @@ static void local_free(struct agent *a)
     agent_sample_free(al);
     agent_attach_free(al);
     agent_conhub_free(al);
+    agent_balloon_free(al);
     free(al);
 }
 
@@ -296,5 +297,6 @@ struct agent *agent_local_new(struct event_base *base, const struct yun_config *
     }
     agent_disk_end_orphans(al);
     agent_merge_attach(al);
+    agent_balloon_start(al);
     return &al->pub;
 }

@@ -15,6 +15,8 @@
 #include "agent/agent.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 struct event_base;
 struct yun_config;
@@ -78,6 +80,7 @@ struct agent_local {
     struct conopen *conopens;        /* agent_conhub.c: opens not answered yet */
     struct agent_record *record;     /* agent_record.c: the agent role's QEMUs, or NULL */
     struct agent_fence *fence;       /* agent_fence.c: the agent role's HA QEMUs, or NULL */
+    struct agent_balloon *balloon;   /* agent_balloon.c: the balloon loop and its VMs */
 };
 
 /* Ends the qemu-img (and image builder) processes an earlier run left on
@@ -95,6 +98,16 @@ void agent_conhub_forget(struct agent *a, void *ctx);
 void agent_conhub_free(struct agent_local *al);
 /* Frees agent_attach.c's cache (agent_free runs it). */
 void agent_attach_free(struct agent_local *al);
+/* The balloon loop (agent_balloon.c): agent_local_new starts it when
+ * balloon_policy is on, agent_free frees it. vm.launch hands it the spec
+ * (after its guard): its memory and memory_min_mb (agent_wire.c validated
+ * it; 0 always). _target: the target of the
+ * VM's QEMU pid, false when that VM is not ballooned. */
+void agent_balloon_start(struct agent_local *al);
+void agent_balloon_free(struct agent_local *al);
+struct vm_rec;
+int agent_balloon_spec(struct agent_local *al, const struct vm_rec *vm, struct yerr *err);
+bool agent_balloon_target(struct agent_local *al, const char *vm, pid_t pid, uint64_t *target);
 /* Routes the host's block-job events to the "vm.block_job" agent event
  * (agent_merge.c); agent_local_new runs it. */
 void agent_merge_attach(struct agent_local *al);

@@ -12,7 +12,8 @@
  *                     /proc/PID/task/TID/schedstat, summed),
  *                     "blockstats": {rd_bytes,wr_bytes,rd_operations,
  *                     wr_operations,rd_total_time_ns,wr_total_time_ns},
- *                     "balloon", "swap" (its cgroup's), "qmp_timeout"?: true}...]}
+ *                     "balloon", "balloon_target"? (the balloon policy's,
+ *                     agent_balloon.c), "swap" (its cgroup's), "qmp_timeout"?: true}...]}
  *        The host's "ksm" counters are agent_ksm.c's (agent_ksm_read).
  *        (the encoding is sample_msg.c's). One verb for the host and all of
  *        its VMs: the monitor samples every interval, and across a network
@@ -184,6 +185,7 @@ static void read_vm(struct agent_local *al, const struct probe *p, struct vm_cou
     v->wr_ns = p->blk[5];
     v->have_balloon = p->have_balloon;
     v->balloon = p->balloon;
+    v->have_balloon_target = agent_balloon_target(al, p->vm, p->pid, &v->balloon_target);
     v->qmp_timeout = p->waiting > 0;
     struct engine *e = al->host;
     if (e && engine_rt_find(e, p->vm)) {

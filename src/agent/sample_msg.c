@@ -270,6 +270,8 @@ json_t *sample_vm_encode(const struct vm_counters_raw *v)
         json_object_set_new(j, "balloon", jcount(v->balloon));
     if (v->have_swap)
         json_object_set_new(j, "swap", jcount(v->swap));
+    if (v->have_balloon_target)
+        json_object_set_new(j, "balloon_target", jcount(v->balloon_target));
     if (v->qmp_timeout)
         json_object_set_new(j, "qmp_timeout", json_true());
     return j;
@@ -300,6 +302,9 @@ int sample_vm_decode(json_t *j, struct vm_counters_raw *v, struct yerr *err)
     if ((r = get_count(j, "swap", &v->swap, err)) < 0)
         return -1;
     v->have_swap = r;
+    if ((r = get_count(j, "balloon_target", &v->balloon_target, err)) < 0)
+        return -1;
+    v->have_balloon_target = r;
     int rr;
     if ((r = get_count(j, "vcpu_run_ns", &v->vcpu_run_ns, err)) < 0 ||
         (rr = get_count(j, "vcpu_wait_ns", &v->vcpu_wait_ns, err)) < 0)

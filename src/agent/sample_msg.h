@@ -63,6 +63,8 @@ struct vm_counters_raw {
     uint64_t balloon;                                          /* query-balloon "actual" */
     bool have_swap;
     uint64_t swap; /* "swap": the VM's cgroup's swapped-out bytes */
+    bool have_balloon_target; /* the host's balloon policy steers this VM ... */
+    uint64_t balloon_target;  /* ... to this (agent_balloon.c), bytes */
 };
 
 /* Arguments: {"vms":[{"vm","pid"}...], "deadline_ms"?}. encode returns a new

@@ -305,7 +305,11 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:%02x:%02x:%02x", (h >> 16) & 0xff,
         (h >> 8) & 0xff, h & 0xff);
     add(&b, "-device");
-    add(&b, "virtio-balloon-pci,id=balloon0");
+    /* free pages the guest reports go back to the host as it frees them;
+     * the guest's memory figures (qom-get guest-stats) every second are what
+     * the host's balloon policy decides on (agent/agent_balloon.c) */
+    add(&b, "virtio-balloon-pci,id=balloon0,free-page-reporting=on,"
+            "guest-stats-polling-interval=1");
     /* the guest agent's channel; harmless when the guest runs no agent */
     add(&b, "-device");
     add(&b, "virtio-serial-pci,id=vser0");

@@ -3,7 +3,8 @@
  * agent raises them on its own (agent.h): "vm.qmp_event" (a QMP event of a
  * VM's QEMU), "vm.exited" (its QEMU is gone), "vm.guest" (the guest agent
  * fell silent or answers again), "vm.powerdown" (a power-off the guest
- * agent did not take). Here they move the VM row on, are recorded in the
+ * agent did not take), "vm.balloon" (the host's balloon policy moved a
+ * target). Here they move the VM row on, are recorded in the
  * event log (rate-limited: vm_guard.c), and start what the VM's policy
  * asks for: a restart after a crash, the end of a reset loop.
  *
@@ -395,6 +396,27 @@ static void on_powerdown(struct ctl *c, json_t *ev)
                   "no power-off through the agent (%s): ACPI power button pressed", agent_err);
 }
 
+/* The host's balloon policy moved a VM's target (agent_balloon.c): target,
+ * actual, min and size in bytes, and the policy's reason. */
+static void on_balloon(struct ctl *c, json_t *ev)
+{
+    struct vm_rec vm;
+    static const char *const keys[4] = {"target", "actual", "min", "size"};
+    json_int_t n[4];
+    for (int i = 0; i < 4; i++) {
+        json_t *x = json_object_get(ev, keys[i]);
+        if (!json_is_integer(x) || (n[i] = json_integer_value(x)) < 0)
+            return;
+    }
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    if (!reason || strlen(reason) > 200 || event_vm(c, "vm.balloon", ev, &vm) < 0)
+        return;
+    ctl_event(c, "vm", vm.name, "balloon", "info",
+              "target %lld MiB, actual %lld MiB (min %lld MiB of %lld MiB): %s",
+              (long long)(n[0] >> 20), (long long)(n[1] >> 20), (long long)(n[2] >> 20),
+              (long long)(n[3] >> 20), reason);
+}
+
 /* TRANSITIONAL: a host step that words its own event ("host.event"). */
 static void on_host_event(struct ctl *c, json_t *ev)
 {
@@ -418,6 +440,8 @@ bool ctl_vm_host_event(struct ctl *c, const char *type, json_t *ev)
         on_guest(c, ev);
     else if (!strcmp(type, "vm.powerdown"))
         on_powerdown(c, ev);
+    else if (!strcmp(type, "vm.balloon"))
+        on_balloon(c, ev);
     else if (!strcmp(type, "host.event"))
         on_host_event(c, ev);
     else

@@ -55,6 +55,7 @@ void config_defaults(struct yun_config *c)
     c->qemu_uid_max = 1900065535u;
     snprintf(c->qemu_uid_dir, sizeof(c->qemu_uid_dir), "/run/yun/uids");
     config_cluster_defaults(c);
+    config_balloon_defaults(c);
 }
 
 static int set_str(char *dst, size_t len, const char *v, const char *key, char *err, size_t el)
@@ -432,6 +433,8 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
     }
     int rc = config_cluster_set(c, key, v, err, el);
     if (rc <= 0)
+        return rc;
+    if ((rc = config_balloon_set(c, key, v, err, el)) <= 0)
         return rc;
     snprintf(err, el, "unknown setting '%s'", key);
     return -1;

@@ -92,6 +92,13 @@ struct yun_config {
     double ksm_free_pct;
     double ksm_psi;
     uint64_t ksm_min_saving;
+    /* the host's balloon policy (agent/agent_balloon.c; config_balloon.c) */
+    int balloon_policy;             /* 1 on, 0 off */
+    int balloon_interval_ms;        /* a round every this often */
+    uint64_t balloon_host_reserve;  /* MemAvailable under this is pressure; 0 = 10 % of RAM */
+    uint64_t balloon_guest_reserve; /* a guest keeps this available; 0 = max(32M, size/8) */
+    int balloon_psi_some;           /* PSI memory some avg10 % that is pressure; 0 = ignore */
+    int balloon_step_pct;           /* at most this % of a VM's memory per round */
 };
 
 void config_defaults(struct yun_config *c);
@@ -112,6 +119,9 @@ int config_dirs_next(const char **cursor, char *out, size_t outlen);
 void config_cluster_defaults(struct yun_config *c);
 int config_cluster_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el);
 int config_cluster_finish(struct yun_config *c, char *err, size_t el);
+/* The balloon policy's settings (config_balloon.c): the same shape. */
+void config_balloon_defaults(struct yun_config *c);
+int config_balloon_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el);
 /* A host name: [a-z0-9][a-z0-9.-]{0,62}. */
 bool config_host_name_ok(const char *s);
 /* One label (key [A-Za-z0-9_./-]{1,63}, value [A-Za-z0-9_.-]{0,63}) and a

@@ -152,3 +152,20 @@ int procfs_status_rss(const char *t, uint64_t *bytes)
         return -1;
     return meminfo_field(t, "VmRSS:", bytes);
 }
+
+/* /proc/pressure/memory: "some avg10=1.23 avg60=..." then "full avg10=...". */
+int procfs_psi(const char *t, double *some10, double *full10)
+{
+    const char *s = t ? strstr(t, "some avg10=") : NULL;
+    const char *f = t ? strstr(t, "full avg10=") : NULL;
+    char *end;
+    if (!s)
+        return -1;
+    *some10 = strtod(s + 11, &end);
+    if (end == s + 11 || *some10 < 0 || *some10 > 100)
+        return -1;
+    *full10 = f ? strtod(f + 11, &end) : 0;
+    if (f && (end == f + 11 || *full10 < 0 || *full10 > 100))
+        return -1;
+    return 0;
+}

@@ -11,6 +11,9 @@
 int procfs_stat_cpu(const char *text, uint64_t *busy, uint64_t *total);
 /* /proc/meminfo: MemTotal and MemAvailable in bytes. */
 int procfs_meminfo(const char *text, uint64_t *total, uint64_t *available);
+/* /proc/pressure/memory: the avg10 of "some" and of "full" (0 when the
+ * file has no full line), percent. */
+int procfs_psi(const char *text, double *some10, double *full10);
 /* /proc/loadavg: the 1-minute load. */
 int procfs_loadavg(const char *text, double *load1);
 /* /proc/diskstats: sectors read and written, summed over whole disks

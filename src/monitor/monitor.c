@@ -166,6 +166,7 @@ void mon_apply_vm(struct monitor *m, const struct vm_rec *vm, const struct vm_co
         v->c.balloon = r->balloon;
         series_add(&m->ss, v->object, "balloon", now, (double)r->balloon);
     }
+    v->c.balloon_target = r->have_balloon_target ? r->balloon_target : 0;
 }
 
 static bool sampled(const struct vm_rec *vm)

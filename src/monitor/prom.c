@@ -192,6 +192,10 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
          "Share of its vCPUs' wall time spent runnable but waiting for a host CPU.", 11},
         {"yun_vm_cpu_wait_model_ratio", "gauge",
          "The vCPU wait share the M/M/c//N queueing model predicts from the demand.", 12},
+        {"yun_vm_balloon_target_bytes", "gauge",
+         "The host balloon policy's target for the guest's memory (ballooned VMs only).", 13},
+        {"yun_vm_balloon_actual_bytes", "gauge",
+         "Guest memory after ballooning, for the VMs the balloon policy steers.", 14},
     };
     for (size_t k = 0; k < sizeof(fams) / sizeof(fams[0]); k++) {
         bool header = false;
@@ -231,6 +235,12 @@ char *prom_render(struct monitor *m, const struct vm_rec *vms, size_t n, int64_t
                 break;
             case 9:
                 emit = have, v = have ? (double)c.wr_ops : 0;
+                break;
+            case 13:
+                emit = have && c.balloon_target, v = have ? (double)c.balloon_target : 0;
+                break;
+            case 14:
+                emit = have && c.balloon_target && c.balloon, v = have ? (double)c.balloon : 0;
                 break;
             default: {
                 static const char *const ser[] = {"cpu", "cpu_wait", "cpu_wait_model"};

@@ -294,6 +294,36 @@ static void test_guest_notes_and_powerdown(void **state)
                                    "pressed");
 }
 
+static void test_balloon_event(void **state)
+{
+    struct fx *f = *state;
+    struct event_rec ev;
+    /* malformed: a missing figure, a negative one, no reason: nothing recorded */
+    json_t *bad[3] = {
+        json_pack("{s:s,s:I,s:I,s:I,s:s}", "vm", f->vm.id, "target", (json_int_t)64 << 20, "actual",
+                  (json_int_t)96 << 20, "min", (json_int_t)64 << 20, "reason", "x"),
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:s}", "vm", f->vm.id, "target", (json_int_t)-1, "actual",
+                  (json_int_t)0, "min", (json_int_t)0, "size", (json_int_t)0, "reason", "x"),
+        json_pack("{s:s,s:I,s:I,s:I,s:I}", "vm", f->vm.id, "target", (json_int_t)1, "actual",
+                  (json_int_t)1, "min", (json_int_t)1, "size", (json_int_t)1),
+    };
+    for (int i = 0; i < 3; i++) {
+        assert_true(ctl_vm_host_event(&f->c, "vm.balloon", bad[i]));
+        json_decref(bad[i]);
+    }
+    assert_false(last_event(f, "balloon", &ev));
+    json_t *b =
+        json_pack("{s:s,s:I,s:I,s:I,s:I,s:s}", "vm", f->vm.id, "target", (json_int_t)80 << 20,
+                  "actual", (json_int_t)96 << 20, "min", (json_int_t)64 << 20, "size",
+                  (json_int_t)96 << 20, "reason", "host pressure: reclaim from idle guest");
+    assert_true(ctl_vm_host_event(&f->c, "vm.balloon", b));
+    json_decref(b);
+    assert_true(last_event(f, "balloon", &ev));
+    assert_string_equal(ev.result, "info");
+    assert_string_equal(ev.reason, "target 80 MiB, actual 96 MiB (min 64 MiB of 96 MiB): host "
+                                   "pressure: reclaim from idle guest");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +336,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reset_loop_is_ended_and_crashes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_policy_arms_a_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guest_notes_and_powerdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_balloon_event, setup, teardown),
     };
     return TB_RUN_GROUPS(tests);
 }
