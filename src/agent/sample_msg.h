@@ -62,7 +62,7 @@ struct vm_counters_raw {
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops, rd_ns, wr_ns; /* query-blockstats, summed */
     uint64_t balloon;                                          /* query-balloon "actual" */
     bool have_swap;
-    uint64_t swap; /* "swap": the VM's cgroup's swapped-out bytes */
+    uint64_t swap;            /* "swap": the VM's cgroup's swapped-out bytes */
     bool have_balloon_target; /* the host's balloon policy steers this VM ... */
     uint64_t balloon_target;  /* ... to this (agent_balloon.c), bytes */
 };

@@ -93,7 +93,7 @@ struct vm_counters {
     double cpu_seconds;
     uint64_t rss, balloon;
     bool have_swap;
-    uint64_t swap; /* the VM's cgroup's swapped-out bytes */
+    uint64_t swap;           /* the VM's cgroup's swapped-out bytes */
     uint64_t balloon_target; /* the host's balloon policy's target; 0 = not ballooned */
     uint64_t rd_bytes, wr_bytes, rd_ops, wr_ops;
     int nvcpu;
