@@ -273,14 +273,16 @@ static void host_show(struct route_ctx *c)
         return;
     }
     reply_json(c->req, 200,
-               json_pack("{s:i,s:f,s:i,s:I,s:I,s:I,s:f,s:f,s:i,s:i,s:s,s:s,s:s,s:o}", "cpus",
-                         u.cpus_total, "cpus_capacity", u.cpus_capacity, "cpus_used", u.cpus_used,
-                         "memory_bytes", (json_int_t)u.mem_total, "memory_capacity",
+               json_pack("{s:i,s:f,s:i,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:i,s:i,s:s,s:s,s:s,s:o}",
+                         "cpus", u.cpus_total, "cpus_capacity", u.cpus_capacity, "cpus_used",
+                         u.cpus_used, "memory_bytes", (json_int_t)u.mem_total, "memory_capacity",
                          (json_int_t)u.mem_capacity, "memory_used", (json_int_t)u.mem_used,
-                         "cpu_overcommit", ctl->cfg->cpu_overcommit, "memory_overcommit",
-                         ctl->cfg->mem_overcommit, "vms", u.vms_total, "vms_running", u.vms_running,
-                         "accel", h->accel, "cgroups", h->cgroups, "version", yun_version(),
-                         "memory", host_memory_json(c->api, local, u.mem_used)));
+                         "memory_floor_used", (json_int_t)u.mem_floor_used, "memory_floor_capacity",
+                         (json_int_t)u.mem_floor_capacity, "cpu_overcommit",
+                         ctl->cfg->cpu_overcommit, "memory_overcommit", ctl->cfg->mem_overcommit,
+                         "vms", u.vms_total, "vms_running", u.vms_running, "accel", h->accel,
+                         "cgroups", h->cgroups, "version", yun_version(), "memory",
+                         host_memory_json(c->api, local, u.mem_used)));
 }
 
 void api_stop(struct api *a)

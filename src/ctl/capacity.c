@@ -3,6 +3,14 @@
  * have (or, unknown, may have) a QEMU against the host's facts times the
  * overcommit settings. Create refuses a VM that could never fit on its
  * host; start one that does not fit there now.
+ *
+ * With memory_overcommit above 1 the committed sizes may pass the host's
+ * memory, and what must hold is what the balloon cannot take back: the
+ * sum of the VMs' floors (memory_min, else their whole memory) plus a
+ * safety margin (memory_margin, default 5 % of the usable memory) within
+ * the usable memory itself. That is the hard bound a start is admitted
+ * by; the measured use (resident, ballooned away, shared: the host's
+ * memory view) is the soft one the operator and the balloon policy watch.
  */
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
@@ -28,7 +36,17 @@ int ctl_host_usage(struct ctl *c, const char *host_id, struct host_usage *u, str
     u->vms_running = t.running;
     u->cpus_used = t.cpus;
     u->mem_used = t.memory_mb << 20;
+    u->mem_floor_used = t.memory_min_mb << 20;
+    uint64_t margin = c->cfg->memory_margin ? c->cfg->memory_margin : usable / 20;
+    u->mem_floor_capacity = usable > margin ? usable - margin : 0;
     return 0;
+}
+
+uint64_t ctl_vm_floor_bytes(const struct vm_rec *vm)
+{
+    uint64_t m =
+        vm->memory_min_mb && vm->memory_min_mb < vm->memory_mb ? vm->memory_min_mb : vm->memory_mb;
+    return m << 20;
 }
 
 int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
@@ -46,6 +64,16 @@ int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err)
                         (unsigned long long)((u.mem_capacity - u.mem_used) >> 20),
                         (unsigned long long)(u.mem_capacity >> 20), c->cfg->cpu_overcommit,
                         c->cfg->mem_overcommit);
+    if (c->cfg->mem_overcommit > 1.0 &&
+        u.mem_floor_used + ctl_vm_floor_bytes(vm) > u.mem_floor_capacity)
+        return yerr_set(
+            err, YE_INSUFFICIENT_CAPACITY,
+            "vm '%s' keeps at least %llu MiB (its memory_min); the VMs on its host keep "
+            "%llu MiB of the %llu MiB that memory overcommit %.1f may not reach into "
+            "(usable memory less memory_margin): lower a memory_min or stop a VM",
+            vm->name, (unsigned long long)(ctl_vm_floor_bytes(vm) >> 20),
+            (unsigned long long)(u.mem_floor_used >> 20),
+            (unsigned long long)(u.mem_floor_capacity >> 20), c->cfg->mem_overcommit);
     return 0;
 }
 

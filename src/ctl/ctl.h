@@ -184,6 +184,11 @@ struct host_usage {
     uint64_t mem_total;
     uint64_t mem_capacity;
     uint64_t mem_used;
+    /* with memory_overcommit above 1 the hard bound: the VMs' balloon
+     * floors (memory_min, else all their memory) within the usable memory
+     * less memory_margin (ctl_capacity_floor_margin) */
+    uint64_t mem_floor_used;
+    uint64_t mem_floor_capacity;
     int vms_total, vms_running;
 };
 /* host_id's ("" = the local host); YE_UNAVAILABLE when its facts are not known. */
@@ -191,6 +196,8 @@ int ctl_host_usage(struct ctl *c, const char *host_id, struct host_usage *u, str
 /* 0 when vm fits on its host now (with the VMs that have a QEMU there),
  * else -1 with YE_INSUFFICIENT_CAPACITY and the numbers. */
 int ctl_capacity_admit(struct ctl *c, const struct vm_rec *vm, struct yerr *err);
+/* The floor a VM keeps (bytes): its memory_min, else all its memory. */
+uint64_t ctl_vm_floor_bytes(const struct vm_rec *vm);
 /* 0 when a VM of this size could ever fit on host_id, else -1 (create
  * refuses it). */
 int ctl_capacity_could_fit(struct ctl *c, const char *host_id, int cpus, uint64_t memory_mb,

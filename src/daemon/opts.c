@@ -39,7 +39,9 @@ static const char settings[] =
     "reserved_memory stop_timeout reconcile_interval detach_timeout max_body "
     "max_connections role host_name host_labels agent_listen agent_address "
     "join join_token_file heartbeat_ms host_dead_after advertise_url leader_lease_ms "
-    "placement_policy host_max_vms ksm ksm_free_percent ksm_psi ksm_min_saving";
+    "placement_policy host_max_vms ksm ksm_free_percent ksm_psi ksm_min_saving memory_margin "
+    "balloon_policy balloon_interval_ms balloon_host_reserve balloon_guest_reserve "
+    "balloon_psi_some balloon_step_pct";
 
 #define NOPTS (sizeof yund_opts / sizeof yund_opts[0])
 

@@ -348,13 +348,16 @@ int config_set(struct yun_config *c, const char *key, const char *v, char *err, 
         c->host_cpus = (int)u;
         return 0;
     }
-    if (!strcmp(key, "host_memory") || !strcmp(key, "reserved_memory")) {
+    if (!strcmp(key, "host_memory") || !strcmp(key, "reserved_memory") ||
+        !strcmp(key, "memory_margin")) {
         if (parse_size(v, &u) < 0 || u > SIZE_SETTING_MAX) {
             snprintf(err, el, "%s: '%s' is not a size such as 512M or 16G, at most 1P", key, v);
             return -1;
         }
         if (!strcmp(key, "host_memory"))
             c->host_memory = u;
+        else if (!strcmp(key, "memory_margin"))
+            c->memory_margin = u;
         else
             c->reserved_memory = u;
         return 0;

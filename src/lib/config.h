@@ -29,6 +29,7 @@ struct yun_config {
     int host_cpus;            /* 0 = detect */
     uint64_t host_memory;     /* bytes, 0 = detect */
     uint64_t reserved_memory; /* bytes kept for the host */
+    uint64_t memory_margin;   /* over memory_overcommit 1: kept free of the VMs' floors; 0 = 5 % */
     int stop_timeout_s;       /* ACPI powerdown grace before quit */
     int detach_timeout_s;     /* a guest's time to release a detached volume's device */
     int reconcile_interval_s;

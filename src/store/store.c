@@ -403,6 +403,7 @@ static int vm_totals_read(struct store *st, struct db_stmt *s, struct vm_totals 
         t->running = db_col_int(s, 1);
         t->cpus = db_col_int(s, 2);
         t->memory_mb = (uint64_t)db_col_int64(s, 3);
+        t->memory_min_mb = (uint64_t)db_col_int64(s, 4);
     } else {
         ret = store_fail(st, "vm totals");
     }
@@ -413,7 +414,9 @@ static int vm_totals_read(struct store *st, struct db_stmt *s, struct vm_totals 
 /* The states listed are those vm_state_has_process() accepts. */
 #define VM_TOTALS_SQL                                                                              \
     "SELECT count(*), coalesce(sum(p),0), coalesce(sum(p*cpus),0), "                               \
-    "coalesce(sum(p*memory_mb),0) FROM (SELECT cpus, memory_mb, CASE WHEN "                        \
+    "coalesce(sum(p*memory_mb),0), coalesce(sum(p*floor_mb),0) FROM (SELECT cpus, memory_mb, "     \
+    "CASE WHEN memory_min_mb > 0 AND memory_min_mb < memory_mb THEN memory_min_mb "                \
+    "ELSE memory_mb END AS floor_mb, CASE WHEN "                                                   \
     "state IN ('starting','running','paused','stopping','unknown') THEN 1 ELSE 0 END "             \
     "AS p FROM vms"
 

@@ -63,6 +63,7 @@ uint64_t store_vm_generation(struct store *st);
 struct vm_totals {
     int vms, running, cpus;
     uint64_t memory_mb;
+    uint64_t memory_min_mb; /* the balloon floors (memory_min_mb, else memory_mb) */
 };
 int store_vm_totals(struct store *st, struct vm_totals *t);
 /* The same over the VMs on host (and those with host "" when
