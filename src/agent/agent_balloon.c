@@ -10,7 +10,8 @@
  * host.sample (metrics).
  *
  * What a VM may be ballooned to comes with its vm.launch: the spec's
- * memory_min_mb (absent: the memory size, so never ballooned). A VM this
+ * memory_min_mb (absent: the memory size, so never ballooned); vm.tune
+ * (a live `vm update --memory-min`) changes it. A VM this
  * agent did not launch (found again after a restart) is left alone. All on
  * the loop: procfs reads are what host.sample does there too, and QMP is the
  * non-blocking watch; a round whose QEMUs do not answer within ROUND_MS
@@ -167,6 +168,38 @@ static void apply(struct agent_balloon *b, struct bvm *v, const struct balloon_d
     if (ev)
         agent_emit(&b->al->pub, "vm.balloon", ev);
     json_decref(ev);
+}
+
+void agent_balloon_set_min(struct agent_local *al, const struct vm_rec *vm)
+{
+    struct agent_balloon *b = al->balloon;
+    if (!b || !b->tick || !vm->memory_min_mb)
+        return; /* no loop: nothing is ballooned */
+    struct bvm *v = bvm_find(b, vm->id);
+    if (!v) {
+        /* launched unballooned (its floor was its size): from now on it is
+         * one, for its running QEMU (the launch's spec, without a launch) */
+        if (vm->memory_min_mb >= vm->memory_mb || agent_balloon_spec(al, vm, NULL) < 0 ||
+            !(v = bvm_find(b, vm->id)))
+            return;
+        v->pid = vm->pid;
+        return;
+    }
+    if (v->pid && v->pid != vm->pid)
+        return; /* another QEMU than the one tuned */
+    uint64_t min = vm->memory_min_mb * MIB;
+    v->min = min < v->size ? min : v->size;
+    uint64_t cur = v->target ? v->target : v->size;
+    if (cur >= v->min)
+        return; /* the next round decides within the new floor */
+    struct balloon_decision d = {
+        .target = v->min,
+        .changed = true,
+        .reason = v->min >= v->size ? "memory_min raised to its size: given back, not ballooned"
+                                    : "memory_min raised: given back to the new minimum"};
+    apply(b, v, &d);
+    if (v->min >= v->size)
+        v->target = 0;
 }
 
 static void knobs_of(const struct yun_config *cfg, struct balloon_knobs *k)

@@ -108,6 +108,11 @@ void agent_balloon_free(struct agent_local *al);
 struct vm_rec;
 int agent_balloon_spec(struct agent_local *al, const struct vm_rec *vm, struct yerr *err);
 bool agent_balloon_target(struct agent_local *al, const char *vm, pid_t pid, uint64_t *target);
+/* vm.tune's new floor (vm->memory_min_mb, 1..memory_mb) for the VM's QEMU
+ * (vm->pid): a balloon held below it is given back at once, one at the
+ * memory size is given back whole and no longer ballooned, and one that was
+ * not ballooned may be from the next round. Nothing without the loop. */
+void agent_balloon_set_min(struct agent_local *al, const struct vm_rec *vm);
 /* Routes the host's block-job events to the "vm.block_job" agent event
  * (agent_merge.c); agent_local_new runs it. */
 void agent_merge_attach(struct agent_local *al);

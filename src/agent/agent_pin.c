@@ -262,6 +262,8 @@ static void on_tuned(void *ctx, const char *err, int vcpus, int others)
         /* an agent restarted puts these back (vm.attach from its record) */
         if (t->al->record)
             agent_record_launched(t->al->record, &t->vm, t->vm.pid);
+        if (t->vm.memory_min_mb)
+            agent_balloon_set_min(t->al, &t->vm);
         agent_op_reply(t->op, json_pack("{s:i,s:i}", "vcpus", vcpus, "others", others), NULL);
     }
     free(t);
@@ -332,6 +334,10 @@ static void vm_tune(struct agent_local *al, struct agent_op *op, json_t *args)
     if (lk && !json_is_boolean(lk))
         ok = false;
     vm->memory_lock = json_is_true(lk);
+    /* the balloon's floor (absent: a controller from before it, which
+     * leaves the balloon loop's floor as the launch gave it) */
+    json_t *mn = json_object_get(args, "memory_min_mb");
+    vm->memory_min_mb = mn ? int_arg(args, "memory_min_mb", 1, (int64_t)vm->memory_mb, &ok) : 0;
     char why[256];
     struct cg_limits lim;
     engine_vm_limits(vm, &lim);

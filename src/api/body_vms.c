@@ -268,17 +268,18 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
 
 int vm_update_from_json(json_t *b, struct vm_update *u, struct yerr *err)
 {
-    static const char *const known[] = {
-        "cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset", "cpu_pin", "emulator_pin", NULL};
+    static const char *const known[] = {"cpu_weight", "cpu_quota_us", "cpu_period_us", "cpuset",
+                                        "cpu_pin",    "emulator_pin", "memory_min",    NULL};
     memset(u, 0, sizeof *u);
     if (!b || !json_is_object(b) || json_object_size(b) == 0)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "nothing to change: give cpu_weight, cpu_quota_us, cpu_period_us, "
-                        "cpuset, cpu_pin or emulator_pin");
+                        "cpuset, cpu_pin, emulator_pin or memory_min");
     if (!body_keys_known(b, known, err))
         return -1;
-    int64_t weight = 0, quota = 0, period = 0;
+    int64_t weight = 0, quota = 0, period = 0, min = 0;
     if (get_int(b, "cpu_weight", 0, 10000, &weight, err) < 0 ||
+        get_mem_mb(b, "memory_min", false, &min, err) < 0 ||
         get_int(b, "cpu_quota_us", 0, 1LL << 40, &quota, err) < 0 ||
         get_int(b, "cpu_period_us", 0, 1000000, &period, err) < 0 ||
         get_str(b, "cpuset", u->cpuset, sizeof u->cpuset, err) < 0 ||
@@ -292,6 +293,8 @@ int vm_update_from_json(json_t *b, struct vm_update *u, struct yerr *err)
     u->has_cpuset = json_object_get(b, "cpuset") != NULL;
     u->has_pin = json_object_get(b, "cpu_pin") != NULL;
     u->has_epin = json_object_get(b, "emulator_pin") != NULL;
+    u->has_min = json_object_get(b, "memory_min") != NULL;
+    u->memory_min_mb = (uint64_t)min;
     u->cpu_weight = (unsigned)weight;
     u->cpu_quota_us = (uint64_t)quota;
     u->cpu_period_us = (uint64_t)period;

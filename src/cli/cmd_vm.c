@@ -372,10 +372,14 @@ static json_t *vm_wait_stopped(struct cli *c, const char *name, long long after,
 static int vm_update(struct cli *c, const struct cli_args *a)
 {
     json_t *body = json_object();
-    if (cpu_opts_body(a, body) < 0) {
+    const char *v = cli_val(a, "memory-min");
+    uint64_t u;
+    if (cpu_opts_body(a, body) < 0 || (v && size_opt("memory-min", v, true, &u) < 0)) {
         json_decref(body);
         return EXIT_USAGE;
     }
+    if (v)
+        json_object_set_new(body, "memory_min", json_integer((json_int_t)u));
     if (json_object_size(body) == 0) {
         json_decref(body);
         fprintf(stderr, "yun: vm update: nothing to change (see yun vm update --help)\n");
@@ -611,7 +615,7 @@ const struct cli_cmd cmd_vm_entries[] = {
      .args = arg_vm,
      .run = vm_show},
     {.words = "vm update",
-     .summary = "change CPU weight, cap, cpuset and pins; live on a running VM",
+     .summary = "change CPU weight, cap, cpuset, pins and memory minimum; live on a running VM",
      .args = arg_vm,
      .opts =
          (const struct cli_opt[]){
@@ -623,6 +627,8 @@ const struct cli_cmd cmd_vm_entries[] = {
               "pin each vCPU's thread (\"\" = none)"},
              {"emulator-pin", 0, "LIST", CLI_K_TEXT, NULL, 0,
               "host CPUs of QEMU's other threads (\"\" = none)"},
+             {"memory-min", 0, "SIZE", CLI_K_TEXT, NULL, 0,
+              "the balloon's floor (up to --memory: never ballooned)"},
              {0}},
      .run = vm_update},
     {.words = "vm start", .summary = "start a VM", .args = arg_vm, .run = vm_action},

@@ -285,8 +285,9 @@ int ctl_vm_delete(struct ctl *c, const char *name, bool force, ctl_vm_fn done, v
 /* Update (vms_update.c): what `vm update` may change on a VM, stopped or
  * running; a field changes only when its has_ flag is set. */
 struct vm_update {
-    bool has_weight, has_quota, has_cpuset, has_pin, has_epin;
+    bool has_weight, has_quota, has_cpuset, has_pin, has_epin, has_min;
     unsigned cpu_weight;
+    uint64_t memory_min_mb;               /* has_min: the balloon's floor (1..memory) */
     uint64_t cpu_quota_us, cpu_period_us; /* has_quota: both */
     char cpuset[64];
     char cpu_pin[256];

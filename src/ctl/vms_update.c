@@ -1,11 +1,10 @@
 /*
- * vms_update.c - `yun vm update`: a VM's CPU weight, quota, cpuset and
- * thread pins changed in place. A stopped VM gets only its row (its next
- * start uses it); a running or paused one also gets them live through its
- * host's agent (vm.tune: the cgroup files written again, the vCPU and
- * emulator threads pinned again), without a restart. Nothing is half
- * applied: every value is checked before the row is written, and a live
- * step that fails puts the row's old values back.
+ * vms_update.c - `yun vm update`: a VM's CPU weight, quota, cpuset,
+ * thread pins and balloon minimum (memory_min) changed in place. A stopped VM gets only its row
+ * (its next start uses it); a running or paused one also gets them live through its host's agent
+ * (vm.tune: the cgroup files written again, the vCPU and emulator threads pinned again, the balloon
+ * loop given the new floor), without a restart. Nothing is half applied: every value is checked
+ * before the row is written, and a live step that fails puts the row's old values back.
  */
 #include "agent/agent.h"
 #include "compute/cgroup.h"
@@ -29,13 +28,15 @@ static void tunables_copy(struct vm_rec *to, const struct vm_rec *from)
     snprintf(to->cpuset, sizeof to->cpuset, "%s", from->cpuset);
     snprintf(to->cpu_pin, sizeof to->cpu_pin, "%s", from->cpu_pin);
     snprintf(to->emulator_pin, sizeof to->emulator_pin, "%s", from->emulator_pin);
+    to->memory_min_mb = from->memory_min_mb;
 }
 
 static bool tunables_equal(const struct vm_rec *a, const struct vm_rec *b)
 {
     return a->cpu_weight == b->cpu_weight && a->cpu_quota_us == b->cpu_quota_us &&
            a->cpu_period_us == b->cpu_period_us && !strcmp(a->cpuset, b->cpuset) &&
-           !strcmp(a->cpu_pin, b->cpu_pin) && !strcmp(a->emulator_pin, b->emulator_pin);
+           !strcmp(a->cpu_pin, b->cpu_pin) && !strcmp(a->emulator_pin, b->emulator_pin) &&
+           a->memory_min_mb == b->memory_min_mb;
 }
 
 /* "cpu_weight 100 -> 200, cpu_pin '' -> '0:0'" (the event's reason). */
@@ -61,6 +62,9 @@ static void what_changed(const struct vm_rec *o, const struct vm_rec *n, char *o
         ADD("cpu_pin '%s' -> '%s'", o->cpu_pin, n->cpu_pin);
     if (strcmp(o->emulator_pin, n->emulator_pin))
         ADD("emulator_pin '%s' -> '%s'", o->emulator_pin, n->emulator_pin);
+    if (o->memory_min_mb != n->memory_min_mb)
+        ADD("memory_min %llu MiB -> %llu MiB", (unsigned long long)o->memory_min_mb,
+            (unsigned long long)n->memory_min_mb);
 #undef ADD
     if (!out[0])
         snprintf(out, len, "nothing changed");
@@ -95,6 +99,7 @@ static void on_tuned(void *ctx, json_t *r, const struct yerr *aerr)
              json_string_value(json_object_get(o, "cpu_pin")) ?: "");
     snprintf(old.emulator_pin, sizeof old.emulator_pin, "%s",
              json_string_value(json_object_get(o, "emulator_pin")) ?: "");
+    old.memory_min_mb = (uint64_t)json_integer_value(json_object_get(o, "memory_min_mb"));
     if (aerr) {
         row_restore(c, &old, &op->vm);
         ctl_event(c, "vm", op->vm.name, "updated", "error", "%s", aerr->message);
@@ -127,6 +132,37 @@ static void apply(const struct vm_update *u, struct vm_rec *v)
         snprintf(v->cpu_pin, sizeof v->cpu_pin, "%s", u->cpu_pin);
     if (u->has_epin)
         snprintf(v->emulator_pin, sizeof v->emulator_pin, "%s", u->emulator_pin);
+    if (u->has_min)
+        v->memory_min_mb = u->memory_min_mb;
+}
+
+/* A minimum within the VM's memory, and, raised on a VM with a QEMU while
+ * memory is overcommitted, within what its host's floors may keep
+ * (capacity.c: the bound a start is admitted by). */
+static int min_check(struct ctl *c, const struct vm_rec *old, const struct vm_rec *vm, bool live,
+                     struct yerr *err)
+{
+    if (vm->memory_min_mb > vm->memory_mb)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "memory_min %llu MiB is above memory %llu MiB (the balloon's floor must "
+                        "be within the VM's memory)",
+                        (unsigned long long)vm->memory_min_mb, (unsigned long long)vm->memory_mb);
+    uint64_t was = ctl_vm_floor_bytes(old), now = ctl_vm_floor_bytes(vm);
+    if (!live || now <= was || c->cfg->mem_overcommit <= 1.0)
+        return 0;
+    struct host_usage hu;
+    if (ctl_host_usage(c, vm->host, &hu, err) < 0)
+        return -1;
+    uint64_t others = hu.mem_floor_used > was ? hu.mem_floor_used - was : 0;
+    if (others + now > hu.mem_floor_capacity)
+        return yerr_set(err, YE_INSUFFICIENT_CAPACITY,
+                        "vm '%s' would keep at least %llu MiB; its host's other VMs keep %llu MiB "
+                        "of the %llu MiB that memory overcommit %.1f may not reach into (usable "
+                        "memory less memory_margin)",
+                        vm->name, (unsigned long long)(now >> 20),
+                        (unsigned long long)(others >> 20),
+                        (unsigned long long)(hu.mem_floor_capacity >> 20), c->cfg->mem_overcommit);
+    return 0;
 }
 
 int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ctl_vm_fn done,
@@ -157,6 +193,8 @@ int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ct
         cpupin_validate(vm.cpu_pin, vm.emulator_pin, vm.cpus, vm.cpuset, ncpus, why, sizeof why) <
             0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    if (min_check(c, &old, &vm, live, err) < 0)
+        return -1;
     if (ctl_vmop_busy(c, vm.id))
         return yerr_set(err, YE_CONFLICT, "vm '%s' has an operation in flight", vm.name);
     if (live && !ctl_vm_agent(c, &vm, err))
@@ -186,10 +224,11 @@ int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ct
         *now = vm;
         return 1;
     }
-    op->args = json_pack("{s:I,s:I,s:I,s:s,s:s,s:s}", "cpu_weight", (json_int_t)old.cpu_weight,
-                         "cpu_quota_us", (json_int_t)old.cpu_quota_us, "cpu_period_us",
-                         (json_int_t)old.cpu_period_us, "cpuset", old.cpuset, "cpu_pin",
-                         old.cpu_pin, "emulator_pin", old.emulator_pin);
+    op->args =
+        json_pack("{s:I,s:I,s:I,s:s,s:s,s:s,s:I}", "cpu_weight", (json_int_t)old.cpu_weight,
+                  "cpu_quota_us", (json_int_t)old.cpu_quota_us, "cpu_period_us",
+                  (json_int_t)old.cpu_period_us, "cpuset", old.cpuset, "cpu_pin", old.cpu_pin,
+                  "emulator_pin", old.emulator_pin, "memory_min_mb", (json_int_t)old.memory_min_mb);
     json_t *a = json_pack(
         "{s:s,s:s,s:I,s:I,s:i,s:I,s:s,s:I,s:I,s:I,s:s,s:s,s:s}", "vm", vm.id, "name", vm.name,
         "uid", (json_int_t)vm.uid, "pid", (json_int_t)vm.pid, "cpus", vm.cpus, "memory_mb",
@@ -198,10 +237,11 @@ int ctl_vm_update(struct ctl *c, const char *name, const struct vm_update *u, ct
         "cpuset", vm.cpuset, "cpu_pin", vm.cpu_pin, "emulator_pin", vm.emulator_pin);
     /* the memory policy as it is: the cgroup is written whole again */
     if (a)
-        json_object_update_new(a, json_pack("{s:I,s:I,s:b}", "memory_swap_mb",
+        json_object_update_new(a, json_pack("{s:I,s:I,s:b,s:I}", "memory_swap_mb",
                                             (json_int_t)vm.memory_swap_mb, "memory_high_mb",
                                             (json_int_t)vm.memory_high_mb, "memory_lock",
-                                            vm.memory_lock != 0));
+                                            vm.memory_lock != 0, "memory_min_mb",
+                                            (json_int_t)(ctl_vm_floor_bytes(&vm) >> 20)));
     op->call = a && op->args ? ctl_vm_call(c, &op->vm, AV_VM_TUNE, a, on_tuned, NULL, op) : 0;
     if (!op->call) {
         ctl_vmop_no_call(err);

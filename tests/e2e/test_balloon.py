@@ -125,3 +125,54 @@ def test_bad_balloon_settings_are_refused(state_dir):
         with pytest.raises(AssertionError) as e:
             y.start()
         assert "exited with 2" in str(e.value) and words in str(e.value), e.value
+
+
+def test_live_update_of_the_minimum_gives_memory_back(pressed):
+    """`yun vm update --memory-min` on a running VM: a balloon held below the
+    new floor is given back at once (no restart: the same QEMU), a floor at
+    the memory size ends the ballooning, and a floor above it is refused
+    with nothing changed."""
+    y = pressed
+    y.ensure_tiny()
+    y.yun("vm", "create", "e2e-bmin", "--image", "tiny", "--memory", "256M", "--memory-min",
+          "96M", "--start")
+    y.wait_marker("e2e-bmin")
+    pid = y.vm("e2e-bmin")["pid"]
+    wait_for(lambda: actual(y, "e2e-bmin") < 160 * MIB, 120, interval=0.25,
+             what="the idle guest's balloon to inflate below 160 MiB")
+
+    # above the memory: refused, the row and the balloon as they were
+    p = y.yun("vm", "update", "e2e-bmin", "--memory-min", "512M", check=False)
+    assert p.returncode != 0 and "above memory" in p.stderr, p.stderr
+    assert y.vm("e2e-bmin")["memory_min_mb"] == 96
+
+    y.yun("vm", "update", "e2e-bmin", "--memory-min", "192M")
+    assert y.vm("e2e-bmin")["memory_min_mb"] == 192
+    wait_for(lambda: actual(y, "e2e-bmin") >= 192 * MIB, 30, interval=0.25,
+             what="the balloon given back to the new minimum")
+    ev = balloon_events(y, "e2e-bmin")
+    assert any("memory_min raised: given back" in e["reason"] for e in ev), ev
+    # the policy still works within the new floor, never below it
+    for _ in range(8):
+        assert actual(y, "e2e-bmin") >= 192 * MIB
+
+    y.yun("vm", "update", "e2e-bmin", "--memory-min", "256M")
+    wait_for(lambda: actual(y, "e2e-bmin") == 256 * MIB, 30, interval=0.25,
+             what="the whole memory given back")
+    ev = balloon_events(y, "e2e-bmin")
+    assert any("given back, not ballooned" in e["reason"] for e in ev), ev
+    n = len(ev)
+
+    # three more monitor samples (1 s each; a balloon round is 500 ms): no
+    # further balloon decision for it, its QEMU the same
+    def samples():
+        st, r = y.request("GET", "/v1/vms/e2e-bmin/metrics?name=cpu_wait&since=-120")
+        assert st == 200, r
+        return len(r["points"])
+    base = samples()
+    wait_for(lambda: samples() >= base + 3, 30, interval=0.5, what="three more samples")
+    assert actual(y, "e2e-bmin") == 256 * MIB
+    assert y.vm("e2e-bmin")["pid"] == pid and os.path.exists(f"/proc/{pid}")
+    upd = [e for e in y.events("e2e-bmin") if e["action"] == "updated"]
+    assert any("memory_min 96 MiB -> 192 MiB" in e["reason"] for e in upd), upd
+    assert len(balloon_events(y, "e2e-bmin")) == n
