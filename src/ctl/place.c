@@ -163,6 +163,7 @@ static int build(struct ctl *c, struct ctl_place *pl, struct yerr *err)
     struct place_conf conf = {.cpu_overcommit = c->cfg->cpu_overcommit,
                               .mem_overcommit = c->cfg->mem_overcommit,
                               .reserved_memory = c->cfg->reserved_memory,
+                              .memory_margin = c->cfg->memory_margin,
                               .host_max_vms = c->cfg->host_max_vms};
     if (sched_policy_parse(c->cfg->placement_policy, &conf.policy) < 0)
         conf.policy = SCHED_POL_SPREAD;
@@ -209,6 +210,7 @@ static int decide(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spe
     *w = (struct place_want){.name = spec->name,
                              .cpus = spec->cpus,
                              .memory_mb = spec->memory_mb,
+                             .memory_min_mb = spec->memory_min_mb,
                              .requires = spec->requires,
                              .group = spec->group[0] ? grp : NULL,
                              .host = force_host ? force_host : "",

@@ -29,7 +29,11 @@ struct place_conf {
     sched_policy policy;
     double cpu_overcommit, mem_overcommit;
     uint64_t reserved_memory; /* bytes kept on every host */
-    int host_max_vms;         /* 0 = unlimited */
+    /* with mem_overcommit above 1: the floors (memory_min, else all the
+     * memory) of a host's charged VMs must fit in its usable memory less
+     * this (bytes; 0 = 5 % of usable), as ctl_capacity_admit has it */
+    uint64_t memory_margin;
+    int host_max_vms; /* 0 = unlimited */
 };
 
 /* The VM to place. */
@@ -37,6 +41,7 @@ struct place_want {
     const char *name;
     int cpus;
     uint64_t memory_mb;
+    uint64_t memory_min_mb;        /* the balloon's floor; 0 = none (all its memory) */
     const char *requires;          /* required labels "k=v,k=v" ("" = none) */
     const struct group_rec *group; /* NULL = none */
     const char *host;              /* forced host, id or name ("" = any) */

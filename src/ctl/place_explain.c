@@ -23,10 +23,11 @@ const char *place_filter_name(const struct place_model *p, size_t i)
 {
     sched_reject r = p->verdicts[i].rejected;
     if (r == SCHED_REJ_EXCLUDED)
-        return p->pre[i] == PRE_MAX_VMS    ? "host-max-vms"
-               : p->pre[i] == PRE_RAM_EVER ? "ram"
-               : p->pre[i] == PRE_SOURCE   ? "source"
-                                           : "not-requested";
+        return p->pre[i] == PRE_MAX_VMS     ? "host-max-vms"
+               : p->pre[i] == PRE_RAM_EVER  ? "ram"
+               : p->pre[i] == PRE_MEM_FLOOR ? "memory-floor"
+               : p->pre[i] == PRE_SOURCE    ? "source"
+                                            : "not-requested";
     return sched_reject_name(r);
 }
 
@@ -67,6 +68,14 @@ static void detail(const struct place_model *p, size_t i, char *out, size_t len)
         } else if (p->pre[i] == PRE_RAM_EVER) {
             snprintf(out, len, "needs %llu MiB memory, allows at most %llu MiB",
                      (unsigned long long)w->memory_mb, (unsigned long long)mem);
+        } else if (p->pre[i] == PRE_MEM_FLOOR) {
+            uint64_t cap = place_host_floor_cap_mb(p, i);
+            snprintf(out, len,
+                     "keeps at least %llu MiB (memory_min), %llu of %llu MiB free for floors "
+                     "(usable memory less memory_margin, memory_overcommit %.1f)",
+                     (unsigned long long)place_want_floor_mb(w),
+                     (unsigned long long)(cap > u->floor_mb ? cap - u->floor_mb : 0),
+                     (unsigned long long)cap, p->conf.mem_overcommit);
         } else if (p->pre[i] == PRE_SOURCE) {
             snprintf(out, len, "the vm's current host");
         } else {
@@ -129,6 +138,10 @@ static int phrase(const struct place_model *p, const char *filter, int n, char *
     if (!strcmp(filter, "ram"))
         return snprintf(out, len, w->charge ? "%d without %s free memory" : "%d below %s memory", n,
                         m);
+    if (!strcmp(filter, "memory-floor")) {
+        fmt_mb(m, sizeof(m), place_want_floor_mb(w));
+        return snprintf(out, len, "%d without %s free for its memory floor", n, m);
+    }
     if (!strcmp(filter, "labels"))
         return snprintf(out, len, "%d without labels %s", n, w->requires);
     if (!strcmp(filter, "anti-affinity"))
@@ -181,8 +194,9 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
             sep = ", ";
     }
     static const char *const order[] = {
-        "host-max-vms",       "labels",        "cpu",      "ram",   "disk", "bandwidth",
-        "group-max-per-host", "anti-affinity", "affinity", "source"};
+        "host-max-vms",  "labels",   "cpu",       "ram",
+        "memory-floor",  "disk",     "bandwidth", "group-max-per-host",
+        "anti-affinity", "affinity", "source"};
     enum { NORDER = sizeof(order) / sizeof(order[0]) };
     /* each verdict's place in order, found once (not by name per host: 10,000
      * hosts made this the costliest part of a refused placement) */
@@ -190,10 +204,11 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
     for (int r = 0; r < SCHED_REJ__COUNT; r++)
         by_rej[r] = order_index(order, NORDER, sched_reject_name((sched_reject)r));
     for (int q = 0; q < PRE__COUNT; q++)
-        by_pre[q] = q == PRE_MAX_VMS    ? order_index(order, NORDER, "host-max-vms")
-                    : q == PRE_RAM_EVER ? order_index(order, NORDER, "ram")
-                    : q == PRE_SOURCE   ? order_index(order, NORDER, "source")
-                                        : -1;
+        by_pre[q] = q == PRE_MAX_VMS     ? order_index(order, NORDER, "host-max-vms")
+                    : q == PRE_RAM_EVER  ? order_index(order, NORDER, "ram")
+                    : q == PRE_MEM_FLOOR ? order_index(order, NORDER, "memory-floor")
+                    : q == PRE_SOURCE    ? order_index(order, NORDER, "source")
+                                         : -1;
     int count[NORDER] = {0};
     for (size_t i = 0; i < p->n; i++) {
         sched_reject r = p->verdicts[i].rejected;
@@ -224,8 +239,9 @@ void place_no_host_message(const struct place_model *p, struct yerr *err)
             continue;
         if (first == p->n)
             first = i;
-        room = r == SCHED_REJ_CPU || r == SCHED_REJ_RAM || r == SCHED_REJ_DISK ||
-               r == SCHED_REJ_BW || (r == SCHED_REJ_EXCLUDED && p->pre[i] == PRE_RAM_EVER);
+        room =
+            r == SCHED_REJ_CPU || r == SCHED_REJ_RAM || r == SCHED_REJ_DISK || r == SCHED_REJ_BW ||
+            (r == SCHED_REJ_EXCLUDED && (p->pre[i] == PRE_RAM_EVER || p->pre[i] == PRE_MEM_FLOOR));
     }
     if (!room || first == p->n) {
         yerr_set(err, YE_CONFLICT, "no valid host: %s", msg);

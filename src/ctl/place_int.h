@@ -11,11 +11,20 @@
 #define PLACE_VCPU_MIPS 1000.0
 
 /* our own verdicts, beyond sched's, for hosts passed to sched as excluded */
-enum { PRE_NONE = 0, PRE_NOT_ASKED, PRE_MAX_VMS, PRE_RAM_EVER, PRE_SOURCE, PRE__COUNT };
+enum {
+    PRE_NONE = 0,
+    PRE_NOT_ASKED,
+    PRE_MAX_VMS,
+    PRE_RAM_EVER,
+    PRE_MEM_FLOOR,
+    PRE_SOURCE,
+    PRE__COUNT
+};
 
 struct place_use {
     int vms, cpus;
     uint64_t memory_mb;
+    uint64_t floor_mb; /* the charged VMs' floors */
 };
 
 struct place_model {
@@ -37,6 +46,10 @@ struct place_model {
 
 int place_host_vcpus(const struct place_model *p, size_t i);
 uint64_t place_host_mem_mb(const struct place_model *p, size_t i);
+/* what host i's floors may sum to: usable memory less memory_margin (MiB) */
+uint64_t place_host_floor_cap_mb(const struct place_model *p, size_t i);
+/* the wanted VM's floor (MiB) */
+uint64_t place_want_floor_mb(const struct place_want *w);
 /* members of the wanted group on host i */
 int place_members_here(const struct place_model *p, size_t i);
 

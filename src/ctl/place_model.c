@@ -10,6 +10,13 @@
  * the all-in-one's capacity rule (ctl/capacity.c). A VM that does not
  * start at create is only checked to fit ever (its vCPUs against the
  * host's, its memory by our own pre-filter); start admits it later.
+ *
+ * With memory_overcommit above 1 a host's committed memory may pass what it
+ * has; what must fit is what ballooning cannot take back: the floors
+ * (memory_min, else all the memory) of its charged VMs and of the wanted
+ * one, within its usable memory less memory_margin. That pre-filter
+ * ("memory-floor") is ctl_capacity_admit's rule, so a host placement picks
+ * is one whose start admits the VM.
  */
 #include "ctl/place_int.h"
 
@@ -121,6 +128,19 @@ uint64_t place_host_mem_mb(const struct place_model *p, size_t i)
     uint64_t mem = p->hosts[i].memory, res = p->conf.reserved_memory;
     uint64_t usable = mem > res ? mem - res : 0;
     return (uint64_t)((double)(usable >> 20) * p->conf.mem_overcommit);
+}
+
+uint64_t place_host_floor_cap_mb(const struct place_model *p, size_t i)
+{
+    uint64_t mem = p->hosts[i].memory, res = p->conf.reserved_memory;
+    uint64_t usable = mem > res ? mem - res : 0;
+    uint64_t margin = p->conf.memory_margin ? p->conf.memory_margin : usable / 20;
+    return usable > margin ? (usable - margin) >> 20 : 0;
+}
+
+uint64_t place_want_floor_mb(const struct place_want *w)
+{
+    return w->memory_min_mb && w->memory_min_mb < w->memory_mb ? w->memory_min_mb : w->memory_mb;
 }
 
 int place_members_here(const struct place_model *p, size_t i)
@@ -249,6 +269,7 @@ struct place_model *place_model_new(const struct place_host_row *hosts, size_t n
         p->use[i].vms += usage[k].vms;
         p->use[i].cpus += usage[k].cpus;
         p->use[i].memory_mb += usage[k].memory_mb;
+        p->use[i].floor_mb += usage[k].floor_mb;
         p->m.hosts[i].vcpu_mips += usage[k].cpus * PLACE_VCPU_MIPS;
         p->m.hosts[i].ram_used += (double)usage[k].memory_mb;
         if (usage[k].group[0]) {
@@ -305,6 +326,9 @@ static void pre_filter(struct place_model *p, const struct place_want *w)
             r = PRE_MAX_VMS;
         else if (!w->charge && (double)w->memory_mb > p->m.hosts[i].ram_mb + 1e-9)
             r = PRE_RAM_EVER;
+        else if (w->charge && p->conf.mem_overcommit > 1.0 &&
+                 p->use[i].floor_mb + place_want_floor_mb(w) > place_host_floor_cap_mb(p, i))
+            r = PRE_MEM_FLOOR;
         p->pre[i] = r;
         p->excluded[i] = r != PRE_NONE;
     }
@@ -379,6 +403,7 @@ int place_model_reserve(struct place_model *p, int i, const struct place_want *w
     if (w->charge) {
         p->use[i].cpus += w->cpus;
         p->use[i].memory_mb += w->memory_mb;
+        p->use[i].floor_mb += place_want_floor_mb(w);
         p->m.hosts[i].vcpu_mips += w->cpus * PLACE_VCPU_MIPS;
         p->m.hosts[i].ram_used += (double)w->memory_mb;
     }

@@ -102,6 +102,7 @@ void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
     snprintf(s->name, sizeof s->name, "%s", vm->name);
     s->cpus = vm->cpus;
     s->memory_mb = vm->memory_mb;
+    s->memory_min_mb = vm->memory_min_mb;
     snprintf(s->group, sizeof s->group, "%s", vm->group);
     snprintf(s->requires, sizeof s->requires, "%s", vm->requires);
     s->start = true;

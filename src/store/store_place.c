@@ -39,6 +39,8 @@ static void row_usage(struct db_stmt *s, void *e)
     u->cpus = db_col_int(s, 3);
     int64_t mem = db_col_int64(s, 4);
     u->memory_mb = mem > 0 ? (uint64_t)mem : 0;
+    int64_t floor = db_col_int64(s, 5);
+    u->floor_mb = floor > 0 ? (uint64_t)floor : 0;
 }
 
 int store_place_usage(struct store *st, struct place_usage_row **out, size_t *n)
@@ -49,9 +51,10 @@ int store_place_usage(struct store *st, struct place_usage_row **out, size_t *n)
      * (a sort); the caller sums. */
     struct db_stmt *s = store_prep(
         st, "SELECT host, grp, 1, CASE WHEN c THEN cpus ELSE 0 END, CASE WHEN c THEN memory_mb "
-            "ELSE 0 END FROM (SELECT host, grp, cpus, memory_mb, (state IN "
-            "('creating','starting','running','paused','stopping') OR desired IN "
-            "('running','paused')) AS c FROM vms) AS t");
+            "ELSE 0 END, CASE WHEN NOT c THEN 0 WHEN memory_min_mb > 0 AND memory_min_mb < "
+            "memory_mb THEN memory_min_mb ELSE memory_mb END FROM (SELECT host, grp, cpus, "
+            "memory_mb, memory_min_mb, (state IN ('creating','starting','running','paused',"
+            "'stopping') OR desired IN ('running','paused')) AS c FROM vms) AS t");
     if (!s)
         return -1;
     return store_collect(st, s, sizeof(**out), row_usage, out, n, "host allocations");

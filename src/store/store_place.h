@@ -35,6 +35,9 @@ struct place_usage_row {
     int vms;            /* every row */
     int cpus;           /* vCPUs of the charged rows */
     uint64_t memory_mb; /* memory of the charged rows */
+    /* the charged rows' floors: what ballooning cannot take back, each
+     * row's memory_min_mb where set below its memory_mb, else memory_mb */
+    uint64_t floor_mb;
 };
 
 /* Every host, ordered by name. */

@@ -3,7 +3,8 @@
 host's memory, but the VMs' balloon floors (memory_min, else their whole
 memory) plus memory_margin must fit the usable memory. A start that would
 break that bound is refused with the numbers and changes nothing; a lower
-memory_min lets it in. GET /v1/host shows both figures."""
+memory_min lets it in. Placement (a create that starts, the dry run of POST
+/v1/placement) applies the same bound. GET /v1/host shows both figures."""
 import pytest
 
 from conftest import Yund
@@ -49,6 +50,24 @@ def test_floors_bound_the_starts(small_host):
     # the API says the same: 409 with the numbers
     st, b = y.request("POST", "/v1/vms/cap-c/actions/start")
     assert st == 409 and b["error"]["code"] == "insufficient_capacity", (st, b)
+    # placement counts the same floors: a create that starts at once is
+    # refused before any row is written, and the dry run says why
+    body = {"name": "cap-d", "image": "tiny", "memory": "512M", "memory_min": "256M",
+            "start": True}
+    st, b = y.request("POST", "/v1/placement?explain=1", body)
+    assert st == 409 and b["error"]["code"] == "insufficient_capacity", (st, b)
+    assert "free for its memory floor" in b["error"]["message"], b
+    verdicts = b["placement"]["hosts"]
+    assert verdicts[0]["filter"] == "memory-floor", verdicts
+    assert "179 of 1459 MiB free for floors" in verdicts[0]["detail"], verdicts
+    p = y.yun("vm", "create", "cap-d", "--image", "tiny", "--memory", "512M", "--memory-min",
+              "256M", "--start", check=False)
+    assert p.returncode != 0 and "memory floor" in p.stderr, p.stderr
+    st, _ = y.request("GET", "/v1/vms/cap-d")
+    assert st == 404
+    body["memory_min"] = "128M"
+    st, b = y.request("POST", "/v1/placement", body)
+    assert st == 200, (st, b)
     # a lower floor fits
     y.yun("vm", "delete", "cap-c")
     y.yun("vm", "create", "cap-c", "--image", "tiny", "--memory", "512M", "--memory-min", "128M",

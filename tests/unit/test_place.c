@@ -461,6 +461,77 @@ static void test_move_excludes_source(void **st)
     assert_int_equal(err.code, YE_INVALID_ARGUMENT);
 }
 
+/* memory overcommit above 1: a host's floors (memory_min, else all the
+ * memory) plus the wanted VM's must fit in usable memory less the margin,
+ * counted from the rows and from what the kept model reserved */
+static void test_memory_floors(void **st)
+{
+    reset();
+    conf.mem_overcommit = 2.0;
+    conf.cpu_overcommit = 4.0;
+    host("a", 4, 8 * GIB, "up", "");
+    host("b", 4, 8 * GIB, "up", "");
+    use("id-a", 2, 2, 8192, 0);
+    U[nu - 1].floor_mb = 7000;
+    use("id-b", 1, 1, 4096, 0);
+    U[nu - 1].floor_mb = 4096;
+    struct yerr err;
+    struct place_want w = want(1, 2048);
+    w.memory_min_mb = 1024;
+    json_t *ex;
+    /* a: 7000 + 1024 > 8192 - 5 % (7782); b: 4096 + 1024 fits */
+    assert_string_equal(decide(&w, &err, &ex), "b");
+    json_t *va = verdict_of(ex, "a");
+    assert_string_equal(json_string_value(json_object_get(va, "filter")), "memory-floor");
+    assert_string_equal(json_string_value(json_object_get(va, "detail")),
+                        "keeps at least 1024 MiB (memory_min), 782 of 7782 MiB free for floors "
+                        "(usable memory less memory_margin, memory_overcommit 2.0)");
+    json_decref(ex);
+    /* without overcommit the floors are not the bound: a is full by ram */
+    conf.mem_overcommit = 1.0;
+    assert_string_equal(decide(&w, &err, &ex), "b");
+    assert_string_equal(json_string_value(json_object_get(verdict_of(ex, "a"), "filter")), "ram");
+    json_decref(ex);
+    conf.mem_overcommit = 2.0;
+    /* no memory_min: its floor is all of its memory (4096 + 4096 > 7782 on b) */
+    w = want(1, 4096);
+    assert_string_equal(decide(&w, &err, NULL),
+                        "no valid host: 2 hosts: 2 without 4 GiB free for its memory floor (a: "
+                        "keeps at least 4096 MiB (memory_min), 782 of 7782 MiB free for floors "
+                        "(usable memory less memory_margin, memory_overcommit 2.0))");
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY);
+    /* a VM that does not start now only has to fit ever: a takes it */
+    w.charge = false;
+    w.host = "a";
+    assert_string_equal(decide(&w, &err, NULL), "a");
+    /* the margin: 1 GiB leaves 7168 MiB for floors, 4096 + 3100 passes it */
+    w = want(1, 4096);
+    w.memory_min_mb = 3100;
+    assert_string_equal(decide(&w, &err, NULL), "b");
+    conf.memory_margin = 1 * GIB;
+    assert_string_equal(decide(&w, &err, NULL),
+                        "no valid host: 2 hosts: 2 without 3100 MiB free for its memory floor (a: "
+                        "keeps at least 3100 MiB (memory_min), 168 of 7168 MiB free for floors "
+                        "(usable memory less memory_margin, memory_overcommit 2.0))");
+    /* reserved in the kept model: b takes three 1024 MiB floors (4096 +
+     * 3 x 1024 = 7168), then none fits */
+    conf.memory_margin = 0;
+    struct place_model *pm = place_model_new(H, nh, U, nu, "", &conf);
+    assert_non_null(pm);
+    w = want(1, 2048);
+    w.memory_min_mb = 1024;
+    int chosen, placed = 0;
+    while (place_model_decide(pm, &w, &ps, &chosen, NULL, &err) == 0) {
+        assert_string_equal(place_model_host(pm, chosen)->name, "b");
+        assert_int_equal(place_model_reserve(pm, chosen, &w), 0);
+        assert_true(++placed <= 10);
+    }
+    assert_int_equal(placed, 3);
+    assert_int_equal(err.code, YE_INSUFFICIENT_CAPACITY);
+    assert_true(strstr(err.message, "2 without 1 GiB free for its memory floor") != NULL);
+    place_model_free(pm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -473,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_settings),
         cmocka_unit_test(test_labels_check),
         cmocka_unit_test(test_move_excludes_source),
+        cmocka_unit_test(test_memory_floors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* test_store_place.c - placement's store reads on SQLite and PostgreSQL:
  * the hosts' compact rows, the allocation summed per (host, group) with
- * only the rows that hold resources charged, and the vm_groups table. */
+ * only the rows that hold resources charged (their memory floors too), and
+ * the vm_groups table. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,6 +26,8 @@ static int teardown(void **state)
     return 0;
 }
 
+static uint64_t vm_min_mb; /* the next vm()'s memory_min_mb */
+
 static void vm(struct store *st, const char *name, const char *host, const char *grp, int cpus,
                enum vm_desired d, enum vm_state s)
 {
@@ -37,6 +40,8 @@ static void vm(struct store *st, const char *name, const char *host, const char 
     snprintf(v.group, sizeof(v.group), "%s", grp);
     v.cpus = cpus;
     v.memory_mb = 256u * (unsigned)cpus;
+    v.memory_min_mb = vm_min_mb;
+    vm_min_mb = 0;
     v.desired = d;
     v.state = s;
     assert_int_equal(store_vm_insert(st, &v), 0);
@@ -53,6 +58,7 @@ static struct place_usage_row sum(const struct place_usage_row *u, size_t n, con
         r.vms += u[i].vms + (r.vms < 0);
         r.cpus += u[i].cpus;
         r.memory_mb += u[i].memory_mb;
+        r.floor_mb += u[i].floor_mb;
     }
     return r;
 }
@@ -81,10 +87,13 @@ static void test_hosts_and_usage(void **state)
     assert_true(h[0].cpu_load > 0.24 && h[0].cpu_load < 0.26);
     free(h);
 
+    vm_min_mb = 128; /* its floor */
     vm(st, "run", "h-1", "", 2, WANT_RUNNING, VM_RUNNING);
+    vm_min_mb = 64;
     vm(st, "stopped", "h-1", "", 4, WANT_STOPPED, VM_STOPPED);      /* holds nothing */
     vm(st, "creating", "h-1", "web", 1, WANT_STOPPED, VM_CREATING); /* the reservation */
-    vm(st, "wants", "h-2", "web", 3, WANT_RUNNING, VM_STOPPED);     /* about to start */
+    vm_min_mb = 768;                                            /* at its size: no floor below it */
+    vm(st, "wants", "h-2", "web", 3, WANT_RUNNING, VM_STOPPED); /* about to start */
     vm(st, "web2", "h-2", "web", 1, WANT_STOPPED, VM_STOPPED);
     vm(st, "local", "", "", 1, WANT_RUNNING, VM_STARTING);
     struct place_usage_row *u;
@@ -94,13 +103,16 @@ static void test_hosts_and_usage(void **state)
     assert_int_equal(r.vms, 2);
     assert_int_equal(r.cpus, 2);
     assert_int_equal(r.memory_mb, 512);
+    assert_int_equal(r.floor_mb, 128); /* run's memory_min; stopped holds none */
     r = sum(u, nu, "h-1", "web");
     assert_int_equal(r.vms, 1);
     assert_int_equal(r.cpus, 1);
+    assert_int_equal(r.floor_mb, 256); /* no memory_min: all of it */
     r = sum(u, nu, "h-2", "web");
     assert_int_equal(r.vms, 2);
     assert_int_equal(r.cpus, 3);
     assert_int_equal(r.memory_mb, 768);
+    assert_int_equal(r.floor_mb, 768);
     r = sum(u, nu, "", "");
     assert_int_equal(r.vms, 1);
     assert_int_equal(r.cpus, 1);
