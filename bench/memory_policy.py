@@ -13,21 +13,22 @@ once the guests are up and settled:
   ksm       pages_sharing x page size (what KSM saves), machine-wide
   yund_cpu  yund's CPU time per second over --window seconds (the policy
             loops' cost; the off run is the baseline)
-With the policy on, one guest then needs --need MiB (yun-hog on the tiny
-guest's console, a python3 allocation through the guest agent on Debian):
-the time until it holds them, and its balloon's actual before and after.
+With the policy on, one guest then needs --need MiB, taken 4 MiB every
+--ramp-ms (yun-hog on the tiny guest's console, a python3 loop through the
+guest agent on Debian): the time until it holds them against the ramp's own
+length, its balloon's actual before and after, and whether the guest's
+kernel ran out of memory on the way (its console log). A policy that gives
+back in time holds them in about the ramp's length; one that lags makes
+the guest reclaim, stall or OOM.
 
 Usage: bench/memory_policy.py [--image tiny|debian] [--guests 8]
-       [--memory 512] [--need 400] [--window 30]
+       [--memory 512] [--need 400] [--ramp-ms 250] [--window 30]
 Needs root, QEMU and a built yund (YUN_BUILD, default build). KSM and
 /proc/meminfo are the machine's: other work on it shows in them, and this
 bench's KSM run changes them for everything else: never run it beside the
-tests (a run beside CI made test_ksm.py fail).
-
-State (2026-12-03): a first run with 2 tiny 256 MiB guests printed the off
-and on lines (pss 390 vs 357 MiB, 256 MiB ballooned) but its give-back phase
-(yun-hog 160 on the console) did not finish; that step is to be fixed
-before any figure from it is quoted. The Debian run has not been made yet.
+tests (a run beside CI made test_ksm.py fail). Before the off run KSM is
+unmerged and stopped (run=2, then 0) so its baseline shares nothing; the
+machine's KSM run value is put back at the end.
 """
 import argparse
 import os
@@ -40,8 +41,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 
-from conftest import (Yund, _cleanup, console_upgrade, qmp_reply, read_until,  # noqa: E402
-                      wait_for)
+from conftest import Yund, _cleanup, console_upgrade, qmp_reply, wait_for  # noqa: E402
 
 MIB = 1 << 20
 CACHE = os.environ.get("YUN_IMAGE_CACHE", os.path.join(os.path.dirname(ROOT), ".yun-image-cache"))
@@ -64,6 +64,25 @@ def ksm_saved():
             return int(f.read()) * os.sysconf("SC_PAGE_SIZE")
     except OSError:
         return 0
+
+
+KSM_RUN = "/sys/kernel/mm/ksm/run"
+
+
+def ksm_run(value=None):
+    """The KSM run knob: read it, or write value (2 unmerges everything)."""
+    if value is None:
+        with open(KSM_RUN) as f:
+            return int(f.read())
+    with open(KSM_RUN, "w") as f:
+        f.write(str(value))
+
+
+def ksm_reset():
+    """No page merged before the off run: unmerge, wait, stop."""
+    ksm_run(2)
+    wait_for(lambda: ksm_saved() == 0, 300, interval=0.5, what="KSM to unmerge")
+    ksm_run(0)
 
 
 def cpu_seconds(pid):
@@ -104,6 +123,21 @@ def figures(y, a, names, window):
     return sum(pss(p) for p in pids), away, ksm_saved(), cpu
 
 
+def read_any(s, needles, buf, timeout):
+    """What s sends until one of needles is in it (or timeout: what came)."""
+    end = time.time() + timeout
+    while not any(n in buf for n in needles) and time.time() < end:
+        s.settimeout(max(0.1, end - time.time()))
+        try:
+            got = s.recv(65536)
+        except OSError:  # socket.timeout among them
+            continue
+        if not got:
+            break
+        buf += got
+    return buf
+
+
 def hog(y, a, name):
     """Time until the guest holds a.need MiB more."""
     t0 = time.time()
@@ -114,14 +148,16 @@ def hog(y, a, name):
         c, pre = console_upgrade(s, "yund", f"/v1/vms/{name}/console",
                                  {"Connection": "Upgrade", "Upgrade": "yun-console"})
         try:
-            c.sendall(f"\nyun-hog {a.need} 50\n".encode())
-            out = read_until(c, b"yun-hog: holding", pre, timeout=600)
+            c.sendall(f"\nyun-hog {a.need} {a.ramp_ms}\n".encode())
+            out = read_any(c, (b"yun-hog: holding", b"yun-hog: failed"), pre, timeout=600)
         finally:
             c.close()
-        ok = b"yun-hog: failed" not in out
+        ok = b"yun-hog: holding" in out
     else:
-        code = (f"import time; b = bytearray({a.need} << 20)\n"
-                f"for i in range(0, len(b), 4096): b[i] = 1\nprint('held')")
+        # 4 MiB every ramp_ms, each page written (so it is resident)
+        code = (f"import time\nheld = []\nfor k in range({a.need} // 4):\n"
+                f"    b = bytearray(4 << 20)\n    b[::4096] = b'\\1' * (len(b) // 4096)\n"
+                f"    held.append(b)\n    time.sleep({a.ramp_ms / 1000})\nprint('held')")
         p = y.yun("vm", "exec", name, "--", "python3", "-c", code, check=False, timeout=900)
         ok = p.returncode == 0 and "held" in p.stdout
     return time.time() - t0, ok
@@ -155,7 +191,11 @@ def run(a, on):
         if on:
             before = actual(y, names[0])
             took, ok = hog(y, a, names[0])
-            print(f"give-back: {a.need} MiB held in {took:.1f} s ({'ok' if ok else 'FAILED'}); "
+            log = y.console_log(names[0])
+            oom = "Out of memory" in log or "oom-kill" in log
+            ramp = a.need / 4 * a.ramp_ms / 1000
+            print(f"give-back: {a.need} MiB at 4 MiB per {a.ramp_ms} ms (ramp {ramp:.1f} s) held "
+                  f"in {took:.1f} s ({'ok' if ok else 'FAILED'}{', guest OOM' if oom else ''}); "
                   f"balloon {before / MIB:.0f} -> {actual(y, names[0]) / MIB:.0f} MiB", flush=True)
     finally:
         for n in names:
@@ -170,11 +210,20 @@ def main():
     ap.add_argument("--guests", type=int, default=8)
     ap.add_argument("--memory", type=int, default=512, help="MiB per guest")
     ap.add_argument("--need", type=int, default=400, help="MiB one guest then takes")
+    ap.add_argument("--ramp-ms", type=int, default=250, help="ms between 4 MiB steps of it")
     ap.add_argument("--window", type=int, default=30, help="seconds yund's CPU is measured")
     a = ap.parse_args()
     print("load before:", load())
-    run(a, False)
-    run(a, True)
+    was = ksm_run()
+    try:
+        ksm_reset()
+        run(a, False)
+        run(a, True)
+    finally:
+        ksm_run(2 if was == 0 else was)  # unmerge what this run merged
+        if was == 0:
+            wait_for(lambda: ksm_saved() == 0, 300, interval=0.5, what="KSM to unmerge")
+            ksm_run(0)
     print("load after: ", load())
 
 
