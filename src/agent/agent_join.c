@@ -258,12 +258,13 @@ static json_t *make_facts(const struct yun_config *cfg, json_t *hf, char *err, s
     const char *accel = json_string_value(json_object_get(hf, "accel"));
     const char *vms = json_string_value(json_object_get(hf, "vms_dir"));
     const char *images = json_string_value(json_object_get(hf, "images_dir"));
-    json_t *o = json_pack("{s:i,s:s,s:s,s:s,s:O,s:O,s:s,s:s,s:s,s:o,s:s,s:s}", "protocol",
-                          YUN_PROTOCOL, "name", cfg->host_name, "address", addr, "agent_url", url,
-                          "cpus", json_object_get(hf, "cpus"), "memory",
-                          json_object_get(hf, "memory"), "accel", accel ? accel : "", "cpu_model",
-                          model, "cpu_flags", flags, "labels", config_labels_json(cfg->host_labels),
-                          "vms_dir", vms ? vms : "", "images_dir", images ? images : "");
+    const char *models = json_string_value(json_object_get(hf, "cpu_models"));
+    json_t *o = json_pack(
+        "{s:i,s:s,s:s,s:s,s:O,s:O,s:s,s:s,s:s,s:o,s:s,s:s,s:s}", "protocol", YUN_PROTOCOL, "name",
+        cfg->host_name, "address", addr, "agent_url", url, "cpus", json_object_get(hf, "cpus"),
+        "memory", json_object_get(hf, "memory"), "accel", accel ? accel : "", "cpu_model", model,
+        "cpu_flags", flags, "labels", config_labels_json(cfg->host_labels), "vms_dir",
+        vms ? vms : "", "images_dir", images ? images : "", "cpu_models", models ? models : "");
     if (!o)
         snprintf(err, errlen, "host.facts without cpus or memory");
     return o;

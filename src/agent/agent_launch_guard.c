@@ -2,16 +2,27 @@
  * agent_launch_guard.c - the two-QEMU guard of vm.launch (agent_launch.c):
  * a start goes on only when this host shows no QEMU of the VM, in the
  * process table and not only in the pidfile, and no earlier start or exit
- * of it is still being handled. Nothing is done when it refuses.
+ * of it is still being handled, and when this host runs the VM's CPU model
+ * (a controller's placement checked it on the host's joined facts; this is
+ * the host's own word, for a target of a move and a restart alike).
+ * Nothing is done when it refuses.
  */
 #include "agent/agent_local.h"
 #include "compute/engine.h"
 #include "compute/qemu_proc.h"
+#include "sched/cpu_models.h"
 
 #include <event2/event.h>
 
 int launch_guard(struct engine *e, const struct vm_rec *vm, struct yerr *err)
 {
+    int model = vm->cpu_model[0] ? sched_cpu_model_index(vm->cpu_model) : -2;
+    if (model != -2 && (model < 0 || !(agent_cpu_models(e) & (1u << model)))) {
+        char have[400];
+        sched_cpu_models_list(agent_cpu_models(e), have, sizeof have);
+        return yerr_set(err, YE_CONFLICT, "this host cannot run CPU model %s (its QEMU runs: %s)",
+                        vm->cpu_model, have[0] ? have : "none it reported");
+    }
     pid_t other = 0;
     struct vm_rt *busy = engine_rt_find(e, vm->id);
     if (busy && busy->launch)

@@ -113,6 +113,11 @@ bool agent_balloon_target(struct agent_local *al, const char *vm, pid_t pid, uin
  * memory size is given back whole and no longer ballooned, and one that was
  * not ballooned may be from the next round. Nothing without the loop. */
 void agent_balloon_set_min(struct agent_local *al, const struct vm_rec *vm);
+/* The CPU models this host offers (agent_host.c): what its QEMU runs
+ * (engine's probe) within yun's table (sched/cpu_models.h), cut to the
+ * cpu_models setting when one is set. A mask over that table. */
+struct engine;
+uint32_t agent_cpu_models(const struct engine *e);
 /* Routes the host's block-job events to the "vm.block_job" agent event
  * (agent_merge.c); agent_local_new runs it. */
 void agent_merge_attach(struct agent_local *al);
@@ -147,9 +152,10 @@ const char *agent_op_vm_id(struct agent_op *op, json_t *args);
 struct agent_local *agent_op_agent(struct agent_op *op);
 
 /* vm.launch's two-QEMU guard (agent_launch_guard.c): 0 when this host
- * shows no QEMU of vm and no start or exit of it in flight; else -1 with
- * YE_CONFLICT (one runs or is being handled) or YE_UNAVAILABLE (/proc
- * cannot tell). */
+ * shows no QEMU of vm and no start or exit of it in flight, and runs its
+ * CPU model; else -1 with YE_CONFLICT (one runs or is being handled, or
+ * the model is not one this host runs) or YE_UNAVAILABLE (/proc cannot
+ * tell). */
 struct engine;
 struct vm_rec;
 int launch_guard(struct engine *e, const struct vm_rec *vm, struct yerr *err);

@@ -6,6 +6,7 @@
  */
 #include "agent/agent_wire.h"
 #include "compute/cpupin.h"
+#include "lib/config.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ json_t *launch_spec_to_json(const struct launch_spec *s)
         json_object_set_new(vm, "cpu_pin", json_string(v->cpu_pin));
     if (vm && v->emulator_pin[0])
         json_object_set_new(vm, "emulator_pin", json_string(v->emulator_pin));
+    if (vm && v->cpu_model[0]) /* "" (a row from before): QEMU's host/max */
+        json_object_set_new(vm, "cpu_model", json_string(v->cpu_model));
     /* the memory policy (a row from before it: its whole memory, no swap
      * rule, no soft limit) */
     if (vm && json_object_update_new(
@@ -204,8 +207,12 @@ static void read_vm(struct rd *r, json_t *o, struct vm_rec *v)
         str(r, o, "cpu_pin", v->cpu_pin, sizeof v->cpu_pin, S_EMPTY_OK);
     if (json_object_get(o, "emulator_pin"))
         str(r, o, "emulator_pin", v->emulator_pin, sizeof v->emulator_pin, S_EMPTY_OK);
+    if (json_object_get(o, "cpu_model"))
+        str(r, o, "cpu_model", v->cpu_model, sizeof v->cpu_model, 0);
     if (r->failed)
         return;
+    if (v->cpu_model[0] && !config_cpu_model_ok(v->cpu_model))
+        bad(r, "cpu_model", "must be a CPU model name ([A-Za-z0-9._-])");
     if (v->disk_dir[0] && (strchr(v->disk_dir, ',') || strstr(v->disk_dir, "/./") ||
                            strcmp(strrchr(v->disk_dir, '/') + 1, v->id)))
         bad(r, "disk_dir", "must be POOL/vms/ID");

@@ -196,7 +196,7 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         "cpu_quota_us", "cpu_period_us", "cpuset",      "start",       "hostname",    "user_data",
         "ssh_keys",     "host",          "group",       "requires",    "explain",     "pool",
         "ha",           "memory_min",    "memory_swap", "memory_high", "memory_lock", "merge",
-        "cpu_pin",      "emulator_pin",  NULL};
+        "cpu_pin",      "emulator_pin",  "cpu_model",   NULL};
     vm_spec_defaults(s);
     if (!b)
         return yerr_set(err, YE_INVALID_ARGUMENT, "request body with name and image required");
@@ -224,7 +224,8 @@ int vm_spec_from_json(json_t *b, struct vm_spec *s, struct yerr *err)
         get_int(b, "cpu_period_us", 0, 1LL << 40, &period, err) < 0 ||
         get_str(b, "cpuset", s->cpuset, sizeof(s->cpuset), err) < 0 ||
         get_str(b, "cpu_pin", s->cpu_pin, sizeof(s->cpu_pin), err) < 0 ||
-        get_str(b, "emulator_pin", s->emulator_pin, sizeof(s->emulator_pin), err) < 0)
+        get_str(b, "emulator_pin", s->emulator_pin, sizeof(s->emulator_pin), err) < 0 ||
+        get_str(b, "cpu_model", s->cpu_model, sizeof(s->cpu_model), err) < 0)
         return -1;
     if (get_str(b, "hostname", s->hostname, sizeof(s->hostname), err) < 0 ||
         get_memory_policy(b, s, err) < 0)

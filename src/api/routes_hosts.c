@@ -43,6 +43,8 @@ static json_t *host_json(struct api *api, const struct host_rec *h, int vms)
         "lease_until", (json_int_t)h->lease_until, "usage", "cpu_load", h->cpu_load, "mem_used",
         (json_int_t)h->mem_used, "vms", vms, "vms_dir", h->vms_dir, "images_dir", h->images_dir,
         "joined_at", (json_int_t)h->joined_at, "updated_at", (json_int_t)h->updated_at);
+    if (j)
+        json_object_set_new(j, "cpu_models", json_string(h->cpu_models));
     return j;
 }
 

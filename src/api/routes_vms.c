@@ -57,6 +57,7 @@ void vm_write_json(struct jw *w, struct ctl *c, const struct vm_rec *vm, bool up
     jw_kv_str(w, "cpuset", vm->cpuset);
     jw_kv_str(w, "cpu_pin", vm->cpu_pin);
     jw_kv_str(w, "emulator_pin", vm->emulator_pin);
+    jw_kv_str(w, "cpu_model", vm->cpu_model); /* "" = a row from before: host or max */
     jw_kv_str(w, "desired", vm_desired_name(vm->desired));
     jw_kv_str(w, "state", vm_state_name(vm->state));
     jw_kv_int(w, "pid", vm->pid);

@@ -85,7 +85,8 @@ static int vm_place(struct cli *c, const struct cli_args *a)
         cli_print_json(r);
     } else {
         json_t *h = json_object_get(r, "host");
-        printf("would go to %s (%s)\n", str(h, "name"), str(r, "reason"));
+        printf("would go to %s (%s)%s%s\n", str(h, "name"), str(r, "reason"),
+               str(r, "cpu_model")[0] ? ", CPU model " : "", str(r, "cpu_model"));
         if (explain)
             cli_print_placement(json_object_get(r, "placement"));
     }
@@ -185,6 +186,8 @@ const struct cli_cmd cmd_place_entries[] = {
              {"group", 0, "GROUP", CLI_K_TEXT, NULL, 0, "a placement group (yun group list)"},
              {"require", 0, "K=V", CLI_K_TEXT, NULL, CLI_OPT_REPEAT,
               "only hosts with this label, e.g. gpu=1"},
+             {"cpu-model", 0, "MODEL", CLI_K_TEXT, NULL, 0,
+              "only hosts that run this CPU model (default: the baseline)"},
              {"start", 0, NULL, CLI_K_TEXT, NULL, 0,
               "as a create that starts it: count what hosts hold"},
              {"explain", 0, NULL, CLI_K_TEXT, NULL, 0, "print every host's verdict"},

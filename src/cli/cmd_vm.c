@@ -127,7 +127,8 @@ static int size_opt(const char *name, const char *v, bool mib_default, uint64_t 
 }
 
 /* What create and place (cmd_place.c) share: --image, --cpus, --memory,
- * --host, --group, --require... and --start, into the request's body.
+ * --host, --group, --require..., --cpu-model and --start, into the
+ * request's body.
  * -1 (after a one-line reason) on a bad value. */
 int cli_vm_shape_body(const struct cli_args *a, json_t *body)
 {
@@ -155,6 +156,8 @@ int cli_vm_shape_body(const struct cli_args *a, json_t *body)
         json_object_set_new(body, "host", json_string(v));
     if ((v = cli_val(a, "group")))
         json_object_set_new(body, "group", json_string(v));
+    if ((v = cli_val(a, "cpu-model")))
+        json_object_set_new(body, "cpu_model", json_string(v));
     int ri = 0;
     while ((v = cli_val_next(a, "require", &ri))) {
         json_t *req = json_object_get(body, "requires");
@@ -587,6 +590,8 @@ const struct cli_cmd cmd_vm_entries[] = {
               "pin each vCPU's thread, e.g. 0:2,1:3"},
              {"emulator-pin", 0, "LIST", CLI_K_TEXT, NULL, 0,
               "host CPUs of QEMU's other threads (I/O, main loop)"},
+             {"cpu-model", 0, "MODEL", CLI_K_TEXT, NULL, 0,
+              "QEMU CPU model, e.g. Westmere (default: the cluster's baseline)"},
              {"start", 0, NULL, CLI_K_TEXT, NULL, 0, "start it once created"},
              {"hostname", 0, "H", CLI_K_TEXT, NULL, 0, "guest hostname (cloud-init)"},
              {"user-data", 0, "FILE", CLI_K_FILE, NULL, 0, "cloud-init user-data file"},

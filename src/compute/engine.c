@@ -5,6 +5,7 @@
  */
 #include "compute/engine.h"
 #include "compute/accel.h"
+#include "compute/cpu_probe.h"
 #include "compute/cgroup_remove.h"
 #include "compute/guest.h"
 #include "compute/qmp.h"
@@ -106,6 +107,11 @@ int engine_init(struct engine *e, struct event_base *base, const struct yun_conf
     snprintf(e->accel, sizeof(e->accel), "%s", accel_choose(cfg->accel));
     log_info("host: %d cpus, %llu MiB, accelerator %s (requested %s)", e->host_cpus,
              (unsigned long long)(e->host_memory >> 20), e->accel, cfg->accel);
+    /* before the loop serves: about 0.2 s, once */
+    char perr[256];
+    if (cpu_probe_run(cfg->qemu_binary, e->accel, e->cpu_models, sizeof e->cpu_models, perr,
+                      sizeof perr) < 0)
+        log_warn("CPU models: %s (VMs get no named model on this host)", perr);
     e->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, e);
     event_add(e->sigchld, NULL);
     return 0;

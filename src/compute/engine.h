@@ -66,7 +66,10 @@ struct engine {
     struct cg_layout cg;
     int host_cpus;
     uint64_t host_memory;
-    char accel[8];    /* what "auto" resolved to on this host */
+    char accel[8]; /* what "auto" resolved to on this host */
+    /* the CPU models its QEMU runs with that accelerator, ','-separated
+     * (compute/cpu_probe.h; "" when the probe failed) */
+    char cpu_models[4096];
     char yund_id[16]; /* random, kept in DIR/yund.id: names this yund's cgroup parent */
     char vms_dir[300];
     char images_dir[300];

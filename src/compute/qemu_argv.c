@@ -165,7 +165,9 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     add(&b, "%s,accel=%s%s", vm->machine[0] ? vm->machine : "pc", accel,
         vm->no_merge ? ",mem-merge=off" : "");
     add(&b, "-cpu");
-    add(&b, "%s", strcmp(accel, "kvm") == 0 ? "host" : "max");
+    /* a named model (fixed at create, sched/cpu_models.h) migrates between
+     * hosts that run it; rows from before have none: host or max */
+    add(&b, "%s", vm->cpu_model[0] ? vm->cpu_model : strcmp(accel, "kvm") == 0 ? "host" : "max");
     add(&b, "-smp");
     add(&b, "%d", vm->cpus);
     add(&b, "-m");

@@ -52,6 +52,8 @@ static void on_facts(void *ctx, json_t *r, const struct yerr *err)
     h->swap_acct = json_is_boolean(sa) ? json_is_true(sa) : -1;
     h->memlock_max = json_is_integer(ml) ? json_integer_value(ml) : -2;
     snprintf(h->yund_id, sizeof h->yund_id, "%s", id ? id : "");
+    const char *models = json_string_value(json_object_get(r, "cpu_models"));
+    snprintf(h->cpu_models, sizeof h->cpu_models, "%s", models ? models : "");
     if (h->cpus < 1 || !h->memory)
         yerr_set(&w->err, YE_INTERNAL, "agent: host.facts without cpus or memory");
     else if (!vms || vms[0] != '/' || strlen(vms) >= sizeof h->vms_dir || !images ||

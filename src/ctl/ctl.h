@@ -39,6 +39,7 @@ struct ctl_host {
     char yund_id[16];
     char vms_dir[300];    /* where the host keeps each VM's directory */
     char images_dir[300]; /* and the image library */
+    char cpu_models[512]; /* the QEMU CPU models it runs (agent_cpu_models), ','-separated */
 };
 
 /* A new event was recorded (long-polling readers wake on it). */
@@ -228,6 +229,9 @@ struct vm_spec {
     uint64_t memory_high_mb;
     bool memory_lock;
     bool no_merge;
+    /* QEMU's -cpu (sched/cpu_models.h); "" = the default: the cpu_model
+     * setting, "auto" there = the cluster baseline (ctl_cpu_model_for) */
+    char cpu_model[64];
     bool start;
     /* cloud-init (NoCloud seed); borrowed pointers, valid during the call */
     char hostname[64];

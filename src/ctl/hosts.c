@@ -66,6 +66,7 @@ static void facts_from_row(struct ctl_host *f, const struct host_rec *r)
     f->memlock_max = -2;
     snprintf(f->vms_dir, sizeof f->vms_dir, "%s", r->vms_dir);
     snprintf(f->images_dir, sizeof f->images_dir, "%s", r->images_dir);
+    snprintf(f->cpu_models, sizeof f->cpu_models, "%s", r->cpu_models);
 }
 
 static size_t insert_at(struct ctl_hosts *h, const char *name)
@@ -248,6 +249,7 @@ static int init_local(struct ctl *c, char *err, size_t errlen)
     r.cpus = c->facts.cpus;
     r.memory = c->facts.memory;
     snprintf(r.accel, sizeof r.accel, "%s", c->facts.accel);
+    snprintf(r.cpu_models, sizeof r.cpu_models, "%s", c->facts.cpu_models);
     snprintf(r.vms_dir, sizeof r.vms_dir, "%s", c->facts.vms_dir);
     snprintf(r.images_dir, sizeof r.images_dir, "%s", c->facts.images_dir);
     if (strcmp(r.state, "maintenance") || !r.maintenance)

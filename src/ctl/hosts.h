@@ -80,6 +80,7 @@ struct host_join {
     char accel[8];
     char cpu_model[128];
     char cpu_flags[1024];
+    char cpu_models[512]; /* QEMU CPU models it runs ("" from an agent that has none) */
     char labels[512];
     char vms_dir[300];
     char images_dir[300];

@@ -109,6 +109,7 @@ int ctl_host_join_parse(json_t *body, struct host_join *j, struct yerr *err)
         get_str(body, "accel", true, j->accel, sizeof j->accel, err) < 0 ||
         get_str(body, "cpu_model", false, j->cpu_model, sizeof j->cpu_model, err) < 0 ||
         get_str(body, "cpu_flags", false, j->cpu_flags, sizeof j->cpu_flags, err) < 0 ||
+        get_str(body, "cpu_models", false, j->cpu_models, sizeof j->cpu_models, err) < 0 ||
         get_str(body, "vms_dir", true, j->vms_dir, sizeof j->vms_dir, err) < 0 ||
         get_str(body, "images_dir", true, j->images_dir, sizeof j->images_dir, err) < 0)
         return -1;
@@ -124,6 +125,9 @@ int ctl_host_join_parse(json_t *body, struct host_join *j, struct yerr *err)
         return yerr_set(err, YE_INVALID_ARGUMENT, "agent_url: not an http:// URL");
     if (!printable(j->run) || !printable(j->cpu_model) || !printable(j->cpu_flags))
         return yerr_set(err, YE_INVALID_ARGUMENT, "run, cpu_model, cpu_flags: control characters");
+    if (!config_cpu_models_ok(j->cpu_models))
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "cpu_models: not a ','-separated list of CPU model names");
     if (strcmp(j->accel, "kvm") && strcmp(j->accel, "tcg"))
         return yerr_set(err, YE_INVALID_ARGUMENT, "accel: '%s' is not kvm or tcg", j->accel);
     json_t *cpus = json_object_get(body, "cpus"), *mem = json_object_get(body, "memory");
@@ -159,6 +163,7 @@ static void fill_row(struct host_rec *r, const struct host_join *j)
     snprintf(r->accel, sizeof r->accel, "%s", j->accel);
     snprintf(r->cpu_model, sizeof r->cpu_model, "%s", j->cpu_model);
     snprintf(r->cpu_flags, sizeof r->cpu_flags, "%s", j->cpu_flags);
+    snprintf(r->cpu_models, sizeof r->cpu_models, "%s", j->cpu_models);
     snprintf(r->labels, sizeof r->labels, "%s", j->labels);
     snprintf(r->run, sizeof r->run, "%s", j->run);
     snprintf(r->vms_dir, sizeof r->vms_dir, "%s", j->vms_dir);

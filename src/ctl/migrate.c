@@ -16,6 +16,7 @@
 #include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "sched/cpu_models.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -310,6 +311,14 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
     if (o->postcopy)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "--postcopy is not supported yet (use --auto-converge)");
+    /* max and host expose whatever the host has: QEMU calls them not
+     * migration-safe (a named model is checked on the target by placement) */
+    int model = vm->cpu_model[0] ? sched_cpu_model_index(vm->cpu_model) : -1;
+    if (model >= 0 && !sched_cpu_model_migratable(model))
+        return yerr_set(err, YE_CONFLICT,
+                        "vm '%s' runs CPU model %s, which shows the host's own CPU and cannot "
+                        "move; give it a named model (yun vm create --cpu-model)",
+                        vm->name, vm->cpu_model);
     int ns = ctl_vm_snapshot_count(c, vm);
     if (ns < 0)
         return yerr_db(err, store_errmsg(c->store));

@@ -21,6 +21,8 @@
 #include "ctl/ctl.h"
 #include "ctl/hosts.h"
 #include "ctl/vms_int.h"
+#include "lib/config.h"
+#include "sched/cpu_models.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,7 @@ struct ctl_place {
     int64_t built_ms;       /* when (monotonic) */
     double build_cost_ms;   /* how long that took */
     struct place_timing timing[PLACE_T__COUNT];
+    char cpu_model[64]; /* the last decision's (its place_want points here) */
 };
 
 const double place_bucket_le[PLACE_BUCKETS] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
@@ -138,6 +141,7 @@ static int add_local(struct ctl *c, struct place_host_row **hosts, size_t *n)
     h->name[sizeof(h->name) - 1] = 0;
     h->cpus = c->facts.cpus;
     h->memory = c->facts.memory;
+    snprintf(h->cpu_models, sizeof(h->cpu_models), "%s", c->facts.cpu_models);
     snprintf(h->state, sizeof(h->state), "up");
     return 0;
 }
@@ -183,6 +187,28 @@ out:
     return ret;
 }
 
+/* spec's CPU model on the built model: its own, else the cpu_model
+ * setting, "auto" there being the baseline ("" when there is none). */
+static int model_for(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spec, char out[64],
+                     struct yerr *err)
+{
+    const char *want = spec->cpu_model[0] ? spec->cpu_model : c->cfg->cpu_model;
+    out[0] = 0;
+    if (!strcmp(want, "auto")) {
+        int b = place_model_baseline(pl->pm);
+        if (b >= 0)
+            snprintf(out, 64, "%s", sched_cpu_model_name(b));
+        return 0;
+    }
+    if (sched_cpu_model_index(want) < 0)
+        return yerr_set(err, YE_INVALID_ARGUMENT,
+                        "the cpu_model setting '%s' is not a CPU model yun knows (see "
+                        "docs/architecture.md, CPU models)",
+                        want);
+    snprintf(out, 64, "%s", want);
+    return 0;
+}
+
 /* Decides for spec on the kept model (read again when due); ps is the state
  * the decision moves (the controller's, or a copy for a dry run). */
 static int decide(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spec,
@@ -207,10 +233,13 @@ static int decide(struct ctl *c, struct ctl_place *pl, const struct vm_spec *spe
     if (!pl->pm || pl->build_cost_ms < PLACE_CHEAP_MS || now - pl->built_ms >= every)
         if (build(c, pl, err) < 0)
             return -1;
+    if (model_for(c, pl, spec, pl->cpu_model, err) < 0)
+        return -1;
     *w = (struct place_want){.name = spec->name,
                              .cpus = spec->cpus,
                              .memory_mb = spec->memory_mb,
                              .memory_min_mb = spec->memory_min_mb,
+                             .cpu_model = pl->cpu_model,
                              .requires = spec->requires,
                              .group = spec->group[0] ? grp : NULL,
                              .host = force_host ? force_host : "",
@@ -312,11 +341,11 @@ int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_
         const struct place_host_row *h = place_model_host(pl->pm, chosen);
         json_t *first = json_array_get(json_object_get(ex, "hosts"), 0);
         json_t *score = json_object_get(first, "score");
-        *out =
-            json_pack("{s:{s:s,s:s},s:f,s:O,s:O,s:O}", "host", "id", h->id, "name", h->name,
-                      "score", score ? json_number_value(score) : 0.0, "passed",
-                      json_object_get(ex, "passed"), "hosts_total",
-                      json_object_get(ex, "hosts_total"), "reason", json_object_get(ex, "reason"));
+        *out = json_pack("{s:{s:s,s:s},s:f,s:O,s:O,s:O,s:s}", "host", "id", h->id, "name", h->name,
+                         "score", score ? json_number_value(score) : 0.0, "passed",
+                         json_object_get(ex, "passed"), "hosts_total",
+                         json_object_get(ex, "hosts_total"), "reason",
+                         json_object_get(ex, "reason"), "cpu_model", pl->cpu_model);
         if (!*out)
             ret = yerr_set(err, YE_INTERNAL, "out of memory");
     }
@@ -363,6 +392,16 @@ int ctl_place_move(struct ctl *c, const struct vm_rec *vm, const char *strategy,
         json_decref(ex);
     timed(pl, PLACE_T_DRY, t0);
     return ret;
+}
+
+int ctl_cpu_model_for(struct ctl *c, const struct vm_spec *spec, char out[64], struct yerr *err)
+{
+    struct ctl_place *pl = place_of(c);
+    if (!pl)
+        return yerr_set(err, YE_INTERNAL, "out of memory");
+    if (!pl->pm && build(c, pl, err) < 0)
+        return -1;
+    return model_for(c, pl, spec, out, err);
 }
 
 int ctl_place_timing(struct ctl *c, int kind, struct place_timing *out)

@@ -42,6 +42,7 @@ struct place_want {
     int cpus;
     uint64_t memory_mb;
     uint64_t memory_min_mb;        /* the balloon's floor; 0 = none (all its memory) */
+    const char *cpu_model;         /* the host must run it (sched/cpu_models.h); NULL/"" = any */
     const char *requires;          /* required labels "k=v,k=v" ("" = none) */
     const struct group_rec *group; /* NULL = none */
     const char *host;              /* forced host, id or name ("" = any) */
@@ -88,6 +89,9 @@ const struct place_host_row *place_model_host(const struct place_model *pm, int 
  * new object whenever the decision ran. */
 int place_model_decide(struct place_model *pm, const struct place_want *w, struct place_state *ps,
                        int *chosen, json_t **explain, struct yerr *err);
+/* The cluster's CPU baseline (sched_cpu_baseline over the up hosts that
+ * reported models) as an index into sched's table, or -1. */
+int place_model_baseline(const struct place_model *pm);
 /* Host i now holds w (its row is being written). */
 int place_model_reserve(struct place_model *pm, int i, const struct place_want *w);
 
@@ -121,6 +125,11 @@ int ctl_place_dry(struct ctl *c, const struct vm_spec *spec, json_t **out, json_
  * ctl_place's (409 "no valid host: ..."). */
 int ctl_place_move(struct ctl *c, const struct vm_rec *vm, const char *strategy, bool dry,
                    char host_id[37], json_t **explain, struct yerr *err);
+/* The CPU model a VM of spec gets (fixed at its create): spec's own, else
+ * the cpu_model setting, whose "auto" is the cluster baseline on the
+ * placement model (the newest model every up host runs; "" when none is
+ * shared or reported: QEMU's host/max as before). 0, or -1 with err. */
+int ctl_cpu_model_for(struct ctl *c, const struct vm_spec *spec, char out[64], struct yerr *err);
 /* How long decisions took (creates' ctl_place, dry runs): a histogram,
  * cumulative buckets as Prometheus has them (bucket[b] counts decisions
  * of at most place_bucket_le[b] seconds). */

@@ -17,6 +17,7 @@ enum {
     PRE_MAX_VMS,
     PRE_RAM_EVER,
     PRE_MEM_FLOOR,
+    PRE_CPU_MODEL,
     PRE_SOURCE,
     PRE__COUNT
 };
@@ -33,6 +34,7 @@ struct place_model {
     struct place_conf conf;
     sched_model m;         /* one sched host per row; group members as zero-size VMs */
     struct place_use *use; /* per host ("" rows folded into the local host) */
+    uint32_t *cpumask;     /* per host: the CPU models it runs (sched/cpu_models.h) */
     char (*gnames)[64];    /* m.groups[i]'s full name */
     int gcap;              /* room in gnames */
     /* one decision's */

@@ -19,6 +19,7 @@
  * is one whose start admits the VM.
  */
 #include "ctl/place_int.h"
+#include "sched/cpu_models.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -234,13 +235,15 @@ struct place_model *place_model_new(const struct place_host_row *hosts, size_t n
     sched_model_init(&p->m);
     p->hosts = malloc(n1 * sizeof(*p->hosts));
     p->use = calloc(n1, sizeof(*p->use));
+    p->cpumask = calloc(n1, sizeof(*p->cpumask));
     p->excluded = calloc(n1, 1);
     p->pre = calloc(n1, 1);
     p->verdicts = calloc(n1, sizeof(*p->verdicts));
     struct idx *ix = malloc(n1 * sizeof(*ix));
     p->m.hosts = calloc(n1, sizeof(*p->m.hosts)); /* room for all at once */
     p->m.cap_hosts = (int)n1;
-    if (!p->hosts || !p->use || !p->excluded || !p->pre || !p->verdicts || !ix || !p->m.hosts)
+    if (!p->hosts || !p->use || !p->cpumask || !p->excluded || !p->pre || !p->verdicts || !ix ||
+        !p->m.hosts)
         goto oom;
     memcpy(p->hosts, hosts, nhosts * sizeof(*hosts));
     sched_host h;
@@ -248,6 +251,7 @@ struct place_model *place_model_new(const struct place_host_row *hosts, size_t n
     for (size_t i = 0; i < nhosts; i++) {
         const struct place_host_row *r = &hosts[i];
         ix[i] = (struct idx){r->id, (int)i};
+        p->cpumask[i] = sched_cpu_models_mask(r->cpu_models);
         h.nlabels = 0;
         snprintf(h.name, sizeof(h.name), "%s", r->name);
         h.cores = place_host_vcpus(p, i);
@@ -294,6 +298,7 @@ void place_model_free(struct place_model *p)
     sched_model_free(&p->m);
     free(p->hosts);
     free(p->use);
+    free(p->cpumask);
     free(p->excluded);
     free(p->pre);
     free(p->verdicts);
@@ -314,6 +319,7 @@ const struct place_host_row *place_model_host(const struct place_model *p, int i
 /* our pre-filters, in sched's order (after host state) */
 static void pre_filter(struct place_model *p, const struct place_want *w)
 {
+    int model = w->cpu_model && w->cpu_model[0] ? sched_cpu_model_index(w->cpu_model) : -2;
     for (size_t i = 0; i < p->n; i++) {
         unsigned char r = PRE_NONE;
         if (p->forced >= 0 && (size_t)p->forced != i)
@@ -329,6 +335,8 @@ static void pre_filter(struct place_model *p, const struct place_want *w)
         else if (w->charge && p->conf.mem_overcommit > 1.0 &&
                  p->use[i].floor_mb + place_want_floor_mb(w) > place_host_floor_cap_mb(p, i))
             r = PRE_MEM_FLOOR;
+        else if (model != -2 && (model < 0 || !(p->cpumask[i] & (1u << model))))
+            r = PRE_CPU_MODEL;
         p->pre[i] = r;
         p->excluded[i] = r != PRE_NONE;
     }
@@ -393,6 +401,20 @@ int place_model_decide(struct place_model *p, const struct place_want *w, struct
         return -1;
     *chosen = best;
     return 0;
+}
+
+int place_model_baseline(const struct place_model *p)
+{
+    uint32_t *m = malloc((p->n ? p->n : 1) * sizeof(*m));
+    if (!m)
+        return -1;
+    size_t k = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->m.hosts[i].state == SCHED_HOST_UP && p->cpumask[i])
+            m[k++] = p->cpumask[i];
+    int b = sched_cpu_baseline(m, k);
+    free(m);
+    return b;
 }
 
 int place_model_reserve(struct place_model *p, int i, const struct place_want *w)

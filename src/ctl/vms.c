@@ -15,6 +15,7 @@
 #include "ctl/vms_int.h"
 #include "lib/failpoint.h"
 #include "lib/util.h"
+#include "sched/cpu_models.h"
 #include "storage/seed.h"
 
 #include <errno.h>
@@ -103,6 +104,7 @@ void vm_spec_of_running(struct vm_spec *s, const struct vm_rec *vm)
     s->cpus = vm->cpus;
     s->memory_mb = vm->memory_mb;
     s->memory_min_mb = vm->memory_min_mb;
+    snprintf(s->cpu_model, sizeof s->cpu_model, "%s", vm->cpu_model);
     snprintf(s->group, sizeof s->group, "%s", vm->group);
     snprintf(s->requires, sizeof s->requires, "%s", vm->requires);
     s->start = true;
@@ -170,6 +172,12 @@ int ctl_vm_check_spec(const struct vm_spec *s, struct yerr *err)
             return yerr_set(err, YE_INVALID_ARGUMENT, "cmdline has a control character");
     if (seed_validate(s->hostname, s->user_data, s->ssh_keys, why, sizeof(why)) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);
+    if (s->cpu_model[0] && sched_cpu_model_index(s->cpu_model) < 0) {
+        char known[400];
+        sched_cpu_models_list(~0u, known, sizeof known);
+        return yerr_set(err, YE_INVALID_ARGUMENT, "cpu_model '%.63s' is not one yun knows (%s)",
+                        s->cpu_model, known);
+    }
     /* the host's CPUs are checked with its facts (ctl_vm_validate_spec) */
     if (cpupin_validate(s->cpu_pin, s->emulator_pin, s->cpus, s->cpuset, 0, why, sizeof why) < 0)
         return yerr_set(err, YE_INVALID_ARGUMENT, "%s", why);

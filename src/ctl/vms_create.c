@@ -129,6 +129,9 @@ int ctl_vm_create(struct ctl *c, const struct vm_spec *spec, ctl_vm_fn done, voi
         ctl_vm_validate_spec(c, spec, host, &img, err) < 0)
         return -1;
     struct vm_rec vm = {0};
+    /* the model placement just filtered the hosts by */
+    if (ctl_cpu_model_for(c, spec, vm.cpu_model, err) < 0)
+        return -1;
     snprintf(vm.host, sizeof vm.host, "%s", host);
     uuid_generate_str(vm.id);
     if (ctl_pool_for_create(c, spec, &vm, err) < 0)

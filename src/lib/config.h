@@ -69,9 +69,14 @@ struct yun_config {
      * directory (NFS, say) on the controller and every agent (docs/cluster.md) */
     char images_dir[300];
     /* the cluster (docs/cluster.md; config_cluster.c) */
-    char role[16];             /* "all" (default), "controller" or "agent" */
-    char host_name[64];        /* "" = the system's host name */
-    char host_labels[512];     /* "k=v,k=v" */
+    char role[16];         /* "all" (default), "controller" or "agent" */
+    char host_name[64];    /* "" = the system's host name */
+    char host_labels[512]; /* "k=v,k=v" */
+    /* CPU models (sched/cpu_models.h): VMs' default ("auto" = the cluster
+     * baseline, else a model name), and the models this host offers ("" =
+     * every one its QEMU runs; else a ','-separated list it is cut to) */
+    char cpu_model[64];
+    char cpu_models[1024];
     char agent_listen[64];     /* ADDR:PORT the agent API listens on */
     char agent_address[64];    /* the address controllers use ("" = the listen address) */
     char join_token_file[256]; /* controller: the join token; agent: --token-file */
@@ -119,6 +124,9 @@ int config_dirs_next(const char **cursor, char *out, size_t outlen);
  * key is not one of them, 0 set, -1 bad value), and the checks at finish. */
 void config_cluster_defaults(struct yun_config *c);
 int config_cluster_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el);
+/* A CPU model name: [A-Za-z0-9._-]{1,63}; a list: such names ','-separated. */
+bool config_cpu_model_ok(const char *v);
+bool config_cpu_models_ok(const char *v);
 int config_cluster_finish(struct yun_config *c, char *err, size_t el);
 /* The balloon policy's settings (config_balloon.c): the same shape. */
 void config_balloon_defaults(struct yun_config *c);

@@ -20,6 +20,7 @@
 void config_cluster_defaults(struct yun_config *c)
 {
     snprintf(c->role, sizeof c->role, "all");
+    snprintf(c->cpu_model, sizeof c->cpu_model, "auto");
     snprintf(c->agent_listen, sizeof c->agent_listen, "0.0.0.0:7781");
     c->heartbeat_ms = 2000;
     c->host_dead_after_ms = 10000;
@@ -131,6 +132,36 @@ static int set_text(char *dst, size_t len, const char *key, const char *v, char 
     return 0;
 }
 
+bool config_cpu_model_ok(const char *v)
+{
+    size_t n = strlen(v);
+    if (n < 1 || n > 63)
+        return false;
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return false;
+    return true;
+}
+
+bool config_cpu_models_ok(const char *v)
+{
+    char one[64];
+    for (const char *p = v; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len >= sizeof one)
+            return false;
+        memcpy(one, p, len);
+        one[len] = 0;
+        if (!config_cpu_model_ok(one))
+            return false;
+        p += len;
+        if (*p == ',' && !*++p)
+            return false;
+    }
+    return true;
+}
+
 int config_cluster_set(struct yun_config *c, const char *key, const char *v, char *err, size_t el)
 {
     if (!strcmp(key, "role")) {
@@ -153,6 +184,17 @@ int config_cluster_set(struct yun_config *c, const char *key, const char *v, cha
             return -1;
         }
         return set_text(c->host_labels, sizeof c->host_labels, key, v, err, el);
+    }
+    if (!strcmp(key, "cpu_model") || !strcmp(key, "cpu_models")) {
+        bool one = !strcmp(key, "cpu_model");
+        if (one ? !config_cpu_model_ok(v) : !config_cpu_models_ok(v)) {
+            snprintf(err, el, "%s: '%.200s' is not %s", key, v,
+                     one ? "auto or a CPU model name ([A-Za-z0-9._-], at most 63)"
+                         : "a ','-separated list of CPU model names");
+            return -1;
+        }
+        return one ? set_text(c->cpu_model, sizeof c->cpu_model, key, v, err, el)
+                   : set_text(c->cpu_models, sizeof c->cpu_models, key, v, err, el);
     }
     if (!strcmp(key, "agent_listen") || !strcmp(key, "agent_address")) {
         bool listen = !strcmp(key, "agent_listen");

@@ -76,6 +76,9 @@ struct vm_rec {
     uint64_t memory_high_mb; /* soft limit (memory.high, v1 soft_limit); 0 = none */
     int memory_lock;         /* QEMU's memory locked resident (mem-lock=on), never swapped */
     int no_merge;            /* KSM opt-out: mem-merge=off */
+    /* QEMU's -cpu (sched/cpu_models.h), fixed at create: the cluster
+     * baseline or its own; "" = rows made before (host under KVM, max) */
+    char cpu_model[64];
     /* not stored: where its disk chain lies on the host ("" = the VM's
      * directory), POOL_PATH/vms/ID, filled in for the wire */
     char disk_dir[256];
@@ -100,6 +103,7 @@ struct host_rec {
     char accel[8];
     char cpu_model[128];
     char cpu_flags[1024]; /* space-separated, as /proc/cpuinfo */
+    char cpu_models[512]; /* the QEMU CPU models it runs, ','-separated (agent_cpu_models) */
     char labels[512];     /* "k=v,k=v" */
     char state[16];       /* "up", "maintenance" or "down" */
     int maintenance;      /* an operator asked for maintenance (kept across a lapse) */

@@ -254,6 +254,7 @@ static void bind_vm(struct db_stmt *s, const struct vm_rec *v)
     db_bind_int64(s, i++, (int64_t)v->memory_high_mb);
     db_bind_int(s, i++, v->memory_lock);
     db_bind_int(s, i++, v->no_merge);
+    db_bind_text(s, i++, v->cpu_model);
 }
 
 void store_read_vm(struct db_stmt *s, struct vm_rec *v)
@@ -309,13 +310,14 @@ void store_read_vm(struct db_stmt *s, struct vm_rec *v)
     v->memory_high_mb = (uint64_t)db_col_int64(s, i++);
     v->memory_lock = db_col_int(s, i++);
     v->no_merge = db_col_int(s, i++);
+    store_col_text(s, i++, v->cpu_model, sizeof(v->cpu_model));
 }
 
 int store_vm_insert(struct store *st, const struct vm_rec *vm)
 {
     struct db_stmt *s =
         store_prep(st, "INSERT INTO vms(" VM_COLS ") VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                       "?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_vm(s, vm);
@@ -334,7 +336,7 @@ int store_vm_update(struct store *st, const struct vm_rec *vm)
                        "hostname=?24,seed=?25,disk=?26,disk_parent=?27,stop_deadline=?28,uid=?29,"
                        "host=?30,grp=?31,requires=?32,pool=?33,ha=?34,ha_from=?35,"
                        "cpu_pin=?36,emulator_pin=?37,memory_min_mb=?38,memory_swap_mb=?39,"
-                       "memory_high_mb=?40,memory_lock=?41,no_merge=?42 WHERE id=?1");
+                       "memory_high_mb=?40,memory_lock=?41,no_merge=?42,cpu_model=?43 WHERE id=?1");
     if (!s)
         return -1;
     bind_vm(s, vm);

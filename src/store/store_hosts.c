@@ -12,7 +12,7 @@
 #define HOST_COLS                                                                                  \
     "id,name,address,agent_url,cpus,memory,accel,cpu_model,cpu_flags,labels,state,"                \
     "maintenance,lease_until,cred_hash,run,cpu_load,mem_used,vms_dir,images_dir,joined_at,"        \
-    "updated_at"
+    "updated_at,cpu_models"
 
 /* The database's clock in ms since the epoch, as an SQL expression. */
 static const char *db_now(struct store *st)
@@ -46,6 +46,7 @@ static void bind_host(struct db_stmt *s, const struct host_rec *h)
     db_bind_text(s, 19, h->images_dir);
     db_bind_int64(s, 20, h->joined_at);
     db_bind_int64(s, 21, h->updated_at);
+    db_bind_text(s, 22, h->cpu_models);
 }
 
 static void read_host(struct db_stmt *s, void *elem)
@@ -72,12 +73,13 @@ static void read_host(struct db_stmt *s, void *elem)
     store_col_text(s, 18, h->images_dir, sizeof h->images_dir);
     h->joined_at = db_col_int64(s, 19);
     h->updated_at = db_col_int64(s, 20);
+    store_col_text(s, 21, h->cpu_models, sizeof h->cpu_models);
 }
 
 int store_host_insert(struct store *st, const struct host_rec *h)
 {
     struct db_stmt *s = store_prep(st, "INSERT INTO hosts(" HOST_COLS ") VALUES(?,?,?,?,?,?,?,?,?,"
-                                       "?,?,?,?,?,?,?,?,?,?,?,?)");
+                                       "?,?,?,?,?,?,?,?,?,?,?,?,?)");
     if (!s)
         return -1;
     bind_host(s, h);
@@ -90,7 +92,7 @@ int store_host_update(struct store *st, const struct host_rec *h)
         st, "UPDATE hosts SET name=?2,address=?3,agent_url=?4,cpus=?5,memory=?6,accel=?7,"
             "cpu_model=?8,cpu_flags=?9,labels=?10,state=?11,maintenance=?12,lease_until=?13,"
             "cred_hash=?14,run=?15,cpu_load=?16,mem_used=?17,vms_dir=?18,images_dir=?19,"
-            "joined_at=?20,updated_at=?21 WHERE id=?1");
+            "joined_at=?20,updated_at=?21,cpu_models=?22 WHERE id=?1");
     if (!s)
         return -1;
     bind_host(s, h);

@@ -53,7 +53,7 @@ int store_get_one(struct store *st, const char *sql, const char *key, size_t ele
     "cpu_weight,cpu_quota_us,cpu_period_us,cpuset,desired,state,pid,started_at,created_at,"        \
     "updated_at,restarts,last_error,hostname,seed,disk,disk_parent,stop_deadline,uid,host,grp,"    \
     "requires,pool,ha,ha_from,cpu_pin,emulator_pin,memory_min_mb,memory_swap_mb,memory_high_mb,"   \
-    "memory_lock,no_merge"
+    "memory_lock,no_merge,cpu_model"
 /* One row of SELECT VM_COLS into v. */
 void store_read_vm(struct db_stmt *s, struct vm_rec *v);
 

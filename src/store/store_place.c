@@ -19,12 +19,13 @@ static void row_host(struct db_stmt *s, void *e)
     store_col_text(s, 4, h->labels, sizeof(h->labels));
     store_col_text(s, 5, h->state, sizeof(h->state));
     h->cpu_load = db_col_double(s, 6);
+    store_col_text(s, 7, h->cpu_models, sizeof(h->cpu_models));
 }
 
 int store_place_hosts(struct store *st, struct place_host_row **out, size_t *n)
 {
-    struct db_stmt *s =
-        store_prep(st, "SELECT id,name,cpus,memory,labels,state,cpu_load FROM hosts ORDER BY name");
+    struct db_stmt *s = store_prep(
+        st, "SELECT id,name,cpus,memory,labels,state,cpu_load,cpu_models FROM hosts ORDER BY name");
     if (!s)
         return -1;
     return store_collect(st, s, sizeof(**out), row_host, out, n, "list hosts for placement");

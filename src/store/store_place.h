@@ -19,10 +19,11 @@ struct place_host_row {
     char id[37];
     char name[64];
     int cpus;
-    uint64_t memory;  /* bytes */
-    char labels[512]; /* "k=v,k=v" */
-    char state[16];   /* "up", "maintenance", "down" */
-    double cpu_load;  /* last heartbeat: fraction of the host's CPUs in use */
+    uint64_t memory;      /* bytes */
+    char labels[512];     /* "k=v,k=v" */
+    char state[16];       /* "up", "maintenance", "down" */
+    double cpu_load;      /* last heartbeat: fraction of the host's CPUs in use */
+    char cpu_models[512]; /* the QEMU CPU models it runs, ','-separated */
 };
 
 /* The VM rows of one group on one host (host "" = the all-in-one's own,

@@ -157,6 +157,10 @@ static const char *const migrations[] = {
     "ALTER TABLE vms ADD COLUMN memory_high_mb INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN memory_lock INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE vms ADD COLUMN no_merge INTEGER NOT NULL DEFAULT 0;",
+    /* 15: CPU models: the QEMU models a host runs (its join), a VM's -cpu
+     * fixed at create ('' for rows made before: host under KVM, max) */
+    "ALTER TABLE hosts ADD COLUMN cpu_models TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE vms ADD COLUMN cpu_model TEXT NOT NULL DEFAULT '';",
 };
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 

@@ -46,7 +46,7 @@ def pg_db():
 def test_vm_life_on_postgres(state_dir, pg_db):
     y = Yund(state_dir, ["--store", pg_db]).start()
     assert not os.path.exists(os.path.join(state_dir, "yun.db"))  # no SQLite beside it
-    assert psql(pg_db, "SELECT version FROM schema_version") == "14"
+    assert psql(pg_db, "SELECT version FROM schema_version") == "15"
     y.ensure_tiny()
     y.yun("vm", "create", "e2e-pg", "--image", "tiny", "--memory", "96M", "--memory-min", "64M",
           "--no-merge", "--start")
@@ -54,6 +54,9 @@ def test_vm_life_on_postgres(state_dir, pg_db):
     # the memory policy's columns (schema 14)
     assert psql(pg_db, "SELECT memory_min_mb || ' ' || memory_swap_mb || ' ' || no_merge"
                 " FROM vms WHERE name='e2e-pg'") == "64 -1 1"
+    # its CPU model, fixed at create (schema 15): this host's baseline
+    model = y.vm("e2e-pg")["cpu_model"]
+    assert model and psql(pg_db, "SELECT cpu_model FROM vms WHERE name='e2e-pg'") == model
     y.yun("snapshot", "create", "e2e-pg", "s1")
     v = y.vm("e2e-pg")
     pid = v["pid"]

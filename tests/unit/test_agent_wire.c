@@ -47,6 +47,7 @@ static void sample(struct launch_spec *s, struct launch_vol *lv)
     v->memory_swap_mb = 64;
     v->memory_high_mb = 384;
     v->no_merge = 1;
+    snprintf(v->cpu_model, sizeof v->cpu_model, "Westmere");
     struct image_rec *i = &s->img;
     snprintf(i->name, sizeof i->name, "tiny");
     snprintf(i->format, sizeof i->format, "qcow2");
@@ -96,6 +97,7 @@ static void test_round_trip(void **st)
     assert_int_equal(d.vm.memory_high_mb, 384);
     assert_int_equal(d.vm.memory_lock, 0);
     assert_int_equal(d.vm.no_merge, 1);
+    assert_string_equal(d.vm.cpu_model, "Westmere");
     assert_string_equal(d.img.path, "/var/lib/yun/images/tiny.qcow2");
     assert_string_equal(d.img.initrd, "/var/lib/yun/images/tiny.initrd");
     assert_string_equal(d.img.cmdline, "console=ttyS0");
@@ -113,15 +115,16 @@ static void test_round_trip(void **st)
     launch_spec_free(&d);
     /* a controller from before the memory policy: its defaults */
     j = launch_spec_to_json(&s);
-    const char *gone[] = {"memory_min_mb", "memory_swap_mb", "memory_high_mb", "memory_lock",
-                          "merge"};
-    for (size_t k = 0; k < 5; k++)
+    const char *gone[] = {"memory_min_mb", "memory_swap_mb", "memory_high_mb",
+                          "memory_lock",   "merge",          "cpu_model"};
+    for (size_t k = 0; k < 6; k++)
         json_object_del(json_object_get(j, "vm"), gone[k]);
     assert_int_equal(launch_spec_from_json(j, &d, &err), 0);
     assert_int_equal(d.vm.memory_min_mb, 512);
     assert_int_equal(d.vm.memory_swap_mb, -1);
     assert_int_equal(d.vm.memory_high_mb, 0);
     assert_int_equal(d.vm.no_merge, 0);
+    assert_string_equal(d.vm.cpu_model, ""); /* none: QEMU's host or max */
     json_decref(j);
     launch_spec_free(&d);
     /* no volumes at all */
@@ -197,6 +200,8 @@ static void test_refusals(void **st)
     refuse("vm", "memory_high_mb", json_integer(600), "vm.memory_high_mb");
     refuse("vm", "memory_swap_mb", json_integer(-2), "vm.memory_swap_mb");
     refuse("vm", "merge", json_integer(0), "vm.merge");
+    refuse("vm", "cpu_model", json_string("Westmere,host"), "vm.cpu_model");
+    refuse("vm", "cpu_model", json_string(""), "vm.cpu_model");
     refuse("vm", "memory_lock", json_true(), "vm.memory_lock"); /* with swap 64 */
     refuse("image", "path", json_string("relative.qcow2"), "image.path");
     refuse("image", "path", json_string("/a/../b"), "image.path");

@@ -54,6 +54,10 @@ static void test_parse_good(void **state)
     assert_true(j.memory == 8ULL << 30);
     assert_string_equal(j.labels, "gpu=1");
     assert_string_equal(j.host_id, "");
+    assert_string_equal(j.cpu_models, ""); /* an agent that reports none */
+    json_object_set_new(b, "cpu_models", json_string("Westmere,Nehalem,qemu64"));
+    assert_int_equal(ctl_host_join_parse(b, &j, &err), 0);
+    assert_string_equal(j.cpu_models, "Westmere,Nehalem,qemu64");
     json_object_set_new(b, "host_id", json_string("3e3670c8-74c3-49f4-a1ae-d840423fb65d"));
     assert_int_equal(ctl_host_join_parse(b, &j, &err), 0);
     assert_string_equal(j.host_id, "3e3670c8-74c3-49f4-a1ae-d840423fb65d");
@@ -99,6 +103,9 @@ static void test_parse_bad(void **state)
     bad("labels", json_pack("{s:s}", "bad key", "1"), "labels");
     bad("labels", json_pack("{s:i}", "gpu", 1), "labels");
     bad("labels", json_string("gpu=1"), "labels");
+    bad("cpu_models", json_string("Westmere,,qemu64"), "cpu_models");
+    bad("cpu_models", json_string("Westmere;x"), "cpu_models");
+    bad("cpu_models", json_integer(3), "cpu_models");
     char longname[200];
     memset(longname, 'a', sizeof longname - 1);
     longname[sizeof longname - 1] = 0;

@@ -14,6 +14,7 @@
 
 #include "ctl/place.h"
 #include "lib/config.h"
+#include "sched/cpu_models.h"
 
 #define GIB (1ULL << 30)
 
@@ -532,6 +533,49 @@ static void test_memory_floors(void **st)
     place_model_free(pm);
 }
 
+/* the VM's CPU model: only hosts that run it; the baseline over up hosts */
+static void test_cpu_models(void **st)
+{
+    reset();
+    host("new", 4, 8 * GIB, "up", "");
+    host("old", 4, 8 * GIB, "up", "");
+    host("gone", 4, 8 * GIB, "maintenance", "");
+    snprintf(H[0].cpu_models, sizeof H[0].cpu_models, "Haswell,Westmere,Nehalem,qemu64,max");
+    snprintf(H[1].cpu_models, sizeof H[1].cpu_models, "Nehalem,qemu64,max");
+    snprintf(H[2].cpu_models, sizeof H[2].cpu_models, "qemu64");
+    struct place_model *pm = place_model_new(H, nh, U, nu, "", &conf);
+    assert_non_null(pm);
+    /* the host in maintenance does not pull it down */
+    assert_string_equal(sched_cpu_model_name(place_model_baseline(pm)), "Nehalem");
+    place_model_free(pm);
+    struct yerr err;
+    struct place_want w = want(1, 512);
+    w.cpu_model = "Westmere";
+    json_t *ex;
+    assert_string_equal(decide(&w, &err, &ex), "new");
+    json_t *vo = verdict_of(ex, "old");
+    assert_string_equal(json_string_value(json_object_get(vo, "filter")), "cpu-model");
+    assert_string_equal(json_string_value(json_object_get(vo, "detail")),
+                        "cannot run CPU model Westmere (its QEMU runs: Nehalem,qemu64,max)");
+    json_decref(ex);
+    /* a move off "new": the old host cannot take it (409 conflict, not capacity) */
+    w.exclude = "id-new";
+    assert_string_equal(decide(&w, &err, NULL),
+                        "no valid host: 3 hosts: 1 in maintenance, 1 without CPU model Westmere, 1 "
+                        "the vm's current host");
+    assert_int_equal(err.code, YE_CONFLICT);
+    w.exclude = NULL;
+    w.host = "old";
+    assert_string_equal(decide(&w, &err, NULL),
+                        "no valid host: host old refused (cpu-model): cannot run CPU model "
+                        "Westmere (its QEMU runs: Nehalem,qemu64,max)");
+    /* none named: any host */
+    w = want(1, 512);
+    w.cpu_model = "";
+    w.host = "old";
+    assert_string_equal(decide(&w, &err, NULL), "old");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -545,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_labels_check),
         cmocka_unit_test(test_move_excludes_source),
         cmocka_unit_test(test_memory_floors),
+        cmocka_unit_test(test_cpu_models),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,7 +50,7 @@ static struct vm_rec make_vm(const char *name)
 
 static void test_schema_version(void **state)
 {
-    assert_int_equal(store_schema_version(*state), 14);
+    assert_int_equal(store_schema_version(*state), 15);
 }
 
 static void test_vm_roundtrip(void **state)
@@ -85,12 +85,14 @@ static void test_vm_roundtrip(void **state)
     a.memory_high_mb = 200;
     a.memory_lock = 1;
     a.no_merge = 1;
+    snprintf(a.cpu_model, sizeof a.cpu_model, "Westmere"); /* schema 15 */
     assert_int_equal(store_vm_update(st, &a), 0);
     assert_int_equal(store_vm_get(st, "alpha", &got), 0);
     assert_int_equal(got.state, VM_RUNNING);
     assert_int_equal(got.pid, 4242);
     assert_true(got.memory_min_mb == 128 && got.memory_swap_mb == -1 && got.memory_high_mb == 200);
     assert_true(got.memory_lock == 1 && got.no_merge == 1);
+    assert_string_equal(got.cpu_model, "Westmere");
 
     struct vm_rec b = make_vm("beta");
     assert_int_equal(store_vm_insert(st, &b), 0);
@@ -303,7 +305,7 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(store_vm_get(st, "durable", &got), 0);
     assert_string_equal(got.cpu_pin, "0:0,1:1-2");
     assert_string_equal(got.emulator_pin, "3");
-    assert_int_equal(store_schema_version(st), 14);
+    assert_int_equal(store_schema_version(st), 15);
 }
 
 static void test_snapshots_and_attachments(void **state)
@@ -553,7 +555,7 @@ static void test_second_open_and_newer_schema(void **state)
     struct store *st = *state, *other;
     char err[256];
     assert_int_equal(store_open(tb_spec(), &other, err, sizeof(err)), 0);
-    assert_int_equal(store_schema_version(other), 14);
+    assert_int_equal(store_schema_version(other), 15);
     struct vm_rec a = make_vm("shared");
     assert_int_equal(store_vm_insert(other, &a), 0);
     struct vm_rec got;
@@ -565,7 +567,7 @@ static void test_second_open_and_newer_schema(void **state)
     assert_int_equal(db_begin(db), 0);
     int v;
     assert_int_equal(db_schema_lock(db, &v), 0);
-    assert_int_equal(v, 14);
+    assert_int_equal(v, 15);
     assert_int_equal(db_schema_set(db, 99), 0);
     assert_int_equal(db_commit(db), 0);
     db_close(db);
@@ -612,7 +614,7 @@ static void test_concurrent_migration(void **state)
             }
             int v = store_schema_version(st);
             store_close(st);
-            _exit(v == 14 ? 0 : 2);
+            _exit(v == 15 ? 0 : 2);
         }
     }
     close(go[0]);

@@ -43,6 +43,7 @@ static struct host_rec make_host(const char *name)
     snprintf(h.accel, sizeof h.accel, "kvm");
     snprintf(h.cpu_model, sizeof h.cpu_model, "Test CPU");
     snprintf(h.cpu_flags, sizeof h.cpu_flags, "vmx sse4_2");
+    snprintf(h.cpu_models, sizeof h.cpu_models, "Westmere,Nehalem,qemu64");
     snprintf(h.labels, sizeof h.labels, "gpu=1,zone=a");
     snprintf(h.state, sizeof h.state, "up");
     snprintf(h.cred_hash, sizeof h.cred_hash, "%064d", 7);
@@ -71,6 +72,7 @@ static void test_roundtrip(void **state)
     assert_true(got.memory == 16ULL << 30);
     assert_string_equal(got.labels, "gpu=1,zone=a");
     assert_string_equal(got.cpu_flags, "vmx sse4_2");
+    assert_string_equal(got.cpu_models, "Westmere,Nehalem,qemu64");
     assert_string_equal(got.agent_url, "http://10.0.0.1:7781");
     assert_int_equal(store_host_get(st, b.id, &got), 0);
     assert_string_equal(got.name, "beta");

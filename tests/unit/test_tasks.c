@@ -80,7 +80,7 @@ static void test_begin_conflict_finish(void **s)
 {
     (void)s;
     struct store *st = open_db();
-    assert_int_equal(store_schema_version(st), 14);
+    assert_int_equal(store_schema_version(st), 15);
     struct event_base *b = event_base_new();
     struct tasks *t;
     char err[128];
