@@ -12,7 +12,7 @@
 uint32_t agent_cpu_models(const struct engine *e)
 {
     uint32_t m = sched_cpu_models_mask(e->cpu_models);
-    if (e->cfg->cpu_models[0])
+    if (e->cfg && e->cfg->cpu_models[0]) /* an engine made without settings (tests) */
         m &= sched_cpu_models_mask(e->cfg->cpu_models);
     return m;
 }
