@@ -35,6 +35,7 @@ struct place_model {
     sched_model m;         /* one sched host per row; group members as zero-size VMs */
     struct place_use *use; /* per host ("" rows folded into the local host) */
     uint32_t *cpumask;     /* per host: the CPU models it runs (sched/cpu_models.h) */
+    int baseline;          /* sched_cpu_baseline of the up hosts' masks, at build */
     char (*gnames)[64];    /* m.groups[i]'s full name */
     int gcap;              /* room in gnames */
     /* one decision's */

@@ -248,6 +248,8 @@ struct place_model *place_model_new(const struct place_host_row *hosts, size_t n
     memcpy(p->hosts, hosts, nhosts * sizeof(*hosts));
     sched_host h;
     sched_host_defaults(&h);
+    uint32_t shared = ~0u; /* the models every up host that reported some runs */
+    size_t reporting = 0;
     for (size_t i = 0; i < nhosts; i++) {
         const struct place_host_row *r = &hosts[i];
         ix[i] = (struct idx){r->id, (int)i};
@@ -259,12 +261,18 @@ struct place_model *place_model_new(const struct place_host_row *hosts, size_t n
         h.ram_mb = (double)place_host_mem_mb(p, i);
         h.cpu_ratio = h.ram_ratio = 1.0; /* the overcommit is in the capacity above */
         h.state = host_state(r->state);
+        if (h.state == SCHED_HOST_UP && p->cpumask[i]) {
+            shared &= p->cpumask[i];
+            reporting++;
+        }
         double load = r->cpu_load > 0 ? (r->cpu_load < 1 ? r->cpu_load : 1) : 0;
         h.util_mips = load * r->cpus * PLACE_VCPU_MIPS;
         labels_each(r->labels, add_host_label, &h);
         if (sched_model_add_host(&p->m, &h) < 0)
             goto oom;
     }
+    /* the hosts and their states change only with a new model */
+    p->baseline = sched_cpu_baseline(&shared, reporting ? 1 : 0);
     qsort(ix, nhosts, sizeof(*ix), idx_cmp);
     for (size_t k = 0; k < nusage; k++) {
         int i = host_index(ix, nhosts, usage[k].host, local_id);
@@ -405,16 +413,7 @@ int place_model_decide(struct place_model *p, const struct place_want *w, struct
 
 int place_model_baseline(const struct place_model *p)
 {
-    uint32_t *m = malloc((p->n ? p->n : 1) * sizeof(*m));
-    if (!m)
-        return -1;
-    size_t k = 0;
-    for (size_t i = 0; i < p->n; i++)
-        if (p->m.hosts[i].state == SCHED_HOST_UP && p->cpumask[i])
-            m[k++] = p->cpumask[i];
-    int b = sched_cpu_baseline(m, k);
-    free(m);
-    return b;
+    return p->baseline;
 }
 
 int place_model_reserve(struct place_model *p, int i, const struct place_want *w)
