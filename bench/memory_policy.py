@@ -15,7 +15,8 @@ settled:
   ksm       pages_sharing x page size (what KSM saves), machine-wide
   yund_cpu  yund's CPU time per second over --window seconds (the policy
             loops' cost; the off run is the baseline)
-With the policy on, one guest then needs --need MiB, taken 4 MiB every
+In both runs one guest then needs --need MiB (off: the baseline, the
+same ramp with no balloon in the way at the same load), taken 4 MiB every
 --ramp-ms (yun-hog on the tiny guest's console, a python3 loop through the
 guest agent on Debian): the time until it holds them against the ramp's own
 length, its balloon's actual before and after, and whether the guest's
@@ -24,7 +25,10 @@ back in time holds them in about the ramp's length; one that lags makes
 the guest reclaim, stall or OOM.
 
 Usage: bench/memory_policy.py [--image tiny|debian] [--guests 8]
-       [--memory 512] [--need 400] [--ramp-ms 250] [--window 30]
+       [--memory 512] [--need 400] [--ramp-ms 250] [--window 30] [--only off|on]
+--need must leave the guest room for its own system: 400 of a 512 MiB
+Debian guest OOMs it with no balloon at all (its kernel and services hold
+about 100 MiB); 256 is the half above a floor of 256.
 Needs root, QEMU and a built yund (YUN_BUILD, default build). KSM and
 /proc/meminfo are the machine's: other work on it shows in them, and this
 bench's KSM run changes them for everything else: never run it beside the
@@ -33,11 +37,10 @@ unmerged and stopped (run=2, then 0) so its baseline shares nothing; the
 machine's KSM run value is put back at the end.
 
 State (2026-12-03, docs/benchmarks.md "Memory policy"): 8 x 512 MiB Debian
-guests ran off and on (figures there); the give-back phase hit `yun vm
-exec`'s 60 s default with the machine at load 12 (now --timeout 900), and
+guests ran off and on, and the give-back of 256 MiB against the off run's
+baseline (105.8 s against 110.8 s at load 12: no lag of the policy's);
 --cache (the guests' page cache filled first) hit the guest agent's own
-reply timeout at that load after 3 of 8 guests: both are still to be run
-to the end.
+reply timeout at that load after 3 of 8 guests and has no figure.
 """
 import argparse
 import os
@@ -222,15 +225,15 @@ def run(a, on):
         print(f"policy {'on ' if on else 'off'}: pss {used / MIB:8.0f} MiB  ballooned "
               f"{away / MIB:6.0f} MiB  ksm {ksm / MIB:6.0f} MiB  yund_cpu {cpu * 100:5.2f} %",
               flush=True)
-        if on:
-            before = actual(y, names[0])
-            took, ok = hog(y, a, names[0])
-            log = y.console_log(names[0])
-            oom = "Out of memory" in log or "oom-kill" in log
-            ramp = a.need / 4 * a.ramp_ms / 1000
-            print(f"give-back: {a.need} MiB at 4 MiB per {a.ramp_ms} ms (ramp {ramp:.1f} s) held "
-                  f"in {took:.1f} s ({'ok' if ok else 'FAILED'}{', guest OOM' if oom else ''}); "
-                  f"balloon {before / MIB:.0f} -> {actual(y, names[0]) / MIB:.0f} MiB", flush=True)
+        # off: the same ramp with no balloon in the way, at the same load (the baseline)
+        before = actual(y, names[0])
+        took, ok = hog(y, a, names[0])
+        log = y.console_log(names[0])
+        oom = "Out of memory" in log or "oom-kill" in log
+        ramp = a.need / 4 * a.ramp_ms / 1000
+        print(f"{'give-back' if on else 'baseline '}: {a.need} MiB at 4 MiB per {a.ramp_ms} ms "
+              f"(ramp {ramp:.1f} s) held in {took:.1f} s ({'ok' if ok else 'FAILED'}{', guest OOM' if oom else ''}); "
+              f"balloon {before / MIB:.0f} -> {actual(y, names[0]) / MIB:.0f} MiB", flush=True)
     finally:
         for n in names:
             y.yun("vm", "delete", n, "--force", check=False)
@@ -248,13 +251,17 @@ def main():
                     help="MiB each Debian guest first reads into its page cache (0: none)")
     ap.add_argument("--ramp-ms", type=int, default=250, help="ms between 4 MiB steps of it")
     ap.add_argument("--window", type=int, default=30, help="seconds yund's CPU is measured")
+    ap.add_argument("--only", choices=("off", "on"),
+                    help="one of the two runs alone (its figures and its ramp)")
     a = ap.parse_args()
     print("load before:", load())
     was = ksm_run()
     try:
         ksm_reset()
-        run(a, False)
-        run(a, True)
+        if a.only != "on":
+            run(a, False)
+        if a.only != "off":
+            run(a, True)
     finally:
         ksm_run(2 if was == 0 else was)  # unmerge what this run merged
         if was == 0:

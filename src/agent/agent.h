@@ -129,6 +129,14 @@ enum agent_verb {
     AV_PIN_FIRST,
     AV_VM_TUNE, /* {"vm","name","uid","pid","cpus","memory_mb","accel",limits...,"cpu_pin",
                    "emulator_pin"} -> {"vcpus","others"}: cgroup and pins set again live */
+    /* the link between two hosts measured (agent_link.c) */
+    AV_LINK_FIRST,
+    AV_LINK_SINK,  /* {} -> {"address","port","token"}: listens for one probe */
+    AV_LINK_PROBE, /* {"address","port","token","ms"} -> {"bytes","sent","us","bps"} */
+    /* the switchover on the source host itself (agent_switch.c) */
+    AV_SWITCH_FIRST,
+    AV_VM_SWITCHOVER, /* {"vm","mirror"?,"node"?} -> {"migrate": query-migrate, "us"}: mirror
+                         cancelled and gone, node deleted, migrate-continue, until completed */
     AV__COUNT
 };
 

@@ -64,6 +64,18 @@ extern const struct agent_verb_def agent_migrate_verbs[];
 extern const size_t agent_migrate_verbs_count;
 extern const struct agent_verb_def agent_pin_verbs[];
 extern const size_t agent_pin_verbs_count;
+extern const struct agent_verb_def agent_link_verbs[];
+extern const size_t agent_link_verbs_count;
+extern const struct agent_verb_def agent_switch_verbs[];
+extern const size_t agent_switch_verbs_count;
+
+/* agent_migrate.c: the address controllers (and other hosts) reach this
+ * agent at: its agent_address, else the host part of agent_listen; every
+ * address (or none: the all-in-one) is the loopback. */
+void agent_own_address(const struct yun_config *cfg, char *out, size_t len);
+/* A TCP socket bound to a port the kernel picked on addr (held open while
+ * others are picked, so no two are one number); -1 with why. */
+int agent_bind_any(const char *addr, int *port, char *why, size_t len);
 
 const struct agent_verb_def *agent_local_verb(enum agent_verb v);
 
@@ -89,6 +101,8 @@ void agent_disk_end_orphans(struct agent_local *al);
 /* Ends and frees the image fetches still running (agent_fetch.c; agent_free
  * runs it first). */
 void agent_fetch_free(struct agent_local *al);
+/* agent_link.c: its sinks' and probes' threads ended (cancelled) */
+void agent_link_free(struct agent_local *al);
 /* Frees agent_sample.c's cache (agent_free runs it). */
 void agent_sample_free(struct agent_local *al);
 /* The live serial consoles (agent_conhub.c): the ops' console_open and

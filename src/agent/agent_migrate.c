@@ -48,10 +48,7 @@
 #define PORTS_MAX 4
 #define SEED_MAX  (4 << 20)
 
-/* The address controllers (and other hosts) reach this agent at: its
- * agent_address, else the host part of agent_listen; every address (or
- * none: the all-in-one) is the loopback. */
-static void agent_addr(const struct yun_config *cfg, char *out, size_t len)
+void agent_own_address(const struct yun_config *cfg, char *out, size_t len)
 {
     const char *colon = strrchr(cfg->agent_listen, ':');
     if (cfg->agent_address[0])
@@ -63,9 +60,7 @@ static void agent_addr(const struct yun_config *cfg, char *out, size_t len)
         snprintf(out, len, "127.0.0.1");
 }
 
-/* A socket bound to a port the kernel picked on addr, held open while the
- * others are picked (so no two are one number); -1 with why. */
-static int bind_any(const char *addr, int *port, char *why, size_t len)
+int agent_bind_any(const char *addr, int *port, char *why, size_t len)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t sl = sizeof sa;
@@ -92,12 +87,12 @@ static void host_ports(struct agent_local *al, struct agent_op *op, json_t *args
         return;
     }
     char addr[64], why[256] = "";
-    agent_addr(al->cfg, addr, sizeof addr);
+    agent_own_address(al->cfg, addr, sizeof addr);
     int fds[PORTS_MAX], n = 0;
     json_t *ports = json_array();
     for (; n < count; n++) {
         int p = 0;
-        if ((fds[n] = bind_any(addr, &p, why, sizeof why)) < 0)
+        if ((fds[n] = agent_bind_any(addr, &p, why, sizeof why)) < 0)
             break;
         json_array_append_new(ports, json_integer(p));
     }

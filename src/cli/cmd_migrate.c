@@ -20,6 +20,20 @@ static void print_plan(json_t *plan)
     const char *st = json_string_value(json_object_get(plan, "strategy"));
     if (st)
         printf("strategy: %s\n", st);
+    json_t *l = json_object_get(plan, "link");
+    const char *src = json_string_value(json_object_get(l, "source"));
+    json_t *mj = json_object_get(l, "measured_bps");
+    const char *why = json_string_value(json_object_get(l, "why"));
+    if (src) {
+        printf("link: %.1f MiB/s (%s",
+               (double)json_integer_value(json_object_get(l, "bandwidth_bps")) / 1048576.0, src);
+        if (json_is_integer(mj))
+            printf("; measured %.1f MiB/s %.0f s ago", (double)json_integer_value(mj) / 1048576.0,
+                   (double)json_integer_value(json_object_get(l, "age_ms")) / 1000.0);
+        if (why)
+            printf("; not measured: %s", why);
+        printf(")\n");
+    }
     json_t *p = json_object_get(plan, "prediction");
     if (p) {
         char *s = json_dumps(p, JSON_INDENT(2) | JSON_SORT_KEYS);

@@ -56,6 +56,14 @@ struct ctl_hostsub;
 struct ctl_nohost;
 struct mig;
 
+/* A link measured from one host to another (ctl/links.h). */
+#define CTL_LINKS_SEEN 16
+struct ctl_link_seen {
+    char source[37], target[37];
+    double bps;    /* 0: an empty slot */
+    int64_t at_ms; /* monotonic, when it was measured */
+};
+
 struct ctl {
     struct event_base *base;
     struct store *store;
@@ -86,6 +94,7 @@ struct ctl {
     struct ctl_nohost *nohosts;      /* replies owed by hosts with no agent (host_calls.c) */
     struct ctl_place *place;         /* placement's cursor and explanations (place.c) */
     struct mig *migs;                /* live migrations driven here (migrate*.c) */
+    struct ctl_link_seen links[CTL_LINKS_SEEN]; /* measured links (links.c) */
 };
 
 /* Asks the agent for the host's facts (before the API accepts requests)

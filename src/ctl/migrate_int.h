@@ -8,6 +8,7 @@
 #define YUN_CTL_MIGRATE_INT_H
 
 #include "ctl/ctl.h"
+#include "ctl/links.h"
 #include "ctl/migrate.h"
 #include "sched/migrate_model.h"
 #include "store/store_mig.h"
@@ -20,8 +21,9 @@ struct event;
 #define MIG_JOB              "mig-disk0" /* the source's mirror job */
 #define MIG_POLL_MS          200         /* the mirror's progress */
 #define MIG_MEM_POLL_MS      50   /* memory: the source pauses at pre-switchover until seen */
-#define MIG_MEM_POLL_NEAR_MS 10   /* ... once what is left goes within two polls */
+#define MIG_MEM_POLL_NEAR_MS 5    /* ... once what is left goes within two polls */
 #define MIG_TARGET_CHECK_MS  1000 /* memory: the target asked whether it still receives */
+#define MIG_SWITCH_WAIT_MS   500  /* memory: the source agent's wait for the pause, a call */
 
 struct mig;
 typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);
@@ -51,10 +53,13 @@ struct mig {
     int64_t mirror_t0, mirror_ms; /* blockdev-mirror sent; until it was seen ready */
     json_t *detail;               /* the task's live figures */
     json_t *prediction;           /* the pre-copy model's, before the start (NULL: none) */
+    struct link_view link;        /* the link the prediction was given */
     int polls;
     void (*after_predict)(struct mig *m);
     bool src_completed; /* the source's migration completed (postmigrate) */
     bool shared;        /* the disk is on a shared pool: both QEMUs open it, no mirror */
+    bool switch_asked;  /* the source agent was asked to wait for the pause */
+    bool legacy_switch; /* its agent has no vm.switchover: the steps one call each */
     migrate_done_fn done;
     void *done_arg;
 };

@@ -7,12 +7,18 @@
  * "measured", through the agent's vm.qmp: nothing on the loop waits), and
  * the pre-copy model (sched/migrate_model.c) run on it. Nothing changes.
  *
- * The link is not measured: the bandwidth is --max-bandwidth when given,
- * else PLAN_LINK_BPS (1 Gbit/s) marked "assumed".
+ * Before the dirty rate, the link from the source to the target is measured
+ * (the target agent's link.sink, the source agent's link.probe: LINK_PROBE_MS
+ * of TCP between the addresses the move's own streams use) unless it was
+ * within LINK_TTL_MS (ctl/links.h). The model gets the smaller of it and
+ * --max-bandwidth; a link that could not be measured is logged, the reason
+ * kept in "link": {"why"}, and 1 Gbit/s is "assumed" (a host that cannot
+ * be reached fails the move's own steps, which roll it back).
  */
 #include "ctl/migrate_int.h"
 
 #include "ctl/hosts.h"
+#include "ctl/links.h"
 #include "ctl/vms_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -27,8 +33,7 @@
 #define PLAN_SAMPLES  1024 /* pages sampled per GiB (QEMU's default 512) */
 #define PLAN_POLLS    20   /* query-dirty-rate tries, PLAN_POLL_MS apart */
 #define PLAN_POLL_MS  250
-#define PLAN_LINK_BPS 125000000.0 /* 1 Gbit/s when no --max-bandwidth */
-#define PLAN_SETUP_MS 300.0       /* target QEMU's start and the handshake */
+#define PLAN_SETUP_MS 300.0 /* target QEMU's start and the handshake */
 
 struct plan {
     struct ctl *c;
@@ -40,6 +45,7 @@ struct plan {
     void *arg;
     struct event *timer;
     int polls;
+    struct link_view link;
 };
 
 static void plan_end(struct plan *p, json_t *plan, const struct yerr *err)
@@ -55,6 +61,27 @@ static void plan_end(struct plan *p, json_t *plan, const struct yerr *err)
 /* ---- the move's own prediction (its first step) ---- */
 
 static void mpred_query(struct mig *m, json_t *res, const struct yerr *err);
+
+/* The refusal of a move whose pre-copy cannot converge, with the numbers
+ * and what would help. */
+static void no_converge(struct yerr *e, double mibs, const struct mig_model_in *in,
+                        const struct mig_model_out *out, const struct link_view *l)
+{
+    char help[160];
+    if (!strcmp(l->source, "max_bandwidth"))
+        snprintf(help, sizeof help, "give --auto-converge or a higher --max-bandwidth");
+    else if (!strcmp(l->source, "measured"))
+        snprintf(help, sizeof help, "the link measured %.1f MiB/s: give --auto-converge",
+                 l->measured_bps / 1048576.0);
+    else
+        snprintf(help, sizeof help, "the link was not measured (%s): give --auto-converge",
+                 l->why[0] ? l->why : "1 Gbit/s assumed");
+    yerr_set(e, YE_CONFLICT,
+             "pre-copy cannot converge: the guest dirties %.1f MiB/s, the move sends %.1f MiB/s; "
+             "after %d rounds the stop would take %.0f ms (max downtime %d ms): %s",
+             mibs, in->bandwidth_bps / 1048576.0, out->rounds, out->downtime_ms,
+             in->max_downtime_ms ? in->max_downtime_ms : 300, help);
+}
 
 static void mpred_go(struct mig *m, const char *why)
 {
@@ -99,10 +126,10 @@ static void mpred_query(struct mig *m, json_t *res, const struct yerr *err)
         return;
     }
     double mibs = (double)json_integer_value(json_object_get(res, "dirty-rate"));
+    ctl_link_choose(&m->link, m->o.max_bandwidth);
     struct mig_model_in in = {.ram_bytes = m->vm.memory_mb << 20,
                               .dirty_bps = mibs * 1048576.0,
-                              .bandwidth_bps =
-                                  m->o.max_bandwidth ? (double)m->o.max_bandwidth : PLAN_LINK_BPS,
+                              .bandwidth_bps = m->link.bandwidth_bps,
                               .max_downtime_ms = m->o.max_downtime_ms,
                               .auto_converge = m->o.auto_converge,
                               .setup_ms = PLAN_SETUP_MS};
@@ -112,27 +139,77 @@ static void mpred_query(struct mig *m, json_t *res, const struct yerr *err)
         return;
     }
     m->prediction = mig_prediction_json(&in, &out);
+    if (m->prediction)
+        json_object_set_new(m->prediction, "link", ctl_link_json(&m->link));
     if (m->prediction && m->detail)
         json_object_set(m->detail, "prediction", m->prediction);
     if (!out.converges) {
         struct yerr e;
-        yerr_set(&e, YE_CONFLICT,
-                 "pre-copy cannot converge: the guest dirties %.1f MiB/s, the move sends %.1f "
-                 "MiB/s; after %d rounds the stop would take %.0f ms (max downtime %d ms): give "
-                 "--auto-converge or a higher --max-bandwidth",
-                 mibs, in.bandwidth_bps / 1048576.0, out.rounds, out.downtime_ms,
-                 in.max_downtime_ms ? in.max_downtime_ms : 300);
+        no_converge(&e, mibs, &in, &out, &m->link);
         mig_fail(m, &e);
         return;
     }
     mpred_go(m, NULL);
 }
 
+static void mpred_rate(struct mig *m)
+{
+    json_t *a = json_pack("{s:i,s:i}", "calc-time", PLAN_CALC_S, "sample-pages", PLAN_SAMPLES);
+    mig_qmp(m, m->row.source, "calc-dirty-rate", a, mpred_calc);
+}
+
+/* A link not measured: the reason kept and logged, the move goes on. */
+static void link_unmeasured(struct link_view *l, const char *vm, const char *why)
+{
+    snprintf(l->why, sizeof l->why, "%s", why);
+    log_warn("vm %s: the link to the target was not measured (%s)", vm, why);
+}
+
+/* The source's link.probe answered (err: it failed): the figure taken and
+ * kept, or the reason it is missing. */
+static void link_probed(struct ctl *c, struct link_view *l, const char *vm, const char *source,
+                        const char *target, json_t *res, const struct yerr *err)
+{
+    struct yerr e;
+    double bps;
+    if (err)
+        link_unmeasured(l, vm, err->message);
+    else if (ctl_link_probe_bps(res, &bps, &e) < 0)
+        link_unmeasured(l, vm, e.message);
+    else {
+        l->measured_bps = bps;
+        ctl_link_note(c, source, target, bps);
+    }
+}
+
+static void mlink_probe(struct mig *m, json_t *res, const struct yerr *err)
+{
+    link_probed(m->c, &m->link, m->row.vm_name, m->row.source, m->row.target, res, err);
+    mpred_rate(m);
+}
+
+static void mlink_sink(struct mig *m, json_t *res, const struct yerr *err)
+{
+    struct yerr e;
+    json_t *a = err ? NULL : ctl_link_probe_args(res, &e);
+    if (!a) {
+        link_unmeasured(&m->link, m->row.vm_name, err ? err->message : e.message);
+        mpred_rate(m);
+        return;
+    }
+    mig_call(m, m->row.source, AV_LINK_PROBE, a, mlink_probe);
+}
+
 void mig_predict(struct mig *m, void (*then)(struct mig *m))
 {
     m->after_predict = then;
-    json_t *a = json_pack("{s:i,s:i}", "calc-time", PLAN_CALC_S, "sample-pages", PLAN_SAMPLES);
-    mig_qmp(m, m->row.source, "calc-dirty-rate", a, mpred_calc);
+    memset(&m->link, 0, sizeof m->link);
+    if (ctl_link_cached(m->c, m->row.source, m->row.target, &m->link.measured_bps,
+                        &m->link.age_ms)) {
+        mpred_rate(m);
+        return;
+    }
+    mig_call(m, m->row.target, AV_LINK_SINK, json_object(), mlink_sink);
 }
 
 json_t *mig_prediction_json(const struct mig_model_in *in, const struct mig_model_out *out)
@@ -149,10 +226,10 @@ json_t *mig_prediction_json(const struct mig_model_in *in, const struct mig_mode
 static void predict(struct plan *p, double dirty_mibs)
 {
     struct ctl *c = p->c;
+    ctl_link_choose(&p->link, p->o.max_bandwidth);
     struct mig_model_in in = {.ram_bytes = p->vm.memory_mb << 20,
                               .dirty_bps = dirty_mibs * 1048576.0,
-                              .bandwidth_bps =
-                                  p->o.max_bandwidth ? (double)p->o.max_bandwidth : PLAN_LINK_BPS,
+                              .bandwidth_bps = p->link.bandwidth_bps,
                               .max_downtime_ms = p->o.max_downtime_ms,
                               .auto_converge = p->o.auto_converge,
                               .setup_ms = PLAN_SETUP_MS};
@@ -164,24 +241,19 @@ static void predict(struct plan *p, double dirty_mibs)
         return;
     }
     json_t *pred = mig_prediction_json(&in, &out);
-    json_t *plan = json_pack(
-        "{s:{s:s,s:s},s:s,s:o,s:{s:I,s:s}}", "target", "id", p->target, "name",
-        ctl_host_label(c, p->target), "strategy",
-        p->o.to[0] ? "to" : (p->o.strategy[0] ? p->o.strategy : "least-loaded"), "prediction",
-        pred ? pred : json_null(), "link", "bandwidth_bps", (json_int_t)in.bandwidth_bps, "source",
-        p->o.max_bandwidth ? "max_bandwidth" : "assumed");
+    json_t *lj = ctl_link_json(&p->link);
+    json_t *plan =
+        json_pack("{s:{s:s,s:s},s:s,s:o,s:o}", "target", "id", p->target, "name",
+                  ctl_host_label(c, p->target), "strategy",
+                  p->o.to[0] ? "to" : (p->o.strategy[0] ? p->o.strategy : "least-loaded"),
+                  "prediction", pred ? pred : json_null(), "link", lj ? lj : json_null());
     if (!plan) {
         yerr_set(&e, YE_INTERNAL, "out of memory");
         plan_end(p, NULL, &e);
         return;
     }
     if (!out.converges) {
-        yerr_set(&e, YE_CONFLICT,
-                 "pre-copy cannot converge: the guest dirties %.1f MiB/s, the move sends %.1f "
-                 "MiB/s; after %d rounds the stop would take %.0f ms (max downtime %d ms): give "
-                 "--auto-converge or a higher --max-bandwidth",
-                 dirty_mibs, in.bandwidth_bps / 1048576.0, out.rounds, out.downtime_ms,
-                 in.max_downtime_ms ? in.max_downtime_ms : 300);
+        no_converge(&e, dirty_mibs, &in, &out, &p->link);
         plan_end(p, plan, &e);
         return;
     }
@@ -251,6 +323,40 @@ static void on_calc(void *ctx, json_t *res, const struct yerr *err)
     }
 }
 
+static void plan_rate(struct plan *p)
+{
+    struct yerr e;
+    json_t *a = json_pack("{s:s,s:s,s:{s:i,s:i}}", "vm", p->vm.id, "command", "calc-dirty-rate",
+                          "arguments", "calc-time", PLAN_CALC_S, "sample-pages", PLAN_SAMPLES);
+    if (!a || !ctl_host_call(p->c, p->source, AV_VM_QMP, a, on_calc, NULL, p)) {
+        yerr_set(&e, YE_INTERNAL, "agent: the call could not be made");
+        plan_end(p, NULL, &e);
+    }
+}
+
+static void on_probe(void *ctx, json_t *res, const struct yerr *err)
+{
+    struct plan *p = ctx;
+    link_probed(p->c, &p->link, p->vm.name, p->source, p->target, res, err);
+    plan_rate(p);
+}
+
+static void on_sink(void *ctx, json_t *res, const struct yerr *err)
+{
+    struct plan *p = ctx;
+    struct yerr e;
+    json_t *a = err ? NULL : ctl_link_probe_args(res, &e);
+    if (!a) {
+        link_unmeasured(&p->link, p->vm.name, err ? err->message : e.message);
+        plan_rate(p);
+        return;
+    }
+    if (!ctl_host_call(p->c, p->source, AV_LINK_PROBE, a, on_probe, NULL, p)) {
+        link_unmeasured(&p->link, p->vm.name, "agent: the call could not be made");
+        plan_rate(p);
+    }
+}
+
 void ctl_migrate_plan(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts *o,
                       migrate_plan_cb cb, void *arg)
 {
@@ -277,10 +383,13 @@ void ctl_migrate_plan(struct ctl *c, const struct vm_rec *vm, const struct migra
         plan_end(p, NULL, &e);
         return;
     }
-    json_t *a = json_pack("{s:s,s:s,s:{s:i,s:i}}", "vm", vm->id, "command", "calc-dirty-rate",
-                          "arguments", "calc-time", PLAN_CALC_S, "sample-pages", PLAN_SAMPLES);
-    if (!a || !ctl_host_call(c, p->source, AV_VM_QMP, a, on_calc, NULL, p)) {
-        yerr_set(&e, YE_INTERNAL, "agent: the call could not be made");
-        plan_end(p, NULL, &e);
+    if (ctl_link_cached(c, p->source, p->target, &p->link.measured_bps, &p->link.age_ms)) {
+        plan_rate(p);
+        return;
+    }
+    json_t *a = json_object();
+    if (!a || !ctl_host_call(c, p->target, AV_LINK_SINK, a, on_sink, NULL, p)) {
+        link_unmeasured(&p->link, p->vm.name, "agent: the call could not be made");
+        plan_rate(p);
     }
 }

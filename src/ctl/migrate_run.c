@@ -243,6 +243,72 @@ static void mirror_ended(struct mig *m, json_t *res, const struct yerr *err)
     ask_mirror_gone(m, NULL, NULL);
 }
 
+/* ---- the source agent's switchover (agent_switch.c) ---- */
+
+static void switched(struct mig *m, json_t *res, const struct yerr *err);
+
+/* vm.switchover on the source: it waits up to wait_ms for the pause at
+ * pre-switchover (0: the pause was seen here), then does the steps above on
+ * its host, without a hop between them, up to the source's completion. */
+static void switch_call(struct mig *m, int wait_ms)
+{
+    if (wait_ms && !m->switch_asked) {
+        m->switch_asked = true;
+        FAILPOINT("migrate.after_memory");
+    }
+    json_t *a = json_pack("{s:s,s:i}", "vm", m->row.vm_id, "wait_ms", wait_ms);
+    if (a && !m->shared) {
+        json_object_set_new(a, "mirror", json_string(MIG_JOB));
+        json_object_set_new(a, "node", json_string(MIG_NBD_NODE));
+    }
+    mig_call(m, m->row.source, AV_VM_SWITCHOVER, a, switched);
+}
+
+/* The steps one call each: an agent that does not know vm.switchover (an
+ * older yund), once the pause was seen. */
+static void legacy_switchover(struct mig *m)
+{
+    if (m->shared)
+        node_deleted(m, NULL, NULL); /* no mirror, no NBD node: migrate-continue */
+    else
+        mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
+                mirror_ended);
+}
+
+static void mem_poll(struct mig *m, json_t *res, const struct yerr *err);
+static void ask_mem(struct mig *m, json_t *res, const struct yerr *err);
+
+static void switched(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (err && err->code == YE_NOT_IMPLEMENTED) {
+        m->legacy_switch = true;
+        if (m->t_paused)
+            legacy_switchover(m);
+        else
+            ask_mem(m, NULL, NULL); /* the controller polls for the pause */
+        return;
+    }
+    if (bail(m, err))
+        return;
+    json_t *q = json_object_get(res, "migrate");
+    if (!json_is_true(json_object_get(res, "switched"))) {
+        mem_poll(m, q, NULL); /* no pause within the wait: the figures, then again */
+        return;
+    }
+    json_t *us = json_object_get(res, "us");
+    if (json_is_object(us)) {
+        json_object_set(m->detail, "switchover_us", us);
+        json_int_t paused = json_integer_value(json_object_get(us, "paused"));
+        json_int_t done = json_integer_value(json_object_get(us, "completed"));
+        if (!m->t_paused && done >= paused && paused >= 0)
+            m->t_paused = monotonic_ms() - (done - paused) / 1000;
+    }
+    /* the phase goes with the completion's write (one write, after the
+     * source completed: the settle asks QEMU, not the phase) */
+    snprintf(m->row.phase, sizeof m->row.phase, "switchover");
+    completion(m, q, NULL);
+}
+
 /* ---- memory ---- */
 
 static void mem_poll(struct mig *m, json_t *res, const struct yerr *err);
@@ -296,18 +362,18 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
         mig_detail(m, false);
     }
     if (st && !strcmp(st, "pre-switchover")) {
+        /* seen here (between two waits of the agent's, or an older agent):
+         * the guest is paused, the mirror is in step; end it leaving the
+         * target's copy consistent and the source on its own disk. The
+         * phase "switchover" is written once the source completed: no
+         * database write inside the guest's downtime, and a crash before it
+         * settles the same way (the settle asks QEMU, not the phase) */
         m->t_paused = monotonic_ms();
         FAILPOINT("migrate.after_memory");
-        /* the guest is paused: the mirror is in step; end it leaving the
-         * target's copy consistent and the source on its own disk. The
-         * phase "switchover" is written once the source goes on (continued):
-         * no database write inside the guest's downtime, and a crash before
-         * it settles the same way (the settle asks QEMU, not the phase) */
-        if (m->shared)
-            node_deleted(m, NULL, NULL); /* no mirror, no NBD node: migrate-continue */
+        if (m->legacy_switch)
+            legacy_switchover(m);
         else
-            mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
-                    mirror_ended);
+            switch_call(m, 0);
         return;
     }
     if (!st || !strcmp(st, "failed") || !strcmp(st, "cancelled") || !strcmp(st, "completed")) {
@@ -325,7 +391,10 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
         mig_qmp(m, m->row.target, "query-status", NULL, target_alive);
         return;
     }
-    mig_later(m, near ? MIG_MEM_POLL_NEAR_MS : MIG_MEM_POLL_MS, ask_mem);
+    if (m->legacy_switch)
+        mig_later(m, near ? MIG_MEM_POLL_NEAR_MS : MIG_MEM_POLL_MS, ask_mem);
+    else
+        switch_call(m, MIG_SWITCH_WAIT_MS); /* the agent watches for the pause */
 }
 
 static void migrating(struct mig *m, json_t *res, const struct yerr *err)

@@ -90,6 +90,10 @@ def test_migrate_there_and_back(cl):
     out = t["result"]["outcome"]
     assert out["total_ms"] > 0 and out["downtime_ms"] >= 0, t
     assert out["paused_ms"] >= 0 and out["yun_ms"] >= out["total_ms"], out
+    # the switchover was the source agent's own (vm.switchover), its steps in order
+    sw = t["detail"]["switchover_us"]
+    assert 0 < sw["cancel"] <= sw["gone"] <= sw["deleted"] <= sw["continued"] <= sw["completed"], sw
+    print(f"\nswitchover on h1 (us from its start): {sw}")
     print(f"\nmigrate h1->h2 256 MiB tiny: total {out['total_ms']} ms, downtime "
           f"{out['downtime_ms']} ms (paused as seen {out['paused_ms']} ms), yun {out['yun_ms']} ms, "
           f"ram {out['ram_bytes']} B, load {open('/proc/loadavg').read().strip()}")
@@ -216,7 +220,14 @@ def test_migrate_plan_predicts(cl):
     assert st == 200 and b["target"]["name"] == "h2", b
     pr = b["prediction"]
     assert pr["converges"] and pr["bandwidth_bps"] == bw and pr["dirty_bps"] >= 0, pr
-    assert b["link"]["source"] == "max_bandwidth", b
+    # the link h1 -> h2 measured (the veth pair: far above 64 MiB/s), the cap the smaller
+    assert b["link"]["source"] == "max_bandwidth" and b["link"]["measured_bps"] > bw, b
+    st, b = plan(cl, "c-migplan", to="h2")
+    assert st == 200 and b["link"]["source"] == "measured", b
+    assert b["prediction"]["bandwidth_bps"] == b["link"]["measured_bps"] > bw, b
+    assert b["link"]["age_ms"] >= 0 and "why" not in b["link"], b  # the figure kept, not measured again
+    print(f"\nlink h1 -> h2 measured: {b['link']['measured_bps'] / 2**20:.0f} MiB/s")
+    assert "link: " in p.stdout and "measured" in p.stdout, p.stdout
     # bad input as the move's: unknown host, its own host, unknown strategy
     assert plan(cl, "c-migplan", to="nosuchhost")[0] == 404
     assert plan(cl, "c-migplan", to="h1")[0] == 409
@@ -271,6 +282,7 @@ def test_migrate_plan_predicts(cl):
     assert t["state"] == "succeeded", t
     pr, out = t["result"]["prediction"], t["result"]["outcome"]
     assert pr["converges"] and pr["auto_converge"], pr
+    assert pr["link"]["source"] == "max_bandwidth" and pr["link"]["measured_bps"] > bw, pr
     print(f"\ndirtier moved with auto-converge: predicted {pr['total_ms']} ms "
           f"(downtime {pr['downtime_ms']}), took {out['total_ms']} ms (downtime "
           f"{out['downtime_ms']})")
