@@ -103,13 +103,6 @@ struct launch {
 };
 
 /* For the debug line's time split: microseconds, monotonic. */
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void launch_free(struct launch *L)
 {
     if (L->end_call)
@@ -272,7 +265,7 @@ static void on_cont(void *ctx, json_t *ret, const char *err)
     snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "running");
     /* QEMU's own part is from the fork to its first QMP answer; the rest
      * (before the fork, and after the answer) is yund's */
-    int64_t t_end = mono_us();
+    int64_t t_end = monotonic_us();
     log_debug("vm %s launch: %.1f ms before the fork, qemu spawn %lld ms, QMP answered after "
               "%.1f ms, %.1f ms from that answer to cont done; total %.1f ms",
               L->vm.name, (double)(L->t_forked - L->t0) / 1000, (long long)L->t_spawn,
@@ -426,7 +419,7 @@ static void on_answer(void *ctx, json_t *ret, const char *err)
         fail_later(L, YE_QEMU_ERROR, "QMP query-status: %s", err);
         return;
     }
-    L->t_answer = mono_us();
+    L->t_answer = monotonic_us();
     const char *st = json_string_value(json_object_get(ret, "status"));
     snprintf(L->rt->qmp_status, sizeof(L->rt->qmp_status), "%s", st ? st : "");
     remove_step(L);
@@ -605,7 +598,7 @@ static void spawn(struct launch *L)
                           .new_session = true,
                           .on_done = on_spawned,
                           .ctx = L};
-    L->t_forked = mono_us();
+    L->t_forked = monotonic_us();
     L->t_spawn = monotonic_ms();
     L->job = job_start(e->base, &js, why, sizeof(why));
     if (!L->job)
@@ -677,7 +670,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->op = op;
     L->al = al;
     L->e = e;
-    L->t0 = mono_us();
+    L->t0 = monotonic_us();
     L->sp.logfd = -1;
     L->sp.boot[0].fd = L->sp.boot[1].fd = -1; /* launch_free closes what spawn opened */
     json_t *inc = json_object_get(args, "incoming");

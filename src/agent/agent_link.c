@@ -76,13 +76,6 @@ struct link_job {
 
 static struct link_job *jobs;
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void job_free(struct link_job *j)
 {
     for (struct link_job **p = &jobs; *p; p = &(*p)->next)
@@ -119,7 +112,7 @@ static int wait_fd(struct link_job *j, int fd, short ev, int64_t deadline)
     for (;;) {
         if (atomic_load(&j->cancel))
             return -1;
-        int64_t left = (deadline - mono_us()) / 1000;
+        int64_t left = (deadline - monotonic_us()) / 1000;
         if (left <= 0)
             return 0;
         struct pollfd p = {.fd = fd, .events = ev};
@@ -167,7 +160,7 @@ static int write_full(struct link_job *j, int fd, const void *buf, size_t n, int
 static int sink_serve(struct link_job *j, int cfd, char *buf, int64_t accept_deadline)
 {
     char tok[TOKEN_LEN];
-    int64_t io_deadline = mono_us() + (int64_t)LINK_IO_MS * 1000;
+    int64_t io_deadline = monotonic_us() + (int64_t)LINK_IO_MS * 1000;
     if (read_full(j, cfd, tok, TOKEN_LEN,
                   io_deadline < accept_deadline ? io_deadline : accept_deadline) < 0 ||
         memcmp(tok, j->token, TOKEN_LEN))
@@ -200,7 +193,7 @@ static int sink_serve(struct link_job *j, int cfd, char *buf, int64_t accept_dea
 
 static void sink_run(struct link_job *j, char *buf)
 {
-    int64_t deadline = mono_us() + (int64_t)LINK_ACCEPT_MS * 1000;
+    int64_t deadline = monotonic_us() + (int64_t)LINK_ACCEPT_MS * 1000;
     for (;;) {
         int w = wait_fd(j, j->fd, POLLIN, deadline);
         if (w <= 0) {
@@ -220,7 +213,7 @@ static void sink_run(struct link_job *j, char *buf)
 static void probe_run(struct link_job *j, char *buf)
 {
     int fd = j->fd;
-    int64_t t0 = mono_us();
+    int64_t t0 = monotonic_us();
     int r = connect(fd, (struct sockaddr *)&j->to, sizeof j->to);
     if (r < 0 && errno != EINPROGRESS) {
         fail(j, YE_UNAVAILABLE, "connect", errno);
@@ -233,7 +226,7 @@ static void probe_run(struct link_job *j, char *buf)
         fail(j, YE_UNAVAILABLE, "connect", soerr ? soerr : ETIMEDOUT);
         return;
     }
-    t0 = mono_us();
+    t0 = monotonic_us();
     int64_t end = t0 + (int64_t)j->ms * 1000;
     int64_t deadline = end + (int64_t)LINK_IO_MS * 1000;
     if (write_full(j, fd, j->token, TOKEN_LEN, deadline) < 0) {
@@ -241,7 +234,7 @@ static void probe_run(struct link_job *j, char *buf)
         return;
     }
     memset(buf, 0, LINK_CHUNK);
-    while (mono_us() < end && j->sent + LINK_CHUNK <= LINK_MAX_BYTES) {
+    while (monotonic_us() < end && j->sent + LINK_CHUNK <= LINK_MAX_BYTES) {
         if (atomic_load(&j->cancel)) {
             fail(j, YE_CANCELLED, "cancelled", 0);
             return;
@@ -264,7 +257,7 @@ static void probe_run(struct link_job *j, char *buf)
              "the sink did not answer with its count", 0);
         return;
     }
-    j->us = mono_us() - t0;
+    j->us = monotonic_us() - t0;
     uint64_t n = 0;
     for (int i = 0; i < 8; i++)
         n = n << 8 | be[i];

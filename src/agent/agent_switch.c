@@ -69,13 +69,6 @@ struct sw {
     json_t *us;
 };
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void sw_free(struct sw *s)
 {
     struct vm_rt *rt = engine_rt_find(s->e, s->vm_id);
@@ -121,7 +114,7 @@ static void sw_send(struct sw *s, enum sw_step step)
 
 static void sw_mark(struct sw *s, enum sw_step step)
 {
-    json_object_set_new(s->us, sw_key[step], json_integer(mono_us() - s->t0));
+    json_object_set_new(s->us, sw_key[step], json_integer(monotonic_us() - s->t0));
 }
 
 static void sw_again(struct sw *s)
@@ -154,7 +147,7 @@ static void on_reply(void *ctx, json_t *ret, const char *err)
             return;
         }
         if (!st || !strcmp(st, "failed") || !strcmp(st, "cancelled") || !strcmp(st, "completed") ||
-            mono_us() - s->t0 >= (int64_t)s->wait_ms * 1000) {
+            monotonic_us() - s->t0 >= (int64_t)s->wait_ms * 1000) {
             /* not paused in time, or over: the controller judges it */
             agent_op_reply(s->op, json_pack("{s:b,s:O}", "switched", 0, "migrate", ret), NULL);
             sw_free(s);
@@ -300,7 +293,7 @@ static void vm_switchover(struct agent_local *al, struct agent_op *op, json_t *a
     }
     s->op = op;
     s->e = e;
-    s->t0 = mono_us();
+    s->t0 = monotonic_us();
     s->wait_ms = (int)wait_ms;
     s->wait_poll_us = SW_WAIT_POLL_MIN_US;
     snprintf(s->vm_id, sizeof s->vm_id, "%s", id);

@@ -26,6 +26,7 @@ bool name_valid(const char *s, char *why, size_t whylen);
 
 int64_t now_ms(void); /* CLOCK_REALTIME in ms */
 int64_t monotonic_ms(void);
+int64_t monotonic_us(void); /* CLOCK_MONOTONIC in us */
 
 /* mkdir -p with mode for created components. */
 int mkdir_p(const char *path, mode_t mode);
