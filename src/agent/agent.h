@@ -65,7 +65,7 @@ enum agent_verb {
                            a bounded chunk of the serial console log */
     /* disk files (agent_disk.c) */
     AV_DISK_FIRST,
-    AV_DISK_CREATE,  /* {path,format,size[,backing,backing_format]} -> {} */
+    AV_DISK_CREATE,  /* {path,format,size[,backing,backing_format][,exclusive]} -> {} */
     AV_DISK_COPY,    /* {src,src_format,dst,dst_format[,import,export,backing,backing_format,
                         sparse,replace,total,identity]} -> {path,bytes}; progress; cancellable */
     AV_DISK_REBASE,  /* {path,format,backing,backing_format[,unsafe]} -> {}; progress;
@@ -135,8 +135,13 @@ enum agent_verb {
     AV_LINK_PROBE, /* {"address","port","token","ms"} -> {"bytes","sent","us","bps"} */
     /* the switchover on the source host itself (agent_switch.c) */
     AV_SWITCH_FIRST,
-    AV_VM_SWITCHOVER, /* {"vm","mirror"?,"node"?} -> {"migrate": query-migrate, "us"}: mirror
-                         cancelled and gone, node deleted, migrate-continue, until completed */
+    AV_VM_SWITCHOVER, /* {"vm","mirror"?,"node"?|"mirrors"?} -> {"migrate": query-migrate, "us"}:
+                         mirrors cancelled and gone, nodes deleted, migrate-continue, until
+                         completed */
+    /* a file copied host to host, a stopped VM's cold move (agent_xfer.c) */
+    AV_XFER_FIRST,
+    AV_FILE_RECV, /* {"path","exclusive"?} -> {"address","port","token"}: waits for one sender */
+    AV_FILE_SEND, /* {"path","address","port","token"} -> {"bytes","sha256","us"} */
     AV__COUNT
 };
 

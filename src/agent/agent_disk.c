@@ -12,7 +12,8 @@
  * ("image": true, under images/NAME/), by storage/inspect.c's rules and
  * names it by an identity a disk.copy of it can require. A copy writes
  * DST.part and renames it to DST when complete, so a failure or a cancel
- * leaves nothing but what was there before.
+ * leaves nothing but what was there before. disk.create with
+ * "exclusive": true refuses a path that exists (409).
  */
 #include "agent/agent_local.h"
 #include "lib/config.h"
@@ -46,7 +47,7 @@ static const char *str(json_t *args, const char *key)
 
 /* A file yund keeps: under DIR/pools, DIR/vms or the image library
  * (images_dir: DIR/images by default). */
-static bool local_path_ok(struct agent_local *al, const char *p)
+bool agent_local_path_ok(struct agent_local *al, const char *p)
 {
     if (!al->cfg || !p || p[0] != '/' || strlen(p) >= 512 || path_has_dot_component(p))
         return false;
@@ -105,12 +106,20 @@ static void disk_create(struct agent_local *al, struct agent_op *op, json_t *arg
     const char *path = str(args, "path"), *fmt = str(args, "format");
     const char *bk = str(args, "backing"), *bkf = str(args, "backing_format");
     uint64_t size = 0;
-    if (!local_path_ok(al, path) || !fmt_ok(fmt))
+    if (!agent_local_path_ok(al, path) || !fmt_ok(fmt))
         return fail_bad(op, "disk.create: path (under the state directory) and format");
     if (!bk && arg_u64(args, "size", &size) < 0)
         return fail_bad(op, "disk.create: size (bytes) is required without a backing file");
-    if (bk && (!fmt_ok(bkf) || !local_path_ok(al, bk)))
+    if (bk && (!fmt_ok(bkf) || !agent_local_path_ok(al, bk)))
         return fail_bad(op, "disk.create: backing must be an absolute path, with its format");
+    json_t *ex = json_object_get(args, "exclusive");
+    if (ex && !json_is_boolean(ex))
+        return fail_bad(op, "disk.create: exclusive must be a boolean");
+    struct stat st;
+    if (json_is_true(ex) && lstat(path, &st) == 0)
+        /* a migration's volume file: never over one that is there (a pool
+         * this host would share with the source would be the source's) */
+        return agent_op_fail(op, YE_CONFLICT, "%s exists already on this host", path);
     struct qimg_ctx c = qctx(al, plain_done, op, QUICK_TIMEOUT_MS);
     struct yerr err = {0};
     if (!qimg_create(&c, path, fmt, size, bk, bkf, &err))
@@ -138,8 +147,8 @@ static void disk_rebase(struct agent_local *al, struct agent_op *op, json_t *arg
 {
     const char *path = str(args, "path"), *fmt = str(args, "format");
     const char *bk = str(args, "backing"), *bkf = str(args, "backing_format");
-    if (!local_path_ok(al, path) || !fmt_ok(fmt) || !bk ||
-        (bk[0] && ((!local_path_ok(al, bk) && !bare_name_ok(bk)) || !fmt_ok(bkf))))
+    if (!agent_local_path_ok(al, path) || !fmt_ok(fmt) || !bk ||
+        (bk[0] && ((!agent_local_path_ok(al, bk) && !bare_name_ok(bk)) || !fmt_ok(bkf))))
         return fail_bad(op, "disk.rebase: path, format, backing (\"\" for none, or a file "
                             "name beside path), backing_format");
     struct qimg_ctx c = qctx(al, plain_done, op, COPY_TIMEOUT_MS);
@@ -156,7 +165,7 @@ static void disk_resize(struct agent_local *al, struct agent_op *op, json_t *arg
 {
     const char *path = str(args, "path"), *fmt = str(args, "format");
     uint64_t size;
-    if (!local_path_ok(al, path) || !fmt_ok(fmt) || arg_u64(args, "size", &size) < 0 || !size)
+    if (!agent_local_path_ok(al, path) || !fmt_ok(fmt) || arg_u64(args, "size", &size) < 0 || !size)
         return fail_bad(op, "disk.resize: path, format and size");
     struct qimg_ctx c = qctx(al, plain_done, op, QUICK_TIMEOUT_MS);
     struct yerr err = {0};
@@ -168,7 +177,7 @@ static void disk_info(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *path = str(args, "path"), *fmt = str(args, "format");
     bool import = json_is_true(json_object_get(args, "import"));
-    if ((fmt && !fmt_ok(fmt)) || (!import && !local_path_ok(al, path)) || !al->cfg)
+    if ((fmt && !fmt_ok(fmt)) || (!import && !agent_local_path_ok(al, path)) || !al->cfg)
         return fail_bad(op, "disk.info: path (under the state directory, or import)");
     struct qimg_ctx c = qctx(al, plain_done, op, QUICK_TIMEOUT_MS);
     struct yerr err = {0};
@@ -187,7 +196,7 @@ static void disk_info(struct agent_local *al, struct agent_op *op, json_t *args)
 static void disk_check(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *path = str(args, "path");
-    if (!local_path_ok(al, path))
+    if (!agent_local_path_ok(al, path))
         return fail_bad(op, "disk.check: path (under the state directory)");
     struct qimg_ctx c = qctx(al, plain_done, op, COPY_TIMEOUT_MS);
     struct yerr err = {0};
@@ -204,7 +213,7 @@ static void disk_remove(struct agent_local *al, struct agent_op *op, json_t *arg
             return agent_op_reply(op, NULL, &err);
         return agent_op_reply(op, json_pack("{s:b}", "removed", 1), NULL);
     }
-    if (!local_path_ok(al, path))
+    if (!agent_local_path_ok(al, path))
         return fail_bad(op, "disk.remove: path (under the state directory)");
     bool removed = unlink(path) == 0;
     if (!removed && errno != ENOENT)
@@ -282,7 +291,7 @@ static void insp_info(void *ctx, json_t *result, const struct yerr *qerr)
 /* A file of an image's own directory: DIR/images/NAME/FILE. */
 static bool image_file_ok(struct agent_local *al, const char *p)
 {
-    if (!local_path_ok(al, p))
+    if (!agent_local_path_ok(al, p))
         return false;
     char d[PATH_MAX];
     snprintf(d, sizeof d, "%s", al->cfg->images_dir);
@@ -468,8 +477,8 @@ static void disk_copy(struct agent_local *al, struct agent_op *op, json_t *args)
     bool import = json_is_true(json_object_get(args, "import"));
     bool export = json_is_true(json_object_get(args, "export"));
     if (!al->cfg || !fmt_ok(sf) || !fmt_ok(df) || (import && export) ||
-        (!import && !local_path_ok(al, src)) || (!export && !local_path_ok(al, dst)) ||
-        (export && !dst) || (bk && (!local_path_ok(al, bk) || !fmt_ok(bkf))))
+        (!import && !agent_local_path_ok(al, src)) || (!export && !agent_local_path_ok(al, dst)) ||
+        (export && !dst) || (bk && (!agent_local_path_ok(al, bk) || !fmt_ok(bkf))))
         return fail_bad(op, "disk.copy: src, dst (under the state directory, or an "
                             "import/export directory) and their formats");
     struct copy *cp = calloc(1, sizeof *cp);
@@ -565,7 +574,7 @@ static void build_cancel(struct agent_op *op, void *arg)
 static void image_build(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *script = str(args, "script"), *outdir = str(args, "outdir");
-    if (!script || script[0] != '/' || !local_path_ok(al, outdir))
+    if (!script || script[0] != '/' || !agent_local_path_ok(al, outdir))
         return fail_bad(op, "image.build: script (absolute) and outdir (under images/)");
     char *argv[] = {"bash", (char *)script, (char *)outdir, NULL};
     struct job_spec sp = {.argv = argv,
@@ -587,7 +596,7 @@ static void image_build(struct agent_local *al, struct agent_op *op, json_t *arg
 /* An image's own directory: DIR/images/NAME, one component below images/. */
 static bool image_dir_ok(struct agent_local *al, const char *p)
 {
-    if (!local_path_ok(al, p))
+    if (!agent_local_path_ok(al, p))
         return false;
     char d[PATH_MAX];
     snprintf(d, sizeof d, "%s", al->cfg->images_dir);

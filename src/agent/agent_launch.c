@@ -21,7 +21,8 @@
  * -incoming defer and is left paused, not cont'ed (the reply has "uid" and
  * "status"); its "vm.uid" event says "incoming": true, so the VM's row (still
  * on the source) keeps the source's uid. The controller conts it only once
- * the migrations row says committed.
+ * the migrations row says committed. With "pci" its devices sit where the
+ * source's do (agent_launch_incoming.c).
  *
  * On failure the error carries QEMU's own words (qemu.log since this start)
  * and nothing is left: the QEMU is ended (the vm.end verb, on timers), the
@@ -91,8 +92,8 @@ struct launch {
     struct vm_rt *rt;
     struct event *timer;
     enum step step;
-    bool incoming; /* a migration's target: -incoming defer, no cont */
-    bool ha;       /* an HA VM: the self-fencing keeper watches its QEMU */
+    struct launch_incoming inc; /* a migration's target: -incoming defer, no cont */
+    bool ha;                    /* an HA VM: the self-fencing keeper watches its QEMU */
     int64_t t_spawn, deadline, pid_deadline;
     int64_t t0, t_forked, t_answer; /* in us: the verb, the spawn job's start, QMP's first answer */
     enum yerr_code fail_code;       /* L_FAIL: a failure seen inside a QMP callback */
@@ -295,7 +296,7 @@ static void incoming_ready(struct launch *L)
 static void send_cont(struct launch *L)
 {
     L->rt->pid = L->pid;
-    if (L->incoming) {
+    if (L->inc.on) {
         incoming_ready(L); /* paused: the controller conts it after the commit */
         return;
     }
@@ -560,21 +561,9 @@ static void spawn(struct launch *L)
         return;
     }
     L->qa_built = true;
-    if (L->incoming) {
-        char **nv = realloc(L->qa.argv, (size_t)(L->qa.argc + 3) * sizeof *nv);
-        char *a1 = strdup("-incoming"), *a2 = strdup("defer");
-        if (!nv || !a1 || !a2) {
-            if (nv)
-                L->qa.argv = nv;
-            free(a1);
-            free(a2);
-            launch_fail(L, YE_INTERNAL, "out of memory");
-            return;
-        }
-        L->qa.argv = nv;
-        nv[L->qa.argc++] = a1;
-        nv[L->qa.argc++] = a2;
-        nv[L->qa.argc] = NULL;
+    if (launch_incoming_argv(&L->inc, &L->qa, why, sizeof why) < 0) {
+        launch_fail(L, YE_INVALID_ARGUMENT, "%s", why);
+        return;
     }
     /* QEMU's own errors go to qemu.log (-D), not to stderr: remember where
      * this start's part of the log begins. */
@@ -673,13 +662,11 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->t0 = monotonic_us();
     L->sp.logfd = -1;
     L->sp.boot[0].fd = L->sp.boot[1].fd = -1; /* launch_free closes what spawn opened */
-    json_t *inc = json_object_get(args, "incoming");
-    if (inc && !json_is_boolean(inc)) {
+    if (launch_incoming_parse(args, &L->inc, &err) < 0) {
         launch_free(L);
-        agent_op_fail(op, YE_INVALID_ARGUMENT, "agent: vm.launch: incoming must be a boolean");
+        agent_op_reply(op, NULL, &err);
         return;
     }
-    L->incoming = json_is_true(inc);
     json_t *ha = json_object_get(args, "ha");
     if (ha && !json_is_boolean(ha)) {
         launch_free(L);
@@ -754,7 +741,7 @@ static void vm_launch(struct agent_local *al, struct agent_op *op, json_t *args)
     L->rt->uid = vm->uid; /* its exit is told by the processes of that uid */
     if (vm->uid != uid0) {
         json_t *ev = json_pack("{s:s,s:s,s:I,s:b}", "vm", vm->id, "name", vm->name, "uid",
-                               (json_int_t)vm->uid, "incoming", L->incoming);
+                               (json_int_t)vm->uid, "incoming", L->inc.on);
         if (ev)
             agent_emit(&al->pub, "vm.uid", ev);
         json_decref(ev);

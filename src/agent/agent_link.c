@@ -105,54 +105,19 @@ static int fail(struct link_job *j, enum yerr_code code, const char *what, int e
     return -1;
 }
 
-/* Waits for fd to be ready for ev until deadline (monotonic us), looking at
- * cancel every slice: 1 ready, 0 timed out, -1 cancelled or failed. */
 static int wait_fd(struct link_job *j, int fd, short ev, int64_t deadline)
 {
-    for (;;) {
-        if (atomic_load(&j->cancel))
-            return -1;
-        int64_t left = (deadline - monotonic_us()) / 1000;
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = fd, .events = ev};
-        int r = poll(&p, 1, left < LINK_SLICE_MS ? (int)left : LINK_SLICE_MS);
-        if (r > 0)
-            return 1;
-        if (r < 0 && errno != EINTR)
-            return -1;
-    }
+    return netio_wait(&j->cancel, fd, ev, deadline);
 }
 
-/* Reads exactly n bytes before deadline; -1 on EOF, error, cancel or time. */
 static int read_full(struct link_job *j, int fd, void *buf, size_t n, int64_t deadline)
 {
-    size_t got = 0;
-    while (got < n) {
-        if (wait_fd(j, fd, POLLIN, deadline) <= 0)
-            return -1;
-        ssize_t r = read(fd, (char *)buf + got, n - got);
-        if (r == 0 || (r < 0 && errno != EINTR && errno != EAGAIN))
-            return -1;
-        if (r > 0)
-            got += (size_t)r;
-    }
-    return 0;
+    return netio_read_full(&j->cancel, fd, buf, n, deadline);
 }
 
 static int write_full(struct link_job *j, int fd, const void *buf, size_t n, int64_t deadline)
 {
-    size_t put = 0;
-    while (put < n) {
-        if (wait_fd(j, fd, POLLOUT, deadline) <= 0)
-            return -1;
-        ssize_t r = send(fd, (const char *)buf + put, n - put, MSG_NOSIGNAL);
-        if (r < 0 && errno != EINTR && errno != EAGAIN)
-            return -1;
-        if (r > 0)
-            put += (size_t)r;
-    }
-    return 0;
+    return netio_write_full(&j->cancel, fd, buf, n, deadline);
 }
 
 /* One sender served: token, bytes to EOF, the count back. 1 served, 0 a

@@ -54,6 +54,7 @@ static const struct {
     {agent_pin_verbs, &agent_pin_verbs_count},
     {agent_link_verbs, &agent_link_verbs_count},
     {agent_switch_verbs, &agent_switch_verbs_count},
+    {agent_xfer_verbs, &agent_xfer_verbs_count},
 };
 /* clang-format on */
 
@@ -239,6 +240,7 @@ static void local_free(struct agent *a)
     struct agent_local *al = agent_local_of(a);
     agent_fetch_free(al); /* their threads ended first */
     agent_link_free(al);
+    agent_xfer_free(al);
     /* Calls still running (a wait on a timer) are cancelled, so their
      * state goes with them; the rest are undelivered replies. */
     for (struct agent_op *op = al->ops; op; op = op->next)

@@ -13,7 +13,9 @@
 #define YUN_AGENT_LOCAL_H
 
 #include "agent/agent.h"
+#include "compute/qemu_argv.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -68,6 +70,8 @@ extern const struct agent_verb_def agent_link_verbs[];
 extern const size_t agent_link_verbs_count;
 extern const struct agent_verb_def agent_switch_verbs[];
 extern const size_t agent_switch_verbs_count;
+extern const struct agent_verb_def agent_xfer_verbs[];
+extern const size_t agent_xfer_verbs_count;
 
 /* agent_migrate.c: the address controllers (and other hosts) reach this
  * agent at: its agent_address, else the host part of agent_listen; every
@@ -103,6 +107,8 @@ void agent_disk_end_orphans(struct agent_local *al);
 void agent_fetch_free(struct agent_local *al);
 /* agent_link.c: its sinks' and probes' threads ended (cancelled) */
 void agent_link_free(struct agent_local *al);
+/* agent_xfer.c: its file copies' threads ended (cancelled) */
+void agent_xfer_free(struct agent_local *al);
 /* Frees agent_sample.c's cache (agent_free runs it). */
 void agent_sample_free(struct agent_local *al);
 /* The live serial consoles (agent_conhub.c): the ops' console_open and
@@ -164,6 +170,29 @@ struct engine *agent_op_host(struct agent_local *al, struct agent_op *op);
  * NULL after failing op with YE_INVALID_ARGUMENT. */
 const char *agent_op_vm_id(struct agent_op *op, json_t *args);
 struct agent_local *agent_op_agent(struct agent_op *op);
+
+/* Blocking socket I/O on an agent thread (agent_netio.c): 1 ready, 0 the
+ * deadline (monotonic us) passed, -1 cancelled or failed; the full ones 0,
+ * or -1 on EOF, error, cancel or time. */
+int netio_wait(atomic_bool *cancel, int fd, short ev, int64_t deadline);
+int netio_read_full(atomic_bool *cancel, int fd, void *buf, size_t n, int64_t deadline);
+int netio_write_full(atomic_bool *cancel, int fd, const void *buf, size_t n, int64_t deadline);
+
+/* A file yund keeps on this host: under the state directory's pools/ or
+ * vms/, or the image library (agent_disk.c). */
+bool agent_local_path_ok(struct agent_local *al, const char *p);
+
+/* vm.launch's migration-target part (agent_launch_incoming.c): "incoming"
+ * and "pci" checked into in; then -incoming defer and the source's PCI
+ * addresses put into argv (-1 with why). */
+struct launch_incoming {
+    bool on;
+    struct pci_pin pins[PCI_PINS_MAX];
+    size_t npins;
+};
+int launch_incoming_parse(json_t *args, struct launch_incoming *in, struct yerr *err);
+int launch_incoming_argv(const struct launch_incoming *in, struct qemu_argv *qa, char *why,
+                         size_t len);
 
 /* vm.launch's two-QEMU guard (agent_launch_guard.c): 0 when this host
  * shows no QEMU of vm and no start or exit of it in flight, and runs its

@@ -7,7 +7,8 @@
  * its downtime on a loaded machine, and a controller polling for the pause
  * saw it up to a poll and a hop late).
  *
- *   vm.switchover {"vm", "mirror"?, "node"?, "wait_ms"?: 0..5000}
+ *   vm.switchover {"vm", "mirror"?, "node"?, "mirrors"?: [{"job","node"}...],
+ *                  "wait_ms"?: 0..5000}
  *              -> {"switched": true, "migrate": <query-migrate>, "us": {...}}
  *               | {"switched": false, "migrate": <query-migrate>}
  *              With wait_ms, query-migrate until the source is at
@@ -17,11 +18,13 @@
  *              takes QEMU's main loop from the migration a moment); still not there after wait_ms:
  *              {"switched": false} with the last query (the controller's
  *              progress figures; it asks again). At pre-switchover (or at
- *              once without wait_ms), with a mirror (a local disk):
- *              block-job-cancel of the READY mirror (the target's copy is
- *              consistent, the source stays on its own disk for a rollback),
- *              query-block-jobs every SW_POLL_US until the job is gone,
- *              blockdev-del of the NBD client node; then (on a shared pool,
+ *              once without wait_ms), with mirrors (a local disk, attached
+ *              volumes: "mirror"/"node" for one, "mirrors" for up to
+ *              SW_MIRRORS_MAX): block-job-cancel of each READY mirror (the
+ *              target's copy is consistent, the source stays on its own
+ *              disk for a rollback), query-block-jobs every SW_POLL_US until
+ *              every job is gone, blockdev-del of each NBD client node; then
+ *              (with no mirror,
  *              first) migrate-continue and query-migrate every SW_POLL_US
  *              until "completed", whose return is the reply. "failed" or
  *              "cancelled" is a YE_QEMU_ERROR with QEMU's error-desc; no end
@@ -48,6 +51,7 @@
 #define SW_WAIT_POLL_MAX_US 25000
 #define SW_WAIT_MAX_MS      5000  /* wait_ms at most */
 #define SW_MAX_MS           30000 /* from the pause to the source's completion */
+#define SW_MIRRORS_MAX      33    /* the disk and 32 volumes (LAUNCH_VOLS_MAX) */
 
 enum sw_step { SW_WAIT, SW_CANCEL, SW_JOBS, SW_DEL, SW_CONT, SW_QUERY, SW__COUNT };
 static const char *const sw_cmd[SW__COUNT] = {"query-migrate",    "block-job-cancel",
@@ -61,7 +65,8 @@ struct sw {
     struct engine *e;
     struct event *poll, *deadline;
     char vm_id[37];
-    char mirror[64], node[64];
+    char mirror[SW_MIRRORS_MAX][64], node[SW_MIRRORS_MAX][64];
+    int nm, k; /* mirrors; the one the current cancel or delete is of */
     enum sw_step step;
     int64_t t0;
     int wait_ms;
@@ -98,9 +103,9 @@ static void sw_send(struct sw *s, enum sw_step step)
     s->step = step;
     json_t *args = NULL;
     if (step == SW_CANCEL)
-        args = json_pack("{s:s}", "device", s->mirror);
+        args = json_pack("{s:s}", "device", s->mirror[s->k]);
     else if (step == SW_DEL)
-        args = json_pack("{s:s}", "node-name", s->node);
+        args = json_pack("{s:s}", "node-name", s->node[s->k]);
     else if (step == SW_CONT)
         args = json_pack("{s:s}", "state", "pre-switchover");
     struct vm_rt *rt = engine_rt_find(s->e, s->vm_id);
@@ -129,7 +134,8 @@ static void sw_paused(struct sw *s)
     sw_mark(s, SW_WAIT);
     struct timeval tv = {SW_MAX_MS / 1000, 0};
     evtimer_add(s->deadline, &tv);
-    sw_send(s, s->mirror[0] ? SW_CANCEL : SW_CONT);
+    s->k = 0;
+    sw_send(s, s->nm ? SW_CANCEL : SW_CONT);
 }
 
 static void on_reply(void *ctx, json_t *ret, const char *err)
@@ -166,6 +172,10 @@ static void on_reply(void *ctx, json_t *ret, const char *err)
         return;
     }
     case SW_CANCEL:
+        if (++s->k < s->nm) {
+            sw_send(s, SW_CANCEL); /* the next mirror */
+            return;
+        }
         sw_mark(s, SW_CANCEL);
         sw_send(s, SW_JOBS);
         return;
@@ -176,17 +186,23 @@ static void on_reply(void *ctx, json_t *ret, const char *err)
         json_array_foreach(ret, i, j)
         {
             const char *dev = json_string_value(json_object_get(j, "device"));
-            there |= dev && !strcmp(dev, s->mirror);
+            for (int k = 0; dev && k < s->nm; k++)
+                there |= !strcmp(dev, s->mirror[k]);
         }
         if (there) {
             sw_again(s);
             return;
         }
         sw_mark(s, SW_JOBS);
+        s->k = 0;
         sw_send(s, SW_DEL);
         return;
     }
     case SW_DEL:
+        if (++s->k < s->nm) {
+            sw_send(s, SW_DEL);
+            return;
+        }
         sw_mark(s, SW_DEL);
         sw_send(s, SW_CONT);
         return;
@@ -258,23 +274,63 @@ static bool qmp_name_ok(const char *n)
     return true;
 }
 
+/* "mirror" and "node" (one), or "mirrors" [{"job","node"}...]: into s;
+ * false when malformed. */
+static bool sw_mirrors(struct sw *s, json_t *args)
+{
+    json_t *mj = json_object_get(args, "mirror"), *nj = json_object_get(args, "node");
+    json_t *list = json_object_get(args, "mirrors");
+    const char *mirror = json_string_value(mj), *node = json_string_value(nj);
+    if ((mj && !json_is_null(mj) && !qmp_name_ok(mirror)) ||
+        (nj && !json_is_null(nj) && !qmp_name_ok(node)) || !mirror != !node)
+        return false;
+    if (mirror) {
+        if (list)
+            return false; /* one way or the other */
+        snprintf(s->mirror[0], sizeof s->mirror[0], "%s", mirror);
+        snprintf(s->node[0], sizeof s->node[0], "%s", node);
+        s->nm = 1;
+        return true;
+    }
+    if (!list || json_is_null(list))
+        return true;
+    if (!json_is_array(list) || json_array_size(list) > SW_MIRRORS_MAX)
+        return false;
+    size_t i;
+    json_t *it;
+    json_array_foreach(list, i, it)
+    {
+        const char *job = json_string_value(json_object_get(it, "job"));
+        const char *nd = json_string_value(json_object_get(it, "node"));
+        if (!json_is_object(it) || json_object_size(it) != 2 || !qmp_name_ok(job) ||
+            !qmp_name_ok(nd))
+            return false;
+        for (int k = 0; k < s->nm; k++)
+            if (!strcmp(s->mirror[k], job) || !strcmp(s->node[k], nd))
+                return false; /* each once */
+        snprintf(s->mirror[s->nm], sizeof s->mirror[0], "%s", job);
+        snprintf(s->node[s->nm], sizeof s->node[0], "%s", nd);
+        s->nm++;
+    }
+    return true;
+}
+
 static void vm_switchover(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     struct engine *e = agent_op_host(al, op);
     const char *id = e ? agent_op_vm_id(op, args) : NULL;
     if (!id)
         return;
-    json_t *mj = json_object_get(args, "mirror"), *nj = json_object_get(args, "node");
     json_t *wj = json_object_get(args, "wait_ms");
-    const char *mirror = json_string_value(mj), *node = json_string_value(nj);
     json_int_t wait_ms = wj ? json_integer_value(wj) : 0;
-    if ((mj && !json_is_null(mj) && !qmp_name_ok(mirror)) ||
-        (nj && !json_is_null(nj) && !qmp_name_ok(node)) || !mirror != !node ||
-        (wj && !json_is_integer(wj)) || wait_ms < 0 || wait_ms > SW_WAIT_MAX_MS) {
+    struct sw probe = {0};
+    if (!sw_mirrors(&probe, args) || (wj && !json_is_integer(wj)) || wait_ms < 0 ||
+        wait_ms > SW_WAIT_MAX_MS) {
         agent_op_fail(op, YE_INVALID_ARGUMENT,
                       "agent: vm.switchover takes a mirror job and its node (both or neither: "
-                      "names of 1..63 of [A-Za-z0-9_-]) and wait_ms (0..%d)",
-                      SW_WAIT_MAX_MS);
+                      "names of 1..63 of [A-Za-z0-9_-]), or mirrors [{\"job\",\"node\"}...] "
+                      "(at most %d, each once), and wait_ms (0..%d)",
+                      SW_MIRRORS_MAX, SW_WAIT_MAX_MS);
         return;
     }
     struct vm_rt *rt = engine_rt_find(e, id);
@@ -297,8 +353,7 @@ static void vm_switchover(struct agent_local *al, struct agent_op *op, json_t *a
     s->wait_ms = (int)wait_ms;
     s->wait_poll_us = SW_WAIT_POLL_MIN_US;
     snprintf(s->vm_id, sizeof s->vm_id, "%s", id);
-    snprintf(s->mirror, sizeof s->mirror, "%s", mirror ? mirror : "");
-    snprintf(s->node, sizeof s->node, "%s", node ? node : "");
+    sw_mirrors(s, args); /* checked above */
     agent_op_on_cancel(op, sw_cancel, s);
     if (!wait_ms) {
         sw_paused(s); /* the caller saw the pause */

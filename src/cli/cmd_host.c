@@ -278,8 +278,8 @@ const struct cli_cmd cmd_host_entries[] = {
              {0}},
      .run = host_drain,
      .more = "The drain is the task host.drain: the host goes in maintenance first, then each\n"
-             "running VM moves (a vm.migrate each). A VM that cannot move is named with its\n"
-             "reason and the host is set back up; a stopped VM stays (no cold move yet).\n"},
+             "VM moves (a vm.migrate each: a running one live, a stopped one cold). A VM that\n"
+             "cannot move is named with its reason and the host is set back up.\n"},
     {.words = "host remove",
      .alias = "rm",
      .summary = "remove a host (refused while VMs are on it)",

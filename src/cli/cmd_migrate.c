@@ -34,8 +34,10 @@ static void print_plan(json_t *plan)
             printf("; not measured: %s", why);
         printf(")\n");
     }
+    if (json_is_true(json_object_get(plan, "cold")))
+        printf("cold: the vm is stopped; its files are copied, nothing to predict\n");
     json_t *p = json_object_get(plan, "prediction");
-    if (p) {
+    if (p && !json_is_null(p)) {
         char *s = json_dumps(p, JSON_INDENT(2) | JSON_SORT_KEYS);
         printf("prediction: %s\n", s ? s : "?");
         free(s);
@@ -118,7 +120,7 @@ static int vm_migrate(struct cli *c, const struct cli_args *a)
 
 const struct cli_cmd cmd_migrate_entries[] = {
     {.words = "vm migrate",
-     .summary = "move a running VM to another host while it runs",
+     .summary = "move a VM to another host: live while it runs, cold when stopped",
      .args = (const struct cli_arg[]){{"NAME", CLI_K_VM, NULL, 0}, {0}},
      .opts =
          (const struct cli_opt[]){
@@ -137,7 +139,8 @@ const struct cli_cmd cmd_migrate_entries[] = {
              {0}},
      .run = vm_migrate,
      .more = "The move is the task vm.migrate: `yun task cancel ID` rolls it back (the VM keeps\n"
-             "running where it was). Refused: a stopped VM (cold move not supported yet), one\n"
-             "with snapshots or attached volumes.\n"},
+             "running where it was). Attached volumes move with it. A stopped VM moves cold:\n"
+             "its disk and volumes are copied to the target. Refused: a VM with snapshots, a\n"
+             "linked-clone volume.\n"},
     {0},
 };

@@ -357,6 +357,62 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
     return 0;
 }
 
+/* The id= of a -device's options ("" when none). */
+static void device_id(const char *opts, char *id, size_t len)
+{
+    id[0] = 0;
+    const char *p = !strncmp(opts, "id=", 3) ? opts : strstr(opts, ",id=");
+    if (!p)
+        return;
+    p += p[0] == ',' ? 4 : 3;
+    size_t n = strcspn(p, ",");
+    if (n < len)
+        snprintf(id, len, "%.*s", (int)n, p);
+}
+
+int qemu_argv_pin_pci(struct qemu_argv *a, const struct pci_pin *pins, size_t n, char *err,
+                      size_t errlen)
+{
+    bool used[PCI_PINS_MAX] = {0};
+    if (n > PCI_PINS_MAX) {
+        snprintf(err, errlen, "more than %d PCI addresses", PCI_PINS_MAX);
+        return -1;
+    }
+    for (int i = 0; i + 1 < a->argc; i++) {
+        if (strcmp(a->argv[i], "-device"))
+            continue;
+        char id[32];
+        device_id(a->argv[i + 1], id, sizeof id);
+        for (size_t k = 0; id[0] && k < n; k++) {
+            if (strcmp(pins[k].id, id))
+                continue;
+            if (strstr(a->argv[i + 1], ",addr=") || pins[k].slot < 0 || pins[k].slot > 31 ||
+                pins[k].fn < 0 || pins[k].fn > 7) {
+                snprintf(err, errlen, "device %s: cannot place it at %d.%d", id, pins[k].slot,
+                         pins[k].fn);
+                return -1;
+            }
+            char *opts = NULL;
+            if (asprintf(&opts, "%s,addr=%02x.%x", a->argv[i + 1], (unsigned)pins[k].slot,
+                         (unsigned)pins[k].fn) < 0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            free(a->argv[i + 1]);
+            a->argv[i + 1] = opts;
+            used[k] = true;
+            break;
+        }
+    }
+    for (size_t k = 0; k < n; k++)
+        if (!used[k]) {
+            snprintf(err, errlen, "the source has a device %s that this host's qemu would not have",
+                     pins[k].id);
+            return -1;
+        }
+    return 0;
+}
+
 void qemu_argv_free(struct qemu_argv *a)
 {
     if (a->argv)

@@ -83,6 +83,20 @@ int qemu_argv_build(const char *qemu_binary, const struct vm_rec *vm, const stru
                     const char *vmdir, const char *accel, const struct volume_rec *vols,
                     size_t nvols, const struct vm_confine *conf, struct qemu_argv *out, char *err,
                     size_t errlen);
+/* A device's PCI address on the root bus, as a migration's source has it
+ * (query-pci): the target must lay its devices out the same, or the
+ * stream's device state does not load (a volume hot-plugged on the source
+ * sits after the NIC; in a new argv it would come before). */
+struct pci_pin {
+    char id[32]; /* the -device's id= */
+    int slot, fn;
+};
+#define PCI_PINS_MAX 64
+/* Appends addr=SLOT.FN to each -device whose id= is pinned. -1 with err
+ * when a pinned id is not one of argv's devices (the source has a device
+ * this one would not), or a pinned device has an addr already. */
+int qemu_argv_pin_pci(struct qemu_argv *a, const struct pci_pin *pins, size_t n, char *err,
+                      size_t errlen);
 void qemu_argv_free(struct qemu_argv *a);
 /* One string, arguments separated by spaces (for logs and tests). */
 char *qemu_argv_join(const struct qemu_argv *a);

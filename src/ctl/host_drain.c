@@ -1,13 +1,14 @@
 /*
  * host_drain.c - the host.drain task (ctl/host_drain.h): the host in
  * maintenance first (nothing new is placed there), then every running VM
- * on it moved live (ctl_vm_migrate, at most `parallel` at once, each a
+ * on it moved (ctl_vm_migrate, at most `parallel` at once, each a
  * vm.migrate task of its own, the target chosen by placement with the host
- * excluded), the task's detail listing every VM with its state. All moved:
- * the host stays in maintenance, the task succeeds. Any VM that could not
- * move: the task fails naming each with its reason, and the host is set
- * back to what it was (up). A stopped VM stays where it is (a cold move is
- * not built): listed "stays", it does not fail the drain.
+ * excluded): a running one live, a stopped one cold (its files copied,
+ * migrate_cold.c), the task's detail listing every VM with its state. All
+ * moved: the host stays in maintenance, the task succeeds. Any VM that
+ * could not move: the task fails naming each with its reason, and the host
+ * is set back to what it was (up). ("stays" is kept in the detail's counts
+ * for its readers; no VM is left there now.)
  */
 #include "ctl/host_drain.h"
 
@@ -121,9 +122,8 @@ static void drain_finish(struct drain *d)
     drain_detail(d);
     if (!failed) {
         ctl_event(c, "host", d->host_name, "drain", "ok",
-                  "host %s drained: %zu vm%s moved, %zu stopped stay%s; it stays in maintenance",
-                  d->host_name, count(d, DV_MOVED), count(d, DV_MOVED) == 1 ? "" : "s",
-                  count(d, DV_STAYS), count(d, DV_STAYS) == 1 ? "s" : "");
+                  "host %s drained: %zu vm%s moved; it stays in maintenance", d->host_name,
+                  count(d, DV_MOVED), count(d, DV_MOVED) == 1 ? "" : "s");
         task_succeed(c->tasks, d->task.id, drain_json(d));
         drain_free(d);
         return;
@@ -294,12 +294,6 @@ int ctl_host_drain(struct ctl *c, const char *name, int parallel, const char *st
         v->d = d;
         snprintf(v->id, sizeof v->id, "%s", rows[i].id);
         snprintf(v->name, sizeof v->name, "%s", rows[i].name);
-        if (rows[i].state == VM_STOPPED || rows[i].state == VM_CRASHED) {
-            v->state = DV_STAYS;
-            snprintf(v->reason, sizeof v->reason,
-                     "%s: it stays on %s (a cold move is not supported yet)",
-                     vm_state_name(rows[i].state), h.name);
-        }
     }
     d->n = k;
     free(rows);
@@ -319,9 +313,8 @@ int ctl_host_drain(struct ctl *c, const char *name, int parallel, const char *st
     d->next = drains;
     drains = d;
     task_on_cancel(c->tasks, d->task.id, on_cancel, d);
-    ctl_event(c, "host", h.name, "drain", "info",
-              "begin: %zu vm%s on %s (%zu stopped stay), %d at once", d->n, d->n == 1 ? "" : "s",
-              h.name, count(d, DV_STAYS), parallel);
+    ctl_event(c, "host", h.name, "drain", "info", "begin: %zu vm%s on %s, %d at once", d->n,
+              d->n == 1 ? "" : "s", h.name, parallel);
     if (task_out)
         *task_out = d->task;
     pump(d);

@@ -50,6 +50,9 @@ void mig_free(struct mig *m)
         event_free(m->timer);
     json_decref(m->detail);
     json_decref(m->prediction);
+    json_decref(m->pci);
+    json_decref(m->rm);
+    free(m->vols);
     free(m);
 }
 
@@ -297,24 +300,28 @@ static int check_target(struct ctl *c, const struct vm_rec *vm, const char *targ
     return 0;
 }
 
+/* A stopped or crashed VM moves cold: nothing of it runs. */
+static bool vm_cold(const struct vm_rec *vm)
+{
+    return vm->state == VM_STOPPED || vm->state == VM_CRASHED;
+}
+
 static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts *o,
                     struct yerr *err)
 {
-    if (vm->state == VM_STOPPED || vm->state == VM_CRASHED)
+    bool cold = vm_cold(vm); /* its files copied, no QEMU (migrate_cold.c) */
+    if (!cold && vm->state != VM_RUNNING)
         return yerr_set(err, YE_CONFLICT,
-                        "vm '%s' is %s; cold move not supported yet (start it "
-                        "first to migrate it live)",
+                        "vm '%s' is %s: a running vm moves live, a stopped one cold; try again "
+                        "when it has settled",
                         vm->name, vm_state_name(vm->state));
-    if (vm->state != VM_RUNNING)
-        return yerr_set(err, YE_CONFLICT, "vm '%s' is %s: only a running vm migrates", vm->name,
-                        vm_state_name(vm->state));
     if (o->postcopy)
         return yerr_set(err, YE_INVALID_ARGUMENT,
                         "--postcopy is not supported yet (use --auto-converge)");
     /* max and host expose whatever the host has: QEMU calls them not
      * migration-safe (a named model is checked on the target by placement) */
     int model = vm->cpu_model[0] ? sched_cpu_model_index(vm->cpu_model) : -1;
-    if (model >= 0 && !sched_cpu_model_migratable(model))
+    if (!cold && model >= 0 && !sched_cpu_model_migratable(model))
         return yerr_set(err, YE_CONFLICT,
                         "vm '%s' runs CPU model %s, which shows the host's own CPU and cannot "
                         "move; give it a named model (yun vm create --cpu-model)",
@@ -325,14 +332,8 @@ static int check_vm(struct ctl *c, const struct vm_rec *vm, const struct migrate
     if (ns > 0)
         return yerr_set(err, YE_CONFLICT, "vm '%s' has %d snapshot%s; delete or merge them first",
                         vm->name, ns, ns == 1 ? "" : "s");
-    json_t *vols = ctl_vm_volume_names(c, vm);
-    size_t nv = json_array_size(vols);
-    json_decref(vols);
-    if (nv)
-        return yerr_set(err, YE_CONFLICT,
-                        "vm '%s' has %zu attached volume%s; detach them first (moving volumes "
-                        "is not supported yet)",
-                        vm->name, nv, nv == 1 ? "" : "s");
+    if (mig_volumes_check(c, vm, err) < 0)
+        return -1; /* attached volumes move with it (migrate_disks.c) */
     /* a disk on a pool (ctl/pools.h): on a shared one both QEMUs open the
      * one file (each gets it by fd from its agent, so the uids do not
      * matter; the target's is inactive until the switchover: QEMU's image
@@ -368,12 +369,12 @@ int mig_check(struct ctl *c, const struct vm_rec *vm, const struct migrate_opts 
                : 0;
 }
 
-static json_t *opts_json(const struct migrate_opts *o)
+static json_t *opts_json(const struct migrate_opts *o, bool cold)
 {
-    return json_pack("{s:s,s:s,s:I,s:i,s:b,s:b}", "to", o->to, "strategy", o->strategy,
+    return json_pack("{s:s,s:s,s:I,s:i,s:b,s:b,s:b}", "to", o->to, "strategy", o->strategy,
                      "max_bandwidth", (json_int_t)o->max_bandwidth, "max_downtime_ms",
-                     o->max_downtime_ms, "auto_converge", o->auto_converge, "postcopy",
-                     o->postcopy);
+                     o->max_downtime_ms, "auto_converge", o->auto_converge, "postcopy", o->postcopy,
+                     "cold", cold);
 }
 
 static void on_cancel(void *ctx)
@@ -401,7 +402,7 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
     if (ctl_vm_task_begin(c, "vm.migrate", &vm, &task, err) < 0)
         return -1;
     struct mig *m = mig_new(c);
-    json_t *oj = opts_json(o);
+    json_t *oj = opts_json(o, vm_cold(&vm));
     char *ot = oj ? json_dumps(oj, JSON_COMPACT) : NULL;
     json_decref(oj);
     if (!m || !ot) {
@@ -416,6 +417,7 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
     m->o = *o;
     m->vm = vm;
     m->shared = vm.pool[0] != 0; /* check_vm let only a shared pool through */
+    m->cold = vm_cold(&vm);
     m->done = cb;
     m->done_arg = arg;
     m->detail = json_object();
@@ -446,11 +448,15 @@ int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o
         json_decref(p);
         task_on_cancel(c->tasks, task.id, on_cancel, m);
     }
-    ctl_event(c, "vm", vm.name, "migrate", "info", "begin: %s -> %s (migration %s)",
-              ctl_host_label(c, r->source), ctl_host_label(c, r->target), r->id);
+    ctl_event(c, "vm", vm.name, "migrate", "info", "begin: %s -> %s (migration %s%s)",
+              ctl_host_label(c, r->source), ctl_host_label(c, r->target), r->id,
+              m->cold ? ", cold: the vm is stopped" : "");
     if (task_out)
         *task_out = task;
     FAILPOINT("migrate.after_prepared");
-    mig_predict(m, mig_run_start);
+    if (m->cold)
+        mig_run_start(m); /* nothing runs: no dirty rate, no link to predict over */
+    else
+        mig_predict(m, mig_run_start);
     return 0;
 }

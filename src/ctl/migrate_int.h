@@ -28,6 +28,19 @@ struct event;
 struct mig;
 typedef void (*mig_step)(struct mig *m, json_t *res, const struct yerr *err);
 
+/* A disk a move copies (migrate_disks.c): the VM's own (job MIG_JOB, node
+ * MIG_NBD_NODE, export MIG_EXPORT) unless it is on a shared pool, then each
+ * attached volume by id (mig-volN, mig-nbdvN, volN). */
+#define MIG_DISKS_MAX 33 /* the disk and LAUNCH_VOLS_MAX volumes */
+struct mig_disk {
+    char job[24], node[24], export[24]; /* the source's job and NBD client node, the export */
+    char src[24];   /* the source's device or node mirrored ("disk0", vol-HEX) */
+    char tgt[64];   /* the target's node exported (QEMU names disk0's; vol-HEX) */
+    char to[512];   /* a volume: its file on the target (a cold move: the disk's too) */
+    char from[512]; /* a cold move: the file on the source */
+    bool full;      /* sync full (a volume onto an empty file), else top */
+};
+
 struct mig {
     struct mig *next;
     struct ctl *c;
@@ -46,7 +59,13 @@ struct mig {
     char call_host[37];
     char addr[64];
     int nbd_port, mig_port;
-    char tgt_node[64];
+    struct mig_disk disks[MIG_DISKS_MAX];
+    int ndisks, di;          /* the disks copied; the one a step is at */
+    struct volume_rec *vols; /* the VM's attached volumes at the start, by id */
+    size_t nvols;            /* (the last nvols of disks) */
+    json_t *pci;             /* the source's PCI layout, for the target's launch */
+    json_t *rm;              /* the settle's files to remove: [{host, path}] */
+    mig_step disks_then;     /* migrate_disks.c's steps end there */
     int64_t t0, mem_t0, last_detail;
     int64_t target_checked;       /* memory: when the target last said it was receiving */
     int64_t t_paused;             /* pre-switchover seen: the guest stopped on the source */
@@ -56,10 +75,12 @@ struct mig {
     struct link_view link;        /* the link the prediction was given */
     int polls;
     void (*after_predict)(struct mig *m);
-    bool src_completed; /* the source's migration completed (postmigrate) */
-    bool shared;        /* the disk is on a shared pool: both QEMUs open it, no mirror */
-    bool switch_asked;  /* the source agent was asked to wait for the pause */
-    bool legacy_switch; /* its agent has no vm.switchover: the steps one call each */
+    bool src_completed;  /* the source's migration completed (postmigrate) */
+    bool shared;         /* the disk is on a shared pool: both QEMUs open it, no mirror */
+    bool switch_asked;   /* the source agent was asked to wait for the pause */
+    bool legacy_switch;  /* its agent has no vm.switchover: the steps one call each */
+    bool cold;           /* a stopped VM: its files copied, no QEMU (migrate_cold.c) */
+    uint64_t cold_bytes; /* ... the bytes copied so far */
     migrate_done_fn done;
     void *done_arg;
 };
@@ -96,6 +117,41 @@ void mig_later(struct mig *m, int ms, mig_step step);
 void mig_detail(struct mig *m, bool force);
 /* The move is over: task, events, done callback, m freed. err NULL: ok. */
 void mig_finish(struct mig *m, const struct yerr *err);
+
+/* migrate_disks.c (see there). The checks of a VM's volumes before a move
+ * (409 with the reason). */
+int mig_volumes_check(struct ctl *c, const struct vm_rec *vm, struct yerr *err);
+/* m->disks and m->vols from the store, the target's paths chosen. */
+int mig_disks_plan(struct mig *m, struct yerr *err);
+/* The volume files on the target (disk.create, exclusive), each counted
+ * in the row ("made") once made; then(m, NULL, err). */
+void mig_volumes_make(struct mig *m, mig_step then);
+/* m->pci from the source's query-pci; then(m, NULL, err). */
+void mig_pci_read(struct mig *m, mig_step then);
+/* NBD server and exports on the target, client nodes and mirrors on the
+ * source; then(m, NULL, err) once every mirror was started. */
+void mig_disks_copy(struct mig *m, mig_step then);
+/* The jobs' progress into m->detail; *ready when all are. -1 with err when
+ * one of them is gone. */
+int mig_disks_poll(struct mig *m, json_t *jobs, bool *ready, struct yerr *err);
+/* [{"job","node"}...] for vm.switchover. */
+json_t *mig_disks_mirrors(const struct mig *m);
+/* Cancel every mirror, wait them gone, delete the client nodes (an agent
+ * without vm.switchover); then(m, NULL, err). */
+void mig_disks_end(struct mig *m, mig_step then);
+/* The row's count of the volume files made on the target, saved; -1. */
+int mig_save_made(struct mig *m, int n);
+/* Inside the commit's transaction: each volume's row on the target. */
+int mig_volumes_commit(struct mig *m);
+/* The volume files of the side that lost: the target's that the move made
+ * (target_side, a rollback) or the source's (rolled forward), each
+ * disk.remove; then(m, NULL, err) at the first error (none: NULL). */
+void mig_volumes_remove(struct mig *m, bool target_side, mig_step then);
+
+/* migrate_cold.c: a stopped VM's move, after the target's vm.prepare: its
+ * files copied, then the commit. A row's options say whether it was one. */
+void mig_cold_copy(struct mig *m);
+bool mig_row_cold(const struct migration_rec *r);
 
 /* migrate_run.c: the forward steps, from the target's vm.prepare. */
 void mig_run_start(struct mig *m);

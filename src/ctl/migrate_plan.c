@@ -383,6 +383,18 @@ void ctl_migrate_plan(struct ctl *c, const struct vm_rec *vm, const struct migra
         plan_end(p, NULL, &e);
         return;
     }
+    if (vm->state == VM_STOPPED || vm->state == VM_CRASHED) {
+        /* a cold move (migrate_cold.c): its files are copied, nothing runs,
+         * so there is no dirty rate and no downtime to predict */
+        json_t *plan = json_pack("{s:{s:s,s:s},s:s,s:b,s:n}", "target", "id", p->target, "name",
+                                 ctl_host_label(c, p->target), "strategy",
+                                 o->to[0] ? "to" : (o->strategy[0] ? o->strategy : "least-loaded"),
+                                 "cold", 1, "prediction");
+        if (!plan)
+            yerr_set(&e, YE_INTERNAL, "out of memory");
+        plan_end(p, plan, plan ? NULL : &e);
+        return;
+    }
     if (ctl_link_cached(c, p->source, p->target, &p->link.measured_bps, &p->link.age_ms)) {
         plan_rate(p);
         return;

@@ -79,9 +79,11 @@ static void commit(struct mig *m)
     snprintf(r.phase, sizeof r.phase, "committed");
     snprintf(r.owner, sizeof r.owner, "%s", r.target);
     r.updated_at = now_ms();
-    /* THE commit: the VM's host and the row's phase change together */
+    /* THE commit: the VM's host, its volumes' and the row's phase change
+     * together */
     if (store_begin(c->store) != 0 || store_vm_update(c->store, &vm) != 0 ||
-        store_migration_update(c->store, &r) != 0 || store_commit(c->store) != 0) {
+        mig_volumes_commit(m) != 0 || store_migration_update(c->store, &r) != 0 ||
+        store_commit(c->store) != 0) {
         yerr_db(&e, store_errmsg(c->store));
         store_rollback(c->store);
         mig_fail(m, &e);
@@ -121,7 +123,7 @@ static void target_state(struct mig *m, json_t *res, const struct yerr *err)
     const char *st = json_string_value(json_object_get(res, "status"));
     if (st && !strcmp(st, "paused")) {
         FAILPOINT("migrate.after_switchover");
-        if (m->shared)
+        if (!m->ndisks)
             nbd_stopped(m, NULL, NULL); /* it never served */
         else
             mig_qmp(m, m->row.target, "nbd-server-stop", NULL, nbd_stopped);
@@ -210,39 +212,6 @@ static void node_deleted(struct mig *m, json_t *res, const struct yerr *err)
             continued);
 }
 
-static void mirror_gone(struct mig *m, json_t *res, const struct yerr *err);
-static void ask_mirror_gone(struct mig *m, json_t *res, const struct yerr *err)
-{
-    (void)res;
-    if (bail(m, err))
-        return;
-    mig_qmp(m, m->row.source, "query-block-jobs", NULL, mirror_gone);
-}
-
-static void mirror_gone(struct mig *m, json_t *res, const struct yerr *err)
-{
-    if (bail(m, err))
-        return;
-    size_t i;
-    json_t *j;
-    json_array_foreach(
-        res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "", MIG_JOB))
-    {
-        mig_later(m, 5, ask_mirror_gone);
-        return;
-    }
-    mig_qmp(m, m->row.source, "blockdev-del", json_pack("{s:s}", "node-name", MIG_NBD_NODE),
-            node_deleted);
-}
-
-static void mirror_ended(struct mig *m, json_t *res, const struct yerr *err)
-{
-    (void)res;
-    if (bail(m, err))
-        return;
-    ask_mirror_gone(m, NULL, NULL);
-}
-
 /* ---- the source agent's switchover (agent_switch.c) ---- */
 
 static void switched(struct mig *m, json_t *res, const struct yerr *err);
@@ -257,9 +226,11 @@ static void switch_call(struct mig *m, int wait_ms)
         FAILPOINT("migrate.after_memory");
     }
     json_t *a = json_pack("{s:s,s:i}", "vm", m->row.vm_id, "wait_ms", wait_ms);
-    if (a && !m->shared) {
-        json_object_set_new(a, "mirror", json_string(MIG_JOB));
-        json_object_set_new(a, "node", json_string(MIG_NBD_NODE));
+    if (a && m->ndisks == 1) { /* the one mirror as any agent with the verb knows it */
+        json_object_set_new(a, "mirror", json_string(m->disks[0].job));
+        json_object_set_new(a, "node", json_string(m->disks[0].node));
+    } else if (a && m->ndisks > 1) {
+        json_object_set_new(a, "mirrors", mig_disks_mirrors(m));
     }
     mig_call(m, m->row.source, AV_VM_SWITCHOVER, a, switched);
 }
@@ -268,11 +239,10 @@ static void switch_call(struct mig *m, int wait_ms)
  * older yund), once the pause was seen. */
 static void legacy_switchover(struct mig *m)
 {
-    if (m->shared)
+    if (!m->ndisks)
         node_deleted(m, NULL, NULL); /* no mirror, no NBD node: migrate-continue */
     else
-        mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s}", "device", MIG_JOB),
-                mirror_ended);
+        mig_disks_end(m, node_deleted);
 }
 
 static void mem_poll(struct mig *m, json_t *res, const struct yerr *err);
@@ -468,23 +438,12 @@ static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err)
 {
     if (bail(m, err))
         return;
-    size_t i;
-    json_t *j, *job = NULL;
-    json_array_foreach(res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "",
-                                              MIG_JOB)) job = j;
-    if (!job) {
-        struct yerr e;
-        yerr_set(&e, YE_QEMU_ERROR, "the disk mirror to host %s ended before it was ready",
-                 ctl_host_label(m->c, m->row.target));
+    bool ready = false;
+    struct yerr e = {0};
+    if (mig_disks_poll(m, res, &ready, &e) < 0) {
         mig_fail(m, &e);
         return;
     }
-    json_int_t off = json_integer_value(json_object_get(job, "offset"));
-    json_int_t len = json_integer_value(json_object_get(job, "len"));
-    bool ready = json_is_true(json_object_get(job, "ready"));
-    json_object_set_new(m->detail, "disk",
-                        json_pack("{s:I,s:I,s:b}", "offset", off, "len", len, "ready", ready));
-    json_object_set_new(m->detail, "disk_len", json_integer(len));
     mig_detail(m, false);
     if (ready) {
         m->mirror_ms = monotonic_ms() - m->mirror_t0;
@@ -509,72 +468,6 @@ static void mirror_started(struct mig *m, json_t *res, const struct yerr *err)
     ask_mirror(m, NULL, NULL);
 }
 
-static void nbd_client(struct mig *m, json_t *res, const struct yerr *err)
-{
-    (void)res;
-    if (bail(m, err))
-        return;
-    json_t *a = json_pack("{s:s,s:s,s:s,s:s,s:s}", "job-id", MIG_JOB, "device", "disk0", "target",
-                          MIG_NBD_NODE, "sync", "top", "copy-mode", "write-blocking");
-    if (a && m->o.max_bandwidth)
-        json_object_set_new(a, "speed", json_integer((json_int_t)m->o.max_bandwidth));
-    m->mirror_t0 = monotonic_ms();
-    mig_qmp(m, m->row.source, "blockdev-mirror", a, mirror_started);
-}
-
-static void exported(struct mig *m, json_t *res, const struct yerr *err)
-{
-    (void)res;
-    if (bail(m, err))
-        return;
-    char port[16];
-    snprintf(port, sizeof port, "%d", m->nbd_port);
-    mig_qmp(m, m->row.source, "blockdev-add",
-            json_pack("{s:s,s:s,s:{s:s,s:s,s:s},s:s}", "driver", "nbd", "node-name", MIG_NBD_NODE,
-                      "server", "type", "inet", "host", m->addr, "port", port, "export",
-                      MIG_EXPORT),
-            nbd_client);
-}
-
-static void nbd_started(struct mig *m, json_t *res, const struct yerr *err)
-{
-    (void)res;
-    if (bail(m, err))
-        return;
-    mig_qmp(m, m->row.target, "block-export-add",
-            json_pack("{s:s,s:s,s:s,s:b,s:s}", "type", "nbd", "id", MIG_EXPORT, "node-name",
-                      m->tgt_node, "writable", 1, "name", MIG_EXPORT),
-            exported);
-}
-
-static void blocks(struct mig *m, json_t *res, const struct yerr *err)
-{
-    if (bail(m, err))
-        return;
-    size_t i;
-    json_t *j;
-    m->tgt_node[0] = 0;
-    json_array_foreach(
-        res, i, j) if (!strcmp(json_string_value(json_object_get(j, "device")) ?: "", "disk0"))
-    {
-        const char *n =
-            json_string_value(json_object_get(json_object_get(j, "inserted"), "node-name"));
-        snprintf(m->tgt_node, sizeof m->tgt_node, "%s", n ? n : "");
-    }
-    if (!m->tgt_node[0]) {
-        struct yerr e;
-        yerr_set(&e, YE_QEMU_ERROR, "the target's qemu has no disk0");
-        mig_fail(m, &e);
-        return;
-    }
-    char port[16];
-    snprintf(port, sizeof port, "%d", m->nbd_port);
-    mig_qmp(m, m->row.target, "nbd-server-start",
-            json_pack("{s:{s:s,s:{s:s,s:s}}}", "addr", "type", "inet", "data", "host", m->addr,
-                      "port", port),
-            nbd_started);
-}
-
 /* ---- the target ---- */
 
 static void launched(struct mig *m, json_t *res, const struct yerr *err)
@@ -594,11 +487,11 @@ static void launched(struct mig *m, json_t *res, const struct yerr *err)
     FAILPOINT("migrate.after_target_started");
     if (bail(m, NULL))
         return;
-    if (m->shared) {
-        memory_start(m); /* one disk both QEMUs open: nothing to mirror */
+    if (!m->ndisks) {
+        memory_start(m); /* one disk both QEMUs open, no volume: nothing to mirror */
         return;
     }
-    mig_qmp(m, m->row.target, "query-block", NULL, blocks);
+    mig_disks_copy(m, mirror_started);
 }
 
 static json_t *launch_args(struct mig *m, struct yerr *err)
@@ -619,13 +512,57 @@ static json_t *launch_args(struct mig *m, struct yerr *err)
         launch_spec_free(&spec);
         return NULL;
     }
-    json_t *a = launch_spec_to_json(&spec);
+    /* the volumes at their files on the target (each a single layer:
+     * linked clones do not move) */
+    spec.vols = m->nvols ? calloc(m->nvols, sizeof *spec.vols) : NULL;
+    for (size_t i = 0; spec.vols && i < m->nvols; i++) {
+        struct launch_vol *lv = &spec.vols[i];
+        spec.nvols = i + 1;
+        lv->rec = m->vols[i];
+        snprintf(lv->rec.host, sizeof lv->rec.host, "%s", m->row.target);
+        snprintf(lv->rec.path, sizeof lv->rec.path, "%s",
+                 m->disks[m->ndisks - (int)m->nvols + (int)i].to);
+        if (!(lv->layers = calloc(1, sizeof *lv->layers)))
+            break;
+        snprintf(lv->layers[0].path, sizeof lv->layers[0].path, "%s", lv->rec.path);
+        snprintf(lv->layers[0].format, sizeof lv->layers[0].format, "%s", lv->rec.format);
+        lv->n = 1;
+    }
+    bool short_of_memory = m->nvols && (!spec.vols || !spec.vols[spec.nvols - 1].layers);
+    json_t *a = short_of_memory ? NULL : launch_spec_to_json(&spec);
     launch_spec_free(&spec);
-    if (a)
+    if (a) {
         json_object_set_new(a, "incoming", json_true());
-    else
+        if (m->pci) /* laid out as the source is */
+            json_object_set(a, "pci", m->pci);
+    } else {
         yerr_set(err, YE_INTERNAL, "out of memory");
+    }
     return a;
+}
+
+static void pci_read(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    struct yerr e;
+    json_t *a = launch_args(m, &e);
+    if (!a) {
+        mig_fail(m, &e);
+        return;
+    }
+    mig_call(m, m->row.target, AV_VM_LAUNCH, a, launched);
+}
+
+/* The target gets the source's PCI layout: a volume hot-plugged there sits
+ * where a new argv would not put it. */
+static void volumes_made(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (bail(m, err))
+        return;
+    mig_pci_read(m, pci_read);
 }
 
 static void got_ports(struct mig *m, json_t *res, const struct yerr *err)
@@ -653,12 +590,10 @@ static void got_ports(struct mig *m, json_t *res, const struct yerr *err)
              "\"source_uid\":%u}",
              m->addr, m->nbd_port, m->mig_port, (int)m->vm.pid, m->vm.uid);
     mig_save(m, NULL);
-    json_t *a = launch_args(m, &e);
-    if (!a) {
-        mig_fail(m, &e);
-        return;
-    }
-    mig_call(m, m->row.target, AV_VM_LAUNCH, a, launched);
+    if (m->nvols)
+        mig_volumes_make(m, volumes_made);
+    else
+        volumes_made(m, NULL, NULL);
 }
 
 static void prepared(struct mig *m, json_t *res, const struct yerr *err)
@@ -666,6 +601,10 @@ static void prepared(struct mig *m, json_t *res, const struct yerr *err)
     (void)res;
     if (bail(m, err))
         return;
+    if (m->cold) {
+        mig_cold_copy(m); /* no QEMU: the files, then the commit */
+        return;
+    }
     mig_call(m, m->row.target, AV_HOST_PORTS, json_pack("{s:i}", "count", 2), got_ports);
 }
 
@@ -718,6 +657,11 @@ static void seed_read(struct mig *m, json_t *res, const struct yerr *err)
 
 void mig_run_start(struct mig *m)
 {
+    struct yerr e = {0};
+    if (mig_disks_plan(m, &e) < 0) {
+        mig_fail(m, &e);
+        return;
+    }
     if (m->vm.seed)
         mig_call(m, m->row.source, AV_VM_SEED_READ, json_pack("{s:s}", "vm", m->vm.id), seed_read);
     else

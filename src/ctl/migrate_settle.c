@@ -77,6 +77,16 @@ static int32_t src_num(const struct mig *m, const char *key)
 
 /* ---- forward ---- */
 
+static void src_vols_removed(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (unreachable(err))
+        return pending(m, "removing the source's volume files", err);
+    if (err)
+        log_warn("migration of vm %s: the source's volume files: %s", m->row.vm_name, err->message);
+    closed(m, "done");
+}
+
 static void src_removed(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
@@ -84,7 +94,7 @@ static void src_removed(struct mig *m, json_t *res, const struct yerr *err)
         return pending(m, "removing the source's files", err);
     if (err)
         log_warn("migration of vm %s: the source's files: %s", m->row.vm_name, err->message);
-    closed(m, "done");
+    mig_volumes_remove(m, false, src_vols_removed); /* their rows name the target now */
 }
 
 static void src_ended(struct mig *m, json_t *res, const struct yerr *err)
@@ -167,12 +177,81 @@ static void ask_src_status(struct mig *m)
     mig_qmp(m, m->row.source, "query-status", NULL, src_status);
 }
 
-static void node_gone(struct mig *m, json_t *res, const struct yerr *err)
+/* The move's names on the source: its mirror jobs (mig-disk0, mig-volN)
+ * and NBD client nodes (mig-nbd0, mig-nbdvN), found by asking QEMU, so a
+ * settle after a restart needs no list. */
+static bool mig_name(const char *n, const char *prefix)
+{
+    return n && !strncmp(n, prefix, strlen(prefix));
+}
+
+static void nodes_next(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
     if (unreachable(err))
-        return pending(m, "removing the source's nbd node", err);
-    ask_src_status(m); /* a node not there is fine */
+        return pending(m, "removing the source's nbd nodes", err);
+    /* a node not there is fine */
+    const char *n = json_string_value(json_array_get(m->rm, (size_t)m->di));
+    if (!n) {
+        json_decref(m->rm);
+        m->rm = NULL;
+        ask_src_status(m);
+        return;
+    }
+    m->di++;
+    mig_qmp(m, m->row.source, "blockdev-del", json_pack("{s:s}", "node-name", n), nodes_next);
+}
+
+static void src_nodes(struct mig *m, json_t *res, const struct yerr *err)
+{
+    if (unreachable(err))
+        return pending(m, "asking the source's block nodes", err);
+    json_decref(m->rm);
+    m->rm = json_array();
+    size_t i;
+    json_t *j;
+    json_array_foreach(res, i, j)
+    {
+        const char *n = json_string_value(json_object_get(j, "node-name"));
+        if (mig_name(n, "mig-nbd"))
+            json_array_append_new(m->rm, json_string(n));
+    }
+    m->di = 0;
+    nodes_next(m, NULL, NULL);
+}
+
+/* Each job of the move still there, force-cancelled (best effort); then. */
+static void cancel_jobs(struct mig *m, json_t *res, const struct yerr *err);
+static void cancel_next(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    (void)err;
+    const char *job = json_string_value(json_array_get(m->rm, (size_t)m->di));
+    if (!job) {
+        json_decref(m->rm);
+        m->rm = NULL;
+        m->disks_then(m, NULL, NULL);
+        return;
+    }
+    m->di++;
+    mig_qmp(m, m->row.source, "block-job-cancel", json_pack("{s:s,s:b}", "device", job, "force", 1),
+            cancel_next);
+}
+
+static void cancel_jobs(struct mig *m, json_t *res, const struct yerr *err)
+{
+    json_decref(m->rm);
+    m->rm = json_array();
+    size_t i;
+    json_t *j;
+    json_array_foreach(err ? NULL : res, i, j)
+    {
+        const char *d = json_string_value(json_object_get(j, "device"));
+        if (mig_name(d, "mig-"))
+            json_array_append_new(m->rm, json_string(d));
+    }
+    m->di = 0;
+    cancel_next(m, NULL, NULL);
 }
 
 static void src_jobs(struct mig *m, json_t *res, const struct yerr *err);
@@ -191,21 +270,21 @@ static void src_jobs(struct mig *m, json_t *res, const struct yerr *err)
     size_t i;
     json_t *j;
     json_array_foreach(res, i, j) there |=
-        !strcmp(json_string_value(json_object_get(j, "device")) ?: "", MIG_JOB);
+        mig_name(json_string_value(json_object_get(j, "device")), "mig-");
     if (there && ++m->polls < JOB_WAIT_POLLS) {
-        if (m->polls == 1)
-            mig_qmp(m, m->row.source, "block-job-cancel",
-                    json_pack("{s:s,s:b}", "device", MIG_JOB, "force", 1), ask_src_jobs);
-        else
+        if (m->polls == 1) {
+            m->disks_then = ask_src_jobs;
+            cancel_jobs(m, res, NULL);
+        } else {
             mig_later(m, 20, ask_src_jobs);
+        }
         return;
     }
     if (err) {
         closed(m, "rolled_back"); /* no QEMU there: its exit is reconcile's */
         return;
     }
-    mig_qmp(m, m->row.source, "blockdev-del", json_pack("{s:s}", "node-name", MIG_NBD_NODE),
-            node_gone);
+    mig_qmp(m, m->row.source, "query-named-block-nodes", json_pack("{s:b}", "flat", 1), src_nodes);
 }
 
 static void disk_reclaimed(struct mig *m, json_t *res, const struct yerr *err)
@@ -226,13 +305,23 @@ static void reclaim_disk(struct mig *m)
 {
     struct vm_rec vm;
     struct yerr e = {0};
-    if (store_vm_get(m->c->store, m->row.vm_id, &vm) != 0 || !vm.pool[0] ||
+    if (mig_row_cold(&m->row) || store_vm_get(m->c->store, m->row.vm_id, &vm) != 0 || !vm.pool[0] ||
         ctl_pool_disk_dir(m->c, &vm, &e) < 0) {
         disk_reclaimed(m, NULL, NULL); /* not on a pool (or gone): nothing to give back */
         return;
     }
     mig_call(m, m->row.source, AV_VM_DISK_RECLAIM,
              json_pack("{s:s,s:s}", "vm", m->row.vm_id, "disk_dir", vm.disk_dir), disk_reclaimed);
+}
+
+static void target_vols_removed(struct mig *m, json_t *res, const struct yerr *err)
+{
+    (void)res;
+    if (unreachable(err))
+        return pending(m, "removing the target's volume files", err);
+    if (err)
+        log_warn("migration of vm %s: the target's volume files: %s", m->row.vm_name, err->message);
+    reclaim_disk(m);
 }
 
 static void target_removed(struct mig *m, json_t *res, const struct yerr *err)
@@ -242,7 +331,9 @@ static void target_removed(struct mig *m, json_t *res, const struct yerr *err)
         return pending(m, "removing the target's files", err);
     if (err)
         log_warn("migration of vm %s: the target's files: %s", m->row.vm_name, err->message);
-    reclaim_disk(m);
+    /* the volume files this move made there (their rows still name the
+     * source), once the target's QEMU is gone */
+    mig_volumes_remove(m, true, target_vols_removed);
 }
 
 static void target_ended(struct mig *m, json_t *res, const struct yerr *err)
@@ -279,8 +370,8 @@ static void src_cancel_mirror(struct mig *m, json_t *res, const struct yerr *err
 {
     (void)res;
     (void)err;
-    mig_qmp(m, m->row.source, "block-job-cancel",
-            json_pack("{s:s,s:b}", "device", MIG_JOB, "force", 1), end_target_step);
+    m->disks_then = end_target_step;
+    mig_qmp(m, m->row.source, "query-block-jobs", NULL, cancel_jobs);
 }
 
 static void src_migstate(struct mig *m, json_t *res, const struct yerr *err)
@@ -303,7 +394,10 @@ void mig_settle(struct mig *m)
         evtimer_del(m->timer);
     m->polls = 0;
     if (!strcmp(m->row.phase, "committed")) {
-        mig_qmp(m, m->row.target, "cont", NULL, target_conted);
+        if (mig_row_cold(&m->row))
+            target_conted(m, NULL, NULL); /* no QEMU to resume: the source's files */
+        else
+            mig_qmp(m, m->row.target, "cont", NULL, target_conted);
         return;
     }
     if (!strcmp(m->row.phase, "done") || !strcmp(m->row.phase, "rolled_back")) {

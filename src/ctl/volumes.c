@@ -15,6 +15,7 @@
  *   export.after_copy    export complete, task running -> recover: task failed, file kept
  * and in the agent, disk_copy.before_rename (copy complete in DST.part).
  */
+#include "ctl/migrate.h"
 #include "ctl/volumes.h"
 #include "ctl/ctl.h"
 #include "agent/agent.h"
@@ -74,6 +75,9 @@ static int refuse_busy(struct ctl *c, const struct volume_rec *v, struct yerr *e
         return task_conflict(err, &busy);
     if (ctl_volume_quick_busy(c, v->id))
         return yerr_set(err, YE_CONFLICT, "volume '%s' is busy: another operation is running",
+                        v->name);
+    if (v->attached_to[0] && ctl_migration_open(c, v->attached_to))
+        return yerr_set(err, YE_CONFLICT, "volume '%s' is moving with its vm (a migration)",
                         v->name);
     return 0;
 }

@@ -56,6 +56,8 @@ struct volume_row_spec {
     const char *host;           /* the host it is made on; NULL: the local host (a controller:
                                    the first host up, ctl_disk_agent) */
 };
+/* The default pool's directory on host (its own state directory's). */
+int ctl_host_pool_dir(struct ctl *c, const char *host, char *buf, size_t len, struct yerr *err);
 int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct volume_rec *v,
                          struct yerr *err);
 /* Is a quick operation of this yund run working on the volume (by id)? */

@@ -20,6 +20,7 @@
 #include "ctl/hosts.h"
 #include "ctl/ctl.h"
 #include "compute/qemu_argv.h"
+#include "ctl/migrate.h"
 #include "ctl/volumes.h"
 #include "lib/failpoint.h"
 #include "storage/volstate.h"
@@ -130,6 +131,9 @@ int ctl_volume_plug(struct ctl *c, const char *name, const char *vmname, struct 
     }
     if (v.state != VOL_READY)
         return yerr_set(err, YE_CONFLICT, "volume '%s' is %s", v.name, vol_state_name(v.state));
+    if (ctl_migration_open(c, vm.id)) /* its target would not have it */
+        return yerr_set(err, YE_CONFLICT, "vm '%s' is migrating: attach the volume after the move",
+                        vm.name);
     if (!ctl_host_same(c, v.host, vm.host))
         return yerr_set(err, YE_CONFLICT,
                         "volume '%s' is on host %s and vm '%s' on host %s: a volume is attached "

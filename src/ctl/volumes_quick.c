@@ -121,6 +121,28 @@ int ctl_pool_info(struct ctl *c, struct pool_info *p, struct yerr *err)
     return 0;
 }
 
+/* The volume pool's directory on a host: under its own state directory
+ * (the parent of the vms_dir it reported, as engine_init lays it out), so
+ * that a host whose state directory is not the controller's gets paths
+ * its agent accepts. */
+int ctl_host_pool_dir(struct ctl *c, const char *host, char *buf, size_t len, struct yerr *err)
+{
+    const struct ctl_host *f = ctl_host_facts(c, host);
+    const char *vms = f ? f->vms_dir : "";
+    size_t n = strlen(vms);
+    if (n > 4 && !strcmp(vms + n - 4, "/vms")) {
+        if (snprintf_checked(buf, len, "%.*s/pools/" VOLUME_POOL, (int)(n - 4), vms) < 0)
+            return yerr_set(err, YE_INVALID_ARGUMENT, "host %s: its state directory is too long",
+                            ctl_host_label(c, host));
+        return 0;
+    }
+    if (host[0] && strcmp(host, c->local_host))
+        return yerr_set(err, YE_UNAVAILABLE, "host %s: where its pool is is not known yet",
+                        ctl_host_label(c, host));
+    volume_pool_dir(c->cfg, buf, len); /* the all-in-one's own */
+    return 0;
+}
+
 /* Validates a new volume and writes its intent row ("creating"); the file
  * does not exist yet. */
 int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct volume_rec *v,
@@ -153,7 +175,8 @@ int ctl_volume_begin_row(struct ctl *c, const struct volume_row_spec *r, struct 
     snprintf(v->name, sizeof(v->name), "%s", name);
     snprintf(v->pool, sizeof(v->pool), VOLUME_POOL);
     snprintf(v->format, sizeof(v->format), "%s", format);
-    volume_pool_dir(c->cfg, dir, sizeof(dir));
+    if (ctl_host_pool_dir(c, host, dir, sizeof dir, err) < 0)
+        return -1;
     snprintf(v->path, sizeof(v->path), "%s/%s.%s", dir, name, format);
     snprintf(v->task, sizeof(v->task), "%s", r->task ? r->task : "");
     snprintf(v->backing, sizeof(v->backing), "%s", r->backing ? r->backing : "");

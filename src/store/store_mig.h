@@ -24,7 +24,7 @@ struct migration_rec {
     int64_t started_at, updated_at;
     int32_t target_pid;
     uint32_t target_uid;
-    char ports[128];       /* JSON {"address","nbd","migrate"} */
+    char ports[256];       /* JSON {"address","nbd","migrate","source_pid","source_uid","made"} */
     char options[256];     /* JSON of the request's options */
     char prediction[1024]; /* JSON, the planner's (may be "") */
     char outcome[512];     /* JSON {"total_ms","downtime_ms","bytes",...} once done */

@@ -3,8 +3,10 @@
  * real TCP stream, its count checked against what was sent), their
  * argument checks, a probe with the
  * wrong token dropped while the sink waits on for the right one, a sink no
- * one comes to ended by agent_free; and ctl/links.c's cache, its checks of
- * the agents' replies, and the bandwidth a prediction is given. */
+ * one comes to ended by agent_free; ctl/links.c's cache, its checks of
+ * the agents' replies, and the bandwidth a prediction is given; the
+ * switchover's arguments (one mirror or a list); a target's "incoming" and
+ * "pci" checked and put into its argv. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -242,6 +244,17 @@ static void test_switchover_args(void **st)
         json_pack("{s:s,s:i}", "vm", vm, "wait_ms", -1),
         json_pack("{s:s,s:i}", "vm", vm, "wait_ms", 5001),
         json_pack("{s:s,s:s}", "vm", vm, "wait_ms", "500"),
+        /* mirrors: an array of {job, node}, each once, not beside mirror */
+        json_pack("{s:s,s:s}", "vm", vm, "mirrors", "mig-disk0"),
+        json_pack("{s:s,s:[s]}", "vm", vm, "mirrors", "mig-disk0"),
+        json_pack("{s:s,s:[{s:s}]}", "vm", vm, "mirrors", "job", "mig-disk0"),
+        json_pack("{s:s,s:[{s:s,s:s,s:s}]}", "vm", vm, "mirrors", "job", "a", "node", "b", "x",
+                  "y"),
+        json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s}]}", "vm", vm, "mirrors", "job", "a", "node", "b",
+                  "job", "a", "node", "c"),
+        json_pack("{s:s,s:[{s:s,s:s}]}", "vm", vm, "mirrors", "job", "a b", "node", "b"),
+        json_pack("{s:s,s:s,s:s,s:[{s:s,s:s}]}", "vm", vm, "mirror", "m", "node", "n", "mirrors",
+                  "job", "a", "node", "b"),
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(call(a, base, AV_VM_SWITCHOVER, bad[i], &s), YE_INVALID_ARGUMENT);
@@ -252,6 +265,20 @@ static void test_switchover_args(void **st)
         YE_QEMU_ERROR);
     assert_int_equal(call(a, base, AV_VM_SWITCHOVER, json_pack("{s:s}", "vm", vm), &s),
                      YE_QEMU_ERROR);
+    json_t *many = json_array();
+    for (int i = 0; i < 34; i++) {
+        char job[16], node[16];
+        snprintf(job, sizeof job, "mig-vol%d", i);
+        snprintf(node, sizeof node, "mig-nbdv%d", i);
+        json_array_append_new(many, json_pack("{s:s,s:s}", "job", job, "node", node));
+    }
+    assert_int_equal(
+        call(a, base, AV_VM_SWITCHOVER, json_pack("{s:s,s:O}", "vm", vm, "mirrors", many), &s),
+        YE_INVALID_ARGUMENT); /* 34: more than the disk and 32 volumes */
+    json_array_remove(many, 0);
+    assert_int_equal(
+        call(a, base, AV_VM_SWITCHOVER, json_pack("{s:s,s:o}", "vm", vm, "mirrors", many), &s),
+        YE_QEMU_ERROR); /* 33 well formed: only the QEMU is missing */
     assert_int_equal(
         call(a, base, AV_VM_SWITCHOVER, json_pack("{s:s,s:i}", "vm", vm, "wait_ms", 500), &s),
         YE_QEMU_ERROR);
@@ -264,10 +291,72 @@ static void test_switchover_args(void **st)
     event_base_free(base);
 }
 
+/* vm.launch's migration-target arguments, and the argv they make */
+static void test_incoming_pci(void **st)
+{
+    (void)st;
+    struct launch_incoming in;
+    struct yerr err;
+    json_t *bad[] = {
+        json_pack("{s:s}", "incoming", "yes"),
+        json_pack("{s:{s:[i,i]}}", "pci", "nic0", 3, 0), /* pci without incoming */
+        json_pack("{s:b,s:[i,i]}", "incoming", 1, "pci", 3, 0),
+        json_pack("{s:b,s:{s:[i,i]}}", "incoming", 1, "pci", "nic0", 32, 0),
+        json_pack("{s:b,s:{s:[i,i]}}", "incoming", 1, "pci", "nic0", 3, 8),
+        json_pack("{s:b,s:{s:[i,i]}}", "incoming", 1, "pci", "nic0", -1, 0),
+        json_pack("{s:b,s:{s:[i]}}", "incoming", 1, "pci", "nic0", 3),
+        json_pack("{s:b,s:{s:[s,i]}}", "incoming", 1, "pci", "nic0", "3", 0),
+        json_pack("{s:b,s:{s:[i,i]}}", "incoming", 1, "pci", "nic 0", 3, 0),
+        json_pack("{s:b,s:{s:[i,i]}}", "incoming", 1, "pci", "", 3, 0),
+        json_pack("{s:b,s:{s:[i,i]}}", "incoming", 1, "pci", "a-name-of-thirty-two-characters!", 3,
+                  0),
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(launch_incoming_parse(bad[i], &in, &err), -1);
+        assert_int_equal(err.code, YE_INVALID_ARGUMENT);
+        json_decref(bad[i]);
+    }
+    json_t *good = json_pack("{s:b,s:{s:[i,i],s:[i,i]}}", "incoming", 1, "pci", "nic0", 3, 0,
+                             "voldev-ab", 6, 0);
+    assert_int_equal(launch_incoming_parse(good, &in, &err), 0);
+    assert_true(in.on);
+    assert_int_equal(in.npins, 2);
+    json_decref(good);
+    const char *args[] = {"qemu",
+                          "-device",
+                          "virtio-blk-pci,drive=disk0,id=virtio-disk0",
+                          "-device",
+                          "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:01:02:03",
+                          "-device",
+                          "virtio-blk-pci,drive=vol-ab,id=voldev-ab,serial=d"};
+    struct qemu_argv qa = {calloc(8, sizeof(char *)), 7};
+    for (int i = 0; i < 7; i++)
+        qa.argv[i] = strdup(args[i]);
+    char why[200];
+    assert_int_equal(launch_incoming_argv(&in, &qa, why, sizeof why), 0);
+    assert_int_equal(qa.argc, 9);
+    assert_string_equal(qa.argv[2], "virtio-blk-pci,drive=disk0,id=virtio-disk0");
+    assert_string_equal(qa.argv[4], "virtio-net-pci,netdev=net0,id=nic0,mac=52:54:00:01:02:03,"
+                                    "addr=03.0");
+    assert_string_equal(qa.argv[6], "virtio-blk-pci,drive=vol-ab,id=voldev-ab,serial=d,addr=06.0");
+    assert_string_equal(qa.argv[7], "-incoming");
+    assert_string_equal(qa.argv[8], "defer");
+    assert_null(qa.argv[9]);
+    /* a second time: each device has its addr already */
+    struct pci_pin again = {"nic0", 3, 0};
+    assert_int_equal(qemu_argv_pin_pci(&qa, &again, 1, why, sizeof why), -1);
+    /* a device the source has and this argv does not make */
+    struct pci_pin ghost = {"voldev-cd", 7, 0};
+    assert_int_equal(qemu_argv_pin_pci(&qa, &ghost, 1, why, sizeof why), -1);
+    assert_non_null(strstr(why, "voldev-cd"));
+    qemu_argv_free(&qa);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sink_and_probe), cmocka_unit_test(test_bad_args),
-        cmocka_unit_test(test_links_cache_and_choice), cmocka_unit_test(test_switchover_args)};
+        cmocka_unit_test(test_links_cache_and_choice), cmocka_unit_test(test_switchover_args),
+        cmocka_unit_test(test_incoming_pci)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 """Draining a host (docs/cluster.md, "Drain"): `yun host drain h1 --parallel
 2` moves its three running tiny VMs live to the other hosts (same ids, the
-guests keep counting, no second boot), a stopped one stays, and h1 is left in
+guests keep counting, no second boot), a stopped one moves cold, and h1 is left in
 maintenance; a drain where one VM cannot move (it requires zone=a, which only
 h1 has) names it with the reason, moves the others and sets h1 back up; bad
 input (unknown host, parallel 0 or 1000, a bad strategy, an unknown member)
@@ -25,15 +25,16 @@ def activate(cl, host):
 def test_drain_three_vms(cl):
     names = ["c-dr1", "c-dr2", "c-dr3"]
     vms = {n: make_vm(cl, n, "h1", "96M") for n in names}
-    # a stopped VM stays (no cold move yet) and does not fail the drain
+    # a stopped VM moves cold (its files copied) with the others
     cl.yun("vm", "create", "c-drstop", "--image", "tiny", "--memory", "96M", "--host", "h1")
+    stopped = cl.vm("c-drstop")
     hb = {n: max(heartbeats(cl, n)) for n in names}
     try:
         p = cl.yun("host", "drain", "h1", "--parallel", "2", timeout=600)
         assert "host h1 drained" in p.stdout, p.stdout
         for n in names:
             assert f"vm {n}: moved to h" in p.stdout, p.stdout
-        assert "vm c-drstop: stays" in p.stdout, p.stdout
+        assert "vm c-drstop: moved to h" in p.stdout, p.stdout
         assert cl.host_state("h1") == "maintenance"
         for n, v in vms.items():
             r = cl.vm(n)
@@ -44,11 +45,14 @@ def test_drain_three_vms(cl):
             assert MARKER not in cl.console_log(n), f"{n} booted again on {host}"
             assert min(heartbeats(cl, n)) > hb[n] - 2, (n, hb[n])
             assert rows(cl, v["id"]) == "done"
-        assert cl.vm_host(cl.vm("c-drstop")) == "h1"
+        r = cl.vm("c-drstop")
+        assert cl.vm_host(r) in ("h2", "h3") and r["state"] == "stopped", r
+        assert stopped["id"] not in cl.agents["h1"].vm_dirs()
+        assert stopped["id"] in cl.agents[cl.vm_host(r)].vm_dirs()
         t = next(t for t in cl.get("/v1/tasks?limit=30")["tasks"] if t["kind"] == "host.drain")
         assert t["state"] == "succeeded", t
         res = t["result"]
-        assert res["moved"] == 3 and res["failed"] == 0 and res["stays"] == 1, res
+        assert res["moved"] == 4 and res["failed"] == 0 and res["stays"] == 0, res
         # at most two moves ran at once: the migrations' spans overlap by at most 2
         spans = []
         for v in vms.values():
