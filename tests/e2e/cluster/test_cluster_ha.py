@@ -185,3 +185,29 @@ def test_migrate_on_a_shared_pool_copies_nothing(cl, shared_pool):
     finally:
         cl.delete_all_vms()
         cl.yun("pool", "delete", "loc1", check=False)
+
+
+def test_cold_move_on_a_shared_pool_copies_nothing(cl, shared_pool):
+    """A stopped VM whose disk is on a shared pool moves cold with its disk
+    left in the pool (the same file, untouched), and starts on the target,
+    whose QEMU opens the pool's file."""
+    cl.yun("vm", "create", "shc", "--image", "tiny", "--memory", "96M", "--host", "h1",
+           "--pool", "nfs1")
+    v = cl.vm("shc")
+    disk = os.path.join(shared_pool, "vms", v["id"], "disk.qcow2")
+    before = os.stat(disk)
+    p = cl.yun("vm", "migrate", "shc", "--to", "h2")
+    assert "migrated" in p.stdout, p.stdout
+    r = cl.vm("shc")
+    assert cl.vm_host(r) == "h2" and r["state"] == "stopped", r
+    after = os.stat(disk)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), "copied"
+    t = next(t for t in cl.get("/v1/tasks?limit=20")["tasks"] if t["kind"] == "vm.migrate")
+    assert t["state"] == "succeeded" and t["result"]["outcome"]["disk_bytes"] == 0, t
+    assert v["id"] not in cl.agents["h1"].vm_dirs() and v["id"] in cl.agents["h2"].vm_dirs()
+    cl.yun("vm", "start", "shc")
+    r = cl.wait_vm("shc", "running")
+    cl.wait_marker("shc")
+    fds = [os.readlink(f"/proc/{r['pid']}/fd/{f}") for f in os.listdir(f"/proc/{r['pid']}/fd")]
+    assert disk in fds, fds
+    cl.check_invariants(settled=True)
