@@ -47,7 +47,7 @@ static const char *str(json_t *args, const char *key)
 
 /* A file yund keeps: under DIR/pools, DIR/vms or the image library
  * (images_dir: DIR/images by default). */
-bool agent_local_path_ok(struct agent_local *al, const char *p)
+bool agent_state_path_ok(struct agent_local *al, const char *p)
 {
     if (!al->cfg || !p || p[0] != '/' || strlen(p) >= 512 || path_has_dot_component(p))
         return false;
@@ -59,6 +59,15 @@ bool agent_local_path_ok(struct agent_local *al, const char *p)
         if (rest && *rest)
             return true;
     }
+    return false;
+}
+
+bool agent_local_path_ok(struct agent_local *al, const char *p)
+{
+    if (agent_state_path_ok(al, p))
+        return true;
+    if (!al->cfg || !p || p[0] != '/' || strlen(p) >= 512 || path_has_dot_component(p))
+        return false;
     /* the image library: DIR/images, or the cluster's shared one */
     const char *rest = path_beneath(al->cfg->images_dir, p);
     return rest && *rest;

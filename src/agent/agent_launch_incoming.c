@@ -12,22 +12,11 @@
  */
 #include "agent/agent_local.h"
 #include "compute/qemu_argv.h"
+#include "compute/qmp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static bool id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n < 1 || n >= sizeof(((struct pci_pin *)0)->id))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!(id[i] >= 'a' && id[i] <= 'z') && !(id[i] >= 'A' && id[i] <= 'Z') &&
-            !(id[i] >= '0' && id[i] <= '9') && id[i] != '-' && id[i] != '_')
-            return false;
-    return true;
-}
 
 int launch_incoming_parse(json_t *args, struct launch_incoming *in, struct yerr *err)
 {
@@ -50,8 +39,9 @@ int launch_incoming_parse(json_t *args, struct launch_incoming *in, struct yerr 
     {
         json_t *s = json_array_get(v, 0), *f = json_array_get(v, 1);
         json_int_t slot = json_integer_value(s), fn = json_integer_value(f);
-        if (!id_ok(id) || !json_is_array(v) || json_array_size(v) != 2 || !json_is_integer(s) ||
-            !json_is_integer(f) || slot < 0 || slot > 31 || fn < 0 || fn > 7)
+        if (!qmp_name_ok(id, sizeof(((struct pci_pin *)0)->id) - 1) || !json_is_array(v) ||
+            json_array_size(v) != 2 || !json_is_integer(s) || !json_is_integer(f) || slot < 0 ||
+            slot > 31 || fn < 0 || fn > 7)
             return yerr_set(err, YE_INVALID_ARGUMENT,
                             "agent: vm.launch: pci.%.40s must be [slot 0..31, function 0..7] of "
                             "a device id of [A-Za-z0-9_-]",

@@ -179,7 +179,8 @@ int netio_read_full(atomic_bool *cancel, int fd, void *buf, size_t n, int64_t de
 int netio_write_full(atomic_bool *cancel, int fd, const void *buf, size_t n, int64_t deadline);
 
 /* A file yund keeps on this host: under the state directory's pools/ or
- * vms/, or the image library (agent_disk.c). */
+ * vms/ (agent_state_path_ok), or the image library too (agent_disk.c). */
+bool agent_state_path_ok(struct agent_local *al, const char *p);
 bool agent_local_path_ok(struct agent_local *al, const char *p);
 
 /* vm.launch's migration-target part (agent_launch_incoming.c): "incoming"

@@ -261,19 +261,6 @@ static void sw_cancel(struct agent_op *op, void *arg)
     sw_fail(s, YE_CANCELLED, "vm.switchover cancelled at %s%s", sw_cmd[s->step], "");
 }
 
-/* A QMP name given by the controller: [A-Za-z0-9_-], 1..63. */
-static bool qmp_name_ok(const char *n)
-{
-    size_t len = n ? strlen(n) : 0;
-    if (len < 1 || len > 63)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!(n[i] >= 'a' && n[i] <= 'z') && !(n[i] >= 'A' && n[i] <= 'Z') &&
-            !(n[i] >= '0' && n[i] <= '9') && n[i] != '-' && n[i] != '_')
-            return false;
-    return true;
-}
-
 /* "mirror" and "node" (one), or "mirrors" [{"job","node"}...]: into s;
  * false when malformed. */
 static bool sw_mirrors(struct sw *s, json_t *args)
@@ -281,8 +268,8 @@ static bool sw_mirrors(struct sw *s, json_t *args)
     json_t *mj = json_object_get(args, "mirror"), *nj = json_object_get(args, "node");
     json_t *list = json_object_get(args, "mirrors");
     const char *mirror = json_string_value(mj), *node = json_string_value(nj);
-    if ((mj && !json_is_null(mj) && !qmp_name_ok(mirror)) ||
-        (nj && !json_is_null(nj) && !qmp_name_ok(node)) || !mirror != !node)
+    if ((mj && !json_is_null(mj) && !qmp_name_ok(mirror, 63)) ||
+        (nj && !json_is_null(nj) && !qmp_name_ok(node, 63)) || !mirror != !node)
         return false;
     if (mirror) {
         if (list)
@@ -302,8 +289,8 @@ static bool sw_mirrors(struct sw *s, json_t *args)
     {
         const char *job = json_string_value(json_object_get(it, "job"));
         const char *nd = json_string_value(json_object_get(it, "node"));
-        if (!json_is_object(it) || json_object_size(it) != 2 || !qmp_name_ok(job) ||
-            !qmp_name_ok(nd))
+        if (!json_is_object(it) || json_object_size(it) != 2 || !qmp_name_ok(job, 63) ||
+            !qmp_name_ok(nd, 63))
             return false;
         for (int k = 0; k < s->nm; k++)
             if (!strcmp(s->mirror[k], job) || !strcmp(s->node[k], nd))

@@ -116,22 +116,6 @@ static int fail(struct xfer *x, enum yerr_code code, const char *what, int en)
     return -1;
 }
 
-/* Under the state directory's pools/ or vms/ (not the image library). */
-static bool xfer_path_ok(struct agent_local *al, const char *p)
-{
-    if (!agent_local_path_ok(al, p))
-        return false;
-    static const char *const dirs[] = {"pools", "vms"};
-    for (size_t i = 0; i < 2; i++) {
-        char d[PATH_MAX];
-        snprintf(d, sizeof d, "%s/%s", al->cfg->state_dir, dirs[i]);
-        const char *rest = path_beneath(d, p);
-        if (rest && *rest)
-            return true;
-    }
-    return false;
-}
-
 static void fsync_dir_of(const char *path)
 {
     char d[512];
@@ -426,7 +410,7 @@ static void file_recv(struct agent_local *al, struct agent_op *op, json_t *args)
 {
     const char *path = json_string_value(json_object_get(args, "path"));
     json_t *ex = json_object_get(args, "exclusive");
-    if (!al->cfg || !xfer_path_ok(al, path) || (ex && !json_is_boolean(ex)))
+    if (!al->cfg || !agent_state_path_ok(al, path) || (ex && !json_is_boolean(ex)))
         return agent_op_fail(op, YE_INVALID_ARGUMENT,
                              "agent: file.recv takes a path under the state directory's pools/ "
                              "or vms/ and exclusive (a boolean)");
@@ -464,7 +448,7 @@ static void file_send(struct agent_local *al, struct agent_op *op, json_t *args)
     json_t *pj = json_object_get(args, "port");
     json_int_t port = json_integer_value(pj);
     struct sockaddr_in to = {.sin_family = AF_INET};
-    if (!al->cfg || !xfer_path_ok(al, path) || !addr ||
+    if (!al->cfg || !agent_state_path_ok(al, path) || !addr ||
         inet_pton(AF_INET, addr, &to.sin_addr) != 1 || !json_is_integer(pj) || port < 1 ||
         port > 65535 || !token || strlen(token) != TOKEN_LEN)
         return agent_op_fail(op, YE_INVALID_ARGUMENT,

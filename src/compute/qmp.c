@@ -465,3 +465,15 @@ void qmp_watch_close(struct qmp_watch *w)
     evbuffer_free(w->early);
     free(w);
 }
+
+bool qmp_name_ok(const char *n, size_t maxlen)
+{
+    size_t len = n ? strlen(n) : 0;
+    if (len < 1 || len > maxlen)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!(n[i] >= 'a' && n[i] <= 'z') && !(n[i] >= 'A' && n[i] <= 'Z') &&
+            !(n[i] >= '0' && n[i] <= '9') && n[i] != '-' && n[i] != '_')
+            return false;
+    return true;
+}

@@ -13,6 +13,7 @@
 #define YUN_QMP_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <stdint.h>
@@ -21,6 +22,9 @@ struct event_base;
 
 /* Pieces shared with the guest-agent client (qga.c). */
 int qmp_unix_connect(const char *path, char *err, size_t errlen);
+/* A name yund gives QEMU (a node, a job, a device id) as another host or the
+ * controller sent it: 1..maxlen of [A-Za-z0-9_-]. */
+bool qmp_name_ok(const char *n, size_t maxlen);
 /* Line reader over a blocking fd with an absolute deadline (monotonic ms). */
 struct liner {
     int fd;

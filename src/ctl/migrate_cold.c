@@ -39,21 +39,6 @@ bool mig_row_cold(const struct migration_rec *r)
     return cold;
 }
 
-static bool stop_here(struct mig *m, const struct yerr *err)
-{
-    if (err) {
-        mig_fail(m, err);
-        return true;
-    }
-    if (m->cancel) {
-        struct yerr e;
-        yerr_set(&e, YE_CANCELLED, "migration of vm '%s' cancelled", m->row.vm_name);
-        mig_fail(m, &e);
-        return true;
-    }
-    return false;
-}
-
 /* ---- the commit ---- */
 
 static void cold_commit(struct mig *m)
@@ -100,7 +85,7 @@ static void copy_next_step(struct mig *m, json_t *res, const struct yerr *err);
 
 static void sent(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (stop_here(m, err))
+    if (mig_bail(m, err))
         return;
     m->cold_bytes += (uint64_t)json_integer_value(json_object_get(res, "bytes"));
     json_object_set_new(m->detail, "disk",
@@ -138,7 +123,7 @@ static void sent(struct mig *m, json_t *res, const struct yerr *err)
 
 static void receiving(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (stop_here(m, err))
+    if (mig_bail(m, err))
         return;
     const char *addr = json_string_value(json_object_get(res, "address"));
     const char *token = json_string_value(json_object_get(res, "token"));
@@ -158,7 +143,7 @@ static void receiving(struct mig *m, json_t *res, const struct yerr *err)
 
 static void copy_next(struct mig *m)
 {
-    if (stop_here(m, NULL))
+    if (mig_bail(m, NULL))
         return;
     if (m->di >= m->ndisks) {
         cold_commit(m);
@@ -174,7 +159,7 @@ static void copy_next(struct mig *m)
 static void copy_next_step(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (stop_here(m, err))
+    if (mig_bail(m, err))
         return;
     copy_next(m);
 }

@@ -154,6 +154,8 @@ void mig_cold_copy(struct mig *m);
 bool mig_row_cold(const struct migration_rec *r);
 
 /* migrate_run.c: the forward steps, from the target's vm.prepare. */
+/* A failed step (err) or a cancel asked: the move rolls back, true. */
+bool mig_bail(struct mig *m, const struct yerr *err);
 void mig_run_start(struct mig *m);
 
 /* migrate_settle.c: roll m back (phase before committed) or forward. */

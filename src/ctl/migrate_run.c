@@ -36,7 +36,7 @@
 #define TARGET_WAIT_POLLS 150          /* 30 s for the target to show the state in */
 
 /* A failed step, or a cancel asked: the move rolls back. */
-static bool bail(struct mig *m, const struct yerr *err)
+bool mig_bail(struct mig *m, const struct yerr *err)
 {
     if (err) {
         mig_fail(m, err);
@@ -100,7 +100,7 @@ static void target_state(struct mig *m, json_t *res, const struct yerr *err);
 static void ask_target(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     mig_qmp(m, m->row.target, "query-status", NULL, target_state);
 }
@@ -111,14 +111,14 @@ static void nbd_stopped(struct mig *m, json_t *res, const struct yerr *err)
     if (err)
         log_warn("migration of vm %s: nbd-server-stop on the target: %s", m->row.vm_name,
                  err->message);
-    if (bail(m, NULL))
+    if (mig_bail(m, NULL))
         return;
     commit(m);
 }
 
 static void target_state(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     const char *st = json_string_value(json_object_get(res, "status"));
     if (st && !strcmp(st, "paused")) {
@@ -161,14 +161,14 @@ static void completion(struct mig *m, json_t *res, const struct yerr *err);
 static void ask_completion(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     mig_qmp(m, m->row.source, "query-migrate", NULL, completion);
 }
 
 static void completion(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     const char *st = json_string_value(json_object_get(res, "status"));
     if (st && !strcmp(st, "completed")) {
@@ -191,7 +191,7 @@ static void completion(struct mig *m, json_t *res, const struct yerr *err)
 static void continued(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     if (mig_save(m, "switchover") < 0) {
         struct yerr e;
@@ -206,7 +206,7 @@ static void continued(struct mig *m, json_t *res, const struct yerr *err)
 static void node_deleted(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     mig_qmp(m, m->row.source, "migrate-continue", json_pack("{s:s}", "state", "pre-switchover"),
             continued);
@@ -258,7 +258,7 @@ static void switched(struct mig *m, json_t *res, const struct yerr *err)
             ask_mem(m, NULL, NULL); /* the controller polls for the pause */
         return;
     }
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     json_t *q = json_object_get(res, "migrate");
     if (!json_is_true(json_object_get(res, "switched"))) {
@@ -285,7 +285,7 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err);
 static void ask_mem(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     mig_qmp(m, m->row.source, "query-migrate", NULL, mem_poll);
 }
@@ -297,7 +297,7 @@ static void ask_mem(struct mig *m, json_t *res, const struct yerr *err)
  * the stream, rolls the move back now. */
 static void target_alive(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     const char *st = json_string_value(json_object_get(res, "status"));
     if (!st || strcmp(st, "inmigrate")) {
@@ -313,7 +313,7 @@ static void target_alive(struct mig *m, json_t *res, const struct yerr *err)
 
 static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     const char *st = json_string_value(json_object_get(res, "status"));
     json_t *ram = json_object_get(res, "ram");
@@ -370,7 +370,7 @@ static void mem_poll(struct mig *m, json_t *res, const struct yerr *err)
 static void migrating(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     m->mem_t0 = m->target_checked = monotonic_ms();
     ask_mem(m, NULL, NULL);
@@ -379,7 +379,7 @@ static void migrating(struct mig *m, json_t *res, const struct yerr *err)
 static void incoming_set(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     char uri[128];
     snprintf(uri, sizeof uri, "tcp:%s:%d", m->addr, m->mig_port);
@@ -389,7 +389,7 @@ static void incoming_set(struct mig *m, json_t *res, const struct yerr *err)
 static void params_set(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     if (mig_save(m, "memory") < 0) {
         struct yerr e;
@@ -405,7 +405,7 @@ static void params_set(struct mig *m, json_t *res, const struct yerr *err)
 static void caps_set(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     json_t *p = json_pack("{s:I}", "max-bandwidth",
                           (json_int_t)(m->o.max_bandwidth ? m->o.max_bandwidth : UNLIMITED_BW));
@@ -429,14 +429,14 @@ static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err);
 static void ask_mirror(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     mig_qmp(m, m->row.source, "query-block-jobs", NULL, mirror_poll);
 }
 
 static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     bool ready = false;
     struct yerr e = {0};
@@ -457,7 +457,7 @@ static void mirror_poll(struct mig *m, json_t *res, const struct yerr *err)
 static void mirror_started(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     if (mig_save(m, "mirroring") < 0) {
         struct yerr e;
@@ -473,7 +473,7 @@ static void mirror_started(struct mig *m, json_t *res, const struct yerr *err)
 static void launched(struct mig *m, json_t *res, const struct yerr *err)
 {
     if (err) {
-        bail(m, err);
+        mig_bail(m, err);
         return;
     }
     m->row.target_pid = (int32_t)json_integer_value(json_object_get(res, "pid"));
@@ -485,7 +485,7 @@ static void launched(struct mig *m, json_t *res, const struct yerr *err)
         return;
     }
     FAILPOINT("migrate.after_target_started");
-    if (bail(m, NULL))
+    if (mig_bail(m, NULL))
         return;
     if (!m->ndisks) {
         memory_start(m); /* one disk both QEMUs open, no volume: nothing to mirror */
@@ -544,7 +544,7 @@ static json_t *launch_args(struct mig *m, struct yerr *err)
 static void pci_read(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     struct yerr e;
     json_t *a = launch_args(m, &e);
@@ -560,14 +560,14 @@ static void pci_read(struct mig *m, json_t *res, const struct yerr *err)
 static void volumes_made(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     mig_pci_read(m, pci_read);
 }
 
 static void got_ports(struct mig *m, json_t *res, const struct yerr *err)
 {
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     const char *addr = json_string_value(json_object_get(res, "address"));
     json_t *ports = json_object_get(res, "ports");
@@ -599,7 +599,7 @@ static void got_ports(struct mig *m, json_t *res, const struct yerr *err)
 static void prepared(struct mig *m, json_t *res, const struct yerr *err)
 {
     (void)res;
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     if (m->cold) {
         mig_cold_copy(m); /* no QEMU: the files, then the commit */
@@ -650,7 +650,7 @@ static void seed_read(struct mig *m, json_t *res, const struct yerr *err)
                  ctl_host_label(m->c, m->row.source));
         err = &e;
     }
-    if (bail(m, err))
+    if (mig_bail(m, err))
         return;
     prepare_target(m, b64);
 }

@@ -341,6 +341,22 @@ def restart_controller_with(cl, point):
     return c
 
 
+def move_with_controller_killed(cl, point, name, vid):
+    """POST the move of name to h2 on a controller that kills itself at
+    point, start it again and wait for the VM's migration row to settle."""
+    c = restart_controller_with(cl, point)
+    try:
+        c.request("POST", f"/v1/vms/{name}/migrate", {"to": "h2"}, timeout=120)
+    except OSError:
+        pass  # died mid-request (after_prepared)
+    c.proc.wait(timeout=120)
+    assert c.proc.returncode == -signal.SIGKILL, c.logtext()
+    c.start()
+    cl.wait_leader()
+    wait_for(lambda: rows(cl, vid) in ("done", "rolled_back"), 60, interval=0.25,
+             what=f"the migration row to be settled: {rows(cl, vid)}")
+
+
 @pytest.mark.parametrize("point,host", POINTS)
 def test_migrate_controller_killed(cl, point, host):
     name = "c-migfp"

@@ -8,13 +8,12 @@ the commit leaves the VM on h1 with nothing on h2; after it, on h2 with
 nothing on h1."""
 import json
 import os
-import signal
 import subprocess
 
 import pytest
 
 from .harness import MARKER, wait_for
-from .test_cluster_migrate import assert_only_on, restart_controller_with, rows
+from .test_cluster_migrate import assert_only_on, move_with_controller_killed, rows
 from .test_cluster_migrate_volumes import has_data, pool, volume_with_data
 
 pytestmark = pytest.mark.usefixtures("tiny")
@@ -84,17 +83,7 @@ def test_cold_move_of_a_stopped_vm_with_a_volume(cl):
                                         ("migrate.after_commit", "h2")])
 def test_cold_move_controller_killed(cl, point, host):
     v = stopped_vm(cl, "c-coldk")
-    c = restart_controller_with(cl, point)
-    try:
-        c.request("POST", "/v1/vms/c-coldk/migrate", {"to": "h2"}, timeout=120)
-    except OSError:
-        pass
-    c.proc.wait(timeout=120)
-    assert c.proc.returncode == -signal.SIGKILL, c.logtext()
-    c.start()
-    cl.wait_leader()
-    wait_for(lambda: rows(cl, v["id"]) in ("done", "rolled_back"), 60, interval=0.25,
-             what=f"the migration row to be settled: {rows(cl, v['id'])}")
+    move_with_controller_killed(cl, point, "c-coldk", v["id"])
     r = cl.vm("c-coldk")
     assert cl.vm_host(r) == host and r["state"] == "stopped", r
     other = "h2" if host == "h1" else "h1"

@@ -8,14 +8,13 @@ move roll back without touching that file; kill -9 of the controller
 before the commit (the target's file made, or the mirror ready) removes the
 target's copy, after it the source's."""
 import os
-import signal
 import subprocess
 
 import pytest
 
 from .harness import psql, wait_for
 from .test_cluster_migrate import (assert_only_on, heartbeats, make_vm, migrate,
-                                   restart_controller_with, rows)
+                                   move_with_controller_killed, rows)
 
 pytestmark = pytest.mark.usefixtures("tiny")
 
@@ -128,17 +127,7 @@ def test_migrate_volume_controller_killed(cl, point, host):
     v = make_vm(cl, name, memory="128M")
     vol = volume_with_data(cl, "c-mvolk1")
     cl.yun("volume", "attach", "c-mvolk1", name)
-    c = restart_controller_with(cl, point)
-    try:
-        c.request("POST", f"/v1/vms/{name}/migrate", {"to": "h2"}, timeout=120)
-    except OSError:
-        pass
-    c.proc.wait(timeout=120)
-    assert c.proc.returncode == -signal.SIGKILL, c.logtext()
-    c.start()
-    cl.wait_leader()
-    wait_for(lambda: rows(cl, v["id"]) in ("done", "rolled_back"), 60, interval=0.25,
-             what=f"the migration row to be settled: {rows(cl, v['id'])}")
+    move_with_controller_killed(cl, point, name, v["id"])
     assert_only_on(cl, v, host)
     src, dst = vol["path"], os.path.join(pool(cl, "h2"), "c-mvolk1.qcow2")
     keep, gone = (src, dst) if host == "h1" else (dst, src)
