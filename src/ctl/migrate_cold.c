@@ -23,7 +23,6 @@
 #include "agent/agent_wire.h"
 #include "ctl/hosts.h"
 #include "ctl/images_fetch.h"
-#include "lib/failpoint.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -43,39 +42,12 @@ bool mig_row_cold(const struct migration_rec *r)
 
 static void cold_commit(struct mig *m)
 {
-    struct ctl *c = m->c;
-    struct vm_rec vm;
-    struct yerr e = {0};
-    if (store_vm_get(c->store, m->row.vm_id, &vm) != 0) {
-        yerr_set(&e, YE_CONFLICT, "vm '%s' is gone", m->row.vm_name);
-        mig_fail(m, &e);
-        return;
-    }
-    snprintf(vm.host, sizeof vm.host, "%s", m->row.target);
-    vm.pid = 0;
-    vm.uid = 0; /* the target's agent claims one at the start */
-    vm.updated_at = now_ms();
-    struct migration_rec r = m->row;
-    snprintf(r.phase, sizeof r.phase, "committed");
-    snprintf(r.owner, sizeof r.owner, "%s", r.target);
-    r.updated_at = now_ms();
     json_t *o = json_pack("{s:b,s:I,s:I}", "cold", 1, "disk_bytes", (json_int_t)m->cold_bytes,
                           "yun_ms", (json_int_t)(monotonic_ms() - m->t0));
     char *t = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    snprintf(r.outcome, sizeof r.outcome, "%s", t ? t : "");
+    mig_commit(m, false, t ? t : "");
     free(t);
-    if (store_begin(c->store) != 0 || store_vm_update(c->store, &vm) != 0 ||
-        mig_volumes_commit(m) != 0 || store_migration_update(c->store, &r) != 0 ||
-        store_commit(c->store) != 0) {
-        yerr_db(&e, store_errmsg(c->store));
-        store_rollback(c->store);
-        mig_fail(m, &e);
-        return;
-    }
-    m->row = r;
-    FAILPOINT("migrate.after_commit");
-    mig_settle(m); /* forward: the source's directory and volume files go */
 }
 
 /* ---- one file, source -> target ---- */

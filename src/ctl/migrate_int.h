@@ -154,6 +154,11 @@ void mig_cold_copy(struct mig *m);
 bool mig_row_cold(const struct migration_rec *r);
 
 /* migrate_run.c: the forward steps, from the target's vm.prepare. */
+/* THE commit, in one transaction: the VM's row on the target (running with
+ * the target's pid and uid, or stopped for a cold move), its volumes' rows,
+ * the migrations row committed (outcome when given); then rolled forward.
+ * A failed write rolls back. */
+void mig_commit(struct mig *m, bool running, const char *outcome);
 /* A failed step (err) or a cancel asked: the move rolls back, true. */
 bool mig_bail(struct mig *m, const struct yerr *err);
 void mig_run_start(struct mig *m);

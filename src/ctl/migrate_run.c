@@ -59,7 +59,7 @@ static void qemu_said(struct yerr *e, const char *what, json_t *res)
 
 /* ---- commit ---- */
 
-static void commit(struct mig *m)
+void mig_commit(struct mig *m, bool running, const char *outcome)
 {
     struct ctl *c = m->c;
     struct vm_rec vm;
@@ -70,14 +70,18 @@ static void commit(struct mig *m)
         return;
     }
     snprintf(vm.host, sizeof vm.host, "%s", m->row.target);
-    vm.pid = m->row.target_pid;
-    vm.uid = m->row.target_uid;
-    vm.state = VM_RUNNING;
-    vm.desired = WANT_RUNNING;
+    vm.pid = running ? m->row.target_pid : 0;
+    vm.uid = running ? m->row.target_uid : 0; /* stopped: claimed at its start there */
+    if (running) {
+        vm.state = VM_RUNNING;
+        vm.desired = WANT_RUNNING;
+    }
     vm.updated_at = now_ms();
     struct migration_rec r = m->row;
     snprintf(r.phase, sizeof r.phase, "committed");
     snprintf(r.owner, sizeof r.owner, "%s", r.target);
+    if (outcome)
+        snprintf(r.outcome, sizeof r.outcome, "%s", outcome);
     r.updated_at = now_ms();
     /* THE commit: the VM's host, its volumes' and the row's phase change
      * together */
@@ -91,7 +95,7 @@ static void commit(struct mig *m)
     }
     m->row = r;
     FAILPOINT("migrate.after_commit");
-    mig_settle(m); /* forward: cont the target, end the source */
+    mig_settle(m); /* forward: cont the target (a live move), end the source */
 }
 
 /* ---- switchover ---- */
@@ -113,7 +117,7 @@ static void nbd_stopped(struct mig *m, json_t *res, const struct yerr *err)
                  err->message);
     if (mig_bail(m, NULL))
         return;
-    commit(m);
+    mig_commit(m, true, NULL);
 }
 
 static void target_state(struct mig *m, json_t *res, const struct yerr *err)
