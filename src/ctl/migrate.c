@@ -381,6 +381,10 @@ static void on_cancel(void *ctx)
 {
     struct mig *m = ctx;
     m->cancel = true; /* taken at the next step, until the commit */
+    /* a cold move's step may be a long copy (file.send): cancelled now, it
+     * answers cancelled and the move rolls back */
+    if (m->cold && m->call && !m->settling && strcmp(m->row.phase, "committed"))
+        ctl_host_cancel(m->c, m->call_host, m->call);
 }
 
 int ctl_vm_migrate(struct ctl *c, const char *name, const struct migrate_opts *o,

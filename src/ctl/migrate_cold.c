@@ -65,13 +65,6 @@ static void sent(struct mig *m, json_t *res, const struct yerr *err)
                                   m->di + 1, "of", m->ndisks));
     mig_detail(m, true);
     struct mig_disk *d = &m->disks[m->di];
-    /* a volume counted once it is there: a rollback removes exactly these */
-    if (d->full && mig_save_made(m, m->di - (m->ndisks - (int)m->nvols) + 1) < 0) {
-        struct yerr e;
-        yerr_db(&e, store_errmsg(m->c->store));
-        mig_fail(m, &e);
-        return;
-    }
     if (!d->full) {
         /* the overlay's header names the source's image: the target's */
         struct image_rec img;
@@ -104,6 +97,15 @@ static void receiving(struct mig *m, json_t *res, const struct yerr *err)
         struct yerr e;
         yerr_set(&e, YE_BAD_GATEWAY, "host %s: file.recv answered no address",
                  ctl_host_label(m->c, m->row.target));
+        mig_fail(m, &e);
+        return;
+    }
+    /* a volume's path is ours from here (exclusive: it was not there, and
+     * the receiver never replaces a file): counted before a byte moves, so
+     * a rollback removes it whether or not the copy ended */
+    if (m->disks[m->di].full && mig_save_made(m, m->di - (m->ndisks - (int)m->nvols) + 1) < 0) {
+        struct yerr e;
+        yerr_db(&e, store_errmsg(m->c->store));
         mig_fail(m, &e);
         return;
     }

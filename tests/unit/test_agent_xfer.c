@@ -3,7 +3,8 @@
  * the same on both sides and the progress told; a stranger's token dropped
  * while the receiver waits on; exclusive refusing a path that exists; a
  * file that is not there; a receiver no sender comes to ended by
- * agent_free with no .part left; every bad argument. */
+ * agent_free with no .part left; a send cancelled while the other side
+ * takes nothing; every bad argument. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,6 +179,44 @@ static void test_copy(void **st)
     };
     for (size_t i = 0; i < sizeof bad_send / sizeof bad_send[0]; i++)
         assert_int_equal(call(a, base, AV_FILE_SEND, bad_send[i], &s), YE_INVALID_ARGUMENT);
+
+    /* a send cancelled while the other side takes no more bytes (a listener
+     * that never reads: the socket buffers fill, then the sender waits) */
+    char big[420];
+    snprintf(big, sizeof big, "%s/big.raw", pool);
+    FILE *bf = fopen(big, "wb");
+    assert_int_equal(fseek(bf, (64L << 20) - 1, SEEK_SET), 0);
+    fputc(1, bf);
+    fclose(bf);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t ll = sizeof la;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&la, sizeof la), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&la, &ll), 0);
+    json_decref(s.result);
+    memset(&s, 0, sizeof s);
+    uint64_t id = agent_call(a, AV_FILE_SEND,
+                             json_pack("{s:s,s:s,s:i,s:s}", "path", big, "address", "127.0.0.1",
+                                       "port", (int)ntohs(la.sin_port), "token", tok),
+                             on_reply, on_progress, &s);
+    assert_true(id > 0);
+    for (int i = 0; i < 30 && !s.calls; i++) { /* 300 ms: it is stuck by then */
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    assert_int_equal(s.calls, 0);
+    assert_int_equal(agent_cancel(a, id), 0);
+    for (int i = 0; i < 3000 && !s.calls; i++) {
+        struct timeval tv = {0, 10000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+    }
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.code, YE_CANCELLED);
+    close(lfd);
+    unlink(big);
 
     /* a receiver no one comes to: ended with the agent, no .part */
     char lone[420];

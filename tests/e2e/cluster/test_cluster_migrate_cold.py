@@ -64,6 +64,9 @@ def test_cold_move_of_a_stopped_vm_with_a_volume(cl):
     t = next(t for t in cl.get("/v1/tasks?limit=20")["tasks"] if t["kind"] == "vm.migrate")
     assert t["state"] == "succeeded" and t["result"]["outcome"]["cold"] is True, t
     assert t["result"]["outcome"]["disk_bytes"] > 8 << 20, t["result"]
+    o = t["result"]["outcome"]
+    print(f"\ncold move h1->h2: {o['disk_bytes']} B in {o['yun_ms']} ms (the whole task), "
+          f"load {open('/proc/loadavg').read().strip()}")
     assert rows(cl, v["id"]) == "done"
     ev = [e for e in cl.events("c-cold") if e.get("action") == "migrate"]
     assert any("cold" in e["reason"] for e in ev), ev
