@@ -178,8 +178,8 @@ const struct route routes_hosts[] = {
     {EVHTTP_REQ_POST, "/v1/hosts/{name}/activate", host_activate, ROUTE_ADMIN,
      "Take a host out of maintenance", NULL},
     {EVHTTP_REQ_POST, "/v1/hosts/{name}/drain", host_drain, ROUTE_BODY | ROUTE_ASYNC | ROUTE_ADMIN,
-     "Drain a host: live-migrate its running VMs off, then keep it in maintenance (a host.drain "
-     "task)",
+     "Drain a host: move its VMs off (live, or cold when stopped), then keep it in maintenance "
+     "(a host.drain task)",
      check_drain},
     {EVHTTP_REQ_DELETE, "/v1/hosts/{name}", host_remove, ROUTE_ADMIN,
      "Remove a host (refused while VMs are on it)", NULL},

@@ -141,7 +141,9 @@ static void vm_migrate_plan(struct route_ctx *c)
 
 const struct route routes_migrate[] = {
     {EVHTTP_REQ_POST, "/v1/vms/{name}/migrate", vm_migrate, ROUTE_BODY | ROUTE_ASYNC,
-     "Live-migrate a running VM to another host (a vm.migrate task)", check_migrate},
+     "Move a VM to another host, live when it runs, cold when it is stopped (a vm.migrate "
+     "task)",
+     check_migrate},
     {EVHTTP_REQ_POST, "/v1/vms/{name}/migrate/plan", vm_migrate_plan, ROUTE_BODY,
      "A move's target and prediction (dirty rate measured, pre-copy modelled); nothing changes",
      check_migrate},
